@@ -1,0 +1,358 @@
+//! Configuration: the TOML file (`log_panel.toml` or `$LOG_PANEL_CONFIG`) and
+//! its typed form. Unknown keys are errors, and every error names the key and
+//! the line.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::{BatchPolicy, IgnoreRules, Level};
+
+/// Name of the configuration file looked up in the working directory.
+pub const CONFIG_FILE: &str = "log_panel.toml";
+/// Environment variable holding an explicit configuration file path.
+pub const CONFIG_ENV: &str = "LOG_PANEL_CONFIG";
+/// Default SQLite database file, relative to the working directory.
+pub const DEFAULT_DATABASE: &str = "log_panel.db";
+
+/// The whole configuration. Every field has a default, so an empty file is valid.
+///
+/// ```
+/// use log_panel_core::Config;
+///
+/// let cfg = Config::from_toml_str(r#"
+/// app = "billing"
+/// database = "logs/app.db"
+///
+/// [filter]
+/// directives = "info,billing::db=debug"
+/// ignore_prefixes = ["hyper"]
+///
+/// [batch]
+/// size = 500
+/// flush_level = "error"
+/// flush_interval_ms = 1000
+/// "#, None)?;
+/// assert_eq!(cfg.app.as_deref(), Some("billing"));
+/// assert_eq!(cfg.batch.size, 500);
+/// # Ok::<(), log_panel_core::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Application name stored on every row; defaults to the executable's name.
+    pub app: Option<String>,
+    /// Where records go: a SQLite file path (or `sqlite://path`), or a
+    /// `postgres://` URL when built with the `postgres` feature.
+    pub database: String,
+    /// What is stored.
+    pub filter: FilterConfig,
+    /// The queue between callers and the writer.
+    pub queue: QueueConfig,
+    /// When the writer writes a batch.
+    pub batch: BatchConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            app: None,
+            database: DEFAULT_DATABASE.to_owned(),
+            filter: FilterConfig::default(),
+            queue: QueueConfig::default(),
+            batch: BatchConfig::default(),
+        }
+    }
+}
+
+/// `[filter]`: which records are stored.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilterConfig {
+    /// RUST_LOG-style directives, e.g. `"info,my_app::db=debug"`.
+    #[serde(deserialize_with = "directives")]
+    pub directives: String,
+    /// Logger prefixes to ignore, with their `::` children.
+    pub ignore_prefixes: Vec<String>,
+    /// Exact logger names to ignore (children are still stored).
+    pub ignore_loggers: Vec<String>,
+    /// Records whose message contains any of these are ignored.
+    pub ignore_messages: Vec<String>,
+}
+
+impl Default for FilterConfig {
+    fn default() -> Self {
+        FilterConfig {
+            directives: "info".to_owned(),
+            ignore_prefixes: Vec::new(),
+            ignore_loggers: Vec::new(),
+            ignore_messages: Vec::new(),
+        }
+    }
+}
+
+impl FilterConfig {
+    /// The ignore rules of this section.
+    pub fn ignore_rules(&self) -> IgnoreRules {
+        IgnoreRules {
+            prefixes: self.ignore_prefixes.clone(),
+            exact: self.ignore_loggers.clone(),
+            messages: self.ignore_messages.clone(),
+        }
+    }
+}
+
+/// `[queue]`: the bounded channel between logging threads and the writer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Capacity in records (at least 1).
+    #[serde(deserialize_with = "positive")]
+    pub capacity: usize,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig { capacity: 8192 }
+    }
+}
+
+/// `[batch]`: the batching policy.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Write once this many records are pending (at least 1).
+    #[serde(deserialize_with = "positive")]
+    pub size: usize,
+    /// Write at once on a record at or above this level; `"off"` disables.
+    #[serde(deserialize_with = "optional_level")]
+    pub flush_level: Option<Level>,
+    /// Write when the oldest pending record is this old, in milliseconds (at least 1).
+    #[serde(deserialize_with = "positive_u64")]
+    pub flush_interval_ms: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        let p = BatchPolicy::default();
+        BatchConfig {
+            size: p.batch_size,
+            flush_level: p.flush_level,
+            flush_interval_ms: u64::try_from(p.flush_interval.as_millis()).unwrap_or(2000),
+        }
+    }
+}
+
+impl BatchConfig {
+    /// The policy this section describes.
+    pub fn policy(&self) -> BatchPolicy {
+        BatchPolicy {
+            batch_size: self.size,
+            flush_level: self.flush_level,
+            flush_interval: Duration::from_millis(self.flush_interval_ms),
+        }
+    }
+}
+
+/// Parses a level name (`error`, `warn`/`warning`, `info`, `debug`, `trace`),
+/// case-insensitively, with an error that lists the accepted names.
+pub fn parse_level(s: &str) -> Result<Level, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "error" => Ok(Level::Error),
+        "warn" | "warning" => Ok(Level::Warn),
+        "info" => Ok(Level::Info),
+        "debug" => Ok(Level::Debug),
+        "trace" => Ok(Level::Trace),
+        _ => Err(format!("unknown level `{s}`; expected one of error, warn, info, debug, trace")),
+    }
+}
+
+fn optional_level<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Level>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    parse_level(&s).map(Some).map_err(|e| serde::de::Error::custom(format!("{e}, or off")))
+}
+
+fn positive<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = usize::deserialize(d)?;
+    if n == 0 {
+        return Err(serde::de::Error::custom("must be at least 1"));
+    }
+    Ok(n)
+}
+
+fn positive_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = u64::deserialize(d)?;
+    if n == 0 {
+        return Err(serde::de::Error::custom("must be at least 1"));
+    }
+    Ok(n)
+}
+
+fn directives<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    validate_directives(&s).map_err(serde::de::Error::custom)?;
+    Ok(s)
+}
+
+/// Checks RUST_LOG-style directives, returning a readable error.
+pub fn validate_directives(s: &str) -> Result<(), String> {
+    env_filter::Builder::new()
+        .try_parse(s)
+        .map(|_| ())
+        .map_err(|e| format!("invalid filter directives `{s}`: {e}"))
+}
+
+/// A configuration error: which file, which line, which key, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file, when the configuration came from one.
+    pub path: Option<PathBuf>,
+    /// 1-based line of the offending key or value, when known.
+    pub line: Option<usize>,
+    /// Dotted key path, e.g. `batch.size`, when known.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            Some(p) => write!(f, "{}", p.display())?,
+            None => f.write_str("configuration")?,
+        }
+        if let Some(line) = self.line {
+            write!(f, ", line {line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ", key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Parses TOML text; `path` only labels errors.
+    pub fn from_toml_str(text: &str, path: Option<&Path>) -> Result<Config, ConfigError> {
+        let err = |line, key, message| ConfigError { path: path.map(Path::to_path_buf), line, key, message };
+        let de = toml::Deserializer::parse(text).map_err(|e| err(line_of(text, e.span()), None, e.message().to_owned()))?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let mut key = e.path().to_string();
+            let inner = e.into_inner();
+            let message = inner.message().to_owned();
+            // Some deserializers report an unknown key at its parent's path; name the key itself.
+            if let Some(unknown) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
+                if key == "." {
+                    key = unknown.to_owned();
+                } else if key.rsplit('.').next() != Some(unknown) {
+                    key = format!("{key}.{unknown}");
+                }
+            }
+            let key = (key != ".").then_some(key);
+            err(line_of(text, inner.span()), key, message)
+        })
+    }
+
+    /// Reads and parses a configuration file.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: Some(path.to_path_buf()),
+            line: None,
+            key: None,
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Config::from_toml_str(&text, Some(path))
+    }
+
+    /// Finds the configuration the way `log_panel::init()` does: the file named
+    /// by `$LOG_PANEL_CONFIG` (which must exist), else `./log_panel.toml` if it
+    /// exists, else `None` (use the defaults).
+    pub fn discover() -> Result<Option<Config>, ConfigError> {
+        if let Some(path) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
+            return Config::from_file(Path::new(&path)).map(Some);
+        }
+        let local = Path::new(CONFIG_FILE);
+        if local.is_file() {
+            return Config::from_file(local).map(Some);
+        }
+        Ok(None)
+    }
+}
+
+fn line_of(text: &str, span: Option<std::ops::Range<usize>>) -> Option<usize> {
+    let start = span?.start.min(text.len());
+    Some(text.as_bytes()[..start].iter().filter(|&&b| b == b'\n').count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> ConfigError {
+        match Config::from_toml_str(text, Some(Path::new("log_panel.toml"))) {
+            Ok(c) => panic!("expected an error, got {c:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn empty_file_is_defaults() {
+        assert_eq!(Config::from_toml_str("", None), Ok(Config::default()));
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let e = error("app = \"x\"\n\n[batch]\nsize = 10\nflush_intervl_ms = 5\n");
+        assert_eq!(e.key.as_deref(), Some("batch.flush_intervl_ms"));
+        assert_eq!(e.line, Some(5));
+        assert!(e.message.contains("unknown field"), "{e}");
+        let top = error("databse = \"x\"\n");
+        assert_eq!(top.key.as_deref(), Some("databse"));
+        assert_eq!(top.line, Some(1));
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_line() {
+        let e = error("[queue]\n# comment\ncapacity = \"big\"\n");
+        assert_eq!(e.key.as_deref(), Some("queue.capacity"));
+        assert_eq!(e.line, Some(3));
+        let shown = e.to_string();
+        assert!(shown.starts_with("log_panel.toml, line 3, key `queue.capacity`: invalid type"), "{shown}");
+    }
+
+    #[test]
+    fn bad_level_names_key_and_line() {
+        let e = error("[batch]\nflush_level = \"loud\"\n");
+        assert_eq!(e.key.as_deref(), Some("batch.flush_level"));
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("unknown level `loud`"), "{e}");
+    }
+
+    #[test]
+    fn zero_and_bad_directives_are_rejected() {
+        let e = error("[batch]\nsize = 0\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("batch.size"), Some(2)));
+        let e = error("\n[filter]\ndirectives = \"info,a=loud\"\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("filter.directives"), Some(3)));
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let e = error("app = \"x\"\n[batch\n");
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn off_disables_level_flush() {
+        let c = Config::from_toml_str("[batch]\nflush_level = \"OFF\"\n", None).unwrap_or_default();
+        assert_eq!(c.batch.flush_level, None);
+        assert_eq!(c.batch.policy().flush_level, None);
+    }
+}

@@ -1,0 +1,97 @@
+//! Ignore rules applied before a record is queued: logger prefixes, exact
+//! logger names and message substrings.
+
+/// Which records are never stored, decided on the calling thread.
+///
+/// - `prefixes` ignore a logger and all its children, respecting `::`
+///   boundaries: `hyper` ignores `hyper` and `hyper::client`, not `hyperx`.
+/// - `exact` ignore one logger name only; its children are still stored.
+/// - `messages` ignore any record whose message contains one of the substrings.
+///
+/// ```
+/// use log_panel_core::IgnoreRules;
+///
+/// let rules = IgnoreRules { prefixes: vec!["hyper".into()], exact: vec!["app::noisy".into()], messages: vec![] };
+/// assert!(rules.ignores_target("hyper::client"));
+/// assert!(!rules.ignores_target("hyperx"));
+/// assert!(rules.ignores_target("app::noisy"));
+/// assert!(!rules.ignores_target("app::noisy::child"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IgnoreRules {
+    /// Logger prefixes, `::`-aware.
+    pub prefixes: Vec<String>,
+    /// Exact logger names.
+    pub exact: Vec<String>,
+    /// Message substrings.
+    pub messages: Vec<String>,
+}
+
+impl IgnoreRules {
+    /// True when records from logger `target` are ignored.
+    pub fn ignores_target(&self, target: &str) -> bool {
+        self.exact.iter().any(|e| e == target) || self.prefixes.iter().any(|p| is_under(target, p))
+    }
+
+    /// True when a record with this message is ignored.
+    pub fn ignores_message(&self, message: &str) -> bool {
+        self.messages.iter().any(|m| message.contains(m.as_str()))
+    }
+
+    /// True when there are message rules (so the message must be formatted to check).
+    pub fn has_message_rules(&self) -> bool {
+        !self.messages.is_empty()
+    }
+}
+
+/// `target` is `prefix` itself or one of its `::` descendants.
+fn is_under(target: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim_end_matches("::");
+    match target.strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with("::"),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> IgnoreRules {
+        IgnoreRules {
+            prefixes: vec!["hyper".into(), "silk::".into()],
+            exact: vec!["app::db".into()],
+            messages: vec!["GET /health".into()],
+        }
+    }
+
+    #[test]
+    fn prefixes_respect_double_colon_boundaries() {
+        let r = rules();
+        assert!(r.ignores_target("hyper"));
+        assert!(r.ignores_target("hyper::client::pool"));
+        assert!(!r.ignores_target("hyperx"));
+        assert!(!r.ignores_target("hyper_util"));
+        assert!(r.ignores_target("silk"));
+        assert!(r.ignores_target("silk::x"));
+        assert!(!r.ignores_target("silky"));
+        assert!(!r.ignores_target("my::hyper"));
+    }
+
+    #[test]
+    fn exact_names_keep_children() {
+        let r = rules();
+        assert!(r.ignores_target("app::db"));
+        assert!(!r.ignores_target("app::db::pool"));
+        assert!(!r.ignores_target("app"));
+    }
+
+    #[test]
+    fn message_substrings() {
+        let r = rules();
+        assert!(r.ignores_message("served GET /health in 2ms"));
+        assert!(!r.ignores_message("GET /users"));
+        assert!(r.has_message_rules());
+        assert!(!IgnoreRules::default().has_message_rules());
+    }
+}

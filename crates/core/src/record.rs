@@ -1,0 +1,240 @@
+//! The record model: everything captured on the calling thread for one log call.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::{Context, Value};
+
+pub use log::Level;
+
+/// A string that is usually `'static` (targets, module paths and file names
+/// come from macros) and owned otherwise, so capture allocates only when it must.
+pub type Text = Cow<'static, str>;
+
+/// A UTC timestamp with microsecond precision, stored as microseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The current time.
+    pub fn now() -> Timestamp {
+        Timestamp::from(SystemTime::now())
+    }
+
+    /// Microseconds since 1970-01-01T00:00:00Z.
+    pub fn as_micros(self) -> i64 {
+        self.0
+    }
+
+    /// The start of this timestamp's UTC hour, in microseconds.
+    pub fn hour_floor(self) -> Timestamp {
+        const HOUR: i64 = 3_600_000_000;
+        Timestamp(self.0.div_euclid(HOUR) * HOUR)
+    }
+
+    /// RFC 3339 in UTC with exactly six fractional digits, e.g.
+    /// `2026-11-22T08:15:02.123456Z`. Fixed width, so text order is time order.
+    ///
+    /// ```
+    /// use log_panel_core::Timestamp;
+    /// assert_eq!(Timestamp(1_500_000).to_rfc3339(), "1970-01-01T00:00:01.500000Z");
+    /// ```
+    pub fn to_rfc3339(self) -> String {
+        const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+        );
+        let nanos = i128::from(self.0) * 1_000;
+        time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .ok()
+            .and_then(|t| t.format(FORMAT).ok())
+            .unwrap_or_else(|| format!("invalid-timestamp:{}", self.0))
+    }
+}
+
+impl From<SystemTime> for Timestamp {
+    fn from(t: SystemTime) -> Timestamp {
+        match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => Timestamp(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+            Err(e) => Timestamp(-i64::try_from(e.duration().as_micros()).unwrap_or(i64::MAX)),
+        }
+    }
+}
+
+/// Who wrote a record: constant for one process, shared by all its records.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Origin {
+    /// Application name (configurable; defaults to the executable's name).
+    pub app: String,
+    /// Host name of the machine.
+    pub host: String,
+    /// Operating-system process id.
+    pub pid: u32,
+}
+
+/// One log record as captured on the calling thread and handed to a [`Sink`](crate::Sink).
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// When the log call was made (UTC).
+    pub timestamp: Timestamp,
+    /// Severity.
+    pub level: Level,
+    /// The logger name (`log`'s target; by default the module path).
+    pub target: Text,
+    /// The formatted message.
+    pub message: String,
+    /// Module path of the call site.
+    pub module_path: Option<Text>,
+    /// Source file of the call site.
+    pub file: Option<Text>,
+    /// Source line of the call site.
+    pub line: Option<u32>,
+    /// Name of the logging thread, or its id when unnamed.
+    pub thread: Arc<str>,
+    /// The record's own structured key-values (`info!(user_id = 7; "…")`).
+    pub kv: Vec<(Text, Value)>,
+    /// The context bound on the logging thread when the record was made.
+    pub context: Context,
+    /// Original size in bytes of the message when it was cut to the configured limit.
+    pub original_size: Option<u64>,
+}
+
+impl Record {
+    /// A record with the given level, target and message, stamped now, other fields empty.
+    /// Handy for tests and for sinks' examples.
+    pub fn new(level: Level, target: impl Into<Text>, message: impl Into<String>) -> Record {
+        Record {
+            timestamp: Timestamp::now(),
+            level,
+            target: target.into(),
+            message: message.into(),
+            module_path: None,
+            file: None,
+            line: None,
+            thread: Arc::from("main"),
+            kv: Vec::new(),
+            context: Context::empty(),
+            original_size: None,
+        }
+    }
+
+    /// The merged fields as stored: bound context first, then the record's own
+    /// key-values; on a clash the record's explicit value wins (structlog's rule).
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &Value)> {
+        let kv = &self.kv;
+        self.context
+            .iter()
+            .filter(move |(k, _)| !kv.iter().any(|(own, _)| own.as_ref() == &**k))
+            .map(|(k, v)| (&**k, v))
+            .chain(kv.iter().map(|(k, v)| (k.as_ref(), v)))
+    }
+
+    /// Appends the merged fields as one JSON object to `out` (`{}` when empty).
+    ///
+    /// ```
+    /// use log_panel_core::{Context, Level, Record};
+    /// let mut r = Record::new(Level::Info, "app", "hi");
+    /// r.context = Context::from_pairs([("user", "ctx"), ("request_id", "r1")]);
+    /// r.kv.push(("user".into(), "explicit".into()));
+    /// let mut json = String::new();
+    /// r.write_fields_json(&mut json);
+    /// assert_eq!(json, r#"{"request_id":"r1","user":"explicit"}"#);
+    /// ```
+    pub fn write_fields_json(&self, out: &mut String) {
+        out.push('{');
+        let mut first = true;
+        for (k, v) in self.fields() {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            push_json(out, &k);
+            out.push(':');
+            push_json(out, v);
+        }
+        out.push('}');
+    }
+
+    /// Approximate memory held by this record, for memory bounds.
+    pub fn approx_size(&self) -> usize {
+        std::mem::size_of::<Record>()
+            + self.message.len()
+            + self.kv.iter().map(|(k, v)| k.len() + v.approx_size()).sum::<usize>()
+    }
+}
+
+fn push_json<T: serde::Serialize + ?Sized>(out: &mut String, value: &T) {
+    // Serialising a str or Value into a String cannot fail; fall back to null anyway.
+    match serde_json::to_string(value) {
+        Ok(s) => out.push_str(&s),
+        Err(_) => out.push_str("null"),
+    }
+}
+
+/// Python-style numeric severity stored in the database: bigger is worse
+/// (TRACE 5, DEBUG 10, INFO 20, WARN 30, ERROR 40), so `level >= 30` means
+/// "warnings and worse" in SQL.
+///
+/// ```
+/// use log_panel_core::{severity, Level};
+/// assert_eq!(severity(Level::Warn), 30);
+/// ```
+pub fn severity(level: Level) -> i16 {
+    match level {
+        Level::Error => 40,
+        Level::Warn => 30,
+        Level::Info => 20,
+        Level::Debug => 10,
+        Level::Trace => 5,
+    }
+}
+
+/// The inverse of [`severity`].
+pub fn level_from_severity(severity: i64) -> Option<Level> {
+    Some(match severity {
+        40 => Level::Error,
+        30 => Level::Warn,
+        20 => Level::Info,
+        10 => Level::Debug,
+        5 => Level::Trace,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_is_fixed_width_utc() {
+        let t = Timestamp(1_763_800_000_123_456);
+        assert_eq!(t.to_rfc3339(), "2025-11-22T08:26:40.123456Z");
+        assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn hour_floor_is_utc() {
+        let t = Timestamp(1_763_800_000_123_456);
+        assert_eq!(t.hour_floor().to_rfc3339(), "2025-11-22T08:00:00.000000Z");
+    }
+
+    #[test]
+    fn fields_merge_with_record_winning() {
+        let mut r = Record::new(Level::Info, "t", "m");
+        r.context = Context::from_pairs([("a", 1), ("b", 2)]);
+        r.kv.push(("b".into(), Value::from("own")));
+        let got: Vec<(String, Value)> = r.fields().map(|(k, v)| (k.to_owned(), v.clone())).collect();
+        assert_eq!(got, vec![("a".into(), Value::I64(1)), ("b".into(), Value::from("own"))]);
+        let mut json = String::new();
+        r.write_fields_json(&mut json);
+        assert_eq!(json, r#"{"a":1,"b":"own"}"#);
+    }
+
+    #[test]
+    fn severities_round_trip() {
+        for l in [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace] {
+            assert_eq!(level_from_severity(severity(l).into()), Some(l));
+        }
+    }
+}

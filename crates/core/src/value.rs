@@ -1,0 +1,271 @@
+//! Typed values for structured key-values and bound context.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A structured value that keeps its type all the way into the stored JSON.
+///
+/// `log`'s key-values and values bound into the [context](crate::context) both
+/// become `Value`s, so `user_id = 7` is stored as the JSON number `7`, not the
+/// string `"7"`.
+///
+/// ```
+/// use log_panel_core::Value;
+///
+/// assert_eq!(Value::from(7), Value::I64(7));
+/// assert_eq!(Value::from("bob"), Value::Str("bob".into()));
+/// assert_eq!(Value::from(None::<i32>), Value::Null);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// JSON `null`.
+    Null,
+    /// JSON `true` / `false`.
+    Bool(bool),
+    /// A signed integer.
+    I64(i64),
+    /// An unsigned integer too large for `i64`, or given as unsigned.
+    U64(u64),
+    /// A float. Non-finite floats are stored as JSON `null`, as JSON has no NaN.
+    F64(f64),
+    /// A string. Shared so capturing a bound string value is a reference-count bump.
+    Str(Arc<str>),
+}
+
+impl Value {
+    /// Converts one of `log`'s key-value values, keeping its type where `log`
+    /// exposes it; anything else (a `Display` or `Debug` capture) becomes a string.
+    pub fn from_log(value: &log::kv::Value<'_>) -> Value {
+        let mut visitor = FromLog(None);
+        // The visitor never fails; a value `log` refuses to visit is rendered.
+        if value.visit(&mut visitor).is_err() || visitor.0.is_none() {
+            return Value::Str(value.to_string().into());
+        }
+        visitor.0.unwrap_or(Value::Null)
+    }
+
+    /// Approximate heap and inline size, for memory bounds.
+    pub fn approx_size(&self) -> usize {
+        match self {
+            Value::Str(s) => s.len() + 16,
+            _ => 16,
+        }
+    }
+}
+
+struct FromLog(Option<Value>);
+
+impl<'v> log::kv::VisitValue<'v> for FromLog {
+    fn visit_any(&mut self, value: log::kv::Value<'_>) -> Result<(), log::kv::Error> {
+        self.0 = Some(Value::Str(value.to_string().into()));
+        Ok(())
+    }
+    fn visit_null(&mut self) -> Result<(), log::kv::Error> {
+        self.0 = Some(Value::Null);
+        Ok(())
+    }
+    fn visit_u64(&mut self, value: u64) -> Result<(), log::kv::Error> {
+        self.0 = Some(match i64::try_from(value) {
+            Ok(v) => Value::I64(v),
+            Err(_) => Value::U64(value),
+        });
+        Ok(())
+    }
+    fn visit_i64(&mut self, value: i64) -> Result<(), log::kv::Error> {
+        self.0 = Some(Value::I64(value));
+        Ok(())
+    }
+    fn visit_u128(&mut self, value: u128) -> Result<(), log::kv::Error> {
+        self.0 = Some(match u64::try_from(value) {
+            Ok(v) => FromLog::unsigned(v),
+            Err(_) => Value::Str(value.to_string().into()),
+        });
+        Ok(())
+    }
+    fn visit_i128(&mut self, value: i128) -> Result<(), log::kv::Error> {
+        self.0 = Some(match i64::try_from(value) {
+            Ok(v) => Value::I64(v),
+            Err(_) => Value::Str(value.to_string().into()),
+        });
+        Ok(())
+    }
+    fn visit_f64(&mut self, value: f64) -> Result<(), log::kv::Error> {
+        self.0 = Some(Value::F64(value));
+        Ok(())
+    }
+    fn visit_bool(&mut self, value: bool) -> Result<(), log::kv::Error> {
+        self.0 = Some(Value::Bool(value));
+        Ok(())
+    }
+    fn visit_str(&mut self, value: &str) -> Result<(), log::kv::Error> {
+        self.0 = Some(Value::Str(value.into()));
+        Ok(())
+    }
+    fn visit_char(&mut self, value: char) -> Result<(), log::kv::Error> {
+        let mut buf = [0u8; 4];
+        self.0 = Some(Value::Str((&*value.encode_utf8(&mut buf)).into()));
+        Ok(())
+    }
+}
+
+impl FromLog {
+    fn unsigned(v: u64) -> Value {
+        match i64::try_from(v) {
+            Ok(i) => Value::I64(i),
+            Err(_) => Value::U64(v),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::I64(i) => write!(f, "{i}"),
+            Value::U64(u) => write!(f, "{u}"),
+            Value::F64(x) => write!(f, "{x}"),
+            Value::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+impl serde::Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::I64(i) => s.serialize_i64(*i),
+            Value::U64(u) => s.serialize_u64(*u),
+            Value::F64(x) if x.is_finite() => s.serialize_f64(*x),
+            Value::F64(_) => s.serialize_unit(),
+            Value::Str(v) => s.serialize_str(v),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let json = serde_json::Value::deserialize(d)?;
+        Ok(Value::from_json(json))
+    }
+}
+
+impl Value {
+    /// Converts a JSON value; arrays and objects are kept as their JSON text.
+    pub fn from_json(json: serde_json::Value) -> Value {
+        match json {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(b),
+            serde_json::Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Value::I64(i)
+                } else if let Some(u) = n.as_u64() {
+                    Value::U64(u)
+                } else {
+                    Value::F64(n.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            serde_json::Value::String(s) => Value::Str(s.into()),
+            other => Value::Str(other.to_string().into()),
+        }
+    }
+}
+
+macro_rules! from_int {
+    ($($t:ty => $variant:ident as $as:ty),* $(,)?) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Value { Value::$variant(v as $as) }
+        }
+    )*};
+}
+from_int!(i8 => I64 as i64, i16 => I64 as i64, i32 => I64 as i64, i64 => I64 as i64,
+          u8 => I64 as i64, u16 => I64 as i64, u32 => I64 as i64, f32 => F64 as f64, f64 => F64 as f64);
+
+impl From<u64> for Value {
+    fn from(v: u64) -> Value {
+        FromLog::unsigned(v)
+    }
+}
+impl From<usize> for Value {
+    fn from(v: usize) -> Value {
+        FromLog::unsigned(v as u64)
+    }
+}
+impl From<isize> for Value {
+    fn from(v: isize) -> Value {
+        Value::I64(v as i64)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Value {
+        Value::Bool(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::Str(v.into())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Value {
+        Value::Str(v.into())
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Value {
+        Value::Str(v.as_str().into())
+    }
+}
+impl From<Arc<str>> for Value {
+    fn from(v: Arc<str>) -> Value {
+        Value::Str(v)
+    }
+}
+impl From<char> for Value {
+    fn from(v: char) -> Value {
+        Value::Str(v.to_string().into())
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Value {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn via_log<'a>(v: log::kv::Value<'a>) -> Value {
+        Value::from_log(&v)
+    }
+
+    #[test]
+    fn log_values_keep_their_types() {
+        assert_eq!(via_log(log::kv::Value::from(7i32)), Value::I64(7));
+        assert_eq!(via_log(log::kv::Value::from(u64::MAX)), Value::U64(u64::MAX));
+        assert_eq!(via_log(log::kv::Value::from(1.5f64)), Value::F64(1.5));
+        assert_eq!(via_log(log::kv::Value::from(true)), Value::Bool(true));
+        assert_eq!(via_log(log::kv::Value::from("x")), Value::Str("x".into()));
+        assert_eq!(
+            via_log(log::kv::Value::from_display(&std::net::Ipv4Addr::LOCALHOST)),
+            Value::Str("127.0.0.1".into())
+        );
+    }
+
+    #[test]
+    fn json_keeps_types_and_maps_nan_to_null() {
+        let vals = vec![
+            Value::Null,
+            Value::Bool(false),
+            Value::I64(-3),
+            Value::U64(u64::MAX),
+            Value::F64(2.5),
+            Value::F64(f64::NAN),
+            Value::Str("s".into()),
+        ];
+        let json = serde_json::to_string(&vals).unwrap_or_default();
+        assert_eq!(json, r#"[null,false,-3,18446744073709551615,2.5,null,"s"]"#);
+    }
+}
