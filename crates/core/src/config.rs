@@ -201,10 +201,7 @@ fn directives<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error
 
 /// Checks RUST_LOG-style directives, returning a readable error.
 pub fn validate_directives(s: &str) -> Result<(), String> {
-    env_filter::Builder::new()
-        .try_parse(s)
-        .map(|_| ())
-        .map_err(|e| format!("invalid filter directives `{s}`: {e}"))
+    env_filter::Builder::new().try_parse(s).map(|_| ()).map_err(|e| format!("invalid filter directives `{s}`: {e}"))
 }
 
 /// A configuration error: which file, which line, which key, and what is wrong.
@@ -242,7 +239,8 @@ impl Config {
     /// Parses TOML text; `path` only labels errors.
     pub fn from_toml_str(text: &str, path: Option<&Path>) -> Result<Config, ConfigError> {
         let err = |line, key, message| ConfigError { path: path.map(Path::to_path_buf), line, key, message };
-        let de = toml::Deserializer::parse(text).map_err(|e| err(line_of(text, e.span()), None, e.message().to_owned()))?;
+        let de =
+            toml::Deserializer::parse(text).map_err(|e| err(line_of(text, e.span()), None, e.message().to_owned()))?;
         serde_path_to_error::deserialize(de).map_err(|e| {
             let mut key = e.path().to_string();
             let inner = e.into_inner();

@@ -23,8 +23,11 @@ use crate::Value;
 /// ```
 #[derive(Clone, Default, PartialEq)]
 pub struct Context {
-    fields: Option<Arc<[(Arc<str>, Value)]>>,
+    fields: Option<Fields>,
 }
+
+/// The shared, immutable pairs of a non-empty context.
+type Fields = Arc<[(Arc<str>, Value)]>;
 
 impl Context {
     /// The empty context.

@@ -42,9 +42,8 @@ impl Timestamp {
     /// assert_eq!(Timestamp(1_500_000).to_rfc3339(), "1970-01-01T00:00:01.500000Z");
     /// ```
     pub fn to_rfc3339(self) -> String {
-        const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-        );
+        const FORMAT: &[time::format_description::FormatItem<'static>] =
+            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
         let nanos = i128::from(self.0) * 1_000;
         time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
             .ok()
@@ -82,8 +81,8 @@ pub struct Record {
     pub level: Level,
     /// The logger name (`log`'s target; by default the module path).
     pub target: Text,
-    /// The formatted message.
-    pub message: String,
+    /// The formatted message (borrowed when the call had no format arguments).
+    pub message: Text,
     /// Module path of the call site.
     pub module_path: Option<Text>,
     /// Source file of the call site.
@@ -103,7 +102,7 @@ pub struct Record {
 impl Record {
     /// A record with the given level, target and message, stamped now, other fields empty.
     /// Handy for tests and for sinks' examples.
-    pub fn new(level: Level, target: impl Into<Text>, message: impl Into<String>) -> Record {
+    pub fn new(level: Level, target: impl Into<Text>, message: impl Into<Text>) -> Record {
         Record {
             timestamp: Timestamp::now(),
             level,

@@ -1,0 +1,257 @@
+//! [`Builder`]: programmatic configuration, and the bridge from [`Config`].
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use log_panel_core::config::validate_directives;
+use log_panel_core::{Config, ConfigError, Level, Origin, Sink};
+
+use crate::logger::Logger;
+use crate::stats::Counters;
+use crate::writer::Writer;
+use crate::{Error, Guard, Panel};
+
+/// Environment variable that overrides `database` (a path or URL).
+pub const DATABASE_ENV: &str = "LOG_PANEL_DATABASE_URL";
+/// Environment variable that overrides `filter.directives`.
+pub const FILTER_ENV: &str = "LOG_PANEL_FILTER";
+
+/// Configures and starts log-panel.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let dir = tempfile::tempdir()?;
+/// let panel = log_panel::builder()
+///     .database(dir.path().join("app.db"))
+///     .app("billing")
+///     .filter("info,billing::db=debug")
+///     .ignore_prefix("hyper")
+///     .batch_size(500)
+///     .flush_interval(Duration::from_millis(500))
+///     .build()?;
+/// log::warn!(logger: panel, "disk almost full");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use]
+pub struct Builder {
+    config: Config,
+    sink: Option<Box<dyn Sink>>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder").field("sink", &self.sink.as_ref().map(|s| s.describe())).finish_non_exhaustive()
+    }
+}
+
+impl Builder {
+    /// Defaults: SQLite file `log_panel.db` in the working directory, level INFO.
+    pub fn new() -> Builder {
+        Builder { config: Config::default(), sink: None }
+    }
+
+    /// Starts from a parsed configuration.
+    pub fn from_config(config: Config) -> Builder {
+        Builder { config, sink: None }
+    }
+
+    /// What [`init`](crate::init) uses: the file in `$LOG_PANEL_CONFIG`, else
+    /// `./log_panel.toml` if present, else the defaults; then
+    /// `$LOG_PANEL_DATABASE_URL` and `$LOG_PANEL_FILTER` override `database`
+    /// and `filter.directives` when set.
+    pub fn from_env() -> Result<Builder, Error> {
+        let mut config = Config::discover()?.unwrap_or_default();
+        if let Some(db) = std::env::var(DATABASE_ENV).ok().filter(|v| !v.is_empty()) {
+            config.database = db;
+        }
+        if let Some(filter) = std::env::var(FILTER_ENV).ok().filter(|v| !v.is_empty()) {
+            validate_directives(&filter).map_err(|message| ConfigError {
+                path: None,
+                line: None,
+                key: Some(FILTER_ENV.to_owned()),
+                message,
+            })?;
+            config.filter.directives = filter;
+        }
+        Ok(Builder::from_config(config))
+    }
+
+    /// The SQLite file (or `sqlite://path`), or a database URL another
+    /// backend understands.
+    pub fn database(mut self, path_or_url: impl AsRef<Path>) -> Builder {
+        self.config.database = path_or_url.as_ref().to_string_lossy().into_owned();
+        self
+    }
+
+    /// Stores into a sink of your own instead of `database`.
+    pub fn sink(mut self, sink: impl Sink + 'static) -> Builder {
+        self.sink = Some(Box::new(sink));
+        self
+    }
+
+    /// The application name stored on every row (default: the executable's name).
+    pub fn app(mut self, name: impl Into<String>) -> Builder {
+        self.config.app = Some(name.into());
+        self
+    }
+
+    /// RUST_LOG-style directives, e.g. `"info,my_app::db=debug"`.
+    pub fn filter(mut self, directives: impl Into<String>) -> Builder {
+        self.config.filter.directives = directives.into();
+        self
+    }
+
+    /// Shorthand for a single global level, e.g. `.level(log::LevelFilter::Debug)`.
+    pub fn level(self, level: log::LevelFilter) -> Builder {
+        let directive = level.as_str().to_ascii_lowercase();
+        self.filter(directive)
+    }
+
+    /// Ignores a logger and all its `::` children (`hyper` ignores `hyper::client`, not `hyperx`).
+    pub fn ignore_prefix(mut self, prefix: impl Into<String>) -> Builder {
+        self.config.filter.ignore_prefixes.push(prefix.into());
+        self
+    }
+
+    /// Ignores exactly this logger; its children are still stored.
+    pub fn ignore_logger(mut self, name: impl Into<String>) -> Builder {
+        self.config.filter.ignore_loggers.push(name.into());
+        self
+    }
+
+    /// Ignores records whose message contains `substring`.
+    pub fn ignore_message(mut self, substring: impl Into<String>) -> Builder {
+        self.config.filter.ignore_messages.push(substring.into());
+        self
+    }
+
+    /// Capacity of the queue in records (at least 1). Callers block while it is full.
+    pub fn queue_capacity(mut self, records: usize) -> Builder {
+        self.config.queue.capacity = records;
+        self
+    }
+
+    /// Write a batch once this many records are pending.
+    pub fn batch_size(mut self, records: usize) -> Builder {
+        self.config.batch.size = records;
+        self
+    }
+
+    /// Write at once when a record at or above `level` arrives (`None` disables).
+    pub fn flush_level(mut self, level: Option<Level>) -> Builder {
+        self.config.batch.flush_level = level;
+        self
+    }
+
+    /// Write when the oldest pending record is this old, even if nothing else arrives.
+    pub fn flush_interval(mut self, interval: Duration) -> Builder {
+        self.config.batch.flush_interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Opens the storage and starts the writer; the returned [`Panel`] is not
+    /// installed as the global logger (see [`Builder::init`]).
+    ///
+    /// If the global `log::max_level()` is below the filter's most verbose
+    /// level, it is raised so that the `log` macros reach the panel.
+    pub fn build(self) -> Result<Panel, Error> {
+        let Builder { config, sink } = self;
+        let invalid = |key: &str, message: String| {
+            Error::Config(ConfigError { path: None, line: None, key: Some(key.to_owned()), message })
+        };
+        validate_directives(&config.filter.directives).map_err(|m| invalid("filter.directives", m))?;
+        if config.queue.capacity == 0 {
+            return Err(invalid("queue.capacity", "must be at least 1".into()));
+        }
+        if config.batch.size == 0 {
+            return Err(invalid("batch.size", "must be at least 1".into()));
+        }
+        if config.batch.flush_interval_ms == 0 {
+            return Err(invalid("batch.flush_interval_ms", "must be at least 1".into()));
+        }
+        let filter = env_filter::Builder::new().parse(&config.filter.directives).build();
+        let sink = match sink {
+            Some(sink) => sink,
+            None => open_database(&config.database)?,
+        };
+        let origin = Origin {
+            app: config.app.clone().unwrap_or_else(default_app_name),
+            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            pid: std::process::id(),
+        };
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = crossbeam_channel::bounded(config.queue.capacity);
+        let writer = Writer::new(rx, sink, config.batch.policy(), origin, Arc::clone(&counters));
+        let handle = std::thread::Builder::new()
+            .name("log-panel-writer".into())
+            .spawn(move || writer.run())
+            .map_err(Error::Spawn)?;
+        if log::max_level() < filter.filter() {
+            log::set_max_level(filter.filter());
+        }
+        Ok(Panel {
+            logger: Logger {
+                filter,
+                ignore: config.filter.ignore_rules(),
+                tx,
+                closed: AtomicBool::new(false),
+                counters,
+            },
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Builds and installs the panel as the global logger. Returns a guard
+    /// that drains, commits and stops everything when dropped.
+    ///
+    /// Fails (starting nothing) if a logger is already installed.
+    pub fn init(self) -> Result<Guard, Error> {
+        crate::global::install(self.build()?)
+    }
+}
+
+fn open_database(database: &str) -> Result<Box<dyn Sink>, Error> {
+    let lower = database.to_ascii_lowercase();
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        return Err(Error::UnsupportedDatabase("postgres://…".into()));
+    }
+    let path = database.strip_prefix("sqlite://").or_else(|| database.strip_prefix("sqlite:")).unwrap_or(database);
+    if path.is_empty() {
+        return Err(Error::Config(ConfigError {
+            path: None,
+            line: None,
+            key: Some("database".into()),
+            message: format!("is empty; use a file path such as `{}`", log_panel_core::config::DEFAULT_DATABASE),
+        }));
+    }
+    open_sqlite(path)
+}
+
+#[cfg(feature = "sqlite")]
+fn open_sqlite(path: &str) -> Result<Box<dyn Sink>, Error> {
+    match log_panel_sqlite::SqliteSink::open(path) {
+        Ok(sink) => Ok(Box::new(sink)),
+        Err(e) => Err(Error::Storage { target: format!("sqlite:{path}"), message: e.to_string() }),
+    }
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn open_sqlite(path: &str) -> Result<Box<dyn Sink>, Error> {
+    Err(Error::UnsupportedDatabase(format!("sqlite:{path}")))
+}
+
+fn default_app_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "app".to_owned())
+}

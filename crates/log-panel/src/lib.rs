@@ -1,0 +1,72 @@
+//! A [`log`] backend that keeps every record in a database — SQLite by
+//! default, PostgreSQL with the `postgres` feature — with the request
+//! context that explains it.
+//!
+//! ```no_run
+//! fn main() -> Result<(), log_panel::Error> {
+//!     let _panel = log_panel::init()?; // log_panel.db, level INFO (or log_panel.toml)
+//!     log::info!(user_id = 7, plan = "pro"; "signed up");
+//!     log::warn!("card declined for order {}", 1234);
+//!     Ok(())
+//! } // the guard drops: every record is committed
+//! ```
+//!
+//! # The path of one record
+//!
+//! 1. `logger.rs`: the `log::Log` implementation filters the call (RUST_LOG-style
+//!    directives, ignore rules) and captures a [`Record`] on the calling thread:
+//!    time, level, logger, message, call site, thread, key-values and the bound
+//!    [`context`](log_panel_core::context). No I/O happens on the caller.
+//! 2. `queue.rs`: the record goes into a bounded channel.
+//! 3. `writer.rs`: one writer thread gathers records and writes a batch when the
+//!    [`BatchPolicy`] says so: `batch.size` records, a record at or above
+//!    `batch.flush_level`, `batch.flush_interval_ms` after the oldest pending
+//!    record (a real timer), or an explicit [`flush`] / [`shutdown`].
+//! 4. The [`Sink`] stores the batch in one transaction (`log-panel-sqlite`,
+//!    `log-panel-postgres`, or your own implementation).
+//!
+//! Records logged on the writer thread itself (database drivers log too) are
+//! never queued: they go to stderr and are counted in [`Stats`].
+//!
+//! # Configuration
+//!
+//! [`init`] reads `$LOG_PANEL_CONFIG` or `./log_panel.toml` when present (see
+//! [`Config`]); [`builder`] configures in code. Errors name the key and line.
+
+mod builder;
+mod error;
+mod global;
+mod logger;
+mod panel;
+mod queue;
+mod stats;
+mod writer;
+
+pub use builder::{Builder, DATABASE_ENV, FILTER_ENV};
+pub use error::Error;
+pub use global::{flush, flush_timeout, shutdown, stats, Guard};
+pub use log_panel_core::{
+    Batch, BatchPolicy, Config, ConfigError, Context, Level, Origin, Record, Sink, SinkError, SinkErrorKind, Timestamp,
+    Value,
+};
+pub use panel::Panel;
+pub use stats::Stats;
+
+#[cfg(feature = "sqlite")]
+pub use log_panel_sqlite::SqliteSink;
+
+/// Starts log-panel as the global logger with the configuration found in
+/// `$LOG_PANEL_CONFIG` or `./log_panel.toml` (defaults otherwise: SQLite
+/// file `log_panel.db`, level INFO). Keep the returned guard alive; dropping
+/// it commits everything and stops the writer.
+///
+/// Returns an error, leaving nothing running, when the configuration is
+/// invalid, the database cannot be opened, or a logger is already installed.
+pub fn init() -> Result<Guard, Error> {
+    Builder::from_env()?.init()
+}
+
+/// A [`Builder`] with the defaults, for configuration in code.
+pub fn builder() -> Builder {
+    Builder::new()
+}

@@ -1,0 +1,55 @@
+//! Many threads, many records: every record stored exactly once.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::TempDb;
+
+#[test]
+fn four_threads_fifty_thousand_each_exactly_once() {
+    let db = TempDb::new();
+    let panel = log_panel::builder().database(&db.path).queue_capacity(4096).build().unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let panel = &panel;
+            s.spawn(move || {
+                for seq in 0..50_000 {
+                    log::info!(logger: panel, t = t, seq = seq; "record {}", seq);
+                }
+            });
+        }
+    });
+    drop(panel);
+    assert_eq!(db.count("1"), 200_000);
+    let distinct: i64 = db
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM (SELECT DISTINCT json_extract(context, '$.t'), json_extract(context, '$.seq') FROM log_records)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(distinct, 200_000, "no record duplicated");
+    let per_thread: Vec<(i64, i64, i64, i64)> = {
+        let conn = db.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT json_extract(context, '$.t') AS t, count(*), min(json_extract(context, '$.seq')), max(json_extract(context, '$.seq'))
+                 FROM log_records GROUP BY t ORDER BY t",
+            )
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(per_thread, (0..4).map(|t| (t, 50_000, 0, 49_999)).collect::<Vec<_>>());
+    // Each thread's records are stored in the order it logged them.
+    let out_of_order: i64 = db
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM (SELECT json_extract(context, '$.seq') - lag(json_extract(context, '$.seq'))
+               OVER (PARTITION BY json_extract(context, '$.t') ORDER BY id) AS step FROM log_records) WHERE step != 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(out_of_order, 0);
+}

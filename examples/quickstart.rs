@@ -1,0 +1,35 @@
+//! The README's first command: `cargo run --example quickstart`.
+//!
+//! Logs a handful of records at several levels, with key-values, into
+//! `log_panel.db` in the working directory, then shows how to look at them.
+
+use log::{debug, error, info, warn};
+
+fn main() -> Result<(), log_panel::Error> {
+    // Reads ./log_panel.toml or $LOG_PANEL_CONFIG if present; otherwise the
+    // defaults: SQLite file log_panel.db, level INFO.
+    let panel = log_panel::init()?;
+
+    info!(version = env!("CARGO_PKG_VERSION"); "quickstart started");
+    info!(user_id = 7, plan = "pro", trial = false; "user signed up");
+    debug!("not stored: below the default INFO level");
+    warn!(order_id = 1234, amount = 99.5; "card declined, retrying");
+    error!(target: "billing::payments", order_id = 1234; "payment failed after {} attempts", 3);
+    info!(elapsed_ms = 12; "quickstart finished");
+
+    drop(panel); // drains the queue and commits every record; also happens at end of scope
+    let stats = log_panel::stats();
+    println!("log-panel: {} records written to log_panel.db", stats.written);
+    println!();
+    println!("Look at them with sqlite3:");
+    println!(
+        "  sqlite3 -header -column log_panel.db \\\n    \"SELECT ts, name AS level, logger, message, context FROM log_records JOIN log_levels USING (level) ORDER BY id DESC LIMIT 10\""
+    );
+    println!("Warnings and errors only:");
+    println!("  sqlite3 log_panel.db \"SELECT ts, logger, message FROM log_records WHERE level >= 30\"");
+    println!("A key-value:");
+    println!(
+        "  sqlite3 log_panel.db \"SELECT message FROM log_records WHERE json_extract(context, '$.order_id') = 1234\""
+    );
+    Ok(())
+}
