@@ -53,6 +53,12 @@ pub struct Config {
     pub queue: QueueConfig,
     /// When the writer writes a batch.
     pub batch: BatchConfig,
+    /// Where records go while storage is unavailable.
+    pub spool: SpoolConfig,
+    /// Size limits on captured text.
+    pub limits: LimitsConfig,
+    /// Shutdown deadline and panic hook.
+    pub shutdown: ShutdownConfig,
 }
 
 impl Default for Config {
@@ -63,6 +69,9 @@ impl Default for Config {
             filter: FilterConfig::default(),
             queue: QueueConfig::default(),
             batch: BatchConfig::default(),
+            spool: SpoolConfig::default(),
+            limits: LimitsConfig::default(),
+            shutdown: ShutdownConfig::default(),
         }
     }
 }
@@ -111,11 +120,103 @@ pub struct QueueConfig {
     /// Capacity in records (at least 1).
     #[serde(deserialize_with = "positive")]
     pub capacity: usize,
+    /// What a logging call does when the queue is full.
+    pub overflow: Overflow,
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        QueueConfig { capacity: 8192 }
+        QueueConfig { capacity: 8192, overflow: Overflow::Block }
+    }
+}
+
+/// What a logging call does when the queue is full.
+///
+/// In TOML: `overflow = "block"`, `overflow = "drop"`, or
+/// `overflow = { drop_below = "warn" }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overflow {
+    /// The caller waits for room (nothing is lost; the default).
+    #[default]
+    Block,
+    /// The caller never waits: the record is dropped and counted.
+    Drop,
+    /// Records below this level are dropped when full; records at or above it
+    /// wait — so with `"warn"`, warnings and errors are never dropped.
+    DropBelow(#[serde(deserialize_with = "level")] Level),
+}
+
+impl Overflow {
+    /// Whether a record of `level` waits for room (rather than being dropped) when the queue is full.
+    pub fn blocks(self, level: Level) -> bool {
+        match self {
+            Overflow::Block => true,
+            Overflow::Drop => false,
+            Overflow::DropBelow(min) => level <= min,
+        }
+    }
+}
+
+/// `[spool]`: the local spool that keeps records while storage is down.
+///
+/// Records go to the spool (JSON lines, fsynced per batch) when storage has
+/// been failing for `after_ms`, when the records waiting in memory pass
+/// `max_pending_mb`, or at shutdown with storage still failing. They are
+/// replayed, oldest first, once storage is back — also by the next process.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// Spool at all (default true). Without it, records still failing at the
+    /// shutdown deadline are lost and counted.
+    pub enabled: bool,
+    /// Spool directory; default: `<database file>.spool` beside a SQLite
+    /// file, else `log_panel.spool` in the working directory.
+    pub dir: Option<PathBuf>,
+    /// Spool after storage has been failing this long, in milliseconds.
+    pub after_ms: u64,
+    /// Spool when records waiting in memory exceed this many MiB (at least 1).
+    #[serde(deserialize_with = "positive")]
+    pub max_pending_mb: usize,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig { enabled: true, dir: None, after_ms: 30_000, max_pending_mb: 64 }
+    }
+}
+
+/// `[limits]`: size limits applied on capture.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Messages and string values longer than this many bytes are cut at a
+    /// character boundary with a marker; the original size is kept (at least 64).
+    #[serde(deserialize_with = "at_least_64")]
+    pub max_field_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig { max_field_bytes: 1024 * 1024 }
+    }
+}
+
+/// `[shutdown]`: how the end of the process is handled.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// How long the guard drop / `shutdown()` keeps retrying failing storage
+    /// before spooling what is left, in milliseconds.
+    pub timeout_ms: u64,
+    /// Install a panic hook (global logger only) that stores the panic as an
+    /// ERROR record and flushes before the previous hook runs.
+    pub panic_hook: bool,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig { timeout_ms: 10_000, panic_hook: true }
     }
 }
 
@@ -167,6 +268,19 @@ pub fn parse_level(s: &str) -> Result<Level, String> {
         "trace" => Ok(Level::Trace),
         _ => Err(format!("unknown level `{s}`; expected one of error, warn, info, debug, trace")),
     }
+}
+
+fn level<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Level, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_level(&s).map_err(serde::de::Error::custom)
+}
+
+fn at_least_64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = usize::deserialize(d)?;
+    if n < 64 {
+        return Err(serde::de::Error::custom("must be at least 64"));
+    }
+    Ok(n)
 }
 
 fn optional_level<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Level>, D::Error> {
@@ -345,6 +459,43 @@ mod tests {
     fn syntax_error_has_a_line() {
         let e = error("app = \"x\"\n[batch\n");
         assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn overflow_policies_parse() {
+        let parse = |t: &str| Config::from_toml_str(t, None).map(|c| c.queue.overflow);
+        assert_eq!(parse(""), Ok(Overflow::Block));
+        assert_eq!(parse("[queue]\noverflow = \"drop\""), Ok(Overflow::Drop));
+        assert_eq!(parse("[queue]\noverflow = { drop_below = \"WARN\" }"), Ok(Overflow::DropBelow(Level::Warn)));
+        let e = error("[queue]\noverflow = { drop_below = \"loud\" }\n");
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.message.contains("unknown level `loud`"), "{e}");
+        let e = error("[queue]\n\noverflow = \"sometimes\"\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("queue.overflow"), Some(3)));
+    }
+
+    #[test]
+    fn drop_below_blocks_at_or_above() {
+        let p = Overflow::DropBelow(Level::Warn);
+        assert!(p.blocks(Level::Error) && p.blocks(Level::Warn));
+        assert!(!p.blocks(Level::Info) && !p.blocks(Level::Trace));
+        assert!(Overflow::Block.blocks(Level::Trace));
+        assert!(!Overflow::Drop.blocks(Level::Error));
+    }
+
+    #[test]
+    fn spool_limits_shutdown_sections() {
+        let c = Config::from_toml_str(
+            "[spool]\ndir = \"/tmp/s\"\nafter_ms = 5\n[limits]\nmax_field_bytes = 100\n[shutdown]\npanic_hook = false\n",
+            None,
+        )
+        .unwrap_or_default();
+        assert_eq!(c.spool.dir.as_deref(), Some(Path::new("/tmp/s")));
+        assert_eq!(c.spool.after_ms, 5);
+        assert_eq!(c.limits.max_field_bytes, 100);
+        assert!(!c.shutdown.panic_hook);
+        let e = error("[limits]\nmax_field_bytes = 10\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("limits.max_field_bytes"), Some(2)));
     }
 
     #[test]

@@ -19,11 +19,11 @@ pub mod config;
 pub mod context;
 mod ignore;
 mod policy;
-mod record;
+pub mod record;
 mod sink;
 mod value;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, Overflow};
 pub use context::Context;
 pub use ignore::IgnoreRules;
 pub use policy::BatchPolicy;

@@ -237,3 +237,129 @@ mod tests {
         }
     }
 }
+
+/// Marker appended to text cut to the size limit.
+pub const CUT_MARKER: &str = "…[cut]";
+
+/// Cuts `s` to at most `limit` bytes at a character boundary and appends
+/// [`CUT_MARKER`]; `None` when it already fits.
+///
+/// ```
+/// use log_panel_core::record::cut;
+/// assert_eq!(cut("héllo", 2).as_deref(), Some("h…[cut]"));
+/// assert_eq!(cut("short", 64), None);
+/// ```
+pub fn cut(s: &str, limit: usize) -> Option<String> {
+    if s.len() <= limit {
+        return None;
+    }
+    let mut end = limit;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = String::with_capacity(end + CUT_MARKER.len());
+    out.push_str(&s[..end]);
+    out.push_str(CUT_MARKER);
+    Some(out)
+}
+
+/// A `fmt::Write` that keeps at most `limit` bytes (cut at a character
+/// boundary) and counts the full size, so a 100 MiB message is never copied
+/// whole: only `limit` bytes are ever allocated.
+#[derive(Debug)]
+pub struct BoundedText {
+    buf: String,
+    limit: usize,
+    total: usize,
+}
+
+impl BoundedText {
+    /// An empty buffer that keeps at most `limit` bytes.
+    pub fn new(limit: usize) -> BoundedText {
+        BoundedText { buf: String::with_capacity(limit.min(128)), limit, total: 0 }
+    }
+
+    /// The kept text (with [`CUT_MARKER`] when cut) and the original size when cut.
+    pub fn finish(mut self) -> (String, Option<u64>) {
+        if self.total > self.buf.len() {
+            self.buf.push_str(CUT_MARKER);
+            (self.buf, Some(self.total as u64))
+        } else {
+            (self.buf, None)
+        }
+    }
+}
+
+impl std::fmt::Write for BoundedText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.total += s.len();
+        let room = self.limit.saturating_sub(self.buf.len());
+        if room >= s.len() {
+            self.buf.push_str(s);
+        } else if room > 0 {
+            let mut end = room;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.buf.push_str(&s[..end]);
+            // Nothing more fits: later pieces only add to the total.
+            self.limit = self.buf.len();
+        }
+        Ok(())
+    }
+}
+
+impl Record {
+    /// A copy with text that some databases refuse made storable: NUL bytes
+    /// become U+FFFD in the logger, message, thread, call site, keys and values.
+    pub fn sanitised(&self) -> Record {
+        fn clean(s: &str) -> Text {
+            Cow::Owned(s.replace('\0', "\u{FFFD}"))
+        }
+        fn clean_value(v: &Value) -> Value {
+            match v {
+                Value::Str(s) if s.contains('\0') => Value::Str(s.replace('\0', "\u{FFFD}").into()),
+                other => other.clone(),
+            }
+        }
+        let mut r = self.clone();
+        r.target = clean(&self.target);
+        r.message = clean(&self.message);
+        r.thread = Arc::from(self.thread.replace('\0', "\u{FFFD}").as_str());
+        r.module_path = self.module_path.as_deref().map(clean);
+        r.file = self.file.as_deref().map(clean);
+        // Context and key-values are merged into key-values so the clean copy stands alone.
+        r.kv = self.fields().map(|(k, v)| (clean(k), clean_value(v))).collect();
+        r.context = Context::empty();
+        r
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+    use std::fmt::Write as _;
+
+    #[test]
+    fn bounded_text_keeps_limit_and_counts_all() {
+        let mut b = BoundedText::new(5);
+        let (a, c) = ("abc", String::from("déf-long"));
+        let _ = write!(b, "{a}{c}");
+        let (text, original) = b.finish();
+        assert_eq!(text, format!("abcd{CUT_MARKER}"));
+        assert_eq!(original, Some(11 + 1));
+        let mut small = BoundedText::new(64);
+        let _ = write!(small, "fits {}", 1);
+        assert_eq!(small.finish(), ("fits 1".to_owned(), None));
+    }
+
+    #[test]
+    fn sanitised_replaces_nul_everywhere() {
+        let mut r = Record::new(Level::Info, "a\0b", "m\0");
+        r.context = Context::from_pairs([("k\0", "v\0")]);
+        let s = r.sanitised();
+        assert_eq!(s.target, "a\u{FFFD}b");
+        assert_eq!(s.message, "m\u{FFFD}");
+        assert_eq!(s.kv, vec![(Cow::Owned("k\u{FFFD}".to_owned()), Value::from("v\u{FFFD}"))]);
+    }
+}

@@ -1,16 +1,16 @@
 //! [`Builder`]: programmatic configuration, and the bridge from [`Config`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use log_panel_core::config::validate_directives;
-use log_panel_core::{Config, ConfigError, Level, Origin, Sink};
+use log_panel_core::{Config, ConfigError, Level, Origin, Overflow, Sink};
 
 use crate::logger::Logger;
 use crate::stats::Counters;
-use crate::writer::Writer;
+use crate::writer::{SpoolSettings, Writer, WriterSettings};
 use crate::{Error, Guard, Panel};
 
 /// Environment variable that overrides `database` (a path or URL).
@@ -140,6 +140,50 @@ impl Builder {
         self
     }
 
+    /// What a logging call does when the queue is full (default: block).
+    pub fn overflow(mut self, policy: Overflow) -> Builder {
+        self.config.queue.overflow = policy;
+        self
+    }
+
+    /// Spool directory (default: `<database file>.spool`, or `log_panel.spool`).
+    pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Builder {
+        self.config.spool.dir = Some(dir.into());
+        self
+    }
+
+    /// Spool after storage has been failing this long (default 30 s).
+    pub fn spool_after(mut self, after: Duration) -> Builder {
+        self.config.spool.after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Turns the spool off: records still failing at the shutdown deadline
+    /// are then lost (and counted).
+    pub fn without_spool(mut self) -> Builder {
+        self.config.spool.enabled = false;
+        self
+    }
+
+    /// Messages and string values longer than this are cut (default 1 MiB, at least 64).
+    pub fn max_field_bytes(mut self, bytes: usize) -> Builder {
+        self.config.limits.max_field_bytes = bytes;
+        self
+    }
+
+    /// How long shutdown waits for failing storage before spooling (default 10 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
+        self.config.shutdown.timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Whether [`init`](Builder::init) installs the panic hook that stores a
+    /// panic as an ERROR record and flushes (default true).
+    pub fn panic_hook(mut self, install: bool) -> Builder {
+        self.config.shutdown.panic_hook = install;
+        self
+    }
+
     /// Write a batch once this many records are pending.
     pub fn batch_size(mut self, records: usize) -> Builder {
         self.config.batch.size = records;
@@ -178,6 +222,14 @@ impl Builder {
         if config.batch.flush_interval_ms == 0 {
             return Err(invalid("batch.flush_interval_ms", "must be at least 1".into()));
         }
+        if config.limits.max_field_bytes < 64 {
+            return Err(invalid("limits.max_field_bytes", "must be at least 64".into()));
+        }
+        let spool = config.spool.enabled.then(|| SpoolSettings {
+            dir: config.spool.dir.clone().unwrap_or_else(|| default_spool_dir(sink.is_some(), &config.database)),
+            after: Duration::from_millis(config.spool.after_ms),
+            max_bytes: config.spool.max_pending_mb.saturating_mul(1024 * 1024),
+        });
         let filter = env_filter::Builder::new().parse(&config.filter.directives).build();
         let sink = match sink {
             Some(sink) => sink,
@@ -190,7 +242,8 @@ impl Builder {
         };
         let counters = Arc::new(Counters::default());
         let (tx, rx) = crossbeam_channel::bounded(config.queue.capacity);
-        let writer = Writer::new(rx, sink, config.batch.policy(), origin, Arc::clone(&counters));
+        let settings = WriterSettings { policy: config.batch.policy(), capacity: config.queue.capacity, spool };
+        let writer = Writer::new(rx, sink, settings, origin, Arc::clone(&counters));
         let handle = std::thread::Builder::new()
             .name("log-panel-writer".into())
             .spawn(move || writer.run())
@@ -205,8 +258,11 @@ impl Builder {
                 tx,
                 closed: AtomicBool::new(false),
                 counters,
+                overflow: config.queue.overflow,
+                max_field_bytes: config.limits.max_field_bytes,
             },
             writer: Mutex::new(Some(handle)),
+            shutdown_timeout: Duration::from_millis(config.shutdown.timeout_ms),
         })
     }
 
@@ -215,7 +271,8 @@ impl Builder {
     ///
     /// Fails (starting nothing) if a logger is already installed.
     pub fn init(self) -> Result<Guard, Error> {
-        crate::global::install(self.build()?)
+        let panic_hook = self.config.shutdown.panic_hook;
+        crate::global::install(self.build()?, panic_hook)
     }
 }
 
@@ -247,6 +304,17 @@ fn open_sqlite(path: &str) -> Result<Box<dyn Sink>, Error> {
 #[cfg(not(feature = "sqlite"))]
 fn open_sqlite(path: &str) -> Result<Box<dyn Sink>, Error> {
     Err(Error::UnsupportedDatabase(format!("sqlite:{path}")))
+}
+
+/// `<database file>.spool` beside a SQLite file; `log_panel.spool` for a
+/// custom sink or a server database.
+fn default_spool_dir(custom_sink: bool, database: &str) -> PathBuf {
+    let is_server = database.contains("://") && !database.starts_with("sqlite:");
+    if custom_sink || is_server {
+        return PathBuf::from("log_panel.spool");
+    }
+    let path = database.strip_prefix("sqlite://").or_else(|| database.strip_prefix("sqlite:")).unwrap_or(database);
+    PathBuf::from(format!("{path}.spool"))
 }
 
 fn default_app_name() -> String {

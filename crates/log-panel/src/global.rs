@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::{Error, Panel, Stats};
+use crate::{Error, Panel, Report, Stats};
 
 static GLOBAL: OnceLock<Panel> = OnceLock::new();
 
@@ -29,7 +29,7 @@ impl log::Log for GlobalLogger {
 
 static LOGGER: GlobalLogger = GlobalLogger;
 
-pub(crate) fn install(panel: Panel) -> Result<Guard, Error> {
+pub(crate) fn install(panel: Panel, panic_hook: bool) -> Result<Guard, Error> {
     if log::set_logger(&LOGGER).is_err() {
         // Not half-initialised: the panel we built stops here, storing nothing.
         panel.shutdown();
@@ -41,7 +41,47 @@ pub(crate) fn install(panel: Panel) -> Result<Guard, Error> {
         return Err(Error::AlreadyInitialized);
     }
     log::set_max_level(level);
+    if panic_hook {
+        install_panic_hook();
+    }
     Ok(Guard { _private: () })
+}
+
+/// How long the panic hook waits for the records logged before a panic.
+const PANIC_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Stores a panic as an ERROR record (logger `panic`) and flushes, so a
+/// panicking thread — or a `panic = "abort"` build — loses nothing already
+/// logged; then runs the previous hook (which prints the message as usual).
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // On the writer thread (a sink panicking) the writer catches it itself.
+        if !crate::logger::on_writer_thread() {
+            if let Some(panel) = GLOBAL.get() {
+                let payload = info
+                    .payload()
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "Box<dyn Any>".to_owned());
+                let thread = std::thread::current();
+                let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+                let args =
+                    format_args!("thread '{}' panicked at {location}: {payload}", thread.name().unwrap_or("<unnamed>"));
+                let record = log::Record::builder()
+                    .args(args)
+                    .level(log::Level::Error)
+                    .target("panic")
+                    .file(info.location().map(|l| l.file()))
+                    .line(info.location().map(|l| l.line()))
+                    .build();
+                panel.logger.log(&record);
+                let _ = panel.flush_timeout(PANIC_FLUSH_TIMEOUT);
+            }
+        }
+        previous(info);
+    }));
 }
 
 /// Keeps log-panel running; dropping it drains the queue, commits every
@@ -62,27 +102,38 @@ pub struct Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        shutdown();
+        let _ = shutdown();
     }
 }
 
-/// Returns once every record logged before the call is committed.
-/// `Err(NotRunning)` before `init` or after `shutdown`.
+/// Returns once every record logged before the call is committed (see
+/// [`Panel::flush`]). `Err(NotRunning)` before `init` or after `shutdown`.
 pub fn flush() -> Result<(), Error> {
     GLOBAL.get().ok_or(Error::NotRunning)?.flush()
 }
 
-/// Like [`flush`], giving up after `timeout` with [`Error::Timeout`].
-pub fn flush_timeout(timeout: Duration) -> Result<(), Error> {
+/// Waits at most `timeout` and reports what is written, pending, spilled
+/// and dropped (see [`Panel::flush_timeout`]).
+pub fn flush_timeout(timeout: Duration) -> Result<Report, Error> {
     GLOBAL.get().ok_or(Error::NotRunning)?.flush_timeout(timeout)
 }
 
 /// Drains the queue, commits everything and stops the writer, for programs
-/// that cannot hold a [`Guard`]. Idempotent; harmless before `init`.
-/// Records logged afterwards are counted as dropped.
-pub fn shutdown() {
-    if let Some(panel) = GLOBAL.get() {
-        panel.shutdown();
+/// that cannot hold a [`Guard`] (see [`Panel::shutdown`]). Idempotent;
+/// harmless before `init`. Records logged afterwards are counted as dropped.
+pub fn shutdown() -> Report {
+    match GLOBAL.get() {
+        Some(panel) => panel.shutdown(),
+        None => Report { complete: true, ..Report::default() },
+    }
+}
+
+/// Like [`shutdown`] with an explicit deadline for failing storage; what is
+/// still unwritten then goes to the spool.
+pub fn shutdown_timeout(timeout: Duration) -> Report {
+    match GLOBAL.get() {
+        Some(panel) => panel.shutdown_timeout(timeout),
+        None => Report { complete: true, ..Report::default() },
     }
 }
 

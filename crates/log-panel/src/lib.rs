@@ -39,18 +39,19 @@ mod global;
 mod logger;
 mod panel;
 mod queue;
+mod spool;
 mod stats;
 mod writer;
 
 pub use builder::{Builder, DATABASE_ENV, FILTER_ENV};
 pub use error::Error;
-pub use global::{flush, flush_timeout, shutdown, stats, Guard};
+pub use global::{flush, flush_timeout, shutdown, shutdown_timeout, stats, Guard};
 pub use log_panel_core::{
-    Batch, BatchPolicy, Config, ConfigError, Context, Level, Origin, Record, Sink, SinkError, SinkErrorKind, Timestamp,
-    Value,
+    Batch, BatchPolicy, Config, ConfigError, Context, Level, Origin, Overflow, Record, Sink, SinkError, SinkErrorKind,
+    Timestamp, Value,
 };
 pub use panel::Panel;
-pub use stats::Stats;
+pub use stats::{Dropped, Report, Stats};
 
 #[cfg(feature = "sqlite")]
 pub use log_panel_sqlite::SqliteSink;

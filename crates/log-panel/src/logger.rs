@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
-use log_panel_core::{context, IgnoreRules, Record, Text, Timestamp, Value};
+use log_panel_core::record::{cut, BoundedText};
+use log_panel_core::{context, IgnoreRules, Overflow, Record, Text, Timestamp, Value};
 
 use crate::queue::Msg;
 use crate::stats::Counters;
@@ -49,6 +50,9 @@ pub(crate) struct Logger {
     pub(crate) tx: Sender<Msg>,
     pub(crate) closed: AtomicBool,
     pub(crate) counters: Arc<Counters>,
+    pub(crate) overflow: Overflow,
+    /// Messages and string values above this many bytes are cut.
+    pub(crate) max_field_bytes: usize,
 }
 
 impl Logger {
@@ -71,34 +75,62 @@ impl Logger {
             Counters::add(&self.counters.dropped_after_shutdown, 1);
             return;
         }
-        let message = format_message(record.args());
+        let (message, original_size) = format_message(record.args(), self.max_field_bytes);
         if self.ignore.has_message_rules() && self.ignore.ignores_message(&message) {
             return;
         }
-        let captured = capture(record, message);
-        // Blocks only while the queue is full (the configured policy); an error
-        // means the writer has stopped, so the record cannot be stored.
-        if self.tx.send(Msg::Record(captured)).is_err() {
+        let mut captured = capture(record, message, self.max_field_bytes, &self.counters);
+        if original_size.is_some() {
+            captured.original_size = original_size;
+            Counters::add(&self.counters.truncated, 1);
+        }
+        self.enqueue(captured);
+    }
+
+    /// Hands the record to the writer under the overflow policy.
+    fn enqueue(&self, record: Record) {
+        let level = record.level;
+        let msg = Msg::Record(record);
+        let sent = if self.overflow.blocks(level) {
+            // Waits only while the queue is full; an error means the writer has stopped.
+            self.tx.send(msg).map_err(|_| ())
+        } else {
+            match self.tx.try_send(msg) {
+                Ok(()) => Ok(()),
+                Err(crossbeam_channel::TrySendError::Full(_)) => {
+                    self.counters.drop_one(level);
+                    return;
+                }
+                Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(()),
+            }
+        };
+        if sent.is_err() {
             Counters::add(&self.counters.dropped_after_shutdown, 1);
         }
     }
 }
 
-/// Formats the message, borrowing it when the call had no arguments.
-fn format_message(args: &std::fmt::Arguments<'_>) -> Text {
+/// Formats the message, borrowing it when the call had no arguments, and
+/// never keeping (or allocating) more than `limit` bytes of it. Returns the
+/// original size when it was cut.
+fn format_message(args: &std::fmt::Arguments<'_>, limit: usize) -> (Text, Option<u64>) {
     match args.as_str() {
-        Some(s) => Cow::Borrowed(s),
+        Some(s) => match cut(s, limit) {
+            None => (Cow::Borrowed(s), None),
+            Some(c) => (Cow::Owned(c), Some(s.len() as u64)),
+        },
         None => {
-            let mut s = String::with_capacity(64);
-            // Writing to a String only fails if a Display impl fails; keep what we have.
-            let _ = s.write_fmt(*args);
-            Cow::Owned(s)
+            let mut text = BoundedText::new(limit);
+            // Writing only fails if a Display impl fails; keep what was written.
+            let _ = text.write_fmt(*args);
+            let (s, original) = text.finish();
+            (Cow::Owned(s), original)
         }
     }
 }
 
 /// Everything about the call, taken on the calling thread.
-fn capture(record: &log::Record<'_>, message: Text) -> Record {
+fn capture(record: &log::Record<'_>, message: Text, limit: usize, counters: &Counters) -> Record {
     let module_path: Option<Text> = match record.module_path_static() {
         Some(m) => Some(Cow::Borrowed(m)),
         None => record.module_path().map(|m| Cow::Owned(m.to_owned())),
@@ -114,7 +146,7 @@ fn capture(record: &log::Record<'_>, message: Text) -> Record {
         None => record.file().map(|f| Cow::Owned(f.to_owned())),
     };
     let mut kv = Vec::new();
-    let _ = record.key_values().visit(&mut KvCollector(&mut kv));
+    let _ = record.key_values().visit(&mut KvCollector { kv: &mut kv, limit, counters });
     Record {
         timestamp: Timestamp::now(),
         level: record.level(),
@@ -130,11 +162,23 @@ fn capture(record: &log::Record<'_>, message: Text) -> Record {
     }
 }
 
-struct KvCollector<'a>(&'a mut Vec<(Text, Value)>);
+struct KvCollector<'a> {
+    kv: &'a mut Vec<(Text, Value)>,
+    limit: usize,
+    counters: &'a Counters,
+}
 
 impl<'kvs> log::kv::VisitSource<'kvs> for KvCollector<'_> {
     fn visit_pair(&mut self, key: log::kv::Key<'kvs>, value: log::kv::Value<'kvs>) -> Result<(), log::kv::Error> {
-        self.0.push((Cow::Owned(key.as_str().to_owned()), Value::from_log(&value)));
+        let mut value = Value::from_log(&value);
+        if let Value::Str(s) = &value {
+            if let Some(c) = cut(s, self.limit) {
+                // The marker carries the original size; the message column has its own.
+                value = Value::Str(format!("{c} ({} bytes)", s.len()).into());
+                Counters::add(&self.counters.truncated, 1);
+            }
+        }
+        self.kv.push((Cow::Owned(key.as_str().to_owned()), value));
         Ok(())
     }
 }

@@ -3,13 +3,13 @@
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::bounded;
+use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
 
 use crate::logger::{on_writer_thread, Logger};
 use crate::queue::Msg;
-use crate::{Error, Stats};
+use crate::{Error, Report, Stats};
 
 /// A running log-panel: a `log::Log` implementation plus the writer thread
 /// that stores what it accepts.
@@ -32,62 +32,79 @@ use crate::{Error, Stats};
 pub struct Panel {
     pub(crate) logger: Logger,
     pub(crate) writer: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) shutdown_timeout: Duration,
 }
 
 impl Panel {
-    /// Returns once every record logged before the call is committed.
+    /// Returns once every record logged before the call is committed. While
+    /// storage is down this waits for it to come back: use
+    /// [`flush_timeout`](Panel::flush_timeout) for a bounded wait.
     pub fn flush(&self) -> Result<(), Error> {
-        self.flush_inner(None)
+        let (ack, done) = self.send_flush(None)?;
+        drop(ack);
+        done.recv().map_err(|_| Error::NotRunning)
     }
 
-    /// Like [`flush`](Panel::flush) but gives up after `timeout`, returning
-    /// [`Error::Timeout`]; the records stay queued and are written later.
-    pub fn flush_timeout(&self, timeout: Duration) -> Result<(), Error> {
-        self.flush_inner(Some(timeout))
+    /// Waits at most `timeout` for every record logged before the call to be
+    /// committed, and reports: `complete`, written, still pending, spilled,
+    /// dropped. Records not yet written stay queued and are written later.
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<Report, Error> {
+        let deadline = Instant::now() + timeout;
+        let complete = match self.send_flush(Some(deadline)) {
+            Ok((_, done)) => done.recv_deadline(deadline).is_ok(),
+            Err(Error::Timeout) => false,
+            Err(e) => return Err(e),
+        };
+        Ok(Report::from_stats(complete, &self.stats()))
     }
 
-    fn flush_inner(&self, timeout: Option<Duration>) -> Result<(), Error> {
+    fn send_flush(&self, deadline: Option<Instant>) -> Result<(Sender<()>, Receiver<()>), Error> {
         if on_writer_thread() {
             return Err(Error::OnWriterThread);
         }
         let (ack, done) = bounded(1);
-        match timeout {
-            None => {
-                self.logger.tx.send(Msg::Flush(ack)).map_err(|_| Error::NotRunning)?;
-                done.recv().map_err(|_| Error::NotRunning)
-            }
-            Some(t) => {
-                let deadline = std::time::Instant::now() + t;
-                self.logger.tx.send_deadline(Msg::Flush(ack), deadline).map_err(|e| match e {
-                    crossbeam_channel::SendTimeoutError::Timeout(_) => Error::Timeout,
-                    crossbeam_channel::SendTimeoutError::Disconnected(_) => Error::NotRunning,
-                })?;
-                done.recv_deadline(deadline).map_err(|e| match e {
-                    crossbeam_channel::RecvTimeoutError::Timeout => Error::Timeout,
-                    crossbeam_channel::RecvTimeoutError::Disconnected => Error::NotRunning,
-                })
-            }
+        let msg = Msg::Flush(ack.clone());
+        match deadline {
+            None => self.logger.tx.send(msg).map_err(|_| Error::NotRunning)?,
+            Some(d) => self.logger.tx.send_deadline(msg, d).map_err(|e| match e {
+                SendTimeoutError::Timeout(_) => Error::Timeout,
+                SendTimeoutError::Disconnected(_) => Error::NotRunning,
+            })?,
         }
+        Ok((ack, done))
     }
 
-    /// Stops accepting records, writes everything queued, and joins the
-    /// writer. Idempotent; later records are counted as dropped, never panic.
-    /// Called from the writer thread itself it does nothing (it would deadlock).
-    pub fn shutdown(&self) {
+    /// Stops accepting records, stores everything queued, and joins the
+    /// writer, waiting at most the configured `shutdown.timeout_ms` for
+    /// failing storage before spooling the rest (see
+    /// [`shutdown_timeout`](Panel::shutdown_timeout)).
+    pub fn shutdown(&self) -> Report {
+        self.shutdown_timeout(self.shutdown_timeout)
+    }
+
+    /// Stops accepting records and stores everything queued. If storage is
+    /// still failing after `timeout`, what is left goes to the spool (replayed
+    /// by the next process) and the report says so. Idempotent; records logged
+    /// afterwards are counted as dropped, never panic. On the writer thread
+    /// itself it does nothing (it would deadlock).
+    pub fn shutdown_timeout(&self, timeout: Duration) -> Report {
         if on_writer_thread() {
-            return;
+            return Report::from_stats(false, &self.stats());
         }
         let handle = match self.writer.lock() {
             Ok(mut slot) => slot.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
-        let Some(handle) = handle else { return };
+        let Some(handle) = handle else { return Report::from_stats(true, &self.stats()) };
         self.logger.closed.store(true, Ordering::SeqCst);
         let (ack, done) = bounded(1);
-        if self.logger.tx.send(Msg::Shutdown(ack)).is_ok() {
+        let deadline = Instant::now() + timeout;
+        if self.logger.tx.send(Msg::Shutdown { ack, deadline }).is_ok() {
             let _ = done.recv();
         }
         let _ = handle.join();
+        let stats = self.stats();
+        Report::from_stats(stats.pending == 0, &stats)
     }
 
     /// A snapshot of the counters.
@@ -106,13 +123,17 @@ impl log::Log for Panel {
     }
 
     fn flush(&self) {
-        // `log::Log::flush` cannot report errors; `Panel::flush` can.
-        let _ = self.flush_inner(None);
+        // `log::Log::flush` cannot report anything, and must not hang an
+        // application while storage is down: wait a bounded time.
+        let _ = self.flush_timeout(LOG_FLUSH_TIMEOUT);
     }
 }
 
+/// How long `log::logger().flush()` waits for storage.
+const LOG_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Drop for Panel {
     fn drop(&mut self) {
-        self.shutdown();
+        let _ = self.shutdown();
     }
 }

@@ -1,15 +1,21 @@
 //! What travels from logging threads to the writer: records and control messages.
 
+use std::time::Instant;
+
 use crossbeam_channel::Sender;
 use log_panel_core::Record;
 
 /// One message on the bounded channel. Control messages ride the same queue
 /// as records so that FIFO order gives `flush()` its guarantee: every record
-/// sent before the flush message is written before the flush is acknowledged.
+/// sent before the flush message is resolved before the flush is acknowledged.
 pub(crate) enum Msg {
     Record(Record),
-    /// Write everything pending, then acknowledge.
+    /// Acknowledge once every record received so far is committed.
     Flush(Sender<()>),
-    /// Drain the queue, write everything, acknowledge, and exit.
-    Shutdown(Sender<()>),
+    /// Drain the queue, write (or spool, once `deadline` passes) everything,
+    /// acknowledge, and exit.
+    Shutdown {
+        ack: Sender<()>,
+        deadline: Instant,
+    },
 }

@@ -1,189 +1,404 @@
 //! The single writer thread: gathers records into batches by policy and
-//! writes each batch through the sink in one transaction.
+//! stores each batch through the sink in one transaction.
 //!
-//! It owns the sink, so sinks need no locking. It is the only place records
-//! are stored, so retries, timers and shutdown draining live here.
+//! It owns the sink (so sinks need no locking) and is the only place records
+//! are stored, so retries, the spool, timers and shutdown draining live here.
+//!
+//! Records flow through three places, always in order:
+//! `pending` (being gathered) → `backlog` (sealed batches waiting for the
+//! sink) → storage; while storage is down, `backlog` spills to the
+//! [`Spool`], which is replayed before anything newer once storage is back.
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use log_panel_core::{Batch, BatchPolicy, Origin, Record, Sink, SinkError, SinkErrorKind};
+use log_panel_core::{Batch, BatchPolicy, Level, Origin, Record, Sink, SinkError, SinkErrorKind, Timestamp, Value};
 
 use crate::queue::Msg;
+use crate::spool::Spool;
 use crate::stats::Counters;
 
 /// First retry delay after a failed write; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// How long shutdown keeps retrying a failing storage before giving up.
-pub(crate) const SHUTDOWN_RETRY_LIMIT: Duration = Duration::from_secs(10);
+
+/// Settings the writer needs beyond the batch policy.
+pub(crate) struct WriterSettings {
+    pub(crate) policy: BatchPolicy,
+    pub(crate) capacity: usize,
+    pub(crate) spool: Option<SpoolSettings>,
+}
+
+pub(crate) struct SpoolSettings {
+    pub(crate) dir: std::path::PathBuf,
+    /// Spill once storage has been failing this long.
+    pub(crate) after: Duration,
+    /// Spill once records held in memory pass this many bytes.
+    pub(crate) max_bytes: usize,
+}
+
+/// Whether storage is taking writes.
+#[derive(Debug, Clone, Copy)]
+enum Health {
+    Ok,
+    Failing { since: Instant, retry_at: Instant, backoff: Duration },
+}
 
 /// Where the writer is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Serving records and control messages.
     Running,
-    /// A shutdown was requested: drain the queue, write, stop.
-    Draining,
+    /// Shutdown requested: drain, store or spool everything by `deadline`, acknowledge.
+    Draining {
+        deadline: Instant,
+        acks: Vec<Sender<()>>,
+    },
 }
 
 pub(crate) struct Writer {
     rx: Receiver<Msg>,
     sink: Box<dyn Sink>,
-    policy: BatchPolicy,
     origin: Origin,
     counters: Arc<Counters>,
+    policy: BatchPolicy,
+    capacity: usize,
+    spool: Option<Spool>,
+    spool_after: Duration,
+    spool_max_bytes: usize,
     pending: Vec<Record>,
     /// When the oldest pending record arrived: the interval timer counts from here.
     oldest: Option<Instant>,
+    backlog: VecDeque<Vec<Record>>,
+    /// Approximate bytes held in `pending` and `backlog`.
+    held_bytes: usize,
+    held_records: u64,
+    health: Health,
     state: State,
+    /// Records taken in (from the queue, or made by the writer itself).
+    received: u64,
+    /// Of those, records committed, spooled-then-replayed, quarantined or lost, in order.
+    resolved: u64,
+    waiters: Vec<(u64, Sender<()>)>,
+    drops_reported: [u64; 5],
+    high_water: usize,
 }
 
 impl Writer {
     pub(crate) fn new(
         rx: Receiver<Msg>,
         sink: Box<dyn Sink>,
-        policy: BatchPolicy,
+        settings: WriterSettings,
         origin: Origin,
         counters: Arc<Counters>,
     ) -> Writer {
-        let capacity = policy.batch_size.clamp(1, 65_536);
+        let (spool, spool_after, spool_max_bytes) = match settings.spool {
+            Some(s) => (Some(Spool::new(s.dir, &origin)), s.after, s.max_bytes),
+            None => (None, Duration::MAX, usize::MAX),
+        };
         Writer {
             rx,
             sink,
-            policy,
             origin,
             counters,
-            pending: Vec::with_capacity(capacity),
+            pending: Vec::with_capacity(settings.policy.batch_size.clamp(1, 65_536)),
+            policy: settings.policy,
+            capacity: settings.capacity,
+            spool,
+            spool_after,
+            spool_max_bytes,
             oldest: None,
+            backlog: VecDeque::new(),
+            held_bytes: 0,
+            held_records: 0,
+            health: Health::Ok,
             state: State::Running,
+            received: 0,
+            resolved: 0,
+            waiters: Vec::new(),
+            drops_reported: [0; 5],
+            high_water: 0,
         }
     }
 
-    /// The thread body. Returns when shut down or when every sender is gone.
+    /// The thread body. Returns once shut down (or every sender is gone).
     pub(crate) fn run(mut self) {
         crate::logger::mark_writer_thread();
-        let mut acks: Vec<Sender<()>> = Vec::new();
-        while self.state == State::Running {
-            let msg = match self.oldest {
-                Some(oldest) => match self.rx.recv_deadline(self.policy.deadline(oldest)) {
-                    Ok(msg) => msg,
-                    Err(RecvTimeoutError::Timeout) => {
-                        self.write_pending();
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => break,
-                },
-                None => match self.rx.recv() {
-                    Ok(msg) => msg,
-                    Err(_) => break,
-                },
+        // A spool left by an earlier run is replayed before any new record.
+        self.drive(Instant::now());
+        loop {
+            let msg = match self.next_wake() {
+                Some(at) => self.rx.recv_deadline(at),
+                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
-            self.handle(msg, &mut acks);
-        }
-        // Draining (or every sender dropped): take what is queued, write it, stop.
-        while let Ok(msg) = self.rx.try_recv() {
-            self.handle(msg, &mut acks);
-        }
-        self.write_pending();
-        for ack in acks.drain(..) {
-            let _ = ack.send(());
+            match msg {
+                Ok(msg) => self.handle(msg),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    if let State::Running = self.state {
+                        self.state = State::Draining { deadline: Instant::now(), acks: Vec::new() };
+                    }
+                }
+            }
+            self.tick();
+            if self.finished() {
+                break;
+            }
         }
     }
 
-    fn handle(&mut self, msg: Msg, acks: &mut Vec<Sender<()>>) {
+    /// When the loop must wake without a message.
+    fn next_wake(&self) -> Option<Instant> {
+        let mut wake: Option<Instant> = None;
+        let mut at = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
+        if let Some(oldest) = self.oldest {
+            at(self.policy.deadline(oldest));
+        }
+        if let Health::Failing { retry_at, .. } = self.health {
+            at(retry_at);
+        }
+        if let State::Draining { deadline, .. } = self.state {
+            // While draining, never block: poll the queue until it is empty.
+            at(if self.rx.is_empty() { deadline } else { Instant::now() });
+        }
+        wake
+    }
+
+    fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Record(record) => {
-                self.counters.received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let level = record.level;
-                if self.oldest.is_none() {
-                    self.oldest = Some(Instant::now());
+                let depth = self.rx.len() + 1;
+                if depth > self.high_water {
+                    self.high_water = depth;
+                    self.counters.high_water.fetch_max(depth, Relaxed);
                 }
-                self.pending.push(record);
-                if self.policy.due_on_push(self.pending.len(), level) {
-                    self.write_pending();
-                }
+                self.counters.received.fetch_add(1, Relaxed);
+                self.push(record);
             }
             Msg::Flush(ack) => {
-                if self.state == State::Draining {
-                    acks.push(ack);
-                } else {
-                    self.write_pending();
-                    let _ = ack.send(());
-                }
+                self.seal();
+                self.waiters.push((self.received, ack));
             }
-            Msg::Shutdown(ack) => {
-                self.state = State::Draining;
-                acks.push(ack);
+            Msg::Shutdown { ack, deadline } => {
+                self.seal();
+                match &mut self.state {
+                    State::Draining { acks, .. } => acks.push(ack),
+                    State::Running => self.state = State::Draining { deadline, acks: vec![ack] },
+                }
             }
         }
     }
 
-    /// Writes everything pending as one batch (see [`Writer::store`]).
-    fn write_pending(&mut self) {
-        // Taken out so the sink can borrow the records while `self` is borrowed mutably.
-        let mut pending = std::mem::take(&mut self.pending);
-        if !pending.is_empty() {
-            self.store(&pending);
+    fn push(&mut self, record: Record) {
+        self.received += 1;
+        self.held_records += 1;
+        self.held_bytes += record.approx_size();
+        if self.oldest.is_none() {
+            self.oldest = Some(Instant::now());
         }
-        pending.clear();
-        self.pending = pending;
+        let level = record.level;
+        self.pending.push(record);
+        if self.policy.due_on_push(self.pending.len(), level) {
+            self.seal();
+        }
+    }
+
+    /// Moves the pending records into the backlog as one batch.
+    fn seal(&mut self) {
         self.oldest = None;
+        if self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(self.policy.batch_size.clamp(1, 65_536)));
+        self.backlog.push_back(batch);
+        // Store at once when healthy; otherwise the retry timer decides.
+        self.drive(Instant::now());
     }
 
-    /// Stores `records`, retrying with capped exponential backoff until they
-    /// are stored. A batch the sink rejects for one bad record is halved until
-    /// the bad record is alone; the others are stored. While draining for
-    /// shutdown, retrying stops after [`SHUTDOWN_RETRY_LIMIT`] and the loss is
-    /// reported.
-    fn store(&mut self, records: &[Record]) {
-        let started = Instant::now();
-        let mut backoff = FIRST_BACKOFF;
-        let mut attempts = 0u32;
-        loop {
-            attempts += 1;
-            match self.try_write(records) {
-                Ok(()) => return,
-                Err(e) if e.kind() == SinkErrorKind::BadRecord && records.len() > 1 => {
-                    // One record spoils the batch: store the others, isolate it.
-                    let (a, b) = records.split_at(records.len() / 2);
-                    self.store(a);
-                    self.store(b);
-                    return;
-                }
-                Err(e) if e.kind() == SinkErrorKind::BadRecord => {
-                    Counters::add(&self.counters.rejected, 1);
-                    self.counters.set_last_error(e.to_string());
-                    eprintln!("log-panel: a record was rejected by storage and not stored: {e}");
-                    return;
-                }
-                Err(e) => {
-                    Counters::add(&self.counters.failed_attempts, 1);
-                    if attempts == 1 {
-                        Counters::add(&self.counters.retried_batches, 1);
-                    }
-                    let text = format!("{} ({} records pending): {e}", self.sink.describe(), records.len());
-                    eprintln!("log-panel: write failed, will retry: {text}");
-                    self.counters.set_last_error(text);
-                    if self.state == State::Draining && started.elapsed() >= SHUTDOWN_RETRY_LIMIT {
-                        let lost = records.len() as u64;
-                        Counters::add(&self.counters.lost_at_shutdown, lost);
-                        eprintln!("log-panel: storage still failing at shutdown; {lost} records were not stored");
-                        return;
-                    }
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+    /// Time-driven work after every message or wake-up.
+    fn tick(&mut self) {
+        let now = Instant::now();
+        if self.oldest.is_some_and(|o| now >= self.policy.deadline(o)) {
+            self.seal();
+        }
+        self.drive(now);
+        self.report_drops();
+        if let State::Draining { deadline, .. } = self.state {
+            if self.rx.is_empty() {
+                self.seal();
+                if now >= deadline && !self.backlog.is_empty() {
+                    self.spill_all("shutdown deadline passed with storage failing");
                 }
             }
+        }
+        self.answer_waiters();
+        self.counters.held.store(self.held_records, Relaxed);
+        self.counters.in_spool.store(self.own_spooled(), Relaxed);
+    }
+
+    fn finished(&mut self) -> bool {
+        let State::Draining { deadline, .. } = self.state else { return false };
+        let drained = self.rx.is_empty() && self.pending.is_empty();
+        let stored = self.backlog.is_empty() && self.own_spooled() == 0;
+        if !(drained && (stored || Instant::now() >= deadline)) {
+            return false;
+        }
+        // A final summary of drops, if any, is stored (or spooled) too.
+        if self.drops_outstanding() {
+            self.report_drops_now();
+            self.seal();
+            if !self.backlog.is_empty() {
+                self.spill_all("shutdown");
+            }
+        }
+        if let State::Draining { acks, .. } = &mut self.state {
+            for ack in acks.drain(..) {
+                let _ = ack.send(());
+            }
+        }
+        for (_, ack) in self.waiters.drain(..) {
+            let _ = ack.send(());
+        }
+        self.counters.held.store(self.held_records, Relaxed);
+        self.counters.in_spool.store(self.own_spooled(), Relaxed);
+        true
+    }
+
+    fn own_spooled(&self) -> u64 {
+        self.spool.as_ref().map_or(0, |s| s.own_records)
+    }
+
+    /// Stores what can be stored now: the spool first (it is older), then the
+    /// backlog in order. Spills the backlog when storage has been failing too
+    /// long or memory is past the bound.
+    fn drive(&mut self, now: Instant) {
+        if let Health::Failing { retry_at, .. } = self.health {
+            if now < retry_at {
+                self.maybe_spill(now);
+                return;
+            }
+        }
+        loop {
+            match self.replay_one() {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => {
+                    self.failed(e, now);
+                    break;
+                }
+            }
+            let Some(batch) = self.backlog.pop_front() else { break };
+            let origin = self.origin.clone();
+            match self.store(&origin, &batch) {
+                Ok(()) => {
+                    self.release(&batch);
+                    self.recovered();
+                }
+                Err((e, done)) => {
+                    self.release(&batch[..done]);
+                    let rest = batch.into_iter().skip(done).collect();
+                    self.backlog.push_front(rest);
+                    self.failed(e, now);
+                    break;
+                }
+            }
+        }
+        self.maybe_spill(now);
+    }
+
+    /// Replays one batch from the spool; `Ok(false)` when there is none.
+    fn replay_one(&mut self) -> Result<bool, SinkError> {
+        let Some(spool) = self.spool.as_mut() else { return Ok(false) };
+        let replay = match spool.next(self.policy.batch_size.max(1)) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(false),
+            Err(e) => {
+                self.spool_io_error(&e);
+                return Ok(false);
+            }
+        };
+        let n = replay.records.len() as u64;
+        if let Err((e, done)) = self.store(&replay.origin, &replay.records) {
+            // Nothing of a replay batch is half-committed unless bisecting stored a prefix;
+            // fall back to retrying the whole batch only when nothing was stored.
+            if done > 0 {
+                eprintln!("log-panel: {done} records of a spool batch were stored before storage failed again");
+            }
+            return Err(e);
+        }
+        Counters::add(&self.counters.replayed, n);
+        if let Some(spool) = self.spool.as_mut() {
+            if let Err(e) = spool.commit(&replay) {
+                self.spool_io_error(&e);
+            }
+        }
+        if replay.own {
+            self.resolved += n;
+        }
+        self.recovered();
+        Ok(true)
+    }
+
+    fn spool_io_error(&self, e: &std::io::Error) {
+        let dir = self.spool.as_ref().map(|s| s.dir().display().to_string()).unwrap_or_default();
+        let text = format!("spool {dir}: {e}");
+        eprintln!("log-panel: {text}");
+        self.counters.set_last_error(text);
+    }
+
+    /// Stores `records`. A batch the sink rejects for bad data is halved
+    /// until the bad record is alone; it is then stored sanitised or
+    /// quarantined. On an unavailable storage, returns the error and how many
+    /// leading records are already resolved (stored or quarantined).
+    fn store(&mut self, origin: &Origin, records: &[Record]) -> Result<(), (SinkError, usize)> {
+        match self.attempt(origin, records) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == SinkErrorKind::BadRecord => {
+                if let [record] = records {
+                    return self.store_bad(origin, record, e).map_err(|e| (e, 0));
+                }
+                let mid = records.len() / 2;
+                self.store(origin, &records[..mid])?;
+                self.store(origin, &records[mid..]).map_err(|(e, done)| (e, mid + done))
+            }
+            Err(e) => Err((e, 0)),
+        }
+    }
+
+    /// One record the sink rejects: try it sanitised, else quarantine it.
+    fn store_bad(&mut self, origin: &Origin, record: &Record, first: SinkError) -> Result<(), SinkError> {
+        let clean = record.sanitised();
+        match self.attempt(origin, std::slice::from_ref(&clean)) {
+            Ok(()) => {
+                Counters::add(&self.counters.sanitised, 1);
+                Ok(())
+            }
+            Err(e) if e.kind() == SinkErrorKind::BadRecord => {
+                let reason = format!("rejected by {}: {first}", self.sink.describe());
+                let kept = match self.spool.as_mut() {
+                    Some(spool) => spool.quarantine(origin, record, &reason).is_ok(),
+                    None => false,
+                };
+                if kept {
+                    Counters::add(&self.counters.quarantined, 1);
+                    eprintln!("log-panel: a record was quarantined ({reason})");
+                } else {
+                    Counters::add(&self.counters.lost, 1);
+                    eprintln!("log-panel: a record was rejected and could not be quarantined ({reason})");
+                }
+                self.counters.set_last_error(reason);
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
     }
 
     /// One attempt; a panicking sink is caught and reported as an error so
     /// the writer (and the application) keep going.
-    fn try_write(&mut self, records: &[Record]) -> Result<(), SinkError> {
-        let batch = Batch { origin: &self.origin, records };
+    fn attempt(&mut self, origin: &Origin, records: &[Record]) -> Result<(), SinkError> {
+        let batch = Batch { origin, records };
         let sink = &mut self.sink;
         let result = catch_unwind(AssertUnwindSafe(|| sink.write(&batch)))
             .unwrap_or_else(|_| Err(SinkError::new(SinkErrorKind::Other, "the sink panicked")));
@@ -191,5 +406,141 @@ impl Writer {
             Counters::add(&self.counters.written, records.len() as u64);
         }
         result
+    }
+
+    /// Records leave the writer's memory, resolved.
+    fn release(&mut self, records: &[Record]) {
+        let n = records.len() as u64;
+        self.resolved += n;
+        self.held_records = self.held_records.saturating_sub(n);
+        let bytes: usize = records.iter().map(Record::approx_size).sum();
+        self.held_bytes = self.held_bytes.saturating_sub(bytes);
+    }
+
+    fn failed(&mut self, e: SinkError, now: Instant) {
+        Counters::add(&self.counters.failed_attempts, 1);
+        let text = format!("{}: {e}", self.sink.describe());
+        self.counters.set_last_error(text.clone());
+        self.health = match self.health {
+            Health::Ok => {
+                Counters::add(&self.counters.retried_batches, 1);
+                eprintln!("log-panel: storage failed, keeping the records and retrying: {text}");
+                Health::Failing { since: now, retry_at: now + FIRST_BACKOFF, backoff: FIRST_BACKOFF }
+            }
+            Health::Failing { since, backoff, .. } => {
+                let backoff = (backoff * 2).min(MAX_BACKOFF);
+                Health::Failing { since, retry_at: now + backoff, backoff }
+            }
+        };
+    }
+
+    fn recovered(&mut self) {
+        if let Health::Failing { since, .. } = self.health {
+            eprintln!("log-panel: storage is back after {:.1} s", since.elapsed().as_secs_f64());
+            self.health = Health::Ok;
+        }
+    }
+
+    fn maybe_spill(&mut self, now: Instant) {
+        let Health::Failing { since, .. } = self.health else { return };
+        if self.backlog.is_empty() || self.spool.is_none() {
+            return;
+        }
+        if now.duration_since(since) >= self.spool_after || self.held_bytes > self.spool_max_bytes {
+            self.spill_all("storage unavailable");
+        }
+    }
+
+    /// Moves the whole backlog to the spool (in order). Without a spool, or
+    /// when the spool's disk fails, what cannot be kept is counted as lost.
+    fn spill_all(&mut self, why: &str) {
+        while let Some(batch) = self.backlog.pop_front() {
+            let result = match self.spool.as_mut() {
+                Some(spool) => spool.append(&self.origin, &batch).map_err(|e| e.to_string()),
+                None => Err("no spool configured".to_owned()),
+            };
+            let n = batch.len() as u64;
+            match result {
+                Ok(()) => {
+                    Counters::add(&self.counters.spilled, n);
+                    // Spooled records stay unresolved until replayed.
+                    self.held_records = self.held_records.saturating_sub(n);
+                    let bytes: usize = batch.iter().map(Record::approx_size).sum();
+                    self.held_bytes = self.held_bytes.saturating_sub(bytes);
+                }
+                Err(e) if matches!(self.state, State::Draining { .. }) => {
+                    // Last chance: report loudly, count, and give up on these records.
+                    Counters::add(&self.counters.lost, n);
+                    eprintln!("log-panel: {n} records could not be stored or spooled ({why}): {e}");
+                    self.release(&batch);
+                }
+                Err(e) => {
+                    // Keep them in memory and try again later.
+                    self.counters.set_last_error(format!("spool: {e}"));
+                    self.backlog.push_front(batch);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn answer_waiters(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let resolved = self.resolved;
+        self.waiters.retain(|(target, ack)| {
+            if resolved >= *target {
+                let _ = ack.send(());
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    fn drops_outstanding(&self) -> bool {
+        self.counters.dropped_by_level() != self.drops_reported
+    }
+
+    /// Once there is room in the queue again, stores one WARN record saying
+    /// how many records of which levels were dropped, and when.
+    fn report_drops(&mut self) {
+        if self.drops_outstanding() && self.rx.len() <= self.capacity / 2 {
+            self.report_drops_now();
+        }
+    }
+
+    fn report_drops_now(&mut self) {
+        let now = self.counters.dropped_by_level();
+        let delta: [u64; 5] = std::array::from_fn(|i| now[i] - self.drops_reported[i]);
+        self.drops_reported = now;
+        let total: u64 = delta.iter().sum();
+        if total == 0 {
+            return;
+        }
+        let first = Timestamp(self.counters.first_drop_us.swap(0, Relaxed));
+        let last = Timestamp(self.counters.last_drop_us.load(Relaxed));
+        let levels = [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace];
+        let by_level: Vec<String> =
+            levels.iter().zip(delta).filter(|(_, n)| *n > 0).map(|(l, n)| format!("{l} {n}")).collect();
+        let mut record = Record::new(
+            Level::Warn,
+            "log_panel",
+            format!(
+                "dropped {total} records while the queue was full ({}) between {} and {}",
+                by_level.join(", "),
+                first.to_rfc3339(),
+                last.to_rfc3339()
+            ),
+        );
+        record.thread = Arc::from("log-panel-writer");
+        record.kv.push(("dropped".into(), Value::from(total)));
+        for (l, n) in levels.iter().zip(delta) {
+            record.kv.push((format!("dropped_{}", l.as_str().to_ascii_lowercase()).into(), Value::from(n)));
+        }
+        record.kv.push(("first_drop".into(), Value::from(first.to_rfc3339())));
+        record.kv.push(("last_drop".into(), Value::from(last.to_rfc3339())));
+        self.push(record);
     }
 }
