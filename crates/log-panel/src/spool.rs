@@ -110,12 +110,22 @@ pub(crate) struct Spool {
     writing: Option<(PathBuf, File)>,
     /// Records of this run that are in the spool and not yet replayed.
     pub(crate) own_records: u64,
+    /// False once the directory was seen empty and nothing was appended
+    /// since: spares a directory listing per record on the hot path.
+    maybe_pending: bool,
 }
 
 impl Spool {
     pub(crate) fn new(dir: PathBuf, origin: &Origin) -> Spool {
         let start = Timestamp::now().as_micros();
-        Spool { dir, run_prefix: format!("spool-{start:020}-{}-", origin.pid), seq: 0, writing: None, own_records: 0 }
+        Spool {
+            dir,
+            run_prefix: format!("spool-{start:020}-{}-", origin.pid),
+            seq: 0,
+            writing: None,
+            own_records: 0,
+            maybe_pending: true,
+        }
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -129,6 +139,7 @@ impl Spool {
             serde_json::to_writer(&mut buf, &Line::from_record(r))?;
             buf.push(b'\n');
         }
+        self.maybe_pending = true;
         let file = self.writer(origin)?;
         file.write_all(&buf)?;
         file.sync_data()?;
@@ -180,7 +191,13 @@ impl Spool {
 
     /// Reads the next batch of at most `max` records from the oldest file.
     pub(crate) fn next(&mut self, max: usize) -> io::Result<Option<Replay>> {
-        let Some(path) = self.files()?.into_iter().next() else { return Ok(None) };
+        if !self.maybe_pending {
+            return Ok(None);
+        }
+        let Some(path) = self.files()?.into_iter().next() else {
+            self.maybe_pending = false;
+            return Ok(None);
+        };
         // Replaying the file we are writing: close it, so new spills start a newer file.
         if self.writing.as_ref().is_some_and(|(p, _)| *p == path) {
             self.writing = None;

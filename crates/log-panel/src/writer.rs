@@ -169,7 +169,8 @@ impl Writer {
     fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Record(record) => {
-                let depth = self.rx.len() + 1;
+                // The queue held this record too, a moment ago.
+                let depth = (self.rx.len() + 1).min(self.capacity);
                 if depth > self.high_water {
                     self.high_water = depth;
                     self.counters.high_water.fetch_max(depth, Relaxed);
