@@ -234,9 +234,10 @@ impl Writer {
                 }
             }
         }
-        self.answer_waiters();
+        // Gauges first, so a flush that returns sees them current.
         self.counters.held.store(self.held_records, Relaxed);
         self.counters.in_spool.store(self.own_spooled(), Relaxed);
+        self.answer_waiters();
     }
 
     fn finished(&mut self) -> bool {
@@ -254,6 +255,8 @@ impl Writer {
                 self.spill_all("shutdown");
             }
         }
+        self.counters.held.store(self.held_records, Relaxed);
+        self.counters.in_spool.store(self.own_spooled(), Relaxed);
         if let State::Draining { acks, .. } = &mut self.state {
             for ack in acks.drain(..) {
                 let _ = ack.send(());
@@ -262,8 +265,6 @@ impl Writer {
         for (_, ack) in self.waiters.drain(..) {
             let _ = ack.send(());
         }
-        self.counters.held.store(self.held_records, Relaxed);
-        self.counters.in_spool.store(self.own_spooled(), Relaxed);
         true
     }
 
