@@ -48,6 +48,12 @@ pub trait Sink: Send {
     fn describe(&self) -> String {
         String::from("custom sink")
     }
+
+    /// How many values this sink has sanitised so far (e.g. NUL bytes a
+    /// database cannot store), cumulative. Added to `stats().sanitised`.
+    fn sanitised_count(&self) -> u64 {
+        0
+    }
 }
 
 impl<S: Sink + ?Sized> Sink for Box<S> {
@@ -56,6 +62,9 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn sanitised_count(&self) -> u64 {
+        (**self).sanitised_count()
     }
 }
 

@@ -84,6 +84,8 @@ pub(crate) struct Writer {
     waiters: Vec<(u64, Sender<()>)>,
     drops_reported: [u64; 5],
     high_water: usize,
+    /// The sink's own sanitised count, already added to the stats.
+    sink_sanitised: u64,
 }
 
 impl Writer {
@@ -120,6 +122,7 @@ impl Writer {
             waiters: Vec::new(),
             drops_reported: [0; 5],
             high_water: 0,
+            sink_sanitised: 0,
         }
     }
 
@@ -406,6 +409,11 @@ impl Writer {
             .unwrap_or_else(|_| Err(SinkError::new(SinkErrorKind::Other, "the sink panicked")));
         if result.is_ok() {
             Counters::add(&self.counters.written, records.len() as u64);
+            let sanitised = self.sink.sanitised_count();
+            if sanitised > self.sink_sanitised {
+                Counters::add(&self.counters.sanitised, sanitised - self.sink_sanitised);
+                self.sink_sanitised = sanitised;
+            }
         }
         result
     }
