@@ -40,10 +40,7 @@ fn bench(c: &mut Criterion) {
         });
 
         g.bench_with_input(BenchmarkId::new("scope_new_with_n_keys", n), &n, |b, &n| {
-            let pairs: Vec<(String, Value)> = base(n)
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect();
+            let pairs: Vec<(String, Value)> = base(n).iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
             b.iter(|| {
                 let _g = context::scope_new(pairs.iter().map(|(k, v)| (k.as_str(), v.clone())));
             });

@@ -45,10 +45,7 @@ pub trait WithContext: Future + Sized {
     /// Runs this future inside `ctx` (exactly `ctx`: nothing is inherited from
     /// the thread that happens to poll it).
     fn with_context(self, ctx: Context) -> WithContextFuture<Self> {
-        WithContextFuture {
-            inner: Some(Box::pin(self)),
-            ctx,
-        }
+        WithContextFuture { inner: Some(Box::pin(self)), ctx }
     }
 
     /// Runs this future inside the calling thread's context *as it is now*,
@@ -136,8 +133,6 @@ impl<F: Future> Drop for WithContextFuture<F> {
 
 impl<F: Future> std::fmt::Debug for WithContextFuture<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WithContextFuture")
-            .field("ctx", &self.ctx)
-            .finish_non_exhaustive()
+        f.debug_struct("WithContextFuture").field("ctx", &self.ctx).finish_non_exhaustive()
     }
 }

@@ -119,8 +119,7 @@ impl Context {
         I: IntoIterator<Item = (K, V)>,
     {
         let pairs = pairs.into_iter();
-        let mut fields: Vec<(Arc<str>, Value)> =
-            Vec::with_capacity(self.len() + pairs.size_hint().0);
+        let mut fields: Vec<(Arc<str>, Value)> = Vec::with_capacity(self.len() + pairs.size_hint().0);
         fields.extend(self.iter().cloned());
         for (k, v) in pairs {
             let (k, v) = (k.into(), v.into());
@@ -154,18 +153,11 @@ impl Context {
     /// Returns a new context without the given keys.
     #[must_use]
     pub fn without<S: AsRef<str>>(&self, keys: &[S]) -> Context {
-        if !self
-            .iter()
-            .any(|(k, _)| keys.iter().any(|drop| drop.as_ref() == &**k))
-        {
+        if !self.iter().any(|(k, _)| keys.iter().any(|drop| drop.as_ref() == &**k)) {
             // Nothing to remove: share the allocation instead of copying it.
             return self.clone();
         }
-        let fields = self
-            .iter()
-            .filter(|(k, _)| !keys.iter().any(|drop| drop.as_ref() == &**k))
-            .cloned()
-            .collect();
+        let fields = self.iter().filter(|(k, _)| !keys.iter().any(|drop| drop.as_ref() == &**k)).cloned().collect();
         Context::from_vec(fields)
     }
 
@@ -173,9 +165,7 @@ impl Context {
         if fields.is_empty() {
             Context::empty()
         } else {
-            Context {
-                fields: Some(fields.into()),
-            }
+            Context { fields: Some(fields.into()) }
         }
     }
 
@@ -211,9 +201,7 @@ impl Context {
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map()
-            .entries(self.iter().map(|(k, v)| (k, v)))
-            .finish()
+        f.debug_map().entries(self.iter().map(|(k, v)| (k, v))).finish()
     }
 }
 
@@ -247,9 +235,7 @@ pub fn current() -> Context {
 pub fn replace(ctx: Context) -> Context {
     // The borrow is never held across user code (only `Arc` and `Value`
     // moves happen inside), so `borrow_mut` cannot find it borrowed.
-    CURRENT
-        .try_with(|c| std::mem::replace(&mut *c.borrow_mut(), ctx))
-        .unwrap_or_default()
+    CURRENT.try_with(|c| std::mem::replace(&mut *c.borrow_mut(), ctx)).unwrap_or_default()
 }
 
 /// Builds the next context from the current one and installs it.

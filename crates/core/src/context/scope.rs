@@ -57,10 +57,7 @@ pub struct ScopeGuard {
 
 impl ScopeGuard {
     fn install(ctx: Context) -> ScopeGuard {
-        ScopeGuard {
-            previous: replace(ctx),
-            _not_send: PhantomData,
-        }
+        ScopeGuard { previous: replace(ctx), _not_send: PhantomData }
     }
 
     /// The context that will be restored when this guard is dropped.
@@ -79,9 +76,7 @@ impl Drop for ScopeGuard {
 
 impl std::fmt::Debug for ScopeGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScopeGuard")
-            .field("previous", &self.previous)
-            .finish()
+        f.debug_struct("ScopeGuard").field("previous", &self.previous).finish()
     }
 }
 

@@ -41,20 +41,14 @@ fn without_removes_and_empties() {
     assert!(c.is_empty());
     assert_eq!(c.len(), 0);
     let d = Context::from_pairs([("a", 1)]);
-    assert!(
-        d.without(&["zzz"]).ptr_eq(&d),
-        "removing nothing shares the map"
-    );
+    assert!(d.without(&["zzz"]).ptr_eq(&d), "removing nothing shares the map");
 }
 
 #[test]
 fn merge_context_lets_the_argument_win() {
     let base = ctx!(a = 1, b = "x");
     let merged = base.merge_context(&ctx!(b = 2, c = true));
-    assert_eq!(
-        format!("{merged:?}"),
-        r#"{"a": I64(1), "b": I64(2), "c": Bool(true)}"#
-    );
+    assert_eq!(format!("{merged:?}"), r#"{"a": I64(1), "b": I64(2), "c": Bool(true)}"#);
     assert!(base.merge_context(&Context::empty()).ptr_eq(&base));
     assert!(Context::empty().merge_context(&base).ptr_eq(&base));
 }
@@ -66,16 +60,8 @@ fn seed_bind_then_clear() {
     clear();
     bind([("a", 1)]);
     let r = record("hi");
-    assert_eq!(
-        fields_json(&r),
-        r#"{"a":1}"#,
-        "log.msg('hi') -> a=1 event='hi'"
-    );
-    assert_eq!(
-        format!("{:?}", get()),
-        r#"{"a": I64(1)}"#,
-        "get_threadlocal() -> {{'a': 1}}"
-    );
+    assert_eq!(fields_json(&r), r#"{"a":1}"#, "log.msg('hi') -> a=1 event='hi'");
+    assert_eq!(format!("{:?}", get()), r#"{"a": I64(1)}"#, "get_threadlocal() -> {{'a': 1}}");
 
     // get_merged_threadlocal(log.bind(example=True)) -> {'a': 1, 'example': True}
     let mut with_kv = record("merged");
@@ -84,11 +70,7 @@ fn seed_bind_then_clear() {
 
     clear();
     let r = record("hi there");
-    assert_eq!(
-        fields_json(&r),
-        "{}",
-        "after clear_threadlocal() the key is gone"
-    );
+    assert_eq!(fields_json(&r), "{}", "after clear_threadlocal() the key is gone");
     assert!(get().is_empty());
 }
 
@@ -114,10 +96,7 @@ fn seed_tmp_bind_restores_42() {
     let before = current();
     {
         let _tmp = crate::scope!(x = 23, y = "foo");
-        assert_eq!(
-            fields_json(&record("another event!")),
-            r#"{"x":23,"y":"foo"}"#
-        );
+        assert_eq!(fields_json(&record("another event!")), r#"{"x":23,"y":"foo"}"#);
     }
     assert_eq!(fields_json(&record("one last event!")), r#"{"x":42}"#);
     assert!(current().ptr_eq(&before), "the exact previous map is back");
@@ -129,15 +108,7 @@ fn seed_tmp_bind_restores_42() {
 #[test]
 fn record_kv_wins_over_bound_context_and_types_survive() {
     clear();
-    crate::bind!(
-        user = "bound",
-        s = "x",
-        i = -1,
-        u = u64::MAX,
-        f = 1.5,
-        b = true,
-        n = None::<i32>
-    );
+    crate::bind!(user = "bound", s = "x", i = -1, u = u64::MAX, f = 1.5, b = true, n = None::<i32>);
     let mut r = record("m");
     r.kv.push(("user".into(), Value::from("explicit")));
     assert_eq!(
@@ -152,10 +123,7 @@ fn captured_records_keep_the_context_they_were_logged_with() {
     clear();
     crate::bind!(step = 1);
     let first = record("one");
-    assert!(
-        first.context.ptr_eq(&current()),
-        "capture is a reference-count bump, not a copy"
-    );
+    assert!(first.context.ptr_eq(&current()), "capture is a reference-count bump, not a copy");
     crate::bind!(step = 2);
     let second = record("two");
     clear();
@@ -190,10 +158,7 @@ fn nested_scopes_restore_in_order() {
         let c1 = current();
         {
             let _b = crate::scope!(level = 2, b = "b");
-            assert_eq!(
-                format!("{:?}", get()),
-                r#"{"level": I64(2), "a": Str("a"), "b": Str("b")}"#
-            );
+            assert_eq!(format!("{:?}", get()), r#"{"level": I64(2), "a": Str("a"), "b": Str("b")}"#);
         }
         assert!(current().ptr_eq(&c1));
         assert_eq!(get().get("b"), None);
@@ -237,14 +202,8 @@ fn nested_scopes_restore_after_panic() {
         }
     }));
     assert!(result.is_err(), "the closure panicked");
-    assert_eq!(
-        format!("{:?}", seen_inside.lock().unwrap()),
-        r#"{"c": I64(3), "d": I64(4)}"#
-    );
-    assert!(
-        current().ptr_eq(&before),
-        "every level unwound back to the start"
-    );
+    assert_eq!(format!("{:?}", seen_inside.lock().unwrap()), r#"{"c": I64(3), "d": I64(4)}"#);
+    assert!(current().ptr_eq(&before), "every level unwound back to the start");
     assert_eq!(get().get("a"), None);
 
     // A panic in an outer scope after an inner one ended restores too.
@@ -296,10 +255,7 @@ fn enter_and_run_install_exactly_the_snapshot() {
     crate::bind!(thread_own = 1);
     let snap = ctx!(snap = 2);
     let inside = snap.run(current);
-    assert!(
-        inside.ptr_eq(&snap),
-        "run installs the snapshot itself, nothing merged"
-    );
+    assert!(inside.ptr_eq(&snap), "run installs the snapshot itself, nothing merged");
     assert_eq!(get().get("thread_own"), Some(&Value::I64(1)));
 
     let panicked = catch_unwind(AssertUnwindSafe(|| snap.run(|| panic!("in run"))));
@@ -331,21 +287,10 @@ fn no_leak_between_threads() {
         .collect();
     for (i, h) in handles.into_iter().enumerate() {
         let (at_start, at_end) = h.join().unwrap();
-        assert!(
-            at_start.is_empty(),
-            "a new thread starts with an empty context"
-        );
-        assert_eq!(
-            at_end.get("owner"),
-            Some(&Value::from(i)),
-            "each thread sees only its own bind"
-        );
+        assert!(at_start.is_empty(), "a new thread starts with an empty context");
+        assert_eq!(at_end.get("owner"), Some(&Value::from(i)), "each thread sees only its own bind");
     }
-    assert_eq!(
-        get().get("owner"),
-        Some(&Value::from("main")),
-        "no thread changed ours"
-    );
+    assert_eq!(get().get("owner"), Some(&Value::from("main")), "no thread changed ours");
     clear();
 }
 
@@ -353,26 +298,16 @@ fn no_leak_between_threads() {
 fn spawn_and_spawn_with_carry_the_current_context() {
     clear();
     let _ctx = crate::scope!(request_id = 77);
-    let got = spawn(|| {
-        (
-            get().get("request_id").cloned(),
-            std::thread::current().name().map(str::to_owned),
-        )
-    })
-    .join()
-    .unwrap();
+    let got =
+        spawn(|| (get().get("request_id").cloned(), std::thread::current().name().map(str::to_owned))).join().unwrap();
     assert_eq!(got.0, Some(Value::I64(77)));
 
     let named = std::thread::Builder::new().name("carrier".into());
-    let got = spawn_with(named, || {
-        (
-            get().get("request_id").cloned(),
-            std::thread::current().name().map(str::to_owned),
-        )
-    })
-    .unwrap()
-    .join()
-    .unwrap();
+    let got =
+        spawn_with(named, || (get().get("request_id").cloned(), std::thread::current().name().map(str::to_owned)))
+            .unwrap()
+            .join()
+            .unwrap();
     assert_eq!(got, (Some(Value::I64(77)), Some("carrier".to_owned())));
 }
 
@@ -408,8 +343,7 @@ fn pool_jobs_keep_their_requests_context_and_leave_workers_clean() {
         jobs_tx
             .send(Box::new(carry(move || {
                 crate::bind!(in_job = true); // ends with the job
-                out.send((id, get().get("request_id").cloned(), get().len()))
-                    .unwrap();
+                out.send((id, get().get("request_id").cloned(), get().len())).unwrap();
             })))
             .unwrap();
     }
@@ -419,11 +353,7 @@ fn pool_jobs_keep_their_requests_context_and_leave_workers_clean() {
         w.join().unwrap();
     }
     assert_eq!(results.len(), 60);
-    assert_eq!(
-        dirty.load(Ordering::Relaxed),
-        0,
-        "a job's context stayed on its worker"
-    );
+    assert_eq!(dirty.load(Ordering::Relaxed), 0, "a job's context stayed on its worker");
     for (id, seen, len) in results {
         assert_eq!(seen, Some(Value::from(id)));
         assert_eq!(len, 2);
@@ -473,15 +403,8 @@ fn future_context_follows_it_to_another_thread_and_keeps_its_binds() {
     assert_send(&fut);
 
     assert!(poll_once(&mut fut).is_pending());
-    assert_eq!(
-        format!("{:?}", get()),
-        r#"{"poller": Str("main")}"#,
-        "the poll left nothing behind"
-    );
-    assert_eq!(
-        format!("{:?}", fut.context()),
-        r#"{"task": I64(1), "step": I64(1)}"#
-    );
+    assert_eq!(format!("{:?}", get()), r#"{"poller": Str("main")}"#, "the poll left nothing behind");
+    assert_eq!(format!("{:?}", fut.context()), r#"{"task": I64(1), "step": I64(1)}"#);
 
     // Finish it on another thread, as a work-stealing executor would.
     let (first, last) = std::thread::spawn(move || {
@@ -495,11 +418,7 @@ fn future_context_follows_it_to_another_thread_and_keeps_its_binds() {
     })
     .join()
     .unwrap();
-    assert_eq!(
-        format!("{first:?}"),
-        r#"{"task": I64(1)}"#,
-        "not the polling thread's context"
-    );
+    assert_eq!(format!("{first:?}"), r#"{"task": I64(1)}"#, "not the polling thread's context");
     assert_eq!(format!("{last:?}"), r#"{"task": I64(1), "step": I64(1)}"#);
     clear();
 }
@@ -527,10 +446,7 @@ fn panicking_poll_restores_the_pollers_context() {
     .with_context(ctx!(task = 9));
     let result = catch_unwind(AssertUnwindSafe(|| poll_once(&mut fut)));
     assert!(result.is_err());
-    assert!(
-        current().ptr_eq(&before),
-        "the polling thread got its own context back"
-    );
+    assert!(current().ptr_eq(&before), "the polling thread got its own context back");
     clear();
 }
 
@@ -553,10 +469,7 @@ fn dropping_an_unfinished_future_runs_its_drops_inside_its_context() {
     .with_context(ctx!(task = 3));
     assert!(poll_once(&mut fut).is_pending());
     drop(fut);
-    assert_eq!(
-        format!("{:?}", seen.lock().unwrap()),
-        r#"Some({"task": I64(3)})"#
-    );
+    assert_eq!(format!("{:?}", seen.lock().unwrap()), r#"Some({"task": I64(3)})"#);
     assert_eq!(format!("{:?}", get()), r#"{"dropper": I64(1)}"#);
     clear();
 }
@@ -565,10 +478,7 @@ fn dropping_an_unfinished_future_runs_its_drops_inside_its_context() {
 fn many_tasks_on_a_multi_thread_runtime_keep_their_own_context() {
     const TASKS: u64 = 200;
     const STEPS: u64 = 25;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).build().unwrap();
     let (migrated, mismatches) = rt.block_on(async {
         let handles: Vec<_> = (0..TASKS)
             .map(|id| {
@@ -604,33 +514,21 @@ fn many_tasks_on_a_multi_thread_runtime_keep_their_own_context() {
         }
         (migrated, mismatches)
     });
-    assert_eq!(
-        mismatches, 0,
-        "every task saw only its own request_id and step"
-    );
+    assert_eq!(mismatches, 0, "every task saw only its own request_id and step");
     // The point of the test is tasks moving between workers; make sure some did.
     assert!(migrated > 0, "no task ever changed worker thread");
     // The runtime's workers must not keep any task's context between polls.
     let leftovers: Vec<Context> = rt
-        .block_on(async {
-            (0..16)
-                .map(|_| tokio::spawn(async { get() }))
-                .collect::<Vec<_>>()
-        })
+        .block_on(async { (0..16).map(|_| tokio::spawn(async { get() })).collect::<Vec<_>>() })
         .into_iter()
         .map(|h| rt.block_on(h).unwrap())
         .collect();
-    assert!(
-        leftovers.iter().all(Context::is_empty),
-        "a bare task saw a leftover context"
-    );
+    assert!(leftovers.iter().all(Context::is_empty), "a bare task saw a leftover context");
 }
 
 #[test]
 fn tasks_sharing_one_thread_never_see_each_others_context() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let log = Arc::new(Mutex::new(Vec::<(&'static str, Context)>::new()));
     rt.block_on(async {
         let mut handles = Vec::new();
@@ -662,21 +560,14 @@ fn tasks_sharing_one_thread_never_see_each_others_context() {
     let log = log.lock().unwrap();
     assert_eq!(log.len(), 15);
     let order: Vec<&str> = log.iter().map(|(n, _)| *n).collect();
-    assert_ne!(
-        order[..5],
-        ["a"; 5],
-        "the tasks interleaved on the one thread"
-    );
+    assert_ne!(order[..5], ["a"; 5], "the tasks interleaved on the one thread");
     let mut per_task: HashMap<&str, u64> = HashMap::new();
     for (name, ctx) in log.iter() {
         if *name == "bare" {
             assert!(ctx.is_empty(), "bare task saw {ctx:?}");
         } else {
             let i = per_task.entry(name).or_default();
-            assert_eq!(
-                format!("{ctx:?}"),
-                format!(r#"{{"task": Str("{name}"), "i": I64({i})}}"#)
-            );
+            assert_eq!(format!("{ctx:?}"), format!(r#"{{"task": Str("{name}"), "i": I64({i})}}"#));
             *i += 1;
         }
     }
@@ -686,9 +577,7 @@ fn tasks_sharing_one_thread_never_see_each_others_context() {
 
 #[test]
 fn a_panicking_task_leaves_its_worker_clean() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let after = rt.block_on(async {
         let bad = tokio::spawn(
             async {
@@ -703,9 +592,5 @@ fn a_panicking_task_leaves_its_worker_clean() {
         (err, next)
     });
     assert_eq!(after.0, Some(true));
-    assert!(
-        after.1.is_empty(),
-        "the next task on the thread saw {:?}",
-        after.1
-    );
+    assert!(after.1.is_empty(), "the next task on the thread saw {:?}", after.1);
 }
