@@ -13,7 +13,7 @@ use super::*;
 use crate::{ctx, Level, Record};
 
 /// A record captured the way the logger captures one: with `current()`.
-fn record(message: &str) -> Record {
+fn record(message: &'static str) -> Record {
     let mut r = Record::new(Level::Info, "test", message);
     r.context = current();
     r
