@@ -51,6 +51,11 @@ pub use log_panel_core::{
     Timestamp, Value,
 };
 pub use panel::Panel;
+
+/// Per-request context: [`bind`](context::bind), [`scope`](context::scope) guards,
+/// carrying a snapshot to threads and async tasks. See `docs/context.md`.
+pub use log_panel_core::context;
+pub use log_panel_core::{bind, ctx, scope, scope_new, unbind};
 pub use stats::{Dropped, Report, Stats};
 
 #[cfg(feature = "sqlite")]
