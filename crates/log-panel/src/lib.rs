@@ -16,7 +16,7 @@
 //! 1. `logger.rs`: the `log::Log` implementation filters the call (RUST_LOG-style
 //!    directives, ignore rules) and captures a [`Record`] on the calling thread:
 //!    time, level, logger, message, call site, thread, key-values and the bound
-//!    [`context`](log_panel_core::context). No I/O happens on the caller.
+//!    [`context`]. No I/O happens on the caller.
 //! 2. `queue.rs`: the record goes into a bounded channel.
 //! 3. `writer.rs`: one writer thread gathers records and writes a batch when the
 //!    [`BatchPolicy`] says so: `batch.size` records, a record at or above
