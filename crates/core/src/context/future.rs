@@ -80,11 +80,6 @@ impl<F: Future> WithContextFuture<F> {
     pub fn context(&self) -> &Context {
         &self.ctx
     }
-
-    /// Unwraps the inner future (it then runs in whatever context polls it).
-    pub fn into_inner(mut self) -> Option<Pin<Box<F>>> {
-        self.inner.take()
-    }
 }
 
 /// Puts the polling thread's own context back, also when the inner poll panics.
