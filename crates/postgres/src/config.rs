@@ -1,0 +1,304 @@
+//! Connection settings and password redaction.
+//!
+//! Every string this crate shows (errors, `Debug`, [`Sink::describe`]) goes
+//! through [`redact_url`] or [`PgConfig::scrub`], so a password given in the
+//! URL (`postgres://user:secret@host/db`), in a `password=` query parameter or
+//! in a key-value connection string (`host=h password=secret`) never appears.
+//!
+//! [`Sink::describe`]: log_panel_core::Sink::describe
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::PgError;
+
+/// Connection timeout used when the URL sets none, so a reconnect attempt
+/// against an unreachable host returns (as `Unavailable`) instead of hanging.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long sent data may stay unacknowledged before the connection is
+/// declared dead (Linux `TCP_USER_TIMEOUT`), used when the URL sets none: a
+/// network blip then surfaces as `Unavailable` within this time instead of
+/// the kernel's ~15 minutes.
+pub const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where and how to connect: a parsed `postgres://` / `postgresql://` URL (or
+/// a libpq key-value string). `Debug` and `Display` show the URL with its
+/// password replaced by `***`.
+///
+/// ```
+/// use log_panel_postgres::PgConfig;
+///
+/// let cfg = PgConfig::parse("postgres://app:s3cret@db.internal:5432/logs")?;
+/// assert_eq!(cfg.to_string(), "postgres://app:***@db.internal:5432/logs");
+/// assert!(!format!("{cfg:?}").contains("s3cret"));
+/// # Ok::<(), log_panel_postgres::PgError>(())
+/// ```
+#[derive(Clone)]
+pub struct PgConfig {
+    pub(crate) inner: postgres::Config,
+    redacted: String,
+    secrets: Vec<String>,
+}
+
+impl PgConfig {
+    /// Parses a connection URL (`postgres://user:password@host:port/db?options`)
+    /// or a libpq key-value string (`host=... user=... dbname=...`).
+    pub fn parse(url: &str) -> Result<PgConfig, PgError> {
+        let redacted = redact_url(url);
+        let mut secrets = Vec::new();
+        let mut inner = match postgres::Config::from_str(url) {
+            Ok(inner) => inner,
+            Err(e) => {
+                // The parser's message names options, not values; scrub anyway with
+                // whatever password-looking text the URL has.
+                let probe =
+                    PgConfig { inner: postgres::Config::new(), redacted: redacted.clone(), secrets: raw_secrets(url) };
+                return Err(PgError::InvalidUrl { url: redacted, reason: probe.scrub(&error_chain(&e)) });
+            }
+        };
+        if let Some(pw) = inner.get_password() {
+            secrets.push(String::from_utf8_lossy(pw).into_owned());
+        }
+        secrets.extend(raw_secrets(url));
+        secrets.retain(|s| s.len() >= 3);
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        if inner.get_hosts().is_empty() {
+            return Err(PgError::InvalidUrl { url: redacted, reason: "no host given".to_owned() });
+        }
+        if inner.get_connect_timeout().is_none() {
+            inner.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
+        }
+        if inner.get_tcp_user_timeout().is_none() {
+            inner.tcp_user_timeout(DEFAULT_TCP_USER_TIMEOUT);
+        }
+        if inner.get_application_name().is_none() {
+            inner.application_name("log-panel");
+        }
+        Ok(PgConfig { inner, redacted, secrets })
+    }
+
+    /// The URL with its password replaced by `***`.
+    pub fn redacted(&self) -> &str {
+        &self.redacted
+    }
+
+    /// The underlying driver configuration (its `Debug` omits the password too).
+    pub fn driver_config(&self) -> &postgres::Config {
+        &self.inner
+    }
+
+    /// Replaces every occurrence of this configuration's password in `text` by `***`.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = redact_password_params(text);
+        for s in &self.secrets {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "***");
+            }
+        }
+        out
+    }
+}
+
+impl fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgConfig").field("url", &self.redacted).finish()
+    }
+}
+
+impl fmt::Display for PgConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted)
+    }
+}
+
+impl FromStr for PgConfig {
+    type Err = PgError;
+    fn from_str(s: &str) -> Result<PgConfig, PgError> {
+        PgConfig::parse(s)
+    }
+}
+
+/// Whether `database` names a PostgreSQL database (`postgres://` or `postgresql://`).
+///
+/// ```
+/// assert!(log_panel_postgres::is_postgres_url("postgresql://localhost/logs"));
+/// assert!(!log_panel_postgres::is_postgres_url("logs/app.db"));
+/// ```
+pub fn is_postgres_url(database: &str) -> bool {
+    let lower = database.trim_start().get(..13).unwrap_or(database).to_ascii_lowercase();
+    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+}
+
+/// Returns `url` with any password replaced by `***`: the `user:password@`
+/// part of a URL, `password=` query parameters, and `password=` in key-value
+/// strings.
+///
+/// ```
+/// use log_panel_postgres::redact_url;
+/// assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+/// assert_eq!(redact_url("postgres://h/db?user=u&password=pw"), "postgres://h/db?user=u&password=***");
+/// assert_eq!(redact_url("host=h password='a b' dbname=d"), "host=h password=*** dbname=d");
+/// assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let mut out = String::with_capacity(url.len());
+    let rest = match url.find("://") {
+        Some(i) => {
+            out.push_str(&url[..i + 3]);
+            &url[i + 3..]
+        }
+        None => return redact_password_params(url),
+    };
+    // The driver splits credentials at the first '@'; redact up to the last one so
+    // that an unencoded '@' inside a password cannot leave its tail visible.
+    match rest.rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            match userinfo.find(':') {
+                Some(colon) => {
+                    out.push_str(&userinfo[..colon]);
+                    out.push_str(":***");
+                }
+                None => out.push_str(userinfo),
+            }
+            out.push_str(&redact_password_params(&rest[at..]));
+        }
+        None => out.push_str(&redact_password_params(rest)),
+    }
+    out
+}
+
+/// Replaces the value of every `password=` parameter (URL query or key-value
+/// form, quoted or not) by `***`.
+fn redact_password_params(text: &str) -> String {
+    const KEY: &str = "password=";
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    while let Some(found) = lower[pos..].find(KEY) {
+        let start = pos + found;
+        let preceded_ok = start == 0 || matches!(text.as_bytes()[start - 1], b'?' | b'&' | b' ' | b'\t' | b'\n');
+        let value_start = start + KEY.len();
+        out.push_str(&text[pos..value_start]);
+        if !preceded_ok {
+            pos = value_start;
+            continue;
+        }
+        let value = &text[value_start..];
+        let len = if let Some(quoted) = value.strip_prefix('\'') {
+            // libpq quoting: backslash escapes, closing quote ends the value.
+            let mut escaped = false;
+            let mut end = value.len();
+            for (i, c) in quoted.char_indices() {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == '\'' {
+                    end = i + 2;
+                    break;
+                }
+            }
+            end
+        } else {
+            value.find(|c: char| c == '&' || c.is_whitespace()).unwrap_or(value.len())
+        };
+        out.push_str("***");
+        pos = value_start + len;
+    }
+    out.push_str(&text[pos..]);
+    out
+}
+
+/// Password-looking substrings of the raw URL text (undecoded), to scrub from messages.
+fn raw_secrets(url: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Some(i) = url.find("://") {
+        let rest = &url[i + 3..];
+        if let Some(at) = rest.rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                found.push(rest[colon + 1..at].to_owned());
+            }
+        }
+    }
+    let redacted = redact_password_params(url);
+    if redacted != url {
+        // Collect the removed values by walking both strings' `password=` values.
+        let lower = url.to_ascii_lowercase();
+        let mut pos = 0;
+        while let Some(f) = lower[pos..].find("password=") {
+            let v = pos + f + "password=".len();
+            let value = &url[v..];
+            let end = value.find(|c: char| c == '&' || c.is_whitespace()).unwrap_or(value.len());
+            let candidate = value[..end].trim_matches('\'');
+            if !candidate.is_empty() {
+                found.push(candidate.to_owned());
+            }
+            pos = v;
+        }
+    }
+    found.retain(|s| s.len() >= 3);
+    found
+}
+
+/// The messages of an error and its sources, joined with `: `.
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let msg = s.to_string();
+        if !out.ends_with(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        source = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_every_form() {
+        assert_eq!(
+            redact_url("postgresql://a:b%40c@h:1/d?sslmode=disable"),
+            "postgresql://a:***@h:1/d?sslmode=disable"
+        );
+        assert_eq!(redact_url("postgres://a:p@ss@h/d"), "postgres://a:***@h/d");
+        assert_eq!(redact_url("postgres://h/d?password=x&user=u"), "postgres://h/d?password=***&user=u");
+        assert_eq!(redact_url("host=h password='it\\'s' user=u"), "host=h password=*** user=u");
+        assert_eq!(redact_url("host=h user=u"), "host=h user=u");
+        assert_eq!(redact_url("postgres://h/d?xpassword=keep"), "postgres://h/d?xpassword=keep");
+    }
+
+    #[test]
+    fn scrub_removes_decoded_password() {
+        let cfg = PgConfig::parse("postgres://u:s%3Acret@localhost/db").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.scrub("bad s:cret here"), "bad *** here");
+        assert_eq!(cfg.redacted(), "postgres://u:***@localhost/db");
+    }
+
+    #[test]
+    fn invalid_url_error_has_no_password() {
+        let err = match PgConfig::parse("postgres://u:hunter22@h:notaport/db") {
+            Ok(c) => panic!("parsed: {c:?}"),
+            Err(e) => e,
+        };
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("hunter22"), "{shown}");
+        assert!(shown.contains("postgres://u:***@h:notaport/db"), "{shown}");
+    }
+
+    #[test]
+    fn url_scheme_detection() {
+        assert!(is_postgres_url("postgres://x"));
+        assert!(is_postgres_url("POSTGRESQL://x"));
+        assert!(!is_postgres_url("sqlite://x"));
+        assert!(!is_postgres_url("pg"));
+    }
+}

@@ -1,0 +1,309 @@
+//! Encoding records as PostgreSQL binary `COPY` tuples, by hand, into one
+//! reusable buffer: no per-record allocation, no per-value dynamic dispatch.
+//!
+//! Text PostgreSQL cannot store is sanitised here: a NUL character (`\0`)
+//! in any text column or in a context key or value is replaced by U+FFFD
+//! (the Unicode replacement character, `�`). Rust strings are valid UTF-8, so
+//! nothing else needs fixing. Timestamps before PostgreSQL's earliest
+//! (4714-11-24 BC) are clamped to it, which also counts as sanitised.
+
+use log_panel_core::{severity, Origin, Record, Value};
+
+/// The columns written, in order (everything but `id`).
+pub const COLUMNS: &str =
+    "ts, level, logger, message, module, file, line, thread, pid, host, app, context, original_size";
+
+/// The `COPY` statement the sink runs.
+pub const COPY_SQL: &str = "COPY log_records (ts, level, logger, message, module, file, line, thread, pid, host, app, \
+                            context, original_size) FROM STDIN (FORMAT binary)";
+
+const FIELD_COUNT: i16 = 13;
+const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
+/// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
+/// PostgreSQL's earliest timestamp (4714-11-24 00:00 BC), in microseconds since 2000-01-01.
+const PG_MIN_TIMESTAMP: i64 = -211_813_488_000_000_000;
+/// U+FFFD in UTF-8.
+const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
+
+/// Appends binary COPY data to a byte buffer.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    buf: Vec<u8>,
+    dirty: bool,
+}
+
+impl Encoder {
+    /// An encoder with an empty buffer.
+    pub fn new() -> Encoder {
+        Encoder::default()
+    }
+
+    /// The encoded bytes so far.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Number of bytes encoded so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether nothing is encoded.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Empties the buffer, keeping its capacity.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+    }
+
+    /// Writes the binary COPY header.
+    pub fn header(&mut self) {
+        self.buf.extend_from_slice(SIGNATURE);
+        self.buf.extend_from_slice(&0i32.to_be_bytes()); // flags
+        self.buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    }
+
+    /// Writes the end-of-data marker.
+    pub fn trailer(&mut self) {
+        self.buf.extend_from_slice(&(-1i16).to_be_bytes());
+    }
+
+    /// Encodes one record as a tuple. Returns whether anything had to be sanitised.
+    pub fn record(&mut self, origin: &Origin, r: &Record) -> bool {
+        self.dirty = false;
+        self.buf.extend_from_slice(&FIELD_COUNT.to_be_bytes());
+        // ts
+        let mut pg_ts = r.timestamp.as_micros().saturating_sub(PG_EPOCH_OFFSET_MICROS);
+        if pg_ts < PG_MIN_TIMESTAMP {
+            pg_ts = PG_MIN_TIMESTAMP;
+            self.dirty = true;
+        }
+        self.fixed(&pg_ts.to_be_bytes());
+        // level
+        self.fixed(&severity(r.level).to_be_bytes());
+        self.text(&r.target);
+        self.text(&r.message);
+        match &r.module_path {
+            Some(m) => self.text(m),
+            None => self.null(),
+        }
+        match &r.file {
+            Some(f) => self.text(f),
+            None => self.null(),
+        }
+        match r.line {
+            Some(l) => self.fixed(&i32::try_from(l).unwrap_or(i32::MAX).to_be_bytes()),
+            None => self.null(),
+        }
+        self.text(&r.thread);
+        self.fixed(&i32::try_from(origin.pid).unwrap_or(i32::MAX).to_be_bytes());
+        self.text(&origin.host);
+        self.text(&origin.app);
+        self.context(r);
+        match r.original_size {
+            Some(n) => self.fixed(&i64::try_from(n).unwrap_or(i64::MAX).to_be_bytes()),
+            None => self.null(),
+        }
+        self.dirty
+    }
+
+    fn null(&mut self) {
+        self.buf.extend_from_slice(&(-1i32).to_be_bytes());
+    }
+
+    fn fixed(&mut self, bytes: &[u8]) {
+        // Field widths are 2, 4 or 8 bytes.
+        self.buf.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Reserves a length prefix and returns its position.
+    fn open(&mut self) -> usize {
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&[0; 4]);
+        at
+    }
+
+    /// Fills in the length prefix reserved at `at`.
+    fn close(&mut self, at: usize) {
+        let len = self.buf.len() - at - 4;
+        // A single field over 2 GiB is impossible to send anyway; the server rejects it.
+        let len = i32::try_from(len).unwrap_or(i32::MAX);
+        self.buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    }
+
+    fn text(&mut self, s: &str) {
+        if !s.as_bytes().contains(&0) {
+            self.fixed_len_bytes(s.as_bytes());
+            return;
+        }
+        self.dirty = true;
+        let at = self.open();
+        for part in s.as_bytes().split(|&b| b == 0).enumerate() {
+            if part.0 > 0 {
+                self.buf.extend_from_slice(REPLACEMENT);
+            }
+            self.buf.extend_from_slice(part.1);
+        }
+        self.close(at);
+    }
+
+    fn fixed_len_bytes(&mut self, bytes: &[u8]) {
+        match i32::try_from(bytes.len()) {
+            Ok(len) => {
+                self.buf.extend_from_slice(&len.to_be_bytes());
+                self.buf.extend_from_slice(bytes);
+            }
+            Err(_) => {
+                // Longer than PostgreSQL can hold (1 GB); store the start, mark sanitised.
+                self.dirty = true;
+                let mut end = (1 << 29).min(bytes.len());
+                while end > 0 && (bytes[end] & 0xC0) == 0x80 {
+                    end -= 1;
+                }
+                self.fixed_len_bytes(&bytes[..end]);
+            }
+        }
+    }
+
+    /// The merged fields as a `jsonb` value: version byte 1, then JSON text.
+    fn context(&mut self, r: &Record) {
+        let at = self.open();
+        self.buf.push(1);
+        self.buf.push(b'{');
+        let mut first = true;
+        for (k, v) in r.fields() {
+            if !first {
+                self.buf.push(b',');
+            }
+            first = false;
+            self.json_str(k);
+            self.buf.push(b':');
+            self.json_value(v);
+        }
+        self.buf.push(b'}');
+        self.close(at);
+    }
+
+    fn json_value(&mut self, v: &Value) {
+        match v {
+            Value::Null => self.buf.extend_from_slice(b"null"),
+            Value::Bool(true) => self.buf.extend_from_slice(b"true"),
+            Value::Bool(false) => self.buf.extend_from_slice(b"false"),
+            Value::Str(s) => self.json_str(s),
+            Value::F64(x) if !x.is_finite() => self.buf.extend_from_slice(b"null"),
+            // Numbers: serde_json writes straight into the buffer (itoa / ryu).
+            other => {
+                if serde_json::to_writer(&mut self.buf, other).is_err() {
+                    self.buf.extend_from_slice(b"null");
+                }
+            }
+        }
+    }
+
+    fn json_str(&mut self, s: &str) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.buf.push(b'"');
+        let bytes = s.as_bytes();
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            let escape: &[u8] = match b {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                0 => REPLACEMENT,
+                0x01..=0x1f => b"",
+                _ => continue,
+            };
+            self.buf.extend_from_slice(&bytes[start..i]);
+            start = i + 1;
+            if b == 0 {
+                self.dirty = true;
+                self.buf.extend_from_slice(REPLACEMENT);
+            } else if escape.is_empty() {
+                self.buf.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[usize::from(b >> 4)],
+                    HEX[usize::from(b & 0xf)],
+                ]);
+            } else {
+                self.buf.extend_from_slice(escape);
+            }
+        }
+        self.buf.extend_from_slice(&bytes[start..]);
+        self.buf.push(b'"');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use log_panel_core::{Context, Level, Timestamp};
+
+    fn origin() -> Origin {
+        Origin { app: "a".into(), host: "h".into(), pid: 1 }
+    }
+
+    fn context_json(r: &Record) -> (String, bool) {
+        let mut e = Encoder::new();
+        let dirty = e.record(&origin(), r);
+        // The context is the 12th field; walk the tuple.
+        let b = e.bytes();
+        let mut pos = 2;
+        let mut out = String::new();
+        for field in 0..13 {
+            let len = i32::from_be_bytes([b[pos], b[pos + 1], b[pos + 2], b[pos + 3]]);
+            pos += 4;
+            if len >= 0 {
+                let len = usize::try_from(len).unwrap_or(0);
+                if field == 11 {
+                    assert_eq!(b[pos], 1, "jsonb version byte");
+                    out = String::from_utf8(b[pos + 1..pos + len].to_vec()).unwrap_or_default();
+                }
+                pos += len;
+            }
+        }
+        assert_eq!(pos, b.len());
+        (out, dirty)
+    }
+
+    #[test]
+    fn json_matches_core_and_is_valid() {
+        let mut r = Record::new(Level::Info, "t", "m");
+        r.timestamp = Timestamp(0);
+        r.context = Context::from_pairs([("a", Value::from(1)), ("q\"\\\n\u{1}", Value::from("x\ty\u{7f}é"))]);
+        r.kv.push(("f".into(), Value::F64(1.5)));
+        r.kv.push(("nan".into(), Value::F64(f64::NAN)));
+        r.kv.push(("big".into(), Value::U64(u64::MAX)));
+        r.kv.push(("b".into(), Value::Bool(false)));
+        r.kv.push(("n".into(), Value::Null));
+        let (json, dirty) = context_json(&r);
+        assert!(!dirty);
+        let mut core = String::new();
+        r.write_fields_json(&mut core);
+        let ours: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+        let theirs: serde_json::Value = serde_json::from_str(&core).unwrap_or_default();
+        assert_eq!(ours, theirs, "{json} vs {core}");
+        assert!(ours.is_object());
+    }
+
+    #[test]
+    fn nul_is_replaced_and_flagged() {
+        let mut r = Record::new(Level::Info, "t", "m");
+        r.kv.push(("k\0".into(), Value::from("v\0v")));
+        let (json, dirty) = context_json(&r);
+        assert!(dirty);
+        assert_eq!(json, "{\"k\u{FFFD}\":\"v\u{FFFD}v\"}");
+        let mut e = Encoder::new();
+        assert!(e.record(&origin(), &Record::new(Level::Info, "t", "a\0b")));
+        assert!(!e.record(&origin(), &Record::new(Level::Info, "t", "ab")));
+    }
+}

@@ -1,0 +1,376 @@
+//! PostgreSQL storage for log-panel.
+//!
+//! [`PgSink`] is a [`Sink`]: the writer thread hands it batches, and it stores
+//! each batch with one binary `COPY log_records … FROM STDIN (FORMAT binary)`
+//! in one transaction. At start it connects and creates or migrates its schema
+//! (see [`schema`]); the schema is documented in `docs/schema.md`.
+//!
+//! # Failures
+//!
+//! - The server is down, restarting, or the network dropped: `write` returns
+//!   [`SinkErrorKind::Unavailable`]; the writer retries the same batch after a
+//!   backoff and the sink reconnects lazily on that call.
+//! - Data PostgreSQL refuses (SQLSTATE classes 22, 23, 54) maps to
+//!   [`SinkErrorKind::BadRecord`]; everything else to [`SinkErrorKind::Other`].
+//! - Text PostgreSQL cannot store (NUL characters) is replaced by U+FFFD and
+//!   the record is counted in [`PgSink::sanitised`]; it never fails a batch.
+//!
+//! # Exactly once, also when the COMMIT's answer is lost
+//!
+//! The hard case is a connection that drops after `COMMIT` was sent but before
+//! the server's answer arrived: the batch may or may not be stored. The sink
+//! remembers the transaction id of every batch (`txid_current()`, fetched in the
+//! same round trip as `BEGIN`) and, in that case only, asks the server on
+//! reconnect with `txid_status()` whether that transaction committed. If it
+//! did, the retried batch is acknowledged without writing it again; if it
+//! aborted, it is written again; if the server cannot tell yet (`in
+//! progress`), `write` stays `Unavailable`. A batch is recognised as "the
+//! same one" by its length and its first and last records' timestamps and
+//! messages. The one gap left: if the transaction id has been recycled by
+//! wraparound before the reconnect (about two billion transactions later),
+//! `txid_status` answers NULL and the batch is written again.
+//!
+//! # Passwords
+//!
+//! Errors, `Debug` output and [`Sink::describe`] show the URL as
+//! `postgres://user:***@host/db`; see [`PgConfig`] and [`redact_url`].
+//!
+//! # Example
+//!
+//! ```no_run
+//! use log_panel_core::{Batch, Level, Origin, Record, Sink};
+//! use log_panel_postgres::PgSink;
+//!
+//! let mut sink = PgSink::connect("postgres://app:secret@localhost/logs")?;
+//! let origin = Origin { app: "billing".into(), host: "web-1".into(), pid: std::process::id() };
+//! let records = vec![Record::new(Level::Info, "billing::api", "paid")];
+//! sink.write(&Batch { origin: &origin, records: &records })?;
+//! assert_eq!(sink.describe(), "PostgreSQL postgres://app:***@localhost/logs");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use log_panel_core::{Batch, Record, Sink, SinkError, SinkErrorKind};
+use postgres::{Client, NoTls, SimpleQueryMessage, Statement};
+
+mod config;
+pub mod copy;
+mod error;
+pub mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use config::{is_postgres_url, redact_url, PgConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TCP_USER_TIMEOUT};
+pub use error::{classify, PgError};
+
+use config::error_chain;
+use copy::{Encoder, COPY_SQL};
+
+/// Bytes of encoded rows handed to the driver at a time.
+const CHUNK: usize = 256 * 1024;
+
+/// Stores batches in PostgreSQL. See the [crate documentation](crate).
+pub struct PgSink {
+    config: PgConfig,
+    conn: Option<Conn>,
+    encoder: Encoder,
+    sanitised: Arc<AtomicU64>,
+    /// A batch whose COMMIT was sent but not acknowledged.
+    in_doubt: Option<InDoubt>,
+    reconnects: u64,
+}
+
+struct Conn {
+    client: Client,
+    copy: Statement,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct InDoubt {
+    xid: i64,
+    batch: Fingerprint,
+}
+
+/// Identifies a batch across retries without keeping it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fingerprint {
+    len: usize,
+    first: Option<(i64, u64)>,
+    last: Option<(i64, u64)>,
+}
+
+impl Fingerprint {
+    fn of(records: &[Record]) -> Fingerprint {
+        let key = |r: &Record| (r.timestamp.as_micros(), hash(&r.message));
+        Fingerprint { len: records.len(), first: records.first().map(key), last: records.last().map(key) }
+    }
+}
+
+fn hash(s: &str) -> u64 {
+    // FNV-1a: stable, dependency-free, good enough to tell batches apart.
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A handle on a sink's sanitised-records counter, readable from any thread
+/// while the sink itself lives on the writer thread.
+#[derive(Debug, Clone, Default)]
+pub struct SanitisedCounter(Arc<AtomicU64>);
+
+impl SanitisedCounter {
+    /// Records stored so far with at least one value sanitised.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl std::fmt::Debug for PgSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgSink")
+            .field("url", &self.config.redacted())
+            .field("connected", &self.conn.is_some())
+            .field("sanitised", &self.sanitised())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgSink {
+    /// Parses `url`, connects, and creates or migrates the schema.
+    pub fn connect(url: &str) -> Result<PgSink, PgError> {
+        PgSink::new(PgConfig::parse(url)?)
+    }
+
+    /// Connects with a parsed configuration and creates or migrates the schema.
+    pub fn new(config: PgConfig) -> Result<PgSink, PgError> {
+        let mut sink = PgSink {
+            config,
+            conn: None,
+            encoder: Encoder::new(),
+            sanitised: Arc::default(),
+            in_doubt: None,
+            reconnects: 0,
+        };
+        sink.conn = Some(sink.open()?);
+        Ok(sink)
+    }
+
+    /// The configuration (its `Display` is the redacted URL).
+    pub fn config(&self) -> &PgConfig {
+        &self.config
+    }
+
+    /// Records stored so far with at least one value sanitised (NUL characters
+    /// replaced by U+FFFD, or a timestamp clamped). Counted once per record,
+    /// when its batch commits.
+    pub fn sanitised(&self) -> u64 {
+        self.sanitised.load(Ordering::Relaxed)
+    }
+
+    /// A handle on the [`sanitised`](PgSink::sanitised) counter for other threads.
+    pub fn sanitised_counter(&self) -> SanitisedCounter {
+        SanitisedCounter(Arc::clone(&self.sanitised))
+    }
+
+    /// How many times the sink has reconnected after losing its connection.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects
+    }
+
+    /// Connects, checks the encoding, migrates, and prepares the COPY statement.
+    fn open(&self) -> Result<Conn, PgError> {
+        let url = || self.config.redacted().to_owned();
+        let mut client = self
+            .config
+            .inner
+            .connect(NoTls)
+            .map_err(|e| PgError::Connect { url: url(), reason: self.config.scrub(&error_chain(&e)) })?;
+        let migrate_err =
+            |e: &postgres::Error| PgError::Migrate { url: url(), reason: self.config.scrub(&error_chain(e)) };
+        let encoding: String = client
+            .query_one("SELECT current_setting('server_encoding')", &[])
+            .and_then(|row| row.try_get(0))
+            .map_err(|e| migrate_err(&e))?;
+        if !encoding.eq_ignore_ascii_case("UTF8") {
+            return Err(PgError::Encoding { url: url(), encoding });
+        }
+        schema::migrate(&mut client).map_err(|e| match e {
+            schema::MigrateError::Db(e) => migrate_err(&e),
+            schema::MigrateError::TooNew(found) => {
+                PgError::SchemaTooNew { url: url(), found, supported: schema::latest_version() }
+            }
+        })?;
+        let copy = client.prepare(COPY_SQL).map_err(|e| migrate_err(&e))?;
+        Ok(Conn { client, copy })
+    }
+
+    fn fail(&self, what: &str, e: &postgres::Error) -> SinkError {
+        error::sink_error(classify(e), what, self.config.scrub(&error_chain(e)))
+    }
+
+    /// Reconnects when needed, then settles a batch left in doubt. Returns
+    /// `true` when `records` is that batch and it is already committed.
+    fn ready(&mut self, records: &[Record]) -> Result<bool, SinkError> {
+        if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+            self.conn = None;
+        }
+        if self.conn.is_none() {
+            let conn = self.open().map_err(|e| {
+                let kind = if e.is_transient() { SinkErrorKind::Unavailable } else { SinkErrorKind::Other };
+                SinkError::new(kind, e.to_string())
+            })?;
+            self.conn = Some(conn);
+            self.reconnects += 1;
+        }
+        let Some(doubt) = self.in_doubt.clone() else {
+            return Ok(false);
+        };
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(SinkError::unavailable("not connected"));
+        };
+        let status = match conn.client.query_one("SELECT txid_status($1)", &[&doubt.xid]) {
+            Ok(row) => row.try_get::<_, Option<String>>(0),
+            Err(e) => Err(e),
+        };
+        let status = match status {
+            Ok(s) => s,
+            Err(e) => {
+                let err = self.fail("checking an unacknowledged commit", &e);
+                if err.kind() == SinkErrorKind::Unavailable {
+                    self.conn = None;
+                }
+                return Err(err);
+            }
+        };
+        match status.as_deref() {
+            Some("in progress") => Err(SinkError::unavailable(
+                "the previous batch's COMMIT is still in progress on the server; retrying later",
+            )),
+            Some("committed") => {
+                self.in_doubt = None;
+                Ok(doubt.batch == Fingerprint::of(records))
+            }
+            // "aborted", or NULL (transaction id too old to tell): write it (again).
+            _ => {
+                self.in_doubt = None;
+                Ok(false)
+            }
+        }
+    }
+
+    /// BEGIN, COPY, COMMIT. On failure, says whether the COMMIT was in flight
+    /// (the transaction id to ask about later).
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<u64, (Failure, &'static str, Option<i64>)> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err((Failure::Lost("not connected".to_owned()), "writing the batch", None));
+        };
+        let begun = conn.client.simple_query("BEGIN; SELECT txid_current()");
+        let xid = match &begun {
+            Ok(messages) => messages.iter().find_map(|m| match m {
+                SimpleQueryMessage::Row(row) => row.get(0).and_then(|s| s.parse::<i64>().ok()),
+                _ => None,
+            }),
+            Err(_) => None,
+        };
+        let mut dirty = 0u64;
+        let copied = begun.map(|_| ()).map_err(|e| (Failure::Pg(e), "starting a transaction")).and_then(|()| {
+            let mut writer = conn.client.copy_in(&conn.copy).map_err(|e| (Failure::Pg(e), "starting COPY"))?;
+            let enc = &mut self.encoder;
+            enc.clear();
+            enc.header();
+            for r in batch.records {
+                if enc.record(batch.origin, r) {
+                    dirty += 1;
+                }
+                if enc.len() >= CHUNK {
+                    writer.write_all(enc.bytes()).map_err(|e| (from_io(e), "sending rows"))?;
+                    enc.clear();
+                }
+            }
+            enc.trailer();
+            let sent = writer.write_all(enc.bytes()).map_err(|e| (from_io(e), "sending rows"));
+            enc.clear();
+            sent?;
+            writer.finish().map_err(|e| (Failure::Pg(e), "finishing COPY"))?;
+            Ok(())
+        });
+        if let Err((e, what)) = copied {
+            if !conn.client.is_closed() && conn.client.batch_execute("ROLLBACK").is_err() {
+                self.conn = None;
+            }
+            return Err((e, what, None));
+        }
+        if let Err(e) = conn.client.batch_execute("COMMIT") {
+            // No SQLSTATE: the connection broke with the COMMIT in flight.
+            let in_doubt = if e.code().is_none() { xid } else { None };
+            return Err((Failure::Pg(e), "committing the batch", in_doubt));
+        }
+        Ok(dirty)
+    }
+}
+
+/// Why writing a batch failed.
+enum Failure {
+    /// The driver or the server reported an error.
+    Pg(postgres::Error),
+    /// The connection is unusable (an I/O error outside the driver's own errors).
+    Lost(String),
+}
+
+impl Failure {
+    fn kind(&self) -> SinkErrorKind {
+        match self {
+            Failure::Pg(e) => classify(e),
+            Failure::Lost(_) => SinkErrorKind::Unavailable,
+        }
+    }
+}
+
+/// Gets the driver error back out of the `io::Error` that `CopyInWriter`'s
+/// `Write` impl wraps it in.
+fn from_io(e: std::io::Error) -> Failure {
+    let shown = e.to_string();
+    match e.into_inner().map(|inner| inner.downcast::<postgres::Error>()) {
+        Some(Ok(pg)) => Failure::Pg(*pg),
+        _ => Failure::Lost(shown),
+    }
+}
+
+impl Sink for PgSink {
+    fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        if batch.records.is_empty() {
+            return Ok(());
+        }
+        if self.ready(batch.records)? {
+            return Ok(()); // stored by the transaction whose COMMIT answer was lost
+        }
+        match self.write_batch(batch) {
+            Ok(dirty) => {
+                if dirty > 0 {
+                    self.sanitised.fetch_add(dirty, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            Err((failure, what, in_doubt)) => {
+                if let Some(xid) = in_doubt {
+                    self.in_doubt = Some(InDoubt { xid, batch: Fingerprint::of(batch.records) });
+                }
+                let kind = failure.kind();
+                let detail = match &failure {
+                    Failure::Pg(e) => self.config.scrub(&error_chain(e)),
+                    Failure::Lost(msg) => self.config.scrub(msg),
+                };
+                // After a connection-level failure, start afresh on the next call.
+                if kind == SinkErrorKind::Unavailable || self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+                    self.conn = None;
+                }
+                Err(error::sink_error(kind, what, detail))
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("PostgreSQL {}", self.config.redacted())
+    }
+}

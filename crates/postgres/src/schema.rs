@@ -1,0 +1,139 @@
+//! The log-panel schema in PostgreSQL and its migrations.
+//!
+//! Migrations are an append-only list: version N's SQL runs once, in the same
+//! transaction that records N in `log_panel_schema`. The whole run holds a
+//! transaction-scoped advisory lock, so processes starting at the same time
+//! migrate one after the other and the second finds nothing to do.
+
+use postgres::Client;
+
+/// Key of the advisory lock taken while migrating (`"lgpanel\x01"` as an i64).
+pub const MIGRATION_LOCK_KEY: i64 = 0x6c67_7061_6e65_6c01;
+
+/// One schema version: applied once, in order.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// The version this migration brings the schema to (1, 2, …, no gaps).
+    pub version: i32,
+    /// What it does, stored in `log_panel_schema.description`.
+    pub description: &'static str,
+    /// The statements to run.
+    pub sql: &'static str,
+}
+
+/// Every migration, oldest first. Append new versions; never edit old ones.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "log records, levels, time and per-logger indexes",
+    sql: r#"
+CREATE TABLE log_levels (
+    level smallint PRIMARY KEY,
+    name  text NOT NULL
+);
+INSERT INTO log_levels (level, name) VALUES
+    (5, 'TRACE'), (10, 'DEBUG'), (20, 'INFO'), (30, 'WARN'), (40, 'ERROR');
+
+CREATE TABLE log_records (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ts            timestamptz NOT NULL,
+    level         smallint    NOT NULL,
+    logger        text        NOT NULL,
+    message       text        NOT NULL,
+    module        text,
+    file          text,
+    line          integer,
+    thread        text        NOT NULL,
+    pid           integer     NOT NULL,
+    host          text        NOT NULL,
+    app           text        NOT NULL,
+    context       jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    original_size bigint
+);
+CREATE INDEX log_records_ts_idx ON log_records (ts);
+CREATE INDEX log_records_logger_ts_idx ON log_records (logger, ts);
+"#,
+}];
+
+/// The latest schema version this build knows.
+pub fn latest_version() -> i32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// What [`migrate`] found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MigrationOutcome {
+    /// Version before the run (0 for an empty database).
+    pub from: i32,
+    /// Version after the run.
+    pub to: i32,
+}
+
+/// Why [`migrate`] failed.
+#[derive(Debug)]
+pub enum MigrateError {
+    /// A database error.
+    Db(postgres::Error),
+    /// The database is at a newer version than this build knows.
+    TooNew(i32),
+}
+
+impl From<postgres::Error> for MigrateError {
+    fn from(e: postgres::Error) -> Self {
+        MigrateError::Db(e)
+    }
+}
+
+/// Brings the schema to [`latest_version`] in one transaction guarded by
+/// `pg_advisory_xact_lock`; a no-op when it is already there.
+///
+/// When the schema is already current this only reads `log_panel_schema`
+/// (no lock, no DDL), so a role with just `SELECT` and `INSERT` on the tables
+/// can log into a database migrated by its owner.
+pub fn migrate(client: &mut Client) -> Result<MigrationOutcome, MigrateError> {
+    let exists: bool = client.query_one("SELECT to_regclass('log_panel_schema') IS NOT NULL", &[])?.try_get(0)?;
+    if exists {
+        let current: i32 =
+            client.query_one("SELECT coalesce(max(version), 0) FROM log_panel_schema", &[])?.try_get(0)?;
+        if current > latest_version() {
+            return Err(MigrateError::TooNew(current));
+        }
+        if current == latest_version() {
+            return Ok(MigrationOutcome { from: current, to: current });
+        }
+    }
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS log_panel_schema (
+            version     integer PRIMARY KEY,
+            description text NOT NULL,
+            applied_at  timestamptz NOT NULL DEFAULT now()
+        )",
+    )?;
+    let from: i32 = tx.query_one("SELECT coalesce(max(version), 0) FROM log_panel_schema", &[])?.try_get(0)?;
+    if from > latest_version() {
+        return Err(MigrateError::TooNew(from));
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > from) {
+        tx.batch_execute(m.sql)?;
+        tx.execute(
+            "INSERT INTO log_panel_schema (version, description) VALUES ($1, $2)",
+            &[&m.version, &m.description],
+        )?;
+    }
+    tx.commit()?;
+    Ok(MigrationOutcome { from, to: from.max(latest_version()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_consecutive_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i32::try_from(i + 1).unwrap_or(-1));
+        }
+        assert_eq!(latest_version(), 1);
+    }
+}

@@ -1,0 +1,424 @@
+//! Throwaway PostgreSQL servers for tests (feature `testing`).
+//!
+//! [`TestServer::start`] runs `initdb` and `pg_ctl start` from the installed
+//! PostgreSQL binaries into a fresh directory under the temp dir, on a free
+//! loopback port, with `fsync=off`. When the tests run as root the server runs
+//! as the `postgres` user (PostgreSQL refuses root). Each test creates its own
+//! database with [`TestServer::create_database`], so tests can share one
+//! server ([`TestServer::shared`]) and run in parallel.
+//!
+//! Cleanup cannot rely on `Drop` alone (statics are never dropped, and a test
+//! process can be killed), so every server gets a guardian: a small shell
+//! process that waits for its stdin to close, then stops the server
+//! (`pg_ctl stop -m immediate`) and removes the directory. Its stdin is a pipe
+//! held by the [`TestServer`], closed on drop or when the test process exits
+//! for any reason.
+//!
+//! Where the binaries are looked for: `$LOG_PANEL_PG_BIN`, then
+//! `/usr/lib/postgresql/<newest>/bin`, then `pg_config --bindir`, then `PATH`.
+//!
+//! With `LOG_PANEL_TEST_PG_URL` set (a superuser URL to an existing server),
+//! no server is started: databases are created there instead, and tests that
+//! must stop the server or change authentication skip (with a message).
+//!
+//! When no binaries exist and `CI` is unset, [`TestServer::start`] prints a
+//! loud message and returns `None` (the test returns early); under `CI` it
+//! panics, because a missing server must fail CI rather than skip silently.
+//!
+//! ```no_run
+//! use log_panel_postgres::testing::TestServer;
+//!
+//! let Some(server) = TestServer::shared() else { return };
+//! let url = server.create_database();
+//! let sink = log_panel_postgres::PgSink::connect(&url);
+//! assert!(sink.is_ok());
+//! ```
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use postgres::{Client, NoTls};
+
+/// Environment variable naming an existing server to test against instead.
+pub const TEST_URL_ENV: &str = "LOG_PANEL_TEST_PG_URL";
+/// Environment variable naming the directory holding `initdb` and `pg_ctl`.
+pub const BIN_ENV: &str = "LOG_PANEL_PG_BIN";
+/// The group role whose members must log in with a password (scram-sha-256);
+/// everyone else is trusted on the throwaway server.
+pub const PASSWORD_GROUP: &str = "lp_password_users";
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn unique() -> u64 {
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A PostgreSQL server for tests: one this process started, or the one named
+/// by `LOG_PANEL_TEST_PG_URL`.
+#[derive(Debug)]
+pub struct TestServer {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Own(Own),
+    External { url: String },
+}
+
+#[derive(Debug)]
+struct Own {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    run_as_postgres: bool,
+    guardian: Mutex<Option<(Child, ChildStdin)>>,
+}
+
+/// Whether the `CI` environment variable says we run in CI.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
+}
+
+/// Prints a message that cannot be missed in test output (stderr is shown
+/// for passing tests only with `--nocapture`, so it also goes to stdout).
+pub fn loud_skip(reason: &str) {
+    let banner = "=".repeat(78);
+    let text = format!("\n{banner}\nSKIPPED (PostgreSQL): {reason}\n{banner}\n");
+    eprintln!("{text}");
+    println!("{text}");
+}
+
+impl TestServer {
+    /// A server shared by every test of this test binary, started on first use.
+    /// `None` means: skip (the reason was printed).
+    pub fn shared() -> Option<&'static TestServer> {
+        static SHARED: OnceLock<Option<TestServer>> = OnceLock::new();
+        SHARED.get_or_init(TestServer::start).as_ref()
+    }
+
+    /// A server of one's own (needed to stop or restart it). `None` means:
+    /// skip (the reason was printed). Panics when a server should be available
+    /// but cannot be started, or when none exists under `CI`.
+    pub fn start() -> Option<TestServer> {
+        if let Some(url) = std::env::var(TEST_URL_ENV).ok().filter(|u| !u.trim().is_empty()) {
+            return Some(TestServer { inner: Inner::External { url } });
+        }
+        let Some(bin) = find_binaries() else {
+            let reason = format!(
+                "no PostgreSQL server binaries (initdb, pg_ctl) found in ${BIN_ENV}, /usr/lib/postgresql/*/bin, \
+                 pg_config --bindir or PATH, and ${TEST_URL_ENV} is not set. Install PostgreSQL \
+                 (apt-get install postgresql) or set {TEST_URL_ENV} to run the PostgreSQL tests."
+            );
+            if in_ci() {
+                panic!("CI is set, so a missing PostgreSQL is a failure: {reason}");
+            }
+            loud_skip(&reason);
+            return None;
+        };
+        Some(TestServer { inner: Inner::Own(Own::init(bin)) })
+    }
+
+    /// Whether this server can be stopped and started ([`TestServer::stop_server`]):
+    /// false for a server given by `LOG_PANEL_TEST_PG_URL`.
+    pub fn is_own(&self) -> bool {
+        matches!(self.inner, Inner::Own(_))
+    }
+
+    /// The loopback port (0 for an external server).
+    pub fn port(&self) -> u16 {
+        match &self.inner {
+            Inner::Own(own) => own.port,
+            Inner::External { .. } => 0,
+        }
+    }
+
+    /// A superuser URL for database `dbname`.
+    pub fn url(&self, dbname: &str) -> String {
+        match &self.inner {
+            Inner::Own(own) => format!("postgres://postgres@127.0.0.1:{}/{dbname}", own.port),
+            Inner::External { url } => with_dbname(url, dbname),
+        }
+    }
+
+    /// A URL for `dbname` logging in as `user` with `password` (own servers only).
+    pub fn url_with_login(&self, dbname: &str, user: &str, password: &str) -> String {
+        format!("postgres://{user}:{password}@127.0.0.1:{}/{dbname}", self.port())
+    }
+
+    /// A superuser connection to the `postgres` database.
+    pub fn admin(&self) -> Client {
+        let url = self.url("postgres");
+        Client::connect(&url, NoTls).unwrap_or_else(|e| panic!("cannot connect to the test server: {e:?}"))
+    }
+
+    /// Creates a fresh, empty database and returns a superuser URL for it.
+    pub fn create_database(&self) -> String {
+        let name = format!("lp_test_{}_{}_{}", std::process::id(), unique(), nanos() % 1_000_000);
+        self.admin()
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e:?}"));
+        self.url(&name)
+    }
+
+    /// Creates a login role that must authenticate with `password` and may use
+    /// any database; returns its name. Own servers only (panics otherwise).
+    pub fn create_password_role(&self, password: &str) -> String {
+        assert!(self.is_own(), "password roles need an own server (pg_hba.conf)");
+        let name = format!("lp_pw_{}_{}", std::process::id(), unique());
+        let quoted = password.replace('\'', "''");
+        self.admin()
+            .batch_execute(&format!("CREATE ROLE {name} LOGIN PASSWORD '{quoted}' IN ROLE {PASSWORD_GROUP}"))
+            .unwrap_or_else(|e| panic!("CREATE ROLE: {e:?}"));
+        name
+    }
+
+    /// Stops the server abruptly (`pg_ctl stop -m immediate`, like a crash:
+    /// connections drop). Own servers only.
+    pub fn stop_server(&self) {
+        let Inner::Own(own) = &self.inner else { panic!("cannot stop an external server") };
+        own.pg_ctl(&["-m", "immediate", "-w", "stop"]).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Starts the server again on the same port after [`TestServer::stop_server`].
+    pub fn start_server(&self) {
+        let Inner::Own(own) = &self.inner else { panic!("cannot start an external server") };
+        own.start().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Stops and starts the server.
+    pub fn restart(&self) {
+        self.stop_server();
+        self.start_server();
+    }
+
+    /// The server's log file (own servers), handy when a test fails.
+    pub fn log_file(&self) -> Option<PathBuf> {
+        match &self.inner {
+            Inner::Own(own) => Some(own.dir.join("server.log")),
+            Inner::External { .. } => None,
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Inner::Own(own) = &self.inner {
+            own.shutdown();
+        }
+    }
+}
+
+impl Own {
+    fn init(bin: PathBuf) -> Own {
+        let dir = std::env::temp_dir().join(format!("log-panel-pg-{}-{}-{}", std::process::id(), unique(), nanos()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        let run_as_postgres = is_root();
+        if run_as_postgres {
+            run(Command::new("chown").arg("postgres:postgres").arg(&dir), "chown the test server directory")
+                .unwrap_or_else(|e| panic!("{e} (running as root needs a `postgres` user)"));
+        }
+        let mut own = Own { bin, dir, port: 0, run_as_postgres, guardian: Mutex::new(None) };
+        own.spawn_guardian();
+        let data = own.data();
+        own.command("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync"])
+            .output()
+            .map_err(|e| e.to_string())
+            .and_then(|out| check(out, "initdb"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let hba = format!(
+            "local all all trust\nhost all +{PASSWORD_GROUP} 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 trust\n"
+        );
+        std::fs::write(data.join("pg_hba.conf"), hba).unwrap_or_else(|e| panic!("write pg_hba.conf: {e}"));
+        // Ports can be taken between choosing and binding; try a few.
+        let mut last = String::new();
+        for _ in 0..5 {
+            own.port = free_port();
+            match own.start() {
+                Ok(()) => {
+                    let mut admin =
+                        Client::connect(&format!("postgres://postgres@127.0.0.1:{}/postgres", own.port), NoTls)
+                            .unwrap_or_else(|e| panic!("cannot connect to the new test server: {e:?}"));
+                    admin
+                        .batch_execute(&format!("CREATE ROLE {PASSWORD_GROUP} NOLOGIN"))
+                        .unwrap_or_else(|e| panic!("CREATE ROLE {PASSWORD_GROUP}: {e:?}"));
+                    return own;
+                }
+                Err(e) => last = e,
+            }
+        }
+        panic!("cannot start the test PostgreSQL server: {last}");
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn command(&self, tool: &str) -> Command {
+        let exe = self.bin.join(tool);
+        if self.run_as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        }
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> Result<(), String> {
+        let out = self.command("pg_ctl").arg("-D").arg(self.data()).args(args).output().map_err(|e| e.to_string())?;
+        check(out, "pg_ctl")
+    }
+
+    fn start(&self) -> Result<(), String> {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off -c max_connections=200",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("server.log");
+        let log = log.to_string_lossy();
+        self.pg_ctl(&["-l", &log, "-w", "-t", "60", "-o", &options, "start"]).map_err(|e| {
+            let tail = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+            let tail: Vec<&str> = tail.lines().rev().take(10).collect();
+            format!("{e}\nserver log (last lines, newest first):\n{}", tail.join("\n"))
+        })
+    }
+
+    /// The guardian stops the server and removes the directory once its stdin closes.
+    // The child is kept in `self.guardian` and waited for in `shutdown`.
+    #[allow(clippy::zombie_processes)]
+    fn spawn_guardian(&mut self) {
+        let script = r#"cat >/dev/null
+if [ -n "$LP_RUNAS" ]; then
+  runuser -u "$LP_RUNAS" -- "$LP_PG_CTL" -D "$LP_DATA" -m immediate -w stop
+else
+  "$LP_PG_CTL" -D "$LP_DATA" -m immediate -w stop
+fi >/dev/null 2>&1
+rm -rf "$LP_DIR""#;
+        let mut child = Command::new("sh")
+            .args(["-c", script])
+            .env("LP_RUNAS", if self.run_as_postgres { "postgres" } else { "" })
+            .env("LP_PG_CTL", self.bin.join("pg_ctl"))
+            .env("LP_DATA", self.data())
+            .env("LP_DIR", &self.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn the cleanup guardian: {e}"));
+        let Some(stdin) = child.stdin.take() else { panic!("guardian without stdin") };
+        if let Ok(mut g) = self.guardian.lock() {
+            *g = Some((child, stdin));
+        }
+    }
+
+    fn shutdown(&self) {
+        let taken = self.guardian.lock().ok().and_then(|mut g| g.take());
+        if let Some((mut child, mut stdin)) = taken {
+            let _ = stdin.flush();
+            drop(stdin);
+            let _ = child.wait();
+        }
+    }
+}
+
+fn check(out: std::process::Output, what: &str) -> Result<(), String> {
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+    check(out, what)
+}
+
+fn nanos() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+/// Asks the kernel for a free loopback port (it may be taken again before use; callers retry).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
+}
+
+/// Whether the effective user is root, from `/proc/self/status` (no libc needed).
+fn is_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1).map(|euid| euid == "0"))
+        .unwrap_or(false)
+}
+
+/// Finds a directory holding `initdb` and `pg_ctl`.
+pub fn find_binaries() -> Option<PathBuf> {
+    let usable = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    if let Some(dir) = std::env::var_os(BIN_ENV).map(PathBuf::from) {
+        return usable(&dir).then_some(dir);
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            Some((v, e.path().join("bin")))
+        })
+        .filter(|(_, d)| usable(d))
+        .collect();
+    versions.sort();
+    if let Some((_, dir)) = versions.pop() {
+        return Some(dir);
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if out.status.success() && usable(&dir) {
+            return Some(dir);
+        }
+    }
+    std::env::var_os("PATH").and_then(|path| std::env::split_paths(&path).find(|d| usable(d)))
+}
+
+/// `url` with its database name replaced by `dbname`.
+fn with_dbname(url: &str, dbname: &str) -> String {
+    let (base, query) = match url.find('?') {
+        Some(q) => (&url[..q], &url[q..]),
+        None => (url, ""),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..].find('/').map_or(base.len(), |i| authority_start + i);
+    format!("{}/{dbname}{query}", &base[..path_start])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dbname_is_replaced() {
+        assert_eq!(with_dbname("postgres://u:p@h:5/old?x=1", "new"), "postgres://u:p@h:5/new?x=1");
+        assert_eq!(with_dbname("postgres://h", "new"), "postgres://h/new");
+    }
+}
