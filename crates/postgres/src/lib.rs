@@ -17,18 +17,26 @@
 //!
 //! # Exactly once, also when the COMMIT's answer is lost
 //!
-//! The hard case is a connection that drops after `COMMIT` was sent but before
-//! the server's answer arrived: the batch may or may not be stored. The sink
-//! remembers the transaction id of every batch (`txid_current()`, fetched in the
-//! same round trip as `BEGIN`) and, in that case only, asks the server on
-//! reconnect with `txid_status()` whether that transaction committed. If it
-//! did, the retried batch is acknowledged without writing it again; if it
-//! aborted, it is written again; if the server cannot tell yet (`in
-//! progress`), `write` stays `Unavailable`. A batch is recognised as "the
-//! same one" by its length and its first and last records' timestamps and
-//! messages. The one gap left: if the transaction id has been recycled by
-//! wraparound before the reconnect (about two billion transactions later),
-//! `txid_status` answers NULL and the batch is written again.
+//! The hard case is a connection that drops after `COMMIT` was sent but
+//! before the server's answer arrived: the batch may or may not be stored.
+//! Each sink has a random writer id and numbers its batches; the batch's
+//! transaction also upserts `(writer_id, last_batch)` into
+//! `log_panel_writers` (sent in the same round trip as `BEGIN`, so it costs
+//! nothing extra). When a COMMIT's answer is lost, the next `write`
+//! reconnects, terminates the old backend if it is still alive (matched by
+//! pid *and* start time), then reads the row `FOR UPDATE` (with a
+//! `lock_timeout`, so it waits for a transaction still finishing rather than
+//! guessing). If the row holds that batch's number, the retried batch is
+//! acknowledged without writing it again; otherwise it is written again. A
+//! batch is recognised as "the same one" by its length and its first and last
+//! records' timestamps and messages.
+//!
+//! (`txid_status()` looks like the tool for this, but after a crash the lost
+//! transaction's id is handed out again, so it can report another
+//! transaction's commit as ours.)
+//!
+//! Durability is the server's: with `synchronous_commit = off` on the server,
+//! a crash can lose batches it had acknowledged.
 //!
 //! # Passwords
 //!
@@ -49,6 +57,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -71,6 +80,8 @@ use copy::{Encoder, COPY_SQL};
 
 /// Bytes of encoded rows handed to the driver at a time.
 const CHUNK: usize = 256 * 1024;
+/// How long the in-doubt check waits for a transaction that is still finishing.
+const IN_DOUBT_LOCK_TIMEOUT: &str = "10s";
 
 /// Stores batches in PostgreSQL. See the [crate documentation](crate).
 pub struct PgSink {
@@ -78,6 +89,10 @@ pub struct PgSink {
     conn: Option<Conn>,
     encoder: Encoder,
     sanitised: Arc<AtomicU64>,
+    /// Random per sink; keys this sink's row in `log_panel_writers`.
+    writer_id: i64,
+    /// Number of the last batch attempted.
+    batch_no: i64,
     /// A batch whose COMMIT was sent but not acknowledged.
     in_doubt: Option<InDoubt>,
     reconnects: u64,
@@ -86,12 +101,16 @@ pub struct PgSink {
 struct Conn {
     client: Client,
     copy: Statement,
+    /// The server process serving this connection: pid and start time (as text).
+    backend: Option<(i32, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct InDoubt {
-    xid: i64,
+    batch_no: i64,
     batch: Fingerprint,
+    sanitised: u64,
+    backend: Option<(i32, String)>,
 }
 
 /// Identifies a batch across retries without keeping it.
@@ -112,6 +131,16 @@ impl Fingerprint {
 fn hash(s: &str) -> u64 {
     // FNV-1a: stable, dependency-free, good enough to tell batches apart.
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A random 63-bit id: std's `RandomState` is seeded from the OS per process;
+/// the pid and the time are mixed in as well.
+fn random_writer_id() -> i64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    h.write_u128(now);
+    (h.finish() >> 1) as i64
 }
 
 /// A handle on a sink's sanitised-records counter, readable from any thread
@@ -149,6 +178,8 @@ impl PgSink {
             conn: None,
             encoder: Encoder::new(),
             sanitised: Arc::default(),
+            writer_id: random_writer_id(),
+            batch_no: 0,
             in_doubt: None,
             reconnects: 0,
         };
@@ -188,10 +219,16 @@ impl PgSink {
             .map_err(|e| PgError::Connect { url: url(), reason: self.config.scrub(&error_chain(&e)) })?;
         let migrate_err =
             |e: &postgres::Error| PgError::Migrate { url: url(), reason: self.config.scrub(&error_chain(e)) };
-        let encoding: String = client
-            .query_one("SELECT current_setting('server_encoding')", &[])
-            .and_then(|row| row.try_get(0))
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_encoding'), pg_backend_pid(), \
+                 (SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid())",
+                &[],
+            )
             .map_err(|e| migrate_err(&e))?;
+        let encoding: String = row.try_get(0).map_err(|e| migrate_err(&e))?;
+        let pid: Option<i32> = row.try_get(1).map_err(|e| migrate_err(&e))?;
+        let start: Option<String> = row.try_get(2).map_err(|e| migrate_err(&e))?;
         if !encoding.eq_ignore_ascii_case("UTF8") {
             return Err(PgError::Encoding { url: url(), encoding });
         }
@@ -202,15 +239,12 @@ impl PgSink {
             }
         })?;
         let copy = client.prepare(COPY_SQL).map_err(|e| migrate_err(&e))?;
-        Ok(Conn { client, copy })
-    }
-
-    fn fail(&self, what: &str, e: &postgres::Error) -> SinkError {
-        error::sink_error(classify(e), what, self.config.scrub(&error_chain(e)))
+        Ok(Conn { client, copy, backend: pid.zip(start) })
     }
 
     /// Reconnects when needed, then settles a batch left in doubt. Returns
     /// `true` when `records` is that batch and it is already committed.
+    /// Every failure here is `Unavailable`: none is the batch's fault.
     fn ready(&mut self, records: &[Record]) -> Result<bool, SinkError> {
         if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
             self.conn = None;
@@ -229,84 +263,121 @@ impl PgSink {
         let Some(conn) = self.conn.as_mut() else {
             return Err(SinkError::unavailable("not connected"));
         };
-        let status = match conn.client.query_one("SELECT txid_status($1)", &[&doubt.xid]) {
-            Ok(row) => row.try_get::<_, Option<String>>(0),
-            Err(e) => Err(e),
-        };
-        let status = match status {
-            Ok(s) => s,
+        let committed = match settle(&mut conn.client, self.writer_id, &doubt) {
+            Ok(committed) => committed,
             Err(e) => {
-                let err = self.fail("checking an unacknowledged commit", &e);
-                if err.kind() == SinkErrorKind::Unavailable {
+                if !conn.client.is_closed() {
+                    let _ = conn.client.batch_execute("ROLLBACK");
+                }
+                if conn.client.is_closed() || e.code().is_none() {
                     self.conn = None;
                 }
-                return Err(err);
+                let detail = self.config.scrub(&error_chain(&e));
+                return Err(error::sink_error(
+                    SinkErrorKind::Unavailable,
+                    "checking whether the previous batch committed",
+                    detail,
+                ));
             }
         };
-        match status.as_deref() {
-            Some("in progress") => Err(SinkError::unavailable(
-                "the previous batch's COMMIT is still in progress on the server; retrying later",
-            )),
-            Some("committed") => {
-                self.in_doubt = None;
-                Ok(doubt.batch == Fingerprint::of(records))
-            }
-            // "aborted", or NULL (transaction id too old to tell): write it (again).
-            _ => {
-                self.in_doubt = None;
-                Ok(false)
-            }
+        self.in_doubt = None;
+        let same = doubt.batch == Fingerprint::of(records);
+        if committed && same && doubt.sanitised > 0 {
+            self.sanitised.fetch_add(doubt.sanitised, Ordering::Relaxed);
         }
+        Ok(committed && same)
     }
 
-    /// BEGIN, COPY, COMMIT. On failure, says whether the COMMIT was in flight
-    /// (the transaction id to ask about later).
-    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<u64, (Failure, &'static str, Option<i64>)> {
+    /// BEGIN (+ writer row), COPY, COMMIT. On failure, says whether the
+    /// COMMIT was in flight.
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<u64, WriteFailure> {
+        self.batch_no += 1;
+        let batch_no = self.batch_no;
         let Some(conn) = self.conn.as_mut() else {
-            return Err((Failure::Lost("not connected".to_owned()), "writing the batch", None));
+            return Err(WriteFailure::before_commit(Failure::Lost("not connected".to_owned()), "writing the batch"));
         };
-        let begun = conn.client.simple_query("BEGIN; SELECT txid_current()");
-        let xid = match &begun {
-            Ok(messages) => messages.iter().find_map(|m| match m {
-                SimpleQueryMessage::Row(row) => row.get(0).and_then(|s| s.parse::<i64>().ok()),
-                _ => None,
-            }),
-            Err(_) => None,
-        };
+        let begin = format!(
+            "BEGIN; INSERT INTO log_panel_writers (writer_id, last_batch) VALUES ({}, {batch_no}) \
+             ON CONFLICT (writer_id) DO UPDATE SET last_batch = EXCLUDED.last_batch, updated_at = now()",
+            self.writer_id
+        );
         let mut dirty = 0u64;
-        let copied = begun.map(|_| ()).map_err(|e| (Failure::Pg(e), "starting a transaction")).and_then(|()| {
-            let mut writer = conn.client.copy_in(&conn.copy).map_err(|e| (Failure::Pg(e), "starting COPY"))?;
-            let enc = &mut self.encoder;
-            enc.clear();
-            enc.header();
-            for r in batch.records {
-                if enc.record(batch.origin, r) {
-                    dirty += 1;
+        let copied =
+            conn.client.batch_execute(&begin).map_err(|e| (Failure::Pg(e), "starting a transaction")).and_then(|()| {
+                let mut writer = conn.client.copy_in(&conn.copy).map_err(|e| (Failure::Pg(e), "starting COPY"))?;
+                let enc = &mut self.encoder;
+                enc.clear();
+                enc.header();
+                for r in batch.records {
+                    if enc.record(batch.origin, r) {
+                        dirty += 1;
+                    }
+                    if enc.len() >= CHUNK {
+                        writer.write_all(enc.bytes()).map_err(|e| (from_io(e), "sending rows"))?;
+                        enc.clear();
+                    }
                 }
-                if enc.len() >= CHUNK {
-                    writer.write_all(enc.bytes()).map_err(|e| (from_io(e), "sending rows"))?;
-                    enc.clear();
-                }
-            }
-            enc.trailer();
-            let sent = writer.write_all(enc.bytes()).map_err(|e| (from_io(e), "sending rows"));
-            enc.clear();
-            sent?;
-            writer.finish().map_err(|e| (Failure::Pg(e), "finishing COPY"))?;
-            Ok(())
-        });
-        if let Err((e, what)) = copied {
+                enc.trailer();
+                let sent = writer.write_all(enc.bytes()).map_err(|e| (from_io(e), "sending rows"));
+                enc.clear();
+                sent?;
+                writer.finish().map_err(|e| (Failure::Pg(e), "finishing COPY"))?;
+                Ok(())
+            });
+        if let Err((failure, what)) = copied {
             if !conn.client.is_closed() && conn.client.batch_execute("ROLLBACK").is_err() {
                 self.conn = None;
             }
-            return Err((e, what, None));
+            return Err(WriteFailure::before_commit(failure, what));
         }
         if let Err(e) = conn.client.batch_execute("COMMIT") {
             // No SQLSTATE: the connection broke with the COMMIT in flight.
-            let in_doubt = if e.code().is_none() { xid } else { None };
-            return Err((Failure::Pg(e), "committing the batch", in_doubt));
+            let in_doubt = e.code().is_none().then(|| {
+                Box::new(InDoubt {
+                    batch_no,
+                    batch: Fingerprint::of(batch.records),
+                    sanitised: dirty,
+                    backend: conn.backend.clone(),
+                })
+            });
+            return Err(WriteFailure { failure: Failure::Pg(e), what: "committing the batch", in_doubt });
         }
         Ok(dirty)
+    }
+}
+
+/// Whether the writer row says batch `doubt.batch_no` committed. First ends
+/// the old connection's backend if it still runs (same pid and start time),
+/// then reads the row `FOR UPDATE`, which waits (up to a lock timeout) for any
+/// transaction still holding it.
+fn settle(client: &mut Client, writer_id: i64, doubt: &InDoubt) -> Result<bool, postgres::Error> {
+    if let Some((pid, start)) = &doubt.backend {
+        client.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND backend_start::text = $2",
+            &[pid, start],
+        )?;
+    }
+    let messages = client.simple_query(&format!(
+        "BEGIN; SET LOCAL lock_timeout = '{IN_DOUBT_LOCK_TIMEOUT}'; \
+         SELECT last_batch FROM log_panel_writers WHERE writer_id = {writer_id} FOR UPDATE; COMMIT"
+    ))?;
+    let last = messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => row.get(0).and_then(|s| s.parse::<i64>().ok()),
+        _ => None,
+    });
+    Ok(last == Some(doubt.batch_no))
+}
+
+/// A failed `write_batch`.
+struct WriteFailure {
+    failure: Failure,
+    what: &'static str,
+    in_doubt: Option<Box<InDoubt>>,
+}
+
+impl WriteFailure {
+    fn before_commit(failure: Failure, what: &'static str) -> WriteFailure {
+        WriteFailure { failure, what, in_doubt: None }
     }
 }
 
@@ -352,9 +423,9 @@ impl Sink for PgSink {
                 }
                 Ok(())
             }
-            Err((failure, what, in_doubt)) => {
-                if let Some(xid) = in_doubt {
-                    self.in_doubt = Some(InDoubt { xid, batch: Fingerprint::of(batch.records) });
+            Err(WriteFailure { failure, what, in_doubt }) => {
+                if let Some(doubt) = in_doubt {
+                    self.in_doubt = Some(*doubt);
                 }
                 let kind = failure.kind();
                 let detail = match &failure {

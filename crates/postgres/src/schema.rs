@@ -51,6 +51,14 @@ CREATE TABLE log_records (
 );
 CREATE INDEX log_records_ts_idx ON log_records (ts);
 CREATE INDEX log_records_logger_ts_idx ON log_records (logger, ts);
+
+-- One row per running sink: the number of its last committed batch, written
+-- in the batch's own transaction, so a lost COMMIT answer can be settled.
+CREATE TABLE log_panel_writers (
+    writer_id  bigint PRIMARY KEY,
+    last_batch bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
 "#,
 }];
 
@@ -88,7 +96,8 @@ impl From<postgres::Error> for MigrateError {
 ///
 /// When the schema is already current this only reads `log_panel_schema`
 /// (no lock, no DDL), so a role with just `SELECT` and `INSERT` on the tables
-/// can log into a database migrated by its owner.
+/// can log into a database migrated by its owner (plus `UPDATE` on
+/// `log_panel_writers`).
 pub fn migrate(client: &mut Client) -> Result<MigrationOutcome, MigrateError> {
     let exists: bool = client.query_one("SELECT to_regclass('log_panel_schema') IS NOT NULL", &[])?.try_get(0)?;
     if exists {

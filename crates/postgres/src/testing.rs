@@ -2,7 +2,9 @@
 //!
 //! [`TestServer::start`] runs `initdb` and `pg_ctl start` from the installed
 //! PostgreSQL binaries into a fresh directory under the temp dir, on a free
-//! loopback port, with `fsync=off`. When the tests run as root the server runs
+//! loopback port, with `fsync=off` (the WAL still reaches the OS before a
+//! COMMIT returns, so killing the server loses nothing committed;
+//! `synchronous_commit` stays on for that reason). When the tests run as root the server runs
 //! as the `postgres` user (PostgreSQL refuses root). Each test creates its own
 //! database with [`TestServer::create_database`], so tests can share one
 //! server ([`TestServer::shared`]) and run in parallel.
@@ -36,6 +38,7 @@
 
 use std::io::Write;
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -280,8 +283,8 @@ impl Own {
 
     fn start(&self) -> Result<(), String> {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
+             -c max_connections=200",
             self.port,
             self.dir.display()
         );
@@ -312,6 +315,9 @@ rm -rf "$LP_DIR""#;
             .env("LP_DATA", self.data())
             .env("LP_DIR", &self.dir)
             .stdin(Stdio::piped())
+            // Its own process group: a Ctrl-C or group kill aimed at the tests must not
+            // take the guardian down before it has cleaned up.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -270,9 +270,13 @@ fn wrong_password_is_a_clear_error_without_the_password() {
     let url = server.create_database();
     let dbname = url.rsplit('/').next().unwrap().to_owned();
     let role = server.create_password_role("Corr3ct-Horse");
-    // The owner migrates; the password role only gets to read and insert.
+    // The owner migrates; the password role only gets to read and insert (and update its writer row).
     drop(PgSink::connect(&url).unwrap());
-    client(&url).batch_execute(&format!("GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO {role}")).unwrap();
+    client(&url)
+        .batch_execute(&format!(
+            "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO {role}; GRANT UPDATE ON log_panel_writers TO {role}"
+        ))
+        .unwrap();
     // The right password works (so the failure below is about the password).
     let good = server.url_with_login(&dbname, &role, "Corr3ct-Horse");
     let mut sink = PgSink::connect(&good).unwrap();
