@@ -85,10 +85,19 @@ impl Builder {
         Ok(Builder::from_config(config))
     }
 
-    /// The SQLite file (or `sqlite://path`), or a database URL another
-    /// backend understands.
+    /// The SQLite file (or `sqlite://path`), or a `postgres://` /
+    /// `postgresql://` URL (with the `postgres` feature).
     pub fn database(mut self, path_or_url: impl AsRef<Path>) -> Builder {
         self.config.database = path_or_url.as_ref().to_string_lossy().into_owned();
+        self
+    }
+
+    /// Stores into PostgreSQL at `url` (`postgres://user:password@host/db`):
+    /// the same as [`database`](Builder::database) with a URL. The password
+    /// never appears in errors or diagnostics.
+    #[cfg(feature = "postgres")]
+    pub fn postgres(mut self, url: impl Into<String>) -> Builder {
+        self.config.database = url.into();
         self
     }
 
@@ -277,9 +286,9 @@ impl Builder {
 }
 
 fn open_database(database: &str) -> Result<Box<dyn Sink>, Error> {
-    let lower = database.to_ascii_lowercase();
+    let lower = database.trim_start().to_ascii_lowercase();
     if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-        return Err(Error::UnsupportedDatabase("postgres://…".into()));
+        return open_postgres(database.trim_start());
     }
     let path = database.strip_prefix("sqlite://").or_else(|| database.strip_prefix("sqlite:")).unwrap_or(database);
     if path.is_empty() {
@@ -291,6 +300,20 @@ fn open_database(database: &str) -> Result<Box<dyn Sink>, Error> {
         }));
     }
     open_sqlite(path)
+}
+
+#[cfg(feature = "postgres")]
+fn open_postgres(url: &str) -> Result<Box<dyn Sink>, Error> {
+    // Both the target and the message name the URL with its password redacted.
+    match log_panel_postgres::PgSink::connect(url) {
+        Ok(sink) => Ok(Box::new(sink)),
+        Err(e) => Err(Error::Storage { target: log_panel_postgres::redact_url(url), message: e.to_string() }),
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres(_url: &str) -> Result<Box<dyn Sink>, Error> {
+    Err(Error::UnsupportedDatabase("postgres://…".into()))
 }
 
 #[cfg(feature = "sqlite")]

@@ -1,0 +1,217 @@
+//! End to end into PostgreSQL: the real logger, queue and writer, and `PgSink`,
+//! against a throwaway server (see `log_panel_postgres::testing`).
+#![cfg(feature = "postgres")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use log_panel_postgres::testing::{loud_skip, TestServer};
+use postgres::{Client, NoTls};
+
+fn client(url: &str) -> Client {
+    Client::connect(url, NoTls).unwrap()
+}
+
+fn count(url: &str, sql: &str) -> i64 {
+    client(url).query_one(sql, &[]).unwrap().get(0)
+}
+
+#[test]
+fn four_threads_fifty_thousand_each_exactly_once() {
+    let Some(server) = TestServer::shared() else { return };
+    let url = server.create_database();
+    let panel =
+        log_panel::builder().database(&url).app("threads").queue_capacity(8192).batch_size(5000).build().unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let panel = &panel;
+            s.spawn(move || {
+                for seq in 0..50_000 {
+                    log::info!(logger: panel, t = t, seq = seq; "record {}", seq);
+                }
+            });
+        }
+    });
+    drop(panel);
+    assert_eq!(count(&url, "SELECT count(*) FROM log_records"), 200_000);
+    assert_eq!(
+        count(&url, "SELECT count(*) FROM (SELECT DISTINCT context->'t', context->'seq' FROM log_records) d"),
+        200_000,
+        "no record duplicated"
+    );
+    let per_thread: Vec<(i64, i64, i64, i64)> = client(&url)
+        .query(
+            "SELECT (context->>'t')::bigint AS t, count(*), min((context->>'seq')::bigint), max((context->>'seq')::bigint)
+             FROM log_records GROUP BY t ORDER BY t",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(per_thread, (0..4).map(|t| (t, 50_000, 0, 49_999)).collect::<Vec<_>>());
+    // Each thread's records are stored in the order it logged them.
+    assert_eq!(
+        count(
+            &url,
+            "SELECT count(*) FROM (SELECT (context->>'seq')::bigint - lag((context->>'seq')::bigint)
+               OVER (PARTITION BY context->'t' ORDER BY id) AS step FROM log_records) s WHERE step != 1"
+        ),
+        0
+    );
+    assert_eq!(count(&url, "SELECT count(DISTINCT (app, host, pid)) FROM log_records WHERE app = 'threads'"), 1);
+}
+
+#[test]
+fn server_restart_mid_stream_stores_every_record_exactly_once() {
+    // Needs its own server: stopping the shared one would break the other tests.
+    let Some(server) = TestServer::start() else { return };
+    if !server.is_own() {
+        loud_skip("the restart test needs a server it can stop (LOG_PANEL_TEST_PG_URL is set)");
+        return;
+    }
+    let url = server.create_database();
+    let panel = log_panel::builder()
+        .database(&url)
+        .batch_size(200)
+        .flush_interval(Duration::from_millis(50))
+        .queue_capacity(100_000)
+        .build()
+        .unwrap();
+    let logged = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut seq = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                log::info!(logger: panel, seq = seq; "steady record {}", seq);
+                seq += 1;
+                logged.store(seq, Ordering::Relaxed);
+                if seq % 100 == 0 {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        });
+        let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
+            let started = Instant::now();
+            while !cond() {
+                assert!(started.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        wait_for("records before the outage", &|| panel.stats().written >= 2_000);
+        server.stop_server();
+        let at_stop = logged.load(Ordering::Relaxed);
+        // The app keeps logging while the database is down; the writer keeps failing.
+        wait_for("failed attempts while down", &|| panel.stats().failed_attempts >= 2);
+        wait_for("records logged during the outage", &|| logged.load(Ordering::Relaxed) >= at_stop + 3_000);
+        server.start_server();
+        let at_start = logged.load(Ordering::Relaxed);
+        wait_for("records written after the restart", &|| panel.stats().written >= at_start + 1_000);
+        stop.store(true, Ordering::Relaxed);
+    });
+    let expected = logged.load(Ordering::Relaxed);
+    panel.shutdown();
+    let stats = panel.stats();
+    assert!(stats.failed_attempts >= 2, "{stats:?}");
+    assert_eq!(stats.written, expected, "{stats:?}");
+    assert_eq!(stats.lost_at_shutdown, 0, "{stats:?}");
+    let row = client(&url)
+        .query_one(
+            "SELECT count(*), count(DISTINCT (context->>'seq')::bigint), coalesce(max((context->>'seq')::bigint), -1)
+             FROM log_records",
+            &[],
+        )
+        .unwrap();
+    let (n, distinct, max): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    let expected = i64::try_from(expected).unwrap();
+    assert_eq!((n, distinct, max), (expected, expected, expected - 1), "every record exactly once");
+}
+
+/// Not a test on its own: the body of each child process of
+/// [`two_processes_log_into_one_database`], which runs this binary with
+/// `--ignored --exact` and the environment below.
+#[test]
+#[ignore = "child process of two_processes_log_into_one_database"]
+fn child_process_logger() {
+    let Ok(n) = std::env::var("LOG_PANEL_TEST_CHILD_RECORDS") else { return };
+    let n: u64 = n.parse().unwrap();
+    let app = std::env::var("LOG_PANEL_TEST_CHILD_APP").unwrap();
+    // The database comes from $LOG_PANEL_DATABASE_URL, as in a deployed app.
+    let guard = log_panel::Builder::from_env().unwrap().app(app).batch_size(1000).init().unwrap();
+    for seq in 0..n {
+        log::info!(target: "child", seq = seq; "child record {}", seq);
+    }
+    drop(guard);
+}
+
+#[test]
+fn two_processes_log_into_one_database() {
+    let Some(server) = TestServer::shared() else { return };
+    // An empty database: both children race to create the schema too.
+    let url = server.create_database();
+    const N: u64 = 20_000;
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = ["first", "second"]
+        .into_iter()
+        .map(|app| {
+            Command::new(&exe)
+                .args(["child_process_logger", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+                .env("LOG_PANEL_DATABASE_URL", &url)
+                .env("LOG_PANEL_TEST_CHILD_RECORDS", N.to_string())
+                .env("LOG_PANEL_TEST_CHILD_APP", app)
+                .env_remove("LOG_PANEL_CONFIG")
+                // Captured, so the children's test summaries do not mix with ours.
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "a child process failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let rows: Vec<(String, i32, i64, i64, i64)> = client(&url)
+        .query(
+            "SELECT app, pid, count(*), count(DISTINCT (context->>'seq')::bigint), max((context->>'seq')::bigint)
+             FROM log_records GROUP BY app, pid ORDER BY app",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    let n = i64::try_from(N).unwrap();
+    let expected: Vec<(String, i32, i64, i64, i64)> = vec![
+        ("first".into(), i32::try_from(pids[0]).unwrap(), n, n, n - 1),
+        ("second".into(), i32::try_from(pids[1]).unwrap(), n, n, n - 1),
+    ];
+    assert_eq!(rows, expected);
+}
+
+#[test]
+fn a_wrong_password_fails_init_without_showing_it() {
+    let Some(server) = TestServer::shared() else { return };
+    if !server.is_own() {
+        loud_skip("wrong-password test needs an own server (pg_hba.conf)");
+        return;
+    }
+    let url = server.create_database();
+    let dbname = url.rsplit('/').next().unwrap().to_owned();
+    let role = server.create_password_role("Right-Pass-77");
+    let bad = server.url_with_login(&dbname, &role, "Wrong-Pass-99");
+    let Err(err) = log_panel::builder().postgres(bad).build() else { panic!("a wrong password was accepted") };
+    let text = format!("{err} | {err:?}");
+    assert!(!text.contains("Wrong-Pass-99"), "{text}");
+    assert!(text.contains(&format!("{role}:***@127.0.0.1")), "{text}");
+    assert!(text.contains("password authentication failed"), "{text}");
+}
