@@ -78,8 +78,10 @@ pub use error::{classify, PgError};
 use config::error_chain;
 use copy::{Encoder, COPY_SQL};
 
-/// Bytes of encoded rows handed to the driver at a time.
-const CHUNK: usize = 256 * 1024;
+/// Bytes of encoded rows handed to the driver at a time: small enough that the
+/// server parses one chunk while the next is encoded, large enough to keep the
+/// per-message overhead negligible.
+const CHUNK: usize = 32 * 1024;
 /// How long the in-doubt check waits for a transaction that is still finishing.
 const IN_DOUBT_LOCK_TIMEOUT: &str = "10s";
 

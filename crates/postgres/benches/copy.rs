@@ -1,0 +1,204 @@
+//! PgSink against the raw driver: the same records, the same schema, the same
+//! run, on a throwaway server.
+//!
+//! ```sh
+//! cargo bench -p log-panel-postgres --bench copy            # 1 000 000 records, batches of 10 000
+//! LOG_PANEL_BENCH_RECORDS=200000 cargo bench -p log-panel-postgres --bench copy
+//! ```
+//!
+//! Both paths start from the same `Record`s and do one transaction with one
+//! binary COPY per batch. The raw path is what one writes with the driver
+//! alone: `BinaryCopyInWriter` with `&dyn ToSql` values and the context JSON
+//! from `Record::write_fields_json` into a reused buffer. Runs alternate
+//! (raw, sink, raw, sink, …) on fresh databases; the best of each is compared.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::error::Error;
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use bytes::{BufMut, BytesMut};
+use log_panel_core::{severity, Batch, Context, Level, Origin, Record, Sink, Timestamp, Value};
+use log_panel_postgres::copy::COPY_SQL;
+use log_panel_postgres::testing::TestServer;
+use log_panel_postgres::PgSink;
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use postgres::{Client, NoTls};
+
+const BATCH: usize = 10_000;
+const ROUNDS: usize = 5;
+
+/// `jsonb` in binary form: version 1, then the JSON text.
+#[derive(Debug)]
+struct Jsonb<'a>(&'a str);
+
+impl ToSql for Jsonb<'_> {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        out.put_u8(1);
+        out.put_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB
+    }
+    to_sql_checked!();
+}
+
+fn records(n: usize) -> Vec<Record> {
+    let levels = [Level::Info, Level::Info, Level::Info, Level::Debug, Level::Warn, Level::Error];
+    let threads: Vec<Arc<str>> = (0..4).map(|t| Arc::from(format!("worker-{t}"))).collect();
+    let start = 1_763_800_000_000_000i64;
+    (0..n)
+        .map(|i| {
+            let mut r = Record::new(
+                levels[i % levels.len()],
+                "billing::api::handlers",
+                format!("request {i} served in {} ms", i % 97),
+            );
+            r.timestamp = Timestamp(start + i as i64 * 13);
+            r.module_path = Some("billing::api::handlers".into());
+            r.file = Some("src/api/handlers.rs".into());
+            r.line = Some(120 + (i % 50) as u32);
+            r.thread = Arc::clone(&threads[i % threads.len()]);
+            r.context = Context::from_pairs([
+                ("request_id", Value::from(format!("req-{}", i / 10))),
+                ("user_id", Value::from(i as i64 % 1000)),
+            ]);
+            r.kv.push(("seq".into(), Value::I64(i as i64)));
+            r.kv.push(("status".into(), Value::I64(200)));
+            r
+        })
+        .collect()
+}
+
+fn raw(client: &mut Client, origin: &Origin, records: &[Record]) -> Duration {
+    let types = [
+        Type::TIMESTAMPTZ,
+        Type::INT2,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT4,
+        Type::TEXT,
+        Type::INT4,
+        Type::TEXT,
+        Type::TEXT,
+        Type::JSONB,
+        Type::INT8,
+    ];
+    let pid = origin.pid as i32;
+    let mut json = String::new();
+    let started = Instant::now();
+    for chunk in records.chunks(BATCH) {
+        let mut tx = client.transaction().unwrap();
+        let copy = tx.copy_in(COPY_SQL).unwrap();
+        let mut w = BinaryCopyInWriter::new(copy, &types);
+        for r in chunk {
+            json.clear();
+            r.write_fields_json(&mut json);
+            let ts = UNIX_EPOCH + Duration::from_micros(r.timestamp.as_micros() as u64);
+            let line = r.line.map(|l| l as i32);
+            let size = r.original_size.map(|s| s as i64);
+            let (target, message, thread): (&str, &str, &str) = (&r.target, &r.message, &r.thread);
+            let (host, app): (&str, &str) = (&origin.host, &origin.app);
+            w.write(&[
+                &ts,
+                &severity(r.level),
+                &target,
+                &message,
+                &r.module_path.as_deref(),
+                &r.file.as_deref(),
+                &line,
+                &thread,
+                &pid,
+                &host,
+                &app,
+                &Jsonb(&json),
+                &size,
+            ])
+            .unwrap();
+        }
+        w.finish().unwrap();
+        tx.commit().unwrap();
+    }
+    started.elapsed()
+}
+
+fn sink(sink: &mut PgSink, origin: &Origin, records: &[Record]) -> Duration {
+    let started = Instant::now();
+    for chunk in records.chunks(BATCH) {
+        sink.write(&Batch { origin, records: chunk }).unwrap();
+    }
+    started.elapsed()
+}
+
+/// CPU seconds used by this process so far (user + system), from /proc.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
+    ticks / 100.0
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn count(url: &str) -> i64 {
+    Client::connect(url, NoTls).unwrap().query_one("SELECT count(*) FROM log_records", &[]).unwrap().get(0)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this with no such flag: stay quick then.
+    let benching = std::env::args().any(|a| a == "--bench");
+    let n: usize = std::env::var("LOG_PANEL_BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(if benching {
+        1_000_000
+    } else {
+        20_000
+    });
+    let Some(server) = TestServer::start() else { return };
+    let origin = Origin { app: "bench".into(), host: "bench-host".into(), pid: std::process::id() };
+    let data = records(n);
+    println!("PostgreSQL COPY bench: {n} records, batches of {BATCH}, {ROUNDS} rounds each, alternating");
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    let (mut raw_rates, mut sink_rates, mut raw_cpu, mut sink_cpu) = (vec![], vec![], 0.0, 0.0);
+    for round in 1..=ROUNDS {
+        // Fresh databases with the sink's schema for both paths.
+        let raw_url = server.create_database();
+        drop(PgSink::connect(&raw_url).unwrap());
+        let mut client = Client::connect(&raw_url, NoTls).unwrap();
+        let cpu = cpu_seconds();
+        let d = raw(&mut client, &origin, &data);
+        raw_cpu += cpu_seconds() - cpu;
+        assert_eq!(count(&raw_url), n as i64);
+        println!("round {round}: raw driver  {:>10.0} records/s ({:.2} s)", rate(d), d.as_secs_f64());
+        raw_rates.push(rate(d));
+
+        let sink_url = server.create_database();
+        let mut s = PgSink::connect(&sink_url).unwrap();
+        let cpu = cpu_seconds();
+        let d = sink(&mut s, &origin, &data);
+        sink_cpu += cpu_seconds() - cpu;
+        assert_eq!(count(&sink_url), n as i64);
+        println!("round {round}: PgSink      {:>10.0} records/s ({:.2} s)", rate(d), d.as_secs_f64());
+        sink_rates.push(rate(d));
+    }
+    let total = (n * ROUNDS) as f64;
+    let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    let (best_raw, best_sink) = (best(&raw_rates), best(&sink_rates));
+    let (med_raw, med_sink) = (median(raw_rates), median(sink_rates));
+    println!(
+        "raw driver: best {best_raw:.0}, median {med_raw:.0} records/s; client CPU {:.2} µs/record",
+        raw_cpu * 1e6 / total
+    );
+    println!(
+        "PgSink:     best {best_sink:.0}, median {med_sink:.0} records/s; client CPU {:.2} µs/record",
+        sink_cpu * 1e6 / total
+    );
+    println!("PgSink / raw: best {:.1} %, median {:.1} %", 100.0 * best_sink / best_raw, 100.0 * med_sink / med_raw);
+}
