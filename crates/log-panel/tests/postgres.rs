@@ -73,8 +73,10 @@ fn server_restart_mid_stream_stores_every_record_exactly_once() {
         return;
     }
     let url = server.create_database();
+    let spool = tempfile::tempdir().unwrap();
     let panel = log_panel::builder()
         .database(&url)
+        .spool_dir(spool.path())
         .batch_size(200)
         .flush_interval(Duration::from_millis(50))
         .queue_capacity(100_000)
@@ -117,7 +119,7 @@ fn server_restart_mid_stream_stores_every_record_exactly_once() {
     let stats = panel.stats();
     assert!(stats.failed_attempts >= 2, "{stats:?}");
     assert_eq!(stats.written, expected, "{stats:?}");
-    assert_eq!(stats.lost_at_shutdown, 0, "{stats:?}");
+    assert_eq!((stats.lost, stats.spilled), (0, 0), "{stats:?}");
     let row = client(&url)
         .query_one(
             "SELECT count(*), count(DISTINCT (context->>'seq')::bigint), coalesce(max((context->>'seq')::bigint), -1)
@@ -140,7 +142,8 @@ fn child_process_logger() {
     let n: u64 = n.parse().unwrap();
     let app = std::env::var("LOG_PANEL_TEST_CHILD_APP").unwrap();
     // The database comes from $LOG_PANEL_DATABASE_URL, as in a deployed app.
-    let guard = log_panel::Builder::from_env().unwrap().app(app).batch_size(1000).init().unwrap();
+    let spool = std::env::var("LOG_PANEL_TEST_CHILD_SPOOL").unwrap();
+    let guard = log_panel::Builder::from_env().unwrap().app(app).spool_dir(spool).batch_size(1000).init().unwrap();
     for seq in 0..n {
         log::info!(target: "child", seq = seq; "child record {}", seq);
     }
@@ -154,6 +157,7 @@ fn two_processes_log_into_one_database() {
     let url = server.create_database();
     const N: u64 = 20_000;
     let exe = std::env::current_exe().unwrap();
+    let spool = tempfile::tempdir().unwrap();
     let children: Vec<_> = ["first", "second"]
         .into_iter()
         .map(|app| {
@@ -162,6 +166,7 @@ fn two_processes_log_into_one_database() {
                 .env("LOG_PANEL_DATABASE_URL", &url)
                 .env("LOG_PANEL_TEST_CHILD_RECORDS", N.to_string())
                 .env("LOG_PANEL_TEST_CHILD_APP", app)
+                .env("LOG_PANEL_TEST_CHILD_SPOOL", spool.path().join(app))
                 .env_remove("LOG_PANEL_CONFIG")
                 // Captured, so the children's test summaries do not mix with ours.
                 .stdout(Stdio::piped())
@@ -209,9 +214,38 @@ fn a_wrong_password_fails_init_without_showing_it() {
     let dbname = url.rsplit('/').next().unwrap().to_owned();
     let role = server.create_password_role("Right-Pass-77");
     let bad = server.url_with_login(&dbname, &role, "Wrong-Pass-99");
-    let Err(err) = log_panel::builder().postgres(bad).build() else { panic!("a wrong password was accepted") };
+    let spool = tempfile::tempdir().unwrap();
+    let Err(err) = log_panel::builder().postgres(bad).spool_dir(spool.path()).build() else {
+        panic!("a wrong password was accepted")
+    };
     let text = format!("{err} | {err:?}");
     assert!(!text.contains("Wrong-Pass-99"), "{text}");
     assert!(text.contains(&format!("{role}:***@127.0.0.1")), "{text}");
     assert!(text.contains("password authentication failed"), "{text}");
+}
+
+#[test]
+fn nul_bytes_through_the_logger_are_stored_sanitised_and_counted() {
+    let Some(server) = TestServer::shared() else { return };
+    let url = server.create_database();
+    let spool = tempfile::tempdir().unwrap();
+    let panel = log_panel::builder().database(&url).spool_dir(spool.path()).build().unwrap();
+    log::info!(logger: panel, "k\0ey" = "va\0lue"; "before\0after");
+    log::info!(logger: panel, "clean");
+    panel.flush().unwrap();
+    assert_eq!(panel.stats().sanitised, 1);
+    drop(panel);
+    let rows: Vec<(String, String)> = client(&url)
+        .query("SELECT message, context::text FROM log_records ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("before\u{FFFD}after".to_owned(), "{\"k\u{FFFD}ey\": \"va\u{FFFD}lue\"}".to_owned()),
+            ("clean".to_owned(), "{}".to_owned())
+        ]
+    );
 }

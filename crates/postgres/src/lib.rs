@@ -446,4 +446,9 @@ impl Sink for PgSink {
     fn describe(&self) -> String {
         format!("PostgreSQL {}", self.config.redacted())
     }
+
+    /// Records stored with a value sanitised (see [`PgSink::sanitised`]).
+    fn sanitised_count(&self) -> u64 {
+        self.sanitised()
+    }
 }
