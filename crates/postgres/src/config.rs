@@ -8,6 +8,7 @@
 //! [`Sink::describe`]: log_panel_core::Sink::describe
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -40,6 +41,8 @@ pub struct PgConfig {
     pub(crate) inner: postgres::Config,
     redacted: String,
     secrets: Vec<String>,
+    /// `sslrootcert=` from the URL (handled here, unknown to the driver).
+    ca_file: Option<PathBuf>,
 }
 
 impl PgConfig {
@@ -48,13 +51,18 @@ impl PgConfig {
     pub fn parse(url: &str) -> Result<PgConfig, PgError> {
         let redacted = redact_url(url);
         let mut secrets = Vec::new();
-        let mut inner = match postgres::Config::from_str(url) {
+        let (driver_url, ca_file) = tls_params(url);
+        let mut inner = match postgres::Config::from_str(&driver_url) {
             Ok(inner) => inner,
             Err(e) => {
                 // The parser's message names options, not values; scrub anyway with
                 // whatever password-looking text the URL has.
-                let probe =
-                    PgConfig { inner: postgres::Config::new(), redacted: redacted.clone(), secrets: raw_secrets(url) };
+                let probe = PgConfig {
+                    inner: postgres::Config::new(),
+                    redacted: redacted.clone(),
+                    secrets: raw_secrets(url),
+                    ca_file: None,
+                };
                 return Err(PgError::InvalidUrl { url: redacted, reason: probe.scrub(&error_chain(&e)) });
             }
         };
@@ -77,7 +85,32 @@ impl PgConfig {
         if inner.get_application_name().is_none() {
             inner.application_name("log-panel");
         }
-        Ok(PgConfig { inner, redacted, secrets })
+        let config = PgConfig { inner, redacted, secrets, ca_file };
+        #[cfg(not(feature = "tls"))]
+        if config.wants_tls() {
+            return Err(PgError::InvalidUrl {
+                url: config.redacted,
+                reason: "sslmode=require needs TLS, which this build lacks (feature `tls` of log-panel-postgres)"
+                    .to_owned(),
+            });
+        }
+        Ok(config)
+    }
+
+    /// Whether the URL asks for TLS (`sslmode=require`, `verify-ca` or `verify-full`).
+    pub fn wants_tls(&self) -> bool {
+        self.inner.get_ssl_mode() == postgres::config::SslMode::Require
+    }
+
+    /// Opens a connection: TLS when [`wants_tls`](PgConfig::wants_tls), plain otherwise.
+    pub(crate) fn connect(&self) -> Result<postgres::Client, String> {
+        #[cfg(feature = "tls")]
+        if self.wants_tls() {
+            let tls = crate::tls::connector(self.ca_file.as_deref())?;
+            return self.inner.connect(tls).map_err(|e| self.scrub(&error_chain(&e)));
+        }
+        let _ = &self.ca_file;
+        self.inner.connect(postgres::NoTls).map_err(|e| self.scrub(&error_chain(&e)))
     }
 
     /// The URL with its password replaced by `***`.
@@ -130,6 +163,27 @@ impl FromStr for PgConfig {
 pub fn is_postgres_url(database: &str) -> bool {
     let lower = database.trim_start().get(..13).unwrap_or(database).to_ascii_lowercase();
     lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+}
+
+/// Takes the TLS parameters the driver does not know out of a URL's query:
+/// `sslrootcert=<file>` is removed and returned; `sslmode=verify-ca` and
+/// `verify-full` become `require` (the `tls` feature always verifies the
+/// chain and the host name).
+fn tls_params(url: &str) -> (String, Option<PathBuf>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None);
+    };
+    let mut ca_file = None;
+    let mut kept = Vec::new();
+    for param in query.split('&') {
+        match param.split_once('=') {
+            Some(("sslrootcert", file)) => ca_file = Some(PathBuf::from(file)),
+            Some(("sslmode", "verify-ca" | "verify-full")) => kept.push("sslmode=require"),
+            _ => kept.push(param),
+        }
+    }
+    let url = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
+    (url, ca_file)
 }
 
 /// Returns `url` with any password replaced by `***`: the `user:password@`

@@ -38,6 +38,15 @@
 //! Durability is the server's: with `synchronous_commit = off` on the server,
 //! a crash can lose batches it had acknowledged.
 //!
+//! # TLS
+//!
+//! Connections are plain unless the URL says `sslmode=require` (or libpq's
+//! `verify-ca` / `verify-full`). With the `tls` feature (rustls, ring
+//! provider; no system OpenSSL needed) such URLs connect over TLS and always
+//! verify the server's chain and host name, against `sslrootcert=<file>`
+//! when given, else the system's roots. Without the feature they are refused
+//! with an error naming the feature.
+//!
 //! # Passwords
 //!
 //! Errors, `Debug` output and [`Sink::describe`] show the URL as
@@ -63,7 +72,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use log_panel_core::{Batch, Record, Sink, SinkError, SinkErrorKind};
-use postgres::{Client, NoTls, SimpleQueryMessage, Statement};
+use postgres::{Client, SimpleQueryMessage, Statement};
 
 mod config;
 pub mod copy;
@@ -71,6 +80,8 @@ mod error;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use config::{is_postgres_url, redact_url, PgConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TCP_USER_TIMEOUT};
 pub use error::{classify, PgError};
@@ -214,11 +225,7 @@ impl PgSink {
     /// Connects, checks the encoding, migrates, and prepares the COPY statement.
     fn open(&self) -> Result<Conn, PgError> {
         let url = || self.config.redacted().to_owned();
-        let mut client = self
-            .config
-            .inner
-            .connect(NoTls)
-            .map_err(|e| PgError::Connect { url: url(), reason: self.config.scrub(&error_chain(&e)) })?;
+        let mut client = self.config.connect().map_err(|reason| PgError::Connect { url: url(), reason })?;
         let migrate_err =
             |e: &postgres::Error| PgError::Migrate { url: url(), reason: self.config.scrub(&error_chain(e)) };
         let row = client

@@ -54,6 +54,8 @@ pub const BIN_ENV: &str = "LOG_PANEL_PG_BIN";
 /// The group role whose members must log in with a password (scram-sha-256);
 /// everyone else is trusted on the throwaway server.
 pub const PASSWORD_GROUP: &str = "lp_password_users";
+/// The group role whose members may only connect over TLS (`hostnossl … reject`).
+pub const TLS_GROUP: &str = "lp_tls_users";
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -80,6 +82,7 @@ struct Own {
     dir: PathBuf,
     port: u16,
     run_as_postgres: bool,
+    tls: bool,
     guardian: Mutex<Option<(Child, ChildStdin)>>,
 }
 
@@ -112,19 +115,42 @@ impl TestServer {
         if let Some(url) = std::env::var(TEST_URL_ENV).ok().filter(|u| !u.trim().is_empty()) {
             return Some(TestServer { inner: Inner::External { url } });
         }
-        let Some(bin) = find_binaries() else {
-            let reason = format!(
-                "no PostgreSQL server binaries (initdb, pg_ctl) found in ${BIN_ENV}, /usr/lib/postgresql/*/bin, \
-                 pg_config --bindir or PATH, and ${TEST_URL_ENV} is not set. Install PostgreSQL \
-                 (apt-get install postgresql) or set {TEST_URL_ENV} to run the PostgreSQL tests."
-            );
-            if in_ci() {
-                panic!("CI is set, so a missing PostgreSQL is a failure: {reason}");
-            }
-            loud_skip(&reason);
+        let bin = binaries_or_skip()?;
+        Some(TestServer { inner: Inner::Own(Own::init(bin, false)) })
+    }
+
+    /// A server of one's own that also accepts TLS, with a certificate for
+    /// `127.0.0.1` signed by a throwaway CA ([`TestServer::ca_file`]). Needs the
+    /// `openssl` command; `None` (after a loud message) when it is missing or
+    /// when [`TestServer::start`] would skip, or with `LOG_PANEL_TEST_PG_URL`.
+    pub fn start_tls() -> Option<TestServer> {
+        if std::env::var(TEST_URL_ENV).is_ok_and(|u| !u.trim().is_empty()) {
+            loud_skip("TLS tests need an own server; LOG_PANEL_TEST_PG_URL is set");
             return None;
-        };
-        Some(TestServer { inner: Inner::Own(Own::init(bin)) })
+        }
+        if Command::new("openssl").arg("version").output().map_or(true, |o| !o.status.success()) {
+            loud_skip("TLS tests need the `openssl` command to make certificates (apt-get install openssl)");
+            return None;
+        }
+        let bin = binaries_or_skip()?;
+        Some(TestServer { inner: Inner::Own(Own::init(bin, true)) })
+    }
+
+    /// The CA certificate (PEM) that signed a TLS server's certificate.
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        match &self.inner {
+            Inner::Own(own) if own.tls => Some(own.dir.join("ca.crt")),
+            _ => None,
+        }
+    }
+
+    /// Creates a login role (no password) that may connect over TLS only; returns its name.
+    pub fn create_tls_role(&self) -> String {
+        let name = format!("lp_tls_{}_{}", std::process::id(), unique());
+        self.admin()
+            .batch_execute(&format!("CREATE ROLE {name} LOGIN IN ROLE {TLS_GROUP}"))
+            .unwrap_or_else(|e| panic!("CREATE ROLE: {e:?}"));
+        name
     }
 
     /// Whether this server can be stopped and started ([`TestServer::stop_server`]):
@@ -218,7 +244,7 @@ impl Drop for TestServer {
 }
 
 impl Own {
-    fn init(bin: PathBuf) -> Own {
+    fn init(bin: PathBuf, tls: bool) -> Own {
         let dir = std::env::temp_dir().join(format!("log-panel-pg-{}-{}-{}", std::process::id(), unique(), nanos()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         let run_as_postgres = is_root();
@@ -226,7 +252,7 @@ impl Own {
             run(Command::new("chown").arg("postgres:postgres").arg(&dir), "chown the test server directory")
                 .unwrap_or_else(|e| panic!("{e} (running as root needs a `postgres` user)"));
         }
-        let mut own = Own { bin, dir, port: 0, run_as_postgres, guardian: Mutex::new(None) };
+        let mut own = Own { bin, dir, port: 0, run_as_postgres, tls, guardian: Mutex::new(None) };
         own.spawn_guardian();
         let data = own.data();
         own.command("initdb")
@@ -238,8 +264,12 @@ impl Own {
             .and_then(|out| check(out, "initdb"))
             .unwrap_or_else(|e| panic!("{e}"));
         let hba = format!(
-            "local all all trust\nhost all +{PASSWORD_GROUP} 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 trust\n"
+            "local all all trust\nhostnossl all +{TLS_GROUP} 127.0.0.1/32 reject\n\
+             host all +{PASSWORD_GROUP} 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 trust\n"
         );
+        if tls {
+            own.make_certificates().unwrap_or_else(|e| panic!("{e}"));
+        }
         std::fs::write(data.join("pg_hba.conf"), hba).unwrap_or_else(|e| panic!("write pg_hba.conf: {e}"));
         // Ports can be taken between choosing and binding; try a few.
         let mut last = String::new();
@@ -251,8 +281,10 @@ impl Own {
                         Client::connect(&format!("postgres://postgres@127.0.0.1:{}/postgres", own.port), NoTls)
                             .unwrap_or_else(|e| panic!("cannot connect to the new test server: {e:?}"));
                     admin
-                        .batch_execute(&format!("CREATE ROLE {PASSWORD_GROUP} NOLOGIN"))
-                        .unwrap_or_else(|e| panic!("CREATE ROLE {PASSWORD_GROUP}: {e:?}"));
+                        .batch_execute(&format!(
+                            "CREATE ROLE {PASSWORD_GROUP} NOLOGIN; CREATE ROLE {TLS_GROUP} NOLOGIN"
+                        ))
+                        .unwrap_or_else(|e| panic!("CREATE ROLE {PASSWORD_GROUP}, {TLS_GROUP}: {e:?}"));
                     return own;
                 }
                 Err(e) => last = e,
@@ -288,6 +320,13 @@ impl Own {
             self.port,
             self.dir.display()
         );
+        let mut options = options;
+        if self.tls {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key",
+                dir = self.dir.display()
+            ));
+        }
         let log = self.dir.join("server.log");
         let log = log.to_string_lossy();
         self.pg_ctl(&["-l", &log, "-w", "-t", "60", "-o", &options, "start"]).map_err(|e| {
@@ -295,6 +334,65 @@ impl Own {
             let tail: Vec<&str> = tail.lines().rev().take(10).collect();
             format!("{e}\nserver log (last lines, newest first):\n{}", tail.join("\n"))
         })
+    }
+
+    /// A throwaway CA and a server certificate for 127.0.0.1 / localhost, made
+    /// with the `openssl` command, readable by the server.
+    fn make_certificates(&self) -> Result<(), String> {
+        let d = &self.dir;
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        std::fs::write(d.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").map_err(|e| e.to_string())?;
+        run(
+            Command::new("openssl").current_dir(d).args(["req", "-x509"]).args(ec).args([
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-subj",
+                "/CN=log-panel test CA",
+                "-days",
+                "2",
+            ]),
+            "openssl (CA)",
+        )?;
+        run(
+            Command::new("openssl").current_dir(d).arg("req").args(ec).args([
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ]),
+            "openssl (server key)",
+        )?;
+        run(
+            Command::new("openssl").current_dir(d).args([
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+            ]),
+            "openssl (server certificate)",
+        )?;
+        if self.run_as_postgres {
+            run(
+                Command::new("chown").arg("postgres:postgres").arg(d.join("server.key")).arg(d.join("server.crt")),
+                "chown",
+            )?;
+        }
+        run(Command::new("chmod").arg("600").arg(d.join("server.key")), "chmod")
     }
 
     /// The guardian stops the server and removes the directory once its stdin closes.
@@ -336,6 +434,23 @@ rm -rf "$LP_DIR""#;
             let _ = child.wait();
         }
     }
+}
+
+/// The server binaries, or `None` after a loud message (a panic under `CI`).
+fn binaries_or_skip() -> Option<PathBuf> {
+    let Some(bin) = find_binaries() else {
+        let reason = format!(
+            "no PostgreSQL server binaries (initdb, pg_ctl) found in ${BIN_ENV}, /usr/lib/postgresql/*/bin, \
+                 pg_config --bindir or PATH, and ${TEST_URL_ENV} is not set. Install PostgreSQL \
+                 (apt-get install postgresql) or set {TEST_URL_ENV} to run the PostgreSQL tests."
+        );
+        if in_ci() {
+            panic!("CI is set, so a missing PostgreSQL is a failure: {reason}");
+        }
+        loud_skip(&reason);
+        return None;
+    };
+    Some(bin)
 }
 
 fn check(out: std::process::Output, what: &str) -> Result<(), String> {
