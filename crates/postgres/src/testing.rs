@@ -91,13 +91,12 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
 }
 
-/// Prints a message that cannot be missed in test output (stderr is shown
-/// for passing tests only with `--nocapture`, so it also goes to stdout).
+/// Prints a message that cannot be missed in test output: written to the
+/// stderr handle directly, which the test harness does not capture (it
+/// captures only the `print!` family), so it shows for passing tests too.
 pub fn loud_skip(reason: &str) {
     let banner = "=".repeat(78);
-    let text = format!("\n{banner}\nSKIPPED (PostgreSQL): {reason}\n{banner}\n");
-    eprintln!("{text}");
-    println!("{text}");
+    let _ = writeln!(std::io::stderr(), "\n{banner}\nSKIPPED (PostgreSQL): {reason}\n{banner}");
 }
 
 impl TestServer {
