@@ -45,7 +45,7 @@ pub fn user_of(seq: u64) -> String {
 
 /// True for the requests whose handler also binds `items` mid-request.
 pub fn binds_items(seq: u64) -> bool {
-    seq % 3 == 0
+    seq.is_multiple_of(3)
 }
 
 /// Serves `requests` requests on `workers` threads, logging through `logger`.

@@ -39,7 +39,7 @@ pub const DEFAULT_DATABASE: &str = "log_panel.db";
 /// assert_eq!(cfg.batch.size, 500);
 /// # Ok::<(), log_panel_core::ConfigError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Application name stored on every row; defaults to the executable's name.
@@ -59,6 +59,22 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Shutdown deadline and panic hook.
     pub shutdown: ShutdownConfig,
+}
+
+// By hand so that `{:?}` never shows a password in `database`.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("app", &self.app)
+            .field("database", &crate::redact::redact_url(&self.database))
+            .field("filter", &self.filter)
+            .field("queue", &self.queue)
+            .field("batch", &self.batch)
+            .field("spool", &self.spool)
+            .field("limits", &self.limits)
+            .field("shutdown", &self.shutdown)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Config {
@@ -496,6 +512,13 @@ mod tests {
         assert!(!c.shutdown.panic_hook);
         let e = error("[limits]\nmax_field_bytes = 10\n");
         assert_eq!((e.key.as_deref(), e.line), (Some("limits.max_field_bytes"), Some(2)));
+    }
+
+    #[test]
+    fn debug_never_shows_the_database_password() {
+        let c = Config { database: "postgres://app:s3cret@db/logs".into(), ..Config::default() };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret") && shown.contains("postgres://app:***@db/logs"), "{shown}");
     }
 
     #[test]

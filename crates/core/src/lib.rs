@@ -20,6 +20,7 @@ pub mod context;
 mod ignore;
 mod policy;
 pub mod record;
+pub mod redact;
 mod sink;
 mod value;
 

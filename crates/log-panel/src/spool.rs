@@ -9,16 +9,24 @@
 //! - `<file>.offset`: how far replay has got (bytes), written and fsynced after
 //!   each replayed batch commits, so a restarted process resumes there.
 //! - `quarantine.jsonl`: records the storage rejected even after sanitising.
+//! - `spool-<start µs>-<pid>-.lock`: held (an OS file lock) by the process that
+//!   writes that run's files, for as long as it lives. Several processes may
+//!   share one spool directory: each replays its own files, and another
+//!   process's files only once it can take their lock — that is, once their
+//!   writer has exited — holding the lock while it replays them. So no two
+//!   processes ever replay the same file.
 //!
 //! Exactly-once: a batch is appended and fsynced before it leaves memory; the
 //! offset advances only after the storage commits. The one window left is a
 //! crash between a replay commit and the offset write: that batch would be
 //! replayed again by the next process.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use log_panel_core::{context::Context, Level, Origin, Record, Text, Timestamp, Value};
 use serde::{Deserialize, Serialize};
@@ -110,10 +118,20 @@ pub(crate) struct Spool {
     writing: Option<(PathBuf, File)>,
     /// Records of this run that are in the spool and not yet replayed.
     pub(crate) own_records: u64,
-    /// False once the directory was seen empty and nothing was appended
-    /// since: spares a directory listing per record on the hot path.
+    /// False once the directory was seen with nothing to replay and nothing
+    /// was appended since: spares a directory listing per record.
     maybe_pending: bool,
+    /// When the directory was last listed, so files of a process that has
+    /// since exited are found again even when this process appends nothing.
+    last_scan: Option<Instant>,
+    /// The lock on this run's files, held from the first append until exit.
+    run_lock: Option<File>,
+    /// Locks taken on other (exited) processes' runs while replaying them.
+    foreign_locks: HashMap<String, File>,
 }
+
+/// How often the directory is listed again for files of exited processes.
+const RESCAN: Duration = Duration::from_secs(30);
 
 impl Spool {
     pub(crate) fn new(dir: PathBuf, origin: &Origin) -> Spool {
@@ -125,6 +143,9 @@ impl Spool {
             writing: None,
             own_records: 0,
             maybe_pending: true,
+            last_scan: None,
+            run_lock: None,
+            foreign_locks: HashMap::new(),
         }
     }
 
@@ -150,6 +171,11 @@ impl Spool {
     fn writer(&mut self, origin: &Origin) -> io::Result<&mut File> {
         if self.writing.is_none() {
             fs::create_dir_all(&self.dir)?;
+            if self.run_lock.is_none() {
+                let lock = open_lock(&self.dir, &self.run_prefix)?;
+                lock.lock()?; // our own run: nobody else holds it
+                self.run_lock = Some(lock);
+            }
             self.seq += 1;
             let path = self.dir.join(format!("{}{:06}.jsonl", self.run_prefix, self.seq));
             let mut file = OpenOptions::new().create_new(true).append(true).open(&path)?;
@@ -191,10 +217,19 @@ impl Spool {
 
     /// Reads the next batch of at most `max` records from the oldest file.
     pub(crate) fn next(&mut self, max: usize) -> io::Result<Option<Replay>> {
-        if !self.maybe_pending {
+        let rescan = self.last_scan.is_none_or(|t| t.elapsed() >= RESCAN);
+        if !self.maybe_pending && !rescan {
             return Ok(None);
         }
-        let Some(path) = self.files()?.into_iter().next() else {
+        self.last_scan = Some(Instant::now());
+        let mut chosen = None;
+        for path in self.files()? {
+            if self.may_replay(&path)? {
+                chosen = Some(path);
+                break;
+            }
+        }
+        let Some(path) = chosen else {
             self.maybe_pending = false;
             return Ok(None);
         };
@@ -202,7 +237,7 @@ impl Spool {
         if self.writing.as_ref().is_some_and(|(p, _)| *p == path) {
             self.writing = None;
         }
-        let own = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&self.run_prefix));
+        let own = run_of(&path).as_deref() == Some(self.run_prefix.as_str());
         let mut reader = BufReader::new(File::open(&path)?);
         let mut header = String::new();
         let header_len = reader.read_line(&mut header)? as u64;
@@ -257,6 +292,11 @@ impl Spool {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
             }
+            match run_of(&replay.file) {
+                Some(run) if run == self.run_prefix => self.release_own()?,
+                Some(run) => self.release_foreign(&run)?,
+                None => {}
+            }
         } else {
             let tmp = offset_path.with_extension("offset.tmp");
             let mut f = File::create(&tmp)?;
@@ -288,6 +328,69 @@ impl Spool {
         f.write_all(line.as_bytes())?;
         f.sync_data()
     }
+}
+
+impl Spool {
+    /// Whether this process may replay `path`: its own run's files always; another
+    /// run's only while holding that run's lock (its writer has exited).
+    fn may_replay(&mut self, path: &Path) -> io::Result<bool> {
+        let Some(run) = run_of(path) else { return Ok(false) };
+        if run == self.run_prefix || self.foreign_locks.contains_key(&run) {
+            return Ok(true);
+        }
+        let lock = open_lock(&self.dir, &run)?;
+        match lock.try_lock() {
+            Ok(()) => {
+                self.foreign_locks.insert(run, lock);
+                Ok(true)
+            }
+            Err(fs::TryLockError::WouldBlock) => Ok(false),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    /// All of this run's files replayed: drop the lock file, and spill any
+    /// later records under a new run name, so that a process that opened the
+    /// old lock file can never take files written after this.
+    fn release_own(&mut self) -> io::Result<()> {
+        let left = self.files()?.iter().any(|p| run_of(p).as_deref() == Some(self.run_prefix.as_str()));
+        if left || self.writing.is_some() {
+            return Ok(());
+        }
+        if let Some(lock) = self.run_lock.take() {
+            fs::remove_file(self.dir.join(format!("{}.lock", self.run_prefix)))?;
+            drop(lock);
+            let pid = self.run_prefix.rsplit('-').nth(1).unwrap_or("0").to_owned();
+            let start = Timestamp::now().as_micros();
+            self.run_prefix = format!("spool-{start:020}-{pid}-");
+            self.seq = 0;
+        }
+        Ok(())
+    }
+
+    /// Done with an exited run: remove its lock file once none of its files is left.
+    fn release_foreign(&mut self, run: &str) -> io::Result<()> {
+        let left = self.files()?.iter().any(|p| run_of(p).as_deref() == Some(run));
+        if !left {
+            if let Some(lock) = self.foreign_locks.remove(run) {
+                fs::remove_file(self.dir.join(format!("{run}.lock")))?;
+                drop(lock);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The run prefix of a spool file name (`spool-<start>-<pid>-`).
+fn run_of(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".jsonl")?;
+    let cut = stem.rfind('-')?;
+    Some(stem[..=cut].to_owned())
+}
+
+fn open_lock(dir: &Path, run: &str) -> io::Result<File> {
+    OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(format!("{run}.lock")))
 }
 
 fn offset_path(file: &Path) -> PathBuf {
@@ -338,7 +441,8 @@ mod tests {
         assert_eq!(fields, vec![("req", &Value::from("r1")), ("i", &Value::I64(1))]);
         spool.commit(&first).unwrap();
 
-        // A new process (new Spool) resumes after the committed batch.
+        // The process exits; a new one resumes after the committed batch.
+        drop(spool);
         let mut again = Spool::new(dir.path().join("s"), &Origin { pid: 43, ..origin() });
         let second = again.next(10).unwrap().unwrap();
         let msgs: Vec<&str> = second.records.iter().map(|r| r.message.as_ref()).collect();
@@ -362,6 +466,27 @@ mod tests {
         let q = fs::read_to_string(dir.path().join(QUARANTINE)).unwrap();
         assert_eq!(q.lines().count(), 1);
         assert!(q.contains("unreadable spool line"));
+    }
+
+    #[test]
+    fn another_live_process_s_files_are_left_to_it_until_it_exits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = Spool::new(dir.path().to_path_buf(), &origin());
+        a.append(&origin(), &records(3)).unwrap();
+        // Another process sharing the directory (distinct start time in its run prefix).
+        std::thread::sleep(Duration::from_millis(2));
+        let mut b = Spool::new(dir.path().to_path_buf(), &Origin { pid: 43, ..origin() });
+        assert!(b.next(10).unwrap().is_none(), "a is alive: its files are its own to replay");
+        drop(a); // a exits: the OS releases its lock
+        b.last_scan = None; // as after the rescan interval
+        let replay = b.next(10).unwrap().unwrap();
+        assert_eq!((replay.records.len(), replay.own), (3, false));
+        // A third process cannot take the same run while b replays it.
+        let mut c = Spool::new(dir.path().to_path_buf(), &Origin { pid: 44, ..origin() });
+        assert!(c.next(10).unwrap().is_none());
+        b.commit(&replay).unwrap();
+        let left: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(left.is_empty(), "files and the exited run's lock removed: {left:?}");
     }
 
     #[test]

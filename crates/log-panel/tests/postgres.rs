@@ -91,7 +91,7 @@ fn server_restart_mid_stream_stores_every_record_exactly_once() {
                 log::info!(logger: panel, seq = seq; "steady record {}", seq);
                 seq += 1;
                 logged.store(seq, Ordering::Relaxed);
-                if seq % 100 == 0 {
+                if seq.is_multiple_of(100) {
                     std::thread::sleep(Duration::from_millis(2));
                 }
             }

@@ -83,8 +83,9 @@ pub mod testing;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub use config::{is_postgres_url, redact_url, PgConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TCP_USER_TIMEOUT};
+pub use config::{is_postgres_url, PgConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TCP_USER_TIMEOUT};
 pub use error::{classify, PgError};
+pub use log_panel_core::redact::redact_url;
 
 use config::error_chain;
 use copy::{Encoder, COPY_SQL};
