@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::alert::ThresholdConfig;
 use crate::{BatchPolicy, IgnoreRules, Level};
 
 /// Name of the configuration file looked up in the working directory.
@@ -59,6 +60,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Shutdown deadline and panic hook.
     pub shutdown: ShutdownConfig,
+    /// When a logger's records fire a threshold alert (see [`ThresholdConfig`]).
+    pub thresholds: ThresholdConfig,
 }
 
 // By hand so that `{:?}` never shows a password in `database`.
@@ -73,6 +76,7 @@ impl fmt::Debug for Config {
             .field("spool", &self.spool)
             .field("limits", &self.limits)
             .field("shutdown", &self.shutdown)
+            .field("thresholds", &self.thresholds)
             .finish_non_exhaustive()
     }
 }
@@ -88,6 +92,7 @@ impl Default for Config {
             spool: SpoolConfig::default(),
             limits: LimitsConfig::default(),
             shutdown: ShutdownConfig::default(),
+            thresholds: ThresholdConfig::default(),
         }
     }
 }
@@ -519,6 +524,44 @@ mod tests {
         let c = Config { database: "postgres://app:s3cret@db/logs".into(), ..Config::default() };
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cret") && shown.contains("postgres://app:***@db/logs"), "{shown}");
+    }
+
+    #[test]
+    fn thresholds_section_parses_counts_off_and_zero() {
+        let c = Config::from_toml_str(
+            "[thresholds]\nerror = 5\nwarning = \"off\"\ninfo = 3\ndebug = 0\nwindow_secs = 60\n",
+            None,
+        )
+        .unwrap_or_default();
+        assert_eq!(c.thresholds.get(Level::Error), Some(5));
+        assert_eq!(c.thresholds.get(Level::Warn), None);
+        assert_eq!(c.thresholds.get(Level::Info), Some(3));
+        assert_eq!(c.thresholds.get(Level::Debug), None);
+        assert_eq!(c.thresholds.get(Level::Trace), None);
+        assert_eq!(c.thresholds.window, Duration::from_secs(60));
+        let defaults = Config::default().thresholds;
+        assert_eq!((defaults.get(Level::Warn), defaults.get(Level::Error)), (Some(1), Some(1)));
+        assert_eq!(defaults.get(Level::Info), None);
+        assert_eq!(defaults.window, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn bad_thresholds_name_key_and_line() {
+        let e = error("[thresholds]\nerror = -1\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("thresholds.error"), Some(2)));
+        assert!(e.message.contains("negative"), "{e}");
+        let e = error("[thresholds]\n\nwarn = \"sometimes\"\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("thresholds.warn"), Some(3)));
+        assert!(e.message.contains("invalid threshold `sometimes`"), "{e}");
+        let e = error("[thresholds]\ninfo = 1.5\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("thresholds.info"), Some(2)));
+        let e = error("[thresholds]\nerror = 99999999999\n");
+        assert!(e.message.contains("too large"), "{e}");
+        let e = error("[thresholds]\nwindow_secs = 0\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("thresholds.window_secs"), Some(2)));
+        let e = error("[thresholds]\nwindow = 10\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("thresholds.window"), Some(2)));
+        assert!(e.message.contains("unknown field"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! Most applications use the `log_panel` crate and never name this one; sink
 //! authors implement [`Sink`] from here.
 
+pub mod alert;
 pub mod config;
 pub mod context;
 mod ignore;
@@ -24,6 +25,7 @@ pub mod redact;
 mod sink;
 mod value;
 
+pub use alert::{ThresholdConfig, ThresholdCounter, ThresholdEvent};
 pub use config::{Config, ConfigError, Overflow};
 pub use context::Context;
 pub use ignore::IgnoreRules;
