@@ -2,7 +2,9 @@
 //!
 //! [`SqliteSink`] opens (or creates) a database file, switches it to WAL with
 //! a busy timeout, creates or migrates the schema (see `docs/schema.md`), and
-//! writes each batch in one transaction through one prepared statement.
+//! writes each batch in one transaction through one prepared statement,
+//! together with the per-logger [`aggregates`] of the batch (one upsert per
+//! distinct logger and bucket).
 //!
 //! ```
 //! use log_panel_core::{Batch, Level, Origin, Record, Sink};
@@ -19,6 +21,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod aggregates;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -126,7 +129,24 @@ impl SqliteSink {
                 ])?;
             }
         }
+        // Same transaction: the counts commit (or roll back) with the rows.
+        aggregates::BatchAggregates::of(batch).upsert(&tx)?;
         tx.commit()
+    }
+
+    /// Recomputes the aggregate tables from `log_records` (after deleting old
+    /// rows, or restoring a backup). Safe while a writer on another connection
+    /// is storing batches: see [`aggregates::rebuild`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let mut sink = log_panel_sqlite::SqliteSink::open(dir.path().join("logs.db"))?;
+    /// sink.connection().execute("DELETE FROM log_records WHERE ts < '2026-01-01'", [])?;
+    /// sink.rebuild_aggregates()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn rebuild_aggregates(&mut self) -> Result<(), rusqlite::Error> {
+        aggregates::rebuild(&mut self.conn)
     }
 }
 

@@ -37,6 +37,54 @@ pub(crate) const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX log_records_ts ON log_records (ts);
      CREATE INDEX log_records_logger_ts ON log_records (logger, ts);",
+    // Version 2: per-logger aggregates (docs/aggregates.md), kept by the sink in
+    // the same transaction as each batch, backfilled here from existing rows.
+    // Buckets are UTC; quarter hours make days exact for offsets like +05:30.
+    "CREATE TABLE log_logger_stats (
+         logger     TEXT PRIMARY KEY,
+         total      INTEGER NOT NULL,
+         errors     INTEGER NOT NULL,
+         warnings   INTEGER NOT NULL,
+         first_seen TEXT    NOT NULL,
+         last_seen  TEXT    NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE log_logger_hourly (
+         logger TEXT    NOT NULL,
+         hour   TEXT    NOT NULL,
+         trace  INTEGER NOT NULL DEFAULT 0,
+         debug  INTEGER NOT NULL DEFAULT 0,
+         info   INTEGER NOT NULL DEFAULT 0,
+         warn   INTEGER NOT NULL DEFAULT 0,
+         error  INTEGER NOT NULL DEFAULT 0,
+         PRIMARY KEY (logger, hour)
+     ) WITHOUT ROWID;
+     CREATE INDEX log_logger_hourly_hour ON log_logger_hourly (hour);
+     CREATE TABLE log_logger_quarter (
+         logger  TEXT    NOT NULL,
+         quarter TEXT    NOT NULL,
+         trace   INTEGER NOT NULL DEFAULT 0,
+         debug   INTEGER NOT NULL DEFAULT 0,
+         info    INTEGER NOT NULL DEFAULT 0,
+         warn    INTEGER NOT NULL DEFAULT 0,
+         error   INTEGER NOT NULL DEFAULT 0,
+         PRIMARY KEY (logger, quarter)
+     ) WITHOUT ROWID;
+     CREATE INDEX log_logger_quarter_quarter ON log_logger_quarter (quarter);
+     INSERT INTO log_logger_stats (logger, total, errors, warnings, first_seen, last_seen)
+         SELECT logger, count(*), sum(level = 40), sum(level = 30), min(ts), max(ts)
+         FROM log_records GROUP BY logger;
+     INSERT INTO log_logger_hourly (logger, hour, trace, debug, info, warn, error)
+         SELECT logger, substr(ts, 1, 13) || ':00:00.000000Z',
+                sum(level = 5), sum(level = 10), sum(level = 20), sum(level = 30), sum(level = 40)
+         FROM log_records GROUP BY 1, 2;
+     INSERT INTO log_logger_quarter (logger, quarter, trace, debug, info, warn, error)
+         SELECT logger,
+                substr(ts, 1, 14) || CASE WHEN substr(ts, 15, 2) < '15' THEN '00'
+                                          WHEN substr(ts, 15, 2) < '30' THEN '15'
+                                          WHEN substr(ts, 15, 2) < '45' THEN '30'
+                                          ELSE '45' END || ':00.000000Z',
+                sum(level = 5), sum(level = 10), sum(level = 20), sum(level = 30), sum(level = 40)
+         FROM log_records GROUP BY 1, 2;",
 ];
 
 /// The schema version this build writes.

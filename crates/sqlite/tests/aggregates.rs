@@ -1,0 +1,307 @@
+//! The aggregate tables: equal to a GROUP BY over `log_records` after mixed
+//! batches, UTC buckets, exact local days at UTC+5:30 and UTC−8, and rebuild
+//! (also while another connection keeps writing).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use log_panel_core::{Batch, Level, Origin, Record, Sink, SinkErrorKind, Timestamp};
+use log_panel_sqlite::aggregates::{self, LevelCounts, QueryError};
+use log_panel_sqlite::SqliteSink;
+use rusqlite::types::Value;
+use rusqlite::Connection;
+use time::macros::date;
+use time::{Date, UtcOffset};
+
+const SEC: i64 = 1_000_000;
+const HOUR: i64 = 3600 * SEC;
+const DAY: i64 = 24 * HOUR;
+/// 2026-11-20T00:00:00Z.
+const NOV_20: i64 = 1_795_132_800 * SEC;
+const LEVELS: [Level; 5] = [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error];
+const LOGGERS: [&str; 4] = ["app", "app::db", "billing::payments", "hyper"];
+
+fn origin() -> Origin {
+    Origin { app: "test".into(), host: "h".into(), pid: 1 }
+}
+
+fn record(level: Level, logger: &'static str, micros: i64) -> Record {
+    let mut r = Record::new(level, logger, "m");
+    r.timestamp = Timestamp(micros);
+    r
+}
+
+/// A small deterministic generator (xorshift), so the mix is reproducible.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// `n` records over `span` micros from `start`, all loggers and levels mixed.
+fn mixed(rng: &mut Rng, n: usize, start: i64, span: i64) -> Vec<Record> {
+    (0..n)
+        .map(|_| {
+            let level = LEVELS[rng.below(5) as usize];
+            let logger = LOGGERS[rng.below(4) as usize];
+            record(level, logger, start + rng.below(span as u64) as i64)
+        })
+        .collect()
+}
+
+fn rows(conn: &Connection, sql: &str) -> Vec<Vec<Value>> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect()).unwrap().map(Result::unwrap).collect()
+}
+
+/// Asserts the three aggregate tables equal GROUP BYs over `log_records`; returns the row count.
+pub fn assert_aggregates_match_records(conn: &Connection) -> i64 {
+    let stats =
+        rows(conn, "SELECT logger, total, errors, warnings, first_seen, last_seen FROM log_logger_stats ORDER BY 1");
+    let expected = rows(
+        conn,
+        "SELECT logger, count(*), sum(level = 40), sum(level = 30), min(ts), max(ts)
+         FROM log_records GROUP BY logger ORDER BY 1",
+    );
+    assert_eq!(stats, expected, "log_logger_stats");
+    let hourly =
+        rows(conn, "SELECT logger, hour, trace, debug, info, warn, error FROM log_logger_hourly ORDER BY 1, 2");
+    let expected = rows(
+        conn,
+        "SELECT logger, substr(ts, 1, 13) || ':00:00.000000Z' AS h,
+                sum(level = 5), sum(level = 10), sum(level = 20), sum(level = 30), sum(level = 40)
+         FROM log_records GROUP BY logger, h ORDER BY 1, 2",
+    );
+    assert_eq!(hourly, expected, "log_logger_hourly");
+    let quarter =
+        rows(conn, "SELECT logger, quarter, trace, debug, info, warn, error FROM log_logger_quarter ORDER BY 1, 2");
+    // Computed differently from the sink (integer minutes, printf) on purpose.
+    let expected = rows(
+        conn,
+        "SELECT logger, substr(ts, 1, 14) || printf('%02d', (CAST(substr(ts, 15, 2) AS INTEGER) / 15) * 15)
+                || ':00.000000Z' AS q,
+                sum(level = 5), sum(level = 10), sum(level = 20), sum(level = 30), sum(level = 40)
+         FROM log_records GROUP BY logger, q ORDER BY 1, 2",
+    );
+    assert_eq!(quarter, expected, "log_logger_quarter");
+    conn.query_row("SELECT count(*) FROM log_records", [], |r| r.get(0)).unwrap()
+}
+
+fn open(path: &Path) -> SqliteSink {
+    SqliteSink::open(path).unwrap()
+}
+
+#[test]
+fn aggregates_equal_group_by_after_mixed_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = open(&dir.path().join("logs.db"));
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let o = origin();
+    let mut written = 0;
+    // Batches of varied sizes over three days, some out of time order.
+    for size in [1, 7, 100, 1000, 3, 500] {
+        let batch = mixed(&mut rng, size, NOV_20, 3 * DAY);
+        sink.write(&Batch { origin: &o, records: &batch }).unwrap();
+        written += size as i64;
+    }
+    assert_eq!(assert_aggregates_match_records(sink.connection()), written);
+    // Every logger has all five levels somewhere: the mix is really mixed.
+    for s in aggregates::logger_stats(sink.connection()).unwrap() {
+        assert!(s.errors > 0 && s.warnings > 0 && s.total > s.errors + s.warnings, "{s:?}");
+    }
+}
+
+#[test]
+fn buckets_are_utc_hours_and_quarters_and_stats_track_first_and_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = open(&dir.path().join("logs.db"));
+    let t = NOV_20 + 2 * DAY + 8 * HOUR + 15 * 60 * SEC + 2 * SEC + 500_000; // 2026-11-22T08:15:02.5Z
+    let batch =
+        [record(Level::Warn, "svc", t), record(Level::Error, "svc", t - 3 * HOUR), record(Level::Info, "svc", t)];
+    sink.write(&Batch { origin: &origin(), records: &batch }).unwrap();
+    let hourly = rows(sink.connection(), "SELECT hour, info, warn, error FROM log_logger_hourly ORDER BY hour");
+    let text = |s: &str| Value::Text(s.to_owned());
+    assert_eq!(
+        hourly,
+        vec![
+            vec![text("2026-11-22T05:00:00.000000Z"), Value::Integer(0), Value::Integer(0), Value::Integer(1)],
+            vec![text("2026-11-22T08:00:00.000000Z"), Value::Integer(1), Value::Integer(1), Value::Integer(0)],
+        ]
+    );
+    let quarters = rows(sink.connection(), "SELECT quarter FROM log_logger_quarter ORDER BY quarter");
+    assert_eq!(quarters, vec![vec![text("2026-11-22T05:15:00.000000Z")], vec![text("2026-11-22T08:15:00.000000Z")]]);
+    let stats = aggregates::logger_stats_of(sink.connection(), "svc").unwrap().unwrap();
+    assert_eq!((stats.total, stats.errors, stats.warnings), (3, 1, 1));
+    assert_eq!((stats.first_seen, stats.last_seen), (Timestamp(t - 3 * HOUR), Timestamp(t)));
+    assert_eq!(stats.last_seen.to_rfc3339(), "2026-11-22T08:15:02.500000Z");
+    assert!(aggregates::logger_stats_of(sink.connection(), "nobody").unwrap().is_none());
+
+    // The hourly reader: dense slots, per logger and for all loggers.
+    let slots = aggregates::hourly_counts(sink.connection(), Some("svc"), Timestamp(t - 4 * HOUR), 5).unwrap();
+    let errors: Vec<u64> = slots.iter().map(|c| c.error).collect();
+    let totals: Vec<u64> = slots.iter().map(LevelCounts::total).collect();
+    assert_eq!((errors, totals), (vec![0, 1, 0, 0, 0], vec![0, 1, 0, 0, 2]));
+    assert_eq!(aggregates::hourly_counts(sink.connection(), None, Timestamp(t), 1).unwrap()[0].total(), 2);
+    assert_eq!(aggregates::hourly_counts(sink.connection(), Some("other"), Timestamp(t), 1).unwrap()[0].total(), 0);
+}
+
+/// The local date of `micros` for a viewer at `offset`, computed from the record alone.
+fn local_date(micros: i64, offset: UtcOffset) -> Date {
+    let days = (micros + i64::from(offset.whole_seconds()) * SEC).div_euclid(DAY);
+    Date::from_julian_day(2_440_588 + days as i32).unwrap()
+}
+
+#[test]
+fn daily_sums_are_exact_for_utc_plus_5_30_and_minus_8() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = open(&dir.path().join("logs.db"));
+    let mut rng = Rng(42);
+    let mut records = mixed(&mut rng, 3000, NOV_20, 4 * DAY);
+    // Around local midnight in both zones, to the microsecond:
+    // +05:30 midnight is 18:30Z; −08:00 midnight is 08:00Z.
+    for day in 0..4 {
+        for edge in [18 * HOUR + 30 * 60 * SEC, 8 * HOUR] {
+            for delta in [-SEC, -1, 0, 1] {
+                records.push(record(Level::Error, "edge", NOV_20 + day * DAY + edge + delta));
+            }
+        }
+    }
+    sink.write(&Batch { origin: &origin(), records: &records }).unwrap();
+
+    let india = UtcOffset::from_hms(5, 30, 0).unwrap();
+    let pacific = UtcOffset::from_hms(-8, 0, 0).unwrap();
+    for offset in [india, pacific, UtcOffset::UTC, UtcOffset::from_hms(5, 45, 0).unwrap()] {
+        let first = date!(2026 - 11 - 19);
+        let days = aggregates::daily_counts(sink.connection(), None, offset, first, 7).unwrap();
+        let edge_days = aggregates::daily_counts(sink.connection(), Some("edge"), offset, first, 7).unwrap();
+        for (i, (day, edge_day)) in days.iter().zip(&edge_days).enumerate() {
+            assert_eq!(day.date, first + time::Duration::days(i as i64));
+            let mut expected = LevelCounts::default();
+            let mut expected_edge = 0;
+            for r in records.iter().filter(|r| local_date(r.timestamp.0, offset) == day.date) {
+                expected.add(r.level);
+                expected_edge += u64::from(r.target == "edge");
+            }
+            assert_eq!(day.counts, expected, "{offset} {}", day.date);
+            assert_eq!(edge_day.counts.error, expected_edge, "{offset} {}", day.date);
+        }
+        let sum: u64 = days.iter().map(|d| d.counts.total()).sum();
+        assert_eq!(sum, records.len() as u64, "{offset}: every record falls on exactly one of the 7 days");
+    }
+
+    // 20 Nov at +05:30 is [19 Nov 18:30Z, 20 Nov 18:30Z): the four "edge" records around
+    // 20 Nov 08:00Z, and the two of the 18:30Z group logged just before 18:30Z.
+    let days = aggregates::daily_counts(sink.connection(), Some("edge"), india, date!(2026 - 11 - 20), 2).unwrap();
+    assert_eq!((days[0].counts.error, days[1].counts.error), (6, 8));
+    // At −08:00, 20 Nov is [20 Nov 08:00Z, 21 Nov 08:00Z): 2 + 4 + 2.
+    let days = aggregates::daily_counts(sink.connection(), Some("edge"), pacific, date!(2026 - 11 - 20), 1).unwrap();
+    assert_eq!(days[0].counts.error, 8);
+    assert!(matches!(
+        aggregates::daily_counts(
+            sink.connection(),
+            None,
+            UtcOffset::from_hms(5, 20, 0).unwrap(),
+            date!(2026 - 11 - 20),
+            1
+        ),
+        Err(QueryError::Unaligned(_))
+    ));
+}
+
+#[test]
+fn range_counts_use_quarters_and_refuse_unaligned_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = open(&dir.path().join("logs.db"));
+    let minute = 60 * SEC;
+    let batch: Vec<Record> = (0..120).map(|m| record(Level::Info, "svc", NOV_20 + m * minute)).collect();
+    sink.write(&Batch { origin: &origin(), records: &batch }).unwrap();
+    let c = sink.connection();
+    let count = |from: i64, to: i64| aggregates::range_counts(c, Some("svc"), Timestamp(from), Timestamp(to));
+    assert_eq!(count(NOV_20, NOV_20 + 2 * HOUR).unwrap().info, 120);
+    assert_eq!(count(NOV_20 + 15 * minute, NOV_20 + 90 * minute).unwrap().info, 75);
+    assert_eq!(count(NOV_20 + 45 * minute, NOV_20 + 60 * minute).unwrap().total(), 15);
+    assert!(matches!(count(NOV_20 + minute, NOV_20 + HOUR), Err(QueryError::Unaligned(_))));
+    assert_eq!(aggregates::range_counts(c, None, Timestamp(NOV_20), Timestamp(NOV_20)).unwrap().total(), 0);
+}
+
+#[test]
+fn rebuild_equals_incremental_and_repairs_after_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = open(&dir.path().join("logs.db"));
+    let mut rng = Rng(7);
+    for _ in 0..5 {
+        let batch = mixed(&mut rng, 400, NOV_20, 2 * DAY);
+        sink.write(&Batch { origin: &origin(), records: &batch }).unwrap();
+    }
+    let snapshot = |c: &Connection| {
+        [
+            "SELECT * FROM log_logger_stats ORDER BY 1",
+            "SELECT * FROM log_logger_hourly ORDER BY 1, 2",
+            "SELECT * FROM log_logger_quarter ORDER BY 1, 2",
+        ]
+        .map(|sql| rows(c, sql))
+    };
+    let incremental = snapshot(sink.connection());
+    assert!(incremental.iter().all(|t| !t.is_empty()));
+    sink.rebuild_aggregates().unwrap();
+    assert_eq!(snapshot(sink.connection()), incremental, "rebuild equals incremental");
+
+    // Retention deletes rows: the aggregates are stale until rebuilt.
+    let cutoff = Timestamp(NOV_20 + DAY).to_rfc3339();
+    let deleted = sink.connection().execute("DELETE FROM log_records WHERE ts < ?1", [&cutoff]).unwrap();
+    assert!(deleted > 0);
+    sink.rebuild_aggregates().unwrap();
+    assert_eq!(assert_aggregates_match_records(sink.connection()), 2000 - deleted as i64);
+}
+
+#[test]
+fn rebuild_while_another_connection_writes_neither_double_counts_nor_deadlocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    let mut rebuilder = open(&path);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (path, stop) = (path.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut sink = open(&path);
+            let mut rng = Rng(99);
+            let mut written = 0usize;
+            let o = origin();
+            // Keep writing until told to stop, and at least 50 batches.
+            while written < 50 * 40 || !stop.load(Ordering::SeqCst) {
+                let batch = mixed(&mut rng, 40, NOV_20, DAY);
+                // Like log-panel's writer: a busy database is retried, never skipped.
+                loop {
+                    match sink.write(&Batch { origin: &o, records: &batch }) {
+                        Ok(()) => break,
+                        Err(e) if e.kind() == SinkErrorKind::Unavailable => std::thread::yield_now(),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                written += batch.len();
+            }
+            written
+        })
+    };
+    let mut rebuilds = 0;
+    while rebuilds < 20 || (!writer.is_finished() && rebuilds < 200) {
+        rebuilder.rebuild_aggregates().unwrap();
+        rebuilds += 1;
+        std::thread::yield_now();
+        if rebuilds == 20 {
+            stop.store(true, Ordering::SeqCst);
+        }
+    }
+    let written = writer.join().unwrap();
+    assert_eq!(assert_aggregates_match_records(rebuilder.connection()), written as i64);
+}
