@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use log_panel_core::config::validate_directives;
-use log_panel_core::{Config, ConfigError, Level, Origin, Overflow, Sink};
+use log_panel_core::{Config, ConfigError, Level, Origin, Overflow, Sink, ThresholdEvent};
 
+use crate::alerts::{AlertCounters, Alerts, Callback};
 use crate::logger::Logger;
 use crate::stats::Counters;
 use crate::writer::{SpoolSettings, Writer, WriterSettings};
@@ -39,6 +40,7 @@ pub const FILTER_ENV: &str = "LOG_PANEL_FILTER";
 pub struct Builder {
     config: Config,
     sink: Option<Box<dyn Sink>>,
+    callbacks: Vec<Callback>,
 }
 
 impl Default for Builder {
@@ -56,12 +58,12 @@ impl std::fmt::Debug for Builder {
 impl Builder {
     /// Defaults: SQLite file `log_panel.db` in the working directory, level INFO.
     pub fn new() -> Builder {
-        Builder { config: Config::default(), sink: None }
+        Builder::from_config(Config::default())
     }
 
     /// Starts from a parsed configuration.
     pub fn from_config(config: Config) -> Builder {
-        Builder { config, sink: None }
+        Builder { config, sink: None, callbacks: Vec::new() }
     }
 
     /// What [`init`](crate::init) uses: the file in `$LOG_PANEL_CONFIG`, else
@@ -211,13 +213,65 @@ impl Builder {
         self
     }
 
+    /// Sets the alert threshold of `level`: this many records of exactly that
+    /// level from one logger within the window fire the
+    /// [`on_threshold`](Builder::on_threshold) callbacks. `None` or `Some(0)`
+    /// disables the level. Defaults: WARN 1, ERROR 1, others off.
+    pub fn threshold(mut self, level: Level, count: Option<u32>) -> Builder {
+        self.config.thresholds.set(level, count);
+        self
+    }
+
+    /// The sliding window thresholds are counted over (default one hour).
+    pub fn threshold_window(mut self, window: Duration) -> Builder {
+        self.config.thresholds.window = window;
+        self
+    }
+
+    /// Registers a callback run when a logger crosses a threshold. Several
+    /// may be registered; each event goes to each, in order.
+    ///
+    /// Callbacks run on the `log-panel-alerts` thread, after the records
+    /// are committed. A panic is caught and counted
+    /// ([`Panel::alert_stats`]); records the callback logs are stored but
+    /// not counted toward thresholds. See `docs/alerts.md`.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use log_panel::Level;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let (tx, events) = mpsc::channel();
+    /// let panel = log_panel::builder()
+    ///     .database(dir.path().join("app.db"))
+    ///     .threshold(Level::Error, Some(2))
+    ///     .on_threshold(move |event| {
+    ///         // A real application would post to a webhook or page someone.
+    ///         let _ = tx.send(event.to_string());
+    ///     })
+    ///     .build()?;
+    /// log::error!(logger: panel, target: "billing", "payment failed");
+    /// log::error!(logger: panel, target: "billing", "payment failed again");
+    /// drop(panel); // commits, and returns once the callbacks have run
+    /// let event = events.try_recv()?;
+    /// assert!(event.starts_with("ERROR threshold 2 reached by billing: 2 records"), "{event}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_threshold<F>(mut self, callback: F) -> Builder
+    where
+        F: FnMut(&ThresholdEvent) + Send + 'static,
+    {
+        self.callbacks.push(Box::new(callback));
+        self
+    }
+
     /// Opens the storage and starts the writer; the returned [`Panel`] is not
     /// installed as the global logger (see [`Builder::init`]).
     ///
     /// If the global `log::max_level()` is below the filter's most verbose
     /// level, it is raised so that the `log` macros reach the panel.
     pub fn build(self) -> Result<Panel, Error> {
-        let Builder { config, sink } = self;
+        let Builder { config, sink, callbacks } = self;
         let invalid = |key: &str, message: String| {
             Error::Config(ConfigError { path: None, line: None, key: Some(key.to_owned()), message })
         };
@@ -233,6 +287,9 @@ impl Builder {
         }
         if config.limits.max_field_bytes < 64 {
             return Err(invalid("limits.max_field_bytes", "must be at least 64".into()));
+        }
+        if config.thresholds.window.is_zero() {
+            return Err(invalid("thresholds.window_secs", "must be longer than zero".into()));
         }
         let spool = config.spool.enabled.then(|| SpoolSettings {
             dir: config.spool.dir.clone().unwrap_or_else(|| default_spool_dir(sink.is_some(), &config.database)),
@@ -252,7 +309,9 @@ impl Builder {
         let counters = Arc::new(Counters::default());
         let (tx, rx) = crossbeam_channel::bounded(config.queue.capacity);
         let settings = WriterSettings { policy: config.batch.policy(), capacity: config.queue.capacity, spool };
-        let writer = Writer::new(rx, sink, settings, origin, Arc::clone(&counters));
+        let alert_counters = Arc::new(AlertCounters::default());
+        let alerts = Alerts::start(&config.thresholds, callbacks, Arc::clone(&alert_counters)).map_err(Error::Spawn)?;
+        let writer = Writer::new(rx, sink, settings, origin, Arc::clone(&counters)).with_alerts(alerts);
         let handle = std::thread::Builder::new()
             .name("log-panel-writer".into())
             .spawn(move || writer.run())
@@ -272,6 +331,7 @@ impl Builder {
             },
             writer: Mutex::new(Some(handle)),
             shutdown_timeout: Duration::from_millis(config.shutdown.timeout_ms),
+            alerts: alert_counters,
         })
     }
 

@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::{Error, Panel, Report, Stats};
+use crate::{AlertStats, Error, Panel, Report, Stats};
 
 static GLOBAL: OnceLock<Panel> = OnceLock::new();
 
@@ -140,4 +140,9 @@ pub fn shutdown_timeout(timeout: Duration) -> Report {
 /// The global panel's counters (all zero before `init`).
 pub fn stats() -> Stats {
     GLOBAL.get().map(Panel::stats).unwrap_or_default()
+}
+
+/// The global panel's threshold-alert counters (all zero before `init`).
+pub fn alert_stats() -> AlertStats {
+    GLOBAL.get().map(Panel::alert_stats).unwrap_or_default()
 }

@@ -28,11 +28,21 @@
 //! Records logged on the writer thread itself (database drivers log too) are
 //! never queued: they go to stderr and are counted in [`Stats`].
 //!
+//! # Threshold alerts
+//!
+//! After each commit the writer counts records per logger and level over a
+//! sliding window; when a count reaches its threshold (defaults: one WARN,
+//! one ERROR per hour) the callbacks registered with
+//! [`Builder::on_threshold`] receive a [`ThresholdEvent`] on the
+//! [`alerts`] thread. Configure with `[thresholds]` or
+//! [`Builder::threshold`].
+//!
 //! # Configuration
 //!
 //! [`init`] reads `$LOG_PANEL_CONFIG` or `./log_panel.toml` when present (see
 //! [`Config`]); [`builder`] configures in code. Errors name the key and line.
 
+pub mod alerts;
 mod builder;
 mod error;
 mod global;
@@ -43,13 +53,15 @@ mod spool;
 mod stats;
 mod writer;
 
+pub use alerts::AlertStats;
 pub use builder::{Builder, DATABASE_ENV, FILTER_ENV};
 pub use error::Error;
-pub use global::{flush, flush_timeout, shutdown, shutdown_timeout, stats, Guard};
+pub use global::{alert_stats, flush, flush_timeout, shutdown, shutdown_timeout, stats, Guard};
 pub use log_panel_core::{
     Batch, BatchPolicy, Config, ConfigError, Context, Level, Origin, Overflow, Record, Sink, SinkError, SinkErrorKind,
     Timestamp, Value,
 };
+pub use log_panel_core::{ThresholdConfig, ThresholdEvent};
 pub use panel::Panel;
 
 /// Per-request context: [`bind`](context::bind), [`scope`](context::scope) guards,

@@ -1,12 +1,13 @@
 //! [`Panel`]: a running log-panel — the logger front end plus its writer thread.
 
 use std::sync::atomic::Ordering;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
 
+use crate::alerts::{AlertCounters, AlertStats};
 use crate::logger::{on_writer_thread, Logger};
 use crate::queue::Msg;
 use crate::{Error, Report, Stats};
@@ -33,6 +34,7 @@ pub struct Panel {
     pub(crate) logger: Logger,
     pub(crate) writer: Mutex<Option<JoinHandle<()>>>,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) alerts: Arc<AlertCounters>,
 }
 
 impl Panel {
@@ -86,9 +88,9 @@ impl Panel {
     /// still failing after `timeout`, what is left goes to the spool (replayed
     /// by the next process) and the report says so. Idempotent; records logged
     /// afterwards are counted as dropped, never panic. On the writer thread
-    /// itself it does nothing (it would deadlock).
+    /// itself, or in a threshold callback, it does nothing (it would wait for itself).
     pub fn shutdown_timeout(&self, timeout: Duration) -> Report {
-        if on_writer_thread() {
+        if on_writer_thread() || crate::alerts::on_alert_thread() {
             return Report::from_stats(false, &self.stats());
         }
         let handle = match self.writer.lock() {
@@ -110,6 +112,11 @@ impl Panel {
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         self.logger.counters.snapshot(self.logger.tx.len())
+    }
+
+    /// A snapshot of the threshold-alert counters.
+    pub fn alert_stats(&self) -> AlertStats {
+        self.alerts.snapshot()
     }
 }
 

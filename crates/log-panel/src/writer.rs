@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log_panel_core::{Batch, BatchPolicy, Level, Origin, Record, Sink, SinkError, SinkErrorKind, Timestamp, Value};
 
+use crate::alerts::Alerts;
 use crate::queue::Msg;
 use crate::spool::Spool;
 use crate::stats::Counters;
@@ -86,6 +87,8 @@ pub(crate) struct Writer {
     high_water: usize,
     /// The sink's own sanitised count, already added to the stats.
     sink_sanitised: u64,
+    /// Threshold alerts: counts what was committed (None: no callbacks).
+    alerts: Option<Alerts>,
 }
 
 impl Writer {
@@ -123,6 +126,23 @@ impl Writer {
             drops_reported: [0; 5],
             high_water: 0,
             sink_sanitised: 0,
+            alerts: None,
+        }
+    }
+
+    /// Counts every committed record toward the thresholds of `alerts`.
+    pub(crate) fn with_alerts(mut self, alerts: Option<Alerts>) -> Writer {
+        self.alerts = alerts;
+        self
+    }
+
+    /// Runs the alerts already queued and joins the alert thread. The queue's
+    /// receiver goes first, so a callback that calls `flush()` now gets
+    /// `NotRunning` instead of waiting for a writer that has stopped.
+    fn stop_alerts(&mut self) {
+        if let Some(mut alerts) = self.alerts.take() {
+            drop(std::mem::replace(&mut self.rx, crossbeam_channel::never()));
+            alerts.finish();
         }
     }
 
@@ -150,6 +170,7 @@ impl Writer {
                 break;
             }
         }
+        self.stop_alerts();
     }
 
     /// When the loop must wake without a message.
@@ -413,6 +434,10 @@ impl Writer {
             if sanitised > self.sink_sanitised {
                 Counters::add(&self.counters.sanitised, sanitised - self.sink_sanitised);
                 self.sink_sanitised = sanitised;
+            }
+            // Committed: only now may these records fire threshold alerts.
+            if let Some(alerts) = &mut self.alerts {
+                alerts.observe(records);
             }
         }
         result

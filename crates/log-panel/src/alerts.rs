@@ -1,0 +1,173 @@
+//! Threshold alerts, the running part: the writer counts committed records
+//! with a [`ThresholdCounter`] and hands each [`ThresholdEvent`] to a
+//! dedicated alert thread, which runs the callbacks registered with
+//! [`Builder::on_threshold`](crate::Builder::on_threshold). See `docs/alerts.md`.
+//!
+//! - Counting happens on the writer thread *after* a batch is committed, so
+//!   a failed or rejected write fires nothing.
+//! - Callbacks run on the thread `log-panel-alerts`, never on the callers'
+//!   threads nor on the writer: a slow webhook delays other alerts, not storage.
+//!   Events wait in a bounded queue ([`ALERT_QUEUE`]); when it is full the
+//!   writer drops the event (counted in [`AlertStats::dropped`]) rather than wait.
+//! - A panicking callback is caught and counted; the other callbacks still
+//!   run, and so does the writer.
+//! - Records logged on the alert thread (a callback reporting what it did)
+//!   are stored like any other but not counted toward thresholds, so a
+//!   callback that logs cannot trigger itself.
+
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use log_panel_core::{Record, ThresholdConfig, ThresholdCounter, ThresholdEvent};
+
+/// Events that may wait for the callbacks before new ones are dropped.
+pub const ALERT_QUEUE: usize = 1024;
+
+/// Name of the thread that runs the threshold callbacks.
+pub const ALERT_THREAD_NAME: &str = "log-panel-alerts";
+
+/// A registered threshold callback.
+pub(crate) type Callback = Box<dyn FnMut(&ThresholdEvent) + Send + 'static>;
+
+thread_local! {
+    static ON_ALERT_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True on an alert thread (inside a callback).
+pub(crate) fn on_alert_thread() -> bool {
+    ON_ALERT_THREAD.with(Cell::get)
+}
+
+/// The thread name every alert thread gives its records. One shared
+/// allocation: a record came from an alert thread exactly when its `thread`
+/// is this very `Arc` (a user thread with the same name has its own).
+fn alert_thread_marker() -> &'static Arc<str> {
+    static MARKER: OnceLock<Arc<str>> = OnceLock::new();
+    MARKER.get_or_init(|| Arc::from(ALERT_THREAD_NAME))
+}
+
+/// Counters of the alert machinery.
+#[derive(Default)]
+pub(crate) struct AlertCounters {
+    fired: AtomicU64,
+    callback_runs: AtomicU64,
+    callback_panics: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl AlertCounters {
+    pub(crate) fn snapshot(&self) -> AlertStats {
+        AlertStats {
+            fired: self.fired.load(Relaxed),
+            callback_runs: self.callback_runs.load(Relaxed),
+            callback_panics: self.callback_panics.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+        }
+    }
+}
+
+/// A snapshot of the threshold-alert counters, from
+/// [`Panel::alert_stats`](crate::Panel::alert_stats) or [`alert_stats()`](crate::alert_stats).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AlertStats {
+    /// Threshold events produced by the counter (each a crossing).
+    pub fired: u64,
+    /// Callback calls that returned normally.
+    pub callback_runs: u64,
+    /// Callback calls that panicked (caught; the other callbacks still ran).
+    pub callback_panics: u64,
+    /// Events dropped because [`ALERT_QUEUE`] events were already waiting for slow callbacks.
+    pub dropped: u64,
+}
+
+/// The writer's side: counts committed records, queues events for the alert thread.
+pub(crate) struct Alerts {
+    counter: ThresholdCounter,
+    tx: Option<Sender<ThresholdEvent>>,
+    thread: Option<JoinHandle<()>>,
+    counters: Arc<AlertCounters>,
+}
+
+impl Alerts {
+    /// Starts the alert thread, or returns `None` when there is nothing to do
+    /// (no callback, or every level disabled): then nothing is counted at all.
+    pub(crate) fn start(
+        config: &ThresholdConfig,
+        callbacks: Vec<Callback>,
+        counters: Arc<AlertCounters>,
+    ) -> std::io::Result<Option<Alerts>> {
+        let counter = ThresholdCounter::new(config);
+        if callbacks.is_empty() || !counter.is_enabled() {
+            return Ok(None);
+        }
+        let (tx, rx) = crossbeam_channel::bounded(ALERT_QUEUE);
+        let thread_counters = Arc::clone(&counters);
+        let thread = std::thread::Builder::new()
+            .name(ALERT_THREAD_NAME.into())
+            .spawn(move || run_callbacks(rx, callbacks, &thread_counters))?;
+        Ok(Some(Alerts { counter, tx: Some(tx), thread: Some(thread), counters }))
+    }
+
+    /// Counts records that were just committed, in order, and queues the events.
+    pub(crate) fn observe(&mut self, records: &[Record]) {
+        let marker = alert_thread_marker();
+        for record in records {
+            if Arc::ptr_eq(&record.thread, marker) {
+                continue; // logged by a callback: stored, never counted
+            }
+            let Some(event) = self.counter.observe(record) else { continue };
+            self.counters.fired.fetch_add(1, Relaxed);
+            let Some(tx) = &self.tx else { continue };
+            match tx.try_send(event) {
+                Ok(()) => {}
+                Err(TrySendError::Full(event)) => {
+                    self.counters.dropped.fetch_add(1, Relaxed);
+                    eprintln!("log-panel: threshold callbacks are behind; event dropped: {event}");
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    self.counters.dropped.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Lets the alert thread run the events already queued, then joins it.
+    pub(crate) fn finish(&mut self) {
+        self.tx = None;
+        if let Some(thread) = self.thread.take() {
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+impl Drop for Alerts {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// The alert thread: every event goes to every callback, each call isolated.
+fn run_callbacks(rx: Receiver<ThresholdEvent>, mut callbacks: Vec<Callback>, counters: &AlertCounters) {
+    ON_ALERT_THREAD.with(|flag| flag.set(true));
+    crate::logger::set_thread_name(Arc::clone(alert_thread_marker()));
+    for event in rx.iter() {
+        for callback in &mut callbacks {
+            match catch_unwind(AssertUnwindSafe(|| callback(&event))) {
+                Ok(()) => {
+                    counters.callback_runs.fetch_add(1, Relaxed);
+                }
+                Err(_) => {
+                    counters.callback_panics.fetch_add(1, Relaxed);
+                    eprintln!("log-panel: a threshold callback panicked (event: {event})");
+                }
+            }
+        }
+    }
+}
