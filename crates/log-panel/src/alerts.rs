@@ -14,18 +14,27 @@
 //! - Records logged on the alert thread (a callback reporting what it did)
 //!   are stored like any other but not counted toward thresholds, so a
 //!   callback that logs cannot trigger itself.
+//! - Shutdown first lets the callbacks catch up (within the shutdown timeout),
+//!   so what they log is still stored; then it stops the writer and waits,
+//!   at most [`SHUTDOWN_WAIT`], for the callbacks of the last events. A
+//!   callback still running after that is left behind (reported on stderr)
+//!   rather than hang the process.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use log_panel_core::{Record, ThresholdConfig, ThresholdCounter, ThresholdEvent};
 
 /// Events that may wait for the callbacks before new ones are dropped.
 pub const ALERT_QUEUE: usize = 1024;
+
+/// How long the writer, once stopped, waits for the callbacks of the last events.
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
 /// Name of the thread that runs the threshold callbacks.
 pub const ALERT_THREAD_NAME: &str = "log-panel-alerts";
@@ -57,9 +66,40 @@ pub(crate) struct AlertCounters {
     callback_runs: AtomicU64,
     callback_panics: AtomicU64,
     dropped: AtomicU64,
+    /// An alert thread is running.
+    active: AtomicBool,
+    /// Events queued or being handled by the callbacks.
+    pending: Mutex<u64>,
+    idle: Condvar,
 }
 
 impl AlertCounters {
+    pub(crate) fn is_active(&self) -> bool {
+        self.active.load(Relaxed)
+    }
+
+    /// Waits until every queued event has been through the callbacks, at most `timeout`.
+    pub(crate) fn wait_idle(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let Ok(mut pending) = self.pending.lock() else { return };
+        while *pending > 0 {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else { return };
+            pending = match self.idle.wait_timeout(pending, left) {
+                Ok((guard, _)) => guard,
+                Err(_) => return,
+            };
+        }
+    }
+
+    fn add_pending(&self, delta: i64) {
+        if let Ok(mut pending) = self.pending.lock() {
+            *pending = pending.saturating_add_signed(delta);
+            if *pending == 0 {
+                self.idle.notify_all();
+            }
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> AlertStats {
         AlertStats {
             fired: self.fired.load(Relaxed),
@@ -90,6 +130,8 @@ pub(crate) struct Alerts {
     counter: ThresholdCounter,
     tx: Option<Sender<ThresholdEvent>>,
     thread: Option<JoinHandle<()>>,
+    /// Disconnected when the alert thread exits.
+    exited: Receiver<()>,
     counters: Arc<AlertCounters>,
 }
 
@@ -106,11 +148,14 @@ impl Alerts {
             return Ok(None);
         }
         let (tx, rx) = crossbeam_channel::bounded(ALERT_QUEUE);
+        let (exiting, exited) = crossbeam_channel::bounded::<()>(0);
         let thread_counters = Arc::clone(&counters);
-        let thread = std::thread::Builder::new()
-            .name(ALERT_THREAD_NAME.into())
-            .spawn(move || run_callbacks(rx, callbacks, &thread_counters))?;
-        Ok(Some(Alerts { counter, tx: Some(tx), thread: Some(thread), counters }))
+        let thread = std::thread::Builder::new().name(ALERT_THREAD_NAME.into()).spawn(move || {
+            let _exiting = exiting; // dropped when the thread ends, even by a panic
+            run_callbacks(rx, callbacks, &thread_counters);
+        })?;
+        counters.active.store(true, Relaxed);
+        Ok(Some(Alerts { counter, tx: Some(tx), thread: Some(thread), exited, counters }))
     }
 
     /// Counts records that were just committed, in order, and queues the events.
@@ -123,27 +168,39 @@ impl Alerts {
             let Some(event) = self.counter.observe(record) else { continue };
             self.counters.fired.fetch_add(1, Relaxed);
             let Some(tx) = &self.tx else { continue };
+            self.counters.add_pending(1);
             match tx.try_send(event) {
                 Ok(()) => {}
                 Err(TrySendError::Full(event)) => {
+                    self.counters.add_pending(-1);
                     self.counters.dropped.fetch_add(1, Relaxed);
                     eprintln!("log-panel: threshold callbacks are behind; event dropped: {event}");
                 }
                 Err(TrySendError::Disconnected(_)) => {
+                    self.counters.add_pending(-1);
                     self.counters.dropped.fetch_add(1, Relaxed);
                 }
             }
         }
     }
 
-    /// Lets the alert thread run the events already queued, then joins it.
+    /// Lets the alert thread run the events already queued, then joins it
+    /// (waiting at most [`SHUTDOWN_WAIT`]).
     pub(crate) fn finish(&mut self) {
         self.tx = None;
-        if let Some(thread) = self.thread.take() {
-            if thread.thread().id() != std::thread::current().id() {
+        let Some(thread) = self.thread.take() else { return };
+        if thread.thread().id() == std::thread::current().id() {
+            return;
+        }
+        match self.exited.recv_timeout(SHUTDOWN_WAIT) {
+            Err(RecvTimeoutError::Disconnected) | Ok(()) => {
                 let _ = thread.join();
             }
+            Err(RecvTimeoutError::Timeout) => {
+                eprintln!("log-panel: threshold callbacks still running after {SHUTDOWN_WAIT:?}; not waiting for them");
+            }
         }
+        self.counters.active.store(false, Relaxed);
     }
 }
 
@@ -169,5 +226,6 @@ fn run_callbacks(rx: Receiver<ThresholdEvent>, mut callbacks: Vec<Callback>, cou
                 }
             }
         }
+        counters.add_pending(-1);
     }
 }

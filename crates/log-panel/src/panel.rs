@@ -87,7 +87,9 @@ impl Panel {
     /// Stops accepting records and stores everything queued. If storage is
     /// still failing after `timeout`, what is left goes to the spool (replayed
     /// by the next process) and the report says so. Idempotent; records logged
-    /// afterwards are counted as dropped, never panic. On the writer thread
+    /// afterwards are counted as dropped, never panic. With threshold
+    /// callbacks, it first lets them handle the queued events (within the same
+    /// `timeout`) so that what they log is stored. On the writer thread
     /// itself, or in a threshold callback, it does nothing (it would wait for itself).
     pub fn shutdown_timeout(&self, timeout: Duration) -> Report {
         if on_writer_thread() || crate::alerts::on_alert_thread() {
@@ -98,9 +100,16 @@ impl Panel {
             Err(poisoned) => poisoned.into_inner().take(),
         };
         let Some(handle) = handle else { return Report::from_stats(true, &self.stats()) };
+        let deadline = Instant::now() + timeout;
+        if self.alerts.is_active() {
+            // Let the threshold callbacks catch up first, so what they log is still
+            // stored. Within the same deadline: this also flushes, which is what
+            // the shutdown below would wait for anyway.
+            let _ = self.flush_timeout(deadline.saturating_duration_since(Instant::now()));
+            self.alerts.wait_idle(deadline.saturating_duration_since(Instant::now()));
+        }
         self.logger.closed.store(true, Ordering::SeqCst);
         let (ack, done) = bounded(1);
-        let deadline = Instant::now() + timeout;
         if self.logger.tx.send(Msg::Shutdown { ack, deadline }).is_ok() {
             let _ = done.recv();
         }
