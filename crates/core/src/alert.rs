@@ -234,7 +234,8 @@ impl fmt::Display for ThresholdEvent {
 pub struct ThresholdCounter {
     thresholds: [Option<u32>; 5],
     window_micros: i64,
-    keys: HashMap<(Text, Level), VecDeque<i64>>,
+    /// Per logger, per level (indexed by `level_index`): the newest timestamps in the window.
+    loggers: HashMap<Text, [VecDeque<i64>; 5]>,
     last_sweep: i64,
 }
 
@@ -255,7 +256,7 @@ impl ThresholdCounter {
         ThresholdCounter {
             thresholds: levels.map(|l| config.get(l).filter(|&n| n > 0)),
             window_micros: i64::try_from(config.window.as_micros()).unwrap_or(i64::MAX),
-            keys: HashMap::new(),
+            loggers: HashMap::new(),
             last_sweep: i64::MIN,
         }
     }
@@ -268,10 +269,15 @@ impl ThresholdCounter {
     /// Counts `record`; returns the event when its logger's count at its level
     /// reaches the threshold with it.
     pub fn observe(&mut self, record: &Record) -> Option<ThresholdEvent> {
-        let threshold = self.thresholds[level_index(record.level)]?;
+        let index = level_index(record.level);
+        let threshold = self.thresholds[index]?;
         let cap = usize::try_from(threshold).unwrap_or(usize::MAX);
-        let key = (record.target.clone(), record.level);
-        let times = self.keys.entry(key).or_default();
+        // Look up by &str first: the logger's name is cloned only when it is new.
+        if !self.loggers.contains_key(record.target.as_ref()) {
+            self.loggers.insert(record.target.clone(), Default::default());
+        }
+        let levels = self.loggers.get_mut(record.target.as_ref())?;
+        let times = &mut levels[index];
         // Never go back in time within one key (see "Details").
         let t = times.back().map_or(record.timestamp.0, |&last| last.max(record.timestamp.0));
         let start = t.saturating_sub(self.window_micros);
@@ -307,18 +313,25 @@ impl ThresholdCounter {
             return;
         }
         let start = now.saturating_sub(self.window_micros);
-        self.keys.retain(|_, times| times.back().is_some_and(|&newest| newest >= start));
+        self.loggers.retain(|_, levels| {
+            for times in levels.iter_mut() {
+                if times.back().is_some_and(|&newest| newest < start) {
+                    *times = VecDeque::new(); // frees its buffer
+                }
+            }
+            levels.iter().any(|times| !times.is_empty())
+        });
         self.last_sweep = now;
     }
 
-    /// How many (logger, level) pairs are tracked now (for memory checks).
+    /// How many (logger, level) pairs hold timestamps now (for memory checks).
     pub fn tracked_keys(&self) -> usize {
-        self.keys.len()
+        self.loggers.values().map(|levels| levels.iter().filter(|t| !t.is_empty()).count()).sum()
     }
 
     /// How many timestamps are held in total (for memory checks).
     pub fn held_timestamps(&self) -> usize {
-        self.keys.values().map(VecDeque::len).sum()
+        self.loggers.values().flat_map(|levels| levels.iter()).map(VecDeque::len).sum()
     }
 }
 
