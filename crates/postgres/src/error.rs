@@ -47,6 +47,14 @@ pub enum PgError {
         /// Latest version this build knows.
         supported: i32,
     },
+    /// Recomputing the aggregate tables failed.
+    #[error("cannot rebuild the log-panel aggregates in `{url}`: {reason}")]
+    Rebuild {
+        /// The redacted URL.
+        url: String,
+        /// The driver's and the server's explanation (password scrubbed).
+        reason: String,
+    },
     /// The database does not use the UTF8 encoding, so log text could not be stored faithfully.
     #[error("the database at `{url}` uses encoding {encoding}; log-panel needs a UTF8 database")]
     Encoding {

@@ -2,7 +2,8 @@
 //!
 //! [`PgSink`] is a [`Sink`]: the writer thread hands it batches, and it stores
 //! each batch with one binary `COPY log_records … FROM STDIN (FORMAT binary)`
-//! in one transaction. At start it connects and creates or migrates its schema
+//! in one transaction, together with the batch's per-logger [`aggregates`]
+//! (one upsert per table). At start it connects and creates or migrates its schema
 //! (see [`schema`]); the schema is documented in `docs/schema.md`.
 //!
 //! # Failures
@@ -74,6 +75,7 @@ use std::sync::Arc;
 use log_panel_core::{Batch, Record, Sink, SinkError, SinkErrorKind};
 use postgres::{Client, SimpleQueryMessage, Statement};
 
+pub mod aggregates;
 mod config;
 pub mod copy;
 mod error;
@@ -115,6 +117,7 @@ pub struct PgSink {
 struct Conn {
     client: Client,
     copy: Statement,
+    aggregates: aggregates::Statements,
     /// The server process serving this connection: pid and start time (as text).
     backend: Option<(i32, String)>,
 }
@@ -223,6 +226,17 @@ impl PgSink {
         self.reconnects
     }
 
+    /// Recomputes the per-logger aggregate tables from `log_records` on a
+    /// connection of its own (after deleting old rows, or restoring a backup).
+    /// Safe while writers are storing batches: see [`aggregates::rebuild`].
+    pub fn rebuild_aggregates(&self) -> Result<(), PgError> {
+        let mut conn = self.open()?;
+        aggregates::rebuild(&mut conn.client).map_err(|e| PgError::Rebuild {
+            url: self.config.redacted().to_owned(),
+            reason: self.config.scrub(&error_chain(&e)),
+        })
+    }
+
     /// Connects, checks the encoding, migrates, and prepares the COPY statement.
     fn open(&self) -> Result<Conn, PgError> {
         let url = || self.config.redacted().to_owned();
@@ -249,7 +263,8 @@ impl PgSink {
             }
         })?;
         let copy = client.prepare(COPY_SQL).map_err(|e| migrate_err(&e))?;
-        Ok(Conn { client, copy, backend: pid.zip(start) })
+        let aggregates = aggregates::Statements::prepare(&mut client).map_err(|e| migrate_err(&e))?;
+        Ok(Conn { client, copy, aggregates, backend: pid.zip(start) })
     }
 
     /// Reconnects when needed, then settles a batch left in doubt. Returns
@@ -332,6 +347,10 @@ impl PgSink {
                 enc.clear();
                 sent?;
                 writer.finish().map_err(|e| (Failure::Pg(e), "finishing COPY"))?;
+                // Same transaction: the per-logger counts commit (or roll back) with the rows.
+                aggregates::BatchAggregates::of(batch.records)
+                    .upsert(&mut conn.client, &conn.aggregates)
+                    .map_err(|e| (Failure::Pg(e), "updating the aggregates"))?;
                 Ok(())
             });
         if let Err((failure, what)) = copied {

@@ -22,10 +22,11 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first. Append new versions; never edit old ones.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "log records, levels, time and per-logger indexes",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "log records, levels, time and per-logger indexes",
+        sql: r#"
 CREATE TABLE log_levels (
     level smallint PRIMARY KEY,
     name  text NOT NULL
@@ -60,7 +61,64 @@ CREATE TABLE log_panel_writers (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        description: "per-logger aggregates: totals, UTC hours, UTC quarter hours (backfilled)",
+        // Kept by the sink in each batch's transaction; see docs/aggregates.md.
+        // Buckets are UTC whatever the session's TimeZone (`AT TIME ZONE 'UTC'`).
+        sql: r#"
+CREATE TABLE log_logger_stats (
+    logger     text        PRIMARY KEY,
+    total      bigint      NOT NULL,
+    errors     bigint      NOT NULL,
+    warnings   bigint      NOT NULL,
+    first_seen timestamptz NOT NULL,
+    last_seen  timestamptz NOT NULL
+);
+CREATE TABLE log_logger_hourly (
+    logger text        NOT NULL,
+    hour   timestamptz NOT NULL,
+    trace  bigint      NOT NULL DEFAULT 0,
+    debug  bigint      NOT NULL DEFAULT 0,
+    info   bigint      NOT NULL DEFAULT 0,
+    warn   bigint      NOT NULL DEFAULT 0,
+    error  bigint      NOT NULL DEFAULT 0,
+    PRIMARY KEY (logger, hour)
+);
+CREATE INDEX log_logger_hourly_hour_idx ON log_logger_hourly (hour);
+CREATE TABLE log_logger_quarter (
+    logger  text        NOT NULL,
+    quarter timestamptz NOT NULL,
+    trace   bigint      NOT NULL DEFAULT 0,
+    debug   bigint      NOT NULL DEFAULT 0,
+    info    bigint      NOT NULL DEFAULT 0,
+    warn    bigint      NOT NULL DEFAULT 0,
+    error   bigint      NOT NULL DEFAULT 0,
+    PRIMARY KEY (logger, quarter)
+);
+CREATE INDEX log_logger_quarter_quarter_idx ON log_logger_quarter (quarter);
+
+-- Backfill from the rows already stored, with no batch in flight.
+LOCK TABLE log_records IN SHARE MODE;
+INSERT INTO log_logger_stats (logger, total, errors, warnings, first_seen, last_seen)
+    SELECT logger, count(*), count(*) FILTER (WHERE level = 40), count(*) FILTER (WHERE level = 30), min(ts), max(ts)
+    FROM log_records GROUP BY logger;
+INSERT INTO log_logger_hourly (logger, hour, trace, debug, info, warn, error)
+    SELECT logger, date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+           count(*) FILTER (WHERE level = 5), count(*) FILTER (WHERE level = 10), count(*) FILTER (WHERE level = 20),
+           count(*) FILTER (WHERE level = 30), count(*) FILTER (WHERE level = 40)
+    FROM log_records GROUP BY 1, 2;
+INSERT INTO log_logger_quarter (logger, quarter, trace, debug, info, warn, error)
+    SELECT logger,
+           date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+               + floor(extract(minute FROM ts AT TIME ZONE 'UTC') / 15) * interval '15 minutes',
+           count(*) FILTER (WHERE level = 5), count(*) FILTER (WHERE level = 10), count(*) FILTER (WHERE level = 20),
+           count(*) FILTER (WHERE level = 30), count(*) FILTER (WHERE level = 40)
+    FROM log_records GROUP BY 1, 2;
+"#,
+    },
+];
 
 /// The latest schema version this build knows.
 pub fn latest_version() -> i32 {
@@ -143,6 +201,6 @@ mod tests {
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.version, i32::try_from(i + 1).unwrap_or(-1));
         }
-        assert_eq!(latest_version(), 1);
+        assert_eq!(latest_version(), 2);
     }
 }

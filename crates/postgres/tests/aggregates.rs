@@ -1,0 +1,254 @@
+//! The per-logger aggregates in PostgreSQL: equal to GROUP BYs over
+//! `log_records` after four concurrent writers, UTC buckets whatever the
+//! session time zone, backfill on upgrade, rebuild (also under writes).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use log_panel_core::{Batch, Level, Origin, Record, Sink, SinkErrorKind, Timestamp};
+use log_panel_postgres::testing::TestServer;
+use log_panel_postgres::{aggregates, schema, PgSink};
+use postgres::{Client, NoTls};
+
+const SEC: i64 = 1_000_000;
+const DAY: i64 = 86_400 * SEC;
+/// 2026-11-20T00:00:00Z.
+const NOV_20: i64 = 1_795_132_800 * SEC;
+const LEVELS: [Level; 5] = [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error];
+const LOGGERS: [&str; 5] = ["app", "app::db", "billing::payments", "hyper", "worker"];
+
+fn origin(pid: u32) -> Origin {
+    Origin { app: "test".into(), host: "h".into(), pid }
+}
+
+fn client(url: &str) -> Client {
+    Client::connect(url, NoTls).unwrap()
+}
+
+/// A small deterministic generator (xorshift).
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn mixed(rng: &mut Rng, n: usize, start: i64, span: i64) -> Vec<Record> {
+    (0..n)
+        .map(|_| {
+            let mut r = Record::new(LEVELS[rng.below(5) as usize], LOGGERS[rng.below(5) as usize], "m");
+            r.timestamp = Timestamp(start + rng.below(span as u64) as i64);
+            r
+        })
+        .collect()
+}
+
+fn write(sink: &mut PgSink, pid: u32, records: &[Record]) {
+    let o = origin(pid);
+    // Like log-panel's writer: an unavailable database (a lock timeout, a
+    // deadlock victim) is retried, never skipped.
+    loop {
+        match sink.write(&Batch { origin: &o, records }) {
+            Ok(()) => return,
+            Err(e) if e.kind() == SinkErrorKind::Unavailable => std::thread::yield_now(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// Every row of `sql` with every column as text (times in UTC).
+fn rows(db: &mut Client, sql: &str) -> Vec<Vec<String>> {
+    db.batch_execute("SET TIME ZONE 'UTC'").unwrap();
+    db.query(sql, &[]).unwrap().iter().map(|r| (0..r.len()).map(|i| r.get::<_, String>(i)).collect()).collect()
+}
+
+const STATS: &str = "SELECT logger, total::text, errors::text, warnings::text, first_seen::text, last_seen::text
+    FROM log_logger_stats ORDER BY 1";
+const HOURLY: &str = "SELECT logger, hour::text, trace::text, debug::text, info::text, warn::text, error::text
+    FROM log_logger_hourly ORDER BY 1, 2";
+const QUARTER: &str = "SELECT logger, quarter::text, trace::text, debug::text, info::text, warn::text, error::text
+    FROM log_logger_quarter ORDER BY 1, 2";
+
+/// Asserts the three tables equal GROUP BYs over `log_records` (computed with
+/// `date_bin`, unlike the sink), and returns the number of records.
+fn assert_aggregates_match_records(db: &mut Client) -> i64 {
+    let expected = rows(
+        db,
+        "SELECT logger, count(*)::text, count(*) FILTER (WHERE level = 40)::text,
+                count(*) FILTER (WHERE level = 30)::text, min(ts)::text, max(ts)::text
+         FROM log_records GROUP BY logger ORDER BY 1",
+    );
+    assert_eq!(rows(db, STATS), expected, "log_logger_stats");
+    for (table, width) in [(HOURLY, "1 hour"), (QUARTER, "15 minutes")] {
+        let expected = rows(
+            db,
+            &format!(
+                "SELECT logger, date_bin('{width}', ts, TIMESTAMPTZ 'epoch')::text AS b,
+                        count(*) FILTER (WHERE level = 5)::text, count(*) FILTER (WHERE level = 10)::text,
+                        count(*) FILTER (WHERE level = 20)::text, count(*) FILTER (WHERE level = 30)::text,
+                        count(*) FILTER (WHERE level = 40)::text
+                 FROM log_records GROUP BY logger, date_bin('{width}', ts, TIMESTAMPTZ 'epoch') ORDER BY 1, 2"
+            ),
+        );
+        assert!(!expected.is_empty());
+        assert_eq!(rows(db, table), expected, "{width} buckets");
+    }
+    db.query_one("SELECT count(*) FROM log_records", &[]).unwrap().get(0)
+}
+
+#[test]
+fn aggregates_equal_group_by_after_four_concurrent_writers() {
+    let Some(server) = TestServer::shared() else {
+        return;
+    };
+    let url = server.create_database();
+    let threads: Vec<_> = (0..4u32)
+        .map(|t| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                // One sink (one connection, as one process) per thread, all
+                // upserting the same loggers and hours at once.
+                let mut sink = PgSink::connect(&url).unwrap();
+                let mut rng = Rng(0x9e37_79b9 + u64::from(t));
+                for size in [1, 50, 200, 7, 300, 42] {
+                    write(&mut sink, t, &mixed(&mut rng, size, NOV_20, 2 * DAY));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut db = client(&url);
+    assert_eq!(assert_aggregates_match_records(&mut db), 4 * 600);
+    let levels: i64 = db.query_one("SELECT count(DISTINCT level) FROM log_records", &[]).unwrap().get(0);
+    assert_eq!(levels, 5);
+}
+
+#[test]
+fn buckets_are_utc_hours_whatever_the_session_time_zone() {
+    let Some(server) = TestServer::shared() else {
+        return;
+    };
+    let url = server.create_database();
+    let mut sink = PgSink::connect(&url).unwrap();
+    // 2026-11-22T18:29:59.999999Z and 18:30:00Z: one UTC hour, two quarters,
+    // and two different days in India.
+    let t = NOV_20 + 2 * DAY + (18 * 3600 + 30 * 60) * SEC;
+    let mut a = Record::new(Level::Error, "svc", "a");
+    a.timestamp = Timestamp(t - 1);
+    let mut b = Record::new(Level::Warn, "svc", "b");
+    b.timestamp = Timestamp(t);
+    write(&mut sink, 1, &[a, b]);
+    let mut db = client(&url);
+    assert_eq!(
+        rows(&mut db, HOURLY),
+        [["svc", "2026-11-22 18:00:00+00", "0", "0", "0", "1", "1"].map(String::from).to_vec()]
+    );
+    let quarters: Vec<String> = rows(&mut db, QUARTER).into_iter().map(|r| r[1].clone()).collect();
+    assert_eq!(quarters, ["2026-11-22 18:15:00+00", "2026-11-22 18:30:00+00"]);
+    assert_eq!(
+        rows(&mut db, STATS),
+        [["svc", "2", "1", "1", "2026-11-22 18:29:59.999999+00", "2026-11-22 18:30:00+00"].map(String::from).to_vec()]
+    );
+    // A rebuild from a session in India computes the same UTC buckets.
+    let before = (rows(&mut db, STATS), rows(&mut db, HOURLY), rows(&mut db, QUARTER));
+    db.batch_execute("SET TIME ZONE 'Asia/Kolkata'").unwrap();
+    aggregates::rebuild(&mut db).unwrap();
+    assert_eq!((rows(&mut db, STATS), rows(&mut db, HOURLY), rows(&mut db, QUARTER)), before);
+    // Days for a UTC+5:30 viewer, summed from the quarters: the two records fall on two days.
+    let days: Vec<(String, i64)> = db
+        .query(
+            "SELECT ((quarter AT TIME ZONE 'UTC') + interval '5 hours 30 minutes')::date::text,
+                    sum(trace + debug + info + warn + error)::int8
+             FROM log_logger_quarter GROUP BY 1 ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(days, [("2026-11-22".to_owned(), 1), ("2026-11-23".to_owned(), 1)]);
+}
+
+#[test]
+fn a_version_1_database_is_backfilled_on_upgrade() {
+    let Some(server) = TestServer::shared() else {
+        return;
+    };
+    let url = server.create_database();
+    let mut db = client(&url);
+    db.batch_execute(
+        "CREATE TABLE log_panel_schema (version integer PRIMARY KEY, description text NOT NULL,
+                                        applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .unwrap();
+    db.batch_execute(schema::MIGRATIONS[0].sql).unwrap();
+    db.execute("INSERT INTO log_panel_schema (version, description) VALUES (1, 'v1')", &[]).unwrap();
+    db.batch_execute(
+        "INSERT INTO log_records (ts, level, logger, message, thread, pid, host, app) VALUES
+            ('2026-11-22T08:14:59.999999Z', 40, 'a', 'm', 't', 1, 'h', 'x'),
+            ('2026-11-22T08:15:00Z', 30, 'a', 'm', 't', 1, 'h', 'x'),
+            ('2026-11-22T09:59:00Z', 20, 'a', 'm', 't', 1, 'h', 'x'),
+            ('2026-11-21T23:00:00Z', 5, 'b', 'm', 't', 1, 'h', 'x')",
+    )
+    .unwrap();
+    let mut sink = PgSink::connect(&url).unwrap(); // migrates to the latest version
+    assert_eq!(assert_aggregates_match_records(&mut db), 4);
+    assert_eq!(
+        rows(&mut db, STATS)[0],
+        ["a", "3", "1", "1", "2026-11-22 08:14:59.999999+00", "2026-11-22 09:59:00+00"].map(String::from)
+    );
+    // New batches add to the backfilled counts.
+    write(&mut sink, 1, &mixed(&mut Rng(5), 100, NOV_20, DAY));
+    assert_eq!(assert_aggregates_match_records(&mut db), 104);
+}
+
+#[test]
+fn rebuild_equals_incremental_and_is_safe_under_concurrent_writes() {
+    let Some(server) = TestServer::shared() else {
+        return;
+    };
+    let url = server.create_database();
+    let mut sink = PgSink::connect(&url).unwrap();
+    let mut rng = Rng(77);
+    for _ in 0..5 {
+        write(&mut sink, 1, &mixed(&mut rng, 200, NOV_20, 2 * DAY));
+    }
+    let mut db = client(&url);
+    let incremental = (rows(&mut db, STATS), rows(&mut db, HOURLY), rows(&mut db, QUARTER));
+    sink.rebuild_aggregates().unwrap();
+    assert_eq!((rows(&mut db, STATS), rows(&mut db, HOURLY), rows(&mut db, QUARTER)), incremental);
+
+    // Retention deletes rows; rebuild brings the aggregates back in line.
+    let deleted = db.execute("DELETE FROM log_records WHERE ts < TIMESTAMPTZ '2026-11-21T00:00:00Z'", &[]).unwrap();
+    assert!(deleted > 0);
+    sink.rebuild_aggregates().unwrap();
+    assert_eq!(assert_aggregates_match_records(&mut db), 1000 - deleted as i64);
+
+    // A writer keeps storing batches while rebuilds run on another connection.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (url, stop) = (url.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut sink = PgSink::connect(&url).unwrap();
+            let mut rng = Rng(99);
+            let mut written = 0;
+            while written < 30 * 40 || !stop.load(Ordering::SeqCst) {
+                write(&mut sink, 2, &mixed(&mut rng, 40, NOV_20, DAY));
+                written += 40;
+            }
+            written
+        })
+    };
+    for _ in 0..15 {
+        aggregates::rebuild(&mut db).unwrap();
+    }
+    stop.store(true, Ordering::SeqCst);
+    let written = writer.join().unwrap();
+    assert_eq!(assert_aggregates_match_records(&mut db), 1000 - deleted as i64 + written);
+}
