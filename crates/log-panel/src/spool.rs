@@ -102,12 +102,31 @@ pub(crate) struct Replay {
     pub(crate) records: Vec<Record>,
     /// Lines that could not be parsed (a torn last line after a crash, or
     /// damage); moved to quarantine on commit.
-    bad_lines: Vec<String>,
+    bad_lines: Vec<(u64, String)>,
+    /// The file offset just past each record's line, so a stored prefix can be committed.
+    record_ends: Vec<u64>,
     file: PathBuf,
     end_offset: u64,
     at_eof: bool,
     /// Written by this process in this run (so its records count towards `flush`).
     pub(crate) own: bool,
+}
+
+impl Replay {
+    /// Keeps only the first `n` records (those already stored), so that
+    /// committing advances the offset just past them and no further.
+    pub(crate) fn keep_first(&mut self, n: usize) {
+        if n >= self.records.len() {
+            return;
+        }
+        self.end_offset =
+            if n == 0 { self.record_ends.first().map_or(self.end_offset, |_| 0) } else { self.record_ends[n - 1] };
+        self.records.truncate(n);
+        self.record_ends.truncate(n);
+        let end = self.end_offset;
+        self.bad_lines.retain(|(at, _)| *at <= end);
+        self.at_eof = false;
+    }
 }
 
 pub(crate) struct Spool {
@@ -253,7 +272,7 @@ impl Spool {
         };
         let start = read_offset(&path).max(header_len);
         reader.seek(SeekFrom::Start(start))?;
-        let (mut records, mut bad_lines, mut offset) = (Vec::new(), Vec::new(), start);
+        let (mut records, mut bad_lines, mut record_ends, mut offset) = (Vec::new(), Vec::new(), Vec::new(), start);
         let mut at_eof = false;
         let mut line = String::new();
         while records.len() < max {
@@ -265,21 +284,24 @@ impl Spool {
             }
             offset += n as u64;
             match serde_json::from_str::<Line>(line.trim_end_matches('\n')) {
-                Ok(l) => records.push(l.into_record()),
-                Err(_) => bad_lines.push(line.trim_end().to_owned()),
+                Ok(l) => {
+                    records.push(l.into_record());
+                    record_ends.push(offset);
+                }
+                Err(_) => bad_lines.push((offset, line.trim_end().to_owned())),
             }
         }
         if !at_eof {
             // Peek: a file that ends exactly here is done with this batch.
             at_eof = reader.fill_buf()?.is_empty();
         }
-        Ok(Some(Replay { origin, records, bad_lines, file: path, end_offset: offset, at_eof, own }))
+        Ok(Some(Replay { origin, records, bad_lines, record_ends, file: path, end_offset: offset, at_eof, own }))
     }
 
     /// Records that a replayed batch is stored: advance the offset (fsynced),
     /// or remove the file once it is fully replayed.
     pub(crate) fn commit(&mut self, replay: &Replay) -> io::Result<()> {
-        for bad in &replay.bad_lines {
+        for (_, bad) in &replay.bad_lines {
             self.quarantine_text(bad, "unreadable spool line")?;
         }
         if replay.own {
@@ -451,6 +473,20 @@ mod tests {
         again.commit(&second).unwrap();
         assert!(again.is_empty().unwrap());
         assert!(again.next(10).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_stored_prefix_is_committed_and_the_rest_replayed_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::new(dir.path().to_path_buf(), &origin());
+        spool.append(&origin(), &records(5)).unwrap();
+        let mut replay = spool.next(10).unwrap().unwrap();
+        replay.keep_first(2);
+        spool.commit(&replay).unwrap();
+        let rest = spool.next(10).unwrap().unwrap();
+        let msgs: Vec<&str> = rest.records.iter().map(|r| r.message.as_ref()).collect();
+        assert_eq!(msgs, ["m2", "m3", "m4"]);
+        assert_eq!(spool.own_records, 3);
     }
 
     #[test]

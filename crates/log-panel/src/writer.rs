@@ -345,26 +345,35 @@ impl Writer {
                 return Ok(false);
             }
         };
+        let mut replay = replay;
+        let failure = match self.store(&replay.origin, &replay.records) {
+            Ok(()) => None,
+            Err((e, done)) => {
+                // Bisecting may have stored a prefix before storage failed:
+                // commit exactly that prefix so it is never replayed twice.
+                replay.keep_first(done);
+                Some(e)
+            }
+        };
         let n = replay.records.len() as u64;
-        if let Err((e, done)) = self.store(&replay.origin, &replay.records) {
-            // Nothing of a replay batch is half-committed unless bisecting stored a prefix;
-            // fall back to retrying the whole batch only when nothing was stored.
-            if done > 0 {
-                eprintln!("log-panel: {done} records of a spool batch were stored before storage failed again");
+        if n > 0 || failure.is_none() {
+            Counters::add(&self.counters.replayed, n);
+            if let Some(spool) = self.spool.as_mut() {
+                if let Err(e) = spool.commit(&replay) {
+                    self.spool_io_error(&e);
+                }
             }
-            return Err(e);
-        }
-        Counters::add(&self.counters.replayed, n);
-        if let Some(spool) = self.spool.as_mut() {
-            if let Err(e) = spool.commit(&replay) {
-                self.spool_io_error(&e);
+            if replay.own {
+                self.resolved += n;
             }
         }
-        if replay.own {
-            self.resolved += n;
+        match failure {
+            Some(e) => Err(e),
+            None => {
+                self.recovered();
+                Ok(true)
+            }
         }
-        self.recovered();
-        Ok(true)
     }
 
     fn spool_io_error(&self, e: &std::io::Error) {
