@@ -119,8 +119,11 @@ impl Replay {
         if n >= self.records.len() {
             return;
         }
-        self.end_offset =
-            if n == 0 { self.record_ends.first().map_or(self.end_offset, |_| 0) } else { self.record_ends[n - 1] };
+        // Offset 0 means "from the start": `next` skips the header itself.
+        self.end_offset = match n.checked_sub(1) {
+            Some(last) => self.record_ends[last],
+            None => 0,
+        };
         self.records.truncate(n);
         self.record_ends.truncate(n);
         let end = self.end_offset;
