@@ -1,0 +1,373 @@
+//! Caller cost: nanoseconds per `info!` call on the logging thread, for
+//! log-panel and for the peers an application would pick instead, in the same run.
+//!
+//! Every backend gets a queue large enough for a whole configuration, so no
+//! call ever waits for space: what is measured is the caller's own work. The
+//! consumers (log-panel's writer, tracing-appender's worker, slog-async's
+//! thread) run at the same time and compete for the same two cores, as in an
+//! application. After each configuration the harness waits (untimed) until
+//! every record has been consumed and checks the count.
+
+use std::fs::File;
+use std::hint::black_box;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use log_panel_core::{context, Context};
+
+use crate::common::{args, bound_context, percentiles, sqlite_rows, LineCounter};
+
+/// Untimed calls each thread makes before its timed ones.
+pub const WARMUP: usize = 1_000;
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What each call carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// (a) the message with two format arguments, nothing else.
+    Plain,
+    /// (b) the same message, 5 keys bound as context on the thread, 2 key-values on the call.
+    Context,
+}
+
+impl Shape {
+    /// Short label for tables and JSON.
+    pub fn label(self) -> &'static str {
+        match self {
+            Shape::Plain => "a: no context",
+            Shape::Context => "b: 5 ctx + 2 kv",
+        }
+    }
+}
+
+/// One measured configuration.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub backend: &'static str,
+    pub shape: Shape,
+    pub threads: usize,
+    pub timed_calls: u64,
+    pub median_ns: f64,
+    pub p99_ns: f64,
+    /// Records the backend had consumed after the configuration, cumulative.
+    pub consumed: u64,
+    /// Records logged so far, cumulative (warm-up included).
+    pub expected: u64,
+}
+
+/// A backend under test.
+trait Peer: Sync {
+    fn name(&self) -> &'static str;
+    /// Runs on one logging thread: set up what the shape needs, then make the calls.
+    fn thread(&self, shape: Shape, barrier: &Barrier, n: usize, samples: &mut Samples);
+    /// Waits until the backend consumed `expected` records in all; returns how many it did.
+    fn drained(&mut self, expected: u64) -> u64;
+}
+
+/// Calls per block in the block-timed pass.
+pub const BLOCK: usize = 32;
+
+/// Records one thread logs for `n` timed calls: warm-up, per-call pass, block pass.
+pub fn records_per_thread(n: usize) -> usize {
+    WARMUP + n + n / BLOCK * BLOCK
+}
+
+/// Per-thread samples of one configuration.
+#[derive(Default)]
+struct Samples {
+    /// Nanoseconds of each call of the per-call pass (timer cost included).
+    per_call: Vec<u32>,
+    /// Mean nanoseconds per call of each block of [`BLOCK`] calls (timer cost included once per block).
+    block_means: Vec<f64>,
+}
+
+/// Warm-up calls, then all threads start together, then two passes:
+/// `n` calls each timed with its own `Instant` pair (for the tail: p99), and
+/// `n` calls timed in blocks of [`BLOCK`] (for the median: the timer's cost and
+/// its ~10 ns granularity are spread over the block). Timer costs are subtracted later.
+#[inline(always)]
+fn timed(barrier: &Barrier, n: usize, samples: &mut Samples, mut call: impl FnMut(u64)) {
+    for i in 0..WARMUP as u64 {
+        call(black_box(i));
+    }
+    barrier.wait();
+    for i in 0..n as u64 {
+        let t0 = Instant::now();
+        call(black_box(i));
+        let d = t0.elapsed();
+        samples.per_call.push(u32::try_from(d.as_nanos()).unwrap_or(u32::MAX));
+    }
+    for block in 0..(n / BLOCK) as u64 {
+        let t0 = Instant::now();
+        for j in 0..BLOCK as u64 {
+            call(black_box(block * BLOCK as u64 + j));
+        }
+        let d = t0.elapsed();
+        samples.block_means.push(d.as_nanos() as f64 / BLOCK as f64);
+    }
+}
+
+struct LogPanel {
+    panel: log_panel::Panel,
+}
+
+impl Peer for LogPanel {
+    fn name(&self) -> &'static str {
+        "log-panel"
+    }
+    fn thread(&self, shape: Shape, barrier: &Barrier, n: usize, samples: &mut Samples) {
+        let p = &self.panel;
+        match shape {
+            Shape::Plain => timed(barrier, n, samples, |i| {
+                let (a, b) = args(i);
+                log::info!(logger: p, "handled request {} in {} us", a, b);
+            }),
+            Shape::Context => {
+                let before = context::replace(bound_context());
+                timed(barrier, n, samples, |i| {
+                    let (a, b) = args(i);
+                    log::info!(logger: p, method = "GET", status = 200; "handled request {} in {} us", a, b);
+                });
+                context::replace(before);
+            }
+        }
+    }
+    fn drained(&mut self, _expected: u64) -> u64 {
+        let _ = self.panel.flush();
+        self.panel.stats().written
+    }
+}
+
+struct Tracing {
+    lines: LineCounter,
+    _guard: tracing_appender::non_blocking::WorkerGuard,
+}
+
+impl Peer for Tracing {
+    fn name(&self) -> &'static str {
+        "tracing+appender"
+    }
+    fn thread(&self, shape: Shape, barrier: &Barrier, n: usize, samples: &mut Samples) {
+        match shape {
+            Shape::Plain => timed(barrier, n, samples, |i| {
+                let (a, b) = args(i);
+                tracing::info!("handled request {} in {} us", a, b);
+            }),
+            Shape::Context => {
+                let span = tracing::info_span!(
+                    "request",
+                    request_id = "7f3a9c2e-51d0",
+                    user_id = 4217,
+                    tenant = "acme",
+                    route = "/api/orders",
+                    client_ip = "10.0.0.7"
+                );
+                let _entered = span.enter();
+                timed(barrier, n, samples, |i| {
+                    let (a, b) = args(i);
+                    tracing::info!(method = "GET", status = 200, "handled request {} in {} us", a, b);
+                });
+            }
+        }
+    }
+    fn drained(&mut self, expected: u64) -> u64 {
+        self.lines.wait_for(expected, DRAIN_TIMEOUT)
+    }
+}
+
+struct Slog {
+    root: slog::Logger,
+    lines: LineCounter,
+    _guard: slog_async::AsyncGuard,
+}
+
+impl Peer for Slog {
+    fn name(&self) -> &'static str {
+        "slog-async+json"
+    }
+    fn thread(&self, shape: Shape, barrier: &Barrier, n: usize, samples: &mut Samples) {
+        let log = match shape {
+            Shape::Plain => self.root.clone(),
+            Shape::Context => self.root.new(slog::o!(
+                "request_id" => "7f3a9c2e-51d0",
+                "user_id" => 4217,
+                "tenant" => "acme",
+                "route" => "/api/orders",
+                "client_ip" => "10.0.0.7",
+            )),
+        };
+        match shape {
+            Shape::Plain => timed(barrier, n, samples, |i| {
+                let (a, b) = args(i);
+                slog::info!(log, "handled request {} in {} us", a, b);
+            }),
+            Shape::Context => timed(barrier, n, samples, |i| {
+                let (a, b) = args(i);
+                slog::info!(log, "handled request {} in {} us", a, b; "method" => "GET", "status" => 200);
+            }),
+        }
+    }
+    fn drained(&mut self, expected: u64) -> u64 {
+        self.lines.wait_for(expected, DRAIN_TIMEOUT)
+    }
+}
+
+struct EnvLogger {
+    logger: env_logger::Logger,
+    lines: LineCounter,
+}
+
+impl Peer for EnvLogger {
+    fn name(&self) -> &'static str {
+        "env_logger"
+    }
+    fn thread(&self, shape: Shape, barrier: &Barrier, n: usize, samples: &mut Samples) {
+        let l = &self.logger;
+        match shape {
+            Shape::Plain => timed(barrier, n, samples, |i| {
+                let (a, b) = args(i);
+                log::info!(logger: l, "handled request {} in {} us", a, b);
+            }),
+            // env_logger has no bound context: the same seven fields go on the call.
+            Shape::Context => timed(barrier, n, samples, |i| {
+                let (a, b) = args(i);
+                log::info!(logger: l, request_id = "7f3a9c2e-51d0", user_id = 4217, tenant = "acme",
+                    route = "/api/orders", client_ip = "10.0.0.7", method = "GET", status = 200;
+                    "handled request {} in {} us", a, b);
+            }),
+        }
+    }
+    fn drained(&mut self, expected: u64) -> u64 {
+        self.lines.wait_for(expected, Duration::from_secs(5))
+    }
+}
+
+/// Runs `n` timed calls on each of `threads` named threads; returns every sample.
+fn measure(peer: &dyn Peer, shape: Shape, threads: usize, n: usize) -> Samples {
+    let barrier = Barrier::new(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let barrier = &barrier;
+                std::thread::Builder::new()
+                    .name(format!("bench-{t}"))
+                    .spawn_scoped(s, move || {
+                        let mut samples =
+                            Samples { per_call: Vec::with_capacity(n), block_means: Vec::with_capacity(n / BLOCK) };
+                        peer.thread(shape, barrier, n, &mut samples);
+                        samples
+                    })
+                    .expect("spawn a logging thread")
+            })
+            .collect();
+        let mut all = Samples::default();
+        for h in handles {
+            let s = h.join().expect("a logging thread panicked");
+            all.per_call.extend(s.per_call);
+            all.block_means.extend(s.block_means);
+        }
+        all
+    })
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_unstable_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Sets up every backend in `dir` with room for `capacity` queued records.
+fn peers(dir: &Path, capacity: usize) -> (Vec<Box<dyn Peer>>, PathBuf) {
+    let db = dir.join("caller.db");
+    let panel =
+        log_panel::builder().database(&db).app("bench").queue_capacity(capacity).build().expect("start log-panel");
+
+    let tracing_file = dir.join("tracing.log");
+    let appender = tracing_appender::rolling::never(dir, "tracing.log");
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(capacity)
+        .finish(appender);
+    let subscriber = tracing_subscriber::fmt().with_writer(writer).with_ansi(false).finish();
+    tracing::subscriber::set_global_default(subscriber).expect("install the tracing subscriber");
+
+    let slog_file = dir.join("slog.json");
+    let json = slog_json::Json::new(BufWriter::new(File::create(&slog_file).expect("create slog file")))
+        .set_flush(true)
+        .add_default_keys()
+        .build();
+    let (drain, slog_guard) = slog_async::Async::new(slog::Drain::fuse(json))
+        .chan_size(capacity)
+        .overflow_strategy(slog_async::OverflowStrategy::Block)
+        .build_with_guard();
+    let root = slog::Logger::root(slog::Drain::fuse(drain), slog::o!());
+
+    let env_file = dir.join("env_logger.log");
+    let logger = env_logger::Builder::new()
+        .filter_level(log::LevelFilter::Info)
+        .target(env_logger::Target::Pipe(Box::new(File::create(&env_file).expect("create env_logger file"))))
+        .build();
+
+    let peers: Vec<Box<dyn Peer>> = vec![
+        Box::new(LogPanel { panel }),
+        Box::new(Tracing { lines: LineCounter::new(&tracing_file), _guard: guard }),
+        Box::new(Slog { root, lines: LineCounter::new(&slog_file), _guard: slog_guard }),
+        Box::new(EnvLogger { logger, lines: LineCounter::new(&env_file) }),
+    ];
+    (peers, db)
+}
+
+/// The outcome of the caller phase.
+pub struct Outcome {
+    pub rows: Vec<Row>,
+    /// Median cost of an empty `Instant` pair, subtracted from every sample.
+    pub timer_overhead_ns: u32,
+    /// Records logged into log-panel (warm-up included) and rows found in its database.
+    pub log_panel_logged: u64,
+    pub log_panel_rows: u64,
+}
+
+/// Every configuration for every backend, interleaved so that each backend
+/// sees the same machine conditions.
+/// `only` names the backends to run (by a prefix of their name); all when empty.
+pub fn run(dir: &Path, calls_per_thread: usize, thread_counts: &[usize], only: &[String]) -> Outcome {
+    let max_threads = thread_counts.iter().copied().max().unwrap_or(1);
+    let capacity = max_threads * records_per_thread(calls_per_thread) + 1_024;
+    let (mut peers, db) = peers(dir, capacity);
+    let selected: Vec<bool> =
+        peers.iter().map(|p| only.is_empty() || only.iter().any(|o| p.name().starts_with(o.as_str()))).collect();
+    let mut expected = vec![0u64; peers.len()];
+    let mut rows = Vec::new();
+    let overhead = crate::common::timer_overhead();
+    for shape in [Shape::Plain, Shape::Context] {
+        for &threads in thread_counts {
+            for (k, peer) in peers.iter_mut().enumerate() {
+                if !selected[k] {
+                    continue;
+                }
+                let mut samples = measure(peer.as_ref(), shape, threads, calls_per_thread);
+                expected[k] += (threads * records_per_thread(calls_per_thread)) as u64;
+                let consumed = peer.drained(expected[k]);
+                let (_, p99_ns) = percentiles(&mut samples.per_call, overhead);
+                let median_ns = median(&mut samples.block_means) - f64::from(overhead) / BLOCK as f64;
+                rows.push(Row {
+                    backend: peer.name(),
+                    shape,
+                    threads,
+                    timed_calls: (samples.per_call.len() + samples.block_means.len() * BLOCK) as u64,
+                    median_ns,
+                    p99_ns,
+                    consumed,
+                    expected: expected[k],
+                });
+            }
+        }
+    }
+    drop(peers); // log-panel drains and stops; the others flush their files.
+    let _ = context::replace(Context::empty());
+    Outcome { rows, timer_overhead_ns: overhead, log_panel_logged: expected[0], log_panel_rows: sqlite_rows(&db) }
+}

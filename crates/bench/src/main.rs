@@ -1,0 +1,357 @@
+//! The log-panel benchmark run: caller cost against peers, writer throughput
+//! against the raw driver, peak memory during a burst. See `docs/performance.md`.
+//!
+//! ```text
+//! cargo run --release -p log-panel-bench -- [--quick] [--json out.json] [--only caller,writer,memory]
+//! ```
+//!
+//! `--quick` is the CI run: small sizes, exact record counts checked, timings
+//! printed but never judged. The exit status is non-zero when any count is off.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod caller;
+mod common;
+mod memory;
+mod throughput;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde_json::json;
+
+struct Options {
+    quick: bool,
+    json: Option<PathBuf>,
+    phases: Vec<String>,
+    /// Caller-phase backends to run (all when empty): for profiling one of them.
+    backends: Vec<String>,
+    /// Overrides the sizes (profiling, quick experiments).
+    calls: Option<usize>,
+    records: Option<u64>,
+    burst: Option<u64>,
+}
+
+struct Sizes {
+    calls_per_thread: usize,
+    throughput_records: u64,
+    burst_records: u64,
+}
+
+const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only caller,writer,memory]
+       [--backends log-panel,tracing,slog,env_logger] [--calls N per thread] [--records N] [--burst N]";
+
+fn parse() -> Result<Options, String> {
+    let mut opts = Options {
+        quick: false,
+        json: None,
+        phases: vec!["caller".into(), "writer".into(), "memory".into()],
+        backends: Vec::new(),
+        calls: None,
+        records: None,
+        burst: None,
+    };
+    let num = |v: Option<String>, what: &str| -> Result<u64, String> {
+        v.and_then(|n| n.replace('_', "").parse().ok()).ok_or_else(|| format!("{what} needs a number"))
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => opts.quick = true,
+            "--json" => opts.json = Some(it.next().ok_or("--json needs a file")?.into()),
+            "--only" => opts.phases = it.next().ok_or("--only needs a list")?.split(',').map(str::to_owned).collect(),
+            "--backends" => {
+                opts.backends = it.next().ok_or("--backends needs a list")?.split(',').map(str::to_owned).collect();
+            }
+            "--calls" => opts.calls = Some(num(it.next(), "--calls")? as usize),
+            "--records" => opts.records = Some(num(it.next(), "--records")?),
+            "--burst" => opts.burst = Some(num(it.next(), "--burst")?),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+    Ok(opts)
+}
+
+fn main() -> ExitCode {
+    let mut raw = std::env::args().skip(1);
+    if raw.next().as_deref() == Some("--memory-child") {
+        let n = raw.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+        let dir = PathBuf::from(raw.next().unwrap_or_else(|| ".".into()));
+        memory::child(n, &dir);
+        return ExitCode::SUCCESS;
+    }
+    let opts = match parse() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("log-panel-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut sizes = if opts.quick {
+        Sizes { calls_per_thread: 2_000, throughput_records: 20_000, burst_records: 200_000 }
+    } else {
+        Sizes { calls_per_thread: 50_000, throughput_records: 1_000_000, burst_records: 10_000_000 }
+    };
+    sizes.calls_per_thread = opts.calls.unwrap_or(sizes.calls_per_thread);
+    sizes.throughput_records = opts.records.unwrap_or(sizes.throughput_records);
+    sizes.burst_records = opts.burst.unwrap_or(sizes.burst_records);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut failures: Vec<String> = Vec::new();
+    let mut summary = serde_json::Map::new();
+    summary.insert("mode".into(), json!(if opts.quick { "quick" } else { "full" }));
+    summary.insert("machine".into(), machine());
+    let want = |p: &str| opts.phases.iter().any(|x| x == p);
+    println!("log-panel bench ({} run) on {}", if opts.quick { "quick" } else { "full" }, machine_line());
+
+    // 1. Caller cost.
+    let mut caller_rows = Vec::new();
+    if want("caller") {
+        let threads = [1usize, 2, 4];
+        let out = caller::run(dir.path(), sizes.calls_per_thread, &threads, &opts.backends);
+        println!(
+            "\n1. Caller cost per info! call, ns: median of {}-call block means, p99 of calls timed one by one\n   \
+             (an empty Instant pair, {} ns, subtracted; per thread {} warm-up + 2 x {} timed calls)",
+            caller::BLOCK,
+            out.timer_overhead_ns,
+            caller::WARMUP,
+            sizes.calls_per_thread,
+        );
+        println!("{:<17} {:<16} {:>3} {:>9} {:>9} {:>12}", "backend", "shape", "thr", "median", "p99", "vs best peer");
+        for r in &out.rows {
+            let best_peer = out
+                .rows
+                .iter()
+                .filter(|o| o.backend != "log-panel" && o.shape == r.shape && o.threads == r.threads)
+                .map(|o| o.median_ns)
+                .fold(f64::INFINITY, f64::min);
+            let ratio =
+                if r.backend == "log-panel" { format!("{:.2}x", r.median_ns / best_peer) } else { String::new() };
+            println!(
+                "{:<17} {:<16} {:>3} {:>9.0} {:>9.0} {:>12}",
+                r.backend,
+                r.shape.label(),
+                r.threads,
+                r.median_ns,
+                r.p99_ns,
+                ratio
+            );
+            if r.consumed != r.expected {
+                failures.push(format!(
+                    "caller {} {} {}t: {} records consumed, {} logged",
+                    r.backend,
+                    r.shape.label(),
+                    r.threads,
+                    r.consumed,
+                    r.expected
+                ));
+            }
+        }
+        if out.log_panel_rows != out.log_panel_logged {
+            failures.push(format!(
+                "caller: {} rows in log-panel's database, {} logged",
+                out.log_panel_rows, out.log_panel_logged
+            ));
+        }
+        println!("log-panel database: {} rows for {} calls", out.log_panel_rows, out.log_panel_logged);
+        summary.insert(
+            "caller".into(),
+            json!({
+                "timer_overhead_ns": out.timer_overhead_ns,
+                "calls_per_thread": sizes.calls_per_thread,
+                "rows": out.rows.iter().map(|r| json!({
+                    "backend": r.backend, "shape": r.shape.label(), "threads": r.threads,
+                    "median_ns": r.median_ns, "p99_ns": r.p99_ns, "timed_calls": r.timed_calls,
+                    "consumed": r.consumed, "expected": r.expected,
+                })).collect::<Vec<_>>(),
+            }),
+        );
+        caller_rows = out.rows;
+    }
+
+    // 2. Writer throughput.
+    let mut writer_rows = Vec::new();
+    if want("writer") {
+        let n = sizes.throughput_records;
+        let raw = throughput::raw_sqlite(dir.path(), n);
+        let one = throughput::log_panel(dir.path(), n, 1);
+        let four = throughput::log_panel(dir.path(), n, 4);
+        println!("\n2. Writer throughput, {n} records (5 ctx + 2 kv), first call to end of final flush");
+        println!("{:<24} {:>3} {:>9} {:>12} {:>9}", "writer", "thr", "seconds", "records/s", "vs raw");
+        for r in [&raw, &one, &four] {
+            println!(
+                "{:<24} {:>3} {:>9.2} {:>12.0} {:>8.0}%",
+                r.name,
+                r.threads,
+                r.secs,
+                r.per_sec,
+                100.0 * r.per_sec / raw.per_sec
+            );
+            if r.stored != r.records {
+                failures
+                    .push(format!("writer {} {}t: {} rows stored, {} logged", r.name, r.threads, r.stored, r.records));
+            }
+        }
+        println!("log-panel -> Postgres vs raw binary COPY: not measured (the postgres sink is not on main yet)");
+        let rows: Vec<_> = [&raw, &one, &four]
+            .iter()
+            .map(|r| {
+                json!({
+                        "writer": r.name, "threads": r.threads, "seconds": r.secs, "records_per_sec": r.per_sec,
+                        "vs_raw": r.per_sec / raw.per_sec, "stored": r.stored,
+                })
+            })
+            .collect();
+        summary.insert(
+            "writer".into(),
+            json!({
+                "records": n,
+                "rows": rows,
+                "postgres": "not measured: the postgres sink is not on main yet",
+            }),
+        );
+        writer_rows = vec![raw, one, four];
+    }
+
+    // 3. Memory during a burst.
+    let mut mem = None;
+    if want("memory") {
+        match memory::run(dir.path(), sizes.burst_records) {
+            Ok(m) => {
+                println!(
+                    "\n3. Peak memory (VmHWM) during a {}-record burst from one thread, queue {} records ({:.1} s)",
+                    m.records, m.queue_capacity, m.secs
+                );
+                println!("{:>10} {:>10} {:>10} {:>10}   flat", "start", "10%", "50%", "100%");
+                println!(
+                    "{:>7} MiB {:>6} MiB {:>6} MiB {:>6} MiB   {}",
+                    m.hwm_kib[0] / 1024,
+                    m.hwm_kib[1] / 1024,
+                    m.hwm_kib[2] / 1024,
+                    m.hwm_kib[3] / 1024,
+                    if m.flat() { "yes" } else { "NO" }
+                );
+                if m.stored != m.records {
+                    failures.push(format!("burst: {} rows stored, {} logged", m.stored, m.records));
+                }
+                summary.insert(
+                    "memory".into(),
+                    json!({
+                        "records": m.records, "stored": m.stored, "queue_capacity": m.queue_capacity,
+                        "vm_hwm_kib": {"start": m.hwm_kib[0], "p10": m.hwm_kib[1], "p50": m.hwm_kib[2], "p100": m.hwm_kib[3]},
+                        "flat": m.flat(), "seconds": m.secs,
+                    }),
+                );
+                mem = Some(m);
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+
+    if !opts.quick {
+        let goals = goals(&caller_rows, &writer_rows, mem.as_ref());
+        println!("\nGoals (issue 7)");
+        for (goal, met) in &goals {
+            println!("  [{}] {goal}", if *met { "met" } else { "MISSED" });
+        }
+        summary
+            .insert("goals".into(), json!(goals.iter().map(|(g, m)| json!({"goal": g, "met": m})).collect::<Vec<_>>()));
+    }
+    summary.insert("count_failures".into(), json!(failures));
+    if let Some(path) = &opts.json {
+        let text = serde_json::to_string_pretty(&serde_json::Value::Object(summary)).expect("JSON");
+        if let Err(e) = std::fs::write(path, text + "\n") {
+            eprintln!("log-panel-bench: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    if failures.is_empty() {
+        println!("\nrecord counts: all exact");
+        ExitCode::SUCCESS
+    } else {
+        for f in &failures {
+            eprintln!("COUNT MISMATCH: {f}");
+        }
+        ExitCode::FAILURE
+    }
+}
+
+fn goals(caller: &[caller::Row], writer: &[throughput::Row], mem: Option<&memory::Outcome>) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let lp = |shape, threads| {
+        caller
+            .iter()
+            .find(|r| r.backend == "log-panel" && r.shape == shape && r.threads == threads)
+            .map(|r| r.median_ns)
+    };
+    if let Some(a) = lp(caller::Shape::Plain, 1) {
+        out.push((format!("caller (a) median 1 thread <= 150 ns: {a:.0} ns"), a <= 150.0));
+    }
+    if let Some(b) = lp(caller::Shape::Context, 1) {
+        out.push((format!("caller (b) median 1 thread <= 300 ns: {b:.0} ns"), b <= 300.0));
+    }
+    for r in caller.iter().filter(|r| r.backend == "log-panel") {
+        let best = caller
+            .iter()
+            .filter(|o| o.backend != "log-panel" && o.shape == r.shape && o.threads == r.threads)
+            .min_by(|x, y| x.median_ns.total_cmp(&y.median_ns));
+        if let Some(best) = best {
+            out.push((
+                format!(
+                    "caller {} {}t <= half the best peer: {:.0} ns vs {} {:.0} ns",
+                    r.shape.label(),
+                    r.threads,
+                    r.median_ns,
+                    best.backend,
+                    best.median_ns
+                ),
+                r.median_ns <= best.median_ns / 2.0,
+            ));
+        }
+    }
+    if let Some(raw) = writer.first() {
+        for r in writer.iter().skip(1) {
+            let pct = 100.0 * r.per_sec / raw.per_sec;
+            out.push((format!("writer {}t >= 90% of raw SQLite: {pct:.0}%", r.threads), pct >= 90.0));
+        }
+    }
+    if let Some(m) = mem {
+        out.push((
+            format!(
+                "memory flat during the burst: VmHWM {} -> {} MiB from 10% to 100%",
+                m.hwm_kib[1] / 1024,
+                m.hwm_kib[3] / 1024
+            ),
+            m.flat(),
+        ));
+    }
+    out
+}
+
+fn machine_line() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    format!(
+        "{} ({cores} cores), load average {}",
+        cpu_model(),
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    )
+}
+
+fn machine() -> serde_json::Value {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    json!({"cpu": cpu_model(), "cores": cores, "loadavg_at_start": load.trim()})
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_owned()))
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}

@@ -1,0 +1,129 @@
+//! Writer throughput: records committed per second, from the first call to
+//! the end of the final flush, against the raw driver over the same rows.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+use log_panel_core::{context, Timestamp};
+use rusqlite::params;
+
+use crate::common::{args, bound_context, sqlite_rows};
+
+/// One throughput measurement.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub name: String,
+    pub threads: usize,
+    pub records: u64,
+    pub secs: f64,
+    pub per_sec: f64,
+    /// Rows found in the database afterwards.
+    pub stored: u64,
+}
+
+fn row(name: String, threads: usize, records: u64, secs: f64, stored: u64) -> Row {
+    Row { name, threads, records, secs, per_sec: records as f64 / secs.max(1e-9), stored }
+}
+
+/// log-panel with its default queue and batch size, `records` shape-(b)
+/// records split over `threads` threads, as fast as they can log.
+pub fn log_panel(dir: &Path, records: u64, threads: usize) -> Row {
+    let db = dir.join(format!("throughput-log-panel-{threads}t.db"));
+    let panel = log_panel::builder().database(&db).app("bench").build().expect("start log-panel");
+    let per_thread = records / threads as u64;
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let panel = &panel;
+            let extra = if t == 0 { records % threads as u64 } else { 0 };
+            std::thread::Builder::new()
+                .name(format!("bench-{t}"))
+                .spawn_scoped(s, move || {
+                    let before = context::replace(bound_context());
+                    for i in 0..per_thread + extra {
+                        let (a, b) = args(i);
+                        log::info!(logger: panel, method = "GET", status = 200; "handled request {} in {} us", a, b);
+                    }
+                    context::replace(before);
+                })
+                .expect("spawn a logging thread");
+        }
+    });
+    panel.flush().expect("flush log-panel");
+    let secs = start.elapsed().as_secs_f64();
+    drop(panel);
+    row("log-panel -> SQLite".into(), threads, records, secs, sqlite_rows(&db))
+}
+
+/// The limit: one connection, one prepared insert, 1 000-row transactions,
+/// into the schema log-panel's sink creates (same pragmas), with the same
+/// column values and the same JSON, computed per row as an application would.
+pub fn raw_sqlite(dir: &Path, records: u64) -> Row {
+    let db = dir.join("throughput-raw.db");
+    drop(log_panel_sqlite::SqliteSink::open(&db).expect("create the schema"));
+    let mut conn = rusqlite::Connection::open(&db).expect("open raw connection");
+    conn.busy_timeout(log_panel_sqlite::BUSY_TIMEOUT).expect("busy timeout");
+    conn.pragma_update(None, "journal_mode", "WAL").expect("WAL");
+    conn.pragma_update(None, "synchronous", "NORMAL").expect("synchronous");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned();
+    let pid = std::process::id();
+    let ctx = bound_context();
+    let (mut message, mut json) = (String::with_capacity(64), String::with_capacity(256));
+    let start = Instant::now();
+    let mut i = 0u64;
+    while i < records {
+        let end = (i + 1_000).min(records);
+        let tx = conn.transaction().expect("begin");
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO log_records
+                     (ts, level, logger, message, module, file, line, thread, pid, host, app, context, original_size)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )
+                .expect("prepare");
+            while i < end {
+                let (a, b) = args(i);
+                message.clear();
+                let _ = write!(message, "handled request {} in {} us", a, b);
+                json.clear();
+                json.push('{');
+                for (k, v) in ctx.iter() {
+                    let _ = write!(json, "\"{k}\":");
+                    match v {
+                        log_panel_core::Value::Str(s) => {
+                            let _ = write!(json, "\"{s}\",");
+                        }
+                        other => {
+                            let _ = write!(json, "{other},");
+                        }
+                    }
+                }
+                json.push_str("\"method\":\"GET\",\"status\":200}");
+                insert
+                    .execute(params![
+                        Timestamp::now().to_rfc3339(),
+                        20,
+                        module_path!(),
+                        message,
+                        module_path!(),
+                        file!(),
+                        line!(),
+                        "bench-0",
+                        pid,
+                        host,
+                        "bench",
+                        json,
+                        None::<i64>,
+                    ])
+                    .expect("insert");
+                i += 1;
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    drop(conn);
+    row("raw rusqlite (limit)".into(), 1, records, secs, sqlite_rows(&db))
+}
