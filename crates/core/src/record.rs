@@ -42,6 +42,44 @@ impl Timestamp {
     /// assert_eq!(Timestamp(1_500_000).to_rfc3339(), "1970-01-01T00:00:01.500000Z");
     /// ```
     pub fn to_rfc3339(self) -> String {
+        let mut out = String::with_capacity(27);
+        self.write_rfc3339(&mut out);
+        out
+    }
+
+    /// Appends [`to_rfc3339`](Timestamp::to_rfc3339)'s text to `out` without
+    /// allocating: the writer formats every record's time this way.
+    ///
+    /// ```
+    /// use log_panel_core::Timestamp;
+    /// let mut s = String::from("at ");
+    /// Timestamp(1_763_800_000_123_456).write_rfc3339(&mut s);
+    /// assert_eq!(s, "at 2025-11-22T08:26:40.123456Z");
+    /// ```
+    pub fn write_rfc3339(self, out: &mut String) {
+        const DAY: i64 = 86_400_000_000;
+        let (year, month, day) = civil_from_days(self.0.div_euclid(DAY));
+        if !(0..=9999).contains(&year) {
+            // Outside four-digit years: let the `time` crate decide, as before.
+            out.push_str(&self.to_rfc3339_slow());
+            return;
+        }
+        let of_day = self.0.rem_euclid(DAY);
+        let secs = of_day / 1_000_000;
+        let mut buf = *b"0000-00-00T00:00:00.000000Z";
+        put_digits(&mut buf[0..4], year);
+        put_digits(&mut buf[5..7], month);
+        put_digits(&mut buf[8..10], day);
+        put_digits(&mut buf[11..13], secs / 3600);
+        put_digits(&mut buf[14..16], secs / 60 % 60);
+        put_digits(&mut buf[17..19], secs % 60);
+        put_digits(&mut buf[20..26], of_day % 1_000_000);
+        // Only ASCII digits and separators were written, so this cannot fail.
+        out.push_str(std::str::from_utf8(&buf).unwrap_or("invalid-timestamp"));
+    }
+
+    /// The general (slower) formatter, for years outside 0000–9999.
+    fn to_rfc3339_slow(self) -> String {
         const FORMAT: &[time::format_description::FormatItem<'static>] =
             time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
         let nanos = i128::from(self.0) * 1_000;
@@ -50,6 +88,29 @@ impl Timestamp {
             .and_then(|t| t.format(FORMAT).ok())
             .unwrap_or_else(|| format!("invalid-timestamp:{}", self.0))
     }
+}
+
+/// Writes `value` (non-negative) as zero-padded decimal digits filling `buf`.
+fn put_digits(buf: &mut [u8], mut value: i64) {
+    for b in buf.iter_mut().rev() {
+        *b = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+/// Year, month (1–12) and day (1–31) of a day count since 1970-01-01 in the
+/// proleptic Gregorian calendar (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 impl From<SystemTime> for Timestamp {
@@ -148,9 +209,9 @@ impl Record {
                 out.push(',');
             }
             first = false;
-            push_json(out, &k);
+            push_json_str(out, k);
             out.push(':');
-            push_json(out, v);
+            push_json_value(out, v);
         }
         out.push('}');
     }
@@ -163,12 +224,59 @@ impl Record {
     }
 }
 
-fn push_json<T: serde::Serialize + ?Sized>(out: &mut String, value: &T) {
-    // Serialising a str or Value into a String cannot fail; fall back to null anyway.
-    match serde_json::to_string(value) {
-        Ok(s) => out.push_str(&s),
-        Err(_) => out.push_str("null"),
+/// Appends `value` as JSON, exactly as `serde_json` would write it, without
+/// allocating (except for floats, which are rare and go through `serde_json`).
+fn push_json_value(out: &mut String, value: &Value) {
+    use std::fmt::Write as _;
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        // Writing into a String cannot fail.
+        Value::I64(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::U64(u) => {
+            let _ = write!(out, "{u}");
+        }
+        Value::F64(_) => match serde_json::to_string(value) {
+            Ok(s) => out.push_str(&s),
+            Err(_) => out.push_str("null"),
+        },
+        Value::Str(s) => push_json_str(out, s),
     }
+}
+
+/// Appends `s` as a JSON string with `serde_json`'s escaping: `"` and `\\`,
+/// the short escapes for `\b \t \n \f \r`, `\u00xx` for other control characters.
+fn push_json_str(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// Python-style numeric severity stored in the database: bigger is worse
@@ -228,6 +336,61 @@ mod tests {
         let mut json = String::new();
         r.write_fields_json(&mut json);
         assert_eq!(json, r#"{"a":1,"b":"own"}"#);
+    }
+
+    #[test]
+    fn fast_rfc3339_matches_the_time_crate() {
+        // Every day boundary of 1900–2100 and a spread of times of day, plus leap days.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for day in -25_567i64..47_482 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let micros = day * 86_400_000_000 + (x % 86_400_000_000) as i64;
+            for t in [day * 86_400_000_000, micros, day * 86_400_000_000 - 1] {
+                let mut fast = String::new();
+                Timestamp(t).write_rfc3339(&mut fast);
+                assert_eq!(fast, Timestamp(t).to_rfc3339_slow(), "{t}");
+            }
+        }
+        assert_eq!(Timestamp(951_782_400_000_000).to_rfc3339(), "2000-02-29T00:00:00.000000Z");
+        // Years the fast path does not cover still format through the slow one.
+        assert_eq!(
+            Timestamp(-62_198_755_200_000_000).to_rfc3339(),
+            Timestamp(-62_198_755_200_000_000).to_rfc3339_slow()
+        );
+        assert_eq!(Timestamp(i64::MAX).to_rfc3339(), Timestamp(i64::MAX).to_rfc3339_slow());
+    }
+
+    #[test]
+    fn json_matches_serde_json() {
+        let mut nasty = String::from("q\"b\\s/é€😀\u{7f}");
+        for c in 0u8..0x20 {
+            nasty.push(char::from(c));
+        }
+        let values = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Bool(false),
+            Value::I64(i64::MIN),
+            Value::I64(-7),
+            Value::U64(u64::MAX),
+            Value::F64(2.5),
+            Value::F64(1e21),
+            Value::F64(1.0),
+            Value::F64(f64::NAN),
+            Value::F64(f64::INFINITY),
+            Value::Str("".into()),
+            Value::Str(nasty.as_str().into()),
+        ];
+        for v in &values {
+            let mut ours = String::new();
+            push_json_value(&mut ours, v);
+            assert_eq!(ours, serde_json::to_string(v).unwrap_or_default(), "{v:?}");
+        }
+        let mut key = String::new();
+        push_json_str(&mut key, &nasty);
+        assert_eq!(key, serde_json::to_string(&nasty).unwrap_or_default());
     }
 
     #[test]
