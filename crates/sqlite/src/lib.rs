@@ -68,8 +68,10 @@ pub enum OpenError {
 pub struct SqliteSink {
     conn: Connection,
     path: PathBuf,
-    // Reused between records so encoding the fields JSON does not allocate each time.
+    // Reused between records so encoding the fields JSON and the timestamp
+    // does not allocate each time.
     json: String,
+    ts: String,
 }
 
 impl SqliteSink {
@@ -91,7 +93,7 @@ impl SqliteSink {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         schema::migrate(&mut conn)?;
-        Ok(SqliteSink { conn, path, json: String::with_capacity(256) })
+        Ok(SqliteSink { conn, path, json: String::with_capacity(256), ts: String::with_capacity(32) })
     }
 
     /// The underlying connection, for queries (tests, tools).
@@ -112,8 +114,10 @@ impl SqliteSink {
             for r in batch.records {
                 self.json.clear();
                 r.write_fields_json(&mut self.json);
+                self.ts.clear();
+                r.timestamp.write_rfc3339(&mut self.ts);
                 insert.execute(params![
-                    r.timestamp.to_rfc3339(),
+                    self.ts,
                     severity(r.level),
                     r.target.as_ref(),
                     r.message.as_ref(),
