@@ -46,6 +46,7 @@ pub mod alerts;
 mod builder;
 mod error;
 mod global;
+mod intern;
 mod logger;
 mod panel;
 mod queue;

@@ -187,7 +187,8 @@ impl<'kvs> log::kv::VisitSource<'kvs> for KvCollector<'_> {
                 Counters::add(&self.counters.truncated, 1);
             }
         }
-        self.kv.push((Cow::Owned(key.as_str().to_owned()), value));
+        // Keys are interned: no allocation per key per record (see `intern`).
+        self.kv.push((crate::intern::key(key.as_str()), value));
         Ok(())
     }
 }
