@@ -51,6 +51,8 @@ pub struct Row {
     pub timed_calls: u64,
     pub median_ns: f64,
     pub p99_ns: f64,
+    /// Mean over the block pass: the tail included.
+    pub mean_ns: f64,
     /// Records the backend had consumed after the configuration, cumulative.
     pub consumed: u64,
     /// Records logged so far, cumulative (warm-up included).
@@ -68,6 +70,13 @@ trait Peer: Sync {
 
 /// Calls per block in the block-timed pass.
 pub const BLOCK: usize = 32;
+/// Calls each thread makes back to back before pausing (a multiple of [`BLOCK`]).
+pub const BURST: usize = 256;
+/// Calls per second from all logging threads together: below every backend's
+/// consumer throughput, so queues stay short and no call waits for space.
+pub const TOTAL_RATE: u64 = 100_000;
+/// Queue capacity of every backend (log-panel's default).
+pub const QUEUE: usize = 8_192;
 
 /// Records one thread logs for `n` timed calls: warm-up, per-call pass, block pass.
 pub fn records_per_thread(n: usize) -> usize {
@@ -75,29 +84,35 @@ pub fn records_per_thread(n: usize) -> usize {
 }
 
 /// Per-thread samples of one configuration.
-#[derive(Default)]
 struct Samples {
     /// Nanoseconds of each call of the per-call pass (timer cost included).
     per_call: Vec<u32>,
     /// Mean nanoseconds per call of each block of [`BLOCK`] calls (timer cost included once per block).
     block_means: Vec<f64>,
+    /// Pause after each burst, untimed, so that the threads together log at [`TOTAL_RATE`].
+    pause: Duration,
 }
 
-/// Warm-up calls, then all threads start together, then two passes:
-/// `n` calls each timed with its own `Instant` pair (for the tail: p99), and
-/// `n` calls timed in blocks of [`BLOCK`] (for the median: the timer's cost and
-/// its ~10 ns granularity are spread over the block). Timer costs are subtracted later.
+/// Warm-up calls, then all threads start together, then two passes of `n`
+/// calls, in bursts of [`BURST`] calls separated by untimed pauses: each call
+/// timed with its own `Instant` pair (median, p99), then calls timed in blocks
+/// of [`BLOCK`] (the mean, tail included, free of the timer's granularity).
+/// Timer costs are subtracted later.
 #[inline(always)]
 fn timed(barrier: &Barrier, n: usize, samples: &mut Samples, mut call: impl FnMut(u64)) {
     for i in 0..WARMUP as u64 {
         call(black_box(i));
     }
+    std::thread::sleep(Duration::from_millis(50)); // let the consumers catch up
     barrier.wait();
     for i in 0..n as u64 {
         let t0 = Instant::now();
         call(black_box(i));
         let d = t0.elapsed();
         samples.per_call.push(u32::try_from(d.as_nanos()).unwrap_or(u32::MAX));
+        if (i + 1) % BURST as u64 == 0 {
+            std::thread::sleep(samples.pause);
+        }
     }
     for block in 0..(n / BLOCK) as u64 {
         let t0 = Instant::now();
@@ -106,6 +121,9 @@ fn timed(barrier: &Barrier, n: usize, samples: &mut Samples, mut call: impl FnMu
         }
         let d = t0.elapsed();
         samples.block_means.push(d.as_nanos() as f64 / BLOCK as f64);
+        if (block + 1) % (BURST / BLOCK) as u64 == 0 {
+            std::thread::sleep(samples.pause);
+        }
     }
 }
 
@@ -247,6 +265,8 @@ impl Peer for EnvLogger {
 /// Runs `n` timed calls on each of `threads` named threads; returns every sample.
 fn measure(peer: &dyn Peer, shape: Shape, threads: usize, n: usize) -> Samples {
     let barrier = Barrier::new(threads);
+    let rate_per_thread = TOTAL_RATE / threads as u64;
+    let pause = Duration::from_secs_f64(BURST as f64 / rate_per_thread as f64);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -254,15 +274,18 @@ fn measure(peer: &dyn Peer, shape: Shape, threads: usize, n: usize) -> Samples {
                 std::thread::Builder::new()
                     .name(format!("bench-{t}"))
                     .spawn_scoped(s, move || {
-                        let mut samples =
-                            Samples { per_call: Vec::with_capacity(n), block_means: Vec::with_capacity(n / BLOCK) };
+                        let mut samples = Samples {
+                            per_call: Vec::with_capacity(n),
+                            block_means: Vec::with_capacity(n / BLOCK),
+                            pause,
+                        };
                         peer.thread(shape, barrier, n, &mut samples);
                         samples
                     })
                     .expect("spawn a logging thread")
             })
             .collect();
-        let mut all = Samples::default();
+        let mut all = Samples { per_call: Vec::new(), block_means: Vec::new(), pause };
         for h in handles {
             let s = h.join().expect("a logging thread panicked");
             all.per_call.extend(s.per_call);
@@ -272,15 +295,14 @@ fn measure(peer: &dyn Peer, shape: Shape, threads: usize, n: usize) -> Samples {
     })
 }
 
-fn median(v: &mut [f64]) -> f64 {
+fn mean(v: &[f64]) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
-    v.sort_unstable_by(f64::total_cmp);
-    v[v.len() / 2]
+    v.iter().sum::<f64>() / v.len() as f64
 }
 
-/// Sets up every backend in `dir` with room for `capacity` queued records.
+/// Sets up every backend in `dir`, each with a queue of `capacity` entries.
 fn peers(dir: &Path, capacity: usize) -> (Vec<Box<dyn Peer>>, PathBuf) {
     let db = dir.join("caller.db");
     let panel =
@@ -335,9 +357,7 @@ pub struct Outcome {
 /// sees the same machine conditions.
 /// `only` names the backends to run (by a prefix of their name); all when empty.
 pub fn run(dir: &Path, calls_per_thread: usize, thread_counts: &[usize], only: &[String]) -> Outcome {
-    let max_threads = thread_counts.iter().copied().max().unwrap_or(1);
-    let capacity = max_threads * records_per_thread(calls_per_thread) + 1_024;
-    let (mut peers, db) = peers(dir, capacity);
+    let (mut peers, db) = peers(dir, QUEUE);
     let selected: Vec<bool> =
         peers.iter().map(|p| only.is_empty() || only.iter().any(|o| p.name().starts_with(o.as_str()))).collect();
     let mut expected = vec![0u64; peers.len()];
@@ -352,8 +372,8 @@ pub fn run(dir: &Path, calls_per_thread: usize, thread_counts: &[usize], only: &
                 let mut samples = measure(peer.as_ref(), shape, threads, calls_per_thread);
                 expected[k] += (threads * records_per_thread(calls_per_thread)) as u64;
                 let consumed = peer.drained(expected[k]);
-                let (_, p99_ns) = percentiles(&mut samples.per_call, overhead);
-                let median_ns = median(&mut samples.block_means) - f64::from(overhead) / BLOCK as f64;
+                let (median_ns, p99_ns) = percentiles(&mut samples.per_call, overhead);
+                let mean_ns = mean(&samples.block_means) - f64::from(overhead) / BLOCK as f64;
                 rows.push(Row {
                     backend: peer.name(),
                     shape,
@@ -361,6 +381,7 @@ pub fn run(dir: &Path, calls_per_thread: usize, thread_counts: &[usize], only: &
                     timed_calls: (samples.per_call.len() + samples.block_means.len() * BLOCK) as u64,
                     median_ns,
                     p99_ns,
+                    mean_ns,
                     consumed,
                     expected: expected[k],
                 });

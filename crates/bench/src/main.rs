@@ -112,14 +112,22 @@ fn main() -> ExitCode {
         let threads = [1usize, 2, 4];
         let out = caller::run(dir.path(), sizes.calls_per_thread, &threads, &opts.backends);
         println!(
-            "\n1. Caller cost per info! call, ns: median of {}-call block means, p99 of calls timed one by one\n   \
-             (an empty Instant pair, {} ns, subtracted; per thread {} warm-up + 2 x {} timed calls)",
-            caller::BLOCK,
-            out.timer_overhead_ns,
+            "\n1. Caller cost per info! call, ns. Per thread: {} warm-up calls, {} calls timed one by one \
+             (median, p99;\n   an empty Instant pair, {} ns, subtracted), {} calls timed in blocks of {} (mean, tail \
+             included).\n   Paced: bursts of {} calls, {} calls/s from all threads; every queue {} entries.",
             caller::WARMUP,
             sizes.calls_per_thread,
+            out.timer_overhead_ns,
+            sizes.calls_per_thread,
+            caller::BLOCK,
+            caller::BURST,
+            caller::TOTAL_RATE,
+            caller::QUEUE,
         );
-        println!("{:<17} {:<16} {:>3} {:>9} {:>9} {:>12}", "backend", "shape", "thr", "median", "p99", "vs best peer");
+        println!(
+            "{:<17} {:<16} {:>3} {:>8} {:>8} {:>8} {:>13}",
+            "backend", "shape", "thr", "median", "p99", "mean", "median / best"
+        );
         for r in &out.rows {
             let best_peer = out
                 .rows
@@ -130,12 +138,13 @@ fn main() -> ExitCode {
             let ratio =
                 if r.backend == "log-panel" { format!("{:.2}x", r.median_ns / best_peer) } else { String::new() };
             println!(
-                "{:<17} {:<16} {:>3} {:>9.0} {:>9.0} {:>12}",
+                "{:<17} {:<16} {:>3} {:>8.0} {:>8.0} {:>8.0} {:>13}",
                 r.backend,
                 r.shape.label(),
                 r.threads,
                 r.median_ns,
                 r.p99_ns,
+                r.mean_ns,
                 ratio
             );
             if r.consumed != r.expected {
@@ -160,10 +169,11 @@ fn main() -> ExitCode {
             "caller".into(),
             json!({
                 "timer_overhead_ns": out.timer_overhead_ns,
+                "burst": caller::BURST, "total_rate_per_sec": caller::TOTAL_RATE, "queue": caller::QUEUE,
                 "calls_per_thread": sizes.calls_per_thread,
                 "rows": out.rows.iter().map(|r| json!({
                     "backend": r.backend, "shape": r.shape.label(), "threads": r.threads,
-                    "median_ns": r.median_ns, "p99_ns": r.p99_ns, "timed_calls": r.timed_calls,
+                    "median_ns": r.median_ns, "p99_ns": r.p99_ns, "mean_ns": r.mean_ns, "timed_calls": r.timed_calls,
                     "consumed": r.consumed, "expected": r.expected,
                 })).collect::<Vec<_>>(),
             }),
@@ -175,10 +185,14 @@ fn main() -> ExitCode {
     let mut writer_rows = Vec::new();
     if want("writer") {
         let n = sizes.throughput_records;
-        let raw = throughput::raw_sqlite(dir.path(), n);
-        let one = throughput::log_panel(dir.path(), n, 1);
-        let four = throughput::log_panel(dir.path(), n, 4);
-        println!("\n2. Writer throughput, {n} records (5 ctx + 2 kv), first call to end of final flush");
+        let rounds = if opts.quick { 1 } else { 2 };
+        let (rows, mut bad) = throughput::run(dir.path(), n, rounds);
+        failures.append(&mut bad);
+        let [raw, one, four] = <[throughput::Row; 3]>::try_from(rows).expect("three writer rows");
+        println!(
+            "\n2. Writer throughput, {n} records (5 ctx + 2 kv), first call to end of final flush \
+             (best of {rounds} interleaved rounds)"
+        );
         println!("{:<24} {:>3} {:>9} {:>12} {:>9}", "writer", "thr", "seconds", "records/s", "vs raw");
         for r in [&raw, &one, &four] {
             println!(
@@ -208,6 +222,7 @@ fn main() -> ExitCode {
             "writer".into(),
             json!({
                 "records": n,
+                "rounds": rounds,
                 "rows": rows,
                 "postgres": "not measured: the postgres sink is not on main yet",
             }),
