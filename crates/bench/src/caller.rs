@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use log_panel_core::{context, Context};
+use log_panel::context;
 
-use crate::common::{args, bound_context, percentiles, sqlite_rows, LineCounter};
+use crate::common::{args, bind_request_context, percentiles, sqlite_rows, LineCounter};
 
 /// Untimed calls each thread makes before its timed ones.
 pub const WARMUP: usize = 1_000;
@@ -143,12 +143,12 @@ impl Peer for LogPanel {
                 log::info!(logger: p, "handled request {} in {} us", a, b);
             }),
             Shape::Context => {
-                let before = context::replace(bound_context());
+                bind_request_context();
                 timed(barrier, n, samples, |i| {
                     let (a, b) = args(i);
                     log::info!(logger: p, method = "GET", status = 200; "handled request {} in {} us", a, b);
                 });
-                context::replace(before);
+                context::clear();
             }
         }
     }
@@ -389,6 +389,5 @@ pub fn run(dir: &Path, calls_per_thread: usize, thread_counts: &[usize], only: &
         }
     }
     drop(peers); // log-panel drains and stops; the others flush their files.
-    let _ = context::replace(Context::empty());
     Outcome { rows, timer_overhead_ns: overhead, log_panel_logged: expected[0], log_panel_rows: sqlite_rows(&db) }
 }

@@ -7,7 +7,13 @@ use std::time::{Duration, Instant};
 
 use log_panel_core::Context;
 
-/// The five bound context keys of shape (b), as log-panel binds them.
+/// Binds the five context keys of shape (b) on the calling thread, as an
+/// application does at the start of a request (`log_panel::context::bind`).
+pub fn bind_request_context() {
+    log_panel::context::bind(bound_context().iter().map(|(k, v)| (k.clone(), v.clone())));
+}
+
+/// The five bound context keys of shape (b).
 pub fn bound_context() -> Context {
     Context::from_pairs([
         ("request_id", log_panel_core::Value::from("7f3a9c2e-51d0")),

@@ -2,7 +2,7 @@
 //! against the raw driver, peak memory during a burst. See `docs/performance.md`.
 //!
 //! ```text
-//! cargo run --release -p log-panel-bench -- [--quick] [--json out.json] [--only caller,writer,memory]
+//! cargo run --release -p log-panel-bench -- [--quick] [--json out.json] [--only caller,writer,postgres,memory]
 //! ```
 //!
 //! `--quick` is the CI run: small sizes, exact record counts checked, timings
@@ -12,6 +12,7 @@
 mod caller;
 mod common;
 mod memory;
+mod pg;
 mod throughput;
 
 use std::path::PathBuf;
@@ -37,14 +38,14 @@ struct Sizes {
     burst_records: u64,
 }
 
-const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only caller,writer,memory]
+const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only caller,writer,postgres,memory]
        [--backends log-panel,tracing,slog,env_logger] [--calls N per thread] [--records N] [--burst N]";
 
 fn parse() -> Result<Options, String> {
     let mut opts = Options {
         quick: false,
         json: None,
-        phases: vec!["caller".into(), "writer".into(), "memory".into()],
+        phases: vec!["caller".into(), "writer".into(), "postgres".into(), "memory".into()],
         backends: Vec::new(),
         calls: None,
         records: None,
@@ -183,51 +184,36 @@ fn main() -> ExitCode {
 
     // 2. Writer throughput.
     let mut writer_rows = Vec::new();
+    let mut pg_rows = Vec::new();
+    let rounds = if opts.quick { 1 } else { 2 };
+    let n = sizes.throughput_records;
     if want("writer") {
-        let n = sizes.throughput_records;
-        let rounds = if opts.quick { 1 } else { 2 };
         let (rows, mut bad) = throughput::run(dir.path(), n, rounds);
         failures.append(&mut bad);
-        let [raw, one, four] = <[throughput::Row; 3]>::try_from(rows).expect("three writer rows");
         println!(
             "\n2. Writer throughput, {n} records (5 ctx + 2 kv), first call to end of final flush \
              (best of {rounds} interleaved rounds)"
         );
-        println!("{:<24} {:>3} {:>9} {:>12} {:>9}", "writer", "thr", "seconds", "records/s", "vs raw");
-        for r in [&raw, &one, &four] {
-            println!(
-                "{:<24} {:>3} {:>9.2} {:>12.0} {:>8.0}%",
-                r.name,
-                r.threads,
-                r.secs,
-                r.per_sec,
-                100.0 * r.per_sec / raw.per_sec
-            );
-            if r.stored != r.records {
-                failures
-                    .push(format!("writer {} {}t: {} rows stored, {} logged", r.name, r.threads, r.stored, r.records));
+        summary.insert("writer".into(), writer_table(&rows, n, rounds));
+        writer_rows = rows;
+    }
+    if want("postgres") {
+        match pg::server() {
+            Ok(server) => {
+                let (rows, mut bad) = pg::run(&server, n, rounds);
+                failures.append(&mut bad);
+                println!(
+                    "\n2b. PostgreSQL (throwaway local server, fsync off), batches of {}, same records and timing",
+                    pg::BATCH
+                );
+                summary.insert("postgres".into(), writer_table(&rows, n, rounds));
+                pg_rows = rows;
+            }
+            Err(why) => {
+                println!("\n2b. log-panel -> Postgres vs raw binary COPY: {why}");
+                summary.insert("postgres".into(), json!(why));
             }
         }
-        println!("log-panel -> Postgres vs raw binary COPY: not measured (the postgres sink is not on main yet)");
-        let rows: Vec<_> = [&raw, &one, &four]
-            .iter()
-            .map(|r| {
-                json!({
-                        "writer": r.name, "threads": r.threads, "seconds": r.secs, "records_per_sec": r.per_sec,
-                        "vs_raw": r.per_sec / raw.per_sec, "stored": r.stored,
-                })
-            })
-            .collect();
-        summary.insert(
-            "writer".into(),
-            json!({
-                "records": n,
-                "rounds": rounds,
-                "rows": rows,
-                "postgres": "not measured: the postgres sink is not on main yet",
-            }),
-        );
-        writer_rows = vec![raw, one, four];
     }
 
     // 3. Memory during a burst.
@@ -266,7 +252,7 @@ fn main() -> ExitCode {
     }
 
     if !opts.quick {
-        let goals = goals(&caller_rows, &writer_rows, mem.as_ref());
+        let goals = goals(&caller_rows, &writer_rows, &pg_rows, mem.as_ref());
         println!("\nGoals (issue 7)");
         for (goal, met) in &goals {
             println!("  [{}] {goal}", if *met { "met" } else { "MISSED" });
@@ -293,7 +279,38 @@ fn main() -> ExitCode {
     }
 }
 
-fn goals(caller: &[caller::Row], writer: &[throughput::Row], mem: Option<&memory::Outcome>) -> Vec<(String, bool)> {
+/// Prints one writer table (the first row is the raw limit) and returns its JSON.
+fn writer_table(rows: &[throughput::Row], records: u64, rounds: usize) -> serde_json::Value {
+    let raw = rows.first().map_or(1.0, |r| r.per_sec);
+    println!("{:<24} {:>3} {:>9} {:>12} {:>9}", "writer", "thr", "seconds", "records/s", "vs raw");
+    for r in rows {
+        println!(
+            "{:<24} {:>3} {:>9.2} {:>12.0} {:>8.0}%",
+            r.name,
+            r.threads,
+            r.secs,
+            r.per_sec,
+            100.0 * r.per_sec / raw
+        );
+    }
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "writer": r.name, "threads": r.threads, "seconds": r.secs, "records_per_sec": r.per_sec,
+                "vs_raw": r.per_sec / raw, "stored": r.stored,
+            })
+        })
+        .collect();
+    json!({"records": records, "rounds": rounds, "rows": rows})
+}
+
+fn goals(
+    caller: &[caller::Row],
+    writer: &[throughput::Row],
+    pg: &[throughput::Row],
+    mem: Option<&memory::Outcome>,
+) -> Vec<(String, bool)> {
     let mut out = Vec::new();
     let lp = |shape, threads| {
         caller
@@ -326,10 +343,12 @@ fn goals(caller: &[caller::Row], writer: &[throughput::Row], mem: Option<&memory
             ));
         }
     }
-    if let Some(raw) = writer.first() {
-        for r in writer.iter().skip(1) {
-            let pct = 100.0 * r.per_sec / raw.per_sec;
-            out.push((format!("writer {}t >= 90% of raw SQLite: {pct:.0}%", r.threads), pct >= 90.0));
+    for (rows, db) in [(writer, "SQLite"), (pg, "Postgres")] {
+        if let Some(raw) = rows.first() {
+            for r in rows.iter().skip(1) {
+                let pct = 100.0 * r.per_sec / raw.per_sec;
+                out.push((format!("writer {}t >= 90% of raw {db}: {pct:.0}%", r.threads), pct >= 90.0));
+            }
         }
     }
     if let Some(m) = mem {

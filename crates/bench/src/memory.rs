@@ -7,9 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use log_panel_core::context;
-
-use crate::common::{args, bound_context, proc_status_kib, sqlite_rows};
+use crate::common::{args, bind_request_context, proc_status_kib, sqlite_rows};
 
 /// The child's findings.
 #[derive(Debug, Clone, Default)]
@@ -66,7 +64,7 @@ pub fn child(records: u64, dir: &Path) {
         .queue_capacity(capacity as usize)
         .build()
         .expect("start log-panel");
-    context::replace(bound_context());
+    bind_request_context();
     let mut hwm = [proc_status_kib("VmHWM"), 0, 0, 0];
     let (at10, at50) = (records / 10, records / 2);
     let start = std::time::Instant::now();

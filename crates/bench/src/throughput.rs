@@ -5,10 +5,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-use log_panel_core::{context, Timestamp};
+use log_panel::context;
+use log_panel_core::Timestamp;
 use rusqlite::params;
 
-use crate::common::{args, bound_context, sqlite_rows};
+use crate::common::{args, bind_request_context, bound_context, sqlite_rows};
 
 /// One throughput measurement.
 #[derive(Debug, Clone)]
@@ -22,7 +23,7 @@ pub struct Row {
     pub stored: u64,
 }
 
-fn row(name: String, threads: usize, records: u64, secs: f64, stored: u64) -> Row {
+pub fn row(name: String, threads: usize, records: u64, secs: f64, stored: u64) -> Row {
     Row { name, threads, records, secs, per_sec: records as f64 / secs.max(1e-9), stored }
 }
 
@@ -40,12 +41,12 @@ pub fn log_panel(dir: &Path, records: u64, threads: usize, round: usize) -> Row 
             std::thread::Builder::new()
                 .name(format!("bench-{t}"))
                 .spawn_scoped(s, move || {
-                    let before = context::replace(bound_context());
+                    bind_request_context();
                     for i in 0..per_thread + extra {
                         let (a, b) = args(i);
                         log::info!(logger: panel, method = "GET", status = 200; "handled request {} in {} us", a, b);
                     }
-                    context::replace(before);
+                    context::clear();
                 })
                 .expect("spawn a logging thread");
         }
@@ -146,12 +147,18 @@ fn remove_db(db: &Path) {
 /// best round (the least disturbed on a shared machine). Count mismatches of
 /// any round are returned too.
 pub fn run(dir: &Path, records: u64, rounds: usize) -> (Vec<Row>, Vec<String>) {
+    best_of(rounds, |round| {
+        [raw_sqlite(dir, records, round), log_panel(dir, records, 1, round), log_panel(dir, records, 4, round)]
+    })
+}
+
+/// Runs `one_round` `rounds` times; keeps each position's best row and
+/// reports every count mismatch.
+pub fn best_of(rounds: usize, mut one_round: impl FnMut(usize) -> [Row; 3]) -> (Vec<Row>, Vec<String>) {
     let mut best: Vec<Option<Row>> = vec![None, None, None];
     let mut failures = Vec::new();
     for round in 0..rounds {
-        let rows =
-            [raw_sqlite(dir, records, round), log_panel(dir, records, 1, round), log_panel(dir, records, 4, round)];
-        for (slot, r) in best.iter_mut().zip(rows) {
+        for (slot, r) in best.iter_mut().zip(one_round(round)) {
             if r.stored != r.records {
                 failures.push(format!(
                     "writer {} {}t round {round}: {} rows stored, {} logged",
