@@ -356,38 +356,58 @@ pub struct Outcome {
 /// Every configuration for every backend, interleaved so that each backend
 /// sees the same machine conditions.
 /// `only` names the backends to run (by a prefix of their name); all when empty.
-pub fn run(dir: &Path, calls_per_thread: usize, thread_counts: &[usize], only: &[String]) -> Outcome {
+///
+/// The whole sweep runs `repeats` times; each configuration reports the
+/// median over the sweeps of its median, p99 and mean (the machine is shared,
+/// so one sweep can land on a busy moment).
+pub fn run(dir: &Path, calls_per_thread: usize, thread_counts: &[usize], only: &[String], repeats: usize) -> Outcome {
     let (mut peers, db) = peers(dir, QUEUE);
     let selected: Vec<bool> =
         peers.iter().map(|p| only.is_empty() || only.iter().any(|o| p.name().starts_with(o.as_str()))).collect();
     let mut expected = vec![0u64; peers.len()];
-    let mut rows = Vec::new();
+    let mut sweeps: Vec<Vec<Row>> = Vec::new();
     let overhead = crate::common::timer_overhead();
-    for shape in [Shape::Plain, Shape::Context] {
-        for &threads in thread_counts {
-            for (k, peer) in peers.iter_mut().enumerate() {
-                if !selected[k] {
-                    continue;
+    for _ in 0..repeats.max(1) {
+        let mut rows = Vec::new();
+        for shape in [Shape::Plain, Shape::Context] {
+            for &threads in thread_counts {
+                for (k, peer) in peers.iter_mut().enumerate() {
+                    if !selected[k] {
+                        continue;
+                    }
+                    let mut samples = measure(peer.as_ref(), shape, threads, calls_per_thread);
+                    expected[k] += (threads * records_per_thread(calls_per_thread)) as u64;
+                    let consumed = peer.drained(expected[k]);
+                    let (median_ns, p99_ns) = percentiles(&mut samples.per_call, overhead);
+                    let mean_ns = mean(&samples.block_means) - f64::from(overhead) / BLOCK as f64;
+                    rows.push(Row {
+                        backend: peer.name(),
+                        shape,
+                        threads,
+                        timed_calls: (samples.per_call.len() + samples.block_means.len() * BLOCK) as u64,
+                        median_ns,
+                        p99_ns,
+                        mean_ns,
+                        consumed,
+                        expected: expected[k],
+                    });
                 }
-                let mut samples = measure(peer.as_ref(), shape, threads, calls_per_thread);
-                expected[k] += (threads * records_per_thread(calls_per_thread)) as u64;
-                let consumed = peer.drained(expected[k]);
-                let (median_ns, p99_ns) = percentiles(&mut samples.per_call, overhead);
-                let mean_ns = mean(&samples.block_means) - f64::from(overhead) / BLOCK as f64;
-                rows.push(Row {
-                    backend: peer.name(),
-                    shape,
-                    threads,
-                    timed_calls: (samples.per_call.len() + samples.block_means.len() * BLOCK) as u64,
-                    median_ns,
-                    p99_ns,
-                    mean_ns,
-                    consumed,
-                    expected: expected[k],
-                });
             }
         }
+        sweeps.push(rows);
     }
     drop(peers); // log-panel drains and stops; the others flush their files.
+    let mut rows = sweeps.last().cloned().unwrap_or_default();
+    for (i, row) in rows.iter_mut().enumerate() {
+        let of = |f: fn(&Row) -> f64| {
+            let mut v: Vec<f64> = sweeps.iter().map(|s| f(&s[i])).collect();
+            v.sort_unstable_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        row.median_ns = of(|r| r.median_ns);
+        row.p99_ns = of(|r| r.p99_ns);
+        row.mean_ns = of(|r| r.mean_ns);
+        row.timed_calls = sweeps.iter().map(|s| s[i].timed_calls).sum();
+    }
     Outcome { rows, timer_overhead_ns: overhead, log_panel_logged: expected[0], log_panel_rows: sqlite_rows(&db) }
 }

@@ -30,6 +30,8 @@ struct Options {
     calls: Option<usize>,
     records: Option<u64>,
     burst: Option<u64>,
+    /// Caller sweeps (median over them is reported).
+    repeats: Option<usize>,
 }
 
 struct Sizes {
@@ -39,7 +41,7 @@ struct Sizes {
 }
 
 const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only caller,writer,postgres,memory]
-       [--backends log-panel,tracing,slog,env_logger] [--calls N per thread] [--records N] [--burst N]";
+       [--backends log-panel,tracing,slog,env_logger] [--calls N per thread] [--records N] [--burst N] [--repeats N]";
 
 fn parse() -> Result<Options, String> {
     let mut opts = Options {
@@ -50,6 +52,7 @@ fn parse() -> Result<Options, String> {
         calls: None,
         records: None,
         burst: None,
+        repeats: None,
     };
     let num = |v: Option<String>, what: &str| -> Result<u64, String> {
         v.and_then(|n| n.replace('_', "").parse().ok()).ok_or_else(|| format!("{what} needs a number"))
@@ -66,6 +69,7 @@ fn parse() -> Result<Options, String> {
             "--calls" => opts.calls = Some(num(it.next(), "--calls")? as usize),
             "--records" => opts.records = Some(num(it.next(), "--records")?),
             "--burst" => opts.burst = Some(num(it.next(), "--burst")?),
+            "--repeats" => opts.repeats = Some(num(it.next(), "--repeats")? as usize),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -111,9 +115,10 @@ fn main() -> ExitCode {
     let mut caller_rows = Vec::new();
     if want("caller") {
         let threads = [1usize, 2, 4];
-        let out = caller::run(dir.path(), sizes.calls_per_thread, &threads, &opts.backends);
+        let repeats = opts.repeats.unwrap_or(if opts.quick { 1 } else { 3 });
+        let out = caller::run(dir.path(), sizes.calls_per_thread, &threads, &opts.backends, repeats);
         println!(
-            "\n1. Caller cost per info! call, ns. Per thread: {} warm-up calls, {} calls timed one by one \
+            "\n1. Caller cost per info! call, ns (median over {repeats} sweeps of each figure). Per thread: {} warm-up calls, {} calls timed one by one \
              (median, p99;\n   an empty Instant pair, {} ns, subtracted), {} calls timed in blocks of {} (mean, tail \
              included).\n   Paced: bursts of {} calls, {} calls/s from all threads; every queue {} entries.",
             caller::WARMUP,
