@@ -154,7 +154,8 @@ fn capture(record: &log::Record<'_>, message: Text, limit: usize, counters: &Cou
         Some(f) => Some(Cow::Borrowed(f)),
         None => record.file().map(|f| Cow::Owned(f.to_owned())),
     };
-    let mut kv = Vec::new();
+    // Sized once (counting is cheaper than growing the Vec on the first push).
+    let mut kv = Vec::with_capacity(record.key_values().count());
     let _ = record.key_values().visit(&mut KvCollector { kv: &mut kv, limit, counters });
     Record {
         timestamp: Timestamp::now(),
