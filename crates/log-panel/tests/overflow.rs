@@ -104,32 +104,3 @@ fn drop_below_warn_drops_only_lower_levels() {
     assert_eq!(sums.iter().map(|r| kv(r, "dropped_debug")).sum::<u64>(), stats.dropped.debug);
     assert_eq!(sums.iter().map(|r| kv(r, "dropped_warn") + kv(r, "dropped_error")).sum::<u64>(), 0);
 }
-
-#[test]
-fn block_loses_nothing_with_a_tiny_queue_and_many_threads() {
-    let db = common::TempDb::new();
-    let panel = log_panel::builder().database(&db.path).queue_capacity(64).batch_size(256).build().unwrap();
-    std::thread::scope(|s| {
-        for t in 0..8 {
-            let panel = &panel;
-            s.spawn(move || {
-                for seq in 0..10_000 {
-                    log::info!(logger: panel, t = t, seq = seq; "r");
-                }
-            });
-        }
-    });
-    panel.shutdown();
-    let stats = panel.stats();
-    assert_eq!((stats.accepted, stats.written, stats.dropped.total()), (80_000, 80_000, 0));
-    assert!(stats.queue_high_water > 1 && stats.queue_high_water <= 64, "{stats:?}");
-    let distinct: i64 = db
-        .conn()
-        .query_row(
-            "SELECT count(*) FROM (SELECT DISTINCT json_extract(context,'$.t'), json_extract(context,'$.seq') FROM log_records)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!((db.count("1"), distinct), (80_000, 80_000));
-}
