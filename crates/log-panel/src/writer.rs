@@ -259,8 +259,7 @@ impl Writer {
             }
         }
         // Gauges first, so a flush that returns sees them current.
-        self.counters.held.store(self.held_records, Relaxed);
-        self.counters.in_spool.store(self.own_spooled(), Relaxed);
+        self.publish_gauges();
         self.answer_waiters();
     }
 
@@ -279,8 +278,7 @@ impl Writer {
                 self.spill_all("shutdown");
             }
         }
-        self.counters.held.store(self.held_records, Relaxed);
-        self.counters.in_spool.store(self.own_spooled(), Relaxed);
+        self.publish_gauges();
         if let State::Draining { acks, .. } = &mut self.state {
             for ack in acks.drain(..) {
                 let _ = ack.send(());
@@ -290,6 +288,12 @@ impl Writer {
             let _ = ack.send(());
         }
         true
+    }
+
+    /// The current values `stats()` reads for `pending` and `in_spool`.
+    fn publish_gauges(&self) {
+        self.counters.held.store(self.held_records, Relaxed);
+        self.counters.in_spool.store(self.own_spooled(), Relaxed);
     }
 
     fn own_spooled(&self) -> u64 {
