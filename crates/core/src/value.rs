@@ -36,12 +36,28 @@ impl Value {
     /// Converts one of `log`'s key-value values, keeping its type where `log`
     /// exposes it; anything else (a `Display` or `Debug` capture) becomes a string.
     pub fn from_log(value: &log::kv::Value<'_>) -> Value {
-        let mut visitor = FromLog(None);
+        Value::from_log_limited(value, usize::MAX).0
+    }
+
+    /// Like [`Value::from_log`], but a string longer than `limit` bytes is
+    /// cut at a character boundary and marked with its original size
+    /// (`…[cut] (104857600 bytes)`) without ever being copied whole. The flag
+    /// says whether it was cut.
+    ///
+    /// ```
+    /// use log_panel_core::Value;
+    /// let long = "x".repeat(100);
+    /// let (v, cut) = Value::from_log_limited(&log::kv::Value::from(long.as_str()), 8);
+    /// assert!(cut);
+    /// assert_eq!(v, Value::from("xxxxxxxx…[cut] (100 bytes)"));
+    /// ```
+    pub fn from_log_limited(value: &log::kv::Value<'_>, limit: usize) -> (Value, bool) {
+        let mut visitor = FromLog { value: None, limit, cut: false };
         // The visitor never fails; a value `log` refuses to visit is rendered.
-        if value.visit(&mut visitor).is_err() || visitor.0.is_none() {
-            return Value::Str(value.to_string().into());
+        if value.visit(&mut visitor).is_err() || visitor.value.is_none() {
+            visitor.render(value);
         }
-        visitor.0.unwrap_or(Value::Null)
+        (visitor.value.unwrap_or(Value::Null), visitor.cut)
     }
 
     /// Approximate heap and inline size, for memory bounds.
@@ -53,57 +69,93 @@ impl Value {
     }
 }
 
-struct FromLog(Option<Value>);
+struct FromLog {
+    value: Option<Value>,
+    /// Strings longer than this are cut.
+    limit: usize,
+    cut: bool,
+}
+
+impl FromLog {
+    fn set(&mut self, v: Value) {
+        self.value = Some(v);
+    }
+
+    fn string(&mut self, s: &str) {
+        match crate::record::cut(s, self.limit) {
+            None => self.set(Value::Str(s.into())),
+            Some(c) => {
+                self.cut = true;
+                self.set(Value::Str(format!("{c} ({} bytes)", s.len()).into()));
+            }
+        }
+    }
+
+    /// Renders a `Display` capture into a bounded buffer, so a huge value is
+    /// never formatted whole.
+    fn render(&mut self, value: &dyn std::fmt::Display) {
+        use std::fmt::Write as _;
+        let mut text = crate::record::BoundedText::new(self.limit);
+        let _ = write!(text, "{value}");
+        match text.finish() {
+            (s, None) => self.set(Value::Str(s.into())),
+            (s, Some(original)) => {
+                self.cut = true;
+                self.set(Value::Str(format!("{s} ({original} bytes)").into()));
+            }
+        }
+    }
+}
 
 impl<'v> log::kv::VisitValue<'v> for FromLog {
     fn visit_any(&mut self, value: log::kv::Value<'_>) -> Result<(), log::kv::Error> {
-        self.0 = Some(Value::Str(value.to_string().into()));
+        self.render(&value);
         Ok(())
     }
     fn visit_null(&mut self) -> Result<(), log::kv::Error> {
-        self.0 = Some(Value::Null);
+        self.set(Value::Null);
         Ok(())
     }
     fn visit_u64(&mut self, value: u64) -> Result<(), log::kv::Error> {
-        self.0 = Some(match i64::try_from(value) {
+        self.set(match i64::try_from(value) {
             Ok(v) => Value::I64(v),
             Err(_) => Value::U64(value),
         });
         Ok(())
     }
     fn visit_i64(&mut self, value: i64) -> Result<(), log::kv::Error> {
-        self.0 = Some(Value::I64(value));
+        self.set(Value::I64(value));
         Ok(())
     }
     fn visit_u128(&mut self, value: u128) -> Result<(), log::kv::Error> {
-        self.0 = Some(match u64::try_from(value) {
+        self.set(match u64::try_from(value) {
             Ok(v) => FromLog::unsigned(v),
             Err(_) => Value::Str(value.to_string().into()),
         });
         Ok(())
     }
     fn visit_i128(&mut self, value: i128) -> Result<(), log::kv::Error> {
-        self.0 = Some(match i64::try_from(value) {
+        self.set(match i64::try_from(value) {
             Ok(v) => Value::I64(v),
             Err(_) => Value::Str(value.to_string().into()),
         });
         Ok(())
     }
     fn visit_f64(&mut self, value: f64) -> Result<(), log::kv::Error> {
-        self.0 = Some(Value::F64(value));
+        self.set(Value::F64(value));
         Ok(())
     }
     fn visit_bool(&mut self, value: bool) -> Result<(), log::kv::Error> {
-        self.0 = Some(Value::Bool(value));
+        self.set(Value::Bool(value));
         Ok(())
     }
     fn visit_str(&mut self, value: &str) -> Result<(), log::kv::Error> {
-        self.0 = Some(Value::Str(value.into()));
+        self.string(value);
         Ok(())
     }
     fn visit_char(&mut self, value: char) -> Result<(), log::kv::Error> {
         let mut buf = [0u8; 4];
-        self.0 = Some(Value::Str((&*value.encode_utf8(&mut buf)).into()));
+        self.set(Value::Str((&*value.encode_utf8(&mut buf)).into()));
         Ok(())
     }
 }

@@ -180,13 +180,11 @@ struct KvCollector<'a> {
 
 impl<'kvs> log::kv::VisitSource<'kvs> for KvCollector<'_> {
     fn visit_pair(&mut self, key: log::kv::Key<'kvs>, value: log::kv::Value<'kvs>) -> Result<(), log::kv::Error> {
-        let mut value = Value::from_log(&value);
-        if let Value::Str(s) = &value {
-            if let Some(c) = cut(s, self.limit) {
-                // The marker carries the original size; the message column has its own.
-                value = Value::Str(format!("{c} ({} bytes)", s.len()).into());
-                Counters::add(&self.counters.truncated, 1);
-            }
+        // Cut while converting, so a huge value is never copied whole; the
+        // marker carries the original size (the message column has its own).
+        let (value, was_cut) = Value::from_log_limited(&value, self.limit);
+        if was_cut {
+            Counters::add(&self.counters.truncated, 1);
         }
         // Keys are interned: no allocation per key per record (see `intern`).
         self.kv.push((crate::intern::key(key.as_str()), value));
