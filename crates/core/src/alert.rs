@@ -165,6 +165,10 @@ pub struct ThresholdEvent {
     pub file: Option<Text>,
     /// Source line of the triggering call site.
     pub line: Option<u32>,
+    /// The triggering record's bound context and key-values, as the JSON
+    /// object stored in its `context` column (e.g. `{"request_id":"r-42"}`),
+    /// so an alert can point at the request that caused it.
+    pub context: String,
 }
 
 impl fmt::Display for ThresholdEvent {
@@ -302,6 +306,11 @@ impl ThresholdCounter {
             module: record.module_path.clone(),
             file: record.file.clone(),
             line: record.line,
+            context: {
+                let mut json = String::new();
+                record.write_fields_json(&mut json);
+                json
+            },
         });
         self.sweep(t);
         event

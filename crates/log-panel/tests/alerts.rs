@@ -36,8 +36,9 @@ fn fires_once_at_the_crossing_with_the_triggering_record() {
         .unwrap();
     let mut error_line = 0;
     for i in 0..6 {
+        let _request = log_panel::scope!(request_id = format!("r-{i}"));
         error_line = line!() + 1;
-        log::error!(logger: panel, target: "billing", "payment {} failed", i);
+        log::error!(logger: panel, target: "billing", attempt = i; "payment {} failed", i);
     }
     log::error!(logger: panel, target: "shipping", "one error elsewhere: below 3");
     log::warn!(logger: panel, target: "billing", "first warning"); // default WARN 1
@@ -65,6 +66,8 @@ fn fires_once_at_the_crossing_with_the_triggering_record() {
     assert_eq!(error.file.as_deref(), Some(file!()));
     assert_eq!(error.line, Some(error_line));
     assert_eq!(error.module.as_deref(), Some(module_path!()));
+    assert_eq!(error.context, r#"{"request_id":"r-2","attempt":2}"#, "the triggering record's context");
+    assert_eq!(got[1].0.context, "{}");
     assert_eq!(error.window_end, error.timestamp);
     assert_eq!(error.window_end.0 - error.window_start.0, 3_600_000_000, "default window: one hour");
     assert_eq!(db.count("1"), 13, "every record is stored");
