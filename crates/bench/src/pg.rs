@@ -7,15 +7,14 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::{BufMut, BytesMut};
-use log_panel::context;
 use log_panel_core::{severity, Level, Timestamp};
-use log_panel_postgres::copy::COPY_SQL;
+use log_panel_postgres::copy::{COLUMN_TYPES, COPY_SQL};
 use log_panel_postgres::testing::{find_binaries, TestServer, TEST_URL_ENV};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use postgres::{Client, NoTls};
 
-use crate::common::{args, bind_request_context, bound_context};
+use crate::common::{args, bound_context};
 use crate::throughput::Row;
 
 /// Rows per transaction, for both paths (log-panel's batch size is set to it).
@@ -61,21 +60,6 @@ fn raw(server: &TestServer, records: u64) -> Row {
     let url = server.create_database();
     drop(log_panel_postgres::PgSink::connect(&url).expect("create the schema"));
     let mut client = Client::connect(&url, NoTls).expect("connect");
-    let types = [
-        Type::TIMESTAMPTZ,
-        Type::INT2,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::INT4,
-        Type::TEXT,
-        Type::INT4,
-        Type::TEXT,
-        Type::TEXT,
-        Type::JSONB,
-        Type::INT8,
-    ];
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_owned();
     let (pid, ctx) = (std::process::id() as i32, bound_context());
     let (mut message, mut json) = (String::with_capacity(64), String::with_capacity(256));
@@ -85,7 +69,7 @@ fn raw(server: &TestServer, records: u64) -> Row {
         let end = (i + BATCH as u64).min(records);
         let mut tx = client.transaction().expect("begin");
         let copy = tx.copy_in(COPY_SQL).expect("copy");
-        let mut w = BinaryCopyInWriter::new(copy, &types);
+        let mut w = BinaryCopyInWriter::new(copy, &COLUMN_TYPES);
         while i < end {
             let (a, b) = args(i);
             message.clear();
@@ -135,27 +119,7 @@ fn log_panel(server: &TestServer, records: u64, threads: usize) -> Row {
     let url = server.create_database();
     let panel =
         log_panel::builder().database(&url).app("bench").batch_size(BATCH).build().expect("start log-panel (postgres)");
-    let per_thread = records / threads as u64;
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for t in 0..threads {
-            let panel = &panel;
-            let extra = if t == 0 { records % threads as u64 } else { 0 };
-            std::thread::Builder::new()
-                .name(format!("bench-{t}"))
-                .spawn_scoped(s, move || {
-                    bind_request_context();
-                    for i in 0..per_thread + extra {
-                        let (a, b) = args(i);
-                        log::info!(logger: panel, method = "GET", status = 200; "handled request {} in {} us", a, b);
-                    }
-                    context::clear();
-                })
-                .expect("spawn a logging thread");
-        }
-    });
-    panel.flush().expect("flush log-panel");
-    let secs = start.elapsed().as_secs_f64();
+    let secs = crate::throughput::log_burst(&panel, records, threads);
     drop(panel);
     crate::throughput::row("log-panel -> Postgres".into(), threads, records, secs, count(&url))
 }

@@ -27,16 +27,14 @@ pub fn row(name: String, threads: usize, records: u64, secs: f64, stored: u64) -
     Row { name, threads, records, secs, per_sec: records as f64 / secs.max(1e-9), stored }
 }
 
-/// log-panel with its default queue and batch size, `records` shape-(b)
-/// records split over `threads` threads, as fast as they can log.
-pub fn log_panel(dir: &Path, records: u64, threads: usize, round: usize) -> Row {
-    let db = dir.join(format!("throughput-log-panel-{threads}t-{round}.db"));
-    let panel = log_panel::builder().database(&db).app("bench").build().expect("start log-panel");
+/// The measured part of a log-panel writer run, the same for every storage:
+/// `records` shape-(b) records split over `threads` named threads, as fast as
+/// they can log, from the first call to the end of the final flush. Seconds.
+pub fn log_burst(panel: &log_panel::Panel, records: u64, threads: usize) -> f64 {
     let per_thread = records / threads as u64;
     let start = Instant::now();
     std::thread::scope(|s| {
         for t in 0..threads {
-            let panel = &panel;
             let extra = if t == 0 { records % threads as u64 } else { 0 };
             std::thread::Builder::new()
                 .name(format!("bench-{t}"))
@@ -52,7 +50,15 @@ pub fn log_panel(dir: &Path, records: u64, threads: usize, round: usize) -> Row 
         }
     });
     panel.flush().expect("flush log-panel");
-    let secs = start.elapsed().as_secs_f64();
+    start.elapsed().as_secs_f64()
+}
+
+/// log-panel with its default queue and batch size, `records` shape-(b)
+/// records split over `threads` threads, as fast as they can log.
+pub fn log_panel(dir: &Path, records: u64, threads: usize, round: usize) -> Row {
+    let db = dir.join(format!("throughput-log-panel-{threads}t-{round}.db"));
+    let panel = log_panel::builder().database(&db).app("bench").build().expect("start log-panel");
+    let secs = log_burst(&panel, records, threads);
     drop(panel);
     let stored = sqlite_rows(&db);
     remove_db(&db);

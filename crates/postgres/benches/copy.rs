@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::{BufMut, BytesMut};
 use log_panel_core::{severity, Batch, Context, Level, Origin, Record, Sink, Timestamp, Value};
-use log_panel_postgres::copy::COPY_SQL;
+use log_panel_postgres::copy::{COLUMN_TYPES, COPY_SQL};
 use log_panel_postgres::testing::TestServer;
 use log_panel_postgres::PgSink;
 use postgres::binary_copy::BinaryCopyInWriter;
@@ -73,28 +73,13 @@ fn records(n: usize) -> Vec<Record> {
 }
 
 fn raw(client: &mut Client, origin: &Origin, records: &[Record]) -> Duration {
-    let types = [
-        Type::TIMESTAMPTZ,
-        Type::INT2,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::INT4,
-        Type::TEXT,
-        Type::INT4,
-        Type::TEXT,
-        Type::TEXT,
-        Type::JSONB,
-        Type::INT8,
-    ];
     let pid = origin.pid as i32;
     let mut json = String::new();
     let started = Instant::now();
     for chunk in records.chunks(BATCH) {
         let mut tx = client.transaction().unwrap();
         let copy = tx.copy_in(COPY_SQL).unwrap();
-        let mut w = BinaryCopyInWriter::new(copy, &types);
+        let mut w = BinaryCopyInWriter::new(copy, &COLUMN_TYPES);
         for r in chunk {
             json.clear();
             r.write_fields_json(&mut json);

@@ -8,6 +8,7 @@
 //! (4714-11-24 BC) are clamped to it, which also counts as sanitised.
 
 use log_panel_core::{severity, Origin, Record, Value};
+use postgres::types::Type;
 
 /// The columns written, in order (everything but `id`).
 pub const COLUMNS: &str =
@@ -17,7 +18,25 @@ pub const COLUMNS: &str =
 pub const COPY_SQL: &str = "COPY log_records (ts, level, logger, message, module, file, line, thread, pid, host, app, \
                             context, original_size) FROM STDIN (FORMAT binary)";
 
-const FIELD_COUNT: i16 = 13;
+/// The PostgreSQL type of each of [`COLUMNS`], in order: what a raw
+/// `BinaryCopyInWriter` over [`COPY_SQL`] needs (the benchmarks use it).
+pub const COLUMN_TYPES: [Type; 13] = [
+    Type::TIMESTAMPTZ,
+    Type::INT2,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT4,
+    Type::TEXT,
+    Type::INT4,
+    Type::TEXT,
+    Type::TEXT,
+    Type::JSONB,
+    Type::INT8,
+];
+
+const FIELD_COUNT: i16 = COLUMN_TYPES.len() as i16;
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 /// Microseconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
 const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
