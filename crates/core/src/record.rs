@@ -499,7 +499,22 @@ pub struct BoundedText {
 impl BoundedText {
     /// An empty buffer that keeps at most `limit` bytes.
     pub fn new(limit: usize) -> BoundedText {
-        BoundedText { buf: String::with_capacity(limit.min(128)), limit, total: 0 }
+        BoundedText::with_buffer(String::with_capacity(limit.min(128)), limit)
+    }
+
+    /// Like [`new`](BoundedText::new), writing into `buf` (cleared first), so
+    /// that a buffer can be reused.
+    ///
+    /// ```
+    /// use std::fmt::Write;
+    /// use log_panel_core::record::BoundedText;
+    /// let mut text = BoundedText::with_buffer(String::from("old"), 4);
+    /// write!(text, "{}", 123456).unwrap();
+    /// assert_eq!(text.finish(), ("1234…[cut] (6 bytes)".to_owned(), Some(6)));
+    /// ```
+    pub fn with_buffer(mut buf: String, limit: usize) -> BoundedText {
+        buf.clear();
+        BoundedText { buf, limit, total: 0 }
     }
 
     /// The kept text (with [`CUT_MARKER`] when cut) and the original size when cut.

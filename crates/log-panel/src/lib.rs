@@ -44,12 +44,14 @@
 
 pub mod alerts;
 mod builder;
+mod clock;
 mod error;
 mod global;
 mod intern;
 mod logger;
 mod panel;
 mod queue;
+mod recycle;
 mod spool;
 mod stats;
 mod writer;

@@ -11,6 +11,7 @@ use crossbeam_channel::Sender;
 use log_panel_core::record::{cut, BoundedText};
 use log_panel_core::{context, IgnoreRules, Overflow, Record, Text, Timestamp, Value};
 
+use crate::clock::Tick;
 use crate::queue::Msg;
 use crate::stats::Counters;
 
@@ -84,6 +85,8 @@ impl Logger {
             Counters::add(&self.counters.dropped_after_shutdown, 1);
             return;
         }
+        // First, so that the time is the call's, not the end of its capture.
+        let tick = Tick::now();
         let (message, original_size) = format_message(record.args(), self.max_field_bytes);
         if self.ignore.has_message_rules() && self.ignore.ignores_message(&message) {
             return;
@@ -93,13 +96,13 @@ impl Logger {
             captured.original_size = original_size;
             Counters::add(&self.counters.truncated, 1);
         }
-        self.enqueue(captured);
+        self.enqueue(captured, tick);
     }
 
     /// Hands the record to the writer under the overflow policy.
-    fn enqueue(&self, record: Record) {
+    fn enqueue(&self, record: Record, tick: Tick) {
         let level = record.level;
-        let msg = Msg::Record(record);
+        let msg = Msg::Record(record, tick);
         let sent = if self.overflow.blocks(level) {
             // Waits only while the queue is full; an error means the writer has stopped.
             self.tx.send(msg).map_err(|_| ())
@@ -129,7 +132,8 @@ fn format_message(args: &std::fmt::Arguments<'_>, limit: usize) -> (Text, Option
             Some(c) => (Cow::Owned(c), Some(s.len() as u64)),
         },
         None => {
-            let mut text = BoundedText::new(limit);
+            // A buffer the writer gave back, when there is one (see `recycle`).
+            let mut text = BoundedText::with_buffer(crate::recycle::message(limit), limit);
             // Writing only fails if a Display impl fails; keep what was written.
             let _ = text.write_fmt(*args);
             let (s, original) = text.finish();
@@ -147,7 +151,7 @@ fn capture(record: &log::Record<'_>, message: Text, limit: usize, counters: &Cou
     // The target is the module path unless overridden; reuse the 'static
     // string then, so the common case allocates nothing.
     let target: Text = match &module_path {
-        Some(Cow::Borrowed(m)) if *m == record.target() => Cow::Borrowed(m),
+        Some(Cow::Borrowed(m)) if same_str(m, record.target()) => Cow::Borrowed(m),
         _ => Cow::Owned(record.target().to_owned()),
     };
     let file: Option<Text> = match record.file_static() {
@@ -155,10 +159,15 @@ fn capture(record: &log::Record<'_>, message: Text, limit: usize, counters: &Cou
         None => record.file().map(|f| Cow::Owned(f.to_owned())),
     };
     // Sized once (counting is cheaper than growing the Vec on the first push).
-    let mut kv = Vec::with_capacity(record.key_values().count());
-    let _ = record.key_values().visit(&mut KvCollector { kv: &mut kv, limit, counters });
+    let count = record.key_values().count();
+    let mut kv = Vec::new();
+    if count > 0 {
+        kv = crate::recycle::pairs(count);
+        let _ = record.key_values().visit(&mut KvCollector { kv: &mut kv, limit, counters });
+    }
     Record {
-        timestamp: Timestamp::now(),
+        // The writer sets it from the call's `Tick` (see `clock`).
+        timestamp: Timestamp(0),
         level: record.level(),
         target,
         message,
@@ -170,6 +179,13 @@ fn capture(record: &log::Record<'_>, message: Text, limit: usize, counters: &Cou
         context: context::current(),
         original_size: None,
     }
+}
+
+/// String equality that skips comparing the bytes when both are the same
+/// slice, as a default target and its module path are (both come from
+/// `module_path!()`).
+fn same_str(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
 struct KvCollector<'a> {

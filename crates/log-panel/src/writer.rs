@@ -19,6 +19,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log_panel_core::{Batch, BatchPolicy, Level, Origin, Record, Sink, SinkError, SinkErrorKind, Timestamp, Value};
 
 use crate::alerts::Alerts;
+use crate::clock::WallClock;
 use crate::queue::Msg;
 use crate::spool::Spool;
 use crate::stats::Counters;
@@ -89,6 +90,8 @@ pub(crate) struct Writer {
     sink_sanitised: u64,
     /// Threshold alerts: counts what was committed (None: no callbacks).
     alerts: Option<Alerts>,
+    /// Turns the callers' ticks into timestamps.
+    clock: WallClock,
 }
 
 impl Writer {
@@ -127,6 +130,7 @@ impl Writer {
             high_water: 0,
             sink_sanitised: 0,
             alerts: None,
+            clock: WallClock::new(),
         }
     }
 
@@ -192,7 +196,8 @@ impl Writer {
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Record(record) => {
+            Msg::Record(mut record, tick) => {
+                record.timestamp = self.clock.timestamp(tick);
                 // The queue held this record too, a moment ago.
                 let depth = (self.rx.len() + 1).min(self.capacity);
                 if depth > self.high_water {
@@ -325,6 +330,7 @@ impl Writer {
                 Ok(()) => {
                     self.release(&batch);
                     self.recovered();
+                    crate::recycle::give_back(batch);
                 }
                 Err((e, done)) => {
                     self.release(&batch[..done]);

@@ -106,3 +106,66 @@ fn key_value_types_survive() {
         .unwrap();
     assert_eq!(types, "text,integer,text,real,integer,text,text,text,true");
 }
+
+/// Stores nothing; keeps each record's (thread, i, timestamp), slowly, so
+/// that records wait in the queue before the writer receives them.
+struct SlowRecorder(std::sync::Arc<std::sync::Mutex<Vec<(i64, i64, i64)>>>);
+
+impl log_panel::Sink for SlowRecorder {
+    fn write(&mut self, batch: &log_panel::Batch<'_>) -> Result<(), log_panel::SinkError> {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let int = |r: &log_panel::Record, k: &str| match r.fields().find(|(key, _)| *key == k) {
+            Some((_, log_panel::Value::I64(v))) => *v,
+            other => panic!("{k}: {other:?}"),
+        };
+        let mut kept = self.0.lock().unwrap();
+        for r in batch.records {
+            kept.push((int(r, "thread"), int(r, "i"), r.timestamp.as_micros()));
+        }
+        Ok(())
+    }
+}
+
+/// The calling thread only reads a tick counter; the writer turns ticks into
+/// wall time when it receives the record (`clock.rs`). Each stored time must
+/// still be the call's own: within the wall-clock readings taken just before
+/// and after the call, though the writer, stuck in a slow sink, received it
+/// up to tens of milliseconds later.
+#[test]
+fn timestamps_are_the_calls_own_though_converted_later() {
+    let kept = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let panel = log_panel::builder().sink(SlowRecorder(kept.clone())).batch_size(1).build().unwrap();
+    let micros = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
+    let mut windows: Vec<(i64, i64, i64, i64)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..3i64)
+            .map(|t| {
+                let panel = &panel;
+                s.spawn(move || {
+                    let mut windows = Vec::new();
+                    for i in 0..10i64 {
+                        let before = micros(std::time::SystemTime::now());
+                        log::info!(logger: panel, thread = t, i = i; "call");
+                        let after = micros(std::time::SystemTime::now());
+                        windows.push((t, i, before, after));
+                        std::thread::sleep(std::time::Duration::from_millis(3));
+                    }
+                    windows
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+    panel.flush().unwrap();
+    windows.sort();
+    let mut stored = kept.lock().unwrap().clone();
+    stored.sort();
+    assert_eq!(stored.len(), windows.len());
+    for ((t, i, at), (wt, wi, before, after)) in stored.iter().zip(&windows) {
+        assert_eq!((t, i), (wt, wi));
+        // One microsecond of slack each side: the readings round differently.
+        assert!(before - 1 <= *at && *at <= after + 1, "thread {t} call {i}: {before} <= {at} <= {after}");
+    }
+    // The 30 calls are over in ~40 ms; the writer, one 20 ms write per
+    // record, receives the last ones ~0.5 s after their calls: a time taken
+    // on receipt would fail the windows above.
+}
