@@ -510,7 +510,7 @@ impl BoundedText {
     /// use log_panel_core::record::BoundedText;
     /// let mut text = BoundedText::with_buffer(String::from("old"), 4);
     /// write!(text, "{}", 123456).unwrap();
-    /// assert_eq!(text.finish(), ("1234…[cut] (6 bytes)".to_owned(), Some(6)));
+    /// assert_eq!(text.finish(), ("1234…[cut]".to_owned(), Some(6)));
     /// ```
     pub fn with_buffer(mut buf: String, limit: usize) -> BoundedText {
         buf.clear();
