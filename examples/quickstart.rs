@@ -1,7 +1,8 @@
 //! The README's first command: `cargo run --example quickstart`.
 //!
 //! Logs a handful of records at several levels, with key-values, into
-//! `log_panel.db` in the working directory, then shows how to look at them.
+//! `log_panel.db` in the working directory (or wherever `log_panel.toml` /
+//! `$LOG_PANEL_DATABASE_URL` say), then shows how to look at them.
 
 use log::{debug, error, info, warn};
 
@@ -17,19 +18,23 @@ fn main() -> Result<(), log_panel::Error> {
     error!(target: "billing::payments", order_id = 1234; "payment failed after {} attempts", 3);
     info!(elapsed_ms = 12; "quickstart finished");
 
+    let storage = panel.storage(); // where the records go: the config can point elsewhere
     drop(panel); // drains the queue and commits every record; also happens at end of scope
     let stats = log_panel::stats();
-    println!("log-panel: {} records written to log_panel.db", stats.written);
+    let Some(db) = storage.strip_prefix("sqlite:") else {
+        println!("log-panel: {} records written to {storage}", stats.written);
+        println!("Look at them with psql (table log_records; levels in log_levels; see docs/schema.md).");
+        return Ok(());
+    };
+    println!("log-panel: {} records written to {db}", stats.written);
     println!();
     println!("Look at them with sqlite3:");
     println!(
-        "  sqlite3 -header -column log_panel.db \\\n    \"SELECT ts, name AS level, logger, message, context FROM log_records JOIN log_levels USING (level) ORDER BY id DESC LIMIT 10\""
+        "  sqlite3 -header -column {db} \\\n    \"SELECT ts, name AS level, logger, message, context FROM log_records JOIN log_levels USING (level) ORDER BY id DESC LIMIT 10\""
     );
     println!("Warnings and errors only:");
-    println!("  sqlite3 log_panel.db \"SELECT ts, logger, message FROM log_records WHERE level >= 30\"");
+    println!("  sqlite3 {db} \"SELECT ts, logger, message FROM log_records WHERE level >= 30\"");
     println!("A key-value:");
-    println!(
-        "  sqlite3 log_panel.db \"SELECT message FROM log_records WHERE json_extract(context, '$.order_id') = 1234\""
-    );
+    println!("  sqlite3 {db} \"SELECT message FROM log_records WHERE json_extract(context, '$.order_id') = 1234\"");
     Ok(())
 }

@@ -306,6 +306,7 @@ impl Builder {
             host: gethostname::gethostname().to_string_lossy().into_owned(),
             pid: std::process::id(),
         };
+        let storage = sink.describe();
         let counters = Arc::new(Counters::default());
         let (tx, rx) = crossbeam_channel::bounded(config.queue.capacity);
         let settings = WriterSettings { policy: config.batch.policy(), capacity: config.queue.capacity, spool };
@@ -332,6 +333,7 @@ impl Builder {
             writer: Mutex::new(Some(handle)),
             shutdown_timeout: Duration::from_millis(config.shutdown.timeout_ms),
             alerts: alert_counters,
+            storage,
         })
     }
 

@@ -100,6 +100,13 @@ pub struct Guard {
     _private: (),
 }
 
+impl Guard {
+    /// Where the global panel's records go (see [`Panel::storage`](crate::Panel::storage)).
+    pub fn storage(&self) -> &'static str {
+        GLOBAL.get().map_or("", |panel| panel.storage())
+    }
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
         let _ = shutdown();

@@ -26,25 +26,7 @@ const THREAD_CACHE: usize = 32;
 static NAMES: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
 
 thread_local! {
-    static CACHE: RefCell<Vec<Cached>> = const { RefCell::new(Vec::new()) };
-}
-
-/// A name in a thread's cache, with its first 16 bytes as a number: most
-/// keys are that short, and then one integer comparison decides, where a
-/// string comparison meant a `memcmp` call per cached name.
-#[derive(Clone, Copy)]
-struct Cached {
-    len: usize,
-    head: u128,
-    name: &'static str,
-}
-
-/// The first 16 bytes of `k`, zero-padded.
-fn head(k: &str) -> u128 {
-    let mut bytes = [0u8; 16];
-    let n = k.len().min(16);
-    bytes[..n].copy_from_slice(&k.as_bytes()[..n]);
-    u128::from_le_bytes(bytes)
+    static CACHE: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The key as a [`Text`]: borrowed from the interned set when possible.
@@ -52,16 +34,14 @@ pub(crate) fn key(k: &str) -> Text {
     if k.len() > MAX_KEY_LEN {
         return Cow::Owned(k.to_owned());
     }
-    let (len, h) = (k.len(), head(k));
     let cached = CACHE.try_with(|cache| {
         let mut cache = cache.try_borrow_mut().ok()?;
-        let hit = cache.iter().find(|c| c.len == len && c.head == h && (len <= 16 || c.name == k));
-        if let Some(c) = hit {
-            return Some(c.name);
+        if let Some(&name) = cache.iter().find(|&&name| name == k) {
+            return Some(name);
         }
         let name = global(k)?;
         if cache.len() < THREAD_CACHE {
-            cache.push(Cached { len, head: h, name });
+            cache.push(name);
         }
         Some(name)
     });
@@ -98,13 +78,6 @@ mod tests {
         }
         let other_thread = std::thread::spawn(|| key("user_id")).join().unwrap_or(Cow::Borrowed("x"));
         assert!(matches!(other_thread, Cow::Borrowed(n) if std::ptr::eq(n, &*a)));
-        // Names that share their first 16 bytes, or differ only in length, stay apart.
-        let (p, q) = ("request_id_prefix_one", "request_id_prefix_two");
-        assert_eq!(key(p), p);
-        assert_eq!(key(q), q);
-        assert_eq!(key("user"), "user");
-        assert_eq!(key("user\0"), "user\0");
-        assert_eq!(key("user_id"), "user_id");
         let long = "k".repeat(MAX_KEY_LEN + 1);
         assert!(matches!(key(&long), Cow::Owned(ref s) if *s == long));
     }

@@ -15,10 +15,12 @@
 //!
 //! 1. `logger.rs`: the `log::Log` implementation filters the call (RUST_LOG-style
 //!    directives, ignore rules) and captures a [`Record`] on the calling thread:
-//!    time, level, logger, message, call site, thread, key-values and the bound
-//!    [`context`]. No I/O happens on the caller.
+//!    a clock tick, level, logger, message, call site, thread, key-values and
+//!    the bound [`context`]. No I/O happens on the caller; buffers come back
+//!    from the writer for reuse (`recycle.rs`).
 //! 2. `queue.rs`: the record goes into a bounded channel.
-//! 3. `writer.rs`: one writer thread gathers records and writes a batch when the
+//! 3. `writer.rs`: one writer thread turns each tick into the call's wall-clock
+//!    time (`clock.rs`), gathers records and writes a batch when the
 //!    [`BatchPolicy`] says so: `batch.size` records, a record at or above
 //!    `batch.flush_level`, `batch.flush_interval_ms` after the oldest pending
 //!    record (a real timer), or an explicit [`flush`] / [`shutdown`].

@@ -35,6 +35,8 @@ pub struct Panel {
     pub(crate) writer: Mutex<Option<JoinHandle<()>>>,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) alerts: Arc<AlertCounters>,
+    /// The sink's description, taken when the panel was built.
+    pub(crate) storage: String,
 }
 
 impl Panel {
@@ -126,6 +128,19 @@ impl Panel {
     /// A snapshot of the threshold-alert counters.
     pub fn alert_stats(&self) -> AlertStats {
         self.alerts.snapshot()
+    }
+
+    /// Where the records go, as the sink describes itself ([`Sink::describe`](crate::Sink::describe)):
+    /// `sqlite:<path>`, `PostgreSQL <url without password>`, or a custom sink's text.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let panel = log_panel::builder().database(dir.path().join("app.db")).build()?;
+    /// assert_eq!(panel.storage(), format!("sqlite:{}", dir.path().join("app.db").display()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn storage(&self) -> &str {
+        &self.storage
     }
 }
 
