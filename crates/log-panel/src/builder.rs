@@ -317,9 +317,7 @@ impl Builder {
             .name("log-panel-writer".into())
             .spawn(move || writer.run())
             .map_err(Error::Spawn)?;
-        if log::max_level() < filter.filter() {
-            log::set_max_level(filter.filter());
-        }
+        raise_max_level(filter.filter());
         Ok(Panel {
             logger: Logger {
                 filter,
@@ -407,4 +405,16 @@ fn default_app_name() -> String {
         .ok()
         .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "app".to_owned())
+}
+
+/// Raises `log`'s global maximum level to `level` if it is lower. Under a
+/// lock: two panels built at once (tests do) must not interleave the check
+/// and the set, or the lower of their levels can win and the other panel's
+/// more verbose records never reach it.
+pub(crate) fn raise_max_level(level: log::LevelFilter) {
+    static RAISING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = RAISING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if log::max_level() < level {
+        log::set_max_level(level);
+    }
 }

@@ -40,7 +40,7 @@ pub(crate) fn install(panel: Panel, panic_hook: bool) -> Result<Guard, Error> {
         // Unreachable in practice: set_logger succeeds only once per process.
         return Err(Error::AlreadyInitialized);
     }
-    log::set_max_level(level);
+    crate::builder::raise_max_level(level);
     if panic_hook {
         install_panic_hook();
     }
