@@ -56,14 +56,11 @@ impl Value {
         if let Some(i) = value.to_i64() {
             return (Value::I64(i), false);
         }
-        if let Some(s) = value.to_borrowed_str() {
-            let mut visitor = FromLog { value: Value::Null, seen: false, limit, cut: false };
-            visitor.string(s);
-            return (visitor.value, visitor.cut);
-        }
         let mut visitor = FromLog { value: Value::Null, seen: false, limit, cut: false };
-        // The visitor never fails; a value `log` refuses to visit is rendered.
-        if value.visit(&mut visitor).is_err() || !visitor.seen {
+        if let Some(s) = value.to_borrowed_str() {
+            visitor.string(s);
+        } else if value.visit(&mut visitor).is_err() || !visitor.seen {
+            // The visitor never fails; a value `log` refuses to visit is rendered.
             visitor.render(value);
         }
         (visitor.value, visitor.cut)
