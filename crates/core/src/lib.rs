@@ -32,4 +32,4 @@ pub use ignore::IgnoreRules;
 pub use policy::BatchPolicy;
 pub use record::{level_from_severity, severity, Level, Origin, Record, Text, Timestamp};
 pub use sink::{Batch, Sink, SinkError, SinkErrorKind};
-pub use value::Value;
+pub use value::{Str, Value};

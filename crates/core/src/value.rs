@@ -1,7 +1,11 @@
 //! Typed values for structured key-values and bound context.
 
+use std::borrow::{Borrow, Cow};
 use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
+
+use smol_str::SmolStr;
 
 /// A structured value that keeps its type all the way into the stored JSON.
 ///
@@ -28,8 +32,8 @@ pub enum Value {
     U64(u64),
     /// A float. Non-finite floats are stored as JSON `null`, as JSON has no NaN.
     F64(f64),
-    /// A string. Shared so capturing a bound string value is a reference-count bump.
-    Str(Arc<str>),
+    /// A string: short ones inline, long ones shared (see [`Str`]).
+    Str(Str),
 }
 
 impl Value {
@@ -52,14 +56,10 @@ impl Value {
     /// assert_eq!(v, Value::from("xxxxxxxx…[cut] (100 bytes)"));
     /// ```
     pub fn from_log_limited(value: &log::kv::Value<'_>, limit: usize) -> (Value, bool) {
-        // Integers and strings are the commonest values; a cast is cheaper than a visit.
-        if let Some(i) = value.to_i64() {
-            return (Value::I64(i), false);
-        }
+        // One visit: with the visitor holding a plain `Value`, it costs less
+        // than trying casts (`to_i64`, `to_borrowed_str`) first.
         let mut visitor = FromLog { value: Value::Null, seen: false, limit, cut: false };
-        if let Some(s) = value.to_borrowed_str() {
-            visitor.string(s);
-        } else if value.visit(&mut visitor).is_err() || !visitor.seen {
+        if value.visit(&mut visitor).is_err() || !visitor.seen {
             // The visitor never fails; a value `log` refuses to visit is rendered.
             visitor.render(value);
         }
@@ -281,6 +281,11 @@ impl From<&String> for Value {
 }
 impl From<Arc<str>> for Value {
     fn from(v: Arc<str>) -> Value {
+        Value::Str(v.into())
+    }
+}
+impl From<Str> for Value {
+    fn from(v: Str) -> Value {
         Value::Str(v)
     }
 }
@@ -294,6 +299,82 @@ impl<T: Into<Value>> From<Option<T>> for Value {
         v.map_or(Value::Null, Into::into)
     }
 }
+
+/// The text of a [`Value::Str`].
+///
+/// Strings up to 23 bytes (most values: methods, ids, names) are kept inline,
+/// so capturing one allocates nothing; longer ones are shared behind a
+/// reference count. Either way a clone is cheap, so a bound context value is
+/// never copied per record. It reads as a `&str` through `Deref`.
+///
+/// ```
+/// use log_panel_core::Str;
+/// let s = Str::from("GET");
+/// assert_eq!(&*s, "GET");
+/// assert_eq!(s.len(), 3);
+/// assert_eq!(s, "GET");
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Str(SmolStr);
+
+impl Str {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl Deref for Str {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl AsRef<str> for Str {
+    fn as_ref(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl Borrow<str> for Str {
+    fn borrow(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Debug for Str {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.0.as_str(), f)
+    }
+}
+
+impl fmt::Display for Str {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
+impl PartialEq<str> for Str {
+    fn eq(&self, other: &str) -> bool {
+        self.0.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Str {
+    fn eq(&self, other: &&str) -> bool {
+        self.0.as_str() == *other
+    }
+}
+
+macro_rules! str_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Str {
+            fn from(v: $t) -> Str { Str(SmolStr::from(v)) }
+        }
+    )*};
+}
+str_from!(&str, &String, String, Box<str>, Arc<str>, Cow<'_, str>, char);
 
 #[cfg(test)]
 mod tests {
@@ -314,6 +395,20 @@ mod tests {
             via_log(log::kv::Value::from_display(&std::net::Ipv4Addr::LOCALHOST)),
             Value::Str("127.0.0.1".into())
         );
+    }
+
+    #[test]
+    fn short_strings_are_inline_long_ones_shared() {
+        let short = Str::from("7f3a9c2e-51d0-4c1e-9a"); // 21 bytes
+        assert!(!short.0.is_heap_allocated());
+        assert_eq!(short, "7f3a9c2e-51d0-4c1e-9a");
+        let long = Str::from("x".repeat(100));
+        assert!(long.0.is_heap_allocated());
+        let copy = long.clone();
+        assert!(std::ptr::eq(copy.as_ptr(), long.as_ptr()), "a clone shares the text");
+        // A value is no bigger than the `Arc<str>` variant it replaced.
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(format!("{short:?} {long}").len(), 23 + 1 + 100);
     }
 
     #[test]
