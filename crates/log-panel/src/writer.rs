@@ -27,6 +27,10 @@ use crate::stats::Counters;
 /// First retry delay after a failed write; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Messages taken from the queue after a wake-up before the timers, storage
+/// health and gauges are looked at again: small enough that a timer fires at
+/// most a few hundred records late, large enough that the look is rare.
+const DRAIN_BURST: usize = 256;
 
 /// Settings the writer needs beyond the batch policy.
 pub(crate) struct WriterSettings {
@@ -81,6 +85,8 @@ pub(crate) struct Writer {
     state: State,
     /// Records taken in (from the queue, or made by the writer itself).
     received: u64,
+    /// Of those, records taken from the queue (published as `stats().accepted`).
+    from_queue: u64,
     /// Of those, records committed, spooled-then-replayed, quarantined or lost, in order.
     resolved: u64,
     waiters: Vec<(u64, Sender<()>)>,
@@ -124,6 +130,7 @@ impl Writer {
             health: Health::Ok,
             state: State::Running,
             received: 0,
+            from_queue: 0,
             resolved: 0,
             waiters: Vec::new(),
             drops_reported: [0; 5],
@@ -161,7 +168,19 @@ impl Writer {
                 None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
             match msg {
-                Ok(msg) => self.handle(msg),
+                Ok(msg) => {
+                    // The queue is at its deepest now: sample it once per wake-up.
+                    self.note_depth(self.rx.len() + 1);
+                    self.handle(msg);
+                    // Take what else is queued before the timer and gauge work
+                    // in `tick`, which would otherwise run once per record.
+                    for _ in 0..DRAIN_BURST {
+                        match self.rx.try_recv() {
+                            Ok(msg) => self.handle(msg),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     if let State::Running = self.state {
@@ -198,13 +217,7 @@ impl Writer {
         match msg {
             Msg::Record(mut record, tick) => {
                 record.timestamp = self.clock.timestamp(tick);
-                // The queue held this record too, a moment ago.
-                let depth = (self.rx.len() + 1).min(self.capacity);
-                if depth > self.high_water {
-                    self.high_water = depth;
-                    self.counters.high_water.fetch_max(depth, Relaxed);
-                }
-                self.counters.received.fetch_add(1, Relaxed);
+                self.from_queue += 1;
                 self.push(record);
             }
             Msg::Flush(ack) => {
@@ -218,6 +231,16 @@ impl Writer {
                     State::Running => self.state = State::Draining { deadline, acks: vec![ack] },
                 }
             }
+        }
+    }
+
+    /// Records the queue's depth (including the message just taken) for
+    /// `queue_high_water`.
+    fn note_depth(&mut self, depth: usize) {
+        let depth = depth.min(self.capacity);
+        if depth > self.high_water {
+            self.high_water = depth;
+            self.counters.high_water.fetch_max(depth, Relaxed);
         }
     }
 
@@ -297,6 +320,7 @@ impl Writer {
 
     /// The current values `stats()` reads for `pending` and `in_spool`.
     fn publish_gauges(&self) {
+        self.counters.received.store(self.from_queue, Relaxed);
         self.counters.held.store(self.held_records, Relaxed);
         self.counters.in_spool.store(self.own_spooled(), Relaxed);
     }
