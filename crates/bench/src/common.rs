@@ -24,6 +24,22 @@ pub fn bound_context() -> Context {
     ])
 }
 
+/// Writes a shape-(b) record's stored fields as JSON text into `json` (cleared
+/// first), as a program writing rows itself would build them: the bound
+/// context `ctx`, then the record's two key-values. The raw loops use it.
+pub fn fields_json(ctx: &Context, json: &mut String) {
+    use std::fmt::Write as _;
+    json.clear();
+    json.push('{');
+    for (k, v) in ctx.iter() {
+        let _ = match v {
+            log_panel_core::Value::Str(s) => write!(json, "\"{k}\":\"{s}\","),
+            other => write!(json, "\"{k}\":{other},"),
+        };
+    }
+    json.push_str("\"method\":\"GET\",\"status\":200}");
+}
+
 /// The call's first format argument for call `i` (a request number) and its second (a duration).
 pub fn args(i: u64) -> (u64, u64) {
     (i, 100 + (i % 900))

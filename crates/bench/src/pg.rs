@@ -2,39 +2,20 @@
 //! `PgSink`) against the raw driver's binary COPY over the same rows, on a
 //! throwaway server started by `log_panel_postgres::testing`.
 
-use std::error::Error;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use bytes::{BufMut, BytesMut};
 use log_panel_core::{severity, Level, Timestamp};
 use log_panel_postgres::copy::{COLUMN_TYPES, COPY_SQL};
-use log_panel_postgres::testing::{find_binaries, TestServer, TEST_URL_ENV};
+use log_panel_postgres::testing::{find_binaries, Jsonb, TestServer, TEST_URL_ENV};
 use postgres::binary_copy::BinaryCopyInWriter;
-use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use postgres::{Client, NoTls};
 
-use crate::common::{args, bound_context};
+use crate::common::{args, bound_context, fields_json};
 use crate::throughput::Row;
 
 /// Rows per transaction, for both paths (log-panel's batch size is set to it).
 pub const BATCH: usize = 10_000;
-
-/// `jsonb` in binary form: version 1, then the JSON text.
-#[derive(Debug)]
-struct Jsonb<'a>(&'a str);
-
-impl ToSql for Jsonb<'_> {
-    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-        out.put_u8(1);
-        out.put_slice(self.0.as_bytes());
-        Ok(IsNull::No)
-    }
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::JSONB
-    }
-    to_sql_checked!();
-}
 
 fn count(url: &str) -> u64 {
     Client::connect(url, NoTls)
@@ -74,19 +55,7 @@ fn raw(server: &TestServer, records: u64) -> Row {
             let (a, b) = args(i);
             message.clear();
             let _ = write!(message, "handled request {} in {} us", a, b);
-            json.clear();
-            json.push('{');
-            for (k, v) in ctx.iter() {
-                match v {
-                    log_panel_core::Value::Str(s) => {
-                        let _ = write!(json, "\"{k}\":\"{s}\",");
-                    }
-                    other => {
-                        let _ = write!(json, "\"{k}\":{other},");
-                    }
-                }
-            }
-            json.push_str("\"method\":\"GET\",\"status\":200}");
+            fields_json(&ctx, &mut json);
             let ts = UNIX_EPOCH + Duration::from_micros(Timestamp::now().as_micros().unsigned_abs());
             let (module, file, line, size): (&str, &str, i32, Option<i64>) = (module_path!(), file!(), 0, None);
             w.write(&[

@@ -9,7 +9,7 @@ use log_panel::context;
 use log_panel_core::Timestamp;
 use rusqlite::params;
 
-use crate::common::{args, bind_request_context, bound_context, sqlite_rows};
+use crate::common::{args, bind_request_context, bound_context, fields_json, sqlite_rows};
 
 /// One throughput measurement.
 #[derive(Debug, Clone)]
@@ -96,20 +96,7 @@ pub fn raw_sqlite(dir: &Path, records: u64, round: usize) -> Row {
                 let (a, b) = args(i);
                 message.clear();
                 let _ = write!(message, "handled request {} in {} us", a, b);
-                json.clear();
-                json.push('{');
-                for (k, v) in ctx.iter() {
-                    let _ = write!(json, "\"{k}\":");
-                    match v {
-                        log_panel_core::Value::Str(s) => {
-                            let _ = write!(json, "\"{s}\",");
-                        }
-                        other => {
-                            let _ = write!(json, "{other},");
-                        }
-                    }
-                }
-                json.push_str("\"method\":\"GET\",\"status\":200}");
+                fields_json(&ctx, &mut json);
                 insert
                     .execute(params![
                         Timestamp::now().to_rfc3339(),

@@ -7,6 +7,9 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::log_from_threads;
 use log_panel_postgres::testing::{loud_skip, TestServer};
 use postgres::{Client, NoTls};
 
@@ -20,20 +23,10 @@ fn count(url: &str, sql: &str) -> i64 {
 
 #[test]
 fn four_threads_fifty_thousand_each_exactly_once() {
-    let Some(server) = TestServer::shared() else { return };
-    let url = server.create_database();
+    let Some(url) = TestServer::shared_database() else { return };
     let panel =
         log_panel::builder().database(&url).app("threads").queue_capacity(8192).batch_size(5000).build().unwrap();
-    std::thread::scope(|s| {
-        for t in 0..4 {
-            let panel = &panel;
-            s.spawn(move || {
-                for seq in 0..50_000 {
-                    log::info!(logger: panel, t = t, seq = seq; "record {}", seq);
-                }
-            });
-        }
-    });
+    log_from_threads(&panel, 4, 50_000);
     drop(panel);
     assert_eq!(count(&url, "SELECT count(*) FROM log_records"), 200_000);
     assert_eq!(
@@ -67,11 +60,7 @@ fn four_threads_fifty_thousand_each_exactly_once() {
 #[test]
 fn server_restart_mid_stream_stores_every_record_exactly_once() {
     // Needs its own server: stopping the shared one would break the other tests.
-    let Some(server) = TestServer::start() else { return };
-    if !server.is_own() {
-        loud_skip("the restart test needs a server it can stop (LOG_PANEL_TEST_PG_URL is set)");
-        return;
-    }
+    let Some(server) = TestServer::start_stoppable("the restart test") else { return };
     let url = server.create_database();
     let spool = tempfile::tempdir().unwrap();
     let panel = log_panel::builder()
@@ -226,8 +215,7 @@ fn a_wrong_password_fails_init_without_showing_it() {
 
 #[test]
 fn nul_bytes_through_the_logger_are_stored_sanitised_and_counted() {
-    let Some(server) = TestServer::shared() else { return };
-    let url = server.create_database();
+    let Some(url) = TestServer::shared_database() else { return };
     let spool = tempfile::tempdir().unwrap();
     let panel = log_panel::builder().database(&url).spool_dir(spool.path()).build().unwrap();
     log::info!(logger: panel, "k\0ey" = "va\0lue"; "before\0after");

@@ -3,22 +3,13 @@
 
 mod common;
 
-use common::TempDb;
+use common::{log_from_threads, TempDb};
 
 #[test]
 fn four_threads_fifty_thousand_each_exactly_once() {
     let db = TempDb::new();
     let panel = log_panel::builder().database(&db.path).queue_capacity(4096).build().unwrap();
-    std::thread::scope(|s| {
-        for t in 0..4 {
-            let panel = &panel;
-            s.spawn(move || {
-                for seq in 0..50_000 {
-                    log::info!(logger: panel, t = t, seq = seq; "record {}", seq);
-                }
-            });
-        }
-    });
+    log_from_threads(&panel, 4, 50_000);
     drop(panel);
     assert_eq!(db.count("1"), 200_000);
     let distinct: i64 = db

@@ -13,37 +13,18 @@
 //! (raw, sink, raw, sink, …) on fresh databases; the best of each is compared.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::error::Error;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use bytes::{BufMut, BytesMut};
 use log_panel_core::{severity, Batch, Context, Level, Origin, Record, Sink, Timestamp, Value};
 use log_panel_postgres::copy::{COLUMN_TYPES, COPY_SQL};
-use log_panel_postgres::testing::TestServer;
+use log_panel_postgres::testing::{Jsonb, TestServer};
 use log_panel_postgres::PgSink;
 use postgres::binary_copy::BinaryCopyInWriter;
-use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use postgres::{Client, NoTls};
 
 const BATCH: usize = 10_000;
 const ROUNDS: usize = 5;
-
-/// `jsonb` in binary form: version 1, then the JSON text.
-#[derive(Debug)]
-struct Jsonb<'a>(&'a str);
-
-impl ToSql for Jsonb<'_> {
-    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-        out.put_u8(1);
-        out.put_slice(self.0.as_bytes());
-        Ok(IsNull::No)
-    }
-    fn accepts(ty: &Type) -> bool {
-        *ty == Type::JSONB
-    }
-    to_sql_checked!();
-}
 
 fn records(n: usize) -> Vec<Record> {
     let levels = [Level::Info, Level::Info, Level::Info, Level::Debug, Level::Warn, Level::Error];

@@ -45,10 +45,38 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use postgres::{Client, NoTls};
 
 /// Environment variable naming an existing server to test against instead.
 pub const TEST_URL_ENV: &str = "LOG_PANEL_TEST_PG_URL";
+
+/// A `jsonb` parameter in the binary format (version byte 1, then the JSON
+/// text), for raw-driver baselines that COPY the rows the sink writes.
+///
+/// ```
+/// use log_panel_postgres::testing::Jsonb;
+/// use postgres::types::{ToSql, Type};
+/// let mut out = bytes::BytesMut::new();
+/// assert!(Jsonb("{}").to_sql(&Type::JSONB, &mut out).is_ok());
+/// assert_eq!(&out[..], b"\x01{}");
+/// assert!(!<Jsonb<'_> as ToSql>::accepts(&Type::JSON));
+/// ```
+#[derive(Debug)]
+pub struct Jsonb<'a>(pub &'a str);
+
+impl ToSql for Jsonb<'_> {
+    fn to_sql(&self, _: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        use bytes::BufMut as _;
+        out.put_u8(1);
+        out.put_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB
+    }
+    to_sql_checked!();
+}
 /// Environment variable naming the directory holding `initdb` and `pg_ctl`.
 pub const BIN_ENV: &str = "LOG_PANEL_PG_BIN";
 /// The group role whose members must log in with a password (scram-sha-256);
@@ -105,6 +133,24 @@ impl TestServer {
     pub fn shared() -> Option<&'static TestServer> {
         static SHARED: OnceLock<Option<TestServer>> = OnceLock::new();
         SHARED.get_or_init(TestServer::start).as_ref()
+    }
+
+    /// A fresh database on the [shared](TestServer::shared) server, by URL:
+    /// what most tests need. `None` means skip, as for `shared`.
+    pub fn shared_database() -> Option<String> {
+        Some(TestServer::shared()?.create_database())
+    }
+
+    /// A server of one's own that the test may stop and start again: like
+    /// [`TestServer::start`], but `None` (after a loud message naming `test`)
+    /// also when `LOG_PANEL_TEST_PG_URL` names a server, which must not be stopped.
+    pub fn start_stoppable(test: &str) -> Option<TestServer> {
+        let server = TestServer::start()?;
+        if !server.is_own() {
+            loud_skip(&format!("{test} needs a server it can stop (LOG_PANEL_TEST_PG_URL is set)"));
+            return None;
+        }
+        Some(server)
     }
 
     /// A server of one's own (needed to stop or restart it). `None` means:

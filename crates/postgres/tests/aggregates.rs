@@ -102,10 +102,7 @@ fn assert_aggregates_match_records(db: &mut Client) -> i64 {
 
 #[test]
 fn aggregates_equal_group_by_after_four_concurrent_writers() {
-    let Some(server) = TestServer::shared() else {
-        return;
-    };
-    let url = server.create_database();
+    let Some(url) = TestServer::shared_database() else { return };
     let threads: Vec<_> = (0..4u32)
         .map(|t| {
             let url = url.clone();
@@ -131,10 +128,7 @@ fn aggregates_equal_group_by_after_four_concurrent_writers() {
 
 #[test]
 fn buckets_are_utc_hours_whatever_the_session_time_zone() {
-    let Some(server) = TestServer::shared() else {
-        return;
-    };
-    let url = server.create_database();
+    let Some(url) = TestServer::shared_database() else { return };
     let mut sink = PgSink::connect(&url).unwrap();
     // 2026-11-22T18:29:59.999999Z and 18:30:00Z: one UTC hour, two quarters,
     // and two different days in India.
@@ -177,10 +171,7 @@ fn buckets_are_utc_hours_whatever_the_session_time_zone() {
 
 #[test]
 fn a_version_1_database_is_backfilled_on_upgrade() {
-    let Some(server) = TestServer::shared() else {
-        return;
-    };
-    let url = server.create_database();
+    let Some(url) = TestServer::shared_database() else { return };
     let mut db = client(&url);
     db.batch_execute(
         "CREATE TABLE log_panel_schema (version integer PRIMARY KEY, description text NOT NULL,
@@ -210,10 +201,7 @@ fn a_version_1_database_is_backfilled_on_upgrade() {
 
 #[test]
 fn rebuild_equals_incremental_and_is_safe_under_concurrent_writes() {
-    let Some(server) = TestServer::shared() else {
-        return;
-    };
-    let url = server.create_database();
+    let Some(url) = TestServer::shared_database() else { return };
     let mut sink = PgSink::connect(&url).unwrap();
     let mut rng = Rng(77);
     for _ in 0..5 {

@@ -44,11 +44,7 @@ fn stored(url: &str) -> (i64, i64, i64) {
 
 #[test]
 fn server_stopped_and_started_again() {
-    let Some(server) = TestServer::start() else { return };
-    if !server.is_own() {
-        loud_skip("the reconnect test needs a server it can stop (LOG_PANEL_TEST_PG_URL is set)");
-        return;
-    }
+    let Some(server) = TestServer::start_stoppable("the reconnect test") else { return };
     let url = server.create_database();
     let mut sink = PgSink::connect(&url).unwrap();
     let first = batch_of(0, 1000);
@@ -156,8 +152,7 @@ fn a_lost_commit_answer_is_settled_without_writing_twice() {
 
 #[test]
 fn a_lost_connection_before_commit_rewrites_the_batch_once() {
-    let Some(server) = TestServer::shared() else { return };
-    let url = server.create_database();
+    let Some(url) = TestServer::shared_database() else { return };
     let mut sink = PgSink::connect(&url).unwrap();
     sink.write(&Batch { origin: &origin(), records: &batch_of(0, 100) }).unwrap();
     // Kill the sink's backend between batches: the next write finds the

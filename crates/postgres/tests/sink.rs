@@ -26,10 +26,7 @@ fn client(url: &str) -> Client {
 
 #[test]
 fn every_field_round_trips_with_types() {
-    let Some(server) = TestServer::shared() else {
-        return;
-    };
-    let url = server.create_database();
+    let Some(url) = TestServer::shared_database() else { return };
     let mut sink = PgSink::connect(&url).unwrap();
 
     let mut full = Record::new(Level::Warn, "billing::db", "paid 12 € — ünïcode");
@@ -139,10 +136,7 @@ fn every_field_round_trips_with_types() {
 
 #[test]
 fn nul_bytes_are_sanitised_and_counted_without_failing_the_batch() {
-    let Some(server) = TestServer::shared() else {
-        return;
-    };
-    let url = server.create_database();
+    let Some(url) = TestServer::shared_database() else { return };
     let mut sink = PgSink::connect(&url).unwrap();
     let counter = sink.sanitised_counter();
 
@@ -176,10 +170,7 @@ fn nul_bytes_are_sanitised_and_counted_without_failing_the_batch() {
 
 #[test]
 fn many_batches_append_in_order() {
-    let Some(server) = TestServer::shared() else {
-        return;
-    };
-    let url = server.create_database();
+    let Some(url) = TestServer::shared_database() else { return };
     let mut sink = PgSink::connect(&url).unwrap();
     // Batches larger than the encoder's chunk size, plus an empty one.
     for b in 0..3 {
@@ -210,10 +201,7 @@ fn many_batches_append_in_order() {
 
 #[test]
 fn migrating_twice_and_concurrently_is_safe() {
-    let Some(server) = TestServer::shared() else {
-        return;
-    };
-    let url = server.create_database();
+    let Some(url) = TestServer::shared_database() else { return };
     // Eight sinks start at once against an empty database.
     let handles: Vec<_> = (0..8)
         .map(|_| {
@@ -249,10 +237,7 @@ fn migrating_twice_and_concurrently_is_safe() {
 
 #[test]
 fn a_newer_schema_is_refused() {
-    let Some(server) = TestServer::shared() else {
-        return;
-    };
-    let url = server.create_database();
+    let Some(url) = TestServer::shared_database() else { return };
     drop(PgSink::connect(&url).unwrap());
     client(&url).execute("INSERT INTO log_panel_schema (version, description) VALUES (99, 'future')", &[]).unwrap();
     let err = PgSink::connect(&url).unwrap_err();
@@ -328,10 +313,7 @@ fn bad_urls_are_clear_errors_without_the_password() {
 
 #[test]
 fn describe_and_debug_are_redacted() {
-    let Some(server) = TestServer::shared() else {
-        return;
-    };
-    let url = server.create_database();
+    let Some(url) = TestServer::shared_database() else { return };
     let sink = PgSink::connect(&url).unwrap();
     assert!(sink.describe().starts_with("PostgreSQL postgres://"), "{}", sink.describe());
     let cfg = log_panel_postgres::PgConfig::parse("postgres://a:Hidden-Pw@h/d").unwrap();
@@ -341,10 +323,7 @@ fn describe_and_debug_are_redacted() {
 
 #[test]
 fn server_side_data_errors_are_bad_records() {
-    let Some(server) = TestServer::shared() else {
-        return;
-    };
-    let url = server.create_database();
+    let Some(url) = TestServer::shared_database() else { return };
     let mut sink = PgSink::connect(&url).unwrap();
     // A constraint the sink does not know about stands in for any data error.
     client(&url)
