@@ -6,9 +6,9 @@
 //! few, so each distinct name is copied once into a process-wide set and then
 //! shared as `&'static str`; each thread keeps a small direct-mapped cache
 //! of the names it used, so the usual lookup takes no lock. The set is
-//! bounded ([`MAX_KEYS`] names of at most [`MAX_KEY_LEN`] bytes, about 300 KiB at worst); past that, keys are copied
-//! per record as before, so a program that builds key names at run time cannot
-//! grow memory without bound.
+//! bounded ([`MAX_KEYS`] names of at most [`MAX_KEY_LEN`] bytes, about
+//! 300 KiB at worst); past that, keys are copied per record as before, so a
+//! program that builds key names at run time cannot grow memory without bound.
 
 use std::borrow::Cow;
 use std::cell::Cell;
