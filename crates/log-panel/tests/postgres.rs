@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::log_from_threads;
-use log_panel_postgres::testing::{loud_skip, TestServer};
+use log_panel_postgres::testing::TestServer;
 use postgres::{Client, NoTls};
 
 fn client(url: &str) -> Client {
@@ -194,11 +194,7 @@ fn two_processes_log_into_one_database() {
 
 #[test]
 fn a_wrong_password_fails_init_without_showing_it() {
-    let Some(server) = TestServer::shared() else { return };
-    if !server.is_own() {
-        loud_skip("wrong-password test needs an own server (pg_hba.conf)");
-        return;
-    }
+    let Some(server) = TestServer::shared_own("wrong-password test needs an own server (pg_hba.conf)") else { return };
     let url = server.create_database();
     let dbname = url.rsplit('/').next().unwrap().to_owned();
     let role = server.create_password_role("Right-Pass-77");

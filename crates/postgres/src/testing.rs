@@ -145,12 +145,25 @@ impl TestServer {
     /// [`TestServer::start`], but `None` (after a loud message naming `test`)
     /// also when `LOG_PANEL_TEST_PG_URL` names a server, which must not be stopped.
     pub fn start_stoppable(test: &str) -> Option<TestServer> {
-        let server = TestServer::start()?;
-        if !server.is_own() {
-            loud_skip(&format!("{test} needs a server it can stop (LOG_PANEL_TEST_PG_URL is set)"));
-            return None;
+        TestServer::own_or_skip(
+            TestServer::start()?,
+            &format!("{test} needs a server it can stop (LOG_PANEL_TEST_PG_URL is set)"),
+        )
+    }
+
+    /// The [shared](TestServer::shared) server when this process started it,
+    /// for tests that reconfigure or proxy it; `None` (after a loud message
+    /// giving `reason`) when it is `LOG_PANEL_TEST_PG_URL`'s, or there is none.
+    pub fn shared_own(reason: &str) -> Option<&'static TestServer> {
+        TestServer::own_or_skip(TestServer::shared()?, reason)
+    }
+
+    fn own_or_skip<S: std::borrow::Borrow<TestServer>>(server: S, reason: &str) -> Option<S> {
+        if server.borrow().is_own() {
+            return Some(server);
         }
-        Some(server)
+        loud_skip(reason);
+        None
     }
 
     /// A server of one's own (needed to stop or restart it). `None` means:

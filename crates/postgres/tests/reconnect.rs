@@ -11,7 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, SinkErrorKind, Value};
-use log_panel_postgres::testing::{loud_skip, TestServer};
+use log_panel_postgres::testing::TestServer;
 use log_panel_postgres::PgSink;
 use postgres::{Client, NoTls};
 
@@ -123,11 +123,11 @@ fn pump(mut from: TcpStream, mut to: TcpStream, watch: Option<(Arc<AtomicBool>, 
 
 #[test]
 fn a_lost_commit_answer_is_settled_without_writing_twice() {
-    let Some(server) = TestServer::shared() else { return };
-    if !server.is_own() {
-        loud_skip("the lost-COMMIT test proxies the server's port (LOG_PANEL_TEST_PG_URL is set)");
+    let Some(server) =
+        TestServer::shared_own("the lost-COMMIT test proxies the server's port (LOG_PANEL_TEST_PG_URL is set)")
+    else {
         return;
-    }
+    };
     let direct = server.create_database();
     let dbname = direct.rsplit('/').next().unwrap().to_owned();
     let proxy = CommitEater::start(server.port());

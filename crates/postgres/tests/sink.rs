@@ -247,13 +247,7 @@ fn a_newer_schema_is_refused() {
 
 #[test]
 fn wrong_password_is_a_clear_error_without_the_password() {
-    let Some(server) = TestServer::shared() else {
-        return;
-    };
-    if !server.is_own() {
-        log_panel_postgres::testing::loud_skip("wrong-password test needs an own server (pg_hba.conf)");
-        return;
-    }
+    let Some(server) = TestServer::shared_own("wrong-password test needs an own server (pg_hba.conf)") else { return };
     let url = server.create_database();
     let dbname = url.rsplit('/').next().unwrap().to_owned();
     let role = server.create_password_role("Corr3ct-Horse");
