@@ -23,6 +23,7 @@ mod policy;
 pub mod record;
 pub mod redact;
 mod sink;
+pub mod store;
 mod value;
 
 pub use alert::{ThresholdConfig, ThresholdCounter, ThresholdEvent};
@@ -31,5 +32,6 @@ pub use context::Context;
 pub use ignore::IgnoreRules;
 pub use policy::BatchPolicy;
 pub use record::{level_from_severity, severity, Level, Origin, Record, Text, Timestamp};
-pub use sink::{Batch, Sink, SinkError, SinkErrorKind};
+pub use sink::{Batch, Sink, SinkError, SinkErrorKind, IDLE_PERIOD};
+pub use store::{LevelCounts, Store, StoreError, StoreErrorKind};
 pub use value::{Str, Value};

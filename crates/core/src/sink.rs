@@ -54,7 +54,20 @@ pub trait Sink: Send {
     fn sanitised_count(&self) -> u64 {
         0
     }
+
+    /// One small step of background upkeep (bringing a search index up to
+    /// date, deleting expired records), called by the writer only while it
+    /// has nothing to store. A step must be short (a few milliseconds): a
+    /// batch that arrives meanwhile waits for it. Returns whether more work
+    /// remains; the writer calls again after each stored batch and every
+    /// [`IDLE_PERIOD`] even when it returned `false`.
+    fn idle(&mut self) -> Result<bool, SinkError> {
+        Ok(false)
+    }
 }
+
+/// How often the writer calls [`Sink::idle`] when nothing else asked for it.
+pub const IDLE_PERIOD: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl<S: Sink + ?Sized> Sink for Box<S> {
     fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
@@ -65,6 +78,9 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn sanitised_count(&self) -> u64 {
         (**self).sanitised_count()
+    }
+    fn idle(&mut self) -> Result<bool, SinkError> {
+        (**self).idle()
     }
 }
 

@@ -98,6 +98,8 @@ pub(crate) struct Writer {
     alerts: Option<Alerts>,
     /// Turns the callers' ticks into timestamps.
     clock: WallClock,
+    /// When [`Sink::idle`] is next due (now, after a stored batch).
+    idle_at: Instant,
 }
 
 impl Writer {
@@ -138,6 +140,7 @@ impl Writer {
             sink_sanitised: 0,
             alerts: None,
             clock: WallClock::new(),
+            idle_at: Instant::now(),
         }
     }
 
@@ -181,7 +184,7 @@ impl Writer {
                         }
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Timeout) => self.idle_work(),
                 Err(RecvTimeoutError::Disconnected) => {
                     if let State::Running = self.state {
                         self.state = State::Draining { deadline: Instant::now(), acks: Vec::new() };
@@ -209,8 +212,30 @@ impl Writer {
         if let State::Draining { deadline, .. } = self.state {
             // While draining, never block: poll the queue until it is empty.
             at(if self.rx.is_empty() { deadline } else { Instant::now() });
+        } else if matches!(self.health, Health::Ok) && self.backlog.is_empty() {
+            at(self.idle_at);
         }
         wake
+    }
+
+    /// One step of the sink's background upkeep, when nothing waits to be
+    /// stored; the next step is due at once while the sink has more to do.
+    fn idle_work(&mut self) {
+        let now = Instant::now();
+        let busy = !self.rx.is_empty() || !self.backlog.is_empty() || !matches!(self.health, Health::Ok);
+        if busy || now < self.idle_at || matches!(self.state, State::Draining { .. }) {
+            return;
+        }
+        let sink = &mut self.sink;
+        let more = match catch_unwind(AssertUnwindSafe(|| sink.idle())) {
+            Ok(Ok(more)) => more,
+            Ok(Err(e)) => {
+                self.counters.set_last_error(format!("{}: background upkeep: {e}", self.sink.describe()));
+                false
+            }
+            Err(_) => false,
+        };
+        self.idle_at = if more { now } else { now + log_panel_core::IDLE_PERIOD };
     }
 
     fn handle(&mut self, msg: Msg) {
@@ -355,6 +380,8 @@ impl Writer {
                     self.release(&batch);
                     self.recovered();
                     crate::recycle::give_back(batch);
+                    // New rows: the sink's upkeep (its search index) is due once the queue is quiet.
+                    self.idle_at = now;
                 }
                 Err((e, done)) => {
                     self.release(&batch[..done]);

@@ -92,74 +92,20 @@ const REBUILD: &str = "DELETE FROM log_logger_stats;
                sum(level = 5), sum(level = 10), sum(level = 20), sum(level = 30), sum(level = 40)
         FROM log_records GROUP BY 1, 2;";
 
-/// Records per level in some bucket or range.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct LevelCounts {
-    /// TRACE records.
-    pub trace: u64,
-    /// DEBUG records.
-    pub debug: u64,
-    /// INFO records.
-    pub info: u64,
-    /// WARN records.
-    pub warn: u64,
-    /// ERROR records.
-    pub error: u64,
+pub use log_panel_core::LevelCounts;
+
+fn counts_from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<LevelCounts> {
+    Ok(LevelCounts {
+        trace: count(row, first)?,
+        debug: count(row, first + 1)?,
+        info: count(row, first + 2)?,
+        warn: count(row, first + 3)?,
+        error: count(row, first + 4)?,
+    })
 }
 
-impl LevelCounts {
-    /// All levels together.
-    pub fn total(&self) -> u64 {
-        self.trace + self.debug + self.info + self.warn + self.error
-    }
-
-    /// The count of one level.
-    pub fn get(&self, level: Level) -> u64 {
-        match level {
-            Level::Trace => self.trace,
-            Level::Debug => self.debug,
-            Level::Info => self.info,
-            Level::Warn => self.warn,
-            Level::Error => self.error,
-        }
-    }
-
-    /// Adds one record of `level`.
-    pub fn add(&mut self, level: Level) {
-        *self.slot(level) += 1;
-    }
-
-    fn slot(&mut self, level: Level) -> &mut u64 {
-        match level {
-            Level::Trace => &mut self.trace,
-            Level::Debug => &mut self.debug,
-            Level::Info => &mut self.info,
-            Level::Warn => &mut self.warn,
-            Level::Error => &mut self.error,
-        }
-    }
-
-    fn merge(&mut self, other: &LevelCounts) {
-        self.trace += other.trace;
-        self.debug += other.debug;
-        self.info += other.info;
-        self.warn += other.warn;
-        self.error += other.error;
-    }
-
-    fn from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<LevelCounts> {
-        Ok(LevelCounts {
-            trace: count(row, first)?,
-            debug: count(row, first + 1)?,
-            info: count(row, first + 2)?,
-            warn: count(row, first + 3)?,
-            error: count(row, first + 4)?,
-        })
-    }
-
-    fn as_params(&self) -> [i64; 5] {
-        [self.trace, self.debug, self.info, self.warn, self.error].map(|n| i64::try_from(n).unwrap_or(i64::MAX))
-    }
+fn counts_as_params(c: &LevelCounts) -> [i64; 5] {
+    [c.trace, c.debug, c.info, c.warn, c.error].map(|n| i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 /// A count column (SQLite integers are signed; counts are never negative).
@@ -267,7 +213,7 @@ impl<'a> BatchAggregates<'a> {
         for (sql, buckets) in [(UPSERT_HOURLY, &self.hours), (UPSERT_QUARTER, &self.quarters)] {
             let mut upsert = tx.prepare_cached(sql)?;
             for ((logger, start), counts) in buckets {
-                let [trace, debug, info, warn, error] = counts.as_params();
+                let [trace, debug, info, warn, error] = counts_as_params(counts);
                 upsert.execute(params![logger, Timestamp(*start).to_rfc3339(), trace, debug, info, warn, error])?;
             }
         }
@@ -469,7 +415,7 @@ fn for_each_bucket(
     };
     while let Some(row) = rows.next()? {
         let bucket: String = row.get(0)?;
-        let counts = LevelCounts::from_row(row, 1)?;
+        let counts = counts_from_row(row, 1)?;
         f(parse_timestamp(&bucket)?.0, counts);
     }
     Ok(())

@@ -1,0 +1,747 @@
+//! The `Store` trait: reading stored records back, beside [`Sink`](crate::Sink)
+//! which writes them.
+//!
+//! Each storage crate implements both, so it owns its whole schema: how rows
+//! are written, indexed and read. The faces over the stored logs (the
+//! `log-panel` command, the web panel) see only this trait, so they work the
+//! same on every storage.
+//!
+//! Every method is blocking and takes `&self`: a store is shared by many
+//! readers at once (an implementation keeps its own connections), and an
+//! async caller runs it on a blocking thread.
+//!
+//! ```
+//! use log_panel_core::store::{FieldMatch, PageAt, RecordFilter};
+//! use log_panel_core::Level;
+//!
+//! // Warnings and errors of the billing logger and its children, for one user.
+//! let mut filter = RecordFilter::default();
+//! filter.logger = Some("billing::".parse()?);
+//! filter.min_level = Some(Level::Warn);
+//! filter.fields.push("user_id=7".parse::<FieldMatch>()?);
+//! // store.records(&filter, PageAt::Newest, 50)?
+//! # let _ = PageAt::Newest;
+//! # Ok::<(), log_panel_core::store::StoreError>(())
+//! ```
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{Level, Timestamp};
+
+const MINUTE: i64 = 60_000_000;
+/// The finest aggregate bucket, in microseconds.
+pub const QUARTER_HOUR: i64 = 15 * MINUTE;
+/// One hour, in microseconds.
+pub const HOUR: i64 = 60 * MINUTE;
+/// One day, in microseconds.
+pub const DAY: i64 = 24 * HOUR;
+
+/// Which loggers a filter keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoggerMatch {
+    /// Exactly this logger.
+    Exact(String),
+    /// This logger and its `::` children (`billing` keeps `billing` and
+    /// `billing::db`, not `billingx`).
+    Tree(String),
+}
+
+impl LoggerMatch {
+    /// Whether `logger` is kept.
+    ///
+    /// ```
+    /// use log_panel_core::store::LoggerMatch;
+    /// let m = LoggerMatch::Tree("billing".into());
+    /// assert!(m.matches("billing") && m.matches("billing::db") && !m.matches("billingx"));
+    /// ```
+    pub fn matches(&self, logger: &str) -> bool {
+        match self {
+            LoggerMatch::Exact(name) => logger == name,
+            LoggerMatch::Tree(root) => {
+                logger == root || (logger.starts_with(root.as_str()) && logger[root.len()..].starts_with("::"))
+            }
+        }
+    }
+
+    /// The logger name (the root for a tree).
+    pub fn name(&self) -> &str {
+        match self {
+            LoggerMatch::Exact(n) | LoggerMatch::Tree(n) => n,
+        }
+    }
+}
+
+/// `name` is an exact logger; `name::` (a trailing `::`) or `name::*` is the
+/// logger and its children.
+impl FromStr for LoggerMatch {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<LoggerMatch, StoreError> {
+        let s = s.trim();
+        let root = s.strip_suffix("::*").or_else(|| s.strip_suffix("::"));
+        match root {
+            Some(r) if !r.is_empty() => Ok(LoggerMatch::Tree(r.to_owned())),
+            Some(_) => Err(StoreError::bad_filter(format!("logger `{s}`: a name is needed before `::`"))),
+            None if s.is_empty() => Err(StoreError::bad_filter("logger: empty name")),
+            None => Ok(LoggerMatch::Exact(s.to_owned())),
+        }
+    }
+}
+
+/// A value to compare a context key with, typed as the record stored it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum FieldValue {
+    /// Text written on a command line or in a URL. It matches a stored string
+    /// equal to it, and also a stored number or boolean whose JSON form is
+    /// the same text (`7` matches both `"7"` and `7`; `true` matches `true`).
+    Text(String),
+    /// Only a stored integer equal to it.
+    Int(i64),
+    /// Only a stored string equal to it.
+    Str(String),
+}
+
+impl FieldValue {
+    /// The integer that [`FieldValue::Text`] also matches, when it reads as one.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            FieldValue::Int(i) => Some(*i),
+            FieldValue::Text(t) => t.parse().ok(),
+            FieldValue::Str(_) => None,
+        }
+    }
+
+    /// The float that [`FieldValue::Text`] also matches, when it reads as one
+    /// and is not an integer.
+    pub fn as_float(&self) -> Option<f64> {
+        match self {
+            FieldValue::Text(t) if t.parse::<i64>().is_err() => t.parse::<f64>().ok().filter(|f| f.is_finite()),
+            _ => None,
+        }
+    }
+
+    /// The boolean that [`FieldValue::Text`] also matches (`true` / `false`).
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            FieldValue::Text(t) if t == "true" => Some(true),
+            FieldValue::Text(t) if t == "false" => Some(false),
+            _ => None,
+        }
+    }
+
+    /// The string a stored string must equal, if any.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            FieldValue::Text(t) | FieldValue::Str(t) => Some(t),
+            FieldValue::Int(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for FieldValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldValue::Text(t) | FieldValue::Str(t) => f.write_str(t),
+            FieldValue::Int(i) => write!(f, "{i}"),
+        }
+    }
+}
+
+/// One `key=value` condition on a record's stored fields (the `context`
+/// column: bound context merged with the record's own key-values).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldMatch {
+    /// The top-level key.
+    pub key: String,
+    /// The value it must have.
+    pub value: FieldValue,
+}
+
+impl FieldMatch {
+    /// The longest key accepted.
+    pub const MAX_KEY_LEN: usize = 128;
+
+    /// A condition `key = value`; the key must be 1–128 bytes without control characters.
+    pub fn new(key: impl Into<String>, value: FieldValue) -> Result<FieldMatch, StoreError> {
+        let key = key.into();
+        if key.is_empty() || key.len() > Self::MAX_KEY_LEN || key.chars().any(char::is_control) {
+            return Err(StoreError::bad_filter(format!(
+                "context key `{}`: must be 1 to {} characters, no control characters",
+                key.escape_debug(),
+                Self::MAX_KEY_LEN
+            )));
+        }
+        Ok(FieldMatch { key, value })
+    }
+}
+
+/// `key=value`, the value as [`FieldValue::Text`].
+///
+/// ```
+/// use log_panel_core::store::{FieldMatch, FieldValue};
+/// let m: FieldMatch = "request_id=r-42".parse()?;
+/// assert_eq!((m.key.as_str(), m.value), ("request_id", FieldValue::Text("r-42".into())));
+/// assert!("no_equals_sign".parse::<FieldMatch>().is_err());
+/// # Ok::<(), log_panel_core::store::StoreError>(())
+/// ```
+impl FromStr for FieldMatch {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<FieldMatch, StoreError> {
+        let Some((key, value)) = s.split_once('=') else {
+            return Err(StoreError::bad_filter(format!("context filter `{}`: expected key=value", s.escape_debug())));
+        };
+        FieldMatch::new(key.trim(), FieldValue::Text(value.to_owned()))
+    }
+}
+
+/// Which records a query keeps. Every condition set is ANDed; the default keeps everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct RecordFilter {
+    /// The logger, exact or with its children.
+    pub logger: Option<LoggerMatch>,
+    /// Records at or above this level.
+    pub min_level: Option<Level>,
+    /// Only these levels (any of them); empty keeps all.
+    pub levels: Vec<Level>,
+    /// Records at or after this time.
+    pub since: Option<Timestamp>,
+    /// Records before this time.
+    pub until: Option<Timestamp>,
+    /// Records of this application.
+    pub app: Option<String>,
+    /// Records of this host.
+    pub host: Option<String>,
+    /// Records of this process id.
+    pub pid: Option<u32>,
+    /// Records whose message contains this text, case-insensitively.
+    pub text: Option<String>,
+    /// Conditions on the stored fields, all of which must hold.
+    pub fields: Vec<FieldMatch>,
+}
+
+impl RecordFilter {
+    /// Whether only logger, level and time are set, so counts can come from
+    /// the aggregate tables instead of the rows.
+    pub fn is_aggregate_only(&self) -> bool {
+        self.app.is_none() && self.host.is_none() && self.pid.is_none() && self.text.is_none() && self.fields.is_empty()
+    }
+
+    /// Whether a record with this level passes the level conditions.
+    pub fn keeps_level(&self, level: Level) -> bool {
+        self.min_level.is_none_or(|min| level <= min) && (self.levels.is_empty() || self.levels.contains(&level))
+    }
+}
+
+/// A position in the newest-first order of records: time, then id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cursor {
+    /// The record's time.
+    pub ts: Timestamp,
+    /// The record's id.
+    pub id: i64,
+}
+
+impl Cursor {
+    /// The cursor of a stored record.
+    pub fn of(record: &StoredRecord) -> Cursor {
+        Cursor { ts: record.ts, id: record.id }
+    }
+}
+
+/// `<micros>_<id>`, safe in a URL.
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}_{}", self.ts.0, self.id)
+    }
+}
+
+impl FromStr for Cursor {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Cursor, StoreError> {
+        let bad = || StoreError::bad_filter(format!("cursor `{}`: not a page position", s.escape_debug()));
+        let (ts, id) = s.split_once('_').ok_or_else(bad)?;
+        Ok(Cursor { ts: Timestamp(ts.parse().map_err(|_| bad())?), id: id.parse().map_err(|_| bad())? })
+    }
+}
+
+/// Which page of a newest-first listing to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageAt {
+    /// The newest records.
+    Newest,
+    /// Records older than the cursor (the next page down).
+    Older(Cursor),
+    /// Records newer than the cursor (the previous page up).
+    Newer(Cursor),
+}
+
+/// One page of records, newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Page {
+    /// The records, newest first.
+    pub records: Vec<StoredRecord>,
+    /// Where the next older page starts, when there are older matching records.
+    pub older: Option<Cursor>,
+    /// Where the next newer page starts, when there are newer matching records.
+    pub newer: Option<Cursor>,
+}
+
+/// A record as stored, read back.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct StoredRecord {
+    /// Its id in the storage, in insertion order.
+    pub id: i64,
+    /// When it was logged (UTC).
+    pub ts: Timestamp,
+    /// Its level.
+    pub level: Level,
+    /// The logger (the `log` target).
+    pub logger: String,
+    /// The message, possibly cut to the configured limit.
+    pub message: String,
+    /// Module path of the call site.
+    pub module: Option<String>,
+    /// Source file of the call site.
+    pub file: Option<String>,
+    /// Source line of the call site.
+    pub line: Option<u32>,
+    /// Thread name.
+    pub thread: String,
+    /// Process id.
+    pub pid: u32,
+    /// Host name.
+    pub host: String,
+    /// Application name.
+    pub app: String,
+    /// The stored fields: bound context merged with the record's key-values.
+    pub context: serde_json::Map<String, serde_json::Value>,
+    /// The message's size before it was cut, when it was cut.
+    pub original_size: Option<u64>,
+}
+
+impl Default for StoredRecord {
+    fn default() -> StoredRecord {
+        StoredRecord {
+            id: 0,
+            ts: Timestamp(0),
+            level: Level::Info,
+            logger: String::new(),
+            message: String::new(),
+            module: None,
+            file: None,
+            line: None,
+            thread: String::new(),
+            pid: 0,
+            host: String::new(),
+            app: String::new(),
+            context: serde_json::Map::new(),
+            original_size: None,
+        }
+    }
+}
+
+/// Records per level in some bucket or range.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct LevelCounts {
+    /// TRACE records.
+    pub trace: u64,
+    /// DEBUG records.
+    pub debug: u64,
+    /// INFO records.
+    pub info: u64,
+    /// WARN records.
+    pub warn: u64,
+    /// ERROR records.
+    pub error: u64,
+}
+
+impl LevelCounts {
+    /// All levels together.
+    pub fn total(&self) -> u64 {
+        self.trace + self.debug + self.info + self.warn + self.error
+    }
+
+    /// The count of one level.
+    pub fn get(&self, level: Level) -> u64 {
+        match level {
+            Level::Trace => self.trace,
+            Level::Debug => self.debug,
+            Level::Info => self.info,
+            Level::Warn => self.warn,
+            Level::Error => self.error,
+        }
+    }
+
+    /// Adds `n` records of `level`.
+    pub fn add_n(&mut self, level: Level, n: u64) {
+        *self.slot(level) += n;
+    }
+
+    /// Adds one record of `level`.
+    pub fn add(&mut self, level: Level) {
+        self.add_n(level, 1);
+    }
+
+    /// Adds every count of `other`.
+    pub fn merge(&mut self, other: &LevelCounts) {
+        for level in [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error] {
+            self.add_n(level, other.get(level));
+        }
+    }
+
+    /// Keeps only the levels `filter` keeps.
+    #[must_use]
+    pub fn filtered(&self, filter: &RecordFilter) -> LevelCounts {
+        let mut out = LevelCounts::default();
+        for level in [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error] {
+            if filter.keeps_level(level) {
+                out.add_n(level, self.get(level));
+            }
+        }
+        out
+    }
+
+    fn slot(&mut self, level: Level) -> &mut u64 {
+        match level {
+            Level::Trace => &mut self.trace,
+            Level::Debug => &mut self.debug,
+            Level::Info => &mut self.info,
+            Level::Warn => &mut self.warn,
+            Level::Error => &mut self.error,
+        }
+    }
+}
+
+/// Consecutive time slots `[bounds[i], bounds[i + 1])`, for timelines and
+/// histograms. The caller chooses the bounds, so a local day is whatever the
+/// viewer's zone says it is (daylight-saving days are 23 or 25 hours long).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slots {
+    bounds: Vec<Timestamp>,
+}
+
+impl Slots {
+    /// Slots between consecutive `bounds`, which must be strictly increasing
+    /// and at least two.
+    pub fn new(bounds: Vec<Timestamp>) -> Result<Slots, StoreError> {
+        if bounds.len() < 2 {
+            return Err(StoreError::bad_filter("a timeline needs at least one slot"));
+        }
+        if bounds.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(StoreError::bad_filter("timeline slots must be in increasing time order"));
+        }
+        Ok(Slots { bounds })
+    }
+
+    /// `count` slots of `width` microseconds ending at `end` (exclusive).
+    pub fn ending_at(end: Timestamp, width: i64, count: usize) -> Result<Slots, StoreError> {
+        if width <= 0 || count == 0 {
+            return Err(StoreError::bad_filter("a timeline needs a positive slot width and count"));
+        }
+        let n = i64::try_from(count).map_err(|_| StoreError::bad_filter("too many slots"))?;
+        let start =
+            end.0.checked_sub(width.saturating_mul(n)).ok_or_else(|| StoreError::bad_filter("slots too wide"))?;
+        Slots::new((0..=n).map(|i| Timestamp(start + i * width)).collect())
+    }
+
+    /// The last `count` whole UTC hours, the current (partial) hour last:
+    /// the 24-slot timeline of a card.
+    pub fn hours_until(now: Timestamp, count: usize) -> Result<Slots, StoreError> {
+        Slots::ending_at(Timestamp(now.hour_floor().0 + HOUR), HOUR, count)
+    }
+
+    /// The last `count` days at a fixed UTC offset (seconds east of UTC), today last.
+    /// For a zone with daylight-saving time, build the bounds with [`Slots::new`].
+    pub fn days_until(now: Timestamp, offset_secs: i32, count: usize) -> Result<Slots, StoreError> {
+        let offset = i64::from(offset_secs) * 1_000_000;
+        let local_midnight = (now.0 + offset).div_euclid(DAY) * DAY - offset;
+        Slots::ending_at(Timestamp(local_midnight + DAY), DAY, count)
+    }
+
+    /// The bounds, one more than the slots.
+    pub fn bounds(&self) -> &[Timestamp] {
+        &self.bounds
+    }
+
+    /// How many slots.
+    pub fn len(&self) -> usize {
+        self.bounds.len() - 1
+    }
+
+    /// Never true (a `Slots` has at least one slot); here for clippy's sake.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The start of the first slot.
+    pub fn start(&self) -> Timestamp {
+        self.bounds[0]
+    }
+
+    /// The end of the last slot.
+    pub fn end(&self) -> Timestamp {
+        self.bounds[self.bounds.len() - 1]
+    }
+
+    /// Slot `i`'s `[start, end)`.
+    pub fn slot(&self, i: usize) -> Option<(Timestamp, Timestamp)> {
+        Some((*self.bounds.get(i)?, *self.bounds.get(i + 1)?))
+    }
+
+    /// The slot holding `t`, if any.
+    pub fn index_of(&self, t: Timestamp) -> Option<usize> {
+        if t < self.start() || t >= self.end() {
+            return None;
+        }
+        Some(self.bounds.partition_point(|b| *b <= t) - 1)
+    }
+
+    /// Whether every bound is on a multiple of `unit` microseconds.
+    pub fn aligned_to(&self, unit: i64) -> bool {
+        self.bounds.iter().all(|b| b.0.rem_euclid(unit) == 0)
+    }
+}
+
+/// Which logger cards to show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CardFilter {
+    /// Every logger.
+    #[default]
+    All,
+    /// Loggers with errors in the timeline's span.
+    Errors,
+    /// Loggers with warnings (or errors) in the timeline's span.
+    Warnings,
+}
+
+/// What [`Store::cards`] reads.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CardsQuery {
+    /// The timeline's slots (see [`Slots::hours_until`], [`Slots::days_until`]).
+    pub slots: Slots,
+    /// "Now", for the last-hour counts `[now − 1 h, now)` (rounded to the quarter hour).
+    pub now: Timestamp,
+    /// Which loggers.
+    pub filter: CardFilter,
+    /// Loggers whose name contains this text (case-insensitive).
+    pub name: Option<String>,
+    /// Cards to skip (pagination of a short list of loggers).
+    pub offset: usize,
+    /// Cards to return at most.
+    pub limit: usize,
+}
+
+impl CardsQuery {
+    /// The 20 first cards of every logger, with `slots`.
+    pub fn new(slots: Slots, now: Timestamp) -> CardsQuery {
+        CardsQuery { slots, now, filter: CardFilter::All, name: None, offset: 0, limit: 20 }
+    }
+}
+
+/// One logger's health card.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoggerCard {
+    /// The logger.
+    pub logger: String,
+    /// Records stored, all levels.
+    pub total: u64,
+    /// ERROR records stored.
+    pub errors: u64,
+    /// WARN records stored.
+    pub warnings: u64,
+    /// Its oldest record's time.
+    pub first_seen: Timestamp,
+    /// Its newest record's time.
+    pub last_seen: Timestamp,
+    /// Counts in the last hour before the query's `now`.
+    pub last_hour: LevelCounts,
+    /// Counts per slot of the query's timeline.
+    pub slots: Vec<LevelCounts>,
+}
+
+impl LoggerCard {
+    /// A card with totals and no counts yet (for storage crates).
+    pub fn new(
+        logger: String,
+        total: u64,
+        errors: u64,
+        warnings: u64,
+        first: Timestamp,
+        last: Timestamp,
+    ) -> LoggerCard {
+        LoggerCard {
+            logger,
+            total,
+            errors,
+            warnings,
+            first_seen: first,
+            last_seen: last,
+            last_hour: LevelCounts::default(),
+            slots: Vec::new(),
+        }
+    }
+}
+
+/// A page of cards.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cards {
+    /// The cards, by logger name.
+    pub cards: Vec<LoggerCard>,
+    /// How many loggers pass the query's filter in all (for pagination).
+    pub matching: usize,
+}
+
+/// Counts per slot for a filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Histogram {
+    /// One count per slot.
+    pub slots: Vec<LevelCounts>,
+    /// False when the count stopped at the store's bound on rows scanned, so
+    /// the counts are a lower bound.
+    pub complete: bool,
+}
+
+/// A call site (logger, file, line): the natural fingerprint of a log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallSite {
+    /// The logger.
+    pub logger: String,
+    /// Source file, when recorded.
+    pub file: Option<String>,
+    /// Source line, when recorded.
+    pub line: Option<u32>,
+    /// Records from it per level.
+    pub counts: LevelCounts,
+    /// Its newest record's time.
+    pub last_seen: Timestamp,
+    /// Its newest record's message, as an example.
+    pub example: String,
+}
+
+impl CallSite {
+    /// A call site (for storage crates).
+    pub fn new(logger: String, file: Option<String>, line: Option<u32>) -> CallSite {
+        CallSite { logger, file, line, counts: LevelCounts::default(), last_seen: Timestamp(0), example: String::new() }
+    }
+}
+
+/// What a prune did (or, dry, would do).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PruneReport {
+    /// Records deleted (or that would be).
+    pub deleted: u64,
+    /// Delete statements run, one per batch.
+    pub batches: u64,
+}
+
+impl PruneReport {
+    /// A report (for storage crates).
+    pub fn new(deleted: u64, batches: u64) -> PruneReport {
+        PruneReport { deleted, batches }
+    }
+}
+
+/// What a [`Store`] can go wrong with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// The storage cannot be reached or opened (no such file, server down).
+    Unavailable,
+    /// The filter or argument is not valid; the message says why.
+    BadFilter,
+    /// The database was written by a newer log-panel.
+    NewerSchema,
+    /// The database refused the query, or holds data this build cannot read.
+    Storage,
+}
+
+/// An error from a [`Store`]: a kind, a one-line message, and the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct StoreError {
+    kind: StoreErrorKind,
+    message: String,
+    #[source]
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+impl StoreError {
+    /// A new error.
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> StoreError {
+        StoreError { kind, message: message.into(), source: None }
+    }
+
+    /// A filter that does not parse or cannot be run.
+    pub fn bad_filter(message: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::BadFilter, message)
+    }
+
+    /// Attaches the underlying error.
+    #[must_use]
+    pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> StoreError {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> StoreErrorKind {
+        self.kind
+    }
+}
+
+/// Reading stored records back. Implemented by each storage crate.
+pub trait Store: Send + Sync {
+    /// A page of the records `filter` keeps, newest first (time, then id),
+    /// at most `limit` of them. Pages are keyset-paginated: a deep page costs
+    /// what the first costs.
+    fn records(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError>;
+
+    /// The records `filter` keeps whose id is above `after_id`, oldest
+    /// first, at most `limit` (for a live tail; `None` starts at the newest
+    /// `limit` records).
+    fn tail(&self, filter: &RecordFilter, after_id: Option<i64>, limit: usize)
+        -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// One record by id.
+    fn record(&self, id: i64) -> Result<Option<StoredRecord>, StoreError>;
+
+    /// Every record whose field `key` equals `value` (a request's records),
+    /// oldest first, at most `limit`.
+    fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError>;
+
+    /// Logger cards from the aggregate tables, never scanning the records.
+    fn cards(&self, query: &CardsQuery) -> Result<Cards, StoreError>;
+
+    /// Counts per slot of the records `filter` keeps, its time bounds
+    /// narrowed to the slots. From the aggregates when the filter allows it
+    /// and the slots are on quarter hours; otherwise from the rows, scanning
+    /// at most a store-defined number of them.
+    fn histogram(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError>;
+
+    /// The call sites `filter` keeps, most records first, at most `limit`.
+    fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError>;
+
+    /// Every logger with stored records, by name.
+    fn loggers(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Deletes the records older than `before`, `batch_size` at a time, and
+    /// keeps the aggregates right; counts only when `dry_run`.
+    fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError>;
+
+    /// Recomputes the aggregate tables from the records.
+    fn rebuild(&self) -> Result<(), StoreError>;
+
+    /// A short description for messages (never containing a password).
+    fn describe(&self) -> String;
+}
