@@ -341,7 +341,21 @@ impl Builder {
     /// Fails (starting nothing) if a logger is already installed.
     pub fn init(self) -> Result<Guard, Error> {
         let panic_hook = self.config.shutdown.panic_hook;
-        crate::global::install(self.build()?, panic_hook)
+        crate::global::install(self.build()?, panic_hook, true)
+    }
+
+    /// Builds and installs the global panel for [`tracing::layer`](crate::tracing::layer),
+    /// leaving `log`'s logger slot free: for applications whose subscriber
+    /// installs `tracing-log`'s `LogTracer` (`tracing_subscriber`'s `init()`
+    /// does, with its default features), so that `log` records reach the
+    /// panel as tracing events. [`flush`](crate::flush), [`shutdown`](crate::shutdown)
+    /// and the returned guard work as with [`init`](Builder::init).
+    ///
+    /// Fails (starting nothing) if a global panel is already installed.
+    #[cfg(feature = "tracing")]
+    pub fn init_for_tracing(self) -> Result<Guard, Error> {
+        let panic_hook = self.config.shutdown.panic_hook;
+        crate::global::install(self.build()?, panic_hook, false)
     }
 }
 

@@ -56,6 +56,10 @@ mod queue;
 mod recycle;
 mod spool;
 mod stats;
+#[cfg(feature = "tower")]
+pub mod tower;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 mod writer;
 
 pub use alerts::AlertStats;
