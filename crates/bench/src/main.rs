@@ -138,11 +138,14 @@ fn main() -> ExitCode {
             let best_peer = out
                 .rows
                 .iter()
-                .filter(|o| o.backend != "log-panel" && o.shape == r.shape && o.threads == r.threads)
+                .filter(|o| !o.backend.starts_with("log-panel") && o.shape == r.shape && o.threads == r.threads)
                 .map(|o| o.median_ns)
                 .fold(f64::INFINITY, f64::min);
-            let ratio =
-                if r.backend == "log-panel" { format!("{:.2}x", r.median_ns / best_peer) } else { String::new() };
+            let ratio = if r.backend.starts_with("log-panel") {
+                format!("{:.2}x", r.median_ns / best_peer)
+            } else {
+                String::new()
+            };
             println!(
                 "{:<17} {:<16} {:>3} {:>8.0} {:>8.0} {:>8.0} {:>13}",
                 r.backend,
@@ -170,7 +173,14 @@ fn main() -> ExitCode {
                 out.log_panel_rows, out.log_panel_logged
             ));
         }
+        if out.layer_rows != out.layer_logged {
+            failures.push(format!(
+                "caller (c): {} rows in the tracing layer's database, {} logged",
+                out.layer_rows, out.layer_logged
+            ));
+        }
         println!("log-panel database: {} rows for {} calls", out.log_panel_rows, out.log_panel_logged);
+        println!("tracing layer database: {} rows for {} events", out.layer_rows, out.layer_logged);
         summary.insert(
             "caller".into(),
             json!({
@@ -345,6 +355,20 @@ fn goals(
                     best.median_ns
                 ),
                 r.median_ns <= best.median_ns / 2.0,
+            ));
+        }
+    }
+    // The goal for the tracing layer: at most tracing-appender's cost, same event, same spans.
+    for r in caller.iter().filter(|r| r.backend == "log-panel layer") {
+        let peer =
+            caller.iter().find(|o| o.backend == "tracing+appender" && o.shape == r.shape && o.threads == r.threads);
+        if let Some(peer) = peer {
+            out.push((
+                format!(
+                    "caller (c) {}t layer <= tracing+appender: {:.0} ns vs {:.0} ns",
+                    r.threads, r.median_ns, peer.median_ns
+                ),
+                r.median_ns <= peer.median_ns,
             ));
         }
     }
