@@ -5,7 +5,7 @@
 //! `/users/{id}` when a route matched), runs the whole request — the inner
 //! service's `call` and every poll of its response future — inside that
 //! [`Context`], and sets the id on the response. Every record logged while
-//! the request is served, through `log` or the [`tracing`](crate::tracing)
+//! the request is served, through `log` or the `tracing`
 //! layer, on whichever worker thread, carries it.
 //!
 //! ```no_run

@@ -26,7 +26,7 @@
 //! * The record's context is the fields of every span in the event's scope,
 //!   outermost first, with a `span` key holding the span names
 //!   (`request > db_query`); then the log-panel context bound on the thread
-//!   (see [`context`](crate::context)); the event's own fields are merged over
+//!   (see [`context`]); the event's own fields are merged over
 //!   both when stored. On a clash the innermost wins. Fields recorded later
 //!   with `Span::record` are seen by the events after it.
 //!
