@@ -233,3 +233,64 @@ fn both_facades_in_one_process_through_one_writer() {
     // One pipeline: both facades' records were written by the global panel's one writer.
     assert!(log_panel::stats().written - before.written >= 2_001);
 }
+
+#[test]
+fn configured_header_and_generator_and_access_records_per_status() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let db = db();
+    let next = std::sync::Arc::new(AtomicU32::new(0));
+    let counter = std::sync::Arc::clone(&next);
+    // Every third id the generator makes is malformed: replaced by a UUIDv7.
+    let layer = log_panel::tower::RequestContextLayer::new()
+        .header(http::HeaderName::from_static("x-correlation-id"))
+        .id_generator(move || match counter.fetch_add(1, Ordering::Relaxed) {
+            n if n % 3 == 2 => "not valid!".to_owned(),
+            n => format!("cfg-{n}"),
+        });
+    let app = axum::Router::new()
+        .route("/ok", axum::routing::get(|| async { "fine" }))
+        .route("/fail", axum::routing::get(|| async { (http::StatusCode::INTERNAL_SERVER_ERROR, "boom") }))
+        .layer(layer);
+    let rt = runtime();
+    let answers: Vec<(u16, Option<String>, Option<String>)> = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = client();
+        let mut answers = Vec::new();
+        for path in ["/ok", "/fail", "/ok", "/missing"] {
+            let request = hyper::Request::get(format!("http://{addr}{path}")).body(Empty::new()).unwrap();
+            let response = client.request(request).await.unwrap();
+            let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+            answers.push((response.status().as_u16(), header("x-correlation-id"), header("x-request-id")));
+        }
+        answers
+    });
+    log_panel::flush().unwrap();
+    let ids: Vec<String> = answers.iter().map(|(_, id, _)| id.clone().expect("the configured header")).collect();
+    assert!(answers.iter().all(|(_, _, default)| default.is_none()));
+    assert_eq!(answers.iter().map(|a| a.0).collect::<Vec<_>>(), [200, 500, 200, 404]);
+    assert_eq!(&ids[..2], ["cfg-0", "cfg-1"]);
+    assert_eq!(uuid::Uuid::parse_str(&ids[2]).unwrap().get_version_num(), 7);
+    assert_eq!(ids[3], "cfg-3");
+    let access = |id: &str| -> (String, String, i64, Option<i64>, String) {
+        db.conn()
+            .query_row(
+                "SELECT l.name, r.message, json_extract(r.context, '$.status'), json_extract(r.context, '$.bytes'),
+                        json_extract(r.context, '$.path')
+                 FROM log_records r JOIN log_levels l ON l.level = r.level
+                 WHERE r.logger = 'access' AND json_extract(r.context, '$.request_id') = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap()
+    };
+    let ok = access(&ids[0]);
+    assert_eq!((ok.0.as_str(), ok.2, ok.3, ok.4.as_str()), ("INFO", 200, Some(4), "/ok"));
+    assert!(ok.1.starts_with("GET /ok 200 in "), "{}", ok.1);
+    let failed = access(&ids[1]);
+    assert_eq!((failed.0.as_str(), failed.2, failed.3), ("WARN", 500, Some(4)));
+    // No route matched: the URI path.
+    let missing = access(&ids[3]);
+    assert_eq!((missing.0.as_str(), missing.2, missing.4.as_str()), ("INFO", 404, "/missing"));
+}
