@@ -4,7 +4,12 @@
 //! ```sh
 //! cargo bench -p log-panel-postgres --bench copy            # 1 000 000 records, batches of 10 000
 //! LOG_PANEL_BENCH_RECORDS=200000 cargo bench -p log-panel-postgres --bench copy
+//! LOG_PANEL_BENCH_TRGM=1 cargo bench -p log-panel-postgres --bench copy  # also PgSink with a trigram index
 //! ```
+//!
+//! With `LOG_PANEL_BENCH_TRGM=1` each round also runs the sink on a database
+//! with a trigram GIN index (`fastupdate` on) directly on `log_records.message`:
+//! what keeping message search in the burst path would cost.
 //!
 //! Both paths start from the same `Record`s and do one transaction with one
 //! binary COPY per batch. The raw path is what one writes with the driver
@@ -25,6 +30,9 @@ use postgres::{Client, NoTls};
 
 const BATCH: usize = 10_000;
 const ROUNDS: usize = 5;
+/// The index the trigram variant adds to the sink's schema.
+const TRGM_INDEX: &str = "CREATE EXTENSION IF NOT EXISTS pg_trgm; \
+    CREATE INDEX bench_message_trgm ON log_records USING gin (message gin_trgm_ops) WITH (fastupdate = on)";
 
 fn records(n: usize) -> Vec<Record> {
     let levels = [Level::Info, Level::Info, Level::Info, Level::Debug, Level::Warn, Level::Error];
@@ -130,10 +138,13 @@ fn main() {
     let Some(server) = TestServer::start() else { return };
     let origin = Origin { app: "bench".into(), host: "bench-host".into(), pid: std::process::id() };
     let data = records(n);
-    println!("PostgreSQL COPY bench: {n} records, batches of {BATCH}, {ROUNDS} rounds each, alternating");
+    let rounds: usize = std::env::var("LOG_PANEL_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(ROUNDS);
+    println!("PostgreSQL COPY bench: {n} records, batches of {BATCH}, {rounds} rounds each, alternating");
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    let trgm = std::env::var("LOG_PANEL_BENCH_TRGM").is_ok_and(|v| v == "1");
     let (mut raw_rates, mut sink_rates, mut raw_cpu, mut sink_cpu) = (vec![], vec![], 0.0, 0.0);
-    for round in 1..=ROUNDS {
+    let mut trgm_rates = vec![];
+    for round in 1..=rounds {
         // Fresh databases with the sink's schema for both paths.
         let raw_url = server.create_database();
         drop(PgSink::connect(&raw_url).unwrap());
@@ -153,11 +164,21 @@ fn main() {
         assert_eq!(count(&sink_url), n as i64);
         println!("round {round}: PgSink      {:>10.0} records/s ({:.2} s)", rate(d), d.as_secs_f64());
         sink_rates.push(rate(d));
+
+        if trgm {
+            let url = server.create_database();
+            let mut s = PgSink::connect(&url).unwrap();
+            Client::connect(&url, NoTls).unwrap().batch_execute(TRGM_INDEX).unwrap();
+            let d = sink(&mut s, &origin, &data);
+            assert_eq!(count(&url), n as i64);
+            println!("round {round}: PgSink+trgm {:>10.0} records/s ({:.2} s)", rate(d), d.as_secs_f64());
+            trgm_rates.push(rate(d));
+        }
     }
-    let total = (n * ROUNDS) as f64;
+    let total = (n * rounds) as f64;
     let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     let (best_raw, best_sink) = (best(&raw_rates), best(&sink_rates));
-    let (med_raw, med_sink) = (median(raw_rates), median(sink_rates));
+    let (med_raw, med_sink) = (median(raw_rates), median(sink_rates.clone()));
     println!(
         "raw driver: best {best_raw:.0}, median {med_raw:.0} records/s; client CPU {:.2} µs/record",
         raw_cpu * 1e6 / total
@@ -166,5 +187,13 @@ fn main() {
         "PgSink:     best {best_sink:.0}, median {med_sink:.0} records/s; client CPU {:.2} µs/record",
         sink_cpu * 1e6 / total
     );
+    if trgm {
+        let (best_trgm, med_trgm) = (best(&trgm_rates), median(trgm_rates));
+        println!(
+            "PgSink+trgm / PgSink: best {:.1} %, median {:.1} %",
+            100.0 * best_trgm / best_sink,
+            100.0 * med_trgm / med_sink
+        );
+    }
     println!("PgSink / raw: best {:.1} %, median {:.1} %", 100.0 * best_sink / best_raw, 100.0 * med_sink / med_raw);
 }
