@@ -30,6 +30,9 @@ use std::str::FromStr;
 
 use crate::{Level, Timestamp};
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
 const MINUTE: i64 = 60_000_000;
 /// The finest aggregate bucket, in microseconds.
 pub const QUARTER_HOUR: i64 = 15 * MINUTE;
@@ -721,6 +724,8 @@ pub trait Store: Send + Sync {
     fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError>;
 
     /// Logger cards from the aggregate tables, never scanning the records.
+    /// Only loggers with stored records have a card; after a prune, totals
+    /// and first/last seen describe the records that are left.
     fn cards(&self, query: &CardsQuery) -> Result<Cards, StoreError>;
 
     /// Counts per slot of the records `filter` keeps, its time bounds
@@ -732,7 +737,8 @@ pub trait Store: Send + Sync {
     /// The call sites `filter` keeps, most records first, at most `limit`.
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError>;
 
-    /// Every logger with stored records, by name.
+    /// Every logger with stored records, by name (a logger whose records were
+    /// all pruned is gone).
     fn loggers(&self) -> Result<Vec<String>, StoreError>;
 
     /// Deletes the records older than `before`, `batch_size` at a time, and

@@ -1,0 +1,592 @@
+//! The same test body for every [`Store`]: a storage crate runs [`run`]
+//! against a fresh database, and every answer of its store is compared with
+//! [`MemoryStore`], a plain in-memory implementation of the same contract.
+//!
+//! Enabled by the `conformance` feature, for tests only: it panics on the
+//! first difference, with the query that showed it.
+//!
+//! ```no_run
+//! use log_panel_core::store::conformance::{self, MemoryStore};
+//!
+//! // The reference store passes its own suite.
+//! let mut store = MemoryStore::default();
+//! let handle = store.clone();
+//! conformance::run(&mut store, &handle);
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::{Batch, Context, Origin, Record, Sink, SinkError, Value};
+
+/// 2026-11-20T00:00:00Z, the start of the data set.
+pub const BASE: Timestamp = Timestamp(1_795_651_200_000_000);
+/// Records in the data set.
+pub const RECORDS: usize = 1_500;
+/// The data set spans three days from [`BASE`].
+pub const SPAN: i64 = 3 * DAY;
+
+/// The loggers of the data set: a tree (`billing`, `billing::db`), a
+/// look-alike that must stay out of it (`billingx`), and a logger whose
+/// records all fall on the first day (for prune).
+pub const LOGGERS: [&str; 5] = ["billing", "billing::db", "billingx", "web::api", "old::only"];
+
+/// Runs every check: fills `sink` (which must store into the empty database
+/// that `store` reads), then compares each of `store`'s answers with the
+/// reference's. Calls `sink.idle()` between checks, so a search index that
+/// lags behind the rows is exercised as well as one that has caught up.
+pub fn run(sink: &mut dyn Sink, store: &dyn Store) {
+    let reference = MemoryStore::default();
+    let mut reference_sink = reference.clone();
+    let batches = data_set();
+    let (first, second) = batches.split_at(batches.len() * 2 / 3);
+    for (origin, records) in first {
+        write(sink, &mut reference_sink, origin, records);
+    }
+    while sink.idle().expect("idle") {}
+    // The last third is stored but not yet indexed: searches must still see it.
+    for (origin, records) in second {
+        write(sink, &mut reference_sink, origin, records);
+    }
+    check_reads(store, &reference, "before idle work");
+    let mut steps = 0;
+    while sink.idle().expect("idle") {
+        steps += 1;
+        assert!(steps < 100_000, "Sink::idle never reports that it is done");
+    }
+    check_reads(store, &reference, "after idle work");
+    check_prune(store, &reference);
+}
+
+fn write(sink: &mut dyn Sink, reference: &mut MemoryStore, origin: &Origin, records: &[Record]) {
+    let batch = Batch { origin, records };
+    sink.write(&batch).expect("the sink stores the batch");
+    reference.write(&batch).expect("reference");
+}
+
+/// The data set, as batches of several processes. Timestamps are distinct
+/// and spread over [`SPAN`]; messages are distinct (they end in `#i`).
+pub fn data_set() -> Vec<(Origin, Vec<Record>)> {
+    let origins = [
+        Origin { app: "shop".into(), host: "web-1".into(), pid: 101 },
+        Origin { app: "shop".into(), host: "web-2".into(), pid: 202 },
+        Origin { app: "worker".into(), host: "web-1".into(), pid: 303 },
+    ];
+    let step = SPAN / RECORDS as i64;
+    let mut batches: Vec<(Origin, Vec<Record>)> = Vec::new();
+    for i in 0..RECORDS {
+        let level = match i % 10 {
+            0 => Level::Error,
+            1 | 2 => Level::Warn,
+            3 => Level::Debug,
+            4 => Level::Trace,
+            _ => Level::Info,
+        };
+        let logger = if i < RECORDS / 3 && i % 7 == 0 { LOGGERS[4] } else { LOGGERS[i % 4] };
+        let message = match i % 5 {
+            0 => format!("Payment failed for order {} #{i}", i * 3),
+            1 => format!("user signed up with plan pro #{i}"),
+            2 => format!("GET /api/items/{} took {} ms #{i}", i % 50, i % 900),
+            3 => format!("cache MISS on key k{} #{i}", i % 13),
+            _ => format!("tick #{i}"),
+        };
+        let mut r = Record::new(level, logger, message);
+        // Time order is not id order (several threads' clocks: each group of
+        // three is stored newest first), and some records share a time, so a
+        // page boundary must break ties by id.
+        let at = |i: usize| BASE.0 + (3 * (i / 3) + (2 - i % 3)) as i64 * step;
+        r.timestamp = Timestamp(if i % 50 == 49 { at(i - 1) } else { at(i) });
+        r.module_path = Some(logger.into());
+        r.file = Some(format!("src/{}.rs", logger.replace("::", "/")).into());
+        r.line = Some(10 + (i % 4) as u32);
+        r.thread = Arc::from(if i % 2 == 0 { "main" } else { "worker-1" });
+        let mut ctx: Vec<(&str, Value)> = vec![("request_id", Value::from(format!("r-{}", i / 3).as_str()))];
+        if i % 4 == 0 {
+            ctx.push(("user_id", Value::from((i % 9) as i64)));
+        }
+        r.context = Context::from_pairs(ctx);
+        if i % 6 == 0 {
+            r.kv.push(("code".into(), Value::from(format!("{}", i % 4).as_str())));
+        }
+        if i % 11 == 0 {
+            r.kv.push(("retry".into(), Value::Bool(i % 2 == 0)));
+        }
+        let origin = &origins[(i / 50) % 3];
+        match batches.last_mut() {
+            Some((o, records)) if o == origin && records.len() < 97 => records.push(r),
+            _ => batches.push((origin.clone(), vec![r])),
+        }
+    }
+    batches
+}
+
+/// The filters every read is checked with.
+pub fn filters() -> Vec<(String, RecordFilter)> {
+    let mut out = vec![("everything".to_owned(), RecordFilter::default())];
+    let mut add = |name: &str, f: &dyn Fn(&mut RecordFilter)| {
+        let mut filter = RecordFilter::default();
+        f(&mut filter);
+        out.push((name.to_owned(), filter));
+    };
+    add("logger exact", &|f| f.logger = Some(LoggerMatch::Exact("billing".into())));
+    add("logger tree", &|f| f.logger = Some(LoggerMatch::Tree("billing".into())));
+    add("logger unknown", &|f| f.logger = Some(LoggerMatch::Exact("nope".into())));
+    add("min level warn", &|f| f.min_level = Some(Level::Warn));
+    add("levels error+debug", &|f| f.levels = vec![Level::Error, Level::Debug]);
+    add("since/until", &|f| {
+        f.since = Some(Timestamp(BASE.0 + DAY / 2));
+        f.until = Some(Timestamp(BASE.0 + DAY + 7 * HOUR));
+    });
+    add("app", &|f| f.app = Some("worker".into()));
+    add("host+pid", &|f| {
+        f.host = Some("web-1".into());
+        f.pid = Some(101);
+    });
+    add("text common", &|f| f.text = Some("payment".into()));
+    add("text case", &|f| f.text = Some("PAYMENT FAILED".into()));
+    add("text rare", &|f| f.text = Some("#1234".into()));
+    add("text short", &|f| f.text = Some("ms".into()));
+    add("text none", &|f| f.text = Some("no such words".into()));
+    add("text with quotes", &|f| f.text = Some("\"; DROP TABLE log_records; --'".into()));
+    add("text like wildcards", &|f| f.text = Some("%_".into()));
+    add("field string", &|f| f.fields = vec!["request_id=r-377".parse().unwrap()]);
+    add("field int as text", &|f| f.fields = vec!["user_id=4".parse().unwrap()]);
+    add("field string that reads as int", &|f| f.fields = vec!["code=2".parse().unwrap()]);
+    add("field bool", &|f| f.fields = vec!["retry=true".parse().unwrap()]);
+    add("field typed int", &|f| f.fields = vec![FieldMatch::new("user_id", FieldValue::Int(4)).unwrap()]);
+    add("field typed str mismatch", &|f| {
+        f.fields = vec![FieldMatch::new("user_id", FieldValue::Str("4".into())).unwrap()]
+    });
+    add("field missing key", &|f| f.fields = vec!["nope=1".parse().unwrap()]);
+    add("field odd key", &|f| f.fields = vec!["we'ird key\"=x".parse().unwrap()]);
+    add("two fields", &|f| f.fields = vec!["user_id=0".parse().unwrap(), "code=0".parse().unwrap()]);
+    add("combined", &|f| {
+        f.logger = Some(LoggerMatch::Tree("billing".into()));
+        f.min_level = Some(Level::Info);
+        f.app = Some("shop".into());
+        f.text = Some("order".into());
+        f.since = Some(Timestamp(BASE.0 + HOUR));
+    });
+    out
+}
+
+fn check_reads(store: &dyn Store, reference: &MemoryStore, when: &str) {
+    for (name, filter) in filters() {
+        let what = format!("{when}, filter `{name}`");
+        let small = reference.all(&filter).len() <= 60;
+        for limit in [1, 7, 100, 5_000].into_iter().filter(|l| *l > 1 || small) {
+            check_pages(store, reference, &filter, limit, &what);
+        }
+        let histogram = Slots::ending_at(Timestamp(BASE.0 + SPAN), HOUR, 72).unwrap();
+        assert_eq!(
+            store.histogram(&filter, &histogram).unwrap(),
+            reference.histogram(&filter, &histogram).unwrap(),
+            "histogram, {what}"
+        );
+        let odd =
+            Slots::new(vec![Timestamp(BASE.0 + 17), Timestamp(BASE.0 + DAY + 3), Timestamp(BASE.0 + SPAN)]).unwrap();
+        assert_eq!(store.histogram(&filter, &odd).unwrap(), reference.histogram(&filter, &odd).unwrap(), "{what}");
+        assert_eq!(
+            sorted_sites(store.call_sites(&filter, 1_000).unwrap()),
+            sorted_sites(reference.call_sites(&filter, 1_000).unwrap()),
+            "call sites, {what}"
+        );
+        let top = store.call_sites(&filter, 3).unwrap();
+        assert!(top.len() <= 3 && top.windows(2).all(|w| w[0].counts.total() >= w[1].counts.total()), "{what}");
+        let tail = store.tail(&filter, None, 10).unwrap();
+        assert_eq!(strip(&tail), strip(&reference.tail(&filter, None, 10).unwrap()), "tail, {what}");
+        if let Some(mid) = tail.first() {
+            let after = store.tail(&filter, Some(mid.id), 1_000).unwrap();
+            assert_eq!(strip(&after), strip(&tail[1..]), "tail after an id, {what}");
+        }
+    }
+    // One record, whole.
+    let page = store.records(&RecordFilter::default(), PageAt::Newest, 3).unwrap();
+    for r in &page.records {
+        assert_eq!(store.record(r.id).unwrap().as_ref(), Some(r), "record by id ({when})");
+    }
+    assert_eq!(store.record(-5).unwrap(), None, "a missing id ({when})");
+    // A request's records, oldest first.
+    for (key, value) in [
+        ("request_id", FieldValue::Text("r-377".into())),
+        ("user_id", FieldValue::Text("3".into())),
+        ("request_id", FieldValue::Text("nope".into())),
+    ] {
+        assert_eq!(
+            strip(&store.related(key, &value, 1_000).unwrap()),
+            strip(&reference.related(key, &value, 1_000).unwrap()),
+            "related {key}={value} ({when})"
+        );
+    }
+    assert_eq!(store.related("request_id", &FieldValue::Text("r-401".into()), 2).unwrap().len(), 2, "related limit");
+    assert_eq!(store.loggers().unwrap(), reference.loggers().unwrap(), "loggers ({when})");
+    check_cards(store, reference, when);
+}
+
+fn check_pages(store: &dyn Store, reference: &MemoryStore, filter: &RecordFilter, limit: usize, what: &str) {
+    let expected = strip(&reference.all(filter));
+    // Down from the newest page, then back up from the oldest.
+    let mut seen = Vec::new();
+    let mut pages = Vec::new();
+    let mut at = PageAt::Newest;
+    loop {
+        let page = store.records(filter, at, limit).unwrap();
+        assert!(page.records.len() <= limit, "page longer than its limit, {what}");
+        if matches!(at, PageAt::Newest) {
+            assert_eq!(page.newer, None, "the newest page has nothing newer, {what}");
+        } else {
+            assert!(page.newer.is_some(), "a page below the newest has newer records, {what}");
+        }
+        seen.extend(strip(&page.records));
+        pages.push(page.records.len());
+        match page.older {
+            Some(c) => {
+                assert_eq!(Some(c), page.records.last().map(Cursor::of), "older cursor is the last row, {what}");
+                at = PageAt::Older(c);
+            }
+            None => break,
+        }
+        assert!(pages.len() <= expected.len() + 1, "pagination does not end, {what}");
+    }
+    assert_eq!(seen, expected, "walking older pages (limit {limit}), {what}");
+    let Some(last) = store.records(filter, PageAt::Newest, 1).unwrap().records.first().cloned() else { return };
+    // Walking up from below the oldest record: newer pages, nearest first.
+    let oldest = reference.all(filter).last().map(Cursor::of).unwrap();
+    let mut up = Vec::new();
+    let mut at = PageAt::Newer(Cursor { ts: Timestamp(oldest.ts.0 - 1), id: i64::MIN });
+    let mut guard = 0;
+    loop {
+        let page = store.records(filter, at, limit).unwrap();
+        assert!(page.records.len() <= limit, "{what}");
+        let mut rows = strip(&page.records);
+        rows.extend(up);
+        up = rows;
+        match page.newer {
+            Some(c) => {
+                assert_eq!(Some(c), page.records.first().map(Cursor::of), "newer cursor is the first row, {what}");
+                at = PageAt::Newer(c);
+            }
+            None => break,
+        }
+        guard += 1;
+        assert!(guard <= expected.len() + 1, "pagination does not end, {what}");
+    }
+    assert_eq!(up, expected, "walking newer pages (limit {limit}), {what}");
+    assert_eq!(up.first(), strip(std::slice::from_ref(&last)).first(), "{what}");
+}
+
+fn check_cards(store: &dyn Store, reference: &MemoryStore, when: &str) {
+    let now = Timestamp(BASE.0 + SPAN - 50 * MINUTE + 7);
+    let timelines = [
+        ("24 hours", Slots::hours_until(now, 24).unwrap()),
+        ("3 days at UTC+5:30", Slots::days_until(now, 19_800, 3).unwrap()),
+        ("4 days at UTC-8", Slots::days_until(now, -28_800, 4).unwrap()),
+    ];
+    for (name, slots) in timelines {
+        for filter in [CardFilter::All, CardFilter::Errors, CardFilter::Warnings] {
+            for (search, offset, limit) in [(None, 0, 20), (Some("BILL"), 0, 20), (None, 1, 2), (None, 10, 5)] {
+                let mut q = CardsQuery::new(slots.clone(), now);
+                q.filter = filter;
+                q.name = search.map(str::to_owned);
+                q.offset = offset;
+                q.limit = limit;
+                assert_eq!(
+                    store.cards(&q).unwrap(),
+                    reference.cards(&q).unwrap(),
+                    "cards {name} {filter:?} {search:?} {offset}/{limit} ({when})"
+                );
+            }
+        }
+    }
+    let unaligned = Slots::new(vec![Timestamp(BASE.0 + 1), Timestamp(BASE.0 + HOUR)]).unwrap();
+    let err = store.cards(&CardsQuery::new(unaligned, now)).unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::BadFilter, "unaligned card slots: {err}");
+}
+
+fn check_prune(store: &dyn Store, reference: &MemoryStore) {
+    let before = Timestamp(BASE.0 + DAY + 5);
+    let expected = reference.all(&RecordFilter { until: Some(before), ..RecordFilter::default() }).len() as u64;
+    let dry = store.prune(before, 100, true).unwrap();
+    assert_eq!(dry.deleted, expected, "dry-run prune counts");
+    assert_eq!(store.records(&RecordFilter::default(), PageAt::Newest, 5_000).unwrap().records.len(), RECORDS);
+    let done = store.prune(before, 97, false).unwrap();
+    assert_eq!(done.deleted, expected, "prune deletes");
+    assert!(done.batches >= expected.div_ceil(97), "prune works in batches of the given size: {done:?}");
+    reference.prune(before, 97, false).unwrap();
+    assert!(!store.loggers().unwrap().contains(&LOGGERS[4].to_owned()), "a logger with no records left is gone");
+    check_reads(store, reference, "after prune");
+    store.rebuild().unwrap();
+    check_cards(store, reference, "after prune and rebuild");
+    assert_eq!(store.prune(before, 97, false).unwrap().deleted, 0, "a second prune finds nothing");
+}
+
+fn sorted_sites(mut sites: Vec<CallSite>) -> Vec<CallSite> {
+    sites.sort_by(|a, b| (&a.logger, &a.file, a.line).cmp(&(&b.logger, &b.file, b.line)));
+    sites
+}
+
+/// A record without its id, which storages number as they like.
+fn strip(records: &[StoredRecord]) -> Vec<StoredRecord> {
+    records.iter().map(|r| StoredRecord { id: 0, ..r.clone() }).collect()
+}
+
+/// A call site's identity: logger, file, line.
+type SiteKey = (String, Option<String>, Option<u32>);
+
+/// The reference [`Store`]: every record in memory, every query a scan.
+/// Clones share the records, so one clone can be the sink and another the store.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    rows: Arc<Mutex<Vec<StoredRecord>>>,
+}
+
+impl MemoryStore {
+    fn rows(&self) -> std::sync::MutexGuard<'_, Vec<StoredRecord>> {
+        self.rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Every record `filter` keeps, newest first.
+    pub fn all(&self, filter: &RecordFilter) -> Vec<StoredRecord> {
+        let mut out: Vec<StoredRecord> = self.rows().iter().filter(|r| keeps(filter, r)).cloned().collect();
+        out.sort_by_key(|r| std::cmp::Reverse(Cursor::of(r)));
+        out
+    }
+}
+
+/// Whether `filter` keeps `r`: the contract, written as plainly as possible.
+pub fn keeps(filter: &RecordFilter, r: &StoredRecord) -> bool {
+    filter.logger.as_ref().is_none_or(|l| l.matches(&r.logger))
+        && filter.keeps_level(r.level)
+        && filter.since.is_none_or(|t| r.ts >= t)
+        && filter.until.is_none_or(|t| r.ts < t)
+        && filter.app.as_ref().is_none_or(|a| *a == r.app)
+        && filter.host.as_ref().is_none_or(|h| *h == r.host)
+        && filter.pid.is_none_or(|p| p == r.pid)
+        && filter.text.as_ref().is_none_or(|t| r.message.to_lowercase().contains(&t.to_lowercase()))
+        && filter.fields.iter().all(|m| r.context.get(&m.key).is_some_and(|v| field_matches(&m.value, v)))
+}
+
+/// Whether a stored JSON value equals a [`FieldValue`], by its rules.
+pub fn field_matches(want: &FieldValue, stored: &serde_json::Value) -> bool {
+    use serde_json::Value as J;
+    match stored {
+        J::String(s) => want.as_text() == Some(s.as_str()),
+        J::Number(n) => {
+            n.as_i64().is_some_and(|i| want.as_int() == Some(i))
+                || (n.as_i64().is_none() && n.as_f64().is_some_and(|f| want.as_float() == Some(f)))
+        }
+        J::Bool(b) => want.as_bool() == Some(*b),
+        _ => false,
+    }
+}
+
+impl Sink for MemoryStore {
+    fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        let mut rows = self.rows();
+        for r in batch.records {
+            let id = rows.last().map_or(1, |last| last.id + 1);
+            let mut json = String::new();
+            r.write_fields_json(&mut json);
+            let context = serde_json::from_str(&json).map_err(|e| SinkError::unavailable("json").with_source(e))?;
+            rows.push(StoredRecord {
+                id,
+                ts: r.timestamp,
+                level: r.level,
+                logger: r.target.to_string(),
+                message: r.message.to_string(),
+                module: r.module_path.as_ref().map(ToString::to_string),
+                file: r.file.as_ref().map(ToString::to_string),
+                line: r.line,
+                thread: r.thread.to_string(),
+                pid: batch.origin.pid,
+                host: batch.origin.host.clone(),
+                app: batch.origin.app.clone(),
+                context,
+                original_size: r.original_size,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Store for MemoryStore {
+    fn records(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
+        let all = self.all(filter);
+        let (start, end) = match at {
+            PageAt::Newest => (0, limit.min(all.len())),
+            PageAt::Older(c) => {
+                let start = all.partition_point(|r| Cursor::of(r) >= c);
+                (start, (start + limit).min(all.len()))
+            }
+            PageAt::Newer(c) => {
+                let end = all.partition_point(|r| Cursor::of(r) > c);
+                (end.saturating_sub(limit), end)
+            }
+        };
+        let records = all[start..end].to_vec();
+        let older = if end < all.len() { records.last().map(Cursor::of) } else { None };
+        let newer = if start > 0 { records.first().map(Cursor::of) } else { None };
+        Ok(Page { records, older, newer })
+    }
+
+    fn tail(
+        &self,
+        filter: &RecordFilter,
+        after_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut rows: Vec<StoredRecord> = self.rows().iter().filter(|r| keeps(filter, r)).cloned().collect();
+        rows.sort_by_key(|r| r.id);
+        Ok(match after_id {
+            Some(id) => rows.into_iter().filter(|r| r.id > id).take(limit).collect(),
+            None => {
+                let skip = rows.len().saturating_sub(limit);
+                rows.split_off(skip)
+            }
+        })
+    }
+
+    fn record(&self, id: i64) -> Result<Option<StoredRecord>, StoreError> {
+        Ok(self.rows().iter().find(|r| r.id == id).cloned())
+    }
+
+    fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+        let filter = RecordFilter { fields: vec![FieldMatch::new(key, value.clone())?], ..RecordFilter::default() };
+        let mut rows = self.all(&filter);
+        rows.reverse();
+        rows.truncate(limit);
+        Ok(rows)
+    }
+
+    fn cards(&self, query: &CardsQuery) -> Result<Cards, StoreError> {
+        if !query.slots.aligned_to(QUARTER_HOUR) {
+            return Err(StoreError::bad_filter("card slots must be on quarter hours"));
+        }
+        let now = Timestamp(query.now.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR);
+        let mut cards: BTreeMap<String, LoggerCard> = BTreeMap::new();
+        for r in self.rows().iter() {
+            let card =
+                cards.entry(r.logger.clone()).or_insert_with(|| LoggerCard::new(r.logger.clone(), 0, 0, 0, r.ts, r.ts));
+            card.total += 1;
+            card.errors += u64::from(r.level == Level::Error);
+            card.warnings += u64::from(r.level == Level::Warn);
+            card.first_seen = card.first_seen.min(r.ts);
+            card.last_seen = card.last_seen.max(r.ts);
+            if card.slots.is_empty() {
+                card.slots = vec![LevelCounts::default(); query.slots.len()];
+            }
+            if r.ts >= Timestamp(now.0 - HOUR) && r.ts < now {
+                card.last_hour.add(r.level);
+            }
+            if let Some(i) = query.slots.index_of(r.ts) {
+                card.slots[i].add(r.level);
+            }
+        }
+        let kept: Vec<LoggerCard> = cards
+            .into_values()
+            .filter(|c| query.name.as_ref().is_none_or(|n| c.logger.to_lowercase().contains(&n.to_lowercase())))
+            .filter(|c| {
+                let mut span = LevelCounts::default();
+                c.slots.iter().for_each(|s| span.merge(s));
+                match query.filter {
+                    CardFilter::All => true,
+                    CardFilter::Errors => span.error > 0,
+                    CardFilter::Warnings => span.error + span.warn > 0,
+                }
+            })
+            .collect();
+        let matching = kept.len();
+        Ok(Cards { cards: kept.into_iter().skip(query.offset).take(query.limit).collect(), matching })
+    }
+
+    fn histogram(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
+        let mut out = vec![LevelCounts::default(); slots.len()];
+        for r in self.rows().iter().filter(|r| keeps(filter, r)) {
+            if let Some(i) = slots.index_of(r.ts) {
+                out[i].add(r.level);
+            }
+        }
+        Ok(Histogram { slots: out, complete: true })
+    }
+
+    fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
+        let mut sites: BTreeMap<SiteKey, (CallSite, Cursor)> = BTreeMap::new();
+        for r in self.rows().iter().filter(|r| keeps(filter, r)) {
+            let key = (r.logger.clone(), r.file.clone(), r.line);
+            let (site, newest) = sites.entry(key).or_insert_with(|| {
+                (CallSite::new(r.logger.clone(), r.file.clone(), r.line), Cursor { ts: Timestamp(i64::MIN), id: 0 })
+            });
+            site.counts.add(r.level);
+            if Cursor::of(r) > *newest {
+                *newest = Cursor::of(r);
+                site.last_seen = r.ts;
+                site.example = r.message.clone();
+            }
+        }
+        let mut out: Vec<CallSite> = sites.into_values().map(|(s, _)| s).collect();
+        out.sort_by_key(|s| std::cmp::Reverse(s.counts.total()));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    fn loggers(&self) -> Result<Vec<String>, StoreError> {
+        let mut names: Vec<String> = self.rows().iter().map(|r| r.logger.clone()).collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
+        let mut rows = self.rows();
+        let old = rows.iter().filter(|r| r.ts < before).count() as u64;
+        if !dry_run {
+            rows.retain(|r| r.ts >= before);
+        }
+        Ok(PruneReport::new(old, old.div_ceil(batch_size.max(1) as u64)))
+    }
+
+    fn rebuild(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "memory".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reference_passes_its_own_suite() {
+        let mut store = MemoryStore::default();
+        let handle = store.clone();
+        run(&mut store, &handle);
+    }
+
+    #[test]
+    fn the_data_set_has_what_the_checks_need() {
+        let batches = data_set();
+        let n: usize = batches.iter().map(|(_, r)| r.len()).sum();
+        assert_eq!(n, RECORDS);
+        let mut store = MemoryStore::default();
+        for (o, r) in &batches {
+            store.write(&Batch { origin: o, records: r }).unwrap();
+        }
+        for (name, filter) in filters() {
+            let n = store.all(&filter).len();
+            let empty = name.contains("unknown")
+                || name.contains("none")
+                || name.contains("missing")
+                || name.contains("mismatch")
+                || name.contains("quotes")
+                || name.contains("wildcards")
+                || name.contains("odd key");
+            assert_eq!(n == 0, empty, "filter `{name}` keeps {n}");
+        }
+    }
+}
