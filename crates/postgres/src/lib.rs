@@ -6,6 +6,12 @@
 //! (one upsert per table). At start it connects and creates or migrates its schema
 //! (see [`schema`]); the schema is documented in `docs/schema.md`.
 //!
+//! [`PgStore`] is the read side (the [`Store`](log_panel_core::Store) trait:
+//! filtered pages, cards, histograms, call sites, prune), documented in
+//! `docs/query.md`. While its writer is idle, the sink brings the message and
+//! context search index up to date and, with [`PgSink::with_retention`],
+//! deletes expired records ([`Sink::idle`]).
+//!
 //! # Failures
 //!
 //! - The server is down, restarting, or the network dropped: `write` returns

@@ -318,6 +318,7 @@ fn pages_stay_continuous_while_a_writer_inserts() {
     };
     let want = expected(&gens, &f);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (started_tx, started) = std::sync::mpsc::channel();
     let writer = {
         let (url, stop) = (url.clone(), stop.clone());
         std::thread::spawn(move || {
@@ -330,14 +331,18 @@ fn pages_stay_continuous_while_a_writer_inserts() {
                 batch.extend(generate(&mut rng, seq + 40, 10, T0 + 3 * DAY, HOUR));
                 write(&mut sink, &batch);
                 seq += 50;
+                let _ = started_tx.send(());
             }
             seq
         })
     };
+    started.recv().unwrap();
     let mut seen = Vec::new();
     let mut at = PageAt::Newest;
     let mut last: Option<Cursor> = None;
     loop {
+        // Leave the writer time to commit batches between pages.
+        std::thread::sleep(std::time::Duration::from_millis(3));
         let page = store.records(&f, at, 25).unwrap();
         for r in &page.records {
             let c = Cursor::of(r);
@@ -351,7 +356,7 @@ fn pages_stay_continuous_while_a_writer_inserts() {
         }
     }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    assert!(writer.join().unwrap() > 100_000, "the writer wrote while the pages were read");
+    assert!(writer.join().unwrap() > 100_100, "the writer wrote while the pages were read");
     let unique: BTreeSet<u64> = seen.iter().copied().collect();
     assert_eq!(unique.len(), seen.len(), "no row twice");
     let old: Vec<u64> = seen.iter().copied().filter(|s| *s < 100_000).collect();
