@@ -158,6 +158,11 @@ fn main() {
     while sink.idle().unwrap() {}
     db.batch_execute("VACUUM ANALYZE").unwrap();
     reads(&store, &mut db, n, "index caught up");
+    if let Some(secs) = std::env::var("LOG_PANEL_BENCH_HOLD").ok().and_then(|v| v.parse().ok()) {
+        // Keeps the server up for EXPLAIN by hand.
+        println!("holding {url} for {secs} s");
+        std::thread::sleep(Duration::from_secs(secs));
+    }
 
     // Prune half while a sink stores batches of 1 000.
     let stop = Arc::new(AtomicBool::new(false));
