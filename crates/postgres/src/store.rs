@@ -218,6 +218,13 @@ impl PgStore {
 
     /// Whether a record `filter` keeps lies on side `op` (`<` older, `>` newer) of `at`.
     fn exists_beyond(&self, filter: &RecordFilter, op: &str, at: Cursor) -> Result<bool, StoreError> {
+        if let Some(text) = &filter.text {
+            // As for pages: a common term is found among the nearest rows at once.
+            let side = if op == "<" { PageAt::Older(at) } else { PageAt::Newer(at) };
+            if let Some(found) = self.page_by_walk(filter, text, side, 0)? {
+                return Ok(!found.is_empty());
+            }
+        }
         let mut sql = Sql::default();
         let cond = filter_conditions(&mut sql, filter);
         let ts = sql.bind(system_time(at.ts));
