@@ -210,6 +210,19 @@ impl PgStore {
         }
     }
 
+    /// A statement for `filter`, with the search mark read first when the
+    /// filter searches (see `query::mark_expr`).
+    fn sql_for(&self, filter: &RecordFilter) -> Result<Sql, StoreError> {
+        let mut sql = Sql::default();
+        if filter.text.is_some() || !filter.fields.is_empty() {
+            let mark: i64 = self.run("reading the search mark", |c| {
+                c.query_one("SELECT coalesce((SELECT last_id FROM log_search_mark), 0)", &[])?.try_get(0)
+            })?;
+            sql.mark = Some(mark);
+        }
+        Ok(sql)
+    }
+
     /// Runs `sql` and reads every row as a record.
     fn fetch_records(&self, sql: &Sql) -> Result<Vec<StoredRecord>, StoreError> {
         let rows = self.run("reading records", |c| c.query(sql.text.as_str(), &sql.params()))?;
@@ -225,7 +238,7 @@ impl PgStore {
                 return Ok(!found.is_empty());
             }
         }
-        let mut sql = Sql::default();
+        let mut sql = self.sql_for(filter)?;
         let cond = filter_conditions(&mut sql, filter);
         let ts = sql.bind(system_time(at.ts));
         let id = sql.bind(at.id);
@@ -249,7 +262,7 @@ impl PgStore {
 
     /// Up to `limit + 1` records of a page, in the page's reading order.
     fn page_query(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
-        let mut sql = Sql::default();
+        let mut sql = self.sql_for(filter)?;
         let cond = filter_conditions(&mut sql, filter);
         let (position, order) = PgStore::position(&mut sql, at);
         let lim = sql.bind(sql_limit(limit).saturating_add(1));
@@ -273,7 +286,7 @@ impl PgStore {
     ) -> Result<Option<Vec<StoredRecord>>, StoreError> {
         let mut rest = filter.clone();
         rest.text = None;
-        let mut sql = Sql::default();
+        let mut sql = self.sql_for(&rest)?;
         let cond = filter_conditions(&mut sql, &rest);
         let (position, order) = PgStore::position(&mut sql, at);
         let walk = sql.bind(WALK_ROWS);
@@ -291,7 +304,7 @@ impl PgStore {
             return Ok(Some(records));
         }
         // Fewer matches than a page: settled only if the walk saw every candidate.
-        let mut sql = Sql::default();
+        let mut sql = self.sql_for(&rest)?;
         let cond = filter_conditions(&mut sql, &rest);
         let (position, _) = PgStore::position(&mut sql, at);
         let walk = sql.bind(WALK_ROWS);
@@ -341,7 +354,7 @@ impl PgStore {
         slots: &Slots,
         (lo, hi): (Timestamp, Timestamp),
     ) -> Result<Histogram, StoreError> {
-        let mut sql = Sql::default();
+        let mut sql = self.sql_for(filter)?;
         let cond = filter_conditions(&mut sql, filter);
         let lo_p = sql.bind(system_time(lo));
         let hi_p = sql.bind(system_time(hi));
@@ -421,7 +434,7 @@ impl Store for PgStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let mut sql = Sql::default();
+        let mut sql = self.sql_for(filter)?;
         let cond = filter_conditions(&mut sql, filter);
         let (position, order) = match after_id {
             Some(id) => (format!("r.id > {}", sql.bind(id)), "ASC"),
@@ -448,7 +461,7 @@ impl Store for PgStore {
     fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
         let mut filter = RecordFilter::default();
         filter.fields.push(FieldMatch::new(key, value.clone())?);
-        let mut sql = Sql::default();
+        let mut sql = self.sql_for(&filter)?;
         let cond = filter_conditions(&mut sql, &filter);
         let lim = sql.bind(sql_limit(limit));
         sql.text =
@@ -568,7 +581,7 @@ impl Store for PgStore {
     }
 
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
-        let mut sql = Sql::default();
+        let mut sql = self.sql_for(filter)?;
         let cond = filter_conditions(&mut sql, filter);
         let lim = sql.bind(sql_limit(limit));
         sql.text = format!(
@@ -595,7 +608,7 @@ impl Store for PgStore {
             let last: std::time::SystemTime = row.try_get(8).map_err(bad)?;
             site.last_seen = timestamp(last);
             // The example: the site's newest kept record (the logger index finds it by time).
-            let mut ex = Sql::default();
+            let mut ex = self.sql_for(filter)?;
             let cond = filter_conditions(&mut ex, filter);
             let logger = ex.bind(site.logger.clone());
             let file = ex.bind(site.file.clone());
