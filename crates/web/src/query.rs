@@ -127,7 +127,8 @@ pub(crate) fn parse_time(s: &str, now: Timestamp, viewer: Viewer) -> Result<Time
     if s.eq_ignore_ascii_case("now") {
         return Ok(now);
     }
-    if let Some(unit) = s.chars().last().filter(char::is_ascii_alphabetic) {
+    let relative = s.len() > 1 && s[..s.len() - 1].bytes().all(|b| b.is_ascii_digit());
+    if let Some(unit) = s.chars().last().filter(|c| relative && c.is_ascii_alphabetic()) {
         let n: i64 = s[..s.len() - 1].parse().map_err(|_| bad())?;
         let micros: i64 = match unit.to_ascii_lowercase() {
             's' => 1_000_000,
