@@ -74,7 +74,7 @@ async fn basic_auth_prompts_and_accepts_only_the_right_pair() {
     }
     assert_eq!(http_get(addr, "/", &["Authorization: Basic !!!notbase64".into()]).await.0, 401);
     let ok = format!("Authorization: Basic {}", b64("ops:pa:ss w0rd"));
-    assert_eq!(http_get(addr, "/", &[ok.clone()]).await.0, 200);
+    assert_eq!(http_get(addr, "/", std::slice::from_ref(&ok)).await.0, 200);
     assert_eq!(http_get(addr, "/records", &[ok]).await.0, 200);
 }
 
