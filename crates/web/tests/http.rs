@@ -37,6 +37,11 @@ async fn home_cards_timelines_and_slot_links(env: &Env) {
     assert!(page2.contains("Loggers 21–28 of 28"), "{page2}");
     assert!(page2.contains("svc::n24") && !page2.contains(">billing<"));
 
+    // The last hour counts the records just logged; billing erred in it, so is not healthy.
+    let (_, _, billing) = get(&app, "/?name=billing&show=errors").await;
+    assert!(billing.contains("<span class=\"n-error\">1 errors</span>"), "{billing}");
+    assert!(!billing.contains(">Healthy<") && !billing.contains(">Clean<"));
+
     // Only loggers with errors: billing and the hostile one.
     let (_, _, errors) = get(&app, "/?show=errors").await;
     assert_eq!(errors.matches("<article class=\"card\">").count(), 2, "{errors}");

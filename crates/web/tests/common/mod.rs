@@ -163,3 +163,8 @@ pub fn assert_escaped(page: &str, body: &str) {
         assert!(!body.contains(raw), "{page}: `{raw}` unescaped in\n{body}");
     }
 }
+
+/// The real SQLite store when it is built, else the reference store.
+pub fn sqlite_or_memory() -> Env {
+    memory().unwrap()
+}
