@@ -47,6 +47,17 @@ pub enum PgError {
         /// Latest version this build knows.
         supported: i32,
     },
+    /// The server lacks an extension the schema needs (`pg_trgm` for message search).
+    #[error(
+        "the PostgreSQL server at `{url}` lacks the `{name}` extension the log-panel schema needs; \
+         install it (it ships with PostgreSQL: the postgresql-contrib package on some systems)"
+    )]
+    MissingExtension {
+        /// The redacted URL.
+        url: String,
+        /// The extension.
+        name: String,
+    },
     /// Recomputing the aggregate tables failed.
     #[error("cannot rebuild the log-panel aggregates in `{url}`: {reason}")]
     Rebuild {

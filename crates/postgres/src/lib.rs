@@ -6,6 +6,12 @@
 //! (one upsert per table). At start it connects and creates or migrates its schema
 //! (see [`schema`]); the schema is documented in `docs/schema.md`.
 //!
+//! [`PgStore`] is the read side (the [`Store`](log_panel_core::Store) trait:
+//! filtered pages, cards, histograms, call sites, prune), documented in
+//! `docs/query.md`. While its writer is idle, the sink brings the message and
+//! context search index up to date and, with [`PgSink::with_retention`],
+//! deletes expired records ([`Sink::idle`]).
+//!
 //! # Failures
 //!
 //! - The server is down, restarting, or the network dropped: `write` returns
@@ -79,15 +85,19 @@ pub mod aggregates;
 mod config;
 pub mod copy;
 mod error;
+mod query;
 pub mod schema;
+mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 #[cfg(feature = "tls")]
 mod tls;
+mod upkeep;
 
 pub use config::{is_postgres_url, PgConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TCP_USER_TIMEOUT};
 pub use error::{classify, PgError};
 pub use log_panel_core::redact::redact_url;
+pub use store::{PgStore, DEFAULT_SCAN_BOUND};
 
 use config::error_chain;
 use copy::{Encoder, COPY_SQL};
@@ -98,6 +108,9 @@ use copy::{Encoder, COPY_SQL};
 const CHUNK: usize = 32 * 1024;
 /// How long the in-doubt check waits for a transaction that is still finishing.
 const IN_DOUBT_LOCK_TIMEOUT: &str = "10s";
+/// Records one idle step of retention deletes at most: a few milliseconds of
+/// work, so a batch arriving meanwhile barely waits.
+pub const RETENTION_BATCH: i64 = 1_000;
 
 /// Stores batches in PostgreSQL. See the [crate documentation](crate).
 pub struct PgSink {
@@ -112,6 +125,8 @@ pub struct PgSink {
     /// A batch whose COMMIT was sent but not acknowledged.
     in_doubt: Option<InDoubt>,
     reconnects: u64,
+    /// Records older than this are deleted while idle.
+    retention: Option<std::time::Duration>,
 }
 
 struct Conn {
@@ -199,6 +214,7 @@ impl PgSink {
             batch_no: 0,
             in_doubt: None,
             reconnects: 0,
+            retention: None,
         };
         sink.conn = Some(sink.open()?);
         Ok(sink)
@@ -207,6 +223,33 @@ impl PgSink {
     /// The configuration (its `Display` is the redacted URL).
     pub fn config(&self) -> &PgConfig {
         &self.config
+    }
+
+    /// Keeps records for `retention` (none: forever). While the writer is idle,
+    /// [`Sink::idle`] deletes older records, [`RETENTION_BATCH`] at a time,
+    /// fixing the aggregates in the same transaction.
+    #[must_use]
+    pub fn with_retention(mut self, retention: Option<std::time::Duration>) -> PgSink {
+        self.retention = retention;
+        self
+    }
+
+    /// One idle step: index the next messages for search, then delete one
+    /// batch of expired records. Returns whether either has more to do.
+    fn upkeep(&mut self) -> Result<bool, (postgres::Error, &'static str)> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(false); // the next write reconnects; upkeep waits for it
+        };
+        let more_index =
+            upkeep::index_step(&mut conn.client, upkeep::INDEX_STEP_ROWS).map_err(|e| (e, "indexing messages"))?;
+        let mut more_prune = false;
+        if let Some(keep) = self.retention {
+            let cutoff = std::time::SystemTime::now().checked_sub(keep).unwrap_or(std::time::UNIX_EPOCH);
+            let deleted = upkeep::prune_batch(&mut conn.client, cutoff, RETENTION_BATCH)
+                .map_err(|e| (e, "deleting expired records"))?;
+            more_prune = deleted >= RETENTION_BATCH.unsigned_abs();
+        }
+        Ok(more_index || more_prune)
     }
 
     /// Records stored so far with at least one value sanitised (NUL characters
@@ -260,6 +303,9 @@ impl PgSink {
             schema::MigrateError::Db(e) => migrate_err(&e),
             schema::MigrateError::TooNew(found) => {
                 PgError::SchemaTooNew { url: url(), found, supported: schema::latest_version() }
+            }
+            schema::MigrateError::MissingExtension(name) => {
+                PgError::MissingExtension { url: url(), name: name.to_owned() }
             }
         })?;
         let copy = client.prepare(COPY_SQL).map_err(|e| migrate_err(&e))?;
@@ -477,5 +523,21 @@ impl Sink for PgSink {
     /// Records stored with a value sanitised (see [`PgSink::sanitised`]).
     fn sanitised_count(&self) -> u64 {
         self.sanitised()
+    }
+
+    /// Brings the message search index up to date from its mark, and deletes
+    /// expired records (see [`PgSink::with_retention`]), a small step at a time.
+    fn idle(&mut self) -> Result<bool, SinkError> {
+        match self.upkeep() {
+            Ok(more) => Ok(more),
+            Err((e, what)) => {
+                let kind = classify(&e);
+                let detail = self.config.scrub(&error_chain(&e));
+                if kind == SinkErrorKind::Unavailable || self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+                    self.conn = None;
+                }
+                Err(error::sink_error(kind, what, detail))
+            }
+        }
     }
 }

@@ -1,0 +1,292 @@
+//! SQL for the read side: a record filter as a parameterised `WHERE` clause,
+//! and rows read back as [`StoredRecord`]s.
+//!
+//! Every value is a bound parameter; only fixed column names are inlined.
+//! Which index serves each condition is documented in `docs/query.md`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use log_panel_core::store::{FieldValue, LoggerMatch, RecordFilter, StoredRecord};
+use log_panel_core::{level_from_severity, severity, StoreError, StoreErrorKind, Timestamp};
+use postgres::types::ToSql;
+use postgres::Row;
+
+/// Microseconds from 1970-01-01 to PostgreSQL's earliest timestamp (4714-11-24 BC).
+const PG_MIN_UNIX_MICROS: i64 = -211_813_488_000_000_000 + 946_684_800_000_000;
+
+/// The columns of a [`StoredRecord`], in the order [`record_from_row`] reads them.
+pub(crate) const RECORD_COLUMNS: &str =
+    "r.id, r.ts, r.level, r.logger, r.message, r.module, r.file, r.line, r.thread, r.pid, r.host, r.app, \
+     r.context::text, r.original_size";
+
+/// A statement under construction: its text and its bound parameters.
+#[derive(Default)]
+pub(crate) struct Sql {
+    pub(crate) text: String,
+    params: Vec<Box<dyn ToSql + Sync + Send>>,
+}
+
+impl Sql {
+    /// Binds `value` and returns its placeholder (`$n`).
+    pub(crate) fn bind<T: ToSql + Sync + Send + 'static>(&mut self, value: T) -> String {
+        self.params.push(Box::new(value));
+        format!("${}", self.params.len())
+    }
+
+    /// The parameters, as the driver takes them.
+    pub(crate) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect()
+    }
+}
+
+/// A timestamp as the driver binds a `timestamptz`, clamped to PostgreSQL's
+/// range (a filter bound beyond it selects the same rows).
+pub(crate) fn system_time(t: Timestamp) -> SystemTime {
+    let micros = t.0.max(PG_MIN_UNIX_MICROS);
+    if micros >= 0 {
+        UNIX_EPOCH + Duration::from_micros(micros.unsigned_abs())
+    } else {
+        UNIX_EPOCH - Duration::from_micros(micros.unsigned_abs())
+    }
+}
+
+/// The inverse of [`system_time`].
+pub(crate) fn timestamp(t: SystemTime) -> Timestamp {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => Timestamp(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+        Err(e) => Timestamp(i64::try_from(e.duration().as_micros()).map_or(i64::MIN, |m| -m)),
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE` pattern with the default escape character.
+pub(crate) fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The logger condition on column `col` (`r.logger`): exact, or a byte range
+/// for a tree, so the `(logger COLLATE "C", ts, id)` index serves both.
+pub(crate) fn logger_condition(sql: &mut Sql, col: &str, logger: &LoggerMatch) -> String {
+    match logger {
+        LoggerMatch::Exact(name) => format!("{col} COLLATE \"C\" = {}", sql.bind(name.clone())),
+        LoggerMatch::Tree(root) => {
+            let exact = sql.bind(root.clone());
+            // Children are `root::…`: every string from `root::` up to, not
+            // including, `root:;` (`;` follows `:` in byte order).
+            let low = sql.bind(format!("{root}::"));
+            let high = sql.bind(format!("{root}:;"));
+            format!(
+                "({col} COLLATE \"C\" = {exact} OR ({col} COLLATE \"C\" >= {low} AND {col} COLLATE \"C\" < {high}))"
+            )
+        }
+    }
+}
+
+/// What a stored number must look like for an alternative to hold: jsonb
+/// compares `7` and `7.0` equal, but an integer condition wants an integer
+/// as stored, and a float condition a float.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NumberForm {
+    /// Not a number: containment alone decides.
+    Any,
+    /// Stored without a fraction or exponent.
+    Integer,
+    /// Stored with one.
+    Float,
+}
+
+/// The JSON objects a stored `context` must contain one of for `key = value`
+/// (a GIN `jsonb_path_ops` index on the search side table serves `context @> …`).
+pub(crate) fn field_alternatives(key: &str, value: &FieldValue) -> Vec<(String, NumberForm)> {
+    let mut values = Vec::new();
+    if let Some(text) = value.as_text() {
+        values.push((serde_json::Value::String(text.to_owned()), NumberForm::Any));
+    }
+    if let Some(i) = value.as_int() {
+        values.push((serde_json::Value::from(i), NumberForm::Integer));
+    }
+    if let Some(f) = value.as_float() {
+        values.push((serde_json::Value::from(f), NumberForm::Float));
+    }
+    if let Some(b) = value.as_bool() {
+        values.push((serde_json::Value::Bool(b), NumberForm::Any));
+    }
+    values
+        .into_iter()
+        .map(|(v, form)| {
+            let mut object = serde_json::Map::new();
+            object.insert(key.to_owned(), v);
+            (serde_json::Value::Object(object).to_string(), form)
+        })
+        .collect()
+}
+
+/// The condition `key = value` on `r.context`: candidates from the GIN
+/// index of the search side table up to its mark and a scan above it, then
+/// the exact typed check on the record itself.
+pub(crate) fn field_condition(sql: &mut Sql, key: &str, value: &FieldValue) -> String {
+    let alternatives = field_alternatives(key, value);
+    if alternatives.is_empty() {
+        return "FALSE".to_owned();
+    }
+    let mut key_param = None;
+    let mut objects = Vec::new();
+    let mut exact = Vec::new();
+    for (json, form) in alternatives {
+        let object = format!("{}::text::jsonb", sql.bind(json));
+        let contains = format!("r.context @> {object}");
+        objects.push(object);
+        let op = match form {
+            NumberForm::Any => {
+                exact.push(contains);
+                continue;
+            }
+            NumberForm::Integer => "!~",
+            NumberForm::Float => "~",
+        };
+        let k = key_param.get_or_insert_with(|| sql.bind(key.to_owned())).clone();
+        exact.push(format!("({contains} AND (r.context -> {k}::text)::text {op} '[.eE]')"));
+    }
+    let any_of = |col: &str| objects.iter().map(|o| format!("{col} @> {o}")).collect::<Vec<_>>().join(" OR ");
+    format!(
+        "(r.id IN (SELECT s.id FROM log_search s WHERE {} \
+         UNION ALL SELECT t.id FROM log_records t \
+         WHERE t.id > coalesce((SELECT m.last_id FROM log_search_mark m), 0) AND ({})) AND ({}))",
+        any_of("s.context"),
+        any_of("t.context"),
+        exact.join(" OR ")
+    )
+}
+
+/// The message condition: the trigram-indexed side table for ids up to the
+/// mark, and a scan of the rows above it (not yet indexed), so results are
+/// complete however far the index lags.
+pub(crate) fn text_condition(sql: &mut Sql, text: &str) -> String {
+    let pattern = sql.bind(format!("%{}%", like_escape(text)));
+    format!(
+        "r.id IN (SELECT s.id FROM log_search s WHERE s.message ILIKE {pattern} \
+         UNION ALL SELECT t.id FROM log_records t \
+         WHERE t.id > coalesce((SELECT m.last_id FROM log_search_mark m), 0) AND t.message ILIKE {pattern})"
+    )
+}
+
+/// The conditions of `filter` on `log_records r`, ANDed (`TRUE` when none).
+pub(crate) fn filter_conditions(sql: &mut Sql, filter: &RecordFilter) -> String {
+    let mut parts = Vec::new();
+    if let Some(logger) = &filter.logger {
+        parts.push(logger_condition(sql, "r.logger", logger));
+    }
+    if let Some(min) = filter.min_level {
+        parts.push(format!("r.level >= {}", sql.bind(severity(min))));
+    }
+    if !filter.levels.is_empty() {
+        let levels: Vec<i16> = filter.levels.iter().map(|l| severity(*l)).collect();
+        parts.push(format!("r.level = ANY({}::int2[])", sql.bind(levels)));
+    }
+    if let Some(since) = filter.since {
+        parts.push(format!("r.ts >= {}", sql.bind(system_time(since))));
+    }
+    if let Some(until) = filter.until {
+        parts.push(format!("r.ts < {}", sql.bind(system_time(until))));
+    }
+    if let Some(app) = &filter.app {
+        parts.push(format!("r.app = {}", sql.bind(app.clone())));
+    }
+    if let Some(host) = &filter.host {
+        parts.push(format!("r.host = {}", sql.bind(host.clone())));
+    }
+    if let Some(pid) = filter.pid {
+        // A pid above i32::MAX cannot be stored; it matches nothing.
+        match i32::try_from(pid) {
+            Ok(pid) => parts.push(format!("r.pid = {}", sql.bind(pid))),
+            Err(_) => parts.push("FALSE".to_owned()),
+        }
+    }
+    if let Some(text) = &filter.text {
+        parts.push(text_condition(sql, text));
+    }
+    for field in &filter.fields {
+        parts.push(field_condition(sql, &field.key, &field.value));
+    }
+    if parts.is_empty() {
+        "TRUE".to_owned()
+    } else {
+        parts.join(" AND ")
+    }
+}
+
+fn storage(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::new(StoreErrorKind::Storage, format!("reading a record: {what}: {e}")).with_source(e)
+}
+
+/// A row of [`RECORD_COLUMNS`] as a record.
+pub(crate) fn record_from_row(row: &Row) -> Result<StoredRecord, StoreError> {
+    let get_err = |e: postgres::Error| storage("unexpected column", e);
+    let level: i16 = row.try_get(2).map_err(get_err)?;
+    let Some(level) = level_from_severity(i64::from(level)) else {
+        return Err(StoreError::new(StoreErrorKind::Storage, format!("a record has an unknown level {level}")));
+    };
+    let context: String = row.try_get(12).map_err(get_err)?;
+    let context = match serde_json::from_str::<serde_json::Value>(&context) {
+        Ok(serde_json::Value::Object(map)) => map,
+        Ok(_) => serde_json::Map::new(),
+        Err(e) => return Err(storage("context is not JSON", e)),
+    };
+    let line: Option<i32> = row.try_get(7).map_err(get_err)?;
+    let pid: i32 = row.try_get(9).map_err(get_err)?;
+    let original_size: Option<i64> = row.try_get(13).map_err(get_err)?;
+    let mut record = StoredRecord::default();
+    record.id = row.try_get(0).map_err(get_err)?;
+    record.ts = timestamp(row.try_get(1).map_err(get_err)?);
+    record.level = level;
+    record.logger = row.try_get(3).map_err(get_err)?;
+    record.message = row.try_get(4).map_err(get_err)?;
+    record.module = row.try_get(5).map_err(get_err)?;
+    record.file = row.try_get(6).map_err(get_err)?;
+    record.line = line.and_then(|l| u32::try_from(l).ok());
+    record.thread = row.try_get(8).map_err(get_err)?;
+    record.pid = u32::try_from(pid).unwrap_or(0);
+    record.host = row.try_get(10).map_err(get_err)?;
+    record.app = row.try_get(11).map_err(get_err)?;
+    record.context = context;
+    record.original_size = original_size.and_then(|s| u64::try_from(s).ok());
+    Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(like_escape(r"50%_a\b"), r"50\%\_a\\b");
+    }
+
+    #[test]
+    fn text_values_match_every_typed_form() {
+        let json = |v: FieldValue| -> Vec<String> { field_alternatives("k", &v).into_iter().map(|a| a.0).collect() };
+        assert_eq!(json(FieldValue::Text("7".into())), [r#"{"k":"7"}"#, r#"{"k":7}"#]);
+        assert_eq!(json(FieldValue::Text("true".into())), [r#"{"k":"true"}"#, r#"{"k":true}"#]);
+        assert_eq!(json(FieldValue::Text("2.5".into())), [r#"{"k":"2.5"}"#, r#"{"k":2.5}"#]);
+        assert_eq!(json(FieldValue::Int(7)), [r#"{"k":7}"#]);
+        assert_eq!(json(FieldValue::Str("7".into())), [r#"{"k":"7"}"#]);
+        let forms: Vec<NumberForm> =
+            field_alternatives("k", &FieldValue::Text("2.5".into())).into_iter().map(|a| a.1).collect();
+        assert_eq!(forms, [NumberForm::Any, NumberForm::Float]);
+    }
+
+    #[test]
+    fn times_round_trip_and_clamp() {
+        for t in [0, 1, -1, 1_795_132_800_123_456, -62_000_000_000_000_000] {
+            assert_eq!(timestamp(system_time(Timestamp(t))), Timestamp(t));
+        }
+        assert_eq!(timestamp(system_time(Timestamp(i64::MIN))), Timestamp(PG_MIN_UNIX_MICROS));
+        assert_eq!(timestamp(system_time(Timestamp(i64::MAX))), Timestamp(i64::MAX));
+    }
+}

@@ -1,0 +1,588 @@
+//! [`PgStore`]: reading records back from PostgreSQL (the [`Store`] trait).
+//!
+//! A small pool of connections serves any number of threads; a connection
+//! the server or the network dropped is discarded and a read that failed on
+//! it is tried once more on a fresh one. The SQL is in [`crate::query`]; how
+//! each filter is served by an index is in `docs/query.md`.
+
+use std::sync::Mutex;
+
+use log_panel_core::store::{
+    CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LevelCounts, LoggerCard, Page,
+    PageAt, PruneReport, RecordFilter, Slots, StoredRecord, HOUR, QUARTER_HOUR,
+};
+use log_panel_core::{level_from_severity, Store, StoreError, StoreErrorKind, Timestamp};
+use postgres::{Client, Row};
+
+use crate::config::error_chain;
+use crate::query::{filter_conditions, logger_condition, record_from_row, system_time, timestamp, Sql, RECORD_COLUMNS};
+use crate::{aggregates, schema, upkeep, PgConfig, PgError};
+
+/// Idle connections kept for reuse.
+const POOL_IDLE: usize = 4;
+/// Rows a histogram counts at most when it cannot use the aggregates.
+pub const DEFAULT_SCAN_BOUND: u64 = 1_000_000;
+
+/// Reads log-panel records from PostgreSQL. See the [module documentation](self).
+///
+/// ```no_run
+/// use log_panel_core::store::{PageAt, RecordFilter};
+/// use log_panel_core::Store;
+/// use log_panel_postgres::PgStore;
+///
+/// let store = PgStore::connect("postgres://app:secret@localhost/logs")?;
+/// let page = store.records(&RecordFilter::default(), PageAt::Newest, 50)?;
+/// println!("{} records, more: {}", page.records.len(), page.older.is_some());
+/// # Ok::<(), log_panel_core::StoreError>(())
+/// ```
+pub struct PgStore {
+    config: PgConfig,
+    idle: Mutex<Vec<Client>>,
+    scan_bound: u64,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("url", &self.config.redacted()).finish_non_exhaustive()
+    }
+}
+
+/// A postgres error as a store error: connection-level failures are
+/// `Unavailable`, everything else `Storage`; the message names the database
+/// by its redacted URL and never holds the password.
+fn store_error(config: &PgConfig, what: &str, e: postgres::Error) -> StoreError {
+    let unavailable = match e.code().map(|c| c.code()) {
+        // No SQLSTATE: a broken connection, or a driver-side mistake (which is ours).
+        None => e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()),
+        Some(code) => code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03"),
+    };
+    let kind = if unavailable { StoreErrorKind::Unavailable } else { StoreErrorKind::Storage };
+    let detail = one_line(&config.scrub(&error_chain(&e)));
+    StoreError::new(kind, format!("PostgreSQL at `{}`: {what}: {detail}", config.redacted())).with_source(e)
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn sql_limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Level counts from five `int8` columns starting at `first` (trace … error).
+fn level_counts(row: &Row, first: usize) -> Result<LevelCounts, postgres::Error> {
+    let mut counts = LevelCounts::default();
+    for (i, level) in [5i64, 10, 20, 30, 40].into_iter().enumerate() {
+        let n: i64 = row.try_get(first + i)?;
+        if let Some(level) = level_from_severity(level) {
+            counts.add_n(level, count(n));
+        }
+    }
+    Ok(counts)
+}
+
+/// The aggregate table and its bucket column for slots aligned to `unit`.
+fn bucket_table(unit: i64) -> (&'static str, &'static str) {
+    if unit == HOUR {
+        ("log_logger_hourly", "hour")
+    } else {
+        ("log_logger_quarter", "quarter")
+    }
+}
+
+impl PgStore {
+    /// Parses `url`, connects, and creates or migrates the schema like the
+    /// sink does (a reader owns the same schema); a database of a newer
+    /// log-panel is refused with [`StoreErrorKind::NewerSchema`].
+    pub fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let config = PgConfig::parse(url).map_err(|e| StoreError::bad_filter(one_line(&e.to_string())))?;
+        PgStore::with_config(config)
+    }
+
+    /// Connects with a parsed configuration (see [`PgStore::connect`]).
+    pub fn with_config(config: PgConfig) -> Result<PgStore, StoreError> {
+        let store = PgStore { config, idle: Mutex::new(Vec::new()), scan_bound: DEFAULT_SCAN_BOUND };
+        let mut client = store.open()?;
+        let url = store.config.redacted().to_owned();
+        schema::migrate(&mut client).map_err(|e| match e {
+            schema::MigrateError::TooNew(found) => StoreError::new(
+                StoreErrorKind::NewerSchema,
+                PgError::SchemaTooNew { url, found, supported: schema::latest_version() }.to_string(),
+            ),
+            schema::MigrateError::Db(e) => store_error(&store.config, "creating or migrating the schema", e),
+            schema::MigrateError::MissingExtension(name) => StoreError::new(
+                StoreErrorKind::Storage,
+                PgError::MissingExtension { url, name: name.to_owned() }.to_string(),
+            ),
+        })?;
+        store.put_back(client);
+        Ok(store)
+    }
+
+    /// Sets how many rows a [`histogram`](Store::histogram) counts at most when
+    /// it reads rows rather than aggregates (default [`DEFAULT_SCAN_BOUND`]).
+    #[must_use]
+    pub fn with_scan_bound(mut self, rows: u64) -> PgStore {
+        self.scan_bound = rows.max(1);
+        self
+    }
+
+    /// The configuration (its `Display` is the redacted URL).
+    pub fn config(&self) -> &PgConfig {
+        &self.config
+    }
+
+    /// Brings the message search index up to date now, as the sink does when
+    /// idle (useful after loading rows by other means). Returns the steps run.
+    pub fn catch_up_search(&self) -> Result<u64, StoreError> {
+        let mut steps = 0;
+        loop {
+            steps += 1;
+            if !self.run("indexing messages", |c| upkeep::index_step(c, 10 * upkeep::INDEX_STEP_ROWS))? {
+                return Ok(steps);
+            }
+        }
+    }
+
+    fn open(&self) -> Result<Client, StoreError> {
+        self.config.connect().map_err(|reason| {
+            StoreError::new(
+                StoreErrorKind::Unavailable,
+                format!("cannot connect to PostgreSQL at `{}`: {}", self.config.redacted(), one_line(&reason)),
+            )
+        })
+    }
+
+    fn take(&self) -> Result<Client, StoreError> {
+        loop {
+            let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+            match pooled {
+                Some(client) if client.is_closed() => continue,
+                Some(client) => return Ok(client),
+                None => return self.open(),
+            }
+        }
+    }
+
+    fn put_back(&self, client: Client) {
+        if client.is_closed() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < POOL_IDLE {
+                idle.push(client);
+            }
+        }
+    }
+
+    /// Runs `f` on a pooled connection; when the connection turns out to be
+    /// broken (no SQLSTATE), once more on a fresh one.
+    fn run<T>(
+        &self,
+        what: &str,
+        mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let mut client = self.take()?;
+        match f(&mut client) {
+            Ok(v) => {
+                self.put_back(client);
+                Ok(v)
+            }
+            Err(_) if client.is_closed() => {
+                drop(client);
+                let mut client = self.open()?;
+                let result = f(&mut client);
+                self.put_back(client);
+                result.map_err(|e| store_error(&self.config, what, e))
+            }
+            Err(e) => {
+                self.put_back(client);
+                Err(store_error(&self.config, what, e))
+            }
+        }
+    }
+
+    /// Runs `sql` and reads every row as a record.
+    fn fetch_records(&self, sql: &Sql) -> Result<Vec<StoredRecord>, StoreError> {
+        let rows = self.run("reading records", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        rows.iter().map(record_from_row).collect()
+    }
+
+    /// Whether a record `filter` keeps lies on side `op` (`<` older, `>` newer) of `at`.
+    fn exists_beyond(&self, filter: &RecordFilter, op: &str, at: Cursor) -> Result<bool, StoreError> {
+        let mut sql = Sql::default();
+        let cond = filter_conditions(&mut sql, filter);
+        let ts = sql.bind(system_time(at.ts));
+        let id = sql.bind(at.id);
+        sql.text =
+            format!("SELECT EXISTS (SELECT 1 FROM log_records r WHERE {cond} AND (r.ts, r.id) {op} ({ts}, {id}))");
+        self.run("reading records", |c| c.query_one(sql.text.as_str(), &sql.params())?.try_get(0))
+    }
+
+    /// The aggregate-path histogram: bucket sums from `unit`'s table.
+    fn histogram_from_aggregates(
+        &self,
+        filter: &RecordFilter,
+        slots: &Slots,
+        (lo, hi): (Timestamp, Timestamp),
+        unit: i64,
+    ) -> Result<Histogram, StoreError> {
+        let (table, column) = bucket_table(unit);
+        let mut sql = Sql::default();
+        let lo_p = sql.bind(system_time(lo));
+        let hi_p = sql.bind(system_time(hi));
+        let logger = match &filter.logger {
+            Some(m) => format!(" AND {}", logger_condition(&mut sql, "b.logger", m)),
+            None => String::new(),
+        };
+        sql.text = format!(
+            "SELECT b.{column}, sum(b.trace)::int8, sum(b.debug)::int8, sum(b.info)::int8, sum(b.warn)::int8,
+                    sum(b.error)::int8
+             FROM {table} b WHERE b.{column} >= {lo_p} AND b.{column} < {hi_p}{logger} GROUP BY 1"
+        );
+        let rows = self.run("reading the aggregates", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let mut out = vec![LevelCounts::default(); slots.len()];
+        for row in &rows {
+            let start = timestamp(row.try_get(0).map_err(|e| store_error(&self.config, "reading the aggregates", e))?);
+            let counts = level_counts(row, 1).map_err(|e| store_error(&self.config, "reading the aggregates", e))?;
+            if let Some(i) = slots.index_of(start) {
+                out[i].merge(&counts.filtered(filter));
+            }
+        }
+        Ok(Histogram { slots: out, complete: true })
+    }
+
+    /// The row-path histogram: a GROUP BY over at most `scan_bound + 1` matching rows.
+    fn histogram_from_rows(
+        &self,
+        filter: &RecordFilter,
+        slots: &Slots,
+        (lo, hi): (Timestamp, Timestamp),
+    ) -> Result<Histogram, StoreError> {
+        let mut sql = Sql::default();
+        let cond = filter_conditions(&mut sql, filter);
+        let lo_p = sql.bind(system_time(lo));
+        let hi_p = sql.bind(system_time(hi));
+        let bounds: Vec<std::time::SystemTime> = slots.bounds().iter().map(|b| system_time(*b)).collect();
+        let bounds_p = sql.bind(bounds);
+        let limit = sql.bind(i64::try_from(self.scan_bound).unwrap_or(i64::MAX - 1).saturating_add(1));
+        sql.text = format!(
+            "SELECT width_bucket(m.ts, {bounds_p}::timestamptz[]), m.level, count(*)
+             FROM (SELECT r.ts, r.level FROM log_records r
+                   WHERE {cond} AND r.ts >= {lo_p} AND r.ts < {hi_p} LIMIT {limit}) m
+             GROUP BY 1, 2"
+        );
+        let rows = self.run("counting records", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let mut out = vec![LevelCounts::default(); slots.len()];
+        let mut total = 0u64;
+        let bad = |e| store_error(&self.config, "counting records", e);
+        for row in &rows {
+            let bucket: i32 = row.try_get(0).map_err(bad)?;
+            let level: i16 = row.try_get(1).map_err(bad)?;
+            let n = count(row.try_get(2).map_err(bad)?);
+            total += n;
+            let slot = usize::try_from(bucket).ok().and_then(|b| b.checked_sub(1)).filter(|&i| i < slots.len());
+            if let (Some(i), Some(level)) = (slot, level_from_severity(i64::from(level))) {
+                out[i].add_n(level, n);
+            }
+        }
+        Ok(Histogram { slots: out, complete: total <= self.scan_bound })
+    }
+}
+
+impl Store for PgStore {
+    fn records(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
+        if limit == 0 {
+            return Err(StoreError::bad_filter("a page needs a limit of at least one record"));
+        }
+        let mut sql = Sql::default();
+        let cond = filter_conditions(&mut sql, filter);
+        let (position, order) = match at {
+            PageAt::Newest => ("TRUE".to_owned(), "DESC"),
+            PageAt::Older(c) | PageAt::Newer(c) => {
+                let op = if matches!(at, PageAt::Older(_)) { "<" } else { ">" };
+                let ts = sql.bind(system_time(c.ts));
+                let id = sql.bind(c.id);
+                (format!("(r.ts, r.id) {op} ({ts}, {id})"), if op == "<" { "DESC" } else { "ASC" })
+            }
+        };
+        let lim = sql.bind(sql_limit(limit).saturating_add(1));
+        sql.text = format!(
+            "SELECT {RECORD_COLUMNS} FROM log_records r WHERE {cond} AND {position}
+             ORDER BY r.ts {order}, r.id {order} LIMIT {lim}"
+        );
+        let mut records = self.fetch_records(&sql)?;
+        let more = records.len() > limit;
+        records.truncate(limit);
+        let mut page = Page::default();
+        match at {
+            PageAt::Newest | PageAt::Older(_) => {
+                page.older = if more { records.last().map(Cursor::of) } else { None };
+                page.newer = match (at, records.first()) {
+                    (PageAt::Newest, _) => None,
+                    (_, Some(first)) => {
+                        let c = Cursor::of(first);
+                        self.exists_beyond(filter, ">", c)?.then_some(c)
+                    }
+                    (PageAt::Older(c) | PageAt::Newer(c), None) => self.exists_beyond(filter, ">", c)?.then_some(c),
+                };
+            }
+            PageAt::Newer(c) => {
+                records.reverse();
+                page.newer = if more { records.first().map(Cursor::of) } else { None };
+                let oldest = records.last().map_or(c, Cursor::of);
+                page.older = self.exists_beyond(filter, "<", oldest)?.then_some(oldest);
+            }
+        }
+        page.records = records;
+        Ok(page)
+    }
+
+    fn tail(
+        &self,
+        filter: &RecordFilter,
+        after_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut sql = Sql::default();
+        let cond = filter_conditions(&mut sql, filter);
+        let (position, order) = match after_id {
+            Some(id) => (format!("r.id > {}", sql.bind(id)), "ASC"),
+            None => ("TRUE".to_owned(), "DESC"),
+        };
+        let lim = sql.bind(sql_limit(limit));
+        sql.text = format!(
+            "SELECT {RECORD_COLUMNS} FROM log_records r WHERE {cond} AND {position} ORDER BY r.id {order} LIMIT {lim}"
+        );
+        let mut records = self.fetch_records(&sql)?;
+        if after_id.is_none() {
+            records.reverse();
+        }
+        Ok(records)
+    }
+
+    fn record(&self, id: i64) -> Result<Option<StoredRecord>, StoreError> {
+        let mut sql = Sql::default();
+        let p = sql.bind(id);
+        sql.text = format!("SELECT {RECORD_COLUMNS} FROM log_records r WHERE r.id = {p}");
+        Ok(self.fetch_records(&sql)?.pop())
+    }
+
+    fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut filter = RecordFilter::default();
+        filter.fields.push(FieldMatch::new(key, value.clone())?);
+        let mut sql = Sql::default();
+        let cond = filter_conditions(&mut sql, &filter);
+        let lim = sql.bind(sql_limit(limit));
+        sql.text =
+            format!("SELECT {RECORD_COLUMNS} FROM log_records r WHERE {cond} ORDER BY r.ts ASC, r.id ASC LIMIT {lim}");
+        self.fetch_records(&sql)
+    }
+
+    fn cards(&self, query: &CardsQuery) -> Result<Cards, StoreError> {
+        let slots = &query.slots;
+        let unit = if slots.aligned_to(HOUR) {
+            HOUR
+        } else if slots.aligned_to(QUARTER_HOUR) {
+            QUARTER_HOUR
+        } else {
+            return Err(StoreError::bad_filter("timeline slots must start and end on quarter hours (UTC)"));
+        };
+        let (table, column) = bucket_table(unit);
+        let bad = |e| store_error(&self.config, "reading the aggregates", e);
+        let mut sql = Sql::default();
+        let name = sql.bind(query.name.clone().filter(|n| !n.is_empty()));
+        let counted = match query.filter {
+            CardFilter::All => None,
+            CardFilter::Errors => Some("b.error > 0"),
+            CardFilter::Warnings => Some("(b.warn > 0 OR b.error > 0)"),
+        };
+        let which = match counted {
+            None => "TRUE".to_owned(),
+            Some(counted) => {
+                let start = sql.bind(system_time(slots.start()));
+                let end = sql.bind(system_time(slots.end()));
+                format!(
+                    "EXISTS (SELECT 1 FROM {table} b WHERE b.logger = s.logger \
+                     AND b.{column} >= {start} AND b.{column} < {end} AND {counted})"
+                )
+            }
+        };
+        sql.text = format!(
+            "SELECT s.logger, s.total, s.errors, s.warnings, s.first_seen, s.last_seen FROM log_logger_stats s
+             WHERE s.total > 0 AND ({name}::text IS NULL OR strpos(lower(s.logger), lower({name}::text)) > 0)
+               AND {which}
+             ORDER BY s.logger COLLATE \"C\""
+        );
+        let rows = self.run("reading the aggregates", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let matching = rows.len();
+        let mut cards = Vec::new();
+        for row in rows.iter().skip(query.offset).take(query.limit) {
+            let mut card = LoggerCard::new(
+                row.try_get(0).map_err(bad)?,
+                count(row.try_get(1).map_err(bad)?),
+                count(row.try_get(2).map_err(bad)?),
+                count(row.try_get(3).map_err(bad)?),
+                timestamp(row.try_get(4).map_err(bad)?),
+                timestamp(row.try_get(5).map_err(bad)?),
+            );
+            card.slots = vec![LevelCounts::default(); slots.len()];
+            cards.push(card);
+        }
+        if cards.is_empty() {
+            return Ok(Cards { cards, matching });
+        }
+        let names: Vec<String> = cards.iter().map(|c| c.logger.clone()).collect();
+        let index: std::collections::HashMap<String, usize> =
+            names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
+        let (span_start, span_end) = (system_time(slots.start()), system_time(slots.end()));
+        let rows = self.run("reading the aggregates", |c| {
+            c.query(
+                &format!(
+                    "SELECT logger, {column}, trace, debug, info, warn, error FROM {table}
+                     WHERE logger = ANY($1) AND {column} >= $2 AND {column} < $3"
+                ),
+                &[&names, &span_start, &span_end],
+            )
+        })?;
+        for row in &rows {
+            let logger: String = row.try_get(0).map_err(bad)?;
+            let start = timestamp(row.try_get(1).map_err(bad)?);
+            let counts = level_counts(row, 2).map_err(bad)?;
+            if let (Some(&c), Some(s)) = (index.get(&logger), slots.index_of(start)) {
+                cards[c].slots[s].merge(&counts);
+            }
+        }
+        // The last hour: [now − 1 h, now) with now rounded down to the quarter hour.
+        let now = query.now.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR;
+        let (hour_start, hour_end) = (system_time(Timestamp(now - HOUR)), system_time(Timestamp(now)));
+        let rows = self.run("reading the aggregates", |c| {
+            c.query(
+                "SELECT logger, sum(trace)::int8, sum(debug)::int8, sum(info)::int8, sum(warn)::int8, sum(error)::int8
+                 FROM log_logger_quarter WHERE logger = ANY($1) AND quarter >= $2 AND quarter < $3 GROUP BY logger",
+                &[&names, &hour_start, &hour_end],
+            )
+        })?;
+        for row in &rows {
+            let logger: String = row.try_get(0).map_err(bad)?;
+            if let Some(&c) = index.get(&logger) {
+                cards[c].last_hour = level_counts(row, 1).map_err(bad)?;
+            }
+        }
+        Ok(Cards { cards, matching })
+    }
+
+    fn histogram(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
+        let lo = filter.since.map_or(slots.start(), |s| s.max(slots.start()));
+        let hi = filter.until.map_or(slots.end(), |u| u.min(slots.end()));
+        if lo >= hi {
+            return Ok(Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true });
+        }
+        let on = |unit: i64| slots.aligned_to(unit) && lo.0.rem_euclid(unit) == 0 && hi.0.rem_euclid(unit) == 0;
+        if filter.is_aggregate_only() {
+            if on(HOUR) {
+                return self.histogram_from_aggregates(filter, slots, (lo, hi), HOUR);
+            }
+            if on(QUARTER_HOUR) {
+                return self.histogram_from_aggregates(filter, slots, (lo, hi), QUARTER_HOUR);
+            }
+        }
+        self.histogram_from_rows(filter, slots, (lo, hi))
+    }
+
+    fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
+        let mut sql = Sql::default();
+        let cond = filter_conditions(&mut sql, filter);
+        let lim = sql.bind(sql_limit(limit));
+        sql.text = format!(
+            "SELECT r.logger, r.file, r.line,
+                    count(*) FILTER (WHERE r.level = 5), count(*) FILTER (WHERE r.level = 10),
+                    count(*) FILTER (WHERE r.level = 20), count(*) FILTER (WHERE r.level = 30),
+                    count(*) FILTER (WHERE r.level = 40), max(r.ts)
+             FROM log_records r WHERE {cond}
+             GROUP BY 1, 2, 3
+             ORDER BY count(*) DESC, r.logger COLLATE \"C\", r.file COLLATE \"C\" NULLS FIRST, r.line NULLS FIRST
+             LIMIT {lim}"
+        );
+        let rows = self.run("reading call sites", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let bad = |e| store_error(&self.config, "reading call sites", e);
+        let mut sites = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let line: Option<i32> = row.try_get(2).map_err(bad)?;
+            let mut site = CallSite::new(
+                row.try_get(0).map_err(bad)?,
+                row.try_get(1).map_err(bad)?,
+                line.and_then(|l| u32::try_from(l).ok()),
+            );
+            site.counts = level_counts(row, 3).map_err(bad)?;
+            let last: std::time::SystemTime = row.try_get(8).map_err(bad)?;
+            site.last_seen = timestamp(last);
+            // The example: the site's newest kept record (the logger index finds it by time).
+            let mut ex = Sql::default();
+            let cond = filter_conditions(&mut ex, filter);
+            let logger = ex.bind(site.logger.clone());
+            let file = ex.bind(site.file.clone());
+            let line_p = ex.bind(line);
+            let ts = ex.bind(last);
+            ex.text = format!(
+                "SELECT r.message FROM log_records r
+                 WHERE {cond} AND r.logger COLLATE \"C\" = {logger} AND r.ts = {ts}
+                   AND r.file IS NOT DISTINCT FROM {file}::text AND r.line IS NOT DISTINCT FROM {line_p}::int4
+                 ORDER BY r.id DESC LIMIT 1"
+            );
+            let example = self.run("reading call sites", |c| c.query_opt(ex.text.as_str(), &ex.params()))?;
+            if let Some(row) = example {
+                site.example = row.try_get(0).map_err(bad)?;
+            }
+            sites.push(site);
+        }
+        Ok(sites)
+    }
+
+    fn loggers(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self.run("reading loggers", |c| {
+            c.query("SELECT logger FROM log_logger_stats WHERE total > 0 ORDER BY logger COLLATE \"C\"", &[])
+        })?;
+        rows.iter().map(|r| r.try_get(0).map_err(|e| store_error(&self.config, "reading loggers", e))).collect()
+    }
+
+    fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
+        if batch_size == 0 {
+            return Err(StoreError::bad_filter("prune: the batch size must be at least 1"));
+        }
+        let before = system_time(before);
+        let batch = sql_limit(batch_size);
+        if dry_run {
+            let n = self.run("counting old records", |c| upkeep::count_before(c, before))?;
+            return Ok(PruneReport::new(n, n.div_ceil(batch_size as u64)));
+        }
+        let (mut deleted, mut batches) = (0u64, 0u64);
+        loop {
+            let n = self.run("deleting old records", |c| upkeep::prune_batch(c, before, batch))?;
+            if n == 0 {
+                break;
+            }
+            deleted += n;
+            batches += 1;
+            if n < batch_size as u64 {
+                break;
+            }
+        }
+        Ok(PruneReport::new(deleted, batches))
+    }
+
+    fn rebuild(&self) -> Result<(), StoreError> {
+        self.run("rebuilding the aggregates", aggregates::rebuild)
+    }
+
+    fn describe(&self) -> String {
+        format!("PostgreSQL {}", self.config.redacted())
+    }
+}
