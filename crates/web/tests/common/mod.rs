@@ -197,7 +197,7 @@ pub fn assert_escaped(page: &str, body: &str) {
     }
 }
 
-/// The real SQLite store when it is built, else the reference store.
-pub fn sqlite_or_memory() -> Env {
-    memory().unwrap()
+/// A real storage filled by the library: PostgreSQL on a throwaway server.
+pub fn real_store() -> Option<Env> {
+    postgres()
 }
