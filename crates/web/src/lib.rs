@@ -42,16 +42,52 @@ pub use serve::{serve, ServeOptions, Server, WebError};
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// How the pages judge what they show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PanelOptions {
+    /// ERROR records in a timeline slot that make it an error slot (red);
+    /// the configuration's `thresholds.error`. At least 1.
+    pub slot_errors: u64,
+    /// WARN records in a slot that make it a warning slot (amber), when it is
+    /// not an error slot; the configuration's `thresholds.warn`. At least 1.
+    pub slot_warnings: u64,
+}
+
+impl Default for PanelOptions {
+    fn default() -> PanelOptions {
+        PanelOptions { slot_errors: 1, slot_warnings: 1 }
+    }
+}
+
+impl PanelOptions {
+    /// Slots turn red at `errors` ERROR records and amber at `warnings` WARN
+    /// records (0 is taken as 1: a slot with one error is never "ok").
+    #[must_use]
+    pub fn slot_thresholds(mut self, errors: u64, warnings: u64) -> PanelOptions {
+        self.slot_errors = errors.max(1);
+        self.slot_warnings = warnings.max(1);
+        self
+    }
+}
+
 /// What every handler shares.
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) store: Arc<dyn Store>,
+    pub(crate) options: PanelOptions,
 }
 
 /// The panel's pages over `store`, with links relative to wherever the
 /// router is nested. It adds the security headers to its own responses;
 /// authentication is the caller's (see [`serve`] for a standalone server).
 pub fn router(store: Arc<dyn Store>) -> axum::Router {
+    router_with(store, PanelOptions::default())
+}
+
+/// [`router`] with options.
+pub fn router_with(store: Arc<dyn Store>, options: PanelOptions) -> axum::Router {
+    let options = PanelOptions::default().slot_thresholds(options.slot_errors, options.slot_warnings);
     axum::Router::new()
         .route("/", get(pages::home))
         .route("/records", get(pages::records))
@@ -64,7 +100,7 @@ pub fn router(store: Arc<dyn Store>) -> axum::Router {
         .route("/static/panel.js", get(pages::script))
         .fallback(pages::not_found)
         .layer(axum::middleware::map_response(security_headers))
-        .with_state(AppState { store })
+        .with_state(AppState { store, options })
 }
 
 async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {

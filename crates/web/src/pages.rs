@@ -20,7 +20,7 @@ use crate::html::{
     records_table, time, Base, Frame, Nav,
 };
 use crate::query::{encode, number, page_at, url_time, FilterForm, Params, Viewer};
-use crate::AppState;
+use crate::{AppState, PanelOptions};
 
 /// Cards per home page.
 const CARDS_PER_PAGE: usize = 20;
@@ -221,7 +221,7 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
         } @else {
             p.muted { "Loggers " (first) "–" (last) " of " (cards.matching)
                 " · timeline: " @if daily { (slots.len()) " days (" (viewer.label()) ")" } @else { "24 hours" } }
-            div.cards { @for card in &cards.cards { (logger_card(&ctx, viewer, card, &slots, daily)) } }
+            div.cards { @for card in &cards.cards { (logger_card(&ctx, &state.options, card, &slots, daily)) } }
             nav.pager {
                 @if page_no > 1 { a href=(pager_link(page_no - 1)) rel="prev" { "← Previous" } }
                 @if last < cards.matching { a href=(pager_link(page_no + 1)) rel="next" { "Next →" } }
@@ -257,10 +257,10 @@ fn home_form(ctx: &Ctx, range: &str, show: &str, name: &str, error: Option<Strin
     }
 }
 
-fn slot_class(c: &log_panel_core::LevelCounts) -> &'static str {
-    if c.error > 0 {
+fn slot_class(c: &log_panel_core::LevelCounts, options: &PanelOptions) -> &'static str {
+    if c.error >= options.slot_errors {
         "slot s-error"
-    } else if c.warn > 0 {
+    } else if c.warn >= options.slot_warnings {
         "slot s-warn"
     } else if c.total() > 0 {
         "slot s-ok"
@@ -269,7 +269,8 @@ fn slot_class(c: &log_panel_core::LevelCounts) -> &'static str {
     }
 }
 
-fn logger_card(ctx: &Ctx, viewer: Viewer, card: &LoggerCard, slots: &Slots, daily: bool) -> Markup {
+fn logger_card(ctx: &Ctx, options: &PanelOptions, card: &LoggerCard, slots: &Slots, daily: bool) -> Markup {
+    let viewer = ctx.viewer();
     let mut logger_pairs = vec![("logger", card.logger.clone())];
     logger_pairs.extend(ctx.tz_pairs());
     let healthy = card.last_hour.error == 0 && card.last_hour.warn == 0;
@@ -299,7 +300,7 @@ fn logger_card(ctx: &Ctx, viewer: Viewer, card: &LoggerCard, slots: &Slots, dail
                 @for (i, c) in card.slots.iter().enumerate() {
                     @if let Some((start, end)) = slots.slot(i) {
                         @let pairs = vec![("logger", card.logger.clone()), ("since", url_time(start)), ("until", url_time(end))];
-                        a class=(slot_class(c)) role="listitem" href=(ctx.link("/records", pairs))
+                        a class=(slot_class(c, options)) role="listitem" href=(ctx.link("/records", pairs))
                             title={ (label(start)) ": " (c.total()) " records, " (c.error) " errors, " (c.warn) " warnings" } {}
                     }
                 }

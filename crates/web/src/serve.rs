@@ -34,6 +34,8 @@ pub struct ServeOptions {
     pub token: Option<String>,
     /// A user name and password accepted by HTTP basic authentication.
     pub basic: Option<(String, String)>,
+    /// How the pages judge what they show.
+    pub panel: crate::PanelOptions,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -42,6 +44,7 @@ impl std::fmt::Debug for ServeOptions {
             .field("bind", &self.bind)
             .field("token", &self.token.as_ref().map(|_| "***"))
             .field("basic", &self.basic.as_ref().map(|(u, _)| (u, "***")))
+            .field("panel", &self.panel)
             .finish()
     }
 }
@@ -164,7 +167,7 @@ impl Server {
             token: options.token.as_ref().map(|t| Arc::from(t.as_bytes())),
             basic: options.basic.as_ref().map(|(u, p)| Arc::from(format!("{u}:{p}").as_bytes())),
         };
-        let mut app = crate::router(store);
+        let mut app = crate::router_with(store, options.panel);
         if auth.token.is_some() || auth.basic.is_some() {
             app = app.layer(axum::middleware::from_fn_with_state(auth, check_auth));
         }

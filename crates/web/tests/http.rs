@@ -15,7 +15,7 @@ use log_panel_core::store::{
     StoreErrorKind, StoredRecord,
 };
 use log_panel_core::{Store, StoreError, Timestamp};
-use log_panel_web::{router, CONTENT_SECURITY_POLICY};
+use log_panel_web::{router, PanelOptions, CONTENT_SECURITY_POLICY};
 use tower::ServiceExt;
 
 fn count_rows(body: &str) -> usize {
@@ -68,6 +68,14 @@ async fn home_cards_timelines_and_slot_links(env: &Env) {
     assert_eq!(ids.len(), 1, "{table}");
     let r = sync(|| env.store.record(ids[0])).unwrap().unwrap();
     assert_eq!((r.logger.as_str(), r.message.as_str()), ("billing", "old failure"));
+
+    // Slots follow the configured thresholds: with 2 errors needed, billing's
+    // current hour (one error, no warning) is an ok slot.
+    let strict = log_panel_web::router_with(env.store.clone(), PanelOptions::default().slot_thresholds(2, 1));
+    let (_, _, body) = get(&strict, "/?name=billing&show=errors").await;
+    let billing_card = body.split("<article class=\"card\">").nth(1).unwrap();
+    assert!(billing_card.contains(">billing<"), "{billing_card}");
+    assert!(!billing_card.contains("slot s-error") && billing_card.contains("slot s-ok"), "{billing_card}");
 
     for bad in ["/?range=7y", "/?show=some", "/?page=0", "/?tz=7"] {
         let (status, _, body) = get(&app, bad).await;
