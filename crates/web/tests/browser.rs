@@ -67,8 +67,8 @@ async fn start_driver(chromedriver: &Path) -> (Driver, u16) {
     panic!("chromedriver did not listen on {port}");
 }
 
-async fn connect(port: u16, chromium: &Path, profile: &Path) -> Client {
-    let args = [
+async fn connect(port: u16, chromium: &Path, profile: &Path, extra: &[&str]) -> Client {
+    let mut args = vec![
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
@@ -81,7 +81,11 @@ async fn connect(port: u16, chromium: &Path, profile: &Path) -> Client {
         "--window-size=1280,900",
         "--hide-scrollbars",
         &format!("--user-data-dir={}", profile.display()),
-    ];
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect::<Vec<_>>();
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
     let caps = serde_json::json!({
         "goog:chromeOptions": { "binary": chromium.to_string_lossy(), "args": args }
     });
@@ -141,7 +145,7 @@ async fn browse(env: &common::Env) {
     let base = format!("http://{}", server.local_addr().unwrap());
     tokio::spawn(server.run());
     let (_driver, port) = start_driver(&chromedriver).await;
-    let client = connect(port, &chromium, &tmp.path().join("profile")).await;
+    let client = connect(port, &chromium, &tmp.path().join("profile"), &[]).await;
 
     // Home: the script tells the server the browser's offset (+05:45) and reloads once.
     client.goto(&format!("{base}/")).await.unwrap();
@@ -217,4 +221,13 @@ async fn browse(env: &common::Env) {
     wait_until("the held line", || async { text_of(&client, "#tail").await.contains("held while paused") }).await;
 
     client.close().await.unwrap();
+
+    // The dark palette, for the eye (prefers-color-scheme: dark).
+    let dark = connect(port, &chromium, &tmp.path().join("dark"), &["--blink-settings=preferredColorScheme=0"]).await;
+    dark.goto(&format!("{base}/records?since=3d")).await.unwrap();
+    dark.wait().for_element(Locator::Css("figure.histogram svg")).await.unwrap();
+    let scheme = dark.execute("return matchMedia('(prefers-color-scheme: dark)').matches", vec![]).await.unwrap();
+    assert_eq!(scheme, serde_json::Value::Bool(true));
+    shot(&dark, &shots, "records-dark").await;
+    dark.close().await.unwrap();
 }
