@@ -2,7 +2,8 @@
 //! behind its own authentication, the way an admin site would.
 //!
 //! ```sh
-//! ADMIN_TOKEN=let-me-in cargo run -p log-panel-web --example embed_panel -- postgres://localhost/logs
+//! cargo run --example quickstart     # fills ./log_panel.db
+//! ADMIN_TOKEN=let-me-in cargo run -p log-panel-web --example embed_panel -- log_panel.db   # or a postgres:// URL
 //! curl -H 'Authorization: Bearer let-me-in' http://127.0.0.1:3000/admin/logs
 //! ```
 //!
@@ -37,13 +38,17 @@ async fn require_admin(request: Request, next: Next) -> Response {
 }
 
 fn open_store(db: &str) -> Result<Arc<dyn Store>, StoreError> {
-    // The panel takes any Store; this example opens the PostgreSQL one.
-    Ok(Arc::new(log_panel_postgres::PgStore::connect(db)?))
+    // The panel takes any Store.
+    if log_panel_postgres::is_postgres_url(db) {
+        Ok(Arc::new(log_panel_postgres::PgStore::connect(db)?))
+    } else {
+        Ok(Arc::new(log_panel_sqlite::SqliteStore::open(db)?))
+    }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let db = std::env::args().nth(1).unwrap_or_else(|| "postgres://localhost/logs".to_owned());
+    let db = std::env::args().nth(1).unwrap_or_else(|| "log_panel.db".to_owned());
     let store = tokio::task::spawn_blocking(move || open_store(&db)).await??;
     let admin = log_panel_web::router(store).layer(middleware::from_fn(require_admin));
     let app = axum::Router::new()

@@ -517,4 +517,4 @@ macro_rules! every_store {
     )* };
 }
 
-every_store!(memory, postgres);
+every_store!(memory, sqlite, postgres);

@@ -44,6 +44,24 @@ pub fn memory() -> Option<Env> {
     Some(env)
 }
 
+/// A SQLite file filled by the library, read by `SqliteStore`.
+pub fn sqlite() -> Option<Env> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    let panel = log_panel::builder()
+        .database(&path)
+        .app("shop")
+        .level(log::LevelFilter::Trace)
+        .without_spool()
+        .build()
+        .unwrap();
+    let sink = log_panel_sqlite::SqliteSink::open(&path).unwrap();
+    let store = log_panel_sqlite::SqliteStore::open(&path).unwrap();
+    let mut env = Env { name: "sqlite", store: Arc::new(store), panel, sink: Box::new(sink), _dir: dir };
+    fill(&mut env);
+    Some(env)
+}
+
 /// A fresh database on the throwaway PostgreSQL server, filled by the library;
 /// `None` (after a loud message) without PostgreSQL binaries, outside CI.
 pub fn postgres() -> Option<Env> {
@@ -197,7 +215,7 @@ pub fn assert_escaped(page: &str, body: &str) {
     }
 }
 
-/// A real storage filled by the library: PostgreSQL on a throwaway server.
+/// A real storage filled by the library: a SQLite file.
 pub fn real_store() -> Option<Env> {
-    postgres()
+    sqlite()
 }
