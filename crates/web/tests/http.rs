@@ -518,3 +518,44 @@ macro_rules! every_store {
 }
 
 every_store!(memory, sqlite, postgres);
+
+/// A real outage: the PostgreSQL server stops under the panel, then comes back.
+#[test]
+fn postgres_down_is_503_and_the_panel_recovers() {
+    let Some(server) = log_panel_postgres::testing::TestServer::start_stoppable("the panel's outage test") else {
+        return;
+    };
+    let url = server.create_database();
+    let panel = log_panel::builder().postgres(url.clone()).without_spool().build().unwrap();
+    log::error!(logger: &panel, target: "outage", "before the outage");
+    panel.flush().unwrap();
+    let store: Arc<dyn Store> = Arc::new(log_panel_postgres::PgStore::connect(&url).unwrap());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let app = router(store.clone());
+        let (status, _, body) = get(&app, "/records").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("before the outage"));
+        sync(|| server.stop_server());
+        for uri in ["/", "/records", "/records/1", "/sites", "/tail", "/related?key=a&value=b"] {
+            let (status, _, body) = get(&app, uri).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{uri}: {body}");
+            assert!(body.contains("The log database is unreachable"), "{uri}");
+        }
+        sync(|| server.start_server());
+        let mut status = StatusCode::SERVICE_UNAVAILABLE;
+        for _ in 0..100 {
+            status = get(&app, "/records").await.0;
+            if status == StatusCode::OK {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, StatusCode::OK, "the panel works again once the server is back");
+        let (_, _, body) = get(&app, "/").await;
+        assert!(body.contains(">outage<"));
+    });
+    drop(rt);
+    drop(store);
+    drop(panel);
+}
