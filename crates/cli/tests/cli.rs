@@ -38,7 +38,11 @@ fn web() -> Origin {
 fn fill() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("logs.db");
-    let mut sink = SqliteSink::open(&path).unwrap();
+    fill_into(&mut SqliteSink::open(&path).unwrap());
+    Db { _dir: dir, path }
+}
+
+fn fill_into(sink: &mut dyn Sink) {
     let mut started = record(Level::Info, "app", "service started", 180);
     started.kv.push(("version".into(), "1.2.3".into()));
     let mut slow = record(Level::Warn, "billing::db", "slow query", 120);
@@ -52,7 +56,6 @@ fn fill() -> Db {
     checkout.context = Context::from_pairs([("request_id", "r-1")]);
     let evil = record(Level::Info, "evil", "red\x1b[31mALERT\0tail\nsecond line", 10);
     sink.write(&Batch { origin: &web(), records: &[checkout, evil] }).unwrap();
-    Db { _dir: dir, path }
 }
 
 fn write(db: &Path, origin: &Origin, records: &[Record]) {
@@ -124,11 +127,28 @@ fn tail_prints_the_latest_oldest_first_and_neutralises_stored_text() {
 
 #[test]
 fn query_filters() {
-    let db = fill();
+    check_filters(&fill().path);
+}
+
+/// The same command lines against a throwaway PostgreSQL server filled by PgSink.
+#[test]
+fn postgres_database_by_url() {
+    let Some(url) = log_panel_postgres::testing::TestServer::shared_database() else { return };
+    fill_into(&mut log_panel_postgres::PgSink::connect(&url).unwrap());
+    let db = Path::new(&url);
+    check_filters(db);
+    let out = ok(db, &["query", "--request", "r-1", "--format", "ndjson"]);
+    assert_eq!(loggers(&out), ["billing::payments", "billing"]);
+    let tail = ok(db, &["tail", "-n", "1"]);
+    assert!(tail.contains("evil: red\\e[31mALERT") && !tail.contains('\x1b'), "{tail:?}");
+    assert!(ok(db, &["stats"]).starts_with("6 loggers;"));
+}
+
+fn check_filters(db: &Path) {
     let q = |args: &[&str]| {
         let mut all = vec!["query", "--format", "ndjson"];
         all.extend_from_slice(args);
-        loggers(&ok(&db.path, &all))
+        loggers(&ok(db, &all))
     };
     // Newest first.
     assert_eq!(q(&[]), ["evil", "billing", "billing::payments", "billing::db", "app", "old"]);
