@@ -5,11 +5,16 @@
 //! cargo bench -p log-panel-postgres --bench copy            # 1 000 000 records, batches of 10 000
 //! LOG_PANEL_BENCH_RECORDS=200000 cargo bench -p log-panel-postgres --bench copy
 //! LOG_PANEL_BENCH_TRGM=1 cargo bench -p log-panel-postgres --bench copy  # also PgSink with a trigram index
+//! LOG_PANEL_BENCH_V2=1 cargo bench -p log-panel-postgres --bench copy    # also PgSink with schema 2's indexes
 //! ```
 //!
 //! With `LOG_PANEL_BENCH_TRGM=1` each round also runs the sink on a database
 //! with a trigram GIN index (`fastupdate` on) directly on `log_records.message`:
-//! what keeping message search in the burst path would cost.
+//! what keeping message search in the burst path would cost. With
+//! `LOG_PANEL_BENCH_V2=1` it also runs the sink with schema version 2's
+//! indexes instead of version 3's (what the read-side indexes cost). Each
+//! round then times the sink's idle steps bringing the search side table up
+//! to date (the catch-up rate).
 //!
 //! Both paths start from the same `Record`s and do one transaction with one
 //! binary COPY per batch. The raw path is what one writes with the driver
@@ -31,6 +36,10 @@ use postgres::{Client, NoTls};
 const BATCH: usize = 10_000;
 const ROUNDS: usize = 5;
 /// The index the trigram variant adds to the sink's schema.
+/// Schema 2's indexes in place of schema 3's.
+const V2_INDEXES: &str = "DROP INDEX log_records_logger_c_ts_id_idx, log_records_ts_id_idx; \
+    CREATE INDEX log_records_ts_idx ON log_records (ts); \
+    CREATE INDEX log_records_logger_ts_idx ON log_records (logger, ts)";
 const TRGM_INDEX: &str = "CREATE EXTENSION IF NOT EXISTS pg_trgm; \
     CREATE INDEX bench_message_trgm ON log_records USING gin (message gin_trgm_ops) WITH (fastupdate = on)";
 
@@ -143,7 +152,8 @@ fn main() {
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     let trgm = std::env::var("LOG_PANEL_BENCH_TRGM").is_ok_and(|v| v == "1");
     let (mut raw_rates, mut sink_rates, mut raw_cpu, mut sink_cpu) = (vec![], vec![], 0.0, 0.0);
-    let mut trgm_rates = vec![];
+    let v2 = std::env::var("LOG_PANEL_BENCH_V2").is_ok_and(|v| v == "1");
+    let (mut trgm_rates, mut v2_rates, mut catch_up) = (vec![], vec![], vec![]);
     for round in 1..=rounds {
         // Fresh databases with the sink's schema for both paths.
         let raw_url = server.create_database();
@@ -164,7 +174,28 @@ fn main() {
         assert_eq!(count(&sink_url), n as i64);
         println!("round {round}: PgSink      {:>10.0} records/s ({:.2} s)", rate(d), d.as_secs_f64());
         sink_rates.push(rate(d));
+        let started = Instant::now();
+        let mut steps = 0;
+        while s.idle().unwrap() {
+            steps += 1;
+        }
+        let d = started.elapsed();
+        println!(
+            "round {round}: search index catch-up {:>8.0} records/s ({steps} idle steps, {:.2} ms each)",
+            rate(d),
+            d.as_secs_f64() * 1e3 / (steps + 1) as f64
+        );
+        catch_up.push(rate(d));
 
+        if v2 {
+            let url = server.create_database();
+            let mut s = PgSink::connect(&url).unwrap();
+            Client::connect(&url, NoTls).unwrap().batch_execute(V2_INDEXES).unwrap();
+            let d = sink(&mut s, &origin, &data);
+            assert_eq!(count(&url), n as i64);
+            println!("round {round}: PgSink v2ix {:>10.0} records/s ({:.2} s)", rate(d), d.as_secs_f64());
+            v2_rates.push(rate(d));
+        }
         if trgm {
             let url = server.create_database();
             let mut s = PgSink::connect(&url).unwrap();
@@ -187,6 +218,15 @@ fn main() {
         "PgSink:     best {best_sink:.0}, median {med_sink:.0} records/s; client CPU {:.2} µs/record",
         sink_cpu * 1e6 / total
     );
+    println!("search index catch-up: median {:.0} records/s", median(catch_up));
+    if v2 {
+        let (best_v2, med_v2) = (best(&v2_rates), median(v2_rates));
+        println!(
+            "PgSink (schema 3 indexes) / PgSink (schema 2 indexes): best {:.1} %, median {:.1} %",
+            100.0 * best_sink / best_v2,
+            100.0 * med_sink / med_v2
+        );
+    }
     if trgm {
         let (best_trgm, med_trgm) = (best(&trgm_rates), median(trgm_rates));
         println!(

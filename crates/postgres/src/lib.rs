@@ -6,6 +6,12 @@
 //! (one upsert per table). At start it connects and creates or migrates its schema
 //! (see [`schema`]); the schema is documented in `docs/schema.md`.
 //!
+//! [`PgStore`] is the read side (the [`Store`](log_panel_core::Store) trait:
+//! filtered pages, cards, histograms, call sites, prune), documented in
+//! `docs/query.md`. While its writer is idle, the sink brings the message and
+//! context search index up to date and, with [`PgSink::with_retention`],
+//! deletes expired records ([`Sink::idle`]).
+//!
 //! # Failures
 //!
 //! - The server is down, restarting, or the network dropped: `write` returns
@@ -102,9 +108,10 @@ use copy::{Encoder, COPY_SQL};
 const CHUNK: usize = 32 * 1024;
 /// How long the in-doubt check waits for a transaction that is still finishing.
 const IN_DOUBT_LOCK_TIMEOUT: &str = "10s";
-/// Records one idle step of retention deletes at most: a few milliseconds of
-/// work, so a batch arriving meanwhile barely waits.
-pub const RETENTION_BATCH: i64 = 1_000;
+/// Records one idle step of retention deletes at most: about 8 ms of work at
+/// the measured prune rate (docs/performance.md), so a batch arriving
+/// meanwhile barely waits.
+pub const RETENTION_BATCH: i64 = 250;
 
 /// Stores batches in PostgreSQL. See the [crate documentation](crate).
 pub struct PgSink {

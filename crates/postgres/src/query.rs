@@ -88,41 +88,80 @@ pub(crate) fn logger_condition(sql: &mut Sql, col: &str, logger: &LoggerMatch) -
     }
 }
 
+/// What a stored number must look like for an alternative to hold: jsonb
+/// compares `7` and `7.0` equal, but an integer condition wants an integer
+/// as stored, and a float condition a float.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NumberForm {
+    /// Not a number: containment alone decides.
+    Any,
+    /// Stored without a fraction or exponent.
+    Integer,
+    /// Stored with one.
+    Float,
+}
+
 /// The JSON objects a stored `context` must contain one of for `key = value`
-/// (a GIN `jsonb_path_ops` index serves `context @> …`).
-pub(crate) fn field_alternatives(key: &str, value: &FieldValue) -> Vec<String> {
+/// (a GIN `jsonb_path_ops` index on the search side table serves `context @> …`).
+pub(crate) fn field_alternatives(key: &str, value: &FieldValue) -> Vec<(String, NumberForm)> {
     let mut values = Vec::new();
     if let Some(text) = value.as_text() {
-        values.push(serde_json::Value::String(text.to_owned()));
+        values.push((serde_json::Value::String(text.to_owned()), NumberForm::Any));
     }
     if let Some(i) = value.as_int() {
-        values.push(serde_json::Value::from(i));
+        values.push((serde_json::Value::from(i), NumberForm::Integer));
     }
     if let Some(f) = value.as_float() {
-        values.push(serde_json::Value::from(f));
+        values.push((serde_json::Value::from(f), NumberForm::Float));
     }
     if let Some(b) = value.as_bool() {
-        values.push(serde_json::Value::Bool(b));
+        values.push((serde_json::Value::Bool(b), NumberForm::Any));
     }
     values
         .into_iter()
-        .map(|v| {
+        .map(|(v, form)| {
             let mut object = serde_json::Map::new();
             object.insert(key.to_owned(), v);
-            serde_json::Value::Object(object).to_string()
+            (serde_json::Value::Object(object).to_string(), form)
         })
         .collect()
 }
 
-/// The condition `key = value` on `r.context`.
+/// The condition `key = value` on `r.context`: candidates from the GIN
+/// index of the search side table up to its mark and a scan above it, then
+/// the exact typed check on the record itself.
 pub(crate) fn field_condition(sql: &mut Sql, key: &str, value: &FieldValue) -> String {
     let alternatives = field_alternatives(key, value);
     if alternatives.is_empty() {
         return "FALSE".to_owned();
     }
-    let parts: Vec<String> =
-        alternatives.into_iter().map(|json| format!("r.context @> {}::text::jsonb", sql.bind(json))).collect();
-    format!("({})", parts.join(" OR "))
+    let mut key_param = None;
+    let mut objects = Vec::new();
+    let mut exact = Vec::new();
+    for (json, form) in alternatives {
+        let object = format!("{}::text::jsonb", sql.bind(json));
+        let contains = format!("r.context @> {object}");
+        objects.push(object);
+        let op = match form {
+            NumberForm::Any => {
+                exact.push(contains);
+                continue;
+            }
+            NumberForm::Integer => "!~",
+            NumberForm::Float => "~",
+        };
+        let k = key_param.get_or_insert_with(|| sql.bind(key.to_owned())).clone();
+        exact.push(format!("({contains} AND (r.context -> {k}::text)::text {op} '[.eE]')"));
+    }
+    let any_of = |col: &str| objects.iter().map(|o| format!("{col} @> {o}")).collect::<Vec<_>>().join(" OR ");
+    format!(
+        "(r.id IN (SELECT s.id FROM log_search s WHERE {} \
+         UNION ALL SELECT t.id FROM log_records t \
+         WHERE t.id > coalesce((SELECT m.last_id FROM log_search_mark m), 0) AND ({})) AND ({}))",
+        any_of("s.context"),
+        any_of("t.context"),
+        exact.join(" OR ")
+    )
 }
 
 /// The message condition: the trigram-indexed side table for ids up to the
@@ -231,11 +270,15 @@ mod tests {
 
     #[test]
     fn text_values_match_every_typed_form() {
-        assert_eq!(field_alternatives("k", &FieldValue::Text("7".into())), [r#"{"k":"7"}"#, r#"{"k":7}"#]);
-        assert_eq!(field_alternatives("k", &FieldValue::Text("true".into())), [r#"{"k":"true"}"#, r#"{"k":true}"#]);
-        assert_eq!(field_alternatives("k", &FieldValue::Text("2.5".into())), [r#"{"k":"2.5"}"#, r#"{"k":2.5}"#]);
-        assert_eq!(field_alternatives("k", &FieldValue::Int(7)), [r#"{"k":7}"#]);
-        assert_eq!(field_alternatives("k", &FieldValue::Str("7".into())), [r#"{"k":"7"}"#]);
+        let json = |v: FieldValue| -> Vec<String> { field_alternatives("k", &v).into_iter().map(|a| a.0).collect() };
+        assert_eq!(json(FieldValue::Text("7".into())), [r#"{"k":"7"}"#, r#"{"k":7}"#]);
+        assert_eq!(json(FieldValue::Text("true".into())), [r#"{"k":"true"}"#, r#"{"k":true}"#]);
+        assert_eq!(json(FieldValue::Text("2.5".into())), [r#"{"k":"2.5"}"#, r#"{"k":2.5}"#]);
+        assert_eq!(json(FieldValue::Int(7)), [r#"{"k":7}"#]);
+        assert_eq!(json(FieldValue::Str("7".into())), [r#"{"k":"7"}"#]);
+        let forms: Vec<NumberForm> =
+            field_alternatives("k", &FieldValue::Text("2.5".into())).into_iter().map(|a| a.1).collect();
+        assert_eq!(forms, [NumberForm::Any, NumberForm::Float]);
     }
 
     #[test]

@@ -15,9 +15,13 @@ use log_panel_core::{level_from_severity, Store, StoreError, StoreErrorKind, Tim
 use postgres::{Client, Row};
 
 use crate::config::error_chain;
-use crate::query::{filter_conditions, logger_condition, record_from_row, system_time, timestamp, Sql, RECORD_COLUMNS};
+use crate::query::{
+    filter_conditions, like_escape, logger_condition, record_from_row, system_time, timestamp, Sql, RECORD_COLUMNS,
+};
 use crate::{aggregates, schema, upkeep, PgConfig, PgError};
 
+/// Rows a text search page tests directly before it asks the trigram index.
+const WALK_ROWS: i64 = 5_000;
 /// Idle connections kept for reuse.
 const POOL_IDLE: usize = 4;
 /// Rows a histogram counts at most when it cannot use the aggregates.
@@ -223,6 +227,73 @@ impl PgStore {
         self.run("reading records", |c| c.query_one(sql.text.as_str(), &sql.params())?.try_get(0))
     }
 
+    /// The keyset position and order of a page: `(condition, "ASC"/"DESC")`.
+    fn position(sql: &mut Sql, at: PageAt) -> (String, &'static str) {
+        match at {
+            PageAt::Newest => ("TRUE".to_owned(), "DESC"),
+            PageAt::Older(c) | PageAt::Newer(c) => {
+                let op = if matches!(at, PageAt::Older(_)) { "<" } else { ">" };
+                let ts = sql.bind(system_time(c.ts));
+                let id = sql.bind(c.id);
+                (format!("(r.ts, r.id) {op} ({ts}, {id})"), if op == "<" { "DESC" } else { "ASC" })
+            }
+        }
+    }
+
+    /// Up to `limit + 1` records of a page, in the page's reading order.
+    fn page_query(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut sql = Sql::default();
+        let cond = filter_conditions(&mut sql, filter);
+        let (position, order) = PgStore::position(&mut sql, at);
+        let lim = sql.bind(sql_limit(limit).saturating_add(1));
+        sql.text = format!(
+            "SELECT {RECORD_COLUMNS} FROM log_records r WHERE {cond} AND {position}
+             ORDER BY r.ts {order}, r.id {order} LIMIT {lim}"
+        );
+        self.fetch_records(&sql)
+    }
+
+    /// A text search page read by walking the newest [`WALK_ROWS`] rows the
+    /// other conditions keep and testing each message: `Some` when that
+    /// settles the page (it filled, or the walk reached the end), `None`
+    /// when the index must answer.
+    fn page_by_walk(
+        &self,
+        filter: &RecordFilter,
+        text: &str,
+        at: PageAt,
+        limit: usize,
+    ) -> Result<Option<Vec<StoredRecord>>, StoreError> {
+        let mut rest = filter.clone();
+        rest.text = None;
+        let mut sql = Sql::default();
+        let cond = filter_conditions(&mut sql, &rest);
+        let (position, order) = PgStore::position(&mut sql, at);
+        let walk = sql.bind(WALK_ROWS);
+        let pattern = sql.bind(format!("%{}%", like_escape(text)));
+        let lim = sql.bind(sql_limit(limit).saturating_add(1));
+        sql.text = format!(
+            "SELECT w.* FROM (
+                 SELECT {RECORD_COLUMNS} FROM log_records r WHERE {cond} AND {position}
+                 ORDER BY r.ts {order}, r.id {order} LIMIT {walk}) w
+             WHERE w.message ILIKE {pattern} ORDER BY w.ts {order}, w.id {order} LIMIT {lim}"
+        );
+        let rows = self.run("reading records", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let records = rows.iter().map(record_from_row).collect::<Result<Vec<_>, _>>()?;
+        if records.len() > limit {
+            return Ok(Some(records));
+        }
+        // Fewer matches than a page: settled only if the walk saw every candidate.
+        let mut sql = Sql::default();
+        let cond = filter_conditions(&mut sql, &rest);
+        let (position, _) = PgStore::position(&mut sql, at);
+        let walk = sql.bind(WALK_ROWS);
+        sql.text =
+            format!("SELECT count(*) FROM (SELECT 1 FROM log_records r WHERE {cond} AND {position} LIMIT {walk}) x");
+        let seen: i64 = self.run("reading records", |c| c.query_one(sql.text.as_str(), &sql.params())?.try_get(0))?;
+        Ok((seen < WALK_ROWS).then_some(records))
+    }
+
     /// The aggregate-path histogram: bucket sums from `unit`'s table.
     fn histogram_from_aggregates(
         &self,
@@ -299,23 +370,15 @@ impl Store for PgStore {
         if limit == 0 {
             return Err(StoreError::bad_filter("a page needs a limit of at least one record"));
         }
-        let mut sql = Sql::default();
-        let cond = filter_conditions(&mut sql, filter);
-        let (position, order) = match at {
-            PageAt::Newest => ("TRUE".to_owned(), "DESC"),
-            PageAt::Older(c) | PageAt::Newer(c) => {
-                let op = if matches!(at, PageAt::Older(_)) { "<" } else { ">" };
-                let ts = sql.bind(system_time(c.ts));
-                let id = sql.bind(c.id);
-                (format!("(r.ts, r.id) {op} ({ts}, {id})"), if op == "<" { "DESC" } else { "ASC" })
-            }
+        let mut records = match &filter.text {
+            // A common term fills a page from the newest rows long before the
+            // trigram index has listed its matches: walk first, index second.
+            Some(text) => match self.page_by_walk(filter, text, at, limit)? {
+                Some(records) => records,
+                None => self.page_query(filter, at, limit)?,
+            },
+            None => self.page_query(filter, at, limit)?,
         };
-        let lim = sql.bind(sql_limit(limit).saturating_add(1));
-        sql.text = format!(
-            "SELECT {RECORD_COLUMNS} FROM log_records r WHERE {cond} AND {position}
-             ORDER BY r.ts {order}, r.id {order} LIMIT {lim}"
-        );
-        let mut records = self.fetch_records(&sql)?;
         let more = records.len() > limit;
         records.truncate(limit);
         let mut page = Page::default();

@@ -4,9 +4,9 @@
 //!
 //! # The search index
 //!
-//! A trigram GIN index on `log_records.message` cut COPY throughput to
-//! 37–45 % (docs/performance.md), so the index lives on a side table,
-//! `log_search (id, message)`, holding every record with `id <=
+//! GIN indexes on `log_records` (trigram on `message`, `jsonb_path_ops` on
+//! `context`) cut COPY throughput by half or more (docs/performance.md), so
+//! they live on a side table, `log_search (id, message, context)`, holding every record with `id <=
 //! log_search_mark.last_id`. [`index_step`] copies the next rows above the
 //! mark; searches read the index up to the mark and scan the rows above it,
 //! so they are complete however far the index lags.
@@ -33,8 +33,8 @@ use std::time::SystemTime;
 use postgres::Client;
 
 /// Rows [`index_step`] copies into the search table at most per step
-/// (about 10 ms of trigram index work on the test machine).
-pub(crate) const INDEX_STEP_ROWS: i64 = 1_000;
+/// (about 7 ms of GIN index work on the test machine: a batch arriving meanwhile waits for it).
+pub(crate) const INDEX_STEP_ROWS: i64 = 250;
 
 /// SQLSTATE `lock_not_available`: `NOWAIT` found the lock taken.
 const LOCK_NOT_AVAILABLE: &str = "55P03";
@@ -63,8 +63,8 @@ pub(crate) fn index_step(client: &mut Client, max_rows: i64) -> Result<bool, pos
     }
     let row = tx.query_one(
         "WITH copied AS (
-             INSERT INTO log_search (id, message)
-             SELECT id, message FROM log_records WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3
+             INSERT INTO log_search (id, message, context)
+             SELECT id, message, context FROM log_records WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3
              ON CONFLICT (id) DO NOTHING
              RETURNING id)
          SELECT count(*), max(id) FROM copied",

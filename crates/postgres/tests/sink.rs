@@ -232,10 +232,7 @@ fn migrating_twice_and_concurrently_is_safe() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(
-        indexes,
-        vec!["log_records_context_idx", "log_records_logger_c_ts_id_idx", "log_records_pkey", "log_records_ts_id_idx"]
-    );
+    assert_eq!(indexes, vec!["log_records_logger_c_ts_id_idx", "log_records_pkey", "log_records_ts_id_idx"]);
 }
 
 #[test]
