@@ -76,6 +76,7 @@
   }
   function say(text) { status.textContent = text; }
 
+  tail.scrollTop = tail.scrollHeight;
   var source = new EventSource(tail.dataset.src);
   source.addEventListener("open", function () { say(paused ? "Paused" : "Live"); });
   source.addEventListener("record", function (ev) {

@@ -10,6 +10,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use log_panel_core::store::{
     CardFilter, CardsQuery, FieldValue, LoggerCard, RecordFilter, Slots, StoreErrorKind, StoredRecord, DAY, HOUR,
+    QUARTER_HOUR,
 };
 use log_panel_core::{Store, StoreError, Timestamp};
 use maud::{html, Markup};
@@ -187,7 +188,10 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
     let (Some(slots), true) = (slots, problems.is_empty()) else {
         return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Loggers", Nav::Home), form));
     };
-    let mut query = CardsQuery::new(slots.clone(), now);
+    // The last-hour counts end at the next quarter hour, so the records of
+    // the current (partial) quarter count as the last hour's.
+    let last_hour_end = Timestamp((now.0.div_euclid(QUARTER_HOUR) + 1) * QUARTER_HOUR);
+    let mut query = CardsQuery::new(slots.clone(), last_hour_end);
     query.filter = filter;
     query.name = name.clone();
     query.offset = (page_no - 1) * CARDS_PER_PAGE;

@@ -44,6 +44,30 @@ pub fn memory() -> Option<Env> {
     Some(env)
 }
 
+/// A fresh database on the throwaway PostgreSQL server, filled by the library;
+/// `None` (after a loud message) without PostgreSQL binaries, outside CI.
+pub fn postgres() -> Option<Env> {
+    let url = log_panel_postgres::testing::TestServer::shared_database()?;
+    let panel = log_panel::builder()
+        .postgres(url.clone())
+        .app("shop")
+        .level(log::LevelFilter::Trace)
+        .without_spool()
+        .build()
+        .unwrap();
+    let sink = log_panel_postgres::PgSink::connect(&url).unwrap();
+    let store = log_panel_postgres::PgStore::connect(&url).unwrap();
+    let mut env = Env {
+        name: "postgres",
+        store: Arc::new(store),
+        panel,
+        sink: Box::new(sink),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    fill(&mut env);
+    Some(env)
+}
+
 /// One hour, in microseconds.
 pub const HOUR: i64 = 3_600_000_000;
 
@@ -101,8 +125,17 @@ pub fn fill(env: &mut Env) {
     env.sink.write(&Batch { origin: &old, records: &backdated }).unwrap();
 }
 
+/// Runs a blocking store call from a test's async body (multi-threaded runtime).
+pub fn sync<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
 /// Every record `filter` keeps, newest first, read straight from the store.
 pub fn all(store: &dyn Store, filter: &RecordFilter) -> Vec<StoredRecord> {
+    sync(|| all_blocking(store, filter))
+}
+
+fn all_blocking(store: &dyn Store, filter: &RecordFilter) -> Vec<StoredRecord> {
     let mut out = Vec::new();
     let mut at = PageAt::Newest;
     loop {
@@ -117,7 +150,7 @@ pub fn all(store: &dyn Store, filter: &RecordFilter) -> Vec<StoredRecord> {
 
 /// The records of request `r-1`, oldest first.
 pub fn request(store: &dyn Store) -> Vec<StoredRecord> {
-    store.related("request_id", &FieldValue::Text("r-1".into()), 100).unwrap()
+    sync(|| store.related("request_id", &FieldValue::Text("r-1".into()), 100)).unwrap()
 }
 
 /// A GET answered by `app` in process.
@@ -162,4 +195,9 @@ pub fn assert_escaped(page: &str, body: &str) {
     for raw in ["<script>alert", "<img", "<b>logger"] {
         assert!(!body.contains(raw), "{page}: `{raw}` unescaped in\n{body}");
     }
+}
+
+/// A real storage filled by the library: PostgreSQL on a throwaway server.
+pub fn real_store() -> Option<Env> {
+    postgres()
 }
