@@ -16,6 +16,7 @@
 //! authors implement [`Sink`] from here.
 
 pub mod alert;
+mod chain;
 pub mod config;
 pub mod context;
 mod ignore;
@@ -27,6 +28,7 @@ pub mod store;
 mod value;
 
 pub use alert::{ThresholdConfig, ThresholdCounter, ThresholdEvent};
+pub use chain::error_chain;
 pub use config::{Config, ConfigError, Overflow};
 pub use context::Context;
 pub use ignore::IgnoreRules;

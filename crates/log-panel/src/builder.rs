@@ -12,7 +12,7 @@ use crate::alerts::{AlertCounters, Alerts, Callback};
 use crate::logger::Logger;
 use crate::stats::Counters;
 use crate::writer::{SpoolSettings, Writer, WriterSettings};
-use crate::{Error, Guard, Panel};
+use crate::{Error, Panel};
 
 /// Environment variable that overrides `database` (a path or URL).
 pub const DATABASE_ENV: &str = "LOG_PANEL_DATABASE_URL";
@@ -271,26 +271,8 @@ impl Builder {
     /// If the global `log::max_level()` is below the filter's most verbose
     /// level, it is raised so that the `log` macros reach the panel.
     pub fn build(self) -> Result<Panel, Error> {
+        self.validate()?;
         let Builder { config, sink, callbacks } = self;
-        let invalid = |key: &str, message: String| {
-            Error::Config(ConfigError { path: None, line: None, key: Some(key.to_owned()), message })
-        };
-        validate_directives(&config.filter.directives).map_err(|m| invalid("filter.directives", m))?;
-        if config.queue.capacity == 0 {
-            return Err(invalid("queue.capacity", "must be at least 1".into()));
-        }
-        if config.batch.size == 0 {
-            return Err(invalid("batch.size", "must be at least 1".into()));
-        }
-        if config.batch.flush_interval_ms == 0 {
-            return Err(invalid("batch.flush_interval_ms", "must be at least 1".into()));
-        }
-        if config.limits.max_field_bytes < 64 {
-            return Err(invalid("limits.max_field_bytes", "must be at least 64".into()));
-        }
-        if config.thresholds.window.is_zero() {
-            return Err(invalid("thresholds.window_secs", "must be longer than zero".into()));
-        }
         let spool = config.spool.enabled.then(|| SpoolSettings {
             dir: config.spool.dir.clone().unwrap_or_else(|| default_spool_dir(sink.is_some(), &config.database)),
             after: Duration::from_millis(config.spool.after_ms),
@@ -335,13 +317,36 @@ impl Builder {
         })
     }
 
-    /// Builds and installs the panel as the global logger. Returns a guard
-    /// that drains, commits and stops everything when dropped.
-    ///
-    /// Fails (starting nothing) if a logger is already installed.
-    pub fn init(self) -> Result<Guard, Error> {
-        let panic_hook = self.config.shutdown.panic_hook;
-        crate::global::install(self.build()?, panic_hook)
+    /// Checks every value without opening anything: what [`build`](Builder::build)
+    /// refuses before it touches storage, and what [`init`](Builder::init)
+    /// checks before it claims `log`'s global logger.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        let config = &self.config;
+        let invalid = |key: &str, message: String| {
+            Error::Config(ConfigError { path: None, line: None, key: Some(key.to_owned()), message })
+        };
+        validate_directives(&config.filter.directives).map_err(|m| invalid("filter.directives", m))?;
+        if config.queue.capacity == 0 {
+            return Err(invalid("queue.capacity", "must be at least 1".into()));
+        }
+        if config.batch.size == 0 {
+            return Err(invalid("batch.size", "must be at least 1".into()));
+        }
+        if config.batch.flush_interval_ms == 0 {
+            return Err(invalid("batch.flush_interval_ms", "must be at least 1".into()));
+        }
+        if config.limits.max_field_bytes < 64 {
+            return Err(invalid("limits.max_field_bytes", "must be at least 64".into()));
+        }
+        if config.thresholds.window.is_zero() {
+            return Err(invalid("thresholds.window_secs", "must be longer than zero".into()));
+        }
+        Ok(())
+    }
+
+    /// Whether [`init`](Builder::init) should install the panic hook.
+    pub(crate) fn wants_panic_hook(&self) -> bool {
+        self.config.shutdown.panic_hook
     }
 }
 
@@ -364,10 +369,10 @@ fn open_database(database: &str) -> Result<Box<dyn Sink>, Error> {
 
 #[cfg(feature = "postgres")]
 fn open_postgres(url: &str) -> Result<Box<dyn Sink>, Error> {
-    // Both the target and the message name the URL with its password redacted.
+    // Both the target and the error name the URL with its password redacted.
     match log_panel_postgres::PgSink::connect(url) {
         Ok(sink) => Ok(Box::new(sink)),
-        Err(e) => Err(Error::Storage { target: log_panel_postgres::redact_url(url), message: e.to_string() }),
+        Err(e) => Err(Error::Storage { target: log_panel_postgres::redact_url(url), source: Box::new(e) }),
     }
 }
 
@@ -380,7 +385,7 @@ fn open_postgres(_url: &str) -> Result<Box<dyn Sink>, Error> {
 fn open_sqlite(path: &str) -> Result<Box<dyn Sink>, Error> {
     match log_panel_sqlite::SqliteSink::open(path) {
         Ok(sink) => Ok(Box::new(sink)),
-        Err(e) => Err(Error::Storage { target: format!("sqlite:{path}"), message: e.to_string() }),
+        Err(e) => Err(Error::Storage { target: format!("sqlite:{path}"), source: Box::new(e) }),
     }
 }
 

@@ -1,9 +1,9 @@
 //! The process-wide panel behind `log`'s global logger, and its [`Guard`].
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use crate::{AlertStats, Error, Panel, Report, Stats};
+use crate::{AlertStats, Builder, Error, Panel, Report, Stats};
 
 static GLOBAL: OnceLock<Panel> = OnceLock::new();
 
@@ -29,22 +29,45 @@ impl log::Log for GlobalLogger {
 
 static LOGGER: GlobalLogger = GlobalLogger;
 
-pub(crate) fn install(panel: Panel, panic_hook: bool) -> Result<Guard, Error> {
-    if log::set_logger(&LOGGER).is_err() {
-        // Not half-initialised: the panel we built stops here, storing nothing.
-        panel.shutdown();
-        return Err(Error::AlreadyInitialized);
+/// Whether [`LOGGER`] holds `log`'s one global-logger slot. Behind a lock so
+/// that two `init` calls racing each other cannot both build a panel.
+static CLAIMED: Mutex<bool> = Mutex::new(false);
+
+impl Builder {
+    /// Builds and installs the panel as the global logger. Returns a guard
+    /// that drains, commits and stops everything when dropped.
+    ///
+    /// A second `init`, or one while another logger is installed, returns
+    /// [`Error::AlreadyInitialized`] before it opens or creates a database or
+    /// starts a thread. So does an invalid value. When the storage cannot be
+    /// opened the error is returned and nothing runs, but log-panel keeps
+    /// `log`'s global logger slot (records are dropped quietly, as before
+    /// `init`), so a later `init` can try again.
+    pub fn init(self) -> Result<Guard, Error> {
+        let mut claimed = CLAIMED.lock().unwrap_or_else(PoisonError::into_inner);
+        if GLOBAL.get().is_some() {
+            return Err(Error::AlreadyInitialized);
+        }
+        // Checked before claiming the slot: a bad value must leave it free
+        // for another logger.
+        self.validate()?;
+        // `log` only says whether a logger is installed by refusing to install
+        // ours, so claim the slot first: then a refused init has built nothing.
+        if !*claimed {
+            log::set_logger(&LOGGER).map_err(|_| Error::AlreadyInitialized)?;
+            *claimed = true;
+        }
+        let panic_hook = self.wants_panic_hook();
+        let panel = self.build()?;
+        if GLOBAL.set(panel).is_err() {
+            // Unreachable: GLOBAL is only set here, under CLAIMED, and was empty above.
+            return Err(Error::AlreadyInitialized);
+        }
+        if panic_hook {
+            install_panic_hook();
+        }
+        Ok(Guard { _private: () })
     }
-    let level = panel.logger.filter.filter();
-    if GLOBAL.set(panel).is_err() {
-        // Unreachable in practice: set_logger succeeds only once per process.
-        return Err(Error::AlreadyInitialized);
-    }
-    crate::builder::raise_max_level(level);
-    if panic_hook {
-        install_panic_hook();
-    }
-    Ok(Guard { _private: () })
 }
 
 /// How long the panic hook waits for the records logged before a panic.
