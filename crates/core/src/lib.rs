@@ -20,6 +20,7 @@ mod chain;
 pub mod config;
 pub mod context;
 mod ignore;
+pub mod json;
 mod policy;
 pub mod record;
 pub mod redact;

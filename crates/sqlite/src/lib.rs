@@ -72,6 +72,8 @@ pub struct SqliteSink {
     // does not allocate each time.
     json: String,
     ts: String,
+    /// Records committed whose context had a NUL character replaced.
+    sanitised: u64,
 }
 
 impl SqliteSink {
@@ -93,7 +95,7 @@ impl SqliteSink {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         schema::migrate(&mut conn)?;
-        Ok(SqliteSink { conn, path, json: String::with_capacity(256), ts: String::with_capacity(32) })
+        Ok(SqliteSink { conn, path, json: String::with_capacity(256), ts: String::with_capacity(32), sanitised: 0 })
     }
 
     /// The underlying connection, for queries (tests, tools).
@@ -109,11 +111,14 @@ impl SqliteSink {
     fn write_batch(&mut self, batch: &Batch<'_>) -> rusqlite::Result<()> {
         let origin = batch.origin;
         let tx = self.conn.transaction()?;
+        let mut sanitised = 0;
         {
             let mut insert = tx.prepare_cached(INSERT)?;
             for r in batch.records {
                 self.json.clear();
-                r.write_fields_json(&mut self.json);
+                if r.write_fields_json(&mut self.json) {
+                    sanitised += 1;
+                }
                 self.ts.clear();
                 r.timestamp.write_rfc3339(&mut self.ts);
                 insert.execute(params![
@@ -135,7 +140,10 @@ impl SqliteSink {
         }
         // Same transaction: the counts commit (or roll back) with the rows.
         aggregates::BatchAggregates::of(batch).upsert(&tx)?;
-        tx.commit()
+        tx.commit()?;
+        // Counted once committed: a failed batch is retried and would count twice.
+        self.sanitised += sanitised;
+        Ok(())
     }
 
     /// Recomputes the aggregate tables from `log_records` (after deleting old
@@ -161,6 +169,10 @@ impl Sink for SqliteSink {
 
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path.display())
+    }
+
+    fn sanitised_count(&self) -> u64 {
+        self.sanitised
     }
 }
 
