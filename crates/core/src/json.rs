@@ -14,17 +14,30 @@ use crate::Value;
 pub trait JsonBuf {
     /// Appends `s`.
     fn push_str(&mut self, s: &str);
+    /// Appends one ASCII character (`b < 0x80`): brackets, quotes, commas,
+    /// which a call to `push_str` and a copy would cost several times over.
+    fn push_ascii(&mut self, b: u8);
 }
 
 impl JsonBuf for String {
+    #[inline]
     fn push_str(&mut self, s: &str) {
         String::push_str(self, s);
+    }
+    #[inline]
+    fn push_ascii(&mut self, b: u8) {
+        self.push(char::from(b));
     }
 }
 
 impl JsonBuf for Vec<u8> {
+    #[inline]
     fn push_str(&mut self, s: &str) {
         self.extend_from_slice(s.as_bytes());
+    }
+    #[inline]
+    fn push_ascii(&mut self, b: u8) {
+        self.push(b);
     }
 }
 
@@ -38,18 +51,18 @@ pub(crate) fn write_object<'a, B: JsonBuf + ?Sized>(
     fields: impl Iterator<Item = (&'a str, &'a Value)>,
 ) -> bool {
     let mut replaced = false;
-    out.push_str("{");
+    out.push_ascii(b'{');
     let mut first = true;
     for (k, v) in fields {
         if !first {
-            out.push_str(",");
+            out.push_ascii(b',');
         }
         first = false;
         replaced |= write_str(out, k);
-        out.push_str(":");
+        out.push_ascii(b':');
         replaced |= write_value(out, v);
     }
-    out.push_str("}");
+    out.push_ascii(b'}');
     replaced
 }
 
@@ -60,7 +73,7 @@ fn write_value<B: JsonBuf + ?Sized>(out: &mut B, value: &Value) -> bool {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::I64(i) => {
             if *i < 0 {
-                out.push_str("-");
+                out.push_ascii(b'-');
             }
             write_u64(out, i.unsigned_abs());
         }
@@ -108,7 +121,7 @@ fn write_f64<B: JsonBuf + ?Sized>(out: &mut B, x: f64) {
 fn write_str<B: JsonBuf + ?Sized>(out: &mut B, s: &str) -> bool {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut replaced = false;
-    out.push_str("\"");
+    out.push_ascii(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;
@@ -138,12 +151,14 @@ fn write_str<B: JsonBuf + ?Sized>(out: &mut B, s: &str) -> bool {
         start = i;
     }
     out.push_str(s.get(start..).unwrap_or_default());
-    out.push_str("\"");
+    out.push_ascii(b'"');
     replaced
 }
 
 /// The index of the first byte at or after `i` that JSON must escape (a
-/// control character, `"` or `\\`), or `bytes.len()`.
+/// control character, `"` or `\\`), or `bytes.len()`. Inlined into the
+/// string loop of each buffer type, as it was when it lived in one crate.
+#[inline]
 fn skip_plain(bytes: &[u8], mut i: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
