@@ -15,6 +15,7 @@
 //! Most applications use the `log_panel` crate and never name this one; sink
 //! authors implement [`Sink`] from here.
 
+pub mod aggregate;
 pub mod alert;
 mod chain;
 pub mod config;
@@ -34,7 +35,7 @@ pub use config::{Config, ConfigError, Overflow};
 pub use context::Context;
 pub use ignore::IgnoreRules;
 pub use policy::BatchPolicy;
-pub use record::{level_from_severity, severity, Level, Origin, Record, Text, Timestamp};
+pub use record::{level_from_severity, level_index, severity, Level, Origin, Record, Text, Timestamp, LEVELS};
 pub use sink::{Batch, Sink, SinkError, SinkErrorKind, IDLE_PERIOD};
 pub use store::{LevelCounts, Store, StoreError, StoreErrorKind};
 pub use value::{Str, Value};

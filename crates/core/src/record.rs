@@ -216,6 +216,25 @@ impl Record {
     }
 }
 
+/// The five levels, least severe first: the one order every per-level table
+/// of log-panel uses ([`level_index`] is a level's position here).
+pub const LEVELS: [Level; 5] = [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error];
+
+/// Python-style numeric severity stored in the database, by [`level_index`]:
+/// bigger is worse.
+const SEVERITIES: [i16; 5] = [5, 10, 20, 30, 40];
+
+/// A level's position in [`LEVELS`] (TRACE 0 … ERROR 4), for per-level arrays.
+///
+/// ```
+/// use log_panel_core::{level_index, Level, LEVELS};
+/// assert_eq!(LEVELS[level_index(Level::Warn)], Level::Warn);
+/// ```
+pub fn level_index(level: Level) -> usize {
+    // `log` numbers its levels ERROR 1 … TRACE 5.
+    5 - level as usize
+}
+
 /// Python-style numeric severity stored in the database: bigger is worse
 /// (TRACE 5, DEBUG 10, INFO 20, WARN 30, ERROR 40), so `level >= 30` means
 /// "warnings and worse" in SQL.
@@ -225,25 +244,13 @@ impl Record {
 /// assert_eq!(severity(Level::Warn), 30);
 /// ```
 pub fn severity(level: Level) -> i16 {
-    match level {
-        Level::Error => 40,
-        Level::Warn => 30,
-        Level::Info => 20,
-        Level::Debug => 10,
-        Level::Trace => 5,
-    }
+    SEVERITIES[level_index(level)]
 }
 
 /// The inverse of [`severity`].
 pub fn level_from_severity(severity: i64) -> Option<Level> {
-    Some(match severity {
-        40 => Level::Error,
-        30 => Level::Warn,
-        20 => Level::Info,
-        10 => Level::Debug,
-        5 => Level::Trace,
-        _ => return None,
-    })
+    let index = SEVERITIES.iter().position(|&s| i64::from(s) == severity)?;
+    LEVELS.get(index).copied()
 }
 
 #[cfg(test)]
@@ -303,7 +310,12 @@ mod tests {
     fn severities_round_trip() {
         for l in [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace] {
             assert_eq!(level_from_severity(severity(l).into()), Some(l));
+            assert_eq!(LEVELS[level_index(l)], l);
         }
+        let stored: Vec<i16> = LEVELS.iter().map(|&l| severity(l)).collect();
+        assert_eq!(stored, [5, 10, 20, 30, 40]);
+        assert_eq!(level_from_severity(0), None);
+        assert_eq!(level_from_severity(41), None);
     }
 }
 

@@ -28,7 +28,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{Level, Timestamp};
+use crate::{Level, Timestamp, LEVELS};
 
 const MINUTE: i64 = 60_000_000;
 /// The finest aggregate bucket, in microseconds.
@@ -391,7 +391,7 @@ impl LevelCounts {
 
     /// Adds every count of `other`.
     pub fn merge(&mut self, other: &LevelCounts) {
-        for level in [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error] {
+        for level in LEVELS {
             self.add_n(level, other.get(level));
         }
     }
@@ -400,7 +400,7 @@ impl LevelCounts {
     #[must_use]
     pub fn filtered(&self, filter: &RecordFilter) -> LevelCounts {
         let mut out = LevelCounts::default();
-        for level in [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error] {
+        for level in LEVELS {
             if filter.keeps_level(level) {
                 out.add_n(level, self.get(level));
             }

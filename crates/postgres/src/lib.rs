@@ -348,8 +348,7 @@ impl PgSink {
                 sent?;
                 writer.finish().map_err(|e| (Failure::Pg(e), "finishing COPY"))?;
                 // Same transaction: the per-logger counts commit (or roll back) with the rows.
-                aggregates::BatchAggregates::of(batch.records)
-                    .upsert(&mut conn.client, &conn.aggregates)
+                aggregates::upsert(&mut conn.client, &conn.aggregates, &aggregates::of(batch.records))
                     .map_err(|e| (Failure::Pg(e), "updating the aggregates"))?;
                 Ok(())
             });

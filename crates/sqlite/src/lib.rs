@@ -139,7 +139,7 @@ impl SqliteSink {
             }
         }
         // Same transaction: the counts commit (or roll back) with the rows.
-        aggregates::BatchAggregates::of(batch).upsert(&tx)?;
+        aggregates::upsert(&tx, &log_panel_core::aggregate::BatchAggregates::of(batch.records))?;
         tx.commit()?;
         // Counted once committed: a failed batch is retried and would count twice.
         self.sanitised += sanitised;
