@@ -58,3 +58,78 @@ fn config_errors_name_key_and_line_then_a_good_file_works() {
     let app: String = db.conn().query_row("SELECT app FROM log_records", [], |r| r.get(0)).unwrap();
     assert_eq!(app, "cfg-test");
 }
+
+/// The keys of README's configuration table, dotted (`batch.size`), with the
+/// default when the table gives it as a TOML value (`8192`, `"block"`).
+fn readme_keys() -> Vec<(String, Option<String>)> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let rows = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("| key | default | meaning |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'));
+    let ticked = |cell: &str| -> Vec<String> { cell.split('`').skip(1).step_by(2).map(str::to_owned).collect() };
+    let mut keys = Vec::new();
+    for row in rows {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let (names, default) = (ticked(cells[1]), cells[2]);
+        // A placeholder such as `<database>.spool` is not a value.
+        let literal = (default.starts_with('`') && default.ends_with('`') && default.matches('`').count() == 2)
+            .then(|| default.trim_matches('`').to_owned())
+            .filter(|v| !v.starts_with('<'));
+        let first = names[0].clone();
+        let section = first.rsplit_once('.').map(|(s, _)| s.to_owned());
+        for name in &names {
+            // `thresholds.error`, `.warn`: a name starting with a dot is in the first one's section.
+            let key = match (name.strip_prefix('.'), &section) {
+                (Some(rest), Some(section)) => format!("{section}.{rest}"),
+                _ => name.clone(),
+            };
+            keys.push((key, if names.len() == 1 { literal.clone() } else { None }));
+        }
+    }
+    keys
+}
+
+/// The field names serde lists in its unknown-field error for the table at
+/// `section` (the top level when empty), or `None` when that key is not a table.
+fn config_fields(section: &str) -> Option<Vec<String>> {
+    let probe = if section.is_empty() { "zz_probe = 1\n".to_owned() } else { format!("[{section}]\nzz_probe = 1\n") };
+    let err = log_panel::Config::from_toml_str(&probe, None).err().unwrap().to_string();
+    let (_, expected) = err.split_once("unknown field `zz_probe`, expected ")?;
+    Some(expected.split('`').skip(1).step_by(2).map(str::to_owned).collect())
+}
+
+#[test]
+fn readme_table_and_configuration_name_the_same_keys_and_defaults() {
+    let documented = readme_keys();
+    assert!(documented.len() >= 20, "README's table was not found: {documented:?}");
+    let mut in_config = Vec::new();
+    for field in config_fields("").unwrap() {
+        match config_fields(&field) {
+            Some(keys) => in_config.extend(keys.into_iter().map(|k| format!("{field}.{k}"))),
+            None => in_config.push(field),
+        }
+    }
+    let mut names: Vec<&str> = documented.iter().map(|(k, _)| k.as_str()).collect();
+    let undocumented: Vec<&String> = in_config.iter().filter(|k| !names.contains(&k.as_str())).collect();
+    // serde lists aliases too; `thresholds.warning` is the documented `thresholds.warn`.
+    assert_eq!(undocumented, [&"thresholds.warning".to_owned()], "keys missing from README's table");
+    names.retain(|k| !in_config.iter().any(|c| c == k));
+    assert!(names.is_empty(), "README documents keys the configuration does not have: {names:?}");
+
+    // Every default the table gives as a value is the configuration's default.
+    let mut text = String::new();
+    let mut section = "";
+    for (key, default) in &documented {
+        let Some(default) = default else { continue };
+        let (s, k) = key.rsplit_once('.').unwrap_or(("", key));
+        if s != section {
+            text.push_str(&format!("[{s}]\n"));
+            section = s;
+        }
+        text.push_str(&format!("{k} = {default}\n"));
+    }
+    let parsed = log_panel::Config::from_toml_str(&text, None).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(parsed == log_panel::Config::default(), "README's defaults differ from Config::default():\n{text}");
+}

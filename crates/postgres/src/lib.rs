@@ -67,6 +67,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// On docs.rs (see [package.metadata.docs.rs]): show which feature each gated item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
