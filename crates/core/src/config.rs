@@ -62,6 +62,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// When a logger's records fire a threshold alert (see [`ThresholdConfig`]).
     pub thresholds: ThresholdConfig,
+    /// Also print each record to stderr once it is stored (default false).
+    pub console: bool,
 }
 
 // By hand so that `{:?}` never shows a password in `database`.
@@ -77,6 +79,7 @@ impl fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("shutdown", &self.shutdown)
             .field("thresholds", &self.thresholds)
+            .field("console", &self.console)
             .finish_non_exhaustive()
     }
 }
@@ -93,6 +96,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             shutdown: ShutdownConfig::default(),
             thresholds: ThresholdConfig::default(),
+            console: false,
         }
     }
 }

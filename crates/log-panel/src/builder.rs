@@ -6,9 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use log_panel_core::config::validate_directives;
+use log_panel_core::config::FilterConfig;
 use log_panel_core::{Config, ConfigError, Level, Origin, Overflow, Sink, ThresholdEvent};
 
 use crate::alerts::{AlertCounters, Alerts, Callback};
+use crate::console::Console;
 use crate::logger::Logger;
 use crate::stats::Counters;
 use crate::writer::{SpoolSettings, Writer, WriterSettings};
@@ -18,6 +20,8 @@ use crate::{Error, Panel};
 pub const DATABASE_ENV: &str = "LOG_PANEL_DATABASE_URL";
 /// Environment variable that overrides `filter.directives`.
 pub const FILTER_ENV: &str = "LOG_PANEL_FILTER";
+/// The filter when neither [`FILTER_ENV`] nor the configuration sets one.
+const RUST_LOG_ENV: &str = "RUST_LOG";
 
 /// Configures and starts log-panel.
 ///
@@ -69,20 +73,21 @@ impl Builder {
     /// What [`init`](crate::init) uses: the file in `$LOG_PANEL_CONFIG`, else
     /// `./log_panel.toml` if present, else the defaults; then
     /// `$LOG_PANEL_DATABASE_URL` and `$LOG_PANEL_FILTER` override `database`
-    /// and `filter.directives` when set.
+    /// and `filter.directives` when set. `$RUST_LOG` is the filter when
+    /// neither `$LOG_PANEL_FILTER` nor the file changes `filter.directives`
+    /// from its default (`info`).
     pub fn from_env() -> Result<Builder, Error> {
         let mut config = Config::discover()?.unwrap_or_default();
         if let Some(db) = std::env::var(DATABASE_ENV).ok().filter(|v| !v.is_empty()) {
             config.database = db;
         }
-        if let Some(filter) = std::env::var(FILTER_ENV).ok().filter(|v| !v.is_empty()) {
-            validate_directives(&filter).map_err(|message| ConfigError {
-                path: None,
-                line: None,
-                key: Some(FILTER_ENV.to_owned()),
-                message,
-            })?;
+        if let Some(filter) = filter_from_env(FILTER_ENV)? {
             config.filter.directives = filter;
+        } else if config.filter.directives == FilterConfig::default().directives {
+            // A user's first try is RUST_LOG; it counts when nothing more specific says otherwise.
+            if let Some(filter) = filter_from_env(RUST_LOG_ENV)? {
+                config.filter.directives = filter;
+            }
         }
         Ok(Builder::from_config(config))
     }
@@ -188,6 +193,14 @@ impl Builder {
         self
     }
 
+    /// Also prints each record to stderr (`time LEVEL logger: message
+    /// {fields}`), from the writer thread once the record is stored, so the
+    /// caller never waits on the terminal (default false; key `console`).
+    pub fn console(mut self, on: bool) -> Builder {
+        self.config.console = on;
+        self
+    }
+
     /// Whether [`init`](Builder::init) installs the panic hook that stores a
     /// panic as an ERROR record and flushes (default true).
     pub fn panic_hook(mut self, install: bool) -> Builder {
@@ -283,6 +296,7 @@ impl Builder {
             Some(sink) => sink,
             None => open_database(&config.database)?,
         };
+        let sink: Box<dyn Sink> = if config.console { Box::new(Console::new(sink)) } else { sink };
         let origin = Origin {
             app: config.app.clone().unwrap_or_else(default_app_name),
             host: gethostname::gethostname().to_string_lossy().into_owned(),
@@ -348,6 +362,18 @@ impl Builder {
     pub(crate) fn wants_panic_hook(&self) -> bool {
         self.config.shutdown.panic_hook
     }
+}
+
+/// The directives in environment variable `name`, validated; `None` when unset or blank.
+fn filter_from_env(name: &str) -> Result<Option<String>, Error> {
+    let Some(filter) = std::env::var(name).ok().filter(|v| !v.is_empty()) else { return Ok(None) };
+    validate_directives(&filter).map_err(|message| ConfigError {
+        path: None,
+        line: None,
+        key: Some(name.to_owned()),
+        message,
+    })?;
+    Ok(Some(filter))
 }
 
 fn open_database(database: &str) -> Result<Box<dyn Sink>, Error> {

@@ -50,6 +50,7 @@
 pub mod alerts;
 mod builder;
 mod clock;
+mod console;
 mod error;
 mod global;
 mod intern;
