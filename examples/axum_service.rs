@@ -3,7 +3,7 @@
 //! id, method and route:
 //!
 //! ```sh
-//! cargo run --example axum_service --features tracing,tower,axum -- --bind 127.0.0.1:3000
+//! cargo run --example axum_service --features axum_service -- --bind 127.0.0.1:3000
 //! curl -i localhost:3000/users/7           # the response carries x-request-id
 //! sqlite3 log_panel.db "SELECT message, context FROM log_records ORDER BY id DESC LIMIT 8"
 //! ```

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::{Level, Record, Text, Timestamp};
+use crate::{level_index, Level, Record, Text, Timestamp, LEVELS};
 
 /// Default window: one hour.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
@@ -243,22 +243,11 @@ pub struct ThresholdCounter {
     last_sweep: i64,
 }
 
-fn level_index(level: Level) -> usize {
-    match level {
-        Level::Error => 0,
-        Level::Warn => 1,
-        Level::Info => 2,
-        Level::Debug => 3,
-        Level::Trace => 4,
-    }
-}
-
 impl ThresholdCounter {
     /// A counter for `config`'s thresholds and window.
     pub fn new(config: &ThresholdConfig) -> ThresholdCounter {
-        let levels = [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace];
         ThresholdCounter {
-            thresholds: levels.map(|l| config.get(l).filter(|&n| n > 0)),
+            thresholds: LEVELS.map(|l| config.get(l).filter(|&n| n > 0)),
             window_micros: i64::try_from(config.window.as_micros()).unwrap_or(i64::MAX),
             loggers: HashMap::new(),
             last_sweep: i64::MIN,

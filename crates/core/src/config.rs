@@ -66,6 +66,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Which context keys are indexed for lookups (SQLite).
     pub index: IndexConfig,
+    /// Also print each record to stderr once it is stored (default false).
+    pub console: bool,
 }
 
 // By hand so that `{:?}` never shows a password in `database`.
@@ -83,6 +85,7 @@ impl fmt::Debug for Config {
             .field("thresholds", &self.thresholds)
             .field("retention", &self.retention)
             .field("index", &self.index)
+            .field("console", &self.console)
             .finish_non_exhaustive()
     }
 }
@@ -101,6 +104,7 @@ impl Default for Config {
             thresholds: ThresholdConfig::default(),
             retention: RetentionConfig::default(),
             index: IndexConfig::default(),
+            console: false,
         }
     }
 }

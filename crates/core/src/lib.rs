@@ -15,10 +15,13 @@
 //! Most applications use the `log_panel` crate and never name this one; sink
 //! authors implement [`Sink`] from here.
 
+pub mod aggregate;
 pub mod alert;
+mod chain;
 pub mod config;
 pub mod context;
 mod ignore;
+pub mod json;
 mod policy;
 pub mod record;
 pub mod redact;
@@ -27,11 +30,12 @@ pub mod store;
 mod value;
 
 pub use alert::{ThresholdConfig, ThresholdCounter, ThresholdEvent};
+pub use chain::error_chain;
 pub use config::{Config, ConfigError, Overflow};
 pub use context::Context;
 pub use ignore::IgnoreRules;
 pub use policy::BatchPolicy;
-pub use record::{level_from_severity, severity, Level, Origin, Record, Text, Timestamp};
+pub use record::{level_from_severity, level_index, severity, Level, Origin, Record, Text, Timestamp, LEVELS};
 pub use sink::{Batch, Sink, SinkError, SinkErrorKind, IDLE_PERIOD};
 pub use store::{LevelCounts, Store, StoreError, StoreErrorKind};
 pub use value::{Str, Value};

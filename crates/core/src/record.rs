@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::json::JsonBuf;
 use crate::{Context, Value};
 
 pub use log::Level;
@@ -190,7 +191,9 @@ impl Record {
             .chain(kv.iter().map(|(k, v)| (k.as_ref(), v)))
     }
 
-    /// Appends the merged fields as one JSON object to `out` (`{}` when empty).
+    /// Appends the merged fields as one JSON object to `out` (`{}` when empty),
+    /// as every sink stores them (see [`json`](crate::json) for the rules).
+    /// Returns whether a NUL character had to be replaced.
     ///
     /// ```
     /// use log_panel_core::{Context, Level, Record};
@@ -201,19 +204,8 @@ impl Record {
     /// r.write_fields_json(&mut json);
     /// assert_eq!(json, r#"{"request_id":"r1","user":"explicit"}"#);
     /// ```
-    pub fn write_fields_json(&self, out: &mut String) {
-        out.push('{');
-        let mut first = true;
-        for (k, v) in self.fields() {
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            push_json_str(out, k);
-            out.push(':');
-            push_json_value(out, v);
-        }
-        out.push('}');
+    pub fn write_fields_json<B: JsonBuf + ?Sized>(&self, out: &mut B) -> bool {
+        crate::json::write_object(out, self.fields())
     }
 
     /// Approximate memory held by this record, for memory bounds.
@@ -224,107 +216,23 @@ impl Record {
     }
 }
 
-/// Appends `value` as JSON, exactly as `serde_json` would write it, without
-/// allocating (except for floats, which are rare and go through `serde_json`).
-fn push_json_value(out: &mut String, value: &Value) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        // Writing into a String cannot fail.
-        Value::I64(i) => {
-            if *i < 0 {
-                out.push('-');
-            }
-            push_u64(out, i.unsigned_abs());
-        }
-        Value::U64(u) => push_u64(out, *u),
-        Value::F64(_) => match serde_json::to_string(value) {
-            Ok(s) => out.push_str(&s),
-            Err(_) => out.push_str("null"),
-        },
-        Value::Str(s) => push_json_str(out, s),
-    }
-}
+/// The five levels, least severe first: the one order every per-level table
+/// of log-panel uses ([`level_index`] is a level's position here).
+pub const LEVELS: [Level; 5] = [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error];
 
-/// Appends `n` in decimal (what `write!` does, without the formatting machinery).
-fn push_u64(out: &mut String, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
-}
+/// Python-style numeric severity stored in the database, by [`level_index`]:
+/// bigger is worse.
+const SEVERITIES: [i16; 5] = [5, 10, 20, 30, 40];
 
-/// Appends `s` as a JSON string with `serde_json`'s escaping: `"` and `\\`,
-/// the short escapes for `\b \t \n \f \r`, `\u00xx` for other control characters.
-/// Runs of bytes that need no escape (nearly all of them) are found eight
-/// bytes at a time and copied whole.
-fn push_json_str(out: &mut String, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push('"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        i = skip_plain(bytes, i);
-        let Some(&b) = bytes.get(i) else { break };
-        let escape: &str = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            _ => "",
-        };
-        out.push_str(&s[start..i]);
-        if escape.is_empty() {
-            out.push_str("\\u00");
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        } else {
-            out.push_str(escape);
-        }
-        i += 1;
-        start = i;
-    }
-    out.push_str(&s[start..]);
-    out.push('"');
-}
-
-/// The index of the first byte at or after `i` that JSON must escape (a
-/// control character, `"` or `\\`), or `bytes.len()`.
-fn skip_plain(bytes: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // A high bit set in the byte lanes that are zero (exact for the lowest such lane).
-    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let mut lanes = [0u8; 8];
-        lanes.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(lanes);
-        // Lanes below 0x20 (bytes >= 0x80 cannot trigger it: `!w` clears their high bit).
-        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-        if control | zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) != 0 {
-            break;
-        }
-        i += 8;
-    }
-    while let Some(&b) = bytes.get(i) {
-        if b < 0x20 || b == b'"' || b == b'\\' {
-            return i;
-        }
-        i += 1;
-    }
-    i
+/// A level's position in [`LEVELS`] (TRACE 0 … ERROR 4), for per-level arrays.
+///
+/// ```
+/// use log_panel_core::{level_index, Level, LEVELS};
+/// assert_eq!(LEVELS[level_index(Level::Warn)], Level::Warn);
+/// ```
+pub fn level_index(level: Level) -> usize {
+    // `log` numbers its levels ERROR 1 … TRACE 5.
+    5 - level as usize
 }
 
 /// Python-style numeric severity stored in the database: bigger is worse
@@ -336,25 +244,13 @@ fn skip_plain(bytes: &[u8], mut i: usize) -> usize {
 /// assert_eq!(severity(Level::Warn), 30);
 /// ```
 pub fn severity(level: Level) -> i16 {
-    match level {
-        Level::Error => 40,
-        Level::Warn => 30,
-        Level::Info => 20,
-        Level::Debug => 10,
-        Level::Trace => 5,
-    }
+    SEVERITIES[level_index(level)]
 }
 
 /// The inverse of [`severity`].
 pub fn level_from_severity(severity: i64) -> Option<Level> {
-    Some(match severity {
-        40 => Level::Error,
-        30 => Level::Warn,
-        20 => Level::Info,
-        10 => Level::Debug,
-        5 => Level::Trace,
-        _ => return None,
-    })
+    let index = SEVERITIES.iter().position(|&s| i64::from(s) == severity)?;
+    LEVELS.get(index).copied()
 }
 
 #[cfg(test)]
@@ -411,53 +307,15 @@ mod tests {
     }
 
     #[test]
-    fn json_matches_serde_json() {
-        let mut nasty = String::from("q\"b\\s/é€😀\u{7f}");
-        for c in 0u8..0x20 {
-            nasty.push(char::from(c));
-        }
-        let values = [
-            Value::Null,
-            Value::Bool(true),
-            Value::Bool(false),
-            Value::I64(i64::MIN),
-            Value::I64(-7),
-            Value::U64(u64::MAX),
-            Value::F64(2.5),
-            Value::F64(1e21),
-            Value::F64(1.0),
-            Value::F64(f64::NAN),
-            Value::F64(f64::INFINITY),
-            Value::Str("".into()),
-            Value::Str(nasty.as_str().into()),
-        ];
-        for v in &values {
-            let mut ours = String::new();
-            push_json_value(&mut ours, v);
-            assert_eq!(ours, serde_json::to_string(v).unwrap_or_default(), "{v:?}");
-        }
-        let mut key = String::new();
-        push_json_str(&mut key, &nasty);
-        assert_eq!(key, serde_json::to_string(&nasty).unwrap_or_default());
-        // Every character needing an escape, at every offset around the 8-byte steps,
-        // after plain ASCII and after multi-byte characters.
-        for special in ['"', '\\', '\n', '\u{1}', '\u{1f}', '\u{7f}', 'é', ' '] {
-            for prefix in ["", "é"] {
-                for at in 0..20 {
-                    let text: String = prefix.chars().chain((0..at).map(|_| 'x')).chain([special, 'y', 'z']).collect();
-                    let mut ours = String::new();
-                    push_json_str(&mut ours, &text);
-                    assert_eq!(ours, serde_json::to_string(&text).unwrap_or_default(), "{text:?}");
-                }
-            }
-        }
-    }
-
-    #[test]
     fn severities_round_trip() {
         for l in [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace] {
             assert_eq!(level_from_severity(severity(l).into()), Some(l));
+            assert_eq!(LEVELS[level_index(l)], l);
         }
+        let stored: Vec<i16> = LEVELS.iter().map(|&l| severity(l)).collect();
+        assert_eq!(stored, [5, 10, 20, 30, 40]);
+        assert_eq!(level_from_severity(0), None);
+        assert_eq!(level_from_severity(41), None);
     }
 }
 

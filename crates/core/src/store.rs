@@ -28,7 +28,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{Level, Timestamp};
+use crate::{Level, Timestamp, LEVELS};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -394,7 +394,7 @@ impl LevelCounts {
 
     /// Adds every count of `other`.
     pub fn merge(&mut self, other: &LevelCounts) {
-        for level in [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error] {
+        for level in LEVELS {
             self.add_n(level, other.get(level));
         }
     }
@@ -403,7 +403,7 @@ impl LevelCounts {
     #[must_use]
     pub fn filtered(&self, filter: &RecordFilter) -> LevelCounts {
         let mut out = LevelCounts::default();
-        for level in [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error] {
+        for level in LEVELS {
             if filter.keeps_level(level) {
                 out.add_n(level, self.get(level));
             }

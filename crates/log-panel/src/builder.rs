@@ -6,18 +6,22 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use log_panel_core::config::validate_directives;
+use log_panel_core::config::FilterConfig;
 use log_panel_core::{Config, ConfigError, Level, Origin, Overflow, Sink, ThresholdEvent};
 
 use crate::alerts::{AlertCounters, Alerts, Callback};
+use crate::console::Console;
 use crate::logger::Logger;
 use crate::stats::Counters;
 use crate::writer::{SpoolSettings, Writer, WriterSettings};
-use crate::{Error, Guard, Panel};
+use crate::{Error, Panel};
 
 /// Environment variable that overrides `database` (a path or URL).
 pub const DATABASE_ENV: &str = "LOG_PANEL_DATABASE_URL";
 /// Environment variable that overrides `filter.directives`.
 pub const FILTER_ENV: &str = "LOG_PANEL_FILTER";
+/// The filter when neither [`FILTER_ENV`] nor the configuration sets one.
+const RUST_LOG_ENV: &str = "RUST_LOG";
 
 /// Configures and starts log-panel.
 ///
@@ -69,20 +73,21 @@ impl Builder {
     /// What [`init`](crate::init) uses: the file in `$LOG_PANEL_CONFIG`, else
     /// `./log_panel.toml` if present, else the defaults; then
     /// `$LOG_PANEL_DATABASE_URL` and `$LOG_PANEL_FILTER` override `database`
-    /// and `filter.directives` when set.
+    /// and `filter.directives` when set. `$RUST_LOG` is the filter when
+    /// neither `$LOG_PANEL_FILTER` nor the file changes `filter.directives`
+    /// from its default (`info`).
     pub fn from_env() -> Result<Builder, Error> {
         let mut config = Config::discover()?.unwrap_or_default();
         if let Some(db) = std::env::var(DATABASE_ENV).ok().filter(|v| !v.is_empty()) {
             config.database = db;
         }
-        if let Some(filter) = std::env::var(FILTER_ENV).ok().filter(|v| !v.is_empty()) {
-            validate_directives(&filter).map_err(|message| ConfigError {
-                path: None,
-                line: None,
-                key: Some(FILTER_ENV.to_owned()),
-                message,
-            })?;
+        if let Some(filter) = filter_from_env(FILTER_ENV)? {
             config.filter.directives = filter;
+        } else if config.filter.directives == FilterConfig::default().directives {
+            // A user's first try is RUST_LOG; it counts when nothing more specific says otherwise.
+            if let Some(filter) = filter_from_env(RUST_LOG_ENV)? {
+                config.filter.directives = filter;
+            }
         }
         Ok(Builder::from_config(config))
     }
@@ -188,6 +193,14 @@ impl Builder {
         self
     }
 
+    /// Also prints each record to stderr (`time LEVEL logger: message
+    /// {fields}`), from the writer thread once the record is stored, so the
+    /// caller never waits on the terminal (default false; key `console`).
+    pub fn console(mut self, on: bool) -> Builder {
+        self.config.console = on;
+        self
+    }
+
     /// Whether [`init`](Builder::init) installs the panic hook that stores a
     /// panic as an ERROR record and flushes (default true).
     pub fn panic_hook(mut self, install: bool) -> Builder {
@@ -289,26 +302,8 @@ impl Builder {
     /// If the global `log::max_level()` is below the filter's most verbose
     /// level, it is raised so that the `log` macros reach the panel.
     pub fn build(self) -> Result<Panel, Error> {
+        self.validate()?;
         let Builder { config, sink, callbacks } = self;
-        let invalid = |key: &str, message: String| {
-            Error::Config(ConfigError { path: None, line: None, key: Some(key.to_owned()), message })
-        };
-        validate_directives(&config.filter.directives).map_err(|m| invalid("filter.directives", m))?;
-        if config.queue.capacity == 0 {
-            return Err(invalid("queue.capacity", "must be at least 1".into()));
-        }
-        if config.batch.size == 0 {
-            return Err(invalid("batch.size", "must be at least 1".into()));
-        }
-        if config.batch.flush_interval_ms == 0 {
-            return Err(invalid("batch.flush_interval_ms", "must be at least 1".into()));
-        }
-        if config.limits.max_field_bytes < 64 {
-            return Err(invalid("limits.max_field_bytes", "must be at least 64".into()));
-        }
-        if config.thresholds.window.is_zero() {
-            return Err(invalid("thresholds.window_secs", "must be longer than zero".into()));
-        }
         let spool = config.spool.enabled.then(|| SpoolSettings {
             dir: config.spool.dir.clone().unwrap_or_else(|| default_spool_dir(sink.is_some(), &config.database)),
             after: Duration::from_millis(config.spool.after_ms),
@@ -319,6 +314,7 @@ impl Builder {
             Some(sink) => sink,
             None => open_database(&config)?,
         };
+        let sink: Box<dyn Sink> = if config.console { Box::new(Console::new(sink)) } else { sink };
         let origin = Origin {
             app: config.app.clone().unwrap_or_else(default_app_name),
             host: gethostname::gethostname().to_string_lossy().into_owned(),
@@ -353,28 +349,49 @@ impl Builder {
         })
     }
 
-    /// Builds and installs the panel as the global logger. Returns a guard
-    /// that drains, commits and stops everything when dropped.
-    ///
-    /// Fails (starting nothing) if a logger is already installed.
-    pub fn init(self) -> Result<Guard, Error> {
-        let panic_hook = self.config.shutdown.panic_hook;
-        crate::global::install(self.build()?, panic_hook, true)
+    /// Checks every value without opening anything: what [`build`](Builder::build)
+    /// refuses before it touches storage, and what [`init`](Builder::init)
+    /// checks before it claims `log`'s global logger.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        let config = &self.config;
+        let invalid = |key: &str, message: String| {
+            Error::Config(ConfigError { path: None, line: None, key: Some(key.to_owned()), message })
+        };
+        validate_directives(&config.filter.directives).map_err(|m| invalid("filter.directives", m))?;
+        if config.queue.capacity == 0 {
+            return Err(invalid("queue.capacity", "must be at least 1".into()));
+        }
+        if config.batch.size == 0 {
+            return Err(invalid("batch.size", "must be at least 1".into()));
+        }
+        if config.batch.flush_interval_ms == 0 {
+            return Err(invalid("batch.flush_interval_ms", "must be at least 1".into()));
+        }
+        if config.limits.max_field_bytes < 64 {
+            return Err(invalid("limits.max_field_bytes", "must be at least 64".into()));
+        }
+        if config.thresholds.window.is_zero() {
+            return Err(invalid("thresholds.window_secs", "must be longer than zero".into()));
+        }
+        Ok(())
     }
 
-    /// Builds and installs the global panel for [`tracing::layer`](crate::tracing::layer),
-    /// leaving `log`'s logger slot free: for applications whose subscriber
-    /// installs `tracing-log`'s `LogTracer` (`tracing_subscriber`'s `init()`
-    /// does, with its default features), so that `log` records reach the
-    /// panel as tracing events. [`flush`](crate::flush), [`shutdown`](crate::shutdown)
-    /// and the returned guard work as with [`init`](Builder::init).
-    ///
-    /// Fails (starting nothing) if a global panel is already installed.
-    #[cfg(feature = "tracing")]
-    pub fn init_for_tracing(self) -> Result<Guard, Error> {
-        let panic_hook = self.config.shutdown.panic_hook;
-        crate::global::install(self.build()?, panic_hook, false)
+    /// Whether [`init`](Builder::init) should install the panic hook.
+    pub(crate) fn wants_panic_hook(&self) -> bool {
+        self.config.shutdown.panic_hook
     }
+}
+
+/// The directives in environment variable `name`, validated; `None` when unset or blank.
+fn filter_from_env(name: &str) -> Result<Option<String>, Error> {
+    let Some(filter) = std::env::var(name).ok().filter(|v| !v.is_empty()) else { return Ok(None) };
+    validate_directives(&filter).map_err(|message| ConfigError {
+        path: None,
+        line: None,
+        key: Some(name.to_owned()),
+        message,
+    })?;
+    Ok(Some(filter))
 }
 
 fn open_database(config: &Config) -> Result<Box<dyn Sink>, Error> {
@@ -397,10 +414,10 @@ fn open_database(config: &Config) -> Result<Box<dyn Sink>, Error> {
 
 #[cfg(feature = "postgres")]
 fn open_postgres(url: &str) -> Result<Box<dyn Sink>, Error> {
-    // Both the target and the message name the URL with its password redacted.
+    // Both the target and the error name the URL with its password redacted.
     match log_panel_postgres::PgSink::connect(url) {
         Ok(sink) => Ok(Box::new(sink)),
-        Err(e) => Err(Error::Storage { target: log_panel_postgres::redact_url(url), message: e.to_string() }),
+        Err(e) => Err(Error::Storage { target: log_panel_postgres::redact_url(url), source: Box::new(e) }),
     }
 }
 
@@ -417,7 +434,7 @@ fn open_sqlite(path: &str, config: &Config) -> Result<Box<dyn Sink>, Error> {
         (config.retention.days > 0).then(|| Duration::from_secs(config.retention.days.saturating_mul(86_400)));
     match log_panel_sqlite::SqliteSink::open_with(path, options) {
         Ok(sink) => Ok(Box::new(sink)),
-        Err(e) => Err(Error::Storage { target: format!("sqlite:{path}"), message: e.to_string() }),
+        Err(e) => Err(Error::Storage { target: format!("sqlite:{path}"), source: Box::new(e) }),
     }
 }
 

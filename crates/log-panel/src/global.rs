@@ -1,10 +1,10 @@
 //! The process-wide panel behind `log`'s global logger, and its [`Guard`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use crate::{AlertStats, Error, Panel, Report, Stats};
+use crate::{AlertStats, Builder, Error, Panel, Report, Stats};
 
 static GLOBAL: OnceLock<Panel> = OnceLock::new();
 
@@ -47,22 +47,60 @@ pub(crate) fn is_log_logger() -> bool {
     IS_LOG_LOGGER.load(Ordering::Acquire)
 }
 
-/// Installs `panel` as the global panel, and as `log`'s logger when `as_log_logger`.
-pub(crate) fn install(panel: Panel, panic_hook: bool, as_log_logger: bool) -> Result<Guard, Error> {
-    if GLOBAL.get().is_some() || (as_log_logger && log::set_logger(&LOGGER).is_err()) {
-        // Not half-initialised: the panel we built stops here, storing nothing.
-        panel.shutdown();
+/// Whether [`LOGGER`] holds `log`'s one global-logger slot. Behind a lock so
+/// that two `init` calls racing each other cannot both build a panel.
+static CLAIMED: Mutex<bool> = Mutex::new(false);
+
+impl Builder {
+    /// Builds and installs the panel as the global logger. Returns a guard
+    /// that drains, commits and stops everything when dropped.
+    ///
+    /// A second `init`, or one while another logger is installed, returns
+    /// [`Error::AlreadyInitialized`] before it opens or creates a database or
+    /// starts a thread. So does an invalid value. When the storage cannot be
+    /// opened the error is returned and nothing runs, but log-panel keeps
+    /// `log`'s global logger slot (records are dropped quietly, as before
+    /// `init`), so a later `init` can try again.
+    pub fn init(self) -> Result<Guard, Error> {
+        install(self, true)
+    }
+
+    /// Builds and installs the global panel for [`tracing::layer`](crate::tracing::layer),
+    /// leaving `log`'s logger slot free: for applications whose subscriber
+    /// installs `tracing-log`'s `LogTracer` (`tracing_subscriber`'s `init()`
+    /// does, with its default features), so that `log` records reach the
+    /// panel as tracing events. [`flush`](crate::flush), [`shutdown`](crate::shutdown)
+    /// and the returned guard work as with [`init`](Builder::init).
+    ///
+    /// Fails (starting nothing) if a global panel is already installed.
+    #[cfg(feature = "tracing")]
+    pub fn init_for_tracing(self) -> Result<Guard, Error> {
+        install(self, false)
+    }
+}
+
+/// Installs the global panel, and claims `log`'s logger slot first when `as_log_logger`.
+fn install(builder: Builder, as_log_logger: bool) -> Result<Guard, Error> {
+    let mut claimed = CLAIMED.lock().unwrap_or_else(PoisonError::into_inner);
+    if GLOBAL.get().is_some() {
         return Err(Error::AlreadyInitialized);
     }
-    let level = panel.logger.filter.filter();
+    // Checked before claiming the slot: a bad value must leave it free
+    // for another logger.
+    builder.validate()?;
+    // `log` only says whether a logger is installed by refusing to install
+    // ours, so claim the slot first: then a refused init has built nothing.
+    if as_log_logger && !*claimed {
+        log::set_logger(&LOGGER).map_err(|_| Error::AlreadyInitialized)?;
+        *claimed = true;
+    }
+    let panic_hook = builder.wants_panic_hook();
+    let panel = builder.build()?;
     if GLOBAL.set(panel).is_err() {
-        // Two `init_for_tracing` racing (set_logger succeeds only once per process).
+        // Unreachable: GLOBAL is only set here, under CLAIMED, and was empty above.
         return Err(Error::AlreadyInitialized);
     }
-    if as_log_logger {
-        IS_LOG_LOGGER.store(true, Ordering::Release);
-        crate::builder::raise_max_level(level);
-    }
+    IS_LOG_LOGGER.store(*claimed, Ordering::Release);
     if panic_hook {
         install_panic_hook();
     }

@@ -50,9 +50,13 @@
 //! [`init`] reads `$LOG_PANEL_CONFIG` or `./log_panel.toml` when present (see
 //! [`Config`]); [`builder`] configures in code. Errors name the key and line.
 
+// On docs.rs (see [package.metadata.docs.rs]): show which feature each gated item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod alerts;
 mod builder;
 mod clock;
+mod console;
 mod error;
 mod global;
 mod intern;

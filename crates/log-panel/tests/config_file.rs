@@ -58,3 +58,150 @@ fn config_errors_name_key_and_line_then_a_good_file_works() {
     let app: String = db.conn().query_row("SELECT app FROM log_records", [], |r| r.get(0)).unwrap();
     assert_eq!(app, "cfg-test");
 }
+
+/// The keys of README's configuration table, dotted (`batch.size`), with the
+/// default when the table gives it as a TOML value (`8192`, `"block"`).
+fn readme_keys() -> Vec<(String, Option<String>)> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let rows = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("| key | default | meaning |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'));
+    let ticked = |cell: &str| -> Vec<String> { cell.split('`').skip(1).step_by(2).map(str::to_owned).collect() };
+    let mut keys = Vec::new();
+    for row in rows {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let (names, default) = (ticked(cells[1]), cells[2]);
+        // A placeholder such as `<database>.spool` is not a value.
+        let literal = (default.starts_with('`') && default.ends_with('`') && default.matches('`').count() == 2)
+            .then(|| default.trim_matches('`').to_owned())
+            .filter(|v| !v.starts_with('<'));
+        let first = names[0].clone();
+        let section = first.rsplit_once('.').map(|(s, _)| s.to_owned());
+        for name in &names {
+            // `thresholds.error`, `.warn`: a name starting with a dot is in the first one's section.
+            let key = match (name.strip_prefix('.'), &section) {
+                (Some(rest), Some(section)) => format!("{section}.{rest}"),
+                _ => name.clone(),
+            };
+            keys.push((key, if names.len() == 1 { literal.clone() } else { None }));
+        }
+    }
+    keys
+}
+
+/// The field names serde lists in its unknown-field error for the table at
+/// `section` (the top level when empty), or `None` when that key is not a table.
+fn config_fields(section: &str) -> Option<Vec<String>> {
+    let probe = if section.is_empty() { "zz_probe = 1\n".to_owned() } else { format!("[{section}]\nzz_probe = 1\n") };
+    let err = log_panel::Config::from_toml_str(&probe, None).err().unwrap().to_string();
+    let (_, expected) = err.split_once("unknown field `zz_probe`, expected ")?;
+    Some(expected.split('`').skip(1).step_by(2).map(str::to_owned).collect())
+}
+
+#[test]
+fn readme_table_and_configuration_name_the_same_keys_and_defaults() {
+    let documented = readme_keys();
+    assert!(documented.len() >= 20, "README's table was not found: {documented:?}");
+    let mut in_config = Vec::new();
+    for field in config_fields("").unwrap() {
+        match config_fields(&field) {
+            Some(keys) => in_config.extend(keys.into_iter().map(|k| format!("{field}.{k}"))),
+            None => in_config.push(field),
+        }
+    }
+    let mut names: Vec<&str> = documented.iter().map(|(k, _)| k.as_str()).collect();
+    let undocumented: Vec<&String> = in_config.iter().filter(|k| !names.contains(&k.as_str())).collect();
+    // serde lists aliases too; `thresholds.warning` is the documented `thresholds.warn`.
+    assert_eq!(undocumented, [&"thresholds.warning".to_owned()], "keys missing from README's table");
+    names.retain(|k| !in_config.iter().any(|c| c == k));
+    assert!(names.is_empty(), "README documents keys the configuration does not have: {names:?}");
+
+    // Every default the table gives as a value is the configuration's default.
+    let mut text = String::new();
+    let mut section = "";
+    // Top-level keys first: in TOML they cannot follow a table.
+    let mut documented = documented.clone();
+    documented.sort_by_key(|(key, _)| key.contains('.'));
+    for (key, default) in &documented {
+        let Some(default) = default else { continue };
+        let (s, k) = key.rsplit_once('.').unwrap_or(("", key));
+        if s != section {
+            text.push_str(&format!("[{s}]\n"));
+            section = s;
+        }
+        text.push_str(&format!("{k} = {default}\n"));
+    }
+    let parsed = log_panel::Config::from_toml_str(&text, None).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(parsed == log_panel::Config::default(), "README's defaults differ from Config::default():\n{text}");
+}
+
+/// Runs `child_init_and_log` in a child process with `env`, in `dir`.
+fn run_child(dir: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["child_init_and_log", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .current_dir(dir)
+        .env_remove("LOG_PANEL_CONFIG")
+        .env_remove("LOG_PANEL_DATABASE_URL")
+        .env_remove("LOG_PANEL_FILTER")
+        .env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"), "the child did not run");
+    out
+}
+
+#[test]
+#[ignore = "run by the RUST_LOG and console tests, in a process of its own"]
+fn child_init_and_log() {
+    let guard = log_panel::init().unwrap();
+    log::debug!("at debug");
+    log::info!(target: "console_test", k = 1; "hello \u{1b}[2J world");
+    drop(guard);
+}
+
+#[test]
+fn rust_log_is_the_filter_when_nothing_more_specific_sets_one() {
+    let messages = |env: &[(&str, &str)], file: Option<&str>| -> Vec<String> {
+        let db = TempDb::new();
+        let config = db.dir.path().join("log_panel.toml");
+        let database = format!("database = {:?}\n", db.path.to_string_lossy());
+        std::fs::write(&config, format!("{database}{}", file.unwrap_or(""))).unwrap();
+        let mut env = env.to_vec();
+        let config = config.to_string_lossy().into_owned();
+        env.push(("LOG_PANEL_CONFIG", &config));
+        run_child(db.dir.path(), &env);
+        db.messages()
+    };
+    let both = ["at debug", "hello \u{1b}[2J world"];
+    assert_eq!(messages(&[("RUST_LOG", "debug")], None), both, "RUST_LOG read");
+    assert_eq!(messages(&[], None), ["hello \u{1b}[2J world"], "default info");
+    assert_eq!(messages(&[("RUST_LOG", "debug"), ("LOG_PANEL_FILTER", "info")], None), ["hello \u{1b}[2J world"]);
+    assert_eq!(messages(&[("RUST_LOG", "debug")], Some("[filter]\ndirectives = \"warn\"\n")), Vec::<String>::new());
+    assert_eq!(messages(&[("RUST_LOG", "warn")], Some("[filter]\ndirectives = \"debug\"\n")), both);
+}
+
+#[test]
+fn console_tee_prints_stored_records_to_stderr_escaped() {
+    let db = TempDb::new();
+    let config = db.dir.path().join("log_panel.toml");
+    std::fs::write(&config, format!("database = {:?}\nconsole = true\n", db.path.to_string_lossy())).unwrap();
+    let out = run_child(db.dir.path(), &[("LOG_PANEL_CONFIG", &config.to_string_lossy())]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.lines().find(|l| l.contains(" INFO console_test: ")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.ends_with(r#"INFO console_test: hello \u{1b}[2J world {"k":1}"#), "{line}");
+    assert!(!stderr.contains('\u{1b}'), "an escape sequence reached the terminal");
+    assert!(!stderr.contains("at debug"), "a filtered record was printed");
+    assert_eq!(db.messages(), ["hello \u{1b}[2J world"]);
+
+    // Off by default.
+    let db = TempDb::new();
+    std::fs::write(&config, format!("database = {:?}\n", db.path.to_string_lossy())).unwrap();
+    let out = run_child(db.dir.path(), &[("LOG_PANEL_CONFIG", &config.to_string_lossy())]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("console_test"));
+    assert_eq!(db.messages(), ["hello \u{1b}[2J world"]);
+}

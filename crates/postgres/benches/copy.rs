@@ -23,10 +23,12 @@
 //! (raw, sink, raw, sink, …) on fresh databases; the best of each is compared.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use log_panel_core::{severity, Batch, Context, Level, Origin, Record, Sink, Timestamp, Value};
+mod common;
+
+use common::records;
+use log_panel_core::{severity, Batch, Origin, Record, Sink};
 use log_panel_postgres::copy::{COLUMN_TYPES, COPY_SQL};
 use log_panel_postgres::testing::{Jsonb, TestServer};
 use log_panel_postgres::PgSink;
@@ -42,33 +44,6 @@ const V2_INDEXES: &str = "DROP INDEX log_records_logger_c_ts_id_idx, log_records
     CREATE INDEX log_records_logger_ts_idx ON log_records (logger, ts)";
 const TRGM_INDEX: &str = "CREATE EXTENSION IF NOT EXISTS pg_trgm; \
     CREATE INDEX bench_message_trgm ON log_records USING gin (message gin_trgm_ops) WITH (fastupdate = on)";
-
-fn records(n: usize) -> Vec<Record> {
-    let levels = [Level::Info, Level::Info, Level::Info, Level::Debug, Level::Warn, Level::Error];
-    let threads: Vec<Arc<str>> = (0..4).map(|t| Arc::from(format!("worker-{t}"))).collect();
-    let start = 1_763_800_000_000_000i64;
-    (0..n)
-        .map(|i| {
-            let mut r = Record::new(
-                levels[i % levels.len()],
-                "billing::api::handlers",
-                format!("request {i} served in {} ms", i % 97),
-            );
-            r.timestamp = Timestamp(start + i as i64 * 13);
-            r.module_path = Some("billing::api::handlers".into());
-            r.file = Some("src/api/handlers.rs".into());
-            r.line = Some(120 + (i % 50) as u32);
-            r.thread = Arc::clone(&threads[i % threads.len()]);
-            r.context = Context::from_pairs([
-                ("request_id", Value::from(format!("req-{}", i / 10))),
-                ("user_id", Value::from(i as i64 % 1000)),
-            ]);
-            r.kv.push(("seq".into(), Value::I64(i as i64)));
-            r.kv.push(("status".into(), Value::I64(200)));
-            r
-        })
-        .collect()
-}
 
 fn raw(client: &mut Client, origin: &Origin, records: &[Record]) -> Duration {
     let pid = origin.pid as i32;

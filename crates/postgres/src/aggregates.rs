@@ -17,17 +17,14 @@
 //! with a NUL character is counted under its sanitised name (U+FFFD), and a
 //! timestamp before PostgreSQL's earliest is counted at that earliest time.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
-
-use log_panel_core::{Level, Record};
+use log_panel_core::aggregate::{counts_as_i64, BatchAggregates, LoggerTotals};
+use log_panel_core::{Record, Timestamp};
 use postgres::{Client, Statement};
+use std::borrow::Cow;
 
 /// Microseconds from 1970-01-01 to PostgreSQL's earliest timestamp
 /// (4714-11-24 00:00 BC): what the COPY clamps earlier timestamps to.
 const PG_MIN_UNIX_MICROS: i64 = -211_813_488_000_000_000 + 946_684_800_000_000;
-const HOUR_SECS: i64 = 3600;
-const QUARTER_SECS: i64 = 900;
 
 /// A Unix time in microseconds (`int8`) as a `timestamptz`, exactly (the two
 /// parts stay far below 2^53, so the float arithmetic of `* interval` is exact).
@@ -114,97 +111,57 @@ impl Statements {
     }
 }
 
-#[derive(Clone, Copy)]
-struct LoggerAcc {
-    total: i64,
-    errors: i64,
-    warnings: i64,
-    first: i64,
-    last: i64,
-}
-
-/// Counts per level: trace, debug, info, warn, error.
-type Counts = [i64; 5];
-
-fn slot(level: Level) -> usize {
-    match level {
-        Level::Trace => 0,
-        Level::Debug => 1,
-        Level::Info => 2,
-        Level::Warn => 3,
-        Level::Error => 4,
-    }
-}
-
-/// The logger name as the COPY stores it.
-fn stored_name(name: &str) -> Cow<'_, str> {
-    if name.contains('\0') {
-        Cow::Owned(name.replace('\0', "\u{FFFD}"))
+/// The logger name and time as the COPY stores them: a NUL character in
+/// the name becomes U+FFFD, a time before PostgreSQL's earliest is clamped.
+fn stored(r: &Record) -> (Cow<'_, str>, Timestamp) {
+    let name = if r.target.contains('\0') {
+        Cow::Owned(r.target.replace('\0', "\u{FFFD}"))
     } else {
-        Cow::Borrowed(name)
-    }
+        Cow::Borrowed(r.target.as_ref())
+    };
+    (name, Timestamp(r.timestamp.as_micros().max(PG_MIN_UNIX_MICROS)))
 }
 
-/// A batch's aggregates, summed in memory; sorted maps so keys go out in order.
-#[derive(Default)]
-pub(crate) struct BatchAggregates<'a> {
-    loggers: BTreeMap<Cow<'a, str>, LoggerAcc>,
-    hours: BTreeMap<(Cow<'a, str>, i64), Counts>,
-    quarters: BTreeMap<(Cow<'a, str>, i64), Counts>,
+/// A batch's aggregates, folded as the rows are stored.
+pub(crate) fn of(records: &[Record]) -> BatchAggregates<'_> {
+    BatchAggregates::of_stored(records, stored)
 }
 
-impl<'a> BatchAggregates<'a> {
-    pub(crate) fn of(records: &'a [Record]) -> BatchAggregates<'a> {
-        let mut agg = BatchAggregates::default();
-        for r in records {
-            let name = stored_name(&r.target);
-            let t = r.timestamp.as_micros().max(PG_MIN_UNIX_MICROS);
-            let secs = t.div_euclid(1_000_000);
-            let level = slot(r.level);
-            let acc = agg.loggers.entry(name.clone()).or_insert(LoggerAcc {
-                total: 0,
-                errors: 0,
-                warnings: 0,
-                first: t,
-                last: t,
-            });
-            acc.total += 1;
-            acc.errors += i64::from(r.level == Level::Error);
-            acc.warnings += i64::from(r.level == Level::Warn);
-            acc.first = acc.first.min(t);
-            acc.last = acc.last.max(t);
-            agg.hours.entry((name.clone(), secs.div_euclid(HOUR_SECS) * HOUR_SECS)).or_default()[level] += 1;
-            agg.quarters.entry((name, secs.div_euclid(QUARTER_SECS) * QUARTER_SECS)).or_default()[level] += 1;
-        }
-        agg
+/// Upserts the batch's aggregates on `client`, inside the batch's transaction:
+/// one statement per table, every key of the batch at once, in sorted order.
+pub(crate) fn upsert(
+    client: &mut Client,
+    statements: &Statements,
+    agg: &BatchAggregates<'_>,
+) -> Result<(), postgres::Error> {
+    if agg.is_empty() {
+        return Ok(());
     }
-
-    /// Upserts the batch's aggregates on `client`, inside the batch's transaction.
-    pub(crate) fn upsert(&self, client: &mut Client, statements: &Statements) -> Result<(), postgres::Error> {
-        if self.loggers.is_empty() {
-            return Ok(());
-        }
-        let names: Vec<&str> = self.loggers.keys().map(AsRef::as_ref).collect();
-        let column = |f: fn(&LoggerAcc) -> i64| -> Vec<i64> { self.loggers.values().map(f).collect() };
-        client.execute(
-            &statements.stats,
-            &[
-                &names,
-                &column(|a| a.total),
-                &column(|a| a.errors),
-                &column(|a| a.warnings),
-                &column(|a| a.first),
-                &column(|a| a.last),
-            ],
-        )?;
-        for (statement, buckets) in [(&statements.hourly, &self.hours), (&statements.quarter, &self.quarters)] {
-            let names: Vec<&str> = buckets.keys().map(|(name, _)| name.as_ref()).collect();
-            let starts: Vec<i64> = buckets.keys().map(|&(_, start)| start).collect();
-            let level = |i: usize| -> Vec<i64> { buckets.values().map(|c| c[i]).collect() };
-            client.execute(statement, &[&names, &starts, &level(0), &level(1), &level(2), &level(3), &level(4)])?;
-        }
-        Ok(())
+    let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let names: Vec<&str> = agg.loggers().map(|(name, _)| name).collect();
+    let column = |f: &dyn Fn(&LoggerTotals) -> i64| -> Vec<i64> { agg.loggers().map(|(_, t)| f(t)).collect() };
+    client.execute(
+        &statements.stats,
+        &[
+            &names,
+            &column(&|t| int(t.total)),
+            &column(&|t| int(t.errors)),
+            &column(&|t| int(t.warnings)),
+            &column(&|t| t.first.as_micros()),
+            &column(&|t| t.last.as_micros()),
+        ],
+    )?;
+    for (statement, buckets) in [
+        (&statements.hourly, agg.hours().collect::<Vec<_>>()),
+        (&statements.quarter, agg.quarters().collect::<Vec<_>>()),
+    ] {
+        let names: Vec<&str> = buckets.iter().map(|&(name, _, _)| name).collect();
+        let starts: Vec<i64> = buckets.iter().map(|&(_, start, _)| start.as_micros().div_euclid(1_000_000)).collect();
+        let counts: Vec<[i64; 5]> = buckets.iter().map(|&(_, _, c)| counts_as_i64(c)).collect();
+        let level = |i: usize| -> Vec<i64> { counts.iter().map(|c| c[i]).collect() };
+        client.execute(statement, &[&names, &starts, &level(0), &level(1), &level(2), &level(3), &level(4)])?;
     }
+    Ok(())
 }
 
 /// Recomputes every aggregate from `log_records`, in one transaction that
@@ -224,34 +181,26 @@ pub fn rebuild(client: &mut Client) -> Result<(), postgres::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use log_panel_core::Timestamp;
+    use log_panel_core::aggregate::HOUR_MICROS;
+    use log_panel_core::Level;
 
     #[test]
-    fn batches_are_summed_per_key_with_sanitised_names_and_clamped_times() {
+    fn batches_are_counted_under_sanitised_names_and_clamped_times() {
         let mut records = Vec::new();
-        for (level, logger, micros) in [
-            (Level::Error, "a", 3_600_000_000 + 1),
-            (Level::Warn, "a", 3_600_000_000 + 15 * 60_000_000),
-            (Level::Info, "a", 7_199_999_999),
-            (Level::Trace, "b\0c", -1),
-            (Level::Debug, "z", i64::MIN),
-        ] {
+        for (level, logger, micros) in
+            [(Level::Error, "a", 3_600_000_000 + 1), (Level::Trace, "b\0c", -1), (Level::Debug, "z", i64::MIN)]
+        {
             let mut r = Record::new(level, logger, "m");
             r.timestamp = Timestamp(micros);
             records.push(r);
         }
-        let agg = BatchAggregates::of(&records);
-        let loggers: Vec<&str> = agg.loggers.keys().map(AsRef::as_ref).collect();
+        let agg = of(&records);
+        let loggers: Vec<&str> = agg.loggers().map(|(name, _)| name).collect();
         assert_eq!(loggers, ["a", "b\u{FFFD}c", "z"]);
-        let a = agg.loggers.get("a").map(|a| (a.total, a.errors, a.warnings, a.first, a.last));
-        assert_eq!(a, Some((3, 1, 1, 3_600_000_001, 7_199_999_999)));
-        let hours: Vec<(&str, i64, Counts)> = agg.hours.iter().map(|((n, s), c)| (n.as_ref(), *s, *c)).collect();
-        let min_hour = (PG_MIN_UNIX_MICROS / 1_000_000).div_euclid(HOUR_SECS) * HOUR_SECS;
-        assert_eq!(
-            hours,
-            [("a", 3600, [0, 0, 1, 1, 1]), ("b\u{FFFD}c", -3600, [1, 0, 0, 0, 0]), ("z", min_hour, [0, 1, 0, 0, 0])]
-        );
-        let quarters: Vec<i64> = agg.quarters.keys().filter(|(n, _)| n == "a").map(|&(_, s)| s).collect();
-        assert_eq!(quarters, [3600, 4500, 6300]);
+        let z = agg.loggers().find(|(name, _)| *name == "z").map(|(_, t)| (t.first, t.last));
+        assert_eq!(z, Some((Timestamp(PG_MIN_UNIX_MICROS), Timestamp(PG_MIN_UNIX_MICROS))));
+        let hours: Vec<(&str, i64)> = agg.hours().map(|(n, s, _)| (n, s.as_micros())).collect();
+        let min_hour = PG_MIN_UNIX_MICROS.div_euclid(HOUR_MICROS) * HOUR_MICROS;
+        assert_eq!(hours, [("a", HOUR_MICROS), ("b\u{FFFD}c", -HOUR_MICROS), ("z", min_hour)]);
     }
 }

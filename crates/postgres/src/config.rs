@@ -218,20 +218,7 @@ fn raw_secrets(url: &str) -> Vec<String> {
     found
 }
 
-/// The messages of an error and its sources, joined with `: `.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let msg = s.to_string();
-        if !out.ends_with(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
-        }
-        source = s.source();
-    }
-    out
-}
+pub(crate) use log_panel_core::error_chain;
 
 #[cfg(test)]
 mod tests {

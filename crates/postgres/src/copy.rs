@@ -1,13 +1,14 @@
 //! Encoding records as PostgreSQL binary `COPY` tuples, by hand, into one
 //! reusable buffer: no per-record allocation, no per-value dynamic dispatch.
 //!
-//! Text PostgreSQL cannot store is sanitised here: a NUL character (`\0`)
-//! in any text column or in a context key or value is replaced by U+FFFD
-//! (the Unicode replacement character, `�`). Rust strings are valid UTF-8, so
+//! Text PostgreSQL cannot store is sanitised: a NUL character (`\0`) in any
+//! text column (here) or in a context key or value (by the JSON encoder all
+//! sinks share, `log_panel_core::json`) is replaced by U+FFFD (the Unicode
+//! replacement character, `�`). Rust strings are valid UTF-8, so
 //! nothing else needs fixing. Timestamps before PostgreSQL's earliest
 //! (4714-11-24 BC) are clamped to it, which also counts as sanitised.
 
-use log_panel_core::{severity, Origin, Record, Value};
+use log_panel_core::{severity, Origin, Record};
 use postgres::types::Type;
 
 /// The columns written, in order (everything but `id`).
@@ -188,84 +189,20 @@ impl Encoder {
         }
     }
 
-    /// The merged fields as a `jsonb` value: version byte 1, then JSON text.
+    /// The merged fields as a `jsonb` value: version byte 1, then the JSON
+    /// text every sink stores (NUL characters already replaced there).
     fn context(&mut self, r: &Record) {
         let at = self.open();
         self.buf.push(1);
-        self.buf.push(b'{');
-        let mut first = true;
-        for (k, v) in r.fields() {
-            if !first {
-                self.buf.push(b',');
-            }
-            first = false;
-            self.json_str(k);
-            self.buf.push(b':');
-            self.json_value(v);
-        }
-        self.buf.push(b'}');
+        self.dirty |= r.write_fields_json(&mut self.buf);
         self.close(at);
-    }
-
-    fn json_value(&mut self, v: &Value) {
-        match v {
-            Value::Null => self.buf.extend_from_slice(b"null"),
-            Value::Bool(true) => self.buf.extend_from_slice(b"true"),
-            Value::Bool(false) => self.buf.extend_from_slice(b"false"),
-            Value::Str(s) => self.json_str(s),
-            Value::F64(x) if !x.is_finite() => self.buf.extend_from_slice(b"null"),
-            // Numbers: serde_json writes straight into the buffer (itoa / ryu).
-            other => {
-                if serde_json::to_writer(&mut self.buf, other).is_err() {
-                    self.buf.extend_from_slice(b"null");
-                }
-            }
-        }
-    }
-
-    fn json_str(&mut self, s: &str) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        self.buf.push(b'"');
-        let bytes = s.as_bytes();
-        let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            let escape: &[u8] = match b {
-                b'"' => b"\\\"",
-                b'\\' => b"\\\\",
-                b'\n' => b"\\n",
-                b'\r' => b"\\r",
-                b'\t' => b"\\t",
-                0 => REPLACEMENT,
-                0x01..=0x1f => b"",
-                _ => continue,
-            };
-            self.buf.extend_from_slice(&bytes[start..i]);
-            start = i + 1;
-            if b == 0 {
-                self.dirty = true;
-                self.buf.extend_from_slice(REPLACEMENT);
-            } else if escape.is_empty() {
-                self.buf.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[usize::from(b >> 4)],
-                    HEX[usize::from(b & 0xf)],
-                ]);
-            } else {
-                self.buf.extend_from_slice(escape);
-            }
-        }
-        self.buf.extend_from_slice(&bytes[start..]);
-        self.buf.push(b'"');
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use log_panel_core::{Context, Level, Timestamp};
+    use log_panel_core::{Context, Level, Timestamp, Value};
 
     fn origin() -> Origin {
         Origin { app: "a".into(), host: "h".into(), pid: 1 }
@@ -308,6 +245,8 @@ mod tests {
         assert!(!dirty);
         let mut core = String::new();
         r.write_fields_json(&mut core);
+        // Byte for byte the JSON every other sink stores.
+        assert_eq!(json, core);
         let ours: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
         let theirs: serde_json::Value = serde_json::from_str(&core).unwrap_or_default();
         assert_eq!(ours, theirs, "{json} vs {core}");

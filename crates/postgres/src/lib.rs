@@ -73,6 +73,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// On docs.rs (see [package.metadata.docs.rs]): show which feature each gated item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -395,8 +398,7 @@ impl PgSink {
                 sent?;
                 writer.finish().map_err(|e| (Failure::Pg(e), "finishing COPY"))?;
                 // Same transaction: the per-logger counts commit (or roll back) with the rows.
-                aggregates::BatchAggregates::of(batch.records)
-                    .upsert(&mut conn.client, &conn.aggregates)
+                aggregates::upsert(&mut conn.client, &conn.aggregates, &aggregates::of(batch.records))
                     .map_err(|e| (Failure::Pg(e), "updating the aggregates"))?;
                 Ok(())
             });

@@ -37,9 +37,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::HashMap;
-
-use log_panel_core::{Batch, Level, Timestamp};
+use log_panel_core::aggregate::{counts_as_i64, BatchAggregates};
+use log_panel_core::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use time::{Date, Month, UtcOffset};
 
@@ -104,10 +103,6 @@ fn counts_from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Le
     })
 }
 
-fn counts_as_params(c: &LevelCounts) -> [i64; 5] {
-    [c.trace, c.debug, c.info, c.warn, c.error].map(|n| i64::try_from(n).unwrap_or(i64::MAX))
-}
-
 /// A count column (SQLite integers are signed; counts are never negative).
 fn count(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<u64> {
     Ok(u64::try_from(row.get::<_, i64>(index)?).unwrap_or(0))
@@ -158,67 +153,25 @@ pub enum QueryError {
 // ---------------------------------------------------------------------------
 // Write side
 
-#[derive(Clone, Copy)]
-struct LoggerAcc {
-    total: u64,
-    errors: u64,
-    warnings: u64,
-    first: i64,
-    last: i64,
-}
-
-/// A batch's aggregates, summed in memory so the database sees one upsert
-/// per distinct logger / (logger, bucket).
-#[derive(Default)]
-pub(crate) struct BatchAggregates<'a> {
-    loggers: HashMap<&'a str, LoggerAcc>,
-    hours: HashMap<(&'a str, i64), LevelCounts>,
-    quarters: HashMap<(&'a str, i64), LevelCounts>,
-}
-
-impl<'a> BatchAggregates<'a> {
-    pub(crate) fn of(batch: &Batch<'a>) -> BatchAggregates<'a> {
-        let mut agg = BatchAggregates::default();
-        for r in batch.records {
-            let logger: &'a str = r.target.as_ref();
-            let t = r.timestamp.0;
-            let acc =
-                agg.loggers.entry(logger).or_insert(LoggerAcc { total: 0, errors: 0, warnings: 0, first: t, last: t });
-            acc.total += 1;
-            acc.errors += u64::from(r.level == Level::Error);
-            acc.warnings += u64::from(r.level == Level::Warn);
-            acc.first = acc.first.min(t);
-            acc.last = acc.last.max(t);
-            agg.hours.entry((logger, t.div_euclid(HOUR) * HOUR)).or_default().add(r.level);
-            agg.quarters.entry((logger, t.div_euclid(QUARTER) * QUARTER)).or_default().add(r.level);
-        }
-        agg
+/// Adds a batch's aggregates (folded by [`BatchAggregates`]) inside the
+/// batch's transaction: one upsert per distinct logger and (logger, bucket).
+pub(crate) fn upsert(tx: &Transaction<'_>, agg: &BatchAggregates<'_>) -> rusqlite::Result<()> {
+    let mut stats = tx.prepare_cached(UPSERT_STATS)?;
+    for (logger, a) in agg.loggers() {
+        let [total, errors, warnings] = [a.total, a.errors, a.warnings].map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        stats.execute(params![logger, total, errors, warnings, a.first.to_rfc3339(), a.last.to_rfc3339()])?;
     }
-
-    /// Adds the batch's aggregates inside the batch's transaction.
-    pub(crate) fn upsert(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        let mut stats = tx.prepare_cached(UPSERT_STATS)?;
-        for (logger, a) in &self.loggers {
-            let [total, errors, warnings] =
-                [a.total, a.errors, a.warnings].map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-            stats.execute(params![
-                logger,
-                total,
-                errors,
-                warnings,
-                Timestamp(a.first).to_rfc3339(),
-                Timestamp(a.last).to_rfc3339()
-            ])?;
-        }
-        for (sql, buckets) in [(UPSERT_HOURLY, &self.hours), (UPSERT_QUARTER, &self.quarters)] {
-            let mut upsert = tx.prepare_cached(sql)?;
-            for ((logger, start), counts) in buckets {
-                let [trace, debug, info, warn, error] = counts_as_params(counts);
-                upsert.execute(params![logger, Timestamp(*start).to_rfc3339(), trace, debug, info, warn, error])?;
-            }
-        }
-        Ok(())
+    let mut hourly = tx.prepare_cached(UPSERT_HOURLY)?;
+    for (logger, start, counts) in agg.hours() {
+        let [trace, debug, info, warn, error] = counts_as_i64(counts);
+        hourly.execute(params![logger, start.to_rfc3339(), trace, debug, info, warn, error])?;
     }
+    let mut quarterly = tx.prepare_cached(UPSERT_QUARTER)?;
+    for (logger, start, counts) in agg.quarters() {
+        let [trace, debug, info, warn, error] = counts_as_i64(counts);
+        quarterly.execute(params![logger, start.to_rfc3339(), trace, debug, info, warn, error])?;
+    }
+    Ok(())
 }
 
 /// Recomputes every aggregate from `log_records`, in one `BEGIN IMMEDIATE`
@@ -454,6 +407,7 @@ pub(crate) fn parse_timestamp(text: &str) -> Result<Timestamp, QueryError> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use log_panel_core::{Batch, Level};
 
     #[test]
     fn a_version_1_database_is_backfilled_on_upgrade() {

@@ -116,6 +116,8 @@ pub struct SqliteSink {
     json: String,
     ts: String,
     retention: Option<Duration>,
+    /// Records committed whose context had a NUL character replaced.
+    sanitised: u64,
 }
 
 impl SqliteSink {
@@ -152,7 +154,14 @@ impl SqliteSink {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         schema::migrate(&mut conn)?;
-        Ok(SqliteSink { conn, path, json: String::with_capacity(256), ts: String::with_capacity(32), retention: None })
+        Ok(SqliteSink {
+            conn,
+            path,
+            json: String::with_capacity(256),
+            ts: String::with_capacity(32),
+            retention: None,
+            sanitised: 0,
+        })
     }
 
     /// The underlying connection, for queries (tests, tools).
@@ -168,11 +177,14 @@ impl SqliteSink {
     fn write_batch(&mut self, batch: &Batch<'_>) -> rusqlite::Result<()> {
         let origin = batch.origin;
         let tx = self.conn.transaction()?;
+        let mut sanitised = 0;
         {
             let mut insert = tx.prepare_cached(INSERT)?;
             for r in batch.records {
                 self.json.clear();
-                r.write_fields_json(&mut self.json);
+                if r.write_fields_json(&mut self.json) {
+                    sanitised += 1;
+                }
                 self.ts.clear();
                 r.timestamp.write_rfc3339(&mut self.ts);
                 insert.execute(params![
@@ -193,8 +205,11 @@ impl SqliteSink {
             }
         }
         // Same transaction: the counts commit (or roll back) with the rows.
-        aggregates::BatchAggregates::of(batch).upsert(&tx)?;
-        tx.commit()
+        aggregates::upsert(&tx, &log_panel_core::aggregate::BatchAggregates::of(batch.records))?;
+        tx.commit()?;
+        // Counted once committed: a failed batch is retried and would count twice.
+        self.sanitised += sanitised;
+        Ok(())
     }
 
     /// Recomputes the aggregate tables from `log_records` (after deleting old
@@ -248,6 +263,10 @@ impl Sink for SqliteSink {
             return Ok(true);
         }
         self.index_step().map_err(classify)
+    }
+
+    fn sanitised_count(&self) -> u64 {
+        self.sanitised
     }
 }
 
