@@ -197,13 +197,19 @@ pub struct SpoolConfig {
     /// Spool after storage has been failing this long, in milliseconds.
     pub after_ms: u64,
     /// Spool when records waiting in memory exceed this many MiB (at least 1).
+    /// When the spool cannot take them either, the writer holds no more than
+    /// this and leaves records in the queue, so `queue.overflow` applies.
     #[serde(deserialize_with = "positive")]
     pub max_pending_mb: usize,
+    /// The most the spool directory may hold, in MiB (at least 1); past it,
+    /// records stay in memory (see `max_pending_mb`) or are counted as lost.
+    #[serde(deserialize_with = "positive_u64")]
+    pub max_mb: u64,
 }
 
 impl Default for SpoolConfig {
     fn default() -> Self {
-        SpoolConfig { enabled: true, dir: None, after_ms: 30_000, max_pending_mb: 64 }
+        SpoolConfig { enabled: true, dir: None, after_ms: 1_000, max_pending_mb: 64, max_mb: 1024 }
     }
 }
 

@@ -10,6 +10,7 @@ use log_panel_core::{Config, ConfigError, Level, Origin, Overflow, Sink, Thresho
 
 use crate::alerts::{AlertCounters, Alerts, Callback};
 use crate::logger::Logger;
+use crate::spool::SpoolLimits;
 use crate::stats::Counters;
 use crate::writer::{SpoolSettings, Writer, WriterSettings};
 use crate::{Error, Guard, Panel};
@@ -163,7 +164,7 @@ impl Builder {
         self
     }
 
-    /// Spool after storage has been failing this long (default 30 s).
+    /// Spool after storage has been failing this long (default 1 s).
     pub fn spool_after(mut self, after: Duration) -> Builder {
         self.config.spool.after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
         self
@@ -294,8 +295,12 @@ impl Builder {
         let spool = config.spool.enabled.then(|| SpoolSettings {
             dir: config.spool.dir.clone().unwrap_or_else(|| default_spool_dir(sink.is_some(), &config.database)),
             after: Duration::from_millis(config.spool.after_ms),
-            max_bytes: config.spool.max_pending_mb.saturating_mul(1024 * 1024),
+            limits: SpoolLimits {
+                max_bytes: config.spool.max_mb.saturating_mul(1024 * 1024),
+                max_files: crate::spool::MAX_FILES,
+            },
         });
+        let max_held_bytes = config.spool.max_pending_mb.saturating_mul(1024 * 1024);
         let filter = env_filter::Builder::new().parse(&config.filter.directives).build();
         let sink = match sink {
             Some(sink) => sink,
@@ -309,7 +314,8 @@ impl Builder {
         let storage = sink.describe();
         let counters = Arc::new(Counters::default());
         let (tx, rx) = crossbeam_channel::bounded(config.queue.capacity);
-        let settings = WriterSettings { policy: config.batch.policy(), capacity: config.queue.capacity, spool };
+        let settings =
+            WriterSettings { policy: config.batch.policy(), capacity: config.queue.capacity, spool, max_held_bytes };
         let alert_counters = Arc::new(AlertCounters::default());
         let alerts = Alerts::start(&config.thresholds, callbacks, Arc::clone(&alert_counters)).map_err(Error::Spawn)?;
         let writer = Writer::new(rx, sink, settings, origin, Arc::clone(&counters)).with_alerts(alerts);

@@ -29,6 +29,9 @@ pub(crate) struct Counters {
     pub(crate) high_water: AtomicUsize,
     pub(crate) writer_thread_records: AtomicU64,
     pub(crate) dropped_after_shutdown: AtomicU64,
+    /// Set when shutdown starts, before its message is queued: the writer
+    /// then takes records from the queue even with its memory full.
+    pub(crate) closing: std::sync::atomic::AtomicBool,
     pub(crate) last_error: Mutex<Option<(String, Timestamp)>>,
 }
 
