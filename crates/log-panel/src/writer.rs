@@ -24,9 +24,10 @@ use crate::queue::Msg;
 use crate::spool::{Spool, SpoolLimits};
 use crate::stats::Counters;
 
-/// First retry delay after a failed write; doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(10);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+mod backoff;
+
+use backoff::Backoff;
+
 /// How long a spill that failed waits before the spool is tried again.
 const SPILL_RETRY: Duration = Duration::from_secs(1);
 /// How often the writer looks again while its memory is full and it leaves
@@ -60,7 +61,7 @@ pub(crate) struct SpoolSettings {
 #[derive(Debug, Clone, Copy)]
 enum Health {
     Ok,
-    Failing { since: Instant, retry_at: Instant, backoff: Duration },
+    Failing { since: Instant, retry_at: Instant },
 }
 
 /// Where the writer is in its life.
@@ -93,6 +94,7 @@ pub(crate) struct Writer {
     held_bytes: usize,
     held_records: u64,
     health: Health,
+    backoff: Backoff,
     state: State,
     /// Records taken in (from the queue, or made by the writer itself).
     received: u64,
@@ -143,6 +145,7 @@ impl Writer {
             held_bytes: 0,
             held_records: 0,
             health: Health::Ok,
+            backoff: Backoff::new(),
             state: State::Running,
             received: 0,
             from_queue: 0,
@@ -563,17 +566,16 @@ impl Writer {
         Counters::add(&self.counters.failed_attempts, 1);
         let text = format!("{}: {e}", self.sink.describe());
         self.counters.set_last_error(text.clone());
-        self.health = match self.health {
+        let since = match self.health {
             Health::Ok => {
                 Counters::add(&self.counters.retried_batches, 1);
                 eprintln!("log-panel: storage failed, keeping the records and retrying: {text}");
-                Health::Failing { since: now, retry_at: now + FIRST_BACKOFF, backoff: FIRST_BACKOFF }
+                self.backoff.reset();
+                now
             }
-            Health::Failing { since, backoff, .. } => {
-                let backoff = (backoff * 2).min(MAX_BACKOFF);
-                Health::Failing { since, retry_at: now + backoff, backoff }
-            }
+            Health::Failing { since, .. } => since,
         };
+        self.health = Health::Failing { since, retry_at: now + self.backoff.next_delay() };
     }
 
     fn recovered(&mut self) {
