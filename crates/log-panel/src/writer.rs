@@ -25,6 +25,7 @@ use crate::spool::{Spool, SpoolLimits};
 use crate::stats::Counters;
 
 mod backoff;
+mod storable;
 
 use backoff::Backoff;
 
@@ -33,6 +34,9 @@ const SPILL_RETRY: Duration = Duration::from_secs(1);
 /// How often the writer looks again while its memory is full and it leaves
 /// records in the queue.
 const FULL_POLL: Duration = Duration::from_millis(20);
+/// Drop summaries are made at most this often (the final one at shutdown
+/// excepted), however long the overload lasts; their counts add up the same.
+const DROP_REPORT_EVERY: Duration = Duration::from_secs(1);
 /// Messages taken from the queue after a wake-up before the timers, storage
 /// health and gauges are looked at again: small enough that a timer fires at
 /// most a few hundred records late, large enough that the look is rare.
@@ -104,6 +108,8 @@ pub(crate) struct Writer {
     resolved: u64,
     waiters: Vec<(u64, Sender<()>)>,
     drops_reported: [u64; 5],
+    /// When the last drop summary was made: at most one per [`DROP_REPORT_EVERY`].
+    drops_reported_at: Option<Instant>,
     high_water: usize,
     /// The sink's own sanitised count, already added to the stats.
     sink_sanitised: u64,
@@ -152,6 +158,7 @@ impl Writer {
             resolved: 0,
             waiters: Vec::new(),
             drops_reported: [0; 5],
+            drops_reported_at: None,
             high_water: 0,
             sink_sanitised: 0,
             alerts: None,
@@ -242,6 +249,9 @@ impl Writer {
         if let Health::Failing { retry_at, .. } = self.health {
             at(retry_at);
         }
+        if let Some(last) = self.drops_reported_at.filter(|_| self.drops_outstanding()) {
+            at(last + DROP_REPORT_EVERY);
+        }
         if let State::Draining { deadline, .. } = self.state {
             // While draining, never block: poll the queue until it is empty.
             at(if self.rx.is_empty() { deadline } else { Instant::now() });
@@ -302,7 +312,14 @@ impl Writer {
         }
     }
 
-    fn push(&mut self, record: Record) {
+    fn push(&mut self, mut record: Record) {
+        let changed = storable::make_storable(&mut record);
+        if changed.cut > 0 {
+            Counters::add(&self.counters.truncated, changed.cut);
+        }
+        if changed.sanitised {
+            Counters::add(&self.counters.sanitised, 1);
+        }
         self.received += 1;
         self.held_records += 1;
         self.held_bytes += record.approx_size();
@@ -671,7 +688,8 @@ impl Writer {
     /// Once there is room in the queue again, stores one WARN record saying
     /// how many records of which levels were dropped, and when.
     fn report_drops(&mut self) {
-        if self.drops_outstanding() && self.rx.len() <= self.capacity / 2 {
+        let due = self.drops_reported_at.is_none_or(|at| at.elapsed() >= DROP_REPORT_EVERY);
+        if due && self.drops_outstanding() && self.rx.len() <= self.capacity / 2 {
             self.report_drops_now();
         }
     }
@@ -684,6 +702,7 @@ impl Writer {
         if total == 0 {
             return;
         }
+        self.drops_reported_at = Some(Instant::now());
         let first = Timestamp(self.counters.first_drop_us.swap(0, Relaxed));
         let last = Timestamp(self.counters.last_drop_us.load(Relaxed));
         let levels = [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace];

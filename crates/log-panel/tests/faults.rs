@@ -465,3 +465,64 @@ fn sigkill_during_an_outage_loses_nothing_already_spooled() {
         .unwrap();
     assert_eq!((rows, distinct), (N, N), "sent {N}: stored {N}, duplicated 0, lost 0");
 }
+
+#[test]
+fn a_flood_of_drops_makes_at_most_one_summary_a_second_with_exact_counts() {
+    let shared = Shared::default();
+    shared.script.lock().unwrap().delay = Duration::from_millis(2);
+    let panel = log_panel::builder()
+        .sink(shared.sink())
+        .queue_capacity(16)
+        .batch_size(16)
+        .overflow(log_panel::Overflow::Drop)
+        .build()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut sent = 0i64;
+    while start.elapsed() < Duration::from_millis(2500) {
+        log::info!(logger: panel, seq = sent; "flood");
+        sent += 1;
+    }
+    let elapsed = start.elapsed();
+    drop(panel.shutdown_timeout(common::WAIT));
+    let stats = panel.stats();
+    let stored = seqs(&shared);
+    let records = shared.stored.lock().unwrap();
+    let summaries: Vec<_> = records.iter().filter(|r| r.target == "log_panel").collect();
+    let summed: u64 = summaries
+        .iter()
+        .map(|r| match r.kv.iter().find(|(k, _)| k == "dropped") {
+            Some((_, log_panel::Value::I64(n))) => *n as u64,
+            Some((_, log_panel::Value::U64(n))) => *n,
+            other => panic!("{other:?}"),
+        })
+        .sum();
+    assert!(stats.dropped.total() > 1000, "a real flood: {stats:?}");
+    // One a second while logging, plus the final one at shutdown.
+    assert!(summaries.len() as u64 <= elapsed.as_secs() + 2, "{} summaries in {elapsed:?}", summaries.len());
+    assert_eq!(summed, stats.dropped.total(), "summaries add up to the drops");
+    assert_eq!((stored.len() as u64 + stats.dropped.total(), duplicates(&stored)), (sent as u64, 0));
+    assert_eq!(stats.lost, 0);
+}
+
+#[test]
+fn huge_targets_and_keys_are_cut_and_nul_replaced_in_sqlite_as_in_postgres() {
+    let db = TempDb::new();
+    let panel = log_panel::builder().database(&db.path).build().unwrap();
+    let target = "t".repeat(3 * 1024 * 1024);
+    log::info!(logger: panel, target: &target, "huge target");
+    log::info!(logger: panel, "nul \0 inside");
+    panel.flush().unwrap();
+    let (logger_len, cut): (i64, i64) = db
+        .conn()
+        .query_row(
+            "SELECT length(logger), logger LIKE '%…[cut]' FROM log_records WHERE message = 'huge target'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((logger_len, cut), (1024 + "…[cut]".chars().count() as i64, 1));
+    assert_eq!(db.count("message = 'nul \u{FFFD} inside'"), 1);
+    let stats = panel.stats();
+    assert_eq!((stats.truncated, stats.sanitised), (1, 1));
+}
