@@ -484,7 +484,7 @@ fn a_flood_of_drops_makes_at_most_one_summary_a_second_with_exact_counts() {
         sent += 1;
     }
     let elapsed = start.elapsed();
-    drop(panel.shutdown_timeout(common::WAIT));
+    let _ = panel.shutdown_timeout(common::WAIT);
     let stats = panel.stats();
     let stored = seqs(&shared);
     let records = shared.stored.lock().unwrap();
