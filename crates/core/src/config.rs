@@ -48,6 +48,9 @@ pub struct Config {
     /// Where records go: a SQLite file path (or `sqlite://path`), or a
     /// `postgres://` URL when built with the `postgres` feature.
     pub database: String,
+    /// Refuse to start when a server database (PostgreSQL) cannot be reached
+    /// (default false: start disconnected, spool, and connect when it is up).
+    pub database_required: bool,
     /// What is stored.
     pub filter: FilterConfig,
     /// The queue between callers and the writer.
@@ -70,6 +73,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("app", &self.app)
             .field("database", &crate::redact::redact_url(&self.database))
+            .field("database_required", &self.database_required)
             .field("filter", &self.filter)
             .field("queue", &self.queue)
             .field("batch", &self.batch)
@@ -86,6 +90,7 @@ impl Default for Config {
         Config {
             app: None,
             database: DEFAULT_DATABASE.to_owned(),
+            database_required: false,
             filter: FilterConfig::default(),
             queue: QueueConfig::default(),
             batch: BatchConfig::default(),

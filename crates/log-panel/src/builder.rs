@@ -104,6 +104,14 @@ impl Builder {
         self
     }
 
+    /// Whether `build`/`init` fail when a PostgreSQL database cannot be
+    /// reached (default false: start disconnected; the writer retries,
+    /// spools meanwhile, and `stats().storage_down_since` shows the outage).
+    pub fn database_required(mut self, required: bool) -> Builder {
+        self.config.database_required = required;
+        self
+    }
+
     /// Stores into a sink of your own instead of `database`.
     pub fn sink(mut self, sink: impl Sink + 'static) -> Builder {
         self.sink = Some(Box::new(sink));
@@ -304,7 +312,7 @@ impl Builder {
         let filter = env_filter::Builder::new().parse(&config.filter.directives).build();
         let sink = match sink {
             Some(sink) => sink,
-            None => open_database(&config.database)?,
+            None => open_database(&config.database, config.database_required)?,
         };
         let origin = Origin {
             app: config.app.clone().unwrap_or_else(default_app_name),
@@ -351,10 +359,10 @@ impl Builder {
     }
 }
 
-fn open_database(database: &str) -> Result<Box<dyn Sink>, Error> {
+fn open_database(database: &str, required: bool) -> Result<Box<dyn Sink>, Error> {
     let lower = database.trim_start().to_ascii_lowercase();
     if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-        return open_postgres(database.trim_start());
+        return open_postgres(database.trim_start(), required);
     }
     let path = database.strip_prefix("sqlite://").or_else(|| database.strip_prefix("sqlite:")).unwrap_or(database);
     if path.is_empty() {
@@ -369,16 +377,20 @@ fn open_database(database: &str) -> Result<Box<dyn Sink>, Error> {
 }
 
 #[cfg(feature = "postgres")]
-fn open_postgres(url: &str) -> Result<Box<dyn Sink>, Error> {
+fn open_postgres(url: &str, required: bool) -> Result<Box<dyn Sink>, Error> {
     // Both the target and the message name the URL with its password redacted.
-    match log_panel_postgres::PgSink::connect(url) {
+    // Not required: a bad URL is still refused here, but the server is only
+    // contacted by the writer, which retries and spools while it is down.
+    let sink =
+        if required { log_panel_postgres::PgSink::connect(url) } else { log_panel_postgres::PgSink::connect_lazy(url) };
+    match sink {
         Ok(sink) => Ok(Box::new(sink)),
         Err(e) => Err(Error::Storage { target: log_panel_postgres::redact_url(url), message: e.to_string() }),
     }
 }
 
 #[cfg(not(feature = "postgres"))]
-fn open_postgres(_url: &str) -> Result<Box<dyn Sink>, Error> {
+fn open_postgres(_url: &str, _required: bool) -> Result<Box<dyn Sink>, Error> {
     Err(Error::UnsupportedDatabase("postgres://…".into()))
 }
 

@@ -588,6 +588,7 @@ impl Writer {
                 Counters::add(&self.counters.retried_batches, 1);
                 eprintln!("log-panel: storage failed, keeping the records and retrying: {text}");
                 self.backoff.reset();
+                self.counters.down_since_us.store(Timestamp::now().as_micros(), Relaxed);
                 now
             }
             Health::Failing { since, .. } => since,
@@ -599,6 +600,7 @@ impl Writer {
         if let Health::Failing { since, .. } = self.health {
             eprintln!("log-panel: storage is back after {:.1} s", since.elapsed().as_secs_f64());
             self.health = Health::Ok;
+            self.counters.down_since_us.store(0, Relaxed);
         }
     }
 

@@ -233,3 +233,31 @@ fn nul_bytes_through_the_logger_are_stored_sanitised_and_counted() {
         ]
     );
 }
+
+#[test]
+fn postgres_down_at_init_then_started_stores_everything_once() {
+    let Some(server) = TestServer::start_stoppable("postgres_down_at_init_then_started") else { return };
+    let url = server.create_database();
+    server.stop_server();
+    // Opt-in fail fast: refused at once.
+    let refused = log_panel::builder().database(&url).database_required(true).build();
+    assert!(matches!(refused, Err(log_panel::Error::Storage { .. })), "{:?}", refused.err());
+    let spool = tempfile::tempdir().unwrap();
+    let panel = log_panel::builder().database(&url).spool_dir(spool.path()).batch_size(100).build().unwrap();
+    for seq in 0..1000 {
+        log::info!(logger: panel, seq = seq; "logged while the database is down");
+    }
+    let start = Instant::now();
+    while panel.stats().storage_down_since.is_none() || panel.stats().in_spool < 1000 {
+        assert!(start.elapsed() < common::WAIT, "{:?}", panel.stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(panel.stats().last_error.is_some());
+    server.start_server();
+    panel.flush().unwrap();
+    let stats = panel.stats();
+    assert_eq!((stats.written, stats.lost, stats.in_spool, stats.storage_down_since), (1000, 0, 0, None));
+    drop(panel);
+    assert_eq!(count(&url, "SELECT count(*) FROM log_records"), 1000, "sent 1000, stored 1000");
+    assert_eq!(count(&url, "SELECT count(DISTINCT context->'seq') FROM log_records"), 1000, "duplicated 0");
+}
