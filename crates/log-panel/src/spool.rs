@@ -432,10 +432,6 @@ impl Spool {
     /// The next batch of `path`; `None` when its header is not valid (the
     /// file is then set aside).
     fn read_batch(&mut self, path: &Path, max: usize) -> io::Result<Option<Replay>> {
-        // Replaying the file we are writing: close it, so new spills start a newer file.
-        if self.writing.as_ref().is_some_and(|w| w.path == path) {
-            self.writing = None;
-        }
         let own = run_of(path).as_deref() == Some(self.run_prefix.as_str());
         let mut reader = BufReader::new(File::open(path)?);
         let mut header = String::new();
@@ -523,7 +519,15 @@ impl Spool {
         if replay.own {
             self.own_records = self.own_records.saturating_sub(replay.records.len() as u64);
         }
-        self.progress.insert(replay.file.clone(), Progress { offset: replay.end_offset, done: replay.at_eof });
+        // Replayed from the file we are writing: close it, so new spills start
+        // a newer file. Only now: a replay attempt that fails (storage still
+        // down) keeps appending to the same file, one file per outage.
+        let mut done = replay.at_eof;
+        if let Some(w) = self.writing.take_if(|w| w.path == replay.file) {
+            // Appended to since it was read: not done after all.
+            done &= w.len <= replay.end_offset;
+        }
+        self.progress.insert(replay.file.clone(), Progress { offset: replay.end_offset, done });
         self.save(&replay.file)
     }
 
@@ -820,8 +824,10 @@ mod tests {
         spool.append(&origin(), &records(2)).unwrap();
         spool.commit(&replay).unwrap();
         let next = spool.next(10).unwrap().unwrap();
-        assert_eq!(next.records.len(), 2, "the later spill is in its own, newer file");
-        assert_eq!(spool.files().unwrap().len(), 1);
+        assert_eq!(next.records.len(), 2, "the later spill is replayed next, not removed with the file");
+        spool.commit(&next).unwrap();
+        spool.append(&origin(), &records(1)).unwrap();
+        assert_eq!(spool.files().unwrap().len(), 1, "a newer file for spills after the replay");
     }
 
     #[test]

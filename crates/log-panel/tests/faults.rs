@@ -526,3 +526,30 @@ fn huge_targets_and_keys_are_cut_and_nul_replaced_in_sqlite_as_in_postgres() {
     let stats = panel.stats();
     assert_eq!((stats.truncated, stats.sanitised), (1, 1));
 }
+
+#[test]
+fn a_blip_shorter_than_spool_after_writes_no_spool_file_and_a_longer_one_spools_once() {
+    for (outage_ms, spools) in [(400, false), (1800, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Shared::default();
+        shared.set_down(true);
+        // The default spool.after_ms (1 s).
+        let panel = log_panel::builder().sink(shared.sink()).spool_dir(dir.path()).batch_size(50).build().unwrap();
+        let start = std::time::Instant::now();
+        let mut seq = 0;
+        while start.elapsed() < Duration::from_millis(outage_ms) {
+            log::info!(logger: panel, seq = seq; "during the blip");
+            seq += 1;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let files_during = spool_entries(dir.path(), ".jsonl").len();
+        shared.set_down(false);
+        panel.flush().unwrap();
+        let stored = seqs(&shared);
+        assert_eq!((stored.len() as i64, duplicates(&stored)), (seq, 0));
+        let stats = panel.stats();
+        assert_eq!(stats.spilled > 0, spools, "{outage_ms} ms outage: {stats:?}");
+        assert!(files_during <= 1, "one spool file per outage, not per attempt: {files_during}");
+        assert_eq!(stats.replayed, stats.spilled);
+    }
+}
