@@ -199,7 +199,7 @@ pub struct SpoolConfig {
     /// Spool directory; default: `<database file>.spool` beside a SQLite
     /// file, else `log_panel.spool` in the working directory.
     pub dir: Option<PathBuf>,
-    /// Spool after storage has been failing this long, in milliseconds.
+    /// Spool after storage has been failing this long, in milliseconds (default 1000).
     pub after_ms: u64,
     /// Spool when records waiting in memory exceed this many MiB (at least 1).
     /// When the spool cannot take them either, the writer holds no more than
