@@ -373,6 +373,11 @@ impl Writer {
         if !(drained && (stored || Instant::now() >= deadline)) {
             return false;
         }
+        // The deadline may have passed during the last attempt, after `tick`
+        // looked: what is still in memory goes to the spool (or is counted lost).
+        if !self.backlog.is_empty() {
+            self.spill_all("shutdown deadline passed with storage failing");
+        }
         // A final summary of drops, if any, is stored (or spooled) too.
         if self.drops_outstanding() {
             self.report_drops_now();

@@ -200,13 +200,26 @@ fn a_wrong_password_fails_init_without_showing_it() {
     let role = server.create_password_role("Right-Pass-77");
     let bad = server.url_with_login(&dbname, &role, "Wrong-Pass-99");
     let spool = tempfile::tempdir().unwrap();
-    let Err(err) = log_panel::builder().postgres(bad).spool_dir(spool.path()).build() else {
+    let Err(err) = log_panel::builder().postgres(bad.clone()).spool_dir(spool.path()).database_required(true).build()
+    else {
         panic!("a wrong password was accepted")
     };
     let text = format!("{err} | {err:?}");
     assert!(!text.contains("Wrong-Pass-99"), "{text}");
     assert!(text.contains(&format!("{role}:***@127.0.0.1")), "{text}");
     assert!(text.contains("password authentication failed"), "{text}");
+    // Not required: the application starts, and stats() says why nothing is stored.
+    let panel = log_panel::builder().postgres(bad).spool_dir(spool.path()).build().unwrap();
+    log::info!(logger: panel, "kept in the spool");
+    let start = Instant::now();
+    while panel.stats().storage_down_since.is_none() {
+        assert!(start.elapsed() < common::WAIT);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (error, _) = panel.stats().last_error.unwrap();
+    assert!(error.contains("password authentication failed") && !error.contains("Wrong-Pass-99"), "{error}");
+    let report = panel.shutdown_timeout(Duration::from_millis(200));
+    assert_eq!((report.written, report.spilled), (0, 1), "{report:?} {:?}", panel.stats());
 }
 
 #[test]
