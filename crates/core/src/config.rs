@@ -48,6 +48,9 @@ pub struct Config {
     /// Where records go: a SQLite file path (or `sqlite://path`), or a
     /// `postgres://` URL when built with the `postgres` feature.
     pub database: String,
+    /// Refuse to start when a server database (PostgreSQL) cannot be reached
+    /// (default false: start disconnected, spool, and connect when it is up).
+    pub database_required: bool,
     /// What is stored.
     pub filter: FilterConfig,
     /// The queue between callers and the writer.
@@ -76,6 +79,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("app", &self.app)
             .field("database", &crate::redact::redact_url(&self.database))
+            .field("database_required", &self.database_required)
             .field("filter", &self.filter)
             .field("queue", &self.queue)
             .field("batch", &self.batch)
@@ -95,6 +99,7 @@ impl Default for Config {
         Config {
             app: None,
             database: DEFAULT_DATABASE.to_owned(),
+            database_required: false,
             filter: FilterConfig::default(),
             queue: QueueConfig::default(),
             batch: BatchConfig::default(),
@@ -247,16 +252,22 @@ pub struct SpoolConfig {
     /// Spool directory; default: `<database file>.spool` beside a SQLite
     /// file, else `log_panel.spool` in the working directory.
     pub dir: Option<PathBuf>,
-    /// Spool after storage has been failing this long, in milliseconds.
+    /// Spool after storage has been failing this long, in milliseconds (default 1000).
     pub after_ms: u64,
     /// Spool when records waiting in memory exceed this many MiB (at least 1).
+    /// When the spool cannot take them either, the writer holds no more than
+    /// this and leaves records in the queue, so `queue.overflow` applies.
     #[serde(deserialize_with = "positive")]
     pub max_pending_mb: usize,
+    /// The most the spool directory may hold, in MiB (at least 1); past it,
+    /// records stay in memory (see `max_pending_mb`) or are counted as lost.
+    #[serde(deserialize_with = "positive_u64")]
+    pub max_mb: u64,
 }
 
 impl Default for SpoolConfig {
     fn default() -> Self {
-        SpoolConfig { enabled: true, dir: None, after_ms: 30_000, max_pending_mb: 64 }
+        SpoolConfig { enabled: true, dir: None, after_ms: 1_000, max_pending_mb: 64, max_mb: 1024 }
     }
 }
 

@@ -12,6 +12,7 @@ use log_panel_core::{Config, ConfigError, Level, Origin, Overflow, Sink, Thresho
 use crate::alerts::{AlertCounters, Alerts, Callback};
 use crate::console::Console;
 use crate::logger::Logger;
+use crate::spool::SpoolLimits;
 use crate::stats::Counters;
 use crate::writer::{SpoolSettings, Writer, WriterSettings};
 use crate::{Error, Panel};
@@ -108,6 +109,14 @@ impl Builder {
         self
     }
 
+    /// Whether `build`/`init` fail when a PostgreSQL database cannot be
+    /// reached (default false: start disconnected; the writer retries,
+    /// spools meanwhile, and `stats().storage_down_since` shows the outage).
+    pub fn database_required(mut self, required: bool) -> Builder {
+        self.config.database_required = required;
+        self
+    }
+
     /// Stores into a sink of your own instead of `database`.
     pub fn sink(mut self, sink: impl Sink + 'static) -> Builder {
         self.sink = Some(Box::new(sink));
@@ -168,7 +177,7 @@ impl Builder {
         self
     }
 
-    /// Spool after storage has been failing this long (default 30 s).
+    /// Spool after storage has been failing this long (default 1 s).
     pub fn spool_after(mut self, after: Duration) -> Builder {
         self.config.spool.after_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
         self
@@ -307,8 +316,12 @@ impl Builder {
         let spool = config.spool.enabled.then(|| SpoolSettings {
             dir: config.spool.dir.clone().unwrap_or_else(|| default_spool_dir(sink.is_some(), &config.database)),
             after: Duration::from_millis(config.spool.after_ms),
-            max_bytes: config.spool.max_pending_mb.saturating_mul(1024 * 1024),
+            limits: SpoolLimits {
+                max_bytes: config.spool.max_mb.saturating_mul(1024 * 1024),
+                max_files: crate::spool::MAX_FILES,
+            },
         });
+        let max_held_bytes = config.spool.max_pending_mb.saturating_mul(1024 * 1024);
         let filter = env_filter::Builder::new().parse(&config.filter.directives).build();
         let sink = match sink {
             Some(sink) => sink,
@@ -323,7 +336,8 @@ impl Builder {
         let storage = sink.describe();
         let counters = Arc::new(Counters::default());
         let (tx, rx) = crossbeam_channel::bounded(config.queue.capacity);
-        let settings = WriterSettings { policy: config.batch.policy(), capacity: config.queue.capacity, spool };
+        let settings =
+            WriterSettings { policy: config.batch.policy(), capacity: config.queue.capacity, spool, max_held_bytes };
         let alert_counters = Arc::new(AlertCounters::default());
         let alerts = Alerts::start(&config.thresholds, callbacks, Arc::clone(&alert_counters)).map_err(Error::Spawn)?;
         let writer = Writer::new(rx, sink, settings, origin, Arc::clone(&counters)).with_alerts(alerts);
@@ -398,7 +412,7 @@ fn open_database(config: &Config) -> Result<Box<dyn Sink>, Error> {
     let database = config.database.as_str();
     let lower = database.trim_start().to_ascii_lowercase();
     if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-        return open_postgres(database.trim_start());
+        return open_postgres(database.trim_start(), config);
     }
     let path = database.strip_prefix("sqlite://").or_else(|| database.strip_prefix("sqlite:")).unwrap_or(database);
     if path.is_empty() {
@@ -413,16 +427,23 @@ fn open_database(config: &Config) -> Result<Box<dyn Sink>, Error> {
 }
 
 #[cfg(feature = "postgres")]
-fn open_postgres(url: &str) -> Result<Box<dyn Sink>, Error> {
-    // Both the target and the error name the URL with its password redacted.
-    match log_panel_postgres::PgSink::connect(url) {
-        Ok(sink) => Ok(Box::new(sink)),
+fn open_postgres(url: &str, config: &Config) -> Result<Box<dyn Sink>, Error> {
+    // Both the target and the message name the URL with its password redacted.
+    // Not required: a bad URL is still refused here, but the server is only
+    // contacted by the writer, which retries and spools while it is down.
+    let sink = if config.database_required {
+        log_panel_postgres::PgSink::connect(url)
+    } else {
+        log_panel_postgres::PgSink::connect_lazy(url)
+    };
+    match sink {
+        Ok(sink) => Ok(Box::new(sink.with_retention(retention(config)))),
         Err(e) => Err(Error::Storage { target: log_panel_postgres::redact_url(url), source: Box::new(e) }),
     }
 }
 
 #[cfg(not(feature = "postgres"))]
-fn open_postgres(_url: &str) -> Result<Box<dyn Sink>, Error> {
+fn open_postgres(_url: &str, _config: &Config) -> Result<Box<dyn Sink>, Error> {
     Err(Error::UnsupportedDatabase("postgres://…".into()))
 }
 
@@ -430,12 +451,17 @@ fn open_postgres(_url: &str) -> Result<Box<dyn Sink>, Error> {
 fn open_sqlite(path: &str, config: &Config) -> Result<Box<dyn Sink>, Error> {
     let mut options = log_panel_sqlite::SqliteOptions::default();
     options.index_keys.clone_from(&config.index.context_keys);
-    options.retention =
-        (config.retention.days > 0).then(|| Duration::from_secs(config.retention.days.saturating_mul(86_400)));
+    options.retention = retention(config);
     match log_panel_sqlite::SqliteSink::open_with(path, options) {
         Ok(sink) => Ok(Box::new(sink)),
         Err(e) => Err(Error::Storage { target: format!("sqlite:{path}"), source: Box::new(e) }),
     }
+}
+
+/// `retention.days` as a duration; `None` keeps records forever.
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+fn retention(config: &Config) -> Option<Duration> {
+    (config.retention.days > 0).then(|| Duration::from_secs(config.retention.days.saturating_mul(86_400)))
 }
 
 #[cfg(not(feature = "sqlite"))]

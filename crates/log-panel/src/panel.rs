@@ -111,6 +111,7 @@ impl Panel {
             self.alerts.wait_idle(deadline.saturating_duration_since(Instant::now()));
         }
         self.logger.closed.store(true, Ordering::SeqCst);
+        self.logger.counters.closing.store(true, Ordering::SeqCst);
         let (ack, done) = bounded(1);
         if self.logger.tx.send(Msg::Shutdown { ack, deadline }).is_ok() {
             let _ = done.recv();

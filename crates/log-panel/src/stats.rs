@@ -29,6 +29,11 @@ pub(crate) struct Counters {
     pub(crate) high_water: AtomicUsize,
     pub(crate) writer_thread_records: AtomicU64,
     pub(crate) dropped_after_shutdown: AtomicU64,
+    /// Set when shutdown starts, before its message is queued: the writer
+    /// then takes records from the queue even with its memory full.
+    pub(crate) closing: std::sync::atomic::AtomicBool,
+    /// When storage started failing (µs since the epoch), 0 while it works.
+    pub(crate) down_since_us: AtomicI64,
     pub(crate) last_error: Mutex<Option<(String, Timestamp)>>,
 }
 
@@ -76,6 +81,10 @@ impl Counters {
             writer_thread_records: self.writer_thread_records.load(Relaxed),
             dropped_after_shutdown: self.dropped_after_shutdown.load(Relaxed),
             last_error: self.last_error.lock().ok().and_then(|e| e.clone()),
+            storage_down_since: match self.down_since_us.load(Relaxed) {
+                0 => None,
+                us => Some(Timestamp(us)),
+            },
         }
     }
 }
@@ -147,6 +156,10 @@ pub struct Stats {
     pub dropped_after_shutdown: u64,
     /// The last storage error and when it happened.
     pub last_error: Option<(String, Timestamp)>,
+    /// Since when storage has been failing (unreachable, busy, disk full);
+    /// `None` while it takes writes, or before the first write was tried (a
+    /// PostgreSQL database is connected on the first write).
+    pub storage_down_since: Option<Timestamp>,
 }
 
 /// What [`flush_timeout`](crate::Panel::flush_timeout) and

@@ -21,12 +21,22 @@ use log_panel_core::{Batch, BatchPolicy, Level, Origin, Record, Sink, SinkError,
 use crate::alerts::Alerts;
 use crate::clock::WallClock;
 use crate::queue::Msg;
-use crate::spool::Spool;
+use crate::spool::{Spool, SpoolLimits};
 use crate::stats::Counters;
 
-/// First retry delay after a failed write; doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(10);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+mod backoff;
+mod storable;
+
+use backoff::Backoff;
+
+/// How long a spill that failed waits before the spool is tried again.
+const SPILL_RETRY: Duration = Duration::from_secs(1);
+/// How often the writer looks again while its memory is full and it leaves
+/// records in the queue.
+const FULL_POLL: Duration = Duration::from_millis(20);
+/// Drop summaries are made at most this often (the final one at shutdown
+/// excepted), however long the overload lasts; their counts add up the same.
+const DROP_REPORT_EVERY: Duration = Duration::from_secs(1);
 /// Messages taken from the queue after a wake-up before the timers, storage
 /// health and gauges are looked at again: small enough that a timer fires at
 /// most a few hundred records late, large enough that the look is rare.
@@ -37,21 +47,25 @@ pub(crate) struct WriterSettings {
     pub(crate) policy: BatchPolicy,
     pub(crate) capacity: usize,
     pub(crate) spool: Option<SpoolSettings>,
+    /// Records held in memory past this many bytes are spilled; when the
+    /// spool cannot take them, the writer stops taking records from the queue
+    /// (so the overflow policy applies) until storage or the spool recovers.
+    pub(crate) max_held_bytes: usize,
 }
 
 pub(crate) struct SpoolSettings {
     pub(crate) dir: std::path::PathBuf,
     /// Spill once storage has been failing this long.
     pub(crate) after: Duration,
-    /// Spill once records held in memory pass this many bytes.
-    pub(crate) max_bytes: usize,
+    /// How much the spool directory may hold.
+    pub(crate) limits: SpoolLimits,
 }
 
 /// Whether storage is taking writes.
 #[derive(Debug, Clone, Copy)]
 enum Health {
     Ok,
-    Failing { since: Instant, retry_at: Instant, backoff: Duration },
+    Failing { since: Instant, retry_at: Instant },
 }
 
 /// Where the writer is in its life.
@@ -74,6 +88,8 @@ pub(crate) struct Writer {
     spool: Option<Spool>,
     spool_after: Duration,
     spool_max_bytes: usize,
+    /// After a failed spill: not before this instant again.
+    spill_retry_at: Option<Instant>,
     pending: Vec<Record>,
     /// When the oldest pending record arrived: the interval timer counts from here.
     oldest: Option<Instant>,
@@ -82,6 +98,7 @@ pub(crate) struct Writer {
     held_bytes: usize,
     held_records: u64,
     health: Health,
+    backoff: Backoff,
     state: State,
     /// Records taken in (from the queue, or made by the writer itself).
     received: u64,
@@ -91,6 +108,8 @@ pub(crate) struct Writer {
     resolved: u64,
     waiters: Vec<(u64, Sender<()>)>,
     drops_reported: [u64; 5],
+    /// When the last drop summary was made: at most one per [`DROP_REPORT_EVERY`].
+    drops_reported_at: Option<Instant>,
     high_water: usize,
     /// The sink's own sanitised count, already added to the stats.
     sink_sanitised: u64,
@@ -110,10 +129,11 @@ impl Writer {
         origin: Origin,
         counters: Arc<Counters>,
     ) -> Writer {
-        let (spool, spool_after, spool_max_bytes) = match settings.spool {
-            Some(s) => (Some(Spool::new(s.dir, &origin)), s.after, s.max_bytes),
-            None => (None, Duration::MAX, usize::MAX),
+        let (spool, spool_after) = match settings.spool {
+            Some(s) => (Some(Spool::with_limits(s.dir, &origin, s.limits)), s.after),
+            None => (None, Duration::MAX),
         };
+        let spool_max_bytes = settings.max_held_bytes;
         Writer {
             rx,
             sink,
@@ -125,17 +145,20 @@ impl Writer {
             spool,
             spool_after,
             spool_max_bytes,
+            spill_retry_at: None,
             oldest: None,
             backlog: VecDeque::new(),
             held_bytes: 0,
             held_records: 0,
             health: Health::Ok,
+            backoff: Backoff::new(),
             state: State::Running,
             received: 0,
             from_queue: 0,
             resolved: 0,
             waiters: Vec::new(),
             drops_reported: [0; 5],
+            drops_reported_at: None,
             high_water: 0,
             sink_sanitised: 0,
             alerts: None,
@@ -166,9 +189,18 @@ impl Writer {
         // A spool left by an earlier run is replayed before any new record.
         self.drive(Instant::now());
         loop {
-            let msg = match self.next_wake() {
-                Some(at) => self.rx.recv_deadline(at),
-                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            let msg = if self.memory_full() {
+                // Leave records in the queue: callers then wait or drop as
+                // their overflow policy says, and memory stays bounded.
+                let poll = Instant::now() + FULL_POLL;
+                let until = self.next_wake().map_or(poll, |at| at.min(poll));
+                std::thread::sleep(until.saturating_duration_since(Instant::now()));
+                Err(RecvTimeoutError::Timeout)
+            } else {
+                match self.next_wake() {
+                    Some(at) => self.rx.recv_deadline(at),
+                    None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                }
             };
             match msg {
                 Ok(msg) => {
@@ -199,6 +231,14 @@ impl Writer {
         self.stop_alerts();
     }
 
+    /// Memory holds more than its bound and the spool could not take it.
+    /// Not while shutting down: shutdown must reach the writer through the queue.
+    fn memory_full(&self) -> bool {
+        self.held_bytes > self.spool_max_bytes
+            && matches!(self.state, State::Running)
+            && !self.counters.closing.load(Relaxed)
+    }
+
     /// When the loop must wake without a message.
     fn next_wake(&self) -> Option<Instant> {
         let mut wake: Option<Instant> = None;
@@ -208,6 +248,9 @@ impl Writer {
         }
         if let Health::Failing { retry_at, .. } = self.health {
             at(retry_at);
+        }
+        if let Some(last) = self.drops_reported_at.filter(|_| self.drops_outstanding()) {
+            at(last + DROP_REPORT_EVERY);
         }
         if let State::Draining { deadline, .. } = self.state {
             // While draining, never block: poll the queue until it is empty.
@@ -269,7 +312,14 @@ impl Writer {
         }
     }
 
-    fn push(&mut self, record: Record) {
+    fn push(&mut self, mut record: Record) {
+        let changed = storable::make_storable(&mut record);
+        if changed.cut > 0 {
+            Counters::add(&self.counters.truncated, changed.cut);
+        }
+        if changed.sanitised {
+            Counters::add(&self.counters.sanitised, 1);
+        }
         self.received += 1;
         self.held_records += 1;
         self.held_bytes += record.approx_size();
@@ -322,6 +372,11 @@ impl Writer {
         let stored = self.backlog.is_empty() && self.own_spooled() == 0;
         if !(drained && (stored || Instant::now() >= deadline)) {
             return false;
+        }
+        // The deadline may have passed during the last attempt, after `tick`
+        // looked: what is still in memory goes to the spool (or is counted lost).
+        if !self.backlog.is_empty() {
+            self.spill_all("shutdown deadline passed with storage failing");
         }
         // A final summary of drops, if any, is stored (or spooled) too.
         if self.drops_outstanding() {
@@ -402,11 +457,12 @@ impl Writer {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(false),
             Err(e) => {
-                self.spool_io_error(&e);
+                self.spool_io_error(&e.to_string());
                 return Ok(false);
             }
         };
         let mut replay = replay;
+        let file = replay.file.display().to_string();
         let failure = match self.store(&replay.origin, &replay.records) {
             Ok(()) => None,
             Err((e, done)) => {
@@ -420,8 +476,14 @@ impl Writer {
         if n > 0 || failure.is_none() {
             Counters::add(&self.counters.replayed, n);
             if let Some(spool) = self.spool.as_mut() {
-                if let Err(e) = spool.commit(&replay) {
-                    self.spool_io_error(&e);
+                let committed = spool.commit(&replay);
+                Counters::add(&self.counters.lost, spool.take_lost());
+                if let Err(e) = committed {
+                    // Never store these records again: this process remembers
+                    // the progress; the next one would repeat only this batch.
+                    self.spool_io_error(&format!(
+                        "cannot record replay progress of {file} ({e}); replay paused until it can be recorded"
+                    ));
                 }
             }
             if replay.own {
@@ -437,7 +499,7 @@ impl Writer {
         }
     }
 
-    fn spool_io_error(&self, e: &std::io::Error) {
+    fn spool_io_error(&self, e: &str) {
         let dir = self.spool.as_ref().map(|s| s.dir().display().to_string()).unwrap_or_default();
         let text = format!("spool {dir}: {e}");
         eprintln!("log-panel: {text}");
@@ -526,29 +588,33 @@ impl Writer {
         Counters::add(&self.counters.failed_attempts, 1);
         let text = format!("{}: {e}", self.sink.describe());
         self.counters.set_last_error(text.clone());
-        self.health = match self.health {
+        let since = match self.health {
             Health::Ok => {
                 Counters::add(&self.counters.retried_batches, 1);
                 eprintln!("log-panel: storage failed, keeping the records and retrying: {text}");
-                Health::Failing { since: now, retry_at: now + FIRST_BACKOFF, backoff: FIRST_BACKOFF }
+                self.backoff.reset();
+                self.counters.down_since_us.store(Timestamp::now().as_micros(), Relaxed);
+                now
             }
-            Health::Failing { since, backoff, .. } => {
-                let backoff = (backoff * 2).min(MAX_BACKOFF);
-                Health::Failing { since, retry_at: now + backoff, backoff }
-            }
+            Health::Failing { since, .. } => since,
         };
+        self.health = Health::Failing { since, retry_at: now + self.backoff.next_delay() };
     }
 
     fn recovered(&mut self) {
         if let Health::Failing { since, .. } = self.health {
             eprintln!("log-panel: storage is back after {:.1} s", since.elapsed().as_secs_f64());
             self.health = Health::Ok;
+            self.counters.down_since_us.store(0, Relaxed);
         }
     }
 
     fn maybe_spill(&mut self, now: Instant) {
         let Health::Failing { since, .. } = self.health else { return };
         if self.backlog.is_empty() || self.spool.is_none() {
+            return;
+        }
+        if self.spill_retry_at.is_some_and(|at| now < at) {
             return;
         }
         if now.duration_since(since) >= self.spool_after || self.held_bytes > self.spool_max_bytes {
@@ -559,6 +625,8 @@ impl Writer {
     /// Moves the whole backlog to the spool (in order). Without a spool, or
     /// when the spool's disk fails, what cannot be kept is counted as lost.
     fn spill_all(&mut self, why: &str) {
+        let mut lost = 0;
+        let mut lost_reason = String::new();
         while let Some(batch) = self.backlog.pop_front() {
             let result = match self.spool.as_mut() {
                 Some(spool) => spool.append(&self.origin, &batch).map_err(|e| e.to_string()),
@@ -567,6 +635,9 @@ impl Writer {
             let n = batch.len() as u64;
             match result {
                 Ok(()) => {
+                    if self.spill_retry_at.take().is_some() {
+                        eprintln!("log-panel: the spool takes records again");
+                    }
                     Counters::add(&self.counters.spilled, n);
                     // Spooled records stay unresolved until replayed.
                     self.held_records = self.held_records.saturating_sub(n);
@@ -576,16 +647,29 @@ impl Writer {
                 Err(e) if matches!(self.state, State::Draining { .. }) => {
                     // Last chance: report loudly, count, and give up on these records.
                     Counters::add(&self.counters.lost, n);
-                    eprintln!("log-panel: {n} records could not be stored or spooled ({why}): {e}");
+                    lost += n;
+                    lost_reason = e;
                     self.release(&batch);
                 }
                 Err(e) => {
-                    // Keep them in memory and try again later.
+                    // Keep them in memory (bounded: see `memory_full`) and try again later.
+                    if self.spill_retry_at.is_none() {
+                        eprintln!(
+                            "log-panel: cannot spool ({e}); keeping {} records in memory while storage and the spool fail",
+                            self.held_records
+                        );
+                    }
+                    self.spill_retry_at = Some(Instant::now() + SPILL_RETRY);
                     self.counters.set_last_error(format!("spool: {e}"));
                     self.backlog.push_front(batch);
                     break;
                 }
             }
+        }
+        if lost > 0 {
+            let text = format!("{lost} records could not be stored or spooled ({why}): {lost_reason}");
+            eprintln!("log-panel: {text}");
+            self.counters.set_last_error(text);
         }
     }
 
@@ -611,7 +695,8 @@ impl Writer {
     /// Once there is room in the queue again, stores one WARN record saying
     /// how many records of which levels were dropped, and when.
     fn report_drops(&mut self) {
-        if self.drops_outstanding() && self.rx.len() <= self.capacity / 2 {
+        let due = self.drops_reported_at.is_none_or(|at| at.elapsed() >= DROP_REPORT_EVERY);
+        if due && self.drops_outstanding() && self.rx.len() <= self.capacity / 2 {
             self.report_drops_now();
         }
     }
@@ -624,6 +709,7 @@ impl Writer {
         if total == 0 {
             return;
         }
+        self.drops_reported_at = Some(Instant::now());
         let first = Timestamp(self.counters.first_drop_us.swap(0, Relaxed));
         let last = Timestamp(self.counters.last_drop_us.load(Relaxed));
         let levels = [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace];

@@ -15,6 +15,8 @@ fn seqs(shared: &Shared) -> Vec<i64> {
         .lock()
         .unwrap()
         .iter()
+        // Drop summaries (logger `log_panel`) carry no seq.
+        .filter(|r| r.target != "log_panel")
         .map(|r| match r.kv.iter().find(|(k, _)| k == "seq") {
             Some((_, log_panel::Value::I64(n))) => *n,
             other => panic!("no seq: {other:?}"),
@@ -97,7 +99,7 @@ fn a_record_with_nul_is_stored_sanitised_and_the_batch_intact() {
 #[test]
 fn sqlite_locked_by_another_writer_for_three_seconds_stores_all() {
     let db = TempDb::new();
-    let panel = log_panel::builder().database(&db.path).batch_size(100).build().unwrap();
+    let panel = log_panel::builder().database(&db.path).batch_size(100).queue_capacity(64).build().unwrap();
     log::info!(logger: panel, seq = -1; "creates the schema first");
     panel.flush().unwrap();
     let locker = std::thread::spawn({
@@ -110,9 +112,18 @@ fn sqlite_locked_by_another_writer_for_three_seconds_stores_all() {
         }
     });
     std::thread::sleep(Duration::from_millis(200)); // let the locker take the lock
+                                                    // Under `block`, a caller waits only while the queue is full; the writer
+                                                    // keeps draining it into memory (and the spool) while it retries, so the
+                                                    // worst wait is bounded by one short attempt (SQLite's 100 ms write busy
+                                                    // timeout), not by the 3 s lock. The bound leaves room for a loaded machine.
+    let mut worst = Duration::ZERO;
     for seq in 0..2000 {
+        let t = std::time::Instant::now();
         log::info!(logger: panel, seq = seq; "during the lock");
+        worst = worst.max(t.elapsed());
     }
+    assert!(!locker.is_finished(), "the records were logged while the lock was held");
+    assert!(worst < Duration::from_millis(1000), "a caller waited {worst:?} (before: up to 4.9 s)");
     locker.join().unwrap();
     drop(panel);
     assert_eq!(db.count("1"), 2001);
@@ -226,4 +237,319 @@ fn without_spool_a_shutdown_with_storage_down_reports_the_loss() {
     let report = panel.shutdown_timeout(Duration::from_millis(200));
     assert_eq!((report.written, report.spilled, report.dropped), (0, 0, 10));
     assert_eq!(panel.stats().lost, 10);
+}
+
+/// Waits (up to `common::WAIT`) until `cond` holds on the panel's stats.
+fn wait_for(panel: &log_panel::Panel, what: &str, cond: impl Fn(&log_panel::Stats) -> bool) {
+    let start = std::time::Instant::now();
+    while !cond(&panel.stats()) {
+        assert!(start.elapsed() < common::WAIT, "timed out waiting for {what}: {:?}", panel.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn duplicates(seqs: &[i64]) -> usize {
+    let distinct: std::collections::HashSet<_> = seqs.iter().collect();
+    seqs.len() - distinct.len()
+}
+
+fn spool_entries(dir: &std::path::Path, ext: &str) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with(ext)).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn replay_whose_offset_cannot_be_written_pauses_and_never_stores_a_batch_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Shared::default();
+    shared.set_down(true);
+    let panel = log_panel::builder()
+        .sink(shared.sink())
+        .spool_dir(dir.path())
+        .spool_after(Duration::from_millis(20))
+        .batch_size(100)
+        .build()
+        .unwrap();
+    for seq in 0..1000 {
+        log::info!(logger: panel, seq = seq; "r");
+    }
+    wait_for(&panel, "everything spooled", |s| s.in_spool == 1000);
+    // Fault: every offset file becomes a directory, which nobody (root included) can write.
+    let offsets = spool_entries(dir.path(), ".offset");
+    assert!(!offsets.is_empty());
+    for o in &offsets {
+        std::fs::remove_file(o).unwrap();
+        std::fs::create_dir(o).unwrap();
+    }
+    shared.set_down(false);
+    let report = panel.flush_timeout(Duration::from_millis(1500)).unwrap();
+    assert!(!report.complete);
+    let stored = seqs(&shared);
+    assert_eq!(stored, (0..100).collect::<Vec<_>>(), "one batch stored, then replay paused: no repeats");
+    let error = panel.stats().last_error.unwrap().0;
+    assert!(error.contains("replay paused"), "{error}");
+    // The disk recovers: replay resumes after the stored batch.
+    for o in &offsets {
+        std::fs::remove_dir(o).unwrap();
+    }
+    panel.flush().unwrap();
+    let stored = seqs(&shared);
+    assert_eq!((stored.len(), duplicates(&stored)), (1000, 0), "sent 1000: stored 1000, duplicated 0");
+    let stats = panel.stats();
+    assert_eq!((stats.written, stats.lost, stats.in_spool), (1000, 0, 0));
+}
+
+/// A small filesystem for the spool: a tmpfs of `kib` KiB when this process
+/// may mount (root in a container that allows it), else `None`.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+    mounted: bool,
+}
+
+impl SmallDisk {
+    fn new(kib: u32) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        SmallDisk { dir, mounted }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = std::process::Command::new("umount").arg(self.dir.path()).status();
+        }
+    }
+}
+
+/// The spool on a full disk: a 256 KiB tmpfs when the test may mount one,
+/// else the spool's own size limit (`spool.max_mb = 1`) as the fault.
+fn full_disk_builder(shared: &Shared, disk: &SmallDisk) -> log_panel::Builder {
+    let mut config = log_panel::Config::default();
+    config.spool.dir = Some(disk.dir.path().join("spool"));
+    config.spool.after_ms = 10;
+    config.spool.max_pending_mb = 1;
+    if !disk.mounted {
+        eprintln!("full disk: cannot mount a tmpfs here; the spool's size limit stands in for the full disk");
+        config.spool.max_mb = 1;
+    }
+    config.batch.size = 200;
+    log_panel::Builder::from_config(config).sink(shared.sink())
+}
+
+const BIG: &str = "a record big enough to fill a small disk quickly ..................................................";
+
+#[test]
+fn full_disk_under_block_keeps_memory_bounded_and_stores_everything_once_when_storage_returns() {
+    let disk = SmallDisk::new(256);
+    let shared = Shared::default();
+    shared.set_down(true);
+    let panel = full_disk_builder(&shared, &disk).queue_capacity(256).build().unwrap();
+    const N: i64 = 30_000;
+    let sent = std::sync::atomic::AtomicI64::new(0);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for seq in 0..N {
+                log::info!(logger: panel, seq = seq; "{BIG}");
+                sent.store(seq + 1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        wait_for(&panel, "the spool failing", |s| s.last_error.as_ref().is_some_and(|e| e.0.contains("spool")));
+        std::thread::sleep(Duration::from_millis(300));
+        let blocked_at = sent.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(blocked_at < N, "memory and spool full: the caller waits under `block`");
+        let stats = panel.stats();
+        assert!(stats.pending < 12_000, "memory bounded (1 MiB of records + the queue): {stats:?}");
+        shared.set_down(false);
+    });
+    panel.flush().unwrap();
+    let stored = seqs(&shared);
+    assert_eq!((stored.len() as i64, duplicates(&stored)), (N, 0), "sent {N}: all stored, none twice");
+    assert_eq!(panel.stats().lost, 0);
+    let spool = disk.dir.path().join("spool");
+    assert!(spool_entries(&spool, ".jsonl").is_empty() && spool_entries(&spool, ".tmp").is_empty());
+}
+
+#[test]
+fn full_disk_under_drop_counts_every_missing_record_and_a_new_process_replays_the_rest() {
+    let disk = SmallDisk::new(256);
+    let shared = Shared::default();
+    shared.set_down(true);
+    let panel = full_disk_builder(&shared, &disk)
+        .queue_capacity(256)
+        .overflow(log_panel::Overflow::Drop)
+        .shutdown_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    const N: u64 = 30_000;
+    for seq in 0..N {
+        log::info!(logger: panel, seq = seq; "{BIG}");
+    }
+    let report = panel.shutdown_timeout(Duration::from_millis(200));
+    let stats = panel.stats();
+    assert!(stats.lost > 0 && stats.dropped.total() > 0, "{stats:?}");
+    let spool = disk.dir.path().join("spool");
+    assert!(spool_entries(&spool, ".tmp").is_empty(), "no partial files");
+    // A new process replays what the spool kept.
+    let after = Shared::default();
+    let replayer = log_panel::builder().sink(after.sink()).spool_dir(&spool).build().unwrap();
+    replayer.flush().unwrap();
+    drop(replayer);
+    let stored = seqs(&after);
+    assert_eq!(duplicates(&stored), 0);
+    let stored_all = after.stored.lock().unwrap().len() as u64;
+    let summaries_stored = stored_all - stored.len() as u64;
+    // Every record logged was either queued or dropped (and counted).
+    assert_eq!(stats.accepted + stats.dropped.total(), N, "{stats:?}");
+    // Everything the spool kept is replayed exactly once.
+    assert_eq!(stored_all, report.spilled, "{report:?}");
+    // The writer's own drop summaries are counted in `lost` too when they could not be kept.
+    let summaries_made = stats.spilled + stats.lost - stats.accepted;
+    let lost_records = stats.lost - (summaries_made - summaries_stored);
+    let missing = N - stored.len() as u64;
+    assert_eq!(missing, stats.dropped.total() + lost_records, "missing = dropped + lost: {stats:?}");
+}
+
+/// Run by `sigkill_during_an_outage_loses_nothing_already_spooled`: logs into
+/// a locked SQLite file, says when everything is spooled, then waits to be killed.
+#[test]
+fn sigkill_child() {
+    let (Ok(db), Ok(n)) = (std::env::var("SIGKILL_DB"), std::env::var("SIGKILL_N")) else { return };
+    let n: i64 = n.parse().unwrap();
+    let panel = log_panel::builder().database(&db).batch_size(100).build().unwrap();
+    // The outage: another connection holds the write lock (released when the process dies).
+    let locker = rusqlite::Connection::open(&db).unwrap();
+    locker.execute_batch("BEGIN IMMEDIATE; INSERT INTO log_levels VALUES (99, 'HOLD');").unwrap();
+    for seq in 0..n {
+        log::info!(logger: panel, seq = seq; "logged during the outage");
+    }
+    wait_for(&panel, "all spooled", |s| s.in_spool == n as u64 && s.pending == 0);
+    println!("SPOOLED");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+#[test]
+fn sigkill_during_an_outage_loses_nothing_already_spooled() {
+    use std::io::BufRead;
+    let db = TempDb::new();
+    const N: i64 = 5000;
+    let started = std::time::Instant::now();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "sigkill_child", "--nocapture", "--test-threads=1"])
+        .env("SIGKILL_DB", &db.path)
+        .env("SIGKILL_N", N.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap().contains("SPOOLED")), "the child spooled its backlog");
+    // Spooled within about `spool.after_ms` (1 s) of the outage, not 30 s.
+    assert!(started.elapsed() < Duration::from_secs(8));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // The next start replays the spool.
+    let panel = log_panel::builder().database(&db.path).build().unwrap();
+    panel.flush().unwrap();
+    drop(panel);
+    let (rows, distinct): (i64, i64) = db
+        .conn()
+        .query_row("SELECT count(*), count(DISTINCT json_extract(context, '$.seq')) FROM log_records", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((rows, distinct), (N, N), "sent {N}: stored {N}, duplicated 0, lost 0");
+}
+
+#[test]
+fn a_flood_of_drops_makes_at_most_one_summary_a_second_with_exact_counts() {
+    let shared = Shared::default();
+    shared.script.lock().unwrap().delay = Duration::from_millis(2);
+    let panel = log_panel::builder()
+        .sink(shared.sink())
+        .queue_capacity(16)
+        .batch_size(16)
+        .overflow(log_panel::Overflow::Drop)
+        .build()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut sent = 0i64;
+    while start.elapsed() < Duration::from_millis(2500) {
+        log::info!(logger: panel, seq = sent; "flood");
+        sent += 1;
+    }
+    let elapsed = start.elapsed();
+    let _ = panel.shutdown_timeout(common::WAIT);
+    let stats = panel.stats();
+    let stored = seqs(&shared);
+    let records = shared.stored.lock().unwrap();
+    let summaries: Vec<_> = records.iter().filter(|r| r.target == "log_panel").collect();
+    let summed: u64 = summaries
+        .iter()
+        .map(|r| match r.kv.iter().find(|(k, _)| k == "dropped") {
+            Some((_, log_panel::Value::I64(n))) => *n as u64,
+            Some((_, log_panel::Value::U64(n))) => *n,
+            other => panic!("{other:?}"),
+        })
+        .sum();
+    assert!(stats.dropped.total() > 1000, "a real flood: {stats:?}");
+    // One a second while logging, plus the final one at shutdown.
+    assert!(summaries.len() as u64 <= elapsed.as_secs() + 2, "{} summaries in {elapsed:?}", summaries.len());
+    assert_eq!(summed, stats.dropped.total(), "summaries add up to the drops");
+    assert_eq!((stored.len() as u64 + stats.dropped.total(), duplicates(&stored)), (sent as u64, 0));
+    assert_eq!(stats.lost, 0);
+}
+
+#[test]
+fn huge_targets_and_keys_are_cut_and_nul_replaced_in_sqlite_as_in_postgres() {
+    let db = TempDb::new();
+    let panel = log_panel::builder().database(&db.path).build().unwrap();
+    let target = "t".repeat(3 * 1024 * 1024);
+    log::info!(logger: panel, target: &target, "huge target");
+    log::info!(logger: panel, "nul \0 inside");
+    panel.flush().unwrap();
+    let (logger_len, cut): (i64, i64) = db
+        .conn()
+        .query_row(
+            "SELECT length(logger), logger LIKE '%…[cut]' FROM log_records WHERE message = 'huge target'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((logger_len, cut), (1024 + "…[cut]".chars().count() as i64, 1));
+    assert_eq!(db.count("message = 'nul \u{FFFD} inside'"), 1);
+    let stats = panel.stats();
+    assert_eq!((stats.truncated, stats.sanitised), (1, 1));
+}
+
+#[test]
+fn a_blip_shorter_than_spool_after_writes_no_spool_file_and_a_longer_one_spools_once() {
+    for (outage_ms, spools) in [(400, false), (1800, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Shared::default();
+        shared.set_down(true);
+        // The default spool.after_ms (1 s).
+        let panel = log_panel::builder().sink(shared.sink()).spool_dir(dir.path()).batch_size(50).build().unwrap();
+        let start = std::time::Instant::now();
+        let mut seq = 0;
+        while start.elapsed() < Duration::from_millis(outage_ms) {
+            log::info!(logger: panel, seq = seq; "during the blip");
+            seq += 1;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let files_during = spool_entries(dir.path(), ".jsonl").len();
+        shared.set_down(false);
+        panel.flush().unwrap();
+        let stored = seqs(&shared);
+        assert_eq!((stored.len() as i64, duplicates(&stored)), (seq, 0));
+        let stats = panel.stats();
+        assert_eq!(stats.spilled > 0, spools, "{outage_ms} ms outage: {stats:?}");
+        assert!(files_during <= 1, "one spool file per outage, not per attempt: {files_during}");
+        assert_eq!(stats.replayed, stats.spilled);
+    }
 }

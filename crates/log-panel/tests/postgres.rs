@@ -200,13 +200,26 @@ fn a_wrong_password_fails_init_without_showing_it() {
     let role = server.create_password_role("Right-Pass-77");
     let bad = server.url_with_login(&dbname, &role, "Wrong-Pass-99");
     let spool = tempfile::tempdir().unwrap();
-    let Err(err) = log_panel::builder().postgres(bad).spool_dir(spool.path()).build() else {
+    let Err(err) = log_panel::builder().postgres(bad.clone()).spool_dir(spool.path()).database_required(true).build()
+    else {
         panic!("a wrong password was accepted")
     };
     let text = format!("{err} | {err:?}");
     assert!(!text.contains("Wrong-Pass-99"), "{text}");
     assert!(text.contains(&format!("{role}:***@127.0.0.1")), "{text}");
     assert!(text.contains("password authentication failed"), "{text}");
+    // Not required: the application starts, and stats() says why nothing is stored.
+    let panel = log_panel::builder().postgres(bad).spool_dir(spool.path()).build().unwrap();
+    log::info!(logger: panel, "kept in the spool");
+    let start = Instant::now();
+    while panel.stats().storage_down_since.is_none() {
+        assert!(start.elapsed() < common::WAIT);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (error, _) = panel.stats().last_error.unwrap();
+    assert!(error.contains("password authentication failed") && !error.contains("Wrong-Pass-99"), "{error}");
+    let report = panel.shutdown_timeout(Duration::from_millis(200));
+    assert_eq!((report.written, report.spilled), (0, 1), "{report:?} {:?}", panel.stats());
 }
 
 #[test]
@@ -306,4 +319,32 @@ fn sqlite_and_postgres_store_the_same_context_json_for_hostile_strings() {
     assert!(!in_sqlite.iter().any(|t| t.contains("\\u0000")));
     assert_eq!(sqlite.sanitised_count(), 2, "the control-character record and the NUL record");
     assert_eq!(pg.sanitised_count(), 2);
+}
+
+#[test]
+fn postgres_down_at_init_then_started_stores_everything_once() {
+    let Some(server) = TestServer::start_stoppable("postgres_down_at_init_then_started") else { return };
+    let url = server.create_database();
+    server.stop_server();
+    // Opt-in fail fast: refused at once.
+    let refused = log_panel::builder().database(&url).database_required(true).build();
+    assert!(matches!(refused, Err(log_panel::Error::Storage { .. })), "{:?}", refused.err());
+    let spool = tempfile::tempdir().unwrap();
+    let panel = log_panel::builder().database(&url).spool_dir(spool.path()).batch_size(100).build().unwrap();
+    for seq in 0..1000 {
+        log::info!(logger: panel, seq = seq; "logged while the database is down");
+    }
+    let start = Instant::now();
+    while panel.stats().storage_down_since.is_none() || panel.stats().in_spool < 1000 {
+        assert!(start.elapsed() < common::WAIT, "{:?}", panel.stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(panel.stats().last_error.is_some());
+    server.start_server();
+    panel.flush().unwrap();
+    let stats = panel.stats();
+    assert_eq!((stats.written, stats.lost, stats.in_spool, stats.storage_down_since), (1000, 0, 0, None));
+    drop(panel);
+    assert_eq!(count(&url, "SELECT count(*) FROM log_records"), 1000, "sent 1000, stored 1000");
+    assert_eq!(count(&url, "SELECT count(DISTINCT context->'seq') FROM log_records"), 1000, "duplicated 0");
 }

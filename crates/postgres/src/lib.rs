@@ -209,7 +209,22 @@ impl PgSink {
 
     /// Connects with a parsed configuration and creates or migrates the schema.
     pub fn new(config: PgConfig) -> Result<PgSink, PgError> {
-        let mut sink = PgSink {
+        let mut sink = PgSink::disconnected(config);
+        sink.conn = Some(sink.open()?);
+        Ok(sink)
+    }
+
+    /// Parses `url` and returns a sink that is not connected yet: it connects
+    /// (and creates or migrates the schema) on its first write, so an
+    /// application can start while its log database is down. Until then, and
+    /// after every failed connection, `write` returns
+    /// [`SinkErrorKind::Unavailable`] and the writer keeps the records.
+    pub fn connect_lazy(url: &str) -> Result<PgSink, PgError> {
+        Ok(PgSink::disconnected(PgConfig::parse(url)?))
+    }
+
+    fn disconnected(config: PgConfig) -> PgSink {
+        PgSink {
             config,
             conn: None,
             encoder: Encoder::new(),
@@ -219,9 +234,12 @@ impl PgSink {
             in_doubt: None,
             reconnects: 0,
             retention: None,
-        };
-        sink.conn = Some(sink.open()?);
-        Ok(sink)
+        }
+    }
+
+    /// Whether the sink holds a connection now.
+    pub fn is_connected(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| !c.client.is_closed())
     }
 
     /// The configuration (its `Display` is the redacted URL).
@@ -329,8 +347,10 @@ impl PgSink {
                 let kind = if e.is_transient() { SinkErrorKind::Unavailable } else { SinkErrorKind::Other };
                 SinkError::new(kind, e.to_string())
             })?;
+            if self.batch_no > 0 {
+                self.reconnects += 1;
+            }
             self.conn = Some(conn);
-            self.reconnects += 1;
         }
         let Some(doubt) = self.in_doubt.clone() else {
             return Ok(false);

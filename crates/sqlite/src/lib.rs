@@ -72,9 +72,16 @@ impl Default for SqliteOptions {
     }
 }
 
-/// How long a write waits for another connection's lock before failing with
-/// "busy" (the writer then retries the batch).
+/// How long opening (and migrating) the database waits for another
+/// connection's lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a batch waits for another connection's lock before failing with
+/// "busy". Short: a busy database is a storage failure like any other, and
+/// the writer keeps draining the queue into its bounded backlog and the
+/// spool while it retries, rather than sitting in SQLite's wait while the
+/// callers' queue fills.
+pub const WRITE_BUSY_TIMEOUT: Duration = Duration::from_millis(100);
 
 const INSERT: &str = "INSERT INTO log_records
     (ts, level, logger, message, module, file, line, thread, pid, host, app, context, original_size)
@@ -154,6 +161,7 @@ impl SqliteSink {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         schema::migrate(&mut conn)?;
+        conn.busy_timeout(WRITE_BUSY_TIMEOUT)?;
         Ok(SqliteSink {
             conn,
             path,
