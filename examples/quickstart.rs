@@ -23,12 +23,17 @@ fn main() -> Result<(), log_panel::Error> {
     let stats = log_panel::stats();
     let Some(db) = storage.strip_prefix("sqlite:") else {
         println!("log-panel: {} records written to {storage}", stats.written);
-        println!("Look at them with psql (table log_records; levels in log_levels; see docs/schema.md).");
+        println!("See them:  cargo run -p log-panel-cli -- tail");
+        println!("Or with psql (table log_records; levels in log_levels; see docs/schema.md).");
         return Ok(());
     };
     println!("log-panel: {} records written to {db}", stats.written);
     println!();
-    println!("Look at them with sqlite3:");
+    // The command finds the same database the same way (log_panel.toml, $LOG_PANEL_DATABASE_URL).
+    println!("See them:  cargo run -p log-panel-cli -- tail");
+    println!("Only warnings and errors, as JSON:  cargo run -p log-panel-cli -- query --level warn --format json");
+    println!();
+    println!("Or with sqlite3:");
     println!(
         "  sqlite3 -header -column {db} \\\n    \"SELECT ts, name AS level, logger, message, context FROM log_records JOIN log_levels USING (level) ORDER BY id DESC LIMIT 10\""
     );

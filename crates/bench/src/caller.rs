@@ -30,6 +30,9 @@ pub enum Shape {
     Plain,
     /// (b) the same message, 5 keys bound as context on the thread, 2 key-values on the call.
     Context,
+    /// (c) a `tracing` event with 2 fields inside two entered spans (5 fields,
+    /// then 1): log-panel's layer against the fmt layer on tracing-appender.
+    Spans,
 }
 
 impl Shape {
@@ -38,6 +41,7 @@ impl Shape {
         match self {
             Shape::Plain => "a: no context",
             Shape::Context => "b: 5 ctx + 2 kv",
+            Shape::Spans => "c: 2 spans+2 kv",
         }
     }
 }
@@ -142,6 +146,7 @@ impl Peer for LogPanel {
                 let (a, b) = args(i);
                 log::info!(logger: p, "handled request {} in {} us", a, b);
             }),
+            Shape::Spans => unreachable!("{SPANS_ONLY}"),
             Shape::Context => {
                 bind_request_context();
                 timed(barrier, n, samples, |i| {
@@ -173,6 +178,7 @@ impl Peer for Tracing {
                 let (a, b) = args(i);
                 tracing::info!("handled request {} in {} us", a, b);
             }),
+            Shape::Spans => unreachable!("{SPANS_ONLY}"),
             Shape::Context => {
                 let span = tracing::info_span!(
                     "request",
@@ -208,6 +214,7 @@ impl Peer for Slog {
     fn thread(&self, shape: Shape, barrier: &Barrier, n: usize, samples: &mut Samples) {
         let log = match shape {
             Shape::Plain => self.root.clone(),
+            Shape::Spans => unreachable!("{SPANS_ONLY}"),
             Shape::Context => self.root.new(slog::o!(
                 "request_id" => "7f3a9c2e-51d0",
                 "user_id" => 4217,
@@ -217,7 +224,7 @@ impl Peer for Slog {
             )),
         };
         match shape {
-            Shape::Plain => timed(barrier, n, samples, |i| {
+            Shape::Plain | Shape::Spans => timed(barrier, n, samples, |i| {
                 let (a, b) = args(i);
                 slog::info!(log, "handled request {} in {} us", a, b);
             }),
@@ -248,6 +255,7 @@ impl Peer for EnvLogger {
                 let (a, b) = args(i);
                 log::info!(logger: l, "handled request {} in {} us", a, b);
             }),
+            Shape::Spans => unreachable!("{SPANS_ONLY}"),
             // env_logger has no bound context: the same seven fields go on the call.
             Shape::Context => timed(barrier, n, samples, |i| {
                 let (a, b) = args(i);
@@ -260,6 +268,104 @@ impl Peer for EnvLogger {
     fn drained(&mut self, expected: u64) -> u64 {
         self.lines.wait_for(expected, Duration::from_secs(5))
     }
+}
+
+/// Shape (c) is measured on the span peers only (see [`span_peers`]).
+const SPANS_ONLY: &str = "shape (c) runs only on the span peers";
+
+/// Shape (c): the same `tracing` event in the same two entered spans, on the
+/// thread's own dispatcher, for each subscriber under test.
+fn span_stack(dispatch: &tracing::Dispatch, barrier: &Barrier, n: usize, samples: &mut Samples) {
+    tracing::dispatcher::with_default(dispatch, || {
+        let request = tracing::info_span!(
+            "request",
+            request_id = "7f3a9c2e-51d0",
+            user_id = 4217,
+            tenant = "acme",
+            route = "/api/orders",
+            client_ip = "10.0.0.7"
+        );
+        let _request = request.enter();
+        let query = tracing::info_span!("db_query", table = "orders");
+        let _query = query.enter();
+        timed(barrier, n, samples, |i| {
+            let (a, b) = args(i);
+            tracing::info!(method = "GET", status = 200, "handled request {} in {} us", a, b);
+        });
+    });
+}
+
+/// A subscriber measured with shape (c), and how to count what it consumed.
+struct SpanPeer {
+    name: &'static str,
+    dispatch: tracing::Dispatch,
+    consumed: SpanSink,
+}
+
+enum SpanSink {
+    Panel(std::sync::Arc<log_panel::Panel>),
+    /// The guard flushes the worker when the peer is dropped.
+    Lines(LineCounter, #[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard),
+}
+
+impl Peer for SpanPeer {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn thread(&self, _shape: Shape, barrier: &Barrier, n: usize, samples: &mut Samples) {
+        span_stack(&self.dispatch, barrier, n, samples);
+    }
+    fn drained(&mut self, expected: u64) -> u64 {
+        match &mut self.consumed {
+            SpanSink::Panel(panel) => {
+                let _ = panel.flush();
+                panel.stats().written
+            }
+            SpanSink::Lines(lines, _) => lines.wait_for(expected, DRAIN_TIMEOUT),
+        }
+    }
+}
+
+/// Shape (c)'s two subscribers, each on its own dispatcher (installed per
+/// thread with `with_default`, the same dispatch path for both): the
+/// registry with log-panel's layer into its own database, and the fmt layer
+/// on tracing-appender's non_blocking writer configured as for shapes (a)
+/// and (b). Both keep INFO and above, each with the same level filter.
+fn span_peers(dir: &Path, capacity: usize) -> (Vec<Box<dyn Peer>>, PathBuf) {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let db = dir.join("caller_spans.db");
+    let panel = std::sync::Arc::new(
+        log_panel::builder().database(&db).app("bench").queue_capacity(capacity).build().expect("start log-panel"),
+    );
+    let layered = tracing_subscriber::registry()
+        .with(log_panel::tracing::LogPanelLayer::for_panel(std::sync::Arc::clone(&panel)))
+        .with(tracing_subscriber::filter::LevelFilter::INFO);
+
+    let file = dir.join("tracing_spans.log");
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(capacity)
+        .finish(tracing_appender::rolling::never(dir, "tracing_spans.log"));
+    let fmt = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+        .finish();
+
+    let peers: Vec<Box<dyn Peer>> = vec![
+        Box::new(SpanPeer {
+            name: "log-panel layer",
+            dispatch: tracing::Dispatch::new(layered),
+            consumed: SpanSink::Panel(panel),
+        }),
+        Box::new(SpanPeer {
+            name: "tracing+appender",
+            dispatch: tracing::Dispatch::new(fmt),
+            consumed: SpanSink::Lines(LineCounter::new(&file), guard),
+        }),
+    ];
+    (peers, db)
 }
 
 /// Runs `n` timed calls on each of `threads` named threads; returns every sample.
@@ -351,6 +457,9 @@ pub struct Outcome {
     /// Records logged into log-panel (warm-up included) and rows found in its database.
     pub log_panel_logged: u64,
     pub log_panel_rows: u64,
+    /// The same for the tracing layer's database of shape (c).
+    pub layer_logged: u64,
+    pub layer_rows: u64,
 }
 
 /// Every configuration for every backend, interleaved so that each backend
@@ -361,15 +470,47 @@ pub struct Outcome {
 /// median over the sweeps of its median, p99 and mean (the machine is shared,
 /// so one sweep can land on a busy moment).
 pub fn run(dir: &Path, calls_per_thread: usize, thread_counts: &[usize], only: &[String], repeats: usize) -> Outcome {
+    let overhead = crate::common::timer_overhead();
     let (mut peers, db) = peers(dir, QUEUE);
+    let (mut rows, expected) =
+        sweeps(&mut peers, &[Shape::Plain, Shape::Context], calls_per_thread, thread_counts, only, repeats, overhead);
+    drop(peers); // log-panel drains and stops; the others flush their files.
+                 // Shape (c) last: its per-thread dispatchers put every later `tracing`
+                 // call of the process on tracing's scoped-dispatch path, which shapes
+                 // (a) and (b) must not pay.
+    let (mut span_peers, layer_db) = span_peers(dir, QUEUE);
+    let (span_rows, span_expected) =
+        sweeps(&mut span_peers, &[Shape::Spans], calls_per_thread, thread_counts, only, repeats, overhead);
+    drop(span_peers);
+    rows.extend(span_rows);
+    Outcome {
+        rows,
+        timer_overhead_ns: overhead,
+        log_panel_logged: expected[0],
+        log_panel_rows: sqlite_rows(&db),
+        layer_logged: span_expected[0],
+        layer_rows: sqlite_rows(&layer_db),
+    }
+}
+
+/// Runs every shape × thread count × selected peer `repeats` times and
+/// returns the median figures with, per peer, the records it was given.
+fn sweeps(
+    peers: &mut [Box<dyn Peer>],
+    shapes: &[Shape],
+    calls_per_thread: usize,
+    thread_counts: &[usize],
+    only: &[String],
+    repeats: usize,
+    overhead: u32,
+) -> (Vec<Row>, Vec<u64>) {
     let selected: Vec<bool> =
         peers.iter().map(|p| only.is_empty() || only.iter().any(|o| p.name().starts_with(o.as_str()))).collect();
     let mut expected = vec![0u64; peers.len()];
     let mut sweeps: Vec<Vec<Row>> = Vec::new();
-    let overhead = crate::common::timer_overhead();
     for _ in 0..repeats.max(1) {
         let mut rows = Vec::new();
-        for shape in [Shape::Plain, Shape::Context] {
+        for &shape in shapes {
             for &threads in thread_counts {
                 for (k, peer) in peers.iter_mut().enumerate() {
                     if !selected[k] {
@@ -396,7 +537,6 @@ pub fn run(dir: &Path, calls_per_thread: usize, thread_counts: &[usize], only: &
         }
         sweeps.push(rows);
     }
-    drop(peers); // log-panel drains and stops; the others flush their files.
     let mut rows = sweeps.last().cloned().unwrap_or_default();
     for (i, row) in rows.iter_mut().enumerate() {
         let of = |f: fn(&Row) -> f64| {
@@ -409,5 +549,5 @@ pub fn run(dir: &Path, calls_per_thread: usize, thread_counts: &[usize], only: &
         row.mean_ns = of(|r| r.mean_ns);
         row.timed_calls = sweeps.iter().map(|s| s[i].timed_calls).sum();
     }
-    Outcome { rows, timer_overhead_ns: overhead, log_panel_logged: expected[0], log_panel_rows: sqlite_rows(&db) }
+    (rows, expected)
 }

@@ -2,7 +2,7 @@
 //! against the raw driver, peak memory during a burst. See `docs/performance.md`.
 //!
 //! ```text
-//! cargo run --release -p log-panel-bench -- [--quick] [--json out.json] [--only caller,writer,postgres,memory]
+//! cargo run --release -p log-panel-bench -- [--quick] [--json out.json] [--only caller,writer,postgres,memory,read]
 //! ```
 //!
 //! `--quick` is the CI run: small sizes, exact record counts checked, timings
@@ -13,6 +13,7 @@ mod caller;
 mod common;
 mod memory;
 mod pg;
+mod read;
 mod throughput;
 
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ struct Options {
     burst: Option<u64>,
     /// Caller sweeps (median over them is reported).
     repeats: Option<usize>,
+    /// Records of the read phase.
+    read: Option<u64>,
 }
 
 struct Sizes {
@@ -40,19 +43,20 @@ struct Sizes {
     burst_records: u64,
 }
 
-const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only caller,writer,postgres,memory]
-       [--backends log-panel,tracing,slog,env_logger] [--calls N per thread] [--records N] [--burst N] [--repeats N]";
+const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only caller,writer,postgres,memory,read]
+       [--backends log-panel,tracing,slog,env_logger] [--calls N per thread] [--records N] [--burst N] [--repeats N] [--read-records N]";
 
 fn parse() -> Result<Options, String> {
     let mut opts = Options {
         quick: false,
         json: None,
-        phases: vec!["caller".into(), "writer".into(), "postgres".into(), "memory".into()],
+        phases: vec!["caller".into(), "writer".into(), "postgres".into(), "memory".into(), "read".into()],
         backends: Vec::new(),
         calls: None,
         records: None,
         burst: None,
         repeats: None,
+        read: None,
     };
     let num = |v: Option<String>, what: &str| -> Result<u64, String> {
         v.and_then(|n| n.replace('_', "").parse().ok()).ok_or_else(|| format!("{what} needs a number"))
@@ -70,6 +74,7 @@ fn parse() -> Result<Options, String> {
             "--records" => opts.records = Some(num(it.next(), "--records")?),
             "--burst" => opts.burst = Some(num(it.next(), "--burst")?),
             "--repeats" => opts.repeats = Some(num(it.next(), "--repeats")? as usize),
+            "--read-records" => opts.read = Some(num(it.next(), "--read-records")?),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -138,11 +143,14 @@ fn main() -> ExitCode {
             let best_peer = out
                 .rows
                 .iter()
-                .filter(|o| o.backend != "log-panel" && o.shape == r.shape && o.threads == r.threads)
+                .filter(|o| !o.backend.starts_with("log-panel") && o.shape == r.shape && o.threads == r.threads)
                 .map(|o| o.median_ns)
                 .fold(f64::INFINITY, f64::min);
-            let ratio =
-                if r.backend == "log-panel" { format!("{:.2}x", r.median_ns / best_peer) } else { String::new() };
+            let ratio = if r.backend.starts_with("log-panel") {
+                format!("{:.2}x", r.median_ns / best_peer)
+            } else {
+                String::new()
+            };
             println!(
                 "{:<17} {:<16} {:>3} {:>8.0} {:>8.0} {:>8.0} {:>13}",
                 r.backend,
@@ -170,7 +178,14 @@ fn main() -> ExitCode {
                 out.log_panel_rows, out.log_panel_logged
             ));
         }
+        if out.layer_rows != out.layer_logged {
+            failures.push(format!(
+                "caller (c): {} rows in the tracing layer's database, {} logged",
+                out.layer_rows, out.layer_logged
+            ));
+        }
         println!("log-panel database: {} rows for {} calls", out.log_panel_rows, out.log_panel_logged);
+        println!("tracing layer database: {} rows for {} events", out.layer_rows, out.layer_logged);
         summary.insert(
             "caller".into(),
             json!({
@@ -254,6 +269,13 @@ fn main() -> ExitCode {
             }
             Err(e) => failures.push(e),
         }
+    }
+
+    // 5. The read side (issue 16).
+    if want("read") {
+        let n = opts.read.unwrap_or(if opts.quick { 30_000 } else { 2_000_000 });
+        let reps = if opts.quick { 5 } else { 15 };
+        summary.insert("read".into(), read::run(dir.path(), n, reps, &mut failures));
     }
 
     if !opts.quick {
@@ -345,6 +367,20 @@ fn goals(
                     best.median_ns
                 ),
                 r.median_ns <= best.median_ns / 2.0,
+            ));
+        }
+    }
+    // The issue's goal for the tracing layer: at most tracing-appender's cost, same event, same spans.
+    for r in caller.iter().filter(|r| r.backend == "log-panel layer") {
+        let peer =
+            caller.iter().find(|o| o.backend == "tracing+appender" && o.shape == r.shape && o.threads == r.threads);
+        if let Some(peer) = peer {
+            out.push((
+                format!(
+                    "caller (c) {}t layer <= tracing+appender: {:.0} ns vs {:.0} ns",
+                    r.threads, r.median_ns, peer.median_ns
+                ),
+                r.median_ns <= peer.median_ns,
             ));
         }
     }

@@ -62,6 +62,10 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// When a logger's records fire a threshold alert (see [`ThresholdConfig`]).
     pub thresholds: ThresholdConfig,
+    /// How long records are kept.
+    pub retention: RetentionConfig,
+    /// Which context keys are indexed for lookups (SQLite).
+    pub index: IndexConfig,
 }
 
 // By hand so that `{:?}` never shows a password in `database`.
@@ -77,6 +81,8 @@ impl fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("shutdown", &self.shutdown)
             .field("thresholds", &self.thresholds)
+            .field("retention", &self.retention)
+            .field("index", &self.index)
             .finish_non_exhaustive()
     }
 }
@@ -93,8 +99,51 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             shutdown: ShutdownConfig::default(),
             thresholds: ThresholdConfig::default(),
+            retention: RetentionConfig::default(),
+            index: IndexConfig::default(),
         }
     }
+}
+
+/// `[retention]`: how long records are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Records older than this many days are deleted by the writer, in small
+    /// batches while it is idle. `0` (the default) keeps records forever:
+    /// deleting stored logs is a choice the user makes (the Python system
+    /// deleted after 90 days by default; set `days = 90` for the same).
+    pub days: u64,
+}
+
+/// `[index]`: lookups that must not scan.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexConfig {
+    /// Context keys given an expression index in SQLite (PostgreSQL indexes
+    /// every key). Each is 1–64 ASCII letters, digits or `_`. Default:
+    /// `["request_id"]`.
+    #[serde(deserialize_with = "index_keys")]
+    pub context_keys: Vec<String>,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig { context_keys: vec!["request_id".to_owned()] }
+    }
+}
+
+fn index_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let keys = Vec::<String>::deserialize(d)?;
+    if let Some(bad) =
+        keys.iter().find(|k| !(1..=64).contains(&k.len()) || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        return Err(serde::de::Error::custom(format!(
+            "`{}` cannot be indexed: use 1 to 64 ASCII letters, digits or `_`",
+            bad.escape_debug()
+        )));
+    }
+    Ok(keys)
 }
 
 /// `[filter]`: which records are stored.
@@ -517,6 +566,23 @@ mod tests {
         assert!(!c.shutdown.panic_hook);
         let e = error("[limits]\nmax_field_bytes = 10\n");
         assert_eq!((e.key.as_deref(), e.line), (Some("limits.max_field_bytes"), Some(2)));
+    }
+
+    #[test]
+    fn retention_and_index_sections() {
+        let c = Config::from_toml_str(
+            "[retention]\ndays = 90\n[index]\ncontext_keys = [\"request_id\", \"user_id\"]\n",
+            None,
+        )
+        .unwrap_or_default();
+        assert_eq!(c.retention.days, 90);
+        assert_eq!(c.index.context_keys, ["request_id", "user_id"]);
+        let d = Config::default();
+        assert_eq!((d.retention.days, d.index.context_keys), (0, vec!["request_id".to_owned()]));
+        let e = error("[index]\n\ncontext_keys = [\"a'b\"]\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("index.context_keys"), Some(3)));
+        let e = error("[retention]\ndays = -1\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("retention.days"), Some(2)));
     }
 
     #[test]

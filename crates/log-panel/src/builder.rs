@@ -195,6 +195,24 @@ impl Builder {
         self
     }
 
+    /// Deletes records older than `days` days while the writer is idle
+    /// (`retention.days`; `0`, the default, keeps them forever).
+    pub fn retention_days(mut self, days: u64) -> Builder {
+        self.config.retention.days = days;
+        self
+    }
+
+    /// The context keys SQLite indexes for lookups (`index.context_keys`,
+    /// default `["request_id"]`), replacing the list.
+    pub fn index_context_keys<I, S>(mut self, keys: I) -> Builder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.config.index.context_keys = keys.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Write a batch once this many records are pending.
     pub fn batch_size(mut self, records: usize) -> Builder {
         self.config.batch.size = records;
@@ -299,7 +317,7 @@ impl Builder {
         let filter = env_filter::Builder::new().parse(&config.filter.directives).build();
         let sink = match sink {
             Some(sink) => sink,
-            None => open_database(&config.database)?,
+            None => open_database(&config)?,
         };
         let origin = Origin {
             app: config.app.clone().unwrap_or_else(default_app_name),
@@ -341,11 +359,26 @@ impl Builder {
     /// Fails (starting nothing) if a logger is already installed.
     pub fn init(self) -> Result<Guard, Error> {
         let panic_hook = self.config.shutdown.panic_hook;
-        crate::global::install(self.build()?, panic_hook)
+        crate::global::install(self.build()?, panic_hook, true)
+    }
+
+    /// Builds and installs the global panel for [`tracing::layer`](crate::tracing::layer),
+    /// leaving `log`'s logger slot free: for applications whose subscriber
+    /// installs `tracing-log`'s `LogTracer` (`tracing_subscriber`'s `init()`
+    /// does, with its default features), so that `log` records reach the
+    /// panel as tracing events. [`flush`](crate::flush), [`shutdown`](crate::shutdown)
+    /// and the returned guard work as with [`init`](Builder::init).
+    ///
+    /// Fails (starting nothing) if a global panel is already installed.
+    #[cfg(feature = "tracing")]
+    pub fn init_for_tracing(self) -> Result<Guard, Error> {
+        let panic_hook = self.config.shutdown.panic_hook;
+        crate::global::install(self.build()?, panic_hook, false)
     }
 }
 
-fn open_database(database: &str) -> Result<Box<dyn Sink>, Error> {
+fn open_database(config: &Config) -> Result<Box<dyn Sink>, Error> {
+    let database = config.database.as_str();
     let lower = database.trim_start().to_ascii_lowercase();
     if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
         return open_postgres(database.trim_start());
@@ -359,7 +392,7 @@ fn open_database(database: &str) -> Result<Box<dyn Sink>, Error> {
             message: format!("is empty; use a file path such as `{}`", log_panel_core::config::DEFAULT_DATABASE),
         }));
     }
-    open_sqlite(path)
+    open_sqlite(path, config)
 }
 
 #[cfg(feature = "postgres")]
@@ -377,15 +410,19 @@ fn open_postgres(_url: &str) -> Result<Box<dyn Sink>, Error> {
 }
 
 #[cfg(feature = "sqlite")]
-fn open_sqlite(path: &str) -> Result<Box<dyn Sink>, Error> {
-    match log_panel_sqlite::SqliteSink::open(path) {
+fn open_sqlite(path: &str, config: &Config) -> Result<Box<dyn Sink>, Error> {
+    let mut options = log_panel_sqlite::SqliteOptions::default();
+    options.index_keys.clone_from(&config.index.context_keys);
+    options.retention =
+        (config.retention.days > 0).then(|| Duration::from_secs(config.retention.days.saturating_mul(86_400)));
+    match log_panel_sqlite::SqliteSink::open_with(path, options) {
         Ok(sink) => Ok(Box::new(sink)),
         Err(e) => Err(Error::Storage { target: format!("sqlite:{path}"), message: e.to_string() }),
     }
 }
 
 #[cfg(not(feature = "sqlite"))]
-fn open_sqlite(path: &str) -> Result<Box<dyn Sink>, Error> {
+fn open_sqlite(path: &str, _config: &Config) -> Result<Box<dyn Sink>, Error> {
     Err(Error::UnsupportedDatabase(format!("sqlite:{path}")))
 }
 

@@ -1,5 +1,6 @@
 //! The process-wide panel behind `log`'s global logger, and its [`Guard`].
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -29,18 +30,39 @@ impl log::Log for GlobalLogger {
 
 static LOGGER: GlobalLogger = GlobalLogger;
 
-pub(crate) fn install(panel: Panel, panic_hook: bool) -> Result<Guard, Error> {
-    if log::set_logger(&LOGGER).is_err() {
+/// True once the global panel is `log`'s logger: the tracing layer then
+/// leaves events that `tracing-log` made from `log` records alone, since the
+/// records themselves were already stored.
+static IS_LOG_LOGGER: AtomicBool = AtomicBool::new(false);
+
+/// The global panel, once one is installed.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) fn panel() -> Option<&'static Panel> {
+    GLOBAL.get()
+}
+
+/// Whether the global panel receives `log` records directly.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) fn is_log_logger() -> bool {
+    IS_LOG_LOGGER.load(Ordering::Acquire)
+}
+
+/// Installs `panel` as the global panel, and as `log`'s logger when `as_log_logger`.
+pub(crate) fn install(panel: Panel, panic_hook: bool, as_log_logger: bool) -> Result<Guard, Error> {
+    if GLOBAL.get().is_some() || (as_log_logger && log::set_logger(&LOGGER).is_err()) {
         // Not half-initialised: the panel we built stops here, storing nothing.
         panel.shutdown();
         return Err(Error::AlreadyInitialized);
     }
     let level = panel.logger.filter.filter();
     if GLOBAL.set(panel).is_err() {
-        // Unreachable in practice: set_logger succeeds only once per process.
+        // Two `init_for_tracing` racing (set_logger succeeds only once per process).
         return Err(Error::AlreadyInitialized);
     }
-    crate::builder::raise_max_level(level);
+    if as_log_logger {
+        IS_LOG_LOGGER.store(true, Ordering::Release);
+        crate::builder::raise_max_level(level);
+    }
     if panic_hook {
         install_panic_hook();
     }

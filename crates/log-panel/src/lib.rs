@@ -30,6 +30,12 @@
 //! Records logged on the writer thread itself (database drivers log too) are
 //! never queued: they go to stderr and are counted in [`Stats`].
 //!
+//! With feature `tracing`, `tracing` events enter at step 1 too: the layer
+//! (`tracing.rs`) captures them with the logger's own gate, limits and
+//! overflow policy, into the same queue and writer. With feature `tower`,
+//! `tower.rs` binds each request's context around the whole request. See
+//! `docs/tracing.md`.
+//!
 //! # Threshold alerts
 //!
 //! After each commit the writer counts records per logger and level over a
@@ -56,6 +62,10 @@ mod queue;
 mod recycle;
 mod spool;
 mod stats;
+#[cfg(feature = "tower")]
+pub mod tower;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 mod writer;
 
 pub use alerts::AlertStats;

@@ -40,7 +40,7 @@ pub(crate) fn set_thread_name(name: Arc<str>) {
     });
 }
 
-fn thread_name() -> Arc<str> {
+pub(crate) fn thread_name() -> Arc<str> {
     THREAD_NAME.with(|name| {
         name.get_or_init(|| {
             let t = std::thread::current();
@@ -76,27 +76,48 @@ impl Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        if on_writer_thread() {
-            Counters::add(&self.counters.writer_thread_records, 1);
-            eprintln!("[log-panel writer] {} {}: {}", record.level(), record.target(), record.args());
-            return;
-        }
-        if self.closed.load(Ordering::Relaxed) {
-            Counters::add(&self.counters.dropped_after_shutdown, 1);
+        if !self.admit(record.level(), record.target(), record.args()) {
             return;
         }
         // First, so that the time is the call's, not the end of its capture.
         let tick = Tick::now();
         let (message, original_size) = format_message(record.args(), self.max_field_bytes);
-        if self.ignore.has_message_rules() && self.ignore.ignores_message(&message) {
+        if self.ignores_message(&message) {
             return;
         }
         let mut captured = capture(record, message, self.max_field_bytes, &self.counters);
-        if original_size.is_some() {
-            captured.original_size = original_size;
+        captured.original_size = original_size;
+        self.submit(captured, tick);
+    }
+
+    /// The gate every facade passes after its own filtering and before any
+    /// capture work: false on a writer thread (the record goes to stderr and
+    /// is counted, never into the queue the writer drains) and after shutdown
+    /// (counted as dropped).
+    pub(crate) fn admit(&self, level: log::Level, target: &str, message: &dyn std::fmt::Display) -> bool {
+        if on_writer_thread() {
+            Counters::add(&self.counters.writer_thread_records, 1);
+            eprintln!("[log-panel writer] {level} {target}: {message}");
+            return false;
+        }
+        if self.closed.load(Ordering::Relaxed) {
+            Counters::add(&self.counters.dropped_after_shutdown, 1);
+            return false;
+        }
+        true
+    }
+
+    /// The ignore rules' message part (the logger part is checked before capture).
+    pub(crate) fn ignores_message(&self, message: &str) -> bool {
+        self.ignore.has_message_rules() && self.ignore.ignores_message(message)
+    }
+
+    /// Counts a cut message and hands the captured record to the writer.
+    pub(crate) fn submit(&self, record: Record, tick: Tick) {
+        if record.original_size.is_some() {
             Counters::add(&self.counters.truncated, 1);
         }
-        self.enqueue(captured, tick);
+        self.enqueue(record, tick);
     }
 
     /// Hands the record to the writer under the overflow policy.
@@ -125,7 +146,7 @@ impl Logger {
 /// Formats the message, borrowing it when the call had no arguments, and
 /// never keeping (or allocating) more than `limit` bytes of it. Returns the
 /// original size when it was cut.
-fn format_message(args: &std::fmt::Arguments<'_>, limit: usize) -> (Text, Option<u64>) {
+pub(crate) fn format_message(args: &std::fmt::Arguments<'_>, limit: usize) -> (Text, Option<u64>) {
     match args.as_str() {
         Some(s) => match cut(s, limit) {
             None => (Cow::Borrowed(s), None),

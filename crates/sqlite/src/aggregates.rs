@@ -422,7 +422,7 @@ fn for_each_bucket(
 }
 
 /// Parses the fixed-width `ts` form, `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
-fn parse_timestamp(text: &str) -> Result<Timestamp, QueryError> {
+pub(crate) fn parse_timestamp(text: &str) -> Result<Timestamp, QueryError> {
     let bad = || QueryError::BadBucket(text.to_owned());
     let b = text.as_bytes();
     if b.len() != 27 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
@@ -476,7 +476,7 @@ mod tests {
         }
         let mut sink = crate::SqliteSink::open(&path).unwrap();
         let version: i64 = sink.connection().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, crate::SCHEMA_VERSION);
         let stats = logger_stats(sink.connection()).unwrap();
         assert_eq!(stats.len(), 2);
         assert_eq!((stats[0].total, stats[0].errors, stats[0].warnings), (3, 1, 1));

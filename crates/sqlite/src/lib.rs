@@ -22,15 +22,55 @@
 //! ```
 
 pub mod aggregates;
+mod query;
+mod retention;
 mod schema;
+mod search;
+mod store;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use log_panel_core::{severity, Batch, Sink, SinkError, SinkErrorKind};
+use log_panel_core::{severity, Batch, Sink, SinkError, SinkErrorKind, Timestamp};
 use rusqlite::{params, Connection, ErrorCode};
 
+pub use query::valid_index_key;
 pub use schema::SCHEMA_VERSION;
+pub use store::{SqliteStore, HISTOGRAM_ROW_LIMIT};
+
+/// Records deleted per idle step when `retention` is set.
+const RETENTION_STEP_ROWS: usize = 1_000;
+
+/// How a [`SqliteSink`] keeps the database, beyond storing batches.
+///
+/// ```
+/// use std::time::Duration;
+/// use log_panel_sqlite::{SqliteOptions, SqliteSink};
+///
+/// let dir = tempfile::tempdir()?;
+/// let mut options = SqliteOptions::default();
+/// options.index_keys.push("user_id".into());
+/// options.retention = Some(Duration::from_secs(90 * 86_400));
+/// let sink = SqliteSink::open_with(dir.path().join("logs.db"), options)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// Context keys to index (an expression index each, created on open), so
+    /// `key=value` lookups do not scan. Each must match `[A-Za-z0-9_]{1,64}`.
+    /// Default: `["request_id"]`.
+    pub index_keys: Vec<String>,
+    /// Delete records older than this, in small batches while the writer is
+    /// idle. `None` (the default) keeps records forever.
+    pub retention: Option<Duration>,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> SqliteOptions {
+        SqliteOptions { index_keys: vec!["request_id".to_owned()], retention: None }
+    }
+}
 
 /// How long a write waits for another connection's lock before failing with
 /// "busy" (the writer then retries the batch).
@@ -54,6 +94,9 @@ pub enum OpenError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A context key to index is not `[A-Za-z0-9_]{1,64}`.
+    #[error("context key `{0}` cannot be indexed: use 1 to 64 ASCII letters, digits or `_`")]
+    BadIndexKey(String),
     /// The file was written by a newer log-panel.
     #[error("database schema version {found} is newer than this log-panel supports ({supported})")]
     NewerSchema {
@@ -72,18 +115,34 @@ pub struct SqliteSink {
     // does not allocate each time.
     json: String,
     ts: String,
+    retention: Option<Duration>,
 }
 
 impl SqliteSink {
     /// Opens or creates the database at `path` (creating missing parent
     /// directories), enables WAL and the busy timeout, and migrates the schema.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteSink, OpenError> {
+        SqliteSink::open_with(path, SqliteOptions::default())
+    }
+
+    /// [`SqliteSink::open`] with options: creates the context-key indexes
+    /// that are missing (existing ones of other keys are kept) and enables
+    /// retention.
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteSink, OpenError> {
+        if let Some(bad) = options.index_keys.iter().find(|k| !valid_index_key(k)) {
+            return Err(OpenError::BadIndexKey(bad.clone()));
+        }
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| OpenError::CreateDir { dir: dir.to_path_buf(), source })?;
         }
         let conn = Connection::open(&path)?;
-        SqliteSink::from_connection(conn, path)
+        let mut sink = SqliteSink::from_connection(conn, path)?;
+        for key in &options.index_keys {
+            sink.conn.execute_batch(&query::context_index_sql(key))?;
+        }
+        sink.retention = options.retention;
+        Ok(sink)
     }
 
     fn from_connection(mut conn: Connection, path: PathBuf) -> Result<SqliteSink, OpenError> {
@@ -93,7 +152,7 @@ impl SqliteSink {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         schema::migrate(&mut conn)?;
-        Ok(SqliteSink { conn, path, json: String::with_capacity(256), ts: String::with_capacity(32) })
+        Ok(SqliteSink { conn, path, json: String::with_capacity(256), ts: String::with_capacity(32), retention: None })
     }
 
     /// The underlying connection, for queries (tests, tools).
@@ -152,6 +211,25 @@ impl SqliteSink {
     pub fn rebuild_aggregates(&mut self) -> Result<(), rusqlite::Error> {
         aggregates::rebuild(&mut self.conn)
     }
+
+    /// One step of retention: deletes up to 1 000 expired records (if
+    /// `retention` is set). Returns whether expired records remain.
+    fn retention_step(&mut self) -> rusqlite::Result<bool> {
+        let Some(keep) = self.retention else { return Ok(false) };
+        let keep = i64::try_from(keep.as_micros()).unwrap_or(i64::MAX);
+        let before = Timestamp(Timestamp::now().0.saturating_sub(keep));
+        let deleted = retention::delete_batch_tx(&mut self.conn, before, RETENTION_STEP_ROWS)?;
+        Ok(deleted >= RETENTION_STEP_ROWS as u64)
+    }
+
+    /// One step of search indexing: the next 2 000 records above the mark.
+    /// Returns whether unindexed records remain.
+    fn index_step(&mut self) -> rusqlite::Result<bool> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let more = search::index_step(&tx, search::INDEX_STEP_ROWS)?;
+        tx.commit()?;
+        Ok(more)
+    }
 }
 
 impl Sink for SqliteSink {
@@ -161,6 +239,15 @@ impl Sink for SqliteSink {
 
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path.display())
+    }
+
+    /// Deletes a batch of expired records when there are some (retention),
+    /// else indexes the next records for search: one short transaction.
+    fn idle(&mut self) -> Result<bool, SinkError> {
+        if self.retention_step().map_err(classify)? {
+            return Ok(true);
+        }
+        self.index_step().map_err(classify)
     }
 }
 

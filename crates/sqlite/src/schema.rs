@@ -85,6 +85,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
                                           ELSE '45' END || ':00.000000Z',
                 sum(level = 5), sum(level = 10), sum(level = 20), sum(level = 30), sum(level = 40)
          FROM log_records GROUP BY 1, 2;",
+    // Version 3: message search (docs/query.md). A trigram FTS5 index over
+    // log_records.message, external content keyed by rowid, filled by the
+    // sink when it is idle (never on the burst path) up to
+    // log_fts_state.indexed_id; a search scans the rows above that mark.
+    "CREATE VIRTUAL TABLE log_records_fts USING fts5(
+         message, content='log_records', content_rowid='id',
+         tokenize='trigram case_sensitive 0'
+     );
+     CREATE TABLE log_fts_state (
+         one        INTEGER PRIMARY KEY CHECK (one = 1),
+         indexed_id INTEGER NOT NULL
+     );
+     INSERT INTO log_fts_state (one, indexed_id) VALUES (1, 0);",
 ];
 
 /// The schema version this build writes.
@@ -105,4 +118,61 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), OpenError> {
     tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::SqliteStore;
+    use log_panel_core::store::{PageAt, RecordFilter};
+    use log_panel_core::{Sink, Store};
+
+    /// A version-2 database with rows: migration 3 adds the search index
+    /// empty (mark 0), searches see every old row at once (scan), and idle
+    /// steps index them.
+    #[test]
+    fn a_version_2_database_with_rows_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            conn.execute_batch("PRAGMA user_version = 2").unwrap();
+            for i in 0..5_000 {
+                conn.execute(
+                    "INSERT INTO log_records (ts, level, logger, message, thread, pid, host, app, context)
+                     VALUES ('2026-11-22T08:00:00.000000Z', 20, 'old', ?1, 't', 1, 'h', 'a', ?2)",
+                    rusqlite::params![format!("Old message {i}"), format!("{{\"request_id\":\"r{}\"}}", i % 7)],
+                )
+                .unwrap();
+            }
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(store.unindexed().unwrap(), 5_000);
+        let mut f = RecordFilter::default();
+        f.text = Some("MESSAGE 12".into());
+        let before: Vec<i64> = store.records(&f, PageAt::Newest, 1_000).unwrap().records.iter().map(|r| r.id).collect();
+        // 12, 120..129, 1200..1299: 111 rows.
+        assert_eq!(before.len(), 111);
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let mut steps = 1;
+        while sink.idle().unwrap() {
+            steps += 1;
+        }
+        assert_eq!(steps, 3);
+        assert_eq!(store.unindexed().unwrap(), 0);
+        let after: Vec<i64> = store.records(&f, PageAt::Newest, 1_000).unwrap().records.iter().map(|r| r.id).collect();
+        assert_eq!(after, before);
+        // The request-id index of the sink's defaults exists now.
+        assert_eq!(store.indexed_keys().unwrap(), ["request_id"]);
+        assert_eq!(
+            store.related("request_id", &log_panel_core::store::FieldValue::Text("r3".into()), 10_000).unwrap().len(),
+            714
+        );
+    }
 }

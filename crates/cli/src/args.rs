@@ -1,0 +1,311 @@
+//! The command line: subcommands and the filter flags they share.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use log_panel_core::config::parse_level;
+use log_panel_core::store::{FieldMatch, LoggerMatch, RecordFilter};
+use log_panel_core::Level;
+
+use crate::clock::TimeSpec;
+
+/// Read the logs that log-panel stored.
+#[derive(Debug, Parser)]
+#[command(name = "log-panel", version, about, max_term_width = 100)]
+pub(crate) struct Cli {
+    /// SQLite file or postgres:// URL [default: $LOG_PANEL_DATABASE_URL, else `database` of
+    /// $LOG_PANEL_CONFIG or ./log_panel.toml, else log_panel.db]
+    #[arg(long, global = true, value_name = "PATH|URL")]
+    pub db: Option<String>,
+    /// Colours: auto (on a terminal unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Show times in UTC (and read times without an offset as UTC) instead of the local zone.
+    #[arg(long, global = true)]
+    pub utc: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// The latest records, oldest first; with -f, new ones as they are committed.
+    Tail(TailArgs),
+    /// Records matching filters, newest first (or one request's records, in time order).
+    Query(QueryArgs),
+    /// Logger cards: totals, last hour, and a timeline of coloured cells.
+    Stats(StatsArgs),
+    /// The most frequent call sites (logger, file, line) in a time window.
+    Sites(SitesArgs),
+    /// Deletes old records in batches and keeps the aggregates right.
+    Prune(PruneArgs),
+    /// Recomputes the aggregate tables from the records.
+    Rebuild,
+    /// Writes every matching record as NDJSON or CSV, page by page.
+    Export(ExportArgs),
+    /// Serves the web panel over this database.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on; a non-loopback address needs --token or --basic.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "HOST:PORT")]
+    pub bind: String,
+    /// Require this token (`Authorization: Bearer …`, or once as `?token=…`);
+    /// default: $LOG_PANEL_WEB_TOKEN (keeps it out of the process list).
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Require HTTP basic authentication with these credentials.
+    #[arg(long, value_name = "USER:PASSWORD")]
+    pub basic: Option<String>,
+}
+
+/// Filters shared by every subcommand that reads records.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct FilterArgs {
+    /// Exactly this logger; `name::` for the logger and its `::` children.
+    #[arg(long, value_name = "NAME")]
+    pub logger: Option<LoggerMatch>,
+    /// One level: that level and above (`warn` = warn and error). A list: exactly those (`error,info`).
+    #[arg(long, value_name = "LEVEL[,LEVEL]", value_parser = parse_level_spec)]
+    pub level: Option<LevelSpec>,
+    /// Messages containing this text (case-insensitive).
+    #[arg(long, value_name = "TEXT", value_parser = non_empty)]
+    pub grep: Option<String>,
+    /// A stored field equal to a value; repeat to AND several.
+    #[arg(long = "context", value_name = "KEY=VALUE")]
+    pub context: Vec<FieldMatch>,
+    /// Records of this application.
+    #[arg(long, value_parser = non_empty)]
+    pub app: Option<String>,
+    /// Records of this host.
+    #[arg(long, value_parser = non_empty)]
+    pub host: Option<String>,
+    /// Records of this process id.
+    #[arg(long)]
+    pub pid: Option<u32>,
+}
+
+impl FilterArgs {
+    /// The store filter these flags describe (time bounds are added by the caller).
+    pub(crate) fn to_filter(&self) -> RecordFilter {
+        let mut f = RecordFilter::default();
+        f.logger.clone_from(&self.logger);
+        match &self.level {
+            Some(LevelSpec::AtLeast(l)) => f.min_level = Some(*l),
+            Some(LevelSpec::Exactly(ls)) => f.levels.clone_from(ls),
+            None => {}
+        }
+        f.text.clone_from(&self.grep);
+        f.fields.clone_from(&self.context);
+        f.app.clone_from(&self.app);
+        f.host.clone_from(&self.host);
+        f.pid = self.pid;
+        f
+    }
+}
+
+/// `--level`: one level is a minimum, a comma list is an exact set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LevelSpec {
+    AtLeast(Level),
+    Exactly(Vec<Level>),
+}
+
+pub(crate) fn parse_level_spec(s: &str) -> Result<LevelSpec, String> {
+    if !s.contains(',') {
+        return parse_level(s.trim()).map(LevelSpec::AtLeast);
+    }
+    let mut levels = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        if part.is_empty() {
+            return Err(format!("`{s}`: empty level in the list"));
+        }
+        let level = parse_level(part)?;
+        if !levels.contains(&level) {
+            levels.push(level);
+        }
+    }
+    Ok(LevelSpec::Exactly(levels))
+}
+
+fn non_empty(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(s.to_owned())
+}
+
+/// `--since` / `--until`.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct RangeArgs {
+    /// Records at or after: a duration ago (15m, 2h, 7d) or a time (RFC 3339, or local `2026-12-01 10:00`).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<TimeSpec>,
+    /// Records before: same forms as --since.
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<TimeSpec>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TailArgs {
+    /// Keep printing new records as they are committed (Ctrl-C stops).
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// How many of the latest records to print first.
+    #[arg(short = 'n', long, default_value_t = 20, value_name = "N")]
+    pub lines: usize,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// Record output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// One line per record, for people.
+    Table,
+    /// One JSON array.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+    /// RFC 4180 CSV with a header row.
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueryArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// The records of one request (field `request_id`), in time order, across threads and apps.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["logger", "level", "grep", "context", "app", "host", "pid", "since", "until"])]
+    pub request: Option<String>,
+    /// At most this many records.
+    #[arg(long, default_value_t = 100, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: u64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatsArgs {
+    /// The timeline: `24h` (hourly slots) or `30d` / `90d` (local days); any Nh up to 168 or Nd up to 366.
+    #[arg(long, default_value = "24h", value_parser = parse_range)]
+    pub range: StatsRange,
+    /// Only loggers whose name contains this text.
+    #[arg(long, value_name = "TEXT")]
+    pub name: Option<String>,
+    /// Only loggers with errors in the range.
+    #[arg(long, conflicts_with = "warnings")]
+    pub errors: bool,
+    /// Only loggers with warnings or errors in the range.
+    #[arg(long)]
+    pub warnings: bool,
+}
+
+/// The timeline of `stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatsRange {
+    Hours(usize),
+    Days(usize),
+}
+
+pub(crate) fn parse_range(s: &str) -> Result<StatsRange, String> {
+    let bad = || format!("`{s}`: expected hours such as 24h (1 to 168) or days such as 30d (1 to 366)");
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: usize = n.parse().map_err(|_| bad())?;
+    match unit {
+        "h" if (1..=168).contains(&n) => Ok(StatsRange::Hours(n)),
+        "d" if (1..=366).contains(&n) => Ok(StatsRange::Days(n)),
+        _ => Err(bad()),
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SitesArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Window start: a duration ago or a time.
+    #[arg(long, default_value = "1h", value_name = "WHEN")]
+    pub since: TimeSpec,
+    /// Window end.
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<TimeSpec>,
+    /// At most this many call sites.
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PruneArgs {
+    /// Delete records older than this: a duration ago (90d) or a time.
+    #[arg(long, value_name = "WHEN")]
+    pub older_than: TimeSpec,
+    /// Records deleted per statement (short locks, so a running writer is not delayed).
+    #[arg(long, default_value_t = 1000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: u64,
+    /// Count what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ExportFormat {
+    Ndjson,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Ndjson)]
+    pub format: ExportFormat,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// Write to this file instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_spec_single_is_minimum_list_is_exact() {
+        assert_eq!(parse_level_spec("warn"), Ok(LevelSpec::AtLeast(Level::Warn)));
+        assert_eq!(parse_level_spec("error, info,error"), Ok(LevelSpec::Exactly(vec![Level::Error, Level::Info])));
+        assert!(parse_level_spec("loud").is_err());
+        assert!(parse_level_spec("warn,").is_err());
+    }
+
+    #[test]
+    fn stats_ranges() {
+        assert_eq!(parse_range("24h"), Ok(StatsRange::Hours(24)));
+        assert_eq!(parse_range("90d"), Ok(StatsRange::Days(90)));
+        for bad in ["", "h", "0d", "400d", "5w", "-1h"] {
+            assert!(parse_range(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

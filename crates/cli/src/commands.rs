@@ -1,0 +1,367 @@
+//! The subcommands, each against the `Store` trait only.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use log_panel_core::store::{
+    CardFilter, CardsQuery, FieldValue, LoggerCard, PageAt, RecordFilter, Slots, StoredRecord, QUARTER_HOUR,
+};
+use log_panel_core::{LevelCounts, Store, Timestamp};
+
+use crate::args::{
+    ExportArgs, ExportFormat, Format, PruneArgs, QueryArgs, RangeArgs, SitesArgs, StatsArgs, StatsRange, TailArgs,
+};
+use crate::clock::Clock;
+use crate::error::{out, CliError};
+use crate::show::{clean, print, Paint, RecordWriter, DIM, GREEN, RED, YELLOW};
+
+/// What every subcommand works with.
+pub(crate) struct Ctx {
+    pub store: Box<dyn Store>,
+    pub clock: Clock,
+    pub paint: Paint,
+    /// Whether standard output is a terminal (CSV is then neutralised too).
+    pub stdout_tty: bool,
+}
+
+/// Records read per store call when paging or following.
+const PAGE: usize = 1000;
+/// How often `tail -f` asks for new records.
+const POLL: Duration = Duration::from_millis(200);
+
+fn stdout() -> BufWriter<io::StdoutLock<'static>> {
+    BufWriter::new(io::stdout().lock())
+}
+
+fn with_range(mut filter: RecordFilter, range: &RangeArgs, clock: &Clock) -> Result<RecordFilter, CliError> {
+    filter.since = range.since.as_ref().map(|s| clock.resolve(s)).transpose()?;
+    filter.until = range.until.as_ref().map(|s| clock.resolve(s)).transpose()?;
+    if let (Some(s), Some(u)) = (filter.since, filter.until) {
+        if s >= u {
+            return Err(CliError::usage("--since must be before --until"));
+        }
+    }
+    Ok(filter)
+}
+
+/// Walks the records `filter` keeps, newest first, page by page with
+/// cursors, calling `each` for at most `limit` of them. Returns whether more
+/// records match beyond the limit.
+pub(crate) fn walk(
+    store: &dyn Store,
+    filter: &RecordFilter,
+    limit: Option<usize>,
+    mut each: impl FnMut(&StoredRecord) -> Result<(), CliError>,
+) -> Result<bool, CliError> {
+    let mut at = PageAt::Newest;
+    let mut seen = 0usize;
+    loop {
+        let want = limit.map_or(PAGE, |l| (l - seen).min(PAGE));
+        if want == 0 {
+            // Enough shown: one record more tells whether the listing goes on.
+            return Ok(!store.records(filter, at, 1)?.records.is_empty());
+        }
+        let page = store.records(filter, at, want)?;
+        for r in &page.records {
+            each(r)?;
+        }
+        seen += page.records.len();
+        match page.older {
+            Some(cursor) if !page.records.is_empty() => at = PageAt::Older(cursor),
+            _ => return Ok(false),
+        }
+    }
+}
+
+pub(crate) fn tail(ctx: &Ctx, a: &TailArgs) -> Result<(), CliError> {
+    let filter = a.filter.to_filter();
+    // Before anything is printed: Ctrl-C from then on ends the loop cleanly.
+    let stop = Arc::new(AtomicBool::new(false));
+    if a.follow {
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(signal, Arc::clone(&stop))
+                .map_err(|e| CliError::Io("installing the Ctrl-C handler".into(), e))?;
+        }
+    }
+    let mut w = RecordWriter::table(stdout(), ctx.paint);
+    // The newest id of all, read first: following starts after it, so no
+    // record committed from now on is missed, matching or not.
+    let start = if a.follow { ctx.store.tail(&RecordFilter::default(), None, 1)?.last().map(|r| r.id) } else { None };
+    let latest = if a.lines > 0 { ctx.store.tail(&filter, None, a.lines)? } else { Vec::new() };
+    for r in &latest {
+        w.write(r, &ctx.clock)?;
+    }
+    w.flush()?;
+    if !a.follow {
+        return Ok(());
+    }
+    let mut after = start.into_iter().chain(latest.last().map(|r| r.id)).max().unwrap_or(0);
+    while !stop.load(Ordering::Relaxed) {
+        let new = ctx.store.tail(&filter, Some(after), PAGE)?;
+        for r in &new {
+            w.write(r, &ctx.clock)?;
+            after = after.max(r.id);
+        }
+        w.flush()?;
+        if new.len() < PAGE {
+            let until = Instant::now() + POLL;
+            while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {
+    let w = stdout();
+    let mut w = match a.format {
+        Format::Table => RecordWriter::table(w, ctx.paint),
+        Format::Json => RecordWriter::json(w)?,
+        Format::Ndjson => RecordWriter::ndjson(w),
+        Format::Csv => RecordWriter::csv(w, ctx.stdout_tty)?,
+    };
+    let limit = usize::try_from(a.limit).unwrap_or(usize::MAX);
+    if let Some(id) = &a.request {
+        let records = ctx.store.related("request_id", &FieldValue::Text(id.clone()), limit)?;
+        for r in &records {
+            w.write(r, &ctx.clock)?;
+        }
+        return w.finish();
+    }
+    let filter = with_range(a.filter.to_filter(), &a.range, &ctx.clock)?;
+    let more = walk(&*ctx.store, &filter, Some(limit), |r| w.write(r, &ctx.clock))?;
+    w.finish()?;
+    if more && io::stderr().is_terminal() {
+        eprintln!("log-panel: more records match; raise --limit or narrow the filter");
+    }
+    Ok(())
+}
+
+pub(crate) fn export(ctx: &Ctx, a: &ExportArgs) -> Result<(), CliError> {
+    let filter = with_range(a.filter.to_filter(), &a.range, &ctx.clock)?;
+    let (sink, neutralise): (Box<dyn Write>, bool) = match &a.output {
+        Some(path) => {
+            let file = File::create(path)
+                .map_err(|e| CliError::Io(format!("cannot create {}", clean(&path.display().to_string())), e))?;
+            (Box::new(BufWriter::new(file)), false)
+        }
+        None => (Box::new(stdout()), ctx.stdout_tty),
+    };
+    let mut w = match a.format {
+        ExportFormat::Ndjson => RecordWriter::ndjson(sink),
+        ExportFormat::Csv => RecordWriter::csv(sink, neutralise)?,
+    };
+    let progress = if a.output.is_some() { counter("exporting") } else { ProgressBar::hidden() };
+    let mut n = 0u64;
+    walk(&*ctx.store, &filter, None, |r| {
+        n += 1;
+        if n.is_multiple_of(1000) {
+            progress.set_position(n);
+        }
+        w.write(r, &ctx.clock)
+    })?;
+    w.finish()?;
+    progress.finish_and_clear();
+    if let Some(path) = &a.output {
+        eprintln!("log-panel: exported {n} records to {}", clean(&path.display().to_string()));
+    }
+    Ok(())
+}
+
+/// A spinner on stderr, only when stderr is a terminal.
+fn spinner(message: &'static str) -> ProgressBar {
+    if !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner().with_message(message);
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+fn counter(message: &'static str) -> ProgressBar {
+    let bar = spinner(message);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg}: {pos} records, {elapsed}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+pub(crate) fn prune(ctx: &Ctx, a: &PruneArgs) -> Result<(), CliError> {
+    let before = ctx.clock.resolve(&a.older_than)?;
+    let batch = usize::try_from(a.batch_size).unwrap_or(usize::MAX);
+    let bar = spinner(if a.dry_run { "counting" } else { "pruning" });
+    let report = ctx.store.prune(before, batch, a.dry_run);
+    bar.finish_and_clear();
+    let report = report?;
+    let when = ctx.clock.rfc3339(before);
+    let mut w = stdout();
+    if a.dry_run {
+        print(
+            &mut w,
+            &format!("would delete {} records older than {when} (dry run: nothing deleted)\n", report.deleted),
+        )?;
+    } else {
+        print(
+            &mut w,
+            &format!(
+                "deleted {} records older than {when} in {} batches of at most {batch}\n",
+                report.deleted, report.batches
+            ),
+        )?;
+    }
+    w.flush().map_err(out)
+}
+
+pub(crate) fn rebuild(ctx: &Ctx) -> Result<(), CliError> {
+    let bar = spinner("rebuilding the aggregates");
+    let started = Instant::now();
+    let done = ctx.store.rebuild();
+    bar.finish_and_clear();
+    done?;
+    let mut w = stdout();
+    print(
+        &mut w,
+        &format!(
+            "rebuilt the aggregates of {} from its records in {:.1} s\n",
+            clean(&ctx.store.describe()),
+            started.elapsed().as_secs_f64()
+        ),
+    )?;
+    w.flush().map_err(out)
+}
+
+pub(crate) fn sites(ctx: &Ctx, a: &SitesArgs) -> Result<(), CliError> {
+    let range = RangeArgs { since: Some(a.since.clone()), until: a.until.clone() };
+    let filter = with_range(a.filter.to_filter(), &range, &ctx.clock)?;
+    let limit = usize::try_from(a.limit).unwrap_or(usize::MAX);
+    let sites = ctx.store.call_sites(&filter, limit)?;
+    let mut w = stdout();
+    if sites.is_empty() {
+        print(&mut w, "no records in this window\n")?;
+        return w.flush().map_err(out);
+    }
+    let mut text =
+        format!("{:>8} {:>7} {:>7}  {:<16}  CALL SITE  EXAMPLE\n", "COUNT", "ERRORS", "WARNINGS", "LAST SEEN");
+    for s in &sites {
+        let place = match (&s.file, s.line) {
+            (Some(f), Some(l)) => format!("{}:{l}", clean(f)),
+            (Some(f), None) => clean(f),
+            _ => "-".to_owned(),
+        };
+        let errors = format!("{:>7}", s.counts.error);
+        let warnings = format!("{:>7}", s.counts.warn);
+        text.push_str(&format!("{:>8} ", s.counts.total()));
+        ctx.paint.push(&mut text, if s.counts.error > 0 { RED } else { "" }, &errors);
+        text.push(' ');
+        ctx.paint.push(&mut text, if s.counts.warn > 0 { YELLOW } else { "" }, &warnings);
+        text.push_str(&format!(
+            "  {:<16}  {} {place}  {}\n",
+            ctx.clock.minute(s.last_seen),
+            clean(&s.logger),
+            shorten(&clean(&s.example), 80)
+        ));
+    }
+    print(&mut w, &text)?;
+    w.flush().map_err(out)
+}
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut cut: String = s.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
+pub(crate) fn stats(ctx: &Ctx, a: &StatsArgs) -> Result<(), CliError> {
+    let now = ctx.clock.now();
+    let (slots, what) = match a.range {
+        StatsRange::Hours(n) => (Slots::hours_until(now, n)?, format!("{n} hours")),
+        StatsRange::Days(n) => (ctx.clock.day_slots(n)?, format!("{n} days")),
+    };
+    // The store rounds `now` to a quarter hour; rounding up keeps the records
+    // of the current quarter in the last-hour counts.
+    let now_up = Timestamp((now.0.div_euclid(QUARTER_HOUR) + 1) * QUARTER_HOUR);
+    let mut query = CardsQuery::new(slots.clone(), now_up);
+    query.filter = if a.errors {
+        CardFilter::Errors
+    } else if a.warnings {
+        CardFilter::Warnings
+    } else {
+        CardFilter::All
+    };
+    query.name.clone_from(&a.name);
+    query.limit = 200;
+    let mut cards: Vec<LoggerCard> = Vec::new();
+    loop {
+        let page = ctx.store.cards(&query)?;
+        let got = page.cards.len();
+        cards.extend(page.cards);
+        query.offset += got;
+        if got == 0 || query.offset >= page.matching {
+            break;
+        }
+    }
+    let mut w = stdout();
+    if cards.is_empty() {
+        print(&mut w, "no loggers with records\n")?;
+        return w.flush().map_err(out);
+    }
+    let names: Vec<String> = cards.iter().map(|c| shorten(&clean(&c.logger), 40)).collect();
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(6).max(6);
+    let hourly = matches!(a.range, StatsRange::Hours(_));
+    let mut text = format!(
+        "{} loggers; timeline: {what}, {} to {} ({}), oldest first\n",
+        cards.len(),
+        ctx.clock.minute(slots.start()),
+        ctx.clock.minute(slots.end()),
+        if hourly { "one cell per hour" } else { "one cell per local day" }
+    );
+    text.push_str(&format!(
+        "{:<width$}  {:>9} {:>7} {:>8}  {:>9}  {:<16}  TIMELINE\n",
+        "LOGGER", "TOTAL", "ERRORS", "WARNINGS", "LAST HOUR", "LAST SEEN"
+    ));
+    for (card, name) in cards.iter().zip(&names) {
+        let last_hour = format!("{}E {}W", card.last_hour.error, card.last_hour.warn);
+        text.push_str(&format!("{name:<width$}  {:>9} ", card.total));
+        ctx.paint.push(&mut text, if card.errors > 0 { RED } else { "" }, &format!("{:>7}", card.errors));
+        text.push(' ');
+        ctx.paint.push(&mut text, if card.warnings > 0 { YELLOW } else { "" }, &format!("{:>8}", card.warnings));
+        text.push_str(&format!("  {last_hour:>9}  {:<16}  ", ctx.clock.minute(card.last_seen)));
+        for slot in &card.slots {
+            cell(&mut text, slot, ctx.paint);
+        }
+        text.push('\n');
+    }
+    text.push_str(if ctx.paint.on {
+        "cells: red errors, yellow warnings, green other records, · none\n"
+    } else {
+        "cells: E errors, W warnings, + other records, . none\n"
+    });
+    print(&mut w, &text)?;
+    w.flush().map_err(out)
+}
+
+/// One timeline cell: the worst level present decides its colour (or letter).
+fn cell(text: &mut String, counts: &LevelCounts, paint: Paint) {
+    let (letter, color) = if counts.error > 0 {
+        ("E", RED)
+    } else if counts.warn > 0 {
+        ("W", YELLOW)
+    } else if counts.total() > 0 {
+        ("+", GREEN)
+    } else {
+        (".", DIM)
+    };
+    if paint.on {
+        paint.push(text, color, if counts.total() > 0 { "█" } else { "·" });
+    } else {
+        text.push_str(letter);
+    }
+}

@@ -1,0 +1,133 @@
+//! `log-panel`: reads the logs that log-panel stored, in SQLite or PostgreSQL,
+//! through the `Store` trait only. See docs/cli.md.
+
+mod args;
+mod clock;
+mod commands;
+mod error;
+#[cfg(test)]
+mod fake;
+mod show;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::Parser;
+use log_panel_core::config::DEFAULT_DATABASE;
+use log_panel_core::{Config, Store, StoreError};
+
+use crate::args::{Cli, ColorChoice, Command};
+use crate::clock::Clock;
+use crate::commands::Ctx;
+use crate::error::CliError;
+use crate::show::{clean, Paint};
+
+/// Overrides the configuration's `database`, as for the library.
+const DATABASE_ENV: &str = "LOG_PANEL_DATABASE_URL";
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("log-panel: {}", clean(&e.to_string()));
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Help and version as clap prints them; any other parse error as one line.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+    }
+    let text = e.to_string();
+    let head: Vec<&str> = text.lines().map(str::trim).take_while(|l| !l.is_empty()).collect();
+    let line = head.join(" ");
+    let line = line.strip_prefix("error: ").unwrap_or(&line);
+    eprintln!("log-panel: {} (see --help)", clean(line));
+    ExitCode::from(2)
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    let stdout_tty = std::io::stdout().is_terminal();
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => stdout_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    let clock = Clock::new(cli.utc);
+    let database = database(cli.db)?;
+    let store = open_store(&database)?;
+    let ctx = Ctx { store, clock, paint: Paint { on: color }, stdout_tty };
+    match &cli.command {
+        Command::Tail(a) => commands::tail(&ctx, a),
+        Command::Query(a) => commands::query(&ctx, a),
+        Command::Stats(a) => commands::stats(&ctx, a),
+        Command::Sites(a) => commands::sites(&ctx, a),
+        Command::Prune(a) => commands::prune(&ctx, a),
+        Command::Rebuild => commands::rebuild(&ctx),
+        Command::Export(a) => commands::export(&ctx, a),
+        Command::Serve(a) => serve(ctx.store, a),
+    }
+}
+
+/// Token from the environment when `--token` is not given.
+const TOKEN_ENV: &str = "LOG_PANEL_WEB_TOKEN";
+
+fn serve(store: Box<dyn Store>, a: &args::ServeArgs) -> Result<(), CliError> {
+    let mut options = log_panel_web::ServeOptions::default().bind(a.bind.clone());
+    if let Some(token) = a.token.clone().or_else(|| std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty())) {
+        options = options.token(token);
+    }
+    if let Some(basic) = &a.basic {
+        let (user, password) =
+            basic.split_once(':').ok_or_else(|| CliError::usage("--basic: expected USER:PASSWORD"))?;
+        options = options.basic_auth(user, password);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Io("starting the server runtime".into(), e))?;
+    let store: std::sync::Arc<dyn Store> = std::sync::Arc::from(store);
+    runtime.block_on(async move {
+        let server = log_panel_web::Server::bind(store, options).await.map_err(CliError::Web)?;
+        let addr = server.local_addr().map_err(CliError::Web)?;
+        println!("log-panel: serving the panel on http://{addr}/ (Ctrl-C stops)");
+        server.run().await.map_err(CliError::Web)
+    })
+}
+
+/// `--db`, else `$LOG_PANEL_DATABASE_URL`, else the configuration's `database`
+/// (`$LOG_PANEL_CONFIG` or ./log_panel.toml), else `log_panel.db`.
+fn database(flag: Option<String>) -> Result<String, CliError> {
+    if let Some(db) = flag {
+        return Ok(db);
+    }
+    if let Some(db) = std::env::var(DATABASE_ENV).ok().filter(|v| !v.is_empty()) {
+        return Ok(db);
+    }
+    Ok(Config::discover()?.map_or_else(|| DEFAULT_DATABASE.to_owned(), |c| c.database))
+}
+
+/// A PostgreSQL store for `postgres://` and `postgresql://` URLs, else a
+/// SQLite file (`sqlite://` or `sqlite:` prefixes accepted).
+fn open_store(database: &str) -> Result<Box<dyn Store>, StoreError> {
+    if log_panel_postgres::is_postgres_url(database) {
+        return Ok(Box::new(log_panel_postgres::PgStore::connect(database.trim_start())?));
+    }
+    let path = database.strip_prefix("sqlite://").or_else(|| database.strip_prefix("sqlite:")).unwrap_or(database);
+    if path.is_empty() {
+        return Err(StoreError::bad_filter("--db: empty; give a SQLite file or a postgres:// URL"));
+    }
+    Ok(Box::new(log_panel_sqlite::SqliteStore::open(path)?))
+}

@@ -1,0 +1,332 @@
+//! Writing records: neutralised text for people, exact JSON/CSV for machines,
+//! colours by level on a terminal.
+//!
+//! Stored strings are attacker input. In every human-readable output (and in
+//! CSV written to a terminal) control characters are shown as escapes, so an
+//! ESC sequence can never drive the terminal, a NUL never cuts a line, and a
+//! newline never forges a second record.
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use log_panel_core::store::StoredRecord;
+use log_panel_core::Level;
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::error::{out, CliError};
+
+/// Appends `s` with every control character (C0, DEL, C1) and bidirectional
+/// override shown as an escape: `\e` for ESC, `\0`, `\n`, `\r`, `\t`, else `\xNN` / `\u{NNNN}`.
+pub(crate) fn clean_into(buf: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '\x1b' => buf.push_str("\\e"),
+            '\0' => buf.push_str("\\0"),
+            '\n' => buf.push_str("\\n"),
+            '\r' => buf.push_str("\\r"),
+            '\t' => buf.push_str("\\t"),
+            c if (c as u32) < 0x80 && c.is_control() => {
+                let _ = write!(buf, "\\x{:02x}", c as u32);
+            }
+            c if c.is_control()
+                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                let _ = write!(buf, "\\u{{{:x}}}", c as u32);
+            }
+            c => buf.push(c),
+        }
+    }
+}
+
+pub(crate) fn clean(s: &str) -> String {
+    let mut buf = String::with_capacity(s.len());
+    clean_into(&mut buf, s);
+    buf
+}
+
+/// ANSI colours, or nothing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Paint {
+    pub on: bool,
+}
+
+pub(crate) const RESET: &str = "\x1b[0m";
+pub(crate) const DIM: &str = "\x1b[2m";
+pub(crate) const RED: &str = "\x1b[31m";
+pub(crate) const YELLOW: &str = "\x1b[33m";
+pub(crate) const GREEN: &str = "\x1b[32m";
+pub(crate) const BLUE: &str = "\x1b[34m";
+pub(crate) const MAGENTA: &str = "\x1b[35m";
+
+impl Paint {
+    pub(crate) fn level_color(level: Level) -> &'static str {
+        match level {
+            Level::Error => "\x1b[1;31m",
+            Level::Warn => YELLOW,
+            Level::Info => GREEN,
+            Level::Debug => BLUE,
+            Level::Trace => MAGENTA,
+        }
+    }
+
+    /// Appends `text` (already clean) in `color` when colours are on.
+    pub(crate) fn push(&self, buf: &mut String, color: &str, text: &str) {
+        if self.on {
+            buf.push_str(color);
+            buf.push_str(text);
+            buf.push_str(RESET);
+        } else {
+            buf.push_str(text);
+        }
+    }
+}
+
+/// One line for people: time, level, logger, message, then the fields.
+pub(crate) fn line(buf: &mut String, r: &StoredRecord, clock: &Clock, paint: Paint) {
+    buf.push_str(&clock.short(r.ts));
+    buf.push(' ');
+    paint.push(buf, Paint::level_color(r.level), &format!("{:<5}", r.level.as_str()));
+    buf.push(' ');
+    let logger = clean(&r.logger);
+    paint.push(buf, DIM, &logger);
+    buf.push_str(": ");
+    clean_into(buf, &r.message);
+    if !r.context.is_empty() {
+        let mut fields = String::new();
+        for (k, v) in &r.context {
+            fields.push(' ');
+            clean_into(&mut fields, k);
+            fields.push('=');
+            match v {
+                serde_json::Value::String(s) => clean_into(&mut fields, s),
+                // serde_json escapes control characters in nested strings.
+                other => clean_into(&mut fields, &other.to_string()),
+            }
+        }
+        buf.push(' ');
+        paint.push(buf, DIM, fields.trim_start());
+    }
+    buf.push('\n');
+}
+
+/// A record as JSON: every column, the time as RFC 3339 in the display zone.
+#[derive(Serialize)]
+pub(crate) struct JsonRecord<'a> {
+    id: i64,
+    ts: String,
+    level: &'static str,
+    logger: &'a str,
+    message: &'a str,
+    module: Option<&'a str>,
+    file: Option<&'a str>,
+    line: Option<u32>,
+    thread: &'a str,
+    pid: u32,
+    host: &'a str,
+    app: &'a str,
+    context: &'a serde_json::Map<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original_size: Option<u64>,
+}
+
+impl<'a> JsonRecord<'a> {
+    pub(crate) fn new(r: &'a StoredRecord, clock: &Clock) -> JsonRecord<'a> {
+        JsonRecord {
+            id: r.id,
+            ts: clock.rfc3339(r.ts),
+            level: level_name(r.level),
+            logger: &r.logger,
+            message: &r.message,
+            module: r.module.as_deref(),
+            file: r.file.as_deref(),
+            line: r.line,
+            thread: &r.thread,
+            pid: r.pid,
+            host: &r.host,
+            app: &r.app,
+            context: &r.context,
+            original_size: r.original_size,
+        }
+    }
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Error => "error",
+        Level::Warn => "warn",
+        Level::Info => "info",
+        Level::Debug => "debug",
+        Level::Trace => "trace",
+    }
+}
+
+/// A record as one line of JSON. serde_json escapes C0 controls; DEL, the C1
+/// controls and bidirectional overrides are escaped here too (`\u009b` is the
+/// same JSON string), so the text is safe even when printed on a terminal.
+fn json(r: &StoredRecord, clock: &Clock) -> Result<String, CliError> {
+    let text = serde_json::to_string(&JsonRecord::new(r, clock)).map_err(|e| out(e.into()))?;
+    if !text.chars().any(needs_json_escape) {
+        return Ok(text);
+    }
+    let mut safe = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if needs_json_escape(c) {
+            let _ = write!(safe, "\\u{:04x}", c as u32);
+        } else {
+            safe.push(c);
+        }
+    }
+    Ok(safe)
+}
+
+fn needs_json_escape(c: char) -> bool {
+    matches!(c, '\u{7f}'..='\u{9f}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+pub(crate) const CSV_HEADER: [&str; 14] = [
+    "id",
+    "ts",
+    "level",
+    "logger",
+    "message",
+    "module",
+    "file",
+    "line",
+    "thread",
+    "pid",
+    "host",
+    "app",
+    "context",
+    "original_size",
+];
+
+/// Writes records in one format, page after page, holding nothing but the current one.
+pub(crate) enum RecordWriter<W: Write> {
+    Table { w: W, paint: Paint },
+    Json { w: W, first: bool },
+    Ndjson { w: W },
+    Csv { w: Box<csv::Writer<W>>, neutralise: bool },
+}
+
+impl<W: Write> RecordWriter<W> {
+    pub(crate) fn table(w: W, paint: Paint) -> Self {
+        RecordWriter::Table { w, paint }
+    }
+
+    pub(crate) fn json(mut w: W) -> Result<Self, CliError> {
+        w.write_all(b"[").map_err(out)?;
+        Ok(RecordWriter::Json { w, first: true })
+    }
+
+    pub(crate) fn ndjson(w: W) -> Self {
+        RecordWriter::Ndjson { w }
+    }
+
+    /// CSV; `neutralise` (output on a terminal) escapes control characters in fields.
+    pub(crate) fn csv(w: W, neutralise: bool) -> Result<Self, CliError> {
+        let mut w = csv::Writer::from_writer(w);
+        w.write_record(CSV_HEADER)?;
+        Ok(RecordWriter::Csv { w: Box::new(w), neutralise })
+    }
+
+    pub(crate) fn write(&mut self, r: &StoredRecord, clock: &Clock) -> Result<(), CliError> {
+        match self {
+            RecordWriter::Table { w, paint } => {
+                let mut buf = String::new();
+                line(&mut buf, r, clock, *paint);
+                w.write_all(buf.as_bytes()).map_err(out)
+            }
+            RecordWriter::Json { w, first } => {
+                if !*first {
+                    w.write_all(b",").map_err(out)?;
+                }
+                *first = false;
+                w.write_all(b"\n").map_err(out)?;
+                w.write_all(json(r, clock)?.as_bytes()).map_err(out)
+            }
+            RecordWriter::Ndjson { w } => {
+                let mut text = json(r, clock)?;
+                text.push('\n');
+                w.write_all(text.as_bytes()).map_err(out)
+            }
+            RecordWriter::Csv { w, neutralise } => {
+                let context = serde_json::Value::Object(r.context.clone()).to_string();
+                let opt = |v: Option<&str>| v.unwrap_or("").to_owned();
+                let fields = [
+                    r.id.to_string(),
+                    clock.rfc3339(r.ts),
+                    level_name(r.level).to_owned(),
+                    r.logger.clone(),
+                    r.message.clone(),
+                    opt(r.module.as_deref()),
+                    opt(r.file.as_deref()),
+                    r.line.map(|l| l.to_string()).unwrap_or_default(),
+                    r.thread.clone(),
+                    r.pid.to_string(),
+                    r.host.clone(),
+                    r.app.clone(),
+                    context,
+                    r.original_size.map(|s| s.to_string()).unwrap_or_default(),
+                ];
+                if *neutralise {
+                    w.write_record(fields.iter().map(|f| clean(f)))?;
+                } else {
+                    w.write_record(&fields)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Pushes what is buffered (after each page of a live tail).
+    pub(crate) fn flush(&mut self) -> Result<(), CliError> {
+        match self {
+            RecordWriter::Table { w, .. } | RecordWriter::Json { w, .. } | RecordWriter::Ndjson { w } => {
+                w.flush().map_err(out)
+            }
+            RecordWriter::Csv { w, .. } => w.flush().map_err(out),
+        }
+    }
+
+    /// Ends the output (closes a JSON array) and flushes.
+    pub(crate) fn finish(mut self) -> Result<(), CliError> {
+        if let RecordWriter::Json { w, first } = &mut self {
+            w.write_all(if *first { b"]\n" as &[u8] } else { b"\n]\n" }).map_err(out)?;
+        }
+        self.flush()
+    }
+}
+
+/// Writes `text` to standard output, mapping errors.
+pub(crate) fn print(w: &mut impl Write, text: &str) -> Result<(), CliError> {
+    w.write_all(text.as_bytes()).map_err(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_neutralised() {
+        assert_eq!(clean("a\x1b[31mred\0b\nc\rd\te\x7f"), "a\\e[31mred\\0b\\nc\\rd\\te\\x7f");
+        assert_eq!(clean("csi\u{9b}2J rtl\u{202e}x"), "csi\\u{9b}2J rtl\\u{202e}x");
+        assert_eq!(clean("plain ünïcode ✓"), "plain ünïcode ✓");
+    }
+
+    #[test]
+    fn a_line_never_carries_escapes_from_the_record() {
+        let mut r = StoredRecord::default();
+        r.logger = "evil\x1b]0;title\x07".into();
+        r.message = "one\ntwo\x1b[2J".into();
+        r.context.insert("k\x1b".into(), serde_json::json!("v\0w"));
+        r.context.insert("n".into(), serde_json::json!({"x": "\x1b"}));
+        let clock = Clock::new(true);
+        let mut buf = String::new();
+        line(&mut buf, &r, &clock, Paint { on: false });
+        assert!(!buf.contains('\x1b') && !buf.contains('\0') && !buf.contains('\x07'), "{buf:?}");
+        assert_eq!(buf.matches('\n').count(), 1, "{buf:?}");
+        assert!(buf.contains("one\\ntwo\\e[2J") && buf.contains("k\\e=v\\0w"), "{buf:?}");
+    }
+}

@@ -1,0 +1,506 @@
+//! Runs the built `log-panel` binary against SQLite databases filled by the
+//! library's sink, checking output and exit status of every subcommand.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use log_panel_core::{Batch, Context, Level, Origin, Record, Sink, Timestamp};
+use log_panel_sqlite::SqliteSink;
+
+const MINUTE: i64 = 60_000_000;
+
+struct Db {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+fn record(level: Level, logger: &'static str, message: &str, ago_min: i64) -> Record {
+    let mut r = Record::new(level, logger, message.to_owned());
+    r.timestamp = Timestamp(Timestamp::now().0 - ago_min * MINUTE);
+    r.file = Some("src/service.rs".into());
+    r.line = Some(u32::try_from(10 + ago_min % 1000).unwrap());
+    r
+}
+
+fn api() -> Origin {
+    Origin { app: "api".into(), host: "h1".into(), pid: 10 }
+}
+
+fn web() -> Origin {
+    Origin { app: "web".into(), host: "h2".into(), pid: 20 }
+}
+
+/// Six records of two apps; `evil` carries an escape sequence, a NUL and a newline.
+fn fill() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    fill_into(&mut SqliteSink::open(&path).unwrap());
+    Db { _dir: dir, path }
+}
+
+fn fill_into(sink: &mut dyn Sink) {
+    let mut started = record(Level::Info, "app", "service started", 180);
+    started.kv.push(("version".into(), "1.2.3".into()));
+    let mut slow = record(Level::Warn, "billing::db", "slow query", 120);
+    slow.kv.push(("ms".into(), 250i64.into()));
+    let mut failed = record(Level::Error, "billing::payments", "payment failed", 90);
+    failed.kv.push(("order_id".into(), 1234i64.into()));
+    failed.context = Context::from_pairs([("request_id", "r-1")]);
+    let ancient = record(Level::Info, "old", "ancient record", 100 * 24 * 60);
+    sink.write(&Batch { origin: &api(), records: &[ancient, started, slow, failed] }).unwrap();
+    let mut checkout = record(Level::Info, "billing", "checkout", 80);
+    checkout.context = Context::from_pairs([("request_id", "r-1")]);
+    let evil = record(Level::Info, "evil", "red\x1b[31mALERT\0tail\nsecond line", 10);
+    sink.write(&Batch { origin: &web(), records: &[checkout, evil] }).unwrap();
+}
+
+fn write(db: &Path, origin: &Origin, records: &[Record]) {
+    let mut sink = SqliteSink::open(db).unwrap();
+    sink.write(&Batch { origin, records }).unwrap();
+}
+
+fn cmd(db: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_log-panel"));
+    c.arg("--db").arg(db).env("TZ", "UTC").env_remove("NO_COLOR").env_remove("LOG_PANEL_DATABASE_URL");
+    c
+}
+
+fn run(db: &Path, args: &[&str]) -> Output {
+    cmd(db).args(args).output().unwrap()
+}
+
+/// Standard output of a run that must succeed with nothing on stderr.
+fn ok(db: &Path, args: &[&str]) -> String {
+    let out = run(db, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {:?}\n{stderr}", out.status);
+    assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The one line on stderr of a run that must fail with `code`.
+fn fails(out: &Output, code: i32) -> String {
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("log-panel: ") && !stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+fn messages(table: &str) -> Vec<String> {
+    table.lines().map(|l| l.split_once(": ").map(|(_, m)| m.to_owned()).unwrap_or_default()).collect()
+}
+
+fn loggers(ndjson: &str) -> Vec<String> {
+    ndjson
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["logger"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn tail_prints_the_latest_oldest_first_and_neutralises_stored_text() {
+    let db = fill();
+    let out = ok(&db.path, &["tail"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 6, "{out}");
+    assert!(lines[0].contains(" INFO  old: ancient record"), "{out}");
+    assert!(lines[4].contains(" INFO  billing: checkout request_id=r-1"), "{out}");
+    // The escape, the NUL and the newline are shown, not obeyed.
+    assert!(lines[5].ends_with("evil: red\\e[31mALERT\\0tail\\nsecond line"), "{out}");
+    assert!(!out.contains('\x1b') && !out.contains('\0'), "{out:?}");
+
+    let two = ok(&db.path, &["tail", "-n", "2"]);
+    assert_eq!(messages(&two).len(), 2);
+    assert!(two.lines().next().unwrap().contains("checkout"), "{two}");
+
+    // Colours only on request when piped; the stored escape stays neutralised.
+    let coloured = ok(&db.path, &["--color", "always", "tail", "-n", "1"]);
+    assert!(coloured.contains("\x1b[32mINFO "), "{coloured:?}");
+    assert!(coloured.contains("red\\e[31mALERT") && !coloured.contains("red\x1b"), "{coloured:?}");
+}
+
+#[test]
+fn query_filters() {
+    check_filters(&fill().path);
+}
+
+/// The same command lines against a throwaway PostgreSQL server filled by PgSink.
+#[test]
+fn postgres_database_by_url() {
+    let Some(url) = log_panel_postgres::testing::TestServer::shared_database() else { return };
+    fill_into(&mut log_panel_postgres::PgSink::connect(&url).unwrap());
+    let db = Path::new(&url);
+    check_filters(db);
+    let out = ok(db, &["query", "--request", "r-1", "--format", "ndjson"]);
+    assert_eq!(loggers(&out), ["billing::payments", "billing"]);
+    let tail = ok(db, &["tail", "-n", "1"]);
+    assert!(tail.contains("evil: red\\e[31mALERT") && !tail.contains('\x1b'), "{tail:?}");
+    assert!(ok(db, &["stats"]).starts_with("6 loggers;"));
+}
+
+fn check_filters(db: &Path) {
+    let q = |args: &[&str]| {
+        let mut all = vec!["query", "--format", "ndjson"];
+        all.extend_from_slice(args);
+        loggers(&ok(db, &all))
+    };
+    // Newest first.
+    assert_eq!(q(&[]), ["evil", "billing", "billing::payments", "billing::db", "app", "old"]);
+    assert_eq!(q(&["--level", "warn"]), ["billing::payments", "billing::db"]);
+    assert_eq!(q(&["--level", "error,info"]), ["evil", "billing", "billing::payments", "app", "old"]);
+    assert_eq!(q(&["--logger", "billing::"]), ["billing", "billing::payments", "billing::db"]);
+    assert_eq!(q(&["--logger", "billing"]), ["billing"]);
+    assert_eq!(q(&["--grep", "PAYMENT"]), ["billing::payments"]);
+    assert_eq!(q(&["--context", "order_id=1234"]), ["billing::payments"]);
+    assert_eq!(q(&["--context", "request_id=r-1", "--app", "web"]), ["billing"]);
+    assert_eq!(q(&["--host", "h2"]), ["evil", "billing"]);
+    assert_eq!(q(&["--pid", "10", "--level", "info"]), ["billing::payments", "billing::db", "app", "old"]);
+    assert_eq!(q(&["--since", "2h"]), ["evil", "billing", "billing::payments"]);
+    assert_eq!(q(&["--since", "7d", "--until", "100m"]), ["billing::db", "app"]);
+    assert_eq!(q(&["--logger", "billing::", "--level", "warn", "--since", "1d"]), ["billing::payments", "billing::db"]);
+    assert_eq!(q(&["--limit", "2"]), ["evil", "billing"]);
+    assert!(q(&["--grep", "nothing like this"]).is_empty());
+}
+
+#[test]
+fn query_formats() {
+    let db = fill();
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&db.path, &["query", "--format", "json", "--level", "error"])).unwrap();
+    let rows = json.as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r["logger"], "billing::payments");
+    assert_eq!(r["level"], "error");
+    assert_eq!(r["message"], "payment failed");
+    assert_eq!(r["app"], "api");
+    assert_eq!(r["pid"], 10);
+    assert_eq!(r["file"], "src/service.rs");
+    assert_eq!(r["context"]["order_id"], 1234);
+    assert_eq!(r["context"]["request_id"], "r-1");
+    assert!(r["ts"].as_str().unwrap().ends_with("+00:00"), "the local zone is UTC here: {r}");
+    let empty = ok(&db.path, &["query", "--format", "json", "--grep", "nope"]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&empty).unwrap(), serde_json::json!([]));
+
+    // JSON keeps the stored text exactly, escaped as JSON.
+    let evil = ok(&db.path, &["query", "--format", "ndjson", "--logger", "evil"]);
+    assert!(!evil.contains('\x1b') && evil.contains("\\u001b[31m"), "{evil}");
+    let v: serde_json::Value = serde_json::from_str(evil.trim()).unwrap();
+    assert_eq!(v["message"], "red\x1b[31mALERT\0tail\nsecond line");
+
+    // CSV: a header, one row per record, the message (newline included) round-trips.
+    let csv_text = ok(&db.path, &["query", "--format", "csv"]);
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().take(5).collect::<Vec<_>>(),
+        ["id", "ts", "level", "logger", "message"]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 6);
+    assert_eq!(&rows[0][4], "red\x1b[31mALERT\0tail\nsecond line");
+    assert_eq!(&rows[2][3], "billing::payments");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&rows[2][12]).unwrap()["order_id"], 1234);
+
+    // Table: one line per record, newest first.
+    let table = ok(&db.path, &["query", "--level", "warn"]);
+    assert_eq!(messages(&table), ["payment failed order_id=1234 request_id=r-1", "slow query ms=250"]);
+}
+
+#[test]
+fn times_are_shown_in_the_local_zone_unless_utc() {
+    let db = fill();
+    let out =
+        cmd(&db.path).env("TZ", "Asia/Kolkata").args(["query", "--format", "ndjson", "--limit", "1"]).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["ts"].as_str().unwrap().ends_with("+05:30"), "{v}");
+    let out = cmd(&db.path)
+        .env("TZ", "Asia/Kolkata")
+        .args(["--utc", "query", "--format", "ndjson", "--limit", "1"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["ts"].as_str().unwrap().ends_with('Z'), "{v}");
+}
+
+#[test]
+fn request_view_is_in_time_order_across_apps() {
+    let db = fill();
+    let out = ok(&db.path, &["query", "--request", "r-1", "--format", "ndjson"]);
+    assert_eq!(loggers(&out), ["billing::payments", "billing"]);
+    let apps: Vec<String> =
+        out.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["app"].to_string()).collect();
+    assert_eq!(apps, ["\"api\"", "\"web\""]);
+    assert!(ok(&db.path, &["query", "--request", "r-unknown"]).is_empty());
+    // --request is its own view: other filters are refused, not silently ignored.
+    fails(&run(&db.path, &["query", "--request", "r-1", "--level", "warn"]), 2);
+}
+
+#[test]
+fn stats_shows_cards_with_a_timeline() {
+    let db = fill();
+    write(&db.path, &api(), &[record(Level::Warn, "billing::db", "slow again", 0)]);
+    let out = ok(&db.path, &["stats"]);
+    let card = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("{name}: {out}"))
+            .to_owned()
+    };
+    let payments: Vec<String> = card("billing::payments").split_whitespace().map(str::to_owned).collect();
+    // total, errors, warnings, then the last hour (the error is 90 min old: none).
+    assert_eq!(&payments[1..6], ["1", "1", "0", "0E", "0W"], "{out}");
+    let timeline = payments.last().unwrap();
+    assert_eq!(timeline.chars().count(), 24, "{out}");
+    assert_eq!(timeline.matches('E').count(), 1, "{out}");
+    assert_eq!(timeline.matches('.').count(), 23, "{out}");
+    let db_card = card("billing::db");
+    let tokens: Vec<&str> = db_card.split_whitespace().collect();
+    assert_eq!(&tokens[1..6], ["2", "0", "2", "0E", "1W"], "the fresh warning is in the last hour: {db_card}");
+    assert!(db_card.split_whitespace().last().unwrap().contains('W'), "{db_card}");
+    assert!(out.starts_with("6 loggers;"), "{out}");
+
+    let days = ok(&db.path, &["stats", "--range", "90d", "--errors"]);
+    assert!(days.starts_with("1 loggers;"), "{days}");
+    let line = days.lines().find(|l| l.starts_with("billing::payments")).unwrap();
+    let cells = line.split_whitespace().last().unwrap();
+    assert_eq!(cells.chars().count(), 90);
+    assert!(cells.ends_with('E') || cells.ends_with("E."), "{cells}");
+
+    let out = ok(&db.path, &["--color", "always", "stats"]);
+    assert!(out.contains("\x1b[31m█"), "{out}");
+    fails(&run(&db.path, &["stats", "--range", "3w"]), 2);
+}
+
+#[test]
+fn sites_lists_call_sites_with_counts() {
+    let db = fill();
+    let mut more = Vec::new();
+    for _ in 0..3 {
+        more.push(record(Level::Error, "billing::payments", "payment failed again", 5));
+    }
+    write(&db.path, &api(), &more);
+    let out = ok(&db.path, &["sites", "--since", "1h"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].contains("CALL SITE"), "{out}");
+    assert_eq!(lines.len(), 3, "two sites in the last hour: {out}");
+    let top: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(&top[..3], ["3", "3", "0"], "{out}");
+    assert!(lines[1].contains("billing::payments src/service.rs:15  payment failed again"), "{out}");
+    assert!(lines[2].contains("evil"), "{out}");
+    let none = ok(&db.path, &["sites", "--since", "1m"]);
+    assert_eq!(none, "no records in this window\n");
+}
+
+#[test]
+fn prune_dry_run_then_for_real_then_rebuild() {
+    let db = fill();
+    let dry = ok(&db.path, &["prune", "--older-than", "90d", "--dry-run"]);
+    assert!(dry.starts_with("would delete 1 records older than "), "{dry}");
+    assert_eq!(loggers(&ok(&db.path, &["query", "--format", "ndjson"])).len(), 6, "a dry run deletes nothing");
+    let done = ok(&db.path, &["prune", "--older-than", "90d", "--batch-size", "10"]);
+    assert!(done.starts_with("deleted 1 records older than ") && done.contains("batches"), "{done}");
+    let left = loggers(&ok(&db.path, &["query", "--format", "ndjson"]));
+    assert_eq!(left.len(), 5);
+    assert!(!left.contains(&"old".to_owned()));
+    assert!(ok(&db.path, &["stats"]).starts_with("5 loggers;"), "aggregates follow the prune");
+
+    let rebuilt = ok(&db.path, &["rebuild"]);
+    assert!(rebuilt.starts_with("rebuilt the aggregates of "), "{rebuilt}");
+    assert!(ok(&db.path, &["stats"]).starts_with("5 loggers;"));
+    fails(&run(&db.path, &["prune"]), 2);
+    fails(&run(&db.path, &["prune", "--older-than", "90d", "--batch-size", "0"]), 2);
+}
+
+#[test]
+fn export_streams_every_matching_record() {
+    let db = fill();
+    // More than one page of the export's walk.
+    let many: Vec<Record> = (0..2100).map(|i| record(Level::Debug, "bulk", &format!("bulk {i}"), 30)).collect();
+    write(&db.path, &web(), &many);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.ndjson");
+    let out = run(&db.path, &["export", "--logger", "bulk", "-o", file.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("log-panel: exported 2100 records to {}\n", file.display())
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut seen: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(seen.len(), 2100);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 2100, "every record exactly once");
+
+    let csv_text = ok(&db.path, &["export", "--format", "csv", "--level", "warn"]);
+    let rows: Vec<csv::StringRecord> =
+        csv::Reader::from_reader(csv_text.as_bytes()).records().map(Result::unwrap).collect();
+    assert_eq!(rows.iter().map(|r| r[3].to_owned()).collect::<Vec<_>>(), ["billing::payments", "billing::db"]);
+    let nd = ok(&db.path, &["export", "--since", "2h", "--logger", "billing::"]);
+    assert_eq!(loggers(&nd), ["billing", "billing::payments"]);
+}
+
+#[test]
+fn errors_are_one_line_and_a_failure_status() {
+    let db = fill();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.db");
+    let e = fails(&run(&missing, &["tail"]), 1);
+    assert!(e.contains("missing.db"), "{e}");
+    assert!(!missing.exists(), "a reader never creates a database");
+
+    let e = fails(&run(Path::new("postgres://nobody:s3cret@127.0.0.1:1/logs"), &["tail"]), 1);
+    assert!(!e.contains("s3cret"), "{e}");
+
+    for bad in [
+        &["query", "--level", "loud"][..],
+        &["query", "--context", "no_equals_sign"],
+        &["query", "--logger", "::"],
+        &["query", "--since", "yesterday"],
+        &["query", "--format", "xml"],
+        &["query", "--limit", "0"],
+        &["tail", "--pid", "-3"],
+        &["frobnicate"],
+    ] {
+        let e = fails(&run(&db.path, bad), 2);
+        assert!(e.contains("see --help"), "{bad:?}: {e}");
+    }
+    let e = fails(&run(&db.path, &["query", "--since", "1h", "--until", "2h"]), 2);
+    assert!(e.contains("--since must be before --until"), "{e}");
+
+    // A database written by a newer log-panel.
+    let conn = rusqlite::Connection::open(&db.path).unwrap();
+    conn.execute_batch("PRAGMA user_version = 999").unwrap();
+    drop(conn);
+    let e = fails(&run(&db.path, &["query"]), 1);
+    assert!(e.contains("newer"), "{e}");
+
+    // Not a database at all.
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, vec![b'x'; 4096]).unwrap();
+    fails(&run(&junk, &["stats"]), 1);
+
+    // An error message never carries raw escapes from its input.
+    let e = fails(&run(&db.path, &["query", "--since", "\x1b[2J"]), 2);
+    assert!(!e.contains('\x1b'), "{e:?}");
+}
+
+#[test]
+fn database_from_environment_and_configuration() {
+    let db = fill();
+    let bin = env!("CARGO_BIN_EXE_log-panel");
+    let dir = tempfile::tempdir().unwrap();
+    let bare = || {
+        let mut c = Command::new(bin);
+        c.current_dir(dir.path()).env("TZ", "UTC").env_remove("LOG_PANEL_DATABASE_URL").env_remove("LOG_PANEL_CONFIG");
+        c
+    };
+    // Default: ./log_panel.db, which does not exist here.
+    let e = fails(&bare().args(["tail"]).output().unwrap(), 1);
+    assert!(e.contains("log_panel.db"), "{e}");
+    // ./log_panel.toml's `database`.
+    std::fs::write(dir.path().join("log_panel.toml"), format!("database = {:?}\n", db.path.to_str().unwrap())).unwrap();
+    let out = bare().args(["tail", "-n", "1"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("evil"), "{out:?}");
+    // $LOG_PANEL_DATABASE_URL wins over the file (a sqlite: prefix is accepted).
+    let elsewhere = dir.path().join("elsewhere.db");
+    let e = fails(
+        &bare()
+            .env("LOG_PANEL_DATABASE_URL", format!("sqlite:{}", elsewhere.display()))
+            .args(["tail"])
+            .output()
+            .unwrap(),
+        1,
+    );
+    assert!(e.contains("elsewhere.db"), "{e}");
+    // A broken configuration names its line.
+    std::fs::write(dir.path().join("log_panel.toml"), "databse = \"x\"\n").unwrap();
+    let e = fails(&bare().args(["tail"]).output().unwrap(), 1);
+    assert!(e.contains("line 1") && e.contains("databse"), "{e}");
+}
+
+#[test]
+fn tail_follow_prints_records_committed_after_it_started() {
+    let db = fill();
+    let mut child = cmd(&db.path)
+        .args(["tail", "-f", "-n", "1", "--level", "warn"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let wait = Duration::from_secs(10);
+    let first = rx.recv_timeout(wait).expect("the latest matching record");
+    assert!(first.contains("payment failed"), "{first}");
+    // Printed after its start: an info record (filtered out) and a warning.
+    write(
+        &db.path,
+        &web(),
+        &[record(Level::Info, "live", "not shown", 0), record(Level::Warn, "live", "disk almost full", 0)],
+    );
+    let next = rx.recv_timeout(wait).expect("the new warning within the timeout");
+    assert!(next.contains("WARN  live: disk almost full"), "{next}");
+    assert!(rx.recv_timeout(Duration::from_millis(600)).is_err(), "nothing else");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn tail_follow_exits_zero_on_ctrl_c() {
+    let db = fill();
+    let mut child = cmd(&db.path).args(["tail", "-f", "-n", "1"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.contains("evil"), "{first}");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
+#[test]
+fn serve_runs_the_web_panel_over_the_database() {
+    use std::io::{Read, Write};
+    let db = fill();
+    let mut child = cmd(&db.path).args(["serve", "--bind", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    conn.write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("billing::payments"), "the dashboard shows the stored loggers: {response}");
+
+    // Logs are not served to the network without credentials.
+    let e = fails(&run(&db.path, &["serve", "--bind", "0.0.0.0:0"]), 1);
+    assert!(e.contains("without authentication"), "{e}");
+}

@@ -1,0 +1,47 @@
+//! `retention.days` and `index.context_keys` reach the SQLite sink: the
+//! configured key is indexed, and the writer deletes expired records when idle.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::TempDb;
+use log::Log;
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp};
+
+#[test]
+fn configured_keys_are_indexed_and_expired_records_deleted() {
+    let db = TempDb::new();
+    {
+        let mut sink = log_panel::SqliteSink::open(&db.path).unwrap();
+        let origin = Origin { app: "old".into(), host: "h".into(), pid: 1 };
+        let mut old = Record::new(Level::Info, "old", "from last year");
+        old.timestamp = Timestamp(Timestamp::now().0 - 400 * 86_400_000_000);
+        sink.write(&Batch { origin: &origin, records: &[old] }).unwrap();
+    }
+    let panel = log_panel::Builder::new()
+        .database(&db.path)
+        .index_context_keys(["tenant"])
+        .retention_days(30)
+        .without_spool()
+        .build()
+        .unwrap();
+    panel.log(&log::Record::builder().level(log::Level::Info).target("new").args(format_args!("fresh")).build());
+    panel.flush().unwrap();
+    let deadline = Instant::now() + common::WAIT;
+    while db.count("logger = 'old'") > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(db.count("logger = 'old'"), 0, "the expired record is deleted by the idle writer");
+    assert_eq!(db.count("logger = 'new'"), 1);
+    let stats: i64 =
+        db.conn().query_row("SELECT count(*) FROM log_logger_stats WHERE logger = 'old'", [], |r| r.get(0)).unwrap();
+    assert_eq!(stats, 0, "aggregates follow the deletion");
+    let index: i64 = db
+        .conn()
+        .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'log_records_ctx_tenant'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(index, 1);
+    panel.shutdown();
+}

@@ -1,0 +1,226 @@
+//! Building the SQL of a [`RecordFilter`]: one `WHERE` clause and its bound
+//! parameters. Every value is a parameter; only validated identifiers (a
+//! context key matching `[A-Za-z0-9_]{1,64}`) are inlined, so the text of
+//! a condition can equal the expression of an index on it.
+
+use log_panel_core::severity;
+use log_panel_core::store::{FieldMatch, FieldValue, LoggerMatch, RecordFilter};
+use rusqlite::types::Value;
+
+use crate::search;
+
+/// Whether a context key may be inlined in SQL and indexed:
+/// `[A-Za-z0-9_]{1,64}`.
+pub fn valid_index_key(key: &str) -> bool {
+    (1..=64).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The indexed expression of context key `key` (a [`valid_index_key`]).
+/// The store's field conditions emit exactly this text, so the planner
+/// matches it with the expression index of the same key.
+pub(crate) fn context_expr(key: &str) -> String {
+    format!("json_extract(context, '$.{key}')")
+}
+
+/// The `CREATE INDEX` of context key `key` (a [`valid_index_key`]).
+pub(crate) fn context_index_sql(key: &str) -> String {
+    let e = context_expr(key);
+    format!("CREATE INDEX IF NOT EXISTS log_records_ctx_{key} ON log_records ({e}) WHERE {e} IS NOT NULL")
+}
+
+/// A `WHERE` clause under construction.
+#[derive(Default)]
+pub(crate) struct Where {
+    terms: Vec<String>,
+    pub(crate) params: Vec<Value>,
+}
+
+impl Where {
+    /// Binds `v`; returns its placeholder.
+    pub(crate) fn bind(&mut self, v: impl Into<Value>) -> String {
+        self.params.push(v.into());
+        format!("?{}", self.params.len())
+    }
+
+    /// Adds a condition (ANDed).
+    pub(crate) fn and(&mut self, term: String) {
+        self.terms.push(term);
+    }
+
+    /// ` WHERE …`, or nothing when no condition was added.
+    pub(crate) fn sql(&self) -> String {
+        if self.terms.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.terms.join(" AND "))
+        }
+    }
+
+    /// The conditions of `filter`.
+    pub(crate) fn of(filter: &RecordFilter) -> Where {
+        let mut w = Where::default();
+        w.filter(filter);
+        w
+    }
+
+    /// Adds the conditions of `filter`.
+    pub(crate) fn filter(&mut self, f: &RecordFilter) {
+        if let Some(logger) = &f.logger {
+            self.logger(logger);
+        }
+        if let Some(min) = f.min_level {
+            let p = self.bind(i64::from(severity(min)));
+            self.and(format!("level >= {p}"));
+        }
+        if !f.levels.is_empty() {
+            let ps: Vec<String> = f.levels.iter().map(|l| self.bind(i64::from(severity(*l)))).collect();
+            self.and(format!("level IN ({})", ps.join(", ")));
+        }
+        if let Some(since) = f.since {
+            let p = self.bind(since.to_rfc3339());
+            self.and(format!("ts >= {p}"));
+        }
+        if let Some(until) = f.until {
+            let p = self.bind(until.to_rfc3339());
+            self.and(format!("ts < {p}"));
+        }
+        if let Some(app) = &f.app {
+            let p = self.bind(app.clone());
+            self.and(format!("app = {p}"));
+        }
+        if let Some(host) = &f.host {
+            let p = self.bind(host.clone());
+            self.and(format!("host = {p}"));
+        }
+        if let Some(pid) = f.pid {
+            let p = self.bind(i64::from(pid));
+            self.and(format!("pid = {p}"));
+        }
+        if let Some(text) = &f.text {
+            self.text(text);
+        }
+        for m in &f.fields {
+            self.field(m);
+        }
+    }
+
+    /// A logger condition; a tree is a range on the name, so the
+    /// `(logger, ts)` index serves it (`x::` ≤ name < `x:;`, `;` being `:` + 1).
+    pub(crate) fn logger(&mut self, m: &LoggerMatch) {
+        match m {
+            LoggerMatch::Exact(name) => {
+                let p = self.bind(name.clone());
+                self.and(format!("logger = {p}"));
+            }
+            LoggerMatch::Tree(root) => {
+                let exact = self.bind(root.clone());
+                let lo = self.bind(format!("{root}::"));
+                let hi = self.bind(format!("{root}:;"));
+                self.and(format!("(logger = {exact} OR (logger >= {lo} AND logger < {hi}))"));
+            }
+        }
+    }
+
+    /// Message search (see [`search`]): the index below its mark, a scan above it.
+    fn text(&mut self, text: &str) {
+        let needle = self.bind(search::fold(text));
+        let scan = format!("{}(message, {needle})", search::CONTAINS_FN);
+        if search::indexable(text) {
+            let q = self.bind(search::fts_string(text));
+            self.and(format!(
+                "id IN (SELECT rowid FROM log_records_fts WHERE log_records_fts MATCH {q}
+                          AND rowid <= (SELECT indexed_id FROM log_fts_state)
+                        UNION ALL
+                        SELECT id FROM log_records WHERE id > (SELECT indexed_id FROM log_fts_state)
+                          AND {scan})"
+            ));
+        } else {
+            self.and(scan);
+        }
+    }
+
+    /// `key = value`, typed as [`FieldValue`] says. For a key that could be
+    /// indexed, the condition is on [`context_expr`] (so an index of that
+    /// key is used); other keys are matched through `json_each`.
+    pub(crate) fn field(&mut self, m: &FieldMatch) {
+        // (value, JSON type it must have) pairs; a stored boolean reads as 1 / 0.
+        let mut candidates: Vec<(Value, &'static str)> = Vec::new();
+        if let Some(t) = m.value.as_text() {
+            candidates.push((Value::Text(t.to_owned()), "text"));
+        }
+        if let Some(i) = m.value.as_int() {
+            candidates.push((Value::Integer(i), "integer"));
+        }
+        if let Some(f) = m.value.as_float() {
+            candidates.push((Value::Real(f), "real"));
+        }
+        if let Some(b) = m.value.as_bool() {
+            candidates.push((Value::Integer(i64::from(b)), if b { "true" } else { "false" }));
+        }
+        if matches!(m.value, FieldValue::Int(_)) {
+            candidates.retain(|(_, t)| *t == "integer");
+        }
+        let types: Vec<String> = candidates.iter().map(|(_, t)| format!("'{t}'")).collect();
+        let values: Vec<String> = candidates.into_iter().map(|(v, _)| self.bind(v)).collect();
+        let (values, types) = (values.join(", "), types.join(", "));
+        if valid_index_key(&m.key) {
+            let e = context_expr(&m.key);
+            let path = format!("'$.{}'", m.key);
+            self.and(format!("{e} IS NOT NULL AND {e} IN ({values}) AND json_type(context, {path}) IN ({types})"));
+        } else {
+            let k = self.bind(m.key.clone());
+            self.and(format!(
+                "EXISTS (SELECT 1 FROM json_each(log_records.context) AS j
+                         WHERE j.key = {k} AND j.value IN ({values}) AND j.type IN ({types}))"
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use rusqlite::params_from_iter;
+
+    fn plan(conn: &rusqlite::Connection, f: &RecordFilter) -> String {
+        let w = Where::of(f);
+        let sql =
+            format!("EXPLAIN QUERY PLAN SELECT id FROM log_records{} ORDER BY ts DESC, id DESC LIMIT 50", w.sql());
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let rows = stmt.query_map(params_from_iter(w.params.iter()), |r| r.get::<_, String>(3)).unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn the_planner_uses_the_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = crate::SqliteSink::open(dir.path().join("logs.db")).unwrap();
+        let conn = sink.connection();
+        crate::search::register(conn).unwrap();
+        let mut f = RecordFilter::default();
+        f.fields.push("request_id=r-42".parse().unwrap());
+        let p = plan(conn, &f);
+        assert!(p.contains("INDEX log_records_ctx_request_id"), "{p}");
+        // An unindexed key cannot use it (and says so by scanning).
+        let mut f = RecordFilter::default();
+        f.fields.push("user_id=7".parse().unwrap());
+        assert!(!plan(conn, &f).contains("log_records_ctx_"));
+        let mut f = RecordFilter::default();
+        f.logger = Some(LoggerMatch::Tree("billing".into()));
+        let p = plan(conn, &f);
+        assert!(p.contains("log_records_logger_ts"), "{p}");
+        let mut f = RecordFilter::default();
+        f.text = Some("payment".into());
+        let p = plan(conn, &f);
+        assert!(p.contains("VIRTUAL TABLE INDEX") && p.contains("log_records_fts"), "{p}");
+    }
+
+    #[test]
+    fn index_keys_are_validated() {
+        assert!(valid_index_key("request_id") && valid_index_key(&"a".repeat(64)));
+        for bad in ["", "a-b", "a'b", "a.b", "ключ", &"a".repeat(65)] {
+            assert!(!valid_index_key(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Message search: a trigram FTS5 index filled in the background, and the
+//! SQL condition that searches it plus the not-yet-indexed tail.
+//!
+//! The index (`log_records_fts`, schema version 3) is never touched on the
+//! burst path. [`index_step`] (called from `SqliteSink::idle`) indexes the
+//! next rows above `log_fts_state.indexed_id` and moves the mark; a search
+//! is `FTS MATCH` over ids at or below the mark, `UNION` a scan of the ids
+//! above it, so a result never misses a row however far the index lags.
+//!
+//! Case: the trigram tokenizer (`case_sensitive 0`) folds case per code
+//! point (Unicode simple case folding, `É` = `é`). SQLite's `LIKE` folds
+//! ASCII only, so the scan side does not use it: it calls `lp_contains`, a
+//! function registered on every read connection that folds both sides with
+//! Rust's per-character lowercase. Both sides therefore agree on every
+//! letter with a one-to-one case mapping (all of ASCII, Latin, Greek,
+//! Cyrillic…); the rare letters whose lowercase is several characters
+//! (`İ`) may differ between the two.
+//!
+//! Terms shorter than 3 characters cannot be looked up in a trigram index;
+//! they are searched by the scan alone (bounded by the other conditions of
+//! the filter, and by the page's `LIMIT`).
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{params, Connection, Transaction};
+
+/// Rows indexed per idle step: a few milliseconds of work.
+pub(crate) const INDEX_STEP_ROWS: i64 = 2_000;
+
+/// The name of the scan-side substring function.
+pub(crate) const CONTAINS_FN: &str = "lp_contains";
+
+/// Lowercases per character; the fold both sides of a search agree on.
+pub(crate) fn fold(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    s.chars().flat_map(char::to_lowercase).collect()
+}
+
+/// Registers `lp_contains(haystack, folded_needle)` on a connection.
+pub(crate) fn register(conn: &Connection) -> rusqlite::Result<()> {
+    conn.create_scalar_function(
+        CONTAINS_FN,
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let hay = ctx.get_raw(0);
+            let needle = ctx.get_raw(1);
+            let (Ok(hay), Ok(needle)) = (hay.as_str(), needle.as_str()) else {
+                return Ok(false);
+            };
+            Ok(contains_folded(hay, needle))
+        },
+    )
+}
+
+/// Whether `hay`, folded, contains `needle` (already folded).
+pub(crate) fn contains_folded(hay: &str, needle: &str) -> bool {
+    if hay.is_ascii() {
+        let (h, n) = (hay.as_bytes(), needle.as_bytes());
+        if n.is_empty() {
+            return true;
+        }
+        return h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    fold(hay).contains(needle)
+}
+
+/// Whether the term can be looked up in the trigram index (3 characters or more).
+pub(crate) fn indexable(term: &str) -> bool {
+    term.chars().count() >= 3
+}
+
+/// The term as one FTS5 string (a phrase of its trigrams: a substring match).
+/// Double quotes are doubled, so no query syntax survives inside it.
+pub(crate) fn fts_string(term: &str) -> String {
+    format!("\"{}\"", term.replace('"', "\"\""))
+}
+
+/// The last indexed id.
+pub(crate) fn indexed_mark(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT indexed_id FROM log_fts_state", [], |r| r.get(0))
+}
+
+/// Indexes up to `rows` records above the mark, in the caller's transaction.
+/// Returns whether rows remain above the new mark.
+pub(crate) fn index_step(tx: &Transaction<'_>, rows: i64) -> rusqlite::Result<bool> {
+    let mark = indexed_mark(tx)?;
+    let last: Option<i64> = tx.query_row(
+        "SELECT max(id) FROM (SELECT id FROM log_records WHERE id > ?1 ORDER BY id LIMIT ?2)",
+        params![mark, rows],
+        |r| r.get(0),
+    )?;
+    let Some(last) = last else { return Ok(false) };
+    tx.prepare_cached(
+        "INSERT INTO log_records_fts (rowid, message)
+         SELECT id, message FROM log_records WHERE id > ?1 AND id <= ?2",
+    )?
+    .execute(params![mark, last])?;
+    tx.prepare_cached("UPDATE log_fts_state SET indexed_id = ?1")?.execute([last])?;
+    let more = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM log_records WHERE id > ?1)")?
+        .query_row([last], |r| r.get::<_, bool>(0))?;
+    Ok(more)
+}

@@ -1,0 +1,602 @@
+//! [`SqliteStore`]: the read side ([`Store`]) of a SQLite database written
+//! by [`SqliteSink`](crate::SqliteSink). See `docs/query.md`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use log_panel_core::store::{
+    CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LoggerCard, LoggerMatch, Page,
+    PageAt, PruneReport, RecordFilter, Slots, StoredRecord, HOUR, QUARTER_HOUR,
+};
+use log_panel_core::{level_from_severity, LevelCounts, Store, StoreError, StoreErrorKind, Timestamp};
+use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
+
+use crate::aggregates::{self, parse_timestamp, QueryError};
+use crate::query::Where;
+use crate::{retention, schema, search, OpenError, BUSY_TIMEOUT};
+
+/// Read connections kept open for reuse; more are opened under load and
+/// closed when returned to a full pool.
+const POOL_SIZE: usize = 4;
+
+/// The most rows a histogram counts from `log_records` (when the filter
+/// cannot use the aggregates); beyond it the histogram is incomplete.
+pub const HISTOGRAM_ROW_LIMIT: usize = 1_000_000;
+
+const COLUMNS: &str =
+    "id, ts, level, logger, message, module, file, line, thread, pid, host, app, context, original_size";
+
+/// Reads a log-panel SQLite database: records, requests, cards, histograms,
+/// call sites; prunes and rebuilds aggregates.
+///
+/// Safe to share between threads (`&self` everywhere): each call takes a
+/// read-only (`query_only`) connection from a small pool. WAL lets it read
+/// while a [`SqliteSink`](crate::SqliteSink) writes.
+///
+/// ```
+/// use log_panel_core::store::{PageAt, RecordFilter};
+/// use log_panel_core::{Batch, Level, Origin, Record, Sink, Store};
+/// use log_panel_sqlite::{SqliteSink, SqliteStore};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("logs.db");
+/// let mut sink = SqliteSink::open(&path)?;
+/// let origin = Origin { app: "demo".into(), host: "localhost".into(), pid: 1 };
+/// sink.write(&Batch { origin: &origin, records: &[Record::new(Level::Warn, "demo", "disk almost full")] })?;
+///
+/// let store = SqliteStore::open(&path)?;
+/// let mut filter = RecordFilter::default();
+/// filter.text = Some("ALMOST".into());
+/// let page = store.records(&filter, PageAt::Newest, 50)?;
+/// assert_eq!(page.records[0].message, "disk almost full");
+/// assert!(page.older.is_none() && page.newer.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SqliteStore {
+    path: PathBuf,
+    pool: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn to_sql_error(e: QueryError) -> rusqlite::Error {
+    match e {
+        QueryError::Sqlite(e) => e,
+        other => rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(other)),
+    }
+}
+
+fn storage(e: rusqlite::Error) -> StoreError {
+    let kind = match e.sqlite_error_code() {
+        Some(
+            rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked,
+        ) => StoreErrorKind::Unavailable,
+        _ => StoreErrorKind::Storage,
+    };
+    StoreError::new(kind, format!("SQLite: {e}")).with_source(e)
+}
+
+fn query_error(e: QueryError) -> StoreError {
+    match e {
+        QueryError::Unaligned(_) => StoreError::bad_filter(e.to_string()),
+        QueryError::Sqlite(e) => storage(e),
+        other => StoreError::new(StoreErrorKind::Storage, other.to_string()).with_source(other),
+    }
+}
+
+fn usize_param(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A pooled read connection, returned to the pool when dropped.
+struct Lease<'a> {
+    store: &'a SqliteStore,
+    conn: Option<Connection>,
+}
+
+impl std::ops::Deref for Lease<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        // Set from construction until drop.
+        self.conn.as_ref().unwrap_or_else(|| unreachable!("a lease holds its connection until dropped"))
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let (Some(conn), Ok(mut pool)) = (self.conn.take(), self.store.pool.lock()) {
+            if pool.len() < POOL_SIZE {
+                pool.push(conn);
+            }
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens an existing database (migrating it to this build's schema if it
+    /// is older). A missing file is [`StoreErrorKind::Unavailable`] (a reader
+    /// never creates an empty database); a newer schema is
+    /// [`StoreErrorKind::NewerSchema`].
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                format!("no SQLite database at {} (nothing has been logged there yet?)", path.display()),
+            ));
+        }
+        let mut conn = open_existing(&path, false).map_err(storage)?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(storage)?;
+        if version > schema::SCHEMA_VERSION {
+            return Err(StoreError::new(
+                StoreErrorKind::NewerSchema,
+                format!(
+                    "{}: schema version {version} is newer than this log-panel supports ({})",
+                    path.display(),
+                    schema::SCHEMA_VERSION
+                ),
+            ));
+        }
+        if version < schema::SCHEMA_VERSION {
+            schema::migrate(&mut conn).map_err(|e| match e {
+                OpenError::NewerSchema { .. } => StoreError::new(StoreErrorKind::NewerSchema, e.to_string()),
+                other => StoreError::new(StoreErrorKind::Storage, other.to_string()).with_source(other),
+            })?;
+        }
+        drop(conn);
+        let store = SqliteStore { path, pool: Mutex::new(Vec::new()) };
+        drop(store.conn()?);
+        Ok(store)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The context keys with an expression index (see `SqliteOptions::index_keys`).
+    pub fn indexed_keys(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT substr(name, 17) FROM sqlite_master
+                 WHERE type = 'index' AND tbl_name = 'log_records' AND name LIKE 'log\\_records\\_ctx\\_%' ESCAPE '\\'
+                 ORDER BY name",
+            )
+            .map_err(storage)?;
+        let keys = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(storage)?;
+        keys.collect::<Result<Vec<_>, _>>().map_err(storage)
+    }
+
+    /// How many records the search index has not covered yet (they are
+    /// searched by a scan until the writer's idle steps index them).
+    pub fn unindexed(&self) -> Result<u64, StoreError> {
+        let conn = self.conn()?;
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM log_records WHERE id > (SELECT indexed_id FROM log_fts_state)", [], |r| {
+                r.get(0)
+            })
+            .map_err(storage)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn conn(&self) -> Result<Lease<'_>, StoreError> {
+        let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = open_existing(&self.path, true).map_err(storage)?;
+                search::register(&c).map_err(storage)?;
+                c
+            }
+        };
+        Ok(Lease { store: self, conn: Some(conn) })
+    }
+
+    fn writer(&self) -> Result<Connection, StoreError> {
+        open_existing(&self.path, false).map_err(storage)
+    }
+
+    fn select(&self, w: &Where, tail: &str) -> Result<Vec<StoredRecord>, StoreError> {
+        let conn = self.conn()?;
+        let sql = format!("SELECT {COLUMNS} FROM log_records{}{tail}", w.sql());
+        let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+        let rows = stmt.query_map(params_from_iter(w.params.iter()), read_record).map_err(storage)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.map_err(storage)?);
+        }
+        Ok(out)
+    }
+
+    fn exists(&self, w: &Where) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM log_records{})", w.sql());
+        let found = conn
+            .prepare_cached(&sql)
+            .map_err(storage)?
+            .query_row(params_from_iter(w.params.iter()), |r| r.get(0))
+            .map_err(storage)?;
+        Ok(found)
+    }
+
+    fn exists_beyond(&self, filter: &RecordFilter, c: Cursor, older: bool) -> Result<bool, StoreError> {
+        let mut w = Where::of(filter);
+        cursor_condition(&mut w, c, older);
+        self.exists(&w)
+    }
+}
+
+/// Opens an existing file (never creating one), WAL, busy timeout; read-only
+/// (`query_only`) when `read`.
+fn open_existing(path: &Path, read: bool) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    if read {
+        conn.pragma_update(None, "query_only", true)?;
+    } else {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    Ok(conn)
+}
+
+/// `(ts, id)` strictly older (or newer) than `c`; `ts <= …` first so the
+/// time index bounds the scan.
+fn cursor_condition(w: &mut Where, c: Cursor, older: bool) {
+    let ts = w.bind(c.ts.to_rfc3339());
+    let id = w.bind(c.id);
+    if older {
+        w.and(format!("ts <= {ts} AND (ts < {ts} OR id < {id})"));
+    } else {
+        w.and(format!("ts >= {ts} AND (ts > {ts} OR id > {id})"));
+    }
+}
+
+fn read_record(row: &Row<'_>) -> rusqlite::Result<StoredRecord> {
+    let ts: String = row.get(1)?;
+    let level: i64 = row.get(2)?;
+    let context: String = row.get(12)?;
+    let mut r = StoredRecord::default();
+    r.id = row.get(0)?;
+    r.ts = parse_timestamp(&ts).map_err(to_sql_error)?;
+    r.level = level_from_severity(level).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            2,
+            rusqlite::types::Type::Integer,
+            format!("level {level} is not a log-panel severity").into(),
+        )
+    })?;
+    r.logger = row.get(3)?;
+    r.message = row.get(4)?;
+    r.module = row.get(5)?;
+    r.file = row.get(6)?;
+    r.line = row.get::<_, Option<i64>>(7)?.and_then(|l| u32::try_from(l).ok());
+    r.thread = row.get(8)?;
+    r.pid = u32::try_from(row.get::<_, i64>(9)?).unwrap_or(0);
+    r.host = row.get(10)?;
+    r.app = row.get(11)?;
+    r.context = match serde_json::from_str::<serde_json::Value>(&context) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    r.original_size = row.get::<_, Option<i64>>(13)?.and_then(|s| u64::try_from(s).ok());
+    Ok(r)
+}
+
+fn counts_of(row: &Row<'_>, first: usize) -> rusqlite::Result<LevelCounts> {
+    let mut c = LevelCounts::default();
+    for (i, level) in [
+        log_panel_core::Level::Trace,
+        log_panel_core::Level::Debug,
+        log_panel_core::Level::Info,
+        log_panel_core::Level::Warn,
+        log_panel_core::Level::Error,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        c.add_n(level, u64::try_from(row.get::<_, Option<i64>>(first + i)?.unwrap_or(0)).unwrap_or(0));
+    }
+    Ok(c)
+}
+
+/// The aggregate table for `bounds`: hourly when all are on the hour,
+/// quarter hours when all are on quarter hours.
+fn bucket_table(bounds: &[Timestamp]) -> Result<(&'static str, &'static str), StoreError> {
+    if bounds.iter().all(|b| b.0.rem_euclid(HOUR) == 0) {
+        Ok(("log_logger_hourly", "hour"))
+    } else if bounds.iter().all(|b| b.0.rem_euclid(QUARTER_HOUR) == 0) {
+        Ok(("log_logger_quarter", "quarter"))
+    } else {
+        Err(StoreError::bad_filter(
+            "time slots must start on quarter hours of UTC (aggregates are kept per 15 minutes)",
+        ))
+    }
+}
+
+/// Calls `f(logger, bucket start, counts)` for every bucket in `[from, to)`
+/// of `table`, for the loggers `logger` keeps (all when `None`).
+fn for_each_bucket(
+    conn: &Connection,
+    table: (&str, &str),
+    logger: Option<&LoggerMatch>,
+    from: Timestamp,
+    to: Timestamp,
+    mut f: impl FnMut(&str, Timestamp, LevelCounts),
+) -> Result<(), StoreError> {
+    let (name, column) = table;
+    let mut w = Where::default();
+    let a = w.bind(from.to_rfc3339());
+    let b = w.bind(to.to_rfc3339());
+    w.and(format!("{column} >= {a} AND {column} < {b}"));
+    if let Some(m) = logger {
+        w.logger(m);
+    }
+    // `name` and `column` are our constants.
+    let sql = format!("SELECT logger, {column}, trace, debug, info, warn, error FROM {name}{}", w.sql());
+    let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+    let mut rows = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
+    while let Some(row) = rows.next().map_err(storage)? {
+        let logger: String = row.get(0).map_err(storage)?;
+        let bucket: String = row.get(1).map_err(storage)?;
+        let t = parse_timestamp(&bucket).map_err(query_error)?;
+        f(&logger, t, counts_of(row, 2).map_err(storage)?);
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn records(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
+        let limit = limit.max(1);
+        let mut w = Where::of(filter);
+        let fetch = usize_param(limit.saturating_add(1));
+        let mut page = Page::default();
+        match at {
+            PageAt::Newest | PageAt::Older(_) => {
+                if let PageAt::Older(c) = at {
+                    cursor_condition(&mut w, c, true);
+                }
+                let mut rows = self.select(&w, &format!(" ORDER BY ts DESC, id DESC LIMIT {fetch}"))?;
+                let more = rows.len() > limit;
+                rows.truncate(limit);
+                if more {
+                    page.older = rows.last().map(Cursor::of);
+                }
+                if let PageAt::Older(c) = at {
+                    match rows.first() {
+                        Some(first) => {
+                            if self.exists_beyond(filter, Cursor::of(first), false)? {
+                                page.newer = Some(Cursor::of(first));
+                            }
+                        }
+                        None => {
+                            if self.exists_beyond(filter, c, false)? {
+                                page.newer = Some(c);
+                            }
+                        }
+                    }
+                }
+                page.records = rows;
+            }
+            PageAt::Newer(c) => {
+                cursor_condition(&mut w, c, false);
+                let mut rows = self.select(&w, &format!(" ORDER BY ts ASC, id ASC LIMIT {fetch}"))?;
+                let more = rows.len() > limit;
+                rows.truncate(limit);
+                rows.reverse();
+                if more {
+                    page.newer = rows.first().map(Cursor::of);
+                }
+                let oldest = rows.last().map_or(c, Cursor::of);
+                if self.exists_beyond(filter, oldest, true)? {
+                    page.older = Some(oldest);
+                }
+                page.records = rows;
+            }
+        }
+        Ok(page)
+    }
+
+    fn tail(
+        &self,
+        filter: &RecordFilter,
+        after_id: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut w = Where::of(filter);
+        let n = usize_param(limit);
+        match after_id {
+            Some(after) => {
+                let p = w.bind(after);
+                w.and(format!("id > {p}"));
+                self.select(&w, &format!(" ORDER BY id ASC LIMIT {n}"))
+            }
+            None => {
+                let mut rows = self.select(&w, &format!(" ORDER BY id DESC LIMIT {n}"))?;
+                rows.reverse();
+                Ok(rows)
+            }
+        }
+    }
+
+    fn record(&self, id: i64) -> Result<Option<StoredRecord>, StoreError> {
+        let conn = self.conn()?;
+        let sql = format!("SELECT {COLUMNS} FROM log_records WHERE id = ?1");
+        let found =
+            conn.prepare_cached(&sql).map_err(storage)?.query_row([id], read_record).optional().map_err(storage)?;
+        Ok(found)
+    }
+
+    fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut w = Where::default();
+        w.field(&FieldMatch::new(key, value.clone())?);
+        self.select(&w, &format!(" ORDER BY ts ASC, id ASC LIMIT {}", usize_param(limit)))
+    }
+
+    fn cards(&self, query: &CardsQuery) -> Result<Cards, StoreError> {
+        let slots = &query.slots;
+        let table = bucket_table(slots.bounds())?;
+        let conn = self.conn()?;
+        let needle = query.name.as_deref().map(search::fold);
+        let mut cards: BTreeMap<String, LoggerCard> = BTreeMap::new();
+        for s in aggregates::logger_stats(&conn).map_err(query_error)? {
+            if needle.as_deref().is_some_and(|n| !search::contains_folded(&s.logger, n)) {
+                continue;
+            }
+            let mut card = LoggerCard::new(s.logger.clone(), s.total, s.errors, s.warnings, s.first_seen, s.last_seen);
+            card.slots = vec![LevelCounts::default(); slots.len()];
+            cards.insert(s.logger, card);
+        }
+        for_each_bucket(&conn, table, None, slots.start(), slots.end(), |logger, t, counts| {
+            if let (Some(card), Some(i)) = (cards.get_mut(logger), slots.index_of(t)) {
+                card.slots[i].merge(&counts);
+            }
+        })?;
+        let now = Timestamp(query.now.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR);
+        for_each_bucket(
+            &conn,
+            ("log_logger_quarter", "quarter"),
+            None,
+            Timestamp(now.0 - HOUR),
+            now,
+            |logger, _, counts| {
+                if let Some(card) = cards.get_mut(logger) {
+                    card.last_hour.merge(&counts);
+                }
+            },
+        )?;
+        let kept: Vec<LoggerCard> = cards
+            .into_values()
+            .filter(|c| {
+                let mut span = LevelCounts::default();
+                c.slots.iter().for_each(|s| span.merge(s));
+                match query.filter {
+                    CardFilter::Errors => span.error > 0,
+                    CardFilter::Warnings => span.error + span.warn > 0,
+                    _ => true,
+                }
+            })
+            .collect();
+        let matching = kept.len();
+        Ok(Cards { cards: kept.into_iter().skip(query.offset).take(query.limit).collect(), matching })
+    }
+
+    fn histogram(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
+        let from = filter.since.map_or(slots.start(), |s| s.max(slots.start()));
+        let to = filter.until.map_or(slots.end(), |u| u.min(slots.end()));
+        let mut out = Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true };
+        if from >= to {
+            return Ok(out);
+        }
+        let mut bounds = slots.bounds().to_vec();
+        bounds.extend([from, to]);
+        let conn = self.conn()?;
+        if filter.is_aggregate_only() {
+            if let Ok(table) = bucket_table(&bounds) {
+                for_each_bucket(&conn, table, filter.logger.as_ref(), from, to, |_, t, counts| {
+                    if let Some(i) = slots.index_of(t) {
+                        out.slots[i].merge(&counts.filtered(filter));
+                    }
+                })?;
+                return Ok(out);
+            }
+        }
+        let mut narrowed = filter.clone();
+        narrowed.since = Some(from);
+        narrowed.until = Some(to);
+        let w = Where::of(&narrowed);
+        let sql = format!("SELECT ts, level FROM log_records{} LIMIT {}", w.sql(), HISTOGRAM_ROW_LIMIT + 1);
+        let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+        let mut rows = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
+        let mut seen = 0usize;
+        while let Some(row) = rows.next().map_err(storage)? {
+            seen += 1;
+            if seen > HISTOGRAM_ROW_LIMIT {
+                out.complete = false;
+                break;
+            }
+            let ts: String = row.get(0).map_err(storage)?;
+            let t = parse_timestamp(&ts).map_err(query_error)?;
+            let level = level_from_severity(row.get(1).map_err(storage)?);
+            if let (Some(i), Some(level)) = (slots.index_of(t), level) {
+                out.slots[i].add(level);
+            }
+        }
+        Ok(out)
+    }
+
+    fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
+        let conn = self.conn()?;
+        let w = Where::of(filter);
+        // With max(), SQLite takes the bare `message` from the row holding the maximum.
+        let sql = format!(
+            "SELECT logger, file, line, sum(level = 5), sum(level = 10), sum(level = 20), sum(level = 30),
+                    sum(level = 40), max(ts), message
+             FROM log_records{} GROUP BY logger, file, line ORDER BY count(*) DESC, logger, file, line LIMIT {}",
+            w.sql(),
+            usize_param(limit)
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+        let mut rows = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(storage)? {
+            let line: Option<i64> = row.get(2).map_err(storage)?;
+            let mut site = CallSite::new(
+                row.get(0).map_err(storage)?,
+                row.get(1).map_err(storage)?,
+                line.and_then(|l| u32::try_from(l).ok()),
+            );
+            site.counts = counts_of(row, 3).map_err(storage)?;
+            let last: String = row.get(8).map_err(storage)?;
+            site.last_seen = parse_timestamp(&last).map_err(query_error)?;
+            site.example = row.get(9).map_err(storage)?;
+            out.push(site);
+        }
+        Ok(out)
+    }
+
+    fn loggers(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT logger FROM log_logger_stats ORDER BY logger").map_err(storage)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(storage)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(storage)
+    }
+
+    fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
+        if batch_size == 0 {
+            return Err(StoreError::bad_filter("prune: the batch size must be at least 1"));
+        }
+        if dry_run {
+            let conn = self.conn()?;
+            let n = retention::count_older(&conn, before).map_err(storage)?;
+            let size = u64::try_from(batch_size).unwrap_or(u64::MAX);
+            return Ok(PruneReport::new(n, n.div_ceil(size)));
+        }
+        let mut conn = self.writer()?;
+        let (mut deleted, mut batches) = (0u64, 0u64);
+        loop {
+            let n = retention::delete_batch_tx(&mut conn, before, batch_size).map_err(storage)?;
+            if n == 0 {
+                break;
+            }
+            deleted += n;
+            batches += 1;
+        }
+        Ok(PruneReport::new(deleted, batches))
+    }
+
+    fn rebuild(&self) -> Result<(), StoreError> {
+        let mut conn = self.writer()?;
+        aggregates::rebuild(&mut conn).map_err(storage)
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+}

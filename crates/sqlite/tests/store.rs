@@ -1,0 +1,691 @@
+//! `SqliteStore` against a model computed in Rust: every filter and
+//! combinations, keyset pages walked both ways (also under a writer),
+//! search while the index lags and after it caught up, requests, cards,
+//! histograms, call sites, prune and retention (aggregates checked against
+//! a rebuild), errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use log_panel_core::store::{
+    CardFilter, CardsQuery, Cursor, FieldMatch, FieldValue, LoggerMatch, PageAt, RecordFilter, Slots, DAY, HOUR,
+    QUARTER_HOUR,
+};
+use log_panel_core::{Batch, Level, LevelCounts, Origin, Record, Sink, Store, StoreErrorKind, Timestamp, Value};
+use log_panel_sqlite::{SqliteOptions, SqliteSink, SqliteStore};
+use rusqlite::Connection;
+use serde_json::json;
+
+/// 2026-11-20T00:00:00Z.
+const BASE: i64 = 1_795_132_800 * 1_000_000;
+const LEVELS: [Level; 5] = [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error];
+const LOGGERS: [&str; 6] = ["app", "app::db", "app::db::pool", "appx", "billing::payments", "hyper"];
+const WORDS: [&str; 12] = [
+    "payment accepted",
+    "Payment FAILED for card",
+    "connection reset by peer",
+    "cache miss",
+    "user \"admin\" logged in",
+    "été chaud à Paris",
+    "ÉTÉ FROID",
+    "query took 120ms",
+    "AND OR NOT near(*)",
+    "disk almost full",
+    "retrying in 5s",
+    "ab",
+];
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A stored row as the model sees it.
+#[derive(Clone, Debug)]
+struct Row {
+    id: i64,
+    ts: i64,
+    level: Level,
+    logger: &'static str,
+    message: String,
+    file: Option<&'static str>,
+    line: Option<u32>,
+    app: String,
+    host: String,
+    pid: u32,
+    context: serde_json::Map<String, serde_json::Value>,
+}
+
+fn origins() -> [Origin; 3] {
+    [
+        Origin { app: "api".into(), host: "h1".into(), pid: 10 },
+        Origin { app: "worker".into(), host: "h1".into(), pid: 11 },
+        Origin { app: "api".into(), host: "h2".into(), pid: 12 },
+    ]
+}
+
+/// Writes `n` mixed records (over 3 days from BASE) in batches, returning the model.
+fn fill(sink: &mut SqliteSink, rng: &mut Rng, n: usize, first_id: i64, span: i64) -> Vec<Row> {
+    fill_from(sink, rng, n, first_id, BASE, span)
+}
+
+/// `n` records over `span` micros from `start`.
+fn fill_from(sink: &mut SqliteSink, rng: &mut Rng, n: usize, first_id: i64, start: i64, span: i64) -> Vec<Row> {
+    let origins = origins();
+    let mut model = Vec::new();
+    let mut id = first_id;
+    while model.len() < n {
+        let o = &origins[rng.below(3) as usize];
+        let mut batch = Vec::new();
+        for _ in 0..(1 + rng.below(40)).min((n - model.len()) as u64) {
+            let level = LEVELS[rng.below(5) as usize];
+            let logger = LOGGERS[rng.below(6) as usize];
+            let message = format!("{} #{}", WORDS[rng.below(12) as usize], rng.below(50));
+            let message = if rng.below(10) == 0 { "ab".to_owned() } else { message };
+            let mut r = Record::new(level, logger, message.clone());
+            // A few equal timestamps, so (ts, id) order is exercised.
+            r.timestamp = Timestamp(start + (rng.below(span as u64 / 1000) as i64) * 1000);
+            let (file, line) = match rng.below(4) {
+                0 => (None, None),
+                k => (Some(["src/a.rs", "src/b.rs", "src/c.rs"][k as usize - 1]), Some(10 * k as u32)),
+            };
+            r.file = file.map(Into::into);
+            r.line = line;
+            let mut ctx = serde_json::Map::new();
+            if rng.below(3) > 0 {
+                ctx.insert("request_id".into(), json!(format!("r-{}", rng.below(60))));
+            }
+            match rng.below(5) {
+                0 => {
+                    ctx.insert("user_id".into(), json!(rng.below(5)));
+                }
+                1 => {
+                    ctx.insert("user_id".into(), json!(rng.below(5).to_string()));
+                }
+                2 => {
+                    ctx.insert("user_id".into(), json!(rng.below(2) == 0));
+                }
+                3 => {
+                    ctx.insert("user_id".into(), json!(1.5));
+                }
+                _ => {}
+            }
+            if rng.below(4) == 0 {
+                ctx.insert("weird key\"".into(), json!("x"));
+            }
+            for (k, v) in &ctx {
+                r.kv.push((k.clone().into(), Value::from_json(v.clone())));
+            }
+            model.push(Row {
+                id,
+                ts: r.timestamp.0,
+                level,
+                logger,
+                message,
+                file,
+                line,
+                app: o.app.clone(),
+                host: o.host.clone(),
+                pid: o.pid,
+                context: ctx,
+            });
+            id += 1;
+            batch.push(r);
+        }
+        sink.write(&Batch { origin: o, records: &batch }).unwrap();
+    }
+    model
+}
+
+fn fold(s: &str) -> String {
+    s.chars().flat_map(char::to_lowercase).collect()
+}
+
+fn field_matches(stored: Option<&serde_json::Value>, v: &FieldValue) -> bool {
+    let Some(stored) = stored else { return false };
+    match (stored, v) {
+        (serde_json::Value::String(s), FieldValue::Text(t) | FieldValue::Str(t)) => s == t,
+        (serde_json::Value::Number(n), FieldValue::Int(i)) => n.as_i64() == Some(*i),
+        (serde_json::Value::Number(n), FieldValue::Text(t)) => match n.as_i64() {
+            Some(i) => t.parse::<i64>() == Ok(i),
+            None => t.parse::<i64>().is_err() && t.parse::<f64>().ok() == n.as_f64(),
+        },
+        (serde_json::Value::Bool(b), FieldValue::Text(t)) => t == if *b { "true" } else { "false" },
+        _ => false,
+    }
+}
+
+fn keeps(f: &RecordFilter, r: &Row) -> bool {
+    f.logger.as_ref().is_none_or(|m| m.matches(r.logger))
+        && f.keeps_level(r.level)
+        && f.since.is_none_or(|s| r.ts >= s.0)
+        && f.until.is_none_or(|u| r.ts < u.0)
+        && f.app.as_ref().is_none_or(|a| *a == r.app)
+        && f.host.as_ref().is_none_or(|h| *h == r.host)
+        && f.pid.is_none_or(|p| p == r.pid)
+        && f.text.as_ref().is_none_or(|t| fold(&r.message).contains(&fold(t)))
+        && f.fields.iter().all(|m| field_matches(r.context.get(&m.key), &m.value))
+}
+
+/// The ids `filter` keeps, newest first.
+fn expected(model: &[Row], f: &RecordFilter) -> Vec<i64> {
+    let mut rows: Vec<&Row> = model.iter().filter(|r| keeps(f, r)).collect();
+    rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
+    rows.iter().map(|r| r.id).collect()
+}
+
+/// Every page older from the newest, then every page newer back up; checks
+/// the cursors on the way. Returns the ids walked down.
+fn walk(store: &SqliteStore, f: &RecordFilter, limit: usize) -> Vec<i64> {
+    let mut down = Vec::new();
+    let mut pages = Vec::new();
+    let mut page = store.records(f, PageAt::Newest, limit).unwrap();
+    assert!(page.newer.is_none());
+    loop {
+        assert!(page.records.len() <= limit);
+        down.extend(page.records.iter().map(|r| r.id));
+        pages.push(page.records.iter().map(|r| r.id).collect::<Vec<_>>());
+        match page.older {
+            Some(c) => {
+                assert_eq!(Some(c), page.records.last().map(Cursor::of));
+                page = store.records(f, PageAt::Older(c), limit).unwrap();
+                assert!(!page.records.is_empty(), "an older cursor leads to records");
+                assert_eq!(page.newer, page.records.first().map(Cursor::of), "newer rows exist above an older page");
+            }
+            None => break,
+        }
+    }
+    // Back up: newer pages from the oldest page's first record.
+    let mut up: Vec<i64> = pages.last().unwrap().clone();
+    let mut at = page.newer;
+    while let Some(c) = at {
+        let p = store.records(f, PageAt::Newer(c), limit).unwrap();
+        assert!(!p.records.is_empty());
+        assert!(p.older.is_some(), "a newer page has older records below it");
+        let mut ids: Vec<i64> = p.records.iter().map(|r| r.id).collect();
+        ids.extend(up);
+        up = ids;
+        at = p.newer;
+    }
+    assert_eq!(up, down, "walking newer pages back up gives the same rows");
+    down
+}
+
+fn open_filled(dir: &Path, n: usize) -> (SqliteSink, Vec<Row>) {
+    let mut sink = SqliteSink::open(dir.join("logs.db")).unwrap();
+    let model = fill(&mut sink, &mut Rng(0x5eed), n, 1, 3 * DAY);
+    (sink, model)
+}
+
+fn catch_up(sink: &mut SqliteSink) -> usize {
+    let mut steps = 1;
+    while sink.idle().unwrap() {
+        steps += 1;
+    }
+    steps
+}
+
+fn filters() -> Vec<RecordFilter> {
+    let mut out = vec![RecordFilter::default()];
+    let mut push = |edit: &dyn Fn(&mut RecordFilter)| {
+        let mut f = RecordFilter::default();
+        edit(&mut f);
+        out.push(f);
+    };
+    push(&|f| f.logger = Some(LoggerMatch::Exact("app::db".into())));
+    push(&|f| f.logger = Some(LoggerMatch::Tree("app".into())));
+    push(&|f| f.logger = Some(LoggerMatch::Tree("app::db".into())));
+    push(&|f| f.logger = Some("billing::*".parse().unwrap()));
+    push(&|f| f.min_level = Some(Level::Warn));
+    push(&|f| f.levels = vec![Level::Debug, Level::Error]);
+    push(&|f| f.since = Some(Timestamp(BASE + DAY)));
+    push(&|f| f.until = Some(Timestamp(BASE + DAY / 2)));
+    push(&|f| {
+        f.since = Some(Timestamp(BASE + DAY));
+        f.until = Some(Timestamp(BASE + DAY + 7 * HOUR + 123));
+    });
+    push(&|f| f.app = Some("worker".into()));
+    push(&|f| f.host = Some("h2".into()));
+    push(&|f| f.pid = Some(10));
+    for t in ["payment", "PAYMENT", "été", "ÉTÉ", "ab", "\"admin\"", "near(*)", "AND OR", "zzz-none", "5"] {
+        push(&|f| f.text = Some(t.into()));
+    }
+    for m in ["request_id=r-7", "user_id=3", "user_id=true", "user_id=1.5", "weird key\"=x", "user_id=nope"] {
+        push(&|f| f.fields.push(m.parse().unwrap()));
+    }
+    push(&|f| f.fields.push(FieldMatch::new("user_id", FieldValue::Int(2)).unwrap()));
+    push(&|f| f.fields.push(FieldMatch::new("user_id", FieldValue::Str("2".into())).unwrap()));
+    // Combinations.
+    push(&|f| {
+        f.logger = Some(LoggerMatch::Tree("app".into()));
+        f.min_level = Some(Level::Info);
+        f.app = Some("api".into());
+    });
+    push(&|f| {
+        f.text = Some("payment".into());
+        f.min_level = Some(Level::Warn);
+        f.host = Some("h1".into());
+        f.since = Some(Timestamp(BASE + HOUR * 5));
+    });
+    push(&|f| {
+        f.fields.push("request_id=r-3".parse().unwrap());
+        f.fields.push("user_id=1".parse().unwrap());
+        f.levels = vec![Level::Info, Level::Warn, Level::Error, Level::Trace];
+    });
+    push(&|f| {
+        f.logger = Some(LoggerMatch::Exact("hyper".into()));
+        f.text = Some("ab".into());
+        f.pid = Some(12);
+    });
+    out
+}
+
+#[test]
+fn every_filter_and_combination_pages_exactly_the_matching_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sink, model) = open_filled(dir.path(), 3_000);
+    // Half indexed: searches must merge the index and the scanned tail.
+    for _ in 0..1 {
+        sink.idle().unwrap();
+    }
+    let store = SqliteStore::open(sink.path()).unwrap();
+    assert!(store.unindexed().unwrap() > 0, "the test wants a lagging index");
+    for (i, f) in filters().iter().enumerate() {
+        let want = expected(&model, f);
+        assert_eq!(walk(&store, f, 97), want, "filter {i}: {f:?}");
+    }
+    catch_up(&mut sink);
+    assert_eq!(store.unindexed().unwrap(), 0);
+    for (i, f) in filters().iter().enumerate() {
+        let want = expected(&model, f);
+        assert!(!want.is_empty() || f.text.as_deref() == Some("zzz-none") || i > 0, "filter {i} keeps something");
+        assert_eq!(walk(&store, f, 250), want, "filter {i} (index caught up): {f:?}");
+    }
+    // Whole records come back as written.
+    let r = store.record(model[41].id).unwrap().unwrap();
+    let m = &model[41];
+    assert_eq!((r.ts.0, r.level, r.logger.as_str(), &r.message), (m.ts, m.level, m.logger, &m.message));
+    assert_eq!(
+        (r.app.as_str(), r.host.as_str(), r.pid, r.file.as_deref(), r.line),
+        (&*m.app, &*m.host, m.pid, m.file, m.line)
+    );
+    assert_eq!(r.context, m.context);
+    assert!(store.record(999_999).unwrap().is_none());
+}
+
+#[test]
+fn search_equals_a_full_scan_at_every_lag() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = SqliteSink::open(dir.path().join("logs.db")).unwrap();
+    let model = fill(&mut sink, &mut Rng(7), 9_000, 1, DAY);
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let terms = [
+        "payment",
+        "Payment FAILED",
+        "FAILED",
+        "failed for",
+        "reset by",
+        "miss",
+        "\"admin\"",
+        "admin\" logged",
+        "été",
+        "ÉTÉ",
+        "Été chaud",
+        "froid",
+        "120ms",
+        "AND OR NOT",
+        "near(*)",
+        "*",
+        "ab",
+        "a",
+        "#1",
+        "#12",
+        "s #4",
+        "xyz",
+        "' OR 1=1 --",
+        "%",
+        "_",
+    ];
+    let mut lags = Vec::new();
+    loop {
+        lags.push(store.unindexed().unwrap());
+        for t in terms {
+            let mut f = RecordFilter::default();
+            f.text = Some(t.into());
+            let want = expected(&model, &f);
+            let got: Vec<i64> =
+                store.records(&f, PageAt::Newest, 100_000).unwrap().records.iter().map(|r| r.id).collect();
+            assert_eq!(got, want, "term {t:?} with {} rows unindexed", lags.last().unwrap());
+        }
+        if !sink.idle().unwrap() {
+            break;
+        }
+    }
+    assert_eq!(lags.first(), Some(&9_000));
+    assert!(lags.len() >= 4, "several intermediate lags were checked: {lags:?}");
+    assert_eq!(store.unindexed().unwrap(), 0);
+    let check: rusqlite::Result<usize> =
+        sink.connection().execute("INSERT INTO log_records_fts (log_records_fts) VALUES ('integrity-check')", []);
+    check.unwrap();
+}
+
+#[test]
+fn pages_stay_continuous_while_a_writer_inserts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sink, model) = open_filled(dir.path(), 2_000);
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let mut f = RecordFilter::default();
+    f.min_level = Some(Level::Debug);
+    let want = expected(&model, &f);
+    let writer = std::thread::spawn(move || {
+        // Newer records (later timestamps) keep arriving during the walk.
+        let mut rng = Rng(99);
+        let extra = fill_from(&mut sink, &mut rng, 3_000, 2_001, BASE + 4 * DAY, DAY);
+        (sink, extra)
+    });
+    let mut first = store.records(&f, PageAt::Newest, 50).unwrap();
+    // Pin the walk to the rows present at its start: walk older from the first page.
+    let first_ids: Vec<i64> = first.records.iter().map(|r| r.id).collect();
+    let mut got = first_ids.clone();
+    while let Some(c) = first.older {
+        first = store.records(&f, PageAt::Older(c), 50).unwrap();
+        got.extend(first.records.iter().map(|r| r.id));
+    }
+    let (_sink, extra) = writer.join().unwrap();
+    let mut all = model.clone();
+    all.extend(extra);
+    let every = expected(&all, &f);
+    // What was walked is exactly the rows at or below the first page's top, in order.
+    let top = every.iter().position(|id| *id == got[0]).unwrap();
+    assert_eq!(got, every[top..].to_vec());
+    assert!(got.len() >= want.len());
+    // And the final state walks completely both ways.
+    assert_eq!(walk(&store, &f, 128), every);
+}
+
+#[test]
+fn related_tail_and_loggers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sink, model) = open_filled(dir.path(), 1_500);
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let mut want: Vec<&Row> = model.iter().filter(|r| r.context.get("request_id") == Some(&json!("r-5"))).collect();
+    want.sort_by_key(|r| (r.ts, r.id));
+    let got = store.related("request_id", &FieldValue::Text("r-5".into()), 1_000).unwrap();
+    assert_eq!(got.iter().map(|r| r.id).collect::<Vec<_>>(), want.iter().map(|r| r.id).collect::<Vec<_>>());
+    let apps: std::collections::BTreeSet<&str> = got.iter().map(|r| r.app.as_str()).collect();
+    assert!(apps.len() >= 2, "a request spans apps: {apps:?}");
+    assert_eq!(store.related("request_id", &FieldValue::Text("r-5".into()), 3).unwrap().len(), 3);
+    let by_int = store.related("user_id", &FieldValue::Int(3), 10_000).unwrap();
+    assert_eq!(by_int.len(), model.iter().filter(|r| r.context.get("user_id") == Some(&json!(3))).count());
+    assert!(store.related("", &FieldValue::Text("x".into()), 1).is_err());
+
+    let mut f = RecordFilter::default();
+    f.logger = Some(LoggerMatch::Tree("app".into()));
+    let last: Vec<i64> = store.tail(&f, None, 10).unwrap().iter().map(|r| r.id).collect();
+    let mut ids: Vec<i64> = model.iter().filter(|r| keeps(&f, r)).map(|r| r.id).collect();
+    assert_eq!(last, ids[ids.len() - 10..].to_vec());
+    let after = ids[ids.len() - 30];
+    let next: Vec<i64> = store.tail(&f, Some(after), 100).unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(next, ids.split_off(ids.len() - 29));
+    let extra = fill(&mut sink, &mut Rng(3), 100, 1_501, HOUR);
+    let newer: Vec<i64> = store.tail(&f, last.last().copied(), 1_000).unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(newer, extra.iter().filter(|r| keeps(&f, r)).map(|r| r.id).collect::<Vec<_>>());
+    assert_eq!(store.loggers().unwrap(), LOGGERS.to_vec());
+}
+
+fn counts(model: &[Row], f: impl Fn(&Row) -> bool) -> LevelCounts {
+    let mut c = LevelCounts::default();
+    model.iter().filter(|r| f(r)).for_each(|r| c.add(r.level));
+    c
+}
+
+#[test]
+fn cards_equal_counts_from_the_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, model) = open_filled(dir.path(), 4_000);
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let now = Timestamp(BASE + 2 * DAY + 5 * HOUR + 20 * 60_000_000 + 17);
+    for slots in [
+        Slots::hours_until(now, 24).unwrap(),
+        Slots::days_until(now, 19_800, 4).unwrap(), // UTC+5:30: quarter-hour buckets
+        Slots::days_until(now, -8 * 3600, 4).unwrap(),
+    ] {
+        let mut q = CardsQuery::new(slots.clone(), now);
+        q.limit = 100;
+        let cards = store.cards(&q).unwrap();
+        assert_eq!(cards.matching, LOGGERS.len());
+        for card in &cards.cards {
+            let mine: Vec<&Row> = model.iter().filter(|r| r.logger == card.logger).collect();
+            assert_eq!(card.total, mine.len() as u64);
+            assert_eq!(card.errors, mine.iter().filter(|r| r.level == Level::Error).count() as u64);
+            assert_eq!(card.warnings, mine.iter().filter(|r| r.level == Level::Warn).count() as u64);
+            assert_eq!(card.first_seen.0, mine.iter().map(|r| r.ts).min().unwrap());
+            assert_eq!(card.last_seen.0, mine.iter().map(|r| r.ts).max().unwrap());
+            let q_now = now.0 / QUARTER_HOUR * QUARTER_HOUR;
+            assert_eq!(
+                card.last_hour,
+                counts(&model, |r| r.logger == card.logger && r.ts >= q_now - HOUR && r.ts < q_now)
+            );
+            for (i, c) in card.slots.iter().enumerate() {
+                let (a, b) = slots.slot(i).unwrap();
+                assert_eq!(*c, counts(&model, |r| r.logger == card.logger && r.ts >= a.0 && r.ts < b.0), "slot {i}");
+            }
+        }
+    }
+    // Name filter (case-insensitive), paging, Errors judged on the span.
+    let slots = Slots::ending_at(Timestamp(BASE + 6 * HOUR), HOUR, 2).unwrap();
+    let mut q = CardsQuery::new(slots.clone(), now);
+    q.name = Some("APP".into());
+    q.offset = 1;
+    q.limit = 2;
+    let page = store.cards(&q).unwrap();
+    assert_eq!(page.matching, 4);
+    assert_eq!(page.cards.iter().map(|c| c.logger.as_str()).collect::<Vec<_>>(), ["app::db", "app::db::pool"]);
+    let mut q = CardsQuery::new(slots.clone(), now);
+    q.filter = CardFilter::Errors;
+    q.limit = 100;
+    let with_errors: Vec<String> = store.cards(&q).unwrap().cards.into_iter().map(|c| c.logger).collect();
+    let want: Vec<String> = LOGGERS
+        .iter()
+        .filter(|l| counts(&model, |r| r.logger == **l && r.ts >= slots.start().0 && r.ts < slots.end().0).error > 0)
+        .map(|l| l.to_string())
+        .collect();
+    assert_eq!(with_errors, want);
+    q.filter = CardFilter::Warnings;
+    assert!(store.cards(&q).unwrap().matching >= want.len());
+    // Unaligned slots cannot come from the aggregates.
+    let odd = Slots::new(vec![Timestamp(BASE + 7), Timestamp(BASE + HOUR)]).unwrap();
+    assert_eq!(store.cards(&CardsQuery::new(odd, now)).unwrap_err().kind(), StoreErrorKind::BadFilter);
+}
+
+#[test]
+fn histograms_from_aggregates_and_from_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, model) = open_filled(dir.path(), 3_000);
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let quarter = Slots::ending_at(Timestamp(BASE + DAY), QUARTER_HOUR * 3, 20).unwrap();
+    let hourly = Slots::ending_at(Timestamp(BASE + 2 * DAY), HOUR, 30).unwrap();
+    let odd = Slots::ending_at(Timestamp(BASE + DAY + 12_345), 7 * 60_000_000, 40).unwrap();
+    let mut fs = filters();
+    let mut narrowed = RecordFilter::default();
+    narrowed.since = Some(Timestamp(BASE + DAY - 2 * HOUR + 1));
+    narrowed.logger = Some(LoggerMatch::Tree("app::db".into()));
+    fs.push(narrowed);
+    for f in &fs {
+        for slots in [&quarter, &hourly, &odd] {
+            let h = store.histogram(f, slots).unwrap();
+            assert!(h.complete);
+            for (i, c) in h.slots.iter().enumerate() {
+                let (a, b) = slots.slot(i).unwrap();
+                assert_eq!(*c, counts(&model, |r| keeps(f, r) && r.ts >= a.0 && r.ts < b.0), "{f:?} slot {i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn call_sites_group_by_logger_file_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, model) = open_filled(dir.path(), 2_000);
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let mut f = RecordFilter::default();
+    f.since = Some(Timestamp(BASE + DAY));
+    f.min_level = Some(Level::Info);
+    let sites = store.call_sites(&f, 5).unwrap();
+    assert_eq!(sites.len(), 5);
+    type Site<'a> = (&'a str, Option<&'a str>, Option<u32>);
+    let mut groups: std::collections::HashMap<Site<'_>, Vec<&Row>> = Default::default();
+    for r in model.iter().filter(|r| keeps(&f, r)) {
+        groups.entry((r.logger, r.file, r.line)).or_default().push(r);
+    }
+    let mut sizes: Vec<usize> = groups.values().map(Vec::len).collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(sites.iter().map(|s| s.counts.total() as usize).collect::<Vec<_>>(), sizes[..5].to_vec());
+    for s in &sites {
+        let rows = &groups[&(s.logger.as_str(), s.file.as_deref(), s.line)];
+        let mut c = LevelCounts::default();
+        rows.iter().for_each(|r| c.add(r.level));
+        assert_eq!(s.counts, c);
+        let newest = rows.iter().max_by_key(|r| (r.ts, std::cmp::Reverse(r.id))).unwrap();
+        assert_eq!(s.last_seen.0, newest.ts);
+        assert!(rows.iter().any(|r| r.ts == newest.ts && r.message == s.example));
+        assert!(c.trace == 0 && c.debug == 0);
+    }
+}
+
+fn table(conn: &Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |r| (0..n).map(|i| r.get(i)).collect()).unwrap().map(Result::unwrap).collect()
+}
+
+fn aggregates(conn: &Connection) -> Vec<Vec<Vec<rusqlite::types::Value>>> {
+    [
+        "SELECT * FROM log_logger_stats ORDER BY 1",
+        "SELECT * FROM log_logger_hourly ORDER BY 1, 2",
+        "SELECT * FROM log_logger_quarter ORDER BY 1, 2",
+    ]
+    .iter()
+    .map(|sql| table(conn, sql))
+    .collect()
+}
+
+#[test]
+fn prune_keeps_aggregates_and_search_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sink, model) = open_filled(dir.path(), 3_000);
+    sink.idle().unwrap(); // part of the index built: both sides of the mark are pruned
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let before = Timestamp(BASE + DAY + 3 * HOUR + 11);
+    let old = model.iter().filter(|r| r.ts < before.0).count() as u64;
+    let dry = store.prune(before, 100, true).unwrap();
+    assert_eq!((dry.deleted, dry.batches), (old, old.div_ceil(100)));
+    let n: i64 = sink.connection().query_row("SELECT count(*) FROM log_records", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 3_000, "a dry run deletes nothing");
+    let report = store.prune(before, 100, false).unwrap();
+    assert_eq!((report.deleted, report.batches), (old, old.div_ceil(100)));
+    let kept: Vec<Row> = model.iter().filter(|r| r.ts >= before.0).cloned().collect();
+    let after = aggregates(sink.connection());
+    store.rebuild().unwrap();
+    assert_eq!(after, aggregates(sink.connection()), "pruned aggregates equal a rebuild");
+    for t in ["payment", "ÉTÉ", "ab", "reset"] {
+        let mut f = RecordFilter::default();
+        f.text = Some(t.into());
+        assert_eq!(walk(&store, &f, 500), expected(&kept, &f));
+    }
+    catch_up(&mut sink);
+    sink.connection().execute("INSERT INTO log_records_fts (log_records_fts) VALUES ('integrity-check')", []).unwrap();
+    assert_eq!(store.prune(before, 100, false).unwrap().deleted, 0);
+    assert_eq!(store.prune(before, 0, true).unwrap_err().kind(), StoreErrorKind::BadFilter);
+    // Pruning everything empties the stats.
+    store.prune(Timestamp(BASE + 10 * DAY), 1_000, false).unwrap();
+    assert!(store.loggers().unwrap().is_empty());
+    assert!(aggregates(sink.connection()).iter().all(Vec::is_empty));
+}
+
+#[test]
+fn retention_deletes_expired_records_when_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    let mut options = SqliteOptions::default();
+    options.retention = Some(Duration::from_secs(3600));
+    let mut sink = SqliteSink::open_with(&path, options).unwrap();
+    let o = &origins()[0];
+    let now = Timestamp::now().0;
+    let records: Vec<Record> = (0..5_000)
+        .map(|i| {
+            let mut r = Record::new(LEVELS[i % 5], LOGGERS[i % 6], format!("m{i}"));
+            r.timestamp = Timestamp(if i % 2 == 0 { now - 2 * HOUR - i as i64 } else { now - i as i64 });
+            r
+        })
+        .collect();
+    sink.write(&Batch { origin: o, records: &records }).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    let count = || {
+        store
+            .histogram(&RecordFilter::default(), &Slots::ending_at(Timestamp(now + HOUR), DAY, 2).unwrap())
+            .unwrap()
+            .slots
+            .iter()
+            .map(LevelCounts::total)
+            .sum::<u64>()
+    };
+    assert_eq!(count(), 5_000);
+    assert!(sink.idle().unwrap(), "more expired records remain");
+    assert_eq!(count(), 4_000, "one step deletes one batch of 1 000");
+    catch_up(&mut sink);
+    let left = store.records(&RecordFilter::default(), PageAt::Newest, 10_000).unwrap().records;
+    assert_eq!(left.len(), 2_500);
+    assert!(left.iter().all(|r| r.ts.0 > now - HOUR));
+    let after = aggregates(sink.connection());
+    store.rebuild().unwrap();
+    assert_eq!(after, aggregates(sink.connection()));
+    assert_eq!(store.unindexed().unwrap(), 0);
+}
+
+#[test]
+fn context_keys_are_indexed_and_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    let mut options = SqliteOptions::default();
+    options.index_keys.push("tenant".into());
+    drop(SqliteSink::open_with(&path, options).unwrap());
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.indexed_keys().unwrap(), ["request_id", "tenant"]);
+    let mut bad = SqliteOptions::default();
+    bad.index_keys = vec!["a'b".into()];
+    assert!(SqliteSink::open_with(&path, bad).is_err());
+}
+
+#[test]
+fn errors_are_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.db");
+    let e = SqliteStore::open(&missing).unwrap_err();
+    assert_eq!(e.kind(), StoreErrorKind::Unavailable);
+    assert!(e.to_string().contains("nope.db"), "{e}");
+    assert!(!missing.exists(), "a reader never creates a database");
+
+    let newer = dir.path().join("newer.db");
+    Connection::open(&newer).unwrap().execute_batch("PRAGMA user_version = 99").unwrap();
+    assert_eq!(SqliteStore::open(&newer).unwrap_err().kind(), StoreErrorKind::NewerSchema);
+
+    assert_eq!("12_x".parse::<Cursor>().unwrap_err().kind(), StoreErrorKind::BadFilter);
+    let (sink, _) = open_filled(dir.path(), 10);
+    let store = SqliteStore::open(sink.path()).unwrap();
+    // A cursor past every record is an empty page with a way back.
+    let far = Cursor { ts: Timestamp(0), id: 0 };
+    let page = store.records(&RecordFilter::default(), PageAt::Older(far), 5).unwrap();
+    assert!(page.records.is_empty() && page.older.is_none());
+    assert_eq!(page.newer, Some(far));
+    assert_eq!(store.describe(), format!("sqlite:{}", sink.path().display()));
+}

@@ -1,0 +1,274 @@
+//! The pieces every page is made of. maud escapes every interpolated string,
+//! in text and in attributes; nothing here writes raw HTML.
+
+use log_panel_core::store::{Histogram, LevelCounts, Slots, StoredRecord};
+use log_panel_core::{Level, Timestamp};
+use maud::{html, Markup, DOCTYPE};
+
+use crate::query::{encode, href, url_time, FilterForm, Viewer};
+
+/// Where the panel is mounted (`""` at the root, `/admin/logs` nested), for links.
+#[derive(Debug, Clone)]
+pub(crate) struct Base(pub(crate) String);
+
+impl Base {
+    /// `base + path`.
+    pub(crate) fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.0)
+    }
+
+    /// `base + path ? query`.
+    pub(crate) fn link(&self, path: &str, query: &str) -> String {
+        href(&self.at(path), query)
+    }
+}
+
+/// Which entry of the navigation is lit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Nav {
+    Home,
+    Records,
+    Sites,
+    Tail,
+    None,
+}
+
+/// Everything a page's frame needs.
+pub(crate) struct Frame<'a> {
+    pub(crate) base: &'a Base,
+    pub(crate) viewer: Viewer,
+    pub(crate) title: &'a str,
+    pub(crate) nav: Nav,
+}
+
+pub(crate) fn page(frame: &Frame<'_>, body: Markup) -> Markup {
+    let Frame { base, viewer, title, nav } = frame;
+    let tz = if viewer.in_url { encode([("tz", (viewer.offset_secs / 60).to_string())]) } else { String::new() };
+    let item = |target: Nav, path: &str, label: &str| {
+        html! { a class=@if *nav == target { "on" } href=(base.link(path, &tz)) { (label) } }
+    };
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                title { (title) " · log-panel" }
+                link rel="stylesheet" href=(base.at("/static/panel.css"));
+                script src=(base.at("/static/panel.js")) defer {}
+            }
+            body data-tz=(viewer.offset_secs / 60) data-tz-in-url=(viewer.in_url) {
+                header.top {
+                    a.brand href=(base.link("/", &tz)) { "log-panel" }
+                    nav {
+                        (item(Nav::Home, "/", "Loggers"))
+                        (item(Nav::Records, "/records", "Records"))
+                        (item(Nav::Sites, "/sites", "Call sites"))
+                        (item(Nav::Tail, "/tail", "Live tail"))
+                    }
+                    span.tz title="Times are shown in this offset" { (viewer.label()) }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// The page shown for a failure: what went wrong, and for an unreachable
+/// store a reload every few seconds, so the page comes back with the store.
+pub(crate) fn problem_page(frame: &Frame<'_>, heading: &str, message: &str, retry: bool) -> Markup {
+    page(
+        frame,
+        html! {
+            @if retry { meta http-equiv="refresh" content="10"; }
+            section.problem {
+                h1 { (heading) }
+                p { (message) }
+                @if retry { p.muted { "This page reloads every 10 seconds and works again once the database is back." } }
+            }
+        },
+    )
+}
+
+pub(crate) fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Error => "error",
+        Level::Warn => "warn",
+        Level::Info => "info",
+        Level::Debug => "debug",
+        Level::Trace => "trace",
+    }
+}
+
+pub(crate) fn level_badge(level: Level) -> Markup {
+    html! { span class={ "lvl lvl-" (level_name(level)) } { (level.as_str()) } }
+}
+
+/// A time in the viewer's offset; the page script rewrites it in the browser's zone.
+pub(crate) fn time(viewer: Viewer, ts: Timestamp) -> Markup {
+    html! { time datetime=(ts.to_rfc3339()) title=(ts.to_rfc3339()) { (viewer.format(ts)) } }
+}
+
+/// The first line of `text`, at most `max` characters, with an ellipsis when cut.
+pub(crate) fn preview(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    let cut: String = line.chars().take(max).collect();
+    if cut.len() < text.len() {
+        format!("{cut}…")
+    } else {
+        cut
+    }
+}
+
+pub(crate) fn context_preview(r: &StoredRecord) -> String {
+    if r.context.is_empty() {
+        return String::new();
+    }
+    preview(&serde_json::Value::Object(r.context.clone()).to_string(), 120)
+}
+
+/// Records as table rows, each opening the record; `full` adds where they came from.
+pub(crate) fn records_table(base: &Base, viewer: Viewer, records: &[StoredRecord], full: bool) -> Markup {
+    let tz = if viewer.in_url { encode([("tz", (viewer.offset_secs / 60).to_string())]) } else { String::new() };
+    html! {
+        table.records {
+            thead { tr {
+                th { "Time" } th { "Level" } th { "Logger" } th { "Message" } th { "Context" }
+                @if full { th { "Thread" } th { "App" } th { "Host" } th { "Pid" } }
+            } }
+            tbody {
+                @for r in records {
+                    tr class={ "row-" (level_name(r.level)) } {
+                        td.t { a href=(base.link(&format!("/records/{}", r.id), &tz)) { (time(viewer, r.ts)) } }
+                        td { (level_badge(r.level)) }
+                        td.logger { (r.logger) }
+                        td.msg { a href=(base.link(&format!("/records/{}", r.id), &tz)) { (preview(&r.message, 200)) } }
+                        td.ctx { code { (context_preview(r)) } }
+                        @if full { td { (r.thread) } td { (r.app) } td { (r.host) } td { (r.pid) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The form with every filter of the query layer, showing what was typed.
+pub(crate) fn filter_form(base: &Base, action: &str, form: &FilterForm, viewer: Viewer, error: Option<&str>) -> Markup {
+    let levels = [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace];
+    let has = |l: Level| form.levels.iter().any(|x| x.eq_ignore_ascii_case(l.as_str()));
+    html! {
+        form.filters method="get" action=(base.at(action)) {
+            @if let Some(e) = error { p.error role="alert" { strong { "Filter not applied: " } (e) } }
+            div.grid {
+                label { "Logger" input name="logger" value=(form.logger) placeholder="app::db, or app:: with children"; }
+                label { "Min level" select name="level" {
+                    option value="" { "any" }
+                    @for l in levels {
+                        option value=(level_name(l)) selected[form.level.eq_ignore_ascii_case(l.as_str())] { (l.as_str()) }
+                    }
+                } }
+                label.wide { "Message contains" input name="q" value=(form.q) placeholder="text"; }
+                label { "Since" input name="since" value=(form.since) placeholder="2h, 7d, 2026-12-01 10:00"; }
+                label { "Until" input name="until" value=(form.until) placeholder="now"; }
+                label { "App" input name="app" value=(form.app); }
+                label { "Host" input name="host" value=(form.host); }
+                label { "Pid" input name="pid" value=(form.pid) inputmode="numeric"; }
+                label.wide { "Context key=value (one per line)"
+                    textarea name="ctx" rows="2" placeholder="request_id=r-42" { (form.ctx.join("\n")) }
+                }
+            }
+            fieldset.levels {
+                legend { "Only levels" }
+                @for l in levels {
+                    label.check { input type="checkbox" name="levels" value=(level_name(l)) checked[has(l)]; (l.as_str()) }
+                }
+            }
+            @if viewer.in_url { input type="hidden" name="tz" value=(viewer.offset_secs / 60); }
+            div.actions {
+                button type="submit" { "Apply" }
+                a.button.secondary href=(base.at(action)) { "Reset" }
+            }
+        }
+    }
+}
+
+/// Bars of counts per slot, stacked by level, each a link that narrows the
+/// time range to its slot (an SVG: sizes are attributes, not inline styles,
+/// so the CSP can forbid styles in the page).
+pub(crate) fn histogram(
+    base: &Base,
+    viewer: Viewer,
+    form: &FilterForm,
+    slots: &Slots,
+    hist: &Histogram,
+    path: &str,
+) -> Markup {
+    let max = hist.slots.iter().map(|c| c.total()).max().unwrap_or(0).max(1);
+    let total: u64 = hist.slots.iter().map(|c| c.total()).sum();
+    let n = hist.slots.len();
+    const H: u64 = 60;
+    let bar_w = 10usize;
+    html! {
+        figure.histogram {
+            svg viewBox={ "0 0 " (n * bar_w) " " (H) } preserveAspectRatio="none" role="img"
+                aria-label={ "Records over time: " (total) " in all" } {
+                @for (i, counts, start, end, link) in bars(base, viewer, form, slots, hist, path) {
+                    @let t = counts.total();
+                    @let h = |c: u64| if c == 0 { 0 } else { (c * H).div_ceil(max) };
+                    @let (e, w) = (h(counts.error), h(counts.warn));
+                    @let rest = h(t).saturating_sub(e + w);
+                    a href=(link) {
+                        title { (viewer.format_short(start)) " – " (viewer.format_short(end)) ": " (t) " records, "
+                            (counts.error) " errors, " (counts.warn) " warnings" }
+                        rect.bg x=(i * bar_w) y="0" width=(bar_w) height=(H) {}
+                        @if rest > 0 { rect.b-other x=(i * bar_w + 1) y=(H - rest) width=(bar_w - 2) height=(rest) {} }
+                        @if w > 0 { rect.b-warn x=(i * bar_w + 1) y=(H - rest - w) width=(bar_w - 2) height=(w) {} }
+                        @if e > 0 { rect.b-error x=(i * bar_w + 1) y=(H - rest - w - e) width=(bar_w - 2) height=(e) {} }
+                    }
+                }
+            }
+            figcaption {
+                span { (time(viewer, slots.start())) }
+                span.muted {
+                    (total) " records"
+                    @if !hist.complete { " (at least: the count stopped at the scan bound)" }
+                    " · max " (max) " per bar · click a bar to narrow the range"
+                }
+                span { (time(viewer, slots.end())) }
+            }
+        }
+    }
+}
+
+type Bar = (usize, LevelCounts, Timestamp, Timestamp, String);
+
+/// Each slot with its counts and the link narrowing the filter to it.
+fn bars(base: &Base, viewer: Viewer, form: &FilterForm, slots: &Slots, hist: &Histogram, path: &str) -> Vec<Bar> {
+    let mut out = Vec::with_capacity(hist.slots.len());
+    for (i, counts) in hist.slots.iter().enumerate() {
+        let Some((start, end)) = slots.slot(i) else { break };
+        let mut narrowed = form.clone();
+        narrowed.since = url_time(start);
+        narrowed.until = url_time(end);
+        let mut pairs = narrowed.pairs();
+        if viewer.in_url {
+            pairs.push(("tz", (viewer.offset_secs / 60).to_string()));
+        }
+        out.push((i, *counts, start, end, base.link(path, &encode(pairs))));
+    }
+    out
+}
+
+/// Thousands separated by thin spaces, so large totals read at a glance.
+pub(crate) fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('\u{202f}');
+        }
+        out.push(c);
+    }
+    out
+}

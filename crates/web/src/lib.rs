@@ -1,0 +1,114 @@
+//! The web panel of log-panel: a dashboard of logger health cards, a
+//! searchable records table with a histogram, one record in full, the
+//! request view, call sites and a live tail, over any
+//! [`Store`](log_panel_core::Store).
+//!
+//! Two ways to run it:
+//!
+//! - [`serve`] binds an address (127.0.0.1:8080 by default) and serves the
+//!   panel alone, with its own token or basic-auth check; it refuses a
+//!   non-loopback address without credentials.
+//! - [`router`] returns an axum [`Router`](axum::Router) that an application
+//!   nests under its own path and wraps in its own authentication:
+//!
+//! ```no_run
+//! # fn demo(store: std::sync::Arc<dyn log_panel_core::Store>) {
+//! let app = axum::Router::new().nest("/admin/logs", log_panel_web::router(store));
+//! // .layer(your_auth_middleware)
+//! # let _ = app;
+//! # }
+//! ```
+//!
+//! Every page is read-only and answers GET only. Every stored string is
+//! escaped by the templates (maud), the Content-Security-Policy forbids
+//! inline scripts and styles, and the only script — local times and the
+//! live tail — is a static file; every page but the live tail works without it.
+
+mod html;
+mod pages;
+mod query;
+mod serve;
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderValue};
+use axum::routing::get;
+use log_panel_core::Store;
+
+pub use serve::{serve, ServeOptions, Server, WebError};
+
+/// The Content-Security-Policy of every response: only this panel's own
+/// stylesheet and script, no inline code, no framing, forms only to itself.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// How the pages judge what they show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PanelOptions {
+    /// ERROR records in a timeline slot that make it an error slot (red);
+    /// the configuration's `thresholds.error`. At least 1.
+    pub slot_errors: u64,
+    /// WARN records in a slot that make it a warning slot (amber), when it is
+    /// not an error slot; the configuration's `thresholds.warn`. At least 1.
+    pub slot_warnings: u64,
+}
+
+impl Default for PanelOptions {
+    fn default() -> PanelOptions {
+        PanelOptions { slot_errors: 1, slot_warnings: 1 }
+    }
+}
+
+impl PanelOptions {
+    /// Slots turn red at `errors` ERROR records and amber at `warnings` WARN
+    /// records (0 is taken as 1: a slot with one error is never "ok").
+    #[must_use]
+    pub fn slot_thresholds(mut self, errors: u64, warnings: u64) -> PanelOptions {
+        self.slot_errors = errors.max(1);
+        self.slot_warnings = warnings.max(1);
+        self
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) options: PanelOptions,
+}
+
+/// The panel's pages over `store`, with links relative to wherever the
+/// router is nested. It adds the security headers to its own responses;
+/// authentication is the caller's (see [`serve`] for a standalone server).
+pub fn router(store: Arc<dyn Store>) -> axum::Router {
+    router_with(store, PanelOptions::default())
+}
+
+/// [`router`] with options.
+pub fn router_with(store: Arc<dyn Store>, options: PanelOptions) -> axum::Router {
+    let options = PanelOptions::default().slot_thresholds(options.slot_errors, options.slot_warnings);
+    axum::Router::new()
+        .route("/", get(pages::home))
+        .route("/records", get(pages::records))
+        .route("/records/{id}", get(pages::record))
+        .route("/related", get(pages::related))
+        .route("/sites", get(pages::sites))
+        .route("/tail", get(pages::tail))
+        .route("/tail/events", get(pages::tail_events))
+        .route("/static/panel.css", get(pages::stylesheet))
+        .route("/static/panel.js", get(pages::script))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(AppState { store, options })
+}
+
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    response
+}

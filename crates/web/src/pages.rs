@@ -1,0 +1,805 @@
+//! The handlers: read the URL, ask the store on a blocking thread, render.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, OriginalUri, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use log_panel_core::store::{
+    CardFilter, CardsQuery, FieldValue, LoggerCard, RecordFilter, Slots, StoreErrorKind, StoredRecord, DAY, HOUR,
+    QUARTER_HOUR,
+};
+use log_panel_core::{Store, StoreError, Timestamp};
+use maud::{html, Markup};
+
+use crate::html::{
+    context_preview, count, filter_form, histogram, level_badge, level_name, page, preview, problem_page,
+    records_table, time, Base, Frame, Nav,
+};
+use crate::query::{encode, number, page_at, url_time, FilterForm, Params, Viewer};
+use crate::{AppState, PanelOptions};
+
+/// Cards per home page.
+const CARDS_PER_PAGE: usize = 20;
+/// Records of a request shown at most.
+const RELATED_LIMIT: usize = 1000;
+/// Lines the live tail shows on opening, and sends per poll at most.
+const TAIL_BATCH: usize = 200;
+/// Lines the live tail page keeps.
+const TAIL_KEEP: usize = 500;
+/// How often the live tail asks the store for new records.
+const TAIL_POLL: Duration = Duration::from_millis(500);
+
+/// What every page reads from the request: where the panel is mounted, the
+/// query string, the viewer's offset.
+pub(crate) struct Ctx {
+    base: Base,
+    params: Params,
+    viewer: Result<Viewer, String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Ctx, Infallible> {
+        let inner = parts.uri.path().to_owned();
+        let outer = parts.extensions.get::<OriginalUri>().map_or_else(|| inner.clone(), |o| o.0.path().to_owned());
+        // Nested under `/admin/logs`, the router sees `/records` for `/admin/logs/records`.
+        let base = match outer.strip_suffix(inner.as_str()) {
+            Some(b) => b.to_owned(),
+            None if inner == "/" => outer.trim_end_matches('/').to_owned(),
+            None => String::new(),
+        };
+        let params = Params::parse(parts.uri.query());
+        let viewer = Viewer::from_request(&params, cookie(&parts.headers, "log_panel_tz").as_deref());
+        Ok(Ctx { base: Base(base.trim_end_matches('/').to_owned()), params, viewer })
+    }
+}
+
+impl Ctx {
+    fn viewer(&self) -> Viewer {
+        self.viewer.clone().unwrap_or_else(|_| Viewer::utc())
+    }
+
+    fn frame<'a>(&'a self, title: &'a str, nav: Nav) -> Frame<'a> {
+        Frame { base: &self.base, viewer: self.viewer(), title, nav }
+    }
+
+    /// A link to `path` with `pairs` and the viewer's offset when it came from the URL.
+    fn link(&self, path: &str, mut pairs: Vec<(&'static str, String)>) -> String {
+        pairs.extend(self.tz_pairs());
+        self.base.link(path, &encode(pairs))
+    }
+
+    /// `tz=…` when the offset came from the URL, for links.
+    fn tz_pairs(&self) -> Vec<(&'static str, String)> {
+        let v = self.viewer();
+        if v.in_url {
+            vec![("tz", (v.offset_secs / 60).to_string())]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+        let (k, v) = c.trim().split_once('=')?;
+        (k == name).then(|| v.to_owned())
+    })
+}
+
+/// Runs a store call on a blocking thread: store calls do I/O.
+async fn blocking<T, F>(state: &AppState, f: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+{
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+        Ok(r) => r,
+        Err(e) => Err(StoreError::new(StoreErrorKind::Storage, "the query failed unexpectedly").with_source(e)),
+    }
+}
+
+fn respond(status: StatusCode, markup: Markup) -> Response {
+    (status, Html(markup.into_string())).into_response()
+}
+
+/// The page for a store failure: 503 while the store is unreachable, 400 for
+/// a filter it refused, 500 otherwise.
+fn failure(ctx: &Ctx, title: &str, nav: Nav, e: &StoreError) -> Response {
+    let frame = ctx.frame(title, nav);
+    match e.kind() {
+        StoreErrorKind::Unavailable => respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            problem_page(&frame, "The log database is unreachable", &e.to_string(), true),
+        ),
+        StoreErrorKind::BadFilter => {
+            respond(StatusCode::BAD_REQUEST, problem_page(&frame, "This filter cannot be run", &e.to_string(), false))
+        }
+        StoreErrorKind::NewerSchema => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            problem_page(&frame, "The database was written by a newer log-panel", &e.to_string(), false),
+        ),
+        _ => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            problem_page(&frame, "The database refused the query", &e.to_string(), false),
+        ),
+    }
+}
+
+// ---------------------------------------------------------------- home
+
+fn range_slots(range: &str, now: Timestamp, viewer: Viewer) -> Option<Result<Slots, StoreError>> {
+    match range {
+        "24h" => Some(Slots::hours_until(now, 24)),
+        "30d" => Some(Slots::days_until(now, viewer.offset_secs, 30)),
+        "90d" => Some(Slots::days_until(now, viewer.offset_secs, 90)),
+        _ => None,
+    }
+}
+
+pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
+    let p = &ctx.params;
+    let range = p.get("range").unwrap_or("24h").to_owned();
+    let show = p.get("show").unwrap_or("all").to_owned();
+    let name = p.get("name").map(str::to_owned);
+    let mut problems = Vec::new();
+    if let Err(e) = &ctx.viewer {
+        problems.push(e.clone());
+    }
+    let viewer = ctx.viewer();
+    let now = Timestamp::now();
+    let slots = match range_slots(&range, now, viewer) {
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            problems.push(e.to_string());
+            None
+        }
+        None => {
+            problems.push(format!("range `{range}`: expected 24h, 30d or 90d"));
+            None
+        }
+    };
+    let filter = match show.as_str() {
+        "all" => CardFilter::All,
+        "errors" => CardFilter::Errors,
+        "warnings" => CardFilter::Warnings,
+        other => {
+            problems.push(format!("show `{other}`: expected all, errors or warnings"));
+            CardFilter::All
+        }
+    };
+    let page_no = number(p, "page", 1, 1_000_000).unwrap_or_else(|e| {
+        problems.push(e);
+        1
+    });
+    let form = home_form(
+        &ctx,
+        &range,
+        &show,
+        name.as_deref().unwrap_or(""),
+        (!problems.is_empty()).then(|| problems.join("; ")),
+    );
+    let (Some(slots), true) = (slots, problems.is_empty()) else {
+        return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Loggers", Nav::Home), form));
+    };
+    // The last-hour counts end at the next quarter hour, so the records of
+    // the current (partial) quarter count as the last hour's.
+    let last_hour_end = Timestamp((now.0.div_euclid(QUARTER_HOUR) + 1) * QUARTER_HOUR);
+    let mut query = CardsQuery::new(slots.clone(), last_hour_end);
+    query.filter = filter;
+    query.name = name.clone();
+    query.offset = (page_no - 1) * CARDS_PER_PAGE;
+    query.limit = CARDS_PER_PAGE;
+    let cards = match blocking(&state, move |s| s.cards(&query)).await {
+        Ok(c) => c,
+        Err(e) => return failure(&ctx, "Loggers", Nav::Home, &e),
+    };
+    let daily = range != "24h";
+    let first = query_offset(page_no) + 1;
+    let last = query_offset(page_no) + cards.cards.len();
+    let mut pager_pairs: Vec<(&str, String)> = vec![("range", range.clone()), ("show", show.clone())];
+    if let Some(n) = &name {
+        pager_pairs.push(("name", n.clone()));
+    }
+    pager_pairs.extend(ctx.tz_pairs());
+    let pager_link = |n: usize| {
+        let mut pairs = pager_pairs.clone();
+        pairs.push(("page", n.to_string()));
+        ctx.base.link("/", &encode(pairs))
+    };
+    let body = html! {
+        (form)
+        @if cards.cards.is_empty() {
+            p.empty { @if cards.matching == 0 && name.is_none() && filter == CardFilter::All {
+                "No records stored yet." } @else { "No logger matches." } }
+        } @else {
+            p.muted { "Loggers " (first) "–" (last) " of " (cards.matching)
+                " · timeline: " @if daily { (slots.len()) " days (" (viewer.label()) ")" } @else { "24 hours" } }
+            div.cards { @for card in &cards.cards { (logger_card(&ctx, &state.options, card, &slots, daily)) } }
+            nav.pager {
+                @if page_no > 1 { a href=(pager_link(page_no - 1)) rel="prev" { "← Previous" } }
+                @if last < cards.matching { a href=(pager_link(page_no + 1)) rel="next" { "Next →" } }
+            }
+        }
+    };
+    respond(StatusCode::OK, page(&ctx.frame("Loggers", Nav::Home), body))
+}
+
+fn query_offset(page_no: usize) -> usize {
+    (page_no - 1) * CARDS_PER_PAGE
+}
+
+fn home_form(ctx: &Ctx, range: &str, show: &str, name: &str, error: Option<String>) -> Markup {
+    let viewer = ctx.viewer();
+    html! {
+        form.filters.inline method="get" action=(ctx.base.at("/")) {
+            @if let Some(e) = &error { p.error role="alert" { strong { "Filter not applied: " } (e) } }
+            label { "Timeline" select name="range" {
+                @for (v, l) in [("24h", "24 hours"), ("30d", "30 days"), ("90d", "90 days")] {
+                    option value=(v) selected[v == range] { (l) }
+                }
+            } }
+            label { "Show" select name="show" {
+                @for (v, l) in [("all", "all loggers"), ("errors", "with errors"), ("warnings", "with warnings")] {
+                    option value=(v) selected[v == show] { (l) }
+                }
+            } }
+            label { "Logger name" input name="name" value=(name) placeholder="contains"; }
+            @if viewer.in_url { input type="hidden" name="tz" value=(viewer.offset_secs / 60); }
+            button type="submit" { "Apply" }
+        }
+    }
+}
+
+fn slot_class(c: &log_panel_core::LevelCounts, options: &PanelOptions) -> &'static str {
+    if c.error >= options.slot_errors {
+        "slot s-error"
+    } else if c.warn >= options.slot_warnings {
+        "slot s-warn"
+    } else if c.total() > 0 {
+        "slot s-ok"
+    } else {
+        "slot s-empty"
+    }
+}
+
+fn logger_card(ctx: &Ctx, options: &PanelOptions, card: &LoggerCard, slots: &Slots, daily: bool) -> Markup {
+    let viewer = ctx.viewer();
+    let mut logger_pairs = vec![("logger", card.logger.clone())];
+    logger_pairs.extend(ctx.tz_pairs());
+    let healthy = card.last_hour.error == 0 && card.last_hour.warn == 0;
+    let label = |t: Timestamp| if daily { viewer.format_short(t)[..5].to_owned() } else { viewer.format_short(t) };
+    html! {
+        article.card {
+            header {
+                h2 { a href=(ctx.base.link("/records", &encode(logger_pairs.clone()))) { (card.logger) } }
+                div.badges {
+                    @if healthy { span.badge.good title="No error or warning in the last hour" { "Healthy" } }
+                    @if card.errors == 0 { span.badge.good title="No error ever stored" { "Clean" } }
+                }
+            }
+            dl.stats {
+                div { dt { "Last hour" } dd {
+                    span class=@if card.last_hour.error > 0 { "n-error" } { (count(card.last_hour.error)) " errors" }
+                    " · "
+                    span class=@if card.last_hour.warn > 0 { "n-warn" } { (count(card.last_hour.warn)) " warnings" }
+                    " · " (count(card.last_hour.total())) " in all"
+                } }
+                div { dt { "Total" } dd {
+                    (count(card.total)) " · " (count(card.errors)) " errors · " (count(card.warnings)) " warnings"
+                } }
+                div { dt { "Last seen" } dd { (time(viewer, card.last_seen)) } }
+            }
+            div.timeline role="list" {
+                @for (i, c) in card.slots.iter().enumerate() {
+                    @if let Some((start, end)) = slots.slot(i) {
+                        @let pairs = vec![("logger", card.logger.clone()), ("since", url_time(start)), ("until", url_time(end))];
+                        a class=(slot_class(c, options)) role="listitem" href=(ctx.link("/records", pairs))
+                            title={ (label(start)) ": " (c.total()) " records, " (c.error) " errors, " (c.warn) " warnings" } {}
+                    }
+                }
+            }
+            div.axis { span { (label(slots.start())) } span { "now" } }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- records
+
+/// Slots for the histogram above the records: the filter's range, or the
+/// 24 hours before its end, in at most 60 round-width bars.
+fn histogram_slots(filter: &RecordFilter, now: Timestamp, viewer: Viewer) -> Result<Slots, StoreError> {
+    const WIDTHS: [i64; 14] = [
+        1_000_000,
+        5_000_000,
+        15_000_000,
+        60_000_000,
+        300_000_000,
+        900_000_000,
+        1_800_000_000,
+        HOUR,
+        3 * HOUR,
+        6 * HOUR,
+        12 * HOUR,
+        DAY,
+        7 * DAY,
+        30 * DAY,
+    ];
+    let end = filter.until.unwrap_or(now);
+    let start = filter.since.unwrap_or(Timestamp(end.0.saturating_sub(DAY)));
+    let end = if end <= start { Timestamp(start.0.saturating_add(HOUR)) } else { end };
+    let span = end.0.saturating_sub(start.0);
+    let width = WIDTHS.iter().copied().find(|w| span / w <= 60).unwrap_or(WIDTHS[WIDTHS.len() - 1]);
+    // Wide bars start on the viewer's local boundaries (every offset is a quarter hour).
+    let off = if width >= HOUR { i64::from(viewer.offset_secs) * 1_000_000 } else { 0 };
+    let first = (start.0 + off).div_euclid(width) * width - off;
+    let last = (end.0 + off + width - 1).div_euclid(width) * width - off;
+    let n = usize::try_from((last - first) / width).unwrap_or(1).max(1);
+    Slots::ending_at(Timestamp(first + width * n as i64), width, n)
+}
+
+/// The filter's problems: the viewer's offset, the filter, the page position, the limit.
+fn parse_filter(ctx: &Ctx, form: &FilterForm, now: Timestamp) -> Result<RecordFilter, String> {
+    let mut problems = Vec::new();
+    if let Err(e) = &ctx.viewer {
+        problems.push(e.clone());
+    }
+    let filter = form.to_filter(now, ctx.viewer()).map_err(|e| problems.push(e)).ok();
+    match filter {
+        Some(f) if problems.is_empty() => Ok(f),
+        _ => Err(problems.join("; ")),
+    }
+}
+
+pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response {
+    let form = FilterForm::from_params(&ctx.params);
+    let viewer = ctx.viewer();
+    let now = Timestamp::now();
+    let parsed = parse_filter(&ctx, &form, now).and_then(|f| {
+        let at = page_at(&ctx.params)?;
+        let limit = number(&ctx.params, "limit", 50, 500)?;
+        Ok((f, at, limit))
+    });
+    let (filter, at, limit) = match parsed {
+        Ok(x) => x,
+        Err(e) => {
+            let body = filter_form(&ctx.base, "/records", &form, viewer, Some(&e));
+            return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Records", Nav::Records), body));
+        }
+    };
+    let slots = match histogram_slots(&filter, now, viewer) {
+        Ok(s) => s,
+        Err(e) => return failure(&ctx, "Records", Nav::Records, &e),
+    };
+    let query = (filter, slots.clone());
+    let result = blocking(&state, move |s| {
+        let (filter, slots) = query;
+        Ok((s.records(&filter, at, limit)?, s.histogram(&filter, &slots)?))
+    })
+    .await;
+    let (page_of, hist) = match result {
+        Ok(x) => x,
+        Err(e) if e.kind() == StoreErrorKind::BadFilter => {
+            let body = filter_form(&ctx.base, "/records", &form, viewer, Some(&e.to_string()));
+            return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Records", Nav::Records), body));
+        }
+        Err(e) => return failure(&ctx, "Records", Nav::Records, &e),
+    };
+    let mut keep = form.pairs();
+    if limit != 50 {
+        keep.push(("limit", limit.to_string()));
+    }
+    keep.extend(ctx.tz_pairs());
+    let pager_link = |key: &'static str, cursor: String| {
+        let mut pairs = keep.clone();
+        pairs.push((key, cursor));
+        ctx.base.link("/records", &encode(pairs))
+    };
+    let pager = html! {
+        nav.pager {
+            @if at != log_panel_core::store::PageAt::Newest { a href=(ctx.base.link("/records", &encode(keep.clone()))) { "⇤ Newest" } }
+            @if let Some(c) = page_of.newer { a href=(pager_link("newer", c.to_string())) rel="prev" { "← Newer" } }
+            @if let Some(c) = page_of.older { a href=(pager_link("older", c.to_string())) rel="next" { "Older →" } }
+        }
+    };
+    let mut tail_pairs = form.pairs();
+    tail_pairs.extend(ctx.tz_pairs());
+    let body = html! {
+        (filter_form(&ctx.base, "/records", &form, viewer, None))
+        (histogram(&ctx.base, viewer, &form, &slots, &hist, "/records"))
+        @if page_of.records.is_empty() {
+            p.empty { "No record matches." }
+        } @else {
+            div.bar {
+                span.muted { (page_of.records.len()) " records on this page, newest first" }
+                a href=(ctx.base.link("/tail", &encode(tail_pairs))) { "Live tail of this filter" }
+            }
+            (pager)
+            (records_table(&ctx.base, viewer, &page_of.records, false))
+            (pager)
+        }
+    };
+    respond(StatusCode::OK, page(&ctx.frame("Records", Nav::Records), body))
+}
+
+// ---------------------------------------------------------------- one record
+
+/// A context value as the text a filter matches it with, for scalars.
+fn field_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn related_link(ctx: &Ctx, key: &str, value: &str) -> String {
+    let mut pairs = vec![("key", key.to_owned()), ("value", value.to_owned())];
+    pairs.extend(ctx.tz_pairs());
+    ctx.base.link("/related", &encode(pairs))
+}
+
+/// The context as indented JSON, each scalar value a link to the records sharing it.
+fn context_json(ctx: &Ctx, context: &serde_json::Map<String, serde_json::Value>) -> Markup {
+    let n = context.len();
+    html! {
+        pre.json {
+            "{\n"
+            @for (i, (k, v)) in context.iter().enumerate() {
+                "  " span.k { (serde_json::Value::String(k.clone())) } ": "
+                @match field_text(v) {
+                    Some(text) => { a.v href=(related_link(ctx, k, &text)) title={ "Every record with " (k) " = " (text) } { (v) } }
+                    None => { span.v { (indent(&serde_json::to_string_pretty(v).unwrap_or_default())) } }
+                }
+                @if i + 1 < n { "," }
+                "\n"
+            }
+            "}"
+        }
+    }
+}
+
+fn indent(s: &str) -> String {
+    s.replace('\n', "\n  ")
+}
+
+pub(crate) async fn record(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+    let viewer = ctx.viewer();
+    let Ok(id) = id.parse::<i64>() else {
+        let frame = ctx.frame("Record", Nav::None);
+        return respond(
+            StatusCode::NOT_FOUND,
+            problem_page(&frame, "No such record", "Record ids are numbers.", false),
+        );
+    };
+    let r = match blocking(&state, move |s| s.record(id)).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            let frame = ctx.frame("Record", Nav::None);
+            let msg = format!("There is no record {id}: it may have been pruned.");
+            return respond(StatusCode::NOT_FOUND, problem_page(&frame, "No such record", &msg, false));
+        }
+        Err(e) => return failure(&ctx, "Record", Nav::None, &e),
+    };
+    let title = format!("Record {id}");
+    let filter_link = |key: &'static str, value: String| {
+        let mut pairs = vec![(key, value)];
+        pairs.extend(ctx.tz_pairs());
+        ctx.base.link("/records", &encode(pairs))
+    };
+    let request = r.context.get("request_id").and_then(field_text);
+    let body = html! {
+        article.record {
+            h1 { (level_badge(r.level)) " " (r.logger) }
+            @if let Some(req) = &request {
+                p { a.button href=(related_link(&ctx, "request_id", req)) { "Every record of request " code { (req) } } }
+            }
+            pre.message { (r.message) }
+            @if let Some(size) = r.original_size { p.muted { "Cut: the original message was " (count(size)) " bytes." } }
+            dl.fields {
+                dt { "Time (UTC)" } dd { code { (r.ts.to_rfc3339()) } }
+                dt { "Time (local)" } dd { (time(viewer, r.ts)) " " span.muted.tzlabel { (viewer.label()) } }
+                dt { "Level" } dd { (r.level.as_str()) }
+                dt { "Logger" } dd { a href=(filter_link("logger", r.logger.clone())) { (r.logger) } }
+                dt { "Module" } dd { (r.module.as_deref().unwrap_or("—")) }
+                dt { "Location" } dd { code { (r.file.as_deref().unwrap_or("?")) @if let Some(l) = r.line { ":" (l) } } }
+                dt { "Thread" } dd { (r.thread) }
+                dt { "App" } dd { a href=(filter_link("app", r.app.clone())) { (r.app) } }
+                dt { "Host" } dd { a href=(filter_link("host", r.host.clone())) { (r.host) } }
+                dt { "Pid" } dd { a href=(filter_link("pid", r.pid.to_string())) { (r.pid) } }
+                dt { "Id" } dd { (r.id) }
+            }
+            h2 { "Context" }
+            @if r.context.is_empty() { p.muted { "No context or key-values." } } @else {
+                p.muted { "Click a value for every record sharing it." }
+                (context_json(&ctx, &r.context))
+            }
+        }
+    };
+    respond(StatusCode::OK, page(&ctx.frame(&title, Nav::None), body))
+}
+
+// ---------------------------------------------------------------- request view
+
+pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Response {
+    let key = ctx.params.get("key").unwrap_or("").to_owned();
+    let value = ctx.params.all("value").next().unwrap_or("").to_owned();
+    let viewer = ctx.viewer();
+    let form = |error: Option<&str>| {
+        html! {
+            form.filters.inline method="get" action=(ctx.base.at("/related")) {
+                @if let Some(e) = error { p.error role="alert" { strong { "Not shown: " } (e) } }
+                label { "Key" input name="key" value=(key) placeholder="request_id"; }
+                label { "Value" input name="value" value=(value); }
+                @if viewer.in_url { input type="hidden" name="tz" value=(viewer.offset_secs / 60); }
+                button type="submit" { "Show" }
+            }
+        }
+    };
+    let problem = if let Err(e) = &ctx.viewer {
+        Some(e.clone())
+    } else if key.is_empty() || value.is_empty() {
+        Some("a key and a value are needed, e.g. request_id and its value".to_owned())
+    } else {
+        None
+    };
+    if let Some(p) = problem {
+        return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Request", Nav::None), form(Some(&p))));
+    }
+    let (k, v) = (key.clone(), FieldValue::Text(value.clone()));
+    let records = match blocking(&state, move |s| s.related(&k, &v, RELATED_LIMIT)).await {
+        Ok(r) => r,
+        Err(e) if e.kind() == StoreErrorKind::BadFilter => {
+            return respond(
+                StatusCode::BAD_REQUEST,
+                page(&ctx.frame("Request", Nav::None), form(Some(&e.to_string()))),
+            );
+        }
+        Err(e) => return failure(&ctx, "Request", Nav::None, &e),
+    };
+    let threads = distinct(&records, |r| format!("{}/{}/{}", r.app, r.pid, r.thread));
+    let span = match (records.first(), records.last()) {
+        (Some(a), Some(b)) => Some(b.ts.0 - a.ts.0),
+        _ => None,
+    };
+    let body = html! {
+        h1 { "Records with " code { (key) } " = " code { (value) } }
+        (form(None))
+        @if records.is_empty() { p.empty { "No record has this value." } } @else {
+            p.muted {
+                (records.len()) " records" @if records.len() == RELATED_LIMIT { " (the first " (RELATED_LIMIT) ")" }
+                ", oldest first, from " (threads) " thread(s)"
+                @if let Some(us) = span { " over " (format_duration(us)) }
+            }
+            (records_table(&ctx.base, viewer, &records, true))
+        }
+    };
+    respond(StatusCode::OK, page(&ctx.frame("Request", Nav::None), body))
+}
+
+fn distinct(records: &[StoredRecord], key: impl Fn(&StoredRecord) -> String) -> usize {
+    let mut keys: Vec<String> = records.iter().map(key).collect();
+    keys.sort();
+    keys.dedup();
+    keys.len()
+}
+
+fn format_duration(micros: i64) -> String {
+    if micros < 1_000 {
+        format!("{micros} µs")
+    } else if micros < 1_000_000 {
+        format!("{:.1} ms", micros as f64 / 1e3)
+    } else if micros < 120_000_000 {
+        format!("{:.1} s", micros as f64 / 1e6)
+    } else {
+        format!("{:.1} min", micros as f64 / 6e7)
+    }
+}
+
+// ---------------------------------------------------------------- call sites
+
+pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Response {
+    let mut form = FilterForm::from_params(&ctx.params);
+    if form.since.is_empty() {
+        form.since = "1h".to_owned();
+    }
+    let viewer = ctx.viewer();
+    let parsed =
+        parse_filter(&ctx, &form, Timestamp::now()).and_then(|f| Ok((f, number(&ctx.params, "limit", 50, 500)?)));
+    let (filter, limit) = match parsed {
+        Ok(x) => x,
+        Err(e) => {
+            let body = filter_form(&ctx.base, "/sites", &form, viewer, Some(&e));
+            return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Call sites", Nav::Sites), body));
+        }
+    };
+    let sites = match blocking(&state, move |s| s.call_sites(&filter, limit)).await {
+        Ok(s) => s,
+        Err(e) if e.kind() == StoreErrorKind::BadFilter => {
+            let body = filter_form(&ctx.base, "/sites", &form, viewer, Some(&e.to_string()));
+            return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Call sites", Nav::Sites), body));
+        }
+        Err(e) => return failure(&ctx, "Call sites", Nav::Sites, &e),
+    };
+    let body = html! {
+        (filter_form(&ctx.base, "/sites", &form, viewer, None))
+        @if sites.is_empty() { p.empty { "No record in this window." } } @else {
+            table.sites {
+                thead { tr {
+                    th { "Logger" } th { "Location" } th.n { "Error" } th.n { "Warn" } th.n { "Info" }
+                    th.n { "Debug" } th.n { "Trace" } th.n { "Total" } th { "Last seen" } th { "Latest message" }
+                } }
+                tbody {
+                    @for site in &sites {
+                        @let narrowed = FilterForm { logger: site.logger.clone(), ..form.clone() };
+                        tr {
+                            td.logger { a href=(ctx.link("/records", narrowed.pairs())) { (site.logger) } }
+                            td { code { (site.file.as_deref().unwrap_or("?")) @if let Some(l) = site.line { ":" (l) } } }
+                            td.n.n-error { (nonzero(site.counts.error)) }
+                            td.n.n-warn { (nonzero(site.counts.warn)) }
+                            td.n { (nonzero(site.counts.info)) }
+                            td.n { (nonzero(site.counts.debug)) }
+                            td.n { (nonzero(site.counts.trace)) }
+                            td.n { strong { (count(site.counts.total())) } }
+                            td { (time(viewer, site.last_seen)) }
+                            td.msg { (preview(&site.example, 160)) }
+                        }
+                    }
+                }
+            }
+            p.muted { "A call site is a logger and a source line; the logger links to its records in this window." }
+        }
+    };
+    respond(StatusCode::OK, page(&ctx.frame("Call sites", Nav::Sites), body))
+}
+
+fn nonzero(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        count(n)
+    }
+}
+
+// ---------------------------------------------------------------- live tail
+
+fn tail_line(ctx: &Ctx, viewer: Viewer, r: &StoredRecord) -> Markup {
+    html! {
+        div class={ "line row-" (level_name(r.level)) } data-id=(r.id) {
+            (time(viewer, r.ts)) " " (level_badge(r.level)) " "
+            span.logger { (r.logger) } " "
+            a.msg href=(ctx.base.at(&format!("/records/{}", r.id))) { (preview(&r.message, 300)) } " "
+            code.ctx { (context_preview(r)) }
+        }
+    }
+}
+
+pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Response {
+    let form = FilterForm::from_params(&ctx.params);
+    let viewer = ctx.viewer();
+    let filter = match parse_filter(&ctx, &form, Timestamp::now()) {
+        Ok(f) => f,
+        Err(e) => {
+            let body = filter_form(&ctx.base, "/tail", &form, viewer, Some(&e));
+            return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Live tail", Nav::Tail), body));
+        }
+    };
+    let lines = match blocking(&state, move |s| s.tail(&filter, None, 50)).await {
+        Ok(l) => l,
+        Err(e) => return failure(&ctx, "Live tail", Nav::Tail, &e),
+    };
+    let mut src = form.pairs();
+    if let Some(last) = lines.last() {
+        src.push(("after", last.id.to_string()));
+    }
+    let body = html! {
+        (filter_form(&ctx.base, "/tail", &form, viewer, None))
+        div.tailbar {
+            button id="tail-toggle" type="button" disabled { "Pause" }
+            span.muted id="tail-status" { "Live updates need JavaScript; without it, reload for new lines." }
+        }
+        div.tail id="tail" data-src=(ctx.base.link("/tail/events", &encode(src))) data-max=(TAIL_KEEP)
+            data-record-base=(ctx.base.at("/records/")) {
+            @for r in &lines { (tail_line(&ctx, viewer, r)) }
+        }
+    };
+    respond(StatusCode::OK, page(&ctx.frame("Live tail", Nav::Tail), body))
+}
+
+fn event_of(r: &StoredRecord) -> Event {
+    let data = serde_json::json!({
+        "id": r.id,
+        "ts": r.ts.to_rfc3339(),
+        "level": r.level.as_str(),
+        "logger": r.logger,
+        "message": preview(&r.message, 300),
+        "context": context_preview(r),
+    });
+    Event::default().event("record").id(r.id.to_string()).data(data.to_string())
+}
+
+/// Server-sent events: every record the filter keeps, as it is committed.
+/// Starts after `?after=` (or the `Last-Event-ID` of a reconnecting browser),
+/// else with the latest records.
+pub(crate) async fn tail_events(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Response {
+    let form = FilterForm::from_params(&ctx.params);
+    let filter = match parse_filter(&ctx, &form, Timestamp::now()) {
+        Ok(f) => f,
+        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
+    };
+    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let after = match resume.as_deref().or(ctx.params.get("after")).map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => return (StatusCode::BAD_REQUEST, "after: expected a record id").into_response(),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(64);
+    tokio::spawn(async move {
+        let mut after = after;
+        let mut failing = false;
+        while !tx.is_closed() {
+            let f = filter.clone();
+            match blocking(&state, move |s| s.tail(&f, after, TAIL_BATCH)).await {
+                Ok(batch) => {
+                    if failing {
+                        failing = false;
+                        let _ = tx.send(Event::default().event("status").data("ok")).await;
+                    }
+                    let full = batch.len() == TAIL_BATCH;
+                    for r in &batch {
+                        after = Some(r.id);
+                        if tx.send(event_of(r)).await.is_err() {
+                            return;
+                        }
+                    }
+                    if after.is_none() {
+                        // Nothing stored yet: wait for the first record from the start.
+                        after = Some(0);
+                    }
+                    if full {
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    failing = true;
+                    if tx.send(Event::default().event("status").data(e.to_string())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(TAIL_POLL).await;
+        }
+    });
+    let stream =
+        futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|e| (Ok::<Event, Infallible>(e), rx)) },
+        );
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+// ---------------------------------------------------------------- assets
+
+pub(crate) async fn stylesheet() -> Response {
+    static_file("text/css; charset=utf-8", include_str!("../assets/panel.css"))
+}
+
+pub(crate) async fn script() -> Response {
+    static_file("text/javascript; charset=utf-8", include_str!("../assets/panel.js"))
+}
+
+fn static_file(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "max-age=300")], body).into_response()
+}
+
+pub(crate) async fn not_found(ctx: Ctx) -> Response {
+    let frame = ctx.frame("Not found", Nav::None);
+    respond(StatusCode::NOT_FOUND, problem_page(&frame, "Not found", "There is no such page in the panel.", false))
+}

@@ -1,0 +1,390 @@
+//! The URL as the whole state of a view: query parameters in, a
+//! [`RecordFilter`] out, and links built back from the same parameters.
+
+use log_panel_core::store::{Cursor, FieldMatch, PageAt, RecordFilter};
+use log_panel_core::{Level, Timestamp};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+/// The query string as ordered pairs, so repeated keys (`levels`, `ctx`) keep every value.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Params {
+    pairs: Vec<(String, String)>,
+}
+
+impl Params {
+    pub(crate) fn parse(query: Option<&str>) -> Params {
+        let pairs = form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect();
+        Params { pairs }
+    }
+
+    /// The first value of `key`, trimmed, when not empty.
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    /// Every value of `key`.
+    pub(crate) fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The viewer's fixed UTC offset: from `?tz=` (minutes east of UTC, set by
+/// the page script or typed by hand), else the `log_panel_tz` cookie, else UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Viewer {
+    /// Seconds east of UTC, a multiple of 15 minutes.
+    pub(crate) offset_secs: i32,
+    /// Whether the offset came from the URL (then links carry it on).
+    pub(crate) in_url: bool,
+}
+
+/// The widest offset in use anywhere (UTC+14).
+const MAX_OFFSET_MINUTES: i32 = 14 * 60;
+
+fn parse_offset_minutes(s: &str) -> Option<i32> {
+    let m: i32 = s.trim().parse().ok()?;
+    // Aggregates are kept per quarter hour, and every real zone is on one.
+    (m.abs() <= MAX_OFFSET_MINUTES && m % 15 == 0).then_some(m * 60)
+}
+
+impl Viewer {
+    pub(crate) fn from_request(params: &Params, cookie: Option<&str>) -> Result<Viewer, String> {
+        if let Some(tz) = params.get("tz") {
+            return parse_offset_minutes(tz)
+                .map(|offset_secs| Viewer { offset_secs, in_url: true })
+                .ok_or_else(|| format!("tz `{tz}`: expected minutes east of UTC, a multiple of 15 within ±840"));
+        }
+        // A cookie that does not parse is ignored: the viewer did not type it.
+        let offset_secs = cookie.and_then(parse_offset_minutes).unwrap_or(0);
+        Ok(Viewer { offset_secs, in_url: false })
+    }
+
+    pub(crate) fn utc() -> Viewer {
+        Viewer { offset_secs: 0, in_url: false }
+    }
+
+    fn offset(self) -> UtcOffset {
+        UtcOffset::from_whole_seconds(self.offset_secs).unwrap_or(UtcOffset::UTC)
+    }
+
+    /// `+01:00`, or `UTC`.
+    pub(crate) fn label(self) -> String {
+        if self.offset_secs == 0 {
+            return "UTC".to_owned();
+        }
+        let sign = if self.offset_secs < 0 { '-' } else { '+' };
+        let m = self.offset_secs.abs() / 60;
+        format!("UTC{sign}{:02}:{:02}", m / 60, m % 60)
+    }
+
+    /// `2026-12-01 10:15:02.123` in the viewer's offset.
+    pub(crate) fn format(self, ts: Timestamp) -> String {
+        const FORMAT: &[time::format_description::FormatItem<'static>] =
+            format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]");
+        to_datetime(ts)
+            .map(|t| t.to_offset(self.offset()))
+            .and_then(|t| t.format(FORMAT).ok())
+            .unwrap_or_else(|| ts.to_rfc3339())
+    }
+
+    /// `12-01 10:15` (a short label for axes and slots).
+    pub(crate) fn format_short(self, ts: Timestamp) -> String {
+        const FORMAT: &[time::format_description::FormatItem<'static>] =
+            format_description!("[month]-[day] [hour]:[minute]");
+        to_datetime(ts)
+            .map(|t| t.to_offset(self.offset()))
+            .and_then(|t| t.format(FORMAT).ok())
+            .unwrap_or_else(|| ts.to_rfc3339())
+    }
+}
+
+fn to_datetime(ts: Timestamp) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts.0) * 1_000).ok()
+}
+
+/// RFC 3339 in UTC to the second when that is exact (`2026-12-01T10:00:00Z`), for URLs.
+pub(crate) fn url_time(ts: Timestamp) -> String {
+    if ts.0 % 1_000_000 == 0 {
+        if let Some(s) = to_datetime(ts).and_then(|t| t.format(&Rfc3339).ok()) {
+            return s;
+        }
+    }
+    ts.to_rfc3339()
+}
+
+fn from_datetime(t: OffsetDateTime) -> Result<Timestamp, String> {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000).map(Timestamp).map_err(|_| "time out of range".to_owned())
+}
+
+/// A time typed in a filter: `now`, relative (`15m`, `2h`, `7d`, `1w`, meaning
+/// that long ago), RFC 3339, or a local `YYYY-MM-DD[ HH:MM[:SS]]` (also the
+/// `T` form of an HTML `datetime-local` input) in the viewer's offset.
+pub(crate) fn parse_time(s: &str, now: Timestamp, viewer: Viewer) -> Result<Timestamp, String> {
+    let s = s.trim();
+    let bad = || format!("time `{s}`: expected 15m, 2h, 7d, 2026-12-01 10:00 or RFC 3339");
+    if s.eq_ignore_ascii_case("now") {
+        return Ok(now);
+    }
+    let relative = s.len() > 1 && s[..s.len() - 1].bytes().all(|b| b.is_ascii_digit());
+    if let Some(unit) = s.chars().last().filter(|c| relative && c.is_ascii_alphabetic()) {
+        let n: i64 = s[..s.len() - 1].parse().map_err(|_| bad())?;
+        let micros: i64 = match unit.to_ascii_lowercase() {
+            's' => 1_000_000,
+            'm' => 60_000_000,
+            'h' => 3_600_000_000,
+            'd' => 86_400_000_000,
+            'w' => 7 * 86_400_000_000,
+            _ => return Err(bad()),
+        };
+        if n < 0 {
+            return Err(bad());
+        }
+        return n.checked_mul(micros).and_then(|d| now.0.checked_sub(d)).map(Timestamp).ok_or_else(bad);
+    }
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return from_datetime(t);
+    }
+    let local = s.replacen('T', " ", 1);
+    let formats: [&[time::format_description::FormatItem<'static>]; 3] = [
+        format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+        format_description!("[year]-[month]-[day] [hour]:[minute]"),
+        format_description!("[year]-[month]-[day] [hour]"),
+    ];
+    for f in formats {
+        if let Ok(t) = PrimitiveDateTime::parse(&local, f) {
+            return from_datetime(t.assume_offset(viewer.offset()));
+        }
+    }
+    if let Ok(d) = time::Date::parse(&local, format_description!("[year]-[month]-[day]")) {
+        return from_datetime(d.midnight().assume_offset(viewer.offset()));
+    }
+    Err(bad())
+}
+
+/// The record filter's parameters as typed, so a form that failed to parse
+/// shows back what the viewer wrote.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FilterForm {
+    pub(crate) logger: String,
+    pub(crate) level: String,
+    pub(crate) levels: Vec<String>,
+    pub(crate) q: String,
+    pub(crate) since: String,
+    pub(crate) until: String,
+    pub(crate) app: String,
+    pub(crate) host: String,
+    pub(crate) pid: String,
+    /// `key=value` conditions, one per entry.
+    pub(crate) ctx: Vec<String>,
+}
+
+impl FilterForm {
+    pub(crate) fn from_params(p: &Params) -> FilterForm {
+        let text = |k: &str| p.get(k).unwrap_or("").to_owned();
+        FilterForm {
+            logger: text("logger"),
+            level: text("level"),
+            levels: p.all("levels").map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned).collect(),
+            q: p.all("q").next().unwrap_or("").to_owned(),
+            since: text("since"),
+            until: text("until"),
+            app: text("app"),
+            host: text("host"),
+            pid: text("pid"),
+            // A textarea sends several conditions, one per line; links send one per `ctx`.
+            ctx: p
+                .all("ctx")
+                .flat_map(str::lines)
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+
+    /// The filter, or every problem found in it, joined.
+    pub(crate) fn to_filter(&self, now: Timestamp, viewer: Viewer) -> Result<RecordFilter, String> {
+        let mut problems = Vec::new();
+        let mut f = RecordFilter::default();
+        if !self.logger.is_empty() {
+            match self.logger.parse() {
+                Ok(l) => f.logger = Some(l),
+                Err(e) => problems.push(format!("{e}")),
+            }
+        }
+        if !self.level.is_empty() {
+            match self.level.parse::<Level>() {
+                Ok(l) => f.min_level = Some(l),
+                Err(_) => problems.push(format!("level `{}`: expected error, warn, info, debug or trace", self.level)),
+            }
+        }
+        for l in &self.levels {
+            match l.parse::<Level>() {
+                Ok(l) if !f.levels.contains(&l) => f.levels.push(l),
+                Ok(_) => {}
+                Err(_) => problems.push(format!("level `{l}`: expected error, warn, info, debug or trace")),
+            }
+        }
+        if !self.q.trim().is_empty() {
+            f.text = Some(self.q.clone());
+        }
+        for (text, slot) in [(&self.since, &mut f.since), (&self.until, &mut f.until)] {
+            if !text.is_empty() {
+                match parse_time(text, now, viewer) {
+                    Ok(t) => *slot = Some(t),
+                    Err(e) => problems.push(e),
+                }
+            }
+        }
+        if let (Some(s), Some(u)) = (f.since, f.until) {
+            if s >= u {
+                problems.push("the time range is empty: `since` must be before `until`".to_owned());
+            }
+        }
+        if !self.app.is_empty() {
+            f.app = Some(self.app.clone());
+        }
+        if !self.host.is_empty() {
+            f.host = Some(self.host.clone());
+        }
+        if !self.pid.is_empty() {
+            match self.pid.parse() {
+                Ok(p) => f.pid = Some(p),
+                Err(_) => problems.push(format!("pid `{}`: expected a process id", self.pid)),
+            }
+        }
+        for c in &self.ctx {
+            match c.parse::<FieldMatch>() {
+                Ok(m) => f.fields.push(m),
+                Err(e) => problems.push(format!("{e}")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(f)
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    /// The filter's parameters, for a link.
+    pub(crate) fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for (k, v) in [("logger", &self.logger), ("level", &self.level)] {
+            if !v.is_empty() {
+                out.push((k, v.clone()));
+            }
+        }
+        out.extend(self.levels.iter().map(|l| ("levels", l.clone())));
+        for (k, v) in [
+            ("q", &self.q),
+            ("since", &self.since),
+            ("until", &self.until),
+            ("app", &self.app),
+            ("host", &self.host),
+            ("pid", &self.pid),
+        ] {
+            if !v.is_empty() {
+                out.push((k, v.clone()));
+            }
+        }
+        out.extend(self.ctx.iter().map(|c| ("ctx", c.clone())));
+        out
+    }
+}
+
+/// A query string from pairs (`a=1&b=x%20y`), empty when there are none.
+pub(crate) fn encode<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k.as_ref(), v.as_ref());
+    }
+    s.finish()
+}
+
+/// `path?query`, or `path` alone.
+pub(crate) fn href(path: &str, query: &str) -> String {
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+/// Which page a records listing shows: `older=` / `newer=` cursors.
+pub(crate) fn page_at(p: &Params) -> Result<PageAt, String> {
+    if let Some(c) = p.get("older") {
+        return c.parse::<Cursor>().map(PageAt::Older).map_err(|e| e.to_string());
+    }
+    if let Some(c) = p.get("newer") {
+        return c.parse::<Cursor>().map(PageAt::Newer).map_err(|e| e.to_string());
+    }
+    Ok(PageAt::Newest)
+}
+
+/// A bounded positive number from `key`, else `default`.
+pub(crate) fn number(p: &Params, key: &str, default: usize, max: usize) -> Result<usize, String> {
+    match p.get(key) {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(format!("{key} `{v}`: expected a number from 1 to {max}")),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const NOW: Timestamp = Timestamp(1_764_583_200_000_000); // 2025-12-01T10:00:00Z
+
+    #[test]
+    fn times_parse_in_every_accepted_form() {
+        let utc = Viewer::utc();
+        let plus1 = Viewer { offset_secs: 3600, in_url: true };
+        assert_eq!(parse_time("2h", NOW, utc).unwrap(), Timestamp(NOW.0 - 7_200_000_000));
+        assert_eq!(parse_time("now", NOW, utc).unwrap(), NOW);
+        assert_eq!(parse_time("2025-12-01T10:00:00Z", NOW, utc).unwrap(), NOW);
+        assert_eq!(parse_time("2025-12-01 11:00", NOW, plus1).unwrap(), NOW);
+        assert_eq!(parse_time("2025-12-01T11:00", NOW, plus1).unwrap(), NOW);
+        assert_eq!(parse_time("2025-12-01", NOW, utc).unwrap(), Timestamp(NOW.0 - 10 * 3_600_000_000));
+        for bad in ["yesterday", "2x", "-2h", "2025-13-01", "99999999999999999d"] {
+            assert!(parse_time(bad, NOW, utc).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_filter_reports_every_problem() {
+        let p = Params::parse(Some("level=loud&pid=x&since=soon&ctx=nokey&logger=::"));
+        let err = FilterForm::from_params(&p).to_filter(NOW, Viewer::utc()).unwrap_err();
+        for part in ["level `loud`", "pid `x`", "time `soon`", "context filter", "logger"] {
+            assert!(err.contains(part), "{err}");
+        }
+    }
+
+    #[test]
+    fn links_carry_the_filter_back() {
+        let p = Params::parse(Some("logger=a%26b&levels=error&levels=warn&ctx=k%3Dv%0Aj%3D2&q=%20x"));
+        let form = FilterForm::from_params(&p);
+        assert_eq!(form.ctx, ["k=v", "j=2"]);
+        let again = FilterForm::from_params(&Params::parse(Some(&encode(form.pairs()))));
+        assert_eq!(again.pairs(), form.pairs());
+        let f = form.to_filter(NOW, Viewer::utc()).unwrap();
+        assert_eq!(f.levels, [Level::Error, Level::Warn]);
+        assert_eq!(f.fields.len(), 2);
+    }
+
+    #[test]
+    fn offsets_are_quarter_hours_within_range() {
+        let v = |q: &str| Viewer::from_request(&Params::parse(Some(q)), None);
+        assert_eq!(v("tz=-300").unwrap().offset_secs, -18_000);
+        assert_eq!(v("tz=345").unwrap().label(), "UTC+05:45");
+        assert!(v("tz=7").is_err() && v("tz=900").is_err() && v("tz=x").is_err());
+        let cookie = Viewer::from_request(&Params::default(), Some("60")).unwrap();
+        assert_eq!((cookie.offset_secs, cookie.in_url), (3600, false));
+        assert_eq!(Viewer::from_request(&Params::default(), Some("junk")).unwrap(), Viewer::utc());
+    }
+}

@@ -1,0 +1,233 @@
+//! The panel in a real headless Chromium, driven over WebDriver (chromedriver):
+//! home → a timeline slot → the filtered table → a record → its request → the
+//! live tail receiving a new line. Screenshots go to `$LOG_PANEL_SCREENSHOTS`
+//! (docs/img/ when regenerating the docs), else to a temporary directory.
+//!
+//! Without chromium and chromedriver the test skips loudly — except under
+//! `CI=true`, where that is a failure (`.ci/run` installs them).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use log_panel_web::{ServeOptions, Server};
+
+fn find_binary(names: &[&str]) -> Option<PathBuf> {
+    for name in names {
+        let p = Path::new("/usr/bin").join(name);
+        if p.exists() {
+            return Some(p);
+        }
+        if let Some(path) = std::env::var_os("PATH") {
+            for dir in std::env::split_paths(&path) {
+                if dir.join(name).exists() {
+                    return Some(dir.join(name));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// chromedriver, killed when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn start_driver(chromedriver: &Path) -> (Driver, u16) {
+    let port = free_port();
+    let child = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        // Chromium takes its zone from TZ: a +05:45 zone checks the offset round trip.
+        .env("TZ", "Asia/Kathmandu")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let driver = Driver(child);
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (driver, port);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not listen on {port}");
+}
+
+async fn connect(port: u16, chromium: &Path, profile: &Path, extra: &[&str]) -> Client {
+    let mut args = vec![
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+        "--hide-scrollbars",
+        &format!("--user-data-dir={}", profile.display()),
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect::<Vec<_>>();
+    args.extend(extra.iter().map(|a| (*a).to_owned()));
+    let caps = serde_json::json!({
+        "goog:chromeOptions": { "binary": chromium.to_string_lossy(), "args": args }
+    });
+    let serde_json::Value::Object(caps) = caps else { unreachable!() };
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector).capabilities(caps).connect(&format!("http://127.0.0.1:{port}")).await.unwrap()
+}
+
+async fn shot(client: &Client, dir: &Path, name: &str) {
+    let png = client.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    client.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+}
+
+async fn wait_until<F, Fut>(what: &str, mut ready: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if ready().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn browse_from_home_to_a_request_and_watch_the_tail() {
+    // The storage is made and dropped outside the runtime (its clients block).
+    let Some(env) = common::real_store() else { return };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(browse(&env));
+    drop(rt);
+}
+
+async fn browse(env: &common::Env) {
+    let (Some(chromium), Some(chromedriver)) =
+        (find_binary(&["chromium", "chromium-browser"]), find_binary(&["chromedriver"]))
+    else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true: chromium and chromedriver are required (apt-get install chromium chromium-driver)");
+        }
+        eprintln!("\n\n*** SKIPPED: browser test — chromium or chromedriver not installed ***\n\n");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let shots = std::env::var_os("LOG_PANEL_SCREENSHOTS").map(PathBuf::from).unwrap_or_else(|| tmp.path().join("img"));
+    std::fs::create_dir_all(&shots).unwrap();
+
+    let server = Server::bind(env.store.clone(), ServeOptions::default().bind("127.0.0.1:0")).await.unwrap();
+    let base = format!("http://{}", server.local_addr().unwrap());
+    tokio::spawn(server.run());
+    let (_driver, port) = start_driver(&chromedriver).await;
+    let client = connect(port, &chromium, &tmp.path().join("profile"), &[]).await;
+
+    // Home: the script tells the server the browser's offset (+05:45) and reloads once.
+    client.goto(&format!("{base}/")).await.unwrap();
+    wait_until("the home page in the browser's offset", || async {
+        client.find(Locator::Css("body[data-tz=\"345\"]")).await.is_ok()
+    })
+    .await;
+    assert_eq!(text_of(&client, "header .tz").await, "UTC+05:45");
+    let cards = client.find_all(Locator::Css("article.card")).await.unwrap();
+    assert_eq!(cards.len(), 20);
+    shot(&client, &shots, "home").await;
+
+    // A red slot of billing (the first card) → the table of billing in that hour.
+    let slot = client.find(Locator::Css("article.card .slot.s-error")).await.unwrap();
+    slot.click().await.unwrap();
+    wait_until("the filtered table", || async { client.current_url().await.unwrap().path().ends_with("/records") })
+        .await;
+    let url = client.current_url().await.unwrap();
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    assert!(pairs.contains(&("logger".into(), "billing".into())), "{url}");
+    assert!(pairs.iter().any(|(k, _)| k == "since") && pairs.iter().any(|(k, _)| k == "until"));
+    let loggers = client.find_all(Locator::Css("table.records td.logger")).await.unwrap();
+    assert!(!loggers.is_empty());
+    for l in &loggers {
+        assert_eq!(l.text().await.unwrap(), "billing");
+    }
+    // Times were rewritten in the browser's zone: the record page shows both.
+    shot(&client, &shots, "records").await;
+
+    // A record, then its request.
+    client.find(Locator::LinkText("payment failed after 3 attempts")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("article.record")).await.unwrap();
+    assert_eq!(text_of(&client, "pre.message").await, "payment failed after 3 attempts");
+    shot(&client, &shots, "record").await;
+    client.find(Locator::Css("article.record a.button")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("table.records")).await.unwrap();
+    assert!(client.current_url().await.unwrap().path().ends_with("/related"));
+    let rows = client.find_all(Locator::Css("table.records tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(text_of(&client, "table.records").await.contains("worker-2"));
+    shot(&client, &shots, "request").await;
+
+    // The records page with its histogram, and the call sites.
+    client.goto(&format!("{base}/records?since=3d")).await.unwrap();
+    client.wait().for_element(Locator::Css("figure.histogram svg")).await.unwrap();
+    shot(&client, &shots, "records-histogram").await;
+    client.goto(&format!("{base}/sites?since=1d")).await.unwrap();
+    client.wait().for_element(Locator::Css("table.sites")).await.unwrap();
+    shot(&client, &shots, "sites").await;
+
+    // The hostile record renders as text: no alert, no injected element.
+    client.goto(&format!("{base}/records?levels=warn&levels=error")).await.unwrap();
+    let injected = client.find_all(Locator::Css("main img, main b, main script")).await.unwrap();
+    assert!(injected.is_empty());
+    assert!(text_of(&client, "table.records").await.contains(common::H_MSG));
+
+    // Live tail: a line logged after the page opened appears; pause holds lines back.
+    client.goto(&format!("{base}/tail")).await.unwrap();
+    wait_until("the tail to connect", || async { text_of(&client, "#tail-status").await == "Live" }).await;
+    log::warn!(logger: &env.panel, target: "checkout", "browser tail line <b>one</b>");
+    env.panel.flush().unwrap();
+    wait_until("the new tail line", || async {
+        text_of(&client, "#tail").await.contains("browser tail line <b>one</b>")
+    })
+    .await;
+    client.find(Locator::Css("#tail-toggle")).await.unwrap().click().await.unwrap();
+    log::info!(logger: &env.panel, target: "checkout", "held while paused");
+    env.panel.flush().unwrap();
+    wait_until("the paused count", || async { text_of(&client, "#tail-status").await == "Paused · 1 new" }).await;
+    assert!(!text_of(&client, "#tail").await.contains("held while paused"));
+    shot(&client, &shots, "tail").await;
+    client.find(Locator::Css("#tail-toggle")).await.unwrap().click().await.unwrap();
+    wait_until("the held line", || async { text_of(&client, "#tail").await.contains("held while paused") }).await;
+
+    client.close().await.unwrap();
+
+    // The dark palette, for the eye (prefers-color-scheme: dark).
+    let dark = connect(port, &chromium, &tmp.path().join("dark"), &["--blink-settings=preferredColorScheme=0"]).await;
+    dark.goto(&format!("{base}/records?since=3d")).await.unwrap();
+    dark.wait().for_element(Locator::Css("figure.histogram svg")).await.unwrap();
+    let scheme = dark.execute("return matchMedia('(prefers-color-scheme: dark)').matches", vec![]).await.unwrap();
+    assert_eq!(scheme, serde_json::Value::Bool(true));
+    shot(&dark, &shots, "records-dark").await;
+    dark.close().await.unwrap();
+}

@@ -1,0 +1,221 @@
+//! A database filled by the library, and HTTP helpers, shared by the test binaries.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use log_panel_core::store::conformance::MemoryStore;
+use log_panel_core::store::{FieldValue, PageAt, RecordFilter, StoredRecord};
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Store, Timestamp, Value};
+use tower::ServiceExt;
+
+/// A message that would run a script if it were not escaped.
+pub const H_MSG: &str = "<script>alert(1)</script>";
+/// A context value that would leave an attribute if quotes were not escaped.
+pub const H_ATTR: &str = "\"><img src=x onerror=alert(1)>";
+/// A logger name with markup.
+pub const H_LOGGER: &str = "evil<b>logger</b>";
+
+/// A store filled through the library, with the panel that filled it (to log more).
+pub struct Env {
+    pub name: &'static str,
+    pub store: Arc<dyn Store>,
+    pub panel: log_panel::Panel,
+    /// A second writer for records the library cannot make (backdated, other hosts).
+    pub sink: Box<dyn Sink>,
+    _dir: tempfile::TempDir,
+}
+
+/// The in-memory reference store, filled by the library.
+pub fn memory() -> Option<Env> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = MemoryStore::default();
+    let panel = log_panel::builder()
+        .sink(store.clone())
+        .app("shop")
+        .level(log::LevelFilter::Trace)
+        .without_spool()
+        .build()
+        .unwrap();
+    let mut env = Env { name: "memory", store: Arc::new(store.clone()), panel, sink: Box::new(store), _dir: dir };
+    fill(&mut env);
+    Some(env)
+}
+
+/// A SQLite file filled by the library, read by `SqliteStore`.
+pub fn sqlite() -> Option<Env> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    let panel = log_panel::builder()
+        .database(&path)
+        .app("shop")
+        .level(log::LevelFilter::Trace)
+        .without_spool()
+        .build()
+        .unwrap();
+    let sink = log_panel_sqlite::SqliteSink::open(&path).unwrap();
+    let store = log_panel_sqlite::SqliteStore::open(&path).unwrap();
+    let mut env = Env { name: "sqlite", store: Arc::new(store), panel, sink: Box::new(sink), _dir: dir };
+    fill(&mut env);
+    Some(env)
+}
+
+/// A fresh database on the throwaway PostgreSQL server, filled by the library;
+/// `None` (after a loud message) without PostgreSQL binaries, outside CI.
+pub fn postgres() -> Option<Env> {
+    let url = log_panel_postgres::testing::TestServer::shared_database()?;
+    let panel = log_panel::builder()
+        .postgres(url.clone())
+        .app("shop")
+        .level(log::LevelFilter::Trace)
+        .without_spool()
+        .build()
+        .unwrap();
+    let sink = log_panel_postgres::PgSink::connect(&url).unwrap();
+    let store = log_panel_postgres::PgStore::connect(&url).unwrap();
+    let mut env = Env {
+        name: "postgres",
+        store: Arc::new(store),
+        panel,
+        sink: Box::new(sink),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    fill(&mut env);
+    Some(env)
+}
+
+/// One hour, in microseconds.
+pub const HOUR: i64 = 3_600_000_000;
+
+/// The data set every test reads:
+/// - 25 loggers `svc::n00` … `svc::n24`, one INFO record each (card pagination);
+/// - `billing`: three INFO, one ERROR with `order_id` and `request_id = r-1`, logged
+///   from two threads sharing `request_id = r-1`; `billing::db`: a WARN;
+/// - hostile strings in every field (message, logger, context key and value,
+///   thread, app, host, module, file);
+/// - backdated `billing` records two and ten days ago (daily timelines).
+pub fn fill(env: &mut Env) {
+    let p = &env.panel;
+    for i in 0..25 {
+        let target = format!("svc::n{i:02}");
+        log::info!(logger: p, target: &target, n = i; "service {i} started");
+    }
+    for i in 0..3 {
+        log::info!(logger: p, target: "billing", order_id = 1000 + i; "payment ok for order {}", 1000 + i);
+    }
+    log::info!(logger: p, target: "billing", request_id = "r-1"; "request r-1 received");
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("worker-2".into())
+            .spawn_scoped(s, || {
+                log::warn!(logger: p, target: "billing::db", request_id = "r-1", ms = 1200; "slow query");
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    });
+    log::error!(logger: p, target: "billing", request_id = "r-1", order_id = 1234; "payment failed after 3 attempts");
+    log::error!(logger: p, target: H_LOGGER, note = H_ATTR, request_id = H_ATTR; "{}", H_MSG);
+    p.flush().unwrap();
+
+    let now = Timestamp::now().0;
+    let hostile = Origin { app: format!("app{H_ATTR}"), host: format!("host{H_MSG}"), pid: 4242 };
+    let mut evil = Record::new(Level::Warn, H_LOGGER, format!("second {H_MSG} with {H_ATTR}"));
+    evil.thread = Arc::from(format!("thread{H_ATTR}").as_str());
+    evil.module_path = Some(format!("module{H_MSG}").into());
+    evil.file = Some(format!("file{H_ATTR}.rs").into());
+    evil.line = Some(7);
+    evil.kv = vec![(format!("key{H_ATTR}").into(), Value::from(H_MSG))];
+    evil.timestamp = Timestamp(now - 60_000_000);
+    env.sink.write(&Batch { origin: &hostile, records: &[evil] }).unwrap();
+
+    let old = Origin { app: "shop".into(), host: "old-host".into(), pid: 7 };
+    let mut backdated = Vec::new();
+    for (days, level, msg) in
+        [(10, Level::Error, "old failure"), (2, Level::Warn, "old warning"), (2, Level::Info, "old info")]
+    {
+        let mut r = Record::new(level, "billing", msg);
+        r.timestamp = Timestamp(now - days * 24 * HOUR);
+        backdated.push(r);
+    }
+    env.sink.write(&Batch { origin: &old, records: &backdated }).unwrap();
+}
+
+/// Runs a blocking store call from a test's async body (multi-threaded runtime).
+pub fn sync<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// Every record `filter` keeps, newest first, read straight from the store.
+pub fn all(store: &dyn Store, filter: &RecordFilter) -> Vec<StoredRecord> {
+    sync(|| all_blocking(store, filter))
+}
+
+fn all_blocking(store: &dyn Store, filter: &RecordFilter) -> Vec<StoredRecord> {
+    let mut out = Vec::new();
+    let mut at = PageAt::Newest;
+    loop {
+        let page = store.records(filter, at, 100).unwrap();
+        out.extend(page.records);
+        match page.older {
+            Some(c) => at = PageAt::Older(c),
+            None => return out,
+        }
+    }
+}
+
+/// The records of request `r-1`, oldest first.
+pub fn request(store: &dyn Store) -> Vec<StoredRecord> {
+    sync(|| store.related("request_id", &FieldValue::Text("r-1".into()), 100)).unwrap()
+}
+
+/// A GET answered by `app` in process.
+pub async fn get(app: &axum::Router, uri: &str) -> (StatusCode, HeaderMap, String) {
+    let response = app.clone().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// `href` values of links in `body` that start with `prefix`, unescaped.
+pub fn links(body: &str, prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let needle = format!("href=\"{prefix}");
+    let mut rest = body;
+    while let Some(i) = rest.find(&needle) {
+        let start = i + "href=\"".len();
+        let end = rest[start..].find('"').unwrap() + start;
+        out.push(
+            rest[start..end].replace("&amp;", "&").replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">"),
+        );
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// The record ids of a records table, in order (each row links its id twice).
+pub fn row_ids(body: &str) -> Vec<i64> {
+    let mut ids: Vec<i64> = Vec::new();
+    for l in links(body, "/records/") {
+        let id: i64 = l["/records/".len()..].split('?').next().unwrap().parse().unwrap();
+        if ids.last() != Some(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// No hostile string reached the page unescaped.
+pub fn assert_escaped(page: &str, body: &str) {
+    for raw in ["<script>alert", "<img", "<b>logger"] {
+        assert!(!body.contains(raw), "{page}: `{raw}` unescaped in\n{body}");
+    }
+}
+
+/// A real storage filled by the library: a SQLite file.
+pub fn real_store() -> Option<Env> {
+    sqlite()
+}

@@ -1,0 +1,561 @@
+//! Every page and filter over HTTP (in process), against each storage.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use common::*;
+use http_body_util::BodyExt;
+use log_panel_core::store::{
+    CallSite, Cards, CardsQuery, FieldValue, Histogram, LoggerMatch, Page, PageAt, PruneReport, RecordFilter, Slots,
+    StoreErrorKind, StoredRecord,
+};
+use log_panel_core::{Store, StoreError, Timestamp};
+use log_panel_web::{router, PanelOptions, CONTENT_SECURITY_POLICY};
+use tower::ServiceExt;
+
+fn count_rows(body: &str) -> usize {
+    body.matches("<tr class=\"row-").count()
+}
+
+async fn home_cards_timelines_and_slot_links(env: &Env) {
+    let app = router(env.store.clone());
+    let (status, _, body) = get(&app, "/").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_escaped("home", &body);
+    // 25 services + billing + billing::db + the hostile logger = 28; 20 on a page.
+    assert!(body.contains("Loggers 1–20 of 28"), "{body}");
+    assert_eq!(body.matches("<article class=\"card\">").count(), 20);
+    assert!(body.contains("evil&lt;b&gt;logger&lt;/b&gt;"));
+    assert!(body.contains(">Healthy<") && body.contains(">Clean<"));
+    assert_eq!(body.matches("class=\"slot ").count(), 20 * 24);
+    let (_, _, page2) = get(&app, "/?page=2").await;
+    assert!(page2.contains("Loggers 21–28 of 28"), "{page2}");
+    assert!(page2.contains("svc::n24") && !page2.contains(">billing<"));
+
+    // The last hour counts the records just logged; billing erred in it, so is not healthy.
+    let (_, _, billing) = get(&app, "/?name=billing&show=errors").await;
+    assert!(billing.contains("<span class=\"n-error\">1 errors</span>"), "{billing}");
+    assert!(!billing.contains(">Healthy<") && !billing.contains(">Clean<"));
+
+    // Only loggers with errors: billing and the hostile one.
+    let (_, _, errors) = get(&app, "/?show=errors").await;
+    assert_eq!(errors.matches("<article class=\"card\">").count(), 2, "{errors}");
+    assert!(errors.contains(">billing<") && !errors.contains("billing::db"));
+    let (_, _, warnings) = get(&app, "/?show=warnings&name=BILL").await;
+    assert_eq!(warnings.matches("<article class=\"card\">").count(), 2, "{warnings}");
+
+    // Daily timelines in the viewer's days; a slot of billing's 10-day-old error is red.
+    for (range, n) in [("30d", 30), ("90d", 90)] {
+        let (status, _, body) = get(&app, &format!("/?range={range}&name=billing&tz=60")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body.matches("class=\"slot ").count(), 2 * n, "{range}");
+        assert!(body.contains("UTC+01:00"));
+    }
+
+    // An error slot leads to the table filtered to that logger and span.
+    let (_, _, billing) = get(&app, "/?name=billing&range=30d").await;
+    let slot = billing.split("class=\"slot s-error\"").nth(1).expect("an error slot");
+    let href = links(slot, "/records?logger=billing&").into_iter().next().unwrap();
+    assert!(href.contains("since=") && href.contains("until="), "{href}");
+    let (status, _, table) = get(&app, &href).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids = row_ids(&table);
+    assert_eq!(ids.len(), 1, "{table}");
+    let r = sync(|| env.store.record(ids[0])).unwrap().unwrap();
+    assert_eq!((r.logger.as_str(), r.message.as_str()), ("billing", "old failure"));
+
+    // Slots follow the configured thresholds: with 2 errors needed, billing's
+    // current hour (one error, no warning) is an ok slot.
+    let strict = log_panel_web::router_with(env.store.clone(), PanelOptions::default().slot_thresholds(2, 1));
+    let (_, _, body) = get(&strict, "/?name=billing&show=errors").await;
+    let billing_card = body.split("<article class=\"card\">").nth(1).unwrap();
+    assert!(billing_card.contains(">billing<"), "{billing_card}");
+    assert!(!billing_card.contains("slot s-error") && billing_card.contains("slot s-ok"), "{billing_card}");
+
+    for bad in ["/?range=7y", "/?show=some", "/?page=0", "/?tz=7"] {
+        let (status, _, body) = get(&app, bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(body.contains("<form") && body.contains("Filter not applied"), "{bad}: {body}");
+    }
+}
+
+async fn records_every_filter(env: &Env) {
+    let app = router(env.store.clone());
+    let total = all(env.store.as_ref(), &RecordFilter::default()).len();
+    let r1 = request(env.store.as_ref());
+    let pid = r1[0].pid;
+    let host = r1[0].host.clone();
+    let cases: Vec<(String, usize)> = vec![
+        ("limit=500".into(), total),
+        ("logger=billing".into(), 8),
+        ("logger=billing::".into(), 9),
+        ("logger=billing&level=error".into(), 2),
+        ("level=warn".into(), 6),
+        ("levels=warn".into(), 3),
+        ("levels=warn&levels=error".into(), 6),
+        ("q=PAYMENT+FAILED".into(), 1),
+        ("q=%3Cscript%3E".into(), 2),
+        ("since=1d&logger=billing".into(), 5),
+        ("until=1d&logger=billing".into(), 3),
+        ("since=3d&until=1d".into(), 2),
+        ("app=shop&logger=billing".into(), 8),
+        (format!("host={}&logger=billing", host), 5),
+        ("host=old-host".into(), 3),
+        (format!("pid={pid}&logger=billing%3A%3A"), 6),
+        ("pid=4242".into(), 1),
+        ("ctx=request_id%3Dr-1".into(), 3),
+        ("ctx=request_id%3Dr-1&ctx=order_id%3D1234".into(), 1),
+        ("ctx=request_id%3Dr-1%0Aorder_id%3D1234".into(), 1),
+        ("ctx=ms%3D1200".into(), 1),
+        ("ctx=order_id%3D99".into(), 0),
+        ("logger=nobody".into(), 0),
+    ];
+    for (query, want) in cases {
+        let (status, _, body) = get(&app, &format!("/records?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        assert_eq!(count_rows(&body), want, "{}: {query}", env.name);
+        assert_escaped(&query, &body);
+        // The form shows the filter back, so the URL is the whole state.
+        assert!(body.contains("<form class=\"filters\""));
+        assert!(body.contains("<figure class=\"histogram\""));
+    }
+    let (_, _, body) = get(&app, "/records?levels=warn&levels=error&logger=billing%3A%3A").await;
+    assert!(body.contains("value=\"billing::\""));
+    assert!(body.contains("name=\"levels\" value=\"warn\" checked"), "{body}");
+}
+
+async fn pagination_walks_every_record_once(env: &Env) {
+    let app = router(env.store.clone());
+    let want: Vec<i64> = all(env.store.as_ref(), &RecordFilter::default()).iter().map(|r| r.id).collect();
+    let mut seen = Vec::new();
+    let mut pages = Vec::new();
+    let mut next = Some("/records?limit=7".to_owned());
+    while let Some(uri) = next.take() {
+        let (status, _, body) = get(&app, &uri).await;
+        assert_eq!(status, StatusCode::OK);
+        let ids = row_ids(&body);
+        assert!(ids.len() <= 7 && !ids.is_empty());
+        seen.extend(ids);
+        next = links(&body, "/records?").into_iter().find(|l| l.contains("older="));
+        pages.push(body);
+    }
+    assert_eq!(seen, want, "every record once, newest first");
+    // And back up from the last page with the newer links.
+    let mut back = row_ids(pages.last().unwrap());
+    let mut up = links(pages.last().unwrap(), "/records?").into_iter().find(|l| l.contains("newer="));
+    while let Some(uri) = up.take() {
+        let (_, _, body) = get(&app, &uri).await;
+        let mut ids = row_ids(&body);
+        ids.extend(back);
+        back = ids;
+        up = links(&body, "/records?").into_iter().find(|l| l.contains("newer="));
+    }
+    assert_eq!(back, want);
+    assert!(links(&pages[1], "/records?").iter().any(|l| l.contains("limit=7") && l.contains("newer=")));
+}
+
+async fn histogram_bars_narrow_the_range(env: &Env) {
+    let app = router(env.store.clone());
+    let (_, _, body) = get(&app, "/records?logger=billing&since=3d&until=now").await;
+    let hist = body.split("<figure class=\"histogram\"").nth(1).unwrap().split("</figure>").next().unwrap();
+    let bars = links(hist, "/records?");
+    assert!(bars.len() >= 20 && bars.len() <= 61, "{} bars", bars.len());
+    assert!(hist.contains("7 records"), "{hist}");
+    // The bar with records in it keeps the logger and narrows the range.
+    let with_records: Vec<&str> = hist.split("<a href=").filter(|a| a.contains("rect class=\"b-")).collect();
+    assert!(with_records.len() >= 2, "{hist}");
+    let mut narrowed_total = 0;
+    for bar in with_records {
+        let href = links(&format!("href={bar}"), "/records?").remove(0);
+        assert!(href.contains("logger=billing") && href.contains("since=") && href.contains("until="));
+        let (status, _, table) = get(&app, &href).await;
+        assert_eq!(status, StatusCode::OK);
+        narrowed_total += count_rows(&table);
+    }
+    assert_eq!(narrowed_total, 7);
+}
+
+async fn record_page_shows_everything_escaped(env: &Env) {
+    let app = router(env.store.clone());
+    let failed = all(env.store.as_ref(), &{
+        let mut f = RecordFilter::default();
+        f.text = Some("payment failed".into());
+        f
+    });
+    let r = &failed[0];
+    let (status, _, body) = get(&app, &format!("/records/{}", r.id)).await;
+    assert_eq!(status, StatusCode::OK);
+    for part in [
+        "payment failed after 3 attempts",
+        &r.ts.to_rfc3339(),
+        r.module.as_deref().unwrap(),
+        &format!("{}:{}", r.file.as_deref().unwrap(), r.line.unwrap()),
+        &r.thread,
+        ">shop<",
+        &r.host,
+        &r.pid.to_string(),
+        "<span class=\"k\">&quot;order_id&quot;</span>",
+    ] {
+        assert!(body.contains(part), "`{part}` missing from\n{body}");
+    }
+    // Each scalar context value links to the request view of its key.
+    assert!(links(&body, "/related?").contains(&"/related?key=request_id&value=r-1".to_owned()), "{body}");
+    assert!(links(&body, "/related?").contains(&"/related?key=order_id&value=1234".to_owned()));
+    assert!(body.contains("Every record of request"));
+
+    // The hostile record: every field escaped.
+    let evil = all(env.store.as_ref(), &{
+        let mut f = RecordFilter::default();
+        f.pid = Some(4242);
+        f
+    })
+    .remove(0);
+    let (status, _, body) = get(&app, &format!("/records/{}", evil.id)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_escaped("hostile record", &body);
+    for escaped in [
+        "second &lt;script&gt;alert(1)&lt;/script&gt; with &quot;&gt;&lt;img src=x onerror=alert(1)&gt;",
+        "thread&quot;&gt;&lt;img",
+        "module&lt;script&gt;",
+        "file&quot;&gt;&lt;img src=x onerror=alert(1)&gt;.rs:7",
+        "app&quot;&gt;&lt;img",
+        "host&lt;script&gt;",
+        "evil&lt;b&gt;logger&lt;/b&gt;",
+    ] {
+        assert!(body.contains(escaped), "`{escaped}` missing from\n{body}");
+    }
+    // A hostile key and value are escaped inside the link's query and text.
+    let rel = links(&body, "/related?");
+    assert_eq!(rel.len(), 1, "{body}");
+    let (status, _, view) = get(&app, &rel[0]).await;
+    assert_eq!(status, StatusCode::OK, "{}", rel[0]);
+    assert_eq!(row_ids(&view), [evil.id]);
+    assert_escaped("hostile related", &view);
+
+    for (uri, want) in [("/records/999999999", StatusCode::NOT_FOUND), ("/records/abc", StatusCode::NOT_FOUND)] {
+        assert_eq!(get(&app, uri).await.0, want, "{uri}");
+    }
+}
+
+async fn request_view_in_time_order_across_threads(env: &Env) {
+    let app = router(env.store.clone());
+    let (status, _, body) = get(&app, "/related?key=request_id&value=r-1").await;
+    assert_eq!(status, StatusCode::OK);
+    let want: Vec<i64> = request(env.store.as_ref()).iter().map(|r| r.id).collect();
+    assert_eq!(want.len(), 3);
+    assert_eq!(row_ids(&body), want, "oldest first");
+    assert!(body.contains("worker-2") && body.contains("from 2 thread(s)"), "{body}");
+    // A number typed as text matches the stored number.
+    let (_, _, body) = get(&app, "/related?key=order_id&value=1234").await;
+    assert_eq!(count_rows(&body), 1);
+    let (status, _, body) = get(&app, "/related?key=request_id").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("<form") && body.contains("a key and a value are needed"));
+    let (_, _, hostile) = get(&app, &format!("/related?key=note&value={}", urlencode(H_ATTR))).await;
+    assert_eq!(count_rows(&hostile), 1);
+    assert_escaped("related hostile", &hostile);
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+async fn call_sites_count_per_level(env: &Env) {
+    let app = router(env.store.clone());
+    let (status, _, body) = get(&app, "/sites?logger=billing").await;
+    assert_eq!(status, StatusCode::OK);
+    // billing logs from two lines of fill(): the payments loop (3 INFO, each one
+    // line, plus the r-1 line) and the ERROR; the backdated ones are out of the hour.
+    let sites = sync(|| {
+        env.store.call_sites(
+            &{
+                let mut f = RecordFilter::default();
+                f.logger = Some(LoggerMatch::Exact("billing".into()));
+                f.since = Some(Timestamp(Timestamp::now().0 - HOUR));
+                f
+            },
+            50,
+        )
+    });
+    let sites = sites.unwrap();
+    assert_eq!(body.matches("<tr><td class=\"logger\">").count(), sites.len(), "{body}");
+    for s in &sites {
+        assert!(body.contains(&format!("{}:{}", s.file.as_deref().unwrap(), s.line.unwrap())));
+    }
+    assert!(body.contains("payment failed after 3 attempts"));
+    let (_, _, evil) = get(&app, "/sites?since=1d").await;
+    assert_escaped("sites", &evil);
+    assert!(evil.contains("evil&lt;b&gt;logger"));
+}
+
+async fn tail_page_and_events_deliver_new_records(env: &Env) {
+    let app = router(env.store.clone());
+    let (status, _, body) = get(&app, "/tail?logger=billing").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("payment failed after 3 attempts"));
+    let src = body.split("data-src=\"").nth(1).unwrap().split('"').next().unwrap().replace("&amp;", "&");
+    assert!(src.starts_with("/tail/events?logger=billing&after="), "{src}");
+    let (_, _, hostile) = get(&app, "/tail").await;
+    assert_escaped("tail", &hostile);
+
+    // The stream opens, then a record is logged: it arrives as an event.
+    let response =
+        app.clone().oneshot(axum::http::Request::get(&src).body(axum::body::Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    log::info!(logger: &env.panel, target: "billing", marker = "m1"; "tail line {}", "<i>after open</i>");
+    log::info!(logger: &env.panel, target: "other", "not for this filter");
+    env.panel.flush().unwrap();
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !text.contains("after open") {
+        let frame = tokio::time::timeout_at(deadline, body.frame()).await.expect("the record within 10 s");
+        if let Some(data) = frame.unwrap().unwrap().data_ref() {
+            text.push_str(std::str::from_utf8(data).unwrap());
+        }
+    }
+    assert!(text.contains("event: record"), "{text}");
+    assert!(text.contains("\"logger\":\"billing\""), "{text}");
+    assert!(text.contains("<i>after open</i>"), "JSON carries text; the page inserts it as text: {text}");
+    assert!(!text.contains("not for this filter"));
+    let before = text.matches("event: record").count();
+    assert_eq!(before, 1, "only the new record, after the page's last id: {text}");
+}
+
+async fn bad_filters_are_400_with_the_form(env: &Env) {
+    let app = router(env.store.clone());
+    for (query, message) in [
+        ("level=loud", "level `loud`"),
+        ("levels=x", "level `x`"),
+        ("since=soon", "time `soon`"),
+        ("since=now&until=1h", "since"),
+        ("pid=-1", "pid `-1`"),
+        ("ctx=nokey", "expected key=value"),
+        ("logger=%3A%3A", "logger"),
+        ("older=garbage", "cursor"),
+        ("limit=0", "limit `0`"),
+        ("tz=1000", "tz `1000`"),
+    ] {
+        for page in ["/records", "/sites", "/tail"] {
+            let (status, _, body) = get(&app, &format!("{page}?{query}")).await;
+            if page != "/records" && (query.starts_with("older") || query.starts_with("limit")) {
+                continue;
+            }
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{page}?{query}: {body}");
+            assert!(body.contains("<form class=\"filters\""), "{page}?{query}");
+            assert!(body.contains("Filter not applied") && body.contains(message), "{page}?{query}: {body}");
+        }
+    }
+    // What was typed is shown back, escaped.
+    let (_, _, body) = get(&app, &format!("/records?level={}", urlencode(H_ATTR))).await;
+    assert_escaped("bad filter", &body);
+    assert_eq!(get(&app, "/tail/events?level=loud").await.0, StatusCode::BAD_REQUEST);
+}
+
+async fn headers_and_methods(env: &Env) {
+    let app = router(env.store.clone());
+    for uri in ["/", "/records", "/records/1", "/sites", "/tail", "/static/panel.css", "/static/panel.js", "/nope"] {
+        let (status, headers, _) = get(&app, uri).await;
+        assert!(status == StatusCode::OK || status == StatusCode::NOT_FOUND, "{uri}");
+        assert_eq!(headers["content-security-policy"], CONTENT_SECURITY_POLICY, "{uri}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["x-frame-options"], "DENY");
+    }
+    assert!(CONTENT_SECURITY_POLICY.starts_with("default-src 'none'; style-src 'self'; script-src 'self';"));
+    let (_, headers, js) = get(&app, "/static/panel.js").await;
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(js.contains("textContent") && !js.contains("innerHTML"));
+    let (_, _, home) = get(&app, "/").await;
+    assert!(!home.contains("<script>") && !home.contains(" style="), "no inline script or style");
+    for method in ["POST", "PUT", "DELETE"] {
+        let req = axum::http::Request::builder().method(method).uri("/records").body(axum::body::Body::empty());
+        let response = app.clone().oneshot(req.unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+    }
+}
+
+async fn nested_links_honour_the_prefix(env: &Env) {
+    let app = axum::Router::new().nest("/admin/logs", router(env.store.clone()));
+    // axum does not route the trailing-slash form of a nest root; the app decides.
+    for uri in ["/admin/logs"] {
+        let (status, _, body) = get(&app, uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        assert!(body.contains("href=\"/admin/logs/static/panel.css\""));
+        assert!(body.contains("src=\"/admin/logs/static/panel.js\""));
+        let all_links = links(&body, "/");
+        assert!(all_links.iter().all(|l| l.starts_with("/admin/logs")), "{all_links:?}");
+        assert!(all_links.iter().any(|l| l.starts_with("/admin/logs/records?logger=")));
+    }
+    let (_, _, records) = get(&app, "/admin/logs/records?logger=billing").await;
+    let first = row_ids(&records.replace("/admin/logs/records/", "/records/"))[0];
+    let (status, _, record) = get(&app, &format!("/admin/logs/records/{first}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(links(&record, "/").iter().all(|l| l.starts_with("/admin/logs/")));
+    assert!(record.contains("action=\"/admin/logs/related\"") || record.contains("href=\"/admin/logs/related?"));
+}
+
+/// A store that can be switched off, as a database server going down.
+struct Switch {
+    inner: Arc<dyn Store>,
+    down: AtomicBool,
+}
+
+impl Switch {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            Err(StoreError::new(StoreErrorKind::Unavailable, "cannot reach the database at db.example:5432"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Store for Switch {
+    fn records(&self, f: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
+        self.check()?;
+        self.inner.records(f, at, limit)
+    }
+    fn tail(&self, f: &RecordFilter, after: Option<i64>, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+        self.check()?;
+        self.inner.tail(f, after, limit)
+    }
+    fn record(&self, id: i64) -> Result<Option<StoredRecord>, StoreError> {
+        self.check()?;
+        self.inner.record(id)
+    }
+    fn related(&self, k: &str, v: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+        self.check()?;
+        self.inner.related(k, v, limit)
+    }
+    fn cards(&self, q: &CardsQuery) -> Result<Cards, StoreError> {
+        self.check()?;
+        self.inner.cards(q)
+    }
+    fn histogram(&self, f: &RecordFilter, s: &Slots) -> Result<Histogram, StoreError> {
+        self.check()?;
+        self.inner.histogram(f, s)
+    }
+    fn call_sites(&self, f: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
+        self.check()?;
+        self.inner.call_sites(f, limit)
+    }
+    fn loggers(&self) -> Result<Vec<String>, StoreError> {
+        self.check()?;
+        self.inner.loggers()
+    }
+    fn prune(&self, before: Timestamp, batch: usize, dry: bool) -> Result<PruneReport, StoreError> {
+        self.check()?;
+        self.inner.prune(before, batch, dry)
+    }
+    fn rebuild(&self) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.rebuild()
+    }
+    fn describe(&self) -> String {
+        "switch".into()
+    }
+}
+
+async fn unavailable_store_is_503_and_recovers(env: &Env) {
+    let switch = Arc::new(Switch { inner: env.store.clone(), down: AtomicBool::new(true) });
+    let app = router(switch.clone());
+    let pages = ["/", "/records", "/records/1", "/related?key=request_id&value=r-1", "/sites", "/tail"];
+    for uri in pages {
+        let (status, _, body) = get(&app, uri).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+        assert!(body.contains("The log database is unreachable") && body.contains("db.example:5432"), "{uri}");
+        assert!(body.contains("http-equiv=\"refresh\""));
+    }
+    switch.down.store(false, Ordering::SeqCst);
+    for uri in pages {
+        assert_eq!(get(&app, uri).await.0, StatusCode::OK, "{uri} after recovery");
+    }
+}
+
+macro_rules! per_store {
+    ($store:ident: $($name:ident),* $(,)?) => {
+        mod $store {
+            $(
+                // The storage is made and dropped outside the runtime: its
+                // blocking clients may not run on a runtime thread.
+                #[test]
+                fn $name() {
+                    let Some(env) = super::common::$store() else { return };
+                    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+                    rt.block_on(super::$name(&env));
+                    drop(rt);
+                    drop(env);
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! every_store {
+    ($($store:ident),*) => { $(
+        per_store!($store:
+            home_cards_timelines_and_slot_links,
+            records_every_filter,
+            pagination_walks_every_record_once,
+            histogram_bars_narrow_the_range,
+            record_page_shows_everything_escaped,
+            request_view_in_time_order_across_threads,
+            call_sites_count_per_level,
+            tail_page_and_events_deliver_new_records,
+            bad_filters_are_400_with_the_form,
+            headers_and_methods,
+            nested_links_honour_the_prefix,
+            unavailable_store_is_503_and_recovers,
+        );
+    )* };
+}
+
+every_store!(memory, sqlite, postgres);
+
+/// A real outage: the PostgreSQL server stops under the panel, then comes back.
+#[test]
+fn postgres_down_is_503_and_the_panel_recovers() {
+    let Some(server) = log_panel_postgres::testing::TestServer::start_stoppable("the panel's outage test") else {
+        return;
+    };
+    let url = server.create_database();
+    let panel = log_panel::builder().postgres(url.clone()).without_spool().build().unwrap();
+    log::error!(logger: &panel, target: "outage", "before the outage");
+    panel.flush().unwrap();
+    let store: Arc<dyn Store> = Arc::new(log_panel_postgres::PgStore::connect(&url).unwrap());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let app = router(store.clone());
+        let (status, _, body) = get(&app, "/records").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("before the outage"));
+        sync(|| server.stop_server());
+        for uri in ["/", "/records", "/records/1", "/sites", "/tail", "/related?key=a&value=b"] {
+            let (status, _, body) = get(&app, uri).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{uri}: {body}");
+            assert!(body.contains("The log database is unreachable"), "{uri}");
+        }
+        sync(|| server.start_server());
+        let mut status = StatusCode::SERVICE_UNAVAILABLE;
+        for _ in 0..100 {
+            status = get(&app, "/records").await.0;
+            if status == StatusCode::OK {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(status, StatusCode::OK, "the panel works again once the server is back");
+        let (_, _, body) = get(&app, "/").await;
+        assert!(body.contains(">outage<"));
+    });
+    drop(rt);
+    drop(store);
+    drop(panel);
+}
