@@ -27,7 +27,11 @@ const POOL_IDLE: usize = 4;
 /// Rows a histogram counts at most when it cannot use the aggregates.
 pub const DEFAULT_SCAN_BOUND: u64 = 1_000_000;
 
-/// Reads log-panel records from PostgreSQL. See the [module documentation](self).
+/// Reads log-panel records from PostgreSQL (the [`Store`] trait; `docs/query.md`).
+///
+/// A small pool of connections serves any number of threads; a connection
+/// the server or the network dropped is discarded, and a query that failed
+/// on it is tried once more on a fresh one.
 ///
 /// ```no_run
 /// use log_panel_core::store::{PageAt, RecordFilter};
