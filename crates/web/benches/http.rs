@@ -1,0 +1,122 @@
+//! Page latencies of the panel through real HTTP over a SQLite file:
+//! `cargo bench -p log-panel-web --bench http -- [--records N] [--requests N]`.
+//!
+//! Fills a fresh database through `SqliteSink` (30 days of records, 20
+//! loggers, 3 apps, a request id per 3 records), lets the search index
+//! catch up, serves the panel on a loopback port, and times each page with a
+//! plain HTTP/1.1 client (one connection per request, the body read in full).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log_panel_core::store::{Cursor, PageAt, RecordFilter};
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Store, Timestamp, Value};
+use log_panel_web::{ServeOptions, Server};
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn fill(path: &std::path::Path, n: usize) {
+    let mut sink = log_panel_sqlite::SqliteSink::open(path).unwrap();
+    let origins: Vec<Origin> =
+        (0..3).map(|i| Origin { app: format!("app{i}"), host: format!("host{i}"), pid: 100 + i }).collect();
+    let now = Timestamp::now().0;
+    let span = 30 * 24 * 3_600_000_000_i64;
+    let step = span / n as i64;
+    let mut batch = Vec::with_capacity(10_000);
+    for i in 0..n {
+        let level = match i % 100 {
+            0 => Level::Error,
+            1..=4 => Level::Warn,
+            5..=40 => Level::Debug,
+            _ => Level::Info,
+        };
+        let logger = format!("svc{}::{}", i % 20, ["api", "db", "jobs"][i % 3]);
+        let mut r =
+            Record::new(level, logger, format!("handled request {} for user {} in {} ms", i / 3, i % 977, i % 250));
+        r.timestamp = Timestamp(now - span + step * i as i64);
+        r.file = Some("src/handler.rs".into());
+        r.line = Some(10 + (i % 7) as u32);
+        r.kv = vec![("request_id".into(), Value::from(format!("r-{}", i / 3))), ("user".into(), Value::from(i % 977))];
+        batch.push(r);
+        if batch.len() == 10_000 || i + 1 == n {
+            let origin = &origins[(i / 10_000) % 3];
+            sink.write(&Batch { origin, records: &batch }).unwrap();
+            batch.clear();
+        }
+    }
+    while sink.idle().unwrap() {}
+}
+
+fn get(addr: SocketAddr, path: &str) -> (u16, usize) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let status = std::str::from_utf8(&out[9..12]).unwrap().parse().unwrap();
+    (status, out.len())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn main() {
+    let records = arg("--records", 1_000_000);
+    let requests = arg("--requests", 200);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.db");
+    let t = Instant::now();
+    fill(&path, records);
+    eprintln!("filled {records} records in {:.1} s", t.elapsed().as_secs_f64());
+
+    let store = Arc::new(log_panel_sqlite::SqliteStore::open(&path).unwrap());
+    let deep = {
+        // A cursor half-way down the newest-first order: "page N/100" by keyset.
+        let r = store.record((records / 2) as i64).unwrap().unwrap();
+        Cursor::of(&r)
+    };
+    let one = store.records(&RecordFilter::default(), PageAt::Newest, 1).unwrap().records[0].id;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let addr = rt.block_on(async {
+        let server = Server::bind(store.clone(), ServeOptions::default().bind("127.0.0.1:0")).await.unwrap();
+        let addr = server.local_addr().unwrap();
+        tokio::spawn(server.run());
+        addr
+    });
+    let pages = [
+        ("home (24 h cards)", "/".to_owned()),
+        ("home (90 d cards)", "/?range=90d".to_owned()),
+        ("records page 1 + histogram", "/records".to_owned()),
+        ("records deep page (keyset)", format!("/records?older={deep}")),
+        ("logger + level filter + histogram", "/records?logger=svc3%3A%3A&level=warn".to_owned()),
+        ("one record", format!("/records/{one}")),
+        ("request view", format!("/related?key=request_id&value=r-{}", records / 6)),
+    ];
+    println!("| page | p50 | p95 | bytes |");
+    println!("|---|---|---|---|");
+    for (name, uri) in &pages {
+        let (status, bytes) = get(addr, uri);
+        assert_eq!(status, 200, "{uri}");
+        let mut times: Vec<Duration> = (0..requests)
+            .map(|_| {
+                let t = Instant::now();
+                let (status, _) = get(addr, uri);
+                assert_eq!(status, 200);
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "| {name} | {:.1} ms | {:.1} ms | {bytes} |",
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.95))
+        );
+    }
+}
