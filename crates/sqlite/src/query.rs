@@ -33,6 +33,8 @@ pub(crate) fn context_index_sql(key: &str) -> String {
 pub(crate) struct Where {
     terms: Vec<String>,
     pub(crate) params: Vec<Value>,
+    /// Search the message by scan only (a common term, see [`search::COMMON_MATCHES`]).
+    pub(crate) scan_text: bool,
 }
 
 impl Where {
@@ -57,8 +59,14 @@ impl Where {
     }
 
     /// The conditions of `filter`.
+    #[cfg(test)]
     pub(crate) fn of(filter: &RecordFilter) -> Where {
-        let mut w = Where::default();
+        Where::planned(filter, false)
+    }
+
+    /// The conditions of `filter`, its text searched by scan alone when `scan_text`.
+    pub(crate) fn planned(filter: &RecordFilter, scan_text: bool) -> Where {
+        let mut w = Where { scan_text, ..Where::default() };
         w.filter(filter);
         w
     }
@@ -125,7 +133,7 @@ impl Where {
     fn text(&mut self, text: &str) {
         let needle = self.bind(search::fold(text));
         let scan = format!("{}(message, {needle})", search::CONTAINS_FN);
-        if search::indexable(text) {
+        if search::indexable(text) && !self.scan_text {
             let q = self.bind(search::fts_string(text));
             self.and(format!(
                 "id IN (SELECT rowid FROM log_records_fts WHERE log_records_fts MATCH {q}

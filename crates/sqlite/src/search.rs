@@ -26,6 +26,23 @@ use rusqlite::{params, Connection, Transaction};
 /// Rows indexed per idle step: a few milliseconds of work.
 pub(crate) const INDEX_STEP_ROWS: i64 = 2_000;
 
+/// A term the index finds at least this often is searched by scan alone: in
+/// newest-first order a scan meets a page of a common term within a few
+/// rows, while reading its every match out of the index would cost
+/// O(matches). The results are the same either way.
+pub(crate) const COMMON_MATCHES: i64 = 1_000;
+
+/// Whether the index holds at least [`COMMON_MATCHES`] rows with `term`.
+pub(crate) fn is_common(conn: &Connection, term: &str) -> rusqlite::Result<bool> {
+    if !indexable(term) {
+        return Ok(false);
+    }
+    conn.prepare_cached(
+        "SELECT count(*) >= ?2 FROM (SELECT rowid FROM log_records_fts WHERE log_records_fts MATCH ?1 LIMIT ?2)",
+    )?
+    .query_row(params![fts_string(term), COMMON_MATCHES], |r| r.get(0))
+}
+
 /// The name of the scan-side substring function.
 pub(crate) const CONTAINS_FN: &str = "lp_contains";
 

@@ -198,6 +198,19 @@ impl SqliteStore {
         Ok(Lease { store: self, conn: Some(conn) })
     }
 
+    /// The SQL conditions of `filter`, a common search term by scan (see
+    /// `search::COMMON_MATCHES`).
+    fn plan(&self, filter: &RecordFilter) -> Result<Where, StoreError> {
+        let scan = match &filter.text {
+            Some(t) => {
+                let conn = self.conn()?;
+                search::is_common(&conn, t).map_err(storage)?
+            }
+            None => false,
+        };
+        Ok(Where::planned(filter, scan))
+    }
+
     fn writer(&self) -> Result<Connection, StoreError> {
         open_existing(&self.path, false).map_err(storage)
     }
@@ -226,7 +239,7 @@ impl SqliteStore {
     }
 
     fn exists_beyond(&self, filter: &RecordFilter, c: Cursor, older: bool) -> Result<bool, StoreError> {
-        let mut w = Where::of(filter);
+        let mut w = self.plan(filter)?;
         cursor_condition(&mut w, c, older);
         self.exists(&w)
     }
@@ -354,7 +367,7 @@ fn for_each_bucket(
 impl Store for SqliteStore {
     fn records(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
         let limit = limit.max(1);
-        let mut w = Where::of(filter);
+        let mut w = self.plan(filter)?;
         let fetch = usize_param(limit.saturating_add(1));
         let mut page = Page::default();
         match at {
@@ -409,7 +422,7 @@ impl Store for SqliteStore {
         after_id: Option<i64>,
         limit: usize,
     ) -> Result<Vec<StoredRecord>, StoreError> {
-        let mut w = Where::of(filter);
+        let mut w = self.plan(filter)?;
         let n = usize_param(limit);
         match after_id {
             Some(after) => {
@@ -510,7 +523,7 @@ impl Store for SqliteStore {
         let mut narrowed = filter.clone();
         narrowed.since = Some(from);
         narrowed.until = Some(to);
-        let w = Where::of(&narrowed);
+        let w = self.plan(&narrowed)?;
         let sql = format!("SELECT ts, level FROM log_records{} LIMIT {}", w.sql(), HISTOGRAM_ROW_LIMIT + 1);
         let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
         let mut rows = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
@@ -533,7 +546,7 @@ impl Store for SqliteStore {
 
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
         let conn = self.conn()?;
-        let w = Where::of(filter);
+        let w = self.plan(filter)?;
         // With max(), SQLite takes the bare `message` from the row holding the maximum.
         let sql = format!(
             "SELECT logger, file, line, sum(level = 5), sum(level = 10), sum(level = 20), sum(level = 30),
