@@ -689,3 +689,14 @@ fn errors_are_typed() {
     assert_eq!(page.newer, Some(far));
     assert_eq!(store.describe(), format!("sqlite:{}", sink.path().display()));
 }
+
+/// The shared test body of every storage (`log_panel_core::store::conformance`),
+/// against a fresh file written by `SqliteSink` and read by `SqliteStore`.
+#[test]
+fn sqlite_store_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("conformance.db");
+    let mut sink = log_panel_sqlite::SqliteSink::open(&path).unwrap();
+    let store = log_panel_sqlite::SqliteStore::open(&path).unwrap();
+    log_panel_core::store::conformance::run(&mut sink, &store);
+}
