@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use log_panel_core::store::StoredRecord;
-use log_panel_core::Level;
+use log_panel_core::{level_name, Level};
 use serde::Serialize;
 
 use crate::clock::Clock;
@@ -148,16 +148,6 @@ impl<'a> JsonRecord<'a> {
             context: &r.context,
             original_size: r.original_size,
         }
-    }
-}
-
-fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Error => "error",
-        Level::Warn => "warn",
-        Level::Info => "info",
-        Level::Debug => "debug",
-        Level::Trace => "trace",
     }
 }
 

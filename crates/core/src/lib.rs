@@ -35,7 +35,9 @@ pub use config::{Config, ConfigError, Overflow};
 pub use context::Context;
 pub use ignore::IgnoreRules;
 pub use policy::BatchPolicy;
-pub use record::{level_from_severity, level_index, severity, Level, Origin, Record, Text, Timestamp, LEVELS};
+pub use record::{
+    level_from_severity, level_index, level_name, severity, Level, Origin, Record, Text, Timestamp, LEVELS,
+};
 pub use sink::{Batch, Sink, SinkError, SinkErrorKind, IDLE_PERIOD};
 pub use store::{LevelCounts, Store, StoreError, StoreErrorKind};
 pub use value::{Str, Value};

@@ -247,6 +247,17 @@ pub fn severity(level: Level) -> i16 {
     SEVERITIES[level_index(level)]
 }
 
+/// The level's lower-case name (`"warn"`), as filters, URLs and CSS classes
+/// spell it; [`parse_level`](crate::config::parse_level) reads it back.
+///
+/// ```
+/// use log_panel_core::{level_name, Level};
+/// assert_eq!(level_name(Level::Warn), "warn");
+/// ```
+pub fn level_name(level: Level) -> &'static str {
+    ["trace", "debug", "info", "warn", "error"][level_index(level)]
+}
+
 /// The inverse of [`severity`].
 pub fn level_from_severity(severity: i64) -> Option<Level> {
     let index = SEVERITIES.iter().position(|&s| i64::from(s) == severity)?;

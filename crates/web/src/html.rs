@@ -2,7 +2,7 @@
 //! in text and in attributes; nothing here writes raw HTML.
 
 use log_panel_core::store::{Histogram, LevelCounts, Slots, StoredRecord};
-use log_panel_core::{Level, Timestamp};
+use log_panel_core::{level_name, Level, Timestamp};
 use maud::{html, Markup, DOCTYPE};
 
 use crate::query::{encode, href, url_time, FilterForm, Viewer};
@@ -89,16 +89,6 @@ pub(crate) fn problem_page(frame: &Frame<'_>, heading: &str, message: &str, retr
             }
         },
     )
-}
-
-pub(crate) fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Error => "error",
-        Level::Warn => "warn",
-        Level::Info => "info",
-        Level::Debug => "debug",
-        Level::Trace => "trace",
-    }
 }
 
 pub(crate) fn level_badge(level: Level) -> Markup {

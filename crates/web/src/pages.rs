@@ -12,12 +12,12 @@ use log_panel_core::store::{
     CardFilter, CardsQuery, FieldValue, LoggerCard, RecordFilter, Slots, StoreErrorKind, StoredRecord, DAY, HOUR,
     QUARTER_HOUR,
 };
-use log_panel_core::{Store, StoreError, Timestamp};
+use log_panel_core::{level_name, Store, StoreError, Timestamp};
 use maud::{html, Markup};
 
 use crate::html::{
-    context_preview, count, filter_form, histogram, level_badge, level_name, page, preview, problem_page,
-    records_table, time, Base, Frame, Nav,
+    context_preview, count, filter_form, histogram, level_badge, page, preview, problem_page, records_table, time,
+    Base, Frame, Nav,
 };
 use crate::query::{encode, number, page_at, url_time, FilterForm, Params, Viewer};
 use crate::{AppState, PanelOptions};
