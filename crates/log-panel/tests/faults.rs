@@ -140,17 +140,7 @@ fn sqlite_locked_by_another_writer_for_three_seconds_stores_all() {
 fn long_outage_spills_to_the_spool_and_replays_when_storage_returns() {
     let dir = tempfile::tempdir().unwrap();
     let shared = Shared::default();
-    shared.set_down(true);
-    let panel = log_panel::builder()
-        .sink(shared.sink())
-        .spool_dir(dir.path())
-        .spool_after(Duration::from_millis(50))
-        .batch_size(100)
-        .build()
-        .unwrap();
-    for seq in 0..1000 {
-        log::info!(logger: panel, seq = seq; "r");
-    }
+    let panel = thousand_records_while_down(&shared, dir.path(), Duration::from_millis(50));
     // Storage is down: the flush cannot complete, and the records go to the spool.
     let report = panel.flush_timeout(Duration::from_millis(1500)).unwrap();
     assert!(!report.complete);
@@ -253,6 +243,23 @@ fn duplicates(seqs: &[i64]) -> usize {
     seqs.len() - distinct.len()
 }
 
+/// A panel over `shared`'s sink, taken down first, that has logged records
+/// `seq` 0..1000 and spools them once storage has failed for `spool_after`.
+fn thousand_records_while_down(shared: &Shared, spool: &std::path::Path, spool_after: Duration) -> log_panel::Panel {
+    shared.set_down(true);
+    let panel = log_panel::builder()
+        .sink(shared.sink())
+        .spool_dir(spool)
+        .spool_after(spool_after)
+        .batch_size(100)
+        .build()
+        .unwrap();
+    for seq in 0..1000 {
+        log::info!(logger: panel, seq = seq; "r");
+    }
+    panel
+}
+
 fn spool_entries(dir: &std::path::Path, ext: &str) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(dir)
         .map(|d| d.map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with(ext)).collect())
@@ -263,17 +270,7 @@ fn spool_entries(dir: &std::path::Path, ext: &str) -> Vec<std::path::PathBuf> {
 fn replay_whose_offset_cannot_be_written_pauses_and_never_stores_a_batch_twice() {
     let dir = tempfile::tempdir().unwrap();
     let shared = Shared::default();
-    shared.set_down(true);
-    let panel = log_panel::builder()
-        .sink(shared.sink())
-        .spool_dir(dir.path())
-        .spool_after(Duration::from_millis(20))
-        .batch_size(100)
-        .build()
-        .unwrap();
-    for seq in 0..1000 {
-        log::info!(logger: panel, seq = seq; "r");
-    }
+    let panel = thousand_records_while_down(&shared, dir.path(), Duration::from_millis(20));
     wait_for(&panel, "everything spooled", |s| s.in_spool == 1000);
     // Fault: every offset file becomes a directory, which nobody (root included) can write.
     let offsets = spool_entries(dir.path(), ".offset");
