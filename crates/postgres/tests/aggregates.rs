@@ -26,16 +26,7 @@ fn client(url: &str) -> Client {
     Client::connect(url, NoTls).unwrap()
 }
 
-/// A small deterministic generator (xorshift).
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
+use log_panel_core::store::conformance::Rng;
 
 fn mixed(rng: &mut Rng, n: usize, start: i64, span: i64) -> Vec<Record> {
     (0..n)

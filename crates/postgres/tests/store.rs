@@ -24,15 +24,7 @@ const LOGGERS: [&str; 7] = ["app", "app::db", "app::db::pool", "app:x", "appx", 
 const WORDS: [&str; 6] =
     ["Payment accepted", "cache MISS", "100% done_x", "timeout on upstream", "ünïcode Ärger", "ok"];
 
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
+use log_panel_core::store::conformance::Rng;
 
 /// A generated record with what the store must return for it.
 #[derive(Debug, Clone)]

@@ -33,19 +33,7 @@ fn record(level: Level, logger: &'static str, micros: i64) -> Record {
     r
 }
 
-/// A small deterministic generator (xorshift), so the mix is reproducible.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use log_panel_core::store::conformance::Rng;
 
 /// `n` records over `span` micros from `start`, all loggers and levels mixed.
 fn mixed(rng: &mut Rng, n: usize, start: i64, span: i64) -> Vec<Record> {

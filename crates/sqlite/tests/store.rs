@@ -36,18 +36,7 @@ const WORDS: [&str; 12] = [
     "ab",
 ];
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use log_panel_core::store::conformance::Rng;
 
 /// A stored row as the model sees it.
 #[derive(Clone, Debug)]

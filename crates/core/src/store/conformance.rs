@@ -336,6 +336,26 @@ fn strip(records: &[StoredRecord]) -> Vec<StoredRecord> {
 /// A call site's identity: logger, file, line.
 type SiteKey = (String, Option<String>, Option<u32>);
 
+/// A small deterministic generator (xorshift) for tests' data sets, so a
+/// storage's own tests draw the same reproducible mix.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
 /// The reference [`Store`]: every record in memory, every query a scan.
 /// Clones share the records, so one clone can be the sink and another the store.
 #[derive(Debug, Clone, Default)]
