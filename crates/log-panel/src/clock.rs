@@ -34,6 +34,11 @@ use log_panel_core::Timestamp;
 /// A record newer than the anchor by more than this re-takes the anchor.
 pub(crate) const REANCHOR_AFTER_NS: u64 = 1_000_000;
 
+/// An anchor whose two wall-clock readings are this close is taken at once.
+const TIGHT_ANCHOR_NS: i128 = 2_000;
+/// Readings tried for one anchor before the tightest is kept.
+const ANCHOR_TRIES: usize = 4;
+
 /// The process's clock and its first reading, which every scale is measured from.
 struct Origin {
     clock: quanta::Clock,
@@ -49,8 +54,8 @@ static ORIGIN: OnceLock<Origin> = OnceLock::new();
 fn origin() -> &'static Origin {
     ORIGIN.get_or_init(|| {
         let clock = quanta::Clock::new();
-        let raw = clock.raw();
-        Origin { clock, raw, mono: Instant::now() }
+        let (raw, mono, _) = paired_reading(&clock);
+        Origin { clock, raw, mono }
     })
 }
 
@@ -104,12 +109,9 @@ impl WallClock {
 
     fn reanchor(&mut self) {
         let origin = self.origin;
-        // The tick between the two clock readings it is paired with.
-        let mono = Instant::now();
-        let raw = origin.clock.raw();
-        let wall = SystemTime::now();
+        let (raw, mono, wall_ns) = paired_reading(&origin.clock);
         self.raw = raw;
-        self.wall_ns = epoch_ns(wall);
+        self.wall_ns = wall_ns;
         let ticks = raw.saturating_sub(origin.raw);
         let elapsed = mono.saturating_duration_since(origin.mono).as_nanos() as f64;
         self.scale = if ticks > 0 && elapsed >= 1_000_000.0 {
@@ -119,6 +121,35 @@ impl WallClock {
             // the clock's own calibration is good enough for such short spans.
             origin.clock.delta_as_nanos(0, 1_000_000_000) as f64 / 1e9
         };
+    }
+}
+
+/// A tick with the monotonic and wall-clock times it was read at.
+///
+/// The tick is read between two readings of each clock, and its times are
+/// their midpoints. A preemption inside the readings (a loaded machine) would
+/// shift every timestamp converted with them by its length, and skew the
+/// scale, so the tightest of a few tries is kept.
+fn paired_reading(clock: &quanta::Clock) -> (u64, Instant, i128) {
+    let mut best: Option<(u64, Instant, i128, i128)> = None;
+    for _ in 0..ANCHOR_TRIES {
+        let wall_before = epoch_ns(SystemTime::now());
+        let mono_before = Instant::now();
+        let raw = clock.raw();
+        let mono_after = Instant::now();
+        let wall_after = epoch_ns(SystemTime::now());
+        let spread = wall_after - wall_before;
+        let mono = mono_before + mono_after.saturating_duration_since(mono_before) / 2;
+        if best.is_none_or(|(.., s)| spread < s) {
+            best = Some((raw, mono, wall_before + spread / 2, spread));
+        }
+        if spread <= TIGHT_ANCHOR_NS {
+            break;
+        }
+    }
+    match best {
+        Some((raw, mono, wall, _)) => (raw, mono, wall),
+        None => (clock.raw(), Instant::now(), epoch_ns(SystemTime::now())),
     }
 }
 
