@@ -211,6 +211,26 @@ impl TestServer {
         name
     }
 
+    /// A fresh database in which a new TLS-only role ([`TestServer::create_tls_role`])
+    /// may create log-panel's schema. Returns a superuser URL of the
+    /// database and the role's URL for it, without `sslmode` (add it, and
+    /// `sslrootcert` = [`TestServer::ca_file`], to connect).
+    pub fn create_tls_database(&self) -> (String, String) {
+        let url = self.create_database();
+        let dbname = url.rsplit('/').next().unwrap_or_default().to_owned();
+        let role = self.create_tls_role();
+        Client::connect(&url, NoTls)
+            .and_then(|mut c| {
+                // CREATE on the database: the schema's migration 3 creates the pg_trgm extension.
+                c.batch_execute(&format!(
+                    "GRANT CREATE ON SCHEMA public TO {role}; GRANT CREATE ON DATABASE {dbname} TO {role}"
+                ))
+            })
+            .unwrap_or_else(|e| panic!("granting {role} the schema: {e:?}"));
+        let tls = format!("postgres://{role}@127.0.0.1:{}/{dbname}", self.port());
+        (url, tls)
+    }
+
     /// Whether this server can be stopped and started ([`TestServer::stop_server`]):
     /// false for a server given by `LOG_PANEL_TEST_PG_URL`.
     pub fn is_own(&self) -> bool {
