@@ -51,6 +51,20 @@ use postgres::{Client, NoTls};
 /// Environment variable naming an existing server to test against instead.
 pub const TEST_URL_ENV: &str = "LOG_PANEL_TEST_PG_URL";
 
+/// A plain connection to `url`, for a test's own queries; panics with the reason.
+pub fn client(url: &str) -> Client {
+    Client::connect(url, NoTls).unwrap_or_else(|e| panic!("cannot connect to {url}: {e:?}"))
+}
+
+/// A fresh database on the shared server and a sink connected to it: the
+/// prologue of most PostgreSQL tests. `None` (after a loud message) where
+/// [`TestServer::shared_database`] skips.
+pub fn fresh_sink() -> Option<(String, crate::PgSink)> {
+    let url = TestServer::shared_database()?;
+    let sink = crate::PgSink::connect(&url).unwrap_or_else(|e| panic!("PgSink::connect({url}): {e:?}"));
+    Some((url, sink))
+}
+
 /// A `jsonb` parameter in the binary format (version byte 1, then the JSON
 /// text), for raw-driver baselines that COPY the rows the sink writes.
 ///

@@ -12,7 +12,7 @@ use log_panel_core::store::{
     Slots, StoredRecord, DAY, HOUR, QUARTER_HOUR,
 };
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Store, StoreErrorKind, Timestamp, Value};
-use log_panel_postgres::testing::TestServer;
+use log_panel_postgres::testing::{client, fresh_sink, TestServer};
 use log_panel_postgres::{schema, PgSink, PgStore};
 use postgres::{Client, NoTls};
 
@@ -191,8 +191,7 @@ fn filter() -> RecordFilter {
 }
 
 fn setup(n: usize) -> (String, PgSink, PgStore, Vec<Gen>) {
-    let url = TestServer::shared_database().unwrap_or_default();
-    let mut sink = PgSink::connect(&url).unwrap();
+    let (url, mut sink) = fresh_sink().unwrap();
     let gens = with_ties(generate(&mut Rng(0x5eed), 0, n, T0, 2 * DAY));
     write(&mut sink, &gens);
     let store = PgStore::connect(&url).unwrap();
@@ -409,7 +408,7 @@ fn follow_delivers_rows_committed_out_of_id_order_once() {
     assert!(follow.poll(&store, 100).unwrap().is_empty());
     let insert = "INSERT INTO log_records (ts, level, logger, message, thread, pid, host, app)
                   VALUES (now(), 20, 'late', $1, 'main', 1, 'h', 'a') RETURNING id";
-    let (mut a, mut b) = (Client::connect(&url, NoTls).unwrap(), Client::connect(&url, NoTls).unwrap());
+    let (mut a, mut b) = (client(&url), client(&url));
     let mut first = a.transaction().unwrap();
     let low: i64 = first.query_one(insert, &[&"lower id, committed last"]).unwrap().get(0);
     let mut second = b.transaction().unwrap();
