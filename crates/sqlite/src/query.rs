@@ -110,6 +110,14 @@ impl Where {
         for m in &f.fields {
             self.field(m);
         }
+        if let Some(site) = &f.site {
+            let file = self.bind(site.file.clone());
+            self.and(format!("file = {file}"));
+            if let Some(line) = site.line {
+                let line = self.bind(i64::from(line));
+                self.and(format!("line = {line}"));
+            }
+        }
     }
 
     /// A logger condition; a tree is a range on the name, so the
