@@ -130,6 +130,43 @@ fn epoch_ns(t: SystemTime) -> i128 {
     }
 }
 
+/// The writer's monotonic time, for its timers (batch interval, retry,
+/// spill, drop reports, shutdown deadline): [`Instant::now`], or in unit
+/// tests a time the test moves ([`Clock::manual`]), so the writer's parts
+/// are tested without sleeping. Clones share the same time.
+#[derive(Clone, Default)]
+pub(crate) struct Clock {
+    #[cfg(test)]
+    manual: Option<std::sync::Arc<std::sync::Mutex<Instant>>>,
+}
+
+impl Clock {
+    /// Now.
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        #[cfg(test)]
+        if let Some(t) = &self.manual {
+            return *t.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        Instant::now()
+    }
+}
+
+#[cfg(test)]
+impl Clock {
+    /// A clock that stands still until [`Clock::advance`] moves it.
+    pub(crate) fn manual() -> Clock {
+        Clock { manual: Some(std::sync::Arc::new(std::sync::Mutex::new(Instant::now()))) }
+    }
+
+    /// Moves a manual clock (and its clones) forward.
+    pub(crate) fn advance(&self, by: std::time::Duration) {
+        if let Some(t) = &self.manual {
+            *t.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += by;
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -177,5 +214,16 @@ mod tests {
         let ts = clock.timestamp(tick).as_micros();
         assert!(clock.raw > anchored, "anchor moved");
         assert!(ts >= before - 1 && ts <= wall_micros() + 1);
+    }
+
+    #[test]
+    fn a_manual_clock_moves_only_when_advanced_and_clones_share_it() {
+        let clock = Clock::manual();
+        let copy = clock.clone();
+        let t0 = clock.now();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(clock.now(), t0);
+        copy.advance(std::time::Duration::from_secs(3));
+        assert_eq!(clock.now() - t0, std::time::Duration::from_secs(3));
     }
 }
