@@ -1,5 +1,5 @@
 //! When a record was made: a raw tick on the calling thread, wall-clock time
-//! on the writer.
+//! on the writer; and the writer's own monotonic [`Clock`] for its timers.
 //!
 //! Reading the wall clock (`SystemTime::now()` and the conversion to
 //! microseconds) costs ~40 ns on the virtual machines this was measured on,
@@ -11,8 +11,9 @@
 //! is missing or not invariant, so this is correct on any machine, just not
 //! faster there.
 //!
-//! The conversion: the writer keeps an *anchor*, one reading of the tick,
-//! the monotonic clock and the wall clock taken together, re-taken whenever a
+//! The conversion: the writer keeps an *anchor*, one reading of the tick and
+//! the monotonic clock taken together, with the wall time at that tick (the
+//! midpoint of a wall-clock reading before and after it), re-taken whenever a
 //! record is newer than it by more than [`REANCHOR_AFTER_NS`]. A record's
 //! time is the anchor's wall time minus (anchor tick − record tick) scaled to
 //! nanoseconds. The scale is measured from the monotonic clock over
@@ -104,12 +105,15 @@ impl WallClock {
 
     fn reanchor(&mut self) {
         let origin = self.origin;
-        // The tick between the two clock readings it is paired with.
+        // The tick between two wall-clock readings, whose midpoint is its wall
+        // time: one reading after it alone would date it late by the cost of
+        // a reading (microseconds where the wall clock is a system call).
+        let wall_before = SystemTime::now();
         let mono = Instant::now();
         let raw = origin.clock.raw();
-        let wall = SystemTime::now();
+        let wall_after = SystemTime::now();
         self.raw = raw;
-        self.wall_ns = epoch_ns(wall);
+        self.wall_ns = (epoch_ns(wall_before) + epoch_ns(wall_after)) / 2;
         let ticks = raw.saturating_sub(origin.raw);
         let elapsed = mono.saturating_duration_since(origin.mono).as_nanos() as f64;
         self.scale = if ticks > 0 && elapsed >= 1_000_000.0 {
