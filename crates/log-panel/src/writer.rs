@@ -20,6 +20,7 @@
 //! | [`outage`] | the spool: when to spill, replaying one batch, losses at the last chance |
 //! | [`progress`] | received and resolved counts, `flush()` and shutdown waiters, gauges |
 //! | [`drops`] | the summaries of records dropped on a full queue |
+//! | [`storable`] | one rule for every storage: over-long names cut, NUL replaced |
 //!
 //! Every part reads time from a [`Clock`], so its unit tests move time by
 //! hand, against a mock sink (`testing.rs`).
