@@ -146,6 +146,7 @@ fn postgres_database_by_url() {
 
 /// `sslmode=require` URLs: the command speaks TLS (feature `tls`, on by default),
 /// verifies the server's certificate, and says in one line when TLS is refused.
+#[cfg(feature = "tls")]
 #[test]
 fn postgres_over_tls() {
     let Some(server) = log_panel_postgres::testing::TestServer::start_tls() else { return };

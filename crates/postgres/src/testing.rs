@@ -56,6 +56,15 @@ pub fn client(url: &str) -> Client {
     Client::connect(url, NoTls).unwrap_or_else(|e| panic!("cannot connect to {url}: {e:?}"))
 }
 
+/// The names of `table`'s indexes, sorted (what a migration left behind).
+pub fn index_names(db: &mut Client, table: &str) -> Vec<String> {
+    db.query("SELECT indexname::text FROM pg_indexes WHERE tablename = $1 ORDER BY 1", &[&table])
+        .unwrap_or_else(|e| panic!("listing the indexes of {table}: {e:?}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 /// A fresh database on the shared server and a sink connected to it: the
 /// prologue of most PostgreSQL tests. `None` (after a loud message) where
 /// [`TestServer::shared_database`] skips.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use log_panel_core::{Batch, Context, Level, Origin, Record, Sink, SinkErrorKind, Timestamp, Value};
-use log_panel_postgres::testing::{client, fresh_sink, TestServer};
+use log_panel_postgres::testing::{client, fresh_sink, index_names, TestServer};
 use log_panel_postgres::{schema, PgError, PgSink};
 
 fn origin() -> Origin {
@@ -218,13 +218,10 @@ fn migrating_twice_and_concurrently_is_safe() {
     assert_eq!(versions, (1..=latest).collect::<Vec<i32>>());
     let levels: i64 = db.query_one("SELECT count(*) FROM log_levels", &[]).unwrap().get(0);
     assert_eq!(levels, 5);
-    let indexes: Vec<String> = db
-        .query("SELECT indexname::text FROM pg_indexes WHERE tablename = 'log_records' ORDER BY 1", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(indexes, vec!["log_records_logger_c_ts_id_idx", "log_records_pkey", "log_records_ts_id_idx"]);
+    assert_eq!(
+        index_names(&mut db, "log_records"),
+        ["log_records_logger_c_ts_id_idx", "log_records_pkey", "log_records_ts_id_idx"]
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@ use log_panel_core::store::{
     Slots, StoredRecord, DAY, HOUR, QUARTER_HOUR,
 };
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Store, StoreErrorKind, Timestamp, Value};
-use log_panel_postgres::testing::{client, fresh_sink, TestServer};
+use log_panel_postgres::testing::{client, fresh_sink, index_names, TestServer};
 use log_panel_postgres::{schema, PgSink, PgStore};
 use postgres::{Client, NoTls};
 
@@ -749,13 +749,10 @@ fn a_version_2_database_with_rows_is_migrated_to_3() {
     assert_eq!(count_of(FieldValue::Text("7".into())), ["Disk FULL on /var"]);
     assert_eq!(count_of(FieldValue::Text("7.0".into())), ["float"]);
     assert_eq!(store.related("request_id", &FieldValue::Text("r-1".into()), 10).unwrap().len(), 2);
-    let indexes: Vec<String> = db
-        .query("SELECT indexname::text FROM pg_indexes WHERE tablename = 'log_records' ORDER BY 1", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(indexes, ["log_records_logger_c_ts_id_idx", "log_records_pkey", "log_records_ts_id_idx"]);
+    assert_eq!(
+        index_names(&mut db, "log_records"),
+        ["log_records_logger_c_ts_id_idx", "log_records_pkey", "log_records_ts_id_idx"]
+    );
     // The sink writes into the migrated schema, and the plans use the new indexes.
     let mut sink = PgSink::connect(&url).unwrap();
     write(&mut sink, &generate(&mut Rng(1), 0, 10, T0, HOUR));

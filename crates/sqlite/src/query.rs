@@ -226,6 +226,12 @@ mod tests {
         f.logger = Some(LoggerMatch::Tree("billing".into()));
         let p = plan(conn, &f);
         assert!(p.contains("log_records_logger_ts"), "{p}");
+        // One call site: its logger's index bounds the rows; file and line are checked on them.
+        let mut f = RecordFilter::default();
+        f.logger = Some(LoggerMatch::Exact("billing".into()));
+        f.site = Some("src/billing.rs:12".parse().unwrap());
+        let p = plan(conn, &f);
+        assert!(p.contains("log_records_logger_ts"), "{p}");
         let mut f = RecordFilter::default();
         f.text = Some("payment".into());
         let p = plan(conn, &f);
