@@ -245,7 +245,7 @@ impl SqliteSink {
         Ok(deleted >= RETENTION_STEP_ROWS as u64)
     }
 
-    /// One step of search indexing: the next 2 000 records above the mark.
+    /// One step of search indexing: the next `search::INDEX_STEP_ROWS` records above the mark.
     /// Returns whether unindexed records remain.
     fn index_step(&mut self) -> rusqlite::Result<bool> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;

@@ -124,7 +124,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), OpenError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::SqliteStore;
+    use crate::{search, SqliteStore};
     use log_panel_core::store::{PageAt, RecordFilter};
     use log_panel_core::{Sink, Store};
 
@@ -164,7 +164,7 @@ mod tests {
         while sink.idle().unwrap() {
             steps += 1;
         }
-        assert_eq!(steps, 3);
+        assert_eq!(steps, 5_000 / search::INDEX_STEP_ROWS);
         assert_eq!(store.unindexed().unwrap(), 0);
         let after: Vec<i64> = store.records(&f, PageAt::Newest, 1_000).unwrap().records.iter().map(|r| r.id).collect();
         assert_eq!(after, before);

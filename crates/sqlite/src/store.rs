@@ -364,6 +364,39 @@ fn for_each_bucket(
     Ok(())
 }
 
+/// Calls `f(logger, slot index, counts)` for every logger with records in
+/// a slot, the buckets of `table` summed per slot by SQLite: a 91-day
+/// timeline over hourly buckets reads loggers × 2 184 rows, and summing them
+/// in SQL hands back loggers × 91 (no bucket name parsed in Rust). The slots
+/// come in as one JSON array of bounds, so the statement text is the same for
+/// any number of slots; each (logger, slot) is a range of the primary key.
+fn for_each_slot(
+    conn: &Connection,
+    table: (&str, &str),
+    slots: &Slots,
+    mut f: impl FnMut(&str, usize, LevelCounts),
+) -> Result<(), StoreError> {
+    let (name, column) = table;
+    let bounds = serde_json::Value::from(slots.bounds().iter().map(|b| b.to_rfc3339()).collect::<Vec<_>>());
+    // `name` and `column` are our constants.
+    let sql = format!(
+        "WITH s (i, lo, hi) AS MATERIALIZED (
+             SELECT key, value, lead(value) OVER (ORDER BY key) FROM json_each(?1))
+         SELECT b.logger, s.i, sum(b.trace), sum(b.debug), sum(b.info), sum(b.warn), sum(b.error)
+         FROM log_logger_stats st CROSS JOIN s CROSS JOIN {name} b
+         WHERE s.hi IS NOT NULL AND b.logger = st.logger AND b.{column} >= s.lo AND b.{column} < s.hi
+         GROUP BY b.logger, s.i"
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+    let mut rows = stmt.query([bounds.to_string()]).map_err(storage)?;
+    while let Some(row) = rows.next().map_err(storage)? {
+        let logger: String = row.get(0).map_err(storage)?;
+        let i = usize::try_from(row.get::<_, i64>(1).map_err(storage)?).unwrap_or(usize::MAX);
+        f(&logger, i, counts_of(row, 2).map_err(storage)?);
+    }
+    Ok(())
+}
+
 impl Store for SqliteStore {
     fn records(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
         let limit = limit.max(1);
@@ -466,9 +499,9 @@ impl Store for SqliteStore {
             card.slots = vec![LevelCounts::default(); slots.len()];
             cards.insert(s.logger, card);
         }
-        for_each_bucket(&conn, table, None, slots.start(), slots.end(), |logger, t, counts| {
-            if let (Some(card), Some(i)) = (cards.get_mut(logger), slots.index_of(t)) {
-                card.slots[i].merge(&counts);
+        for_each_slot(&conn, table, slots, |logger, i, counts| {
+            if let Some(slot) = cards.get_mut(logger).and_then(|card| card.slots.get_mut(i)) {
+                slot.merge(&counts);
             }
         })?;
         let now = Timestamp(query.now.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR);
