@@ -106,20 +106,24 @@ pub(crate) fn indexed_mark(conn: &Connection) -> rusqlite::Result<i64> {
 /// Returns whether rows remain above the new mark.
 pub(crate) fn index_step(tx: &Transaction<'_>, rows: i64) -> rusqlite::Result<bool> {
     let mark = indexed_mark(tx)?;
-    let last: Option<i64> = tx.query_row(
-        "SELECT max(id) FROM (SELECT id FROM log_records WHERE id > ?1 ORDER BY id LIMIT ?2)",
-        params![mark, rows],
-        |r| r.get(0),
-    )?;
-    let Some(last) = last else { return Ok(false) };
+    let Some(last) = step_end(tx, mark, rows)? else { return Ok(false) };
     tx.prepare_cached(
         "INSERT INTO log_records_fts (rowid, message)
          SELECT id, message FROM log_records WHERE id > ?1 AND id <= ?2",
     )?
     .execute(params![mark, last])?;
     tx.prepare_cached("UPDATE log_fts_state SET indexed_id = ?1")?.execute([last])?;
-    let more = tx
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM log_records WHERE id > ?1)")?
-        .query_row([last], |r| r.get::<_, bool>(0))?;
-    Ok(more)
+    exists_above(tx, last)
+}
+
+/// The last id of the next `rows` records above `mark` (the end of an
+/// indexing step), `None` when there are none.
+pub(crate) fn step_end(conn: &Connection, mark: i64, rows: i64) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT max(id) FROM (SELECT id FROM log_records WHERE id > ?1 ORDER BY id LIMIT ?2)")?
+        .query_row(params![mark, rows], |r| r.get(0))
+}
+
+/// Whether any record has an id above `id`.
+pub(crate) fn exists_above(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM log_records WHERE id > ?1)")?.query_row([id], |r| r.get(0))
 }

@@ -14,7 +14,7 @@ use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
 use crate::aggregates::{self, parse_timestamp, QueryError};
 use crate::query::Where;
-use crate::{retention, schema, search, OpenError, BUSY_TIMEOUT};
+use crate::{context_index, retention, schema, search, OpenError, BUSY_TIMEOUT};
 
 /// Read connections kept open for reuse; more are opened under load and
 /// closed when returned to a full pool.
@@ -159,28 +159,25 @@ impl SqliteStore {
         &self.path
     }
 
-    /// The context keys with an expression index (see `SqliteOptions::index_keys`).
+    /// The context keys indexed for lookups (see `SqliteOptions::index_keys`).
     pub fn indexed_keys(&self) -> Result<Vec<String>, StoreError> {
         let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT substr(name, 17) FROM sqlite_master
-                 WHERE type = 'index' AND tbl_name = 'log_records' AND name LIKE 'log\\_records\\_ctx\\_%' ESCAPE '\\'
-                 ORDER BY name",
-            )
-            .map_err(storage)?;
-        let keys = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(storage)?;
-        keys.collect::<Result<Vec<_>, _>>().map_err(storage)
+        Ok(context_index::marks(&conn).map_err(storage)?.into_keys().collect())
     }
 
-    /// How many records the search index has not covered yet (they are
-    /// searched by a scan until the writer's idle steps index them).
+    /// How many records an index (message search, or a context key's side
+    /// table) has not covered yet: they are found by a scan until the
+    /// writer's idle steps index them.
     pub fn unindexed(&self) -> Result<u64, StoreError> {
         let conn = self.conn()?;
         let n: i64 = conn
-            .query_row("SELECT count(*) FROM log_records WHERE id > (SELECT indexed_id FROM log_fts_state)", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT count(*) FROM log_records WHERE id > min(
+                     (SELECT indexed_id FROM log_fts_state),
+                     coalesce((SELECT min(indexed_id) FROM log_context_state), (SELECT indexed_id FROM log_fts_state)))",
+                [],
+                |r| r.get(0),
+            )
             .map_err(storage)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
@@ -199,16 +196,19 @@ impl SqliteStore {
     }
 
     /// The SQL conditions of `filter`, a common search term by scan (see
-    /// `search::COMMON_MATCHES`).
+    /// `search::COMMON_MATCHES`), context keys with their side-table marks.
     fn plan(&self, filter: &RecordFilter) -> Result<Where, StoreError> {
+        if filter.text.is_none() && filter.fields.is_empty() {
+            return Ok(Where::planned(filter, false, Default::default()));
+        }
+        let conn = self.conn()?;
         let scan = match &filter.text {
-            Some(t) => {
-                let conn = self.conn()?;
-                search::is_common(&conn, t).map_err(storage)?
-            }
+            Some(t) => search::is_common(&conn, t).map_err(storage)?,
             None => false,
         };
-        Ok(Where::planned(filter, scan))
+        let marks =
+            if filter.fields.is_empty() { Default::default() } else { context_index::marks(&conn).map_err(storage)? };
+        Ok(Where::planned(filter, scan, marks))
     }
 
     fn writer(&self) -> Result<Connection, StoreError> {
@@ -480,8 +480,9 @@ impl Store for SqliteStore {
     }
 
     fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
-        let mut w = Where::default();
-        w.field(&FieldMatch::new(key, value.clone())?);
+        let mut filter = RecordFilter::default();
+        filter.fields.push(FieldMatch::new(key, value.clone())?);
+        let w = self.plan(&filter)?;
         self.select(&w, &format!(" ORDER BY ts ASC, id ASC LIMIT {}", usize_param(limit)))
     }
 
