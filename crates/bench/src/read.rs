@@ -187,12 +187,23 @@ pub fn run(setup: &Setup<'_>, failures: &mut Vec<String>) -> serde_json::Value {
     }
     let mut main = SqliteSink::open(&main_path).expect("open");
     let main_rate = gen.write(&mut main);
+    // Each idle step holds the write lock: its duration is how long a batch
+    // arriving meanwhile can wait.
     let t = Instant::now();
-    let mut steps = 0u64;
-    while main.idle().expect("idle") {
-        steps += 1;
+    let mut step_ms = Vec::new();
+    loop {
+        let step = Instant::now();
+        let more = main.idle().expect("idle");
+        step_ms.push(step.elapsed().as_secs_f64() * 1e3);
+        if !more {
+            break;
+        }
     }
     let catch_up = n as f64 / t.elapsed().as_secs_f64();
+    let steps = step_ms.len();
+    step_ms.sort_by(f64::total_cmp);
+    let step_pick = |q: f64| step_ms[((steps - 1) as f64 * q).round() as usize];
+    let (step_p50, step_p95, step_max) = (step_pick(0.5), step_pick(0.95), step_pick(1.0));
     drop(main);
 
     let store = SqliteStore::open(&main_path).expect("store");
@@ -326,7 +337,10 @@ pub fn run(setup: &Setup<'_>, failures: &mut Vec<String>) -> serde_json::Value {
         100.0 * with_rate / without_rate
     );
     println!("writer ({n} records, the main file): {main_rate:.0} records/s");
-    println!("search index catch-up when idle: {catch_up:.0} records/s ({steps} steps)");
+    println!(
+        "index catch-up when idle: {catch_up:.0} records/s ({steps} steps; step p50 {step_p50:.1} ms, \
+         p95 {step_p95:.1} ms, max {step_max:.1} ms)"
+    );
     if let Some(rg) = &rg {
         println!("{rg}");
     }
@@ -341,6 +355,7 @@ pub fn run(setup: &Setup<'_>, failures: &mut Vec<String>) -> serde_json::Value {
         "writer_without_context_index_per_sec": without_rate,
         "writer_main_file_per_sec": main_rate,
         "index_catch_up_per_sec": catch_up,
+        "index_step_ms": json!({ "p50": step_p50, "p95": step_p95, "max": step_max, "steps": steps }),
         "queries": rows.iter().map(|r| json!({
             "query": r.name, "p50_ms": r.ours.0, "p95_ms": r.ours.1,
             "naive_p50_ms": r.naive.map(|n| n.0), "naive_p95_ms": r.naive.map(|n| n.1),

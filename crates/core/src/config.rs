@@ -129,7 +129,7 @@ pub struct RetentionConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IndexConfig {
-    /// Context keys given an expression index in SQLite (PostgreSQL indexes
+    /// Context keys SQLite indexes in a side table filled while idle (PostgreSQL indexes
     /// every key). Each is 1–64 ASCII letters, digits or `_`. Default:
     /// `["request_id"]`.
     #[serde(deserialize_with = "index_keys")]

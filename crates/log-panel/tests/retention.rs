@@ -38,10 +38,8 @@ fn configured_keys_are_indexed_and_expired_records_deleted() {
     let stats: i64 =
         db.conn().query_row("SELECT count(*) FROM log_logger_stats WHERE logger = 'old'", [], |r| r.get(0)).unwrap();
     assert_eq!(stats, 0, "aggregates follow the deletion");
-    let index: i64 = db
-        .conn()
-        .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'log_records_ctx_tenant'", [], |r| r.get(0))
-        .unwrap();
+    let index: i64 =
+        db.conn().query_row("SELECT count(*) FROM log_context_state WHERE key = 'tenant'", [], |r| r.get(0)).unwrap();
     assert_eq!(index, 1);
     panel.shutdown();
 }

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod aggregates;
+mod context_index;
 mod query;
 mod retention;
 mod schema;
@@ -57,8 +58,10 @@ const RETENTION_STEP_ROWS: usize = 1_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SqliteOptions {
-    /// Context keys to index (an expression index each, created on open), so
-    /// `key=value` lookups do not scan. Each must match `[A-Za-z0-9_]{1,64}`.
+    /// Context keys to index, so `key=value` lookups do not scan: registered
+    /// on open, filled into a side table while the writer is idle (never on
+    /// the burst path; lookups scan only the records not indexed yet). Each
+    /// must match `[A-Za-z0-9_]{1,64}`.
     /// Default: `["request_id"]`.
     pub index_keys: Vec<String>,
     /// Delete records older than this, in small batches while the writer is
@@ -134,8 +137,8 @@ impl SqliteSink {
         SqliteSink::open_with(path, SqliteOptions::default())
     }
 
-    /// [`SqliteSink::open`] with options: creates the context-key indexes
-    /// that are missing (existing ones of other keys are kept) and enables
+    /// [`SqliteSink::open`] with options: registers the context keys to
+    /// index that are missing (keys indexed before are kept) and enables
     /// retention.
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteSink, OpenError> {
         if let Some(bad) = options.index_keys.iter().find(|k| !valid_index_key(k)) {
@@ -148,7 +151,7 @@ impl SqliteSink {
         let conn = Connection::open(&path)?;
         let mut sink = SqliteSink::from_connection(conn, path)?;
         for key in &options.index_keys {
-            sink.conn.execute_batch(&query::context_index_sql(key))?;
+            context_index::add_key(&sink.conn, key)?;
         }
         sink.retention = options.retention;
         Ok(sink)
@@ -245,13 +248,15 @@ impl SqliteSink {
         Ok(deleted >= RETENTION_STEP_ROWS as u64)
     }
 
-    /// One step of search indexing: the next 2 000 records above the mark.
-    /// Returns whether unindexed records remain.
+    /// One step of indexing: the next `search::INDEX_STEP_ROWS` records
+    /// above each mark, into the search index and the context-key side
+    /// table. Returns whether unindexed records remain.
     fn index_step(&mut self) -> rusqlite::Result<bool> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let more = search::index_step(&tx, search::INDEX_STEP_ROWS)?;
+        let text = search::index_step(&tx, search::INDEX_STEP_ROWS)?;
+        let keys = context_index::index_step(&tx, search::INDEX_STEP_ROWS)?;
         tx.commit()?;
-        Ok(more)
+        Ok(text || keys)
     }
 }
 
@@ -265,7 +270,8 @@ impl Sink for SqliteSink {
     }
 
     /// Deletes a batch of expired records when there are some (retention),
-    /// else indexes the next records for search: one short transaction.
+    /// else indexes the next records for search and context lookups: one
+    /// short transaction.
     fn idle(&mut self) -> Result<bool, SinkError> {
         if self.retention_step().map_err(classify)? {
             return Ok(true);

@@ -3,6 +3,8 @@
 //! context key matching `[A-Za-z0-9_]{1,64}`) are inlined, so the text of
 //! a condition can equal the expression of an index on it.
 
+use std::collections::BTreeMap;
+
 use log_panel_core::severity;
 use log_panel_core::store::{FieldMatch, FieldValue, LoggerMatch, RecordFilter};
 use rusqlite::types::Value;
@@ -15,17 +17,9 @@ pub fn valid_index_key(key: &str) -> bool {
     (1..=64).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// The indexed expression of context key `key` (a [`valid_index_key`]).
-/// The store's field conditions emit exactly this text, so the planner
-/// matches it with the expression index of the same key.
-pub(crate) fn context_expr(key: &str) -> String {
+/// The value of context key `key` (a [`valid_index_key`]) in SQL.
+fn context_expr(key: &str) -> String {
     format!("json_extract(context, '$.{key}')")
-}
-
-/// The `CREATE INDEX` of context key `key` (a [`valid_index_key`]).
-pub(crate) fn context_index_sql(key: &str) -> String {
-    let e = context_expr(key);
-    format!("CREATE INDEX IF NOT EXISTS log_records_ctx_{key} ON log_records ({e}) WHERE {e} IS NOT NULL")
 }
 
 /// A `WHERE` clause under construction.
@@ -35,6 +29,9 @@ pub(crate) struct Where {
     pub(crate) params: Vec<Value>,
     /// Search the message by scan only (a common term, see [`search::COMMON_MATCHES`]).
     pub(crate) scan_text: bool,
+    /// The context keys of the side table and their marks (see
+    /// [`context_index`](crate::context_index)); other keys are scanned.
+    pub(crate) key_marks: BTreeMap<String, i64>,
 }
 
 impl Where {
@@ -58,15 +55,10 @@ impl Where {
         }
     }
 
-    /// The conditions of `filter`.
-    #[cfg(test)]
-    pub(crate) fn of(filter: &RecordFilter) -> Where {
-        Where::planned(filter, false)
-    }
-
-    /// The conditions of `filter`, its text searched by scan alone when `scan_text`.
-    pub(crate) fn planned(filter: &RecordFilter, scan_text: bool) -> Where {
-        let mut w = Where { scan_text, ..Where::default() };
+    /// The conditions of `filter`, its text searched by scan alone when
+    /// `scan_text`, its context keys looked up with `key_marks`.
+    pub(crate) fn planned(filter: &RecordFilter, scan_text: bool, key_marks: BTreeMap<String, i64>) -> Where {
+        let mut w = Where { scan_text, key_marks, ..Where::default() };
         w.filter(filter);
         w
     }
@@ -155,9 +147,11 @@ impl Where {
         }
     }
 
-    /// `key = value`, typed as [`FieldValue`] says. For a key that could be
-    /// indexed, the condition is on [`context_expr`] (so an index of that
-    /// key is used); other keys are matched through `json_each`.
+    /// `key = value`, typed as [`FieldValue`] says. An indexed key is looked
+    /// up in the side table up to its mark and scanned above it (complete at
+    /// any lag); the exact typed condition is then checked on the record.
+    /// Other keys that could be indexed are checked with `json_extract`, the
+    /// rest through `json_each`.
     pub(crate) fn field(&mut self, m: &FieldMatch) {
         // (value, JSON type it must have) pairs; a stored boolean reads as 1 / 0.
         let mut candidates: Vec<(Value, &'static str)> = Vec::new();
@@ -182,7 +176,15 @@ impl Where {
         if valid_index_key(&m.key) {
             let e = context_expr(&m.key);
             let path = format!("'$.{}'", m.key);
-            self.and(format!("{e} IS NOT NULL AND {e} IN ({values}) AND json_type(context, {path}) IN ({types})"));
+            if let Some(&mark) = self.key_marks.get(&m.key) {
+                let (k, mark) = (self.bind(m.key.clone()), self.bind(mark));
+                self.and(format!(
+                    "id IN (SELECT id FROM log_context_index WHERE key = {k} AND value IN ({values}) AND id <= {mark}
+                            UNION ALL
+                            SELECT id FROM log_records WHERE id > {mark} AND {e} IN ({values}))"
+                ));
+            }
+            self.and(format!("{e} IN ({values}) AND json_type(context, {path}) IN ({types})"));
         } else {
             let k = self.bind(m.key.clone());
             self.and(format!(
@@ -200,7 +202,7 @@ mod tests {
     use rusqlite::params_from_iter;
 
     fn plan(conn: &rusqlite::Connection, f: &RecordFilter) -> String {
-        let w = Where::of(f);
+        let w = Where::planned(f, false, crate::context_index::marks(conn).unwrap());
         let sql =
             format!("EXPLAIN QUERY PLAN SELECT id FROM log_records{} ORDER BY ts DESC, id DESC LIMIT 50", w.sql());
         let mut stmt = conn.prepare(&sql).unwrap();
@@ -217,11 +219,12 @@ mod tests {
         let mut f = RecordFilter::default();
         f.fields.push("request_id=r-42".parse().unwrap());
         let p = plan(conn, &f);
-        assert!(p.contains("INDEX log_records_ctx_request_id"), "{p}");
+        assert!(p.contains("SEARCH log_context_index USING PRIMARY KEY"), "{p}");
+        assert!(p.contains("SEARCH log_records USING INTEGER PRIMARY KEY"), "{p}");
         // An unindexed key cannot use it (and says so by scanning).
         let mut f = RecordFilter::default();
         f.fields.push("user_id=7".parse().unwrap());
-        assert!(!plan(conn, &f).contains("log_records_ctx_"));
+        assert!(!plan(conn, &f).contains("log_context_index"));
         let mut f = RecordFilter::default();
         f.logger = Some(LoggerMatch::Tree("billing".into()));
         let p = plan(conn, &f);

@@ -5,9 +5,9 @@
 //! Each batch is one transaction: the rows to delete are chosen by the
 //! `ts` index (oldest first), their counts are subtracted from the three
 //! aggregate tables (empty buckets removed, `first_seen` / `last_seen`
-//! re-read from the `(logger, ts)` index), their indexed messages are
-//! removed from the FTS index, then the rows are deleted. A batch of 1 000
-//! rows holds the write lock for a few milliseconds.
+//! re-read from the `(logger, ts)` index), they are removed from the FTS
+//! index and the context-key side table, then the rows are deleted. A batch
+//! of 1 000 rows holds the write lock for a few milliseconds.
 
 use std::collections::HashMap;
 
@@ -106,6 +106,7 @@ pub(crate) fn delete_batch(tx: &Transaction<'_>, before: Timestamp, limit: usize
          WHERE id IN (SELECT id FROM temp.lp_prune_ids) AND id <= (SELECT indexed_id FROM log_fts_state)",
     )?
     .execute([])?;
+    crate::context_index::forget_pruned(tx)?;
     let deleted =
         tx.prepare_cached("DELETE FROM log_records WHERE id IN (SELECT id FROM temp.lp_prune_ids)")?.execute([])?;
 

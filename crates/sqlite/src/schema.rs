@@ -98,7 +98,28 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          indexed_id INTEGER NOT NULL
      );
      INSERT INTO log_fts_state (one, indexed_id) VALUES (1, 0);",
+    // Version 4: context-key lookups through a side table filled while idle
+    // (crates/sqlite/src/context_index.rs), replacing version 3's expression
+    // indexes on the burst path. Their keys carry over from mark 0; the
+    // indexes themselves are dropped by `drop_expression_indexes`. `value`
+    // has no declared type, so no affinity turns '7' into 7.
+    "CREATE TABLE log_context_state (
+         key        TEXT    PRIMARY KEY,
+         indexed_id INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE log_context_index (
+         key   TEXT    NOT NULL,
+         value         NOT NULL,
+         id    INTEGER NOT NULL,
+         PRIMARY KEY (key, value, id)
+     ) WITHOUT ROWID;
+     INSERT INTO log_context_state (key, indexed_id)
+         SELECT substr(name, 17), 0 FROM sqlite_master
+         WHERE type = 'index' AND tbl_name = 'log_records' AND name LIKE 'log\\_records\\_ctx\\_%' ESCAPE '\\';",
 ];
+
+/// The first version without context-key expression indexes.
+const SIDE_TABLE_VERSION: usize = 4;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -114,9 +135,31 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), OpenError> {
     for sql in &MIGRATIONS[start..] {
         tx.execute_batch(sql)?;
     }
+    if start < SIDE_TABLE_VERSION {
+        drop_expression_indexes(&tx)?;
+    }
     // PRAGMA takes no bound parameters; the value is our own constant.
     tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Drops the context-key expression indexes of schema version 3 (their
+/// keys are in `log_context_state` now): they would keep slowing every insert.
+fn drop_expression_indexes(conn: &Connection) -> rusqlite::Result<()> {
+    let names: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master
+             WHERE type = 'index' AND tbl_name = 'log_records' AND name LIKE 'log\\_records\\_ctx\\_%' ESCAPE '\\'",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for name in names {
+        // Inlined only when it is the name log-panel gave it.
+        if name.strip_prefix("log_records_ctx_").is_some_and(crate::valid_index_key) {
+            conn.execute_batch(&format!("DROP INDEX {name}"))?;
+        }
+    }
     Ok(())
 }
 
@@ -124,7 +167,7 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), OpenError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::SqliteStore;
+    use crate::{search, SqliteStore};
     use log_panel_core::store::{PageAt, RecordFilter};
     use log_panel_core::{Sink, Store};
 
@@ -164,7 +207,7 @@ mod tests {
         while sink.idle().unwrap() {
             steps += 1;
         }
-        assert_eq!(steps, 3);
+        assert_eq!(steps, 5_000 / search::INDEX_STEP_ROWS);
         assert_eq!(store.unindexed().unwrap(), 0);
         let after: Vec<i64> = store.records(&f, PageAt::Newest, 1_000).unwrap().records.iter().map(|r| r.id).collect();
         assert_eq!(after, before);
@@ -174,5 +217,54 @@ mod tests {
             store.related("request_id", &log_panel_core::store::FieldValue::Text("r3".into()), 10_000).unwrap().len(),
             714
         );
+    }
+
+    /// A version-3 database with rows and a context-key expression index:
+    /// migration 4 drops the index, carries its key over to the side table
+    /// from mark 0, lookups see every old row at once (scan), and idle steps
+    /// fill the side table.
+    #[test]
+    fn a_version_3_database_with_an_expression_index_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..3] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 3;
+                 CREATE INDEX log_records_ctx_tenant ON log_records (json_extract(context, '$.tenant'))
+                     WHERE json_extract(context, '$.tenant') IS NOT NULL;",
+            )
+            .unwrap();
+            for i in 0..1_200 {
+                conn.execute(
+                    "INSERT INTO log_records (ts, level, logger, message, thread, pid, host, app, context)
+                     VALUES ('2026-11-22T08:00:00.000000Z', 20, 'old', 'm', 't', 1, 'h', 'a', ?1)",
+                    [format!("{{\"tenant\":\"t{}\"}}", i % 4)],
+                )
+                .unwrap();
+            }
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let indexes: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'log_records_ctx_tenant'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(indexes, 0, "the expression index is off the burst path");
+        assert_eq!(store.indexed_keys().unwrap(), ["tenant"]);
+        let t1 = log_panel_core::store::FieldValue::Text("t1".into());
+        assert_eq!(store.related("tenant", &t1, 10_000).unwrap().len(), 300);
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        while sink.idle().unwrap() {}
+        assert_eq!(store.unindexed().unwrap(), 0);
+        let side: i64 =
+            conn.query_row("SELECT count(*) FROM log_context_index WHERE key = 'tenant'", [], |r| r.get(0)).unwrap();
+        assert_eq!(side, 1_200);
+        assert_eq!(store.related("tenant", &t1, 10_000).unwrap().len(), 300);
+        assert_eq!(store.indexed_keys().unwrap(), ["request_id", "tenant"]);
     }
 }

@@ -23,8 +23,11 @@
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{params, Connection, Transaction};
 
-/// Rows indexed per idle step: a few milliseconds of work.
-pub(crate) const INDEX_STEP_ROWS: i64 = 2_000;
+/// Rows indexed per idle step. Each step holds the write lock, so a batch
+/// arriving meanwhile waits for it: 500 rows keep a step to a few
+/// milliseconds even on a loaded machine (2 000 took ≈ 44 ms under load,
+/// see docs/performance.md), at a small cost in catch-up rate.
+pub(crate) const INDEX_STEP_ROWS: i64 = 500;
 
 /// A term the index finds at least this often is searched by scan alone: in
 /// newest-first order a scan meets a page of a common term within a few
@@ -111,20 +114,24 @@ pub(crate) fn indexed_mark(conn: &Connection) -> rusqlite::Result<i64> {
 /// Returns whether rows remain above the new mark.
 pub(crate) fn index_step(tx: &Transaction<'_>, rows: i64) -> rusqlite::Result<bool> {
     let mark = indexed_mark(tx)?;
-    let last: Option<i64> = tx.query_row(
-        "SELECT max(id) FROM (SELECT id FROM log_records WHERE id > ?1 ORDER BY id LIMIT ?2)",
-        params![mark, rows],
-        |r| r.get(0),
-    )?;
-    let Some(last) = last else { return Ok(false) };
+    let Some(last) = step_end(tx, mark, rows)? else { return Ok(false) };
     tx.prepare_cached(
         "INSERT INTO log_records_fts (rowid, message)
          SELECT id, message FROM log_records WHERE id > ?1 AND id <= ?2",
     )?
     .execute(params![mark, last])?;
     tx.prepare_cached("UPDATE log_fts_state SET indexed_id = ?1")?.execute([last])?;
-    let more = tx
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM log_records WHERE id > ?1)")?
-        .query_row([last], |r| r.get::<_, bool>(0))?;
-    Ok(more)
+    exists_above(tx, last)
+}
+
+/// The last id of the next `rows` records above `mark` (the end of an
+/// indexing step), `None` when there are none.
+pub(crate) fn step_end(conn: &Connection, mark: i64, rows: i64) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT max(id) FROM (SELECT id FROM log_records WHERE id > ?1 ORDER BY id LIMIT ?2)")?
+        .query_row(params![mark, rows], |r| r.get(0))
+}
+
+/// Whether any record has an id above `id`.
+pub(crate) fn exists_above(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM log_records WHERE id > ?1)")?.query_row([id], |r| r.get(0))
 }

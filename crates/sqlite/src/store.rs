@@ -14,7 +14,7 @@ use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
 use crate::aggregates::{self, parse_timestamp, QueryError};
 use crate::query::Where;
-use crate::{retention, schema, search, OpenError, BUSY_TIMEOUT};
+use crate::{context_index, retention, schema, search, OpenError, BUSY_TIMEOUT};
 
 /// Read connections kept open for reuse; more are opened under load and
 /// closed when returned to a full pool.
@@ -159,28 +159,25 @@ impl SqliteStore {
         &self.path
     }
 
-    /// The context keys with an expression index (see `SqliteOptions::index_keys`).
+    /// The context keys indexed for lookups (see `SqliteOptions::index_keys`).
     pub fn indexed_keys(&self) -> Result<Vec<String>, StoreError> {
         let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT substr(name, 17) FROM sqlite_master
-                 WHERE type = 'index' AND tbl_name = 'log_records' AND name LIKE 'log\\_records\\_ctx\\_%' ESCAPE '\\'
-                 ORDER BY name",
-            )
-            .map_err(storage)?;
-        let keys = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(storage)?;
-        keys.collect::<Result<Vec<_>, _>>().map_err(storage)
+        Ok(context_index::marks(&conn).map_err(storage)?.into_keys().collect())
     }
 
-    /// How many records the search index has not covered yet (they are
-    /// searched by a scan until the writer's idle steps index them).
+    /// How many records an index (message search, or a context key's side
+    /// table) has not covered yet: they are found by a scan until the
+    /// writer's idle steps index them.
     pub fn unindexed(&self) -> Result<u64, StoreError> {
         let conn = self.conn()?;
         let n: i64 = conn
-            .query_row("SELECT count(*) FROM log_records WHERE id > (SELECT indexed_id FROM log_fts_state)", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT count(*) FROM log_records WHERE id > min(
+                     (SELECT indexed_id FROM log_fts_state),
+                     coalesce((SELECT min(indexed_id) FROM log_context_state), (SELECT indexed_id FROM log_fts_state)))",
+                [],
+                |r| r.get(0),
+            )
             .map_err(storage)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
@@ -199,16 +196,19 @@ impl SqliteStore {
     }
 
     /// The SQL conditions of `filter`, a common search term by scan (see
-    /// `search::COMMON_MATCHES`).
+    /// `search::COMMON_MATCHES`), context keys with their side-table marks.
     fn plan(&self, filter: &RecordFilter) -> Result<Where, StoreError> {
+        if filter.text.is_none() && filter.fields.is_empty() {
+            return Ok(Where::planned(filter, false, Default::default()));
+        }
+        let conn = self.conn()?;
         let scan = match &filter.text {
-            Some(t) => {
-                let conn = self.conn()?;
-                search::is_common(&conn, t).map_err(storage)?
-            }
+            Some(t) => search::is_common(&conn, t).map_err(storage)?,
             None => false,
         };
-        Ok(Where::planned(filter, scan))
+        let marks =
+            if filter.fields.is_empty() { Default::default() } else { context_index::marks(&conn).map_err(storage)? };
+        Ok(Where::planned(filter, scan, marks))
     }
 
     fn writer(&self) -> Result<Connection, StoreError> {
@@ -239,15 +239,17 @@ impl SqliteStore {
     }
 
     /// Whether a record `filter` keeps lies beyond `c`, planned as the page was
-    /// (`scan_text` from its [`plan`](SqliteStore::plan), so the search probe runs once a page).
+    /// (`scan_text` and `key_marks` from its [`plan`](SqliteStore::plan), so
+    /// the search probe and the marks' read run once a page).
     fn exists_beyond(
         &self,
         filter: &RecordFilter,
         scan_text: bool,
+        key_marks: BTreeMap<String, i64>,
         c: Cursor,
         older: bool,
     ) -> Result<bool, StoreError> {
-        let mut w = Where::planned(filter, scan_text);
+        let mut w = Where::planned(filter, scan_text, key_marks);
         cursor_condition(&mut w, c, older);
         self.exists(&w)
     }
@@ -372,11 +374,44 @@ fn for_each_bucket(
     Ok(())
 }
 
+/// Calls `f(logger, slot index, counts)` for every logger with records in
+/// a slot, the buckets of `table` summed per slot by SQLite: a 91-day
+/// timeline over hourly buckets reads loggers × 2 184 rows, and summing them
+/// in SQL hands back loggers × 91 (no bucket name parsed in Rust). The slots
+/// come in as one JSON array of bounds, so the statement text is the same for
+/// any number of slots; each (logger, slot) is a range of the primary key.
+fn for_each_slot(
+    conn: &Connection,
+    table: (&str, &str),
+    slots: &Slots,
+    mut f: impl FnMut(&str, usize, LevelCounts),
+) -> Result<(), StoreError> {
+    let (name, column) = table;
+    let bounds = serde_json::Value::from(slots.bounds().iter().map(|b| b.to_rfc3339()).collect::<Vec<_>>());
+    // `name` and `column` are our constants.
+    let sql = format!(
+        "WITH s (i, lo, hi) AS MATERIALIZED (
+             SELECT key, value, lead(value) OVER (ORDER BY key) FROM json_each(?1))
+         SELECT b.logger, s.i, sum(b.trace), sum(b.debug), sum(b.info), sum(b.warn), sum(b.error)
+         FROM log_logger_stats st CROSS JOIN s CROSS JOIN {name} b
+         WHERE s.hi IS NOT NULL AND b.logger = st.logger AND b.{column} >= s.lo AND b.{column} < s.hi
+         GROUP BY b.logger, s.i"
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+    let mut rows = stmt.query([bounds.to_string()]).map_err(storage)?;
+    while let Some(row) = rows.next().map_err(storage)? {
+        let logger: String = row.get(0).map_err(storage)?;
+        let i = usize::try_from(row.get::<_, i64>(1).map_err(storage)?).unwrap_or(usize::MAX);
+        f(&logger, i, counts_of(row, 2).map_err(storage)?);
+    }
+    Ok(())
+}
+
 impl Store for SqliteStore {
     fn records(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
         let limit = limit.max(1);
         let mut w = self.plan(filter)?;
-        let scan_text = w.scan_text;
+        let (scan_text, key_marks) = (w.scan_text, w.key_marks.clone());
         let fetch = usize_param(limit.saturating_add(1));
         let order = match at {
             PageAt::Newest => "DESC",
@@ -390,7 +425,7 @@ impl Store for SqliteStore {
             }
         };
         let rows = self.select(&w, &format!(" ORDER BY ts {order}, id {order} LIMIT {fetch}"))?;
-        Page::from_rows(at, limit, rows, |c, older| self.exists_beyond(filter, scan_text, c, older))
+        Page::from_rows(at, limit, rows, |c, older| self.exists_beyond(filter, scan_text, key_marks.clone(), c, older))
     }
 
     fn tail(
@@ -424,8 +459,9 @@ impl Store for SqliteStore {
     }
 
     fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
-        let mut w = Where::default();
-        w.field(&FieldMatch::new(key, value.clone())?);
+        let mut filter = RecordFilter::default();
+        filter.fields.push(FieldMatch::new(key, value.clone())?);
+        let w = self.plan(&filter)?;
         self.select(&w, &format!(" ORDER BY ts ASC, id ASC LIMIT {}", usize_param(limit)))
     }
 
@@ -443,9 +479,9 @@ impl Store for SqliteStore {
             card.slots = vec![LevelCounts::default(); slots.len()];
             cards.insert(s.logger, card);
         }
-        for_each_bucket(&conn, table, None, slots.start(), slots.end(), |logger, t, counts| {
-            if let (Some(card), Some(i)) = (cards.get_mut(logger), slots.index_of(t)) {
-                card.slots[i].merge(&counts);
+        for_each_slot(&conn, table, slots, |logger, i, counts| {
+            if let Some(slot) = cards.get_mut(logger).and_then(|card| card.slots.get_mut(i)) {
+                slot.merge(&counts);
             }
         })?;
         let now = Timestamp(query.now.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR);

@@ -645,6 +645,68 @@ fn retention_deletes_expired_records_when_idle() {
     assert_eq!(store.unindexed().unwrap(), 0);
 }
 
+/// Context-key lookups read the side table up to each key's mark and scan
+/// above it: the same records as the model at every lag, for every typed
+/// form of a value, and after a prune the side table holds exactly the
+/// records kept.
+#[test]
+fn context_lookups_are_complete_at_every_lag() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = SqliteOptions::default();
+    options.index_keys.push("user_id".into());
+    let mut sink = SqliteSink::open_with(dir.path().join("logs.db"), options).unwrap();
+    let model = fill(&mut sink, &mut Rng(11), 2_500, 1, DAY);
+    let store = SqliteStore::open(sink.path()).unwrap();
+    assert_eq!(store.indexed_keys().unwrap(), ["request_id", "user_id"]);
+    let lookups: Vec<FieldMatch> = ["request_id=r-5", "request_id=r-59", "user_id=3", "user_id=true", "user_id=1.5"]
+        .iter()
+        .map(|t| t.parse().unwrap())
+        .chain([
+            FieldMatch::new("user_id", FieldValue::Int(3)).unwrap(),
+            FieldMatch::new("user_id", FieldValue::Str("3".into())).unwrap(),
+        ])
+        .collect();
+    let side_rows = |sink: &SqliteSink| -> i64 {
+        sink.connection().query_row("SELECT count(*) FROM log_context_index", [], |r| r.get(0)).unwrap()
+    };
+    let check = |store: &SqliteStore, model: &[Row], lag: u64| {
+        for m in &lookups {
+            let mut f = RecordFilter::default();
+            f.fields.push(m.clone());
+            let want = expected(model, &f);
+            assert!(!want.is_empty(), "{m:?} matches something");
+            assert_eq!(walk(store, &f, 64), want, "{m:?} with {lag} rows unindexed");
+            let mut related: Vec<i64> = store.related(&m.key, &m.value, 10_000).unwrap().iter().map(|r| r.id).collect();
+            related.reverse();
+            assert_eq!(related, want, "related {m:?} with {lag} rows unindexed");
+        }
+    };
+    let mut lags = Vec::new();
+    loop {
+        let lag = store.unindexed().unwrap();
+        lags.push(lag);
+        check(&store, &model, lag);
+        if !sink.idle().unwrap() {
+            break;
+        }
+    }
+    assert_eq!(lags.first(), Some(&2_500), "nothing is indexed on the burst path");
+    assert!(lags.len() >= 3, "intermediate lags were checked: {lags:?}");
+    assert_eq!(store.unindexed().unwrap(), 0);
+    let carried = |rows: &[Row]| -> i64 {
+        rows.iter()
+            .map(|r| i64::from(r.context.contains_key("request_id")) + i64::from(r.context.contains_key("user_id")))
+            .sum()
+    };
+    assert_eq!(side_rows(&sink), carried(&model));
+
+    let before = Timestamp(BASE + DAY / 2);
+    store.prune(before, 300, false).unwrap();
+    let kept: Vec<Row> = model.iter().filter(|r| r.ts >= before.0).cloned().collect();
+    assert_eq!(side_rows(&sink), carried(&kept), "pruned records leave the side table");
+    check(&store, &kept, 0);
+}
+
 #[test]
 fn context_keys_are_indexed_and_detected() {
     let dir = tempfile::tempdir().unwrap();
