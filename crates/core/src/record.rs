@@ -248,7 +248,7 @@ pub fn severity(level: Level) -> i16 {
 }
 
 /// The level's lower-case name (`"warn"`), as filters, URLs and CSS classes
-/// spell it; [`parse_level`](crate::config::parse_level) reads it back.
+/// spell it; [`parse_level`] reads it back.
 ///
 /// ```
 /// use log_panel_core::{level_name, Level};
@@ -256,6 +256,26 @@ pub fn severity(level: Level) -> i16 {
 /// ```
 pub fn level_name(level: Level) -> &'static str {
     ["trace", "debug", "info", "warn", "error"][level_index(level)]
+}
+
+/// Parses a level name (`error`, `warn`/`warning`, `info`, `debug`, `trace`),
+/// case-insensitively, with an error that lists the accepted names: the
+/// inverse of [`level_name`], shared by the configuration file and the CLI.
+///
+/// ```
+/// use log_panel_core::{parse_level, Level};
+/// assert_eq!(parse_level("WARNING"), Ok(Level::Warn));
+/// assert!(parse_level("loud").unwrap_err().contains("unknown level `loud`"));
+/// ```
+pub fn parse_level(s: &str) -> Result<Level, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "error" => Ok(Level::Error),
+        "warn" | "warning" => Ok(Level::Warn),
+        "info" => Ok(Level::Info),
+        "debug" => Ok(Level::Debug),
+        "trace" => Ok(Level::Trace),
+        _ => Err(format!("unknown level `{s}`; expected one of error, warn, info, debug, trace")),
+    }
 }
 
 /// The inverse of [`severity`].

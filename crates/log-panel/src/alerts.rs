@@ -28,7 +28,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
-use log_panel_core::{Record, ThresholdConfig, ThresholdCounter, ThresholdEvent};
+use log_panel_core::Record;
+
+use crate::threshold::{ThresholdConfig, ThresholdCounter, ThresholdEvent};
 
 /// Events that may wait for the callbacks before new ones are dropped.
 pub const ALERT_QUEUE: usize = 1024;

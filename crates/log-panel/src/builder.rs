@@ -5,15 +5,15 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use log_panel_core::config::validate_directives;
-use log_panel_core::config::FilterConfig;
-use log_panel_core::{Config, ConfigError, Level, Origin, Overflow, Sink, ThresholdEvent};
+use log_panel_core::{Level, Origin, Sink};
 
 use crate::alerts::{AlertCounters, Alerts, Callback};
+use crate::config::{validate_directives, Config, ConfigError, FilterConfig, Overflow};
 use crate::console::Console;
 use crate::logger::Logger;
 use crate::spool::SpoolLimits;
 use crate::stats::Counters;
+use crate::threshold::ThresholdEvent;
 use crate::writer::{SpoolSettings, Writer, WriterSettings};
 use crate::{Error, Panel};
 
@@ -420,7 +420,7 @@ fn open_database(config: &Config) -> Result<Box<dyn Sink>, Error> {
             path: None,
             line: None,
             key: Some("database".into()),
-            message: format!("is empty; use a file path such as `{}`", log_panel_core::config::DEFAULT_DATABASE),
+            message: format!("is empty; use a file path such as `{}`", crate::config::DEFAULT_DATABASE),
         }));
     }
     open_sqlite(path, config)

@@ -56,9 +56,11 @@
 pub mod alerts;
 mod builder;
 mod clock;
+pub mod config;
 mod console;
 mod error;
 mod global;
+mod ignore;
 mod intern;
 mod logger;
 mod panel;
@@ -66,6 +68,7 @@ mod queue;
 mod recycle;
 mod spool;
 mod stats;
+mod threshold;
 #[cfg(feature = "tower")]
 pub mod tower;
 #[cfg(feature = "tracing")]
@@ -74,14 +77,14 @@ mod writer;
 
 pub use alerts::AlertStats;
 pub use builder::{Builder, DATABASE_ENV, FILTER_ENV};
+pub use config::{Config, ConfigError, Overflow};
 pub use error::Error;
 pub use global::{alert_stats, flush, flush_timeout, shutdown, shutdown_timeout, stats, Guard};
 pub use log_panel_core::{
-    Batch, BatchPolicy, Config, ConfigError, Context, Level, Origin, Overflow, Record, Sink, SinkError, SinkErrorKind,
-    Timestamp, Value,
+    Batch, BatchPolicy, Context, Level, Origin, Record, Sink, SinkError, SinkErrorKind, Timestamp, Value,
 };
-pub use log_panel_core::{ThresholdConfig, ThresholdEvent};
 pub use panel::Panel;
+pub use threshold::{ThresholdConfig, ThresholdEvent};
 
 /// Per-request context: [`bind`](context::bind), [`scope`](context::scope) guards,
 /// carrying a snapshot to threads and async tasks. See `docs/context.md`.

@@ -9,9 +9,11 @@ use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 use log_panel_core::record::{cut, BoundedText};
-use log_panel_core::{context, IgnoreRules, Overflow, Record, Text, Timestamp, Value};
+use log_panel_core::{context, Record, Text, Timestamp, Value};
 
 use crate::clock::Tick;
+use crate::config::Overflow;
+use crate::ignore::IgnoreRules;
 use crate::queue::Msg;
 use crate::stats::Counters;
 

@@ -1,7 +1,7 @@
 //! Threshold alerts through a running panel: crossing, callbacks off the
 //! caller threads, nothing for a failed or rejected write, panics isolated.
 //! (The window arithmetic, driven by chosen timestamps, is tested on
-//! `ThresholdCounter` in log-panel-core; a callback that logs is in
+//! `ThresholdCounter` in src/threshold.rs; a callback that logs is in
 //! `alerts_reentrant.rs`, which owns the global logger.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::alert::ThresholdConfig;
-use crate::{BatchPolicy, IgnoreRules, Level};
+use log_panel_core::{parse_level, redact::redact_url, BatchPolicy, Level};
+
+use crate::ignore::IgnoreRules;
+use crate::threshold::ThresholdConfig;
 
 /// Name of the configuration file looked up in the working directory.
 pub const CONFIG_FILE: &str = "log_panel.toml";
@@ -21,7 +23,7 @@ pub const DEFAULT_DATABASE: &str = "log_panel.db";
 /// The whole configuration. Every field has a default, so an empty file is valid.
 ///
 /// ```
-/// use log_panel_core::Config;
+/// use log_panel::Config;
 ///
 /// let cfg = Config::from_toml_str(r#"
 /// app = "billing"
@@ -38,7 +40,7 @@ pub const DEFAULT_DATABASE: &str = "log_panel.db";
 /// "#, None)?;
 /// assert_eq!(cfg.app.as_deref(), Some("billing"));
 /// assert_eq!(cfg.batch.size, 500);
-/// # Ok::<(), log_panel_core::ConfigError>(())
+/// # Ok::<(), log_panel::ConfigError>(())
 /// ```
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -78,7 +80,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("app", &self.app)
-            .field("database", &crate::redact::redact_url(&self.database))
+            .field("database", &redact_url(&self.database))
             .field("database_required", &self.database_required)
             .field("filter", &self.filter)
             .field("queue", &self.queue)
@@ -183,7 +185,7 @@ impl Default for FilterConfig {
 
 impl FilterConfig {
     /// The ignore rules of this section.
-    pub fn ignore_rules(&self) -> IgnoreRules {
+    pub(crate) fn ignore_rules(&self) -> IgnoreRules {
         IgnoreRules {
             prefixes: self.ignore_prefixes.clone(),
             exact: self.ignore_loggers.clone(),
@@ -339,19 +341,6 @@ impl BatchConfig {
             flush_level: self.flush_level,
             flush_interval: Duration::from_millis(self.flush_interval_ms),
         }
-    }
-}
-
-/// Parses a level name (`error`, `warn`/`warning`, `info`, `debug`, `trace`),
-/// case-insensitively, with an error that lists the accepted names.
-pub fn parse_level(s: &str) -> Result<Level, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "error" => Ok(Level::Error),
-        "warn" | "warning" => Ok(Level::Warn),
-        "info" => Ok(Level::Info),
-        "debug" => Ok(Level::Debug),
-        "trace" => Ok(Level::Trace),
-        _ => Err(format!("unknown level `{s}`; expected one of error, warn, info, debug, trace")),
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::{level_index, Level, Record, Text, Timestamp, LEVELS};
+use log_panel_core::{level_index, Level, Record, Text, Timestamp, LEVELS};
 
 /// Default window: one hour.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
@@ -29,7 +29,7 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
 ///
 /// ```
 /// use std::time::Duration;
-/// use log_panel_core::{Config, Level};
+/// use log_panel::{Config, Level};
 ///
 /// let cfg = Config::from_toml_str(r#"
 /// [thresholds]
@@ -42,7 +42,7 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
 /// assert_eq!(cfg.thresholds.get(Level::Warn), None);
 /// assert_eq!(cfg.thresholds.get(Level::Info), Some(100));
 /// assert_eq!(cfg.thresholds.window, Duration::from_secs(600));
-/// # Ok::<(), log_panel_core::ConfigError>(())
+/// # Ok::<(), log_panel::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -201,25 +201,6 @@ impl fmt::Display for ThresholdEvent {
 /// The writer feeds it every record after the batch holding it is committed;
 /// tests feed it records with chosen timestamps.
 ///
-/// ```
-/// use std::time::Duration;
-/// use log_panel_core::{Level, Record, ThresholdConfig, ThresholdCounter, Timestamp};
-///
-/// let mut config = ThresholdConfig::default(); // ERROR 1, WARN 1, window 1 h
-/// config.set(Level::Error, Some(3));
-/// let mut counter = ThresholdCounter::new(&config);
-/// let at = |secs: i64| {
-///     let mut r = Record::new(Level::Error, "billing", "payment failed");
-///     r.timestamp = Timestamp(secs * 1_000_000);
-///     r
-/// };
-/// assert!(counter.observe(&at(0)).is_none());
-/// assert!(counter.observe(&at(10)).is_none());
-/// let event = counter.observe(&at(20)).expect("the third error in the hour crosses 3");
-/// assert_eq!((event.count, event.threshold, &*event.logger), (3, 3, "billing"));
-/// assert!(counter.observe(&at(30)).is_none(), "still above: no new event");
-/// ```
-///
 /// # Details
 ///
 /// - The window is closed: a record exactly `window` older than the current
@@ -235,7 +216,7 @@ impl fmt::Display for ThresholdEvent {
 ///   window of event time. So the bound is `Σ n` × active keys, not the number
 ///   of records in the window.
 #[derive(Debug, Clone)]
-pub struct ThresholdCounter {
+pub(crate) struct ThresholdCounter {
     thresholds: [Option<u32>; 5],
     window_micros: i64,
     /// Per logger, per level (indexed by `level_index`): the newest timestamps in the window.
@@ -245,7 +226,7 @@ pub struct ThresholdCounter {
 
 impl ThresholdCounter {
     /// A counter for `config`'s thresholds and window.
-    pub fn new(config: &ThresholdConfig) -> ThresholdCounter {
+    pub(crate) fn new(config: &ThresholdConfig) -> ThresholdCounter {
         ThresholdCounter {
             thresholds: LEVELS.map(|l| config.get(l).filter(|&n| n > 0)),
             window_micros: i64::try_from(config.window.as_micros()).unwrap_or(i64::MAX),
@@ -255,13 +236,13 @@ impl ThresholdCounter {
     }
 
     /// Whether any level has a threshold (if not, [`observe`](Self::observe) never fires).
-    pub fn is_enabled(&self) -> bool {
+    pub(crate) fn is_enabled(&self) -> bool {
         self.thresholds.iter().any(Option::is_some)
     }
 
     /// Counts `record`; returns the event when its logger's count at its level
     /// reaches the threshold with it.
-    pub fn observe(&mut self, record: &Record) -> Option<ThresholdEvent> {
+    pub(crate) fn observe(&mut self, record: &Record) -> Option<ThresholdEvent> {
         let index = level_index(record.level);
         let threshold = self.thresholds[index]?;
         let cap = usize::try_from(threshold).unwrap_or(usize::MAX);
@@ -323,12 +304,14 @@ impl ThresholdCounter {
     }
 
     /// How many (logger, level) pairs hold timestamps now (for memory checks).
-    pub fn tracked_keys(&self) -> usize {
+    #[cfg(test)]
+    fn tracked_keys(&self) -> usize {
         self.loggers.values().map(|levels| levels.iter().filter(|t| !t.is_empty()).count()).sum()
     }
 
     /// How many timestamps are held in total (for memory checks).
-    pub fn held_timestamps(&self) -> usize {
+    #[cfg(test)]
+    fn held_timestamps(&self) -> usize {
         self.loggers.values().flat_map(|levels| levels.iter()).map(VecDeque::len).sum()
     }
 }
@@ -344,6 +327,23 @@ mod tests {
         let mut r = Record::new(level, logger, "m");
         r.timestamp = Timestamp(secs * SEC);
         r
+    }
+
+    #[test]
+    fn third_error_in_the_hour_crosses_three_once() {
+        let mut config = ThresholdConfig::default(); // ERROR 1, WARN 1, window 1 h
+        config.set(Level::Error, Some(3));
+        let mut counter = ThresholdCounter::new(&config);
+        let at = |secs: i64| {
+            let mut r = Record::new(Level::Error, "billing", "payment failed");
+            r.timestamp = Timestamp(secs * 1_000_000);
+            r
+        };
+        assert!(counter.observe(&at(0)).is_none());
+        assert!(counter.observe(&at(10)).is_none());
+        let event = counter.observe(&at(20)).expect("the third error in the hour crosses 3");
+        assert_eq!((event.count, event.threshold, &*event.logger), (3, 3, "billing"));
+        assert!(counter.observe(&at(30)).is_none(), "still above: no new event");
     }
 
     fn counter(window_secs: u64, levels: &[(Level, Option<u32>)]) -> ThresholdCounter {

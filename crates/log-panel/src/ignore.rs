@@ -7,39 +7,29 @@
 ///   boundaries: `hyper` ignores `hyper` and `hyper::client`, not `hyperx`.
 /// - `exact` ignore one logger name only; its children are still stored.
 /// - `messages` ignore any record whose message contains one of the substrings.
-///
-/// ```
-/// use log_panel_core::IgnoreRules;
-///
-/// let rules = IgnoreRules { prefixes: vec!["hyper".into()], exact: vec!["app::noisy".into()], messages: vec![] };
-/// assert!(rules.ignores_target("hyper::client"));
-/// assert!(!rules.ignores_target("hyperx"));
-/// assert!(rules.ignores_target("app::noisy"));
-/// assert!(!rules.ignores_target("app::noisy::child"));
-/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IgnoreRules {
+pub(crate) struct IgnoreRules {
     /// Logger prefixes, `::`-aware.
-    pub prefixes: Vec<String>,
+    pub(crate) prefixes: Vec<String>,
     /// Exact logger names.
-    pub exact: Vec<String>,
+    pub(crate) exact: Vec<String>,
     /// Message substrings.
-    pub messages: Vec<String>,
+    pub(crate) messages: Vec<String>,
 }
 
 impl IgnoreRules {
     /// True when records from logger `target` are ignored.
-    pub fn ignores_target(&self, target: &str) -> bool {
+    pub(crate) fn ignores_target(&self, target: &str) -> bool {
         self.exact.iter().any(|e| e == target) || self.prefixes.iter().any(|p| is_under(target, p))
     }
 
     /// True when a record with this message is ignored.
-    pub fn ignores_message(&self, message: &str) -> bool {
+    pub(crate) fn ignores_message(&self, message: &str) -> bool {
         self.messages.iter().any(|m| message.contains(m.as_str()))
     }
 
     /// True when there are message rules (so the message must be formatted to check).
-    pub fn has_message_rules(&self) -> bool {
+    pub(crate) fn has_message_rules(&self) -> bool {
         !self.messages.is_empty()
     }
 }
