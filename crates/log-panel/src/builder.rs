@@ -1,5 +1,6 @@
 //! [`Builder`]: programmatic configuration, and the bridge from [`Config`].
 
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -46,6 +47,9 @@ pub struct Builder {
     config: Config,
     sink: Option<Box<dyn Sink>>,
     callbacks: Vec<Callback>,
+    /// The first value a method refused (a zero where the key's type is non-zero),
+    /// returned by `build`/`init`, so that the methods chain without `Result`s.
+    refused: Option<ConfigError>,
 }
 
 impl Default for Builder {
@@ -68,7 +72,7 @@ impl Builder {
 
     /// Starts from a parsed configuration.
     pub fn from_config(config: Config) -> Builder {
-        Builder { config, sink: None, callbacks: Vec::new() }
+        Builder { config, sink: None, callbacks: Vec::new(), refused: None }
     }
 
     /// What [`init`](crate::init) uses: the file in `$LOG_PANEL_CONFIG`, else
@@ -161,7 +165,9 @@ impl Builder {
 
     /// Capacity of the queue in records (at least 1). Callers block while it is full.
     pub fn queue_capacity(mut self, records: usize) -> Builder {
-        self.config.queue.capacity = records;
+        if let Some(records) = self.non_zero("queue.capacity", NonZeroUsize::new(records)) {
+            self.config.queue.capacity = records;
+        }
         self
     }
 
@@ -237,7 +243,9 @@ impl Builder {
 
     /// Write a batch once this many records are pending.
     pub fn batch_size(mut self, records: usize) -> Builder {
-        self.config.batch.size = records;
+        if let Some(records) = self.non_zero("batch.size", NonZeroUsize::new(records)) {
+            self.config.batch.size = records;
+        }
         self
     }
 
@@ -249,7 +257,10 @@ impl Builder {
 
     /// Write when the oldest pending record is this old, even if nothing else arrives.
     pub fn flush_interval(mut self, interval: Duration) -> Builder {
-        self.config.batch.flush_interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        let millis = NonZeroU64::new(u64::try_from(interval.as_millis()).unwrap_or(u64::MAX));
+        if let Some(millis) = self.non_zero("batch.flush_interval_ms", millis) {
+            self.config.batch.flush_interval_ms = millis;
+        }
         self
     }
 
@@ -312,16 +323,16 @@ impl Builder {
     /// level, it is raised so that the `log` macros reach the panel.
     pub fn build(self) -> Result<Panel, Error> {
         self.validate()?;
-        let Builder { config, sink, callbacks } = self;
+        let Builder { config, sink, callbacks, .. } = self;
         let spool = config.spool.enabled.then(|| SpoolSettings {
             dir: config.spool.dir.clone().unwrap_or_else(|| default_spool_dir(sink.is_some(), &config.database)),
             after: Duration::from_millis(config.spool.after_ms),
             limits: SpoolLimits {
-                max_bytes: config.spool.max_mb.saturating_mul(1024 * 1024),
+                max_bytes: config.spool.max_mb.get().saturating_mul(1024 * 1024),
                 max_files: crate::spool::MAX_FILES,
             },
         });
-        let max_held_bytes = config.spool.max_pending_mb.saturating_mul(1024 * 1024);
+        let max_held_bytes = config.spool.max_pending_mb.get().saturating_mul(1024 * 1024);
         let filter = env_filter::Builder::new().parse(&config.filter.directives).build();
         let sink = match sink {
             Some(sink) => sink,
@@ -335,9 +346,13 @@ impl Builder {
         };
         let storage = sink.describe();
         let counters = Arc::new(Counters::default());
-        let (tx, rx) = crossbeam_channel::bounded(config.queue.capacity);
-        let settings =
-            WriterSettings { policy: config.batch.policy(), capacity: config.queue.capacity, spool, max_held_bytes };
+        let (tx, rx) = crossbeam_channel::bounded(config.queue.capacity.get());
+        let settings = WriterSettings {
+            policy: config.batch.policy(),
+            capacity: config.queue.capacity.get(),
+            spool,
+            max_held_bytes,
+        };
         let alert_counters = Arc::new(AlertCounters::default());
         let alerts = Alerts::start(&config.thresholds, callbacks, Arc::clone(&alert_counters)).map_err(Error::Spawn)?;
         let writer = Writer::new(rx, sink, settings, origin, Arc::clone(&counters)).with_alerts(alerts);
@@ -367,27 +382,23 @@ impl Builder {
     /// refuses before it touches storage, and what [`init`](Builder::init)
     /// checks before it claims `log`'s global logger.
     pub(crate) fn validate(&self) -> Result<(), Error> {
-        let config = &self.config;
-        let invalid = |key: &str, message: String| {
-            Error::Config(ConfigError { path: None, line: None, key: Some(key.to_owned()), message })
-        };
-        validate_directives(&config.filter.directives).map_err(|m| invalid("filter.directives", m))?;
-        if config.queue.capacity == 0 {
-            return Err(invalid("queue.capacity", "must be at least 1".into()));
+        if let Some(refused) = &self.refused {
+            return Err(Error::Config(refused.clone()));
         }
-        if config.batch.size == 0 {
-            return Err(invalid("batch.size", "must be at least 1".into()));
+        Ok(self.config.validate()?)
+    }
+
+    /// `value`, or `None` after noting that `key` refused a zero.
+    fn non_zero<N>(&mut self, key: &str, value: Option<N>) -> Option<N> {
+        if value.is_none() && self.refused.is_none() {
+            self.refused = Some(ConfigError {
+                path: None,
+                line: None,
+                key: Some(key.to_owned()),
+                message: "must be at least 1".into(),
+            });
         }
-        if config.batch.flush_interval_ms == 0 {
-            return Err(invalid("batch.flush_interval_ms", "must be at least 1".into()));
-        }
-        if config.limits.max_field_bytes < 64 {
-            return Err(invalid("limits.max_field_bytes", "must be at least 64".into()));
-        }
-        if config.thresholds.window.is_zero() {
-            return Err(invalid("thresholds.window_secs", "must be longer than zero".into()));
-        }
-        Ok(())
+        value
     }
 
     /// Whether [`init`](Builder::init) should install the panic hook.

@@ -3,6 +3,7 @@
 //! the line.
 
 use std::fmt;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -199,15 +200,14 @@ impl FilterConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
     /// Capacity in records (at least 1).
-    #[serde(deserialize_with = "positive")]
-    pub capacity: usize,
+    pub capacity: NonZeroUsize,
     /// What a logging call does when the queue is full.
     pub overflow: Overflow,
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        QueueConfig { capacity: 8192, overflow: Overflow::Block }
+        QueueConfig { capacity: NonZeroUsize::new(8192).unwrap_or(NonZeroUsize::MIN), overflow: Overflow::Block }
     }
 }
 
@@ -259,17 +259,21 @@ pub struct SpoolConfig {
     /// Spool when records waiting in memory exceed this many MiB (at least 1).
     /// When the spool cannot take them either, the writer holds no more than
     /// this and leaves records in the queue, so `queue.overflow` applies.
-    #[serde(deserialize_with = "positive")]
-    pub max_pending_mb: usize,
+    pub max_pending_mb: NonZeroUsize,
     /// The most the spool directory may hold, in MiB (at least 1); past it,
     /// records stay in memory (see `max_pending_mb`) or are counted as lost.
-    #[serde(deserialize_with = "positive_u64")]
-    pub max_mb: u64,
+    pub max_mb: NonZeroU64,
 }
 
 impl Default for SpoolConfig {
     fn default() -> Self {
-        SpoolConfig { enabled: true, dir: None, after_ms: 1_000, max_pending_mb: 64, max_mb: 1024 }
+        SpoolConfig {
+            enabled: true,
+            dir: None,
+            after_ms: 1_000,
+            max_pending_mb: NonZeroUsize::new(64).unwrap_or(NonZeroUsize::MIN),
+            max_mb: NonZeroU64::new(1024).unwrap_or(NonZeroU64::MIN),
+        }
     }
 }
 
@@ -279,8 +283,21 @@ impl Default for SpoolConfig {
 pub struct LimitsConfig {
     /// Messages and string values longer than this many bytes are cut at a
     /// character boundary with a marker; the original size is kept (at least 64).
-    #[serde(deserialize_with = "at_least_64")]
+    #[serde(deserialize_with = "field_bytes")]
     pub max_field_bytes: usize,
+}
+
+impl LimitsConfig {
+    /// The smallest `max_field_bytes`: room for the cut marker and some text.
+    pub const MIN_FIELD_BYTES: usize = 64;
+
+    /// The one check of `limits.max_field_bytes`, for the file and for [`Config::validate`].
+    fn check_max_field_bytes(n: usize) -> Result<(), String> {
+        if n < Self::MIN_FIELD_BYTES {
+            return Err(format!("must be at least {}", Self::MIN_FIELD_BYTES));
+        }
+        Ok(())
+    }
 }
 
 impl Default for LimitsConfig {
@@ -312,23 +329,22 @@ impl Default for ShutdownConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct BatchConfig {
     /// Write once this many records are pending (at least 1).
-    #[serde(deserialize_with = "positive")]
-    pub size: usize,
+    pub size: NonZeroUsize,
     /// Write at once on a record at or above this level; `"off"` disables.
     #[serde(deserialize_with = "optional_level")]
     pub flush_level: Option<Level>,
     /// Write when the oldest pending record is this old, in milliseconds (at least 1).
-    #[serde(deserialize_with = "positive_u64")]
-    pub flush_interval_ms: u64,
+    pub flush_interval_ms: NonZeroU64,
 }
 
 impl Default for BatchConfig {
     fn default() -> Self {
         let p = BatchPolicy::default();
         BatchConfig {
-            size: p.batch_size,
+            size: NonZeroUsize::new(p.batch_size).unwrap_or(NonZeroUsize::MIN),
             flush_level: p.flush_level,
-            flush_interval_ms: u64::try_from(p.flush_interval.as_millis()).unwrap_or(2000),
+            flush_interval_ms: NonZeroU64::new(u64::try_from(p.flush_interval.as_millis()).unwrap_or(u64::MAX))
+                .unwrap_or(NonZeroU64::MIN),
         }
     }
 }
@@ -337,9 +353,9 @@ impl BatchConfig {
     /// The policy this section describes.
     pub fn policy(&self) -> BatchPolicy {
         BatchPolicy {
-            batch_size: self.size,
+            batch_size: self.size.get(),
             flush_level: self.flush_level,
-            flush_interval: Duration::from_millis(self.flush_interval_ms),
+            flush_interval: Duration::from_millis(self.flush_interval_ms.get()),
         }
     }
 }
@@ -349,11 +365,9 @@ fn level<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Level, D::Error> {
     parse_level(&s).map_err(serde::de::Error::custom)
 }
 
-fn at_least_64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+fn field_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     let n = usize::deserialize(d)?;
-    if n < 64 {
-        return Err(serde::de::Error::custom("must be at least 64"));
-    }
+    LimitsConfig::check_max_field_bytes(n).map_err(serde::de::Error::custom)?;
     Ok(n)
 }
 
@@ -363,22 +377,6 @@ fn optional_level<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Level
         return Ok(None);
     }
     parse_level(&s).map(Some).map_err(|e| serde::de::Error::custom(format!("{e}, or off")))
-}
-
-fn positive<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    let n = usize::deserialize(d)?;
-    if n == 0 {
-        return Err(serde::de::Error::custom("must be at least 1"));
-    }
-    Ok(n)
-}
-
-fn positive_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    let n = u64::deserialize(d)?;
-    if n == 0 {
-        return Err(serde::de::Error::custom("must be at least 1"));
-    }
-    Ok(n)
 }
 
 fn directives<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -444,6 +442,20 @@ impl Config {
             let key = (key != ".").then_some(key);
             err(line_of(text, inner.span()), key, message)
         })
+    }
+
+    /// Checks what the types of the fields cannot say (the directives parse,
+    /// `limits.max_field_bytes` is at least 64, `thresholds.window_secs` is not
+    /// zero), with the same checks and messages as the file; for a
+    /// configuration changed in code. `init` and `Builder::build` call it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid =
+            |key: &str, message: String| ConfigError { path: None, line: None, key: Some(key.to_owned()), message };
+        validate_directives(&self.filter.directives).map_err(|m| invalid("filter.directives", m))?;
+        LimitsConfig::check_max_field_bytes(self.limits.max_field_bytes)
+            .map_err(|m| invalid("limits.max_field_bytes", m))?;
+        ThresholdConfig::check_window(self.thresholds.window).map_err(|m| invalid("thresholds.window_secs", m))?;
+        Ok(())
     }
 
     /// Reads and parses a configuration file.

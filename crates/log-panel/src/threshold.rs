@@ -74,7 +74,15 @@ impl Default for ThresholdConfig {
 }
 
 impl ThresholdConfig {
-    /// The threshold of `level`, `None` when disabled.
+    /// The one check of the window, for the file and for `Config::validate`.
+    pub(crate) fn check_window(window: Duration) -> Result<(), String> {
+        if window.is_zero() {
+            return Err("must be at least 1".to_owned());
+        }
+        Ok(())
+    }
+
+    /// The threshold of `level` (`None`: the level never fires).
     pub fn get(&self, level: Level) -> Option<u32> {
         match level {
             Level::Error => self.error,
@@ -129,11 +137,9 @@ fn threshold<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::E
 }
 
 fn window_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let n = u64::deserialize(d)?;
-    if n == 0 {
-        return Err(serde::de::Error::custom("must be at least 1"));
-    }
-    Ok(Duration::from_secs(n))
+    let window = Duration::from_secs(u64::deserialize(d)?);
+    ThresholdConfig::check_window(window).map_err(serde::de::Error::custom)?;
+    Ok(window)
 }
 
 /// What a threshold callback receives: which logger crossed which threshold,

@@ -331,13 +331,12 @@ fn full_disk_builder(shared: &Shared, disk: &SmallDisk) -> log_panel::Builder {
     let mut config = log_panel::Config::default();
     config.spool.dir = Some(disk.dir.path().join("spool"));
     config.spool.after_ms = 10;
-    config.spool.max_pending_mb = 1;
+    config.spool.max_pending_mb = std::num::NonZeroUsize::MIN; // 1 MiB
     if !disk.mounted {
         eprintln!("full disk: cannot mount a tmpfs here; the spool's size limit stands in for the full disk");
-        config.spool.max_mb = 1;
+        config.spool.max_mb = std::num::NonZeroU64::MIN; // 1 MiB
     }
-    config.batch.size = 200;
-    log_panel::Builder::from_config(config).sink(shared.sink())
+    log_panel::Builder::from_config(config).batch_size(200).sink(shared.sink())
 }
 
 const BIG: &str = "a record big enough to fill a small disk quickly ..................................................";
