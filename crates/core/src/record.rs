@@ -125,6 +125,7 @@ impl From<SystemTime> for Timestamp {
 
 /// Who wrote a record: constant for one process, shared by all its records.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct Origin {
     /// Application name (configurable; defaults to the executable's name).
     pub app: String,
@@ -136,6 +137,7 @@ pub struct Origin {
 
 /// One log record as captured on the calling thread and handed to a [`Sink`](crate::Sink).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Record {
     /// When the log call was made (UTC).
     pub timestamp: Timestamp,
@@ -161,19 +163,33 @@ pub struct Record {
     pub original_size: Option<u64>,
 }
 
+impl Origin {
+    /// The origin of records from process `pid` of application `app` on `host`.
+    pub fn new(app: impl Into<String>, host: impl Into<String>, pid: u32) -> Origin {
+        Origin { app: app.into(), host: host.into(), pid }
+    }
+}
+
 impl Record {
     /// A record with the given level, target and message, stamped now, other fields empty.
     /// Handy for tests and for sinks' examples.
     pub fn new(level: Level, target: impl Into<Text>, message: impl Into<Text>) -> Record {
+        Record::at(Timestamp::now(), level, target.into(), message.into(), Arc::from("main"))
+    }
+
+    /// A record made at `timestamp` on `thread`, with no call site, key-values,
+    /// context or cut size (set those fields after): what a capture or a
+    /// replay builds, without [`new`](Record::new)'s clock read and allocation.
+    pub fn at(timestamp: Timestamp, level: Level, target: Text, message: Text, thread: Arc<str>) -> Record {
         Record {
-            timestamp: Timestamp::now(),
+            timestamp,
             level,
-            target: target.into(),
-            message: message.into(),
+            target,
+            message,
             module_path: None,
             file: None,
             line: None,
-            thread: Arc::from("main"),
+            thread,
             kv: Vec::new(),
             context: Context::empty(),
             original_size: None,

@@ -14,6 +14,13 @@ pub struct Batch<'a> {
     pub records: &'a [Record],
 }
 
+impl<'a> Batch<'a> {
+    /// A batch of `records` logged by `origin`.
+    pub fn new(origin: &'a Origin, records: &'a [Record]) -> Batch<'a> {
+        Batch { origin, records }
+    }
+}
+
 /// Storage for batches of records. One writer thread owns the sink and calls
 /// it from that thread only, so implementations need no locking.
 ///

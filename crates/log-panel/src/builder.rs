@@ -339,11 +339,11 @@ impl Builder {
             None => open_database(&config)?,
         };
         let sink: Box<dyn Sink> = if config.console { Box::new(Console::new(sink)) } else { sink };
-        let origin = Origin {
-            app: config.app.clone().unwrap_or_else(default_app_name),
-            host: gethostname::gethostname().to_string_lossy().into_owned(),
-            pid: std::process::id(),
-        };
+        let origin = Origin::new(
+            config.app.clone().unwrap_or_else(default_app_name),
+            gethostname::gethostname().to_string_lossy().into_owned(),
+            std::process::id(),
+        );
         let storage = sink.describe();
         let counters = Arc::new(Counters::default());
         let (tx, rx) = crossbeam_channel::bounded(config.queue.capacity.get());

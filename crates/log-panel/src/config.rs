@@ -40,11 +40,12 @@ pub const DEFAULT_DATABASE: &str = "log_panel.db";
 /// flush_interval_ms = 1000
 /// "#, None)?;
 /// assert_eq!(cfg.app.as_deref(), Some("billing"));
-/// assert_eq!(cfg.batch.size, 500);
+/// assert_eq!(cfg.batch.size.get(), 500);
 /// # Ok::<(), log_panel::ConfigError>(())
 /// ```
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct Config {
     /// Application name stored on every row; defaults to the executable's name.
     pub app: Option<String>,
@@ -120,6 +121,7 @@ impl Default for Config {
 /// `[retention]`: how long records are kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct RetentionConfig {
     /// Records older than this many days are deleted by the writer, in small
     /// batches while it is idle. `0` (the default) keeps records forever:
@@ -131,6 +133,7 @@ pub struct RetentionConfig {
 /// `[index]`: lookups that must not scan.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct IndexConfig {
     /// Context keys given an expression index in SQLite (PostgreSQL indexes
     /// every key). Each is 1–64 ASCII letters, digits or `_`. Default:
@@ -161,6 +164,7 @@ fn index_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::
 /// `[filter]`: which records are stored.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct FilterConfig {
     /// RUST_LOG-style directives, e.g. `"info,my_app::db=debug"`.
     #[serde(deserialize_with = "directives")]
@@ -198,6 +202,7 @@ impl FilterConfig {
 /// `[queue]`: the bounded channel between logging threads and the writer.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct QueueConfig {
     /// Capacity in records (at least 1).
     pub capacity: NonZeroUsize,
@@ -217,6 +222,7 @@ impl Default for QueueConfig {
 /// `overflow = { drop_below = "warn" }`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Overflow {
     /// The caller waits for room (nothing is lost; the default).
     #[default]
@@ -247,6 +253,7 @@ impl Overflow {
 /// replayed, oldest first, once storage is back — also by the next process.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct SpoolConfig {
     /// Spool at all (default true). Without it, records still failing at the
     /// shutdown deadline are lost and counted.
@@ -280,6 +287,7 @@ impl Default for SpoolConfig {
 /// `[limits]`: size limits applied on capture.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct LimitsConfig {
     /// Messages and string values longer than this many bytes are cut at a
     /// character boundary with a marker; the original size is kept (at least 64).
@@ -309,6 +317,7 @@ impl Default for LimitsConfig {
 /// `[shutdown]`: how the end of the process is handled.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct ShutdownConfig {
     /// How long the guard drop / `shutdown()` keeps retrying failing storage
     /// before spooling what is left, in milliseconds.
@@ -327,6 +336,7 @@ impl Default for ShutdownConfig {
 /// `[batch]`: the batching policy.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct BatchConfig {
     /// Write once this many records are pending (at least 1).
     pub size: NonZeroUsize,
@@ -352,11 +362,7 @@ impl Default for BatchConfig {
 impl BatchConfig {
     /// The policy this section describes.
     pub fn policy(&self) -> BatchPolicy {
-        BatchPolicy {
-            batch_size: self.size.get(),
-            flush_level: self.flush_level,
-            flush_interval: Duration::from_millis(self.flush_interval_ms.get()),
-        }
+        BatchPolicy::new(self.size.get(), self.flush_level, Duration::from_millis(self.flush_interval_ms.get()))
     }
 }
 
@@ -392,6 +398,7 @@ pub fn validate_directives(s: &str) -> Result<(), String> {
 
 /// A configuration error: which file, which line, which key, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The file, when the configuration came from one.
     pub path: Option<PathBuf>,

@@ -188,20 +188,14 @@ fn capture(record: &log::Record<'_>, message: Text, limit: usize, counters: &Cou
         kv = crate::recycle::pairs(count);
         let _ = record.key_values().visit(&mut KvCollector { kv: &mut kv, limit, counters });
     }
-    Record {
-        // The writer sets it from the call's `Tick` (see `clock`).
-        timestamp: Timestamp(0),
-        level: record.level(),
-        target,
-        message,
-        module_path,
-        file,
-        line: record.line(),
-        thread: thread_name(),
-        kv,
-        context: context::current(),
-        original_size: None,
-    }
+    // The writer sets the timestamp from the call's `Tick` (see `clock`).
+    let mut captured = Record::at(Timestamp(0), record.level(), target, message, thread_name());
+    captured.module_path = module_path;
+    captured.file = file;
+    captured.line = record.line();
+    captured.kv = kv;
+    captured.context = context::current();
+    captured
 }
 
 /// String equality that skips comparing the bytes when both are the same

@@ -46,6 +46,7 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct ThresholdConfig {
     /// ERROR records per window that fire an event (`None`: never).
     #[serde(deserialize_with = "threshold")]

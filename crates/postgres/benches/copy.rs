@@ -120,7 +120,7 @@ fn main() {
         20_000
     });
     let Some(server) = TestServer::start() else { return };
-    let origin = Origin { app: "bench".into(), host: "bench-host".into(), pid: std::process::id() };
+    let origin = Origin::new("bench", "bench-host", std::process::id());
     let data = records(n);
     let rounds: usize = std::env::var("LOG_PANEL_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(ROUNDS);
     println!("PostgreSQL COPY bench: {n} records, batches of {BATCH}, {rounds} rounds each, alternating");

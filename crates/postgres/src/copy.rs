@@ -205,7 +205,7 @@ mod tests {
     use log_panel_core::{Context, Level, Timestamp, Value};
 
     fn origin() -> Origin {
-        Origin { app: "a".into(), host: "h".into(), pid: 1 }
+        Origin::new("a", "h", 1)
     }
 
     fn context_json(r: &Record) -> (String, bool) {

@@ -35,11 +35,7 @@ struct Gen {
 }
 
 fn origins() -> [Origin; 3] {
-    [
-        Origin { app: "shop".into(), host: "web-1".into(), pid: 100 },
-        Origin { app: "shop".into(), host: "web-2".into(), pid: 200 },
-        Origin { app: "batch".into(), host: "web-1".into(), pid: 300 },
-    ]
+    [Origin::new("shop", "web-1", 100), Origin::new("shop", "web-2", 200), Origin::new("batch", "web-1", 300)]
 }
 
 /// `n` records spread over two days from `T0`, some sharing a timestamp.

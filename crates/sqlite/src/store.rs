@@ -42,7 +42,7 @@ const COLUMNS: &str =
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("logs.db");
 /// let mut sink = SqliteSink::open(&path)?;
-/// let origin = Origin { app: "demo".into(), host: "localhost".into(), pid: 1 };
+/// let origin = Origin::new("demo", "localhost", 1);
 /// sink.write(&Batch { origin: &origin, records: &[Record::new(Level::Warn, "demo", "disk almost full")] })?;
 ///
 /// let store = SqliteStore::open(&path)?;

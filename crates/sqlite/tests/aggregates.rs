@@ -24,7 +24,7 @@ const LEVELS: [Level; 5] = [Level::Trace, Level::Debug, Level::Info, Level::Warn
 const LOGGERS: [&str; 4] = ["app", "app::db", "billing::payments", "hyper"];
 
 fn origin() -> Origin {
-    Origin { app: "test".into(), host: "h".into(), pid: 1 }
+    Origin::new("test", "h", 1)
 }
 
 fn record(level: Level, logger: &'static str, micros: i64) -> Record {
