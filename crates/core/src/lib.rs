@@ -16,6 +16,9 @@
 //! Most applications use the `log_panel` crate and never name this one; sink
 //! authors implement [`Sink`] from here.
 
+// On docs.rs (see [package.metadata.docs.rs]): show which feature each gated item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod aggregate;
 mod chain;
 pub mod context;
