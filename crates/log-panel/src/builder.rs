@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use log_panel_core::{Level, Origin, Sink};
 
+use crate::alerts::AlertEvent;
 use crate::alerts::{AlertCounters, Alerts, Callback};
 use crate::config::{validate_directives, Config, ConfigError, FilterConfig, Overflow};
 use crate::console::Console;
+use crate::global::{self, Guard};
 use crate::logger::Logger;
 use crate::spool::SpoolLimits;
 use crate::stats::Counters;
-use crate::threshold::ThresholdEvent;
 use crate::writer::{SpoolSettings, Writer, WriterSettings};
 use crate::{Error, Panel};
 
@@ -266,7 +267,7 @@ impl Builder {
 
     /// Sets the alert threshold of `level`: this many records of exactly that
     /// level from one logger within the window fire the
-    /// [`on_threshold`](Builder::on_threshold) callbacks. `None` or `Some(0)`
+    /// [`on_alert`](Builder::on_alert) callbacks. `None` or `Some(0)`
     /// disables the level. Defaults: WARN 1, ERROR 1, others off.
     pub fn threshold(mut self, level: Level, count: Option<u32>) -> Builder {
         self.config.thresholds.set(level, count);
@@ -296,7 +297,7 @@ impl Builder {
     /// let panel = log_panel::builder()
     ///     .database(dir.path().join("app.db"))
     ///     .threshold(Level::Error, Some(2))
-    ///     .on_threshold(move |event| {
+    ///     .on_alert(move |event| {
     ///         // A real application would post to a webhook or page someone.
     ///         let _ = tx.send(event.to_string());
     ///     })
@@ -308,12 +309,52 @@ impl Builder {
     /// assert!(event.starts_with("ERROR threshold 2 reached by billing: 2 records"), "{event}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn on_threshold<F>(mut self, callback: F) -> Builder
+    pub fn on_alert<F>(mut self, callback: F) -> Builder
     where
-        F: FnMut(&ThresholdEvent) + Send + 'static,
+        F: FnMut(&AlertEvent) + Send + 'static,
     {
         self.callbacks.push(Box::new(callback));
         self
+    }
+
+    /// [`on_alert`](Builder::on_alert) under its first name.
+    #[deprecated(since = "0.1.0", note = "renamed `on_alert`: the feature is called alerts everywhere")]
+    pub fn on_threshold<F>(self, callback: F) -> Builder
+    where
+        F: FnMut(&AlertEvent) + Send + 'static,
+    {
+        self.on_alert(callback)
+    }
+
+    /// Builds and installs the panel as the global logger. Returns a guard
+    /// that drains, commits and stops everything when dropped.
+    ///
+    /// A second `init`, or one while another logger is installed, returns
+    /// [`Error::AlreadyInitialized`] before it opens or creates a database or
+    /// starts a thread. So does an invalid value. When the storage cannot be
+    /// opened the error is returned and nothing runs, but log-panel keeps
+    /// `log`'s global logger slot (records are dropped quietly, as before
+    /// `init`), so a later `init` can try again.
+    pub fn init(self) -> Result<Guard, Error> {
+        self.install(true)
+    }
+
+    /// Builds and installs the global panel for [`tracing::layer`](crate::tracing::layer),
+    /// leaving `log`'s logger slot free: for applications whose subscriber
+    /// installs `tracing-log`'s `LogTracer` (`tracing_subscriber`'s `init()`
+    /// does, with its default features), so that `log` records reach the
+    /// panel as tracing events. [`flush`](crate::flush), [`shutdown`](crate::shutdown)
+    /// and the returned guard work as with [`init`](Builder::init).
+    ///
+    /// Fails (starting nothing) if a global panel is already installed.
+    #[cfg(feature = "tracing")]
+    pub fn init_for_tracing(self) -> Result<Guard, Error> {
+        self.install(false)
+    }
+
+    fn install(self, as_log_logger: bool) -> Result<Guard, Error> {
+        let valid = self.validate();
+        global::install(as_log_logger, self.config.shutdown.panic_hook, valid, || self.build())
     }
 
     /// Opens the storage and starts the writer; the returned [`Panel`] is not
@@ -381,7 +422,7 @@ impl Builder {
     /// Checks every value without opening anything: what [`build`](Builder::build)
     /// refuses before it touches storage, and what [`init`](Builder::init)
     /// checks before it claims `log`'s global logger.
-    pub(crate) fn validate(&self) -> Result<(), Error> {
+    fn validate(&self) -> Result<(), Error> {
         if let Some(refused) = &self.refused {
             return Err(Error::Config(refused.clone()));
         }
@@ -399,11 +440,6 @@ impl Builder {
             });
         }
         value
-    }
-
-    /// Whether [`init`](Builder::init) should install the panic hook.
-    pub(crate) fn wants_panic_hook(&self) -> bool {
-        self.config.shutdown.panic_hook
     }
 }
 

@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use log_panel_core::{parse_level, redact::redact_url, BatchPolicy, Level};
 
+use crate::alerts::AlertConfig;
 use crate::ignore::IgnoreRules;
-use crate::threshold::ThresholdConfig;
 
 /// Name of the configuration file looked up in the working directory.
 pub const CONFIG_FILE: &str = "log_panel.toml";
@@ -67,8 +67,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Shutdown deadline and panic hook.
     pub shutdown: ShutdownConfig,
-    /// When a logger's records fire a threshold alert (see [`ThresholdConfig`]).
-    pub thresholds: ThresholdConfig,
+    /// When a logger's records fire a threshold alert (see [`AlertConfig`]).
+    pub thresholds: AlertConfig,
     /// How long records are kept.
     pub retention: RetentionConfig,
     /// Which context keys are indexed for lookups (SQLite).
@@ -110,7 +110,7 @@ impl Default for Config {
             spool: SpoolConfig::default(),
             limits: LimitsConfig::default(),
             shutdown: ShutdownConfig::default(),
-            thresholds: ThresholdConfig::default(),
+            thresholds: AlertConfig::default(),
             retention: RetentionConfig::default(),
             index: IndexConfig::default(),
             console: false,
@@ -461,7 +461,7 @@ impl Config {
         validate_directives(&self.filter.directives).map_err(|m| invalid("filter.directives", m))?;
         LimitsConfig::check_max_field_bytes(self.limits.max_field_bytes)
             .map_err(|m| invalid("limits.max_field_bytes", m))?;
-        ThresholdConfig::check_window(self.thresholds.window).map_err(|m| invalid("thresholds.window_secs", m))?;
+        AlertConfig::check_window(self.thresholds.window).map_err(|m| invalid("thresholds.window_secs", m))?;
         Ok(())
     }
 

@@ -18,9 +18,9 @@ pub(crate) struct IgnoreRules {
 }
 
 impl IgnoreRules {
-    /// True when records from logger `target` are ignored.
-    pub(crate) fn ignores_target(&self, target: &str) -> bool {
-        self.exact.iter().any(|e| e == target) || self.prefixes.iter().any(|p| is_under(target, p))
+    /// True when records from `logger` are ignored.
+    pub(crate) fn ignores_logger(&self, logger: &str) -> bool {
+        self.exact.iter().any(|e| e == logger) || self.prefixes.iter().any(|p| is_under(logger, p))
     }
 
     /// True when a record with this message is ignored.
@@ -34,10 +34,10 @@ impl IgnoreRules {
     }
 }
 
-/// `target` is `prefix` itself or one of its `::` descendants.
-fn is_under(target: &str, prefix: &str) -> bool {
+/// `logger` is `prefix` itself or one of its `::` descendants.
+fn is_under(logger: &str, prefix: &str) -> bool {
     let prefix = prefix.trim_end_matches("::");
-    match target.strip_prefix(prefix) {
+    match logger.strip_prefix(prefix) {
         Some(rest) => rest.is_empty() || rest.starts_with("::"),
         None => false,
     }
@@ -58,22 +58,22 @@ mod tests {
     #[test]
     fn prefixes_respect_double_colon_boundaries() {
         let r = rules();
-        assert!(r.ignores_target("hyper"));
-        assert!(r.ignores_target("hyper::client::pool"));
-        assert!(!r.ignores_target("hyperx"));
-        assert!(!r.ignores_target("hyper_util"));
-        assert!(r.ignores_target("silk"));
-        assert!(r.ignores_target("silk::x"));
-        assert!(!r.ignores_target("silky"));
-        assert!(!r.ignores_target("my::hyper"));
+        assert!(r.ignores_logger("hyper"));
+        assert!(r.ignores_logger("hyper::client::pool"));
+        assert!(!r.ignores_logger("hyperx"));
+        assert!(!r.ignores_logger("hyper_util"));
+        assert!(r.ignores_logger("silk"));
+        assert!(r.ignores_logger("silk::x"));
+        assert!(!r.ignores_logger("silky"));
+        assert!(!r.ignores_logger("my::hyper"));
     }
 
     #[test]
     fn exact_names_keep_children() {
         let r = rules();
-        assert!(r.ignores_target("app::db"));
-        assert!(!r.ignores_target("app::db::pool"));
-        assert!(!r.ignores_target("app"));
+        assert!(r.ignores_logger("app::db"));
+        assert!(!r.ignores_logger("app::db::pool"));
+        assert!(!r.ignores_logger("app"));
     }
 
     #[test]

@@ -71,7 +71,7 @@ impl Logger {
     pub(crate) fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
         metadata.level() <= log::max_level()
             && self.filter.enabled(metadata)
-            && !self.ignore.ignores_target(metadata.target())
+            && !self.ignore.ignores_logger(metadata.target())
     }
 
     pub(crate) fn log(&self, record: &log::Record<'_>) {

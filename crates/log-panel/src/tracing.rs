@@ -356,7 +356,7 @@ where
         }
         let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
         let level = level(metadata.level());
-        if logger.ignore.ignores_target(metadata.target()) {
+        if logger.ignore.ignores_logger(metadata.target()) {
             return;
         }
         if !logger.admit(level, metadata.target(), &MessageOf(event)) {

@@ -1,5 +1,5 @@
-//! Threshold alerts, the pure part: the `[thresholds]` configuration, the
-//! [`ThresholdEvent`] handed to callbacks, and the [`ThresholdCounter`] that
+//! Alerts, the pure part: the `[thresholds]` configuration, the
+//! [`AlertEvent`] handed to callbacks, and the [`AlertCounter`] that
 //! decides when one fires. No threads and no clock: the counter is driven by
 //! the records' own timestamps, so it can be tested with chosen times.
 //!
@@ -47,7 +47,7 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
-pub struct ThresholdConfig {
+pub struct AlertConfig {
     /// ERROR records per window that fire an event (`None`: never).
     #[serde(deserialize_with = "threshold")]
     pub error: Option<u32>,
@@ -68,13 +68,13 @@ pub struct ThresholdConfig {
     pub window: Duration,
 }
 
-impl Default for ThresholdConfig {
+impl Default for AlertConfig {
     fn default() -> Self {
-        ThresholdConfig { error: Some(1), warn: Some(1), info: None, debug: None, trace: None, window: DEFAULT_WINDOW }
+        AlertConfig { error: Some(1), warn: Some(1), info: None, debug: None, trace: None, window: DEFAULT_WINDOW }
     }
 }
 
-impl ThresholdConfig {
+impl AlertConfig {
     /// The one check of the window, for the file and for `Config::validate`.
     pub(crate) fn check_window(window: Duration) -> Result<(), String> {
         if window.is_zero() {
@@ -139,15 +139,15 @@ fn threshold<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::E
 
 fn window_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let window = Duration::from_secs(u64::deserialize(d)?);
-    ThresholdConfig::check_window(window).map_err(serde::de::Error::custom)?;
+    AlertConfig::check_window(window).map_err(serde::de::Error::custom)?;
     Ok(window)
 }
 
-/// What a threshold callback receives: which logger crossed which threshold,
+/// What an alert callback receives: which logger crossed which threshold,
 /// over which window, and the record that made it cross.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ThresholdEvent {
+pub struct AlertEvent {
     /// The logger (`log` target) whose records crossed the threshold.
     pub logger: Text,
     /// The exact level counted.
@@ -159,7 +159,7 @@ pub struct ThresholdEvent {
     pub count: u32,
     /// Start of the window (`window_end − window`), inclusive.
     pub window_start: Timestamp,
-    /// End of the window: the triggering record's time (see [`ThresholdCounter`]
+    /// End of the window: the triggering record's time (see [`AlertCounter`]
     /// for records that arrive out of order), inclusive.
     pub window_end: Timestamp,
     /// When the triggering record was logged.
@@ -178,7 +178,7 @@ pub struct ThresholdEvent {
     pub context: String,
 }
 
-impl fmt::Display for ThresholdEvent {
+impl fmt::Display for AlertEvent {
     /// One line: `ERROR threshold 5 reached by billing: 5 records in
     /// [2026-…Z, 2026-…Z]; last: "payment failed" at src/pay.rs:42`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -223,7 +223,7 @@ impl fmt::Display for ThresholdEvent {
 ///   window of event time. So the bound is `Σ n` × active keys, not the number
 ///   of records in the window.
 #[derive(Debug, Clone)]
-pub(crate) struct ThresholdCounter {
+pub(crate) struct AlertCounter {
     thresholds: [Option<u32>; 5],
     window_micros: i64,
     /// Per logger, per level (indexed by `level_index`): the newest timestamps in the window.
@@ -231,10 +231,10 @@ pub(crate) struct ThresholdCounter {
     last_sweep: i64,
 }
 
-impl ThresholdCounter {
+impl AlertCounter {
     /// A counter for `config`'s thresholds and window.
-    pub(crate) fn new(config: &ThresholdConfig) -> ThresholdCounter {
-        ThresholdCounter {
+    pub(crate) fn new(config: &AlertConfig) -> AlertCounter {
+        AlertCounter {
             thresholds: LEVELS.map(|l| config.get(l).filter(|&n| n > 0)),
             window_micros: i64::try_from(config.window.as_micros()).unwrap_or(i64::MAX),
             loggers: HashMap::new(),
@@ -249,7 +249,7 @@ impl ThresholdCounter {
 
     /// Counts `record`; returns the event when its logger's count at its level
     /// reaches the threshold with it.
-    pub(crate) fn observe(&mut self, record: &Record) -> Option<ThresholdEvent> {
+    pub(crate) fn observe(&mut self, record: &Record) -> Option<AlertEvent> {
         let index = level_index(record.level);
         let threshold = self.thresholds[index]?;
         let cap = usize::try_from(threshold).unwrap_or(usize::MAX);
@@ -271,7 +271,7 @@ impl ThresholdCounter {
         if times.len() > cap {
             times.pop_front();
         }
-        let event = (before + 1 == cap).then(|| ThresholdEvent {
+        let event = (before + 1 == cap).then(|| AlertEvent {
             logger: record.target.clone(),
             level: record.level,
             threshold,
@@ -338,9 +338,9 @@ mod tests {
 
     #[test]
     fn third_error_in_the_hour_crosses_three_once() {
-        let mut config = ThresholdConfig::default(); // ERROR 1, WARN 1, window 1 h
+        let mut config = AlertConfig::default(); // ERROR 1, WARN 1, window 1 h
         config.set(Level::Error, Some(3));
-        let mut counter = ThresholdCounter::new(&config);
+        let mut counter = AlertCounter::new(&config);
         let at = |secs: i64| {
             let mut r = Record::new(Level::Error, "billing", "payment failed");
             r.timestamp = Timestamp(secs * 1_000_000);
@@ -353,22 +353,22 @@ mod tests {
         assert!(counter.observe(&at(30)).is_none(), "still above: no new event");
     }
 
-    fn counter(window_secs: u64, levels: &[(Level, Option<u32>)]) -> ThresholdCounter {
-        let mut c = ThresholdConfig { window: Duration::from_secs(window_secs), ..ThresholdConfig::default() };
+    fn counter(window_secs: u64, levels: &[(Level, Option<u32>)]) -> AlertCounter {
+        let mut c = AlertConfig { window: Duration::from_secs(window_secs), ..AlertConfig::default() };
         for &(l, n) in levels {
             c.set(l, n);
         }
-        ThresholdCounter::new(&c)
+        AlertCounter::new(&c)
     }
 
     /// Feeds records at `secs` and returns the indexes that fired.
-    fn fired(c: &mut ThresholdCounter, level: Level, logger: &'static str, secs: &[i64]) -> Vec<usize> {
+    fn fired(c: &mut AlertCounter, level: Level, logger: &'static str, secs: &[i64]) -> Vec<usize> {
         secs.iter().enumerate().filter_map(|(i, &s)| c.observe(&rec(level, logger, s)).map(|_| i)).collect()
     }
 
     #[test]
     fn defaults_fire_on_the_first_warn_and_error_only() {
-        let mut c = ThresholdCounter::new(&ThresholdConfig::default());
+        let mut c = AlertCounter::new(&AlertConfig::default());
         assert_eq!(fired(&mut c, Level::Info, "a", &[0, 1, 2, 3]), Vec::<usize>::new());
         assert_eq!(fired(&mut c, Level::Debug, "a", &[0, 1]), Vec::<usize>::new());
         // WARN 1: the first fires; the next ones keep the count ≥ 1 for an hour.
