@@ -135,3 +135,12 @@ pub fn sqlite_rows(path: &Path) -> u64 {
         .and_then(|c| c.query_row("SELECT count(*) FROM log_records", [], |r| r.get::<_, i64>(0)))
         .map_or(0, |n| u64::try_from(n).unwrap_or(0))
 }
+
+/// Deletes a database and its WAL files (a million rows take ~400 MB).
+pub fn remove_db(db: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+}

@@ -35,6 +35,8 @@ struct Options {
     repeats: Option<usize>,
     /// Records of the read phase.
     read: Option<u64>,
+    /// Where the read phase keeps its main database (not deleted).
+    read_db: Option<PathBuf>,
 }
 
 struct Sizes {
@@ -44,7 +46,8 @@ struct Sizes {
 }
 
 const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only caller,writer,postgres,memory,read]
-       [--backends log-panel,tracing,slog,env_logger] [--calls N per thread] [--records N] [--burst N] [--repeats N] [--read-records N]";
+       [--backends log-panel,tracing,slog,env_logger] [--calls N per thread] [--records N] [--burst N] [--repeats N] [--read-records N]
+       [--read-db FILE (keep the read phase's database there)]";
 
 fn parse() -> Result<Options, String> {
     let mut opts = Options {
@@ -57,6 +60,7 @@ fn parse() -> Result<Options, String> {
         burst: None,
         repeats: None,
         read: None,
+        read_db: None,
     };
     let num = |v: Option<String>, what: &str| -> Result<u64, String> {
         v.and_then(|n| n.replace('_', "").parse().ok()).ok_or_else(|| format!("{what} needs a number"))
@@ -75,6 +79,7 @@ fn parse() -> Result<Options, String> {
             "--burst" => opts.burst = Some(num(it.next(), "--burst")?),
             "--repeats" => opts.repeats = Some(num(it.next(), "--repeats")? as usize),
             "--read-records" => opts.read = Some(num(it.next(), "--read-records")?),
+            "--read-db" => opts.read_db = Some(it.next().ok_or("--read-db needs a file")?.into()),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -275,7 +280,8 @@ fn main() -> ExitCode {
     if want("read") {
         let n = opts.read.unwrap_or(if opts.quick { 30_000 } else { 2_000_000 });
         let reps = if opts.quick { 5 } else { 15 };
-        summary.insert("read".into(), read::run(dir.path(), n, reps, &mut failures));
+        let setup = read::Setup { dir: dir.path(), n, reps, keep: opts.read_db.clone() };
+        summary.insert("read".into(), read::run(&setup, &mut failures));
     }
 
     if !opts.quick {

@@ -1,8 +1,14 @@
 //! The read phase (issue 16): N records through `SqliteSink` (several
 //! loggers and apps, realistic messages, a request id per 3 records), the
 //! search index caught up by `idle()`, then p50/p95 of the store's queries
-//! side by side with the naive SQL a user would write.
+//! side by side with the naive SQL a user would write and with `rg` over an
+//! NDJSON export (`cli`), the `tail -f` latency of the built CLI (`cli`), and
+//! what the writer sees while the index lags or a prune runs (`writes`).
 
+mod cli;
+mod writes;
+
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use log_panel_core::store::{CardsQuery, FieldValue, LoggerMatch, PageAt, RecordFilter, Slots, DAY};
@@ -11,15 +17,31 @@ use log_panel_sqlite::{SqliteOptions, SqliteSink, SqliteStore};
 use rusqlite::Connection;
 use serde_json::json;
 
+use crate::common::remove_db;
+
 const LOGGERS: [&str; 8] =
     ["api::http", "api::auth", "billing::payments", "billing::invoices", "db::pool", "worker::jobs", "cache", "mailer"];
 const APPS: [&str; 3] = ["api", "worker", "billing"];
 /// One record in RARE_EVERY carries the rare term.
 const RARE_EVERY: u64 = 20_000;
+const RARE_TERM: &str = "quasar";
+/// In one record of 6.
+const COMMON_TERM: &str = "reset by peer";
 const PAGE: usize = 50;
 
-/// Query, p50 ms, p95 ms, and the naive SQL's p50 / p95 when there is one.
-type ResultRow = (String, f64, f64, Option<(f64, f64)>);
+/// Records of the writer-throughput comparison (with and without the
+/// context-key index) and of the writer measurements in `writes`: large
+/// enough for a stable rate, small enough not to double the 10 M run.
+const WRITER_RECORDS: u64 = 1_000_000;
+
+/// One measured query: its name, p50 / p95 ms, and the naive SQL's and
+/// `rg`'s p50 / p95 when there is one.
+struct ResultRow {
+    name: String,
+    ours: (f64, f64),
+    naive: Option<(f64, f64)>,
+    rg: Option<(f64, f64)>,
+}
 
 fn message(i: u64) -> String {
     if i % RARE_EVERY == 7 {
@@ -52,14 +74,24 @@ struct Gen {
 }
 
 impl Gen {
+    fn batch(&self, ids: std::ops::Range<u64>) -> Vec<Record> {
+        ids.map(|j| self.record(j)).collect()
+    }
+
     fn record(&self, i: u64) -> Record {
         let mut r = Record::new(level(i), LOGGERS[(i % 8) as usize], message(i));
         r.timestamp = Timestamp(self.start + i as i64 * self.step);
-        r.kv.push(("request_id".into(), Value::from_json(json!(format!("req-{}", i / 3)))));
+        r.kv.push(("request_id".into(), Value::from_json(json!(request_id(i)))));
         r.kv.push(("user_id".into(), Value::from_json(json!(i % 5_000))));
         r.file = Some("src/handlers.rs".into());
         r.line = Some(10 + (i % 40) as u32);
         r
+    }
+
+    /// Records spread over the 90 days before `now`.
+    fn over_90_days(n: u64, now: Timestamp) -> Gen {
+        let span = 90 * DAY;
+        Gen { n, start: now.0 - span, step: (span / n.max(1) as i64).max(1) }
     }
 
     /// Writes all records, 1 000 per batch, app by app; returns records/s.
@@ -70,14 +102,15 @@ impl Gen {
         let mut i = 0;
         while i < self.n {
             let end = (i + 1_000).min(self.n);
-            let records: Vec<Record> = (i..end).map(|j| self.record(j)).collect();
-            sink.write(&Batch { origin: &origins[((i / 1_000) % 3) as usize], records: &records }).expect("write");
+            sink.write(&Batch { origin: &origins[((i / 1_000) % 3) as usize], records: &self.batch(i..end) })
+                .expect("write");
             i = end;
         }
         self.n as f64 / t.elapsed().as_secs_f64()
     }
 }
 
+/// Times `f` `reps` times: p50, p95 (ms) and the last result.
 fn time<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, f64, T) {
     let mut samples = Vec::with_capacity(reps);
     let mut last = None;
@@ -100,59 +133,90 @@ fn count_sql(conn: &Connection, sql: &str, param: Option<&str>) -> usize {
     rows
 }
 
+/// Where the phase writes its main database and which CLI it drives.
+pub struct Setup<'a> {
+    /// The run's temp directory (every other file goes there).
+    pub dir: &'a Path,
+    /// Records of the main database.
+    pub n: u64,
+    /// Repetitions of each query.
+    pub reps: usize,
+    /// Keep the main database at this path (for `cargo bench -p log-panel-web --bench http -- --db`).
+    pub keep: Option<PathBuf>,
+}
+
 /// Runs the phase; returns its JSON and pushes count mismatches to `failures`.
-pub fn run(dir: &std::path::Path, n: u64, reps: usize, failures: &mut Vec<String>) -> serde_json::Value {
+pub fn run(setup: &Setup<'_>, failures: &mut Vec<String>) -> serde_json::Value {
+    let (dir, n, reps) = (setup.dir, setup.n, setup.reps);
     let now = Timestamp::now();
-    let span = 90 * DAY;
-    let gen = Gen { n, start: now.0 - span, step: (span / n.max(1) as i64).max(1) };
+    let gen = Gen::over_90_days(n, now);
+
+    // Writer throughput at WRITER_RECORDS: with the new indexes (request_id
+    // expression index, schema 3) and without any context-key index, same
+    // records. The indexed file is then `writes`'s, its search index lagging.
+    let small = Gen::over_90_days(n.min(WRITER_RECORDS), now);
+    let writes_path = dir.join("read_writer.db");
+    let mut with = SqliteSink::open(&writes_path).expect("open");
+    let with_rate = small.write(&mut with);
+    drop(with);
+    let mut none = SqliteOptions::default();
+    none.index_keys.clear();
+    let without_path = dir.join("read_noindex.db");
+    let mut without = SqliteSink::open_with(&without_path, none).expect("open");
+    let without_rate = small.write(&mut without);
+    drop(without);
+    remove_db(&without_path);
+    // Done before the main file exists, so the disk never holds both.
+    let idle = writes::idle_cost(&writes_path, small.n / 2, failures);
+    let prune = writes::prune_while_writing(&writes_path, now, small.n, failures);
+    remove_db(&writes_path);
+
     let mut check = |what: &str, got: usize, want: usize| {
         if got != want {
             failures.push(format!("read: {what}: {got}, expected {want}"));
         }
     };
 
-    // Writer throughput: with the new indexes (request_id expression index,
-    // schema 3) and without any context-key index, same records.
-    let with_path = dir.join("read.db");
-    let mut with = SqliteSink::open(&with_path).expect("open");
-    let with_rate = gen.write(&mut with);
-    let mut none = SqliteOptions::default();
-    none.index_keys.clear();
-    let without_path = dir.join("read_noindex.db");
-    let mut without = SqliteSink::open_with(&without_path, none).expect("open");
-    let without_rate = gen.write(&mut without);
-    drop(without);
-
+    let main_path = setup.keep.clone().unwrap_or_else(|| dir.join("read.db"));
+    if main_path.exists() {
+        failures.push(format!("read: {} exists already; give a new path", main_path.display()));
+        return json!(null);
+    }
+    let mut main = SqliteSink::open(&main_path).expect("open");
+    let main_rate = gen.write(&mut main);
     let t = Instant::now();
     let mut steps = 0u64;
-    while with.idle().expect("idle") {
+    while main.idle().expect("idle") {
         steps += 1;
     }
     let catch_up = n as f64 / t.elapsed().as_secs_f64();
+    drop(main);
 
-    let store = SqliteStore::open(&with_path).expect("store");
-    let raw = Connection::open(&with_path).expect("raw");
-    let raw_noindex = Connection::open(&without_path).expect("raw");
+    let store = SqliteStore::open(&main_path).expect("store");
+    let raw = Connection::open(&main_path).expect("raw");
     check("unindexed after catch-up", store.unindexed().expect("unindexed") as usize, 0);
 
     let mut rows: Vec<ResultRow> = Vec::new();
+    let mut row = |name: String, ours: (f64, f64), naive: Option<(f64, f64)>| {
+        rows.push(ResultRow { name, ours, naive, rg: None });
+    };
     let all = RecordFilter::default();
 
     let day = Slots::hours_until(now, 24).expect("slots");
     let (p50, p95, cards) = time(reps, || store.cards(&CardsQuery::new(day.clone(), now)).expect("cards"));
     check("cards 24h", cards.matching, LOGGERS.len());
-    rows.push(("cards 24h".into(), p50, p95, None));
+    row("cards 24h".into(), (p50, p95), None);
     let quarter = Slots::days_until(now, 0, 91).expect("slots");
     let (p50, p95, cards) = time(reps, || store.cards(&CardsQuery::new(quarter.clone(), now)).expect("cards"));
     let total: u64 = cards.cards.iter().map(|c| c.slots.iter().map(|s| s.total()).sum::<u64>()).sum();
     check("cards 91 days sum", total as usize, n as usize);
-    rows.push(("cards 90d".into(), p50, p95, None));
+    row("cards 90d".into(), (p50, p95), None);
 
     let (p50, p95, page) = time(reps, || store.records(&all, PageAt::Newest, PAGE).expect("page"));
     check("page 1", page.records.len(), PAGE.min(n as usize));
     let naive_first =
         time(reps, || count_sql(&raw, "SELECT * FROM log_records ORDER BY ts DESC, id DESC LIMIT 50 OFFSET 0", None));
-    rows.push(("table page 1".into(), p50, p95, Some((naive_first.0, naive_first.1))));
+    row("table page 1".into(), (p50, p95), Some((naive_first.0, naive_first.1)));
 
     // Page 10 000 (or the last full page of a quick run), reached by cursor.
     let deep = (10_000u64).min(n / PAGE as u64 - 1);
@@ -169,7 +233,7 @@ pub fn run(dir: &std::path::Path, n: u64, reps: usize, failures: &mut Vec<String
     let naive_deep = time(reps, || {
         count_sql(&raw, &format!("SELECT * FROM log_records ORDER BY ts DESC, id DESC LIMIT 50 OFFSET {offset}"), None)
     });
-    rows.push((format!("table page {} (cursor)", deep + 1), p50, p95, Some((naive_deep.0, naive_deep.1))));
+    row(format!("table page {} (cursor)", deep + 1), (p50, p95), Some((naive_deep.0, naive_deep.1)));
 
     let mut lf = RecordFilter::default();
     lf.logger = Some(LoggerMatch::Exact("billing::payments".into()));
@@ -185,11 +249,11 @@ pub fn run(dir: &std::path::Path, n: u64, reps: usize, failures: &mut Vec<String
             None,
         )
     });
-    rows.push(("logger + level".into(), p50, p95, Some((naive.0, naive.1))));
+    row("logger + level".into(), (p50, p95), Some((naive.0, naive.1)));
 
     for (name, term, want) in [
-        ("rare term", "quasar", (0..n).filter(|i| i % RARE_EVERY == 7).count().min(PAGE)),
-        ("common term", "reset by peer", PAGE.min((n / 6) as usize)),
+        ("rare term", RARE_TERM, (0..n).filter(|i| i % RARE_EVERY == 7).count().min(PAGE)),
+        ("common term", COMMON_TERM, PAGE.min((n / 6) as usize)),
     ] {
         let mut f = RecordFilter::default();
         f.text = Some(term.into());
@@ -203,46 +267,90 @@ pub fn run(dir: &std::path::Path, n: u64, reps: usize, failures: &mut Vec<String
                 Some(&like),
             )
         });
-        rows.push((format!("{name} `{term}`"), p50, p95, Some((naive.0, naive.1))));
+        row(format!("{name} `{term}`"), (p50, p95), Some((naive.0, naive.1)));
     }
 
-    let rid = format!("req-{}", n / 2 / 3);
+    let rid = request_id(n / 2);
     let (p50, p95, related) =
         time(reps, || store.related("request_id", &FieldValue::Text(rid.clone()), 100).expect("related"));
     check("request lookup", related.len(), 3);
+    // `NOT INDEXED`: the same file as a user without the expression index
+    // sees it (a full scan), instead of writing every record a second time.
     let naive = time(reps, || {
         count_sql(
-            &raw_noindex,
-            "SELECT * FROM log_records WHERE json_extract(context, '$.request_id') = ?1 ORDER BY ts, id",
+            &raw,
+            "SELECT * FROM log_records NOT INDEXED WHERE json_extract(context, '$.request_id') = ?1 ORDER BY ts, id",
             Some(&rid),
         )
     });
     check("naive request lookup", naive.2, 3);
-    rows.push(("request-id lookup".into(), p50, p95, Some((naive.0, naive.1))));
+    row("request-id lookup".into(), (p50, p95), Some((naive.0, naive.1)));
+    drop(raw);
 
-    println!("\nRead phase: {n} records, {reps} repetitions each (ms)");
-    println!("{:<28} {:>9} {:>9} {:>12} {:>12} {:>8}", "query", "p50", "p95", "naive p50", "naive p95", "speedup");
-    for (name, p50, p95, naive) in &rows {
-        match naive {
-            Some((a, b)) => {
-                println!("{name:<28} {p50:>9.2} {p95:>9.2} {a:>12.2} {b:>12.2} {:>7.0}x", a / p50.max(1e-6));
-            }
-            None => println!("{name:<28} {p50:>9.2} {p95:>9.2}"),
+    let cli = cli::Cli::find();
+    let rg = cli::rg_over_export(cli.as_ref(), &main_path, dir, n, reps.min(5), failures);
+    if let Some(rg) = &rg {
+        for r in &mut rows {
+            r.rg = rg.timings.iter().find(|(name, _)| r.name.starts_with(name)).map(|(_, t)| *t);
         }
     }
+    let tail = cli::tail_latency(cli.as_ref(), &main_path, if n <= 100_000 { 20 } else { 200 }, failures);
+    drop(store);
+
+    if setup.keep.is_none() {
+        remove_db(&main_path);
+    }
+
+    println!("\nRead phase: {n} records, {reps} repetitions each (ms; rg: {} each)", reps.min(5));
     println!(
-        "writer: {with_rate:.0} records/s with the new indexes, {without_rate:.0} without a context index ({:.0} %)",
+        "{:<28} {:>9} {:>9} {:>12} {:>12} {:>8} {:>9} {:>9}",
+        "query", "p50", "p95", "naive p50", "naive p95", "speedup", "rg p50", "rg p95"
+    );
+    for r in &rows {
+        let (p50, p95) = r.ours;
+        let mut line = format!("{:<28} {p50:>9.2} {p95:>9.2}", r.name);
+        if let Some((a, b)) = r.naive {
+            line += &format!(" {a:>12.2} {b:>12.2} {:>7.0}x", a / p50.max(1e-6));
+        }
+        if let Some((a, b)) = r.rg {
+            line += &format!(" {a:>9.1} {b:>9.1}");
+        }
+        println!("{line}");
+    }
+    println!(
+        "writer ({} records): {with_rate:.0} records/s with the new indexes, {without_rate:.0} without a context index ({:.0} %)",
+        small.n,
         100.0 * with_rate / without_rate
     );
+    println!("writer ({n} records, the main file): {main_rate:.0} records/s");
     println!("search index catch-up when idle: {catch_up:.0} records/s ({steps} steps)");
+    if let Some(rg) = &rg {
+        println!("{rg}");
+    }
+    if let Some(tail) = &tail {
+        println!("{tail}");
+    }
+    println!("{idle}\n{prune}");
     json!({
         "records": n,
+        "writer_records": small.n,
         "writer_with_indexes_per_sec": with_rate,
         "writer_without_context_index_per_sec": without_rate,
+        "writer_main_file_per_sec": main_rate,
         "index_catch_up_per_sec": catch_up,
-        "queries": rows.iter().map(|(name, p50, p95, naive)| json!({
-            "query": name, "p50_ms": p50, "p95_ms": p95,
-            "naive_p50_ms": naive.map(|n| n.0), "naive_p95_ms": naive.map(|n| n.1),
+        "queries": rows.iter().map(|r| json!({
+            "query": r.name, "p50_ms": r.ours.0, "p95_ms": r.ours.1,
+            "naive_p50_ms": r.naive.map(|n| n.0), "naive_p95_ms": r.naive.map(|n| n.1),
+            "rg_p50_ms": r.rg.map(|n| n.0), "rg_p95_ms": r.rg.map(|n| n.1),
         })).collect::<Vec<_>>(),
+        "export": rg.as_ref().map(cli::RgOutcome::json),
+        "tail_follow": tail.as_ref().map(cli::TailOutcome::json),
+        "idle_during_burst": idle.json(),
+        "prune_while_writing": prune.json(),
     })
+}
+
+/// The `request_id` of record `i` (3 consecutive records share one).
+fn request_id(i: u64) -> String {
+    format!("req-{}", i / 3)
 }

@@ -9,7 +9,7 @@ use log_panel::context;
 use log_panel_core::Timestamp;
 use rusqlite::params;
 
-use crate::common::{args, bind_request_context, bound_context, fields_json, sqlite_rows};
+use crate::common::{args, bind_request_context, bound_context, fields_json, remove_db, sqlite_rows};
 
 /// One throughput measurement.
 #[derive(Debug, Clone)]
@@ -124,15 +124,6 @@ pub fn raw_sqlite(dir: &Path, records: u64, round: usize) -> Row {
     let stored = sqlite_rows(&db);
     remove_db(&db);
     row("raw rusqlite (limit)".into(), 1, records, secs, stored)
-}
-
-/// Deletes a database and its WAL files (a million rows take ~400 MB).
-fn remove_db(db: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut p = db.as_os_str().to_owned();
-        p.push(suffix);
-        let _ = std::fs::remove_file(p);
-    }
 }
 
 /// Runs `rounds` rounds of raw, log-panel 1 thread, log-panel 4 threads,

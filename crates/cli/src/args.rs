@@ -4,10 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use log_panel_core::parse_level;
-use log_panel_core::store::{FieldMatch, LoggerMatch, RecordFilter};
+use log_panel_core::store::{FieldMatch, LoggerMatch, RecordFilter, SiteMatch, When};
 use log_panel_core::Level;
-
-use crate::clock::TimeSpec;
 
 /// Read the logs that log-panel stored.
 #[derive(Debug, Parser)]
@@ -93,6 +91,10 @@ pub(crate) struct FilterArgs {
     /// Records of this process id.
     #[arg(long)]
     pub pid: Option<u32>,
+    /// Records logged at this call site: `src/db.rs:42`, or `src/db.rs` for any line (with
+    /// --logger, one call site as `sites` lists it).
+    #[arg(long, value_name = "FILE:LINE")]
+    pub site: Option<SiteMatch>,
 }
 
 impl FilterArgs {
@@ -110,6 +112,7 @@ impl FilterArgs {
         f.app.clone_from(&self.app);
         f.host.clone_from(&self.host);
         f.pid = self.pid;
+        f.site.clone_from(&self.site);
         f
     }
 }
@@ -148,12 +151,12 @@ fn non_empty(s: &str) -> Result<String, String> {
 /// `--since` / `--until`.
 #[derive(Debug, Clone, Default, Args)]
 pub(crate) struct RangeArgs {
-    /// Records at or after: a duration ago (15m, 2h, 7d) or a time (RFC 3339, or local `2026-12-01 10:00`).
+    /// Records at or after: a duration ago (15m, 2h, 7d), now, or a time (RFC 3339, or local `2026-12-01 10:00`).
     #[arg(long, value_name = "WHEN")]
-    pub since: Option<TimeSpec>,
+    pub since: Option<When>,
     /// Records before: same forms as --since.
     #[arg(long, value_name = "WHEN")]
-    pub until: Option<TimeSpec>,
+    pub until: Option<When>,
 }
 
 #[derive(Debug, Args)]
@@ -188,7 +191,7 @@ pub(crate) struct QueryArgs {
     #[command(flatten)]
     pub range: RangeArgs,
     /// The records of one request (field `request_id`), in time order, across threads and apps.
-    #[arg(long, value_name = "ID", conflicts_with_all = ["logger", "level", "grep", "context", "app", "host", "pid", "since", "until"])]
+    #[arg(long, value_name = "ID", conflicts_with_all = ["logger", "level", "grep", "context", "app", "host", "pid", "site", "since", "until"])]
     pub request: Option<String>,
     /// At most this many records.
     #[arg(long, default_value_t = 100, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -238,10 +241,10 @@ pub(crate) struct SitesArgs {
     pub filter: FilterArgs,
     /// Window start: a duration ago or a time.
     #[arg(long, default_value = "1h", value_name = "WHEN")]
-    pub since: TimeSpec,
+    pub since: When,
     /// Window end.
     #[arg(long, value_name = "WHEN")]
-    pub until: Option<TimeSpec>,
+    pub until: Option<When>,
     /// At most this many call sites.
     #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: u64,
@@ -251,7 +254,7 @@ pub(crate) struct SitesArgs {
 pub(crate) struct PruneArgs {
     /// Delete records older than this: a duration ago (90d) or a time.
     #[arg(long, value_name = "WHEN")]
-    pub older_than: TimeSpec,
+    pub older_than: When,
     /// Records deleted per statement (short locks, so a running writer is not delayed).
     #[arg(long, default_value_t = 1000, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: u64,

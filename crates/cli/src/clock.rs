@@ -1,67 +1,12 @@
 //! Times on the command line and on screen: relative or absolute input,
 //! local-zone (or UTC) output, local days for timelines.
 
-use std::str::FromStr;
-
 use jiff::tz::TimeZone;
 use jiff::ToSpan;
-use log_panel_core::store::Slots;
+use log_panel_core::store::{Slots, When};
 use log_panel_core::Timestamp;
 
 use crate::error::CliError;
-
-/// A time given on the command line, resolved against "now" and the zone later.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum TimeSpec {
-    /// This many microseconds before now.
-    Ago(i64),
-    /// An instant (RFC 3339 with an offset).
-    At(jiff::Timestamp),
-    /// A wall-clock time in the display zone.
-    Civil(jiff::civil::DateTime),
-}
-
-impl FromStr for TimeSpec {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<TimeSpec, String> {
-        let s = s.trim();
-        if let Some(ago) = parse_duration(s) {
-            return ago.map(TimeSpec::Ago);
-        }
-        if let Ok(t) = s.parse::<jiff::Timestamp>() {
-            return Ok(TimeSpec::At(t));
-        }
-        if let Ok(dt) = s.parse::<jiff::civil::DateTime>() {
-            return Ok(TimeSpec::Civil(dt));
-        }
-        if let Ok(d) = s.parse::<jiff::civil::Date>() {
-            return Ok(TimeSpec::Civil(d.to_datetime(jiff::civil::Time::midnight())));
-        }
-        Err(format!(
-            "`{}`: expected a duration such as 15m, 2h, 7d or a time such as 2026-12-01T10:00:00Z",
-            s.escape_debug()
-        ))
-    }
-}
-
-/// `None` when `s` is not shaped like `<digits><unit>`.
-fn parse_duration(s: &str) -> Option<Result<i64, String>> {
-    let unit = s.chars().last()?;
-    let digits = &s[..s.len() - unit.len_utf8()];
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let per: i64 = match unit {
-        's' => 1_000_000,
-        'm' => 60_000_000,
-        'h' => 3_600_000_000,
-        'd' => 86_400_000_000,
-        'w' => 7 * 86_400_000_000,
-        _ => return None,
-    };
-    Some(digits.parse::<i64>().ok().and_then(|n| n.checked_mul(per)).ok_or_else(|| format!("`{s}`: too long ago")))
-}
 
 /// The display zone and the "now" every relative time of one run is measured from.
 pub(crate) struct Clock {
@@ -86,20 +31,21 @@ impl Clock {
         Timestamp(self.now.as_microsecond())
     }
 
-    pub(crate) fn resolve(&self, spec: &TimeSpec) -> Result<Timestamp, CliError> {
-        match spec {
-            TimeSpec::Ago(micros) => self
-                .now
-                .as_microsecond()
-                .checked_sub(*micros)
-                .map(Timestamp)
-                .ok_or_else(|| CliError::usage("time too far in the past")),
-            TimeSpec::At(t) => Ok(Timestamp(t.as_microsecond())),
-            TimeSpec::Civil(dt) => dt
-                .to_zoned(self.tz.clone())
-                .map(|z| Timestamp(z.timestamp().as_microsecond()))
-                .map_err(|e| CliError::usage(format!("time {dt}: {e}"))),
-        }
+    /// A time typed on the command line; a wall-clock time is in the display zone.
+    pub(crate) fn resolve(&self, when: &When) -> Result<Timestamp, CliError> {
+        Ok(when.resolve(self.now(), |t| {
+            let civil = jiff::civil::DateTime::new(
+                i16::try_from(t.year()).ok()?,
+                i8::try_from(u8::from(t.month())).ok()?,
+                i8::try_from(t.day()).ok()?,
+                i8::try_from(t.hour()).ok()?,
+                i8::try_from(t.minute()).ok()?,
+                i8::try_from(t.second()).ok()?,
+                i32::try_from(t.nanosecond()).ok()?,
+            )
+            .ok()?;
+            civil.to_zoned(self.tz.clone()).ok().map(|z| Timestamp(z.timestamp().as_microsecond()))
+        })?)
     }
 
     fn zoned(&self, ts: Timestamp) -> Option<jiff::Zoned> {
@@ -151,19 +97,6 @@ impl Clock {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_and_times() {
-        assert_eq!("15m".parse(), Ok(TimeSpec::Ago(15 * 60_000_000)));
-        assert_eq!("7d".parse(), Ok(TimeSpec::Ago(7 * 86_400_000_000)));
-        assert!(matches!("2026-12-01T10:00:00Z".parse(), Ok(TimeSpec::At(_))));
-        assert!(matches!("2026-12-01T10:00:00+02:00".parse(), Ok(TimeSpec::At(_))));
-        assert!(matches!("2026-12-01 10:00".parse(), Ok(TimeSpec::Civil(_))));
-        assert!(matches!("2026-12-01".parse(), Ok(TimeSpec::Civil(_))));
-        for bad in ["", "yesterday", "5x", "m", "99999999999999999999d"] {
-            assert!(bad.parse::<TimeSpec>().is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn civil_times_are_in_the_display_zone() {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use log_panel_core::store::{
-    CardFilter, CardsQuery, FieldValue, LoggerCard, PageAt, RecordFilter, Slots, StoredRecord, QUARTER_HOUR,
+    CardFilter, CardsQuery, FieldValue, Follow, LoggerCard, PageAt, RecordFilter, Slots, StoredRecord, QUARTER_HOUR,
 };
 use log_panel_core::{LevelCounts, Store, Timestamp};
 
@@ -99,12 +99,14 @@ pub(crate) fn tail(ctx: &Ctx, a: &TailArgs) -> Result<(), CliError> {
     if !a.follow {
         return Ok(());
     }
-    let mut after = start.into_iter().chain(latest.last().map(|r| r.id)).max().unwrap_or(0);
+    let after = start.into_iter().chain(latest.last().map(|r| r.id)).max().unwrap_or(0);
+    // Re-reads a short window below the newest id, so a row that commits late
+    // with a smaller id (several PostgreSQL writers) is printed too, once.
+    let mut follow = Follow::after(filter, after);
     while !stop.load(Ordering::Relaxed) {
-        let new = ctx.store.tail(&filter, Some(after), PAGE)?;
+        let new = follow.poll(&*ctx.store, PAGE)?;
         for r in &new {
             w.write(r, &ctx.clock)?;
-            after = after.max(r.id);
         }
         w.flush()?;
         if new.len() < PAGE {
@@ -236,7 +238,7 @@ pub(crate) fn rebuild(ctx: &Ctx) -> Result<(), CliError> {
 }
 
 pub(crate) fn sites(ctx: &Ctx, a: &SitesArgs) -> Result<(), CliError> {
-    let range = RangeArgs { since: Some(a.since.clone()), until: a.until.clone() };
+    let range = RangeArgs { since: Some(a.since), until: a.until };
     let filter = with_range(a.filter.to_filter(), &range, &ctx.clock)?;
     let limit = usize::try_from(a.limit).unwrap_or(usize::MAX);
     let sites = ctx.store.call_sites(&filter, limit)?;

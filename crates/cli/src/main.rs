@@ -87,6 +87,7 @@ const TOKEN_ENV: &str = "LOG_PANEL_WEB_TOKEN";
 
 fn serve(store: Box<dyn Store>, a: &args::ServeArgs) -> Result<(), CliError> {
     let mut options = log_panel_web::ServeOptions::default().bind(a.bind.clone());
+    options.panel = panel_options(Config::discover()?.as_ref());
     if let Some(token) = a.token.clone().or_else(|| std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty())) {
         options = options.token(token);
     }
@@ -106,6 +107,15 @@ fn serve(store: Box<dyn Store>, a: &args::ServeArgs) -> Result<(), CliError> {
         println!("log-panel: serving the panel on http://{addr}/ (Ctrl-C stops)");
         server.run().await.map_err(CliError::Web)
     })
+}
+
+/// Slot colours from the configuration's `thresholds.error` / `thresholds.warn`,
+/// as the library reads them; a threshold that is off (or no configuration)
+/// keeps the panel's default of 1, so an error never shows as an ok slot.
+fn panel_options(config: Option<&Config>) -> log_panel_web::PanelOptions {
+    let thresholds = config.map(|c| c.thresholds.clone()).unwrap_or_default();
+    let count = |t: Option<u32>| t.map_or(1, u64::from);
+    log_panel_web::PanelOptions::default().slot_thresholds(count(thresholds.error), count(thresholds.warn))
 }
 
 /// `--db`, else `$LOG_PANEL_DATABASE_URL`, else the configuration's `database`

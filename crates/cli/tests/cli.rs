@@ -144,6 +144,35 @@ fn postgres_database_by_url() {
     assert!(ok(db, &["stats"]).starts_with("6 loggers;"));
 }
 
+/// `sslmode=require` URLs: the command speaks TLS (feature `tls`, on by default),
+/// verifies the server's certificate, and says in one line when TLS is refused.
+#[cfg(feature = "tls")]
+#[test]
+fn postgres_over_tls() {
+    let Some(server) = log_panel_postgres::testing::TestServer::start_tls() else { return };
+    let ca = server.ca_file().unwrap();
+    // A role that pg_hba refuses on plain connections.
+    let (_, base) = server.create_tls_database();
+    let tls = format!("{base}?sslmode=require&sslrootcert={}", ca.display());
+    fill_into(&mut log_panel_postgres::PgSink::connect(&tls).unwrap());
+    let tail = ok(Path::new(&tls), &["tail", "-n", "1"]);
+    assert!(tail.contains("evil: red"), "{tail}");
+    assert_eq!(
+        loggers(&ok(Path::new(&tls), &["query", "--format", "ndjson", "--level", "error"])),
+        ["billing::payments"]
+    );
+    // The same role without TLS: the server's refusal, in one line.
+    let e = fails(&run(Path::new(&base), &["tail"]), 1);
+    assert!(e.contains("no encryption"), "{e}");
+    // The system's roots do not know the throwaway CA.
+    let e = fails(&run(Path::new(&format!("{base}?sslmode=require")), &["tail"]), 1);
+    assert!(e.to_lowercase().contains("certificate"), "{e}");
+    // A server without TLS, asked for it.
+    let Some(plain) = log_panel_postgres::testing::TestServer::shared_database() else { return };
+    let e = fails(&run(Path::new(&format!("{plain}?sslmode=require")), &["tail"]), 1);
+    assert!(e.to_lowercase().contains("tls"), "{e}");
+}
+
 fn check_filters(db: &Path) {
     let q = |args: &[&str]| {
         let mut all = vec!["query", "--format", "ndjson"];
@@ -166,6 +195,19 @@ fn check_filters(db: &Path) {
     assert_eq!(q(&["--logger", "billing::", "--level", "warn", "--since", "1d"]), ["billing::payments", "billing::db"]);
     assert_eq!(q(&["--limit", "2"]), ["evil", "billing"]);
     assert!(q(&["--grep", "nothing like this"]).is_empty());
+    // Call sites: every record is in src/service.rs, at line 10 + minutes ago.
+    assert_eq!(q(&["--site", "src/service.rs:130"]), ["billing::db"]);
+    assert_eq!(
+        q(&["--site", "src/service.rs", "--logger", "billing::"]),
+        ["billing", "billing::payments", "billing::db"]
+    );
+    assert_eq!(q(&["--site", "src/service.rs:100", "--logger", "billing::payments"]), ["billing::payments"]);
+    assert!(q(&["--site", "src/service.rs:100", "--logger", "billing"]).is_empty());
+    assert!(q(&["--site", "src/other.rs"]).is_empty());
+    let tail = ok(db, &["tail", "--site", "src/service.rs:20"]);
+    assert_eq!(tail.lines().count(), 1, "{tail}");
+    assert!(tail.contains("evil: red"), "{tail}");
+    assert_eq!(loggers(&ok(db, &["export", "--site", "src/service.rs:190"])), ["app"]);
 }
 
 #[test]
@@ -370,6 +412,9 @@ fn errors_are_one_line_and_a_failure_status() {
         &["query", "--format", "xml"],
         &["query", "--limit", "0"],
         &["tail", "--pid", "-3"],
+        &["tail", "--site", ":7"],
+        &["export", "--site", "src/a.rs:99999999999"],
+        &["query", "--request", "r-1", "--site", "src/a.rs:1"],
         &["frobnicate"],
     ] {
         let e = fails(&run(&db.path, bad), 2);
@@ -477,11 +522,15 @@ fn tail_follow_exits_zero_on_ctrl_c() {
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
 
-#[test]
-fn serve_runs_the_web_panel_over_the_database() {
+/// Starts `serve` on a free port with `config` as $LOG_PANEL_CONFIG, and returns the home page.
+fn serve_home(db: &Path, config: Option<&Path>) -> String {
     use std::io::{Read, Write};
-    let db = fill();
-    let mut child = cmd(&db.path).args(["serve", "--bind", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut command = cmd(db);
+    command.env_remove("LOG_PANEL_CONFIG").current_dir(db.parent().unwrap());
+    if let Some(config) = config {
+        command.env("LOG_PANEL_CONFIG", config);
+    }
+    let mut child = command.args(["serve", "--bind", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().unwrap();
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
     let addr = first
@@ -498,9 +547,38 @@ fn serve_runs_the_web_panel_over_the_database() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
+#[test]
+fn serve_runs_the_web_panel_over_the_database() {
+    let db = fill();
+    let response = serve_home(&db.path, None);
     assert!(response.contains("billing::payments"), "the dashboard shows the stored loggers: {response}");
+    // billing::payments' one error (90 minutes ago) makes its slot red by default.
+    assert!(response.contains("slot s-error"), "{response}");
 
     // Logs are not served to the network without credentials.
     let e = fails(&run(&db.path, &["serve", "--bind", "0.0.0.0:0"]), 1);
     assert!(e.contains("without authentication"), "{e}");
+}
+
+#[test]
+fn serve_colours_slots_by_the_configured_thresholds() {
+    let db = fill();
+    let config = db.path.with_file_name("log_panel.toml");
+    std::fs::write(&config, "[thresholds]\nerror = 3\nwarn = 2\n").unwrap();
+    let response = serve_home(&db.path, Some(&config));
+    assert!(response.contains("billing::payments"), "{response}");
+    // One error and one warning per slot, under thresholds of 3 and 2: no red, no amber slot.
+    assert!(!response.contains("slot s-error") && !response.contains("slot s-warn"), "{response}");
+    assert!(response.contains("slot s-ok"), "{response}");
+
+    std::fs::write(&config, "[thresholds]\nerror = 1\nwarn = \"off\"\n").unwrap();
+    let response = serve_home(&db.path, Some(&config));
+    assert!(response.contains("slot s-error") && response.contains("slot s-warn"), "off keeps the default: {response}");
+
+    std::fs::write(&config, "[thresholds]\nerror = -1\n").unwrap();
+    let e = fails(&cmd(&db.path).env("LOG_PANEL_CONFIG", &config).args(["serve"]).output().unwrap(), 1);
+    assert!(e.contains("thresholds.error"), "{e}");
 }

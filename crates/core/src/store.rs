@@ -32,6 +32,11 @@ use crate::{Level, Timestamp, LEVELS};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod follow;
+mod when;
+
+pub use follow::Follow;
+pub use when::When;
 
 const MINUTE: i64 = 60_000_000;
 /// The finest aggregate bucket, in microseconds.
@@ -201,6 +206,77 @@ impl FromStr for FieldMatch {
     }
 }
 
+/// A call-site condition: the source file of the log statement, and its line
+/// when given. With [`RecordFilter::logger`] set to the site's logger it
+/// selects the records of one call site (what [`Store::call_sites`] groups by).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteMatch {
+    /// The source file, exactly as recorded (`src/billing/db.rs`).
+    pub file: String,
+    /// The source line; `None` keeps every line of the file.
+    pub line: Option<u32>,
+}
+
+impl SiteMatch {
+    /// Whether a record with this file and line is kept (a record without a
+    /// file never is).
+    ///
+    /// ```
+    /// use log_panel_core::store::SiteMatch;
+    /// let site: SiteMatch = "src/db.rs:42".parse()?;
+    /// assert!(site.matches(Some("src/db.rs"), Some(42)) && !site.matches(Some("src/db.rs"), Some(43)));
+    /// # Ok::<(), log_panel_core::store::StoreError>(())
+    /// ```
+    pub fn matches(&self, file: Option<&str>, line: Option<u32>) -> bool {
+        file == Some(self.file.as_str()) && self.line.is_none_or(|l| line == Some(l))
+    }
+}
+
+/// `FILE:LINE`, or `FILE` alone for every line of it. The line is what follows
+/// the last `:` when that is a number, so `C:\src\a.rs:7` is file `C:\src\a.rs`, line 7.
+///
+/// ```
+/// use log_panel_core::store::SiteMatch;
+/// let s: SiteMatch = "src/db.rs:42".parse()?;
+/// assert_eq!((s.file.as_str(), s.line), ("src/db.rs", Some(42)));
+/// assert_eq!("src/db.rs".parse::<SiteMatch>()?.line, None);
+/// assert!("".parse::<SiteMatch>().is_err() && ":7".parse::<SiteMatch>().is_err());
+/// # Ok::<(), log_panel_core::store::StoreError>(())
+/// ```
+impl FromStr for SiteMatch {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<SiteMatch, StoreError> {
+        let s = s.trim();
+        let (file, line) = match s.rsplit_once(':') {
+            Some((file, line)) if !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()) => {
+                let line = line.parse::<u32>().map_err(|_| {
+                    StoreError::bad_filter(format!("call site `{}`: line number too large", s.escape_debug()))
+                })?;
+                (file, Some(line))
+            }
+            _ => (s, None),
+        };
+        if file.is_empty() || file.chars().any(char::is_control) {
+            return Err(StoreError::bad_filter(format!(
+                "call site `{}`: expected FILE:LINE or FILE (no control characters)",
+                s.escape_debug()
+            )));
+        }
+        Ok(SiteMatch { file: file.to_owned(), line })
+    }
+}
+
+/// `FILE:LINE`, or `FILE` (what [`SiteMatch::from_str`] reads back).
+impl fmt::Display for SiteMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}", self.file),
+            None => f.write_str(&self.file),
+        }
+    }
+}
+
 /// Which records a query keeps. Every condition set is ANDed; the default keeps everything.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
@@ -225,13 +301,20 @@ pub struct RecordFilter {
     pub text: Option<String>,
     /// Conditions on the stored fields, all of which must hold.
     pub fields: Vec<FieldMatch>,
+    /// Records logged at this call site (file, and line when given).
+    pub site: Option<SiteMatch>,
 }
 
 impl RecordFilter {
     /// Whether only logger, level and time are set, so counts can come from
     /// the aggregate tables instead of the rows.
     pub fn is_aggregate_only(&self) -> bool {
-        self.app.is_none() && self.host.is_none() && self.pid.is_none() && self.text.is_none() && self.fields.is_empty()
+        self.app.is_none()
+            && self.host.is_none()
+            && self.pid.is_none()
+            && self.text.is_none()
+            && self.fields.is_empty()
+            && self.site.is_none()
     }
 
     /// Whether a record with this level passes the level conditions.
@@ -293,6 +376,43 @@ pub struct Page {
     pub older: Option<Cursor>,
     /// Where the next newer page starts, when there are newer matching records.
     pub newer: Option<Cursor>,
+}
+
+impl Page {
+    /// A page assembled from the rows a store read for `at` (for storage
+    /// crates): up to `limit + 1` of them, in reading order — newest first for
+    /// [`PageAt::Newest`] and [`PageAt::Older`], oldest first for
+    /// [`PageAt::Newer`]. The row beyond `limit` says there is more in the
+    /// reading direction; `exists_beyond(cursor, older)` says whether a kept
+    /// record lies strictly older (`true`) or newer (`false`) than `cursor`,
+    /// for the other direction (not called for the newest page).
+    pub fn from_rows(
+        at: PageAt,
+        limit: usize,
+        mut rows: Vec<StoredRecord>,
+        mut exists_beyond: impl FnMut(Cursor, bool) -> Result<bool, StoreError>,
+    ) -> Result<Page, StoreError> {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let mut page = Page::default();
+        match at {
+            PageAt::Newest | PageAt::Older(_) => {
+                page.older = if more { rows.last().map(Cursor::of) } else { None };
+                if let PageAt::Older(c) = at {
+                    let first = rows.first().map_or(c, Cursor::of);
+                    page.newer = exists_beyond(first, false)?.then_some(first);
+                }
+            }
+            PageAt::Newer(c) => {
+                rows.reverse();
+                page.newer = if more { rows.first().map(Cursor::of) } else { None };
+                let oldest = rows.last().map_or(c, Cursor::of);
+                page.older = exists_beyond(oldest, true)?.then_some(oldest);
+            }
+        }
+        page.records = rows;
+        Ok(page)
+    }
 }
 
 /// A record as stored, read back.
@@ -750,4 +870,46 @@ pub trait Store: Send + Sync {
 
     /// A short description for messages (never containing a password).
     fn describe(&self) -> String;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64) -> StoredRecord {
+        StoredRecord { id, ts: Timestamp(id * 10), ..StoredRecord::default() }
+    }
+
+    #[test]
+    fn pages_from_rows_set_both_cursors() {
+        let never = |_: Cursor, _: bool| -> Result<bool, StoreError> { panic!("the newest page asks nothing") };
+        // Newest: limit + 1 rows read, so there is an older page.
+        let page = Page::from_rows(PageAt::Newest, 2, vec![row(9), row(8), row(7)], never).unwrap();
+        assert_eq!(page.records, [row(9), row(8)]);
+        assert_eq!((page.older, page.newer), (Some(Cursor::of(&row(8))), None));
+        let page = Page::from_rows(PageAt::Newest, 2, vec![row(9)], never).unwrap();
+        assert_eq!((page.older, page.newer), (None, None));
+        // Older: the newer side comes from the check, at the first row (or the cursor when empty).
+        let c = Cursor::of(&row(8));
+        let mut asked = Vec::new();
+        let page = Page::from_rows(PageAt::Older(c), 2, vec![row(7), row(6)], |at, older| {
+            asked.push((at, older));
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(asked, [(Cursor::of(&row(7)), false)]);
+        assert_eq!((page.older, page.newer), (None, Some(Cursor::of(&row(7)))));
+        let page = Page::from_rows(PageAt::Older(c), 2, Vec::new(), |at, _| Ok(at == c)).unwrap();
+        assert_eq!((page.records.len(), page.older, page.newer), (0, None, Some(c)));
+        // Newer: read oldest first, shown newest first; the older side from the check.
+        let page = Page::from_rows(PageAt::Newer(c), 2, vec![row(9), row(10), row(11)], |at, older| {
+            Ok(older && at == Cursor::of(&row(9)))
+        })
+        .unwrap();
+        assert_eq!(page.records, [row(10), row(9)]);
+        assert_eq!((page.older, page.newer), (Some(Cursor::of(&row(9))), Some(Cursor::of(&row(10)))));
+        let page = Page::from_rows(PageAt::Newer(c), 2, vec![row(9)], |_, _| Ok(false)).unwrap();
+        assert_eq!((page.records, page.older, page.newer), (vec![row(9)], None, None));
+    }
 }

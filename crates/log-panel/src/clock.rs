@@ -1,5 +1,5 @@
 //! When a record was made: a raw tick on the calling thread, wall-clock time
-//! on the writer.
+//! on the writer; and the writer's own monotonic [`Clock`] for its timers.
 //!
 //! Reading the wall clock (`SystemTime::now()` and the conversion to
 //! microseconds) costs ~40 ns on the virtual machines this was measured on,
@@ -11,8 +11,9 @@
 //! is missing or not invariant, so this is correct on any machine, just not
 //! faster there.
 //!
-//! The conversion: the writer keeps an *anchor*, one reading of the tick,
-//! the monotonic clock and the wall clock taken together, re-taken whenever a
+//! The conversion: the writer keeps an *anchor*, one reading of the tick and
+//! the monotonic clock taken together, with the wall time at that tick (the
+//! midpoint of a wall-clock reading before and after it), re-taken whenever a
 //! record is newer than it by more than [`REANCHOR_AFTER_NS`]. A record's
 //! time is the anchor's wall time minus (anchor tick − record tick) scaled to
 //! nanoseconds. The scale is measured from the monotonic clock over
@@ -34,6 +35,11 @@ use log_panel_core::Timestamp;
 /// A record newer than the anchor by more than this re-takes the anchor.
 pub(crate) const REANCHOR_AFTER_NS: u64 = 1_000_000;
 
+/// An anchor whose two wall-clock readings are this close is taken at once.
+const TIGHT_ANCHOR_NS: i128 = 2_000;
+/// Readings tried for one anchor before the tightest is kept.
+const ANCHOR_TRIES: usize = 4;
+
 /// The process's clock and its first reading, which every scale is measured from.
 struct Origin {
     clock: quanta::Clock,
@@ -49,8 +55,8 @@ static ORIGIN: OnceLock<Origin> = OnceLock::new();
 fn origin() -> &'static Origin {
     ORIGIN.get_or_init(|| {
         let clock = quanta::Clock::new();
-        let raw = clock.raw();
-        Origin { clock, raw, mono: Instant::now() }
+        let (raw, mono, _) = paired_reading(&clock);
+        Origin { clock, raw, mono }
     })
 }
 
@@ -104,12 +110,9 @@ impl WallClock {
 
     fn reanchor(&mut self) {
         let origin = self.origin;
-        // The tick between the two clock readings it is paired with.
-        let mono = Instant::now();
-        let raw = origin.clock.raw();
-        let wall = SystemTime::now();
+        let (raw, mono, wall_ns) = paired_reading(&origin.clock);
         self.raw = raw;
-        self.wall_ns = epoch_ns(wall);
+        self.wall_ns = wall_ns;
         let ticks = raw.saturating_sub(origin.raw);
         let elapsed = mono.saturating_duration_since(origin.mono).as_nanos() as f64;
         self.scale = if ticks > 0 && elapsed >= 1_000_000.0 {
@@ -122,11 +125,77 @@ impl WallClock {
     }
 }
 
+/// A tick with the monotonic and wall-clock times it was read at.
+///
+/// The tick is read between two readings of each clock, and its times are
+/// their midpoints. A preemption inside the readings (a loaded machine) would
+/// shift every timestamp converted with them by its length, and skew the
+/// scale, so the tightest of a few tries is kept.
+fn paired_reading(clock: &quanta::Clock) -> (u64, Instant, i128) {
+    let mut best: Option<(u64, Instant, i128, i128)> = None;
+    for _ in 0..ANCHOR_TRIES {
+        let wall_before = epoch_ns(SystemTime::now());
+        let mono_before = Instant::now();
+        let raw = clock.raw();
+        let mono_after = Instant::now();
+        let wall_after = epoch_ns(SystemTime::now());
+        let spread = wall_after - wall_before;
+        let mono = mono_before + mono_after.saturating_duration_since(mono_before) / 2;
+        if best.is_none_or(|(.., s)| spread < s) {
+            best = Some((raw, mono, wall_before + spread / 2, spread));
+        }
+        if spread <= TIGHT_ANCHOR_NS {
+            break;
+        }
+    }
+    match best {
+        Some((raw, mono, wall, _)) => (raw, mono, wall),
+        None => (clock.raw(), Instant::now(), epoch_ns(SystemTime::now())),
+    }
+}
+
 /// Nanoseconds since the Unix epoch (negative before it).
 fn epoch_ns(t: SystemTime) -> i128 {
     match t.duration_since(SystemTime::UNIX_EPOCH) {
         Ok(d) => d.as_nanos() as i128,
         Err(e) => -(e.duration().as_nanos() as i128),
+    }
+}
+
+/// The writer's monotonic time, for its timers (batch interval, retry,
+/// spill, drop reports, shutdown deadline): [`Instant::now`], or in unit
+/// tests a time the test moves ([`Clock::manual`]), so the writer's parts
+/// are tested without sleeping. Clones share the same time.
+#[derive(Clone, Default)]
+pub(crate) struct Clock {
+    #[cfg(test)]
+    manual: Option<std::sync::Arc<std::sync::Mutex<Instant>>>,
+}
+
+impl Clock {
+    /// Now.
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        #[cfg(test)]
+        if let Some(t) = &self.manual {
+            return *t.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        Instant::now()
+    }
+}
+
+#[cfg(test)]
+impl Clock {
+    /// A clock that stands still until [`Clock::advance`] moves it.
+    pub(crate) fn manual() -> Clock {
+        Clock { manual: Some(std::sync::Arc::new(std::sync::Mutex::new(Instant::now()))) }
+    }
+
+    /// Moves a manual clock (and its clones) forward.
+    pub(crate) fn advance(&self, by: std::time::Duration) {
+        if let Some(t) = &self.manual {
+            *t.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += by;
+        }
     }
 }
 
@@ -177,5 +246,16 @@ mod tests {
         let ts = clock.timestamp(tick).as_micros();
         assert!(clock.raw > anchored, "anchor moved");
         assert!(ts >= before - 1 && ts <= wall_micros() + 1);
+    }
+
+    #[test]
+    fn a_manual_clock_moves_only_when_advanced_and_clones_share_it() {
+        let clock = Clock::manual();
+        let copy = clock.clone();
+        let t0 = clock.now();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert_eq!(clock.now(), t0);
+        copy.advance(std::time::Duration::from_secs(3));
+        assert_eq!(clock.now() - t0, std::time::Duration::from_secs(3));
     }
 }

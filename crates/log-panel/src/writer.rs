@@ -8,35 +8,57 @@
 //! `pending` (being gathered) → `backlog` (sealed batches waiting for the
 //! sink) → storage; while storage is down, `backlog` spills to the
 //! [`Spool`], which is replayed before anything newer once storage is back.
+//!
+//! This file is the loop: it waits for messages and timers and decides what
+//! happens next, in what order. Each concern it drives has one owner:
+//!
+//! | part | owns |
+//! |---|---|
+//! | [`batches`] | `pending` → `backlog`, the interval timer, the memory held |
+//! | [`health`] (with [`backoff`]) | whether storage works, the jittered retry delay, outage reports |
+//! | [`storing`] | sink calls: one attempt, bisecting a bad batch, sanitised retry, quarantine |
+//! | [`outage`] | the spool: when to spill, replaying one batch, losses at the last chance |
+//! | [`progress`] | received and resolved counts, `flush()` and shutdown waiters, gauges |
+//! | [`drops`] | the summaries of records dropped on a full queue |
+//! | [`storable`] | one rule for every storage: over-long names cut, NUL replaced |
+//!
+//! Every part reads time from a [`Clock`], so its unit tests move time by
+//! hand, against a mock sink (`testing.rs`).
 
-use std::collections::VecDeque;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use log_panel_core::{Batch, BatchPolicy, Level, Origin, Record, Sink, SinkError, SinkErrorKind, Timestamp, Value};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use log_panel_core::{BatchPolicy, Origin, Record, Sink};
 
 use crate::alerts::Alerts;
-use crate::clock::WallClock;
+use crate::clock::{Clock, WallClock};
 use crate::queue::Msg;
 use crate::spool::{Spool, SpoolLimits};
 use crate::stats::Counters;
 
 mod backoff;
+mod batches;
+mod drops;
+mod health;
+mod outage;
+mod progress;
 mod storable;
+mod storing;
+#[cfg(test)]
+mod testing;
 
 use backoff::Backoff;
+use batches::Batches;
+use drops::DropReports;
+use health::Health;
+use outage::{Outage, Replayed};
+use progress::Progress;
+use storing::Storing;
 
-/// How long a spill that failed waits before the spool is tried again.
-const SPILL_RETRY: Duration = Duration::from_secs(1);
 /// How often the writer looks again while its memory is full and it leaves
 /// records in the queue.
 const FULL_POLL: Duration = Duration::from_millis(20);
-/// Drop summaries are made at most this often (the final one at shutdown
-/// excepted), however long the overload lasts; their counts add up the same.
-const DROP_REPORT_EVERY: Duration = Duration::from_secs(1);
 /// Messages taken from the queue after a wake-up before the timers, storage
 /// health and gauges are looked at again: small enough that a timer fires at
 /// most a few hundred records late, large enough that the look is rare.
@@ -61,62 +83,32 @@ pub(crate) struct SpoolSettings {
     pub(crate) limits: SpoolLimits,
 }
 
-/// Whether storage is taking writes.
-#[derive(Debug, Clone, Copy)]
-enum Health {
-    Ok,
-    Failing { since: Instant, retry_at: Instant },
-}
-
 /// Where the writer is in its life.
+#[derive(Clone, Copy)]
 enum State {
     Running,
     /// Shutdown requested: drain, store or spool everything by `deadline`, acknowledge.
     Draining {
         deadline: Instant,
-        acks: Vec<Sender<()>>,
     },
 }
 
 pub(crate) struct Writer {
     rx: Receiver<Msg>,
-    sink: Box<dyn Sink>,
     origin: Origin,
     counters: Arc<Counters>,
-    policy: BatchPolicy,
     capacity: usize,
-    spool: Option<Spool>,
-    spool_after: Duration,
-    spool_max_bytes: usize,
-    /// After a failed spill: not before this instant again.
-    spill_retry_at: Option<Instant>,
-    pending: Vec<Record>,
-    /// When the oldest pending record arrived: the interval timer counts from here.
-    oldest: Option<Instant>,
-    backlog: VecDeque<Vec<Record>>,
-    /// Approximate bytes held in `pending` and `backlog`.
-    held_bytes: usize,
-    held_records: u64,
+    batches: Batches,
     health: Health,
-    backoff: Backoff,
+    storing: Storing,
+    outage: Outage,
+    progress: Progress,
+    drops: DropReports,
     state: State,
-    /// Records taken in (from the queue, or made by the writer itself).
-    received: u64,
-    /// Of those, records taken from the queue (published as `stats().accepted`).
-    from_queue: u64,
-    /// Of those, records committed, spooled-then-replayed, quarantined or lost, in order.
-    resolved: u64,
-    waiters: Vec<(u64, Sender<()>)>,
-    drops_reported: [u64; 5],
-    /// When the last drop summary was made: at most one per [`DROP_REPORT_EVERY`].
-    drops_reported_at: Option<Instant>,
-    high_water: usize,
-    /// The sink's own sanitised count, already added to the stats.
-    sink_sanitised: u64,
-    /// Threshold alerts: counts what was committed (None: no callbacks).
-    alerts: Option<Alerts>,
+    /// The writer's time, for every timer.
+    clock: Clock,
     /// Turns the callers' ticks into timestamps.
-    clock: WallClock,
+    wall: WallClock,
     /// When [`Sink::idle`] is next due (now, after a stored batch).
     idle_at: Instant,
 }
@@ -129,47 +121,39 @@ impl Writer {
         origin: Origin,
         counters: Arc<Counters>,
     ) -> Writer {
-        let (spool, spool_after) = match settings.spool {
-            Some(s) => (Some(Spool::with_limits(s.dir, &origin, s.limits)), s.after),
-            None => (None, Duration::MAX),
-        };
-        let spool_max_bytes = settings.max_held_bytes;
+        Writer::with_clock(rx, sink, settings, origin, counters, Clock::default())
+    }
+
+    fn with_clock(
+        rx: Receiver<Msg>,
+        sink: Box<dyn Sink>,
+        settings: WriterSettings,
+        origin: Origin,
+        counters: Arc<Counters>,
+        clock: Clock,
+    ) -> Writer {
+        let spool = settings.spool.map(|s| (Spool::with_limits(s.dir, &origin, s.limits), s.after));
         Writer {
             rx,
-            sink,
+            batches: Batches::new(settings.policy, settings.max_held_bytes),
+            health: Health::new(Backoff::new(), Arc::clone(&counters), clock.clone()),
+            storing: Storing::new(sink, Arc::clone(&counters)),
+            outage: Outage::new(spool, Arc::clone(&counters), clock.clone()),
+            progress: Progress::new(Arc::clone(&counters), settings.capacity),
+            drops: DropReports::new(Arc::clone(&counters), clock.clone()),
             origin,
             counters,
-            pending: Vec::with_capacity(settings.policy.batch_size.clamp(1, 65_536)),
-            policy: settings.policy,
             capacity: settings.capacity,
-            spool,
-            spool_after,
-            spool_max_bytes,
-            spill_retry_at: None,
-            oldest: None,
-            backlog: VecDeque::new(),
-            held_bytes: 0,
-            held_records: 0,
-            health: Health::Ok,
-            backoff: Backoff::new(),
             state: State::Running,
-            received: 0,
-            from_queue: 0,
-            resolved: 0,
-            waiters: Vec::new(),
-            drops_reported: [0; 5],
-            drops_reported_at: None,
-            high_water: 0,
-            sink_sanitised: 0,
-            alerts: None,
-            clock: WallClock::new(),
-            idle_at: Instant::now(),
+            wall: WallClock::new(),
+            idle_at: clock.now(),
+            clock,
         }
     }
 
     /// Counts every committed record toward the thresholds of `alerts`.
     pub(crate) fn with_alerts(mut self, alerts: Option<Alerts>) -> Writer {
-        self.alerts = alerts;
+        self.storing.set_alerts(alerts);
         self
     }
 
@@ -177,7 +161,7 @@ impl Writer {
     /// receiver goes first, so a callback that calls `flush()` now gets
     /// `NotRunning` instead of waiting for a writer that has stopped.
     fn stop_alerts(&mut self) {
-        if let Some(mut alerts) = self.alerts.take() {
+        if let Some(mut alerts) = self.storing.take_alerts() {
             drop(std::mem::replace(&mut self.rx, crossbeam_channel::never()));
             alerts.finish();
         }
@@ -187,43 +171,10 @@ impl Writer {
     pub(crate) fn run(mut self) {
         crate::logger::mark_writer_thread();
         // A spool left by an earlier run is replayed before any new record.
-        self.drive(Instant::now());
+        self.drive(self.clock.now());
         loop {
-            let msg = if self.memory_full() {
-                // Leave records in the queue: callers then wait or drop as
-                // their overflow policy says, and memory stays bounded.
-                let poll = Instant::now() + FULL_POLL;
-                let until = self.next_wake().map_or(poll, |at| at.min(poll));
-                std::thread::sleep(until.saturating_duration_since(Instant::now()));
-                Err(RecvTimeoutError::Timeout)
-            } else {
-                match self.next_wake() {
-                    Some(at) => self.rx.recv_deadline(at),
-                    None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                }
-            };
-            match msg {
-                Ok(msg) => {
-                    // The queue is at its deepest now: sample it once per wake-up.
-                    self.note_depth(self.rx.len() + 1);
-                    self.handle(msg);
-                    // Take what else is queued before the timer and gauge work
-                    // in `tick`, which would otherwise run once per record.
-                    for _ in 0..DRAIN_BURST {
-                        match self.rx.try_recv() {
-                            Ok(msg) => self.handle(msg),
-                            Err(_) => break,
-                        }
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => self.idle_work(),
-                Err(RecvTimeoutError::Disconnected) => {
-                    if let State::Running = self.state {
-                        self.state = State::Draining { deadline: Instant::now(), acks: Vec::new() };
-                    }
-                }
-            }
-            self.tick();
+            let msg = self.wait();
+            self.step(msg);
             if self.finished() {
                 break;
             }
@@ -231,31 +182,78 @@ impl Writer {
         self.stop_alerts();
     }
 
+    /// Waits for the next message, or until a timer is due.
+    fn wait(&mut self) -> Result<Msg, RecvTimeoutError> {
+        if self.memory_full() {
+            // Leave records in the queue: callers then wait or drop as
+            // their overflow policy says, and memory stays bounded.
+            let poll = self.clock.now() + FULL_POLL;
+            let until = self.next_wake().map_or(poll, |at| at.min(poll));
+            std::thread::sleep(until.saturating_duration_since(self.clock.now()));
+            Err(RecvTimeoutError::Timeout)
+        } else {
+            match self.next_wake() {
+                Some(at) => self.rx.recv_deadline(at),
+                None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            }
+        }
+    }
+
+    /// One turn of the loop: the message (and what else is queued), then the timers.
+    fn step(&mut self, msg: Result<Msg, RecvTimeoutError>) {
+        match msg {
+            Ok(msg) => {
+                // The queue is at its deepest now: sample it once per wake-up.
+                self.progress.note_depth(self.rx.len() + 1);
+                self.handle(msg);
+                // Take what else is queued before the timer and gauge work
+                // in `tick`, which would otherwise run once per record.
+                for _ in 0..DRAIN_BURST {
+                    match self.rx.try_recv() {
+                        Ok(msg) => self.handle(msg),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => self.idle_work(),
+            Err(RecvTimeoutError::Disconnected) => {
+                if let State::Running = self.state {
+                    self.state = State::Draining { deadline: self.clock.now() };
+                }
+            }
+        }
+        self.tick();
+    }
+
+    fn draining(&self) -> bool {
+        matches!(self.state, State::Draining { .. })
+    }
+
     /// Memory holds more than its bound and the spool could not take it.
     /// Not while shutting down: shutdown must reach the writer through the queue.
     fn memory_full(&self) -> bool {
-        self.held_bytes > self.spool_max_bytes
+        self.batches.over_bound()
             && matches!(self.state, State::Running)
-            && !self.counters.closing.load(Relaxed)
+            && !self.counters.closing.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// When the loop must wake without a message.
     fn next_wake(&self) -> Option<Instant> {
         let mut wake: Option<Instant> = None;
         let mut at = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
-        if let Some(oldest) = self.oldest {
-            at(self.policy.deadline(oldest));
+        if let Some(due) = self.batches.deadline() {
+            at(due);
         }
-        if let Health::Failing { retry_at, .. } = self.health {
+        if let Some(retry_at) = self.health.retry_at() {
             at(retry_at);
         }
-        if let Some(last) = self.drops_reported_at.filter(|_| self.drops_outstanding()) {
-            at(last + DROP_REPORT_EVERY);
+        if let Some(due) = self.drops.next_due() {
+            at(due);
         }
-        if let State::Draining { deadline, .. } = self.state {
+        if let State::Draining { deadline } = self.state {
             // While draining, never block: poll the queue until it is empty.
-            at(if self.rx.is_empty() { deadline } else { Instant::now() });
-        } else if matches!(self.health, Health::Ok) && self.backlog.is_empty() {
+            at(if self.rx.is_empty() { deadline } else { self.clock.now() });
+        } else if self.health.is_ok() && !self.batches.has_backlog() {
             at(self.idle_at);
         }
         wake
@@ -264,51 +262,33 @@ impl Writer {
     /// One step of the sink's background upkeep, when nothing waits to be
     /// stored; the next step is due at once while the sink has more to do.
     fn idle_work(&mut self) {
-        let now = Instant::now();
-        let busy = !self.rx.is_empty() || !self.backlog.is_empty() || !matches!(self.health, Health::Ok);
-        if busy || now < self.idle_at || matches!(self.state, State::Draining { .. }) {
+        let now = self.clock.now();
+        let busy = !self.rx.is_empty() || self.batches.has_backlog() || !self.health.is_ok();
+        if busy || now < self.idle_at || self.draining() {
             return;
         }
-        let sink = &mut self.sink;
-        let more = match catch_unwind(AssertUnwindSafe(|| sink.idle())) {
-            Ok(Ok(more)) => more,
-            Ok(Err(e)) => {
-                self.counters.set_last_error(format!("{}: background upkeep: {e}", self.sink.describe()));
-                false
-            }
-            Err(_) => false,
-        };
+        let more = self.storing.idle();
         self.idle_at = if more { now } else { now + log_panel_core::IDLE_PERIOD };
     }
 
     fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Record(mut record, tick) => {
-                record.timestamp = self.clock.timestamp(tick);
-                self.from_queue += 1;
+                record.timestamp = self.wall.timestamp(tick);
+                self.progress.from_queue();
                 self.push(record);
             }
             Msg::Flush(ack) => {
                 self.seal();
-                self.waiters.push((self.received, ack));
+                self.progress.flush(ack);
             }
             Msg::Shutdown { ack, deadline } => {
                 self.seal();
-                match &mut self.state {
-                    State::Draining { acks, .. } => acks.push(ack),
-                    State::Running => self.state = State::Draining { deadline, acks: vec![ack] },
+                self.progress.shutdown(ack);
+                if let State::Running = self.state {
+                    self.state = State::Draining { deadline };
                 }
             }
-        }
-    }
-
-    /// Records the queue's depth (including the message just taken) for
-    /// `queue_high_water`.
-    fn note_depth(&mut self, depth: usize) {
-        let depth = depth.min(self.capacity);
-        if depth > self.high_water {
-            self.high_water = depth;
-            self.counters.high_water.fetch_max(depth, Relaxed);
         }
     }
 
@@ -320,129 +300,115 @@ impl Writer {
         if changed.sanitised {
             Counters::add(&self.counters.sanitised, 1);
         }
-        self.received += 1;
-        self.held_records += 1;
-        self.held_bytes += record.approx_size();
-        if self.oldest.is_none() {
-            self.oldest = Some(Instant::now());
-        }
-        let level = record.level;
-        self.pending.push(record);
-        if self.policy.due_on_push(self.pending.len(), level) {
+        self.progress.received();
+        if self.batches.push(record, &self.clock) {
             self.seal();
         }
     }
 
-    /// Moves the pending records into the backlog as one batch.
+    /// Moves the pending records into the backlog as one batch, and stores
+    /// it at once when storage is healthy (otherwise the retry timer decides).
     fn seal(&mut self) {
-        self.oldest = None;
-        if self.pending.is_empty() {
-            return;
+        if self.batches.seal() {
+            self.drive(self.clock.now());
         }
-        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(self.policy.batch_size.clamp(1, 65_536)));
-        self.backlog.push_back(batch);
-        // Store at once when healthy; otherwise the retry timer decides.
-        self.drive(Instant::now());
     }
 
     /// Time-driven work after every message or wake-up.
     fn tick(&mut self) {
-        let now = Instant::now();
-        if self.oldest.is_some_and(|o| now >= self.policy.deadline(o)) {
+        let now = self.clock.now();
+        if self.batches.interval_due(now) {
             self.seal();
         }
         self.drive(now);
-        self.report_drops();
-        if let State::Draining { deadline, .. } = self.state {
+        // Once there is room in the queue again, a summary of the drops.
+        if self.drops.due() && self.rx.len() <= self.capacity / 2 {
+            self.report_drops();
+        }
+        if let State::Draining { deadline } = self.state {
             if self.rx.is_empty() {
                 self.seal();
-                if now >= deadline && !self.backlog.is_empty() {
+                if now >= deadline && self.batches.has_backlog() {
                     self.spill_all("shutdown deadline passed with storage failing");
                 }
             }
         }
         // Gauges first, so a flush that returns sees them current.
         self.publish_gauges();
-        self.answer_waiters();
+        self.progress.answer();
     }
 
     fn finished(&mut self) -> bool {
-        let State::Draining { deadline, .. } = self.state else { return false };
-        let drained = self.rx.is_empty() && self.pending.is_empty();
-        let stored = self.backlog.is_empty() && self.own_spooled() == 0;
-        if !(drained && (stored || Instant::now() >= deadline)) {
+        let State::Draining { deadline } = self.state else { return false };
+        let drained = self.rx.is_empty() && !self.batches.has_pending();
+        let stored = !self.batches.has_backlog() && self.outage.own_spooled() == 0;
+        if !(drained && (stored || self.clock.now() >= deadline)) {
             return false;
         }
         // The deadline may have passed during the last attempt, after `tick`
         // looked: what is still in memory goes to the spool (or is counted lost).
-        if !self.backlog.is_empty() {
+        if self.batches.has_backlog() {
             self.spill_all("shutdown deadline passed with storage failing");
         }
         // A final summary of drops, if any, is stored (or spooled) too.
-        if self.drops_outstanding() {
-            self.report_drops_now();
+        if self.drops.outstanding() {
+            self.report_drops();
             self.seal();
-            if !self.backlog.is_empty() {
+            if self.batches.has_backlog() {
                 self.spill_all("shutdown");
             }
         }
         self.publish_gauges();
-        if let State::Draining { acks, .. } = &mut self.state {
-            for ack in acks.drain(..) {
-                let _ = ack.send(());
-            }
-        }
-        for (_, ack) in self.waiters.drain(..) {
-            let _ = ack.send(());
-        }
+        self.progress.answer_all();
         true
     }
 
-    /// The current values `stats()` reads for `pending` and `in_spool`.
-    fn publish_gauges(&self) {
-        self.counters.received.store(self.from_queue, Relaxed);
-        self.counters.held.store(self.held_records, Relaxed);
-        self.counters.in_spool.store(self.own_spooled(), Relaxed);
+    fn report_drops(&mut self) {
+        if let Some(summary) = self.drops.summary() {
+            self.push(summary);
+        }
     }
 
-    fn own_spooled(&self) -> u64 {
-        self.spool.as_ref().map_or(0, |s| s.own_records)
+    fn publish_gauges(&self) {
+        self.progress.publish(self.batches.held_records(), self.outage.own_spooled());
     }
 
     /// Stores what can be stored now: the spool first (it is older), then the
     /// backlog in order. Spills the backlog when storage has been failing too
     /// long or memory is past the bound.
     fn drive(&mut self, now: Instant) {
-        if let Health::Failing { retry_at, .. } = self.health {
-            if now < retry_at {
-                self.maybe_spill(now);
-                return;
-            }
+        if !self.health.may_try(now) {
+            self.maybe_spill(now);
+            return;
         }
         loop {
-            match self.replay_one() {
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => {
-                    self.failed(e, now);
+            match self.outage.replay_one(&mut self.storing, self.batches.batch_size()) {
+                Replayed::Stored { own } => {
+                    self.progress.resolved(own);
+                    self.health.recovered();
+                    continue;
+                }
+                Replayed::Nothing => {}
+                Replayed::Failed { own, error } => {
+                    self.progress.resolved(own);
+                    self.health.failed(&self.storing.describe(), error, now);
                     break;
                 }
             }
-            let Some(batch) = self.backlog.pop_front() else { break };
-            let origin = self.origin.clone();
-            match self.store(&origin, &batch) {
+            let Some(batch) = self.batches.pop() else { break };
+            match self.storing.store(&self.origin, &batch, self.outage.spool_mut()) {
                 Ok(()) => {
-                    self.release(&batch);
-                    self.recovered();
+                    self.resolve(&batch);
+                    self.health.recovered();
                     crate::recycle::give_back(batch);
                     // New rows: the sink's upkeep (its search index) is due once the queue is quiet.
                     self.idle_at = now;
                 }
                 Err((e, done)) => {
-                    self.release(&batch[..done]);
+                    self.resolve(&batch[..done]);
                     let rest = batch.into_iter().skip(done).collect();
-                    self.backlog.push_front(rest);
-                    self.failed(e, now);
+                    self.batches.put_back(rest);
+                    self.health.failed(&self.storing.describe(), e, now);
                     break;
                 }
             }
@@ -450,288 +416,246 @@ impl Writer {
         self.maybe_spill(now);
     }
 
-    /// Replays one batch from the spool; `Ok(false)` when there is none.
-    fn replay_one(&mut self) -> Result<bool, SinkError> {
-        let Some(spool) = self.spool.as_mut() else { return Ok(false) };
-        let replay = match spool.next(self.policy.batch_size.max(1)) {
-            Ok(Some(r)) => r,
-            Ok(None) => return Ok(false),
-            Err(e) => {
-                self.spool_io_error(&e.to_string());
-                return Ok(false);
-            }
-        };
-        let mut replay = replay;
-        let file = replay.file.display().to_string();
-        let failure = match self.store(&replay.origin, &replay.records) {
-            Ok(()) => None,
-            Err((e, done)) => {
-                // Bisecting may have stored a prefix before storage failed:
-                // commit exactly that prefix so it is never replayed twice.
-                replay.keep_first(done);
-                Some(e)
-            }
-        };
-        let n = replay.records.len() as u64;
-        if n > 0 || failure.is_none() {
-            Counters::add(&self.counters.replayed, n);
-            if let Some(spool) = self.spool.as_mut() {
-                let committed = spool.commit(&replay);
-                Counters::add(&self.counters.lost, spool.take_lost());
-                if let Err(e) = committed {
-                    // Never store these records again: this process remembers
-                    // the progress; the next one would repeat only this batch.
-                    self.spool_io_error(&format!(
-                        "cannot record replay progress of {file} ({e}); replay paused until it can be recorded"
-                    ));
-                }
-            }
-            if replay.own {
-                self.resolved += n;
-            }
-        }
-        match failure {
-            Some(e) => Err(e),
-            None => {
-                self.recovered();
-                Ok(true)
-            }
-        }
-    }
-
-    fn spool_io_error(&self, e: &str) {
-        let dir = self.spool.as_ref().map(|s| s.dir().display().to_string()).unwrap_or_default();
-        let text = format!("spool {dir}: {e}");
-        eprintln!("log-panel: {text}");
-        self.counters.set_last_error(text);
-    }
-
-    /// Stores `records`. A batch the sink rejects for bad data is halved
-    /// until the bad record is alone; it is then stored sanitised or
-    /// quarantined. On an unavailable storage, returns the error and how many
-    /// leading records are already resolved (stored or quarantined).
-    fn store(&mut self, origin: &Origin, records: &[Record]) -> Result<(), (SinkError, usize)> {
-        match self.attempt(origin, records) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == SinkErrorKind::BadRecord => {
-                if let [record] = records {
-                    return self.store_bad(origin, record, e).map_err(|e| (e, 0));
-                }
-                let mid = records.len() / 2;
-                self.store(origin, &records[..mid])?;
-                self.store(origin, &records[mid..]).map_err(|(e, done)| (e, mid + done))
-            }
-            Err(e) => Err((e, 0)),
-        }
-    }
-
-    /// One record the sink rejects: try it sanitised, else quarantine it.
-    fn store_bad(&mut self, origin: &Origin, record: &Record, first: SinkError) -> Result<(), SinkError> {
-        let clean = record.sanitised();
-        match self.attempt(origin, std::slice::from_ref(&clean)) {
-            Ok(()) => {
-                Counters::add(&self.counters.sanitised, 1);
-                Ok(())
-            }
-            Err(e) if e.kind() == SinkErrorKind::BadRecord => {
-                let reason = format!("rejected by {}: {first}", self.sink.describe());
-                let kept = match self.spool.as_mut() {
-                    Some(spool) => spool.quarantine(origin, record, &reason).is_ok(),
-                    None => false,
-                };
-                if kept {
-                    Counters::add(&self.counters.quarantined, 1);
-                    eprintln!("log-panel: a record was quarantined ({reason})");
-                } else {
-                    Counters::add(&self.counters.lost, 1);
-                    eprintln!("log-panel: a record was rejected and could not be quarantined ({reason})");
-                }
-                self.counters.set_last_error(reason);
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// One attempt; a panicking sink is caught and reported as an error so
-    /// the writer (and the application) keep going.
-    fn attempt(&mut self, origin: &Origin, records: &[Record]) -> Result<(), SinkError> {
-        let batch = Batch { origin, records };
-        let sink = &mut self.sink;
-        let result = catch_unwind(AssertUnwindSafe(|| sink.write(&batch)))
-            .unwrap_or_else(|_| Err(SinkError::new(SinkErrorKind::Other, "the sink panicked")));
-        if result.is_ok() {
-            Counters::add(&self.counters.written, records.len() as u64);
-            let sanitised = self.sink.sanitised_count();
-            if sanitised > self.sink_sanitised {
-                Counters::add(&self.counters.sanitised, sanitised - self.sink_sanitised);
-                self.sink_sanitised = sanitised;
-            }
-            // Committed: only now may these records fire threshold alerts.
-            if let Some(alerts) = &mut self.alerts {
-                alerts.observe(records);
-            }
-        }
-        result
-    }
-
     /// Records leave the writer's memory, resolved.
-    fn release(&mut self, records: &[Record]) {
-        let n = records.len() as u64;
-        self.resolved += n;
-        self.held_records = self.held_records.saturating_sub(n);
-        let bytes: usize = records.iter().map(Record::approx_size).sum();
-        self.held_bytes = self.held_bytes.saturating_sub(bytes);
-    }
-
-    fn failed(&mut self, e: SinkError, now: Instant) {
-        Counters::add(&self.counters.failed_attempts, 1);
-        let text = format!("{}: {e}", self.sink.describe());
-        self.counters.set_last_error(text.clone());
-        let since = match self.health {
-            Health::Ok => {
-                Counters::add(&self.counters.retried_batches, 1);
-                eprintln!("log-panel: storage failed, keeping the records and retrying: {text}");
-                self.backoff.reset();
-                self.counters.down_since_us.store(Timestamp::now().as_micros(), Relaxed);
-                now
-            }
-            Health::Failing { since, .. } => since,
-        };
-        self.health = Health::Failing { since, retry_at: now + self.backoff.next_delay() };
-    }
-
-    fn recovered(&mut self) {
-        if let Health::Failing { since, .. } = self.health {
-            eprintln!("log-panel: storage is back after {:.1} s", since.elapsed().as_secs_f64());
-            self.health = Health::Ok;
-            self.counters.down_since_us.store(0, Relaxed);
-        }
+    fn resolve(&mut self, records: &[Record]) {
+        self.progress.resolved(records.len() as u64);
+        self.batches.leave(records);
     }
 
     fn maybe_spill(&mut self, now: Instant) {
-        let Health::Failing { since, .. } = self.health else { return };
-        if self.backlog.is_empty() || self.spool.is_none() {
-            return;
-        }
-        if self.spill_retry_at.is_some_and(|at| now < at) {
-            return;
-        }
-        if now.duration_since(since) >= self.spool_after || self.held_bytes > self.spool_max_bytes {
-            self.spill_all("storage unavailable");
-        }
+        let Some(since) = self.health.failing_since() else { return };
+        let last_chance = self.draining();
+        let lost = self.outage.maybe_spill(&mut self.batches, &self.origin, since, now, last_chance);
+        self.progress.resolved(lost);
     }
 
     /// Moves the whole backlog to the spool (in order). Without a spool, or
-    /// when the spool's disk fails, what cannot be kept is counted as lost.
+    /// when the spool's disk fails while shutting down, what cannot be kept
+    /// is counted lost.
     fn spill_all(&mut self, why: &str) {
-        let mut lost = 0;
-        let mut lost_reason = String::new();
-        while let Some(batch) = self.backlog.pop_front() {
-            let result = match self.spool.as_mut() {
-                Some(spool) => spool.append(&self.origin, &batch).map_err(|e| e.to_string()),
-                None => Err("no spool configured".to_owned()),
-            };
-            let n = batch.len() as u64;
-            match result {
-                Ok(()) => {
-                    if self.spill_retry_at.take().is_some() {
-                        eprintln!("log-panel: the spool takes records again");
-                    }
-                    Counters::add(&self.counters.spilled, n);
-                    // Spooled records stay unresolved until replayed.
-                    self.held_records = self.held_records.saturating_sub(n);
-                    let bytes: usize = batch.iter().map(Record::approx_size).sum();
-                    self.held_bytes = self.held_bytes.saturating_sub(bytes);
-                }
-                Err(e) if matches!(self.state, State::Draining { .. }) => {
-                    // Last chance: report loudly, count, and give up on these records.
-                    Counters::add(&self.counters.lost, n);
-                    lost += n;
-                    lost_reason = e;
-                    self.release(&batch);
-                }
-                Err(e) => {
-                    // Keep them in memory (bounded: see `memory_full`) and try again later.
-                    if self.spill_retry_at.is_none() {
-                        eprintln!(
-                            "log-panel: cannot spool ({e}); keeping {} records in memory while storage and the spool fail",
-                            self.held_records
-                        );
-                    }
-                    self.spill_retry_at = Some(Instant::now() + SPILL_RETRY);
-                    self.counters.set_last_error(format!("spool: {e}"));
-                    self.backlog.push_front(batch);
-                    break;
-                }
+        let last_chance = self.draining();
+        let lost = self.outage.spill_all(&mut self.batches, &self.origin, why, last_chance);
+        self.progress.resolved(lost);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::atomic::Ordering::Relaxed;
+
+    use crossbeam_channel::{Receiver, Sender, TryRecvError};
+    use log_panel_core::Level;
+
+    use super::testing::{origin, MockSink, SinkLog};
+    use super::*;
+    use crate::clock::Tick;
+    use crate::stats::Stats;
+
+    /// A writer driven turn by turn on a manual clock, as its thread would
+    /// drive it, against a mock sink.
+    struct Harness {
+        tx: Sender<Msg>,
+        writer: Writer,
+        sink: SinkLog,
+        clock: Clock,
+        counters: Arc<Counters>,
+        _dir: tempfile::TempDir,
+    }
+
+    const QUEUE: usize = 64;
+
+    fn harness(batch_size: usize, spool_after: Option<Duration>) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = crossbeam_channel::bounded(QUEUE);
+        let (sink, log) = MockSink::new();
+        let clock = Clock::manual();
+        let counters = Arc::new(Counters::default());
+        let settings = WriterSettings {
+            policy: BatchPolicy::new(batch_size, Some(Level::Warn), Duration::from_secs(2)),
+            capacity: QUEUE,
+            spool: spool_after.map(|after| SpoolSettings {
+                dir: dir.path().join("spool"),
+                after,
+                limits: SpoolLimits::default(),
+            }),
+            max_held_bytes: usize::MAX,
+        };
+        let writer = Writer::with_clock(rx, Box::new(sink), settings, origin(), Arc::clone(&counters), clock.clone());
+        Harness { tx, writer, sink: log, clock, counters, _dir: dir }
+    }
+
+    impl Harness {
+        fn log(&self, messages: &[&str]) {
+            for m in messages {
+                let record = Record::new(Level::Info, "t", (*m).to_owned());
+                self.tx.send(Msg::Record(record, Tick::now())).unwrap();
             }
         }
-        if lost > 0 {
-            let text = format!("{lost} records could not be stored or spooled ({why}): {lost_reason}");
-            eprintln!("log-panel: {text}");
-            self.counters.set_last_error(text);
+
+        fn flush(&self) -> Receiver<()> {
+            let (ack, rx) = crossbeam_channel::bounded(1);
+            self.tx.send(Msg::Flush(ack)).unwrap();
+            rx
+        }
+
+        /// One turn of the loop, never blocking: a queued message, else a timer wake-up.
+        fn turn(&mut self) {
+            let msg = self.writer.rx.try_recv().map_err(|e| match e {
+                TryRecvError::Empty => RecvTimeoutError::Timeout,
+                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            });
+            self.writer.step(msg);
+        }
+
+        fn later(&mut self, by: Duration) {
+            self.clock.advance(by);
+            self.turn();
+        }
+
+        fn stats(&self) -> Stats {
+            self.counters.snapshot(self.writer.rx.len())
         }
     }
 
-    fn answer_waiters(&mut self) {
-        if self.waiters.is_empty() {
-            return;
-        }
-        let resolved = self.resolved;
-        self.waiters.retain(|(target, ack)| {
-            if resolved >= *target {
-                let _ = ack.send(());
-                false
-            } else {
-                true
-            }
-        });
+    fn names(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
+        range.map(|i| format!("{prefix}{i}")).collect()
     }
 
-    fn drops_outstanding(&self) -> bool {
-        self.counters.dropped_by_level() != self.drops_reported
+    #[test]
+    fn records_are_stored_in_order_by_batch_size_and_by_the_interval() {
+        let mut h = harness(3, None);
+        h.log(&["a0", "a1", "a2", "a3", "a4", "a5", "a6"]);
+        h.turn();
+        assert_eq!(h.sink.batches(), [names("a", 0..3), names("a", 3..6)]);
+        h.later(Duration::from_millis(1999));
+        assert_eq!(h.sink.stored().len(), 6, "the interval has not passed");
+        h.later(Duration::from_millis(1));
+        assert_eq!(h.sink.stored(), names("a", 0..7));
+        let s = h.stats();
+        assert_eq!((s.accepted, s.written, s.pending), (7, 7, 0));
     }
 
-    /// Once there is room in the queue again, stores one WARN record saying
-    /// how many records of which levels were dropped, and when.
-    fn report_drops(&mut self) {
-        let due = self.drops_reported_at.is_none_or(|at| at.elapsed() >= DROP_REPORT_EVERY);
-        if due && self.drops_outstanding() && self.rx.len() <= self.capacity / 2 {
-            self.report_drops_now();
-        }
+    #[test]
+    fn a_failed_batch_is_kept_and_retried_in_order_after_the_backoff_and_nothing_is_lost() {
+        let mut h = harness(4, None);
+        h.sink.down();
+        h.log(&["a0", "a1", "a2", "a3"]);
+        h.turn();
+        assert_eq!(h.sink.attempts(), 1);
+        let s = h.stats();
+        assert_eq!((s.written, s.pending, s.failed_attempts, s.retried_batches), (0, 4, 1, 1));
+        assert!(s.storage_down_since.is_some());
+        // More records while storage is down queue up behind the failed batch.
+        h.log(&["b0", "b1", "b2", "b3"]);
+        h.turn();
+        assert_eq!(h.sink.attempts(), 1, "no attempt before the retry delay");
+        h.sink.up();
+        h.later(backoff::CAP);
+        assert_eq!(h.sink.batches(), [names("a", 0..4), names("b", 0..4)]);
+        let s = h.stats();
+        assert_eq!((s.written, s.pending, s.lost, s.spilled), (8, 0, 0, 0));
+        assert!(s.storage_down_since.is_none());
     }
 
-    fn report_drops_now(&mut self) {
-        let now = self.counters.dropped_by_level();
-        let delta: [u64; 5] = std::array::from_fn(|i| now[i] - self.drops_reported[i]);
-        self.drops_reported = now;
-        let total: u64 = delta.iter().sum();
-        if total == 0 {
-            return;
+    #[test]
+    fn after_spool_after_of_outage_the_backlog_spills_and_replays_before_new_records() {
+        let after = Duration::from_secs(1);
+        let mut h = harness(2, Some(after));
+        h.sink.down();
+        h.log(&["s0", "s1", "s2", "s3"]);
+        h.turn();
+        h.later(after - Duration::from_millis(1));
+        assert_eq!(h.stats().spilled, 0, "a blip shorter than spool.after_ms writes nothing to disk");
+        h.later(Duration::from_millis(1));
+        let s = h.stats();
+        assert_eq!((s.spilled, s.in_spool, s.written), (4, 4, 0));
+        let flushed = h.flush();
+        h.turn();
+        assert!(flushed.try_recv().is_err(), "spooled is not committed");
+
+        // Storage is back: the spool is replayed first, then the new records.
+        h.sink.up();
+        h.clock.advance(backoff::CAP);
+        h.log(&["n0", "n1"]);
+        h.turn();
+        assert_eq!(h.sink.batches(), [names("s", 0..2), names("s", 2..4), names("n", 0..2)]);
+        let s = h.stats();
+        assert_eq!((s.written, s.replayed, s.in_spool, s.pending, s.lost), (6, 4, 0, 0, 0));
+        assert!(flushed.try_recv().is_ok(), "answered once its records are replayed");
+    }
+
+    #[test]
+    fn a_flush_is_answered_only_after_its_records_are_committed() {
+        let mut h = harness(100, None);
+        h.sink.down();
+        h.log(&["a0", "a1", "a2"]);
+        let flushed = h.flush();
+        h.turn();
+        assert_eq!(h.sink.attempts(), 1, "the flush sealed the pending records");
+        assert!(flushed.try_recv().is_err());
+        h.later(backoff::CAP);
+        assert!(flushed.try_recv().is_err(), "storage still down");
+        h.sink.up();
+        h.log(&["later"]);
+        let second = h.flush();
+        h.later(backoff::CAP);
+        assert_eq!(h.sink.stored(), ["a0", "a1", "a2", "later"]);
+        assert!(flushed.try_recv().is_ok() && second.try_recv().is_ok());
+    }
+
+    #[test]
+    fn one_bad_record_is_quarantined_and_the_rest_of_its_batch_stored() {
+        let mut h = harness(5, Some(Duration::from_secs(1)));
+        h.log(&["a0", "a1", "poison", "a3", "a4"]);
+        let flushed = h.flush();
+        h.turn();
+        assert_eq!(h.sink.stored(), ["a0", "a1", "a3", "a4"]);
+        let s = h.stats();
+        assert_eq!((s.written, s.quarantined, s.pending, s.failed_attempts), (4, 1, 0, 0));
+        assert!(flushed.try_recv().is_ok(), "a quarantined record is resolved");
+    }
+
+    #[test]
+    fn drops_are_summarised_at_most_once_a_second_as_records() {
+        let mut h = harness(100, None);
+        for _ in 0..5 {
+            h.counters.drop_one(Level::Info);
         }
-        self.drops_reported_at = Some(Instant::now());
-        let first = Timestamp(self.counters.first_drop_us.swap(0, Relaxed));
-        let last = Timestamp(self.counters.last_drop_us.load(Relaxed));
-        let levels = [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace];
-        let by_level: Vec<String> =
-            levels.iter().zip(delta).filter(|(_, n)| *n > 0).map(|(l, n)| format!("{l} {n}")).collect();
-        let mut record = Record::new(
-            Level::Warn,
-            "log_panel",
-            format!(
-                "dropped {total} records while the queue was full ({}) between {} and {}",
-                by_level.join(", "),
-                first.to_rfc3339(),
-                last.to_rfc3339()
-            ),
-        );
-        record.thread = Arc::from("log-panel-writer");
-        record.kv.push(("dropped".into(), Value::from(total)));
-        for (l, n) in levels.iter().zip(delta) {
-            record.kv.push((format!("dropped_{}", l.as_str().to_ascii_lowercase()).into(), Value::from(n)));
+        h.turn();
+        let summaries =
+            |h: &Harness| h.sink.stored().into_iter().filter(|m| m.starts_with("dropped ")).collect::<Vec<_>>();
+        let first = summaries(&h);
+        assert_eq!(first.len(), 1, "{first:?}");
+        assert!(first[0].starts_with("dropped 5 records while the queue was full (INFO 5)"), "{first:?}");
+        for _ in 0..3 {
+            h.counters.drop_one(Level::Debug);
         }
-        record.kv.push(("first_drop".into(), Value::from(first.to_rfc3339())));
-        record.kv.push(("last_drop".into(), Value::from(last.to_rfc3339())));
-        self.push(record);
+        h.later(Duration::from_millis(999));
+        assert_eq!(summaries(&h).len(), 1, "not within a second of the last");
+        assert_eq!(h.writer.next_wake(), Some(h.clock.now() + Duration::from_millis(1)));
+        h.later(Duration::from_millis(1));
+        let both = summaries(&h);
+        assert_eq!(both.len(), 2);
+        assert!(both[1].starts_with("dropped 3 records while the queue was full (DEBUG 3)"), "{both:?}");
+    }
+
+    #[test]
+    fn shutdown_with_storage_down_spills_at_the_deadline_and_acknowledges() {
+        let mut h = harness(10, Some(Duration::from_secs(60)));
+        h.sink.down();
+        h.log(&["a0", "a1", "a2"]);
+        let (ack, acked) = crossbeam_channel::bounded(1);
+        let deadline = h.clock.now() + Duration::from_secs(5);
+        h.tx.send(Msg::Shutdown { ack, deadline }).unwrap();
+        h.turn();
+        assert!(!h.writer.finished());
+        assert_eq!(h.stats().spilled, 0, "before the deadline the writer keeps retrying");
+        h.later(Duration::from_secs(5));
+        assert!(h.writer.finished());
+        let s = h.stats();
+        assert_eq!((s.spilled, s.in_spool, s.lost, s.pending), (3, 3, 0, 0));
+        assert!(acked.try_recv().is_ok());
+        assert_eq!(h.counters.written.load(Relaxed), 0);
     }
 }

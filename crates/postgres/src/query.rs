@@ -229,6 +229,16 @@ pub(crate) fn filter_conditions(sql: &mut Sql, filter: &RecordFilter) -> String 
     for field in &filter.fields {
         parts.push(field_condition(sql, &field.key, &field.value));
     }
+    if let Some(site) = &filter.site {
+        parts.push(format!("r.file = {}", sql.bind(site.file.clone())));
+        if let Some(line) = site.line {
+            // A line above i32::MAX cannot be stored; it matches nothing.
+            match i32::try_from(line) {
+                Ok(line) => parts.push(format!("r.line = {}", sql.bind(line))),
+                Err(_) => parts.push("FALSE".to_owned()),
+            }
+        }
+    }
     if parts.is_empty() {
         "TRUE".to_owned()
     } else {

@@ -394,7 +394,7 @@ impl Store for PgStore {
         if limit == 0 {
             return Err(StoreError::bad_filter("a page needs a limit of at least one record"));
         }
-        let mut records = match &filter.text {
+        let records = match &filter.text {
             // A common term fills a page from the newest rows long before the
             // trigram index has listed its matches: walk first, index second.
             Some(text) => match self.page_by_walk(filter, text, at, limit)? {
@@ -403,30 +403,7 @@ impl Store for PgStore {
             },
             None => self.page_query(filter, at, limit)?,
         };
-        let more = records.len() > limit;
-        records.truncate(limit);
-        let mut page = Page::default();
-        match at {
-            PageAt::Newest | PageAt::Older(_) => {
-                page.older = if more { records.last().map(Cursor::of) } else { None };
-                page.newer = match (at, records.first()) {
-                    (PageAt::Newest, _) => None,
-                    (_, Some(first)) => {
-                        let c = Cursor::of(first);
-                        self.exists_beyond(filter, ">", c)?.then_some(c)
-                    }
-                    (PageAt::Older(c) | PageAt::Newer(c), None) => self.exists_beyond(filter, ">", c)?.then_some(c),
-                };
-            }
-            PageAt::Newer(c) => {
-                records.reverse();
-                page.newer = if more { records.first().map(Cursor::of) } else { None };
-                let oldest = records.last().map_or(c, Cursor::of);
-                page.older = self.exists_beyond(filter, "<", oldest)?.then_some(oldest);
-            }
-        }
-        page.records = records;
-        Ok(page)
+        Page::from_rows(at, limit, records, |c, older| self.exists_beyond(filter, if older { "<" } else { ">" }, c))
     }
 
     fn tail(

@@ -51,6 +51,29 @@ use postgres::{Client, NoTls};
 /// Environment variable naming an existing server to test against instead.
 pub const TEST_URL_ENV: &str = "LOG_PANEL_TEST_PG_URL";
 
+/// A plain connection to `url`, for a test's own queries; panics with the reason.
+pub fn client(url: &str) -> Client {
+    Client::connect(url, NoTls).unwrap_or_else(|e| panic!("cannot connect to {url}: {e:?}"))
+}
+
+/// The names of `table`'s indexes, sorted (what a migration left behind).
+pub fn index_names(db: &mut Client, table: &str) -> Vec<String> {
+    db.query("SELECT indexname::text FROM pg_indexes WHERE tablename = $1 ORDER BY 1", &[&table])
+        .unwrap_or_else(|e| panic!("listing the indexes of {table}: {e:?}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// A fresh database on the shared server and a sink connected to it: the
+/// prologue of most PostgreSQL tests. `None` (after a loud message) where
+/// [`TestServer::shared_database`] skips.
+pub fn fresh_sink() -> Option<(String, crate::PgSink)> {
+    let url = TestServer::shared_database()?;
+    let sink = crate::PgSink::connect(&url).unwrap_or_else(|e| panic!("PgSink::connect({url}): {e:?}"));
+    Some((url, sink))
+}
+
 /// A `jsonb` parameter in the binary format (version byte 1, then the JSON
 /// text), for raw-driver baselines that COPY the rows the sink writes.
 ///
@@ -209,6 +232,26 @@ impl TestServer {
             .batch_execute(&format!("CREATE ROLE {name} LOGIN IN ROLE {TLS_GROUP}"))
             .unwrap_or_else(|e| panic!("CREATE ROLE: {e:?}"));
         name
+    }
+
+    /// A fresh database in which a new TLS-only role ([`TestServer::create_tls_role`])
+    /// may create log-panel's schema. Returns a superuser URL of the
+    /// database and the role's URL for it, without `sslmode` (add it, and
+    /// `sslrootcert` = [`TestServer::ca_file`], to connect).
+    pub fn create_tls_database(&self) -> (String, String) {
+        let url = self.create_database();
+        let dbname = url.rsplit('/').next().unwrap_or_default().to_owned();
+        let role = self.create_tls_role();
+        Client::connect(&url, NoTls)
+            .and_then(|mut c| {
+                // CREATE on the database: the schema's migration 3 creates the pg_trgm extension.
+                c.batch_execute(&format!(
+                    "GRANT CREATE ON SCHEMA public TO {role}; GRANT CREATE ON DATABASE {dbname} TO {role}"
+                ))
+            })
+            .unwrap_or_else(|e| panic!("granting {role} the schema: {e:?}"));
+        let tls = format!("postgres://{role}@127.0.0.1:{}/{dbname}", self.port());
+        (url, tls)
     }
 
     /// Whether this server can be stopped and started ([`TestServer::stop_server`]):

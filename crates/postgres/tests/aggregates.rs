@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, SinkErrorKind, Timestamp};
-use log_panel_postgres::testing::TestServer;
+use log_panel_postgres::testing::{client, fresh_sink, TestServer};
 use log_panel_postgres::{aggregates, schema, PgSink};
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 const SEC: i64 = 1_000_000;
 const DAY: i64 = 86_400 * SEC;
@@ -20,10 +20,6 @@ const LOGGERS: [&str; 5] = ["app", "app::db", "billing::payments", "hyper", "wor
 
 fn origin(pid: u32) -> Origin {
     Origin::new("test", "h", pid)
-}
-
-fn client(url: &str) -> Client {
-    Client::connect(url, NoTls).unwrap()
 }
 
 use log_panel_core::store::conformance::Rng;
@@ -119,8 +115,7 @@ fn aggregates_equal_group_by_after_four_concurrent_writers() {
 
 #[test]
 fn buckets_are_utc_hours_whatever_the_session_time_zone() {
-    let Some(url) = TestServer::shared_database() else { return };
-    let mut sink = PgSink::connect(&url).unwrap();
+    let Some((url, mut sink)) = fresh_sink() else { return };
     // 2026-11-22T18:29:59.999999Z and 18:30:00Z: one UTC hour, two quarters,
     // and two different days in India.
     let t = NOV_20 + 2 * DAY + (18 * 3600 + 30 * 60) * SEC;
@@ -192,8 +187,7 @@ fn a_version_1_database_is_backfilled_on_upgrade() {
 
 #[test]
 fn rebuild_equals_incremental_and_is_safe_under_concurrent_writes() {
-    let Some(url) = TestServer::shared_database() else { return };
-    let mut sink = PgSink::connect(&url).unwrap();
+    let Some((url, mut sink)) = fresh_sink() else { return };
     let mut rng = Rng(77);
     for _ in 0..5 {
         write(&mut sink, 1, &mixed(&mut rng, 200, NOV_20, 2 * DAY));

@@ -3,13 +3,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use log_panel_core::store::conformance;
-use log_panel_postgres::testing::TestServer;
-use log_panel_postgres::{PgSink, PgStore};
+use log_panel_postgres::testing::fresh_sink;
+use log_panel_postgres::PgStore;
 
 #[test]
 fn pg_store_passes_the_conformance_suite() {
-    let Some(url) = TestServer::shared_database() else { return };
-    let mut sink = PgSink::connect(&url).unwrap();
+    let Some((url, mut sink)) = fresh_sink() else { return };
     let store = PgStore::connect(&url).unwrap();
     conformance::run(&mut sink, &store);
 }

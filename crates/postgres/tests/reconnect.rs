@@ -11,7 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, SinkErrorKind, Value};
-use log_panel_postgres::testing::TestServer;
+use log_panel_postgres::testing::{fresh_sink, TestServer};
 use log_panel_postgres::PgSink;
 use postgres::{Client, NoTls};
 
@@ -152,8 +152,7 @@ fn a_lost_commit_answer_is_settled_without_writing_twice() {
 
 #[test]
 fn a_lost_connection_before_commit_rewrites_the_batch_once() {
-    let Some(url) = TestServer::shared_database() else { return };
-    let mut sink = PgSink::connect(&url).unwrap();
+    let Some((url, mut sink)) = fresh_sink() else { return };
     sink.write(&Batch { origin: &origin(), records: &batch_of(0, 100) }).unwrap();
     // Kill the sink's backend between batches: the next write finds the
     // connection dead, reports Unavailable or reconnects, and stores once.

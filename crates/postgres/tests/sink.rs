@@ -5,9 +5,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use log_panel_core::{Batch, Context, Level, Origin, Record, Sink, SinkErrorKind, Timestamp, Value};
-use log_panel_postgres::testing::TestServer;
+use log_panel_postgres::testing::{client, fresh_sink, index_names, TestServer};
 use log_panel_postgres::{schema, PgError, PgSink};
-use postgres::{Client, NoTls};
 
 fn origin() -> Origin {
     Origin::new("billing", "web-1", 4242)
@@ -20,14 +19,9 @@ fn micros(t: SystemTime) -> i64 {
     }
 }
 
-fn client(url: &str) -> Client {
-    Client::connect(url, NoTls).unwrap()
-}
-
 #[test]
 fn every_field_round_trips_with_types() {
-    let Some(url) = TestServer::shared_database() else { return };
-    let mut sink = PgSink::connect(&url).unwrap();
+    let Some((url, mut sink)) = fresh_sink() else { return };
 
     let mut full = Record::new(Level::Warn, "billing::db", "paid 12 € — ünïcode");
     full.timestamp = Timestamp(1_763_800_000_123_457);
@@ -136,8 +130,7 @@ fn every_field_round_trips_with_types() {
 
 #[test]
 fn nul_bytes_are_sanitised_and_counted_without_failing_the_batch() {
-    let Some(url) = TestServer::shared_database() else { return };
-    let mut sink = PgSink::connect(&url).unwrap();
+    let Some((url, mut sink)) = fresh_sink() else { return };
     let counter = sink.sanitised_counter();
 
     let mut dirty_message = Record::new(Level::Info, "app", "before\0after");
@@ -170,8 +163,7 @@ fn nul_bytes_are_sanitised_and_counted_without_failing_the_batch() {
 
 #[test]
 fn many_batches_append_in_order() {
-    let Some(url) = TestServer::shared_database() else { return };
-    let mut sink = PgSink::connect(&url).unwrap();
+    let Some((url, mut sink)) = fresh_sink() else { return };
     // Batches larger than the encoder's chunk size, plus an empty one.
     for b in 0..3 {
         let records: Vec<Record> = (0..20_000)
@@ -226,13 +218,10 @@ fn migrating_twice_and_concurrently_is_safe() {
     assert_eq!(versions, (1..=latest).collect::<Vec<i32>>());
     let levels: i64 = db.query_one("SELECT count(*) FROM log_levels", &[]).unwrap().get(0);
     assert_eq!(levels, 5);
-    let indexes: Vec<String> = db
-        .query("SELECT indexname::text FROM pg_indexes WHERE tablename = 'log_records' ORDER BY 1", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(indexes, vec!["log_records_logger_c_ts_id_idx", "log_records_pkey", "log_records_ts_id_idx"]);
+    assert_eq!(
+        index_names(&mut db, "log_records"),
+        ["log_records_logger_c_ts_id_idx", "log_records_pkey", "log_records_ts_id_idx"]
+    );
 }
 
 #[test]
@@ -307,8 +296,7 @@ fn bad_urls_are_clear_errors_without_the_password() {
 
 #[test]
 fn describe_and_debug_are_redacted() {
-    let Some(url) = TestServer::shared_database() else { return };
-    let sink = PgSink::connect(&url).unwrap();
+    let Some((_, sink)) = fresh_sink() else { return };
     assert!(sink.describe().starts_with("PostgreSQL postgres://"), "{}", sink.describe());
     let cfg = log_panel_postgres::PgConfig::parse("postgres://a:Hidden-Pw@h/d").unwrap();
     assert_eq!(format!("{cfg:?}"), r#"PgConfig { url: "postgres://a:***@h/d" }"#);
@@ -317,8 +305,7 @@ fn describe_and_debug_are_redacted() {
 
 #[test]
 fn server_side_data_errors_are_bad_records() {
-    let Some(url) = TestServer::shared_database() else { return };
-    let mut sink = PgSink::connect(&url).unwrap();
+    let Some((url, mut sink)) = fresh_sink() else { return };
     // A constraint the sink does not know about stands in for any data error.
     client(&url)
         .batch_execute("ALTER TABLE log_records ADD CONSTRAINT no_forbidden CHECK (message <> 'forbidden')")

@@ -8,11 +8,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use log_panel_core::store::{
-    CardFilter, CardsQuery, Cursor, FieldMatch, FieldValue, LevelCounts, LoggerMatch, PageAt, RecordFilter, Slots,
-    StoredRecord, DAY, HOUR, QUARTER_HOUR,
+    CardFilter, CardsQuery, Cursor, FieldMatch, FieldValue, Follow, LevelCounts, LoggerMatch, PageAt, RecordFilter,
+    Slots, StoredRecord, DAY, HOUR, QUARTER_HOUR,
 };
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Store, StoreErrorKind, Timestamp, Value};
-use log_panel_postgres::testing::TestServer;
+use log_panel_postgres::testing::{client, fresh_sink, index_names, TestServer};
 use log_panel_postgres::{schema, PgSink, PgStore};
 use postgres::{Client, NoTls};
 
@@ -187,8 +187,7 @@ fn filter() -> RecordFilter {
 }
 
 fn setup(n: usize) -> (String, PgSink, PgStore, Vec<Gen>) {
-    let url = TestServer::shared_database().unwrap_or_default();
-    let mut sink = PgSink::connect(&url).unwrap();
+    let (url, mut sink) = fresh_sink().unwrap();
     let gens = with_ties(generate(&mut Rng(0x5eed), 0, n, T0, 2 * DAY));
     write(&mut sink, &gens);
     let store = PgStore::connect(&url).unwrap();
@@ -392,6 +391,34 @@ fn tail_record_and_related() {
     assert_eq!(related.len(), 3);
     assert_eq!(store.related("request_id", &FieldValue::Text("r-40".into()), 2).unwrap().len(), 2);
     assert_eq!(store.related("", &FieldValue::Text("x".into()), 2).unwrap_err().kind(), StoreErrorKind::BadFilter);
+}
+
+/// Two sessions draw ids from the sequence; the lower id commits last. A tail
+/// by "ids above the last shown" skips it; `Follow` delivers both, once each.
+#[test]
+fn follow_delivers_rows_committed_out_of_id_order_once() {
+    server_or_skip!();
+    let (url, _sink, store, _) = setup(10);
+    let start = store.tail(&filter(), None, 1).unwrap()[0].id;
+    let mut follow = Follow::after(filter(), start);
+    assert!(follow.poll(&store, 100).unwrap().is_empty());
+    let insert = "INSERT INTO log_records (ts, level, logger, message, thread, pid, host, app)
+                  VALUES (now(), 20, 'late', $1, 'main', 1, 'h', 'a') RETURNING id";
+    let (mut a, mut b) = (client(&url), client(&url));
+    let mut first = a.transaction().unwrap();
+    let low: i64 = first.query_one(insert, &[&"lower id, committed last"]).unwrap().get(0);
+    let mut second = b.transaction().unwrap();
+    let high: i64 = second.query_one(insert, &[&"higher id, committed first"]).unwrap().get(0);
+    assert!(low < high);
+    second.commit().unwrap();
+    let got = follow.poll(&store, 100).unwrap();
+    assert_eq!(got.iter().map(|r| r.id).collect::<Vec<_>>(), [high]);
+    first.commit().unwrap();
+    assert!(store.tail(&filter(), Some(high), 100).unwrap().is_empty(), "by id alone the late row is skipped");
+    let got = follow.poll(&store, 100).unwrap();
+    assert_eq!(got.iter().map(|r| (r.id, r.message.as_str())).collect::<Vec<_>>(), [(low, "lower id, committed last")]);
+    assert!(follow.poll(&store, 100).unwrap().is_empty(), "each row once");
+    assert_eq!(follow.last_id(), high);
 }
 
 /// Counts per logger and slot, computed from the generated records.
@@ -718,13 +745,10 @@ fn a_version_2_database_with_rows_is_migrated_to_3() {
     assert_eq!(count_of(FieldValue::Text("7".into())), ["Disk FULL on /var"]);
     assert_eq!(count_of(FieldValue::Text("7.0".into())), ["float"]);
     assert_eq!(store.related("request_id", &FieldValue::Text("r-1".into()), 10).unwrap().len(), 2);
-    let indexes: Vec<String> = db
-        .query("SELECT indexname::text FROM pg_indexes WHERE tablename = 'log_records' ORDER BY 1", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(indexes, ["log_records_logger_c_ts_id_idx", "log_records_pkey", "log_records_ts_id_idx"]);
+    assert_eq!(
+        index_names(&mut db, "log_records"),
+        ["log_records_logger_c_ts_id_idx", "log_records_pkey", "log_records_ts_id_idx"]
+    );
     // The sink writes into the migrated schema, and the plans use the new indexes.
     let mut sink = PgSink::connect(&url).unwrap();
     write(&mut sink, &generate(&mut Rng(1), 0, 10, T0, HOUR));

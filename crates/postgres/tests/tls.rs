@@ -12,18 +12,8 @@ use postgres::{Client, NoTls};
 fn sslmode_require_uses_tls_and_verifies_the_certificate() {
     let Some(server) = TestServer::start_tls() else { return };
     let ca = server.ca_file().unwrap();
-    let url = server.create_database();
-    let dbname = url.rsplit('/').next().unwrap().to_owned();
-    // This role is refused on plain connections (pg_hba `hostnossl … reject`).
-    let role = server.create_tls_role();
-    Client::connect(&url, NoTls)
-        .unwrap()
-        .batch_execute(&format!(
-            // CREATE on the database: the schema's migration 3 creates the pg_trgm extension.
-            "GRANT CREATE ON SCHEMA public TO {role}; GRANT CREATE ON DATABASE {dbname} TO {role}"
-        ))
-        .unwrap();
-    let base = format!("postgres://{role}@127.0.0.1:{}/{dbname}", server.port());
+    // The role is refused on plain connections (pg_hba `hostnossl … reject`).
+    let (url, base) = server.create_tls_database();
 
     let plain = PgSink::connect(&base).unwrap_err();
     assert!(matches!(plain, PgError::Connect { .. }), "{plain:?}");

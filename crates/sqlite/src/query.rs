@@ -110,6 +110,14 @@ impl Where {
         for m in &f.fields {
             self.field(m);
         }
+        if let Some(site) = &f.site {
+            let file = self.bind(site.file.clone());
+            self.and(format!("file = {file}"));
+            if let Some(line) = site.line {
+                let line = self.bind(i64::from(line));
+                self.and(format!("line = {line}"));
+            }
+        }
     }
 
     /// A logger condition; a tree is a range on the name, so the
@@ -216,6 +224,12 @@ mod tests {
         assert!(!plan(conn, &f).contains("log_records_ctx_"));
         let mut f = RecordFilter::default();
         f.logger = Some(LoggerMatch::Tree("billing".into()));
+        let p = plan(conn, &f);
+        assert!(p.contains("log_records_logger_ts"), "{p}");
+        // One call site: its logger's index bounds the rows; file and line are checked on them.
+        let mut f = RecordFilter::default();
+        f.logger = Some(LoggerMatch::Exact("billing".into()));
+        f.site = Some("src/billing.rs:12".parse().unwrap());
         let p = plan(conn, &f);
         assert!(p.contains("log_records_logger_ts"), "{p}");
         let mut f = RecordFilter::default();

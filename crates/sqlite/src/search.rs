@@ -32,11 +32,19 @@ pub(crate) const INDEX_STEP_ROWS: i64 = 2_000;
 /// O(matches). The results are the same either way.
 pub(crate) const COMMON_MATCHES: i64 = 1_000;
 
+#[cfg(test)]
+thread_local! {
+    /// Probes run on this thread (tests count them per store call).
+    pub(crate) static PROBES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// Whether the index holds at least [`COMMON_MATCHES`] rows with `term`.
 pub(crate) fn is_common(conn: &Connection, term: &str) -> rusqlite::Result<bool> {
     if !indexable(term) {
         return Ok(false);
     }
+    #[cfg(test)]
+    PROBES.with(|p| p.set(p.get() + 1));
     conn.prepare_cached(
         "SELECT count(*) >= ?2 FROM (SELECT rowid FROM log_records_fts WHERE log_records_fts MATCH ?1 LIMIT ?2)",
     )?

@@ -238,8 +238,16 @@ impl SqliteStore {
         Ok(found)
     }
 
-    fn exists_beyond(&self, filter: &RecordFilter, c: Cursor, older: bool) -> Result<bool, StoreError> {
-        let mut w = self.plan(filter)?;
+    /// Whether a record `filter` keeps lies beyond `c`, planned as the page was
+    /// (`scan_text` from its [`plan`](SqliteStore::plan), so the search probe runs once a page).
+    fn exists_beyond(
+        &self,
+        filter: &RecordFilter,
+        scan_text: bool,
+        c: Cursor,
+        older: bool,
+    ) -> Result<bool, StoreError> {
+        let mut w = Where::planned(filter, scan_text);
         cursor_condition(&mut w, c, older);
         self.exists(&w)
     }
@@ -368,52 +376,21 @@ impl Store for SqliteStore {
     fn records(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
         let limit = limit.max(1);
         let mut w = self.plan(filter)?;
+        let scan_text = w.scan_text;
         let fetch = usize_param(limit.saturating_add(1));
-        let mut page = Page::default();
-        match at {
-            PageAt::Newest | PageAt::Older(_) => {
-                if let PageAt::Older(c) = at {
-                    cursor_condition(&mut w, c, true);
-                }
-                let mut rows = self.select(&w, &format!(" ORDER BY ts DESC, id DESC LIMIT {fetch}"))?;
-                let more = rows.len() > limit;
-                rows.truncate(limit);
-                if more {
-                    page.older = rows.last().map(Cursor::of);
-                }
-                if let PageAt::Older(c) = at {
-                    match rows.first() {
-                        Some(first) => {
-                            if self.exists_beyond(filter, Cursor::of(first), false)? {
-                                page.newer = Some(Cursor::of(first));
-                            }
-                        }
-                        None => {
-                            if self.exists_beyond(filter, c, false)? {
-                                page.newer = Some(c);
-                            }
-                        }
-                    }
-                }
-                page.records = rows;
+        let order = match at {
+            PageAt::Newest => "DESC",
+            PageAt::Older(c) => {
+                cursor_condition(&mut w, c, true);
+                "DESC"
             }
             PageAt::Newer(c) => {
                 cursor_condition(&mut w, c, false);
-                let mut rows = self.select(&w, &format!(" ORDER BY ts ASC, id ASC LIMIT {fetch}"))?;
-                let more = rows.len() > limit;
-                rows.truncate(limit);
-                rows.reverse();
-                if more {
-                    page.newer = rows.first().map(Cursor::of);
-                }
-                let oldest = rows.last().map_or(c, Cursor::of);
-                if self.exists_beyond(filter, oldest, true)? {
-                    page.older = Some(oldest);
-                }
-                page.records = rows;
+                "ASC"
             }
-        }
-        Ok(page)
+        };
+        let rows = self.select(&w, &format!(" ORDER BY ts {order}, id {order} LIMIT {fetch}"))?;
+        Page::from_rows(at, limit, rows, |c, older| self.exists_beyond(filter, scan_text, c, older))
     }
 
     fn tail(
@@ -611,5 +588,39 @@ impl Store for SqliteStore {
 
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path.display())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use log_panel_core::{Batch, Level, Origin, Record, Sink};
+
+    #[test]
+    fn a_text_page_probes_the_search_index_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let origin = Origin::new("a", "h", 1);
+        let records: Vec<Record> =
+            (0..30).map(|i| Record::new(Level::Info, "probe", format!("payment {i} done"))).collect();
+        sink.write(&Batch { origin: &origin, records: &records }).unwrap();
+        while sink.idle().unwrap() {}
+        let store = SqliteStore::open(&path).unwrap();
+        let mut filter = RecordFilter::default();
+        filter.text = Some("payment".into());
+        let probes = |f: &dyn Fn() -> Page| {
+            let before = search::PROBES.with(std::cell::Cell::get);
+            let page = f();
+            (search::PROBES.with(std::cell::Cell::get) - before, page)
+        };
+        let (n, first) = probes(&|| store.records(&filter, PageAt::Newest, 10).unwrap());
+        assert_eq!((n, first.records.len()), (1, 10));
+        // Below the newest page: the rows and the `newer` check, one probe.
+        let (n, second) = probes(&|| store.records(&filter, PageAt::Older(first.older.unwrap()), 10).unwrap());
+        assert_eq!((n, second.records.len(), second.newer.is_some(), second.older.is_some()), (1, 10, true, true));
+        let (n, up) = probes(&|| store.records(&filter, PageAt::Newer(second.newer.unwrap()), 10).unwrap());
+        assert_eq!((n, up.records), (1, first.records));
     }
 }

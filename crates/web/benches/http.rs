@@ -1,10 +1,13 @@
 //! Page latencies of the panel through real HTTP over a SQLite file:
-//! `cargo bench -p log-panel-web --bench http -- [--records N] [--requests N]`.
+//! `cargo bench -p log-panel-web --bench http -- [--records N] [--requests N] [--db FILE]`.
 //!
 //! Fills a fresh database through `SqliteSink` (30 days of records, 20
 //! loggers, 3 apps, a request id per 3 records), lets the search index
 //! catch up, serves the panel on a loopback port, and times each page with a
 //! plain HTTP/1.1 client (one connection per request, the body read in full).
+//! `--db FILE` serves an existing database instead of filling one (for
+//! example the bench binary's `--read-db`, 10 M records); the filtered page
+//! and the request view then take a logger and a request id from its rows.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
@@ -19,6 +22,11 @@ use log_panel_web::{ServeOptions, Server};
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn text_arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
 }
 
 fn fill(path: &std::path::Path, n: usize) {
@@ -66,21 +74,30 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() {
-    let records = arg("--records", 1_000_000);
     let requests = arg("--requests", 200);
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bench.db");
-    let t = Instant::now();
-    fill(&path, records);
-    eprintln!("filled {records} records in {:.1} s", t.elapsed().as_secs_f64());
+    let path = match text_arg("--db") {
+        Some(existing) => std::path::PathBuf::from(existing),
+        None => {
+            let path = dir.path().join("bench.db");
+            let records = arg("--records", 1_000_000);
+            let t = Instant::now();
+            fill(&path, records);
+            eprintln!("filled {records} records in {:.1} s", t.elapsed().as_secs_f64());
+            path
+        }
+    };
 
     let store = Arc::new(log_panel_sqlite::SqliteStore::open(&path).unwrap());
-    let deep = {
-        // A cursor half-way down the newest-first order: "page N/100" by keyset.
-        let r = store.record((records / 2) as i64).unwrap().unwrap();
-        Cursor::of(&r)
-    };
-    let one = store.records(&RecordFilter::default(), PageAt::Newest, 1).unwrap().records[0].id;
+    let newest = store.records(&RecordFilter::default(), PageAt::Newest, 1).unwrap().records[0].id;
+    // A record half-way down the newest-first order: the deep page's cursor
+    // ("page N/100" by keyset) and the request of the request view.
+    let middle = store.record(newest / 2).unwrap().unwrap();
+    let deep = Cursor::of(&middle);
+    let request = middle.context["request_id"].as_str().unwrap().to_owned();
+    // A logger tree: the first logger with children's prefix (`svc0::`).
+    let tree = store.loggers().unwrap().iter().find_map(|l| l.split_once("::").map(|(p, _)| p.to_owned())).unwrap();
+    eprintln!("serving {} (newest id {newest}), logger tree {tree}::, request {request}", path.display());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let addr = rt.block_on(async {
         let server = Server::bind(store.clone(), ServeOptions::default().bind("127.0.0.1:0")).await.unwrap();
@@ -93,9 +110,9 @@ fn main() {
         ("home (90 d cards)", "/?range=90d".to_owned()),
         ("records page 1 + histogram", "/records".to_owned()),
         ("records deep page (keyset)", format!("/records?older={deep}")),
-        ("logger + level filter + histogram", "/records?logger=svc3%3A%3A&level=warn".to_owned()),
-        ("one record", format!("/records/{one}")),
-        ("request view", format!("/related?key=request_id&value=r-{}", records / 6)),
+        ("logger + level filter + histogram", format!("/records?logger={tree}%3A%3A&level=warn")),
+        ("one record", format!("/records/{newest}")),
+        ("request view", format!("/related?key=request_id&value={request}")),
     ];
     println!("| page | p50 | p95 | bytes |");
     println!("|---|---|---|---|");

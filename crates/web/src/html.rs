@@ -164,6 +164,7 @@ pub(crate) fn filter_form(base: &Base, action: &str, form: &FilterForm, viewer: 
                 label { "App" input name="app" value=(form.app); }
                 label { "Host" input name="host" value=(form.host); }
                 label { "Pid" input name="pid" value=(form.pid) inputmode="numeric"; }
+                label { "Call site" input name="site" value=(form.site) placeholder="src/db.rs:42"; }
                 label.wide { "Context key=value (one per line)"
                     textarea name="ctx" rows="2" placeholder="request_id=r-42" { (form.ctx.join("\n")) }
                 }

@@ -9,8 +9,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use log_panel_core::store::{
-    CardFilter, CardsQuery, FieldValue, LoggerCard, RecordFilter, Slots, StoreErrorKind, StoredRecord, DAY, HOUR,
-    QUARTER_HOUR,
+    CallSite, CardFilter, CardsQuery, FieldValue, Follow, LoggerCard, RecordFilter, SiteMatch, Slots, StoreErrorKind,
+    StoredRecord, DAY, HOUR, QUARTER_HOUR,
 };
 use log_panel_core::{level_name, Store, StoreError, Timestamp};
 use maud::{html, Markup};
@@ -638,10 +638,14 @@ pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Response {
                 } }
                 tbody {
                     @for site in &sites {
-                        @let narrowed = FilterForm { logger: site.logger.clone(), ..form.clone() };
+                        @let by_logger = FilterForm { logger: site.logger.clone(), ..form.clone() };
                         tr {
-                            td.logger { a href=(ctx.link("/records", narrowed.pairs())) { (site.logger) } }
-                            td { code { (site.file.as_deref().unwrap_or("?")) @if let Some(l) = site.line { ":" (l) } } }
+                            td.logger { a href=(ctx.link("/records", by_logger.pairs())) { (site.logger) } }
+                            td { @match site_form(&by_logger, site) {
+                                Some(one) => { a href=(ctx.link("/records", one.pairs())) title="The records of this call site" {
+                                    code { (site.file.as_deref().unwrap_or("?")) @if let Some(l) = site.line { ":" (l) } } } }
+                                None => { code { "?" } }
+                            } }
                             td.n.n-error { (nonzero(site.counts.error)) }
                             td.n.n-warn { (nonzero(site.counts.warn)) }
                             td.n { (nonzero(site.counts.info)) }
@@ -654,10 +658,18 @@ pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Response {
                     }
                 }
             }
-            p.muted { "A call site is a logger and a source line; the logger links to its records in this window." }
+            p.muted { "A call site is a logger and a source line: the location links to that line's records, the logger to all of its records, in this window." }
         }
     };
     respond(StatusCode::OK, page(&ctx.frame("Call sites", Nav::Sites), body))
+}
+
+/// The records form narrowed to one call site (its logger exactly, its file
+/// and line); `None` for records logged without a file.
+fn site_form(by_logger: &FilterForm, site: &CallSite) -> Option<FilterForm> {
+    let file = site.file.as_ref()?;
+    let at = SiteMatch { file: file.clone(), line: site.line };
+    Some(FilterForm { site: at.to_string(), ..by_logger.clone() })
 }
 
 fn nonzero(n: u64) -> String {
@@ -742,11 +754,34 @@ pub(crate) async fn tail_events(State(state): State<AppState>, ctx: Ctx, headers
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(64);
     tokio::spawn(async move {
-        let mut after = after;
+        let mut follow = after.map(|id| Follow::after(filter.clone(), id));
         let mut failing = false;
         while !tx.is_closed() {
-            let f = filter.clone();
-            match blocking(&state, move |s| s.tail(&f, after, TAIL_BATCH)).await {
+            let (f, position) = (filter.clone(), follow.take());
+            // The first read of a stream without a position is the latest records;
+            // from then on a Follow re-reads a window below the newest id, so a row
+            // committed late with a smaller id (several PostgreSQL writers) is sent too.
+            let read = blocking(&state, move |s| {
+                Ok(match position {
+                    Some(mut p) => (p.poll(s, TAIL_BATCH), Some(p)),
+                    None => match s.tail(&f, None, TAIL_BATCH) {
+                        Ok(latest) => {
+                            let after = latest.last().map_or(0, |r| r.id);
+                            (Ok(latest), Some(Follow::after(f, after)))
+                        }
+                        Err(e) => (Err(e), None),
+                    },
+                })
+            })
+            .await;
+            let read = match read {
+                Ok((result, position)) => {
+                    follow = position;
+                    result
+                }
+                Err(e) => Err(e),
+            };
+            match read {
                 Ok(batch) => {
                     if failing {
                         failing = false;
@@ -754,14 +789,9 @@ pub(crate) async fn tail_events(State(state): State<AppState>, ctx: Ctx, headers
                     }
                     let full = batch.len() == TAIL_BATCH;
                     for r in &batch {
-                        after = Some(r.id);
                         if tx.send(event_of(r)).await.is_err() {
                             return;
                         }
-                    }
-                    if after.is_none() {
-                        // Nothing stored yet: wait for the first record from the start.
-                        after = Some(0);
                     }
                     if full {
                         continue;

@@ -1,11 +1,11 @@
 //! The URL as the whole state of a view: query parameters in, a
 //! [`RecordFilter`] out, and links built back from the same parameters.
 
-use log_panel_core::store::{Cursor, FieldMatch, PageAt, RecordFilter};
+use log_panel_core::store::{Cursor, FieldMatch, PageAt, RecordFilter, SiteMatch, When};
 use log_panel_core::{Level, Timestamp};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
-use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use time::{OffsetDateTime, UtcOffset};
 
 /// The query string as ordered pairs, so repeated keys (`levels`, `ctx`) keep every value.
 #[derive(Debug, Clone, Default)]
@@ -114,55 +114,6 @@ pub(crate) fn url_time(ts: Timestamp) -> String {
     ts.to_rfc3339()
 }
 
-fn from_datetime(t: OffsetDateTime) -> Result<Timestamp, String> {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000).map(Timestamp).map_err(|_| "time out of range".to_owned())
-}
-
-/// A time typed in a filter: `now`, relative (`15m`, `2h`, `7d`, `1w`, meaning
-/// that long ago), RFC 3339, or a local `YYYY-MM-DD[ HH:MM[:SS]]` (also the
-/// `T` form of an HTML `datetime-local` input) in the viewer's offset.
-pub(crate) fn parse_time(s: &str, now: Timestamp, viewer: Viewer) -> Result<Timestamp, String> {
-    let s = s.trim();
-    let bad = || format!("time `{s}`: expected 15m, 2h, 7d, 2026-12-01 10:00 or RFC 3339");
-    if s.eq_ignore_ascii_case("now") {
-        return Ok(now);
-    }
-    let relative = s.len() > 1 && s[..s.len() - 1].bytes().all(|b| b.is_ascii_digit());
-    if let Some(unit) = s.chars().last().filter(|c| relative && c.is_ascii_alphabetic()) {
-        let n: i64 = s[..s.len() - 1].parse().map_err(|_| bad())?;
-        let micros: i64 = match unit.to_ascii_lowercase() {
-            's' => 1_000_000,
-            'm' => 60_000_000,
-            'h' => 3_600_000_000,
-            'd' => 86_400_000_000,
-            'w' => 7 * 86_400_000_000,
-            _ => return Err(bad()),
-        };
-        if n < 0 {
-            return Err(bad());
-        }
-        return n.checked_mul(micros).and_then(|d| now.0.checked_sub(d)).map(Timestamp).ok_or_else(bad);
-    }
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return from_datetime(t);
-    }
-    let local = s.replacen('T', " ", 1);
-    let formats: [&[time::format_description::FormatItem<'static>]; 3] = [
-        format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
-        format_description!("[year]-[month]-[day] [hour]:[minute]"),
-        format_description!("[year]-[month]-[day] [hour]"),
-    ];
-    for f in formats {
-        if let Ok(t) = PrimitiveDateTime::parse(&local, f) {
-            return from_datetime(t.assume_offset(viewer.offset()));
-        }
-    }
-    if let Ok(d) = time::Date::parse(&local, format_description!("[year]-[month]-[day]")) {
-        return from_datetime(d.midnight().assume_offset(viewer.offset()));
-    }
-    Err(bad())
-}
-
 /// The record filter's parameters as typed, so a form that failed to parse
 /// shows back what the viewer wrote.
 #[derive(Debug, Clone, Default)]
@@ -176,6 +127,8 @@ pub(crate) struct FilterForm {
     pub(crate) app: String,
     pub(crate) host: String,
     pub(crate) pid: String,
+    /// The call site, `FILE:LINE` or `FILE`.
+    pub(crate) site: String,
     /// `key=value` conditions, one per entry.
     pub(crate) ctx: Vec<String>,
 }
@@ -193,6 +146,7 @@ impl FilterForm {
             app: text("app"),
             host: text("host"),
             pid: text("pid"),
+            site: text("site"),
             // A textarea sends several conditions, one per line; links send one per `ctx`.
             ctx: p
                 .all("ctx")
@@ -232,9 +186,9 @@ impl FilterForm {
         }
         for (text, slot) in [(&self.since, &mut f.since), (&self.until, &mut f.until)] {
             if !text.is_empty() {
-                match parse_time(text, now, viewer) {
+                match text.parse::<When>().and_then(|w| w.at_offset(now, viewer.offset_secs)) {
                     Ok(t) => *slot = Some(t),
-                    Err(e) => problems.push(e),
+                    Err(e) => problems.push(e.to_string()),
                 }
             }
         }
@@ -253,6 +207,12 @@ impl FilterForm {
             match self.pid.parse() {
                 Ok(p) => f.pid = Some(p),
                 Err(_) => problems.push(format!("pid `{}`: expected a process id", self.pid)),
+            }
+        }
+        if !self.site.is_empty() {
+            match self.site.parse::<SiteMatch>() {
+                Ok(s) => f.site = Some(s),
+                Err(e) => problems.push(format!("{e}")),
             }
         }
         for c in &self.ctx {
@@ -284,6 +244,7 @@ impl FilterForm {
             ("app", &self.app),
             ("host", &self.host),
             ("pid", &self.pid),
+            ("site", &self.site),
         ] {
             if !v.is_empty() {
                 out.push((k, v.clone()));
@@ -342,32 +303,18 @@ mod tests {
     const NOW: Timestamp = Timestamp(1_764_583_200_000_000); // 2025-12-01T10:00:00Z
 
     #[test]
-    fn times_parse_in_every_accepted_form() {
-        let utc = Viewer::utc();
-        let plus1 = Viewer { offset_secs: 3600, in_url: true };
-        assert_eq!(parse_time("2h", NOW, utc).unwrap(), Timestamp(NOW.0 - 7_200_000_000));
-        assert_eq!(parse_time("now", NOW, utc).unwrap(), NOW);
-        assert_eq!(parse_time("2025-12-01T10:00:00Z", NOW, utc).unwrap(), NOW);
-        assert_eq!(parse_time("2025-12-01 11:00", NOW, plus1).unwrap(), NOW);
-        assert_eq!(parse_time("2025-12-01T11:00", NOW, plus1).unwrap(), NOW);
-        assert_eq!(parse_time("2025-12-01", NOW, utc).unwrap(), Timestamp(NOW.0 - 10 * 3_600_000_000));
-        for bad in ["yesterday", "2x", "-2h", "2025-13-01", "99999999999999999d"] {
-            assert!(parse_time(bad, NOW, utc).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn a_filter_reports_every_problem() {
-        let p = Params::parse(Some("level=loud&pid=x&since=soon&ctx=nokey&logger=::"));
+        let p = Params::parse(Some("level=loud&pid=x&since=soon&ctx=nokey&logger=::&site=:3"));
         let err = FilterForm::from_params(&p).to_filter(NOW, Viewer::utc()).unwrap_err();
-        for part in ["level `loud`", "pid `x`", "time `soon`", "context filter", "logger"] {
+        for part in ["level `loud`", "pid `x`", "time `soon`", "context filter", "logger", "call site `:3`"] {
             assert!(err.contains(part), "{err}");
         }
     }
 
     #[test]
     fn links_carry_the_filter_back() {
-        let p = Params::parse(Some("logger=a%26b&levels=error&levels=warn&ctx=k%3Dv%0Aj%3D2&q=%20x"));
+        let p =
+            Params::parse(Some("logger=a%26b&levels=error&levels=warn&ctx=k%3Dv%0Aj%3D2&q=%20x&site=src%2Fa.rs%3A7"));
         let form = FilterForm::from_params(&p);
         assert_eq!(form.ctx, ["k=v", "j=2"]);
         let again = FilterForm::from_params(&Params::parse(Some(&encode(form.pairs()))));
@@ -375,6 +322,7 @@ mod tests {
         let f = form.to_filter(NOW, Viewer::utc()).unwrap();
         assert_eq!(f.levels, [Level::Error, Level::Warn]);
         assert_eq!(f.fields.len(), 2);
+        assert_eq!(f.site, Some(SiteMatch { file: "src/a.rs".into(), line: Some(7) }));
     }
 
     #[test]

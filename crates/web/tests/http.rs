@@ -288,6 +288,18 @@ async fn call_sites_count_per_level(env: &Env) {
         assert!(body.contains(&format!("{}:{}", s.file.as_deref().unwrap(), s.line.unwrap())));
     }
     assert!(body.contains("payment failed after 3 attempts"));
+    // Each location links to the records of exactly that call site.
+    let site_links: Vec<String> = links(&body, "/records?").into_iter().filter(|l| l.contains("site=")).collect();
+    assert_eq!(site_links.len(), sites.len(), "{body}");
+    for (s, link) in sites.iter().zip(&site_links) {
+        let (status, _, page) = get(&app, link).await;
+        assert_eq!(status, StatusCode::OK, "{link}");
+        assert_eq!(count_rows(&page) as u64, s.counts.total(), "{link}: {page}");
+        assert!(page.contains(&format!("value=\"{}:{}\"", s.file.as_deref().unwrap(), s.line.unwrap())), "{page}");
+    }
+    let (status, _, bad) = get(&app, "/records?site=%3A12").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(bad.contains("call site"), "{bad}");
     let (_, _, evil) = get(&app, "/sites?since=1d").await;
     assert_escaped("sites", &evil);
     assert!(evil.contains("evil&lt;b&gt;logger"));

@@ -98,7 +98,7 @@ pub fn data_set() -> Vec<(Origin, Vec<Record>)> {
         r.timestamp = Timestamp(if i % 50 == 49 { at(i - 1) } else { at(i) });
         r.module_path = Some(logger.into());
         r.file = Some(format!("src/{}.rs", logger.replace("::", "/")).into());
-        r.line = Some(10 + (i % 4) as u32);
+        r.line = Some(10 + (i % 3) as u32);
         r.thread = Arc::from(if i % 2 == 0 { "main" } else { "worker-1" });
         let mut ctx: Vec<(&str, Value)> = vec![("request_id", Value::from(format!("r-{}", i / 3).as_str()))];
         if i % 4 == 0 {
@@ -160,6 +160,14 @@ pub fn filters() -> Vec<(String, RecordFilter)> {
     add("field missing key", &|f| f.fields = vec!["nope=1".parse().unwrap()]);
     add("field odd key", &|f| f.fields = vec!["we'ird key\"=x".parse().unwrap()]);
     add("two fields", &|f| f.fields = vec!["user_id=0".parse().unwrap(), "code=0".parse().unwrap()]);
+    add("site", &|f| {
+        f.logger = Some(LoggerMatch::Exact("billing".into()));
+        f.site = Some("src/billing.rs:12".parse().unwrap());
+    });
+    add("site file only", &|f| f.site = Some("src/web/api.rs".parse().unwrap()));
+    add("site line without logger", &|f| f.site = Some("src/billing/db.rs:11".parse().unwrap()));
+    add("site unknown line", &|f| f.site = Some("src/billing.rs:99".parse().unwrap()));
+    add("site unknown file", &|f| f.site = Some(SiteMatch { file: "src/'; --.rs".into(), line: Some(10) }));
     add("combined", &|f| {
         f.logger = Some(LoggerMatch::Tree("billing".into()));
         f.min_level = Some(Level::Info);
@@ -384,6 +392,7 @@ pub fn keeps(filter: &RecordFilter, r: &StoredRecord) -> bool {
         && filter.pid.is_none_or(|p| p == r.pid)
         && filter.text.as_ref().is_none_or(|t| r.message.to_lowercase().contains(&t.to_lowercase()))
         && filter.fields.iter().all(|m| r.context.get(&m.key).is_some_and(|v| field_matches(&m.value, v)))
+        && filter.site.as_ref().is_none_or(|s| s.matches(r.file.as_deref(), r.line))
 }
 
 /// Whether a stored JSON value equals a [`FieldValue`], by its rules.

@@ -28,62 +28,48 @@ pub struct Env {
     _dir: tempfile::TempDir,
 }
 
-/// The in-memory reference store, filled by the library.
-pub fn memory() -> Option<Env> {
-    let dir = tempfile::tempdir().unwrap();
-    let store = MemoryStore::default();
-    let panel = log_panel::builder()
-        .sink(store.clone())
-        .app("shop")
-        .level(log::LevelFilter::Trace)
-        .without_spool()
-        .build()
-        .unwrap();
-    let mut env = Env { name: "memory", store: Arc::new(store.clone()), panel, sink: Box::new(store), _dir: dir };
+/// The library as every test fills it: app `shop`, every level, no spool.
+fn panel(builder: log_panel::Builder) -> log_panel::Panel {
+    builder.app("shop").level(log::LevelFilter::Trace).without_spool().build().unwrap()
+}
+
+/// An environment over `store`, filled by `panel` and `sink`.
+fn filled(
+    name: &'static str,
+    store: Arc<dyn Store>,
+    panel: log_panel::Panel,
+    sink: Box<dyn Sink>,
+    dir: tempfile::TempDir,
+) -> Option<Env> {
+    let mut env = Env { name, store, panel, sink, _dir: dir };
     fill(&mut env);
     Some(env)
+}
+
+/// The in-memory reference store, filled by the library.
+pub fn memory() -> Option<Env> {
+    let store = MemoryStore::default();
+    let panel = panel(log_panel::builder().sink(store.clone()));
+    filled("memory", Arc::new(store.clone()), panel, Box::new(store), tempfile::tempdir().unwrap())
 }
 
 /// A SQLite file filled by the library, read by `SqliteStore`.
 pub fn sqlite() -> Option<Env> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("logs.db");
-    let panel = log_panel::builder()
-        .database(&path)
-        .app("shop")
-        .level(log::LevelFilter::Trace)
-        .without_spool()
-        .build()
-        .unwrap();
+    let panel = panel(log_panel::builder().database(&path));
     let sink = log_panel_sqlite::SqliteSink::open(&path).unwrap();
     let store = log_panel_sqlite::SqliteStore::open(&path).unwrap();
-    let mut env = Env { name: "sqlite", store: Arc::new(store), panel, sink: Box::new(sink), _dir: dir };
-    fill(&mut env);
-    Some(env)
+    filled("sqlite", Arc::new(store), panel, Box::new(sink), dir)
 }
 
 /// A fresh database on the throwaway PostgreSQL server, filled by the library;
 /// `None` (after a loud message) without PostgreSQL binaries, outside CI.
 pub fn postgres() -> Option<Env> {
-    let url = log_panel_postgres::testing::TestServer::shared_database()?;
-    let panel = log_panel::builder()
-        .postgres(url.clone())
-        .app("shop")
-        .level(log::LevelFilter::Trace)
-        .without_spool()
-        .build()
-        .unwrap();
-    let sink = log_panel_postgres::PgSink::connect(&url).unwrap();
+    let (url, sink) = log_panel_postgres::testing::fresh_sink()?;
+    let panel = panel(log_panel::builder().postgres(url.clone()));
     let store = log_panel_postgres::PgStore::connect(&url).unwrap();
-    let mut env = Env {
-        name: "postgres",
-        store: Arc::new(store),
-        panel,
-        sink: Box::new(sink),
-        _dir: tempfile::tempdir().unwrap(),
-    };
-    fill(&mut env);
-    Some(env)
+    filled("postgres", Arc::new(store), panel, Box::new(sink), tempfile::tempdir().unwrap())
 }
 
 /// One hour, in microseconds.
