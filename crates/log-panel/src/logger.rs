@@ -35,7 +35,7 @@ pub(crate) fn on_writer_thread() -> bool {
 
 /// Names the current thread's records `name` from now on (when nothing has
 /// been logged on it yet). The alert thread uses one shared `Arc` so that its
-/// records can be recognised by identity (see `alerts.rs`).
+/// records can be recognised by identity (see `alerts/mod.rs`).
 pub(crate) fn set_thread_name(name: Arc<str>) {
     THREAD_NAME.with(|slot| {
         let _ = slot.set(name);

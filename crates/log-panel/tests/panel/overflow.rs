@@ -2,7 +2,7 @@
 //! and every drop is summarised in a stored WARN record matching `stats()`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

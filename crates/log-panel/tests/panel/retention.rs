@@ -2,7 +2,7 @@
 //! configured key is indexed, and the writer deletes expired records when idle.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! database, shutdown with storage down and replay by a new process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -184,7 +184,7 @@ fn shutdown_with_storage_down_spools_and_a_new_process_replays() {
 
     // A new process replays the spool before its own records.
     let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "replay_child", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "faults::replay_child", "--nocapture", "--test-threads=1"])
         .env("REPLAY_SPOOL", &spool)
         .env("REPLAY_DB", &db.path)
         .status()
@@ -438,7 +438,7 @@ fn sigkill_during_an_outage_loses_nothing_already_spooled() {
     const N: i64 = 5000;
     let started = std::time::Instant::now();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "sigkill_child", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "faults::sigkill_child", "--nocapture", "--test-threads=1"])
         .env("SIGKILL_DB", &db.path)
         .env("SIGKILL_N", N.to_string())
         .stdout(std::process::Stdio::piped())
