@@ -275,7 +275,7 @@ impl Writer {
         match msg {
             Msg::Record(mut record, tick) => {
                 record.timestamp = self.wall.timestamp(tick);
-                self.progress.from_queue();
+                self.progress.took_from_queue();
                 self.push(record);
             }
             Msg::Flush(ack) => {

@@ -44,8 +44,9 @@ impl DropReports {
     /// Whether a summary is due: drops outstanding, and none made in the last [`REPORT_EVERY`].
     /// (The writer also waits until the queue has room again.)
     pub(crate) fn due(&self) -> bool {
-        let now = self.clock.now();
-        self.reported_at.is_none_or(|at| now.saturating_duration_since(at) >= REPORT_EVERY) && self.outstanding()
+        // The clock is read only once a summary was made: this runs on every wake-up.
+        self.reported_at.is_none_or(|at| self.clock.now().saturating_duration_since(at) >= REPORT_EVERY)
+            && self.outstanding()
     }
 
     /// The summary of the drops since the last one, to be stored like any

@@ -213,13 +213,19 @@ mod tests {
         b
     }
 
-    #[test]
-    fn the_backlog_spills_only_after_the_outage_lasts_spool_after_then_replays_in_order() {
+    /// An outage path with a spool in a fresh directory, spilling after `after`.
+    fn spooling(after: Duration) -> (tempfile::TempDir, Clock, Arc<Counters>, Outage) {
         let dir = tempfile::tempdir().unwrap();
         let clock = Clock::manual();
         let counters = Arc::new(Counters::default());
         let spool = Spool::new(dir.path().to_path_buf(), &origin());
-        let mut outage = Outage::new(Some((spool, AFTER)), Arc::clone(&counters), clock.clone());
+        let outage = Outage::new(Some((spool, after)), Arc::clone(&counters), clock.clone());
+        (dir, clock, counters, outage)
+    }
+
+    #[test]
+    fn the_backlog_spills_only_after_the_outage_lasts_spool_after_then_replays_in_order() {
+        let (_dir, clock, counters, mut outage) = spooling(AFTER);
         let mut batches = batches_of(10, 4, &clock);
         let since = clock.now();
 
@@ -252,11 +258,7 @@ mod tests {
 
     #[test]
     fn memory_past_its_bound_spills_before_spool_after() {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = Clock::manual();
-        let counters = Arc::new(Counters::default());
-        let spool = Spool::new(dir.path().to_path_buf(), &origin());
-        let mut outage = Outage::new(Some((spool, AFTER)), Arc::clone(&counters), clock.clone());
+        let (_dir, clock, counters, mut outage) = spooling(AFTER);
         let mut policy = BatchPolicy::default();
         policy.batch_size = 2;
         let mut batches = Batches::new(policy, 1);
@@ -270,11 +272,7 @@ mod tests {
 
     #[test]
     fn a_failed_replay_keeps_the_rest_for_later_and_never_repeats_a_stored_record() {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = Clock::manual();
-        let counters = Arc::new(Counters::default());
-        let spool = Spool::new(dir.path().to_path_buf(), &origin());
-        let mut outage = Outage::new(Some((spool, Duration::ZERO)), Arc::clone(&counters), clock.clone());
+        let (_dir, clock, counters, mut outage) = spooling(Duration::ZERO);
         let mut batches = batches_of(6, 6, &clock);
         outage.spill_all(&mut batches, &origin(), "test", false);
 

@@ -43,7 +43,7 @@ impl Progress {
 
     /// A record arrived through the queue (it is then also [`Progress::received`]).
     #[inline]
-    pub(crate) fn from_queue(&mut self) {
+    pub(crate) fn took_from_queue(&mut self) {
         self.from_queue += 1;
     }
 
@@ -163,8 +163,8 @@ mod tests {
         p.note_depth(2);
         p.note_depth(100);
         assert_eq!(counters.high_water.load(Relaxed), 8, "bounded by the queue's capacity");
-        p.from_queue();
-        p.from_queue();
+        p.took_from_queue();
+        p.took_from_queue();
         p.publish(5, 7);
         let s = counters.snapshot(1);
         assert_eq!((s.accepted, s.pending, s.in_spool), (3, 6, 7));
