@@ -144,7 +144,7 @@ pub struct Record {
     /// Severity.
     pub level: Level,
     /// The logger name (`log`'s target; by default the module path).
-    pub target: Text,
+    pub logger: Text,
     /// The formatted message (borrowed when the call had no format arguments).
     pub message: Text,
     /// Module path of the call site.
@@ -171,20 +171,20 @@ impl Origin {
 }
 
 impl Record {
-    /// A record with the given level, target and message, stamped now, other fields empty.
+    /// A record from `logger` with the given level and message, stamped now, other fields empty.
     /// Handy for tests and for sinks' examples.
-    pub fn new(level: Level, target: impl Into<Text>, message: impl Into<Text>) -> Record {
-        Record::at(Timestamp::now(), level, target.into(), message.into(), Arc::from("main"))
+    pub fn new(level: Level, logger: impl Into<Text>, message: impl Into<Text>) -> Record {
+        Record::at(Timestamp::now(), level, logger.into(), message.into(), Arc::from("main"))
     }
 
     /// A record made at `timestamp` on `thread`, with no call site, key-values,
     /// context or cut size (set those fields after): what a capture or a
     /// replay builds, without [`new`](Record::new)'s clock read and allocation.
-    pub fn at(timestamp: Timestamp, level: Level, target: Text, message: Text, thread: Arc<str>) -> Record {
+    pub fn at(timestamp: Timestamp, level: Level, logger: Text, message: Text, thread: Arc<str>) -> Record {
         Record {
             timestamp,
             level,
-            target,
+            logger,
             message,
             module_path: None,
             file: None,
@@ -466,7 +466,7 @@ impl Record {
             }
         }
         let mut r = self.clone();
-        r.target = clean(&self.target);
+        r.logger = clean(&self.logger);
         r.message = clean(&self.message);
         r.thread = Arc::from(self.thread.replace('\0', "\u{FFFD}").as_str());
         r.module_path = self.module_path.as_deref().map(clean);
@@ -501,7 +501,7 @@ mod limit_tests {
         let mut r = Record::new(Level::Info, "a\0b", "m\0");
         r.context = Context::from_pairs([("k\0", "v\0")]);
         let s = r.sanitised();
-        assert_eq!(s.target, "a\u{FFFD}b");
+        assert_eq!(s.logger, "a\u{FFFD}b");
         assert_eq!(s.message, "m\u{FFFD}");
         assert_eq!(s.kv, vec![(Cow::Owned("k\u{FFFD}".to_owned()), Value::from("v\u{FFFD}"))]);
     }

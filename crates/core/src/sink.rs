@@ -41,7 +41,7 @@ impl<'a> Batch<'a> {
 /// impl Sink for Print {
 ///     fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
 ///         for r in batch.records {
-///             println!("{} {} {}: {}", r.timestamp.to_rfc3339(), r.level, r.target, r.message);
+///             println!("{} {} {}: {}", r.timestamp.to_rfc3339(), r.level, r.logger, r.message);
 ///         }
 ///         Ok(())
 ///     }

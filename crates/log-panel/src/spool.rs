@@ -80,7 +80,7 @@ impl Line {
         Line {
             ts: r.timestamp.as_micros(),
             level: r.level.as_str().to_owned(),
-            logger: r.target.to_string(),
+            logger: r.logger.to_string(),
             message: r.message.to_string(),
             module: r.module_path.as_deref().map(str::to_owned),
             file: r.file.as_deref().map(str::to_owned),
@@ -754,7 +754,7 @@ mod tests {
         assert!(!first.at_eof);
         assert_eq!(first.origin, origin());
         let r = &first.records[1];
-        assert_eq!((r.level, r.target.as_ref(), r.message.as_ref(), r.line), (Level::Warn, "t::x", "m1", Some(7)));
+        assert_eq!((r.level, r.logger.as_ref(), r.message.as_ref(), r.line), (Level::Warn, "t::x", "m1", Some(7)));
         let fields: Vec<(&str, &Value)> = r.fields().collect();
         assert_eq!(fields, vec![("req", &Value::from("r1")), ("i", &Value::I64(1))]);
         spool.commit(&first).unwrap();

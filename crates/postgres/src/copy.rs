@@ -104,7 +104,7 @@ impl Encoder {
         self.fixed(&pg_ts.to_be_bytes());
         // level
         self.fixed(&severity(r.level).to_be_bytes());
-        self.text(&r.target);
+        self.text(&r.logger);
         self.text(&r.message);
         match &r.module_path {
             Some(m) => self.text(m),

@@ -198,7 +198,7 @@ impl SqliteSink {
                 insert.execute(params![
                     self.ts,
                     severity(r.level),
-                    r.target.as_ref(),
+                    r.logger.as_ref(),
                     r.message.as_ref(),
                     r.module_path.as_deref(),
                     r.file.as_deref(),

@@ -421,7 +421,7 @@ impl Sink for MemoryStore {
                 id,
                 ts: r.timestamp,
                 level: r.level,
-                logger: r.target.to_string(),
+                logger: r.logger.to_string(),
                 message: r.message.to_string(),
                 module: r.module_path.as_ref().map(ToString::to_string),
                 file: r.file.as_ref().map(ToString::to_string),

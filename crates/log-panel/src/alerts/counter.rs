@@ -254,10 +254,10 @@ impl AlertCounter {
         let threshold = self.thresholds[index]?;
         let cap = usize::try_from(threshold).unwrap_or(usize::MAX);
         // Look up by &str first: the logger's name is cloned only when it is new.
-        if !self.loggers.contains_key(record.target.as_ref()) {
-            self.loggers.insert(record.target.clone(), Default::default());
+        if !self.loggers.contains_key(record.logger.as_ref()) {
+            self.loggers.insert(record.logger.clone(), Default::default());
         }
-        let levels = self.loggers.get_mut(record.target.as_ref())?;
+        let levels = self.loggers.get_mut(record.logger.as_ref())?;
         let times = &mut levels[index];
         // Never go back in time within one key (see "Details").
         let t = times.back().map_or(record.timestamp.0, |&last| last.max(record.timestamp.0));
@@ -272,7 +272,7 @@ impl AlertCounter {
             times.pop_front();
         }
         let event = (before + 1 == cap).then(|| AlertEvent {
-            logger: record.target.clone(),
+            logger: record.logger.clone(),
             level: record.level,
             threshold,
             count: threshold,

@@ -16,7 +16,7 @@ fn seqs(shared: &Shared) -> Vec<i64> {
         .unwrap()
         .iter()
         // Drop summaries (logger `log_panel`) carry no seq.
-        .filter(|r| r.target != "log_panel")
+        .filter(|r| r.logger != "log_panel")
         .map(|r| match r.kv.iter().find(|(k, _)| k == "seq") {
             Some((_, log_panel::Value::I64(n))) => *n,
             other => panic!("no seq: {other:?}"),
@@ -485,7 +485,7 @@ fn a_flood_of_drops_makes_at_most_one_summary_a_second_with_exact_counts() {
     let stats = panel.stats();
     let stored = seqs(&shared);
     let records = shared.stored.lock().unwrap();
-    let summaries: Vec<_> = records.iter().filter(|r| r.target == "log_panel").collect();
+    let summaries: Vec<_> = records.iter().filter(|r| r.logger == "log_panel").collect();
     let summed: u64 = summaries
         .iter()
         .map(|r| match r.kv.iter().find(|(k, _)| k == "dropped") {
