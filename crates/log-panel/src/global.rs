@@ -96,7 +96,7 @@ fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         // On the writer thread (a sink panicking) the writer catches it itself.
-        if !crate::logger::on_writer_thread() {
+        if !crate::thread::on_writer_thread() {
             if let Some(panel) = GLOBAL.get() {
                 let payload = info
                     .payload()

@@ -68,6 +68,7 @@ mod queue;
 mod recycle;
 mod spool;
 mod stats;
+mod thread;
 #[cfg(feature = "tower")]
 pub mod tower;
 #[cfg(feature = "tracing")]

@@ -2,7 +2,6 @@
 //! [`Record`], and hand it to the queue. No I/O happens here.
 
 use std::borrow::Cow;
-use std::cell::{Cell, OnceCell};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,44 +15,7 @@ use crate::config::Overflow;
 use crate::ignore::IgnoreRules;
 use crate::queue::Msg;
 use crate::stats::Counters;
-
-thread_local! {
-    /// True on a writer thread. Records logged there (by a sink or its database
-    /// driver) must never enter the queue: the writer would wait on itself.
-    static ON_WRITER: Cell<bool> = const { Cell::new(false) };
-    /// The thread's name (or id), computed once per thread.
-    static THREAD_NAME: OnceCell<Arc<str>> = const { OnceCell::new() };
-}
-
-pub(crate) fn mark_writer_thread() {
-    ON_WRITER.with(|w| w.set(true));
-}
-
-pub(crate) fn on_writer_thread() -> bool {
-    ON_WRITER.with(Cell::get)
-}
-
-/// Names the current thread's records `name` from now on (when nothing has
-/// been logged on it yet). The alert thread uses one shared `Arc` so that its
-/// records can be recognised by identity (see `alerts/mod.rs`).
-pub(crate) fn set_thread_name(name: Arc<str>) {
-    THREAD_NAME.with(|slot| {
-        let _ = slot.set(name);
-    });
-}
-
-pub(crate) fn thread_name() -> Arc<str> {
-    THREAD_NAME.with(|name| {
-        name.get_or_init(|| {
-            let t = std::thread::current();
-            match t.name() {
-                Some(n) => Arc::from(n),
-                None => Arc::from(format!("{:?}", t.id()).as_str()),
-            }
-        })
-        .clone()
-    })
-}
+use crate::thread::{on_writer_thread, thread_name};
 
 /// The logging front end shared by the global logger and [`Panel`](crate::Panel).
 pub(crate) struct Logger {

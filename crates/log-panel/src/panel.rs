@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
 
 use crate::alerts::{AlertCounters, AlertStats};
-use crate::logger::{on_writer_thread, Logger};
+use crate::logger::Logger;
 use crate::queue::Msg;
+use crate::thread::on_writer_thread;
 use crate::{Error, Report, Stats};
 
 /// A running log-panel: a `log::Log` implementation plus the writer thread

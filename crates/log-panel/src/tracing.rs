@@ -62,8 +62,9 @@ use tracing_subscriber::layer::Context as LayerContext;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::clock::Tick;
-use crate::logger::{format_message, thread_name, Logger};
+use crate::logger::{format_message, Logger};
 use crate::stats::Counters;
+use crate::thread::thread_name;
 use crate::Panel;
 
 /// The layer, storing into the global panel started by

@@ -169,7 +169,7 @@ impl Writer {
 
     /// The thread body. Returns once shut down (or every sender is gone).
     pub(crate) fn run(mut self) {
-        crate::logger::mark_writer_thread();
+        crate::thread::mark_writer_thread();
         // A spool left by an earlier run is replayed before any new record.
         self.drive(self.clock.now());
         loop {

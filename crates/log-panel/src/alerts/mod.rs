@@ -218,7 +218,7 @@ impl Drop for Alerts {
 /// The alert thread: every event goes to every callback, each call isolated.
 fn run_callbacks(rx: Receiver<AlertEvent>, mut callbacks: Vec<Callback>, counters: &AlertCounters) {
     ON_ALERT_THREAD.with(|flag| flag.set(true));
-    crate::logger::set_thread_name(Arc::clone(alert_thread_marker()));
+    crate::thread::set_thread_name(Arc::clone(alert_thread_marker()));
     for event in rx.iter() {
         for callback in &mut callbacks {
             match catch_unwind(AssertUnwindSafe(|| callback(&event))) {
