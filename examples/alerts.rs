@@ -1,4 +1,4 @@
-//! Threshold alerts: `cargo run --example alerts`.
+//! Alerts: `cargo run --example alerts`.
 //!
 //! A payment service fails repeatedly. With an ERROR threshold of 5 per
 //! window, the fifth failure from the `billing::payments` logger fires the
@@ -16,7 +16,7 @@ fn main() -> Result<(), log_panel::Error> {
         .threshold(Level::Error, Some(5)) // 5 errors from one logger…
         .threshold_window(Duration::from_secs(600)) // …within 10 minutes
         .threshold(Level::Warn, None) // no alert for warnings in this example
-        .on_threshold(|event| {
+        .on_alert(|event| {
             // Runs on the `log-panel-alerts` thread, after the records are stored.
             // A real application would post to a webhook or a pager here,
             // e.g. `client.post(WEBHOOK_URL).json(&payload).send()`.

@@ -26,7 +26,7 @@ impl Sink for JsonLines {
                 "{{\"ts\":\"{}\",\"level\":\"{}\",\"logger\":{:?},\"message\":{:?},\"app\":{:?},\"fields\":{}}}\n",
                 r.timestamp.to_rfc3339(),
                 r.level,
-                r.target,
+                r.logger,
                 r.message,
                 batch.origin.app,
                 fields

@@ -96,11 +96,8 @@ impl Gen {
 
     /// Writes all records, 1 000 per batch, app by app; returns records/s.
     fn write(&self, sink: &mut SqliteSink) -> f64 {
-        let origins: Vec<Origin> = APPS
-            .iter()
-            .enumerate()
-            .map(|(k, a)| Origin { app: (*a).into(), host: "bench".into(), pid: k as u32 + 1 })
-            .collect();
+        let origins: Vec<Origin> =
+            APPS.iter().enumerate().map(|(k, a)| Origin::new(*a, "bench", k as u32 + 1)).collect();
         let t = Instant::now();
         let mut i = 0;
         while i < self.n {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use log_panel_core::config::parse_level;
+use log_panel_core::parse_level;
 use log_panel_core::store::{FieldMatch, LoggerMatch, RecordFilter, SiteMatch, When};
 use log_panel_core::Level;
 

@@ -3,7 +3,8 @@
 use std::fmt;
 use std::io;
 
-use log_panel_core::{ConfigError, StoreError};
+use log_panel::ConfigError;
+use log_panel_core::StoreError;
 
 #[derive(Debug)]
 pub(crate) enum CliError {

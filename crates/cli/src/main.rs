@@ -14,8 +14,9 @@ use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::Parser;
-use log_panel_core::config::DEFAULT_DATABASE;
-use log_panel_core::{Config, Store, StoreError};
+use log_panel::config::DEFAULT_DATABASE;
+use log_panel::Config;
+use log_panel_core::{Store, StoreError};
 
 use crate::args::{Cli, ColorChoice, Command};
 use crate::clock::Clock;

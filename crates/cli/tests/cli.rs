@@ -27,11 +27,11 @@ fn record(level: Level, logger: &'static str, message: &str, ago_min: i64) -> Re
 }
 
 fn api() -> Origin {
-    Origin { app: "api".into(), host: "h1".into(), pid: 10 }
+    Origin::new("api", "h1", 10)
 }
 
 fn web() -> Origin {
-    Origin { app: "web".into(), host: "h2".into(), pid: 20 }
+    Origin::new("web", "h2", 20)
 }
 
 /// Six records of two apps; `evil` carries an escape sequence, a NUL and a newline.

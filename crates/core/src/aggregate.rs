@@ -60,7 +60,7 @@ pub struct BatchAggregates<'a> {
 impl<'a> BatchAggregates<'a> {
     /// Folds `records` under their own logger names and times.
     pub fn of(records: &'a [Record]) -> BatchAggregates<'a> {
-        BatchAggregates::of_stored(records, |r| (Cow::Borrowed(r.target.as_ref()), r.timestamp))
+        BatchAggregates::of_stored(records, |r| (Cow::Borrowed(r.logger.as_ref()), r.timestamp))
     }
 
     /// Folds `records` under the logger name and time `stored` says the
@@ -180,7 +180,7 @@ mod tests {
     fn stored_names_and_times_are_what_is_counted() {
         let records = [record(Level::Info, "x\0y", i64::MIN), record(Level::Info, "x\u{FFFD}y", 0)];
         let agg = BatchAggregates::of_stored(&records, |r| {
-            (Cow::Owned(r.target.replace('\0', "\u{FFFD}")), Timestamp(r.timestamp.0.max(-HOUR_MICROS)))
+            (Cow::Owned(r.logger.replace('\0', "\u{FFFD}")), Timestamp(r.timestamp.0.max(-HOUR_MICROS)))
         });
         let loggers: Vec<(&str, u64, Timestamp)> = agg.loggers().map(|(n, t)| (n, t.total, t.first)).collect();
         assert_eq!(loggers, [("x\u{FFFD}y", 2, Timestamp(-HOUR_MICROS))]);

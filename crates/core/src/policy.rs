@@ -17,6 +17,7 @@ use crate::Level;
 /// assert_eq!(p.flush_interval, Duration::from_secs(2));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct BatchPolicy {
     /// Write a batch once this many records are pending (at least 1).
     pub batch_size: usize,
@@ -33,6 +34,12 @@ impl Default for BatchPolicy {
 }
 
 impl BatchPolicy {
+    /// A batch every `batch_size` records, at once for a record at or above
+    /// `flush_level`, and `flush_interval` after the oldest pending record.
+    pub fn new(batch_size: usize, flush_level: Option<Level>, flush_interval: Duration) -> BatchPolicy {
+        BatchPolicy { batch_size, flush_level, flush_interval }
+    }
+
     /// Whether the batch is due now that a record of `level` made it `pending` long.
     pub fn due_on_push(&self, pending: usize, level: Level) -> bool {
         pending >= self.batch_size.max(1) || self.flush_level.is_some_and(|l| level <= l)

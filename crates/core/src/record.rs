@@ -125,6 +125,7 @@ impl From<SystemTime> for Timestamp {
 
 /// Who wrote a record: constant for one process, shared by all its records.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub struct Origin {
     /// Application name (configurable; defaults to the executable's name).
     pub app: String,
@@ -136,13 +137,14 @@ pub struct Origin {
 
 /// One log record as captured on the calling thread and handed to a [`Sink`](crate::Sink).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Record {
     /// When the log call was made (UTC).
     pub timestamp: Timestamp,
     /// Severity.
     pub level: Level,
     /// The logger name (`log`'s target; by default the module path).
-    pub target: Text,
+    pub logger: Text,
     /// The formatted message (borrowed when the call had no format arguments).
     pub message: Text,
     /// Module path of the call site.
@@ -161,19 +163,33 @@ pub struct Record {
     pub original_size: Option<u64>,
 }
 
+impl Origin {
+    /// The origin of records from process `pid` of application `app` on `host`.
+    pub fn new(app: impl Into<String>, host: impl Into<String>, pid: u32) -> Origin {
+        Origin { app: app.into(), host: host.into(), pid }
+    }
+}
+
 impl Record {
-    /// A record with the given level, target and message, stamped now, other fields empty.
+    /// A record from `logger` with the given level and message, stamped now, other fields empty.
     /// Handy for tests and for sinks' examples.
-    pub fn new(level: Level, target: impl Into<Text>, message: impl Into<Text>) -> Record {
+    pub fn new(level: Level, logger: impl Into<Text>, message: impl Into<Text>) -> Record {
+        Record::at(Timestamp::now(), level, logger.into(), message.into(), Arc::from("main"))
+    }
+
+    /// A record made at `timestamp` on `thread`, with no call site, key-values,
+    /// context or cut size (set those fields after): what a capture or a
+    /// replay builds, without [`new`](Record::new)'s clock read and allocation.
+    pub fn at(timestamp: Timestamp, level: Level, logger: Text, message: Text, thread: Arc<str>) -> Record {
         Record {
-            timestamp: Timestamp::now(),
+            timestamp,
             level,
-            target: target.into(),
-            message: message.into(),
+            logger,
+            message,
             module_path: None,
             file: None,
             line: None,
-            thread: Arc::from("main"),
+            thread,
             kv: Vec::new(),
             context: Context::empty(),
             original_size: None,
@@ -248,7 +264,7 @@ pub fn severity(level: Level) -> i16 {
 }
 
 /// The level's lower-case name (`"warn"`), as filters, URLs and CSS classes
-/// spell it; [`parse_level`](crate::config::parse_level) reads it back.
+/// spell it; [`parse_level`] reads it back.
 ///
 /// ```
 /// use log_panel_core::{level_name, Level};
@@ -256,6 +272,26 @@ pub fn severity(level: Level) -> i16 {
 /// ```
 pub fn level_name(level: Level) -> &'static str {
     ["trace", "debug", "info", "warn", "error"][level_index(level)]
+}
+
+/// Parses a level name (`error`, `warn`/`warning`, `info`, `debug`, `trace`),
+/// case-insensitively, with an error that lists the accepted names: the
+/// inverse of [`level_name`], shared by the configuration file and the CLI.
+///
+/// ```
+/// use log_panel_core::{parse_level, Level};
+/// assert_eq!(parse_level("WARNING"), Ok(Level::Warn));
+/// assert!(parse_level("loud").unwrap_err().contains("unknown level `loud`"));
+/// ```
+pub fn parse_level(s: &str) -> Result<Level, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "error" => Ok(Level::Error),
+        "warn" | "warning" => Ok(Level::Warn),
+        "info" => Ok(Level::Info),
+        "debug" => Ok(Level::Debug),
+        "trace" => Ok(Level::Trace),
+        _ => Err(format!("unknown level `{s}`; expected one of error, warn, info, debug, trace")),
+    }
 }
 
 /// The inverse of [`severity`].
@@ -430,7 +466,7 @@ impl Record {
             }
         }
         let mut r = self.clone();
-        r.target = clean(&self.target);
+        r.logger = clean(&self.logger);
         r.message = clean(&self.message);
         r.thread = Arc::from(self.thread.replace('\0', "\u{FFFD}").as_str());
         r.module_path = self.module_path.as_deref().map(clean);
@@ -465,7 +501,7 @@ mod limit_tests {
         let mut r = Record::new(Level::Info, "a\0b", "m\0");
         r.context = Context::from_pairs([("k\0", "v\0")]);
         let s = r.sanitised();
-        assert_eq!(s.target, "a\u{FFFD}b");
+        assert_eq!(s.logger, "a\u{FFFD}b");
         assert_eq!(s.message, "m\u{FFFD}");
         assert_eq!(s.kv, vec![(Cow::Owned("k\u{FFFD}".to_owned()), Value::from("v\u{FFFD}"))]);
     }

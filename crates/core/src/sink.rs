@@ -14,6 +14,13 @@ pub struct Batch<'a> {
     pub records: &'a [Record],
 }
 
+impl<'a> Batch<'a> {
+    /// A batch of `records` logged by `origin`.
+    pub fn new(origin: &'a Origin, records: &'a [Record]) -> Batch<'a> {
+        Batch { origin, records }
+    }
+}
+
 /// Storage for batches of records. One writer thread owns the sink and calls
 /// it from that thread only, so implementations need no locking.
 ///
@@ -34,7 +41,7 @@ pub struct Batch<'a> {
 /// impl Sink for Print {
 ///     fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
 ///         for r in batch.records {
-///             println!("{} {} {}: {}", r.timestamp.to_rfc3339(), r.level, r.target, r.message);
+///             println!("{} {} {}: {}", r.timestamp.to_rfc3339(), r.level, r.logger, r.message);
 ///         }
 ///         Ok(())
 ///     }

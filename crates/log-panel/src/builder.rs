@@ -1,16 +1,18 @@
 //! [`Builder`]: programmatic configuration, and the bridge from [`Config`].
 
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use log_panel_core::config::validate_directives;
-use log_panel_core::config::FilterConfig;
-use log_panel_core::{Config, ConfigError, Level, Origin, Overflow, Sink, ThresholdEvent};
+use log_panel_core::{Level, Origin, Sink};
 
+use crate::alerts::AlertEvent;
 use crate::alerts::{AlertCounters, Alerts, Callback};
+use crate::config::{validate_directives, Config, ConfigError, FilterConfig, Overflow};
 use crate::console::Console;
+use crate::global::{self, Guard};
 use crate::logger::Logger;
 use crate::spool::SpoolLimits;
 use crate::stats::Counters;
@@ -46,6 +48,9 @@ pub struct Builder {
     config: Config,
     sink: Option<Box<dyn Sink>>,
     callbacks: Vec<Callback>,
+    /// The first value a method refused (a zero where the key's type is non-zero),
+    /// returned by `build`/`init`, so that the methods chain without `Result`s.
+    refused: Option<ConfigError>,
 }
 
 impl Default for Builder {
@@ -68,7 +73,7 @@ impl Builder {
 
     /// Starts from a parsed configuration.
     pub fn from_config(config: Config) -> Builder {
-        Builder { config, sink: None, callbacks: Vec::new() }
+        Builder { config, sink: None, callbacks: Vec::new(), refused: None }
     }
 
     /// What [`init`](crate::init) uses: the file in `$LOG_PANEL_CONFIG`, else
@@ -161,7 +166,9 @@ impl Builder {
 
     /// Capacity of the queue in records (at least 1). Callers block while it is full.
     pub fn queue_capacity(mut self, records: usize) -> Builder {
-        self.config.queue.capacity = records;
+        if let Some(records) = self.non_zero("queue.capacity", NonZeroUsize::new(records)) {
+            self.config.queue.capacity = records;
+        }
         self
     }
 
@@ -237,7 +244,9 @@ impl Builder {
 
     /// Write a batch once this many records are pending.
     pub fn batch_size(mut self, records: usize) -> Builder {
-        self.config.batch.size = records;
+        if let Some(records) = self.non_zero("batch.size", NonZeroUsize::new(records)) {
+            self.config.batch.size = records;
+        }
         self
     }
 
@@ -249,13 +258,16 @@ impl Builder {
 
     /// Write when the oldest pending record is this old, even if nothing else arrives.
     pub fn flush_interval(mut self, interval: Duration) -> Builder {
-        self.config.batch.flush_interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        let millis = NonZeroU64::new(u64::try_from(interval.as_millis()).unwrap_or(u64::MAX));
+        if let Some(millis) = self.non_zero("batch.flush_interval_ms", millis) {
+            self.config.batch.flush_interval_ms = millis;
+        }
         self
     }
 
     /// Sets the alert threshold of `level`: this many records of exactly that
     /// level from one logger within the window fire the
-    /// [`on_threshold`](Builder::on_threshold) callbacks. `None` or `Some(0)`
+    /// [`on_alert`](Builder::on_alert) callbacks. `None` or `Some(0)`
     /// disables the level. Defaults: WARN 1, ERROR 1, others off.
     pub fn threshold(mut self, level: Level, count: Option<u32>) -> Builder {
         self.config.thresholds.set(level, count);
@@ -285,7 +297,7 @@ impl Builder {
     /// let panel = log_panel::builder()
     ///     .database(dir.path().join("app.db"))
     ///     .threshold(Level::Error, Some(2))
-    ///     .on_threshold(move |event| {
+    ///     .on_alert(move |event| {
     ///         // A real application would post to a webhook or page someone.
     ///         let _ = tx.send(event.to_string());
     ///     })
@@ -297,12 +309,52 @@ impl Builder {
     /// assert!(event.starts_with("ERROR threshold 2 reached by billing: 2 records"), "{event}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn on_threshold<F>(mut self, callback: F) -> Builder
+    pub fn on_alert<F>(mut self, callback: F) -> Builder
     where
-        F: FnMut(&ThresholdEvent) + Send + 'static,
+        F: FnMut(&AlertEvent) + Send + 'static,
     {
         self.callbacks.push(Box::new(callback));
         self
+    }
+
+    /// [`on_alert`](Builder::on_alert) under its first name.
+    #[deprecated(since = "0.1.0", note = "renamed `on_alert`: the feature is called alerts everywhere")]
+    pub fn on_threshold<F>(self, callback: F) -> Builder
+    where
+        F: FnMut(&AlertEvent) + Send + 'static,
+    {
+        self.on_alert(callback)
+    }
+
+    /// Builds and installs the panel as the global logger. Returns a guard
+    /// that drains, commits and stops everything when dropped.
+    ///
+    /// A second `init`, or one while another logger is installed, returns
+    /// [`Error::AlreadyInitialized`] before it opens or creates a database or
+    /// starts a thread. So does an invalid value. When the storage cannot be
+    /// opened the error is returned and nothing runs, but log-panel keeps
+    /// `log`'s global logger slot (records are dropped quietly, as before
+    /// `init`), so a later `init` can try again.
+    pub fn init(self) -> Result<Guard, Error> {
+        self.install(true)
+    }
+
+    /// Builds and installs the global panel for [`tracing::layer`](crate::tracing::layer),
+    /// leaving `log`'s logger slot free: for applications whose subscriber
+    /// installs `tracing-log`'s `LogTracer` (`tracing_subscriber`'s `init()`
+    /// does, with its default features), so that `log` records reach the
+    /// panel as tracing events. [`flush`](crate::flush), [`shutdown`](crate::shutdown)
+    /// and the returned guard work as with [`init`](Builder::init).
+    ///
+    /// Fails (starting nothing) if a global panel is already installed.
+    #[cfg(feature = "tracing")]
+    pub fn init_for_tracing(self) -> Result<Guard, Error> {
+        self.install(false)
+    }
+
+    fn install(self, as_log_logger: bool) -> Result<Guard, Error> {
+        let valid = self.validate();
+        global::install(as_log_logger, self.config.shutdown.panic_hook, valid, || self.build())
     }
 
     /// Opens the storage and starts the writer; the returned [`Panel`] is not
@@ -312,32 +364,36 @@ impl Builder {
     /// level, it is raised so that the `log` macros reach the panel.
     pub fn build(self) -> Result<Panel, Error> {
         self.validate()?;
-        let Builder { config, sink, callbacks } = self;
+        let Builder { config, sink, callbacks, .. } = self;
         let spool = config.spool.enabled.then(|| SpoolSettings {
             dir: config.spool.dir.clone().unwrap_or_else(|| default_spool_dir(sink.is_some(), &config.database)),
             after: Duration::from_millis(config.spool.after_ms),
             limits: SpoolLimits {
-                max_bytes: config.spool.max_mb.saturating_mul(1024 * 1024),
+                max_bytes: config.spool.max_mb.get().saturating_mul(1024 * 1024),
                 max_files: crate::spool::MAX_FILES,
             },
         });
-        let max_held_bytes = config.spool.max_pending_mb.saturating_mul(1024 * 1024);
+        let max_held_bytes = config.spool.max_pending_mb.get().saturating_mul(1024 * 1024);
         let filter = env_filter::Builder::new().parse(&config.filter.directives).build();
         let sink = match sink {
             Some(sink) => sink,
             None => open_database(&config)?,
         };
         let sink: Box<dyn Sink> = if config.console { Box::new(Console::new(sink)) } else { sink };
-        let origin = Origin {
-            app: config.app.clone().unwrap_or_else(default_app_name),
-            host: gethostname::gethostname().to_string_lossy().into_owned(),
-            pid: std::process::id(),
-        };
+        let origin = Origin::new(
+            config.app.clone().unwrap_or_else(default_app_name),
+            gethostname::gethostname().to_string_lossy().into_owned(),
+            std::process::id(),
+        );
         let storage = sink.describe();
         let counters = Arc::new(Counters::default());
-        let (tx, rx) = crossbeam_channel::bounded(config.queue.capacity);
-        let settings =
-            WriterSettings { policy: config.batch.policy(), capacity: config.queue.capacity, spool, max_held_bytes };
+        let (tx, rx) = crossbeam_channel::bounded(config.queue.capacity.get());
+        let settings = WriterSettings {
+            policy: config.batch.policy(),
+            capacity: config.queue.capacity.get(),
+            spool,
+            max_held_bytes,
+        };
         let alert_counters = Arc::new(AlertCounters::default());
         let alerts = Alerts::start(&config.thresholds, callbacks, Arc::clone(&alert_counters)).map_err(Error::Spawn)?;
         let writer = Writer::new(rx, sink, settings, origin, Arc::clone(&counters)).with_alerts(alerts);
@@ -366,33 +422,24 @@ impl Builder {
     /// Checks every value without opening anything: what [`build`](Builder::build)
     /// refuses before it touches storage, and what [`init`](Builder::init)
     /// checks before it claims `log`'s global logger.
-    pub(crate) fn validate(&self) -> Result<(), Error> {
-        let config = &self.config;
-        let invalid = |key: &str, message: String| {
-            Error::Config(ConfigError { path: None, line: None, key: Some(key.to_owned()), message })
-        };
-        validate_directives(&config.filter.directives).map_err(|m| invalid("filter.directives", m))?;
-        if config.queue.capacity == 0 {
-            return Err(invalid("queue.capacity", "must be at least 1".into()));
+    fn validate(&self) -> Result<(), Error> {
+        if let Some(refused) = &self.refused {
+            return Err(Error::Config(refused.clone()));
         }
-        if config.batch.size == 0 {
-            return Err(invalid("batch.size", "must be at least 1".into()));
-        }
-        if config.batch.flush_interval_ms == 0 {
-            return Err(invalid("batch.flush_interval_ms", "must be at least 1".into()));
-        }
-        if config.limits.max_field_bytes < 64 {
-            return Err(invalid("limits.max_field_bytes", "must be at least 64".into()));
-        }
-        if config.thresholds.window.is_zero() {
-            return Err(invalid("thresholds.window_secs", "must be longer than zero".into()));
-        }
-        Ok(())
+        Ok(self.config.validate()?)
     }
 
-    /// Whether [`init`](Builder::init) should install the panic hook.
-    pub(crate) fn wants_panic_hook(&self) -> bool {
-        self.config.shutdown.panic_hook
+    /// `value`, or `None` after noting that `key` refused a zero.
+    fn non_zero<N>(&mut self, key: &str, value: Option<N>) -> Option<N> {
+        if value.is_none() && self.refused.is_none() {
+            self.refused = Some(ConfigError {
+                path: None,
+                line: None,
+                key: Some(key.to_owned()),
+                message: "must be at least 1".into(),
+            });
+        }
+        value
     }
 }
 
@@ -420,7 +467,7 @@ fn open_database(config: &Config) -> Result<Box<dyn Sink>, Error> {
             path: None,
             line: None,
             key: Some("database".into()),
-            message: format!("is empty; use a file path such as `{}`", log_panel_core::config::DEFAULT_DATABASE),
+            message: format!("is empty; use a file path such as `{}`", crate::config::DEFAULT_DATABASE),
         }));
     }
     open_sqlite(path, config)

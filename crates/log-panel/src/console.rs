@@ -32,7 +32,7 @@ impl Sink for Console {
             self.line.push(' ');
             self.line.push_str(r.level.as_str());
             self.line.push(' ');
-            push_printable(&mut self.line, &r.target);
+            push_printable(&mut self.line, &r.logger);
             self.line.push_str(": ");
             push_printable(&mut self.line, &r.message);
             if !r.context.is_empty() || !r.kv.is_empty() {

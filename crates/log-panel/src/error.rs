@@ -3,7 +3,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use log_panel_core::ConfigError;
+use crate::config::ConfigError;
 
 /// Why log-panel could not start, flush or stop.
 ///

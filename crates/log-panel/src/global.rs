@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use crate::{AlertStats, Builder, Error, Panel, Report, Stats};
+use crate::{AlertStats, Error, Panel, Report, Stats};
 
 static GLOBAL: OnceLock<Panel> = OnceLock::new();
 
@@ -51,51 +51,30 @@ pub(crate) fn is_log_logger() -> bool {
 /// that two `init` calls racing each other cannot both build a panel.
 static CLAIMED: Mutex<bool> = Mutex::new(false);
 
-impl Builder {
-    /// Builds and installs the panel as the global logger. Returns a guard
-    /// that drains, commits and stops everything when dropped.
-    ///
-    /// A second `init`, or one while another logger is installed, returns
-    /// [`Error::AlreadyInitialized`] before it opens or creates a database or
-    /// starts a thread. So does an invalid value. When the storage cannot be
-    /// opened the error is returned and nothing runs, but log-panel keeps
-    /// `log`'s global logger slot (records are dropped quietly, as before
-    /// `init`), so a later `init` can try again.
-    pub fn init(self) -> Result<Guard, Error> {
-        install(self, true)
-    }
-
-    /// Builds and installs the global panel for [`tracing::layer`](crate::tracing::layer),
-    /// leaving `log`'s logger slot free: for applications whose subscriber
-    /// installs `tracing-log`'s `LogTracer` (`tracing_subscriber`'s `init()`
-    /// does, with its default features), so that `log` records reach the
-    /// panel as tracing events. [`flush`](crate::flush), [`shutdown`](crate::shutdown)
-    /// and the returned guard work as with [`init`](Builder::init).
-    ///
-    /// Fails (starting nothing) if a global panel is already installed.
-    #[cfg(feature = "tracing")]
-    pub fn init_for_tracing(self) -> Result<Guard, Error> {
-        install(self, false)
-    }
-}
-
-/// Installs the global panel, and claims `log`'s logger slot first when `as_log_logger`.
-fn install(builder: Builder, as_log_logger: bool) -> Result<Guard, Error> {
+/// Installs the global panel, and claims `log`'s logger slot first when
+/// `as_log_logger`. `valid` is the builder's check of its values, reported
+/// only once no panel is installed (a second `init` is `AlreadyInitialized`
+/// whatever it holds); `build` runs only after the slot is claimed.
+pub(crate) fn install(
+    as_log_logger: bool,
+    panic_hook: bool,
+    valid: Result<(), Error>,
+    build: impl FnOnce() -> Result<Panel, Error>,
+) -> Result<Guard, Error> {
     let mut claimed = CLAIMED.lock().unwrap_or_else(PoisonError::into_inner);
     if GLOBAL.get().is_some() {
         return Err(Error::AlreadyInitialized);
     }
     // Checked before claiming the slot: a bad value must leave it free
     // for another logger.
-    builder.validate()?;
+    valid?;
     // `log` only says whether a logger is installed by refusing to install
     // ours, so claim the slot first: then a refused init has built nothing.
     if as_log_logger && !*claimed {
         log::set_logger(&LOGGER).map_err(|_| Error::AlreadyInitialized)?;
         *claimed = true;
     }
-    let panic_hook = builder.wants_panic_hook();
-    let panel = builder.build()?;
+    let panel = build()?;
     if GLOBAL.set(panel).is_err() {
         // Unreachable: GLOBAL is only set here, under CLAIMED, and was empty above.
         return Err(Error::AlreadyInitialized);
@@ -117,7 +96,7 @@ fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         // On the writer thread (a sink panicking) the writer catches it itself.
-        if !crate::logger::on_writer_thread() {
+        if !crate::thread::on_writer_thread() {
             if let Some(panel) = GLOBAL.get() {
                 let payload = info
                     .payload()
@@ -209,7 +188,7 @@ pub fn stats() -> Stats {
     GLOBAL.get().map(Panel::stats).unwrap_or_default()
 }
 
-/// The global panel's threshold-alert counters (all zero before `init`).
+/// The global panel's alert counters (all zero before `init`).
 pub fn alert_stats() -> AlertStats {
     GLOBAL.get().map(Panel::alert_stats).unwrap_or_default()
 }

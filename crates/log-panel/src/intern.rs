@@ -1,13 +1,13 @@
 //! Interned key names for captured key-values.
 //!
-//! `log` hands a record's keys to the logger borrowed for the call only, so
-//! capture used to copy every key into a new `String`: an allocation per key
+//! `log` hands a record's keys to the logger borrowed for the call only;
+//! copying every key into a new `String` would cost an allocation per key
 //! per record on the calling thread. Key names come from source code and are
 //! few, so each distinct name is copied once into a process-wide set and then
 //! shared as `&'static str`; each thread keeps a small direct-mapped cache
 //! of the names it used, so the usual lookup takes no lock. The set is
 //! bounded ([`MAX_KEYS`] names of at most [`MAX_KEY_LEN`] bytes, about
-//! 300 KiB at worst); past that, keys are copied per record as before, so a
+//! 300 KiB at worst); past that, keys are copied per record, so a
 //! program that builds key names at run time cannot grow memory without bound.
 
 use std::borrow::Cow;

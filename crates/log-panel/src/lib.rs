@@ -36,12 +36,12 @@
 //! `tower.rs` binds each request's context around the whole request. See
 //! `docs/tracing.md`.
 //!
-//! # Threshold alerts
+//! # Alerts
 //!
 //! After each commit the writer counts records per logger and level over a
 //! sliding window; when a count reaches its threshold (defaults: one WARN,
 //! one ERROR per hour) the callbacks registered with
-//! [`Builder::on_threshold`] receive a [`ThresholdEvent`] on the
+//! [`Builder::on_alert`] receive a [`AlertEvent`] on the
 //! [`alerts`] thread. Configure with `[thresholds]` or
 //! [`Builder::threshold`].
 //!
@@ -56,9 +56,11 @@
 pub mod alerts;
 mod builder;
 mod clock;
+pub mod config;
 mod console;
 mod error;
 mod global;
+mod ignore;
 mod intern;
 mod logger;
 mod panel;
@@ -66,6 +68,7 @@ mod queue;
 mod recycle;
 mod spool;
 mod stats;
+mod thread;
 #[cfg(feature = "tower")]
 pub mod tower;
 #[cfg(feature = "tracing")]
@@ -73,15 +76,22 @@ pub mod tracing;
 mod writer;
 
 pub use alerts::AlertStats;
+pub use alerts::{AlertConfig, AlertEvent};
 pub use builder::{Builder, DATABASE_ENV, FILTER_ENV};
+pub use config::{Config, ConfigError, Overflow};
 pub use error::Error;
 pub use global::{alert_stats, flush, flush_timeout, shutdown, shutdown_timeout, stats, Guard};
 pub use log_panel_core::{
-    Batch, BatchPolicy, Config, ConfigError, Context, Level, Origin, Overflow, Record, Sink, SinkError, SinkErrorKind,
-    Timestamp, Value,
+    Batch, BatchPolicy, Context, Level, Origin, Record, Sink, SinkError, SinkErrorKind, Timestamp, Value,
 };
-pub use log_panel_core::{ThresholdConfig, ThresholdEvent};
 pub use panel::Panel;
+
+/// The alert configuration under its first name.
+#[deprecated(since = "0.1.0", note = "renamed `AlertConfig`: the feature is called alerts everywhere")]
+pub type ThresholdConfig = AlertConfig;
+/// The alert event under its first name.
+#[deprecated(since = "0.1.0", note = "renamed `AlertEvent`: the feature is called alerts everywhere")]
+pub type ThresholdEvent = AlertEvent;
 
 /// Per-request context: [`bind`](context::bind), [`scope`](context::scope) guards,
 /// carrying a snapshot to threads and async tasks. See `docs/context.md`.

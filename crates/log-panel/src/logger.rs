@@ -2,56 +2,20 @@
 //! [`Record`], and hand it to the queue. No I/O happens here.
 
 use std::borrow::Cow;
-use std::cell::{Cell, OnceCell};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 use log_panel_core::record::{cut, BoundedText};
-use log_panel_core::{context, IgnoreRules, Overflow, Record, Text, Timestamp, Value};
+use log_panel_core::{context, Record, Text, Timestamp, Value};
 
 use crate::clock::Tick;
+use crate::config::Overflow;
+use crate::ignore::IgnoreRules;
 use crate::queue::Msg;
 use crate::stats::Counters;
-
-thread_local! {
-    /// True on a writer thread. Records logged there (by a sink or its database
-    /// driver) must never enter the queue: the writer would wait on itself.
-    static ON_WRITER: Cell<bool> = const { Cell::new(false) };
-    /// The thread's name (or id), computed once per thread.
-    static THREAD_NAME: OnceCell<Arc<str>> = const { OnceCell::new() };
-}
-
-pub(crate) fn mark_writer_thread() {
-    ON_WRITER.with(|w| w.set(true));
-}
-
-pub(crate) fn on_writer_thread() -> bool {
-    ON_WRITER.with(Cell::get)
-}
-
-/// Names the current thread's records `name` from now on (when nothing has
-/// been logged on it yet). The alert thread uses one shared `Arc` so that its
-/// records can be recognised by identity (see `alerts.rs`).
-pub(crate) fn set_thread_name(name: Arc<str>) {
-    THREAD_NAME.with(|slot| {
-        let _ = slot.set(name);
-    });
-}
-
-pub(crate) fn thread_name() -> Arc<str> {
-    THREAD_NAME.with(|name| {
-        name.get_or_init(|| {
-            let t = std::thread::current();
-            match t.name() {
-                Some(n) => Arc::from(n),
-                None => Arc::from(format!("{:?}", t.id()).as_str()),
-            }
-        })
-        .clone()
-    })
-}
+use crate::thread::{on_writer_thread, thread_name};
 
 /// The logging front end shared by the global logger and [`Panel`](crate::Panel).
 pub(crate) struct Logger {
@@ -69,7 +33,7 @@ impl Logger {
     pub(crate) fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
         metadata.level() <= log::max_level()
             && self.filter.enabled(metadata)
-            && !self.ignore.ignores_target(metadata.target())
+            && !self.ignore.ignores_logger(metadata.target())
     }
 
     pub(crate) fn log(&self, record: &log::Record<'_>) {
@@ -186,20 +150,14 @@ fn capture(record: &log::Record<'_>, message: Text, limit: usize, counters: &Cou
         kv = crate::recycle::pairs(count);
         let _ = record.key_values().visit(&mut KvCollector { kv: &mut kv, limit, counters });
     }
-    Record {
-        // The writer sets it from the call's `Tick` (see `clock`).
-        timestamp: Timestamp(0),
-        level: record.level(),
-        target,
-        message,
-        module_path,
-        file,
-        line: record.line(),
-        thread: thread_name(),
-        kv,
-        context: context::current(),
-        original_size: None,
-    }
+    // The writer sets the timestamp from the call's `Tick` (see `clock`).
+    let mut captured = Record::at(Timestamp(0), record.level(), target, message, thread_name());
+    captured.module_path = module_path;
+    captured.file = file;
+    captured.line = record.line();
+    captured.kv = kv;
+    captured.context = context::current();
+    captured
 }
 
 /// String equality that skips comparing the bytes when both are the same

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
 
 use crate::alerts::{AlertCounters, AlertStats};
-use crate::logger::{on_writer_thread, Logger};
+use crate::logger::Logger;
 use crate::queue::Msg;
+use crate::thread::on_writer_thread;
 use crate::{Error, Report, Stats};
 
 /// A running log-panel: a `log::Log` implementation plus the writer thread
@@ -89,10 +90,10 @@ impl Panel {
     /// Stops accepting records and stores everything queued. If storage is
     /// still failing after `timeout`, what is left goes to the spool (replayed
     /// by the next process) and the report says so. Idempotent; records logged
-    /// afterwards are counted as dropped, never panic. With threshold
+    /// afterwards are counted as dropped, never panic. With alert
     /// callbacks, it first lets them handle the queued events (within the same
     /// `timeout`) so that what they log is stored. On the writer thread
-    /// itself, or in a threshold callback, it does nothing (it would wait for itself).
+    /// itself, or in an alert callback, it does nothing (it would wait for itself).
     pub fn shutdown_timeout(&self, timeout: Duration) -> Report {
         if on_writer_thread() || crate::alerts::on_alert_thread() {
             return Report::from_stats(false, &self.stats());
@@ -104,7 +105,7 @@ impl Panel {
         let Some(handle) = handle else { return Report::from_stats(true, &self.stats()) };
         let deadline = Instant::now() + timeout;
         if self.alerts.is_active() {
-            // Let the threshold callbacks catch up first, so what they log is still
+            // Let the alert callbacks catch up first, so what they log is still
             // stored. Within the same deadline: this also flushes, which is what
             // the shutdown below would wait for anyway.
             let _ = self.flush_timeout(deadline.saturating_duration_since(Instant::now()));
@@ -126,7 +127,7 @@ impl Panel {
         self.logger.counters.snapshot(self.logger.tx.len())
     }
 
-    /// A snapshot of the threshold-alert counters.
+    /// A snapshot of the alert counters.
     pub fn alert_stats(&self) -> AlertStats {
         self.alerts.snapshot()
     }

@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log_panel_core::{context::Context, Level, Origin, Record, Text, Timestamp, Value};
+use log_panel_core::{Level, Origin, Record, Text, Timestamp, Value};
 use serde::{Deserialize, Serialize};
 
 const QUARANTINE: &str = "quarantine.jsonl";
@@ -80,7 +80,7 @@ impl Line {
         Line {
             ts: r.timestamp.as_micros(),
             level: r.level.as_str().to_owned(),
-            logger: r.target.to_string(),
+            logger: r.logger.to_string(),
             message: r.message.to_string(),
             module: r.module_path.as_deref().map(str::to_owned),
             file: r.file.as_deref().map(str::to_owned),
@@ -92,19 +92,19 @@ impl Line {
     }
 
     fn into_record(self) -> Record {
-        Record {
-            timestamp: Timestamp(self.ts),
-            level: self.level.parse().unwrap_or(Level::Error),
-            target: Text::Owned(self.logger),
-            message: Text::Owned(self.message),
-            module_path: self.module.map(Text::Owned),
-            file: self.file.map(Text::Owned),
-            line: self.line,
-            thread: Arc::from(self.thread.as_str()),
-            kv: self.fields.into_iter().map(|(k, v)| (Text::Owned(k), Value::from_json(v))).collect(),
-            context: Context::empty(),
-            original_size: self.original_size,
-        }
+        let mut record = Record::at(
+            Timestamp(self.ts),
+            self.level.parse().unwrap_or(Level::Error),
+            Text::Owned(self.logger),
+            Text::Owned(self.message),
+            Arc::from(self.thread.as_str()),
+        );
+        record.module_path = self.module.map(Text::Owned);
+        record.file = self.file.map(Text::Owned);
+        record.line = self.line;
+        record.kv = self.fields.into_iter().map(|(k, v)| (Text::Owned(k), Value::from_json(v))).collect();
+        record.original_size = self.original_size;
+        record
     }
 }
 
@@ -719,9 +719,15 @@ fn read_offset(file: &Path) -> u64 {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use log_panel_core::Context;
 
     fn origin() -> Origin {
-        Origin { app: "a".into(), host: "h".into(), pid: 42 }
+        origin_of(42)
+    }
+
+    /// The same application on the same host, in process `pid`.
+    fn origin_of(pid: u32) -> Origin {
+        Origin::new("a", "h", pid)
     }
 
     fn records(n: usize) -> Vec<Record> {
@@ -748,14 +754,14 @@ mod tests {
         assert!(!first.at_eof);
         assert_eq!(first.origin, origin());
         let r = &first.records[1];
-        assert_eq!((r.level, r.target.as_ref(), r.message.as_ref(), r.line), (Level::Warn, "t::x", "m1", Some(7)));
+        assert_eq!((r.level, r.logger.as_ref(), r.message.as_ref(), r.line), (Level::Warn, "t::x", "m1", Some(7)));
         let fields: Vec<(&str, &Value)> = r.fields().collect();
         assert_eq!(fields, vec![("req", &Value::from("r1")), ("i", &Value::I64(1))]);
         spool.commit(&first).unwrap();
 
         // The process exits; a new one resumes after the committed batch.
         drop(spool);
-        let mut again = Spool::new(dir.path().join("s"), &Origin { pid: 43, ..origin() });
+        let mut again = Spool::new(dir.path().join("s"), &origin_of(43));
         let second = again.next(10).unwrap().unwrap();
         let msgs: Vec<&str> = second.records.iter().map(|r| r.message.as_ref()).collect();
         assert_eq!(msgs, ["m3", "m4"]);
@@ -801,14 +807,14 @@ mod tests {
         a.append(&origin(), &records(3)).unwrap();
         // Another process sharing the directory (distinct start time in its run prefix).
         std::thread::sleep(Duration::from_millis(2));
-        let mut b = Spool::new(dir.path().to_path_buf(), &Origin { pid: 43, ..origin() });
+        let mut b = Spool::new(dir.path().to_path_buf(), &origin_of(43));
         assert!(b.next(10).unwrap().is_none(), "a is alive: its files are its own to replay");
         drop(a); // a exits: the OS releases its lock
         b.last_scan = None; // as after the rescan interval
         let replay = b.next(10).unwrap().unwrap();
         assert_eq!((replay.records.len(), replay.own), (3, false));
         // A third process cannot take the same run while b replays it.
-        let mut c = Spool::new(dir.path().to_path_buf(), &Origin { pid: 44, ..origin() });
+        let mut c = Spool::new(dir.path().to_path_buf(), &origin_of(44));
         assert!(c.next(10).unwrap().is_none());
         b.commit(&replay).unwrap();
         let left: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();

@@ -91,6 +91,7 @@ impl Counters {
 
 /// Records dropped because the queue was full, by level (see `queue.overflow`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Dropped {
     /// ERROR records dropped.
     pub error: u64,
@@ -165,6 +166,7 @@ pub struct Stats {
 /// What [`flush_timeout`](crate::Panel::flush_timeout) and
 /// [`shutdown_timeout`](crate::Panel::shutdown_timeout) report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Report {
     /// Everything accepted before the call was committed (or, at shutdown,
     /// committed or spooled) before the deadline.

@@ -62,8 +62,9 @@ use tracing_subscriber::layer::Context as LayerContext;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::clock::Tick;
-use crate::logger::{format_message, thread_name, Logger};
+use crate::logger::{format_message, Logger};
 use crate::stats::Counters;
+use crate::thread::thread_name;
 use crate::Panel;
 
 /// The layer, storing into the global panel started by
@@ -356,7 +357,7 @@ where
         }
         let metadata = normalized.as_ref().unwrap_or_else(|| event.metadata());
         let level = level(metadata.level());
-        if logger.ignore.ignores_target(metadata.target()) {
+        if logger.ignore.ignores_logger(metadata.target()) {
             return;
         }
         if !logger.admit(level, metadata.target(), &MessageOf(event)) {
@@ -388,22 +389,16 @@ where
             let m = event.metadata();
             (Cow::Borrowed(m.target()), m.module_path().map(Cow::Borrowed), m.file().map(Cow::Borrowed))
         };
-        let record = Record {
-            // The writer sets it from the call's `Tick` (see `clock`).
-            timestamp: Timestamp(0),
-            level,
-            target,
-            message,
-            module_path,
-            file,
-            line: metadata.line(),
-            thread: thread_name(),
-            kv: fields.kv,
-            // Span fields first, the bound context over them; the event's own
-            // fields (`kv`) go over both when the record is stored.
-            context: spans.merge_context(&context::current()),
-            original_size,
-        };
+        // The writer sets the timestamp from the call's `Tick` (see `clock`).
+        let mut record = Record::at(Timestamp(0), level, target, message, thread_name());
+        record.module_path = module_path;
+        record.file = file;
+        record.line = metadata.line();
+        record.kv = fields.kv;
+        // Span fields first, the bound context over them; the event's own
+        // fields (`kv`) go over both when the record is stored.
+        record.context = spans.merge_context(&context::current());
+        record.original_size = original_size;
         logger.submit(record, tick);
     }
 }

@@ -169,7 +169,7 @@ impl Writer {
 
     /// The thread body. Returns once shut down (or every sender is gone).
     pub(crate) fn run(mut self) {
-        crate::logger::mark_writer_thread();
+        crate::thread::mark_writer_thread();
         // A spool left by an earlier run is replayed before any new record.
         self.drive(self.clock.now());
         loop {
@@ -472,7 +472,7 @@ mod tests {
         let clock = Clock::manual();
         let counters = Arc::new(Counters::default());
         let settings = WriterSettings {
-            policy: BatchPolicy { batch_size, flush_level: Some(Level::Warn), flush_interval: Duration::from_secs(2) },
+            policy: BatchPolicy::new(batch_size, Some(Level::Warn), Duration::from_secs(2)),
             capacity: QUEUE,
             spool: spool_after.map(|after| SpoolSettings {
                 dir: dir.path().join("spool"),

@@ -1,4 +1,4 @@
-//! A threshold callback that logs (through the global logger, as real code
+//! An alert callback that logs (through the global logger, as real code
 //! does) gets its records stored, but they are not counted toward thresholds:
 //! no loop, no self-triggered events. This file owns the global logger.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -18,7 +18,7 @@ fn a_callback_that_logs_does_not_trigger_itself() {
     let guard = log_panel::builder()
         .database(&db.path)
         .threshold(Level::Error, Some(1))
-        .on_threshold(move |e| {
+        .on_alert(move |e| {
             counted.fetch_add(1, Ordering::SeqCst);
             // Reporting the alert through `log`, at a level and logger that would
             // cross their thresholds (ERROR 1) if they were counted.

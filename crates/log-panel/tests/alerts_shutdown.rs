@@ -13,7 +13,7 @@ fn shutdown_runs_pending_callbacks_and_stores_what_they_log() {
     let seen_in_callback = Arc::clone(&seen);
     let guard = log_panel::builder()
         .database(&db.path)
-        .on_threshold(move |e| {
+        .on_alert(move |e| {
             // A slow webhook: the guard is already being dropped.
             std::thread::sleep(common::QUIET);
             seen_in_callback.lock().unwrap().push(e.message.to_string());

@@ -205,3 +205,46 @@ fn console_tee_prints_stored_records_to_stderr_escaped() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("console_test"));
     assert_eq!(db.messages(), ["hello \u{1b}[2J world"]);
 }
+
+/// The keys typed non-zero (`NonZeroUsize`, `NonZeroU64`): a zero in the file
+/// names the key and line, and the builder method of the key refuses it too.
+#[test]
+fn zero_for_a_non_zero_key_names_key_and_line() {
+    for (section, key) in [
+        ("queue", "capacity"),
+        ("batch", "size"),
+        ("batch", "flush_interval_ms"),
+        ("spool", "max_pending_mb"),
+        ("spool", "max_mb"),
+    ] {
+        let text = format!("app = \"x\"\n[{section}]\n{key} = 0\n");
+        let err = log_panel::Config::from_toml_str(&text, None).err().unwrap().to_string();
+        let expected =
+            format!("configuration, line 3, key `{section}.{key}`: invalid value: integer `0`, expected a nonzero");
+        assert!(err.starts_with(&expected), "{err}");
+    }
+    let refused = |builder: log_panel::Builder| builder.build().err().unwrap().to_string();
+    assert_eq!(
+        refused(log_panel::builder().queue_capacity(0)),
+        "configuration, key `queue.capacity`: must be at least 1"
+    );
+    assert_eq!(refused(log_panel::builder().batch_size(0)), "configuration, key `batch.size`: must be at least 1");
+    let no_interval = log_panel::builder().flush_interval(std::time::Duration::ZERO);
+    assert_eq!(refused(no_interval), "configuration, key `batch.flush_interval_ms`: must be at least 1");
+}
+
+/// What the types cannot say is checked by `Config::validate`, with the file's messages,
+/// for a configuration changed in code.
+#[test]
+fn config_changed_in_code_is_checked_like_the_file() {
+    let mut config = log_panel::Config::default();
+    config.limits.max_field_bytes = 10;
+    let err = log_panel::Builder::from_config(config.clone()).build().err().unwrap().to_string();
+    assert_eq!(err, "configuration, key `limits.max_field_bytes`: must be at least 64");
+    let file = log_panel::Config::from_toml_str("[limits]\nmax_field_bytes = 10\n", None).err().unwrap();
+    assert_eq!(file.message, "must be at least 64");
+    config.limits.max_field_bytes = 64;
+    config.thresholds.window = std::time::Duration::ZERO;
+    let err = config.validate().err().unwrap().to_string();
+    assert_eq!(err, "configuration, key `thresholds.window_secs`: must be at least 1");
+}

@@ -284,7 +284,7 @@ fn sqlite_and_postgres_store_the_same_context_json_for_hostile_strings() {
     use log_panel::{Batch, Origin, Sink};
     let Some(url) = TestServer::shared_database() else { return };
     let records = hostile_records();
-    let origin = Origin { app: "hostile".into(), host: "h".into(), pid: 1 };
+    let origin = Origin::new("hostile", "h", 1);
     let batch = Batch { origin: &origin, records: &records };
     let dir = tempfile::tempdir().unwrap();
     let mut sqlite = log_panel::SqliteSink::open(dir.path().join("logs.db")).unwrap();

@@ -59,7 +59,7 @@ fn raw(client: &mut Client, origin: &Origin, records: &[Record]) -> Duration {
             let ts = UNIX_EPOCH + Duration::from_micros(r.timestamp.as_micros() as u64);
             let line = r.line.map(|l| l as i32);
             let size = r.original_size.map(|s| s as i64);
-            let (target, message, thread): (&str, &str, &str) = (&r.target, &r.message, &r.thread);
+            let (target, message, thread): (&str, &str, &str) = (&r.logger, &r.message, &r.thread);
             let (host, app): (&str, &str) = (&origin.host, &origin.app);
             w.write(&[
                 &ts,
@@ -120,7 +120,7 @@ fn main() {
         20_000
     });
     let Some(server) = TestServer::start() else { return };
-    let origin = Origin { app: "bench".into(), host: "bench-host".into(), pid: std::process::id() };
+    let origin = Origin::new("bench", "bench-host", std::process::id());
     let data = records(n);
     let rounds: usize = std::env::var("LOG_PANEL_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(ROUNDS);
     println!("PostgreSQL COPY bench: {n} records, batches of {BATCH}, {rounds} rounds each, alternating");

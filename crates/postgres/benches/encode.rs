@@ -11,7 +11,7 @@ use log_panel_core::Origin;
 use log_panel_postgres::copy::Encoder;
 
 fn encode(c: &mut Criterion) {
-    let origin = Origin { app: "bench".into(), host: "localhost".into(), pid: 1 };
+    let origin = Origin::new("bench", "localhost", 1);
     let r = common::records(1).remove(0);
     let mut e = Encoder::new();
     c.bench_function("copy::Encoder::record (2 ctx + 2 kv)", |b| {

@@ -53,10 +53,7 @@ fn records(from: usize, n: usize) -> Vec<Record> {
 }
 
 fn fill(sink: &mut PgSink, from: usize, n: usize) {
-    let origins = [
-        Origin { app: "shop".into(), host: "web-1".into(), pid: 1 },
-        Origin { app: "worker".into(), host: "web-2".into(), pid: 2 },
-    ];
+    let origins = [Origin::new("shop", "web-1", 1), Origin::new("worker", "web-2", 2)];
     let mut i = from;
     while i < from + n {
         let len = BATCH.min(from + n - i);
@@ -170,7 +167,7 @@ fn main() {
         let (url, stop) = (url.clone(), Arc::clone(&stop));
         std::thread::spawn(move || {
             let mut sink = PgSink::connect(&url).unwrap();
-            let origin = Origin { app: "live".into(), host: "h".into(), pid: 3 };
+            let origin = Origin::new("live", "h", 3);
             let mut worst = Duration::ZERO;
             let mut times = Vec::new();
             let mut i = 10 * n;

@@ -114,10 +114,10 @@ impl Statements {
 /// The logger name and time as the COPY stores them: a NUL character in
 /// the name becomes U+FFFD, a time before PostgreSQL's earliest is clamped.
 fn stored(r: &Record) -> (Cow<'_, str>, Timestamp) {
-    let name = if r.target.contains('\0') {
-        Cow::Owned(r.target.replace('\0', "\u{FFFD}"))
+    let name = if r.logger.contains('\0') {
+        Cow::Owned(r.logger.replace('\0', "\u{FFFD}"))
     } else {
-        Cow::Borrowed(r.target.as_ref())
+        Cow::Borrowed(r.logger.as_ref())
     };
     (name, Timestamp(r.timestamp.as_micros().max(PG_MIN_UNIX_MICROS)))
 }

@@ -104,7 +104,7 @@ impl Encoder {
         self.fixed(&pg_ts.to_be_bytes());
         // level
         self.fixed(&severity(r.level).to_be_bytes());
-        self.text(&r.target);
+        self.text(&r.logger);
         self.text(&r.message);
         match &r.module_path {
             Some(m) => self.text(m),
@@ -205,7 +205,7 @@ mod tests {
     use log_panel_core::{Context, Level, Timestamp, Value};
 
     fn origin() -> Origin {
-        Origin { app: "a".into(), host: "h".into(), pid: 1 }
+        Origin::new("a", "h", 1)
     }
 
     fn context_json(r: &Record) -> (String, bool) {

@@ -66,7 +66,7 @@
 //! use log_panel_postgres::PgSink;
 //!
 //! let mut sink = PgSink::connect("postgres://app:secret@localhost/logs")?;
-//! let origin = Origin { app: "billing".into(), host: "web-1".into(), pid: std::process::id() };
+//! let origin = Origin::new("billing", "web-1", std::process::id());
 //! let records = vec![Record::new(Level::Info, "billing::api", "paid")];
 //! sink.write(&Batch { origin: &origin, records: &records })?;
 //! assert_eq!(sink.describe(), "PostgreSQL postgres://app:***@localhost/logs");

@@ -19,7 +19,7 @@ const LEVELS: [Level; 5] = [Level::Trace, Level::Debug, Level::Info, Level::Warn
 const LOGGERS: [&str; 5] = ["app", "app::db", "billing::payments", "hyper", "worker"];
 
 fn origin(pid: u32) -> Origin {
-    Origin { app: "test".into(), host: "h".into(), pid }
+    Origin::new("test", "h", pid)
 }
 
 use log_panel_core::store::conformance::Rng;

@@ -16,7 +16,7 @@ use log_panel_postgres::PgSink;
 use postgres::{Client, NoTls};
 
 fn origin() -> Origin {
-    Origin { app: "reconnect".into(), host: "h".into(), pid: 7 }
+    Origin::new("reconnect", "h", 7)
 }
 
 fn batch_of(from: i64, n: i64) -> Vec<Record> {

@@ -9,7 +9,7 @@ use log_panel_postgres::testing::{client, fresh_sink, index_names, TestServer};
 use log_panel_postgres::{schema, PgError, PgSink};
 
 fn origin() -> Origin {
-    Origin { app: "billing".into(), host: "web-1".into(), pid: 4242 }
+    Origin::new("billing", "web-1", 4242)
 }
 
 fn micros(t: SystemTime) -> i64 {

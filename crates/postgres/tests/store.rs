@@ -35,11 +35,7 @@ struct Gen {
 }
 
 fn origins() -> [Origin; 3] {
-    [
-        Origin { app: "shop".into(), host: "web-1".into(), pid: 100 },
-        Origin { app: "shop".into(), host: "web-2".into(), pid: 200 },
-        Origin { app: "batch".into(), host: "web-1".into(), pid: 300 },
-    ]
+    [Origin::new("shop", "web-1", 100), Origin::new("shop", "web-2", 200), Origin::new("batch", "web-1", 300)]
 }
 
 /// `n` records spread over two days from `T0`, some sharing a timestamp.
@@ -123,7 +119,7 @@ fn keeps(f: &RecordFilter, g: &Gen) -> bool {
             _ => unreachable!(),
         }
     });
-    f.logger.as_ref().is_none_or(|m| m.matches(&r.target))
+    f.logger.as_ref().is_none_or(|m| m.matches(&r.logger))
         && f.keeps_level(r.level)
         && f.since.is_none_or(|s| r.timestamp >= s)
         && f.until.is_none_or(|u| r.timestamp < u)
@@ -376,7 +372,7 @@ fn tail_record_and_related() {
     let r = store.record(tailed[0].id).unwrap().unwrap();
     let g = more.iter().find(|g| g.seq == seq_of(&r)).unwrap();
     let o = &origins()[g.origin];
-    assert_eq!((r.level, r.logger.as_str(), r.ts), (g.record.level, g.record.target.as_ref(), g.record.timestamp));
+    assert_eq!((r.level, r.logger.as_str(), r.ts), (g.record.level, g.record.logger.as_ref(), g.record.timestamp));
     assert_eq!((r.app.as_str(), r.host.as_str(), r.pid), (o.app.as_str(), o.host.as_str(), o.pid));
     assert_eq!(r.file.as_deref(), g.record.file.as_deref());
     assert_eq!(r.line, g.record.line);
@@ -430,7 +426,7 @@ fn slot_counts(gens: &[Gen], slots: &Slots) -> BTreeMap<String, Vec<LevelCounts>
     let mut out: BTreeMap<String, Vec<LevelCounts>> = BTreeMap::new();
     for g in gens {
         if let Some(i) = slots.index_of(g.record.timestamp) {
-            out.entry(g.record.target.to_string()).or_insert_with(|| vec![LevelCounts::default(); slots.len()])[i]
+            out.entry(g.record.logger.to_string()).or_insert_with(|| vec![LevelCounts::default(); slots.len()])[i]
                 .add(g.record.level);
         }
     }
@@ -451,7 +447,7 @@ fn cards_equal_counts_from_the_rows() {
         q.limit = 100;
         let cards = store.cards(&q).unwrap();
         let counts = slot_counts(&gens, &slots);
-        let loggers: BTreeSet<&str> = gens.iter().map(|g| g.record.target.as_ref()).collect();
+        let loggers: BTreeSet<&str> = gens.iter().map(|g| g.record.logger.as_ref()).collect();
         assert_eq!(cards.matching, loggers.len());
         assert_eq!(cards.cards.iter().map(|c| c.logger.as_str()).collect::<BTreeSet<_>>(), loggers);
         let names: Vec<&str> = cards.cards.iter().map(|c| c.logger.as_str()).collect();
@@ -459,7 +455,7 @@ fn cards_equal_counts_from_the_rows() {
         sorted.sort_unstable();
         assert_eq!(names, sorted, "by name");
         for card in &cards.cards {
-            let mine: Vec<&Gen> = gens.iter().filter(|g| g.record.target == card.logger).collect();
+            let mine: Vec<&Gen> = gens.iter().filter(|g| g.record.logger == card.logger).collect();
             assert_eq!(card.total, mine.len() as u64);
             assert_eq!(card.errors, mine.iter().filter(|g| g.record.level == Level::Error).count() as u64);
             assert_eq!(card.warnings, mine.iter().filter(|g| g.record.level == Level::Warn).count() as u64);
@@ -485,7 +481,7 @@ fn cards_equal_counts_from_the_rows() {
                 .iter()
                 .filter(counts_in_span)
                 .filter(|g| levels.contains(&g.record.level))
-                .map(|g| g.record.target.as_ref())
+                .map(|g| g.record.logger.as_ref())
                 .collect();
             let got = store.cards(&q).unwrap();
             assert_eq!(got.cards.iter().map(|c| c.logger.as_str()).collect::<BTreeSet<_>>(), want);
@@ -575,7 +571,7 @@ fn call_sites_loggers_and_many_threads() {
     type Site = (String, Option<String>, Option<u32>);
     let mut want: BTreeMap<Site, (LevelCounts, Timestamp, u64)> = BTreeMap::new();
     for g in gens.iter().filter(|g| keeps(&f, g)) {
-        let key = (g.record.target.to_string(), g.record.file.as_ref().map(|s| s.to_string()), g.record.line);
+        let key = (g.record.logger.to_string(), g.record.file.as_ref().map(|s| s.to_string()), g.record.line);
         let e = want.entry(key).or_insert((LevelCounts::default(), Timestamp(i64::MIN), 0));
         e.0.add(g.record.level);
         if (g.record.timestamp, g.seq) > (e.1, e.2) {

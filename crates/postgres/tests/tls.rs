@@ -28,7 +28,7 @@ fn sslmode_require_uses_tls_and_verifies_the_certificate() {
     for mode in ["require", "verify-full"] {
         let tls_url = format!("{base}?sslmode={mode}&sslrootcert={}", ca.display());
         let mut sink = PgSink::connect(&tls_url).unwrap();
-        let origin = Origin { app: "tls".into(), host: "h".into(), pid: 1 };
+        let origin = Origin::new("tls", "h", 1);
         sink.write(&Batch { origin: &origin, records: &[Record::new(Level::Info, "tls", mode)] }).unwrap();
     }
     let stored: Vec<String> = Client::connect(&url, NoTls)

@@ -48,7 +48,7 @@ fn encode(c: &mut Criterion) {
 /// A whole batch into a fresh in-memory database: the CPU cost of encoding
 /// and inserting, without the disk (which the end-to-end bench includes).
 fn batch(c: &mut Criterion) {
-    let origin = Origin { app: "bench".into(), host: "localhost".into(), pid: 1 };
+    let origin = Origin::new("bench", "localhost", 1);
     let records: Vec<Record> = (0..1000).map(record).collect();
     let mut g = c.benchmark_group("sqlite");
     g.throughput(Throughput::Elements(records.len() as u64));

@@ -22,7 +22,7 @@
 //!
 //! let dir = tempfile::tempdir()?;
 //! let mut sink = SqliteSink::open(dir.path().join("logs.db"))?;
-//! let origin = Origin { app: "demo".into(), host: "localhost".into(), pid: 1 };
+//! let origin = Origin::new("demo", "localhost", 1);
 //! // 2026-11-22T18:45:00Z is already 23 November in India (UTC+5:30).
 //! let mut late = Record::new(Level::Error, "billing", "payment failed");
 //! late.timestamp = Timestamp(1_795_373_100_000_000);
@@ -454,7 +454,7 @@ mod tests {
             ]
         );
         // New batches add to the backfilled counts.
-        let origin = log_panel_core::Origin { app: "a".into(), host: "h".into(), pid: 1 };
+        let origin = log_panel_core::Origin::new("a", "h", 1);
         let mut r = log_panel_core::Record::new(Level::Error, "a", "m");
         r.timestamp = parse_timestamp("2026-11-22T08:30:00.000000Z").unwrap();
         log_panel_core::Sink::write(&mut sink, &Batch { origin: &origin, records: &[r] }).unwrap();

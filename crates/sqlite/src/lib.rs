@@ -12,7 +12,7 @@
 //!
 //! let dir = tempfile::tempdir()?;
 //! let mut sink = SqliteSink::open(dir.path().join("logs.db"))?;
-//! let origin = Origin { app: "demo".into(), host: "localhost".into(), pid: 1 };
+//! let origin = Origin::new("demo", "localhost", 1);
 //! let records = [Record::new(Level::Info, "demo", "hello")];
 //! sink.write(&Batch { origin: &origin, records: &records })?;
 //!
@@ -201,7 +201,7 @@ impl SqliteSink {
                 insert.execute(params![
                     self.ts,
                     severity(r.level),
-                    r.target.as_ref(),
+                    r.logger.as_ref(),
                     r.message.as_ref(),
                     r.module_path.as_deref(),
                     r.file.as_deref(),
@@ -343,7 +343,7 @@ mod tests {
         sink.conn.busy_timeout(Duration::from_millis(10)).unwrap();
         let other = Connection::open(&path).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let origin = Origin { app: "t".into(), host: "h".into(), pid: 1 };
+        let origin = Origin::new("t", "h", 1);
         let records = [Record::new(Level::Info, "t", "m")];
         let err = sink.write(&Batch { origin: &origin, records: &records }).unwrap_err();
         assert_eq!(err.kind(), SinkErrorKind::Unavailable, "{err}");

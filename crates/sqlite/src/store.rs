@@ -42,7 +42,7 @@ const COLUMNS: &str =
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("logs.db");
 /// let mut sink = SqliteSink::open(&path)?;
-/// let origin = Origin { app: "demo".into(), host: "localhost".into(), pid: 1 };
+/// let origin = Origin::new("demo", "localhost", 1);
 /// sink.write(&Batch { origin: &origin, records: &[Record::new(Level::Warn, "demo", "disk almost full")] })?;
 ///
 /// let store = SqliteStore::open(&path)?;
@@ -638,7 +638,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("logs.db");
         let mut sink = crate::SqliteSink::open(&path).unwrap();
-        let origin = Origin { app: "a".into(), host: "h".into(), pid: 1 };
+        let origin = Origin::new("a", "h", 1);
         let records: Vec<Record> =
             (0..30).map(|i| Record::new(Level::Info, "probe", format!("payment {i} done"))).collect();
         sink.write(&Batch { origin: &origin, records: &records }).unwrap();

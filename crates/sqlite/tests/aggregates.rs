@@ -24,7 +24,7 @@ const LEVELS: [Level; 5] = [Level::Trace, Level::Debug, Level::Info, Level::Warn
 const LOGGERS: [&str; 4] = ["app", "app::db", "billing::payments", "hyper"];
 
 fn origin() -> Origin {
-    Origin { app: "test".into(), host: "h".into(), pid: 1 }
+    Origin::new("test", "h", 1)
 }
 
 fn record(level: Level, logger: &'static str, micros: i64) -> Record {
@@ -178,7 +178,7 @@ fn daily_sums_are_exact_for_utc_plus_5_30_and_minus_8() {
             let mut expected_edge = 0;
             for r in records.iter().filter(|r| local_date(r.timestamp.0, offset) == day.date) {
                 expected.add(r.level);
-                expected_edge += u64::from(r.target == "edge");
+                expected_edge += u64::from(r.logger == "edge");
             }
             assert_eq!(day.counts, expected, "{offset} {}", day.date);
             assert_eq!(edge_day.counts.error, expected_edge, "{offset} {}", day.date);

@@ -55,11 +55,7 @@ struct Row {
 }
 
 fn origins() -> [Origin; 3] {
-    [
-        Origin { app: "api".into(), host: "h1".into(), pid: 10 },
-        Origin { app: "worker".into(), host: "h1".into(), pid: 11 },
-        Origin { app: "api".into(), host: "h2".into(), pid: 12 },
-    ]
+    [Origin::new("api", "h1", 10), Origin::new("worker", "h1", 11), Origin::new("api", "h2", 12)]
 }
 
 /// Writes `n` mixed records (over 3 days from BASE) in batches, returning the model.

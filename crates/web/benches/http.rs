@@ -31,8 +31,7 @@ fn text_arg(name: &str) -> Option<String> {
 
 fn fill(path: &std::path::Path, n: usize) {
     let mut sink = log_panel_sqlite::SqliteSink::open(path).unwrap();
-    let origins: Vec<Origin> =
-        (0..3).map(|i| Origin { app: format!("app{i}"), host: format!("host{i}"), pid: 100 + i }).collect();
+    let origins: Vec<Origin> = (0..3).map(|i| Origin::new(format!("app{i}"), format!("host{i}"), 100 + i)).collect();
     let now = Timestamp::now().0;
     let span = 30 * 24 * 3_600_000_000_i64;
     let step = span / n as i64;

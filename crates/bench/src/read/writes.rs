@@ -175,7 +175,7 @@ impl fmt::Display for PruneOutcome {
 /// `stop` is set (and at least `min` batches) or `max` batches are stored.
 fn steady_writer(db: &Path, stop: &AtomicBool, min: usize, max: usize) -> Batches {
     let mut sink = SqliteSink::open(db).expect("open the steady writer");
-    let origin = Origin { app: "steady".into(), host: "bench".into(), pid: 7 };
+    let origin = Origin::new("steady", "bench", 7);
     // Newer than anything the prune deletes.
     let gen = Gen { n: u64::MAX, start: Timestamp::now().0, step: 1 };
     let (mut ms, mut retries) = (Vec::new(), 0u64);

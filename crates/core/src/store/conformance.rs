@@ -70,11 +70,8 @@ fn write(sink: &mut dyn Sink, reference: &mut MemoryStore, origin: &Origin, reco
 /// The data set, as batches of several processes. Timestamps are distinct
 /// and spread over [`SPAN`]; messages are distinct (they end in `#i`).
 pub fn data_set() -> Vec<(Origin, Vec<Record>)> {
-    let origins = [
-        Origin { app: "shop".into(), host: "web-1".into(), pid: 101 },
-        Origin { app: "shop".into(), host: "web-2".into(), pid: 202 },
-        Origin { app: "worker".into(), host: "web-1".into(), pid: 303 },
-    ];
+    let origins =
+        [Origin::new("shop", "web-1", 101), Origin::new("shop", "web-2", 202), Origin::new("worker", "web-1", 303)];
     let step = SPAN / RECORDS as i64;
     let mut batches: Vec<(Origin, Vec<Record>)> = Vec::new();
     for i in 0..RECORDS {
@@ -424,7 +421,7 @@ impl Sink for MemoryStore {
                 id,
                 ts: r.timestamp,
                 level: r.level,
-                logger: r.target.to_string(),
+                logger: r.logger.to_string(),
                 message: r.message.to_string(),
                 module: r.module_path.as_ref().map(ToString::to_string),
                 file: r.file.as_ref().map(ToString::to_string),

@@ -129,7 +129,7 @@ mod tests {
     use super::*;
 
     fn policy(size: usize) -> BatchPolicy {
-        BatchPolicy { batch_size: size, flush_level: Some(Level::Warn), flush_interval: Duration::from_secs(2) }
+        BatchPolicy::new(size, Some(Level::Warn), Duration::from_secs(2))
     }
 
     fn info(message: &str) -> Record {

@@ -110,7 +110,7 @@ mod tests {
         let first = first.as_ref().map(|r| {
             (
                 r.level,
-                &*r.target,
+                &*r.logger,
                 r.message.starts_with("dropped 4 records"),
                 value(r, "dropped"),
                 value(r, "dropped_info"),

@@ -201,7 +201,8 @@ mod tests {
     const AFTER: Duration = Duration::from_secs(1);
 
     fn batches_of(n: usize, size: usize, clock: &Clock) -> Batches {
-        let policy = BatchPolicy { batch_size: size, flush_level: None, ..BatchPolicy::default() };
+        let mut policy = BatchPolicy::default();
+        (policy.batch_size, policy.flush_level) = (size, None);
         let mut b = Batches::new(policy, usize::MAX);
         for r in records("r", n) {
             if b.push(r, clock) {
@@ -258,7 +259,9 @@ mod tests {
     #[test]
     fn memory_past_its_bound_spills_before_spool_after() {
         let (_dir, clock, counters, mut outage) = spooling(AFTER);
-        let mut batches = Batches::new(BatchPolicy { batch_size: 2, ..BatchPolicy::default() }, 1);
+        let mut policy = BatchPolicy::default();
+        policy.batch_size = 2;
+        let mut batches = Batches::new(policy, 1);
         for r in records("r", 2) {
             batches.push(r, &clock);
         }

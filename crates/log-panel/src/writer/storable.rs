@@ -28,8 +28,8 @@ pub(crate) fn make_storable(record: &mut Record) -> Changed {
         *record = record.sanitised();
         changed.sanitised = true;
     }
-    if let Some(short) = cut(&record.target, MAX_NAME_BYTES) {
-        record.target = Text::Owned(short);
+    if let Some(short) = cut(&record.logger, MAX_NAME_BYTES) {
+        record.logger = Text::Owned(short);
         changed.cut += 1;
     }
     for (key, _) in &mut record.kv {
@@ -44,7 +44,7 @@ pub(crate) fn make_storable(record: &mut Record) -> Changed {
 fn has_nul(r: &Record) -> bool {
     let nul = |s: &str| s.as_bytes().contains(&0);
     nul(&r.message)
-        || nul(&r.target)
+        || nul(&r.logger)
         || nul(&r.thread)
         || r.module_path.as_deref().is_some_and(nul)
         || r.file.as_deref().is_some_and(nul)
@@ -63,7 +63,7 @@ mod tests {
         r.kv.push((Text::Owned(long.clone()), Value::from("v\0")));
         let changed = make_storable(&mut r);
         assert_eq!(changed, Changed { cut: 2, sanitised: true });
-        assert_eq!(r.target, format!("{}…[cut]", "é".repeat(512)));
+        assert_eq!(r.logger, format!("{}…[cut]", "é".repeat(512)));
         assert_eq!(r.kv[0].0.len(), 1024 + "…[cut]".len());
         assert_eq!((r.message.as_ref(), &r.kv[0].1), ("m\u{FFFD}", &Value::from("v\u{FFFD}")));
         let mut clean = Record::new(Level::Info, "a::b", "fine");

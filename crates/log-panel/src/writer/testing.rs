@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use log_panel_core::{Batch, Level, Origin, Record, Sink, SinkError, SinkErrorKind};
 
 pub(crate) fn origin() -> Origin {
-    Origin { app: "test".into(), host: "h".into(), pid: 42 }
+    Origin::new("test", "h", 42)
 }
 
 /// `n` INFO records with messages `{prefix}0`, `{prefix}1`, ….

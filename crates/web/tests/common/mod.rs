@@ -107,7 +107,7 @@ pub fn fill(env: &mut Env) {
     p.flush().unwrap();
 
     let now = Timestamp::now().0;
-    let hostile = Origin { app: format!("app{H_ATTR}"), host: format!("host{H_MSG}"), pid: 4242 };
+    let hostile = Origin::new(format!("app{H_ATTR}"), format!("host{H_MSG}"), 4242);
     let mut evil = Record::new(Level::Warn, H_LOGGER, format!("second {H_MSG} with {H_ATTR}"));
     evil.thread = Arc::from(format!("thread{H_ATTR}").as_str());
     evil.module_path = Some(format!("module{H_MSG}").into());
@@ -117,7 +117,7 @@ pub fn fill(env: &mut Env) {
     evil.timestamp = Timestamp(now - 60_000_000);
     env.sink.write(&Batch { origin: &hostile, records: &[evil] }).unwrap();
 
-    let old = Origin { app: "shop".into(), host: "old-host".into(), pid: 7 };
+    let old = Origin::new("shop", "old-host", 7);
     let mut backdated = Vec::new();
     for (days, level, msg) in
         [(10, Level::Error, "old failure"), (2, Level::Warn, "old warning"), (2, Level::Info, "old info")]

@@ -7,47 +7,37 @@
 ///   boundaries: `hyper` ignores `hyper` and `hyper::client`, not `hyperx`.
 /// - `exact` ignore one logger name only; its children are still stored.
 /// - `messages` ignore any record whose message contains one of the substrings.
-///
-/// ```
-/// use log_panel_core::IgnoreRules;
-///
-/// let rules = IgnoreRules { prefixes: vec!["hyper".into()], exact: vec!["app::noisy".into()], messages: vec![] };
-/// assert!(rules.ignores_target("hyper::client"));
-/// assert!(!rules.ignores_target("hyperx"));
-/// assert!(rules.ignores_target("app::noisy"));
-/// assert!(!rules.ignores_target("app::noisy::child"));
-/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IgnoreRules {
+pub(crate) struct IgnoreRules {
     /// Logger prefixes, `::`-aware.
-    pub prefixes: Vec<String>,
+    pub(crate) prefixes: Vec<String>,
     /// Exact logger names.
-    pub exact: Vec<String>,
+    pub(crate) exact: Vec<String>,
     /// Message substrings.
-    pub messages: Vec<String>,
+    pub(crate) messages: Vec<String>,
 }
 
 impl IgnoreRules {
-    /// True when records from logger `target` are ignored.
-    pub fn ignores_target(&self, target: &str) -> bool {
-        self.exact.iter().any(|e| e == target) || self.prefixes.iter().any(|p| is_under(target, p))
+    /// True when records from `logger` are ignored.
+    pub(crate) fn ignores_logger(&self, logger: &str) -> bool {
+        self.exact.iter().any(|e| e == logger) || self.prefixes.iter().any(|p| is_under(logger, p))
     }
 
     /// True when a record with this message is ignored.
-    pub fn ignores_message(&self, message: &str) -> bool {
+    pub(crate) fn ignores_message(&self, message: &str) -> bool {
         self.messages.iter().any(|m| message.contains(m.as_str()))
     }
 
     /// True when there are message rules (so the message must be formatted to check).
-    pub fn has_message_rules(&self) -> bool {
+    pub(crate) fn has_message_rules(&self) -> bool {
         !self.messages.is_empty()
     }
 }
 
-/// `target` is `prefix` itself or one of its `::` descendants.
-fn is_under(target: &str, prefix: &str) -> bool {
+/// `logger` is `prefix` itself or one of its `::` descendants.
+fn is_under(logger: &str, prefix: &str) -> bool {
     let prefix = prefix.trim_end_matches("::");
-    match target.strip_prefix(prefix) {
+    match logger.strip_prefix(prefix) {
         Some(rest) => rest.is_empty() || rest.starts_with("::"),
         None => false,
     }
@@ -68,22 +58,22 @@ mod tests {
     #[test]
     fn prefixes_respect_double_colon_boundaries() {
         let r = rules();
-        assert!(r.ignores_target("hyper"));
-        assert!(r.ignores_target("hyper::client::pool"));
-        assert!(!r.ignores_target("hyperx"));
-        assert!(!r.ignores_target("hyper_util"));
-        assert!(r.ignores_target("silk"));
-        assert!(r.ignores_target("silk::x"));
-        assert!(!r.ignores_target("silky"));
-        assert!(!r.ignores_target("my::hyper"));
+        assert!(r.ignores_logger("hyper"));
+        assert!(r.ignores_logger("hyper::client::pool"));
+        assert!(!r.ignores_logger("hyperx"));
+        assert!(!r.ignores_logger("hyper_util"));
+        assert!(r.ignores_logger("silk"));
+        assert!(r.ignores_logger("silk::x"));
+        assert!(!r.ignores_logger("silky"));
+        assert!(!r.ignores_logger("my::hyper"));
     }
 
     #[test]
     fn exact_names_keep_children() {
         let r = rules();
-        assert!(r.ignores_target("app::db"));
-        assert!(!r.ignores_target("app::db::pool"));
-        assert!(!r.ignores_target("app"));
+        assert!(r.ignores_logger("app::db"));
+        assert!(!r.ignores_logger("app::db::pool"));
+        assert!(!r.ignores_logger("app"));
     }
 
     #[test]

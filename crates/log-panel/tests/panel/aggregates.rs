@@ -2,7 +2,7 @@
 //! GROUP BY over `log_records`, and a rebuild reproduces them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use rusqlite::types::Value;
 use rusqlite::Connection;

@@ -2,7 +2,7 @@
 //! (Guard drop is in `global_lifecycle.rs`, which owns the global logger.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,11 +3,11 @@
 //! and async tasks on a multi-threaded runtime.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 // The example's own code, so the test checks exactly what the example does.
 #[allow(dead_code)]
-#[path = "../../../examples/request_context.rs"]
+#[path = "../../../../examples/request_context.rs"]
 mod example;
 
 use std::collections::{BTreeMap, HashMap};

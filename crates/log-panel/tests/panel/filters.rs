@@ -1,7 +1,7 @@
 //! Directives and ignore rules decide what is stored, before anything is queued.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::TempDb;
 

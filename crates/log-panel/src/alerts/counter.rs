@@ -1,5 +1,5 @@
-//! Threshold alerts, the pure part: the `[thresholds]` configuration, the
-//! [`ThresholdEvent`] handed to callbacks, and the [`ThresholdCounter`] that
+//! Alerts, the pure part: the `[thresholds]` configuration, the
+//! [`AlertEvent`] handed to callbacks, and the [`AlertCounter`] that
 //! decides when one fires. No threads and no clock: the counter is driven by
 //! the records' own timestamps, so it can be tested with chosen times.
 //!
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::{level_index, Level, Record, Text, Timestamp, LEVELS};
+use log_panel_core::{level_index, Level, Record, Text, Timestamp, LEVELS};
 
 /// Default window: one hour.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
@@ -29,7 +29,7 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
 ///
 /// ```
 /// use std::time::Duration;
-/// use log_panel_core::{Config, Level};
+/// use log_panel::{Config, Level};
 ///
 /// let cfg = Config::from_toml_str(r#"
 /// [thresholds]
@@ -42,11 +42,12 @@ pub const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
 /// assert_eq!(cfg.thresholds.get(Level::Warn), None);
 /// assert_eq!(cfg.thresholds.get(Level::Info), Some(100));
 /// assert_eq!(cfg.thresholds.window, Duration::from_secs(600));
-/// # Ok::<(), log_panel_core::ConfigError>(())
+/// # Ok::<(), log_panel::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ThresholdConfig {
+#[non_exhaustive]
+pub struct AlertConfig {
     /// ERROR records per window that fire an event (`None`: never).
     #[serde(deserialize_with = "threshold")]
     pub error: Option<u32>,
@@ -67,14 +68,22 @@ pub struct ThresholdConfig {
     pub window: Duration,
 }
 
-impl Default for ThresholdConfig {
+impl Default for AlertConfig {
     fn default() -> Self {
-        ThresholdConfig { error: Some(1), warn: Some(1), info: None, debug: None, trace: None, window: DEFAULT_WINDOW }
+        AlertConfig { error: Some(1), warn: Some(1), info: None, debug: None, trace: None, window: DEFAULT_WINDOW }
     }
 }
 
-impl ThresholdConfig {
-    /// The threshold of `level`, `None` when disabled.
+impl AlertConfig {
+    /// The one check of the window, for the file and for `Config::validate`.
+    pub(crate) fn check_window(window: Duration) -> Result<(), String> {
+        if window.is_zero() {
+            return Err("must be at least 1".to_owned());
+        }
+        Ok(())
+    }
+
+    /// The threshold of `level` (`None`: the level never fires).
     pub fn get(&self, level: Level) -> Option<u32> {
         match level {
             Level::Error => self.error,
@@ -129,18 +138,16 @@ fn threshold<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::E
 }
 
 fn window_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let n = u64::deserialize(d)?;
-    if n == 0 {
-        return Err(serde::de::Error::custom("must be at least 1"));
-    }
-    Ok(Duration::from_secs(n))
+    let window = Duration::from_secs(u64::deserialize(d)?);
+    AlertConfig::check_window(window).map_err(serde::de::Error::custom)?;
+    Ok(window)
 }
 
-/// What a threshold callback receives: which logger crossed which threshold,
+/// What an alert callback receives: which logger crossed which threshold,
 /// over which window, and the record that made it cross.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ThresholdEvent {
+pub struct AlertEvent {
     /// The logger (`log` target) whose records crossed the threshold.
     pub logger: Text,
     /// The exact level counted.
@@ -152,7 +159,7 @@ pub struct ThresholdEvent {
     pub count: u32,
     /// Start of the window (`window_end − window`), inclusive.
     pub window_start: Timestamp,
-    /// End of the window: the triggering record's time (see [`ThresholdCounter`]
+    /// End of the window: the triggering record's time (see [`AlertCounter`]
     /// for records that arrive out of order), inclusive.
     pub window_end: Timestamp,
     /// When the triggering record was logged.
@@ -171,7 +178,7 @@ pub struct ThresholdEvent {
     pub context: String,
 }
 
-impl fmt::Display for ThresholdEvent {
+impl fmt::Display for AlertEvent {
     /// One line: `ERROR threshold 5 reached by billing: 5 records in
     /// [2026-…Z, 2026-…Z]; last: "payment failed" at src/pay.rs:42`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -201,25 +208,6 @@ impl fmt::Display for ThresholdEvent {
 /// The writer feeds it every record after the batch holding it is committed;
 /// tests feed it records with chosen timestamps.
 ///
-/// ```
-/// use std::time::Duration;
-/// use log_panel_core::{Level, Record, ThresholdConfig, ThresholdCounter, Timestamp};
-///
-/// let mut config = ThresholdConfig::default(); // ERROR 1, WARN 1, window 1 h
-/// config.set(Level::Error, Some(3));
-/// let mut counter = ThresholdCounter::new(&config);
-/// let at = |secs: i64| {
-///     let mut r = Record::new(Level::Error, "billing", "payment failed");
-///     r.timestamp = Timestamp(secs * 1_000_000);
-///     r
-/// };
-/// assert!(counter.observe(&at(0)).is_none());
-/// assert!(counter.observe(&at(10)).is_none());
-/// let event = counter.observe(&at(20)).expect("the third error in the hour crosses 3");
-/// assert_eq!((event.count, event.threshold, &*event.logger), (3, 3, "billing"));
-/// assert!(counter.observe(&at(30)).is_none(), "still above: no new event");
-/// ```
-///
 /// # Details
 ///
 /// - The window is closed: a record exactly `window` older than the current
@@ -235,7 +223,7 @@ impl fmt::Display for ThresholdEvent {
 ///   window of event time. So the bound is `Σ n` × active keys, not the number
 ///   of records in the window.
 #[derive(Debug, Clone)]
-pub struct ThresholdCounter {
+pub(crate) struct AlertCounter {
     thresholds: [Option<u32>; 5],
     window_micros: i64,
     /// Per logger, per level (indexed by `level_index`): the newest timestamps in the window.
@@ -243,10 +231,10 @@ pub struct ThresholdCounter {
     last_sweep: i64,
 }
 
-impl ThresholdCounter {
+impl AlertCounter {
     /// A counter for `config`'s thresholds and window.
-    pub fn new(config: &ThresholdConfig) -> ThresholdCounter {
-        ThresholdCounter {
+    pub(crate) fn new(config: &AlertConfig) -> AlertCounter {
+        AlertCounter {
             thresholds: LEVELS.map(|l| config.get(l).filter(|&n| n > 0)),
             window_micros: i64::try_from(config.window.as_micros()).unwrap_or(i64::MAX),
             loggers: HashMap::new(),
@@ -255,21 +243,21 @@ impl ThresholdCounter {
     }
 
     /// Whether any level has a threshold (if not, [`observe`](Self::observe) never fires).
-    pub fn is_enabled(&self) -> bool {
+    pub(crate) fn is_enabled(&self) -> bool {
         self.thresholds.iter().any(Option::is_some)
     }
 
     /// Counts `record`; returns the event when its logger's count at its level
     /// reaches the threshold with it.
-    pub fn observe(&mut self, record: &Record) -> Option<ThresholdEvent> {
+    pub(crate) fn observe(&mut self, record: &Record) -> Option<AlertEvent> {
         let index = level_index(record.level);
         let threshold = self.thresholds[index]?;
         let cap = usize::try_from(threshold).unwrap_or(usize::MAX);
         // Look up by &str first: the logger's name is cloned only when it is new.
-        if !self.loggers.contains_key(record.target.as_ref()) {
-            self.loggers.insert(record.target.clone(), Default::default());
+        if !self.loggers.contains_key(record.logger.as_ref()) {
+            self.loggers.insert(record.logger.clone(), Default::default());
         }
-        let levels = self.loggers.get_mut(record.target.as_ref())?;
+        let levels = self.loggers.get_mut(record.logger.as_ref())?;
         let times = &mut levels[index];
         // Never go back in time within one key (see "Details").
         let t = times.back().map_or(record.timestamp.0, |&last| last.max(record.timestamp.0));
@@ -283,8 +271,8 @@ impl ThresholdCounter {
         if times.len() > cap {
             times.pop_front();
         }
-        let event = (before + 1 == cap).then(|| ThresholdEvent {
-            logger: record.target.clone(),
+        let event = (before + 1 == cap).then(|| AlertEvent {
+            logger: record.logger.clone(),
             level: record.level,
             threshold,
             count: threshold,
@@ -323,12 +311,14 @@ impl ThresholdCounter {
     }
 
     /// How many (logger, level) pairs hold timestamps now (for memory checks).
-    pub fn tracked_keys(&self) -> usize {
+    #[cfg(test)]
+    fn tracked_keys(&self) -> usize {
         self.loggers.values().map(|levels| levels.iter().filter(|t| !t.is_empty()).count()).sum()
     }
 
     /// How many timestamps are held in total (for memory checks).
-    pub fn held_timestamps(&self) -> usize {
+    #[cfg(test)]
+    fn held_timestamps(&self) -> usize {
         self.loggers.values().flat_map(|levels| levels.iter()).map(VecDeque::len).sum()
     }
 }
@@ -346,22 +336,39 @@ mod tests {
         r
     }
 
-    fn counter(window_secs: u64, levels: &[(Level, Option<u32>)]) -> ThresholdCounter {
-        let mut c = ThresholdConfig { window: Duration::from_secs(window_secs), ..ThresholdConfig::default() };
+    #[test]
+    fn third_error_in_the_hour_crosses_three_once() {
+        let mut config = AlertConfig::default(); // ERROR 1, WARN 1, window 1 h
+        config.set(Level::Error, Some(3));
+        let mut counter = AlertCounter::new(&config);
+        let at = |secs: i64| {
+            let mut r = Record::new(Level::Error, "billing", "payment failed");
+            r.timestamp = Timestamp(secs * 1_000_000);
+            r
+        };
+        assert!(counter.observe(&at(0)).is_none());
+        assert!(counter.observe(&at(10)).is_none());
+        let event = counter.observe(&at(20)).expect("the third error in the hour crosses 3");
+        assert_eq!((event.count, event.threshold, &*event.logger), (3, 3, "billing"));
+        assert!(counter.observe(&at(30)).is_none(), "still above: no new event");
+    }
+
+    fn counter(window_secs: u64, levels: &[(Level, Option<u32>)]) -> AlertCounter {
+        let mut c = AlertConfig { window: Duration::from_secs(window_secs), ..AlertConfig::default() };
         for &(l, n) in levels {
             c.set(l, n);
         }
-        ThresholdCounter::new(&c)
+        AlertCounter::new(&c)
     }
 
     /// Feeds records at `secs` and returns the indexes that fired.
-    fn fired(c: &mut ThresholdCounter, level: Level, logger: &'static str, secs: &[i64]) -> Vec<usize> {
+    fn fired(c: &mut AlertCounter, level: Level, logger: &'static str, secs: &[i64]) -> Vec<usize> {
         secs.iter().enumerate().filter_map(|(i, &s)| c.observe(&rec(level, logger, s)).map(|_| i)).collect()
     }
 
     #[test]
     fn defaults_fire_on_the_first_warn_and_error_only() {
-        let mut c = ThresholdCounter::new(&ThresholdConfig::default());
+        let mut c = AlertCounter::new(&AlertConfig::default());
         assert_eq!(fired(&mut c, Level::Info, "a", &[0, 1, 2, 3]), Vec::<usize>::new());
         assert_eq!(fired(&mut c, Level::Debug, "a", &[0, 1]), Vec::<usize>::new());
         // WARN 1: the first fires; the next ones keep the count ≥ 1 for an hour.

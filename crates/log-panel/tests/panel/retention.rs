@@ -2,7 +2,7 @@
 //! configured key is indexed, and the writer deletes expired records when idle.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ fn configured_keys_are_indexed_and_expired_records_deleted() {
     let db = TempDb::new();
     {
         let mut sink = log_panel::SqliteSink::open(&db.path).unwrap();
-        let origin = Origin { app: "old".into(), host: "h".into(), pid: 1 };
+        let origin = Origin::new("old", "h", 1);
         let mut old = Record::new(Level::Info, "old", "from last year");
         old.timestamp = Timestamp(Timestamp::now().0 - 400 * 86_400_000_000);
         sink.write(&Batch { origin: &origin, records: &[old] }).unwrap();

@@ -1,7 +1,7 @@
-//! Threshold alerts, the running part: the writer counts committed records
-//! with a [`ThresholdCounter`] and hands each [`ThresholdEvent`] to a
+//! Alerts, the running part: the writer counts committed records
+//! with a [`AlertCounter`] and hands each [`AlertEvent`] to a
 //! dedicated alert thread, which runs the callbacks registered with
-//! [`Builder::on_threshold`](crate::Builder::on_threshold). See `docs/alerts.md`.
+//! [`Builder::on_alert`](crate::Builder::on_alert). See `docs/alerts.md`.
 //!
 //! - Counting happens on the writer thread *after* a batch is committed, so
 //!   a failed or rejected write fires nothing.
@@ -28,7 +28,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
-use log_panel_core::{Record, ThresholdConfig, ThresholdCounter, ThresholdEvent};
+use log_panel_core::Record;
+
+mod counter;
+
+pub(crate) use counter::AlertCounter;
+pub use counter::{AlertConfig, AlertEvent, DEFAULT_WINDOW};
 
 /// Events that may wait for the callbacks before new ones are dropped.
 pub const ALERT_QUEUE: usize = 1024;
@@ -36,11 +41,11 @@ pub const ALERT_QUEUE: usize = 1024;
 /// How long the writer, once stopped, waits for the callbacks of the last events.
 pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
-/// Name of the thread that runs the threshold callbacks.
+/// Name of the thread that runs the alert callbacks.
 pub const ALERT_THREAD_NAME: &str = "log-panel-alerts";
 
 /// A registered threshold callback.
-pub(crate) type Callback = Box<dyn FnMut(&ThresholdEvent) + Send + 'static>;
+pub(crate) type Callback = Box<dyn FnMut(&AlertEvent) + Send + 'static>;
 
 thread_local! {
     static ON_ALERT_THREAD: Cell<bool> = const { Cell::new(false) };
@@ -110,12 +115,12 @@ impl AlertCounters {
     }
 }
 
-/// A snapshot of the threshold-alert counters, from
+/// A snapshot of the alert counters, from
 /// [`Panel::alert_stats`](crate::Panel::alert_stats) or [`alert_stats()`](crate::alert_stats).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AlertStats {
-    /// Threshold events produced by the counter (each a crossing).
+    /// Alert events produced by the counter (each a crossing).
     pub fired: u64,
     /// Callback calls that returned normally.
     pub callback_runs: u64,
@@ -127,8 +132,8 @@ pub struct AlertStats {
 
 /// The writer's side: counts committed records, queues events for the alert thread.
 pub(crate) struct Alerts {
-    counter: ThresholdCounter,
-    tx: Option<Sender<ThresholdEvent>>,
+    counter: AlertCounter,
+    tx: Option<Sender<AlertEvent>>,
     thread: Option<JoinHandle<()>>,
     /// Disconnected when the alert thread exits.
     exited: Receiver<()>,
@@ -139,11 +144,11 @@ impl Alerts {
     /// Starts the alert thread, or returns `None` when there is nothing to do
     /// (no callback, or every level disabled): then nothing is counted at all.
     pub(crate) fn start(
-        config: &ThresholdConfig,
+        config: &AlertConfig,
         callbacks: Vec<Callback>,
         counters: Arc<AlertCounters>,
     ) -> std::io::Result<Option<Alerts>> {
-        let counter = ThresholdCounter::new(config);
+        let counter = AlertCounter::new(config);
         if callbacks.is_empty() || !counter.is_enabled() {
             return Ok(None);
         }
@@ -174,7 +179,7 @@ impl Alerts {
                 Err(TrySendError::Full(event)) => {
                     self.counters.add_pending(-1);
                     self.counters.dropped.fetch_add(1, Relaxed);
-                    eprintln!("log-panel: threshold callbacks are behind; event dropped: {event}");
+                    eprintln!("log-panel: alert callbacks are behind; event dropped: {event}");
                 }
                 Err(TrySendError::Disconnected(_)) => {
                     self.counters.add_pending(-1);
@@ -197,7 +202,7 @@ impl Alerts {
                 let _ = thread.join();
             }
             Err(RecvTimeoutError::Timeout) => {
-                eprintln!("log-panel: threshold callbacks still running after {SHUTDOWN_WAIT:?}; not waiting for them");
+                eprintln!("log-panel: alert callbacks still running after {SHUTDOWN_WAIT:?}; not waiting for them");
             }
         }
         self.counters.active.store(false, Relaxed);
@@ -211,9 +216,9 @@ impl Drop for Alerts {
 }
 
 /// The alert thread: every event goes to every callback, each call isolated.
-fn run_callbacks(rx: Receiver<ThresholdEvent>, mut callbacks: Vec<Callback>, counters: &AlertCounters) {
+fn run_callbacks(rx: Receiver<AlertEvent>, mut callbacks: Vec<Callback>, counters: &AlertCounters) {
     ON_ALERT_THREAD.with(|flag| flag.set(true));
-    crate::logger::set_thread_name(Arc::clone(alert_thread_marker()));
+    crate::thread::set_thread_name(Arc::clone(alert_thread_marker()));
     for event in rx.iter() {
         for callback in &mut callbacks {
             match catch_unwind(AssertUnwindSafe(|| callback(&event))) {
@@ -222,7 +227,7 @@ fn run_callbacks(rx: Receiver<ThresholdEvent>, mut callbacks: Vec<Callback>, cou
                 }
                 Err(_) => {
                     counters.callback_panics.fetch_add(1, Relaxed);
-                    eprintln!("log-panel: a threshold callback panicked (event: {event})");
+                    eprintln!("log-panel: an alert callback panicked (event: {event})");
                 }
             }
         }

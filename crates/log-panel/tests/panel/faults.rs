@@ -2,7 +2,7 @@
 //! database, shutdown with storage down and replay by a new process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ fn seqs(shared: &Shared) -> Vec<i64> {
         .unwrap()
         .iter()
         // Drop summaries (logger `log_panel`) carry no seq.
-        .filter(|r| r.target != "log_panel")
+        .filter(|r| r.logger != "log_panel")
         .map(|r| match r.kv.iter().find(|(k, _)| k == "seq") {
             Some((_, log_panel::Value::I64(n))) => *n,
             other => panic!("no seq: {other:?}"),
@@ -178,12 +178,13 @@ fn shutdown_with_storage_down_spools_and_a_new_process_replays() {
         log::info!(logger: panel, seq = seq; "logged while storage is down");
     }
     let report = panel.shutdown_timeout(Duration::from_millis(300));
-    assert_eq!(report, log_panel::Report { complete: true, written: 0, pending: 0, spilled: 2500, dropped: 0 });
+    let figures = (report.complete, report.written, report.pending, report.spilled, report.dropped);
+    assert_eq!(figures, (true, 0, 0, 2500, 0));
     assert!(shared.stored.lock().unwrap().is_empty());
 
     // A new process replays the spool before its own records.
     let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "replay_child", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "faults::replay_child", "--nocapture", "--test-threads=1"])
         .env("REPLAY_SPOOL", &spool)
         .env("REPLAY_DB", &db.path)
         .status()
@@ -331,13 +332,12 @@ fn full_disk_builder(shared: &Shared, disk: &SmallDisk) -> log_panel::Builder {
     let mut config = log_panel::Config::default();
     config.spool.dir = Some(disk.dir.path().join("spool"));
     config.spool.after_ms = 10;
-    config.spool.max_pending_mb = 1;
+    config.spool.max_pending_mb = std::num::NonZeroUsize::MIN; // 1 MiB
     if !disk.mounted {
         eprintln!("full disk: cannot mount a tmpfs here; the spool's size limit stands in for the full disk");
-        config.spool.max_mb = 1;
+        config.spool.max_mb = std::num::NonZeroU64::MIN; // 1 MiB
     }
-    config.batch.size = 200;
-    log_panel::Builder::from_config(config).sink(shared.sink())
+    log_panel::Builder::from_config(config).batch_size(200).sink(shared.sink())
 }
 
 const BIG: &str = "a record big enough to fill a small disk quickly ..................................................";
@@ -438,7 +438,7 @@ fn sigkill_during_an_outage_loses_nothing_already_spooled() {
     const N: i64 = 5000;
     let started = std::time::Instant::now();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "sigkill_child", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "faults::sigkill_child", "--nocapture", "--test-threads=1"])
         .env("SIGKILL_DB", &db.path)
         .env("SIGKILL_N", N.to_string())
         .stdout(std::process::Stdio::piped())
@@ -485,7 +485,7 @@ fn a_flood_of_drops_makes_at_most_one_summary_a_second_with_exact_counts() {
     let stats = panel.stats();
     let stored = seqs(&shared);
     let records = shared.stored.lock().unwrap();
-    let summaries: Vec<_> = records.iter().filter(|r| r.target == "log_panel").collect();
+    let summaries: Vec<_> = records.iter().filter(|r| r.logger == "log_panel").collect();
     let summed: u64 = summaries
         .iter()
         .map(|r| match r.kv.iter().find(|(k, _)| k == "dropped") {

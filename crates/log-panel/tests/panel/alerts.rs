@@ -1,21 +1,21 @@
-//! Threshold alerts through a running panel: crossing, callbacks off the
+//! Alerts through a running panel: crossing, callbacks off the
 //! caller threads, nothing for a failed or rejected write, panics isolated.
 //! (The window arithmetic, driven by chosen timestamps, is tested on
-//! `ThresholdCounter` in log-panel-core; a callback that logs is in
+//! `AlertCounter` in src/alerts/counter.rs; a callback that logs is in
 //! `alerts_reentrant.rs`, which owns the global logger.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use common::{TempDb, QUIET, WAIT};
-use log_panel::{Batch, Level, Sink, SinkError, SinkErrorKind, ThresholdEvent};
+use log_panel::{AlertEvent, Batch, Level, Sink, SinkError, SinkErrorKind};
 
-fn collector() -> (impl FnMut(&ThresholdEvent) + Send + 'static, mpsc::Receiver<(ThresholdEvent, String)>) {
+fn collector() -> (impl FnMut(&AlertEvent) + Send + 'static, mpsc::Receiver<(AlertEvent, String)>) {
     let (tx, rx) = mpsc::channel();
-    let callback = move |e: &ThresholdEvent| {
+    let callback = move |e: &AlertEvent| {
         let thread = std::thread::current().name().unwrap_or("?").to_owned();
         tx.send((e.clone(), thread)).unwrap();
     };
@@ -31,7 +31,7 @@ fn fires_once_at_the_crossing_with_the_triggering_record() {
         .filter("trace")
         .threshold(Level::Error, Some(3))
         .threshold(Level::Info, Some(2))
-        .on_threshold(callback)
+        .on_alert(callback)
         .build()
         .unwrap();
     let mut error_line = 0;
@@ -49,7 +49,7 @@ fn fires_once_at_the_crossing_with_the_triggering_record() {
     log::info!(logger: panel, target: "billing", "info 2");
     drop(panel); // commits everything and returns once the callbacks have run
 
-    let got: Vec<(ThresholdEvent, String)> = events.try_iter().collect();
+    let got: Vec<(AlertEvent, String)> = events.try_iter().collect();
     let summary: Vec<(String, Level, u32, String)> =
         got.iter().map(|(e, _)| (e.logger.to_string(), e.level, e.count, e.message.to_string())).collect();
     assert_eq!(
@@ -113,7 +113,7 @@ fn a_failing_write_fires_nothing_and_the_retry_that_succeeds_fires_once() {
     let events_journal = Arc::clone(&journal);
     let panel = log_panel::builder()
         .sink(sink)
-        .on_threshold(move |e| events_journal.lock().unwrap().push(format!("event {}", e.message)))
+        .on_alert(move |e| events_journal.lock().unwrap().push(format!("event {}", e.message)))
         .build()
         .unwrap();
     log::error!(logger: panel, "boom");
@@ -151,7 +151,7 @@ fn records_that_are_never_stored_fire_nothing() {
     let panel = log_panel::builder()
         .sink(Rejecting)
         .spool_dir(spool.path())
-        .on_threshold(move |_| {
+        .on_alert(move |_| {
             counted.fetch_add(1, Ordering::SeqCst);
         })
         .build()
@@ -174,8 +174,8 @@ fn a_panicking_callback_is_isolated() {
     let seen_by_second = Arc::clone(&seen);
     let panel = log_panel::builder()
         .database(&db.path)
-        .on_threshold(|e| panic!("webhook client bug while reporting {}", e.logger))
-        .on_threshold(move |e| seen_by_second.lock().unwrap().push(e.logger.to_string()))
+        .on_alert(|e| panic!("webhook client bug while reporting {}", e.logger))
+        .on_alert(move |e| seen_by_second.lock().unwrap().push(e.logger.to_string()))
         .build()
         .unwrap();
     for logger in ["a", "b", "c"] {

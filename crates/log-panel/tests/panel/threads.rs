@@ -1,7 +1,7 @@
 //! Many threads, many records: every record stored exactly once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{log_from_threads, TempDb};
 

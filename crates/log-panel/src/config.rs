@@ -3,13 +3,16 @@
 //! the line.
 
 use std::fmt;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::alert::ThresholdConfig;
-use crate::{BatchPolicy, IgnoreRules, Level};
+use log_panel_core::{parse_level, redact::redact_url, BatchPolicy, Level};
+
+use crate::alerts::AlertConfig;
+use crate::ignore::IgnoreRules;
 
 /// Name of the configuration file looked up in the working directory.
 pub const CONFIG_FILE: &str = "log_panel.toml";
@@ -21,7 +24,7 @@ pub const DEFAULT_DATABASE: &str = "log_panel.db";
 /// The whole configuration. Every field has a default, so an empty file is valid.
 ///
 /// ```
-/// use log_panel_core::Config;
+/// use log_panel::Config;
 ///
 /// let cfg = Config::from_toml_str(r#"
 /// app = "billing"
@@ -37,11 +40,12 @@ pub const DEFAULT_DATABASE: &str = "log_panel.db";
 /// flush_interval_ms = 1000
 /// "#, None)?;
 /// assert_eq!(cfg.app.as_deref(), Some("billing"));
-/// assert_eq!(cfg.batch.size, 500);
-/// # Ok::<(), log_panel_core::ConfigError>(())
+/// assert_eq!(cfg.batch.size.get(), 500);
+/// # Ok::<(), log_panel::ConfigError>(())
 /// ```
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct Config {
     /// Application name stored on every row; defaults to the executable's name.
     pub app: Option<String>,
@@ -63,8 +67,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Shutdown deadline and panic hook.
     pub shutdown: ShutdownConfig,
-    /// When a logger's records fire a threshold alert (see [`ThresholdConfig`]).
-    pub thresholds: ThresholdConfig,
+    /// When a logger's records fire a threshold alert (see [`AlertConfig`]).
+    pub thresholds: AlertConfig,
     /// How long records are kept.
     pub retention: RetentionConfig,
     /// Which context keys are indexed for lookups (SQLite).
@@ -78,7 +82,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("app", &self.app)
-            .field("database", &crate::redact::redact_url(&self.database))
+            .field("database", &redact_url(&self.database))
             .field("database_required", &self.database_required)
             .field("filter", &self.filter)
             .field("queue", &self.queue)
@@ -106,7 +110,7 @@ impl Default for Config {
             spool: SpoolConfig::default(),
             limits: LimitsConfig::default(),
             shutdown: ShutdownConfig::default(),
-            thresholds: ThresholdConfig::default(),
+            thresholds: AlertConfig::default(),
             retention: RetentionConfig::default(),
             index: IndexConfig::default(),
             console: false,
@@ -117,6 +121,7 @@ impl Default for Config {
 /// `[retention]`: how long records are kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct RetentionConfig {
     /// Records older than this many days are deleted by the writer, in small
     /// batches while it is idle. `0` (the default) keeps records forever:
@@ -128,6 +133,7 @@ pub struct RetentionConfig {
 /// `[index]`: lookups that must not scan.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct IndexConfig {
     /// Context keys SQLite indexes in a side table filled while idle (PostgreSQL indexes
     /// every key). Each is 1–64 ASCII letters, digits or `_`. Default:
@@ -158,6 +164,7 @@ fn index_keys<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::
 /// `[filter]`: which records are stored.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct FilterConfig {
     /// RUST_LOG-style directives, e.g. `"info,my_app::db=debug"`.
     #[serde(deserialize_with = "directives")]
@@ -183,7 +190,7 @@ impl Default for FilterConfig {
 
 impl FilterConfig {
     /// The ignore rules of this section.
-    pub fn ignore_rules(&self) -> IgnoreRules {
+    pub(crate) fn ignore_rules(&self) -> IgnoreRules {
         IgnoreRules {
             prefixes: self.ignore_prefixes.clone(),
             exact: self.ignore_loggers.clone(),
@@ -195,17 +202,17 @@ impl FilterConfig {
 /// `[queue]`: the bounded channel between logging threads and the writer.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct QueueConfig {
     /// Capacity in records (at least 1).
-    #[serde(deserialize_with = "positive")]
-    pub capacity: usize,
+    pub capacity: NonZeroUsize,
     /// What a logging call does when the queue is full.
     pub overflow: Overflow,
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        QueueConfig { capacity: 8192, overflow: Overflow::Block }
+        QueueConfig { capacity: NonZeroUsize::new(8192).unwrap_or(NonZeroUsize::MIN), overflow: Overflow::Block }
     }
 }
 
@@ -215,6 +222,7 @@ impl Default for QueueConfig {
 /// `overflow = { drop_below = "warn" }`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Overflow {
     /// The caller waits for room (nothing is lost; the default).
     #[default]
@@ -245,6 +253,7 @@ impl Overflow {
 /// replayed, oldest first, once storage is back — also by the next process.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct SpoolConfig {
     /// Spool at all (default true). Without it, records still failing at the
     /// shutdown deadline are lost and counted.
@@ -257,28 +266,46 @@ pub struct SpoolConfig {
     /// Spool when records waiting in memory exceed this many MiB (at least 1).
     /// When the spool cannot take them either, the writer holds no more than
     /// this and leaves records in the queue, so `queue.overflow` applies.
-    #[serde(deserialize_with = "positive")]
-    pub max_pending_mb: usize,
+    pub max_pending_mb: NonZeroUsize,
     /// The most the spool directory may hold, in MiB (at least 1); past it,
     /// records stay in memory (see `max_pending_mb`) or are counted as lost.
-    #[serde(deserialize_with = "positive_u64")]
-    pub max_mb: u64,
+    pub max_mb: NonZeroU64,
 }
 
 impl Default for SpoolConfig {
     fn default() -> Self {
-        SpoolConfig { enabled: true, dir: None, after_ms: 1_000, max_pending_mb: 64, max_mb: 1024 }
+        SpoolConfig {
+            enabled: true,
+            dir: None,
+            after_ms: 1_000,
+            max_pending_mb: NonZeroUsize::new(64).unwrap_or(NonZeroUsize::MIN),
+            max_mb: NonZeroU64::new(1024).unwrap_or(NonZeroU64::MIN),
+        }
     }
 }
 
 /// `[limits]`: size limits applied on capture.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct LimitsConfig {
     /// Messages and string values longer than this many bytes are cut at a
     /// character boundary with a marker; the original size is kept (at least 64).
-    #[serde(deserialize_with = "at_least_64")]
+    #[serde(deserialize_with = "field_bytes")]
     pub max_field_bytes: usize,
+}
+
+impl LimitsConfig {
+    /// The smallest `max_field_bytes`: room for the cut marker and some text.
+    pub const MIN_FIELD_BYTES: usize = 64;
+
+    /// The one check of `limits.max_field_bytes`, for the file and for [`Config::validate`].
+    fn check_max_field_bytes(n: usize) -> Result<(), String> {
+        if n < Self::MIN_FIELD_BYTES {
+            return Err(format!("must be at least {}", Self::MIN_FIELD_BYTES));
+        }
+        Ok(())
+    }
 }
 
 impl Default for LimitsConfig {
@@ -290,6 +317,7 @@ impl Default for LimitsConfig {
 /// `[shutdown]`: how the end of the process is handled.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct ShutdownConfig {
     /// How long the guard drop / `shutdown()` keeps retrying failing storage
     /// before spooling what is left, in milliseconds.
@@ -308,25 +336,25 @@ impl Default for ShutdownConfig {
 /// `[batch]`: the batching policy.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct BatchConfig {
     /// Write once this many records are pending (at least 1).
-    #[serde(deserialize_with = "positive")]
-    pub size: usize,
+    pub size: NonZeroUsize,
     /// Write at once on a record at or above this level; `"off"` disables.
     #[serde(deserialize_with = "optional_level")]
     pub flush_level: Option<Level>,
     /// Write when the oldest pending record is this old, in milliseconds (at least 1).
-    #[serde(deserialize_with = "positive_u64")]
-    pub flush_interval_ms: u64,
+    pub flush_interval_ms: NonZeroU64,
 }
 
 impl Default for BatchConfig {
     fn default() -> Self {
         let p = BatchPolicy::default();
         BatchConfig {
-            size: p.batch_size,
+            size: NonZeroUsize::new(p.batch_size).unwrap_or(NonZeroUsize::MIN),
             flush_level: p.flush_level,
-            flush_interval_ms: u64::try_from(p.flush_interval.as_millis()).unwrap_or(2000),
+            flush_interval_ms: NonZeroU64::new(u64::try_from(p.flush_interval.as_millis()).unwrap_or(u64::MAX))
+                .unwrap_or(NonZeroU64::MIN),
         }
     }
 }
@@ -334,24 +362,7 @@ impl Default for BatchConfig {
 impl BatchConfig {
     /// The policy this section describes.
     pub fn policy(&self) -> BatchPolicy {
-        BatchPolicy {
-            batch_size: self.size,
-            flush_level: self.flush_level,
-            flush_interval: Duration::from_millis(self.flush_interval_ms),
-        }
-    }
-}
-
-/// Parses a level name (`error`, `warn`/`warning`, `info`, `debug`, `trace`),
-/// case-insensitively, with an error that lists the accepted names.
-pub fn parse_level(s: &str) -> Result<Level, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "error" => Ok(Level::Error),
-        "warn" | "warning" => Ok(Level::Warn),
-        "info" => Ok(Level::Info),
-        "debug" => Ok(Level::Debug),
-        "trace" => Ok(Level::Trace),
-        _ => Err(format!("unknown level `{s}`; expected one of error, warn, info, debug, trace")),
+        BatchPolicy::new(self.size.get(), self.flush_level, Duration::from_millis(self.flush_interval_ms.get()))
     }
 }
 
@@ -360,11 +371,9 @@ fn level<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Level, D::Error> {
     parse_level(&s).map_err(serde::de::Error::custom)
 }
 
-fn at_least_64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+fn field_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     let n = usize::deserialize(d)?;
-    if n < 64 {
-        return Err(serde::de::Error::custom("must be at least 64"));
-    }
+    LimitsConfig::check_max_field_bytes(n).map_err(serde::de::Error::custom)?;
     Ok(n)
 }
 
@@ -374,22 +383,6 @@ fn optional_level<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Level
         return Ok(None);
     }
     parse_level(&s).map(Some).map_err(|e| serde::de::Error::custom(format!("{e}, or off")))
-}
-
-fn positive<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    let n = usize::deserialize(d)?;
-    if n == 0 {
-        return Err(serde::de::Error::custom("must be at least 1"));
-    }
-    Ok(n)
-}
-
-fn positive_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    let n = u64::deserialize(d)?;
-    if n == 0 {
-        return Err(serde::de::Error::custom("must be at least 1"));
-    }
-    Ok(n)
 }
 
 fn directives<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -405,6 +398,7 @@ pub fn validate_directives(s: &str) -> Result<(), String> {
 
 /// A configuration error: which file, which line, which key, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The file, when the configuration came from one.
     pub path: Option<PathBuf>,
@@ -455,6 +449,20 @@ impl Config {
             let key = (key != ".").then_some(key);
             err(line_of(text, inner.span()), key, message)
         })
+    }
+
+    /// Checks what the types of the fields cannot say (the directives parse,
+    /// `limits.max_field_bytes` is at least 64, `thresholds.window_secs` is not
+    /// zero), with the same checks and messages as the file; for a
+    /// configuration changed in code. `init` and `Builder::build` call it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid =
+            |key: &str, message: String| ConfigError { path: None, line: None, key: Some(key.to_owned()), message };
+        validate_directives(&self.filter.directives).map_err(|m| invalid("filter.directives", m))?;
+        LimitsConfig::check_max_field_bytes(self.limits.max_field_bytes)
+            .map_err(|m| invalid("limits.max_field_bytes", m))?;
+        AlertConfig::check_window(self.thresholds.window).map_err(|m| invalid("thresholds.window_secs", m))?;
+        Ok(())
     }
 
     /// Reads and parses a configuration file.

@@ -2,7 +2,7 @@
 //! and every drop is summarised in a stored WARN record matching `stats()`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,7 @@ fn slow_panel(shared: &Shared, overflow: Overflow) -> log_panel::Panel {
 }
 
 fn summaries(shared: &Shared) -> Vec<log_panel::Record> {
-    shared.stored.lock().unwrap().iter().filter(|r| r.target == "log_panel").cloned().collect()
+    shared.stored.lock().unwrap().iter().filter(|r| r.logger == "log_panel").cloned().collect()
 }
 
 fn kv(r: &log_panel::Record, key: &str) -> u64 {
@@ -54,7 +54,7 @@ fn drop_never_blocks_and_the_summary_matches_stats() {
     let stats = panel.stats();
     assert!(stats.dropped.info > 0, "{stats:?}");
     assert_eq!(stats.dropped.total(), stats.dropped.info);
-    let app_rows = shared.stored.lock().unwrap().iter().filter(|r| r.target != "log_panel").count() as u64;
+    let app_rows = shared.stored.lock().unwrap().iter().filter(|r| r.logger != "log_panel").count() as u64;
     assert_eq!(app_rows + stats.dropped.total(), 400, "every record is stored or counted as dropped");
     let sums = summaries(&shared);
     assert!(!sums.is_empty(), "a drop summary is stored");

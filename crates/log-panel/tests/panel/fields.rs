@@ -1,7 +1,7 @@
 //! Every field of a record lands in SQLite with the right value and type.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::TempDb;
 use serde_json::json;
@@ -53,11 +53,11 @@ fn every_field_lands_with_its_value() {
     assert_eq!(level, 30);
     assert_eq!(logger, "billing::payments");
     assert_eq!(message, "declined 2 of 3");
-    assert_eq!(module.as_deref(), Some("fields"));
-    assert!(file.as_deref().unwrap().ends_with("tests/fields.rs"), "{file:?}");
+    assert_eq!(module.as_deref(), Some(module_path!()));
+    assert!(file.as_deref().unwrap().ends_with("tests/panel/fields.rs"), "{file:?}");
     assert_eq!(line_no, Some(i64::from(line)));
     // libtest names each test's thread after the test.
-    assert_eq!(thread, "every_field_lands_with_its_value");
+    assert_eq!(thread, "fields::every_field_lands_with_its_value");
     assert_eq!(pid, i64::from(std::process::id()));
     assert_eq!(host, gethostname());
     assert_eq!(app, "fields-test");
