@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use log_panel_core::store::{
     CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LoggerCard, LoggerMatch, Page,
@@ -19,6 +20,12 @@ use crate::{context_index, retention, schema, search, OpenError, BUSY_TIMEOUT};
 /// Read connections kept open for reuse; more are opened under load and
 /// closed when returned to a full pool.
 const POOL_SIZE: usize = 4;
+
+/// The pause after each prune transaction: as long as the transaction took,
+/// within these bounds. The minimum outlasts the first few steps of a
+/// writer's busy wait (it sleeps at most 25 ms between tries within its 100 ms), so it gets the lock.
+const PRUNE_PAUSE_MIN: Duration = Duration::from_millis(30);
+const PRUNE_PAUSE_MAX: Duration = Duration::from_millis(250);
 
 /// The most rows a histogram counts from `log_records` (when the filter
 /// cannot use the aggregates); beyond it the histogram is incomplete.
@@ -607,12 +614,20 @@ impl Store for SqliteStore {
         let mut conn = self.writer()?;
         let (mut deleted, mut batches) = (0u64, 0u64);
         loop {
+            let started = Instant::now();
             let n = retention::delete_batch_tx(&mut conn, before, batch_size).map_err(storage)?;
             if n == 0 {
                 break;
             }
             deleted += n;
             batches += 1;
+            // SQLite's write lock has no queue: a prune that begins its next
+            // transaction at once wins it again and again while an
+            // application's writer sleeps in its busy wait (seconds per batch
+            // at 10 M rows, see docs/performance.md). Leaving the lock free
+            // for as long as a batch held it lets a waiting writer in, at
+            // the price of at most halving the prune's rate.
+            std::thread::sleep(started.elapsed().clamp(PRUNE_PAUSE_MIN, PRUNE_PAUSE_MAX));
         }
         Ok(PruneReport::new(deleted, batches))
     }
