@@ -764,7 +764,8 @@ impl CallSite {
 pub struct PruneReport {
     /// Records deleted (or that would be).
     pub deleted: u64,
-    /// Delete statements run, one per batch.
+    /// Delete transactions run: one per batch of at most the batch size (SQLite runs
+    /// smaller ones while a transaction holds the write lock longer than ~40 ms).
     pub batches: u64,
 }
 

@@ -26,6 +26,9 @@ const POOL_SIZE: usize = 4;
 /// writer's busy wait (it sleeps at most 25 ms between tries within its 100 ms), so it gets the lock.
 const PRUNE_PAUSE_MIN: Duration = Duration::from_millis(30);
 const PRUNE_PAUSE_MAX: Duration = Duration::from_millis(250);
+/// How long one prune transaction should hold the write lock: under a
+/// writer's 100 ms busy timeout.
+const PRUNE_TX_TARGET: Duration = Duration::from_millis(40);
 
 /// The most rows a histogram counts from `log_records` (when the filter
 /// cannot use the aggregates); beyond it the histogram is incomplete.
@@ -613,21 +616,34 @@ impl Store for SqliteStore {
         }
         let mut conn = self.writer()?;
         let (mut deleted, mut batches) = (0u64, 0u64);
+        // Rows per transaction: at most `batch_size`, fewer while a
+        // transaction takes longer than PRUNE_TX_TARGET (a delete also
+        // updates the search index, the context side table and the
+        // aggregates), so an application's writer never waits long.
+        let mut chunk = batch_size;
         loop {
             let started = Instant::now();
-            let n = retention::delete_batch_tx(&mut conn, before, batch_size).map_err(storage)?;
+            let n = retention::delete_batch_tx(&mut conn, before, chunk).map_err(storage)?;
             if n == 0 {
                 break;
             }
             deleted += n;
             batches += 1;
+            let took = started.elapsed();
+            chunk = if took > PRUNE_TX_TARGET {
+                (chunk / 2).max(1)
+            } else if took < PRUNE_TX_TARGET / 4 {
+                chunk.saturating_mul(2).min(batch_size)
+            } else {
+                chunk
+            };
             // SQLite's write lock has no queue: a prune that begins its next
-            // transaction at once wins it again and again while an
-            // application's writer sleeps in its busy wait (seconds per batch
-            // at 10 M rows, see docs/performance.md). Leaving the lock free
-            // for as long as a batch held it lets a waiting writer in, at
-            // the price of at most halving the prune's rate.
-            std::thread::sleep(started.elapsed().clamp(PRUNE_PAUSE_MIN, PRUNE_PAUSE_MAX));
+            // transaction at once wins it again and again while the writer
+            // sleeps in its busy wait (seconds per batch at 10 M rows, see
+            // docs/performance.md). Leaving the lock free for as long as a
+            // transaction held it lets a waiting writer in, at the price of
+            // at most halving the prune's rate.
+            std::thread::sleep(took.clamp(PRUNE_PAUSE_MIN, PRUNE_PAUSE_MAX));
         }
         Ok(PruneReport::new(deleted, batches))
     }

@@ -581,7 +581,9 @@ fn prune_keeps_aggregates_and_search_right() {
     let n: i64 = sink.connection().query_row("SELECT count(*) FROM log_records", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 3_000, "a dry run deletes nothing");
     let report = store.prune(before, 100, false).unwrap();
-    assert_eq!((report.deleted, report.batches), (old, old.div_ceil(100)));
+    assert_eq!(report.deleted, old);
+    // At least one transaction per 100 rows; more when one ran long and the prune shortened them.
+    assert!(report.batches >= old.div_ceil(100), "{report:?}");
     let kept: Vec<Row> = model.iter().filter(|r| r.ts >= before.0).cloned().collect();
     let after = aggregates(sink.connection());
     store.rebuild().unwrap();
