@@ -48,11 +48,12 @@ impl Where {
 
     /// ` WHERE …`, or nothing when no condition was added.
     pub(crate) fn sql(&self) -> String {
-        if self.terms.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.terms.join(" AND "))
-        }
+        self.conditions().map_or_else(String::new, |c| format!(" WHERE {c}"))
+    }
+
+    /// The conditions ANDed, or `None` when none was added.
+    pub(crate) fn conditions(&self) -> Option<String> {
+        (!self.terms.is_empty()).then(|| self.terms.join(" AND "))
     }
 
     /// The conditions of `filter`, its text searched by scan alone when

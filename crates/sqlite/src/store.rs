@@ -237,6 +237,58 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// A page of a logger tree's records, ordered by `tail`: one arm per
+    /// logger of the tree, each walking the `(logger, ts)` index in order
+    /// and stopping at the limit, then merged. The single query `w` (an OR
+    /// of the name and its children's range) would read every record of the
+    /// tree to sort them: seconds at 10 M. A tree of more loggers than
+    /// [`TREE_ARMS`] keeps `w`. The names and the arms are read in one
+    /// transaction, so a logger first stored meanwhile is not half-seen.
+    fn select_tree(
+        &self,
+        filter: &RecordFilter,
+        root: &str,
+        at: PageAt,
+        w: &Where,
+        tail: &str,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let conn = self.conn()?;
+        let tx = conn.unchecked_transaction().map_err(storage)?;
+        let names = tree_loggers(&tx, root).map_err(storage)?;
+        if names.len() > TREE_ARMS {
+            drop(tx);
+            drop(conn);
+            return self.select(w, tail);
+        }
+        let mut rest = filter.clone();
+        rest.logger = None;
+        let mut arms_where = Where::planned(&rest, w.scan_text, w.key_marks.clone());
+        page_condition(&mut arms_where, at);
+        let shared = arms_where.conditions();
+        let arms: Vec<String> = names
+            .into_iter()
+            .map(|name| {
+                let p = arms_where.bind(name);
+                let cond = shared.as_ref().map_or_else(String::new, |c| format!(" AND {c}"));
+                format!("SELECT * FROM (SELECT {COLUMNS} FROM log_records WHERE logger = {p}{cond}{tail})")
+            })
+            .collect();
+        if arms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!("SELECT * FROM ({}){tail}", arms.join(" UNION ALL "));
+        let mut out = Vec::new();
+        {
+            let mut stmt = tx.prepare_cached(&sql).map_err(storage)?;
+            let rows = stmt.query_map(params_from_iter(arms_where.params.iter()), read_record).map_err(storage)?;
+            for row in rows {
+                out.push(row.map_err(storage)?);
+            }
+        }
+        tx.commit().map_err(storage)?;
+        Ok(out)
+    }
+
     fn exists(&self, w: &Where) -> Result<bool, StoreError> {
         let conn = self.conn()?;
         let sql = format!("SELECT EXISTS (SELECT 1 FROM log_records{})", w.sql());
@@ -265,6 +317,19 @@ impl SqliteStore {
     }
 }
 
+/// The most loggers of one tree that [`SqliteStore::records`] reads as one
+/// arm each; a larger tree is read by a single query (and a sort).
+const TREE_ARMS: usize = 64;
+
+/// The stored loggers of the tree at `root`: `root` and its `::` children.
+fn tree_loggers(conn: &Connection, root: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT logger FROM log_logger_stats WHERE logger = ?1 OR (logger >= ?1 || '::' AND logger < ?1 || ':;')",
+    )?;
+    let names = stmt.query_map([root], |r| r.get(0))?.collect();
+    names
+}
+
 /// Opens an existing file (never creating one), WAL, busy timeout; read-only
 /// (`query_only`) when `read`.
 fn open_existing(path: &Path, read: bool) -> rusqlite::Result<Connection> {
@@ -277,6 +342,21 @@ fn open_existing(path: &Path, read: bool) -> rusqlite::Result<Connection> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
     }
     Ok(conn)
+}
+
+/// Adds the cursor condition of `at` to `w`; the order its page is read in.
+fn page_condition(w: &mut Where, at: PageAt) -> &'static str {
+    match at {
+        PageAt::Newest => "DESC",
+        PageAt::Older(c) => {
+            cursor_condition(w, c, true);
+            "DESC"
+        }
+        PageAt::Newer(c) => {
+            cursor_condition(w, c, false);
+            "ASC"
+        }
+    }
 }
 
 /// `(ts, id)` strictly older (or newer) than `c`; `ts <= …` first so the
@@ -423,18 +503,12 @@ impl Store for SqliteStore {
         let mut w = self.plan(filter)?;
         let (scan_text, key_marks) = (w.scan_text, w.key_marks.clone());
         let fetch = usize_param(limit.saturating_add(1));
-        let order = match at {
-            PageAt::Newest => "DESC",
-            PageAt::Older(c) => {
-                cursor_condition(&mut w, c, true);
-                "DESC"
-            }
-            PageAt::Newer(c) => {
-                cursor_condition(&mut w, c, false);
-                "ASC"
-            }
+        let order = page_condition(&mut w, at);
+        let tail = format!(" ORDER BY ts {order}, id {order} LIMIT {fetch}");
+        let rows = match &filter.logger {
+            Some(LoggerMatch::Tree(root)) => self.select_tree(filter, root, at, &w, &tail)?,
+            _ => self.select(&w, &tail)?,
         };
-        let rows = self.select(&w, &format!(" ORDER BY ts {order}, id {order} LIMIT {fetch}"))?;
         Page::from_rows(at, limit, rows, |c, older| self.exists_beyond(filter, scan_text, key_marks.clone(), c, older))
     }
 

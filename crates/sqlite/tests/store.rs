@@ -12,7 +12,9 @@ use log_panel_core::store::{
     CardFilter, CardsQuery, Cursor, FieldMatch, FieldValue, LoggerMatch, PageAt, RecordFilter, Slots, DAY, HOUR,
     QUARTER_HOUR,
 };
-use log_panel_core::{Batch, Level, LevelCounts, Origin, Record, Sink, Store, StoreErrorKind, Timestamp, Value};
+use log_panel_core::{
+    severity, Batch, Level, LevelCounts, Origin, Record, Sink, Store, StoreErrorKind, Timestamp, Value,
+};
 use log_panel_sqlite::{SqliteOptions, SqliteSink, SqliteStore};
 use rusqlite::Connection;
 use serde_json::json;
@@ -752,4 +754,51 @@ fn sqlite_store_passes_the_conformance_suite() {
     let mut sink = log_panel_sqlite::SqliteSink::open(&path).unwrap();
     let store = log_panel_sqlite::SqliteStore::open(&path).unwrap();
     log_panel_core::store::conformance::run(&mut sink, &store);
+}
+
+/// A logger tree is read one arm per logger, and by one query past
+/// `TREE_ARMS` (64) loggers; both give the tree's rows in order, never a
+/// look-alike's.
+#[test]
+fn logger_trees_of_few_and_many_loggers_page_the_same_rows() {
+    for children in [3usize, 80] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = SqliteSink::open(dir.path().join("logs.db")).unwrap();
+        let mut rng = Rng(7 + children as u64);
+        let origin = Origin::new("api", "h1", 10);
+        let mut names: Vec<String> = (0..children).map(|i| format!("wide::l{i}")).collect();
+        names.extend(["wide".to_owned(), "widex".to_owned(), "wide:x".to_owned()]);
+        let mut model = Vec::new();
+        for b in 0..20 {
+            let mut batch = Vec::new();
+            for _ in 0..100 {
+                let name = &names[rng.below(names.len() as u64) as usize];
+                let level = LEVELS[rng.below(5) as usize];
+                let mut r = Record::new(level, name.clone(), format!("batch {b}"));
+                r.timestamp = Timestamp(BASE + rng.below(3_600) as i64 * 1_000_000);
+                model.push((r.timestamp.0, name.clone(), level));
+                batch.push(r);
+            }
+            sink.write(&Batch { origin: &origin, records: &batch }).unwrap();
+        }
+        let store = SqliteStore::open(sink.path()).unwrap();
+        for min in [None, Some(Level::Warn)] {
+            let mut f = RecordFilter::default();
+            f.logger = Some(LoggerMatch::Tree("wide".into()));
+            f.min_level = min;
+            let mut want: Vec<(i64, i64)> = model
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, name, level))| {
+                    (name == "wide" || name.starts_with("wide::"))
+                        && min.is_none_or(|m| severity(*level) >= severity(m))
+                })
+                .map(|(i, (ts, _, _))| (*ts, i as i64 + 1))
+                .collect();
+            want.sort_by_key(|k| std::cmp::Reverse(*k));
+            let want: Vec<i64> = want.into_iter().map(|(_, id)| id).collect();
+            assert!(want.len() > 100, "{children} loggers: the tree keeps many rows");
+            assert_eq!(walk(&store, &f, 33), want, "{children} loggers, min level {min:?}");
+        }
+    }
 }

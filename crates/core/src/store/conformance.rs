@@ -130,6 +130,12 @@ pub fn filters() -> Vec<(String, RecordFilter)> {
     };
     add("logger exact", &|f| f.logger = Some(LoggerMatch::Exact("billing".into())));
     add("logger tree", &|f| f.logger = Some(LoggerMatch::Tree("billing".into())));
+    add("logger tree + min level", &|f| {
+        f.logger = Some(LoggerMatch::Tree("billing".into()));
+        f.min_level = Some(Level::Warn);
+    });
+    add("logger tree without its root", &|f| f.logger = Some(LoggerMatch::Tree("web".into())));
+    add("logger tree unknown", &|f| f.logger = Some(LoggerMatch::Tree("bill".into())));
     add("logger unknown", &|f| f.logger = Some(LoggerMatch::Exact("nope".into())));
     add("min level warn", &|f| f.min_level = Some(Level::Warn));
     add("levels error+debug", &|f| f.levels = vec![Level::Error, Level::Debug]);
