@@ -102,8 +102,7 @@ impl Gen {
         let mut i = 0;
         while i < self.n {
             let end = (i + 1_000).min(self.n);
-            sink.write(&Batch { origin: &origins[((i / 1_000) % 3) as usize], records: &self.batch(i..end) })
-                .expect("write");
+            sink.write(&Batch::new(&origins[((i / 1_000) % 3) as usize], &self.batch(i..end))).expect("write");
             i = end;
         }
         self.n as f64 / t.elapsed().as_secs_f64()

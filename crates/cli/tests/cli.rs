@@ -51,16 +51,16 @@ fn fill_into(sink: &mut dyn Sink) {
     failed.kv.push(("order_id".into(), 1234i64.into()));
     failed.context = Context::from_pairs([("request_id", "r-1")]);
     let ancient = record(Level::Info, "old", "ancient record", 100 * 24 * 60);
-    sink.write(&Batch { origin: &api(), records: &[ancient, started, slow, failed] }).unwrap();
+    sink.write(&Batch::new(&api(), &[ancient, started, slow, failed])).unwrap();
     let mut checkout = record(Level::Info, "billing", "checkout", 80);
     checkout.context = Context::from_pairs([("request_id", "r-1")]);
     let evil = record(Level::Info, "evil", "red\x1b[31mALERT\0tail\nsecond line", 10);
-    sink.write(&Batch { origin: &web(), records: &[checkout, evil] }).unwrap();
+    sink.write(&Batch::new(&web(), &[checkout, evil])).unwrap();
 }
 
 fn write(db: &Path, origin: &Origin, records: &[Record]) {
     let mut sink = SqliteSink::open(db).unwrap();
-    sink.write(&Batch { origin, records }).unwrap();
+    sink.write(&Batch::new(origin, records)).unwrap();
 }
 
 fn cmd(db: &Path) -> Command {

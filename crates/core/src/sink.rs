@@ -7,6 +7,7 @@ use crate::{Origin, Record};
 
 /// A batch handed to a sink: records from one process, in the order they were logged.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Batch<'a> {
     /// The process that logged the records.
     pub origin: &'a Origin,

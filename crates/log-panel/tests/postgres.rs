@@ -285,7 +285,7 @@ fn sqlite_and_postgres_store_the_same_context_json_for_hostile_strings() {
     let Some(url) = TestServer::shared_database() else { return };
     let records = hostile_records();
     let origin = Origin::new("hostile", "h", 1);
-    let batch = Batch { origin: &origin, records: &records };
+    let batch = Batch::new(&origin, &records);
     let dir = tempfile::tempdir().unwrap();
     let mut sqlite = log_panel::SqliteSink::open(dir.path().join("logs.db")).unwrap();
     let mut pg = log_panel::PgSink::connect(&url).unwrap();

@@ -87,7 +87,7 @@ fn raw(client: &mut Client, origin: &Origin, records: &[Record]) -> Duration {
 fn sink(sink: &mut PgSink, origin: &Origin, records: &[Record]) -> Duration {
     let started = Instant::now();
     for chunk in records.chunks(BATCH) {
-        sink.write(&Batch { origin, records: chunk }).unwrap();
+        sink.write(&Batch::new(origin, chunk)).unwrap();
     }
     started.elapsed()
 }

@@ -58,7 +58,7 @@ fn fill(sink: &mut PgSink, from: usize, n: usize) {
     while i < from + n {
         let len = BATCH.min(from + n - i);
         let data = records(i, len);
-        sink.write(&Batch { origin: &origins[(i / BATCH) % 2], records: &data }).unwrap();
+        sink.write(&Batch::new(&origins[(i / BATCH) % 2], &data)).unwrap();
         i += len;
     }
 }
@@ -174,7 +174,7 @@ fn main() {
             while !stop.load(Ordering::SeqCst) {
                 let data = records(i, 1_000);
                 let t = Instant::now();
-                sink.write(&Batch { origin: &origin, records: &data }).unwrap();
+                sink.write(&Batch::new(&origin, &data)).unwrap();
                 let d = t.elapsed();
                 worst = worst.max(d);
                 times.push(d);

@@ -68,7 +68,7 @@
 //! let mut sink = PgSink::connect("postgres://app:secret@localhost/logs")?;
 //! let origin = Origin::new("billing", "web-1", std::process::id());
 //! let records = vec![Record::new(Level::Info, "billing::api", "paid")];
-//! sink.write(&Batch { origin: &origin, records: &records })?;
+//! sink.write(&Batch::new(&origin, &records))?;
 //! assert_eq!(sink.describe(), "PostgreSQL postgres://app:***@localhost/logs");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

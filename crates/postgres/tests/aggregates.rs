@@ -39,7 +39,7 @@ fn write(sink: &mut PgSink, pid: u32, records: &[Record]) {
     // Like log-panel's writer: an unavailable database (a lock timeout, a
     // deadlock victim) is retried, never skipped.
     loop {
-        match sink.write(&Batch { origin: &o, records }) {
+        match sink.write(&Batch::new(&o, records)) {
             Ok(()) => return,
             Err(e) if e.kind() == SinkErrorKind::Unavailable => std::thread::yield_now(),
             Err(e) => panic!("{e}"),

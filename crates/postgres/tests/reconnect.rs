@@ -48,21 +48,21 @@ fn server_stopped_and_started_again() {
     let url = server.create_database();
     let mut sink = PgSink::connect(&url).unwrap();
     let first = batch_of(0, 1000);
-    sink.write(&Batch { origin: &origin(), records: &first }).unwrap();
+    sink.write(&Batch::new(&origin(), &first)).unwrap();
 
     server.stop_server();
     let second = batch_of(1000, 1000);
     for _ in 0..3 {
-        let err = sink.write(&Batch { origin: &origin(), records: &second }).unwrap_err();
+        let err = sink.write(&Batch::new(&origin(), &second)).unwrap_err();
         assert_eq!(err.kind(), SinkErrorKind::Unavailable, "{err}");
         assert!(!err.to_string().is_empty());
     }
     server.start_server();
     // The writer retries the same batch; the sink reconnects on its own.
-    sink.write(&Batch { origin: &origin(), records: &second }).unwrap();
+    sink.write(&Batch::new(&origin(), &second)).unwrap();
     assert!(sink.reconnects() >= 1);
     let third = batch_of(2000, 1000);
-    sink.write(&Batch { origin: &origin(), records: &third }).unwrap();
+    sink.write(&Batch::new(&origin(), &third)).unwrap();
     assert_eq!(stored(&url), (3000, 3000, 2999));
 }
 
@@ -133,27 +133,27 @@ fn a_lost_commit_answer_is_settled_without_writing_twice() {
     let proxy = CommitEater::start(server.port());
     let url = format!("postgres://postgres@127.0.0.1:{}/{dbname}", proxy.port);
     let mut sink = PgSink::connect(&url).unwrap();
-    sink.write(&Batch { origin: &origin(), records: &batch_of(0, 500) }).unwrap();
+    sink.write(&Batch::new(&origin(), &batch_of(0, 500))).unwrap();
 
     // The COMMIT succeeds on the server, but its answer never arrives.
     let second = batch_of(500, 500);
     proxy.armed.store(true, Ordering::SeqCst);
-    let err = sink.write(&Batch { origin: &origin(), records: &second }).unwrap_err();
+    let err = sink.write(&Batch::new(&origin(), &second)).unwrap_err();
     assert!(proxy.eaten.load(Ordering::SeqCst), "the proxy did not see the COMMIT");
     assert_eq!(err.kind(), SinkErrorKind::Unavailable, "{err}");
     assert_eq!(stored(&direct), (1000, 1000, 999), "the second batch did commit");
 
     // The writer retries the same batch: acknowledged, not stored again.
-    sink.write(&Batch { origin: &origin(), records: &second }).unwrap();
+    sink.write(&Batch::new(&origin(), &second)).unwrap();
     assert_eq!(stored(&direct), (1000, 1000, 999), "no duplicate");
-    sink.write(&Batch { origin: &origin(), records: &batch_of(1000, 500) }).unwrap();
+    sink.write(&Batch::new(&origin(), &batch_of(1000, 500))).unwrap();
     assert_eq!(stored(&direct), (1500, 1500, 1499));
 }
 
 #[test]
 fn a_lost_connection_before_commit_rewrites_the_batch_once() {
     let Some((url, mut sink)) = fresh_sink() else { return };
-    sink.write(&Batch { origin: &origin(), records: &batch_of(0, 100) }).unwrap();
+    sink.write(&Batch::new(&origin(), &batch_of(0, 100))).unwrap();
     // Kill the sink's backend between batches: the next write finds the
     // connection dead, reports Unavailable or reconnects, and stores once.
     let mut admin = Client::connect(&url, NoTls).unwrap();
@@ -167,7 +167,7 @@ fn a_lost_connection_before_commit_rewrites_the_batch_once() {
     thread::sleep(Duration::from_millis(100));
     let second = batch_of(100, 100);
     let mut attempts = 0;
-    while let Err(e) = sink.write(&Batch { origin: &origin(), records: &second }) {
+    while let Err(e) = sink.write(&Batch::new(&origin(), &second)) {
         assert_eq!(e.kind(), SinkErrorKind::Unavailable, "{e}");
         attempts += 1;
         assert!(attempts < 5, "no reconnect after {attempts} attempts: {e}");

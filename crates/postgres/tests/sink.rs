@@ -52,7 +52,7 @@ fn every_field_round_trips_with_types() {
         .collect();
     let mut records = vec![full, bare];
     records.append(&mut levels);
-    sink.write(&Batch { origin: &origin(), records: &records }).unwrap();
+    sink.write(&Batch::new(&origin(), &records)).unwrap();
     assert_eq!(sink.sanitised(), 0);
 
     let mut db = client(&url);
@@ -140,7 +140,7 @@ fn nul_bytes_are_sanitised_and_counted_without_failing_the_batch() {
     dirty_context.kv.push(("k".into(), Value::from("\0")));
     let clean = Record::new(Level::Info, "app", "fine");
     let records = vec![dirty_message, clean.clone(), dirty_context, clean];
-    sink.write(&Batch { origin: &origin(), records: &records }).unwrap();
+    sink.write(&Batch::new(&origin(), &records)).unwrap();
     assert_eq!(sink.sanitised(), 2);
     assert_eq!(counter.get(), 2);
 
@@ -173,9 +173,9 @@ fn many_batches_append_in_order() {
                 r
             })
             .collect();
-        sink.write(&Batch { origin: &origin(), records: &records }).unwrap();
+        sink.write(&Batch::new(&origin(), &records)).unwrap();
     }
-    sink.write(&Batch { origin: &origin(), records: &[] }).unwrap();
+    sink.write(&Batch::new(&origin(), &[])).unwrap();
     let mut db = client(&url);
     let row = db
         .query_one(
@@ -252,7 +252,7 @@ fn wrong_password_is_a_clear_error_without_the_password() {
     // The right password works (so the failure below is about the password).
     let good = server.url_with_login(&dbname, &role, "Corr3ct-Horse");
     let mut sink = PgSink::connect(&good).unwrap();
-    sink.write(&Batch { origin: &origin(), records: &[Record::new(Level::Info, "a", "as a plain role")] }).unwrap();
+    sink.write(&Batch::new(&origin(), &[Record::new(Level::Info, "a", "as a plain role")])).unwrap();
     assert!(!format!("{sink:?} {}", sink.describe()).contains("Corr3ct-Horse"));
     drop(sink);
 
@@ -311,10 +311,10 @@ fn server_side_data_errors_are_bad_records() {
         .batch_execute("ALTER TABLE log_records ADD CONSTRAINT no_forbidden CHECK (message <> 'forbidden')")
         .unwrap();
     let records = vec![Record::new(Level::Info, "a", "ok"), Record::new(Level::Info, "a", "forbidden")];
-    let err = sink.write(&Batch { origin: &origin(), records: &records }).unwrap_err();
+    let err = sink.write(&Batch::new(&origin(), &records)).unwrap_err();
     assert_eq!(err.kind(), SinkErrorKind::BadRecord, "{err}");
     // The connection is still usable and nothing of the failed batch was stored.
-    sink.write(&Batch { origin: &origin(), records: &records[..1] }).unwrap();
+    sink.write(&Batch::new(&origin(), &records[..1])).unwrap();
     let n: i64 = client(&url).query_one("SELECT count(*) FROM log_records", &[]).unwrap().get(0);
     assert_eq!(n, 1);
 }

@@ -80,7 +80,7 @@ fn write(sink: &mut PgSink, gens: &[Gen]) {
         for (o, origin) in origins.iter().enumerate() {
             let records: Vec<Record> = chunk.iter().filter(|g| g.origin == o).map(|g| g.record.clone()).collect();
             if !records.is_empty() {
-                sink.write(&Batch { origin, records: &records }).unwrap();
+                sink.write(&Batch::new(origin, &records)).unwrap();
             }
         }
     }

@@ -29,7 +29,7 @@ fn sslmode_require_uses_tls_and_verifies_the_certificate() {
         let tls_url = format!("{base}?sslmode={mode}&sslrootcert={}", ca.display());
         let mut sink = PgSink::connect(&tls_url).unwrap();
         let origin = Origin::new("tls", "h", 1);
-        sink.write(&Batch { origin: &origin, records: &[Record::new(Level::Info, "tls", mode)] }).unwrap();
+        sink.write(&Batch::new(&origin, &[Record::new(Level::Info, "tls", mode)])).unwrap();
     }
     let stored: Vec<String> = Client::connect(&url, NoTls)
         .unwrap()

@@ -57,7 +57,7 @@ fn batch(c: &mut Criterion) {
         b.iter_batched(
             || SqliteSink::open(":memory:").expect("sink"),
             |mut sink| {
-                sink.write(&Batch { origin: &origin, records: &records }).expect("write");
+                sink.write(&Batch::new(&origin, &records)).expect("write");
                 sink // dropped outside the timing
             },
             BatchSize::PerIteration,

@@ -26,7 +26,7 @@
 //! // 2026-11-22T18:45:00Z is already 23 November in India (UTC+5:30).
 //! let mut late = Record::new(Level::Error, "billing", "payment failed");
 //! late.timestamp = Timestamp(1_795_373_100_000_000);
-//! sink.write(&Batch { origin: &origin, records: &[late] })?;
+//! sink.write(&Batch::new(&origin, &[late]))?;
 //!
 //! let stats = aggregates::logger_stats(sink.connection())?;
 //! assert_eq!((stats[0].logger.as_str(), stats[0].total, stats[0].errors), ("billing", 1, 1));
@@ -457,7 +457,7 @@ mod tests {
         let origin = log_panel_core::Origin::new("a", "h", 1);
         let mut r = log_panel_core::Record::new(Level::Error, "a", "m");
         r.timestamp = parse_timestamp("2026-11-22T08:30:00.000000Z").unwrap();
-        log_panel_core::Sink::write(&mut sink, &Batch { origin: &origin, records: &[r] }).unwrap();
+        log_panel_core::Sink::write(&mut sink, &Batch::new(&origin, &[r])).unwrap();
         let hour = hourly_counts(sink.connection(), Some("a"), r_time("2026-11-22T08:00:00.000000Z"), 2).unwrap();
         assert_eq!((hour[0].error, hour[0].warn, hour[1].info), (2, 1, 1));
         assert_eq!(logger_stats_of(sink.connection(), "a").unwrap().map(|s| s.errors), Some(2));

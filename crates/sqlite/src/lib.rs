@@ -14,7 +14,7 @@
 //! let mut sink = SqliteSink::open(dir.path().join("logs.db"))?;
 //! let origin = Origin::new("demo", "localhost", 1);
 //! let records = [Record::new(Level::Info, "demo", "hello")];
-//! sink.write(&Batch { origin: &origin, records: &records })?;
+//! sink.write(&Batch::new(&origin, &records))?;
 //!
 //! let n: i64 = sink.connection().query_row("SELECT count(*) FROM log_records", [], |r| r.get(0))?;
 //! assert_eq!(n, 1);
@@ -345,10 +345,10 @@ mod tests {
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
         let origin = Origin::new("t", "h", 1);
         let records = [Record::new(Level::Info, "t", "m")];
-        let err = sink.write(&Batch { origin: &origin, records: &records }).unwrap_err();
+        let err = sink.write(&Batch::new(&origin, &records)).unwrap_err();
         assert_eq!(err.kind(), SinkErrorKind::Unavailable, "{err}");
         other.execute_batch("COMMIT").unwrap();
-        sink.write(&Batch { origin: &origin, records: &records }).unwrap();
+        sink.write(&Batch::new(&origin, &records)).unwrap();
         let n: i64 = sink.connection().query_row("SELECT count(*) FROM log_records", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 1);
     }

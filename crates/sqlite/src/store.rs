@@ -11,7 +11,7 @@ use log_panel_core::store::{
     PageAt, PruneReport, RecordFilter, Slots, StoredRecord, HOUR, QUARTER_HOUR,
 };
 use log_panel_core::{level_from_severity, LevelCounts, Store, StoreError, StoreErrorKind, Timestamp};
-use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
+use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 
 use crate::aggregates::{self, parse_timestamp, QueryError};
 use crate::query::Where;
@@ -53,7 +53,7 @@ const COLUMNS: &str =
 /// let path = dir.path().join("logs.db");
 /// let mut sink = SqliteSink::open(&path)?;
 /// let origin = Origin::new("demo", "localhost", 1);
-/// sink.write(&Batch { origin: &origin, records: &[Record::new(Level::Warn, "demo", "disk almost full")] })?;
+/// sink.write(&Batch::new(&origin, &[Record::new(Level::Warn, "demo", "disk almost full")]))?;
 ///
 /// let store = SqliteStore::open(&path)?;
 /// let mut filter = RecordFilter::default();
@@ -696,8 +696,13 @@ impl Store for SqliteStore {
         // aggregates), so an application's writer never waits long.
         let mut chunk = batch_size;
         loop {
+            // Timed from holding the lock, not from asking for it: waiting
+            // for a writer's commit is not time the prune held anyone up,
+            // and counting it shrank the transactions to one row each.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
             let started = Instant::now();
-            let n = retention::delete_batch_tx(&mut conn, before, chunk).map_err(storage)?;
+            let n = retention::delete_batch(&tx, before, chunk).map_err(storage)?;
+            tx.commit().map_err(storage)?;
             if n == 0 {
                 break;
             }
@@ -746,7 +751,7 @@ mod tests {
         let origin = Origin::new("a", "h", 1);
         let records: Vec<Record> =
             (0..30).map(|i| Record::new(Level::Info, "probe", format!("payment {i} done"))).collect();
-        sink.write(&Batch { origin: &origin, records: &records }).unwrap();
+        sink.write(&Batch::new(&origin, &records)).unwrap();
         while sink.idle().unwrap() {}
         let store = SqliteStore::open(&path).unwrap();
         let mut filter = RecordFilter::default();

@@ -99,7 +99,7 @@ fn aggregates_equal_group_by_after_mixed_batches() {
     // Batches of varied sizes over three days, some out of time order.
     for size in [1, 7, 100, 1000, 3, 500] {
         let batch = mixed(&mut rng, size, NOV_20, 3 * DAY);
-        sink.write(&Batch { origin: &o, records: &batch }).unwrap();
+        sink.write(&Batch::new(&o, &batch)).unwrap();
         written += size as i64;
     }
     assert_eq!(assert_aggregates_match_records(sink.connection()), written);
@@ -116,7 +116,7 @@ fn buckets_are_utc_hours_and_quarters_and_stats_track_first_and_last() {
     let t = NOV_20 + 2 * DAY + 8 * HOUR + 15 * 60 * SEC + 2 * SEC + 500_000; // 2026-11-22T08:15:02.5Z
     let batch =
         [record(Level::Warn, "svc", t), record(Level::Error, "svc", t - 3 * HOUR), record(Level::Info, "svc", t)];
-    sink.write(&Batch { origin: &origin(), records: &batch }).unwrap();
+    sink.write(&Batch::new(&origin(), &batch)).unwrap();
     let hourly = rows(sink.connection(), "SELECT hour, info, warn, error FROM log_logger_hourly ORDER BY hour");
     let text = |s: &str| Value::Text(s.to_owned());
     assert_eq!(
@@ -164,7 +164,7 @@ fn daily_sums_are_exact_for_utc_plus_5_30_and_minus_8() {
             }
         }
     }
-    sink.write(&Batch { origin: &origin(), records: &records }).unwrap();
+    sink.write(&Batch::new(&origin(), &records)).unwrap();
 
     let india = UtcOffset::from_hms(5, 30, 0).unwrap();
     let pacific = UtcOffset::from_hms(-8, 0, 0).unwrap();
@@ -212,7 +212,7 @@ fn range_counts_use_quarters_and_refuse_unaligned_bounds() {
     let mut sink = open(&dir.path().join("logs.db"));
     let minute = 60 * SEC;
     let batch: Vec<Record> = (0..120).map(|m| record(Level::Info, "svc", NOV_20 + m * minute)).collect();
-    sink.write(&Batch { origin: &origin(), records: &batch }).unwrap();
+    sink.write(&Batch::new(&origin(), &batch)).unwrap();
     let c = sink.connection();
     let count = |from: i64, to: i64| aggregates::range_counts(c, Some("svc"), Timestamp(from), Timestamp(to));
     assert_eq!(count(NOV_20, NOV_20 + 2 * HOUR).unwrap().info, 120);
@@ -229,7 +229,7 @@ fn rebuild_equals_incremental_and_repairs_after_deletes() {
     let mut rng = Rng(7);
     for _ in 0..5 {
         let batch = mixed(&mut rng, 400, NOV_20, 2 * DAY);
-        sink.write(&Batch { origin: &origin(), records: &batch }).unwrap();
+        sink.write(&Batch::new(&origin(), &batch)).unwrap();
     }
     let snapshot = |c: &Connection| {
         [
@@ -270,7 +270,7 @@ fn rebuild_while_another_connection_writes_neither_double_counts_nor_deadlocks()
                 let batch = mixed(&mut rng, 40, NOV_20, DAY);
                 // Like log-panel's writer: a busy database is retried, never skipped.
                 loop {
-                    match sink.write(&Batch { origin: &o, records: &batch }) {
+                    match sink.write(&Batch::new(&o, &batch)) {
                         Ok(()) => break,
                         Err(e) if e.kind() == SinkErrorKind::Unavailable => std::thread::yield_now(),
                         Err(e) => panic!("{e}"),

@@ -128,7 +128,7 @@ fn fill_from(sink: &mut SqliteSink, rng: &mut Rng, n: usize, first_id: i64, star
             id += 1;
             batch.push(r);
         }
-        sink.write(&Batch { origin: o, records: &batch }).unwrap();
+        sink.write(&Batch::new(o, &batch)).unwrap();
     }
     model
 }
@@ -621,7 +621,7 @@ fn retention_deletes_expired_records_when_idle() {
             r
         })
         .collect();
-    sink.write(&Batch { origin: o, records: &records }).unwrap();
+    sink.write(&Batch::new(o, &records)).unwrap();
     let store = SqliteStore::open(&path).unwrap();
     let count = || {
         store
@@ -779,7 +779,7 @@ fn logger_trees_of_few_and_many_loggers_page_the_same_rows() {
                 model.push((r.timestamp.0, name.clone(), level));
                 batch.push(r);
             }
-            sink.write(&Batch { origin: &origin, records: &batch }).unwrap();
+            sink.write(&Batch::new(&origin, &batch)).unwrap();
         }
         let store = SqliteStore::open(sink.path()).unwrap();
         for min in [None, Some(Level::Warn)] {

@@ -53,7 +53,7 @@ fn fill(path: &std::path::Path, n: usize) {
         batch.push(r);
         if batch.len() == 10_000 || i + 1 == n {
             let origin = &origins[(i / 10_000) % 3];
-            sink.write(&Batch { origin, records: &batch }).unwrap();
+            sink.write(&Batch::new(origin, &batch)).unwrap();
             batch.clear();
         }
     }

@@ -213,7 +213,7 @@ pub fn tail_latency(cli: Option<&Cli>, db: &Path, records: usize, failures: &mut
     let origin = Origin::new("tail-bench", "bench", 9);
     let mut store = |k: usize| {
         let record = Record::new(Level::Info, "bench::tail", format!("{PROBE}{k} committed"));
-        sink.write(&Batch { origin: &origin, records: std::slice::from_ref(&record) }).expect("write a probe");
+        sink.write(&Batch::new(&origin, std::slice::from_ref(&record))).expect("write a probe");
         Instant::now()
     };
 

@@ -186,7 +186,7 @@ fn steady_writer(db: &Path, stop: &AtomicBool, min: usize, max: usize) -> Batche
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
         let records = gen.batch(k * BATCH..(k + 1) * BATCH);
         let t = Instant::now();
-        while let Err(e) = sink.write(&Batch { origin: &origin, records: &records }) {
+        while let Err(e) = sink.write(&Batch::new(&origin, &records)) {
             retries += 1;
             assert!(retries < 100_000, "the steady writer keeps failing: {e}");
         }

@@ -62,7 +62,7 @@ pub fn run(sink: &mut dyn Sink, store: &dyn Store) {
 }
 
 fn write(sink: &mut dyn Sink, reference: &mut MemoryStore, origin: &Origin, records: &[Record]) {
-    let batch = Batch { origin, records };
+    let batch = Batch::new(origin, records);
     sink.write(&batch).expect("the sink stores the batch");
     reference.write(&batch).expect("reference");
 }
@@ -607,7 +607,7 @@ mod tests {
         assert_eq!(n, RECORDS);
         let mut store = MemoryStore::default();
         for (o, r) in &batches {
-            store.write(&Batch { origin: o, records: r }).unwrap();
+            store.write(&Batch::new(o, r)).unwrap();
         }
         for (name, filter) in filters() {
             let n = store.all(&filter).len();

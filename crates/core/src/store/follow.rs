@@ -79,7 +79,7 @@ mod tests {
     fn log(store: &mut MemoryStore, messages: &[&str]) {
         let origin = Origin { app: "a".into(), host: "h".into(), pid: 1 };
         let records: Vec<Record> = messages.iter().map(|m| Record::new(Level::Info, "t", (*m).to_owned())).collect();
-        store.write(&Batch { origin: &origin, records: &records }).unwrap();
+        store.write(&Batch::new(&origin, &records)).unwrap();
     }
 
     fn messages(rows: &[StoredRecord]) -> Vec<&str> {

@@ -103,7 +103,7 @@ impl Storing {
     /// One attempt; a panicking sink is caught and reported as an error so
     /// the writer (and the application) keep going.
     fn attempt(&mut self, origin: &Origin, records: &[Record]) -> Result<(), SinkError> {
-        let batch = Batch { origin, records };
+        let batch = Batch::new(origin, records);
         let sink = &mut self.sink;
         let result = catch_unwind(AssertUnwindSafe(|| sink.write(&batch)))
             .unwrap_or_else(|_| Err(SinkError::new(SinkErrorKind::Other, "the sink panicked")));

@@ -18,7 +18,7 @@ fn configured_keys_are_indexed_and_expired_records_deleted() {
         let origin = Origin::new("old", "h", 1);
         let mut old = Record::new(Level::Info, "old", "from last year");
         old.timestamp = Timestamp(Timestamp::now().0 - 400 * 86_400_000_000);
-        sink.write(&Batch { origin: &origin, records: &[old] }).unwrap();
+        sink.write(&Batch::new(&origin, &[old])).unwrap();
     }
     let panel = log_panel::Builder::new()
         .database(&db.path)

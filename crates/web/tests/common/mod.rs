@@ -115,7 +115,7 @@ pub fn fill(env: &mut Env) {
     evil.line = Some(7);
     evil.kv = vec![(format!("key{H_ATTR}").into(), Value::from(H_MSG))];
     evil.timestamp = Timestamp(now - 60_000_000);
-    env.sink.write(&Batch { origin: &hostile, records: &[evil] }).unwrap();
+    env.sink.write(&Batch::new(&hostile, &[evil])).unwrap();
 
     let old = Origin::new("shop", "old-host", 7);
     let mut backdated = Vec::new();
@@ -126,7 +126,7 @@ pub fn fill(env: &mut Env) {
         r.timestamp = Timestamp(now - days * 24 * HOUR);
         backdated.push(r);
     }
-    env.sink.write(&Batch { origin: &old, records: &backdated }).unwrap();
+    env.sink.write(&Batch::new(&old, &backdated)).unwrap();
 }
 
 /// Runs a blocking store call from a test's async body (multi-threaded runtime).
