@@ -114,7 +114,12 @@ pub(crate) fn delete_batch(tx: &Transaction<'_>, before: Timestamp, limit: usize
         "UPDATE log_logger_stats SET total = total - ?2, errors = errors - ?3, warnings = warnings - ?4
          WHERE logger = ?1",
     )?;
-    let mut bounds = tx.prepare_cached("SELECT min(ts), max(ts) FROM log_records WHERE logger = ?1")?;
+    // Two subqueries, not `SELECT min(ts), max(ts)`: SQLite answers a lone
+    // min or max from the end of the (logger, ts) index, but both together
+    // by reading all of the logger's entries (seconds a batch at 10 M rows).
+    let mut bounds = tx.prepare_cached(
+        "SELECT (SELECT min(ts) FROM log_records WHERE logger = ?1), (SELECT max(ts) FROM log_records WHERE logger = ?1)",
+    )?;
     let mut set_bounds =
         tx.prepare_cached("UPDATE log_logger_stats SET first_seen = ?2, last_seen = ?3 WHERE logger = ?1")?;
     let mut remove = tx.prepare_cached("DELETE FROM log_logger_stats WHERE logger = ?1")?;

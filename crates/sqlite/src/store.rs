@@ -340,6 +340,9 @@ fn open_existing(path: &Path, read: bool) -> rusqlite::Result<Connection> {
         conn.pragma_update(None, "query_only", true)?;
     } else {
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // As the sink's connection: in WAL mode a commit then needs no
+        // fsync, so a prune transaction holds the lock for its work only.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
     }
     Ok(conn)
 }
