@@ -472,7 +472,10 @@ fn for_each_bucket(
 /// timeline over hourly buckets reads loggers × 2 184 rows, and summing them
 /// in SQL hands back loggers × 91 (no bucket name parsed in Rust). The slots
 /// come in as one JSON array of bounds, so the statement text is the same for
-/// any number of slots; each (logger, slot) is a range of the primary key.
+/// any number of slots; each (logger, slot) is a range of the primary key,
+/// summed by a subquery of its own: a `GROUP BY` over the joined buckets
+/// sorted all of them first (docs/performance.md). The five sums come back
+/// as one text `trace,debug,info,warn,error` (a scalar subquery has one column).
 fn for_each_slot(
     conn: &Connection,
     table: (&str, &str),
@@ -485,17 +488,24 @@ fn for_each_slot(
     let sql = format!(
         "WITH s (i, lo, hi) AS MATERIALIZED (
              SELECT key, value, lead(value) OVER (ORDER BY key) FROM json_each(?1))
-         SELECT b.logger, s.i, sum(b.trace), sum(b.debug), sum(b.info), sum(b.warn), sum(b.error)
-         FROM log_logger_stats st CROSS JOIN s CROSS JOIN {name} b
-         WHERE s.hi IS NOT NULL AND b.logger = st.logger AND b.{column} >= s.lo AND b.{column} < s.hi
-         GROUP BY b.logger, s.i"
+         SELECT st.logger, s.i,
+                (SELECT sum(b.trace) || ',' || sum(b.debug) || ',' || sum(b.info) || ',' || sum(b.warn) || ',' || sum(b.error)
+                 FROM {name} b WHERE b.logger = st.logger AND b.{column} >= s.lo AND b.{column} < s.hi)
+         FROM log_logger_stats st CROSS JOIN s
+         WHERE s.hi IS NOT NULL"
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
     let mut rows = stmt.query([bounds.to_string()]).map_err(storage)?;
     while let Some(row) = rows.next().map_err(storage)? {
-        let logger: String = row.get(0).map_err(storage)?;
+        let Some(sums) = row.get_ref(2).and_then(|v| Ok(v.as_str_or_null()?)).map_err(storage)? else { continue };
+        let mut n = sums.split(',').map(|x| x.parse::<u64>().unwrap_or(0));
+        let mut counts = LevelCounts::default();
+        for c in [&mut counts.trace, &mut counts.debug, &mut counts.info, &mut counts.warn, &mut counts.error] {
+            *c = n.next().unwrap_or(0);
+        }
+        let logger = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
         let i = usize::try_from(row.get::<_, i64>(1).map_err(storage)?).unwrap_or(usize::MAX);
-        f(&logger, i, counts_of(row, 2).map_err(storage)?);
+        f(logger, i, counts);
     }
     Ok(())
 }
