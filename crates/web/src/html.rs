@@ -210,8 +210,8 @@ pub(crate) fn histogram(
                     @let (e, w) = (h(counts.error), h(counts.warn));
                     @let rest = h(t).saturating_sub(e + w);
                     a href=(link) {
-                        title { (viewer.format_short(start)) " – " (viewer.format_short(end)) ": " (t) " records, "
-                            (counts.error) " errors, " (counts.warn) " warnings" }
+                        title { (viewer.format_short(start)) " – " (viewer.format_short(end)) ": " (counted(t, "record")) ", "
+                            (counted(counts.error, "error")) ", " (counted(counts.warn, "warning")) }
                         rect.bg x=(i * bar_w) y="0" width=(bar_w) height=(H) {}
                         @if rest > 0 { rect.b-other x=(i * bar_w + 1) y=(H - rest) width=(bar_w - 2) height=(rest) {} }
                         @if w > 0 { rect.b-warn x=(i * bar_w + 1) y=(H - rest - w) width=(bar_w - 2) height=(w) {} }
@@ -222,7 +222,7 @@ pub(crate) fn histogram(
             figcaption {
                 span { (time(viewer, slots.start())) }
                 span.muted {
-                    (total) " records"
+                    (counted(total, "record"))
                     @if !hist.complete { " (at least: the count stopped at the scan bound)" }
                     " · max " (max) " per bar · click a bar to narrow the range"
                 }
@@ -249,6 +249,11 @@ fn bars(base: &Base, viewer: Viewer, form: &FilterForm, slots: &Slots, hist: &Hi
         out.push((i, *counts, start, end, base.link(path, &encode(pairs))));
     }
     out
+}
+
+/// `n` and `noun`, plural unless `n` is 1: "1 error", "3 errors".
+pub(crate) fn counted(n: u64, noun: &str) -> String {
+    format!("{} {noun}{}", count(n), if n == 1 { "" } else { "s" })
 }
 
 /// Thousands separated by thin spaces, so large totals read at a glance.

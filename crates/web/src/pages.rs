@@ -16,8 +16,8 @@ use log_panel_core::{level_name, Store, StoreError, Timestamp};
 use maud::{html, Markup};
 
 use crate::html::{
-    context_preview, count, filter_form, histogram, level_badge, page, preview, problem_page, records_table, time,
-    Base, Frame, Nav,
+    context_preview, count, counted, filter_form, histogram, level_badge, page, preview, problem_page, records_table,
+    time, Base, Frame, Nav,
 };
 use crate::query::{encode, number, page_at, url_time, FilterForm, Params, Viewer};
 use crate::{AppState, PanelOptions};
@@ -286,13 +286,13 @@ fn logger_card(ctx: &Ctx, options: &PanelOptions, card: &LoggerCard, slots: &Slo
             }
             dl.stats {
                 div { dt { "Last hour" } dd {
-                    span class=@if card.last_hour.error > 0 { "n-error" } { (count(card.last_hour.error)) " errors" }
+                    span class=@if card.last_hour.error > 0 { "n-error" } { (counted(card.last_hour.error, "error")) }
                     " · "
-                    span class=@if card.last_hour.warn > 0 { "n-warn" } { (count(card.last_hour.warn)) " warnings" }
+                    span class=@if card.last_hour.warn > 0 { "n-warn" } { (counted(card.last_hour.warn, "warning")) }
                     " · " (count(card.last_hour.total())) " in all"
                 } }
                 div { dt { "Total" } dd {
-                    (count(card.total)) " · " (count(card.errors)) " errors · " (count(card.warnings)) " warnings"
+                    (count(card.total)) " · " (counted(card.errors, "error")) " · " (counted(card.warnings, "warning"))
                 } }
                 div { dt { "Last seen" } dd { (time(viewer, card.last_seen)) } }
             }
@@ -301,7 +301,7 @@ fn logger_card(ctx: &Ctx, options: &PanelOptions, card: &LoggerCard, slots: &Slo
                     @if let Some((start, end)) = slots.slot(i) {
                         @let pairs = vec![("logger", card.logger.clone()), ("since", url_time(start)), ("until", url_time(end))];
                         a class=(slot_class(c, options)) role="listitem" href=(ctx.link("/records", pairs))
-                            title={ (label(start)) ": " (c.total()) " records, " (c.error) " errors, " (c.warn) " warnings" } {}
+                            title={ (label(start)) ": " (counted(c.total(), "record")) ", " (counted(c.error, "error")) ", " (counted(c.warn, "warning")) } {}
                     }
                 }
             }

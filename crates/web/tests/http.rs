@@ -39,7 +39,7 @@ async fn home_cards_timelines_and_slot_links(env: &Env) {
 
     // The last hour counts the records just logged; billing erred in it, so is not healthy.
     let (_, _, billing) = get(&app, "/?name=billing&show=errors").await;
-    assert!(billing.contains("<span class=\"n-error\">1 errors</span>"), "{billing}");
+    assert!(billing.contains("<span class=\"n-error\">1 error</span>"), "{billing}");
     assert!(!billing.contains(">Healthy<") && !billing.contains(">Clean<"));
 
     // Only loggers with errors: billing and the hostile one.
