@@ -27,20 +27,29 @@ mod query;
 mod retention;
 mod schema;
 mod search;
+mod steps;
 mod store;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log_panel_core::{severity, Batch, Sink, SinkError, SinkErrorKind, Timestamp};
 use rusqlite::{params, Connection, ErrorCode};
+
+use crate::steps::StepRows;
 
 pub use query::valid_index_key;
 pub use schema::SCHEMA_VERSION;
 pub use store::{SqliteStore, HISTOGRAM_ROW_LIMIT};
 
-/// Records deleted per idle step when `retention` is set.
+/// Records deleted per idle step when `retention` is set: at most, and at
+/// first; fewer while steps hold the lock long (see [`steps`]).
 const RETENTION_STEP_ROWS: usize = 1_000;
+/// Records indexed per idle step: at first, and the bounds (see [`steps`]).
+/// Each step holds the write lock, so a batch arriving meanwhile waits for
+/// it: fixed 2 000-row steps took ≈ 44 ms on a loaded machine, 500-row ones
+/// up to 390 ms on a saturated one (docs/performance.md).
+const INDEX_STEP_ROWS: (usize, usize, usize) = (500, 50, 2_000);
 
 /// How a [`SqliteSink`] keeps the database, beyond storing batches.
 ///
@@ -128,6 +137,8 @@ pub struct SqliteSink {
     retention: Option<Duration>,
     /// Records committed whose context had a NUL character replaced.
     sanitised: u64,
+    retention_rows: StepRows,
+    index_rows: StepRows,
 }
 
 impl SqliteSink {
@@ -172,6 +183,8 @@ impl SqliteSink {
             ts: String::with_capacity(32),
             retention: None,
             sanitised: 0,
+            retention_rows: StepRows::new(RETENTION_STEP_ROWS, 50, RETENTION_STEP_ROWS),
+            index_rows: StepRows::new(INDEX_STEP_ROWS.0, INDEX_STEP_ROWS.1, INDEX_STEP_ROWS.2),
         })
     }
 
@@ -238,24 +251,32 @@ impl SqliteSink {
         aggregates::rebuild(&mut self.conn)
     }
 
-    /// One step of retention: deletes up to 1 000 expired records (if
+    /// One step of retention: deletes up to `retention_rows` expired records (if
     /// `retention` is set). Returns whether expired records remain.
     fn retention_step(&mut self) -> rusqlite::Result<bool> {
         let Some(keep) = self.retention else { return Ok(false) };
         let keep = i64::try_from(keep.as_micros()).unwrap_or(i64::MAX);
         let before = Timestamp(Timestamp::now().0.saturating_sub(keep));
-        let deleted = retention::delete_batch_tx(&mut self.conn, before, RETENTION_STEP_ROWS)?;
-        Ok(deleted >= RETENTION_STEP_ROWS as u64)
+        let rows = self.retention_rows.rows();
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let held = Instant::now();
+        let deleted = retention::delete_batch(&tx, before, rows)?;
+        tx.commit()?;
+        self.retention_rows.record(held.elapsed());
+        Ok(deleted >= rows as u64)
     }
 
-    /// One step of indexing: the next `search::INDEX_STEP_ROWS` records
+    /// One step of indexing: the next `index_rows` records
     /// above each mark, into the search index and the context-key side
     /// table. Returns whether unindexed records remain.
     fn index_step(&mut self) -> rusqlite::Result<bool> {
+        let rows = i64::try_from(self.index_rows.rows()).unwrap_or(i64::MAX);
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let text = search::index_step(&tx, search::INDEX_STEP_ROWS)?;
-        let keys = context_index::index_step(&tx, search::INDEX_STEP_ROWS)?;
+        let held = Instant::now();
+        let text = search::index_step(&tx, rows)?;
+        let keys = context_index::index_step(&tx, rows)?;
         tx.commit()?;
+        self.index_rows.record(held.elapsed());
         Ok(text || keys)
     }
 }

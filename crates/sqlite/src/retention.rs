@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use log_panel_core::{level_from_severity, LevelCounts, Timestamp};
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::aggregates::parse_timestamp;
 use crate::store::to_sql_error;
@@ -26,15 +26,6 @@ pub(crate) fn count_older(conn: &Connection, before: Timestamp) -> rusqlite::Res
     let n: i64 =
         conn.query_row("SELECT count(*) FROM log_records WHERE ts < ?1", [before.to_rfc3339()], |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
-}
-
-/// Deletes up to `limit` records older than `before` in one `BEGIN
-/// IMMEDIATE` transaction; returns how many were deleted.
-pub(crate) fn delete_batch_tx(conn: &mut Connection, before: Timestamp, limit: usize) -> rusqlite::Result<u64> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let n = delete_batch(&tx, before, limit)?;
-    tx.commit()?;
-    Ok(n)
 }
 
 /// Deletes up to `limit` records older than `before` inside `tx`.

@@ -167,7 +167,7 @@ fn drop_expression_indexes(conn: &Connection) -> rusqlite::Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::{search, SqliteStore};
+    use crate::SqliteStore;
     use log_panel_core::store::{PageAt, RecordFilter};
     use log_panel_core::{Sink, Store};
 
@@ -207,7 +207,8 @@ mod tests {
         while sink.idle().unwrap() {
             steps += 1;
         }
-        assert_eq!(steps, 5_000 / search::INDEX_STEP_ROWS);
+        // 50 to 2 000 rows a step, as long as each step takes (crate::steps).
+        assert!((5_000 / 2_000..=5_000 / 50).contains(&steps), "{steps} steps");
         assert_eq!(store.unindexed().unwrap(), 0);
         let after: Vec<i64> = store.records(&f, PageAt::Newest, 1_000).unwrap().records.iter().map(|r| r.id).collect();
         assert_eq!(after, before);

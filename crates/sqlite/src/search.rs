@@ -23,12 +23,6 @@
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{params, Connection, Transaction};
 
-/// Rows indexed per idle step. Each step holds the write lock, so a batch
-/// arriving meanwhile waits for it: 500 rows keep a step to a few
-/// milliseconds even on a loaded machine (2 000 took ≈ 44 ms under load,
-/// see docs/performance.md), at a small cost in catch-up rate.
-pub(crate) const INDEX_STEP_ROWS: i64 = 500;
-
 /// A term the index finds at least this often is searched by scan alone: in
 /// newest-first order a scan meets a page of a common term within a few
 /// rows, while reading its every match out of the index would cost

@@ -15,6 +15,7 @@ use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row, 
 
 use crate::aggregates::{self, parse_timestamp, QueryError};
 use crate::query::Where;
+use crate::steps::StepRows;
 use crate::{context_index, retention, schema, search, OpenError, BUSY_TIMEOUT};
 
 /// Read connections kept open for reuse; more are opened under load and
@@ -26,9 +27,9 @@ const POOL_SIZE: usize = 4;
 /// writer's busy wait (it sleeps at most 25 ms between tries within its 100 ms), so it gets the lock.
 const PRUNE_PAUSE_MIN: Duration = Duration::from_millis(30);
 const PRUNE_PAUSE_MAX: Duration = Duration::from_millis(250);
-/// How long one prune transaction should hold the write lock: under a
-/// writer's 100 ms busy timeout.
-const PRUNE_TX_TARGET: Duration = Duration::from_millis(40);
+/// How long one prune transaction should hold the write lock: well under a
+/// writer's 100 ms busy timeout (halved past twice this, see `StepRows`).
+const PRUNE_TX_TARGET: Duration = Duration::from_millis(25);
 
 /// The most rows a histogram counts from `log_records` (when the filter
 /// cannot use the aggregates); beyond it the histogram is incomplete.
@@ -704,17 +705,17 @@ impl Store for SqliteStore {
         let mut conn = self.writer()?;
         let (mut deleted, mut batches) = (0u64, 0u64);
         // Rows per transaction: at most `batch_size`, fewer while a
-        // transaction takes longer than PRUNE_TX_TARGET (a delete also
-        // updates the search index, the context side table and the
+        // transaction holds the lock longer than PRUNE_TX_TARGET (a delete
+        // also updates the search index, the context side table and the
         // aggregates), so an application's writer never waits long.
-        let mut chunk = batch_size;
+        let mut chunk = StepRows::new(batch_size, 1, batch_size).aiming_at(PRUNE_TX_TARGET);
         loop {
             // Timed from holding the lock, not from asking for it: waiting
             // for a writer's commit is not time the prune held anyone up,
             // and counting it shrank the transactions to one row each.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
             let started = Instant::now();
-            let n = retention::delete_batch(&tx, before, chunk).map_err(storage)?;
+            let n = retention::delete_batch(&tx, before, chunk.rows()).map_err(storage)?;
             tx.commit().map_err(storage)?;
             if n == 0 {
                 break;
@@ -722,13 +723,7 @@ impl Store for SqliteStore {
             deleted += n;
             batches += 1;
             let took = started.elapsed();
-            chunk = if took > PRUNE_TX_TARGET {
-                (chunk / 2).max(1)
-            } else if took < PRUNE_TX_TARGET / 4 {
-                chunk.saturating_mul(2).min(batch_size)
-            } else {
-                chunk
-            };
+            chunk.record(took);
             // SQLite's write lock has no queue: a prune that begins its next
             // transaction at once wins it again and again while the writer
             // sleeps in its busy wait (seconds per batch at 10 M rows, see
