@@ -261,6 +261,27 @@ pub fn run(setup: &Setup<'_>, failures: &mut Vec<String>) -> serde_json::Value {
     });
     row("logger + level".into(), (p50, p95), Some((naive.0, naive.1)));
 
+    // A logger tree (`api` and its `::` children: 2 of the 8 loggers) + level.
+    // The naive side is the single query the store ran before it read one
+    // index walk per logger: the OR of the name and its children's range,
+    // which sorts every record of the tree.
+    let mut tf = RecordFilter::default();
+    tf.logger = Some(LoggerMatch::Tree("api".into()));
+    tf.min_level = Some(Level::Warn);
+    let (p50, p95, page) = time(reps, || store.records(&tf, PageAt::Newest, PAGE).expect("page"));
+    let matching = (0..n).filter(|i| i % 8 < 2 && level(*i) <= Level::Warn).count();
+    check("logger tree + level page", page.records.len(), matching.min(PAGE));
+    let naive = time(reps, || {
+        count_sql(
+            &raw,
+            "SELECT * FROM log_records WHERE (logger = 'api' OR (logger >= 'api::' AND logger < 'api:;')) AND level >= 30
+             ORDER BY ts DESC, id DESC LIMIT 51",
+            None,
+        )
+    });
+    check("naive logger tree + level page", naive.2, matching.min(PAGE + 1));
+    row("logger tree + level".into(), (p50, p95), Some((naive.0, naive.1)));
+
     for (name, term, want) in [
         ("rare term", RARE_TERM, (0..n).filter(|i| i % RARE_EVERY == 7).count().min(PAGE)),
         ("common term", COMMON_TERM, PAGE.min((n / 6) as usize)),
