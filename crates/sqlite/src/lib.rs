@@ -22,6 +22,7 @@
 //! ```
 
 pub mod aggregates;
+mod checkpoint;
 mod context_index;
 mod query;
 mod retention;
@@ -36,6 +37,7 @@ use std::time::{Duration, Instant};
 use log_panel_core::{severity, Batch, Sink, SinkError, SinkErrorKind, Timestamp};
 use rusqlite::{params, Connection, ErrorCode};
 
+use crate::checkpoint::Checkpointer;
 use crate::steps::StepRows;
 
 pub use query::valid_index_key;
@@ -139,6 +141,8 @@ pub struct SqliteSink {
     sanitised: u64,
     retention_rows: StepRows,
     index_rows: StepRows,
+    /// Checkpoints the WAL off the writer's thread (see [`checkpoint`]).
+    checkpointer: Option<Checkpointer>,
 }
 
 impl SqliteSink {
@@ -176,6 +180,10 @@ impl SqliteSink {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         schema::migrate(&mut conn)?;
         conn.busy_timeout(WRITE_BUSY_TIMEOUT)?;
+        let checkpointer = Checkpointer::start(&path);
+        if checkpointer.is_some() {
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        }
         Ok(SqliteSink {
             conn,
             path,
@@ -185,6 +193,7 @@ impl SqliteSink {
             sanitised: 0,
             retention_rows: StepRows::new(RETENTION_STEP_ROWS, 50, RETENTION_STEP_ROWS),
             index_rows: StepRows::new(INDEX_STEP_ROWS.0, INDEX_STEP_ROWS.1, INDEX_STEP_ROWS.2),
+            checkpointer,
         })
     }
 
@@ -199,6 +208,10 @@ impl SqliteSink {
     }
 
     fn write_batch(&mut self, batch: &Batch<'_>) -> rusqlite::Result<()> {
+        if self.checkpointer.as_ref().is_some_and(Checkpointer::failed) {
+            self.checkpointer = None;
+            self.conn.pragma_update(None, "wal_autocheckpoint", 1_000)?;
+        }
         let origin = batch.origin;
         let tx = self.conn.transaction()?;
         let mut sanitised = 0;
@@ -372,5 +385,31 @@ mod tests {
         sink.write(&Batch::new(&origin, &records)).unwrap();
         let n: i64 = sink.connection().query_row("SELECT count(*) FROM log_records", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn the_wal_is_copied_into_the_database_off_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let mut sink = SqliteSink::open(&path).unwrap();
+        let auto: i64 = sink.conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)).unwrap();
+        assert_eq!(auto, 0, "the sink's commits do not checkpoint");
+        let origin = Origin::new("t", "h", 1);
+        let records: Vec<Record> =
+            (0..1_000).map(|i| Record::new(Level::Info, "t", format!("message {i} {}", "x".repeat(200)))).collect();
+        let before = std::fs::metadata(&path).unwrap().len();
+        for _ in 0..20 {
+            sink.write(&Batch::new(&origin, &records)).unwrap();
+        }
+        // The records are in the WAL; the thread copies them into the file.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::fs::metadata(&path).unwrap().len() < before + 4_000_000 {
+            assert!(std::time::Instant::now() < deadline, "no checkpoint copied the WAL into the database");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(sink);
+        let conn = Connection::open(&path).unwrap();
+        let n: i64 = conn.query_row("SELECT count(*) FROM log_records", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 20_000);
     }
 }
