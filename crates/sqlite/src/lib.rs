@@ -32,7 +32,7 @@ mod steps;
 mod store;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use log_panel_core::{severity, Batch, Sink, SinkError, SinkErrorKind, Timestamp};
 use rusqlite::{params, Connection, ErrorCode};
@@ -271,11 +271,8 @@ impl SqliteSink {
         let keep = i64::try_from(keep.as_micros()).unwrap_or(i64::MAX);
         let before = Timestamp(Timestamp::now().0.saturating_sub(keep));
         let rows = self.retention_rows.rows();
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let held = Instant::now();
-        let deleted = retention::delete_batch(&tx, before, rows)?;
-        tx.commit()?;
-        self.retention_rows.record(held.elapsed());
+        let (deleted, _) =
+            self.retention_rows.run(&mut self.conn, |tx, rows| retention::delete_batch(tx, before, rows))?;
         Ok(deleted >= rows as u64)
     }
 
@@ -283,14 +280,13 @@ impl SqliteSink {
     /// above each mark, into the search index and the context-key side
     /// table. Returns whether unindexed records remain.
     fn index_step(&mut self) -> rusqlite::Result<bool> {
-        let rows = i64::try_from(self.index_rows.rows()).unwrap_or(i64::MAX);
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let held = Instant::now();
-        let text = search::index_step(&tx, rows)?;
-        let keys = context_index::index_step(&tx, rows)?;
-        tx.commit()?;
-        self.index_rows.record(held.elapsed());
-        Ok(text || keys)
+        let (more, _) = self.index_rows.run(&mut self.conn, |tx, rows| {
+            let rows = i64::try_from(rows).unwrap_or(i64::MAX);
+            let text = search::index_step(tx, rows)?;
+            let keys = context_index::index_step(tx, rows)?;
+            Ok(text || keys)
+        })?;
+        Ok(more)
     }
 }
 

@@ -2,7 +2,9 @@
 //! takes: a step holds the write lock, and a batch arriving meanwhile waits
 //! for it, so the row count follows how long the last step held the lock.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 /// How long an idle step should hold the write lock: a batch that arrives
 /// during a step waits at most about this long.
@@ -35,6 +37,24 @@ impl StepRows {
     /// Rows for the next step.
     pub(crate) fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// Runs `work` with this step's row count in one `BEGIN IMMEDIATE`
+    /// transaction and adapts to how long it held the lock, timed from
+    /// holding it to the commit (waiting for a writer's commit is not time
+    /// this step held anyone up). Returns `work`'s result and that time.
+    pub(crate) fn run<T>(
+        &mut self,
+        conn: &mut Connection,
+        work: impl FnOnce(&Transaction<'_>, usize) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<(T, Duration)> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let started = Instant::now();
+        let out = work(&tx, self.rows)?;
+        tx.commit()?;
+        let held = started.elapsed();
+        self.record(held);
+        Ok((out, held))
     }
 
     /// Adapts to a step of [`rows`](StepRows::rows) that held the lock `held`.

@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use log_panel_core::store::{
     CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LoggerCard, LoggerMatch, Page,
     PageAt, PruneReport, RecordFilter, Slots, StoredRecord, HOUR, QUARTER_HOUR,
 };
 use log_panel_core::{level_from_severity, LevelCounts, Store, StoreError, StoreErrorKind, Timestamp};
-use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
 use crate::aggregates::{self, parse_timestamp, QueryError};
 use crate::query::Where;
@@ -406,21 +406,30 @@ fn read_record(row: &Row<'_>) -> rusqlite::Result<StoredRecord> {
     Ok(r)
 }
 
+/// The five per-level counts of an aggregate row from column `first` on.
 fn counts_of(row: &Row<'_>, first: usize) -> rusqlite::Result<LevelCounts> {
+    let mut sums = [0i64; 5];
+    for (i, sum) in sums.iter_mut().enumerate() {
+        *sum = row.get::<_, Option<i64>>(first + i)?.unwrap_or(0);
+    }
+    Ok(level_counts(sums))
+}
+
+/// Counts from sums in the aggregate tables' column order (trace, debug,
+/// info, warn, error); a negative sum counts as none.
+fn level_counts(sums: impl IntoIterator<Item = i64>) -> LevelCounts {
     let mut c = LevelCounts::default();
-    for (i, level) in [
+    let levels = [
         log_panel_core::Level::Trace,
         log_panel_core::Level::Debug,
         log_panel_core::Level::Info,
         log_panel_core::Level::Warn,
         log_panel_core::Level::Error,
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        c.add_n(level, u64::try_from(row.get::<_, Option<i64>>(first + i)?.unwrap_or(0)).unwrap_or(0));
+    ];
+    for (level, n) in levels.into_iter().zip(sums) {
+        c.add_n(level, u64::try_from(n).unwrap_or(0));
     }
-    Ok(c)
+    c
 }
 
 /// The aggregate table for `bounds`: hourly when all are on the hour,
@@ -499,11 +508,7 @@ fn for_each_slot(
     let mut rows = stmt.query([bounds.to_string()]).map_err(storage)?;
     while let Some(row) = rows.next().map_err(storage)? {
         let Some(sums) = row.get_ref(2).and_then(|v| Ok(v.as_str_or_null()?)).map_err(storage)? else { continue };
-        let mut n = sums.split(',').map(|x| x.parse::<u64>().unwrap_or(0));
-        let mut counts = LevelCounts::default();
-        for c in [&mut counts.trace, &mut counts.debug, &mut counts.info, &mut counts.warn, &mut counts.error] {
-            *c = n.next().unwrap_or(0);
-        }
+        let counts = level_counts(sums.split(',').map(|x| x.parse::<i64>().unwrap_or(0)));
         let logger = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
         let i = usize::try_from(row.get::<_, i64>(1).map_err(storage)?).unwrap_or(usize::MAX);
         f(logger, i, counts);
@@ -710,20 +715,15 @@ impl Store for SqliteStore {
         // aggregates), so an application's writer never waits long.
         let mut chunk = StepRows::new(batch_size, 1, batch_size).aiming_at(PRUNE_TX_TARGET);
         loop {
-            // Timed from holding the lock, not from asking for it: waiting
-            // for a writer's commit is not time the prune held anyone up,
-            // and counting it shrank the transactions to one row each.
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(storage)?;
-            let started = Instant::now();
-            let n = retention::delete_batch(&tx, before, chunk.rows()).map_err(storage)?;
-            tx.commit().map_err(storage)?;
+            // Timed from holding the lock (`StepRows::run`): counting the
+            // wait for a writer's commit shrank the transactions to one row.
+            let (n, took) =
+                chunk.run(&mut conn, |tx, rows| retention::delete_batch(tx, before, rows)).map_err(storage)?;
             if n == 0 {
                 break;
             }
             deleted += n;
             batches += 1;
-            let took = started.elapsed();
-            chunk.record(took);
             // SQLite's write lock has no queue: a prune that begins its next
             // transaction at once wins it again and again while the writer
             // sleeps in its busy wait (seconds per batch at 10 M rows, see

@@ -213,6 +213,23 @@ fn open_filled(dir: &Path, n: usize) -> (SqliteSink, Vec<Row>) {
     (sink, model)
 }
 
+/// Runs idle steps until the indexes caught up, calling `check(lag)` at
+/// the first lag and then every ~450 rows of lag (steps are 50–2 000 rows,
+/// as long as they take); returns the lags checked.
+fn at_lags(store: &SqliteStore, sink: &mut SqliteSink, check: impl Fn(u64)) -> Vec<u64> {
+    let mut lags: Vec<u64> = Vec::new();
+    loop {
+        let lag = store.unindexed().unwrap();
+        if lags.last().is_none_or(|last| last - lag >= 450) {
+            lags.push(lag);
+            check(lag);
+        }
+        if !sink.idle().unwrap() {
+            return lags;
+        }
+    }
+}
+
 fn catch_up(sink: &mut SqliteSink) -> usize {
     let mut steps = 1;
     while sink.idle().unwrap() {
@@ -352,19 +369,7 @@ fn search_equals_a_full_scan_at_every_lag() {
             assert_eq!(got, want, "term {t:?} with {lag} rows unindexed");
         }
     };
-    // Steps are 50–2 000 rows (as long as they take): checked every ~450
-    // rows of lag, and once caught up.
-    let mut lags: Vec<u64> = Vec::new();
-    loop {
-        let lag = store.unindexed().unwrap();
-        if lags.last().is_none_or(|last| last - lag >= 450) {
-            lags.push(lag);
-            check(lag);
-        }
-        if !sink.idle().unwrap() {
-            break;
-        }
-    }
+    let lags = at_lags(&store, &mut sink, check);
     check(0);
     assert_eq!(lags.first(), Some(&9_000));
     assert!(lags.len() >= 4, "several intermediate lags were checked: {lags:?}");
@@ -690,18 +695,7 @@ fn context_lookups_are_complete_at_every_lag() {
             assert_eq!(related, want, "related {m:?} with {lag} rows unindexed");
         }
     };
-    let mut lags: Vec<u64> = Vec::new();
-    loop {
-        // Every ~450 rows of lag (steps are 50–2 000 rows).
-        let lag = store.unindexed().unwrap();
-        if lags.last().is_none_or(|last| last - lag >= 450) {
-            lags.push(lag);
-            check(&store, &model, lag);
-        }
-        if !sink.idle().unwrap() {
-            break;
-        }
-    }
+    let lags = at_lags(&store, &mut sink, |lag| check(&store, &model, lag));
     assert_eq!(lags.first(), Some(&2_500), "nothing is indexed on the burst path");
     assert!(lags.len() >= 3, "intermediate lags were checked: {lags:?}");
     assert_eq!(store.unindexed().unwrap(), 0);

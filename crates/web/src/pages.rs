@@ -417,7 +417,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
             p.empty { "No record matches." }
         } @else {
             div.bar {
-                span.muted { (page_of.records.len()) " records on this page, newest first" }
+                span.muted { (counted(page_of.records.len() as u64, "record")) " on this page, newest first" }
                 a href=(ctx.base.link("/tail", &encode(tail_pairs))) { "Live tail of this filter" }
             }
             (pager)
@@ -574,7 +574,7 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Response
         (form(None))
         @if records.is_empty() { p.empty { "No record has this value." } } @else {
             p.muted {
-                (records.len()) " records" @if records.len() == RELATED_LIMIT { " (the first " (RELATED_LIMIT) ")" }
+                (counted(records.len() as u64, "record")) @if records.len() == RELATED_LIMIT { " (the first " (RELATED_LIMIT) ")" }
                 ", oldest first, from " (threads) " thread(s)"
                 @if let Some(us) = span { " over " (format_duration(us)) }
             }
