@@ -164,7 +164,8 @@ impl Builder {
         self
     }
 
-    /// Capacity of the queue in records (at least 1). Callers block while it is full.
+    /// Capacity of the queue in records (at least 1). Under `block`, callers
+    /// wait while it is full (at most [`block_timeout`](Builder::block_timeout)).
     pub fn queue_capacity(mut self, records: usize) -> Builder {
         if let Some(records) = self.non_zero("queue.capacity", NonZeroUsize::new(records)) {
             self.config.queue.capacity = records;
@@ -175,6 +176,19 @@ impl Builder {
     /// What a logging call does when the queue is full (default: block).
     pub fn overflow(mut self, policy: Overflow) -> Builder {
         self.config.queue.overflow = policy;
+        self
+    }
+
+    /// The longest a blocking logging call waits for room in the queue
+    /// (`queue.block_timeout_ms`, default 5 s, at least 1 ms). After such a
+    /// wait its record is counted lost (`stats().timed_out`), and calls that
+    /// find the queue full give up at once until the writer takes records
+    /// again. See `docs/reliability.md`.
+    pub fn block_timeout(mut self, timeout: Duration) -> Builder {
+        let millis = NonZeroU64::new(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
+        if let Some(millis) = self.non_zero("queue.block_timeout_ms", millis) {
+            self.config.queue.block_timeout_ms = millis;
+        }
         self
     }
 
@@ -411,6 +425,7 @@ impl Builder {
                 counters,
                 overflow: config.queue.overflow,
                 max_field_bytes: config.limits.max_field_bytes,
+                block_timeout: Duration::from_millis(config.queue.block_timeout_ms.get()),
             },
             writer: Mutex::new(Some(handle)),
             shutdown_timeout: Duration::from_millis(config.shutdown.timeout_ms),
@@ -461,16 +476,8 @@ fn open_database(config: &Config) -> Result<Box<dyn Sink>, Error> {
     if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
         return open_postgres(database.trim_start(), config);
     }
-    let path = database.strip_prefix("sqlite://").or_else(|| database.strip_prefix("sqlite:")).unwrap_or(database);
-    if path.is_empty() {
-        return Err(Error::Config(ConfigError {
-            path: None,
-            line: None,
-            key: Some("database".into()),
-            message: format!("is empty; use a file path such as `{}`", crate::config::DEFAULT_DATABASE),
-        }));
-    }
-    open_sqlite(path, config)
+    // Never empty: `Config::validate` refuses that.
+    open_sqlite(crate::config::sqlite_path(database), config)
 }
 
 #[cfg(feature = "postgres")]
@@ -523,8 +530,7 @@ fn default_spool_dir(custom_sink: bool, database: &str) -> PathBuf {
     if custom_sink || is_server {
         return PathBuf::from("log_panel.spool");
     }
-    let path = database.strip_prefix("sqlite://").or_else(|| database.strip_prefix("sqlite:")).unwrap_or(database);
-    PathBuf::from(format!("{path}.spool"))
+    PathBuf::from(format!("{}.spool", crate::config::sqlite_path(database)))
 }
 
 fn default_app_name() -> String {

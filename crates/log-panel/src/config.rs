@@ -50,7 +50,8 @@ pub struct Config {
     /// Application name stored on every row; defaults to the executable's name.
     pub app: Option<String>,
     /// Where records go: a SQLite file path (or `sqlite://path`), or a
-    /// `postgres://` URL when built with the `postgres` feature.
+    /// `postgres://` URL when built with the `postgres` feature. Not empty.
+    #[serde(deserialize_with = "database")]
     pub database: String,
     /// Refuse to start when a server database (PostgreSQL) cannot be reached
     /// (default false: start disconnected, spool, and connect when it is up).
@@ -208,11 +209,27 @@ pub struct QueueConfig {
     pub capacity: NonZeroUsize,
     /// What a logging call does when the queue is full.
     pub overflow: Overflow,
+    /// The longest a blocking call waits for room in the queue, in
+    /// milliseconds (default 5000, at least 1). After such a wait the record
+    /// is counted lost (`stats().timed_out`), and until the writer takes
+    /// records again, calls that find the queue full give up at once.
+    pub block_timeout_ms: NonZeroU64,
+}
+
+impl QueueConfig {
+    /// The default `block_timeout_ms`: far longer than a full queue takes to
+    /// drain while the writer works, far shorter than a health check's
+    /// patience with a hung application.
+    pub const DEFAULT_BLOCK_TIMEOUT_MS: u64 = 5_000;
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        QueueConfig { capacity: NonZeroUsize::new(8192).unwrap_or(NonZeroUsize::MIN), overflow: Overflow::Block }
+        QueueConfig {
+            capacity: NonZeroUsize::new(8192).unwrap_or(NonZeroUsize::MIN),
+            overflow: Overflow::Block,
+            block_timeout_ms: NonZeroU64::new(Self::DEFAULT_BLOCK_TIMEOUT_MS).unwrap_or(NonZeroU64::MIN),
+        }
     }
 }
 
@@ -224,7 +241,9 @@ impl Default for QueueConfig {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Overflow {
-    /// The caller waits for room (nothing is lost; the default).
+    /// The caller waits for room (the default), at most
+    /// `queue.block_timeout_ms`; only when the writer takes no records for
+    /// that long is a record lost, and counted.
     #[default]
     Block,
     /// The caller never waits: the record is dropped and counted.
@@ -366,6 +385,25 @@ impl BatchConfig {
     }
 }
 
+/// The file path in a SQLite `database` value: without its `sqlite://` or `sqlite:` prefix.
+pub(crate) fn sqlite_path(database: &str) -> &str {
+    database.strip_prefix("sqlite://").or_else(|| database.strip_prefix("sqlite:")).unwrap_or(database)
+}
+
+/// The one check of `database`, for the file and for [`Config::validate`].
+fn check_database(database: &str) -> Result<(), String> {
+    if sqlite_path(database).is_empty() {
+        return Err(format!("is empty; use a file path such as `{DEFAULT_DATABASE}`"));
+    }
+    Ok(())
+}
+
+fn database<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    check_database(&s).map_err(serde::de::Error::custom)?;
+    Ok(s)
+}
+
 fn level<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Level, D::Error> {
     let s = String::deserialize(d)?;
     parse_level(&s).map_err(serde::de::Error::custom)
@@ -451,13 +489,15 @@ impl Config {
         })
     }
 
-    /// Checks what the types of the fields cannot say (the directives parse,
-    /// `limits.max_field_bytes` is at least 64, `thresholds.window_secs` is not
-    /// zero), with the same checks and messages as the file; for a
-    /// configuration changed in code. `init` and `Builder::build` call it.
+    /// Checks what the types of the fields cannot say (`database` is not
+    /// empty, the directives parse, `limits.max_field_bytes` is at least 64,
+    /// `thresholds.window_secs` is not zero), with the same checks and
+    /// messages as the file; for a configuration changed in code. `init` and
+    /// `Builder::build` call it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid =
             |key: &str, message: String| ConfigError { path: None, line: None, key: Some(key.to_owned()), message };
+        check_database(&self.database).map_err(|m| invalid("database", m))?;
         validate_directives(&self.filter.directives).map_err(|m| invalid("filter.directives", m))?;
         LimitsConfig::check_max_field_bytes(self.limits.max_field_bytes)
             .map_err(|m| invalid("limits.max_field_bytes", m))?;

@@ -5,8 +5,9 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 use log_panel_core::record::{cut, BoundedText};
 use log_panel_core::{context, Record, Text, Timestamp, Value};
 
@@ -27,6 +28,8 @@ pub(crate) struct Logger {
     pub(crate) overflow: Overflow,
     /// Messages and string values above this many bytes are cut.
     pub(crate) max_field_bytes: usize,
+    /// The longest a blocking call waits for room in the queue.
+    pub(crate) block_timeout: Duration,
 }
 
 impl Logger {
@@ -84,25 +87,32 @@ impl Logger {
         self.enqueue(record, tick);
     }
 
-    /// Hands the record to the writer under the overflow policy.
+    /// Hands the record to the writer under the overflow policy. A blocking
+    /// call waits at most `block_timeout` for room; after such a wait, calls
+    /// that find the queue full give up at once until the writer takes
+    /// records again (see [`Counters::gave_up_waiting`]).
     fn enqueue(&self, record: Record, tick: Tick) {
         let level = record.level;
-        let msg = Msg::Record(record, tick);
-        let sent = if self.overflow.blocks(level) {
-            // Waits only while the queue is full; an error means the writer has stopped.
-            self.tx.send(msg).map_err(|_| ())
-        } else {
-            match self.tx.try_send(msg) {
-                Ok(()) => Ok(()),
-                Err(crossbeam_channel::TrySendError::Full(_)) => {
-                    self.counters.drop_one(level);
-                    return;
-                }
-                Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(()),
+        let msg = match self.tx.try_send(Msg::Record(record, tick)) {
+            Ok(()) => return,
+            Err(TrySendError::Full(msg)) => msg,
+            Err(TrySendError::Disconnected(_)) => {
+                Counters::add(&self.counters.dropped_after_shutdown, 1);
+                return;
             }
         };
-        if sent.is_err() {
-            Counters::add(&self.counters.dropped_after_shutdown, 1);
+        if !self.overflow.blocks(level) {
+            self.counters.drop_one(level);
+            return;
+        }
+        if self.counters.blocking_suspended() {
+            self.counters.lose_unqueued();
+            return;
+        }
+        match self.tx.send_timeout(msg, self.block_timeout) {
+            Ok(()) => {}
+            Err(SendTimeoutError::Timeout(_)) => self.counters.gave_up_waiting(self.block_timeout),
+            Err(SendTimeoutError::Disconnected(_)) => Counters::add(&self.counters.dropped_after_shutdown, 1),
         }
     }
 }

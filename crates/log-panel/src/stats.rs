@@ -3,8 +3,9 @@
 //! The hot path increments nothing shared: records are counted by the writer
 //! when it receives them, so logging threads never contend on a counter.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use log_panel_core::{Level, Timestamp};
 
@@ -24,6 +25,14 @@ pub(crate) struct Counters {
     pub(crate) replayed: AtomicU64,
     pub(crate) quarantined: AtomicU64,
     pub(crate) lost: AtomicU64,
+    /// Records a blocking call gave up on (also counted in `lost`).
+    pub(crate) timed_out: AtomicU64,
+    /// `timed_out` when the last such loss was reported on stderr.
+    timed_out_reported: AtomicU64,
+    /// Set when a blocking call waited `queue.block_timeout_ms` in vain;
+    /// cleared when the writer takes records again. While set, blocking
+    /// calls do not wait for a full queue.
+    blocking_suspended: AtomicBool,
     pub(crate) held: AtomicU64,
     pub(crate) in_spool: AtomicU64,
     pub(crate) high_water: AtomicUsize,
@@ -50,6 +59,45 @@ impl Counters {
         self.last_drop_us.store(now, Relaxed);
     }
 
+    /// Whether blocking calls give up at once on a full queue (see [`Counters::gave_up_waiting`]).
+    #[inline]
+    pub(crate) fn blocking_suspended(&self) -> bool {
+        self.blocking_suspended.load(Relaxed)
+    }
+
+    /// A blocking call found the queue full while blocking is suspended: its record is lost.
+    pub(crate) fn lose_unqueued(&self) {
+        Counters::add(&self.timed_out, 1);
+        Counters::add(&self.lost, 1);
+    }
+
+    /// A blocking call waited `timeout` for room in vain: its record is lost,
+    /// and until the writer takes records again, blocking calls do not wait.
+    /// Reported once per suspension, so stderr gets at most a line per `timeout`.
+    pub(crate) fn gave_up_waiting(&self, timeout: Duration) {
+        self.lose_unqueued();
+        if !self.blocking_suspended.swap(true, Relaxed) {
+            let text = format!(
+                "a logging call waited {} ms (queue.block_timeout_ms) for room in the queue: the writer takes no \
+                 records (storage and the spool failing, or a write that hangs). Until it does, records that find \
+                 the queue full are lost and counted in stats().timed_out",
+                timeout.as_millis()
+            );
+            eprintln!("log-panel: {text}");
+            self.set_last_error(text);
+        }
+    }
+
+    /// The writer takes records again: blocking calls wait for room again.
+    #[inline]
+    pub(crate) fn resume_blocking(&self) {
+        if self.blocking_suspended.load(Relaxed) && self.blocking_suspended.swap(false, Relaxed) {
+            let total = self.timed_out.load(Relaxed);
+            let lost = total - self.timed_out_reported.swap(total, Relaxed);
+            eprintln!("log-panel: the writer takes records again and logging calls wait for room again; {lost} records were lost meanwhile");
+        }
+    }
+
     pub(crate) fn dropped_by_level(&self) -> [u64; 5] {
         std::array::from_fn(|i| self.dropped[i].load(Relaxed))
     }
@@ -74,6 +122,7 @@ impl Counters {
             replayed: self.replayed.load(Relaxed),
             quarantined: self.quarantined.load(Relaxed),
             lost: self.lost.load(Relaxed),
+            timed_out: self.timed_out.load(Relaxed),
             pending: self.held.load(Relaxed) + queue_depth as u64,
             in_spool: self.in_spool.load(Relaxed),
             queue_depth,
@@ -140,8 +189,14 @@ pub struct Stats {
     /// Records the storage rejected even sanitised, kept in the spool's `quarantine.jsonl`.
     pub quarantined: u64,
     /// Records that could be neither stored nor spooled (spool disabled or
-    /// its disk failing at the shutdown deadline); reported on stderr.
+    /// its disk failing at the shutdown deadline, or given up by a blocking
+    /// call: see `timed_out`); reported on stderr.
     pub lost: u64,
+    /// Of `lost`, records a blocking call (`queue.overflow` `block`, or
+    /// `drop_below` at or above its level) gave up on: it waited
+    /// `queue.block_timeout_ms` for room in the queue in vain, or found the
+    /// queue full after such a wait and before the writer took records again.
+    pub timed_out: u64,
     /// Records accepted but not yet committed or spooled (queue + writer memory).
     pub pending: u64,
     /// Records of this process in the spool right now, waiting for replay.

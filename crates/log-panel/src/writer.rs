@@ -7,7 +7,8 @@
 //! Records flow through three places, always in order:
 //! `pending` (being gathered) → `backlog` (sealed batches waiting for the
 //! sink) → storage; while storage is down, `backlog` spills to the
-//! [`Spool`], which is replayed before anything newer once storage is back.
+//! [`Spool`], which is replayed once storage is back, one batch at a time
+//! between live batches, so that the queue keeps draining during a replay.
 //!
 //! This file is the loop: it waits for messages and timers and decides what
 //! happens next, in what order. Each concern it drives has one owner:
@@ -170,7 +171,7 @@ impl Writer {
     /// The thread body. Returns once shut down (or every sender is gone).
     pub(crate) fn run(mut self) {
         crate::thread::mark_writer_thread();
-        // A spool left by an earlier run is replayed before any new record.
+        // A spool left by an earlier run: its first batch now, the rest between live batches.
         self.drive(self.clock.now());
         loop {
             let msg = self.wait();
@@ -203,6 +204,8 @@ impl Writer {
     fn step(&mut self, msg: Result<Msg, RecvTimeoutError>) {
         match msg {
             Ok(msg) => {
+                // The writer takes records: callers may wait for room again.
+                self.counters.resume_blocking();
                 // The queue is at its deepest now: sample it once per wake-up.
                 self.progress.note_depth(self.rx.len() + 1);
                 self.handle(msg);
@@ -250,6 +253,10 @@ impl Writer {
         if let Some(due) = self.drops.next_due() {
             at(due);
         }
+        if self.outage.replaying() && self.health.is_ok() {
+            // The spool may hold more: the next batch is due once the queue is read.
+            at(self.clock.now());
+        }
         if let State::Draining { deadline } = self.state {
             // While draining, never block: poll the queue until it is empty.
             at(if self.rx.is_empty() { deadline } else { self.clock.now() });
@@ -263,7 +270,7 @@ impl Writer {
     /// stored; the next step is due at once while the sink has more to do.
     fn idle_work(&mut self) {
         let now = self.clock.now();
-        let busy = !self.rx.is_empty() || self.batches.has_backlog() || !self.health.is_ok();
+        let busy = !self.rx.is_empty() || self.batches.has_backlog() || !self.health.is_ok() || self.outage.replaying();
         if busy || now < self.idle_at || self.draining() {
             return;
         }
@@ -279,6 +286,11 @@ impl Writer {
                 self.push(record);
             }
             Msg::Flush(ack) => {
+                // Drops before the flush are summarised now, so that the
+                // flush also waits for their summary to be stored.
+                if self.drops.outstanding() {
+                    self.report_drops();
+                }
                 self.seal();
                 self.progress.flush(ack);
             }
@@ -341,7 +353,10 @@ impl Writer {
     fn finished(&mut self) -> bool {
         let State::Draining { deadline } = self.state else { return false };
         let drained = self.rx.is_empty() && !self.batches.has_pending();
-        let stored = !self.batches.has_backlog() && self.outage.own_spooled() == 0;
+        // A replay under way (of this run's records or an earlier process's)
+        // goes on until the spool is empty or the deadline passes.
+        let replayed = self.outage.own_spooled() == 0 && !(self.outage.replaying() && self.health.is_ok());
+        let stored = !self.batches.has_backlog() && replayed;
         if !(drained && (stored || self.clock.now() >= deadline)) {
             return false;
         }
@@ -373,29 +388,33 @@ impl Writer {
         self.progress.publish(self.batches.held_records(), self.outage.own_spooled());
     }
 
-    /// Stores what can be stored now: the spool first (it is older), then the
-    /// backlog in order. Spills the backlog when storage has been failing too
-    /// long or memory is past the bound.
+    /// Stores what can be stored now: one batch from the spool (it is older),
+    /// then the backlog in order. One spooled batch per call, and none while
+    /// the queue is more than half full, so that live records are taken and
+    /// stored between replayed batches: a replay never makes callers wait or
+    /// drop. Spills the backlog when storage has been failing too long or
+    /// memory is past the bound.
     fn drive(&mut self, now: Instant) {
         if !self.health.may_try(now) {
             self.maybe_spill(now);
             return;
         }
-        loop {
+        if self.rx.len() <= self.capacity / 2 {
             match self.outage.replay_one(&mut self.storing, self.batches.batch_size()) {
                 Replayed::Stored { own } => {
-                    self.progress.resolved(own);
+                    self.progress.replayed(own, self.outage.own_spooled());
                     self.health.recovered();
-                    continue;
                 }
                 Replayed::Nothing => {}
                 Replayed::Failed { own, error } => {
-                    self.progress.resolved(own);
+                    self.progress.replayed(own, self.outage.own_spooled());
                     self.health.failed(&self.storing.describe(), error, now);
-                    break;
+                    self.maybe_spill(now);
+                    return;
                 }
             }
-            let Some(batch) = self.batches.pop() else { break };
+        }
+        while let Some(batch) = self.batches.pop() {
             match self.storing.store(&self.origin, &batch, self.outage.spool_mut()) {
                 Ok(()) => {
                     self.resolve(&batch);
@@ -425,8 +444,7 @@ impl Writer {
     fn maybe_spill(&mut self, now: Instant) {
         let Some(since) = self.health.failing_since() else { return };
         let last_chance = self.draining();
-        let lost = self.outage.maybe_spill(&mut self.batches, &self.origin, since, now, last_chance);
-        self.progress.resolved(lost);
+        self.outage.maybe_spill(&mut self.batches, &mut self.progress, &self.origin, since, now, last_chance);
     }
 
     /// Moves the whole backlog to the spool (in order). Without a spool, or
@@ -434,8 +452,7 @@ impl Writer {
     /// is counted lost.
     fn spill_all(&mut self, why: &str) {
         let last_chance = self.draining();
-        let lost = self.outage.spill_all(&mut self.batches, &self.origin, why, last_chance);
-        self.progress.resolved(lost);
+        self.outage.spill_all(&mut self.batches, &mut self.progress, &self.origin, why, last_chance);
     }
 }
 
@@ -559,7 +576,7 @@ mod tests {
     }
 
     #[test]
-    fn after_spool_after_of_outage_the_backlog_spills_and_replays_before_new_records() {
+    fn after_spool_after_of_outage_the_backlog_spills_and_replays_between_live_batches() {
         let after = Duration::from_secs(1);
         let mut h = harness(2, Some(after));
         h.sink.down();
@@ -574,15 +591,63 @@ mod tests {
         h.turn();
         assert!(flushed.try_recv().is_err(), "spooled is not committed");
 
-        // Storage is back: the spool is replayed first, then the new records.
+        // Storage is back: one spooled batch, then the live batch, then the next spooled batch.
         h.sink.up();
         h.clock.advance(backoff::CAP);
         h.log(&["n0", "n1"]);
         h.turn();
-        assert_eq!(h.sink.batches(), [names("s", 0..2), names("s", 2..4), names("n", 0..2)]);
+        assert_eq!(h.sink.batches(), [names("s", 0..2), names("n", 0..2), names("s", 2..4)]);
         let s = h.stats();
         assert_eq!((s.written, s.replayed, s.in_spool, s.pending, s.lost), (6, 4, 0, 0, 0));
         assert!(flushed.try_recv().is_ok(), "answered once its records are replayed");
+    }
+
+    #[test]
+    fn the_queue_is_read_between_replayed_batches_and_a_flush_waits_for_its_spooled_records() {
+        let mut h = harness(2, Some(Duration::ZERO));
+        h.sink.down();
+        h.log(&["s0", "s1", "s2", "s3", "s4", "s5"]);
+        h.turn();
+        h.later(Duration::from_millis(1));
+        assert_eq!(h.stats().in_spool, 6);
+        let before_live = h.flush();
+        h.sink.up();
+        h.clock.advance(backoff::CAP);
+        h.log(&["n0", "n1"]);
+        let after_live = h.flush();
+        h.turn();
+        // The live batch came in after one spooled batch, not after the whole spool.
+        assert_eq!(h.sink.batches(), [names("s", 0..2), names("n", 0..2), names("s", 2..4)]);
+        // Six records are stored, as many as the first flush waited for, but s4 and s5 are not among them.
+        assert!(before_live.try_recv().is_err() && after_live.try_recv().is_err());
+        h.turn();
+        assert_eq!(h.sink.batches(), [names("s", 0..2), names("n", 0..2), names("s", 2..4), names("s", 4..6)]);
+        assert!(before_live.try_recv().is_ok() && after_live.try_recv().is_ok());
+        let s = h.stats();
+        assert_eq!((s.written, s.replayed, s.in_spool, s.pending), (8, 6, 0, 0));
+    }
+
+    #[test]
+    fn replay_waits_while_the_queue_is_more_than_half_full() {
+        let mut h = harness(2, Some(Duration::ZERO));
+        h.sink.down();
+        h.log(&["s0"]);
+        h.flush();
+        h.turn();
+        h.later(Duration::from_millis(1));
+        assert_eq!(h.stats().in_spool, 1);
+        h.sink.up();
+        h.clock.advance(backoff::CAP);
+        let live = names("n", 0..QUEUE);
+        h.log(&live.iter().map(String::as_str).collect::<Vec<_>>());
+        h.turn();
+        let stored = h.sink.stored();
+        let at = stored.iter().position(|m| m == "s0").unwrap();
+        // Each live batch is stored as it is sealed; s0 once the queue is down
+        // to half (32 left when n31 seals the batch n30, n31: s0 goes first).
+        assert_eq!(stored[..at], live[..at]);
+        assert_eq!(at, QUEUE / 2 - 2, "{stored:?}");
+        assert_eq!(stored.len(), QUEUE + 1);
     }
 
     #[test]
@@ -638,6 +703,31 @@ mod tests {
         let both = summaries(&h);
         assert_eq!(both.len(), 2);
         assert!(both[1].starts_with("dropped 3 records while the queue was full (DEBUG 3)"), "{both:?}");
+    }
+
+    #[test]
+    fn a_flush_waits_for_the_summary_of_every_drop_before_it() {
+        let mut h = harness(100, None);
+        let summed = |h: &Harness| -> u64 {
+            h.sink
+                .stored()
+                .iter()
+                .filter_map(|m| m.strip_prefix("dropped ")?.split(' ').next()?.parse::<u64>().ok())
+                .sum()
+        };
+        for _ in 0..5 {
+            h.counters.drop_one(Level::Info);
+        }
+        h.turn();
+        for _ in 0..3 {
+            h.counters.drop_one(Level::Info);
+        }
+        let flushed = h.flush();
+        h.turn();
+        assert!(flushed.try_recv().is_ok());
+        assert_eq!(summed(&h), 8, "a second summary, within the second, because of the flush");
+        h.later(drops::REPORT_EVERY);
+        assert_eq!(summed(&h), 8, "nothing reported twice");
     }
 
     #[test]

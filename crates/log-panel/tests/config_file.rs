@@ -39,6 +39,13 @@ fn config_errors_name_key_and_line_then_a_good_file_works() {
     let shown = err.to_string();
     assert!(shown.contains("line 3, key `filter.directives`"), "{shown}");
 
+    let err = init_with(&db, "empty.toml", "app = \"x\"\ndatabase = \"\"\n").err().unwrap();
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with(&format!("{}, line 2, key `database`: is empty", db.dir.path().join("empty.toml").display())),
+        "{shown}"
+    );
+
     std::env::set_var("LOG_PANEL_CONFIG", db.dir.path().join("missing.toml"));
     let err = log_panel::init().err().unwrap();
     assert!(err.to_string().contains("missing.toml: cannot read the file"), "{err}");
@@ -212,6 +219,7 @@ fn console_tee_prints_stored_records_to_stderr_escaped() {
 fn zero_for_a_non_zero_key_names_key_and_line() {
     for (section, key) in [
         ("queue", "capacity"),
+        ("queue", "block_timeout_ms"),
         ("batch", "size"),
         ("batch", "flush_interval_ms"),
         ("spool", "max_pending_mb"),
@@ -231,6 +239,32 @@ fn zero_for_a_non_zero_key_names_key_and_line() {
     assert_eq!(refused(log_panel::builder().batch_size(0)), "configuration, key `batch.size`: must be at least 1");
     let no_interval = log_panel::builder().flush_interval(std::time::Duration::ZERO);
     assert_eq!(refused(no_interval), "configuration, key `batch.flush_interval_ms`: must be at least 1");
+    let no_wait = log_panel::builder().block_timeout(std::time::Duration::ZERO);
+    assert_eq!(refused(no_wait), "configuration, key `queue.block_timeout_ms`: must be at least 1");
+}
+
+#[test]
+fn block_timeout_is_read_from_the_file_and_defaults_to_five_seconds() {
+    let c = log_panel::Config::from_toml_str("[queue]\nblock_timeout_ms = 250\n", None).unwrap();
+    assert_eq!(c.queue.block_timeout_ms.get(), 250);
+    assert_eq!(log_panel::Config::default().queue.block_timeout_ms.get(), 5000);
+    let err = log_panel::Config::from_toml_str("[queue]\n\nblock_timeout_ms = \"5s\"\n", None).err().unwrap();
+    assert!(err.to_string().starts_with("configuration, line 3, key `queue.block_timeout_ms`: invalid type"), "{err}");
+}
+
+#[test]
+fn an_empty_database_names_the_file_line_and_key_and_is_refused_in_code_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log_panel.toml");
+    for value in ["\"\"", "\"sqlite://\""] {
+        std::fs::write(&path, format!("app = \"x\"\n\ndatabase = {value}\n")).unwrap();
+        let err = log_panel::Config::from_file(&path).err().unwrap().to_string();
+        let expected =
+            format!("{}, line 3, key `database`: is empty; use a file path such as `log_panel.db`", path.display());
+        assert_eq!(err, expected);
+    }
+    let err = log_panel::builder().database("").build().err().unwrap().to_string();
+    assert_eq!(err, "configuration, key `database`: is empty; use a file path such as `log_panel.db`");
 }
 
 /// What the types cannot say is checked by `Config::validate`, with the file's messages,

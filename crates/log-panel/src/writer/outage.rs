@@ -1,8 +1,9 @@
 //! The outage path: once storage has been failing for `spool.after_ms`, or
 //! memory passes its bound, the backlog spills to the [`Spool`] (in order,
 //! one fsync per batch), and once storage is back the spool is replayed, one
-//! batch at a time, before anything newer. What can be neither stored nor
-//! spooled at the shutdown deadline is counted lost.
+//! batch at a time, oldest first (the writer stores live batches between
+//! them). What can be neither stored nor spooled at the shutdown deadline is
+//! counted lost.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use log_panel_core::{Origin, SinkError};
 
 use super::batches::Batches;
+use super::progress::Progress;
 use super::storing::Storing;
 use crate::clock::Clock;
 use crate::spool::Spool;
@@ -25,6 +27,11 @@ pub(crate) struct Outage {
     after: Duration,
     /// After a failed spill: not before this instant again.
     spill_retry_at: Option<Instant>,
+    /// The last replay stored a batch, so the spool may hold more: the
+    /// writer comes back for the next batch without waiting for a message.
+    replaying: bool,
+    /// The spool's last read error, reported once rather than on every look.
+    read_error: Option<String>,
     counters: Arc<Counters>,
     clock: Clock,
 }
@@ -46,7 +53,7 @@ impl Outage {
             Some((spool, after)) => (Some(spool), after),
             None => (None, Duration::MAX),
         };
-        Outage { spool, after, spill_retry_at: None, counters, clock }
+        Outage { spool, after, spill_retry_at: None, replaying: false, read_error: None, counters, clock }
     }
 
     /// Where bad records are quarantined.
@@ -59,14 +66,33 @@ impl Outage {
         self.spool.as_ref().map_or(0, |s| s.own_records)
     }
 
+    /// Whether the last replay stored a batch, so the next may be due at once.
+    pub(crate) fn replaying(&self) -> bool {
+        self.replaying
+    }
+
     /// Replays one batch (at most `max` records) from the spool.
     pub(crate) fn replay_one(&mut self, storing: &mut Storing, max: usize) -> Replayed {
+        let replayed = self.replay(storing, max);
+        self.replaying = matches!(replayed, Replayed::Stored { .. });
+        replayed
+    }
+
+    fn replay(&mut self, storing: &mut Storing, max: usize) -> Replayed {
         let Some(spool) = self.spool.as_mut() else { return Replayed::Nothing };
-        let mut replay = match spool.next(max) {
+        let next = spool.next(max);
+        if next.is_ok() {
+            self.read_error = None;
+        }
+        let mut replay = match next {
             Ok(Some(r)) => r,
             Ok(None) => return Replayed::Nothing,
             Err(e) => {
-                self.spool_io_error(&e.to_string());
+                let text = e.to_string();
+                if self.read_error.as_ref() != Some(&text) {
+                    self.spool_io_error(&text);
+                    self.read_error = Some(text);
+                }
                 return Replayed::Nothing;
             }
         };
@@ -112,33 +138,40 @@ impl Outage {
 
     /// Spills the backlog when storage, failing since `since`, has been
     /// down for `spool.after_ms` or memory is past its bound (and a failed
-    /// spill is not waiting to be retried). Returns the records given up
-    /// (see [`Outage::spill_all`]).
+    /// spill is not waiting to be retried); see [`Outage::spill_all`].
     pub(crate) fn maybe_spill(
         &mut self,
         batches: &mut Batches,
+        progress: &mut Progress,
         origin: &Origin,
         since: Instant,
         now: Instant,
         last_chance: bool,
-    ) -> u64 {
+    ) {
         if !batches.has_backlog() || self.spool.is_none() {
-            return 0;
+            return;
         }
         if self.spill_retry_at.is_some_and(|at| now < at) {
-            return 0;
+            return;
         }
         if now.duration_since(since) >= self.after || batches.over_bound() {
-            return self.spill_all(batches, origin, "storage unavailable", last_chance);
+            self.spill_all(batches, progress, origin, "storage unavailable", last_chance);
         }
-        0
     }
 
     /// Moves the whole backlog to the spool, in order. When the spool fails,
     /// the batches stay in memory and the spool is tried again later —
     /// unless this is the `last_chance` (shutdown): then, as without a spool,
-    /// they are counted lost. Returns how many records were given up.
-    pub(crate) fn spill_all(&mut self, batches: &mut Batches, origin: &Origin, why: &str, last_chance: bool) -> u64 {
+    /// they are counted lost. `progress` learns where each batch went;
+    /// returns how many records were given up.
+    pub(crate) fn spill_all(
+        &mut self,
+        batches: &mut Batches,
+        progress: &mut Progress,
+        origin: &Origin,
+        why: &str,
+        last_chance: bool,
+    ) -> u64 {
         let mut lost = 0;
         let mut lost_reason = String::new();
         while let Some(batch) = batches.pop() {
@@ -154,6 +187,7 @@ impl Outage {
                     }
                     Counters::add(&self.counters.spilled, n);
                     // Spooled records stay unresolved until replayed.
+                    progress.spooled(n);
                     batches.leave(&batch);
                 }
                 Err(e) if last_chance => {
@@ -161,6 +195,7 @@ impl Outage {
                     Counters::add(&self.counters.lost, n);
                     lost += n;
                     lost_reason = e;
+                    progress.resolved(n);
                     batches.leave(&batch);
                 }
                 Err(e) => {
@@ -226,16 +261,17 @@ mod tests {
     #[test]
     fn the_backlog_spills_only_after_the_outage_lasts_spool_after_then_replays_in_order() {
         let (_dir, clock, counters, mut outage) = spooling(AFTER);
+        let mut progress = Progress::new(Arc::clone(&counters), 8);
         let mut batches = batches_of(10, 4, &clock);
         let since = clock.now();
 
         clock.advance(AFTER - Duration::from_millis(1));
-        assert_eq!(outage.maybe_spill(&mut batches, &origin(), since, clock.now(), false), 0);
+        outage.maybe_spill(&mut batches, &mut progress, &origin(), since, clock.now(), false);
         assert!(batches.has_backlog(), "a blip shorter than spool.after_ms writes nothing to disk");
         assert_eq!(counters.spilled.load(Relaxed), 0);
 
         clock.advance(Duration::from_millis(1));
-        assert_eq!(outage.maybe_spill(&mut batches, &origin(), since, clock.now(), false), 0);
+        outage.maybe_spill(&mut batches, &mut progress, &origin(), since, clock.now(), false);
         assert!(!batches.has_backlog());
         assert_eq!(batches.held_records(), 0, "spilled records leave memory");
         assert_eq!(counters.spilled.load(Relaxed), 10);
@@ -259,6 +295,7 @@ mod tests {
     #[test]
     fn memory_past_its_bound_spills_before_spool_after() {
         let (_dir, clock, counters, mut outage) = spooling(AFTER);
+        let mut progress = Progress::new(Arc::clone(&counters), 8);
         let mut policy = BatchPolicy::default();
         policy.batch_size = 2;
         let mut batches = Batches::new(policy, 1);
@@ -266,15 +303,16 @@ mod tests {
             batches.push(r, &clock);
         }
         batches.seal();
-        outage.maybe_spill(&mut batches, &origin(), clock.now(), clock.now(), false);
+        outage.maybe_spill(&mut batches, &mut progress, &origin(), clock.now(), clock.now(), false);
         assert_eq!(counters.spilled.load(Relaxed), 2);
     }
 
     #[test]
     fn a_failed_replay_keeps_the_rest_for_later_and_never_repeats_a_stored_record() {
         let (_dir, clock, counters, mut outage) = spooling(Duration::ZERO);
+        let mut progress = Progress::new(Arc::clone(&counters), 8);
         let mut batches = batches_of(6, 6, &clock);
-        outage.spill_all(&mut batches, &origin(), "test", false);
+        outage.spill_all(&mut batches, &mut progress, &origin(), "test", false);
 
         let (sink, log) = MockSink::new();
         let mut storing = Storing::new(Box::new(sink), Arc::clone(&counters));
@@ -291,11 +329,12 @@ mod tests {
         let clock = Clock::manual();
         let counters = Arc::new(Counters::default());
         let mut outage = Outage::new(None, Arc::clone(&counters), clock.clone());
+        let mut progress = Progress::new(Arc::clone(&counters), 8);
         let mut batches = batches_of(3, 10, &clock);
         clock.advance(Duration::from_secs(3600));
-        assert_eq!(outage.maybe_spill(&mut batches, &origin(), clock.now(), clock.now(), true), 0);
+        outage.maybe_spill(&mut batches, &mut progress, &origin(), clock.now(), clock.now(), true);
         assert!(batches.has_backlog(), "no spool: the records stay in memory");
-        assert_eq!(outage.spill_all(&mut batches, &origin(), "shutdown", true), 3);
+        assert_eq!(outage.spill_all(&mut batches, &mut progress, &origin(), "shutdown", true), 3);
         assert_eq!(counters.lost.load(Relaxed), 3);
         assert_eq!(batches.held_records(), 0);
         let last_error = counters.last_error.lock().ok().and_then(|e| e.clone()).map(|(text, _)| text);
@@ -312,17 +351,18 @@ mod tests {
         let counters = Arc::new(Counters::default());
         let spool = Spool::new(blocked, &origin());
         let mut outage = Outage::new(Some((spool, Duration::ZERO)), Arc::clone(&counters), clock.clone());
+        let mut progress = Progress::new(Arc::clone(&counters), 8);
         let mut batches = batches_of(4, 2, &clock);
         let since = clock.now();
-        assert_eq!(outage.maybe_spill(&mut batches, &origin(), since, clock.now(), false), 0);
+        outage.maybe_spill(&mut batches, &mut progress, &origin(), since, clock.now(), false);
         assert_eq!(batches.held_records(), 4, "kept in memory");
         assert_eq!(counters.spilled.load(Relaxed), 0);
         // Within SPILL_RETRY the spool is not tried again.
         clock.advance(SPILL_RETRY - Duration::from_millis(1));
-        assert_eq!(outage.maybe_spill(&mut batches, &origin(), since, clock.now(), false), 0);
+        outage.maybe_spill(&mut batches, &mut progress, &origin(), since, clock.now(), false);
         assert!(outage.spill_retry_at.is_some_and(|at| at > clock.now()));
         // At the last chance the records are given up and counted.
-        assert_eq!(outage.spill_all(&mut batches, &origin(), "shutdown", true), 4);
+        assert_eq!(outage.spill_all(&mut batches, &mut progress, &origin(), "shutdown", true), 4);
         assert_eq!(counters.lost.load(Relaxed), 4);
     }
 }

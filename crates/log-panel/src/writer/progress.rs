@@ -1,7 +1,15 @@
 //! How far the writer has got: records received and resolved (committed,
 //! replayed, quarantined or lost — never merely spooled), the `flush()` and
 //! shutdown callers waiting on that, and the gauges `stats()` reads.
+//!
+//! Records are numbered in the order they are received. They leave memory in
+//! that order, resolved or for the spool; this run's spooled records are
+//! replayed in that order too. But a replayed batch and a live batch
+//! alternate, so the two resolve out of order with each other: a flush is
+//! answered once the oldest unresolved record, in the spool or in memory, is
+//! newer than the flush, not once some count of records is resolved.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -13,14 +21,18 @@ use crate::stats::Counters;
 pub(crate) struct Progress {
     counters: Arc<Counters>,
     capacity: usize,
-    /// Records taken in (from the queue, or made by the writer itself).
+    /// Records taken in (from the queue, or made by the writer itself); the
+    /// next record received is numbered this.
     received: u64,
     /// Of those, records taken from the queue (published as `stats().accepted`).
     from_queue: u64,
-    /// Of those, records resolved, in order.
-    resolved: u64,
+    /// The number of the oldest record still in memory: records before it
+    /// are resolved or in the spool.
+    memory_front: u64,
+    /// This run's records in the spool, as runs of numbers `(first, count)`, oldest first.
+    spooled: VecDeque<(u64, u64)>,
     high_water: usize,
-    /// `flush()` callers and the count of resolved records each waits for.
+    /// `flush()` callers and the number of the first record each does not wait for.
     flushes: Vec<(u64, Sender<()>)>,
     /// Shutdown callers, answered when the writer finishes.
     shutdowns: Vec<Sender<()>>,
@@ -34,7 +46,8 @@ impl Progress {
             capacity,
             received: 0,
             from_queue: 0,
-            resolved: 0,
+            memory_front: 0,
+            spooled: VecDeque::new(),
             high_water: 0,
             flushes: Vec::new(),
             shutdowns: Vec::new(),
@@ -53,10 +66,46 @@ impl Progress {
         self.received += 1;
     }
 
-    /// `n` more records are resolved.
+    /// The `n` oldest records in memory leave it resolved (stored,
+    /// quarantined or lost).
     #[inline]
     pub(crate) fn resolved(&mut self, n: u64) {
-        self.resolved += n;
+        self.memory_front += n;
+    }
+
+    /// The `n` oldest records in memory leave it for the spool, unresolved.
+    pub(crate) fn spooled(&mut self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        match self.spooled.back_mut() {
+            Some((first, count)) if *first + *count == self.memory_front => *count += n,
+            _ => self.spooled.push_back((self.memory_front, n)),
+        }
+        self.memory_front += n;
+    }
+
+    /// The `n` oldest of this run's spooled records are stored (or, when
+    /// `in_spool` is 0, none is left to wait for).
+    pub(crate) fn replayed(&mut self, mut n: u64, in_spool: u64) {
+        while n > 0 {
+            let Some((first, count)) = self.spooled.front_mut() else { break };
+            let taken = n.min(*count);
+            *first += taken;
+            *count -= taken;
+            n -= taken;
+            if *count == 0 {
+                self.spooled.pop_front();
+            }
+        }
+        if in_spool == 0 {
+            self.spooled.clear();
+        }
+    }
+
+    /// The number of the oldest record not resolved yet.
+    fn oldest_unresolved(&self) -> u64 {
+        self.spooled.front().map_or(self.memory_front, |(first, _)| *first)
     }
 
     /// Records the queue's depth (including the message just taken) for
@@ -84,9 +133,9 @@ impl Progress {
         if self.flushes.is_empty() {
             return;
         }
-        let resolved = self.resolved;
+        let oldest = self.oldest_unresolved();
         self.flushes.retain(|(target, ack)| {
-            if resolved >= *target {
+            if oldest >= *target {
                 let _ = ack.send(());
                 false
             } else {
@@ -139,6 +188,33 @@ mod tests {
         p.resolved(1);
         p.answer();
         assert!(second_rx.try_recv().is_ok());
+    }
+
+    #[test]
+    fn a_flush_waits_for_its_spooled_records_even_when_newer_ones_are_stored_first() {
+        let mut p = Progress::new(Arc::new(Counters::default()), 8);
+        let (flush, flushed) = crossbeam_channel::bounded(1);
+        for _ in 0..4 {
+            p.received();
+        }
+        p.spooled(2); // records 0 and 1
+        p.resolved(1); // record 2
+        p.spooled(1); // record 3
+        p.flush(flush);
+        for _ in 0..4 {
+            p.received();
+        }
+        p.resolved(4); // the newer records 4..8
+        p.replayed(1, 2);
+        p.answer();
+        assert!(flushed.try_recv().is_err(), "records 1 and 3 are in the spool");
+        p.replayed(1, 1);
+        p.answer();
+        assert!(flushed.try_recv().is_err(), "record 3 is in the spool");
+        p.replayed(1, 0);
+        p.answer();
+        assert!(flushed.try_recv().is_ok());
+        assert_eq!(p.spooled.len(), 0);
     }
 
     #[test]

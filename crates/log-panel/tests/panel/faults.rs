@@ -210,10 +210,16 @@ fn shutdown_with_storage_down_spools_and_a_new_process_replays() {
         )
         .unwrap();
     assert_eq!(replayed, 2500);
-    let first_new: i64 = conn
-        .query_row("SELECT min(id) FROM log_records WHERE json_extract(context, '$.seq') = 1000000", [], |r| r.get(0))
+    // Replayed batches and the new record are stored in turn; every row keeps
+    // the time it was logged, so readers (by time) see the new record last.
+    let newest: i64 = conn
+        .query_row(
+            "SELECT json_extract(context, '$.seq') FROM log_records ORDER BY ts DESC, id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
-    assert_eq!(first_new, 2501, "the spool is replayed before new records");
+    assert_eq!(newest, 1_000_000);
     assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0);
 }
 
@@ -549,4 +555,115 @@ fn a_blip_shorter_than_spool_after_writes_no_spool_file_and_a_longer_one_spools_
         assert!(files_during <= 1, "one spool file per outage, not per attempt: {files_during}");
         assert_eq!(stats.replayed, stats.spilled);
     }
+}
+
+/// A sink whose first write waits (at most `common::WAIT`) until the test
+/// opens the gate, so the test knows what is queued before anything is stored.
+struct Gated {
+    inner: common::scripted::ScriptedSink,
+    gate: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+impl log_panel::Sink for Gated {
+    fn write(&mut self, batch: &log_panel::Batch<'_>) -> Result<(), log_panel::SinkError> {
+        if let Some(gate) = self.gate.take() {
+            let _ = gate.recv_timeout(common::WAIT);
+        }
+        self.inner.write(batch)
+    }
+}
+
+#[test]
+fn replay_alternates_with_live_records_so_the_queue_keeps_draining() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    // An earlier process left 20 batches in the spool.
+    let earlier = Shared::default();
+    earlier.set_down(true);
+    let panel = log_panel::builder().sink(earlier.sink()).spool_dir(&spool).batch_size(100).build().unwrap();
+    for seq in 0..2000 {
+        log::info!(logger: panel, seq = seq; "spooled by an earlier process");
+    }
+    assert_eq!(panel.shutdown_timeout(Duration::from_millis(200)).spilled, 2000);
+    drop(panel);
+
+    // This process replays them while it logs: its record is queued before the first replayed batch is stored.
+    let shared = Shared::default();
+    let (open, gate) = std::sync::mpsc::channel();
+    let sink = Gated { inner: shared.sink(), gate: Some(gate) };
+    let panel = log_panel::builder().sink(sink).spool_dir(&spool).batch_size(100).build().unwrap();
+    log::warn!(logger: panel, seq = 1_000_000; "live");
+    open.send(()).unwrap();
+    panel.flush().unwrap();
+    let start = std::time::Instant::now();
+    while shared.stored.lock().unwrap().len() < 2001 {
+        assert!(start.elapsed() < common::WAIT, "replay did not finish: {:?}", panel.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(panel);
+    let stored = seqs(&shared);
+    let live_at = stored.iter().position(|s| *s == 1_000_000).unwrap();
+    // Before: the whole spool was replayed before the queue was read (live_at 2000).
+    assert!(live_at <= 200, "the live record waited for {live_at} replayed records");
+    let replayed: Vec<i64> = stored.iter().copied().filter(|s| *s != 1_000_000).collect();
+    assert_eq!(replayed, (0..2000).collect::<Vec<_>>(), "the spool replayed in order, once");
+    assert_eq!(stored.len(), 2001);
+    assert!(spool_entries(&spool, ".jsonl").is_empty());
+}
+
+#[test]
+fn storage_down_and_the_spool_failing_under_block_a_caller_waits_at_most_block_timeout_and_losses_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the spool directory should be: every spill fails.
+    let spool = dir.path().join("spool");
+    std::fs::write(&spool, b"not a directory").unwrap();
+    let shared = Shared::default();
+    shared.set_down(true);
+    let mut config = log_panel::Config::default();
+    config.spool.max_pending_mb = std::num::NonZeroUsize::MIN; // 1 MiB
+    let panel = log_panel::Builder::from_config(config)
+        .sink(shared.sink())
+        .spool_dir(&spool)
+        .spool_after(Duration::from_millis(10))
+        .batch_size(200)
+        .queue_capacity(64)
+        // Long enough that a writer slowed by a loaded machine never makes a healthy call give up.
+        .block_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let panel = std::sync::Arc::new(panel);
+    const N: i64 = 20_000;
+    let (finished, done) = std::sync::mpsc::channel();
+    let logging = std::thread::spawn({
+        let panel = std::sync::Arc::clone(&panel);
+        move || {
+            for seq in 0..N {
+                log::info!(logger: *panel, seq = seq; "{BIG}");
+            }
+            let _ = finished.send(());
+        }
+    });
+    // Not a timing assertion: before, the calls waited for as long as storage and the spool failed.
+    let returned = done.recv_timeout(Duration::from_secs(120));
+    assert!(returned.is_ok(), "the logging calls are still blocked: {:?}", panel.stats());
+    logging.join().unwrap();
+    let during = panel.stats();
+    assert!(during.timed_out > 0 && during.timed_out == during.lost, "{during:?}");
+
+    // Storage is back: the writer stores what it held and takes records again, so callers wait again.
+    shared.script.lock().unwrap().delay = Duration::from_millis(1);
+    shared.set_down(false);
+    wait_for(&panel, "storage back and the queue drained", |s| s.storage_down_since.is_none() && s.pending == 0);
+    const M: i64 = 5_000;
+    for seq in N..N + M {
+        log::info!(logger: *panel, seq = seq; "after");
+    }
+    panel.flush().unwrap();
+    let after = panel.stats();
+    assert_eq!(after.lost, during.lost, "nothing lost once storage works: {after:?}");
+    let stored = seqs(&shared);
+    assert_eq!(duplicates(&stored), 0);
+    assert_eq!(stored.len() as u64 + after.lost, (N + M) as u64, "logged = stored + lost: {after:?}");
+    let later: std::collections::HashSet<i64> = stored.iter().copied().filter(|s| *s >= N).collect();
+    assert_eq!(later.len() as i64, M, "every record logged after storage returned is stored");
 }

@@ -104,3 +104,26 @@ fn drop_below_warn_drops_only_lower_levels() {
     assert_eq!(sums.iter().map(|r| kv(r, "dropped_debug")).sum::<u64>(), stats.dropped.debug);
     assert_eq!(sums.iter().map(|r| kv(r, "dropped_warn") + kv(r, "dropped_error")).sum::<u64>(), 0);
 }
+
+#[test]
+fn after_a_flush_the_stored_summaries_add_up_to_every_drop_before_it() {
+    let shared = Shared::default();
+    shared.script.lock().unwrap().delay = Duration::from_millis(20);
+    let panel = log_panel::builder()
+        .sink(shared.sink())
+        .overflow(Overflow::Drop)
+        .queue_capacity(16)
+        .batch_size(8)
+        .build()
+        .unwrap();
+    for round in 0..3 {
+        for i in 0..300 {
+            log::info!(logger: panel, i = i; "burst {round}");
+        }
+        panel.flush().unwrap();
+        let dropped = panel.stats().dropped.total();
+        assert!(dropped > 0);
+        let summed: u64 = summaries(&shared).iter().map(|r| kv(r, "dropped")).sum();
+        assert_eq!(summed, dropped, "round {round}: stored summaries after flush() vs stats().dropped");
+    }
+}
