@@ -249,7 +249,8 @@ pub enum Overflow {
     /// The caller never waits: the record is dropped and counted.
     Drop,
     /// Records below this level are dropped when full; records at or above it
-    /// wait — so with `"warn"`, warnings and errors are never dropped.
+    /// wait as under [`Overflow::Block`] — so with `"warn"`, warnings and
+    /// errors are never dropped.
     DropBelow(#[serde(deserialize_with = "level")] Level),
 }
 

@@ -667,3 +667,36 @@ fn storage_down_and_the_spool_failing_under_block_a_caller_waits_at_most_block_t
     let later: std::collections::HashSet<i64> = stored.iter().copied().filter(|s| *s >= N).collect();
     assert_eq!(later.len() as i64, M, "every record logged after storage returned is stored");
 }
+
+#[test]
+fn with_storage_and_the_spool_failing_flush_timeout_and_shutdown_end_and_count_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    std::fs::write(&spool, b"not a directory").unwrap();
+    let shared = Shared::default();
+    shared.set_down(true);
+    let mut config = log_panel::Config::default();
+    config.spool.max_pending_mb = std::num::NonZeroUsize::MIN;
+    let panel = log_panel::Builder::from_config(config)
+        .sink(shared.sink())
+        .spool_dir(&spool)
+        .spool_after(Duration::from_millis(10))
+        .batch_size(200)
+        .queue_capacity(64)
+        .block_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    const N: u64 = 10_000;
+    for seq in 0..N {
+        log::info!(logger: panel, seq = seq; "{BIG}");
+    }
+    assert!(panel.stats().timed_out > 0, "{:?}", panel.stats());
+    let flushed = panel.flush_timeout(Duration::from_millis(100)).unwrap();
+    assert!(!flushed.complete);
+    let report = panel.shutdown_timeout(Duration::from_millis(300));
+    let stats = panel.stats();
+    assert_eq!((report.written, report.pending, report.spilled), (0, 0, 0), "{report:?}");
+    assert_eq!(report.dropped, stats.lost);
+    assert_eq!(stats.lost, N, "every record counted lost: {stats:?}");
+    assert!(shared.stored.lock().unwrap().is_empty());
+}
