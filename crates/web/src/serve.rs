@@ -1,4 +1,4 @@
-//! The standalone server: bind, check credentials, serve the router.
+//! The standalone server: bind, check credentials, serve the router within bounded connections (`conns`).
 
 use std::io;
 use std::net::SocketAddr;

@@ -467,3 +467,18 @@ async fn out_of_file_descriptors_the_server_makes_room_and_says_so() {
     assert!(stderr.lines().filter(|l| l.contains("web panel at its limit")).count() <= 2, "not rate-limited: {stderr}");
     drop(quiet);
 }
+
+#[tokio::test]
+async fn timeouts_of_any_length_are_taken() {
+    let options = ServeOptions::default()
+        .bind("127.0.0.1:0")
+        .header_timeout(Duration::MAX)
+        .idle_timeout(Duration::MAX)
+        .max_connections(usize::MAX);
+    let addr = start(options).await;
+    let mut kept = tokio::net::TcpStream::connect(addr).await.unwrap();
+    kept.write_all(b"GET /static/panel.css HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    assert_eq!(read_response(&mut kept).await.0, 200);
+    kept.write_all(b"GET /static/panel.css HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    assert_eq!(read_response(&mut kept).await.0, 200);
+}

@@ -178,11 +178,12 @@ impl Shared {
     fn deadline(&self, slot: &Slot) -> tokio::time::Instant {
         let limits = &self.limits;
         if slot.is_busy() {
-            return tokio::time::Instant::now() + limits.header_timeout.min(limits.idle_timeout);
+            return later(Instant::now(), limits.header_timeout.min(limits.idle_timeout));
         }
         let timeout = if slot.served.load(Ordering::Acquire) { limits.idle_timeout } else { limits.header_timeout };
+        // `since` was measured from the epoch, so adding it back cannot overflow.
         let since = self.epoch + Duration::from_millis(slot.since.load(Ordering::Acquire));
-        tokio::time::Instant::from_std(since + timeout)
+        later(since, timeout)
     }
 
     fn note(&self, event: Event) {
@@ -191,6 +192,12 @@ impl Shared {
             eprintln!("log-panel: {line}");
         }
     }
+}
+
+/// `at + by`, or a year from `at` when a timeout of `Duration::MAX` would overflow.
+fn later(at: Instant, by: Duration) -> tokio::time::Instant {
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    tokio::time::Instant::from_std(at.checked_add(by).unwrap_or(at + YEAR))
 }
 
 /// Removes its slot from the map when the connection's task ends, however it ends.
