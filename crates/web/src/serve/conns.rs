@@ -275,7 +275,7 @@ impl Report {
         }
         self.last = Some(now);
         (self.shed, self.refused, self.accept_failed) = (0, 0, 0);
-        Some(format!("web panel at its limit of {} connections: {} {since}", self.max_connections, parts.join("; ")))
+        Some(format!("web panel (cap {} connections): {} {since}", self.max_connections, parts.join("; ")))
     }
 }
 
@@ -410,10 +410,7 @@ mod tests {
         let mut report = Report { max_connections: 512, ..Report::default() };
         let t0 = Instant::now();
         let first = report.note(t0, Event::Shed).unwrap();
-        assert_eq!(
-            first,
-            "web panel at its limit of 512 connections: closed 1 quiet connection(s) to make room so far"
-        );
+        assert_eq!(first, "web panel (cap 512 connections): closed 1 quiet connection(s) to make room so far");
         for i in 1..1000 {
             assert_eq!(report.note(t0 + Duration::from_millis(i), Event::Shed), None);
         }
