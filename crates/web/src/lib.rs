@@ -103,7 +103,7 @@ pub fn router_with(store: Arc<dyn Store>, options: PanelOptions) -> axum::Router
         .with_state(AppState { store, options })
 }
 
-async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+pub(crate) async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
     let h = response.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
