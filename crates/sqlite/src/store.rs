@@ -74,9 +74,6 @@ const COLUMNS: &str =
 /// ```
 pub struct SqliteStore {
     path: PathBuf,
-    /// Read through `immutable=1`: the `-shm` file cannot be made and no
-    /// `-wal` file exists (see [`open_read`]).
-    immutable: bool,
     pool: Mutex<Vec<ReadConn>>,
     read_timeout: Duration,
     /// The origin of the deadlines kept in [`ReadConn::deadline`].
@@ -185,7 +182,7 @@ impl SqliteStore {
     /// ([`SqliteStore::with_read_timeout`]).
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let (version, immutable) = identify(&path)?;
+        let version = identify(&path)?;
         if version > schema::SCHEMA_VERSION {
             return Err(newer_schema(&path, version));
         }
@@ -202,7 +199,6 @@ impl SqliteStore {
         }
         let store = SqliteStore {
             path,
-            immutable,
             pool: Mutex::new(Vec::new()),
             read_timeout: DEFAULT_READ_TIMEOUT,
             epoch: Instant::now(),
@@ -218,7 +214,7 @@ impl SqliteStore {
     /// versions before and after.
     pub fn migrate(path: impl AsRef<Path>) -> Result<(i64, i64), StoreError> {
         let path = path.as_ref();
-        let (version, _) = identify(path)?;
+        let version = identify(path)?;
         if version > schema::SCHEMA_VERSION {
             return Err(newer_schema(path, version));
         }
@@ -276,7 +272,7 @@ impl SqliteStore {
         let read = match pooled {
             Some(c) => c,
             None => {
-                let mut conn = open_read(&self.path, self.immutable).map_err(storage)?;
+                let mut conn = open_read(&self.path, false).map_err(storage)?;
                 search::register(&conn).map_err(storage)?;
                 let deadline = Arc::new(AtomicU64::new(u64::MAX));
                 let (watched, epoch) = (Arc::clone(&deadline), self.epoch);
@@ -438,10 +434,9 @@ fn nanos_since(epoch: Instant) -> u64 {
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 /// What the file at `path` is, read without writing anything beside it: its
-/// log-panel schema version, and whether it must be read `immutable` (see
-/// [`open_read`]). A missing, empty or non-SQLite file, or one without a
-/// `log_records` table and a schema version, is refused (`Unavailable`).
-fn identify(path: &Path) -> Result<(i64, bool), StoreError> {
+/// log-panel schema version. A missing, empty or non-SQLite file, or one
+/// without a `log_records` table and a schema version, is refused (`Unavailable`).
+fn identify(path: &Path) -> Result<i64, StoreError> {
     let refuse = |why: &str| StoreError::new(StoreErrorKind::Unavailable, format!("{} {why}", path.display()));
     let mut header = Vec::with_capacity(100);
     match std::fs::File::open(path) {
@@ -492,23 +487,7 @@ fn identify(path: &Path) -> Result<(i64, bool), StoreError> {
     if version <= 0 {
         return Err(refuse("is not a log-panel database (a log_records table, but no log-panel schema version)"));
     }
-    drop(conn);
-    if !immutable_check {
-        return Ok((version, false));
-    }
-    // A WAL database read by its own connections: they need the `-shm`
-    // file. When it cannot be made (a read-only directory), the main file
-    // is still complete (no `-wal` frames): read it `immutable`.
-    match open_read(path, false).and_then(|c| c.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))) {
-        Ok(()) => Ok((version, false)),
-        Err(e) if cannot_make_shm(&e) => Ok((version, true)),
-        Err(e) => Err(storage(e)),
-    }
-}
-
-/// Whether `e` is SQLite failing to make or open a WAL database's `-shm` file.
-fn cannot_make_shm(e: &rusqlite::Error) -> bool {
-    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly))
+    Ok(version)
 }
 
 /// `path` with `suffix` appended (`-wal`, `-shm`, `-journal`).
@@ -518,9 +497,12 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// A read-only connection (`SQLITE_OPEN_READONLY`, busy timeout). With
-/// `immutable`, through the URI parameter `immutable=1`: SQLite then reads
-/// the main file alone, with no lock and no `-shm`.
+/// A read-only connection (`SQLITE_OPEN_READONLY`, busy timeout). On a WAL
+/// database it uses the `-shm` file, making it (and an empty `-wal`) when
+/// missing; when that cannot be done (a read-only directory) and no `-wal`
+/// holds frames, SQLite keeps the index in memory. With `immutable`, through
+/// the URI parameter `immutable=1`: SQLite reads the main file alone, with no
+/// lock and nothing made beside it (only to recognise a file).
 fn open_read(path: &Path, immutable: bool) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let conn = if immutable {

@@ -891,7 +891,8 @@ fn an_older_schema_is_refused_until_migrated() {
 }
 
 /// A WAL database whose `-shm` cannot be made (here a directory stands in
-/// its way, as a read-only directory would) is read from its main file.
+/// its way, as a read-only directory would) is still read: with no `-wal`
+/// frames, SQLite keeps the index in memory.
 #[test]
 fn a_wal_database_is_read_when_its_shm_cannot_be_made() {
     let dir = tempfile::tempdir().unwrap();
