@@ -1,6 +1,7 @@
 //! The command line: subcommands and the filter flags they share.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use log_panel_core::parse_level;
@@ -21,6 +22,9 @@ pub(crate) struct Cli {
     /// Show times in UTC (and read times without an offset as UTC) instead of the local zone.
     #[arg(long, global = true)]
     pub utc: bool,
+    /// How long one read may run before it is stopped (500ms, 10s, 2m) [default: 10s].
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub read_timeout: Option<Duration>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -49,6 +53,8 @@ pub(crate) enum Command {
     Rebuild,
     /// Writes every matching record as NDJSON or CSV, page by page.
     Export(ExportArgs),
+    /// Brings a database written by an older log-panel to this one's schema (as its writer does).
+    Migrate,
     /// Serves the web panel over this database.
     Serve(ServeArgs),
 }
@@ -139,6 +145,23 @@ pub(crate) fn parse_level_spec(s: &str) -> Result<LevelSpec, String> {
         }
     }
     Ok(LevelSpec::Exactly(levels))
+}
+
+/// `--read-timeout`: a whole number of milliseconds, seconds or minutes (`500ms`, `10s`, `2m`), at least 1 ms.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().map_err(|_| format!("`{s}`: expected a duration such as 500ms, 10s or 2m"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        _ => return Err(format!("`{s}`: expected a duration such as 500ms, 10s or 2m")),
+    };
+    if d < Duration::from_millis(1) {
+        return Err(format!("`{s}`: at least 1ms"));
+    }
+    Ok(d)
 }
 
 fn non_empty(s: &str) -> Result<String, String> {
@@ -303,6 +326,16 @@ mod tests {
         assert_eq!(parse_range("90d"), Ok(StatsRange::Days(90)));
         for bad in ["", "h", "0d", "400d", "5w", "-1h"] {
             assert!(parse_range(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn read_timeouts() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        for bad in ["", "10", "0ms", "1h", "ms", "-1s", "1.5s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
 

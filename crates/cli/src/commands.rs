@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use log_panel_core::store::{
-    CardFilter, CardsQuery, FieldValue, Follow, LoggerCard, PageAt, RecordFilter, Slots, StoredRecord, QUARTER_HOUR,
+    CardFilter, CardsQuery, FieldValue, Follow, LoggerCard, PageAt, RecordFilter, Slots, StoredRecord,
 };
-use log_panel_core::{LevelCounts, Store, Timestamp};
+use log_panel_core::{LevelCounts, Store};
 
 use crate::args::{
     ExportArgs, ExportFormat, Format, PruneArgs, QueryArgs, RangeArgs, SitesArgs, StatsArgs, StatsRange, TailArgs,
@@ -287,10 +287,7 @@ pub(crate) fn stats(ctx: &Ctx, a: &StatsArgs) -> Result<(), CliError> {
         StatsRange::Hours(n) => (Slots::hours_until(now, n)?, format!("{n} hours")),
         StatsRange::Days(n) => (ctx.clock.day_slots(n)?, format!("{n} days")),
     };
-    // The store rounds `now` to a quarter hour; rounding up keeps the records
-    // of the current quarter in the last-hour counts.
-    let now_up = Timestamp((now.0.div_euclid(QUARTER_HOUR) + 1) * QUARTER_HOUR);
-    let mut query = CardsQuery::new(slots.clone(), now_up);
+    let mut query = CardsQuery::new(slots.clone(), now);
     query.filter = if a.errors {
         CardFilter::Errors
     } else if a.warnings {

@@ -11,11 +11,13 @@ mod show;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::Parser;
 use log_panel::config::DEFAULT_DATABASE;
 use log_panel::Config;
+use log_panel_core::store::DEFAULT_READ_TIMEOUT;
 use log_panel_core::{Store, StoreError};
 
 use crate::args::{Cli, ColorChoice, Command};
@@ -68,7 +70,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
     };
     let clock = Clock::new(cli.utc);
     let database = database(cli.db)?;
-    let store = open_store(&database)?;
+    if matches!(cli.command, Command::Migrate) {
+        return migrate(&database);
+    }
+    let store = open_store(&database, cli.read_timeout.unwrap_or(DEFAULT_READ_TIMEOUT))?;
     let ctx = Ctx { store, clock, paint: Paint { on: color }, stdout_tty };
     match &cli.command {
         Command::Tail(a) => commands::tail(&ctx, a),
@@ -79,7 +84,27 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rebuild => commands::rebuild(&ctx),
         Command::Export(a) => commands::export(&ctx, a),
         Command::Serve(a) => serve(ctx.store, a),
+        Command::Migrate => Ok(()),
     }
+}
+
+/// `log-panel migrate`: what a writer does when it opens the database, for a
+/// database no application writes to any more. Readers never migrate.
+fn migrate(database: &str) -> Result<(), CliError> {
+    let (from, to) = if log_panel_postgres::is_postgres_url(database) {
+        let (from, to) = log_panel_postgres::PgStore::migrate(database.trim_start())?;
+        (i64::from(from), i64::from(to))
+    } else {
+        log_panel_sqlite::SqliteStore::migrate(sqlite_path(database)?)?
+    };
+    let text = if from == to {
+        format!("{} is already at schema version {to}\n", clean(database))
+    } else {
+        format!("migrated {} from schema version {from} to {to}\n", clean(database))
+    };
+    let mut w = std::io::stdout().lock();
+    crate::show::print(&mut w, &text)?;
+    std::io::Write::flush(&mut w).map_err(crate::error::out)
 }
 
 /// Token from the environment when `--token` is not given.
@@ -131,14 +156,22 @@ fn database(flag: Option<String>) -> Result<String, CliError> {
 }
 
 /// A PostgreSQL store for `postgres://` and `postgresql://` URLs, else a
-/// SQLite file (`sqlite://` or `sqlite:` prefixes accepted).
-fn open_store(database: &str) -> Result<Box<dyn Store>, StoreError> {
+/// SQLite file (`sqlite://` or `sqlite:` prefixes accepted); read-only, each
+/// read within `read_timeout`.
+fn open_store(database: &str, read_timeout: Duration) -> Result<Box<dyn Store>, StoreError> {
     if log_panel_postgres::is_postgres_url(database) {
-        return Ok(Box::new(log_panel_postgres::PgStore::connect(database.trim_start())?));
+        let store = log_panel_postgres::PgStore::connect(database.trim_start())?;
+        return Ok(Box::new(store.with_read_timeout(read_timeout)));
     }
+    let store = log_panel_sqlite::SqliteStore::open(sqlite_path(database)?)?;
+    Ok(Box::new(store.with_read_timeout(read_timeout)))
+}
+
+/// The SQLite file of a `--db` that is not a PostgreSQL URL.
+fn sqlite_path(database: &str) -> Result<&str, StoreError> {
     let path = database.strip_prefix("sqlite://").or_else(|| database.strip_prefix("sqlite:")).unwrap_or(database);
     if path.is_empty() {
         return Err(StoreError::bad_filter("--db: empty; give a SQLite file or a postgres:// URL"));
     }
-    Ok(Box::new(log_panel_sqlite::SqliteStore::open(path)?))
+    Ok(path)
 }

@@ -582,3 +582,119 @@ fn serve_colours_slots_by_the_configured_thresholds() {
     let e = fails(&cmd(&db.path).env("LOG_PANEL_CONFIG", &config).args(["serve"]).output().unwrap(), 1);
     assert!(e.contains("thresholds.error"), "{e}");
 }
+
+/// The names in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+/// Every command, pointed at an application's own SQLite file (rollback
+/// journal, a `customers` table) or at an empty file, fails with one line
+/// saying it is not a log-panel database, and leaves the file byte for byte
+/// as it was, with no `-wal`, `-shm` or `-journal` beside it.
+#[test]
+fn every_command_refuses_a_foreign_or_empty_file_and_leaves_it_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app.db");
+    let conn = rusqlite::Connection::open(&app).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = DELETE;
+         CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+         INSERT INTO customers (name) VALUES ('Ada'), ('Grace');",
+    )
+    .unwrap();
+    drop(conn);
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let export = dir.path().join("out.ndjson");
+    let export = export.to_str().unwrap();
+    let files = listing(dir.path());
+    assert_eq!(files, ["app.db", "empty.db"]);
+    let commands: [&[&str]; 12] = [
+        &["query"],
+        &["query", "--request", "r-1"],
+        &["tail"],
+        &["tail", "-f"],
+        &["stats"],
+        &["sites"],
+        &["export"],
+        &["export", "-o", export],
+        &["prune", "--older-than", "1d", "--dry-run"],
+        &["prune", "--older-than", "1d"],
+        &["rebuild"],
+        &["migrate"],
+    ];
+    for (path, says) in [(&app, "is not a log-panel database (no log_records table)"), (&empty, "is empty")] {
+        let before = std::fs::read(path).unwrap();
+        for args in commands {
+            let e = fails(&run(path, args), 1);
+            assert!(e.contains(says) && e.contains(&path.display().to_string()), "{args:?}: {e}");
+            assert_eq!(std::fs::read(path).unwrap(), before, "{args:?} left {} unchanged", path.display());
+            assert_eq!(listing(dir.path()), files, "{args:?} left no file beside it");
+        }
+        let mut serve = cmd(path);
+        serve.args(["serve", "--bind", "127.0.0.1:0"]).stdin(Stdio::null());
+        fails(&serve.output().unwrap(), 1);
+        assert_eq!(std::fs::read(path).unwrap(), before);
+        assert_eq!(listing(dir.path()), files, "serve left no file beside it");
+    }
+}
+
+/// A database of an older log-panel is read by no reader until it is
+/// migrated by its writer or by `log-panel migrate`.
+#[test]
+fn an_older_database_is_refused_until_log_panel_migrate() {
+    let db = fill();
+    let conn = rusqlite::Connection::open(&db.path).unwrap();
+    conn.execute_batch("DROP TABLE log_context_state; DROP TABLE log_context_index; PRAGMA user_version = 3").unwrap();
+    drop(conn);
+    let e = fails(&run(&db.path, &["query"]), 1);
+    assert!(e.contains("older log-panel") && e.contains("log-panel migrate"), "{e}");
+    let out = ok(&db.path, &["migrate"]);
+    assert!(out.contains("from schema version 3 to 4"), "{out}");
+    assert_eq!(loggers(&ok(&db.path, &["query", "--format", "ndjson"])).len(), 6);
+    assert!(ok(&db.path, &["migrate"]).contains("already at schema version 4"));
+}
+
+/// A store's errors are one line with a failure status: a filter past its
+/// caps (status 2, as other bad arguments), a read past its time budget and
+/// a database that cannot be opened (status 1).
+#[test]
+fn store_errors_are_one_line_with_a_failure_status() {
+    let db = fill();
+    let mut args: Vec<String> = vec!["query".into()];
+    for i in 0..=16 {
+        args.extend(["--context".into(), format!("k{i}=v")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let e = fails(&run(&db.path, &args), 2);
+    assert!(e.contains("17 context conditions: a filter holds at most 16"), "{e}");
+    let e = fails(&run(&db.path, &["query", "--grep", &"x".repeat(5_000)]), 2);
+    assert!(e.contains("longer than the 4096"), "{e}");
+
+    // 200 000 records searched for a 2-letter term (a scan) within 1 ms.
+    let big = tempfile::tempdir().unwrap();
+    let path = big.path().join("big.db");
+    let mut sink = SqliteSink::open(&path).unwrap();
+    for chunk in 0..20 {
+        let records: Vec<Record> =
+            (0..10_000).map(|i| Record::new(Level::Info, "big", format!("message {chunk} {i}"))).collect();
+        sink.write(&Batch::new(&api(), &records)).unwrap();
+    }
+    drop(sink);
+    for args in [
+        &["--read-timeout", "1ms", "query", "--grep", "zz"][..],
+        &["--read-timeout", "1ms", "sites", "--grep", "zz", "--since", "1d"],
+    ] {
+        let e = fails(&run(&path, args), 1);
+        assert!(e.contains("time budget"), "{args:?}: {e}");
+    }
+    assert!(ok(&path, &["--read-timeout", "60s", "query", "--grep", "zz"]).is_empty());
+    fails(&run(&path, &["--read-timeout", "soon", "query"]), 2);
+
+    let e = fails(&run(&big.path().join("nope.db"), &["query"]), 1);
+    assert!(e.contains("nope.db"), "{e}");
+}

@@ -27,6 +27,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::{Level, Timestamp, LEVELS};
 
@@ -45,6 +46,13 @@ pub const QUARTER_HOUR: i64 = 15 * MINUTE;
 pub const HOUR: i64 = 60 * MINUTE;
 /// One day, in microseconds.
 pub const DAY: i64 = 24 * HOUR;
+
+/// How long one read may run on a store opened without another budget
+/// (`SqliteStore::with_read_timeout`, `PgStore::with_read_timeout`): past it
+/// the read is stopped and answers [`StoreErrorKind::TimedOut`], so no
+/// request holds a connection for minutes. Maintenance (`prune`, `rebuild`)
+/// has no budget.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Which loggers a filter keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +183,11 @@ impl FieldMatch {
     /// A condition `key = value`; the key must be 1–128 bytes without control characters.
     pub fn new(key: impl Into<String>, value: FieldValue) -> Result<FieldMatch, StoreError> {
         let key = key.into();
+        FieldMatch::check_key(&key)?;
+        Ok(FieldMatch { key, value })
+    }
+
+    fn check_key(key: &str) -> Result<(), StoreError> {
         if key.is_empty() || key.len() > Self::MAX_KEY_LEN || key.chars().any(char::is_control) {
             return Err(StoreError::bad_filter(format!(
                 "context key `{}`: must be 1 to {} characters, no control characters",
@@ -182,7 +195,7 @@ impl FieldMatch {
                 Self::MAX_KEY_LEN
             )));
         }
-        Ok(FieldMatch { key, value })
+        Ok(())
     }
 }
 
@@ -306,6 +319,70 @@ pub struct RecordFilter {
 }
 
 impl RecordFilter {
+    /// The most context conditions ([`RecordFilter::fields`]) a filter may hold.
+    pub const MAX_FIELDS: usize = 16;
+    /// The longest text a filter may hold in one value (the search term, a
+    /// logger, app, host, context value or call-site file), in bytes. Stored
+    /// logger names are at most 1 024 bytes.
+    pub const MAX_VALUE_BYTES: usize = 4096;
+
+    /// The one check every store runs before it reads with a filter.
+    ///
+    /// A filter over the caps ([`MAX_FIELDS`](Self::MAX_FIELDS),
+    /// [`MAX_VALUE_BYTES`](Self::MAX_VALUE_BYTES), a context key as
+    /// [`FieldMatch::new`] wants it, at most one entry per level in
+    /// [`levels`](Self::levels)) is [`StoreErrorKind::BadFilter`], with a
+    /// message that names the cap. Otherwise the answer is whether the filter
+    /// can keep any stored record: `false` when a text value holds NUL, which
+    /// stored text never does (the writer stores it as U+FFFD), so the store
+    /// answers empty without asking its database (which may not take a NUL).
+    ///
+    /// ```
+    /// use log_panel_core::store::RecordFilter;
+    /// let mut f = RecordFilter::default();
+    /// f.text = Some("a\0b".into());
+    /// assert_eq!(f.check()?, false);
+    /// f.fields = vec!["k=v".parse()?; RecordFilter::MAX_FIELDS + 1];
+    /// assert!(f.check().is_err());
+    /// # Ok::<(), log_panel_core::store::StoreError>(())
+    /// ```
+    pub fn check(&self) -> Result<bool, StoreError> {
+        if self.fields.len() > Self::MAX_FIELDS {
+            return Err(StoreError::bad_filter(format!(
+                "{} context conditions: a filter holds at most {}",
+                self.fields.len(),
+                Self::MAX_FIELDS
+            )));
+        }
+        if self.levels.len() > LEVELS.len() {
+            return Err(StoreError::bad_filter(format!(
+                "{} levels listed: there are {}",
+                self.levels.len(),
+                LEVELS.len()
+            )));
+        }
+        let mut can_match = true;
+        let mut text = |what: &str, value: &str| check_value(what, value, &mut can_match);
+        if let Some(logger) = &self.logger {
+            text("logger", logger.name())?;
+        }
+        for (what, value) in [("app", &self.app), ("host", &self.host), ("search text", &self.text)] {
+            if let Some(value) = value {
+                text(what, value)?;
+            }
+        }
+        for m in &self.fields {
+            FieldMatch::check_key(&m.key)?;
+            if let Some(value) = m.value.as_text() {
+                text(&format!("context value of `{}`", m.key), value)?;
+            }
+        }
+        if let Some(site) = &self.site {
+            text("call site file", &site.file)?;
+        }
+        Ok(can_match)
+    }
+
     /// Whether only logger, level and time are set, so counts can come from
     /// the aggregate tables instead of the rows.
     pub fn is_aggregate_only(&self) -> bool {
@@ -379,6 +456,15 @@ pub struct Page {
 }
 
 impl Page {
+    /// The one check of a page's `limit` ([`Store::records`]): at least one
+    /// record, else [`StoreErrorKind::BadFilter`].
+    pub fn check_limit(limit: usize) -> Result<(), StoreError> {
+        if limit == 0 {
+            return Err(StoreError::bad_filter("a page needs a limit of at least one record"));
+        }
+        Ok(())
+    }
+
     /// A page assembled from the rows a store read for `at` (for storage
     /// crates): up to `limit + 1` of them, in reading order — newest first for
     /// [`PageAt::Newest`] and [`PageAt::Older`], oldest first for
@@ -650,7 +736,7 @@ pub enum CardFilter {
 pub struct CardsQuery {
     /// The timeline's slots (see [`Slots::hours_until`], [`Slots::days_until`]).
     pub slots: Slots,
-    /// "Now", for the last-hour counts `[now − 1 h, now)` (rounded to the quarter hour).
+    /// "Now", for the last-hour counts (see [`CardsQuery::last_hour`]).
     pub now: Timestamp,
     /// Which loggers.
     pub filter: CardFilter,
@@ -667,6 +753,53 @@ impl CardsQuery {
     pub fn new(slots: Slots, now: Timestamp) -> CardsQuery {
         CardsQuery { slots, now, filter: CardFilter::All, name: None, offset: 0, limit: 20 }
     }
+
+    /// The span of [`LoggerCard::last_hour`]: the quarter hours that overlap
+    /// `[now − 1 h, now)`, `[floor(now − 1 h), ceil(now))` to the quarter hour
+    /// (the finest aggregate bucket). So it holds every record of the last
+    /// hour up to `now`, and at most 15 minutes before it; when `now` is on a
+    /// quarter hour it is exactly `[now − 1 h, now)`.
+    ///
+    /// ```
+    /// use log_panel_core::store::{CardsQuery, Slots, HOUR, QUARTER_HOUR};
+    /// use log_panel_core::Timestamp;
+    /// let now = Timestamp(100 * HOUR + 20 * 60_000_000);
+    /// let q = CardsQuery::new(Slots::hours_until(now, 1)?, now);
+    /// assert_eq!(q.last_hour(), (Timestamp(99 * HOUR + QUARTER_HOUR), Timestamp(100 * HOUR + 2 * QUARTER_HOUR)));
+    /// # Ok::<(), log_panel_core::store::StoreError>(())
+    /// ```
+    pub fn last_hour(&self) -> (Timestamp, Timestamp) {
+        let start = self.now.0.saturating_sub(HOUR).div_euclid(QUARTER_HOUR) * QUARTER_HOUR;
+        let end =
+            self.now.0.div_euclid(QUARTER_HOUR).saturating_add(i64::from(self.now.0.rem_euclid(QUARTER_HOUR) != 0));
+        (Timestamp(start), Timestamp(end.saturating_mul(QUARTER_HOUR)))
+    }
+
+    /// The one check every store runs before it reads cards: `Ok(false)`
+    /// when the [`name`](Self::name) holds NUL (no logger name does, so no
+    /// card matches); a name over [`RecordFilter::MAX_VALUE_BYTES`] is
+    /// [`StoreErrorKind::BadFilter`].
+    pub fn check(&self) -> Result<bool, StoreError> {
+        let mut can_match = true;
+        if let Some(name) = &self.name {
+            check_value("logger name", name, &mut can_match)?;
+        }
+        Ok(can_match)
+    }
+}
+
+/// One text value of a filter: at most [`RecordFilter::MAX_VALUE_BYTES`];
+/// clears `can_match` when it holds NUL (see [`RecordFilter::check`]).
+fn check_value(what: &str, value: &str, can_match: &mut bool) -> Result<(), StoreError> {
+    if value.len() > RecordFilter::MAX_VALUE_BYTES {
+        return Err(StoreError::bad_filter(format!(
+            "{what}: {} bytes, longer than the {} a filter value may hold",
+            value.len(),
+            RecordFilter::MAX_VALUE_BYTES
+        )));
+    }
+    *can_match &= !value.contains('\0');
+    Ok(())
 }
 
 /// One logger's health card.
@@ -788,6 +921,10 @@ pub enum StoreErrorKind {
     NewerSchema,
     /// The database refused the query, or holds data this build cannot read.
     Storage,
+    /// The read ran past its time budget ([`DEFAULT_READ_TIMEOUT`] unless the
+    /// store was opened with another) and was stopped; a narrower filter (a
+    /// time range, a logger) or a larger budget may succeed.
+    TimedOut,
 }
 
 /// An error from a [`Store`]: a kind, a one-line message, and the cause.

@@ -6,10 +6,11 @@
 //! each filter is served by an index is in `docs/query.md`.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use log_panel_core::store::{
     CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LevelCounts, LoggerCard, Page,
-    PageAt, PruneReport, RecordFilter, Slots, StoredRecord, HOUR, QUARTER_HOUR,
+    PageAt, PruneReport, RecordFilter, Slots, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
 use log_panel_core::{level_from_severity, Store, StoreError, StoreErrorKind, Timestamp};
 use postgres::{Client, Row};
@@ -47,6 +48,8 @@ pub struct PgStore {
     config: PgConfig,
     idle: Mutex<Vec<Client>>,
     scan_bound: u64,
+    /// `statement_timeout` of every pooled session, in milliseconds (≥ 1).
+    read_timeout_ms: u64,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -64,6 +67,14 @@ fn store_error(config: &PgConfig, what: &str, e: postgres::Error) -> StoreError 
         None => e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()),
         Some(code) => code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03"),
     };
+    if e.code().is_some_and(|c| c.code() == "57014") {
+        // query_canceled: only the session's statement_timeout cancels a read.
+        return StoreError::new(
+            StoreErrorKind::TimedOut,
+            format!("PostgreSQL at `{}`: {what}: the read ran past its time budget and was stopped", config.redacted()),
+        )
+        .with_source(e);
+    }
     let kind = if unavailable { StoreErrorKind::Unavailable } else { StoreErrorKind::Storage };
     let detail = one_line(&config.scrub(&error_chain(&e)));
     StoreError::new(kind, format!("PostgreSQL at `{}`: {what}: {detail}", config.redacted())).with_source(e)
@@ -75,6 +86,21 @@ fn one_line(text: &str) -> String {
 
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
+}
+
+/// Whole milliseconds of `d`, at least 1 (a `statement_timeout` of 0 is none).
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).clamp(1, i32::MAX as u64)
+}
+
+/// The log-panel schema version, `None` when the database has no log-panel
+/// schema. Only reads.
+fn schema_version(client: &mut Client) -> Result<Option<i32>, postgres::Error> {
+    let exists: bool = client.query_one("SELECT to_regclass('log_panel_schema') IS NOT NULL", &[])?.try_get(0)?;
+    if !exists {
+        return Ok(None);
+    }
+    client.query_one("SELECT max(version) FROM log_panel_schema", &[])?.try_get(0)
 }
 
 fn sql_limit(n: usize) -> i64 {
@@ -103,9 +129,13 @@ fn bucket_table(unit: i64) -> (&'static str, &'static str) {
 }
 
 impl PgStore {
-    /// Parses `url`, connects, and creates or migrates the schema like the
-    /// sink does (a reader owns the same schema); a database of a newer
-    /// log-panel is refused with [`StoreErrorKind::NewerSchema`].
+    /// Parses `url` and connects to read a log-panel database. A reader
+    /// never creates or migrates the schema (the sink does, or
+    /// [`PgStore::migrate`]): a database without it is
+    /// [`StoreErrorKind::Unavailable`] ("not a log-panel database"), one of an
+    /// older log-panel too (with what to do), one of a newer log-panel
+    /// [`StoreErrorKind::NewerSchema`]. Each read has a budget of
+    /// [`DEFAULT_READ_TIMEOUT`] ([`PgStore::with_read_timeout`]).
     pub fn connect(url: &str) -> Result<PgStore, StoreError> {
         let config = PgConfig::parse(url).map_err(|e| StoreError::bad_filter(one_line(&e.to_string())))?;
         PgStore::with_config(config)
@@ -113,22 +143,94 @@ impl PgStore {
 
     /// Connects with a parsed configuration (see [`PgStore::connect`]).
     pub fn with_config(config: PgConfig) -> Result<PgStore, StoreError> {
-        let store = PgStore { config, idle: Mutex::new(Vec::new()), scan_bound: DEFAULT_SCAN_BOUND };
+        let store = PgStore {
+            config,
+            idle: Mutex::new(Vec::new()),
+            scan_bound: DEFAULT_SCAN_BOUND,
+            read_timeout_ms: millis(DEFAULT_READ_TIMEOUT),
+        };
         let mut client = store.open()?;
+        let version = schema_version(&mut client)
+            .map_err(|e| store_error(&store.config, "reading the log-panel schema version", e))?;
         let url = store.config.redacted().to_owned();
-        schema::migrate(&mut client).map_err(|e| match e {
-            schema::MigrateError::TooNew(found) => StoreError::new(
-                StoreErrorKind::NewerSchema,
-                PgError::SchemaTooNew { url, found, supported: schema::latest_version() }.to_string(),
-            ),
-            schema::MigrateError::Db(e) => store_error(&store.config, "creating or migrating the schema", e),
-            schema::MigrateError::MissingExtension(name) => StoreError::new(
-                StoreErrorKind::Storage,
-                PgError::MissingExtension { url, name: name.to_owned() }.to_string(),
-            ),
-        })?;
+        let latest = schema::latest_version();
+        match version {
+            None => {
+                return Err(StoreError::new(
+                    StoreErrorKind::Unavailable,
+                    format!(
+                        "`{url}` is not a log-panel database (no log_panel_schema table; nothing has been logged \
+                         there yet?)"
+                    ),
+                ))
+            }
+            Some(found) if found > latest => {
+                return Err(StoreError::new(
+                    StoreErrorKind::NewerSchema,
+                    PgError::SchemaTooNew { url, found, supported: latest }.to_string(),
+                ))
+            }
+            Some(found) if found < latest => {
+                return Err(StoreError::new(
+                    StoreErrorKind::Unavailable,
+                    format!(
+                        "`{url}` was written by an older log-panel (schema version {found}, this one reads \
+                         {latest}); run the application (its writer migrates the database) or `log-panel migrate`"
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
         store.put_back(client);
         Ok(store)
+    }
+
+    /// Brings the schema of a log-panel database written by an older
+    /// log-panel to this build's, as the sink does when it connects (what
+    /// `log-panel migrate` runs). A database without a log-panel schema is
+    /// refused as [`PgStore::connect`] refuses it; returns the versions before and after.
+    pub fn migrate(url: &str) -> Result<(i32, i32), StoreError> {
+        let config = PgConfig::parse(url).map_err(|e| StoreError::bad_filter(one_line(&e.to_string())))?;
+        let mut client = config.connect().map_err(|reason| {
+            StoreError::new(
+                StoreErrorKind::Unavailable,
+                format!("cannot connect to PostgreSQL at `{}`: {}", config.redacted(), one_line(&reason)),
+            )
+        })?;
+        let url = config.redacted().to_owned();
+        if schema_version(&mut client).map_err(|e| store_error(&config, "reading the schema version", e))?.is_none() {
+            return Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                format!("`{url}` is not a log-panel database (no log_panel_schema table)"),
+            ));
+        }
+        let outcome = schema::migrate(&mut client).map_err(|e| match e {
+            schema::MigrateError::TooNew(found) => StoreError::new(
+                StoreErrorKind::NewerSchema,
+                PgError::SchemaTooNew { url: url.clone(), found, supported: schema::latest_version() }.to_string(),
+            ),
+            schema::MigrateError::Db(e) => store_error(&config, "migrating the schema", e),
+            schema::MigrateError::MissingExtension(name) => StoreError::new(
+                StoreErrorKind::Storage,
+                PgError::MissingExtension { url: url.clone(), name: name.to_owned() }.to_string(),
+            ),
+        })?;
+        Ok((outcome.from, outcome.to))
+    }
+
+    /// Sets how long one read may run before the server stops it and the
+    /// read answers [`StoreErrorKind::TimedOut`] (default
+    /// [`DEFAULT_READ_TIMEOUT`]; whole milliseconds, at least 1): the
+    /// `statement_timeout` of the store's sessions. `prune`, `rebuild` and
+    /// [`catch_up_search`](PgStore::catch_up_search) run without it.
+    #[must_use]
+    pub fn with_read_timeout(mut self, timeout: Duration) -> PgStore {
+        self.read_timeout_ms = millis(timeout);
+        // Sessions already open keep the old budget: close them.
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+        self
     }
 
     /// Sets how many rows a [`histogram`](Store::histogram) counts at most when
@@ -150,18 +252,47 @@ impl PgStore {
         let mut steps = 0;
         loop {
             steps += 1;
-            if !self.run("indexing messages", |c| upkeep::index_step(c, 10 * upkeep::INDEX_STEP_ROWS))? {
+            if !self.run_unbounded("indexing messages", |c| upkeep::index_step(c, 10 * upkeep::INDEX_STEP_ROWS))? {
                 return Ok(steps);
             }
         }
     }
 
+    /// A new session with the read budget as its `statement_timeout`.
     fn open(&self) -> Result<Client, StoreError> {
-        self.config.connect().map_err(|reason| {
+        let mut client = self.config.connect().map_err(|reason| {
             StoreError::new(
                 StoreErrorKind::Unavailable,
                 format!("cannot connect to PostgreSQL at `{}`: {}", self.config.redacted(), one_line(&reason)),
             )
+        })?;
+        client
+            .batch_execute(&self.budget_sql())
+            .map_err(|e| store_error(&self.config, "setting the read time budget", e))?;
+        Ok(client)
+    }
+
+    /// `SET statement_timeout` to the read budget (a number of ours, inlined:
+    /// `SET` takes no parameters).
+    fn budget_sql(&self) -> String {
+        format!("SET statement_timeout = {}", self.read_timeout_ms)
+    }
+
+    /// [`run`](PgStore::run) without the read budget, for maintenance.
+    fn run_unbounded<T>(
+        &self,
+        what: &str,
+        mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let budget = self.budget_sql();
+        self.run(what, |c| {
+            c.batch_execute("SET statement_timeout = 0")?;
+            let done = f(c);
+            // Put the budget back even when `f` failed; a session that cannot is closed by then.
+            let reset = c.batch_execute(&budget);
+            let v = done?;
+            reset?;
+            Ok(v)
         })
     }
 
@@ -391,8 +522,9 @@ impl PgStore {
 
 impl Store for PgStore {
     fn records(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
-        if limit == 0 {
-            return Err(StoreError::bad_filter("a page needs a limit of at least one record"));
+        Page::check_limit(limit)?;
+        if !filter.check()? {
+            return Ok(Page::default());
         }
         let records = match &filter.text {
             // A common term fills a page from the newest rows long before the
@@ -412,7 +544,7 @@ impl Store for PgStore {
         after_id: Option<i64>,
         limit: usize,
     ) -> Result<Vec<StoredRecord>, StoreError> {
-        if limit == 0 {
+        if !filter.check()? || limit == 0 {
             return Ok(Vec::new());
         }
         let mut sql = self.sql_for(filter)?;
@@ -442,6 +574,9 @@ impl Store for PgStore {
     fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
         let mut filter = RecordFilter::default();
         filter.fields.push(FieldMatch::new(key, value.clone())?);
+        if !filter.check()? {
+            return Ok(Vec::new());
+        }
         let mut sql = self.sql_for(&filter)?;
         let cond = filter_conditions(&mut sql, &filter);
         let lim = sql.bind(sql_limit(limit));
@@ -459,6 +594,9 @@ impl Store for PgStore {
         } else {
             return Err(StoreError::bad_filter("timeline slots must start and end on quarter hours (UTC)"));
         };
+        if !query.check()? {
+            return Ok(Cards::default());
+        }
         let (table, column) = bucket_table(unit);
         let bad = |e| store_error(&self.config, "reading the aggregates", e);
         let mut sql = Sql::default();
@@ -529,9 +667,8 @@ impl Store for PgStore {
                 slot.merge(&counts);
             }
         }
-        // The last hour: [now − 1 h, now) with now rounded down to the quarter hour.
-        let now = query.now.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR;
-        let (hour_start, hour_end) = (system_time(Timestamp(now - HOUR)), system_time(Timestamp(now)));
+        let (hour_start, hour_end) = query.last_hour();
+        let (hour_start, hour_end) = (system_time(hour_start), system_time(hour_end));
         let rows = self.run("reading the aggregates", |c| {
             c.query(
                 "SELECT logger, sum(trace)::int8, sum(debug)::int8, sum(info)::int8, sum(warn)::int8, sum(error)::int8
@@ -551,7 +688,7 @@ impl Store for PgStore {
     fn histogram(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
         let lo = filter.since.map_or(slots.start(), |s| s.max(slots.start()));
         let hi = filter.until.map_or(slots.end(), |u| u.min(slots.end()));
-        if lo >= hi {
+        if lo >= hi || !filter.check()? {
             return Ok(Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true });
         }
         let on = |unit: i64| slots.aligned_to(unit) && lo.0.rem_euclid(unit) == 0 && hi.0.rem_euclid(unit) == 0;
@@ -567,6 +704,9 @@ impl Store for PgStore {
     }
 
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
+        if !filter.check()? {
+            return Ok(Vec::new());
+        }
         let mut sql = self.sql_for(filter)?;
         let cond = filter_conditions(&mut sql, filter);
         let lim = sql.bind(sql_limit(limit));
@@ -629,12 +769,12 @@ impl Store for PgStore {
         let before = system_time(before);
         let batch = sql_limit(batch_size);
         if dry_run {
-            let n = self.run("counting old records", |c| upkeep::count_before(c, before))?;
+            let n = self.run_unbounded("counting old records", |c| upkeep::count_before(c, before))?;
             return Ok(PruneReport::new(n, n.div_ceil(batch_size as u64)));
         }
         let (mut deleted, mut batches) = (0u64, 0u64);
         loop {
-            let n = self.run("deleting old records", |c| upkeep::prune_batch(c, before, batch))?;
+            let n = self.run_unbounded("deleting old records", |c| upkeep::prune_batch(c, before, batch))?;
             if n == 0 {
                 break;
             }
@@ -648,7 +788,7 @@ impl Store for PgStore {
     }
 
     fn rebuild(&self) -> Result<(), StoreError> {
-        self.run("rebuilding the aggregates", aggregates::rebuild)
+        self.run_unbounded("rebuilding the aggregates", aggregates::rebuild)
     }
 
     fn describe(&self) -> String {

@@ -463,10 +463,11 @@ fn cards_equal_counts_from_the_rows() {
             assert_eq!(card.last_seen, mine.iter().map(|g| g.record.timestamp).max().unwrap());
             let zero = vec![LevelCounts::default(); slots.len()];
             assert_eq!(&card.slots, counts.get(&card.logger).unwrap_or(&zero), "{}", card.logger);
-            let hour_end = Timestamp(T0 + 36 * HOUR + 15 * 60 * SEC);
+            // The quarters overlapping [now − 1 h, now): 35:15 to 36:30 (now is 36:20).
+            let (hour_start, hour_end) =
+                (Timestamp(T0 + 35 * HOUR + 15 * 60 * SEC), Timestamp(T0 + 36 * HOUR + 30 * 60 * SEC));
             let mut last_hour = LevelCounts::default();
-            for g in mine.iter().filter(|g| g.record.timestamp < hour_end && g.record.timestamp.0 >= hour_end.0 - HOUR)
-            {
+            for g in mine.iter().filter(|g| g.record.timestamp < hour_end && g.record.timestamp >= hour_start) {
                 last_hour.add(g.record.level);
             }
             assert_eq!(card.last_hour, last_hour, "{}", card.logger);
@@ -716,6 +717,13 @@ fn a_version_2_database_with_rows_is_migrated_to_3() {
     )
     .unwrap();
     aggregate_rebuild(&mut db);
+    // A reader never migrates: it says what to do.
+    let err = PgStore::connect(&url).unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Unavailable);
+    assert!(err.to_string().contains("older log-panel") && err.to_string().contains("log-panel migrate"), "{err}");
+    let version: i32 = db.query_one("SELECT max(version) FROM log_panel_schema", &[]).unwrap().get(0);
+    assert_eq!(version, 2, "the reader left the schema as it was");
+    assert_eq!(PgStore::migrate(&url).unwrap(), (2, 3));
     let store = PgStore::connect(&url).unwrap();
     let version: i32 = db.query_one("SELECT max(version) FROM log_panel_schema", &[]).unwrap().get(0);
     assert_eq!(version, 3);
@@ -782,6 +790,7 @@ fn errors_are_typed_and_one_line() {
     assert!(!err.to_string().contains("hunter22"));
 
     let url = TestServer::shared_database().unwrap();
+    drop(PgSink::connect(&url).unwrap());
     let store = PgStore::connect(&url).unwrap();
     assert!(store.describe().starts_with("PostgreSQL postgres://"));
     let mut db = Client::connect(&url, NoTls).unwrap();
@@ -800,10 +809,61 @@ fn errors_are_typed_and_one_line() {
     // A store whose server goes away reports Unavailable, then recovers.
     let Some(server) = TestServer::start_stoppable("store reconnect") else { return };
     let url = server.create_database();
+    drop(PgSink::connect(&url).unwrap());
     let store = PgStore::connect(&url).unwrap();
     assert!(store.loggers().unwrap().is_empty());
     server.stop_server();
     assert_eq!(store.loggers().unwrap_err().kind(), StoreErrorKind::Unavailable);
     server.start_server();
     assert!(store.loggers().unwrap().is_empty(), "reconnects after the server is back");
+}
+
+/// A reader never creates the schema: an empty database is refused as "not a
+/// log-panel database" and keeps no table; `PgStore::migrate` refuses it too.
+#[test]
+fn a_reader_never_creates_the_schema() {
+    server_or_skip!();
+    let url = TestServer::shared_database().unwrap();
+    let mut db = Client::connect(&url, NoTls).unwrap();
+    let tables = |db: &mut Client| -> i64 {
+        db.query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", &[]).unwrap().get(0)
+    };
+    db.batch_execute("CREATE TABLE customers (id int PRIMARY KEY)").unwrap();
+    for attempt in [PgStore::connect(&url).map(drop), PgStore::migrate(&url).map(drop)] {
+        let err = attempt.unwrap_err();
+        assert_eq!(err.kind(), StoreErrorKind::Unavailable);
+        assert!(err.to_string().contains("is not a log-panel database (no log_panel_schema table"), "{err}");
+        assert!(!err.to_string().contains('\n'), "{err}");
+    }
+    assert_eq!(tables(&mut db), 1, "only the application's own table");
+}
+
+/// Every read runs under the session's `statement_timeout`: past it the read
+/// is `TimedOut` and the store keeps serving. 1 ms against an unindexed scan
+/// of 300 000 messages, which takes far longer on any machine.
+#[test]
+fn a_read_past_its_time_budget_times_out() {
+    server_or_skip!();
+    let (url, sink) = fresh_sink().unwrap();
+    drop(sink);
+    let mut db = Client::connect(&url, NoTls).unwrap();
+    db.batch_execute(
+        "INSERT INTO log_records (ts, level, logger, message, thread, pid, host, app)
+         SELECT now(), 20, 'big', 'message ' || i, 't', 1, 'h', 'a' FROM generate_series(1, 300000) i",
+    )
+    .unwrap();
+    let store = PgStore::connect(&url).unwrap().with_read_timeout(std::time::Duration::from_millis(1));
+    let mut f = filter();
+    f.text = Some("zz".into());
+    let err = store.records(&f, PageAt::Newest, 10).unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::TimedOut, "{err}");
+    assert!(err.to_string().contains("time budget") && !err.to_string().contains('\n'), "{err}");
+    assert_eq!(store.call_sites(&f, 10).unwrap_err().kind(), StoreErrorKind::TimedOut);
+    let slots = Slots::ending_at(Timestamp::now(), HOUR, 2).unwrap();
+    assert_eq!(store.histogram(&f, &slots).unwrap_err().kind(), StoreErrorKind::TimedOut);
+    // Maintenance has no budget.
+    store.rebuild().unwrap();
+    // The default budget lets the same scan finish.
+    let store = PgStore::connect(&url).unwrap();
+    assert!(store.records(&f, PageAt::Newest, 10).unwrap().records.is_empty());
 }

@@ -192,6 +192,8 @@ mod tests {
                 .unwrap();
             }
         }
+        // Readers never migrate; `log-panel migrate` (or the sink) does.
+        SqliteStore::migrate(&path).unwrap();
         let store = SqliteStore::open(&path).unwrap();
         let conn = Connection::open(&path).unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
@@ -248,6 +250,8 @@ mod tests {
                 .unwrap();
             }
         }
+        // Readers never migrate; `log-panel migrate` (or the sink) does.
+        SqliteStore::migrate(&path).unwrap();
         let store = SqliteStore::open(&path).unwrap();
         let conn = Connection::open(&path).unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();

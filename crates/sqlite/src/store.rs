@@ -2,13 +2,15 @@
 //! by [`SqliteSink`](crate::SqliteSink). See `docs/query.md`.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use log_panel_core::store::{
     CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LoggerCard, LoggerMatch, Page,
-    PageAt, PruneReport, RecordFilter, Slots, StoredRecord, HOUR, QUARTER_HOUR,
+    PageAt, PruneReport, RecordFilter, Slots, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
 use log_panel_core::{level_from_severity, LevelCounts, Store, StoreError, StoreErrorKind, Timestamp};
 use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
@@ -21,6 +23,10 @@ use crate::{context_index, retention, schema, search, OpenError, BUSY_TIMEOUT};
 /// Read connections kept open for reuse; more are opened under load and
 /// closed when returned to a full pool.
 const POOL_SIZE: usize = 4;
+
+/// SQLite virtual-machine steps between two looks at a read's deadline: a
+/// few microseconds of work, so a read stops within that of its budget.
+const PROGRESS_STEPS: i32 = 1_000;
 
 /// The pause after each prune transaction: as long as the transaction took,
 /// within these bounds. The minimum outlasts the first few steps of a
@@ -42,8 +48,10 @@ const COLUMNS: &str =
 /// call sites; prunes and rebuilds aggregates.
 ///
 /// Safe to share between threads (`&self` everywhere): each call takes a
-/// read-only (`query_only`) connection from a small pool. WAL lets it read
-/// while a [`SqliteSink`](crate::SqliteSink) writes.
+/// read-only connection (`SQLITE_OPEN_READONLY`) from a small pool. WAL lets
+/// it read while a [`SqliteSink`](crate::SqliteSink) writes. It never creates,
+/// converts or migrates a file: see [`SqliteStore::open`]. Each read has a
+/// time budget ([`SqliteStore::with_read_timeout`]).
 ///
 /// ```
 /// use log_panel_core::store::{PageAt, RecordFilter};
@@ -66,7 +74,17 @@ const COLUMNS: &str =
 /// ```
 pub struct SqliteStore {
     path: PathBuf,
-    pool: Mutex<Vec<Connection>>,
+    pool: Mutex<Vec<ReadConn>>,
+    read_timeout: Duration,
+    /// The origin of the deadlines kept in [`ReadConn::deadline`].
+    epoch: Instant,
+}
+
+/// A read connection and the deadline its progress handler checks
+/// (nanoseconds after [`SqliteStore::epoch`]; `u64::MAX`: none).
+struct ReadConn {
+    conn: Connection,
+    deadline: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -87,6 +105,14 @@ fn storage(e: rusqlite::Error) -> StoreError {
         Some(
             rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked,
         ) => StoreErrorKind::Unavailable,
+        // Only the progress handler interrupts a read connection.
+        Some(rusqlite::ErrorCode::OperationInterrupted) => {
+            return StoreError::new(
+                StoreErrorKind::TimedOut,
+                "SQLite: the read ran past its time budget and was stopped",
+            )
+            .with_source(e);
+        }
         _ => StoreErrorKind::Storage,
     };
     StoreError::new(kind, format!("SQLite: {e}")).with_source(e)
@@ -104,17 +130,28 @@ fn usize_param(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// A pooled read connection, returned to the pool when dropped.
+/// A pooled read connection, returned to the pool when dropped. Its
+/// statements must finish within the store's read budget from the lease.
 struct Lease<'a> {
     store: &'a SqliteStore,
-    conn: Option<Connection>,
+    conn: Option<ReadConn>,
+}
+
+impl Lease<'_> {
+    /// Lifts the time budget, for maintenance that reads (a dry-run prune).
+    fn without_budget(self) -> Self {
+        if let Some(c) = &self.conn {
+            c.deadline.store(u64::MAX, Ordering::Relaxed);
+        }
+        self
+    }
 }
 
 impl std::ops::Deref for Lease<'_> {
     type Target = Connection;
     fn deref(&self) -> &Connection {
         // Set from construction until drop.
-        self.conn.as_ref().unwrap_or_else(|| unreachable!("a lease holds its connection until dropped"))
+        &self.conn.as_ref().unwrap_or_else(|| unreachable!("a lease holds its connection until dropped")).conn
     }
 }
 
@@ -129,40 +166,77 @@ impl Drop for Lease<'_> {
 }
 
 impl SqliteStore {
-    /// Opens an existing database (migrating it to this build's schema if it
-    /// is older). A missing file is [`StoreErrorKind::Unavailable`] (a reader
-    /// never creates an empty database); a newer schema is
-    /// [`StoreErrorKind::NewerSchema`].
+    /// Opens an existing log-panel database for reading, read-only
+    /// (`SQLITE_OPEN_READONLY`): it never creates, converts or migrates a
+    /// file, so a file it refuses is left byte for byte as it was.
+    ///
+    /// - a missing or empty file, or one that is not a log-panel database
+    ///   (no `log_records` table, or no schema version), is
+    ///   [`StoreErrorKind::Unavailable`] with a message that says so;
+    /// - a database of an older log-panel schema is
+    ///   [`StoreErrorKind::Unavailable`] too: its writer (the application) or
+    ///   `log-panel migrate` ([`SqliteStore::migrate`]) brings it up to date;
+    /// - a newer one is [`StoreErrorKind::NewerSchema`].
+    ///
+    /// Reads have a budget of [`DEFAULT_READ_TIMEOUT`]
+    /// ([`SqliteStore::with_read_timeout`]).
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
-        if !path.is_file() {
+        let version = identify(&path)?;
+        if version > schema::SCHEMA_VERSION {
+            return Err(newer_schema(&path, version));
+        }
+        if version < schema::SCHEMA_VERSION {
             return Err(StoreError::new(
                 StoreErrorKind::Unavailable,
-                format!("no SQLite database at {} (nothing has been logged there yet?)", path.display()),
-            ));
-        }
-        let mut conn = open_existing(&path, false).map_err(storage)?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(storage)?;
-        if version > schema::SCHEMA_VERSION {
-            return Err(StoreError::new(
-                StoreErrorKind::NewerSchema,
                 format!(
-                    "{}: schema version {version} is newer than this log-panel supports ({})",
+                    "{} was written by an older log-panel (schema version {version}, this one reads {}); run the \
+                     application (its writer migrates the file) or `log-panel migrate`",
                     path.display(),
                     schema::SCHEMA_VERSION
                 ),
             ));
         }
+        let store = SqliteStore {
+            path,
+            pool: Mutex::new(Vec::new()),
+            read_timeout: DEFAULT_READ_TIMEOUT,
+            epoch: Instant::now(),
+        };
+        drop(store.conn()?);
+        Ok(store)
+    }
+
+    /// Brings a log-panel database written by an older log-panel to this
+    /// build's schema, as its writer does when it opens it (what
+    /// `log-panel migrate` runs). Refuses what [`SqliteStore::open`] refuses
+    /// (a missing, empty or foreign file, a newer schema); returns the
+    /// versions before and after.
+    pub fn migrate(path: impl AsRef<Path>) -> Result<(i64, i64), StoreError> {
+        let path = path.as_ref();
+        let version = identify(path)?;
+        if version > schema::SCHEMA_VERSION {
+            return Err(newer_schema(path, version));
+        }
         if version < schema::SCHEMA_VERSION {
+            let mut conn = open_existing(path).map_err(storage)?;
             schema::migrate(&mut conn).map_err(|e| match e {
                 OpenError::NewerSchema { .. } => StoreError::new(StoreErrorKind::NewerSchema, e.to_string()),
                 other => StoreError::new(StoreErrorKind::Storage, other.to_string()).with_source(other),
             })?;
         }
-        drop(conn);
-        let store = SqliteStore { path, pool: Mutex::new(Vec::new()) };
-        drop(store.conn()?);
-        Ok(store)
+        Ok((version, schema::SCHEMA_VERSION))
+    }
+
+    /// Sets how long one read may run before it is stopped with
+    /// [`StoreErrorKind::TimedOut`] (default [`DEFAULT_READ_TIMEOUT`], at
+    /// least 1 ms). Enforced by a progress handler on the read connections,
+    /// from the moment a read takes its connection; `prune` and `rebuild`
+    /// are not bounded.
+    #[must_use]
+    pub fn with_read_timeout(mut self, timeout: Duration) -> SqliteStore {
+        self.read_timeout = timeout.max(Duration::from_millis(1));
+        self
     }
 
     /// The database file.
@@ -195,15 +269,25 @@ impl SqliteStore {
 
     fn conn(&self) -> Result<Lease<'_>, StoreError> {
         let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
-        let conn = match pooled {
+        let read = match pooled {
             Some(c) => c,
             None => {
-                let c = open_existing(&self.path, true).map_err(storage)?;
-                search::register(&c).map_err(storage)?;
-                c
+                let mut conn = open_read(&self.path, false).map_err(storage)?;
+                search::register(&conn).map_err(storage)?;
+                let deadline = Arc::new(AtomicU64::new(u64::MAX));
+                let (watched, epoch) = (Arc::clone(&deadline), self.epoch);
+                conn.progress_handler(
+                    PROGRESS_STEPS,
+                    Some(move || nanos_since(epoch) >= watched.load(Ordering::Relaxed)),
+                )
+                .map_err(storage)?;
+                ReadConn { conn, deadline }
             }
         };
-        Ok(Lease { store: self, conn: Some(conn) })
+        let until =
+            nanos_since(self.epoch).saturating_add(u64::try_from(self.read_timeout.as_nanos()).unwrap_or(u64::MAX));
+        read.deadline.store(until, Ordering::Relaxed);
+        Ok(Lease { store: self, conn: Some(read) })
     }
 
     /// The SQL conditions of `filter`, a common search term by scan (see
@@ -223,7 +307,7 @@ impl SqliteStore {
     }
 
     fn writer(&self) -> Result<Connection, StoreError> {
-        open_existing(&self.path, false).map_err(storage)
+        open_existing(&self.path).map_err(storage)
     }
 
     fn select(&self, w: &Where, tail: &str) -> Result<Vec<StoredRecord>, StoreError> {
@@ -331,20 +415,130 @@ fn tree_loggers(conn: &Connection, root: &str) -> rusqlite::Result<Vec<String>> 
     names
 }
 
-/// Opens an existing file (never creating one), WAL, busy timeout; read-only
-/// (`query_only`) when `read`.
-fn open_existing(path: &Path, read: bool) -> rusqlite::Result<Connection> {
+fn newer_schema(path: &Path, version: i64) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::NewerSchema,
+        format!(
+            "{}: schema version {version} is newer than this log-panel supports ({})",
+            path.display(),
+            schema::SCHEMA_VERSION
+        ),
+    )
+}
+
+fn nanos_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The first bytes of every SQLite database file.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// What the file at `path` is, read without writing anything beside it: its
+/// log-panel schema version. A missing, empty or non-SQLite file, or one
+/// without a `log_records` table and a schema version, is refused (`Unavailable`).
+fn identify(path: &Path) -> Result<i64, StoreError> {
+    let refuse = |why: &str| StoreError::new(StoreErrorKind::Unavailable, format!("{} {why}", path.display()));
+    let mut header = Vec::with_capacity(100);
+    match std::fs::File::open(path) {
+        Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => {
+            file.take(100).read_to_end(&mut header).map_err(|e| {
+                StoreError::new(StoreErrorKind::Unavailable, format!("cannot read {}: {e}", path.display()))
+                    .with_source(e)
+            })?;
+        }
+        Ok(_) => return Err(refuse("is not a file, not a log-panel database")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                format!("no SQLite database at {} (nothing has been logged there yet?)", path.display()),
+            ));
+        }
+        Err(e) => {
+            return Err(StoreError::new(StoreErrorKind::Unavailable, format!("cannot open {}: {e}", path.display()))
+                .with_source(e));
+        }
+    }
+    let wal = sidecar(path, "-wal");
+    let wal_holds_data = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
+    if header.is_empty() && !wal_holds_data {
+        return Err(refuse("is empty, not a log-panel database (nothing has been logged there yet?)"));
+    }
+    if !header.is_empty() && !header.starts_with(SQLITE_HEADER) {
+        return Err(refuse("is not a SQLite database, so not a log-panel database"));
+    }
+    // Header byte 18 is 2 in WAL mode. A WAL database without a `-wal` file
+    // holding frames is complete in its main file: reading it `immutable`
+    // makes no `-wal` or `-shm`, so a foreign WAL-mode file is refused with
+    // nothing left beside it.
+    let is_wal = header.get(18) == Some(&2);
+    let immutable_check = is_wal && !wal_holds_data;
+    let conn = open_read(path, immutable_check).map_err(storage)?;
+    let has_records: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'log_records')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(storage)?;
+    if !has_records {
+        return Err(refuse("is not a log-panel database (no log_records table)"));
+    }
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(storage)?;
+    if version <= 0 {
+        return Err(refuse("is not a log-panel database (a log_records table, but no log-panel schema version)"));
+    }
+    Ok(version)
+}
+
+/// `path` with `suffix` appended (`-wal`, `-shm`, `-journal`).
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// A read-only connection (`SQLITE_OPEN_READONLY`, busy timeout). On a WAL
+/// database it uses the `-shm` file, making it (and an empty `-wal`) when
+/// missing; when that cannot be done (a read-only directory) and no `-wal`
+/// holds frames, SQLite keeps the index in memory. With `immutable`, through
+/// the URI parameter `immutable=1`: SQLite reads the main file alone, with no
+/// lock and nothing made beside it (only to recognise a file).
+fn open_read(path: &Path, immutable: bool) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = if immutable {
+        Connection::open_with_flags(format!("file:{}?immutable=1", uri_path(path)), flags)?
+    } else {
+        Connection::open_with_flags(path, flags)?
+    };
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+/// `path` as the path of a `file:` URI: every byte but unreserved ones and
+/// `/` percent-encoded.
+fn uri_path(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = String::new();
+    for b in absolute.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(b) {
+            out.push(char::from(*b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A writing connection to a database [`identify`] accepted (prune,
+/// rebuild, migrate): WAL as the sink keeps it, busy timeout.
+fn open_existing(path: &Path) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    if read {
-        conn.pragma_update(None, "query_only", true)?;
-    } else {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // As the sink's connection: in WAL mode a commit then needs no
-        // fsync, so a prune transaction holds the lock for its work only.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-    }
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // As the sink's connection: in WAL mode a commit then needs no
+    // fsync, so a prune transaction holds the lock for its work only.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(conn)
 }
 
@@ -518,7 +712,10 @@ fn for_each_slot(
 
 impl Store for SqliteStore {
     fn records(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
-        let limit = limit.max(1);
+        Page::check_limit(limit)?;
+        if !filter.check()? {
+            return Ok(Page::default());
+        }
         let mut w = self.plan(filter)?;
         let (scan_text, key_marks) = (w.scan_text, w.key_marks.clone());
         let fetch = usize_param(limit.saturating_add(1));
@@ -537,6 +734,9 @@ impl Store for SqliteStore {
         after_id: Option<i64>,
         limit: usize,
     ) -> Result<Vec<StoredRecord>, StoreError> {
+        if !filter.check()? {
+            return Ok(Vec::new());
+        }
         let mut w = self.plan(filter)?;
         let n = usize_param(limit);
         match after_id {
@@ -564,6 +764,9 @@ impl Store for SqliteStore {
     fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
         let mut filter = RecordFilter::default();
         filter.fields.push(FieldMatch::new(key, value.clone())?);
+        if !filter.check()? {
+            return Ok(Vec::new());
+        }
         let w = self.plan(&filter)?;
         self.select(&w, &format!(" ORDER BY ts ASC, id ASC LIMIT {}", usize_param(limit)))
     }
@@ -571,6 +774,9 @@ impl Store for SqliteStore {
     fn cards(&self, query: &CardsQuery) -> Result<Cards, StoreError> {
         let slots = &query.slots;
         let table = bucket_table(slots.bounds())?;
+        if !query.check()? {
+            return Ok(Cards::default());
+        }
         let conn = self.conn()?;
         let needle = query.name.as_deref().map(search::fold);
         let mut cards: BTreeMap<String, LoggerCard> = BTreeMap::new();
@@ -587,19 +793,12 @@ impl Store for SqliteStore {
                 slot.merge(&counts);
             }
         })?;
-        let now = Timestamp(query.now.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR);
-        for_each_bucket(
-            &conn,
-            ("log_logger_quarter", "quarter"),
-            None,
-            Timestamp(now.0 - HOUR),
-            now,
-            |logger, _, counts| {
-                if let Some(card) = cards.get_mut(logger) {
-                    card.last_hour.merge(&counts);
-                }
-            },
-        )?;
+        let (hour_start, hour_end) = query.last_hour();
+        for_each_bucket(&conn, ("log_logger_quarter", "quarter"), None, hour_start, hour_end, |logger, _, counts| {
+            if let Some(card) = cards.get_mut(logger) {
+                card.last_hour.merge(&counts);
+            }
+        })?;
         let kept: Vec<LoggerCard> = cards
             .into_values()
             .filter(|c| {
@@ -620,7 +819,7 @@ impl Store for SqliteStore {
         let from = filter.since.map_or(slots.start(), |s| s.max(slots.start()));
         let to = filter.until.map_or(slots.end(), |u| u.min(slots.end()));
         let mut out = Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true };
-        if from >= to {
+        if from >= to || !filter.check()? {
             return Ok(out);
         }
         let mut bounds = slots.bounds().to_vec();
@@ -661,6 +860,9 @@ impl Store for SqliteStore {
     }
 
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
+        if !filter.check()? {
+            return Ok(Vec::new());
+        }
         let conn = self.conn()?;
         let w = self.plan(filter)?;
         // With max(), SQLite takes the bare `message` from the row holding the maximum.
@@ -702,7 +904,7 @@ impl Store for SqliteStore {
             return Err(StoreError::bad_filter("prune: the batch size must be at least 1"));
         }
         if dry_run {
-            let conn = self.conn()?;
+            let conn = self.conn()?.without_budget();
             let n = retention::count_older(&conn, before).map_err(storage)?;
             let size = u64::try_from(batch_size).unwrap_or(u64::MAX);
             return Ok(PruneReport::new(n, n.div_ceil(size)));

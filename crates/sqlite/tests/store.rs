@@ -475,11 +475,9 @@ fn cards_equal_counts_from_the_rows() {
             assert_eq!(card.warnings, mine.iter().filter(|r| r.level == Level::Warn).count() as u64);
             assert_eq!(card.first_seen.0, mine.iter().map(|r| r.ts).min().unwrap());
             assert_eq!(card.last_seen.0, mine.iter().map(|r| r.ts).max().unwrap());
-            let q_now = now.0 / QUARTER_HOUR * QUARTER_HOUR;
-            assert_eq!(
-                card.last_hour,
-                counts(&model, |r| r.logger == card.logger && r.ts >= q_now - HOUR && r.ts < q_now)
-            );
+            // The quarters overlapping [now − 1 h, now): 04:15 to 05:30 (now is 05:20:00.000017).
+            let (from, to) = (BASE + 2 * DAY + 4 * HOUR + QUARTER_HOUR, BASE + 2 * DAY + 5 * HOUR + 2 * QUARTER_HOUR);
+            assert_eq!(card.last_hour, counts(&model, |r| r.logger == card.logger && r.ts >= from && r.ts < to));
             for (i, c) in card.slots.iter().enumerate() {
                 let (a, b) = slots.slot(i).unwrap();
                 assert_eq!(*c, counts(&model, |r| r.logger == card.logger && r.ts >= a.0 && r.ts < b.0), "slot {i}");
@@ -737,7 +735,10 @@ fn errors_are_typed() {
     assert!(!missing.exists(), "a reader never creates a database");
 
     let newer = dir.path().join("newer.db");
-    Connection::open(&newer).unwrap().execute_batch("PRAGMA user_version = 99").unwrap();
+    Connection::open(&newer)
+        .unwrap()
+        .execute_batch("CREATE TABLE log_records (id INTEGER PRIMARY KEY); PRAGMA user_version = 99")
+        .unwrap();
     assert_eq!(SqliteStore::open(&newer).unwrap_err().kind(), StoreErrorKind::NewerSchema);
 
     assert_eq!("12_x".parse::<Cursor>().unwrap_err().kind(), StoreErrorKind::BadFilter);
@@ -807,4 +808,129 @@ fn logger_trees_of_few_and_many_loggers_page_the_same_rows() {
             assert_eq!(walk(&store, &f, 33), want, "{children} loggers, min level {min:?}");
         }
     }
+}
+
+/// The files beside `path` SQLite may leave (`-wal`, `-shm`, `-journal`) that exist.
+fn sidecars(path: &Path) -> Vec<String> {
+    ["-wal", "-shm", "-journal"]
+        .into_iter()
+        .map(|s| format!("{}{s}", path.display()))
+        .filter(|p| Path::new(p).exists())
+        .collect()
+}
+
+/// A reader opens read-only: an application's own SQLite file, an empty
+/// file, a file that is not SQLite, a WAL-mode foreign file, a `log_records`
+/// table without a schema version: each is refused with one line saying so
+/// (`Unavailable`), and left byte for byte as it was, with nothing beside it.
+#[test]
+fn a_reader_refuses_and_never_touches_a_file_that_is_not_a_log_panel_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app.db");
+    let conn = Connection::open(&app).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = DELETE; PRAGMA user_version = 4;
+         CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);
+         INSERT INTO customers (name) VALUES ('Ada'), ('Grace');",
+    )
+    .unwrap();
+    drop(conn);
+    let wal_app = dir.path().join("wal-app.db");
+    let conn = Connection::open(&wal_app).unwrap();
+    conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE customers (id INTEGER PRIMARY KEY);").unwrap();
+    drop(conn);
+    let unversioned = dir.path().join("unversioned.db");
+    Connection::open(&unversioned).unwrap().execute_batch("CREATE TABLE log_records (id INTEGER PRIMARY KEY)").unwrap();
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, b"not a database at all\n").unwrap();
+    let cases = [
+        (&app, "is not a log-panel database (no log_records table)"),
+        (&wal_app, "is not a log-panel database (no log_records table)"),
+        (&unversioned, "is not a log-panel database"),
+        (&empty, "is empty, not a log-panel database"),
+        (&junk, "is not a SQLite database"),
+    ];
+    for (path, says) in cases {
+        assert!(sidecars(path).is_empty(), "{}: {:?}", path.display(), sidecars(path));
+        let before = std::fs::read(path).unwrap();
+        for attempt in [SqliteStore::open(path).map(drop), SqliteStore::migrate(path).map(drop)] {
+            let e = attempt.unwrap_err();
+            assert_eq!(e.kind(), StoreErrorKind::Unavailable, "{e}");
+            let text = e.to_string();
+            assert!(text.contains(&path.display().to_string()) && text.contains(says), "{text}");
+            assert_eq!(text.lines().count(), 1, "{text}");
+        }
+        assert_eq!(std::fs::read(path).unwrap(), before, "{} is unchanged", path.display());
+        assert!(sidecars(path).is_empty(), "{}: {:?}", path.display(), sidecars(path));
+    }
+}
+
+/// A database of an older schema is read by no reader until its writer
+/// (or `SqliteStore::migrate`, `log-panel migrate`) migrates it.
+#[test]
+fn an_older_schema_is_refused_until_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    drop(open_filled(dir.path(), 50));
+    std::fs::rename(dir.path().join("logs.db"), &path).unwrap();
+    // Version 3: what migration 4 adds is not there yet.
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TABLE log_context_state; DROP TABLE log_context_index; PRAGMA user_version = 3")
+        .unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let e = SqliteStore::open(&path).unwrap_err();
+    assert_eq!(e.kind(), StoreErrorKind::Unavailable, "{e}");
+    assert!(e.to_string().contains("older log-panel") && e.to_string().contains("log-panel migrate"), "{e}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(SqliteStore::migrate(&path).unwrap(), (3, log_panel_sqlite::SCHEMA_VERSION));
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.records(&RecordFilter::default(), PageAt::Newest, 100).unwrap().records.len(), 50);
+}
+
+/// A WAL database whose `-shm` cannot be made (here a directory stands in
+/// its way, as a read-only directory would) is still read: with no `-wal`
+/// frames, SQLite keeps the index in memory.
+#[test]
+fn a_wal_database_is_read_when_its_shm_cannot_be_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, model) = open_filled(dir.path(), 30);
+    let path = sink.path().to_path_buf();
+    drop(sink);
+    assert!(sidecars(&path).is_empty(), "{:?}", sidecars(&path));
+    std::fs::create_dir(format!("{}-shm", path.display())).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.records(&RecordFilter::default(), PageAt::Newest, 100).unwrap().records.len(), model.len());
+}
+
+/// Every read has a time budget (a progress handler): one past it stops
+/// with `TimedOut`, and the store keeps serving. The budget is 1 ms against
+/// a scan of 200 000 messages, which takes far longer on any machine.
+#[test]
+fn a_read_past_its_time_budget_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.db");
+    let mut sink = SqliteSink::open(&path).unwrap();
+    let origin = Origin::new("a", "h", 1);
+    for chunk in 0..20 {
+        let records: Vec<Record> =
+            (0..10_000).map(|i| Record::new(Level::Info, "big", format!("message {chunk} {i}"))).collect();
+        sink.write(&Batch::new(&origin, &records)).unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap().with_read_timeout(Duration::from_millis(1));
+    let mut f = RecordFilter::default();
+    f.text = Some("zz".into());
+    let e = store.records(&f, PageAt::Newest, 10).unwrap_err();
+    assert_eq!(e.kind(), StoreErrorKind::TimedOut, "{e}");
+    assert!(e.to_string().contains("time budget"), "{e}");
+    let slots = Slots::ending_at(Timestamp::now(), HOUR, 2).unwrap();
+    assert_eq!(store.call_sites(&f, 10).unwrap_err().kind(), StoreErrorKind::TimedOut);
+    assert_eq!(store.histogram(&f, &slots).unwrap_err().kind(), StoreErrorKind::TimedOut);
+    // The connection is not left stuck: a cheap read on it still answers.
+    assert_eq!(store.record(1).unwrap().map(|r| r.id), Some(1));
+    // And the default budget lets the scan finish.
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(store.records(&f, PageAt::Newest, 10).unwrap().records.is_empty());
 }

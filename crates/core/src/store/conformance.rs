@@ -51,6 +51,7 @@ pub fn run(sink: &mut dyn Sink, store: &dyn Store) {
     for (origin, records) in second {
         write(sink, &mut reference_sink, origin, records);
     }
+    check_hostile(store);
     check_reads(store, &reference, "before idle work");
     let mut steps = 0;
     while sink.idle().expect("idle") {
@@ -312,9 +313,93 @@ fn check_cards(store: &dyn Store, reference: &MemoryStore, when: &str) {
             }
         }
     }
+    // "Now" exactly at the newest record: the last hour holds it (and every
+    // record of the hour before it).
+    let newest = reference.records(&RecordFilter::default(), PageAt::Newest, 1).unwrap().records[0].clone();
+    for now in [Timestamp(newest.ts.0 + 1), Timestamp(newest.ts.0 + 7 * MINUTE)] {
+        let hour = RecordFilter { since: Some(Timestamp(now.0 - HOUR)), ..RecordFilter::default() };
+        let mut q = CardsQuery::new(Slots::hours_until(now, 24).unwrap(), now);
+        q.limit = 100;
+        let cards = store.cards(&q).unwrap();
+        assert_eq!(cards, reference.cards(&q).unwrap(), "cards at the newest record ({when})");
+        for logger in LOGGERS {
+            let want = reference.all(&RecordFilter { logger: Some(LoggerMatch::Exact(logger.into())), ..hour.clone() });
+            let got = cards.cards.iter().find(|c| c.logger == logger).map_or(0, |c| c.last_hour.total());
+            assert!(
+                got >= want.len() as u64,
+                "{logger}: the last hour up to now holds {} records, the card {got} ({when})",
+                want.len()
+            );
+        }
+    }
     let unaligned = Slots::new(vec![Timestamp(BASE.0 + 1), Timestamp(BASE.0 + HOUR)]).unwrap();
     let err = store.cards(&CardsQuery::new(unaligned, now)).unwrap_err();
     assert_eq!(err.kind(), StoreErrorKind::BadFilter, "unaligned card slots: {err}");
+}
+
+/// Filters no store may answer with a storage error: a NUL in any text value
+/// matches nothing (stored text never holds one); past the caps of
+/// [`RecordFilter::check`] and with a page limit of 0, [`StoreErrorKind::BadFilter`].
+fn check_hostile(store: &dyn Store) {
+    let nul = "pay\0ment";
+    let mut nul_filters: Vec<(&str, RecordFilter)> = Vec::new();
+    let mut add = |name, f: &dyn Fn(&mut RecordFilter)| {
+        let mut filter = RecordFilter::default();
+        f(&mut filter);
+        nul_filters.push((name, filter));
+    };
+    add("text", &|f| f.text = Some(nul.into()));
+    add("short text", &|f| f.text = Some("\0".into()));
+    add("logger", &|f| f.logger = Some(LoggerMatch::Exact(format!("billing{nul}"))));
+    add("logger tree", &|f| f.logger = Some(LoggerMatch::Tree(format!("billing{nul}"))));
+    add("app", &|f| f.app = Some(format!("shop{nul}")));
+    add("host", &|f| f.host = Some(format!("web-1{nul}")));
+    add("field text", &|f| f.fields = vec![FieldMatch::new("request_id", FieldValue::Text(nul.into())).unwrap()]);
+    add("field str", &|f| f.fields = vec![FieldMatch::new("request_id", FieldValue::Str(nul.into())).unwrap()]);
+    add("site", &|f| f.site = Some(SiteMatch { file: format!("src/billing.rs{nul}"), line: Some(10) }));
+    let slots = Slots::ending_at(Timestamp(BASE.0 + SPAN), HOUR, 72).unwrap();
+    for (name, filter) in &nul_filters {
+        let what = format!("NUL in the {name} filter");
+        let page = store.records(filter, PageAt::Newest, 10).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!((page.records.len(), page.older, page.newer), (0, None, None), "{what}");
+        let older = store.records(filter, PageAt::Older(Cursor { ts: BASE, id: 5 }), 10).unwrap();
+        assert!(older.records.is_empty(), "{what}");
+        assert!(store.tail(filter, None, 10).unwrap().is_empty(), "{what}: tail");
+        assert!(store.tail(filter, Some(0), 10).unwrap().is_empty(), "{what}: tail after an id");
+        let h = store.histogram(filter, &slots).unwrap_or_else(|e| panic!("{what}: histogram: {e}"));
+        assert!(h.complete && h.slots.iter().all(|s| s.total() == 0), "{what}: histogram");
+        assert!(store.call_sites(filter, 10).unwrap().is_empty(), "{what}: call sites");
+    }
+    assert!(store.related("request_id", &FieldValue::Text(format!("r-1{nul}")), 10).unwrap().is_empty(), "related");
+    assert!(store.related("request_id", &FieldValue::Str(nul.into()), 10).unwrap().is_empty(), "related");
+    let mut q = CardsQuery::new(slots.clone(), Timestamp(BASE.0 + SPAN));
+    q.name = Some(format!("bill{nul}"));
+    assert_eq!(store.cards(&q).unwrap(), Cards::default(), "cards with a NUL in the name");
+
+    let bad = |what: &str, e: Result<(), StoreError>| match e {
+        Err(e) => assert_eq!(e.kind(), StoreErrorKind::BadFilter, "{what}: {e}"),
+        Ok(()) => panic!("{what}: accepted"),
+    };
+    let conditions = |n: usize| (0..n).map(|i| format!("k{i}=v").parse().unwrap()).collect::<Vec<FieldMatch>>();
+    let many = RecordFilter { fields: conditions(RecordFilter::MAX_FIELDS + 1), ..RecordFilter::default() };
+    let long = RecordFilter { text: Some("x".repeat(RecordFilter::MAX_VALUE_BYTES + 1)), ..RecordFilter::default() };
+    let mut key = RecordFilter::default();
+    key.fields = vec![FieldMatch { key: "a\0b".into(), value: FieldValue::Text("v".into()) }];
+    for (name, filter) in [("too many context conditions", &many), ("too long a term", &long), ("a bad key", &key)] {
+        bad(&format!("{name}: records"), store.records(filter, PageAt::Newest, 10).map(drop));
+        bad(&format!("{name}: tail"), store.tail(filter, None, 10).map(drop));
+        bad(&format!("{name}: histogram"), store.histogram(filter, &slots).map(drop));
+        bad(&format!("{name}: call sites"), store.call_sites(filter, 10).map(drop));
+    }
+    // At the caps a filter runs.
+    let most = RecordFilter { fields: conditions(RecordFilter::MAX_FIELDS), ..RecordFilter::default() };
+    assert!(store.records(&most, PageAt::Newest, 10).unwrap().records.is_empty());
+    let longest = RecordFilter { text: Some("x".repeat(RecordFilter::MAX_VALUE_BYTES)), ..RecordFilter::default() };
+    assert!(store.records(&longest, PageAt::Newest, 10).unwrap().records.is_empty());
+    bad("a page of 0 records", store.records(&RecordFilter::default(), PageAt::Newest, 0).map(drop));
+    let mut q = CardsQuery::new(slots, Timestamp(BASE.0 + SPAN));
+    q.name = Some("x".repeat(RecordFilter::MAX_VALUE_BYTES + 1));
+    bad("too long a logger name", store.cards(&q).map(drop));
 }
 
 fn check_prune(store: &dyn Store, reference: &MemoryStore) {
@@ -446,6 +531,8 @@ impl Sink for MemoryStore {
 
 impl Store for MemoryStore {
     fn records(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
+        Page::check_limit(limit)?;
+        filter.check()?;
         let all = self.all(filter);
         let (start, end) = match at {
             PageAt::Newest => (0, limit.min(all.len())),
@@ -470,6 +557,7 @@ impl Store for MemoryStore {
         after_id: Option<i64>,
         limit: usize,
     ) -> Result<Vec<StoredRecord>, StoreError> {
+        filter.check()?;
         let mut rows: Vec<StoredRecord> = self.rows().iter().filter(|r| keeps(filter, r)).cloned().collect();
         rows.sort_by_key(|r| r.id);
         Ok(match after_id {
@@ -487,6 +575,7 @@ impl Store for MemoryStore {
 
     fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
         let filter = RecordFilter { fields: vec![FieldMatch::new(key, value.clone())?], ..RecordFilter::default() };
+        filter.check()?;
         let mut rows = self.all(&filter);
         rows.reverse();
         rows.truncate(limit);
@@ -497,7 +586,8 @@ impl Store for MemoryStore {
         if !query.slots.aligned_to(QUARTER_HOUR) {
             return Err(StoreError::bad_filter("card slots must be on quarter hours"));
         }
-        let now = Timestamp(query.now.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR);
+        query.check()?;
+        let (hour_start, hour_end) = query.last_hour();
         let mut cards: BTreeMap<String, LoggerCard> = BTreeMap::new();
         for r in self.rows().iter() {
             let card =
@@ -510,7 +600,7 @@ impl Store for MemoryStore {
             if card.slots.is_empty() {
                 card.slots = vec![LevelCounts::default(); query.slots.len()];
             }
-            if r.ts >= Timestamp(now.0 - HOUR) && r.ts < now {
+            if r.ts >= hour_start && r.ts < hour_end {
                 card.last_hour.add(r.level);
             }
             if let Some(i) = query.slots.index_of(r.ts) {
@@ -535,6 +625,7 @@ impl Store for MemoryStore {
     }
 
     fn histogram(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
+        filter.check()?;
         let mut out = vec![LevelCounts::default(); slots.len()];
         for r in self.rows().iter().filter(|r| keeps(filter, r)) {
             if let Some(i) = slots.index_of(r.ts) {
@@ -545,6 +636,7 @@ impl Store for MemoryStore {
     }
 
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
+        filter.check()?;
         let mut sites: BTreeMap<SiteKey, (CallSite, Cursor)> = BTreeMap::new();
         for r in self.rows().iter().filter(|r| keeps(filter, r)) {
             let key = (r.logger.clone(), r.file.clone(), r.line);
