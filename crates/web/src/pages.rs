@@ -5,19 +5,19 @@ use std::time::Duration;
 
 use axum::extract::{FromRequestParts, OriginalUri, Path, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use log_panel_core::store::{
     CallSite, CardFilter, CardsQuery, FieldValue, Follow, LoggerCard, RecordFilter, SiteMatch, Slots, StoreErrorKind,
     StoredRecord, DAY, HOUR, QUARTER_HOUR,
 };
-use log_panel_core::{level_name, Store, StoreError, Timestamp};
+use log_panel_core::{escape_controls, level_name, Store, StoreError, Timestamp};
 use maud::{html, Markup};
 
 use crate::html::{
     context_preview, count, counted, filter_form, histogram, level_badge, page, preview, problem_page, records_table,
-    time, Base, Frame, Nav,
+    time, Base, Frame, Nav, Shown,
 };
 use crate::query::{encode, number, page_at, url_time, FilterForm, Params, Viewer};
 use crate::{AppState, PanelOptions};
@@ -30,6 +30,8 @@ const RELATED_LIMIT: usize = 1000;
 const TAIL_BATCH: usize = 200;
 /// Lines the live tail page keeps.
 const TAIL_KEEP: usize = 500;
+/// What a 503 asks the client to wait before trying again, in seconds.
+const RETRY_AFTER_SECS: &str = "10";
 /// How often the live tail asks the store for new records.
 const TAIL_POLL: Duration = Duration::from_millis(500);
 
@@ -109,27 +111,39 @@ fn respond(status: StatusCode, markup: Markup) -> Response {
     (status, Html(markup.into_string())).into_response()
 }
 
-/// The page for a store failure: 503 while the store is unreachable, 400 for
-/// a filter it refused, 500 otherwise.
+/// The page for a store failure: 400 for a filter the store refused, 500 for
+/// a query the database refused or data it cannot read (or a schema from a
+/// newer log-panel), 503 for every other kind (unreachable, a missing or
+/// foreign database, a read over its time budget, kinds added later): the
+/// panel is fine, the database cannot answer now.
 fn failure(ctx: &Ctx, title: &str, nav: Nav, e: &StoreError) -> Response {
     let frame = ctx.frame(title, nav);
-    match e.kind() {
-        StoreErrorKind::Unavailable => respond(
-            StatusCode::SERVICE_UNAVAILABLE,
-            problem_page(&frame, "The log database is unreachable", &e.to_string(), true),
-        ),
-        StoreErrorKind::BadFilter => {
-            respond(StatusCode::BAD_REQUEST, problem_page(&frame, "This filter cannot be run", &e.to_string(), false))
+    let message = e.to_string();
+    let (status, heading, retry) = match e.kind() {
+        StoreErrorKind::BadFilter => (StatusCode::BAD_REQUEST, "This filter cannot be run", false),
+        StoreErrorKind::Storage => (StatusCode::INTERNAL_SERVER_ERROR, "The database refused the query", false),
+        StoreErrorKind::NewerSchema => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "The database was written by a newer log-panel", false)
         }
-        StoreErrorKind::NewerSchema => respond(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            problem_page(&frame, "The database was written by a newer log-panel", &e.to_string(), false),
-        ),
-        _ => respond(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            problem_page(&frame, "The database refused the query", &e.to_string(), false),
-        ),
+        StoreErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "The log database is unreachable", true),
+        // A slow query is not retried by itself: reloading it would only load the database again.
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "The log database cannot answer now", false),
+    };
+    let mut response = respond(status, problem_page(&frame, heading, &message, retry));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
     }
+    response
+}
+
+/// A store failure on a page with the filter form: a refused filter shows
+/// the form with the store's reason (400), anything else is [`failure`].
+fn filter_failure(ctx: &Ctx, form: &FilterForm, action: &str, title: &str, nav: Nav, e: &StoreError) -> Response {
+    if e.kind() == StoreErrorKind::BadFilter {
+        let body = filter_form(&ctx.base, action, form, ctx.viewer(), Some(&e.to_string()));
+        return respond(StatusCode::BAD_REQUEST, page(&ctx.frame(title, nav), body));
+    }
+    failure(ctx, title, nav, e)
 }
 
 // ---------------------------------------------------------------- home
@@ -239,7 +253,7 @@ fn home_form(ctx: &Ctx, range: &str, show: &str, name: &str, error: Option<Strin
     let viewer = ctx.viewer();
     html! {
         form.filters.inline method="get" action=(ctx.base.at("/")) {
-            @if let Some(e) = &error { p.error role="alert" { strong { "Filter not applied: " } (e) } }
+            @if let Some(e) = &error { p.error role="alert" { strong { "Filter not applied: " } (Shown(e)) } }
             label { "Timeline" select name="range" {
                 @for (v, l) in [("24h", "24 hours"), ("30d", "30 days"), ("90d", "90 days")] {
                     option value=(v) selected[v == range] { (l) }
@@ -250,7 +264,7 @@ fn home_form(ctx: &Ctx, range: &str, show: &str, name: &str, error: Option<Strin
                     option value=(v) selected[v == show] { (l) }
                 }
             } }
-            label { "Logger name" input name="name" value=(name) placeholder="contains"; }
+            label { "Logger name" input name="name" value=(Shown(name)) placeholder="contains"; }
             @if viewer.in_url { input type="hidden" name="tz" value=(viewer.offset_secs / 60); }
             button type="submit" { "Apply" }
         }
@@ -278,7 +292,7 @@ fn logger_card(ctx: &Ctx, options: &PanelOptions, card: &LoggerCard, slots: &Slo
     html! {
         article.card {
             header {
-                h2 { a href=(ctx.base.link("/records", &encode(logger_pairs.clone()))) { (card.logger) } }
+                h2 { a href=(ctx.base.link("/records", &encode(logger_pairs.clone()))) { (Shown(&card.logger)) } }
                 div.badges {
                     @if healthy { span.badge.good title="No error or warning in the last hour" { "Healthy" } }
                     @if card.errors == 0 { span.badge.good title="No error ever stored" { "Clean" } }
@@ -385,11 +399,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     .await;
     let (page_of, hist) = match result {
         Ok(x) => x,
-        Err(e) if e.kind() == StoreErrorKind::BadFilter => {
-            let body = filter_form(&ctx.base, "/records", &form, viewer, Some(&e.to_string()));
-            return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Records", Nav::Records), body));
-        }
-        Err(e) => return failure(&ctx, "Records", Nav::Records, &e),
+        Err(e) => return filter_failure(&ctx, &form, "/records", "Records", Nav::Records, &e),
     };
     let mut keep = form.pairs();
     if limit != 50 {
@@ -453,10 +463,10 @@ fn context_json(ctx: &Ctx, context: &serde_json::Map<String, serde_json::Value>)
         pre.json {
             "{\n"
             @for (i, (k, v)) in context.iter().enumerate() {
-                "  " span.k { (serde_json::Value::String(k.clone())) } ": "
+                "  " span.k { (Shown(&serde_json::Value::String(k.clone()).to_string())) } ": "
                 @match field_text(v) {
-                    Some(text) => { a.v href=(related_link(ctx, k, &text)) title={ "Every record with " (k) " = " (text) } { (v) } }
-                    None => { span.v { (indent(&serde_json::to_string_pretty(v).unwrap_or_default())) } }
+                    Some(text) => { a.v href=(related_link(ctx, k, &text)) title={ "Every record with " (Shown(k)) " = " (Shown(&text)) } { (Shown(&v.to_string())) } }
+                    None => { span.v { (Shown(&indent(&serde_json::to_string_pretty(v).unwrap_or_default()))) } }
                 }
                 @if i + 1 < n { "," }
                 "\n"
@@ -497,22 +507,22 @@ pub(crate) async fn record(State(state): State<AppState>, ctx: Ctx, Path(id): Pa
     let request = r.context.get("request_id").and_then(field_text);
     let body = html! {
         article.record {
-            h1 { (level_badge(r.level)) " " (r.logger) }
+            h1 { (level_badge(r.level)) " " (Shown(&r.logger)) }
             @if let Some(req) = &request {
-                p { a.button href=(related_link(&ctx, "request_id", req)) { "Every record of request " code { (req) } } }
+                p { a.button href=(related_link(&ctx, "request_id", req)) { "Every record of request " code { (Shown(req)) } } }
             }
-            pre.message { (r.message) }
+            pre.message { (Shown(&r.message)) }
             @if let Some(size) = r.original_size { p.muted { "Cut: the original message was " (count(size)) " bytes." } }
             dl.fields {
                 dt { "Time (UTC)" } dd { code { (r.ts.to_rfc3339()) } }
                 dt { "Time (local)" } dd { (time(viewer, r.ts)) " " span.muted.tzlabel { (viewer.label()) } }
                 dt { "Level" } dd { (r.level.as_str()) }
-                dt { "Logger" } dd { a href=(filter_link("logger", r.logger.clone())) { (r.logger) } }
-                dt { "Module" } dd { (r.module.as_deref().unwrap_or("—")) }
-                dt { "Location" } dd { code { (r.file.as_deref().unwrap_or("?")) @if let Some(l) = r.line { ":" (l) } } }
-                dt { "Thread" } dd { (r.thread) }
-                dt { "App" } dd { a href=(filter_link("app", r.app.clone())) { (r.app) } }
-                dt { "Host" } dd { a href=(filter_link("host", r.host.clone())) { (r.host) } }
+                dt { "Logger" } dd { a href=(filter_link("logger", r.logger.clone())) { (Shown(&r.logger)) } }
+                dt { "Module" } dd { (Shown(r.module.as_deref().unwrap_or("—"))) }
+                dt { "Location" } dd { code { (Shown(r.file.as_deref().unwrap_or("?"))) @if let Some(l) = r.line { ":" (l) } } }
+                dt { "Thread" } dd { (Shown(&r.thread)) }
+                dt { "App" } dd { a href=(filter_link("app", r.app.clone())) { (Shown(&r.app)) } }
+                dt { "Host" } dd { a href=(filter_link("host", r.host.clone())) { (Shown(&r.host)) } }
                 dt { "Pid" } dd { a href=(filter_link("pid", r.pid.to_string())) { (r.pid) } }
                 dt { "Id" } dd { (r.id) }
             }
@@ -535,9 +545,9 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Response
     let form = |error: Option<&str>| {
         html! {
             form.filters.inline method="get" action=(ctx.base.at("/related")) {
-                @if let Some(e) = error { p.error role="alert" { strong { "Not shown: " } (e) } }
-                label { "Key" input name="key" value=(key) placeholder="request_id"; }
-                label { "Value" input name="value" value=(value); }
+                @if let Some(e) = error { p.error role="alert" { strong { "Not shown: " } (Shown(e)) } }
+                label { "Key" input name="key" value=(Shown(&key)) placeholder="request_id"; }
+                label { "Value" input name="value" value=(Shown(&value)); }
                 @if viewer.in_url { input type="hidden" name="tz" value=(viewer.offset_secs / 60); }
                 button type="submit" { "Show" }
             }
@@ -570,7 +580,7 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Response
         _ => None,
     };
     let body = html! {
-        h1 { "Records with " code { (key) } " = " code { (value) } }
+        h1 { "Records with " code { (Shown(&key)) } " = " code { (Shown(&value)) } }
         (form(None))
         @if records.is_empty() { p.empty { "No record has this value." } } @else {
             p.muted {
@@ -622,11 +632,7 @@ pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Response {
     };
     let sites = match blocking(&state, move |s| s.call_sites(&filter, limit)).await {
         Ok(s) => s,
-        Err(e) if e.kind() == StoreErrorKind::BadFilter => {
-            let body = filter_form(&ctx.base, "/sites", &form, viewer, Some(&e.to_string()));
-            return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Call sites", Nav::Sites), body));
-        }
-        Err(e) => return failure(&ctx, "Call sites", Nav::Sites, &e),
+        Err(e) => return filter_failure(&ctx, &form, "/sites", "Call sites", Nav::Sites, &e),
     };
     let body = html! {
         (filter_form(&ctx.base, "/sites", &form, viewer, None))
@@ -640,10 +646,10 @@ pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Response {
                     @for site in &sites {
                         @let by_logger = FilterForm { logger: site.logger.clone(), ..form.clone() };
                         tr {
-                            td.logger { a href=(ctx.link("/records", by_logger.pairs())) { (site.logger) } }
+                            td.logger { a href=(ctx.link("/records", by_logger.pairs())) { (Shown(&site.logger)) } }
                             td { @match site_form(&by_logger, site) {
                                 Some(one) => { a href=(ctx.link("/records", one.pairs())) title="The records of this call site" {
-                                    code { (site.file.as_deref().unwrap_or("?")) @if let Some(l) = site.line { ":" (l) } } } }
+                                    code { (Shown(site.file.as_deref().unwrap_or("?"))) @if let Some(l) = site.line { ":" (l) } } } }
                                 None => { code { "?" } }
                             } }
                             td.n.n-error { (nonzero(site.counts.error)) }
@@ -686,7 +692,7 @@ fn tail_line(ctx: &Ctx, viewer: Viewer, r: &StoredRecord) -> Markup {
     html! {
         div class={ "line row-" (level_name(r.level)) } data-id=(r.id) {
             (time(viewer, r.ts)) " " (level_badge(r.level)) " "
-            span.logger { (r.logger) } " "
+            span.logger { (Shown(&r.logger)) } " "
             a.msg href=(ctx.base.at(&format!("/records/{}", r.id))) { (preview(&r.message, 300)) } " "
             code.ctx { (context_preview(r)) }
         }
@@ -705,7 +711,7 @@ pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Response {
     };
     let lines = match blocking(&state, move |s| s.tail(&filter, None, 50)).await {
         Ok(l) => l,
-        Err(e) => return failure(&ctx, "Live tail", Nav::Tail, &e),
+        Err(e) => return filter_failure(&ctx, &form, "/tail", "Live tail", Nav::Tail, &e),
     };
     let mut src = form.pairs();
     if let Some(last) = lines.last() {
@@ -730,7 +736,7 @@ fn event_of(r: &StoredRecord) -> Event {
         "id": r.id,
         "ts": r.ts.to_rfc3339(),
         "level": r.level.as_str(),
-        "logger": r.logger,
+        "logger": escape_controls(&r.logger, false),
         "message": preview(&r.message, 300),
         "context": context_preview(r),
     });

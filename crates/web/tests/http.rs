@@ -413,16 +413,22 @@ async fn nested_links_honour_the_prefix(env: &Env) {
     assert!(record.contains("action=\"/admin/logs/related\"") || record.contains("href=\"/admin/logs/related?"));
 }
 
-/// A store that can be switched off, as a database server going down.
+/// A store that can be switched off, as a database server going down: then
+/// every call fails with `kind`.
 struct Switch {
     inner: Arc<dyn Store>,
     down: AtomicBool,
+    kind: StoreErrorKind,
 }
 
 impl Switch {
+    fn new(inner: Arc<dyn Store>, kind: StoreErrorKind) -> Switch {
+        Switch { inner, down: AtomicBool::new(true), kind }
+    }
+
     fn check(&self) -> Result<(), StoreError> {
         if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::new(StoreErrorKind::Unavailable, "cannot reach the database at db.example:5432"))
+            Err(StoreError::new(self.kind, "cannot reach the database at db.example:5432"))
         } else {
             Ok(())
         }
@@ -476,19 +482,132 @@ impl Store for Switch {
 }
 
 async fn unavailable_store_is_503_and_recovers(env: &Env) {
-    let switch = Arc::new(Switch { inner: env.store.clone(), down: AtomicBool::new(true) });
+    let switch = Arc::new(Switch::new(env.store.clone(), StoreErrorKind::Unavailable));
     let app = router(switch.clone());
-    let pages = ["/", "/records", "/records/1", "/related?key=request_id&value=r-1", "/sites", "/tail"];
-    for uri in pages {
-        let (status, _, body) = get(&app, uri).await;
+    for uri in STORE_PAGES {
+        let (status, headers, body) = get(&app, uri).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{uri}");
         assert!(body.contains("The log database is unreachable") && body.contains("db.example:5432"), "{uri}");
         assert!(body.contains("http-equiv=\"refresh\""));
+        assert_eq!(headers["retry-after"], "10", "{uri}");
     }
     switch.down.store(false, Ordering::SeqCst);
-    for uri in pages {
+    for uri in STORE_PAGES {
         assert_eq!(get(&app, uri).await.0, StatusCode::OK, "{uri} after recovery");
     }
+}
+
+/// Each kind of store failure has its page on every page that reads the
+/// store: a refused filter 400, a refused query 500, the rest 503; never a
+/// 500 for a filter.
+async fn store_failures_map_to_their_status(env: &Env) {
+    for (kind, status, heading) in [
+        (StoreErrorKind::BadFilter, StatusCode::BAD_REQUEST, "cannot reach the database"),
+        (StoreErrorKind::Storage, StatusCode::INTERNAL_SERVER_ERROR, "The database refused the query"),
+        (StoreErrorKind::NewerSchema, StatusCode::INTERNAL_SERVER_ERROR, "written by a newer log-panel"),
+        (StoreErrorKind::Unavailable, StatusCode::SERVICE_UNAVAILABLE, "The log database is unreachable"),
+    ] {
+        let app = router(Arc::new(Switch::new(env.store.clone(), kind)));
+        for uri in STORE_PAGES {
+            let (got, _, body) = get(&app, uri).await;
+            assert_eq!(got, status, "{kind:?} {uri}: {body}");
+            assert!(body.contains(heading) && body.contains("db.example:5432"), "{kind:?} {uri}: {body}");
+        }
+    }
+    // A refused filter on a page with the form shows the form with the reason.
+    let app = router(Arc::new(Switch::new(env.store.clone(), StoreErrorKind::BadFilter)));
+    for uri in ["/records", "/sites", "/tail"] {
+        let (_, _, body) = get(&app, uri).await;
+        assert!(body.contains("<form class=\"filters\"") && body.contains("Filter not applied"), "{uri}: {body}");
+    }
+}
+
+/// Whether `text` holds a character a page must never show raw: a control
+/// character other than newline and tab, or a bidirectional override.
+fn raw_control(text: &str) -> Option<char> {
+    text.chars().find(|&c| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    })
+}
+
+/// Reads a live-tail stream until `until` shows up (10 s at most).
+async fn read_stream_until(uri: &str, app: &axum::Router, until: &str) -> String {
+    let response =
+        app.clone().oneshot(axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{uri}");
+    let mut body = response.into_body();
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !text.contains(until) {
+        let frame =
+            tokio::time::timeout_at(deadline, body.frame()).await.unwrap_or_else(|_| panic!("{until} in {text}"));
+        if let Some(data) = frame.unwrap().unwrap().data_ref() {
+            text.push_str(std::str::from_utf8(data).unwrap());
+        }
+    }
+    text
+}
+
+/// Control characters in every stored field reach no page raw: they are shown
+/// as escapes (`\e`, `\x07`, `\u{9b}`), as the command line shows them;
+/// newlines and tabs of a message stay.
+async fn control_characters_are_shown_as_escapes(env: &mut Env) {
+    let origin = log_panel_core::Origin::new("app\x1b[31m", "host\x07", 5151);
+    let mut r = log_panel_core::Record::new(
+        log_panel_core::Level::Error,
+        "ctl\x1b[31m",
+        "esc\x1b[2J bell\x07 cr\r csi\u{9b}6n rtl\u{202e}txt del\x7f\nsecond line\ttab",
+    );
+    r.thread = Arc::from("thread\x1b]0;title\x07");
+    r.module_path = Some("module\x1b".into());
+    r.file = Some("file\u{9b}.rs".into());
+    r.line = Some(3);
+    r.kv = vec![
+        ("key\x1b".into(), log_panel_core::Value::from("value\x1b[1m")),
+        ("request_id".into(), log_panel_core::Value::from("req\x1b")),
+    ];
+    sync(|| env.sink.write(&log_panel_core::Batch::new(&origin, &[r]))).unwrap();
+    let stored = all(env.store.as_ref(), &{
+        let mut f = RecordFilter::default();
+        f.pid = Some(5151);
+        f
+    })
+    .remove(0);
+    let app = router(env.store.clone());
+    for uri in [
+        "/".to_owned(),
+        "/records".to_owned(),
+        "/records?pid=5151".to_owned(),
+        format!("/records/{}", stored.id),
+        "/related?key=request_id&value=req%1B".to_owned(),
+        "/sites?pid=5151".to_owned(),
+        "/tail?pid=5151".to_owned(),
+        // What was typed into a filter is shown back in the problem line too.
+        "/records?since=%1B%5B2J".to_owned(),
+    ] {
+        let (status, _, body) = get(&app, &uri).await;
+        assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST, "{uri}: {status}");
+        assert_eq!(raw_control(&body), None, "{}: {uri}: {body}", env.name);
+        assert!(body.contains("\\e"), "{uri}: the escape is shown: {body}");
+    }
+    let (_, _, record) = get(&app, &format!("/records/{}", stored.id)).await;
+    for shown in [
+        "ctl\\e[31m",
+        "esc\\e[2J bell\\x07 cr\\r csi\\u{9b}6n rtl\\u{202e}txt del\\x7f\nsecond line\ttab",
+        "thread\\e]0;title\\x07",
+        "module\\e",
+        "file\\u{9b}.rs:3",
+        "app\\e[31m",
+        "host\\x07",
+    ] {
+        assert!(record.contains(shown), "`{shown}` in {record}");
+    }
+    // The live tail's events carry the same text.
+    let text =
+        read_stream_until(&format!("/tail/events?pid=5151&after={}", stored.id - 1), &app, "event: record").await;
+    assert_eq!(raw_control(&text), None, "{text}");
+    assert!(text.contains("ctl\\\\e[31m"), "{text}");
 }
 
 macro_rules! per_store {
@@ -499,9 +618,10 @@ macro_rules! per_store {
                 // blocking clients may not run on a runtime thread.
                 #[test]
                 fn $name() {
-                    let Some(env) = super::common::$store() else { return };
+                    #[allow(unused_mut)]
+                    let Some(mut env) = super::common::$store() else { return };
                     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-                    rt.block_on(super::$name(&env));
+                    rt.block_on(super::$name(&mut env));
                     drop(rt);
                     drop(env);
                 }
@@ -525,6 +645,8 @@ macro_rules! every_store {
             headers_and_methods,
             nested_links_honour_the_prefix,
             unavailable_store_is_503_and_recovers,
+            control_characters_are_shown_as_escapes,
+            store_failures_map_to_their_status,
         );
     )* };
 }
@@ -570,4 +692,46 @@ fn postgres_down_is_503_and_the_panel_recovers() {
     drop(rt);
     drop(store);
     drop(panel);
+}
+
+/// The pages that read the store, each with parameters that reach it.
+const STORE_PAGES: [&str; 6] = ["/", "/records", "/records/1", "/related?key=request_id&value=r-1", "/sites", "/tail"];
+
+/// A SQLite database deleted, or replaced by a file that is not one, under a
+/// running panel: every page is a 503 error page, never a 500.
+#[test]
+fn sqlite_database_deleted_or_unreadable_is_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    let panel = log_panel::builder().database(&path).without_spool().build().unwrap();
+    log::error!(logger: &panel, target: "gone", request_id = "r-1"; "before the file went");
+    panel.flush().unwrap();
+    drop(panel);
+    let store: Arc<dyn Store> = Arc::new(log_panel_sqlite::SqliteStore::open(&path).unwrap());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let app = router(store.clone());
+        assert_eq!(get(&app, "/records").await.0, StatusCode::OK);
+        let remove = |suffix: &str| {
+            let p = dir.path().join(format!("logs.db{suffix}"));
+            if p.exists() {
+                std::fs::remove_file(p).unwrap();
+            }
+        };
+        for suffix in ["", "-wal", "-shm"] {
+            remove(suffix);
+        }
+        for uri in STORE_PAGES {
+            let (status, _, body) = get(&app, uri).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "deleted: {uri}: {body}");
+            assert!(body.contains("<section class=\"problem\">"), "{uri}: {body}");
+        }
+        std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+        for uri in STORE_PAGES {
+            let (status, _, body) = get(&app, uri).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "not a database: {uri}: {body}");
+            assert!(body.contains("<section class=\"problem\">"), "{uri}: {body}");
+        }
+    });
+    drop(rt);
 }
