@@ -1,15 +1,14 @@
 //! The handlers: read the URL, ask the store on a blocking thread, render.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::{FromRequestParts, OriginalUri, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use log_panel_core::store::{
-    CallSite, CardFilter, CardsQuery, FieldValue, Follow, LoggerCard, RecordFilter, SiteMatch, Slots, StoreErrorKind,
+    CallSite, CardFilter, CardsQuery, FieldValue, LoggerCard, RecordFilter, SiteMatch, Slots, StoreErrorKind,
     StoredRecord, DAY, HOUR, QUARTER_HOUR,
 };
 use log_panel_core::{escape_controls, level_name, Store, StoreError, Timestamp};
@@ -26,14 +25,12 @@ use crate::{AppState, PanelOptions};
 const CARDS_PER_PAGE: usize = 20;
 /// Records of a request shown at most.
 const RELATED_LIMIT: usize = 1000;
-/// Lines the live tail shows on opening, and sends per poll at most.
-const TAIL_BATCH: usize = 200;
+/// Lines the live tail page shows on opening.
+const TAIL_OPENING: usize = 50;
 /// Lines the live tail page keeps.
 const TAIL_KEEP: usize = 500;
 /// What a 503 asks the client to wait before trying again, in seconds.
 const RETRY_AFTER_SECS: &str = "10";
-/// How often the live tail asks the store for new records.
-const TAIL_POLL: Duration = Duration::from_millis(500);
 
 /// What every page reads from the request: where the panel is mounted, the
 /// query string, the viewer's offset.
@@ -709,7 +706,7 @@ pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Response {
             return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Live tail", Nav::Tail), body));
         }
     };
-    let lines = match blocking(&state, move |s| s.tail(&filter, None, 50)).await {
+    let lines = match blocking(&state, move |s| s.tail(&filter, None, TAIL_OPENING)).await {
         Ok(l) => l,
         Err(e) => return filter_failure(&ctx, &form, "/tail", "Live tail", Nav::Tail, &e),
     };
@@ -731,21 +728,10 @@ pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Response {
     respond(StatusCode::OK, page(&ctx.frame("Live tail", Nav::Tail), body))
 }
 
-fn event_of(r: &StoredRecord) -> Event {
-    let data = serde_json::json!({
-        "id": r.id,
-        "ts": r.ts.to_rfc3339(),
-        "level": r.level.as_str(),
-        "logger": escape_controls(&r.logger, false),
-        "message": preview(&r.message, 300),
-        "context": context_preview(r),
-    });
-    Event::default().event("record").id(r.id.to_string()).data(data.to_string())
-}
-
 /// Server-sent events: every record the filter keeps, as it is committed.
 /// Starts after `?after=` (or the `Last-Event-ID` of a reconnecting browser),
-/// else with the latest records.
+/// at most one page back, else with the latest page; `503` when the most
+/// streams are open.
 pub(crate) async fn tail_events(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Response {
     let form = FilterForm::from_params(&ctx.params);
     let filter = match parse_filter(&ctx, &form, Timestamp::now()) {
@@ -758,67 +744,21 @@ pub(crate) async fn tail_events(State(state): State<AppState>, ctx: Ctx, headers
         Some(Ok(id)) => Some(id),
         Some(Err(_)) => return (StatusCode::BAD_REQUEST, "after: expected a record id").into_response(),
     };
-    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(64);
-    tokio::spawn(async move {
-        let mut follow = after.map(|id| Follow::after(filter.clone(), id));
-        let mut failing = false;
-        while !tx.is_closed() {
-            let (f, position) = (filter.clone(), follow.take());
-            // The first read of a stream without a position is the latest records;
-            // from then on a Follow re-reads a window below the newest id, so a row
-            // committed late with a smaller id (several PostgreSQL writers) is sent too.
-            let read = blocking(&state, move |s| {
-                Ok(match position {
-                    Some(mut p) => (p.poll(s, TAIL_BATCH), Some(p)),
-                    None => match s.tail(&f, None, TAIL_BATCH) {
-                        Ok(latest) => {
-                            let after = latest.last().map_or(0, |r| r.id);
-                            (Ok(latest), Some(Follow::after(f, after)))
-                        }
-                        Err(e) => (Err(e), None),
-                    },
-                })
-            })
-            .await;
-            let read = match read {
-                Ok((result, position)) => {
-                    follow = position;
-                    result
-                }
-                Err(e) => Err(e),
-            };
-            match read {
-                Ok(batch) => {
-                    if failing {
-                        failing = false;
-                        let _ = tx.send(Event::default().event("status").data("ok")).await;
-                    }
-                    let full = batch.len() == TAIL_BATCH;
-                    for r in &batch {
-                        if tx.send(event_of(r)).await.is_err() {
-                            return;
-                        }
-                    }
-                    if full {
-                        continue;
-                    }
-                }
-                Err(e) => {
-                    failing = true;
-                    if tx.send(Event::default().event("status").data(e.to_string())).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            tokio::time::sleep(TAIL_POLL).await;
-        }
-    });
-    let stream =
-        futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|e| (Ok::<Event, Infallible>(e), rx)) },
+    let Some(mut stream) = state.tail.open(filter, after) else {
+        let message = format!(
+            "503: {} live-tail streams are open, the most this panel serves at once; try again later.\n",
+            state.tail.max()
         );
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+        let mut response = (StatusCode::SERVICE_UNAVAILABLE, message).into_response();
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        return response;
+    };
+    if let Err(e) = stream.start().await {
+        if e.kind() == StoreErrorKind::BadFilter {
+            return (StatusCode::BAD_REQUEST, escape_controls(&e.to_string(), false).into_owned()).into_response();
+        }
+    }
+    Sse::new(stream.events()).keep_alive(KeepAlive::default()).into_response()
 }
 
 // ---------------------------------------------------------------- assets

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -414,16 +414,24 @@ async fn nested_links_honour_the_prefix(env: &Env) {
 }
 
 /// A store that can be switched off, as a database server going down: then
-/// every call fails with `kind`.
+/// every call fails with `kind`. It counts the live tail's reads.
 struct Switch {
     inner: Arc<dyn Store>,
     down: AtomicBool,
     kind: StoreErrorKind,
+    tails: AtomicUsize,
 }
 
 impl Switch {
     fn new(inner: Arc<dyn Store>, kind: StoreErrorKind) -> Switch {
-        Switch { inner, down: AtomicBool::new(true), kind }
+        Switch { inner, down: AtomicBool::new(true), kind, tails: AtomicUsize::new(0) }
+    }
+
+    /// A working store that counts.
+    fn up(inner: Arc<dyn Store>) -> Switch {
+        let s = Switch::new(inner, StoreErrorKind::Unavailable);
+        s.down.store(false, Ordering::SeqCst);
+        s
     }
 
     fn check(&self) -> Result<(), StoreError> {
@@ -441,6 +449,7 @@ impl Store for Switch {
         self.inner.records(f, at, limit)
     }
     fn tail(&self, f: &RecordFilter, after: Option<i64>, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+        self.tails.fetch_add(1, Ordering::SeqCst);
         self.check()?;
         self.inner.tail(f, after, limit)
     }
@@ -531,22 +540,43 @@ fn raw_control(text: &str) -> Option<char> {
     })
 }
 
+/// A live-tail stream opened in process.
+struct Events {
+    body: axum::body::Body,
+    text: String,
+}
+
+impl Events {
+    async fn open(app: &axum::Router, uri: &str) -> Events {
+        let response =
+            app.clone().oneshot(axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Events { body: response.into_body(), text: String::new() }
+    }
+
+    /// Reads until `done` holds for what was read (10 s at most), and returns it all.
+    async fn until(&mut self, what: &str, done: impl Fn(&str) -> bool) -> &str {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done(&self.text) {
+            let frame = tokio::time::timeout_at(deadline, self.body.frame())
+                .await
+                .unwrap_or_else(|_| panic!("{what} within 10 s; read:\n{}", self.text));
+            if let Some(data) = frame.unwrap().unwrap().data_ref() {
+                self.text.push_str(std::str::from_utf8(data).unwrap());
+            }
+        }
+        &self.text
+    }
+
+    async fn until_text(&mut self, needle: &str) -> &str {
+        self.until(needle, |t| t.contains(needle)).await
+    }
+}
+
 /// Reads a live-tail stream until `until` shows up (10 s at most).
 async fn read_stream_until(uri: &str, app: &axum::Router, until: &str) -> String {
-    let response =
-        app.clone().oneshot(axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap()).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "{uri}");
-    let mut body = response.into_body();
-    let mut text = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !text.contains(until) {
-        let frame =
-            tokio::time::timeout_at(deadline, body.frame()).await.unwrap_or_else(|_| panic!("{until} in {text}"));
-        if let Some(data) = frame.unwrap().unwrap().data_ref() {
-            text.push_str(std::str::from_utf8(data).unwrap());
-        }
-    }
-    text
+    Events::open(app, uri).await.until_text(until).await.to_owned()
 }
 
 /// Control characters in every stored field reach no page raw: they are shown
@@ -610,6 +640,143 @@ async fn control_characters_are_shown_as_escapes(env: &mut Env) {
     assert!(text.contains("ctl\\\\e[31m"), "{text}");
 }
 
+/// The newest record id.
+fn newest_id(store: &dyn Store) -> i64 {
+    sync(|| store.tail(&RecordFilter::default(), None, 1)).unwrap().last().map_or(0, |r| r.id)
+}
+
+/// At most `tail_streams` live-tail streams at once; one more gets a 503
+/// with Retry-After; a closed stream frees its place at once.
+async fn tail_streams_are_capped_and_released(env: &Env) {
+    let app = log_panel_web::router_with(env.store.clone(), PanelOptions::default().tail_streams(3));
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(Events::open(&app, "/tail/events?logger=billing").await);
+    }
+    let (status, headers, body) = get(&app, "/tail/events?logger=billing").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(headers["retry-after"], "10");
+    assert!(body.contains("3 live-tail streams are open"), "{body}");
+    open.pop();
+    open.push(Events::open(&app, "/tail/events").await);
+    assert_eq!(get(&app, "/tail/events").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    open.clear();
+    for _ in 0..3 {
+        open.push(Events::open(&app, "/tail/events?level=error").await);
+    }
+    assert_eq!(PanelOptions::default().tail_streams, PanelOptions::DEFAULT_TAIL_STREAMS);
+}
+
+/// Thirty streams with their own filters cost one read of the store a poll,
+/// not thirty; each gets what its filter keeps; when they close, the store
+/// is read no more.
+async fn tail_streams_share_one_poll(env: &Env) {
+    const STREAMS: usize = 30;
+    let store = Arc::new(Switch::up(env.store.clone()));
+    let app = router(store.clone());
+    let after = newest_id(env.store.as_ref());
+    let mut streams = Vec::new();
+    for i in 0..STREAMS {
+        let logger = if i % 2 == 0 { "billing" } else { "other" };
+        streams.push((logger, Events::open(&app, &format!("/tail/events?logger={logger}&after={after}")).await));
+    }
+    let opened = store.tails.load(Ordering::SeqCst);
+    log::info!(logger: &env.panel, target: "other", "marker for other");
+    log::info!(logger: &env.panel, target: "billing", "marker for billing");
+    env.panel.flush().unwrap();
+    for (logger, events) in &mut streams {
+        let text = events.until_text(&format!("marker for {logger}")).await.to_owned();
+        assert_eq!(text.matches("event: record").count(), 1, "{logger}: only its own record: {text}");
+    }
+    // Three polls more: one read each, where a read per stream would be 90.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let reads = store.tails.load(Ordering::SeqCst) - opened;
+    assert!(reads < STREAMS, "{reads} reads of the store for {STREAMS} streams over about three polls");
+    drop(streams);
+    // The poller stops once no stream is open: the count stands still.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let before = store.tails.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        if store.tails.load(Ordering::SeqCst) == before {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the store is still read with no stream open");
+    }
+}
+
+/// A stream starts at most one page (200 lines) back, whatever its `after`,
+/// and says when it skipped older lines; then it is live.
+async fn tail_starts_at_most_a_page_back(env: &mut Env) {
+    let origin = log_panel_core::Origin::new("bulk-app", "bulk-host", 77);
+    let records: Vec<log_panel_core::Record> = (0..250)
+        .map(|i| log_panel_core::Record::new(log_panel_core::Level::Info, "bulk", format!("bulk line {i:03}")))
+        .collect();
+    sync(|| env.sink.write(&log_panel_core::Batch::new(&origin, &records))).unwrap();
+    let ids: Vec<i64> = all(env.store.as_ref(), &{
+        let mut f = RecordFilter::default();
+        f.pid = Some(77);
+        f
+    })
+    .iter()
+    .rev()
+    .map(|r| r.id)
+    .collect();
+    assert_eq!(ids.len(), 250);
+    let app = router(env.store.clone());
+    for (k, (after, lines, gap)) in [
+        ("&after=-1".to_owned(), 200, true),
+        (format!("&after={}", ids[9]), 200, true),
+        (format!("&after={}", ids[239]), 10 + 2, false),
+        (String::new(), 200, false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut events = Events::open(&app, &format!("/tail/events?logger=bulk{after}")).await;
+        events.until("the first page", |t| t.matches("event: record").count() >= lines).await;
+        let marker = format!("live line of round {k}");
+        log::info!(logger: &env.panel, target: "bulk", "{marker}");
+        env.panel.flush().unwrap();
+        let text = events.until_text(&marker).await;
+        assert_eq!(text.matches("event: record").count(), lines + 1, "{after}: {text}");
+        assert_eq!(text.contains("event: gap"), gap, "{after}");
+        assert!(text.contains("bulk line 249"), "{after}: the newest line");
+        if lines == 200 {
+            // The newest 200: the markers of the rounds before, then the newest bulk lines.
+            let (first, before) = (format!("bulk line {:03}", 50 + k), format!("bulk line {:03}", 49 + k));
+            assert!(text.contains(&first) && !text.contains(&before), "{after}: the newest 200: {text}");
+        }
+    }
+}
+
+/// While the database is unreachable the stream says so; once it is back the
+/// stream says so and sends every record committed meanwhile, each once.
+async fn tail_reports_an_outage_and_resumes_with_nothing_missed(env: &Env) {
+    let store = Arc::new(Switch::up(env.store.clone()));
+    let app = router(store.clone());
+    let after = newest_id(env.store.as_ref());
+    let mut events = Events::open(&app, &format!("/tail/events?logger=billing&after={after}")).await;
+    log::info!(logger: &env.panel, target: "billing", "before the outage");
+    env.panel.flush().unwrap();
+    events.until_text("before the outage").await;
+    store.down.store(true, Ordering::SeqCst);
+    events.until_text("db.example:5432").await;
+    for i in 0..5 {
+        log::info!(logger: &env.panel, target: "billing", "during the outage {i}");
+    }
+    env.panel.flush().unwrap();
+    store.down.store(false, Ordering::SeqCst);
+    log::info!(logger: &env.panel, target: "billing", "after the outage");
+    env.panel.flush().unwrap();
+    let text = events.until_text("after the outage").await;
+    assert!(text.contains("event: status\ndata: ok"), "{text}");
+    for i in 0..5 {
+        assert_eq!(text.matches(&format!("during the outage {i}")).count(), 1, "{text}");
+    }
+    assert_eq!(text.matches("event: record").count(), 7, "{text}");
+}
+
 macro_rules! per_store {
     ($store:ident: $($name:ident),* $(,)?) => {
         mod $store {
@@ -647,6 +814,10 @@ macro_rules! every_store {
             unavailable_store_is_503_and_recovers,
             control_characters_are_shown_as_escapes,
             store_failures_map_to_their_status,
+            tail_streams_are_capped_and_released,
+            tail_streams_share_one_poll,
+            tail_starts_at_most_a_page_back,
+            tail_reports_an_outage_and_resumes_with_nothing_missed,
         );
     )* };
 }
