@@ -136,6 +136,10 @@ pub(crate) fn context_preview(r: &StoredRecord) -> String {
     preview(&serde_json::Value::Object(r.context.clone()).to_string(), 120)
 }
 
+/// Characters of a name (logger, thread, app, host) shown in a table row;
+/// the record's page shows it whole.
+pub(crate) const NAME_CHARS: usize = 120;
+
 /// Records as table rows, each opening the record; `full` adds where they came from.
 pub(crate) fn records_table(base: &Base, viewer: Viewer, records: &[StoredRecord], full: bool) -> Markup {
     let tz = if viewer.in_url { encode([("tz", (viewer.offset_secs / 60).to_string())]) } else { String::new() };
@@ -150,10 +154,13 @@ pub(crate) fn records_table(base: &Base, viewer: Viewer, records: &[StoredRecord
                     tr class={ "row-" (level_name(r.level)) } {
                         td.t { a href=(base.link(&format!("/records/{}", r.id), &tz)) { (time(viewer, r.ts)) } }
                         td { (level_badge(r.level)) }
-                        td.logger { (Shown(&r.logger)) }
+                        td.logger { (preview(&r.logger, NAME_CHARS)) }
                         td.msg { a href=(base.link(&format!("/records/{}", r.id), &tz)) { (preview(&r.message, 200)) } }
                         td.ctx { code { (context_preview(r)) } }
-                        @if full { td { (Shown(&r.thread)) } td { (Shown(&r.app)) } td { (Shown(&r.host)) } td { (r.pid) } }
+                        @if full {
+                            td { (preview(&r.thread, NAME_CHARS)) } td { (preview(&r.app, NAME_CHARS)) }
+                            td { (preview(&r.host, NAME_CHARS)) } td { (r.pid) }
+                        }
                     }
                 }
             }
@@ -242,7 +249,7 @@ pub(crate) fn histogram(
                 span.muted {
                     (counted(total, "record"))
                     @if !hist.complete { " (at least: the count stopped at the scan bound)" }
-                    " · max " (max) " per bar · click a bar to narrow the range"
+                    " · " (n) " bars of " (crate::pages::bar_width(slots)) ", max " (max) " per bar · click a bar to narrow the range"
                 }
                 span { (time(viewer, slots.end())) }
             }

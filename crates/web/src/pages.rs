@@ -16,13 +16,17 @@ use maud::{html, Markup};
 
 use crate::html::{
     context_preview, count, counted, filter_form, histogram, level_badge, page, preview, problem_page, records_table,
-    time, Base, Frame, Nav, Shown,
+    time, Base, Frame, Nav, Shown, NAME_CHARS,
 };
 use crate::query::{encode, number, page_at, url_time, FilterForm, Params, Viewer};
 use crate::{AppState, PanelOptions};
 
 /// Cards per home page.
 const CARDS_PER_PAGE: usize = 20;
+/// Call sites a page shows at most (each row links the filter twice).
+const SITES_LIMIT: usize = 100;
+/// Records a page of the table shows at most.
+const RECORDS_LIMIT: usize = 500;
 /// Records of a request shown at most.
 const RELATED_LIMIT: usize = 1000;
 /// Lines the live tail page shows on opening.
@@ -323,36 +327,71 @@ fn logger_card(ctx: &Ctx, options: &PanelOptions, card: &LoggerCard, slots: &Slo
 
 // ---------------------------------------------------------------- records
 
+/// Bars of the histogram at most (one more when the range starts and ends inside a bar).
+pub(crate) const HISTOGRAM_BARS: u64 = 60;
+/// The round bar widths, narrowest first; a wider range gets bars of whole years.
+const BAR_WIDTHS: [i64; 16] = [
+    1_000_000,
+    5_000_000,
+    15_000_000,
+    60_000_000,
+    300_000_000,
+    900_000_000,
+    1_800_000_000,
+    HOUR,
+    3 * HOUR,
+    6 * HOUR,
+    12 * HOUR,
+    DAY,
+    7 * DAY,
+    30 * DAY,
+    91 * DAY,
+    YEAR,
+];
+/// A year of 365 days, the unit of the widest bars.
+const YEAR: i64 = 365 * DAY;
+/// The earliest and the latest time a URL can name (four-digit years):
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z.
+const EARLIEST: i64 = -62_167_219_200_000_000;
+const LATEST: i64 = 253_402_300_800_000_000 - 1;
+
 /// Slots for the histogram above the records: the filter's range, or the
-/// 24 hours before its end, in at most 60 round-width bars.
+/// 24 hours before its end, in at most [`HISTOGRAM_BARS`] (+1) bars of a round
+/// width — whole years for the widest ranges — whatever the range.
 fn histogram_slots(filter: &RecordFilter, now: Timestamp, viewer: Viewer) -> Result<Slots, StoreError> {
-    const WIDTHS: [i64; 14] = [
-        1_000_000,
-        5_000_000,
-        15_000_000,
-        60_000_000,
-        300_000_000,
-        900_000_000,
-        1_800_000_000,
-        HOUR,
-        3 * HOUR,
-        6 * HOUR,
-        12 * HOUR,
-        DAY,
-        7 * DAY,
-        30 * DAY,
-    ];
-    let end = filter.until.unwrap_or(now);
-    let start = filter.since.unwrap_or(Timestamp(end.0.saturating_sub(DAY)));
-    let end = if end <= start { Timestamp(start.0.saturating_add(HOUR)) } else { end };
-    let span = end.0.saturating_sub(start.0);
-    let width = WIDTHS.iter().copied().find(|w| span / w <= 60).unwrap_or(WIDTHS[WIDTHS.len() - 1]);
+    let clamp = |t: i64| t.clamp(EARLIEST, LATEST);
+    let end = clamp(filter.until.unwrap_or(now).0);
+    let start = clamp(filter.since.map_or(end.saturating_sub(DAY), |t| t.0));
+    let end = if end <= start { start.saturating_add(HOUR) } else { end };
+    // Positive: `end` is after `start`.
+    let span = end.saturating_sub(start).unsigned_abs();
+    let bars = |w: i64| span.div_ceil(w.unsigned_abs());
+    let width = BAR_WIDTHS.iter().copied().find(|&w| bars(w) <= HISTOGRAM_BARS).unwrap_or_else(|| {
+        let years = i64::try_from(bars(YEAR).div_ceil(HISTOGRAM_BARS)).unwrap_or(i64::MAX / YEAR);
+        YEAR.saturating_mul(years)
+    });
     // Wide bars start on the viewer's local boundaries (every offset is a quarter hour).
     let off = if width >= HOUR { i64::from(viewer.offset_secs) * 1_000_000 } else { 0 };
-    let first = (start.0 + off).div_euclid(width) * width - off;
-    let last = (end.0 + off + width - 1).div_euclid(width) * width - off;
-    let n = usize::try_from((last - first) / width).unwrap_or(1).max(1);
-    Slots::ending_at(Timestamp(first + width * n as i64), width, n)
+    let first = (start + off).div_euclid(width) * width - off;
+    let last = (end + off).saturating_add(width - 1).div_euclid(width) * width - off;
+    let n = ((last - first) / width).max(1);
+    // Bounds stay within the times a URL can name, so every bar's link parses.
+    let mut bounds: Vec<Timestamp> = (0..=n).map(|i| Timestamp(clamp(first.saturating_add(i * width)))).collect();
+    bounds.dedup();
+    Slots::new(bounds)
+}
+
+/// A bar's width for people: `15 min`, `6 h`, `7 days`, `170 years`.
+pub(crate) fn bar_width(slots: &Slots) -> String {
+    let Some((a, b)) = slots.slot(slots.len() / 2) else { return String::new() };
+    let w = b.0 - a.0;
+    match w {
+        w if w >= YEAR && w % YEAR == 0 => crate::html::counted((w / YEAR) as u64, "year"),
+        w if w >= DAY && w % DAY == 0 => crate::html::counted((w / DAY) as u64, "day"),
+        w if w >= HOUR && w % HOUR == 0 => format!("{} h", w / HOUR),
+        w if w >= 60_000_000 && w % 60_000_000 == 0 => format!("{} min", w / 60_000_000),
+        w => format!("{} s", w / 1_000_000),
+    }
 }
 
 /// The filter's problems: the viewer's offset, the filter, the page position, the limit.
@@ -374,7 +413,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     let now = Timestamp::now();
     let parsed = parse_filter(&ctx, &form, now).and_then(|f| {
         let at = page_at(&ctx.params)?;
-        let limit = number(&ctx.params, "limit", 50, 500)?;
+        let limit = number(&ctx.params, "limit", 50, RECORDS_LIMIT)?;
         Ok((f, at, limit))
     });
     let (filter, at, limit) = match parsed {
@@ -618,8 +657,8 @@ pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Response {
         form.since = "1h".to_owned();
     }
     let viewer = ctx.viewer();
-    let parsed =
-        parse_filter(&ctx, &form, Timestamp::now()).and_then(|f| Ok((f, number(&ctx.params, "limit", 50, 500)?)));
+    let parsed = parse_filter(&ctx, &form, Timestamp::now())
+        .and_then(|f| Ok((f, number(&ctx.params, "limit", 50, SITES_LIMIT)?)));
     let (filter, limit) = match parsed {
         Ok(x) => x,
         Err(e) => {
@@ -643,10 +682,10 @@ pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Response {
                     @for site in &sites {
                         @let by_logger = FilterForm { logger: site.logger.clone(), ..form.clone() };
                         tr {
-                            td.logger { a href=(ctx.link("/records", by_logger.pairs())) { (Shown(&site.logger)) } }
+                            td.logger { a href=(ctx.link("/records", by_logger.pairs())) { (preview(&site.logger, NAME_CHARS)) } }
                             td { @match site_form(&by_logger, site) {
                                 Some(one) => { a href=(ctx.link("/records", one.pairs())) title="The records of this call site" {
-                                    code { (Shown(site.file.as_deref().unwrap_or("?"))) @if let Some(l) = site.line { ":" (l) } } } }
+                                    code { (preview(site.file.as_deref().unwrap_or("?"), NAME_CHARS)) @if let Some(l) = site.line { ":" (l) } } } }
                                 None => { code { "?" } }
                             } }
                             td.n.n-error { (nonzero(site.counts.error)) }

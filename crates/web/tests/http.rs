@@ -777,6 +777,89 @@ async fn tail_reports_an_outage_and_resumes_with_nothing_missed(env: &Env) {
     assert_eq!(text.matches("event: record").count(), 7, "{text}");
 }
 
+/// The bound on any page's size that the tests check, whatever the URL (with
+/// the test data: the worst cases, computed in docs/panel.md, need stored
+/// strings made to be large).
+const PAGE_BYTES: usize = 1 << 20;
+
+/// The widest range a URL can name is drawn in at most 61 bars of whole
+/// years, and the page stays small; every bar's link parses.
+async fn widest_histogram_is_bounded(env: &Env) {
+    let app = router(env.store.clone());
+    for uri in [
+        "/records?since=0001-01-01T00:00:00Z&until=9999-12-31T23:59:59Z",
+        "/records?since=0000-01-01T00:00:00Z&until=9999-12-31T23:59:59.999999Z&tz=840",
+        "/records?since=9999-12-31T00:00:00Z&tz=-720",
+        "/records?until=0000-01-01T00:30:00Z",
+    ] {
+        let (status, _, body) = get(&app, uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        assert!(body.len() < 100_000, "{uri}: {} bytes", body.len());
+        let hist = body.split("<figure class=\"histogram\"").nth(1).unwrap().split("</figure>").next().unwrap();
+        let bars = links(hist, "/records?");
+        assert!(!bars.is_empty() && bars.len() <= 61, "{uri}: {} bars", bars.len());
+        for bar in [bars.first().unwrap(), bars.last().unwrap()] {
+            assert_eq!(get(&app, bar).await.0, StatusCode::OK, "{uri}: bar {bar}");
+        }
+    }
+    let (_, _, body) = get(&app, "/records?since=0001-01-01T00:00:00Z&until=9999-12-31T23:59:59Z").await;
+    assert!(body.contains(" bars of 167 years"), "the page says how wide a bar is");
+}
+
+/// Every page with the largest parameters it accepts stays under
+/// [`PAGE_BYTES`]; larger ones are refused with a 400, never a 500.
+async fn every_page_is_bounded_whatever_its_parameters(env: &Env) {
+    let app = router(env.store.clone());
+    // Text that escapes as much as text can, in a URL and in HTML; 2 004 bytes
+    // leave room for a range in the 2 048 a filter may have.
+    let hostile = |n: usize| urlencode(&"\"<&".repeat(n / 3));
+    let max_q = hostile(2004);
+    let ctx: String = (0..100).map(|i| format!("&ctx=k{i:02}%3Dv")).collect();
+    for uri in [
+        format!("/records?limit=500&q={max_q}"),
+        format!("/records?limit=500&since=0001-01-01T00:00:00Z&until=9999-12-31T23:59:59Z&q={max_q}"),
+        format!("/records?limit=500&logger={max_q}"),
+        format!("/records?limit=500{ctx}"),
+        format!("/sites?limit=100&q={max_q}"),
+        format!("/sites?limit=100&since=0001-01-01T00:00:00Z{ctx}"),
+        format!("/tail?q={max_q}"),
+        format!("/tail?since=0001-01-01T00:00:00Z{ctx}"),
+        format!("/?range=90d&page=1000000&name={}", hostile(15_000)),
+        format!("/related?key=request_id&value={}", hostile(15_000)),
+        "/records/9223372036854775807".to_owned(),
+    ] {
+        let (status, _, body) = get(&app, &uri).await;
+        assert!(
+            matches!(status, StatusCode::OK | StatusCode::NOT_FOUND),
+            "{}: {status}: {}",
+            &uri[..60.min(uri.len())],
+            &body[..2000.min(body.len())]
+        );
+        assert!(body.len() < PAGE_BYTES, "{}: {} bytes", &uri[..60], body.len());
+        assert_escaped(&uri, &body);
+    }
+    let too_long = hostile(2100);
+    let too_many: String = (0..2000).map(|i| format!("&ctx=k{i}%3Dv")).collect();
+    for uri in [
+        format!("/records?q={too_long}"),
+        format!("/records?logger={too_long}"),
+        format!("/records?limit=500{too_many}"),
+        "/records?limit=501".to_owned(),
+        "/records?limit=99999999999999999999999".to_owned(),
+        format!("/sites?q={too_long}"),
+        "/sites?limit=101".to_owned(),
+        format!("/tail?ctx={too_long}"),
+        format!("/tail{}", too_many.replacen('&', "?", 1)),
+    ] {
+        let (status, _, body) = get(&app, &uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}: {}", &uri[..60.min(uri.len())], &body[..2000.min(body.len())]);
+        assert!(body.len() < PAGE_BYTES, "{}: {} bytes", &uri[..60.min(uri.len())], body.len());
+        assert!(body.contains("Filter not applied"), "{}", &uri[..60.min(uri.len())]);
+    }
+    let (status, _, _) = get(&app, &format!("/tail/events?q={too_long}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
 macro_rules! per_store {
     ($store:ident: $($name:ident),* $(,)?) => {
         mod $store {
@@ -818,6 +901,8 @@ macro_rules! every_store {
             tail_streams_share_one_poll,
             tail_starts_at_most_a_page_back,
             tail_reports_an_outage_and_resumes_with_nothing_missed,
+            widest_histogram_is_bounded,
+            every_page_is_bounded_whatever_its_parameters,
         );
     )* };
 }
