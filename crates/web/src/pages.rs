@@ -792,9 +792,17 @@ pub(crate) async fn tail_events(State(state): State<AppState>, ctx: Ctx, headers
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
         return response;
     };
+    // As the pages: a refused filter or query ends here (a browser does not
+    // retry a refused stream); an unreachable database is reported on the
+    // stream, which goes on once it is back.
     if let Err(e) = stream.start().await {
-        if e.kind() == StoreErrorKind::BadFilter {
-            return (StatusCode::BAD_REQUEST, escape_controls(&e.to_string(), false).into_owned()).into_response();
+        let status = match e.kind() {
+            StoreErrorKind::BadFilter => Some(StatusCode::BAD_REQUEST),
+            StoreErrorKind::Storage | StoreErrorKind::NewerSchema => Some(StatusCode::INTERNAL_SERVER_ERROR),
+            _ => None,
+        };
+        if let Some(status) = status {
+            return (status, escape_controls(&e.to_string(), false).into_owned()).into_response();
         }
     }
     Sse::new(stream.events()).keep_alive(KeepAlive::default()).into_response()

@@ -860,6 +860,100 @@ async fn every_page_is_bounded_whatever_its_parameters(env: &Env) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
+/// The status of a GET, without reading the body (a live-tail stream never ends).
+async fn status_of(app: &axum::Router, uri: &str) -> StatusCode {
+    app.clone().oneshot(axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap()).await.unwrap().status()
+}
+
+/// Hostile filters on every page that takes one: a NUL in any text
+/// condition, hundreds or thousands of context conditions, absurd limits,
+/// dates that are not dates. Each is a 400 page with the form, or — for a NUL,
+/// which stored text never holds — a page that matches nothing, or — for 600
+/// conditions, within the bytes a filter may have — an answer; never a 500.
+async fn hostile_filters_are_refused_never_500(env: &Env) {
+    let app = router(env.store.clone());
+    // Every wrong answer, so one run lists them all.
+    let mut wrong: Vec<String> = Vec::new();
+    let many = |n: usize| "&ctx=a%3D1".repeat(n);
+    let nul = [
+        "q=%00",
+        "q=pay%00ment",
+        "logger=billing%00",
+        "logger=billing%3A%3A%00",
+        "app=shop%00",
+        "host=h%00",
+        "ctx=request_id%3Dr-1%00",
+        "ctx=request_id%3D%00",
+        "site=src%2Fa%00.rs%3A1",
+    ];
+    // Within the 2 048 bytes a filter may have: the store runs it or refuses it.
+    let heavy = format!("level=error{}", many(600));
+    let refused = [
+        "ctx=request%00_id%3Dr-1".to_owned(),
+        heavy.clone(),
+        format!("level=error{}", many(2000)),
+        "limit=-1".to_owned(),
+        "limit=18446744073709551616".to_owned(),
+        "limit=%00".to_owned(),
+        "since=9999-99-99".to_owned(),
+        "since=2026-02-30T00:00:00Z".to_owned(),
+        "since=99999999999999999w".to_owned(),
+        "until=-5d".to_owned(),
+        "since=%00".to_owned(),
+        "since=10000-01-01T00:00:00Z".to_owned(),
+        "pid=99999999999".to_owned(),
+    ];
+    let rows = |body: &str| {
+        body.matches("<tr class=\"row-").count()
+            + body.matches("<tr><td class=\"logger\">").count()
+            + body.matches("class=\"line row-").count()
+    };
+    for page in ["/records", "/sites", "/tail"] {
+        for query in nul.iter().map(|q| (*q).to_owned()).chain(refused.iter().cloned()) {
+            let uri = format!("{page}?{query}");
+            let short = &uri[..uri.len().min(80)];
+            let (status, _, body) = get(&app, &uri).await;
+            let is_nul = nul.contains(&query.as_str());
+            let right = match status {
+                StatusCode::BAD_REQUEST => body.contains("Filter not applied"),
+                StatusCode::OK if is_nul => rows(&body) == 0,
+                StatusCode::OK => query == heavy || (page != "/records" && query.starts_with("limit")),
+                _ => false,
+            };
+            if !right {
+                let why = body
+                    .split("<p class=\"error\" role=\"alert\">")
+                    .nth(1)
+                    .or(body.split("<section class=\"problem\">").nth(1));
+                wrong.push(format!("{short}: {status}: {}", why.unwrap_or("").chars().take(160).collect::<String>()));
+            }
+            assert_eq!(raw_control(&body), None, "{short}");
+            let events = status_of(&app, &format!("/tail/events?{query}")).await;
+            // A NUL term may match nothing (a stream that stays empty).
+            if !(events == StatusCode::BAD_REQUEST
+                || (events == StatusCode::OK && (is_nul || query == heavy || query.starts_with("limit"))))
+            {
+                wrong.push(format!("/tail/events?{}: {events}", &query[..query.len().min(60)]));
+            }
+        }
+    }
+    for query in ["key=request_id&value=r-1%00", "key=request%00_id&value=r-1", "key=k&value=%00"] {
+        let (status, _, body) = get(&app, &format!("/related?{query}")).await;
+        if !(status == StatusCode::BAD_REQUEST || (status == StatusCode::OK && rows(&body) == 0)) {
+            wrong.push(format!("/related?{query}: {status}"));
+        }
+    }
+    let long_key = format!("/related?key={}&value=1", "k".repeat(10_000));
+    let status = get(&app, &long_key).await.0;
+    if status != StatusCode::BAD_REQUEST {
+        wrong.push(format!("/related with a 10 000-byte key: {status}"));
+    }
+    for id in ["-1", "99999999999999999999", "%00"] {
+        assert_eq!(get(&app, &format!("/records/{id}")).await.0, StatusCode::NOT_FOUND, "/records/{id}");
+    }
+    assert!(wrong.is_empty(), "{}: {} wrong answers:\n{}", env.name, wrong.len(), wrong.join("\n"));
+}
+
 macro_rules! per_store {
     ($store:ident: $($name:ident),* $(,)?) => {
         mod $store {
@@ -903,6 +997,7 @@ macro_rules! every_store {
             tail_reports_an_outage_and_resumes_with_nothing_missed,
             widest_histogram_is_bounded,
             every_page_is_bounded_whatever_its_parameters,
+            hostile_filters_are_refused_never_500,
         );
     )* };
 }
