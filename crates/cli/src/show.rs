@@ -17,26 +17,9 @@ use crate::clock::Clock;
 use crate::error::{out, CliError};
 
 /// Appends `s` with every control character (C0, DEL, C1) and bidirectional
-/// override shown as an escape: `\e` for ESC, `\0`, `\n`, `\r`, `\t`, else `\xNN` / `\u{NNNN}`.
+/// override shown as an escape, newlines and tabs too (one record, one line).
 pub(crate) fn clean_into(buf: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '\x1b' => buf.push_str("\\e"),
-            '\0' => buf.push_str("\\0"),
-            '\n' => buf.push_str("\\n"),
-            '\r' => buf.push_str("\\r"),
-            '\t' => buf.push_str("\\t"),
-            c if (c as u32) < 0x80 && c.is_control() => {
-                let _ = write!(buf, "\\x{:02x}", c as u32);
-            }
-            c if c.is_control()
-                || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
-            {
-                let _ = write!(buf, "\\u{{{:x}}}", c as u32);
-            }
-            c => buf.push(c),
-        }
-    }
+    log_panel_core::escape_controls_into(buf, s, false);
 }
 
 pub(crate) fn clean(s: &str) -> String {

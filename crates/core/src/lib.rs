@@ -22,6 +22,7 @@
 pub mod aggregate;
 mod chain;
 pub mod context;
+mod controls;
 pub mod json;
 mod policy;
 pub mod record;
@@ -32,6 +33,7 @@ mod value;
 
 pub use chain::error_chain;
 pub use context::Context;
+pub use controls::{escape_controls, escape_controls_into};
 pub use policy::BatchPolicy;
 pub use record::{
     level_from_severity, level_index, level_name, parse_level, severity, Level, Origin, Record, Text, Timestamp, LEVELS,

@@ -155,6 +155,20 @@ impl FieldValue {
             FieldValue::Int(_) => None,
         }
     }
+
+    /// Whether a stored JSON value equals this one, by its rules.
+    pub fn matches(&self, stored: &serde_json::Value) -> bool {
+        use serde_json::Value as J;
+        match stored {
+            J::String(s) => self.as_text() == Some(s.as_str()),
+            J::Number(n) => {
+                n.as_i64().is_some_and(|i| self.as_int() == Some(i))
+                    || (n.as_i64().is_none() && n.as_f64().is_some_and(|f| self.as_float() == Some(f)))
+            }
+            J::Bool(b) => self.as_bool() == Some(*b),
+            _ => false,
+        }
+    }
 }
 
 impl fmt::Display for FieldValue {
@@ -397,6 +411,22 @@ impl RecordFilter {
     /// Whether a record with this level passes the level conditions.
     pub fn keeps_level(&self, level: Level) -> bool {
         self.min_level.is_none_or(|min| level <= min) && (self.levels.is_empty() || self.levels.contains(&level))
+    }
+
+    /// Whether the filter keeps `r`: the contract every [`Store`] implements,
+    /// written as plainly as possible (the reference store of the conformance
+    /// tests is this; a live tail filters records it already holds with it).
+    pub fn keeps(&self, r: &StoredRecord) -> bool {
+        self.logger.as_ref().is_none_or(|l| l.matches(&r.logger))
+            && self.keeps_level(r.level)
+            && self.since.is_none_or(|t| r.ts >= t)
+            && self.until.is_none_or(|t| r.ts < t)
+            && self.app.as_ref().is_none_or(|a| *a == r.app)
+            && self.host.as_ref().is_none_or(|h| *h == r.host)
+            && self.pid.is_none_or(|p| p == r.pid)
+            && self.text.as_ref().is_none_or(|t| r.message.to_lowercase().contains(&t.to_lowercase()))
+            && self.fields.iter().all(|m| r.context.get(&m.key).is_some_and(|v| m.value.matches(v)))
+            && self.site.as_ref().is_none_or(|s| s.matches(r.file.as_deref(), r.line))
     }
 }
 

@@ -70,7 +70,7 @@
   }
   function show(r) {
     var stick = tail.scrollTop + tail.clientHeight >= tail.scrollHeight - 4;
-    tail.appendChild(line(r));
+    tail.appendChild(r.nodeType ? r : line(r));
     while (tail.children.length > max) { tail.removeChild(tail.firstElementChild); }
     if (stick) { tail.scrollTop = tail.scrollHeight; }
   }
@@ -93,7 +93,17 @@
   source.addEventListener("status", function (ev) {
     say(ev.data === "ok" ? "Live" : "Database unreachable, retrying: " + ev.data);
   });
-  source.addEventListener("error", function () { say("Disconnected, reconnecting…"); });
+  // The server starts a stream at most one page back; it says when it skipped lines.
+  source.addEventListener("gap", function (ev) {
+    var row = el("div", "line gap", "… " + ev.data);
+    if (paused) { held.push(row); } else { show(row); }
+  });
+  source.addEventListener("error", function () {
+    // A refused stream (too many open: 503) is not retried by the browser.
+    say(source.readyState === EventSource.CLOSED
+      ? "Live updates stopped: the server refused the stream (too many live tails open?). Reload to try again."
+      : "Disconnected, reconnecting…");
+  });
 
   toggle.disabled = false;
   toggle.addEventListener("click", function () {

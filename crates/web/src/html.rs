@@ -1,11 +1,27 @@
 //! The pieces every page is made of. maud escapes every interpolated string,
-//! in text and in attributes; nothing here writes raw HTML.
+//! in text and in attributes; nothing here writes raw HTML. Stored strings
+//! are shown through [`Shown`], which also turns control characters into
+//! visible escapes.
 
 use log_panel_core::store::{Histogram, LevelCounts, Slots, StoredRecord};
-use log_panel_core::{level_name, Level, Timestamp};
-use maud::{html, Markup, DOCTYPE};
+use log_panel_core::{escape_controls, level_name, Level, Timestamp};
+use maud::{html, Markup, Render, DOCTYPE};
 
 use crate::query::{encode, href, url_time, FilterForm, Viewer};
+
+/// A stored string (or anything else the viewer did not write into the page
+/// themselves) as text: control characters other than newline and tab become
+/// visible escapes, as the command line shows them (`\e[31m`, `\x07`), then
+/// maud escapes the HTML. Used for form fields too, so no page ever holds a
+/// raw control character (one printed by `curl` cannot drive a terminal);
+/// links carry the exact value, so following one still matches it.
+pub(crate) struct Shown<'a>(pub(crate) &'a str);
+
+impl Render for Shown<'_> {
+    fn render_to(&self, buffer: &mut String) {
+        escape_controls(self.0, true).as_ref().render_to(buffer);
+    }
+}
 
 /// Where the panel is mounted (`""` at the root, `/admin/logs` nested), for links.
 #[derive(Debug, Clone)]
@@ -84,7 +100,7 @@ pub(crate) fn problem_page(frame: &Frame<'_>, heading: &str, message: &str, retr
             @if retry { meta http-equiv="refresh" content="10"; }
             section.problem {
                 h1 { (heading) }
-                p { (message) }
+                p { (Shown(message)) }
                 @if retry { p.muted { "This page reloads every 10 seconds and works again once the database is back." } }
             }
         },
@@ -100,14 +116,16 @@ pub(crate) fn time(viewer: Viewer, ts: Timestamp) -> Markup {
     html! { time datetime=(ts.to_rfc3339()) title=(ts.to_rfc3339()) { (viewer.format(ts)) } }
 }
 
-/// The first line of `text`, at most `max` characters, with an ellipsis when cut.
+/// The first line of `text`, at most `max` characters, with an ellipsis when
+/// cut, control characters shown as escapes (see [`Shown`]).
 pub(crate) fn preview(text: &str, max: usize) -> String {
     let line = text.lines().next().unwrap_or("");
     let cut: String = line.chars().take(max).collect();
+    let shown = escape_controls(&cut, false).into_owned();
     if cut.len() < text.len() {
-        format!("{cut}…")
+        format!("{shown}…")
     } else {
-        cut
+        shown
     }
 }
 
@@ -117,6 +135,10 @@ pub(crate) fn context_preview(r: &StoredRecord) -> String {
     }
     preview(&serde_json::Value::Object(r.context.clone()).to_string(), 120)
 }
+
+/// Characters of a name (logger, thread, app, host) shown in a table row;
+/// the record's page shows it whole.
+pub(crate) const NAME_CHARS: usize = 120;
 
 /// Records as table rows, each opening the record; `full` adds where they came from.
 pub(crate) fn records_table(base: &Base, viewer: Viewer, records: &[StoredRecord], full: bool) -> Markup {
@@ -132,10 +154,13 @@ pub(crate) fn records_table(base: &Base, viewer: Viewer, records: &[StoredRecord
                     tr class={ "row-" (level_name(r.level)) } {
                         td.t { a href=(base.link(&format!("/records/{}", r.id), &tz)) { (time(viewer, r.ts)) } }
                         td { (level_badge(r.level)) }
-                        td.logger { (r.logger) }
+                        td.logger { (preview(&r.logger, NAME_CHARS)) }
                         td.msg { a href=(base.link(&format!("/records/{}", r.id), &tz)) { (preview(&r.message, 200)) } }
                         td.ctx { code { (context_preview(r)) } }
-                        @if full { td { (r.thread) } td { (r.app) } td { (r.host) } td { (r.pid) } }
+                        @if full {
+                            td { (preview(&r.thread, NAME_CHARS)) } td { (preview(&r.app, NAME_CHARS)) }
+                            td { (preview(&r.host, NAME_CHARS)) } td { (r.pid) }
+                        }
                     }
                 }
             }
@@ -149,24 +174,24 @@ pub(crate) fn filter_form(base: &Base, action: &str, form: &FilterForm, viewer: 
     let has = |l: Level| form.levels.iter().any(|x| x.eq_ignore_ascii_case(l.as_str()));
     html! {
         form.filters method="get" action=(base.at(action)) {
-            @if let Some(e) = error { p.error role="alert" { strong { "Filter not applied: " } (e) } }
+            @if let Some(e) = error { p.error role="alert" { strong { "Filter not applied: " } (Shown(e)) } }
             div.grid {
-                label { "Logger" input name="logger" value=(form.logger) placeholder="app::db, or app:: with children"; }
+                label { "Logger" input name="logger" value=(Shown(&form.logger)) placeholder="app::db, or app:: with children"; }
                 label { "Min level" select name="level" {
                     option value="" { "any" }
                     @for l in levels {
                         option value=(level_name(l)) selected[form.level.eq_ignore_ascii_case(l.as_str())] { (l.as_str()) }
                     }
                 } }
-                label.wide { "Message contains" input name="q" value=(form.q) placeholder="text"; }
-                label { "Since" input name="since" value=(form.since) placeholder="2h, 7d, 2026-12-01 10:00"; }
-                label { "Until" input name="until" value=(form.until) placeholder="now"; }
-                label { "App" input name="app" value=(form.app); }
-                label { "Host" input name="host" value=(form.host); }
-                label { "Pid" input name="pid" value=(form.pid) inputmode="numeric"; }
-                label { "Call site" input name="site" value=(form.site) placeholder="src/db.rs:42"; }
+                label.wide { "Message contains" input name="q" value=(Shown(&form.q)) placeholder="text"; }
+                label { "Since" input name="since" value=(Shown(&form.since)) placeholder="2h, 7d, 2026-12-01 10:00"; }
+                label { "Until" input name="until" value=(Shown(&form.until)) placeholder="now"; }
+                label { "App" input name="app" value=(Shown(&form.app)); }
+                label { "Host" input name="host" value=(Shown(&form.host)); }
+                label { "Pid" input name="pid" value=(Shown(&form.pid)) inputmode="numeric"; }
+                label { "Call site" input name="site" value=(Shown(&form.site)) placeholder="src/db.rs:42"; }
                 label.wide { "Context key=value (one per line)"
-                    textarea name="ctx" rows="2" placeholder="request_id=r-42" { (form.ctx.join("\n")) }
+                    textarea name="ctx" rows="2" placeholder="request_id=r-42" { (Shown(&form.ctx.join("\n"))) }
                 }
             }
             fieldset.levels {
@@ -224,7 +249,7 @@ pub(crate) fn histogram(
                 span.muted {
                     (counted(total, "record"))
                     @if !hist.complete { " (at least: the count stopped at the scan bound)" }
-                    " · max " (max) " per bar · click a bar to narrow the range"
+                    " · " (n) " bars of " (crate::pages::bar_width(slots)) ", max " (max) " per bar · click a bar to narrow the range"
                 }
                 span { (time(viewer, slots.end())) }
             }

@@ -28,6 +28,7 @@ mod html;
 mod pages;
 mod query;
 mod serve;
+mod tail;
 
 use std::sync::Arc;
 
@@ -52,15 +53,28 @@ pub struct PanelOptions {
     /// WARN records in a slot that make it a warning slot (amber), when it is
     /// not an error slot; the configuration's `thresholds.warn`. At least 1.
     pub slot_warnings: u64,
+    /// Live-tail streams served at once ([`PanelOptions::DEFAULT_TAIL_STREAMS`]
+    /// by default); one more is answered `503` with `Retry-After`. At least 1.
+    pub tail_streams: usize,
 }
 
 impl Default for PanelOptions {
     fn default() -> PanelOptions {
-        PanelOptions { slot_errors: 1, slot_warnings: 1 }
+        PanelOptions { slot_errors: 1, slot_warnings: 1, tail_streams: PanelOptions::DEFAULT_TAIL_STREAMS }
     }
 }
 
 impl PanelOptions {
+    /// The default cap on live-tail streams open at once.
+    pub const DEFAULT_TAIL_STREAMS: usize = 64;
+
+    /// Serves at most `n` live-tail streams at once (0 is taken as 1).
+    #[must_use]
+    pub fn tail_streams(mut self, n: usize) -> PanelOptions {
+        self.tail_streams = n.max(1);
+        self
+    }
+
     /// Slots turn red at `errors` ERROR records and amber at `warnings` WARN
     /// records (0 is taken as 1: a slot with one error is never "ok").
     #[must_use]
@@ -76,6 +90,7 @@ impl PanelOptions {
 pub(crate) struct AppState {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) options: PanelOptions,
+    pub(crate) tail: Arc<tail::TailHub>,
 }
 
 /// The panel's pages over `store`, with links relative to wherever the
@@ -87,7 +102,9 @@ pub fn router(store: Arc<dyn Store>) -> axum::Router {
 
 /// [`router`] with options.
 pub fn router_with(store: Arc<dyn Store>, options: PanelOptions) -> axum::Router {
-    let options = PanelOptions::default().slot_thresholds(options.slot_errors, options.slot_warnings);
+    let options =
+        options.slot_thresholds(options.slot_errors, options.slot_warnings).tail_streams(options.tail_streams);
+    let tail = Arc::new(tail::TailHub::new(store.clone(), options.tail_streams));
     axum::Router::new()
         .route("/", get(pages::home))
         .route("/records", get(pages::records))
@@ -100,7 +117,7 @@ pub fn router_with(store: Arc<dyn Store>, options: PanelOptions) -> axum::Router
         .route("/static/panel.js", get(pages::script))
         .fallback(pages::not_found)
         .layer(axum::middleware::map_response(security_headers))
-        .with_state(AppState { store, options })
+        .with_state(AppState { store, options, tail })
 }
 
 pub(crate) async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {

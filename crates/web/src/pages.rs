@@ -1,37 +1,40 @@
 //! The handlers: read the URL, ask the store on a blocking thread, render.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::{FromRequestParts, OriginalUri, Path, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use log_panel_core::store::{
-    CallSite, CardFilter, CardsQuery, FieldValue, Follow, LoggerCard, RecordFilter, SiteMatch, Slots, StoreErrorKind,
+    CallSite, CardFilter, CardsQuery, FieldValue, LoggerCard, RecordFilter, SiteMatch, Slots, StoreErrorKind,
     StoredRecord, DAY, HOUR, QUARTER_HOUR,
 };
-use log_panel_core::{level_name, Store, StoreError, Timestamp};
+use log_panel_core::{escape_controls, level_name, Store, StoreError, Timestamp};
 use maud::{html, Markup};
 
 use crate::html::{
     context_preview, count, counted, filter_form, histogram, level_badge, page, preview, problem_page, records_table,
-    time, Base, Frame, Nav,
+    time, Base, Frame, Nav, Shown, NAME_CHARS,
 };
 use crate::query::{encode, number, page_at, url_time, FilterForm, Params, Viewer};
 use crate::{AppState, PanelOptions};
 
 /// Cards per home page.
 const CARDS_PER_PAGE: usize = 20;
+/// Call sites a page shows at most (each row links the filter twice).
+const SITES_LIMIT: usize = 100;
+/// Records a page of the table shows at most.
+const RECORDS_LIMIT: usize = 500;
 /// Records of a request shown at most.
 const RELATED_LIMIT: usize = 1000;
-/// Lines the live tail shows on opening, and sends per poll at most.
-const TAIL_BATCH: usize = 200;
+/// Lines the live tail page shows on opening.
+const TAIL_OPENING: usize = 50;
 /// Lines the live tail page keeps.
 const TAIL_KEEP: usize = 500;
-/// How often the live tail asks the store for new records.
-const TAIL_POLL: Duration = Duration::from_millis(500);
+/// What a 503 asks the client to wait before trying again, in seconds.
+const RETRY_AFTER_SECS: &str = "10";
 
 /// What every page reads from the request: where the panel is mounted, the
 /// query string, the viewer's offset.
@@ -109,27 +112,39 @@ fn respond(status: StatusCode, markup: Markup) -> Response {
     (status, Html(markup.into_string())).into_response()
 }
 
-/// The page for a store failure: 503 while the store is unreachable, 400 for
-/// a filter it refused, 500 otherwise.
+/// The page for a store failure: 400 for a filter the store refused, 500 for
+/// a query the database refused or data it cannot read (or a schema from a
+/// newer log-panel), 503 for every other kind (unreachable, a missing or
+/// foreign database, a read over its time budget, kinds added later): the
+/// panel is fine, the database cannot answer now.
 fn failure(ctx: &Ctx, title: &str, nav: Nav, e: &StoreError) -> Response {
     let frame = ctx.frame(title, nav);
-    match e.kind() {
-        StoreErrorKind::Unavailable => respond(
-            StatusCode::SERVICE_UNAVAILABLE,
-            problem_page(&frame, "The log database is unreachable", &e.to_string(), true),
-        ),
-        StoreErrorKind::BadFilter => {
-            respond(StatusCode::BAD_REQUEST, problem_page(&frame, "This filter cannot be run", &e.to_string(), false))
+    let message = e.to_string();
+    let (status, heading, retry) = match e.kind() {
+        StoreErrorKind::BadFilter => (StatusCode::BAD_REQUEST, "This filter cannot be run", false),
+        StoreErrorKind::Storage => (StatusCode::INTERNAL_SERVER_ERROR, "The database refused the query", false),
+        StoreErrorKind::NewerSchema => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "The database was written by a newer log-panel", false)
         }
-        StoreErrorKind::NewerSchema => respond(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            problem_page(&frame, "The database was written by a newer log-panel", &e.to_string(), false),
-        ),
-        _ => respond(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            problem_page(&frame, "The database refused the query", &e.to_string(), false),
-        ),
+        StoreErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "The log database is unreachable", true),
+        // A slow query is not retried by itself: reloading it would only load the database again.
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "The log database cannot answer now", false),
+    };
+    let mut response = respond(status, problem_page(&frame, heading, &message, retry));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
     }
+    response
+}
+
+/// A store failure on a page with the filter form: a refused filter shows
+/// the form with the store's reason (400), anything else is [`failure`].
+fn filter_failure(ctx: &Ctx, form: &FilterForm, action: &str, title: &str, nav: Nav, e: &StoreError) -> Response {
+    if e.kind() == StoreErrorKind::BadFilter {
+        let body = filter_form(&ctx.base, action, form, ctx.viewer(), Some(&e.to_string()));
+        return respond(StatusCode::BAD_REQUEST, page(&ctx.frame(title, nav), body));
+    }
+    failure(ctx, title, nav, e)
 }
 
 // ---------------------------------------------------------------- home
@@ -239,7 +254,7 @@ fn home_form(ctx: &Ctx, range: &str, show: &str, name: &str, error: Option<Strin
     let viewer = ctx.viewer();
     html! {
         form.filters.inline method="get" action=(ctx.base.at("/")) {
-            @if let Some(e) = &error { p.error role="alert" { strong { "Filter not applied: " } (e) } }
+            @if let Some(e) = &error { p.error role="alert" { strong { "Filter not applied: " } (Shown(e)) } }
             label { "Timeline" select name="range" {
                 @for (v, l) in [("24h", "24 hours"), ("30d", "30 days"), ("90d", "90 days")] {
                     option value=(v) selected[v == range] { (l) }
@@ -250,7 +265,7 @@ fn home_form(ctx: &Ctx, range: &str, show: &str, name: &str, error: Option<Strin
                     option value=(v) selected[v == show] { (l) }
                 }
             } }
-            label { "Logger name" input name="name" value=(name) placeholder="contains"; }
+            label { "Logger name" input name="name" value=(Shown(name)) placeholder="contains"; }
             @if viewer.in_url { input type="hidden" name="tz" value=(viewer.offset_secs / 60); }
             button type="submit" { "Apply" }
         }
@@ -278,7 +293,7 @@ fn logger_card(ctx: &Ctx, options: &PanelOptions, card: &LoggerCard, slots: &Slo
     html! {
         article.card {
             header {
-                h2 { a href=(ctx.base.link("/records", &encode(logger_pairs.clone()))) { (card.logger) } }
+                h2 { a href=(ctx.base.link("/records", &encode(logger_pairs.clone()))) { (Shown(&card.logger)) } }
                 div.badges {
                     @if healthy { span.badge.good title="No error or warning in the last hour" { "Healthy" } }
                     @if card.errors == 0 { span.badge.good title="No error ever stored" { "Clean" } }
@@ -312,36 +327,71 @@ fn logger_card(ctx: &Ctx, options: &PanelOptions, card: &LoggerCard, slots: &Slo
 
 // ---------------------------------------------------------------- records
 
+/// Bars of the histogram at most (one more when the range starts and ends inside a bar).
+pub(crate) const HISTOGRAM_BARS: u64 = 60;
+/// The round bar widths, narrowest first; a wider range gets bars of whole years.
+const BAR_WIDTHS: [i64; 16] = [
+    1_000_000,
+    5_000_000,
+    15_000_000,
+    60_000_000,
+    300_000_000,
+    900_000_000,
+    1_800_000_000,
+    HOUR,
+    3 * HOUR,
+    6 * HOUR,
+    12 * HOUR,
+    DAY,
+    7 * DAY,
+    30 * DAY,
+    91 * DAY,
+    YEAR,
+];
+/// A year of 365 days, the unit of the widest bars.
+const YEAR: i64 = 365 * DAY;
+/// The earliest and the latest time a URL can name (four-digit years):
+/// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z.
+const EARLIEST: i64 = -62_167_219_200_000_000;
+const LATEST: i64 = 253_402_300_800_000_000 - 1;
+
 /// Slots for the histogram above the records: the filter's range, or the
-/// 24 hours before its end, in at most 60 round-width bars.
+/// 24 hours before its end, in at most [`HISTOGRAM_BARS`] (+1) bars of a round
+/// width — whole years for the widest ranges — whatever the range.
 fn histogram_slots(filter: &RecordFilter, now: Timestamp, viewer: Viewer) -> Result<Slots, StoreError> {
-    const WIDTHS: [i64; 14] = [
-        1_000_000,
-        5_000_000,
-        15_000_000,
-        60_000_000,
-        300_000_000,
-        900_000_000,
-        1_800_000_000,
-        HOUR,
-        3 * HOUR,
-        6 * HOUR,
-        12 * HOUR,
-        DAY,
-        7 * DAY,
-        30 * DAY,
-    ];
-    let end = filter.until.unwrap_or(now);
-    let start = filter.since.unwrap_or(Timestamp(end.0.saturating_sub(DAY)));
-    let end = if end <= start { Timestamp(start.0.saturating_add(HOUR)) } else { end };
-    let span = end.0.saturating_sub(start.0);
-    let width = WIDTHS.iter().copied().find(|w| span / w <= 60).unwrap_or(WIDTHS[WIDTHS.len() - 1]);
+    let clamp = |t: i64| t.clamp(EARLIEST, LATEST);
+    let end = clamp(filter.until.unwrap_or(now).0);
+    let start = clamp(filter.since.map_or(end.saturating_sub(DAY), |t| t.0));
+    let end = if end <= start { start.saturating_add(HOUR) } else { end };
+    // Positive: `end` is after `start`.
+    let span = end.saturating_sub(start).unsigned_abs();
+    let bars = |w: i64| span.div_ceil(w.unsigned_abs());
+    let width = BAR_WIDTHS.iter().copied().find(|&w| bars(w) <= HISTOGRAM_BARS).unwrap_or_else(|| {
+        let years = i64::try_from(bars(YEAR).div_ceil(HISTOGRAM_BARS)).unwrap_or(i64::MAX / YEAR);
+        YEAR.saturating_mul(years)
+    });
     // Wide bars start on the viewer's local boundaries (every offset is a quarter hour).
     let off = if width >= HOUR { i64::from(viewer.offset_secs) * 1_000_000 } else { 0 };
-    let first = (start.0 + off).div_euclid(width) * width - off;
-    let last = (end.0 + off + width - 1).div_euclid(width) * width - off;
-    let n = usize::try_from((last - first) / width).unwrap_or(1).max(1);
-    Slots::ending_at(Timestamp(first + width * n as i64), width, n)
+    let first = (start + off).div_euclid(width) * width - off;
+    let last = (end + off).saturating_add(width - 1).div_euclid(width) * width - off;
+    let n = ((last - first) / width).max(1);
+    // Bounds stay within the times a URL can name, so every bar's link parses.
+    let mut bounds: Vec<Timestamp> = (0..=n).map(|i| Timestamp(clamp(first.saturating_add(i * width)))).collect();
+    bounds.dedup();
+    Slots::new(bounds)
+}
+
+/// A bar's width for people: `15 min`, `6 h`, `7 days`, `170 years`.
+pub(crate) fn bar_width(slots: &Slots) -> String {
+    let Some((a, b)) = slots.slot(slots.len() / 2) else { return String::new() };
+    let w = b.0 - a.0;
+    match w {
+        w if w >= YEAR && w % YEAR == 0 => crate::html::counted((w / YEAR) as u64, "year"),
+        w if w >= DAY && w % DAY == 0 => crate::html::counted((w / DAY) as u64, "day"),
+        w if w >= HOUR && w % HOUR == 0 => format!("{} h", w / HOUR),
+        w if w >= 60_000_000 && w % 60_000_000 == 0 => format!("{} min", w / 60_000_000),
+        w => format!("{} s", w / 1_000_000),
+    }
 }
 
 /// The filter's problems: the viewer's offset, the filter, the page position, the limit.
@@ -363,7 +413,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     let now = Timestamp::now();
     let parsed = parse_filter(&ctx, &form, now).and_then(|f| {
         let at = page_at(&ctx.params)?;
-        let limit = number(&ctx.params, "limit", 50, 500)?;
+        let limit = number(&ctx.params, "limit", 50, RECORDS_LIMIT)?;
         Ok((f, at, limit))
     });
     let (filter, at, limit) = match parsed {
@@ -385,11 +435,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     .await;
     let (page_of, hist) = match result {
         Ok(x) => x,
-        Err(e) if e.kind() == StoreErrorKind::BadFilter => {
-            let body = filter_form(&ctx.base, "/records", &form, viewer, Some(&e.to_string()));
-            return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Records", Nav::Records), body));
-        }
-        Err(e) => return failure(&ctx, "Records", Nav::Records, &e),
+        Err(e) => return filter_failure(&ctx, &form, "/records", "Records", Nav::Records, &e),
     };
     let mut keep = form.pairs();
     if limit != 50 {
@@ -453,10 +499,10 @@ fn context_json(ctx: &Ctx, context: &serde_json::Map<String, serde_json::Value>)
         pre.json {
             "{\n"
             @for (i, (k, v)) in context.iter().enumerate() {
-                "  " span.k { (serde_json::Value::String(k.clone())) } ": "
+                "  " span.k { (Shown(&serde_json::Value::String(k.clone()).to_string())) } ": "
                 @match field_text(v) {
-                    Some(text) => { a.v href=(related_link(ctx, k, &text)) title={ "Every record with " (k) " = " (text) } { (v) } }
-                    None => { span.v { (indent(&serde_json::to_string_pretty(v).unwrap_or_default())) } }
+                    Some(text) => { a.v href=(related_link(ctx, k, &text)) title={ "Every record with " (Shown(k)) " = " (Shown(&text)) } { (Shown(&v.to_string())) } }
+                    None => { span.v { (Shown(&indent(&serde_json::to_string_pretty(v).unwrap_or_default()))) } }
                 }
                 @if i + 1 < n { "," }
                 "\n"
@@ -497,22 +543,22 @@ pub(crate) async fn record(State(state): State<AppState>, ctx: Ctx, Path(id): Pa
     let request = r.context.get("request_id").and_then(field_text);
     let body = html! {
         article.record {
-            h1 { (level_badge(r.level)) " " (r.logger) }
+            h1 { (level_badge(r.level)) " " (Shown(&r.logger)) }
             @if let Some(req) = &request {
-                p { a.button href=(related_link(&ctx, "request_id", req)) { "Every record of request " code { (req) } } }
+                p { a.button href=(related_link(&ctx, "request_id", req)) { "Every record of request " code { (Shown(req)) } } }
             }
-            pre.message { (r.message) }
+            pre.message { (Shown(&r.message)) }
             @if let Some(size) = r.original_size { p.muted { "Cut: the original message was " (count(size)) " bytes." } }
             dl.fields {
                 dt { "Time (UTC)" } dd { code { (r.ts.to_rfc3339()) } }
                 dt { "Time (local)" } dd { (time(viewer, r.ts)) " " span.muted.tzlabel { (viewer.label()) } }
                 dt { "Level" } dd { (r.level.as_str()) }
-                dt { "Logger" } dd { a href=(filter_link("logger", r.logger.clone())) { (r.logger) } }
-                dt { "Module" } dd { (r.module.as_deref().unwrap_or("—")) }
-                dt { "Location" } dd { code { (r.file.as_deref().unwrap_or("?")) @if let Some(l) = r.line { ":" (l) } } }
-                dt { "Thread" } dd { (r.thread) }
-                dt { "App" } dd { a href=(filter_link("app", r.app.clone())) { (r.app) } }
-                dt { "Host" } dd { a href=(filter_link("host", r.host.clone())) { (r.host) } }
+                dt { "Logger" } dd { a href=(filter_link("logger", r.logger.clone())) { (Shown(&r.logger)) } }
+                dt { "Module" } dd { (Shown(r.module.as_deref().unwrap_or("—"))) }
+                dt { "Location" } dd { code { (Shown(r.file.as_deref().unwrap_or("?"))) @if let Some(l) = r.line { ":" (l) } } }
+                dt { "Thread" } dd { (Shown(&r.thread)) }
+                dt { "App" } dd { a href=(filter_link("app", r.app.clone())) { (Shown(&r.app)) } }
+                dt { "Host" } dd { a href=(filter_link("host", r.host.clone())) { (Shown(&r.host)) } }
                 dt { "Pid" } dd { a href=(filter_link("pid", r.pid.to_string())) { (r.pid) } }
                 dt { "Id" } dd { (r.id) }
             }
@@ -535,9 +581,9 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Response
     let form = |error: Option<&str>| {
         html! {
             form.filters.inline method="get" action=(ctx.base.at("/related")) {
-                @if let Some(e) = error { p.error role="alert" { strong { "Not shown: " } (e) } }
-                label { "Key" input name="key" value=(key) placeholder="request_id"; }
-                label { "Value" input name="value" value=(value); }
+                @if let Some(e) = error { p.error role="alert" { strong { "Not shown: " } (Shown(e)) } }
+                label { "Key" input name="key" value=(Shown(&key)) placeholder="request_id"; }
+                label { "Value" input name="value" value=(Shown(&value)); }
                 @if viewer.in_url { input type="hidden" name="tz" value=(viewer.offset_secs / 60); }
                 button type="submit" { "Show" }
             }
@@ -570,7 +616,7 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Response
         _ => None,
     };
     let body = html! {
-        h1 { "Records with " code { (key) } " = " code { (value) } }
+        h1 { "Records with " code { (Shown(&key)) } " = " code { (Shown(&value)) } }
         (form(None))
         @if records.is_empty() { p.empty { "No record has this value." } } @else {
             p.muted {
@@ -611,8 +657,8 @@ pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Response {
         form.since = "1h".to_owned();
     }
     let viewer = ctx.viewer();
-    let parsed =
-        parse_filter(&ctx, &form, Timestamp::now()).and_then(|f| Ok((f, number(&ctx.params, "limit", 50, 500)?)));
+    let parsed = parse_filter(&ctx, &form, Timestamp::now())
+        .and_then(|f| Ok((f, number(&ctx.params, "limit", 50, SITES_LIMIT)?)));
     let (filter, limit) = match parsed {
         Ok(x) => x,
         Err(e) => {
@@ -622,11 +668,7 @@ pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Response {
     };
     let sites = match blocking(&state, move |s| s.call_sites(&filter, limit)).await {
         Ok(s) => s,
-        Err(e) if e.kind() == StoreErrorKind::BadFilter => {
-            let body = filter_form(&ctx.base, "/sites", &form, viewer, Some(&e.to_string()));
-            return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Call sites", Nav::Sites), body));
-        }
-        Err(e) => return failure(&ctx, "Call sites", Nav::Sites, &e),
+        Err(e) => return filter_failure(&ctx, &form, "/sites", "Call sites", Nav::Sites, &e),
     };
     let body = html! {
         (filter_form(&ctx.base, "/sites", &form, viewer, None))
@@ -640,10 +682,10 @@ pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Response {
                     @for site in &sites {
                         @let by_logger = FilterForm { logger: site.logger.clone(), ..form.clone() };
                         tr {
-                            td.logger { a href=(ctx.link("/records", by_logger.pairs())) { (site.logger) } }
+                            td.logger { a href=(ctx.link("/records", by_logger.pairs())) { (preview(&site.logger, NAME_CHARS)) } }
                             td { @match site_form(&by_logger, site) {
                                 Some(one) => { a href=(ctx.link("/records", one.pairs())) title="The records of this call site" {
-                                    code { (site.file.as_deref().unwrap_or("?")) @if let Some(l) = site.line { ":" (l) } } } }
+                                    code { (preview(site.file.as_deref().unwrap_or("?"), NAME_CHARS)) @if let Some(l) = site.line { ":" (l) } } } }
                                 None => { code { "?" } }
                             } }
                             td.n.n-error { (nonzero(site.counts.error)) }
@@ -686,7 +728,7 @@ fn tail_line(ctx: &Ctx, viewer: Viewer, r: &StoredRecord) -> Markup {
     html! {
         div class={ "line row-" (level_name(r.level)) } data-id=(r.id) {
             (time(viewer, r.ts)) " " (level_badge(r.level)) " "
-            span.logger { (r.logger) } " "
+            span.logger { (Shown(&r.logger)) } " "
             a.msg href=(ctx.base.at(&format!("/records/{}", r.id))) { (preview(&r.message, 300)) } " "
             code.ctx { (context_preview(r)) }
         }
@@ -703,9 +745,9 @@ pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Response {
             return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Live tail", Nav::Tail), body));
         }
     };
-    let lines = match blocking(&state, move |s| s.tail(&filter, None, 50)).await {
+    let lines = match blocking(&state, move |s| s.tail(&filter, None, TAIL_OPENING)).await {
         Ok(l) => l,
-        Err(e) => return failure(&ctx, "Live tail", Nav::Tail, &e),
+        Err(e) => return filter_failure(&ctx, &form, "/tail", "Live tail", Nav::Tail, &e),
     };
     let mut src = form.pairs();
     if let Some(last) = lines.last() {
@@ -725,21 +767,10 @@ pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Response {
     respond(StatusCode::OK, page(&ctx.frame("Live tail", Nav::Tail), body))
 }
 
-fn event_of(r: &StoredRecord) -> Event {
-    let data = serde_json::json!({
-        "id": r.id,
-        "ts": r.ts.to_rfc3339(),
-        "level": r.level.as_str(),
-        "logger": r.logger,
-        "message": preview(&r.message, 300),
-        "context": context_preview(r),
-    });
-    Event::default().event("record").id(r.id.to_string()).data(data.to_string())
-}
-
 /// Server-sent events: every record the filter keeps, as it is committed.
 /// Starts after `?after=` (or the `Last-Event-ID` of a reconnecting browser),
-/// else with the latest records.
+/// at most one page back, else with the latest page; `503` when the most
+/// streams are open.
 pub(crate) async fn tail_events(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Response {
     let form = FilterForm::from_params(&ctx.params);
     let filter = match parse_filter(&ctx, &form, Timestamp::now()) {
@@ -752,67 +783,29 @@ pub(crate) async fn tail_events(State(state): State<AppState>, ctx: Ctx, headers
         Some(Ok(id)) => Some(id),
         Some(Err(_)) => return (StatusCode::BAD_REQUEST, "after: expected a record id").into_response(),
     };
-    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(64);
-    tokio::spawn(async move {
-        let mut follow = after.map(|id| Follow::after(filter.clone(), id));
-        let mut failing = false;
-        while !tx.is_closed() {
-            let (f, position) = (filter.clone(), follow.take());
-            // The first read of a stream without a position is the latest records;
-            // from then on a Follow re-reads a window below the newest id, so a row
-            // committed late with a smaller id (several PostgreSQL writers) is sent too.
-            let read = blocking(&state, move |s| {
-                Ok(match position {
-                    Some(mut p) => (p.poll(s, TAIL_BATCH), Some(p)),
-                    None => match s.tail(&f, None, TAIL_BATCH) {
-                        Ok(latest) => {
-                            let after = latest.last().map_or(0, |r| r.id);
-                            (Ok(latest), Some(Follow::after(f, after)))
-                        }
-                        Err(e) => (Err(e), None),
-                    },
-                })
-            })
-            .await;
-            let read = match read {
-                Ok((result, position)) => {
-                    follow = position;
-                    result
-                }
-                Err(e) => Err(e),
-            };
-            match read {
-                Ok(batch) => {
-                    if failing {
-                        failing = false;
-                        let _ = tx.send(Event::default().event("status").data("ok")).await;
-                    }
-                    let full = batch.len() == TAIL_BATCH;
-                    for r in &batch {
-                        if tx.send(event_of(r)).await.is_err() {
-                            return;
-                        }
-                    }
-                    if full {
-                        continue;
-                    }
-                }
-                Err(e) => {
-                    failing = true;
-                    if tx.send(Event::default().event("status").data(e.to_string())).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            tokio::time::sleep(TAIL_POLL).await;
-        }
-    });
-    let stream =
-        futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|e| (Ok::<Event, Infallible>(e), rx)) },
+    let Some(mut stream) = state.tail.open(filter, after) else {
+        let message = format!(
+            "503: {} live-tail streams are open, the most this panel serves at once; try again later.\n",
+            state.tail.max()
         );
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+        let mut response = (StatusCode::SERVICE_UNAVAILABLE, message).into_response();
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        return response;
+    };
+    // As the pages: a refused filter or query ends here (a browser does not
+    // retry a refused stream); an unreachable database is reported on the
+    // stream, which goes on once it is back.
+    if let Err(e) = stream.start().await {
+        let status = match e.kind() {
+            StoreErrorKind::BadFilter => Some(StatusCode::BAD_REQUEST),
+            StoreErrorKind::Storage | StoreErrorKind::NewerSchema => Some(StatusCode::INTERNAL_SERVER_ERROR),
+            _ => None,
+        };
+        if let Some(status) = status {
+            return (status, escape_controls(&e.to_string(), false).into_owned()).into_response();
+        }
+    }
+    Sse::new(stream.events()).keep_alive(KeepAlive::default()).into_response()
 }
 
 // ---------------------------------------------------------------- assets

@@ -84,7 +84,8 @@ impl Viewer {
         const FORMAT: &[time::format_description::FormatItem<'static>] =
             format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]");
         to_datetime(ts)
-            .map(|t| t.to_offset(self.offset()))
+            // Checked: the first and last days a URL can name leave the range in other offsets.
+            .and_then(|t| t.checked_to_offset(self.offset()))
             .and_then(|t| t.format(FORMAT).ok())
             .unwrap_or_else(|| ts.to_rfc3339())
     }
@@ -94,7 +95,8 @@ impl Viewer {
         const FORMAT: &[time::format_description::FormatItem<'static>] =
             format_description!("[month]-[day] [hour]:[minute]");
         to_datetime(ts)
-            .map(|t| t.to_offset(self.offset()))
+            // Checked: the first and last days a URL can name leave the range in other offsets.
+            .and_then(|t| t.checked_to_offset(self.offset()))
             .and_then(|t| t.format(FORMAT).ok())
             .unwrap_or_else(|| ts.to_rfc3339())
     }
@@ -113,6 +115,11 @@ pub(crate) fn url_time(ts: Timestamp) -> String {
     }
     ts.to_rfc3339()
 }
+
+/// The longest filter accepted, in bytes of its parameters' values: a page
+/// repeats it in each of its links (60 histogram bars, two links a call site),
+/// so this bounds a page's size whatever the URL.
+pub(crate) const MAX_FILTER_BYTES: usize = 2048;
 
 /// The record filter's parameters as typed, so a form that failed to parse
 /// shows back what the viewer wrote.
@@ -158,8 +165,22 @@ impl FilterForm {
         }
     }
 
+    /// The filter's text, in bytes.
+    fn len(&self) -> usize {
+        let one = [&self.logger, &self.level, &self.q, &self.since, &self.until, &self.app, &self.host, &self.pid];
+        one.iter().map(|v| v.len()).sum::<usize>()
+            + self.site.len()
+            + self.levels.iter().chain(&self.ctx).map(String::len).sum::<usize>()
+    }
+
     /// The filter, or every problem found in it, joined.
     pub(crate) fn to_filter(&self, now: Timestamp, viewer: Viewer) -> Result<RecordFilter, String> {
+        let len = self.len();
+        if len > MAX_FILTER_BYTES {
+            return Err(format!(
+                "the filter is {len} bytes long; at most {MAX_FILTER_BYTES} are accepted (each link of a page repeats it)"
+            ));
+        }
         let mut problems = Vec::new();
         let mut f = RecordFilter::default();
         if !self.logger.is_empty() {

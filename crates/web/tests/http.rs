@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -413,16 +413,30 @@ async fn nested_links_honour_the_prefix(env: &Env) {
     assert!(record.contains("action=\"/admin/logs/related\"") || record.contains("href=\"/admin/logs/related?"));
 }
 
-/// A store that can be switched off, as a database server going down.
+/// A store that can be switched off, as a database server going down: then
+/// every call fails with `kind`. It counts the live tail's reads.
 struct Switch {
     inner: Arc<dyn Store>,
     down: AtomicBool,
+    kind: StoreErrorKind,
+    tails: AtomicUsize,
 }
 
 impl Switch {
+    fn new(inner: Arc<dyn Store>, kind: StoreErrorKind) -> Switch {
+        Switch { inner, down: AtomicBool::new(true), kind, tails: AtomicUsize::new(0) }
+    }
+
+    /// A working store that counts.
+    fn up(inner: Arc<dyn Store>) -> Switch {
+        let s = Switch::new(inner, StoreErrorKind::Unavailable);
+        s.down.store(false, Ordering::SeqCst);
+        s
+    }
+
     fn check(&self) -> Result<(), StoreError> {
         if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::new(StoreErrorKind::Unavailable, "cannot reach the database at db.example:5432"))
+            Err(StoreError::new(self.kind, "cannot reach the database at db.example:5432"))
         } else {
             Ok(())
         }
@@ -435,6 +449,7 @@ impl Store for Switch {
         self.inner.records(f, at, limit)
     }
     fn tail(&self, f: &RecordFilter, after: Option<i64>, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+        self.tails.fetch_add(1, Ordering::SeqCst);
         self.check()?;
         self.inner.tail(f, after, limit)
     }
@@ -476,19 +491,467 @@ impl Store for Switch {
 }
 
 async fn unavailable_store_is_503_and_recovers(env: &Env) {
-    let switch = Arc::new(Switch { inner: env.store.clone(), down: AtomicBool::new(true) });
+    let switch = Arc::new(Switch::new(env.store.clone(), StoreErrorKind::Unavailable));
     let app = router(switch.clone());
-    let pages = ["/", "/records", "/records/1", "/related?key=request_id&value=r-1", "/sites", "/tail"];
-    for uri in pages {
-        let (status, _, body) = get(&app, uri).await;
+    for uri in STORE_PAGES {
+        let (status, headers, body) = get(&app, uri).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{uri}");
         assert!(body.contains("The log database is unreachable") && body.contains("db.example:5432"), "{uri}");
         assert!(body.contains("http-equiv=\"refresh\""));
+        assert_eq!(headers["retry-after"], "10", "{uri}");
     }
     switch.down.store(false, Ordering::SeqCst);
-    for uri in pages {
+    for uri in STORE_PAGES {
         assert_eq!(get(&app, uri).await.0, StatusCode::OK, "{uri} after recovery");
     }
+}
+
+/// Each kind of store failure has its page on every page that reads the
+/// store: a refused filter 400, a refused query 500, the rest 503; never a
+/// 500 for a filter.
+async fn store_failures_map_to_their_status(env: &Env) {
+    for (kind, status, heading) in [
+        (StoreErrorKind::BadFilter, StatusCode::BAD_REQUEST, "cannot reach the database"),
+        (StoreErrorKind::Storage, StatusCode::INTERNAL_SERVER_ERROR, "The database refused the query"),
+        (StoreErrorKind::NewerSchema, StatusCode::INTERNAL_SERVER_ERROR, "written by a newer log-panel"),
+        (StoreErrorKind::Unavailable, StatusCode::SERVICE_UNAVAILABLE, "The log database is unreachable"),
+    ] {
+        let app = router(Arc::new(Switch::new(env.store.clone(), kind)));
+        for uri in STORE_PAGES {
+            let (got, _, body) = get(&app, uri).await;
+            assert_eq!(got, status, "{kind:?} {uri}: {body}");
+            assert!(body.contains(heading) && body.contains("db.example:5432"), "{kind:?} {uri}: {body}");
+        }
+    }
+    // A refused filter on a page with the form shows the form with the reason.
+    let app = router(Arc::new(Switch::new(env.store.clone(), StoreErrorKind::BadFilter)));
+    for uri in ["/records", "/sites", "/tail"] {
+        let (_, _, body) = get(&app, uri).await;
+        assert!(body.contains("<form class=\"filters\"") && body.contains("Filter not applied"), "{uri}: {body}");
+    }
+}
+
+/// Whether `text` holds a character a page must never show raw: a control
+/// character other than newline and tab, or a bidirectional override.
+fn raw_control(text: &str) -> Option<char> {
+    text.chars().find(|&c| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    })
+}
+
+/// A live-tail stream opened in process.
+struct Events {
+    body: axum::body::Body,
+    text: String,
+}
+
+impl Events {
+    async fn open(app: &axum::Router, uri: &str) -> Events {
+        let response =
+            app.clone().oneshot(axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Events { body: response.into_body(), text: String::new() }
+    }
+
+    /// Reads until `done` holds for what was read (10 s at most), and returns it all.
+    async fn until(&mut self, what: &str, done: impl Fn(&str) -> bool) -> &str {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done(&self.text) {
+            let frame = tokio::time::timeout_at(deadline, self.body.frame())
+                .await
+                .unwrap_or_else(|_| panic!("{what} within 10 s; read:\n{}", self.text));
+            if let Some(data) = frame.unwrap().unwrap().data_ref() {
+                self.text.push_str(std::str::from_utf8(data).unwrap());
+            }
+        }
+        &self.text
+    }
+
+    async fn until_text(&mut self, needle: &str) -> &str {
+        self.until(needle, |t| t.contains(needle)).await
+    }
+}
+
+/// Reads a live-tail stream until `until` shows up (10 s at most).
+async fn read_stream_until(uri: &str, app: &axum::Router, until: &str) -> String {
+    Events::open(app, uri).await.until_text(until).await.to_owned()
+}
+
+/// Control characters in every stored field reach no page raw: they are shown
+/// as escapes (`\e`, `\x07`, `\u{9b}`), as the command line shows them;
+/// newlines and tabs of a message stay.
+async fn control_characters_are_shown_as_escapes(env: &mut Env) {
+    let origin = log_panel_core::Origin::new("app\x1b[31m", "host\x07", 5151);
+    let mut r = log_panel_core::Record::new(
+        log_panel_core::Level::Error,
+        "ctl\x1b[31m",
+        "esc\x1b[2J bell\x07 cr\r csi\u{9b}6n rtl\u{202e}txt del\x7f\nsecond line\ttab",
+    );
+    r.thread = Arc::from("thread\x1b]0;title\x07");
+    r.module_path = Some("module\x1b".into());
+    r.file = Some("file\u{9b}.rs".into());
+    r.line = Some(3);
+    r.kv = vec![
+        ("key\x1b".into(), log_panel_core::Value::from("value\x1b[1m")),
+        ("request_id".into(), log_panel_core::Value::from("req\x1b")),
+    ];
+    sync(|| env.sink.write(&log_panel_core::Batch::new(&origin, &[r]))).unwrap();
+    let stored = all(env.store.as_ref(), &{
+        let mut f = RecordFilter::default();
+        f.pid = Some(5151);
+        f
+    })
+    .remove(0);
+    let app = router(env.store.clone());
+    for uri in [
+        "/".to_owned(),
+        "/records".to_owned(),
+        "/records?pid=5151".to_owned(),
+        format!("/records/{}", stored.id),
+        "/related?key=request_id&value=req%1B".to_owned(),
+        "/sites?pid=5151".to_owned(),
+        "/tail?pid=5151".to_owned(),
+        // What was typed into a filter is shown back in the problem line too.
+        "/records?since=%1B%5B2J".to_owned(),
+    ] {
+        let (status, _, body) = get(&app, &uri).await;
+        assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST, "{uri}: {status}");
+        assert_eq!(raw_control(&body), None, "{}: {uri}: {body}", env.name);
+        assert!(body.contains("\\e"), "{uri}: the escape is shown: {body}");
+    }
+    let (_, _, record) = get(&app, &format!("/records/{}", stored.id)).await;
+    for shown in [
+        "ctl\\e[31m",
+        "esc\\e[2J bell\\x07 cr\\r csi\\u{9b}6n rtl\\u{202e}txt del\\x7f\nsecond line\ttab",
+        "thread\\e]0;title\\x07",
+        "module\\e",
+        "file\\u{9b}.rs:3",
+        "app\\e[31m",
+        "host\\x07",
+    ] {
+        assert!(record.contains(shown), "`{shown}` in {record}");
+    }
+    // The live tail's events carry the same text.
+    let text =
+        read_stream_until(&format!("/tail/events?pid=5151&after={}", stored.id - 1), &app, "event: record").await;
+    assert_eq!(raw_control(&text), None, "{text}");
+    assert!(text.contains("ctl\\\\e[31m"), "{text}");
+}
+
+/// The newest record id.
+fn newest_id(store: &dyn Store) -> i64 {
+    sync(|| store.tail(&RecordFilter::default(), None, 1)).unwrap().last().map_or(0, |r| r.id)
+}
+
+/// At most `tail_streams` live-tail streams at once; one more gets a 503
+/// with Retry-After; a closed stream frees its place at once.
+async fn tail_streams_are_capped_and_released(env: &Env) {
+    let app = log_panel_web::router_with(env.store.clone(), PanelOptions::default().tail_streams(3));
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(Events::open(&app, "/tail/events?logger=billing").await);
+    }
+    let (status, headers, body) = get(&app, "/tail/events?logger=billing").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(headers["retry-after"], "10");
+    assert!(body.contains("3 live-tail streams are open"), "{body}");
+    open.pop();
+    open.push(Events::open(&app, "/tail/events").await);
+    assert_eq!(get(&app, "/tail/events").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    open.clear();
+    for _ in 0..3 {
+        open.push(Events::open(&app, "/tail/events?level=error").await);
+    }
+    assert_eq!(PanelOptions::default().tail_streams, PanelOptions::DEFAULT_TAIL_STREAMS);
+}
+
+/// Thirty streams with their own filters cost one read of the store a poll,
+/// not thirty; each gets what its filter keeps; when they close, the store
+/// is read no more.
+async fn tail_streams_share_one_poll(env: &Env) {
+    const STREAMS: usize = 30;
+    let store = Arc::new(Switch::up(env.store.clone()));
+    let app = router(store.clone());
+    let after = newest_id(env.store.as_ref());
+    let mut streams = Vec::new();
+    for i in 0..STREAMS {
+        let logger = if i % 2 == 0 { "billing" } else { "other" };
+        streams.push((logger, Events::open(&app, &format!("/tail/events?logger={logger}&after={after}")).await));
+    }
+    let opened = store.tails.load(Ordering::SeqCst);
+    log::info!(logger: &env.panel, target: "other", "marker for other");
+    log::info!(logger: &env.panel, target: "billing", "marker for billing");
+    env.panel.flush().unwrap();
+    for (logger, events) in &mut streams {
+        let text = events.until_text(&format!("marker for {logger}")).await.to_owned();
+        assert_eq!(text.matches("event: record").count(), 1, "{logger}: only its own record: {text}");
+    }
+    // Three polls more: one read each, where a read per stream would be 90.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let reads = store.tails.load(Ordering::SeqCst) - opened;
+    assert!(reads < STREAMS, "{reads} reads of the store for {STREAMS} streams over about three polls");
+    drop(streams);
+    // The poller stops once no stream is open: the count stands still.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let before = store.tails.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        if store.tails.load(Ordering::SeqCst) == before {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the store is still read with no stream open");
+    }
+}
+
+/// A stream starts at most one page (200 lines) back, whatever its `after`,
+/// and says when it skipped older lines; then it is live.
+async fn tail_starts_at_most_a_page_back(env: &mut Env) {
+    let origin = log_panel_core::Origin::new("bulk-app", "bulk-host", 77);
+    let records: Vec<log_panel_core::Record> = (0..250)
+        .map(|i| log_panel_core::Record::new(log_panel_core::Level::Info, "bulk", format!("bulk line {i:03}")))
+        .collect();
+    sync(|| env.sink.write(&log_panel_core::Batch::new(&origin, &records))).unwrap();
+    let ids: Vec<i64> = all(env.store.as_ref(), &{
+        let mut f = RecordFilter::default();
+        f.pid = Some(77);
+        f
+    })
+    .iter()
+    .rev()
+    .map(|r| r.id)
+    .collect();
+    assert_eq!(ids.len(), 250);
+    let app = router(env.store.clone());
+    for (k, (after, lines, gap)) in [
+        ("&after=-1".to_owned(), 200, true),
+        (format!("&after={}", ids[9]), 200, true),
+        (format!("&after={}", ids[239]), 10 + 2, false),
+        (String::new(), 200, false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut events = Events::open(&app, &format!("/tail/events?logger=bulk{after}")).await;
+        events.until("the first page", |t| t.matches("event: record").count() >= lines).await;
+        let marker = format!("live line of round {k}");
+        log::info!(logger: &env.panel, target: "bulk", "{marker}");
+        env.panel.flush().unwrap();
+        let text = events.until_text(&marker).await;
+        assert_eq!(text.matches("event: record").count(), lines + 1, "{after}: {text}");
+        assert_eq!(text.contains("event: gap"), gap, "{after}");
+        assert!(text.contains("bulk line 249"), "{after}: the newest line");
+        if lines == 200 {
+            // The newest 200: the markers of the rounds before, then the newest bulk lines.
+            let (first, before) = (format!("bulk line {:03}", 50 + k), format!("bulk line {:03}", 49 + k));
+            assert!(text.contains(&first) && !text.contains(&before), "{after}: the newest 200: {text}");
+        }
+    }
+}
+
+/// While the database is unreachable the stream says so; once it is back the
+/// stream says so and sends every record committed meanwhile, each once.
+async fn tail_reports_an_outage_and_resumes_with_nothing_missed(env: &Env) {
+    let store = Arc::new(Switch::up(env.store.clone()));
+    let app = router(store.clone());
+    let after = newest_id(env.store.as_ref());
+    let mut events = Events::open(&app, &format!("/tail/events?logger=billing&after={after}")).await;
+    log::info!(logger: &env.panel, target: "billing", "before the outage");
+    env.panel.flush().unwrap();
+    events.until_text("before the outage").await;
+    store.down.store(true, Ordering::SeqCst);
+    events.until_text("db.example:5432").await;
+    for i in 0..5 {
+        log::info!(logger: &env.panel, target: "billing", "during the outage {i}");
+    }
+    env.panel.flush().unwrap();
+    store.down.store(false, Ordering::SeqCst);
+    log::info!(logger: &env.panel, target: "billing", "after the outage");
+    env.panel.flush().unwrap();
+    let text = events.until_text("after the outage").await;
+    assert!(text.contains("event: status\ndata: ok"), "{text}");
+    for i in 0..5 {
+        assert_eq!(text.matches(&format!("during the outage {i}")).count(), 1, "{text}");
+    }
+    assert_eq!(text.matches("event: record").count(), 7, "{text}");
+}
+
+/// The bound on any page's size that the tests check, whatever the URL (with
+/// the test data: the worst cases, computed in docs/panel.md, need stored
+/// strings made to be large).
+const PAGE_BYTES: usize = 1 << 20;
+
+/// The widest range a URL can name is drawn in at most 61 bars of whole
+/// years, and the page stays small; every bar's link parses.
+async fn widest_histogram_is_bounded(env: &Env) {
+    let app = router(env.store.clone());
+    for uri in [
+        "/records?since=0001-01-01T00:00:00Z&until=9999-12-31T23:59:59Z",
+        "/records?since=0000-01-01T00:00:00Z&until=9999-12-31T23:59:59.999999Z&tz=840",
+        "/records?since=9999-12-31T00:00:00Z&tz=-720",
+        "/records?until=0000-01-01T00:30:00Z",
+    ] {
+        let (status, _, body) = get(&app, uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        assert!(body.len() < 100_000, "{uri}: {} bytes", body.len());
+        let hist = body.split("<figure class=\"histogram\"").nth(1).unwrap().split("</figure>").next().unwrap();
+        let bars = links(hist, "/records?");
+        assert!(!bars.is_empty() && bars.len() <= 61, "{uri}: {} bars", bars.len());
+        for bar in [bars.first().unwrap(), bars.last().unwrap()] {
+            assert_eq!(get(&app, bar).await.0, StatusCode::OK, "{uri}: bar {bar}");
+        }
+    }
+    let (_, _, body) = get(&app, "/records?since=0001-01-01T00:00:00Z&until=9999-12-31T23:59:59Z").await;
+    assert!(body.contains(" bars of 167 years"), "the page says how wide a bar is");
+}
+
+/// Every page with the largest parameters it accepts stays under
+/// [`PAGE_BYTES`]; larger ones are refused with a 400, never a 500.
+async fn every_page_is_bounded_whatever_its_parameters(env: &Env) {
+    let app = router(env.store.clone());
+    // Text that escapes as much as text can, in a URL and in HTML; 2 004 bytes
+    // leave room for a range in the 2 048 a filter may have.
+    let hostile = |n: usize| urlencode(&"\"<&".repeat(n / 3));
+    let max_q = hostile(2004);
+    let ctx: String = (0..100).map(|i| format!("&ctx=k{i:02}%3Dv")).collect();
+    for uri in [
+        format!("/records?limit=500&q={max_q}"),
+        format!("/records?limit=500&since=0001-01-01T00:00:00Z&until=9999-12-31T23:59:59Z&q={max_q}"),
+        format!("/records?limit=500&logger={max_q}"),
+        format!("/records?limit=500{ctx}"),
+        format!("/sites?limit=100&q={max_q}"),
+        format!("/sites?limit=100&since=0001-01-01T00:00:00Z{ctx}"),
+        format!("/tail?q={max_q}"),
+        format!("/tail?since=0001-01-01T00:00:00Z{ctx}"),
+        format!("/?range=90d&page=1000000&name={}", hostile(15_000)),
+        format!("/related?key=request_id&value={}", hostile(15_000)),
+        "/records/9223372036854775807".to_owned(),
+    ] {
+        let (status, _, body) = get(&app, &uri).await;
+        assert!(
+            matches!(status, StatusCode::OK | StatusCode::NOT_FOUND),
+            "{}: {status}: {}",
+            &uri[..60.min(uri.len())],
+            &body[..2000.min(body.len())]
+        );
+        assert!(body.len() < PAGE_BYTES, "{}: {} bytes", &uri[..60], body.len());
+        assert_escaped(&uri, &body);
+    }
+    let too_long = hostile(2100);
+    let too_many: String = (0..2000).map(|i| format!("&ctx=k{i}%3Dv")).collect();
+    for uri in [
+        format!("/records?q={too_long}"),
+        format!("/records?logger={too_long}"),
+        format!("/records?limit=500{too_many}"),
+        "/records?limit=501".to_owned(),
+        "/records?limit=99999999999999999999999".to_owned(),
+        format!("/sites?q={too_long}"),
+        "/sites?limit=101".to_owned(),
+        format!("/tail?ctx={too_long}"),
+        format!("/tail{}", too_many.replacen('&', "?", 1)),
+    ] {
+        let (status, _, body) = get(&app, &uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}: {}", &uri[..60.min(uri.len())], &body[..2000.min(body.len())]);
+        assert!(body.len() < PAGE_BYTES, "{}: {} bytes", &uri[..60.min(uri.len())], body.len());
+        assert!(body.contains("Filter not applied"), "{}", &uri[..60.min(uri.len())]);
+    }
+    let (status, _, _) = get(&app, &format!("/tail/events?q={too_long}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// The status of a GET, without reading the body (a live-tail stream never ends).
+async fn status_of(app: &axum::Router, uri: &str) -> StatusCode {
+    app.clone().oneshot(axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap()).await.unwrap().status()
+}
+
+/// Hostile filters on every page that takes one: a NUL in any text
+/// condition, hundreds or thousands of context conditions, absurd limits,
+/// dates that are not dates. Each is a 400 page with the form, or — for a NUL,
+/// which stored text never holds — a page that matches nothing, or — for 600
+/// conditions, within the bytes a filter may have — an answer; never a 500.
+async fn hostile_filters_are_refused_never_500(env: &Env) {
+    let app = router(env.store.clone());
+    // Every wrong answer, so one run lists them all.
+    let mut wrong: Vec<String> = Vec::new();
+    let many = |n: usize| "&ctx=a%3D1".repeat(n);
+    let nul = [
+        "q=%00",
+        "q=pay%00ment",
+        "logger=billing%00",
+        "logger=billing%3A%3A%00",
+        "app=shop%00",
+        "host=h%00",
+        "ctx=request_id%3Dr-1%00",
+        "ctx=request_id%3D%00",
+        "site=src%2Fa%00.rs%3A1",
+    ];
+    // Within the 2 048 bytes a filter may have: the store runs it or refuses it.
+    let heavy = format!("level=error{}", many(600));
+    let refused = [
+        "ctx=request%00_id%3Dr-1".to_owned(),
+        heavy.clone(),
+        format!("level=error{}", many(2000)),
+        "limit=-1".to_owned(),
+        "limit=18446744073709551616".to_owned(),
+        "limit=%00".to_owned(),
+        "since=9999-99-99".to_owned(),
+        "since=2026-02-30T00:00:00Z".to_owned(),
+        "since=99999999999999999w".to_owned(),
+        "until=-5d".to_owned(),
+        "since=%00".to_owned(),
+        "since=10000-01-01T00:00:00Z".to_owned(),
+        "pid=99999999999".to_owned(),
+    ];
+    let rows = |body: &str| {
+        body.matches("<tr class=\"row-").count()
+            + body.matches("<tr><td class=\"logger\">").count()
+            + body.matches("class=\"line row-").count()
+    };
+    for page in ["/records", "/sites", "/tail"] {
+        for query in nul.iter().map(|q| (*q).to_owned()).chain(refused.iter().cloned()) {
+            let uri = format!("{page}?{query}");
+            let short = &uri[..uri.len().min(80)];
+            let (status, _, body) = get(&app, &uri).await;
+            let is_nul = nul.contains(&query.as_str());
+            let right = match status {
+                StatusCode::BAD_REQUEST => body.contains("Filter not applied"),
+                StatusCode::OK if is_nul => rows(&body) == 0,
+                StatusCode::OK => query == heavy || (page != "/records" && query.starts_with("limit")),
+                _ => false,
+            };
+            if !right {
+                let why = body
+                    .split("<p class=\"error\" role=\"alert\">")
+                    .nth(1)
+                    .or(body.split("<section class=\"problem\">").nth(1));
+                wrong.push(format!("{short}: {status}: {}", why.unwrap_or("").chars().take(160).collect::<String>()));
+            }
+            assert_eq!(raw_control(&body), None, "{short}");
+            let events = status_of(&app, &format!("/tail/events?{query}")).await;
+            // A NUL term may match nothing (a stream that stays empty).
+            if !(events == StatusCode::BAD_REQUEST
+                || (events == StatusCode::OK && (is_nul || query == heavy || query.starts_with("limit"))))
+            {
+                wrong.push(format!("/tail/events?{}: {events}", &query[..query.len().min(60)]));
+            }
+        }
+    }
+    for query in ["key=request_id&value=r-1%00", "key=request%00_id&value=r-1", "key=k&value=%00"] {
+        let (status, _, body) = get(&app, &format!("/related?{query}")).await;
+        if !(status == StatusCode::BAD_REQUEST || (status == StatusCode::OK && rows(&body) == 0)) {
+            wrong.push(format!("/related?{query}: {status}"));
+        }
+    }
+    let long_key = format!("/related?key={}&value=1", "k".repeat(10_000));
+    let status = get(&app, &long_key).await.0;
+    if status != StatusCode::BAD_REQUEST {
+        wrong.push(format!("/related with a 10 000-byte key: {status}"));
+    }
+    for id in ["-1", "99999999999999999999", "%00"] {
+        assert_eq!(get(&app, &format!("/records/{id}")).await.0, StatusCode::NOT_FOUND, "/records/{id}");
+    }
+    assert!(wrong.is_empty(), "{}: {} wrong answers:\n{}", env.name, wrong.len(), wrong.join("\n"));
 }
 
 macro_rules! per_store {
@@ -499,9 +962,10 @@ macro_rules! per_store {
                 // blocking clients may not run on a runtime thread.
                 #[test]
                 fn $name() {
-                    let Some(env) = super::common::$store() else { return };
+                    #[allow(unused_mut)]
+                    let Some(mut env) = super::common::$store() else { return };
                     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-                    rt.block_on(super::$name(&env));
+                    rt.block_on(super::$name(&mut env));
                     drop(rt);
                     drop(env);
                 }
@@ -525,6 +989,15 @@ macro_rules! every_store {
             headers_and_methods,
             nested_links_honour_the_prefix,
             unavailable_store_is_503_and_recovers,
+            control_characters_are_shown_as_escapes,
+            store_failures_map_to_their_status,
+            tail_streams_are_capped_and_released,
+            tail_streams_share_one_poll,
+            tail_starts_at_most_a_page_back,
+            tail_reports_an_outage_and_resumes_with_nothing_missed,
+            widest_histogram_is_bounded,
+            every_page_is_bounded_whatever_its_parameters,
+            hostile_filters_are_refused_never_500,
         );
     )* };
 }
@@ -570,4 +1043,46 @@ fn postgres_down_is_503_and_the_panel_recovers() {
     drop(rt);
     drop(store);
     drop(panel);
+}
+
+/// The pages that read the store, each with parameters that reach it.
+const STORE_PAGES: [&str; 6] = ["/", "/records", "/records/1", "/related?key=request_id&value=r-1", "/sites", "/tail"];
+
+/// A SQLite database deleted, or replaced by a file that is not one, under a
+/// running panel: every page is a 503 error page, never a 500.
+#[test]
+fn sqlite_database_deleted_or_unreadable_is_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    let panel = log_panel::builder().database(&path).without_spool().build().unwrap();
+    log::error!(logger: &panel, target: "gone", request_id = "r-1"; "before the file went");
+    panel.flush().unwrap();
+    drop(panel);
+    let store: Arc<dyn Store> = Arc::new(log_panel_sqlite::SqliteStore::open(&path).unwrap());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let app = router(store.clone());
+        assert_eq!(get(&app, "/records").await.0, StatusCode::OK);
+        let remove = |suffix: &str| {
+            let p = dir.path().join(format!("logs.db{suffix}"));
+            if p.exists() {
+                std::fs::remove_file(p).unwrap();
+            }
+        };
+        for suffix in ["", "-wal", "-shm"] {
+            remove(suffix);
+        }
+        for uri in STORE_PAGES {
+            let (status, _, body) = get(&app, uri).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "deleted: {uri}: {body}");
+            assert!(body.contains("<section class=\"problem\">"), "{uri}: {body}");
+        }
+        std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+        for uri in STORE_PAGES {
+            let (status, _, body) = get(&app, uri).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "not a database: {uri}: {body}");
+            assert!(body.contains("<section class=\"problem\">"), "{uri}: {body}");
+        }
+    });
+    drop(rt);
 }

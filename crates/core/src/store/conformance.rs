@@ -472,32 +472,9 @@ impl MemoryStore {
     }
 }
 
-/// Whether `filter` keeps `r`: the contract, written as plainly as possible.
+/// Whether `filter` keeps `r` ([`RecordFilter::keeps`]).
 pub fn keeps(filter: &RecordFilter, r: &StoredRecord) -> bool {
-    filter.logger.as_ref().is_none_or(|l| l.matches(&r.logger))
-        && filter.keeps_level(r.level)
-        && filter.since.is_none_or(|t| r.ts >= t)
-        && filter.until.is_none_or(|t| r.ts < t)
-        && filter.app.as_ref().is_none_or(|a| *a == r.app)
-        && filter.host.as_ref().is_none_or(|h| *h == r.host)
-        && filter.pid.is_none_or(|p| p == r.pid)
-        && filter.text.as_ref().is_none_or(|t| r.message.to_lowercase().contains(&t.to_lowercase()))
-        && filter.fields.iter().all(|m| r.context.get(&m.key).is_some_and(|v| field_matches(&m.value, v)))
-        && filter.site.as_ref().is_none_or(|s| s.matches(r.file.as_deref(), r.line))
-}
-
-/// Whether a stored JSON value equals a [`FieldValue`], by its rules.
-pub fn field_matches(want: &FieldValue, stored: &serde_json::Value) -> bool {
-    use serde_json::Value as J;
-    match stored {
-        J::String(s) => want.as_text() == Some(s.as_str()),
-        J::Number(n) => {
-            n.as_i64().is_some_and(|i| want.as_int() == Some(i))
-                || (n.as_i64().is_none() && n.as_f64().is_some_and(|f| want.as_float() == Some(f)))
-        }
-        J::Bool(b) => want.as_bool() == Some(*b),
-        _ => false,
-    }
+    filter.keeps(r)
 }
 
 impl Sink for MemoryStore {

@@ -1,0 +1,371 @@
+//! The live tail's streams. One poller reads the records committed since its
+//! last read, for every open stream at once, and each stream keeps those its
+//! filter keeps: N streams cost one query a poll, not N. The poller runs
+//! while at least one stream is open; streams are capped
+//! (`PanelOptions::tail_streams`).
+//!
+//! A stream starts at most one page back: it reads the newest
+//! [`TAIL_BATCH`] records of its filter once (after the page's last line, or
+//! the browser's `Last-Event-ID`), says so when more were missed, then takes
+//! its records from the poller. A stream that falls behind the poller (a slow
+//! client) does the same again from its last line.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::response::sse::Event;
+use futures_util::Stream;
+use log_panel_core::store::{Follow, RecordFilter, StoredRecord};
+use log_panel_core::{escape_controls, Store, StoreError, StoreErrorKind};
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::html::{context_preview, preview};
+
+/// Lines a stream starts with at most (one page), and the poller reads per poll at most.
+pub(crate) const TAIL_BATCH: usize = 200;
+/// How often the poller asks the store for new records.
+const TAIL_POLL: Duration = Duration::from_millis(500);
+/// Polls a stream may fall behind before it starts again from its last line;
+/// bounds the records held for slow streams to `TICKS_BUFFERED * TAIL_BATCH`.
+const TICKS_BUFFERED: usize = 8;
+/// How long opening a stream waits for the poller's first read.
+const OPEN_WAIT: Duration = Duration::from_secs(5);
+
+/// What the poller tells every stream.
+#[derive(Debug)]
+enum Tick {
+    /// The poller knows where the records end: every record committed from
+    /// now on comes in a [`Tick::Records`].
+    Positioned,
+    /// Records committed since the last tick, each once.
+    Records(Vec<StoredRecord>),
+    /// The read failed; the next one starts where this one would have.
+    Failed(String),
+    /// Reads work again after a failure.
+    Recovered,
+}
+
+/// The live tail's shared state: the stream cap and the poller's channel.
+pub(crate) struct TailHub {
+    store: Arc<dyn Store>,
+    permits: Arc<Semaphore>,
+    max: usize,
+    shared: Mutex<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// The poller's channel, while it runs.
+    tx: Option<broadcast::Sender<Arc<Tick>>>,
+    /// Whether it has read where the records end.
+    positioned: bool,
+}
+
+impl TailHub {
+    /// A hub over `store` that accepts at most `max` streams at once.
+    pub(crate) fn new(store: Arc<dyn Store>, max: usize) -> TailHub {
+        TailHub { store, permits: Arc::new(Semaphore::new(max)), max, shared: Mutex::new(Shared::default()) }
+    }
+
+    /// The most streams open at once.
+    pub(crate) fn max(&self) -> usize {
+        self.max
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new stream of `filter` after `after`, starting the poller if none
+    /// runs; `None` when [`TailHub::max`] streams are open.
+    pub(crate) fn open(self: &Arc<Self>, filter: RecordFilter, after: Option<i64>) -> Option<TailStream> {
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        let mut shared = self.lock();
+        let rx = match &shared.tx {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = broadcast::channel(TICKS_BUFFERED);
+                shared.tx = Some(tx.clone());
+                shared.positioned = false;
+                tokio::spawn(poll(self.clone(), tx));
+                rx
+            }
+        };
+        Some(TailStream {
+            rx,
+            positioned: shared.positioned,
+            _permit: permit,
+            store: self.store.clone(),
+            filter,
+            floor: after,
+            last: None,
+            needs_resync: true,
+            resynced: BTreeSet::new(),
+            failing: false,
+            pending: VecDeque::new(),
+        })
+    }
+}
+
+/// Clears the hub's channel when the poller ends, also when its runtime
+/// drops it, so the next stream starts a new one.
+struct Stopped {
+    hub: Arc<TailHub>,
+    tx: broadcast::Sender<Arc<Tick>>,
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let mut shared = self.hub.lock();
+        if shared.tx.as_ref().is_some_and(|tx| tx.same_channel(&self.tx)) {
+            *shared = Shared::default();
+        }
+    }
+}
+
+/// The poller: reads every record committed since its last read, until no
+/// stream listens.
+async fn poll(hub: Arc<TailHub>, tx: broadcast::Sender<Arc<Tick>>) {
+    let stopped = Stopped { hub, tx };
+    let (hub, tx) = (&stopped.hub, &stopped.tx);
+    let mut follow: Option<Follow> = None;
+    let mut failing = false;
+    loop {
+        {
+            let mut shared = hub.lock();
+            if tx.receiver_count() == 0 {
+                *shared = Shared::default();
+                return;
+            }
+        }
+        let (store, position) = (hub.store.clone(), follow.take());
+        let was_positioned = position.is_some();
+        let (position, read) = match tokio::task::spawn_blocking(move || read_new(store.as_ref(), position)).await {
+            Ok(x) => x,
+            Err(e) => {
+                (None, Err(StoreError::new(StoreErrorKind::Storage, "the live tail's read failed").with_source(e)))
+            }
+        };
+        follow = position;
+        let mut full = false;
+        match read {
+            Ok(records) => {
+                if failing {
+                    failing = false;
+                    let _ = tx.send(Arc::new(Tick::Recovered));
+                }
+                if !was_positioned && follow.is_some() {
+                    let mut shared = hub.lock();
+                    shared.positioned = true;
+                    let _ = tx.send(Arc::new(Tick::Positioned));
+                }
+                full = records.len() >= TAIL_BATCH;
+                if !records.is_empty() {
+                    let _ = tx.send(Arc::new(Tick::Records(records)));
+                }
+            }
+            Err(e) => {
+                failing = true;
+                let _ = tx.send(Arc::new(Tick::Failed(e.to_string())));
+            }
+        }
+        if full {
+            // More is waiting: read on at once (streams that cannot keep up start again).
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(TAIL_POLL).await;
+        }
+    }
+}
+
+/// One read of the poller: where the records end (the first time), then
+/// every record committed since, whatever its filter. `Follow` re-reads a
+/// window below the newest id, so a row committed late with a smaller id
+/// (several PostgreSQL writers) is read too.
+fn read_new(store: &dyn Store, position: Option<Follow>) -> (Option<Follow>, Result<Vec<StoredRecord>, StoreError>) {
+    match position {
+        Some(mut follow) => {
+            let read = follow.poll(store, TAIL_BATCH);
+            (Some(follow), read)
+        }
+        None => match store.tail(&RecordFilter::default(), None, 1) {
+            Ok(newest) => {
+                let after = newest.last().map_or(0, |r| r.id);
+                (Some(Follow::after(RecordFilter::default(), after)), Ok(Vec::new()))
+            }
+            Err(e) => (None, Err(e)),
+        },
+    }
+}
+
+/// One live-tail stream: its filter, what it sent, what it holds a slot for.
+pub(crate) struct TailStream {
+    rx: broadcast::Receiver<Arc<Tick>>,
+    positioned: bool,
+    _permit: OwnedSemaphorePermit,
+    store: Arc<dyn Store>,
+    filter: RecordFilter,
+    /// Nothing at or below this id is sent: the page's last line, or the
+    /// browser's `Last-Event-ID`.
+    floor: Option<i64>,
+    /// The newest id sent.
+    last: Option<i64>,
+    /// Whether the stream must read its own last page before taking the poller's records.
+    needs_resync: bool,
+    /// Ids sent by those reads, so the poller's copy of them is dropped.
+    resynced: BTreeSet<i64>,
+    failing: bool,
+    pending: VecDeque<Event>,
+}
+
+impl TailStream {
+    /// Waits (a little) for the poller to know where the records end, then
+    /// reads the stream's first page. A filter the store refuses is an error;
+    /// any other failure is reported on the stream, which retries.
+    pub(crate) async fn start(&mut self) -> Result<(), StoreError> {
+        if self.positioned {
+            return self.resync().await;
+        }
+        let deadline = tokio::time::Instant::now() + OPEN_WAIT;
+        while !self.positioned {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Ok(tick)) => {
+                    let failed = matches!(*tick, Tick::Failed(_));
+                    self.on_tick(&tick).await?;
+                    if failed {
+                        break;
+                    }
+                }
+                Ok(Err(RecvError::Lagged(_))) => {}
+                Ok(Err(RecvError::Closed)) | Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// The events, as the response body wants them.
+    pub(crate) fn events(self) -> impl Stream<Item = Result<Event, Infallible>> + Send {
+        futures_util::stream::unfold(self, |mut s| async move { s.next().await.map(|e| (Ok(e), s)) })
+    }
+
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Some(e);
+            }
+            match self.rx.recv().await {
+                // A refused filter was reported when the stream opened; later
+                // failures are on the stream already.
+                Ok(tick) => {
+                    let _ = self.on_tick(&tick).await;
+                }
+                Err(RecvError::Lagged(_)) => {
+                    self.needs_resync = true;
+                    let _ = self.resync().await;
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    async fn on_tick(&mut self, tick: &Tick) -> Result<(), StoreError> {
+        match tick {
+            Tick::Failed(message) => {
+                self.failing = true;
+                self.pending.push_back(status(message));
+                return Ok(());
+            }
+            Tick::Positioned => self.positioned = true,
+            Tick::Recovered | Tick::Records(_) => {}
+        }
+        if self.needs_resync && self.positioned {
+            // The records of this tick were committed before the read, which
+            // sees them (as far as a page goes).
+            return self.resync().await;
+        }
+        if self.failing {
+            self.failing = false;
+            self.pending.push_back(status("ok"));
+        }
+        if self.needs_resync {
+            return Ok(());
+        }
+        if let Tick::Records(records) = tick {
+            for r in records {
+                let above_floor = self.floor.is_none_or(|f| r.id > f);
+                if above_floor && !self.resynced.contains(&r.id) && self.filter.keeps(r) {
+                    self.send(r);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the newest page of the stream's filter and sends what is above
+    /// its last line, saying so when more than a page was missed.
+    async fn resync(&mut self) -> Result<(), StoreError> {
+        let (store, filter) = (self.store.clone(), self.filter.clone());
+        let read = match tokio::task::spawn_blocking(move || store.tail(&filter, None, TAIL_BATCH + 1)).await {
+            Ok(r) => r,
+            Err(e) => Err(StoreError::new(StoreErrorKind::Storage, "the live tail's read failed").with_source(e)),
+        };
+        let rows = match read {
+            Ok(rows) => rows,
+            Err(e) => {
+                self.failing = true;
+                self.pending.push_back(status(&e.to_string()));
+                return Err(e);
+            }
+        };
+        let after = self.last.or(self.floor);
+        let mut fresh: Vec<StoredRecord> =
+            rows.into_iter().filter(|r| after.is_none_or(|a| r.id > a) && !self.resynced.contains(&r.id)).collect();
+        if fresh.len() > TAIL_BATCH {
+            fresh.drain(..fresh.len() - TAIL_BATCH);
+            if after.is_some() {
+                self.pending.push_back(Event::default().event("gap").data(format!(
+                    "more than {TAIL_BATCH} lines arrived since the last one shown; the newest {TAIL_BATCH} follow \
+                     (the Records page has them all)"
+                )));
+            }
+        }
+        if self.failing {
+            self.failing = false;
+            self.pending.push_back(status("ok"));
+        }
+        for r in &fresh {
+            self.resynced.insert(r.id);
+            self.send(r);
+        }
+        while self.resynced.len() > 2 * TAIL_BATCH {
+            self.resynced.pop_first();
+        }
+        self.needs_resync = false;
+        Ok(())
+    }
+
+    fn send(&mut self, r: &StoredRecord) {
+        self.last = Some(self.last.map_or(r.id, |l| l.max(r.id)));
+        self.pending.push_back(event_of(r));
+    }
+}
+
+fn status(text: &str) -> Event {
+    Event::default().event("status").data(escape_controls(text, false))
+}
+
+/// A record as the page script wants it; the script inserts it as text.
+fn event_of(r: &StoredRecord) -> Event {
+    let data = serde_json::json!({
+        "id": r.id,
+        "ts": r.ts.to_rfc3339(),
+        "level": r.level.as_str(),
+        "logger": escape_controls(&r.logger, false),
+        "message": preview(&r.message, 300),
+        "context": context_preview(r),
+    });
+    Event::default().event("record").id(r.id.to_string()).data(data.to_string())
+}
