@@ -9,7 +9,7 @@ use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use log_panel_core::store::{
     CallSite, CardFilter, CardsQuery, FieldValue, LoggerCard, RecordFilter, SiteMatch, Slots, StoreErrorKind,
-    StoredRecord, DAY, HOUR, QUARTER_HOUR,
+    StoredRecord, DAY, HOUR,
 };
 use log_panel_core::{escape_controls, level_name, Store, StoreError, Timestamp};
 use maud::{html, Markup};
@@ -203,10 +203,8 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
     let (Some(slots), true) = (slots, problems.is_empty()) else {
         return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Loggers", Nav::Home), form));
     };
-    // The last-hour counts end at the next quarter hour, so the records of
-    // the current (partial) quarter count as the last hour's.
-    let last_hour_end = Timestamp((now.0.div_euclid(QUARTER_HOUR) + 1) * QUARTER_HOUR);
-    let mut query = CardsQuery::new(slots.clone(), last_hour_end);
+    // `CardsQuery::last_hour` rounds `now` up to its quarter hour itself.
+    let mut query = CardsQuery::new(slots.clone(), now);
     query.filter = filter;
     query.name = name.clone();
     query.offset = (page_no - 1) * CARDS_PER_PAGE;

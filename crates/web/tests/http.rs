@@ -814,7 +814,8 @@ async fn every_page_is_bounded_whatever_its_parameters(env: &Env) {
     // leave room for a range in the 2 048 a filter may have.
     let hostile = |n: usize| urlencode(&"\"<&".repeat(n / 3));
     let max_q = hostile(2004);
-    let ctx: String = (0..100).map(|i| format!("&ctx=k{i:02}%3Dv")).collect();
+    // As many context conditions as a filter may hold (more are a 400).
+    let ctx: String = (0..RecordFilter::MAX_FIELDS).map(|i| format!("&ctx=k{i:02}%3Dv")).collect();
     for uri in [
         format!("/records?limit=500&q={max_q}"),
         format!("/records?limit=500&since=0001-01-01T00:00:00Z&until=9999-12-31T23:59:59Z&q={max_q}"),
@@ -824,8 +825,8 @@ async fn every_page_is_bounded_whatever_its_parameters(env: &Env) {
         format!("/sites?limit=100&since=0001-01-01T00:00:00Z{ctx}"),
         format!("/tail?q={max_q}"),
         format!("/tail?since=0001-01-01T00:00:00Z{ctx}"),
-        format!("/?range=90d&page=1000000&name={}", hostile(15_000)),
-        format!("/related?key=request_id&value={}", hostile(15_000)),
+        format!("/?range=90d&page=1000000&name={}", hostile(RecordFilter::MAX_VALUE_BYTES)),
+        format!("/related?key=request_id&value={}", hostile(RecordFilter::MAX_VALUE_BYTES)),
         "/records/9223372036854775807".to_owned(),
     ] {
         let (status, _, body) = get(&app, &uri).await;
