@@ -359,8 +359,8 @@ fn main() -> ExitCode {
         }
     }
 
-    if !opts.quick {
-        let goals = goals(&caller_rows, &writer_rows, &pg_rows, mem.as_ref());
+    let goals = if opts.quick { Vec::new() } else { goals(&caller_rows, &writer_rows, &pg_rows, mem.as_ref()) };
+    if !goals.is_empty() {
         println!("\nGoals (issue 7)");
         for (goal, met) in &goals {
             println!("  [{}] {goal}", if *met { "met" } else { "MISSED" });
