@@ -2,8 +2,12 @@
 //! against the raw driver, peak memory during a burst. See `docs/performance.md`.
 //!
 //! ```text
-//! cargo run --release -p log-panel-bench -- [--quick] [--json out.json] [--only caller,writer,postgres,memory,read]
+//! cargo run --release -p log-panel-bench -- [--quick] [--json out.json] [--only caller,writer,postgres,memory,read,load]
 //! ```
+//!
+//! `load` drives built binaries (see `read/load.rs`): `--load-side LABEL=BENCH,CLI`
+//! names a build to measure (repeat it to compare builds in one run); without
+//! it, this binary and the `log-panel` beside it.
 //!
 //! `--quick` is the CI run: small sizes, exact record counts checked, timings
 //! printed but never judged. The exit status is non-zero when any count is off.
@@ -16,7 +20,7 @@ mod pg;
 mod read;
 mod throughput;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::json;
@@ -37,6 +41,15 @@ struct Options {
     read: Option<u64>,
     /// Where the read phase keeps its main database (not deleted).
     read_db: Option<PathBuf>,
+    /// The builds the load phase measures.
+    load_sides: Vec<read::load::Side>,
+    load_records: Option<u64>,
+    load_seconds: Option<u64>,
+    load_rate: u64,
+    load_rounds: Option<usize>,
+    load_requests: Option<usize>,
+    /// Where the load phase keeps (and reuses) its base files.
+    load_keep: Option<PathBuf>,
 }
 
 struct Sizes {
@@ -45,15 +58,25 @@ struct Sizes {
     burst_records: u64,
 }
 
-const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only caller,writer,postgres,memory,read]
+const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only caller,writer,postgres,memory,read,load]
        [--backends log-panel,tracing,slog,env_logger] [--calls N per thread] [--records N] [--burst N] [--repeats N] [--read-records N]
-       [--read-db FILE (keep the read phase's database there)]";
+       [--read-db FILE (keep the read phase's database there)]
+       [--load-side LABEL=BENCH_BINARY,LOG_PANEL_BINARY ...] [--load-records N] [--load-seconds S]
+       [--load-rate RECORDS_PER_SEC (0: as fast as it can)] [--load-rounds N] [--load-requests N per page and run]
+       [--load-keep DIR (keep and reuse the base files there)]";
 
 fn parse() -> Result<Options, String> {
     let mut opts = Options {
         quick: false,
         json: None,
-        phases: vec!["caller".into(), "writer".into(), "postgres".into(), "memory".into(), "read".into()],
+        phases: vec![
+            "caller".into(),
+            "writer".into(),
+            "postgres".into(),
+            "memory".into(),
+            "read".into(),
+            "load".into(),
+        ],
         backends: Vec::new(),
         calls: None,
         records: None,
@@ -61,6 +84,13 @@ fn parse() -> Result<Options, String> {
         repeats: None,
         read: None,
         read_db: None,
+        load_sides: Vec::new(),
+        load_records: None,
+        load_seconds: None,
+        load_rate: 0,
+        load_rounds: None,
+        load_requests: None,
+        load_keep: None,
     };
     let num = |v: Option<String>, what: &str| -> Result<u64, String> {
         v.and_then(|n| n.replace('_', "").parse().ok()).ok_or_else(|| format!("{what} needs a number"))
@@ -80,6 +110,15 @@ fn parse() -> Result<Options, String> {
             "--repeats" => opts.repeats = Some(num(it.next(), "--repeats")? as usize),
             "--read-records" => opts.read = Some(num(it.next(), "--read-records")?),
             "--read-db" => opts.read_db = Some(it.next().ok_or("--read-db needs a file")?.into()),
+            "--load-side" => {
+                opts.load_sides.push(read::load::Side::parse(&it.next().ok_or("--load-side needs a value")?)?)
+            }
+            "--load-records" => opts.load_records = Some(num(it.next(), "--load-records")?),
+            "--load-seconds" => opts.load_seconds = Some(num(it.next(), "--load-seconds")?),
+            "--load-rate" => opts.load_rate = num(it.next(), "--load-rate")?,
+            "--load-rounds" => opts.load_rounds = Some(num(it.next(), "--load-rounds")? as usize),
+            "--load-requests" => opts.load_requests = Some(num(it.next(), "--load-requests")? as usize),
+            "--load-keep" => opts.load_keep = Some(it.next().ok_or("--load-keep needs a directory")?.into()),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -91,12 +130,25 @@ fn parse() -> Result<Options, String> {
 }
 
 fn main() -> ExitCode {
-    let mut raw = std::env::args().skip(1);
-    if raw.next().as_deref() == Some("--memory-child") {
-        let n = raw.next().and_then(|n| n.parse().ok()).unwrap_or(0);
-        let dir = PathBuf::from(raw.next().unwrap_or_else(|| ".".into()));
-        memory::child(n, &dir);
-        return ExitCode::SUCCESS;
+    // The children this run starts: the memory phase's burst, the load phase's application.
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |k: usize| raw.get(k).cloned().unwrap_or_default();
+    let num = |k: usize| arg(k).parse::<u64>().unwrap_or(0);
+    match arg(0).as_str() {
+        "--memory-child" => {
+            let dir = raw.get(2).map_or_else(|| PathBuf::from("."), PathBuf::from);
+            memory::child(num(1), &dir);
+            return ExitCode::SUCCESS;
+        }
+        "--load-fill" => {
+            read::load::fill_child(Path::new(&arg(1)), num(2));
+            return ExitCode::SUCCESS;
+        }
+        "--load-writer" => {
+            read::load::writer_child(Path::new(&arg(1)), num(2), num(3));
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
     }
     let opts = match parse() {
         Ok(o) => o,
@@ -284,8 +336,31 @@ fn main() -> ExitCode {
         summary.insert("read".into(), read::run(&setup, &mut failures));
     }
 
-    if !opts.quick {
-        let goals = goals(&caller_rows, &writer_rows, &pg_rows, mem.as_ref());
+    // 6. The panel under load while an application writes (issue 21).
+    if want("load") {
+        let sides = if opts.load_sides.is_empty() {
+            read::load::Side::this_build().into_iter().collect()
+        } else {
+            opts.load_sides.clone()
+        };
+        let setup = read::load::Setup {
+            dir: dir.path().to_path_buf(),
+            sides,
+            records: opts.load_records.unwrap_or(if opts.quick { 20_000 } else { 1_000_000 }),
+            seconds: opts.load_seconds.unwrap_or(if opts.quick { 2 } else { 10 }),
+            rate: opts.load_rate,
+            rounds: opts.load_rounds.unwrap_or(if opts.quick { 1 } else { 2 }),
+            // At most one request per page every 5 ms (full runs).
+            requests: opts.load_requests.unwrap_or(if opts.quick { 50 } else { 2_000 }),
+            keep: opts.load_keep.clone(),
+        };
+        if let Some(outcome) = read::load::run(&setup, &mut failures) {
+            summary.insert("load".into(), outcome.json());
+        }
+    }
+
+    let goals = if opts.quick { Vec::new() } else { goals(&caller_rows, &writer_rows, &pg_rows, mem.as_ref()) };
+    if !goals.is_empty() {
         println!("\nGoals (issue 7)");
         for (goal, met) in &goals {
             println!("  [{}] {goal}", if *met { "met" } else { "MISSED" });

@@ -3,9 +3,12 @@
 //! search index caught up by `idle()`, then p50/p95 of the store's queries
 //! side by side with the naive SQL a user would write and with `rg` over an
 //! NDJSON export (`cli`), the `tail -f` latency of the built CLI (`cli`), and
-//! what the writer sees while the index lags or a prune runs (`writes`).
+//! what the writer sees while the index lags or a prune runs (`writes`);
+//! and the panel under load while an application writes (`load`, its own
+//! phase, which can measure two builds side by side).
 
 mod cli;
+pub mod load;
 mod writes;
 
 use std::path::{Path, PathBuf};

@@ -10,7 +10,7 @@ use indicatif::ProgressBar;
 use log_panel_core::store::{
     CardFilter, CardsQuery, FieldValue, Follow, LoggerCard, PageAt, RecordFilter, Slots, StoredRecord,
 };
-use log_panel_core::{LevelCounts, Store};
+use log_panel_core::{LevelCounts, Store, StoreErrorKind};
 
 use crate::args::{
     ExportArgs, ExportFormat, Format, PruneArgs, QueryArgs, RangeArgs, SitesArgs, StatsArgs, StatsRange, TailArgs,
@@ -32,6 +32,8 @@ pub(crate) struct Ctx {
 const PAGE: usize = 1000;
 /// How often `tail -f` asks for new records.
 const POLL: Duration = Duration::from_millis(200);
+/// The longest pause between two tries of `tail -f` while the storage is unavailable.
+const RETRY_MAX: Duration = Duration::from_secs(5);
 
 fn stdout() -> BufWriter<io::StdoutLock<'static>> {
     BufWriter::new(io::stdout().lock())
@@ -103,20 +105,64 @@ pub(crate) fn tail(ctx: &Ctx, a: &TailArgs) -> Result<(), CliError> {
     // Re-reads a short window below the newest id, so a row that commits late
     // with a smaller id (several PostgreSQL writers) is printed too, once.
     let mut follow = Follow::after(filter, after);
-    while !stop.load(Ordering::Relaxed) {
-        let new = follow.poll(&*ctx.store, PAGE)?;
-        for r in &new {
+    let mut warn = |line: &str| eprintln!("log-panel: {}", clean(line));
+    follow_until(&*ctx.store, &mut follow, &stop, &mut warn, |new| {
+        for r in new {
             w.write(r, &ctx.clock)?;
         }
-        w.flush()?;
-        if new.len() < PAGE {
-            let until = Instant::now() + POLL;
-            while !stop.load(Ordering::Relaxed) && Instant::now() < until {
-                std::thread::sleep(Duration::from_millis(20));
+        w.flush()
+    })
+}
+
+/// Polls `follow` until `stop` is set, handing each batch of new records to
+/// `print`. While the storage is unavailable (a server down, a file locked)
+/// it says so once through `warn`, tries again with a growing pause (up to
+/// [`RETRY_MAX`]), and resumes from the last record printed: `Follow` keeps
+/// its position across a failed poll, so nothing is missed or repeated.
+/// Only an error retrying cannot mend (a bad filter, a newer schema) ends it.
+pub(crate) fn follow_until(
+    store: &dyn Store,
+    follow: &mut Follow,
+    stop: &AtomicBool,
+    warn: &mut dyn FnMut(&str),
+    mut print: impl FnMut(&[StoredRecord]) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    // The pause before the next try while the storage is failing.
+    let mut retry: Option<Duration> = None;
+    while !stop.load(Ordering::Relaxed) {
+        match follow.poll(store, PAGE) {
+            Ok(new) => {
+                if retry.take().is_some() {
+                    warn("storage available again; following");
+                }
+                print(&new)?;
+                if new.len() < PAGE {
+                    pause(stop, POLL);
+                }
             }
+            Err(e) if matches!(e.kind(), StoreErrorKind::Unavailable | StoreErrorKind::Storage) => {
+                let wait = match retry {
+                    None => {
+                        warn(&format!("storage unavailable: {}; retrying", CliError::Store(e)));
+                        POLL
+                    }
+                    Some(last) => (last * 2).min(RETRY_MAX),
+                };
+                retry = Some(wait);
+                pause(stop, wait);
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())
+}
+
+/// Sleeps for `length`, or until `stop` is set (Ctrl-C ends a pause at once).
+fn pause(stop: &AtomicBool, length: Duration) {
+    let until = Instant::now() + length;
+    while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 pub(crate) fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {

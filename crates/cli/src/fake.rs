@@ -1,18 +1,21 @@
 //! An in-memory `Store` for unit tests of the paging and following logic.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use log_panel_core::store::{
     CallSite, Cards, CardsQuery, Cursor, FieldValue, Histogram, Page, PageAt, PruneReport, RecordFilter, Slots,
     StoredRecord,
 };
-use log_panel_core::{Store, StoreError, Timestamp};
+use log_panel_core::{Store, StoreError, StoreErrorKind, Timestamp};
 
 #[derive(Default)]
 pub(crate) struct FakeStore {
     pub records: Mutex<Vec<StoredRecord>>,
     pub calls: Mutex<usize>,
+    /// Errors the next `tail` calls return, one each, before it works again.
+    pub failures: Mutex<VecDeque<StoreErrorKind>>,
 }
 
 impl FakeStore {
@@ -50,6 +53,9 @@ impl Store for FakeStore {
     }
 
     fn tail(&self, filter: &RecordFilter, after: Option<i64>, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+        if let Some(kind) = self.failures.lock().unwrap().pop_front() {
+            return Err(StoreError::new(kind, format!("failing as asked ({kind:?})")));
+        }
         let rs = self.records.lock().unwrap();
         let kept: Vec<StoredRecord> = rs.iter().filter(|r| Self::keeps(filter, r)).cloned().collect();
         Ok(match after {
@@ -98,7 +104,10 @@ impl Store for FakeStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::walk;
+    use crate::commands::{follow_until, walk};
+    use crate::error::CliError;
+    use log_panel_core::store::Follow;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     #[test]
     fn walk_visits_every_match_once_newest_first_across_pages() {
@@ -143,5 +152,51 @@ mod tests {
         })
         .unwrap());
         assert_eq!(n, 30);
+    }
+
+    #[test]
+    fn follow_waits_out_an_unavailable_store_and_resumes_where_it_was() {
+        let store = FakeStore::default();
+        let start = store.push(1, "before");
+        store.push(2, "a");
+        store.push(3, "b");
+        let mut follow = Follow::after(RecordFilter::default(), start);
+        let stop = AtomicBool::new(false);
+        let (mut printed, mut warnings) = (Vec::new(), Vec::new());
+        let mut warn = |line: &str| warnings.push(line.to_owned());
+        follow_until(&store, &mut follow, &stop, &mut warn, |new| {
+            printed.extend(new.iter().map(|r| r.message.clone()));
+            if printed.len() == 2 {
+                // Written while the storage fails: a locked file, then a broken read.
+                store.push(4, "c");
+                store.push(5, "d");
+                store.failures.lock().unwrap().extend([StoreErrorKind::Unavailable, StoreErrorKind::Storage]);
+            }
+            if printed.len() == 4 {
+                stop.store(true, Ordering::Relaxed);
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(printed, ["a", "b", "c", "d"], "every record once, none lost to the outage");
+        assert_eq!(
+            warnings,
+            ["storage unavailable: failing as asked (Unavailable); retrying", "storage available again; following"],
+            "one line when it fails (not one per try), one when it is back"
+        );
+    }
+
+    #[test]
+    fn follow_ends_on_an_error_retrying_cannot_mend() {
+        for kind in [StoreErrorKind::BadFilter, StoreErrorKind::NewerSchema] {
+            let store = FakeStore::default();
+            store.failures.lock().unwrap().push_back(kind);
+            let mut follow = Follow::after(RecordFilter::default(), 0);
+            let mut warnings = Vec::new();
+            let mut warn = |line: &str| warnings.push(line.to_owned());
+            let e = follow_until(&store, &mut follow, &AtomicBool::new(false), &mut warn, |_| Ok(())).unwrap_err();
+            assert!(matches!(&e, CliError::Store(e) if e.kind() == kind), "{e:?}");
+            assert!(warnings.is_empty(), "{warnings:?}");
+        }
     }
 }

@@ -698,3 +698,103 @@ fn store_errors_are_one_line_with_a_failure_status() {
     let e = fails(&run(&big.path().join("nope.db"), &["query"]), 1);
     assert!(e.contains("nope.db"), "{e}");
 }
+
+/// Each line `reader` gives, sent as it comes (the channel closes with the stream).
+fn line_channel(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Reads lines from `rx` until `done` holds for what was read, or panics after `within`.
+fn read_until(rx: &mpsc::Receiver<String>, seen: &mut Vec<String>, within: Duration, done: impl Fn(&[String]) -> bool) {
+    let deadline = std::time::Instant::now() + within;
+    while !done(seen) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(e) => panic!("after {} lines ({e:?}); the last: {:?}", seen.len(), seen.last()),
+        }
+    }
+}
+
+/// How many of `lines` end in `: {prefix}{i}` for each i, as a sorted list of (i, count).
+fn numbered(lines: &[String], prefix: &str) -> std::collections::BTreeMap<usize, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for l in lines {
+        if let Some(n) = l.rsplit_once(": ").and_then(|(_, m)| m.strip_prefix(prefix)).and_then(|n| n.parse().ok()) {
+            *counts.entry(n).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// `tail -f` on PostgreSQL stopped mid-tail: it says so once on stderr, keeps
+/// trying, and once the server is back prints every record once, those
+/// written before the outage and after it, and is still running.
+#[test]
+fn tail_follow_survives_a_postgresql_restart() {
+    use log_panel_postgres::testing::TestServer;
+    let Some(server) = TestServer::start_stoppable("tail_follow_survives_a_postgresql_restart") else { return };
+    let url = server.create_database();
+    let batch = |from: usize, n: usize| -> Vec<Record> {
+        (from..from + n).map(|i| record(Level::Info, "live", &format!("rec {i}"), 0)).collect()
+    };
+    let mut sink = log_panel_postgres::PgSink::connect(&url).unwrap();
+    sink.write(&Batch::new(&api(), &[record(Level::Info, "live", "ready", 0)])).unwrap();
+    let mut child = cmd(Path::new(&url))
+        .args(["tail", "-f", "-n", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = line_channel(child.stdout.take().unwrap());
+    let err = line_channel(child.stderr.take().unwrap());
+    let mut lines = Vec::new();
+    let wait = Duration::from_secs(30);
+    read_until(&out, &mut lines, wait, |l| l.iter().any(|l| l.ends_with(": ready")));
+
+    const N: usize = 600;
+    const M: usize = 700;
+    for from in (0..N).step_by(200) {
+        sink.write(&Batch::new(&api(), &batch(from, 200))).unwrap();
+    }
+    read_until(&out, &mut lines, wait, |l| numbered(l, "rec ").len() == N);
+    drop(sink);
+
+    server.stop_server();
+    let mut errors = Vec::new();
+    read_until(&err, &mut errors, wait, |e| !e.is_empty());
+    assert!(
+        errors[0].starts_with("log-panel: storage unavailable: ") && errors[0].ends_with("; retrying"),
+        "{errors:?}"
+    );
+    assert!(child.try_wait().unwrap().is_none(), "still running while the server is down: {errors:?}");
+    server.start_server();
+
+    let mut sink = log_panel_postgres::PgSink::connect(&url).unwrap();
+    for from in (N..N + M).step_by(350) {
+        sink.write(&Batch::new(&api(), &batch(from, 350))).unwrap();
+    }
+    read_until(&out, &mut lines, wait, |l| numbered(l, "rec ").len() == N + M);
+    // Give a repeat the time of a few polls to show up.
+    while let Ok(line) = out.recv_timeout(Duration::from_millis(1500)) {
+        lines.push(line);
+    }
+    let counts = numbered(&lines, "rec ");
+    assert_eq!(counts.len(), N + M, "every record");
+    assert!(counts.values().all(|&c| c == 1), "each exactly once: {:?}", counts.iter().find(|(_, &c)| c != 1));
+    assert_eq!(lines.len(), N + M + 1, "nothing else on stdout");
+    assert!(child.try_wait().unwrap().is_none(), "still following after the restart");
+    read_until(&err, &mut errors, wait, |e| e.iter().any(|e| e == "log-panel: storage available again; following"));
+    assert_eq!(errors.len(), 2, "one line when it fails, one when it is back: {errors:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -38,6 +38,11 @@ impl Cli {
         }
     }
 
+    /// Where the binary is.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
     fn command(&self, db: &Path) -> Command {
         let mut c = Command::new(&self.0);
         c.arg("--db").arg(db).arg("--color").arg("never").env("NO_COLOR", "1");
