@@ -55,6 +55,8 @@ pub(crate) struct DbFile {
     /// Absolute, as SQLite resolves it when opening: a later change of the
     /// working directory must not make the same file look moved.
     path: PathBuf,
+    /// Next to the file SQLite opened (through any symbolic link), as
+    /// SQLite names them.
     wal: PathBuf,
     shm: PathBuf,
     /// Database, `-wal`, `-shm`, remembered while open.
@@ -64,20 +66,18 @@ pub(crate) struct DbFile {
 impl DbFile {
     pub(crate) fn new(path: &Path) -> io::Result<DbFile> {
         let path = std::path::absolute(path)?;
-        let with = |suffix: &str| {
-            let mut s = OsString::from(path.as_os_str());
-            s.push(suffix);
-            PathBuf::from(s)
-        };
-        Ok(DbFile { wal: with("-wal"), shm: with("-shm"), path, opened: None })
+        Ok(DbFile { wal: suffixed(&path, "-wal"), shm: suffixed(&path, "-shm"), path, opened: None })
     }
 
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Remembers the files now at the paths as the ones the sink opened.
-    pub(crate) fn remember(&mut self) -> io::Result<()> {
+    /// Remembers the files now at the paths as the ones the sink opened;
+    /// `opened` is the database file's name as SQLite resolved it.
+    pub(crate) fn remember(&mut self, opened: Option<&Path>) -> io::Result<()> {
+        let db = opened.unwrap_or(&self.path);
+        (self.wal, self.shm) = (suffixed(db, "-wal"), suffixed(db, "-shm"));
         self.opened = Some([Id::at(&self.path)?, Id::at(&self.wal)?, Id::at(&self.shm)?]);
         Ok(())
     }
@@ -117,4 +117,10 @@ impl DbFile {
     pub(crate) fn wal_len(&self) -> u64 {
         std::fs::metadata(&self.wal).map_or(0, |m| m.len())
     }
+}
+
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = OsString::from(path.as_os_str());
+    s.push(suffix);
+    PathBuf::from(s)
 }

@@ -347,8 +347,11 @@ impl Sink for SqliteSink {
         let sanitised = self.sanitised;
         self.write_batch(batch).map_err(classify)?;
         // Deleted or moved during the batch: it may have gone into the old
-        // file, so it is not written until it is in the one at the path.
-        if !self.file.is_current().map_err(|e| unreadable_path(&self.path, e))? {
+        // file, so it is not written until it is in the one at the path. A
+        // path that cannot be checked now counts as unchanged: the batch is
+        // committed, and reporting it failed would store it twice; the next
+        // batch's check reports the path.
+        if !self.file.is_current().unwrap_or(true) {
             self.sanitised = sanitised;
             return Err(SinkError::unavailable(format!(
                 "{} was deleted or replaced while a batch was written; writing it again",
@@ -403,7 +406,8 @@ fn connect(file: &mut DbFile, index_keys: &[String]) -> Result<(Connection, Opti
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     }
     // After the first transaction, so the `-wal` and `-shm` exist.
-    file.remember().map_err(|source| OpenError::Path { path, source })?;
+    let opened = conn.path().filter(|p| !p.is_empty()).map(PathBuf::from);
+    file.remember(opened.as_deref()).map_err(|source| OpenError::Path { path, source })?;
     Ok((conn, checkpointer))
 }
 
