@@ -1,16 +1,30 @@
-//! WAL checkpoints on a thread of their own. SQLite checkpoints in the
-//! connection whose commit fills the WAL past 1 000 pages, so one batch or
-//! idle step in twenty paid for copying the WAL into the database
-//! (70–300 ms at 10 M rows, docs/performance.md). A `PASSIVE` checkpoint
-//! from another connection runs beside the writer without blocking it, so
-//! the sink turns its own automatic checkpoints off while this thread runs,
-//! and back on if the thread fails.
+//! WAL checkpoints, and the WAL's bound.
+//!
+//! SQLite checkpoints in the connection whose commit fills the WAL past
+//! 1 000 pages, so one batch or idle step in twenty paid for copying the WAL
+//! into the database (70–300 ms at 10 M rows, docs/performance.md). A
+//! `PASSIVE` checkpoint from another connection runs beside the writer
+//! without blocking it, so the sink turns its own automatic checkpoints off
+//! while a thread of its own ([`Checkpointer`]) runs them, and back on if the
+//! thread fails.
+//!
+//! A checkpoint alone does not shrink the WAL: SQLite starts writing the WAL
+//! from its beginning again only when a write transaction begins after a
+//! checkpoint copied *every* frame and no reader still reads old frames.
+//! Under sustained writes the thread's checkpoints never catch up (a commit
+//! always lands while one runs), so the WAL grew without end (9 GiB in
+//! 30 s). [`WalBound`] therefore has the writer itself, between two
+//! transactions, run a `RESTART` checkpoint once the `-wal` file passes
+//! [`WAL_RESTART_BYTES`](crate::WAL_RESTART_BYTES): with no commit running it
+//! copies the frames the thread has not copied yet and waits (briefly) for
+//! readers of old frames, so the next commit restarts the WAL, and
+//! `journal_size_limit` truncates the file back to the threshold then.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -18,10 +32,19 @@ use rusqlite::Connection;
 /// commits in this time (a few MB at full speed) before it is copied back.
 const EVERY: Duration = Duration::from_millis(250);
 
+/// How long after a `RESTART` that could not finish (a reader kept old
+/// frames longer than the writer's busy timeout) the writer tries again:
+/// such a reader costs the writer at most one busy timeout in this time.
+const RESTART_RETRY: Duration = Duration::from_millis(250);
+
 /// The checkpointing thread of one sink; stops and joins when dropped.
 pub(crate) struct Checkpointer {
     stop: Arc<(Mutex<bool>, Condvar)>,
     failed: Arc<AtomicBool>,
+    /// Held by whichever of the thread and the writer checkpoints: SQLite
+    /// runs one checkpoint at a time and fails a second one at once rather
+    /// than waiting for the first.
+    turn: Arc<Mutex<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -33,14 +56,15 @@ impl Checkpointer {
         let conn = Connection::open(path).ok()?;
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let failed = Arc::new(AtomicBool::new(false));
+        let turn = Arc::new(Mutex::new(()));
         let thread = {
-            let (stop, failed) = (Arc::clone(&stop), Arc::clone(&failed));
+            let (stop, failed, turn) = (Arc::clone(&stop), Arc::clone(&failed), Arc::clone(&turn));
             std::thread::Builder::new()
                 .name("log-panel-checkpoint".into())
-                .spawn(move || run(&conn, &stop, &failed))
+                .spawn(move || run(&conn, &stop, &failed, &turn))
                 .ok()?
         };
-        Some(Checkpointer { stop, failed, thread: Some(thread) })
+        Some(Checkpointer { stop, failed, turn, thread: Some(thread) })
     }
 
     /// Whether the thread has stopped on an error: the sink must checkpoint
@@ -48,15 +72,25 @@ impl Checkpointer {
     pub(crate) fn failed(&self) -> bool {
         self.failed.load(Ordering::Relaxed)
     }
+
+    /// Waits for the thread's checkpoint in progress, if any, and keeps the
+    /// thread from starting another until dropped.
+    fn turn(&self) -> MutexGuard<'_, ()> {
+        // The guarded value is (); a panic while it was held leaves nothing inconsistent.
+        self.turn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
-fn run(conn: &Connection, stop: &(Mutex<bool>, Condvar), failed: &AtomicBool) {
+fn run(conn: &Connection, stop: &(Mutex<bool>, Condvar), failed: &AtomicBool, turn: &Mutex<()>) {
     let (lock, wake) = stop;
     let Ok(mut stopped) = lock.lock() else { return failed.store(true, Ordering::Relaxed) };
     while !*stopped {
         // A busy result (a reader holds an old snapshot) is not an error:
         // the next round copies what it could not.
-        let ran = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        let ran = {
+            let _turn = turn.lock().unwrap_or_else(PoisonError::into_inner);
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        };
         if ran.is_err() {
             failed.store(true, Ordering::Relaxed);
             return;
@@ -77,5 +111,40 @@ impl Drop for Checkpointer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// Keeps the WAL of the writer's connection within its bound (see the
+/// module's documentation).
+#[derive(Debug, Default)]
+pub(crate) struct WalBound {
+    /// After a `RESTART` that could not finish: not before then.
+    retry_at: Option<Instant>,
+}
+
+impl WalBound {
+    /// Sets the size SQLite truncates the `-wal` file back to when the WAL
+    /// restarts (it would otherwise keep its largest size).
+    pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
+        let limit = i64::try_from(crate::WAL_RESTART_BYTES).unwrap_or(i64::MAX);
+        conn.pragma_update(None, "journal_size_limit", limit)
+    }
+
+    /// Called by the writer between transactions with the `-wal` file's
+    /// length: past the threshold, checkpoints everything so that the next
+    /// commit restarts the WAL. Its errors are not the batch's (which has
+    /// committed): a checkpoint that fails is tried again later.
+    pub(crate) fn after_commit(&mut self, conn: &Connection, wal_len: u64, thread: Option<&Checkpointer>) {
+        if wal_len <= crate::WAL_RESTART_BYTES || self.retry_at.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        let _turn = thread.map(Checkpointer::turn);
+        // One row: busy (1 when readers or another checkpoint kept it from
+        // finishing), frames in the WAL, frames copied.
+        let busy = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
+        self.retry_at = match busy {
+            Ok(0) => None,
+            _ => Some(Instant::now() + RESTART_RETRY),
+        };
     }
 }

@@ -6,6 +6,11 @@
 //! together with the per-logger [`aggregates`] of the batch (one upsert per
 //! distinct logger and bucket).
 //!
+//! Around each batch it checks that the path still names the file it opened
+//! (a file deleted or moved away under it is closed and a new one created at
+//! the path, see `file`), and after each transaction that the WAL stays
+//! within [`WAL_RESTART_BYTES`] (see `checkpoint`).
+//!
 //! ```
 //! use log_panel_core::{Batch, Level, Origin, Record, Sink};
 //! use log_panel_sqlite::SqliteSink;
@@ -24,6 +29,7 @@
 pub mod aggregates;
 mod checkpoint;
 mod context_index;
+mod file;
 mod query;
 mod retention;
 mod schema;
@@ -37,7 +43,8 @@ use std::time::Duration;
 use log_panel_core::{severity, Batch, Sink, SinkError, SinkErrorKind, Timestamp};
 use rusqlite::{params, Connection, ErrorCode};
 
-use crate::checkpoint::Checkpointer;
+use crate::checkpoint::{Checkpointer, WalBound};
+use crate::file::DbFile;
 use crate::steps::StepRows;
 
 pub use query::valid_index_key;
@@ -86,6 +93,16 @@ impl Default for SqliteOptions {
     }
 }
 
+/// The `-wal` file's size past which the sink, between two transactions,
+/// checkpoints everything so that its next commit starts the WAL over (and
+/// truncates the file back to this size). The file then stays within this
+/// plus the pages of one transaction (about 2 KiB per record of a batch), as
+/// long as no reader keeps one read transaction open longer than
+/// [`WRITE_BUSY_TIMEOUT`] (such a reader holds the WAL's old frames, and
+/// SQLite cannot restart it while they are read). docs/performance.md has the
+/// figures.
+pub const WAL_RESTART_BYTES: u64 = 32 << 20;
+
 /// How long opening (and migrating) the database waits for another
 /// connection's lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -115,6 +132,14 @@ pub enum OpenError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The path cannot be resolved or its files checked.
+    #[error("cannot use {path} as the database file: {source}")]
+    Path {
+        /// The path given.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A context key to index is not `[A-Za-z0-9_]{1,64}`.
     #[error("context key `{0}` cannot be indexed: use 1 to 64 ASCII letters, digits or `_`")]
     BadIndexKey(String),
@@ -130,8 +155,13 @@ pub enum OpenError {
 
 /// Stores batches in a SQLite database.
 pub struct SqliteSink {
+    /// The writer's connection; an empty in-memory one between closing a
+    /// file deleted under the sink and opening its successor (`file` then
+    /// says so and nothing is written to it).
     conn: Connection,
     path: PathBuf,
+    file: DbFile,
+    index_keys: Vec<String>,
     // Reused between records so encoding the fields JSON and the timestamp
     // does not allocate each time.
     json: String,
@@ -143,6 +173,7 @@ pub struct SqliteSink {
     index_rows: StepRows,
     /// Checkpoints the WAL off the writer's thread (see [`checkpoint`]).
     checkpointer: Option<Checkpointer>,
+    wal: WalBound,
 }
 
 impl SqliteSink {
@@ -160,40 +191,21 @@ impl SqliteSink {
             return Err(OpenError::BadIndexKey(bad.clone()));
         }
         let path = path.as_ref().to_path_buf();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| OpenError::CreateDir { dir: dir.to_path_buf(), source })?;
-        }
-        let conn = Connection::open(&path)?;
-        let mut sink = SqliteSink::from_connection(conn, path)?;
-        for key in &options.index_keys {
-            context_index::add_key(&sink.conn, key)?;
-        }
-        sink.retention = options.retention;
-        Ok(sink)
-    }
-
-    fn from_connection(mut conn: Connection, path: PathBuf) -> Result<SqliteSink, OpenError> {
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        // WAL lets readers (the panel, sqlite3) read while the writer writes;
-        // NORMAL sync is durable against process crashes in WAL mode.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        schema::migrate(&mut conn)?;
-        conn.busy_timeout(WRITE_BUSY_TIMEOUT)?;
-        let checkpointer = Checkpointer::start(&path);
-        if checkpointer.is_some() {
-            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        }
+        let mut file = DbFile::new(&path).map_err(|source| OpenError::Path { path: path.clone(), source })?;
+        let (conn, checkpointer) = connect(&mut file, &options.index_keys)?;
         Ok(SqliteSink {
             conn,
             path,
+            file,
+            index_keys: options.index_keys,
             json: String::with_capacity(256),
             ts: String::with_capacity(32),
-            retention: None,
+            retention: options.retention,
             sanitised: 0,
             retention_rows: StepRows::new(RETENTION_STEP_ROWS, 50, RETENTION_STEP_ROWS),
             index_rows: StepRows::new(INDEX_STEP_ROWS.0, INDEX_STEP_ROWS.1, INDEX_STEP_ROWS.2),
             checkpointer,
+            wal: WalBound::default(),
         })
     }
 
@@ -205,6 +217,45 @@ impl SqliteSink {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Makes sure the connection writes the file at the path: after the file
+    /// was deleted or moved away, closes it and opens (creating) the file
+    /// now at the path. A file that cannot be checked or opened is a storage
+    /// error, so the writer keeps the batch and retries.
+    fn ensure_current(&mut self) -> Result<(), SinkError> {
+        if self.file.is_current().map_err(|e| unreadable_path(&self.path, e))? {
+            return Ok(());
+        }
+        self.close_moved().map_err(|e| unreadable_path(&self.path, e))?;
+        let (conn, checkpointer) = connect(&mut self.file, &self.index_keys).map_err(|e| {
+            SinkError::unavailable(format!("cannot open {} again: {e}", self.path.display())).with_source(e)
+        })?;
+        self.conn = conn;
+        self.checkpointer = checkpointer;
+        self.wal = WalBound::default();
+        Ok(())
+    }
+
+    /// Closes a database file that the path no longer names, leaving no
+    /// `-wal` or `-shm` of it at the path for its successor to misread.
+    fn close_moved(&mut self) -> std::io::Result<()> {
+        // A file moved away (rather than deleted) keeps what was committed
+        // to it: copy the WAL into it, as far as its readers allow (closing
+        // a moved database does not checkpoint).
+        self.checkpointer = None;
+        let _ = self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        // While the connection still holds them, so these inodes are its own.
+        self.file.remove_stale_wal()?;
+        self.file.forget();
+        let closed = std::mem::replace(&mut self.conn, Connection::open_in_memory().map_err(std::io::Error::other)?);
+        drop(closed);
+        Ok(())
+    }
+
+    /// After a transaction: the WAL's bound (see [`checkpoint`]).
+    fn after_commit(&mut self) {
+        self.wal.after_commit(&self.conn, self.file.wal_len(), self.checkpointer.as_ref());
     }
 
     fn write_batch(&mut self, batch: &Batch<'_>) -> rusqlite::Result<()> {
@@ -292,7 +343,23 @@ impl SqliteSink {
 
 impl Sink for SqliteSink {
     fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
-        self.write_batch(batch).map_err(classify)
+        self.ensure_current()?;
+        let sanitised = self.sanitised;
+        self.write_batch(batch).map_err(classify)?;
+        // Deleted or moved during the batch: it may have gone into the old
+        // file, so it is not written until it is in the one at the path. A
+        // path that cannot be checked now counts as unchanged: the batch is
+        // committed, and reporting it failed would store it twice; the next
+        // batch's check reports the path.
+        if !self.file.is_current().unwrap_or(true) {
+            self.sanitised = sanitised;
+            return Err(SinkError::unavailable(format!(
+                "{} was deleted or replaced while a batch was written; writing it again",
+                self.path.display()
+            )));
+        }
+        self.after_commit();
+        Ok(())
     }
 
     fn describe(&self) -> String {
@@ -303,15 +370,50 @@ impl Sink for SqliteSink {
     /// else indexes the next records for search and context lookups: one
     /// short transaction.
     fn idle(&mut self) -> Result<bool, SinkError> {
-        if self.retention_step().map_err(classify)? {
-            return Ok(true);
-        }
-        self.index_step().map_err(classify)
+        self.ensure_current()?;
+        let more = if self.retention_step().map_err(classify)? { true } else { self.index_step().map_err(classify)? };
+        self.after_commit();
+        Ok(more)
     }
 
     fn sanitised_count(&self) -> u64 {
         self.sanitised
     }
+}
+
+/// Opens (creating) the database at `file`'s path with everything the sink
+/// needs: WAL, busy timeouts, the schema, the context keys to index, the
+/// checkpointing thread; remembers the files opened.
+fn connect(file: &mut DbFile, index_keys: &[String]) -> Result<(Connection, Option<Checkpointer>), OpenError> {
+    let path = file.path().to_path_buf();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| OpenError::CreateDir { dir: dir.to_path_buf(), source })?;
+    }
+    let mut conn = Connection::open(&path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // WAL lets readers (the panel, sqlite3) read while the writer writes;
+    // NORMAL sync is durable against process crashes in WAL mode.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    WalBound::configure(&conn)?;
+    schema::migrate(&mut conn)?;
+    for key in index_keys {
+        context_index::add_key(&conn, key)?;
+    }
+    conn.busy_timeout(WRITE_BUSY_TIMEOUT)?;
+    let checkpointer = Checkpointer::start(&path);
+    if checkpointer.is_some() {
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    }
+    // After the first transaction, so the `-wal` and `-shm` exist.
+    let opened = conn.path().filter(|p| !p.is_empty()).map(PathBuf::from);
+    file.remember(opened.as_deref()).map_err(|source| OpenError::Path { path, source })?;
+    Ok((conn, checkpointer))
+}
+
+/// The path of the database cannot be checked: a storage error.
+fn unreadable_path(path: &Path, e: std::io::Error) -> SinkError {
+    SinkError::unavailable(format!("cannot check {}: {e}", path.display())).with_source(e)
 }
 
 /// Maps a SQLite error to what the writer should do about it.

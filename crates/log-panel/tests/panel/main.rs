@@ -10,6 +10,7 @@ mod common;
 
 mod aggregates;
 mod alerts;
+mod deleted_file;
 mod faults;
 mod fields;
 mod filters;
