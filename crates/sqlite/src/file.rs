@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 /// A file's identity: device and inode (on Unix; elsewhere an open file
 /// cannot be deleted or moved, and only existence is compared).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Id {
+pub(crate) struct Id {
     #[cfg(unix)]
     dev: u64,
     #[cfg(unix)]
@@ -39,7 +39,7 @@ impl Id {
     }
 
     /// The identity of the file at `path`, `None` when there is none.
-    fn at(path: &Path) -> io::Result<Option<Id>> {
+    pub(crate) fn at(path: &Path) -> io::Result<Option<Id>> {
         match std::fs::metadata(path) {
             Ok(meta) => Ok(Some(Id::of(&meta))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),

@@ -18,7 +18,7 @@ use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 use crate::aggregates::{self, parse_timestamp, QueryError};
 use crate::query::Where;
 use crate::steps::StepRows;
-use crate::{context_index, retention, schema, search, OpenError, BUSY_TIMEOUT};
+use crate::{context_index, file, retention, schema, search, OpenError, BUSY_TIMEOUT};
 
 /// Read connections kept open for reuse; more are opened under load and
 /// closed when returned to a full pool.
@@ -74,16 +74,30 @@ const COLUMNS: &str =
 /// ```
 pub struct SqliteStore {
     path: PathBuf,
-    pool: Mutex<Vec<ReadConn>>,
+    pool: Mutex<Pool>,
     read_timeout: Duration,
     /// The origin of the deadlines kept in [`ReadConn::deadline`].
     epoch: Instant,
 }
 
-/// A read connection and the deadline its progress handler checks
-/// (nanoseconds after [`SqliteStore::epoch`]; `u64::MAX`: none).
+/// Idle read connections, and the identity of the file they read.
+///
+/// A connection keeps reading the file it opened after that file is deleted
+/// or replaced at the path (a new database, or something else), so pages
+/// would show records that are gone, or miss every new one. Each lease
+/// compares the path with [`Pool::file`] (one `stat`): a missing file is
+/// `Unavailable`; another file is checked like at [`SqliteStore::open`] and
+/// read with new connections.
+struct Pool {
+    conns: Vec<ReadConn>,
+    file: Option<file::Id>,
+}
+
+/// A read connection, the file it reads and the deadline its progress
+/// handler checks (nanoseconds after [`SqliteStore::epoch`]; `u64::MAX`: none).
 struct ReadConn {
     conn: Connection,
+    file: Option<file::Id>,
     deadline: Arc<AtomicU64>,
 }
 
@@ -158,8 +172,8 @@ impl std::ops::Deref for Lease<'_> {
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
         if let (Some(conn), Ok(mut pool)) = (self.conn.take(), self.store.pool.lock()) {
-            if pool.len() < POOL_SIZE {
-                pool.push(conn);
+            if pool.conns.len() < POOL_SIZE && conn.file == pool.file {
+                pool.conns.push(conn);
             }
         }
     }
@@ -197,9 +211,10 @@ impl SqliteStore {
                 ),
             ));
         }
+        let file = file::Id::at(&path).map_err(|e| unreadable(&path, e))?;
         let store = SqliteStore {
             path,
-            pool: Mutex::new(Vec::new()),
+            pool: Mutex::new(Pool { conns: Vec::new(), file }),
             read_timeout: DEFAULT_READ_TIMEOUT,
             epoch: Instant::now(),
         };
@@ -267,8 +282,44 @@ impl SqliteStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// The identity of the database file now at the path, after checking
+    /// that it is still the one the pool reads, or a log-panel database of
+    /// this schema when it was replaced (the pool's connections then go).
+    fn current_file(&self) -> Result<Option<file::Id>, StoreError> {
+        let now = file::Id::at(&self.path).map_err(|e| unreadable(&self.path, e))?;
+        let Some(id) = now else {
+            return Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                format!("{} is gone (deleted or moved since it was opened)", self.path.display()),
+            ));
+        };
+        let known = self.pool.lock().map_err(|_| poisoned())?.file;
+        if known == now {
+            return Ok(now);
+        }
+        let version = identify(&self.path)?;
+        if version != schema::SCHEMA_VERSION {
+            return Err(if version > schema::SCHEMA_VERSION {
+                newer_schema(&self.path, version)
+            } else {
+                StoreError::new(
+                    StoreErrorKind::Unavailable,
+                    format!(
+                        "{} was replaced by a database of another log-panel schema ({version})",
+                        self.path.display()
+                    ),
+                )
+            });
+        }
+        let mut pool = self.pool.lock().map_err(|_| poisoned())?;
+        pool.conns.clear();
+        pool.file = Some(id);
+        Ok(now)
+    }
+
     fn conn(&self) -> Result<Lease<'_>, StoreError> {
-        let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
+        let file = self.current_file()?;
+        let pooled = self.pool.lock().ok().and_then(|mut p| p.conns.pop());
         let read = match pooled {
             Some(c) => c,
             None => {
@@ -281,7 +332,7 @@ impl SqliteStore {
                     Some(move || nanos_since(epoch) >= watched.load(Ordering::Relaxed)),
                 )
                 .map_err(storage)?;
-                ReadConn { conn, deadline }
+                ReadConn { conn, file, deadline }
             }
         };
         let until =
@@ -428,6 +479,14 @@ fn newer_schema(path: &Path, version: i64) -> StoreError {
 
 fn nanos_since(epoch: Instant) -> u64 {
     u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn unreadable(path: &Path, e: std::io::Error) -> StoreError {
+    StoreError::new(StoreErrorKind::Unavailable, format!("cannot read {}: {e}", path.display())).with_source(e)
+}
+
+fn poisoned() -> StoreError {
+    StoreError::new(StoreErrorKind::Storage, "the read connection pool was poisoned by a panic")
 }
 
 /// The first bytes of every SQLite database file.

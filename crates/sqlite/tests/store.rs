@@ -934,3 +934,60 @@ fn a_read_past_its_time_budget_times_out() {
     let store = SqliteStore::open(&path).unwrap();
     assert!(store.records(&f, PageAt::Newest, 10).unwrap().records.is_empty());
 }
+
+/// A database deleted under an open store is `Unavailable` (its connections
+/// would keep reading the deleted file); a new log-panel database put at the
+/// path is read with new connections, and a foreign file there is refused.
+#[test]
+fn a_database_replaced_at_the_path_is_read_anew_and_a_deleted_one_is_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    let write = |at: &Path, message: &'static str| {
+        let mut sink = SqliteSink::open(at).unwrap();
+        let origin = origins()[0].clone();
+        sink.write(&Batch::new(&origin, &[Record::new(Level::Info, "app", message)])).unwrap();
+    };
+    write(&path, "first file");
+    let store = SqliteStore::open(&path).unwrap();
+    let messages = |store: &SqliteStore| -> Vec<String> {
+        store
+            .records(&RecordFilter::default(), PageAt::Newest, 10)
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| r.message)
+            .collect()
+    };
+    assert_eq!(messages(&store), ["first file"]);
+
+    let remove = |suffix: &str| {
+        let p = dir.path().join(format!("logs.db{suffix}"));
+        if p.exists() {
+            std::fs::remove_file(p).unwrap();
+        }
+    };
+    for suffix in ["", "-wal", "-shm"] {
+        remove(suffix);
+    }
+    let e = store.records(&RecordFilter::default(), PageAt::Newest, 10).unwrap_err();
+    assert_eq!(e.kind(), StoreErrorKind::Unavailable, "{e}");
+    assert!(e.to_string().contains("is gone"), "{e}");
+
+    let other = dir.path().join("other.db");
+    write(&other, "second file");
+    for suffix in ["", "-wal", "-shm"] {
+        let from = dir.path().join(format!("other.db{suffix}"));
+        if from.exists() {
+            std::fs::rename(from, dir.path().join(format!("logs.db{suffix}"))).unwrap();
+        }
+    }
+    assert_eq!(messages(&store), ["second file"]);
+
+    for suffix in ["", "-wal", "-shm"] {
+        remove(suffix);
+    }
+    std::fs::write(&path, b"not a database").unwrap();
+    let e = store.records(&RecordFilter::default(), PageAt::Newest, 10).unwrap_err();
+    assert_eq!(e.kind(), StoreErrorKind::Unavailable, "{e}");
+    assert!(e.to_string().contains("is not a SQLite database"), "{e}");
+}
