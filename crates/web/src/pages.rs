@@ -808,16 +808,60 @@ pub(crate) async fn tail_events(State(state): State<AppState>, ctx: Ctx, headers
 
 // ---------------------------------------------------------------- assets
 
-pub(crate) async fn stylesheet() -> Response {
-    static_file("text/css; charset=utf-8", include_str!("../assets/panel.css"))
+pub(crate) async fn stylesheet(headers: HeaderMap) -> Response {
+    STYLESHEET.respond(&headers)
 }
 
-pub(crate) async fn script() -> Response {
-    static_file("text/javascript; charset=utf-8", include_str!("../assets/panel.js"))
+pub(crate) async fn script(headers: HeaderMap) -> Response {
+    SCRIPT.respond(&headers)
 }
 
-fn static_file(content_type: &'static str, body: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "max-age=300")], body).into_response()
+/// A file compiled into the panel, with a validator from its content.
+struct StaticFile {
+    content_type: &'static str,
+    body: &'static str,
+    /// FNV-1a of the body, computed at compile time: a new build with a changed
+    /// file gets a new tag, an unchanged file keeps it across builds.
+    hash: u64,
+}
+
+const STYLESHEET: StaticFile = StaticFile::new("text/css; charset=utf-8", include_str!("../assets/panel.css"));
+const SCRIPT: StaticFile = StaticFile::new("text/javascript; charset=utf-8", include_str!("../assets/panel.js"));
+
+/// Browsers keep the files but ask before each use (`no-cache`); a matching
+/// `If-None-Match` costs a 304 without a body, so a changed file is never
+/// served stale after an upgrade.
+const STATIC_CACHE_CONTROL: &str = "no-cache";
+
+impl StaticFile {
+    const fn new(content_type: &'static str, body: &'static str) -> StaticFile {
+        let bytes = body.as_bytes();
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut i = 0;
+        while i < bytes.len() {
+            hash ^= bytes[i] as u64;
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+            i += 1;
+        }
+        StaticFile { content_type, body, hash }
+    }
+
+    fn respond(&self, request: &HeaderMap) -> Response {
+        let etag = format!("\"{:016x}\"", self.hash);
+        let cached = request
+            .get_all(header::IF_NONE_MATCH)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|tag| tag.trim())
+            // Weak comparison, as RFC 9110 asks of If-None-Match: `W/"x"` matches `"x"`.
+            .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag);
+        let headers = [(header::ETAG, etag), (header::CACHE_CONTROL, STATIC_CACHE_CONTROL.to_owned())];
+        if cached {
+            return (StatusCode::NOT_MODIFIED, headers).into_response();
+        }
+        (headers, [(header::CONTENT_TYPE, self.content_type)], self.body).into_response()
+    }
 }
 
 pub(crate) async fn not_found(ctx: Ctx) -> Response {
