@@ -399,8 +399,8 @@ async fn nested_links_honour_the_prefix(env: &Env) {
     for uri in ["/admin/logs"] {
         let (status, _, body) = get(&app, uri).await;
         assert_eq!(status, StatusCode::OK, "{uri}");
-        assert!(body.contains("href=\"/admin/logs/static/panel.css\""));
-        assert!(body.contains("src=\"/admin/logs/static/panel.js\""));
+        assert!(body.contains("href=\"/admin/logs/static/panel.css?v="));
+        assert!(body.contains("src=\"/admin/logs/static/panel.js?v="));
         let all_links = links(&body, "/");
         assert!(all_links.iter().all(|l| l.starts_with("/admin/logs")), "{all_links:?}");
         assert!(all_links.iter().any(|l| l.starts_with("/admin/logs/records?logger=")));
@@ -1214,6 +1214,26 @@ async fn static_files_carry_an_etag_and_answer_304_when_it_matches(env: &Env) {
         let (status, _, gz) = get_with(&app, uri, &[("if-none-match", "\"stale\""), ("accept-encoding", "gzip")]).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(gunzip(&gz).into_bytes(), body);
+    }
+    // Pages link the files by version: that URL is kept a year without asking,
+    // and an old version's URL is revalidated like the bare one.
+    let (_, _, home) = get(&app, "/").await;
+    for (attr, path) in [("href", "/static/panel.css"), ("src", "/static/panel.js")] {
+        let versioned = home
+            .split(&format!("{attr}=\"{path}?v="))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{path} not linked by version"))
+            .split('"')
+            .next()
+            .unwrap();
+        let uri = format!("{path}?v={versioned}");
+        let (status, headers, body) = get_with(&app, &uri, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["cache-control"], "public, max-age=31536000, immutable", "{uri}");
+        assert_eq!(headers["etag"].to_str().unwrap(), format!("\"{versioned}\""), "{uri}: the version is the tag");
+        assert_eq!(body, get_with(&app, path, &[]).await.2);
+        let (_, headers, _) = get_with(&app, &format!("{path}?v=0000"), &[]).await;
+        assert_eq!(headers["cache-control"], "no-cache", "an old version is revalidated");
     }
     // The CSS and the script differ, so do their tags.
     let (_, css, _) = get_with(&app, "/static/panel.css", &[]).await;
