@@ -7,6 +7,7 @@ use log_panel_core::store::{Histogram, LevelCounts, Slots, StoredRecord};
 use log_panel_core::{escape_controls, level_name, Level, Timestamp};
 use maud::{html, Markup, Render, DOCTYPE};
 
+use crate::pages::{SCRIPT, STYLESHEET};
 use crate::query::{encode, href, url_time, FilterForm, Viewer};
 
 /// A stored string (or anything else the viewer did not write into the page
@@ -71,8 +72,8 @@ pub(crate) fn page(frame: &Frame<'_>, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="no-referrer";
                 title { (title) " · log-panel" }
-                link rel="stylesheet" href=(base.at("/static/panel.css"));
-                script src=(base.at("/static/panel.js")) defer {}
+                link rel="stylesheet" href=(base.link("/static/panel.css", &format!("v={}", STYLESHEET.version())));
+                script src=(base.link("/static/panel.js", &format!("v={}", SCRIPT.version()))) defer {}
             }
             body data-tz=(viewer.offset_secs / 60) data-tz-in-url=(viewer.in_url) {
                 header.top {

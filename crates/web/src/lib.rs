@@ -117,7 +117,17 @@ pub fn router_with(store: Arc<dyn Store>, options: PanelOptions) -> axum::Router
         .route("/static/panel.js", get(pages::script))
         .fallback(pages::not_found)
         .layer(axum::middleware::map_response(security_headers))
+        .layer(compression())
         .with_state(AppState { store, options, tail })
+}
+
+/// gzip for a client that accepts it, on every answer but those too small to
+/// gain (under 32 bytes), images and the live tail: tower-http's default
+/// predicate leaves `text/event-stream` alone, so each event is written as it
+/// comes instead of waiting in the compressor's buffer. Outside the security
+/// headers, which it keeps.
+fn compression() -> tower_http::compression::CompressionLayer {
+    tower_http::compression::CompressionLayer::new().gzip(true)
 }
 
 pub(crate) async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {

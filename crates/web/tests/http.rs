@@ -399,8 +399,8 @@ async fn nested_links_honour_the_prefix(env: &Env) {
     for uri in ["/admin/logs"] {
         let (status, _, body) = get(&app, uri).await;
         assert_eq!(status, StatusCode::OK, "{uri}");
-        assert!(body.contains("href=\"/admin/logs/static/panel.css\""));
-        assert!(body.contains("src=\"/admin/logs/static/panel.js\""));
+        assert!(body.contains("href=\"/admin/logs/static/panel.css?v="));
+        assert!(body.contains("src=\"/admin/logs/static/panel.js?v="));
         let all_links = links(&body, "/");
         assert!(all_links.iter().all(|l| l.starts_with("/admin/logs")), "{all_links:?}");
         assert!(all_links.iter().any(|l| l.starts_with("/admin/logs/records?logger=")));
@@ -1086,4 +1086,157 @@ fn sqlite_database_deleted_or_unreadable_is_503() {
         }
     });
     drop(rt);
+}
+
+/// Tests whose subject does not depend on the storage: on the in-memory store only.
+macro_rules! memory_only {
+    ($($name:ident),* $(,)?) => {
+        mod memory_only {
+            $(
+                #[test]
+                fn $name() {
+                    let Some(env) = super::common::memory() else { return };
+                    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+                    rt.block_on(super::$name(&env));
+                    drop(rt);
+                    drop(env);
+                }
+            )*
+        }
+    };
+}
+
+memory_only!(
+    pages_are_gzipped_when_accepted_and_decompress_to_the_same_html,
+    the_live_tail_is_not_compressed_and_delivers_events_to_a_gzip_client,
+    static_files_carry_an_etag_and_answer_304_when_it_matches,
+);
+
+/// A GET with extra request headers; the body's raw bytes.
+async fn get_with(
+    app: &axum::Router,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let mut req = axum::http::Request::get(uri);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let response = app.clone().oneshot(req.body(axum::body::Body::empty()).unwrap()).await.unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    (status, headers, response.into_body().collect().await.unwrap().to_bytes().to_vec())
+}
+
+fn gunzip(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(bytes), &mut text).unwrap();
+    text
+}
+
+/// Pages and static files are gzip-compressed for a client that accepts it,
+/// keep their security headers, and decompress to the very bytes served plain.
+async fn pages_are_gzipped_when_accepted_and_decompress_to_the_same_html(env: &Env) {
+    let app = router(env.store.clone());
+    let home = "/?range=90d&tz=0";
+    for uri in [home, "/records", "/records/1", "/sites", "/tail", "/static/panel.css", "/static/panel.js", "/nope"] {
+        let (status, plain_headers, plain) = get_with(&app, uri, &[]).await;
+        assert!(status == StatusCode::OK || status == StatusCode::NOT_FOUND, "{uri}: {status}");
+        assert!(plain_headers.get("content-encoding").is_none(), "{uri}: no encoding unless asked for");
+        let (status2, headers, gz) = get_with(&app, uri, &[("accept-encoding", "gzip, deflate, br")]).await;
+        assert_eq!(status2, status, "{uri}");
+        assert_eq!(headers.get("content-encoding").map(|v| v.to_str().unwrap()), Some("gzip"), "{uri}");
+        assert!(headers["vary"].to_str().unwrap().to_ascii_lowercase().contains("accept-encoding"), "{uri}");
+        assert_eq!(headers["content-security-policy"], CONTENT_SECURITY_POLICY, "{uri}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{uri}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{uri}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{uri}");
+        assert_eq!(headers["content-type"], plain_headers["content-type"], "{uri}");
+        assert_eq!(gunzip(&gz), String::from_utf8(plain.clone()).unwrap(), "{uri}: the same bytes once inflated");
+        if uri == home {
+            let percent = gz.len() * 100 / plain.len();
+            eprintln!("90-day home page: {} bytes plain, {} gzip ({percent} %)", plain.len(), gz.len());
+            assert!(percent < 25, "90-day home page: {} bytes gzip of {} plain", gz.len(), plain.len());
+        }
+    }
+    // Only gzip is offered: a client asking for br alone gets the plain bytes.
+    let (_, headers, _) = get_with(&app, "/records", &[("accept-encoding", "br")]).await;
+    assert!(headers.get("content-encoding").is_none());
+    let (_, headers, _) = get_with(&app, "/records", &[("accept-encoding", "gzip;q=0")]).await;
+    assert!(headers.get("content-encoding").is_none(), "q=0 refuses gzip");
+}
+
+/// The live tail is never compressed (a compressor would hold events back
+/// until its buffer fills): with `Accept-Encoding: gzip` an event still
+/// arrives as soon as its record is stored.
+async fn the_live_tail_is_not_compressed_and_delivers_events_to_a_gzip_client(env: &Env) {
+    let (app, panel) = (router(env.store.clone()), &env.panel);
+    let after = newest_id(env.store.as_ref());
+    let uri = format!("/tail/events?logger=gzipped&after={after}");
+    let req = axum::http::Request::get(&uri).header("accept-encoding", "gzip");
+    let response = app.clone().oneshot(req.body(axum::body::Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert!(response.headers().get("content-encoding").is_none(), "{:?}", response.headers());
+    let mut events = Events { body: response.into_body(), text: String::new() };
+    log::info!(logger: panel, target: "gzipped", "first through the tail");
+    panel.flush().unwrap();
+    let text = events.until_text("first through the tail").await.to_owned();
+    assert!(text.contains("event: record"), "{text}");
+    log::info!(logger: panel, target: "gzipped", "second through the tail");
+    panel.flush().unwrap();
+    events.until_text("second through the tail").await;
+}
+
+/// The stylesheet and the script carry an ETag from their content and
+/// answer a matching `If-None-Match` with 304 and no body.
+async fn static_files_carry_an_etag_and_answer_304_when_it_matches(env: &Env) {
+    let app = router(env.store.clone());
+    for uri in ["/static/panel.css", "/static/panel.js"] {
+        let (status, headers, body) = get_with(&app, uri, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!body.is_empty());
+        let etag = headers.get("etag").unwrap_or_else(|| panic!("{uri}: no ETag")).to_str().unwrap().to_owned();
+        assert!(etag.starts_with('"') && etag.ends_with('"') && etag.len() > 8, "{etag}");
+        assert_eq!(headers["cache-control"], "no-cache", "{uri}: kept, revalidated before each use");
+        let weak = format!("W/{etag}");
+        let listed = format!("\"other\", {etag}");
+        for matching in [etag.as_str(), weak.as_str(), listed.as_str(), "*"] {
+            let (status, headers, body) = get_with(&app, uri, &[("if-none-match", matching)]).await;
+            assert_eq!(status, StatusCode::NOT_MODIFIED, "{uri} If-None-Match: {matching}");
+            assert!(body.is_empty(), "{uri}: a 304 has no body");
+            assert_eq!(headers["etag"], etag.as_str());
+            assert_eq!(headers["cache-control"], "no-cache");
+            assert_eq!(headers["content-security-policy"], CONTENT_SECURITY_POLICY);
+        }
+        let (status, _, again) = get_with(&app, uri, &[("if-none-match", "\"stale\"")]).await;
+        assert_eq!(status, StatusCode::OK, "an old ETag gets the file");
+        assert_eq!(again, body);
+        let (status, _, gz) = get_with(&app, uri, &[("if-none-match", "\"stale\""), ("accept-encoding", "gzip")]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(gunzip(&gz).into_bytes(), body);
+    }
+    // Pages link the files by version: that URL is kept a year without asking,
+    // and an old version's URL is revalidated like the bare one.
+    let (_, _, home) = get(&app, "/").await;
+    for (attr, path) in [("href", "/static/panel.css"), ("src", "/static/panel.js")] {
+        let versioned = home
+            .split(&format!("{attr}=\"{path}?v="))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{path} not linked by version"))
+            .split('"')
+            .next()
+            .unwrap();
+        let uri = format!("{path}?v={versioned}");
+        let (status, headers, body) = get_with(&app, &uri, &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["cache-control"], "public, max-age=31536000, immutable", "{uri}");
+        assert_eq!(headers["etag"].to_str().unwrap(), format!("\"{versioned}\""), "{uri}: the version is the tag");
+        assert_eq!(body, get_with(&app, path, &[]).await.2);
+        let (_, headers, _) = get_with(&app, &format!("{path}?v=0000"), &[]).await;
+        assert_eq!(headers["cache-control"], "no-cache", "an old version is revalidated");
+    }
+    // The CSS and the script differ, so do their tags.
+    let (_, css, _) = get_with(&app, "/static/panel.css", &[]).await;
+    let (_, js, _) = get_with(&app, "/static/panel.js", &[]).await;
+    assert_ne!(css["etag"], js["etag"]);
 }

@@ -485,3 +485,45 @@ async fn timeouts_of_any_length_are_taken() {
     kept.write_all(b"GET /static/panel.css HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
     assert_eq!(read_response(&mut kept).await.0, 200);
 }
+
+/// `serve` answers gzip over real TCP to a client that accepts it, with the
+/// security headers, and plain bytes to one that does not.
+#[tokio::test]
+async fn serve_gzips_pages_for_a_client_that_accepts_it() {
+    let addr = start(ServeOptions::default().bind("127.0.0.1:0").token("s3cret-token")).await;
+    let auth = "Authorization: Bearer s3cret-token".to_owned();
+    let (status, head, plain) = http_get(addr, "/", std::slice::from_ref(&auth)).await;
+    assert_eq!(status, 200);
+    assert!(!head.to_ascii_lowercase().contains("content-encoding"), "{head}");
+
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\r\nAccept-Encoding: gzip\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(out[..split].to_vec()).unwrap();
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.starts_with("http/1.1 200"), "{head}");
+    assert!(lower.contains("content-encoding: gzip"), "{head}");
+    assert_security_headers(&head);
+    let mut body = &out[split + 4..];
+    let gz = if lower.contains("transfer-encoding: chunked") {
+        let mut gz = Vec::new();
+        loop {
+            let line_end = body.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size = usize::from_str_radix(std::str::from_utf8(&body[..line_end]).unwrap().trim(), 16).unwrap();
+            if size == 0 {
+                break gz;
+            }
+            gz.extend_from_slice(&body[line_end + 2..line_end + 2 + size]);
+            body = &body[line_end + 2 + size + 2..];
+        }
+    } else {
+        body.to_vec()
+    };
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(gz.as_slice()), &mut text).unwrap();
+    assert_eq!(text, plain);
+    assert!(text.contains("No records stored yet."));
+}
