@@ -17,7 +17,8 @@ use crate::clock::Clock;
 use crate::error::{out, CliError};
 
 /// Appends `s` with every control character (C0, DEL, C1) and bidirectional
-/// override shown as an escape, newlines and tabs too (one record, one line).
+/// override shown as an escape, newlines and tabs too: a logger, field or
+/// error message stays on its line ([`line()`] breaks only a message's lines).
 pub(crate) fn clean_into(buf: &mut String, s: &str) {
     log_panel_core::escape_controls_into(buf, s, false);
 }
