@@ -379,4 +379,12 @@ mod tests {
         assert_eq!(v("rtl\u{202e}"), "\"rtl\\u{202e}\"");
         assert_eq!(v("non\u{a0}breaking"), "\"non\u{a0}breaking\"");
     }
+
+    #[test]
+    fn cells_pad_by_display_width_outside_the_colour() {
+        let mut buf = String::new();
+        cell_into(&mut buf, Paint { on: false }, RED, "计费", 6, false);
+        cell_into(&mut buf, Paint { on: true }, RED, "7", 3, true);
+        assert_eq!(buf, "计费  |  \x1b[31m7\x1b[0m".replace('|', ""));
+    }
 }

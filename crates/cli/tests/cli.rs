@@ -845,6 +845,13 @@ fn stats_shows_full_logger_names_labelled_windows_and_aligned_columns() {
             ("TIMELINE", false),
         ],
     );
+    // Colours wrap the cells only: up to the timeline the rows are the same bytes.
+    let coloured = ok(&db.path, &["--color", "always", "stats"]);
+    let timeline = header.find("TIMELINE").unwrap();
+    let plain_rows: Vec<&str> = out.lines().skip(2).map(|l| &l[..timeline.min(l.len())]).collect();
+    let stripped = strip_colours(&coloured);
+    let coloured_rows: Vec<&str> = stripped.lines().skip(2).map(|l| &l[..timeline.min(l.len())]).collect();
+    assert_eq!(coloured_rows[..4], plain_rows[..4], "{coloured:?}");
     // The long logger's all-time counts sit under their headings.
     let long = rows.iter().find(|r| r.starts_with(LONG_LOGGER)).unwrap();
     let tokens: Vec<&str> = long.split_whitespace().collect();
@@ -877,7 +884,24 @@ fn sites_columns_are_aligned() {
     );
     let long = lines.iter().find(|l| l.contains(LONG_LOGGER)).unwrap_or_else(|| panic!("whole name: {out}"));
     assert!(long.contains("src/a_much_longer_file_name_for_the_column.rs:7  <script>alert(1)</script>"), "{out}");
+    // Colours wrap the numbers only: without them the rows are the same bytes.
+    let coloured = ok(&db.path, &["--color", "always", "sites", "--since", "1h"]);
+    assert!(coloured.contains("\x1b[31m"), "{coloured:?}");
+    assert_eq!(strip_colours(&coloured), out);
     let chain = lines.iter().find(|l| l.contains("api::db")).unwrap();
     // An example stays on its row: its newlines are shown as escapes.
     assert!(chain.ends_with("query failed\\ncaused by: connection reset\\r\\ncaused by: os error 104 \\e[2J"), "{out}");
+}
+
+/// `text` without its SGR colour sequences (`ESC [ … m`).
+fn strip_colours(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\x1b[") {
+        plain.push_str(&rest[..at]);
+        let after = &rest[at..];
+        rest = after.find('m').map_or("", |m| &after[m + 1..]);
+    }
+    plain.push_str(rest);
+    plain
 }
