@@ -17,7 +17,7 @@ use crate::args::{
 };
 use crate::clock::Clock;
 use crate::error::{out, CliError};
-use crate::show::{clean, print, Paint, RecordWriter, DIM, GREEN, RED, YELLOW};
+use crate::show::{cell_into, clean, print, width, Paint, RecordWriter, DIM, GREEN, RED, YELLOW};
 
 /// What every subcommand works with.
 pub(crate) struct Ctx {
@@ -293,29 +293,58 @@ pub(crate) fn sites(ctx: &Ctx, a: &SitesArgs) -> Result<(), CliError> {
         print(&mut w, "no records in this window\n")?;
         return w.flush().map_err(out);
     }
-    let mut text =
-        format!("{:>8} {:>7} {:>7}  {:<16}  CALL SITE  EXAMPLE\n", "COUNT", "ERRORS", "WARNINGS", "LAST SEEN");
-    for s in &sites {
-        let place = match (&s.file, s.line) {
-            (Some(f), Some(l)) => format!("{}:{l}", clean(f)),
-            (Some(f), None) => clean(f),
-            _ => "-".to_owned(),
-        };
-        let errors = format!("{:>7}", s.counts.error);
-        let warnings = format!("{:>7}", s.counts.warn);
-        text.push_str(&format!("{:>8} ", s.counts.total()));
-        ctx.paint.push(&mut text, if s.counts.error > 0 { RED } else { "" }, &errors);
-        text.push(' ');
-        ctx.paint.push(&mut text, if s.counts.warn > 0 { YELLOW } else { "" }, &warnings);
-        text.push_str(&format!(
-            "  {:<16}  {} {place}  {}\n",
-            ctx.clock.minute(s.last_seen),
-            clean(&s.logger),
-            shorten(&clean(&s.example), 80)
-        ));
+    let rows: Vec<[String; 6]> = sites
+        .iter()
+        .map(|s| {
+            let place = match (&s.file, s.line) {
+                (Some(f), Some(l)) => format!("{}:{l}", clean(f)),
+                (Some(f), None) => clean(f),
+                _ => "-".to_owned(),
+            };
+            [
+                s.counts.total().to_string(),
+                s.counts.error.to_string(),
+                s.counts.warn.to_string(),
+                ctx.clock.minute(s.last_seen),
+                clean(&s.logger),
+                place,
+            ]
+        })
+        .collect();
+    let headers = ["COUNT", "ERRORS", "WARNINGS", "LAST SEEN", "LOGGER", "CALL SITE"];
+    let widths = column_widths(&headers, rows.iter().map(|r| r.as_slice()));
+    let mut text = String::new();
+    for (i, h) in headers.iter().enumerate() {
+        cell_into(&mut text, ctx.paint, "", h, widths[i], i < 3);
+        text.push_str("  ");
+    }
+    text.push_str("EXAMPLE\n");
+    for (s, row) in sites.iter().zip(&rows) {
+        for (i, value) in row.iter().enumerate() {
+            let color = match i {
+                1 if s.counts.error > 0 => RED,
+                2 if s.counts.warn > 0 => YELLOW,
+                _ => "",
+            };
+            cell_into(&mut text, ctx.paint, color, value, widths[i], i < 3);
+            text.push_str("  ");
+        }
+        text.push_str(&shorten(&clean(&s.example), 80));
+        text.push('\n');
     }
     print(&mut w, &text)?;
     w.flush().map_err(out)
+}
+
+/// The width of each column: its widest cell, header included.
+fn column_widths<'a>(headers: &[&str], rows: impl Iterator<Item = &'a [String]>) -> Vec<usize> {
+    let mut widths: Vec<usize> = headers.iter().map(|h| width(h)).collect();
+    for row in rows {
+        for (w, value) in widths.iter_mut().zip(row) {
+            *w = (*w).max(width(value));
+        }
+    }
+    widths
 }
 
 fn shorten(s: &str, max: usize) -> String {
@@ -358,27 +387,56 @@ pub(crate) fn stats(ctx: &Ctx, a: &StatsArgs) -> Result<(), CliError> {
         print(&mut w, "no loggers with records\n")?;
         return w.flush().map_err(out);
     }
-    let names: Vec<String> = cards.iter().map(|c| shorten(&clean(&c.logger), 40)).collect();
-    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(6).max(6);
     let hourly = matches!(a.range, StatsRange::Hours(_));
+    let rows: Vec<[String; 7]> = cards
+        .iter()
+        .map(|c| {
+            [
+                clean(&c.logger),
+                c.total.to_string(),
+                c.errors.to_string(),
+                c.warnings.to_string(),
+                c.last_hour.error.to_string(),
+                c.last_hour.warn.to_string(),
+                ctx.clock.minute(c.last_seen),
+            ]
+        })
+        .collect();
+    let headers = ["LOGGER", "RECORDS", "ERRORS", "WARNINGS", "ERRORS", "WARNINGS", "LAST SEEN"];
+    let widths = column_widths(&headers, rows.iter().map(|r| r.as_slice()));
     let mut text = format!(
-        "{} loggers; timeline: {what}, {} to {} ({}), oldest first\n",
+        "{} loggers; ALL TIME counts every stored record of the logger, LAST HOUR the hour to {}; \
+         timeline: {what}, {} to {} ({}), oldest first\n",
         cards.len(),
+        ctx.clock.minute(now),
         ctx.clock.minute(slots.start()),
         ctx.clock.minute(slots.end()),
         if hourly { "one cell per hour" } else { "one cell per local day" }
     );
-    text.push_str(&format!(
-        "{:<width$}  {:>9} {:>7} {:>8}  {:>9}  {:<16}  TIMELINE\n",
-        "LOGGER", "TOTAL", "ERRORS", "WARNINGS", "LAST HOUR", "LAST SEEN"
-    ));
-    for (card, name) in cards.iter().zip(&names) {
-        let last_hour = format!("{}E {}W", card.last_hour.error, card.last_hour.warn);
-        text.push_str(&format!("{name:<width$}  {:>9} ", card.total));
-        ctx.paint.push(&mut text, if card.errors > 0 { RED } else { "" }, &format!("{:>7}", card.errors));
-        text.push(' ');
-        ctx.paint.push(&mut text, if card.warnings > 0 { YELLOW } else { "" }, &format!("{:>8}", card.warnings));
-        text.push_str(&format!("  {last_hour:>9}  {:<16}  ", ctx.clock.minute(card.last_seen)));
+    // A line above the headers spans each group of counts with its window.
+    let span = |from: usize, to: usize| widths[from..to].iter().sum::<usize>() + 2 * (to - from - 1);
+    text.push_str(&" ".repeat(widths[0] + 2));
+    text.push_str(&group("ALL TIME", span(1, 4)));
+    text.push_str("  ");
+    text.push_str(&group("LAST HOUR", span(4, 6)));
+    text.push('\n');
+    for (i, h) in headers.iter().enumerate() {
+        cell_into(&mut text, ctx.paint, "", h, widths[i], (1..6).contains(&i));
+        text.push_str("  ");
+    }
+    text.push_str("TIMELINE\n");
+    for (card, row) in cards.iter().zip(&rows) {
+        for (i, value) in row.iter().enumerate() {
+            let color = match i {
+                2 if card.errors > 0 => RED,
+                3 if card.warnings > 0 => YELLOW,
+                4 if card.last_hour.error > 0 => RED,
+                5 if card.last_hour.warn > 0 => YELLOW,
+                _ => "",
+            };
+            cell_into(&mut text, ctx.paint, color, value, widths[i], (1..6).contains(&i));
+            text.push_str("  ");
+        }
         for slot in &card.slots {
             cell(&mut text, slot, ctx.paint);
         }
@@ -391,6 +449,17 @@ pub(crate) fn stats(ctx: &Ctx, a: &StatsArgs) -> Result<(), CliError> {
     });
     print(&mut w, &text)?;
     w.flush().map_err(out)
+}
+
+/// `label` centred in `columns` between dashes (`--- ALL TIME ---`), or
+/// alone when the span is narrower.
+fn group(label: &str, columns: usize) -> String {
+    let free = columns.saturating_sub(width(label) + 2);
+    if free < 2 {
+        return format!("{label:<columns$}");
+    }
+    let left = free / 2;
+    format!("{} {label} {}", "-".repeat(left), "-".repeat(free - left))
 }
 
 /// One timeline cell: the worst level present decides its colour (or letter).

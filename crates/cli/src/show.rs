@@ -17,7 +17,8 @@ use crate::clock::Clock;
 use crate::error::{out, CliError};
 
 /// Appends `s` with every control character (C0, DEL, C1) and bidirectional
-/// override shown as an escape, newlines and tabs too (one record, one line).
+/// override shown as an escape, newlines and tabs too: a logger, field or
+/// error message stays on its line ([`line()`] breaks only a message's lines).
 pub(crate) fn clean_into(buf: &mut String, s: &str) {
     log_panel_core::escape_controls_into(buf, s, false);
 }
@@ -65,7 +66,16 @@ impl Paint {
     }
 }
 
-/// One line for people: time, level, logger, message, then the fields.
+/// Continuation lines of a multi-line message start with this: a record's
+/// own line starts with its time, so a newline in stored text can never pass
+/// for a record of its own.
+pub(crate) const CONTINUATION: &str = "    ";
+
+/// A record for people: time, level, logger, the message's first line, the
+/// fields (`key=value`, logfmt-quoted where needed), then each further line
+/// of the message indented by [`CONTINUATION`]. A line break is LF or CRLF;
+/// trailing line breaks are dropped; every other control character is shown
+/// as an escape.
 pub(crate) fn line(buf: &mut String, r: &StoredRecord, clock: &Clock, paint: Paint) {
     buf.push_str(&clock.short(r.ts));
     buf.push(' ');
@@ -74,23 +84,68 @@ pub(crate) fn line(buf: &mut String, r: &StoredRecord, clock: &Clock, paint: Pai
     let logger = clean(&r.logger);
     paint.push(buf, DIM, &logger);
     buf.push_str(": ");
-    clean_into(buf, &r.message);
+    let mut lines = r.message.trim_end_matches(['\n', '\r']).split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    clean_into(buf, lines.next().unwrap_or_default());
     if !r.context.is_empty() {
         let mut fields = String::new();
         for (k, v) in &r.context {
             fields.push(' ');
-            clean_into(&mut fields, k);
+            value_into(&mut fields, k);
             fields.push('=');
             match v {
-                serde_json::Value::String(s) => clean_into(&mut fields, s),
-                // serde_json escapes control characters in nested strings.
-                other => clean_into(&mut fields, &other.to_string()),
+                serde_json::Value::String(s) => value_into(&mut fields, s),
+                other => value_into(&mut fields, &other.to_string()),
             }
         }
         buf.push(' ');
         paint.push(buf, DIM, fields.trim_start());
     }
     buf.push('\n');
+    for more in lines {
+        buf.push_str(CONTINUATION);
+        clean_into(buf, more);
+        buf.push('\n');
+    }
+}
+
+/// Appends a field's key or value as logfmt does: bare when it is a plain
+/// word, else in double quotes with `"` and `\` escaped (then control
+/// characters as escapes), so one can always tell where a field ends and a
+/// stored `\n` from a newline (`"a\\nb"` against `"a\nb"`).
+pub(crate) fn value_into(buf: &mut String, s: &str) {
+    let bare = !s.is_empty()
+        && !s.chars().any(|c| c.is_whitespace() || matches!(c, '"' | '=' | '\\'))
+        && matches!(log_panel_core::escape_controls(s, false), std::borrow::Cow::Borrowed(_));
+    if bare {
+        buf.push_str(s);
+        return;
+    }
+    let quoted = s.replace('\\', "\\\\").replace('"', "\\\"");
+    buf.push('"');
+    clean_into(buf, &quoted);
+    buf.push('"');
+}
+
+/// Columns a clean string takes on a terminal (wide characters count two).
+pub(crate) fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// Appends clean `text` in `color`, padded with spaces to `columns`, on the
+/// left (`right`: numbers) or on the right; padding stays outside the colour.
+pub(crate) fn cell_into(buf: &mut String, paint: Paint, color: &str, text: &str, columns: usize, right: bool) {
+    let pad = " ".repeat(columns.saturating_sub(width(text)));
+    if right {
+        buf.push_str(&pad);
+    }
+    if color.is_empty() {
+        buf.push_str(text);
+    } else {
+        paint.push(buf, color, text);
+    }
+    if !right {
+        buf.push_str(&pad);
+    }
 }
 
 /// A record as JSON: every column, the time as RFC 3339 in the display zone.
@@ -299,7 +354,37 @@ mod tests {
         let mut buf = String::new();
         line(&mut buf, &r, &clock, Paint { on: false });
         assert!(!buf.contains('\x1b') && !buf.contains('\0') && !buf.contains('\x07'), "{buf:?}");
-        assert_eq!(buf.matches('\n').count(), 1, "{buf:?}");
-        assert!(buf.contains("one\\ntwo\\e[2J") && buf.contains("k\\e=v\\0w"), "{buf:?}");
+        // The newline starts an indented continuation line, never a line of its own.
+        assert!(
+            buf.ends_with(": one \"k\\e\"=\"v\\0w\" n=\"{\\\"x\\\":\\\"\\\\u001b\\\"}\"\n    two\\e[2J\n"),
+            "{buf:?}"
+        );
+    }
+
+    #[test]
+    fn values_are_bare_words_or_quoted_logfmt() {
+        let v = |s: &str| {
+            let mut buf = String::new();
+            value_into(&mut buf, s);
+            buf
+        };
+        assert_eq!(v("u-42"), "u-42");
+        assert_eq!(v(""), "\"\"");
+        assert_eq!(v("Mozilla/5.0 (X11)"), "\"Mozilla/5.0 (X11)\"");
+        assert_eq!(v("a=b"), "\"a=b\"");
+        assert_eq!(v("say \"hi\""), "\"say \\\"hi\\\"\"");
+        // A stored backslash-n and a newline stay apart.
+        assert_eq!(v("a\\nb"), "\"a\\\\nb\"");
+        assert_eq!(v("a\nb\x1b"), "\"a\\nb\\e\"");
+        assert_eq!(v("rtl\u{202e}"), "\"rtl\\u{202e}\"");
+        assert_eq!(v("non\u{a0}breaking"), "\"non\u{a0}breaking\"");
+    }
+
+    #[test]
+    fn cells_pad_by_display_width_outside_the_colour() {
+        let mut buf = String::new();
+        cell_into(&mut buf, Paint { on: false }, RED, "计费", 6, false);
+        cell_into(&mut buf, Paint { on: true }, RED, "7", 3, true);
+        assert_eq!(buf, "计费  |  \x1b[31m7\x1b[0m".replace('|', ""));
     }
 }
