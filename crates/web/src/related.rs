@@ -12,8 +12,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use log_panel_core::store::{Cursor, FieldMatch, FieldValue, PageAt, RecordFilter, StoredRecord};
-use log_panel_core::{level_name, Timestamp};
+use log_panel_core::store::{Cursor, FieldMatch, FieldValue, Page, PageAt, RecordFilter, StoreErrorKind, StoredRecord};
+use log_panel_core::{level_name, Store, StoreError, Timestamp};
 use maud::{html, Markup};
 
 use crate::html::{counted, level_badge, page, preview, time, Nav, Shown, NAME_CHARS};
@@ -125,13 +125,13 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Response
     let (at, limit, order) = (ask.at, ask.limit, ask.order);
     let result = blocking(&state, move |s| {
         let page = s.records(&filter, at, limit)?;
-        let span = if request { Some(request_span(s, &filter, &page.records, at, order)?) } else { None };
-        Ok((page, span.flatten()))
+        let span = if request { request_span(s, &filter, &page)? } else { None };
+        Ok((page, span))
     })
     .await;
     let (mut page_of, span) = match result {
         Ok(x) => x,
-        Err(e) if e.kind() == log_panel_core::store::StoreErrorKind::BadFilter => return bad(&e.to_string()),
+        Err(e) if e.kind() == StoreErrorKind::BadFilter => return bad(&e.to_string()),
         Err(e) => return failure(&ctx, title, Nav::None, &e),
     };
     if order == Order::Oldest {
@@ -165,22 +165,17 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Response
 }
 
 /// The times of a request's first and last records: from the page when it
-/// holds them, else one record each, read from the same index as the page.
-fn request_span(
-    store: &dyn log_panel_core::Store,
-    filter: &RecordFilter,
-    records: &[StoredRecord],
-    at: PageAt,
-    order: Order,
-) -> Result<Option<Span>, log_panel_core::StoreError> {
-    // Records of a page are newest first here (the view reverses them later).
-    let first = match (order, at) {
-        (Order::Oldest, PageAt::Newer(c)) if c == BEFORE_ALL => records.last().map(|r| r.ts),
-        _ => store.records(filter, Order::Oldest.start(), 1)?.records.first().map(|r| r.ts),
+/// holds them (no older or no newer page), else one record each, read with
+/// the same condition (and index) as the page.
+fn request_span(store: &dyn Store, filter: &RecordFilter, page: &Page) -> Result<Option<Span>, StoreError> {
+    // The page's records are newest first here (the view reverses them later).
+    let first = match page.older {
+        None => page.records.last().map(|r| r.ts),
+        Some(_) => store.records(filter, Order::Oldest.start(), 1)?.records.first().map(|r| r.ts),
     };
-    let last = match at {
-        PageAt::Newest => records.first().map(|r| r.ts),
-        _ => store.records(filter, PageAt::Newest, 1)?.records.first().map(|r| r.ts),
+    let last = match page.newer {
+        None => page.records.first().map(|r| r.ts),
+        Some(_) => store.records(filter, PageAt::Newest, 1)?.records.first().map(|r| r.ts),
     };
     Ok(first.zip(last).map(|(first, last)| Span { first, last }))
 }
