@@ -98,6 +98,24 @@ fn main() {
     // A logger tree: the first logger with children's prefix (`svc0::`).
     let tree = store.loggers().unwrap().iter().find_map(|l| l.split_once("::").map(|(p, _)| p.to_owned())).unwrap();
     eprintln!("serving {} (newest id {newest}), logger tree {tree}::, request {request}", path.display());
+    // "Sharing this value" for an unindexed key shared by ~1 000 records:
+    // the page (100 newest) against `Store::related` (the 1 000 oldest), and
+    // the cursor of a page half-way down.
+    let mut shared = RecordFilter::default();
+    shared.fields.push("user=7".parse().unwrap());
+    let t = Instant::now();
+    let mut at = PageAt::Newest;
+    for _ in 0..5 {
+        match store.records(&shared, at, 100).unwrap().older {
+            Some(c) => at = PageAt::Older(c),
+            None => break,
+        }
+    }
+    let PageAt::Older(shared_deep) = at else { panic!("user=7 fills five pages") };
+    eprintln!("five pages of user=7 in {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+    let t = Instant::now();
+    let old = store.related("user", &log_panel_core::store::FieldValue::Text("7".into()), 1000).unwrap();
+    eprintln!("Store::related(user=7, 1000): {} records in {:.0} ms", old.len(), t.elapsed().as_secs_f64() * 1e3);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let addr = rt.block_on(async {
         let server = Server::bind(store.clone(), ServeOptions::default().bind("127.0.0.1:0")).await.unwrap();
@@ -113,6 +131,9 @@ fn main() {
         ("logger + level filter + histogram", format!("/records?logger={tree}%3A%3A&level=warn")),
         ("one record", format!("/records/{newest}")),
         ("request view", format!("/related?key=request_id&value={request}")),
+        ("request view, newest first", format!("/related?key=request_id&value={request}&order=newest")),
+        ("value view, unindexed key (1 record in 977)", "/related?key=user&value=7".to_owned()),
+        ("value view, unindexed key, deep page", format!("/related?key=user&value=7&older={shared_deep}")),
     ];
     println!("| page | p50 | p95 | bytes |");
     println!("|---|---|---|---|");

@@ -27,6 +27,7 @@
 mod html;
 mod pages;
 mod query;
+mod related;
 mod serve;
 mod tail;
 
@@ -109,7 +110,7 @@ pub fn router_with(store: Arc<dyn Store>, options: PanelOptions) -> axum::Router
         .route("/", get(pages::home))
         .route("/records", get(pages::records))
         .route("/records/{id}", get(pages::record))
-        .route("/related", get(pages::related))
+        .route("/related", get(related::related))
         .route("/sites", get(pages::sites))
         .route("/tail", get(pages::tail))
         .route("/tail/events", get(pages::tail_events))

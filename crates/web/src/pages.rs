@@ -8,8 +8,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use log_panel_core::store::{
-    CallSite, CardFilter, CardsQuery, FieldValue, LoggerCard, RecordFilter, SiteMatch, Slots, StoreErrorKind,
-    StoredRecord, DAY, HOUR,
+    CallSite, CardFilter, CardsQuery, LoggerCard, RecordFilter, SiteMatch, Slots, StoreErrorKind, StoredRecord, DAY,
+    HOUR,
 };
 use log_panel_core::{escape_controls, level_name, Store, StoreError, Timestamp};
 use maud::{html, Markup};
@@ -27,8 +27,6 @@ const CARDS_PER_PAGE: usize = 20;
 const SITES_LIMIT: usize = 100;
 /// Records a page of the table shows at most.
 const RECORDS_LIMIT: usize = 500;
-/// Records of a request shown at most.
-const RELATED_LIMIT: usize = 1000;
 /// Lines the live tail page shows on opening.
 const TAIL_OPENING: usize = 50;
 /// Lines the live tail page keeps.
@@ -39,9 +37,9 @@ const RETRY_AFTER_SECS: &str = "10";
 /// What every page reads from the request: where the panel is mounted, the
 /// query string, the viewer's offset.
 pub(crate) struct Ctx {
-    base: Base,
-    params: Params,
-    viewer: Result<Viewer, String>,
+    pub(crate) base: Base,
+    pub(crate) params: Params,
+    pub(crate) viewer: Result<Viewer, String>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
@@ -63,22 +61,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 }
 
 impl Ctx {
-    fn viewer(&self) -> Viewer {
+    pub(crate) fn viewer(&self) -> Viewer {
         self.viewer.clone().unwrap_or_else(|_| Viewer::utc())
     }
 
-    fn frame<'a>(&'a self, title: &'a str, nav: Nav) -> Frame<'a> {
+    pub(crate) fn frame<'a>(&'a self, title: &'a str, nav: Nav) -> Frame<'a> {
         Frame { base: &self.base, viewer: self.viewer(), title, nav }
     }
 
     /// A link to `path` with `pairs` and the viewer's offset when it came from the URL.
-    fn link(&self, path: &str, mut pairs: Vec<(&'static str, String)>) -> String {
+    pub(crate) fn link(&self, path: &str, mut pairs: Vec<(&'static str, String)>) -> String {
         pairs.extend(self.tz_pairs());
         self.base.link(path, &encode(pairs))
     }
 
     /// `tz=…` when the offset came from the URL, for links.
-    fn tz_pairs(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn tz_pairs(&self) -> Vec<(&'static str, String)> {
         let v = self.viewer();
         if v.in_url {
             vec![("tz", (v.offset_secs / 60).to_string())]
@@ -96,7 +94,7 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Runs a store call on a blocking thread: store calls do I/O.
-async fn blocking<T, F>(state: &AppState, f: F) -> Result<T, StoreError>
+pub(crate) async fn blocking<T, F>(state: &AppState, f: F) -> Result<T, StoreError>
 where
     T: Send + 'static,
     F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
@@ -108,7 +106,7 @@ where
     }
 }
 
-fn respond(status: StatusCode, markup: Markup) -> Response {
+pub(crate) fn respond(status: StatusCode, markup: Markup) -> Response {
     (status, Html(markup.into_string())).into_response()
 }
 
@@ -117,7 +115,7 @@ fn respond(status: StatusCode, markup: Markup) -> Response {
 /// newer log-panel), 503 for every other kind (unreachable, a missing or
 /// foreign database, a read over its time budget, kinds added later): the
 /// panel is fine, the database cannot answer now.
-fn failure(ctx: &Ctx, title: &str, nav: Nav, e: &StoreError) -> Response {
+pub(crate) fn failure(ctx: &Ctx, title: &str, nav: Nav, e: &StoreError) -> Response {
     let frame = ctx.frame(title, nav);
     let message = e.to_string();
     let (status, heading, retry) = match e.kind() {
@@ -350,7 +348,7 @@ const BAR_WIDTHS: [i64; 16] = [
 const YEAR: i64 = 365 * DAY;
 /// The earliest and the latest time a URL can name (four-digit years):
 /// 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z.
-const EARLIEST: i64 = -62_167_219_200_000_000;
+pub(crate) const EARLIEST: i64 = -62_167_219_200_000_000;
 const LATEST: i64 = 253_402_300_800_000_000 - 1;
 
 /// Slots for the histogram above the records: the filter's range, or the
@@ -568,83 +566,6 @@ pub(crate) async fn record(State(state): State<AppState>, ctx: Ctx, Path(id): Pa
         }
     };
     respond(StatusCode::OK, page(&ctx.frame(&title, Nav::None), body))
-}
-
-// ---------------------------------------------------------------- request view
-
-pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Response {
-    let key = ctx.params.get("key").unwrap_or("").to_owned();
-    let value = ctx.params.all("value").next().unwrap_or("").to_owned();
-    let viewer = ctx.viewer();
-    let form = |error: Option<&str>| {
-        html! {
-            form.filters.inline method="get" action=(ctx.base.at("/related")) {
-                @if let Some(e) = error { p.error role="alert" { strong { "Not shown: " } (Shown(e)) } }
-                label { "Key" input name="key" value=(Shown(&key)) placeholder="request_id"; }
-                label { "Value" input name="value" value=(Shown(&value)); }
-                @if viewer.in_url { input type="hidden" name="tz" value=(viewer.offset_secs / 60); }
-                button type="submit" { "Show" }
-            }
-        }
-    };
-    let problem = if let Err(e) = &ctx.viewer {
-        Some(e.clone())
-    } else if key.is_empty() || value.is_empty() {
-        Some("a key and a value are needed, e.g. request_id and its value".to_owned())
-    } else {
-        None
-    };
-    if let Some(p) = problem {
-        return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Request", Nav::None), form(Some(&p))));
-    }
-    let (k, v) = (key.clone(), FieldValue::Text(value.clone()));
-    let records = match blocking(&state, move |s| s.related(&k, &v, RELATED_LIMIT)).await {
-        Ok(r) => r,
-        Err(e) if e.kind() == StoreErrorKind::BadFilter => {
-            return respond(
-                StatusCode::BAD_REQUEST,
-                page(&ctx.frame("Request", Nav::None), form(Some(&e.to_string()))),
-            );
-        }
-        Err(e) => return failure(&ctx, "Request", Nav::None, &e),
-    };
-    let threads = distinct(&records, |r| format!("{}/{}/{}", r.app, r.pid, r.thread));
-    let span = match (records.first(), records.last()) {
-        (Some(a), Some(b)) => Some(b.ts.0 - a.ts.0),
-        _ => None,
-    };
-    let body = html! {
-        h1 { "Records with " code { (Shown(&key)) } " = " code { (Shown(&value)) } }
-        (form(None))
-        @if records.is_empty() { p.empty { "No record has this value." } } @else {
-            p.muted {
-                (counted(records.len() as u64, "record")) @if records.len() == RELATED_LIMIT { " (the first " (RELATED_LIMIT) ")" }
-                ", oldest first, from " (threads) " thread(s)"
-                @if let Some(us) = span { " over " (format_duration(us)) }
-            }
-            (records_table(&ctx.base, viewer, &records, true))
-        }
-    };
-    respond(StatusCode::OK, page(&ctx.frame("Request", Nav::None), body))
-}
-
-fn distinct(records: &[StoredRecord], key: impl Fn(&StoredRecord) -> String) -> usize {
-    let mut keys: Vec<String> = records.iter().map(key).collect();
-    keys.sort();
-    keys.dedup();
-    keys.len()
-}
-
-fn format_duration(micros: i64) -> String {
-    if micros < 1_000 {
-        format!("{micros} µs")
-    } else if micros < 1_000_000 {
-        format!("{:.1} ms", micros as f64 / 1e3)
-    } else if micros < 120_000_000 {
-        format!("{:.1} s", micros as f64 / 1e6)
-    } else {
-        format!("{:.1} min", micros as f64 / 6e7)
-    }
 }
 
 // ---------------------------------------------------------------- call sites

@@ -118,16 +118,71 @@ where
     panic!("timed out waiting for {what}");
 }
 
+/// A request of a dozen records across two threads and hosts, with a hostile
+/// value: its view at 1400 and 800 px, offsets and waterfall bars on every row.
+async fn request_waterfall(env: &mut common::Env, client: &Client, base: &str, shots: &Path) {
+    use log_panel_core::{Batch, Level, Origin, Record, Timestamp, Value};
+    use std::sync::Arc;
+    let start = Timestamp::now().0 - 2 * common::HOUR;
+    let steps: [(i64, Level, &str, &str); 12] = [
+        (0, Level::Info, "api::http::access", "POST /checkout received"),
+        (2_300, Level::Debug, "api::auth", "token verified for user 7"),
+        (11_800, Level::Debug, "billing::db", "SELECT cart items (14 rows)"),
+        (48_000, Level::Info, "billing", "charging card ending 4242"),
+        (1_212_000, Level::Warn, "billing::psp", "payment provider slow: retrying"),
+        (2_650_000, Level::Info, "billing::psp", "payment provider answered 200"),
+        (2_700_000, Level::Info, "billing", "order 1234 paid"),
+        (2_705_000, Level::Debug, "mail::queue", "receipt queued"),
+        (2_710_000, Level::Info, "api::http::access", "POST /checkout 201 in 2.7 s"),
+        (9_400_000, Level::Error, "mail::smtp", "receipt failed: connection reset by peer"),
+        (9_401_000, Level::Info, "mail::smtp", "receipt will be retried in 60 s"),
+        (69_500_000, Level::Info, "mail::smtp", "receipt sent"),
+    ];
+    for (host, thread, range) in [
+        ("web-eu-west-1a.prod.internal", "tokio-runtime-worker", 0..9),
+        ("mail-relay-2.prod.internal", "mailer", 9..12),
+    ] {
+        let origin = Origin::new("shop", host, 4100);
+        let batch: Vec<Record> = steps[range]
+            .iter()
+            .map(|(off, level, logger, msg)| {
+                let mut r = Record::new(*level, *logger, *msg);
+                r.timestamp = Timestamp(start + off);
+                r.thread = Arc::from(thread);
+                r.kv = vec![
+                    ("request_id".into(), Value::from("req-8f3a")),
+                    ("user_id".into(), Value::from(7)),
+                    ("note".into(), Value::from(common::H_ATTR)),
+                ];
+                r
+            })
+            .collect();
+        tokio::task::block_in_place(|| env.sink.write(&Batch::new(&origin, &batch))).unwrap();
+    }
+    for (width, name) in [(1400, "request-1400"), (800, "request-800")] {
+        client.set_window_size(width, 900).await.unwrap();
+        client.goto(&format!("{base}/related?key=request_id&value=req-8f3a")).await.unwrap();
+        client.wait().for_element(Locator::Css("table.related")).await.unwrap();
+        let bars = client.find_all(Locator::Css("table.related svg.wf")).await.unwrap();
+        assert_eq!(bars.len(), 12);
+        let offsets = client.find_all(Locator::Css("table.related td.off")).await.unwrap();
+        assert_eq!(offsets[4].text().await.unwrap(), "+1.2 s");
+        assert!(client.find_all(Locator::Css("main img, main script")).await.unwrap().is_empty());
+        shot(client, shots, name).await;
+    }
+    client.set_window_size(1280, 900).await.unwrap();
+}
+
 #[test]
 fn browse_from_home_to_a_request_and_watch_the_tail() {
     // The storage is made and dropped outside the runtime (its clients block).
-    let Some(env) = common::real_store() else { return };
+    let Some(mut env) = common::real_store() else { return };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(browse(&env));
+    rt.block_on(browse(&mut env));
     drop(rt);
 }
 
-async fn browse(env: &common::Env) {
+async fn browse(env: &mut common::Env) {
     let (Some(chromium), Some(chromedriver)) =
         (find_binary(&["chromium", "chromium-browser"]), find_binary(&["chromedriver"]))
     else {
@@ -187,6 +242,7 @@ async fn browse(env: &common::Env) {
     assert_eq!(rows.len(), 3);
     assert!(text_of(&client, "table.records").await.contains("worker-2"));
     shot(&client, &shots, "request").await;
+    request_waterfall(env, &client, &base, &shots).await;
 
     // The records page with its histogram, and the call sites.
     client.goto(&format!("{base}/records?since=3d")).await.unwrap();

@@ -14,7 +14,7 @@ use log_panel_core::store::{
     CallSite, Cards, CardsQuery, FieldValue, Histogram, LoggerMatch, Page, PageAt, PruneReport, RecordFilter, Slots,
     StoreErrorKind, StoredRecord,
 };
-use log_panel_core::{Store, StoreError, Timestamp};
+use log_panel_core::{Batch, Level, Origin, Record, Store, StoreError, Timestamp, Value};
 use log_panel_web::{router, PanelOptions, CONTENT_SECURITY_POLICY};
 use tower::ServiceExt;
 
@@ -146,17 +146,23 @@ async fn pagination_walks_every_record_once(env: &Env) {
     }
     assert_eq!(seen, want, "every record once, newest first");
     // And back up from the last page with the newer links.
-    let mut back = row_ids(pages.last().unwrap());
-    let mut up = links(pages.last().unwrap(), "/records?").into_iter().find(|l| l.contains("newer="));
+    assert_eq!(walk_up(&app, pages.last().unwrap(), "/records?").await, want);
+    assert!(links(&pages[1], "/records?").iter().any(|l| l.contains("limit=7") && l.contains("newer=")));
+}
+
+/// The row ids from the first page down to `last`, read by following the
+/// `newer=` links (starting with `prefix`) up from `last`.
+async fn walk_up(app: &axum::Router, last: &str, prefix: &str) -> Vec<i64> {
+    let mut back = row_ids(last);
+    let mut up = links(last, prefix).into_iter().find(|l| l.contains("newer="));
     while let Some(uri) = up.take() {
-        let (_, _, body) = get(&app, &uri).await;
+        let (_, _, body) = get(app, &uri).await;
         let mut ids = row_ids(&body);
         ids.extend(back);
         back = ids;
-        up = links(&body, "/records?").into_iter().find(|l| l.contains("newer="));
+        up = links(&body, prefix).into_iter().find(|l| l.contains("newer="));
     }
-    assert_eq!(back, want);
-    assert!(links(&pages[1], "/records?").iter().any(|l| l.contains("limit=7") && l.contains("newer=")));
+    back
 }
 
 async fn histogram_bars_narrow_the_range(env: &Env) {
@@ -249,7 +255,7 @@ async fn request_view_in_time_order_across_threads(env: &Env) {
     let want: Vec<i64> = request(env.store.as_ref()).iter().map(|r| r.id).collect();
     assert_eq!(want.len(), 3);
     assert_eq!(row_ids(&body), want, "oldest first");
-    assert!(body.contains("worker-2") && body.contains("from 2 thread(s)"), "{body}");
+    assert!(body.contains("worker-2") && body.contains("from 2 threads"), "{body}");
     // A number typed as text matches the stored number.
     let (_, _, body) = get(&app, "/related?key=order_id&value=1234").await;
     assert_eq!(count_rows(&body), 1);
@@ -259,6 +265,126 @@ async fn request_view_in_time_order_across_threads(env: &Env) {
     let (_, _, hostile) = get(&app, &format!("/related?key=note&value={}", urlencode(H_ATTR))).await;
     assert_eq!(count_rows(&hostile), 1);
     assert_escaped("related hostile", &hostile);
+}
+
+/// 23 records share `tenant = t-9` (four of them at one instant, so the id
+/// breaks the tie), more than a page of 5: the pages walk every one once,
+/// newest first by default, back up with the newer links, and oldest first
+/// when asked; a page never holds more than its limit, at most 500.
+async fn sharing_a_value_pages_both_ways(env: &mut Env) {
+    let now = Timestamp::now().0;
+    let origin = Origin::new("shop", "h1", 9);
+    let mut batch = Vec::new();
+    for i in 0..23i64 {
+        let mut r = Record::new(Level::Info, "tenants", format!("tenant work {i}"));
+        r.timestamp = Timestamp(now - 5 * HOUR + (i / 4) * 1_000_000);
+        r.kv = vec![("tenant".into(), Value::from("t-9"))];
+        batch.push(r);
+    }
+    sync(|| env.sink.write(&Batch::new(&origin, &batch))).unwrap();
+    let mut filter = RecordFilter::default();
+    filter.fields.push("tenant=t-9".parse().unwrap());
+    let want: Vec<i64> = all(env.store.as_ref(), &filter).iter().map(|r| r.id).collect();
+    assert_eq!(want.len(), 23);
+    let app = router(env.store.clone());
+
+    // Newest first, down with the older links.
+    let (mut seen, mut pages) = (Vec::new(), Vec::new());
+    let mut next = Some("/related?key=tenant&value=t-9&limit=5".to_owned());
+    while let Some(uri) = next.take() {
+        let (status, _, body) = get(&app, &uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        let ids = row_ids(&body);
+        assert!(!ids.is_empty() && ids.len() <= 5, "{uri}: {ids:?}");
+        assert!(count_rows(&body) <= 5);
+        seen.extend(ids);
+        next = links(&body, "/related?").into_iter().find(|l| l.contains("older="));
+        pages.push(body);
+    }
+    assert_eq!(seen, want, "{}: every record once, newest first", env.name);
+    assert_eq!(pages.len(), 5);
+    // Back up from the last page.
+    assert_eq!(walk_up(&app, pages.last().unwrap(), "/related?").await, want, "back up with the newer links");
+
+    // Oldest first when asked: the same records, reversed, each once.
+    let (_, _, first) = get(&app, "/related?key=tenant&value=t-9&limit=5").await;
+    let toggle =
+        links(&first, "/related?").into_iter().find(|l| l.contains("order=oldest")).expect("an oldest-first link");
+    let mut oldest = Vec::new();
+    let mut next = Some(toggle);
+    while let Some(uri) = next.take() {
+        let (status, _, body) = get(&app, &uri).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        let ids = row_ids(&body);
+        assert!(!ids.is_empty() && ids.len() <= 5, "{uri}: {ids:?}");
+        oldest.extend(ids);
+        next = links(&body, "/related?").into_iter().find(|l| l.contains("newer=") && l.contains("order=oldest"));
+    }
+    let mut reversed = want.clone();
+    reversed.reverse();
+    assert_eq!(oldest, reversed, "oldest first, each once");
+
+    // The default page is bounded, and so is the largest.
+    let (_, _, body) = get(&app, "/related?key=tenant&value=t-9").await;
+    assert_eq!(count_rows(&body), 23);
+    let (status, _, _) = get(&app, "/related?key=tenant&value=t-9&limit=500").await;
+    assert_eq!(status, StatusCode::OK);
+    for bad in ["limit=501", "limit=0", "order=sideways", "older=nonsense"] {
+        let (status, _, body) = get(&app, &format!("/related?key=tenant&value=t-9&{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(body.contains("<form"), "{bad}");
+    }
+    // The shared key is not repeated in each row's context.
+    assert!(!body.contains("&quot;tenant&quot;") && !body.contains("tenant=t-9</"), "{body}");
+}
+
+/// A request's records at known offsets from its first: each row shows its
+/// offset and a waterfall bar; oldest first by default; a later page still
+/// counts from the request's first record; the request id is not repeated
+/// in the rows; thread and host stay on one line with their full text in a title.
+async fn request_view_shows_offsets_and_a_waterfall(env: &mut Env) {
+    let start = Timestamp::now().0 - 3 * HOUR;
+    let origin = Origin::new("shop", format!("a-very-long-host-name-{H_MSG}-eu-west-1.example.internal"), 11);
+    let at = [0i64, 12_000, 1_200_000, 192_000_000];
+    let mut batch = Vec::new();
+    for (i, off) in at.iter().enumerate() {
+        let mut r = Record::new(Level::Info, "api::http", format!("step {i}"));
+        r.timestamp = Timestamp(start + off);
+        r.thread = Arc::from("tokio-runtime-worker-with-a-long-name-7");
+        r.kv = vec![("request_id".into(), Value::from("r-wf")), ("step".into(), Value::from(i as i64))];
+        batch.push(r);
+    }
+    sync(|| env.sink.write(&Batch::new(&origin, &batch))).unwrap();
+    let app = router(env.store.clone());
+    let (status, _, body) = get(&app, "/related?key=request_id&value=r-wf").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_escaped("request view", &body);
+    let ids = row_ids(&body);
+    assert_eq!(ids.len(), 4);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "oldest first: {ids:?}");
+    let shown = offsets(&body);
+    assert_eq!(shown, ["+0 ms", "+12 ms", "+1.2 s", "+3 min 12 s"], "{body}");
+    assert_eq!(body.matches("<svg class=\"wf\"").count(), 4, "a waterfall bar a row");
+    assert!(!body.contains("style="), "no inline style (the CSP forbids it)");
+    assert!(!body.contains("&quot;request_id&quot;") && !body.contains("request_id=r-wf</"), "{body}");
+    assert!(body.contains("step=0") || body.contains("&quot;step&quot;:0"), "other keys stay: {body}");
+    assert!(body.contains("td class=\"one\" title=\"tokio-runtime-worker-with-a-long-name-7\""), "{body}");
+    assert!(body.contains("spans 3 min 12 s"), "{body}");
+    // The second page of two still counts from the request's first record.
+    let (_, _, page1) = get(&app, "/related?key=request_id&value=r-wf&limit=2").await;
+    let later = links(&page1, "/related?").into_iter().find(|l| l.contains("newer=")).expect("a later page");
+    let (_, _, page2) = get(&app, &later).await;
+    let shown = offsets(&page2);
+    assert_eq!(shown, ["+1.2 s", "+3 min 12 s"], "{page2}");
+    // Newest first when asked, offsets unchanged.
+    let (_, _, newest) = get(&app, "/related?key=request_id&value=r-wf&order=newest").await;
+    let shown = offsets(&newest);
+    assert_eq!(shown, ["+3 min 12 s", "+1.2 s", "+12 ms", "+0 ms"], "{newest}");
+}
+
+/// The offsets of a request view's rows, in order.
+fn offsets(body: &str) -> Vec<&str> {
+    body.split("<td class=\"off\"").skip(1).map(|c| c.split_once('>').unwrap().1.split('<').next().unwrap()).collect()
 }
 
 fn urlencode(s: &str) -> String {
@@ -984,6 +1110,8 @@ macro_rules! every_store {
             histogram_bars_narrow_the_range,
             record_page_shows_everything_escaped,
             request_view_in_time_order_across_threads,
+            sharing_a_value_pages_both_ways,
+            request_view_shows_offsets_and_a_waterfall,
             call_sites_count_per_level,
             tail_page_and_events_deliver_new_records,
             bad_filters_are_400_with_the_form,
