@@ -96,11 +96,13 @@ impl Default for SqliteOptions {
 /// The `-wal` file's size past which the sink, between two transactions,
 /// checkpoints everything so that its next commit starts the WAL over (and
 /// truncates the file back to this size). The file then stays within this
-/// plus the pages of one transaction (about 2 KiB per record of a batch), as
-/// long as no reader keeps one read transaction open longer than
-/// [`WRITE_BUSY_TIMEOUT`] (such a reader holds the WAL's old frames, and
-/// SQLite cannot restart it while they are read). docs/performance.md has the
-/// figures.
+/// plus the pages of one transaction (about 2 KiB per record of a batch)
+/// while readers keep their read transactions under [`WRITE_BUSY_TIMEOUT`];
+/// past twice this size the writer waits up to a second for readers of old
+/// frames at every batch, so overlapping reads (a panel under load) cannot
+/// hold it much longer. A reader holding one read transaction open for
+/// longer still keeps the WAL from restarting for that long. docs/performance.md
+/// has the figures.
 pub const WAL_RESTART_BYTES: u64 = 32 << 20;
 
 /// How long opening (and migrating) the database waits for another
