@@ -585,6 +585,29 @@ fn serve_colours_slots_by_the_configured_thresholds() {
     assert!(e.contains("thresholds.error"), "{e}");
 }
 
+#[test]
+fn serve_judges_a_logger_by_its_panel_thresholds() {
+    let db = fill();
+    let config = db.path.with_file_name("log_panel.toml");
+    // billing::payments' one error is red by default, and only its own.
+    std::fs::write(&config, "[panel.loggers]\n\"billing\" = { error = 2 }\n").unwrap();
+    let response = serve_home(&db.path, Some(&config));
+    let card = |name: &str| -> String {
+        let tag = format!(">{name}<");
+        response
+            .split("<article class=\"card\">")
+            .find(|c| c.contains(&tag))
+            .unwrap_or_else(|| panic!("{response}"))
+            .to_owned()
+    };
+    let payments = card("billing::payments");
+    assert!(!payments.contains("slot s-error") && payments.contains("slot s-ok"), "{payments}");
+
+    std::fs::write(&config, "[panel.loggers]\n\"billing\" = { error = 0 }\n").unwrap();
+    let e = fails(&cmd(&db.path).env("LOG_PANEL_CONFIG", &config).args(["serve"]).output().unwrap(), 1);
+    assert!(e.contains("line 2, key `panel.loggers.billing.error`"), "{e}");
+}
+
 /// The names in `dir`, sorted.
 fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> =
