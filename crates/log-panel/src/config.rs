@@ -722,7 +722,7 @@ mod tests {
             "[panel.loggers]\n\"api::http\" = { error = 50, warn = 200 }\n\"api::auth\" = { warn = 9 }\n",
             None,
         )
-        .unwrap();
+        .unwrap_or_default();
         let http = c.panel.loggers["api::http"];
         assert_eq!((http.error.map(NonZeroU64::get), http.warn.map(NonZeroU64::get)), (Some(50), Some(200)));
         let auth = c.panel.loggers["api::auth"];
