@@ -159,9 +159,9 @@ pub struct PanelConfig {
     pub loggers: BTreeMap<String, PanelThresholds>,
 }
 
-/// One entry of `[panel.loggers]`: the ERROR and WARN records in a timeline
-/// slot (or the last hour) from which the panel shows it red or amber. A
-/// count left out is `thresholds.error` / `.warn` (1 when those are off).
+/// One entry of `[panel.loggers]`: the ERROR and WARN records per hour from
+/// which the panel shows a span red or amber (a day's slot: 24 times as
+/// many). A count left out is `thresholds.error` / `.warn` (1 when those are off).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]

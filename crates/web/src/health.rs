@@ -27,6 +27,11 @@ impl Thresholds {
         Thresholds { errors: errors.max(1), warnings: warnings.max(1) }
     }
 
+    /// Hourly thresholds over a span of `hours` hours: each count times `hours`.
+    pub(crate) fn times(self, hours: u64) -> Thresholds {
+        Thresholds::new(self.errors.saturating_mul(hours), self.warnings.saturating_mul(hours))
+    }
+
     /// The rule: how a span with counts `c` is shown.
     pub(crate) fn judge(&self, c: &LevelCounts) -> Health {
         if c.error >= self.errors {
@@ -90,13 +95,9 @@ pub(crate) struct LoggerThresholds {
 }
 
 impl LoggerThresholds {
-    /// The thresholds for `logger`, `default` when no rule names it or an ancestor.
-    pub(crate) fn for_logger(&self, logger: &str, default: Thresholds) -> Thresholds {
-        self.rules
-            .iter()
-            .filter(|(name, _)| covers(name, logger))
-            .max_by_key(|(name, _)| name.len())
-            .map_or(default, |(_, t)| *t)
+    /// The hourly thresholds for `logger`, `None` when no rule names it or an ancestor.
+    pub(crate) fn for_logger(&self, logger: &str) -> Option<Thresholds> {
+        self.rules.iter().filter(|(name, _)| covers(name, logger)).max_by_key(|(name, _)| name.len()).map(|(_, t)| *t)
     }
 }
 
@@ -119,12 +120,11 @@ mod tests {
                 ("api::http::access".into(), Thresholds::new(0, 500)),
             ],
         };
-        let d = Thresholds::default();
-        assert_eq!(rules.for_logger("api::http::access", d), Thresholds::new(1, 500));
-        assert_eq!(rules.for_logger("api::http::router", d), Thresholds::new(50, 200));
-        assert_eq!(rules.for_logger("api::https", d), Thresholds::new(10, 10));
-        assert_eq!(rules.for_logger("apiary", d), d);
-        assert_eq!(rules.for_logger("billing", d), d);
+        assert_eq!(rules.for_logger("api::http::access"), Some(Thresholds::new(1, 500)));
+        assert_eq!(rules.for_logger("api::http::router"), Some(Thresholds::new(50, 200)));
+        assert_eq!(rules.for_logger("api::https"), Some(Thresholds::new(10, 10)));
+        assert_eq!(rules.for_logger("apiary"), None);
+        assert_eq!(rules.for_logger("billing"), None);
     }
 
     #[test]

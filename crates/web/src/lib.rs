@@ -101,10 +101,11 @@ impl PanelOptions {
     }
 
     /// Judges `logger` and its `::` descendants (`api::http` covers
-    /// `api::http::access`, not `api::https`) with their own thresholds, so
-    /// a noisy logger's normal rate is not red (0 is taken as 1). Where
-    /// several names cover a logger, the longest wins; naming one again
-    /// replaces its thresholds.
+    /// `api::http::access`, not `api::https`) with their own thresholds, in
+    /// records per hour (see [`PanelOptions::thresholds_for`]), so a noisy
+    /// logger's normal rate is not red (0 is taken as 1). Where several
+    /// names cover a logger, the longest wins; naming one again replaces
+    /// its thresholds.
     #[must_use]
     pub fn logger_thresholds(mut self, logger: impl Into<String>, errors: u64, warnings: u64) -> PanelOptions {
         let logger = logger.into();
@@ -113,9 +114,20 @@ impl PanelOptions {
         self
     }
 
-    /// The thresholds `logger`'s slots and badges are judged by.
-    pub fn thresholds_for(&self, logger: &str) -> Thresholds {
-        self.loggers.for_logger(logger, Thresholds::new(self.slot_errors, self.slot_warnings))
+    /// The thresholds a span of `logger` lasting `span` microseconds (a
+    /// timeline slot, the last hour) is judged by: `slot_errors` /
+    /// `slot_warnings` per span, or for a logger with its own thresholds,
+    /// those per hour, times the span's hours (rounded up), so a noisy
+    /// logger's normal day is not red on the 30- and 90-day timelines.
+    pub fn thresholds_for(&self, logger: &str, span: i64) -> Thresholds {
+        match self.loggers.for_logger(logger) {
+            Some(hourly) => {
+                let hours = span.div_euclid(log_panel_core::store::HOUR)
+                    + i64::from(span.rem_euclid(log_panel_core::store::HOUR) != 0);
+                hourly.times(u64::try_from(hours).unwrap_or(0).max(1))
+            }
+            None => Thresholds::new(self.slot_errors, self.slot_warnings),
+        }
     }
 }
 

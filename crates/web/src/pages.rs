@@ -288,23 +288,22 @@ fn home_form(ctx: &Ctx, range: &str, show: &str, sort: &str, name: &str, error: 
     }
 }
 
-/// The card's badges, each judged by the one rule that colours its slots
-/// (`thresholds`): the last hour, then the timeline's error and warning
-/// slots, then "Clean" when no error or warning was ever stored.
-fn card_badges(card: &LoggerCard, thresholds: Thresholds, daily: bool) -> Markup {
+/// The card's badges, each judged by the one rule that colours its slots:
+/// the last hour (by `hour`, its thresholds), then the timeline's red and
+/// amber slots (`judged`), then "Clean" when no error or warning was ever stored.
+fn card_badges(card: &LoggerCard, hour: Thresholds, judged: &[Health], own: bool, daily: bool) -> Markup {
+    let per = if own { "an hour for this logger" } else { "per slot" };
     let rule = format!(
-        "red from {} and amber from {} per span for this logger",
-        counted(thresholds.errors, "error"),
-        counted(thresholds.warnings, "warning")
+        "red from {} and amber from {} {per}",
+        counted(hour.errors, "error"),
+        counted(hour.warnings, "warning")
     );
-    let hour = thresholds.judge(&card.last_hour);
-    let (hour_class, hour_word) = hour.last_hour_badge();
+    let (hour_class, hour_word) = hour.judge(&card.last_hour).last_hour_badge();
     let hour_title = format!(
         "Last hour: {}, {} ({rule})",
         counted(card.last_hour.error, "error"),
         counted(card.last_hour.warn, "warning")
     );
-    let judged: Vec<Health> = card.slots.iter().map(|c| thresholds.judge(c)).collect();
     let red = judged.iter().filter(|h| **h == Health::Error).count();
     let amber = judged.iter().filter(|h| **h == Health::Warn).count();
     let unit = if daily { "days" } else { "hours" };
@@ -325,13 +324,25 @@ fn logger_card(ctx: &Ctx, options: &PanelOptions, card: &LoggerCard, slots: &Slo
     let viewer = ctx.viewer();
     let mut logger_pairs = vec![("logger", card.logger.clone())];
     logger_pairs.extend(ctx.tz_pairs());
-    let thresholds = options.thresholds_for(&card.logger);
+    // One judgement per slot, by the thresholds of its width, shared by the
+    // slot's colour and the badges.
+    let judged: Vec<Health> = card
+        .slots
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let width = slots.slot(i).map_or(HOUR, |(start, end)| end.0 - start.0);
+            options.thresholds_for(&card.logger, width).judge(c)
+        })
+        .collect();
+    let own = options.loggers.for_logger(&card.logger).is_some();
+    let badges = card_badges(card, options.thresholds_for(&card.logger, HOUR), &judged, own, daily);
     let label = |t: Timestamp| if daily { viewer.format_short(t)[..5].to_owned() } else { viewer.format_short(t) };
     html! {
         article.card {
             header {
                 h2 { a href=(ctx.base.link("/records", &encode(logger_pairs.clone()))) { (Shown(&card.logger)) } }
-                (card_badges(card, thresholds, daily))
+                (badges)
             }
             dl.stats {
                 div { dt { "Last hour" } dd {
@@ -349,7 +360,7 @@ fn logger_card(ctx: &Ctx, options: &PanelOptions, card: &LoggerCard, slots: &Slo
                 @for (i, c) in card.slots.iter().enumerate() {
                     @if let Some((start, end)) = slots.slot(i) {
                         @let pairs = vec![("logger", card.logger.clone()), ("since", url_time(start)), ("until", url_time(end))];
-                        a class=(thresholds.judge(c).slot_class()) role="listitem" href=(ctx.link("/records", pairs))
+                        a class=(judged.get(i).map_or("slot", |h| h.slot_class())) role="listitem" href=(ctx.link("/records", pairs))
                             title={ (label(start)) ": " (counted(c.total(), "record")) ", " (counted(c.error, "error")) ", " (counted(c.warn, "warning")) } {}
                     }
                 }

@@ -1101,6 +1101,18 @@ async fn a_logger_threshold_makes_a_noisy_loggers_normal_ok(env: &mut Env) {
     // Others keep the default rule.
     let auth = card_of(&body, "api::auth");
     assert!(slots_in_badge(auth, "Warnings") >= 23, "{auth}");
+
+    // Per hour: a day of the noisy logger (at most 125 errors) is under 24 × 10,
+    // where the default rule paints it red.
+    let (_, _, daily) = get(&tuned, "/?name=api::http&range=30d").await;
+    let access = card_of(&daily, "api::http::access");
+    assert_eq!(access.matches("slot s-error").count(), 0, "{access}");
+    assert!(access.matches("slot s-ok").count() >= 1, "{access}");
+    assert_badges_agree(access, 10);
+    let (_, _, daily) = get(&router(env.store.clone()), "/?name=api::http&range=30d").await;
+    let access = card_of(&daily, "api::http::access");
+    assert!(access.matches("slot s-error").count() >= 1, "{access}");
+    assert_badges_agree(access, 1);
 }
 
 macro_rules! per_store {
