@@ -113,6 +113,10 @@ const TOKEN_ENV: &str = "LOG_PANEL_WEB_TOKEN";
 fn serve(store: Box<dyn Store>, a: &args::ServeArgs) -> Result<(), CliError> {
     let mut options = log_panel_web::ServeOptions::default().bind(a.bind.clone());
     options.panel = panel_options(Config::discover()?.as_ref());
+    for t in &a.logger_thresholds {
+        let warnings = t.warnings.unwrap_or(options.panel.slot_warnings);
+        options.panel = options.panel.clone().logger_thresholds(t.logger.clone(), t.errors, warnings);
+    }
     if let Some(token) = a.token.clone().or_else(|| std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty())) {
         options = options.token(token);
     }
