@@ -121,13 +121,13 @@ where
 #[test]
 fn browse_from_home_to_a_request_and_watch_the_tail() {
     // The storage is made and dropped outside the runtime (its clients block).
-    let Some(env) = common::real_store() else { return };
+    let Some(mut env) = common::real_store() else { return };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(browse(&env));
+    rt.block_on(browse(&mut env));
     drop(rt);
 }
 
-async fn browse(env: &common::Env) {
+async fn browse(env: &mut common::Env) {
     let (Some(chromium), Some(chromedriver)) =
         (find_binary(&["chromium", "chromium-browser"]), find_binary(&["chromedriver"]))
     else {
@@ -158,8 +158,14 @@ async fn browse(env: &common::Env) {
     assert_eq!(cards.len(), 20);
     shot(&client, &shots, "home").await;
 
-    // A red slot of billing (the first card) → the table of billing in that hour.
-    let slot = client.find(Locator::Css("article.card .slot.s-error")).await.unwrap();
+    // Trouble first: the hostile logger (an error and a warning in the last
+    // hour), then billing (an error). A red slot of billing → the table of
+    // billing in that hour.
+    let first = client.find_all(Locator::Css("article.card h2")).await.unwrap();
+    assert_eq!(first[0].text().await.unwrap(), common::H_LOGGER);
+    assert_eq!(first[1].text().await.unwrap(), "billing");
+    let billing = "//article[.//h2/a[text()='billing']]//a[contains(@class, 's-error')]";
+    let slot = client.find(Locator::XPath(billing)).await.unwrap();
     slot.click().await.unwrap();
     wait_until("the filtered table", || async { client.current_url().await.unwrap().path().ends_with("/records") })
         .await;
@@ -219,6 +225,17 @@ async fn browse(env: &common::Env) {
     shot(&client, &shots, "tail").await;
     client.find(Locator::Css("#tail-toggle")).await.unwrap().click().await.unwrap();
     wait_until("the held line", || async { text_of(&client, "#tail").await.contains("held while paused") }).await;
+
+    // The loggers with errors, trouble first: a noisy logger red in most
+    // hours beside those erring now, badges judged like the slots, at a wide
+    // and a narrow window.
+    common::noisy(env);
+    for width in [1400, 800] {
+        client.set_window_size(width, 1000).await.unwrap();
+        client.goto(&format!("{base}/?show=errors")).await.unwrap();
+        client.wait().for_element(Locator::Css("article.card .badge.bad")).await.unwrap();
+        shot(&client, &shots, &format!("home-health-{width}")).await;
+    }
 
     client.close().await.unwrap();
 

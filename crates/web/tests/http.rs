@@ -996,42 +996,6 @@ fn assert_badges_agree(card: &str, errors_needed: u64) {
     assert!(!card.contains(">Healthy<") && (last_hour_errors == 0 || !card.contains(">Last hour: healthy<")), "{card}");
 }
 
-/// A noisy logger: `api::http::access` logs 5 errors (20 at an incident,
-/// 10 hours ago) in each of the hours 3 to 23 before this one among its
-/// INFO records, and only INFO in the last three; `api::auth` logs only
-/// warnings; `zz::burning` logged 3 errors a minute ago.
-fn noisy(env: &mut Env) {
-    let now = Timestamp::now().0;
-    let hour = now.div_euclid(HOUR) * HOUR;
-    let origin = log_panel_core::Origin::new("shop", "web-1", 1);
-    let mut records = Vec::new();
-    let mut at = |level, logger: &'static str, ts| {
-        let mut r = log_panel_core::Record::new(level, logger, format!("{level:?} from {logger}"));
-        r.timestamp = Timestamp(ts);
-        records.push(r);
-    };
-    for k in 0..24 {
-        let t = hour - k * HOUR + 60_000_000;
-        let t = if k == 0 { t.min(now - 1) } else { t };
-        for _ in 0..8 {
-            at(log_panel_core::Level::Info, "api::http::access", t);
-        }
-        let errors = match k {
-            0..=2 => 0,
-            10 => 20,
-            _ => 5,
-        };
-        for _ in 0..errors {
-            at(log_panel_core::Level::Error, "api::http::access", t);
-        }
-        at(log_panel_core::Level::Warn, "api::auth", t);
-    }
-    for _ in 0..3 {
-        at(log_panel_core::Level::Error, "zz::burning", now - 60_000_000);
-    }
-    sync(|| env.sink.write(&log_panel_core::Batch::new(&origin, &records))).unwrap();
-}
-
 async fn badges_agree_with_the_timeline_on_a_noisy_logger(env: &mut Env) {
     noisy(env);
     let app = router(env.store.clone());
