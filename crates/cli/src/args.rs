@@ -71,6 +71,40 @@ pub(crate) struct ServeArgs {
     /// Require HTTP basic authentication with these credentials.
     #[arg(long, value_name = "USER:PASSWORD")]
     pub basic: Option<String>,
+    /// A logger's own thresholds in records per hour, for it and its `::`
+    /// children (`api::http=50` or `api::http=50/200`), over the
+    /// configuration's `[panel.loggers]`; repeat for several.
+    #[arg(long = "logger-threshold", value_name = "LOGGER=ERRORS[/WARNINGS]", value_parser = parse_logger_threshold)]
+    pub logger_thresholds: Vec<LoggerThreshold>,
+}
+
+/// One `--logger-threshold`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LoggerThreshold {
+    /// The logger (and its `::` children).
+    pub logger: String,
+    /// ERROR records an hour that make a span red.
+    pub errors: u64,
+    /// WARN records an hour that make a span amber; the panel's default when absent.
+    pub warnings: Option<u64>,
+}
+
+/// `LOGGER=ERRORS[/WARNINGS]`, both counts at least 1.
+pub(crate) fn parse_logger_threshold(s: &str) -> Result<LoggerThreshold, String> {
+    let (logger, counts) =
+        s.rsplit_once('=').ok_or_else(|| format!("`{s}`: expected LOGGER=ERRORS or LOGGER=ERRORS/WARNINGS"))?;
+    if logger.is_empty() {
+        return Err(format!("`{s}`: no logger before `=`"));
+    }
+    let count = |n: &str| match n.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("`{s}`: `{n}` is not a count of at least 1")),
+    };
+    let (errors, warnings) = match counts.split_once('/') {
+        Some((e, w)) => (count(e)?, Some(count(w)?)),
+        None => (count(counts)?, None),
+    };
+    Ok(LoggerThreshold { logger: logger.to_owned(), errors, warnings })
 }
 
 /// Filters shared by every subcommand that reads records.

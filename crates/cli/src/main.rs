@@ -113,6 +113,10 @@ const TOKEN_ENV: &str = "LOG_PANEL_WEB_TOKEN";
 fn serve(store: Box<dyn Store>, a: &args::ServeArgs) -> Result<(), CliError> {
     let mut options = log_panel_web::ServeOptions::default().bind(a.bind.clone());
     options.panel = panel_options(Config::discover()?.as_ref());
+    for t in &a.logger_thresholds {
+        let warnings = t.warnings.unwrap_or(options.panel.slot_warnings);
+        options.panel = options.panel.clone().logger_thresholds(t.logger.clone(), t.errors, warnings);
+    }
     if let Some(token) = a.token.clone().or_else(|| std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty())) {
         options = options.token(token);
     }
@@ -137,10 +141,18 @@ fn serve(store: Box<dyn Store>, a: &args::ServeArgs) -> Result<(), CliError> {
 /// Slot colours from the configuration's `thresholds.error` / `thresholds.warn`,
 /// as the library reads them; a threshold that is off (or no configuration)
 /// keeps the panel's default of 1, so an error never shows as an ok slot.
+/// `[panel.loggers]` gives particular loggers their own, a count left out
+/// being the default one.
 fn panel_options(config: Option<&Config>) -> log_panel_web::PanelOptions {
     let thresholds = config.map(|c| c.thresholds.clone()).unwrap_or_default();
     let count = |t: Option<u32>| t.map_or(1, u64::from);
-    log_panel_web::PanelOptions::default().slot_thresholds(count(thresholds.error), count(thresholds.warn))
+    let (errors, warnings) = (count(thresholds.error), count(thresholds.warn));
+    let mut options = log_panel_web::PanelOptions::default().slot_thresholds(errors, warnings);
+    for (logger, t) in config.map(|c| &c.panel.loggers).into_iter().flatten() {
+        let (e, w) = (t.error.map_or(errors, |n| n.get()), t.warn.map_or(warnings, |n| n.get()));
+        options = options.logger_thresholds(logger.clone(), e, w);
+    }
+    options
 }
 
 /// `--db`, else `$LOG_PANEL_DATABASE_URL`, else the configuration's `database`

@@ -526,13 +526,19 @@ fn tail_follow_exits_zero_on_ctrl_c() {
 
 /// Starts `serve` on a free port with `config` as $LOG_PANEL_CONFIG, and returns the home page.
 fn serve_home(db: &Path, config: Option<&Path>) -> String {
+    serve_home_with(db, config, &[])
+}
+
+/// [`serve_home`] with more arguments to `serve`.
+fn serve_home_with(db: &Path, config: Option<&Path>, args: &[&str]) -> String {
     use std::io::{Read, Write};
     let mut command = cmd(db);
     command.env_remove("LOG_PANEL_CONFIG").current_dir(db.parent().unwrap());
     if let Some(config) = config {
         command.env("LOG_PANEL_CONFIG", config);
     }
-    let mut child = command.args(["serve", "--bind", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().unwrap();
+    command.args(["serve", "--bind", "127.0.0.1:0"]).args(args);
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
     let addr = first
@@ -583,6 +589,37 @@ fn serve_colours_slots_by_the_configured_thresholds() {
     std::fs::write(&config, "[thresholds]\nerror = -1\n").unwrap();
     let e = fails(&cmd(&db.path).env("LOG_PANEL_CONFIG", &config).args(["serve"]).output().unwrap(), 1);
     assert!(e.contains("thresholds.error"), "{e}");
+}
+
+#[test]
+fn serve_judges_a_logger_by_its_panel_thresholds() {
+    let db = fill();
+    let config = db.path.with_file_name("log_panel.toml");
+    // billing::payments' one error is red by default, and only its own.
+    std::fs::write(&config, "[panel.loggers]\n\"billing\" = { error = 2 }\n").unwrap();
+    let response = serve_home(&db.path, Some(&config));
+    let card = |name: &str| -> String {
+        let tag = format!(">{name}<");
+        response
+            .split("<article class=\"card\">")
+            .find(|c| c.contains(&tag))
+            .unwrap_or_else(|| panic!("{response}"))
+            .to_owned()
+    };
+    let payments = card("billing::payments");
+    assert!(!payments.contains("slot s-error") && payments.contains("slot s-ok"), "{payments}");
+
+    // The flag gives the same, without a file; a bad one is a usage error.
+    let response = serve_home_with(&db.path, None, &["--logger-threshold", "billing::payments=2/5"]);
+    let payments = response.split(">billing::payments<").nth(1).unwrap_or_else(|| panic!("{response}"));
+    let payments = payments.split("</article>").next().unwrap();
+    assert!(!payments.contains("slot s-error") && payments.contains("slot s-ok"), "{payments}");
+    let e = fails(&run(&db.path, &["serve", "--logger-threshold", "billing=0"]), 2);
+    assert!(e.contains("`0` is not a count of at least 1"), "{e}");
+
+    std::fs::write(&config, "[panel.loggers]\n\"billing\" = { error = 0 }\n").unwrap();
+    let e = fails(&cmd(&db.path).env("LOG_PANEL_CONFIG", &config).args(["serve"]).output().unwrap(), 1);
+    assert!(e.contains("line 2, key `panel.loggers.billing.error`"), "{e}");
 }
 
 /// The names in `dir`, sorted.

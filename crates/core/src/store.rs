@@ -760,6 +760,31 @@ pub enum CardFilter {
     Warnings,
 }
 
+/// The order of cards.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CardSort {
+    /// By logger name, in byte order.
+    #[default]
+    Name,
+    /// Trouble first: most ERROR records in the last hour, then most WARN
+    /// records in the last hour, then the most recently active, then by name.
+    Trouble,
+}
+
+impl CardSort {
+    /// Puts `cards` in this order: the reference for stores that sort in memory.
+    pub fn arrange(self, cards: &mut [LoggerCard]) {
+        match self {
+            CardSort::Name => cards.sort_by(|a, b| a.logger.cmp(&b.logger)),
+            CardSort::Trouble => cards.sort_by(|a, b| {
+                (b.last_hour.error, b.last_hour.warn, b.last_seen)
+                    .cmp(&(a.last_hour.error, a.last_hour.warn, a.last_seen))
+                    .then_with(|| a.logger.cmp(&b.logger))
+            }),
+        }
+    }
+}
+
 /// What [`Store::cards`] reads.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -772,6 +797,8 @@ pub struct CardsQuery {
     pub filter: CardFilter,
     /// Loggers whose name contains this text (case-insensitive).
     pub name: Option<String>,
+    /// The order of the cards, applied before [`offset`](Self::offset).
+    pub sort: CardSort,
     /// Cards to skip (pagination of a short list of loggers).
     pub offset: usize,
     /// Cards to return at most.
@@ -781,7 +808,7 @@ pub struct CardsQuery {
 impl CardsQuery {
     /// The 20 first cards of every logger, with `slots`.
     pub fn new(slots: Slots, now: Timestamp) -> CardsQuery {
-        CardsQuery { slots, now, filter: CardFilter::All, name: None, offset: 0, limit: 20 }
+        CardsQuery { slots, now, filter: CardFilter::All, name: None, sort: CardSort::Name, offset: 0, limit: 20 }
     }
 
     /// The span of [`LoggerCard::last_hour`]: the quarter hours that overlap
@@ -880,7 +907,7 @@ impl LoggerCard {
 /// A page of cards.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cards {
-    /// The cards, by logger name.
+    /// The cards, in the query's [`CardSort`].
     pub cards: Vec<LoggerCard>,
     /// How many loggers pass the query's filter in all (for pagination).
     pub matching: usize,

@@ -2,6 +2,7 @@
 //! its typed form. Unknown keys are errors, and every error names the key and
 //! the line.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
@@ -74,6 +75,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// Which context keys are indexed for lookups (SQLite).
     pub index: IndexConfig,
+    /// How the web panel (`log-panel serve`) judges particular loggers.
+    pub panel: PanelConfig,
     /// Also print each record to stderr once it is stored (default false).
     pub console: bool,
 }
@@ -94,6 +97,7 @@ impl fmt::Debug for Config {
             .field("thresholds", &self.thresholds)
             .field("retention", &self.retention)
             .field("index", &self.index)
+            .field("panel", &self.panel)
             .field("console", &self.console)
             .finish_non_exhaustive()
     }
@@ -114,6 +118,7 @@ impl Default for Config {
             thresholds: AlertConfig::default(),
             retention: RetentionConfig::default(),
             index: IndexConfig::default(),
+            panel: PanelConfig::default(),
             console: false,
         }
     }
@@ -129,6 +134,42 @@ pub struct RetentionConfig {
     /// deleting stored logs is a choice the user makes (the Python system
     /// deleted after 90 days by default; set `days = 90` for the same).
     pub days: u64,
+}
+
+/// `[panel]`: how the web panel served by `log-panel serve` judges loggers.
+///
+/// ```
+/// let cfg = log_panel::Config::from_toml_str(r#"
+/// [panel.loggers]
+/// "api::http" = { error = 50, warn = 200 }
+/// "api::auth" = { warn = 1000 }
+/// "#, None)?;
+/// assert_eq!(cfg.panel.loggers["api::http"].error.map(|n| n.get()), Some(50));
+/// assert_eq!(cfg.panel.loggers["api::auth"].error, None);
+/// # Ok::<(), log_panel::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct PanelConfig {
+    /// Slot thresholds of particular loggers and their `::` descendants
+    /// (`api::http` covers `api::http::access`, not `api::https`; the
+    /// longest name that covers a logger wins), so a noisy logger's normal
+    /// rate of errors is not red. Others use `thresholds.error` / `.warn`.
+    pub loggers: BTreeMap<String, PanelThresholds>,
+}
+
+/// One entry of `[panel.loggers]`: the ERROR and WARN records per hour from
+/// which the panel shows a span red or amber (a day's slot: 24 times as
+/// many). A count left out is `thresholds.error` / `.warn` (1 when those are off).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PanelThresholds {
+    /// ERROR records that make a span red (at least 1).
+    pub error: Option<NonZeroU64>,
+    /// WARN records that make a span amber (at least 1).
+    pub warn: Option<NonZeroU64>,
 }
 
 /// `[index]`: lookups that must not scan.
@@ -673,6 +714,25 @@ mod tests {
         assert_eq!((defaults.get(Level::Warn), defaults.get(Level::Error)), (Some(1), Some(1)));
         assert_eq!(defaults.get(Level::Info), None);
         assert_eq!(defaults.window, Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn panel_loggers_parse_and_bad_values_name_key_and_line() {
+        let c = Config::from_toml_str(
+            "[panel.loggers]\n\"api::http\" = { error = 50, warn = 200 }\n\"api::auth\" = { warn = 9 }\n",
+            None,
+        )
+        .unwrap_or_default();
+        let http = c.panel.loggers["api::http"];
+        assert_eq!((http.error.map(NonZeroU64::get), http.warn.map(NonZeroU64::get)), (Some(50), Some(200)));
+        let auth = c.panel.loggers["api::auth"];
+        assert_eq!((auth.error, auth.warn.map(NonZeroU64::get)), (None, Some(9)));
+        let e = error("[panel.loggers]\n\"api::http\" = { error = 0 }\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("panel.loggers.api::http.error"), Some(2)), "{e}");
+        let e = error("[panel]\nloggers = { api = { eror = 3 } }\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("panel.loggers.api.eror"), Some(2)), "{e}");
+        let e = error("[panel.loggers]\n\n\"api\" = { warn = \"many\" }\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("panel.loggers.api.warn"), Some(3)), "{e}");
     }
 
     #[test]

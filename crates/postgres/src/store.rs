@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use log_panel_core::store::{
-    CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LevelCounts, LoggerCard, Page,
-    PageAt, PruneReport, RecordFilter, Slots, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
+    CallSite, CardFilter, CardSort, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LevelCounts,
+    LoggerCard, Page, PageAt, PruneReport, RecordFilter, Slots, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
 use log_panel_core::{level_from_severity, Store, StoreError, StoreErrorKind, Timestamp};
 use postgres::{Client, Row};
@@ -617,11 +617,28 @@ impl Store for PgStore {
                 )
             }
         };
+        let (order, last_hour) = match query.sort {
+            CardSort::Name => ("s.logger COLLATE \"C\"".to_owned(), String::new()),
+            CardSort::Trouble => {
+                let (from, to) = query.last_hour();
+                let (from, to) = (sql.bind(system_time(from)), sql.bind(system_time(to)));
+                // The last hour's quarter buckets, summed per logger: at most
+                // loggers × 5 rows of the quarter table, never the records.
+                (
+                    "coalesce(h.error, 0) DESC, coalesce(h.warn, 0) DESC, s.last_seen DESC, s.logger COLLATE \"C\""
+                        .to_owned(),
+                    format!(
+                        " LEFT JOIN (SELECT logger, sum(error) AS error, sum(warn) AS warn FROM log_logger_quarter
+                          WHERE quarter >= {from} AND quarter < {to} GROUP BY logger) h ON h.logger = s.logger"
+                    ),
+                )
+            }
+        };
         sql.text = format!(
-            "SELECT s.logger, s.total, s.errors, s.warnings, s.first_seen, s.last_seen FROM log_logger_stats s
+            "SELECT s.logger, s.total, s.errors, s.warnings, s.first_seen, s.last_seen FROM log_logger_stats s{last_hour}
              WHERE s.total > 0 AND ({name}::text IS NULL OR strpos(lower(s.logger), lower({name}::text)) > 0)
                AND {which}
-             ORDER BY s.logger COLLATE \"C\""
+             ORDER BY {order}"
         );
         let rows = self.run("reading the aggregates", |c| c.query(sql.text.as_str(), &sql.params()))?;
         let matching = rows.len();

@@ -858,7 +858,7 @@ impl Store for SqliteStore {
                 card.last_hour.merge(&counts);
             }
         })?;
-        let kept: Vec<LoggerCard> = cards
+        let mut kept: Vec<LoggerCard> = cards
             .into_values()
             .filter(|c| {
                 let mut span = LevelCounts::default();
@@ -870,6 +870,9 @@ impl Store for SqliteStore {
                 }
             })
             .collect();
+        // Every matching card is read already (one row per logger from the
+        // aggregates), so the order is a sort of those few rows.
+        query.sort.arrange(&mut kept);
         let matching = kept.len();
         Ok(Cards { cards: kept.into_iter().skip(query.offset).take(query.limit).collect(), matching })
     }

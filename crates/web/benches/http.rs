@@ -126,6 +126,7 @@ fn main() {
     let pages = [
         ("home (24 h cards)", "/".to_owned()),
         ("home (90 d cards)", "/?range=90d".to_owned()),
+        ("home (90 d cards, by name)", "/?range=90d&sort=name".to_owned()),
         ("records page 1 + histogram", "/records".to_owned()),
         ("records deep page (keyset)", format!("/records?older={deep}")),
         ("logger + level filter + histogram", format!("/records?logger={tree}%3A%3A&level=warn")),

@@ -24,6 +24,7 @@
 //! inline scripts and styles, and the only script — local times and the
 //! live tail — is a static file; every page but the live tail works without it.
 
+mod health;
 mod html;
 mod pages;
 mod query;
@@ -37,6 +38,7 @@ use axum::http::{header, HeaderValue};
 use axum::routing::get;
 use log_panel_core::Store;
 
+pub use health::Thresholds;
 pub use serve::{serve, ServeOptions, Server, WebError};
 
 /// The Content-Security-Policy of every response: only this panel's own
@@ -45,7 +47,13 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self';
     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// How the pages judge what they show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// One rule judges a logger's timeline slots and its badges alike: a span
+/// with at least `slot_errors` ERROR records is red, else with at least
+/// `slot_warnings` WARN records amber, else ok; a logger named in
+/// [`PanelOptions::logger_thresholds`] (or below one, by `::`) is judged by
+/// its own thresholds instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PanelOptions {
     /// ERROR records in a timeline slot that make it an error slot (red);
@@ -54,6 +62,9 @@ pub struct PanelOptions {
     /// WARN records in a slot that make it a warning slot (amber), when it is
     /// not an error slot; the configuration's `thresholds.warn`. At least 1.
     pub slot_warnings: u64,
+    /// Thresholds of particular loggers and their `::` descendants (the
+    /// configuration's `[panel.loggers]`); the longest matching name wins.
+    loggers: health::LoggerThresholds,
     /// Live-tail streams served at once ([`PanelOptions::DEFAULT_TAIL_STREAMS`]
     /// by default); one more is answered `503` with `Retry-After`. At least 1.
     pub tail_streams: usize,
@@ -61,7 +72,12 @@ pub struct PanelOptions {
 
 impl Default for PanelOptions {
     fn default() -> PanelOptions {
-        PanelOptions { slot_errors: 1, slot_warnings: 1, tail_streams: PanelOptions::DEFAULT_TAIL_STREAMS }
+        PanelOptions {
+            slot_errors: 1,
+            slot_warnings: 1,
+            loggers: health::LoggerThresholds::default(),
+            tail_streams: PanelOptions::DEFAULT_TAIL_STREAMS,
+        }
     }
 }
 
@@ -84,6 +100,36 @@ impl PanelOptions {
         self.slot_warnings = warnings.max(1);
         self
     }
+
+    /// Judges `logger` and its `::` descendants (`api::http` covers
+    /// `api::http::access`, not `api::https`) with their own thresholds, in
+    /// records per hour (see [`PanelOptions::thresholds_for`]), so a noisy
+    /// logger's normal rate is not red (0 is taken as 1). Where several
+    /// names cover a logger, the longest wins; naming one again replaces
+    /// its thresholds.
+    #[must_use]
+    pub fn logger_thresholds(mut self, logger: impl Into<String>, errors: u64, warnings: u64) -> PanelOptions {
+        let logger = logger.into();
+        self.loggers.rules.retain(|(name, _)| *name != logger);
+        self.loggers.rules.push((logger, Thresholds::new(errors, warnings)));
+        self
+    }
+
+    /// The thresholds a span of `logger` lasting `span` microseconds (a
+    /// timeline slot, the last hour) is judged by: `slot_errors` /
+    /// `slot_warnings` per span, or for a logger with its own thresholds,
+    /// those per hour, times the span's hours (rounded up), so a noisy
+    /// logger's normal day is not red on the 30- and 90-day timelines.
+    pub fn thresholds_for(&self, logger: &str, span: i64) -> Thresholds {
+        match self.loggers.for_logger(logger) {
+            Some(hourly) => {
+                let hours = span.div_euclid(log_panel_core::store::HOUR)
+                    + i64::from(span.rem_euclid(log_panel_core::store::HOUR) != 0);
+                hourly.times(u64::try_from(hours).unwrap_or(0).max(1))
+            }
+            None => Thresholds::new(self.slot_errors, self.slot_warnings),
+        }
+    }
 }
 
 /// What every handler shares.
@@ -103,8 +149,8 @@ pub fn router(store: Arc<dyn Store>) -> axum::Router {
 
 /// [`router`] with options.
 pub fn router_with(store: Arc<dyn Store>, options: PanelOptions) -> axum::Router {
-    let options =
-        options.slot_thresholds(options.slot_errors, options.slot_warnings).tail_streams(options.tail_streams);
+    let (errors, warnings, streams) = (options.slot_errors, options.slot_warnings, options.tail_streams);
+    let options = options.slot_thresholds(errors, warnings).tail_streams(streams);
     let tail = Arc::new(tail::TailHub::new(store.clone(), options.tail_streams));
     axum::Router::new()
         .route("/", get(pages::home))

@@ -8,18 +8,19 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use log_panel_core::store::{
-    CallSite, CardFilter, CardsQuery, LoggerCard, RecordFilter, SiteMatch, Slots, StoreErrorKind, StoredRecord, DAY,
-    HOUR,
+    CallSite, CardFilter, CardSort, CardsQuery, LoggerCard, RecordFilter, SiteMatch, Slots, StoreErrorKind,
+    StoredRecord, DAY, HOUR,
 };
 use log_panel_core::{escape_controls, level_name, Store, StoreError, Timestamp};
 use maud::{html, Markup};
 
+use crate::health::Health;
 use crate::html::{
     context_preview, count, counted, filter_form, histogram, level_badge, page, preview, problem_page, records_table,
     time, Base, Frame, Nav, Shown, NAME_CHARS,
 };
 use crate::query::{encode, number, page_at, url_time, FilterForm, Params, Viewer};
-use crate::{AppState, PanelOptions};
+use crate::{AppState, PanelOptions, Thresholds};
 
 /// Cards per home page.
 const CARDS_PER_PAGE: usize = 20;
@@ -160,6 +161,7 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
     let p = &ctx.params;
     let range = p.get("range").unwrap_or("24h").to_owned();
     let show = p.get("show").unwrap_or("all").to_owned();
+    let sort_by = p.get("sort").unwrap_or("trouble").to_owned();
     let name = p.get("name").map(str::to_owned);
     let mut problems = Vec::new();
     if let Err(e) = &ctx.viewer {
@@ -187,6 +189,14 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
             CardFilter::All
         }
     };
+    let sort = match sort_by.as_str() {
+        "trouble" => CardSort::Trouble,
+        "name" => CardSort::Name,
+        other => {
+            problems.push(format!("sort `{other}`: expected trouble or name"));
+            CardSort::Trouble
+        }
+    };
     let page_no = number(p, "page", 1, 1_000_000).unwrap_or_else(|e| {
         problems.push(e);
         1
@@ -195,6 +205,7 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
         &ctx,
         &range,
         &show,
+        &sort_by,
         name.as_deref().unwrap_or(""),
         (!problems.is_empty()).then(|| problems.join("; ")),
     );
@@ -205,6 +216,7 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
     let mut query = CardsQuery::new(slots.clone(), now);
     query.filter = filter;
     query.name = name.clone();
+    query.sort = sort;
     query.offset = (page_no - 1) * CARDS_PER_PAGE;
     query.limit = CARDS_PER_PAGE;
     let cards = match blocking(&state, move |s| s.cards(&query)).await {
@@ -214,7 +226,8 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
     let daily = range != "24h";
     let first = query_offset(page_no) + 1;
     let last = query_offset(page_no) + cards.cards.len();
-    let mut pager_pairs: Vec<(&str, String)> = vec![("range", range.clone()), ("show", show.clone())];
+    let mut pager_pairs: Vec<(&str, String)> =
+        vec![("range", range.clone()), ("show", show.clone()), ("sort", sort_by.clone())];
     if let Some(n) = &name {
         pager_pairs.push(("name", n.clone()));
     }
@@ -246,7 +259,7 @@ fn query_offset(page_no: usize) -> usize {
     (page_no - 1) * CARDS_PER_PAGE
 }
 
-fn home_form(ctx: &Ctx, range: &str, show: &str, name: &str, error: Option<String>) -> Markup {
+fn home_form(ctx: &Ctx, range: &str, show: &str, sort: &str, name: &str, error: Option<String>) -> Markup {
     let viewer = ctx.viewer();
     html! {
         form.filters.inline method="get" action=(ctx.base.at("/")) {
@@ -261,6 +274,11 @@ fn home_form(ctx: &Ctx, range: &str, show: &str, name: &str, error: Option<Strin
                     option value=(v) selected[v == show] { (l) }
                 }
             } }
+            label { "Order" select name="sort" {
+                @for (v, l) in [("trouble", "trouble first"), ("name", "by name")] {
+                    option value=(v) selected[v == sort] { (l) }
+                }
+            } }
             label { "Logger name" input name="name" value=(Shown(name)) placeholder="contains"; }
             @if viewer.in_url { input type="hidden" name="tz" value=(viewer.offset_secs / 60); }
             button type="submit" { "Apply" }
@@ -268,15 +286,35 @@ fn home_form(ctx: &Ctx, range: &str, show: &str, name: &str, error: Option<Strin
     }
 }
 
-fn slot_class(c: &log_panel_core::LevelCounts, options: &PanelOptions) -> &'static str {
-    if c.error >= options.slot_errors {
-        "slot s-error"
-    } else if c.warn >= options.slot_warnings {
-        "slot s-warn"
-    } else if c.total() > 0 {
-        "slot s-ok"
-    } else {
-        "slot s-empty"
+/// The card's badges, each judged by the one rule that colours its slots:
+/// the last hour (by `hour`, its thresholds), then the timeline's red and
+/// amber slots (`judged`), then "Clean" when no error or warning was ever stored.
+fn card_badges(card: &LoggerCard, hour: Thresholds, judged: &[Health], own: bool, daily: bool) -> Markup {
+    let per = if own { "an hour for this logger" } else { "per slot" };
+    let rule = format!(
+        "red from {} and amber from {} {per}",
+        counted(hour.errors, "error"),
+        counted(hour.warnings, "warning")
+    );
+    let (hour_class, hour_word) = hour.judge(&card.last_hour).last_hour_badge();
+    let hour_title = format!(
+        "Last hour: {}, {} ({rule})",
+        counted(card.last_hour.error, "error"),
+        counted(card.last_hour.warn, "warning")
+    );
+    let red = judged.iter().filter(|h| **h == Health::Error).count();
+    let amber = judged.iter().filter(|h| **h == Health::Warn).count();
+    let unit = if daily { "days" } else { "hours" };
+    let of = |n: usize| format!("{n} of {} {unit}", judged.len());
+    html! {
+        div.badges {
+            span class=(hour_class) title=(hour_title) { (hour_word) }
+            @if red > 0 { span.badge.bad title={ "Red slots: " (rule) } { "Errors in " (of(red)) } }
+            @if amber > 0 { span.badge.warn title={ "Amber slots: " (rule) } { "Warnings in " (of(amber)) } }
+            @if card.errors == 0 && card.warnings == 0 {
+                span.badge.good title="No error or warning ever stored" { "Clean" }
+            }
+        }
     }
 }
 
@@ -284,16 +322,25 @@ fn logger_card(ctx: &Ctx, options: &PanelOptions, card: &LoggerCard, slots: &Slo
     let viewer = ctx.viewer();
     let mut logger_pairs = vec![("logger", card.logger.clone())];
     logger_pairs.extend(ctx.tz_pairs());
-    let healthy = card.last_hour.error == 0 && card.last_hour.warn == 0;
+    // One judgement per slot, by the thresholds of its width, shared by the
+    // slot's colour and the badges.
+    let judged: Vec<Health> = card
+        .slots
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let width = slots.slot(i).map_or(HOUR, |(start, end)| end.0 - start.0);
+            options.thresholds_for(&card.logger, width).judge(c)
+        })
+        .collect();
+    let own = options.loggers.for_logger(&card.logger).is_some();
+    let badges = card_badges(card, options.thresholds_for(&card.logger, HOUR), &judged, own, daily);
     let label = |t: Timestamp| if daily { viewer.format_short(t)[..5].to_owned() } else { viewer.format_short(t) };
     html! {
         article.card {
             header {
                 h2 { a href=(ctx.base.link("/records", &encode(logger_pairs.clone()))) { (Shown(&card.logger)) } }
-                div.badges {
-                    @if healthy { span.badge.good title="No error or warning in the last hour" { "Healthy" } }
-                    @if card.errors == 0 { span.badge.good title="No error ever stored" { "Clean" } }
-                }
+                (badges)
             }
             dl.stats {
                 div { dt { "Last hour" } dd {
@@ -311,7 +358,7 @@ fn logger_card(ctx: &Ctx, options: &PanelOptions, card: &LoggerCard, slots: &Slo
                 @for (i, c) in card.slots.iter().enumerate() {
                     @if let Some((start, end)) = slots.slot(i) {
                         @let pairs = vec![("logger", card.logger.clone()), ("since", url_time(start)), ("until", url_time(end))];
-                        a class=(slot_class(c, options)) role="listitem" href=(ctx.link("/records", pairs))
+                        a class=(judged.get(i).map_or("slot", |h| h.slot_class())) role="listitem" href=(ctx.link("/records", pairs))
                             title={ (label(start)) ": " (counted(c.total(), "record")) ", " (counted(c.error, "error")) ", " (counted(c.warn, "warning")) } {}
                     }
                 }

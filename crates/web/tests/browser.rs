@@ -213,8 +213,14 @@ async fn browse(env: &mut common::Env) {
     assert_eq!(cards.len(), 20);
     shot(&client, &shots, "home").await;
 
-    // A red slot of billing (the first card) → the table of billing in that hour.
-    let slot = client.find(Locator::Css("article.card .slot.s-error")).await.unwrap();
+    // Trouble first: the hostile logger (an error and a warning in the last
+    // hour), then billing (an error). A red slot of billing → the table of
+    // billing in that hour.
+    let first = client.find_all(Locator::Css("article.card h2")).await.unwrap();
+    assert_eq!(first[0].text().await.unwrap(), common::H_LOGGER);
+    assert_eq!(first[1].text().await.unwrap(), "billing");
+    let billing = "//article[.//h2/a[text()='billing']]//a[contains(@class, 's-error')]";
+    let slot = client.find(Locator::XPath(billing)).await.unwrap();
     slot.click().await.unwrap();
     wait_until("the filtered table", || async { client.current_url().await.unwrap().path().ends_with("/records") })
         .await;
@@ -275,6 +281,17 @@ async fn browse(env: &mut common::Env) {
     shot(&client, &shots, "tail").await;
     client.find(Locator::Css("#tail-toggle")).await.unwrap().click().await.unwrap();
     wait_until("the held line", || async { text_of(&client, "#tail").await.contains("held while paused") }).await;
+
+    // The loggers with errors, trouble first: a noisy logger red in most
+    // hours beside those erring now, badges judged like the slots, at a wide
+    // and a narrow window.
+    common::noisy(env);
+    for width in [1400, 800] {
+        client.set_window_size(width, 1000).await.unwrap();
+        client.goto(&format!("{base}/?show=errors")).await.unwrap();
+        client.wait().for_element(Locator::Css("article.card .badge.bad")).await.unwrap();
+        shot(&client, &shots, &format!("home-health-{width}")).await;
+    }
 
     client.close().await.unwrap();
 

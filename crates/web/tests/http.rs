@@ -24,23 +24,24 @@ fn count_rows(body: &str) -> usize {
 
 async fn home_cards_timelines_and_slot_links(env: &Env) {
     let app = router(env.store.clone());
-    let (status, _, body) = get(&app, "/").await;
+    let (status, _, body) = get(&app, "/?sort=name").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_escaped("home", &body);
     // 25 services + billing + billing::db + the hostile logger = 28; 20 on a page.
     assert!(body.contains("Loggers 1–20 of 28"), "{body}");
     assert_eq!(body.matches("<article class=\"card\">").count(), 20);
     assert!(body.contains("evil&lt;b&gt;logger&lt;/b&gt;"));
-    assert!(body.contains(">Healthy<") && body.contains(">Clean<"));
+    assert!(body.contains(">Last hour: healthy<") && body.contains(">Clean<"));
     assert_eq!(body.matches("class=\"slot ").count(), 20 * 24);
-    let (_, _, page2) = get(&app, "/?page=2").await;
+    let (_, _, page2) = get(&app, "/?sort=name&page=2").await;
     assert!(page2.contains("Loggers 21–28 of 28"), "{page2}");
     assert!(page2.contains("svc::n24") && !page2.contains(">billing<"));
 
     // The last hour counts the records just logged; billing erred in it, so is not healthy.
     let (_, _, billing) = get(&app, "/?name=billing&show=errors").await;
     assert!(billing.contains("<span class=\"n-error\">1 error</span>"), "{billing}");
-    assert!(!billing.contains(">Healthy<") && !billing.contains(">Clean<"));
+    assert!(billing.contains(">Last hour: errors<") && !billing.contains(">Last hour: healthy<"), "{billing}");
+    assert!(!billing.contains(">Clean<"));
 
     // Only loggers with errors: billing and the hostile one.
     let (_, _, errors) = get(&app, "/?show=errors").await;
@@ -77,7 +78,7 @@ async fn home_cards_timelines_and_slot_links(env: &Env) {
     assert!(billing_card.contains(">billing<"), "{billing_card}");
     assert!(!billing_card.contains("slot s-error") && billing_card.contains("slot s-ok"), "{billing_card}");
 
-    for bad in ["/?range=7y", "/?show=some", "/?page=0", "/?tz=7"] {
+    for bad in ["/?range=7y", "/?show=some", "/?sort=up", "/?page=0", "/?tz=7"] {
         let (status, _, body) = get(&app, bad).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
         assert!(body.contains("<form") && body.contains("Filter not applied"), "{bad}: {body}");
@@ -1081,6 +1082,129 @@ async fn hostile_filters_are_refused_never_500(env: &Env) {
     assert!(wrong.is_empty(), "{}: {} wrong answers:\n{}", env.name, wrong.len(), wrong.join("\n"));
 }
 
+/// The card of `logger` on a home page, from its `<article>` to the next.
+fn card_of<'a>(body: &'a str, logger: &str) -> &'a str {
+    let name = format!(">{logger}<");
+    body.split("<article class=\"card\">")
+        .skip(1)
+        .find(|c| c.contains(&name))
+        .unwrap_or_else(|| panic!("no card of {logger}: {body}"))
+}
+
+/// The loggers of a home page's cards, in their order.
+fn card_order(body: &str) -> Vec<String> {
+    body.split("<article class=\"card\">")
+        .skip(1)
+        .filter_map(|c| {
+            let h2 = c.split("<h2>").nth(1)?;
+            let name = h2.split("\">").nth(1)?.split('<').next()?;
+            Some(name.to_owned())
+        })
+        .collect()
+}
+
+/// `N` of the badge "`what` in N of M hours" on a card, 0 without the badge.
+fn slots_in_badge(card: &str, what: &str) -> usize {
+    card.split(&format!(">{what} in ")).nth(1).map_or(0, |rest| rest.split(' ').next().unwrap().parse().unwrap())
+}
+
+/// The card's badges agree with its slots: the count of red and amber slots
+/// is the one its badges say, and the last-hour badge is red when the last
+/// hour's errors make a slot red under the same thresholds.
+fn assert_badges_agree(card: &str, errors_needed: u64) {
+    assert_eq!(card.matches("slot s-error").count(), slots_in_badge(card, "Errors"), "{card}");
+    assert_eq!(card.matches("slot s-warn").count(), slots_in_badge(card, "Warnings"), "{card}");
+    let last_hour_errors: u64 = card
+        .split("<span class=\"n-error\">")
+        .nth(1)
+        .map_or(0, |rest| rest.split(' ').next().unwrap().replace('\u{202f}', "").parse().unwrap());
+    assert_eq!(last_hour_errors >= errors_needed, card.contains(">Last hour: errors<"), "{card}");
+    assert!(!card.contains(">Healthy<") && (last_hour_errors == 0 || !card.contains(">Last hour: healthy<")), "{card}");
+}
+
+async fn badges_agree_with_the_timeline_on_a_noisy_logger(env: &mut Env) {
+    noisy(env);
+    let app = router(env.store.clone());
+    let (status, _, body) = get(&app, "/?name=api").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let access = card_of(&body, "api::http::access");
+    // Red in 21 of 24 hours: the card says so beside them, and its quiet
+    // last hour is not a green verdict on the whole timeline.
+    let red = slots_in_badge(access, "Errors");
+    assert!((20..=21).contains(&red), "{access}");
+    assert_badges_agree(access, 1);
+    // Warnings only: never "Clean", the badges count the amber hours.
+    let auth = card_of(&body, "api::auth");
+    assert!(!auth.contains(">Clean<") && auth.contains(">Last hour: warnings<"), "{auth}");
+    assert!(slots_in_badge(auth, "Warnings") >= 23, "{auth}");
+    assert_badges_agree(auth, 1);
+
+    // "With errors": no card whose last hour has errors says it is healthy.
+    let (_, _, errors) = get(&app, "/?show=errors").await;
+    let cards: Vec<&str> = errors.split("<article class=\"card\">").skip(1).collect();
+    assert!(cards.len() >= 3, "{errors}");
+    for card in cards {
+        assert_badges_agree(card, 1);
+    }
+}
+
+async fn cards_come_in_order_of_trouble_or_by_name(env: &mut Env) {
+    noisy(env);
+    let app = router(env.store.clone());
+    // Trouble first (the default): most errors in the last hour, then warnings, then activity.
+    let (_, _, body) = get(&app, "/").await;
+    let order = card_order(&body);
+    assert_eq!(order.len(), 20, "{body}");
+    assert_eq!(order[0], "zz::burning", "{order:?}");
+    assert!(
+        order[..4].contains(&"billing".to_owned()) && order[..4].contains(&"evil&lt;b&gt;logger&lt;/b&gt;".to_owned()),
+        "{order:?}"
+    );
+    let (_, _, same) = get(&app, "/?sort=trouble").await;
+    assert_eq!(card_order(&same), order);
+    // By name on request, and the pager keeps the order.
+    let (_, _, by_name) = get(&app, "/?sort=name").await;
+    let names = card_order(&by_name);
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    assert!(!names.contains(&"zz::burning".to_owned()));
+    assert!(links(&by_name, "/?").iter().any(|l| l.contains("sort=name") && l.contains("page=2")), "{by_name}");
+    let (status, _, bad) = get(&app, "/?sort=loudest").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(bad.contains("sort `loudest`"), "{bad}");
+}
+
+async fn a_logger_threshold_makes_a_noisy_loggers_normal_ok(env: &mut Env) {
+    noisy(env);
+    let tuned = log_panel_web::router_with(
+        env.store.clone(),
+        PanelOptions::default().logger_thresholds("api::http", 10, 1000).logger_thresholds("api::nothing", 1, 1),
+    );
+    let (_, _, body) = get(&tuned, "/?name=api").await;
+    let access = card_of(&body, "api::http::access");
+    // 5 errors an hour is this logger's normal; the incident's 20 stays red.
+    assert_eq!(slots_in_badge(access, "Errors"), 1, "{access}");
+    assert_eq!(access.matches("slot s-error").count(), 1, "{access}");
+    assert!(access.matches("slot s-ok").count() >= 22, "{access}");
+    assert_badges_agree(access, 10);
+    // Others keep the default rule.
+    let auth = card_of(&body, "api::auth");
+    assert!(slots_in_badge(auth, "Warnings") >= 23, "{auth}");
+
+    // Per hour: a day of the noisy logger (at most 125 errors) is under 24 × 10,
+    // where the default rule paints it red.
+    let (_, _, daily) = get(&tuned, "/?name=api::http&range=30d").await;
+    let access = card_of(&daily, "api::http::access");
+    assert_eq!(access.matches("slot s-error").count(), 0, "{access}");
+    assert!(access.matches("slot s-ok").count() >= 1, "{access}");
+    assert_badges_agree(access, 10);
+    let (_, _, daily) = get(&router(env.store.clone()), "/?name=api::http&range=30d").await;
+    let access = card_of(&daily, "api::http::access");
+    assert!(access.matches("slot s-error").count() >= 1, "{access}");
+    assert_badges_agree(access, 1);
+}
+
 macro_rules! per_store {
     ($store:ident: $($name:ident),* $(,)?) => {
         mod $store {
@@ -1127,6 +1251,9 @@ macro_rules! every_store {
             widest_histogram_is_bounded,
             every_page_is_bounded_whatever_its_parameters,
             hostile_filters_are_refused_never_500,
+            badges_agree_with_the_timeline_on_a_noisy_logger,
+            cards_come_in_order_of_trouble_or_by_name,
+            a_logger_threshold_makes_a_noisy_loggers_normal_ok,
         );
     )* };
 }

@@ -300,19 +300,31 @@ fn check_cards(store: &dyn Store, reference: &MemoryStore, when: &str) {
     for (name, slots) in timelines {
         for filter in [CardFilter::All, CardFilter::Errors, CardFilter::Warnings] {
             for (search, offset, limit) in [(None, 0, 20), (Some("BILL"), 0, 20), (None, 1, 2), (None, 10, 5)] {
-                let mut q = CardsQuery::new(slots.clone(), now);
-                q.filter = filter;
-                q.name = search.map(str::to_owned);
-                q.offset = offset;
-                q.limit = limit;
-                assert_eq!(
-                    store.cards(&q).unwrap(),
-                    reference.cards(&q).unwrap(),
-                    "cards {name} {filter:?} {search:?} {offset}/{limit} ({when})"
-                );
+                for sort in [CardSort::Name, CardSort::Trouble] {
+                    let mut q = CardsQuery::new(slots.clone(), now);
+                    q.filter = filter;
+                    q.name = search.map(str::to_owned);
+                    q.sort = sort;
+                    q.offset = offset;
+                    q.limit = limit;
+                    assert_eq!(
+                        store.cards(&q).unwrap(),
+                        reference.cards(&q).unwrap(),
+                        "cards {name} {filter:?} {search:?} {sort:?} {offset}/{limit} ({when})"
+                    );
+                }
             }
         }
     }
+    // The trouble order is not the name order on this data set, so the
+    // comparison above checks a store's sort, not only its names.
+    let order = |sort| {
+        let mut q = CardsQuery::new(Slots::hours_until(now, 24).unwrap(), now);
+        q.sort = sort;
+        q.limit = 100;
+        store.cards(&q).unwrap().cards.into_iter().map(|c| c.logger).collect::<Vec<_>>()
+    };
+    assert_ne!(order(CardSort::Trouble), order(CardSort::Name), "trouble order ({when})");
     // "Now" exactly at the newest record: the last hour holds it (and every
     // record of the hour before it).
     let newest = reference.records(&RecordFilter::default(), PageAt::Newest, 1).unwrap().records[0].clone();
@@ -584,7 +596,7 @@ impl Store for MemoryStore {
                 card.slots[i].add(r.level);
             }
         }
-        let kept: Vec<LoggerCard> = cards
+        let mut kept: Vec<LoggerCard> = cards
             .into_values()
             .filter(|c| query.name.as_ref().is_none_or(|n| c.logger.to_lowercase().contains(&n.to_lowercase())))
             .filter(|c| {
@@ -597,6 +609,7 @@ impl Store for MemoryStore {
                 }
             })
             .collect();
+        query.sort.arrange(&mut kept);
         let matching = kept.len();
         Ok(Cards { cards: kept.into_iter().skip(query.offset).take(query.limit).collect(), matching })
     }

@@ -129,6 +129,42 @@ pub fn fill(env: &mut Env) {
     env.sink.write(&Batch::new(&old, &backdated)).unwrap();
 }
 
+/// A noisy logger: `api::http::access` logs 5 errors (20 at an incident,
+/// 10 hours ago) in each of the hours 3 to 23 before this one among its
+/// INFO records, and only INFO in the last three; `api::auth` logs only
+/// warnings; `zz::burning` logged 3 errors a minute ago.
+pub fn noisy(env: &mut Env) {
+    let now = Timestamp::now().0;
+    let hour = now.div_euclid(HOUR) * HOUR;
+    let origin = Origin::new("shop", "web-1", 1);
+    let mut records = Vec::new();
+    let mut at = |level, logger: &'static str, ts| {
+        let mut r = Record::new(level, logger, format!("{level:?} from {logger}"));
+        r.timestamp = Timestamp(ts);
+        records.push(r);
+    };
+    for k in 0..24 {
+        let t = hour - k * HOUR + 60_000_000;
+        let t = if k == 0 { t.min(now - 1) } else { t };
+        for _ in 0..8 {
+            at(Level::Info, "api::http::access", t);
+        }
+        let errors = match k {
+            0..=2 => 0,
+            10 => 20,
+            _ => 5,
+        };
+        for _ in 0..errors {
+            at(Level::Error, "api::http::access", t);
+        }
+        at(Level::Warn, "api::auth", t);
+    }
+    for _ in 0..3 {
+        at(Level::Error, "zz::burning", now - 60_000_000);
+    }
+    sync(|| env.sink.write(&Batch::new(&origin, &records))).unwrap();
+}
+
 /// Runs a blocking store call from a test's async body (multi-threaded runtime).
 pub fn sync<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
