@@ -24,6 +24,7 @@
 //! inline scripts and styles, and the only script — local times and the
 //! live tail — is a static file; every page but the live tail works without it.
 
+mod histogram;
 mod html;
 mod pages;
 mod query;
