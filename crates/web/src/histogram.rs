@@ -37,7 +37,9 @@ pub(crate) fn window(filter: &RecordFilter, oldest: Option<Timestamp>, now: Time
     };
     let start = match (filter.since, oldest) {
         (Some(since), _) => since,
-        (None, Some(t)) => t.min(end),
+        // Any start at or before the oldest match is the filter's range; a minute at least,
+        // so matches from one moment are not drawn as one bar of a few seconds.
+        (None, Some(t)) => t.min(Timestamp(end.0.saturating_sub(MINUTE))),
         (None, None) => Timestamp(end.0.saturating_sub(EMPTY_SPAN)),
     };
     if !open {
