@@ -1424,7 +1424,7 @@ mod histogram_truth {
     /// A count that stopped at the scan bound says so in each bar (hatched,
     /// titled "at least") and in the total ("≥").
     pub(super) async fn a_bounded_count_is_marked_in_the_bars(env: &Env) {
-        let app = router(Arc::new(Watched::new(env.store.clone(), true)));
+        let app = router(Arc::new(Watched::new(env.store.clone(), Mode::Bounded)));
         let (status, _, body) = get(&app, "/records?ctx=request_id%3Dr-1").await;
         assert_eq!(status, StatusCode::OK);
         let fig = figure(&body);
@@ -1434,13 +1434,23 @@ mod histogram_truth {
         assert!(body.contains(" of ≥ 3 records matching"), "{body}");
     }
 
-    /// A store that notes every histogram it is asked for; when `bounded`,
-    /// each histogram comes back as if it stopped at the scan bound.
-    struct Watched(Arc<dyn Store>, std::sync::Mutex<Vec<(RecordFilter, Slots)>>, bool);
+    /// What [`Watched`] does to the histograms it passes on.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mode {
+        /// Passes them as they are.
+        Plain,
+        /// As if each stopped at the scan bound.
+        Bounded,
+        /// Fails each as past the read time budget.
+        TimedOut,
+    }
+
+    /// A store that notes every histogram it is asked for, and does [`Mode`] to it.
+    struct Watched(Arc<dyn Store>, std::sync::Mutex<Vec<(RecordFilter, Slots)>>, Mode);
 
     impl Watched {
-        fn new(inner: Arc<dyn Store>, bounded: bool) -> Watched {
-            Watched(inner, Default::default(), bounded)
+        fn new(inner: Arc<dyn Store>, mode: Mode) -> Watched {
+            Watched(inner, Default::default(), mode)
         }
     }
 
@@ -1462,8 +1472,11 @@ mod histogram_truth {
         }
         fn histogram(&self, f: &RecordFilter, s: &Slots) -> Result<Histogram, StoreError> {
             self.1.lock().unwrap().push((f.clone(), s.clone()));
+            if self.2 == Mode::TimedOut {
+                return Err(StoreError::new(StoreErrorKind::TimedOut, "the read ran past its 10 s budget"));
+            }
             let mut h = self.0.histogram(f, s)?;
-            h.complete &= !self.2;
+            h.complete &= self.2 != Mode::Bounded;
             Ok(h)
         }
         fn call_sites(&self, f: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
@@ -1483,13 +1496,26 @@ mod histogram_truth {
         }
     }
 
+    /// Counts past the read time budget leave the rows: the page is a 200 with
+    /// its table, and the histogram says its count is not available and why.
+    pub(super) async fn a_count_past_the_time_budget_leaves_the_rows(env: &Env) {
+        let app = router(Arc::new(Watched::new(env.store.clone(), Mode::TimedOut)));
+        let (status, _, body) = get(&app, "/records?q=payment").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(count_rows(&body), 4);
+        let fig = figure(&body);
+        assert!(fig.total.is_none() && !fig.exact, "{}", fig.html);
+        assert!(fig.html.contains("Count not available") && fig.html.contains("10 s budget"), "{}", fig.html);
+        assert!(body.contains("4 records on this page, newest first"), "{body}");
+    }
+
     /// With a filter on levels, logger and time only, a long range is counted
     /// from the aggregates (whole quarter hours), and rows are read only for
     /// the partial quarter hours at its ends: no long range meets the scan
     /// bound of the rows.
     pub(super) async fn long_ranges_are_counted_from_the_aggregates(env: &Env) {
         const QUARTER: i64 = 15 * 60_000_000;
-        let watched = Arc::new(Watched::new(env.store.clone(), false));
+        let watched = Arc::new(Watched::new(env.store.clone(), Mode::Plain));
         let app = router(watched.clone());
         for query in ["since=90d", "since=90d&level=warn", "logger=billing", "since=30d&until=1d", ""] {
             watched.1.lock().unwrap().clear();
@@ -1516,6 +1542,7 @@ mod histogram_truth {
                 histogram_labels_have_no_milliseconds,
                 search_term_is_marked_and_escaped,
                 a_bounded_count_is_marked_in_the_bars,
+                a_count_past_the_time_budget_leaves_the_rows,
                 long_ranges_are_counted_from_the_aggregates,
             );
         )* };
