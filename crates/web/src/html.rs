@@ -7,6 +7,7 @@ use log_panel_core::store::{Histogram, LevelCounts, Slots, StoredRecord};
 use log_panel_core::{escape_controls, level_name, Level, Timestamp};
 use maud::{html, Markup, Render, DOCTYPE};
 
+use crate::histogram::{axis_label, highlight, x_of, Drawn};
 use crate::pages::{SCRIPT, STYLESHEET};
 use crate::query::{encode, href, url_time, FilterForm, Viewer};
 
@@ -142,7 +143,14 @@ pub(crate) fn context_preview(r: &StoredRecord) -> String {
 pub(crate) const NAME_CHARS: usize = 120;
 
 /// Records as table rows, each opening the record; `full` adds where they came from.
-pub(crate) fn records_table(base: &Base, viewer: Viewer, records: &[StoredRecord], full: bool) -> Markup {
+/// The search `term`, when given, is marked in each message.
+pub(crate) fn records_table(
+    base: &Base,
+    viewer: Viewer,
+    records: &[StoredRecord],
+    full: bool,
+    term: Option<&str>,
+) -> Markup {
     let tz = if viewer.in_url { encode([("tz", (viewer.offset_secs / 60).to_string())]) } else { String::new() };
     html! {
         table.records {
@@ -156,7 +164,7 @@ pub(crate) fn records_table(base: &Base, viewer: Viewer, records: &[StoredRecord
                         td.t { a href=(base.link(&format!("/records/{}", r.id), &tz)) { (time(viewer, r.ts)) } }
                         td { (level_badge(r.level)) }
                         td.logger { (preview(&r.logger, NAME_CHARS)) }
-                        td.msg { a href=(base.link(&format!("/records/{}", r.id), &tz)) { (preview(&r.message, 200)) } }
+                        td.msg { a href=(base.link(&format!("/records/{}", r.id), &tz)) { (highlight(&preview(&r.message, 200), term)) } }
                         td.ctx { code { (context_preview(r)) } }
                         @if full {
                             td { (preview(&r.thread, NAME_CHARS)) } td { (preview(&r.app, NAME_CHARS)) }
@@ -210,51 +218,95 @@ pub(crate) fn filter_form(base: &Base, action: &str, form: &FilterForm, viewer: 
     }
 }
 
-/// Bars of counts per slot, stacked by level, each a link that narrows the
-/// time range to its slot (an SVG: sizes are attributes, not inline styles,
-/// so the CSP can forbid styles in the page).
+/// Bars of counts per slot over the filter's range, stacked by level, each
+/// a link that narrows the time range to its slot (an SVG: sizes are
+/// attributes, not inline styles, so the CSP can forbid styles in the page).
+/// Under the bars, a band marks the time span of the rows on this page. A
+/// count that stopped at the store's scan bound is drawn as a lower bound:
+/// hatched bars titled "at least", and "≥" before the total.
 pub(crate) fn histogram(
     base: &Base,
     viewer: Viewer,
     form: &FilterForm,
-    slots: &Slots,
-    hist: &Histogram,
+    drawn: &Drawn,
+    rows: &[StoredRecord],
     path: &str,
 ) -> Markup {
+    let slots = &drawn.slots;
+    let empty = Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true };
+    let hist = drawn.counts.as_ref().unwrap_or(&empty);
     let max = hist.slots.iter().map(|c| c.total()).max().unwrap_or(0).max(1);
     let total: u64 = hist.slots.iter().map(|c| c.total()).sum();
     let n = hist.slots.len();
     const H: u64 = 60;
+    // The band marking the page's rows lies under the bars.
+    const BAND_Y: u64 = H + 3;
+    const SVG_H: u64 = H + 8;
     let bar_w = 10usize;
+    let width = slots.slot(slots.len() / 2).map_or(0, |(a, b)| b.0 - a.0);
+    let label = |t: Timestamp| axis_label(viewer, t, width);
+    let at_least = if hist.complete { "" } else { "at least " };
+    let bar_class = |base: &'static str| if hist.complete { base.to_owned() } else { format!("{base} est") };
+    // The page's rows, newest first: the band runs from the last row to the first.
+    let band = match (rows.last(), rows.first()) {
+        (Some(old), Some(new)) => {
+            let (x0, x1) = (x_of(slots, old.ts, bar_w as f64), x_of(slots, new.ts, bar_w as f64));
+            Some((old.ts, new.ts, x0, (x1 - x0).max(2.0)))
+        }
+        _ => None,
+    };
     html! {
-        figure.histogram {
-            svg viewBox={ "0 0 " (n * bar_w) " " (H) } preserveAspectRatio="none" role="img"
-                aria-label={ "Records over time: " (total) " in all" } {
+        figure.histogram data-start=(drawn.window.0 .0) data-end=(drawn.window.1 .0)
+            data-total=[drawn.counts.as_ref().ok().map(|_| total)] data-exact=(drawn.counts.is_ok() && hist.complete) {
+            svg viewBox={ "0 0 " (n * bar_w) " " (SVG_H) } preserveAspectRatio="none" role="img"
+                aria-label={ "Records over time: " @if drawn.counts.is_ok() { (at_least) (total) " in all" } @else { "count not available" } } {
                 @for (i, counts, start, end, link) in bars(base, viewer, form, slots, hist, path) {
                     @let t = counts.total();
                     @let h = |c: u64| if c == 0 { 0 } else { (c * H).div_ceil(max) };
                     @let (e, w) = (h(counts.error), h(counts.warn));
                     @let rest = h(t).saturating_sub(e + w);
                     a href=(link) {
-                        title { (viewer.format_short(start)) " – " (viewer.format_short(end)) ": " (counted(t, "record")) ", "
+                        title { (viewer.format_short(start)) " – " (viewer.format_short(end)) ": " (at_least) (counted(t, "record")) ", "
                             (counted(counts.error, "error")) ", " (counted(counts.warn, "warning")) }
                         rect.bg x=(i * bar_w) y="0" width=(bar_w) height=(H) {}
-                        @if rest > 0 { rect.b-other x=(i * bar_w + 1) y=(H - rest) width=(bar_w - 2) height=(rest) {} }
-                        @if w > 0 { rect.b-warn x=(i * bar_w + 1) y=(H - rest - w) width=(bar_w - 2) height=(w) {} }
-                        @if e > 0 { rect.b-error x=(i * bar_w + 1) y=(H - rest - w - e) width=(bar_w - 2) height=(e) {} }
+                        @if rest > 0 { rect class=(bar_class("b-other")) x=(i * bar_w + 1) y=(H - rest) width=(bar_w - 2) height=(rest) {} }
+                        @if w > 0 { rect class=(bar_class("b-warn")) x=(i * bar_w + 1) y=(H - rest - w) width=(bar_w - 2) height=(w) {} }
+                        @if e > 0 { rect class=(bar_class("b-error")) x=(i * bar_w + 1) y=(H - rest - w - e) width=(bar_w - 2) height=(e) {} }
+                    }
+                }
+                @if let Some((from, to, x, w)) = band {
+                    rect.page-span x=(format!("{x:.2}")) y=(BAND_Y) width=(format!("{w:.2}")) height="4"
+                        data-from=(from.0) data-to=(to.0) {
+                        title { "This page: " (viewer.format(from)) " – " (viewer.format(to)) }
                     }
                 }
             }
             figcaption {
-                span { (time(viewer, slots.start())) }
+                span.axis title=(drawn.window.0.to_rfc3339()) { (label(drawn.window.0)) }
                 span.muted {
-                    (counted(total, "record"))
-                    @if !hist.complete { " (at least: the count stopped at the scan bound)" }
-                    " · " (n) " bars of " (crate::pages::bar_width(slots)) ", max " (max) " per bar · click a bar to narrow the range"
+                    @match &drawn.counts {
+                        Ok(h) => { strong.total { (total_label(h)) } }
+                        Err(e) => { strong.total { "Count not available" } ": " (Shown(e)) }
+                    }
+                    @if !hist.complete { " — the count stopped at the store's scan bound; each hatched bar is at least its height" }
+                    " · " (n) " bars of " (crate::pages::bar_width(slots)) ", max " (max) " per bar"
+                    @if band.is_some() { " · the band marks this page" }
+                    " · click a bar to narrow the range"
                 }
-                span { (time(viewer, slots.end())) }
+                span.axis title=(drawn.window.1.to_rfc3339()) { @if drawn.until_now { "now" } @else { (label(drawn.window.1)) } }
             }
         }
+    }
+}
+
+/// The histogram's total for people: "332 records", or "≥ 1 000 001 records"
+/// when the count stopped at the scan bound.
+pub(crate) fn total_label(hist: &Histogram) -> String {
+    let total: u64 = hist.slots.iter().map(|c| c.total()).sum();
+    if hist.complete {
+        counted(total, "record")
+    } else {
+        format!("≥ {}", counted(total, "record"))
     }
 }
 

@@ -25,6 +25,7 @@
 //! live tail — is a static file; every page but the live tail works without it.
 
 mod health;
+mod histogram;
 mod html;
 mod pages;
 mod query;

@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use log_panel_core::store::{
-    CallSite, CardFilter, CardSort, CardsQuery, LoggerCard, RecordFilter, SiteMatch, Slots, StoreErrorKind,
+    CallSite, CardFilter, CardSort, CardsQuery, LoggerCard, PageAt, RecordFilter, SiteMatch, Slots, StoreErrorKind,
     StoredRecord, DAY, HOUR,
 };
 use log_panel_core::{escape_controls, level_name, Store, StoreError, Timestamp};
@@ -17,7 +17,7 @@ use maud::{html, Markup};
 use crate::health::Health;
 use crate::html::{
     context_preview, count, counted, filter_form, histogram, level_badge, page, preview, problem_page, records_table,
-    time, Base, Frame, Nav, Shown, NAME_CHARS,
+    time, total_label, Base, Frame, Nav, Shown, NAME_CHARS,
 };
 use crate::query::{encode, number, page_at, url_time, FilterForm, Params, Viewer};
 use crate::{AppState, PanelOptions, Thresholds};
@@ -398,13 +398,13 @@ const YEAR: i64 = 365 * DAY;
 pub(crate) const EARLIEST: i64 = -62_167_219_200_000_000;
 const LATEST: i64 = 253_402_300_800_000_000 - 1;
 
-/// Slots for the histogram above the records: the filter's range, or the
-/// 24 hours before its end, in at most [`HISTOGRAM_BARS`] (+1) bars of a round
-/// width — whole years for the widest ranges — whatever the range.
-fn histogram_slots(filter: &RecordFilter, now: Timestamp, viewer: Viewer) -> Result<Slots, StoreError> {
+/// Slots for the histogram above the records over `[start, end)` (see
+/// [`crate::histogram::window`]), in at most [`HISTOGRAM_BARS`] (+1) bars of a
+/// round width — whole years for the widest ranges — whatever the range.
+pub(crate) fn histogram_slots(start: Timestamp, end: Timestamp, viewer: Viewer) -> Result<Slots, StoreError> {
     let clamp = |t: i64| t.clamp(EARLIEST, LATEST);
-    let end = clamp(filter.until.unwrap_or(now).0);
-    let start = clamp(filter.since.map_or(end.saturating_sub(DAY), |t| t.0));
+    let end = clamp(end.0);
+    let start = clamp(start.0);
     let end = if end <= start { start.saturating_add(HOUR) } else { end };
     // Positive: `end` is after `start`.
     let span = end.saturating_sub(start).unsigned_abs();
@@ -466,17 +466,15 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
             return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Records", Nav::Records), body));
         }
     };
-    let slots = match histogram_slots(&filter, now, viewer) {
-        Ok(s) => s,
-        Err(e) => return failure(&ctx, "Records", Nav::Records, &e),
-    };
-    let query = (filter, slots.clone());
+    let term = filter.text.clone();
+    let newest = at == PageAt::Newest;
     let result = blocking(&state, move |s| {
-        let (filter, slots) = query;
-        Ok((s.records(&filter, at, limit)?, s.histogram(&filter, &slots)?))
+        let page = s.records(&filter, at, limit)?;
+        let drawn = crate::histogram::read(s, &filter, &page, newest, now, viewer)?;
+        Ok((page, drawn))
     })
     .await;
-    let (page_of, hist) = match result {
+    let (page_of, drawn) = match result {
         Ok(x) => x,
         Err(e) => return filter_failure(&ctx, &form, "/records", "Records", Nav::Records, &e),
     };
@@ -501,16 +499,20 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     tail_pairs.extend(ctx.tz_pairs());
     let body = html! {
         (filter_form(&ctx.base, "/records", &form, viewer, None))
-        (histogram(&ctx.base, viewer, &form, &slots, &hist, "/records"))
+        (histogram(&ctx.base, viewer, &form, &drawn, &page_of.records, "/records"))
         @if page_of.records.is_empty() {
             p.empty { "No record matches." }
         } @else {
             div.bar {
-                span.muted { (counted(page_of.records.len() as u64, "record")) " on this page, newest first" }
+                span.muted {
+                    (counted(page_of.records.len() as u64, "record")) " on this page"
+                    @if let Ok(h) = &drawn.counts { " of " (total_label(h)) " matching" }
+                    ", newest first"
+                }
                 a href=(ctx.base.link("/tail", &encode(tail_pairs))) { "Live tail of this filter" }
             }
             (pager)
-            (records_table(&ctx.base, viewer, &page_of.records, false))
+            (records_table(&ctx.base, viewer, &page_of.records, false, term.as_deref()))
             (pager)
         }
     };

@@ -254,6 +254,17 @@ async fn browse(env: &mut common::Env) {
     client.goto(&format!("{base}/records?since=3d")).await.unwrap();
     client.wait().for_element(Locator::Css("figure.histogram svg")).await.unwrap();
     shot(&client, &shots, "records-histogram").await;
+    // A search without `since`: the histogram spans every match, counts them, marks the
+    // page's band; the term is marked in the rows. At a wide and a narrow window.
+    for (width, name) in [(1400, "records-search-1400"), (800, "records-search-800")] {
+        client.set_window_size(width, 900).await.unwrap();
+        client.goto(&format!("{base}/records?q=PAYMENT")).await.unwrap();
+        client.wait().for_element(Locator::Css("figure.histogram rect.page-span")).await.unwrap();
+        assert!(text_of(&client, "figure.histogram figcaption").await.contains("4 records"));
+        assert_eq!(client.find_all(Locator::Css("td.msg mark")).await.unwrap().len(), 4);
+        shot(&client, &shots, name).await;
+    }
+    client.set_window_size(1280, 900).await.unwrap();
     client.goto(&format!("{base}/sites?since=1d")).await.unwrap();
     client.wait().for_element(Locator::Css("table.sites")).await.unwrap();
     shot(&client, &shots, "sites").await;
