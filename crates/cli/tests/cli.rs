@@ -476,15 +476,9 @@ fn database_from_environment_and_configuration() {
     assert!(e.contains("line 1") && e.contains("databse"), "{e}");
 }
 
-#[test]
-fn tail_follow_prints_records_committed_after_it_started() {
-    let db = fill();
-    let mut child = cmd(&db.path)
-        .args(["tail", "-f", "-n", "1", "--level", "warn"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+/// Starts `args` (a `tail -f`) with its output lines sent to the receiver as they come.
+fn follow(db: &Path, args: &[&str]) -> (std::process::Child, mpsc::Receiver<String>) {
+    let mut child = cmd(db).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -494,6 +488,13 @@ fn tail_follow_prints_records_committed_after_it_started() {
             }
         }
     });
+    (child, rx)
+}
+
+#[test]
+fn tail_follow_prints_records_committed_after_it_started() {
+    let db = fill();
+    let (mut child, rx) = follow(&db.path, &["tail", "-f", "-n", "1", "--level", "warn"]);
     let wait = Duration::from_secs(10);
     let first = rx.recv_timeout(wait).expect("the latest matching record");
     assert!(first.contains("payment failed"), "{first}");
@@ -576,21 +577,7 @@ fn tail_prints_the_latest_by_time_across_writers() {
 #[test]
 fn tail_follow_prints_two_writers_in_time_order_each_once() {
     let db = fill();
-    let mut child = cmd(&db.path)
-        .args(["tail", "-f", "-n", "0", "--logger", "multi"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = follow(&db.path, &["tail", "-f", "-n", "0", "--logger", "multi"]);
     // Let it read its starting point, then commit batches as two writers
     // would: every 500 ms in turn, each with its records of the last second.
     std::thread::sleep(Duration::from_millis(500));
