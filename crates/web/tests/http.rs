@@ -782,6 +782,12 @@ async fn tail_shows_two_writers_in_time_order_each_once(env: &mut Env) {
         text.split(" #").skip(1).map(|rest| rest.split('#').next().unwrap().parse().unwrap()).collect();
     assert_eq!(times.len(), total, "{text}");
     assert!(times.windows(2).all(|w| w[0] < w[1]), "in time order, each once: {times:?}");
+    // The page's opening lines too.
+    let (_, _, page) = get(&app, "/tail?logger=multi").await;
+    let times: Vec<i64> =
+        page.split(" #").skip(1).map(|rest| rest.split('#').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(times.len(), 50, "the page's opening lines");
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "the page in time order: {times:?}");
 }
 
 /// While the database is unreachable the stream says so; once it is back the
