@@ -130,24 +130,29 @@ impl Follow {
         let want = limit.saturating_add(self.recent.len());
         let rows = store.tail(&self.filter, Some(self.settled), want)?;
         self.caught_up = rows.len() < want;
-        let read_to = if self.caught_up { newest } else { rows.last().map(|r| r.id) };
+        // How far this read saw every matching row: the newest id of all when
+        // it got everything, else the last row it took.
+        let mut read_to = if self.caught_up { newest } else { rows.last().map(|r| r.id) };
+        let (mut fresh, mut taken) = (0, None);
+        for r in rows {
+            if self.recent.contains_key(&r.id) {
+                continue;
+            }
+            if fresh == limit {
+                // Rows from here on were not taken: only those up to the last taken were seen.
+                self.caught_up = false;
+                read_to = taken;
+                break;
+            }
+            fresh += 1;
+            taken = Some(r.id);
+            self.recent.insert(r.id, now);
+            self.held.insert((r.ts, r.id), (r, now));
+        }
         if let Some(id) = read_to {
             if id > self.marks.back().map_or(self.settled, |m| m.0) {
                 self.marks.push_back((id, now));
             }
-        }
-        let mut fresh = 0;
-        for r in rows {
-            if fresh == limit {
-                self.caught_up = false;
-                break;
-            }
-            if self.recent.contains_key(&r.id) {
-                continue;
-            }
-            fresh += 1;
-            self.recent.insert(r.id, now);
-            self.held.insert((r.ts, r.id), (r, now));
         }
         self.settle(now);
         Ok(self.release(now, wall))
@@ -269,6 +274,31 @@ mod tests {
         }
         assert_eq!(seen, many.len());
         assert!(follow.recent.len() <= Follow::WINDOW);
+    }
+
+    /// A poll that stops at its limit with rows left over marks only what it
+    /// took: past the grace period the rest is still read, none lost.
+    #[test]
+    fn a_read_cut_at_the_limit_does_not_settle_past_rows_it_left() {
+        let mut store = MemoryStore::default();
+        let mut follow = Follow::after(RecordFilter::default(), 0);
+        let t0 = Instant::now();
+        log(&mut store, &["a", "b", "c", "d"]);
+        assert_eq!(messages(&follow.poll_at(&store, 2, t0, late()).unwrap()), ["a", "b"]);
+        let later = t0 + Follow::GRACE;
+        assert!(follow.poll_at(&store, 0, later, late()).unwrap().is_empty());
+        assert_eq!(messages(&follow.poll_at(&store, 10, later, late()).unwrap()), ["c", "d"]);
+        // The re-read window: a row already taken does not count against the limit.
+        let mut store = MemoryStore::default();
+        log(&mut store, &["e", "f", "g"]);
+        let mut follow = Follow::after(RecordFilter::default(), 0);
+        follow.hold(store.tail(&RecordFilter::default(), Some(2), 10).unwrap());
+        let got = follow.poll_at(&store, 1, t0, late()).unwrap();
+        assert_eq!(messages(&got), ["e", "g"], "e newly read, g held");
+        assert!(!follow.caught_up());
+        // A poll that takes nothing lets the mark of the first one settle.
+        assert!(follow.poll_at(&store, 0, later, late()).unwrap().is_empty());
+        assert_eq!(messages(&follow.poll_at(&store, 10, later, late()).unwrap()), ["f"]);
     }
 
     /// Two writers, each committing a batch of the last two seconds; by id
