@@ -224,6 +224,11 @@ pub(crate) struct TailArgs {
     /// How many of the latest records to print first.
     #[arg(short = 'n', long, default_value_t = 20, value_name = "N")]
     pub lines: usize,
+    /// With -f: how far behind this machine's clock a record's time must be
+    /// before it is printed, so records of several writers come out in time
+    /// order (above the writers' flush interval; 0 prints as read).
+    #[arg(long, default_value_t = 3000, value_name = "MS")]
+    pub reorder_ms: u64,
     #[command(flatten)]
     pub filter: FilterArgs,
 }

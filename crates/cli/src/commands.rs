@@ -93,18 +93,18 @@ pub(crate) fn tail(ctx: &Ctx, a: &TailArgs) -> Result<(), CliError> {
     // The newest id of all, read first: following starts after it, so no
     // record committed from now on is missed, matching or not.
     let start = if a.follow { ctx.store.tail(&RecordFilter::default(), None, 1)?.last().map(|r| r.id) } else { None };
-    let latest = if a.lines > 0 { ctx.store.tail(&filter, None, a.lines)? } else { Vec::new() };
-    for r in &latest {
-        w.write(r, &ctx.clock)?;
-    }
-    w.flush()?;
+    let latest = latest_by_time(&*ctx.store, &filter, a.lines)?;
     if !a.follow {
-        return Ok(());
+        for r in &latest {
+            w.write(r, &ctx.clock)?;
+        }
+        return w.flush();
     }
-    let after = start.into_iter().chain(latest.last().map(|r| r.id)).max().unwrap_or(0);
-    // Re-reads a short window below the newest id, so a row that commits late
-    // with a smaller id (several PostgreSQL writers) is printed too, once.
-    let mut follow = Follow::after(filter, after);
+    // The latest lines go through the follow too: those younger than the
+    // reorder window come out in time order with the records committed
+    // after them (see `Follow`), each once.
+    let mut follow = Follow::after(filter, start.unwrap_or(0)).reorder(Duration::from_millis(a.reorder_ms));
+    follow.hold(latest);
     let mut warn = |line: &str| eprintln!("log-panel: {}", clean(line));
     follow_until(&*ctx.store, &mut follow, &stop, &mut warn, |new| {
         for r in new {
@@ -112,6 +112,20 @@ pub(crate) fn tail(ctx: &Ctx, a: &TailArgs) -> Result<(), CliError> {
         }
         w.flush()
     })
+}
+
+/// The newest `n` records `filter` keeps by time (then id), oldest first:
+/// with several writers, ids are not in time order.
+fn latest_by_time(store: &dyn Store, filter: &RecordFilter, n: usize) -> Result<Vec<StoredRecord>, CliError> {
+    let mut latest = Vec::new();
+    if n > 0 {
+        walk(store, filter, Some(n), |r| {
+            latest.push(r.clone());
+            Ok(())
+        })?;
+    }
+    latest.reverse();
+    Ok(latest)
 }
 
 /// Polls `follow` until `stop` is set, handing each batch of new records to
@@ -136,7 +150,7 @@ pub(crate) fn follow_until(
                     warn("storage available again; following");
                 }
                 print(&new)?;
-                if new.len() < PAGE {
+                if follow.caught_up() {
                     pause(stop, POLL);
                 }
             }

@@ -476,15 +476,9 @@ fn database_from_environment_and_configuration() {
     assert!(e.contains("line 1") && e.contains("databse"), "{e}");
 }
 
-#[test]
-fn tail_follow_prints_records_committed_after_it_started() {
-    let db = fill();
-    let mut child = cmd(&db.path)
-        .args(["tail", "-f", "-n", "1", "--level", "warn"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+/// Starts `args` (a `tail -f`) with its output lines sent to the receiver as they come.
+fn follow(db: &Path, args: &[&str]) -> (std::process::Child, mpsc::Receiver<String>) {
+    let mut child = cmd(db).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -494,6 +488,13 @@ fn tail_follow_prints_records_committed_after_it_started() {
             }
         }
     });
+    (child, rx)
+}
+
+#[test]
+fn tail_follow_prints_records_committed_after_it_started() {
+    let db = fill();
+    let (mut child, rx) = follow(&db.path, &["tail", "-f", "-n", "1", "--level", "warn"]);
     let wait = Duration::from_secs(10);
     let first = rx.recv_timeout(wait).expect("the latest matching record");
     assert!(first.contains("payment failed"), "{first}");
@@ -508,6 +509,92 @@ fn tail_follow_prints_records_committed_after_it_started() {
     assert!(rx.recv_timeout(Duration::from_millis(600)).is_err(), "nothing else");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Two writers' batches, each holding its records of the last two seconds
+/// (a flush interval), committed alternately: by id their times go back.
+/// `seq` numbers the records in time order; messages are `w<pid> #<seq>`.
+fn two_writer_batches(first_at: i64, batches: usize) -> Vec<(Origin, Vec<Record>)> {
+    let mut out = Vec::new();
+    for b in 0..batches {
+        let pid = 1 + (b % 2) as u32;
+        let records = (0..10)
+            .map(|i| {
+                // Writer 1 takes the even 100 ms steps, writer 2 the odd ones.
+                let step = (b / 2) * 20 + i * 2 + (pid as usize - 1);
+                let mut r = Record::new(Level::Info, "multi", format!("w{pid} #{step}"));
+                r.timestamp = Timestamp(first_at + step as i64 * 100_000);
+                r
+            })
+            .collect();
+        out.push((Origin::new("api", format!("h{pid}"), pid), records));
+    }
+    out
+}
+
+/// Commits `batches` batches in turn from two writers, every 500 ms, each
+/// with its records of the last second (one per 100 ms): by id their times
+/// go back. Messages are `w<pid> #<time in µs>`; returns how many records.
+fn write_as_two_writers(db: &Path, batches: usize) -> usize {
+    let mut total = 0;
+    for b in 0..batches {
+        if b > 0 {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let pid = 1 + (b % 2) as u32;
+        let now = Timestamp::now().0;
+        let records: Vec<Record> = (0..10)
+            .rev()
+            .map(|j| {
+                let ts = now - j * 100_000 + i64::from(pid);
+                let mut r = Record::new(Level::Info, "multi", format!("w{pid} #{ts}"));
+                r.timestamp = Timestamp(ts);
+                r
+            })
+            .collect();
+        total += records.len();
+        write(db, &Origin::new("api", format!("h{pid}"), pid), &records);
+    }
+    total
+}
+
+/// The `#<n>` of each printed record line.
+fn seqs(lines: &[String]) -> Vec<i64> {
+    lines.iter().filter_map(|l| l.rsplit_once(" #").and_then(|(_, n)| n.trim().parse().ok())).collect()
+}
+
+#[test]
+fn tail_prints_the_latest_by_time_across_writers() {
+    let db = fill();
+    for (origin, records) in two_writer_batches(Timestamp::now().0 - 5 * MINUTE, 4) {
+        write(&db.path, &origin, &records);
+    }
+    let out = ok(&db.path, &["tail", "-n", "15", "--logger", "multi"]);
+    let lines: Vec<String> = out.lines().map(str::to_owned).collect();
+    assert_eq!(seqs(&lines), (25..40).collect::<Vec<i64>>(), "the newest 15 by time, oldest first: {out}");
+}
+
+#[test]
+fn tail_follow_prints_two_writers_in_time_order_each_once() {
+    let db = fill();
+    let (mut child, rx) = follow(&db.path, &["tail", "-f", "-n", "0", "--logger", "multi"]);
+    // Let it read its starting point, then commit batches as two writers
+    // would: every 500 ms in turn, each with its records of the last second.
+    std::thread::sleep(Duration::from_millis(500));
+    let total = write_as_two_writers(&db.path, 8);
+    let mut lines = Vec::new();
+    while lines.len() < total {
+        match rx.recv_timeout(Duration::from_secs(15)) {
+            Ok(line) => lines.push(line),
+            Err(_) => break,
+        }
+    }
+    assert!(rx.recv_timeout(Duration::from_millis(600)).is_err(), "nothing else");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let times = seqs(&lines);
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "in time order, each once: {lines:#?}");
+    assert_eq!(times.len(), total, "every record: {lines:#?}");
 }
 
 #[cfg(unix)]

@@ -400,7 +400,7 @@ fn follow_delivers_rows_committed_out_of_id_order_once() {
     server_or_skip!();
     let (url, _sink, store, _) = setup(10);
     let start = store.tail(&filter(), None, 1).unwrap()[0].id;
-    let mut follow = Follow::after(filter(), start);
+    let mut follow = Follow::after(filter(), start).reorder(std::time::Duration::ZERO);
     assert!(follow.poll(&store, 100).unwrap().is_empty());
     let insert = "INSERT INTO log_records (ts, level, logger, message, thread, pid, host, app)
                   VALUES (now(), 20, 'late', $1, 'main', 1, 'h', 'a') RETURNING id";

@@ -713,13 +713,16 @@ pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Response {
             return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Live tail", Nav::Tail), body));
         }
     };
-    let lines = match blocking(&state, move |s| s.tail(&filter, None, TAIL_OPENING)).await {
+    let mut lines = match blocking(&state, move |s| s.tail(&filter, None, TAIL_OPENING)).await {
         Ok(l) => l,
         Err(e) => return filter_failure(&ctx, &form, "/tail", "Live tail", Nav::Tail, &e),
     };
+    // The newest ids, shown by time (several writers commit out of time
+    // order); the stream goes on after the highest id shown.
+    lines.sort_by_key(|r| (r.ts, r.id));
     let mut src = form.pairs();
-    if let Some(last) = lines.last() {
-        src.push(("after", last.id.to_string()));
+    if let Some(last) = lines.iter().map(|r| r.id).max() {
+        src.push(("after", last.to_string()));
     }
     let body = html! {
         (filter_form(&ctx.base, "/tail", &form, viewer, None))

@@ -4,6 +4,13 @@
 //! while at least one stream is open; streams are capped
 //! (`PanelOptions::tail_streams`).
 //!
+//! Records come in time order: the poller's [`Follow`] holds what it reads
+//! for [`Follow::REORDER`] (3 s) behind this machine's clock and hands it on
+//! sorted by (time, id), so the batches of several writers, committed out of
+//! time order, are not shown with times going back. A stream's first page is
+//! sorted by time too; a record older than that page's newest line that
+//! commits after it was read follows it (the seam is at most the window).
+//!
 //! A stream starts at most one page back: it reads the newest
 //! [`TAIL_BATCH`] records of its filter once (after the page's last line, or
 //! the browser's `Last-Event-ID`), says so when more were missed, then takes
@@ -162,7 +169,7 @@ async fn poll(hub: Arc<TailHub>, tx: broadcast::Sender<Arc<Tick>>) {
                     shared.positioned = true;
                     let _ = tx.send(Arc::new(Tick::Positioned));
                 }
-                full = records.len() >= TAIL_BATCH;
+                full = follow.as_ref().is_some_and(|f| !f.caught_up());
                 if !records.is_empty() {
                     let _ = tx.send(Arc::new(Tick::Records(records)));
                 }
@@ -323,6 +330,8 @@ impl TailStream {
         let after = self.last.or(self.floor);
         let mut fresh: Vec<StoredRecord> =
             rows.into_iter().filter(|r| after.is_none_or(|a| r.id > a) && !self.resynced.contains(&r.id)).collect();
+        // The newest page by id, shown by time: ids of several writers are not in time order.
+        fresh.sort_by_key(|r| (r.ts, r.id));
         if fresh.len() > TAIL_BATCH {
             fresh.drain(..fresh.len() - TAIL_BATCH);
             if after.is_some() {

@@ -877,6 +877,46 @@ async fn tail_starts_at_most_a_page_back(env: &mut Env) {
     }
 }
 
+/// Two writers commit in turn, every 500 ms, each a batch of its records of
+/// the last second: by id their times go back. The stream shows every record
+/// once, in time order.
+async fn tail_shows_two_writers_in_time_order_each_once(env: &mut Env) {
+    let app = router(env.store.clone());
+    let after = newest_id(env.store.as_ref());
+    let mut events = Events::open(&app, &format!("/tail/events?logger=multi&after={after}")).await;
+    let (batches, per_batch) = (8, 10);
+    for b in 0..batches {
+        if b > 0 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let pid = 1 + (b % 2) as u32;
+        let origin = log_panel_core::Origin::new("multi-app", format!("h{pid}"), pid);
+        let now = log_panel_core::Timestamp::now().0;
+        let records: Vec<log_panel_core::Record> = (0..per_batch)
+            .rev()
+            .map(|j| {
+                let ts = now - j * 100_000 + i64::from(pid);
+                let mut r = log_panel_core::Record::new(log_panel_core::Level::Info, "multi", format!("w{pid} #{ts}#"));
+                r.timestamp = log_panel_core::Timestamp(ts);
+                r
+            })
+            .collect();
+        sync(|| env.sink.write(&log_panel_core::Batch::new(&origin, &records))).unwrap();
+    }
+    let total = (batches * per_batch) as usize;
+    let text = events.until("every record", |t| t.matches("event: record").count() >= total).await.to_owned();
+    let times: Vec<i64> =
+        text.split(" #").skip(1).map(|rest| rest.split('#').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(times.len(), total, "{text}");
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "in time order, each once: {times:?}");
+    // The page's opening lines too.
+    let (_, _, page) = get(&app, "/tail?logger=multi").await;
+    let times: Vec<i64> =
+        page.split(" #").skip(1).map(|rest| rest.split('#').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(times.len(), 50, "the page's opening lines");
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "the page in time order: {times:?}");
+}
+
 /// While the database is unreachable the stream says so; once it is back the
 /// stream says so and sends every record committed meanwhile, each once.
 async fn tail_reports_an_outage_and_resumes_with_nothing_missed(env: &Env) {
@@ -1248,6 +1288,7 @@ macro_rules! every_store {
             tail_streams_share_one_poll,
             tail_starts_at_most_a_page_back,
             tail_reports_an_outage_and_resumes_with_nothing_missed,
+            tail_shows_two_writers_in_time_order_each_once,
             widest_histogram_is_bounded,
             every_page_is_bounded_whatever_its_parameters,
             hostile_filters_are_refused_never_500,
