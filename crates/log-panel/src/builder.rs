@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use log_panel_core::{Level, Origin, Sink};
 
-use crate::alerts::AlertEvent;
-use crate::alerts::{AlertCounters, Alerts, Callback};
+use crate::alerts::{AlertCounters, AlertEvent, Alerts, Callback, WebhookConfig, WebhookSender, Webhooks};
 use crate::config::{validate_directives, Config, ConfigError, FilterConfig, Overflow};
 use crate::console::Console;
 use crate::global::{self, Guard};
@@ -331,6 +330,30 @@ impl Builder {
         self
     }
 
+    /// Posts every alert event to a webhook, as [`on_alert`](Builder::on_alert)
+    /// callbacks get them (the same as a `[[alerts.webhooks]]` entry). The
+    /// post happens on a thread of the webhook's own, with a timeout and
+    /// retries; a slow or dead receiver never delays logging, storage or the
+    /// other callbacks. Checked by `build`/`init` (URL, headers, retries).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use log_panel::{Level, WebhookConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let panel = log_panel::builder()
+    ///     .database(dir.path().join("app.db"))
+    ///     .threshold(Level::Error, Some(5))
+    ///     .webhook(WebhookConfig::json("http://alerts.internal:9000/log-panel").with_timeout(Duration::from_secs(2)))
+    ///     .build()?;
+    /// # drop(panel);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn webhook(mut self, webhook: WebhookConfig) -> Builder {
+        self.config.alerts.webhooks.push(webhook);
+        self
+    }
+
     /// [`on_alert`](Builder::on_alert) under its first name.
     #[deprecated(since = "0.1.0", note = "renamed `on_alert`: the feature is called alerts everywhere")]
     pub fn on_threshold<F>(self, callback: F) -> Builder
@@ -378,7 +401,7 @@ impl Builder {
     /// level, it is raised so that the `log` macros reach the panel.
     pub fn build(self) -> Result<Panel, Error> {
         self.validate()?;
-        let Builder { config, sink, callbacks, .. } = self;
+        let Builder { config, sink, mut callbacks, .. } = self;
         let spool = config.spool.enabled.then(|| SpoolSettings {
             dir: config.spool.dir.clone().unwrap_or_else(|| default_spool_dir(sink.is_some(), &config.database)),
             after: Duration::from_millis(config.spool.after_ms),
@@ -409,6 +432,12 @@ impl Builder {
             max_held_bytes,
         };
         let alert_counters = Arc::new(AlertCounters::default());
+        let from = WebhookSender { app: origin.app.clone(), host: origin.host.clone(), pid: origin.pid };
+        if let Some(mut webhooks) =
+            Webhooks::start(&config.alerts.webhooks, &from, &alert_counters).map_err(Error::Spawn)?
+        {
+            callbacks.push(Box::new(move |event: &AlertEvent| webhooks.notify(event)));
+        }
         let alerts = Alerts::start(&config.thresholds, callbacks, Arc::clone(&alert_counters)).map_err(Error::Spawn)?;
         let writer = Writer::new(rx, sink, settings, origin, Arc::clone(&counters)).with_alerts(alerts);
         let handle = std::thread::Builder::new()

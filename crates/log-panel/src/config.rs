@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use log_panel_core::{parse_level, redact::redact_url, BatchPolicy, Level};
 
-use crate::alerts::AlertConfig;
+use crate::alerts::{AlertConfig, AlertDeliveryConfig};
 use crate::ignore::IgnoreRules;
 
 /// Name of the configuration file looked up in the working directory.
@@ -71,6 +71,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     /// When a logger's records fire a threshold alert (see [`AlertConfig`]).
     pub thresholds: AlertConfig,
+    /// Where alert events are posted (`[[alerts.webhooks]]`, see [`AlertDeliveryConfig`]).
+    pub alerts: AlertDeliveryConfig,
     /// How long records are kept.
     pub retention: RetentionConfig,
     /// Which context keys are indexed for lookups (SQLite).
@@ -95,6 +97,7 @@ impl fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("shutdown", &self.shutdown)
             .field("thresholds", &self.thresholds)
+            .field("alerts", &self.alerts)
             .field("retention", &self.retention)
             .field("index", &self.index)
             .field("panel", &self.panel)
@@ -116,6 +119,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             shutdown: ShutdownConfig::default(),
             thresholds: AlertConfig::default(),
+            alerts: AlertDeliveryConfig::default(),
             retention: RetentionConfig::default(),
             index: IndexConfig::default(),
             panel: PanelConfig::default(),
@@ -518,8 +522,9 @@ impl Config {
             let mut key = e.path().to_string();
             let inner = e.into_inner();
             let message = inner.message().to_owned();
-            // Some deserializers report an unknown key at its parent's path; name the key itself.
-            if let Some(unknown) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
+            // Some deserializers report an unknown or missing key at its parent's path; name the key itself.
+            let named = message.strip_prefix("unknown field `").or_else(|| message.strip_prefix("missing field `"));
+            if let Some(unknown) = named.and_then(|m| m.split('`').next()) {
                 if key == "." {
                     key = unknown.to_owned();
                 } else if key.rsplit('.').next() != Some(unknown) {
@@ -533,9 +538,9 @@ impl Config {
 
     /// Checks what the types of the fields cannot say (`database` is not
     /// empty, the directives parse, `limits.max_field_bytes` is at least 64,
-    /// `thresholds.window_secs` is not zero), with the same checks and
-    /// messages as the file; for a configuration changed in code. `init` and
-    /// `Builder::build` call it.
+    /// `thresholds.window_secs` is not zero, each webhook's URL, headers and
+    /// retries), with the same checks and messages as the file; for a
+    /// configuration changed in code. `init` and `Builder::build` call it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid =
             |key: &str, message: String| ConfigError { path: None, line: None, key: Some(key.to_owned()), message };
@@ -544,6 +549,9 @@ impl Config {
         LimitsConfig::check_max_field_bytes(self.limits.max_field_bytes)
             .map_err(|m| invalid("limits.max_field_bytes", m))?;
         AlertConfig::check_window(self.thresholds.window).map_err(|m| invalid("thresholds.window_secs", m))?;
+        for (i, hook) in self.alerts.webhooks.iter().enumerate() {
+            hook.check().map_err(|(key, m)| invalid(&format!("alerts.webhooks[{i}].{key}"), m))?;
+        }
         Ok(())
     }
 
@@ -752,6 +760,50 @@ mod tests {
         let e = error("[thresholds]\nwindow = 10\n");
         assert_eq!((e.key.as_deref(), e.line), (Some("thresholds.window"), Some(2)));
         assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn webhooks_parse_with_defaults() {
+        let c = Config::from_toml_str(
+            "[[alerts.webhooks]]\nurl = \"http://127.0.0.1:9000/a\"\n\n[[alerts.webhooks]]\nurl = \"http://relay/slack\"\nformat = \"slack\"\nheaders = { Authorization = \"Bearer x\" }\ntimeout_ms = 250\nretries = 0\nbackoff_ms = 10\n",
+            None,
+        )
+        .unwrap_or_default();
+        let hooks = &c.alerts.webhooks;
+        assert_eq!(hooks.len(), 2);
+        assert_eq!(hooks[0], crate::WebhookConfig::json("http://127.0.0.1:9000/a"));
+        assert_eq!(
+            hooks[1],
+            crate::WebhookConfig::slack("http://relay/slack")
+                .with_header("Authorization", "Bearer x")
+                .with_timeout(Duration::from_millis(250))
+                .with_retries(0)
+                .with_backoff(Duration::from_millis(10))
+        );
+        assert!(Config::default().alerts.webhooks.is_empty());
+    }
+
+    #[test]
+    fn bad_webhooks_name_key_and_line() {
+        let e = error("[[alerts.webhooks]]\nurl = \"http://ok/\"\n[[alerts.webhooks]]\n\nurl = \"ftp://x/y\"\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("alerts.webhooks[1].url"), Some(5)), "{e}");
+        assert!(e.message.contains("is not an http:// or https:// URL"), "{e}");
+        let e = error("[[alerts.webhooks]]\nurl = \"http://ok/\"\nformat = \"teams\"\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("alerts.webhooks[0].format"), Some(3)), "{e}");
+        let e = error("[[alerts.webhooks]]\nurl = \"http://ok/\"\nretries = 11\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("alerts.webhooks[0].retries"), Some(3)), "{e}");
+        assert!(e.message.contains("more than 10"), "{e}");
+        let e = error("[[alerts.webhooks]]\nurl = \"http://ok/\"\nheaders = { \"Bad Name\" = \"v\" }\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("alerts.webhooks[0].headers"), Some(3)), "{e}");
+        let e = error("[[alerts.webhooks]]\nurl = \"http://ok/\"\ntimeout_ms = 0\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("alerts.webhooks[0].timeout_ms"), Some(3)), "{e}");
+        let e = error("[[alerts.webhooks]]\nurl = \"http://ok/\"\nretry = 3\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("alerts.webhooks[0].retry"), Some(3)), "{e}");
+        let e = error("app = \"x\"\n[[alerts.webhooks]]\nformat = \"slack\"\n");
+        assert_eq!(e.key.as_deref(), Some("alerts.webhooks[0].url"), "{e}");
+        assert!(e.message.contains("missing field `url`"), "{e}");
+        let e = error("[alerts]\nwebhook = []\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("alerts.webhook"), Some(2)), "{e}");
     }
 
     #[test]

@@ -43,7 +43,9 @@
 //! one ERROR per hour) the callbacks registered with
 //! [`Builder::on_alert`] receive a [`AlertEvent`] on the
 //! [`alerts`] thread. Configure with `[thresholds]` or
-//! [`Builder::threshold`].
+//! [`Builder::threshold`]. Webhooks (`[[alerts.webhooks]]`,
+//! [`Builder::webhook`]) post each event as JSON or in Slack's shape from
+//! threads of their own, with a timeout, retries and a bounded queue.
 //!
 //! # Configuration
 //!
@@ -76,7 +78,7 @@ pub mod tracing;
 mod writer;
 
 pub use alerts::AlertStats;
-pub use alerts::{AlertConfig, AlertEvent};
+pub use alerts::{AlertConfig, AlertDeliveryConfig, AlertEvent, WebhookConfig, WebhookFormat};
 pub use builder::{Builder, DATABASE_ENV, FILTER_ENV};
 pub use config::{Config, ConfigError, Overflow};
 pub use error::Error;

@@ -162,6 +162,9 @@ pub struct AlertEvent {
     /// End of the window: the triggering record's time (see [`AlertCounter`]
     /// for records that arrive out of order), inclusive.
     pub window_end: Timestamp,
+    /// The time of the first of the `count` records in the window (as
+    /// counted: see [`AlertCounter`] for records that arrive out of order).
+    pub first_timestamp: Timestamp,
     /// When the triggering record was logged.
     pub timestamp: Timestamp,
     /// The triggering record's message.
@@ -271,6 +274,8 @@ impl AlertCounter {
         if times.len() > cap {
             times.pop_front();
         }
+        // At the crossing `times` holds exactly the `threshold` records counted, oldest first.
+        let first = times.front().copied().unwrap_or(t);
         let event = (before + 1 == cap).then(|| AlertEvent {
             logger: record.logger.clone(),
             level: record.level,
@@ -278,6 +283,7 @@ impl AlertCounter {
             count: threshold,
             window_start: Timestamp(start),
             window_end: Timestamp(t),
+            first_timestamp: Timestamp(first),
             timestamp: record.timestamp,
             message: record.message.clone(),
             module: record.module_path.clone(),
@@ -393,7 +399,19 @@ mod tests {
             assert_eq!(e.window_end, Timestamp(120 * SEC));
             assert_eq!(e.window_start, Timestamp((120 - 3600) * SEC));
             assert_eq!(e.timestamp, Timestamp(120 * SEC));
+            assert_eq!(e.first_timestamp, Timestamp(0), "{level}: the first of the three");
         }
+    }
+
+    #[test]
+    fn first_timestamp_is_the_oldest_record_still_in_the_window() {
+        let mut c = counter(100, &[(Level::Error, Some(2))]);
+        let firsts: Vec<i64> = [0, 50, 100, 160]
+            .into_iter()
+            .filter_map(|s| c.observe(&rec(Level::Error, "svc", s)).map(|e| e.first_timestamp.0 / SEC))
+            .collect();
+        // Fires at 50 (0 and 50) and at 160 (100 and 160; 0 and 50 have left the window).
+        assert_eq!(firsts, [0, 100]);
     }
 
     #[test]

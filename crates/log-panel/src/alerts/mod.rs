@@ -19,6 +19,8 @@
 //!   at most [`SHUTDOWN_WAIT`], for the callbacks of the last events. A
 //!   callback still running after that is left behind (reported on stderr)
 //!   rather than hang the process.
+//! - Webhooks (`[[alerts.webhooks]]`) are one more callback: it queues each
+//!   event for the delivery threads of `delivery.rs` and returns at once.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -31,9 +33,15 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use log_panel_core::Record;
 
 mod counter;
+mod delivery;
+mod webhook;
 
 pub(crate) use counter::AlertCounter;
 pub use counter::{AlertConfig, AlertEvent, DEFAULT_WINDOW};
+pub(crate) use delivery::Webhooks;
+pub use delivery::{WEBHOOK_QUEUE, WEBHOOK_SHUTDOWN_WAIT, WEBHOOK_THREAD_NAME};
+pub(crate) use webhook::Sender as WebhookSender;
+pub use webhook::{AlertDeliveryConfig, WebhookConfig, WebhookFormat};
 
 /// Events that may wait for the callbacks before new ones are dropped.
 pub const ALERT_QUEUE: usize = 1024;
@@ -71,6 +79,10 @@ pub(crate) struct AlertCounters {
     callback_runs: AtomicU64,
     callback_panics: AtomicU64,
     dropped: AtomicU64,
+    webhooks_delivered: AtomicU64,
+    webhooks_failed: AtomicU64,
+    webhooks_dropped: AtomicU64,
+    webhook_retries: AtomicU64,
     /// An alert thread is running.
     active: AtomicBool,
     /// Events queued or being handled by the callbacks.
@@ -111,6 +123,10 @@ impl AlertCounters {
             callback_runs: self.callback_runs.load(Relaxed),
             callback_panics: self.callback_panics.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
+            webhooks_delivered: self.webhooks_delivered.load(Relaxed),
+            webhooks_failed: self.webhooks_failed.load(Relaxed),
+            webhooks_dropped: self.webhooks_dropped.load(Relaxed),
+            webhook_retries: self.webhook_retries.load(Relaxed),
         }
     }
 }
@@ -128,6 +144,16 @@ pub struct AlertStats {
     pub callback_panics: u64,
     /// Events dropped because [`ALERT_QUEUE`] events were already waiting for slow callbacks.
     pub dropped: u64,
+    /// Webhook posts answered with a 2xx (one per alert and webhook, never more).
+    pub webhooks_delivered: u64,
+    /// Alerts a webhook did not take: a final answer (4xx other than 408/429),
+    /// every attempt failed, or shutdown came first. Each is said on stderr.
+    pub webhooks_failed: u64,
+    /// Alerts dropped before a webhook was tried because [`WEBHOOK_QUEUE`]
+    /// older ones were waiting for it (the oldest goes).
+    pub webhooks_dropped: u64,
+    /// Attempts after the first, over all webhooks.
+    pub webhook_retries: u64,
 }
 
 /// The writer's side: counts committed records, queues events for the alert thread.
@@ -166,9 +192,10 @@ impl Alerts {
     /// Counts records that were just committed, in order, and queues the events.
     pub(crate) fn observe(&mut self, records: &[Record]) {
         let marker = alert_thread_marker();
+        let webhook_marker = delivery::webhook_thread_marker();
         for record in records {
-            if Arc::ptr_eq(&record.thread, marker) {
-                continue; // logged by a callback: stored, never counted
+            if Arc::ptr_eq(&record.thread, marker) || Arc::ptr_eq(&record.thread, webhook_marker) {
+                continue; // logged by a callback or a webhook's HTTP client: stored, never counted
             }
             let Some(event) = self.counter.observe(record) else { continue };
             self.counters.fired.fetch_add(1, Relaxed);

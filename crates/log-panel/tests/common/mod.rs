@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use log_panel::{Batch, Record, Sink, SinkError};
 
+pub mod receiver;
+
 /// A temp dir with a database path inside it.
 pub struct TempDb {
     pub dir: tempfile::TempDir,

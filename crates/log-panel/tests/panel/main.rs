@@ -20,3 +20,4 @@ mod request_context;
 mod retention;
 mod threads;
 mod triggers;
+mod webhooks;
