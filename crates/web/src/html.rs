@@ -192,6 +192,10 @@ pub(crate) fn records_table(
     }
 }
 
+/// Chips a line shows at most; the details list every key.
+const MAX_CHIPS: usize = 16;
+/// Context entries the details list at most; the record's page shows all.
+const IN_PLACE_ENTRIES: usize = 64;
 /// Characters of a context value on its chip; the details show more.
 const CHIP_CHARS: usize = 48;
 /// The longest value (bytes) a chip links by: longer ones are matched from
@@ -255,8 +259,9 @@ fn value_text(v: &serde_json::Value, pretty: bool) -> String {
 /// the keys of the filter first, marked (`hit`).
 fn chips(base: &Base, tz: &str, r: &StoredRecord, keys: &[String]) -> Markup {
     html! {
+        @let all = ordered(r, keys);
         span.chips {
-            @for (k, v, hit) in ordered(r, keys) {
+            @for (k, v, hit) in all.iter().take(MAX_CHIPS).copied() {
                 @let text = value_text(v, false);
                 @let inner = html! { span.ck { (preview(k, CHIP_CHARS)) } "=" span.cv { (preview(&text, CHIP_CHARS)) } };
                 @let class = if hit { "chip hit" } else { "chip" };
@@ -265,6 +270,7 @@ fn chips(base: &Base, tz: &str, r: &StoredRecord, keys: &[String]) -> Markup {
                     None => { span class=(class) { (inner) } }
                 }
             }
+            @if all.len() > MAX_CHIPS { span.more { "+" (all.len() - MAX_CHIPS) } }
         }
     }
 }
@@ -287,21 +293,26 @@ fn record_details(viewer: Viewer, r: &StoredRecord, record: &str) -> Markup {
             @if preview(&r.message, 200) != escape_controls(&r.message, false) {
                 pre.message { (Shown(&cut(&r.message, IN_PLACE_MESSAGE_CHARS))) }
             }
-            @if cut_message || r.original_size.is_some() {
+            @if cut_message {
                 p.muted { "The message is cut here; " a href=(record) { "the record" } " shows all of it." }
             }
+            @if let Some(size) = r.original_size { p.muted { "Cut when logged: the original message was " (count(size)) " bytes." } }
             @if !r.context.is_empty() {
                 dl.kv {
-                    @for (k, v) in &r.context {
+                    @for (k, v) in r.context.iter().take(IN_PLACE_ENTRIES) {
                         dt { (Shown(k)) }
                         dd { (Shown(&cut(&value_text(v, true), IN_PLACE_VALUE_CHARS))) }
                     }
                 }
+                @if r.context.len() > IN_PLACE_ENTRIES {
+                    p.muted { (r.context.len() - IN_PLACE_ENTRIES) " more keys: " a href=(record) { "the record" } " shows them all." }
+                }
             }
             p.origin.muted {
-                (time(viewer, r.ts)) " · " (Shown(&r.logger))
-                @if let Some(f) = &r.file { " · " code { (Shown(f)) @if let Some(l) = r.line { ":" (l) } } }
-                " · thread " (Shown(&r.thread)) " · " (Shown(&r.host)) " · " (Shown(&r.app)) " · pid " (r.pid)
+                (time(viewer, r.ts)) " · " (preview(&r.logger, NAME_CHARS))
+                @if let Some(f) = &r.file { " · " code { (preview(f, NAME_CHARS)) @if let Some(l) = r.line { ":" (l) } } }
+                " · thread " (preview(&r.thread, NAME_CHARS)) " · " (preview(&r.host, NAME_CHARS))
+                " · " (preview(&r.app, NAME_CHARS)) " · pid " (r.pid)
                 " · " a href=(record) { "Open the record →" }
             }
         }
