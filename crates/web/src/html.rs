@@ -158,6 +158,17 @@ pub(crate) fn records_table(
     keys: &[String],
 ) -> Markup {
     let tz = if viewer.in_url { encode([("tz", (viewer.offset_secs / 60).to_string())]) } else { String::new() };
+    // Rows open in full until the page has spent its characters in place;
+    // later rows link their record for the rest.
+    let mut left = IN_PLACE_PAGE_CHARS;
+    let in_place: Vec<bool> = records
+        .iter()
+        .map(|r| {
+            let fits = left > 0;
+            left = left.saturating_sub(in_place_cost(r));
+            fits
+        })
+        .collect();
     html! {
         table.records.dense {
             colgroup { col.c-t; col.c-lvl; col.c-logger; col.c-msg; }
@@ -166,7 +177,7 @@ pub(crate) fn records_table(
                 @if full { th { "Thread" } th { "App" } th { "Host" } th { "Pid" } }
             } }
             tbody {
-                @for r in records {
+                @for (r, whole) in records.iter().zip(in_place) {
                     @let record = base.link(&format!("/records/{}", r.id), &tz);
                     tr class={ "row-" (level_name(r.level)) } {
                         td.t { a href=(record) title="Open the record" { (time(viewer, r.ts)) } }
@@ -178,7 +189,7 @@ pub(crate) fn records_table(
                                     span.m { (highlight(&preview(&r.message, 200), term)) }
                                     (chips(base, &tz, r, keys))
                                 }
-                                (record_details(viewer, r, &record))
+                                (record_details(viewer, r, &record, whole))
                             }
                         }
                         @if full {
@@ -205,6 +216,21 @@ const CHIP_LINK_BYTES: usize = 256;
 pub(crate) const IN_PLACE_MESSAGE_CHARS: usize = 4000;
 /// Characters of each context value shown in place.
 pub(crate) const IN_PLACE_VALUE_CHARS: usize = 1000;
+
+/// Characters of messages and values a page shows in place in all: a page of
+/// 500 long records stays a few megabytes, whatever is stored.
+pub(crate) const IN_PLACE_PAGE_CHARS: usize = 200_000;
+
+/// The characters a row shows in place when opened.
+fn in_place_cost(r: &StoredRecord) -> usize {
+    let values: usize = r
+        .context
+        .values()
+        .take(IN_PLACE_ENTRIES)
+        .map(|v| value_text(v, true).chars().count().min(IN_PLACE_VALUE_CHARS))
+        .sum();
+    r.message.chars().count().min(IN_PLACE_MESSAGE_CHARS) + values
+}
 
 /// A context value as the text a filter matches it with, for scalars.
 pub(crate) fn field_text(v: &serde_json::Value) -> Option<String> {
@@ -266,7 +292,7 @@ fn chips(base: &Base, tz: &str, r: &StoredRecord, keys: &[String]) -> Markup {
                 @let inner = html! { span.ck { (preview(k, CHIP_CHARS)) } "=" span.cv { (preview(&text, CHIP_CHARS)) } };
                 @let class = if hit { "chip hit" } else { "chip" };
                 @match chip_link(base, tz, k, v) {
-                    Some(href) => { a class=(class) href=(href) title={ "Filter by " (Shown(k)) " = " (Shown(&cut(&text, 200))) } { (inner) } }
+                    Some(href) => { a class=(class) href=(href) { (inner) } }
                     None => { span class=(class) { (inner) } }
                 }
             }
@@ -285,28 +311,32 @@ fn cut(text: &str, max: usize) -> String {
 
 /// What a row shows when opened: the whole message, every context value,
 /// and where the record came from, with the link to its page.
-fn record_details(viewer: Viewer, r: &StoredRecord, record: &str) -> Markup {
+fn record_details(viewer: Viewer, r: &StoredRecord, record: &str, whole: bool) -> Markup {
     let cut_message = r.message.chars().count() > IN_PLACE_MESSAGE_CHARS;
     html! {
         div.full {
-            // A message of one short line is whole on the opened line already.
-            @if preview(&r.message, 200) != escape_controls(&r.message, false) {
-                pre.message { (Shown(&cut(&r.message, IN_PLACE_MESSAGE_CHARS))) }
-            }
-            @if cut_message {
-                p.muted { "The message is cut here; " a href=(record) { "the record" } " shows all of it." }
-            }
-            @if let Some(size) = r.original_size { p.muted { "Cut when logged: the original message was " (count(size)) " bytes." } }
-            @if !r.context.is_empty() {
-                dl.kv {
-                    @for (k, v) in r.context.iter().take(IN_PLACE_ENTRIES) {
-                        dt { (Shown(k)) }
-                        dd { (Shown(&cut(&value_text(v, true), IN_PLACE_VALUE_CHARS))) }
+            @if whole {
+                // A message of one short line is whole on the opened line already.
+                @if preview(&r.message, 200) != escape_controls(&r.message, false) {
+                    pre.message { (Shown(&cut(&r.message, IN_PLACE_MESSAGE_CHARS))) }
+                }
+                @if cut_message {
+                    p.muted { "The message is cut here; " a href=(record) { "the record" } " shows all of it." }
+                }
+                @if let Some(size) = r.original_size { p.muted { "Cut when logged: the original message was " (count(size)) " bytes." } }
+                @if !r.context.is_empty() {
+                    dl.kv {
+                        @for (k, v) in r.context.iter().take(IN_PLACE_ENTRIES) {
+                            dt { (Shown(&cut(k, NAME_CHARS))) }
+                            dd { (Shown(&cut(&value_text(v, true), IN_PLACE_VALUE_CHARS))) }
+                        }
+                    }
+                    @if r.context.len() > IN_PLACE_ENTRIES {
+                        p.muted { (r.context.len() - IN_PLACE_ENTRIES) " more keys: " a href=(record) { "the record" } " shows them all." }
                     }
                 }
-                @if r.context.len() > IN_PLACE_ENTRIES {
-                    p.muted { (r.context.len() - IN_PLACE_ENTRIES) " more keys: " a href=(record) { "the record" } " shows them all." }
-                }
+            } @else {
+                p.muted { "This page has shown its share of long records in place: " a href=(record) { "the record" } " shows this one." }
             }
             p.origin.muted {
                 (time(viewer, r.ts)) " · " (preview(&r.logger, NAME_CHARS))

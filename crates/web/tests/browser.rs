@@ -178,7 +178,7 @@ async fn request_waterfall(env: &mut common::Env, client: &Client, base: &str, s
 async fn measure_rows(client: &Client) -> (u64, f64, bool) {
     let js = "const rows = [...document.querySelectorAll('table.records tbody tr')];
         const visible = rows.filter(r => r.getBoundingClientRect().bottom <= window.innerHeight).length;
-        const tallest = Math.max(...rows.map(r => r.getBoundingClientRect().height));
+        const tallest = Math.max(0, ...rows.map(r => r.getBoundingClientRect().height));
         const wide = document.documentElement.scrollWidth > window.innerWidth;
         return [visible, tallest, wide];";
     let v = client.execute(js, vec![]).await.unwrap();
@@ -262,6 +262,14 @@ async fn dense_records(env: &mut common::Env, client: &Client, base: &str, shots
         assert!(client.find_all(Locator::Css("main img, main script")).await.unwrap().is_empty());
         shot(client, shots, &format!("records-dense-{width}")).await;
     }
+    // The record's own page and the call sites at 800 px.
+    client.find(Locator::Css("tr.row-error td.t a")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("article.record")).await.unwrap();
+    assert!(!measure_rows(client).await.2, "the record page fits 800 px");
+    shot(client, shots, "record-800").await;
+    client.goto(&format!("{base}/sites?since=1d")).await.unwrap();
+    client.wait().for_element(Locator::Css("table.sites")).await.unwrap();
+    shot(client, shots, "sites-800").await;
     client.set_window_size(1280, 900).await.unwrap();
 }
 

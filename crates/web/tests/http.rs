@@ -1953,6 +1953,18 @@ mod dense_rows {
         assert!(row.contains(&format!("{}…</pre>", "b".repeat(3989))) && !row.contains(&"b".repeat(3990)), "{row}");
         assert!(row.contains("The message is cut here"));
         assert_eq!(row.matches("</dt>").count(), 20, "every key in the details");
+
+        // A page shows 200 000 characters in place at most: of 60 records of
+        // 5 000 characters (4 000 shown each), 50 open in full.
+        let long: Vec<Record> =
+            (0..60).map(|i| Record::new(Level::Info, "api::http", format!("{i}\n{}", "c".repeat(4998)))).collect();
+        sync(|| env.sink.write(&Batch::new(&Origin::new("shop", "web-9", 6363), &long))).unwrap();
+        let (_, _, body) = get(&app, "/records?pid=6363&limit=100").await;
+        let rows = super::dense_rows::rows(&body);
+        assert_eq!(rows.len(), 60);
+        assert_eq!(rows.iter().filter(|r| r.contains("<pre class=\"message\">")).count(), 50);
+        assert!(rows[59].contains("shown its share") && !rows[49].contains("shown its share"));
+        assert!(body.len() < 400_000, "{} bytes", body.len());
     }
 
     pub(super) async fn hostile_keys_and_values_are_escaped_in_chips(env: &Env) {
