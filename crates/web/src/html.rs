@@ -203,15 +203,16 @@ pub(crate) fn records_table(
     }
 }
 
-/// Chips a line shows at most; the details list every key.
-const MAX_CHIPS: usize = 16;
+/// Chips a line shows at most (more than a line holds); the details list every key.
+const MAX_CHIPS: usize = 8;
 /// Context entries the details list at most; the record's page shows all.
 const IN_PLACE_ENTRIES: usize = 64;
 /// Characters of a context value on its chip; the details show more.
 const CHIP_CHARS: usize = 48;
-/// The longest value (bytes) a chip links by: longer ones are matched from
-/// the record's page, so a page of rows does not repeat long values in links.
-const CHIP_LINK_BYTES: usize = 256;
+/// The longest key and value together (bytes) a chip links by: longer ones
+/// are linked from the record's page, so a page of rows does not repeat long
+/// values in links.
+const CHIP_LINK_BYTES: usize = 128;
 /// Characters of the message shown in place; the record's page shows it whole.
 pub(crate) const IN_PLACE_MESSAGE_CHARS: usize = 4000;
 /// Characters of each context value shown in place.
@@ -254,13 +255,13 @@ fn ordered<'a>(r: &'a StoredRecord, keys: &[String]) -> Vec<(&'a String, &'a ser
 /// The link a chip filters by: the records page with `ctx=key=value` when
 /// that condition reads back as this key and value, else the records sharing
 /// the value (`/related`, which takes any key); `None` for a value that is
-/// not a scalar or is longer than [`CHIP_LINK_BYTES`].
+/// not a scalar or longer, with its key, than [`CHIP_LINK_BYTES`].
 fn chip_link(base: &Base, tz: &str, key: &str, value: &serde_json::Value) -> Option<String> {
     let text = field_text(value)?;
-    if text.len() > CHIP_LINK_BYTES {
+    if key.len() + text.len() > CHIP_LINK_BYTES {
         return None;
     }
-    let plain = !key.contains('=') && key.trim() == key && !key.is_empty() && key.len() <= 128;
+    let plain = !key.contains('=') && key.trim() == key && !key.is_empty();
     let mut query = if plain {
         encode([("ctx", format!("{key}={text}"))])
     } else {
