@@ -16,8 +16,8 @@ use maud::{html, Markup};
 
 use crate::health::Health;
 use crate::html::{
-    context_preview, count, counted, filter_form, histogram, level_badge, page, preview, problem_page, records_table,
-    time, total_label, Base, Frame, Nav, Shown, NAME_CHARS,
+    context_preview, count, counted, field_text, filter_form, histogram, level_badge, page, preview, problem_page,
+    records_table, time, total_label, Base, Frame, Nav, Shown, NAME_CHARS,
 };
 use crate::query::{encode, number, page_at, url_time, FilterForm, Params, Viewer};
 use crate::{AppState, PanelOptions, Thresholds};
@@ -467,6 +467,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
         }
     };
     let term = filter.text.clone();
+    let keys: Vec<String> = filter.fields.iter().map(|f| f.key.clone()).collect();
     let newest = at == PageAt::Newest;
     let result = blocking(&state, move |s| {
         let page = s.records(&filter, at, limit)?;
@@ -512,7 +513,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
                 a href=(ctx.base.link("/tail", &encode(tail_pairs))) { "Live tail of this filter" }
             }
             (pager)
-            (records_table(&ctx.base, viewer, &page_of.records, false, term.as_deref()))
+            (records_table(&ctx.base, viewer, &page_of.records, false, term.as_deref(), &keys))
             (pager)
         }
     };
@@ -520,16 +521,6 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
 }
 
 // ---------------------------------------------------------------- one record
-
-/// A context value as the text a filter matches it with, for scalars.
-fn field_text(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
 
 fn related_link(ctx: &Ctx, key: &str, value: &str) -> String {
     let mut pairs = vec![("key", key.to_owned()), ("value", value.to_owned())];

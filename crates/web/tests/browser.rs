@@ -173,6 +173,106 @@ async fn request_waterfall(env: &mut common::Env, client: &Client, base: &str, s
     client.set_window_size(1280, 900).await.unwrap();
 }
 
+/// The rows of the records page, measured in the browser: how many fit the
+/// window, how tall the tallest is, and whether the page is wider than the window.
+async fn measure_rows(client: &Client) -> (u64, f64, bool) {
+    let js = "const rows = [...document.querySelectorAll('table.records tbody tr')];
+        const visible = rows.filter(r => r.getBoundingClientRect().bottom <= window.innerHeight).length;
+        const tallest = Math.max(0, ...rows.map(r => r.getBoundingClientRect().height));
+        const wide = document.documentElement.scrollWidth > window.innerWidth;
+        return [visible, tallest, wide];";
+    let v = client.execute(js, vec![]).await.unwrap();
+    (v[0].as_u64().unwrap(), v[1].as_f64().unwrap(), v[2].as_bool().unwrap())
+}
+
+/// Dense rows: one line per record with its context as chips, the filtered
+/// key first; a row opens in place. At least 15 rows under the form and the
+/// histogram in a 1400×1000 window; at 800 px still one line each and no
+/// sideways scrolling.
+async fn dense_records(env: &mut common::Env, client: &Client, base: &str, shots: &Path) {
+    use log_panel_core::{Batch, Level, Origin, Record, Timestamp, Value};
+    let now = Timestamp::now().0;
+    let origin = Origin::new("api", "web-eu-west-1a.prod.internal", 4300);
+    let paths = ["/api/v1/orders", "/api/v1/cart/items", "/api/v1/users/7/profile", "/healthz"];
+    let batch: Vec<Record> = (0..24i64)
+        .map(|i| {
+            let (level, status, msg) = match i % 6 {
+                0 => (
+                    Level::Error,
+                    503,
+                    "upstream timeout\ncaused by: connection reset by peer\n  at src/db.rs:42\n  at src/http.rs:118"
+                        .to_owned(),
+                ),
+                3 => (Level::Warn, 429, format!("rate limited: {} requests in the last minute", 100 + i)),
+                _ => (
+                    Level::Info,
+                    200,
+                    format!(
+                        "{} {} in {} ms",
+                        if i % 2 == 0 { "GET" } else { "POST" },
+                        paths[(i % 4) as usize],
+                        12 + i * 7
+                    ),
+                ),
+            };
+            let mut r = Record::new(level, "api::http::access", msg);
+            r.timestamp = Timestamp(now - 3 * common::HOUR + i * 60_000_000);
+            r.kv = vec![
+                ("method".into(), Value::from(if i % 2 == 0 { "GET" } else { "POST" })),
+                ("path".into(), Value::from(paths[(i % 4) as usize])),
+                ("status".into(), Value::from(status)),
+                ("tenant".into(), Value::from(if i % 3 == 0 { "acme" } else { "globex" })),
+                ("latency_ms".into(), Value::from(12 + i * 7)),
+                ("user_agent".into(), Value::from("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2) AppleWebKit/605.1.15")),
+                ("note".into(), Value::from(common::H_ATTR)),
+            ];
+            r
+        })
+        .collect();
+    tokio::task::block_in_place(|| env.sink.write(&Batch::new(&origin, &batch))).unwrap();
+
+    // Every record, with the form and the histogram above: at least 15 rows in 1000 px.
+    client.set_window_size(1400, 1000).await.unwrap();
+    client.goto(&format!("{base}/records")).await.unwrap();
+    client.wait().for_element(Locator::Css("figure.histogram svg")).await.unwrap();
+    let (visible, tallest, wide) = measure_rows(client).await;
+    assert!(visible >= 15, "{visible} rows visible at 1400×1000");
+    assert!(tallest < 32.0, "one line a row: the tallest is {tallest} px");
+    assert!(!wide);
+    shot(client, shots, "records-dense-all-1400").await;
+
+    for width in [1400, 800] {
+        client.set_window_size(width, 1000).await.unwrap();
+        client.goto(&format!("{base}/records?ctx=tenant%3Dacme")).await.unwrap();
+        client.wait().for_element(Locator::Css("table.records details.rec")).await.unwrap();
+        let (visible, tallest, wide) = measure_rows(client).await;
+        assert_eq!(visible, 8, "{width}: every row of the tenant in view");
+        assert!(tallest < 32.0, "{width}: one line a row: the tallest is {tallest} px");
+        assert!(!wide, "{width}: no sideways scrolling");
+        // The filtered key leads each row's chips, marked.
+        let first = client.find_all(Locator::Css("details.rec .chips > :first-child")).await.unwrap();
+        for chip in &first {
+            assert_eq!(chip.text().await.unwrap(), "tenant=acme");
+            assert!(chip.attr("class").await.unwrap().unwrap().contains("hit"));
+        }
+        // A row opens in place: the whole message and every value.
+        client.find(Locator::Css("tr.row-error details.rec > summary > .m")).await.unwrap().click().await.unwrap();
+        let full = text_of(client, "tr.row-error details.rec[open] .full").await;
+        assert!(full.contains("at src/http.rs:118") && full.contains(common::H_ATTR), "{full}");
+        assert!(client.find_all(Locator::Css("main img, main script")).await.unwrap().is_empty());
+        shot(client, shots, &format!("records-dense-{width}")).await;
+    }
+    // The record's own page and the call sites at 800 px.
+    client.find(Locator::Css("tr.row-error td.t a")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("article.record")).await.unwrap();
+    assert!(!measure_rows(client).await.2, "the record page fits 800 px");
+    shot(client, shots, "record-800").await;
+    client.goto(&format!("{base}/sites?since=1d")).await.unwrap();
+    client.wait().for_element(Locator::Css("table.sites")).await.unwrap();
+    shot(client, shots, "sites-800").await;
+    client.set_window_size(1280, 900).await.unwrap();
+}
+
 #[test]
 fn browse_from_home_to_a_request_and_watch_the_tail() {
     // The storage is made and dropped outside the runtime (its clients block).
@@ -236,8 +336,9 @@ async fn browse(env: &mut common::Env) {
     // Times were rewritten in the browser's zone: the record page shows both.
     shot(&client, &shots, "records").await;
 
-    // A record, then its request.
-    client.find(Locator::LinkText("payment failed after 3 attempts")).await.unwrap().click().await.unwrap();
+    // A record (its time is the link), then its request.
+    let open = "//tr[.//span[@class='m' and text()='payment failed after 3 attempts']]/td[@class='t']/a";
+    client.find(Locator::XPath(open)).await.unwrap().click().await.unwrap();
     client.wait().for_element(Locator::Css("article.record")).await.unwrap();
     assert_eq!(text_of(&client, "pre.message").await, "payment failed after 3 attempts");
     shot(&client, &shots, "record").await;
@@ -249,6 +350,8 @@ async fn browse(env: &mut common::Env) {
     assert!(text_of(&client, "table.records").await.contains("worker-2"));
     shot(&client, &shots, "request").await;
     request_waterfall(env, &client, &base, &shots).await;
+
+    dense_records(env, &client, &base, &shots).await;
 
     // The records page with its histogram, and the call sites.
     client.goto(&format!("{base}/records?since=3d")).await.unwrap();

@@ -1846,3 +1846,171 @@ mod histogram_truth {
 
     histogram_stores!(memory, sqlite, postgres);
 }
+
+/// The records table: one line per record, its context as `key=value` chips
+/// (the keys of the `ctx` filter first), each a link filtering by its value,
+/// and the whole message and context in place behind a `<details>`.
+mod dense_rows {
+    use super::*;
+
+    /// Each row of a records page, as HTML (`<tr class="row-…">` to `</tr>`).
+    fn rows(body: &str) -> Vec<&str> {
+        body.split("<tr class=\"row-").skip(1).map(|r| r.split("</tr>").next().unwrap()).collect()
+    }
+
+    /// The chips of a row, as their text (`key=value`), in order.
+    fn chips(row: &str) -> Vec<String> {
+        let list =
+            row.split("<span class=\"chips\">").nth(1).expect("a chips list").split("</summary>").next().unwrap();
+        list.split("class=\"chip")
+            .skip(1)
+            .map(|c| {
+                let text = &c[c.find('>').unwrap() + 1..c.find("</a>").or_else(|| c.find("</span></span>")).unwrap()];
+                text.replace("<span class=\"ck\">", "").replace("<span class=\"cv\">", "").replace("</span>", "")
+            })
+            .collect()
+    }
+
+    pub(super) async fn rows_are_one_line_with_chips_filtered_keys_first(env: &Env) {
+        let app = router(env.store.clone());
+        let (status, _, body) = get(&app, "/records?ctx=request_id%3Dr-1").await;
+        assert_eq!(status, StatusCode::OK);
+        let rows = rows(&body);
+        assert_eq!(rows.len(), 3, "{body}");
+        for row in &rows {
+            assert_eq!(row.matches("<details class=\"rec\">").count(), 1, "{row}");
+            assert_eq!(row.matches("<span class=\"chips\">").count(), 1, "{row}");
+            // The filtered key comes first and is marked.
+            assert_eq!(chips(row)[0], "request_id=r-1", "{row}");
+            assert!(row.contains("<a class=\"chip hit\""), "{row}");
+            // The message is text, not a link: only the time and the details link the record.
+            let msg = row.split("<td class=\"msg\">").nth(1).unwrap();
+            let summary = msg.split("</summary>").next().unwrap();
+            assert!(!summary.contains("href=\"/records/"), "{summary}");
+        }
+        // `order_id` sorts before `request_id`, yet the filtered key leads.
+        let failed = rows.iter().find(|r| r.contains("payment failed")).unwrap();
+        assert_eq!(chips(failed), ["request_id=r-1", "order_id=1234"]);
+        // Without a filter the keys come in their stored order, none marked.
+        let (_, _, plain) = get(&app, "/records?q=payment+failed").await;
+        let row = super::dense_rows::rows(&plain)[0];
+        assert_eq!(chips(row), ["order_id=1234", "request_id=r-1"]);
+        assert!(!row.contains("chip hit"));
+
+        // Each chip filters by its value.
+        let chip_links = links(failed, "/records?ctx=");
+        assert_eq!(chip_links, ["/records?ctx=request_id%3Dr-1", "/records?ctx=order_id%3D1234"], "{failed}");
+        let (status, _, one) = get(&app, &chip_links[1]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(count_rows(&one), 1);
+        assert!(one.contains("payment failed after 3 attempts"));
+    }
+
+    pub(super) async fn details_hold_the_whole_message_and_context(env: &mut Env) {
+        let origin = Origin::new("shop", "web-9", 6161);
+        let mut r = Record::new(Level::Error, "api::http", "request failed\ncaused by: <b>timeout</b>\n  at db.rs:42");
+        let long = format!("Mozilla/5.0 (X11; Linux x86_64) {}", "x".repeat(300));
+        r.kv = vec![
+            ("path".into(), Value::from("/api/v1/orders/12345/items")),
+            ("user_agent".into(), Value::from(long.as_str())),
+            ("status".into(), Value::from(503)),
+            ("slow".into(), Value::from(true)),
+        ];
+        sync(|| env.sink.write(&Batch::new(&origin, &[r]))).unwrap();
+        let app = router(env.store.clone());
+        let (status, _, body) = get(&app, "/records?pid=6161&ctx=status%3D503").await;
+        assert_eq!(status, StatusCode::OK);
+        let rows = rows(&body);
+        assert_eq!(rows.len(), 1, "{body}");
+        let row = rows[0];
+        // The line shows the first line of the message; the details the whole of it.
+        let summary = row.split("<summary>").nth(1).unwrap().split("</summary>").next().unwrap();
+        assert!(summary.contains("request failed") && !summary.contains("caused by"), "{summary}");
+        let details = row.split("</summary>").nth(1).unwrap().split("</details>").next().unwrap();
+        assert!(details.contains("request failed\ncaused by: &lt;b&gt;timeout&lt;/b&gt;\n  at db.rs:42"), "{details}");
+        // Every key and its whole value, in the details.
+        for (k, v) in
+            [("path", "/api/v1/orders/12345/items"), ("user_agent", long.as_str()), ("status", "503"), ("slow", "true")]
+        {
+            assert!(details.contains(&format!(">{k}</dt>")), "{k}: {details}");
+            assert!(details.contains(&format!(">{v}</dd>")), "{k}: {details}");
+        }
+        // The chips: the filtered key first, then the stored order; a long value is cut on its chip.
+        let c = chips(row);
+        assert_eq!(c[0], "status=503");
+        assert_eq!(&c[1..3], ["path=/api/v1/orders/12345/items", "slow=true"]);
+        assert!(c[3].starts_with("user_agent=Mozilla/5.0") && c[3].ends_with('…') && c[3].len() < 120, "{}", c[3]);
+        assert!(row.contains("href=\"/records/"), "the record's own page is a link away");
+
+        // Bounded in place: 8 chips and a count of the rest; 4 000 characters of the message.
+        let mut big = Record::new(Level::Info, "api::http", format!("{}\n{}", "a".repeat(10), "b".repeat(5000)));
+        big.kv = (0..20).map(|i| (format!("k{i:02}").into(), Value::from(i))).collect();
+        sync(|| env.sink.write(&Batch::new(&Origin::new("shop", "web-9", 6262), &[big]))).unwrap();
+        let (_, _, body) = get(&app, "/records?pid=6262").await;
+        let row = super::dense_rows::rows(&body)[0];
+        assert_eq!(chips(row).len(), 8, "{row}");
+        assert!(row.contains("<span class=\"more\">+12</span>"), "{row}");
+        assert!(row.contains(&format!("{}…</pre>", "b".repeat(3989))) && !row.contains(&"b".repeat(3990)), "{row}");
+        assert!(row.contains("The message is cut here"));
+        assert_eq!(row.matches("</dt>").count(), 20, "every key in the details");
+
+        // A page shows 200 000 characters in place at most: of 60 records of
+        // 5 000 characters (4 000 shown each), 50 open in full.
+        let long: Vec<Record> =
+            (0..60).map(|i| Record::new(Level::Info, "api::http", format!("{i}\n{}", "c".repeat(4998)))).collect();
+        sync(|| env.sink.write(&Batch::new(&Origin::new("shop", "web-9", 6363), &long))).unwrap();
+        let (_, _, body) = get(&app, "/records?pid=6363&limit=100").await;
+        let rows = super::dense_rows::rows(&body);
+        assert_eq!(rows.len(), 60);
+        assert_eq!(rows.iter().filter(|r| r.contains("<pre class=\"message\">")).count(), 50);
+        assert!(rows[59].contains("shown its share") && !rows[49].contains("shown its share"));
+        assert!(body.len() < 400_000, "{} bytes", body.len());
+    }
+
+    pub(super) async fn hostile_keys_and_values_are_escaped_in_chips(env: &Env) {
+        let app = router(env.store.clone());
+        let (status, _, body) = get(&app, "/records?levels=warn&levels=error").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_escaped("chips", &body);
+        let evil = rows(&body).into_iter().find(|r| r.contains("second &lt;script&gt;")).expect("the hostile row");
+        assert_eq!(
+            chips(evil),
+            ["key&quot;&gt;&lt;img src=x onerror=alert(1)&gt;=&lt;script&gt;alert(1)&lt;/script&gt;"]
+        );
+        // A key holding `=` cannot be a `ctx=key=value` condition: its chip
+        // links the records sharing the exact key and value.
+        let link = links(evil, "/related?key=").remove(0);
+        let (status, _, found) = get(&app, &link).await;
+        assert_eq!(status, StatusCode::OK, "{link}");
+        assert_eq!(count_rows(&found), 1, "{link}");
+        assert_escaped(&link, &found);
+    }
+
+    /// The form: the common fields on one line, the others behind "More
+    /// filters", open when one of them is set so what filters is in view.
+    pub(super) async fn the_form_is_compact(env: &Env) {
+        let app = router(env.store.clone());
+        let (_, _, body) = get(&app, "/records").await;
+        let form = body.split("<form class=\"filters\"").nth(1).unwrap().split("</form>").next().unwrap();
+        let more = form.split("<details class=\"more\"").nth(1).expect("advanced fields in a details");
+        for name in ["app", "host", "pid", "site", "ctx", "levels"] {
+            assert!(more.contains(&format!("name=\"{name}\"")), "{name} behind More filters");
+        }
+        assert!(!form.contains("<details class=\"more\" open"));
+        let (_, _, body) = get(&app, "/records?host=old-host").await;
+        assert!(body.contains("<details class=\"more\" open"), "a set advanced field is shown");
+    }
+
+    macro_rules! dense_stores {
+        ($($store:ident),*) => { $(
+            per_store!($store:
+                rows_are_one_line_with_chips_filtered_keys_first,
+                details_hold_the_whole_message_and_context,
+                hostile_keys_and_values_are_escaped_in_chips,
+                the_form_is_compact,
+            );
+        )* };
+    }
+
+    dense_stores!(memory, sqlite, postgres);
+}
