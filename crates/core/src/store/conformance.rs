@@ -738,6 +738,55 @@ mod tests {
         run(&mut store, &handle);
     }
 
+    /// A store that implements everything but `split`, which it gets from
+    /// the trait's default (pages of `records`).
+    struct Paged(MemoryStore);
+
+    impl Store for Paged {
+        fn records(&self, f: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
+            self.0.records(f, at, limit)
+        }
+        fn tail(&self, f: &RecordFilter, after: Option<i64>, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+            self.0.tail(f, after, limit)
+        }
+        fn record(&self, id: i64) -> Result<Option<StoredRecord>, StoreError> {
+            self.0.record(id)
+        }
+        fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+            self.0.related(key, value, limit)
+        }
+        fn cards(&self, query: &CardsQuery) -> Result<Cards, StoreError> {
+            self.0.cards(query)
+        }
+        fn histogram(&self, f: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
+            self.0.histogram(f, slots)
+        }
+        fn call_sites(&self, f: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
+            self.0.call_sites(f, limit)
+        }
+        fn loggers(&self) -> Result<Vec<String>, StoreError> {
+            self.0.loggers()
+        }
+        fn prune(&self, before: Timestamp, batch: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
+            self.0.prune(before, batch, dry_run)
+        }
+        fn rebuild(&self) -> Result<(), StoreError> {
+            self.0.rebuild()
+        }
+        fn describe(&self) -> String {
+            "paged".into()
+        }
+    }
+
+    #[test]
+    fn the_default_split_agrees_with_the_reference() {
+        let mut store = MemoryStore::default();
+        for (o, r) in &data_set() {
+            store.write(&Batch::new(o, r)).unwrap();
+        }
+        check_split(&Paged(store.clone()), &store, "the trait's default");
+    }
+
     #[test]
     fn the_data_set_has_what_the_checks_need() {
         let batches = data_set();
