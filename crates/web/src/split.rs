@@ -68,6 +68,10 @@ pub(crate) fn control(base: &Base, keep: &[(&'static str, String)], key: Option<
     }
 }
 
+/// One series as drawn: its class, label, counts per slot, total, and the
+/// link filtering by its value.
+type Series<'a> = (String, String, &'a [u64], u64, Option<String>);
+
 /// The chart of `split` over the histogram's slots: stacked bars, one
 /// class per series (`s0` … `s7`, `s-other`; no inline style), and a legend
 /// with each value's count, each a link to the filter with `key=value` added.
@@ -89,8 +93,7 @@ pub(crate) fn chart(
             }
         }
     };
-    // (class, label, per slot, total, link)
-    let mut series: Vec<(String, String, &[u64], u64, Option<String>)> = split
+    let mut series: Vec<Series<'_>> = split
         .series
         .iter()
         .enumerate()
