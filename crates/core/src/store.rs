@@ -34,9 +34,11 @@ use crate::{Level, Timestamp, LEVELS};
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod follow;
+mod split;
 mod when;
 
 pub use follow::Follow;
+pub use split::{split_label, Split, SplitCounter, SplitSeries};
 pub use when::When;
 
 const MINUTE: i64 = 60_000_000;
@@ -201,7 +203,7 @@ impl FieldMatch {
         Ok(FieldMatch { key, value })
     }
 
-    fn check_key(key: &str) -> Result<(), StoreError> {
+    pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
         if key.is_empty() || key.len() > Self::MAX_KEY_LEN || key.chars().any(char::is_control) {
             return Err(StoreError::bad_filter(format!(
                 "context key `{}`: must be 1 to {} characters, no control characters",
@@ -859,6 +861,32 @@ fn check_value(what: &str, value: &str, can_match: &mut bool) -> Result<(), Stor
     Ok(())
 }
 
+/// The most records the default [`Store::split`] reads.
+pub const SPLIT_DEFAULT_ROWS: usize = 100_000;
+
+/// [`Split::check`]s the arguments of a split and returns `filter` with its
+/// time bounds narrowed to `slots`, or `None` when it can keep no record.
+/// For storage crates, before they count.
+pub fn split_filter(
+    filter: &RecordFilter,
+    key: &str,
+    slots: &Slots,
+    top: usize,
+) -> Result<Option<RecordFilter>, StoreError> {
+    if !Split::check(filter, key, top)? {
+        return Ok(None);
+    }
+    let from = filter.since.map_or(slots.start(), |s| s.max(slots.start()));
+    let to = filter.until.map_or(slots.end(), |u| u.min(slots.end()));
+    if from >= to {
+        return Ok(None);
+    }
+    let mut narrowed = filter.clone();
+    narrowed.since = Some(from);
+    narrowed.until = Some(to);
+    Ok(Some(narrowed))
+}
+
 /// One logger's health card.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -1048,6 +1076,41 @@ pub trait Store: Send + Sync {
     /// and the slots are on quarter hours; otherwise from the rows, scanning
     /// at most a store-defined number of them.
     fn histogram(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError>;
+
+    /// The records `filter` keeps within `slots` (its time bounds narrowed
+    /// to them), counted per value of the context key `key`: the `top` values
+    /// with the most records (at most [`Split::MAX_TOP`]) with their counts
+    /// per slot, the rest as one "other" series. Serves a chart split by a key
+    /// and a key's top values alike. A bad key or `top` is
+    /// [`StoreErrorKind::BadFilter`] (see [`Split::check`]).
+    ///
+    /// Bounded: a store counts at most a store-defined number of rows within
+    /// its read time budget, and says so with [`Split::complete`] `false`
+    /// when it stopped before the last. This default reads the records
+    /// through [`Store::records`], at most [`SPLIT_DEFAULT_ROWS`] of them;
+    /// the storage crates count in one query of their own.
+    fn split(&self, filter: &RecordFilter, key: &str, slots: &Slots, top: usize) -> Result<Split, StoreError> {
+        let mut counter = SplitCounter::new(slots, top);
+        let Some(narrowed) = split_filter(filter, key, slots, top)? else { return Ok(counter.finish()) };
+        let mut at = PageAt::Newest;
+        let mut read = 0usize;
+        loop {
+            let page = self.records(&narrowed, at, 1000)?;
+            for r in &page.records {
+                counter.add_json(r.ts, r.context.get(key));
+            }
+            read += page.records.len();
+            match page.older {
+                Some(c) if read < SPLIT_DEFAULT_ROWS => at = PageAt::Older(c),
+                Some(_) => {
+                    counter.stopped();
+                    break;
+                }
+                None => break,
+            }
+        }
+        Ok(counter.finish())
+    }
 
     /// The call sites `filter` keeps, most records first, at most `limit`.
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError>;

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use log_panel_core::store::{
     CallSite, CardFilter, CardSort, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LevelCounts,
-    LoggerCard, Page, PageAt, PruneReport, RecordFilter, Slots, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
+    LoggerCard, Page, PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR,
+    QUARTER_HOUR,
 };
 use log_panel_core::{level_from_severity, Store, StoreError, StoreErrorKind, Timestamp};
 use postgres::{Client, Row};
@@ -20,6 +21,8 @@ use crate::query::{
     filter_conditions, like_escape, logger_condition, record_from_row, system_time, timestamp, Sql, RECORD_COLUMNS,
 };
 use crate::{aggregates, schema, upkeep, PgConfig, PgError};
+
+mod split;
 
 /// Rows a text search page tests directly before it asks the trigram index.
 const WALK_ROWS: i64 = 5_000;
@@ -718,6 +721,10 @@ impl Store for PgStore {
             }
         }
         self.histogram_from_rows(filter, slots, (lo, hi))
+    }
+
+    fn split(&self, filter: &RecordFilter, key: &str, slots: &Slots, top: usize) -> Result<Split, StoreError> {
+        split::split(self, filter, key, slots, top)
     }
 
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use log_panel_core::store::{
     CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LoggerCard, LoggerMatch, Page,
-    PageAt, PruneReport, RecordFilter, Slots, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
+    PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
 use log_panel_core::{level_from_severity, LevelCounts, Store, StoreError, StoreErrorKind, Timestamp};
 use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
@@ -19,6 +19,8 @@ use crate::aggregates::{self, parse_timestamp, QueryError};
 use crate::query::Where;
 use crate::steps::StepRows;
 use crate::{context_index, file, retention, schema, search, OpenError, BUSY_TIMEOUT};
+
+mod split;
 
 /// Read connections kept open for reuse; more are opened under load and
 /// closed when returned to a full pool.
@@ -919,6 +921,10 @@ impl Store for SqliteStore {
             }
         }
         Ok(out)
+    }
+
+    fn split(&self, filter: &RecordFilter, key: &str, slots: &Slots, top: usize) -> Result<Split, StoreError> {
+        split::split(self, filter, key, slots, top)
     }
 
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {

@@ -31,6 +31,7 @@ mod pages;
 mod query;
 mod related;
 mod serve;
+mod split;
 mod tail;
 
 use std::sync::Arc;

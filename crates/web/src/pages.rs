@@ -457,9 +457,10 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     let parsed = parse_filter(&ctx, &form, now).and_then(|f| {
         let at = page_at(&ctx.params)?;
         let limit = number(&ctx.params, "limit", 50, RECORDS_LIMIT)?;
-        Ok((f, at, limit))
+        let split_key = crate::split::key(&ctx.params)?;
+        Ok((f, at, limit, split_key))
     });
-    let (filter, at, limit) = match parsed {
+    let (filter, at, limit, split_key) = match parsed {
         Ok(x) => x,
         Err(e) => {
             let body = filter_form(&ctx.base, "/records", &form, viewer, Some(&e));
@@ -469,13 +470,18 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     let term = filter.text.clone();
     let keys: Vec<String> = filter.fields.iter().map(|f| f.key.clone()).collect();
     let newest = at == PageAt::Newest;
+    let split_key_read = split_key.clone();
     let result = blocking(&state, move |s| {
         let page = s.records(&filter, at, limit)?;
         let drawn = crate::histogram::read(s, &filter, &page, newest, now, viewer)?;
-        Ok((page, drawn))
+        let split = match split_key_read.as_deref() {
+            Some(key) => Some(crate::split::read(s, &filter, key, &drawn.slots)?),
+            None => None,
+        };
+        Ok((page, drawn, split))
     })
     .await;
-    let (page_of, drawn) = match result {
+    let (page_of, drawn, split) = match result {
         Ok(x) => x,
         Err(e) => return filter_failure(&ctx, &form, "/records", "Records", Nav::Records, &e),
     };
@@ -484,6 +490,11 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
         keep.push(("limit", limit.to_string()));
     }
     keep.extend(ctx.tz_pairs());
+    // The split control carries the filter without the split; every other link keeps it.
+    let unsplit = keep.clone();
+    if let Some(k) = &split_key {
+        keep.push(("split", k.clone()));
+    }
     let pager_link = |key: &'static str, cursor: String| {
         let mut pairs = keep.clone();
         pairs.push((key, cursor));
@@ -501,6 +512,10 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     let body = html! {
         (filter_form(&ctx.base, "/records", &form, viewer, None))
         (histogram(&ctx.base, viewer, &form, &drawn, &page_of.records, "/records"))
+        @if let (Some(key), Some(split)) = (&split_key, &split) {
+            (crate::split::chart(&ctx.base, viewer, &keep, key, &drawn, split))
+        }
+        (crate::split::control(&ctx.base, &unsplit, split_key.as_deref(), &crate::split::keys_seen(&page_of.records)))
         @if page_of.records.is_empty() {
             p.empty { "No record matches." }
         } @else {

@@ -273,6 +273,45 @@ async fn dense_records(env: &mut common::Env, client: &Client, base: &str, shots
     client.set_window_size(1280, 900).await.unwrap();
 }
 
+/// Six hours of access records with a `status` and a `tenant` (an incident
+/// of 5xx three hours ago, a hostile tenant name): the records page split by
+/// each, at 1400 and 800 px; the legend has 8 values and "other", and its
+/// links filter by their value.
+async fn split_chart(env: &mut common::Env, client: &Client, base: &str, shots: &Path) {
+    use log_panel_core::{Batch, Level, Origin, Record, Timestamp, Value};
+    let now = Timestamp::now().0;
+    let statuses = [200, 200, 200, 200, 200, 200, 201, 204, 304, 301, 404, 400, 401, 403, 429];
+    let tenants = ["acme", "acme", "globex", "initech", "umbrella", "hooli", common::H_ATTR];
+    let mut batch = Vec::new();
+    for i in 0..720i64 {
+        let t = now - 6 * common::HOUR + i * 30_000_000;
+        let incident = (2 * common::HOUR..3 * common::HOUR).contains(&(now - t));
+        let status =
+            if incident && i % 4 != 0 { [500, 500, 503][(i % 3) as usize] } else { statuses[(i * 7 % 15) as usize] };
+        let mut r = Record::new(Level::Info, "web::access", format!("GET /api/items {status}"));
+        r.timestamp = Timestamp(t);
+        r.kv =
+            vec![("status".into(), Value::from(status)), ("tenant".into(), Value::from(tenants[(i * 5 % 7) as usize]))];
+        batch.push(r);
+    }
+    let origin = Origin::new("shop", "web-1", 4200);
+    tokio::task::block_in_place(|| env.sink.write(&Batch::new(&origin, &batch))).unwrap();
+    for (width, key) in [(1400, "status"), (800, "status"), (1400, "tenant"), (800, "tenant")] {
+        client.set_window_size(width, 900).await.unwrap();
+        client.goto(&format!("{base}/records?logger=web::access&since=6h&split={key}")).await.unwrap();
+        client.wait().for_element(Locator::Css("figure.split svg")).await.unwrap();
+        let legend = client.find_all(Locator::Css("figure.split ul.legend li")).await.unwrap();
+        assert!(legend.len() <= 9 && legend.len() >= 2, "{key}: {} legend entries", legend.len());
+        assert!(client.find_all(Locator::Css("main img, main script")).await.unwrap().is_empty());
+        shot(client, shots, &format!("records-split-{key}-{width}")).await;
+    }
+    // A legend entry filters by its value.
+    client.find(Locator::LinkText("globex")).await.unwrap().click().await.unwrap();
+    client.wait().for_element(Locator::Css("figure.split svg")).await.unwrap();
+    assert_eq!(client.find_all(Locator::Css("figure.split ul.legend li")).await.unwrap().len(), 1);
+    client.set_window_size(1280, 900).await.unwrap();
+}
+
 #[test]
 fn browse_from_home_to_a_request_and_watch_the_tail() {
     // The storage is made and dropped outside the runtime (its clients block).
@@ -408,6 +447,7 @@ async fn browse(env: &mut common::Env) {
         client.wait().for_element(Locator::Css("article.card .badge.bad")).await.unwrap();
         shot(&client, &shots, &format!("home-health-{width}")).await;
     }
+    split_chart(env, &client, &base, &shots).await;
 
     client.close().await.unwrap();
 
@@ -418,5 +458,8 @@ async fn browse(env: &mut common::Env) {
     let scheme = dark.execute("return matchMedia('(prefers-color-scheme: dark)').matches", vec![]).await.unwrap();
     assert_eq!(scheme, serde_json::Value::Bool(true));
     shot(&dark, &shots, "records-dark").await;
+    dark.goto(&format!("{base}/records?logger=web::access&since=6h&split=status")).await.unwrap();
+    dark.wait().for_element(Locator::Css("figure.split svg")).await.unwrap();
+    shot(&dark, &shots, "records-split-dark").await;
     dark.close().await.unwrap();
 }

@@ -2014,3 +2014,168 @@ mod dense_rows {
 
     dense_stores!(memory, sqlite, postgres);
 }
+
+/// The chart split by a context key on the records page (`?split=status`).
+mod split_chart {
+    use super::common;
+    use super::*;
+    use log_panel_core::store::split_label;
+
+    /// Writes `web::access` records over the last hour: each `(status, n)`
+    /// `n` times (a minute apart), and one record without a status.
+    fn access_log(env: &mut Env, statuses: &[(Value, usize)]) {
+        let now = Timestamp::now().0;
+        let origin = Origin::new("shop", "web-1", 1);
+        let mut records = Vec::new();
+        for (status, n) in statuses {
+            for k in 0..*n {
+                let mut r = Record::new(Level::Info, "web::access", format!("GET / #{k}"));
+                r.timestamp = Timestamp(now - (5 + k as i64) * 60_000_000);
+                r.kv = vec![("status".into(), status.clone())];
+                records.push(r);
+            }
+        }
+        let mut bare = Record::new(Level::Info, "web::access", "no status");
+        bare.timestamp = Timestamp(now - 120_000_000);
+        records.push(bare);
+        sync(|| env.sink.write(&Batch::new(&origin, &records))).unwrap();
+    }
+
+    /// Text as maud writes it.
+    fn escaped(s: &str) -> String {
+        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    }
+
+    /// The legend: (label as written in the page, count, link) per entry.
+    fn legend(body: &str) -> Vec<(String, u64, Option<String>)> {
+        let Some(start) = body.find("<ul class=\"legend\">") else { return Vec::new() };
+        let list = &body[start..start + body[start..].find("</ul>").unwrap()];
+        list.split("<li>")
+            .skip(1)
+            .map(|li| {
+                let link = li.split("href=\"").nth(1).map(|h| h.split('"').next().unwrap().replace("&amp;", "&"));
+                let mut text = String::new();
+                let mut in_tag = false;
+                for c in li.chars() {
+                    match c {
+                        '<' => in_tag = true,
+                        '>' => in_tag = false,
+                        c if !in_tag => text.push(c),
+                        _ => {}
+                    }
+                }
+                let (label, n) = text.trim().rsplit_once(' ').unwrap();
+                (label.trim().to_owned(), n.replace(['\u{202f}', ' ', ','], "").parse().unwrap(), link)
+            })
+            .collect()
+    }
+
+    /// The legend as counted by hand from the records: the 8 values with the
+    /// most records (ties by value), then "other".
+    fn by_hand(env: &Env) -> Vec<(String, u64)> {
+        let mut f = RecordFilter::default();
+        f.logger = Some(LoggerMatch::Exact("web::access".into()));
+        let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+        for r in all(&*env.store, &f) {
+            if let Some(v) = r.context.get("status").and_then(split_label) {
+                *counts.entry(v).or_default() += 1;
+            }
+        }
+        let mut sorted: Vec<(String, u64)> = counts.into_iter().collect();
+        sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let other: u64 = sorted.iter().skip(8).map(|(_, n)| n).sum();
+        sorted.truncate(8);
+        let mut out: Vec<(String, u64)> = sorted.into_iter().map(|(v, n)| (escaped(&v), n)).collect();
+        if other > 0 {
+            out.push(("other".to_owned(), other));
+        }
+        out
+    }
+
+    /// Split by `status`: the legend is the hand count (top 8 by count, then
+    /// other), the chart's total is their sum, and a legend entry's link
+    /// shows exactly its records; a hostile value is escaped everywhere.
+    async fn split_by_status_equals_hand_counts(env: &mut Env) {
+        let mut statuses: Vec<(Value, usize)> = vec![
+            (Value::from(200i64), 12),
+            (Value::from(500i64), 5),
+            (Value::from(404i64), 4),
+            (Value::from(H_ATTR), 3),
+        ];
+        statuses.extend((201..207).map(|s| (Value::from(s as i64), 2)));
+        statuses.push((Value::from(true), 1));
+        access_log(env, &statuses);
+        let app = router(env.store.clone());
+        let (status, _, body) = get(&app, "/records?logger=web::access&since=2h&split=status").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_escaped("split by status", &body);
+        assert_eq!(raw_control(&body), None);
+        let shown = legend(&body);
+        let hand = by_hand(env);
+        assert_eq!(shown.iter().map(|(l, n, _)| (l.clone(), *n)).collect::<Vec<_>>(), hand, "{}", env.name);
+        assert!(body.contains(&format!("data-total=\"{}\"", hand.iter().map(|(_, n)| n).sum::<u64>())));
+        assert!(body.contains("data-exact=\"true\"") && body.contains("1 record without it"), "{body}");
+        // Classes per series, never a style attribute.
+        assert!(body.contains("class=\"sw s0\"") && body.contains("class=\"sw s-other\"") && !body.contains("style="));
+        // Each value's link filters by it (and keeps the chart).
+        for (label, n, link) in &shown {
+            if label == "other" {
+                assert!(link.is_none());
+                continue;
+            }
+            let link = link.as_ref().unwrap();
+            assert!(link.contains("split=status"), "{link}");
+            let (status, _, page) = get(&app, link).await;
+            assert_eq!(status, StatusCode::OK, "{link}");
+            assert_eq!(count_rows(&page) as u64, *n, "{label}: {link}");
+        }
+        // Split by a hostile key: its value (markup) is escaped in the legend and the titles.
+        let uri = format!("/records?since=2h&split={}", urlencode(&format!("key{H_ATTR}")));
+        let (status, _, body) = get(&app, &uri).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_escaped("split by a hostile key", &body);
+        assert_eq!(legend(&body).iter().map(|(l, n, _)| (l.clone(), *n)).collect::<Vec<_>>(), [(escaped(H_MSG), 1)]);
+    }
+
+    /// However many distinct and long values, the chart holds 8 series and
+    /// "other", each value cut for display; the page stays small.
+    async fn split_chart_is_bounded(env: &mut Env) {
+        let statuses: Vec<(Value, usize)> =
+            (0..300).map(|i| (Value::from(format!("v{i:03}{}", "x".repeat(4000)).as_str()), 1)).collect();
+        access_log(env, &statuses);
+        let app = router(env.store.clone());
+        let (status, _, body) = get(&app, "/records?logger=web::access&since=2h&split=status&limit=1").await;
+        assert_eq!(status, StatusCode::OK);
+        let shown = legend(&body);
+        assert_eq!(shown.len(), 9, "8 values and other");
+        assert_eq!(shown[8].1, 300 - 8);
+        assert!(shown[..8].iter().all(|(l, _, link)| l.chars().count() <= 61 && link.is_none()), "{shown:?}");
+        assert!(body.len() < 120_000, "{} bytes", body.len());
+    }
+
+    /// A key that is not one (control characters, over 128 bytes) is a 400
+    /// with the form; an empty one draws no chart.
+    async fn a_bad_split_key_is_400(env: &mut Env) {
+        let app = router(env.store.clone());
+        for key in ["%01", &"k".repeat(129)] {
+            let (status, _, body) = get(&app, &format!("/records?split={key}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{key}");
+            assert!(body.contains("Filter not applied") && body.contains("split by"), "{body}");
+        }
+        let (status, _, body) = get(&app, "/records?split=").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!body.contains("<figure class=\"split\"") && body.contains("<form class=\"split-by\""));
+    }
+
+    macro_rules! split_stores {
+        ($($store:ident),*) => { $(
+            per_store!($store:
+                split_by_status_equals_hand_counts,
+                split_chart_is_bounded,
+                a_bad_split_key_is_400,
+            );
+        )* };
+    }
+
+    split_stores!(memory, sqlite, postgres);
+}

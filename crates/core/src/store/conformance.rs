@@ -236,6 +236,52 @@ fn check_reads(store: &dyn Store, reference: &MemoryStore, when: &str) {
     assert_eq!(store.related("request_id", &FieldValue::Text("r-401".into()), 2).unwrap().len(), 2, "related limit");
     assert_eq!(store.loggers().unwrap(), reference.loggers().unwrap(), "loggers ({when})");
     check_cards(store, reference, when);
+    check_split(store, reference, when);
+}
+
+/// [`Store::split`] against the reference and against counts done by hand
+/// from the reference's rows: per value, per slot.
+fn check_split(store: &dyn Store, reference: &MemoryStore, when: &str) {
+    let hourly = Slots::ending_at(Timestamp(BASE.0 + SPAN), HOUR, 72).unwrap();
+    let odd = Slots::new(vec![Timestamp(BASE.0 + 17), Timestamp(BASE.0 + DAY + 3), Timestamp(BASE.0 + SPAN)]).unwrap();
+    for (name, filter) in filters() {
+        for key in ["user_id", "code", "retry", "request_id", "nope", "we'ird key\""] {
+            for (slots, top) in [(&hourly, 8), (&odd, 2)] {
+                let what = format!("split by {key} top {top}, {when}, filter `{name}`");
+                let got = store.split(&filter, key, slots, top).unwrap();
+                assert_eq!(got, reference.split(&filter, key, slots, top).unwrap(), "{what}");
+                // By hand: (value, slot) -> count over the filter's rows in the slots.
+                let mut hand: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+                let mut without = 0;
+                for r in reference.all(&filter) {
+                    let Some(i) = slots.index_of(r.ts) else { continue };
+                    match r.context.get(key).and_then(split_label) {
+                        Some(v) => hand.entry(v).or_insert_with(|| vec![0; slots.len()])[i] += 1,
+                        None => without += 1,
+                    }
+                }
+                assert!(got.complete && got.series.len() <= top, "{what}");
+                assert_eq!((got.distinct, got.without_key), (hand.len(), without), "{what}");
+                for s in &got.series {
+                    assert_eq!(Some(&s.slots), hand.get(&s.value), "{what}: value {}", s.value);
+                    assert_eq!(s.total, s.slots.iter().sum::<u64>(), "{what}");
+                }
+                let mut other = vec![0; slots.len()];
+                for (v, per) in &hand {
+                    if !got.series.iter().any(|s| &s.value == v) {
+                        other.iter_mut().zip(per).for_each(|(o, n)| *o += n);
+                        assert!(got.series.iter().all(|s| s.total >= per.iter().sum()), "{what}: {v} not in the top");
+                    }
+                }
+                assert_eq!(got.other, other, "{what}: other");
+            }
+        }
+    }
+    let any = RecordFilter::default();
+    for (key, top) in [("", 8), ("k\u{1}", 8), ("user_id", 0), ("user_id", Split::MAX_TOP + 1)] {
+        let e = store.split(&any, key, &hourly, top).unwrap_err();
+        assert_eq!(e.kind(), StoreErrorKind::BadFilter, "split by {key:?} top {top}");
+    }
 }
 
 fn check_pages(store: &dyn Store, reference: &MemoryStore, filter: &RecordFilter, limit: usize, what: &str) {
@@ -625,6 +671,16 @@ impl Store for MemoryStore {
         Ok(Histogram { slots: out, complete: true })
     }
 
+    fn split(&self, filter: &RecordFilter, key: &str, slots: &Slots, top: usize) -> Result<Split, StoreError> {
+        let mut counter = SplitCounter::new(slots, top);
+        if let Some(narrowed) = split_filter(filter, key, slots, top)? {
+            for r in self.rows().iter().filter(|r| keeps(&narrowed, r)) {
+                counter.add_json(r.ts, r.context.get(key));
+            }
+        }
+        Ok(counter.finish())
+    }
+
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
         filter.check()?;
         let mut sites: BTreeMap<SiteKey, (CallSite, Cursor)> = BTreeMap::new();
@@ -680,6 +736,55 @@ mod tests {
         let mut store = MemoryStore::default();
         let handle = store.clone();
         run(&mut store, &handle);
+    }
+
+    /// A store that implements everything but `split`, which it gets from
+    /// the trait's default (pages of `records`).
+    struct Paged(MemoryStore);
+
+    impl Store for Paged {
+        fn records(&self, f: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
+            self.0.records(f, at, limit)
+        }
+        fn tail(&self, f: &RecordFilter, after: Option<i64>, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+            self.0.tail(f, after, limit)
+        }
+        fn record(&self, id: i64) -> Result<Option<StoredRecord>, StoreError> {
+            self.0.record(id)
+        }
+        fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+            self.0.related(key, value, limit)
+        }
+        fn cards(&self, query: &CardsQuery) -> Result<Cards, StoreError> {
+            self.0.cards(query)
+        }
+        fn histogram(&self, f: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
+            self.0.histogram(f, slots)
+        }
+        fn call_sites(&self, f: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
+            self.0.call_sites(f, limit)
+        }
+        fn loggers(&self) -> Result<Vec<String>, StoreError> {
+            self.0.loggers()
+        }
+        fn prune(&self, before: Timestamp, batch: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
+            self.0.prune(before, batch, dry_run)
+        }
+        fn rebuild(&self) -> Result<(), StoreError> {
+            self.0.rebuild()
+        }
+        fn describe(&self) -> String {
+            "paged".into()
+        }
+    }
+
+    #[test]
+    fn the_default_split_agrees_with_the_reference() {
+        let mut store = MemoryStore::default();
+        for (o, r) in &data_set() {
+            store.write(&Batch::new(o, r)).unwrap();
+        }
+        check_split(&Paged(store.clone()), &store, "the trait's default");
     }
 
     #[test]

@@ -1,0 +1,64 @@
+//! [`Store::split`](log_panel_core::Store::split) on SQLite: the filter's
+//! rows read once, each record's value of the key as JSON text, counted by
+//! core's [`SplitCounter`].
+
+use log_panel_core::store::{split_filter, RecordFilter, Slots, Split, SplitCounter};
+use log_panel_core::StoreError;
+use rusqlite::params_from_iter;
+
+use super::{query_error, storage, SqliteStore, HISTOGRAM_ROW_LIMIT};
+use crate::aggregates::parse_timestamp;
+use crate::query::valid_index_key;
+
+/// The value of context key `placeholder`'s key as JSON text (`"ok"`, `200`,
+/// `true`, `{…}`), `NULL` without it. A key that may be inlined in a JSON path
+/// is read by `->` with the path `'$.' || key` bound; any other key (quotes,
+/// dots, spaces) is looked up by name among the context's members, so no key
+/// is ever written into the SQL or a path.
+fn value_expr(key: &str, placeholder: &str) -> String {
+    if valid_index_key(key) {
+        format!("(context -> ('$.' || {placeholder}))")
+    } else {
+        format!(
+            "(SELECT CASE j.type WHEN 'text' THEN json_quote(j.value) WHEN 'null' THEN NULL
+                                 WHEN 'true' THEN 'true' WHEN 'false' THEN 'false'
+                                 ELSE CAST(j.value AS TEXT) END
+              FROM json_each(log_records.context) AS j WHERE j.key = {placeholder})"
+        )
+    }
+}
+
+/// See [`Store::split`](log_panel_core::Store::split): at most
+/// [`HISTOGRAM_ROW_LIMIT`] rows, within the store's read time budget.
+pub(super) fn split(
+    store: &SqliteStore,
+    filter: &RecordFilter,
+    key: &str,
+    slots: &Slots,
+    top: usize,
+) -> Result<Split, StoreError> {
+    let mut counter = SplitCounter::new(slots, top);
+    let Some(narrowed) = split_filter(filter, key, slots, top)? else { return Ok(counter.finish()) };
+    let mut w = store.plan(&narrowed)?;
+    let k = w.bind(key.to_owned());
+    let sql =
+        format!("SELECT ts, {} FROM log_records{} LIMIT {}", value_expr(key, &k), w.sql(), HISTOGRAM_ROW_LIMIT + 1);
+    let conn = store.conn()?;
+    let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+    let mut rows = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
+    let mut seen = 0usize;
+    while let Some(row) = rows.next().map_err(storage)? {
+        seen += 1;
+        if seen > HISTOGRAM_ROW_LIMIT {
+            counter.stopped();
+            break;
+        }
+        let ts = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
+        let t = parse_timestamp(ts).map_err(query_error)?;
+        let value = row.get_ref(1).and_then(|v| Ok(v.as_str_or_null()?)).map_err(storage)?;
+        // Text that is not JSON (a context written by hand) counts as itself.
+        let value = value.map(|v| serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::from(v)));
+        counter.add_json(t, value.as_ref());
+    }
+    Ok(counter.finish())
+}
