@@ -276,12 +276,14 @@ impl PgStore {
     }
 
     /// `SET statement_timeout` to the read budget (a number of ours, inlined:
-    /// `SET` takes no parameters).
+    /// `SET` takes no parameters), and every transaction read-only: a read
+    /// path that tried to write would fail instead of changing the database.
     fn budget_sql(&self) -> String {
-        format!("SET statement_timeout = {}", self.read_timeout_ms)
+        format!("SET statement_timeout = {}; SET default_transaction_read_only = on", self.read_timeout_ms)
     }
 
-    /// [`run`](PgStore::run) without the read budget, for maintenance.
+    /// [`run`](PgStore::run) without the read budget and with writes allowed,
+    /// for maintenance.
     fn run_unbounded<T>(
         &self,
         what: &str,
@@ -289,7 +291,7 @@ impl PgStore {
     ) -> Result<T, StoreError> {
         let budget = self.budget_sql();
         self.run(what, |c| {
-            c.batch_execute("SET statement_timeout = 0")?;
+            c.batch_execute("SET statement_timeout = 0; SET default_transaction_read_only = off")?;
             let done = f(c);
             // Put the budget back even when `f` failed; a session that cannot is closed by then.
             let reset = c.batch_execute(&budget);
@@ -817,5 +819,28 @@ impl Store for PgStore {
 
     fn describe(&self) -> String {
         format!("PostgreSQL {}", self.config.redacted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::testing::fresh_sink;
+
+    /// A read session refuses to write (every transaction is read-only), and
+    /// a maintenance run may write and leaves the session read-only again.
+    #[test]
+    fn read_sessions_refuse_writes_and_maintenance_runs_may_write() {
+        let Some((url, sink)) = fresh_sink() else { return };
+        drop(sink);
+        let store = PgStore::connect(&url).unwrap();
+        let write = "CREATE TABLE written_by_a_reader (id int)";
+        let err = store.run("writing", |c| c.batch_execute(write)).unwrap_err();
+        assert!(err.to_string().contains("read-only transaction"), "{err}");
+        store.run_unbounded("writing", |c| c.batch_execute("CREATE TABLE written_by_maintenance (id int)")).unwrap();
+        let err = store.run("writing", |c| c.batch_execute(write)).unwrap_err();
+        assert!(err.to_string().contains("read-only transaction"), "{err}");
     }
 }
