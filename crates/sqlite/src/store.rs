@@ -460,6 +460,29 @@ impl SqliteStore {
 const TREE_ARMS: usize = 64;
 
 /// The stored loggers of the tree at `root`: `root` and its `::` children.
+/// Reads `columns` of the records `w` selects, at most
+/// [`HISTOGRAM_ROW_LIMIT`] of them, giving each to `each`: `false` when the
+/// bound cut the read short (the counts are then a lower bound).
+fn for_each_bounded_row(
+    conn: &Connection,
+    columns: &str,
+    w: &Where,
+    mut each: impl FnMut(&Row<'_>) -> Result<(), StoreError>,
+) -> Result<bool, StoreError> {
+    let sql = format!("SELECT {columns} FROM log_records{} LIMIT {}", w.sql(), HISTOGRAM_ROW_LIMIT + 1);
+    let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+    let mut rows = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
+    let mut seen = 0usize;
+    while let Some(row) = rows.next().map_err(storage)? {
+        seen += 1;
+        if seen > HISTOGRAM_ROW_LIMIT {
+            return Ok(false);
+        }
+        each(row)?;
+    }
+    Ok(true)
+}
+
 fn tree_loggers(conn: &Connection, root: &str) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare_cached(
         "SELECT logger FROM log_logger_stats WHERE logger = ?1 OR (logger >= ?1 || '::' AND logger < ?1 || ':;')",
@@ -903,23 +926,15 @@ impl Store for SqliteStore {
         narrowed.since = Some(from);
         narrowed.until = Some(to);
         let w = self.plan(&narrowed)?;
-        let sql = format!("SELECT ts, level FROM log_records{} LIMIT {}", w.sql(), HISTOGRAM_ROW_LIMIT + 1);
-        let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
-        let mut rows = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
-        let mut seen = 0usize;
-        while let Some(row) = rows.next().map_err(storage)? {
-            seen += 1;
-            if seen > HISTOGRAM_ROW_LIMIT {
-                out.complete = false;
-                break;
-            }
+        out.complete = for_each_bounded_row(&conn, "ts, level", &w, |row| {
             let ts: String = row.get(0).map_err(storage)?;
             let t = parse_timestamp(&ts).map_err(query_error)?;
             let level = level_from_severity(row.get(1).map_err(storage)?);
             if let (Some(i), Some(level)) = (slots.index_of(t), level) {
                 out.slots[i].add(level);
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 

@@ -4,9 +4,8 @@
 
 use log_panel_core::store::{split_filter, RecordFilter, Slots, Split, SplitCounter};
 use log_panel_core::StoreError;
-use rusqlite::params_from_iter;
 
-use super::{query_error, storage, SqliteStore, HISTOGRAM_ROW_LIMIT};
+use super::{for_each_bounded_row, query_error, storage, SqliteStore};
 use crate::aggregates::parse_timestamp;
 use crate::query::valid_index_key;
 
@@ -29,7 +28,7 @@ fn value_expr(key: &str, placeholder: &str) -> String {
 }
 
 /// See [`Store::split`](log_panel_core::Store::split): at most
-/// [`HISTOGRAM_ROW_LIMIT`] rows, within the store's read time budget.
+/// [`HISTOGRAM_ROW_LIMIT`](super::HISTOGRAM_ROW_LIMIT) rows, within the store's read time budget.
 pub(super) fn split(
     store: &SqliteStore,
     filter: &RecordFilter,
@@ -41,24 +40,19 @@ pub(super) fn split(
     let Some(narrowed) = split_filter(filter, key, slots, top)? else { return Ok(counter.finish()) };
     let mut w = store.plan(&narrowed)?;
     let k = w.bind(key.to_owned());
-    let sql =
-        format!("SELECT ts, {} FROM log_records{} LIMIT {}", value_expr(key, &k), w.sql(), HISTOGRAM_ROW_LIMIT + 1);
+    let columns = format!("ts, {}", value_expr(key, &k));
     let conn = store.conn()?;
-    let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
-    let mut rows = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
-    let mut seen = 0usize;
-    while let Some(row) = rows.next().map_err(storage)? {
-        seen += 1;
-        if seen > HISTOGRAM_ROW_LIMIT {
-            counter.stopped();
-            break;
-        }
+    let complete = for_each_bounded_row(&conn, &columns, &w, |row| {
         let ts = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
         let t = parse_timestamp(ts).map_err(query_error)?;
         let value = row.get_ref(1).and_then(|v| Ok(v.as_str_or_null()?)).map_err(storage)?;
         // Text that is not JSON (a context written by hand) counts as itself.
         let value = value.map(|v| serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::from(v)));
         counter.add_json(t, value.as_ref());
+        Ok(())
+    })?;
+    if !complete {
+        counter.stopped();
     }
     Ok(counter.finish())
 }
