@@ -611,26 +611,32 @@ fn replay_alternates_with_live_records_so_the_queue_keeps_draining() {
     assert!(spool_entries(&spool, ".jsonl").is_empty());
 }
 
-#[test]
-fn storage_down_and_the_spool_failing_under_block_a_caller_waits_at_most_block_timeout_and_losses_are_counted() {
-    let dir = tempfile::tempdir().unwrap();
-    // A file where the spool directory should be: every spill fails.
+/// A panel whose storage is down and whose spool cannot be written (a file
+/// stands where its directory should be), holding at most 1 MiB in memory,
+/// with a small queue under `block` and `block_timeout`.
+fn storage_and_spool_failing(dir: &tempfile::TempDir, shared: &Shared, block_timeout: Duration) -> log_panel::Panel {
     let spool = dir.path().join("spool");
     std::fs::write(&spool, b"not a directory").unwrap();
-    let shared = Shared::default();
     shared.set_down(true);
     let mut config = log_panel::Config::default();
     config.spool.max_pending_mb = std::num::NonZeroUsize::MIN; // 1 MiB
-    let panel = log_panel::Builder::from_config(config)
+    log_panel::Builder::from_config(config)
         .sink(shared.sink())
         .spool_dir(&spool)
         .spool_after(Duration::from_millis(10))
         .batch_size(200)
         .queue_capacity(64)
-        // Long enough that a writer slowed by a loaded machine never makes a healthy call give up.
-        .block_timeout(Duration::from_secs(2))
+        .block_timeout(block_timeout)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn storage_down_and_the_spool_failing_under_block_a_caller_waits_at_most_block_timeout_and_losses_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Shared::default();
+    // Long enough that a writer slowed by a loaded machine never makes a healthy call give up.
+    let panel = storage_and_spool_failing(&dir, &shared, Duration::from_secs(2));
     let panel = std::sync::Arc::new(panel);
     const N: i64 = 20_000;
     let (finished, done) = std::sync::mpsc::channel();
@@ -671,21 +677,8 @@ fn storage_down_and_the_spool_failing_under_block_a_caller_waits_at_most_block_t
 #[test]
 fn with_storage_and_the_spool_failing_flush_timeout_and_shutdown_end_and_count_every_record() {
     let dir = tempfile::tempdir().unwrap();
-    let spool = dir.path().join("spool");
-    std::fs::write(&spool, b"not a directory").unwrap();
     let shared = Shared::default();
-    shared.set_down(true);
-    let mut config = log_panel::Config::default();
-    config.spool.max_pending_mb = std::num::NonZeroUsize::MIN;
-    let panel = log_panel::Builder::from_config(config)
-        .sink(shared.sink())
-        .spool_dir(&spool)
-        .spool_after(Duration::from_millis(10))
-        .batch_size(200)
-        .queue_capacity(64)
-        .block_timeout(Duration::from_millis(100))
-        .build()
-        .unwrap();
+    let panel = storage_and_spool_failing(&dir, &shared, Duration::from_millis(100));
     const N: u64 = 10_000;
     for seq in 0..N {
         log::info!(logger: panel, seq = seq; "{BIG}");
