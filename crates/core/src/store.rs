@@ -34,10 +34,12 @@ use crate::{Level, Timestamp, LEVELS};
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod follow;
+mod range;
 mod split;
 mod when;
 
 pub use follow::Follow;
+pub use range::{FieldRange, RangeOp};
 pub use split::{split_label, Split, SplitCounter, SplitSeries};
 pub use when::When;
 
@@ -330,6 +332,8 @@ pub struct RecordFilter {
     pub text: Option<String>,
     /// Conditions on the stored fields, all of which must hold.
     pub fields: Vec<FieldMatch>,
+    /// Numeric comparisons on the stored fields, all of which must hold.
+    pub ranges: Vec<FieldRange>,
     /// Records logged at this call site (file, and line when given).
     pub site: Option<SiteMatch>,
 }
@@ -363,10 +367,10 @@ impl RecordFilter {
     /// # Ok::<(), log_panel_core::store::StoreError>(())
     /// ```
     pub fn check(&self) -> Result<bool, StoreError> {
-        if self.fields.len() > Self::MAX_FIELDS {
+        if self.fields.len() + self.ranges.len() > Self::MAX_FIELDS {
             return Err(StoreError::bad_filter(format!(
                 "{} context conditions: a filter holds at most {}",
-                self.fields.len(),
+                self.fields.len() + self.ranges.len(),
                 Self::MAX_FIELDS
             )));
         }
@@ -393,6 +397,9 @@ impl RecordFilter {
                 text(&format!("context value of `{}`", m.key), value)?;
             }
         }
+        for r in &self.ranges {
+            FieldMatch::check_key(&r.key)?;
+        }
         if let Some(site) = &self.site {
             text("call site file", &site.file)?;
         }
@@ -407,6 +414,7 @@ impl RecordFilter {
             && self.pid.is_none()
             && self.text.is_none()
             && self.fields.is_empty()
+            && self.ranges.is_empty()
             && self.site.is_none()
     }
 
@@ -428,6 +436,7 @@ impl RecordFilter {
             && self.pid.is_none_or(|p| p == r.pid)
             && self.text.as_ref().is_none_or(|t| r.message.to_lowercase().contains(&t.to_lowercase()))
             && self.fields.iter().all(|m| r.context.get(&m.key).is_some_and(|v| m.value.matches(v)))
+            && self.ranges.iter().all(|m| r.context.get(&m.key).is_some_and(|v| m.matches(v)))
             && self.site.as_ref().is_none_or(|s| s.matches(r.file.as_deref(), r.line))
     }
 }
