@@ -181,9 +181,10 @@ pub struct PanelThresholds {
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct IndexConfig {
-    /// Context keys SQLite indexes in a side table filled while idle (PostgreSQL indexes
-    /// every key). Each is 1–64 ASCII letters, digits or `_`. Default:
-    /// `["request_id"]`.
+    /// Context keys registered with SQLite. Every top-level key is indexed in a side
+    /// table filled while idle (schema version 5; PostgreSQL indexes every key too), so
+    /// this no longer chooses what is indexed. Each is 1–64 ASCII letters, digits or `_`.
+    /// Default: `["request_id"]`.
     #[serde(deserialize_with = "index_keys")]
     pub context_keys: Vec<String>,
 }

@@ -275,8 +275,7 @@ impl SqliteStore {
         let n: i64 = conn
             .query_row(
                 "SELECT count(*) FROM log_records WHERE id > min(
-                     (SELECT indexed_id FROM log_fts_state),
-                     coalesce((SELECT min(indexed_id) FROM log_context_state), (SELECT indexed_id FROM log_fts_state)))",
+                     (SELECT indexed_id FROM log_fts_state), (SELECT indexed_id FROM log_context_all))",
                 [],
                 |r| r.get(0),
             )
@@ -355,7 +354,8 @@ impl SqliteStore {
             Some(t) => search::is_common(&conn, t).map_err(storage)?,
             None => false,
         };
-        let marks = if keyed { context_index::marks(&conn).map_err(storage)? } else { Default::default() };
+        let marks =
+            if keyed { context_index::Marks::read(&conn, filter).map_err(storage)? } else { Default::default() };
         Ok(Where::planned(filter, scan, marks))
     }
 
@@ -445,7 +445,7 @@ impl SqliteStore {
         &self,
         filter: &RecordFilter,
         scan_text: bool,
-        key_marks: BTreeMap<String, i64>,
+        key_marks: context_index::Marks,
         c: Cursor,
         older: bool,
     ) -> Result<bool, StoreError> {
