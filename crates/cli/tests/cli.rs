@@ -775,14 +775,18 @@ fn every_command_refuses_a_foreign_or_empty_file_and_leaves_it_untouched() {
 fn an_older_database_is_refused_until_log_panel_migrate() {
     let db = fill();
     let conn = rusqlite::Connection::open(&db.path).unwrap();
-    conn.execute_batch("DROP TABLE log_context_state; DROP TABLE log_context_index; PRAGMA user_version = 3").unwrap();
+    conn.execute_batch(
+        "DROP TABLE log_context_state; DROP TABLE log_context_index; DROP TABLE log_context_all;
+         PRAGMA user_version = 3",
+    )
+    .unwrap();
     drop(conn);
     let e = fails(&run(&db.path, &["query"]), 1);
     assert!(e.contains("older log-panel") && e.contains("log-panel migrate"), "{e}");
     let out = ok(&db.path, &["migrate"]);
-    assert!(out.contains("from schema version 3 to 4"), "{out}");
+    assert!(out.contains("from schema version 3 to 5"), "{out}");
     assert_eq!(loggers(&ok(&db.path, &["query", "--format", "ndjson"])).len(), 6);
-    assert!(ok(&db.path, &["migrate"]).contains("already at schema version 4"));
+    assert!(ok(&db.path, &["migrate"]).contains("already at schema version 5"));
 }
 
 /// A store's errors are one line with a failure status: a filter past its
