@@ -20,6 +20,7 @@ use crate::query::Where;
 use crate::steps::StepRows;
 use crate::{context_index, file, retention, schema, search, OpenError, BUSY_TIMEOUT};
 
+pub(crate) mod language;
 mod split;
 
 /// Read connections kept open for reuse; more are opened under load and
@@ -346,7 +347,7 @@ impl SqliteStore {
     /// The SQL conditions of `filter`, a common search term by scan (see
     /// `search::COMMON_MATCHES`), context keys with their side-table marks.
     fn plan(&self, filter: &RecordFilter) -> Result<Where, StoreError> {
-        if filter.text.is_none() && filter.fields.is_empty() {
+        if filter.text.is_none() && filter.fields.is_empty() && filter.query.is_none() {
             return Ok(Where::planned(filter, false, Default::default()));
         }
         let conn = self.conn()?;
@@ -354,8 +355,11 @@ impl SqliteStore {
             Some(t) => search::is_common(&conn, t).map_err(storage)?,
             None => false,
         };
-        let marks =
-            if filter.fields.is_empty() { Default::default() } else { context_index::marks(&conn).map_err(storage)? };
+        let marks = if filter.fields.is_empty() && filter.query.is_none() {
+            Default::default()
+        } else {
+            context_index::marks(&conn).map_err(storage)?
+        };
         Ok(Where::planned(filter, scan, marks))
     }
 
