@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use log_panel_core::severity;
-use log_panel_core::store::{FieldMatch, FieldValue, LoggerMatch, RecordFilter};
+use log_panel_core::store::{FieldMatch, FieldRange, FieldValue, LoggerMatch, RangeOp, RecordFilter};
 use rusqlite::types::Value;
 
 use crate::search;
@@ -103,6 +103,9 @@ impl Where {
         for m in &f.fields {
             self.field(m);
         }
+        for r in &f.ranges {
+            self.range(r);
+        }
         if let Some(site) = &f.site {
             let file = self.bind(site.file.clone());
             self.and(format!("file = {file}"));
@@ -198,6 +201,39 @@ impl Where {
             ));
         }
     }
+
+    /// `key op bound` on a JSON number. An indexed key is looked up as a
+    /// range of the side table's `value` up to its mark and scanned above
+    /// it; in SQLite's order every number sorts before every text, so
+    /// `value < ''` keeps a lower bound off the text values. The stored JSON
+    /// type is then checked on the record (a boolean is 1 / 0 in the side table).
+    pub(crate) fn range(&mut self, r: &FieldRange) {
+        let op = r.op.symbol();
+        let bound = self.bind(r.bound);
+        if valid_index_key(&r.key) {
+            let e = context_expr(&r.key);
+            let path = format!("'$.{}'", r.key);
+            if let Some(&mark) = self.key_marks.get(&r.key) {
+                let (k, mark) = (self.bind(r.key.clone()), self.bind(mark));
+                let numbers_only = match r.op {
+                    RangeOp::Gt | RangeOp::Ge => " AND value < ''",
+                    RangeOp::Lt | RangeOp::Le => "",
+                };
+                self.and(format!(
+                    "id IN (SELECT id FROM log_context_index WHERE key = {k} AND value {op} {bound}{numbers_only} AND id <= {mark}
+                            UNION ALL
+                            SELECT id FROM log_records WHERE id > {mark} AND {e} {op} {bound})"
+                ));
+            }
+            self.and(format!("{e} {op} {bound} AND json_type(context, {path}) IN ('integer', 'real')"));
+        } else {
+            let k = self.bind(r.key.clone());
+            self.and(format!(
+                "EXISTS (SELECT 1 FROM json_each(log_records.context) AS j
+                         WHERE j.key = {k} AND j.type IN ('integer', 'real') AND j.value {op} {bound})"
+            ));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -244,6 +280,21 @@ mod tests {
         f.text = Some("payment".into());
         let p = plan(conn, &f);
         assert!(p.contains("VIRTUAL TABLE INDEX") && p.contains("log_records_fts"), "{p}");
+    }
+
+    #[test]
+    fn a_range_on_an_indexed_key_is_a_range_of_the_side_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = crate::SqliteSink::open(dir.path().join("logs.db")).unwrap();
+        let conn = sink.connection();
+        crate::context_index::add_key(conn, "status").unwrap();
+        let mut f = RecordFilter::default();
+        f.ranges.push(FieldRange::new("status", RangeOp::Ge, 500.0).unwrap());
+        let p = plan(conn, &f);
+        assert!(p.contains("SEARCH log_context_index USING PRIMARY KEY (key=? AND value>? AND value<?)"), "{p}");
+        f.ranges = vec![FieldRange::new("status", RangeOp::Lt, 200.0).unwrap()];
+        let p = plan(conn, &f);
+        assert!(p.contains("SEARCH log_context_index USING PRIMARY KEY (key=? AND value<?)"), "{p}");
     }
 
     #[test]

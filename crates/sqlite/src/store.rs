@@ -347,7 +347,8 @@ impl SqliteStore {
     /// The SQL conditions of `filter`, a common search term by scan (see
     /// `search::COMMON_MATCHES`), context keys with their side-table marks.
     fn plan(&self, filter: &RecordFilter) -> Result<Where, StoreError> {
-        if filter.text.is_none() && filter.fields.is_empty() && filter.query.is_none() {
+        let keyed = !filter.fields.is_empty() || !filter.ranges.is_empty() || filter.query.is_some();
+        if filter.text.is_none() && !keyed {
             return Ok(Where::planned(filter, false, Default::default()));
         }
         let conn = self.conn()?;
@@ -355,11 +356,7 @@ impl SqliteStore {
             Some(t) => search::is_common(&conn, t).map_err(storage)?,
             None => false,
         };
-        let marks = if filter.fields.is_empty() && filter.query.is_none() {
-            Default::default()
-        } else {
-            context_index::marks(&conn).map_err(storage)?
-        };
+        let marks = if keyed { context_index::marks(&conn).map_err(storage)? } else { Default::default() };
         Ok(Where::planned(filter, scan, marks))
     }
 

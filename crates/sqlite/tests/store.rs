@@ -161,6 +161,7 @@ fn keeps(f: &RecordFilter, r: &Row) -> bool {
         && f.pid.is_none_or(|p| p == r.pid)
         && f.text.as_ref().is_none_or(|t| fold(&r.message).contains(&fold(t)))
         && f.fields.iter().all(|m| field_matches(r.context.get(&m.key), &m.value))
+        && f.ranges.iter().all(|m| r.context.get(&m.key).is_some_and(|v| m.matches(v)))
 }
 
 /// The ids `filter` keeps, newest first.

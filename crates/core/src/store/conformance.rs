@@ -112,6 +112,17 @@ pub fn data_set() -> Vec<(Origin, Vec<Record>)> {
         if i % 11 == 0 {
             r.kv.push(("retry".into(), Value::Bool(i % 2 == 0)));
         }
+        // Numbers for comparisons: integers, floats, and text that reads as a
+        // number (never compared); a key no SQL path could inline.
+        match i % 3 {
+            0 => r.kv.push(("latency".into(), Value::from((i % 900) as i64))),
+            1 => r.kv.push(("latency".into(), Value::from((i % 900) as f64 + 0.25))),
+            _ if i % 7 == 0 => r.kv.push(("latency".into(), Value::from("700"))),
+            _ => {}
+        }
+        if i % 13 == 0 {
+            r.kv.push(("load avg".into(), Value::from((i % 5) as f64 / 2.0)));
+        }
         let origin = &origins[(i / 50) % 3];
         match batches.last_mut() {
             Some((o, records)) if o == origin && records.len() < 97 => records.push(r),
@@ -167,6 +178,24 @@ pub fn filters() -> Vec<(String, RecordFilter)> {
     add("field missing key", &|f| f.fields = vec!["nope=1".parse().unwrap()]);
     add("field odd key", &|f| f.fields = vec!["we'ird key\"=x".parse().unwrap()]);
     add("two fields", &|f| f.fields = vec!["user_id=0".parse().unwrap(), "code=0".parse().unwrap()]);
+    let range = |key: &str, op: RangeOp, bound: f64| FieldRange::new(key, op, bound).unwrap();
+    add("range int ge", &|f| f.ranges = vec![range("latency", RangeOp::Ge, 800.0)]);
+    add("range float lt", &|f| f.ranges = vec![range("latency", RangeOp::Lt, 10.25)]);
+    add("range le exact", &|f| f.ranges = vec![range("latency", RangeOp::Le, 3.0)]);
+    add("range gt negative", &|f| f.ranges = vec![range("latency", RangeOp::Gt, -1.0)]);
+    add("range between", &|f| {
+        f.ranges = vec![range("latency", RangeOp::Gt, 100.0), range("latency", RangeOp::Le, 200.25)]
+    });
+    add("range on text reading as a number mismatch", &|f| f.ranges = vec![range("code", RangeOp::Ge, 0.0)]);
+    add("range on a bool mismatch", &|f| f.ranges = vec![range("retry", RangeOp::Ge, 0.0)]);
+    add("range missing key", &|f| f.ranges = vec![range("nope", RangeOp::Lt, 1.0)]);
+    add("range key with a space", &|f| f.ranges = vec![range("load avg", RangeOp::Ge, 1.5)]);
+    add("range + field + tree + level", &|f| {
+        f.logger = Some(LoggerMatch::Tree("billing".into()));
+        f.min_level = Some(Level::Warn);
+        f.fields = vec!["user_id=4".parse().unwrap()];
+        f.ranges = vec![range("latency", RangeOp::Ge, 100.0)];
+    });
     add("site", &|f| {
         f.logger = Some(LoggerMatch::Exact("billing".into()));
         f.site = Some("src/billing.rs:12".parse().unwrap());
