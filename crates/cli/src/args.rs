@@ -8,6 +8,8 @@ use log_panel_core::parse_level;
 use log_panel_core::store::{FieldMatch, LoggerMatch, RecordFilter, SiteMatch, When};
 use log_panel_core::Level;
 
+use crate::error::CliError;
+
 /// Read the logs that log-panel stored.
 #[derive(Debug, Parser)]
 #[command(name = "log-panel", version, about, max_term_width = 100)]
@@ -135,11 +137,16 @@ pub(crate) struct FilterArgs {
     /// --logger, one call site as `sites` lists it).
     #[arg(long, value_name = "FILE:LINE")]
     pub site: Option<SiteMatch>,
+    /// A query (docs/query.md), ANDed with the flags: words, "phrases", key:value, key>=N,
+    /// level:warn, logger:api::, -term or NOT, OR, parentheses.
+    #[arg(value_name = "QUERY", allow_hyphen_values = true)]
+    pub query: Option<String>,
 }
 
 impl FilterArgs {
-    /// The store filter these flags describe (time bounds are added by the caller).
-    pub(crate) fn to_filter(&self) -> RecordFilter {
+    /// The store filter these flags and the query describe (time bounds are
+    /// added by the caller); a query that does not parse is a usage error.
+    pub(crate) fn to_filter(&self) -> Result<RecordFilter, CliError> {
         let mut f = RecordFilter::default();
         f.logger.clone_from(&self.logger);
         match &self.level {
@@ -153,7 +160,10 @@ impl FilterArgs {
         f.host.clone_from(&self.host);
         f.pid = self.pid;
         f.site.clone_from(&self.site);
-        f
+        if let Some(q) = &self.query {
+            crate::language::and_query(&mut f, q)?;
+        }
+        Ok(f)
     }
 }
 
@@ -253,7 +263,7 @@ pub(crate) struct QueryArgs {
     #[command(flatten)]
     pub range: RangeArgs,
     /// The records of one request (field `request_id`), in time order, across threads and apps.
-    #[arg(long, value_name = "ID", conflicts_with_all = ["logger", "level", "grep", "context", "app", "host", "pid", "site", "since", "until"])]
+    #[arg(long, value_name = "ID", conflicts_with_all = ["logger", "level", "grep", "context", "app", "host", "pid", "site", "since", "until", "query"])]
     pub request: Option<String>,
     /// At most this many records.
     #[arg(long, default_value_t = 100, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]

@@ -80,7 +80,7 @@ pub(crate) fn walk(
 }
 
 pub(crate) fn tail(ctx: &Ctx, a: &TailArgs) -> Result<(), CliError> {
-    let filter = a.filter.to_filter();
+    let filter = a.filter.to_filter()?;
     // Before anything is printed: Ctrl-C from then on ends the loop cleanly.
     let stop = Arc::new(AtomicBool::new(false));
     if a.follow {
@@ -195,7 +195,7 @@ pub(crate) fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {
         }
         return w.finish();
     }
-    let filter = with_range(a.filter.to_filter(), &a.range, &ctx.clock)?;
+    let filter = with_range(a.filter.to_filter()?, &a.range, &ctx.clock)?;
     let more = walk(&*ctx.store, &filter, Some(limit), |r| w.write(r, &ctx.clock))?;
     w.finish()?;
     if more && io::stderr().is_terminal() {
@@ -205,7 +205,7 @@ pub(crate) fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {
 }
 
 pub(crate) fn export(ctx: &Ctx, a: &ExportArgs) -> Result<(), CliError> {
-    let filter = with_range(a.filter.to_filter(), &a.range, &ctx.clock)?;
+    let filter = with_range(a.filter.to_filter()?, &a.range, &ctx.clock)?;
     let (sink, neutralise): (Box<dyn Write>, bool) = match &a.output {
         Some(path) => {
             let file = File::create(path)
@@ -299,7 +299,7 @@ pub(crate) fn rebuild(ctx: &Ctx) -> Result<(), CliError> {
 
 pub(crate) fn sites(ctx: &Ctx, a: &SitesArgs) -> Result<(), CliError> {
     let range = RangeArgs { since: Some(a.since), until: a.until };
-    let filter = with_range(a.filter.to_filter(), &range, &ctx.clock)?;
+    let filter = with_range(a.filter.to_filter()?, &range, &ctx.clock)?;
     let limit = usize::try_from(a.limit).unwrap_or(usize::MAX);
     let sites = ctx.store.call_sites(&filter, limit)?;
     let mut w = stdout();

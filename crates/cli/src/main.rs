@@ -7,6 +7,7 @@ mod commands;
 mod error;
 #[cfg(test)]
 mod fake;
+mod language;
 mod show;
 
 use std::io::IsTerminal;

@@ -1133,3 +1133,60 @@ fn strip_colours(text: &str) -> String {
     plain.push_str(rest);
     plain
 }
+
+/// The query language as the positional QUERY of `query`, `tail`, `sites`
+/// and `export`, ANDed with the flags; a query that does not parse is one
+/// line naming the column and exit status 2; what no index serves is named
+/// on stderr.
+#[test]
+fn query_language_on_the_command_line() {
+    let db = fill();
+    let q = |args: &[&str]| {
+        let mut all = vec!["query", "--format", "ndjson"];
+        all.extend_from_slice(args);
+        loggers(&ok(&db.path, &all))
+    };
+    assert_eq!(q(&["payment OR checkout"]), ["billing", "billing::payments"]);
+    assert_eq!(q(&["\"service started\" OR \"SLOW query\""]), ["billing::db", "app"]);
+    assert_eq!(q(&["logger:billing:: level>=warn"]), ["billing::payments", "billing::db"]);
+    assert_eq!(q(&["ms>=250"]), ["billing::db"]);
+    assert!(q(&["ms>250"]).is_empty());
+    assert_eq!(q(&["order_id:1234 OR version:1.2.3"]), ["billing::payments", "app"]);
+    assert_eq!(q(&["--app", "web", "request_id:r-1"]), ["billing"]);
+    assert_eq!(q(&["--logger", "billing::", "(payment OR checkout) host:h1"]), ["billing::payments"]);
+    assert_eq!(q(&["file:src/service.rs:130"]), ["billing::db"]);
+    assert_eq!(loggers(&ok(&db.path, &["export", "logger:app OR logger:old"])).len(), 2);
+    let tail = ok(&db.path, &["tail", "payment OR slow"]);
+    assert_eq!(messages(&tail), ["slow query ms=250", "payment failed order_id=1234 request_id=r-1"], "{tail}");
+    let sites = ok(&db.path, &["sites", "--since", "1d", "logger:billing::db"]);
+    assert!(sites.contains("billing::db") && !sites.contains("payments"), "{sites}");
+
+    // A negation is answered, and named on stderr as not indexed.
+    let out = run(&db.path, &["query", "--format", "ndjson", "-logger:billing:: NOT logger:evil"]);
+    assert!(out.status.success());
+    assert_eq!(loggers(&String::from_utf8(out.stdout).unwrap()), ["app", "old"]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        "log-panel: query: not indexed, checked on each record the rest of the filter selects: \
+         -logger:billing::, -logger:evil\n"
+    );
+
+    for (query, line) in [
+        ("a (b OR c", "log-panel: query: column 10: expected `)` to close the `(` of column 3\n"),
+        (
+            "level>=loud",
+            "log-panel: query: column 8: unknown level `loud`; expected one of error, warn, info, debug, trace\n",
+        ),
+        ("x OR", "log-panel: query: column 5: the query ends where a term was expected\n"),
+        ("status>=lots", "log-panel: query: column 9: `status>=` compares numbers; `lots` is not one\n"),
+    ] {
+        for command in ["query", "tail", "export", "sites"] {
+            assert_eq!(fails(&run(&db.path, &[command, query]), 2), line, "{command} {query}");
+        }
+    }
+    let e = fails(&run(&db.path, &["query", "pid:\x1b[2J"]), 2);
+    assert!(!e.contains('\x1b') && e.contains("column 5"), "{e:?}");
+    let e = fails(&run(&db.path, &["query", "--request", "r-1", "payment"]), 2);
+    assert!(e.contains("see --help"), "{e}");
+}

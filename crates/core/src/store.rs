@@ -34,11 +34,13 @@ use crate::{Level, Timestamp, LEVELS};
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod follow;
+mod language;
 mod range;
 mod split;
 mod when;
 
 pub use follow::Follow;
+pub use language::{parse_query, Expr, QueryError, MAX_DEPTH, MAX_QUERY_BYTES, MAX_TERMS};
 pub use range::{FieldRange, RangeOp};
 pub use split::{split_label, Split, SplitCounter, SplitSeries};
 pub use when::When;
@@ -336,6 +338,9 @@ pub struct RecordFilter {
     pub ranges: Vec<FieldRange>,
     /// Records logged at this call site (file, and line when given).
     pub site: Option<SiteMatch>,
+    /// What a query needs beyond an AND of the fields above (OR, NOT, a
+    /// second condition on one field), ANDed with them; see [`parse_query`].
+    pub query: Option<Expr>,
 }
 
 impl RecordFilter {
@@ -351,7 +356,9 @@ impl RecordFilter {
     /// A filter over the caps ([`MAX_FIELDS`](Self::MAX_FIELDS),
     /// [`MAX_VALUE_BYTES`](Self::MAX_VALUE_BYTES), a context key as
     /// [`FieldMatch::new`] wants it, at most one entry per level in
-    /// [`levels`](Self::levels)) is [`StoreErrorKind::BadFilter`], with a
+    /// [`levels`](Self::levels); for [`query`](Self::query), [`MAX_TERMS`]
+    /// leaves each within these caps, context conditions counted across the
+    /// whole filter) is [`StoreErrorKind::BadFilter`], with a
     /// message that names the cap. Otherwise the answer is whether the filter
     /// can keep any stored record: `false` when a text value holds NUL, which
     /// stored text never does (the writer stores it as U+FFFD), so the store
@@ -367,10 +374,10 @@ impl RecordFilter {
     /// # Ok::<(), log_panel_core::store::StoreError>(())
     /// ```
     pub fn check(&self) -> Result<bool, StoreError> {
-        if self.fields.len() + self.ranges.len() > Self::MAX_FIELDS {
+        let conditions = self.fields.len() + self.ranges.len() + self.check_query()?;
+        if conditions > Self::MAX_FIELDS {
             return Err(StoreError::bad_filter(format!(
-                "{} context conditions: a filter holds at most {}",
-                self.fields.len() + self.ranges.len(),
+                "{conditions} context conditions: a filter holds at most {}",
                 Self::MAX_FIELDS
             )));
         }
@@ -416,6 +423,7 @@ impl RecordFilter {
             && self.fields.is_empty()
             && self.ranges.is_empty()
             && self.site.is_none()
+            && self.query.is_none()
     }
 
     /// Whether a record with this level passes the level conditions.
@@ -438,6 +446,7 @@ impl RecordFilter {
             && self.fields.iter().all(|m| r.context.get(&m.key).is_some_and(|v| m.value.matches(v)))
             && self.ranges.iter().all(|m| r.context.get(&m.key).is_some_and(|v| m.matches(v)))
             && self.site.as_ref().is_none_or(|s| s.matches(r.file.as_deref(), r.line))
+            && self.query.as_ref().is_none_or(|q| q.keeps(r))
     }
 }
 

@@ -259,6 +259,9 @@ pub(crate) fn filter_conditions(sql: &mut Sql, filter: &RecordFilter) -> String 
             }
         }
     }
+    if let Some(q) = &filter.query {
+        parts.push(crate::store::language::condition(sql, q));
+    }
     if parts.is_empty() {
         "TRUE".to_owned()
     } else {

@@ -22,6 +22,7 @@ use crate::query::{
 };
 use crate::{aggregates, schema, upkeep, PgConfig, PgError};
 
+pub(crate) mod language;
 mod split;
 
 /// Rows a text search page tests directly before it asks the trigram index.
@@ -354,7 +355,7 @@ impl PgStore {
     /// filter searches (see `query::mark_expr`).
     fn sql_for(&self, filter: &RecordFilter) -> Result<Sql, StoreError> {
         let mut sql = Sql::default();
-        if filter.text.is_some() || !filter.fields.is_empty() || !filter.ranges.is_empty() {
+        if filter.text.is_some() || !filter.fields.is_empty() || !filter.ranges.is_empty() || filter.query.is_some() {
             let mark: i64 = self.run("reading the search mark", |c| {
                 c.query_one("SELECT coalesce((SELECT last_id FROM log_search_mark), 0)", &[])?.try_get(0)
             })?;

@@ -111,6 +111,10 @@ impl Where {
                 self.and(format!("line = {line}"));
             }
         }
+        if let Some(q) = &f.query {
+            let c = crate::store::language::condition(self, q);
+            self.and(c);
+        }
     }
 
     /// A logger condition; a tree is a range on the name, so the

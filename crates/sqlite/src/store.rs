@@ -20,6 +20,7 @@ use crate::query::Where;
 use crate::steps::StepRows;
 use crate::{context_index, file, retention, schema, search, OpenError, BUSY_TIMEOUT};
 
+pub(crate) mod language;
 mod split;
 
 /// Read connections kept open for reuse; more are opened under load and
@@ -345,7 +346,7 @@ impl SqliteStore {
     /// The SQL conditions of `filter`, a common search term by scan (see
     /// `search::COMMON_MATCHES`), context keys with their side-table marks.
     fn plan(&self, filter: &RecordFilter) -> Result<Where, StoreError> {
-        let keyed = !filter.fields.is_empty() || !filter.ranges.is_empty();
+        let keyed = !filter.fields.is_empty() || !filter.ranges.is_empty() || filter.query.is_some();
         if filter.text.is_none() && !keyed {
             return Ok(Where::planned(filter, false, Default::default()));
         }

@@ -22,6 +22,9 @@ use std::sync::{Arc, Mutex};
 use super::*;
 use crate::{Batch, Context, Origin, Record, Sink, SinkError, Value};
 
+mod queries;
+pub use queries::{generated, QUERIES};
+
 /// 2026-11-20T00:00:00Z, the start of the data set.
 pub const BASE: Timestamp = Timestamp(1_795_651_200_000_000);
 /// Records in the data set.
@@ -53,12 +56,14 @@ pub fn run(sink: &mut dyn Sink, store: &dyn Store) {
     }
     check_hostile(store);
     check_reads(store, &reference, "before idle work");
+    queries::check_queries(store, &reference, "before idle work");
     let mut steps = 0;
     while sink.idle().expect("idle") {
         steps += 1;
         assert!(steps < 100_000, "Sink::idle never reports that it is done");
     }
     check_reads(store, &reference, "after idle work");
+    queries::check_queries(store, &reference, "after idle work");
     check_prune(store, &reference);
 }
 
