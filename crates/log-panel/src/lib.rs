@@ -65,6 +65,8 @@ mod global;
 mod ignore;
 mod intern;
 mod logger;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 mod panel;
 mod queue;
 mod recycle;

@@ -167,6 +167,12 @@ fn capture(record: &log::Record<'_>, message: Text, limit: usize, counters: &Cou
     captured.line = record.line();
     captured.kv = kv;
     captured.context = context::current();
+    // An attached OpenTelemetry context (tracing-opentelemetry attaches the
+    // entered span's) gives `log` records the same ids as `tracing` events.
+    #[cfg(feature = "opentelemetry")]
+    {
+        captured.context = crate::otel::with_ids(captured.context, crate::otel::current_ids());
+    }
     captured
 }
 

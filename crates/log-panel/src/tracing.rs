@@ -46,6 +46,15 @@
 //! slot stays free for `tracing_log::LogTracer`, and the layer stores the
 //! converted events (with the original record's target, module, file and line).
 //!
+//! # OpenTelemetry
+//!
+//! With feature `opentelemetry`, an event inside a span that
+//! `tracing-opentelemetry`'s layer tracks (in the same subscriber), or
+//! logged while an OpenTelemetry context is attached, is stored with the
+//! context keys `trace_id` and `span_id` (W3C lowercase hex), over any
+//! value bound under those keys (such as the `traceparent` ids of the
+//! [`tower`](crate::tower) layer: the span's own ids are more precise).
+//!
 //! See `docs/tracing.md` for the whole mapping and what is not supported.
 
 use std::borrow::Cow;
@@ -73,7 +82,7 @@ use crate::Panel;
 /// [`init`](crate::init)). Events before it starts, or after it shuts down,
 /// are dropped as `log` records are.
 pub fn layer() -> LogPanelLayer {
-    LogPanelLayer { panel: Target::Global }
+    LogPanelLayer::to(Target::Global)
 }
 
 /// A [`tracing_subscriber::Layer`] storing events into a log-panel pipeline
@@ -81,6 +90,10 @@ pub fn layer() -> LogPanelLayer {
 #[derive(Clone)]
 pub struct LogPanelLayer {
     panel: Target,
+    /// The subscriber this layer was registered with: what
+    /// `tracing-opentelemetry` needs to find a span's OpenTelemetry context.
+    #[cfg(feature = "opentelemetry")]
+    dispatch: std::sync::OnceLock<tracing_core::dispatcher::WeakDispatch>,
 }
 
 #[derive(Clone)]
@@ -93,7 +106,15 @@ impl LogPanelLayer {
     /// A layer storing into `panel`, a pipeline of its own that is not the
     /// global one (built with [`Builder::build`](crate::Builder::build)).
     pub fn for_panel(panel: Arc<Panel>) -> LogPanelLayer {
-        LogPanelLayer { panel: Target::Panel(panel) }
+        LogPanelLayer::to(Target::Panel(panel))
+    }
+
+    fn to(panel: Target) -> LogPanelLayer {
+        LogPanelLayer {
+            panel,
+            #[cfg(feature = "opentelemetry")]
+            dispatch: std::sync::OnceLock::new(),
+        }
     }
 
     fn logger(&self) -> Option<&Logger> {
@@ -319,6 +340,12 @@ impl<S> tracing_subscriber::Layer<S> for LogPanelLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    #[cfg(feature = "opentelemetry")]
+    fn on_register_dispatch(&self, subscriber: &tracing_core::Dispatch) {
+        // A layer serves one subscriber; a clone registered elsewhere has its own cell.
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
         let (Some(logger), Some(span)) = (self.logger(), ctx.span(id)) else {
             return;
@@ -377,7 +404,10 @@ where
         if logger.ignores_message(&message) {
             return;
         }
-        let spans = ctx.event_span(event).map(|span| scope_context(&span)).unwrap_or_default();
+        let event_span = ctx.event_span(event);
+        #[cfg(feature = "opentelemetry")]
+        let trace_ids = crate::otel::span_ids(self.dispatch.get(), event_span.as_ref().map(|s| s.id()).as_ref());
+        let spans = event_span.map(|span| scope_context(&span)).unwrap_or_default();
         let (target, module_path, file): (Text, Option<Text>, Option<Text>) = if from_log {
             (
                 Cow::Owned(metadata.target().to_owned()),
@@ -398,6 +428,10 @@ where
         // Span fields first, the bound context over them; the event's own
         // fields (`kv`) go over both when the record is stored.
         record.context = spans.merge_context(&context::current());
+        #[cfg(feature = "opentelemetry")]
+        {
+            record.context = crate::otel::with_ids(record.context, trace_ids);
+        }
         record.original_size = original_size;
         logger.submit(record, tick);
     }
