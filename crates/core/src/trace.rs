@@ -109,6 +109,7 @@ impl fmt::Debug for TraceParent {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
