@@ -64,6 +64,8 @@ mod error;
 mod global;
 mod ignore;
 mod intern;
+#[cfg(feature = "tracing")]
+mod log_bridge;
 mod logger;
 #[cfg(feature = "opentelemetry")]
 mod otel;

@@ -43,8 +43,10 @@
 //! stores `log` records itself; events that `tracing-log` converted from `log`
 //! records are then skipped by the layer, so nothing is stored twice. With
 //! [`Builder::init_for_tracing`](crate::Builder::init_for_tracing) the `log`
-//! slot stays free for `tracing_log::LogTracer`, and the layer stores the
-//! converted events (with the original record's target, module, file and line).
+//! slot stays free for a bridge from `log` to `tracing`, and the layer stores
+//! the converted events (with the original record's target, module, file and
+//! line). Use log-panel's [`LogTracer`] as that bridge: it keeps the `log`
+//! record's key-values, which `tracing_log::LogTracer` drops.
 //!
 //! # OpenTelemetry
 //!
@@ -69,6 +71,8 @@ use tracing_core::{Event, Subscriber};
 use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::Context as LayerContext;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+pub use crate::log_bridge::LogTracer;
 
 use crate::clock::Tick;
 use crate::logger::{format_message, Logger};
@@ -400,6 +404,10 @@ where
             from_log,
         };
         event.record(&mut fields);
+        if from_log {
+            // What `tracing_log` drops, kept by log-panel's `LogTracer`.
+            fields.kv.extend(crate::log_bridge::pending_kv());
+        }
         let (message, original_size) = fields.message.take().unwrap_or((Cow::Borrowed(""), None));
         if logger.ignores_message(&message) {
             return;
