@@ -179,3 +179,16 @@ async fn the_trace_view_lists_exactly_the_traces_records_oldest_first_across_pag
     assert_eq!(row_ids(&other), by_hand(&db, T2));
     assert_eq!(by_hand(&db, T2).len(), 3);
 }
+
+/// Not a check: writes the database behind `docs/img/trace-*.png` to
+/// `$TRACE_SCREENSHOT_DB` (`cargo test -p log-panel-web --test trace -- --ignored`,
+/// then `log-panel serve --db … --trace-url …` and a headless Chromium).
+#[test]
+#[ignore = "writes the screenshot database; run by hand"]
+fn fill_a_database_for_the_screenshots() {
+    let Some(target) = std::env::var_os("TRACE_SCREENSHOT_DB") else {
+        return;
+    };
+    let db = db();
+    std::fs::copy(&db.path, target).unwrap();
+}
