@@ -11,6 +11,9 @@ use std::time::Duration;
 use log_panel_core::{Batch, Context, Level, Origin, Record, Sink, Timestamp};
 use log_panel_sqlite::SqliteSink;
 
+/// `--trace`, `--context trace_id=…` and `serve --trace-url`.
+mod cli_trace;
+
 const MINUTE: i64 = 60_000_000;
 
 struct Db {
@@ -618,6 +621,12 @@ fn serve_home(db: &Path, config: Option<&Path>) -> String {
 
 /// [`serve_home`] with more arguments to `serve`.
 fn serve_home_with(db: &Path, config: Option<&Path>, args: &[&str]) -> String {
+    serve_get(db, config, args, "/")
+}
+
+/// Starts `serve` on a free port with `config` as $LOG_PANEL_CONFIG and
+/// `args`, and returns the (200) response to a GET of `path`.
+fn serve_get(db: &Path, config: Option<&Path>, args: &[&str], path: &str) -> String {
     use std::io::{Read, Write};
     let mut command = cmd(db);
     command.env_remove("LOG_PANEL_CONFIG").current_dir(db.parent().unwrap());
@@ -636,7 +645,7 @@ fn serve_home_with(db: &Path, config: Option<&Path>, args: &[&str]) -> String {
         .to_owned();
     let mut conn = std::net::TcpStream::connect(&addr).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    conn.write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
     let mut response = String::new();
     conn.read_to_string(&mut response).unwrap();
     child.kill().unwrap();

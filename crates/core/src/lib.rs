@@ -29,6 +29,7 @@ pub mod record;
 pub mod redact;
 mod sink;
 pub mod store;
+pub mod trace;
 mod value;
 
 pub use chain::error_chain;

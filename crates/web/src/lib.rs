@@ -33,6 +33,7 @@ mod related;
 mod serve;
 mod split;
 mod tail;
+mod trace;
 
 use std::sync::Arc;
 
@@ -42,6 +43,7 @@ use log_panel_core::Store;
 
 pub use health::Thresholds;
 pub use serve::{serve, ServeOptions, Server, WebError};
+pub use trace::{TraceUrl, TraceUrlError};
 
 /// The Content-Security-Policy of every response: only this panel's own
 /// stylesheet and script, no inline code, no framing, forms only to itself.
@@ -70,6 +72,9 @@ pub struct PanelOptions {
     /// Live-tail streams served at once ([`PanelOptions::DEFAULT_TAIL_STREAMS`]
     /// by default); one more is answered `503` with `Retry-After`. At least 1.
     pub tail_streams: usize,
+    /// The link from a record's `trace_id` to a trace viewer (the
+    /// configuration's `panel.trace_url`, `serve --trace-url`); none by default.
+    pub trace_url: Option<TraceUrl>,
 }
 
 impl Default for PanelOptions {
@@ -79,6 +84,7 @@ impl Default for PanelOptions {
             slot_warnings: 1,
             loggers: health::LoggerThresholds::default(),
             tail_streams: PanelOptions::DEFAULT_TAIL_STREAMS,
+            trace_url: None,
         }
     }
 }
@@ -86,6 +92,13 @@ impl Default for PanelOptions {
 impl PanelOptions {
     /// The default cap on live-tail streams open at once.
     pub const DEFAULT_TAIL_STREAMS: usize = 64;
+
+    /// Links each record's `trace_id` to a trace viewer through `url`.
+    #[must_use]
+    pub fn trace_url(mut self, url: TraceUrl) -> PanelOptions {
+        self.trace_url = Some(url);
+        self
+    }
 
     /// Serves at most `n` live-tail streams at once (0 is taken as 1).
     #[must_use]

@@ -598,6 +598,7 @@ pub(crate) async fn record(State(state): State<AppState>, ctx: Ctx, Path(id): Pa
             @if let Some(req) = &request {
                 p { a.button href=(related_link(&ctx, "request_id", req)) { "Every record of request " code { (Shown(req)) } } }
             }
+            (crate::trace::record_block(&ctx, &r, state.options.trace_url.as_ref()))
             pre.message { (Shown(&r.message)) }
             @if let Some(size) = r.original_size { p.muted { "Cut: the original message was " (count(size)) " bytes." } }
             dl.fields {
