@@ -172,10 +172,19 @@ fn records_link(ctx: &Ctx, c: &Crossing) -> String {
     )
 }
 
+/// The window as the page says it: `1 h`, `10 min`, `45 s`.
+fn window_label(window: Duration) -> String {
+    let secs = window.as_secs();
+    match secs {
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
 fn rules_line(rules: &AlertRules) -> Markup {
     let listed: Vec<String> = rules.rules().map(|(l, r)| format!("{} ≥ {}", l.as_str(), r.threshold())).collect();
-    let secs = rules.window.as_secs();
-    let window = if secs % 3600 == 0 { format!("{} h", secs / 3600) } else { format!("{} min", secs.div_ceil(60)) };
+    let window = window_label(rules.window);
     html! {
         @if listed.is_empty() { "No level has a threshold: nothing fires." }
         @else { "Thresholds: " (listed.join(", ")) " records of one logger within " (window) "." }
@@ -205,6 +214,7 @@ pub(crate) async fn alerts(State(state): State<AppState>, ctx: Ctx) -> Response 
         Err(e) => return failure(&ctx, title, Nav::Alerts, &e),
     };
     let viewer = ctx.viewer();
+    let window = window_label(rules.window);
     let body = html! {
         section.alerts data-crossings=(found.len()) {
             h1 { "Alerts" }
@@ -233,17 +243,19 @@ pub(crate) async fn alerts(State(state): State<AppState>, ctx: Ctx) -> Response 
                 p.muted { (counted(found.len() as u64, "crossing")) ", newest first"
                     @if found.len() > SHOWN { "; the newest " (SHOWN) " are listed" } "." }
                 table.alerts {
-                    thead { tr { th { "When" } th { "Level" } th { "Logger" } th { "Threshold" } th { "Window" } th { "Records" } } }
+                    thead { tr { th { "When" } th { "Level" } th { "Logger" } th { "Crossed" } th { "Records" } } }
                     tbody {
                         @for c in found.iter().take(SHOWN) {
                             tr class={ "row-" (log_panel_core::level_name(c.level)) } data-logger=(Shown(&c.logger)) data-level=(log_panel_core::level_name(c.level)) data-at=(c.at.0) data-id=(c.id) {
                                 td.t { (time(viewer, c.at)) }
                                 td.level { (level_badge(c.level)) }
                                 td.logger title=(Shown(&c.logger)) { (preview(&c.logger, NAME_CHARS)) }
-                                td.n { (c.threshold) }
-                                td.t { (time(viewer, c.first)) " → " (time(viewer, c.at)) }
-                                td {
-                                    a href=(records_link(&ctx, c)) { "the " (counted(u64::from(c.threshold), "record")) }
+                                td.crossed {
+                                    (counted(u64::from(c.threshold), "record")) " in " (window)
+                                    @if c.threshold > 1 { br; span.muted { "the first at " (time(viewer, c.first)) } }
+                                }
+                                td.links {
+                                    a href=(records_link(&ctx, c)) { "records" }
                                     " · " a href=(ctx.link(&format!("/records/{}", c.id), Vec::new())) { "the one that crossed" }
                                 }
                             }

@@ -112,12 +112,17 @@ impl FieldValues {
 }
 
 impl FieldKeys {
-    /// The answer from `read` records and the counted groups `(key,
-    /// records having it)`; a key may come in several groups.
-    pub fn from_groups(read: u64, groups: impl IntoIterator<Item = (String, u64)>, top: usize, sample: usize) -> Self {
+    /// The answer from counted groups `(key, records having it)`, a key
+    /// possibly in several groups, and `(None, records read)` (a store's
+    /// query answers both in one list).
+    pub fn from_groups(groups: impl IntoIterator<Item = (Option<String>, u64)>, top: usize, sample: usize) -> Self {
         let mut counts: HashMap<String, u64> = HashMap::new();
+        let mut read = 0;
         for (key, n) in groups {
-            *counts.entry(key).or_default() += n;
+            match key {
+                Some(k) => *counts.entry(k).or_default() += n,
+                None => read += n,
+            }
         }
         let (keys, distinct) = top_of(counts, top);
         FieldKeys { keys, distinct, read, sampled: read >= sample as u64 }
@@ -161,13 +166,12 @@ pub fn count_values<'a>(
 
 /// [`Store::field_keys`] over records already read.
 pub fn count_keys<'a>(records: impl IntoIterator<Item = &'a StoredRecord>, top: usize, sample: usize) -> FieldKeys {
-    let mut read = 0u64;
     let mut groups = Vec::new();
     for r in records {
-        read += 1;
-        groups.extend(r.context.keys().map(|k| (k.clone(), 1)));
+        groups.push((None, 1));
+        groups.extend(r.context.keys().map(|k| (Some(k.clone()), 1)));
     }
-    FieldKeys::from_groups(read, groups, top, sample)
+    FieldKeys::from_groups(groups, top, sample)
 }
 
 #[cfg(test)]
@@ -185,7 +189,11 @@ mod tests {
         assert_eq!(v.values, [FieldCount { value: "c".into(), count: 5 }, FieldCount { value: "b".into(), count: 3 }]);
         assert_eq!((v.distinct, v.with_key, v.read, v.sampled), (3, 10, 13, false));
         assert!(FieldValues::from_groups([(None, 13)], 2, 13).sampled, "a read that reached the sample says so");
-        let k = FieldKeys::from_groups(4, [("x".into(), 1), ("y".into(), 4), ("x".into(), 3)], 5, 4);
+        let k = FieldKeys::from_groups(
+            [(Some("x".into()), 1), (None, 4), (Some("y".into()), 4), (Some("x".into()), 3)],
+            5,
+            4,
+        );
         assert_eq!((k.keys.len(), k.keys[0].value.as_str(), k.keys[0].count, k.sampled), (2, "x", 4, true));
     }
 

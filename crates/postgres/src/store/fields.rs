@@ -40,16 +40,9 @@ pub(super) fn field_keys(
     let what = "counting context keys";
     let rows = store.run(what, |c| c.query(sql.text.as_str(), &sql.params()))?;
     let bad = |e| store_error(&store.config, what, e);
-    let (mut read, mut groups) = (0u64, Vec::new());
-    for row in &rows {
-        let key: Option<String> = row.try_get(0).map_err(bad)?;
-        let n = count(row.try_get(1).map_err(bad)?);
-        match key {
-            Some(k) => groups.push((k, n)),
-            None => read = n,
-        }
-    }
-    Ok(FieldKeys::from_groups(read, groups, top, sample))
+    let groups: Result<Vec<(Option<String>, u64)>, _> =
+        rows.iter().map(|row| Ok((row.try_get(0).map_err(bad)?, count(row.try_get(1).map_err(bad)?)))).collect();
+    Ok(FieldKeys::from_groups(groups?, top, sample))
 }
 
 /// See [`Store::field_values`](log_panel_core::Store::field_values).

@@ -37,16 +37,12 @@ pub(super) fn field_keys(
     let conn = store.conn()?;
     let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
     let mut rows = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
-    let (mut read, mut groups) = (0u64, Vec::new());
+    let mut groups = Vec::new();
     while let Some(row) = rows.next().map_err(storage)? {
-        let key: Option<String> = row.get(0).map_err(storage)?;
         let n = u64::try_from(row.get::<_, i64>(1).map_err(storage)?).unwrap_or(0);
-        match key {
-            Some(k) => groups.push((k, n)),
-            None => read = n,
-        }
+        groups.push((row.get::<_, Option<String>>(0).map_err(storage)?, n));
     }
-    Ok(FieldKeys::from_groups(read, groups, top, sample))
+    Ok(FieldKeys::from_groups(groups, top, sample))
 }
 
 /// See [`Store::field_values`](log_panel_core::Store::field_values).
