@@ -147,7 +147,7 @@ fn serve(store: Box<dyn Store>, a: &args::ServeArgs) -> Result<(), CliError> {
 /// as the library reads them; a threshold that is off (or no configuration)
 /// keeps the panel's default of 1, so an error never shows as an ok slot.
 /// `[panel.loggers]` gives particular loggers their own, a count left out
-/// being the default one.
+/// being the default one. The alerts page gets `[thresholds]` whole.
 ///
 /// `panel.trace_url` (checked here: the library does not know the panel) is
 /// the link to a trace viewer.
@@ -156,6 +156,11 @@ fn panel_options(config: Option<&Config>) -> Result<log_panel_web::PanelOptions,
     let count = |t: Option<u32>| t.map_or(1, u64::from);
     let (errors, warnings) = (count(thresholds.error), count(thresholds.warn));
     let mut options = log_panel_web::PanelOptions::default().slot_thresholds(errors, warnings);
+    // The alerts page recomputes crossings with the same thresholds the application fires by.
+    for level in log_panel_core::LEVELS {
+        options = options.alert_threshold(level, thresholds.get(level));
+    }
+    options = options.alert_window(thresholds.window);
     for (logger, t) in config.map(|c| &c.panel.loggers).into_iter().flatten() {
         let (e, w) = (t.error.map_or(errors, |n| n.get()), t.warn.map_or(warnings, |n| n.get()));
         options = options.logger_thresholds(logger.clone(), e, w);

@@ -33,12 +33,16 @@ use crate::{Level, Timestamp, LEVELS};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod fields;
 mod follow;
 mod language;
 mod range;
 mod split;
 mod when;
 
+pub use fields::{
+    check_field_query, count_keys, count_values, FieldCount, FieldKeys, FieldValues, FIELD_MAX_TOP, FIELD_SAMPLE_ROWS,
+};
 pub use follow::Follow;
 pub use language::{parse_query, Expr, QueryError, MAX_DEPTH, MAX_QUERY_BYTES, MAX_TERMS};
 pub use range::{FieldRange, RangeOp};
@@ -330,6 +334,9 @@ pub struct RecordFilter {
     pub host: Option<String>,
     /// Records of this process id.
     pub pid: Option<u32>,
+    /// Records logged by the thread of this name (with `host` and `pid`, one
+    /// thread of one process: the surrounding records of a record).
+    pub thread: Option<String>,
     /// Records whose message contains this text, case-insensitively.
     pub text: Option<String>,
     /// Conditions on the stored fields, all of which must hold.
@@ -393,7 +400,9 @@ impl RecordFilter {
         if let Some(logger) = &self.logger {
             text("logger", logger.name())?;
         }
-        for (what, value) in [("app", &self.app), ("host", &self.host), ("search text", &self.text)] {
+        for (what, value) in
+            [("app", &self.app), ("host", &self.host), ("thread", &self.thread), ("search text", &self.text)]
+        {
             if let Some(value) = value {
                 text(what, value)?;
             }
@@ -419,6 +428,7 @@ impl RecordFilter {
         self.app.is_none()
             && self.host.is_none()
             && self.pid.is_none()
+            && self.thread.is_none()
             && self.text.is_none()
             && self.fields.is_empty()
             && self.ranges.is_empty()
@@ -442,6 +452,7 @@ impl RecordFilter {
             && self.app.as_ref().is_none_or(|a| *a == r.app)
             && self.host.as_ref().is_none_or(|h| *h == r.host)
             && self.pid.is_none_or(|p| p == r.pid)
+            && self.thread.as_ref().is_none_or(|t| *t == r.thread)
             && self.text.as_ref().is_none_or(|t| r.message.to_lowercase().contains(&t.to_lowercase()))
             && self.fields.iter().all(|m| r.context.get(&m.key).is_some_and(|v| m.value.matches(v)))
             && self.ranges.iter().all(|m| r.context.get(&m.key).is_some_and(|v| m.matches(v)))
@@ -1128,6 +1139,42 @@ pub trait Store: Send + Sync {
             }
         }
         Ok(counter.finish())
+    }
+
+    /// The context keys of the newest `sample` records `filter` keeps (at
+    /// most [`FIELD_SAMPLE_ROWS`]), with how many of those records have each:
+    /// the `top` most frequent (at most [`FIELD_MAX_TOP`]). Bad arguments are
+    /// [`StoreErrorKind::BadFilter`] (see [`check_field_query`]). This
+    /// default reads the records through [`Store::records`]; the storage
+    /// crates count in one query of their own, within their read time budget.
+    fn field_keys(&self, filter: &RecordFilter, top: usize, sample: usize) -> Result<FieldKeys, StoreError> {
+        if !check_field_query(filter, None, top, sample)? {
+            return Ok(FieldKeys::default());
+        }
+        let mut read = Vec::new();
+        fields::each_newest(self, filter, sample, |r| read.push(r.clone()))?;
+        Ok(count_keys(&read, top, sample))
+    }
+
+    /// The values of context key `key` in the newest `sample` records
+    /// `filter` keeps (at most [`FIELD_SAMPLE_ROWS`]): the `top` most
+    /// frequent with their counts, a value as a filter matches it
+    /// ([`split_label`]). Bad arguments are [`StoreErrorKind::BadFilter`]
+    /// (see [`check_field_query`]). This default reads the records through
+    /// [`Store::records`]; the storage crates count in one query of their own.
+    fn field_values(
+        &self,
+        filter: &RecordFilter,
+        key: &str,
+        top: usize,
+        sample: usize,
+    ) -> Result<FieldValues, StoreError> {
+        if !check_field_query(filter, Some(key), top, sample)? {
+            return Ok(FieldValues::default());
+        }
+        let mut read = Vec::new();
+        fields::each_newest(self, filter, sample, |r| read.push(r.clone()))?;
+        Ok(count_values(&read, key, top, sample))
     }
 
     /// The call sites `filter` keeps, most records first, at most `limit`.

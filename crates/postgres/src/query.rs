@@ -240,6 +240,9 @@ pub(crate) fn filter_conditions(sql: &mut Sql, filter: &RecordFilter) -> String 
             Err(_) => parts.push("FALSE".to_owned()),
         }
     }
+    if let Some(thread) = &filter.thread {
+        parts.push(format!("r.thread = {}", sql.bind(thread.clone())));
+    }
     if let Some(text) = &filter.text {
         parts.push(text_condition(sql, text));
     }

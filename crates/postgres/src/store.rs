@@ -9,9 +9,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use log_panel_core::store::{
-    CallSite, CardFilter, CardSort, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LevelCounts,
-    LoggerCard, Page, PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR,
-    QUARTER_HOUR,
+    CallSite, CardFilter, CardSort, Cards, CardsQuery, Cursor, FieldKeys, FieldMatch, FieldValue, FieldValues,
+    Histogram, LevelCounts, LoggerCard, Page, PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord,
+    DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
 use log_panel_core::{level_from_severity, Store, StoreError, StoreErrorKind, Timestamp};
 use postgres::{Client, Row};
@@ -23,6 +23,7 @@ use crate::query::{
 use crate::{aggregates, schema, upkeep, PgConfig, PgError};
 
 pub(crate) mod language;
+mod fields;
 mod split;
 
 /// Rows a text search page tests directly before it asks the trigram index.
@@ -728,6 +729,20 @@ impl Store for PgStore {
 
     fn split(&self, filter: &RecordFilter, key: &str, slots: &Slots, top: usize) -> Result<Split, StoreError> {
         split::split(self, filter, key, slots, top)
+    }
+
+    fn field_keys(&self, filter: &RecordFilter, top: usize, sample: usize) -> Result<FieldKeys, StoreError> {
+        fields::field_keys(self, filter, top, sample)
+    }
+
+    fn field_values(
+        &self,
+        filter: &RecordFilter,
+        key: &str,
+        top: usize,
+        sample: usize,
+    ) -> Result<FieldValues, StoreError> {
+        fields::field_values(self, filter, key, top, sample)
     }
 
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {

@@ -97,6 +97,10 @@ impl Where {
             let p = self.bind(i64::from(pid));
             self.and(format!("pid = {p}"));
         }
+        if let Some(thread) = &f.thread {
+            let p = self.bind(thread.clone());
+            self.and(format!("thread = {p}"));
+        }
         if let Some(text) = &f.text {
             self.text(text);
         }

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use log_panel_core::store::{
-    CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LoggerCard, LoggerMatch, Page,
-    PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
+    CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldKeys, FieldMatch, FieldValue, FieldValues, Histogram,
+    LoggerCard, LoggerMatch, Page, PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord, DEFAULT_READ_TIMEOUT,
+    HOUR, QUARTER_HOUR,
 };
 use log_panel_core::{level_from_severity, LevelCounts, Store, StoreError, StoreErrorKind, Timestamp};
 use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
@@ -21,6 +22,7 @@ use crate::steps::StepRows;
 use crate::{context_index, file, retention, schema, search, OpenError, BUSY_TIMEOUT};
 
 pub(crate) mod language;
+mod fields;
 mod split;
 
 /// Read connections kept open for reuse; more are opened under load and
@@ -941,6 +943,20 @@ impl Store for SqliteStore {
 
     fn split(&self, filter: &RecordFilter, key: &str, slots: &Slots, top: usize) -> Result<Split, StoreError> {
         split::split(self, filter, key, slots, top)
+    }
+
+    fn field_keys(&self, filter: &RecordFilter, top: usize, sample: usize) -> Result<FieldKeys, StoreError> {
+        fields::field_keys(self, filter, top, sample)
+    }
+
+    fn field_values(
+        &self,
+        filter: &RecordFilter,
+        key: &str,
+        top: usize,
+        sample: usize,
+    ) -> Result<FieldValues, StoreError> {
+        fields::field_values(self, filter, key, top, sample)
     }
 
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {

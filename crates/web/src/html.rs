@@ -48,6 +48,7 @@ pub(crate) enum Nav {
     Records,
     Sites,
     Tail,
+    Alerts,
     None,
 }
 
@@ -84,6 +85,7 @@ pub(crate) fn page(frame: &Frame<'_>, body: Markup) -> Markup {
                         (item(Nav::Records, "/records", "Records"))
                         (item(Nav::Sites, "/sites", "Call sites"))
                         (item(Nav::Tail, "/tail", "Live tail"))
+                        (item(Nav::Alerts, "/alerts", "Alerts"))
                     }
                     span.tz title="Times are shown in this offset" { (viewer.label()) }
                 }
@@ -179,7 +181,7 @@ pub(crate) fn records_table(
             tbody {
                 @for (r, whole) in records.iter().zip(in_place) {
                     @let record = base.link(&format!("/records/{}", r.id), &tz);
-                    tr class={ "row-" (level_name(r.level)) } {
+                    tr class={ "row-" (level_name(r.level)) } id={ "r" (r.id) } {
                         td.t { a href=(record) title="Open the record" { (time(viewer, r.ts)) } }
                         td.level { (level_badge(r.level)) }
                         td.logger title=(Shown(&r.logger)) { (preview(&r.logger, NAME_CHARS)) }

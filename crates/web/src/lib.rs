@@ -24,6 +24,8 @@
 //! inline scripts and styles, and the only script — local times and the
 //! live tail — is a static file; every page but the live tail works without it.
 
+mod alerts;
+mod fields;
 mod health;
 mod histogram;
 mod html;
@@ -32,6 +34,7 @@ mod query;
 mod related;
 mod serve;
 mod split;
+mod surrounding;
 mod tail;
 mod trace;
 
@@ -75,6 +78,8 @@ pub struct PanelOptions {
     /// The link from a record's `trace_id` to a trace viewer (the
     /// configuration's `panel.trace_url`, `serve --trace-url`); none by default.
     pub trace_url: Option<TraceUrl>,
+    /// The alert thresholds the alerts page recomputes crossings with.
+    alerts: alerts::AlertRules,
 }
 
 impl Default for PanelOptions {
@@ -85,6 +90,7 @@ impl Default for PanelOptions {
             loggers: health::LoggerThresholds::default(),
             tail_streams: PanelOptions::DEFAULT_TAIL_STREAMS,
             trace_url: None,
+            alerts: alerts::AlertRules::default(),
         }
     }
 }
@@ -104,6 +110,28 @@ impl PanelOptions {
     #[must_use]
     pub fn tail_streams(mut self, n: usize) -> PanelOptions {
         self.tail_streams = n.max(1);
+        self
+    }
+
+    /// The alerts page's threshold of `level`: `count` records of one logger
+    /// and exactly that level within the [window](PanelOptions::alert_window)
+    /// fire (the configuration's `thresholds.error`, `.warn`, …; `None` or
+    /// `Some(0)`: the level never fires). By default ERROR 1 and WARN 1, as
+    /// the library's.
+    #[must_use]
+    pub fn alert_threshold(mut self, level: log_panel_core::Level, count: Option<u32>) -> PanelOptions {
+        let at = log_panel_core::LEVELS.iter().position(|l| *l == level);
+        if let Some(slot) = at.and_then(|i| self.alerts.thresholds.get_mut(i)) {
+            *slot = count.filter(|&n| n > 0);
+        }
+        self
+    }
+
+    /// The alerts page's sliding window (the configuration's
+    /// `thresholds.window_secs`; one hour by default; zero is taken as one second).
+    #[must_use]
+    pub fn alert_window(mut self, window: std::time::Duration) -> PanelOptions {
+        self.alerts.window = window.max(std::time::Duration::from_secs(1));
         self
     }
 
@@ -171,8 +199,10 @@ pub fn router_with(store: Arc<dyn Store>, options: PanelOptions) -> axum::Router
         .route("/", get(pages::home))
         .route("/records", get(pages::records))
         .route("/records/{id}", get(pages::record))
+        .route("/records/{id}/around", get(surrounding::around))
         .route("/related", get(related::related))
         .route("/sites", get(pages::sites))
+        .route("/alerts", get(alerts::alerts))
         .route("/tail", get(pages::tail))
         .route("/tail/events", get(pages::tail_events))
         .route("/static/panel.css", get(pages::stylesheet))

@@ -458,9 +458,9 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
         let at = page_at(&ctx.params)?;
         let limit = number(&ctx.params, "limit", 50, RECORDS_LIMIT)?;
         let split_key = crate::split::key(&ctx.params)?;
-        Ok((f, at, limit, split_key))
+        Ok((f, at, limit, split_key, crate::fields::Ask::from_params(&ctx.params)?))
     });
-    let (filter, at, limit, split_key) = match parsed {
+    let (filter, at, limit, split_key, ask) = match parsed {
         Ok(x) => x,
         Err(e) => {
             let body = filter_form(&ctx.base, "/records", &form, viewer, Some(&e));
@@ -471,6 +471,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     let keys: Vec<String> = filter.fields.iter().map(|f| f.key.clone()).collect();
     let newest = at == PageAt::Newest;
     let split_key_read = split_key.clone();
+    let ask_read = ask.clone();
     let result = blocking(&state, move |s| {
         let page = s.records(&filter, at, limit)?;
         let drawn = crate::histogram::read(s, &filter, &page, newest, now, viewer)?;
@@ -478,10 +479,11 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
             Some(key) => Some(crate::split::read(s, &filter, key, &drawn.slots)?),
             None => None,
         };
-        Ok((page, drawn, split))
+        let fields = crate::fields::read(s, &filter, &ask_read)?;
+        Ok((page, drawn, split, fields))
     })
     .await;
-    let (page_of, drawn, split) = match result {
+    let (page_of, drawn, split, fields) = match result {
         Ok(x) => x,
         Err(e) => return filter_failure(&ctx, &form, "/records", "Records", Nav::Records, &e),
     };
@@ -495,6 +497,8 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     if let Some(k) = &split_key {
         keep.push(("split", k.clone()));
     }
+    let unfielded = keep.clone();
+    keep.extend(ask.pairs());
     let pager_link = |key: &'static str, cursor: String| {
         let mut pairs = keep.clone();
         pairs.push((key, cursor));
@@ -516,6 +520,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
             (crate::split::chart(&ctx.base, viewer, &keep, key, &drawn, split))
         }
         (crate::split::control(&ctx.base, &unsplit, split_key.as_deref(), &crate::split::keys_seen(&page_of.records)))
+        (crate::fields::panel(&ctx.base, &unfielded, &ask, fields.as_ref()))
         @if page_of.records.is_empty() {
             p.empty { "No record matches." }
         } @else {
@@ -600,6 +605,7 @@ pub(crate) async fn record(State(state): State<AppState>, ctx: Ctx, Path(id): Pa
             }
             (crate::trace::record_block(&ctx, &r, state.options.trace_url.as_ref()))
             pre.message { (Shown(&r.message)) }
+            p { a.button.secondary href=(crate::surrounding::link_from_record(&ctx, r.id)) { "Surrounding records" } " " span.muted { "the records just before and after it in its thread" } }
             @if let Some(size) = r.original_size { p.muted { "Cut: the original message was " (count(size)) " bytes." } }
             dl.fields {
                 dt { "Time (UTC)" } dd { code { (r.ts.to_rfc3339()) } }

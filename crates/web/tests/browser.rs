@@ -312,6 +312,44 @@ async fn split_chart(env: &mut common::Env, client: &Client, base: &str, shots: 
     client.set_window_size(1280, 900).await.unwrap();
 }
 
+/// Field statistics of the access records (a hostile tenant among the
+/// values), the records around the hostile record (its row highlighted), and
+/// the alerts page, at 1400 and 800 px.
+async fn new_panels(env: &mut common::Env, client: &Client, base: &str, shots: &Path) {
+    use log_panel_core::store::RecordFilter;
+    let evil = tokio::task::block_in_place(|| {
+        let mut f = RecordFilter::default();
+        f.host = Some(format!("host{}", common::H_MSG));
+        env.store.records(&f, log_panel_core::store::PageAt::Newest, 1)
+    })
+    .unwrap()
+    .records[0]
+        .id;
+    for width in [1400, 800] {
+        client.set_window_size(width, 1000).await.unwrap();
+        client.goto(&format!("{base}/records?logger=web::access&since=6h&field=tenant")).await.unwrap();
+        client.wait().for_element(Locator::Css("section.fields table.field-values")).await.unwrap();
+        assert_eq!(client.find_all(Locator::Css("table.field-values tbody tr")).await.unwrap().len(), 6);
+        assert!(text_of(client, "table.field-values").await.contains(common::H_ATTR));
+        assert!(client.find_all(Locator::Css("main img, main script")).await.unwrap().is_empty());
+        shot(client, shots, &format!("records-fields-{width}")).await;
+
+        client.goto(&format!("{base}/records/{evil}/around?scope=all&n=4#r{evil}")).await.unwrap();
+        client.wait().for_element(Locator::Css("section.around table.records")).await.unwrap();
+        let target = client.find(Locator::Css("table.records tr:target")).await.unwrap();
+        assert!(target.text().await.unwrap().contains(common::H_MSG), "the hostile record is the highlighted row");
+        assert!(client.find_all(Locator::Css("main img, main script, main b")).await.unwrap().is_empty());
+        shot(client, shots, &format!("around-{width}")).await;
+
+        client.goto(&format!("{base}/alerts?range=7d")).await.unwrap();
+        client.wait().for_element(Locator::Css("table.alerts")).await.unwrap();
+        assert!(text_of(client, "table.alerts").await.contains(common::H_LOGGER));
+        assert!(client.find_all(Locator::Css("main img, main script, main b")).await.unwrap().is_empty());
+        shot(client, shots, &format!("alerts-{width}")).await;
+    }
+    client.set_window_size(1280, 900).await.unwrap();
+}
+
 #[test]
 fn browse_from_home_to_a_request_and_watch_the_tail() {
     // The storage is made and dropped outside the runtime (its clients block).
@@ -448,6 +486,7 @@ async fn browse(env: &mut common::Env) {
         shot(&client, &shots, &format!("home-health-{width}")).await;
     }
     split_chart(env, &client, &base, &shots).await;
+    new_panels(env, &client, &base, &shots).await;
 
     client.close().await.unwrap();
 

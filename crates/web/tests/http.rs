@@ -2179,3 +2179,264 @@ mod split_chart {
 
     split_stores!(memory, sqlite, postgres);
 }
+
+// ------------------------------------------------ field statistics, surrounding records, alerts
+
+/// The value of attribute `name` in each element of `body` that has it, unescaped.
+fn attr_values(body: &str, name: &str) -> Vec<String> {
+    let needle = format!(" {name}=\"");
+    body.split(&needle)
+        .skip(1)
+        .map(|s| {
+            s[..s.find('"').unwrap()]
+                .replace("&quot;", "\"")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&")
+        })
+        .collect()
+}
+
+/// `(value, count)` of each entry `data-{what}=… data-count=…` of a page.
+fn counted_entries(body: &str, what: &str) -> Vec<(String, u64)> {
+    let needle = format!(" data-{what}=\"");
+    body.split(&needle)
+        .skip(1)
+        .map(|s| {
+            let v = s[..s.find('"').unwrap()]
+                .replace("&quot;", "\"")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&");
+            let c = s.split(" data-count=\"").nth(1).unwrap();
+            (v, c[..c.find('"').unwrap()].parse().unwrap())
+        })
+        .collect()
+}
+
+async fn field_statistics_count_the_filters_records(env: &Env) {
+    use std::collections::BTreeMap;
+    let app = router(env.store.clone());
+    // Nothing is read unless asked; the records page offers it.
+    let (status, _, plain) = get(&app, "/records").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(plain.contains("Field statistics") && !plain.contains("<section class=\"fields\""), "{plain}");
+    assert_eq!(links(&plain, "/records?fields=on").len(), 1, "{plain}");
+
+    // The keys, counted by hand over every record (fewer than the sample).
+    let every = all(env.store.as_ref(), &RecordFilter::default());
+    let mut keys: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &every {
+        for k in r.context.keys() {
+            *keys.entry(k.clone()).or_default() += 1;
+        }
+    }
+    let (status, _, body) = get(&app, "/records?fields=on").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_escaped("field keys", &body);
+    assert_eq!(attr_values(&body, "data-read")[0], every.len().to_string());
+    assert_eq!(attr_values(&body, "data-sampled")[0], "false");
+    let shown: BTreeMap<String, u64> = counted_entries(&body, "key").into_iter().collect();
+    assert_eq!(shown, keys, "every key with its records");
+    assert!(body.contains(&format!("key{}", H_ATTR.replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;"))));
+
+    // One key's values, by hand; each links to the filter with it added.
+    let mut values: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &every {
+        if let Some(v) = r.context.get("request_id").and_then(|v| v.as_str()) {
+            *values.entry(v.to_owned()).or_default() += 1;
+        }
+    }
+    let (status, _, body) = get(&app, "/records?field=request_id").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_escaped("field values", &body);
+    let shown: BTreeMap<String, u64> = counted_entries(&body, "value").into_iter().collect();
+    assert_eq!(shown, values, "request_id's values");
+    assert_eq!(attr_values(&body, "data-with-key")[0], values.values().sum::<u64>().to_string());
+    let value_links = |body: &str, value: &str| -> Vec<String> {
+        let wanted = format!("request_id={value}");
+        let ctx_of = |l: &str| {
+            let query = l.split_once('?').map_or("", |(_, q)| q).to_owned();
+            form_urlencoded::parse(query.as_bytes()).into_owned().find(|(k, _)| k == "ctx").map(|(_, v)| v)
+        };
+        links(body, "/records?field=request_id")
+            .into_iter()
+            .filter(|l| ctx_of(l).as_deref() == Some(wanted.as_str()))
+            .collect()
+    };
+    let add = value_links(&body, "r-1");
+    assert_eq!(add.len(), 1, "{body}");
+    let (_, _, filtered) = get(&app, &add[0]).await;
+    assert_eq!(count_rows(&filtered), values["r-1"] as usize, "{filtered}");
+    let shown: BTreeMap<String, u64> = counted_entries(&filtered, "value").into_iter().collect();
+    assert_eq!(shown, BTreeMap::from([("r-1".to_owned(), values["r-1"])]), "the panel stays open on the filter");
+    // The hostile value is shown escaped and filters exactly.
+    let hostile = value_links(&body, H_ATTR);
+    assert_eq!(hostile.len(), 1, "{body}");
+    let (_, _, filtered) = get(&app, &hostile[0]).await;
+    assert_eq!(count_rows(&filtered), 1);
+    assert_escaped("hostile value", &filtered);
+
+    // With a filter: billing's order ids, numbers as their JSON text.
+    let (_, _, body) = get(&app, "/records?logger=billing&field=order_id").await;
+    let mut billing = RecordFilter::default();
+    billing.logger = Some(LoggerMatch::Exact("billing".into()));
+    let mut orders: BTreeMap<String, u64> = BTreeMap::new();
+    for r in all(env.store.as_ref(), &billing) {
+        if let Some(v) = r.context.get("order_id") {
+            *orders.entry(v.to_string()).or_default() += 1;
+        }
+    }
+    assert_eq!(counted_entries(&body, "value").into_iter().collect::<BTreeMap<_, _>>(), orders, "{body}");
+    // A hostile key is a key like any other.
+    let (status, _, body) = get(&app, &format!("/records?field={}", urlencode(&format!("key{H_ATTR}")))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_escaped("hostile key", &body);
+    assert_eq!(counted_entries(&body, "value").len(), 1, "{body}");
+    // Bad keys are 400 with the form, never 500.
+    for bad in ["field=a%01b", &format!("field={}", "k".repeat(200))] {
+        let (status, _, body) = get(&app, &format!("/records?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(body.contains("field statistics"), "{body}");
+    }
+    let (status, _, _) = get(&app, "/records?fields=on&q=%00").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// The table of a page (the rows after the first `<table`), as record ids.
+fn table_ids(body: &str) -> Vec<i64> {
+    row_ids(&body[body.find("<table").unwrap()..])
+}
+
+async fn surrounding_records_by_thread_process_or_all(env: &Env) {
+    let app = router(env.store.clone());
+    let every = all(env.store.as_ref(), &RecordFilter::default());
+    let target = every.iter().find(|r| r.message == "payment failed after 3 attempts").unwrap().clone();
+    // The record's page links to its thread's records around it, scrolled to it.
+    let (_, _, page) = get(&app, &format!("/records/{}", target.id)).await;
+    let around = links(&page, &format!("/records/{}/around", target.id));
+    assert_eq!(around, [format!("/records/{0}/around?scope=thread#r{0}", target.id)], "{page}");
+
+    for (scope, n) in [("thread", 2), ("process", 3), ("all", 4), ("all", 200)] {
+        let keep = |r: &StoredRecord| match scope {
+            "thread" => r.host == target.host && r.pid == target.pid && r.thread == target.thread,
+            "process" => r.host == target.host && r.pid == target.pid,
+            _ => true,
+        };
+        // By hand: the scope's records newest first; n each side of the target.
+        let kept: Vec<i64> = every.iter().filter(|r| keep(r)).map(|r| r.id).collect();
+        let at = kept.iter().position(|&id| id == target.id).unwrap();
+        let expected = kept[at.saturating_sub(n)..(at + n + 1).min(kept.len())].to_vec();
+        let (status, _, body) = get(&app, &format!("/records/{}/around?scope={scope}&n={n}", target.id)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(table_ids(&body), expected, "{scope} n={n}");
+        assert!(body.contains(&format!("id=\"r{}\"", target.id)), "the record's row is the target");
+        assert_escaped("around", &body);
+    }
+    // The hostile record's own thread and process: escaped.
+    let evil = every.iter().find(|r| r.thread.contains("img")).unwrap();
+    let (status, _, body) = get(&app, &format!("/records/{}/around", evil.id)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_escaped("around a hostile record", &body);
+    assert_eq!(table_ids(&body), [evil.id], "alone in its thread");
+    for (uri, status) in [
+        ("/records/abc/around", StatusCode::NOT_FOUND),
+        ("/records/99999999/around", StatusCode::NOT_FOUND),
+        (&format!("/records/{}/around?n=0", target.id), StatusCode::BAD_REQUEST),
+        (&format!("/records/{}/around?n=201", target.id), StatusCode::BAD_REQUEST),
+        (&format!("/records/{}/around?n=x", target.id), StatusCode::BAD_REQUEST),
+        (&format!("/records/{}/around?scope=%3Cscript%3E", target.id), StatusCode::BAD_REQUEST),
+        (&format!("/records/{}/around?tz=7", target.id), StatusCode::BAD_REQUEST),
+    ] {
+        let (got, _, body) = get(&app, uri).await;
+        assert_eq!(got, status, "{uri}");
+        assert_escaped(uri, &body);
+    }
+}
+
+async fn alerts_page_lists_exactly_the_crossings(env: &mut Env) {
+    const MIN: i64 = 60_000_000;
+    let now = Timestamp::now().0;
+    let origin = Origin::new("shop", "alert-host", 9);
+    let mut records = Vec::new();
+    let mut at = |level, logger: &'static str, ago: i64| {
+        let mut r = Record::new(level, logger, format!("{level:?} {ago} min ago"));
+        r.timestamp = Timestamp(now - ago * MIN);
+        records.push(r);
+    };
+    // ERROR, threshold 2 in an hour: fires at −22.5 h (2), not at −20 h (alone
+    // in its hour), at −19.5 h (2 anew), at −40 min (2), not at −30 min (3).
+    for ago in [23 * 60, 22 * 60 + 30, 20 * 60, 19 * 60 + 30, 50, 40, 30] {
+        at(Level::Error, "alerty", ago);
+    }
+    // WARN, threshold 3: the third within the hour fires (−130 min).
+    for ago in [180, 150, 140, 130] {
+        at(Level::Warn, "alerty", ago);
+    }
+    // A hostile logger's second error, with the one logged by `fill`.
+    at(Level::Error, H_LOGGER, 2);
+    let written: Vec<Record> = records.clone();
+    sync(|| env.sink.write(&Batch::new(&origin, &written))).unwrap();
+    let ids = |logger: &str, level: Level| {
+        let mut f = RecordFilter::default();
+        f.logger = Some(LoggerMatch::Exact(logger.into()));
+        f.levels = vec![level];
+        all(env.store.as_ref(), &f)
+    };
+    let alerty_errors = ids("alerty", Level::Error);
+    let by_ago = |rs: &[StoredRecord], ago: i64| rs.iter().find(|r| r.ts.0 == now - ago * MIN).unwrap().clone();
+    let hostile_errors = ids(H_LOGGER, Level::Error);
+    let mut expected: Vec<(String, String, i64, i64)> = vec![
+        ("alerty".into(), "error".into(), by_ago(&alerty_errors, 40).ts.0, by_ago(&alerty_errors, 40).id),
+        ("alerty".into(), "warn".into(), now - 140 * MIN, by_ago(&ids("alerty", Level::Warn), 140).id),
+        ("alerty".into(), "error".into(), now - (19 * 60 + 30) * MIN, by_ago(&alerty_errors, 19 * 60 + 30).id),
+        ("alerty".into(), "error".into(), now - (22 * 60 + 30) * MIN, by_ago(&alerty_errors, 22 * 60 + 30).id),
+        (H_LOGGER.into(), "error".into(), hostile_errors[0].ts.0, hostile_errors[0].id),
+    ];
+    expected.sort_by_key(|e| std::cmp::Reverse((e.2, e.3)));
+    let options = PanelOptions::default().alert_threshold(Level::Error, Some(2)).alert_threshold(Level::Warn, Some(3));
+    let app = log_panel_web::router_with(env.store.clone(), options.clone());
+    let (status, _, body) = get(&app, "/alerts").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_escaped("alerts", &body);
+    let got: Vec<(String, String, i64, i64)> = attr_values(&body, "data-logger")
+        .into_iter()
+        .zip(attr_values(&body, "data-level"))
+        .zip(attr_values(&body, "data-at").into_iter().zip(attr_values(&body, "data-id")))
+        .map(|((l, v), (t, id))| (l, v, t.parse().unwrap(), id.parse().unwrap()))
+        .collect();
+    assert_eq!(got, expected, "{body}");
+    // The last hour: the crossing at −40 min and the hostile logger's.
+    let (_, _, hour) = get(&app, "/alerts?range=1h").await;
+    assert_eq!(attr_values(&hour, "data-logger"), [H_LOGGER, "alerty"], "{hour}");
+    // The records that crossed: the two errors of the window.
+    let link = links(&hour, "/records?logger=alerty");
+    assert_eq!(link.len(), 1, "{hour}");
+    let (_, _, crossed) = get(&app, &link[0]).await;
+    assert_eq!(row_ids(&crossed), [by_ago(&alerty_errors, 40).id, by_ago(&alerty_errors, 50).id], "{crossed}");
+    // A window of 5 minutes: alerty's errors, 10 minutes apart, never make 2;
+    // the hostile logger's two, 2 minutes apart, still do.
+    let narrow = log_panel_web::router_with(env.store.clone(), options.alert_window(Duration::from_secs(300)));
+    let (_, _, body) = get(&narrow, "/alerts?range=24h").await;
+    assert_eq!(attr_values(&body, "data-logger"), [H_LOGGER], "{body}");
+    // No threshold: nothing fires.
+    let off = log_panel_web::router_with(
+        env.store.clone(),
+        PanelOptions::default().alert_threshold(Level::Error, None).alert_threshold(Level::Warn, Some(0)),
+    );
+    let (_, _, body) = get(&off, "/alerts?range=30d").await;
+    assert!(body.contains("No level has a threshold") && attr_values(&body, "data-logger").is_empty(), "{body}");
+    for uri in ["/alerts?range=2y", "/alerts?range=%3Cscript%3E", "/alerts?tz=7"] {
+        let (status, _, body) = get(&app, uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_escaped(uri, &body);
+    }
+    assert!(body.contains(">Alerts<"), "the page is in the navigation");
+}
+
+mod panels {
+    use super::*;
+    per_store!(memory: field_statistics_count_the_filters_records, surrounding_records_by_thread_process_or_all, alerts_page_lists_exactly_the_crossings);
+    per_store!(sqlite: field_statistics_count_the_filters_records, surrounding_records_by_thread_process_or_all, alerts_page_lists_exactly_the_crossings);
+    per_store!(postgres: field_statistics_count_the_filters_records, surrounding_records_by_thread_process_or_all, alerts_page_lists_exactly_the_crossings);
+}
