@@ -147,8 +147,13 @@ pub(crate) fn panel(base: &Base, keep: &[(&'static str, String)], ask: &Ask, rea
                     ul.keys {
                         @for k in &keys.keys {
                             li class=@if chosen == Some(k.value.as_str()) { "on" } data-key=(Shown(&k.value)) data-count=(k.count) {
-                                a href=(with(Ask::Values(k.value.clone()).pairs())) title={ (Shown(&short(&k.value, TITLE_CHARS))) ": in " (count(k.count)) " of " (count(keys.read)) " records" } {
-                                    code { (Shown(&short(&k.value, SHOWN_CHARS))) }
+                                // A key no filter can name (over 128 bytes, control characters) is not a link.
+                                @if FieldMatch::new(k.value.as_str(), FieldValue::Text(String::new())).is_ok() {
+                                    a href=(with(Ask::Values(k.value.clone()).pairs())) title={ (Shown(&short(&k.value, TITLE_CHARS))) ": in " (count(k.count)) " of " (count(keys.read)) " records" } {
+                                        code { (Shown(&short(&k.value, SHOWN_CHARS))) }
+                                    }
+                                } @else {
+                                    code title=(Shown(&short(&k.value, TITLE_CHARS))) { (Shown(&short(&k.value, SHOWN_CHARS))) }
                                 }
                                 " " span.muted { (share(k.count, keys.read)) " %" }
                             }

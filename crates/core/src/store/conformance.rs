@@ -513,6 +513,7 @@ fn check_hostile(store: &dyn Store) {
     add("logger tree", &|f| f.logger = Some(LoggerMatch::Tree(format!("billing{nul}"))));
     add("app", &|f| f.app = Some(format!("shop{nul}")));
     add("host", &|f| f.host = Some(format!("web-1{nul}")));
+    add("thread", &|f| f.thread = Some(format!("main{nul}")));
     add("field text", &|f| f.fields = vec![FieldMatch::new("request_id", FieldValue::Text(nul.into())).unwrap()]);
     add("field str", &|f| f.fields = vec![FieldMatch::new("request_id", FieldValue::Str(nul.into())).unwrap()]);
     add("site", &|f| f.site = Some(SiteMatch { file: format!("src/billing.rs{nul}"), line: Some(10) }));

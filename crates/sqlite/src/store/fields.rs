@@ -3,18 +3,56 @@
 //! the filter's newest matches (one query, [`newest`]) grouped by context
 //! key or by one key's value, the groups ranked by core.
 
-use log_panel_core::store::{check_field_query, split_label, FieldKeys, FieldValues, RecordFilter};
+use log_panel_core::store::{check_field_query, split_label, FieldKeys, FieldValues, LoggerMatch, RecordFilter};
 use log_panel_core::StoreError;
 use rusqlite::params_from_iter;
 
 use super::split::value_expr;
-use super::{storage, usize_param, SqliteStore};
+use super::{storage, tree_loggers, usize_param, SqliteStore, TREE_ARMS};
 use crate::query::Where;
 
-/// The newest `sample` records `w` keeps, as `SELECT {columns} …`: the one
-/// read of field statistics, so a key/value side table can replace it.
-fn newest(w: &Where, columns: &str, sample: usize) -> String {
-    format!("SELECT {columns} FROM log_records{} ORDER BY ts DESC, id DESC LIMIT {}", w.sql(), usize_param(sample))
+/// The newest `sample` records `filter` keeps, as `SELECT ts, id, {columns} …`
+/// (`columns` binds what it needs in the statement's [`Where`]): the one read
+/// of field statistics, so a key/value side table can replace it. A logger
+/// tree is read one arm per logger, each walking its `(logger, ts)` index
+/// newest first and stopping at the sample, as [`SqliteStore::records`] reads
+/// a page: the tree's single condition would walk the time index through every
+/// other logger's records.
+fn newest(
+    store: &SqliteStore,
+    filter: &RecordFilter,
+    columns: impl Fn(&mut Where) -> String,
+    sample: usize,
+) -> Result<(String, Where), StoreError> {
+    let planned = store.plan(filter)?;
+    let n = usize_param(sample);
+    let order = format!("ORDER BY ts DESC, id DESC LIMIT {n}");
+    if let Some(LoggerMatch::Tree(root)) = &filter.logger {
+        let names = tree_loggers(&*store.conn()?, root).map_err(storage)?;
+        if names.len() <= TREE_ARMS {
+            let mut rest = filter.clone();
+            rest.logger = None;
+            let mut w = Where::planned(&rest, planned.scan_text, planned.key_marks);
+            let cols = columns(&mut w);
+            let shared = w.conditions().map_or_else(String::new, |c| format!(" AND {c}"));
+            let arms: Vec<String> = names
+                .into_iter()
+                .map(|name| {
+                    let p = w.bind(name);
+                    format!("SELECT * FROM (SELECT ts, id, {cols} FROM log_records WHERE logger = {p}{shared} {order})")
+                })
+                .collect();
+            let sql = if arms.is_empty() {
+                format!("SELECT ts, id, {cols} FROM log_records WHERE 0")
+            } else {
+                format!("SELECT * FROM ({}) {order}", arms.join(" UNION ALL "))
+            };
+            return Ok((sql, w));
+        }
+    }
+    let mut w = planned;
+    let cols = columns(&mut w);
+    Ok((format!("SELECT ts, id, {cols} FROM log_records{} {order}", w.sql()), w))
 }
 
 /// See [`Store::field_keys`](log_panel_core::Store::field_keys).
@@ -27,12 +65,11 @@ pub(super) fn field_keys(
     if !check_field_query(filter, None, top, sample)? {
         return Ok(FieldKeys::default());
     }
-    let w = store.plan(filter)?;
+    let (sample_sql, w) = newest(store, filter, |_| "context".to_owned(), sample)?;
     // The first row (key NULL) is the number of records read.
     let sql = format!(
-        "WITH s AS MATERIALIZED ({}) SELECT NULL, count(*) FROM s
-         UNION ALL SELECT j.key, count(*) FROM s, json_each(s.context) AS j GROUP BY j.key",
-        newest(&w, "context", sample)
+        "WITH s AS MATERIALIZED ({sample_sql}) SELECT NULL, count(*) FROM s
+         UNION ALL SELECT j.key, count(*) FROM s, json_each(s.context) AS j GROUP BY j.key"
     );
     let conn = store.conn()?;
     let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
@@ -56,12 +93,12 @@ pub(super) fn field_values(
     if !check_field_query(filter, Some(key), top, sample)? {
         return Ok(FieldValues::default());
     }
-    let mut w = store.plan(filter)?;
-    let k = w.bind(key.to_owned());
-    let sql = format!(
-        "SELECT v, count(*) FROM ({}) GROUP BY v",
-        newest(&w, &format!("{} AS v", value_expr(key, &k)), sample)
-    );
+    let columns = |w: &mut Where| {
+        let k = w.bind(key.to_owned());
+        format!("{} AS v", value_expr(key, &k))
+    };
+    let (sample_sql, w) = newest(store, filter, columns, sample)?;
+    let sql = format!("SELECT v, count(*) FROM ({sample_sql}) GROUP BY v");
     let conn = store.conn()?;
     let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
     let mut rows = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
