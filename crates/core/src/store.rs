@@ -36,11 +36,13 @@ pub mod conformance;
 mod follow;
 mod range;
 mod split;
+mod wake;
 mod when;
 
 pub use follow::Follow;
 pub use range::{FieldRange, RangeOp};
 pub use split::{split_label, Split, SplitCounter, SplitSeries};
+pub use wake::{CommitWaiter, Sleep, Wake};
 pub use when::When;
 
 const MINUTE: i64 = 60_000_000;
@@ -1137,6 +1139,15 @@ pub trait Store: Send + Sync {
 
     /// A short description for messages (never containing a password).
     fn describe(&self) -> String;
+
+    /// What a live tail waits on between two reads: a waiter that returns
+    /// when the store says a batch committed (PostgreSQL `LISTEN/NOTIFY`),
+    /// or [`Sleep`] (the default), which waits the whole poll interval.
+    /// Never fails: a store that cannot listen now hands out a waiter that
+    /// sleeps and tries to listen again.
+    fn commit_waiter(&self) -> Box<dyn CommitWaiter> {
+        Box::new(Sleep)
+    }
 }
 
 #[cfg(test)]

@@ -88,6 +88,7 @@ pub mod aggregates;
 mod config;
 pub mod copy;
 mod error;
+pub mod listen;
 mod query;
 pub mod schema;
 mod store;
@@ -428,7 +429,10 @@ impl PgSink {
             }
             return Err(WriteFailure::before_commit(failure, what));
         }
-        if let Err(e) = conn.client.batch_execute("COMMIT") {
+        // The notification goes out when, and only if, the batch commits (live tails wake on it).
+        let commit =
+            if batch.records.is_empty() { "COMMIT".to_owned() } else { format!("{}; COMMIT", listen::NOTIFY_SQL) };
+        if let Err(e) = conn.client.batch_execute(&commit) {
             // No SQLSTATE: the connection broke with the COMMIT in flight.
             let in_doubt = e.code().is_none().then(|| {
                 Box::new(InDoubt {

@@ -820,6 +820,10 @@ impl Store for PgStore {
     fn describe(&self) -> String {
         format!("PostgreSQL {}", self.config.redacted())
     }
+
+    fn commit_waiter(&self) -> Box<dyn log_panel_core::store::CommitWaiter> {
+        Box::new(crate::listen::PgCommitWaiter::new(self.config.clone()))
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ mod split;
 mod tail;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{header, HeaderValue};
 use axum::routing::get;
@@ -70,6 +71,10 @@ pub struct PanelOptions {
     /// Live-tail streams served at once ([`PanelOptions::DEFAULT_TAIL_STREAMS`]
     /// by default); one more is answered `503` with `Retry-After`. At least 1.
     pub tail_streams: usize,
+    /// How often the live tail reads when the store does not say that a
+    /// batch committed ([`PanelOptions::DEFAULT_TAIL_POLL`]); with a store
+    /// that pushes commits (PostgreSQL) it is the fallback. At least 10 ms.
+    pub tail_poll: Duration,
 }
 
 impl Default for PanelOptions {
@@ -79,6 +84,7 @@ impl Default for PanelOptions {
             slot_warnings: 1,
             loggers: health::LoggerThresholds::default(),
             tail_streams: PanelOptions::DEFAULT_TAIL_STREAMS,
+            tail_poll: PanelOptions::DEFAULT_TAIL_POLL,
         }
     }
 }
@@ -86,6 +92,17 @@ impl Default for PanelOptions {
 impl PanelOptions {
     /// The default cap on live-tail streams open at once.
     pub const DEFAULT_TAIL_STREAMS: usize = 64;
+
+    /// The default [`PanelOptions::tail_poll`].
+    pub const DEFAULT_TAIL_POLL: Duration = Duration::from_millis(500);
+
+    /// The live tail reads every `every` when the store does not push
+    /// commits, and at least that often when it does (below 10 ms is taken as 10 ms).
+    #[must_use]
+    pub fn tail_poll(mut self, every: Duration) -> PanelOptions {
+        self.tail_poll = every.max(Duration::from_millis(10));
+        self
+    }
 
     /// Serves at most `n` live-tail streams at once (0 is taken as 1).
     #[must_use]
@@ -151,9 +168,10 @@ pub fn router(store: Arc<dyn Store>) -> axum::Router {
 
 /// [`router`] with options.
 pub fn router_with(store: Arc<dyn Store>, options: PanelOptions) -> axum::Router {
-    let (errors, warnings, streams) = (options.slot_errors, options.slot_warnings, options.tail_streams);
-    let options = options.slot_thresholds(errors, warnings).tail_streams(streams);
-    let tail = Arc::new(tail::TailHub::new(store.clone(), options.tail_streams));
+    let (errors, warnings, streams, poll) =
+        (options.slot_errors, options.slot_warnings, options.tail_streams, options.tail_poll);
+    let options = options.slot_thresholds(errors, warnings).tail_streams(streams).tail_poll(poll);
+    let tail = Arc::new(tail::TailHub::new(store.clone(), options.tail_streams, options.tail_poll));
     axum::Router::new()
         .route("/", get(pages::home))
         .route("/records", get(pages::records))
