@@ -62,7 +62,7 @@ const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only 
        [--backends log-panel,tracing,slog,env_logger] [--calls N per thread] [--records N] [--burst N] [--repeats N] [--read-records N]
        [--read-db FILE (keep the read phase's database there)]
        [--load-side LABEL=BENCH_BINARY,LOG_PANEL_BINARY ...] [--load-records N] [--load-seconds S]
-       [--load-rate RECORDS_PER_SEC (0: as fast as it can)] [--load-rounds N] [--load-requests N per page and run]
+       [--load-rate RECORDS_PER_SEC (0: as fast as it can; half: half of that, measured first)] [--load-rounds N] [--load-requests N per page and run]
        [--load-keep DIR (keep and reuse the base files there)]
        log-panel-bench --pg-read POSTGRES_URL RECORDS REPEATS (PostgreSQL read side, see read/pg.rs)";
 
@@ -116,7 +116,12 @@ fn parse() -> Result<Options, String> {
             }
             "--load-records" => opts.load_records = Some(num(it.next(), "--load-records")?),
             "--load-seconds" => opts.load_seconds = Some(num(it.next(), "--load-seconds")?),
-            "--load-rate" => opts.load_rate = num(it.next(), "--load-rate")?,
+            "--load-rate" => {
+                opts.load_rate = match it.next() {
+                    Some(h) if h == "half" => read::load::HALF_RATE,
+                    other => num(other, "--load-rate")?,
+                }
+            }
             "--load-rounds" => opts.load_rounds = Some(num(it.next(), "--load-rounds")? as usize),
             "--load-requests" => opts.load_requests = Some(num(it.next(), "--load-requests")? as usize),
             "--load-keep" => opts.load_keep = Some(it.next().ok_or("--load-keep needs a directory")?.into()),

@@ -263,8 +263,8 @@ impl PgSink {
         let Some(conn) = self.conn.as_mut() else {
             return Ok(false); // the next write reconnects; upkeep waits for it
         };
-        let more_index =
-            upkeep::index_step(&mut conn.client, upkeep::INDEX_STEP_ROWS).map_err(|e| (e, "indexing messages"))?;
+        let more_index = upkeep::index_step(&mut conn.client, upkeep::INDEX_STEP_ROWS, upkeep::LockWait::NoWait)
+            .map_err(|e| (e, "indexing messages"))?;
         let mut more_prune = false;
         if let Some(keep) = self.retention {
             let cutoff = std::time::SystemTime::now().checked_sub(keep).unwrap_or(std::time::UNIX_EPOCH);
