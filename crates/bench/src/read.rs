@@ -9,6 +9,7 @@
 
 mod cli;
 pub mod load;
+pub mod pg;
 mod writes;
 
 use std::path::{Path, PathBuf};

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use log_panel_core::store::{
-    CardFilter, CardsQuery, FieldValue, Follow, LoggerCard, PageAt, RecordFilter, Slots, StoredRecord,
+    CardFilter, CardsQuery, CommitWaiter, FieldValue, Follow, LoggerCard, PageAt, RecordFilter, Slots, StoredRecord,
+    Wake,
 };
 use log_panel_core::{LevelCounts, Store, StoreErrorKind};
 
@@ -32,6 +33,10 @@ pub(crate) struct Ctx {
 const PAGE: usize = 1000;
 /// How often `tail -f` asks for new records.
 const POLL: Duration = Duration::from_millis(200);
+/// How often `tail -f` reads when the store pushes commits (the fallback).
+const PUSHED_POLL: Duration = Duration::from_secs(2);
+/// The least time between two reads of `tail -f`, however often commits are announced.
+const MIN_GAP: Duration = Duration::from_millis(100);
 /// The longest pause between two tries of `tail -f` while the storage is unavailable.
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -143,7 +148,9 @@ pub(crate) fn follow_until(
 ) -> Result<(), CliError> {
     // The pause before the next try while the storage is failing.
     let mut retry: Option<Duration> = None;
+    let mut waiter = store.commit_waiter();
     while !stop.load(Ordering::Relaxed) {
+        let read_at = Instant::now();
         match follow.poll(store, PAGE) {
             Ok(new) => {
                 if retry.take().is_some() {
@@ -151,7 +158,8 @@ pub(crate) fn follow_until(
                 }
                 print(&new)?;
                 if follow.caught_up() {
-                    pause(stop, POLL);
+                    wait_for_commit(&mut *waiter, stop, follow.due_in());
+                    pause(stop, MIN_GAP.saturating_sub(read_at.elapsed()));
                 }
             }
             Err(e) if matches!(e.kind(), StoreErrorKind::Unavailable | StoreErrorKind::Storage) => {
@@ -169,6 +177,21 @@ pub(crate) fn follow_until(
         }
     }
     Ok(())
+}
+
+/// Waits until the store says a batch committed (PostgreSQL), the poll
+/// interval passed ([`POLL`]; [`PUSHED_POLL`] when commits are pushed), a
+/// record held for time order is `due`, or `stop` is set, in slices short
+/// enough for Ctrl-C.
+fn wait_for_commit(waiter: &mut dyn CommitWaiter, stop: &AtomicBool, due: Option<Duration>) {
+    let (fallback, slice) = if waiter.pushed() { (PUSHED_POLL, POLL) } else { (POLL, Duration::from_millis(20)) };
+    let until = Instant::now() + due.map_or(fallback, |d| d.min(fallback));
+    while !stop.load(Ordering::Relaxed) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || waiter.wait(left.min(slice)) == Wake::Committed {
+            return;
+        }
+    }
 }
 
 /// Sleeps for `length`, or until `stop` is set (Ctrl-C ends a pause at once).
@@ -491,5 +514,55 @@ fn cell(text: &mut String, counts: &LevelCounts, paint: Paint) {
         paint.push(text, color, if counts.total() > 0 { "█" } else { "·" });
     } else {
         text.push_str(letter);
+    }
+}
+
+#[cfg(test)]
+mod wait_tests {
+    use super::*;
+
+    /// Answers each wait with the next of `wakes` (then `TimedOut`), sleeping
+    /// the time asked when it times out; notes every time asked.
+    struct Scripted {
+        wakes: Vec<Wake>,
+        asked: Vec<Duration>,
+        pushed: bool,
+    }
+
+    impl CommitWaiter for Scripted {
+        fn wait(&mut self, timeout: Duration) -> Wake {
+            self.asked.push(timeout);
+            let wake = if self.wakes.is_empty() { Wake::TimedOut } else { self.wakes.remove(0) };
+            if wake == Wake::TimedOut {
+                std::thread::sleep(timeout);
+            }
+            wake
+        }
+
+        fn pushed(&self) -> bool {
+            self.pushed
+        }
+    }
+
+    #[test]
+    fn a_pushed_commit_ends_the_wait_at_once() {
+        let mut w = Scripted { wakes: vec![Wake::Committed], asked: Vec::new(), pushed: true };
+        wait_for_commit(&mut w, &AtomicBool::new(false), None);
+        // One slice asked (never the whole fallback at once: Ctrl-C stays prompt).
+        assert_eq!(w.asked, [POLL]);
+    }
+
+    #[test]
+    fn a_held_record_due_sooner_shortens_the_wait_and_stop_ends_it() {
+        let mut w = Scripted { wakes: Vec::new(), asked: Vec::new(), pushed: true };
+        wait_for_commit(&mut w, &AtomicBool::new(false), Some(Duration::from_millis(50)));
+        assert!(!w.asked.is_empty() && w.asked.iter().all(|d| *d <= Duration::from_millis(50)), "{:?}", w.asked);
+        let mut w = Scripted { wakes: Vec::new(), asked: Vec::new(), pushed: true };
+        wait_for_commit(&mut w, &AtomicBool::new(true), None);
+        assert!(w.asked.is_empty());
+        // Without pushes the wait is the poll interval, in short slices.
+        let mut w = Scripted { wakes: Vec::new(), asked: Vec::new(), pushed: false };
+        wait_for_commit(&mut w, &AtomicBool::new(false), None);
+        assert!(w.asked.len() > 1 && w.asked.iter().all(|d| *d <= Duration::from_millis(20)), "{:?}", w.asked);
     }
 }

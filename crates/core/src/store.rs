@@ -38,6 +38,7 @@ mod follow;
 mod language;
 mod range;
 mod split;
+mod wake;
 mod when;
 
 pub use fields::{
@@ -47,6 +48,7 @@ pub use follow::Follow;
 pub use language::{parse_query, Expr, QueryError, MAX_DEPTH, MAX_QUERY_BYTES, MAX_TERMS};
 pub use range::{FieldRange, RangeOp};
 pub use split::{split_label, Split, SplitCounter, SplitSeries};
+pub use wake::{CommitWaiter, Sleep, Wake};
 pub use when::When;
 
 const MINUTE: i64 = 60_000_000;
@@ -1193,6 +1195,15 @@ pub trait Store: Send + Sync {
 
     /// A short description for messages (never containing a password).
     fn describe(&self) -> String;
+
+    /// What a live tail waits on between two reads: a waiter that returns
+    /// when the store says a batch committed (PostgreSQL `LISTEN/NOTIFY`),
+    /// or [`Sleep`] (the default), which waits the whole poll interval.
+    /// Never fails: a store that cannot listen now hands out a waiter that
+    /// sleeps and tries to listen again.
+    fn commit_waiter(&self) -> Box<dyn CommitWaiter> {
+        Box::new(Sleep)
+    }
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ mod tail;
 mod trace;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{header, HeaderValue};
 use axum::routing::get;
@@ -80,6 +81,10 @@ pub struct PanelOptions {
     pub trace_url: Option<TraceUrl>,
     /// The alert thresholds the alerts page recomputes crossings with.
     alerts: alerts::AlertRules,
+    /// How often the live tail reads when the store does not say that a
+    /// batch committed ([`PanelOptions::DEFAULT_TAIL_POLL`]); with a store
+    /// that pushes commits (PostgreSQL) it is the fallback. At least 10 ms.
+    pub tail_poll: Duration,
 }
 
 impl Default for PanelOptions {
@@ -91,6 +96,7 @@ impl Default for PanelOptions {
             tail_streams: PanelOptions::DEFAULT_TAIL_STREAMS,
             trace_url: None,
             alerts: alerts::AlertRules::default(),
+            tail_poll: PanelOptions::DEFAULT_TAIL_POLL,
         }
     }
 }
@@ -103,6 +109,17 @@ impl PanelOptions {
     #[must_use]
     pub fn trace_url(mut self, url: TraceUrl) -> PanelOptions {
         self.trace_url = Some(url);
+        self
+    }
+
+    /// The default [`PanelOptions::tail_poll`].
+    pub const DEFAULT_TAIL_POLL: Duration = Duration::from_millis(500);
+
+    /// The live tail reads every `every` when the store does not push
+    /// commits, and at least that often when it does (below 10 ms is taken as 10 ms).
+    #[must_use]
+    pub fn tail_poll(mut self, every: Duration) -> PanelOptions {
+        self.tail_poll = every.max(Duration::from_millis(10));
         self
     }
 
@@ -192,9 +209,10 @@ pub fn router(store: Arc<dyn Store>) -> axum::Router {
 
 /// [`router`] with options.
 pub fn router_with(store: Arc<dyn Store>, options: PanelOptions) -> axum::Router {
-    let (errors, warnings, streams) = (options.slot_errors, options.slot_warnings, options.tail_streams);
-    let options = options.slot_thresholds(errors, warnings).tail_streams(streams);
-    let tail = Arc::new(tail::TailHub::new(store.clone(), options.tail_streams));
+    let (errors, warnings, streams, poll) =
+        (options.slot_errors, options.slot_warnings, options.tail_streams, options.tail_poll);
+    let options = options.slot_thresholds(errors, warnings).tail_streams(streams).tail_poll(poll);
+    let tail = Arc::new(tail::TailHub::new(store.clone(), options.tail_streams, options.tail_poll));
     axum::Router::new()
         .route("/", get(pages::home))
         .route("/records", get(pages::records))

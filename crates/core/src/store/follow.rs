@@ -112,6 +112,21 @@ impl Follow {
         self.caught_up
     }
 
+    /// How long until a record held for ordering is due (`None` when none is
+    /// held): a tail that sleeps until a commit wakes it must poll by then.
+    pub fn due_in(&self) -> Option<Duration> {
+        let (now, wall) = (Instant::now(), Timestamp::now());
+        let window = i64::try_from(self.reorder.as_micros()).unwrap_or(i64::MAX);
+        let by_time = self.held.keys().next().map(|(ts, _)| {
+            let micros = ts.0.saturating_add(window).saturating_sub(wall.0).max(0);
+            Duration::from_micros(micros.unsigned_abs())
+        })?;
+        let overdue = self.reorder.saturating_mul(2);
+        let by_age =
+            self.held.values().map(|(_, read)| overdue.saturating_sub(now.saturating_duration_since(*read))).min();
+        Some(by_age.map_or(by_time, |a| a.min(by_time)))
+    }
+
     /// The newest id read (or the starting point), for resuming elsewhere.
     pub fn last_id(&self) -> i64 {
         self.recent.last_key_value().map_or(self.settled, |(id, _)| *id)
@@ -433,5 +448,17 @@ mod tests {
         }
         assert_eq!(messages(&found), ["the needle"]);
         assert!(worst <= bound, "a poll read {worst} rows (bound {bound}) of {}", per_poll * polls);
+    }
+
+    #[test]
+    fn due_in_says_when_the_first_held_record_is_due() {
+        let mut follow = Follow::after(RecordFilter::default(), 0);
+        assert_eq!(follow.due_in(), None, "nothing held");
+        follow.hold(vec![StoredRecord { id: 1, ts: Timestamp::now(), ..Default::default() }]);
+        let due = follow.due_in().unwrap();
+        assert!(due > Duration::ZERO && due <= Follow::REORDER, "{due:?}");
+        let old = Timestamp(Timestamp::now().0 - 60 * SECOND);
+        follow.hold(vec![StoredRecord { id: 2, ts: old, ..Default::default() }]);
+        assert_eq!(follow.due_in(), Some(Duration::ZERO), "an old record is due now");
     }
 }
