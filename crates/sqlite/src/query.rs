@@ -32,6 +32,10 @@ pub(crate) struct Where {
     /// The context keys of the side table and their marks (see
     /// [`context_index`](crate::context_index)); other keys are scanned.
     pub(crate) key_marks: BTreeMap<String, i64>,
+    /// Only rows with a larger id are wanted (a tail's next rows): the scan
+    /// side of an index lookup starts there, not at the index's mark, so a
+    /// tail polled while the index lags tests only its new rows.
+    above: Option<i64>,
 }
 
 impl Where {
@@ -59,9 +63,32 @@ impl Where {
     /// The conditions of `filter`, its text searched by scan alone when
     /// `scan_text`, its context keys looked up with `key_marks`.
     pub(crate) fn planned(filter: &RecordFilter, scan_text: bool, key_marks: BTreeMap<String, i64>) -> Where {
-        let mut w = Where { scan_text, key_marks, ..Where::default() };
+        Where::planned_above(filter, scan_text, key_marks, None)
+    }
+
+    /// [`Where::planned`] for the rows with an id above `above` only (the
+    /// caller adds `id > above` itself).
+    pub(crate) fn planned_above(
+        filter: &RecordFilter,
+        scan_text: bool,
+        key_marks: BTreeMap<String, i64>,
+        above: Option<i64>,
+    ) -> Where {
+        let mut w = Where { scan_text, key_marks, above, ..Where::default() };
         w.filter(filter);
         w
+    }
+
+    /// The id the scan side of an index lookup starts above: the index's
+    /// `mark`, or the rows wanted when they start later.
+    fn scan_from(&mut self, mark: String) -> String {
+        match self.above {
+            Some(above) => {
+                let p = self.bind(above);
+                format!("max({mark}, {p})")
+            }
+            None => mark,
+        }
     }
 
     /// Adds the conditions of `filter`.
@@ -136,11 +163,12 @@ impl Where {
         let scan = format!("{}(message, {needle})", search::CONTAINS_FN);
         if search::indexable(text) && !self.scan_text {
             let q = self.bind(search::fts_string(text));
+            let from = self.scan_from("(SELECT indexed_id FROM log_fts_state)".to_owned());
             self.and(format!(
                 "id IN (SELECT rowid FROM log_records_fts WHERE log_records_fts MATCH {q}
                           AND rowid <= (SELECT indexed_id FROM log_fts_state)
                         UNION ALL
-                        SELECT id FROM log_records WHERE id > (SELECT indexed_id FROM log_fts_state)
+                        SELECT id FROM log_records WHERE id > {from}
                           AND {scan})"
             ));
         } else {
@@ -179,10 +207,11 @@ impl Where {
             let path = format!("'$.{}'", m.key);
             if let Some(&mark) = self.key_marks.get(&m.key) {
                 let (k, mark) = (self.bind(m.key.clone()), self.bind(mark));
+                let from = self.scan_from(mark.clone());
                 self.and(format!(
                     "id IN (SELECT id FROM log_context_index WHERE key = {k} AND value IN ({values}) AND id <= {mark}
                             UNION ALL
-                            SELECT id FROM log_records WHERE id > {mark} AND {e} IN ({values}))"
+                            SELECT id FROM log_records WHERE id > {from} AND {e} IN ({values}))"
                 ));
             }
             self.and(format!("{e} IN ({values}) AND json_type(context, {path}) IN ({types})"));

@@ -346,8 +346,13 @@ impl SqliteStore {
     /// The SQL conditions of `filter`, a common search term by scan (see
     /// `search::COMMON_MATCHES`), context keys with their side-table marks.
     fn plan(&self, filter: &RecordFilter) -> Result<Where, StoreError> {
+        self.plan_above(filter, None)
+    }
+
+    /// [`SqliteStore::plan`] for the rows with an id above `above` only.
+    fn plan_above(&self, filter: &RecordFilter, above: Option<i64>) -> Result<Where, StoreError> {
         if filter.text.is_none() && filter.fields.is_empty() {
-            return Ok(Where::planned(filter, false, Default::default()));
+            return Ok(Where::planned_above(filter, false, Default::default(), above));
         }
         let conn = self.conn()?;
         let scan = match &filter.text {
@@ -356,7 +361,7 @@ impl SqliteStore {
         };
         let marks =
             if filter.fields.is_empty() { Default::default() } else { context_index::marks(&conn).map_err(storage)? };
-        Ok(Where::planned(filter, scan, marks))
+        Ok(Where::planned_above(filter, scan, marks, above))
     }
 
     fn writer(&self) -> Result<Connection, StoreError> {
@@ -821,7 +826,7 @@ impl Store for SqliteStore {
         if !filter.check()? {
             return Ok(Vec::new());
         }
-        let mut w = self.plan(filter)?;
+        let mut w = self.plan_above(filter, after_id)?;
         let n = usize_param(limit);
         match after_id {
             Some(after) => {
@@ -1027,6 +1032,12 @@ impl Store for SqliteStore {
 
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path.display())
+    }
+
+    // One write transaction at a time, and a row's id (max + 1) is drawn
+    // inside it: a row readable now has a smaller id than any committed later.
+    fn ids_in_commit_order(&self) -> bool {
+        true
     }
 }
 
