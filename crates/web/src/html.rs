@@ -355,6 +355,20 @@ fn record_details(viewer: Viewer, r: &StoredRecord, record: &str, whole: bool) -
 /// is open when one of them is set (or the filter was refused), so whatever
 /// filters the page is in view.
 pub(crate) fn filter_form(base: &Base, action: &str, form: &FilterForm, viewer: Viewer, error: Option<&str>) -> Markup {
+    filter_form_keeping(base, action, form, viewer, error, &[])
+}
+
+/// [`filter_form`] whose "Apply" also carries `keep`, the page's own
+/// parameters beside the filter (the records page's `split` and `limit`),
+/// as hidden fields: applying a filter does not drop the chart or the page size.
+pub(crate) fn filter_form_keeping(
+    base: &Base,
+    action: &str,
+    form: &FilterForm,
+    viewer: Viewer,
+    error: Option<&str>,
+    keep: &[(&'static str, String)],
+) -> Markup {
     let levels = [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace];
     let has = |l: Level| form.levels.iter().any(|x| x.eq_ignore_ascii_case(l.as_str()));
     let advanced = [&form.app, &form.host, &form.pid, &form.site].iter().any(|v| !v.is_empty())
@@ -398,6 +412,7 @@ pub(crate) fn filter_form(base: &Base, action: &str, form: &FilterForm, viewer: 
                 }
             }
             @if viewer.in_url { input type="hidden" name="tz" value=(viewer.offset_secs / 60); }
+            @for (name, value) in keep { input type="hidden" name=(name) value=(Shown(value)); }
         }
     }
 }
@@ -407,7 +422,8 @@ pub(crate) fn filter_form(base: &Base, action: &str, form: &FilterForm, viewer: 
 /// attributes, not inline styles, so the CSP can forbid styles in the page).
 /// Under the bars, a band marks the time span of the rows on this page. A
 /// count that stopped at the store's scan bound is drawn as a lower bound:
-/// hatched bars titled "at least", and "≥" before the total.
+/// hatched bars titled "at least", and "≥" before the total. A bar's link
+/// keeps `keep`, the page's parameters beside the filter (`split`, `limit`).
 pub(crate) fn histogram(
     base: &Base,
     viewer: Viewer,
@@ -415,6 +431,7 @@ pub(crate) fn histogram(
     drawn: &Drawn,
     rows: &[StoredRecord],
     path: &str,
+    keep: &[(&'static str, String)],
 ) -> Markup {
     let slots = &drawn.slots;
     let empty = Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true };
@@ -444,7 +461,7 @@ pub(crate) fn histogram(
             data-total=[drawn.counts.as_ref().ok().map(|_| total)] data-exact=(drawn.counts.is_ok() && hist.complete) {
             svg viewBox={ "0 0 " (n * bar_w) " " (SVG_H) } preserveAspectRatio="none" role="img"
                 aria-label={ "Records over time: " @if drawn.counts.is_ok() { (at_least) (total) " in all" } @else { "count not available" } } {
-                @for (i, counts, start, end, link) in bars(base, viewer, form, slots, hist, path) {
+                @for (i, counts, start, end, link) in bars(base, viewer, form, slots, hist, path, keep) {
                     @let t = counts.total();
                     @let h = |c: u64| if c == 0 { 0 } else { (c * H).div_ceil(max) };
                     @let (e, w) = (h(counts.error), h(counts.warn));
@@ -497,7 +514,15 @@ pub(crate) fn total_label(hist: &Histogram) -> String {
 type Bar = (usize, LevelCounts, Timestamp, Timestamp, String);
 
 /// Each slot with its counts and the link narrowing the filter to it.
-fn bars(base: &Base, viewer: Viewer, form: &FilterForm, slots: &Slots, hist: &Histogram, path: &str) -> Vec<Bar> {
+fn bars(
+    base: &Base,
+    viewer: Viewer,
+    form: &FilterForm,
+    slots: &Slots,
+    hist: &Histogram,
+    path: &str,
+    keep: &[(&'static str, String)],
+) -> Vec<Bar> {
     let mut out = Vec::with_capacity(hist.slots.len());
     for (i, counts) in hist.slots.iter().enumerate() {
         let Some((start, end)) = slots.slot(i) else { break };
@@ -508,6 +533,7 @@ fn bars(base: &Base, viewer: Viewer, form: &FilterForm, slots: &Slots, hist: &Hi
         if viewer.in_url {
             pairs.push(("tz", (viewer.offset_secs / 60).to_string()));
         }
+        pairs.extend(keep.iter().cloned());
         out.push((i, *counts, start, end, base.link(path, &encode(pairs))));
     }
     out

@@ -495,6 +495,9 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     if let Some(k) = &split_key {
         keep.push(("split", k.clone()));
     }
+    // What a new filter or time range keeps beside the filter itself (not the page position).
+    let beside: Vec<(&'static str, String)> =
+        keep.iter().filter(|(k, _)| matches!(*k, "split" | "limit")).cloned().collect();
     let pager_link = |key: &'static str, cursor: String| {
         let mut pairs = keep.clone();
         pairs.push((key, cursor));
@@ -510,8 +513,8 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     let mut tail_pairs = form.pairs();
     tail_pairs.extend(ctx.tz_pairs());
     let body = html! {
-        (filter_form(&ctx.base, "/records", &form, viewer, None))
-        (histogram(&ctx.base, viewer, &form, &drawn, &page_of.records, "/records"))
+        (crate::html::filter_form_keeping(&ctx.base, "/records", &form, viewer, None, &beside))
+        (histogram(&ctx.base, viewer, &form, &drawn, &page_of.records, "/records", &beside))
         @if let (Some(key), Some(split)) = (&split_key, &split) {
             (crate::split::chart(&ctx.base, viewer, &keep, key, &drawn, split))
         }

@@ -2167,12 +2167,68 @@ mod split_chart {
         assert!(!body.contains("<figure class=\"split\"") && body.contains("<form class=\"split-by\""));
     }
 
+    /// The `<input type="hidden">` (name, value) pairs of the filter form.
+    fn hidden_fields(body: &str) -> Vec<(String, String)> {
+        let form = body.split("<form class=\"filters\"").nth(1).unwrap().split("</form>").next().unwrap();
+        form.split("<input type=\"hidden\"")
+            .skip(1)
+            .map(|i| {
+                let attr = |a: &str| i.split(&format!("{a}=\"")).nth(1).unwrap().split('"').next().unwrap().to_owned();
+                (attr("name"), attr("value"))
+            })
+            .collect()
+    }
+
+    /// Zooming into a bar of the histogram and applying the filter form keep
+    /// the split chart and the page size (and the viewer's offset in the
+    /// URL); the zoomed page draws the chart over the bar's records only.
+    async fn the_split_survives_zoom_and_apply(env: &mut Env) {
+        access_log(env, &[(Value::from(200i64), 6), (Value::from(500i64), 3)]);
+        let app = router(env.store.clone());
+        let (status, _, body) = get(&app, "/records?logger=web::access&since=2h&split=status&limit=20&tz=60").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let hist = body.split("<figure class=\"histogram\"").nth(1).unwrap().split("</figure>").next().unwrap();
+        let bars = links(hist, "/records?");
+        assert!(bars.len() >= 20, "{} bars", bars.len());
+        for bar in &bars {
+            for kept in ["split=status", "limit=20", "tz=60", "logger=web%3A%3Aaccess"] {
+                assert!(bar.contains(kept), "a bar's link lost {kept}: {bar}");
+            }
+        }
+        // A bar with records, followed: its rows and the chart of just them.
+        let with_records: Vec<&str> = hist.split("<a href=").filter(|a| a.contains("rect class=\"b-")).collect();
+        let href = links(&format!("href={}", with_records[0]), "/records?").remove(0);
+        let (status, _, zoomed) = get(&app, &href).await;
+        assert_eq!(status, StatusCode::OK);
+        let rows = count_rows(&zoomed);
+        assert!(rows >= 1 && zoomed.contains("<figure class=\"split\""), "{href}");
+        assert!(zoomed.contains(&format!("data-total=\"{rows}\"")), "the chart counts the bar's {rows} rows");
+        // Apply: the form carries the split and the limit, not the page position.
+        let mut hidden = hidden_fields(&body);
+        hidden.sort();
+        let want: Vec<(String, String)> = [("limit", "20"), ("split", "status"), ("tz", "60")]
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        assert_eq!(hidden, want);
+        let (_, _, small) = get(&app, "/records?logger=web::access&since=2h&split=status&limit=2").await;
+        let older = links(&small, "/records?").into_iter().find(|l| l.contains("older=")).unwrap();
+        let (_, _, deep) = get(&app, &older).await;
+        let mut hidden = hidden_fields(&deep);
+        hidden.sort();
+        assert_eq!(hidden, [("limit".to_owned(), "2".to_owned()), ("split".to_owned(), "status".to_owned())]);
+        // Without a split, the form carries nothing more than before.
+        let (_, _, plain) = get(&app, "/records?logger=web::access&since=2h").await;
+        assert!(hidden_fields(&plain).is_empty());
+    }
+
     macro_rules! split_stores {
         ($($store:ident),*) => { $(
             per_store!($store:
                 split_by_status_equals_hand_counts,
                 split_chart_is_bounded,
                 a_bad_split_key_is_400,
+                the_split_survives_zoom_and_apply,
             );
         )* };
     }
