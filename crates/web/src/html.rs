@@ -131,13 +131,6 @@ pub(crate) fn preview(text: &str, max: usize) -> String {
     }
 }
 
-pub(crate) fn context_preview(r: &StoredRecord) -> String {
-    if r.context.is_empty() {
-        return String::new();
-    }
-    preview(&serde_json::Value::Object(r.context.clone()).to_string(), 120)
-}
-
 /// Characters of a name (logger, thread, app, host) shown in a table row;
 /// the record's page shows it whole.
 pub(crate) const NAME_CHARS: usize = 120;
@@ -204,11 +197,11 @@ pub(crate) fn records_table(
 }
 
 /// Chips a line shows at most (more than a line holds); the details list every key.
-const MAX_CHIPS: usize = 8;
+pub(crate) const MAX_CHIPS: usize = 8;
 /// Context entries the details list at most; the record's page shows all.
-const IN_PLACE_ENTRIES: usize = 64;
+pub(crate) const IN_PLACE_ENTRIES: usize = 64;
 /// Characters of a context value on its chip; the details show more.
-const CHIP_CHARS: usize = 48;
+pub(crate) const CHIP_CHARS: usize = 48;
 /// The longest key and value together (bytes) a chip links by: longer ones
 /// are linked from the record's page, so a page of rows does not repeat long
 /// values in links.
@@ -245,7 +238,7 @@ pub(crate) fn field_text(v: &serde_json::Value) -> Option<String> {
 
 /// The record's context entries, the keys of the filter first (in its
 /// order), then the others in stored order.
-fn ordered<'a>(r: &'a StoredRecord, keys: &[String]) -> Vec<(&'a String, &'a serde_json::Value, bool)> {
+pub(crate) fn ordered<'a>(r: &'a StoredRecord, keys: &[String]) -> Vec<(&'a String, &'a serde_json::Value, bool)> {
     let mut out: Vec<_> = keys.iter().filter_map(|k| r.context.get_key_value(k)).map(|(k, v)| (k, v, true)).collect();
     out.dedup_by(|a, b| a.0 == b.0);
     out.extend(r.context.iter().filter(|(k, _)| !keys.contains(k)).map(|(k, v)| (k, v, false)));
@@ -256,7 +249,7 @@ fn ordered<'a>(r: &'a StoredRecord, keys: &[String]) -> Vec<(&'a String, &'a ser
 /// that condition reads back as this key and value, else the records sharing
 /// the value (`/related`, which takes any key); `None` for a value that is
 /// not a scalar or longer, with its key, than [`CHIP_LINK_BYTES`].
-fn chip_link(base: &Base, tz: &str, key: &str, value: &serde_json::Value) -> Option<String> {
+pub(crate) fn chip_link(base: &Base, tz: &str, key: &str, value: &serde_json::Value) -> Option<String> {
     let text = field_text(value)?;
     if key.len() + text.len() > CHIP_LINK_BYTES {
         return None;
@@ -274,7 +267,7 @@ fn chip_link(base: &Base, tz: &str, key: &str, value: &serde_json::Value) -> Opt
 }
 
 /// A value as text: strings bare, everything else as JSON.
-fn value_text(v: &serde_json::Value, pretty: bool) -> String {
+pub(crate) fn value_text(v: &serde_json::Value, pretty: bool) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
         v if pretty => serde_json::to_string_pretty(v).unwrap_or_default(),
@@ -303,7 +296,7 @@ fn chips(base: &Base, tz: &str, r: &StoredRecord, keys: &[String]) -> Markup {
 }
 
 /// At most `max` characters of `text`, every line kept, with an ellipsis when cut.
-fn cut(text: &str, max: usize) -> String {
+pub(crate) fn cut(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_owned(),

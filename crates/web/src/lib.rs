@@ -33,6 +33,7 @@ mod related;
 mod serve;
 mod split;
 mod tail;
+mod tail_row;
 
 use std::sync::Arc;
 

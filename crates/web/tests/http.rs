@@ -2235,3 +2235,103 @@ mod split_chart {
 
     split_stores!(memory, sqlite, postgres);
 }
+
+/// The live tail draws the records page's dense rows: the page's opening
+/// rows are the records page's, byte for byte, and each streamed record
+/// carries the same pieces for the script, which inserts them as text.
+mod tail_rows {
+    use super::*;
+    use serde_json::Value as Json;
+
+    /// The JSON of each `record` event read so far.
+    fn record_events(text: &str) -> Vec<Json> {
+        text.split("event: record\n")
+            .skip(1)
+            .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect()
+    }
+
+    /// The `<tbody>` of the first records table of a page.
+    fn rows_of(page: &str) -> &str {
+        let table = page.split("<table class=\"records dense\">").nth(1).unwrap();
+        table.split("<tbody>").nth(1).unwrap().split("</tbody>").next().unwrap()
+    }
+
+    async fn the_live_tail_shows_the_records_pages_dense_rows(env: &mut Env) {
+        let origin = Origin::new("shop", "web-1", 4100);
+        let mut r = Record::new(Level::Error, "web::checkout", format!("Payment failed: {H_MSG}\ncaused by: reset"));
+        r.kv = vec![
+            ("status".into(), Value::from(500i64)),
+            ("path".into(), Value::from("/api/v1/cart")),
+            ("tenant".into(), Value::from(H_ATTR)),
+        ];
+        sync(|| env.sink.write(&Batch::new(&origin, &[r]))).unwrap();
+        let app = router(env.store.clone());
+        let filter = format!("q=payment&ctx={}", urlencode(&format!("tenant={H_ATTR}")));
+        let (status, _, tail) = get(&app, &format!("/tail?{filter}")).await;
+        assert_eq!(status, StatusCode::OK, "{tail}");
+        assert_escaped("tail", &tail);
+        assert!(tail.contains("<div class=\"tail\" id=\"tail\""), "{tail}");
+        let (_, _, records) = get(&app, &format!("/records?{filter}")).await;
+        assert_eq!(count_rows(&tail), 1);
+        assert_eq!(rows_of(&tail), rows_of(&records), "the tail's rows are the records page's");
+        assert!(rows_of(&tail).contains("<mark>Payment</mark>") && rows_of(&tail).contains("class=\"chip hit\""));
+
+        // The stream's first page: the same row in pieces.
+        let mut events = Events::open(&app, &format!("/tail/events?{filter}")).await;
+        let text = events.until("a record", |t| !record_events(t).is_empty()).await.to_owned();
+        let e = &record_events(&text)[0];
+        let id = e["id"].as_i64().unwrap();
+        assert_eq!(e["href"], format!("/records/{id}"));
+        assert_eq!((e["level"].as_str(), e["class"].as_str()), (Some("ERROR"), Some("error")));
+        assert_eq!(e["logger"], "web::checkout");
+        assert_eq!(e["message"], serde_json::json!([["Payment", true], [format!(" failed: {H_MSG}…"), false]]));
+        let chips = e["chips"].as_array().unwrap();
+        assert_eq!(chips.len(), 3);
+        assert_eq!(
+            (&chips[0][0], &chips[0][1], &chips[0][3]),
+            (&Json::from("tenant"), &Json::from(H_ATTR), &Json::from(true))
+        );
+        let link = chips[0][2].as_str().unwrap();
+        let (status, _, page) = get(&app, link).await;
+        assert_eq!((status, count_rows(&page)), (StatusCode::OK, 1), "the filtered key's chip filters by it: {link}");
+        // Then the others in stored order, not marked.
+        let rest: Vec<(&Json, &Json)> = chips[1..].iter().map(|c| (&c[0], &c[3])).collect();
+        assert_eq!(rest, [(&Json::from("path"), &Json::from(false)), (&Json::from("status"), &Json::from(false))]);
+        assert_eq!(e["whole"], format!("Payment failed: {H_MSG}\ncaused by: reset"), "opened in place: all of it");
+        assert!(e["kv"].as_array().unwrap().contains(&serde_json::json!(["status", "500"])));
+        assert_eq!(e["origin"]["host"], "web-1");
+    }
+
+    /// The script builds rows with `textContent` and `href`: nothing in it
+    /// parses HTML or runs strings.
+    async fn the_tail_script_inserts_text_never_html(env: &mut Env) {
+        let app = router(env.store.clone());
+        let (status, _, js) = get(&app, "/static/panel.js").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(js.contains("function line(r)"), "the tail's script");
+        for never in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "Function(",
+            "setAttribute(\"on",
+        ] {
+            assert!(!js.contains(never), "panel.js uses {never}");
+        }
+    }
+
+    macro_rules! tail_row_stores {
+        ($($store:ident),*) => { $(
+            per_store!($store:
+                the_live_tail_shows_the_records_pages_dense_rows,
+                the_tail_script_inserts_text_never_html,
+            );
+        )* };
+    }
+
+    tail_row_stores!(memory, sqlite, postgres);
+}
