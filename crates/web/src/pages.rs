@@ -219,7 +219,8 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
     query.sort = sort;
     query.offset = (page_no - 1) * CARDS_PER_PAGE;
     query.limit = CARDS_PER_PAGE;
-    let cards = match blocking(&state, move |s| s.cards(&query)).await {
+    let options = state.options.clone();
+    let cards = match blocking(&state, move |s| crate::trouble::cards(s, &query, &options)).await {
         Ok(c) => c,
         Err(e) => return failure(&ctx, "Loggers", Nav::Home, &e),
     };

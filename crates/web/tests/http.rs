@@ -2335,3 +2335,68 @@ mod tail_rows {
 
     tail_row_stores!(memory, sqlite, postgres);
 }
+
+/// Cards trouble first, relative to each logger's own thresholds
+/// (`[panel.loggers]`): a noisy logger at its normal rate comes after the
+/// loggers whose badge says "errors", on every page.
+mod trouble_order {
+    use super::*;
+
+    /// `noisy::api` logs 6 errors a minute ago (under its 10 an hour),
+    /// `quiet::job` 2 (over the default 1).
+    fn errors_now(env: &mut Env) {
+        let now = Timestamp::now().0;
+        let origin = Origin::new("shop", "web-1", 1);
+        let mut records = Vec::new();
+        for (logger, n) in [("noisy::api", 6), ("quiet::job", 2)] {
+            for k in 0..n {
+                let mut r = Record::new(Level::Error, logger, format!("failure {k}"));
+                r.timestamp = Timestamp(now - 60_000_000 - k);
+                records.push(r);
+            }
+        }
+        sync(|| env.sink.write(&Batch::new(&origin, &records))).unwrap();
+    }
+
+    async fn own_thresholds_order_cards_by_each_loggers_normal(env: &mut Env) {
+        errors_now(env);
+        // Raw counts: the noisy logger leads.
+        let (_, _, raw) = get(&router(env.store.clone()), "/").await;
+        assert_eq!(card_order(&raw)[0], "noisy::api");
+        let tuned =
+            log_panel_web::router_with(env.store.clone(), PanelOptions::default().logger_thresholds("noisy", 10, 100));
+        let (_, _, body) = get(&tuned, "/").await;
+        let order = card_order(&body);
+        assert_eq!(order[0], "quiet::job", "{order:?}");
+        let noisy_at = order.iter().position(|l| l == "noisy::api").unwrap();
+        // Every logger before it wears a "Last hour: errors" or "warnings" badge; it wears "normal".
+        for l in &order[..noisy_at] {
+            let card = card_of(&body, l);
+            assert!(card.contains("Last hour: errors") || card.contains("Last hour: warnings"), "{l}: {order:?}");
+        }
+        assert!(card_of(&body, "noisy::api").contains("Last hour: normal"));
+        // The pages hold every logger once, in one order.
+        let mut all = order.clone();
+        let (_, _, second) = get(&tuned, "/?page=2").await;
+        all.extend(card_order(&second));
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        let loggers = sync(|| env.store.loggers()).unwrap().len();
+        assert_eq!((all.len(), unique.len()), (unique.len(), loggers));
+        // By name stays by name.
+        let (_, _, by_name) = get(&tuned, "/?sort=name").await;
+        let names = card_order(&by_name);
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+    }
+
+    macro_rules! trouble_stores {
+        ($($store:ident),*) => { $(
+            per_store!($store: own_thresholds_order_cards_by_each_loggers_normal,);
+        )* };
+    }
+
+    trouble_stores!(memory, sqlite, postgres);
+}
