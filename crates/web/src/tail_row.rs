@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::histogram::marked_runs;
 use crate::html::{
-    chip_link, cut, ordered, preview, value_text, Base, CHIP_CHARS, IN_PLACE_ENTRIES, IN_PLACE_MESSAGE_CHARS,
+    chip_link, count, cut, ordered, preview, value_text, Base, CHIP_CHARS, IN_PLACE_ENTRIES, IN_PLACE_MESSAGE_CHARS,
     IN_PLACE_VALUE_CHARS, MAX_CHIPS, NAME_CHARS,
 };
 use crate::query::encode;
@@ -77,7 +77,7 @@ pub(crate) fn row_json(links: &RowLinks, r: &StoredRecord) -> Value {
         "more_chips": all.len().saturating_sub(MAX_CHIPS),
         "whole": whole,
         "message_cut": r.message.chars().count() > IN_PLACE_MESSAGE_CHARS,
-        "original_size": r.original_size,
+        "original_size": r.original_size.map(count),
         "kv": kv,
         "more_keys": r.context.len().saturating_sub(IN_PLACE_ENTRIES),
         "origin": {
