@@ -977,11 +977,31 @@ fn hostile() -> Db {
 /// Writes the hostile database to `$LOG_PANEL_HOSTILE_DB`, for looking at
 /// the commands in a real terminal (docs/cli.md).
 #[test]
-#[ignore = "a tool: LOG_PANEL_HOSTILE_DB=/tmp/h.db cargo test -p log-panel-cli --test cli -- --ignored"]
+#[ignore = "a tool: LOG_PANEL_HOSTILE_DB=/tmp/h.db (or LOG_PANEL_WIDE_DB=…) cargo test -p log-panel-cli --test cli -- --ignored"]
 fn write_the_hostile_database() {
     if let Some(path) = std::env::var_os("LOG_PANEL_HOSTILE_DB") {
         fill_hostile(Path::new(&path));
     }
+    if let Some(path) = std::env::var_os("LOG_PANEL_WIDE_DB") {
+        fill_hostile(Path::new(&path));
+        fill_wide(Path::new(&path));
+    }
+}
+
+/// What a terminal lays out wider or backwards: CJK and emoji (two columns
+/// each), right-to-left text behind a U+202E override, a 200-character token,
+/// a multi-line message, in messages, loggers and values.
+fn fill_wide(path: &Path) {
+    let token = format!("tok_{}", "a1b2c3d4".repeat(25));
+    let mut cjk = record(Level::Error, "支付::网关", "支付失败：连接被重置\n原因：超时", 25);
+    cjk.kv.push(("用户".into(), "张三 🔥".into()));
+    cjk.kv.push(("trace".into(), token.as_str().into()));
+    let mut rtl = record(Level::Warn, "i18n", "\u{202e} طلب الدفع مرفوض — בקשה נדחתה", 15);
+    rtl.kv.push(("label".into(), "\u{202e}مرحبا".into()));
+    let mut emoji = record(Level::Info, "emoji::🔥", "checkout 🔥💳 done ✅ in 👩🏽‍💻 time", 5);
+    emoji.file = Some("src/emoji_🔥.rs".into());
+    let long = record(Level::Info, "web", &format!("rejected {token}"), 3);
+    write(path, &web(), &[cjk, rtl, emoji, long]);
 }
 
 /// Lines without the 24-character time prefix of `tail`/`query` rows
@@ -1049,13 +1069,13 @@ fn stats_shows_full_logger_names_labelled_windows_and_aligned_columns() {
     let header = lines.iter().find(|l| l.starts_with("LOGGER")).unwrap_or_else(|| panic!("{out}"));
     // The group line above names the window of each group of columns.
     let groups = lines[lines.iter().position(|l| l.starts_with("LOGGER")).unwrap() - 1];
-    let rows: Vec<&str> = lines
-        .iter()
-        .copied()
-        .filter(|l| ["api::db", "web", LONG_LOGGER].iter().any(|n| l.starts_with(&format!("{n} "))))
-        .collect();
+    // A name wider than the column (40) is whole on its own line, its counts on the next.
+    let long_at = lines.iter().position(|l| *l == LONG_LOGGER).unwrap_or_else(|| panic!("whole name: {out}"));
+    let mut rows: Vec<&str> =
+        lines.iter().copied().filter(|l| ["api::db", "web"].iter().any(|n| l.starts_with(&format!("{n} ")))).collect();
+    rows.push(lines[long_at + 1]);
     assert_eq!(rows.len(), 3, "every name whole: {out}");
-    assert!(rows.iter().any(|r| r.starts_with(&format!("{LONG_LOGGER}  "))), "{out}");
+    assert!(header.starts_with(&format!("LOGGER{}RECORDS", " ".repeat(40 - 6 + 2 + 7 - 7))), "{header}");
     assert!(groups.contains("ALL TIME") && groups.contains("LAST HOUR"), "{groups}");
     // Each group label sits over its columns: ALL TIME over records, errors,
     // warnings; LAST HOUR over the next errors and warnings.
@@ -1090,10 +1110,10 @@ fn stats_shows_full_logger_names_labelled_windows_and_aligned_columns() {
     let coloured_rows: Vec<&str> = stripped.lines().skip(2).map(|l| &l[..timeline.min(l.len())]).collect();
     assert_eq!(coloured_rows[..4], plain_rows[..4], "{coloured:?}");
     // The long logger's all-time counts sit under their headings.
-    let long = rows.iter().find(|r| r.starts_with(LONG_LOGGER)).unwrap();
+    let long = lines[long_at + 1];
     let tokens: Vec<&str> = long.split_whitespace().collect();
     assert_eq!(
-        &tokens[1..6],
+        &tokens[..5],
         ["1", "0", "1", "0", "1"],
         "records, errors, warnings; last hour errors, warnings: {long}"
     );
@@ -1104,10 +1124,26 @@ fn sites_columns_are_aligned() {
     let db = hostile();
     let out = ok(&db.path, &["sites", "--since", "1h"]);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 4, "{out}");
+    // The long logger and the long call site (over 40 columns) each end their
+    // line; the row goes on under the next column.
+    assert_eq!(lines.len(), 6, "{out}");
     let header = lines[0];
+    let long_at = lines.iter().position(|l| l.ends_with(LONG_LOGGER)).unwrap_or_else(|| panic!("whole name: {out}"));
+    let site_line = lines[long_at + 1];
+    assert_eq!(site_line.trim_start(), "src/a_much_longer_file_name_for_the_column.rs:7", "{out}");
+    assert_eq!(site_line.len() - site_line.trim_start().len(), header.find("CALL SITE").unwrap(), "{out}");
+    let example_line = lines[long_at + 2];
+    assert_eq!(example_line.trim_start(), "<script>alert(1)</script>", "{out}");
+    assert_eq!(example_line.len() - example_line.trim_start().len(), header.find("EXAMPLE").unwrap(), "{out}");
+    // The other rows have every column on their line.
+    let whole: Vec<&str> = [1, 2, 3, 4, 5]
+        .iter()
+        .filter(|i| ![long_at, long_at + 1, long_at + 2].contains(i))
+        .map(|i| lines[*i])
+        .collect();
+    assert_eq!(whole.len(), 2, "{out}");
     assert_aligned(
-        &lines[1..],
+        &whole,
         header,
         &[
             ("COUNT", true),
@@ -1119,8 +1155,6 @@ fn sites_columns_are_aligned() {
             ("EXAMPLE", false),
         ],
     );
-    let long = lines.iter().find(|l| l.contains(LONG_LOGGER)).unwrap_or_else(|| panic!("whole name: {out}"));
-    assert!(long.contains("src/a_much_longer_file_name_for_the_column.rs:7  <script>alert(1)</script>"), "{out}");
     // Colours wrap the numbers only: without them the rows are the same bytes.
     let coloured = ok(&db.path, &["--color", "always", "sites", "--since", "1h"]);
     assert!(coloured.contains("\x1b[31m"), "{coloured:?}");

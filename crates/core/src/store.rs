@@ -1204,6 +1204,16 @@ pub trait Store: Send + Sync {
     fn commit_waiter(&self) -> Box<dyn CommitWaiter> {
         Box::new(Sleep)
     }
+
+    /// Whether every row is committed before any row with a larger id can
+    /// be read (one writer at a time, ids drawn under its lock: SQLite). A
+    /// [`Follow`] over such a store reads only the rows above the newest id
+    /// it saw; otherwise it re-reads a grace period below it for rows
+    /// committed late ([`Follow::GRACE`]). `false`, the safe answer, unless
+    /// a storage knows better.
+    fn ids_in_commit_order(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -348,9 +348,14 @@ impl SqliteStore {
     /// The SQL conditions of `filter`, a common search term by scan (see
     /// `search::COMMON_MATCHES`), context keys with their side-table marks.
     fn plan(&self, filter: &RecordFilter) -> Result<Where, StoreError> {
+        self.plan_above(filter, None)
+    }
+
+    /// [`SqliteStore::plan`] for the rows with an id above `above` only.
+    fn plan_above(&self, filter: &RecordFilter, above: Option<i64>) -> Result<Where, StoreError> {
         let keyed = !filter.fields.is_empty() || !filter.ranges.is_empty() || filter.query.is_some();
         if filter.text.is_none() && !keyed {
-            return Ok(Where::planned(filter, false, Default::default()));
+            return Ok(Where::planned_above(filter, false, Default::default(), above));
         }
         let conn = self.conn()?;
         let scan = match &filter.text {
@@ -359,7 +364,7 @@ impl SqliteStore {
         };
         let marks =
             if keyed { context_index::Marks::read(&conn, filter).map_err(storage)? } else { Default::default() };
-        Ok(Where::planned(filter, scan, marks))
+        Ok(Where::planned_above(filter, scan, marks, above))
     }
 
     fn writer(&self) -> Result<Connection, StoreError> {
@@ -824,7 +829,7 @@ impl Store for SqliteStore {
         if !filter.check()? {
             return Ok(Vec::new());
         }
-        let mut w = self.plan(filter)?;
+        let mut w = self.plan_above(filter, after_id)?;
         let n = usize_param(limit);
         match after_id {
             Some(after) => {
@@ -1044,6 +1049,12 @@ impl Store for SqliteStore {
 
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path.display())
+    }
+
+    // One write transaction at a time, and a row's id (max + 1) is drawn
+    // inside it: a row readable now has a smaller id than any committed later.
+    fn ids_in_commit_order(&self) -> bool {
+        true
     }
 }
 

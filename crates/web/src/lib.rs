@@ -37,6 +37,8 @@ mod split;
 mod surrounding;
 mod tail;
 mod trace;
+mod tail_row;
+mod trouble;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,6 +175,13 @@ impl PanelOptions {
         self.loggers.rules.retain(|(name, _)| *name != logger);
         self.loggers.rules.push((logger, Thresholds::new(errors, warnings)));
         self
+    }
+
+    /// Whether thresholds other than one error or one warning judge some
+    /// logger: then cards come trouble first relative to each logger's
+    /// thresholds, not by raw counts (see `trouble.rs`).
+    pub(crate) fn orders_relative(&self) -> bool {
+        !self.loggers.rules.is_empty() || self.slot_errors != 1 || self.slot_warnings != 1
     }
 
     /// The thresholds a span of `logger` lasting `span` microseconds (a

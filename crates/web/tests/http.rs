@@ -2167,12 +2167,68 @@ mod split_chart {
         assert!(!body.contains("<figure class=\"split\"") && body.contains("<form class=\"split-by\""));
     }
 
+    /// The `<input type="hidden">` (name, value) pairs of the filter form.
+    fn hidden_fields(body: &str) -> Vec<(String, String)> {
+        let form = body.split("<form class=\"filters\"").nth(1).unwrap().split("</form>").next().unwrap();
+        form.split("<input type=\"hidden\"")
+            .skip(1)
+            .map(|i| {
+                let attr = |a: &str| i.split(&format!("{a}=\"")).nth(1).unwrap().split('"').next().unwrap().to_owned();
+                (attr("name"), attr("value"))
+            })
+            .collect()
+    }
+
+    /// Zooming into a bar of the histogram and applying the filter form keep
+    /// the split chart and the page size (and the viewer's offset in the
+    /// URL); the zoomed page draws the chart over the bar's records only.
+    async fn the_split_survives_zoom_and_apply(env: &mut Env) {
+        access_log(env, &[(Value::from(200i64), 6), (Value::from(500i64), 3)]);
+        let app = router(env.store.clone());
+        let (status, _, body) = get(&app, "/records?logger=web::access&since=2h&split=status&limit=20&tz=60").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let hist = body.split("<figure class=\"histogram\"").nth(1).unwrap().split("</figure>").next().unwrap();
+        let bars = links(hist, "/records?");
+        assert!(bars.len() >= 20, "{} bars", bars.len());
+        for bar in &bars {
+            for kept in ["split=status", "limit=20", "tz=60", "logger=web%3A%3Aaccess"] {
+                assert!(bar.contains(kept), "a bar's link lost {kept}: {bar}");
+            }
+        }
+        // A bar with records, followed: its rows and the chart of just them.
+        let with_records: Vec<&str> = hist.split("<a href=").filter(|a| a.contains("rect class=\"b-")).collect();
+        let href = links(&format!("href={}", with_records[0]), "/records?").remove(0);
+        let (status, _, zoomed) = get(&app, &href).await;
+        assert_eq!(status, StatusCode::OK);
+        let rows = count_rows(&zoomed);
+        assert!(rows >= 1 && zoomed.contains("<figure class=\"split\""), "{href}");
+        assert!(zoomed.contains(&format!("data-total=\"{rows}\"")), "the chart counts the bar's {rows} rows");
+        // Apply: the form carries the split and the limit, not the page position.
+        let mut hidden = hidden_fields(&body);
+        hidden.sort();
+        let want: Vec<(String, String)> = [("limit", "20"), ("split", "status"), ("tz", "60")]
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        assert_eq!(hidden, want);
+        let (_, _, small) = get(&app, "/records?logger=web::access&since=2h&split=status&limit=2").await;
+        let older = links(&small, "/records?").into_iter().find(|l| l.contains("older=")).unwrap();
+        let (_, _, deep) = get(&app, &older).await;
+        let mut hidden = hidden_fields(&deep);
+        hidden.sort();
+        assert_eq!(hidden, [("limit".to_owned(), "2".to_owned()), ("split".to_owned(), "status".to_owned())]);
+        // Without a split, the form carries nothing more than before.
+        let (_, _, plain) = get(&app, "/records?logger=web::access&since=2h").await;
+        assert!(hidden_fields(&plain).is_empty());
+    }
+
     macro_rules! split_stores {
         ($($store:ident),*) => { $(
             per_store!($store:
                 split_by_status_equals_hand_counts,
                 split_chart_is_bounded,
                 a_bad_split_key_is_400,
+                the_split_survives_zoom_and_apply,
             );
         )* };
     }
@@ -2448,4 +2504,169 @@ mod panels {
     per_store!(memory: field_statistics_count_the_filters_records, surrounding_records_by_thread_process_or_all, alerts_page_lists_exactly_the_crossings);
     per_store!(sqlite: field_statistics_count_the_filters_records, surrounding_records_by_thread_process_or_all, alerts_page_lists_exactly_the_crossings);
     per_store!(postgres: field_statistics_count_the_filters_records, surrounding_records_by_thread_process_or_all, alerts_page_lists_exactly_the_crossings);
+}
+
+/// The live tail draws the records page's dense rows: the page's opening
+/// rows are the records page's, byte for byte, and each streamed record
+/// carries the same pieces for the script, which inserts them as text.
+mod tail_rows {
+    use super::*;
+    use serde_json::Value as Json;
+
+    /// The JSON of each `record` event read so far.
+    fn record_events(text: &str) -> Vec<Json> {
+        text.split("event: record\n")
+            .skip(1)
+            .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect()
+    }
+
+    /// The `<tbody>` of the first records table of a page.
+    fn rows_of(page: &str) -> &str {
+        let table = page.split("<table class=\"records dense\">").nth(1).unwrap();
+        table.split("<tbody>").nth(1).unwrap().split("</tbody>").next().unwrap()
+    }
+
+    async fn the_live_tail_shows_the_records_pages_dense_rows(env: &mut Env) {
+        let origin = Origin::new("shop", "web-1", 4100);
+        let mut r = Record::new(Level::Error, "web::checkout", format!("Payment failed: {H_MSG}\ncaused by: reset"));
+        r.kv = vec![
+            ("status".into(), Value::from(500i64)),
+            ("path".into(), Value::from("/api/v1/cart")),
+            ("tenant".into(), Value::from(H_ATTR)),
+        ];
+        sync(|| env.sink.write(&Batch::new(&origin, &[r]))).unwrap();
+        let app = router(env.store.clone());
+        let filter = format!("q=payment&ctx={}", urlencode(&format!("tenant={H_ATTR}")));
+        let (status, _, tail) = get(&app, &format!("/tail?{filter}")).await;
+        assert_eq!(status, StatusCode::OK, "{tail}");
+        assert_escaped("tail", &tail);
+        assert!(tail.contains("<div class=\"tail\" id=\"tail\""), "{tail}");
+        let (_, _, records) = get(&app, &format!("/records?{filter}")).await;
+        assert_eq!(count_rows(&tail), 1);
+        assert_eq!(rows_of(&tail), rows_of(&records), "the tail's rows are the records page's");
+        assert!(rows_of(&tail).contains("<mark>Payment</mark>") && rows_of(&tail).contains("class=\"chip hit\""));
+
+        // The stream's first page: the same row in pieces.
+        let mut events = Events::open(&app, &format!("/tail/events?{filter}")).await;
+        let text = events.until("a record", |t| !record_events(t).is_empty()).await.to_owned();
+        let e = &record_events(&text)[0];
+        let id = e["id"].as_i64().unwrap();
+        assert_eq!(e["href"], format!("/records/{id}"));
+        assert_eq!((e["level"].as_str(), e["class"].as_str()), (Some("ERROR"), Some("error")));
+        assert_eq!(e["logger"], "web::checkout");
+        assert_eq!(e["message"], serde_json::json!([["Payment", true], [format!(" failed: {H_MSG}…"), false]]));
+        let chips = e["chips"].as_array().unwrap();
+        assert_eq!(chips.len(), 3);
+        assert_eq!(
+            (&chips[0][0], &chips[0][1], &chips[0][3]),
+            (&Json::from("tenant"), &Json::from(H_ATTR), &Json::from(true))
+        );
+        let link = chips[0][2].as_str().unwrap();
+        let (status, _, page) = get(&app, link).await;
+        assert_eq!((status, count_rows(&page)), (StatusCode::OK, 1), "the filtered key's chip filters by it: {link}");
+        // Then the others in stored order, not marked.
+        let rest: Vec<(&Json, &Json)> = chips[1..].iter().map(|c| (&c[0], &c[3])).collect();
+        assert_eq!(rest, [(&Json::from("path"), &Json::from(false)), (&Json::from("status"), &Json::from(false))]);
+        assert_eq!(e["whole"], format!("Payment failed: {H_MSG}\ncaused by: reset"), "opened in place: all of it");
+        assert!(e["kv"].as_array().unwrap().contains(&serde_json::json!(["status", "500"])));
+        assert_eq!(e["origin"]["host"], "web-1");
+    }
+
+    /// The script builds rows with `textContent` and `href`: nothing in it
+    /// parses HTML or runs strings.
+    async fn the_tail_script_inserts_text_never_html(env: &mut Env) {
+        let app = router(env.store.clone());
+        let (status, _, js) = get(&app, "/static/panel.js").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(js.contains("function line(r)"), "the tail's script");
+        for never in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "Function(",
+            "setAttribute(\"on",
+        ] {
+            assert!(!js.contains(never), "panel.js uses {never}");
+        }
+    }
+
+    macro_rules! tail_row_stores {
+        ($($store:ident),*) => { $(
+            per_store!($store:
+                the_live_tail_shows_the_records_pages_dense_rows,
+                the_tail_script_inserts_text_never_html,
+            );
+        )* };
+    }
+
+    tail_row_stores!(memory, sqlite, postgres);
+}
+
+/// Cards trouble first, relative to each logger's own thresholds
+/// (`[panel.loggers]`): a noisy logger at its normal rate comes after the
+/// loggers whose badge says "errors", on every page.
+mod trouble_order {
+    use super::*;
+
+    /// `noisy::api` logs 6 errors a minute ago (under its 10 an hour),
+    /// `quiet::job` 2 (over the default 1).
+    fn errors_now(env: &mut Env) {
+        let now = Timestamp::now().0;
+        let origin = Origin::new("shop", "web-1", 1);
+        let mut records = Vec::new();
+        for (logger, n) in [("noisy::api", 6), ("quiet::job", 2)] {
+            for k in 0..n {
+                let mut r = Record::new(Level::Error, logger, format!("failure {k}"));
+                r.timestamp = Timestamp(now - 60_000_000 - k);
+                records.push(r);
+            }
+        }
+        sync(|| env.sink.write(&Batch::new(&origin, &records))).unwrap();
+    }
+
+    async fn own_thresholds_order_cards_by_each_loggers_normal(env: &mut Env) {
+        errors_now(env);
+        // Raw counts: the noisy logger leads.
+        let (_, _, raw) = get(&router(env.store.clone()), "/").await;
+        assert_eq!(card_order(&raw)[0], "noisy::api");
+        let tuned =
+            log_panel_web::router_with(env.store.clone(), PanelOptions::default().logger_thresholds("noisy", 10, 100));
+        let (_, _, body) = get(&tuned, "/").await;
+        let order = card_order(&body);
+        assert_eq!(order[0], "quiet::job", "{order:?}");
+        let noisy_at = order.iter().position(|l| l == "noisy::api").unwrap();
+        // Every logger before it wears a "Last hour: errors" or "warnings" badge; it wears "normal".
+        for l in &order[..noisy_at] {
+            let card = card_of(&body, l);
+            assert!(card.contains("Last hour: errors") || card.contains("Last hour: warnings"), "{l}: {order:?}");
+        }
+        assert!(card_of(&body, "noisy::api").contains("Last hour: normal"));
+        // The pages hold every logger once, in one order.
+        let mut all = order.clone();
+        let (_, _, second) = get(&tuned, "/?page=2").await;
+        all.extend(card_order(&second));
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        let loggers = sync(|| env.store.loggers()).unwrap().len();
+        assert_eq!((all.len(), unique.len()), (unique.len(), loggers));
+        // By name stays by name.
+        let (_, _, by_name) = get(&tuned, "/?sort=name").await;
+        let names = card_order(&by_name);
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+    }
+
+    macro_rules! trouble_stores {
+        ($($store:ident),*) => { $(
+            per_store!($store: own_thresholds_order_cards_by_each_loggers_normal,);
+        )* };
+    }
+
+    trouble_stores!(memory, sqlite, postgres);
 }
