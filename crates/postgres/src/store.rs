@@ -22,8 +22,8 @@ use crate::query::{
 };
 use crate::{aggregates, schema, upkeep, PgConfig, PgError};
 
-pub(crate) mod language;
 mod fields;
+pub(crate) mod language;
 mod split;
 
 /// Rows a text search page tests directly before it asks the trigram index.

@@ -21,8 +21,8 @@ use crate::query::Where;
 use crate::steps::StepRows;
 use crate::{context_index, file, retention, schema, search, OpenError, BUSY_TIMEOUT};
 
-pub(crate) mod language;
 mod fields;
+pub(crate) mod language;
 mod split;
 
 /// Read connections kept open for reuse; more are opened under load and

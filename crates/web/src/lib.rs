@@ -36,8 +36,8 @@ mod serve;
 mod split;
 mod surrounding;
 mod tail;
-mod trace;
 mod tail_row;
+mod trace;
 mod trouble;
 
 use std::sync::Arc;

@@ -40,7 +40,7 @@ pub(super) fn field_keys(
     let what = "counting context keys";
     let rows = store.run(what, |c| c.query(sql.text.as_str(), &sql.params()))?;
     let bad = |e| store_error(&store.config, what, e);
-    let groups: Result<Vec<(Option<String>, u64)>, _> =
+    let groups: Result<Vec<(Option<String>, u64)>, StoreError> =
         rows.iter().map(|row| Ok((row.try_get(0).map_err(bad)?, count(row.try_get(1).map_err(bad)?)))).collect();
     Ok(FieldKeys::from_groups(groups?, top, sample))
 }
