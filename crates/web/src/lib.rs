@@ -27,6 +27,7 @@
 mod health;
 mod histogram;
 mod html;
+mod language;
 mod pages;
 mod query;
 mod related;

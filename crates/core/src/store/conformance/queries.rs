@@ -96,7 +96,7 @@ pub fn generated(n: usize) -> Vec<String> {
             e
         }
     }
-    let mut rng = Rng(0x5eed_0f_9e7);
+    let mut rng = Rng(0x0005_eed0_f9e7);
     (0..n).map(|_| expr(&mut rng, 3)).collect()
 }
 
