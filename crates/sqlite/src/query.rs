@@ -314,11 +314,12 @@ impl KeyCondition<'_> {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rusqlite::params_from_iter;
 
-    fn plan(conn: &rusqlite::Connection, f: &RecordFilter) -> String {
+    /// The `EXPLAIN QUERY PLAN` of a first page of `f`, its details joined by `; `.
+    pub(crate) fn plan(conn: &rusqlite::Connection, f: &RecordFilter) -> String {
         let w = Where::planned(f, false, crate::context_index::Marks::read(conn, f).unwrap());
         let sql =
             format!("EXPLAIN QUERY PLAN SELECT id FROM log_records{} ORDER BY ts DESC, id DESC LIMIT 50", w.sql());

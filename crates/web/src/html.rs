@@ -371,9 +371,9 @@ pub(crate) fn filter_form_keeping(
         || !form.levels.is_empty();
     html! {
         form.filters method="get" action=(base.at(action)) {
-            @if let Some(e) = error { p.error role="alert" { strong { "Filter not applied: " } (Shown(e)) } }
+            @if let Some(e) = error { p.error role="alert" { strong { "Filter not applied: " } (Shown(e)) } (crate::language::caret(&form.q)) }
             div.main {
-                label.q { "Message contains" input name="q" value=(Shown(&form.q)) placeholder="text"; }
+                label.q { "Search" input name="q" value=(Shown(&form.q)) placeholder="words, \"a phrase\", key:value, status>=500, -term, OR"; }
                 label { "Logger" input name="logger" value=(Shown(&form.logger)) placeholder="app::db, or app:: with children"; }
                 label.minlvl { "Min level" select name="level" {
                     option value="" { "any" }

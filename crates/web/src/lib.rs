@@ -29,6 +29,7 @@ mod fields;
 mod health;
 mod histogram;
 mod html;
+mod language;
 mod pages;
 mod query;
 mod related;

@@ -469,6 +469,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
         }
     };
     let term = filter.text.clone();
+    let unindexed = crate::language::unindexed_note(&filter);
     let keys: Vec<String> = filter.fields.iter().map(|f| f.key.clone()).collect();
     let newest = at == PageAt::Newest;
     let split_key_read = split_key.clone();
@@ -520,6 +521,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     tail_pairs.extend(ctx.tz_pairs());
     let body = html! {
         (crate::html::filter_form_keeping(&ctx.base, "/records", &form, viewer, None, &beside))
+        (unindexed)
         (histogram(&ctx.base, viewer, &form, &drawn, &page_of.records, "/records", &beside))
         @if let (Some(key), Some(split)) = (&split_key, &split) {
             (crate::split::chart(&ctx.base, viewer, &keep, key, &drawn, split))

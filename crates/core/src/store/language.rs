@@ -135,6 +135,26 @@ impl Expr {
         }
     }
 
+    /// The expression as one SQL condition, for storage crates: `leaf` writes
+    /// the condition of a one-condition filter (binding its values), `false_sql`
+    /// is the dialect's false. A leaf that cannot match (a NUL in its text,
+    /// see [`RecordFilter::check`]) is `false_sql` without asking `leaf`; NOT
+    /// treats a NULL (a condition on a missing key or file) as false, as
+    /// [`Expr::keeps`] does.
+    pub fn to_sql(&self, leaf: &mut dyn FnMut(&RecordFilter) -> String, false_sql: &str) -> String {
+        let join = |v: &[Expr], op: &str, leaf: &mut dyn FnMut(&RecordFilter) -> String| {
+            let parts: Vec<String> = v.iter().map(|e| e.to_sql(leaf, false_sql)).collect();
+            format!("({})", parts.join(op))
+        };
+        match self {
+            Expr::Leaf(f) if matches!(f.check(), Ok(true)) => format!("({})", leaf(f)),
+            Expr::Leaf(_) => false_sql.to_owned(),
+            Expr::And(v) => join(v, " AND ", leaf),
+            Expr::Or(v) => join(v, " OR ", leaf),
+            Expr::Not(e) => format!("NOT coalesce({}, {false_sql})", e.to_sql(leaf, false_sql)),
+        }
+    }
+
     fn fmt_in(&self, f: &mut fmt::Formatter<'_>, parent_binds: u8) -> fmt::Result {
         // 1 = OR, 2 = AND, 3 = NOT: a child binding looser than its parent is parenthesised.
         let (binds, sep) = match self {

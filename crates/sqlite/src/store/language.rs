@@ -1,42 +1,57 @@
-//! A query's expression ([`RecordFilter::query`]) in SQLite's SQL. Each
-//! leaf is the [`Where`] conditions of its one-condition filter, so a leaf
-//! uses the index the same condition uses outside an expression (a word the
-//! message search index, an indexed context key its side table, a logger its
-//! `(logger, ts)` range); OR is OR, NOT is NOT.
+//! A query's expression ([`RecordFilter::query`]) in SQLite's SQL
+//! ([`Expr::to_sql`]): each leaf is the [`Where`] conditions of its
+//! one-condition filter, so a leaf uses the index the same condition uses
+//! outside an expression (a word the message search index, an indexed
+//! context key its side table, a logger its `(logger, ts)` range).
+//!
+//! [`RecordFilter::query`]: log_panel_core::store::RecordFilter::query
 
-use log_panel_core::store::{Expr, RecordFilter};
+use log_panel_core::store::Expr;
 
 use crate::query::Where;
 
-/// The SQL condition of `e`, its values bound in `w`.
+/// The SQL condition of `e`, its values bound in `w`: each leaf built by
+/// [`Where::filter`] on the shared parameters and context-key marks.
 pub(crate) fn condition(w: &mut Where, e: &Expr) -> String {
-    match e {
-        Expr::Leaf(f) => leaf(w, f),
-        Expr::And(v) => join(w, v, " AND "),
-        Expr::Or(v) => join(w, v, " OR "),
-        // A condition on a missing value (a context key, a file) is NULL,
-        // and NOT NULL keeps nothing; the reference keeps those records.
-        Expr::Not(e) => format!("NOT coalesce({}, 0)", condition(w, e)),
-    }
+    e.to_sql(
+        &mut |f| {
+            let mut sub = Where::default();
+            sub.params = std::mem::take(&mut w.params);
+            sub.key_marks = w.key_marks.clone();
+            sub.filter(f);
+            w.params = std::mem::take(&mut sub.params);
+            sub.conditions().unwrap_or_else(|| "1".to_owned())
+        },
+        "0",
+    )
 }
 
-fn join(w: &mut Where, v: &[Expr], op: &str) -> String {
-    let parts: Vec<String> = v.iter().map(|e| condition(w, e)).collect();
-    format!("({})", parts.join(op))
-}
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use log_panel_core::store::parse_query;
 
-/// One leaf: its conditions built by [`Where::filter`] on the shared parameters.
-fn leaf(w: &mut Where, f: &RecordFilter) -> String {
-    // The filter's check has refused a leaf over the caps; one that cannot
-    // match (a NUL in its text) keeps nothing, as it would alone.
-    if !matches!(f.check(), Ok(true)) {
-        return "0".to_owned();
+    use crate::query::tests::plan;
+
+    /// An OR of indexed leaves is an OR of index lookups (the message search
+    /// table, the context side table, the logger index); a negation walks
+    /// every record, and the filter names it as unindexed.
+    #[test]
+    fn an_or_of_indexed_leaves_uses_their_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = crate::SqliteSink::open(dir.path().join("logs.db")).unwrap();
+        let conn = sink.connection();
+        crate::search::register(conn).unwrap();
+        let f = parse_query("payment OR request_id:r-42 OR logger:billing::").unwrap();
+        assert!(f.unindexed().is_empty());
+        let p = plan(conn, &f);
+        for index in ["log_records_fts", "log_context_index", "log_records_logger_ts"] {
+            assert!(p.contains(index), "{index}: {p}");
+        }
+        let f = parse_query("-payment").unwrap();
+        assert_eq!(f.unindexed(), ["-payment"]);
+        // Every record is walked (in time order), the index's list only excluding.
+        let p = plan(conn, &f);
+        assert!(p.starts_with("SCAN log_records"), "{p}");
     }
-    let mut sub = Where::default();
-    sub.params = std::mem::take(&mut w.params);
-    sub.key_marks = w.key_marks.clone();
-    sub.filter(f);
-    let sql = sub.conditions().unwrap_or_else(|| "1".to_owned());
-    w.params = sub.params;
-    format!("({sql})")
 }
