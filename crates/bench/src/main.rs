@@ -45,7 +45,7 @@ struct Options {
     load_sides: Vec<read::load::Side>,
     load_records: Option<u64>,
     load_seconds: Option<u64>,
-    load_rate: u64,
+    load_rate: read::load::Rate,
     load_rounds: Option<usize>,
     load_requests: Option<usize>,
     /// Where the load phase keeps (and reuses) its base files.
@@ -62,7 +62,7 @@ const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only 
        [--backends log-panel,tracing,slog,env_logger] [--calls N per thread] [--records N] [--burst N] [--repeats N] [--read-records N]
        [--read-db FILE (keep the read phase's database there)]
        [--load-side LABEL=BENCH_BINARY,LOG_PANEL_BINARY ...] [--load-records N] [--load-seconds S]
-       [--load-rate RECORDS_PER_SEC (0: as fast as it can)] [--load-rounds N] [--load-requests N per page and run]
+       [--load-rate half (default: half of the maximum, measured first) | 0 (as fast as it can) | RECORDS_PER_SEC] [--load-rounds N] [--load-requests N per page and run]
        [--load-keep DIR (keep and reuse the base files there)]";
 
 fn parse() -> Result<Options, String> {
@@ -87,7 +87,7 @@ fn parse() -> Result<Options, String> {
         load_sides: Vec::new(),
         load_records: None,
         load_seconds: None,
-        load_rate: 0,
+        load_rate: read::load::Rate::HalfOfMax,
         load_rounds: None,
         load_requests: None,
         load_keep: None,
@@ -115,7 +115,9 @@ fn parse() -> Result<Options, String> {
             }
             "--load-records" => opts.load_records = Some(num(it.next(), "--load-records")?),
             "--load-seconds" => opts.load_seconds = Some(num(it.next(), "--load-seconds")?),
-            "--load-rate" => opts.load_rate = num(it.next(), "--load-rate")?,
+            "--load-rate" => {
+                opts.load_rate = read::load::Rate::parse(&it.next().ok_or("--load-rate needs a value")?)?;
+            }
             "--load-rounds" => opts.load_rounds = Some(num(it.next(), "--load-rounds")? as usize),
             "--load-requests" => opts.load_requests = Some(num(it.next(), "--load-requests")? as usize),
             "--load-keep" => opts.load_keep = Some(it.next().ok_or("--load-keep needs a directory")?.into()),
@@ -336,7 +338,7 @@ fn main() -> ExitCode {
         summary.insert("read".into(), read::run(&setup, &mut failures));
     }
 
-    // 6. The panel under load while an application writes (issue 21).
+    // 6. The panel under load while an application writes (issues 21 and 24).
     if want("load") {
         let sides = if opts.load_sides.is_empty() {
             read::load::Side::this_build().into_iter().collect()

@@ -1,7 +1,13 @@
-//! The panel under load (issue 21): an application logging through
+//! The panel under load (issues 21 and 24): an application logging through
 //! log-panel into a SQLite file of N records while `log-panel serve` answers
-//! records-page and search requests; the writer's records/s alone and with
-//! the panel, each page's p50 / p95 / p99, the WAL file's largest size.
+//! the records page, a search and the request view; the writer's records/s
+//! alone and with the panel, each page's p50 / p95 / p99, the WAL file's
+//! largest size.
+//!
+//! By default (`--load-rate half`, issue 24's goal) the writer's maximum
+//! rate is measured alone first, in the same run, and the runs then log at
+//! half of it; the output checks the goals (every page's p99 ≤ 200 ms, the
+//! writer keeps ≥ 90 % of its rate alone beside the panel).
 //!
 //! Everything measured runs as built binaries given by path, so that two
 //! builds (an old commit's and a new one's) are measured in the same run,
@@ -59,6 +65,35 @@ impl Side {
     }
 }
 
+/// How fast the application logs in the measured runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rate {
+    /// As fast as it can (`--load-rate 0`).
+    Max,
+    /// A fixed number of records per second (`--load-rate N`).
+    Fixed(u64),
+    /// Half of the maximum measured alone first in the same run (`--load-rate half`).
+    HalfOfMax,
+}
+
+impl Rate {
+    /// `half`, `0` (as fast as it can) or records per second.
+    pub fn parse(arg: &str) -> Result<Rate, String> {
+        match arg {
+            "half" => Ok(Rate::HalfOfMax),
+            "0" => Ok(Rate::Max),
+            n => {
+                n.parse().map(Rate::Fixed).map_err(|_| format!("--load-rate: expected half, 0 or a number, not {n:?}"))
+            }
+        }
+    }
+}
+
+/// Issue 24's goal for every page under load: p99 at most this.
+const P99_GOAL_MS: f64 = 200.0;
+/// Issue 24's goal for the writer beside the panel: at least this share of its rate alone.
+const KEEP_GOAL: f64 = 0.90;
+
 /// What the phase is given.
 pub struct Setup {
     pub dir: PathBuf,
@@ -67,8 +102,8 @@ pub struct Setup {
     pub records: u64,
     /// How long the application writes in each run.
     pub seconds: u64,
-    /// Records per second the application logs; 0: as fast as it can.
-    pub rate: u64,
+    /// How fast the application logs.
+    pub rate: Rate,
     /// Each side is measured this many times per variant, alternating.
     pub rounds: usize,
     /// At most this many requests per page per run, spread over the run
@@ -79,16 +114,38 @@ pub struct Setup {
     pub keep: Option<PathBuf>,
 }
 
-/// The pages requested while the application writes: the records page
-/// (page 1 and its histogram) and a search for the read phase's rare term.
-fn pages() -> [(&'static str, String); 2] {
-    [("records page", "/records".to_owned()), ("search", format!("/records?q={RARE_TERM}"))]
+/// The pages requested while the application writes, for a base file of
+/// `records`: the records page (page 1 and its histogram), a search for the
+/// read phase's rare term, and the request view of a request in the base
+/// file (the read phase gives three records each request id).
+fn pages(records: u64) -> Vec<(&'static str, String)> {
+    vec![
+        ("records page", "/records".to_owned()),
+        ("search", format!("/records?q={RARE_TERM}")),
+        ("request view", format!("/related?key=request_id&value={}", request_id(records / 2))),
+    ]
+}
+
+/// What the request view shows when no record has the value (the warm-up
+/// checks that the request it asks for exists).
+const NO_RECORD: &str = "No record has this value.";
+
+/// The 1-minute load average (the machine is shared: the figures carry it).
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|l| l.parse().ok()))
+        .unwrap_or(f64::NAN)
 }
 
 /// One run: one side, with or without the panel.
 struct Run {
     side: usize,
     panel: bool,
+    /// A run as fast as it can, alone, that measures the maximum rate (`Rate::HalfOfMax`).
+    probe: bool,
+    /// The 1-minute load average when the run started.
+    load: f64,
     writer: WriterReport,
     wal_max: u64,
     db_bytes: u64,
@@ -219,8 +276,9 @@ fn base_file(setup: &Setup, side: &Side, failures: &mut Vec<String>) -> Option<P
     }
 }
 
-/// A GET on the panel: milliseconds to the end of the body, or why not.
-fn get(addr: &str, path: &str) -> Result<f64, String> {
+/// A GET on the panel: milliseconds to the end of the body and the
+/// response, or why not.
+fn get(addr: &str, path: &str) -> Result<(f64, Vec<u8>), String> {
     let t = Instant::now();
     let mut conn = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
     conn.set_read_timeout(Some(Duration::from_secs(120))).map_err(|e| e.to_string())?;
@@ -231,7 +289,7 @@ fn get(addr: &str, path: &str) -> Result<f64, String> {
     let ms = t.elapsed().as_secs_f64() * 1e3;
     let head = String::from_utf8_lossy(&body[..body.len().min(40)]).into_owned();
     if head.starts_with("HTTP/1.1 200") {
-        Ok(ms)
+        Ok((ms, body))
     } else {
         Err(format!("status line {:?}", head.lines().next().unwrap_or_default()))
     }
@@ -269,10 +327,19 @@ fn wal_size(db: &Path) -> u64 {
     std::fs::metadata(wal).map_or(0, |m| m.len())
 }
 
-/// One run of `side` on a fresh copy of `base`, with or without the panel.
-fn run_one(setup: &Setup, index: usize, base: &Path, panel: bool, failures: &mut Vec<String>) -> Option<Run> {
+/// One run of `side` on a fresh copy of `base`, with or without the panel,
+/// the application logging `rate` records/s (0: as fast as it can).
+fn run_one(
+    setup: &Setup,
+    index: usize,
+    base: &Path,
+    panel: bool,
+    rate: u64,
+    failures: &mut Vec<String>,
+) -> Option<Run> {
     let side = &setup.sides[index];
     let what = format!("load: {} ({})", side.label, if panel { "with the panel" } else { "alone" });
+    let load = load_average();
     let db = setup.dir.join("load-run.db");
     remove_db(&db);
     if let Err(e) = std::fs::copy(base, &db) {
@@ -291,16 +358,20 @@ fn run_one(setup: &Setup, index: usize, base: &Path, panel: bool, failures: &mut
         None
     };
     // One request per page first: the panel's connections and caches warm.
+    let paths = pages(setup.records);
     if let Some((_, addr)) = &server {
-        for (_, path) in pages() {
-            if let Err(e) = get(addr, &path) {
-                failures.push(format!("{what}: warm-up {path}: {e}"));
+        for (_, path) in &paths {
+            match get(addr, path) {
+                Ok((_, body)) if String::from_utf8_lossy(&body).contains(NO_RECORD) => {
+                    failures.push(format!("{what}: warm-up {path}: no record has this value"));
+                }
+                Ok(_) => {}
+                Err(e) => failures.push(format!("{what}: warm-up {path}: {e}")),
             }
         }
     }
     let done = AtomicBool::new(false);
     let wal_max = AtomicU64::new(0);
-    let paths = pages();
     let mut timings: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
     let mut errors: Vec<String> = Vec::new();
     let writer = std::thread::scope(|s| {
@@ -324,7 +395,7 @@ fn run_one(setup: &Setup, index: usize, base: &Path, panel: bool, failures: &mut
                             let due = start + every * (ms.len() + errs.len()) as u32;
                             std::thread::sleep(due.saturating_duration_since(Instant::now()));
                             match get(addr, path) {
-                                Ok(t) => ms.push(t),
+                                Ok((t, _)) => ms.push(t),
                                 Err(e) => errs.push(format!("{path}: {e}")),
                             }
                         }
@@ -335,7 +406,7 @@ fn run_one(setup: &Setup, index: usize, base: &Path, panel: bool, failures: &mut
             None => Vec::new(),
         };
         let mut app = Command::new(&side.bench);
-        app.arg("--load-writer").arg(&db).arg(setup.seconds.to_string()).arg(setup.rate.to_string());
+        app.arg("--load-writer").arg(&db).arg(setup.seconds.to_string()).arg(rate.to_string());
         let report = json_of(app, "the application");
         done.store(true, Ordering::Relaxed);
         for (k, c) in clients.into_iter().enumerate() {
@@ -374,13 +445,26 @@ fn run_one(setup: &Setup, index: usize, base: &Path, panel: bool, failures: &mut
     }
     let db_bytes = std::fs::metadata(&db).map_or(0, |m| m.len());
     remove_db(&db);
-    Some(Run { side: index, panel, writer, wal_max: wal_max.load(Ordering::Relaxed), db_bytes, pages: timings })
+    Some(Run {
+        side: index,
+        panel,
+        probe: false,
+        load,
+        writer,
+        wal_max: wal_max.load(Ordering::Relaxed),
+        db_bytes,
+        pages: timings,
+    })
 }
 
 /// Every run, and the figures per side and variant.
 pub struct Outcome {
     setup_line: String,
     sides: Vec<String>,
+    /// The pages requested (name, path).
+    paths: Vec<(&'static str, String)>,
+    /// Records/s the measured runs logged at (0: as fast as it can).
+    rate: u64,
     runs: Vec<Run>,
 }
 
@@ -390,11 +474,66 @@ fn pick(samples: &[f64], q: f64) -> f64 {
     s.get(((s.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or(f64::NAN)
 }
 
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 {
+        f64::NAN
+    } else {
+        sum / n as f64
+    }
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// One side's figures against issue 24's goals.
+struct Goals {
+    /// Mean records/s alone and with the panel, and their ratio.
+    alone: f64,
+    with_panel: f64,
+    keep: f64,
+    /// Per page: name, p99 in ms.
+    p99: Vec<(&'static str, f64)>,
+}
+
+impl Goals {
+    fn writer_met(&self) -> bool {
+        self.keep >= KEEP_GOAL
+    }
+
+    fn pages_met(&self) -> bool {
+        self.p99.iter().all(|(_, p)| *p <= P99_GOAL_MS)
+    }
+}
+
 impl Outcome {
+    /// The measured runs (not the probes) of one side and variant.
     fn runs_of(&self, side: usize, panel: bool) -> impl Iterator<Item = &Run> {
-        self.runs.iter().filter(move |r| r.side == side && r.panel == panel)
+        self.runs.iter().filter(move |r| r.side == side && r.panel == panel && !r.probe)
+    }
+
+    fn probes_of(&self, side: usize) -> impl Iterator<Item = &Run> {
+        self.runs.iter().filter(move |r| r.side == side && r.probe)
+    }
+
+    /// Every request's milliseconds on page `p`, pooled over a side's runs with the panel.
+    fn samples(&self, side: usize, p: usize) -> Vec<f64> {
+        self.runs_of(side, true).flat_map(|r| r.pages[p].iter().copied()).collect()
+    }
+
+    fn goals(&self, side: usize) -> Goals {
+        let alone = mean(self.runs_of(side, false).map(|r| r.writer.per_sec()));
+        let with_panel = mean(self.runs_of(side, true).map(|r| r.writer.per_sec()));
+        let p99 =
+            self.paths.iter().enumerate().map(|(p, (name, _))| (*name, pick(&self.samples(side, p), 0.99))).collect();
+        Goals { alone, with_panel, keep: with_panel / alone, p99 }
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -403,40 +542,57 @@ impl Outcome {
             .iter()
             .enumerate()
             .map(|(k, label)| {
+                let run_json = |r: &Run| {
+                    json!({
+                        "written": r.writer.written, "seconds": r.writer.seconds, "records_per_sec": r.writer.per_sec(),
+                        "flush_seconds": r.writer.flush_seconds, "wal_max_bytes": r.wal_max, "db_bytes": r.db_bytes,
+                        "load_average_at_start": r.load,
+                    })
+                };
                 let variant = |panel: bool| {
-                    let runs: Vec<&Run> = self.runs_of(k, panel).collect();
-                    let pages: Vec<_> = pages()
+                    let pages: Vec<_> = self
+                        .paths
                         .iter()
                         .enumerate()
                         .filter(|_| panel)
                         .map(|(p, (name, path))| {
-                            let all: Vec<f64> = runs.iter().flat_map(|r| r.pages[p].iter().copied()).collect();
+                            let all = self.samples(k, p);
                             json!({"page": name, "path": path, "requests": all.len(),
                                    "p50_ms": pick(&all, 0.5), "p95_ms": pick(&all, 0.95), "p99_ms": pick(&all, 0.99)})
                         })
                         .collect();
-                    json!({
-                        "runs": runs.iter().map(|r| json!({
-                            "written": r.writer.written, "seconds": r.writer.seconds, "records_per_sec": r.writer.per_sec(),
-                            "flush_seconds": r.writer.flush_seconds, "wal_max_bytes": r.wal_max, "db_bytes": r.db_bytes,
-                        })).collect::<Vec<_>>(),
-                        "pages": pages,
-                    })
+                    json!({"runs": self.runs_of(k, panel).map(run_json).collect::<Vec<_>>(), "pages": pages})
                 };
-                json!({"side": label, "alone": variant(false), "with_panel": variant(true)})
+                let g = self.goals(k);
+                json!({
+                    "side": label,
+                    "max_rate_runs": self.probes_of(k).map(run_json).collect::<Vec<_>>(),
+                    "alone": variant(false),
+                    "with_panel": variant(true),
+                    "goals": {
+                        "writer_kept": g.keep, "writer_goal": KEEP_GOAL, "writer_met": g.writer_met(),
+                        "p99_goal_ms": P99_GOAL_MS, "pages_met": g.pages_met(),
+                    },
+                })
             })
             .collect();
-        json!({"setup": self.setup_line, "sides": sides})
+        json!({"setup": self.setup_line, "rate": self.rate, "sides": sides})
     }
 }
 
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.setup_line)?;
+        for (k, label) in self.sides.iter().enumerate() {
+            let probes: Vec<String> = self.probes_of(k).map(|r| format!("{:.0}", r.writer.per_sec())).collect();
+            if !probes.is_empty() {
+                writeln!(f, "{label}: as fast as it can, alone: {} records/s", probes.join(", "))?;
+            }
+        }
         writeln!(
             f,
-            "{:<14} {:<11} {:>28} {:>12} {:>9}   pages: p50 / p95 / p99 ms (requests)",
-            "side", "variant", "writer records/s (each run)", "WAL max MiB", "DB MiB"
+            "{:<14} {:<11} {:>28} {:>12} {:>9} {:>14}   pages: p50 / p95 / p99 ms (requests)",
+            "side", "variant", "writer records/s (each run)", "WAL max MiB", "DB MiB", "load average"
         )?;
         for (k, label) in self.sides.iter().enumerate() {
             for panel in [false, true] {
@@ -445,12 +601,13 @@ impl fmt::Display for Outcome {
                     continue;
                 }
                 let rates: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.writer.per_sec())).collect();
+                let loads: Vec<String> = runs.iter().map(|r| format!("{:.1}", r.load)).collect();
                 let wal = runs.iter().map(|r| r.wal_max).max().unwrap_or(0) as f64 / MIB;
                 let db = runs.iter().map(|r| r.db_bytes).max().unwrap_or(0) as f64 / MIB;
                 let mut text = String::new();
                 if panel {
-                    for (p, (name, _)) in pages().iter().enumerate() {
-                        let all: Vec<f64> = runs.iter().flat_map(|r| r.pages[p].iter().copied()).collect();
+                    for (p, (name, _)) in self.paths.iter().enumerate() {
+                        let all = self.samples(k, p);
                         text += &format!(
                             "{name} {:.1} / {:.1} / {:.1} ({})  ",
                             pick(&all, 0.5),
@@ -462,19 +619,67 @@ impl fmt::Display for Outcome {
                 }
                 writeln!(
                     f,
-                    "{label:<14} {:<11} {:>28} {wal:>12.1} {db:>9.0}   {}",
+                    "{label:<14} {:<11} {:>28} {wal:>12.1} {db:>9.0} {:>14}   {}",
                     if panel { "with panel" } else { "alone" },
                     rates.join(" "),
+                    loads.join(" "),
                     text.trim_end()
                 )?;
             }
+        }
+        if self.rate == 0 {
+            return writeln!(f, "Goals (issue 24) apply at half the maximum rate: run with --load-rate half");
+        }
+        writeln!(
+            f,
+            "Goals (issue 24) at {} records/s: every page's p99 ≤ {P99_GOAL_MS:.0} ms; the writer keeps ≥ {:.0} % of its rate alone",
+            self.rate,
+            KEEP_GOAL * 100.0
+        )?;
+        for (k, label) in self.sides.iter().enumerate() {
+            let g = self.goals(k);
+            let pages: Vec<String> = g.p99.iter().map(|(name, p)| format!("{name} {p:.1} ms")).collect();
+            writeln!(
+                f,
+                "  {label}: writer {:.0} of {:.0} records/s = {:.1} % ({}); p99 {} ({})",
+                g.with_panel,
+                g.alone,
+                g.keep * 100.0,
+                met(g.writer_met()),
+                pages.join(", "),
+                met(g.pages_met())
+            )?;
         }
         Ok(())
     }
 }
 
-/// Fills each side's base file, then runs every side alone and with the
-/// panel, `rounds` times, alternating the sides' order from round to round.
+/// Sides in the order of round `round`: reversed every other round.
+fn order(sides: usize, round: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..sides).collect();
+    if round % 2 == 1 {
+        order.reverse();
+    }
+    order
+}
+
+fn report(round: usize, side: &Side, what: &str, run: &Run, t: Instant) {
+    println!(
+        "  round {} {:<14} {:<20} {:>8.0} records/s  WAL max {:>8.1} MiB  load {:>4.1}  ({:.0} s)",
+        round + 1,
+        side.label,
+        what,
+        run.writer.per_sec(),
+        run.wal_max as f64 / MIB,
+        run.load,
+        t.elapsed().as_secs_f64()
+    );
+}
+
+/// Fills each side's base file; with [`Rate::HalfOfMax`] measures every
+/// side's maximum rate alone first (`rounds` runs each, alternating), then
+/// runs every side alone and with the panel at the resolved rate, `rounds`
+/// times, alternating the sides' order from round to round.
 pub fn run(setup: &Setup, failures: &mut Vec<String>) -> Option<Outcome> {
     if setup.sides.is_empty() {
         println!("\nload: no side to measure (build log-panel-cli, or give --load-side)");
@@ -489,24 +694,43 @@ pub fn run(setup: &Setup, failures: &mut Vec<String>) -> Option<Outcome> {
         bases.push(base_file(setup, side, failures)?);
     }
     let mut runs = Vec::new();
+    let rate = match setup.rate {
+        Rate::Max => 0,
+        Rate::Fixed(n) => n,
+        Rate::HalfOfMax => {
+            println!("  the writer's maximum rate, alone:");
+            for round in 0..setup.rounds {
+                for k in order(setup.sides.len(), round) {
+                    let t = Instant::now();
+                    if let Some(mut run) = run_one(setup, k, &bases[k], false, 0, failures) {
+                        run.probe = true;
+                        report(round, &setup.sides[k], "as fast as it can", &run, t);
+                        runs.push(run);
+                    }
+                }
+            }
+            // One rate for every side (the lowest side's median maximum), so
+            // that the sides' pages are compared under the same write load.
+            let medians = (0..setup.sides.len()).map(|k| {
+                let rates: Vec<f64> = runs.iter().filter(|r| r.side == k).map(|r| r.writer.per_sec()).collect();
+                pick(&rates, 0.5)
+            });
+            let lowest = medians.fold(f64::INFINITY, f64::min);
+            if !lowest.is_finite() || lowest < 2.0 {
+                failures.push("load: no maximum rate was measured".to_owned());
+                return None;
+            }
+            let half = (lowest / 2.0) as u64;
+            println!("  half of the lowest side's median maximum: {half} records/s");
+            half
+        }
+    };
     for round in 0..setup.rounds {
         for panel in [false, true] {
-            let mut order: Vec<usize> = (0..setup.sides.len()).collect();
-            if round % 2 == 1 {
-                order.reverse();
-            }
-            for k in order {
+            for k in order(setup.sides.len(), round) {
                 let t = Instant::now();
-                if let Some(run) = run_one(setup, k, &bases[k], panel, failures) {
-                    println!(
-                        "  round {} {:<14} {:<11} {:>8.0} records/s  WAL max {:>8.1} MiB  ({:.0} s)",
-                        round + 1,
-                        setup.sides[k].label,
-                        if panel { "with panel" } else { "alone" },
-                        run.writer.per_sec(),
-                        run.wal_max as f64 / MIB,
-                        t.elapsed().as_secs_f64()
-                    );
+                if let Some(run) = run_one(setup, k, &bases[k], panel, rate, failures) {
+                    report(round, &setup.sides[k], if panel { "with panel" } else { "alone" }, &run, t);
                     runs.push(run);
                 }
             }
@@ -517,19 +741,25 @@ pub fn run(setup: &Setup, failures: &mut Vec<String>) -> Option<Outcome> {
             remove_db(b);
         }
     }
-    let rate = if setup.rate == 0 { "as fast as it can".to_owned() } else { format!("at {} records/s", setup.rate) };
+    let paths = pages(setup.records);
+    let how = match setup.rate {
+        Rate::Max => "as fast as it can".to_owned(),
+        Rate::Fixed(n) => format!("at {n} records/s"),
+        Rate::HalfOfMax => format!("at {rate} records/s (half of its maximum alone, measured first)"),
+    };
     let setup_line = format!(
-        "Load: an application logging {rate} for {} s (log_panel::init, SQLite, 1 thread) into a file of {} records; \
+        "Load: an application logging {how} for {} s (log_panel::init, SQLite, 1 thread) into a file of {} records; \
          with the panel, `log-panel serve` answers {} (1 client each, back to back, at most {} requests per run \
          spread over it); \
          {} rounds, sides alternating",
         setup.seconds,
         setup.records,
-        pages().iter().map(|(n, p)| format!("{n} {p}")).collect::<Vec<_>>().join(" and "),
+        paths.iter().map(|(n, p)| format!("{n} {p}")).collect::<Vec<_>>().join(", "),
         setup.requests,
         setup.rounds
     );
-    let outcome = Outcome { setup_line, sides: setup.sides.iter().map(|s| s.label.clone()).collect(), runs };
+    let outcome =
+        Outcome { setup_line, sides: setup.sides.iter().map(|s| s.label.clone()).collect(), paths, rate, runs };
     println!("{outcome}");
     Some(outcome)
 }
