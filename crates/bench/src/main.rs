@@ -355,6 +355,7 @@ fn main() -> ExitCode {
             // At most one request per page every 5 ms (full runs).
             requests: opts.load_requests.unwrap_or(if opts.quick { 50 } else { 2_000 }),
             keep: opts.load_keep.clone(),
+            elsewhere: !opts.quick,
         };
         if let Some(outcome) = read::load::run(&setup, &mut failures) {
             summary.insert("load".into(), outcome.json());

@@ -112,6 +112,9 @@ pub struct Setup {
     pub requests: usize,
     /// Where the filled base files are kept and reused (`base-LABEL-N.db`).
     pub keep: Option<PathBuf>,
+    /// Also run the panel on a copy of the base file beside the application
+    /// (the panel's CPU cost without sharing the file).
+    pub elsewhere: bool,
 }
 
 /// The pages requested while the application writes, for a base file of
@@ -138,10 +141,34 @@ fn load_average() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// What runs beside the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    /// Nothing: the writer alone.
+    Alone,
+    /// The panel on the file the application writes, read by the clients.
+    Panel,
+    /// The same panel and clients on a copy of the base file that nobody
+    /// writes: the same CPU load as [`Variant::Panel`] without sharing the
+    /// file, which tells the cost of sharing it (locks, the WAL, the search
+    /// index's lag) from the cost of sharing the cores.
+    Elsewhere,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Alone => "alone",
+            Variant::Panel => "with panel",
+            Variant::Elsewhere => "panel on a copy",
+        }
+    }
+}
+
 /// One run: one side, with or without the panel.
 struct Run {
     side: usize,
-    panel: bool,
+    variant: Variant,
     /// A run as fast as it can, alone, that measures the maximum rate (`Rate::HalfOfMax`).
     probe: bool,
     /// The 1-minute load average when the run started.
@@ -333,12 +360,12 @@ fn run_one(
     setup: &Setup,
     index: usize,
     base: &Path,
-    panel: bool,
+    variant: Variant,
     rate: u64,
     failures: &mut Vec<String>,
 ) -> Option<Run> {
     let side = &setup.sides[index];
-    let what = format!("load: {} ({})", side.label, if panel { "with the panel" } else { "alone" });
+    let what = format!("load: {} ({})", side.label, variant.name());
     let load = load_average();
     let db = setup.dir.join("load-run.db");
     remove_db(&db);
@@ -346,8 +373,21 @@ fn run_one(
         failures.push(format!("{what}: copying the base file: {e}"));
         return None;
     }
-    let server = if panel {
-        match serve(&side.cli, &db) {
+    let other = setup.dir.join("load-panel-copy.db");
+    if variant == Variant::Elsewhere {
+        remove_db(&other);
+        if let Err(e) = std::fs::copy(base, &other) {
+            failures.push(format!("{what}: copying the base file: {e}"));
+            return None;
+        }
+    }
+    let served = match variant {
+        Variant::Alone => None,
+        Variant::Panel => Some(&db),
+        Variant::Elsewhere => Some(&other),
+    };
+    let server = if let Some(served) = served {
+        match serve(&side.cli, served) {
             Ok(s) => Some(s),
             Err(e) => {
                 failures.push(format!("{what}: {e}"));
@@ -445,9 +485,10 @@ fn run_one(
     }
     let db_bytes = std::fs::metadata(&db).map_or(0, |m| m.len());
     remove_db(&db);
+    remove_db(&other);
     Some(Run {
         side: index,
-        panel,
+        variant,
         probe: false,
         load,
         writer,
@@ -515,24 +556,28 @@ impl Goals {
 
 impl Outcome {
     /// The measured runs (not the probes) of one side and variant.
-    fn runs_of(&self, side: usize, panel: bool) -> impl Iterator<Item = &Run> {
-        self.runs.iter().filter(move |r| r.side == side && r.panel == panel && !r.probe)
+    fn runs_of(&self, side: usize, variant: Variant) -> impl Iterator<Item = &Run> {
+        self.runs.iter().filter(move |r| r.side == side && r.variant == variant && !r.probe)
     }
 
     fn probes_of(&self, side: usize) -> impl Iterator<Item = &Run> {
         self.runs.iter().filter(move |r| r.side == side && r.probe)
     }
 
-    /// Every request's milliseconds on page `p`, pooled over a side's runs with the panel.
-    fn samples(&self, side: usize, p: usize) -> Vec<f64> {
-        self.runs_of(side, true).flat_map(|r| r.pages[p].iter().copied()).collect()
+    /// Every request's milliseconds on page `p`, pooled over a side's runs of `variant`.
+    fn samples(&self, side: usize, variant: Variant, p: usize) -> Vec<f64> {
+        self.runs_of(side, variant).flat_map(|r| r.pages[p].iter().copied()).collect()
     }
 
     fn goals(&self, side: usize) -> Goals {
-        let alone = mean(self.runs_of(side, false).map(|r| r.writer.per_sec()));
-        let with_panel = mean(self.runs_of(side, true).map(|r| r.writer.per_sec()));
-        let p99 =
-            self.paths.iter().enumerate().map(|(p, (name, _))| (*name, pick(&self.samples(side, p), 0.99))).collect();
+        let alone = mean(self.runs_of(side, Variant::Alone).map(|r| r.writer.per_sec()));
+        let with_panel = mean(self.runs_of(side, Variant::Panel).map(|r| r.writer.per_sec()));
+        let p99 = self
+            .paths
+            .iter()
+            .enumerate()
+            .map(|(p, (name, _))| (*name, pick(&self.samples(side, Variant::Panel, p), 0.99)))
+            .collect();
         Goals { alone, with_panel, keep: with_panel / alone, p99 }
     }
 
@@ -549,26 +594,27 @@ impl Outcome {
                         "load_average_at_start": r.load,
                     })
                 };
-                let variant = |panel: bool| {
+                let variant = |variant: Variant| {
                     let pages: Vec<_> = self
                         .paths
                         .iter()
                         .enumerate()
-                        .filter(|_| panel)
+                        .filter(|_| variant != Variant::Alone)
                         .map(|(p, (name, path))| {
-                            let all = self.samples(k, p);
+                            let all = self.samples(k, variant, p);
                             json!({"page": name, "path": path, "requests": all.len(),
                                    "p50_ms": pick(&all, 0.5), "p95_ms": pick(&all, 0.95), "p99_ms": pick(&all, 0.99)})
                         })
                         .collect();
-                    json!({"runs": self.runs_of(k, panel).map(run_json).collect::<Vec<_>>(), "pages": pages})
+                    json!({"runs": self.runs_of(k, variant).map(run_json).collect::<Vec<_>>(), "pages": pages})
                 };
                 let g = self.goals(k);
                 json!({
                     "side": label,
                     "max_rate_runs": self.probes_of(k).map(run_json).collect::<Vec<_>>(),
-                    "alone": variant(false),
-                    "with_panel": variant(true),
+                    "alone": variant(Variant::Alone),
+                    "with_panel": variant(Variant::Panel),
+                    "panel_on_a_copy": variant(Variant::Elsewhere),
                     "goals": {
                         "writer_kept": g.keep, "writer_goal": KEEP_GOAL, "writer_met": g.writer_met(),
                         "p99_goal_ms": P99_GOAL_MS, "pages_met": g.pages_met(),
@@ -595,8 +641,8 @@ impl fmt::Display for Outcome {
             "side", "variant", "writer records/s (each run)", "WAL max MiB", "DB MiB", "load average"
         )?;
         for (k, label) in self.sides.iter().enumerate() {
-            for panel in [false, true] {
-                let runs: Vec<&Run> = self.runs_of(k, panel).collect();
+            for variant in [Variant::Alone, Variant::Panel, Variant::Elsewhere] {
+                let runs: Vec<&Run> = self.runs_of(k, variant).collect();
                 if runs.is_empty() {
                     continue;
                 }
@@ -605,9 +651,9 @@ impl fmt::Display for Outcome {
                 let wal = runs.iter().map(|r| r.wal_max).max().unwrap_or(0) as f64 / MIB;
                 let db = runs.iter().map(|r| r.db_bytes).max().unwrap_or(0) as f64 / MIB;
                 let mut text = String::new();
-                if panel {
+                if variant != Variant::Alone {
                     for (p, (name, _)) in self.paths.iter().enumerate() {
-                        let all = self.samples(k, p);
+                        let all = self.samples(k, variant, p);
                         text += &format!(
                             "{name} {:.1} / {:.1} / {:.1} ({})  ",
                             pick(&all, 0.5),
@@ -620,7 +666,7 @@ impl fmt::Display for Outcome {
                 writeln!(
                     f,
                     "{label:<14} {:<11} {:>28} {wal:>12.1} {db:>9.0} {:>14}   {}",
-                    if panel { "with panel" } else { "alone" },
+                    variant.name(),
                     rates.join(" "),
                     loads.join(" "),
                     text.trim_end()
@@ -649,6 +695,14 @@ impl fmt::Display for Outcome {
                 pages.join(", "),
                 met(g.pages_met())
             )?;
+            let copy = mean(self.runs_of(k, Variant::Elsewhere).map(|r| r.writer.per_sec()));
+            if copy.is_finite() {
+                writeln!(
+                    f,
+                    "  {label}: with the panel on a copy (the cores shared, not the file) the writer kept {:.1} %",
+                    copy / g.alone * 100.0
+                )?;
+            }
         }
         Ok(())
     }
@@ -702,7 +756,7 @@ pub fn run(setup: &Setup, failures: &mut Vec<String>) -> Option<Outcome> {
             for round in 0..setup.rounds {
                 for k in order(setup.sides.len(), round) {
                     let t = Instant::now();
-                    if let Some(mut run) = run_one(setup, k, &bases[k], false, 0, failures) {
+                    if let Some(mut run) = run_one(setup, k, &bases[k], Variant::Alone, 0, failures) {
                         run.probe = true;
                         report(round, &setup.sides[k], "as fast as it can", &run, t);
                         runs.push(run);
@@ -725,12 +779,16 @@ pub fn run(setup: &Setup, failures: &mut Vec<String>) -> Option<Outcome> {
             half
         }
     };
+    let mut variants = vec![Variant::Alone, Variant::Panel];
+    if setup.elsewhere {
+        variants.push(Variant::Elsewhere);
+    }
     for round in 0..setup.rounds {
-        for panel in [false, true] {
+        for &variant in &variants {
             for k in order(setup.sides.len(), round) {
                 let t = Instant::now();
-                if let Some(run) = run_one(setup, k, &bases[k], panel, rate, failures) {
-                    report(round, &setup.sides[k], if panel { "with panel" } else { "alone" }, &run, t);
+                if let Some(run) = run_one(setup, k, &bases[k], variant, rate, failures) {
+                    report(round, &setup.sides[k], variant.name(), &run, t);
                     runs.push(run);
                 }
             }
@@ -750,12 +808,13 @@ pub fn run(setup: &Setup, failures: &mut Vec<String>) -> Option<Outcome> {
     let setup_line = format!(
         "Load: an application logging {how} for {} s (log_panel::init, SQLite, 1 thread) into a file of {} records; \
          with the panel, `log-panel serve` answers {} (1 client each, back to back, at most {} requests per run \
-         spread over it); \
+         spread over it){}; \
          {} rounds, sides alternating",
         setup.seconds,
         setup.records,
         paths.iter().map(|(n, p)| format!("{n} {p}")).collect::<Vec<_>>().join(", "),
         setup.requests,
+        if setup.elsewhere { "; *panel on a copy*: the same panel and clients on a copy nobody writes" } else { "" },
         setup.rounds
     );
     let outcome =
