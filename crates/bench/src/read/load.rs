@@ -175,6 +175,8 @@ struct Run {
     load: f64,
     writer: WriterReport,
     wal_max: u64,
+    /// The most records the search index lagged behind (sampled every 200 ms).
+    lag_max: u64,
     db_bytes: u64,
     /// Milliseconds per request, per page of `pages()`.
     pages: Vec<Vec<f64>>,
@@ -348,6 +350,21 @@ fn serve(cli: &Path, db: &Path) -> Result<(Child, String), String> {
     }
 }
 
+/// Records above the search index's mark: what every search (and, through
+/// the context index's own mark, every request view) scans besides the
+/// index. A short read of its own on a read-only connection; 0 when it
+/// cannot be read.
+fn index_lag(db: &Path) -> u64 {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let Ok(conn) = rusqlite::Connection::open_with_flags(db, flags) else { return 0 };
+    conn.query_row(
+        "SELECT coalesce((SELECT max(id) FROM log_records), 0) - (SELECT indexed_id FROM log_fts_state)",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map_or(0, |lag| lag.max(0).unsigned_abs())
+}
+
 fn wal_size(db: &Path) -> u64 {
     let mut wal = db.as_os_str().to_owned();
     wal.push("-wal");
@@ -412,12 +429,18 @@ fn run_one(
     }
     let done = AtomicBool::new(false);
     let wal_max = AtomicU64::new(0);
+    let lag_max = AtomicU64::new(0);
     let mut timings: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
     let mut errors: Vec<String> = Vec::new();
     let writer = std::thread::scope(|s| {
         s.spawn(|| {
+            let mut samples = 0u64;
             while !done.load(Ordering::Relaxed) {
                 wal_max.fetch_max(wal_size(&db), Ordering::Relaxed);
+                if samples % 10 == 0 {
+                    lag_max.fetch_max(index_lag(&db), Ordering::Relaxed);
+                }
+                samples += 1;
                 std::thread::sleep(Duration::from_millis(20));
             }
         });
@@ -493,6 +516,7 @@ fn run_one(
         load,
         writer,
         wal_max: wal_max.load(Ordering::Relaxed),
+        lag_max: lag_max.load(Ordering::Relaxed),
         db_bytes,
         pages: timings,
     })
@@ -591,6 +615,7 @@ impl Outcome {
                     json!({
                         "written": r.writer.written, "seconds": r.writer.seconds, "records_per_sec": r.writer.per_sec(),
                         "flush_seconds": r.writer.flush_seconds, "wal_max_bytes": r.wal_max, "db_bytes": r.db_bytes,
+                        "index_lag_max_records": r.lag_max,
                         "load_average_at_start": r.load,
                     })
                 };
@@ -637,8 +662,8 @@ impl fmt::Display for Outcome {
         }
         writeln!(
             f,
-            "{:<14} {:<11} {:>28} {:>12} {:>9} {:>14}   pages: p50 / p95 / p99 ms (requests)",
-            "side", "variant", "writer records/s (each run)", "WAL max MiB", "DB MiB", "load average"
+            "{:<14} {:<15} {:>28} {:>12} {:>9} {:>10} {:>14}   pages: p50 / p95 / p99 ms (requests)",
+            "side", "variant", "writer records/s (each run)", "WAL max MiB", "DB MiB", "index lag", "load average"
         )?;
         for (k, label) in self.sides.iter().enumerate() {
             for variant in [Variant::Alone, Variant::Panel, Variant::Elsewhere] {
@@ -650,6 +675,7 @@ impl fmt::Display for Outcome {
                 let loads: Vec<String> = runs.iter().map(|r| format!("{:.1}", r.load)).collect();
                 let wal = runs.iter().map(|r| r.wal_max).max().unwrap_or(0) as f64 / MIB;
                 let db = runs.iter().map(|r| r.db_bytes).max().unwrap_or(0) as f64 / MIB;
+                let lag = runs.iter().map(|r| r.lag_max).max().unwrap_or(0);
                 let mut text = String::new();
                 if variant != Variant::Alone {
                     for (p, (name, _)) in self.paths.iter().enumerate() {
@@ -665,7 +691,7 @@ impl fmt::Display for Outcome {
                 }
                 writeln!(
                     f,
-                    "{label:<14} {:<11} {:>28} {wal:>12.1} {db:>9.0} {:>14}   {}",
+                    "{label:<14} {:<15} {:>28} {wal:>12.1} {db:>9.0} {lag:>10} {:>14}   {}",
                     variant.name(),
                     rates.join(" "),
                     loads.join(" "),
@@ -719,12 +745,13 @@ fn order(sides: usize, round: usize) -> Vec<usize> {
 
 fn report(round: usize, side: &Side, what: &str, run: &Run, t: Instant) {
     println!(
-        "  round {} {:<14} {:<20} {:>8.0} records/s  WAL max {:>8.1} MiB  load {:>4.1}  ({:.0} s)",
+        "  round {} {:<14} {:<20} {:>8.0} records/s  WAL max {:>8.1} MiB  index lag max {:>7}  load {:>4.1}  ({:.0} s)",
         round + 1,
         side.label,
         what,
         run.writer.per_sec(),
         run.wal_max as f64 / MIB,
+        run.lag_max,
         run.load,
         t.elapsed().as_secs_f64()
     );
