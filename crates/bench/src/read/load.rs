@@ -437,7 +437,7 @@ fn run_one(
             let mut samples = 0u64;
             while !done.load(Ordering::Relaxed) {
                 wal_max.fetch_max(wal_size(&db), Ordering::Relaxed);
-                if samples % 10 == 0 {
+                if samples.is_multiple_of(10) {
                     lag_max.fetch_max(index_lag(&db), Ordering::Relaxed);
                 }
                 samples += 1;
