@@ -63,7 +63,8 @@ const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only 
        [--read-db FILE (keep the read phase's database there)]
        [--load-side LABEL=BENCH_BINARY,LOG_PANEL_BINARY ...] [--load-records N] [--load-seconds S]
        [--load-rate half (default: half of the maximum, measured first) | 0 (as fast as it can) | RECORDS_PER_SEC] [--load-rounds N] [--load-requests N per page and run]
-       [--load-keep DIR (keep and reuse the base files there)]";
+       [--load-keep DIR (keep and reuse the base files there)]
+       log-panel-bench --pg-read POSTGRES_URL RECORDS REPEATS (PostgreSQL read side, see read/pg.rs)";
 
 fn parse() -> Result<Options, String> {
     let mut opts = Options {
@@ -145,6 +146,13 @@ fn main() -> ExitCode {
         "--load-fill" => {
             read::load::fill_child(Path::new(&arg(1)), num(2));
             return ExitCode::SUCCESS;
+        }
+        "--pg-read" => {
+            let failures = read::pg::run(&arg(1), num(2), num(3).max(1) as usize);
+            for f in &failures {
+                eprintln!("FAILED: {f}");
+            }
+            return if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
         }
         "--load-writer" => {
             read::load::writer_child(Path::new(&arg(1)), num(2), num(3));

@@ -9,7 +9,9 @@
 //! they live on a side table, `log_search (id, message, context)`, holding every record with `id <=
 //! log_search_mark.last_id`. [`index_step`] copies the next rows above the
 //! mark; searches read the index up to the mark and scan the rows above it,
-//! so they are complete however far the index lags.
+//! so they are complete however far the index lags. The same step fills
+//! `log_search_num (key, num, id)` with the numbers among each copied
+//! record's top-level context values, for comparisons (`status >= 500`).
 //!
 //! The mark may only pass an id once no transaction can still commit a row
 //! below it (concurrent writers commit out of id order). [`index_step`]
@@ -39,13 +41,30 @@ pub(crate) const INDEX_STEP_ROWS: i64 = 250;
 /// SQLSTATE `lock_not_available`: `NOWAIT` found the lock taken.
 const LOCK_NOT_AVAILABLE: &str = "55P03";
 
+/// How [`index_step`] takes its lock on `log_records`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockWait {
+    /// Give up at once when the lock is taken (the sink: a batch must never
+    /// wait behind indexing, and the next idle moment tries again).
+    NoWait,
+    /// Wait for it (an explicit catch-up): a batch in flight finishes first,
+    /// and an autovacuum of `log_records`, whose lock conflicts with this
+    /// one, is cancelled by the server after `deadlock_timeout` instead of
+    /// stopping the catch-up for as long as it runs.
+    Wait,
+}
+
 /// Copies up to `max_rows` records above the mark into the search table and
-/// moves the mark. Returns whether rows remain to index (`false` also when a
-/// write in flight kept the step from running).
-pub(crate) fn index_step(client: &mut Client, max_rows: i64) -> Result<bool, postgres::Error> {
+/// moves the mark. Returns whether rows remain to index (`false` also when,
+/// with [`LockWait::NoWait`], a write in flight or a vacuum kept the step from running).
+pub(crate) fn index_step(client: &mut Client, max_rows: i64, wait: LockWait) -> Result<bool, postgres::Error> {
+    let lock = match wait {
+        LockWait::NoWait => "LOCK TABLE log_records IN SHARE MODE NOWAIT",
+        LockWait::Wait => "LOCK TABLE log_records IN SHARE MODE",
+    };
     let safe_max = {
         let mut tx = client.transaction()?;
-        match tx.batch_execute("LOCK TABLE log_records IN SHARE MODE NOWAIT") {
+        match tx.batch_execute(lock) {
             Ok(()) => {}
             Err(e) if e.code().is_some_and(|c| c.code() == LOCK_NOT_AVAILABLE) => return Ok(false),
             Err(e) => return Err(e),
@@ -66,7 +85,14 @@ pub(crate) fn index_step(client: &mut Client, max_rows: i64) -> Result<bool, pos
              INSERT INTO log_search (id, message, context)
              SELECT id, message, context FROM log_records WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3
              ON CONFLICT (id) DO NOTHING
-             RETURNING id)
+             RETURNING id, context),
+         numbers AS (
+             INSERT INTO log_search_num (key, num, id)
+             SELECT e.key, e.value::numeric::float8, c.id FROM copied c,
+                  jsonb_each(CASE WHEN jsonb_typeof(c.context) = 'object' THEN c.context ELSE '{}' END) e
+             WHERE jsonb_typeof(e.value) = 'number'
+               AND abs(e.value::numeric) < 1e308
+             ON CONFLICT DO NOTHING)
          SELECT count(*), max(id) FROM copied",
         &[&mark, &safe_max, &max_rows],
     )?;
@@ -104,7 +130,8 @@ pub(crate) fn prune_batch(client: &mut Client, before: SystemTime, batch: i64) -
              DELETE FROM log_records WHERE id IN (
                  SELECT id FROM log_records WHERE ts < $1 ORDER BY ts, id LIMIT $2)
              RETURNING id, logger, level, ts),
-         s AS (DELETE FROM log_search WHERE id IN (SELECT id FROM d))
+         s AS (DELETE FROM log_search WHERE id IN (SELECT id FROM d)),
+         n AS (DELETE FROM log_search_num WHERE id IN (SELECT id FROM d))
          SELECT logger, (floor(extract(epoch FROM ts) / 900) * 900)::int8, level, count(*)
          FROM d GROUP BY 1, 2, 3",
         &[&before, &batch],

@@ -1,0 +1,163 @@
+//! The plans PostgreSQL runs for the store's reads (issue 24): with
+//! `auto_explain` on the test database, every statement a read sends is
+//! logged with its plan, and none of those reads scans `log_records` whole
+//! (`Seq Scan on log_records`) — the rare word, the request view, a context
+//! key, a page by cursor, a logger tree with a level by cursor, call sites
+//! of a day, a rare word's histogram. Also: an explicit index catch-up is
+//! not stopped by a lock that conflicts with it (an autovacuum's).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::thread;
+use std::time::Duration;
+
+use log_panel_core::store::{Cursor, FieldMatch, FieldValue, LoggerMatch, PageAt, RecordFilter, Slots, DAY};
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Store, Timestamp, Value};
+use log_panel_postgres::testing::{client, TestServer};
+use log_panel_postgres::{PgSink, PgStore};
+
+const RECORDS: i64 = 60_000;
+const LOGGERS: [&str; 6] = ["api::http", "api::auth", "billing", "db::pool", "worker", "cache"];
+
+/// `RECORDS` records over 90 days: 6 loggers, one level in 10 a warning,
+/// a request id per 3 records, a user id, a rare word in one record of 5 000.
+fn fill(url: &str, now: Timestamp) {
+    let mut sink = PgSink::connect(url).unwrap();
+    let origin = Origin::new("plans", "h", 1);
+    let step = 90 * DAY / RECORDS;
+    let mut batch = Vec::new();
+    for i in 0..RECORDS {
+        let message =
+            if i % 5_000 == 7 { format!("quasar drift {i}") } else { format!("GET /orders/{i} took {}", i % 300) };
+        let level = if i % 10 == 0 { Level::Warn } else { Level::Info };
+        let mut r = Record::new(level, LOGGERS[(i % 6) as usize], message);
+        r.timestamp = Timestamp(now.0 - 90 * DAY + i * step);
+        r.file = Some("src/h.rs".into());
+        r.line = Some(10 + (i % 20) as u32);
+        r.kv.push(("request_id".into(), Value::from(format!("req-{}", i / 3))));
+        r.kv.push(("user_id".into(), Value::I64(i % 2_000)));
+        batch.push(r);
+        if batch.len() == 5_000 {
+            sink.write(&Batch::new(&origin, &batch)).unwrap();
+            batch.clear();
+        }
+    }
+}
+
+/// The plans logged since `from` (a byte offset of the server log), each as
+/// its text, for statements on `log_records`.
+fn plans_since(log: &std::path::Path, from: u64) -> Vec<String> {
+    let text = std::fs::read(log).unwrap();
+    let text = String::from_utf8_lossy(&text[usize::try_from(from).unwrap()..]).into_owned();
+    text.split("LOG:  duration:")
+        .skip(1)
+        .filter(|p| p.contains("plan:") && p.contains("log_records"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn no_read_scans_log_records_whole() {
+    let Some(server) = TestServer::shared() else { return };
+    let Some(log) = server.log_file() else {
+        eprintln!("skipped: plans are read from an own server's log");
+        return;
+    };
+    let url = server.create_database();
+    let now = Timestamp::now();
+    fill(&url, now);
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    let mut admin = client(&url);
+    for sql in [
+        format!("ALTER DATABASE {db} SET session_preload_libraries = 'auto_explain'"),
+        format!("ALTER DATABASE {db} SET auto_explain.log_min_duration = 0"),
+        "VACUUM ANALYZE log_records".to_owned(),
+    ] {
+        admin.batch_execute(&sql).unwrap();
+    }
+    let store = PgStore::connect(&url).unwrap();
+    store.catch_up_search().unwrap();
+    admin.batch_execute("VACUUM ANALYZE log_search").unwrap();
+
+    let at = |what: &str| {
+        let mut f = RecordFilter::default();
+        match what {
+            "rare word" => f.text = Some("quasar".into()),
+            "request" => f.fields.push(FieldMatch::new("request_id", FieldValue::Text("req-9000".into())).unwrap()),
+            "user" => f.fields.push(FieldMatch::new("user_id", FieldValue::Text("1286".into())).unwrap()),
+            "tree" => {
+                f.logger = Some(LoggerMatch::Tree("api".into()));
+                f.min_level = Some(Level::Warn);
+            }
+            _ => {}
+        }
+        f
+    };
+    let middle = store.records(&RecordFilter::default(), PageAt::Newest, 1).unwrap().records[0].id / 2;
+    let cursor = Cursor::of(&store.record(middle).unwrap().unwrap());
+    let mut day = RecordFilter::default();
+    day.since = Some(Timestamp(now.0 - DAY));
+    let slots = Slots::days_until(now, 0, 91).unwrap();
+    type Read<'a> = (&'a str, Box<dyn Fn() -> usize + 'a>);
+    let reads: Vec<Read<'_>> = vec![
+        ("rare word page", Box::new(|| store.records(&at("rare word"), PageAt::Newest, 50).unwrap().records.len())),
+        ("rare word histogram", Box::new(|| store.histogram(&at("rare word"), &slots).unwrap().slots.len())),
+        (
+            "request view",
+            Box::new(|| store.related("request_id", &FieldValue::Text("req-9000".into()), 100).unwrap().len()),
+        ),
+        ("request page", Box::new(|| store.records(&at("request"), PageAt::Newest, 50).unwrap().records.len())),
+        ("user_id page", Box::new(|| store.records(&at("user"), PageAt::Newest, 50).unwrap().records.len())),
+        (
+            "page by cursor",
+            Box::new(|| store.records(&RecordFilter::default(), PageAt::Older(cursor), 50).unwrap().records.len()),
+        ),
+        (
+            "tree + warn by cursor",
+            Box::new(|| store.records(&at("tree"), PageAt::Older(cursor), 50).unwrap().records.len()),
+        ),
+        ("call sites of a day", Box::new(|| store.call_sites(&day, 50).unwrap().len())),
+    ];
+    let expected = [12, 91, 3, 3, 30, 50, 50, 50];
+    for ((name, read), want) in reads.iter().zip(expected) {
+        let from = std::fs::metadata(&log).unwrap().len();
+        assert_eq!(read(), want, "{name}: rows");
+        // The server writes its log lines asynchronously to the read's answer.
+        let mut plans = Vec::new();
+        for _ in 0..50 {
+            plans = plans_since(&log, from);
+            if !plans.is_empty() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!plans.is_empty(), "{name}: no plan logged");
+        for plan in &plans {
+            assert!(!plan.contains("Seq Scan on log_records"), "{name} scans log_records whole:\n{plan}");
+        }
+    }
+}
+
+/// A lock that conflicts with the index step's (an autovacuum's `SHARE
+/// UPDATE EXCLUSIVE`) makes the catch-up wait, not stop: on return every
+/// record is indexed.
+#[test]
+fn the_index_catch_up_waits_out_a_conflicting_lock() {
+    let Some(server) = TestServer::shared() else { return };
+    let url = server.create_database();
+    let mut sink = PgSink::connect(&url).unwrap();
+    let origin = Origin::new("plans", "h", 1);
+    let records: Vec<Record> = (0..500).map(|i| Record::new(Level::Info, "x", format!("m{i}"))).collect();
+    sink.write(&Batch::new(&origin, &records)).unwrap();
+    let mut vacuum = client(&url);
+    vacuum.batch_execute("BEGIN; LOCK TABLE log_records IN SHARE UPDATE EXCLUSIVE MODE").unwrap();
+    let store = PgStore::connect(&url).unwrap();
+    let catch_up = thread::spawn(move || store.catch_up_search().unwrap());
+    thread::sleep(Duration::from_millis(300));
+    vacuum.batch_execute("COMMIT").unwrap();
+    catch_up.join().unwrap();
+    let row = client(&url)
+        .query_one("SELECT (SELECT last_id FROM log_search_mark), (SELECT max(id) FROM log_records)", &[])
+        .unwrap();
+    let (mark, max): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!(mark, max, "every record indexed");
+}
