@@ -45,7 +45,7 @@ struct Options {
     load_sides: Vec<read::load::Side>,
     load_records: Option<u64>,
     load_seconds: Option<u64>,
-    load_rate: u64,
+    load_rate: read::load::Rate,
     load_rounds: Option<usize>,
     load_requests: Option<usize>,
     /// Where the load phase keeps (and reuses) its base files.
@@ -62,7 +62,7 @@ const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only 
        [--backends log-panel,tracing,slog,env_logger] [--calls N per thread] [--records N] [--burst N] [--repeats N] [--read-records N]
        [--read-db FILE (keep the read phase's database there)]
        [--load-side LABEL=BENCH_BINARY,LOG_PANEL_BINARY ...] [--load-records N] [--load-seconds S]
-       [--load-rate RECORDS_PER_SEC (0: as fast as it can; half: half of that, measured first)] [--load-rounds N] [--load-requests N per page and run]
+       [--load-rate half (default: half of the maximum, measured first) | 0 (as fast as it can) | RECORDS_PER_SEC] [--load-rounds N] [--load-requests N per page and run]
        [--load-keep DIR (keep and reuse the base files there)]
        log-panel-bench --pg-read POSTGRES_URL RECORDS REPEATS (PostgreSQL read side, see read/pg.rs)";
 
@@ -88,7 +88,7 @@ fn parse() -> Result<Options, String> {
         load_sides: Vec::new(),
         load_records: None,
         load_seconds: None,
-        load_rate: 0,
+        load_rate: read::load::Rate::HalfOfMax,
         load_rounds: None,
         load_requests: None,
         load_keep: None,
@@ -117,10 +117,7 @@ fn parse() -> Result<Options, String> {
             "--load-records" => opts.load_records = Some(num(it.next(), "--load-records")?),
             "--load-seconds" => opts.load_seconds = Some(num(it.next(), "--load-seconds")?),
             "--load-rate" => {
-                opts.load_rate = match it.next() {
-                    Some(h) if h == "half" => read::load::HALF_RATE,
-                    other => num(other, "--load-rate")?,
-                }
+                opts.load_rate = read::load::Rate::parse(&it.next().ok_or("--load-rate needs a value")?)?;
             }
             "--load-rounds" => opts.load_rounds = Some(num(it.next(), "--load-rounds")? as usize),
             "--load-requests" => opts.load_requests = Some(num(it.next(), "--load-requests")? as usize),
@@ -349,7 +346,7 @@ fn main() -> ExitCode {
         summary.insert("read".into(), read::run(&setup, &mut failures));
     }
 
-    // 6. The panel under load while an application writes (issue 21).
+    // 6. The panel under load while an application writes (issues 21 and 24).
     if want("load") {
         let sides = if opts.load_sides.is_empty() {
             read::load::Side::this_build().into_iter().collect()
@@ -366,6 +363,7 @@ fn main() -> ExitCode {
             // At most one request per page every 5 ms (full runs).
             requests: opts.load_requests.unwrap_or(if opts.quick { 50 } else { 2_000 }),
             keep: opts.load_keep.clone(),
+            elsewhere: !opts.quick,
         };
         if let Some(outcome) = read::load::run(&setup, &mut failures) {
             summary.insert("load".into(), outcome.json());

@@ -1,7 +1,13 @@
-//! The panel under load (issue 21): an application logging through
+//! The panel under load (issues 21 and 24): an application logging through
 //! log-panel into a SQLite file of N records while `log-panel serve` answers
-//! records-page and search requests; the writer's records/s alone and with
-//! the panel, each page's p50 / p95 / p99, the WAL file's largest size.
+//! the records page, a search and the request view; the writer's records/s
+//! alone and with the panel, each page's p50 / p95 / p99, the WAL file's
+//! largest size.
+//!
+//! By default (`--load-rate half`, issue 24's goal) the writer's maximum
+//! rate is measured alone first, in the same run, and the runs then log at
+//! half of it; the output checks the goals (every page's p99 ≤ 200 ms, the
+//! writer keeps ≥ 90 % of its rate alone beside the panel).
 //!
 //! Everything measured runs as built binaries given by path, so that two
 //! builds (an old commit's and a new one's) are measured in the same run,
@@ -59,6 +65,35 @@ impl Side {
     }
 }
 
+/// How fast the application logs in the measured runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rate {
+    /// As fast as it can (`--load-rate 0`).
+    Max,
+    /// A fixed number of records per second (`--load-rate N`).
+    Fixed(u64),
+    /// Half of the maximum measured alone first in the same run (`--load-rate half`).
+    HalfOfMax,
+}
+
+impl Rate {
+    /// `half`, `0` (as fast as it can) or records per second.
+    pub fn parse(arg: &str) -> Result<Rate, String> {
+        match arg {
+            "half" => Ok(Rate::HalfOfMax),
+            "0" => Ok(Rate::Max),
+            n => {
+                n.parse().map(Rate::Fixed).map_err(|_| format!("--load-rate: expected half, 0 or a number, not {n:?}"))
+            }
+        }
+    }
+}
+
+/// Issue 24's goal for every page under load: p99 at most this.
+const P99_GOAL_MS: f64 = 200.0;
+/// Issue 24's goal for the writer beside the panel: at least this share of its rate alone.
+const KEEP_GOAL: f64 = 0.90;
+
 /// What the phase is given.
 pub struct Setup {
     pub dir: PathBuf,
@@ -67,9 +102,8 @@ pub struct Setup {
     pub records: u64,
     /// How long the application writes in each run.
     pub seconds: u64,
-    /// Records per second the application logs; 0: as fast as it can;
-    /// [`HALF_RATE`]: half of what it reaches alone, measured first.
-    pub rate: u64,
+    /// How fast the application logs.
+    pub rate: Rate,
     /// Each side is measured this many times per variant, alternating.
     pub rounds: usize,
     /// At most this many requests per page per run, spread over the run
@@ -78,31 +112,71 @@ pub struct Setup {
     pub requests: usize,
     /// Where the filled base files are kept and reused (`base-LABEL-N.db`).
     pub keep: Option<PathBuf>,
+    /// Also run the panel on a copy of the base file beside the application
+    /// (the panel's CPU cost without sharing the file).
+    pub elsewhere: bool,
 }
 
 /// The pages requested while the application writes: the records page
 /// (page 1 and its histogram), a search for the read phase's rare term, and
 /// the request view of a request id the base file and the application both
 /// log (`req-1000`: records 3 000–3 002 of each).
-fn pages() -> [(&'static str, String); 3] {
-    [
+fn pages() -> Vec<(&'static str, String)> {
+    vec![
         ("records page", "/records".to_owned()),
         ("search", format!("/records?q={RARE_TERM}")),
         ("request view", format!("/related?key=request_id&value={}", request_id(3_000))),
     ]
 }
 
-/// `Setup::rate` meaning "half of the writer's measured maximum": each side
-/// first runs alone as fast as it can, then every measured run logs at half
-/// that rate (`--load-rate half`).
-pub const HALF_RATE: u64 = u64::MAX;
+/// What the request view shows when no record has the value (the warm-up
+/// checks that the request it asks for exists).
+const NO_RECORD: &str = "No record has this value.";
+
+/// The 1-minute load average (the machine is shared: the figures carry it).
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|l| l.parse().ok()))
+        .unwrap_or(f64::NAN)
+}
+
+/// What runs beside the application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    /// Nothing: the writer alone.
+    Alone,
+    /// The panel on the file the application writes, read by the clients.
+    Panel,
+    /// The same panel and clients on a copy of the base file that nobody
+    /// writes: the same CPU load as [`Variant::Panel`] without sharing the
+    /// file, which tells the cost of sharing it (locks, the WAL, the search
+    /// index's lag) from the cost of sharing the cores.
+    Elsewhere,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Alone => "alone",
+            Variant::Panel => "with panel",
+            Variant::Elsewhere => "panel on a copy",
+        }
+    }
+}
 
 /// One run: one side, with or without the panel.
 struct Run {
     side: usize,
-    panel: bool,
+    variant: Variant,
+    /// A run as fast as it can, alone, that measures the maximum rate (`Rate::HalfOfMax`).
+    probe: bool,
+    /// The 1-minute load average when the run started.
+    load: f64,
     writer: WriterReport,
     wal_max: u64,
+    /// The most records the search index lagged behind (sampled every 200 ms).
+    lag_max: u64,
     db_bytes: u64,
     /// Milliseconds per request, per page of `pages()`.
     pages: Vec<Vec<f64>>,
@@ -231,8 +305,9 @@ fn base_file(setup: &Setup, side: &Side, failures: &mut Vec<String>) -> Option<P
     }
 }
 
-/// A GET on the panel: milliseconds to the end of the body, or why not.
-fn get(addr: &str, path: &str) -> Result<f64, String> {
+/// A GET on the panel: milliseconds to the end of the body and the
+/// response, or why not.
+fn get(addr: &str, path: &str) -> Result<(f64, Vec<u8>), String> {
     let t = Instant::now();
     let mut conn = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
     conn.set_read_timeout(Some(Duration::from_secs(120))).map_err(|e| e.to_string())?;
@@ -243,7 +318,7 @@ fn get(addr: &str, path: &str) -> Result<f64, String> {
     let ms = t.elapsed().as_secs_f64() * 1e3;
     let head = String::from_utf8_lossy(&body[..body.len().min(40)]).into_owned();
     if head.starts_with("HTTP/1.1 200") {
-        Ok(ms)
+        Ok((ms, body))
     } else {
         Err(format!("status line {:?}", head.lines().next().unwrap_or_default()))
     }
@@ -275,30 +350,61 @@ fn serve(cli: &Path, db: &Path) -> Result<(Child, String), String> {
     }
 }
 
+/// Records above the search index's mark: what every search (and, through
+/// the context index's own mark, every request view) scans besides the
+/// index. A short read of its own on a read-only connection; 0 when it
+/// cannot be read.
+fn index_lag(db: &Path) -> u64 {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let Ok(conn) = rusqlite::Connection::open_with_flags(db, flags) else { return 0 };
+    conn.query_row(
+        "SELECT coalesce((SELECT max(id) FROM log_records), 0) - (SELECT indexed_id FROM log_fts_state)",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map_or(0, |lag| lag.max(0).unsigned_abs())
+}
+
 fn wal_size(db: &Path) -> u64 {
     let mut wal = db.as_os_str().to_owned();
     wal.push("-wal");
     std::fs::metadata(wal).map_or(0, |m| m.len())
 }
 
-/// One run of `side` on a fresh copy of `base`, with or without the panel.
+/// One run of `side` on a fresh copy of `base`, with or without the panel,
+/// the application logging `rate` records/s (0: as fast as it can).
 fn run_one(
     setup: &Setup,
     index: usize,
     base: &Path,
-    (panel, rate): (bool, u64),
+    variant: Variant,
+    rate: u64,
     failures: &mut Vec<String>,
 ) -> Option<Run> {
     let side = &setup.sides[index];
-    let what = format!("load: {} ({})", side.label, if panel { "with the panel" } else { "alone" });
+    let what = format!("load: {} ({})", side.label, variant.name());
+    let load = load_average();
     let db = setup.dir.join("load-run.db");
     remove_db(&db);
     if let Err(e) = std::fs::copy(base, &db) {
         failures.push(format!("{what}: copying the base file: {e}"));
         return None;
     }
-    let server = if panel {
-        match serve(&side.cli, &db) {
+    let other = setup.dir.join("load-panel-copy.db");
+    if variant == Variant::Elsewhere {
+        remove_db(&other);
+        if let Err(e) = std::fs::copy(base, &other) {
+            failures.push(format!("{what}: copying the base file: {e}"));
+            return None;
+        }
+    }
+    let served = match variant {
+        Variant::Alone => None,
+        Variant::Panel => Some(&db),
+        Variant::Elsewhere => Some(&other),
+    };
+    let server = if let Some(served) = served {
+        match serve(&side.cli, served) {
             Ok(s) => Some(s),
             Err(e) => {
                 failures.push(format!("{what}: {e}"));
@@ -309,22 +415,32 @@ fn run_one(
         None
     };
     // One request per page first: the panel's connections and caches warm.
+    let paths = pages();
     if let Some((_, addr)) = &server {
-        for (_, path) in pages() {
-            if let Err(e) = get(addr, &path) {
-                failures.push(format!("{what}: warm-up {path}: {e}"));
+        for (_, path) in &paths {
+            match get(addr, path) {
+                Ok((_, body)) if String::from_utf8_lossy(&body).contains(NO_RECORD) => {
+                    failures.push(format!("{what}: warm-up {path}: no record has this value"));
+                }
+                Ok(_) => {}
+                Err(e) => failures.push(format!("{what}: warm-up {path}: {e}")),
             }
         }
     }
     let done = AtomicBool::new(false);
     let wal_max = AtomicU64::new(0);
-    let paths = pages();
+    let lag_max = AtomicU64::new(0);
     let mut timings: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
     let mut errors: Vec<String> = Vec::new();
     let writer = std::thread::scope(|s| {
         s.spawn(|| {
+            let mut samples = 0u64;
             while !done.load(Ordering::Relaxed) {
                 wal_max.fetch_max(wal_size(&db), Ordering::Relaxed);
+                if samples.is_multiple_of(10) {
+                    lag_max.fetch_max(index_lag(&db), Ordering::Relaxed);
+                }
+                samples += 1;
                 std::thread::sleep(Duration::from_millis(20));
             }
         });
@@ -342,7 +458,7 @@ fn run_one(
                             let due = start + every * (ms.len() + errs.len()) as u32;
                             std::thread::sleep(due.saturating_duration_since(Instant::now()));
                             match get(addr, path) {
-                                Ok(t) => ms.push(t),
+                                Ok((t, _)) => ms.push(t),
                                 Err(e) => errs.push(format!("{path}: {e}")),
                             }
                         }
@@ -392,13 +508,28 @@ fn run_one(
     }
     let db_bytes = std::fs::metadata(&db).map_or(0, |m| m.len());
     remove_db(&db);
-    Some(Run { side: index, panel, writer, wal_max: wal_max.load(Ordering::Relaxed), db_bytes, pages: timings })
+    remove_db(&other);
+    Some(Run {
+        side: index,
+        variant,
+        probe: false,
+        load,
+        writer,
+        wal_max: wal_max.load(Ordering::Relaxed),
+        lag_max: lag_max.load(Ordering::Relaxed),
+        db_bytes,
+        pages: timings,
+    })
 }
 
 /// Every run, and the figures per side and variant.
 pub struct Outcome {
     setup_line: String,
     sides: Vec<String>,
+    /// The pages requested (name, path).
+    paths: Vec<(&'static str, String)>,
+    /// Records/s the measured runs logged at (0: as fast as it can).
+    rate: u64,
     runs: Vec<Run>,
 }
 
@@ -408,11 +539,70 @@ fn pick(samples: &[f64], q: f64) -> f64 {
     s.get(((s.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or(f64::NAN)
 }
 
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 {
+        f64::NAN
+    } else {
+        sum / n as f64
+    }
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// One side's figures against issue 24's goals.
+struct Goals {
+    /// Mean records/s alone and with the panel, and their ratio.
+    alone: f64,
+    with_panel: f64,
+    keep: f64,
+    /// Per page: name, p99 in ms.
+    p99: Vec<(&'static str, f64)>,
+}
+
+impl Goals {
+    fn writer_met(&self) -> bool {
+        self.keep >= KEEP_GOAL
+    }
+
+    fn pages_met(&self) -> bool {
+        self.p99.iter().all(|(_, p)| *p <= P99_GOAL_MS)
+    }
+}
+
 impl Outcome {
-    fn runs_of(&self, side: usize, panel: bool) -> impl Iterator<Item = &Run> {
-        self.runs.iter().filter(move |r| r.side == side && r.panel == panel)
+    /// The measured runs (not the probes) of one side and variant.
+    fn runs_of(&self, side: usize, variant: Variant) -> impl Iterator<Item = &Run> {
+        self.runs.iter().filter(move |r| r.side == side && r.variant == variant && !r.probe)
+    }
+
+    fn probes_of(&self, side: usize) -> impl Iterator<Item = &Run> {
+        self.runs.iter().filter(move |r| r.side == side && r.probe)
+    }
+
+    /// Every request's milliseconds on page `p`, pooled over a side's runs of `variant`.
+    fn samples(&self, side: usize, variant: Variant, p: usize) -> Vec<f64> {
+        self.runs_of(side, variant).flat_map(|r| r.pages[p].iter().copied()).collect()
+    }
+
+    fn goals(&self, side: usize) -> Goals {
+        let alone = mean(self.runs_of(side, Variant::Alone).map(|r| r.writer.per_sec()));
+        let with_panel = mean(self.runs_of(side, Variant::Panel).map(|r| r.writer.per_sec()));
+        let p99 = self
+            .paths
+            .iter()
+            .enumerate()
+            .map(|(p, (name, _))| (*name, pick(&self.samples(side, Variant::Panel, p), 0.99)))
+            .collect();
+        Goals { alone, with_panel, keep: with_panel / alone, p99 }
     }
 
     pub fn json(&self) -> serde_json::Value {
@@ -421,54 +611,75 @@ impl Outcome {
             .iter()
             .enumerate()
             .map(|(k, label)| {
-                let variant = |panel: bool| {
-                    let runs: Vec<&Run> = self.runs_of(k, panel).collect();
-                    let pages: Vec<_> = pages()
+                let run_json = |r: &Run| {
+                    json!({
+                        "written": r.writer.written, "seconds": r.writer.seconds, "records_per_sec": r.writer.per_sec(),
+                        "flush_seconds": r.writer.flush_seconds, "wal_max_bytes": r.wal_max, "db_bytes": r.db_bytes,
+                        "index_lag_max_records": r.lag_max,
+                        "load_average_at_start": r.load,
+                    })
+                };
+                let variant = |variant: Variant| {
+                    let pages: Vec<_> = self
+                        .paths
                         .iter()
                         .enumerate()
-                        .filter(|_| panel)
+                        .filter(|_| variant != Variant::Alone)
                         .map(|(p, (name, path))| {
-                            let all: Vec<f64> = runs.iter().flat_map(|r| r.pages[p].iter().copied()).collect();
+                            let all = self.samples(k, variant, p);
                             json!({"page": name, "path": path, "requests": all.len(),
                                    "p50_ms": pick(&all, 0.5), "p95_ms": pick(&all, 0.95), "p99_ms": pick(&all, 0.99)})
                         })
                         .collect();
-                    json!({
-                        "runs": runs.iter().map(|r| json!({
-                            "written": r.writer.written, "seconds": r.writer.seconds, "records_per_sec": r.writer.per_sec(),
-                            "flush_seconds": r.writer.flush_seconds, "wal_max_bytes": r.wal_max, "db_bytes": r.db_bytes,
-                        })).collect::<Vec<_>>(),
-                        "pages": pages,
-                    })
+                    json!({"runs": self.runs_of(k, variant).map(run_json).collect::<Vec<_>>(), "pages": pages})
                 };
-                json!({"side": label, "alone": variant(false), "with_panel": variant(true)})
+                let g = self.goals(k);
+                json!({
+                    "side": label,
+                    "max_rate_runs": self.probes_of(k).map(run_json).collect::<Vec<_>>(),
+                    "alone": variant(Variant::Alone),
+                    "with_panel": variant(Variant::Panel),
+                    "panel_on_a_copy": variant(Variant::Elsewhere),
+                    "goals": {
+                        "writer_kept": g.keep, "writer_goal": KEEP_GOAL, "writer_met": g.writer_met(),
+                        "p99_goal_ms": P99_GOAL_MS, "pages_met": g.pages_met(),
+                    },
+                })
             })
             .collect();
-        json!({"setup": self.setup_line, "sides": sides})
+        json!({"setup": self.setup_line, "rate": self.rate, "sides": sides})
     }
 }
 
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.setup_line)?;
+        for (k, label) in self.sides.iter().enumerate() {
+            let probes: Vec<String> = self.probes_of(k).map(|r| format!("{:.0}", r.writer.per_sec())).collect();
+            if !probes.is_empty() {
+                writeln!(f, "{label}: as fast as it can, alone: {} records/s", probes.join(", "))?;
+            }
+        }
         writeln!(
             f,
-            "{:<14} {:<11} {:>28} {:>12} {:>9}   pages: p50 / p95 / p99 ms (requests)",
-            "side", "variant", "writer records/s (each run)", "WAL max MiB", "DB MiB"
+            "{:<14} {:<15} {:>28} {:>12} {:>9} {:>10} {:>14}   pages: p50 / p95 / p99 ms (requests)",
+            "side", "variant", "writer records/s (each run)", "WAL max MiB", "DB MiB", "index lag", "load average"
         )?;
         for (k, label) in self.sides.iter().enumerate() {
-            for panel in [false, true] {
-                let runs: Vec<&Run> = self.runs_of(k, panel).collect();
+            for variant in [Variant::Alone, Variant::Panel, Variant::Elsewhere] {
+                let runs: Vec<&Run> = self.runs_of(k, variant).collect();
                 if runs.is_empty() {
                     continue;
                 }
                 let rates: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.writer.per_sec())).collect();
+                let loads: Vec<String> = runs.iter().map(|r| format!("{:.1}", r.load)).collect();
                 let wal = runs.iter().map(|r| r.wal_max).max().unwrap_or(0) as f64 / MIB;
                 let db = runs.iter().map(|r| r.db_bytes).max().unwrap_or(0) as f64 / MIB;
+                let lag = runs.iter().map(|r| r.lag_max).max().unwrap_or(0);
                 let mut text = String::new();
-                if panel {
-                    for (p, (name, _)) in pages().iter().enumerate() {
-                        let all: Vec<f64> = runs.iter().flat_map(|r| r.pages[p].iter().copied()).collect();
+                if variant != Variant::Alone {
+                    for (p, (name, _)) in self.paths.iter().enumerate() {
+                        let all = self.samples(k, variant, p);
                         text += &format!(
                             "{name} {:.1} / {:.1} / {:.1} ({})  ",
                             pick(&all, 0.5),
@@ -480,10 +691,42 @@ impl fmt::Display for Outcome {
                 }
                 writeln!(
                     f,
-                    "{label:<14} {:<11} {:>28} {wal:>12.1} {db:>9.0}   {}",
-                    if panel { "with panel" } else { "alone" },
+                    "{label:<14} {:<15} {:>28} {wal:>12.1} {db:>9.0} {lag:>10} {:>14}   {}",
+                    variant.name(),
                     rates.join(" "),
+                    loads.join(" "),
                     text.trim_end()
+                )?;
+            }
+        }
+        if self.rate == 0 {
+            return writeln!(f, "Goals (issue 24) apply at half the maximum rate: run with --load-rate half");
+        }
+        writeln!(
+            f,
+            "Goals (issue 24) at {} records/s: every page's p99 ≤ {P99_GOAL_MS:.0} ms; the writer keeps ≥ {:.0} % of its rate alone",
+            self.rate,
+            KEEP_GOAL * 100.0
+        )?;
+        for (k, label) in self.sides.iter().enumerate() {
+            let g = self.goals(k);
+            let pages: Vec<String> = g.p99.iter().map(|(name, p)| format!("{name} {p:.1} ms")).collect();
+            writeln!(
+                f,
+                "  {label}: writer {:.0} of {:.0} records/s = {:.1} % ({}); p99 {} ({})",
+                g.with_panel,
+                g.alone,
+                g.keep * 100.0,
+                met(g.writer_met()),
+                pages.join(", "),
+                met(g.pages_met())
+            )?;
+            let copy = mean(self.runs_of(k, Variant::Elsewhere).map(|r| r.writer.per_sec()));
+            if copy.is_finite() {
+                writeln!(
+                    f,
+                    "  {label}: with the panel on a copy (the cores shared, not the file) the writer kept {:.1} %",
+                    copy / g.alone * 100.0
                 )?;
             }
         }
@@ -491,8 +734,33 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// Fills each side's base file, then runs every side alone and with the
-/// panel, `rounds` times, alternating the sides' order from round to round.
+/// Sides in the order of round `round`: reversed every other round.
+fn order(sides: usize, round: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..sides).collect();
+    if round % 2 == 1 {
+        order.reverse();
+    }
+    order
+}
+
+fn report(round: usize, side: &Side, what: &str, run: &Run, t: Instant) {
+    println!(
+        "  round {} {:<14} {:<20} {:>8.0} records/s  WAL max {:>8.1} MiB  index lag max {:>7}  load {:>4.1}  ({:.0} s)",
+        round + 1,
+        side.label,
+        what,
+        run.writer.per_sec(),
+        run.wal_max as f64 / MIB,
+        run.lag_max,
+        run.load,
+        t.elapsed().as_secs_f64()
+    );
+}
+
+/// Fills each side's base file; with [`Rate::HalfOfMax`] measures every
+/// side's maximum rate alone first (`rounds` runs each, alternating), then
+/// runs every side alone and with the panel at the resolved rate, `rounds`
+/// times, alternating the sides' order from round to round.
 pub fn run(setup: &Setup, failures: &mut Vec<String>) -> Option<Outcome> {
     if setup.sides.is_empty() {
         println!("\nload: no side to measure (build log-panel-cli, or give --load-side)");
@@ -506,39 +774,48 @@ pub fn run(setup: &Setup, failures: &mut Vec<String>) -> Option<Outcome> {
     for side in &setup.sides {
         bases.push(base_file(setup, side, failures)?);
     }
-    // The rate of each side's measured runs.
-    let mut rates = vec![setup.rate; setup.sides.len()];
-    let mut calibration = Vec::new();
-    if setup.rate == HALF_RATE {
-        for (k, base) in bases.iter().enumerate() {
-            let max = run_one(setup, k, base, (false, 0), failures)?.writer.per_sec();
-            rates[k] = ((max / 2.0) as u64).max(1);
-            println!(
-                "  {}: {max:.0} records/s alone as fast as it can; measuring at {}",
-                setup.sides[k].label, rates[k]
-            );
-            calibration.push(format!("{} {max:.0} -> {}", setup.sides[k].label, rates[k]));
-        }
-    }
     let mut runs = Vec::new();
-    for round in 0..setup.rounds {
-        for panel in [false, true] {
-            let mut order: Vec<usize> = (0..setup.sides.len()).collect();
-            if round % 2 == 1 {
-                order.reverse();
+    let rate = match setup.rate {
+        Rate::Max => 0,
+        Rate::Fixed(n) => n,
+        Rate::HalfOfMax => {
+            println!("  the writer's maximum rate, alone:");
+            for round in 0..setup.rounds {
+                for k in order(setup.sides.len(), round) {
+                    let t = Instant::now();
+                    if let Some(mut run) = run_one(setup, k, &bases[k], Variant::Alone, 0, failures) {
+                        run.probe = true;
+                        report(round, &setup.sides[k], "as fast as it can", &run, t);
+                        runs.push(run);
+                    }
+                }
             }
-            for k in order {
+            // One rate for every side (the lowest side's median maximum), so
+            // that the sides' pages are compared under the same write load.
+            let medians = (0..setup.sides.len()).map(|k| {
+                let rates: Vec<f64> = runs.iter().filter(|r| r.side == k).map(|r| r.writer.per_sec()).collect();
+                pick(&rates, 0.5)
+            });
+            let lowest = medians.fold(f64::INFINITY, f64::min);
+            if !lowest.is_finite() || lowest < 2.0 {
+                failures.push("load: no maximum rate was measured".to_owned());
+                return None;
+            }
+            let half = (lowest / 2.0) as u64;
+            println!("  half of the lowest side's median maximum: {half} records/s");
+            half
+        }
+    };
+    let mut variants = vec![Variant::Alone, Variant::Panel];
+    if setup.elsewhere {
+        variants.push(Variant::Elsewhere);
+    }
+    for round in 0..setup.rounds {
+        for &variant in &variants {
+            for k in order(setup.sides.len(), round) {
                 let t = Instant::now();
-                if let Some(run) = run_one(setup, k, &bases[k], (panel, rates[k]), failures) {
-                    println!(
-                        "  round {} {:<14} {:<11} {:>8.0} records/s  WAL max {:>8.1} MiB  ({:.0} s)",
-                        round + 1,
-                        setup.sides[k].label,
-                        if panel { "with panel" } else { "alone" },
-                        run.writer.per_sec(),
-                        run.wal_max as f64 / MIB,
-                        t.elapsed().as_secs_f64()
-                    );
+                if let Some(run) = run_one(setup, k, &bases[k], variant, rate, failures) {
+                    report(round, &setup.sides[k], variant.name(), &run, t);
                     runs.push(run);
                 }
             }
@@ -549,23 +826,26 @@ pub fn run(setup: &Setup, failures: &mut Vec<String>) -> Option<Outcome> {
             remove_db(b);
         }
     }
-    let rate = match setup.rate {
-        0 => "as fast as it can".to_owned(),
-        HALF_RATE => format!("at half its maximum (measured alone first: {})", calibration.join(", ")),
-        r => format!("at {r} records/s"),
+    let paths = pages();
+    let how = match setup.rate {
+        Rate::Max => "as fast as it can".to_owned(),
+        Rate::Fixed(n) => format!("at {n} records/s"),
+        Rate::HalfOfMax => format!("at {rate} records/s (half of its maximum alone, measured first)"),
     };
     let setup_line = format!(
-        "Load: an application logging {rate} for {} s (log_panel::init, SQLite, 1 thread) into a file of {} records; \
+        "Load: an application logging {how} for {} s (log_panel::init, SQLite, 1 thread) into a file of {} records; \
          with the panel, `log-panel serve` answers {} (1 client each, back to back, at most {} requests per run \
-         spread over it); \
+         spread over it){}; \
          {} rounds, sides alternating",
         setup.seconds,
         setup.records,
-        pages().iter().map(|(n, p)| format!("{n} {p}")).collect::<Vec<_>>().join(" and "),
+        paths.iter().map(|(n, p)| format!("{n} {p}")).collect::<Vec<_>>().join(", "),
         setup.requests,
+        if setup.elsewhere { "; *panel on a copy*: the same panel and clients on a copy nobody writes" } else { "" },
         setup.rounds
     );
-    let outcome = Outcome { setup_line, sides: setup.sides.iter().map(|s| s.label.clone()).collect(), runs };
+    let outcome =
+        Outcome { setup_line, sides: setup.sides.iter().map(|s| s.label.clone()).collect(), paths, rate, runs };
     println!("{outcome}");
     Some(outcome)
 }
