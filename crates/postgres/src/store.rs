@@ -31,6 +31,9 @@ const WALK_ROWS: i64 = 5_000;
 /// Rows a second walk reads at most, when the first one's matches predict a
 /// page within them.
 const MAX_WALK_ROWS: i64 = 50_000;
+/// Matches a first walk must find for a second one: fewer say little about
+/// how far a page lies.
+const MIN_DENSITY_MATCHES: i64 = 4;
 /// The share of records above which a term counts as common for a histogram
 /// (see `PgStore::text_is_common`): where the scan and the index lookups cost about the same.
 const COMMON_SHARE: f64 = 0.03;
@@ -467,7 +470,8 @@ impl PgStore {
                 return Ok(Some(records));
             }
             let found = sql_limit(records.len());
-            if rows > WALK_ROWS || found == 0 {
+            // Too few matches to tell a density from (a rare word's one hit).
+            if rows > WALK_ROWS || found < MIN_DENSITY_MATCHES {
                 return Ok(None);
             }
             // Half as much again as the density found predicts, so a page
