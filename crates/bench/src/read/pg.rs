@@ -94,7 +94,7 @@ fn status(i: u64) -> &'static str {
 fn production_keys(i: u64, r: &mut Record) {
     r.kv.push(("tenant".into(), Value::from_json(serde_json::json!(tenant(i)))));
     r.kv.push(("status".into(), Value::from_json(serde_json::json!(status(i)))));
-    if i % 6 == 0 {
+    if i.is_multiple_of(6) {
         r.kv.push(("order_id".into(), Value::from_json(serde_json::json!(i / 18))));
     }
 }
