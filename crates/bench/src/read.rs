@@ -8,6 +8,7 @@
 //! phase, which can measure two builds side by side).
 
 mod cli;
+mod language;
 pub mod load;
 pub mod pg;
 mod writes;
@@ -320,6 +321,7 @@ pub fn run(setup: &Setup<'_>, failures: &mut Vec<String>) -> serde_json::Value {
     });
     check("naive request lookup", naive.2, 3);
     row("request-id lookup".into(), (p50, p95), Some((naive.0, naive.1)));
+    language::measure(&store, &raw, n, reps, &mut check, &mut row);
     drop(raw);
 
     let cli = cli::Cli::find();

@@ -85,7 +85,7 @@ pub(crate) fn walk(
 }
 
 pub(crate) fn tail(ctx: &Ctx, a: &TailArgs) -> Result<(), CliError> {
-    let filter = a.filter.to_filter();
+    let filter = a.filter.to_filter()?;
     // Before anything is printed: Ctrl-C from then on ends the loop cleanly.
     let stop = Arc::new(AtomicBool::new(false));
     if a.follow {
@@ -218,7 +218,7 @@ pub(crate) fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {
         }
         return w.finish();
     }
-    let filter = with_range(a.filter.to_filter(), &a.range, &ctx.clock)?;
+    let filter = with_range(a.filter.to_filter()?, &a.range, &ctx.clock)?;
     let more = walk(&*ctx.store, &filter, Some(limit), |r| w.write(r, &ctx.clock))?;
     w.finish()?;
     if more && io::stderr().is_terminal() {
@@ -228,7 +228,7 @@ pub(crate) fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {
 }
 
 pub(crate) fn export(ctx: &Ctx, a: &ExportArgs) -> Result<(), CliError> {
-    let filter = with_range(a.filter.to_filter(), &a.range, &ctx.clock)?;
+    let filter = with_range(a.filter.to_filter()?, &a.range, &ctx.clock)?;
     let (sink, neutralise): (Box<dyn Write>, bool) = match &a.output {
         Some(path) => {
             let file = File::create(path)
@@ -322,7 +322,7 @@ pub(crate) fn rebuild(ctx: &Ctx) -> Result<(), CliError> {
 
 pub(crate) fn sites(ctx: &Ctx, a: &SitesArgs) -> Result<(), CliError> {
     let range = RangeArgs { since: Some(a.since), until: a.until };
-    let filter = with_range(a.filter.to_filter(), &range, &ctx.clock)?;
+    let filter = with_range(a.filter.to_filter()?, &range, &ctx.clock)?;
     let limit = usize::try_from(a.limit).unwrap_or(usize::MAX);
     let sites = ctx.store.call_sites(&filter, limit)?;
     let mut w = stdout();
@@ -349,7 +349,10 @@ pub(crate) fn sites(ctx: &Ctx, a: &SitesArgs) -> Result<(), CliError> {
         })
         .collect();
     let headers = ["COUNT", "ERRORS", "WARNINGS", "LAST SEEN", "LOGGER", "CALL SITE"];
-    let widths = column_widths(&headers, rows.iter().map(|r| r.as_slice()));
+    let mut widths = column_widths(&headers, rows.iter().map(|r| r.as_slice()));
+    for w in &mut widths[4..] {
+        *w = (*w).min(crate::show::NAME_COLUMN);
+    }
     let mut text = String::new();
     for (i, h) in headers.iter().enumerate() {
         cell_into(&mut text, ctx.paint, "", h, widths[i], i < 3);
@@ -357,14 +360,20 @@ pub(crate) fn sites(ctx: &Ctx, a: &SitesArgs) -> Result<(), CliError> {
     }
     text.push_str("EXAMPLE\n");
     for (s, row) in sites.iter().zip(&rows) {
+        let mut at = 0;
         for (i, value) in row.iter().enumerate() {
             let color = match i {
                 1 if s.counts.error > 0 => RED,
                 2 if s.counts.warn > 0 => YELLOW,
                 _ => "",
             };
-            cell_into(&mut text, ctx.paint, color, value, widths[i], i < 3);
+            if i >= 4 {
+                crate::show::name_cell_into(&mut text, ctx.paint, value, widths[i], at);
+            } else {
+                cell_into(&mut text, ctx.paint, color, value, widths[i], i < 3);
+            }
             text.push_str("  ");
+            at += widths[i] + 2;
         }
         text.push_str(&shorten(&clean(&s.example), 80));
         text.push('\n');
@@ -440,7 +449,8 @@ pub(crate) fn stats(ctx: &Ctx, a: &StatsArgs) -> Result<(), CliError> {
         })
         .collect();
     let headers = ["LOGGER", "RECORDS", "ERRORS", "WARNINGS", "ERRORS", "WARNINGS", "LAST SEEN"];
-    let widths = column_widths(&headers, rows.iter().map(|r| r.as_slice()));
+    let mut widths = column_widths(&headers, rows.iter().map(|r| r.as_slice()));
+    widths[0] = widths[0].min(crate::show::NAME_COLUMN);
     let mut text = format!(
         "{} loggers; ALL TIME counts every stored record of the logger, LAST HOUR the hour to {}; \
          timeline: {what}, {} to {} ({}), oldest first\n",
@@ -471,7 +481,11 @@ pub(crate) fn stats(ctx: &Ctx, a: &StatsArgs) -> Result<(), CliError> {
                 5 if card.last_hour.warn > 0 => YELLOW,
                 _ => "",
             };
-            cell_into(&mut text, ctx.paint, color, value, widths[i], (1..6).contains(&i));
+            if i == 0 {
+                crate::show::name_cell_into(&mut text, ctx.paint, value, widths[0], 0);
+            } else {
+                cell_into(&mut text, ctx.paint, color, value, widths[i], (1..6).contains(&i));
+            }
             text.push_str("  ");
         }
         for slot in &card.slots {

@@ -31,7 +31,9 @@ impl FakeStore {
     }
 
     fn keeps(f: &RecordFilter, r: &StoredRecord) -> bool {
-        f.text.as_ref().is_none_or(|t| r.message.contains(t.as_str())) && f.keeps_level(r.level)
+        f.text.as_ref().is_none_or(|t| r.message.contains(t.as_str()))
+            && f.keeps_level(r.level)
+            && f.ranges.iter().all(|m| r.context.get(&m.key).is_some_and(|v| m.matches(v)))
     }
 }
 

@@ -244,8 +244,9 @@ impl Builder {
         self
     }
 
-    /// The context keys SQLite indexes for lookups (`index.context_keys`,
-    /// default `["request_id"]`), replacing the list.
+    /// Context keys registered with SQLite (`index.context_keys`, default
+    /// `["request_id"]`), replacing the list. SQLite indexes every top-level
+    /// key (schema version 5), so this no longer chooses what is indexed.
     pub fn index_context_keys<I, S>(mut self, keys: I) -> Builder
     where
         I: IntoIterator<Item = S>,

@@ -161,6 +161,11 @@ pub struct PanelConfig {
     /// longest name that covers a logger wins), so a noisy logger's normal
     /// rate of errors is not red. Others use `thresholds.error` / `.warn`.
     pub loggers: BTreeMap<String, PanelThresholds>,
+    /// The link from a record's `trace_id` to a trace viewer, an http(s)
+    /// URL with `{trace_id}` (and optionally `{span_id}`), such as
+    /// `http://localhost:16686/trace/{trace_id}` (Jaeger); checked by
+    /// `log-panel serve`.
+    pub trace_url: Option<String>,
 }
 
 /// One entry of `[panel.loggers]`: the ERROR and WARN records per hour from
@@ -181,9 +186,10 @@ pub struct PanelThresholds {
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct IndexConfig {
-    /// Context keys SQLite indexes in a side table filled while idle (PostgreSQL indexes
-    /// every key). Each is 1–64 ASCII letters, digits or `_`. Default:
-    /// `["request_id"]`.
+    /// Context keys registered with SQLite. Every top-level key is indexed in a side
+    /// table filled while idle (schema version 5; PostgreSQL indexes every key too), so
+    /// this no longer chooses what is indexed. Each is 1–64 ASCII letters, digits or `_`.
+    /// Default: `["request_id"]`.
     #[serde(deserialize_with = "index_keys")]
     pub context_keys: Vec<String>,
 }

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use log_panel_core::store::{FieldValue, LoggerMatch, RecordFilter, StoredRecord};
+use log_panel_core::store::{FieldRange, FieldValue, LoggerMatch, RecordFilter, StoredRecord};
 use log_panel_core::{level_from_severity, severity, StoreError, StoreErrorKind, Timestamp};
 use postgres::types::ToSql;
 use postgres::Row;
@@ -205,6 +205,23 @@ pub(crate) fn text_check(sql: &mut Sql, text: &str) -> String {
     format!("r.message ILIKE {}", sql.bind(format!("%{}%", like_escape(text))))
 }
 
+/// The condition `key op bound` on a JSON number in `r.context`: the
+/// `(key, num, id)` btree of `log_search_num` up to the search mark (filled
+/// with `log_search`), and a scan above it. The scan compares as `numeric`
+/// so a number beyond float8's range is compared, not an error.
+pub(crate) fn range_condition(sql: &mut Sql, r: &FieldRange) -> String {
+    let op = r.op.symbol();
+    let key = sql.bind(r.key.clone());
+    let bound = sql.bind(r.bound);
+    let mark = mark_expr(sql);
+    format!(
+        "r.id IN (SELECT n.id FROM log_search_num n WHERE n.key = {key} AND n.num {op} {bound} \
+         UNION ALL SELECT t.id FROM log_records t WHERE t.id > {mark} \
+         AND CASE WHEN jsonb_typeof(t.context -> {key}::text) = 'number' \
+         THEN (t.context -> {key}::text)::numeric END {op} {bound}::float8::numeric)"
+    )
+}
+
 /// The message condition: the trigram-indexed side table for ids up to the
 /// mark, and a scan of the rows above it (not yet indexed), so results are
 /// complete however far the index lags.
@@ -285,6 +302,9 @@ fn conditions(sql: &mut Sql, filter: &RecordFilter, first_ids: IdPlan) -> String
             Err(_) => parts.push("FALSE".to_owned()),
         }
     }
+    if let Some(thread) = &filter.thread {
+        parts.push(format!("r.thread = {}", sql.bind(thread.clone())));
+    }
     if let Some(text) = &filter.text {
         parts.push(text_condition(sql, text, ids));
         ids = IdPlan::Join;
@@ -292,6 +312,9 @@ fn conditions(sql: &mut Sql, filter: &RecordFilter, first_ids: IdPlan) -> String
     for field in &filter.fields {
         parts.push(field_condition(sql, &field.key, &field.value, ids));
         ids = IdPlan::Join;
+    }
+    for range in &filter.ranges {
+        parts.push(range_condition(sql, range));
     }
     if let Some(site) = &filter.site {
         parts.push(format!("r.file = {}", sql.bind(site.file.clone())));
@@ -302,6 +325,9 @@ fn conditions(sql: &mut Sql, filter: &RecordFilter, first_ids: IdPlan) -> String
                 Err(_) => parts.push("FALSE".to_owned()),
             }
         }
+    }
+    if let Some(q) = &filter.query {
+        parts.push(crate::store::language::condition(sql, q));
     }
     if parts.is_empty() {
         "TRUE".to_owned()

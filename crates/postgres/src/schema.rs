@@ -154,6 +154,30 @@ INSERT INTO log_search (id, message, context) SELECT id, message, context FROM l
 INSERT INTO log_search_mark (singleton, last_id) SELECT true, coalesce(max(id), 0) FROM log_records;
 "#,
     },
+    Migration {
+        version: 4,
+        description: "numeric comparisons on context keys: (key, number, id) side table beside the search table",
+        // Filled by `upkeep::index_step` with the rows it copies into
+        // `log_search`, so it covers the same ids (up to the search mark).
+        // A GIN `jsonb_path_ops` index answers equality only; a range on any
+        // key needs a btree on (key, number). Numbers beyond float8 are left
+        // out: a comparison reads a number as f64 (`FieldRange`).
+        sql: r#"
+CREATE TABLE log_search_num (
+    key text   NOT NULL,
+    num float8 NOT NULL,
+    id  bigint NOT NULL,
+    PRIMARY KEY (key, num, id)
+);
+CREATE INDEX log_search_num_id_idx ON log_search_num (id);
+LOCK TABLE log_records IN SHARE MODE;
+INSERT INTO log_search_num (key, num, id)
+    SELECT e.key, e.value::numeric::float8, s.id FROM log_search s,
+         jsonb_each(CASE WHEN jsonb_typeof(s.context) = 'object' THEN s.context ELSE '{}' END) e
+    WHERE jsonb_typeof(e.value) = 'number' AND abs(e.value::numeric) < 1e308
+    ON CONFLICT DO NOTHING;
+"#,
+    },
 ];
 
 /// The latest schema version this build knows.
@@ -249,6 +273,6 @@ mod tests {
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.version, i32::try_from(i + 1).unwrap_or(-1));
         }
-        assert_eq!(latest_version(), 3);
+        assert_eq!(latest_version(), 4);
     }
 }

@@ -9,9 +9,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use log_panel_core::store::{
-    CallSite, CardFilter, CardSort, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LevelCounts,
-    LoggerCard, Page, PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR,
-    QUARTER_HOUR,
+    CallSite, CardFilter, CardSort, Cards, CardsQuery, Cursor, FieldKeys, FieldMatch, FieldValue, FieldValues,
+    Histogram, LevelCounts, LoggerCard, Page, PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord,
+    DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
 use log_panel_core::{level_from_severity, Store, StoreError, StoreErrorKind, Timestamp};
 use postgres::{Client, Row};
@@ -23,6 +23,8 @@ use crate::query::{
 };
 use crate::{aggregates, schema, upkeep, PgConfig, PgError};
 
+mod fields;
+pub(crate) mod language;
 mod split;
 
 /// Rows a searching page (text, context fields) tests directly before it
@@ -378,7 +380,7 @@ impl PgStore {
     /// filter searches (see `query::mark_expr`).
     fn sql_for(&self, filter: &RecordFilter) -> Result<Sql, StoreError> {
         let mut sql = Sql::default();
-        if filter.text.is_some() || !filter.fields.is_empty() {
+        if filter.text.is_some() || !filter.fields.is_empty() || !filter.ranges.is_empty() || filter.query.is_some() {
             let mark: i64 = self.run("reading the search mark", |c| {
                 c.query_one("SELECT coalesce((SELECT last_id FROM log_search_mark), 0)", &[])?.try_get(0)
             })?;
@@ -836,6 +838,20 @@ impl Store for PgStore {
 
     fn split(&self, filter: &RecordFilter, key: &str, slots: &Slots, top: usize) -> Result<Split, StoreError> {
         split::split(self, filter, key, slots, top)
+    }
+
+    fn field_keys(&self, filter: &RecordFilter, top: usize, sample: usize) -> Result<FieldKeys, StoreError> {
+        fields::field_keys(self, filter, top, sample)
+    }
+
+    fn field_values(
+        &self,
+        filter: &RecordFilter,
+        key: &str,
+        top: usize,
+        sample: usize,
+    ) -> Result<FieldValues, StoreError> {
+        fields::field_values(self, filter, key, top, sample)
     }
 
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {

@@ -9,7 +9,9 @@
 //! they live on a side table, `log_search (id, message, context)`, holding every record with `id <=
 //! log_search_mark.last_id`. [`index_step`] copies the next rows above the
 //! mark; searches read the index up to the mark and scan the rows above it,
-//! so they are complete however far the index lags.
+//! so they are complete however far the index lags. The same step fills
+//! `log_search_num (key, num, id)` with the numbers among each copied
+//! record's top-level context values, for comparisons (`status >= 500`).
 //!
 //! The mark may only pass an id once no transaction can still commit a row
 //! below it (concurrent writers commit out of id order). [`index_step`]
@@ -83,7 +85,14 @@ pub(crate) fn index_step(client: &mut Client, max_rows: i64, wait: LockWait) -> 
              INSERT INTO log_search (id, message, context)
              SELECT id, message, context FROM log_records WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3
              ON CONFLICT (id) DO NOTHING
-             RETURNING id)
+             RETURNING id, context),
+         numbers AS (
+             INSERT INTO log_search_num (key, num, id)
+             SELECT e.key, e.value::numeric::float8, c.id FROM copied c,
+                  jsonb_each(CASE WHEN jsonb_typeof(c.context) = 'object' THEN c.context ELSE '{}' END) e
+             WHERE jsonb_typeof(e.value) = 'number'
+               AND abs(e.value::numeric) < 1e308
+             ON CONFLICT DO NOTHING)
          SELECT count(*), max(id) FROM copied",
         &[&mark, &safe_max, &max_rows],
     )?;
@@ -121,7 +130,8 @@ pub(crate) fn prune_batch(client: &mut Client, before: SystemTime, batch: i64) -
              DELETE FROM log_records WHERE id IN (
                  SELECT id FROM log_records WHERE ts < $1 ORDER BY ts, id LIMIT $2)
              RETURNING id, logger, level, ts),
-         s AS (DELETE FROM log_search WHERE id IN (SELECT id FROM d))
+         s AS (DELETE FROM log_search WHERE id IN (SELECT id FROM d)),
+         n AS (DELETE FROM log_search_num WHERE id IN (SELECT id FROM d))
          SELECT logger, (floor(extract(epoch FROM ts) / 900) * 900)::int8, level, count(*)
          FROM d GROUP BY 1, 2, 3",
         &[&before, &batch],

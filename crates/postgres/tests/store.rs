@@ -128,6 +128,9 @@ fn keeps(f: &RecordFilter, g: &Gen) -> bool {
         && f.pid.is_none_or(|p| p == o.pid)
         && f.text.as_ref().is_none_or(|t| r.message.to_lowercase().contains(&t.to_lowercase()))
         && fields_ok
+        && f.ranges
+            .iter()
+            .all(|m| r.kv.iter().rev().find(|(k, _)| k.as_ref() == m.key).is_some_and(|(_, v)| m.matches(&json_of(v))))
 }
 
 /// The seqs `filter` keeps, newest first (time, then insertion order).
@@ -696,7 +699,7 @@ fn sink_retention_deletes_expired_records_while_idle() {
 }
 
 #[test]
-fn a_version_2_database_with_rows_is_migrated_to_3() {
+fn a_version_2_database_with_rows_is_migrated_to_the_latest() {
     server_or_skip!();
     let url = TestServer::shared_database().unwrap();
     let mut db = Client::connect(&url, NoTls).unwrap();
@@ -723,10 +726,18 @@ fn a_version_2_database_with_rows_is_migrated_to_3() {
     assert!(err.to_string().contains("older log-panel") && err.to_string().contains("log-panel migrate"), "{err}");
     let version: i32 = db.query_one("SELECT max(version) FROM log_panel_schema", &[]).unwrap().get(0);
     assert_eq!(version, 2, "the reader left the schema as it was");
-    assert_eq!(PgStore::migrate(&url).unwrap(), (2, 3));
+    assert_eq!(PgStore::migrate(&url).unwrap(), (2, schema::latest_version()));
     let store = PgStore::connect(&url).unwrap();
     let version: i32 = db.query_one("SELECT max(version) FROM log_panel_schema", &[]).unwrap().get(0);
-    assert_eq!(version, 3);
+    assert_eq!(version, schema::latest_version());
+    // Version 4 backfills the numbers of the rows already indexed, so a
+    // comparison finds them through the (key, num) btree.
+    let numbers: i64 =
+        db.query_one("SELECT count(*) FROM log_search_num WHERE key = 'n' AND num = 7", &[]).unwrap().get(0);
+    assert_eq!(numbers, 1);
+    let mut f = filter();
+    f.ranges.push(log_panel_core::store::FieldRange::new("n", log_panel_core::store::RangeOp::Gt, 6.5).unwrap());
+    assert_eq!(store.records(&f, PageAt::Newest, 10).unwrap().records[0].message, "Disk FULL on /var");
     let (mark, indexed): (i64, i64) = {
         let r = db
             .query_one("SELECT (SELECT last_id FROM log_search_mark), (SELECT count(*) FROM log_search)", &[])

@@ -1,43 +1,67 @@
-//! Context-key lookups (`request_id = …`): a side table filled in the
-//! background, like the message search index (see [`search`](crate::search)).
+//! Context-key lookups (`user_id = 7`, `status >= 500`) on **every**
+//! top-level key: a side table filled in the background, like the message
+//! search index (see [`search`](crate::search)).
 //!
 //! An expression index on `json_extract(context, '$.request_id')` sat on the
 //! burst path: a JSON parse per row and a second B-tree insert with random
-//! keys cost the writer 23 % of its rate (docs/performance.md). Schema
-//! version 4 keeps the lookups in `log_context_index (key, value, id)`
-//! instead, one row per indexed key a record carries. [`index_step`] (from
-//! `SqliteSink::idle`) fills it from each key's mark in
-//! `log_context_state`; a lookup reads the side table for ids at or below
-//! the mark and scans the ids above it, so it never misses a record however
-//! far the side table lags.
+//! keys cost the writer 23 % of its rate (docs/performance.md). The lookups
+//! live in `log_context_index (key, value, id)` instead, one row per
+//! top-level key a record carries. Schema version 5 fills it for every key
+//! from one mark, `log_context_all.indexed_id`: [`index_step`] (from
+//! `SqliteSink::idle`) reads the next records above it with `json_each`. A
+//! lookup reads the side table for ids at or below the mark and scans the
+//! ids above it, so it never misses a record however far the side table lags.
 //!
-//! Values are stored as `json_extract` returns them (text, integer, real; a
+//! Version 4 indexed only configured keys, each from its own mark in
+//! `log_context_state`; those rows stay valid, so a key's lookups use the
+//! higher of its own mark and the common one ([`Marks::of`]).
+//!
+//! Values are stored as `json_each` gives them (text, integer, real; a
 //! boolean as 1 / 0) in a column without affinity, so `'7'` and `7` stay
-//! distinct; the store checks the exact JSON type on the record itself.
+//! distinct; the store checks the exact JSON type on the record itself. What
+//! is not stored, and why no accepted filter meets a scan for it:
+//! - a text longer than [`PREFIX_CHARS`] characters is stored as its first
+//!   [`PREFIX_CHARS`] (a lookup asks for that prefix and checks the whole
+//!   value on the record), so a long value costs no more than a short one;
+//! - objects and arrays (nested values): a `key=value` condition never
+//!   matches them, nor does a comparison;
+//! - keys longer than `FieldMatch::MAX_KEY_LEN`, which no filter may name;
+//! - a `context` that is not a JSON object (written by hand).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use log_panel_core::store::{FieldMatch, RecordFilter};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, Transaction};
 
-use crate::query::valid_index_key;
+use crate::query::{valid_index_key, KeyCondition};
 use crate::search;
 
-/// The JSON path of key `key` (a [`valid_index_key`]).
-fn path(key: &str) -> String {
-    format!("$.{key}")
+/// Text values longer than this many characters are indexed by their
+/// first `PREFIX_CHARS` characters.
+pub(crate) const PREFIX_CHARS: usize = 128;
+
+/// A record holding at least this many entries for a lookup makes it
+/// common: a newest-first walk meets a page of it within a few rows, while
+/// reading its every id out of the side table would cost O(matches).
+pub(crate) const COMMON_MATCHES: i64 = 1_000;
+
+/// What the side table stores for a text value: itself, or its prefix.
+pub(crate) fn stored_text(text: &str) -> Option<String> {
+    text.char_indices().nth(PREFIX_CHARS).map(|(end, _)| text[..end].to_owned())
 }
 
-/// Registers `key` for indexing (from mark 0: the records already stored
-/// are indexed by the following idle steps). A key already there is kept.
+/// Registers `key` with its own mark (schema version 4). Every key is
+/// indexed from the common mark whether registered or not; a registered
+/// key's rows written before version 5 stay usable up to its own mark.
 pub(crate) fn add_key(conn: &Connection, key: &str) -> rusqlite::Result<()> {
     conn.prepare_cached("INSERT INTO log_context_state (key, indexed_id) VALUES (?1, 0) ON CONFLICT (key) DO NOTHING")?
         .execute([key])?;
     Ok(())
 }
 
-/// Every indexed key with its mark (the last id indexed), by key. Keys that
-/// could not be inlined in a JSON path are left out (never written by us).
+/// Every registered key with its own mark, by key. Keys that could not be
+/// inlined in a JSON path are left out (never written by us).
 pub(crate) fn marks(conn: &Connection) -> rusqlite::Result<BTreeMap<String, i64>> {
     let mut stmt = conn.prepare_cached("SELECT key, indexed_id FROM log_context_state ORDER BY key")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
@@ -51,48 +75,117 @@ pub(crate) fn marks(conn: &Connection) -> rusqlite::Result<BTreeMap<String, i64>
     Ok(out)
 }
 
-/// Indexes up to `rows` records above each key's mark, in the caller's
-/// transaction. Returns whether rows remain above some key's new mark.
-pub(crate) fn index_step(tx: &Transaction<'_>, rows: i64) -> rusqlite::Result<bool> {
-    let mut more = false;
-    for (key, mark) in marks(tx)? {
-        let Some(last) = search::step_end(tx, mark, rows)? else { continue };
-        // A context that is not JSON (written by hand) is skipped, not an error
-        // that would stop every later step.
-        tx.prepare_cached(
-            "INSERT OR IGNORE INTO log_context_index (key, value, id)
-             SELECT ?1, v, id FROM (
-                 SELECT id, CASE WHEN json_valid(context) THEN json_extract(context, ?2) END AS v
-                 FROM log_records WHERE id > ?3 AND id <= ?4)
-             WHERE v IS NOT NULL",
-        )?
-        .execute(params![key, path(&key), mark, last])?;
-        tx.prepare_cached("UPDATE log_context_state SET indexed_id = ?2 WHERE key = ?1")?
-            .execute(params![key, last])?;
-        more |= search::exists_above(tx, last)?;
+/// The last id the side table holds every key of.
+pub(crate) fn all_mark(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT indexed_id FROM log_context_all")?.query_row([], |r| r.get(0))
+}
+
+/// The marks a lookup reads under: the common one, and the registered
+/// keys' own (read just before the query, bound as values).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Marks {
+    /// Every key is indexed up to here.
+    pub(crate) all: i64,
+    /// Registered keys are also indexed up to their own mark.
+    pub(crate) keys: BTreeMap<String, i64>,
+    /// The key conditions of the filter (their index in
+    /// [`KeyCondition::all`]) that are common.
+    pub(crate) common: BTreeSet<usize>,
+}
+
+impl Marks {
+    /// Reads the marks, and probes which of `filter`'s key conditions are common.
+    pub(crate) fn read(conn: &Connection, filter: &RecordFilter) -> rusqlite::Result<Marks> {
+        let mut marks = Marks { all: all_mark(conn)?, keys: marks(conn)?, common: BTreeSet::new() };
+        for (i, c) in KeyCondition::all(filter).enumerate() {
+            if is_common(conn, c)? {
+                marks.common.insert(i);
+            }
+        }
+        Ok(marks)
     }
-    Ok(more)
+
+    /// The last id the side table holds `key` for.
+    pub(crate) fn of(&self, key: &str) -> i64 {
+        self.keys.get(key).map_or(self.all, |&own| own.max(self.all))
+    }
+}
+
+/// Whether the side table holds at least [`COMMON_MATCHES`] entries
+/// answering `c`.
+pub(crate) fn is_common(conn: &Connection, c: KeyCondition<'_>) -> rusqlite::Result<bool> {
+    let mut params: Vec<Value> = vec![Value::Text(c.key().to_owned())];
+    let side = c.side_condition(&mut |v| {
+        params.push(v);
+        format!("?{}", params.len())
+    });
+    let sql = format!(
+        "SELECT count(*) >= {COMMON_MATCHES} FROM
+             (SELECT 1 FROM log_context_index WHERE key = ?1 AND {side} LIMIT {COMMON_MATCHES})"
+    );
+    conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
+}
+
+/// The side-table rows (`key, value, id`) of the records `records` (a
+/// condition on `r.id`) keeps; `?1` is the length above which a text is
+/// cut to it, `?2` the longest key. A context that is not a JSON object is
+/// skipped, not an error that would stop every later step.
+fn entries(records: &str) -> String {
+    format!(
+        "SELECT j.key,
+                CASE WHEN j.type = 'text' AND length(j.value) > ?1 THEN substr(j.value, 1, ?1) ELSE j.value END,
+                r.id
+         FROM log_records AS r,
+              json_each(CASE WHEN json_valid(r.context) THEN
+                            CASE WHEN json_type(r.context) = 'object' THEN r.context END END) AS j
+         WHERE {records}
+           AND j.type IN ('text', 'integer', 'real', 'true', 'false') AND length(j.key) <= ?2"
+    )
+}
+
+/// `FieldMatch::MAX_KEY_LEN` as SQL wants it.
+const MAX_KEY_LEN: i64 = FieldMatch::MAX_KEY_LEN as i64;
+
+/// Indexes every key of up to `rows` records above the common mark, in the
+/// caller's transaction. Returns whether rows remain above the new mark.
+pub(crate) fn index_step(tx: &Transaction<'_>, rows: i64) -> rusqlite::Result<bool> {
+    let mark = all_mark(tx)?;
+    let Some(last) = search::step_end(tx, mark, rows)? else { return Ok(false) };
+    let insert =
+        format!("INSERT OR IGNORE INTO log_context_index (key, value, id) {}", entries("r.id > ?3 AND r.id <= ?4"));
+    tx.prepare_cached(&insert)?.execute(params![PREFIX_CHARS as i64, MAX_KEY_LEN, mark, last])?;
+    tx.prepare_cached("UPDATE log_context_all SET indexed_id = ?1")?.execute([last])?;
+    search::exists_above(tx, last)
 }
 
 /// Removes the side-table rows of the records listed in `temp.lp_prune_ids`
 /// (before they are deleted): each by its primary key, found from the
-/// record's own value.
+/// record's own values (as the common step stored them, and whole, as a
+/// registered key's own step did).
 pub(crate) fn forget_pruned(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    for (key, mark) in marks(tx)? {
-        let found: Vec<(Value, i64)> = tx
-            .prepare_cached(
-                "SELECT json_extract(context, ?1), id FROM log_records
-                 WHERE id IN (SELECT id FROM temp.lp_prune_ids) AND id <= ?2 AND json_valid(context)",
-            )?
-            .query_map(params![path(&key), mark], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        let mut delete =
-            tx.prepare_cached("DELETE FROM log_context_index WHERE key = ?1 AND value = ?2 AND id = ?3")?;
-        for (value, id) in found {
-            if value != Value::Null {
-                delete.execute(params![key, value, id])?;
+    let found: Vec<(String, Value, i64)> = tx
+        .prepare_cached(&entries("r.id IN (SELECT id FROM temp.lp_prune_ids)"))?
+        .query_map(params![i64::MAX, MAX_KEY_LEN], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut delete = tx.prepare_cached("DELETE FROM log_context_index WHERE key = ?1 AND value = ?2 AND id = ?3")?;
+    for (key, value, id) in found {
+        if let Value::Text(t) = &value {
+            if let Some(prefix) = stored_text(t) {
+                delete.execute(params![key, prefix, id])?;
             }
         }
+        delete.execute(params![key, value, id])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_texts_are_stored_by_their_prefix_in_characters() {
+        assert_eq!(stored_text(&"a".repeat(PREFIX_CHARS)), None);
+        assert_eq!(stored_text(&"é".repeat(PREFIX_CHARS + 5)), Some("é".repeat(PREFIX_CHARS)));
+    }
 }

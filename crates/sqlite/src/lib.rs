@@ -30,6 +30,8 @@ pub mod aggregates;
 mod checkpoint;
 mod context_index;
 mod file;
+#[cfg(test)]
+mod follow_tests;
 mod query;
 mod retention;
 mod schema;
@@ -76,10 +78,12 @@ const INDEX_STEP_ROWS: (usize, usize, usize) = (500, 50, 2_000);
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SqliteOptions {
-    /// Context keys to index, so `key=value` lookups do not scan: registered
-    /// on open, filled into a side table while the writer is idle (never on
-    /// the burst path; lookups scan only the records not indexed yet). Each
-    /// must match `[A-Za-z0-9_]{1,64}`.
+    /// Context keys registered on open. Every top-level context key is
+    /// indexed (a side table filled while the writer is idle, never on the
+    /// burst path; lookups scan only the records not indexed yet), so this
+    /// no longer chooses what is indexed; a database written by version 4
+    /// keeps using the rows it indexed for these keys. Each must match
+    /// `[A-Za-z0-9_]{1,64}`.
     /// Default: `["request_id"]`.
     pub index_keys: Vec<String>,
     /// Delete records older than this, in small batches while the writer is

@@ -3,13 +3,11 @@
 //! context key matching `[A-Za-z0-9_]{1,64}`) are inlined, so the text of
 //! a condition can equal the expression of an index on it.
 
-use std::collections::BTreeMap;
-
 use log_panel_core::severity;
-use log_panel_core::store::{FieldMatch, FieldValue, LoggerMatch, RecordFilter};
+use log_panel_core::store::{FieldMatch, FieldRange, FieldValue, LoggerMatch, RangeOp, RecordFilter};
 use rusqlite::types::Value;
 
-use crate::search;
+use crate::{context_index, search};
 
 /// Whether a context key may be inlined in SQL and indexed:
 /// `[A-Za-z0-9_]{1,64}`.
@@ -29,9 +27,15 @@ pub(crate) struct Where {
     pub(crate) params: Vec<Value>,
     /// Search the message by scan only (a common term, see [`search::COMMON_MATCHES`]).
     pub(crate) scan_text: bool,
-    /// The context keys of the side table and their marks (see
-    /// [`context_index`](crate::context_index)); other keys are scanned.
-    pub(crate) key_marks: BTreeMap<String, i64>,
+    /// The side table's marks and which key conditions are common (see
+    /// [`context_index`](crate::context_index)).
+    pub(crate) key_marks: context_index::Marks,
+    /// Key conditions added so far (their index in [`KeyCondition::all`]).
+    key_conditions: usize,
+    /// Only rows with a larger id are wanted (a tail's next rows): the scan
+    /// side of an index lookup starts there, not at the index's mark, so a
+    /// tail polled while the index lags tests only its new rows.
+    above: Option<i64>,
 }
 
 impl Where {
@@ -57,11 +61,34 @@ impl Where {
     }
 
     /// The conditions of `filter`, its text searched by scan alone when
-    /// `scan_text`, its context keys looked up with `key_marks`.
-    pub(crate) fn planned(filter: &RecordFilter, scan_text: bool, key_marks: BTreeMap<String, i64>) -> Where {
-        let mut w = Where { scan_text, key_marks, ..Where::default() };
+    /// `scan_text`, its context keys looked up under `key_marks`.
+    pub(crate) fn planned(filter: &RecordFilter, scan_text: bool, key_marks: context_index::Marks) -> Where {
+        Where::planned_above(filter, scan_text, key_marks, None)
+    }
+
+    /// [`Where::planned`] for the rows with an id above `above` only (the
+    /// caller adds `id > above` itself).
+    pub(crate) fn planned_above(
+        filter: &RecordFilter,
+        scan_text: bool,
+        key_marks: context_index::Marks,
+        above: Option<i64>,
+    ) -> Where {
+        let mut w = Where { scan_text, key_marks, above, ..Where::default() };
         w.filter(filter);
         w
+    }
+
+    /// The id the scan side of an index lookup starts above: the index's
+    /// `mark`, or the rows wanted when they start later.
+    fn scan_from(&mut self, mark: String) -> String {
+        match self.above {
+            Some(above) => {
+                let p = self.bind(above);
+                format!("max({mark}, {p})")
+            }
+            None => mark,
+        }
     }
 
     /// Adds the conditions of `filter`.
@@ -97,11 +124,15 @@ impl Where {
             let p = self.bind(i64::from(pid));
             self.and(format!("pid = {p}"));
         }
+        if let Some(thread) = &f.thread {
+            let p = self.bind(thread.clone());
+            self.and(format!("thread = {p}"));
+        }
         if let Some(text) = &f.text {
             self.text(text);
         }
-        for m in &f.fields {
-            self.field(m);
+        for c in KeyCondition::all(f) {
+            self.key_condition(c);
         }
         if let Some(site) = &f.site {
             let file = self.bind(site.file.clone());
@@ -110,6 +141,10 @@ impl Where {
                 let line = self.bind(i64::from(line));
                 self.and(format!("line = {line}"));
             }
+        }
+        if let Some(q) = &f.query {
+            let c = crate::store::language::condition(self, q);
+            self.and(c);
         }
     }
 
@@ -136,11 +171,12 @@ impl Where {
         let scan = format!("{}(message, {needle})", search::CONTAINS_FN);
         if search::indexable(text) && !self.scan_text {
             let q = self.bind(search::fts_string(text));
+            let from = self.scan_from("(SELECT indexed_id FROM log_fts_state)".to_owned());
             self.and(format!(
                 "id IN (SELECT rowid FROM log_records_fts WHERE log_records_fts MATCH {q}
                           AND rowid <= (SELECT indexed_id FROM log_fts_state)
                         UNION ALL
-                        SELECT id FROM log_records WHERE id > (SELECT indexed_id FROM log_fts_state)
+                        SELECT id FROM log_records WHERE id > {from}
                           AND {scan})"
             ));
         } else {
@@ -148,13 +184,58 @@ impl Where {
         }
     }
 
-    /// `key = value`, typed as [`FieldValue`] says. An indexed key is looked
-    /// up in the side table up to its mark and scanned above it (complete at
-    /// any lag); the exact typed condition is then checked on the record.
-    /// Other keys that could be indexed are checked with `json_extract`, the
-    /// rest through `json_each`.
-    pub(crate) fn field(&mut self, m: &FieldMatch) {
-        // (value, JSON type it must have) pairs; a stored boolean reads as 1 / 0.
+    /// `key = value` ([`KeyCondition::Field`]) or `key op number`
+    /// ([`KeyCondition::Range`]): looked up in the side table (every
+    /// top-level key, see [`context_index`](crate::context_index)) up to the
+    /// key's mark and scanned above it, so complete at any lag; then the
+    /// exact typed condition is checked on the record. A common condition
+    /// (see [`context_index::is_common`]) is checked on the records alone,
+    /// which the time or logger order meets within a few rows.
+    fn key_condition(&mut self, c: KeyCondition<'_>) {
+        let check = c.record_check(&mut |v| self.bind(v));
+        if !self.key_marks.common.contains(&self.key_conditions) {
+            let side = c.side_condition(&mut |v| self.bind(v));
+            let (k, mark) = (self.bind(c.key().to_owned()), self.bind(self.key_marks.of(c.key())));
+            let from = self.scan_from(mark.clone());
+            self.and(format!(
+                "id IN (SELECT id FROM log_context_index WHERE key = {k} AND {side} AND id <= {mark}
+                        UNION ALL
+                        SELECT id FROM log_records WHERE id > {from} AND {check})"
+            ));
+        }
+        self.key_conditions += 1;
+        self.and(check);
+    }
+}
+
+/// One condition on a context key, as SQL: on the side table's `value`,
+/// and on the record itself. Values are bound through `bind`, which returns
+/// the placeholder.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum KeyCondition<'a> {
+    /// `key = value`.
+    Field(&'a FieldMatch),
+    /// `key op number`.
+    Range(&'a FieldRange),
+}
+
+impl KeyCondition<'_> {
+    /// Every condition of `f` on a context key, fields first.
+    pub(crate) fn all(f: &RecordFilter) -> impl Iterator<Item = KeyCondition<'_>> {
+        f.fields.iter().map(KeyCondition::Field).chain(f.ranges.iter().map(KeyCondition::Range))
+    }
+
+    /// The key.
+    pub(crate) fn key(&self) -> &str {
+        match self {
+            KeyCondition::Field(m) => &m.key,
+            KeyCondition::Range(r) => &r.key,
+        }
+    }
+
+    /// The (value, JSON type it must have) pairs a field condition accepts;
+    /// a stored boolean reads as 1 / 0.
+    fn candidates(m: &FieldMatch) -> Vec<(Value, &'static str)> {
         let mut candidates: Vec<(Value, &'static str)> = Vec::new();
         if let Some(t) = m.value.as_text() {
             candidates.push((Value::Text(t.to_owned()), "text"));
@@ -171,39 +252,75 @@ impl Where {
         if matches!(m.value, FieldValue::Int(_)) {
             candidates.retain(|(_, t)| *t == "integer");
         }
-        let types: Vec<String> = candidates.iter().map(|(_, t)| format!("'{t}'")).collect();
-        let values: Vec<String> = candidates.into_iter().map(|(v, _)| self.bind(v)).collect();
-        let (values, types) = (values.join(", "), types.join(", "));
-        if valid_index_key(&m.key) {
-            let e = context_expr(&m.key);
-            let path = format!("'$.{}'", m.key);
-            if let Some(&mark) = self.key_marks.get(&m.key) {
-                let (k, mark) = (self.bind(m.key.clone()), self.bind(mark));
-                self.and(format!(
-                    "id IN (SELECT id FROM log_context_index WHERE key = {k} AND value IN ({values}) AND id <= {mark}
-                            UNION ALL
-                            SELECT id FROM log_records WHERE id > {mark} AND {e} IN ({values}))"
-                ));
+        candidates
+    }
+
+    /// The condition on the side table's `value`: the accepted values (a
+    /// long text as its stored prefix, and whole, as version 4 stored it),
+    /// or the range. Every number sorts before every text in SQLite, so
+    /// `value < ''` keeps a lower bound off the texts.
+    pub(crate) fn side_condition(&self, bind: &mut dyn FnMut(Value) -> String) -> String {
+        match self {
+            KeyCondition::Field(m) => {
+                let mut values = Vec::new();
+                for (v, _) in Self::candidates(m) {
+                    if let Value::Text(t) = &v {
+                        if let Some(prefix) = context_index::stored_text(t) {
+                            values.push(bind(Value::Text(prefix)));
+                        }
+                    }
+                    values.push(bind(v));
+                }
+                format!("value IN ({})", values.join(", "))
             }
-            self.and(format!("{e} IN ({values}) AND json_type(context, {path}) IN ({types})"));
+            KeyCondition::Range(r) => {
+                let (op, bound) = (r.op.symbol(), bind(Value::Real(r.bound)));
+                match r.op {
+                    RangeOp::Gt | RangeOp::Ge => format!("value {op} {bound} AND value < ''"),
+                    RangeOp::Lt | RangeOp::Le => format!("value {op} {bound}"),
+                }
+            }
+        }
+    }
+
+    /// The exact typed condition on a row of `log_records`: with
+    /// `json_extract` for a key that can be inlined in a path, through
+    /// `json_each` for any other (spaces, dots, quotes).
+    fn record_check(&self, bind: &mut dyn FnMut(Value) -> String) -> String {
+        let (test, types) = match self {
+            KeyCondition::Field(m) => {
+                let candidates = Self::candidates(m);
+                let types: Vec<String> = candidates.iter().map(|(_, t)| format!("'{t}'")).collect();
+                let values: Vec<String> = candidates.into_iter().map(|(v, _)| bind(v)).collect();
+                (format!("IN ({})", values.join(", ")), types.join(", "))
+            }
+            KeyCondition::Range(r) => {
+                (format!("{} {}", r.op.symbol(), bind(Value::Real(r.bound))), "'integer', 'real'".to_owned())
+            }
+        };
+        let key = self.key();
+        if valid_index_key(key) {
+            let e = context_expr(key);
+            format!("{e} {test} AND json_type(context, '$.{key}') IN ({types})")
         } else {
-            let k = self.bind(m.key.clone());
-            self.and(format!(
+            let k = bind(Value::Text(key.to_owned()));
+            format!(
                 "EXISTS (SELECT 1 FROM json_each(log_records.context) AS j
-                         WHERE j.key = {k} AND j.value IN ({values}) AND j.type IN ({types}))"
-            ));
+                         WHERE j.key = {k} AND j.value {test} AND j.type IN ({types}))"
+            )
         }
     }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rusqlite::params_from_iter;
 
-    fn plan(conn: &rusqlite::Connection, f: &RecordFilter) -> String {
-        let w = Where::planned(f, false, crate::context_index::marks(conn).unwrap());
+    /// The `EXPLAIN QUERY PLAN` of a first page of `f`, its details joined by `; `.
+    pub(crate) fn plan(conn: &rusqlite::Connection, f: &RecordFilter) -> String {
+        let w = Where::planned(f, false, crate::context_index::Marks::read(conn, f).unwrap());
         let sql =
             format!("EXPLAIN QUERY PLAN SELECT id FROM log_records{} ORDER BY ts DESC, id DESC LIMIT 50", w.sql());
         let mut stmt = conn.prepare(&sql).unwrap();
@@ -222,10 +339,14 @@ mod tests {
         let p = plan(conn, &f);
         assert!(p.contains("SEARCH log_context_index USING PRIMARY KEY"), "{p}");
         assert!(p.contains("SEARCH log_records USING INTEGER PRIMARY KEY"), "{p}");
-        // An unindexed key cannot use it (and says so by scanning).
-        let mut f = RecordFilter::default();
-        f.fields.push("user_id=7".parse().unwrap());
-        assert!(!plan(conn, &f).contains("log_context_index"));
+        // Every key is in the side table, also one no JSON path can name.
+        for key in ["user_id", "odd key.\"x"] {
+            let mut f = RecordFilter::default();
+            f.fields.push(FieldMatch::new(key, FieldValue::Text("7".into())).unwrap());
+            let p = plan(conn, &f);
+            assert!(p.contains("SEARCH log_context_index USING PRIMARY KEY (key=? AND value=? AND id<?)"), "{p}");
+            assert!(p.contains("SEARCH log_records USING INTEGER PRIMARY KEY"), "{p}");
+        }
         let mut f = RecordFilter::default();
         f.logger = Some(LoggerMatch::Tree("billing".into()));
         let p = plan(conn, &f);
@@ -240,6 +361,20 @@ mod tests {
         f.text = Some("payment".into());
         let p = plan(conn, &f);
         assert!(p.contains("VIRTUAL TABLE INDEX") && p.contains("log_records_fts"), "{p}");
+    }
+
+    #[test]
+    fn a_range_is_a_range_of_the_side_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = crate::SqliteSink::open(dir.path().join("logs.db")).unwrap();
+        let conn = sink.connection();
+        let mut f = RecordFilter::default();
+        f.ranges.push(FieldRange::new("status", RangeOp::Ge, 500.0).unwrap());
+        let p = plan(conn, &f);
+        assert!(p.contains("SEARCH log_context_index USING PRIMARY KEY (key=? AND value>? AND value<?)"), "{p}");
+        f.ranges = vec![FieldRange::new("status", RangeOp::Lt, 200.0).unwrap()];
+        let p = plan(conn, &f);
+        assert!(p.contains("SEARCH log_context_index USING PRIMARY KEY (key=? AND value<?)"), "{p}");
     }
 
     #[test]

@@ -116,6 +116,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
      INSERT INTO log_context_state (key, indexed_id)
          SELECT substr(name, 17), 0 FROM sqlite_master
          WHERE type = 'index' AND tbl_name = 'log_records' AND name LIKE 'log\\_records\\_ctx\\_%' ESCAPE '\\';",
+    // Version 5: every top-level context key goes into log_context_index,
+    // from one mark (crates/sqlite/src/context_index.rs), filled while idle
+    // from 0; version 4's per-key rows stay valid up to their own marks.
+    "CREATE TABLE log_context_all (
+         one        INTEGER PRIMARY KEY CHECK (one = 1),
+         indexed_id INTEGER NOT NULL
+     );
+     INSERT INTO log_context_all (one, indexed_id) VALUES (1, 0);",
 ];
 
 /// The first version without context-key expression indexes.
@@ -168,8 +176,44 @@ fn drop_expression_indexes(conn: &Connection) -> rusqlite::Result<()> {
 mod tests {
     use super::*;
     use crate::SqliteStore;
-    use log_panel_core::store::{PageAt, RecordFilter};
+    use log_panel_core::store::{PageAt, RangeOp, RecordFilter};
     use log_panel_core::{Sink, Store};
+
+    /// A database at schema `version` (its migrations run by hand, then
+    /// `extra`) holding `n` records, the `i`-th with context `context(i)`.
+    fn old_database(
+        path: &std::path::Path,
+        version: usize,
+        extra: &str,
+        n: usize,
+        context: impl Fn(usize) -> String,
+    ) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        for sql in &MIGRATIONS[..version] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(&format!("PRAGMA user_version = {version}; {extra}")).unwrap();
+        for i in 0..n {
+            conn.execute(
+                "INSERT INTO log_records (ts, level, logger, message, thread, pid, host, app, context)
+                 VALUES ('2026-11-22T08:00:00.000000Z', 20, 'old', 'm', 't', 1, 'h', 'a', ?1)",
+                [context(i)],
+            )
+            .unwrap();
+        }
+        conn
+    }
+
+    /// Migrates `path` as `log-panel migrate` does (readers never do), checks
+    /// the version, and opens a store and a connection on it.
+    fn migrated(path: &std::path::Path) -> (SqliteStore, Connection) {
+        SqliteStore::migrate(path).unwrap();
+        let store = SqliteStore::open(path).unwrap();
+        let conn = Connection::open(path).unwrap();
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        (store, conn)
+    }
 
     /// A version-2 database with rows: migration 3 adds the search index
     /// empty (mark 0), searches see every old row at once (scan), and idle
@@ -193,11 +237,7 @@ mod tests {
             }
         }
         // Readers never migrate; `log-panel migrate` (or the sink) does.
-        SqliteStore::migrate(&path).unwrap();
-        let store = SqliteStore::open(&path).unwrap();
-        let conn = Connection::open(&path).unwrap();
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        let (store, _) = migrated(&path);
         assert_eq!(store.unindexed().unwrap(), 5_000);
         let mut f = RecordFilter::default();
         f.text = Some("MESSAGE 12".into());
@@ -222,6 +262,39 @@ mod tests {
         );
     }
 
+    /// A version-4 database whose registered key is indexed: migration 5
+    /// keeps its rows (lookups use them up to the key's own mark), every
+    /// other key is found at once (scan) and, after idle steps, through the
+    /// side table, which then holds each (key, value, id) once.
+    #[test]
+    fn a_version_4_database_is_migrated_to_every_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v4.db");
+        old_database(&path, 4, "", 900, |i| {
+            format!("{{\"request_id\":\"r{}\",\"status\":{}}}", i % 9, 200 + i % 4 * 100)
+        })
+        .execute_batch(
+            "INSERT INTO log_context_state (key, indexed_id) VALUES ('request_id', 900);
+                 INSERT INTO log_context_index (key, value, id)
+                     SELECT 'request_id', json_extract(context, '$.request_id'), id FROM log_records;",
+        )
+        .unwrap();
+        let (store, conn) = migrated(&path);
+        let count = |f: &RecordFilter| store.records(f, PageAt::Newest, 1_000).unwrap().records.len();
+        let mut by_request = RecordFilter::default();
+        by_request.fields.push("request_id=r3".parse().unwrap());
+        let mut by_status = RecordFilter::default();
+        by_status.ranges.push(log_panel_core::store::FieldRange::new("status", RangeOp::Ge, 400.0).unwrap());
+        assert_eq!((count(&by_request), count(&by_status)), (100, 450));
+        assert_eq!(store.unindexed().unwrap(), 900);
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        while sink.idle().unwrap() {}
+        assert_eq!(store.unindexed().unwrap(), 0);
+        assert_eq!((count(&by_request), count(&by_status)), (100, 450));
+        let side: i64 = conn.query_row("SELECT count(*) FROM log_context_index", [], |r| r.get(0)).unwrap();
+        assert_eq!(side, 1_800, "request_id and status of each record, once");
+    }
+
     /// A version-3 database with rows and a context-key expression index:
     /// migration 4 drops the index, carries its key over to the side table
     /// from mark 0, lookups see every old row at once (scan), and idle steps
@@ -230,32 +303,11 @@ mod tests {
     fn a_version_3_database_with_an_expression_index_is_migrated() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v3.db");
-        {
-            let conn = Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..3] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.execute_batch(
-                "PRAGMA user_version = 3;
-                 CREATE INDEX log_records_ctx_tenant ON log_records (json_extract(context, '$.tenant'))
-                     WHERE json_extract(context, '$.tenant') IS NOT NULL;",
-            )
-            .unwrap();
-            for i in 0..1_200 {
-                conn.execute(
-                    "INSERT INTO log_records (ts, level, logger, message, thread, pid, host, app, context)
-                     VALUES ('2026-11-22T08:00:00.000000Z', 20, 'old', 'm', 't', 1, 'h', 'a', ?1)",
-                    [format!("{{\"tenant\":\"t{}\"}}", i % 4)],
-                )
-                .unwrap();
-            }
-        }
+        let index = "CREATE INDEX log_records_ctx_tenant ON log_records (json_extract(context, '$.tenant'))
+                         WHERE json_extract(context, '$.tenant') IS NOT NULL;";
+        old_database(&path, 3, index, 1_200, |i| format!("{{\"tenant\":\"t{}\"}}", i % 4));
         // Readers never migrate; `log-panel migrate` (or the sink) does.
-        SqliteStore::migrate(&path).unwrap();
-        let store = SqliteStore::open(&path).unwrap();
-        let conn = Connection::open(&path).unwrap();
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        let (store, conn) = migrated(&path);
         let indexes: i64 = conn
             .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'log_records_ctx_tenant'", [], |r| r.get(0))
             .unwrap();

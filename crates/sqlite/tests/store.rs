@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use log_panel_core::store::{
-    CardFilter, CardsQuery, Cursor, FieldMatch, FieldValue, LoggerMatch, PageAt, RecordFilter, Slots, DAY, HOUR,
-    QUARTER_HOUR,
+    CardFilter, CardsQuery, Cursor, FieldMatch, FieldRange, FieldValue, LoggerMatch, PageAt, RangeOp, RecordFilter,
+    Slots, DAY, HOUR, QUARTER_HOUR,
 };
 use log_panel_core::{
     severity, Batch, Level, LevelCounts, Origin, Record, Sink, Store, StoreErrorKind, Timestamp, Value,
@@ -109,6 +109,14 @@ fn fill_from(sink: &mut SqliteSink, rng: &mut Rng, n: usize, first_id: i64, star
             if rng.below(4) == 0 {
                 ctx.insert("weird key\"".into(), json!("x"));
             }
+            // From the id, so the random sequence stays as it was: numbers and
+            // long texts that share their indexed prefix.
+            if id % 2 == 0 {
+                ctx.insert("ms".into(), json!(id % 1000));
+            }
+            if id % 7 == 0 {
+                ctx.insert("note".into(), json!(format!("{}{}", "é".repeat(130), id % 3)));
+            }
             for (k, v) in &ctx {
                 r.kv.push((k.clone().into(), Value::from_json(v.clone())));
             }
@@ -161,6 +169,7 @@ fn keeps(f: &RecordFilter, r: &Row) -> bool {
         && f.pid.is_none_or(|p| p == r.pid)
         && f.text.as_ref().is_none_or(|t| fold(&r.message).contains(&fold(t)))
         && f.fields.iter().all(|m| field_matches(r.context.get(&m.key), &m.value))
+        && f.ranges.iter().all(|m| r.context.get(&m.key).is_some_and(|v| m.matches(v)))
 }
 
 /// The ids `filter` keeps, newest first.
@@ -657,10 +666,10 @@ fn retention_deletes_expired_records_when_idle() {
     assert_eq!(store.unindexed().unwrap(), 0);
 }
 
-/// Context-key lookups read the side table up to each key's mark and scan
-/// above it: the same records as the model at every lag, for every typed
-/// form of a value, and after a prune the side table holds exactly the
-/// records kept.
+/// Context-key lookups read the side table up to the mark and scan above
+/// it: the same records as the model at every lag, for every typed form of
+/// a value, any key, a long text (indexed by its prefix) and numeric
+/// ranges; after a prune the side table holds exactly the records kept.
 #[test]
 fn context_lookups_are_complete_at_every_lag() {
     let dir = tempfile::tempdir().unwrap();
@@ -670,14 +679,16 @@ fn context_lookups_are_complete_at_every_lag() {
     let model = fill(&mut sink, &mut Rng(11), 2_500, 1, DAY);
     let store = SqliteStore::open(sink.path()).unwrap();
     assert_eq!(store.indexed_keys().unwrap(), ["request_id", "user_id"]);
-    let lookups: Vec<FieldMatch> = ["request_id=r-5", "request_id=r-59", "user_id=3", "user_id=true", "user_id=1.5"]
-        .iter()
-        .map(|t| t.parse().unwrap())
-        .chain([
-            FieldMatch::new("user_id", FieldValue::Int(3)).unwrap(),
-            FieldMatch::new("user_id", FieldValue::Str("3".into())).unwrap(),
-        ])
-        .collect();
+    let note = format!("note={}1", "é".repeat(130));
+    let lookups: Vec<FieldMatch> =
+        ["request_id=r-5", "request_id=r-59", "user_id=3", "user_id=true", "user_id=1.5", "weird key\"=x", &note]
+            .iter()
+            .map(|t| t.parse().unwrap())
+            .chain([
+                FieldMatch::new("user_id", FieldValue::Int(3)).unwrap(),
+                FieldMatch::new("user_id", FieldValue::Str("3".into())).unwrap(),
+            ])
+            .collect();
     let side_rows = |sink: &SqliteSink| -> i64 {
         sink.connection().query_row("SELECT count(*) FROM log_context_index", [], |r| r.get(0)).unwrap()
     };
@@ -692,15 +703,21 @@ fn context_lookups_are_complete_at_every_lag() {
             related.reverse();
             assert_eq!(related, want, "related {m:?} with {lag} rows unindexed");
         }
+        for (op, bound) in [(RangeOp::Ge, 990.0), (RangeOp::Lt, 10.5), (RangeOp::Gt, 499.0)] {
+            let mut f = RecordFilter::default();
+            f.ranges.push(FieldRange::new("ms", op, bound).unwrap());
+            let want = expected(model, &f);
+            assert!(!want.is_empty(), "{f:?} matches something");
+            assert_eq!(walk(store, &f, 64), want, "{f:?} with {lag} rows unindexed");
+        }
     };
     let lags = at_lags(&store, &mut sink, |lag| check(&store, &model, lag));
     assert_eq!(lags.first(), Some(&2_500), "nothing is indexed on the burst path");
     assert!(lags.len() >= 3, "intermediate lags were checked: {lags:?}");
     assert_eq!(store.unindexed().unwrap(), 0);
+    // Every top-level key (the sink stores no nested values).
     let carried = |rows: &[Row]| -> i64 {
-        rows.iter()
-            .map(|r| i64::from(r.context.contains_key("request_id")) + i64::from(r.context.contains_key("user_id")))
-            .sum()
+        rows.iter().map(|r| r.context.values().filter(|v| !v.is_object() && !v.is_array()).count() as i64).sum()
     };
     assert_eq!(side_rows(&sink), carried(&model));
 
@@ -878,7 +895,10 @@ fn an_older_schema_is_refused_until_migrated() {
     // Version 3: what migration 4 adds is not there yet.
     Connection::open(&path)
         .unwrap()
-        .execute_batch("DROP TABLE log_context_state; DROP TABLE log_context_index; PRAGMA user_version = 3")
+        .execute_batch(
+            "DROP TABLE log_context_state; DROP TABLE log_context_index; DROP TABLE log_context_all;
+             PRAGMA user_version = 3",
+        )
         .unwrap();
     let before = std::fs::read(&path).unwrap();
     let e = SqliteStore::open(&path).unwrap_err();

@@ -37,7 +37,7 @@ use log_panel_core::{escape_controls, Store, StoreError, StoreErrorKind};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::html::{context_preview, preview};
+use crate::tail_row::{row_json, RowLinks};
 
 /// Lines a stream starts with at most (one page), and the poller reads per poll at most.
 pub(crate) const TAIL_BATCH: usize = 200;
@@ -96,9 +96,15 @@ impl TailHub {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A new stream of `filter` after `after`, starting the poller if none
-    /// runs; `None` when [`TailHub::max`] streams are open.
-    pub(crate) fn open(self: &Arc<Self>, filter: RecordFilter, after: Option<i64>) -> Option<TailStream> {
+    /// A new stream of `filter` after `after`, its rows linked and marked as
+    /// `links` says, starting the poller if none runs; `None` when
+    /// [`TailHub::max`] streams are open.
+    pub(crate) fn open(
+        self: &Arc<Self>,
+        filter: RecordFilter,
+        after: Option<i64>,
+        links: RowLinks,
+    ) -> Option<TailStream> {
         let permit = self.permits.clone().try_acquire_owned().ok()?;
         let mut shared = self.lock();
         let rx = match &shared.tx {
@@ -117,6 +123,7 @@ impl TailHub {
             _permit: permit,
             store: self.store.clone(),
             filter,
+            links,
             floor: after,
             last: None,
             needs_resync: true,
@@ -251,6 +258,7 @@ pub(crate) struct TailStream {
     _permit: OwnedSemaphorePermit,
     store: Arc<dyn Store>,
     filter: RecordFilter,
+    links: RowLinks,
     /// Nothing at or below this id is sent: the page's last line, or the
     /// browser's `Last-Event-ID`.
     floor: Option<i64>,
@@ -394,7 +402,7 @@ impl TailStream {
 
     fn send(&mut self, r: &StoredRecord) {
         self.last = Some(self.last.map_or(r.id, |l| l.max(r.id)));
-        self.pending.push_back(event_of(r));
+        self.pending.push_back(event_of(&self.links, r));
     }
 }
 
@@ -402,15 +410,8 @@ fn status(text: &str) -> Event {
     Event::default().event("status").data(escape_controls(text, false))
 }
 
-/// A record as the page script wants it; the script inserts it as text.
-fn event_of(r: &StoredRecord) -> Event {
-    let data = serde_json::json!({
-        "id": r.id,
-        "ts": r.ts.to_rfc3339(),
-        "level": r.level.as_str(),
-        "logger": escape_controls(&r.logger, false),
-        "message": preview(&r.message, 300),
-        "context": context_preview(r),
-    });
-    Event::default().event("record").id(r.id.to_string()).data(data.to_string())
+/// A record as the page script wants it (the records page's row, in
+/// pieces); the script inserts it as text.
+fn event_of(links: &RowLinks, r: &StoredRecord) -> Event {
+    Event::default().event("record").id(r.id.to_string()).data(row_json(links, r).to_string())
 }

@@ -22,6 +22,9 @@ use std::sync::{Arc, Mutex};
 use super::*;
 use crate::{Batch, Context, Origin, Record, Sink, SinkError, Value};
 
+mod queries;
+pub use queries::{generated, QUERIES};
+
 /// 2026-11-20T00:00:00Z, the start of the data set.
 pub const BASE: Timestamp = Timestamp(1_795_651_200_000_000);
 /// Records in the data set.
@@ -53,12 +56,14 @@ pub fn run(sink: &mut dyn Sink, store: &dyn Store) {
     }
     check_hostile(store);
     check_reads(store, &reference, "before idle work");
+    queries::check_queries(store, &reference, "before idle work");
     let mut steps = 0;
     while sink.idle().expect("idle") {
         steps += 1;
         assert!(steps < 100_000, "Sink::idle never reports that it is done");
     }
     check_reads(store, &reference, "after idle work");
+    queries::check_queries(store, &reference, "after idle work");
     check_prune(store, &reference);
 }
 
@@ -112,6 +117,17 @@ pub fn data_set() -> Vec<(Origin, Vec<Record>)> {
         if i % 11 == 0 {
             r.kv.push(("retry".into(), Value::Bool(i % 2 == 0)));
         }
+        // Numbers for comparisons: integers, floats, and text that reads as a
+        // number (never compared); a key no SQL path could inline.
+        match i % 3 {
+            0 => r.kv.push(("latency".into(), Value::from((i % 900) as i64))),
+            1 => r.kv.push(("latency".into(), Value::from((i % 900) as f64 + 0.25))),
+            _ if i % 7 == 0 => r.kv.push(("latency".into(), Value::from("700"))),
+            _ => {}
+        }
+        if i % 13 == 0 {
+            r.kv.push(("load avg".into(), Value::from((i % 5) as f64 / 2.0)));
+        }
         let origin = &origins[(i / 50) % 3];
         match batches.last_mut() {
             Some((o, records)) if o == origin && records.len() < 97 => records.push(r),
@@ -149,6 +165,12 @@ pub fn filters() -> Vec<(String, RecordFilter)> {
         f.host = Some("web-1".into());
         f.pid = Some(101);
     });
+    add("host+pid+thread", &|f| {
+        f.host = Some("web-1".into());
+        f.pid = Some(101);
+        f.thread = Some("worker-1".into());
+    });
+    add("thread unknown", &|f| f.thread = Some("main'; --".into()));
     add("text common", &|f| f.text = Some("payment".into()));
     add("text case", &|f| f.text = Some("PAYMENT FAILED".into()));
     add("text rare", &|f| f.text = Some("#1234".into()));
@@ -167,6 +189,24 @@ pub fn filters() -> Vec<(String, RecordFilter)> {
     add("field missing key", &|f| f.fields = vec!["nope=1".parse().unwrap()]);
     add("field odd key", &|f| f.fields = vec!["we'ird key\"=x".parse().unwrap()]);
     add("two fields", &|f| f.fields = vec!["user_id=0".parse().unwrap(), "code=0".parse().unwrap()]);
+    let range = |key: &str, op: RangeOp, bound: f64| FieldRange::new(key, op, bound).unwrap();
+    add("range int ge", &|f| f.ranges = vec![range("latency", RangeOp::Ge, 800.0)]);
+    add("range float lt", &|f| f.ranges = vec![range("latency", RangeOp::Lt, 10.25)]);
+    add("range le exact", &|f| f.ranges = vec![range("latency", RangeOp::Le, 3.0)]);
+    add("range gt negative", &|f| f.ranges = vec![range("latency", RangeOp::Gt, -1.0)]);
+    add("range between", &|f| {
+        f.ranges = vec![range("latency", RangeOp::Gt, 100.0), range("latency", RangeOp::Le, 200.25)]
+    });
+    add("range on text reading as a number mismatch", &|f| f.ranges = vec![range("code", RangeOp::Ge, 0.0)]);
+    add("range on a bool mismatch", &|f| f.ranges = vec![range("retry", RangeOp::Ge, 0.0)]);
+    add("range missing key", &|f| f.ranges = vec![range("nope", RangeOp::Lt, 1.0)]);
+    add("range key with a space", &|f| f.ranges = vec![range("load avg", RangeOp::Ge, 1.5)]);
+    add("range + field + tree + level", &|f| {
+        f.logger = Some(LoggerMatch::Tree("billing".into()));
+        f.min_level = Some(Level::Warn);
+        f.fields = vec!["user_id=4".parse().unwrap()];
+        f.ranges = vec![range("latency", RangeOp::Ge, 100.0)];
+    });
     add("site", &|f| {
         f.logger = Some(LoggerMatch::Exact("billing".into()));
         f.site = Some("src/billing.rs:12".parse().unwrap());
@@ -237,6 +277,67 @@ fn check_reads(store: &dyn Store, reference: &MemoryStore, when: &str) {
     assert_eq!(store.loggers().unwrap(), reference.loggers().unwrap(), "loggers ({when})");
     check_cards(store, reference, when);
     check_split(store, reference, when);
+    check_fields(store, reference, when);
+}
+
+/// [`Store::field_keys`] and [`Store::field_values`] against counts done by
+/// hand over the reference's newest records ([`RecordFilter::keeps`]).
+fn check_fields(store: &dyn Store, reference: &MemoryStore, when: &str) {
+    for (name, filter) in filters() {
+        let all = reference.all(&filter);
+        for sample in [FIELD_SAMPLE_ROWS, 100, 7] {
+            let newest = &all[..all.len().min(sample)];
+            let what = format!("fields, sample {sample}, {when}, filter `{name}`");
+            let keys = store.field_keys(&filter, 20, sample).unwrap();
+            assert_eq!(keys, reference.field_keys(&filter, 20, sample).unwrap(), "{what}");
+            let mut hand: BTreeMap<String, u64> = BTreeMap::new();
+            for r in newest {
+                for k in r.context.keys() {
+                    *hand.entry(k.clone()).or_default() += 1;
+                }
+            }
+            assert_eq!(
+                (keys.read, keys.sampled, keys.distinct),
+                (newest.len() as u64, all.len() >= sample, hand.len()),
+                "{what}"
+            );
+            for k in &keys.keys {
+                assert_eq!(Some(&k.count), hand.get(&k.value), "{what}: key {}", k.value);
+            }
+            for key in ["user_id", "code", "retry", "request_id", "nope", "we'ird key\""] {
+                let what = format!("{what}, values of {key}");
+                let got = store.field_values(&filter, key, 5, sample).unwrap();
+                assert_eq!(got, reference.field_values(&filter, key, 5, sample).unwrap(), "{what}");
+                let mut hand: BTreeMap<String, u64> = BTreeMap::new();
+                for r in newest {
+                    if let Some(v) = r.context.get(key).and_then(split_label) {
+                        *hand.entry(v).or_default() += 1;
+                    }
+                }
+                assert_eq!(
+                    (got.read, got.with_key, got.distinct),
+                    (newest.len() as u64, hand.values().sum(), hand.len()),
+                    "{what}"
+                );
+                assert!(got.values.len() <= 5, "{what}");
+                for v in &got.values {
+                    assert_eq!(Some(&v.count), hand.get(&v.value), "{what}: value {}", v.value);
+                    assert!(
+                        hand.iter()
+                            .filter(|(k, _)| !got.values.iter().any(|g| &g.value == *k))
+                            .all(|(_, n)| *n <= v.count),
+                        "{what}: top"
+                    );
+                }
+            }
+        }
+    }
+    let any = RecordFilter::default();
+    assert_eq!(store.field_values(&any, "", 5, 10).unwrap_err().kind(), StoreErrorKind::BadFilter);
+    assert_eq!(store.field_keys(&any, 0, 10).unwrap_err().kind(), StoreErrorKind::BadFilter);
+    assert_eq!(store.field_keys(&any, 5, FIELD_SAMPLE_ROWS + 1).unwrap_err().kind(), StoreErrorKind::BadFilter);
+    let nul = RecordFilter { text: Some("a\0b".into()), ..RecordFilter::default() };
+    assert_eq!(store.field_keys(&nul, 5, 10).unwrap(), FieldKeys::default(), "NUL in the filter");
 }
 
 /// [`Store::split`] against the reference and against counts done by hand
@@ -412,6 +513,7 @@ fn check_hostile(store: &dyn Store) {
     add("logger tree", &|f| f.logger = Some(LoggerMatch::Tree(format!("billing{nul}"))));
     add("app", &|f| f.app = Some(format!("shop{nul}")));
     add("host", &|f| f.host = Some(format!("web-1{nul}")));
+    add("thread", &|f| f.thread = Some(format!("main{nul}")));
     add("field text", &|f| f.fields = vec![FieldMatch::new("request_id", FieldValue::Text(nul.into())).unwrap()]);
     add("field str", &|f| f.fields = vec![FieldMatch::new("request_id", FieldValue::Str(nul.into())).unwrap()]);
     add("site", &|f| f.site = Some(SiteMatch { file: format!("src/billing.rs{nul}"), line: Some(10) }));
@@ -681,6 +783,26 @@ impl Store for MemoryStore {
         Ok(counter.finish())
     }
 
+    fn field_keys(&self, filter: &RecordFilter, top: usize, sample: usize) -> Result<FieldKeys, StoreError> {
+        if !check_field_query(filter, None, top, sample)? {
+            return Ok(FieldKeys::default());
+        }
+        Ok(count_keys(self.all(filter).iter().take(sample), top, sample))
+    }
+
+    fn field_values(
+        &self,
+        filter: &RecordFilter,
+        key: &str,
+        top: usize,
+        sample: usize,
+    ) -> Result<FieldValues, StoreError> {
+        if !check_field_query(filter, Some(key), top, sample)? {
+            return Ok(FieldValues::default());
+        }
+        Ok(count_values(self.all(filter).iter().take(sample), key, top, sample))
+    }
+
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
         filter.check()?;
         let mut sites: BTreeMap<SiteKey, (CallSite, Cursor)> = BTreeMap::new();
@@ -785,6 +907,15 @@ mod tests {
             store.write(&Batch::new(o, r)).unwrap();
         }
         check_split(&Paged(store.clone()), &store, "the trait's default");
+    }
+
+    #[test]
+    fn the_default_field_statistics_agree_with_the_reference() {
+        let mut store = MemoryStore::default();
+        for (o, r) in &data_set() {
+            store.write(&Batch::new(o, r)).unwrap();
+        }
+        check_fields(&Paged(store.clone()), &store, "the trait's default");
     }
 
     #[test]
