@@ -144,6 +144,19 @@ fn main() -> ExitCode {
             read::load::fill_child(Path::new(&arg(1)), num(2));
             return ExitCode::SUCCESS;
         }
+        "--hostile-fill" => {
+            read::hostile::fill(Path::new(&arg(1)), num(2));
+            return ExitCode::SUCCESS;
+        }
+        "--hostile-index" => {
+            read::hostile::catch_up(Path::new(&arg(1)));
+            return ExitCode::SUCCESS;
+        }
+        "--hostile-query" => {
+            let export = raw.get(3).map(PathBuf::from);
+            read::hostile::query(Path::new(&arg(1)), num(2).max(1) as usize, export.as_deref());
+            return ExitCode::SUCCESS;
+        }
         "--load-writer" => {
             read::load::writer_child(Path::new(&arg(1)), num(2), num(3));
             return ExitCode::SUCCESS;
