@@ -62,8 +62,9 @@ const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only 
        [--backends log-panel,tracing,slog,env_logger] [--calls N per thread] [--records N] [--burst N] [--repeats N] [--read-records N]
        [--read-db FILE (keep the read phase's database there)]
        [--load-side LABEL=BENCH_BINARY,LOG_PANEL_BINARY ...] [--load-records N] [--load-seconds S]
-       [--load-rate RECORDS_PER_SEC (0: as fast as it can)] [--load-rounds N] [--load-requests N per page and run]
-       [--load-keep DIR (keep and reuse the base files there)]";
+       [--load-rate RECORDS_PER_SEC (0: as fast as it can; half: half of that, measured first)] [--load-rounds N] [--load-requests N per page and run]
+       [--load-keep DIR (keep and reuse the base files there)]
+       log-panel-bench --pg-read POSTGRES_URL RECORDS REPEATS (PostgreSQL read side, see read/pg.rs)";
 
 fn parse() -> Result<Options, String> {
     let mut opts = Options {
@@ -115,7 +116,12 @@ fn parse() -> Result<Options, String> {
             }
             "--load-records" => opts.load_records = Some(num(it.next(), "--load-records")?),
             "--load-seconds" => opts.load_seconds = Some(num(it.next(), "--load-seconds")?),
-            "--load-rate" => opts.load_rate = num(it.next(), "--load-rate")?,
+            "--load-rate" => {
+                opts.load_rate = match it.next() {
+                    Some(h) if h == "half" => read::load::HALF_RATE,
+                    other => num(other, "--load-rate")?,
+                }
+            }
             "--load-rounds" => opts.load_rounds = Some(num(it.next(), "--load-rounds")? as usize),
             "--load-requests" => opts.load_requests = Some(num(it.next(), "--load-requests")? as usize),
             "--load-keep" => opts.load_keep = Some(it.next().ok_or("--load-keep needs a directory")?.into()),
@@ -156,6 +162,13 @@ fn main() -> ExitCode {
             let export = raw.get(3).map(PathBuf::from);
             read::hostile::query(Path::new(&arg(1)), num(2).max(1) as usize, export.as_deref());
             return ExitCode::SUCCESS;
+        }
+        "--pg-read" => {
+            let failures = read::pg::run(&arg(1), num(2), num(3).max(1) as usize);
+            for f in &failures {
+                eprintln!("FAILED: {f}");
+            }
+            return if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
         }
         "--load-writer" => {
             read::load::writer_child(Path::new(&arg(1)), num(2), num(3));

@@ -9,7 +9,9 @@
 
 pub(crate) mod cli;
 pub mod hostile;
+mod language;
 pub mod load;
+pub mod pg;
 mod writes;
 
 use std::path::{Path, PathBuf};
@@ -320,6 +322,7 @@ pub fn run(setup: &Setup<'_>, failures: &mut Vec<String>) -> serde_json::Value {
     });
     check("naive request lookup", naive.2, 3);
     row("request-id lookup".into(), (p50, p95), Some((naive.0, naive.1)));
+    language::measure(&store, &raw, n, reps, &mut check, &mut row);
     drop(raw);
 
     let cli = cli::Cli::find();

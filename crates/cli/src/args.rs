@@ -8,6 +8,8 @@ use log_panel_core::parse_level;
 use log_panel_core::store::{FieldMatch, LoggerMatch, RecordFilter, SiteMatch, When};
 use log_panel_core::Level;
 
+use crate::error::CliError;
+
 /// Read the logs that log-panel stored.
 #[derive(Debug, Parser)]
 #[command(name = "log-panel", version, about, max_term_width = 100)]
@@ -76,6 +78,11 @@ pub(crate) struct ServeArgs {
     /// configuration's `[panel.loggers]`; repeat for several.
     #[arg(long = "logger-threshold", value_name = "LOGGER=ERRORS[/WARNINGS]", value_parser = parse_logger_threshold)]
     pub logger_thresholds: Vec<LoggerThreshold>,
+    /// Link each record's trace id to a trace viewer: an http(s) URL with
+    /// `{trace_id}` (and optionally `{span_id}`), e.g.
+    /// `http://localhost:16686/trace/{trace_id}`; over `panel.trace_url`.
+    #[arg(long, value_name = "TEMPLATE", value_parser = crate::trace::parse_trace_url)]
+    pub trace_url: Option<log_panel_web::TraceUrl>,
 }
 
 /// One `--logger-threshold`.
@@ -122,6 +129,9 @@ pub(crate) struct FilterArgs {
     /// A stored field equal to a value; repeat to AND several.
     #[arg(long = "context", value_name = "KEY=VALUE")]
     pub context: Vec<FieldMatch>,
+    /// Records of this trace: `--context trace_id=ID`, the id checked (32 hex digits).
+    #[arg(long, value_name = "TRACE_ID", value_parser = crate::trace::parse_trace)]
+    pub trace: Option<FieldMatch>,
     /// Records of this application.
     #[arg(long, value_parser = non_empty)]
     pub app: Option<String>,
@@ -135,11 +145,16 @@ pub(crate) struct FilterArgs {
     /// --logger, one call site as `sites` lists it).
     #[arg(long, value_name = "FILE:LINE")]
     pub site: Option<SiteMatch>,
+    /// A query (docs/query.md), ANDed with the flags: words, "phrases", key:value, key>=N,
+    /// level:warn, logger:api::, -term or NOT, OR, parentheses.
+    #[arg(value_name = "QUERY", allow_hyphen_values = true)]
+    pub query: Option<String>,
 }
 
 impl FilterArgs {
-    /// The store filter these flags describe (time bounds are added by the caller).
-    pub(crate) fn to_filter(&self) -> RecordFilter {
+    /// The store filter these flags and the query describe (time bounds are
+    /// added by the caller); a query that does not parse is a usage error.
+    pub(crate) fn to_filter(&self) -> Result<RecordFilter, CliError> {
         let mut f = RecordFilter::default();
         f.logger.clone_from(&self.logger);
         match &self.level {
@@ -149,11 +164,15 @@ impl FilterArgs {
         }
         f.text.clone_from(&self.grep);
         f.fields.clone_from(&self.context);
+        f.fields.extend(self.trace.clone());
         f.app.clone_from(&self.app);
         f.host.clone_from(&self.host);
         f.pid = self.pid;
         f.site.clone_from(&self.site);
-        f
+        if let Some(q) = &self.query {
+            crate::language::and_query(&mut f, q)?;
+        }
+        Ok(f)
     }
 }
 
@@ -253,7 +272,7 @@ pub(crate) struct QueryArgs {
     #[command(flatten)]
     pub range: RangeArgs,
     /// The records of one request (field `request_id`), in time order, across threads and apps.
-    #[arg(long, value_name = "ID", conflicts_with_all = ["logger", "level", "grep", "context", "app", "host", "pid", "site", "since", "until"])]
+    #[arg(long, value_name = "ID", conflicts_with_all = ["logger", "level", "grep", "context", "trace", "app", "host", "pid", "site", "since", "until", "query"])]
     pub request: Option<String>,
     /// At most this many records.
     #[arg(long, default_value_t = 100, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]

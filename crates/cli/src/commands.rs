@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use log_panel_core::store::{
-    CardFilter, CardsQuery, FieldValue, Follow, LoggerCard, PageAt, RecordFilter, Slots, StoredRecord,
+    CardFilter, CardsQuery, CommitWaiter, FieldValue, Follow, LoggerCard, PageAt, RecordFilter, Slots, StoredRecord,
+    Wake,
 };
 use log_panel_core::{LevelCounts, Store, StoreErrorKind};
 
@@ -32,6 +33,10 @@ pub(crate) struct Ctx {
 const PAGE: usize = 1000;
 /// How often `tail -f` asks for new records.
 const POLL: Duration = Duration::from_millis(200);
+/// How often `tail -f` reads when the store pushes commits (the fallback).
+const PUSHED_POLL: Duration = Duration::from_secs(2);
+/// The least time between two reads of `tail -f`, however often commits are announced.
+const MIN_GAP: Duration = Duration::from_millis(100);
 /// The longest pause between two tries of `tail -f` while the storage is unavailable.
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
@@ -80,7 +85,7 @@ pub(crate) fn walk(
 }
 
 pub(crate) fn tail(ctx: &Ctx, a: &TailArgs) -> Result<(), CliError> {
-    let filter = a.filter.to_filter();
+    let filter = a.filter.to_filter()?;
     // Before anything is printed: Ctrl-C from then on ends the loop cleanly.
     let stop = Arc::new(AtomicBool::new(false));
     if a.follow {
@@ -143,7 +148,9 @@ pub(crate) fn follow_until(
 ) -> Result<(), CliError> {
     // The pause before the next try while the storage is failing.
     let mut retry: Option<Duration> = None;
+    let mut waiter = store.commit_waiter();
     while !stop.load(Ordering::Relaxed) {
+        let read_at = Instant::now();
         match follow.poll(store, PAGE) {
             Ok(new) => {
                 if retry.take().is_some() {
@@ -151,7 +158,8 @@ pub(crate) fn follow_until(
                 }
                 print(&new)?;
                 if follow.caught_up() {
-                    pause(stop, POLL);
+                    wait_for_commit(&mut *waiter, stop, follow.due_in());
+                    pause(stop, MIN_GAP.saturating_sub(read_at.elapsed()));
                 }
             }
             Err(e) if matches!(e.kind(), StoreErrorKind::Unavailable | StoreErrorKind::Storage) => {
@@ -169,6 +177,21 @@ pub(crate) fn follow_until(
         }
     }
     Ok(())
+}
+
+/// Waits until the store says a batch committed (PostgreSQL), the poll
+/// interval passed ([`POLL`]; [`PUSHED_POLL`] when commits are pushed), a
+/// record held for time order is `due`, or `stop` is set, in slices short
+/// enough for Ctrl-C.
+fn wait_for_commit(waiter: &mut dyn CommitWaiter, stop: &AtomicBool, due: Option<Duration>) {
+    let (fallback, slice) = if waiter.pushed() { (PUSHED_POLL, POLL) } else { (POLL, Duration::from_millis(20)) };
+    let until = Instant::now() + due.map_or(fallback, |d| d.min(fallback));
+    while !stop.load(Ordering::Relaxed) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || waiter.wait(left.min(slice)) == Wake::Committed {
+            return;
+        }
+    }
 }
 
 /// Sleeps for `length`, or until `stop` is set (Ctrl-C ends a pause at once).
@@ -195,7 +218,7 @@ pub(crate) fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {
         }
         return w.finish();
     }
-    let filter = with_range(a.filter.to_filter(), &a.range, &ctx.clock)?;
+    let filter = with_range(a.filter.to_filter()?, &a.range, &ctx.clock)?;
     let more = walk(&*ctx.store, &filter, Some(limit), |r| w.write(r, &ctx.clock))?;
     w.finish()?;
     if more && io::stderr().is_terminal() {
@@ -205,7 +228,7 @@ pub(crate) fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {
 }
 
 pub(crate) fn export(ctx: &Ctx, a: &ExportArgs) -> Result<(), CliError> {
-    let filter = with_range(a.filter.to_filter(), &a.range, &ctx.clock)?;
+    let filter = with_range(a.filter.to_filter()?, &a.range, &ctx.clock)?;
     let (sink, neutralise): (Box<dyn Write>, bool) = match &a.output {
         Some(path) => {
             let file = File::create(path)
@@ -299,7 +322,7 @@ pub(crate) fn rebuild(ctx: &Ctx) -> Result<(), CliError> {
 
 pub(crate) fn sites(ctx: &Ctx, a: &SitesArgs) -> Result<(), CliError> {
     let range = RangeArgs { since: Some(a.since), until: a.until };
-    let filter = with_range(a.filter.to_filter(), &range, &ctx.clock)?;
+    let filter = with_range(a.filter.to_filter()?, &range, &ctx.clock)?;
     let limit = usize::try_from(a.limit).unwrap_or(usize::MAX);
     let sites = ctx.store.call_sites(&filter, limit)?;
     let mut w = stdout();
@@ -326,7 +349,10 @@ pub(crate) fn sites(ctx: &Ctx, a: &SitesArgs) -> Result<(), CliError> {
         })
         .collect();
     let headers = ["COUNT", "ERRORS", "WARNINGS", "LAST SEEN", "LOGGER", "CALL SITE"];
-    let widths = column_widths(&headers, rows.iter().map(|r| r.as_slice()));
+    let mut widths = column_widths(&headers, rows.iter().map(|r| r.as_slice()));
+    for w in &mut widths[4..] {
+        *w = (*w).min(crate::show::NAME_COLUMN);
+    }
     let mut text = String::new();
     for (i, h) in headers.iter().enumerate() {
         cell_into(&mut text, ctx.paint, "", h, widths[i], i < 3);
@@ -334,14 +360,20 @@ pub(crate) fn sites(ctx: &Ctx, a: &SitesArgs) -> Result<(), CliError> {
     }
     text.push_str("EXAMPLE\n");
     for (s, row) in sites.iter().zip(&rows) {
+        let mut at = 0;
         for (i, value) in row.iter().enumerate() {
             let color = match i {
                 1 if s.counts.error > 0 => RED,
                 2 if s.counts.warn > 0 => YELLOW,
                 _ => "",
             };
-            cell_into(&mut text, ctx.paint, color, value, widths[i], i < 3);
+            if i >= 4 {
+                crate::show::name_cell_into(&mut text, ctx.paint, value, widths[i], at);
+            } else {
+                cell_into(&mut text, ctx.paint, color, value, widths[i], i < 3);
+            }
             text.push_str("  ");
+            at += widths[i] + 2;
         }
         text.push_str(&shorten(&clean(&s.example), 80));
         text.push('\n');
@@ -417,7 +449,8 @@ pub(crate) fn stats(ctx: &Ctx, a: &StatsArgs) -> Result<(), CliError> {
         })
         .collect();
     let headers = ["LOGGER", "RECORDS", "ERRORS", "WARNINGS", "ERRORS", "WARNINGS", "LAST SEEN"];
-    let widths = column_widths(&headers, rows.iter().map(|r| r.as_slice()));
+    let mut widths = column_widths(&headers, rows.iter().map(|r| r.as_slice()));
+    widths[0] = widths[0].min(crate::show::NAME_COLUMN);
     let mut text = format!(
         "{} loggers; ALL TIME counts every stored record of the logger, LAST HOUR the hour to {}; \
          timeline: {what}, {} to {} ({}), oldest first\n",
@@ -448,7 +481,11 @@ pub(crate) fn stats(ctx: &Ctx, a: &StatsArgs) -> Result<(), CliError> {
                 5 if card.last_hour.warn > 0 => YELLOW,
                 _ => "",
             };
-            cell_into(&mut text, ctx.paint, color, value, widths[i], (1..6).contains(&i));
+            if i == 0 {
+                crate::show::name_cell_into(&mut text, ctx.paint, value, widths[0], 0);
+            } else {
+                cell_into(&mut text, ctx.paint, color, value, widths[i], (1..6).contains(&i));
+            }
             text.push_str("  ");
         }
         for slot in &card.slots {
@@ -491,5 +528,55 @@ fn cell(text: &mut String, counts: &LevelCounts, paint: Paint) {
         paint.push(text, color, if counts.total() > 0 { "█" } else { "·" });
     } else {
         text.push_str(letter);
+    }
+}
+
+#[cfg(test)]
+mod wait_tests {
+    use super::*;
+
+    /// Answers each wait with the next of `wakes` (then `TimedOut`), sleeping
+    /// the time asked when it times out; notes every time asked.
+    struct Scripted {
+        wakes: Vec<Wake>,
+        asked: Vec<Duration>,
+        pushed: bool,
+    }
+
+    impl CommitWaiter for Scripted {
+        fn wait(&mut self, timeout: Duration) -> Wake {
+            self.asked.push(timeout);
+            let wake = if self.wakes.is_empty() { Wake::TimedOut } else { self.wakes.remove(0) };
+            if wake == Wake::TimedOut {
+                std::thread::sleep(timeout);
+            }
+            wake
+        }
+
+        fn pushed(&self) -> bool {
+            self.pushed
+        }
+    }
+
+    #[test]
+    fn a_pushed_commit_ends_the_wait_at_once() {
+        let mut w = Scripted { wakes: vec![Wake::Committed], asked: Vec::new(), pushed: true };
+        wait_for_commit(&mut w, &AtomicBool::new(false), None);
+        // One slice asked (never the whole fallback at once: Ctrl-C stays prompt).
+        assert_eq!(w.asked, [POLL]);
+    }
+
+    #[test]
+    fn a_held_record_due_sooner_shortens_the_wait_and_stop_ends_it() {
+        let mut w = Scripted { wakes: Vec::new(), asked: Vec::new(), pushed: true };
+        wait_for_commit(&mut w, &AtomicBool::new(false), Some(Duration::from_millis(50)));
+        assert!(!w.asked.is_empty() && w.asked.iter().all(|d| *d <= Duration::from_millis(50)), "{:?}", w.asked);
+        let mut w = Scripted { wakes: Vec::new(), asked: Vec::new(), pushed: true };
+        wait_for_commit(&mut w, &AtomicBool::new(true), None);
+        assert!(w.asked.is_empty());
+        // Without pushes the wait is the poll interval, in short slices.
+        let mut w = Scripted { wakes: Vec::new(), asked: Vec::new(), pushed: false };
+        wait_for_commit(&mut w, &AtomicBool::new(false), None);
+        assert!(w.asked.len() > 1 && w.asked.iter().all(|d| *d <= Duration::from_millis(20)), "{:?}", w.asked);
     }
 }

@@ -7,7 +7,9 @@ mod commands;
 mod error;
 #[cfg(test)]
 mod fake;
+mod language;
 mod show;
+mod trace;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -112,7 +114,10 @@ const TOKEN_ENV: &str = "LOG_PANEL_WEB_TOKEN";
 
 fn serve(store: Box<dyn Store>, a: &args::ServeArgs) -> Result<(), CliError> {
     let mut options = log_panel_web::ServeOptions::default().bind(a.bind.clone());
-    options.panel = panel_options(Config::discover()?.as_ref());
+    options.panel = panel_options(Config::discover()?.as_ref())?;
+    if let Some(url) = &a.trace_url {
+        options.panel = options.panel.clone().trace_url(url.clone());
+    }
     for t in &a.logger_thresholds {
         let warnings = t.warnings.unwrap_or(options.panel.slot_warnings);
         options.panel = options.panel.clone().logger_thresholds(t.logger.clone(), t.errors, warnings);
@@ -142,17 +147,29 @@ fn serve(store: Box<dyn Store>, a: &args::ServeArgs) -> Result<(), CliError> {
 /// as the library reads them; a threshold that is off (or no configuration)
 /// keeps the panel's default of 1, so an error never shows as an ok slot.
 /// `[panel.loggers]` gives particular loggers their own, a count left out
-/// being the default one.
-fn panel_options(config: Option<&Config>) -> log_panel_web::PanelOptions {
+/// being the default one. The alerts page gets `[thresholds]` whole.
+///
+/// `panel.trace_url` (checked here: the library does not know the panel) is
+/// the link to a trace viewer.
+fn panel_options(config: Option<&Config>) -> Result<log_panel_web::PanelOptions, CliError> {
     let thresholds = config.map(|c| c.thresholds.clone()).unwrap_or_default();
     let count = |t: Option<u32>| t.map_or(1, u64::from);
     let (errors, warnings) = (count(thresholds.error), count(thresholds.warn));
     let mut options = log_panel_web::PanelOptions::default().slot_thresholds(errors, warnings);
+    // The alerts page recomputes crossings with the same thresholds the application fires by.
+    for level in log_panel_core::LEVELS {
+        options = options.alert_threshold(level, thresholds.get(level));
+    }
+    options = options.alert_window(thresholds.window);
     for (logger, t) in config.map(|c| &c.panel.loggers).into_iter().flatten() {
         let (e, w) = (t.error.map_or(errors, |n| n.get()), t.warn.map_or(warnings, |n| n.get()));
         options = options.logger_thresholds(logger.clone(), e, w);
     }
-    options
+    if let Some(template) = config.and_then(|c| c.panel.trace_url.as_deref()) {
+        let url = trace::parse_trace_url(template).map_err(|e| CliError::usage(format!("panel.trace_url: {e}")))?;
+        options = options.trace_url(url);
+    }
+    Ok(options)
 }
 
 /// `--db`, else `$LOG_PANEL_DATABASE_URL`, else the configuration's `database`

@@ -148,6 +148,25 @@ pub(crate) fn cell_into(buf: &mut String, paint: Paint, color: &str, text: &str,
     }
 }
 
+/// The most columns a name column (logger, call site) is padded to: a
+/// longer name is written whole and its row goes on on the next line, under
+/// the column's end, so one 120-character logger does not push every row of
+/// `stats` and `sites` past a 160-column terminal.
+pub(crate) const NAME_COLUMN: usize = 40;
+
+/// Appends a left-aligned name cell of `columns` that starts `at` columns
+/// into the line: a name wider than `columns` is written whole, then a new
+/// line and `at + columns` spaces, so the next cell lands under its header.
+pub(crate) fn name_cell_into(buf: &mut String, paint: Paint, text: &str, columns: usize, at: usize) {
+    if width(text) <= columns {
+        cell_into(buf, paint, "", text, columns, false);
+        return;
+    }
+    buf.push_str(text);
+    buf.push('\n');
+    buf.push_str(&" ".repeat(at + columns));
+}
+
 /// A record as JSON: every column, the time as RFC 3339 in the display zone.
 #[derive(Serialize)]
 pub(crate) struct JsonRecord<'a> {

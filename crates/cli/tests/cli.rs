@@ -11,6 +11,9 @@ use std::time::Duration;
 use log_panel_core::{Batch, Context, Level, Origin, Record, Sink, Timestamp};
 use log_panel_sqlite::SqliteSink;
 
+/// `--trace`, `--context trace_id=…` and `serve --trace-url`.
+mod cli_trace;
+
 const MINUTE: i64 = 60_000_000;
 
 struct Db {
@@ -618,6 +621,12 @@ fn serve_home(db: &Path, config: Option<&Path>) -> String {
 
 /// [`serve_home`] with more arguments to `serve`.
 fn serve_home_with(db: &Path, config: Option<&Path>, args: &[&str]) -> String {
+    serve_get(db, config, args, "/")
+}
+
+/// Starts `serve` on a free port with `config` as $LOG_PANEL_CONFIG and
+/// `args`, and returns the (200) response to a GET of `path`.
+fn serve_get(db: &Path, config: Option<&Path>, args: &[&str], path: &str) -> String {
     use std::io::{Read, Write};
     let mut command = cmd(db);
     command.env_remove("LOG_PANEL_CONFIG").current_dir(db.parent().unwrap());
@@ -636,7 +645,7 @@ fn serve_home_with(db: &Path, config: Option<&Path>, args: &[&str]) -> String {
         .to_owned();
     let mut conn = std::net::TcpStream::connect(&addr).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    conn.write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    conn.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
     let mut response = String::new();
     conn.read_to_string(&mut response).unwrap();
     child.kill().unwrap();
@@ -969,11 +978,31 @@ fn hostile() -> Db {
 /// Writes the hostile database to `$LOG_PANEL_HOSTILE_DB`, for looking at
 /// the commands in a real terminal (docs/cli.md).
 #[test]
-#[ignore = "a tool: LOG_PANEL_HOSTILE_DB=/tmp/h.db cargo test -p log-panel-cli --test cli -- --ignored"]
+#[ignore = "a tool: LOG_PANEL_HOSTILE_DB=/tmp/h.db (or LOG_PANEL_WIDE_DB=…) cargo test -p log-panel-cli --test cli -- --ignored"]
 fn write_the_hostile_database() {
     if let Some(path) = std::env::var_os("LOG_PANEL_HOSTILE_DB") {
         fill_hostile(Path::new(&path));
     }
+    if let Some(path) = std::env::var_os("LOG_PANEL_WIDE_DB") {
+        fill_hostile(Path::new(&path));
+        fill_wide(Path::new(&path));
+    }
+}
+
+/// What a terminal lays out wider or backwards: CJK and emoji (two columns
+/// each), right-to-left text behind a U+202E override, a 200-character token,
+/// a multi-line message, in messages, loggers and values.
+fn fill_wide(path: &Path) {
+    let token = format!("tok_{}", "a1b2c3d4".repeat(25));
+    let mut cjk = record(Level::Error, "支付::网关", "支付失败：连接被重置\n原因：超时", 25);
+    cjk.kv.push(("用户".into(), "张三 🔥".into()));
+    cjk.kv.push(("trace".into(), token.as_str().into()));
+    let mut rtl = record(Level::Warn, "i18n", "\u{202e} طلب الدفع مرفوض — בקשה נדחתה", 15);
+    rtl.kv.push(("label".into(), "\u{202e}مرحبا".into()));
+    let mut emoji = record(Level::Info, "emoji::🔥", "checkout 🔥💳 done ✅ in 👩🏽‍💻 time", 5);
+    emoji.file = Some("src/emoji_🔥.rs".into());
+    let long = record(Level::Info, "web", &format!("rejected {token}"), 3);
+    write(path, &web(), &[cjk, rtl, emoji, long]);
 }
 
 /// Lines without the 24-character time prefix of `tail`/`query` rows
@@ -1041,13 +1070,13 @@ fn stats_shows_full_logger_names_labelled_windows_and_aligned_columns() {
     let header = lines.iter().find(|l| l.starts_with("LOGGER")).unwrap_or_else(|| panic!("{out}"));
     // The group line above names the window of each group of columns.
     let groups = lines[lines.iter().position(|l| l.starts_with("LOGGER")).unwrap() - 1];
-    let rows: Vec<&str> = lines
-        .iter()
-        .copied()
-        .filter(|l| ["api::db", "web", LONG_LOGGER].iter().any(|n| l.starts_with(&format!("{n} "))))
-        .collect();
+    // A name wider than the column (40) is whole on its own line, its counts on the next.
+    let long_at = lines.iter().position(|l| *l == LONG_LOGGER).unwrap_or_else(|| panic!("whole name: {out}"));
+    let mut rows: Vec<&str> =
+        lines.iter().copied().filter(|l| ["api::db", "web"].iter().any(|n| l.starts_with(&format!("{n} ")))).collect();
+    rows.push(lines[long_at + 1]);
     assert_eq!(rows.len(), 3, "every name whole: {out}");
-    assert!(rows.iter().any(|r| r.starts_with(&format!("{LONG_LOGGER}  "))), "{out}");
+    assert!(header.starts_with(&format!("LOGGER{}RECORDS", " ".repeat(40 - 6 + 2 + 7 - 7))), "{header}");
     assert!(groups.contains("ALL TIME") && groups.contains("LAST HOUR"), "{groups}");
     // Each group label sits over its columns: ALL TIME over records, errors,
     // warnings; LAST HOUR over the next errors and warnings.
@@ -1082,10 +1111,10 @@ fn stats_shows_full_logger_names_labelled_windows_and_aligned_columns() {
     let coloured_rows: Vec<&str> = stripped.lines().skip(2).map(|l| &l[..timeline.min(l.len())]).collect();
     assert_eq!(coloured_rows[..4], plain_rows[..4], "{coloured:?}");
     // The long logger's all-time counts sit under their headings.
-    let long = rows.iter().find(|r| r.starts_with(LONG_LOGGER)).unwrap();
+    let long = lines[long_at + 1];
     let tokens: Vec<&str> = long.split_whitespace().collect();
     assert_eq!(
-        &tokens[1..6],
+        &tokens[..5],
         ["1", "0", "1", "0", "1"],
         "records, errors, warnings; last hour errors, warnings: {long}"
     );
@@ -1096,10 +1125,26 @@ fn sites_columns_are_aligned() {
     let db = hostile();
     let out = ok(&db.path, &["sites", "--since", "1h"]);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 4, "{out}");
+    // The long logger and the long call site (over 40 columns) each end their
+    // line; the row goes on under the next column.
+    assert_eq!(lines.len(), 6, "{out}");
     let header = lines[0];
+    let long_at = lines.iter().position(|l| l.ends_with(LONG_LOGGER)).unwrap_or_else(|| panic!("whole name: {out}"));
+    let site_line = lines[long_at + 1];
+    assert_eq!(site_line.trim_start(), "src/a_much_longer_file_name_for_the_column.rs:7", "{out}");
+    assert_eq!(site_line.len() - site_line.trim_start().len(), header.find("CALL SITE").unwrap(), "{out}");
+    let example_line = lines[long_at + 2];
+    assert_eq!(example_line.trim_start(), "<script>alert(1)</script>", "{out}");
+    assert_eq!(example_line.len() - example_line.trim_start().len(), header.find("EXAMPLE").unwrap(), "{out}");
+    // The other rows have every column on their line.
+    let whole: Vec<&str> = [1, 2, 3, 4, 5]
+        .iter()
+        .filter(|i| ![long_at, long_at + 1, long_at + 2].contains(i))
+        .map(|i| lines[*i])
+        .collect();
+    assert_eq!(whole.len(), 2, "{out}");
     assert_aligned(
-        &lines[1..],
+        &whole,
         header,
         &[
             ("COUNT", true),
@@ -1111,8 +1156,6 @@ fn sites_columns_are_aligned() {
             ("EXAMPLE", false),
         ],
     );
-    let long = lines.iter().find(|l| l.contains(LONG_LOGGER)).unwrap_or_else(|| panic!("whole name: {out}"));
-    assert!(long.contains("src/a_much_longer_file_name_for_the_column.rs:7  <script>alert(1)</script>"), "{out}");
     // Colours wrap the numbers only: without them the rows are the same bytes.
     let coloured = ok(&db.path, &["--color", "always", "sites", "--since", "1h"]);
     assert!(coloured.contains("\x1b[31m"), "{coloured:?}");
@@ -1133,4 +1176,61 @@ fn strip_colours(text: &str) -> String {
     }
     plain.push_str(rest);
     plain
+}
+
+/// The query language as the positional QUERY of `query`, `tail`, `sites`
+/// and `export`, ANDed with the flags; a query that does not parse is one
+/// line naming the column and exit status 2; what no index serves is named
+/// on stderr.
+#[test]
+fn query_language_on_the_command_line() {
+    let db = fill();
+    let q = |args: &[&str]| {
+        let mut all = vec!["query", "--format", "ndjson"];
+        all.extend_from_slice(args);
+        loggers(&ok(&db.path, &all))
+    };
+    assert_eq!(q(&["payment OR checkout"]), ["billing", "billing::payments"]);
+    assert_eq!(q(&["\"service started\" OR \"SLOW query\""]), ["billing::db", "app"]);
+    assert_eq!(q(&["logger:billing:: level>=warn"]), ["billing::payments", "billing::db"]);
+    assert_eq!(q(&["ms>=250"]), ["billing::db"]);
+    assert!(q(&["ms>250"]).is_empty());
+    assert_eq!(q(&["order_id:1234 OR version:1.2.3"]), ["billing::payments", "app"]);
+    assert_eq!(q(&["--app", "web", "request_id:r-1"]), ["billing"]);
+    assert_eq!(q(&["--logger", "billing::", "(payment OR checkout) host:h1"]), ["billing::payments"]);
+    assert_eq!(q(&["file:src/service.rs:130"]), ["billing::db"]);
+    assert_eq!(loggers(&ok(&db.path, &["export", "logger:app OR logger:old"])).len(), 2);
+    let tail = ok(&db.path, &["tail", "payment OR slow"]);
+    assert_eq!(messages(&tail), ["slow query ms=250", "payment failed order_id=1234 request_id=r-1"], "{tail}");
+    let sites = ok(&db.path, &["sites", "--since", "1d", "logger:billing::db"]);
+    assert!(sites.contains("billing::db") && !sites.contains("payments"), "{sites}");
+
+    // A negation is answered, and named on stderr as not indexed.
+    let out = run(&db.path, &["query", "--format", "ndjson", "-logger:billing:: NOT logger:evil"]);
+    assert!(out.status.success());
+    assert_eq!(loggers(&String::from_utf8(out.stdout).unwrap()), ["app", "old"]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr,
+        "log-panel: query: not indexed, checked on each record the rest of the filter selects: \
+         -logger:billing::, -logger:evil\n"
+    );
+
+    for (query, line) in [
+        ("a (b OR c", "log-panel: query: column 10: expected `)` to close the `(` of column 3\n"),
+        (
+            "level>=loud",
+            "log-panel: query: column 8: unknown level `loud`; expected one of error, warn, info, debug, trace\n",
+        ),
+        ("x OR", "log-panel: query: column 5: the query ends where a term was expected\n"),
+        ("status>=lots", "log-panel: query: column 9: `status>=` compares numbers; `lots` is not one\n"),
+    ] {
+        for command in ["query", "tail", "export", "sites"] {
+            assert_eq!(fails(&run(&db.path, &[command, query]), 2), line, "{command} {query}");
+        }
+    }
+    let e = fails(&run(&db.path, &["query", "pid:\x1b[2J"]), 2);
+    assert!(!e.contains('\x1b') && e.contains("column 5"), "{e:?}");
+    let e = fails(&run(&db.path, &["query", "--request", "r-1", "payment"]), 2);
+    assert!(e.contains("see --help"), "{e}");
 }

@@ -20,6 +20,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod aggregate;
+pub mod alert;
 mod chain;
 pub mod context;
 mod controls;
@@ -29,6 +30,7 @@ pub mod record;
 pub mod redact;
 mod sink;
 pub mod store;
+pub mod trace;
 mod value;
 
 pub use chain::error_chain;

@@ -33,14 +33,22 @@ use crate::{Level, Timestamp, LEVELS};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod fields;
 mod follow;
+mod language;
 mod range;
 mod split;
+mod wake;
 mod when;
 
+pub use fields::{
+    check_field_query, count_keys, count_values, FieldCount, FieldKeys, FieldValues, FIELD_MAX_TOP, FIELD_SAMPLE_ROWS,
+};
 pub use follow::Follow;
+pub use language::{parse_query, Expr, QueryError, MAX_DEPTH, MAX_QUERY_BYTES, MAX_TERMS};
 pub use range::{FieldRange, RangeOp};
 pub use split::{split_label, Split, SplitCounter, SplitSeries};
+pub use wake::{CommitWaiter, Sleep, Wake};
 pub use when::When;
 
 const MINUTE: i64 = 60_000_000;
@@ -328,6 +336,9 @@ pub struct RecordFilter {
     pub host: Option<String>,
     /// Records of this process id.
     pub pid: Option<u32>,
+    /// Records logged by the thread of this name (with `host` and `pid`, one
+    /// thread of one process: the surrounding records of a record).
+    pub thread: Option<String>,
     /// Records whose message contains this text, case-insensitively.
     pub text: Option<String>,
     /// Conditions on the stored fields, all of which must hold.
@@ -336,6 +347,9 @@ pub struct RecordFilter {
     pub ranges: Vec<FieldRange>,
     /// Records logged at this call site (file, and line when given).
     pub site: Option<SiteMatch>,
+    /// What a query needs beyond an AND of the fields above (OR, NOT, a
+    /// second condition on one field), ANDed with them; see [`parse_query`].
+    pub query: Option<Expr>,
 }
 
 impl RecordFilter {
@@ -351,7 +365,9 @@ impl RecordFilter {
     /// A filter over the caps ([`MAX_FIELDS`](Self::MAX_FIELDS),
     /// [`MAX_VALUE_BYTES`](Self::MAX_VALUE_BYTES), a context key as
     /// [`FieldMatch::new`] wants it, at most one entry per level in
-    /// [`levels`](Self::levels)) is [`StoreErrorKind::BadFilter`], with a
+    /// [`levels`](Self::levels); for [`query`](Self::query), [`MAX_TERMS`]
+    /// leaves each within these caps, context conditions counted across the
+    /// whole filter) is [`StoreErrorKind::BadFilter`], with a
     /// message that names the cap. Otherwise the answer is whether the filter
     /// can keep any stored record: `false` when a text value holds NUL, which
     /// stored text never does (the writer stores it as U+FFFD), so the store
@@ -367,10 +383,10 @@ impl RecordFilter {
     /// # Ok::<(), log_panel_core::store::StoreError>(())
     /// ```
     pub fn check(&self) -> Result<bool, StoreError> {
-        if self.fields.len() + self.ranges.len() > Self::MAX_FIELDS {
+        let conditions = self.fields.len() + self.ranges.len() + self.check_query()?;
+        if conditions > Self::MAX_FIELDS {
             return Err(StoreError::bad_filter(format!(
-                "{} context conditions: a filter holds at most {}",
-                self.fields.len() + self.ranges.len(),
+                "{conditions} context conditions: a filter holds at most {}",
                 Self::MAX_FIELDS
             )));
         }
@@ -386,7 +402,9 @@ impl RecordFilter {
         if let Some(logger) = &self.logger {
             text("logger", logger.name())?;
         }
-        for (what, value) in [("app", &self.app), ("host", &self.host), ("search text", &self.text)] {
+        for (what, value) in
+            [("app", &self.app), ("host", &self.host), ("thread", &self.thread), ("search text", &self.text)]
+        {
             if let Some(value) = value {
                 text(what, value)?;
             }
@@ -412,10 +430,12 @@ impl RecordFilter {
         self.app.is_none()
             && self.host.is_none()
             && self.pid.is_none()
+            && self.thread.is_none()
             && self.text.is_none()
             && self.fields.is_empty()
             && self.ranges.is_empty()
             && self.site.is_none()
+            && self.query.is_none()
     }
 
     /// Whether a record with this level passes the level conditions.
@@ -440,10 +460,12 @@ impl RecordFilter {
             && self.app.as_ref().is_none_or(|a| *a == r.app)
             && self.host.as_ref().is_none_or(|h| *h == r.host)
             && self.pid.is_none_or(|p| p == r.pid)
+            && self.thread.as_ref().is_none_or(|t| *t == r.thread)
             && self.text.as_ref().is_none_or(|t| r.message.to_lowercase().contains(&t.to_lowercase()))
             && self.fields.iter().all(|m| r.context.get(&m.key).is_some_and(|v| m.value.matches(v)))
             && self.ranges.iter().all(|m| r.context.get(&m.key).is_some_and(|v| m.matches(v)))
             && self.site.as_ref().is_none_or(|s| s.matches(r.file.as_deref(), r.line))
+            && self.query.as_ref().is_none_or(|q| q.keeps(r))
     }
 }
 
@@ -1127,6 +1149,42 @@ pub trait Store: Send + Sync {
         Ok(counter.finish())
     }
 
+    /// The context keys of the newest `sample` records `filter` keeps (at
+    /// most [`FIELD_SAMPLE_ROWS`]), with how many of those records have each:
+    /// the `top` most frequent (at most [`FIELD_MAX_TOP`]). Bad arguments are
+    /// [`StoreErrorKind::BadFilter`] (see [`check_field_query`]). This
+    /// default reads the records through [`Store::records`]; the storage
+    /// crates count in one query of their own, within their read time budget.
+    fn field_keys(&self, filter: &RecordFilter, top: usize, sample: usize) -> Result<FieldKeys, StoreError> {
+        if !check_field_query(filter, None, top, sample)? {
+            return Ok(FieldKeys::default());
+        }
+        let mut read = Vec::new();
+        fields::each_newest(self, filter, sample, |r| read.push(r.clone()))?;
+        Ok(count_keys(&read, top, sample))
+    }
+
+    /// The values of context key `key` in the newest `sample` records
+    /// `filter` keeps (at most [`FIELD_SAMPLE_ROWS`]): the `top` most
+    /// frequent with their counts, a value as a filter matches it
+    /// ([`split_label`]). Bad arguments are [`StoreErrorKind::BadFilter`]
+    /// (see [`check_field_query`]). This default reads the records through
+    /// [`Store::records`]; the storage crates count in one query of their own.
+    fn field_values(
+        &self,
+        filter: &RecordFilter,
+        key: &str,
+        top: usize,
+        sample: usize,
+    ) -> Result<FieldValues, StoreError> {
+        if !check_field_query(filter, Some(key), top, sample)? {
+            return Ok(FieldValues::default());
+        }
+        let mut read = Vec::new();
+        fields::each_newest(self, filter, sample, |r| read.push(r.clone()))?;
+        Ok(count_values(&read, key, top, sample))
+    }
+
     /// The call sites `filter` keeps, most records first, at most `limit`.
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError>;
 
@@ -1143,6 +1201,25 @@ pub trait Store: Send + Sync {
 
     /// A short description for messages (never containing a password).
     fn describe(&self) -> String;
+
+    /// What a live tail waits on between two reads: a waiter that returns
+    /// when the store says a batch committed (PostgreSQL `LISTEN/NOTIFY`),
+    /// or [`Sleep`] (the default), which waits the whole poll interval.
+    /// Never fails: a store that cannot listen now hands out a waiter that
+    /// sleeps and tries to listen again.
+    fn commit_waiter(&self) -> Box<dyn CommitWaiter> {
+        Box::new(Sleep)
+    }
+
+    /// Whether every row is committed before any row with a larger id can
+    /// be read (one writer at a time, ids drawn under its lock: SQLite). A
+    /// [`Follow`] over such a store reads only the rows above the newest id
+    /// it saw; otherwise it re-reads a grace period below it for rows
+    /// committed late ([`Follow::GRACE`]). `false`, the safe answer, unless
+    /// a storage knows better.
+    fn ids_in_commit_order(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -161,6 +161,11 @@ pub struct PanelConfig {
     /// longest name that covers a logger wins), so a noisy logger's normal
     /// rate of errors is not red. Others use `thresholds.error` / `.warn`.
     pub loggers: BTreeMap<String, PanelThresholds>,
+    /// The link from a record's `trace_id` to a trace viewer, an http(s)
+    /// URL with `{trace_id}` (and optionally `{span_id}`), such as
+    /// `http://localhost:16686/trace/{trace_id}` (Jaeger); checked by
+    /// `log-panel serve`.
+    pub trace_url: Option<String>,
 }
 
 /// One entry of `[panel.loggers]`: the ERROR and WARN records per hour from

@@ -64,9 +64,15 @@ mod error;
 mod global;
 mod ignore;
 mod intern;
+#[cfg(feature = "tracing")]
+mod log_bridge;
 mod logger;
+#[cfg(feature = "opentelemetry")]
+mod otel;
 mod panel;
 mod queue;
+#[cfg(feature = "read")]
+pub mod read;
 mod recycle;
 mod spool;
 mod stats;
@@ -98,6 +104,9 @@ pub type ThresholdEvent = AlertEvent;
 /// Per-request context: [`bind`](context::bind), [`scope`](context::scope) guards,
 /// carrying a snapshot to threads and async tasks. See `docs/context.md`.
 pub use log_panel_core::context;
+/// Trace correlation: the `trace_id` / `span_id` context keys and the W3C
+/// `traceparent` header (see `docs/tracing.md`).
+pub use log_panel_core::trace;
 pub use log_panel_core::{bind, ctx, scope, scope_new, unbind};
 pub use stats::{Dropped, Report, Stats};
 

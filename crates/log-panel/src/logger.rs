@@ -167,6 +167,12 @@ fn capture(record: &log::Record<'_>, message: Text, limit: usize, counters: &Cou
     captured.line = record.line();
     captured.kv = kv;
     captured.context = context::current();
+    // An attached OpenTelemetry context (tracing-opentelemetry attaches the
+    // entered span's) gives `log` records the same ids as `tracing` events.
+    #[cfg(feature = "opentelemetry")]
+    {
+        captured.context = crate::otel::with_ids(captured.context, crate::otel::current_ids());
+    }
     captured
 }
 
@@ -177,10 +183,11 @@ fn same_str(a: &str, b: &str) -> bool {
     (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
-struct KvCollector<'a> {
-    kv: &'a mut Vec<(Text, Value)>,
-    limit: usize,
-    counters: &'a Counters,
+/// Collects a `log` record's key-values, each cut to `limit` bytes.
+pub(crate) struct KvCollector<'a> {
+    pub(crate) kv: &'a mut Vec<(Text, Value)>,
+    pub(crate) limit: usize,
+    pub(crate) counters: &'a Counters,
 }
 
 impl<'kvs> log::kv::VisitSource<'kvs> for KvCollector<'_> {

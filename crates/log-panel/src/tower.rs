@@ -26,6 +26,12 @@
 //! with it through [`context::carry`](crate::context::carry) or
 //! [`Context::wrap`].
 //!
+//! A valid W3C `traceparent` header (version `00`, a 32-hex trace id that is
+//! not all zero, a 16-hex parent id) binds `trace_id` and `span_id` (the
+//! caller's span, the nearest one known) too, so every record of the request
+//! can be found by its trace (see [`log_panel_core::trace`]). A malformed
+//! header is ignored: the request is served, without trace ids.
+//!
 //! With [`access_log`](RequestContextLayer::access_log) on (the default), one
 //! record per request is logged through `log` when the response headers are
 //! ready: target `access`, INFO (WARN for 5xx), key-values `status`,
@@ -42,6 +48,7 @@ use http::header::HeaderName;
 use http::{HeaderValue, Request, Response};
 use log_panel_core::context::{WithContext, WithContextFuture};
 use log_panel_core::record::cut;
+use log_panel_core::trace::{TraceParent, SPAN_ID_KEY, TRACEPARENT_HEADER, TRACE_ID_KEY};
 use log_panel_core::{Context, Value};
 
 /// The default header carrying the request id, in and out.
@@ -206,6 +213,17 @@ impl Settings {
     }
 }
 
+/// The request's `traceparent` when there is exactly one and it is valid;
+/// several (ambiguous) or a malformed one are ignored.
+fn trace_parent(headers: &http::HeaderMap) -> Option<TraceParent> {
+    let mut values = headers.get_all(TRACEPARENT_HEADER).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    TraceParent::parse(value.to_str().ok()?)
+}
+
 /// The route template when axum matched one, else the URI's path, cut to a bound.
 fn request_path<B>(request: &Request<B>) -> Arc<str> {
     #[cfg(feature = "axum")]
@@ -239,11 +257,14 @@ where
         let path = request_path(&request);
         request.extensions_mut().insert(RequestId(Arc::clone(&id)));
         // A fresh context: nothing a worker thread had bound leaks into the request.
-        let ctx = Context::from_pairs([
+        let mut ctx = Context::from_pairs([
             ("request_id", Value::from(Arc::clone(&id))),
             ("method", Value::from(Arc::clone(&method))),
             ("path", Value::from(Arc::clone(&path))),
         ]);
+        if let Some(parent) = trace_parent(request.headers()) {
+            ctx = ctx.with(TRACE_ID_KEY, parent.trace_id()).with(SPAN_ID_KEY, parent.parent_id());
+        }
         // The inner `call` may log too (and axum routes in it).
         let inner = ctx.run(|| self.inner.call(request));
         let finish = Finish {

@@ -43,8 +43,19 @@
 //! stores `log` records itself; events that `tracing-log` converted from `log`
 //! records are then skipped by the layer, so nothing is stored twice. With
 //! [`Builder::init_for_tracing`](crate::Builder::init_for_tracing) the `log`
-//! slot stays free for `tracing_log::LogTracer`, and the layer stores the
-//! converted events (with the original record's target, module, file and line).
+//! slot stays free for a bridge from `log` to `tracing`, and the layer stores
+//! the converted events (with the original record's target, module, file and
+//! line). Use log-panel's [`LogTracer`] as that bridge: it keeps the `log`
+//! record's key-values, which `tracing_log::LogTracer` drops.
+//!
+//! # OpenTelemetry
+//!
+//! With feature `opentelemetry`, an event inside a span that
+//! `tracing-opentelemetry`'s layer tracks (in the same subscriber), or
+//! logged while an OpenTelemetry context is attached, is stored with the
+//! context keys `trace_id` and `span_id` (W3C lowercase hex), over any
+//! value bound under those keys (such as the `traceparent` ids of the
+//! [`tower`](crate::tower) layer: the span's own ids are more precise).
 //!
 //! See `docs/tracing.md` for the whole mapping and what is not supported.
 
@@ -61,6 +72,8 @@ use tracing_log::NormalizeEvent;
 use tracing_subscriber::layer::Context as LayerContext;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
+pub use crate::log_bridge::LogTracer;
+
 use crate::clock::Tick;
 use crate::logger::{format_message, Logger};
 use crate::stats::Counters;
@@ -73,7 +86,7 @@ use crate::Panel;
 /// [`init`](crate::init)). Events before it starts, or after it shuts down,
 /// are dropped as `log` records are.
 pub fn layer() -> LogPanelLayer {
-    LogPanelLayer { panel: Target::Global }
+    LogPanelLayer::to(Target::Global)
 }
 
 /// A [`tracing_subscriber::Layer`] storing events into a log-panel pipeline
@@ -81,6 +94,10 @@ pub fn layer() -> LogPanelLayer {
 #[derive(Clone)]
 pub struct LogPanelLayer {
     panel: Target,
+    /// The subscriber this layer was registered with: what
+    /// `tracing-opentelemetry` needs to find a span's OpenTelemetry context.
+    #[cfg(feature = "opentelemetry")]
+    dispatch: std::sync::OnceLock<tracing_core::dispatcher::WeakDispatch>,
 }
 
 #[derive(Clone)]
@@ -93,7 +110,15 @@ impl LogPanelLayer {
     /// A layer storing into `panel`, a pipeline of its own that is not the
     /// global one (built with [`Builder::build`](crate::Builder::build)).
     pub fn for_panel(panel: Arc<Panel>) -> LogPanelLayer {
-        LogPanelLayer { panel: Target::Panel(panel) }
+        LogPanelLayer::to(Target::Panel(panel))
+    }
+
+    fn to(panel: Target) -> LogPanelLayer {
+        LogPanelLayer {
+            panel,
+            #[cfg(feature = "opentelemetry")]
+            dispatch: std::sync::OnceLock::new(),
+        }
     }
 
     fn logger(&self) -> Option<&Logger> {
@@ -319,6 +344,12 @@ impl<S> tracing_subscriber::Layer<S> for LogPanelLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    #[cfg(feature = "opentelemetry")]
+    fn on_register_dispatch(&self, subscriber: &tracing_core::Dispatch) {
+        // A layer serves one subscriber; a clone registered elsewhere has its own cell.
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
         let (Some(logger), Some(span)) = (self.logger(), ctx.span(id)) else {
             return;
@@ -373,11 +404,18 @@ where
             from_log,
         };
         event.record(&mut fields);
+        if from_log {
+            // What `tracing_log` drops, kept by log-panel's `LogTracer`.
+            fields.kv.extend(crate::log_bridge::pending_kv());
+        }
         let (message, original_size) = fields.message.take().unwrap_or((Cow::Borrowed(""), None));
         if logger.ignores_message(&message) {
             return;
         }
-        let spans = ctx.event_span(event).map(|span| scope_context(&span)).unwrap_or_default();
+        let event_span = ctx.event_span(event);
+        #[cfg(feature = "opentelemetry")]
+        let trace_ids = crate::otel::span_ids(self.dispatch.get(), event_span.as_ref().map(|s| s.id()).as_ref());
+        let spans = event_span.map(|span| scope_context(&span)).unwrap_or_default();
         let (target, module_path, file): (Text, Option<Text>, Option<Text>) = if from_log {
             (
                 Cow::Owned(metadata.target().to_owned()),
@@ -398,6 +436,10 @@ where
         // Span fields first, the bound context over them; the event's own
         // fields (`kv`) go over both when the record is stored.
         record.context = spans.merge_context(&context::current());
+        #[cfg(feature = "opentelemetry")]
+        {
+            record.context = crate::otel::with_ids(record.context, trace_ids);
+        }
         record.original_size = original_size;
         logger.submit(record, tick);
     }

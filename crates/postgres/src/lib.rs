@@ -88,6 +88,7 @@ pub mod aggregates;
 mod config;
 pub mod copy;
 mod error;
+pub mod listen;
 mod query;
 pub mod schema;
 mod store;
@@ -262,8 +263,8 @@ impl PgSink {
         let Some(conn) = self.conn.as_mut() else {
             return Ok(false); // the next write reconnects; upkeep waits for it
         };
-        let more_index =
-            upkeep::index_step(&mut conn.client, upkeep::INDEX_STEP_ROWS).map_err(|e| (e, "indexing messages"))?;
+        let more_index = upkeep::index_step(&mut conn.client, upkeep::INDEX_STEP_ROWS, upkeep::LockWait::NoWait)
+            .map_err(|e| (e, "indexing messages"))?;
         let mut more_prune = false;
         if let Some(keep) = self.retention {
             let cutoff = std::time::SystemTime::now().checked_sub(keep).unwrap_or(std::time::UNIX_EPOCH);
@@ -428,7 +429,10 @@ impl PgSink {
             }
             return Err(WriteFailure::before_commit(failure, what));
         }
-        if let Err(e) = conn.client.batch_execute("COMMIT") {
+        // The notification goes out when, and only if, the batch commits (live tails wake on it).
+        let commit =
+            if batch.records.is_empty() { "COMMIT".to_owned() } else { format!("{}; COMMIT", listen::NOTIFY_SQL) };
+        if let Err(e) = conn.client.batch_execute(&commit) {
             // No SQLSTATE: the connection broke with the COMMIT in flight.
             let in_doubt = e.code().is_none().then(|| {
                 Box::new(InDoubt {

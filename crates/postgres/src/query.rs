@@ -249,6 +249,9 @@ pub(crate) fn filter_conditions(sql: &mut Sql, filter: &RecordFilter) -> String 
             Err(_) => parts.push("FALSE".to_owned()),
         }
     }
+    if let Some(thread) = &filter.thread {
+        parts.push(format!("r.thread = {}", sql.bind(thread.clone())));
+    }
     if let Some(text) = &filter.text {
         parts.push(text_condition(sql, text));
     }
@@ -267,6 +270,9 @@ pub(crate) fn filter_conditions(sql: &mut Sql, filter: &RecordFilter) -> String 
                 Err(_) => parts.push("FALSE".to_owned()),
             }
         }
+    }
+    if let Some(q) = &filter.query {
+        parts.push(crate::store::language::condition(sql, q));
     }
     if parts.is_empty() {
         "TRUE".to_owned()

@@ -9,9 +9,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use log_panel_core::store::{
-    CallSite, CardFilter, CardSort, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LevelCounts,
-    LoggerCard, Page, PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR,
-    QUARTER_HOUR,
+    CallSite, CardFilter, CardSort, Cards, CardsQuery, Cursor, FieldKeys, FieldMatch, FieldValue, FieldValues,
+    Histogram, LevelCounts, LoggerCard, Page, PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord,
+    DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
 use log_panel_core::{level_from_severity, Store, StoreError, StoreErrorKind, Timestamp};
 use postgres::{Client, Row};
@@ -22,10 +22,15 @@ use crate::query::{
 };
 use crate::{aggregates, schema, upkeep, PgConfig, PgError};
 
+mod fields;
+pub(crate) mod language;
 mod split;
 
 /// Rows a text search page tests directly before it asks the trigram index.
 const WALK_ROWS: i64 = 5_000;
+/// The share of records above which a term counts as common for a histogram
+/// (see `PgStore::text_is_common`): where the scan and the index lookups cost about the same.
+const COMMON_SHARE: f64 = 0.03;
 /// Idle connections kept for reuse.
 const POOL_IDLE: usize = 4;
 /// Rows a histogram counts at most when it cannot use the aggregates.
@@ -104,6 +109,14 @@ fn schema_version(client: &mut Client) -> Result<Option<i32>, postgres::Error> {
         return Ok(None);
     }
     client.query_one("SELECT max(version) FROM log_panel_schema", &[])?.try_get(0)
+}
+
+/// The `rows=` estimate of the top node of a text-format plan line (0 when absent).
+fn planned_rows(line: &str) -> f64 {
+    line.split("rows=")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .map_or(0.0, |n| n.parse::<f64>().unwrap_or(0.0))
 }
 
 fn sql_limit(n: usize) -> i64 {
@@ -250,12 +263,17 @@ impl PgStore {
     }
 
     /// Brings the message search index up to date now, as the sink does when
-    /// idle (useful after loading rows by other means). Returns the steps run.
+    /// idle (useful after loading rows by other means). Unlike the sink it
+    /// waits for its lock (behind a batch in flight, or until the server
+    /// cancels an autovacuum of `log_records`), so on return every record
+    /// committed before it started is indexed. Returns the steps run.
     pub fn catch_up_search(&self) -> Result<u64, StoreError> {
         let mut steps = 0;
         loop {
             steps += 1;
-            if !self.run_unbounded("indexing messages", |c| upkeep::index_step(c, 10 * upkeep::INDEX_STEP_ROWS))? {
+            if !self.run_unbounded("indexing messages", |c| {
+                upkeep::index_step(c, 10 * upkeep::INDEX_STEP_ROWS, upkeep::LockWait::Wait)
+            })? {
                 return Ok(steps);
             }
         }
@@ -354,7 +372,7 @@ impl PgStore {
     /// filter searches (see `query::mark_expr`).
     fn sql_for(&self, filter: &RecordFilter) -> Result<Sql, StoreError> {
         let mut sql = Sql::default();
-        if filter.text.is_some() || !filter.fields.is_empty() || !filter.ranges.is_empty() {
+        if filter.text.is_some() || !filter.fields.is_empty() || !filter.ranges.is_empty() || filter.query.is_some() {
             let mark: i64 = self.run("reading the search mark", |c| {
                 c.query_one("SELECT coalesce((SELECT last_id FROM log_search_mark), 0)", &[])?.try_get(0)
             })?;
@@ -382,9 +400,16 @@ impl PgStore {
         let cond = filter_conditions(&mut sql, filter);
         let ts = sql.bind(system_time(at.ts));
         let id = sql.bind(at.id);
-        sql.text =
-            format!("SELECT EXISTS (SELECT 1 FROM log_records r WHERE {cond} AND (r.ts, r.id) {op} ({ts}, {id}))");
-        self.run("reading records", |c| c.query_one(sql.text.as_str(), &sql.params())?.try_get(0))
+        // The nearest row, ordered from the cursor outwards, rather than
+        // EXISTS: the planner drops an ORDER BY inside EXISTS and may answer
+        // it with a sequential scan, which reads every row on the other side
+        // of the cursor before the first one on this side (217 ms at 2 M rows).
+        let order = if op == "<" { "DESC" } else { "ASC" };
+        sql.text = format!(
+            "SELECT 1 FROM log_records r WHERE {cond} AND (r.ts, r.id) {op} ({ts}, {id})
+             ORDER BY r.ts {order}, r.id {order} LIMIT 1"
+        );
+        self.run("reading records", |c| Ok(c.query_opt(sql.text.as_str(), &sql.params())?.is_some()))
     }
 
     /// The keyset position and order of a page: `(condition, "ASC"/"DESC")`.
@@ -476,6 +501,25 @@ impl PgStore {
         Ok((seen < WALK_ROWS).then_some(records))
     }
 
+    /// Whether the planner expects `text` in more than [`COMMON_SHARE`] of
+    /// the records (its estimate from the trigram index's statistics; two
+    /// plannings, no rows read).
+    fn text_is_common(&self, text: &str) -> Result<bool, StoreError> {
+        let pattern = format!("%{}%", like_escape(text));
+        let (matches, total) = self.run("estimating a search", |c| {
+            let plan = c.query("EXPLAIN SELECT 1 FROM log_search s WHERE s.message ILIKE $1", &[&pattern])?;
+            let first: String = plan.first().map(|r| r.try_get(0)).transpose()?.unwrap_or_default();
+            let total: f32 = c
+                .query_one(
+                    "SELECT greatest(reltuples, 0)::float4 FROM pg_class WHERE oid = 'log_search'::regclass",
+                    &[],
+                )?
+                .try_get(0)?;
+            Ok((planned_rows(&first), f64::from(total)))
+        })?;
+        Ok(matches > COMMON_SHARE * total && matches > 10_000.0)
+    }
+
     /// The aggregate-path histogram: bucket sums from `unit`'s table.
     fn histogram_from_aggregates(
         &self,
@@ -517,7 +561,19 @@ impl PgStore {
         (lo, hi): (Timestamp, Timestamp),
     ) -> Result<Histogram, StoreError> {
         let mut sql = self.sql_for(filter)?;
-        let cond = filter_conditions(&mut sql, filter);
+        let cond = match &filter.text {
+            // Counting a common term's matches through the trigram index
+            // fetches each match's row by id (about 12 µs each): beyond a few
+            // per cent of the table, a (parallel) scan testing every message is faster.
+            Some(text) if self.text_is_common(text)? => {
+                let mut rest = filter.clone();
+                rest.text = None;
+                let cond = filter_conditions(&mut sql, &rest);
+                let pattern = sql.bind(format!("%{}%", like_escape(text)));
+                format!("{cond} AND r.message ILIKE {pattern}")
+            }
+            _ => filter_conditions(&mut sql, filter),
+        };
         let lo_p = sql.bind(system_time(lo));
         let hi_p = sql.bind(system_time(hi));
         let bounds: Vec<std::time::SystemTime> = slots.bounds().iter().map(|b| system_time(*b)).collect();
@@ -751,6 +807,20 @@ impl Store for PgStore {
         split::split(self, filter, key, slots, top)
     }
 
+    fn field_keys(&self, filter: &RecordFilter, top: usize, sample: usize) -> Result<FieldKeys, StoreError> {
+        fields::field_keys(self, filter, top, sample)
+    }
+
+    fn field_values(
+        &self,
+        filter: &RecordFilter,
+        key: &str,
+        top: usize,
+        sample: usize,
+    ) -> Result<FieldValues, StoreError> {
+        fields::field_values(self, filter, key, top, sample)
+    }
+
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
         if !filter.check()? {
             return Ok(Vec::new());
@@ -758,15 +828,26 @@ impl Store for PgStore {
         let mut sql = self.sql_for(filter)?;
         let cond = filter_conditions(&mut sql, filter);
         let lim = sql.bind(sql_limit(limit));
+        // One statement: the sites, then each one's example (its newest kept
+        // record, found by the logger index at the site's last time) in a
+        // lateral join, instead of one round trip per site.
         sql.text = format!(
-            "SELECT r.logger, r.file, r.line,
-                    count(*) FILTER (WHERE r.level = 5), count(*) FILTER (WHERE r.level = 10),
-                    count(*) FILTER (WHERE r.level = 20), count(*) FILTER (WHERE r.level = 30),
-                    count(*) FILTER (WHERE r.level = 40), max(r.ts)
-             FROM log_records r WHERE {cond}
-             GROUP BY 1, 2, 3
-             ORDER BY count(*) DESC, r.logger COLLATE \"C\", r.file COLLATE \"C\" NULLS FIRST, r.line NULLS FIRST
-             LIMIT {lim}"
+            "WITH sites AS (
+                 SELECT r.logger, r.file, r.line,
+                        count(*) FILTER (WHERE r.level = 5) AS trace, count(*) FILTER (WHERE r.level = 10) AS debug,
+                        count(*) FILTER (WHERE r.level = 20) AS info, count(*) FILTER (WHERE r.level = 30) AS warn,
+                        count(*) FILTER (WHERE r.level = 40) AS error, max(r.ts) AS last, count(*) AS n
+                 FROM log_records r WHERE {cond}
+                 GROUP BY 1, 2, 3
+                 ORDER BY count(*) DESC, r.logger COLLATE \"C\", r.file COLLATE \"C\" NULLS FIRST, r.line NULLS FIRST
+                 LIMIT {lim})
+             SELECT s.logger, s.file, s.line, s.trace, s.debug, s.info, s.warn, s.error, s.last, e.message
+             FROM sites s LEFT JOIN LATERAL (
+                 SELECT r.message FROM log_records r
+                 WHERE {cond} AND r.logger COLLATE \"C\" = s.logger AND r.ts = s.last
+                   AND r.file IS NOT DISTINCT FROM s.file AND r.line IS NOT DISTINCT FROM s.line
+                 ORDER BY r.id DESC LIMIT 1) e ON TRUE
+             ORDER BY s.n DESC, s.logger COLLATE \"C\", s.file COLLATE \"C\" NULLS FIRST, s.line NULLS FIRST"
         );
         let rows = self.run("reading call sites", |c| c.query(sql.text.as_str(), &sql.params()))?;
         let bad = |e| store_error(&self.config, "reading call sites", e);
@@ -781,22 +862,9 @@ impl Store for PgStore {
             site.counts = level_counts(row, 3).map_err(bad)?;
             let last: std::time::SystemTime = row.try_get(8).map_err(bad)?;
             site.last_seen = timestamp(last);
-            // The example: the site's newest kept record (the logger index finds it by time).
-            let mut ex = self.sql_for(filter)?;
-            let cond = filter_conditions(&mut ex, filter);
-            let logger = ex.bind(site.logger.clone());
-            let file = ex.bind(site.file.clone());
-            let line_p = ex.bind(line);
-            let ts = ex.bind(last);
-            ex.text = format!(
-                "SELECT r.message FROM log_records r
-                 WHERE {cond} AND r.logger COLLATE \"C\" = {logger} AND r.ts = {ts}
-                   AND r.file IS NOT DISTINCT FROM {file}::text AND r.line IS NOT DISTINCT FROM {line_p}::int4
-                 ORDER BY r.id DESC LIMIT 1"
-            );
-            let example = self.run("reading call sites", |c| c.query_opt(ex.text.as_str(), &ex.params()))?;
-            if let Some(row) = example {
-                site.example = row.try_get(0).map_err(bad)?;
+            let example: Option<String> = row.try_get(9).map_err(bad)?;
+            if let Some(example) = example {
+                site.example = example;
             }
             sites.push(site);
         }
@@ -841,6 +909,10 @@ impl Store for PgStore {
 
     fn describe(&self) -> String {
         format!("PostgreSQL {}", self.config.redacted())
+    }
+
+    fn commit_waiter(&self) -> Box<dyn log_panel_core::store::CommitWaiter> {
+        Box::new(crate::listen::PgCommitWaiter::new(self.config.clone()))
     }
 }
 

@@ -41,13 +41,30 @@ pub(crate) const INDEX_STEP_ROWS: i64 = 250;
 /// SQLSTATE `lock_not_available`: `NOWAIT` found the lock taken.
 const LOCK_NOT_AVAILABLE: &str = "55P03";
 
+/// How [`index_step`] takes its lock on `log_records`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockWait {
+    /// Give up at once when the lock is taken (the sink: a batch must never
+    /// wait behind indexing, and the next idle moment tries again).
+    NoWait,
+    /// Wait for it (an explicit catch-up): a batch in flight finishes first,
+    /// and an autovacuum of `log_records`, whose lock conflicts with this
+    /// one, is cancelled by the server after `deadlock_timeout` instead of
+    /// stopping the catch-up for as long as it runs.
+    Wait,
+}
+
 /// Copies up to `max_rows` records above the mark into the search table and
-/// moves the mark. Returns whether rows remain to index (`false` also when a
-/// write in flight kept the step from running).
-pub(crate) fn index_step(client: &mut Client, max_rows: i64) -> Result<bool, postgres::Error> {
+/// moves the mark. Returns whether rows remain to index (`false` also when,
+/// with [`LockWait::NoWait`], a write in flight or a vacuum kept the step from running).
+pub(crate) fn index_step(client: &mut Client, max_rows: i64, wait: LockWait) -> Result<bool, postgres::Error> {
+    let lock = match wait {
+        LockWait::NoWait => "LOCK TABLE log_records IN SHARE MODE NOWAIT",
+        LockWait::Wait => "LOCK TABLE log_records IN SHARE MODE",
+    };
     let safe_max = {
         let mut tx = client.transaction()?;
-        match tx.batch_execute("LOCK TABLE log_records IN SHARE MODE NOWAIT") {
+        match tx.batch_execute(lock) {
             Ok(()) => {}
             Err(e) if e.code().is_some_and(|c| c.code() == LOCK_NOT_AVAILABLE) => return Ok(false),
             Err(e) => return Err(e),

@@ -30,6 +30,8 @@ pub mod aggregates;
 mod checkpoint;
 mod context_index;
 mod file;
+#[cfg(test)]
+mod follow_tests;
 mod query;
 mod retention;
 mod schema;

@@ -36,6 +36,10 @@ pub(crate) struct Where {
     pub(crate) key_marks: context_index::Marks,
     /// Key conditions added so far (their index in [`KeyCondition::all`]).
     key_conditions: usize,
+    /// Only rows with a larger id are wanted (a tail's next rows): the scan
+    /// side of an index lookup starts there, not at the index's mark, so a
+    /// tail polled while the index lags tests only its new rows.
+    above: Option<i64>,
 }
 
 impl Where {
@@ -63,9 +67,32 @@ impl Where {
     /// The conditions of `filter`, its text searched by scan alone when
     /// `scan_text`, its context keys looked up under `key_marks`.
     pub(crate) fn planned(filter: &RecordFilter, scan_text: bool, key_marks: context_index::Marks) -> Where {
-        let mut w = Where { scan_text, key_marks, ..Where::default() };
+        Where::planned_above(filter, scan_text, key_marks, None)
+    }
+
+    /// [`Where::planned`] for the rows with an id above `above` only (the
+    /// caller adds `id > above` itself).
+    pub(crate) fn planned_above(
+        filter: &RecordFilter,
+        scan_text: bool,
+        key_marks: context_index::Marks,
+        above: Option<i64>,
+    ) -> Where {
+        let mut w = Where { scan_text, key_marks, above, ..Where::default() };
         w.filter(filter);
         w
+    }
+
+    /// The id the scan side of an index lookup starts above: the index's
+    /// `mark`, or the rows wanted when they start later.
+    fn scan_from(&mut self, mark: String) -> String {
+        match self.above {
+            Some(above) => {
+                let p = self.bind(above);
+                format!("max({mark}, {p})")
+            }
+            None => mark,
+        }
     }
 
     /// Adds the conditions of `filter`.
@@ -106,6 +133,10 @@ impl Where {
             let p = self.bind(i64::from(pid));
             self.and(format!("pid = {p}"));
         }
+        if let Some(thread) = &f.thread {
+            let p = self.bind(thread.clone());
+            self.and(format!("thread = {p}"));
+        }
         if let Some(text) = &f.text {
             self.text(text);
         }
@@ -119,6 +150,10 @@ impl Where {
                 let line = self.bind(i64::from(line));
                 self.and(format!("line = {line}"));
             }
+        }
+        if let Some(q) = &f.query {
+            let c = crate::store::language::condition(self, q);
+            self.and(c);
         }
     }
 
@@ -145,11 +180,12 @@ impl Where {
         let scan = format!("{}(message, {needle})", search::CONTAINS_FN);
         if search::indexable(text) && !self.scan_text {
             let q = self.bind(search::fts_string(text));
+            let from = self.scan_from("(SELECT indexed_id FROM log_fts_state)".to_owned());
             self.and(format!(
                 "id IN (SELECT rowid FROM log_records_fts WHERE log_records_fts MATCH {q}
                           AND rowid <= (SELECT indexed_id FROM log_fts_state)
                         UNION ALL
-                        SELECT id FROM log_records WHERE id > (SELECT indexed_id FROM log_fts_state)
+                        SELECT id FROM log_records WHERE id > {from}
                           AND {scan})"
             ));
         } else {
@@ -169,10 +205,11 @@ impl Where {
         if !self.key_marks.common.contains(&self.key_conditions) {
             let side = c.side_condition(&mut |v| self.bind(v));
             let (k, mark) = (self.bind(c.key().to_owned()), self.bind(self.key_marks.of(c.key())));
+            let from = self.scan_from(mark.clone());
             self.and(format!(
                 "id IN (SELECT id FROM log_context_index WHERE key = {k} AND {side} AND id <= {mark}
                         UNION ALL
-                        SELECT id FROM log_records WHERE id > {mark} AND {check})"
+                        SELECT id FROM log_records WHERE id > {from} AND {check})"
             ));
         }
         self.key_conditions += 1;
@@ -286,11 +323,12 @@ impl KeyCondition<'_> {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rusqlite::params_from_iter;
 
-    fn plan(conn: &rusqlite::Connection, f: &RecordFilter) -> String {
+    /// The `EXPLAIN QUERY PLAN` of a first page of `f`, its details joined by `; `.
+    pub(crate) fn plan(conn: &rusqlite::Connection, f: &RecordFilter) -> String {
         let w = Where::planned(f, false, crate::context_index::Marks::read(conn, f).unwrap());
         let sql =
             format!("EXPLAIN QUERY PLAN SELECT id FROM log_records{} ORDER BY ts DESC, id DESC LIMIT 50", w.sql());

@@ -33,6 +33,8 @@ pub(crate) const COMMON_MATCHES: i64 = 1_000;
 thread_local! {
     /// Probes run on this thread (tests count them per store call).
     pub(crate) static PROBES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Rows the scan side tested on this thread (tests count rows read per call).
+    pub(crate) static SCANNED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Whether the index holds at least [`COMMON_MATCHES`] rows with `term`.
@@ -66,6 +68,8 @@ pub(crate) fn register(conn: &Connection) -> rusqlite::Result<()> {
         2,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
+            #[cfg(test)]
+            SCANNED.with(|n| n.set(n.get() + 1));
             let hay = ctx.get_raw(0);
             let needle = ctx.get_raw(1);
             let (Ok(hay), Ok(needle)) = (hay.as_str(), needle.as_str()) else {

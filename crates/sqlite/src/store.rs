@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use log_panel_core::store::{
-    CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LoggerCard, LoggerMatch, Page,
-    PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
+    CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldKeys, FieldMatch, FieldValue, FieldValues, Histogram,
+    LoggerCard, LoggerMatch, Page, PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord, DEFAULT_READ_TIMEOUT,
+    HOUR, QUARTER_HOUR,
 };
 use log_panel_core::{level_from_severity, LevelCounts, Store, StoreError, StoreErrorKind, Timestamp};
 use rusqlite::types::Value;
@@ -21,6 +22,8 @@ use crate::query::Where;
 use crate::steps::StepRows;
 use crate::{context_index, file, retention, schema, search, OpenError, BUSY_TIMEOUT};
 
+mod fields;
+pub(crate) mod language;
 mod split;
 
 /// Read connections kept open for reuse; more are opened under load and
@@ -346,9 +349,14 @@ impl SqliteStore {
     /// The SQL conditions of `filter`, a common search term by scan (see
     /// `search::COMMON_MATCHES`), context keys with their side-table marks.
     fn plan(&self, filter: &RecordFilter) -> Result<Where, StoreError> {
-        let keyed = !filter.fields.is_empty() || !filter.ranges.is_empty();
+        self.plan_above(filter, None)
+    }
+
+    /// [`SqliteStore::plan`] for the rows with an id above `above` only.
+    fn plan_above(&self, filter: &RecordFilter, above: Option<i64>) -> Result<Where, StoreError> {
+        let keyed = !filter.fields.is_empty() || !filter.ranges.is_empty() || filter.query.is_some();
         if filter.text.is_none() && !keyed {
-            return Ok(Where::planned(filter, false, Default::default()));
+            return Ok(Where::planned_above(filter, false, Default::default(), above));
         }
         let conn = self.conn()?;
         let scan = match &filter.text {
@@ -357,7 +365,7 @@ impl SqliteStore {
         };
         let marks =
             if keyed { context_index::Marks::read(&conn, filter).map_err(storage)? } else { Default::default() };
-        Ok(Where::planned(filter, scan, marks))
+        Ok(Where::planned_above(filter, scan, marks, above))
     }
 
     fn writer(&self) -> Result<Connection, StoreError> {
@@ -859,7 +867,7 @@ impl Store for SqliteStore {
         if !filter.check()? {
             return Ok(Vec::new());
         }
-        let mut w = self.plan(filter)?;
+        let mut w = self.plan_above(filter, after_id)?;
         let n = usize_param(limit);
         match after_id {
             Some(after) => {
@@ -980,6 +988,20 @@ impl Store for SqliteStore {
         split::split(self, filter, key, slots, top)
     }
 
+    fn field_keys(&self, filter: &RecordFilter, top: usize, sample: usize) -> Result<FieldKeys, StoreError> {
+        fields::field_keys(self, filter, top, sample)
+    }
+
+    fn field_values(
+        &self,
+        filter: &RecordFilter,
+        key: &str,
+        top: usize,
+        sample: usize,
+    ) -> Result<FieldValues, StoreError> {
+        fields::field_values(self, filter, key, top, sample)
+    }
+
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
         if !filter.check()? {
             return Ok(Vec::new());
@@ -1065,6 +1087,12 @@ impl Store for SqliteStore {
 
     fn describe(&self) -> String {
         format!("sqlite:{}", self.path.display())
+    }
+
+    // One write transaction at a time, and a row's id (max + 1) is drawn
+    // inside it: a row readable now has a smaller id than any committed later.
+    fn ids_in_commit_order(&self) -> bool {
+        true
     }
 }
 

@@ -135,6 +135,13 @@ fn main() {
         ("request view, newest first", format!("/related?key=request_id&value={request}&order=newest")),
         ("value view, unindexed key (1 record in 977)", "/related?key=user&value=7".to_owned()),
         ("value view, unindexed key, deep page", format!("/related?key=user&value=7&older={shared_deep}")),
+        ("records + field keys (newest 10 000)", "/records?fields=on".to_owned()),
+        ("records + top values of `user` (newest 100 000)", "/records?field=user".to_owned()),
+        ("records + top values, logger + level filter", format!("/records?logger={tree}%3A%3A&level=warn&field=user")),
+        ("surrounding records, same thread", format!("/records/{}/around", middle.id)),
+        ("surrounding records, all, 200 each side", format!("/records/{}/around?scope=all&n=200", middle.id)),
+        ("alerts, 24 h", "/alerts".to_owned()),
+        ("alerts, 7 d", "/alerts?range=7d".to_owned()),
     ];
     println!("| page | p50 | p95 | bytes |");
     println!("|---|---|---|---|");

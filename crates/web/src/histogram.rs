@@ -174,11 +174,16 @@ pub(crate) fn x_of(slots: &Slots, t: Timestamp, bar_w: f64) -> f64 {
 /// case-insensitively per character as the stores search. maud escapes both
 /// the marked and the unmarked parts: a term can never add markup.
 pub(crate) fn highlight(text: &str, term: Option<&str>) -> Markup {
-    let parts = match term {
+    html! { @for (part, marked) in marked_runs(text, term) { @if marked { mark { (part) } } @else { (part) } } }
+}
+
+/// `text` cut into runs, each marked when it matches the search `term`
+/// (what [`highlight`] marks; the live tail's script marks the same runs).
+pub(crate) fn marked_runs<'a>(text: &'a str, term: Option<&str>) -> Vec<(&'a str, bool)> {
+    match term {
         Some(t) if !t.is_empty() => split_marked(text, &escape_controls(t, false)),
         _ => vec![(text, false)],
-    };
-    html! { @for (part, marked) in parts { @if marked { mark { (part) } } @else { (part) } } }
+    }
 }
 
 /// `text` cut into runs, each marked when it matches `term`.

@@ -48,6 +48,7 @@ pub(crate) enum Nav {
     Records,
     Sites,
     Tail,
+    Alerts,
     None,
 }
 
@@ -84,6 +85,7 @@ pub(crate) fn page(frame: &Frame<'_>, body: Markup) -> Markup {
                         (item(Nav::Records, "/records", "Records"))
                         (item(Nav::Sites, "/sites", "Call sites"))
                         (item(Nav::Tail, "/tail", "Live tail"))
+                        (item(Nav::Alerts, "/alerts", "Alerts"))
                     }
                     span.tz title="Times are shown in this offset" { (viewer.label()) }
                 }
@@ -131,13 +133,6 @@ pub(crate) fn preview(text: &str, max: usize) -> String {
     }
 }
 
-pub(crate) fn context_preview(r: &StoredRecord) -> String {
-    if r.context.is_empty() {
-        return String::new();
-    }
-    preview(&serde_json::Value::Object(r.context.clone()).to_string(), 120)
-}
-
 /// Characters of a name (logger, thread, app, host) shown in a table row;
 /// the record's page shows it whole.
 pub(crate) const NAME_CHARS: usize = 120;
@@ -179,7 +174,7 @@ pub(crate) fn records_table(
             tbody {
                 @for (r, whole) in records.iter().zip(in_place) {
                     @let record = base.link(&format!("/records/{}", r.id), &tz);
-                    tr class={ "row-" (level_name(r.level)) } {
+                    tr class={ "row-" (level_name(r.level)) } id={ "r" (r.id) } {
                         td.t { a href=(record) title="Open the record" { (time(viewer, r.ts)) } }
                         td.level { (level_badge(r.level)) }
                         td.logger title=(Shown(&r.logger)) { (preview(&r.logger, NAME_CHARS)) }
@@ -204,11 +199,11 @@ pub(crate) fn records_table(
 }
 
 /// Chips a line shows at most (more than a line holds); the details list every key.
-const MAX_CHIPS: usize = 8;
+pub(crate) const MAX_CHIPS: usize = 8;
 /// Context entries the details list at most; the record's page shows all.
-const IN_PLACE_ENTRIES: usize = 64;
+pub(crate) const IN_PLACE_ENTRIES: usize = 64;
 /// Characters of a context value on its chip; the details show more.
-const CHIP_CHARS: usize = 48;
+pub(crate) const CHIP_CHARS: usize = 48;
 /// The longest key and value together (bytes) a chip links by: longer ones
 /// are linked from the record's page, so a page of rows does not repeat long
 /// values in links.
@@ -245,7 +240,7 @@ pub(crate) fn field_text(v: &serde_json::Value) -> Option<String> {
 
 /// The record's context entries, the keys of the filter first (in its
 /// order), then the others in stored order.
-fn ordered<'a>(r: &'a StoredRecord, keys: &[String]) -> Vec<(&'a String, &'a serde_json::Value, bool)> {
+pub(crate) fn ordered<'a>(r: &'a StoredRecord, keys: &[String]) -> Vec<(&'a String, &'a serde_json::Value, bool)> {
     let mut out: Vec<_> = keys.iter().filter_map(|k| r.context.get_key_value(k)).map(|(k, v)| (k, v, true)).collect();
     out.dedup_by(|a, b| a.0 == b.0);
     out.extend(r.context.iter().filter(|(k, _)| !keys.contains(k)).map(|(k, v)| (k, v, false)));
@@ -256,7 +251,7 @@ fn ordered<'a>(r: &'a StoredRecord, keys: &[String]) -> Vec<(&'a String, &'a ser
 /// that condition reads back as this key and value, else the records sharing
 /// the value (`/related`, which takes any key); `None` for a value that is
 /// not a scalar or longer, with its key, than [`CHIP_LINK_BYTES`].
-fn chip_link(base: &Base, tz: &str, key: &str, value: &serde_json::Value) -> Option<String> {
+pub(crate) fn chip_link(base: &Base, tz: &str, key: &str, value: &serde_json::Value) -> Option<String> {
     let text = field_text(value)?;
     if key.len() + text.len() > CHIP_LINK_BYTES {
         return None;
@@ -274,7 +269,7 @@ fn chip_link(base: &Base, tz: &str, key: &str, value: &serde_json::Value) -> Opt
 }
 
 /// A value as text: strings bare, everything else as JSON.
-fn value_text(v: &serde_json::Value, pretty: bool) -> String {
+pub(crate) fn value_text(v: &serde_json::Value, pretty: bool) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
         v if pretty => serde_json::to_string_pretty(v).unwrap_or_default(),
@@ -303,7 +298,7 @@ fn chips(base: &Base, tz: &str, r: &StoredRecord, keys: &[String]) -> Markup {
 }
 
 /// At most `max` characters of `text`, every line kept, with an ellipsis when cut.
-fn cut(text: &str, max: usize) -> String {
+pub(crate) fn cut(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_owned(),
@@ -355,6 +350,20 @@ fn record_details(viewer: Viewer, r: &StoredRecord, record: &str, whole: bool) -
 /// is open when one of them is set (or the filter was refused), so whatever
 /// filters the page is in view.
 pub(crate) fn filter_form(base: &Base, action: &str, form: &FilterForm, viewer: Viewer, error: Option<&str>) -> Markup {
+    filter_form_keeping(base, action, form, viewer, error, &[])
+}
+
+/// [`filter_form`] whose "Apply" also carries `keep`, the page's own
+/// parameters beside the filter (the records page's `split` and `limit`),
+/// as hidden fields: applying a filter does not drop the chart or the page size.
+pub(crate) fn filter_form_keeping(
+    base: &Base,
+    action: &str,
+    form: &FilterForm,
+    viewer: Viewer,
+    error: Option<&str>,
+    keep: &[(&'static str, String)],
+) -> Markup {
     let levels = [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace];
     let has = |l: Level| form.levels.iter().any(|x| x.eq_ignore_ascii_case(l.as_str()));
     let advanced = [&form.app, &form.host, &form.pid, &form.site].iter().any(|v| !v.is_empty())
@@ -362,9 +371,9 @@ pub(crate) fn filter_form(base: &Base, action: &str, form: &FilterForm, viewer: 
         || !form.levels.is_empty();
     html! {
         form.filters method="get" action=(base.at(action)) {
-            @if let Some(e) = error { p.error role="alert" { strong { "Filter not applied: " } (Shown(e)) } }
+            @if let Some(e) = error { p.error role="alert" { strong { "Filter not applied: " } (Shown(e)) } (crate::language::caret(&form.q)) }
             div.main {
-                label.q { "Message contains" input name="q" value=(Shown(&form.q)) placeholder="text"; }
+                label.q { "Search" input name="q" value=(Shown(&form.q)) placeholder="words, \"a phrase\", key:value, status>=500, -term, OR"; }
                 label { "Logger" input name="logger" value=(Shown(&form.logger)) placeholder="app::db, or app:: with children"; }
                 label.minlvl { "Min level" select name="level" {
                     option value="" { "any" }
@@ -398,6 +407,7 @@ pub(crate) fn filter_form(base: &Base, action: &str, form: &FilterForm, viewer: 
                 }
             }
             @if viewer.in_url { input type="hidden" name="tz" value=(viewer.offset_secs / 60); }
+            @for (name, value) in keep { input type="hidden" name=(name) value=(Shown(value)); }
         }
     }
 }
@@ -407,7 +417,8 @@ pub(crate) fn filter_form(base: &Base, action: &str, form: &FilterForm, viewer: 
 /// attributes, not inline styles, so the CSP can forbid styles in the page).
 /// Under the bars, a band marks the time span of the rows on this page. A
 /// count that stopped at the store's scan bound is drawn as a lower bound:
-/// hatched bars titled "at least", and "≥" before the total.
+/// hatched bars titled "at least", and "≥" before the total. A bar's link
+/// keeps `keep`, the page's parameters beside the filter (`split`, `limit`).
 pub(crate) fn histogram(
     base: &Base,
     viewer: Viewer,
@@ -415,6 +426,7 @@ pub(crate) fn histogram(
     drawn: &Drawn,
     rows: &[StoredRecord],
     path: &str,
+    keep: &[(&'static str, String)],
 ) -> Markup {
     let slots = &drawn.slots;
     let empty = Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true };
@@ -444,7 +456,7 @@ pub(crate) fn histogram(
             data-total=[drawn.counts.as_ref().ok().map(|_| total)] data-exact=(drawn.counts.is_ok() && hist.complete) {
             svg viewBox={ "0 0 " (n * bar_w) " " (SVG_H) } preserveAspectRatio="none" role="img"
                 aria-label={ "Records over time: " @if drawn.counts.is_ok() { (at_least) (total) " in all" } @else { "count not available" } } {
-                @for (i, counts, start, end, link) in bars(base, viewer, form, slots, hist, path) {
+                @for (i, counts, start, end, link) in bars(base, viewer, form, slots, hist, path, keep) {
                     @let t = counts.total();
                     @let h = |c: u64| if c == 0 { 0 } else { (c * H).div_ceil(max) };
                     @let (e, w) = (h(counts.error), h(counts.warn));
@@ -497,7 +509,15 @@ pub(crate) fn total_label(hist: &Histogram) -> String {
 type Bar = (usize, LevelCounts, Timestamp, Timestamp, String);
 
 /// Each slot with its counts and the link narrowing the filter to it.
-fn bars(base: &Base, viewer: Viewer, form: &FilterForm, slots: &Slots, hist: &Histogram, path: &str) -> Vec<Bar> {
+fn bars(
+    base: &Base,
+    viewer: Viewer,
+    form: &FilterForm,
+    slots: &Slots,
+    hist: &Histogram,
+    path: &str,
+    keep: &[(&'static str, String)],
+) -> Vec<Bar> {
     let mut out = Vec::with_capacity(hist.slots.len());
     for (i, counts) in hist.slots.iter().enumerate() {
         let Some((start, end)) = slots.slot(i) else { break };
@@ -508,6 +528,7 @@ fn bars(base: &Base, viewer: Viewer, form: &FilterForm, slots: &Slots, hist: &Hi
         if viewer.in_url {
             pairs.push(("tz", (viewer.offset_secs / 60).to_string()));
         }
+        pairs.extend(keep.iter().cloned());
         out.push((i, *counts, start, end, base.link(path, &encode(pairs))));
     }
     out

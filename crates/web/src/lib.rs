@@ -24,17 +24,25 @@
 //! inline scripts and styles, and the only script — local times and the
 //! live tail — is a static file; every page but the live tail works without it.
 
+mod alerts;
+mod fields;
 mod health;
 mod histogram;
 mod html;
+mod language;
 mod pages;
 mod query;
 mod related;
 mod serve;
 mod split;
+mod surrounding;
 mod tail;
+mod tail_row;
+mod trace;
+mod trouble;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::{header, HeaderValue};
 use axum::routing::get;
@@ -42,6 +50,7 @@ use log_panel_core::Store;
 
 pub use health::Thresholds;
 pub use serve::{serve, ServeOptions, Server, WebError};
+pub use trace::{TraceUrl, TraceUrlError};
 
 /// The Content-Security-Policy of every response: only this panel's own
 /// stylesheet and script, no inline code, no framing, forms only to itself.
@@ -70,6 +79,15 @@ pub struct PanelOptions {
     /// Live-tail streams served at once ([`PanelOptions::DEFAULT_TAIL_STREAMS`]
     /// by default); one more is answered `503` with `Retry-After`. At least 1.
     pub tail_streams: usize,
+    /// The link from a record's `trace_id` to a trace viewer (the
+    /// configuration's `panel.trace_url`, `serve --trace-url`); none by default.
+    pub trace_url: Option<TraceUrl>,
+    /// The alert thresholds the alerts page recomputes crossings with.
+    alerts: alerts::AlertRules,
+    /// How often the live tail reads when the store does not say that a
+    /// batch committed ([`PanelOptions::DEFAULT_TAIL_POLL`]); with a store
+    /// that pushes commits (PostgreSQL) it is the fallback. At least 10 ms.
+    pub tail_poll: Duration,
 }
 
 impl Default for PanelOptions {
@@ -79,6 +97,9 @@ impl Default for PanelOptions {
             slot_warnings: 1,
             loggers: health::LoggerThresholds::default(),
             tail_streams: PanelOptions::DEFAULT_TAIL_STREAMS,
+            trace_url: None,
+            alerts: alerts::AlertRules::default(),
+            tail_poll: PanelOptions::DEFAULT_TAIL_POLL,
         }
     }
 }
@@ -87,10 +108,50 @@ impl PanelOptions {
     /// The default cap on live-tail streams open at once.
     pub const DEFAULT_TAIL_STREAMS: usize = 64;
 
+    /// Links each record's `trace_id` to a trace viewer through `url`.
+    #[must_use]
+    pub fn trace_url(mut self, url: TraceUrl) -> PanelOptions {
+        self.trace_url = Some(url);
+        self
+    }
+
+    /// The default [`PanelOptions::tail_poll`].
+    pub const DEFAULT_TAIL_POLL: Duration = Duration::from_millis(500);
+
+    /// The live tail reads every `every` when the store does not push
+    /// commits, and at least that often when it does (below 10 ms is taken as 10 ms).
+    #[must_use]
+    pub fn tail_poll(mut self, every: Duration) -> PanelOptions {
+        self.tail_poll = every.max(Duration::from_millis(10));
+        self
+    }
+
     /// Serves at most `n` live-tail streams at once (0 is taken as 1).
     #[must_use]
     pub fn tail_streams(mut self, n: usize) -> PanelOptions {
         self.tail_streams = n.max(1);
+        self
+    }
+
+    /// The alerts page's threshold of `level`: `count` records of one logger
+    /// and exactly that level within the [window](PanelOptions::alert_window)
+    /// fire (the configuration's `thresholds.error`, `.warn`, …; `None` or
+    /// `Some(0)`: the level never fires). By default ERROR 1 and WARN 1, as
+    /// the library's.
+    #[must_use]
+    pub fn alert_threshold(mut self, level: log_panel_core::Level, count: Option<u32>) -> PanelOptions {
+        let at = log_panel_core::LEVELS.iter().position(|l| *l == level);
+        if let Some(slot) = at.and_then(|i| self.alerts.thresholds.get_mut(i)) {
+            *slot = count.filter(|&n| n > 0);
+        }
+        self
+    }
+
+    /// The alerts page's sliding window (the configuration's
+    /// `thresholds.window_secs`; one hour by default; zero is taken as one second).
+    #[must_use]
+    pub fn alert_window(mut self, window: std::time::Duration) -> PanelOptions {
+        self.alerts.window = window.max(std::time::Duration::from_secs(1));
         self
     }
 
@@ -115,6 +176,13 @@ impl PanelOptions {
         self.loggers.rules.retain(|(name, _)| *name != logger);
         self.loggers.rules.push((logger, Thresholds::new(errors, warnings)));
         self
+    }
+
+    /// Whether thresholds other than one error or one warning judge some
+    /// logger: then cards come trouble first relative to each logger's
+    /// thresholds, not by raw counts (see `trouble.rs`).
+    pub(crate) fn orders_relative(&self) -> bool {
+        !self.loggers.rules.is_empty() || self.slot_errors != 1 || self.slot_warnings != 1
     }
 
     /// The thresholds a span of `logger` lasting `span` microseconds (a
@@ -151,15 +219,18 @@ pub fn router(store: Arc<dyn Store>) -> axum::Router {
 
 /// [`router`] with options.
 pub fn router_with(store: Arc<dyn Store>, options: PanelOptions) -> axum::Router {
-    let (errors, warnings, streams) = (options.slot_errors, options.slot_warnings, options.tail_streams);
-    let options = options.slot_thresholds(errors, warnings).tail_streams(streams);
-    let tail = Arc::new(tail::TailHub::new(store.clone(), options.tail_streams));
+    let (errors, warnings, streams, poll) =
+        (options.slot_errors, options.slot_warnings, options.tail_streams, options.tail_poll);
+    let options = options.slot_thresholds(errors, warnings).tail_streams(streams).tail_poll(poll);
+    let tail = Arc::new(tail::TailHub::new(store.clone(), options.tail_streams, options.tail_poll));
     axum::Router::new()
         .route("/", get(pages::home))
         .route("/records", get(pages::records))
         .route("/records/{id}", get(pages::record))
+        .route("/records/{id}/around", get(surrounding::around))
         .route("/related", get(related::related))
         .route("/sites", get(pages::sites))
+        .route("/alerts", get(alerts::alerts))
         .route("/tail", get(pages::tail))
         .route("/tail/events", get(pages::tail_events))
         .route("/static/panel.css", get(pages::stylesheet))

@@ -9,15 +9,15 @@ use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use log_panel_core::store::{
     CallSite, CardFilter, CardSort, CardsQuery, LoggerCard, PageAt, RecordFilter, SiteMatch, Slots, StoreErrorKind,
-    StoredRecord, DAY, HOUR,
+    DAY, HOUR,
 };
-use log_panel_core::{escape_controls, level_name, Store, StoreError, Timestamp};
+use log_panel_core::{escape_controls, Store, StoreError, Timestamp};
 use maud::{html, Markup};
 
 use crate::health::Health;
 use crate::html::{
-    context_preview, count, counted, field_text, filter_form, histogram, level_badge, page, preview, problem_page,
-    records_table, time, total_label, Base, Frame, Nav, Shown, NAME_CHARS,
+    count, counted, field_text, filter_form, histogram, level_badge, page, preview, problem_page, records_table, time,
+    total_label, Base, Frame, Nav, Shown, NAME_CHARS,
 };
 use crate::query::{encode, number, page_at, url_time, FilterForm, Params, Viewer};
 use crate::{AppState, PanelOptions, Thresholds};
@@ -219,7 +219,8 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
     query.sort = sort;
     query.offset = (page_no - 1) * CARDS_PER_PAGE;
     query.limit = CARDS_PER_PAGE;
-    let cards = match blocking(&state, move |s| s.cards(&query)).await {
+    let options = state.options.clone();
+    let cards = match blocking(&state, move |s| crate::trouble::cards(s, &query, &options)).await {
         Ok(c) => c,
         Err(e) => return failure(&ctx, "Loggers", Nav::Home, &e),
     };
@@ -458,9 +459,9 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
         let at = page_at(&ctx.params)?;
         let limit = number(&ctx.params, "limit", 50, RECORDS_LIMIT)?;
         let split_key = crate::split::key(&ctx.params)?;
-        Ok((f, at, limit, split_key))
+        Ok((f, at, limit, split_key, crate::fields::Ask::from_params(&ctx.params)?))
     });
-    let (filter, at, limit, split_key) = match parsed {
+    let (filter, at, limit, split_key, ask) = match parsed {
         Ok(x) => x,
         Err(e) => {
             let body = filter_form(&ctx.base, "/records", &form, viewer, Some(&e));
@@ -468,9 +469,11 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
         }
     };
     let term = filter.text.clone();
+    let unindexed = crate::language::unindexed_note(&filter);
     let keys: Vec<String> = filter.fields.iter().map(|f| f.key.clone()).collect();
     let newest = at == PageAt::Newest;
     let split_key_read = split_key.clone();
+    let ask_read = ask.clone();
     let result = blocking(&state, move |s| {
         let page = s.records(&filter, at, limit)?;
         let drawn = crate::histogram::read(s, &filter, &page, newest, now, viewer)?;
@@ -478,10 +481,11 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
             Some(key) => Some(crate::split::read(s, &filter, key, &drawn.slots)?),
             None => None,
         };
-        Ok((page, drawn, split))
+        let fields = crate::fields::read(s, &filter, &ask_read)?;
+        Ok((page, drawn, split, fields))
     })
     .await;
-    let (page_of, drawn, split) = match result {
+    let (page_of, drawn, split, fields) = match result {
         Ok(x) => x,
         Err(e) => return filter_failure(&ctx, &form, "/records", "Records", Nav::Records, &e),
     };
@@ -495,6 +499,12 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     if let Some(k) = &split_key {
         keep.push(("split", k.clone()));
     }
+    let unfielded = keep.clone();
+    keep.extend(ask.pairs());
+    // What a new filter or time range keeps beside the filter itself (the
+    // split, the page size, the open field statistics; never the page position).
+    let beside: Vec<(&'static str, String)> =
+        keep.iter().filter(|(k, _)| matches!(*k, "split" | "limit" | "fields" | "field")).cloned().collect();
     let pager_link = |key: &'static str, cursor: String| {
         let mut pairs = keep.clone();
         pairs.push((key, cursor));
@@ -510,12 +520,14 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     let mut tail_pairs = form.pairs();
     tail_pairs.extend(ctx.tz_pairs());
     let body = html! {
-        (filter_form(&ctx.base, "/records", &form, viewer, None))
-        (histogram(&ctx.base, viewer, &form, &drawn, &page_of.records, "/records"))
+        (crate::html::filter_form_keeping(&ctx.base, "/records", &form, viewer, None, &beside))
+        (unindexed)
+        (histogram(&ctx.base, viewer, &form, &drawn, &page_of.records, "/records", &beside))
         @if let (Some(key), Some(split)) = (&split_key, &split) {
             (crate::split::chart(&ctx.base, viewer, &keep, key, &drawn, split))
         }
         (crate::split::control(&ctx.base, &unsplit, split_key.as_deref(), &crate::split::keys_seen(&page_of.records)))
+        (crate::fields::panel(&ctx.base, &unfielded, &ask, fields.as_ref()))
         @if page_of.records.is_empty() {
             p.empty { "No record matches." }
         } @else {
@@ -598,7 +610,9 @@ pub(crate) async fn record(State(state): State<AppState>, ctx: Ctx, Path(id): Pa
             @if let Some(req) = &request {
                 p { a.button href=(related_link(&ctx, "request_id", req)) { "Every record of request " code { (Shown(req)) } } }
             }
+            (crate::trace::record_block(&ctx, &r, state.options.trace_url.as_ref()))
             pre.message { (Shown(&r.message)) }
+            p { a.button.secondary href=(crate::surrounding::link_from_record(&ctx, r.id)) { "Surrounding records" } " " span.muted { "the records just before and after it in its thread" } }
             @if let Some(size) = r.original_size { p.muted { "Cut: the original message was " (count(size)) " bytes." } }
             dl.fields {
                 dt { "Time (UTC)" } dd { code { (r.ts.to_rfc3339()) } }
@@ -698,14 +712,14 @@ fn nonzero(n: u64) -> String {
 
 // ---------------------------------------------------------------- live tail
 
-fn tail_line(ctx: &Ctx, viewer: Viewer, r: &StoredRecord) -> Markup {
-    html! {
-        div class={ "line row-" (level_name(r.level)) } data-id=(r.id) {
-            (time(viewer, r.ts)) " " (level_badge(r.level)) " "
-            span.logger { (Shown(&r.logger)) } " "
-            a.msg href=(ctx.base.at(&format!("/records/{}", r.id))) { (preview(&r.message, 300)) } " "
-            code.ctx { (context_preview(r)) }
-        }
+/// How the live tail's rows link and mark: as the records page's rows.
+fn tail_links(ctx: &Ctx, filter: &RecordFilter) -> crate::tail_row::RowLinks {
+    let viewer = ctx.viewer();
+    crate::tail_row::RowLinks {
+        base: ctx.base.clone(),
+        tz: viewer.in_url.then_some(i64::from(viewer.offset_secs / 60)),
+        keys: filter.fields.iter().map(|f| f.key.clone()).collect(),
+        term: filter.text.clone(),
     }
 }
 
@@ -719,6 +733,7 @@ pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Response {
             return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Live tail", Nav::Tail), body));
         }
     };
+    let links = tail_links(&ctx, &filter);
     let mut lines = match blocking(&state, move |s| s.tail(&filter, None, TAIL_OPENING)).await {
         Ok(l) => l,
         Err(e) => return filter_failure(&ctx, &form, "/tail", "Live tail", Nav::Tail, &e),
@@ -730,15 +745,15 @@ pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Response {
     if let Some(last) = lines.iter().map(|r| r.id).max() {
         src.push(("after", last.to_string()));
     }
+    src.extend(ctx.tz_pairs());
     let body = html! {
         (filter_form(&ctx.base, "/tail", &form, viewer, None))
         div.tailbar {
             button id="tail-toggle" type="button" disabled { "Pause" }
             span.muted id="tail-status" { "Live updates need JavaScript; without it, reload for new lines." }
         }
-        div.tail id="tail" data-src=(ctx.base.link("/tail/events", &encode(src))) data-max=(TAIL_KEEP)
-            data-record-base=(ctx.base.at("/records/")) {
-            @for r in &lines { (tail_line(&ctx, viewer, r)) }
+        div.tail id="tail" data-src=(ctx.base.link("/tail/events", &encode(src))) data-max=(TAIL_KEEP) {
+            (records_table(&ctx.base, viewer, &lines, false, links.term.as_deref(), &links.keys))
         }
     };
     respond(StatusCode::OK, page(&ctx.frame("Live tail", Nav::Tail), body))
@@ -760,7 +775,8 @@ pub(crate) async fn tail_events(State(state): State<AppState>, ctx: Ctx, headers
         Some(Ok(id)) => Some(id),
         Some(Err(_)) => return (StatusCode::BAD_REQUEST, "after: expected a record id").into_response(),
     };
-    let Some(mut stream) = state.tail.open(filter, after) else {
+    let links = tail_links(&ctx, &filter);
+    let Some(mut stream) = state.tail.open(filter, after, links) else {
         let message = format!(
             "503: {} live-tail streams are open, the most this panel serves at once; try again later.\n",
             state.tail.max()

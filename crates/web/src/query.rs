@@ -202,9 +202,6 @@ impl FilterForm {
                 Err(_) => problems.push(format!("level `{l}`: expected error, warn, info, debug or trace")),
             }
         }
-        if !self.q.trim().is_empty() {
-            f.text = Some(self.q.clone());
-        }
         for (text, slot) in [(&self.since, &mut f.since), (&self.until, &mut f.until)] {
             if !text.is_empty() {
                 match text.parse::<When>().and_then(|w| w.at_offset(now, viewer.offset_secs)) {
@@ -241,6 +238,10 @@ impl FilterForm {
                 Ok(m) => f.fields.push(m),
                 Err(e) => problems.push(format!("{e}")),
             }
+        }
+        // Last, so the query ANDs with every field the form set.
+        if let Err(e) = f.and_query(&self.q) {
+            problems.push(format!("query: {e}"));
         }
         if problems.is_empty() {
             Ok(f)

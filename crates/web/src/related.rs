@@ -1,6 +1,7 @@
 //! Every record sharing one context value (`/related?key=…&value=…`), and the
-//! request view: the same page for `key=request_id`, with each record's offset
-//! from the request's first record and a small waterfall bar.
+//! request view: the same page for `key=request_id` (and the trace view for
+//! `key=trace_id`), with each record's offset from the request's first record
+//! and a small waterfall bar.
 //!
 //! The records come from [`Store::records`](log_panel_core::Store::records)
 //! with one context condition, so they are paged by keyset over (time, id)
@@ -23,6 +24,17 @@ use crate::AppState;
 
 /// The key whose value names a request: its page is the request view.
 pub(crate) const REQUEST_KEY: &str = "request_id";
+
+/// What a value of `key` names when its records tell one story, read oldest
+/// first with offsets and a waterfall: a request, or a trace (which may span
+/// several requests and services).
+fn story(key: &str) -> Option<&'static str> {
+    match key {
+        REQUEST_KEY => Some("Request"),
+        log_panel_core::trace::TRACE_ID_KEY => Some("Trace"),
+        _ => None,
+    }
+}
 /// Records a page shows unless `limit=` says otherwise.
 const DEFAULT_LIMIT: usize = 100;
 /// The most records a page shows (`limit=` above it is refused).
@@ -74,7 +86,7 @@ fn ask(ctx: &Ctx, key: &str, value: &str) -> Result<Ask, String> {
         return Err("a key and a value are needed, e.g. request_id and its value".to_owned());
     }
     let order = match ctx.params.get("order") {
-        None if key == REQUEST_KEY => Order::Oldest,
+        None if story(key).is_some() => Order::Oldest,
         None => Order::Newest,
         Some("newest") => Order::Newest,
         Some("oldest") => Order::Oldest,
@@ -110,7 +122,7 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Response
             }
         }
     };
-    let title = if key == REQUEST_KEY { "Request" } else { "Records sharing a value" };
+    let title = story(&key).unwrap_or("Records sharing a value");
     let bad = |message: &str| respond(StatusCode::BAD_REQUEST, page(&ctx.frame(title, Nav::None), form(Some(message))));
     let ask = match ask(&ctx, &key, &value) {
         Ok(a) => a,
@@ -121,7 +133,7 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Response
         Ok(m) => filter.fields.push(m),
         Err(e) => return bad(&e.to_string()),
     }
-    let request = key == REQUEST_KEY;
+    let request = story(&key).is_some();
     let (at, limit, order) = (ask.at, ask.limit, ask.order);
     let result = blocking(&state, move |s| {
         let page = s.records(&filter, at, limit)?;
@@ -145,14 +157,14 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Response
         Order::Oldest => Order::Newest,
     };
     let body = html! {
-        h1 { @if request { "Request " } @else { "Records with " } code { (Shown(&key)) } " = " code { (Shown(&value)) } }
+        h1 { @if request { (title) " " } @else { "Records with " } code { (Shown(&key)) } " = " code { (Shown(&value)) } }
         (form(None))
         @if records.is_empty() && at == order.start() { p.empty { "No record has this value." } } @else {
             div.bar {
                 span.muted {
                     (counted(records.len() as u64, "record")) " on this page, " (ask.order.name()) " first, from "
                     (counted(threads as u64, "thread"))
-                    @if let Some(s) = span { " · the request spans " (format_duration(s.last.0 - s.first.0)) }
+                    @if let Some(s) = span { " · the " (title.to_lowercase()) " spans " (format_duration(s.last.0 - s.first.0)) }
                 }
                 a href=(link(&ctx, &ask, Some(toggle), None)) { (toggle.name()) " first" }
             }
@@ -184,7 +196,7 @@ fn request_span(store: &dyn Store, filter: &RecordFilter, page: &Page) -> Result
 fn link(ctx: &Ctx, ask: &Ask, order: Option<Order>, at: Option<PageAt>) -> String {
     let order = order.unwrap_or(ask.order);
     let mut pairs: Vec<(&'static str, String)> = vec![("key", ask.key.clone()), ("value", ask.value.clone())];
-    let default = if ask.key == REQUEST_KEY { Order::Oldest } else { Order::Newest };
+    let default = if story(&ask.key).is_some() { Order::Oldest } else { Order::Newest };
     if order != default {
         pairs.push(("order", order.name().to_owned()));
     }

@@ -14,7 +14,7 @@ use crate::query::{encode, Params, Viewer};
 /// Series drawn at most, besides "other": each has a colour class of its own.
 pub(crate) const TOP: usize = 8;
 /// A value is shown up to this many characters (its title and link keep it whole).
-const SHOWN_CHARS: usize = 60;
+pub(crate) const SHOWN_CHARS: usize = 60;
 /// A legend entry links to the filter by its value when the value is at most this long.
 const LINKED_BYTES: usize = 256;
 /// Keys offered in the "split by" list at most (those of the rows on the page).
@@ -42,10 +42,21 @@ pub(crate) fn keys_seen(rows: &[StoredRecord]) -> Vec<String> {
 }
 
 /// A value's title (its tooltip) holds at most this many characters.
-const TITLE_CHARS: usize = 512;
+pub(crate) const TITLE_CHARS: usize = 512;
+
+/// The records page with `key=value` added to the filter `keep`, when a
+/// filter can say it: a value of at most [`LINKED_BYTES`] on one line, a key
+/// without `=` (a `ctx` condition is cut at its first `=`).
+pub(crate) fn value_link(base: &Base, keep: &[(&'static str, String)], key: &str, value: &str) -> Option<String> {
+    (value.len() <= LINKED_BYTES && !value.contains(['\n', '\r']) && !key.contains('=')).then(|| {
+        let mut pairs = keep.to_vec();
+        pairs.push(("ctx", format!("{key}={value}")));
+        base.link("/records", &encode(pairs))
+    })
+}
 
 /// `value` cut to `chars` characters, with `…` when cut.
-fn short(value: &str, chars: usize) -> String {
+pub(crate) fn short(value: &str, chars: usize) -> String {
     match value.char_indices().nth(chars) {
         Some((at, _)) => format!("{}…", &value[..at]),
         None => value.to_owned(),
@@ -98,12 +109,7 @@ pub(crate) fn chart(
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let link =
-                (s.value.len() <= LINKED_BYTES && !s.value.contains(['\n', '\r']) && !key.contains('=')).then(|| {
-                    let mut pairs = keep.to_vec();
-                    pairs.push(("ctx", format!("{key}={}", s.value)));
-                    base.link("/records", &encode(pairs))
-                });
+            let link = value_link(base, keep, key, &s.value);
             (format!("s{i}"), s.value.clone(), s.slots.as_slice(), s.total, link)
         })
         .collect();

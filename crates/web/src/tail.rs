@@ -4,6 +4,14 @@
 //! while at least one stream is open; streams are capped
 //! (`PanelOptions::tail_streams`).
 //!
+//! Between two reads the poller waits on the store's
+//! [`CommitWaiter`](log_panel_core::store::CommitWaiter): PostgreSQL wakes it
+//! when a batch commits (`LISTEN/NOTIFY`), so a record reaches the streams
+//! as soon as it is due, not at the next poll; other stores sleep the poll
+//! interval (`PanelOptions::tail_poll`), which is also the fallback when
+//! the listener is down. Reads are at least [`MIN_GAP`] apart, so a busy
+//! writer's commits do not turn into one read each.
+//!
 //! Records come in time order: the poller's [`Follow`] holds what it reads
 //! for [`Follow::REORDER`] (3 s) behind this machine's clock and hands it on
 //! sorted by (time, id), so the batches of several writers, committed out of
@@ -24,17 +32,17 @@ use std::time::Duration;
 
 use axum::response::sse::Event;
 use futures_util::Stream;
-use log_panel_core::store::{Follow, RecordFilter, StoredRecord};
+use log_panel_core::store::{CommitWaiter, Follow, RecordFilter, StoredRecord};
 use log_panel_core::{escape_controls, Store, StoreError, StoreErrorKind};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::html::{context_preview, preview};
+use crate::tail_row::{row_json, RowLinks};
 
 /// Lines a stream starts with at most (one page), and the poller reads per poll at most.
 pub(crate) const TAIL_BATCH: usize = 200;
-/// How often the poller asks the store for new records.
-const TAIL_POLL: Duration = Duration::from_millis(500);
+/// The least time between two of the poller's reads, however often commits are announced.
+const MIN_GAP: Duration = Duration::from_millis(100);
 /// Polls a stream may fall behind before it starts again from its last line;
 /// bounds the records held for slow streams to `TICKS_BUFFERED * TAIL_BATCH`.
 const TICKS_BUFFERED: usize = 8;
@@ -60,6 +68,7 @@ pub(crate) struct TailHub {
     store: Arc<dyn Store>,
     permits: Arc<Semaphore>,
     max: usize,
+    poll: Duration,
     shared: Mutex<Shared>,
 }
 
@@ -72,9 +81,10 @@ struct Shared {
 }
 
 impl TailHub {
-    /// A hub over `store` that accepts at most `max` streams at once.
-    pub(crate) fn new(store: Arc<dyn Store>, max: usize) -> TailHub {
-        TailHub { store, permits: Arc::new(Semaphore::new(max)), max, shared: Mutex::new(Shared::default()) }
+    /// A hub over `store` that accepts at most `max` streams at once and
+    /// reads at least every `poll`.
+    pub(crate) fn new(store: Arc<dyn Store>, max: usize, poll: Duration) -> TailHub {
+        TailHub { store, permits: Arc::new(Semaphore::new(max)), max, poll, shared: Mutex::new(Shared::default()) }
     }
 
     /// The most streams open at once.
@@ -86,9 +96,15 @@ impl TailHub {
         self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A new stream of `filter` after `after`, starting the poller if none
-    /// runs; `None` when [`TailHub::max`] streams are open.
-    pub(crate) fn open(self: &Arc<Self>, filter: RecordFilter, after: Option<i64>) -> Option<TailStream> {
+    /// A new stream of `filter` after `after`, its rows linked and marked as
+    /// `links` says, starting the poller if none runs; `None` when
+    /// [`TailHub::max`] streams are open.
+    pub(crate) fn open(
+        self: &Arc<Self>,
+        filter: RecordFilter,
+        after: Option<i64>,
+        links: RowLinks,
+    ) -> Option<TailStream> {
         let permit = self.permits.clone().try_acquire_owned().ok()?;
         let mut shared = self.lock();
         let rx = match &shared.tx {
@@ -107,6 +123,7 @@ impl TailHub {
             _permit: permit,
             store: self.store.clone(),
             filter,
+            links,
             floor: after,
             last: None,
             needs_resync: true,
@@ -140,6 +157,7 @@ async fn poll(hub: Arc<TailHub>, tx: broadcast::Sender<Arc<Tick>>) {
     let (hub, tx) = (&stopped.hub, &stopped.tx);
     let mut follow: Option<Follow> = None;
     let mut failing = false;
+    let mut waiter = OffRuntime(None);
     loop {
         {
             let mut shared = hub.lock();
@@ -148,6 +166,7 @@ async fn poll(hub: Arc<TailHub>, tx: broadcast::Sender<Arc<Tick>>) {
                 return;
             }
         }
+        let read_at = tokio::time::Instant::now();
         let (store, position) = (hub.store.clone(), follow.take());
         let was_positioned = position.is_some();
         let (position, read) = match tokio::task::spawn_blocking(move || read_new(store.as_ref(), position)).await {
@@ -183,7 +202,31 @@ async fn poll(hub: Arc<TailHub>, tx: broadcast::Sender<Arc<Tick>>) {
             // More is waiting: read on at once (streams that cannot keep up start again).
             tokio::task::yield_now().await;
         } else {
-            tokio::time::sleep(TAIL_POLL).await;
+            // Records held for time order are due before the next poll maybe.
+            let wait = follow.as_ref().and_then(Follow::due_in).map_or(hub.poll, |due| due.min(hub.poll));
+            let mut w = waiter.0.take().unwrap_or_else(|| hub.store.commit_waiter());
+            if let Ok(w) = tokio::task::spawn_blocking(move || {
+                w.wait(wait);
+                w
+            })
+            .await
+            {
+                waiter.0 = Some(w);
+            }
+            tokio::time::sleep_until(read_at + MIN_GAP).await;
+        }
+    }
+}
+
+/// The poller's commit waiter, dropped on a thread of its own: a waiter may
+/// hold a blocking database connection, whose drop must not run on the
+/// async runtime (it blocks, and the PostgreSQL driver refuses to).
+struct OffRuntime(Option<Box<dyn CommitWaiter>>);
+
+impl Drop for OffRuntime {
+    fn drop(&mut self) {
+        if let Some(w) = self.0.take() {
+            std::thread::spawn(move || drop(w));
         }
     }
 }
@@ -215,6 +258,7 @@ pub(crate) struct TailStream {
     _permit: OwnedSemaphorePermit,
     store: Arc<dyn Store>,
     filter: RecordFilter,
+    links: RowLinks,
     /// Nothing at or below this id is sent: the page's last line, or the
     /// browser's `Last-Event-ID`.
     floor: Option<i64>,
@@ -358,7 +402,7 @@ impl TailStream {
 
     fn send(&mut self, r: &StoredRecord) {
         self.last = Some(self.last.map_or(r.id, |l| l.max(r.id)));
-        self.pending.push_back(event_of(r));
+        self.pending.push_back(event_of(&self.links, r));
     }
 }
 
@@ -366,15 +410,8 @@ fn status(text: &str) -> Event {
     Event::default().event("status").data(escape_controls(text, false))
 }
 
-/// A record as the page script wants it; the script inserts it as text.
-fn event_of(r: &StoredRecord) -> Event {
-    let data = serde_json::json!({
-        "id": r.id,
-        "ts": r.ts.to_rfc3339(),
-        "level": r.level.as_str(),
-        "logger": escape_controls(&r.logger, false),
-        "message": preview(&r.message, 300),
-        "context": context_preview(r),
-    });
-    Event::default().event("record").id(r.id.to_string()).data(data.to_string())
+/// A record as the page script wants it (the records page's row, in
+/// pieces); the script inserts it as text.
+fn event_of(links: &RowLinks, r: &StoredRecord) -> Event {
+    Event::default().event("record").id(r.id.to_string()).data(row_json(links, r).to_string())
 }

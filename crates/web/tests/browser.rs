@@ -312,6 +312,174 @@ async fn split_chart(env: &mut common::Env, client: &Client, base: &str, shots: 
     client.set_window_size(1280, 900).await.unwrap();
 }
 
+/// Field statistics of the access records (a hostile tenant among the
+/// values), the records around the hostile record (its row highlighted), and
+/// the alerts page, at 1400 and 800 px.
+async fn new_panels(env: &mut common::Env, client: &Client, base: &str, shots: &Path) {
+    use log_panel_core::store::RecordFilter;
+    let evil = tokio::task::block_in_place(|| {
+        let mut f = RecordFilter::default();
+        f.host = Some(format!("host{}", common::H_MSG));
+        env.store.records(&f, log_panel_core::store::PageAt::Newest, 1)
+    })
+    .unwrap()
+    .records[0]
+        .id;
+    for width in [1400, 800] {
+        client.set_window_size(width, 1000).await.unwrap();
+        client.goto(&format!("{base}/records?logger=web::access&since=6h&field=tenant")).await.unwrap();
+        client.wait().for_element(Locator::Css("section.fields table.field-values")).await.unwrap();
+        assert_eq!(client.find_all(Locator::Css("table.field-values tbody tr")).await.unwrap().len(), 6);
+        assert!(text_of(client, "table.field-values").await.contains(common::H_ATTR));
+        assert!(client.find_all(Locator::Css("main img, main script")).await.unwrap().is_empty());
+        shot(client, shots, &format!("records-fields-{width}")).await;
+
+        client.goto(&format!("{base}/records/{evil}/around?scope=all&n=4#r{evil}")).await.unwrap();
+        client.wait().for_element(Locator::Css("section.around table.records")).await.unwrap();
+        let target = client.find(Locator::Css("table.records tr:target")).await.unwrap();
+        assert!(target.text().await.unwrap().contains(common::H_MSG), "the hostile record is the highlighted row");
+        assert!(client.find_all(Locator::Css("main img, main script, main b")).await.unwrap().is_empty());
+        shot(client, shots, &format!("around-{width}")).await;
+
+        client.goto(&format!("{base}/alerts?range=7d")).await.unwrap();
+        client.wait().for_element(Locator::Css("table.alerts")).await.unwrap();
+        assert!(text_of(client, "table.alerts").await.contains(common::H_LOGGER));
+        assert!(client.find_all(Locator::Css("main img, main script, main b")).await.unwrap().is_empty());
+        shot(client, shots, &format!("alerts-{width}")).await;
+    }
+    client.set_window_size(1280, 900).await.unwrap();
+}
+
+/// Hostile strings beyond the opening data's markup: a long token, right-to-left
+/// text with a bidi override, emoji, a multi-line error, a long logger name
+/// and long context values.
+fn hostile_records() -> Vec<log_panel_core::Record> {
+    use log_panel_core::{Level, Record, Timestamp, Value};
+    let now = Timestamp::now().0;
+    let token = format!("tok_{}", "a1b2c3d4".repeat(40));
+    let rtl = "\u{202e} طلب الدفع مرفوض — בקשה נדחתה";
+    let messages = [
+        (Level::Error, "payments::gateway::stripe::webhooks::signature_verification", format!("rejected {token}")),
+        (Level::Warn, "i18n", format!("{rtl} {}", common::H_MSG)),
+        (Level::Info, "emoji", "checkout 🔥💳 done ✅ for 👩🏽‍💻 in 🇳🇵".to_owned()),
+        (
+            Level::Error,
+            "api::errors",
+            format!("request failed\ncaused by: {}\n  at src/db.rs:42\n  at src/http.rs:118", common::H_ATTR),
+        ),
+    ];
+    messages
+        .into_iter()
+        .enumerate()
+        .map(|(i, (level, logger, msg))| {
+            let mut r = Record::new(level, logger, msg);
+            r.timestamp = Timestamp(now - (4 - i as i64) * 1_000_000);
+            r.kv = vec![
+                ("trace".into(), Value::from(token.as_str())),
+                ("user_agent".into(), Value::from("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131")),
+                ("label".into(), Value::from(rtl)),
+                ("note".into(), Value::from(common::H_ATTR)),
+                ("mood".into(), Value::from("🔥")),
+            ];
+            r
+        })
+        .collect()
+}
+
+/// Whether the page is wider than the window (sideways scrolling).
+async fn too_wide(client: &Client) -> bool {
+    let v = client.execute("return document.documentElement.scrollWidth > window.innerWidth;", vec![]).await.unwrap();
+    v.as_bool().unwrap()
+}
+
+/// Each row of the live tail as (tag.class href, text) of every element in
+/// it: what the script built and what the server renders can be compared.
+async fn tail_rows(client: &Client) -> Vec<String> {
+    let js = "return [...document.querySelectorAll('#tail tbody tr')].map(tr =>
+        [...tr.querySelectorAll('*')].map(e => e.tagName + '.' + e.className + ' ' + (e.getAttribute('href') || ''))
+            .join('|') + ' :: ' + tr.textContent);";
+    let v = client.execute(js, vec![]).await.unwrap();
+    v.as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_owned()).collect()
+}
+
+/// The live tail receives hostile records: each row the script builds is
+/// the row the server renders for the same record (after a reload), nothing
+/// is injected, one line a row, no sideways scrolling; at 1400 and 800 px.
+async fn live_tail_rows(env: &mut common::Env, client: &Client, base: &str, shots: &Path) {
+    use log_panel_core::{Batch, Origin};
+    let origin = Origin::new("shop", "web-eu-west-1a.prod.internal", 4400);
+    let hostile = hostile_records();
+    let n = hostile.len();
+    for width in [1400, 800] {
+        client.set_window_size(width, 900).await.unwrap();
+        client.goto(&format!("{base}/tail?app=shop&host=web-eu-west-1a.prod.internal&since=1h")).await.unwrap();
+        wait_until("the tail to connect", || async { text_of(client, "#tail-status").await == "Live" }).await;
+        let before = tail_rows(client).await.len();
+        tokio::task::block_in_place(|| env.sink.write(&Batch::new(&origin, &hostile))).unwrap();
+        wait_until("the hostile lines", || async { tail_rows(client).await.len() >= before + n }).await;
+        let built = tail_rows(client).await;
+        assert!(client.find_all(Locator::Css("main img, main b, main script")).await.unwrap().is_empty());
+        assert!(!too_wide(client).await, "{width}: the tail fits");
+        let tallest = client
+            .execute(
+                "return Math.max(...[...document.querySelectorAll('#tail tbody tr')].map(r => r.getBoundingClientRect().height));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(tallest.as_f64().unwrap() < 32.0, "{width}: one line a row ({tallest})");
+        // Open the multi-line error in place.
+        let rows = client.find_all(Locator::Css("#tail tbody tr.row-error details.rec > summary > .m")).await.unwrap();
+        rows.last().unwrap().click().await.unwrap();
+        let full = text_of(client, "#tail tbody tr.row-error details.rec[open] .full").await;
+        assert!(full.contains("at src/http.rs:118") && full.contains(common::H_ATTR), "{full}");
+        shot(client, shots, &format!("tail-{width}")).await;
+        // The same records rendered by the server.
+        client.refresh().await.unwrap();
+        client.wait().for_element(Locator::Css("#tail tbody tr")).await.unwrap();
+        let rendered = tail_rows(client).await;
+        for row in &built[built.len() - n..] {
+            let id = row.split(" /records/").nth(1).unwrap().split('|').next().unwrap();
+            let same: Vec<&String> = rendered
+                .iter()
+                .filter(|r| r.split(" /records/").nth(1).unwrap().starts_with(&format!("{id}|")))
+                .collect();
+            assert_eq!(same, [row], "{width}: the script's row of record {id} is the server's");
+        }
+    }
+    client.set_window_size(1280, 900).await.unwrap();
+}
+
+/// Every page of the panel at 1400 and 800 px, over data with hostile
+/// strings: nothing injected, no sideways scrolling.
+async fn every_page_at_both_widths(client: &Client, base: &str, shots: &Path) {
+    let record = {
+        client.goto(&format!("{base}/records?logger=api::errors")).await.unwrap();
+        let link = client.find(Locator::Css("table.records td.t a")).await.unwrap();
+        link.attr("href").await.unwrap().unwrap()
+    };
+    let pages = [
+        ("home", "/".to_owned(), "article.card"),
+        ("records", "/records?since=1d".to_owned(), "figure.histogram svg"),
+        ("record", record, "article.record"),
+        ("related", "/related?key=mood&value=%F0%9F%94%A5".to_owned(), "table"),
+        ("sites", "/sites?since=1d".to_owned(), "table.sites"),
+        ("bad-filter", "/records?since=soon&level=loud".to_owned(), "form.filters"),
+    ];
+    for width in [1400, 800] {
+        client.set_window_size(width, 900).await.unwrap();
+        for (name, path, ready) in &pages {
+            let path = path.strip_prefix(base).unwrap_or(path);
+            client.goto(&format!("{base}{path}")).await.unwrap();
+            client.wait().for_element(Locator::Css(ready)).await.unwrap();
+            assert!(client.find_all(Locator::Css("main img, main b, main script")).await.unwrap().is_empty(), "{name}");
+            shot(client, shots, &format!("page-{name}-{width}")).await;
+            assert!(!too_wide(client).await, "{name} at {width} px scrolls sideways");
+        }
+    }
+    client.set_window_size(1280, 900).await.unwrap();
+}
+
 #[test]
 fn browse_from_home_to_a_request_and_watch_the_tail() {
     // The storage is made and dropped outside the runtime (its clients block).
@@ -448,6 +616,9 @@ async fn browse(env: &mut common::Env) {
         shot(&client, &shots, &format!("home-health-{width}")).await;
     }
     split_chart(env, &client, &base, &shots).await;
+    new_panels(env, &client, &base, &shots).await;
+    live_tail_rows(env, &client, &base, &shots).await;
+    every_page_at_both_widths(&client, &base, &shots).await;
 
     client.close().await.unwrap();
 

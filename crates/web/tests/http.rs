@@ -130,6 +130,64 @@ async fn records_every_filter(env: &Env) {
     assert!(body.contains("name=\"levels\" value=\"warn\" checked"), "{body}");
 }
 
+/// The search box speaks the query language (docs/query.md): OR, NOT,
+/// comparisons and built-in fields give the rows counted by hand, ANDed with
+/// the form's own fields; a query that does not parse is a 400 with the form
+/// and the query shown back with a caret under the column of the mistake,
+/// escaped, never a 500; what no index serves is named above the rows.
+async fn search_box_speaks_the_query_language(env: &Env) {
+    let app = router(env.store.clone());
+    let total = all(env.store.as_ref(), &RecordFilter::default()).len();
+    let cases: Vec<(&str, usize)> = vec![
+        ("q=payment+OR+slow", 5),
+        ("q=%22payment+failed%22+OR+%22old+warning%22", 2),
+        ("q=logger%3Abilling%3A%3A+-level%3Ainfo", 4),
+        ("q=order_id%3A1234+OR+ms%3E%3D1000", 2),
+        ("q=ms%3E1200", 0),
+        ("q=logger%3Abilling+(order_id%3A1000+OR+order_id%3A1001)", 2),
+        ("q=logger%3Abilling+level%3Aerror+OR+logger%3Abilling%3A%3Adb", 3),
+        ("logger=billing&q=level%3Awarn+OR+level%3Aerror", 3),
+        ("logger=billing&q=logger%3Abilling%3A%3Adb", 0),
+        ("q=host%3Aold-host+NOT+%22old+info%22", 2),
+        ("limit=500&q=NOT+logger%3Abilling%3A%3A", total - 9),
+    ];
+    for (query, want) in cases {
+        let (status, _, body) = get(&app, &format!("/records?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        assert_eq!(count_rows(&body), want, "{}: {query}", env.name);
+        assert_escaped(query, &body);
+    }
+    // A negation is named above the rows; an indexed query has no note.
+    let (_, _, body) = get(&app, "/records?q=payment+-logger%3Abilling%3A%3Adb").await;
+    assert!(
+        body.contains("<p class=\"scan-note\" role=\"note\">") && body.contains("<code>-logger:billing::db</code>"),
+        "{body}"
+    );
+    let (_, _, body) = get(&app, "/records?q=payment+OR+order_id%3A1234").await;
+    assert!(!body.contains("scan-note"), "{body}");
+    for page in ["/sites", "/tail"] {
+        let (status, _, body) = get(&app, &format!("{page}?q=payment+OR+slow")).await;
+        assert_eq!(status, StatusCode::OK, "{page}: {body}");
+    }
+    // Mistakes: the form, the message with its column, the query with a caret under it.
+    let deep = format!("{}a", "(".repeat(40));
+    for (q, caret) in [
+        ("a (b OR c", "a (b OR c\n         ^ expected `)` to close the `(` of column 3"),
+        ("level>=loud", "level&gt;=loud\n       ^ unknown level `loud`"),
+        ("<b>logger</b> \"x", "&lt;b&gt;logger&lt;/b&gt; &quot;x\n              ^ this quote is never closed"),
+        (deep.as_str(), "^ nested more than 16 deep"),
+    ] {
+        for page in ["/records", "/sites", "/tail"] {
+            let (status, _, body) = get(&app, &format!("{page}?q={}", urlencode(q))).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{page} {q}: {body}");
+            assert!(body.contains("Filter not applied") && body.contains("query: column"), "{page} {q}: {body}");
+            assert!(body.contains("<pre class=\"query-error\""), "{page} {q}: {body}");
+            assert!(body.contains(caret), "{page} {q}: no `{caret}` in {body}");
+            assert_escaped(q, &body);
+        }
+    }
+}
+
 async fn pagination_walks_every_record_once(env: &Env) {
     let app = router(env.store.clone());
     let want: Vec<i64> = all(env.store.as_ref(), &RecordFilter::default()).iter().map(|r| r.id).collect();
@@ -980,7 +1038,8 @@ async fn every_page_is_bounded_whatever_its_parameters(env: &Env) {
     // Text that escapes as much as text can, in a URL and in HTML; 2 004 bytes
     // leave room for a range in the 2 048 a filter may have.
     let hostile = |n: usize| urlencode(&"\"<&".repeat(n / 3));
-    let max_q = hostile(2004);
+    // The search box takes a query: the same characters, as one quoted phrase.
+    let max_q = urlencode(&format!("\"{}\"", "\\\"<&".repeat(2002 / 4)));
     // As many context conditions as a filter may hold (more are a 400).
     let ctx: String = (0..RecordFilter::MAX_FIELDS).map(|i| format!("&ctx=k{i:02}%3Dv")).collect();
     for uri in [
@@ -1270,6 +1329,7 @@ macro_rules! every_store {
         per_store!($store:
             home_cards_timelines_and_slot_links,
             records_every_filter,
+            search_box_speaks_the_query_language,
             pagination_walks_every_record_once,
             histogram_bars_narrow_the_range,
             record_page_shows_everything_escaped,
@@ -1704,7 +1764,7 @@ mod histogram_truth {
             ("SCRIPT", "&lt;<mark>script</mark>&gt;alert(1)&lt;/<mark>script</mark>&gt;"),
             ("%3Cscript%3E", "<mark>&lt;script&gt;</mark>alert(1)"),
             ("t%3E", "<mark>t&gt;</mark>"),
-            ("%22%3E%3Cimg", "<mark>&quot;&gt;&lt;img</mark>"),
+            ("%22%5C%22%3E%3Cimg%22", "<mark>&quot;&gt;&lt;img</mark>"),
         ] {
             let (status, _, body) = get(&app, &format!("/records?q={q}")).await;
             assert_eq!(status, StatusCode::OK, "{q}");
@@ -2167,15 +2227,506 @@ mod split_chart {
         assert!(!body.contains("<figure class=\"split\"") && body.contains("<form class=\"split-by\""));
     }
 
+    /// The `<input type="hidden">` (name, value) pairs of the filter form.
+    fn hidden_fields(body: &str) -> Vec<(String, String)> {
+        let form = body.split("<form class=\"filters\"").nth(1).unwrap().split("</form>").next().unwrap();
+        form.split("<input type=\"hidden\"")
+            .skip(1)
+            .map(|i| {
+                let attr = |a: &str| i.split(&format!("{a}=\"")).nth(1).unwrap().split('"').next().unwrap().to_owned();
+                (attr("name"), attr("value"))
+            })
+            .collect()
+    }
+
+    /// Zooming into a bar of the histogram and applying the filter form keep
+    /// the split chart and the page size (and the viewer's offset in the
+    /// URL); the zoomed page draws the chart over the bar's records only.
+    async fn the_split_survives_zoom_and_apply(env: &mut Env) {
+        access_log(env, &[(Value::from(200i64), 6), (Value::from(500i64), 3)]);
+        let app = router(env.store.clone());
+        let (status, _, body) = get(&app, "/records?logger=web::access&since=2h&split=status&limit=20&tz=60").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let hist = body.split("<figure class=\"histogram\"").nth(1).unwrap().split("</figure>").next().unwrap();
+        let bars = links(hist, "/records?");
+        assert!(bars.len() >= 20, "{} bars", bars.len());
+        for bar in &bars {
+            for kept in ["split=status", "limit=20", "tz=60", "logger=web%3A%3Aaccess"] {
+                assert!(bar.contains(kept), "a bar's link lost {kept}: {bar}");
+            }
+        }
+        // A bar with records, followed: its rows and the chart of just them.
+        let with_records: Vec<&str> = hist.split("<a href=").filter(|a| a.contains("rect class=\"b-")).collect();
+        let href = links(&format!("href={}", with_records[0]), "/records?").remove(0);
+        let (status, _, zoomed) = get(&app, &href).await;
+        assert_eq!(status, StatusCode::OK);
+        let rows = count_rows(&zoomed);
+        assert!(rows >= 1 && zoomed.contains("<figure class=\"split\""), "{href}");
+        assert!(zoomed.contains(&format!("data-total=\"{rows}\"")), "the chart counts the bar's {rows} rows");
+        // Apply: the form carries the split and the limit, not the page position.
+        let mut hidden = hidden_fields(&body);
+        hidden.sort();
+        let want: Vec<(String, String)> = [("limit", "20"), ("split", "status"), ("tz", "60")]
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        assert_eq!(hidden, want);
+        let (_, _, small) = get(&app, "/records?logger=web::access&since=2h&split=status&limit=2").await;
+        let older = links(&small, "/records?").into_iter().find(|l| l.contains("older=")).unwrap();
+        let (_, _, deep) = get(&app, &older).await;
+        let mut hidden = hidden_fields(&deep);
+        hidden.sort();
+        assert_eq!(hidden, [("limit".to_owned(), "2".to_owned()), ("split".to_owned(), "status".to_owned())]);
+        // Without a split, the form carries nothing more than before.
+        let (_, _, plain) = get(&app, "/records?logger=web::access&since=2h").await;
+        assert!(hidden_fields(&plain).is_empty());
+    }
+
     macro_rules! split_stores {
         ($($store:ident),*) => { $(
             per_store!($store:
                 split_by_status_equals_hand_counts,
                 split_chart_is_bounded,
                 a_bad_split_key_is_400,
+                the_split_survives_zoom_and_apply,
             );
         )* };
     }
 
     split_stores!(memory, sqlite, postgres);
+}
+
+// ------------------------------------------------ field statistics, surrounding records, alerts
+
+/// The value of attribute `name` in each element of `body` that has it, unescaped.
+fn attr_values(body: &str, name: &str) -> Vec<String> {
+    let needle = format!(" {name}=\"");
+    body.split(&needle)
+        .skip(1)
+        .map(|s| {
+            s[..s.find('"').unwrap()]
+                .replace("&quot;", "\"")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&")
+        })
+        .collect()
+}
+
+/// `(value, count)` of each entry `data-{what}=… data-count=…` of a page.
+fn counted_entries(body: &str, what: &str) -> Vec<(String, u64)> {
+    let needle = format!(" data-{what}=\"");
+    body.split(&needle)
+        .skip(1)
+        .map(|s| {
+            let v = s[..s.find('"').unwrap()]
+                .replace("&quot;", "\"")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&");
+            let c = s.split(" data-count=\"").nth(1).unwrap();
+            (v, c[..c.find('"').unwrap()].parse().unwrap())
+        })
+        .collect()
+}
+
+async fn field_statistics_count_the_filters_records(env: &mut Env) {
+    use std::collections::BTreeMap;
+    let app = router(env.store.clone());
+    // Nothing is read unless asked; the records page offers it.
+    let (status, _, plain) = get(&app, "/records").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(plain.contains("Field statistics") && !plain.contains("<section class=\"fields\""), "{plain}");
+    assert_eq!(links(&plain, "/records?fields=on").len(), 1, "{plain}");
+
+    // The keys, counted by hand over every record (fewer than the sample).
+    let every = all(env.store.as_ref(), &RecordFilter::default());
+    let mut keys: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &every {
+        for k in r.context.keys() {
+            *keys.entry(k.clone()).or_default() += 1;
+        }
+    }
+    let (status, _, body) = get(&app, "/records?fields=on").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_escaped("field keys", &body);
+    assert_eq!(attr_values(&body, "data-read")[0], every.len().to_string());
+    assert_eq!(attr_values(&body, "data-sampled")[0], "false");
+    let shown: BTreeMap<String, u64> = counted_entries(&body, "key").into_iter().collect();
+    assert_eq!(shown, keys, "every key with its records");
+    assert!(body.contains(&format!("key{}", H_ATTR.replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;"))));
+
+    // One key's values, by hand; each links to the filter with it added.
+    let mut values: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &every {
+        if let Some(v) = r.context.get("request_id").and_then(|v| v.as_str()) {
+            *values.entry(v.to_owned()).or_default() += 1;
+        }
+    }
+    let (status, _, body) = get(&app, "/records?field=request_id").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_escaped("field values", &body);
+    let shown: BTreeMap<String, u64> = counted_entries(&body, "value").into_iter().collect();
+    assert_eq!(shown, values, "request_id's values");
+    assert_eq!(attr_values(&body, "data-with-key")[0], values.values().sum::<u64>().to_string());
+    let value_links = |body: &str, value: &str| -> Vec<String> {
+        let wanted = format!("request_id={value}");
+        let ctx_of = |l: &str| {
+            let query = l.split_once('?').map_or("", |(_, q)| q).to_owned();
+            form_urlencoded::parse(query.as_bytes()).into_owned().find(|(k, _)| k == "ctx").map(|(_, v)| v)
+        };
+        links(body, "/records?field=request_id")
+            .into_iter()
+            .filter(|l| ctx_of(l).as_deref() == Some(wanted.as_str()))
+            .collect()
+    };
+    let add = value_links(&body, "r-1");
+    assert_eq!(add.len(), 1, "{body}");
+    let (_, _, filtered) = get(&app, &add[0]).await;
+    assert_eq!(count_rows(&filtered), values["r-1"] as usize, "{filtered}");
+    let shown: BTreeMap<String, u64> = counted_entries(&filtered, "value").into_iter().collect();
+    assert_eq!(shown, BTreeMap::from([("r-1".to_owned(), values["r-1"])]), "the panel stays open on the filter");
+    // The hostile value is shown escaped and filters exactly.
+    let hostile = value_links(&body, H_ATTR);
+    assert_eq!(hostile.len(), 1, "{body}");
+    let (_, _, filtered) = get(&app, &hostile[0]).await;
+    assert_eq!(count_rows(&filtered), 1);
+    assert_escaped("hostile value", &filtered);
+
+    // With a filter: billing's order ids, numbers as their JSON text.
+    let (_, _, body) = get(&app, "/records?logger=billing&field=order_id").await;
+    let mut billing = RecordFilter::default();
+    billing.logger = Some(LoggerMatch::Exact("billing".into()));
+    let mut orders: BTreeMap<String, u64> = BTreeMap::new();
+    for r in all(env.store.as_ref(), &billing) {
+        if let Some(v) = r.context.get("order_id") {
+            *orders.entry(v.to_string()).or_default() += 1;
+        }
+    }
+    assert_eq!(counted_entries(&body, "value").into_iter().collect::<BTreeMap<_, _>>(), orders, "{body}");
+    // A hostile key is a key like any other.
+    let (status, _, body) = get(&app, &format!("/records?field={}", urlencode(&format!("key{H_ATTR}")))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_escaped("hostile key", &body);
+    assert_eq!(counted_entries(&body, "value").len(), 1, "{body}");
+    // Bad keys are 400 with the form, never 500.
+    for bad in ["field=a%01b", &format!("field={}", "k".repeat(200))] {
+        let (status, _, body) = get(&app, &format!("/records?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(body.contains("field statistics"), "{body}");
+    }
+    let (status, _, _) = get(&app, "/records?fields=on&q=%00").await;
+    assert_eq!(status, StatusCode::OK);
+    // A stored key no filter can name (over 128 bytes) is listed, not linked.
+    let long = "k".repeat(200);
+    let mut r = Record::new(Level::Info, "fields", "a long key");
+    r.kv = vec![(long.clone().into(), Value::from(1))];
+    sync(|| env.sink.write(&Batch::new(&Origin::new("shop", "h", 1), &[r]))).unwrap();
+    let (_, _, body) = get(&app, "/records?fields=on").await;
+    assert!(counted_entries(&body, "key").contains(&(long.clone(), 1)), "{body}");
+    assert!(links(&body, &format!("/records?field={long}")).is_empty(), "{body}");
+    assert!(links(&body, "/records?field=request_id").len() == 1, "{body}");
+}
+
+/// The table of a page (the rows after the first `<table`), as record ids.
+fn table_ids(body: &str) -> Vec<i64> {
+    row_ids(&body[body.find("<table").unwrap()..])
+}
+
+async fn surrounding_records_by_thread_process_or_all(env: &Env) {
+    let app = router(env.store.clone());
+    let every = all(env.store.as_ref(), &RecordFilter::default());
+    let target = every.iter().find(|r| r.message == "payment failed after 3 attempts").unwrap().clone();
+    // The record's page links to its thread's records around it, scrolled to it.
+    let (_, _, page) = get(&app, &format!("/records/{}", target.id)).await;
+    let around = links(&page, &format!("/records/{}/around", target.id));
+    assert_eq!(around, [format!("/records/{0}/around?scope=thread#r{0}", target.id)], "{page}");
+
+    for (scope, n) in [("thread", 2), ("process", 3), ("all", 4), ("all", 200)] {
+        let keep = |r: &StoredRecord| match scope {
+            "thread" => r.host == target.host && r.pid == target.pid && r.thread == target.thread,
+            "process" => r.host == target.host && r.pid == target.pid,
+            _ => true,
+        };
+        // By hand: the scope's records newest first; n each side of the target.
+        let kept: Vec<i64> = every.iter().filter(|r| keep(r)).map(|r| r.id).collect();
+        let at = kept.iter().position(|&id| id == target.id).unwrap();
+        let expected = kept[at.saturating_sub(n)..(at + n + 1).min(kept.len())].to_vec();
+        let (status, _, body) = get(&app, &format!("/records/{}/around?scope={scope}&n={n}", target.id)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(table_ids(&body), expected, "{scope} n={n}");
+        assert!(body.contains(&format!("id=\"r{}\"", target.id)), "the record's row is the target");
+        assert_escaped("around", &body);
+    }
+    // The hostile record's own thread and process: escaped.
+    let evil = every.iter().find(|r| r.thread.contains("img")).unwrap();
+    let (status, _, body) = get(&app, &format!("/records/{}/around", evil.id)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_escaped("around a hostile record", &body);
+    assert_eq!(table_ids(&body), [evil.id], "alone in its thread");
+    for (uri, status) in [
+        ("/records/abc/around", StatusCode::NOT_FOUND),
+        ("/records/99999999/around", StatusCode::NOT_FOUND),
+        (&format!("/records/{}/around?n=0", target.id), StatusCode::BAD_REQUEST),
+        (&format!("/records/{}/around?n=201", target.id), StatusCode::BAD_REQUEST),
+        (&format!("/records/{}/around?n=x", target.id), StatusCode::BAD_REQUEST),
+        (&format!("/records/{}/around?scope=%3Cscript%3E", target.id), StatusCode::BAD_REQUEST),
+        (&format!("/records/{}/around?tz=7", target.id), StatusCode::BAD_REQUEST),
+    ] {
+        let (got, _, body) = get(&app, uri).await;
+        assert_eq!(got, status, "{uri}");
+        assert_escaped(uri, &body);
+    }
+}
+
+async fn alerts_page_lists_exactly_the_crossings(env: &mut Env) {
+    const MIN: i64 = 60_000_000;
+    let now = Timestamp::now().0;
+    let origin = Origin::new("shop", "alert-host", 9);
+    let mut records = Vec::new();
+    let mut at = |level, logger: &'static str, ago: i64| {
+        let mut r = Record::new(level, logger, format!("{level:?} {ago} min ago"));
+        r.timestamp = Timestamp(now - ago * MIN);
+        records.push(r);
+    };
+    // ERROR, threshold 2 in an hour: fires at −22.5 h (2), not at −20 h (alone
+    // in its hour), at −19.5 h (2 anew), at −40 min (2), not at −30 min (3).
+    for ago in [23 * 60, 22 * 60 + 30, 20 * 60, 19 * 60 + 30, 50, 40, 30] {
+        at(Level::Error, "alerty", ago);
+    }
+    // WARN, threshold 3: the third within the hour fires (−130 min).
+    for ago in [180, 150, 140, 130] {
+        at(Level::Warn, "alerty", ago);
+    }
+    // A hostile logger's second error, with the one logged by `fill`.
+    at(Level::Error, H_LOGGER, 2);
+    let written: Vec<Record> = records.clone();
+    sync(|| env.sink.write(&Batch::new(&origin, &written))).unwrap();
+    let ids = |logger: &str, level: Level| {
+        let mut f = RecordFilter::default();
+        f.logger = Some(LoggerMatch::Exact(logger.into()));
+        f.levels = vec![level];
+        all(env.store.as_ref(), &f)
+    };
+    let alerty_errors = ids("alerty", Level::Error);
+    let by_ago = |rs: &[StoredRecord], ago: i64| rs.iter().find(|r| r.ts.0 == now - ago * MIN).unwrap().clone();
+    let hostile_errors = ids(H_LOGGER, Level::Error);
+    let mut expected: Vec<(String, String, i64, i64)> = vec![
+        ("alerty".into(), "error".into(), by_ago(&alerty_errors, 40).ts.0, by_ago(&alerty_errors, 40).id),
+        ("alerty".into(), "warn".into(), now - 140 * MIN, by_ago(&ids("alerty", Level::Warn), 140).id),
+        ("alerty".into(), "error".into(), now - (19 * 60 + 30) * MIN, by_ago(&alerty_errors, 19 * 60 + 30).id),
+        ("alerty".into(), "error".into(), now - (22 * 60 + 30) * MIN, by_ago(&alerty_errors, 22 * 60 + 30).id),
+        (H_LOGGER.into(), "error".into(), hostile_errors[0].ts.0, hostile_errors[0].id),
+    ];
+    expected.sort_by_key(|e| std::cmp::Reverse((e.2, e.3)));
+    let options = PanelOptions::default().alert_threshold(Level::Error, Some(2)).alert_threshold(Level::Warn, Some(3));
+    let app = log_panel_web::router_with(env.store.clone(), options.clone());
+    let (status, _, body) = get(&app, "/alerts").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_escaped("alerts", &body);
+    let got: Vec<(String, String, i64, i64)> = attr_values(&body, "data-logger")
+        .into_iter()
+        .zip(attr_values(&body, "data-level"))
+        .zip(attr_values(&body, "data-at").into_iter().zip(attr_values(&body, "data-id")))
+        .map(|((l, v), (t, id))| (l, v, t.parse().unwrap(), id.parse().unwrap()))
+        .collect();
+    assert_eq!(got, expected, "{body}");
+    // The last hour: the crossing at −40 min and the hostile logger's.
+    let (_, _, hour) = get(&app, "/alerts?range=1h").await;
+    assert_eq!(attr_values(&hour, "data-logger"), [H_LOGGER, "alerty"], "{hour}");
+    // The records that crossed: the two errors of the window.
+    let link = links(&hour, "/records?logger=alerty");
+    assert_eq!(link.len(), 1, "{hour}");
+    let (_, _, crossed) = get(&app, &link[0]).await;
+    assert_eq!(row_ids(&crossed), [by_ago(&alerty_errors, 40).id, by_ago(&alerty_errors, 50).id], "{crossed}");
+    // A window of 5 minutes: alerty's errors, 10 minutes apart, never make 2;
+    // the hostile logger's two, 2 minutes apart, still do.
+    let narrow = log_panel_web::router_with(env.store.clone(), options.alert_window(Duration::from_secs(300)));
+    let (_, _, body) = get(&narrow, "/alerts?range=24h").await;
+    assert_eq!(attr_values(&body, "data-logger"), [H_LOGGER], "{body}");
+    // No threshold: nothing fires.
+    let off = log_panel_web::router_with(
+        env.store.clone(),
+        PanelOptions::default().alert_threshold(Level::Error, None).alert_threshold(Level::Warn, Some(0)),
+    );
+    let (_, _, body) = get(&off, "/alerts?range=30d").await;
+    assert!(body.contains("No level has a threshold") && attr_values(&body, "data-logger").is_empty(), "{body}");
+    for uri in ["/alerts?range=2y", "/alerts?range=%3Cscript%3E", "/alerts?tz=7"] {
+        let (status, _, body) = get(&app, uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_escaped(uri, &body);
+    }
+    assert!(body.contains(">Alerts<"), "the page is in the navigation");
+}
+
+mod panels {
+    use super::*;
+    per_store!(memory: field_statistics_count_the_filters_records, surrounding_records_by_thread_process_or_all, alerts_page_lists_exactly_the_crossings);
+    per_store!(sqlite: field_statistics_count_the_filters_records, surrounding_records_by_thread_process_or_all, alerts_page_lists_exactly_the_crossings);
+    per_store!(postgres: field_statistics_count_the_filters_records, surrounding_records_by_thread_process_or_all, alerts_page_lists_exactly_the_crossings);
+}
+
+/// The live tail draws the records page's dense rows: the page's opening
+/// rows are the records page's, byte for byte, and each streamed record
+/// carries the same pieces for the script, which inserts them as text.
+mod tail_rows {
+    use super::*;
+    use serde_json::Value as Json;
+
+    /// The JSON of each `record` event read so far.
+    fn record_events(text: &str) -> Vec<Json> {
+        text.split("event: record\n")
+            .skip(1)
+            .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect()
+    }
+
+    /// The `<tbody>` of the first records table of a page.
+    fn rows_of(page: &str) -> &str {
+        let table = page.split("<table class=\"records dense\">").nth(1).unwrap();
+        table.split("<tbody>").nth(1).unwrap().split("</tbody>").next().unwrap()
+    }
+
+    async fn the_live_tail_shows_the_records_pages_dense_rows(env: &mut Env) {
+        let origin = Origin::new("shop", "web-1", 4100);
+        let mut r = Record::new(Level::Error, "web::checkout", format!("Payment failed: {H_MSG}\ncaused by: reset"));
+        r.kv = vec![
+            ("status".into(), Value::from(500i64)),
+            ("path".into(), Value::from("/api/v1/cart")),
+            ("tenant".into(), Value::from(H_ATTR)),
+        ];
+        sync(|| env.sink.write(&Batch::new(&origin, &[r]))).unwrap();
+        let app = router(env.store.clone());
+        let filter = format!("q=payment&ctx={}", urlencode(&format!("tenant={H_ATTR}")));
+        let (status, _, tail) = get(&app, &format!("/tail?{filter}")).await;
+        assert_eq!(status, StatusCode::OK, "{tail}");
+        assert_escaped("tail", &tail);
+        assert!(tail.contains("<div class=\"tail\" id=\"tail\""), "{tail}");
+        let (_, _, records) = get(&app, &format!("/records?{filter}")).await;
+        assert_eq!(count_rows(&tail), 1);
+        assert_eq!(rows_of(&tail), rows_of(&records), "the tail's rows are the records page's");
+        assert!(rows_of(&tail).contains("<mark>Payment</mark>") && rows_of(&tail).contains("class=\"chip hit\""));
+
+        // The stream's first page: the same row in pieces.
+        let mut events = Events::open(&app, &format!("/tail/events?{filter}")).await;
+        let text = events.until("a record", |t| !record_events(t).is_empty()).await.to_owned();
+        let e = &record_events(&text)[0];
+        let id = e["id"].as_i64().unwrap();
+        assert_eq!(e["href"], format!("/records/{id}"));
+        assert_eq!((e["level"].as_str(), e["class"].as_str()), (Some("ERROR"), Some("error")));
+        assert_eq!(e["logger"], "web::checkout");
+        assert_eq!(e["message"], serde_json::json!([["Payment", true], [format!(" failed: {H_MSG}…"), false]]));
+        let chips = e["chips"].as_array().unwrap();
+        assert_eq!(chips.len(), 3);
+        assert_eq!(
+            (&chips[0][0], &chips[0][1], &chips[0][3]),
+            (&Json::from("tenant"), &Json::from(H_ATTR), &Json::from(true))
+        );
+        let link = chips[0][2].as_str().unwrap();
+        let (status, _, page) = get(&app, link).await;
+        assert_eq!((status, count_rows(&page)), (StatusCode::OK, 1), "the filtered key's chip filters by it: {link}");
+        // Then the others in stored order, not marked.
+        let rest: Vec<(&Json, &Json)> = chips[1..].iter().map(|c| (&c[0], &c[3])).collect();
+        assert_eq!(rest, [(&Json::from("path"), &Json::from(false)), (&Json::from("status"), &Json::from(false))]);
+        assert_eq!(e["whole"], format!("Payment failed: {H_MSG}\ncaused by: reset"), "opened in place: all of it");
+        assert!(e["kv"].as_array().unwrap().contains(&serde_json::json!(["status", "500"])));
+        assert_eq!(e["origin"]["host"], "web-1");
+    }
+
+    /// The script builds rows with `textContent` and `href`: nothing in it
+    /// parses HTML or runs strings.
+    async fn the_tail_script_inserts_text_never_html(env: &mut Env) {
+        let app = router(env.store.clone());
+        let (status, _, js) = get(&app, "/static/panel.js").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(js.contains("function line(r)"), "the tail's script");
+        for never in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "document.write",
+            "eval(",
+            "Function(",
+            "setAttribute(\"on",
+        ] {
+            assert!(!js.contains(never), "panel.js uses {never}");
+        }
+    }
+
+    macro_rules! tail_row_stores {
+        ($($store:ident),*) => { $(
+            per_store!($store:
+                the_live_tail_shows_the_records_pages_dense_rows,
+                the_tail_script_inserts_text_never_html,
+            );
+        )* };
+    }
+
+    tail_row_stores!(memory, sqlite, postgres);
+}
+
+/// Cards trouble first, relative to each logger's own thresholds
+/// (`[panel.loggers]`): a noisy logger at its normal rate comes after the
+/// loggers whose badge says "errors", on every page.
+mod trouble_order {
+    use super::*;
+
+    /// `noisy::api` logs 6 errors a minute ago (under its 10 an hour),
+    /// `quiet::job` 2 (over the default 1).
+    fn errors_now(env: &mut Env) {
+        let now = Timestamp::now().0;
+        let origin = Origin::new("shop", "web-1", 1);
+        let mut records = Vec::new();
+        for (logger, n) in [("noisy::api", 6), ("quiet::job", 2)] {
+            for k in 0..n {
+                let mut r = Record::new(Level::Error, logger, format!("failure {k}"));
+                r.timestamp = Timestamp(now - 60_000_000 - k);
+                records.push(r);
+            }
+        }
+        sync(|| env.sink.write(&Batch::new(&origin, &records))).unwrap();
+    }
+
+    async fn own_thresholds_order_cards_by_each_loggers_normal(env: &mut Env) {
+        errors_now(env);
+        // Raw counts: the noisy logger leads.
+        let (_, _, raw) = get(&router(env.store.clone()), "/").await;
+        assert_eq!(card_order(&raw)[0], "noisy::api");
+        let tuned =
+            log_panel_web::router_with(env.store.clone(), PanelOptions::default().logger_thresholds("noisy", 10, 100));
+        let (_, _, body) = get(&tuned, "/").await;
+        let order = card_order(&body);
+        assert_eq!(order[0], "quiet::job", "{order:?}");
+        let noisy_at = order.iter().position(|l| l == "noisy::api").unwrap();
+        // Every logger before it wears a "Last hour: errors" or "warnings" badge; it wears "normal".
+        for l in &order[..noisy_at] {
+            let card = card_of(&body, l);
+            assert!(card.contains("Last hour: errors") || card.contains("Last hour: warnings"), "{l}: {order:?}");
+        }
+        assert!(card_of(&body, "noisy::api").contains("Last hour: normal"));
+        // The pages hold every logger once, in one order.
+        let mut all = order.clone();
+        let (_, _, second) = get(&tuned, "/?page=2").await;
+        all.extend(card_order(&second));
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        let loggers = sync(|| env.store.loggers()).unwrap().len();
+        assert_eq!((all.len(), unique.len()), (unique.len(), loggers));
+        // By name stays by name.
+        let (_, _, by_name) = get(&tuned, "/?sort=name").await;
+        let names = card_order(&by_name);
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+    }
+
+    macro_rules! trouble_stores {
+        ($($store:ident),*) => { $(
+            per_store!($store: own_thresholds_order_cards_by_each_loggers_normal,);
+        )* };
+    }
+
+    trouble_stores!(memory, sqlite, postgres);
 }

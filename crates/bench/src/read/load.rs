@@ -67,7 +67,8 @@ pub struct Setup {
     pub records: u64,
     /// How long the application writes in each run.
     pub seconds: u64,
-    /// Records per second the application logs; 0: as fast as it can.
+    /// Records per second the application logs; 0: as fast as it can;
+    /// [`HALF_RATE`]: half of what it reaches alone, measured first.
     pub rate: u64,
     /// Each side is measured this many times per variant, alternating.
     pub rounds: usize,
@@ -80,10 +81,21 @@ pub struct Setup {
 }
 
 /// The pages requested while the application writes: the records page
-/// (page 1 and its histogram) and a search for the read phase's rare term.
-fn pages() -> [(&'static str, String); 2] {
-    [("records page", "/records".to_owned()), ("search", format!("/records?q={RARE_TERM}"))]
+/// (page 1 and its histogram), a search for the read phase's rare term, and
+/// the request view of a request id the base file and the application both
+/// log (`req-1000`: records 3 000–3 002 of each).
+fn pages() -> [(&'static str, String); 3] {
+    [
+        ("records page", "/records".to_owned()),
+        ("search", format!("/records?q={RARE_TERM}")),
+        ("request view", format!("/related?key=request_id&value={}", request_id(3_000))),
+    ]
 }
+
+/// `Setup::rate` meaning "half of the writer's measured maximum": each side
+/// first runs alone as fast as it can, then every measured run logs at half
+/// that rate (`--load-rate half`).
+pub const HALF_RATE: u64 = u64::MAX;
 
 /// One run: one side, with or without the panel.
 struct Run {
@@ -270,7 +282,13 @@ fn wal_size(db: &Path) -> u64 {
 }
 
 /// One run of `side` on a fresh copy of `base`, with or without the panel.
-fn run_one(setup: &Setup, index: usize, base: &Path, panel: bool, failures: &mut Vec<String>) -> Option<Run> {
+fn run_one(
+    setup: &Setup,
+    index: usize,
+    base: &Path,
+    (panel, rate): (bool, u64),
+    failures: &mut Vec<String>,
+) -> Option<Run> {
     let side = &setup.sides[index];
     let what = format!("load: {} ({})", side.label, if panel { "with the panel" } else { "alone" });
     let db = setup.dir.join("load-run.db");
@@ -335,7 +353,7 @@ fn run_one(setup: &Setup, index: usize, base: &Path, panel: bool, failures: &mut
             None => Vec::new(),
         };
         let mut app = Command::new(&side.bench);
-        app.arg("--load-writer").arg(&db).arg(setup.seconds.to_string()).arg(setup.rate.to_string());
+        app.arg("--load-writer").arg(&db).arg(setup.seconds.to_string()).arg(rate.to_string());
         let report = json_of(app, "the application");
         done.store(true, Ordering::Relaxed);
         for (k, c) in clients.into_iter().enumerate() {
@@ -488,6 +506,20 @@ pub fn run(setup: &Setup, failures: &mut Vec<String>) -> Option<Outcome> {
     for side in &setup.sides {
         bases.push(base_file(setup, side, failures)?);
     }
+    // The rate of each side's measured runs.
+    let mut rates = vec![setup.rate; setup.sides.len()];
+    let mut calibration = Vec::new();
+    if setup.rate == HALF_RATE {
+        for (k, base) in bases.iter().enumerate() {
+            let max = run_one(setup, k, base, (false, 0), failures)?.writer.per_sec();
+            rates[k] = ((max / 2.0) as u64).max(1);
+            println!(
+                "  {}: {max:.0} records/s alone as fast as it can; measuring at {}",
+                setup.sides[k].label, rates[k]
+            );
+            calibration.push(format!("{} {max:.0} -> {}", setup.sides[k].label, rates[k]));
+        }
+    }
     let mut runs = Vec::new();
     for round in 0..setup.rounds {
         for panel in [false, true] {
@@ -497,7 +529,7 @@ pub fn run(setup: &Setup, failures: &mut Vec<String>) -> Option<Outcome> {
             }
             for k in order {
                 let t = Instant::now();
-                if let Some(run) = run_one(setup, k, &bases[k], panel, failures) {
+                if let Some(run) = run_one(setup, k, &bases[k], (panel, rates[k]), failures) {
                     println!(
                         "  round {} {:<14} {:<11} {:>8.0} records/s  WAL max {:>8.1} MiB  ({:.0} s)",
                         round + 1,
@@ -517,7 +549,11 @@ pub fn run(setup: &Setup, failures: &mut Vec<String>) -> Option<Outcome> {
             remove_db(b);
         }
     }
-    let rate = if setup.rate == 0 { "as fast as it can".to_owned() } else { format!("at {} records/s", setup.rate) };
+    let rate = match setup.rate {
+        0 => "as fast as it can".to_owned(),
+        HALF_RATE => format!("at half its maximum (measured alone first: {})", calibration.join(", ")),
+        r => format!("at {r} records/s"),
+    };
     let setup_line = format!(
         "Load: an application logging {rate} for {} s (log_panel::init, SQLite, 1 thread) into a file of {} records; \
          with the panel, `log-panel serve` answers {} (1 client each, back to back, at most {} requests per run \

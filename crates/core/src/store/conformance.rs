@@ -22,6 +22,9 @@ use std::sync::{Arc, Mutex};
 use super::*;
 use crate::{Batch, Context, Origin, Record, Sink, SinkError, Value};
 
+mod queries;
+pub use queries::{generated, QUERIES};
+
 /// 2026-11-20T00:00:00Z, the start of the data set.
 pub const BASE: Timestamp = Timestamp(1_795_651_200_000_000);
 /// Records in the data set.
@@ -53,12 +56,14 @@ pub fn run(sink: &mut dyn Sink, store: &dyn Store) {
     }
     check_hostile(store);
     check_reads(store, &reference, "before idle work");
+    queries::check_queries(store, &reference, "before idle work");
     let mut steps = 0;
     while sink.idle().expect("idle") {
         steps += 1;
         assert!(steps < 100_000, "Sink::idle never reports that it is done");
     }
     check_reads(store, &reference, "after idle work");
+    queries::check_queries(store, &reference, "after idle work");
     check_prune(store, &reference);
 }
 
@@ -179,6 +184,12 @@ pub fn filters() -> Vec<(String, RecordFilter)> {
         f.host = Some("web-1".into());
         f.pid = Some(101);
     });
+    add("host+pid+thread", &|f| {
+        f.host = Some("web-1".into());
+        f.pid = Some(101);
+        f.thread = Some("worker-1".into());
+    });
+    add("thread unknown", &|f| f.thread = Some("main'; --".into()));
     add("text common", &|f| f.text = Some("payment".into()));
     add("text case", &|f| f.text = Some("PAYMENT FAILED".into()));
     add("text rare", &|f| f.text = Some("#1234".into()));
@@ -285,6 +296,67 @@ fn check_reads(store: &dyn Store, reference: &MemoryStore, when: &str) {
     assert_eq!(store.loggers().unwrap(), reference.loggers().unwrap(), "loggers ({when})");
     check_cards(store, reference, when);
     check_split(store, reference, when);
+    check_fields(store, reference, when);
+}
+
+/// [`Store::field_keys`] and [`Store::field_values`] against counts done by
+/// hand over the reference's newest records ([`RecordFilter::keeps`]).
+fn check_fields(store: &dyn Store, reference: &MemoryStore, when: &str) {
+    for (name, filter) in filters() {
+        let all = reference.all(&filter);
+        for sample in [FIELD_SAMPLE_ROWS, 100, 7] {
+            let newest = &all[..all.len().min(sample)];
+            let what = format!("fields, sample {sample}, {when}, filter `{name}`");
+            let keys = store.field_keys(&filter, 20, sample).unwrap();
+            assert_eq!(keys, reference.field_keys(&filter, 20, sample).unwrap(), "{what}");
+            let mut hand: BTreeMap<String, u64> = BTreeMap::new();
+            for r in newest {
+                for k in r.context.keys() {
+                    *hand.entry(k.clone()).or_default() += 1;
+                }
+            }
+            assert_eq!(
+                (keys.read, keys.sampled, keys.distinct),
+                (newest.len() as u64, all.len() >= sample, hand.len()),
+                "{what}"
+            );
+            for k in &keys.keys {
+                assert_eq!(Some(&k.count), hand.get(&k.value), "{what}: key {}", k.value);
+            }
+            for key in ["user_id", "code", "retry", "request_id", "nope", "we'ird key\""] {
+                let what = format!("{what}, values of {key}");
+                let got = store.field_values(&filter, key, 5, sample).unwrap();
+                assert_eq!(got, reference.field_values(&filter, key, 5, sample).unwrap(), "{what}");
+                let mut hand: BTreeMap<String, u64> = BTreeMap::new();
+                for r in newest {
+                    if let Some(v) = r.context.get(key).and_then(split_label) {
+                        *hand.entry(v).or_default() += 1;
+                    }
+                }
+                assert_eq!(
+                    (got.read, got.with_key, got.distinct),
+                    (newest.len() as u64, hand.values().sum(), hand.len()),
+                    "{what}"
+                );
+                assert!(got.values.len() <= 5, "{what}");
+                for v in &got.values {
+                    assert_eq!(Some(&v.count), hand.get(&v.value), "{what}: value {}", v.value);
+                    assert!(
+                        hand.iter()
+                            .filter(|(k, _)| !got.values.iter().any(|g| &g.value == *k))
+                            .all(|(_, n)| *n <= v.count),
+                        "{what}: top"
+                    );
+                }
+            }
+        }
+    }
+    let any = RecordFilter::default();
+    assert_eq!(store.field_values(&any, "", 5, 10).unwrap_err().kind(), StoreErrorKind::BadFilter);
+    assert_eq!(store.field_keys(&any, 0, 10).unwrap_err().kind(), StoreErrorKind::BadFilter);
+    assert_eq!(store.field_keys(&any, 5, FIELD_SAMPLE_ROWS + 1).unwrap_err().kind(), StoreErrorKind::BadFilter);
+    let nul = RecordFilter { text: Some("a\0b".into()), ..RecordFilter::default() };
+    assert_eq!(store.field_keys(&nul, 5, 10).unwrap(), FieldKeys::default(), "NUL in the filter");
 }
 
 /// [`Store::split`] against the reference and against counts done by hand
@@ -460,6 +532,7 @@ fn check_hostile(store: &dyn Store) {
     add("logger tree", &|f| f.logger = Some(LoggerMatch::Tree(format!("billing{nul}"))));
     add("app", &|f| f.app = Some(format!("shop{nul}")));
     add("host", &|f| f.host = Some(format!("web-1{nul}")));
+    add("thread", &|f| f.thread = Some(format!("main{nul}")));
     add("field text", &|f| f.fields = vec![FieldMatch::new("request_id", FieldValue::Text(nul.into())).unwrap()]);
     add("field str", &|f| f.fields = vec![FieldMatch::new("request_id", FieldValue::Str(nul.into())).unwrap()]);
     add("site", &|f| f.site = Some(SiteMatch { file: format!("src/billing.rs{nul}"), line: Some(10) }));
@@ -729,6 +802,26 @@ impl Store for MemoryStore {
         Ok(counter.finish())
     }
 
+    fn field_keys(&self, filter: &RecordFilter, top: usize, sample: usize) -> Result<FieldKeys, StoreError> {
+        if !check_field_query(filter, None, top, sample)? {
+            return Ok(FieldKeys::default());
+        }
+        Ok(count_keys(self.all(filter).iter().take(sample), top, sample))
+    }
+
+    fn field_values(
+        &self,
+        filter: &RecordFilter,
+        key: &str,
+        top: usize,
+        sample: usize,
+    ) -> Result<FieldValues, StoreError> {
+        if !check_field_query(filter, Some(key), top, sample)? {
+            return Ok(FieldValues::default());
+        }
+        Ok(count_values(self.all(filter).iter().take(sample), key, top, sample))
+    }
+
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
         filter.check()?;
         let mut sites: BTreeMap<SiteKey, (CallSite, Cursor)> = BTreeMap::new();
@@ -833,6 +926,15 @@ mod tests {
             store.write(&Batch::new(o, r)).unwrap();
         }
         check_split(&Paged(store.clone()), &store, "the trait's default");
+    }
+
+    #[test]
+    fn the_default_field_statistics_agree_with_the_reference() {
+        let mut store = MemoryStore::default();
+        for (o, r) in &data_set() {
+            store.write(&Batch::new(o, r)).unwrap();
+        }
+        check_fields(&Paged(store.clone()), &store, "the trait's default");
     }
 
     #[test]

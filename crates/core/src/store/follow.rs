@@ -15,9 +15,13 @@
 //!
 //! **A position that moves without a match.** Because the settled id follows
 //! the newest id of *all* records, not the last match, a filter that rarely
-//! matches still reads only the rows of the last [`Follow::GRACE`] (plus at
-//! most [`Follow::WINDOW`] ids read above the settled one), not every row
-//! since its last match.
+//! matches never reads every row since its last match. A store whose ids
+//! are in commit order ([`Store::ids_in_commit_order`]: SQLite) has no late
+//! rows, so the newest id a poll saw settles at once and the next poll reads
+//! only the rows committed since: each row is read once, however rarely the
+//! filter matches. Elsewhere (PostgreSQL) a poll re-reads the rows of the
+//! last [`Follow::GRACE`] (plus at most [`Follow::WINDOW`] ids read above
+//! the settled one).
 //!
 //! **Time order.** Writers commit out of time order: each one's batch holds
 //! records up to its flush interval old (`batch.flush_interval_ms`, 2 s by
@@ -112,6 +116,21 @@ impl Follow {
         self.caught_up
     }
 
+    /// How long until a record held for ordering is due (`None` when none is
+    /// held): a tail that sleeps until a commit wakes it must poll by then.
+    pub fn due_in(&self) -> Option<Duration> {
+        let (now, wall) = (Instant::now(), Timestamp::now());
+        let window = i64::try_from(self.reorder.as_micros()).unwrap_or(i64::MAX);
+        let by_time = self.held.keys().next().map(|(ts, _)| {
+            let micros = ts.0.saturating_add(window).saturating_sub(wall.0).max(0);
+            Duration::from_micros(micros.unsigned_abs())
+        })?;
+        let overdue = self.reorder.saturating_mul(2);
+        let by_age =
+            self.held.values().map(|(_, read)| overdue.saturating_sub(now.saturating_duration_since(*read))).min();
+        Some(by_age.map_or(by_time, |a| a.min(by_time)))
+    }
+
     /// The newest id read (or the starting point), for resuming elsewhere.
     pub fn last_id(&self) -> i64 {
         self.recent.last_key_value().map_or(self.settled, |(id, _)| *id)
@@ -154,15 +173,16 @@ impl Follow {
                 self.marks.push_back((id, now));
             }
         }
-        self.settle(now);
+        let grace = if store.ids_in_commit_order() { Duration::ZERO } else { Follow::GRACE };
+        self.settle(now, grace);
         Ok(self.release(now, wall))
     }
 
-    /// Moves the settled id up to each mark older than the grace period, and
-    /// by count while too many ids are open.
-    fn settle(&mut self, now: Instant) {
+    /// Moves the settled id up to each mark older than `grace`, and by count
+    /// while too many ids are open.
+    fn settle(&mut self, now: Instant, grace: Duration) {
         while let Some(&(id, seen)) = self.marks.front() {
-            if now.saturating_duration_since(seen) < Follow::GRACE {
+            if now.saturating_duration_since(seen) < grace {
                 break;
             }
             self.settled = self.settled.max(id);
@@ -364,6 +384,8 @@ mod tests {
     struct Counting {
         inner: MemoryStore,
         examined: AtomicUsize,
+        /// What it answers to [`Store::ids_in_commit_order`].
+        in_order: bool,
     }
 
     impl Store for Counting {
@@ -405,19 +427,19 @@ mod tests {
         fn describe(&self) -> String {
             Store::describe(&self.inner)
         }
+        fn ids_in_commit_order(&self) -> bool {
+            self.in_order
+        }
     }
 
-    /// A filter that matches once in 30 000 rows: each poll (every 200 ms,
-    /// 100 new rows each) reads the rows of the last grace period, not
-    /// every row since the last match.
-    #[test]
-    fn a_rarely_matching_follow_reads_a_bounded_number_of_rows_per_poll() {
+    /// A filter that matches once in 30 000 rows, polled every 200 ms with
+    /// 100 new rows each time: the most rows one poll reads, and the needle.
+    fn rare_follow(in_order: bool) -> (usize, Vec<StoredRecord>) {
         let mut writer = MemoryStore::default();
-        let store = Counting { inner: writer.clone(), examined: AtomicUsize::new(0) };
+        let store = Counting { inner: writer.clone(), examined: AtomicUsize::new(0), in_order };
         let filter = RecordFilter { text: Some("needle".into()), ..RecordFilter::default() };
         let mut follow = Follow::after(filter, 0);
         let (t0, per_poll, polls) = (Instant::now(), 100, 300);
-        let bound = per_poll * (Follow::GRACE.as_millis() as usize / 200 + 2);
         let (mut worst, mut found) = (0, Vec::new());
         for tick in 0..polls {
             let noise: Vec<String> = (0..per_poll).map(|i| format!("noise {tick} {i}")).collect();
@@ -431,7 +453,38 @@ mod tests {
             found.extend(follow.poll_at(&store, 1000, now, late()).unwrap());
             worst = worst.max(store.examined.load(Ordering::Relaxed));
         }
+        (worst, found)
+    }
+
+    /// Ids that may commit late (PostgreSQL): each poll reads the rows of
+    /// the last grace period, not every row since the last match.
+    #[test]
+    fn a_rarely_matching_follow_reads_a_bounded_number_of_rows_per_poll() {
+        let (worst, found) = rare_follow(false);
         assert_eq!(messages(&found), ["the needle"]);
-        assert!(worst <= bound, "a poll read {worst} rows (bound {bound}) of {}", per_poll * polls);
+        let bound = 100 * (Follow::GRACE.as_millis() as usize / 200 + 2);
+        assert!(worst <= bound, "a poll read {worst} rows (bound {bound})");
+        assert!(worst > 1_000, "the grace period is re-read ({worst}): the in-order test below shows a difference");
+    }
+
+    /// Ids in commit order (SQLite): each poll reads the 100 rows committed
+    /// since the last one, and the newest id (one row): every row once.
+    #[test]
+    fn a_rarely_matching_follow_on_ids_in_commit_order_reads_only_new_rows() {
+        let (worst, found) = rare_follow(true);
+        assert_eq!(messages(&found), ["the needle"]);
+        assert_eq!(worst, 100 + 1, "rows read by the busiest poll");
+    }
+
+    #[test]
+    fn due_in_says_when_the_first_held_record_is_due() {
+        let mut follow = Follow::after(RecordFilter::default(), 0);
+        assert_eq!(follow.due_in(), None, "nothing held");
+        follow.hold(vec![StoredRecord { id: 1, ts: Timestamp::now(), ..Default::default() }]);
+        let due = follow.due_in().unwrap();
+        assert!(due > Duration::ZERO && due <= Follow::REORDER, "{due:?}");
+        let old = Timestamp(Timestamp::now().0 - 60 * SECOND);
+        follow.hold(vec![StoredRecord { id: 2, ts: old, ..Default::default() }]);
+        assert_eq!(follow.due_in(), Some(Duration::ZERO), "an old record is due now");
     }
 }

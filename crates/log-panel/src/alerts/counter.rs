@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use log_panel_core::alert::WindowRule;
 use log_panel_core::{level_index, Level, Record, Text, Timestamp, LEVELS};
 
 /// Default window: one hour.
@@ -227,7 +228,7 @@ impl fmt::Display for AlertEvent {
 ///   of records in the window.
 #[derive(Debug, Clone)]
 pub(crate) struct AlertCounter {
-    thresholds: [Option<u32>; 5],
+    rules: [Option<WindowRule>; 5],
     window_micros: i64,
     /// Per logger, per level (indexed by `level_index`): the newest timestamps in the window.
     loggers: HashMap<Text, [VecDeque<i64>; 5]>,
@@ -237,9 +238,10 @@ pub(crate) struct AlertCounter {
 impl AlertCounter {
     /// A counter for `config`'s thresholds and window.
     pub(crate) fn new(config: &AlertConfig) -> AlertCounter {
+        let window_micros = i64::try_from(config.window.as_micros()).unwrap_or(i64::MAX);
         AlertCounter {
-            thresholds: LEVELS.map(|l| config.get(l).filter(|&n| n > 0)),
-            window_micros: i64::try_from(config.window.as_micros()).unwrap_or(i64::MAX),
+            rules: LEVELS.map(|l| config.get(l).and_then(|n| WindowRule::new(n, window_micros))),
+            window_micros,
             loggers: HashMap::new(),
             last_sweep: i64::MIN,
         }
@@ -247,43 +249,28 @@ impl AlertCounter {
 
     /// Whether any level has a threshold (if not, [`observe`](Self::observe) never fires).
     pub(crate) fn is_enabled(&self) -> bool {
-        self.thresholds.iter().any(Option::is_some)
+        self.rules.iter().any(Option::is_some)
     }
 
     /// Counts `record`; returns the event when its logger's count at its level
-    /// reaches the threshold with it.
+    /// reaches the threshold with it (the rule is core's [`WindowRule`]).
     pub(crate) fn observe(&mut self, record: &Record) -> Option<AlertEvent> {
         let index = level_index(record.level);
-        let threshold = self.thresholds[index]?;
-        let cap = usize::try_from(threshold).unwrap_or(usize::MAX);
+        let rule = self.rules[index]?;
         // Look up by &str first: the logger's name is cloned only when it is new.
         if !self.loggers.contains_key(record.logger.as_ref()) {
             self.loggers.insert(record.logger.clone(), Default::default());
         }
         let levels = self.loggers.get_mut(record.logger.as_ref())?;
-        let times = &mut levels[index];
-        // Never go back in time within one key (see "Details").
-        let t = times.back().map_or(record.timestamp.0, |&last| last.max(record.timestamp.0));
-        let start = t.saturating_sub(self.window_micros);
-        while times.front().is_some_and(|&old| old < start) {
-            times.pop_front();
-        }
-        // `times` now holds min(count in window, threshold) entries.
-        let before = times.len();
-        times.push_back(t);
-        if times.len() > cap {
-            times.pop_front();
-        }
-        // At the crossing `times` holds exactly the `threshold` records counted, oldest first.
-        let first = times.front().copied().unwrap_or(t);
-        let event = (before + 1 == cap).then(|| AlertEvent {
+        let seen = rule.observe(&mut levels[index], record.timestamp.0);
+        let event = seen.fired.then(|| AlertEvent {
             logger: record.logger.clone(),
             level: record.level,
-            threshold,
-            count: threshold,
-            window_start: Timestamp(start),
-            window_end: Timestamp(t),
-            first_timestamp: Timestamp(first),
+            threshold: rule.threshold(),
+            count: rule.threshold(),
+            window_start: Timestamp(seen.start),
+            window_end: Timestamp(seen.at),
+            first_timestamp: Timestamp(seen.first),
             timestamp: record.timestamp,
             message: record.message.clone(),
             module: record.module_path.clone(),
@@ -295,7 +282,7 @@ impl AlertCounter {
                 json
             },
         });
-        self.sweep(t);
+        self.sweep(seen.at);
         event
     }
 

@@ -14,7 +14,7 @@ use crate::query::valid_index_key;
 /// is read by `->` with the path `'$.' || key` bound; any other key (quotes,
 /// dots, spaces) is looked up by name among the context's members, so no key
 /// is ever written into the SQL or a path.
-fn value_expr(key: &str, placeholder: &str) -> String {
+pub(super) fn value_expr(key: &str, placeholder: &str) -> String {
     if valid_index_key(key) {
         format!("(context -> ('$.' || {placeholder}))")
     } else {

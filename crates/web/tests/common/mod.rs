@@ -222,7 +222,7 @@ pub fn links(body: &str, prefix: &str) -> Vec<String> {
 pub fn row_ids(body: &str) -> Vec<i64> {
     let mut ids: Vec<i64> = Vec::new();
     for l in links(body, "/records/") {
-        let id: i64 = l["/records/".len()..].split('?').next().unwrap().parse().unwrap();
+        let id: i64 = l["/records/".len()..].split(['?', '/', '#']).next().unwrap().parse().unwrap();
         if ids.last() != Some(&id) {
             ids.push(id);
         }

@@ -1,0 +1,74 @@
+//! [`Store::field_keys`](log_panel_core::Store::field_keys) and
+//! [`Store::field_values`](log_panel_core::Store::field_values) on
+//! PostgreSQL: the filter's newest matches (one query, [`newest`]) grouped
+//! by context key or by one key's value as JSON text (the key bound), the
+//! groups ranked by core.
+
+use log_panel_core::store::{check_field_query, split_label, FieldKeys, FieldValues, RecordFilter};
+use log_panel_core::StoreError;
+
+use super::{count, store_error, PgStore};
+use crate::query::{filter_conditions, Sql};
+
+/// The newest `sample` records `filter` keeps, as `SELECT {columns} …` over
+/// `log_records r`: the one read of field statistics, so a key/value side
+/// table can replace it.
+fn newest(sql: &mut Sql, filter: &RecordFilter, columns: &str, sample: usize) -> String {
+    let cond = filter_conditions(sql, filter);
+    let limit = sql.bind(i64::try_from(sample).unwrap_or(i64::MAX));
+    format!("SELECT {columns} FROM log_records r WHERE {cond} ORDER BY r.ts DESC, r.id DESC LIMIT {limit}")
+}
+
+/// See [`Store::field_keys`](log_panel_core::Store::field_keys).
+pub(super) fn field_keys(
+    store: &PgStore,
+    filter: &RecordFilter,
+    top: usize,
+    sample: usize,
+) -> Result<FieldKeys, StoreError> {
+    if !check_field_query(filter, None, top, sample)? {
+        return Ok(FieldKeys::default());
+    }
+    let mut sql = store.sql_for(filter)?;
+    // The first row (key NULL) is the number of records read.
+    sql.text = format!(
+        "WITH s AS MATERIALIZED ({}) SELECT NULL::text, count(*) FROM s
+         UNION ALL SELECT k, count(*) FROM s, jsonb_object_keys(s.context) AS k
+                   WHERE jsonb_typeof(s.context) = 'object' GROUP BY k",
+        newest(&mut sql, filter, "r.context", sample)
+    );
+    let what = "counting context keys";
+    let rows = store.run(what, |c| c.query(sql.text.as_str(), &sql.params()))?;
+    let bad = |e| store_error(&store.config, what, e);
+    let groups: Result<Vec<(Option<String>, u64)>, StoreError> =
+        rows.iter().map(|row| Ok((row.try_get(0).map_err(bad)?, count(row.try_get(1).map_err(bad)?)))).collect();
+    Ok(FieldKeys::from_groups(groups?, top, sample))
+}
+
+/// See [`Store::field_values`](log_panel_core::Store::field_values).
+pub(super) fn field_values(
+    store: &PgStore,
+    filter: &RecordFilter,
+    key: &str,
+    top: usize,
+    sample: usize,
+) -> Result<FieldValues, StoreError> {
+    if !check_field_query(filter, Some(key), top, sample)? {
+        return Ok(FieldValues::default());
+    }
+    let mut sql = store.sql_for(filter)?;
+    let key_p = sql.bind(key.to_owned());
+    let inner = newest(&mut sql, filter, &format!("(r.context -> {key_p}::text)::text AS v"), sample);
+    sql.text = format!("SELECT m.v, count(*) FROM ({inner}) m GROUP BY 1");
+    let what = "counting values";
+    let rows = store.run(what, |c| c.query(sql.text.as_str(), &sql.params()))?;
+    let bad = |e| store_error(&store.config, what, e);
+    let mut groups = Vec::new();
+    for row in &rows {
+        let value: Option<String> = row.try_get(0).map_err(bad)?;
+        let n = count(row.try_get(1).map_err(bad)?);
+        let value = value.and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok());
+        groups.push((value.as_ref().and_then(split_label), n));
+    }
+    Ok(FieldValues::from_groups(groups, top, sample))
+}

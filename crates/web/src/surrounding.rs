@@ -1,0 +1,155 @@
+//! Surrounding records (Kibana's "view surrounding documents", Grafana's
+//! "show context"): from one record, the `n` records just before and after
+//! it — in the same thread of the same process (host, pid and thread), in
+//! the same process, or among all records — the record itself highlighted.
+//!
+//! Storage-neutral: two keyset pages from the record's own cursor
+//! ([`PageAt::Older`] and [`PageAt::Newer`]), so a deep record costs what a
+//! recent one does.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use log_panel_core::store::{Cursor, PageAt, RecordFilter, StoredRecord};
+use maud::html;
+
+use crate::html::{page, problem_page, records_table, Nav, Shown};
+use crate::pages::{blocking, failure, respond, Ctx};
+use crate::query::number;
+use crate::AppState;
+
+/// Records each side by default.
+const AROUND: usize = 10;
+/// Records each side at most.
+const MAX_AROUND: usize = 200;
+
+/// Which records count as "around".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// The same host, pid and thread.
+    Thread,
+    /// The same host and pid.
+    Process,
+    /// Every record.
+    All,
+}
+
+impl Scope {
+    fn parse(s: Option<&str>) -> Result<Scope, String> {
+        match s {
+            None | Some("thread") => Ok(Scope::Thread),
+            Some("process") => Ok(Scope::Process),
+            Some("all") => Ok(Scope::All),
+            Some(other) => Err(format!("scope `{other}`: expected thread, process or all")),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Scope::Thread => "thread",
+            Scope::Process => "process",
+            Scope::All => "all",
+        }
+    }
+
+    /// The filter of the records around `r` in this scope.
+    fn filter(self, r: &StoredRecord) -> RecordFilter {
+        let mut f = RecordFilter::default();
+        if self != Scope::All {
+            f.host = Some(r.host.clone());
+            f.pid = Some(r.pid);
+        }
+        if self == Scope::Thread {
+            f.thread = Some(r.thread.clone());
+        }
+        f
+    }
+}
+
+/// The link to the records around record `id` (`n` each side, in `scope`),
+/// scrolled to the record.
+fn around_link(ctx: &Ctx, id: i64, n: usize, scope: Scope) -> String {
+    let mut pairs = vec![("scope", scope.name().to_owned())];
+    if n != AROUND {
+        pairs.push(("n", n.to_string()));
+    }
+    format!("{}#r{id}", ctx.link(&format!("/records/{id}/around"), pairs))
+}
+
+/// The link from a record's page: its thread's records around it.
+pub(crate) fn link_from_record(ctx: &Ctx, id: i64) -> String {
+    around_link(ctx, id, AROUND, Scope::Thread)
+}
+
+/// `GET /records/{id}/around?n=&scope=`.
+pub(crate) async fn around(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+    let title = "Surrounding records";
+    let Ok(id) = id.parse::<i64>() else {
+        let frame = ctx.frame(title, Nav::None);
+        return respond(
+            StatusCode::NOT_FOUND,
+            problem_page(&frame, "No such record", "Record ids are numbers.", false),
+        );
+    };
+    let args = number(&ctx.params, "n", AROUND, MAX_AROUND)
+        .and_then(|n| Ok((n, Scope::parse(ctx.params.get("scope"))?)))
+        .and_then(|x| ctx.viewer.clone().map(|_| x));
+    let (n, scope) = match args {
+        Ok(x) => x,
+        Err(e) => {
+            let frame = ctx.frame(title, Nav::None);
+            return respond(StatusCode::BAD_REQUEST, problem_page(&frame, "Bad parameters", &e, false));
+        }
+    };
+    let read = blocking(&state, move |s| {
+        let Some(r) = s.record(id)? else { return Ok(None) };
+        let filter = scope.filter(&r);
+        let at = Cursor::of(&r);
+        let newer = s.records(&filter, PageAt::Newer(at), n)?;
+        let older = s.records(&filter, PageAt::Older(at), n)?;
+        Ok(Some((r, newer, older)))
+    })
+    .await;
+    let (r, newer, older) = match read {
+        Ok(Some(x)) => x,
+        Ok(None) => {
+            let frame = ctx.frame(title, Nav::None);
+            let msg = format!("There is no record {id}: it may have been pruned.");
+            return respond(StatusCode::NOT_FOUND, problem_page(&frame, "No such record", &msg, false));
+        }
+        Err(e) => return failure(&ctx, title, Nav::None, &e),
+    };
+    let (more_newer, more_older) = (newer.newer.is_some(), older.older.is_some());
+    let (n_newer, n_older) = (newer.records.len(), older.records.len());
+    let mut rows = newer.records;
+    rows.push(r.clone());
+    rows.extend(older.records);
+    let viewer = ctx.viewer();
+    let record_link = ctx.link(&format!("/records/{id}"), Vec::new());
+    let scope_link = |s: Scope, label: &'static str| {
+        html! { @if s == scope { strong { (label) } } @else { a href=(around_link(&ctx, id, n, s)) { (label) } } }
+    };
+    let body = html! {
+        section.around data-record=(id) data-scope=(scope.name()) {
+            h1 { "Around " a href=(record_link) { "record " (id) } }
+            p.muted {
+                @match scope {
+                    Scope::Thread => { "Records of thread " code { (Shown(&r.thread)) } " of process " (r.pid) " on " code { (Shown(&r.host)) } }
+                    Scope::Process => { "Records of process " (r.pid) " on " code { (Shown(&r.host)) } ", every thread" }
+                    Scope::All => { "Every record" }
+                }
+                ": " (n_newer) " after it, " (n_older) " before it, newest first; the record is highlighted."
+            }
+            nav.scopes {
+                "Show: " (scope_link(Scope::Thread, "same thread")) " · " (scope_link(Scope::Process, "same process")) " · " (scope_link(Scope::All, "all records"))
+                @if (more_newer || more_older) && n < MAX_AROUND {
+                    " · " a href=(around_link(&ctx, id, (n * 2).min(MAX_AROUND), scope)) { "Widen to " ((n * 2).min(MAX_AROUND)) " each side" }
+                }
+            }
+            @if !more_newer { p.muted.edge { "Nothing newer in this scope." } }
+            (records_table(&ctx.base, viewer, &rows, scope != Scope::Thread, None, &[]))
+            @if !more_older { p.muted.edge { "Nothing older in this scope." } }
+        }
+    };
+    respond(StatusCode::OK, page(&ctx.frame(title, Nav::None), body))
+}
