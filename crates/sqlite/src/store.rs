@@ -1009,10 +1009,13 @@ impl Store for SqliteStore {
         let conn = self.conn()?;
         let w = self.plan(filter)?;
         // With max(), SQLite takes the bare `message` from the row holding the maximum.
+        // `+logger`: grouping by the bare column let the planner walk the whole
+        // `(logger, ts)` index for its order instead of the time range (1.8 s for
+        // a day of 10 M records, docs/performance.md); the group is the same.
         let sql = format!(
             "SELECT logger, file, line, sum(level = 5), sum(level = 10), sum(level = 20), sum(level = 30),
                     sum(level = 40), max(ts), message
-             FROM log_records{} GROUP BY logger, file, line ORDER BY count(*) DESC, logger, file, line LIMIT {}",
+             FROM log_records{} GROUP BY +logger, file, line ORDER BY count(*) DESC, logger, file, line LIMIT {}",
             w.sql(),
             usize_param(limit)
         );
