@@ -42,7 +42,7 @@ fn record(i: u64) -> Record {
     r.kv = vec![
         ("request_id".into(), Value::from(format!("req-{}", i / 3))),
         ("user_id".into(), Value::from((i % 997) as i64)),
-        ("status".into(), Value::from(if i % 500 == 0 { 500_i64 } else { 200 })),
+        ("status".into(), Value::from(if i.is_multiple_of(500) { 500_i64 } else { 200 })),
     ];
     r
 }

@@ -23,7 +23,7 @@ fn record(i: u64) -> Record {
         6 => ("api::audit", if i == 2_006 { Level::Warn } else { Level::Info }),
         7 => ("api", if i % 70 == 7 { Level::Error } else { Level::Info }),
         8 => ("apix", Level::Warn),
-        _ => ("billing::payments", if i % 3 == 0 { Level::Error } else { Level::Trace }),
+        _ => ("billing::payments", if i.is_multiple_of(3) { Level::Error } else { Level::Trace }),
     };
     let message = match i % 4 {
         0 => format!("connection reset by peer while reading request {i}"),
@@ -38,7 +38,7 @@ fn record(i: u64) -> Record {
     r.kv = vec![
         ("request_id".into(), Value::from(format!("req-{}", i / 3))),
         ("user_id".into(), Value::from((i % 97) as i64)),
-        ("status".into(), Value::from(if i % 50 == 0 { 500_i64 } else { 200 })),
+        ("status".into(), Value::from(if i.is_multiple_of(50) { 500_i64 } else { 200 })),
     ];
     r
 }

@@ -87,11 +87,11 @@ fn logger(i: u64) -> &'static str {
 
 fn level(i: u64, logger: &str, incident: bool) -> Level {
     match logger {
-        "api::http" if incident && mix(i, 13) % 3 == 0 => Level::Error,
+        "api::http" if incident && mix(i, 13).is_multiple_of(3) => Level::Error,
         "api::admin" | "billing::tax" => Level::Debug,
         "api::health" => Level::Info,
         "metrics" => Level::Trace,
-        "api::audit" if mix(i, 2) % 200_000 == 0 => Level::Warn,
+        "api::audit" if mix(i, 2).is_multiple_of(200_000) => Level::Warn,
         "api::audit" => Level::Info,
         _ => match mix(i, 3) % 1_000 {
             0..=9 => Level::Error,
@@ -131,7 +131,7 @@ fn record(i: u64, n: u64, ts: i64) -> Record {
     r.file = Some("src/handler.rs".into());
     r.line = Some(10 + (h % 40) as u32);
     // Half the records belong to ten hot users, the rest to 100 000.
-    let user = if mix(i, 5) % 2 == 0 { 1 + mix(i, 6) % 10 } else { 1 + mix(i, 7) % 100_000 };
+    let user = if mix(i, 5).is_multiple_of(2) { 1 + mix(i, 6) % 10 } else { 1 + mix(i, 7) % 100_000 };
     let tenant = match mix(i, 8) % 10 {
         0..=5 => "acme".to_owned(),
         6..=8 => "globex".to_owned(),
@@ -139,7 +139,7 @@ fn record(i: u64, n: u64, ts: i64) -> Record {
     };
     let mut ctx =
         vec![("request_id", json!(format!("req-{}", i / 3))), ("user_id", json!(user)), ("tenant", json!(tenant))];
-    if mix(i, 10) % 5 == 0 {
+    if mix(i, 10).is_multiple_of(5) {
         ctx.push(("order_id", json!(format!("ord-{}", i / 5))));
     }
     if name == "api::http" {
@@ -165,7 +165,7 @@ pub fn fill(db: &Path, n: u64) {
     let step = (90 * DAY / n.max(1) as i64).max(1);
     // Three apps on six hosts: host-k runs app k % 3.
     let apps = ["api", "worker", "billing"];
-    let origins: Vec<Origin> = (0..6).map(|k| Origin::new(apps[k % 3], &format!("host-{k}"), k as u32 + 1)).collect();
+    let origins: Vec<Origin> = (0..6).map(|k| Origin::new(apps[k % 3], format!("host-{k}"), k as u32 + 1)).collect();
     let mut sink = SqliteSink::open(db).expect("open");
     let t = Instant::now();
     let mut i = 0;
@@ -174,7 +174,7 @@ pub fn fill(db: &Path, n: u64) {
         let batch: Vec<Record> = (i..end).map(|j| record(j, n, now - 90 * DAY + j as i64 * step)).collect();
         sink.write(&Batch::new(&origins[((i / 1_000) % 6) as usize], &batch)).expect("write");
         i = end;
-        if i % 1_000_000 == 0 {
+        if i.is_multiple_of(1_000_000) {
             eprintln!("hostile fill: {i} records in {:.0} s", t.elapsed().as_secs_f64());
         }
     }
@@ -183,7 +183,7 @@ pub fn fill(db: &Path, n: u64) {
     let mut steps = 0_u64;
     while sink.idle().expect("idle") {
         steps += 1;
-        if steps % 2_000 == 0 {
+        if steps.is_multiple_of(2_000) {
             eprintln!("hostile fill: {steps} idle steps in {:.0} s", t.elapsed().as_secs_f64());
         }
     }
