@@ -147,6 +147,19 @@ fn main() -> ExitCode {
             read::load::fill_child(Path::new(&arg(1)), num(2));
             return ExitCode::SUCCESS;
         }
+        "--hostile-fill" => {
+            read::hostile::fill(Path::new(&arg(1)), num(2));
+            return ExitCode::SUCCESS;
+        }
+        "--hostile-index" => {
+            read::hostile::catch_up(Path::new(&arg(1)));
+            return ExitCode::SUCCESS;
+        }
+        "--hostile-query" => {
+            let export = raw.get(3).map(PathBuf::from);
+            read::hostile::query(Path::new(&arg(1)), num(2).max(1) as usize, export.as_deref());
+            return ExitCode::SUCCESS;
+        }
         "--pg-read" => {
             let failures = read::pg::run(&arg(1), num(2), num(3).max(1) as usize);
             for f in &failures {

@@ -7,7 +7,8 @@
 //! and the panel under load while an application writes (`load`, its own
 //! phase, which can measure two builds side by side).
 
-mod cli;
+pub(crate) mod cli;
+pub mod hostile;
 mod language;
 pub mod load;
 pub mod pg;

@@ -443,6 +443,12 @@ impl RecordFilter {
         self.min_level.is_none_or(|min| level <= min) && (self.levels.is_empty() || self.levels.contains(&level))
     }
 
+    /// Whether the level conditions keep only `WARN` and `ERROR` records
+    /// (the stores keep partial indexes of those).
+    pub fn keeps_warnings_only(&self) -> bool {
+        ![Level::Info, Level::Debug, Level::Trace].into_iter().any(|l| self.keeps_level(l))
+    }
+
     /// Whether the filter keeps `r`: the contract every [`Store`] implements,
     /// written as plainly as possible (the reference store of the conformance
     /// tests is this; a live tail filters records it already holds with it).

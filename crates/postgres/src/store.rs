@@ -433,6 +433,12 @@ impl PgStore {
 
     /// Up to `limit + 1` records of a page, in the page's reading order.
     fn page_query(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+        let sql = self.page_sql(filter, at, limit)?;
+        self.fetch_records(&sql)
+    }
+
+    /// The statement of a page of `filter`'s records through the indexes.
+    fn page_sql(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Sql, StoreError> {
         let mut sql = self.sql_for(filter)?;
         let cond = page_conditions(&mut sql, filter);
         let (position, order) = PgStore::position(&mut sql, at);
@@ -441,7 +447,23 @@ impl PgStore {
             "SELECT {RECORD_COLUMNS} FROM log_records r WHERE {cond} AND {position}
              ORDER BY r.ts {order}, r.id {order} LIMIT {lim}"
         );
-        self.fetch_records(&sql)
+        Ok(sql)
+    }
+
+    /// The query plan of the newest page of 50 of `filter`'s records through
+    /// the indexes (the statement [`Store::records`] runs when a text search
+    /// is not settled by its walk of the newest rows), as PostgreSQL's
+    /// `EXPLAIN` lines joined by newlines. A test asserts with it that a
+    /// filter is answered through an index, never a sequential scan of
+    /// `log_records`.
+    pub fn explain_records(&self, filter: &RecordFilter) -> Result<String, StoreError> {
+        let mut sql = self.page_sql(filter, PageAt::Newest, 50)?;
+        sql.text = format!("EXPLAIN {}", sql.text);
+        let rows = self.run("explaining a page", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let lines: Result<Vec<String>, _> = rows.iter().map(|r| r.try_get::<_, String>(0)).collect();
+        lines
+            .map(|l| l.join("\n"))
+            .map_err(|e| StoreError::new(StoreErrorKind::Storage, format!("explaining a page: {e}")).with_source(e))
     }
 
     /// A searching page (text or context fields) read by walking the nearest

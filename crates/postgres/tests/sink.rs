@@ -220,7 +220,13 @@ fn migrating_twice_and_concurrently_is_safe() {
     assert_eq!(levels, 5);
     assert_eq!(
         index_names(&mut db, "log_records"),
-        ["log_records_logger_c_ts_id_idx", "log_records_pkey", "log_records_ts_id_idx"]
+        [
+            "log_records_logger_c_ts_id_idx",
+            "log_records_pkey",
+            "log_records_ts_id_idx",
+            "log_records_warn_logger_c_ts_id_idx",
+            "log_records_warn_ts_id_idx"
+        ]
     );
 }
 

@@ -766,7 +766,13 @@ fn a_version_2_database_with_rows_is_migrated_to_the_latest() {
     assert_eq!(store.related("request_id", &FieldValue::Text("r-1".into()), 10).unwrap().len(), 2);
     assert_eq!(
         index_names(&mut db, "log_records"),
-        ["log_records_logger_c_ts_id_idx", "log_records_pkey", "log_records_ts_id_idx"]
+        [
+            "log_records_logger_c_ts_id_idx",
+            "log_records_pkey",
+            "log_records_ts_id_idx",
+            "log_records_warn_logger_c_ts_id_idx",
+            "log_records_warn_ts_id_idx"
+        ]
     );
     // The sink writes into the migrated schema, and the plans use the new indexes.
     let mut sink = PgSink::connect(&url).unwrap();

@@ -333,6 +333,29 @@ impl SqliteSink {
         Ok(deleted >= rows as u64)
     }
 
+    /// Indexes every record not yet in the search index and the context-key
+    /// side table now, `rows` records a transaction, instead of in the
+    /// small idle steps that keep a burst's latency (a database filled by
+    /// other means, restored, or a benchmark's). The same steps as
+    /// [`Sink::idle`]; a write waits for each transaction. Returns the
+    /// transactions run.
+    pub fn catch_up_indexes(&mut self, rows: usize) -> Result<u64, SinkError> {
+        self.ensure_current()?;
+        let rows = i64::try_from(rows.max(1)).unwrap_or(i64::MAX);
+        let mut steps = 0;
+        loop {
+            let tx = self.conn.transaction().map_err(classify)?;
+            let text = search::index_step(&tx, rows).map_err(classify)?;
+            let keys = context_index::index_step(&tx, rows).map_err(classify)?;
+            tx.commit().map_err(classify)?;
+            self.after_commit();
+            steps += 1;
+            if !(text || keys) {
+                return Ok(steps);
+            }
+        }
+    }
+
     /// One step of indexing: the next `index_rows` records
     /// above each mark, into the search index and the context-key side
     /// table. Returns whether unindexed records remain.

@@ -20,6 +20,10 @@ fn context_expr(key: &str) -> String {
     format!("json_extract(context, '$.{key}')")
 }
 
+/// The severity of `WARN`: the partial indexes `log_records_warn_ts` and
+/// `log_records_warn_logger_ts` hold the records at or above it.
+pub(crate) const WARN: i64 = 30;
+
 /// A `WHERE` clause under construction.
 #[derive(Default)]
 pub(crate) struct Where {
@@ -103,6 +107,11 @@ impl Where {
         if !f.levels.is_empty() {
             let ps: Vec<String> = f.levels.iter().map(|l| self.bind(i64::from(severity(*l)))).collect();
             self.and(format!("level IN ({})", ps.join(", ")));
+        }
+        if f.keeps_warnings_only() {
+            // Inlined, as the partial indexes say it: SQLite uses a partial
+            // index only for a query term identical to its `WHERE`.
+            self.and(format!("level >= {WARN}"));
         }
         if let Some(since) = f.since {
             let p = self.bind(since.to_rfc3339());

@@ -124,6 +124,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          indexed_id INTEGER NOT NULL
      );
      INSERT INTO log_context_all (one, indexed_id) VALUES (1, 0);",
+    // Version 6: warnings and errors by time, and per logger by time
+    // (docs/query.md "Levels"): partial indexes, so only the few records at
+    // WARN or above pay for them on the burst path.
+    "CREATE INDEX log_records_warn_ts ON log_records (ts) WHERE level >= 30;
+     CREATE INDEX log_records_warn_logger_ts ON log_records (logger, ts) WHERE level >= 30;",
 ];
 
 /// The first version without context-key expression indexes.

@@ -43,7 +43,7 @@ impl Cli {
         &self.0
     }
 
-    fn command(&self, db: &Path) -> Command {
+    pub(crate) fn command(&self, db: &Path) -> Command {
         let mut c = Command::new(&self.0);
         c.arg("--db").arg(db).arg("--color").arg("never").env("NO_COLOR", "1");
         c

@@ -307,7 +307,7 @@ fn base_file(setup: &Setup, side: &Side, failures: &mut Vec<String>) -> Option<P
 
 /// A GET on the panel: milliseconds to the end of the body and the
 /// response, or why not.
-fn get(addr: &str, path: &str) -> Result<(f64, Vec<u8>), String> {
+pub(crate) fn get(addr: &str, path: &str) -> Result<(f64, Vec<u8>), String> {
     let t = Instant::now();
     let mut conn = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
     conn.set_read_timeout(Some(Duration::from_secs(120))).map_err(|e| e.to_string())?;
@@ -325,7 +325,7 @@ fn get(addr: &str, path: &str) -> Result<(f64, Vec<u8>), String> {
 }
 
 /// `log-panel serve` on a free loopback port; returns the child and its address.
-fn serve(cli: &Path, db: &Path) -> Result<(Child, String), String> {
+pub(crate) fn serve(cli: &Path, db: &Path) -> Result<(Child, String), String> {
     let mut child = Command::new(cli)
         .arg("--db")
         .arg(db)

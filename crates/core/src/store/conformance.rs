@@ -151,6 +151,25 @@ pub fn filters() -> Vec<(String, RecordFilter)> {
         f.logger = Some(LoggerMatch::Tree("billing".into()));
         f.min_level = Some(Level::Warn);
     });
+    // WARN and above: the stores' partial indexes (tree, exact logger, time).
+    add("logger tree + levels warn,error", &|f| {
+        f.logger = Some(LoggerMatch::Tree("billing".into()));
+        f.levels = vec![Level::Warn, Level::Error];
+    });
+    add("logger exact + min level error", &|f| {
+        f.logger = Some(LoggerMatch::Exact("web::api".into()));
+        f.min_level = Some(Level::Error);
+    });
+    add("levels error + since", &|f| {
+        f.levels = vec![Level::Error];
+        f.since = Some(Timestamp(BASE.0 + DAY / 3));
+    });
+    add("logger tree + min level warn + since/until", &|f| {
+        f.logger = Some(LoggerMatch::Tree("billing".into()));
+        f.min_level = Some(Level::Warn);
+        f.since = Some(Timestamp(BASE.0 + HOUR));
+        f.until = Some(Timestamp(BASE.0 + DAY + HOUR));
+    });
     add("logger tree without its root", &|f| f.logger = Some(LoggerMatch::Tree("web".into())));
     add("logger tree unknown", &|f| f.logger = Some(LoggerMatch::Tree("bill".into())));
     add("logger unknown", &|f| f.logger = Some(LoggerMatch::Exact("nope".into())));

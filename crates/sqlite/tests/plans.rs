@@ -1,0 +1,322 @@
+//! The query plan of every filter combination the command and the panel
+//! offer (issue 24): `SqliteStore::explain_records` — the statement a page
+//! runs — searches an index for each, and never scans `log_records` whole.
+//! Beside it, the rows of the level-bounded logger paths (the partial
+//! indexes of WARN and above) against the reference semantics,
+//! `RecordFilter::keeps`, over a logger tree with quiet members.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use log_panel_core::store::{FieldRange, LoggerMatch, PageAt, RangeOp, RecordFilter, StoredRecord, HOUR};
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Store, Timestamp, Value};
+use log_panel_sqlite::{SqliteSink, SqliteStore};
+
+/// 2026-11-20T00:00:00Z.
+const BASE: i64 = 1_795_132_800 * 1_000_000;
+const N: u64 = 4_000;
+
+/// A tree `api::` whose `api::admin` logs only DEBUG and `api::audit` warns
+/// once; other loggers around it, so a tree's range has neighbours.
+fn record(i: u64) -> Record {
+    let (logger, level) = match i % 10 {
+        0..=3 => ("api::http", [Level::Info, Level::Warn, Level::Error, Level::Debug][(i / 10 % 4) as usize]),
+        4..=5 => ("api::admin", Level::Debug),
+        6 => ("api::audit", if i == 2_006 { Level::Warn } else { Level::Info }),
+        7 => ("api", if i % 70 == 7 { Level::Error } else { Level::Info }),
+        8 => ("apix", Level::Warn),
+        _ => ("billing::payments", if i.is_multiple_of(3) { Level::Error } else { Level::Trace }),
+    };
+    let message = match i % 4 {
+        0 => format!("connection reset by peer while reading request {i}"),
+        1 => format!("payment {i} accepted"),
+        2 if i % 400 == 2 => "quasar checksum mismatch".to_owned(),
+        _ => format!("job {i} finished"),
+    };
+    let mut r = Record::new(level, logger, message);
+    r.timestamp = Timestamp(BASE + i as i64 * 1_000_000);
+    r.file = Some("src/handler.rs".into());
+    r.line = Some(10 + (i % 5) as u32);
+    r.kv = vec![
+        ("request_id".into(), Value::from(format!("req-{}", i / 3))),
+        ("user_id".into(), Value::from((i % 97) as i64)),
+        ("status".into(), Value::from(if i.is_multiple_of(50) { 500_i64 } else { 200 })),
+    ];
+    r
+}
+
+fn filled() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    let mut sink = SqliteSink::open(&path).unwrap();
+    let origins = [Origin::new("api", "h1", 10), Origin::new("worker", "h2", 11)];
+    for chunk in 0..N / 500 {
+        let batch: Vec<Record> = (chunk * 500..(chunk + 1) * 500).map(record).collect();
+        sink.write(&Batch::new(&origins[(chunk % 2) as usize], &batch)).unwrap();
+    }
+    while sink.idle().unwrap() {}
+    drop(sink);
+    let store = SqliteStore::open(&path).unwrap();
+    (dir, store)
+}
+
+/// Every record, newest first, read page by page.
+fn all(store: &SqliteStore, f: &RecordFilter) -> Vec<StoredRecord> {
+    let mut out = Vec::new();
+    let mut at = PageAt::Newest;
+    loop {
+        let page = store.records(f, at, 200).unwrap();
+        out.extend(page.records);
+        match page.older {
+            Some(c) => at = PageAt::Older(c),
+            None => return out,
+        }
+    }
+}
+
+fn filter(edit: impl FnOnce(&mut RecordFilter)) -> RecordFilter {
+    let mut f = RecordFilter::default();
+    edit(&mut f);
+    f
+}
+
+#[test]
+fn level_bounded_logger_paths_return_the_reference_rows() {
+    let (_dir, store) = filled();
+    let everything = all(&store, &RecordFilter::default());
+    assert_eq!(everything.len() as u64, N);
+    let until = Timestamp(BASE + 3_000 * 1_000_000);
+    let cases = [
+        filter(|f| {
+            f.logger = Some(LoggerMatch::Tree("api".into()));
+            f.min_level = Some(Level::Warn);
+        }),
+        filter(|f| {
+            f.logger = Some(LoggerMatch::Tree("api".into()));
+            f.min_level = Some(Level::Error);
+        }),
+        filter(|f| {
+            f.logger = Some(LoggerMatch::Tree("api".into()));
+            f.levels = vec![Level::Warn, Level::Error];
+            f.until = Some(until);
+        }),
+        filter(|f| {
+            f.logger = Some(LoggerMatch::Exact("api::admin".into()));
+            f.min_level = Some(Level::Warn);
+        }),
+        filter(|f| {
+            f.logger = Some(LoggerMatch::Exact("api::audit".into()));
+            f.min_level = Some(Level::Warn);
+        }),
+        filter(|f| {
+            f.levels = vec![Level::Error];
+            f.since = Some(Timestamp(BASE + HOUR / 2));
+        }),
+        filter(|f| f.min_level = Some(Level::Warn)),
+        // Not warnings only: the full indexes, the same rows as before.
+        filter(|f| {
+            f.logger = Some(LoggerMatch::Tree("api".into()));
+            f.min_level = Some(Level::Info);
+        }),
+        filter(|f| {
+            f.logger = Some(LoggerMatch::Tree("api".into()));
+            f.levels = vec![Level::Debug, Level::Error];
+        }),
+    ];
+    for f in cases {
+        let want: Vec<i64> = everything.iter().filter(|r| f.keeps(r)).map(|r| r.id).collect();
+        let got: Vec<i64> = all(&store, &f).iter().map(|r| r.id).collect();
+        assert_eq!(got, want, "{f:?}");
+        let first: Vec<i64> = store.records(&f, PageAt::Newest, 50).unwrap().records.iter().map(|r| r.id).collect();
+        assert_eq!(first, want[..want.len().min(50)], "{f:?}");
+    }
+    // The quiet members: none, and the one warning.
+    let audit = filter(|f| {
+        f.logger = Some(LoggerMatch::Exact("api::audit".into()));
+        f.min_level = Some(Level::Warn);
+    });
+    assert_eq!(all(&store, &audit).len(), 1);
+    let admin = filter(|f| {
+        f.logger = Some(LoggerMatch::Exact("api::admin".into()));
+        f.min_level = Some(Level::Warn);
+    });
+    assert!(all(&store, &admin).is_empty());
+}
+
+/// Every filter the command's flags and the panel's form set, alone and in
+/// combinations of two to four, with the index its plan must search (every
+/// plan must also never scan `log_records` without an index).
+fn combinations() -> Vec<(&'static str, RecordFilter, &'static str)> {
+    let since = Timestamp(BASE + HOUR / 4);
+    let until = Timestamp(BASE + HOUR / 2);
+    let tree = || Some(LoggerMatch::Tree("api".into()));
+    let exact = || Some(LoggerMatch::Exact("api::http".into()));
+    vec![
+        ("newest", filter(|_| {}), "log_records_ts"),
+        ("time range", filter(|f| (f.since, f.until) = (Some(since), Some(until))), "log_records_ts (ts>? AND ts<?)"),
+        ("min level warn", filter(|f| f.min_level = Some(Level::Warn)), "log_records_warn_ts"),
+        ("levels error", filter(|f| f.levels = vec![Level::Error]), "log_records_warn_ts"),
+        ("levels info,debug", filter(|f| f.levels = vec![Level::Info, Level::Debug]), "log_records_ts"),
+        ("logger exact", filter(|f| f.logger = exact()), "log_records_logger_ts (logger=?)"),
+        ("logger tree", filter(|f| f.logger = tree()), "log_records_logger_ts (logger=?)"),
+        ("text word", filter(|f| f.text = Some("quasar".into())), "log_records_fts VIRTUAL TABLE INDEX"),
+        ("text phrase", filter(|f| f.text = Some("checksum mismatch".into())), "log_records_fts VIRTUAL TABLE INDEX"),
+        // A common term is searched by walking the newest records (it fills a page within a few).
+        (
+            "text common",
+            filter(|f| f.text = Some("reset by peer".into())),
+            "SCAN log_records USING INDEX log_records_ts",
+        ),
+        ("context key", filter(|f| f.fields = vec!["user_id=7".parse().unwrap()]), "log_context_index"),
+        ("request id", filter(|f| f.fields = vec!["request_id=req-9".parse().unwrap()]), "log_context_index"),
+        (
+            "context range",
+            filter(|f| f.ranges = vec![FieldRange::new("status", RangeOp::Ge, 500.0).unwrap()]),
+            "log_context_index USING PRIMARY KEY (key=? AND value>? AND value<?)",
+        ),
+        ("call site", filter(|f| f.site = Some("src/handler.rs:12".parse().unwrap())), "log_records_ts"),
+        (
+            "tree + warn",
+            filter(|f| {
+                f.logger = tree();
+                f.min_level = Some(Level::Warn);
+            }),
+            "log_records_warn_logger_ts (logger=?)",
+        ),
+        (
+            "exact + warn",
+            filter(|f| {
+                f.logger = exact();
+                f.min_level = Some(Level::Warn);
+            }),
+            "log_records_warn_logger_ts (logger=?)",
+        ),
+        (
+            "errors + since",
+            filter(|f| {
+                f.levels = vec![Level::Error];
+                f.since = Some(since);
+            }),
+            "log_records_warn_ts (ts>?)",
+        ),
+        (
+            "tree + time range",
+            filter(|f| {
+                f.logger = tree();
+                (f.since, f.until) = (Some(since), Some(until));
+            }),
+            "log_records_logger_ts (logger=? AND ts>? AND ts<?)",
+        ),
+        (
+            "tree + warn + since",
+            filter(|f| {
+                f.logger = tree();
+                f.min_level = Some(Level::Warn);
+                f.since = Some(since);
+            }),
+            "log_records_warn_logger_ts (logger=? AND ts>?)",
+        ),
+        (
+            "tree + text",
+            filter(|f| {
+                f.logger = tree();
+                f.text = Some("quasar".into());
+            }),
+            "log_records_fts",
+        ),
+        (
+            "exact + context key",
+            filter(|f| {
+                f.logger = exact();
+                f.fields = vec!["user_id=7".parse().unwrap()];
+            }),
+            "log_context_index",
+        ),
+        (
+            "text + context key",
+            filter(|f| {
+                f.text = Some("payment".into());
+                f.fields = vec!["user_id=7".parse().unwrap()];
+            }),
+            "log_context_index",
+        ),
+        (
+            "since + context range",
+            filter(|f| {
+                f.since = Some(since);
+                f.ranges = vec![FieldRange::new("status", RangeOp::Ge, 500.0).unwrap()];
+            }),
+            "log_context_index",
+        ),
+        (
+            "app + host + context key",
+            filter(|f| {
+                f.app = Some("api".into());
+                f.host = Some("h1".into());
+                f.fields = vec!["user_id=7".parse().unwrap()];
+            }),
+            "log_context_index",
+        ),
+        (
+            "tree + warn + since + text",
+            filter(|f| {
+                f.logger = tree();
+                f.min_level = Some(Level::Warn);
+                f.since = Some(since);
+                f.text = Some("quasar".into());
+            }),
+            "log_records_fts",
+        ),
+        (
+            "tree + warn + text + context key",
+            filter(|f| {
+                f.logger = tree();
+                f.min_level = Some(Level::Warn);
+                f.text = Some("reset by peer".into());
+                f.fields = vec!["user_id=7".parse().unwrap()];
+            }),
+            "log_context_index",
+        ),
+        (
+            "exact + since + until + request id",
+            filter(|f| {
+                f.logger = exact();
+                (f.since, f.until) = (Some(since), Some(until));
+                f.fields = vec!["request_id=req-9".parse().unwrap()];
+            }),
+            "log_context_index",
+        ),
+        (
+            "exact logger + call site",
+            filter(|f| {
+                f.logger = exact();
+                f.site = Some("src/handler.rs:12".parse().unwrap());
+            }),
+            "log_records_logger_ts (logger=?)",
+        ),
+    ]
+}
+
+/// A step of the plan that reads every row of `log_records`: `SCAN
+/// log_records` without an index (an ordered walk of an index says `USING`).
+fn full_scans(plan: &str) -> Vec<&str> {
+    plan.split("; ")
+        .filter(|step| {
+            let words: Vec<&str> = step.split_whitespace().collect();
+            words.get(..2) == Some(&["SCAN", "log_records"][..]) && !words.contains(&"USING")
+        })
+        .collect()
+}
+
+#[test]
+fn every_combination_is_planned_through_an_index() {
+    let (_dir, store) = filled();
+    for (name, f, index) in combinations() {
+        let plan = store.explain_records(&f).unwrap();
+        assert!(full_scans(&plan).is_empty(), "{name}: a full scan: {plan}");
+        assert!(plan.contains(index), "{name}: {index} not in {plan}");
+        // And the rows are the reference's.
+        let want: Vec<i64> =
+            all(&store, &RecordFilter::default()).iter().filter(|r| f.keeps(r)).map(|r| r.id).collect();
+        let got: Vec<i64> = store.records(&f, PageAt::Newest, 50).unwrap().records.iter().map(|r| r.id).collect();
+        assert_eq!(got, want[..want.len().min(50)], "{name}");
+    }
+}
