@@ -157,7 +157,7 @@ pub fn filters() -> Vec<(String, RecordFilter)> {
         f.levels = vec![Level::Warn, Level::Error];
     });
     add("logger exact + min level error", &|f| {
-        f.logger = Some(LoggerMatch::Exact("web::api".into()));
+        f.logger = Some(LoggerMatch::Exact("billingx".into()));
         f.min_level = Some(Level::Error);
     });
     add("levels error + since", &|f| {
