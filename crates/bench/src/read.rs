@@ -17,8 +17,9 @@ mod writes;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use log_panel_core::store::{CardsQuery, FieldValue, LoggerMatch, PageAt, RecordFilter, Slots, DAY};
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Store, Timestamp, Value};
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
+use log_panel_query::Store;
+use log_panel_query::{CardsQuery, FieldValue, LoggerMatch, PageAt, RecordFilter, Slots, DAY};
 use log_panel_sqlite::{SqliteOptions, SqliteSink, SqliteStore};
 use rusqlite::Connection;
 use serde_json::json;

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use log_panel_core::parse_level;
-use log_panel_core::store::{FieldMatch, LoggerMatch, RecordFilter, SiteMatch, When};
 use log_panel_core::Level;
+use log_panel_query::{FieldMatch, LoggerMatch, RecordFilter, SiteMatch, When};
 
 use crate::error::CliError;
 

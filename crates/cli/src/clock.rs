@@ -3,8 +3,8 @@
 
 use jiff::tz::TimeZone;
 use jiff::ToSpan;
-use log_panel_core::store::{Slots, When};
 use log_panel_core::Timestamp;
+use log_panel_query::{Slots, When};
 
 use crate::error::CliError;
 

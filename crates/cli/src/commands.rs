@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use log_panel_core::store::{
+use log_panel_query::{
     CardFilter, CardsQuery, CommitWaiter, FieldValue, Follow, LoggerCard, PageAt, RecordFilter, Slots, StoredRecord,
     Wake,
 };
-use log_panel_core::{LevelCounts, Store, StoreErrorKind};
+use log_panel_query::{LevelCounts, Store, StoreErrorKind};
 
 use crate::args::{
     ExportArgs, ExportFormat, Format, PruneArgs, QueryArgs, RangeArgs, SitesArgs, StatsArgs, StatsRange, TailArgs,

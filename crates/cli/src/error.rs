@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 
 use log_panel::ConfigError;
-use log_panel_core::StoreError;
+use log_panel_query::StoreError;
 
 #[derive(Debug)]
 pub(crate) enum CliError {
@@ -28,7 +28,7 @@ impl CliError {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
-            CliError::Store(e) if e.kind() == log_panel_core::StoreErrorKind::BadFilter => 2,
+            CliError::Store(e) if e.kind() == log_panel_query::StoreErrorKind::BadFilter => 2,
             _ => 1,
         }
     }

@@ -4,11 +4,12 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use log_panel_core::store::{
+use log_panel_core::Timestamp;
+use log_panel_query::{
     CallSite, Cards, CardsQuery, Cursor, FieldValue, Histogram, Page, PageAt, PruneReport, RecordFilter, Slots,
     StoredRecord,
 };
-use log_panel_core::{Store, StoreError, StoreErrorKind, Timestamp};
+use log_panel_query::{Store, StoreError, StoreErrorKind};
 
 #[derive(Default)]
 pub(crate) struct FakeStore {
@@ -108,7 +109,7 @@ mod tests {
     use super::*;
     use crate::commands::{follow_until, walk};
     use crate::error::CliError;
-    use log_panel_core::store::Follow;
+    use log_panel_query::Follow;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     #[test]

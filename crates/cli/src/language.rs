@@ -1,8 +1,8 @@
-//! The query language (`log_panel_core::store::parse_query`, docs/query.md)
+//! The query language (`log_panel_query::parse_query`, docs/query.md)
 //! on the command line: the positional QUERY of `query`, `tail`, `sites`
 //! and `export`, ANDed with their flags.
 
-use log_panel_core::store::RecordFilter;
+use log_panel_query::RecordFilter;
 
 use crate::error::CliError;
 

@@ -19,8 +19,8 @@ use clap::error::ErrorKind;
 use clap::Parser;
 use log_panel::config::DEFAULT_DATABASE;
 use log_panel::Config;
-use log_panel_core::store::DEFAULT_READ_TIMEOUT;
-use log_panel_core::{Store, StoreError};
+use log_panel_query::DEFAULT_READ_TIMEOUT;
+use log_panel_query::{Store, StoreError};
 
 use crate::args::{Cli, ColorChoice, Command};
 use crate::clock::Clock;

@@ -9,8 +9,8 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
-use log_panel_core::store::StoredRecord;
 use log_panel_core::{level_name, Level};
+use log_panel_query::StoredRecord;
 use serde::Serialize;
 
 use crate::clock::Clock;

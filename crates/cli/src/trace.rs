@@ -1,8 +1,8 @@
 //! `--trace ID` (a filter on the context key `trace_id`) and `serve
 //! --trace-url TEMPLATE` (the panel's link to a trace viewer).
 
-use log_panel_core::store::{FieldMatch, FieldValue};
 use log_panel_core::trace::{is_trace_id, TRACE_ID_KEY};
+use log_panel_query::{FieldMatch, FieldValue};
 
 /// `--trace`: a W3C trace id, 32 hex digits (upper case is taken as lower,
 /// the form stored); anything else is refused before the store is asked.

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use crate::{Level, LevelCounts, Record, Timestamp};
+use crate::{Level, Record, Timestamp, LEVELS};
 
 /// One hour, in microseconds: the coarse bucket.
 pub const HOUR_MICROS: i64 = 3_600_000_000;
@@ -122,6 +122,66 @@ fn buckets<'m>(
 /// the order of [`LEVELS`](crate::LEVELS)); a count past `i64::MAX` is held there.
 pub fn counts_as_i64(counts: &LevelCounts) -> [i64; 5] {
     [counts.trace, counts.debug, counts.info, counts.warn, counts.error].map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// Records per level in some bucket or range.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct LevelCounts {
+    /// TRACE records.
+    pub trace: u64,
+    /// DEBUG records.
+    pub debug: u64,
+    /// INFO records.
+    pub info: u64,
+    /// WARN records.
+    pub warn: u64,
+    /// ERROR records.
+    pub error: u64,
+}
+
+impl LevelCounts {
+    /// All levels together.
+    pub fn total(&self) -> u64 {
+        self.trace + self.debug + self.info + self.warn + self.error
+    }
+
+    /// The count of one level.
+    pub fn get(&self, level: Level) -> u64 {
+        match level {
+            Level::Trace => self.trace,
+            Level::Debug => self.debug,
+            Level::Info => self.info,
+            Level::Warn => self.warn,
+            Level::Error => self.error,
+        }
+    }
+
+    /// Adds `n` records of `level`.
+    pub fn add_n(&mut self, level: Level, n: u64) {
+        *self.slot(level) += n;
+    }
+
+    /// Adds one record of `level`.
+    pub fn add(&mut self, level: Level) {
+        self.add_n(level, 1);
+    }
+
+    /// Adds every count of `other`.
+    pub fn merge(&mut self, other: &LevelCounts) {
+        for level in LEVELS {
+            self.add_n(level, other.get(level));
+        }
+    }
+
+    fn slot(&mut self, level: Level) -> &mut u64 {
+        match level {
+            Level::Trace => &mut self.trace,
+            Level::Debug => &mut self.debug,
+            Level::Info => &mut self.info,
+            Level::Warn => &mut self.warn,
+            Level::Error => &mut self.error,
+        }
+    }
 }
 
 #[cfg(test)]

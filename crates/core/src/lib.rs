@@ -29,7 +29,6 @@ mod policy;
 pub mod record;
 pub mod redact;
 mod sink;
-pub mod store;
 pub mod trace;
 mod value;
 
@@ -41,5 +40,4 @@ pub use record::{
     level_from_severity, level_index, level_name, parse_level, severity, Level, Origin, Record, Text, Timestamp, LEVELS,
 };
 pub use sink::{Batch, Sink, SinkError, SinkErrorKind, IDLE_PERIOD};
-pub use store::{LevelCounts, Store, StoreError, StoreErrorKind};
 pub use value::{Str, Value};

@@ -44,8 +44,8 @@
 //! A trace's records are `fields` with [`TRACE_ID_KEY`]; one request's are
 //! [`Store::related`] with `request_id`.
 
-pub use log_panel_core::store::*;
 pub use log_panel_core::trace::{SPAN_ID_KEY, TRACE_ID_KEY};
+pub use log_panel_query::*;
 
 #[cfg(feature = "postgres")]
 pub use log_panel_postgres::PgStore;

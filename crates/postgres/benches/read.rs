@@ -19,10 +19,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log_panel_core::store::{FieldValue, PageAt, RecordFilter};
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Store, Timestamp, Value};
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
 use log_panel_postgres::testing::TestServer;
 use log_panel_postgres::{PgSink, PgStore};
+use log_panel_query::Store;
+use log_panel_query::{FieldValue, PageAt, RecordFilter};
 use postgres::{Client, NoTls};
 
 const BATCH: usize = 10_000;
@@ -88,7 +89,7 @@ fn reads(store: &PgStore, db: &mut Client, n: usize, label: &str) {
     time("page 1 (50 rows)", || store.records(&all, PageAt::Newest, 50).unwrap());
     // The cursor of a page ~10 000 pages down (or as deep as the table goes).
     let deep_ts = START + (n as i64 / 2) * STEP;
-    let cursor = log_panel_core::store::Cursor { ts: Timestamp(deep_ts), id: i64::MAX };
+    let cursor = log_panel_query::Cursor { ts: Timestamp(deep_ts), id: i64::MAX };
     time("deep page by cursor (50 rows)", || store.records(&all, PageAt::Older(cursor), 50).unwrap());
     let mut rare = RecordFilter::default();
     rare.text = Some("rare-needle".into());

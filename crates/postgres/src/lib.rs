@@ -6,7 +6,7 @@
 //! (one upsert per table). At start it connects and creates or migrates its schema
 //! (see [`schema`]); the schema is documented in `docs/schema.md`.
 //!
-//! [`PgStore`] is the read side (the [`Store`](log_panel_core::Store) trait:
+//! [`PgStore`] is the read side (the [`Store`](log_panel_query::Store) trait:
 //! filtered pages, cards, histograms, call sites, prune), documented in
 //! `docs/query.md`. While its writer is idle, the sink brings the message and
 //! context search index up to date and, with [`PgSink::with_retention`],

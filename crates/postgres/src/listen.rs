@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use log_panel_core::store::{CommitWaiter, Wake};
+use log_panel_query::{CommitWaiter, Wake};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::Client;
 

@@ -6,8 +6,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use log_panel_core::store::{FieldRange, FieldValue, LoggerMatch, RecordFilter, StoredRecord};
-use log_panel_core::{level_from_severity, severity, StoreError, StoreErrorKind, Timestamp};
+use log_panel_core::{level_from_severity, severity, Timestamp};
+use log_panel_query::{FieldRange, FieldValue, LoggerMatch, RecordFilter, StoredRecord};
+use log_panel_query::{StoreError, StoreErrorKind};
 use postgres::types::ToSql;
 use postgres::Row;
 

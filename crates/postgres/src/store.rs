@@ -8,12 +8,13 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use log_panel_core::store::{
+use log_panel_core::{level_from_severity, Timestamp};
+use log_panel_query::{
     CallSite, CardFilter, CardSort, Cards, CardsQuery, Cursor, FieldKeys, FieldMatch, FieldValue, FieldValues,
     Histogram, LevelCounts, LoggerCard, Page, PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord,
     DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
-use log_panel_core::{level_from_severity, Store, StoreError, StoreErrorKind, Timestamp};
+use log_panel_query::{Store, StoreError, StoreErrorKind};
 use postgres::{Client, Row};
 
 use crate::config::error_chain;
@@ -51,14 +52,14 @@ pub const DEFAULT_SCAN_BOUND: u64 = 1_000_000;
 /// on it is tried once more on a fresh one.
 ///
 /// ```no_run
-/// use log_panel_core::store::{PageAt, RecordFilter};
-/// use log_panel_core::Store;
+/// use log_panel_query::{PageAt, RecordFilter};
+/// use log_panel_query::Store;
 /// use log_panel_postgres::PgStore;
 ///
 /// let store = PgStore::connect("postgres://app:secret@localhost/logs")?;
 /// let page = store.records(&RecordFilter::default(), PageAt::Newest, 50)?;
 /// println!("{} records, more: {}", page.records.len(), page.older.is_some());
-/// # Ok::<(), log_panel_core::StoreError>(())
+/// # Ok::<(), log_panel_query::StoreError>(())
 /// ```
 pub struct PgStore {
     config: PgConfig,
@@ -604,7 +605,7 @@ impl PgStore {
             let start = timestamp(row.try_get(0).map_err(|e| store_error(&self.config, "reading the aggregates", e))?);
             let counts = level_counts(row, 1).map_err(|e| store_error(&self.config, "reading the aggregates", e))?;
             if let Some(i) = slots.index_of(start) {
-                out[i].merge(&counts.filtered(filter));
+                out[i].merge(&filter.kept_counts(&counts));
             }
         }
         Ok(Histogram { slots: out, complete: true })
@@ -966,7 +967,7 @@ impl Store for PgStore {
         format!("PostgreSQL {}", self.config.redacted())
     }
 
-    fn commit_waiter(&self) -> Box<dyn log_panel_core::store::CommitWaiter> {
+    fn commit_waiter(&self) -> Box<dyn log_panel_query::CommitWaiter> {
         Box::new(crate::listen::PgCommitWaiter::new(self.config.clone()))
     }
 }

@@ -22,7 +22,7 @@ fn origin(pid: u32) -> Origin {
     Origin::new("test", "h", pid)
 }
 
-use log_panel_core::store::conformance::Rng;
+use log_panel_query::conformance::Rng;
 
 fn mixed(rng: &mut Rng, n: usize, start: i64, span: i64) -> Vec<Record> {
     (0..n)

@@ -1,10 +1,10 @@
-//! The shared `Store` conformance suite (`log_panel_core::store::conformance`)
+//! The shared `Store` conformance suite (`log_panel_query::conformance`)
 //! against PgStore on a throwaway server, written by PgSink.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use log_panel_core::store::conformance;
 use log_panel_postgres::testing::fresh_sink;
 use log_panel_postgres::PgStore;
+use log_panel_query::conformance;
 
 #[test]
 fn pg_store_passes_the_conformance_suite() {

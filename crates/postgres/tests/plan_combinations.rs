@@ -8,10 +8,11 @@
 //! conformance suite (`tests/conformance.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use log_panel_core::store::{FieldRange, LoggerMatch, PageAt, RangeOp, RecordFilter, HOUR};
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Store, Timestamp, Value};
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
 use log_panel_postgres::testing::{client, fresh_sink};
 use log_panel_postgres::PgStore;
+use log_panel_query::Store;
+use log_panel_query::{FieldRange, LoggerMatch, PageAt, RangeOp, RecordFilter, HOUR};
 
 /// 2026-11-20T00:00:00Z.
 const BASE: i64 = 1_795_132_800 * 1_000_000;

@@ -7,13 +7,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use log_panel_core::store::{
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
+use log_panel_postgres::testing::{client, fresh_sink, index_names, TestServer};
+use log_panel_postgres::{schema, PgSink, PgStore};
+use log_panel_query::{
     CardFilter, CardsQuery, Cursor, FieldMatch, FieldValue, Follow, LevelCounts, LoggerMatch, PageAt, RecordFilter,
     Slots, StoredRecord, DAY, HOUR, QUARTER_HOUR,
 };
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Store, StoreErrorKind, Timestamp, Value};
-use log_panel_postgres::testing::{client, fresh_sink, index_names, TestServer};
-use log_panel_postgres::{schema, PgSink, PgStore};
+use log_panel_query::{Store, StoreErrorKind};
 use postgres::{Client, NoTls};
 
 const SEC: i64 = 1_000_000;
@@ -24,7 +25,7 @@ const LOGGERS: [&str; 7] = ["app", "app::db", "app::db::pool", "app:x", "appx", 
 const WORDS: [&str; 6] =
     ["Payment accepted", "cache MISS", "100% done_x", "timeout on upstream", "ünïcode Ärger", "ok"];
 
-use log_panel_core::store::conformance::Rng;
+use log_panel_query::conformance::Rng;
 
 /// A generated record with what the store must return for it.
 #[derive(Debug, Clone)]
@@ -545,7 +546,7 @@ fn histograms_from_aggregates_and_from_rows() {
         "UPDATE log_logger_hourly SET error = error + 1000; UPDATE log_logger_quarter SET error = error + 1000",
     )
     .unwrap();
-    let total = |h: &log_panel_core::store::Histogram| h.slots.iter().map(LevelCounts::total).sum::<u64>();
+    let total = |h: &log_panel_query::Histogram| h.slots.iter().map(LevelCounts::total).sum::<u64>();
     let skewed = store.histogram(&filter(), &hours).unwrap();
     let from_rows = store.histogram(&rows_only, &hours).unwrap();
     assert!(total(&skewed) >= 1000, "aggregate path");
@@ -736,7 +737,7 @@ fn a_version_2_database_with_rows_is_migrated_to_the_latest() {
         db.query_one("SELECT count(*) FROM log_search_num WHERE key = 'n' AND num = 7", &[]).unwrap().get(0);
     assert_eq!(numbers, 1);
     let mut f = filter();
-    f.ranges.push(log_panel_core::store::FieldRange::new("n", log_panel_core::store::RangeOp::Gt, 6.5).unwrap());
+    f.ranges.push(log_panel_query::FieldRange::new("n", log_panel_query::RangeOp::Gt, 6.5).unwrap());
     assert_eq!(store.records(&f, PageAt::Newest, 10).unwrap().records[0].message, "Disk FULL on /var");
     let (mark, indexed): (i64, i64) = {
         let r = db

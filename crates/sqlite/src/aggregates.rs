@@ -91,7 +91,7 @@ const REBUILD: &str = "DELETE FROM log_logger_stats;
                sum(level = 5), sum(level = 10), sum(level = 20), sum(level = 30), sum(level = 40)
         FROM log_records GROUP BY 1, 2;";
 
-pub use log_panel_core::LevelCounts;
+pub use log_panel_query::LevelCounts;
 
 fn counts_from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<LevelCounts> {
     Ok(LevelCounts {

@@ -30,7 +30,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use log_panel_core::store::{FieldMatch, RecordFilter};
+use log_panel_query::{FieldMatch, RecordFilter};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, Transaction};
 

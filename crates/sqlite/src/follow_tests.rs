@@ -3,8 +3,9 @@
 //! committed since the last one, counted where the scan tests each row.
 #![allow(clippy::unwrap_used)]
 
-use log_panel_core::store::{Follow, RecordFilter};
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Store};
+use log_panel_core::{Batch, Level, Origin, Record, Sink};
+use log_panel_query::Store;
+use log_panel_query::{Follow, RecordFilter};
 
 use crate::search::SCANNED;
 use crate::{SqliteSink, SqliteStore};

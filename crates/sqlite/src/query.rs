@@ -4,7 +4,7 @@
 //! a condition can equal the expression of an index on it.
 
 use log_panel_core::severity;
-use log_panel_core::store::{FieldMatch, FieldRange, FieldValue, LoggerMatch, RangeOp, RecordFilter};
+use log_panel_query::{FieldMatch, FieldRange, FieldValue, LoggerMatch, RangeOp, RecordFilter};
 use rusqlite::types::Value;
 
 use crate::{context_index, search};

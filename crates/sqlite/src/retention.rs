@@ -11,7 +11,8 @@
 
 use std::collections::HashMap;
 
-use log_panel_core::{level_from_severity, LevelCounts, Timestamp};
+use log_panel_core::{level_from_severity, Timestamp};
+use log_panel_query::LevelCounts;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::aggregates::parse_timestamp;

@@ -181,8 +181,9 @@ fn drop_expression_indexes(conn: &Connection) -> rusqlite::Result<()> {
 mod tests {
     use super::*;
     use crate::SqliteStore;
-    use log_panel_core::store::{PageAt, RangeOp, RecordFilter};
-    use log_panel_core::{Sink, Store};
+    use log_panel_core::Sink;
+    use log_panel_query::Store;
+    use log_panel_query::{PageAt, RangeOp, RecordFilter};
 
     /// A database at schema `version` (its migrations run by hand, then
     /// `extra`) holding `n` records, the `i`-th with context `context(i)`.
@@ -262,7 +263,7 @@ mod tests {
         // The request-id index of the sink's defaults exists now.
         assert_eq!(store.indexed_keys().unwrap(), ["request_id"]);
         assert_eq!(
-            store.related("request_id", &log_panel_core::store::FieldValue::Text("r3".into()), 10_000).unwrap().len(),
+            store.related("request_id", &log_panel_query::FieldValue::Text("r3".into()), 10_000).unwrap().len(),
             714
         );
     }
@@ -289,7 +290,7 @@ mod tests {
         let mut by_request = RecordFilter::default();
         by_request.fields.push("request_id=r3".parse().unwrap());
         let mut by_status = RecordFilter::default();
-        by_status.ranges.push(log_panel_core::store::FieldRange::new("status", RangeOp::Ge, 400.0).unwrap());
+        by_status.ranges.push(log_panel_query::FieldRange::new("status", RangeOp::Ge, 400.0).unwrap());
         assert_eq!((count(&by_request), count(&by_status)), (100, 450));
         assert_eq!(store.unindexed().unwrap(), 900);
         let mut sink = crate::SqliteSink::open(&path).unwrap();
@@ -318,7 +319,7 @@ mod tests {
             .unwrap();
         assert_eq!(indexes, 0, "the expression index is off the burst path");
         assert_eq!(store.indexed_keys().unwrap(), ["tenant"]);
-        let t1 = log_panel_core::store::FieldValue::Text("t1".into());
+        let t1 = log_panel_query::FieldValue::Text("t1".into());
         assert_eq!(store.related("tenant", &t1, 10_000).unwrap().len(), 300);
         let mut sink = crate::SqliteSink::open(&path).unwrap();
         while sink.idle().unwrap() {}

@@ -8,12 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use log_panel_core::store::{
+use log_panel_core::{level_from_severity, Timestamp};
+use log_panel_query::{
     CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldKeys, FieldMatch, FieldValue, FieldValues, Histogram,
     LoggerCard, LoggerMatch, Page, PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord, DEFAULT_READ_TIMEOUT,
     HOUR, QUARTER_HOUR,
 };
-use log_panel_core::{level_from_severity, LevelCounts, Store, StoreError, StoreErrorKind, Timestamp};
+use log_panel_query::{LevelCounts, Store, StoreError, StoreErrorKind};
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
@@ -60,7 +61,7 @@ const COLUMNS: &str =
 /// time budget ([`SqliteStore::with_read_timeout`]).
 ///
 /// ```
-/// use log_panel_core::store::{PageAt, RecordFilter};
+/// use log_panel_query::{PageAt, RecordFilter};
 /// use log_panel_core::{Batch, Level, Origin, Record, Sink, Store};
 /// use log_panel_sqlite::{SqliteSink, SqliteStore};
 ///
@@ -962,7 +963,7 @@ impl Store for SqliteStore {
             if let Ok(table) = bucket_table(&bounds) {
                 for_each_bucket(&conn, table, filter.logger.as_ref(), from, to, |_, t, counts| {
                     if let Some(i) = slots.index_of(t) {
-                        out.slots[i].merge(&counts.filtered(filter));
+                        out.slots[i].merge(&filter.kept_counts(&counts));
                     }
                 })?;
                 return Ok(out);

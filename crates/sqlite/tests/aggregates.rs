@@ -33,7 +33,7 @@ fn record(level: Level, logger: &'static str, micros: i64) -> Record {
     r
 }
 
-use log_panel_core::store::conformance::Rng;
+use log_panel_query::conformance::Rng;
 
 /// `n` records over `span` micros from `start`, all loggers and levels mixed.
 fn mixed(rng: &mut Rng, n: usize, start: i64, span: i64) -> Vec<Record> {

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use log_panel_core::store::conformance::data_set;
-use log_panel_core::store::{Cursor, LoggerMatch, PageAt, RecordFilter, FIELD_SAMPLE_ROWS};
-use log_panel_core::{Batch, Sink, Store};
+use log_panel_core::{Batch, Sink};
+use log_panel_query::conformance::data_set;
+use log_panel_query::Store;
+use log_panel_query::{Cursor, LoggerMatch, PageAt, RecordFilter, FIELD_SAMPLE_ROWS};
 use log_panel_sqlite::{SqliteSink, SqliteStore};
 use rusqlite::Connection;
 

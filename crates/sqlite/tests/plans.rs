@@ -6,8 +6,9 @@
 //! `RecordFilter::keeps`, over a logger tree with quiet members.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use log_panel_core::store::{FieldRange, LoggerMatch, PageAt, RangeOp, RecordFilter, StoredRecord, HOUR};
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Store, Timestamp, Value};
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
+use log_panel_query::Store;
+use log_panel_query::{FieldRange, LoggerMatch, PageAt, RangeOp, RecordFilter, StoredRecord, HOUR};
 use log_panel_sqlite::{SqliteSink, SqliteStore};
 
 /// 2026-11-20T00:00:00Z.

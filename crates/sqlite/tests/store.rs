@@ -8,13 +8,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use log_panel_core::store::{
+use log_panel_core::{severity, Batch, Level, Origin, Record, Sink, Timestamp, Value};
+use log_panel_query::{
     CardFilter, CardsQuery, Cursor, FieldMatch, FieldRange, FieldValue, LoggerMatch, PageAt, RangeOp, RecordFilter,
     Slots, DAY, HOUR, QUARTER_HOUR,
 };
-use log_panel_core::{
-    severity, Batch, Level, LevelCounts, Origin, Record, Sink, Store, StoreErrorKind, Timestamp, Value,
-};
+use log_panel_query::{LevelCounts, Store, StoreErrorKind};
 use log_panel_sqlite::{SqliteOptions, SqliteSink, SqliteStore};
 use rusqlite::Connection;
 use serde_json::json;
@@ -38,7 +37,7 @@ const WORDS: [&str; 12] = [
     "ab",
 ];
 
-use log_panel_core::store::conformance::Rng;
+use log_panel_query::conformance::Rng;
 
 /// A stored row as the model sees it.
 #[derive(Clone, Debug)]
@@ -769,7 +768,7 @@ fn errors_are_typed() {
     assert_eq!(store.describe(), format!("sqlite:{}", sink.path().display()));
 }
 
-/// The shared test body of every storage (`log_panel_core::store::conformance`),
+/// The shared test body of every storage (`log_panel_query::conformance`),
 /// against a fresh file written by `SqliteSink` and read by `SqliteStore`.
 #[test]
 fn sqlite_store_passes_the_conformance_suite() {
@@ -777,7 +776,7 @@ fn sqlite_store_passes_the_conformance_suite() {
     let path = dir.path().join("conformance.db");
     let mut sink = log_panel_sqlite::SqliteSink::open(&path).unwrap();
     let store = log_panel_sqlite::SqliteStore::open(&path).unwrap();
-    log_panel_core::store::conformance::run(&mut sink, &store);
+    log_panel_query::conformance::run(&mut sink, &store);
 }
 
 /// A logger tree is read one arm per logger, and by one query past

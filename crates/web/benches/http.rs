@@ -15,8 +15,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log_panel_core::store::{Cursor, PageAt, RecordFilter};
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Store, Timestamp, Value};
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
+use log_panel_query::Store;
+use log_panel_query::{Cursor, PageAt, RecordFilter};
 use log_panel_web::{ServeOptions, Server};
 
 fn arg(name: &str, default: usize) -> usize {
@@ -114,7 +115,7 @@ fn main() {
     let PageAt::Older(shared_deep) = at else { panic!("user=7 fills five pages") };
     eprintln!("five pages of user=7 in {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
     let t = Instant::now();
-    let old = store.related("user", &log_panel_core::store::FieldValue::Text("7".into()), 1000).unwrap();
+    let old = store.related("user", &log_panel_query::FieldValue::Text("7".into()), 1000).unwrap();
     eprintln!("Store::related(user=7, 1000): {} records in {:.0} ms", old.len(), t.elapsed().as_secs_f64() * 1e3);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let addr = rt.block_on(async {

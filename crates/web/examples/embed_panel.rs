@@ -19,7 +19,7 @@ use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use log_panel_core::{Store, StoreError};
+use log_panel_query::{Store, StoreError};
 
 /// The application's own check: a real app would look at its session here.
 async fn require_admin(request: Request, next: Next) -> Response {

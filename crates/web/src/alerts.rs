@@ -17,8 +17,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use log_panel_core::alert::WindowRule;
-use log_panel_core::store::{PageAt, RecordFilter, DAY, HOUR};
-use log_panel_core::{Level, Store, StoreError, Timestamp, LEVELS};
+use log_panel_core::{Level, Timestamp, LEVELS};
+use log_panel_query::{PageAt, RecordFilter, DAY, HOUR};
+use log_panel_query::{Store, StoreError};
 use maud::{html, Markup};
 
 use crate::html::{count, counted, level_badge, page, preview, problem_page, time, Nav, Shown, NAME_CHARS};

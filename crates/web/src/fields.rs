@@ -9,10 +9,10 @@
 //! cut the count; nothing is read unless asked for, so the records page
 //! costs what it did without it.
 
-use log_panel_core::store::{
+use log_panel_query::{
     FieldKeys, FieldMatch, FieldValue, FieldValues, RecordFilter, StoreErrorKind, FIELD_SAMPLE_ROWS,
 };
-use log_panel_core::{Store, StoreError};
+use log_panel_query::{Store, StoreError};
 use maud::{html, Markup};
 
 use crate::html::{count, counted, Base, Shown};

@@ -2,7 +2,7 @@
 //! last-hour badge and the timeline badge of a card are judged by it, with the
 //! thresholds of that logger, so they cannot disagree.
 
-use log_panel_core::LevelCounts;
+use log_panel_query::LevelCounts;
 
 /// ERROR and WARN counts in a span (a timeline slot, the last hour) from
 /// which that span is an error span (red) or a warning span (amber). Both are

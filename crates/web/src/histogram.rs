@@ -10,10 +10,11 @@
 //! from the rows up to the store's scan bound, and a count that stopped
 //! there is drawn and labelled as a lower bound.
 
-use log_panel_core::store::{
+use log_panel_core::{escape_controls, Timestamp};
+use log_panel_query::{
     Cursor, Histogram, LevelCounts, Page, PageAt, RecordFilter, Slots, StoreErrorKind, HOUR, QUARTER_HOUR,
 };
-use log_panel_core::{escape_controls, Store, StoreError, Timestamp};
+use log_panel_query::{Store, StoreError};
 use maud::{html, Markup};
 
 use crate::query::Viewer;
@@ -23,7 +24,7 @@ const MINUTE: i64 = 60 * SECOND;
 /// A second, in microseconds.
 const SECOND: i64 = 1_000_000;
 /// The span the histogram covers when nothing matches and the filter has no `since`.
-const EMPTY_SPAN: i64 = log_panel_core::store::DAY;
+const EMPTY_SPAN: i64 = log_panel_query::DAY;
 
 /// The histogram's time window `[start, end)` for `filter`, and whether it
 /// ends now: see the module documentation. `oldest` is the oldest record
@@ -147,7 +148,7 @@ fn ceil_to(t: i64, unit: i64) -> i64 {
 /// never milliseconds.
 pub(crate) fn axis_label(viewer: Viewer, ts: Timestamp, bar_width: i64) -> String {
     let full = viewer.format(ts);
-    let keep = if bar_width >= log_panel_core::store::DAY {
+    let keep = if bar_width >= log_panel_query::DAY {
         10
     } else if bar_width >= 60_000_000 {
         16

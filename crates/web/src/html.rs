@@ -3,8 +3,8 @@
 //! are shown through [`Shown`], which also turns control characters into
 //! visible escapes.
 
-use log_panel_core::store::{Histogram, LevelCounts, Slots, StoredRecord};
 use log_panel_core::{escape_controls, level_name, Level, Timestamp};
+use log_panel_query::{Histogram, LevelCounts, Slots, StoredRecord};
 use maud::{html, Markup, Render, DOCTYPE};
 
 use crate::histogram::{axis_label, highlight, x_of, Drawn};

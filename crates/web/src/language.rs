@@ -1,9 +1,9 @@
-//! The query language (`log_panel_core::store::parse_query`, docs/query.md)
+//! The query language (`log_panel_query::parse_query`, docs/query.md)
 //! in the search box: a query that does not parse is shown back with a
 //! caret under the column of the mistake, and the parts of a query no index
 //! serves are named above the rows.
 
-use log_panel_core::store::{parse_query, RecordFilter};
+use log_panel_query::{parse_query, RecordFilter};
 use maud::{html, Markup};
 
 /// The query with a caret under the column of its mistake; nothing when it parses.

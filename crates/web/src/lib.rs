@@ -1,7 +1,7 @@
 //! The web panel of log-panel: a dashboard of logger health cards, a
 //! searchable records table with a histogram, one record in full, the
 //! request view, call sites and a live tail, over any
-//! [`Store`](log_panel_core::Store).
+//! [`Store`](log_panel_query::Store).
 //!
 //! Two ways to run it:
 //!
@@ -12,7 +12,7 @@
 //!   nests under its own path and wraps in its own authentication:
 //!
 //! ```no_run
-//! # fn demo(store: std::sync::Arc<dyn log_panel_core::Store>) {
+//! # fn demo(store: std::sync::Arc<dyn log_panel_query::Store>) {
 //! let app = axum::Router::new().nest("/admin/logs", log_panel_web::router(store));
 //! // .layer(your_auth_middleware)
 //! # let _ = app;
@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use axum::http::{header, HeaderValue};
 use axum::routing::get;
-use log_panel_core::Store;
+use log_panel_query::Store;
 
 pub use health::Thresholds;
 pub use serve::{serve, ServeOptions, Server, WebError};
@@ -193,8 +193,8 @@ impl PanelOptions {
     pub fn thresholds_for(&self, logger: &str, span: i64) -> Thresholds {
         match self.loggers.for_logger(logger) {
             Some(hourly) => {
-                let hours = span.div_euclid(log_panel_core::store::HOUR)
-                    + i64::from(span.rem_euclid(log_panel_core::store::HOUR) != 0);
+                let hours =
+                    span.div_euclid(log_panel_query::HOUR) + i64::from(span.rem_euclid(log_panel_query::HOUR) != 0);
                 hourly.times(u64::try_from(hours).unwrap_or(0).max(1))
             }
             None => Thresholds::new(self.slot_errors, self.slot_warnings),

@@ -7,11 +7,12 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use log_panel_core::store::{
+use log_panel_core::{escape_controls, Timestamp};
+use log_panel_query::{
     CallSite, CardFilter, CardSort, CardsQuery, LoggerCard, PageAt, RecordFilter, SiteMatch, Slots, StoreErrorKind,
     DAY, HOUR,
 };
-use log_panel_core::{escape_controls, Store, StoreError, Timestamp};
+use log_panel_query::{Store, StoreError};
 use maud::{html, Markup};
 
 use crate::health::Health;
@@ -512,7 +513,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     };
     let pager = html! {
         nav.pager {
-            @if at != log_panel_core::store::PageAt::Newest { a href=(ctx.base.link("/records", &encode(keep.clone()))) { "⇤ Newest" } }
+            @if at != log_panel_query::PageAt::Newest { a href=(ctx.base.link("/records", &encode(keep.clone()))) { "⇤ Newest" } }
             @if let Some(c) = page_of.newer { a href=(pager_link("newer", c.to_string())) rel="prev" { "← Newer" } }
             @if let Some(c) = page_of.older { a href=(pager_link("older", c.to_string())) rel="next" { "Older →" } }
         }

@@ -1,8 +1,8 @@
 //! The URL as the whole state of a view: query parameters in, a
 //! [`RecordFilter`] out, and links built back from the same parameters.
 
-use log_panel_core::store::{Cursor, FieldMatch, PageAt, RecordFilter, SiteMatch, When};
 use log_panel_core::{Level, Timestamp};
+use log_panel_query::{Cursor, FieldMatch, PageAt, RecordFilter, SiteMatch, When};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};

@@ -3,7 +3,7 @@
 //! `key=trace_id`), with each record's offset from the request's first record
 //! and a small waterfall bar.
 //!
-//! The records come from [`Store::records`](log_panel_core::Store::records)
+//! The records come from [`Store::records`](log_panel_query::Store::records)
 //! with one context condition, so they are paged by keyset over (time, id)
 //! like the records table: a deep page costs what the first costs, and no page
 //! holds more than [`MAX_LIMIT`] records. The value view reads newest first
@@ -13,8 +13,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use log_panel_core::store::{Cursor, FieldMatch, FieldValue, Page, PageAt, RecordFilter, StoreErrorKind, StoredRecord};
-use log_panel_core::{level_name, Store, StoreError, Timestamp};
+use log_panel_core::{level_name, Timestamp};
+use log_panel_query::{Cursor, FieldMatch, FieldValue, Page, PageAt, RecordFilter, StoreErrorKind, StoredRecord};
+use log_panel_query::{Store, StoreError};
 use maud::{html, Markup};
 
 use crate::html::{counted, level_badge, page, preview, time, Nav, Shown, NAME_CHARS};

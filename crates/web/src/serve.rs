@@ -10,7 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use log_panel_core::Store;
+use log_panel_query::Store;
 use subtle::ConstantTimeEq;
 
 use crate::pages::cookie;

@@ -3,8 +3,8 @@
 //! key, the [`TOP`] values with the most records and the rest as "other",
 //! with a legend of counts whose entries filter by their value.
 
-use log_panel_core::store::{FieldMatch, FieldValue, Split, StoredRecord};
 use log_panel_core::Timestamp;
+use log_panel_query::{FieldMatch, FieldValue, Split, StoredRecord};
 use maud::{html, Markup};
 
 use crate::histogram::Drawn;
@@ -179,14 +179,14 @@ pub(crate) fn chart(
 /// past the time budget leaves the page and says so in the chart; any other
 /// failure (a bad key) is the page's.
 pub(crate) fn read(
-    store: &dyn log_panel_core::Store,
-    filter: &log_panel_core::store::RecordFilter,
+    store: &dyn log_panel_query::Store,
+    filter: &log_panel_query::RecordFilter,
     key: &str,
-    slots: &log_panel_core::store::Slots,
-) -> Result<Result<Split, String>, log_panel_core::StoreError> {
+    slots: &log_panel_query::Slots,
+) -> Result<Result<Split, String>, log_panel_query::StoreError> {
     match store.split(filter, key, slots, TOP) {
         Ok(s) => Ok(Ok(s)),
-        Err(e) if e.kind() == log_panel_core::store::StoreErrorKind::TimedOut => Ok(Err(e.to_string())),
+        Err(e) if e.kind() == log_panel_query::StoreErrorKind::TimedOut => Ok(Err(e.to_string())),
         Err(e) => Err(e),
     }
 }

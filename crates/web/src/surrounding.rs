@@ -10,7 +10,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use log_panel_core::store::{Cursor, PageAt, RecordFilter, StoredRecord};
+use log_panel_query::{Cursor, PageAt, RecordFilter, StoredRecord};
 use maud::html;
 
 use crate::html::{page, problem_page, records_table, Nav, Shown};

@@ -5,7 +5,7 @@
 //! (`PanelOptions::tail_streams`).
 //!
 //! Between two reads the poller waits on the store's
-//! [`CommitWaiter`](log_panel_core::store::CommitWaiter): PostgreSQL wakes it
+//! [`CommitWaiter`](log_panel_query::CommitWaiter): PostgreSQL wakes it
 //! when a batch commits (`LISTEN/NOTIFY`), so a record reaches the streams
 //! as soon as it is due, not at the next poll; other stores sleep the poll
 //! interval (`PanelOptions::tail_poll`), which is also the fallback when
@@ -32,8 +32,9 @@ use std::time::Duration;
 
 use axum::response::sse::Event;
 use futures_util::Stream;
-use log_panel_core::store::{CommitWaiter, Follow, RecordFilter, StoredRecord};
-use log_panel_core::{escape_controls, Store, StoreError, StoreErrorKind};
+use log_panel_core::escape_controls;
+use log_panel_query::{CommitWaiter, Follow, RecordFilter, StoredRecord};
+use log_panel_query::{Store, StoreError, StoreErrorKind};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 

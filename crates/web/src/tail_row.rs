@@ -4,8 +4,8 @@
 //! strings with `textContent` and `href` only, never as HTML, so a record's
 //! text cannot add markup however hostile.
 
-use log_panel_core::store::StoredRecord;
 use log_panel_core::{escape_controls, level_name};
+use log_panel_query::StoredRecord;
 use serde_json::{json, Value};
 
 use crate::histogram::marked_runs;

@@ -5,8 +5,8 @@
 //! request view of `/related` (keyset paging, offsets, waterfall) for the key
 //! `trace_id`.
 
-use log_panel_core::store::StoredRecord;
 use log_panel_core::trace::{SPAN_ID_KEY, TRACE_ID_KEY};
+use log_panel_query::StoredRecord;
 use maud::{html, Markup};
 
 use crate::html::{field_text, Shown};

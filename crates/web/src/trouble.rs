@@ -12,8 +12,8 @@
 //! warnings likewise, then the latest activity, then the name. Under the
 //! default thresholds (every logger alike) this is the stores' order.
 
-use log_panel_core::store::{Cards, CardsQuery, LoggerCard, HOUR};
-use log_panel_core::{Store, StoreError};
+use log_panel_query::{Cards, CardsQuery, LoggerCard, HOUR};
+use log_panel_query::{Store, StoreError};
 use std::cmp::Ordering;
 
 use crate::PanelOptions;
@@ -26,7 +26,7 @@ pub(crate) const RELATIVE_CARDS: usize = 5_000;
 /// logger's thresholds when they are not all one error and one warning
 /// (else as the store orders them, the same order).
 pub(crate) fn cards(store: &dyn Store, query: &CardsQuery, options: &PanelOptions) -> Result<Cards, StoreError> {
-    if query.sort != log_panel_core::store::CardSort::Trouble || !options.orders_relative() {
+    if query.sort != log_panel_query::CardSort::Trouble || !options.orders_relative() {
         return store.cards(query);
     }
     let mut all = query.clone();
@@ -59,8 +59,9 @@ fn compare(options: &PanelOptions, a: &LoggerCard, b: &LoggerCard) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use log_panel_core::store::CardSort;
-    use log_panel_core::{LevelCounts, Timestamp};
+    use log_panel_core::Timestamp;
+    use log_panel_query::CardSort;
+    use log_panel_query::LevelCounts;
 
     fn card(logger: &str, error: u64, warn: u64, last_seen: i64) -> LoggerCard {
         let mut c = LoggerCard::new(logger.into(), error + warn, error, warn, Timestamp(0), Timestamp(last_seen));

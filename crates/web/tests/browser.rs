@@ -316,11 +316,11 @@ async fn split_chart(env: &mut common::Env, client: &Client, base: &str, shots: 
 /// values), the records around the hostile record (its row highlighted), and
 /// the alerts page, at 1400 and 800 px.
 async fn new_panels(env: &mut common::Env, client: &Client, base: &str, shots: &Path) {
-    use log_panel_core::store::RecordFilter;
+    use log_panel_query::RecordFilter;
     let evil = tokio::task::block_in_place(|| {
         let mut f = RecordFilter::default();
         f.host = Some(format!("host{}", common::H_MSG));
-        env.store.records(&f, log_panel_core::store::PageAt::Newest, 1)
+        env.store.records(&f, log_panel_query::PageAt::Newest, 1)
     })
     .unwrap()
     .records[0]

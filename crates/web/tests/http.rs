@@ -10,11 +10,12 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::*;
 use http_body_util::BodyExt;
-use log_panel_core::store::{
+use log_panel_core::{Batch, Level, Origin, Record, Timestamp, Value};
+use log_panel_query::{
     CallSite, Cards, CardsQuery, FieldValue, Histogram, LoggerMatch, Page, PageAt, PruneReport, RecordFilter, Slots,
     StoreErrorKind, StoredRecord,
 };
-use log_panel_core::{Batch, Level, Origin, Record, Store, StoreError, Timestamp, Value};
+use log_panel_query::{Store, StoreError};
 use log_panel_web::{router, PanelOptions, CONTENT_SECURITY_POLICY};
 use tower::ServiceExt;
 
@@ -2079,7 +2080,7 @@ mod dense_rows {
 mod split_chart {
     use super::common;
     use super::*;
-    use log_panel_core::store::split_label;
+    use log_panel_query::split_label;
 
     /// Writes `web::access` records over the last hour: each `(status, n)`
     /// `n` times (a minute apart), and one record without a status.

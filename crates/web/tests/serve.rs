@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use log_panel_core::store::conformance::MemoryStore;
+use log_panel_query::conformance::MemoryStore;
 use log_panel_web::{ServeOptions, Server, WebError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

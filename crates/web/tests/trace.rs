@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use common::{assert_escaped, get, links, row_ids, HOUR, H_ATTR};
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Store, Timestamp, Value};
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
+use log_panel_query::Store;
 use log_panel_web::{router, router_with, PanelOptions, TraceUrl};
 
 const T1: &str = "4bf92f3577b34da6a3ce929d0e0e4736";

@@ -22,8 +22,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use log_panel_core::store::{FieldRange, LoggerMatch, PageAt, RangeOp, RecordFilter, Slots, DAY};
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Store, Timestamp, Value};
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
+use log_panel_query::Store;
+use log_panel_query::{FieldRange, LoggerMatch, PageAt, RangeOp, RecordFilter, Slots, DAY};
 use log_panel_sqlite::{SqliteSink, SqliteStore};
 use rusqlite::Connection;
 use serde_json::json;

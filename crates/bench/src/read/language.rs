@@ -3,8 +3,8 @@
 //! for the same conditions (the table's own indexes only: no search index,
 //! no context side table), same file, same run, alternating.
 
-use log_panel_core::store::{parse_query, PageAt};
-use log_panel_core::Store;
+use log_panel_query::Store;
+use log_panel_query::{parse_query, PageAt};
 use log_panel_sqlite::SqliteStore;
 use rusqlite::Connection;
 

@@ -13,9 +13,10 @@
 
 use std::time::Instant;
 
-use log_panel_core::store::{FieldMatch, FieldValue, LoggerMatch, PageAt, RecordFilter, Slots, DAY};
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Store, Timestamp, Value};
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
 use log_panel_postgres::{PgSink, PgStore};
+use log_panel_query::Store;
+use log_panel_query::{FieldMatch, FieldValue, LoggerMatch, PageAt, RecordFilter, Slots, DAY};
 use postgres::{Client, NoTls};
 
 use super::{request_id, Gen, APPS, COMMON_TERM, RARE_TERM};
@@ -176,7 +177,7 @@ pub fn run(url: &str, n: u64, reps: usize) -> Vec<String> {
         table.push((format!("{name} `{term}` page"), ours, naive));
         // What the web list adds: the oldest match (the histogram's window) and the histogram.
         let slots = Slots::days_until(now, 0, 91).expect("slots");
-        let before_all = log_panel_core::store::Cursor { ts: Timestamp(i64::MIN / 2), id: i64::MIN };
+        let before_all = log_panel_query::Cursor { ts: Timestamp(i64::MIN / 2), id: i64::MIN };
         let Measured { ours, naive, .. } = alternate(
             reps.min(3),
             || store.records(&f, PageAt::Newer(before_all), 1).expect("oldest").records.len(),

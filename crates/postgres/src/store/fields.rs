@@ -1,11 +1,11 @@
-//! [`Store::field_keys`](log_panel_core::Store::field_keys) and
-//! [`Store::field_values`](log_panel_core::Store::field_values) on
+//! [`Store::field_keys`](log_panel_query::Store::field_keys) and
+//! [`Store::field_values`](log_panel_query::Store::field_values) on
 //! PostgreSQL: the filter's newest matches (one query, [`newest`]) grouped
 //! by context key or by one key's value as JSON text (the key bound), the
 //! groups ranked by core.
 
-use log_panel_core::store::{check_field_query, split_label, FieldKeys, FieldValues, RecordFilter};
-use log_panel_core::StoreError;
+use log_panel_query::StoreError;
+use log_panel_query::{check_field_query, split_label, FieldKeys, FieldValues, RecordFilter};
 
 use super::{count, store_error, PgStore};
 use crate::query::{filter_conditions, Sql};
@@ -19,7 +19,7 @@ fn newest(sql: &mut Sql, filter: &RecordFilter, columns: &str, sample: usize) ->
     format!("SELECT {columns} FROM log_records r WHERE {cond} ORDER BY r.ts DESC, r.id DESC LIMIT {limit}")
 }
 
-/// See [`Store::field_keys`](log_panel_core::Store::field_keys).
+/// See [`Store::field_keys`](log_panel_query::Store::field_keys).
 pub(super) fn field_keys(
     store: &PgStore,
     filter: &RecordFilter,
@@ -45,7 +45,7 @@ pub(super) fn field_keys(
     Ok(FieldKeys::from_groups(groups?, top, sample))
 }
 
-/// See [`Store::field_values`](log_panel_core::Store::field_values).
+/// See [`Store::field_values`](log_panel_query::Store::field_values).
 pub(super) fn field_values(
     store: &PgStore,
     filter: &RecordFilter,

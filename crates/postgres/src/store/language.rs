@@ -4,9 +4,9 @@
 //! outside an expression (a word the trigram index of the search side table,
 //! a context value its GIN index, a logger its `(logger, ts, id)` range).
 //!
-//! [`RecordFilter::query`]: log_panel_core::store::RecordFilter::query
+//! [`RecordFilter::query`]: log_panel_query::RecordFilter::query
 
-use log_panel_core::store::Expr;
+use log_panel_query::Expr;
 
 use crate::query::{filter_conditions, Sql};
 

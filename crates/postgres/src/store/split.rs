@@ -1,15 +1,15 @@
-//! [`Store::split`](log_panel_core::Store::split) on PostgreSQL: the
+//! [`Store::split`](log_panel_query::Store::split) on PostgreSQL: the
 //! filter's rows (at most the scan bound) grouped by slot and by the key's
 //! value as JSON text (`context -> key`, the key bound), the groups counted
 //! by core's [`SplitCounter`].
 
-use log_panel_core::store::{split_filter, RecordFilter, Slots, Split, SplitCounter};
-use log_panel_core::StoreError;
+use log_panel_query::StoreError;
+use log_panel_query::{split_filter, RecordFilter, Slots, Split, SplitCounter};
 
 use super::{count, store_error, PgStore};
 use crate::query::{filter_conditions, system_time};
 
-/// See [`Store::split`](log_panel_core::Store::split): at most the store's
+/// See [`Store::split`](log_panel_query::Store::split): at most the store's
 /// scan bound of rows, within its read time budget (`statement_timeout`).
 pub(super) fn split(
     store: &PgStore,
@@ -42,7 +42,7 @@ pub(super) fn split(
         let n = count(row.try_get(2).map_err(bad)?);
         total += n;
         let value = value.and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok());
-        let label = value.as_ref().and_then(log_panel_core::store::split_label);
+        let label = value.as_ref().and_then(log_panel_query::split_label);
         if let Some(i) = usize::try_from(bucket).ok().and_then(|b| b.checked_sub(1)) {
             counter.add_n(i, label, n);
         }

@@ -1,10 +1,10 @@
-//! [`Store::field_keys`](log_panel_core::Store::field_keys) and
-//! [`Store::field_values`](log_panel_core::Store::field_values) on SQLite:
+//! [`Store::field_keys`](log_panel_query::Store::field_keys) and
+//! [`Store::field_values`](log_panel_query::Store::field_values) on SQLite:
 //! the filter's newest matches (one query, [`newest`]) grouped by context
 //! key or by one key's value, the groups ranked by core.
 
-use log_panel_core::store::{check_field_query, split_label, FieldKeys, FieldValues, LoggerMatch, RecordFilter};
-use log_panel_core::StoreError;
+use log_panel_query::StoreError;
+use log_panel_query::{check_field_query, split_label, FieldKeys, FieldValues, LoggerMatch, RecordFilter};
 use rusqlite::params_from_iter;
 
 use super::split::value_expr;
@@ -55,7 +55,7 @@ fn newest(
     Ok((format!("SELECT ts, id, {cols} FROM log_records{} {order}", w.sql()), w))
 }
 
-/// See [`Store::field_keys`](log_panel_core::Store::field_keys).
+/// See [`Store::field_keys`](log_panel_query::Store::field_keys).
 pub(super) fn field_keys(
     store: &SqliteStore,
     filter: &RecordFilter,
@@ -82,7 +82,7 @@ pub(super) fn field_keys(
     Ok(FieldKeys::from_groups(groups, top, sample))
 }
 
-/// See [`Store::field_values`](log_panel_core::Store::field_values).
+/// See [`Store::field_values`](log_panel_query::Store::field_values).
 pub(super) fn field_values(
     store: &SqliteStore,
     filter: &RecordFilter,

@@ -4,9 +4,9 @@
 //! outside an expression (a word the message search index, an indexed
 //! context key its side table, a logger its `(logger, ts)` range).
 //!
-//! [`RecordFilter::query`]: log_panel_core::store::RecordFilter::query
+//! [`RecordFilter::query`]: log_panel_query::RecordFilter::query
 
-use log_panel_core::store::Expr;
+use log_panel_query::Expr;
 
 use crate::query::Where;
 
@@ -29,7 +29,7 @@ pub(crate) fn condition(w: &mut Where, e: &Expr) -> String {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use log_panel_core::store::parse_query;
+    use log_panel_query::parse_query;
 
     use crate::query::tests::plan;
 

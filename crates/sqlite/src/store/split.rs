@@ -1,9 +1,9 @@
-//! [`Store::split`](log_panel_core::Store::split) on SQLite: the filter's
+//! [`Store::split`](log_panel_query::Store::split) on SQLite: the filter's
 //! rows read once, each record's value of the key as JSON text, counted by
 //! core's [`SplitCounter`].
 
-use log_panel_core::store::{split_filter, RecordFilter, Slots, Split, SplitCounter};
-use log_panel_core::StoreError;
+use log_panel_query::StoreError;
+use log_panel_query::{split_filter, RecordFilter, Slots, Split, SplitCounter};
 
 use super::{for_each_bounded_row, query_error, storage, SqliteStore};
 use crate::aggregates::parse_timestamp;
@@ -27,7 +27,7 @@ pub(super) fn value_expr(key: &str, placeholder: &str) -> String {
     }
 }
 
-/// See [`Store::split`](log_panel_core::Store::split): at most
+/// See [`Store::split`](log_panel_query::Store::split): at most
 /// [`HISTOGRAM_ROW_LIMIT`](super::HISTOGRAM_ROW_LIMIT) rows, within the store's read time budget.
 pub(super) fn split(
     store: &SqliteStore,

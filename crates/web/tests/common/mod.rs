@@ -6,9 +6,10 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
-use log_panel_core::store::conformance::MemoryStore;
-use log_panel_core::store::{FieldValue, PageAt, RecordFilter, StoredRecord};
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Store, Timestamp, Value};
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
+use log_panel_query::conformance::MemoryStore;
+use log_panel_query::Store;
+use log_panel_query::{FieldValue, PageAt, RecordFilter, StoredRecord};
 use tower::ServiceExt;
 
 /// A message that would run a script if it were not escaped.

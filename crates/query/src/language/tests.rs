@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::Level;
+use log_panel_core::Level;
 
 /// The plain fields of a parsed query and its expression, both as query text.
 fn parsed(q: &str) -> (String, String) {

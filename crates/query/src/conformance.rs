@@ -6,7 +6,7 @@
 //! first difference, with the query that showed it.
 //!
 //! ```no_run
-//! use log_panel_core::store::conformance::{self, MemoryStore};
+//! use log_panel_query::conformance::{self, MemoryStore};
 //!
 //! // The reference store passes its own suite.
 //! let mut store = MemoryStore::default();
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use super::*;
-use crate::{Batch, Context, Origin, Record, Sink, SinkError, Value};
+use log_panel_core::{Batch, Context, Origin, Record, Sink, SinkError, Value};
 
 mod queries;
 pub use queries::{generated, QUERIES};

@@ -32,7 +32,7 @@ use std::fmt;
 use super::{
     FieldMatch, FieldRange, FieldValue, LoggerMatch, RangeOp, RecordFilter, SiteMatch, StoreError, StoredRecord,
 };
-use crate::{parse_level, Level, LEVELS};
+use log_panel_core::{parse_level, Level, LEVELS};
 
 /// The longest query accepted, in bytes.
 pub const MAX_QUERY_BYTES: usize = RecordFilter::MAX_VALUE_BYTES;
@@ -234,10 +234,10 @@ fn leaf_text(f: &RecordFilter) -> String {
         parts.push(format!("logger:{}", quoted_value(&name)));
     }
     if let Some(l) = f.min_level {
-        parts.push(format!("level>={}", crate::level_name(l)));
+        parts.push(format!("level>={}", log_panel_core::level_name(l)));
     }
     if !f.levels.is_empty() {
-        let names: Vec<String> = f.levels.iter().map(|l| format!("level:{}", crate::level_name(*l))).collect();
+        let names: Vec<String> = f.levels.iter().map(|l| format!("level:{}", log_panel_core::level_name(*l))).collect();
         parts.push(if names.len() == 1 { names.concat() } else { format!("({})", names.join(" OR ")) });
     }
     if let Some(t) = f.since {
@@ -300,14 +300,14 @@ impl From<QueryError> for StoreError {
 /// Parses `text` into a filter (an empty query keeps everything).
 ///
 /// ```
-/// use log_panel_core::store::{parse_query, LoggerMatch};
+/// use log_panel_query::{parse_query, LoggerMatch};
 /// let f = parse_query("logger:api:: status>=500 -timeout")?;
 /// assert_eq!(f.logger, Some(LoggerMatch::Tree("api".into())));
 /// assert_eq!(f.ranges.len(), 1);
 /// assert_eq!(f.query.as_ref().map(ToString::to_string).as_deref(), Some("-timeout"));
 /// let e = parse_query("a (b OR c").unwrap_err();
 /// assert_eq!(e.column, 10);
-/// # Ok::<(), log_panel_core::store::QueryError>(())
+/// # Ok::<(), log_panel_query::QueryError>(())
 /// ```
 pub fn parse_query(text: &str) -> Result<RecordFilter, QueryError> {
     let mut f = RecordFilter::default();
@@ -650,7 +650,7 @@ fn field_term(key: &str, op: Option<RangeOp>, value: String) -> Result<RecordFil
 
 /// A level's severity as a number that rises with it.
 fn rank(level: Level) -> f64 {
-    f64::from(crate::severity(level))
+    f64::from(log_panel_core::severity(level))
 }
 
 /// A recursive-descent parser over the tokens, bounded in depth and terms.

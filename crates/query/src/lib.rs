@@ -1,4 +1,7 @@
-//! The `Store` trait: reading stored records back, beside [`Sink`](crate::Sink)
+// On docs.rs: show which feature each gated item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+//! The `Store` trait: reading stored records back, beside [`Sink`](log_panel_core::Sink)
 //! which writes them.
 //!
 //! Each storage crate implements both, so it owns its whole schema: how rows
@@ -11,7 +14,7 @@
 //! async caller runs it on a blocking thread.
 //!
 //! ```
-//! use log_panel_core::store::{FieldMatch, PageAt, RecordFilter};
+//! use log_panel_query::{FieldMatch, PageAt, RecordFilter};
 //! use log_panel_core::Level;
 //!
 //! // Warnings and errors of the billing logger and its children, for one user.
@@ -21,7 +24,7 @@
 //! filter.fields.push("user_id=7".parse::<FieldMatch>()?);
 //! // store.records(&filter, PageAt::Newest, 50)?
 //! # let _ = PageAt::Newest;
-//! # Ok::<(), log_panel_core::store::StoreError>(())
+//! # Ok::<(), log_panel_query::StoreError>(())
 //! ```
 
 use std::error::Error as StdError;
@@ -29,7 +32,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::{Level, Timestamp, LEVELS};
+pub use log_panel_core::aggregate::LevelCounts;
+use log_panel_core::{Level, Timestamp, LEVELS};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -80,7 +84,7 @@ impl LoggerMatch {
     /// Whether `logger` is kept.
     ///
     /// ```
-    /// use log_panel_core::store::LoggerMatch;
+    /// use log_panel_query::LoggerMatch;
     /// let m = LoggerMatch::Tree("billing".into());
     /// assert!(m.matches("billing") && m.matches("billing::db") && !m.matches("billingx"));
     /// ```
@@ -228,11 +232,11 @@ impl FieldMatch {
 /// `key=value`, the value as [`FieldValue::Text`].
 ///
 /// ```
-/// use log_panel_core::store::{FieldMatch, FieldValue};
+/// use log_panel_query::{FieldMatch, FieldValue};
 /// let m: FieldMatch = "request_id=r-42".parse()?;
 /// assert_eq!((m.key.as_str(), m.value), ("request_id", FieldValue::Text("r-42".into())));
 /// assert!("no_equals_sign".parse::<FieldMatch>().is_err());
-/// # Ok::<(), log_panel_core::store::StoreError>(())
+/// # Ok::<(), log_panel_query::StoreError>(())
 /// ```
 impl FromStr for FieldMatch {
     type Err = StoreError;
@@ -261,10 +265,10 @@ impl SiteMatch {
     /// file never is).
     ///
     /// ```
-    /// use log_panel_core::store::SiteMatch;
+    /// use log_panel_query::SiteMatch;
     /// let site: SiteMatch = "src/db.rs:42".parse()?;
     /// assert!(site.matches(Some("src/db.rs"), Some(42)) && !site.matches(Some("src/db.rs"), Some(43)));
-    /// # Ok::<(), log_panel_core::store::StoreError>(())
+    /// # Ok::<(), log_panel_query::StoreError>(())
     /// ```
     pub fn matches(&self, file: Option<&str>, line: Option<u32>) -> bool {
         file == Some(self.file.as_str()) && self.line.is_none_or(|l| line == Some(l))
@@ -275,12 +279,12 @@ impl SiteMatch {
 /// the last `:` when that is a number, so `C:\src\a.rs:7` is file `C:\src\a.rs`, line 7.
 ///
 /// ```
-/// use log_panel_core::store::SiteMatch;
+/// use log_panel_query::SiteMatch;
 /// let s: SiteMatch = "src/db.rs:42".parse()?;
 /// assert_eq!((s.file.as_str(), s.line), ("src/db.rs", Some(42)));
 /// assert_eq!("src/db.rs".parse::<SiteMatch>()?.line, None);
 /// assert!("".parse::<SiteMatch>().is_err() && ":7".parse::<SiteMatch>().is_err());
-/// # Ok::<(), log_panel_core::store::StoreError>(())
+/// # Ok::<(), log_panel_query::StoreError>(())
 /// ```
 impl FromStr for SiteMatch {
     type Err = StoreError;
@@ -353,6 +357,18 @@ pub struct RecordFilter {
 }
 
 impl RecordFilter {
+    /// The counts of the levels this filter keeps; the others are zero.
+    #[must_use]
+    pub fn kept_counts(&self, counts: &LevelCounts) -> LevelCounts {
+        let mut out = LevelCounts::default();
+        for level in LEVELS {
+            if self.keeps_level(level) {
+                out.add_n(level, counts.get(level));
+            }
+        }
+        out
+    }
+
     /// The most context conditions ([`RecordFilter::fields`]) a filter may hold.
     pub const MAX_FIELDS: usize = 16;
     /// The longest text a filter may hold in one value (the search term, a
@@ -374,13 +390,13 @@ impl RecordFilter {
     /// answers empty without asking its database (which may not take a NUL).
     ///
     /// ```
-    /// use log_panel_core::store::RecordFilter;
+    /// use log_panel_query::RecordFilter;
     /// let mut f = RecordFilter::default();
     /// f.text = Some("a\0b".into());
     /// assert_eq!(f.check()?, false);
     /// f.fields = vec!["k=v".parse()?; RecordFilter::MAX_FIELDS + 1];
     /// assert!(f.check().is_err());
-    /// # Ok::<(), log_panel_core::store::StoreError>(())
+    /// # Ok::<(), log_panel_query::StoreError>(())
     /// ```
     pub fn check(&self) -> Result<bool, StoreError> {
         let conditions = self.fields.len() + self.ranges.len() + self.check_query()?;
@@ -625,78 +641,6 @@ impl Default for StoredRecord {
     }
 }
 
-/// Records per level in some bucket or range.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct LevelCounts {
-    /// TRACE records.
-    pub trace: u64,
-    /// DEBUG records.
-    pub debug: u64,
-    /// INFO records.
-    pub info: u64,
-    /// WARN records.
-    pub warn: u64,
-    /// ERROR records.
-    pub error: u64,
-}
-
-impl LevelCounts {
-    /// All levels together.
-    pub fn total(&self) -> u64 {
-        self.trace + self.debug + self.info + self.warn + self.error
-    }
-
-    /// The count of one level.
-    pub fn get(&self, level: Level) -> u64 {
-        match level {
-            Level::Trace => self.trace,
-            Level::Debug => self.debug,
-            Level::Info => self.info,
-            Level::Warn => self.warn,
-            Level::Error => self.error,
-        }
-    }
-
-    /// Adds `n` records of `level`.
-    pub fn add_n(&mut self, level: Level, n: u64) {
-        *self.slot(level) += n;
-    }
-
-    /// Adds one record of `level`.
-    pub fn add(&mut self, level: Level) {
-        self.add_n(level, 1);
-    }
-
-    /// Adds every count of `other`.
-    pub fn merge(&mut self, other: &LevelCounts) {
-        for level in LEVELS {
-            self.add_n(level, other.get(level));
-        }
-    }
-
-    /// Keeps only the levels `filter` keeps.
-    #[must_use]
-    pub fn filtered(&self, filter: &RecordFilter) -> LevelCounts {
-        let mut out = LevelCounts::default();
-        for level in LEVELS {
-            if filter.keeps_level(level) {
-                out.add_n(level, self.get(level));
-            }
-        }
-        out
-    }
-
-    fn slot(&mut self, level: Level) -> &mut u64 {
-        match level {
-            Level::Trace => &mut self.trace,
-            Level::Debug => &mut self.debug,
-            Level::Info => &mut self.info,
-            Level::Warn => &mut self.warn,
-            Level::Error => &mut self.error,
-        }
-    }
-}
-
 /// Consecutive time slots `[bounds[i], bounds[i + 1])`, for timelines and
 /// histograms. The caller chooses the bounds, so a local day is whatever the
 /// viewer's zone says it is (daylight-saving days are 23 or 25 hours long).
@@ -857,12 +801,12 @@ impl CardsQuery {
     /// quarter hour it is exactly `[now − 1 h, now)`.
     ///
     /// ```
-    /// use log_panel_core::store::{CardsQuery, Slots, HOUR, QUARTER_HOUR};
+    /// use log_panel_query::{CardsQuery, Slots, HOUR, QUARTER_HOUR};
     /// use log_panel_core::Timestamp;
     /// let now = Timestamp(100 * HOUR + 20 * 60_000_000);
     /// let q = CardsQuery::new(Slots::hours_until(now, 1)?, now);
     /// assert_eq!(q.last_hour(), (Timestamp(99 * HOUR + QUARTER_HOUR), Timestamp(100 * HOUR + 2 * QUARTER_HOUR)));
-    /// # Ok::<(), log_panel_core::store::StoreError>(())
+    /// # Ok::<(), log_panel_query::StoreError>(())
     /// ```
     pub fn last_hour(&self) -> (Timestamp, Timestamp) {
         let start = self.now.0.saturating_sub(HOUR).div_euclid(QUARTER_HOUR) * QUARTER_HOUR;

@@ -46,10 +46,10 @@ impl RangeOp {
 /// and `"500"` logged as text is not one.
 ///
 /// ```
-/// use log_panel_core::store::{FieldRange, RangeOp};
+/// use log_panel_query::{FieldRange, RangeOp};
 /// let r = FieldRange::new("status", RangeOp::Ge, 500.0)?;
 /// assert!(r.matches(&serde_json::json!(503)) && !r.matches(&serde_json::json!("503")));
-/// # Ok::<(), log_panel_core::store::StoreError>(())
+/// # Ok::<(), log_panel_query::StoreError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldRange {

@@ -39,7 +39,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::{RecordFilter, Store, StoreError, StoredRecord};
-use crate::Timestamp;
+use log_panel_core::Timestamp;
 
 /// A live tail's position: what has been read and delivered, and since when.
 #[derive(Debug, Clone)]
@@ -225,14 +225,14 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::store::conformance::MemoryStore;
-    use crate::store::{CallSite, Cards, CardsQuery, FieldValue, Histogram, Page, PageAt, PruneReport, Slots};
-    use crate::{Batch, Level, Origin, Record, Sink};
+    use crate::conformance::MemoryStore;
+    use crate::{CallSite, Cards, CardsQuery, FieldValue, Histogram, Page, PageAt, PruneReport, Slots};
+    use log_panel_core::{Batch, Level, Origin, Record, Sink};
 
     const SECOND: i64 = 1_000_000;
 
     fn log_at(store: &mut MemoryStore, pid: u32, records: &[(&str, i64)]) {
-        let origin = Origin { app: "a".into(), host: "h".into(), pid };
+        let origin = Origin::new("a", "h", pid);
         let records: Vec<Record> = records
             .iter()
             .map(|(m, ts)| {

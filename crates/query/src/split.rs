@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::{FieldMatch, RecordFilter, Slots, StoreError};
-use crate::Timestamp;
+use log_panel_core::Timestamp;
 
 /// One value's series of a [`Split`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +72,7 @@ impl Split {
 /// else as its JSON text (`200`, `1.5`, `true`, `{"a":1}`).
 ///
 /// ```
-/// use log_panel_core::store::split_label;
+/// use log_panel_query::split_label;
 /// use serde_json::json;
 /// assert_eq!(split_label(&json!("ok")).as_deref(), Some("ok"));
 /// assert_eq!(split_label(&json!(200)).as_deref(), Some("200"));

@@ -12,7 +12,7 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use super::StoreError;
-use crate::Timestamp;
+use log_panel_core::Timestamp;
 
 /// A time as typed: `now`, relative (`30s`, `15m`, `2h`, `7d`, `2w`: that
 /// long ago), RFC 3339 with an offset (`2026-12-01T10:00:00Z`), or a
@@ -20,7 +20,7 @@ use crate::Timestamp;
 /// `2026-12-01 10`, `2026-12-01`).
 ///
 /// ```
-/// use log_panel_core::store::When;
+/// use log_panel_query::When;
 /// use log_panel_core::Timestamp;
 ///
 /// let now = Timestamp(1_764_583_200_000_000); // 2025-12-01T10:00:00Z
@@ -28,7 +28,7 @@ use crate::Timestamp;
 /// // A wall-clock time at UTC+01:00.
 /// assert_eq!("2025-12-01 11:00".parse::<When>()?.at_offset(now, 3600)?, now);
 /// assert!("yesterday".parse::<When>().is_err());
-/// # Ok::<(), log_panel_core::store::StoreError>(())
+/// # Ok::<(), log_panel_query::StoreError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum When {
