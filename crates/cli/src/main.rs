@@ -13,23 +13,19 @@ mod trace;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::Parser;
-use log_panel::config::DEFAULT_DATABASE;
 use log_panel::Config;
-use log_panel_query::DEFAULT_READ_TIMEOUT;
-use log_panel_query::{Store, StoreError};
+use log_panel_database::env::{database_from_env, DATABASE_ENV, WEB_TOKEN_ENV};
+use log_panel_database::{open_store, Database};
+use log_panel_query::{Store, StoreError, DEFAULT_READ_TIMEOUT};
 
 use crate::args::{Cli, ColorChoice, Command};
 use crate::clock::Clock;
 use crate::commands::Ctx;
 use crate::error::CliError;
 use crate::show::{clean, Paint};
-
-/// Overrides the configuration's `database`, as for the library.
-const DATABASE_ENV: &str = "LOG_PANEL_DATABASE_URL";
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -92,25 +88,18 @@ fn run(cli: Cli) -> Result<(), CliError> {
 
 /// `log-panel migrate`: what a writer does when it opens the database, for a
 /// database no application writes to any more. Readers never migrate.
-fn migrate(database: &str) -> Result<(), CliError> {
-    let (from, to) = if log_panel_postgres::is_postgres_url(database) {
-        let (from, to) = log_panel_postgres::PgStore::migrate(database.trim_start())?;
-        (i64::from(from), i64::from(to))
-    } else {
-        log_panel_sqlite::SqliteStore::migrate(sqlite_path(database)?)?
-    };
+fn migrate(database: &Database) -> Result<(), CliError> {
+    let (from, to) = log_panel_database::migrate(database)?;
+    let shown = clean(&database.location());
     let text = if from == to {
-        format!("{} is already at schema version {to}\n", clean(database))
+        format!("{shown} is already at schema version {to}\n")
     } else {
-        format!("migrated {} from schema version {from} to {to}\n", clean(database))
+        format!("migrated {shown} from schema version {from} to {to}\n")
     };
     let mut w = std::io::stdout().lock();
     crate::show::print(&mut w, &text)?;
     std::io::Write::flush(&mut w).map_err(crate::error::out)
 }
-
-/// Token from the environment when `--token` is not given.
-const TOKEN_ENV: &str = "LOG_PANEL_WEB_TOKEN";
 
 fn serve(store: Box<dyn Store>, a: &args::ServeArgs) -> Result<(), CliError> {
     let mut options = log_panel_web::ServeOptions::default().bind(a.bind.clone());
@@ -122,7 +111,7 @@ fn serve(store: Box<dyn Store>, a: &args::ServeArgs) -> Result<(), CliError> {
         let warnings = t.warnings.unwrap_or(options.panel.slot_warnings);
         options.panel = options.panel.clone().logger_thresholds(t.logger.clone(), t.errors, warnings);
     }
-    if let Some(token) = a.token.clone().or_else(|| std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty())) {
+    if let Some(token) = a.token.clone().or_else(|| std::env::var(WEB_TOKEN_ENV).ok().filter(|t| !t.is_empty())) {
         options = options.token(token);
     }
     if let Some(basic) = &a.basic {
@@ -174,33 +163,13 @@ fn panel_options(config: Option<&Config>) -> Result<log_panel_web::PanelOptions,
 
 /// `--db`, else `$LOG_PANEL_DATABASE_URL`, else the configuration's `database`
 /// (`$LOG_PANEL_CONFIG` or ./log_panel.toml), else `log_panel.db`.
-fn database(flag: Option<String>) -> Result<String, CliError> {
+fn database(flag: Option<String>) -> Result<Database, CliError> {
+    let bad = |source: &str, e: log_panel_database::DatabaseError| StoreError::bad_filter(format!("{source}: {e}"));
     if let Some(db) = flag {
+        return Ok(Database::parse(&db).map_err(|e| bad("--db", e))?);
+    }
+    if let Some(db) = database_from_env().map_err(|e| bad(DATABASE_ENV, e))? {
         return Ok(db);
     }
-    if let Some(db) = std::env::var(DATABASE_ENV).ok().filter(|v| !v.is_empty()) {
-        return Ok(db);
-    }
-    Ok(Config::discover()?.map_or_else(|| DEFAULT_DATABASE.to_owned(), |c| c.database))
-}
-
-/// A PostgreSQL store for `postgres://` and `postgresql://` URLs, else a
-/// SQLite file (`sqlite://` or `sqlite:` prefixes accepted); read-only, each
-/// read within `read_timeout`.
-fn open_store(database: &str, read_timeout: Duration) -> Result<Box<dyn Store>, StoreError> {
-    if log_panel_postgres::is_postgres_url(database) {
-        let store = log_panel_postgres::PgStore::connect(database.trim_start())?;
-        return Ok(Box::new(store.with_read_timeout(read_timeout)));
-    }
-    let store = log_panel_sqlite::SqliteStore::open(sqlite_path(database)?)?;
-    Ok(Box::new(store.with_read_timeout(read_timeout)))
-}
-
-/// The SQLite file of a `--db` that is not a PostgreSQL URL.
-fn sqlite_path(database: &str) -> Result<&str, StoreError> {
-    let path = database.strip_prefix("sqlite://").or_else(|| database.strip_prefix("sqlite:")).unwrap_or(database);
-    if path.is_empty() {
-        return Err(StoreError::bad_filter("--db: empty; give a SQLite file or a postgres:// URL"));
-    }
-    Ok(path)
+    Ok(Config::discover()?.map(|c| c.database).unwrap_or_default())
 }

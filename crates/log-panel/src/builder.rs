@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use log_panel_core::{Level, Origin, Sink};
+use log_panel_database::env::{database_from_env, DATABASE_ENV, FILTER_ENV, RUST_LOG_ENV};
+use log_panel_database::{open_sink, Database, OpenError, SinkOptions};
 
 use crate::alerts::{AlertCounters, AlertEvent, Alerts, Callback, WebhookConfig, WebhookSender, Webhooks};
 use crate::config::{validate_directives, Config, ConfigError, FilterConfig, Overflow};
@@ -17,13 +19,6 @@ use crate::spool::SpoolLimits;
 use crate::stats::Counters;
 use crate::writer::{SpoolSettings, Writer, WriterSettings};
 use crate::{Error, Panel};
-
-/// Environment variable that overrides `database` (a path or URL).
-pub const DATABASE_ENV: &str = "LOG_PANEL_DATABASE_URL";
-/// Environment variable that overrides `filter.directives`.
-pub const FILTER_ENV: &str = "LOG_PANEL_FILTER";
-/// The filter when neither [`FILTER_ENV`] nor the configuration sets one.
-const RUST_LOG_ENV: &str = "RUST_LOG";
 
 /// Configures and starts log-panel.
 ///
@@ -83,8 +78,8 @@ impl Builder {
     /// from its default (`info`).
     pub fn from_env() -> Result<Builder, Error> {
         let mut config = Config::discover()?.unwrap_or_default();
-        if let Some(db) = std::env::var(DATABASE_ENV).ok().filter(|v| !v.is_empty()) {
-            config.database = db;
+        if let Some(database) = database_from_env().map_err(|e| env_error(DATABASE_ENV, e.to_string()))? {
+            config.database = database;
         }
         if let Some(filter) = filter_from_env(FILTER_ENV)? {
             config.filter.directives = filter;
@@ -97,10 +92,19 @@ impl Builder {
         Ok(Builder::from_config(config))
     }
 
-    /// The SQLite file (or `sqlite://path`), or a `postgres://` /
-    /// `postgresql://` URL (with the `postgres` feature).
+    /// The SQLite file (or `sqlite:` / `sqlite://path`), or a `postgres://` /
+    /// `postgresql://` URL (with the `postgres` feature), parsed as
+    /// [`Database`]; `build`/`init` return a string that names no database.
     pub fn database(mut self, path_or_url: impl AsRef<Path>) -> Builder {
-        self.config.database = path_or_url.as_ref().to_string_lossy().into_owned();
+        let path = path_or_url.as_ref();
+        let parsed = match path.to_str() {
+            Some(text) => Database::parse(text),
+            None => Ok(Database::sqlite_file(path)),
+        };
+        match parsed {
+            Ok(database) => self.config.database = database,
+            Err(e) => self.refuse("database", e.to_string()),
+        }
         self
     }
 
@@ -108,9 +112,8 @@ impl Builder {
     /// the same as [`database`](Builder::database) with a URL. The password
     /// never appears in errors or diagnostics.
     #[cfg(feature = "postgres")]
-    pub fn postgres(mut self, url: impl Into<String>) -> Builder {
-        self.config.database = url.into();
-        self
+    pub fn postgres(self, url: impl Into<String>) -> Builder {
+        self.database(url.into())
     }
 
     /// Whether `build`/`init` fail when a PostgreSQL database cannot be
@@ -415,7 +418,11 @@ impl Builder {
         let filter = env_filter::Builder::new().parse(&config.filter.directives).build();
         let sink = match sink {
             Some(sink) => sink,
-            None => open_database(&config)?,
+            None => open_sink(&config.database, &sink_options(&config)).map_err(|e| match e {
+                OpenError::NotEnabled { database } => Error::UnsupportedDatabase(database),
+                OpenError::Storage { database, source } => Error::Storage { target: database, source },
+                other => Error::Storage { target: config.database.to_string(), source: Box::new(other) },
+            })?,
         };
         let sink: Box<dyn Sink> = if config.console { Box::new(Console::new(sink)) } else { sink };
         let origin = Origin::new(
@@ -476,91 +483,53 @@ impl Builder {
 
     /// `value`, or `None` after noting that `key` refused a zero.
     fn non_zero<N>(&mut self, key: &str, value: Option<N>) -> Option<N> {
-        if value.is_none() && self.refused.is_none() {
-            self.refused = Some(ConfigError {
-                path: None,
-                line: None,
-                key: Some(key.to_owned()),
-                message: "must be at least 1".into(),
-            });
+        if value.is_none() {
+            self.refuse(key, "must be at least 1".into());
         }
         value
+    }
+
+    /// Notes the first value a method refused, for `build`/`init` to return.
+    fn refuse(&mut self, key: &str, message: String) {
+        if self.refused.is_none() {
+            self.refused = Some(ConfigError { path: None, line: None, key: Some(key.to_owned()), message });
+        }
     }
 }
 
 /// The directives in environment variable `name`, validated; `None` when unset or blank.
 fn filter_from_env(name: &str) -> Result<Option<String>, Error> {
     let Some(filter) = std::env::var(name).ok().filter(|v| !v.is_empty()) else { return Ok(None) };
-    validate_directives(&filter).map_err(|message| ConfigError {
-        path: None,
-        line: None,
-        key: Some(name.to_owned()),
-        message,
-    })?;
+    validate_directives(&filter).map_err(|message| env_error(name, message))?;
     Ok(Some(filter))
 }
 
-fn open_database(config: &Config) -> Result<Box<dyn Sink>, Error> {
-    let database = config.database.as_str();
-    let lower = database.trim_start().to_ascii_lowercase();
-    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-        return open_postgres(database.trim_start(), config);
-    }
-    // Never empty: `Config::validate` refuses that.
-    open_sqlite(crate::config::sqlite_path(database), config)
+/// A bad value of environment variable `name`.
+fn env_error(name: &str, message: String) -> ConfigError {
+    ConfigError { path: None, line: None, key: Some(name.to_owned()), message }
 }
 
-#[cfg(feature = "postgres")]
-fn open_postgres(url: &str, config: &Config) -> Result<Box<dyn Sink>, Error> {
-    // Both the target and the message name the URL with its password redacted.
-    // Not required: a bad URL is still refused here, but the server is only
-    // contacted by the writer, which retries and spools while it is down.
-    let sink = if config.database_required {
-        log_panel_postgres::PgSink::connect(url)
-    } else {
-        log_panel_postgres::PgSink::connect_lazy(url)
-    };
-    match sink {
-        Ok(sink) => Ok(Box::new(sink.with_retention(retention(config)))),
-        Err(e) => Err(Error::Storage { target: log_panel_postgres::redact_url(url), source: Box::new(e) }),
-    }
-}
-
-#[cfg(not(feature = "postgres"))]
-fn open_postgres(_url: &str, _config: &Config) -> Result<Box<dyn Sink>, Error> {
-    Err(Error::UnsupportedDatabase("postgres://…".into()))
-}
-
-#[cfg(feature = "sqlite")]
-fn open_sqlite(path: &str, config: &Config) -> Result<Box<dyn Sink>, Error> {
-    let mut options = log_panel_sqlite::SqliteOptions::default();
+/// How the configuration opens the writer's sink.
+fn sink_options(config: &Config) -> SinkOptions {
+    let mut options = SinkOptions::default();
+    options.required = config.database_required;
+    options.retention =
+        (config.retention.days > 0).then(|| Duration::from_secs(config.retention.days.saturating_mul(86_400)));
     options.index_keys.clone_from(&config.index.context_keys);
-    options.retention = retention(config);
-    match log_panel_sqlite::SqliteSink::open_with(path, options) {
-        Ok(sink) => Ok(Box::new(sink)),
-        Err(e) => Err(Error::Storage { target: format!("sqlite:{path}"), source: Box::new(e) }),
-    }
-}
-
-/// `retention.days` as a duration; `None` keeps records forever.
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
-fn retention(config: &Config) -> Option<Duration> {
-    (config.retention.days > 0).then(|| Duration::from_secs(config.retention.days.saturating_mul(86_400)))
-}
-
-#[cfg(not(feature = "sqlite"))]
-fn open_sqlite(path: &str, _config: &Config) -> Result<Box<dyn Sink>, Error> {
-    Err(Error::UnsupportedDatabase(format!("sqlite:{path}")))
+    options
 }
 
 /// `<database file>.spool` beside a SQLite file; `log_panel.spool` for a
 /// custom sink or a server database.
-fn default_spool_dir(custom_sink: bool, database: &str) -> PathBuf {
-    let is_server = database.contains("://") && !database.starts_with("sqlite:");
-    if custom_sink || is_server {
-        return PathBuf::from("log_panel.spool");
+fn default_spool_dir(custom_sink: bool, database: &Database) -> PathBuf {
+    match database.sqlite_path() {
+        Some(file) if !custom_sink => {
+            let mut spool = file.as_os_str().to_owned();
+            spool.push(".spool");
+            PathBuf::from(spool)
+        }
+        _ => PathBuf::from("log_panel.spool"),
     }
-    PathBuf::from(format!("{}.spool", crate::config::sqlite_path(database)))
 }
 
 fn default_app_name() -> String {

@@ -10,17 +10,14 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use log_panel_core::{parse_level, redact::redact_url, BatchPolicy, Level};
+use log_panel_core::{parse_level, BatchPolicy, Level};
+pub use log_panel_database::env::{CONFIG_ENV, CONFIG_FILE};
+pub use log_panel_database::{Database, DEFAULT_DATABASE};
+
+use log_panel_database::env::{ConfigFile, ConfigFileError};
 
 use crate::alerts::{AlertConfig, AlertDeliveryConfig};
 use crate::ignore::IgnoreRules;
-
-/// Name of the configuration file looked up in the working directory.
-pub const CONFIG_FILE: &str = "log_panel.toml";
-/// Environment variable holding an explicit configuration file path.
-pub const CONFIG_ENV: &str = "LOG_PANEL_CONFIG";
-/// Default SQLite database file, relative to the working directory.
-pub const DEFAULT_DATABASE: &str = "log_panel.db";
 
 /// The whole configuration. Every field has a default, so an empty file is valid.
 ///
@@ -50,10 +47,10 @@ pub const DEFAULT_DATABASE: &str = "log_panel.db";
 pub struct Config {
     /// Application name stored on every row; defaults to the executable's name.
     pub app: Option<String>,
-    /// Where records go: a SQLite file path (or `sqlite://path`), or a
-    /// `postgres://` URL when built with the `postgres` feature. Not empty.
+    /// Where records go: a SQLite file path (or `sqlite:` / `sqlite://path`),
+    /// or a `postgres://` URL when built with the `postgres` feature.
     #[serde(deserialize_with = "database")]
-    pub database: String,
+    pub database: Database,
     /// Refuse to start when a server database (PostgreSQL) cannot be reached
     /// (default false: start disconnected, spool, and connect when it is up).
     pub database_required: bool,
@@ -88,7 +85,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("app", &self.app)
-            .field("database", &redact_url(&self.database))
+            .field("database", &self.database)
             .field("database_required", &self.database_required)
             .field("filter", &self.filter)
             .field("queue", &self.queue)
@@ -110,7 +107,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             app: None,
-            database: DEFAULT_DATABASE.to_owned(),
+            database: Database::default(),
             database_required: false,
             filter: FilterConfig::default(),
             queue: QueueConfig::default(),
@@ -437,23 +434,9 @@ impl BatchConfig {
     }
 }
 
-/// The file path in a SQLite `database` value: without its `sqlite://` or `sqlite:` prefix.
-pub(crate) fn sqlite_path(database: &str) -> &str {
-    database.strip_prefix("sqlite://").or_else(|| database.strip_prefix("sqlite:")).unwrap_or(database)
-}
-
-/// The one check of `database`, for the file and for [`Config::validate`].
-fn check_database(database: &str) -> Result<(), String> {
-    if sqlite_path(database).is_empty() {
-        return Err(format!("is empty; use a file path such as `{DEFAULT_DATABASE}`"));
-    }
-    Ok(())
-}
-
-fn database<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+fn database<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Database, D::Error> {
     let s = String::deserialize(d)?;
-    check_database(&s).map_err(serde::de::Error::custom)?;
-    Ok(s)
+    Database::parse(&s).map_err(serde::de::Error::custom)
 }
 
 fn level<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Level, D::Error> {
@@ -542,15 +525,13 @@ impl Config {
         })
     }
 
-    /// Checks what the types of the fields cannot say (`database` is not
-    /// empty, the directives parse, `limits.max_field_bytes` is at least 64,
+    /// Checks what the types of the fields cannot say (the directives parse, `limits.max_field_bytes` is at least 64,
     /// `thresholds.window_secs` is not zero, each webhook's URL, headers and
     /// retries), with the same checks and messages as the file; for a
     /// configuration changed in code. `init` and `Builder::build` call it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid =
             |key: &str, message: String| ConfigError { path: None, line: None, key: Some(key.to_owned()), message };
-        check_database(&self.database).map_err(|m| invalid("database", m))?;
         validate_directives(&self.filter.directives).map_err(|m| invalid("filter.directives", m))?;
         LimitsConfig::check_max_field_bytes(self.limits.max_field_bytes)
             .map_err(|m| invalid("limits.max_field_bytes", m))?;
@@ -563,27 +544,28 @@ impl Config {
 
     /// Reads and parses a configuration file.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            path: Some(path.to_path_buf()),
-            line: None,
-            key: None,
-            message: format!("cannot read the file: {e}"),
-        })?;
-        Config::from_toml_str(&text, Some(path))
+        Config::from_found(ConfigFile::read(path))
     }
 
-    /// Finds the configuration the way `log_panel::init()` does: the file named
-    /// by `$LOG_PANEL_CONFIG` (which must exist), else `./log_panel.toml` if it
-    /// exists, else `None` (use the defaults).
+    /// Finds the configuration the way `log_panel::init()` does
+    /// ([`log_panel_database::env::config_file`]: the file named by
+    /// `$LOG_PANEL_CONFIG`, which must exist, else `./log_panel.toml` if it
+    /// exists), and parses it; `None` means the defaults.
     pub fn discover() -> Result<Option<Config>, ConfigError> {
-        if let Some(path) = std::env::var_os(CONFIG_ENV).filter(|p| !p.is_empty()) {
-            return Config::from_file(Path::new(&path)).map(Some);
+        log_panel_database::env::config_file().transpose().map(Config::from_found).transpose()
+    }
+
+    fn from_found(file: Result<ConfigFile, ConfigFileError>) -> Result<Config, ConfigError> {
+        match file {
+            Ok(file) => Config::from_toml_str(&file.text, Some(&file.path)),
+            Err(ConfigFileError::Read { path, source }) => Err(ConfigError {
+                path: Some(path),
+                line: None,
+                key: None,
+                message: format!("cannot read the file: {source}"),
+            }),
+            Err(other) => Err(ConfigError { path: None, line: None, key: None, message: other.to_string() }),
         }
-        let local = Path::new(CONFIG_FILE);
-        if local.is_file() {
-            return Config::from_file(local).map(Some);
-        }
-        Ok(None)
     }
 }
 
@@ -706,7 +688,8 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_database_password() {
-        let c = Config { database: "postgres://app:s3cret@db/logs".into(), ..Config::default() };
+        let database = Database::parse("postgres://app:s3cret@db/logs").unwrap_or_default();
+        let c = Config { database, ..Config::default() };
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cret") && shown.contains("postgres://app:***@db/logs"), "{shown}");
     }

@@ -85,13 +85,15 @@ mod writer;
 
 pub use alerts::AlertStats;
 pub use alerts::{AlertConfig, AlertDeliveryConfig, AlertEvent, WebhookConfig, WebhookFormat};
-pub use builder::{Builder, DATABASE_ENV, FILTER_ENV};
+pub use builder::Builder;
 pub use config::{Config, ConfigError, Overflow};
 pub use error::Error;
 pub use global::{alert_stats, flush, flush_timeout, shutdown, shutdown_timeout, stats, Guard};
 pub use log_panel_core::{
     Batch, BatchPolicy, Context, Level, Origin, Record, Sink, SinkError, SinkErrorKind, Timestamp, Value,
 };
+pub use log_panel_database::env::{DATABASE_ENV, FILTER_ENV};
+pub use log_panel_database::{Database, DatabaseError};
 pub use panel::Panel;
 
 /// The alert configuration under its first name.

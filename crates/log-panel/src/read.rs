@@ -47,6 +47,9 @@
 pub use log_panel_core::trace::{SPAN_ID_KEY, TRACE_ID_KEY};
 pub use log_panel_query::*;
 
+/// Opens a [`Database`](crate::Database) read-only: the store the `log-panel`
+/// command and the web panel use.
+pub use log_panel_database::open_store;
 #[cfg(feature = "postgres")]
 pub use log_panel_postgres::PgStore;
 #[cfg(feature = "sqlite")]

@@ -19,7 +19,8 @@ use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use log_panel_query::{Store, StoreError};
+use log_panel_database::{open_store, Database};
+use log_panel_query::DEFAULT_READ_TIMEOUT;
 
 /// The application's own check: a real app would look at its session here.
 async fn require_admin(request: Request, next: Next) -> Response {
@@ -37,20 +38,15 @@ async fn require_admin(request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-fn open_store(db: &str) -> Result<Arc<dyn Store>, StoreError> {
-    // The panel takes any Store.
-    if log_panel_postgres::is_postgres_url(db) {
-        Ok(Arc::new(log_panel_postgres::PgStore::connect(db)?))
-    } else {
-        Ok(Arc::new(log_panel_sqlite::SqliteStore::open(db)?))
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let db = std::env::args().nth(1).unwrap_or_else(|| "log_panel.db".to_owned());
-    let store = tokio::task::spawn_blocking(move || open_store(&db)).await??;
-    let admin = log_panel_web::router(store).layer(middleware::from_fn(require_admin));
+    let database = match std::env::args().nth(1) {
+        Some(db) => Database::parse(&db)?,
+        None => Database::default(),
+    };
+    // The panel takes any Store; it opens read-only, on a blocking thread.
+    let store = tokio::task::spawn_blocking(move || open_store(&database, DEFAULT_READ_TIMEOUT)).await??;
+    let admin = log_panel_web::router(Arc::from(store)).layer(middleware::from_fn(require_admin));
     let app = axum::Router::new()
         .route("/", get(|| async { Html("<p>The shop. Logs are at <a href=\"/admin/logs\">/admin/logs</a>.</p>") }))
         .nest("/admin/logs", admin);
