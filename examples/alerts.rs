@@ -13,9 +13,9 @@ use log_panel::Level;
 fn main() -> Result<(), log_panel::Error> {
     let guard = log_panel::builder()
         .database("log_panel.db")
-        .threshold(Level::Error, Some(5)) // 5 errors from one logger…
-        .threshold_window(Duration::from_secs(600)) // …within 10 minutes
-        .threshold(Level::Warn, None) // no alert for warnings in this example
+        .alert_threshold(Level::Error, Some(5)) // 5 errors from one logger…
+        .alert_window(Duration::from_secs(600)) // …within 10 minutes
+        .alert_threshold(Level::Warn, None) // no alert for warnings in this example
         .on_alert(|event| {
             // Runs on the `log-panel-alerts` thread, after the records are stored.
             // A real application would post to a webhook or a pager here,

@@ -132,7 +132,7 @@ fn timed(barrier: &Barrier, n: usize, samples: &mut Samples, mut call: impl FnMu
 }
 
 struct LogPanel {
-    panel: log_panel::Panel,
+    panel: log_panel::Pipeline,
 }
 
 impl Peer for LogPanel {
@@ -303,7 +303,7 @@ struct SpanPeer {
 }
 
 enum SpanSink {
-    Panel(std::sync::Arc<log_panel::Panel>),
+    Pipeline(std::sync::Arc<log_panel::Pipeline>),
     /// The guard flushes the worker when the peer is dropped.
     Lines(LineCounter, #[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard),
 }
@@ -317,7 +317,7 @@ impl Peer for SpanPeer {
     }
     fn drained(&mut self, expected: u64) -> u64 {
         match &mut self.consumed {
-            SpanSink::Panel(panel) => {
+            SpanSink::Pipeline(panel) => {
                 let _ = panel.flush();
                 panel.stats().written
             }
@@ -339,7 +339,7 @@ fn span_peers(dir: &Path, capacity: usize) -> (Vec<Box<dyn Peer>>, PathBuf) {
         log_panel::builder().database(&db).app("bench").queue_capacity(capacity).build().expect("start log-panel"),
     );
     let layered = tracing_subscriber::registry()
-        .with(log_panel::tracing::LogPanelLayer::for_panel(std::sync::Arc::clone(&panel)))
+        .with(log_panel::tracing::LogPanelLayer::for_pipeline(std::sync::Arc::clone(&panel)))
         .with(tracing_subscriber::filter::LevelFilter::INFO);
 
     let file = dir.join("tracing_spans.log");
@@ -357,7 +357,7 @@ fn span_peers(dir: &Path, capacity: usize) -> (Vec<Box<dyn Peer>>, PathBuf) {
         Box::new(SpanPeer {
             name: "log-panel layer",
             dispatch: tracing::Dispatch::new(layered),
-            consumed: SpanSink::Panel(panel),
+            consumed: SpanSink::Pipeline(panel),
         }),
         Box::new(SpanPeer {
             name: "tracing+appender",

@@ -157,8 +157,8 @@ pub fn run(setup: &Setup<'_>, failures: &mut Vec<String>) -> serde_json::Value {
     let now = Timestamp::now();
     let gen = Gen::over_90_days(n, now);
 
-    // Writer throughput at WRITER_RECORDS: with the new indexes (request_id
-    // expression index, schema 3) and without any context-key index, same
+    // Writer throughput at WRITER_RECORDS: with the default context-key index
+    // (`request_id`) and without any context-key index, same
     // records. The indexed file is then `writes`'s, its search index lagging.
     let small = Gen::over_90_days(n.min(WRITER_RECORDS), now);
     let writes_path = dir.join("read_writer.db");

@@ -30,7 +30,7 @@ pub fn row(name: String, threads: usize, records: u64, secs: f64, stored: u64) -
 /// The measured part of a log-panel writer run, the same for every storage:
 /// `records` shape-(b) records split over `threads` named threads, as fast as
 /// they can log, from the first call to the end of the final flush. Seconds.
-pub fn log_burst(panel: &log_panel::Panel, records: u64, threads: usize) -> f64 {
+pub fn log_burst(panel: &log_panel::Pipeline, records: u64, threads: usize) -> f64 {
     let per_thread = records / threads as u64;
     let start = Instant::now();
     std::thread::scope(|s| {

@@ -16,8 +16,8 @@ use log_panel_query::{LevelCounts, Store, StoreErrorKind};
 use crate::args::{
     ExportArgs, ExportFormat, Format, PruneArgs, QueryArgs, RangeArgs, SitesArgs, StatsArgs, StatsRange, TailArgs,
 };
-use crate::clock::Clock;
 use crate::error::{out, CliError};
+use crate::local_time::Clock;
 use crate::show::{cell_into, clean, print, width, Paint, RecordWriter, DIM, GREEN, RED, YELLOW};
 
 /// What every subcommand works with.

@@ -2,12 +2,12 @@
 //! through the `Store` trait only. See docs/cli.md.
 
 mod args;
-mod clock;
 mod commands;
 mod error;
 #[cfg(test)]
 mod fake;
 mod language;
+mod local_time;
 mod show;
 mod trace;
 
@@ -22,9 +22,9 @@ use log_panel_database::{open_store, Database};
 use log_panel_query::{Store, StoreError, DEFAULT_READ_TIMEOUT};
 
 use crate::args::{Cli, ColorChoice, Command};
-use crate::clock::Clock;
 use crate::commands::Ctx;
 use crate::error::CliError;
+use crate::local_time::Clock;
 use crate::show::{clean, Paint};
 
 fn main() -> ExitCode {
@@ -132,16 +132,16 @@ fn serve(store: Box<dyn Store>, a: &args::ServeArgs) -> Result<(), CliError> {
     })
 }
 
-/// Slot colours from the configuration's `thresholds.error` / `thresholds.warn`,
+/// Slot colours from the configuration's `alerts.error` / `alerts.warn`,
 /// as the library reads them; a threshold that is off (or no configuration)
 /// keeps the panel's default of 1, so an error never shows as an ok slot.
 /// `[panel.loggers]` gives particular loggers their own, a count left out
-/// being the default one. The alerts page gets `[thresholds]` whole.
+/// being the default one. The alerts page gets the thresholds and window of `[alerts]`.
 ///
 /// `panel.trace_url` (checked here: the library does not know the panel) is
 /// the link to a trace viewer.
 fn panel_options(config: Option<&Config>) -> Result<log_panel_web::PanelOptions, CliError> {
-    let thresholds = config.map(|c| c.thresholds.clone()).unwrap_or_default();
+    let thresholds = config.map(|c| c.alerts.clone()).unwrap_or_default();
     let count = |t: Option<u32>| t.map_or(1, u64::from);
     let (errors, warnings) = (count(thresholds.error), count(thresholds.warn));
     let mut options = log_panel_web::PanelOptions::default().slot_thresholds(errors, warnings);

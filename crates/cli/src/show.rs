@@ -13,8 +13,8 @@ use log_panel_core::{level_name, Level};
 use log_panel_query::StoredRecord;
 use serde::Serialize;
 
-use crate::clock::Clock;
 use crate::error::{out, CliError};
+use crate::local_time::Clock;
 
 /// Appends `s` with every control character (C0, DEL, C1) and bidirectional
 /// override shown as an escape, newlines and tabs too: a logger, field or

@@ -671,20 +671,20 @@ fn serve_runs_the_web_panel_over_the_database() {
 fn serve_colours_slots_by_the_configured_thresholds() {
     let db = fill();
     let config = db.path.with_file_name("log_panel.toml");
-    std::fs::write(&config, "[thresholds]\nerror = 3\nwarn = 2\n").unwrap();
+    std::fs::write(&config, "[alerts]\nerror = 3\nwarn = 2\n").unwrap();
     let response = serve_home(&db.path, Some(&config));
     assert!(response.contains("billing::payments"), "{response}");
     // One error and one warning per slot, under thresholds of 3 and 2: no red, no amber slot.
     assert!(!response.contains("slot s-error") && !response.contains("slot s-warn"), "{response}");
     assert!(response.contains("slot s-ok"), "{response}");
 
-    std::fs::write(&config, "[thresholds]\nerror = 1\nwarn = \"off\"\n").unwrap();
+    std::fs::write(&config, "[alerts]\nerror = 1\nwarn = \"off\"\n").unwrap();
     let response = serve_home(&db.path, Some(&config));
     assert!(response.contains("slot s-error") && response.contains("slot s-warn"), "off keeps the default: {response}");
 
-    std::fs::write(&config, "[thresholds]\nerror = -1\n").unwrap();
+    std::fs::write(&config, "[alerts]\nerror = -1\n").unwrap();
     let e = fails(&cmd(&db.path).env("LOG_PANEL_CONFIG", &config).args(["serve"]).output().unwrap(), 1);
-    assert!(e.contains("thresholds.error"), "{e}");
+    assert!(e.contains("alerts.error"), "{e}");
 }
 
 #[test]

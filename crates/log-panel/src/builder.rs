@@ -18,7 +18,7 @@ use crate::logger::Logger;
 use crate::spool::SpoolLimits;
 use crate::stats::Counters;
 use crate::writer::{SpoolSettings, Writer, WriterSettings};
-use crate::{Error, Panel};
+use crate::{Error, Pipeline};
 
 /// Configures and starts log-panel.
 ///
@@ -26,7 +26,7 @@ use crate::{Error, Panel};
 /// use std::time::Duration;
 ///
 /// let dir = tempfile::tempdir()?;
-/// let panel = log_panel::builder()
+/// let pipeline = log_panel::builder()
 ///     .database(dir.path().join("app.db"))
 ///     .app("billing")
 ///     .filter("info,billing::db=debug")
@@ -34,7 +34,7 @@ use crate::{Error, Panel};
 ///     .batch_size(500)
 ///     .flush_interval(Duration::from_millis(500))
 ///     .build()?;
-/// log::warn!(logger: panel, "disk almost full");
+/// log::warn!(logger: pipeline, "disk almost full");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[must_use]
@@ -249,7 +249,7 @@ impl Builder {
 
     /// Context keys registered with SQLite (`index.context_keys`, default
     /// `["request_id"]`), replacing the list. SQLite indexes every top-level
-    /// key (schema version 5), so this no longer chooses what is indexed.
+    /// key, so this list does not choose what is indexed.
     pub fn index_context_keys<I, S>(mut self, keys: I) -> Builder
     where
         I: IntoIterator<Item = S>,
@@ -286,14 +286,14 @@ impl Builder {
     /// level from one logger within the window fire the
     /// [`on_alert`](Builder::on_alert) callbacks. `None` or `Some(0)`
     /// disables the level. Defaults: WARN 1, ERROR 1, others off.
-    pub fn threshold(mut self, level: Level, count: Option<u32>) -> Builder {
-        self.config.thresholds.set(level, count);
+    pub fn alert_threshold(mut self, level: Level, count: Option<u32>) -> Builder {
+        self.config.alerts.set(level, count);
         self
     }
 
-    /// The sliding window thresholds are counted over (default one hour).
-    pub fn threshold_window(mut self, window: Duration) -> Builder {
-        self.config.thresholds.window = window;
+    /// The sliding window alert thresholds are counted over (default one hour).
+    pub fn alert_window(mut self, window: Duration) -> Builder {
+        self.config.alerts.window = window;
         self
     }
 
@@ -302,7 +302,7 @@ impl Builder {
     ///
     /// Callbacks run on the `log-panel-alerts` thread, after the records
     /// are committed. A panic is caught and counted
-    /// ([`Panel::alert_stats`]); records the callback logs are stored but
+    /// ([`Pipeline::alert_stats`]); records the callback logs are stored but
     /// not counted toward thresholds. See `docs/alerts.md`.
     ///
     /// ```
@@ -311,17 +311,17 @@ impl Builder {
     ///
     /// let dir = tempfile::tempdir()?;
     /// let (tx, events) = mpsc::channel();
-    /// let panel = log_panel::builder()
+    /// let pipeline = log_panel::builder()
     ///     .database(dir.path().join("app.db"))
-    ///     .threshold(Level::Error, Some(2))
+    ///     .alert_threshold(Level::Error, Some(2))
     ///     .on_alert(move |event| {
     ///         // A real application would post to a webhook or page someone.
     ///         let _ = tx.send(event.to_string());
     ///     })
     ///     .build()?;
-    /// log::error!(logger: panel, target: "billing", "payment failed");
-    /// log::error!(logger: panel, target: "billing", "payment failed again");
-    /// drop(panel); // commits, and returns once the callbacks have run
+    /// log::error!(logger: pipeline, target: "billing", "payment failed");
+    /// log::error!(logger: pipeline, target: "billing", "payment failed again");
+    /// drop(pipeline); // commits, and returns once the callbacks have run
     /// let event = events.try_recv()?;
     /// assert!(event.starts_with("ERROR threshold 2 reached by billing: 2 records"), "{event}");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -345,12 +345,12 @@ impl Builder {
     /// use log_panel::{Level, WebhookConfig};
     ///
     /// let dir = tempfile::tempdir()?;
-    /// let panel = log_panel::builder()
+    /// let pipeline = log_panel::builder()
     ///     .database(dir.path().join("app.db"))
-    ///     .threshold(Level::Error, Some(5))
+    ///     .alert_threshold(Level::Error, Some(5))
     ///     .webhook(WebhookConfig::json("http://alerts.internal:9000/log-panel").with_timeout(Duration::from_secs(2)))
     ///     .build()?;
-    /// # drop(panel);
+    /// # drop(pipeline);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn webhook(mut self, webhook: WebhookConfig) -> Builder {
@@ -358,16 +358,7 @@ impl Builder {
         self
     }
 
-    /// [`on_alert`](Builder::on_alert) under its first name.
-    #[deprecated(since = "0.1.0", note = "renamed `on_alert`: the feature is called alerts everywhere")]
-    pub fn on_threshold<F>(self, callback: F) -> Builder
-    where
-        F: FnMut(&AlertEvent) + Send + 'static,
-    {
-        self.on_alert(callback)
-    }
-
-    /// Builds and installs the panel as the global logger. Returns a guard
+    /// Builds and installs the pipeline as the global logger. Returns a guard
     /// that drains, commits and stops everything when dropped.
     ///
     /// A second `init`, or one while another logger is installed, returns
@@ -380,14 +371,14 @@ impl Builder {
         self.install(true)
     }
 
-    /// Builds and installs the global panel for [`tracing::layer`](crate::tracing::layer),
+    /// Builds and installs the global pipeline for [`tracing::layer`](crate::tracing::layer),
     /// leaving `log`'s logger slot free: for applications whose subscriber
     /// installs `tracing-log`'s `LogTracer` (`tracing_subscriber`'s `init()`
     /// does, with its default features), so that `log` records reach the
-    /// panel as tracing events. [`flush`](crate::flush), [`shutdown`](crate::shutdown)
+    /// pipeline as tracing events. [`flush`](crate::flush), [`shutdown`](crate::shutdown)
     /// and the returned guard work as with [`init`](Builder::init).
     ///
-    /// Fails (starting nothing) if a global panel is already installed.
+    /// Fails (starting nothing) if a global pipeline is already installed.
     #[cfg(feature = "tracing")]
     pub fn init_for_tracing(self) -> Result<Guard, Error> {
         self.install(false)
@@ -398,12 +389,12 @@ impl Builder {
         global::install(as_log_logger, self.config.shutdown.panic_hook, valid, || self.build())
     }
 
-    /// Opens the storage and starts the writer; the returned [`Panel`] is not
+    /// Opens the storage and starts the writer; the returned [`Pipeline`] is not
     /// installed as the global logger (see [`Builder::init`]).
     ///
     /// If the global `log::max_level()` is below the filter's most verbose
-    /// level, it is raised so that the `log` macros reach the panel.
-    pub fn build(self) -> Result<Panel, Error> {
+    /// level, it is raised so that the `log` macros reach the pipeline.
+    pub fn build(self) -> Result<Pipeline, Error> {
         self.validate()?;
         let Builder { config, sink, mut callbacks, .. } = self;
         let spool = config.spool.enabled.then(|| SpoolSettings {
@@ -420,8 +411,8 @@ impl Builder {
             Some(sink) => sink,
             None => open_sink(&config.database, &sink_options(&config)).map_err(|e| match e {
                 OpenError::NotEnabled { database } => Error::UnsupportedDatabase(database),
-                OpenError::Storage { database, source } => Error::Storage { target: database, source },
-                other => Error::Storage { target: config.database.to_string(), source: Box::new(other) },
+                OpenError::Storage { database, source } => Error::Storage { storage: database, source },
+                other => Error::Storage { storage: config.database.to_string(), source: Box::new(other) },
             })?,
         };
         let sink: Box<dyn Sink> = if config.console { Box::new(Console::new(sink)) } else { sink };
@@ -446,14 +437,14 @@ impl Builder {
         {
             callbacks.push(Box::new(move |event: &AlertEvent| webhooks.notify(event)));
         }
-        let alerts = Alerts::start(&config.thresholds, callbacks, Arc::clone(&alert_counters)).map_err(Error::Spawn)?;
+        let alerts = Alerts::start(&config.alerts, callbacks, Arc::clone(&alert_counters)).map_err(Error::Spawn)?;
         let writer = Writer::new(rx, sink, settings, origin, Arc::clone(&counters)).with_alerts(alerts);
         let handle = std::thread::Builder::new()
             .name("log-panel-writer".into())
             .spawn(move || writer.run())
             .map_err(Error::Spawn)?;
         raise_max_level(filter.filter());
-        Ok(Panel {
+        Ok(Pipeline {
             logger: Logger {
                 filter,
                 ignore: config.filter.ignore_rules(),
@@ -540,8 +531,8 @@ fn default_app_name() -> String {
 }
 
 /// Raises `log`'s global maximum level to `level` if it is lower. Under a
-/// lock: two panels built at once (tests do) must not interleave the check
-/// and the set, or the lower of their levels can win and the other panel's
+/// lock: two pipelines built at once (tests do) must not interleave the check
+/// and the set, or the lower of their levels can win and the other pipeline's
 /// more verbose records never reach it.
 pub(crate) fn raise_max_level(level: log::LevelFilter) {
     static RAISING: std::sync::Mutex<()> = std::sync::Mutex::new(());

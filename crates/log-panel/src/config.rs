@@ -16,7 +16,7 @@ pub use log_panel_database::{Database, DEFAULT_DATABASE};
 
 use log_panel_database::env::{ConfigFile, ConfigFileError};
 
-use crate::alerts::{AlertConfig, AlertDeliveryConfig};
+use crate::alerts::AlertConfig;
 use crate::ignore::IgnoreRules;
 
 /// The whole configuration. Every field has a default, so an empty file is valid.
@@ -66,10 +66,9 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Shutdown deadline and panic hook.
     pub shutdown: ShutdownConfig,
-    /// When a logger's records fire a threshold alert (see [`AlertConfig`]).
-    pub thresholds: AlertConfig,
-    /// Where alert events are posted (`[[alerts.webhooks]]`, see [`AlertDeliveryConfig`]).
-    pub alerts: AlertDeliveryConfig,
+    /// When a logger's records fire an alert, and where alert events are
+    /// posted (`[[alerts.webhooks]]`; see [`AlertConfig`]).
+    pub alerts: AlertConfig,
     /// How long records are kept.
     pub retention: RetentionConfig,
     /// Which context keys are indexed for lookups (SQLite).
@@ -93,7 +92,6 @@ impl fmt::Debug for Config {
             .field("spool", &self.spool)
             .field("limits", &self.limits)
             .field("shutdown", &self.shutdown)
-            .field("thresholds", &self.thresholds)
             .field("alerts", &self.alerts)
             .field("retention", &self.retention)
             .field("index", &self.index)
@@ -115,8 +113,7 @@ impl Default for Config {
             spool: SpoolConfig::default(),
             limits: LimitsConfig::default(),
             shutdown: ShutdownConfig::default(),
-            thresholds: AlertConfig::default(),
-            alerts: AlertDeliveryConfig::default(),
+            alerts: AlertConfig::default(),
             retention: RetentionConfig::default(),
             index: IndexConfig::default(),
             panel: PanelConfig::default(),
@@ -156,7 +153,7 @@ pub struct PanelConfig {
     /// Slot thresholds of particular loggers and their `::` descendants
     /// (`api::http` covers `api::http::access`, not `api::https`; the
     /// longest name that covers a logger wins), so a noisy logger's normal
-    /// rate of errors is not red. Others use `thresholds.error` / `.warn`.
+    /// rate of errors is not red. Others use `alerts.error` / `.warn`.
     pub loggers: BTreeMap<String, PanelThresholds>,
     /// The link from a record's `trace_id` to a trace viewer, an http(s)
     /// URL with `{trace_id}` (and optionally `{span_id}`), such as
@@ -167,7 +164,7 @@ pub struct PanelConfig {
 
 /// One entry of `[panel.loggers]`: the ERROR and WARN records per hour from
 /// which the panel shows a span red or amber (a day's slot: 24 times as
-/// many). A count left out is `thresholds.error` / `.warn` (1 when those are off).
+/// many). A count left out is `alerts.error` / `.warn` (1 when those are off).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -184,8 +181,8 @@ pub struct PanelThresholds {
 #[non_exhaustive]
 pub struct IndexConfig {
     /// Context keys registered with SQLite. Every top-level key is indexed in a side
-    /// table filled while idle (schema version 5; PostgreSQL indexes every key too), so
-    /// this no longer chooses what is indexed. Each is 1–64 ASCII letters, digits or `_`.
+    /// table filled while idle (PostgreSQL indexes every key too), so this list does
+    /// not choose what is indexed. Each is 1–64 ASCII letters, digits or `_`.
     /// Default: `["request_id"]`.
     #[serde(deserialize_with = "index_keys")]
     pub context_keys: Vec<String>,
@@ -526,7 +523,7 @@ impl Config {
     }
 
     /// Checks what the types of the fields cannot say (the directives parse, `limits.max_field_bytes` is at least 64,
-    /// `thresholds.window_secs` is not zero, each webhook's URL, headers and
+    /// `alerts.window_secs` is not zero, each webhook's URL, headers and
     /// retries), with the same checks and messages as the file; for a
     /// configuration changed in code. `init` and `Builder::build` call it.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -535,7 +532,7 @@ impl Config {
         validate_directives(&self.filter.directives).map_err(|m| invalid("filter.directives", m))?;
         LimitsConfig::check_max_field_bytes(self.limits.max_field_bytes)
             .map_err(|m| invalid("limits.max_field_bytes", m))?;
-        AlertConfig::check_window(self.thresholds.window).map_err(|m| invalid("thresholds.window_secs", m))?;
+        AlertConfig::check_window(self.alerts.window).map_err(|m| invalid("alerts.window_secs", m))?;
         for (i, hook) in self.alerts.webhooks.iter().enumerate() {
             hook.check().map_err(|(key, m)| invalid(&format!("alerts.webhooks[{i}].{key}"), m))?;
         }
@@ -695,19 +692,19 @@ mod tests {
     }
 
     #[test]
-    fn thresholds_section_parses_counts_off_and_zero() {
+    fn alerts_section_parses_counts_off_and_zero() {
         let c = Config::from_toml_str(
-            "[thresholds]\nerror = 5\nwarning = \"off\"\ninfo = 3\ndebug = 0\nwindow_secs = 60\n",
+            "[alerts]\nerror = 5\nwarning = \"off\"\ninfo = 3\ndebug = 0\nwindow_secs = 60\n",
             None,
         )
         .unwrap_or_default();
-        assert_eq!(c.thresholds.get(Level::Error), Some(5));
-        assert_eq!(c.thresholds.get(Level::Warn), None);
-        assert_eq!(c.thresholds.get(Level::Info), Some(3));
-        assert_eq!(c.thresholds.get(Level::Debug), None);
-        assert_eq!(c.thresholds.get(Level::Trace), None);
-        assert_eq!(c.thresholds.window, Duration::from_secs(60));
-        let defaults = Config::default().thresholds;
+        assert_eq!(c.alerts.get(Level::Error), Some(5));
+        assert_eq!(c.alerts.get(Level::Warn), None);
+        assert_eq!(c.alerts.get(Level::Info), Some(3));
+        assert_eq!(c.alerts.get(Level::Debug), None);
+        assert_eq!(c.alerts.get(Level::Trace), None);
+        assert_eq!(c.alerts.window, Duration::from_secs(60));
+        let defaults = Config::default().alerts;
         assert_eq!((defaults.get(Level::Warn), defaults.get(Level::Error)), (Some(1), Some(1)));
         assert_eq!(defaults.get(Level::Info), None);
         assert_eq!(defaults.window, Duration::from_secs(3600));
@@ -733,21 +730,21 @@ mod tests {
     }
 
     #[test]
-    fn bad_thresholds_name_key_and_line() {
-        let e = error("[thresholds]\nerror = -1\n");
-        assert_eq!((e.key.as_deref(), e.line), (Some("thresholds.error"), Some(2)));
+    fn bad_alert_thresholds_name_key_and_line() {
+        let e = error("[alerts]\nerror = -1\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("alerts.error"), Some(2)));
         assert!(e.message.contains("negative"), "{e}");
-        let e = error("[thresholds]\n\nwarn = \"sometimes\"\n");
-        assert_eq!((e.key.as_deref(), e.line), (Some("thresholds.warn"), Some(3)));
+        let e = error("[alerts]\n\nwarn = \"sometimes\"\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("alerts.warn"), Some(3)));
         assert!(e.message.contains("invalid threshold `sometimes`"), "{e}");
-        let e = error("[thresholds]\ninfo = 1.5\n");
-        assert_eq!((e.key.as_deref(), e.line), (Some("thresholds.info"), Some(2)));
-        let e = error("[thresholds]\nerror = 99999999999\n");
+        let e = error("[alerts]\ninfo = 1.5\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("alerts.info"), Some(2)));
+        let e = error("[alerts]\nerror = 99999999999\n");
         assert!(e.message.contains("too large"), "{e}");
-        let e = error("[thresholds]\nwindow_secs = 0\n");
-        assert_eq!((e.key.as_deref(), e.line), (Some("thresholds.window_secs"), Some(2)));
-        let e = error("[thresholds]\nwindow = 10\n");
-        assert_eq!((e.key.as_deref(), e.line), (Some("thresholds.window"), Some(2)));
+        let e = error("[alerts]\nwindow_secs = 0\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("alerts.window_secs"), Some(2)));
+        let e = error("[alerts]\nwindow = 10\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("alerts.window"), Some(2)));
         assert!(e.message.contains("unknown field"), "{e}");
     }
 

@@ -20,10 +20,10 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The storage could not be opened.
-    #[error("cannot open storage `{target}`")]
+    #[error("cannot open storage `{storage}`")]
     Storage {
         /// What was being opened (never contains a password).
-        target: String,
+        storage: String,
         /// Why: the storage crate's error (never contains a password).
         #[source]
         source: Box<dyn StdError + Send + Sync + 'static>,
@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn debug_is_the_message_and_its_causes_on_one_line() {
-        let e = Error::Storage { target: "sqlite:/x/y.db".into(), source: Box::new(KeepsItsCause(Leaf)) };
+        let e = Error::Storage { storage: "sqlite:/x/y.db".into(), source: Box::new(KeepsItsCause(Leaf)) };
         assert_eq!(e.to_string(), "cannot open storage `sqlite:/x/y.db`");
         assert_eq!(format!("{e:?}"), "cannot open storage `sqlite:/x/y.db`: cannot create directory /x: disk on fire");
         // The chain stays reachable for reporters.
@@ -83,7 +83,7 @@ mod tests {
 
     #[test]
     fn a_cause_already_in_the_message_is_not_repeated() {
-        let e = Error::Storage { target: "sqlite:a.db".into(), source: Box::new(RepeatsItsCause(Leaf)) };
+        let e = Error::Storage { storage: "sqlite:a.db".into(), source: Box::new(RepeatsItsCause(Leaf)) };
         assert_eq!(format!("{e:?}"), "cannot open storage `sqlite:a.db`: cannot open SQLite database: disk on fire");
     }
 

@@ -1,15 +1,15 @@
-//! The process-wide panel behind `log`'s global logger, and its [`Guard`].
+//! The process-wide pipeline behind `log`'s global logger, and its [`Guard`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use crate::{AlertStats, Error, Panel, Report, Stats};
+use crate::{AlertStats, Error, Pipeline, Report, Stats};
 
-static GLOBAL: OnceLock<Panel> = OnceLock::new();
+static GLOBAL: OnceLock<Pipeline> = OnceLock::new();
 
-/// Forwards to the global panel. A unit struct so it can be `'static` before
-/// the panel exists; until then (and after shutdown) records are dropped quietly.
+/// Forwards to the global pipeline. A unit struct so it can be `'static` before
+/// the pipeline exists; until then (and after shutdown) records are dropped quietly.
 struct GlobalLogger;
 
 impl log::Log for GlobalLogger {
@@ -17,49 +17,49 @@ impl log::Log for GlobalLogger {
         GLOBAL.get().is_some_and(|p| p.logger.enabled(metadata))
     }
     fn log(&self, record: &log::Record<'_>) {
-        if let Some(panel) = GLOBAL.get() {
-            panel.logger.log(record);
+        if let Some(pipeline) = GLOBAL.get() {
+            pipeline.logger.log(record);
         }
     }
     fn flush(&self) {
-        if let Some(panel) = GLOBAL.get() {
-            log::Log::flush(panel);
+        if let Some(pipeline) = GLOBAL.get() {
+            log::Log::flush(pipeline);
         }
     }
 }
 
 static LOGGER: GlobalLogger = GlobalLogger;
 
-/// True once the global panel is `log`'s logger: the tracing layer then
+/// True once the global pipeline is `log`'s logger: the tracing layer then
 /// leaves events that `tracing-log` made from `log` records alone, since the
 /// records themselves were already stored.
 static IS_LOG_LOGGER: AtomicBool = AtomicBool::new(false);
 
-/// The global panel, once one is installed.
+/// The global pipeline, once one is installed.
 #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-pub(crate) fn panel() -> Option<&'static Panel> {
+pub(crate) fn pipeline() -> Option<&'static Pipeline> {
     GLOBAL.get()
 }
 
-/// Whether the global panel receives `log` records directly.
+/// Whether the global pipeline receives `log` records directly.
 #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
 pub(crate) fn is_log_logger() -> bool {
     IS_LOG_LOGGER.load(Ordering::Acquire)
 }
 
 /// Whether [`LOGGER`] holds `log`'s one global-logger slot. Behind a lock so
-/// that two `init` calls racing each other cannot both build a panel.
+/// that two `init` calls racing each other cannot both build a pipeline.
 static CLAIMED: Mutex<bool> = Mutex::new(false);
 
-/// Installs the global panel, and claims `log`'s logger slot first when
+/// Installs the global pipeline, and claims `log`'s logger slot first when
 /// `as_log_logger`. `valid` is the builder's check of its values, reported
-/// only once no panel is installed (a second `init` is `AlreadyInitialized`
+/// only once no pipeline is installed (a second `init` is `AlreadyInitialized`
 /// whatever it holds); `build` runs only after the slot is claimed.
 pub(crate) fn install(
     as_log_logger: bool,
     panic_hook: bool,
     valid: Result<(), Error>,
-    build: impl FnOnce() -> Result<Panel, Error>,
+    build: impl FnOnce() -> Result<Pipeline, Error>,
 ) -> Result<Guard, Error> {
     let mut claimed = CLAIMED.lock().unwrap_or_else(PoisonError::into_inner);
     if GLOBAL.get().is_some() {
@@ -74,8 +74,8 @@ pub(crate) fn install(
         log::set_logger(&LOGGER).map_err(|_| Error::AlreadyInitialized)?;
         *claimed = true;
     }
-    let panel = build()?;
-    if GLOBAL.set(panel).is_err() {
+    let pipeline = build()?;
+    if GLOBAL.set(pipeline).is_err() {
         // Unreachable: GLOBAL is only set here, under CLAIMED, and was empty above.
         return Err(Error::AlreadyInitialized);
     }
@@ -97,7 +97,7 @@ fn install_panic_hook() {
     std::panic::set_hook(Box::new(move |info| {
         // On the writer thread (a sink panicking) the writer catches it itself.
         if !crate::thread::on_writer_thread() {
-            if let Some(panel) = GLOBAL.get() {
+            if let Some(pipeline) = GLOBAL.get() {
                 let payload = info
                     .payload()
                     .downcast_ref::<&str>()
@@ -115,8 +115,8 @@ fn install_panic_hook() {
                     .file(info.location().map(|l| l.file()))
                     .line(info.location().map(|l| l.line()))
                     .build();
-                panel.logger.log(&record);
-                let _ = panel.flush_timeout(PANIC_FLUSH_TIMEOUT);
+                pipeline.logger.log(&record);
+                let _ = pipeline.flush_timeout(PANIC_FLUSH_TIMEOUT);
             }
         }
         previous(info);
@@ -140,9 +140,9 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// Where the global panel's records go (see [`Panel::storage`](crate::Panel::storage)).
+    /// Where the global pipeline's records go (see [`Pipeline::storage`](crate::Pipeline::storage)).
     pub fn storage(&self) -> &'static str {
-        GLOBAL.get().map_or("", |panel| panel.storage())
+        GLOBAL.get().map_or("", |pipeline| pipeline.storage())
     }
 }
 
@@ -153,23 +153,23 @@ impl Drop for Guard {
 }
 
 /// Returns once every record logged before the call is committed (see
-/// [`Panel::flush`]). `Err(NotRunning)` before `init` or after `shutdown`.
+/// [`Pipeline::flush`]). `Err(NotRunning)` before `init` or after `shutdown`.
 pub fn flush() -> Result<(), Error> {
     GLOBAL.get().ok_or(Error::NotRunning)?.flush()
 }
 
 /// Waits at most `timeout` and reports what is written, pending, spilled
-/// and dropped (see [`Panel::flush_timeout`]).
+/// and dropped (see [`Pipeline::flush_timeout`]).
 pub fn flush_timeout(timeout: Duration) -> Result<Report, Error> {
     GLOBAL.get().ok_or(Error::NotRunning)?.flush_timeout(timeout)
 }
 
 /// Drains the queue, commits everything and stops the writer, for programs
-/// that cannot hold a [`Guard`] (see [`Panel::shutdown`]). Idempotent;
+/// that cannot hold a [`Guard`] (see [`Pipeline::shutdown`]). Idempotent;
 /// harmless before `init`. Records logged afterwards are counted as dropped.
 pub fn shutdown() -> Report {
     match GLOBAL.get() {
-        Some(panel) => panel.shutdown(),
+        Some(pipeline) => pipeline.shutdown(),
         None => Report { complete: true, ..Report::default() },
     }
 }
@@ -178,17 +178,17 @@ pub fn shutdown() -> Report {
 /// still unwritten then goes to the spool.
 pub fn shutdown_timeout(timeout: Duration) -> Report {
     match GLOBAL.get() {
-        Some(panel) => panel.shutdown_timeout(timeout),
+        Some(pipeline) => pipeline.shutdown_timeout(timeout),
         None => Report { complete: true, ..Report::default() },
     }
 }
 
-/// The global panel's counters (all zero before `init`).
+/// The global pipeline's counters (all zero before `init`).
 pub fn stats() -> Stats {
-    GLOBAL.get().map(Panel::stats).unwrap_or_default()
+    GLOBAL.get().map(Pipeline::stats).unwrap_or_default()
 }
 
-/// The global panel's alert counters (all zero before `init`).
+/// The global pipeline's alert counters (all zero before `init`).
 pub fn alert_stats() -> AlertStats {
-    GLOBAL.get().map(Panel::alert_stats).unwrap_or_default()
+    GLOBAL.get().map(Pipeline::alert_stats).unwrap_or_default()
 }

@@ -42,8 +42,8 @@
 //! sliding window; when a count reaches its threshold (defaults: one WARN,
 //! one ERROR per hour) the callbacks registered with
 //! [`Builder::on_alert`] receive a [`AlertEvent`] on the
-//! [`alerts`] thread. Configure with `[thresholds]` or
-//! [`Builder::threshold`]. Webhooks (`[[alerts.webhooks]]`,
+//! [`alerts`] thread. Configure with `[alerts]` or
+//! [`Builder::alert_threshold`]. Webhooks (`[[alerts.webhooks]]`,
 //! [`Builder::webhook`]) post each event as JSON or in Slack's shape from
 //! threads of their own, with a timeout, retries and a bounded queue.
 //!
@@ -69,7 +69,7 @@ mod log_bridge;
 mod logger;
 #[cfg(feature = "opentelemetry")]
 mod otel;
-mod panel;
+mod pipeline;
 mod queue;
 #[cfg(feature = "read")]
 pub mod read;
@@ -84,7 +84,7 @@ pub mod tracing;
 mod writer;
 
 pub use alerts::AlertStats;
-pub use alerts::{AlertConfig, AlertDeliveryConfig, AlertEvent, WebhookConfig, WebhookFormat};
+pub use alerts::{AlertConfig, AlertEvent, WebhookConfig, WebhookFormat};
 pub use builder::Builder;
 pub use config::{Config, ConfigError, Overflow};
 pub use error::Error;
@@ -94,14 +94,7 @@ pub use log_panel_core::{
 };
 pub use log_panel_database::env::{DATABASE_ENV, FILTER_ENV};
 pub use log_panel_database::{Database, DatabaseError};
-pub use panel::Panel;
-
-/// The alert configuration under its first name.
-#[deprecated(since = "0.1.0", note = "renamed `AlertConfig`: the feature is called alerts everywhere")]
-pub type ThresholdConfig = AlertConfig;
-/// The alert event under its first name.
-#[deprecated(since = "0.1.0", note = "renamed `AlertEvent`: the feature is called alerts everywhere")]
-pub type ThresholdEvent = AlertEvent;
+pub use pipeline::Pipeline;
 
 /// Per-request context: [`bind`](context::bind), [`scope`](context::scope) guards,
 /// carrying a snapshot to threads and async tasks. See `docs/context.md`.

@@ -65,7 +65,7 @@ impl LogTracer {
     }
 }
 
-/// Counts cuts when no global panel does (a layer built for a panel of its own).
+/// Counts cuts when no global pipeline does (a layer built for a pipeline of its own).
 fn spare_counters() -> &'static Counters {
     static SPARE: OnceLock<Counters> = OnceLock::new();
     SPARE.get_or_init(Counters::default)
@@ -81,7 +81,7 @@ impl log::Log for LogTracer {
         if count == 0 {
             return self.inner.log(record);
         }
-        let (limit, counters) = match crate::global::panel() {
+        let (limit, counters) = match crate::global::pipeline() {
             Some(p) => (p.logger.max_field_bytes, &*p.logger.counters),
             None => (LimitsConfig::default().max_field_bytes, spare_counters()),
         };

@@ -18,7 +18,7 @@ use crate::queue::Msg;
 use crate::stats::Counters;
 use crate::thread::{on_writer_thread, thread_name};
 
-/// The logging front end shared by the global logger and [`Panel`](crate::Panel).
+/// The logging front end shared by the global logger and [`Pipeline`](crate::Pipeline).
 pub(crate) struct Logger {
     pub(crate) filter: env_filter::Filter,
     pub(crate) ignore: IgnoreRules,

@@ -162,7 +162,7 @@ impl Dropped {
 }
 
 /// A snapshot of log-panel's counters, from [`stats()`](crate::stats) or
-/// [`Panel::stats`](crate::Panel::stats). Counters only grow; `pending` and
+/// [`Pipeline::stats`](crate::Pipeline::stats). Counters only grow; `pending` and
 /// the queue figures are current values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -218,8 +218,8 @@ pub struct Stats {
     pub storage_down_since: Option<Timestamp>,
 }
 
-/// What [`flush_timeout`](crate::Panel::flush_timeout) and
-/// [`shutdown_timeout`](crate::Panel::shutdown_timeout) report.
+/// What [`flush_timeout`](crate::Pipeline::flush_timeout) and
+/// [`shutdown_timeout`](crate::Pipeline::shutdown_timeout) report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Report {

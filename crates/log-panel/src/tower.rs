@@ -20,7 +20,7 @@
 //! ```
 //!
 //! The incoming `x-request-id` is kept when it is 1–128 characters of
-//! `A–Z a–z 0–9 . _ : -`; anything else (it ends up in the panel's pages and
+//! `A–Z a–z 0–9 . _ : -`; anything else (it ends up in the web panel's pages and
 //! in SQL filters) is replaced by a new UUIDv7, time-ordered. Work handed to
 //! other threads inside a handler (`spawn_blocking`, a pool) takes the context
 //! with it through [`context::carry`](crate::context::carry) or

@@ -78,22 +78,22 @@ use crate::clock::Tick;
 use crate::logger::{format_message, Logger};
 use crate::stats::Counters;
 use crate::thread::thread_name;
-use crate::Panel;
+use crate::Pipeline;
 
-/// The layer, storing into the global panel started by
+/// The layer, storing into the global pipeline started by
 /// [`Builder::init`](crate::Builder::init) or
 /// [`Builder::init_for_tracing`](crate::Builder::init_for_tracing) (or
 /// [`init`](crate::init)). Events before it starts, or after it shuts down,
 /// are dropped as `log` records are.
 pub fn layer() -> LogPanelLayer {
-    LogPanelLayer::to(Target::Global)
+    LogPanelLayer::to(Destination::Global)
 }
 
 /// A [`tracing_subscriber::Layer`] storing events into a log-panel pipeline
 /// (see the [module](self) documentation).
 #[derive(Clone)]
 pub struct LogPanelLayer {
-    panel: Target,
+    pipeline: Destination,
     /// The subscriber this layer was registered with: what
     /// `tracing-opentelemetry` needs to find a span's OpenTelemetry context.
     #[cfg(feature = "opentelemetry")]
@@ -101,41 +101,41 @@ pub struct LogPanelLayer {
 }
 
 #[derive(Clone)]
-enum Target {
+enum Destination {
     Global,
-    Panel(Arc<Panel>),
+    Pipeline(Arc<Pipeline>),
 }
 
 impl LogPanelLayer {
-    /// A layer storing into `panel`, a pipeline of its own that is not the
+    /// A layer storing into `pipeline`, one of its own that is not the
     /// global one (built with [`Builder::build`](crate::Builder::build)).
-    pub fn for_panel(panel: Arc<Panel>) -> LogPanelLayer {
-        LogPanelLayer::to(Target::Panel(panel))
+    pub fn for_pipeline(pipeline: Arc<Pipeline>) -> LogPanelLayer {
+        LogPanelLayer::to(Destination::Pipeline(pipeline))
     }
 
-    fn to(panel: Target) -> LogPanelLayer {
+    fn to(pipeline: Destination) -> LogPanelLayer {
         LogPanelLayer {
-            panel,
+            pipeline,
             #[cfg(feature = "opentelemetry")]
             dispatch: std::sync::OnceLock::new(),
         }
     }
 
     fn logger(&self) -> Option<&Logger> {
-        match &self.panel {
-            Target::Global => crate::global::panel().map(|p| &p.logger),
-            Target::Panel(p) => Some(&p.logger),
+        match &self.pipeline {
+            Destination::Global => crate::global::pipeline().map(|p| &p.logger),
+            Destination::Pipeline(p) => Some(&p.logger),
         }
     }
 }
 
 impl fmt::Debug for LogPanelLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let target = match &self.panel {
-            Target::Global => "global",
-            Target::Panel(_) => "panel",
+        let pipeline = match &self.pipeline {
+            Destination::Global => "global",
+            Destination::Pipeline(_) => "own",
         };
-        f.debug_struct("LogPanelLayer").field("panel", &target).finish()
+        f.debug_struct("LogPanelLayer").field("pipeline", &pipeline).finish()
     }
 }
 

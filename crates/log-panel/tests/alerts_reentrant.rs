@@ -17,7 +17,7 @@ fn a_callback_that_logs_does_not_trigger_itself() {
     let counted = Arc::clone(&events);
     let guard = log_panel::builder()
         .database(&db.path)
-        .threshold(Level::Error, Some(1))
+        .alert_threshold(Level::Error, Some(1))
         .on_alert(move |e| {
             counted.fetch_add(1, Ordering::SeqCst);
             // Reporting the alert through `log`, at a level and logger that would

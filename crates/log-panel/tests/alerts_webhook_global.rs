@@ -17,7 +17,7 @@ fn the_http_clients_own_records_never_fire_alerts() {
     let receiver = Receiver::answering(&[503]);
     let config = db.dir.path().join("log_panel.toml");
     let text = format!(
-        "database = {:?}\n[filter]\ndirectives = \"trace\"\n[thresholds]\nerror = 1\nwarn = 1\ninfo = 1\ndebug = 1\ntrace = 1\n\n[[alerts.webhooks]]\nurl = {:?}\nbackoff_ms = 5\n",
+        "database = {:?}\n[filter]\ndirectives = \"trace\"\n[alerts]\nerror = 1\nwarn = 1\ninfo = 1\ndebug = 1\ntrace = 1\n\n[[alerts.webhooks]]\nurl = {:?}\nbackoff_ms = 5\n",
         db.path.to_string_lossy(),
         receiver.url
     );

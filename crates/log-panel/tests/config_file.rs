@@ -87,7 +87,7 @@ fn readme_keys() -> Vec<(String, Option<String>)> {
         let first = names[0].clone();
         let section = first.rsplit_once('.').map(|(s, _)| s.to_owned());
         for name in &names {
-            // `thresholds.error`, `.warn`: a name starting with a dot is in the first one's section.
+            // `alerts.error`, `.warn`: a name starting with a dot is in the first one's section.
             let key = match (name.strip_prefix('.'), &section) {
                 (Some(rest), Some(section)) => format!("{section}.{rest}"),
                 _ => name.clone(),
@@ -120,8 +120,8 @@ fn readme_table_and_configuration_name_the_same_keys_and_defaults() {
     }
     let mut names: Vec<&str> = documented.iter().map(|(k, _)| k.as_str()).collect();
     let undocumented: Vec<&String> = in_config.iter().filter(|k| !names.contains(&k.as_str())).collect();
-    // serde lists aliases too; `thresholds.warning` is the documented `thresholds.warn`.
-    assert_eq!(undocumented, [&"thresholds.warning".to_owned()], "keys missing from README's table");
+    // serde lists aliases too; `alerts.warning` is the documented `alerts.warn`.
+    assert_eq!(undocumented, [&"alerts.warning".to_owned()], "keys missing from README's table");
     names.retain(|k| !in_config.iter().any(|c| c == k));
     assert!(names.is_empty(), "README documents keys the configuration does not have: {names:?}");
 
@@ -278,7 +278,7 @@ fn config_changed_in_code_is_checked_like_the_file() {
     let file = log_panel::Config::from_toml_str("[limits]\nmax_field_bytes = 10\n", None).err().unwrap();
     assert_eq!(file.message, "must be at least 64");
     config.limits.max_field_bytes = 64;
-    config.thresholds.window = std::time::Duration::ZERO;
+    config.alerts.window = std::time::Duration::ZERO;
     let err = config.validate().err().unwrap().to_string();
-    assert_eq!(err, "configuration, key `thresholds.window_secs`: must be at least 1");
+    assert_eq!(err, "configuration, key `alerts.window_secs`: must be at least 1");
 }

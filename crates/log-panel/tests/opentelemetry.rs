@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use common::TempDb;
 use log_panel::tracing::LogPanelLayer;
-use log_panel::Panel;
+use log_panel::Pipeline;
 use opentelemetry::trace::{Span as _, TraceContextExt, Tracer as _, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 
-fn panel(db: &TempDb) -> Arc<Panel> {
+fn panel(db: &TempDb) -> Arc<Pipeline> {
     Arc::new(log_panel::builder().database(&db.path).panic_hook(false).build().unwrap())
 }
 
@@ -104,7 +104,7 @@ fn records_in_spans_carry_the_span_context_of_tracing_opentelemetry() {
                     .with_context_activation(activation)
             };
         }
-        let ours = LogPanelLayer::for_panel(Arc::clone(&panel));
+        let ours = LogPanelLayer::for_pipeline(Arc::clone(&panel));
         let want = if otel_first {
             tracing::subscriber::with_default(tracing_subscriber::registry().with(otel!()).with(ours), log_in_spans)
         } else {
@@ -125,7 +125,7 @@ fn a_global_subscriber_works_the_same() {
     let provider = provider();
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("log-panel-test"));
     tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(otel).with(LogPanelLayer::for_panel(Arc::clone(&panel))),
+        tracing_subscriber::registry().with(otel).with(LogPanelLayer::for_pipeline(Arc::clone(&panel))),
     )
     .unwrap();
     let want = log_in_spans();
@@ -139,7 +139,7 @@ fn an_attached_opentelemetry_context_without_tracing_opentelemetry_gives_its_ids
     let panel = panel(&db);
     let provider = provider();
     let tracer = provider.tracer("log-panel-test");
-    let subscriber = tracing_subscriber::registry().with(LogPanelLayer::for_panel(Arc::clone(&panel)));
+    let subscriber = tracing_subscriber::registry().with(LogPanelLayer::for_pipeline(Arc::clone(&panel)));
     let (trace, span) = tracing::subscriber::with_default(subscriber, || {
         let span = tracer.start("handler");
         let sc = span.span_context().clone();

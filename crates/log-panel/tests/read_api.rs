@@ -7,12 +7,12 @@ mod common;
 
 use common::TempDb;
 use log_panel::read::{FieldMatch, FieldValue, PageAt, PgStore, RecordFilter, SqliteStore, Store, TRACE_ID_KEY};
-use log_panel::{Level, Panel};
+use log_panel::{Level, Pipeline};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 /// Six records: users 7 and 8, INFO and WARN, two of them in one trace.
-fn log_into(panel: &Panel) {
+fn log_into(panel: &Pipeline) {
     let log = |level: log::Level, user: i64, message: &str, trace: Option<&str>| {
         let _scope = trace.map(|t| log_panel::scope!(trace_id = t.to_owned()));
         let kvs = [("user_id", log::kv::Value::from(user))];

@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use common::TempDb;
 use log_panel::tracing::LogPanelLayer;
-use log_panel::Panel;
+use log_panel::Pipeline;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
 
-fn panel(db: &TempDb) -> Arc<Panel> {
+fn panel(db: &TempDb) -> Arc<Pipeline> {
     Arc::new(log_panel::builder().database(&db.path).panic_hook(false).build().unwrap())
 }
 
@@ -39,7 +39,7 @@ fn rows(db: &TempDb) -> Vec<Row> {
 fn event_fields_metadata_and_the_merge_order_of_spans_context_and_event() {
     let db = TempDb::new();
     let panel = panel(&db);
-    let subscriber = tracing_subscriber::registry().with(LogPanelLayer::for_panel(Arc::clone(&panel)));
+    let subscriber = tracing_subscriber::registry().with(LogPanelLayer::for_pipeline(Arc::clone(&panel)));
     let line = tracing::subscriber::with_default(subscriber, || {
         let outer = tracing::info_span!("request", request_id = "r-1", shared = "outer", user = "span-user");
         let _outer = outer.enter();
@@ -87,7 +87,7 @@ fn event_fields_metadata_and_the_merge_order_of_spans_context_and_event() {
 fn fields_recorded_later_are_seen_by_later_events_also_in_child_spans() {
     let db = TempDb::new();
     let panel = panel(&db);
-    let subscriber = tracing_subscriber::registry().with(LogPanelLayer::for_panel(Arc::clone(&panel)));
+    let subscriber = tracing_subscriber::registry().with(LogPanelLayer::for_pipeline(Arc::clone(&panel)));
     tracing::subscriber::with_default(subscriber, || {
         let job = tracing::info_span!("job", step = tracing::field::Empty, name = "import");
         let _job = job.enter();
@@ -127,7 +127,7 @@ fn per_layer_filters_choose_events_and_ignore_rules_still_apply() {
     );
     let filter = tracing_subscriber::EnvFilter::new("warn,app=debug");
     let subscriber =
-        tracing_subscriber::registry().with(LogPanelLayer::for_panel(Arc::clone(&panel)).with_filter(filter));
+        tracing_subscriber::registry().with(LogPanelLayer::for_pipeline(Arc::clone(&panel)).with_filter(filter));
     tracing::subscriber::with_default(subscriber, || {
         tracing::debug!(target: "app::db", "kept: debug for app");
         tracing::trace!(target: "app::db", "filtered: trace");
@@ -155,7 +155,7 @@ fn events_converted_from_log_records_keep_the_records_call_site() {
     // converted records (the `init_for_tracing` + `LogTracer` set-up).
     let db = TempDb::new();
     let panel = panel(&db);
-    let subscriber = tracing_subscriber::registry().with(LogPanelLayer::for_panel(Arc::clone(&panel)));
+    let subscriber = tracing_subscriber::registry().with(LogPanelLayer::for_pipeline(Arc::clone(&panel)));
     tracing::subscriber::with_default(subscriber, || {
         let span = tracing::info_span!("request", request_id = "r-9");
         let _span = span.enter();
@@ -186,7 +186,7 @@ fn long_messages_and_values_are_cut_and_counted() {
     let db = TempDb::new();
     let panel =
         Arc::new(log_panel::builder().database(&db.path).max_field_bytes(64).panic_hook(false).build().unwrap());
-    let subscriber = tracing_subscriber::registry().with(LogPanelLayer::for_panel(Arc::clone(&panel)));
+    let subscriber = tracing_subscriber::registry().with(LogPanelLayer::for_pipeline(Arc::clone(&panel)));
     let long = "x".repeat(10_000);
     tracing::subscriber::with_default(subscriber, || {
         tracing::info!(body = long.as_str(), "{long}");
@@ -221,7 +221,7 @@ fn records_logged_by_the_sink_never_reenter() {
     let panel = Arc::new(log_panel::builder().sink(sink).panic_hook(false).build().unwrap());
     // Global, so that the writer thread sees it too.
     tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(LogPanelLayer::for_panel(Arc::clone(&panel))),
+        tracing_subscriber::registry().with(LogPanelLayer::for_pipeline(Arc::clone(&panel))),
     )
     .unwrap();
     for i in 0..10 {

@@ -58,7 +58,7 @@ struct Queue {
     tx: Option<Sender<Delivery>>,
     /// The same channel's receiving end, to take the oldest delivery out when it is full.
     oldest: Receiver<Delivery>,
-    target: String,
+    shown_url: String,
 }
 
 /// The webhooks of one panel: the callback side (queues) and the delivery threads.
@@ -105,7 +105,7 @@ impl Webhooks {
             let poster = Poster {
                 agent: agent(hook),
                 hook: hook.clone(),
-                target: hook.target(),
+                shown_url: hook.shown_url(),
                 from: from.clone(),
                 counters: Arc::clone(counters),
                 stopped: stopped.clone(),
@@ -121,7 +121,7 @@ impl Webhooks {
                 }
             })?;
             webhooks.threads.push(thread);
-            webhooks.queues.push(Queue { tx: Some(tx), oldest, target: hook.target() });
+            webhooks.queues.push(Queue { tx: Some(tx), oldest, shown_url: hook.shown_url() });
         }
         Ok(Some(webhooks))
     }
@@ -144,7 +144,7 @@ impl Webhooks {
                             self.counters.webhooks_dropped.fetch_add(1, Relaxed);
                             eprintln!(
                                 "log-panel: alert webhook {} is behind ({WEBHOOK_QUEUE} alerts waiting); oldest dropped: {}",
-                                queue.target, old.event
+                                queue.shown_url, old.event
                             );
                         }
                     }
@@ -186,7 +186,7 @@ impl Drop for Webhooks {
 struct Poster {
     agent: ureq::Agent,
     hook: WebhookConfig,
-    target: String,
+    shown_url: String,
     from: From,
     counters: Arc<AlertCounters>,
     /// Disconnected at shutdown.
@@ -253,7 +253,10 @@ impl Poster {
             }
         }
         self.counters.webhooks_failed.fetch_add(1, Relaxed);
-        eprintln!("log-panel: alert webhook {} failed ({last}); alert not delivered: {}", self.target, delivery.event);
+        eprintln!(
+            "log-panel: alert webhook {} failed ({last}); alert not delivered: {}",
+            self.shown_url, delivery.event
+        );
     }
 
     /// One attempt.
@@ -276,7 +279,9 @@ impl Poster {
                 classify(answer.status().as_u16(), retry_after)
             }
             // The URL's path may be a secret (Slack's is): messages name the host only.
-            Err(e) => Outcome::Retry { reason: e.to_string().replace(&self.hook.url, &self.target), retry_after: None },
+            Err(e) => {
+                Outcome::Retry { reason: e.to_string().replace(&self.hook.url, &self.shown_url), retry_after: None }
+            }
         }
     }
 

@@ -1,5 +1,5 @@
 //! Alerts, the running part: the writer counts committed records
-//! with a [`AlertCounter`] and hands each [`AlertEvent`] to a
+//! with a [`AlertTrigger`] and hands each [`AlertEvent`] to a
 //! dedicated alert thread, which runs the callbacks registered with
 //! [`Builder::on_alert`](crate::Builder::on_alert). See `docs/alerts.md`.
 //!
@@ -32,16 +32,16 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use log_panel_core::Record;
 
-mod counter;
 mod delivery;
+mod trigger;
 mod webhook;
 
-pub(crate) use counter::AlertCounter;
-pub use counter::{AlertConfig, AlertEvent, DEFAULT_WINDOW};
 pub(crate) use delivery::Webhooks;
 pub use delivery::{WEBHOOK_QUEUE, WEBHOOK_SHUTDOWN_WAIT, WEBHOOK_THREAD_NAME};
+pub(crate) use trigger::AlertTrigger;
+pub use trigger::{AlertConfig, AlertEvent, DEFAULT_WINDOW};
 pub(crate) use webhook::Sender as WebhookSender;
-pub use webhook::{AlertDeliveryConfig, WebhookConfig, WebhookFormat};
+pub use webhook::{WebhookConfig, WebhookFormat};
 
 /// Events that may wait for the callbacks before new ones are dropped.
 pub const ALERT_QUEUE: usize = 1024;
@@ -52,7 +52,7 @@ pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 /// Name of the thread that runs the alert callbacks.
 pub const ALERT_THREAD_NAME: &str = "log-panel-alerts";
 
-/// A registered threshold callback.
+/// A registered alert callback.
 pub(crate) type Callback = Box<dyn FnMut(&AlertEvent) + Send + 'static>;
 
 thread_local! {
@@ -132,11 +132,11 @@ impl AlertCounters {
 }
 
 /// A snapshot of the alert counters, from
-/// [`Panel::alert_stats`](crate::Panel::alert_stats) or [`alert_stats()`](crate::alert_stats).
+/// [`Pipeline::alert_stats`](crate::Pipeline::alert_stats) or [`alert_stats()`](crate::alert_stats).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AlertStats {
-    /// Alert events produced by the counter (each a crossing).
+    /// Alert events fired (each a crossing).
     pub fired: u64,
     /// Callback calls that returned normally.
     pub callback_runs: u64,
@@ -158,7 +158,7 @@ pub struct AlertStats {
 
 /// The writer's side: counts committed records, queues events for the alert thread.
 pub(crate) struct Alerts {
-    counter: AlertCounter,
+    trigger: AlertTrigger,
     tx: Option<Sender<AlertEvent>>,
     thread: Option<JoinHandle<()>>,
     /// Disconnected when the alert thread exits.
@@ -174,8 +174,8 @@ impl Alerts {
         callbacks: Vec<Callback>,
         counters: Arc<AlertCounters>,
     ) -> std::io::Result<Option<Alerts>> {
-        let counter = AlertCounter::new(config);
-        if callbacks.is_empty() || !counter.is_enabled() {
+        let trigger = AlertTrigger::new(config);
+        if callbacks.is_empty() || !trigger.is_enabled() {
             return Ok(None);
         }
         let (tx, rx) = crossbeam_channel::bounded(ALERT_QUEUE);
@@ -186,7 +186,7 @@ impl Alerts {
             run_callbacks(rx, callbacks, &thread_counters);
         })?;
         counters.active.store(true, Relaxed);
-        Ok(Some(Alerts { counter, tx: Some(tx), thread: Some(thread), exited, counters }))
+        Ok(Some(Alerts { trigger, tx: Some(tx), thread: Some(thread), exited, counters }))
     }
 
     /// Counts records that were just committed, in order, and queues the events.
@@ -197,7 +197,7 @@ impl Alerts {
             if Arc::ptr_eq(&record.thread, marker) || Arc::ptr_eq(&record.thread, webhook_marker) {
                 continue; // logged by a callback or a webhook's HTTP client: stored, never counted
             }
-            let Some(event) = self.counter.observe(record) else { continue };
+            let Some(event) = self.trigger.observe(record) else { continue };
             self.counters.fired.fetch_add(1, Relaxed);
             let Some(tx) = &self.tx else { continue };
             self.counters.add_pending(1);

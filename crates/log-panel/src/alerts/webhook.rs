@@ -11,34 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use super::AlertEvent;
 
-/// `[alerts]`: where alert events go besides the [`on_alert`](crate::Builder::on_alert) callbacks.
-///
-/// ```
-/// use log_panel::{Config, WebhookFormat};
-///
-/// let cfg = Config::from_toml_str(r#"
-/// [[alerts.webhooks]]
-/// url = "http://alerts.internal:9000/log-panel"
-///
-/// [[alerts.webhooks]]
-/// url = "http://relay.internal/slack"
-/// format = "slack"
-/// headers = { Authorization = "Bearer s3cret" }
-/// timeout_ms = 2000
-/// retries = 2
-/// "#, None)?;
-/// assert_eq!(cfg.alerts.webhooks.len(), 2);
-/// assert_eq!(cfg.alerts.webhooks[1].format, WebhookFormat::Slack);
-/// # Ok::<(), log_panel::ConfigError>(())
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-#[non_exhaustive]
-pub struct AlertDeliveryConfig {
-    /// Each alert event is posted to each of these (`[[alerts.webhooks]]`).
-    pub webhooks: Vec<WebhookConfig>,
-}
-
 /// The body a webhook receives.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -172,7 +144,7 @@ impl WebhookConfig {
 
     /// Where alerts go, for messages: scheme, host and port, never the path,
     /// the query or a password (a Slack URL's path is its secret).
-    pub(crate) fn target(&self) -> String {
+    pub(crate) fn shown_url(&self) -> String {
         match self.url.parse::<ureq::http::Uri>() {
             Ok(uri) => format!(
                 "{}://{}",
@@ -188,7 +160,7 @@ impl fmt::Debug for WebhookConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let headers: BTreeMap<&str, &str> = self.headers.keys().map(|k| (k.as_str(), "***")).collect();
         f.debug_struct("WebhookConfig")
-            .field("url", &format_args!("{}/…", self.target()))
+            .field("url", &format_args!("{}/…", self.shown_url()))
             .field("format", &self.format)
             .field("headers", &headers)
             .field("timeout_ms", &self.timeout_ms)
@@ -353,10 +325,10 @@ mod tests {
     }
 
     #[test]
-    fn debug_and_target_hide_the_secret_parts() {
+    fn debug_and_shown_url_hide_the_secret_parts() {
         let hook = WebhookConfig::slack("http://user:pw@hooks.example:8080/services/T0/B0/s3cret?token=t0k")
             .with_header("Authorization", "Bearer hidden");
-        assert_eq!(hook.target(), "http://hooks.example:8080");
+        assert_eq!(hook.shown_url(), "http://hooks.example:8080");
         let shown = format!("{hook:?}");
         for secret in ["s3cret", "t0k", "pw", "hidden"] {
             assert!(!shown.contains(secret), "{shown}");

@@ -145,7 +145,7 @@ pub mod scripted {
 /// Logs `per_thread` records from each of `threads` threads at once through
 /// `panel`, each with key-values `t` (its thread) and `seq` (0, 1, …), so the
 /// stored rows show whether any was lost, duplicated or reordered.
-pub fn log_from_threads(panel: &log_panel::Panel, threads: u32, per_thread: u32) {
+pub fn log_from_threads(panel: &log_panel::Pipeline, threads: u32, per_thread: u32) {
     std::thread::scope(|s| {
         for t in 0..threads {
             s.spawn(move || {

@@ -29,8 +29,8 @@ fn fires_once_at_the_crossing_with_the_triggering_record() {
     let panel = log_panel::builder()
         .database(&db.path)
         .filter("trace")
-        .threshold(Level::Error, Some(3))
-        .threshold(Level::Info, Some(2))
+        .alert_threshold(Level::Error, Some(3))
+        .alert_threshold(Level::Info, Some(2))
         .on_alert(callback)
         .build()
         .unwrap();

@@ -237,7 +237,7 @@ fn without_spool_a_shutdown_with_storage_down_reports_the_loss() {
 }
 
 /// Waits (up to `common::WAIT`) until `cond` holds on the panel's stats.
-fn wait_for(panel: &log_panel::Panel, what: &str, cond: impl Fn(&log_panel::Stats) -> bool) {
+fn wait_for(panel: &log_panel::Pipeline, what: &str, cond: impl Fn(&log_panel::Stats) -> bool) {
     let start = std::time::Instant::now();
     while !cond(&panel.stats()) {
         assert!(start.elapsed() < common::WAIT, "timed out waiting for {what}: {:?}", panel.stats());
@@ -252,7 +252,7 @@ fn duplicates(seqs: &[i64]) -> usize {
 
 /// A panel over `shared`'s sink, taken down first, that has logged records
 /// `seq` 0..1000 and spools them once storage has failed for `spool_after`.
-fn thousand_records_while_down(shared: &Shared, spool: &std::path::Path, spool_after: Duration) -> log_panel::Panel {
+fn thousand_records_while_down(shared: &Shared, spool: &std::path::Path, spool_after: Duration) -> log_panel::Pipeline {
     shared.set_down(true);
     let panel = log_panel::builder()
         .sink(shared.sink())
@@ -614,7 +614,7 @@ fn replay_alternates_with_live_records_so_the_queue_keeps_draining() {
 /// A panel whose storage is down and whose spool cannot be written (a file
 /// stands where its directory should be), holding at most 1 MiB in memory,
 /// with a small queue under `block` and `block_timeout`.
-fn storage_and_spool_failing(dir: &tempfile::TempDir, shared: &Shared, block_timeout: Duration) -> log_panel::Panel {
+fn storage_and_spool_failing(dir: &tempfile::TempDir, shared: &Shared, block_timeout: Duration) -> log_panel::Pipeline {
     let spool = dir.path().join("spool");
     std::fs::write(&spool, b"not a directory").unwrap();
     shared.set_down(true);

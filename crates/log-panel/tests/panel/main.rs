@@ -1,5 +1,5 @@
 //! The integration tests that leave the process's globals alone: each builds
-//! its own `Panel` (never `log_panel::init`, `log::set_logger`, a panic hook
+//! its own `Pipeline` (never `log_panel::init`, `log::set_logger`, a panic hook
 //! or an environment variable), so they can share one test binary and its
 //! link. A test that installs a global has a file (and a process) of its own
 //! beside this folder.

@@ -14,7 +14,7 @@ const SLOW_WRITE: Duration = Duration::from_millis(600);
 /// The bound a non-blocking call must stay under: well below one write.
 const NEVER_WAITS: Duration = Duration::from_millis(300);
 
-fn slow_panel(shared: &Shared, overflow: Overflow) -> log_panel::Panel {
+fn slow_panel(shared: &Shared, overflow: Overflow) -> log_panel::Pipeline {
     shared.script.lock().unwrap().delay = SLOW_WRITE;
     log_panel::builder()
         .sink(shared.sink())

@@ -11,10 +11,10 @@ use crate::common;
 
 use common::receiver::Receiver;
 use common::{TempDb, WAIT};
-use log_panel::{AlertStats, Level, Panel, WebhookConfig};
+use log_panel::{AlertStats, Level, Pipeline, WebhookConfig};
 
 /// Waits (at most `WAIT`) until `done` holds for the panel's alert counters.
-fn wait_stats(panel: &Panel, done: impl Fn(&AlertStats) -> bool) -> AlertStats {
+fn wait_stats(panel: &Pipeline, done: impl Fn(&AlertStats) -> bool) -> AlertStats {
     let deadline = Instant::now() + WAIT;
     loop {
         let stats = panel.alert_stats();
@@ -37,8 +37,8 @@ fn an_alert_reaches_a_json_webhook_once_with_its_fields() {
     let panel = log_panel::builder()
         .database(&db.path)
         .app("billing-app")
-        .threshold(Level::Error, Some(2))
-        .threshold_window(Duration::from_secs(600))
+        .alert_threshold(Level::Error, Some(2))
+        .alert_window(Duration::from_secs(600))
         .webhook(fast(WebhookConfig::json(&receiver.url)).with_header("Authorization", "Bearer t0ken"))
         .build()
         .unwrap();
@@ -112,7 +112,7 @@ fn a_500_is_retried_and_the_200_ends_it() {
     let receiver = Receiver::answering(&[500]);
     let panel = log_panel::builder()
         .database(&db.path)
-        .threshold(Level::Error, Some(1))
+        .alert_threshold(Level::Error, Some(1))
         .webhook(fast(WebhookConfig::json(&receiver.url)).with_retries(5))
         .build()
         .unwrap();
@@ -133,7 +133,7 @@ fn a_receiver_that_never_answers_costs_bounded_attempts_and_never_blocks_logging
     let receiver = Receiver::holding();
     let panel = log_panel::builder()
         .database(&db.path)
-        .threshold(Level::Error, Some(1))
+        .alert_threshold(Level::Error, Some(1))
         .webhook(
             WebhookConfig::json(&receiver.url)
                 .with_timeout(Duration::from_millis(300))
@@ -163,7 +163,7 @@ fn a_404_is_final() {
     let receiver = Receiver::answering(&[404]);
     let panel = log_panel::builder()
         .database(&db.path)
-        .threshold(Level::Warn, Some(1))
+        .alert_threshold(Level::Warn, Some(1))
         .webhook(fast(WebhookConfig::json(&receiver.url)))
         .build()
         .unwrap();
@@ -182,7 +182,7 @@ fn slack_gets_text_only_with_mentions_and_links_escaped() {
     let panel = log_panel::builder()
         .database(&db.path)
         .app("shop")
-        .threshold(Level::Error, Some(1))
+        .alert_threshold(Level::Error, Some(1))
         .webhook(fast(WebhookConfig::slack(&receiver.url)))
         .build()
         .unwrap();
@@ -208,7 +208,7 @@ fn a_full_queue_drops_the_oldest_alert() {
     let receiver = Receiver::holding();
     let panel = log_panel::builder()
         .database(&db.path)
-        .threshold(Level::Error, Some(1))
+        .alert_threshold(Level::Error, Some(1))
         .webhook(fast(WebhookConfig::json(&receiver.url)).with_timeout(Duration::from_secs(30)))
         .build()
         .unwrap();

@@ -23,14 +23,14 @@ pub const H_LOGGER: &str = "evil<b>logger</b>";
 pub struct Env {
     pub name: &'static str,
     pub store: Arc<dyn Store>,
-    pub panel: log_panel::Panel,
+    pub panel: log_panel::Pipeline,
     /// A second writer for records the library cannot make (backdated, other hosts).
     pub sink: Box<dyn Sink>,
     _dir: tempfile::TempDir,
 }
 
 /// The library as every test fills it: app `shop`, every level, no spool.
-fn panel(builder: log_panel::Builder) -> log_panel::Panel {
+fn panel(builder: log_panel::Builder) -> log_panel::Pipeline {
     builder.app("shop").level(log::LevelFilter::Trace).without_spool().build().unwrap()
 }
 
@@ -38,7 +38,7 @@ fn panel(builder: log_panel::Builder) -> log_panel::Panel {
 fn filled(
     name: &'static str,
     store: Arc<dyn Store>,
-    panel: log_panel::Panel,
+    panel: log_panel::Pipeline,
     sink: Box<dyn Sink>,
     dir: tempfile::TempDir,
 ) -> Option<Env> {

@@ -1,5 +1,5 @@
-//! Alerts, the pure part: the `[thresholds]` configuration, the
-//! [`AlertEvent`] handed to callbacks, and the [`AlertCounter`] that
+//! Alerts, the pure part: the `[alerts]` configuration, the
+//! [`AlertEvent`] handed to callbacks, and the [`AlertTrigger`] that
 //! decides when one fires. No threads and no clock: the counter is driven by
 //! the records' own timestamps, so it can be tested with chosen times.
 //!
@@ -19,30 +19,47 @@ use serde::Deserialize;
 use log_panel_core::alert::WindowRule;
 use log_panel_core::{level_index, Level, Record, Text, Timestamp, LEVELS};
 
+use super::WebhookConfig;
+
 /// Default window: one hour.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(3600);
 
-/// `[thresholds]`: when a logger's records of one level trigger an alert.
+/// `[alerts]`: when a logger's records of one level fire an alert, and
+/// where alert events go besides the [`on_alert`](crate::Builder::on_alert)
+/// callbacks.
 ///
 /// A level's threshold is the number of records of exactly that level, from
 /// one logger, within `window`, that fires an event. `None` disables the
-/// level. Defaults: WARN 1, ERROR 1, the other levels off, window one hour.
+/// level. Defaults: WARN 1, ERROR 1, the other levels off, window one hour,
+/// no webhooks.
 ///
 /// ```
 /// use std::time::Duration;
-/// use log_panel::{Config, Level};
+/// use log_panel::{Config, Level, WebhookFormat};
 ///
 /// let cfg = Config::from_toml_str(r#"
-/// [thresholds]
+/// [alerts]
 /// error = 5
 /// warn = "off"
 /// info = 100
 /// window_secs = 600
+///
+/// [[alerts.webhooks]]
+/// url = "http://alerts.internal:9000/log-panel"
+///
+/// [[alerts.webhooks]]
+/// url = "http://relay.internal/slack"
+/// format = "slack"
+/// headers = { Authorization = "Bearer s3cret" }
+/// timeout_ms = 2000
+/// retries = 2
 /// "#, None)?;
-/// assert_eq!(cfg.thresholds.get(Level::Error), Some(5));
-/// assert_eq!(cfg.thresholds.get(Level::Warn), None);
-/// assert_eq!(cfg.thresholds.get(Level::Info), Some(100));
-/// assert_eq!(cfg.thresholds.window, Duration::from_secs(600));
+/// assert_eq!(cfg.alerts.get(Level::Error), Some(5));
+/// assert_eq!(cfg.alerts.get(Level::Warn), None);
+/// assert_eq!(cfg.alerts.get(Level::Info), Some(100));
+/// assert_eq!(cfg.alerts.window, Duration::from_secs(600));
+/// assert_eq!(cfg.alerts.webhooks.len(), 2);
+/// assert_eq!(cfg.alerts.webhooks[1].format, WebhookFormat::Slack);
 /// # Ok::<(), log_panel::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -67,11 +84,21 @@ pub struct AlertConfig {
     /// The sliding window (`window_secs` in the file, at least 1).
     #[serde(rename = "window_secs", deserialize_with = "window_secs")]
     pub window: Duration,
+    /// Each alert event is posted to each of these (`[[alerts.webhooks]]`).
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 impl Default for AlertConfig {
     fn default() -> Self {
-        AlertConfig { error: Some(1), warn: Some(1), info: None, debug: None, trace: None, window: DEFAULT_WINDOW }
+        AlertConfig {
+            error: Some(1),
+            warn: Some(1),
+            info: None,
+            debug: None,
+            trace: None,
+            window: DEFAULT_WINDOW,
+            webhooks: Vec::new(),
+        }
     }
 }
 
@@ -160,11 +187,11 @@ pub struct AlertEvent {
     pub count: u32,
     /// Start of the window (`window_end − window`), inclusive.
     pub window_start: Timestamp,
-    /// End of the window: the triggering record's time (see [`AlertCounter`]
+    /// End of the window: the triggering record's time (see [`AlertTrigger`]
     /// for records that arrive out of order), inclusive.
     pub window_end: Timestamp,
     /// The time of the first of the `count` records in the window (as
-    /// counted: see [`AlertCounter`] for records that arrive out of order).
+    /// counted: see [`AlertTrigger`] for records that arrive out of order).
     pub first_timestamp: Timestamp,
     /// When the triggering record was logged.
     pub timestamp: Timestamp,
@@ -227,7 +254,7 @@ impl fmt::Display for AlertEvent {
 ///   window of event time. So the bound is `Σ n` × active keys, not the number
 ///   of records in the window.
 #[derive(Debug, Clone)]
-pub(crate) struct AlertCounter {
+pub(crate) struct AlertTrigger {
     rules: [Option<WindowRule>; 5],
     window_micros: i64,
     /// Per logger, per level (indexed by `level_index`): the newest timestamps in the window.
@@ -235,11 +262,11 @@ pub(crate) struct AlertCounter {
     last_sweep: i64,
 }
 
-impl AlertCounter {
+impl AlertTrigger {
     /// A counter for `config`'s thresholds and window.
-    pub(crate) fn new(config: &AlertConfig) -> AlertCounter {
+    pub(crate) fn new(config: &AlertConfig) -> AlertTrigger {
         let window_micros = i64::try_from(config.window.as_micros()).unwrap_or(i64::MAX);
-        AlertCounter {
+        AlertTrigger {
             rules: LEVELS.map(|l| config.get(l).and_then(|n| WindowRule::new(n, window_micros))),
             window_micros,
             loggers: HashMap::new(),
@@ -333,7 +360,7 @@ mod tests {
     fn third_error_in_the_hour_crosses_three_once() {
         let mut config = AlertConfig::default(); // ERROR 1, WARN 1, window 1 h
         config.set(Level::Error, Some(3));
-        let mut counter = AlertCounter::new(&config);
+        let mut counter = AlertTrigger::new(&config);
         let at = |secs: i64| {
             let mut r = Record::new(Level::Error, "billing", "payment failed");
             r.timestamp = Timestamp(secs * 1_000_000);
@@ -346,22 +373,22 @@ mod tests {
         assert!(counter.observe(&at(30)).is_none(), "still above: no new event");
     }
 
-    fn counter(window_secs: u64, levels: &[(Level, Option<u32>)]) -> AlertCounter {
+    fn counter(window_secs: u64, levels: &[(Level, Option<u32>)]) -> AlertTrigger {
         let mut c = AlertConfig { window: Duration::from_secs(window_secs), ..AlertConfig::default() };
         for &(l, n) in levels {
             c.set(l, n);
         }
-        AlertCounter::new(&c)
+        AlertTrigger::new(&c)
     }
 
     /// Feeds records at `secs` and returns the indexes that fired.
-    fn fired(c: &mut AlertCounter, level: Level, logger: &'static str, secs: &[i64]) -> Vec<usize> {
+    fn fired(c: &mut AlertTrigger, level: Level, logger: &'static str, secs: &[i64]) -> Vec<usize> {
         secs.iter().enumerate().filter_map(|(i, &s)| c.observe(&rec(level, logger, s)).map(|_| i)).collect()
     }
 
     #[test]
     fn defaults_fire_on_the_first_warn_and_error_only() {
-        let mut c = AlertCounter::new(&AlertConfig::default());
+        let mut c = AlertTrigger::new(&AlertConfig::default());
         assert_eq!(fired(&mut c, Level::Info, "a", &[0, 1, 2, 3]), Vec::<usize>::new());
         assert_eq!(fired(&mut c, Level::Debug, "a", &[0, 1]), Vec::<usize>::new());
         // WARN 1: the first fires; the next ones keep the count ≥ 1 for an hour.

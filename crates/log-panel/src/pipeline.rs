@@ -1,4 +1,4 @@
-//! [`Panel`]: a running log-panel — the logger front end plus its writer thread.
+//! [`Pipeline`]: a running log-panel — the logger front end plus its writer thread.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -16,34 +16,34 @@ use crate::{Error, Report, Stats};
 /// A running log-panel: a `log::Log` implementation plus the writer thread
 /// that stores what it accepts.
 ///
-/// Most programs never hold one: [`init`](crate::init) installs a panel as
+/// Most programs never hold one: [`init`](crate::init) installs a pipeline as
 /// the global logger and returns a [`Guard`](crate::Guard). Build one with
 /// [`Builder::build`](crate::Builder::build) to log into it directly, e.g. in
 /// tests or next to another global logger:
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
-/// let panel = log_panel::builder().database(dir.path().join("app.db")).build()?;
-/// log::info!(logger: panel, user = "ann"; "signed in");
-/// panel.flush()?; // returns once the record is committed
-/// assert_eq!(panel.stats().written, 1);
+/// let pipeline = log_panel::builder().database(dir.path().join("app.db")).build()?;
+/// log::info!(logger: pipeline, user = "ann"; "signed in");
+/// pipeline.flush()?; // returns once the record is committed
+/// assert_eq!(pipeline.stats().written, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// Dropping a panel drains its queue, commits everything and stops the writer.
-pub struct Panel {
+/// Dropping a pipeline drains its queue, commits everything and stops the writer.
+pub struct Pipeline {
     pub(crate) logger: Logger,
     pub(crate) writer: Mutex<Option<JoinHandle<()>>>,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) alerts: Arc<AlertCounters>,
-    /// The sink's description, taken when the panel was built.
+    /// The sink's description, taken when the pipeline was built.
     pub(crate) storage: String,
 }
 
-impl Panel {
+impl Pipeline {
     /// Returns once every record logged before the call is committed. While
     /// storage is down this waits for it to come back: use
-    /// [`flush_timeout`](Panel::flush_timeout) for a bounded wait.
+    /// [`flush_timeout`](Pipeline::flush_timeout) for a bounded wait.
     pub fn flush(&self) -> Result<(), Error> {
         let (ack, done) = self.send_flush(None)?;
         drop(ack);
@@ -82,7 +82,7 @@ impl Panel {
     /// Stops accepting records, stores everything queued, and joins the
     /// writer, waiting at most the configured `shutdown.timeout_ms` for
     /// failing storage before spooling the rest (see
-    /// [`shutdown_timeout`](Panel::shutdown_timeout)).
+    /// [`shutdown_timeout`](Pipeline::shutdown_timeout)).
     pub fn shutdown(&self) -> Report {
         self.shutdown_timeout(self.shutdown_timeout)
     }
@@ -137,8 +137,8 @@ impl Panel {
     ///
     /// ```
     /// let dir = tempfile::tempdir()?;
-    /// let panel = log_panel::builder().database(dir.path().join("app.db")).build()?;
-    /// assert_eq!(panel.storage(), format!("sqlite:{}", dir.path().join("app.db").display()));
+    /// let pipeline = log_panel::builder().database(dir.path().join("app.db")).build()?;
+    /// assert_eq!(pipeline.storage(), format!("sqlite:{}", dir.path().join("app.db").display()));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn storage(&self) -> &str {
@@ -146,7 +146,7 @@ impl Panel {
     }
 }
 
-impl log::Log for Panel {
+impl log::Log for Pipeline {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
         self.logger.enabled(metadata)
     }
@@ -165,7 +165,7 @@ impl log::Log for Panel {
 /// How long `log::logger().flush()` waits for storage.
 const LOG_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
-impl Drop for Panel {
+impl Drop for Pipeline {
     fn drop(&mut self) {
         let _ = self.shutdown();
     }
