@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use log_panel::ConfigError;
+use log_panel_config::ConfigError;
 use log_panel_query::StoreError;
 
 #[derive(Debug)]

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::Parser;
-use log_panel::Config;
+use log_panel_config::Config;
 use log_panel_database::env::{database_from_env, DATABASE_ENV, WEB_TOKEN_ENV};
 use log_panel_database::{open_store, Database};
 use log_panel_query::{Store, StoreError, DEFAULT_READ_TIMEOUT};

@@ -14,6 +14,7 @@ use crate::alerts::{AlertCounters, AlertEvent, Alerts, Callback, WebhookConfig, 
 use crate::config::{validate_directives, Config, ConfigError, FilterConfig, Overflow};
 use crate::console::Console;
 use crate::global::{self, Guard};
+use crate::ignore::IgnoreRules;
 use crate::logger::Logger;
 use crate::spool::SpoolLimits;
 use crate::stats::Counters;
@@ -447,7 +448,7 @@ impl Builder {
         Ok(Pipeline {
             logger: Logger {
                 filter,
-                ignore: config.filter.ignore_rules(),
+                ignore: IgnoreRules::of(&config.filter),
                 tx,
                 closed: AtomicBool::new(false),
                 counters,
@@ -483,7 +484,7 @@ impl Builder {
     /// Notes the first value a method refused, for `build`/`init` to return.
     fn refuse(&mut self, key: &str, message: String) {
         if self.refused.is_none() {
-            self.refused = Some(ConfigError { path: None, line: None, key: Some(key.to_owned()), message });
+            self.refused = Some(ConfigError::new(None, None, Some(key.to_owned()), message));
         }
     }
 }
@@ -497,7 +498,7 @@ fn filter_from_env(name: &str) -> Result<Option<String>, Error> {
 
 /// A bad value of environment variable `name`.
 fn env_error(name: &str, message: String) -> ConfigError {
-    ConfigError { path: None, line: None, key: Some(name.to_owned()), message }
+    ConfigError::new(None, None, Some(name.to_owned()), message)
 }
 
 /// How the configuration opens the writer's sink.

@@ -89,12 +89,12 @@ mod tests {
 
     #[test]
     fn config_errors_print_their_message_not_a_struct() {
-        let e = Error::from(ConfigError {
-            path: Some("log_panel.toml".into()),
-            line: Some(4),
-            key: Some("batch.size".into()),
-            message: "must be at least 1".into(),
-        });
+        let e = Error::from(ConfigError::new(
+            Some("log_panel.toml".into()),
+            Some(4),
+            Some("batch.size".into()),
+            "must be at least 1",
+        ));
         assert_eq!(format!("{e:?}"), e.to_string());
         assert_eq!(format!("{e:?}"), "log_panel.toml, line 4, key `batch.size`: must be at least 1");
         let spawn = Error::Spawn(std::io::Error::other("out of threads"));

@@ -18,6 +18,15 @@ pub(crate) struct IgnoreRules {
 }
 
 impl IgnoreRules {
+    /// The rules of the `[filter]` section.
+    pub(crate) fn of(filter: &crate::config::FilterConfig) -> IgnoreRules {
+        IgnoreRules {
+            prefixes: filter.ignore_prefixes.clone(),
+            exact: filter.ignore_loggers.clone(),
+            messages: filter.ignore_messages.clone(),
+        }
+    }
+
     /// True when records from `logger` are ignored.
     pub(crate) fn ignores_logger(&self, logger: &str) -> bool {
         self.exact.iter().any(|e| e == logger) || self.prefixes.iter().any(|p| is_under(logger, p))

@@ -58,7 +58,6 @@
 pub mod alerts;
 mod builder;
 mod clock;
-pub mod config;
 mod console;
 mod error;
 mod global;
@@ -86,9 +85,11 @@ mod writer;
 pub use alerts::AlertStats;
 pub use alerts::{AlertConfig, AlertEvent, WebhookConfig, WebhookFormat};
 pub use builder::Builder;
-pub use config::{Config, ConfigError, Overflow};
 pub use error::Error;
 pub use global::{alert_stats, flush, flush_timeout, shutdown, shutdown_timeout, stats, Guard};
+/// The configuration file and its typed form (crate `log-panel-config`).
+pub use log_panel_config as config;
+pub use log_panel_config::{Config, ConfigError, Overflow};
 pub use log_panel_core::{
     Batch, BatchPolicy, Context, Level, Origin, Record, Sink, SinkError, SinkErrorKind, Timestamp, Value,
 };

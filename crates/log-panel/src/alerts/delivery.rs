@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use log_panel_core::Timestamp;
 
-use super::webhook::{render, Sender as From, WebhookConfig};
+use log_panel_config::WebhookConfig;
+
+use super::webhook::{render, Sender as From};
 use super::{AlertCounters, AlertEvent};
 
 /// Deliveries that may wait, per webhook, before the oldest is dropped.

@@ -38,10 +38,10 @@ mod webhook;
 
 pub(crate) use delivery::Webhooks;
 pub use delivery::{WEBHOOK_QUEUE, WEBHOOK_SHUTDOWN_WAIT, WEBHOOK_THREAD_NAME};
+pub use log_panel_config::{AlertConfig, WebhookConfig, WebhookFormat, DEFAULT_WINDOW};
+pub use trigger::AlertEvent;
 pub(crate) use trigger::AlertTrigger;
-pub use trigger::{AlertConfig, AlertEvent, DEFAULT_WINDOW};
 pub(crate) use webhook::Sender as WebhookSender;
-pub use webhook::{WebhookConfig, WebhookFormat};
 
 /// Events that may wait for the callbacks before new ones are dropped.
 pub const ALERT_QUEUE: usize = 1024;

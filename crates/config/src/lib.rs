@@ -1,6 +1,15 @@
-//! Configuration: the TOML file (`log_panel.toml` or `$LOG_PANEL_CONFIG`) and
-//! its typed form. Unknown keys are errors, and every error names the key and
-//! the line.
+//! log-panel's configuration: the TOML file (`log_panel.toml` or
+//! `$LOG_PANEL_CONFIG`, found by `log_panel_database::env`) and its typed
+//! form. Unknown keys are errors, and every error names the key and the line.
+//!
+//! A crate of its own, without the writer's runtime, so that the `log-panel`
+//! command reads the same file with the same checks as the library
+//! (`log_panel::Config` is this crate's [`Config`]). With feature
+//! `directives`, `filter.directives` is checked as `env_filter` parses it;
+//! without it (the command, which filters nothing) it is taken as written.
+
+// On docs.rs (see [package.metadata.docs.rs]): show which feature each gated item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,13 +25,16 @@ pub use log_panel_database::{Database, DEFAULT_DATABASE};
 
 use log_panel_database::env::{ConfigFile, ConfigFileError};
 
-use crate::alerts::AlertConfig;
-use crate::ignore::IgnoreRules;
+mod alerts;
+mod webhook;
+
+pub use alerts::{AlertConfig, DEFAULT_WINDOW};
+pub use webhook::{WebhookConfig, WebhookFormat};
 
 /// The whole configuration. Every field has a default, so an empty file is valid.
 ///
 /// ```
-/// use log_panel::Config;
+/// use log_panel_config::Config;
 ///
 /// let cfg = Config::from_toml_str(r#"
 /// app = "billing"
@@ -39,7 +51,7 @@ use crate::ignore::IgnoreRules;
 /// "#, None)?;
 /// assert_eq!(cfg.app.as_deref(), Some("billing"));
 /// assert_eq!(cfg.batch.size.get(), 500);
-/// # Ok::<(), log_panel::ConfigError>(())
+/// # Ok::<(), log_panel_config::ConfigError>(())
 /// ```
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -137,14 +149,14 @@ pub struct RetentionConfig {
 /// `[panel]`: how the web panel served by `log-panel serve` judges loggers.
 ///
 /// ```
-/// let cfg = log_panel::Config::from_toml_str(r#"
+/// let cfg = log_panel_config::Config::from_toml_str(r#"
 /// [panel.loggers]
 /// "api::http" = { error = 50, warn = 200 }
 /// "api::auth" = { warn = 1000 }
 /// "#, None)?;
 /// assert_eq!(cfg.panel.loggers["api::http"].error.map(|n| n.get()), Some(50));
 /// assert_eq!(cfg.panel.loggers["api::auth"].error, None);
-/// # Ok::<(), log_panel::ConfigError>(())
+/// # Ok::<(), log_panel_config::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -230,17 +242,6 @@ impl Default for FilterConfig {
             ignore_prefixes: Vec::new(),
             ignore_loggers: Vec::new(),
             ignore_messages: Vec::new(),
-        }
-    }
-}
-
-impl FilterConfig {
-    /// The ignore rules of this section.
-    pub(crate) fn ignore_rules(&self) -> IgnoreRules {
-        IgnoreRules {
-            prefixes: self.ignore_prefixes.clone(),
-            exact: self.ignore_loggers.clone(),
-            messages: self.ignore_messages.clone(),
         }
     }
 }
@@ -462,8 +463,15 @@ fn directives<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error
 }
 
 /// Checks RUST_LOG-style directives, returning a readable error.
+#[cfg(feature = "directives")]
 pub fn validate_directives(s: &str) -> Result<(), String> {
     env_filter::Builder::new().try_parse(s).map(|_| ()).map_err(|e| format!("invalid filter directives `{s}`: {e}"))
+}
+
+/// Without feature `directives`, directives are taken as written.
+#[cfg(not(feature = "directives"))]
+pub fn validate_directives(_: &str) -> Result<(), String> {
+    Ok(())
 }
 
 /// A configuration error: which file, which line, which key, and what is wrong.
@@ -497,6 +505,18 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    /// An error about `key` (dotted), in the file at `path` and its `line` when known.
+    pub fn new(
+        path: Option<PathBuf>,
+        line: Option<usize>,
+        key: Option<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError { path, line, key, message: message.into() }
+    }
+}
 
 impl Config {
     /// Parses TOML text; `path` only labels errors.
@@ -757,10 +777,10 @@ mod tests {
         .unwrap_or_default();
         let hooks = &c.alerts.webhooks;
         assert_eq!(hooks.len(), 2);
-        assert_eq!(hooks[0], crate::WebhookConfig::json("http://127.0.0.1:9000/a"));
+        assert_eq!(hooks[0], WebhookConfig::json("http://127.0.0.1:9000/a"));
         assert_eq!(
             hooks[1],
-            crate::WebhookConfig::slack("http://relay/slack")
+            WebhookConfig::slack("http://relay/slack")
                 .with_header("Authorization", "Bearer x")
                 .with_timeout(Duration::from_millis(250))
                 .with_retries(0)
