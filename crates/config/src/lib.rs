@@ -25,11 +25,11 @@ pub use log_panel_database::{Database, DEFAULT_DATABASE};
 
 use log_panel_database::env::{ConfigFile, ConfigFileError};
 
-mod alerts;
-mod webhook;
+mod alert_config;
+mod webhook_config;
 
-pub use alerts::{AlertConfig, DEFAULT_WINDOW};
-pub use webhook::{WebhookConfig, WebhookFormat};
+pub use alert_config::{AlertConfig, DEFAULT_WINDOW};
+pub use webhook_config::{WebhookConfig, WebhookFormat};
 
 /// The whole configuration. Every field has a default, so an empty file is valid.
 ///
@@ -53,7 +53,7 @@ pub use webhook::{WebhookConfig, WebhookFormat};
 /// assert_eq!(cfg.batch.size.get(), 500);
 /// # Ok::<(), log_panel_config::ConfigError>(())
 /// ```
-#[derive(Clone, PartialEq, Deserialize)]
+#[derive(Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct Config {
@@ -110,27 +110,6 @@ impl fmt::Debug for Config {
             .field("panel", &self.panel)
             .field("console", &self.console)
             .finish_non_exhaustive()
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            app: None,
-            database: Database::default(),
-            database_required: false,
-            filter: FilterConfig::default(),
-            queue: QueueConfig::default(),
-            batch: BatchConfig::default(),
-            spool: SpoolConfig::default(),
-            limits: LimitsConfig::default(),
-            shutdown: ShutdownConfig::default(),
-            alerts: AlertConfig::default(),
-            retention: RetentionConfig::default(),
-            index: IndexConfig::default(),
-            panel: PanelConfig::default(),
-            console: false,
-        }
     }
 }
 

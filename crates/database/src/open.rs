@@ -106,6 +106,7 @@ mod read {
     /// Opens `database` read-only, each read within `read_timeout`. Never
     /// creates or migrates anything: a database no writer has created yet, or
     /// one of an older schema, is an error that says so.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused_variables))]
     pub fn open_store(database: &Database, read_timeout: Duration) -> Result<Box<dyn Store>, StoreError> {
         match database {
             #[cfg(feature = "sqlite")]

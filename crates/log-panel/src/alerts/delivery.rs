@@ -27,7 +27,7 @@ use log_panel_core::Timestamp;
 
 use log_panel_config::WebhookConfig;
 
-use super::webhook::{render, Sender as From};
+use super::payload::{render, Sender as From};
 use super::{AlertCounters, AlertEvent};
 
 /// Deliveries that may wait, per webhook, before the oldest is dropped.

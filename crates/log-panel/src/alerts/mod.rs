@@ -33,15 +33,15 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use log_panel_core::Record;
 
 mod delivery;
+mod payload;
 mod trigger;
-mod webhook;
 
 pub(crate) use delivery::Webhooks;
 pub use delivery::{WEBHOOK_QUEUE, WEBHOOK_SHUTDOWN_WAIT, WEBHOOK_THREAD_NAME};
 pub use log_panel_config::{AlertConfig, WebhookConfig, WebhookFormat, DEFAULT_WINDOW};
+pub(crate) use payload::Sender as WebhookSender;
 pub use trigger::AlertEvent;
 pub(crate) use trigger::AlertTrigger;
-pub(crate) use webhook::Sender as WebhookSender;
 
 /// Events that may wait for the callbacks before new ones are dropped.
 pub const ALERT_QUEUE: usize = 1024;
