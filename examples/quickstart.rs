@@ -21,12 +21,13 @@ fn main() -> Result<(), log_panel::Error> {
     let storage = panel.storage(); // where the records go: the config can point elsewhere
     drop(panel); // drains the queue and commits every record; also happens at end of scope
     let stats = log_panel::stats();
-    let Some(db) = storage.strip_prefix("sqlite:") else {
+    let Ok(log_panel::Database::Sqlite(file)) = storage.parse() else {
         println!("log-panel: {} records written to {storage}", stats.written);
         println!("See them:  cargo run -p log-panel-cli -- tail");
         println!("Or with psql (table log_records; levels in log_levels; see docs/schema.md).");
         return Ok(());
     };
+    let db = file.display();
     println!("log-panel: {} records written to {db}", stats.written);
     println!();
     // The command finds the same database the same way (log_panel.toml, $LOG_PANEL_DATABASE_URL).

@@ -5,8 +5,8 @@
 //!   with a clear error for an empty string or a scheme no storage handles.
 //! - [`open_sink`] (features `sqlite`, `postgres`): the one place a writer's
 //!   [`Sink`](log_panel_core::Sink) is opened for a [`Database`].
-//! - `open_store` and `migrate` (feature `read`): the one place a read-only
-//!   `Store` is opened, and a database's schema brought up to date.
+//! - `open_store` (feature `read`): the one place a read-only `Store` is
+//!   opened; `migrate` (feature `migrate`): a database's schema brought up to date.
 //! - [`env`]: the environment variable names and where the configuration
 //!   file is found, for the library and the `log-panel` command alike.
 //!
@@ -36,8 +36,10 @@ use log_panel_core::redact::redact_url;
 pub mod env;
 mod open;
 
+#[cfg(feature = "migrate")]
+pub use open::migrate;
 #[cfg(feature = "read")]
-pub use open::{migrate, open_store};
+pub use open::open_store;
 pub use open::{open_sink, OpenError, SinkOptions};
 
 /// The SQLite file used when nothing names a database, relative to the working directory.

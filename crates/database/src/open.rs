@@ -92,8 +92,10 @@ fn postgres_sink(database: &Database, _: &str, _: &SinkOptions) -> Result<Box<dy
     Err(OpenError::NotEnabled { database: database.to_string() })
 }
 
+#[cfg(feature = "migrate")]
+pub use read::migrate;
 #[cfg(feature = "read")]
-pub use read::{migrate, open_store};
+pub use read::open_store;
 
 #[cfg(feature = "read")]
 mod read {
@@ -124,7 +126,9 @@ mod read {
 
     /// Brings `database`'s schema up to date, as a writer does when it opens
     /// it: for a database no application writes to any more. Returns the
-    /// schema versions before and after.
+    /// schema versions before and after. The one writing function here,
+    /// behind its own feature so that a reader never carries it.
+    #[cfg(feature = "migrate")]
     pub fn migrate(database: &Database) -> Result<(i64, i64), StoreError> {
         match database {
             #[cfg(feature = "sqlite")]
