@@ -33,7 +33,7 @@ pub(crate) const ALERT_ROWS: usize = 100_000;
 const SHOWN: usize = 500;
 
 /// The thresholds the page recomputes crossings with: the configuration's
-/// `[thresholds]` (records of one logger and exactly one level within
+/// `[alerts]` (records of one logger and exactly one level within
 /// `window`), the library's defaults unless told otherwise: ERROR 1, WARN 1,
 /// one hour.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -68,10 +68,10 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self';
 #[non_exhaustive]
 pub struct PanelOptions {
     /// ERROR records in a timeline slot that make it an error slot (red);
-    /// the configuration's `thresholds.error`. At least 1.
+    /// the configuration's `alerts.error`. At least 1.
     pub slot_errors: u64,
     /// WARN records in a slot that make it a warning slot (amber), when it is
-    /// not an error slot; the configuration's `thresholds.warn`. At least 1.
+    /// not an error slot; the configuration's `alerts.warn`. At least 1.
     pub slot_warnings: u64,
     /// Thresholds of particular loggers and their `::` descendants (the
     /// configuration's `[panel.loggers]`); the longest matching name wins.
@@ -135,7 +135,7 @@ impl PanelOptions {
 
     /// The alerts page's threshold of `level`: `count` records of one logger
     /// and exactly that level within the [window](PanelOptions::alert_window)
-    /// fire (the configuration's `thresholds.error`, `.warn`, …; `None` or
+    /// fire (the configuration's `alerts.error`, `.warn`, …; `None` or
     /// `Some(0)`: the level never fires). By default ERROR 1 and WARN 1, as
     /// the library's.
     #[must_use]
@@ -148,7 +148,7 @@ impl PanelOptions {
     }
 
     /// The alerts page's sliding window (the configuration's
-    /// `thresholds.window_secs`; one hour by default; zero is taken as one second).
+    /// `alerts.window_secs`; one hour by default; zero is taken as one second).
     #[must_use]
     pub fn alert_window(mut self, window: std::time::Duration) -> PanelOptions {
         self.alerts.window = window.max(std::time::Duration::from_secs(1));
