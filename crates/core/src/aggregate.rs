@@ -7,13 +7,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use crate::{Level, Record, Timestamp, LEVELS};
-
-/// One hour, in microseconds: the coarse bucket.
-pub const HOUR_MICROS: i64 = 3_600_000_000;
-/// A quarter hour, in microseconds: the fine bucket, so that a local day is
-/// a sum of whole buckets in every time zone in use.
-pub const QUARTER_MICROS: i64 = 900_000_000;
+use crate::{Level, Record, Timestamp, HOUR, LEVELS, QUARTER_HOUR};
 
 /// One logger's part of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +23,13 @@ pub struct LoggerTotals {
     pub first: Timestamp,
     /// Time of the newest record.
     pub last: Timestamp,
+}
+
+impl LoggerTotals {
+    /// Totals (for storage crates reading them back).
+    pub fn new(total: u64, errors: u64, warnings: u64, first: Timestamp, last: Timestamp) -> LoggerTotals {
+        LoggerTotals { total, errors, warnings, first, last }
+    }
 }
 
 /// A batch's aggregates, summed in memory so the database sees one upsert
@@ -85,8 +86,8 @@ impl<'a> BatchAggregates<'a> {
             totals.warnings += u64::from(r.level == Level::Warn);
             totals.first = totals.first.min(t);
             totals.last = totals.last.max(t);
-            agg.hours.entry((name.clone(), t.0.div_euclid(HOUR_MICROS) * HOUR_MICROS)).or_default().add(r.level);
-            agg.quarters.entry((name, t.0.div_euclid(QUARTER_MICROS) * QUARTER_MICROS)).or_default().add(r.level);
+            agg.hours.entry((name.clone(), t.0.div_euclid(HOUR) * HOUR)).or_default().add(r.level);
+            agg.quarters.entry((name, t.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR)).or_default().add(r.level);
         }
         agg
     }
@@ -197,11 +198,11 @@ mod tests {
     #[test]
     fn a_batch_is_summed_per_logger_hour_and_quarter() {
         let records = [
-            record(Level::Error, "a", HOUR_MICROS + 1),
-            record(Level::Warn, "a", HOUR_MICROS + QUARTER_MICROS),
-            record(Level::Info, "a", 2 * HOUR_MICROS - 1),
+            record(Level::Error, "a", HOUR + 1),
+            record(Level::Warn, "a", HOUR + QUARTER_HOUR),
+            record(Level::Info, "a", 2 * HOUR - 1),
             record(Level::Trace, "b", -1),
-            record(Level::Debug, "a", HOUR_MICROS + 2),
+            record(Level::Debug, "a", HOUR + 2),
         ];
         let agg = BatchAggregates::of(&records);
         let loggers: Vec<(&str, LoggerTotals)> = agg.loggers().map(|(n, t)| (n, *t)).collect();
@@ -214,23 +215,23 @@ mod tests {
                         total: 4,
                         errors: 1,
                         warnings: 1,
-                        first: Timestamp(HOUR_MICROS + 1),
-                        last: Timestamp(2 * HOUR_MICROS - 1)
+                        first: Timestamp(HOUR + 1),
+                        last: Timestamp(2 * HOUR - 1)
                     }
                 ),
                 ("b", LoggerTotals { total: 1, errors: 0, warnings: 0, first: Timestamp(-1), last: Timestamp(-1) }),
             ]
         );
         let hours: Vec<(&str, i64, [i64; 5])> = agg.hours().map(|(n, s, c)| (n, s.0, counts_as_i64(c))).collect();
-        assert_eq!(hours, [("a", HOUR_MICROS, [0, 1, 1, 1, 1]), ("b", -HOUR_MICROS, [1, 0, 0, 0, 0])]);
+        assert_eq!(hours, [("a", HOUR, [0, 1, 1, 1, 1]), ("b", -HOUR, [1, 0, 0, 0, 0])]);
         let quarters: Vec<(&str, i64)> = agg.quarters().map(|(n, s, _)| (n, s.0)).collect();
         assert_eq!(
             quarters,
             [
-                ("a", HOUR_MICROS),
-                ("a", HOUR_MICROS + QUARTER_MICROS),
-                ("a", HOUR_MICROS + 3 * QUARTER_MICROS),
-                ("b", -QUARTER_MICROS)
+                ("a", HOUR),
+                ("a", HOUR + QUARTER_HOUR),
+                ("a", HOUR + 3 * QUARTER_HOUR),
+                ("b", -QUARTER_HOUR)
             ]
         );
         assert!(BatchAggregates::of(&[]).is_empty());
@@ -240,10 +241,10 @@ mod tests {
     fn stored_names_and_times_are_what_is_counted() {
         let records = [record(Level::Info, "x\0y", i64::MIN), record(Level::Info, "x\u{FFFD}y", 0)];
         let agg = BatchAggregates::of_stored(&records, |r| {
-            (Cow::Owned(r.logger.replace('\0', "\u{FFFD}")), Timestamp(r.timestamp.0.max(-HOUR_MICROS)))
+            (Cow::Owned(r.logger.replace('\0', "\u{FFFD}")), Timestamp(r.timestamp.0.max(-HOUR)))
         });
         let loggers: Vec<(&str, u64, Timestamp)> = agg.loggers().map(|(n, t)| (n, t.total, t.first)).collect();
-        assert_eq!(loggers, [("x\u{FFFD}y", 2, Timestamp(-HOUR_MICROS))]);
+        assert_eq!(loggers, [("x\u{FFFD}y", 2, Timestamp(-HOUR))]);
         assert_eq!(agg.hours().len(), 2);
     }
 }

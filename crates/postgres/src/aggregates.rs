@@ -181,7 +181,7 @@ pub fn rebuild(client: &mut Client) -> Result<(), postgres::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use log_panel_core::aggregate::HOUR_MICROS;
+    use log_panel_core::HOUR;
     use log_panel_core::Level;
 
     #[test]
@@ -200,7 +200,7 @@ mod tests {
         let z = agg.loggers().find(|(name, _)| *name == "z").map(|(_, t)| (t.first, t.last));
         assert_eq!(z, Some((Timestamp(PG_MIN_UNIX_MICROS), Timestamp(PG_MIN_UNIX_MICROS))));
         let hours: Vec<(&str, i64)> = agg.hours().map(|(n, s, _)| (n, s.as_micros())).collect();
-        let min_hour = PG_MIN_UNIX_MICROS.div_euclid(HOUR_MICROS) * HOUR_MICROS;
-        assert_eq!(hours, [("a", HOUR_MICROS), ("b\u{FFFD}c", -HOUR_MICROS), ("z", min_hour)]);
+        let min_hour = PG_MIN_UNIX_MICROS.div_euclid(HOUR) * HOUR;
+        assert_eq!(hours, [("a", HOUR), ("b\u{FFFD}c", -HOUR), ("z", min_hour)]);
     }
 }

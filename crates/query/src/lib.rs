@@ -55,13 +55,7 @@ pub use split::{split_label, Split, SplitCounter, SplitSeries};
 pub use wake::{CommitWaiter, Sleep, Wake};
 pub use when::When;
 
-const MINUTE: i64 = 60_000_000;
-/// The finest aggregate bucket, in microseconds.
-pub const QUARTER_HOUR: i64 = 15 * MINUTE;
-/// One hour, in microseconds.
-pub const HOUR: i64 = 60 * MINUTE;
-/// One day, in microseconds.
-pub const DAY: i64 = 24 * HOUR;
+pub use log_panel_core::{DAY, HOUR, MINUTE, QUARTER_HOUR};
 
 /// How long one read may run on a store opened without another budget
 /// (`SqliteStore::with_read_timeout`, `PgStore::with_read_timeout`): past it

@@ -3,8 +3,8 @@
 //! [`SqliteSink`] opens (or creates) a database file, switches it to WAL with
 //! a busy timeout, creates or migrates the schema (see `docs/schema.md`), and
 //! writes each batch in one transaction through one prepared statement,
-//! together with the per-logger [`aggregates`] of the batch (one upsert per
-//! distinct logger and bucket).
+//! together with the per-logger aggregates of the batch (one upsert per
+//! distinct logger and bucket, see `docs/aggregates.md`).
 //!
 //! Around each batch it checks that the path still names the file it opened
 //! (a file deleted or moved away under it is closed and a new one created at
@@ -26,13 +26,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod aggregates;
+mod aggregates;
 mod checkpoint;
 mod context_index;
 mod file;
 #[cfg(test)]
 mod follow_tests;
 mod query;
+mod rows;
 mod retention;
 mod schema;
 mod search;
@@ -308,7 +309,7 @@ impl SqliteSink {
 
     /// Recomputes the aggregate tables from `log_records` (after deleting old
     /// rows, or restoring a backup). Safe while a writer on another connection
-    /// is storing batches: see [`aggregates::rebuild`].
+    /// is storing batches: the rebuild takes the write lock before it reads.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;

@@ -15,8 +15,7 @@ use log_panel_core::{level_from_severity, Timestamp};
 use log_panel_query::LevelCounts;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
-use crate::aggregates::parse_timestamp;
-use crate::store::to_sql_error;
+use crate::rows;
 
 const MINUTE: i64 = 60_000_000;
 const QUARTER: i64 = 15 * MINUTE;
@@ -58,7 +57,7 @@ pub(crate) fn delete_batch(tx: &Transaction<'_>, before: Timestamp, limit: usize
         while let Some(row) = rows.next()? {
             let logger: String = row.get(0)?;
             let ts: String = row.get(1)?;
-            let t = parse_timestamp(&ts).map_err(to_sql_error)?.0;
+            let t = rows::timestamp(&ts)?.0;
             let Some(level) = level_from_severity(row.get(2)?) else { continue };
             let acc = loggers.entry(logger.clone()).or_default();
             acc.0 += 1;

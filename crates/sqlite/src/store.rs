@@ -18,7 +18,8 @@ use log_panel_query::{LevelCounts, Store, StoreError, StoreErrorKind};
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
-use crate::aggregates::{self, parse_timestamp, QueryError};
+use crate::aggregates;
+use crate::rows::{self, level_counts, RECORD_COLUMNS};
 use crate::query::Where;
 use crate::steps::StepRows;
 use crate::{context_index, file, retention, schema, search, OpenError, BUSY_TIMEOUT};
@@ -47,9 +48,6 @@ const PRUNE_TX_TARGET: Duration = Duration::from_millis(25);
 /// The most rows a histogram counts from `log_records` (when the filter
 /// cannot use the aggregates); beyond it the histogram is incomplete.
 pub const HISTOGRAM_ROW_LIMIT: usize = 1_000_000;
-
-const COLUMNS: &str =
-    "id, ts, level, logger, message, module, file, line, thread, pid, host, app, context, original_size";
 
 /// Reads a log-panel SQLite database: records, requests, cards, histograms,
 /// call sites; prunes and rebuilds aggregates.
@@ -114,13 +112,6 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-pub(crate) fn to_sql_error(e: QueryError) -> rusqlite::Error {
-    match e {
-        QueryError::Sqlite(e) => e,
-        other => rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(other)),
-    }
-}
-
 fn storage(e: rusqlite::Error) -> StoreError {
     let kind = match e.sqlite_error_code() {
         Some(
@@ -137,14 +128,6 @@ fn storage(e: rusqlite::Error) -> StoreError {
         _ => StoreErrorKind::Storage,
     };
     StoreError::new(kind, format!("SQLite: {e}")).with_source(e)
-}
-
-fn query_error(e: QueryError) -> StoreError {
-    match e {
-        QueryError::Unaligned(_) => StoreError::bad_filter(e.to_string()),
-        QueryError::Sqlite(e) => storage(e),
-        other => StoreError::new(StoreErrorKind::Storage, other.to_string()).with_source(other),
-    }
 }
 
 fn usize_param(n: usize) -> i64 {
@@ -375,9 +358,9 @@ impl SqliteStore {
 
     fn select(&self, w: &Where, tail: &str) -> Result<Vec<StoredRecord>, StoreError> {
         let conn = self.conn()?;
-        let sql = format!("SELECT {COLUMNS} FROM log_records{}{tail}", w.sql());
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM log_records{}{tail}", w.sql());
         let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
-        let rows = stmt.query_map(params_from_iter(w.params.iter()), read_record).map_err(storage)?;
+        let rows = stmt.query_map(params_from_iter(w.params.iter()), rows::record).map_err(storage)?;
         let mut out = Vec::new();
         for row in rows {
             out.push(row.map_err(storage)?);
@@ -400,7 +383,7 @@ impl SqliteStore {
         let mut out = Vec::new();
         if let Some((sql, params)) = page_statement(&tx, filter, at, w, tail).map_err(storage)? {
             let mut stmt = tx.prepare_cached(&sql).map_err(storage)?;
-            let rows = stmt.query_map(params_from_iter(params.iter()), read_record).map_err(storage)?;
+            let rows = stmt.query_map(params_from_iter(params.iter()), rows::record).map_err(storage)?;
             for row in rows {
                 out.push(row.map_err(storage)?);
             }
@@ -500,13 +483,13 @@ fn page_statement(
                 .into_iter()
                 .map(|name| {
                     let p = arms_where.bind(name);
-                    format!("SELECT * FROM (SELECT {COLUMNS} FROM log_records WHERE logger = {p}{shared}{tail})")
+                    format!("SELECT * FROM (SELECT {RECORD_COLUMNS} FROM log_records WHERE logger = {p}{shared}{tail})")
                 })
                 .collect();
             return Ok(Some((format!("SELECT * FROM ({}){tail}", arms.join(" UNION ALL ")), arms_where.params)));
         }
     }
-    Ok(Some((format!("SELECT {COLUMNS} FROM log_records{}{tail}", w.sql()), w.params.clone())))
+    Ok(Some((format!("SELECT {RECORD_COLUMNS} FROM log_records{}{tail}", w.sql()), w.params.clone())))
 }
 
 /// The stored loggers of the tree at `root`: `root` and its `::` children.
@@ -703,63 +686,6 @@ fn cursor_condition(w: &mut Where, c: Cursor, older: bool) {
     }
 }
 
-fn read_record(row: &Row<'_>) -> rusqlite::Result<StoredRecord> {
-    let ts: String = row.get(1)?;
-    let level: i64 = row.get(2)?;
-    let context: String = row.get(12)?;
-    let mut r = StoredRecord::default();
-    r.id = row.get(0)?;
-    r.ts = parse_timestamp(&ts).map_err(to_sql_error)?;
-    r.level = level_from_severity(level).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            2,
-            rusqlite::types::Type::Integer,
-            format!("level {level} is not a log-panel severity").into(),
-        )
-    })?;
-    r.logger = row.get(3)?;
-    r.message = row.get(4)?;
-    r.module = row.get(5)?;
-    r.file = row.get(6)?;
-    r.line = row.get::<_, Option<i64>>(7)?.and_then(|l| u32::try_from(l).ok());
-    r.thread = row.get(8)?;
-    r.pid = u32::try_from(row.get::<_, i64>(9)?).unwrap_or(0);
-    r.host = row.get(10)?;
-    r.app = row.get(11)?;
-    r.context = match serde_json::from_str::<serde_json::Value>(&context) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    };
-    r.original_size = row.get::<_, Option<i64>>(13)?.and_then(|s| u64::try_from(s).ok());
-    Ok(r)
-}
-
-/// The five per-level counts of an aggregate row from column `first` on.
-fn counts_of(row: &Row<'_>, first: usize) -> rusqlite::Result<LevelCounts> {
-    let mut sums = [0i64; 5];
-    for (i, sum) in sums.iter_mut().enumerate() {
-        *sum = row.get::<_, Option<i64>>(first + i)?.unwrap_or(0);
-    }
-    Ok(level_counts(sums))
-}
-
-/// Counts from sums in the aggregate tables' column order (trace, debug,
-/// info, warn, error); a negative sum counts as none.
-fn level_counts(sums: impl IntoIterator<Item = i64>) -> LevelCounts {
-    let mut c = LevelCounts::default();
-    let levels = [
-        log_panel_core::Level::Trace,
-        log_panel_core::Level::Debug,
-        log_panel_core::Level::Info,
-        log_panel_core::Level::Warn,
-        log_panel_core::Level::Error,
-    ];
-    for (level, n) in levels.into_iter().zip(sums) {
-        c.add_n(level, u64::try_from(n).unwrap_or(0));
-    }
-    c
-}
-
 /// The aggregate table for `bounds`: hourly when all are on the hour,
 /// quarter hours when all are on quarter hours.
 fn bucket_table(bounds: &[Timestamp]) -> Result<(&'static str, &'static str), StoreError> {
@@ -799,8 +725,8 @@ fn for_each_bucket(
     while let Some(row) = rows.next().map_err(storage)? {
         let logger: String = row.get(0).map_err(storage)?;
         let bucket: String = row.get(1).map_err(storage)?;
-        let t = parse_timestamp(&bucket).map_err(query_error)?;
-        f(&logger, t, counts_of(row, 2).map_err(storage)?);
+        let t = rows::timestamp(&bucket).map_err(storage)?;
+        f(&logger, t, rows::counts(row, 2).map_err(storage)?);
     }
     Ok(())
 }
@@ -886,9 +812,9 @@ impl Store for SqliteStore {
 
     fn record(&self, id: i64) -> Result<Option<StoredRecord>, StoreError> {
         let conn = self.conn()?;
-        let sql = format!("SELECT {COLUMNS} FROM log_records WHERE id = ?1");
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM log_records WHERE id = ?1");
         let found =
-            conn.prepare_cached(&sql).map_err(storage)?.query_row([id], read_record).optional().map_err(storage)?;
+            conn.prepare_cached(&sql).map_err(storage)?.query_row([id], rows::record).optional().map_err(storage)?;
         Ok(found)
     }
 
@@ -911,13 +837,13 @@ impl Store for SqliteStore {
         let conn = self.conn()?;
         let needle = query.name.as_deref().map(search::fold);
         let mut cards: BTreeMap<String, LoggerCard> = BTreeMap::new();
-        for s in aggregates::logger_stats(&conn).map_err(query_error)? {
-            if needle.as_deref().is_some_and(|n| !search::contains_folded(&s.logger, n)) {
+        for (logger, t) in rows::logger_totals(&conn).map_err(storage)? {
+            if needle.as_deref().is_some_and(|n| !search::contains_folded(&logger, n)) {
                 continue;
             }
-            let mut card = LoggerCard::new(s.logger.clone(), s.total, s.errors, s.warnings, s.first_seen, s.last_seen);
+            let mut card = LoggerCard::new(logger.clone(), t.total, t.errors, t.warnings, t.first, t.last);
             card.slots = vec![LevelCounts::default(); slots.len()];
-            cards.insert(s.logger, card);
+            cards.insert(logger, card);
         }
         for_each_slot(&conn, table, slots, |logger, i, counts| {
             if let Some(slot) = cards.get_mut(logger).and_then(|card| card.slots.get_mut(i)) {
@@ -975,7 +901,7 @@ impl Store for SqliteStore {
         let w = self.plan(&narrowed)?;
         out.complete = for_each_bounded_row(&conn, "ts, level", &w, |row| {
             let ts: String = row.get(0).map_err(storage)?;
-            let t = parse_timestamp(&ts).map_err(query_error)?;
+            let t = rows::timestamp(&ts).map_err(storage)?;
             let level = level_from_severity(row.get(1).map_err(storage)?);
             if let (Some(i), Some(level)) = (slots.index_of(t), level) {
                 out.slots[i].add(level);
@@ -1030,9 +956,9 @@ impl Store for SqliteStore {
                 row.get(1).map_err(storage)?,
                 line.and_then(|l| u32::try_from(l).ok()),
             );
-            site.counts = counts_of(row, 3).map_err(storage)?;
+            site.counts = rows::counts(row, 3).map_err(storage)?;
             let last: String = row.get(8).map_err(storage)?;
-            site.last_seen = parse_timestamp(&last).map_err(query_error)?;
+            site.last_seen = rows::timestamp(&last).map_err(storage)?;
             site.example = row.get(9).map_err(storage)?;
             out.push(site);
         }
