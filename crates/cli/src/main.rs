@@ -20,7 +20,7 @@ use clap::Parser;
 use log_panel::config::DEFAULT_DATABASE;
 use log_panel::Config;
 use log_panel_query::DEFAULT_READ_TIMEOUT;
-use log_panel_query::{Store, StoreError};
+use log_panel_query::{Maintenance, Store, StoreError};
 
 use crate::args::{Cli, ColorChoice, Command};
 use crate::clock::Clock;
@@ -82,8 +82,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Query(a) => commands::query(&ctx, a),
         Command::Stats(a) => commands::stats(&ctx, a),
         Command::Sites(a) => commands::sites(&ctx, a),
-        Command::Prune(a) => commands::prune(&ctx, a),
-        Command::Rebuild => commands::rebuild(&ctx),
+        Command::Prune(a) => commands::prune(&ctx, open_maintenance(&database)?.as_ref(), a),
+        Command::Rebuild => commands::rebuild(&ctx, open_maintenance(&database)?.as_ref()),
         Command::Export(a) => commands::export(&ctx, a),
         Command::Serve(a) => serve(ctx.store, a),
         Command::Migrate => Ok(()),
@@ -194,6 +194,15 @@ fn open_store(database: &str, read_timeout: Duration) -> Result<Box<dyn Store>, 
     }
     let store = log_panel_sqlite::SqliteStore::open(sqlite_path(database)?)?;
     Ok(Box::new(store.with_read_timeout(read_timeout)))
+}
+
+/// What `prune` and `rebuild` delete and rewrite with: the same database as
+/// [`open_store`], without a read budget (a prune takes as long as it takes).
+fn open_maintenance(database: &str) -> Result<Box<dyn Maintenance>, StoreError> {
+    if log_panel_postgres::is_postgres_url(database) {
+        return Ok(Box::new(log_panel_postgres::PgStore::connect(database.trim_start())?));
+    }
+    Ok(Box::new(log_panel_sqlite::SqliteStore::open(sqlite_path(database)?)?))
 }
 
 /// The SQLite file of a `--db` that is not a PostgreSQL URL.

@@ -227,12 +227,7 @@ mod tests {
         let quarters: Vec<(&str, i64)> = agg.quarters().map(|(n, s, _)| (n, s.0)).collect();
         assert_eq!(
             quarters,
-            [
-                ("a", HOUR),
-                ("a", HOUR + QUARTER_HOUR),
-                ("a", HOUR + 3 * QUARTER_HOUR),
-                ("b", -QUARTER_HOUR)
-            ]
+            [("a", HOUR), ("a", HOUR + QUARTER_HOUR), ("a", HOUR + 3 * QUARTER_HOUR), ("b", -QUARTER_HOUR)]
         );
         assert!(BatchAggregates::of(&[]).is_empty());
     }

@@ -181,8 +181,8 @@ pub fn rebuild(client: &mut Client) -> Result<(), postgres::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use log_panel_core::HOUR;
     use log_panel_core::Level;
+    use log_panel_core::HOUR;
 
     #[test]
     fn batches_are_counted_under_sanitised_names_and_clamped_times() {

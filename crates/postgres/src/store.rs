@@ -14,7 +14,7 @@ use log_panel_query::{
     Histogram, LevelCounts, LoggerCard, Page, PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord,
     DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
-use log_panel_query::{Store, StoreError, StoreErrorKind};
+use log_panel_query::{Maintenance, Store, StoreError, StoreErrorKind};
 use postgres::{Client, Row};
 
 use crate::config::error_chain;
@@ -934,6 +934,16 @@ impl Store for PgStore {
         rows.iter().map(|r| r.try_get(0).map_err(|e| store_error(&self.config, "reading loggers", e))).collect()
     }
 
+    fn describe(&self) -> String {
+        format!("PostgreSQL {}", self.config.redacted())
+    }
+
+    fn commit_waiter(&self) -> Box<dyn log_panel_query::CommitWaiter> {
+        Box::new(crate::listen::PgCommitWaiter::new(self.config.clone()))
+    }
+}
+
+impl Maintenance for PgStore {
     fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
         if batch_size == 0 {
             return Err(StoreError::bad_filter("prune: the batch size must be at least 1"));
@@ -961,14 +971,6 @@ impl Store for PgStore {
 
     fn rebuild(&self) -> Result<(), StoreError> {
         self.run_unbounded("rebuilding the aggregates", aggregates::rebuild)
-    }
-
-    fn describe(&self) -> String {
-        format!("PostgreSQL {}", self.config.redacted())
-    }
-
-    fn commit_waiter(&self) -> Box<dyn log_panel_query::CommitWaiter> {
-        Box::new(crate::listen::PgCommitWaiter::new(self.config.clone()))
     }
 }
 

@@ -1022,15 +1022,37 @@ impl StoreError {
 }
 
 /// Reading stored records back. Implemented by each storage crate.
+///
+/// A reader never writes: deleting and rewriting stored data is
+/// [`Maintenance`], a trait of its own, so a face that only reads (the web
+/// panel) holds a `dyn Store` and cannot delete.
+///
+/// # Limits
+///
+/// Every method with a `limit` (or [`CardsQuery::limit`]) follows one contract,
+/// pinned by the conformance suite:
+///
+/// - [`records`](Store::records) with `limit` 0 is [`StoreErrorKind::BadFilter`]:
+///   a page is how a caller walks the records, and a page of none could not
+///   say where the next one starts (its cursors come from its rows), so a
+///   caller asking for one has a bug it should hear about.
+/// - The lists — [`tail`](Store::tail), [`related`](Store::related),
+///   [`call_sites`](Store::call_sites), [`cards`](Store::cards) — answer
+///   `limit` 0 with an empty list (cards still count
+///   [`matching`](Cards::matching)): "at most none" is a well-formed question
+///   a caller asks when it wants only the count, or nothing.
+/// - Any larger limit, up to `usize::MAX`, is a bound, never an error: the
+///   answer holds every match up to it (a store binds at most `i64::MAX`).
 pub trait Store: Send + Sync {
     /// A page of the records `filter` keeps, newest first (time, then id),
     /// at most `limit` of them. Pages are keyset-paginated: a deep page costs
-    /// what the first costs.
+    /// what the first costs. `limit` 0 is [`StoreErrorKind::BadFilter`]
+    /// ([`Page::check_limit`], see [Limits](Store#limits)).
     fn records(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError>;
 
     /// The records `filter` keeps whose id is above `after_id`, oldest
     /// first, at most `limit` (for a live tail; `None` starts at the newest
-    /// `limit` records).
+    /// `limit` records). `limit` 0 answers none.
     fn tail(&self, filter: &RecordFilter, after_id: Option<i64>, limit: usize)
         -> Result<Vec<StoredRecord>, StoreError>;
 
@@ -1038,7 +1060,7 @@ pub trait Store: Send + Sync {
     fn record(&self, id: i64) -> Result<Option<StoredRecord>, StoreError>;
 
     /// Every record whose field `key` equals `value` (a request's records),
-    /// oldest first, at most `limit`.
+    /// oldest first, at most `limit` (0 answers none).
     fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError>;
 
     /// Logger cards from the aggregate tables, never scanning the records.
@@ -1123,19 +1145,12 @@ pub trait Store: Send + Sync {
         Ok(count_values(&read, key, top, sample))
     }
 
-    /// The call sites `filter` keeps, most records first, at most `limit`.
+    /// The call sites `filter` keeps, most records first, at most `limit` (0 answers none).
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError>;
 
     /// Every logger with stored records, by name (a logger whose records were
     /// all pruned is gone).
     fn loggers(&self) -> Result<Vec<String>, StoreError>;
-
-    /// Deletes the records older than `before`, `batch_size` at a time, and
-    /// keeps the aggregates right; counts only when `dry_run`.
-    fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError>;
-
-    /// Recomputes the aggregate tables from the records.
-    fn rebuild(&self) -> Result<(), StoreError>;
 
     /// A short description for messages (never containing a password).
     fn describe(&self) -> String;
@@ -1158,6 +1173,22 @@ pub trait Store: Send + Sync {
     fn ids_in_commit_order(&self) -> bool {
         false
     }
+}
+
+/// Deleting and rewriting stored data: what an operator's tool runs
+/// (`log-panel prune`, `log-panel rebuild`), never a reader. Apart from
+/// [`Store`] so that a read-only face (the web panel) holds a `dyn Store`
+/// that cannot delete; the storage crates implement both on their store.
+pub trait Maintenance: Send + Sync {
+    /// Deletes the records older than `before`, at most `batch_size` a
+    /// transaction, and keeps the aggregates right (takes the deleted rows
+    /// off the aggregate tables in the same transaction); counts only when
+    /// `dry_run`. A `batch_size` of 0 is [`StoreErrorKind::BadFilter`].
+    fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError>;
+
+    /// Recomputes the aggregate tables from the records (after rows were
+    /// deleted by other means, or a backup restored).
+    fn rebuild(&self) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

@@ -33,8 +33,8 @@ mod file;
 #[cfg(test)]
 mod follow_tests;
 mod query;
-mod rows;
 mod retention;
+mod rows;
 mod schema;
 mod search;
 mod steps;

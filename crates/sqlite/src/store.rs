@@ -14,13 +14,13 @@ use log_panel_query::{
     LoggerCard, LoggerMatch, Page, PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord, DEFAULT_READ_TIMEOUT,
     HOUR, QUARTER_HOUR,
 };
-use log_panel_query::{LevelCounts, Store, StoreError, StoreErrorKind};
+use log_panel_query::{LevelCounts, Maintenance, Store, StoreError, StoreErrorKind};
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
 use crate::aggregates;
-use crate::rows::{self, level_counts, RECORD_COLUMNS};
 use crate::query::Where;
+use crate::rows::{self, level_counts, RECORD_COLUMNS};
 use crate::steps::StepRows;
 use crate::{context_index, file, retention, schema, search, OpenError, BUSY_TIMEOUT};
 
@@ -972,6 +972,18 @@ impl Store for SqliteStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(storage)
     }
 
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    // One write transaction at a time, and a row's id (max + 1) is drawn
+    // inside it: a row readable now has a smaller id than any committed later.
+    fn ids_in_commit_order(&self) -> bool {
+        true
+    }
+}
+
+impl Maintenance for SqliteStore {
     fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
         if batch_size == 0 {
             return Err(StoreError::bad_filter("prune: the batch size must be at least 1"));
@@ -1013,16 +1025,6 @@ impl Store for SqliteStore {
     fn rebuild(&self) -> Result<(), StoreError> {
         let mut conn = self.writer()?;
         aggregates::rebuild(&mut conn).map_err(storage)
-    }
-
-    fn describe(&self) -> String {
-        format!("sqlite:{}", self.path.display())
-    }
-
-    // One write transaction at a time, and a row's id (max + 1) is drawn
-    // inside it: a row readable now has a smaller id than any committed later.
-    fn ids_in_commit_order(&self) -> bool {
-        true
     }
 }
 

@@ -13,7 +13,7 @@ use log_panel_query::{
     CardFilter, CardsQuery, Cursor, FieldMatch, FieldRange, FieldValue, LoggerMatch, PageAt, RangeOp, RecordFilter,
     Slots, DAY, HOUR, QUARTER_HOUR,
 };
-use log_panel_query::{LevelCounts, Store, StoreErrorKind};
+use log_panel_query::{LevelCounts, Maintenance, Store, StoreErrorKind};
 use log_panel_sqlite::{SqliteOptions, SqliteSink, SqliteStore};
 use rusqlite::Connection;
 use serde_json::json;
