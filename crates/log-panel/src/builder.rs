@@ -533,7 +533,7 @@ fn open_postgres(_url: &str, _config: &Config) -> Result<Box<dyn Sink>, Error> {
 
 #[cfg(feature = "sqlite")]
 fn open_sqlite(path: &str, config: &Config) -> Result<Box<dyn Sink>, Error> {
-    let mut options = log_panel_sqlite::SqliteOptions::default();
+    let mut options = log_panel_sqlite::Options::default();
     options.index_keys.clone_from(&config.index.context_keys);
     options.retention = retention(config);
     match log_panel_sqlite::SqliteSink::open_with(path, options) {

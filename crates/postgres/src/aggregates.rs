@@ -24,7 +24,7 @@ use std::borrow::Cow;
 
 /// Microseconds from 1970-01-01 to PostgreSQL's earliest timestamp
 /// (4714-11-24 00:00 BC): what the COPY clamps earlier timestamps to.
-const PG_MIN_UNIX_MICROS: i64 = -211_813_488_000_000_000 + 946_684_800_000_000;
+pub(crate) const PG_MIN_UNIX_MICROS: i64 = -211_813_488_000_000_000 + 946_684_800_000_000;
 
 /// A Unix time in microseconds (`int8`) as a `timestamptz`, exactly (the two
 /// parts stay far below 2^53, so the float arithmetic of `* interval` is exact).

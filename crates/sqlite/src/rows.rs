@@ -1,12 +1,17 @@
 //! Rows → values: a stored record, a timestamp column, the per-level counts
 //! of an aggregate row, a logger's totals.
 
-use log_panel_core::aggregate::LoggerTotals;
-use log_panel_core::{level_from_severity, Timestamp, LEVELS};
-use log_panel_query::{LevelCounts, StoredRecord};
+use log_panel_core::Timestamp;
 use rusqlite::types::Type;
-use rusqlite::{Connection, Row};
+#[cfg(feature = "read")]
+use {
+    log_panel_core::aggregate::LoggerTotals,
+    log_panel_core::{level_from_severity, LEVELS},
+    log_panel_query::{LevelCounts, StoredRecord},
+    rusqlite::{Connection, Row},
+};
 
+#[cfg(feature = "read")]
 /// The record columns [`record`] reads, in its order.
 pub(crate) const RECORD_COLUMNS: &str =
     "id, ts, level, logger, message, module, file, line, thread, pid, host, app, context, original_size";
@@ -17,6 +22,7 @@ pub(crate) fn timestamp(text: &str) -> rusqlite::Result<Timestamp> {
     Timestamp::parse_rfc3339(text).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(e)))
 }
 
+#[cfg(feature = "read")]
 /// A row of [`RECORD_COLUMNS`].
 pub(crate) fn record(row: &Row<'_>) -> rusqlite::Result<StoredRecord> {
     let ts: String = row.get(1)?;
@@ -49,6 +55,7 @@ pub(crate) fn record(row: &Row<'_>) -> rusqlite::Result<StoredRecord> {
     Ok(r)
 }
 
+#[cfg(feature = "read")]
 /// The five per-level counts of an aggregate row from column `first` on.
 pub(crate) fn counts(row: &Row<'_>, first: usize) -> rusqlite::Result<LevelCounts> {
     let mut sums = [0i64; 5];
@@ -58,6 +65,7 @@ pub(crate) fn counts(row: &Row<'_>, first: usize) -> rusqlite::Result<LevelCount
     Ok(level_counts(sums))
 }
 
+#[cfg(feature = "read")]
 /// Counts from sums in the aggregate tables' column order (trace, debug,
 /// info, warn, error); a negative sum counts as none.
 pub(crate) fn level_counts(sums: impl IntoIterator<Item = i64>) -> LevelCounts {
@@ -68,11 +76,13 @@ pub(crate) fn level_counts(sums: impl IntoIterator<Item = i64>) -> LevelCounts {
     c
 }
 
+#[cfg(feature = "read")]
 /// A count column (SQLite integers are signed; counts are never negative).
 fn count(row: &Row<'_>, index: usize) -> rusqlite::Result<u64> {
     Ok(u64::try_from(row.get::<_, i64>(index)?).unwrap_or(0))
 }
 
+#[cfg(feature = "read")]
 /// Every logger's totals from `log_logger_stats`, ordered by name.
 pub(crate) fn logger_totals(conn: &Connection) -> rusqlite::Result<Vec<(String, LoggerTotals)>> {
     let mut stmt = conn.prepare_cached(

@@ -19,13 +19,13 @@ use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
 use crate::aggregates;
-use crate::query::Where;
 use crate::rows::{self, level_counts, RECORD_COLUMNS};
-use crate::steps::StepRows;
-use crate::{context_index, file, retention, schema, search, OpenError, BUSY_TIMEOUT};
+use crate::sql::Sql;
+use crate::upkeep::steps::StepRows;
+use crate::upkeep::{retention, search};
+use crate::{file, schema, BUSY_TIMEOUT};
 
 mod fields;
-pub(crate) mod language;
 mod split;
 
 /// Read connections kept open for reuse; more are opened under load and
@@ -226,7 +226,7 @@ impl SqliteStore {
         if version < schema::SCHEMA_VERSION {
             let mut conn = open_existing(path).map_err(storage)?;
             schema::migrate(&mut conn).map_err(|e| match e {
-                OpenError::NewerSchema { .. } => StoreError::new(StoreErrorKind::NewerSchema, e.to_string()),
+                crate::Error::NewerSchema { .. } => StoreError::new(StoreErrorKind::NewerSchema, e.to_string()),
                 other => StoreError::new(StoreErrorKind::Storage, other.to_string()).with_source(other),
             })?;
         }
@@ -249,10 +249,10 @@ impl SqliteStore {
         &self.path
     }
 
-    /// The context keys indexed for lookups (see `SqliteOptions::index_keys`).
+    /// The context keys indexed for lookups (see `Options::index_keys`).
     pub fn indexed_keys(&self) -> Result<Vec<String>, StoreError> {
         let conn = self.conn()?;
-        Ok(context_index::marks(&conn).map_err(storage)?.into_keys().collect())
+        Ok(crate::sql::marks(&conn).map_err(storage)?.into_keys().collect())
     }
 
     /// How many records an index (message search, or a context key's side
@@ -332,31 +332,30 @@ impl SqliteStore {
 
     /// The SQL conditions of `filter`, a common search term by scan (see
     /// `search::COMMON_MATCHES`), context keys with their side-table marks.
-    fn plan(&self, filter: &RecordFilter) -> Result<Where, StoreError> {
+    fn plan(&self, filter: &RecordFilter) -> Result<Sql, StoreError> {
         self.plan_above(filter, None)
     }
 
     /// [`SqliteStore::plan`] for the rows with an id above `above` only.
-    fn plan_above(&self, filter: &RecordFilter, above: Option<i64>) -> Result<Where, StoreError> {
+    fn plan_above(&self, filter: &RecordFilter, above: Option<i64>) -> Result<Sql, StoreError> {
         let keyed = !filter.fields.is_empty() || !filter.ranges.is_empty() || filter.query.is_some();
         if filter.text.is_none() && !keyed {
-            return Ok(Where::planned_above(filter, false, Default::default(), above));
+            return Ok(Sql::planned_above(filter, false, Default::default(), above));
         }
         let conn = self.conn()?;
         let scan = match &filter.text {
             Some(t) => search::is_common(&conn, t).map_err(storage)?,
             None => false,
         };
-        let marks =
-            if keyed { context_index::Marks::read(&conn, filter).map_err(storage)? } else { Default::default() };
-        Ok(Where::planned_above(filter, scan, marks, above))
+        let marks = if keyed { crate::sql::Marks::read(&conn, filter).map_err(storage)? } else { Default::default() };
+        Ok(Sql::planned_above(filter, scan, marks, above))
     }
 
     fn writer(&self) -> Result<Connection, StoreError> {
         open_existing(&self.path).map_err(storage)
     }
 
-    fn select(&self, w: &Where, tail: &str) -> Result<Vec<StoredRecord>, StoreError> {
+    fn select(&self, w: &Sql, tail: &str) -> Result<Vec<StoredRecord>, StoreError> {
         let conn = self.conn()?;
         let sql = format!("SELECT {RECORD_COLUMNS} FROM log_records{}{tail}", w.sql());
         let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
@@ -375,7 +374,7 @@ impl SqliteStore {
         &self,
         filter: &RecordFilter,
         at: PageAt,
-        w: &Where,
+        w: &Sql,
         tail: &str,
     ) -> Result<Vec<StoredRecord>, StoreError> {
         let conn = self.conn()?;
@@ -419,7 +418,7 @@ impl SqliteStore {
         Ok(details.join("; "))
     }
 
-    fn exists(&self, w: &Where) -> Result<bool, StoreError> {
+    fn exists(&self, w: &Sql) -> Result<bool, StoreError> {
         let conn = self.conn()?;
         let sql = format!("SELECT EXISTS (SELECT 1 FROM log_records{})", w.sql());
         let found = conn
@@ -437,11 +436,11 @@ impl SqliteStore {
         &self,
         filter: &RecordFilter,
         scan_text: bool,
-        key_marks: context_index::Marks,
+        key_marks: crate::sql::Marks,
         c: Cursor,
         older: bool,
     ) -> Result<bool, StoreError> {
-        let mut w = Where::planned(filter, scan_text, key_marks);
+        let mut w = Sql::planned(filter, scan_text, key_marks);
         cursor_condition(&mut w, c, older);
         self.exists(&w)
     }
@@ -465,7 +464,7 @@ fn page_statement(
     conn: &Connection,
     filter: &RecordFilter,
     at: PageAt,
-    w: &Where,
+    w: &Sql,
     tail: &str,
 ) -> rusqlite::Result<Option<(String, Vec<Value>)>> {
     if let Some(LoggerMatch::Tree(root)) = &filter.logger {
@@ -476,7 +475,7 @@ fn page_statement(
             }
             let mut rest = filter.clone();
             rest.logger = None;
-            let mut arms_where = Where::planned(&rest, w.scan_text, w.key_marks.clone());
+            let mut arms_where = Sql::planned(&rest, w.scan_text, w.key_marks.clone());
             page_condition(&mut arms_where, at);
             let shared = arms_where.conditions().map_or_else(String::new, |c| format!(" AND {c}"));
             let arms: Vec<String> = names
@@ -499,7 +498,7 @@ fn page_statement(
 fn for_each_bounded_row(
     conn: &Connection,
     columns: &str,
-    w: &Where,
+    w: &Sql,
     mut each: impl FnMut(&Row<'_>) -> Result<(), StoreError>,
 ) -> Result<bool, StoreError> {
     let sql = format!("SELECT {columns} FROM log_records{} LIMIT {}", w.sql(), HISTOGRAM_ROW_LIMIT + 1);
@@ -660,7 +659,7 @@ fn open_existing(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// Adds the cursor condition of `at` to `w`; the order its page is read in.
-fn page_condition(w: &mut Where, at: PageAt) -> &'static str {
+fn page_condition(w: &mut Sql, at: PageAt) -> &'static str {
     match at {
         PageAt::Newest => "DESC",
         PageAt::Older(c) => {
@@ -676,7 +675,7 @@ fn page_condition(w: &mut Where, at: PageAt) -> &'static str {
 
 /// `(ts, id)` strictly older (or newer) than `c`; `ts <= …` first so the
 /// time index bounds the scan.
-fn cursor_condition(w: &mut Where, c: Cursor, older: bool) {
+fn cursor_condition(w: &mut Sql, c: Cursor, older: bool) {
     let ts = w.bind(c.ts.to_rfc3339());
     let id = w.bind(c.id);
     if older {
@@ -711,7 +710,7 @@ fn for_each_bucket(
     mut f: impl FnMut(&str, Timestamp, LevelCounts),
 ) -> Result<(), StoreError> {
     let (name, column) = table;
-    let mut w = Where::default();
+    let mut w = Sql::default();
     let a = w.bind(from.to_rfc3339());
     let b = w.bind(to.to_rfc3339());
     w.and(format!("{column} >= {a} AND {column} < {b}"));

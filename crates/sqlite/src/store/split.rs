@@ -6,7 +6,7 @@ use log_panel_query::StoreError;
 use log_panel_query::{split_filter, RecordFilter, Slots, Split, SplitCounter};
 
 use super::{for_each_bounded_row, storage, SqliteStore};
-use crate::query::valid_index_key;
+use crate::valid_index_key;
 
 /// The value of context key `placeholder`'s key as JSON text (`"ok"`, `200`,
 /// `true`, `{…}`), `NULL` without it. A key that may be inlined in a JSON path

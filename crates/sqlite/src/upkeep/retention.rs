@@ -11,9 +11,11 @@
 
 use std::collections::HashMap;
 
+use log_panel_core::aggregate::LevelCounts;
 use log_panel_core::{level_from_severity, Timestamp};
-use log_panel_query::LevelCounts;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+#[cfg(feature = "read")]
+use rusqlite::Connection;
+use rusqlite::{params, OptionalExtension, Transaction};
 
 use crate::rows;
 
@@ -22,6 +24,7 @@ const QUARTER: i64 = 15 * MINUTE;
 const HOUR: i64 = 60 * MINUTE;
 
 /// How many records are older than `before`.
+#[cfg(feature = "read")]
 pub(crate) fn count_older(conn: &Connection, before: Timestamp) -> rusqlite::Result<u64> {
     let n: i64 =
         conn.query_row("SELECT count(*) FROM log_records WHERE ts < ?1", [before.to_rfc3339()], |r| r.get(0))?;
@@ -97,7 +100,7 @@ pub(crate) fn delete_batch(tx: &Transaction<'_>, before: Timestamp, limit: usize
          WHERE id IN (SELECT id FROM temp.lp_prune_ids) AND id <= (SELECT indexed_id FROM log_fts_state)",
     )?
     .execute([])?;
-    crate::context_index::forget_pruned(tx)?;
+    super::context_index::forget_pruned(tx)?;
     let deleted =
         tx.prepare_cached("DELETE FROM log_records WHERE id IN (SELECT id FROM temp.lp_prune_ids)")?.execute([])?;
 
