@@ -19,11 +19,11 @@
 // On docs.rs (see [package.metadata.docs.rs]): show which feature each gated item needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod aggregate;
 pub mod alert;
 mod chain;
 pub mod context;
 mod controls;
+pub mod fold;
 pub mod json;
 mod policy;
 pub mod record;

@@ -17,7 +17,7 @@
 //! with a NUL character is counted under its sanitised name (U+FFFD), and a
 //! timestamp before PostgreSQL's earliest is counted at that earliest time.
 
-use log_panel_core::aggregate::{counts_as_i64, BatchAggregates, LoggerTotals};
+use log_panel_core::fold::{counts_as_i64, BatchAggregates, LoggerTotals};
 use log_panel_core::{Record, Timestamp};
 use postgres::{Client, Statement};
 use std::borrow::Cow;

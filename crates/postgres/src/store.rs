@@ -11,8 +11,8 @@ use std::time::Duration;
 use log_panel_core::{level_from_severity, Timestamp};
 use log_panel_query::{
     CallSite, CardFilter, CardSort, Cards, CardsQuery, Cursor, FieldKeys, FieldMatch, FieldValue, FieldValues,
-    Histogram, LevelCounts, LoggerCard, Page, PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord,
-    DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
+    Histogram, LevelCounts, LoggerCard, LoggerTotals, Page, PageAt, PruneReport, RecordFilter, Slots, Split,
+    StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
 use log_panel_query::{Maintenance, Store, StoreError, StoreErrorKind};
 use postgres::{Client, Row};
@@ -781,14 +781,14 @@ impl Store for PgStore {
         let matching = rows.len();
         let mut cards = Vec::new();
         for row in rows.iter().skip(query.offset).take(query.limit) {
-            let mut card = LoggerCard::new(
-                row.try_get(0).map_err(bad)?,
+            let totals = LoggerTotals::new(
                 count(row.try_get(1).map_err(bad)?),
                 count(row.try_get(2).map_err(bad)?),
                 count(row.try_get(3).map_err(bad)?),
                 timestamp(row.try_get(4).map_err(bad)?),
                 timestamp(row.try_get(5).map_err(bad)?),
             );
+            let mut card = LoggerCard::new(row.try_get(0).map_err(bad)?, &totals);
             card.slots = vec![LevelCounts::default(); slots.len()];
             cards.push(card);
         }

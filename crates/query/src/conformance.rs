@@ -790,8 +790,9 @@ impl Store for MemoryStore {
         let (hour_start, hour_end) = query.last_hour();
         let mut cards: BTreeMap<String, LoggerCard> = BTreeMap::new();
         for r in self.rows().iter() {
-            let card =
-                cards.entry(r.logger.clone()).or_insert_with(|| LoggerCard::new(r.logger.clone(), 0, 0, 0, r.ts, r.ts));
+            let card = cards
+                .entry(r.logger.clone())
+                .or_insert_with(|| LoggerCard::new(r.logger.clone(), &LoggerTotals::new(0, 0, 0, r.ts, r.ts)));
             card.total += 1;
             card.errors += u64::from(r.level == Level::Error);
             card.warnings += u64::from(r.level == Level::Warn);

@@ -32,7 +32,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use log_panel_core::aggregate::LevelCounts;
+pub use log_panel_core::fold::{LevelCounts, LoggerTotals};
 use log_panel_core::{Level, Timestamp, LEVELS};
 
 #[cfg(feature = "conformance")]
@@ -795,9 +795,9 @@ impl CardsQuery {
     /// quarter hour it is exactly `[now − 1 h, now)`.
     ///
     /// ```
-    /// use log_panel_query::{CardsQuery, Slots, HOUR, QUARTER_HOUR};
+    /// use log_panel_query::{CardsQuery, Slots, HOUR, MINUTE, QUARTER_HOUR};
     /// use log_panel_core::Timestamp;
-    /// let now = Timestamp(100 * HOUR + 20 * 60_000_000);
+    /// let now = Timestamp(100 * HOUR + 20 * MINUTE);
     /// let q = CardsQuery::new(Slots::hours_until(now, 1)?, now);
     /// assert_eq!(q.last_hour(), (Timestamp(99 * HOUR + QUARTER_HOUR), Timestamp(100 * HOUR + 2 * QUARTER_HOUR)));
     /// # Ok::<(), log_panel_query::StoreError>(())
@@ -885,22 +885,16 @@ pub struct LoggerCard {
 }
 
 impl LoggerCard {
-    /// A card with totals and no counts yet (for storage crates).
-    pub fn new(
-        logger: String,
-        total: u64,
-        errors: u64,
-        warnings: u64,
-        first: Timestamp,
-        last: Timestamp,
-    ) -> LoggerCard {
+    /// A card of a logger's totals (the row the storage keeps per logger,
+    /// core's [`LoggerTotals`]) and no counts yet (for storage crates).
+    pub fn new(logger: String, totals: &LoggerTotals) -> LoggerCard {
         LoggerCard {
             logger,
-            total,
-            errors,
-            warnings,
-            first_seen: first,
-            last_seen: last,
+            total: totals.total,
+            errors: totals.errors,
+            warnings: totals.warnings,
+            first_seen: totals.first,
+            last_seen: totals.last,
             last_hour: LevelCounts::default(),
             slots: Vec::new(),
         }

@@ -15,7 +15,7 @@
 //! offset in use today is a multiple of 15 minutes, so day totals are exact
 //! in every zone, and reading them never touches `log_records`.
 
-use log_panel_core::aggregate::{counts_as_i64, BatchAggregates};
+use log_panel_core::fold::{counts_as_i64, BatchAggregates};
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
 const UPSERT_STATS: &str = "INSERT INTO log_logger_stats (logger, total, errors, warnings, first_seen, last_seen)

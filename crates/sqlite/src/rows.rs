@@ -5,7 +5,7 @@ use log_panel_core::Timestamp;
 use rusqlite::types::Type;
 #[cfg(feature = "read")]
 use {
-    log_panel_core::aggregate::LoggerTotals,
+    log_panel_core::fold::LoggerTotals,
     log_panel_core::{level_from_severity, LEVELS},
     log_panel_query::{LevelCounts, StoredRecord},
     rusqlite::{Connection, Row},

@@ -190,7 +190,7 @@ impl SqliteSink {
             }
         }
         // Same transaction: the counts commit (or roll back) with the rows.
-        aggregates::upsert(&tx, &log_panel_core::aggregate::BatchAggregates::of(batch.records))?;
+        aggregates::upsert(&tx, &log_panel_core::fold::BatchAggregates::of(batch.records))?;
         tx.commit()?;
         // Counted once committed: a failed batch is retried and would count twice.
         self.sanitised += sanitised;
@@ -220,7 +220,7 @@ impl SqliteSink {
         let before = Timestamp(Timestamp::now().0.saturating_sub(keep));
         let rows = self.retention_rows.rows();
         let (deleted, _) =
-            self.retention_rows.run(&mut self.conn, |tx, rows| retention::delete_batch(tx, before, rows))?;
+            self.retention_rows.run(&mut self.conn, |tx, rows| retention::prune_batch(tx, before, rows))?;
         Ok(deleted >= rows as u64)
     }
 

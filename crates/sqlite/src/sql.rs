@@ -326,9 +326,11 @@ impl Sql {
     fn expression(&mut self, e: &Expr) -> String {
         e.to_sql(
             &mut |f| {
-                let mut sub = Sql::default();
-                sub.params = std::mem::take(&mut self.params);
-                sub.key_marks = self.key_marks.clone();
+                let mut sub = Sql {
+                    params: std::mem::take(&mut self.params),
+                    key_marks: self.key_marks.clone(),
+                    ..Sql::default()
+                };
                 sub.filter(f);
                 self.params = std::mem::take(&mut sub.params);
                 sub.conditions().unwrap_or_else(|| "1".to_owned())

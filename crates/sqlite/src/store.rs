@@ -840,7 +840,7 @@ impl Store for SqliteStore {
             if needle.as_deref().is_some_and(|n| !search::contains_folded(&logger, n)) {
                 continue;
             }
-            let mut card = LoggerCard::new(logger.clone(), t.total, t.errors, t.warnings, t.first, t.last);
+            let mut card = LoggerCard::new(logger.clone(), &t);
             card.slots = vec![LevelCounts::default(); slots.len()];
             cards.insert(logger, card);
         }
@@ -1004,7 +1004,7 @@ impl Maintenance for SqliteStore {
             // Timed from holding the lock (`StepRows::run`): counting the
             // wait for a writer's commit shrank the transactions to one row.
             let (n, took) =
-                chunk.run(&mut conn, |tx, rows| retention::delete_batch(tx, before, rows)).map_err(storage)?;
+                chunk.run(&mut conn, |tx, rows| retention::prune_batch(tx, before, rows)).map_err(storage)?;
             if n == 0 {
                 break;
             }

@@ -3,6 +3,11 @@
 //! and first/last time; per logger and UTC hour, and per logger and UTC
 //! quarter hour, a count per level. Pure computation: each storage crate
 //! owns the SQL that adds these to its tables.
+//!
+//! The same fold, over the rows a prune deletes, gives what to take off the
+//! tables again: [`take_off`] hands each storage's [`AggregateTables`] the
+//! deleted rows' aggregates as negative counts, in one order for every
+//! storage.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -37,7 +42,7 @@ impl LoggerTotals {
 /// then bucket start), so concurrent writers lock rows in the same order.
 ///
 /// ```
-/// use log_panel_core::aggregate::BatchAggregates;
+/// use log_panel_core::fold::BatchAggregates;
 /// use log_panel_core::{Level, Record, Timestamp};
 ///
 /// let mut a = Record::new(Level::Error, "billing", "failed");
@@ -92,6 +97,32 @@ impl<'a> BatchAggregates<'a> {
         agg
     }
 
+    /// Folds rows already grouped by a storage: `(logger, time, level, n)`
+    /// for `n` rows of that logger and level in the quarter hour holding
+    /// `time` (the rows a prune deleted, read back). Each logger's first and
+    /// last are the earliest and latest `time` given.
+    pub fn of_counts(rows: impl IntoIterator<Item = (String, Timestamp, Level, u64)>) -> BatchAggregates<'static> {
+        let mut agg = BatchAggregates::default();
+        for (name, t, level, n) in rows {
+            let name: Cow<'static, str> = Cow::Owned(name);
+            let totals = agg.loggers.entry(name.clone()).or_insert(LoggerTotals {
+                total: 0,
+                errors: 0,
+                warnings: 0,
+                first: t,
+                last: t,
+            });
+            totals.total += n;
+            totals.errors += if level == Level::Error { n } else { 0 };
+            totals.warnings += if level == Level::Warn { n } else { 0 };
+            totals.first = totals.first.min(t);
+            totals.last = totals.last.max(t);
+            agg.hours.entry((name.clone(), t.0.div_euclid(HOUR) * HOUR)).or_default().add_n(level, n);
+            agg.quarters.entry((name, t.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR)).or_default().add_n(level, n);
+        }
+        agg
+    }
+
     /// Whether the batch had no records.
     pub fn is_empty(&self) -> bool {
         self.loggers.is_empty()
@@ -123,6 +154,64 @@ fn buckets<'m>(
 /// the order of [`LEVELS`](crate::LEVELS)); a count past `i64::MAX` is held there.
 pub fn counts_as_i64(counts: &LevelCounts) -> [i64; 5] {
     [counts.trace, counts.debug, counts.info, counts.warn, counts.error].map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// An aggregate bucket: the coarse one or the fine one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// Per logger and UTC hour.
+    Hour,
+    /// Per logger and UTC quarter hour.
+    Quarter,
+}
+
+/// The aggregate tables of one storage, inside the transaction that deleted
+/// the rows being taken off: the SQL primitives [`take_off`] runs. Counts
+/// are signed (negative: rows taken off).
+pub trait AggregateTables {
+    /// What the storage fails with.
+    type Error;
+
+    /// Locks the totals rows of `loggers` (sorted by name) before any bucket
+    /// row, when the storage's writers lock in that order (PostgreSQL);
+    /// nothing by default (SQLite's write lock is the whole database).
+    fn lock_loggers(&mut self, loggers: &[&str]) -> Result<(), Self::Error> {
+        let _ = loggers;
+        Ok(())
+    }
+
+    /// Adds `counts` (TRACE … ERROR) to each `(logger, bucket start)` row of
+    /// `bucket`'s table, rows sorted by key, and removes the rows left with
+    /// no records.
+    fn add_to_buckets(&mut self, bucket: Bucket, rows: &[(&str, Timestamp, [i64; 5])]) -> Result<(), Self::Error>;
+
+    /// Adds `(total, errors, warnings)` to each logger's totals, removes the
+    /// loggers left with no records, and reads the others' first and last
+    /// seen again from the records that remain.
+    fn add_to_loggers(&mut self, rows: &[(&str, [i64; 3])]) -> Result<(), Self::Error>;
+}
+
+/// Takes the aggregates of deleted rows (folded with
+/// [`BatchAggregates::of_counts`]) off `tables`: the loggers' rows locked
+/// first, then the hour buckets, the quarter buckets and the totals, each
+/// sorted by key, as writers lock them, so a prune and a writer cannot
+/// deadlock.
+pub fn take_off<T: AggregateTables + ?Sized>(tables: &mut T, deleted: &BatchAggregates<'_>) -> Result<(), T::Error> {
+    if deleted.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = deleted.loggers().map(|(name, _)| name).collect();
+    tables.lock_loggers(&names)?;
+    let negative = |c: &LevelCounts| counts_as_i64(c).map(|n| -n);
+    let hours: Vec<(&str, Timestamp, [i64; 5])> = deleted.hours().map(|(n, t, c)| (n, t, negative(c))).collect();
+    tables.add_to_buckets(Bucket::Hour, &hours)?;
+    let quarters: Vec<(&str, Timestamp, [i64; 5])> = deleted.quarters().map(|(n, t, c)| (n, t, negative(c))).collect();
+    tables.add_to_buckets(Bucket::Quarter, &quarters)?;
+    let loggers: Vec<(&str, [i64; 3])> = deleted
+        .loggers()
+        .map(|(n, t)| (n, [t.total, t.errors, t.warnings].map(|c| -i64::try_from(c).unwrap_or(i64::MAX))))
+        .collect();
+    tables.add_to_loggers(&loggers)
 }
 
 /// Records per level in some bucket or range.
@@ -230,6 +319,50 @@ mod tests {
             [("a", HOUR), ("a", HOUR + QUARTER_HOUR), ("a", HOUR + 3 * QUARTER_HOUR), ("b", -QUARTER_HOUR)]
         );
         assert!(BatchAggregates::of(&[]).is_empty());
+    }
+
+    #[test]
+    fn deleted_rows_are_taken_off_as_negative_counts_in_lock_order() {
+        #[derive(Default)]
+        struct Calls(Vec<String>);
+        impl AggregateTables for Calls {
+            type Error = ();
+            fn lock_loggers(&mut self, loggers: &[&str]) -> Result<(), ()> {
+                self.0.push(format!("lock {loggers:?}"));
+                Ok(())
+            }
+            fn add_to_buckets(&mut self, bucket: Bucket, rows: &[(&str, Timestamp, [i64; 5])]) -> Result<(), ()> {
+                self.0.push(format!("{bucket:?} {:?}", rows.iter().map(|(n, t, c)| (*n, t.0, *c)).collect::<Vec<_>>()));
+                Ok(())
+            }
+            fn add_to_loggers(&mut self, rows: &[(&str, [i64; 3])]) -> Result<(), ()> {
+                self.0.push(format!("loggers {rows:?}"));
+                Ok(())
+            }
+        }
+        let deleted = BatchAggregates::of_counts([
+            ("b".to_owned(), Timestamp(QUARTER_HOUR), Level::Error, 2),
+            ("a".to_owned(), Timestamp(HOUR + QUARTER_HOUR), Level::Warn, 3),
+            ("a".to_owned(), Timestamp(HOUR), Level::Info, 1),
+        ]);
+        let mut calls = Calls::default();
+        assert_eq!(take_off(&mut calls, &deleted), Ok(()));
+        let q = QUARTER_HOUR;
+        assert_eq!(
+            calls.0,
+            [
+                r#"lock ["a", "b"]"#.to_owned(),
+                format!(r#"Hour [("a", {HOUR}, [0, 0, -1, -3, 0]), ("b", 0, [0, 0, 0, 0, -2])]"#),
+                format!(
+                    r#"Quarter [("a", {HOUR}, [0, 0, -1, 0, 0]), ("a", {}, [0, 0, 0, -3, 0]), ("b", {q}, [0, 0, 0, 0, -2])]"#,
+                    HOUR + q
+                ),
+                r#"loggers [("a", [-4, 0, -3]), ("b", [-2, -2, 0])]"#.to_owned(),
+            ]
+        );
+        let mut none = Calls::default();
+        assert_eq!(take_off(&mut none, &BatchAggregates::of_counts([])), Ok(()));
+        assert!(none.0.is_empty());
     }
 
     #[test]
