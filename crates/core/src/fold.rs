@@ -79,20 +79,7 @@ impl<'a> BatchAggregates<'a> {
         let mut agg = BatchAggregates::default();
         for r in records {
             let (name, t) = stored(r);
-            let totals = agg.loggers.entry(name.clone()).or_insert(LoggerTotals {
-                total: 0,
-                errors: 0,
-                warnings: 0,
-                first: t,
-                last: t,
-            });
-            totals.total += 1;
-            totals.errors += u64::from(r.level == Level::Error);
-            totals.warnings += u64::from(r.level == Level::Warn);
-            totals.first = totals.first.min(t);
-            totals.last = totals.last.max(t);
-            agg.hours.entry((name.clone(), t.0.div_euclid(HOUR) * HOUR)).or_default().add(r.level);
-            agg.quarters.entry((name, t.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR)).or_default().add(r.level);
+            agg.add(name, t, r.level, 1);
         }
         agg
     }
@@ -104,23 +91,27 @@ impl<'a> BatchAggregates<'a> {
     pub fn of_counts(rows: impl IntoIterator<Item = (String, Timestamp, Level, u64)>) -> BatchAggregates<'static> {
         let mut agg = BatchAggregates::default();
         for (name, t, level, n) in rows {
-            let name: Cow<'static, str> = Cow::Owned(name);
-            let totals = agg.loggers.entry(name.clone()).or_insert(LoggerTotals {
-                total: 0,
-                errors: 0,
-                warnings: 0,
-                first: t,
-                last: t,
-            });
-            totals.total += n;
-            totals.errors += if level == Level::Error { n } else { 0 };
-            totals.warnings += if level == Level::Warn { n } else { 0 };
-            totals.first = totals.first.min(t);
-            totals.last = totals.last.max(t);
-            agg.hours.entry((name.clone(), t.0.div_euclid(HOUR) * HOUR)).or_default().add_n(level, n);
-            agg.quarters.entry((name, t.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR)).or_default().add_n(level, n);
+            agg.add(Cow::Owned(name), t, level, n);
         }
         agg
+    }
+
+    /// Counts `n` records of `level` logged by `name` at `t`.
+    fn add(&mut self, name: Cow<'a, str>, t: Timestamp, level: Level, n: u64) {
+        let totals = self.loggers.entry(name.clone()).or_insert(LoggerTotals {
+            total: 0,
+            errors: 0,
+            warnings: 0,
+            first: t,
+            last: t,
+        });
+        totals.total += n;
+        totals.errors += if level == Level::Error { n } else { 0 };
+        totals.warnings += if level == Level::Warn { n } else { 0 };
+        totals.first = totals.first.min(t);
+        totals.last = totals.last.max(t);
+        self.hours.entry((name.clone(), t.0.div_euclid(HOUR) * HOUR)).or_default().add_n(level, n);
+        self.quarters.entry((name, t.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR)).or_default().add_n(level, n);
     }
 
     /// Whether the batch had no records.
