@@ -20,7 +20,7 @@ use std::time::Instant;
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
 use log_panel_query::Store;
 use log_panel_query::{CardsQuery, FieldValue, LoggerMatch, PageAt, RecordFilter, Slots, DAY};
-use log_panel_sqlite::{SqliteOptions, SqliteSink, SqliteStore};
+use log_panel_sqlite::{Options, SqliteSink, SqliteStore};
 use rusqlite::Connection;
 use serde_json::json;
 
@@ -165,7 +165,7 @@ pub fn run(setup: &Setup<'_>, failures: &mut Vec<String>) -> serde_json::Value {
     let mut with = SqliteSink::open(&writes_path).expect("open");
     let with_rate = small.write(&mut with);
     drop(with);
-    let mut none = SqliteOptions::default();
+    let mut none = Options::default();
     none.index_keys.clear();
     let without_path = dir.join("read_noindex.db");
     let mut without = SqliteSink::open_with(&without_path, none).expect("open");

@@ -11,7 +11,7 @@ use log_panel_query::{
     CardFilter, CardsQuery, CommitWaiter, FieldValue, Follow, LoggerCard, PageAt, RecordFilter, Slots, StoredRecord,
     Wake,
 };
-use log_panel_query::{LevelCounts, Store, StoreErrorKind};
+use log_panel_query::{LevelCounts, Maintenance, Store, StoreErrorKind};
 
 use crate::args::{
     ExportArgs, ExportFormat, Format, PruneArgs, QueryArgs, RangeArgs, SitesArgs, StatsArgs, StatsRange, TailArgs,
@@ -276,11 +276,11 @@ fn counter(message: &'static str) -> ProgressBar {
     bar
 }
 
-pub(crate) fn prune(ctx: &Ctx, a: &PruneArgs) -> Result<(), CliError> {
+pub(crate) fn prune(ctx: &Ctx, maintenance: &dyn Maintenance, a: &PruneArgs) -> Result<(), CliError> {
     let before = ctx.clock.resolve(&a.older_than)?;
     let batch = usize::try_from(a.batch_size).unwrap_or(usize::MAX);
     let bar = spinner(if a.dry_run { "counting" } else { "pruning" });
-    let report = ctx.store.prune(before, batch, a.dry_run);
+    let report = maintenance.prune(before, batch, a.dry_run);
     bar.finish_and_clear();
     let report = report?;
     let when = ctx.clock.rfc3339(before);
@@ -302,10 +302,10 @@ pub(crate) fn prune(ctx: &Ctx, a: &PruneArgs) -> Result<(), CliError> {
     w.flush().map_err(out)
 }
 
-pub(crate) fn rebuild(ctx: &Ctx) -> Result<(), CliError> {
+pub(crate) fn rebuild(ctx: &Ctx, maintenance: &dyn Maintenance) -> Result<(), CliError> {
     let bar = spinner("rebuilding the aggregates");
     let started = Instant::now();
-    let done = ctx.store.rebuild();
+    let done = maintenance.rebuild();
     bar.finish_and_clear();
     done?;
     let mut w = stdout();

@@ -6,8 +6,7 @@ use std::sync::Mutex;
 
 use log_panel_core::Timestamp;
 use log_panel_query::{
-    CallSite, Cards, CardsQuery, Cursor, FieldValue, Histogram, Page, PageAt, PruneReport, RecordFilter, Slots,
-    StoredRecord,
+    CallSite, Cards, CardsQuery, Cursor, FieldValue, Histogram, Page, PageAt, RecordFilter, Slots, StoredRecord,
 };
 use log_panel_query::{Store, StoreError, StoreErrorKind};
 
@@ -89,14 +88,6 @@ impl Store for FakeStore {
 
     fn loggers(&self) -> Result<Vec<String>, StoreError> {
         Ok(Vec::new())
-    }
-
-    fn prune(&self, _: Timestamp, _: usize, _: bool) -> Result<PruneReport, StoreError> {
-        Ok(PruneReport::default())
-    }
-
-    fn rebuild(&self) -> Result<(), StoreError> {
-        Ok(())
     }
 
     fn describe(&self) -> String {

@@ -18,7 +18,7 @@ use clap::error::ErrorKind;
 use clap::Parser;
 use log_panel_config::Config;
 use log_panel_database::env::{database_from_env, DATABASE_ENV, WEB_TOKEN_ENV};
-use log_panel_database::{open_store, Database};
+use log_panel_database::{open_maintenance, open_store, Database};
 use log_panel_query::{Store, StoreError, DEFAULT_READ_TIMEOUT};
 
 use crate::args::{Cli, ColorChoice, Command};
@@ -78,8 +78,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Query(a) => commands::query(&ctx, a),
         Command::Stats(a) => commands::stats(&ctx, a),
         Command::Sites(a) => commands::sites(&ctx, a),
-        Command::Prune(a) => commands::prune(&ctx, a),
-        Command::Rebuild => commands::rebuild(&ctx),
+        Command::Prune(a) => commands::prune(&ctx, open_maintenance(&database)?.as_ref(), a),
+        Command::Rebuild => commands::rebuild(&ctx, open_maintenance(&database)?.as_ref()),
         Command::Export(a) => commands::export(&ctx, a),
         Command::Serve(a) => serve(ctx.store, a),
         Command::Migrate => Ok(()),

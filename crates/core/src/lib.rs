@@ -19,11 +19,11 @@
 // On docs.rs (see [package.metadata.docs.rs]): show which feature each gated item needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod aggregate;
 pub mod alert;
 mod chain;
 pub mod context;
 mod controls;
+pub mod fold;
 pub mod json;
 mod policy;
 pub mod record;
@@ -37,7 +37,8 @@ pub use context::Context;
 pub use controls::{escape_controls, escape_controls_into};
 pub use policy::BatchPolicy;
 pub use record::{
-    level_from_severity, level_index, level_name, parse_level, severity, Level, Origin, Record, Text, Timestamp, LEVELS,
+    level_from_severity, level_index, level_name, parse_level, severity, Level, Origin, Record, Text, Timestamp, DAY,
+    HOUR, LEVELS, MINUTE, QUARTER_HOUR,
 };
 pub use sink::{Batch, Sink, SinkError, SinkErrorKind, IDLE_PERIOD};
 pub use value::{Str, Value};

@@ -13,6 +13,18 @@ pub use log::Level;
 /// come from macros) and owned otherwise, so capture allocates only when it must.
 pub type Text = Cow<'static, str>;
 
+/// A minute, in microseconds (the unit of [`Timestamp`]).
+pub const MINUTE: i64 = 60_000_000;
+/// A quarter hour, in microseconds: the finest aggregate bucket, so that a
+/// local day is a sum of whole buckets in every time zone in use.
+pub const QUARTER_HOUR: i64 = 15 * MINUTE;
+/// An hour, in microseconds: the coarse aggregate bucket.
+pub const HOUR: i64 = 60 * MINUTE;
+/// A day, in microseconds.
+pub const DAY: i64 = 24 * HOUR;
+/// A second, in microseconds.
+const SECOND: i64 = 1_000_000;
+
 /// A UTC timestamp with microsecond precision, stored as microseconds since the Unix epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
@@ -31,7 +43,6 @@ impl Timestamp {
 
     /// The start of this timestamp's UTC hour, in microseconds.
     pub fn hour_floor(self) -> Timestamp {
-        const HOUR: i64 = 3_600_000_000;
         Timestamp(self.0.div_euclid(HOUR) * HOUR)
     }
 
@@ -58,7 +69,6 @@ impl Timestamp {
     /// assert_eq!(s, "at 2025-11-22T08:26:40.123456Z");
     /// ```
     pub fn write_rfc3339(self, out: &mut String) {
-        const DAY: i64 = 86_400_000_000;
         let (year, month, day) = civil_from_days(self.0.div_euclid(DAY));
         if !(0..=9999).contains(&year) {
             // Outside four-digit years: let the `time` crate decide, as before.
@@ -77,6 +87,41 @@ impl Timestamp {
         put_digits(&mut buf[20..26], of_day % 1_000_000);
         // Only ASCII digits and separators were written, so this cannot fail.
         out.push_str(std::str::from_utf8(&buf).unwrap_or("invalid-timestamp"));
+    }
+
+    /// Parses the text [`to_rfc3339`](Timestamp::to_rfc3339) writes for years
+    /// 0000–9999, `YYYY-MM-DDTHH:MM:SS.ffffffZ` (the stored form of a record's
+    /// time and of an aggregate bucket): fixed width, UTC, six fractional digits.
+    ///
+    /// ```
+    /// use log_panel_core::Timestamp;
+    /// let t = Timestamp::parse_rfc3339("2025-11-22T08:26:40.123456Z")?;
+    /// assert_eq!(t, Timestamp(1_763_800_000_123_456));
+    /// assert!(Timestamp::parse_rfc3339("2025-11-22 08:26:40Z").is_err());
+    /// # Ok::<(), log_panel_core::record::TimestampError>(())
+    /// ```
+    pub fn parse_rfc3339(text: &str) -> Result<Timestamp, TimestampError> {
+        let bad = || TimestampError(text.to_owned());
+        let b = text.as_bytes();
+        let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.'), (26, b'Z')];
+        if b.len() != 27 || separators.iter().any(|&(i, c)| b[i] != c) {
+            return Err(bad());
+        }
+        let num = |from: usize, to: usize| -> Result<i64, TimestampError> {
+            b[from..to].iter().try_fold(0i64, |n, &c| {
+                if c.is_ascii_digit() {
+                    Ok(n * 10 + i64::from(c - b'0'))
+                } else {
+                    Err(bad())
+                }
+            })
+        };
+        let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+        let (h, m, s, micros) = (num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 26)?);
+        if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) || h > 23 || m > 59 || s > 59 {
+            return Err(bad());
+        }
+        Ok(Timestamp(days_from_civil(year, month, day) * DAY + h * HOUR + m * MINUTE + s * SECOND + micros))
     }
 
     /// The general (slower) formatter, for years outside 0000–9999.
@@ -112,6 +157,40 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+/// The day count since 1970-01-01 of a proleptic Gregorian date: the
+/// inverse of [`civil_from_days`] (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Text that is not a timestamp in the stored form (see [`Timestamp::parse_rfc3339`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a UTC timestamp of the form YYYY-MM-DDTHH:MM:SS.ffffffZ")]
+pub struct TimestampError(pub String);
+
+impl std::str::FromStr for Timestamp {
+    type Err = TimestampError;
+
+    fn from_str(s: &str) -> Result<Timestamp, TimestampError> {
+        Timestamp::parse_rfc3339(s)
+    }
 }
 
 impl From<SystemTime> for Timestamp {
@@ -355,6 +434,31 @@ mod tests {
             Timestamp(-62_198_755_200_000_000).to_rfc3339_slow()
         );
         assert_eq!(Timestamp(i64::MAX).to_rfc3339(), Timestamp(i64::MAX).to_rfc3339_slow());
+    }
+
+    #[test]
+    fn timestamps_round_trip_through_text() {
+        for t in [0, 1, 1_795_373_100_000_000, 1_763_800_000_123_456, -1, -DAY - 7, 951_782_400_000_000] {
+            assert_eq!(Timestamp::parse_rfc3339(&Timestamp(t).to_rfc3339()), Ok(Timestamp(t)), "{t}");
+        }
+        // Every day of 1900–2100 at a time of day.
+        for day in -25_567i64..47_482 {
+            let t = Timestamp(day * DAY + 12 * HOUR + 34 * MINUTE + 56 * SECOND + 789);
+            assert_eq!(t.to_rfc3339().parse::<Timestamp>(), Ok(t));
+        }
+        for bad in [
+            "",
+            "2026-11-22",
+            "2026-13-01T00:00:00.000000Z",
+            "2026-02-29T00:00:00.000000Z",
+            "2026-11-22T24:00:00.000000Z",
+            "2026-11-22T23:60:00.000000Z",
+            "2026-11-22T23:00:00.00000aZ",
+            "2026-11-22T23:00:00.000000+",
+            "x".repeat(27).as_str(),
+        ] {
+            assert!(Timestamp::parse_rfc3339(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! - [`open_sink`] (features `sqlite`, `postgres`): the one place a writer's
 //!   [`Sink`](log_panel_core::Sink) is opened for a [`Database`].
 //! - `open_store` (feature `read`): the one place a read-only `Store` is
-//!   opened; `migrate` (feature `migrate`): a database's schema brought up to date.
+//!   opened; `migrate` and `open_maintenance` (feature `maintenance`): a database's schema
+//!   brought up to date, and the handle `prune` and `rebuild` delete and rewrite with.
 //! - [`env`]: the environment variable names and where the configuration
 //!   file is found, for the library and the `log-panel` command alike.
 //!
@@ -36,10 +37,10 @@ use log_panel_core::redact::redact_url;
 pub mod env;
 mod open;
 
-#[cfg(feature = "migrate")]
-pub use open::migrate;
 #[cfg(feature = "read")]
 pub use open::open_store;
+#[cfg(feature = "maintenance")]
+pub use open::{migrate, open_maintenance};
 pub use open::{open_sink, OpenError, SinkOptions};
 
 /// The SQLite file used when nothing names a database, relative to the working directory.

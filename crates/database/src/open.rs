@@ -58,7 +58,7 @@ pub fn open_sink(database: &Database, options: &SinkOptions) -> Result<Box<dyn S
 
 #[cfg(feature = "sqlite")]
 fn sqlite_sink(database: &Database, path: &std::path::Path, options: &SinkOptions) -> Result<Box<dyn Sink>, OpenError> {
-    let mut sqlite = log_panel_sqlite::SqliteOptions::default();
+    let mut sqlite = log_panel_sqlite::Options::default();
     sqlite.index_keys.clone_from(&options.index_keys);
     sqlite.retention = options.retention;
     match log_panel_sqlite::SqliteSink::open_with(path, sqlite) {
@@ -92,15 +92,17 @@ fn postgres_sink(database: &Database, _: &str, _: &SinkOptions) -> Result<Box<dy
     Err(OpenError::NotEnabled { database: database.to_string() })
 }
 
-#[cfg(feature = "migrate")]
-pub use read::migrate;
 #[cfg(feature = "read")]
 pub use read::open_store;
+#[cfg(feature = "maintenance")]
+pub use read::{migrate, open_maintenance};
 
 #[cfg(feature = "read")]
 mod read {
     use std::time::Duration;
 
+    #[cfg(feature = "maintenance")]
+    use log_panel_query::Maintenance;
     use log_panel_query::{Store, StoreError, StoreErrorKind};
 
     use crate::Database;
@@ -124,11 +126,27 @@ mod read {
         }
     }
 
+    /// What `prune` and `rebuild` delete and rewrite with: the same database as
+    /// [`open_store`], without a read budget (a prune takes as long as it
+    /// takes). Behind the `maintenance` feature, so that a reader never carries it.
+    #[cfg(feature = "maintenance")]
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused_variables))]
+    pub fn open_maintenance(database: &Database) -> Result<Box<dyn Maintenance>, StoreError> {
+        match database {
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(path) => Ok(Box::new(log_panel_sqlite::SqliteStore::open(path)?)),
+            #[cfg(feature = "postgres")]
+            Database::Postgres(url) => Ok(Box::new(log_panel_postgres::PgStore::connect(url)?)),
+            #[allow(unreachable_patterns)]
+            other => Err(not_enabled(other)),
+        }
+    }
+
     /// Brings `database`'s schema up to date, as a writer does when it opens
     /// it: for a database no application writes to any more. Returns the
-    /// schema versions before and after. The one writing function here,
-    /// behind its own feature so that a reader never carries it.
-    #[cfg(feature = "migrate")]
+    /// schema versions before and after. Writes: behind the `maintenance`
+    /// feature, so that a reader never carries it.
+    #[cfg(feature = "maintenance")]
     pub fn migrate(database: &Database) -> Result<(i64, i64), StoreError> {
         match database {
             #[cfg(feature = "sqlite")]

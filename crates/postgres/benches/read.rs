@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
 use log_panel_postgres::testing::TestServer;
 use log_panel_postgres::{PgSink, PgStore};
-use log_panel_query::Store;
 use log_panel_query::{FieldValue, PageAt, RecordFilter};
+use log_panel_query::{Maintenance, Store};
 use postgres::{Client, NoTls};
 
 const BATCH: usize = 10_000;

@@ -17,14 +17,14 @@
 //! with a NUL character is counted under its sanitised name (U+FFFD), and a
 //! timestamp before PostgreSQL's earliest is counted at that earliest time.
 
-use log_panel_core::aggregate::{counts_as_i64, BatchAggregates, LoggerTotals};
+use log_panel_core::fold::{counts_as_i64, BatchAggregates, LoggerTotals};
 use log_panel_core::{Record, Timestamp};
 use postgres::{Client, Statement};
 use std::borrow::Cow;
 
 /// Microseconds from 1970-01-01 to PostgreSQL's earliest timestamp
 /// (4714-11-24 00:00 BC): what the COPY clamps earlier timestamps to.
-const PG_MIN_UNIX_MICROS: i64 = -211_813_488_000_000_000 + 946_684_800_000_000;
+pub(crate) const PG_MIN_UNIX_MICROS: i64 = -211_813_488_000_000_000 + 946_684_800_000_000;
 
 /// A Unix time in microseconds (`int8`) as a `timestamptz`, exactly (the two
 /// parts stay far below 2^53, so the float arithmetic of `* interval` is exact).
@@ -181,8 +181,8 @@ pub fn rebuild(client: &mut Client) -> Result<(), postgres::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use log_panel_core::aggregate::HOUR_MICROS;
     use log_panel_core::Level;
+    use log_panel_core::HOUR;
 
     #[test]
     fn batches_are_counted_under_sanitised_names_and_clamped_times() {
@@ -200,7 +200,7 @@ mod tests {
         let z = agg.loggers().find(|(name, _)| *name == "z").map(|(_, t)| (t.first, t.last));
         assert_eq!(z, Some((Timestamp(PG_MIN_UNIX_MICROS), Timestamp(PG_MIN_UNIX_MICROS))));
         let hours: Vec<(&str, i64)> = agg.hours().map(|(n, s, _)| (n, s.as_micros())).collect();
-        let min_hour = PG_MIN_UNIX_MICROS.div_euclid(HOUR_MICROS) * HOUR_MICROS;
-        assert_eq!(hours, [("a", HOUR_MICROS), ("b\u{FFFD}c", -HOUR_MICROS), ("z", min_hour)]);
+        let min_hour = PG_MIN_UNIX_MICROS.div_euclid(HOUR) * HOUR;
+        assert_eq!(hours, [("a", HOUR), ("b\u{FFFD}c", -HOUR), ("z", min_hour)]);
     }
 }

@@ -9,7 +9,7 @@ use log_panel_core::{SinkError, SinkErrorKind};
 /// contains the password.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
-pub enum PgError {
+pub enum Error {
     /// The URL or connection string could not be parsed.
     #[error("invalid PostgreSQL URL `{url}`: {reason}")]
     InvalidUrl {
@@ -76,11 +76,11 @@ pub enum PgError {
     },
 }
 
-impl PgError {
+impl Error {
     /// Whether retrying later might succeed (the server is unreachable or
     /// starting up), as opposed to a configuration mistake.
     pub fn is_transient(&self) -> bool {
-        matches!(self, PgError::Connect { .. } | PgError::Migrate { .. })
+        matches!(self, Error::Connect { .. } | Error::Migrate { .. })
     }
 }
 

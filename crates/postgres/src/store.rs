@@ -11,21 +11,19 @@ use std::time::Duration;
 use log_panel_core::{level_from_severity, Timestamp};
 use log_panel_query::{
     CallSite, CardFilter, CardSort, Cards, CardsQuery, Cursor, FieldKeys, FieldMatch, FieldValue, FieldValues,
-    Histogram, LevelCounts, LoggerCard, Page, PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord,
-    DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
+    Histogram, LevelCounts, LoggerCard, LoggerTotals, Page, PageAt, PruneReport, RecordFilter, Slots, Split,
+    StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
-use log_panel_query::{Store, StoreError, StoreErrorKind};
+use log_panel_query::{Maintenance, Store, StoreError, StoreErrorKind};
 use postgres::{Client, Row};
 
-use crate::config::error_chain;
-use crate::query::{
-    field_check, filter_conditions, like_escape, logger_condition, page_conditions, record_from_row, system_time,
-    text_check, timestamp, Sql, RECORD_COLUMNS,
-};
-use crate::{aggregates, schema, upkeep, PgConfig, PgError};
+use crate::options::error_chain;
+use crate::rows::{self, system_time, timestamp, RECORD_COLUMNS};
+use crate::sql::{field_check, filter_conditions, like_escape, logger_condition, page_conditions, text_check, Sql};
+use crate::upkeep::{retention, search};
+use crate::{aggregates, schema, Error, Options};
 
 mod fields;
-pub(crate) mod language;
 mod split;
 
 /// Rows a searching page (text, context fields) tests directly before it
@@ -62,7 +60,7 @@ pub const DEFAULT_SCAN_BOUND: u64 = 1_000_000;
 /// # Ok::<(), log_panel_query::StoreError>(())
 /// ```
 pub struct PgStore {
-    config: PgConfig,
+    config: Options,
     idle: Mutex<Vec<Client>>,
     scan_bound: u64,
     /// `statement_timeout` of every pooled session, in milliseconds (≥ 1).
@@ -78,7 +76,7 @@ impl std::fmt::Debug for PgStore {
 /// A postgres error as a store error: connection-level failures are
 /// `Unavailable`, everything else `Storage`; the message names the database
 /// by its redacted URL and never holds the password.
-fn store_error(config: &PgConfig, what: &str, e: postgres::Error) -> StoreError {
+fn store_error(config: &Options, what: &str, e: postgres::Error) -> StoreError {
     let unavailable = match e.code().map(|c| c.code()) {
         // No SQLSTATE: a broken connection, or a driver-side mistake (which is ours).
         None => e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()),
@@ -162,12 +160,12 @@ impl PgStore {
     /// [`StoreErrorKind::NewerSchema`]. Each read has a budget of
     /// [`DEFAULT_READ_TIMEOUT`] ([`PgStore::with_read_timeout`]).
     pub fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let config = PgConfig::parse(url).map_err(|e| StoreError::bad_filter(one_line(&e.to_string())))?;
+        let config = Options::parse(url).map_err(|e| StoreError::bad_filter(one_line(&e.to_string())))?;
         PgStore::with_config(config)
     }
 
     /// Connects with a parsed configuration (see [`PgStore::connect`]).
-    pub fn with_config(config: PgConfig) -> Result<PgStore, StoreError> {
+    pub fn with_config(config: Options) -> Result<PgStore, StoreError> {
         let store = PgStore {
             config,
             idle: Mutex::new(Vec::new()),
@@ -192,7 +190,7 @@ impl PgStore {
             Some(found) if found > latest => {
                 return Err(StoreError::new(
                     StoreErrorKind::NewerSchema,
-                    PgError::SchemaTooNew { url, found, supported: latest }.to_string(),
+                    Error::SchemaTooNew { url, found, supported: latest }.to_string(),
                 ))
             }
             Some(found) if found < latest => {
@@ -215,7 +213,7 @@ impl PgStore {
     /// `log-panel migrate` runs). A database without a log-panel schema is
     /// refused as [`PgStore::connect`] refuses it; returns the versions before and after.
     pub fn migrate(url: &str) -> Result<(i32, i32), StoreError> {
-        let config = PgConfig::parse(url).map_err(|e| StoreError::bad_filter(one_line(&e.to_string())))?;
+        let config = Options::parse(url).map_err(|e| StoreError::bad_filter(one_line(&e.to_string())))?;
         let mut client = config.connect().map_err(|reason| {
             StoreError::new(
                 StoreErrorKind::Unavailable,
@@ -232,12 +230,12 @@ impl PgStore {
         let outcome = schema::migrate(&mut client).map_err(|e| match e {
             schema::MigrateError::TooNew(found) => StoreError::new(
                 StoreErrorKind::NewerSchema,
-                PgError::SchemaTooNew { url: url.clone(), found, supported: schema::latest_version() }.to_string(),
+                Error::SchemaTooNew { url: url.clone(), found, supported: schema::latest_version() }.to_string(),
             ),
             schema::MigrateError::Db(e) => store_error(&config, "migrating the schema", e),
             schema::MigrateError::MissingExtension(name) => StoreError::new(
                 StoreErrorKind::Storage,
-                PgError::MissingExtension { url: url.clone(), name: name.to_owned() }.to_string(),
+                Error::MissingExtension { url: url.clone(), name: name.to_owned() }.to_string(),
             ),
         })?;
         Ok((outcome.from, outcome.to))
@@ -267,7 +265,7 @@ impl PgStore {
     }
 
     /// The configuration (its `Display` is the redacted URL).
-    pub fn config(&self) -> &PgConfig {
+    pub fn config(&self) -> &Options {
         &self.config
     }
 
@@ -281,7 +279,7 @@ impl PgStore {
         loop {
             steps += 1;
             if !self.run_unbounded("indexing messages", |c| {
-                upkeep::index_step(c, 10 * upkeep::INDEX_STEP_ROWS, upkeep::LockWait::Wait)
+                search::index_step(c, 10 * search::INDEX_STEP_ROWS, search::LockWait::Wait)
             })? {
                 return Ok(steps);
             }
@@ -393,7 +391,7 @@ impl PgStore {
     /// Runs `sql` and reads every row as a record.
     fn fetch_records(&self, sql: &Sql) -> Result<Vec<StoredRecord>, StoreError> {
         let rows = self.run("reading records", |c| c.query(sql.text.as_str(), &sql.params()))?;
-        rows.iter().map(record_from_row).collect()
+        rows.iter().map(rows::record).collect()
     }
 
     /// Whether a record `filter` keeps lies on side `op` (`<` older, `>` newer) of `at`.
@@ -544,7 +542,7 @@ impl PgStore {
              WHERE {checks} ORDER BY r.ts {order}, r.id {order} LIMIT {lim}"
         );
         let found = self.run("reading records", |c| c.query(sql.text.as_str(), &sql.params()))?;
-        let records = found.iter().map(record_from_row).collect::<Result<Vec<_>, _>>()?;
+        let records = found.iter().map(rows::record).collect::<Result<Vec<_>, _>>()?;
         if sql_limit(records.len()) >= want {
             return Ok((records, false));
         }
@@ -783,14 +781,14 @@ impl Store for PgStore {
         let matching = rows.len();
         let mut cards = Vec::new();
         for row in rows.iter().skip(query.offset).take(query.limit) {
-            let mut card = LoggerCard::new(
-                row.try_get(0).map_err(bad)?,
+            let totals = LoggerTotals::new(
                 count(row.try_get(1).map_err(bad)?),
                 count(row.try_get(2).map_err(bad)?),
                 count(row.try_get(3).map_err(bad)?),
                 timestamp(row.try_get(4).map_err(bad)?),
                 timestamp(row.try_get(5).map_err(bad)?),
             );
+            let mut card = LoggerCard::new(row.try_get(0).map_err(bad)?, &totals);
             card.slots = vec![LevelCounts::default(); slots.len()];
             cards.push(card);
         }
@@ -934,6 +932,16 @@ impl Store for PgStore {
         rows.iter().map(|r| r.try_get(0).map_err(|e| store_error(&self.config, "reading loggers", e))).collect()
     }
 
+    fn describe(&self) -> String {
+        format!("PostgreSQL {}", self.config.redacted())
+    }
+
+    fn commit_waiter(&self) -> Box<dyn log_panel_query::CommitWaiter> {
+        Box::new(crate::listen::PgCommitWaiter::new(self.config.clone()))
+    }
+}
+
+impl Maintenance for PgStore {
     fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
         if batch_size == 0 {
             return Err(StoreError::bad_filter("prune: the batch size must be at least 1"));
@@ -941,12 +949,12 @@ impl Store for PgStore {
         let before = system_time(before);
         let batch = sql_limit(batch_size);
         if dry_run {
-            let n = self.run_unbounded("counting old records", |c| upkeep::count_before(c, before))?;
+            let n = self.run_unbounded("counting old records", |c| retention::count_older(c, before))?;
             return Ok(PruneReport::new(n, n.div_ceil(batch_size as u64)));
         }
         let (mut deleted, mut batches) = (0u64, 0u64);
         loop {
-            let n = self.run_unbounded("deleting old records", |c| upkeep::prune_batch(c, before, batch))?;
+            let n = self.run_unbounded("deleting old records", |c| retention::prune_batch(c, before, batch))?;
             if n == 0 {
                 break;
             }
@@ -961,14 +969,6 @@ impl Store for PgStore {
 
     fn rebuild(&self) -> Result<(), StoreError> {
         self.run_unbounded("rebuilding the aggregates", aggregates::rebuild)
-    }
-
-    fn describe(&self) -> String {
-        format!("PostgreSQL {}", self.config.redacted())
-    }
-
-    fn commit_waiter(&self) -> Box<dyn log_panel_query::CommitWaiter> {
-        Box::new(crate::listen::PgCommitWaiter::new(self.config.clone()))
     }
 }
 

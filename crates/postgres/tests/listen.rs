@@ -11,7 +11,7 @@ use std::time::Duration;
 use log_panel_core::{Batch, Level, Origin, Record, Sink};
 use log_panel_postgres::listen::{PgCommitWaiter, COMMIT_CHANNEL};
 use log_panel_postgres::testing::{client, fresh_sink};
-use log_panel_postgres::{PgConfig, PgStore};
+use log_panel_postgres::{Options, PgStore};
 use log_panel_query::Store;
 use log_panel_query::{CommitWaiter, Wake};
 
@@ -91,7 +91,7 @@ fn the_notification_carries_the_batch_last_id_and_only_commits_send_one() {
 #[test]
 fn a_dropped_listener_connection_is_opened_again() {
     let Some((url, mut sink)) = fresh_sink() else { return };
-    let mut w = PgCommitWaiter::new(PgConfig::parse(&url).unwrap());
+    let mut w = PgCommitWaiter::new(Options::parse(&url).unwrap());
     assert_eq!(w.wait(LONG), Wake::TimedOut);
     assert_eq!(w.connects(), 1);
     let pid = w.backend_pid().expect("listening");
@@ -103,7 +103,7 @@ fn a_dropped_listener_connection_is_opened_again() {
     let (wake, _) = rx.recv_timeout(BOUND).expect("the wait noticed the dropped connection");
     assert_eq!(wake, Wake::TimedOut);
     // And pushes work on the new connection.
-    let mut w = PgCommitWaiter::new(PgConfig::parse(&url).unwrap());
+    let mut w = PgCommitWaiter::new(Options::parse(&url).unwrap());
     assert_eq!(w.wait(LONG), Wake::TimedOut);
     let pid = w.backend_pid().expect("listening");
     admin.query_one("SELECT pg_terminate_backend($1)", &[&pid]).unwrap();

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use log_panel_core::{Batch, Context, Level, Origin, Record, Sink, SinkErrorKind, Timestamp, Value};
 use log_panel_postgres::testing::{client, fresh_sink, index_names, TestServer};
-use log_panel_postgres::{schema, PgError, PgSink};
+use log_panel_postgres::{schema, Error, PgSink};
 
 fn origin() -> Origin {
     Origin::new("billing", "web-1", 4242)
@@ -237,7 +237,7 @@ fn a_newer_schema_is_refused() {
     client(&url).execute("INSERT INTO log_panel_schema (version, description) VALUES (99, 'future')", &[]).unwrap();
     let err = PgSink::connect(&url).unwrap_err();
     let latest = schema::latest_version();
-    assert!(matches!(err, PgError::SchemaTooNew { found: 99, supported, .. } if supported == latest), "{err:?}");
+    assert!(matches!(err, Error::SchemaTooNew { found: 99, supported, .. } if supported == latest), "{err:?}");
 }
 
 #[test]
@@ -270,7 +270,7 @@ fn wrong_password_is_a_clear_error_without_the_password() {
         assert!(!text.contains("Wr0ng-Battery-Staple"), "password leaked: {text}");
         assert!(text.contains(&format!("postgres://{role}:***@127.0.0.1:{}/{dbname}", server.port())), "{text}");
     }
-    assert!(matches!(err, PgError::Connect { .. }), "{debug}");
+    assert!(matches!(err, Error::Connect { .. }), "{debug}");
     assert!(shown.contains("password authentication failed"), "{shown}");
 }
 
@@ -278,7 +278,7 @@ fn wrong_password_is_a_clear_error_without_the_password() {
 fn bad_urls_are_clear_errors_without_the_password() {
     // Unparseable port.
     let err = PgSink::connect("postgres://u:Secret-One@localhost:notaport/db").unwrap_err();
-    assert!(matches!(err, PgError::InvalidUrl { .. }), "{err:?}");
+    assert!(matches!(err, Error::InvalidUrl { .. }), "{err:?}");
     assert!(!format!("{err} {err:?}").contains("Secret-One"));
     assert!(err.to_string().contains("postgres://u:***@localhost:notaport/db"), "{err}");
 
@@ -288,7 +288,7 @@ fn bad_urls_are_clear_errors_without_the_password() {
     let err = PgSink::connect(&url).unwrap_err();
     let text = format!("{err} {err:?}");
     assert!(!text.contains("Secret-Two") && !text.contains("Secret-Three"), "{text}");
-    assert!(matches!(err, PgError::Connect { .. }), "{text}");
+    assert!(matches!(err, Error::Connect { .. }), "{text}");
     assert!(err.is_transient());
     assert!(text.contains(&format!("postgresql://u:***@127.0.0.1:{port}/db?password=***&connect_timeout=5")), "{text}");
 
@@ -304,8 +304,8 @@ fn bad_urls_are_clear_errors_without_the_password() {
 fn describe_and_debug_are_redacted() {
     let Some((_, sink)) = fresh_sink() else { return };
     assert!(sink.describe().starts_with("PostgreSQL postgres://"), "{}", sink.describe());
-    let cfg = log_panel_postgres::PgConfig::parse("postgres://a:Hidden-Pw@h/d").unwrap();
-    assert_eq!(format!("{cfg:?}"), r#"PgConfig { url: "postgres://a:***@h/d" }"#);
+    let cfg = log_panel_postgres::Options::parse("postgres://a:Hidden-Pw@h/d").unwrap();
+    assert_eq!(format!("{cfg:?}"), r#"Options { url: "postgres://a:***@h/d" }"#);
     assert!(!format!("{:?}", cfg.driver_config()).contains("Hidden-Pw"));
 }
 

@@ -14,7 +14,7 @@ use log_panel_query::{
     CardFilter, CardsQuery, Cursor, FieldMatch, FieldValue, Follow, LevelCounts, LoggerMatch, PageAt, RecordFilter,
     Slots, StoredRecord, DAY, HOUR, QUARTER_HOUR,
 };
-use log_panel_query::{Store, StoreErrorKind};
+use log_panel_query::{Maintenance, Store, StoreErrorKind};
 use postgres::{Client, NoTls};
 
 const SEC: i64 = 1_000_000;

@@ -5,7 +5,7 @@
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink};
 use log_panel_postgres::testing::TestServer;
-use log_panel_postgres::{PgError, PgSink};
+use log_panel_postgres::{Error, PgSink};
 use postgres::{Client, NoTls};
 
 #[test]
@@ -16,12 +16,12 @@ fn sslmode_require_uses_tls_and_verifies_the_certificate() {
     let (url, base) = server.create_tls_database();
 
     let plain = PgSink::connect(&base).unwrap_err();
-    assert!(matches!(plain, PgError::Connect { .. }), "{plain:?}");
+    assert!(matches!(plain, Error::Connect { .. }), "{plain:?}");
     assert!(plain.to_string().contains("no encryption"), "{plain}");
 
     // The throwaway CA is not among the system's roots: verification fails.
     let unverified = PgSink::connect(&format!("{base}?sslmode=require")).unwrap_err();
-    assert!(matches!(unverified, PgError::Connect { .. }), "{unverified:?}");
+    assert!(matches!(unverified, Error::Connect { .. }), "{unverified:?}");
     assert!(unverified.to_string().to_lowercase().contains("certificate"), "{unverified}");
 
     // With the CA: connects over TLS, migrates and writes.

@@ -41,7 +41,8 @@ pub const LOGGERS: [&str; 5] = ["billing", "billing::db", "billingx", "web::api"
 /// that `store` reads), then compares each of `store`'s answers with the
 /// reference's. Calls `sink.idle()` between checks, so a search index that
 /// lags behind the rows is exercised as well as one that has caught up.
-pub fn run(sink: &mut dyn Sink, store: &dyn Store) {
+pub fn run<S: Store + Maintenance>(sink: &mut dyn Sink, store: &S) {
+    let (store, maintenance): (&dyn Store, &dyn Maintenance) = (store, store);
     let reference = MemoryStore::default();
     let mut reference_sink = reference.clone();
     let batches = data_set();
@@ -64,7 +65,8 @@ pub fn run(sink: &mut dyn Sink, store: &dyn Store) {
     }
     check_reads(store, &reference, "after idle work");
     queries::check_queries(store, &reference, "after idle work");
-    check_prune(store, &reference);
+    check_limits(store, &reference);
+    check_prune(store, maintenance, &reference);
 }
 
 fn write(sink: &mut dyn Sink, reference: &mut MemoryStore, origin: &Origin, records: &[Record]) {
@@ -581,21 +583,63 @@ fn check_hostile(store: &dyn Store) {
     bad("too long a logger name", store.cards(&q).map(drop));
 }
 
-fn check_prune(store: &dyn Store, reference: &MemoryStore) {
+/// The limit contract of [`Store`] (see its docs): `records` refuses 0, the
+/// lists answer none for 0, and any larger limit is a bound.
+fn check_limits(store: &dyn Store, reference: &MemoryStore) {
+    let all = RecordFilter::default();
+    let err = store.records(&all, PageAt::Newest, 0).map(drop).expect_err("a page of 0 records");
+    assert_eq!(err.kind(), StoreErrorKind::BadFilter, "records(limit 0): {err}");
+    assert!(store.tail(&all, None, 0).expect("tail 0").is_empty(), "tail(limit 0)");
+    assert!(store.tail(&all, Some(0), 0).expect("tail 0 after").is_empty(), "tail(after, limit 0)");
+    let (key, value) = ("request_id", FieldValue::Text("r-377".into()));
+    assert!(store.related(key, &value, 0).expect("related 0").is_empty(), "related(limit 0)");
+    assert!(store.call_sites(&all, 0).expect("call sites 0").is_empty(), "call_sites(limit 0)");
+    let slots = Slots::hours_until(Timestamp(BASE.0 + SPAN), 72).expect("slots");
+    let mut q = CardsQuery::new(slots, Timestamp(BASE.0 + SPAN));
+    q.limit = 0;
+    let cards = store.cards(&q).expect("cards 0");
+    assert!(cards.cards.is_empty(), "cards(limit 0)");
+    assert_eq!(cards.matching, reference.cards(&q).expect("reference cards").matching, "cards(limit 0) still count");
+
+    let expected = reference.all(&all);
+    let page = store.records(&all, PageAt::Newest, usize::MAX).expect("records usize::MAX");
+    assert_eq!(page.records.len(), expected.len(), "records(limit usize::MAX) holds every record");
+    assert!(page.older.is_none() && page.newer.is_none());
+    assert_eq!(store.tail(&all, None, usize::MAX).expect("tail max").len(), expected.len(), "tail(usize::MAX)");
+    assert_eq!(
+        store.tail(&all, Some(0), usize::MAX).expect("tail max").len(),
+        expected.len(),
+        "tail(after, usize::MAX)"
+    );
+    assert_eq!(
+        store.related(key, &value, usize::MAX).expect("related max"),
+        reference.related(key, &value, usize::MAX).expect("reference related"),
+        "related(usize::MAX)"
+    );
+    assert_eq!(
+        sorted_sites(store.call_sites(&all, usize::MAX).expect("call sites max")).len(),
+        reference.call_sites(&all, usize::MAX).expect("reference call sites").len(),
+        "call_sites(usize::MAX)"
+    );
+    q.limit = usize::MAX;
+    assert_eq!(store.cards(&q).expect("cards max").cards.len(), cards.matching, "cards(limit usize::MAX)");
+}
+
+fn check_prune(store: &dyn Store, maintenance: &dyn Maintenance, reference: &MemoryStore) {
     let before = Timestamp(BASE.0 + DAY + 5);
     let expected = reference.all(&RecordFilter { until: Some(before), ..RecordFilter::default() }).len() as u64;
-    let dry = store.prune(before, 100, true).unwrap();
+    let dry = maintenance.prune(before, 100, true).unwrap();
     assert_eq!(dry.deleted, expected, "dry-run prune counts");
     assert_eq!(store.records(&RecordFilter::default(), PageAt::Newest, 5_000).unwrap().records.len(), RECORDS);
-    let done = store.prune(before, 97, false).unwrap();
+    let done = maintenance.prune(before, 97, false).unwrap();
     assert_eq!(done.deleted, expected, "prune deletes");
     assert!(done.batches >= expected.div_ceil(97), "prune works in batches of the given size: {done:?}");
     reference.prune(before, 97, false).unwrap();
     assert!(!store.loggers().unwrap().contains(&LOGGERS[4].to_owned()), "a logger with no records left is gone");
     check_reads(store, reference, "after prune");
-    store.rebuild().unwrap();
+    maintenance.rebuild().unwrap();
     check_cards(store, reference, "after prune and rebuild");
-    assert_eq!(store.prune(before, 97, false).unwrap().deleted, 0, "a second prune finds nothing");
+    assert_eq!(maintenance.prune(before, 97, false).unwrap().deleted, 0, "a second prune finds nothing");
 }
 
 fn sorted_sites(mut sites: Vec<CallSite>) -> Vec<CallSite> {
@@ -746,8 +790,9 @@ impl Store for MemoryStore {
         let (hour_start, hour_end) = query.last_hour();
         let mut cards: BTreeMap<String, LoggerCard> = BTreeMap::new();
         for r in self.rows().iter() {
-            let card =
-                cards.entry(r.logger.clone()).or_insert_with(|| LoggerCard::new(r.logger.clone(), 0, 0, 0, r.ts, r.ts));
+            let card = cards
+                .entry(r.logger.clone())
+                .or_insert_with(|| LoggerCard::new(r.logger.clone(), &LoggerTotals::new(0, 0, 0, r.ts, r.ts)));
             card.total += 1;
             card.errors += u64::from(r.level == Level::Error);
             card.warnings += u64::from(r.level == Level::Warn);
@@ -850,7 +895,16 @@ impl Store for MemoryStore {
         Ok(names)
     }
 
+    fn describe(&self) -> String {
+        "memory".to_owned()
+    }
+}
+
+impl Maintenance for MemoryStore {
     fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
+        if batch_size == 0 {
+            return Err(StoreError::bad_filter("prune: the batch size must be at least 1"));
+        }
         let mut rows = self.rows();
         let old = rows.iter().filter(|r| r.ts < before).count() as u64;
         if !dry_run {
@@ -861,10 +915,6 @@ impl Store for MemoryStore {
 
     fn rebuild(&self) -> Result<(), StoreError> {
         Ok(())
-    }
-
-    fn describe(&self) -> String {
-        "memory".to_owned()
     }
 }
 
@@ -907,12 +957,6 @@ mod tests {
         }
         fn loggers(&self) -> Result<Vec<String>, StoreError> {
             self.0.loggers()
-        }
-        fn prune(&self, before: Timestamp, batch: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
-            self.0.prune(before, batch, dry_run)
-        }
-        fn rebuild(&self) -> Result<(), StoreError> {
-            self.0.rebuild()
         }
         fn describe(&self) -> String {
             "paged".into()

@@ -226,7 +226,7 @@ mod tests {
 
     use super::*;
     use crate::conformance::MemoryStore;
-    use crate::{CallSite, Cards, CardsQuery, FieldValue, Histogram, Page, PageAt, PruneReport, Slots};
+    use crate::{CallSite, Cards, CardsQuery, FieldValue, Histogram, Page, PageAt, Slots};
     use log_panel_core::{Batch, Level, Origin, Record, Sink};
 
     const SECOND: i64 = 1_000_000;
@@ -417,12 +417,6 @@ mod tests {
         }
         fn loggers(&self) -> Result<Vec<String>, StoreError> {
             self.inner.loggers()
-        }
-        fn prune(&self, before: Timestamp, batch: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
-            self.inner.prune(before, batch, dry_run)
-        }
-        fn rebuild(&self) -> Result<(), StoreError> {
-            self.inner.rebuild()
         }
         fn describe(&self) -> String {
             Store::describe(&self.inner)

@@ -32,7 +32,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use log_panel_core::aggregate::LevelCounts;
+pub use log_panel_core::fold::{LevelCounts, LoggerTotals};
 use log_panel_core::{Level, Timestamp, LEVELS};
 
 #[cfg(feature = "conformance")]
@@ -55,13 +55,7 @@ pub use split::{split_label, Split, SplitCounter, SplitSeries};
 pub use wake::{CommitWaiter, Sleep, Wake};
 pub use when::When;
 
-const MINUTE: i64 = 60_000_000;
-/// The finest aggregate bucket, in microseconds.
-pub const QUARTER_HOUR: i64 = 15 * MINUTE;
-/// One hour, in microseconds.
-pub const HOUR: i64 = 60 * MINUTE;
-/// One day, in microseconds.
-pub const DAY: i64 = 24 * HOUR;
+pub use log_panel_core::{DAY, HOUR, MINUTE, QUARTER_HOUR};
 
 /// How long one read may run on a store opened without another budget
 /// (`SqliteStore::with_read_timeout`, `PgStore::with_read_timeout`): past it
@@ -801,9 +795,9 @@ impl CardsQuery {
     /// quarter hour it is exactly `[now − 1 h, now)`.
     ///
     /// ```
-    /// use log_panel_query::{CardsQuery, Slots, HOUR, QUARTER_HOUR};
+    /// use log_panel_query::{CardsQuery, Slots, HOUR, MINUTE, QUARTER_HOUR};
     /// use log_panel_core::Timestamp;
-    /// let now = Timestamp(100 * HOUR + 20 * 60_000_000);
+    /// let now = Timestamp(100 * HOUR + 20 * MINUTE);
     /// let q = CardsQuery::new(Slots::hours_until(now, 1)?, now);
     /// assert_eq!(q.last_hour(), (Timestamp(99 * HOUR + QUARTER_HOUR), Timestamp(100 * HOUR + 2 * QUARTER_HOUR)));
     /// # Ok::<(), log_panel_query::StoreError>(())
@@ -891,22 +885,16 @@ pub struct LoggerCard {
 }
 
 impl LoggerCard {
-    /// A card with totals and no counts yet (for storage crates).
-    pub fn new(
-        logger: String,
-        total: u64,
-        errors: u64,
-        warnings: u64,
-        first: Timestamp,
-        last: Timestamp,
-    ) -> LoggerCard {
+    /// A card of a logger's totals (the row the storage keeps per logger,
+    /// core's [`LoggerTotals`]) and no counts yet (for storage crates).
+    pub fn new(logger: String, totals: &LoggerTotals) -> LoggerCard {
         LoggerCard {
             logger,
-            total,
-            errors,
-            warnings,
-            first_seen: first,
-            last_seen: last,
+            total: totals.total,
+            errors: totals.errors,
+            warnings: totals.warnings,
+            first_seen: totals.first,
+            last_seen: totals.last,
             last_hour: LevelCounts::default(),
             slots: Vec::new(),
         }
@@ -1028,15 +1016,37 @@ impl StoreError {
 }
 
 /// Reading stored records back. Implemented by each storage crate.
+///
+/// A reader never writes: deleting and rewriting stored data is
+/// [`Maintenance`], a trait of its own, so a face that only reads (the web
+/// panel) holds a `dyn Store` and cannot delete.
+///
+/// # Limits
+///
+/// Every method with a `limit` (or [`CardsQuery::limit`]) follows one contract,
+/// pinned by the conformance suite:
+///
+/// - [`records`](Store::records) with `limit` 0 is [`StoreErrorKind::BadFilter`]:
+///   a page is how a caller walks the records, and a page of none could not
+///   say where the next one starts (its cursors come from its rows), so a
+///   caller asking for one has a bug it should hear about.
+/// - The lists — [`tail`](Store::tail), [`related`](Store::related),
+///   [`call_sites`](Store::call_sites), [`cards`](Store::cards) — answer
+///   `limit` 0 with an empty list (cards still count
+///   [`matching`](Cards::matching)): "at most none" is a well-formed question
+///   a caller asks when it wants only the count, or nothing.
+/// - Any larger limit, up to `usize::MAX`, is a bound, never an error: the
+///   answer holds every match up to it (a store binds at most `i64::MAX`).
 pub trait Store: Send + Sync {
     /// A page of the records `filter` keeps, newest first (time, then id),
     /// at most `limit` of them. Pages are keyset-paginated: a deep page costs
-    /// what the first costs.
+    /// what the first costs. `limit` 0 is [`StoreErrorKind::BadFilter`]
+    /// ([`Page::check_limit`], see [Limits](Store#limits)).
     fn records(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError>;
 
     /// The records `filter` keeps whose id is above `after_id`, oldest
     /// first, at most `limit` (for a live tail; `None` starts at the newest
-    /// `limit` records).
+    /// `limit` records). `limit` 0 answers none.
     fn tail(&self, filter: &RecordFilter, after_id: Option<i64>, limit: usize)
         -> Result<Vec<StoredRecord>, StoreError>;
 
@@ -1044,7 +1054,7 @@ pub trait Store: Send + Sync {
     fn record(&self, id: i64) -> Result<Option<StoredRecord>, StoreError>;
 
     /// Every record whose field `key` equals `value` (a request's records),
-    /// oldest first, at most `limit`.
+    /// oldest first, at most `limit` (0 answers none).
     fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError>;
 
     /// Logger cards from the aggregate tables, never scanning the records.
@@ -1129,19 +1139,12 @@ pub trait Store: Send + Sync {
         Ok(count_values(&read, key, top, sample))
     }
 
-    /// The call sites `filter` keeps, most records first, at most `limit`.
+    /// The call sites `filter` keeps, most records first, at most `limit` (0 answers none).
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError>;
 
     /// Every logger with stored records, by name (a logger whose records were
     /// all pruned is gone).
     fn loggers(&self) -> Result<Vec<String>, StoreError>;
-
-    /// Deletes the records older than `before`, `batch_size` at a time, and
-    /// keeps the aggregates right; counts only when `dry_run`.
-    fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError>;
-
-    /// Recomputes the aggregate tables from the records.
-    fn rebuild(&self) -> Result<(), StoreError>;
 
     /// A short description for messages (never containing a password).
     fn describe(&self) -> String;
@@ -1164,6 +1167,22 @@ pub trait Store: Send + Sync {
     fn ids_in_commit_order(&self) -> bool {
         false
     }
+}
+
+/// Deleting and rewriting stored data: what an operator's tool runs
+/// (`log-panel prune`, `log-panel rebuild`), never a reader. Apart from
+/// [`Store`] so that a read-only face (the web panel) holds a `dyn Store`
+/// that cannot delete; the storage crates implement both on their store.
+pub trait Maintenance: Send + Sync {
+    /// Deletes the records older than `before`, at most `batch_size` a
+    /// transaction, and keeps the aggregates right (takes the deleted rows
+    /// off the aggregate tables in the same transaction); counts only when
+    /// `dry_run`. A `batch_size` of 0 is [`StoreErrorKind::BadFilter`].
+    fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError>;
+
+    /// Recomputes the aggregate tables from the records (after rows were
+    /// deleted by other means, or a backup restored).
+    fn rebuild(&self) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use super::StoreError;
-use log_panel_core::Timestamp;
+use log_panel_core::{Timestamp, DAY, HOUR, MINUTE};
 
 /// A time as typed: `now`, relative (`30s`, `15m`, `2h`, `7d`, `2w`: that
 /// long ago), RFC 3339 with an offset (`2026-12-01T10:00:00Z`), or a
@@ -57,10 +57,10 @@ fn parse_ago(s: &str) -> Option<Result<i64, StoreError>> {
     }
     let per: i64 = match unit {
         's' => 1_000_000,
-        'm' => 60_000_000,
-        'h' => 3_600_000_000,
-        'd' => 86_400_000_000,
-        'w' => 7 * 86_400_000_000,
+        'm' => MINUTE,
+        'h' => HOUR,
+        'd' => DAY,
+        'w' => 7 * DAY,
         _ => return None,
     };
     Some(
@@ -146,7 +146,6 @@ mod tests {
     use super::*;
 
     const NOW: Timestamp = Timestamp(1_764_583_200_000_000); // 2025-12-01T10:00:00Z
-    const HOUR: i64 = 3_600_000_000;
 
     fn at(s: &str, offset: i32) -> Result<Timestamp, StoreError> {
         s.parse::<When>()?.at_offset(NOW, offset)

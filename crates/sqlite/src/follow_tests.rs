@@ -7,7 +7,7 @@ use log_panel_core::{Batch, Level, Origin, Record, Sink};
 use log_panel_query::Store;
 use log_panel_query::{Follow, RecordFilter};
 
-use crate::search::SCANNED;
+use crate::upkeep::search::SCANNED;
 use crate::{SqliteSink, SqliteStore};
 
 #[test]

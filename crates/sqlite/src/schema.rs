@@ -7,7 +7,7 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use crate::OpenError;
+use crate::Error;
 
 /// Migration `i` brings the schema from version `i` to version `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -99,7 +99,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
      );
      INSERT INTO log_fts_state (one, indexed_id) VALUES (1, 0);",
     // Version 4: context-key lookups through a side table filled while idle
-    // (crates/sqlite/src/context_index.rs), replacing version 3's expression
+    // (crates/sqlite/src/upkeep/context_index.rs), replacing version 3's expression
     // indexes on the burst path. Their keys carry over from mark 0; the
     // indexes themselves are dropped by `drop_expression_indexes`. `value`
     // has no declared type, so no affinity turns '7' into 7.
@@ -117,7 +117,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          SELECT substr(name, 17), 0 FROM sqlite_master
          WHERE type = 'index' AND tbl_name = 'log_records' AND name LIKE 'log\\_records\\_ctx\\_%' ESCAPE '\\';",
     // Version 5: every top-level context key goes into log_context_index,
-    // from one mark (crates/sqlite/src/context_index.rs), filled while idle
+    // from one mark (crates/sqlite/src/upkeep/context_index.rs), filled while idle
     // from 0; version 4's per-key rows stay valid up to their own marks.
     "CREATE TABLE log_context_all (
          one        INTEGER PRIMARY KEY CHECK (one = 1),
@@ -138,11 +138,11 @@ const SIDE_TABLE_VERSION: usize = 4;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the database to [`SCHEMA_VERSION`], refusing a newer one.
-pub(crate) fn migrate(conn: &mut Connection) -> Result<(), OpenError> {
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Error> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if version > SCHEMA_VERSION {
-        return Err(OpenError::NewerSchema { found: version, supported: SCHEMA_VERSION });
+        return Err(Error::NewerSchema { found: version, supported: SCHEMA_VERSION });
     }
     let start = usize::try_from(version).unwrap_or(0);
     for sql in &MIGRATIONS[start..] {
@@ -255,7 +255,7 @@ mod tests {
         while sink.idle().unwrap() {
             steps += 1;
         }
-        // 50 to 2 000 rows a step, as long as each step takes (crate::steps).
+        // 50 to 2 000 rows a step, as long as each step takes (crate::upkeep::steps).
         assert!((5_000 / 2_000..=5_000 / 50).contains(&steps), "{steps} steps");
         assert_eq!(store.unindexed().unwrap(), 0);
         let after: Vec<i64> = store.records(&f, PageAt::Newest, 1_000).unwrap().records.iter().map(|r| r.id).collect();

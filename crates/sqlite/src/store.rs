@@ -14,17 +14,18 @@ use log_panel_query::{
     LoggerCard, LoggerMatch, Page, PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord, DEFAULT_READ_TIMEOUT,
     HOUR, QUARTER_HOUR,
 };
-use log_panel_query::{LevelCounts, Store, StoreError, StoreErrorKind};
+use log_panel_query::{LevelCounts, Maintenance, Store, StoreError, StoreErrorKind};
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
-use crate::aggregates::{self, parse_timestamp, QueryError};
-use crate::query::Where;
-use crate::steps::StepRows;
-use crate::{context_index, file, retention, schema, search, OpenError, BUSY_TIMEOUT};
+use crate::aggregates;
+use crate::rows::{self, level_counts, RECORD_COLUMNS};
+use crate::sql::Sql;
+use crate::upkeep::steps::StepRows;
+use crate::upkeep::{retention, search};
+use crate::{file, schema, BUSY_TIMEOUT};
 
 mod fields;
-pub(crate) mod language;
 mod split;
 
 /// Read connections kept open for reuse; more are opened under load and
@@ -47,9 +48,6 @@ const PRUNE_TX_TARGET: Duration = Duration::from_millis(25);
 /// The most rows a histogram counts from `log_records` (when the filter
 /// cannot use the aggregates); beyond it the histogram is incomplete.
 pub const HISTOGRAM_ROW_LIMIT: usize = 1_000_000;
-
-const COLUMNS: &str =
-    "id, ts, level, logger, message, module, file, line, thread, pid, host, app, context, original_size";
 
 /// Reads a log-panel SQLite database: records, requests, cards, histograms,
 /// call sites; prunes and rebuilds aggregates.
@@ -114,13 +112,6 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-pub(crate) fn to_sql_error(e: QueryError) -> rusqlite::Error {
-    match e {
-        QueryError::Sqlite(e) => e,
-        other => rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(other)),
-    }
-}
-
 fn storage(e: rusqlite::Error) -> StoreError {
     let kind = match e.sqlite_error_code() {
         Some(
@@ -137,14 +128,6 @@ fn storage(e: rusqlite::Error) -> StoreError {
         _ => StoreErrorKind::Storage,
     };
     StoreError::new(kind, format!("SQLite: {e}")).with_source(e)
-}
-
-fn query_error(e: QueryError) -> StoreError {
-    match e {
-        QueryError::Unaligned(_) => StoreError::bad_filter(e.to_string()),
-        QueryError::Sqlite(e) => storage(e),
-        other => StoreError::new(StoreErrorKind::Storage, other.to_string()).with_source(other),
-    }
 }
 
 fn usize_param(n: usize) -> i64 {
@@ -243,7 +226,7 @@ impl SqliteStore {
         if version < schema::SCHEMA_VERSION {
             let mut conn = open_existing(path).map_err(storage)?;
             schema::migrate(&mut conn).map_err(|e| match e {
-                OpenError::NewerSchema { .. } => StoreError::new(StoreErrorKind::NewerSchema, e.to_string()),
+                crate::Error::NewerSchema { .. } => StoreError::new(StoreErrorKind::NewerSchema, e.to_string()),
                 other => StoreError::new(StoreErrorKind::Storage, other.to_string()).with_source(other),
             })?;
         }
@@ -266,10 +249,10 @@ impl SqliteStore {
         &self.path
     }
 
-    /// The context keys indexed for lookups (see `SqliteOptions::index_keys`).
+    /// The context keys indexed for lookups (see `Options::index_keys`).
     pub fn indexed_keys(&self) -> Result<Vec<String>, StoreError> {
         let conn = self.conn()?;
-        Ok(context_index::marks(&conn).map_err(storage)?.into_keys().collect())
+        Ok(crate::sql::marks(&conn).map_err(storage)?.into_keys().collect())
     }
 
     /// How many records an index (message search, or a context key's side
@@ -349,35 +332,34 @@ impl SqliteStore {
 
     /// The SQL conditions of `filter`, a common search term by scan (see
     /// `search::COMMON_MATCHES`), context keys with their side-table marks.
-    fn plan(&self, filter: &RecordFilter) -> Result<Where, StoreError> {
+    fn plan(&self, filter: &RecordFilter) -> Result<Sql, StoreError> {
         self.plan_above(filter, None)
     }
 
     /// [`SqliteStore::plan`] for the rows with an id above `above` only.
-    fn plan_above(&self, filter: &RecordFilter, above: Option<i64>) -> Result<Where, StoreError> {
+    fn plan_above(&self, filter: &RecordFilter, above: Option<i64>) -> Result<Sql, StoreError> {
         let keyed = !filter.fields.is_empty() || !filter.ranges.is_empty() || filter.query.is_some();
         if filter.text.is_none() && !keyed {
-            return Ok(Where::planned_above(filter, false, Default::default(), above));
+            return Ok(Sql::planned_above(filter, false, Default::default(), above));
         }
         let conn = self.conn()?;
         let scan = match &filter.text {
             Some(t) => search::is_common(&conn, t).map_err(storage)?,
             None => false,
         };
-        let marks =
-            if keyed { context_index::Marks::read(&conn, filter).map_err(storage)? } else { Default::default() };
-        Ok(Where::planned_above(filter, scan, marks, above))
+        let marks = if keyed { crate::sql::Marks::read(&conn, filter).map_err(storage)? } else { Default::default() };
+        Ok(Sql::planned_above(filter, scan, marks, above))
     }
 
     fn writer(&self) -> Result<Connection, StoreError> {
         open_existing(&self.path).map_err(storage)
     }
 
-    fn select(&self, w: &Where, tail: &str) -> Result<Vec<StoredRecord>, StoreError> {
+    fn select(&self, w: &Sql, tail: &str) -> Result<Vec<StoredRecord>, StoreError> {
         let conn = self.conn()?;
-        let sql = format!("SELECT {COLUMNS} FROM log_records{}{tail}", w.sql());
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM log_records{}{tail}", w.sql());
         let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
-        let rows = stmt.query_map(params_from_iter(w.params.iter()), read_record).map_err(storage)?;
+        let rows = stmt.query_map(params_from_iter(w.params.iter()), rows::record).map_err(storage)?;
         let mut out = Vec::new();
         for row in rows {
             out.push(row.map_err(storage)?);
@@ -392,7 +374,7 @@ impl SqliteStore {
         &self,
         filter: &RecordFilter,
         at: PageAt,
-        w: &Where,
+        w: &Sql,
         tail: &str,
     ) -> Result<Vec<StoredRecord>, StoreError> {
         let conn = self.conn()?;
@@ -400,7 +382,7 @@ impl SqliteStore {
         let mut out = Vec::new();
         if let Some((sql, params)) = page_statement(&tx, filter, at, w, tail).map_err(storage)? {
             let mut stmt = tx.prepare_cached(&sql).map_err(storage)?;
-            let rows = stmt.query_map(params_from_iter(params.iter()), read_record).map_err(storage)?;
+            let rows = stmt.query_map(params_from_iter(params.iter()), rows::record).map_err(storage)?;
             for row in rows {
                 out.push(row.map_err(storage)?);
             }
@@ -436,7 +418,7 @@ impl SqliteStore {
         Ok(details.join("; "))
     }
 
-    fn exists(&self, w: &Where) -> Result<bool, StoreError> {
+    fn exists(&self, w: &Sql) -> Result<bool, StoreError> {
         let conn = self.conn()?;
         let sql = format!("SELECT EXISTS (SELECT 1 FROM log_records{})", w.sql());
         let found = conn
@@ -454,11 +436,11 @@ impl SqliteStore {
         &self,
         filter: &RecordFilter,
         scan_text: bool,
-        key_marks: context_index::Marks,
+        key_marks: crate::sql::Marks,
         c: Cursor,
         older: bool,
     ) -> Result<bool, StoreError> {
-        let mut w = Where::planned(filter, scan_text, key_marks);
+        let mut w = Sql::planned(filter, scan_text, key_marks);
         cursor_condition(&mut w, c, older);
         self.exists(&w)
     }
@@ -482,7 +464,7 @@ fn page_statement(
     conn: &Connection,
     filter: &RecordFilter,
     at: PageAt,
-    w: &Where,
+    w: &Sql,
     tail: &str,
 ) -> rusqlite::Result<Option<(String, Vec<Value>)>> {
     if let Some(LoggerMatch::Tree(root)) = &filter.logger {
@@ -493,20 +475,20 @@ fn page_statement(
             }
             let mut rest = filter.clone();
             rest.logger = None;
-            let mut arms_where = Where::planned(&rest, w.scan_text, w.key_marks.clone());
+            let mut arms_where = Sql::planned(&rest, w.scan_text, w.key_marks.clone());
             page_condition(&mut arms_where, at);
             let shared = arms_where.conditions().map_or_else(String::new, |c| format!(" AND {c}"));
             let arms: Vec<String> = names
                 .into_iter()
                 .map(|name| {
                     let p = arms_where.bind(name);
-                    format!("SELECT * FROM (SELECT {COLUMNS} FROM log_records WHERE logger = {p}{shared}{tail})")
+                    format!("SELECT * FROM (SELECT {RECORD_COLUMNS} FROM log_records WHERE logger = {p}{shared}{tail})")
                 })
                 .collect();
             return Ok(Some((format!("SELECT * FROM ({}){tail}", arms.join(" UNION ALL ")), arms_where.params)));
         }
     }
-    Ok(Some((format!("SELECT {COLUMNS} FROM log_records{}{tail}", w.sql()), w.params.clone())))
+    Ok(Some((format!("SELECT {RECORD_COLUMNS} FROM log_records{}{tail}", w.sql()), w.params.clone())))
 }
 
 /// The stored loggers of the tree at `root`: `root` and its `::` children.
@@ -516,7 +498,7 @@ fn page_statement(
 fn for_each_bounded_row(
     conn: &Connection,
     columns: &str,
-    w: &Where,
+    w: &Sql,
     mut each: impl FnMut(&Row<'_>) -> Result<(), StoreError>,
 ) -> Result<bool, StoreError> {
     let sql = format!("SELECT {columns} FROM log_records{} LIMIT {}", w.sql(), HISTOGRAM_ROW_LIMIT + 1);
@@ -677,7 +659,7 @@ fn open_existing(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// Adds the cursor condition of `at` to `w`; the order its page is read in.
-fn page_condition(w: &mut Where, at: PageAt) -> &'static str {
+fn page_condition(w: &mut Sql, at: PageAt) -> &'static str {
     match at {
         PageAt::Newest => "DESC",
         PageAt::Older(c) => {
@@ -693,7 +675,7 @@ fn page_condition(w: &mut Where, at: PageAt) -> &'static str {
 
 /// `(ts, id)` strictly older (or newer) than `c`; `ts <= …` first so the
 /// time index bounds the scan.
-fn cursor_condition(w: &mut Where, c: Cursor, older: bool) {
+fn cursor_condition(w: &mut Sql, c: Cursor, older: bool) {
     let ts = w.bind(c.ts.to_rfc3339());
     let id = w.bind(c.id);
     if older {
@@ -701,63 +683,6 @@ fn cursor_condition(w: &mut Where, c: Cursor, older: bool) {
     } else {
         w.and(format!("ts >= {ts} AND (ts > {ts} OR id > {id})"));
     }
-}
-
-fn read_record(row: &Row<'_>) -> rusqlite::Result<StoredRecord> {
-    let ts: String = row.get(1)?;
-    let level: i64 = row.get(2)?;
-    let context: String = row.get(12)?;
-    let mut r = StoredRecord::default();
-    r.id = row.get(0)?;
-    r.ts = parse_timestamp(&ts).map_err(to_sql_error)?;
-    r.level = level_from_severity(level).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            2,
-            rusqlite::types::Type::Integer,
-            format!("level {level} is not a log-panel severity").into(),
-        )
-    })?;
-    r.logger = row.get(3)?;
-    r.message = row.get(4)?;
-    r.module = row.get(5)?;
-    r.file = row.get(6)?;
-    r.line = row.get::<_, Option<i64>>(7)?.and_then(|l| u32::try_from(l).ok());
-    r.thread = row.get(8)?;
-    r.pid = u32::try_from(row.get::<_, i64>(9)?).unwrap_or(0);
-    r.host = row.get(10)?;
-    r.app = row.get(11)?;
-    r.context = match serde_json::from_str::<serde_json::Value>(&context) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => serde_json::Map::new(),
-    };
-    r.original_size = row.get::<_, Option<i64>>(13)?.and_then(|s| u64::try_from(s).ok());
-    Ok(r)
-}
-
-/// The five per-level counts of an aggregate row from column `first` on.
-fn counts_of(row: &Row<'_>, first: usize) -> rusqlite::Result<LevelCounts> {
-    let mut sums = [0i64; 5];
-    for (i, sum) in sums.iter_mut().enumerate() {
-        *sum = row.get::<_, Option<i64>>(first + i)?.unwrap_or(0);
-    }
-    Ok(level_counts(sums))
-}
-
-/// Counts from sums in the aggregate tables' column order (trace, debug,
-/// info, warn, error); a negative sum counts as none.
-fn level_counts(sums: impl IntoIterator<Item = i64>) -> LevelCounts {
-    let mut c = LevelCounts::default();
-    let levels = [
-        log_panel_core::Level::Trace,
-        log_panel_core::Level::Debug,
-        log_panel_core::Level::Info,
-        log_panel_core::Level::Warn,
-        log_panel_core::Level::Error,
-    ];
-    for (level, n) in levels.into_iter().zip(sums) {
-        c.add_n(level, u64::try_from(n).unwrap_or(0));
-    }
-    c
 }
 
 /// The aggregate table for `bounds`: hourly when all are on the hour,
@@ -785,7 +710,7 @@ fn for_each_bucket(
     mut f: impl FnMut(&str, Timestamp, LevelCounts),
 ) -> Result<(), StoreError> {
     let (name, column) = table;
-    let mut w = Where::default();
+    let mut w = Sql::default();
     let a = w.bind(from.to_rfc3339());
     let b = w.bind(to.to_rfc3339());
     w.and(format!("{column} >= {a} AND {column} < {b}"));
@@ -799,8 +724,8 @@ fn for_each_bucket(
     while let Some(row) = rows.next().map_err(storage)? {
         let logger: String = row.get(0).map_err(storage)?;
         let bucket: String = row.get(1).map_err(storage)?;
-        let t = parse_timestamp(&bucket).map_err(query_error)?;
-        f(&logger, t, counts_of(row, 2).map_err(storage)?);
+        let t = rows::timestamp(&bucket).map_err(storage)?;
+        f(&logger, t, rows::counts(row, 2).map_err(storage)?);
     }
     Ok(())
 }
@@ -886,9 +811,9 @@ impl Store for SqliteStore {
 
     fn record(&self, id: i64) -> Result<Option<StoredRecord>, StoreError> {
         let conn = self.conn()?;
-        let sql = format!("SELECT {COLUMNS} FROM log_records WHERE id = ?1");
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM log_records WHERE id = ?1");
         let found =
-            conn.prepare_cached(&sql).map_err(storage)?.query_row([id], read_record).optional().map_err(storage)?;
+            conn.prepare_cached(&sql).map_err(storage)?.query_row([id], rows::record).optional().map_err(storage)?;
         Ok(found)
     }
 
@@ -911,13 +836,13 @@ impl Store for SqliteStore {
         let conn = self.conn()?;
         let needle = query.name.as_deref().map(search::fold);
         let mut cards: BTreeMap<String, LoggerCard> = BTreeMap::new();
-        for s in aggregates::logger_stats(&conn).map_err(query_error)? {
-            if needle.as_deref().is_some_and(|n| !search::contains_folded(&s.logger, n)) {
+        for (logger, t) in rows::logger_totals(&conn).map_err(storage)? {
+            if needle.as_deref().is_some_and(|n| !search::contains_folded(&logger, n)) {
                 continue;
             }
-            let mut card = LoggerCard::new(s.logger.clone(), s.total, s.errors, s.warnings, s.first_seen, s.last_seen);
+            let mut card = LoggerCard::new(logger.clone(), &t);
             card.slots = vec![LevelCounts::default(); slots.len()];
-            cards.insert(s.logger, card);
+            cards.insert(logger, card);
         }
         for_each_slot(&conn, table, slots, |logger, i, counts| {
             if let Some(slot) = cards.get_mut(logger).and_then(|card| card.slots.get_mut(i)) {
@@ -975,7 +900,7 @@ impl Store for SqliteStore {
         let w = self.plan(&narrowed)?;
         out.complete = for_each_bounded_row(&conn, "ts, level", &w, |row| {
             let ts: String = row.get(0).map_err(storage)?;
-            let t = parse_timestamp(&ts).map_err(query_error)?;
+            let t = rows::timestamp(&ts).map_err(storage)?;
             let level = level_from_severity(row.get(1).map_err(storage)?);
             if let (Some(i), Some(level)) = (slots.index_of(t), level) {
                 out.slots[i].add(level);
@@ -1030,9 +955,9 @@ impl Store for SqliteStore {
                 row.get(1).map_err(storage)?,
                 line.and_then(|l| u32::try_from(l).ok()),
             );
-            site.counts = counts_of(row, 3).map_err(storage)?;
+            site.counts = rows::counts(row, 3).map_err(storage)?;
             let last: String = row.get(8).map_err(storage)?;
-            site.last_seen = parse_timestamp(&last).map_err(query_error)?;
+            site.last_seen = rows::timestamp(&last).map_err(storage)?;
             site.example = row.get(9).map_err(storage)?;
             out.push(site);
         }
@@ -1046,6 +971,18 @@ impl Store for SqliteStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(storage)
     }
 
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    // One write transaction at a time, and a row's id (max + 1) is drawn
+    // inside it: a row readable now has a smaller id than any committed later.
+    fn ids_in_commit_order(&self) -> bool {
+        true
+    }
+}
+
+impl Maintenance for SqliteStore {
     fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
         if batch_size == 0 {
             return Err(StoreError::bad_filter("prune: the batch size must be at least 1"));
@@ -1067,7 +1004,7 @@ impl Store for SqliteStore {
             // Timed from holding the lock (`StepRows::run`): counting the
             // wait for a writer's commit shrank the transactions to one row.
             let (n, took) =
-                chunk.run(&mut conn, |tx, rows| retention::delete_batch(tx, before, rows)).map_err(storage)?;
+                chunk.run(&mut conn, |tx, rows| retention::prune_batch(tx, before, rows)).map_err(storage)?;
             if n == 0 {
                 break;
             }
@@ -1087,16 +1024,6 @@ impl Store for SqliteStore {
     fn rebuild(&self) -> Result<(), StoreError> {
         let mut conn = self.writer()?;
         aggregates::rebuild(&mut conn).map_err(storage)
-    }
-
-    fn describe(&self) -> String {
-        format!("sqlite:{}", self.path.display())
-    }
-
-    // One write transaction at a time, and a row's id (max + 1) is drawn
-    // inside it: a row readable now has a smaller id than any committed later.
-    fn ids_in_commit_order(&self) -> bool {
-        true
     }
 }
 

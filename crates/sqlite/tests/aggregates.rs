@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, SinkErrorKind, Timestamp};
-use log_panel_sqlite::aggregates::{self, LevelCounts, QueryError};
-use log_panel_sqlite::SqliteSink;
+use log_panel_query::{
+    CardsQuery, LevelCounts, LoggerCard, LoggerMatch, RecordFilter, Slots, Store, StoreErrorKind, QUARTER_HOUR,
+};
+use log_panel_sqlite::{SqliteSink, SqliteStore};
 use rusqlite::types::Value;
 use rusqlite::Connection;
 use time::macros::date;
@@ -89,6 +91,56 @@ fn open(path: &Path) -> SqliteSink {
     SqliteSink::open(path).unwrap()
 }
 
+/// Every logger's card (the aggregate tables' totals), by name.
+fn cards(sink: &SqliteSink) -> Vec<LoggerCard> {
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let now = Timestamp(NOV_20);
+    let mut query = CardsQuery::new(Slots::hours_until(now, 1).unwrap(), now);
+    query.limit = usize::MAX;
+    store.cards(&query).unwrap().cards
+}
+
+/// `logger`'s card, `None` if it never logged.
+fn card(sink: &SqliteSink, logger: &str) -> Option<LoggerCard> {
+    cards(sink).into_iter().find(|c| c.logger == logger)
+}
+
+/// A filter of one logger (all loggers for `None`).
+fn of(logger: Option<&str>) -> RecordFilter {
+    let mut filter = RecordFilter::default();
+    filter.logger = logger.map(|l| LoggerMatch::Exact(l.to_owned()));
+    filter
+}
+
+/// Counts per slot between consecutive `bounds`, from the store.
+fn counts(sink: &SqliteSink, logger: Option<&str>, bounds: Vec<i64>) -> Vec<LevelCounts> {
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let slots = Slots::new(bounds.into_iter().map(Timestamp).collect()).unwrap();
+    let histogram = store.histogram(&of(logger), &slots).unwrap();
+    assert!(histogram.complete);
+    histogram.slots
+}
+
+/// Counts per UTC hour for `hours` hours from the hour holding `first_hour`.
+fn per_hour(sink: &SqliteSink, logger: Option<&str>, first_hour: i64, hours: i64) -> Vec<LevelCounts> {
+    let start = Timestamp(first_hour).hour_floor().0;
+    counts(sink, logger, (0..=hours).map(|i| start + i * HOUR).collect())
+}
+
+/// Counts per local day at `offset`, `days` days from `first_day`.
+fn per_day(sink: &SqliteSink, logger: Option<&str>, offset: UtcOffset, first_day: Date, days: i64) -> Vec<LevelCounts> {
+    let start = (i64::from(first_day.to_julian_day()) - 2_440_588) * DAY - i64::from(offset.whole_seconds()) * SEC;
+    counts(sink, logger, (0..=days).map(|i| start + i * DAY).collect())
+}
+
+/// Whether an aggregate-only read (cards) refuses slots between `bounds`.
+fn aggregates_refuse(sink: &SqliteSink, bounds: Vec<i64>) -> bool {
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let slots = Slots::new(bounds.into_iter().map(Timestamp).collect()).unwrap();
+    let now = slots.end();
+    matches!(store.cards(&CardsQuery::new(slots, now)), Err(e) if e.kind() == StoreErrorKind::BadFilter)
+}
+
 #[test]
 fn aggregates_equal_group_by_after_mixed_batches() {
     let dir = tempfile::tempdir().unwrap();
@@ -104,7 +156,7 @@ fn aggregates_equal_group_by_after_mixed_batches() {
     }
     assert_eq!(assert_aggregates_match_records(sink.connection()), written);
     // Every logger has all five levels somewhere: the mix is really mixed.
-    for s in aggregates::logger_stats(sink.connection()).unwrap() {
+    for s in cards(&sink) {
         assert!(s.errors > 0 && s.warnings > 0 && s.total > s.errors + s.warnings, "{s:?}");
     }
 }
@@ -128,19 +180,19 @@ fn buckets_are_utc_hours_and_quarters_and_stats_track_first_and_last() {
     );
     let quarters = rows(sink.connection(), "SELECT quarter FROM log_logger_quarter ORDER BY quarter");
     assert_eq!(quarters, vec![vec![text("2026-11-22T05:15:00.000000Z")], vec![text("2026-11-22T08:15:00.000000Z")]]);
-    let stats = aggregates::logger_stats_of(sink.connection(), "svc").unwrap().unwrap();
+    let stats = card(&sink, "svc").unwrap();
     assert_eq!((stats.total, stats.errors, stats.warnings), (3, 1, 1));
     assert_eq!((stats.first_seen, stats.last_seen), (Timestamp(t - 3 * HOUR), Timestamp(t)));
     assert_eq!(stats.last_seen.to_rfc3339(), "2026-11-22T08:15:02.500000Z");
-    assert!(aggregates::logger_stats_of(sink.connection(), "nobody").unwrap().is_none());
+    assert!(card(&sink, "nobody").is_none());
 
-    // The hourly reader: dense slots, per logger and for all loggers.
-    let slots = aggregates::hourly_counts(sink.connection(), Some("svc"), Timestamp(t - 4 * HOUR), 5).unwrap();
+    // Hourly counts: dense slots, per logger and for all loggers.
+    let slots = per_hour(&sink, Some("svc"), t - 4 * HOUR, 5);
     let errors: Vec<u64> = slots.iter().map(|c| c.error).collect();
     let totals: Vec<u64> = slots.iter().map(LevelCounts::total).collect();
     assert_eq!((errors, totals), (vec![0, 1, 0, 0, 0], vec![0, 1, 0, 0, 2]));
-    assert_eq!(aggregates::hourly_counts(sink.connection(), None, Timestamp(t), 1).unwrap()[0].total(), 2);
-    assert_eq!(aggregates::hourly_counts(sink.connection(), Some("other"), Timestamp(t), 1).unwrap()[0].total(), 0);
+    assert_eq!(per_hour(&sink, None, t, 1)[0].total(), 2);
+    assert_eq!(per_hour(&sink, Some("other"), t, 1)[0].total(), 0);
 }
 
 /// The local date of `micros` for a viewer at `offset`, computed from the record alone.
@@ -170,40 +222,33 @@ fn daily_sums_are_exact_for_utc_plus_5_30_and_minus_8() {
     let pacific = UtcOffset::from_hms(-8, 0, 0).unwrap();
     for offset in [india, pacific, UtcOffset::UTC, UtcOffset::from_hms(5, 45, 0).unwrap()] {
         let first = date!(2026 - 11 - 19);
-        let days = aggregates::daily_counts(sink.connection(), None, offset, first, 7).unwrap();
-        let edge_days = aggregates::daily_counts(sink.connection(), Some("edge"), offset, first, 7).unwrap();
+        let days = per_day(&sink, None, offset, first, 7);
+        let edge_days = per_day(&sink, Some("edge"), offset, first, 7);
         for (i, (day, edge_day)) in days.iter().zip(&edge_days).enumerate() {
-            assert_eq!(day.date, first + time::Duration::days(i as i64));
+            let date = first + time::Duration::days(i as i64);
             let mut expected = LevelCounts::default();
             let mut expected_edge = 0;
-            for r in records.iter().filter(|r| local_date(r.timestamp.0, offset) == day.date) {
+            for r in records.iter().filter(|r| local_date(r.timestamp.0, offset) == date) {
                 expected.add(r.level);
                 expected_edge += u64::from(r.logger == "edge");
             }
-            assert_eq!(day.counts, expected, "{offset} {}", day.date);
-            assert_eq!(edge_day.counts.error, expected_edge, "{offset} {}", day.date);
+            assert_eq!(*day, expected, "{offset} {date}");
+            assert_eq!(edge_day.error, expected_edge, "{offset} {date}");
         }
-        let sum: u64 = days.iter().map(|d| d.counts.total()).sum();
+        let sum: u64 = days.iter().map(LevelCounts::total).sum();
         assert_eq!(sum, records.len() as u64, "{offset}: every record falls on exactly one of the 7 days");
     }
 
     // 20 Nov at +05:30 is [19 Nov 18:30Z, 20 Nov 18:30Z): the four "edge" records around
     // 20 Nov 08:00Z, and the two of the 18:30Z group logged just before 18:30Z.
-    let days = aggregates::daily_counts(sink.connection(), Some("edge"), india, date!(2026 - 11 - 20), 2).unwrap();
-    assert_eq!((days[0].counts.error, days[1].counts.error), (6, 8));
+    let days = per_day(&sink, Some("edge"), india, date!(2026 - 11 - 20), 2);
+    assert_eq!((days[0].error, days[1].error), (6, 8));
     // At −08:00, 20 Nov is [20 Nov 08:00Z, 21 Nov 08:00Z): 2 + 4 + 2.
-    let days = aggregates::daily_counts(sink.connection(), Some("edge"), pacific, date!(2026 - 11 - 20), 1).unwrap();
-    assert_eq!(days[0].counts.error, 8);
-    assert!(matches!(
-        aggregates::daily_counts(
-            sink.connection(),
-            None,
-            UtcOffset::from_hms(5, 20, 0).unwrap(),
-            date!(2026 - 11 - 20),
-            1
-        ),
-        Err(QueryError::Unaligned(_))
-    ));
+    let days = per_day(&sink, Some("edge"), pacific, date!(2026 - 11 - 20), 1);
+    assert_eq!(days[0].error, 8);
+    // A day at UTC+5:20 does not start on a quarter hour: the aggregates cannot count it.
+    let start = NOV_20 - (5 * HOUR + 20 * 60 * SEC);
+    assert!(aggregates_refuse(&sink, vec![start, start + DAY]));
 }
 
 #[test]
@@ -213,13 +258,18 @@ fn range_counts_use_quarters_and_refuse_unaligned_bounds() {
     let minute = 60 * SEC;
     let batch: Vec<Record> = (0..120).map(|m| record(Level::Info, "svc", NOV_20 + m * minute)).collect();
     sink.write(&Batch::new(&origin(), &batch)).unwrap();
-    let c = sink.connection();
-    let count = |from: i64, to: i64| aggregates::range_counts(c, Some("svc"), Timestamp(from), Timestamp(to));
-    assert_eq!(count(NOV_20, NOV_20 + 2 * HOUR).unwrap().info, 120);
-    assert_eq!(count(NOV_20 + 15 * minute, NOV_20 + 90 * minute).unwrap().info, 75);
-    assert_eq!(count(NOV_20 + 45 * minute, NOV_20 + 60 * minute).unwrap().total(), 15);
-    assert!(matches!(count(NOV_20 + minute, NOV_20 + HOUR), Err(QueryError::Unaligned(_))));
-    assert_eq!(aggregates::range_counts(c, None, Timestamp(NOV_20), Timestamp(NOV_20)).unwrap().total(), 0);
+    let count = |from: i64, to: i64| counts(&sink, Some("svc"), vec![from, to])[0];
+    assert_eq!(count(NOV_20, NOV_20 + 2 * HOUR).info, 120);
+    assert_eq!(count(NOV_20 + 15 * minute, NOV_20 + 90 * minute).info, 75);
+    assert_eq!(count(NOV_20 + 45 * minute, NOV_20 + 60 * minute).total(), 15);
+    assert!(aggregates_refuse(&sink, vec![NOV_20 + minute, NOV_20 + HOUR]));
+    assert!(!aggregates_refuse(&sink, vec![NOV_20 + QUARTER_HOUR, NOV_20 + HOUR]));
+    // An empty range counts nothing.
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let mut empty = of(None);
+    (empty.since, empty.until) = (Some(Timestamp(NOV_20)), Some(Timestamp(NOV_20)));
+    let slots = Slots::new(vec![Timestamp(NOV_20), Timestamp(NOV_20 + HOUR)]).unwrap();
+    assert_eq!(store.histogram(&empty, &slots).unwrap().slots[0].total(), 0);
 }
 
 #[test]

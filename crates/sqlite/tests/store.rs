@@ -13,8 +13,8 @@ use log_panel_query::{
     CardFilter, CardsQuery, Cursor, FieldMatch, FieldRange, FieldValue, LoggerMatch, PageAt, RangeOp, RecordFilter,
     Slots, DAY, HOUR, QUARTER_HOUR,
 };
-use log_panel_query::{LevelCounts, Store, StoreErrorKind};
-use log_panel_sqlite::{SqliteOptions, SqliteSink, SqliteStore};
+use log_panel_query::{LevelCounts, Maintenance, Store, StoreErrorKind};
+use log_panel_sqlite::{Options, SqliteSink, SqliteStore};
 use rusqlite::Connection;
 use serde_json::json;
 
@@ -629,7 +629,7 @@ fn prune_keeps_aggregates_and_search_right() {
 fn retention_deletes_expired_records_when_idle() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("logs.db");
-    let mut options = SqliteOptions::default();
+    let mut options = Options::default();
     options.retention = Some(Duration::from_secs(3600));
     let mut sink = SqliteSink::open_with(&path, options).unwrap();
     let o = &origins()[0];
@@ -672,7 +672,7 @@ fn retention_deletes_expired_records_when_idle() {
 #[test]
 fn context_lookups_are_complete_at_every_lag() {
     let dir = tempfile::tempdir().unwrap();
-    let mut options = SqliteOptions::default();
+    let mut options = Options::default();
     options.index_keys.push("user_id".into());
     let mut sink = SqliteSink::open_with(dir.path().join("logs.db"), options).unwrap();
     let model = fill(&mut sink, &mut Rng(11), 2_500, 1, DAY);
@@ -731,12 +731,12 @@ fn context_lookups_are_complete_at_every_lag() {
 fn context_keys_are_indexed_and_detected() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("logs.db");
-    let mut options = SqliteOptions::default();
+    let mut options = Options::default();
     options.index_keys.push("tenant".into());
     drop(SqliteSink::open_with(&path, options).unwrap());
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.indexed_keys().unwrap(), ["request_id", "tenant"]);
-    let mut bad = SqliteOptions::default();
+    let mut bad = Options::default();
     bad.index_keys = vec!["a'b".into()];
     assert!(SqliteSink::open_with(&path, bad).is_err());
 }

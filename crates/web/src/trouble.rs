@@ -64,7 +64,10 @@ mod tests {
     use log_panel_query::LevelCounts;
 
     fn card(logger: &str, error: u64, warn: u64, last_seen: i64) -> LoggerCard {
-        let mut c = LoggerCard::new(logger.into(), error + warn, error, warn, Timestamp(0), Timestamp(last_seen));
+        let mut c = LoggerCard::new(
+            logger.into(),
+            &log_panel_query::LoggerTotals::new(error + warn, error, warn, Timestamp(0), Timestamp(last_seen)),
+        );
         c.last_hour = LevelCounts { error, warn, info: 1, ..LevelCounts::default() };
         c
     }

@@ -12,8 +12,8 @@ use common::*;
 use http_body_util::BodyExt;
 use log_panel_core::{Batch, Level, Origin, Record, Timestamp, Value};
 use log_panel_query::{
-    CallSite, Cards, CardsQuery, FieldValue, Histogram, LoggerMatch, Page, PageAt, PruneReport, RecordFilter, Slots,
-    StoreErrorKind, StoredRecord,
+    CallSite, Cards, CardsQuery, FieldValue, Histogram, LoggerMatch, Page, PageAt, RecordFilter, Slots, StoreErrorKind,
+    StoredRecord,
 };
 use log_panel_query::{Store, StoreError};
 use log_panel_web::{router, PanelOptions, CONTENT_SECURITY_POLICY};
@@ -662,14 +662,6 @@ impl Store for Switch {
     fn loggers(&self) -> Result<Vec<String>, StoreError> {
         self.check()?;
         self.inner.loggers()
-    }
-    fn prune(&self, before: Timestamp, batch: usize, dry: bool) -> Result<PruneReport, StoreError> {
-        self.check()?;
-        self.inner.prune(before, batch, dry)
-    }
-    fn rebuild(&self) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.rebuild()
     }
     fn describe(&self) -> String {
         "switch".into()
@@ -1841,12 +1833,6 @@ mod histogram_truth {
         }
         fn loggers(&self) -> Result<Vec<String>, StoreError> {
             self.0.loggers()
-        }
-        fn prune(&self, before: Timestamp, batch: usize, dry: bool) -> Result<PruneReport, StoreError> {
-            self.0.prune(before, batch, dry)
-        }
-        fn rebuild(&self) -> Result<(), StoreError> {
-            self.0.rebuild()
         }
         fn describe(&self) -> String {
             "watched".into()

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use log_panel_core::{Batch, Origin, Sink, SinkError, Timestamp};
-use log_panel_query::Store;
+use log_panel_query::Maintenance;
 use log_panel_sqlite::{SqliteSink, SqliteStore};
 use serde_json::json;
 

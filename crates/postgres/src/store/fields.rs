@@ -8,7 +8,7 @@ use log_panel_query::StoreError;
 use log_panel_query::{check_field_query, split_label, FieldKeys, FieldValues, RecordFilter};
 
 use super::{count, store_error, PgStore};
-use crate::query::{filter_conditions, Sql};
+use crate::sql::{filter_conditions, Sql};
 
 /// The newest `sample` records `filter` keeps, as `SELECT {columns} …` over
 /// `log_records r`: the one read of field statistics, so a key/value side

@@ -7,7 +7,8 @@ use log_panel_query::StoreError;
 use log_panel_query::{split_filter, RecordFilter, Slots, Split, SplitCounter};
 
 use super::{count, store_error, PgStore};
-use crate::query::{filter_conditions, system_time};
+use crate::rows::system_time;
+use crate::sql::filter_conditions;
 
 /// See [`Store::split`](log_panel_query::Store::split): at most the store's
 /// scan bound of rows, within its read time budget (`statement_timeout`).

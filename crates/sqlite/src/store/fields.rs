@@ -9,10 +9,10 @@ use rusqlite::params_from_iter;
 
 use super::split::value_expr;
 use super::{storage, tree_loggers, usize_param, SqliteStore, TREE_ARMS};
-use crate::query::Where;
+use crate::sql::Sql;
 
 /// The newest `sample` records `filter` keeps, as `SELECT ts, id, {columns} …`
-/// (`columns` binds what it needs in the statement's [`Where`]): the one read
+/// (`columns` binds what it needs in the statement's [`Sql`]): the one read
 /// of field statistics, so a key/value side table can replace it. A logger
 /// tree is read one arm per logger, each walking its `(logger, ts)` index
 /// newest first and stopping at the sample, as [`SqliteStore::records`] reads
@@ -21,9 +21,9 @@ use crate::query::Where;
 fn newest(
     store: &SqliteStore,
     filter: &RecordFilter,
-    columns: impl Fn(&mut Where) -> String,
+    columns: impl Fn(&mut Sql) -> String,
     sample: usize,
-) -> Result<(String, Where), StoreError> {
+) -> Result<(String, Sql), StoreError> {
     let planned = store.plan(filter)?;
     let n = usize_param(sample);
     let order = format!("ORDER BY ts DESC, id DESC LIMIT {n}");
@@ -32,7 +32,7 @@ fn newest(
         if names.len() <= TREE_ARMS {
             let mut rest = filter.clone();
             rest.logger = None;
-            let mut w = Where::planned(&rest, planned.scan_text, planned.key_marks);
+            let mut w = Sql::planned(&rest, planned.scan_text, planned.key_marks);
             let cols = columns(&mut w);
             let shared = w.conditions().map_or_else(String::new, |c| format!(" AND {c}"));
             let arms: Vec<String> = names
@@ -93,7 +93,7 @@ pub(super) fn field_values(
     if !check_field_query(filter, Some(key), top, sample)? {
         return Ok(FieldValues::default());
     }
-    let columns = |w: &mut Where| {
+    let columns = |w: &mut Sql| {
         let k = w.bind(key.to_owned());
         format!("{} AS v", value_expr(key, &k))
     };

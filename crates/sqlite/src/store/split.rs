@@ -5,9 +5,8 @@
 use log_panel_query::StoreError;
 use log_panel_query::{split_filter, RecordFilter, Slots, Split, SplitCounter};
 
-use super::{for_each_bounded_row, query_error, storage, SqliteStore};
-use crate::aggregates::parse_timestamp;
-use crate::query::valid_index_key;
+use super::{for_each_bounded_row, storage, SqliteStore};
+use crate::valid_index_key;
 
 /// The value of context key `placeholder`'s key as JSON text (`"ok"`, `200`,
 /// `true`, `{…}`), `NULL` without it. A key that may be inlined in a JSON path
@@ -44,7 +43,7 @@ pub(super) fn split(
     let conn = store.conn()?;
     let complete = for_each_bounded_row(&conn, &columns, &w, |row| {
         let ts = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(storage)?;
-        let t = parse_timestamp(ts).map_err(query_error)?;
+        let t = crate::rows::timestamp(ts).map_err(storage)?;
         let value = row.get_ref(1).and_then(|v| Ok(v.as_str_or_null()?)).map_err(storage)?;
         // Text that is not JSON (a context written by hand) counts as itself.
         let value = value.map(|v| serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::from(v)));

@@ -30,6 +30,7 @@ impl StepRows {
     }
 
     /// The same, aiming at `target` instead.
+    #[cfg(feature = "read")]
     pub(crate) fn aiming_at(self, target: Duration) -> StepRows {
         StepRows { target, ..self }
     }

@@ -7,13 +7,13 @@ use log_panel_core::severity;
 use log_panel_query::{FieldMatch, FieldRange, FieldValue, LoggerMatch, RangeOp, RecordFilter};
 use rusqlite::types::Value;
 
-use crate::{context_index, search};
+use std::collections::{BTreeMap, BTreeSet};
 
-/// Whether a context key may be inlined in SQL and indexed:
-/// `[A-Za-z0-9_]{1,64}`.
-pub fn valid_index_key(key: &str) -> bool {
-    (1..=64).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
+use log_panel_query::Expr;
+use rusqlite::Connection;
+
+use crate::upkeep::context_index::{all_mark, stored_text, valid_index_key};
+use crate::upkeep::search;
 
 /// The value of context key `key` (a [`valid_index_key`]) in SQL.
 fn context_expr(key: &str) -> String {
@@ -26,14 +26,14 @@ pub(crate) const WARN: i64 = 30;
 
 /// A `WHERE` clause under construction.
 #[derive(Default)]
-pub(crate) struct Where {
+pub(crate) struct Sql {
     terms: Vec<String>,
     pub(crate) params: Vec<Value>,
     /// Search the message by scan only (a common term, see [`search::COMMON_MATCHES`]).
     pub(crate) scan_text: bool,
     /// The side table's marks and which key conditions are common (see
-    /// [`context_index`](crate::context_index)).
-    pub(crate) key_marks: context_index::Marks,
+    /// [`context_index`](crate::upkeep::context_index)).
+    pub(crate) key_marks: Marks,
     /// Key conditions added so far (their index in [`KeyCondition::all`]).
     key_conditions: usize,
     /// Only rows with a larger id are wanted (a tail's next rows): the scan
@@ -42,7 +42,7 @@ pub(crate) struct Where {
     above: Option<i64>,
 }
 
-impl Where {
+impl Sql {
     /// Binds `v`; returns its placeholder.
     pub(crate) fn bind(&mut self, v: impl Into<Value>) -> String {
         self.params.push(v.into());
@@ -66,19 +66,14 @@ impl Where {
 
     /// The conditions of `filter`, its text searched by scan alone when
     /// `scan_text`, its context keys looked up under `key_marks`.
-    pub(crate) fn planned(filter: &RecordFilter, scan_text: bool, key_marks: context_index::Marks) -> Where {
-        Where::planned_above(filter, scan_text, key_marks, None)
+    pub(crate) fn planned(filter: &RecordFilter, scan_text: bool, key_marks: Marks) -> Sql {
+        Sql::planned_above(filter, scan_text, key_marks, None)
     }
 
-    /// [`Where::planned`] for the rows with an id above `above` only (the
+    /// [`Sql::planned`] for the rows with an id above `above` only (the
     /// caller adds `id > above` itself).
-    pub(crate) fn planned_above(
-        filter: &RecordFilter,
-        scan_text: bool,
-        key_marks: context_index::Marks,
-        above: Option<i64>,
-    ) -> Where {
-        let mut w = Where { scan_text, key_marks, above, ..Where::default() };
+    pub(crate) fn planned_above(filter: &RecordFilter, scan_text: bool, key_marks: Marks, above: Option<i64>) -> Sql {
+        let mut w = Sql { scan_text, key_marks, above, ..Sql::default() };
         w.filter(filter);
         w
     }
@@ -152,7 +147,7 @@ impl Where {
             }
         }
         if let Some(q) = &f.query {
-            let c = crate::store::language::condition(self, q);
+            let c = self.expression(q);
             self.and(c);
         }
     }
@@ -195,10 +190,10 @@ impl Where {
 
     /// `key = value` ([`KeyCondition::Field`]) or `key op number`
     /// ([`KeyCondition::Range`]): looked up in the side table (every
-    /// top-level key, see [`context_index`](crate::context_index)) up to the
+    /// top-level key, see [`context_index`](crate::upkeep::context_index)) up to the
     /// key's mark and scanned above it, so complete at any lag; then the
     /// exact typed condition is checked on the record. A common condition
-    /// (see [`context_index::is_common`]) is checked on the records alone,
+    /// (see [`is_common`]) is checked on the records alone,
     /// which the time or logger order meets within a few rows.
     fn key_condition(&mut self, c: KeyCondition<'_>) {
         let check = c.record_check(&mut |v| self.bind(v));
@@ -274,7 +269,7 @@ impl KeyCondition<'_> {
                 let mut values = Vec::new();
                 for (v, _) in Self::candidates(m) {
                     if let Value::Text(t) = &v {
-                        if let Some(prefix) = context_index::stored_text(t) {
+                        if let Some(prefix) = stored_text(t) {
                             values.push(bind(Value::Text(prefix)));
                         }
                     }
@@ -321,15 +316,106 @@ impl KeyCondition<'_> {
     }
 }
 
+impl Sql {
+    /// The SQL condition of a query's expression ([`RecordFilter::query`],
+    /// [`Expr::to_sql`]), its values bound here: each leaf is the conditions
+    /// of its one-condition filter built by [`Sql::filter`] on the shared
+    /// parameters and context-key marks, so a leaf uses the index the same
+    /// condition uses outside an expression (a word the message search index,
+    /// an indexed context key its side table, a logger its `(logger, ts)` range).
+    fn expression(&mut self, e: &Expr) -> String {
+        e.to_sql(
+            &mut |f| {
+                let mut sub = Sql {
+                    params: std::mem::take(&mut self.params),
+                    key_marks: self.key_marks.clone(),
+                    ..Sql::default()
+                };
+                sub.filter(f);
+                self.params = std::mem::take(&mut sub.params);
+                sub.conditions().unwrap_or_else(|| "1".to_owned())
+            },
+            "0",
+        )
+    }
+}
+
+/// A record holding at least this many entries for a lookup makes it
+/// common: a newest-first walk meets a page of it within a few rows, while
+/// reading its every id out of the side table would cost O(matches).
+pub(crate) const COMMON_MATCHES: i64 = 1_000;
+
+/// Every registered key with its own mark, by key. Keys that could not be
+/// inlined in a JSON path are left out (never written by us).
+pub(crate) fn marks(conn: &Connection) -> rusqlite::Result<BTreeMap<String, i64>> {
+    let mut stmt = conn.prepare_cached("SELECT key, indexed_id FROM log_context_state ORDER BY key")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (key, mark) = row?;
+        if valid_index_key(&key) {
+            out.insert(key, mark);
+        }
+    }
+    Ok(out)
+}
+
+/// The marks a lookup reads under: the common one, and the registered
+/// keys' own (read just before the query, bound as values).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Marks {
+    /// Every key is indexed up to here.
+    pub(crate) all: i64,
+    /// Registered keys are also indexed up to their own mark.
+    pub(crate) keys: BTreeMap<String, i64>,
+    /// The key conditions of the filter (their index in
+    /// [`KeyCondition::all`]) that are common.
+    pub(crate) common: BTreeSet<usize>,
+}
+
+impl Marks {
+    /// Reads the marks, and probes which of `filter`'s key conditions are common.
+    pub(crate) fn read(conn: &Connection, filter: &RecordFilter) -> rusqlite::Result<Marks> {
+        let mut marks = Marks { all: all_mark(conn)?, keys: marks(conn)?, common: BTreeSet::new() };
+        for (i, c) in KeyCondition::all(filter).enumerate() {
+            if is_common(conn, c)? {
+                marks.common.insert(i);
+            }
+        }
+        Ok(marks)
+    }
+
+    /// The last id the side table holds `key` for.
+    pub(crate) fn of(&self, key: &str) -> i64 {
+        self.keys.get(key).map_or(self.all, |&own| own.max(self.all))
+    }
+}
+
+/// Whether the side table holds at least [`COMMON_MATCHES`] entries
+/// answering `c`.
+pub(crate) fn is_common(conn: &Connection, c: KeyCondition<'_>) -> rusqlite::Result<bool> {
+    let mut params: Vec<Value> = vec![Value::Text(c.key().to_owned())];
+    let side = c.side_condition(&mut |v| {
+        params.push(v);
+        format!("?{}", params.len())
+    });
+    let sql = format!(
+        "SELECT count(*) >= {COMMON_MATCHES} FROM
+             (SELECT 1 FROM log_context_index WHERE key = ?1 AND {side} LIMIT {COMMON_MATCHES})"
+    );
+    conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 pub(crate) mod tests {
     use super::*;
+    use log_panel_query::parse_query;
     use rusqlite::params_from_iter;
 
     /// The `EXPLAIN QUERY PLAN` of a first page of `f`, its details joined by `; `.
     pub(crate) fn plan(conn: &rusqlite::Connection, f: &RecordFilter) -> String {
-        let w = Where::planned(f, false, crate::context_index::Marks::read(conn, f).unwrap());
+        let w = Sql::planned(f, false, Marks::read(conn, f).unwrap());
         let sql =
             format!("EXPLAIN QUERY PLAN SELECT id FROM log_records{} ORDER BY ts DESC, id DESC LIMIT 50", w.sql());
         let mut stmt = conn.prepare(&sql).unwrap();
@@ -342,7 +428,7 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sink = crate::SqliteSink::open(dir.path().join("logs.db")).unwrap();
         let conn = sink.connection();
-        crate::search::register(conn).unwrap();
+        crate::upkeep::search::register(conn).unwrap();
         let mut f = RecordFilter::default();
         f.fields.push("request_id=r-42".parse().unwrap());
         let p = plan(conn, &f);
@@ -392,5 +478,27 @@ pub(crate) mod tests {
         for bad in ["", "a-b", "a'b", "a.b", "ключ", &"a".repeat(65)] {
             assert!(!valid_index_key(bad), "{bad}");
         }
+    }
+
+    /// An OR of indexed leaves is an OR of index lookups (the message search
+    /// table, the context side table, the logger index); a negation walks
+    /// every record, and the filter names it as unindexed.
+    #[test]
+    fn an_or_of_indexed_leaves_uses_their_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = crate::SqliteSink::open(dir.path().join("logs.db")).unwrap();
+        let conn = sink.connection();
+        crate::upkeep::search::register(conn).unwrap();
+        let f = parse_query("payment OR request_id:r-42 OR logger:billing::").unwrap();
+        assert!(f.unindexed().is_empty());
+        let p = plan(conn, &f);
+        for index in ["log_records_fts", "log_context_index", "log_records_logger_ts"] {
+            assert!(p.contains(index), "{index}: {p}");
+        }
+        let f = parse_query("-payment").unwrap();
+        assert_eq!(f.unindexed(), ["-payment"]);
+        // Every record is walked (in time order), the index's list only excluding.
+        let p = plan(conn, &f);
+        assert!(p.starts_with("SCAN log_records"), "{p}");
     }
 }

@@ -1,7 +1,7 @@
 //! Connection settings and password redaction.
 //!
 //! Every string this crate shows (errors, `Debug`, [`Sink::describe`]) goes
-//! through [`redact_url`] or [`PgConfig::scrub`], so a password given in the
+//! through [`redact_url`] or [`Options::scrub`], so a password given in the
 //! URL (`postgres://user:secret@host/db`), in a `password=` query parameter or
 //! in a key-value connection string (`host=h password=secret`) never appears.
 //!
@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::PgError;
+use crate::Error;
 
 /// Connection timeout used when the URL sets none, so a reconnect attempt
 /// against an unreachable host returns (as `Unavailable`) instead of hanging.
@@ -30,15 +30,15 @@ pub const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(60);
 /// password replaced by `***`.
 ///
 /// ```
-/// use log_panel_postgres::PgConfig;
+/// use log_panel_postgres::Options;
 ///
-/// let cfg = PgConfig::parse("postgres://app:s3cret@db.internal:5432/logs")?;
+/// let cfg = Options::parse("postgres://app:s3cret@db.internal:5432/logs")?;
 /// assert_eq!(cfg.to_string(), "postgres://app:***@db.internal:5432/logs");
 /// assert!(!format!("{cfg:?}").contains("s3cret"));
-/// # Ok::<(), log_panel_postgres::PgError>(())
+/// # Ok::<(), log_panel_postgres::Error>(())
 /// ```
 #[derive(Clone)]
-pub struct PgConfig {
+pub struct Options {
     pub(crate) inner: postgres::Config,
     redacted: String,
     secrets: Vec<String>,
@@ -46,10 +46,10 @@ pub struct PgConfig {
     ca_file: Option<PathBuf>,
 }
 
-impl PgConfig {
+impl Options {
     /// Parses a connection URL (`postgres://user:password@host:port/db?options`)
     /// or a libpq key-value string (`host=... user=... dbname=...`).
-    pub fn parse(url: &str) -> Result<PgConfig, PgError> {
+    pub fn parse(url: &str) -> Result<Options, Error> {
         let redacted = redact_url(url);
         let mut secrets = Vec::new();
         let (driver_url, ca_file) = tls_params(url);
@@ -58,13 +58,13 @@ impl PgConfig {
             Err(e) => {
                 // The parser's message names options, not values; scrub anyway with
                 // whatever password-looking text the URL has.
-                let probe = PgConfig {
+                let probe = Options {
                     inner: postgres::Config::new(),
                     redacted: redacted.clone(),
                     secrets: raw_secrets(url),
                     ca_file: None,
                 };
-                return Err(PgError::InvalidUrl { url: redacted, reason: probe.scrub(&error_chain(&e)) });
+                return Err(Error::InvalidUrl { url: redacted, reason: probe.scrub(&error_chain(&e)) });
             }
         };
         if let Some(pw) = inner.get_password() {
@@ -75,7 +75,7 @@ impl PgConfig {
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
         if inner.get_hosts().is_empty() {
-            return Err(PgError::InvalidUrl { url: redacted, reason: "no host given".to_owned() });
+            return Err(Error::InvalidUrl { url: redacted, reason: "no host given".to_owned() });
         }
         if inner.get_connect_timeout().is_none() {
             inner.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
@@ -86,10 +86,10 @@ impl PgConfig {
         if inner.get_application_name().is_none() {
             inner.application_name("log-panel");
         }
-        let config = PgConfig { inner, redacted, secrets, ca_file };
+        let config = Options { inner, redacted, secrets, ca_file };
         #[cfg(not(feature = "tls"))]
         if config.wants_tls() {
-            return Err(PgError::InvalidUrl {
+            return Err(Error::InvalidUrl {
                 url: config.redacted,
                 reason: "sslmode=require needs TLS, which this build lacks (feature `tls` of log-panel-postgres)"
                     .to_owned(),
@@ -103,7 +103,7 @@ impl PgConfig {
         self.inner.get_ssl_mode() == postgres::config::SslMode::Require
     }
 
-    /// Opens a connection: TLS when [`wants_tls`](PgConfig::wants_tls), plain otherwise.
+    /// Opens a connection: TLS when [`wants_tls`](Options::wants_tls), plain otherwise.
     pub(crate) fn connect(&self) -> Result<postgres::Client, String> {
         #[cfg(feature = "tls")]
         if self.wants_tls() {
@@ -136,22 +136,22 @@ impl PgConfig {
     }
 }
 
-impl fmt::Debug for PgConfig {
+impl fmt::Debug for Options {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgConfig").field("url", &self.redacted).finish()
+        f.debug_struct("Options").field("url", &self.redacted).finish()
     }
 }
 
-impl fmt::Display for PgConfig {
+impl fmt::Display for Options {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted)
     }
 }
 
-impl FromStr for PgConfig {
-    type Err = PgError;
-    fn from_str(s: &str) -> Result<PgConfig, PgError> {
-        PgConfig::parse(s)
+impl FromStr for Options {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Options, Error> {
+        Options::parse(s)
     }
 }
 
@@ -239,14 +239,14 @@ mod tests {
 
     #[test]
     fn scrub_removes_decoded_password() {
-        let cfg = PgConfig::parse("postgres://u:s%3Acret@localhost/db").unwrap_or_else(|e| panic!("{e}"));
+        let cfg = Options::parse("postgres://u:s%3Acret@localhost/db").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cfg.scrub("bad s:cret here"), "bad *** here");
         assert_eq!(cfg.redacted(), "postgres://u:***@localhost/db");
     }
 
     #[test]
     fn invalid_url_error_has_no_password() {
-        let err = match PgConfig::parse("postgres://u:hunter22@h:notaport/db") {
+        let err = match Options::parse("postgres://u:hunter22@h:notaport/db") {
             Ok(c) => panic!("parsed: {c:?}"),
             Err(e) => e,
         };

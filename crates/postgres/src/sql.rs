@@ -1,24 +1,14 @@
-//! SQL for the read side: a record filter as a parameterised `WHERE` clause,
-//! and rows read back as [`StoredRecord`]s.
+//! SQL for the read side: a record filter, and a query's expression, as a
+//! parameterised `WHERE` clause.
 //!
 //! Every value is a bound parameter; only fixed column names are inlined.
 //! Which index serves each condition is documented in `docs/query.md`.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use log_panel_core::{level_from_severity, severity, Timestamp};
-use log_panel_query::{FieldRange, FieldValue, LoggerMatch, RecordFilter, StoredRecord};
-use log_panel_query::{StoreError, StoreErrorKind};
+use log_panel_core::severity;
+use log_panel_query::{FieldRange, FieldValue, LoggerMatch, RecordFilter};
 use postgres::types::ToSql;
-use postgres::Row;
 
-/// Microseconds from 1970-01-01 to PostgreSQL's earliest timestamp (4714-11-24 BC).
-const PG_MIN_UNIX_MICROS: i64 = -211_813_488_000_000_000 + 946_684_800_000_000;
-
-/// The columns of a [`StoredRecord`], in the order [`record_from_row`] reads them.
-pub(crate) const RECORD_COLUMNS: &str =
-    "r.id, r.ts, r.level, r.logger, r.message, r.module, r.file, r.line, r.thread, r.pid, r.host, r.app, \
-     r.context::text, r.original_size";
+use crate::rows::system_time;
 
 /// The severity of `WARN`: the partial indexes of schema version 5 hold
 /// the records at or above it.
@@ -43,25 +33,6 @@ impl Sql {
     /// The parameters, as the driver takes them.
     pub(crate) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect()
-    }
-}
-
-/// A timestamp as the driver binds a `timestamptz`, clamped to PostgreSQL's
-/// range (a filter bound beyond it selects the same rows).
-pub(crate) fn system_time(t: Timestamp) -> SystemTime {
-    let micros = t.0.max(PG_MIN_UNIX_MICROS);
-    if micros >= 0 {
-        UNIX_EPOCH + Duration::from_micros(micros.unsigned_abs())
-    } else {
-        UNIX_EPOCH - Duration::from_micros(micros.unsigned_abs())
-    }
-}
-
-/// The inverse of [`system_time`].
-pub(crate) fn timestamp(t: SystemTime) -> Timestamp {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => Timestamp(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
-        Err(e) => Timestamp(i64::try_from(e.duration().as_micros()).map_or(i64::MIN, |m| -m)),
     }
 }
 
@@ -337,51 +308,15 @@ fn conditions(sql: &mut Sql, filter: &RecordFilter, first_ids: IdPlan) -> String
         }
     }
     if let Some(q) = &filter.query {
-        parts.push(crate::store::language::condition(sql, q));
+        // Each leaf of the expression is the conditions of its one-condition
+        // filter, so it uses the index the same condition uses outside one.
+        parts.push(q.to_sql(&mut |f| filter_conditions(sql, f), "FALSE"));
     }
     if parts.is_empty() {
         "TRUE".to_owned()
     } else {
         parts.join(" AND ")
     }
-}
-
-fn storage(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::new(StoreErrorKind::Storage, format!("reading a record: {what}: {e}")).with_source(e)
-}
-
-/// A row of [`RECORD_COLUMNS`] as a record.
-pub(crate) fn record_from_row(row: &Row) -> Result<StoredRecord, StoreError> {
-    let get_err = |e: postgres::Error| storage("unexpected column", e);
-    let level: i16 = row.try_get(2).map_err(get_err)?;
-    let Some(level) = level_from_severity(i64::from(level)) else {
-        return Err(StoreError::new(StoreErrorKind::Storage, format!("a record has an unknown level {level}")));
-    };
-    let context: String = row.try_get(12).map_err(get_err)?;
-    let context = match serde_json::from_str::<serde_json::Value>(&context) {
-        Ok(serde_json::Value::Object(map)) => map,
-        Ok(_) => serde_json::Map::new(),
-        Err(e) => return Err(storage("context is not JSON", e)),
-    };
-    let line: Option<i32> = row.try_get(7).map_err(get_err)?;
-    let pid: i32 = row.try_get(9).map_err(get_err)?;
-    let original_size: Option<i64> = row.try_get(13).map_err(get_err)?;
-    let mut record = StoredRecord::default();
-    record.id = row.try_get(0).map_err(get_err)?;
-    record.ts = timestamp(row.try_get(1).map_err(get_err)?);
-    record.level = level;
-    record.logger = row.try_get(3).map_err(get_err)?;
-    record.message = row.try_get(4).map_err(get_err)?;
-    record.module = row.try_get(5).map_err(get_err)?;
-    record.file = row.try_get(6).map_err(get_err)?;
-    record.line = line.and_then(|l| u32::try_from(l).ok());
-    record.thread = row.try_get(8).map_err(get_err)?;
-    record.pid = u32::try_from(pid).unwrap_or(0);
-    record.host = row.try_get(10).map_err(get_err)?;
-    record.app = row.try_get(11).map_err(get_err)?;
-    record.context = context;
-    record.original_size = original_size.and_then(|s| u64::try_from(s).ok());
-    Ok(record)
 }
 
 #[cfg(test)]
@@ -404,14 +339,5 @@ mod tests {
         let forms: Vec<NumberForm> =
             field_alternatives("k", &FieldValue::Text("2.5".into())).into_iter().map(|a| a.1).collect();
         assert_eq!(forms, [NumberForm::Any, NumberForm::Float]);
-    }
-
-    #[test]
-    fn times_round_trip_and_clamp() {
-        for t in [0, 1, -1, 1_795_132_800_123_456, -62_000_000_000_000_000] {
-            assert_eq!(timestamp(system_time(Timestamp(t))), Timestamp(t));
-        }
-        assert_eq!(timestamp(system_time(Timestamp(i64::MIN))), Timestamp(PG_MIN_UNIX_MICROS));
-        assert_eq!(timestamp(system_time(Timestamp(i64::MAX))), Timestamp(i64::MAX));
     }
 }

@@ -20,6 +20,7 @@
 //! they are searched by the scan alone (bounded by the other conditions of
 //! the filter, and by the page's `LIMIT`).
 
+#[cfg(feature = "read")]
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{params, Connection, Transaction};
 
@@ -27,6 +28,7 @@ use rusqlite::{params, Connection, Transaction};
 /// newest-first order a scan meets a page of a common term within a few
 /// rows, while reading its every match out of the index would cost
 /// O(matches). The results are the same either way.
+#[cfg(feature = "read")]
 pub(crate) const COMMON_MATCHES: i64 = 1_000;
 
 #[cfg(test)]
@@ -38,6 +40,7 @@ thread_local! {
 }
 
 /// Whether the index holds at least [`COMMON_MATCHES`] rows with `term`.
+#[cfg(feature = "read")]
 pub(crate) fn is_common(conn: &Connection, term: &str) -> rusqlite::Result<bool> {
     if !indexable(term) {
         return Ok(false);
@@ -51,9 +54,11 @@ pub(crate) fn is_common(conn: &Connection, term: &str) -> rusqlite::Result<bool>
 }
 
 /// The name of the scan-side substring function.
+#[cfg(feature = "read")]
 pub(crate) const CONTAINS_FN: &str = "lp_contains";
 
 /// Lowercases per character; the fold both sides of a search agree on.
+#[cfg(feature = "read")]
 pub(crate) fn fold(s: &str) -> String {
     if s.is_ascii() {
         return s.to_ascii_lowercase();
@@ -62,6 +67,7 @@ pub(crate) fn fold(s: &str) -> String {
 }
 
 /// Registers `lp_contains(haystack, folded_needle)` on a connection.
+#[cfg(feature = "read")]
 pub(crate) fn register(conn: &Connection) -> rusqlite::Result<()> {
     conn.create_scalar_function(
         CONTAINS_FN,
@@ -81,6 +87,7 @@ pub(crate) fn register(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Whether `hay`, folded, contains `needle` (already folded).
+#[cfg(feature = "read")]
 pub(crate) fn contains_folded(hay: &str, needle: &str) -> bool {
     if hay.is_ascii() {
         let (h, n) = (hay.as_bytes(), needle.as_bytes());
@@ -93,12 +100,14 @@ pub(crate) fn contains_folded(hay: &str, needle: &str) -> bool {
 }
 
 /// Whether the term can be looked up in the trigram index (3 characters or more).
+#[cfg(feature = "read")]
 pub(crate) fn indexable(term: &str) -> bool {
     term.chars().count() >= 3
 }
 
 /// The term as one FTS5 string (a phrase of its trigrams: a substring match).
 /// Double quotes are doubled, so no query syntax survives inside it.
+#[cfg(feature = "read")]
 pub(crate) fn fts_string(term: &str) -> String {
     format!("\"{}\"", term.replace('"', "\"\""))
 }

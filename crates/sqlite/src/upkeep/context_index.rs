@@ -1,6 +1,6 @@
 //! Context-key lookups (`user_id = 7`, `status >= 500`) on **every**
 //! top-level key: a side table filled in the background, like the message
-//! search index (see [`search`](crate::search)).
+//! search index (see [`search`](super::search)).
 //!
 //! An expression index on `json_extract(context, '$.request_id')` sat on the
 //! burst path: a JSON parse per row and a second B-tree insert with random
@@ -14,7 +14,7 @@
 //!
 //! Version 4 indexed only configured keys, each from its own mark in
 //! `log_context_state`; those rows stay valid, so a key's lookups use the
-//! higher of its own mark and the common one ([`Marks::of`]).
+//! higher of its own mark and the common one (`Marks::of` in `sql.rs`).
 //!
 //! Values are stored as `json_each` gives them (text, integer, real; a
 //! boolean as 1 / 0) in a column without affinity, so `'7'` and `7` stay
@@ -25,26 +25,23 @@
 //!   value on the record), so a long value costs no more than a short one;
 //! - objects and arrays (nested values): a `key=value` condition never
 //!   matches them, nor does a comparison;
-//! - keys longer than `FieldMatch::MAX_KEY_LEN`, which no filter may name;
+//! - keys longer than `FieldMatch::MAX_KEY_LEN` (128 bytes), which no filter may name;
 //! - a `context` that is not a JSON object (written by hand).
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use log_panel_query::{FieldMatch, RecordFilter};
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, Transaction};
 
-use crate::query::{valid_index_key, KeyCondition};
-use crate::search;
+use super::search;
+
+/// Whether a context key may be inlined in SQL and indexed:
+/// `[A-Za-z0-9_]{1,64}`.
+pub fn valid_index_key(key: &str) -> bool {
+    (1..=64).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
 
 /// Text values longer than this many characters are indexed by their
 /// first `PREFIX_CHARS` characters.
 pub(crate) const PREFIX_CHARS: usize = 128;
-
-/// A record holding at least this many entries for a lookup makes it
-/// common: a newest-first walk meets a page of it within a few rows, while
-/// reading its every id out of the side table would cost O(matches).
-pub(crate) const COMMON_MATCHES: i64 = 1_000;
 
 /// What the side table stores for a text value: itself, or its prefix.
 pub(crate) fn stored_text(text: &str) -> Option<String> {
@@ -60,70 +57,9 @@ pub(crate) fn add_key(conn: &Connection, key: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Every registered key with its own mark, by key. Keys that could not be
-/// inlined in a JSON path are left out (never written by us).
-pub(crate) fn marks(conn: &Connection) -> rusqlite::Result<BTreeMap<String, i64>> {
-    let mut stmt = conn.prepare_cached("SELECT key, indexed_id FROM log_context_state ORDER BY key")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-    let mut out = BTreeMap::new();
-    for row in rows {
-        let (key, mark) = row?;
-        if valid_index_key(&key) {
-            out.insert(key, mark);
-        }
-    }
-    Ok(out)
-}
-
 /// The last id the side table holds every key of.
 pub(crate) fn all_mark(conn: &Connection) -> rusqlite::Result<i64> {
     conn.prepare_cached("SELECT indexed_id FROM log_context_all")?.query_row([], |r| r.get(0))
-}
-
-/// The marks a lookup reads under: the common one, and the registered
-/// keys' own (read just before the query, bound as values).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Marks {
-    /// Every key is indexed up to here.
-    pub(crate) all: i64,
-    /// Registered keys are also indexed up to their own mark.
-    pub(crate) keys: BTreeMap<String, i64>,
-    /// The key conditions of the filter (their index in
-    /// [`KeyCondition::all`]) that are common.
-    pub(crate) common: BTreeSet<usize>,
-}
-
-impl Marks {
-    /// Reads the marks, and probes which of `filter`'s key conditions are common.
-    pub(crate) fn read(conn: &Connection, filter: &RecordFilter) -> rusqlite::Result<Marks> {
-        let mut marks = Marks { all: all_mark(conn)?, keys: marks(conn)?, common: BTreeSet::new() };
-        for (i, c) in KeyCondition::all(filter).enumerate() {
-            if is_common(conn, c)? {
-                marks.common.insert(i);
-            }
-        }
-        Ok(marks)
-    }
-
-    /// The last id the side table holds `key` for.
-    pub(crate) fn of(&self, key: &str) -> i64 {
-        self.keys.get(key).map_or(self.all, |&own| own.max(self.all))
-    }
-}
-
-/// Whether the side table holds at least [`COMMON_MATCHES`] entries
-/// answering `c`.
-pub(crate) fn is_common(conn: &Connection, c: KeyCondition<'_>) -> rusqlite::Result<bool> {
-    let mut params: Vec<Value> = vec![Value::Text(c.key().to_owned())];
-    let side = c.side_condition(&mut |v| {
-        params.push(v);
-        format!("?{}", params.len())
-    });
-    let sql = format!(
-        "SELECT count(*) >= {COMMON_MATCHES} FROM
-             (SELECT 1 FROM log_context_index WHERE key = ?1 AND {side} LIMIT {COMMON_MATCHES})"
-    );
-    conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
 }
 
 /// The side-table rows (`key, value, id`) of the records `records` (a
@@ -143,8 +79,11 @@ fn entries(records: &str) -> String {
     )
 }
 
-/// `FieldMatch::MAX_KEY_LEN` as SQL wants it.
-const MAX_KEY_LEN: i64 = FieldMatch::MAX_KEY_LEN as i64;
+/// The longest key indexed: `FieldMatch::MAX_KEY_LEN` of the query crate,
+/// the longest a filter may name (checked there when the read side is built).
+const MAX_KEY_LEN: i64 = 128;
+#[cfg(feature = "read")]
+const _: () = assert!(MAX_KEY_LEN == log_panel_query::FieldMatch::MAX_KEY_LEN as i64);
 
 /// Indexes every key of up to `rows` records above the common mark, in the
 /// caller's transaction. Returns whether rows remain above the new mark.

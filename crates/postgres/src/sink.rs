@@ -1,0 +1,480 @@
+//! [`PgSink`]: one binary `COPY` a batch with its aggregates in one
+//! transaction, exactly once also when a COMMIT's answer is lost (see the
+//! crate documentation), and the upkeep of idle moments.
+
+use std::hash::{BuildHasher, Hasher};
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use log_panel_core::{Batch, Record, Sink, SinkError, SinkErrorKind};
+use postgres::{Client, SimpleQueryMessage, Statement};
+
+use crate::copy::{Encoder, COPY_SQL};
+use crate::error::{self, classify};
+use crate::options::error_chain;
+use crate::upkeep::{retention, search};
+use crate::{aggregates, listen, schema, Error, Options};
+
+/// Bytes of encoded rows handed to the driver at a time: small enough that the
+/// server parses one chunk while the next is encoded, large enough to keep the
+/// per-message overhead negligible.
+const CHUNK: usize = 32 * 1024;
+/// How long the in-doubt check waits for a transaction that is still finishing.
+const IN_DOUBT_LOCK_TIMEOUT: &str = "10s";
+/// Records one idle step of retention deletes at most: about 8 ms of work at
+/// the measured prune rate (docs/performance.md), so a batch arriving
+/// meanwhile barely waits.
+pub const RETENTION_BATCH: i64 = 250;
+
+/// Stores batches in PostgreSQL. See the [crate documentation](crate).
+pub struct PgSink {
+    config: Options,
+    conn: Option<Conn>,
+    encoder: Encoder,
+    sanitised: Arc<AtomicU64>,
+    /// Random per sink; keys this sink's row in `log_panel_writers`.
+    writer_id: i64,
+    /// Number of the last batch attempted.
+    batch_no: i64,
+    /// A batch whose COMMIT was sent but not acknowledged.
+    in_doubt: Option<InDoubt>,
+    reconnects: u64,
+    /// Records older than this are deleted while idle.
+    retention: Option<std::time::Duration>,
+}
+
+struct Conn {
+    client: Client,
+    copy: Statement,
+    aggregates: aggregates::Statements,
+    /// The server process serving this connection: pid and start time (as text).
+    backend: Option<(i32, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct InDoubt {
+    batch_no: i64,
+    batch: Fingerprint,
+    sanitised: u64,
+    backend: Option<(i32, String)>,
+}
+
+/// Identifies a batch across retries without keeping it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fingerprint {
+    len: usize,
+    first: Option<(i64, u64)>,
+    last: Option<(i64, u64)>,
+}
+
+impl Fingerprint {
+    fn of(records: &[Record]) -> Fingerprint {
+        let key = |r: &Record| (r.timestamp.as_micros(), hash(&r.message));
+        Fingerprint { len: records.len(), first: records.first().map(key), last: records.last().map(key) }
+    }
+}
+
+fn hash(s: &str) -> u64 {
+    // FNV-1a: stable, dependency-free, good enough to tell batches apart.
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A random 63-bit id: std's `RandomState` is seeded from the OS per process;
+/// the pid and the time are mixed in as well.
+fn random_writer_id() -> i64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    h.write_u128(now);
+    (h.finish() >> 1) as i64
+}
+
+/// A handle on a sink's sanitised-records counter, readable from any thread
+/// while the sink itself lives on the writer thread.
+#[derive(Debug, Clone, Default)]
+pub struct SanitisedCounter(Arc<AtomicU64>);
+
+impl SanitisedCounter {
+    /// Records stored so far with at least one value sanitised.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl std::fmt::Debug for PgSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgSink")
+            .field("url", &self.config.redacted())
+            .field("connected", &self.conn.is_some())
+            .field("sanitised", &self.sanitised())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgSink {
+    /// Parses `url`, connects, and creates or migrates the schema.
+    pub fn connect(url: &str) -> Result<PgSink, Error> {
+        PgSink::new(Options::parse(url)?)
+    }
+
+    /// Connects with a parsed configuration and creates or migrates the schema.
+    pub fn new(config: Options) -> Result<PgSink, Error> {
+        let mut sink = PgSink::disconnected(config);
+        sink.conn = Some(sink.open()?);
+        Ok(sink)
+    }
+
+    /// Parses `url` and returns a sink that is not connected yet: it connects
+    /// (and creates or migrates the schema) on its first write, so an
+    /// application can start while its log database is down. Until then, and
+    /// after every failed connection, `write` returns
+    /// [`SinkErrorKind::Unavailable`] and the writer keeps the records.
+    pub fn connect_lazy(url: &str) -> Result<PgSink, Error> {
+        Ok(PgSink::disconnected(Options::parse(url)?))
+    }
+
+    fn disconnected(config: Options) -> PgSink {
+        PgSink {
+            config,
+            conn: None,
+            encoder: Encoder::new(),
+            sanitised: Arc::default(),
+            writer_id: random_writer_id(),
+            batch_no: 0,
+            in_doubt: None,
+            reconnects: 0,
+            retention: None,
+        }
+    }
+
+    /// Whether the sink holds a connection now.
+    pub fn is_connected(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| !c.client.is_closed())
+    }
+
+    /// The configuration (its `Display` is the redacted URL).
+    pub fn config(&self) -> &Options {
+        &self.config
+    }
+
+    /// Keeps records for `retention` (none: forever). While the writer is idle,
+    /// [`Sink::idle`] deletes older records, [`RETENTION_BATCH`] at a time,
+    /// fixing the aggregates in the same transaction.
+    #[must_use]
+    pub fn with_retention(mut self, retention: Option<std::time::Duration>) -> PgSink {
+        self.retention = retention;
+        self
+    }
+
+    /// One idle step: index the next messages for search, then delete one
+    /// batch of expired records. Returns whether either has more to do.
+    fn upkeep(&mut self) -> Result<bool, (postgres::Error, &'static str)> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(false); // the next write reconnects; upkeep waits for it
+        };
+        let more_index = search::index_step(&mut conn.client, search::INDEX_STEP_ROWS, search::LockWait::NoWait)
+            .map_err(|e| (e, "indexing messages"))?;
+        let mut more_prune = false;
+        if let Some(keep) = self.retention {
+            let cutoff = std::time::SystemTime::now().checked_sub(keep).unwrap_or(std::time::UNIX_EPOCH);
+            let deleted = retention::prune_batch(&mut conn.client, cutoff, RETENTION_BATCH)
+                .map_err(|e| (e, "deleting expired records"))?;
+            more_prune = deleted >= RETENTION_BATCH.unsigned_abs();
+        }
+        Ok(more_index || more_prune)
+    }
+
+    /// Records stored so far with at least one value sanitised (NUL characters
+    /// replaced by U+FFFD, or a timestamp clamped). Counted once per record,
+    /// when its batch commits.
+    pub fn sanitised(&self) -> u64 {
+        self.sanitised.load(Ordering::Relaxed)
+    }
+
+    /// A handle on the [`sanitised`](PgSink::sanitised) counter for other threads.
+    pub fn sanitised_counter(&self) -> SanitisedCounter {
+        SanitisedCounter(Arc::clone(&self.sanitised))
+    }
+
+    /// How many times the sink has reconnected after losing its connection.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects
+    }
+
+    /// Recomputes the per-logger aggregate tables from `log_records` on a
+    /// connection of its own (after deleting old rows, or restoring a backup).
+    /// Safe while writers are storing batches: see [`aggregates::rebuild`].
+    pub fn rebuild_aggregates(&self) -> Result<(), Error> {
+        let mut conn = self.open()?;
+        aggregates::rebuild(&mut conn.client).map_err(|e| Error::Rebuild {
+            url: self.config.redacted().to_owned(),
+            reason: self.config.scrub(&error_chain(&e)),
+        })
+    }
+
+    /// Connects, checks the encoding, migrates, and prepares the COPY statement.
+    fn open(&self) -> Result<Conn, Error> {
+        let url = || self.config.redacted().to_owned();
+        let mut client = self.config.connect().map_err(|reason| Error::Connect { url: url(), reason })?;
+        let migrate_err =
+            |e: &postgres::Error| Error::Migrate { url: url(), reason: self.config.scrub(&error_chain(e)) };
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_encoding'), pg_backend_pid(), \
+                 (SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid())",
+                &[],
+            )
+            .map_err(|e| migrate_err(&e))?;
+        let encoding: String = row.try_get(0).map_err(|e| migrate_err(&e))?;
+        let pid: Option<i32> = row.try_get(1).map_err(|e| migrate_err(&e))?;
+        let start: Option<String> = row.try_get(2).map_err(|e| migrate_err(&e))?;
+        if !encoding.eq_ignore_ascii_case("UTF8") {
+            return Err(Error::Encoding { url: url(), encoding });
+        }
+        schema::migrate(&mut client).map_err(|e| match e {
+            schema::MigrateError::Db(e) => migrate_err(&e),
+            schema::MigrateError::TooNew(found) => {
+                Error::SchemaTooNew { url: url(), found, supported: schema::latest_version() }
+            }
+            schema::MigrateError::MissingExtension(name) => {
+                Error::MissingExtension { url: url(), name: name.to_owned() }
+            }
+        })?;
+        let copy = client.prepare(COPY_SQL).map_err(|e| migrate_err(&e))?;
+        let aggregates = aggregates::Statements::prepare(&mut client).map_err(|e| migrate_err(&e))?;
+        Ok(Conn { client, copy, aggregates, backend: pid.zip(start) })
+    }
+
+    /// Reconnects when needed, then settles a batch left in doubt. Returns
+    /// `true` when `records` is that batch and it is already committed.
+    /// Every failure here is `Unavailable`: none is the batch's fault.
+    fn ready(&mut self, records: &[Record]) -> Result<bool, SinkError> {
+        if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+            self.conn = None;
+        }
+        if self.conn.is_none() {
+            let conn = self.open().map_err(|e| {
+                let kind = if e.is_transient() { SinkErrorKind::Unavailable } else { SinkErrorKind::Other };
+                SinkError::new(kind, e.to_string())
+            })?;
+            if self.batch_no > 0 {
+                self.reconnects += 1;
+            }
+            self.conn = Some(conn);
+        }
+        let Some(doubt) = self.in_doubt.clone() else {
+            return Ok(false);
+        };
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(SinkError::unavailable("not connected"));
+        };
+        let committed = match settle(&mut conn.client, self.writer_id, &doubt) {
+            Ok(committed) => committed,
+            Err(e) => {
+                if !conn.client.is_closed() {
+                    let _ = conn.client.batch_execute("ROLLBACK");
+                }
+                if conn.client.is_closed() || e.code().is_none() {
+                    self.conn = None;
+                }
+                let detail = self.config.scrub(&error_chain(&e));
+                return Err(error::sink_error(
+                    SinkErrorKind::Unavailable,
+                    "checking whether the previous batch committed",
+                    detail,
+                ));
+            }
+        };
+        self.in_doubt = None;
+        let same = doubt.batch == Fingerprint::of(records);
+        if committed && same && doubt.sanitised > 0 {
+            self.sanitised.fetch_add(doubt.sanitised, Ordering::Relaxed);
+        }
+        Ok(committed && same)
+    }
+
+    /// BEGIN (+ writer row), COPY, COMMIT. On failure, says whether the
+    /// COMMIT was in flight.
+    fn write_batch(&mut self, batch: &Batch<'_>) -> Result<u64, WriteFailure> {
+        self.batch_no += 1;
+        let batch_no = self.batch_no;
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(WriteFailure::before_commit(Failure::Lost("not connected".to_owned()), "writing the batch"));
+        };
+        let begin = format!(
+            "BEGIN; INSERT INTO log_panel_writers (writer_id, last_batch) VALUES ({}, {batch_no}) \
+             ON CONFLICT (writer_id) DO UPDATE SET last_batch = EXCLUDED.last_batch, updated_at = now()",
+            self.writer_id
+        );
+        let mut dirty = 0u64;
+        let copied =
+            conn.client.batch_execute(&begin).map_err(|e| (Failure::Pg(e), "starting a transaction")).and_then(|()| {
+                let mut writer = conn.client.copy_in(&conn.copy).map_err(|e| (Failure::Pg(e), "starting COPY"))?;
+                let enc = &mut self.encoder;
+                enc.clear();
+                enc.header();
+                for r in batch.records {
+                    if enc.record(batch.origin, r) {
+                        dirty += 1;
+                    }
+                    if enc.len() >= CHUNK {
+                        writer.write_all(enc.bytes()).map_err(|e| (from_io(e), "sending rows"))?;
+                        enc.clear();
+                    }
+                }
+                enc.trailer();
+                let sent = writer.write_all(enc.bytes()).map_err(|e| (from_io(e), "sending rows"));
+                enc.clear();
+                sent?;
+                writer.finish().map_err(|e| (Failure::Pg(e), "finishing COPY"))?;
+                // Same transaction: the per-logger counts commit (or roll back) with the rows.
+                aggregates::upsert(&mut conn.client, &conn.aggregates, &aggregates::of(batch.records))
+                    .map_err(|e| (Failure::Pg(e), "updating the aggregates"))?;
+                Ok(())
+            });
+        if let Err((failure, what)) = copied {
+            if !conn.client.is_closed() && conn.client.batch_execute("ROLLBACK").is_err() {
+                self.conn = None;
+            }
+            return Err(WriteFailure::before_commit(failure, what));
+        }
+        // The notification goes out when, and only if, the batch commits (live tails wake on it).
+        let commit =
+            if batch.records.is_empty() { "COMMIT".to_owned() } else { format!("{}; COMMIT", listen::NOTIFY_SQL) };
+        if let Err(e) = conn.client.batch_execute(&commit) {
+            // No SQLSTATE: the connection broke with the COMMIT in flight.
+            let in_doubt = e.code().is_none().then(|| {
+                Box::new(InDoubt {
+                    batch_no,
+                    batch: Fingerprint::of(batch.records),
+                    sanitised: dirty,
+                    backend: conn.backend.clone(),
+                })
+            });
+            return Err(WriteFailure { failure: Failure::Pg(e), what: "committing the batch", in_doubt });
+        }
+        Ok(dirty)
+    }
+}
+
+/// Whether the writer row says batch `doubt.batch_no` committed. First ends
+/// the old connection's backend if it still runs (same pid and start time),
+/// then reads the row `FOR UPDATE`, which waits (up to a lock timeout) for any
+/// transaction still holding it.
+fn settle(client: &mut Client, writer_id: i64, doubt: &InDoubt) -> Result<bool, postgres::Error> {
+    if let Some((pid, start)) = &doubt.backend {
+        client.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND backend_start::text = $2",
+            &[pid, start],
+        )?;
+    }
+    let messages = client.simple_query(&format!(
+        "BEGIN; SET LOCAL lock_timeout = '{IN_DOUBT_LOCK_TIMEOUT}'; \
+         SELECT last_batch FROM log_panel_writers WHERE writer_id = {writer_id} FOR UPDATE; COMMIT"
+    ))?;
+    let last = messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => row.get(0).and_then(|s| s.parse::<i64>().ok()),
+        _ => None,
+    });
+    Ok(last == Some(doubt.batch_no))
+}
+
+/// A failed `write_batch`.
+struct WriteFailure {
+    failure: Failure,
+    what: &'static str,
+    in_doubt: Option<Box<InDoubt>>,
+}
+
+impl WriteFailure {
+    fn before_commit(failure: Failure, what: &'static str) -> WriteFailure {
+        WriteFailure { failure, what, in_doubt: None }
+    }
+}
+
+/// Why writing a batch failed.
+enum Failure {
+    /// The driver or the server reported an error.
+    Pg(postgres::Error),
+    /// The connection is unusable (an I/O error outside the driver's own errors).
+    Lost(String),
+}
+
+impl Failure {
+    fn kind(&self) -> SinkErrorKind {
+        match self {
+            Failure::Pg(e) => classify(e),
+            Failure::Lost(_) => SinkErrorKind::Unavailable,
+        }
+    }
+}
+
+/// Gets the driver error back out of the `io::Error` that `CopyInWriter`'s
+/// `Write` impl wraps it in.
+fn from_io(e: std::io::Error) -> Failure {
+    let shown = e.to_string();
+    match e.into_inner().map(|inner| inner.downcast::<postgres::Error>()) {
+        Some(Ok(pg)) => Failure::Pg(*pg),
+        _ => Failure::Lost(shown),
+    }
+}
+
+impl Sink for PgSink {
+    fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        if batch.records.is_empty() {
+            return Ok(());
+        }
+        if self.ready(batch.records)? {
+            return Ok(()); // stored by the transaction whose COMMIT answer was lost
+        }
+        match self.write_batch(batch) {
+            Ok(dirty) => {
+                if dirty > 0 {
+                    self.sanitised.fetch_add(dirty, Ordering::Relaxed);
+                }
+                Ok(())
+            }
+            Err(WriteFailure { failure, what, in_doubt }) => {
+                if let Some(doubt) = in_doubt {
+                    self.in_doubt = Some(*doubt);
+                }
+                let kind = failure.kind();
+                let detail = match &failure {
+                    Failure::Pg(e) => self.config.scrub(&error_chain(e)),
+                    Failure::Lost(msg) => self.config.scrub(msg),
+                };
+                // After a connection-level failure, start afresh on the next call.
+                if kind == SinkErrorKind::Unavailable || self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+                    self.conn = None;
+                }
+                Err(error::sink_error(kind, what, detail))
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("PostgreSQL {}", self.config.redacted())
+    }
+
+    /// Records stored with a value sanitised (see [`PgSink::sanitised`]).
+    fn sanitised_count(&self) -> u64 {
+        self.sanitised()
+    }
+
+    /// Brings the message search index up to date from its mark, and deletes
+    /// expired records (see [`PgSink::with_retention`]), a small step at a time.
+    fn idle(&mut self) -> Result<bool, SinkError> {
+        match self.upkeep() {
+            Ok(more) => Ok(more),
+            Err((e, what)) => {
+                let kind = classify(&e);
+                let detail = self.config.scrub(&error_chain(&e));
+                if kind == SinkErrorKind::Unavailable || self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+                    self.conn = None;
+                }
+                Err(error::sink_error(kind, what, detail))
+            }
+        }
+    }
+}
