@@ -24,28 +24,25 @@
 //! inline scripts and styles, and the only script — local times and the
 //! live tail — is a static file; every page but the live tail works without it.
 
-mod alerts;
-mod fields;
+mod assets;
+mod error;
+mod extract;
+mod filter_form;
 mod health;
 mod histogram;
 mod html;
-mod language;
 mod pages;
-mod query;
-mod related;
+mod rows;
 mod serve;
-mod split;
-mod surrounding;
-mod tail;
-mod tail_row;
 mod trace;
 mod trouble;
+mod url;
+mod viewer;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue};
-use axum::routing::get;
 use log_panel_query::Store;
 
 pub use health::Thresholds;
@@ -83,7 +80,7 @@ pub struct PanelOptions {
     /// configuration's `panel.trace_url`, `serve --trace-url`); none by default.
     pub trace_url: Option<TraceUrl>,
     /// The alert thresholds the alerts page recomputes crossings with.
-    alerts: alerts::AlertRules,
+    alerts: pages::alerts::AlertRules,
     /// How often the live tail reads when the store does not say that a
     /// batch committed ([`PanelOptions::DEFAULT_TAIL_POLL`]); with a store
     /// that pushes commits (PostgreSQL) it is the fallback. At least 10 ms.
@@ -98,7 +95,7 @@ impl Default for PanelOptions {
             loggers: health::LoggerThresholds::default(),
             tail_streams: PanelOptions::DEFAULT_TAIL_STREAMS,
             trace_url: None,
-            alerts: alerts::AlertRules::default(),
+            alerts: pages::alerts::AlertRules::default(),
             tail_poll: PanelOptions::DEFAULT_TAIL_POLL,
         }
     }
@@ -207,7 +204,7 @@ impl PanelOptions {
 pub(crate) struct AppState {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) options: PanelOptions,
-    pub(crate) tail: Arc<tail::TailHub>,
+    pub(crate) tail: Arc<pages::tail::hub::TailHub>,
 }
 
 /// The panel's pages over `store`, with links relative to wherever the
@@ -222,20 +219,18 @@ pub fn router_with(store: Arc<dyn Store>, options: PanelOptions) -> axum::Router
     let (errors, warnings, streams, poll) =
         (options.slot_errors, options.slot_warnings, options.tail_streams, options.tail_poll);
     let options = options.slot_thresholds(errors, warnings).tail_streams(streams).tail_poll(poll);
-    let tail = Arc::new(tail::TailHub::new(store.clone(), options.tail_streams, options.tail_poll));
+    let tail = Arc::new(pages::tail::hub::TailHub::new(store.clone(), options.tail_streams, options.tail_poll));
     axum::Router::new()
-        .route("/", get(pages::home))
-        .route("/records", get(pages::records))
-        .route("/records/{id}", get(pages::record))
-        .route("/records/{id}/around", get(surrounding::around))
-        .route("/related", get(related::related))
-        .route("/sites", get(pages::sites))
-        .route("/alerts", get(alerts::alerts))
-        .route("/tail", get(pages::tail))
-        .route("/tail/events", get(pages::tail_events))
-        .route("/static/panel.css", get(pages::stylesheet))
-        .route("/static/panel.js", get(pages::script))
-        .fallback(pages::not_found)
+        .merge(pages::home::routes())
+        .merge(pages::records::routes())
+        .merge(pages::record::routes())
+        .merge(pages::surrounding::routes())
+        .merge(pages::related::routes())
+        .merge(pages::sites::routes())
+        .merge(pages::alerts::routes())
+        .merge(pages::tail::routes())
+        .merge(assets::routes())
+        .fallback(error::not_found)
         .layer(axum::middleware::map_response(security_headers))
         .layer(compression())
         .with_state(AppState { store, options, tail })

@@ -13,8 +13,8 @@ use base64::Engine as _;
 use log_panel_query::Store;
 use subtle::ConstantTimeEq;
 
-use crate::pages::cookie;
-use crate::query::{encode, Params};
+use crate::extract::cookie;
+use crate::url::{encode, Params};
 
 mod conns;
 

@@ -1,119 +1,47 @@
-//! The URL as the whole state of a view: query parameters in, a
-//! [`RecordFilter`] out, and links built back from the same parameters.
+//! The filter form of the records, call sites and live tail pages: the
+//! parameters as typed, the form that shows them back, and the caret under
+//! a query's mistake.
 
-use log_panel_core::{Level, Timestamp};
-use log_panel_query::{Cursor, FieldMatch, PageAt, RecordFilter, SiteMatch, When};
-use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
-use time::{OffsetDateTime, UtcOffset};
+use axum::http::StatusCode;
+use axum::response::Response;
+use log_panel_core::{level_name, Level, Timestamp};
+use log_panel_query::{parse_query, FieldMatch, RecordFilter, SiteMatch, StoreError, StoreErrorKind, When};
+use maud::{html, Markup};
 
-/// The query string as ordered pairs, so repeated keys (`levels`, `ctx`) keep every value.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Params {
-    pairs: Vec<(String, String)>,
+use crate::error::{failure, respond};
+use crate::extract::Ctx;
+use crate::html::{page, Base, Nav, Shown};
+use crate::url::Params;
+use crate::viewer::Viewer;
+
+/// A store failure on a page with the filter form: a refused filter shows
+/// the form with the store's reason (400), anything else is [`failure`].
+pub(crate) fn filter_failure(
+    ctx: &Ctx,
+    form: &FilterForm,
+    action: &str,
+    title: &str,
+    nav: Nav,
+    e: &StoreError,
+) -> Response {
+    if e.kind() == StoreErrorKind::BadFilter {
+        let body = filter_form(&ctx.base, action, form, ctx.viewer(), Some(&e.to_string()));
+        return respond(StatusCode::BAD_REQUEST, page(&ctx.frame(title, nav), body));
+    }
+    failure(ctx, title, nav, e)
 }
 
-impl Params {
-    pub(crate) fn parse(query: Option<&str>) -> Params {
-        let pairs = form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect();
-        Params { pairs }
+/// The filter's problems: the viewer's offset, the filter, the page position, the limit.
+pub(crate) fn parse_filter(ctx: &Ctx, form: &FilterForm, now: Timestamp) -> Result<RecordFilter, String> {
+    let mut problems = Vec::new();
+    if let Err(e) = &ctx.viewer {
+        problems.push(e.clone());
     }
-
-    /// The first value of `key`, trimmed, when not empty.
-    pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
+    let filter = form.to_filter(now, ctx.viewer()).map_err(|e| problems.push(e)).ok();
+    match filter {
+        Some(f) if problems.is_empty() => Ok(f),
+        _ => Err(problems.join("; ")),
     }
-
-    /// Every value of `key`.
-    pub(crate) fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.pairs.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
-    }
-}
-
-/// The viewer's fixed UTC offset: from `?tz=` (minutes east of UTC, set by
-/// the page script or typed by hand), else the `log_panel_tz` cookie, else UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Viewer {
-    /// Seconds east of UTC, a multiple of 15 minutes.
-    pub(crate) offset_secs: i32,
-    /// Whether the offset came from the URL (then links carry it on).
-    pub(crate) in_url: bool,
-}
-
-/// The widest offset in use anywhere (UTC+14).
-const MAX_OFFSET_MINUTES: i32 = 14 * 60;
-
-fn parse_offset_minutes(s: &str) -> Option<i32> {
-    let m: i32 = s.trim().parse().ok()?;
-    // Aggregates are kept per quarter hour, and every real zone is on one.
-    (m.abs() <= MAX_OFFSET_MINUTES && m % 15 == 0).then_some(m * 60)
-}
-
-impl Viewer {
-    pub(crate) fn from_request(params: &Params, cookie: Option<&str>) -> Result<Viewer, String> {
-        if let Some(tz) = params.get("tz") {
-            return parse_offset_minutes(tz)
-                .map(|offset_secs| Viewer { offset_secs, in_url: true })
-                .ok_or_else(|| format!("tz `{tz}`: expected minutes east of UTC, a multiple of 15 within ±840"));
-        }
-        // A cookie that does not parse is ignored: the viewer did not type it.
-        let offset_secs = cookie.and_then(parse_offset_minutes).unwrap_or(0);
-        Ok(Viewer { offset_secs, in_url: false })
-    }
-
-    pub(crate) fn utc() -> Viewer {
-        Viewer { offset_secs: 0, in_url: false }
-    }
-
-    fn offset(self) -> UtcOffset {
-        UtcOffset::from_whole_seconds(self.offset_secs).unwrap_or(UtcOffset::UTC)
-    }
-
-    /// `+01:00`, or `UTC`.
-    pub(crate) fn label(self) -> String {
-        if self.offset_secs == 0 {
-            return "UTC".to_owned();
-        }
-        let sign = if self.offset_secs < 0 { '-' } else { '+' };
-        let m = self.offset_secs.abs() / 60;
-        format!("UTC{sign}{:02}:{:02}", m / 60, m % 60)
-    }
-
-    /// `2026-12-01 10:15:02.123` in the viewer's offset.
-    pub(crate) fn format(self, ts: Timestamp) -> String {
-        const FORMAT: &[time::format_description::FormatItem<'static>] =
-            format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]");
-        to_datetime(ts)
-            // Checked: the first and last days a URL can name leave the range in other offsets.
-            .and_then(|t| t.checked_to_offset(self.offset()))
-            .and_then(|t| t.format(FORMAT).ok())
-            .unwrap_or_else(|| ts.to_rfc3339())
-    }
-
-    /// `12-01 10:15` (a short label for axes and slots).
-    pub(crate) fn format_short(self, ts: Timestamp) -> String {
-        const FORMAT: &[time::format_description::FormatItem<'static>] =
-            format_description!("[month]-[day] [hour]:[minute]");
-        to_datetime(ts)
-            // Checked: the first and last days a URL can name leave the range in other offsets.
-            .and_then(|t| t.checked_to_offset(self.offset()))
-            .and_then(|t| t.format(FORMAT).ok())
-            .unwrap_or_else(|| ts.to_rfc3339())
-    }
-}
-
-fn to_datetime(ts: Timestamp) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts.0) * 1_000).ok()
-}
-
-/// RFC 3339 in UTC to the second when that is exact (`2026-12-01T10:00:00Z`), for URLs.
-pub(crate) fn url_time(ts: Timestamp) -> String {
-    if ts.0 % 1_000_000 == 0 {
-        if let Some(s) = to_datetime(ts).and_then(|t| t.format(&Rfc3339).ok()) {
-            return s;
-        }
-    }
-    ts.to_rfc3339()
 }
 
 /// The longest filter accepted, in bytes of its parameters' values: a page
@@ -277,43 +205,84 @@ impl FilterForm {
     }
 }
 
-/// A query string from pairs (`a=1&b=x%20y`), empty when there are none.
-pub(crate) fn encode<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> String {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        s.append_pair(k.as_ref(), v.as_ref());
-    }
-    s.finish()
+/// The form with every filter of the query layer, showing what was typed:
+/// the common fields on one line, the others behind "More filters", which
+/// is open when one of them is set (or the filter was refused), so whatever
+/// filters the page is in view.
+pub(crate) fn filter_form(base: &Base, action: &str, form: &FilterForm, viewer: Viewer, error: Option<&str>) -> Markup {
+    filter_form_keeping(base, action, form, viewer, error, &[])
 }
 
-/// `path?query`, or `path` alone.
-pub(crate) fn href(path: &str, query: &str) -> String {
-    if query.is_empty() {
-        path.to_owned()
-    } else {
-        format!("{path}?{query}")
+/// [`filter_form`] whose "Apply" also carries `keep`, the page's own
+/// parameters beside the filter (the records page's `split` and `limit`),
+/// as hidden fields: applying a filter does not drop the chart or the page size.
+pub(crate) fn filter_form_keeping(
+    base: &Base,
+    action: &str,
+    form: &FilterForm,
+    viewer: Viewer,
+    error: Option<&str>,
+    keep: &[(&'static str, String)],
+) -> Markup {
+    let levels = [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace];
+    let has = |l: Level| form.levels.iter().any(|x| x.eq_ignore_ascii_case(l.as_str()));
+    let advanced = [&form.app, &form.host, &form.pid, &form.site].iter().any(|v| !v.is_empty())
+        || !form.ctx.is_empty()
+        || !form.levels.is_empty();
+    html! {
+        form.filters method="get" action=(base.at(action)) {
+            @if let Some(e) = error { p.error role="alert" { strong { "Filter not applied: " } (Shown(e)) } (caret(&form.q)) }
+            div.main {
+                label.q { "Search" input name="q" value=(Shown(&form.q)) placeholder="words, \"a phrase\", key:value, status>=500, -term, OR"; }
+                label { "Logger" input name="logger" value=(Shown(&form.logger)) placeholder="app::db, or app:: with children"; }
+                label.minlvl { "Min level" select name="level" {
+                    option value="" { "any" }
+                    @for l in levels {
+                        option value=(level_name(l)) selected[form.level.eq_ignore_ascii_case(l.as_str())] { (l.as_str()) }
+                    }
+                } }
+                label.when { "Since" input name="since" value=(Shown(&form.since)) placeholder="2h, 7d, 2026-12-01 10:00"; }
+                label.when { "Until" input name="until" value=(Shown(&form.until)) placeholder="now"; }
+                div.actions {
+                    button type="submit" { "Apply" }
+                    a.button.secondary href=(base.at(action)) { "Reset" }
+                }
+                details.more open[advanced || error.is_some()] {
+                    summary { "More filters" }
+                    div.grid {
+                        label { "App" input name="app" value=(Shown(&form.app)); }
+                        label { "Host" input name="host" value=(Shown(&form.host)); }
+                        label { "Pid" input name="pid" value=(Shown(&form.pid)) inputmode="numeric"; }
+                        label { "Call site" input name="site" value=(Shown(&form.site)) placeholder="src/db.rs:42"; }
+                        label.wide { "Context key=value (one per line)"
+                            textarea name="ctx" rows="2" placeholder="request_id=r-42" { (Shown(&form.ctx.join("\n"))) }
+                        }
+                    }
+                    fieldset.levels {
+                        legend { "Only levels" }
+                        @for l in levels {
+                            label.check { input type="checkbox" name="levels" value=(level_name(l)) checked[has(l)]; (l.as_str()) }
+                        }
+                    }
+                }
+            }
+            @if viewer.in_url { input type="hidden" name="tz" value=(viewer.offset_secs / 60); }
+            @for (name, value) in keep { input type="hidden" name=(name) value=(Shown(value)); }
+        }
     }
 }
 
-/// Which page a records listing shows: `older=` / `newer=` cursors.
-pub(crate) fn page_at(p: &Params) -> Result<PageAt, String> {
-    if let Some(c) = p.get("older") {
-        return c.parse::<Cursor>().map(PageAt::Older).map_err(|e| e.to_string());
-    }
-    if let Some(c) = p.get("newer") {
-        return c.parse::<Cursor>().map(PageAt::Newer).map_err(|e| e.to_string());
-    }
-    Ok(PageAt::Newest)
-}
-
-/// A bounded positive number from `key`, else `default`.
-pub(crate) fn number(p: &Params, key: &str, default: usize, max: usize) -> Result<usize, String> {
-    match p.get(key) {
-        None => Ok(default),
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(format!("{key} `{v}`: expected a number from 1 to {max}")),
-        },
+/// The query with a caret under the column of its mistake; nothing when it parses.
+pub(crate) fn caret(q: &str) -> Markup {
+    let Err(e) = parse_query(q) else { return html! {} };
+    // One character a column, so the caret stands under the mistake; a
+    // control character (a tab, a newline from a hand-made URL) would move it.
+    let shown: String = q.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let pad = " ".repeat(e.column.saturating_sub(1));
+    html! {
+        pre.query-error aria-label="Where the query went wrong" {
+            code { (shown) "\n" (pad) "^ " (e.message) }
+        }
     }
 }
 
@@ -321,6 +290,7 @@ pub(crate) fn number(p: &Params, key: &str, default: usize, max: usize) -> Resul
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::url::encode;
 
     const NOW: Timestamp = Timestamp(1_764_583_200_000_000); // 2025-12-01T10:00:00Z
 
@@ -345,16 +315,5 @@ mod tests {
         assert_eq!(f.levels, [Level::Error, Level::Warn]);
         assert_eq!(f.fields.len(), 2);
         assert_eq!(f.site, Some(SiteMatch { file: "src/a.rs".into(), line: Some(7) }));
-    }
-
-    #[test]
-    fn offsets_are_quarter_hours_within_range() {
-        let v = |q: &str| Viewer::from_request(&Params::parse(Some(q)), None);
-        assert_eq!(v("tz=-300").unwrap().offset_secs, -18_000);
-        assert_eq!(v("tz=345").unwrap().label(), "UTC+05:45");
-        assert!(v("tz=7").is_err() && v("tz=900").is_err() && v("tz=x").is_err());
-        let cookie = Viewer::from_request(&Params::default(), Some("60")).unwrap();
-        assert_eq!((cookie.offset_secs, cookie.in_url), (3600, false));
-        assert_eq!(Viewer::from_request(&Params::default(), Some("junk")).unwrap(), Viewer::utc());
     }
 }

@@ -13,15 +13,23 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::get;
 use log_panel_core::{level_name, Timestamp};
 use log_panel_query::{Cursor, FieldMatch, FieldValue, Page, PageAt, RecordFilter, StoreErrorKind, StoredRecord};
 use log_panel_query::{Store, StoreError};
 use maud::{html, Markup};
 
+use crate::error::{failure, respond};
+use crate::extract::{blocking, Ctx};
 use crate::html::{counted, level_badge, page, preview, time, Nav, Shown, NAME_CHARS};
-use crate::pages::{blocking, failure, respond, Ctx, EARLIEST};
-use crate::query::{encode, number, page_at, Viewer};
+use crate::url::{encode, number, page_at, EARLIEST};
+use crate::viewer::Viewer;
 use crate::AppState;
+
+/// `/related`.
+pub(crate) fn routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/related", get(related))
+}
 
 /// The key whose value names a request: its page is the request view.
 pub(crate) const REQUEST_KEY: &str = "request_id";

@@ -10,13 +10,21 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::get;
 use log_panel_query::{Cursor, PageAt, RecordFilter, StoredRecord};
 use maud::html;
 
-use crate::html::{page, problem_page, records_table, Nav, Shown};
-use crate::pages::{blocking, failure, respond, Ctx};
-use crate::query::number;
+use crate::error::{failure, respond};
+use crate::extract::{blocking, Ctx};
+use crate::html::{page, problem_page, Nav, Shown};
+use crate::rows::records_table;
+use crate::url::number;
 use crate::AppState;
+
+/// `/records/{id}/around`.
+pub(crate) fn routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/records/{id}/around", get(around))
+}
 
 /// Records each side by default.
 const AROUND: usize = 10;

@@ -16,16 +16,23 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::get;
 use log_panel_core::alert::WindowRule;
 use log_panel_core::{Level, Timestamp, LEVELS};
 use log_panel_query::{PageAt, RecordFilter, DAY, HOUR};
 use log_panel_query::{Store, StoreError};
 use maud::{html, Markup};
 
+use crate::error::{failure, respond};
+use crate::extract::{blocking, Ctx};
 use crate::html::{count, counted, level_badge, page, preview, problem_page, time, Nav, Shown, NAME_CHARS};
-use crate::pages::{blocking, failure, respond, Ctx};
-use crate::query::url_time;
+use crate::url::url_time;
 use crate::AppState;
+
+/// `/alerts`.
+pub(crate) fn routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/alerts", get(alerts))
+}
 
 /// Records read per level at most: the newest of the range (and the window before it).
 pub(crate) const ALERT_ROWS: usize = 100_000;
