@@ -4,8 +4,8 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use log_panel_core::{level_name, Level, Timestamp};
-use log_panel_query::{parse_query, FieldMatch, RecordFilter, SiteMatch, StoreError, StoreErrorKind, When};
+use log_panel_core::{level_name, parse_level, Level, Timestamp};
+use log_panel_query::{parse_query, FilterParams, LevelSpec, RecordFilter, StoreError, StoreErrorKind};
 use maud::{html, Markup};
 
 use crate::error::{failure, respond};
@@ -18,7 +18,7 @@ use crate::viewer::Viewer;
 /// the form with the store's reason (400), anything else is [`failure`].
 pub(crate) fn filter_failure(
     ctx: &Ctx,
-    form: &FilterForm,
+    form: &FilterParams,
     action: &str,
     title: &str,
     nav: Nav,
@@ -32,12 +32,12 @@ pub(crate) fn filter_failure(
 }
 
 /// The filter's problems: the viewer's offset, the filter, the page position, the limit.
-pub(crate) fn parse_filter(ctx: &Ctx, form: &FilterForm, now: Timestamp) -> Result<RecordFilter, String> {
+pub(crate) fn parse_filter(ctx: &Ctx, form: &FilterParams, now: Timestamp) -> Result<RecordFilter, String> {
     let mut problems = Vec::new();
     if let Err(e) = &ctx.viewer {
         problems.push(e.clone());
     }
-    let filter = form.to_filter(now, ctx.viewer()).map_err(|e| problems.push(e)).ok();
+    let filter = to_filter(form, now, ctx.viewer()).map_err(|e| problems.push(e)).ok();
     match filter {
         Some(f) if problems.is_empty() => Ok(f),
         _ => Err(problems.join("; ")),
@@ -49,167 +49,83 @@ pub(crate) fn parse_filter(ctx: &Ctx, form: &FilterForm, now: Timestamp) -> Resu
 /// so this bounds a page's size whatever the URL.
 pub(crate) const MAX_FILTER_BYTES: usize = 2048;
 
-/// The record filter's parameters as typed, so a form that failed to parse
-/// shows back what the viewer wrote.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct FilterForm {
-    pub(crate) logger: String,
-    pub(crate) level: String,
-    pub(crate) levels: Vec<String>,
-    pub(crate) q: String,
-    pub(crate) since: String,
-    pub(crate) until: String,
-    pub(crate) app: String,
-    pub(crate) host: String,
-    pub(crate) pid: String,
-    /// The call site, `FILE:LINE` or `FILE`.
-    pub(crate) site: String,
-    /// `key=value` conditions, one per entry.
-    pub(crate) ctx: Vec<String>,
+/// One condition of a [`FilterParams`] as typed.
+type Condition = fn(&FilterParams) -> &String;
+
+/// The URL's name of each condition of a [`FilterParams`], in the order of
+/// a link: the query crate's names, but `q` for the query and `ctx` for a
+/// context condition.
+const NAMES: [(&str, Condition); 10] = [
+    ("logger", |f| &f.logger),
+    ("level", |f| &f.level),
+    ("q", |f| &f.query),
+    ("text", |f| &f.text),
+    ("since", |f| &f.since),
+    ("until", |f| &f.until),
+    ("app", |f| &f.app),
+    ("host", |f| &f.host),
+    ("pid", |f| &f.pid),
+    ("site", |f| &f.site),
+];
+
+/// The filter's conditions as typed in the URL, so a form that failed to
+/// parse shows back what the viewer wrote.
+pub(crate) fn read_form(p: &Params) -> FilterParams {
+    let text = |k: &str| p.get(k).unwrap_or("").to_owned();
+    let mut form = FilterParams::default();
+    form.logger = text("logger");
+    form.level = text("level");
+    form.levels = p.all("levels").map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned).collect();
+    // The query and the text are kept as typed: a leading space may be meant.
+    form.query = p.all("q").next().unwrap_or("").to_owned();
+    form.text = p.all("text").next().unwrap_or("").to_owned();
+    form.since = text("since");
+    form.until = text("until");
+    form.app = text("app");
+    form.host = text("host");
+    form.pid = text("pid");
+    form.site = text("site");
+    // A textarea sends several conditions, one per line; links send one per `ctx`.
+    form.context =
+        p.all("ctx").flat_map(str::lines).map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    form
 }
 
-impl FilterForm {
-    pub(crate) fn from_params(p: &Params) -> FilterForm {
-        let text = |k: &str| p.get(k).unwrap_or("").to_owned();
-        FilterForm {
-            logger: text("logger"),
-            level: text("level"),
-            levels: p.all("levels").map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned).collect(),
-            q: p.all("q").next().unwrap_or("").to_owned(),
-            since: text("since"),
-            until: text("until"),
-            app: text("app"),
-            host: text("host"),
-            pid: text("pid"),
-            site: text("site"),
-            // A textarea sends several conditions, one per line; links send one per `ctx`.
-            ctx: p
-                .all("ctx")
-                .flat_map(str::lines)
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        }
-    }
+/// The filter's parameters, for a link.
+pub(crate) fn form_pairs(form: &FilterParams) -> Vec<(&'static str, String)> {
+    let set = |(k, v): &(&'static str, Condition)| {
+        let v = v(form);
+        (!v.is_empty()).then(|| (*k, v.clone()))
+    };
+    let mut out: Vec<(&'static str, String)> = NAMES[..2].iter().filter_map(set).collect();
+    out.extend(form.levels.iter().map(|l| ("levels", l.clone())));
+    out.extend(NAMES[2..].iter().filter_map(set));
+    out.extend(form.context.iter().map(|c| ("ctx", c.clone())));
+    out
+}
 
-    /// The filter's text, in bytes.
-    fn len(&self) -> usize {
-        let one = [&self.logger, &self.level, &self.q, &self.since, &self.until, &self.app, &self.host, &self.pid];
-        one.iter().map(|v| v.len()).sum::<usize>()
-            + self.site.len()
-            + self.levels.iter().chain(&self.ctx).map(String::len).sum::<usize>()
+/// The filter, its times placed at the viewer's offset, or every problem found in it, joined.
+fn to_filter(form: &FilterParams, now: Timestamp, viewer: Viewer) -> Result<RecordFilter, String> {
+    let len = form.len();
+    if len > MAX_FILTER_BYTES {
+        return Err(format!(
+            "the filter is {len} bytes long; at most {MAX_FILTER_BYTES} are accepted (each link of a page repeats it)"
+        ));
     }
-
-    /// The filter, or every problem found in it, joined.
-    pub(crate) fn to_filter(&self, now: Timestamp, viewer: Viewer) -> Result<RecordFilter, String> {
-        let len = self.len();
-        if len > MAX_FILTER_BYTES {
-            return Err(format!(
-                "the filter is {len} bytes long; at most {MAX_FILTER_BYTES} are accepted (each link of a page repeats it)"
-            ));
-        }
-        let mut problems = Vec::new();
-        let mut f = RecordFilter::default();
-        if !self.logger.is_empty() {
-            match self.logger.parse() {
-                Ok(l) => f.logger = Some(l),
-                Err(e) => problems.push(format!("{e}")),
-            }
-        }
-        if !self.level.is_empty() {
-            match self.level.parse::<Level>() {
-                Ok(l) => f.min_level = Some(l),
-                Err(_) => problems.push(format!("level `{}`: expected error, warn, info, debug or trace", self.level)),
-            }
-        }
-        for l in &self.levels {
-            match l.parse::<Level>() {
-                Ok(l) if !f.levels.contains(&l) => f.levels.push(l),
-                Ok(_) => {}
-                Err(_) => problems.push(format!("level `{l}`: expected error, warn, info, debug or trace")),
-            }
-        }
-        for (text, slot) in [(&self.since, &mut f.since), (&self.until, &mut f.until)] {
-            if !text.is_empty() {
-                match text.parse::<When>().and_then(|w| w.at_offset(now, viewer.offset_secs)) {
-                    Ok(t) => *slot = Some(t),
-                    Err(e) => problems.push(e.to_string()),
-                }
-            }
-        }
-        if let (Some(s), Some(u)) = (f.since, f.until) {
-            if s >= u {
-                problems.push("the time range is empty: `since` must be before `until`".to_owned());
-            }
-        }
-        if !self.app.is_empty() {
-            f.app = Some(self.app.clone());
-        }
-        if !self.host.is_empty() {
-            f.host = Some(self.host.clone());
-        }
-        if !self.pid.is_empty() {
-            match self.pid.parse() {
-                Ok(p) => f.pid = Some(p),
-                Err(_) => problems.push(format!("pid `{}`: expected a process id", self.pid)),
-            }
-        }
-        if !self.site.is_empty() {
-            match self.site.parse::<SiteMatch>() {
-                Ok(s) => f.site = Some(s),
-                Err(e) => problems.push(format!("{e}")),
-            }
-        }
-        for c in &self.ctx {
-            match c.parse::<FieldMatch>() {
-                Ok(m) => f.fields.push(m),
-                Err(e) => problems.push(format!("{e}")),
-            }
-        }
-        // Last, so the query ANDs with every field the form set.
-        if let Err(e) = f.and_query(&self.q) {
-            problems.push(format!("query: {e}"));
-        }
-        if problems.is_empty() {
-            Ok(f)
-        } else {
-            Err(problems.join("; "))
-        }
-    }
-
-    /// The filter's parameters, for a link.
-    pub(crate) fn pairs(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
-        for (k, v) in [("logger", &self.logger), ("level", &self.level)] {
-            if !v.is_empty() {
-                out.push((k, v.clone()));
-            }
-        }
-        out.extend(self.levels.iter().map(|l| ("levels", l.clone())));
-        for (k, v) in [
-            ("q", &self.q),
-            ("since", &self.since),
-            ("until", &self.until),
-            ("app", &self.app),
-            ("host", &self.host),
-            ("pid", &self.pid),
-            ("site", &self.site),
-        ] {
-            if !v.is_empty() {
-                out.push((k, v.clone()));
-            }
-        }
-        out.extend(self.ctx.iter().map(|c| ("ctx", c.clone())));
-        out
-    }
+    form.to_filter(|w| w.at_offset(now, viewer.offset_secs)).map_err(|e| e.to_string())
 }
 
 /// The form with every filter of the query layer, showing what was typed:
 /// the common fields on one line, the others behind "More filters", which
 /// is open when one of them is set (or the filter was refused), so whatever
 /// filters the page is in view.
-pub(crate) fn filter_form(base: &Base, action: &str, form: &FilterForm, viewer: Viewer, error: Option<&str>) -> Markup {
+pub(crate) fn filter_form(
+    base: &Base,
+    action: &str,
+    form: &FilterParams,
+    viewer: Viewer,
+    error: Option<&str>,
+) -> Markup {
     filter_form_keeping(base, action, form, viewer, error, &[])
 }
 
@@ -219,26 +135,30 @@ pub(crate) fn filter_form(base: &Base, action: &str, form: &FilterForm, viewer: 
 pub(crate) fn filter_form_keeping(
     base: &Base,
     action: &str,
-    form: &FilterForm,
+    form: &FilterParams,
     viewer: Viewer,
     error: Option<&str>,
     keep: &[(&'static str, String)],
 ) -> Markup {
     let levels = [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace];
-    let has = |l: Level| form.levels.iter().any(|x| x.eq_ignore_ascii_case(l.as_str()));
-    let advanced = [&form.app, &form.host, &form.pid, &form.site].iter().any(|v| !v.is_empty())
-        || !form.ctx.is_empty()
+    let has = |l: Level| form.levels.iter().any(|x| parse_level(x.trim()) == Ok(l));
+    let minimum = match form.level.parse::<LevelSpec>() {
+        Ok(LevelSpec::AtLeast(l)) => Some(l),
+        _ => None,
+    };
+    let advanced = [&form.app, &form.host, &form.pid, &form.site, &form.text].iter().any(|v| !v.is_empty())
+        || !form.context.is_empty()
         || !form.levels.is_empty();
     html! {
         form.filters method="get" action=(base.at(action)) {
-            @if let Some(e) = error { p.error role="alert" { strong { "Filter not applied: " } (Shown(e)) } (caret(&form.q)) }
+            @if let Some(e) = error { p.error role="alert" { strong { "Filter not applied: " } (Shown(e)) } (caret(&form.query)) }
             div.main {
-                label.q { "Search" input name="q" value=(Shown(&form.q)) placeholder="words, \"a phrase\", key:value, status>=500, -term, OR"; }
+                label.q { "Search" input name="q" value=(Shown(&form.query)) placeholder="words, \"a phrase\", key:value, status>=500, -term, OR"; }
                 label { "Logger" input name="logger" value=(Shown(&form.logger)) placeholder="app::db, or app:: with children"; }
                 label.minlvl { "Min level" select name="level" {
                     option value="" { "any" }
                     @for l in levels {
-                        option value=(level_name(l)) selected[form.level.eq_ignore_ascii_case(l.as_str())] { (l.as_str()) }
+                        option value=(level_name(l)) selected[minimum == Some(l)] { (l.as_str()) }
                     }
                 } }
                 label.when { "Since" input name="since" value=(Shown(&form.since)) placeholder="2h, 7d, 2026-12-01 10:00"; }
@@ -250,12 +170,13 @@ pub(crate) fn filter_form_keeping(
                 details.more open[advanced || error.is_some()] {
                     summary { "More filters" }
                     div.grid {
+                        label { "Message contains" input name="text" value=(Shown(&form.text)) placeholder="any text, case-insensitive"; }
                         label { "App" input name="app" value=(Shown(&form.app)); }
                         label { "Host" input name="host" value=(Shown(&form.host)); }
                         label { "Pid" input name="pid" value=(Shown(&form.pid)) inputmode="numeric"; }
                         label { "Call site" input name="site" value=(Shown(&form.site)) placeholder="src/db.rs:42"; }
                         label.wide { "Context key=value (one per line)"
-                            textarea name="ctx" rows="2" placeholder="request_id=r-42" { (Shown(&form.ctx.join("\n"))) }
+                            textarea name="ctx" rows="2" placeholder="request_id=r-42" { (Shown(&form.context.join("\n"))) }
                         }
                     }
                     fieldset.levels {
@@ -291,14 +212,15 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::url::encode;
+    use log_panel_query::SiteMatch;
 
     const NOW: Timestamp = Timestamp(1_764_583_200_000_000); // 2025-12-01T10:00:00Z
 
     #[test]
     fn a_filter_reports_every_problem() {
         let p = Params::parse(Some("level=loud&pid=x&since=soon&ctx=nokey&logger=::&site=:3"));
-        let err = FilterForm::from_params(&p).to_filter(NOW, Viewer::utc()).unwrap_err();
-        for part in ["level `loud`", "pid `x`", "time `soon`", "context filter", "logger", "call site `:3`"] {
+        let err = to_filter(&read_form(&p), NOW, Viewer::utc()).unwrap_err();
+        for part in ["unknown level `loud`", "pid `x`", "time `soon`", "context filter", "logger", "call site `:3`"] {
             assert!(err.contains(part), "{err}");
         }
     }
@@ -307,13 +229,28 @@ mod tests {
     fn links_carry_the_filter_back() {
         let p =
             Params::parse(Some("logger=a%26b&levels=error&levels=warn&ctx=k%3Dv%0Aj%3D2&q=%20x&site=src%2Fa.rs%3A7"));
-        let form = FilterForm::from_params(&p);
-        assert_eq!(form.ctx, ["k=v", "j=2"]);
-        let again = FilterForm::from_params(&Params::parse(Some(&encode(form.pairs()))));
-        assert_eq!(again.pairs(), form.pairs());
-        let f = form.to_filter(NOW, Viewer::utc()).unwrap();
+        let form = read_form(&p);
+        assert_eq!(form.context, ["k=v", "j=2"]);
+        let again = read_form(&Params::parse(Some(&encode(form_pairs(&form)))));
+        assert_eq!(form_pairs(&again), form_pairs(&form));
+        let f = to_filter(&form, NOW, Viewer::utc()).unwrap();
         assert_eq!(f.levels, [Level::Error, Level::Warn]);
         assert_eq!(f.fields.len(), 2);
         assert_eq!(f.site, Some(SiteMatch { file: "src/a.rs".into(), line: Some(7) }));
+    }
+
+    /// The form reads the same level words, time forms and text filter as the command line.
+    #[test]
+    fn the_grammar_is_the_command_lines() {
+        let p = Params::parse(Some("level=warning&text=Payment&since=90d&levels=WARNING"));
+        let form = read_form(&p);
+        let f = to_filter(&form, NOW, Viewer::utc()).unwrap();
+        assert_eq!(f.min_level, Some(Level::Warn));
+        assert_eq!(f.levels, [Level::Warn]);
+        assert_eq!(f.text.as_deref(), Some("Payment"));
+        assert_eq!(f.since, Some(Timestamp(NOW.0 - 90 * log_panel_query::DAY)));
+        assert!(form_pairs(&form).contains(&("text", "Payment".to_owned())));
+        let list = to_filter(&read_form(&Params::parse(Some("level=error,info"))), NOW, Viewer::utc()).unwrap();
+        assert_eq!((list.min_level, list.levels), (None, vec![Level::Error, Level::Info]));
     }
 }

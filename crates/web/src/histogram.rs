@@ -12,13 +12,13 @@
 
 use log_panel_core::Timestamp;
 use log_panel_query::{
-    Cursor, Histogram, LevelCounts, Page, PageAt, RecordFilter, Slots, StoreErrorKind, StoredRecord, DAY, HOUR,
-    QUARTER_HOUR,
+    Cursor, FilterParams, Histogram, LevelCounts, Page, PageAt, RecordFilter, Slots, StoreErrorKind, StoredRecord, DAY,
+    HOUR, QUARTER_HOUR,
 };
 use log_panel_query::{Store, StoreError};
 use maud::{html, Markup};
 
-use crate::filter_form::FilterForm;
+use crate::filter_form::form_pairs;
 use crate::html::{counted, Base, Shown};
 use crate::url::{encode, url_time, EARLIEST, LATEST};
 use crate::viewer::Viewer;
@@ -247,7 +247,7 @@ pub(crate) fn bar_width(slots: &Slots) -> String {
 pub(crate) fn histogram(
     base: &Base,
     viewer: Viewer,
-    form: &FilterForm,
+    form: &FilterParams,
     drawn: &Drawn,
     rows: &[StoredRecord],
     path: &str,
@@ -337,7 +337,7 @@ type Bar = (usize, LevelCounts, Timestamp, Timestamp, String);
 fn bars(
     base: &Base,
     viewer: Viewer,
-    form: &FilterForm,
+    form: &FilterParams,
     slots: &Slots,
     hist: &Histogram,
     path: &str,
@@ -349,7 +349,7 @@ fn bars(
         let mut narrowed = form.clone();
         narrowed.since = url_time(start);
         narrowed.until = url_time(end);
-        let mut pairs = narrowed.pairs();
+        let mut pairs = form_pairs(&narrowed);
         if viewer.in_url {
             pairs.push(("tz", (viewer.offset_secs / 60).to_string()));
         }

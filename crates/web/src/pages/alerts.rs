@@ -19,7 +19,7 @@ use axum::response::Response;
 use axum::routing::get;
 use log_panel_core::alert::WindowRule;
 use log_panel_core::{Level, Timestamp, LEVELS};
-use log_panel_query::{PageAt, RecordFilter, DAY, HOUR};
+use log_panel_query::{PageAt, RecordFilter, Timeline};
 use log_panel_query::{Store, StoreError};
 use maud::{html, Markup};
 
@@ -163,8 +163,8 @@ pub(crate) fn crossings(
     Ok((found, levels))
 }
 
-/// The ranges offered, as (parameter, span).
-const RANGES: [(&str, i64); 4] = [("1h", HOUR), ("24h", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY)];
+/// The ranges offered; any other the timeline grammar takes ([`Timeline`]) is served too.
+const RANGES: [&str; 4] = ["1h", "24h", "7d", "30d"];
 
 /// The records page with the records that crossed: the logger's records of
 /// the level within the window.
@@ -203,10 +203,12 @@ fn rules_line(rules: &AlertRules) -> Markup {
 pub(crate) async fn alerts(State(state): State<AppState>, ctx: Ctx) -> Response {
     let title = "Alerts";
     let range = ctx.params.get("range").unwrap_or("24h").to_owned();
-    let Some(&(range, span)) = RANGES.iter().find(|(r, _)| *r == range) else {
-        let frame = ctx.frame(title, Nav::Alerts);
-        let msg = format!("range `{range}`: expected 1h, 24h, 7d or 30d");
-        return respond(StatusCode::BAD_REQUEST, problem_page(&frame, "Bad parameters", &msg, false));
+    let span = match range.parse::<Timeline>() {
+        Ok(t) => t.span(),
+        Err(e) => {
+            let frame = ctx.frame(title, Nav::Alerts);
+            return respond(StatusCode::BAD_REQUEST, problem_page(&frame, "Bad parameters", &e.to_string(), false));
+        }
     };
     if let Err(e) = &ctx.viewer {
         let frame = ctx.frame(title, Nav::Alerts);
@@ -227,7 +229,7 @@ pub(crate) async fn alerts(State(state): State<AppState>, ctx: Ctx) -> Response 
         section.alerts data-crossings=(found.len()) {
             h1 { "Alerts" }
             nav.ranges {
-                @for (r, _) in RANGES {
+                @for r in RANGES {
                     @if r == range { strong { "Last " (r) } } @else { a href=(ctx.link("/alerts", vec![("range", r.to_owned())])) { "Last " (r) } }
                     " "
                 }

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use log_panel_core::Timestamp;
-use log_panel_query::{CardFilter, CardSort, CardsQuery, LoggerCard, Slots, StoreError, HOUR};
+use log_panel_query::{CardFilter, CardSort, CardsQuery, LoggerCard, Slots, StoreError, Timeline, HOUR};
 use maud::{html, Markup};
 
 use crate::error::{failure, respond};
@@ -24,14 +24,16 @@ pub(crate) fn routes() -> axum::Router<AppState> {
     axum::Router::new().route("/", get(home))
 }
 
-fn range_slots(range: &str, now: Timestamp, viewer: Viewer) -> Option<Result<Slots, StoreError>> {
-    match range {
-        "24h" => Some(Slots::hours_until(now, 24)),
-        "30d" => Some(Slots::days_until(now, viewer.offset_secs, 30)),
-        "90d" => Some(Slots::days_until(now, viewer.offset_secs, 90)),
-        _ => None,
+/// The timeline's slots: hours, or days at the viewer's offset.
+fn range_slots(range: &str, now: Timestamp, viewer: Viewer) -> Result<(Slots, bool), StoreError> {
+    match range.parse::<Timeline>()? {
+        Timeline::Hours(n) => Ok((Slots::hours_until(now, n)?, false)),
+        Timeline::Days(n) => Ok((Slots::days_until(now, viewer.offset_secs, n)?, true)),
     }
 }
+
+/// The timelines the form offers; another typed in the URL is offered beside them.
+const TIMELINES: [(&str, &str); 3] = [("24h", "24 hours"), ("30d", "30 days"), ("90d", "90 days")];
 
 pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
     let p = &ctx.params;
@@ -45,15 +47,11 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
     }
     let viewer = ctx.viewer();
     let now = Timestamp::now();
-    let slots = match range_slots(&range, now, viewer) {
-        Some(Ok(s)) => Some(s),
-        Some(Err(e)) => {
+    let (slots, daily) = match range_slots(&range, now, viewer) {
+        Ok((s, daily)) => (Some(s), daily),
+        Err(e) => {
             problems.push(e.to_string());
-            None
-        }
-        None => {
-            problems.push(format!("range `{range}`: expected 24h, 30d or 90d"));
-            None
+            (None, false)
         }
     };
     let filter = match show.as_str() {
@@ -100,7 +98,6 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
         Ok(c) => c,
         Err(e) => return failure(&ctx, "Loggers", Nav::Home, &e),
     };
-    let daily = range != "24h";
     let first = query_offset(page_no) + 1;
     let last = query_offset(page_no) + cards.cards.len();
     let mut pager_pairs: Vec<(&str, String)> =
@@ -121,7 +118,7 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
                 "No records stored yet." } @else { "No logger matches." } }
         } @else {
             p.muted { "Loggers " (first) "–" (last) " of " (cards.matching)
-                " · timeline: " @if daily { (slots.len()) " days (" (viewer.label()) ")" } @else { "24 hours" } }
+                " · timeline: " @if daily { (slots.len()) " days (" (viewer.label()) ")" } @else { (slots.len()) " hours" } }
             div.cards { @for card in &cards.cards { (logger_card(&ctx, &state.options, card, &slots, daily)) } }
             nav.pager {
                 @if page_no > 1 { a href=(pager_link(page_no - 1)) rel="prev" { "← Previous" } }
@@ -142,9 +139,10 @@ fn home_form(ctx: &Ctx, range: &str, show: &str, sort: &str, name: &str, error: 
         form.filters.inline method="get" action=(ctx.base.at("/")) {
             @if let Some(e) = &error { p.error role="alert" { strong { "Filter not applied: " } (Shown(e)) } }
             label { "Timeline" select name="range" {
-                @for (v, l) in [("24h", "24 hours"), ("30d", "30 days"), ("90d", "90 days")] {
+                @for (v, l) in TIMELINES {
                     option value=(v) selected[v == range] { (l) }
                 }
+                @if !TIMELINES.iter().any(|(v, _)| *v == range) { option value=(Shown(range)) selected { (Shown(range)) } }
             } }
             label { "Show" select name="show" {
                 @for (v, l) in [("all", "all loggers"), ("errors", "with errors"), ("warnings", "with warnings")] {

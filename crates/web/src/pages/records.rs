@@ -13,7 +13,7 @@ use maud::{html, Markup};
 
 use crate::error::respond;
 use crate::extract::{blocking, Ctx};
-use crate::filter_form::{filter_failure, filter_form, filter_form_keeping, parse_filter, FilterForm};
+use crate::filter_form::{filter_failure, filter_form, filter_form_keeping, form_pairs, parse_filter, read_form};
 use crate::histogram::{histogram, total_label};
 use crate::html::{counted, page, Nav};
 use crate::rows::records_table;
@@ -29,7 +29,7 @@ pub(crate) fn routes() -> axum::Router<AppState> {
 }
 
 pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response {
-    let form = FilterForm::from_params(&ctx.params);
+    let form = read_form(&ctx.params);
     let viewer = ctx.viewer();
     let now = Timestamp::now();
     let parsed = parse_filter(&ctx, &form, now).and_then(|f| {
@@ -66,7 +66,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
         Ok(x) => x,
         Err(e) => return filter_failure(&ctx, &form, "/records", "Records", Nav::Records, &e),
     };
-    let mut keep = form.pairs();
+    let mut keep = form_pairs(&form);
     if limit != 50 {
         keep.push(("limit", limit.to_string()));
     }
@@ -94,7 +94,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
             @if let Some(c) = page_of.older { a href=(pager_link("older", c.to_string())) rel="next" { "Older →" } }
         }
     };
-    let mut tail_pairs = form.pairs();
+    let mut tail_pairs = form_pairs(&form);
     tail_pairs.extend(ctx.tz_pairs());
     let body = html! {
         (filter_form_keeping(&ctx.base, "/records", &form, viewer, None, &beside))

@@ -5,12 +5,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use log_panel_core::Timestamp;
-use log_panel_query::{CallSite, SiteMatch};
+use log_panel_query::{CallSite, FilterParams, SiteMatch};
 use maud::html;
 
 use crate::error::respond;
 use crate::extract::{blocking, Ctx};
-use crate::filter_form::{filter_failure, filter_form, parse_filter, FilterForm};
+use crate::filter_form::{filter_failure, filter_form, form_pairs, parse_filter, read_form};
 use crate::html::{count, page, preview, time, Nav, NAME_CHARS};
 use crate::url::number;
 use crate::AppState;
@@ -24,7 +24,7 @@ pub(crate) fn routes() -> axum::Router<AppState> {
 }
 
 pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Response {
-    let mut form = FilterForm::from_params(&ctx.params);
+    let mut form = read_form(&ctx.params);
     if form.since.is_empty() {
         form.since = "1h".to_owned();
     }
@@ -52,11 +52,11 @@ pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Response {
                 } }
                 tbody {
                     @for site in &sites {
-                        @let by_logger = FilterForm { logger: site.logger.clone(), ..form.clone() };
+                        @let by_logger = by_logger(&form, site);
                         tr {
-                            td.logger { a href=(ctx.link("/records", by_logger.pairs())) { (preview(&site.logger, NAME_CHARS)) } }
+                            td.logger { a href=(ctx.link("/records", form_pairs(&by_logger))) { (preview(&site.logger, NAME_CHARS)) } }
                             td { @match site_form(&by_logger, site) {
-                                Some(one) => { a href=(ctx.link("/records", one.pairs())) title="The records of this call site" {
+                                Some(one) => { a href=(ctx.link("/records", form_pairs(&one))) title="The records of this call site" {
                                     code { (preview(site.file.as_deref().unwrap_or("?"), NAME_CHARS)) @if let Some(l) = site.line { ":" (l) } } } }
                                 None => { code { "?" } }
                             } }
@@ -80,10 +80,19 @@ pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Response {
 
 /// The records form narrowed to one call site (its logger exactly, its file
 /// and line); `None` for records logged without a file.
-fn site_form(by_logger: &FilterForm, site: &CallSite) -> Option<FilterForm> {
+fn site_form(by_logger: &FilterParams, site: &CallSite) -> Option<FilterParams> {
     let file = site.file.as_ref()?;
     let at = SiteMatch { file: file.clone(), line: site.line };
-    Some(FilterForm { site: at.to_string(), ..by_logger.clone() })
+    let mut one = by_logger.clone();
+    one.site = at.to_string();
+    Some(one)
+}
+
+/// The form narrowed to the call site's logger, exactly.
+fn by_logger(form: &FilterParams, site: &CallSite) -> FilterParams {
+    let mut narrowed = form.clone();
+    narrowed.logger.clone_from(&site.logger);
+    narrowed
 }
 
 fn nonzero(n: u64) -> String {

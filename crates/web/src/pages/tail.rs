@@ -14,7 +14,7 @@ use maud::html;
 
 use crate::error::{respond, RETRY_AFTER_SECS};
 use crate::extract::{blocking, Ctx};
-use crate::filter_form::{filter_failure, filter_form, parse_filter, FilterForm};
+use crate::filter_form::{filter_failure, filter_form, form_pairs, parse_filter, read_form};
 use crate::html::{page, Nav};
 use crate::rows::records_table;
 use crate::url::encode;
@@ -42,7 +42,7 @@ fn tail_links(ctx: &Ctx, filter: &RecordFilter) -> row::RowLinks {
 }
 
 pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Response {
-    let form = FilterForm::from_params(&ctx.params);
+    let form = read_form(&ctx.params);
     let viewer = ctx.viewer();
     let filter = match parse_filter(&ctx, &form, Timestamp::now()) {
         Ok(f) => f,
@@ -59,7 +59,7 @@ pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Response {
     // The newest ids, shown by time (several writers commit out of time
     // order); the stream goes on after the highest id shown.
     lines.sort_by_key(|r| (r.ts, r.id));
-    let mut src = form.pairs();
+    let mut src = form_pairs(&form);
     if let Some(last) = lines.iter().map(|r| r.id).max() {
         src.push(("after", last.to_string()));
     }
@@ -82,7 +82,7 @@ pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Response {
 /// at most one page back, else with the latest page; `503` when the most
 /// streams are open.
 pub(crate) async fn tail_events(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Response {
-    let form = FilterForm::from_params(&ctx.params);
+    let form = read_form(&ctx.params);
     let filter = match parse_filter(&ctx, &form, Timestamp::now()) {
         Ok(f) => f,
         Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
