@@ -45,8 +45,8 @@ impl Ctx {
         self.viewer.clone().unwrap_or_else(|_| Viewer::utc())
     }
 
-    pub(crate) fn frame<'a>(&'a self, title: &'a str, nav: Nav) -> Frame<'a> {
-        Frame { base: &self.base, viewer: self.viewer(), title, nav }
+    pub(crate) fn frame(&self, title: &str, nav: Nav) -> Frame {
+        Frame { base: self.base.clone(), viewer: self.viewer(), title: title.to_owned(), nav }
     }
 
     /// A link to `path` with `pairs` and the viewer's offset when it came from the URL.

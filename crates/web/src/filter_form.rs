@@ -2,34 +2,33 @@
 //! parameters as typed, the form that shows them back, and the caret under
 //! a query's mistake.
 
-use axum::http::StatusCode;
-use axum::response::Response;
 use log_panel_core::{level_name, parse_level, Level, Timestamp};
 use log_panel_query::{parse_query, FilterParams, LevelSpec, RecordFilter, StoreError, StoreErrorKind};
 use maud::{html, Markup};
 
-use crate::error::{failure, respond};
+use crate::error::PageError;
 use crate::extract::Ctx;
-use crate::html::{page, Base, Nav, Shown};
+use crate::html::{Base, Nav, Shown};
 use crate::url::Params;
 use crate::viewer::Viewer;
 
-/// A store failure on a page with the filter form: a refused filter shows
-/// the form with the store's reason (400), anything else is [`failure`].
-pub(crate) fn filter_failure(
-    ctx: &Ctx,
-    form: &FilterParams,
-    action: &str,
-    title: &str,
-    nav: Nav,
-    e: &StoreError,
-) -> Response {
-    if e.kind() == StoreErrorKind::BadFilter {
-        let body = filter_form(&ctx.base, action, form, ctx.viewer(), Some(&e.to_string()));
-        return respond(StatusCode::BAD_REQUEST, page(&ctx.frame(title, nav), body));
-    }
-    failure(ctx, title, nav, e)
+/// The page at `action` refused for `reason`: its form shown back with what
+/// was typed, the reason and the caret under a query's mistake (400).
+pub(crate) fn refused(ctx: &Ctx, form: &FilterParams, (action, title, nav): At, reason: &str) -> PageError {
+    PageError::form(ctx.frame(title, nav), filter_form(&ctx.base, action, form, ctx.viewer(), Some(reason)))
 }
+
+/// A store failure on a page with the filter form: a refused filter is
+/// [`refused`] with the store's reason, anything else the store's error page.
+pub(crate) fn store_failed(ctx: &Ctx, form: &FilterParams, at: At, e: StoreError) -> PageError {
+    if e.kind() == StoreErrorKind::BadFilter {
+        return refused(ctx, form, at, &e.to_string());
+    }
+    PageError::store(ctx.frame(at.1, at.2), e)
+}
+
+/// A page with the filter form: its path, title and navigation entry.
+pub(crate) type At = (&'static str, &'static str, Nav);
 
 /// The filter's problems: the viewer's offset, the filter, the page position, the limit.
 pub(crate) fn parse_filter(ctx: &Ctx, form: &FilterParams, now: Timestamp) -> Result<RecordFilter, String> {

@@ -3,6 +3,8 @@
 //! are shown through [`Shown`], which also turns control characters into
 //! visible escapes.
 
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
 use log_panel_core::{escape_controls, level_name, Level, Timestamp};
 use maud::{html, Markup, Render, DOCTYPE};
 
@@ -52,14 +54,14 @@ pub(crate) enum Nav {
 }
 
 /// Everything a page's frame needs.
-pub(crate) struct Frame<'a> {
-    pub(crate) base: &'a Base,
+pub(crate) struct Frame {
+    pub(crate) base: Base,
     pub(crate) viewer: Viewer,
-    pub(crate) title: &'a str,
+    pub(crate) title: String,
     pub(crate) nav: Nav,
 }
 
-pub(crate) fn page(frame: &Frame<'_>, body: Markup) -> Markup {
+pub(crate) fn page(frame: &Frame, body: Markup) -> Markup {
     let Frame { base, viewer, title, nav } = frame;
     let tz = if viewer.in_url { encode([("tz", (viewer.offset_secs / 60).to_string())]) } else { String::new() };
     let item = |target: Nav, path: &str, label: &str| {
@@ -94,20 +96,9 @@ pub(crate) fn page(frame: &Frame<'_>, body: Markup) -> Markup {
     }
 }
 
-/// The page shown for a failure: what went wrong, and for an unreachable
-/// store a reload every few seconds, so the page comes back with the store.
-pub(crate) fn problem_page(frame: &Frame<'_>, heading: &str, message: &str, retry: bool) -> Markup {
-    page(
-        frame,
-        html! {
-            @if retry { meta http-equiv="refresh" content="10"; }
-            section.problem {
-                h1 { (heading) }
-                p { (Shown(message)) }
-                @if retry { p.muted { "This page reloads every 10 seconds and works again once the database is back." } }
-            }
-        },
-    )
+/// `markup` as an HTML response with `status`.
+pub(crate) fn respond(status: StatusCode, markup: Markup) -> Response {
+    (status, Html(markup.into_string())).into_response()
 }
 
 pub(crate) fn level_badge(level: Level) -> Markup {

@@ -23,9 +23,9 @@ use log_panel_query::{PageAt, RecordFilter, Timeline};
 use log_panel_query::{Store, StoreError};
 use maud::{html, Markup};
 
-use crate::error::{failure, respond};
+use crate::error::PageError;
 use crate::extract::{blocking, Ctx};
-use crate::html::{count, counted, level_badge, page, preview, problem_page, time, Nav, Shown, NAME_CHARS};
+use crate::html::{count, counted, level_badge, page, preview, respond, time, Nav, Shown, NAME_CHARS};
 use crate::url::url_time;
 use crate::AppState;
 
@@ -200,19 +200,17 @@ fn rules_line(rules: &AlertRules) -> Markup {
 }
 
 /// `GET /alerts?range=24h`.
-pub(crate) async fn alerts(State(state): State<AppState>, ctx: Ctx) -> Response {
+pub(crate) async fn alerts(State(state): State<AppState>, ctx: Ctx) -> Result<Response, PageError> {
     let title = "Alerts";
     let range = ctx.params.get("range").unwrap_or("24h").to_owned();
     let span = match range.parse::<Timeline>() {
         Ok(t) => t.span(),
         Err(e) => {
-            let frame = ctx.frame(title, Nav::Alerts);
-            return respond(StatusCode::BAD_REQUEST, problem_page(&frame, "Bad parameters", &e.to_string(), false));
+            return Err(PageError::bad_parameters(ctx.frame(title, Nav::Alerts), e.to_string()));
         }
     };
     if let Err(e) = &ctx.viewer {
-        let frame = ctx.frame(title, Nav::Alerts);
-        return respond(StatusCode::BAD_REQUEST, problem_page(&frame, "Bad parameters", e, false));
+        return Err(PageError::bad_parameters(ctx.frame(title, Nav::Alerts), e.clone()));
     }
     let rules = state.options.alerts.clone();
     let now = Timestamp::now();
@@ -221,7 +219,7 @@ pub(crate) async fn alerts(State(state): State<AppState>, ctx: Ctx) -> Response 
     let read_rules = rules.clone();
     let (found, levels) = match blocking(&state, move |s| crossings(s, &read_rules, from, to)).await {
         Ok(x) => x,
-        Err(e) => return failure(&ctx, title, Nav::Alerts, &e),
+        Err(e) => return Err(PageError::store(ctx.frame(title, Nav::Alerts), e)),
     };
     let viewer = ctx.viewer();
     let window = window_label(rules.window);
@@ -275,5 +273,5 @@ pub(crate) async fn alerts(State(state): State<AppState>, ctx: Ctx) -> Response 
             }
         }
     };
-    respond(StatusCode::OK, page(&ctx.frame(title, Nav::Alerts), body))
+    Ok(respond(StatusCode::OK, page(&ctx.frame(title, Nav::Alerts), body)))
 }

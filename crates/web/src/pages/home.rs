@@ -8,10 +8,10 @@ use log_panel_core::Timestamp;
 use log_panel_query::{CardFilter, CardSort, CardsQuery, LoggerCard, Slots, StoreError, Timeline, HOUR};
 use maud::{html, Markup};
 
-use crate::error::{failure, respond};
+use crate::error::PageError;
 use crate::extract::{blocking, Ctx};
 use crate::health::Health;
-use crate::html::{count, counted, page, time, Nav, Shown};
+use crate::html::{count, counted, page, respond, time, Nav, Shown};
 use crate::url::{encode, number, url_time};
 use crate::viewer::Viewer;
 use crate::{AppState, PanelOptions, Thresholds};
@@ -35,7 +35,7 @@ fn range_slots(range: &str, now: Timestamp, viewer: Viewer) -> Result<(Slots, bo
 /// The timelines the form offers; another typed in the URL is offered beside them.
 const TIMELINES: [(&str, &str); 3] = [("24h", "24 hours"), ("30d", "30 days"), ("90d", "90 days")];
 
-pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
+pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Result<Response, PageError> {
     let p = &ctx.params;
     let range = p.get("range").unwrap_or("24h").to_owned();
     let show = p.get("show").unwrap_or("all").to_owned();
@@ -84,7 +84,7 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
         (!problems.is_empty()).then(|| problems.join("; ")),
     );
     let (Some(slots), true) = (slots, problems.is_empty()) else {
-        return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Loggers", Nav::Home), form));
+        return Err(PageError::form(ctx.frame("Loggers", Nav::Home), form));
     };
     // `CardsQuery::last_hour` rounds `now` up to its quarter hour itself.
     let mut query = CardsQuery::new(slots.clone(), now);
@@ -96,7 +96,7 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
     let options = state.options.clone();
     let cards = match blocking(&state, move |s| crate::trouble::cards(s, &query, &options)).await {
         Ok(c) => c,
-        Err(e) => return failure(&ctx, "Loggers", Nav::Home, &e),
+        Err(e) => return Err(PageError::store(ctx.frame("Loggers", Nav::Home), e)),
     };
     let first = query_offset(page_no) + 1;
     let last = query_offset(page_no) + cards.cards.len();
@@ -126,7 +126,7 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Response {
             }
         }
     };
-    respond(StatusCode::OK, page(&ctx.frame("Loggers", Nav::Home), body))
+    Ok(respond(StatusCode::OK, page(&ctx.frame("Loggers", Nav::Home), body)))
 }
 
 fn query_offset(page_no: usize) -> usize {

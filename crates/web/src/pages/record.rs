@@ -6,9 +6,9 @@ use axum::response::Response;
 use axum::routing::get;
 use maud::{html, Markup};
 
-use crate::error::{failure, respond};
+use crate::error::PageError;
 use crate::extract::{blocking, Ctx};
-use crate::html::{count, level_badge, page, problem_page, time, Nav, Shown};
+use crate::html::{count, level_badge, page, respond, time, Nav, Shown};
 use crate::rows::field_text;
 use crate::url::encode;
 use crate::AppState;
@@ -48,23 +48,22 @@ fn indent(s: &str) -> String {
     s.replace('\n', "\n  ")
 }
 
-pub(crate) async fn record(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+pub(crate) async fn record(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
     let viewer = ctx.viewer();
     let Ok(id) = id.parse::<i64>() else {
-        let frame = ctx.frame("Record", Nav::None);
-        return respond(
-            StatusCode::NOT_FOUND,
-            problem_page(&frame, "No such record", "Record ids are numbers.", false),
-        );
+        return Err(PageError::not_found(ctx.frame("Record", Nav::None), "No such record", "Record ids are numbers."));
     };
     let r = match blocking(&state, move |s| s.record(id)).await {
         Ok(Some(r)) => r,
         Ok(None) => {
-            let frame = ctx.frame("Record", Nav::None);
             let msg = format!("There is no record {id}: it may have been pruned.");
-            return respond(StatusCode::NOT_FOUND, problem_page(&frame, "No such record", &msg, false));
+            return Err(PageError::not_found(ctx.frame("Record", Nav::None), "No such record", msg));
         }
-        Err(e) => return failure(&ctx, "Record", Nav::None, &e),
+        Err(e) => return Err(PageError::store(ctx.frame("Record", Nav::None), e)),
     };
     let title = format!("Record {id}");
     let filter_link = |key: &'static str, value: String| {
@@ -103,5 +102,5 @@ pub(crate) async fn record(State(state): State<AppState>, ctx: Ctx, Path(id): Pa
             }
         }
     };
-    respond(StatusCode::OK, page(&ctx.frame(&title, Nav::None), body))
+    Ok(respond(StatusCode::OK, page(&ctx.frame(&title, Nav::None), body)))
 }

@@ -11,11 +11,11 @@ use log_panel_core::Timestamp;
 use log_panel_query::{PageAt, RecordFilter};
 use maud::{html, Markup};
 
-use crate::error::respond;
+use crate::error::PageError;
 use crate::extract::{blocking, Ctx};
-use crate::filter_form::{filter_failure, filter_form, filter_form_keeping, form_pairs, parse_filter, read_form};
+use crate::filter_form::{filter_form_keeping, form_pairs, parse_filter, read_form, refused, store_failed, At};
 use crate::histogram::{histogram, total_label};
-use crate::html::{counted, page, Nav};
+use crate::html::{counted, page, respond, Nav};
 use crate::rows::records_table;
 use crate::url::{encode, number, page_at};
 use crate::AppState;
@@ -28,7 +28,10 @@ pub(crate) fn routes() -> axum::Router<AppState> {
     axum::Router::new().route("/records", get(records))
 }
 
-pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response {
+/// The records page: path, title, navigation entry.
+const AT: At = ("/records", "Records", Nav::Records);
+
+pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Result<Response, PageError> {
     let form = read_form(&ctx.params);
     let viewer = ctx.viewer();
     let now = Timestamp::now();
@@ -40,10 +43,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     });
     let (filter, at, limit, split_key, ask) = match parsed {
         Ok(x) => x,
-        Err(e) => {
-            let body = filter_form(&ctx.base, "/records", &form, viewer, Some(&e));
-            return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Records", Nav::Records), body));
-        }
+        Err(e) => return Err(refused(&ctx, &form, AT, &e)),
     };
     let term = filter.text.clone();
     let unindexed = unindexed_note(&filter);
@@ -64,7 +64,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
     .await;
     let (page_of, drawn, split, fields) = match result {
         Ok(x) => x,
-        Err(e) => return filter_failure(&ctx, &form, "/records", "Records", Nav::Records, &e),
+        Err(e) => return Err(store_failed(&ctx, &form, AT, e)),
     };
     let mut keep = form_pairs(&form);
     if limit != 50 {
@@ -121,7 +121,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Response
             (pager)
         }
     };
-    respond(StatusCode::OK, page(&ctx.frame("Records", Nav::Records), body))
+    Ok(respond(StatusCode::OK, page(&ctx.frame(AT.1, AT.2), body)))
 }
 
 /// The note above the rows naming what no index serves; nothing when every part is indexed.

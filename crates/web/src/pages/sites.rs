@@ -8,10 +8,10 @@ use log_panel_core::Timestamp;
 use log_panel_query::{CallSite, FilterParams, SiteMatch};
 use maud::html;
 
-use crate::error::respond;
+use crate::error::PageError;
 use crate::extract::{blocking, Ctx};
-use crate::filter_form::{filter_failure, filter_form, form_pairs, parse_filter, read_form};
-use crate::html::{count, page, preview, time, Nav, NAME_CHARS};
+use crate::filter_form::{filter_form, form_pairs, parse_filter, read_form, refused, store_failed, At};
+use crate::html::{count, page, preview, respond, time, Nav, NAME_CHARS};
 use crate::url::number;
 use crate::AppState;
 
@@ -23,7 +23,10 @@ pub(crate) fn routes() -> axum::Router<AppState> {
     axum::Router::new().route("/sites", get(sites))
 }
 
-pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Response {
+/// The call sites page: path, title, navigation entry.
+const AT: At = ("/sites", "Call sites", Nav::Sites);
+
+pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Result<Response, PageError> {
     let mut form = read_form(&ctx.params);
     if form.since.is_empty() {
         form.since = "1h".to_owned();
@@ -33,14 +36,11 @@ pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Response {
         .and_then(|f| Ok((f, number(&ctx.params, "limit", 50, SITES_LIMIT)?)));
     let (filter, limit) = match parsed {
         Ok(x) => x,
-        Err(e) => {
-            let body = filter_form(&ctx.base, "/sites", &form, viewer, Some(&e));
-            return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Call sites", Nav::Sites), body));
-        }
+        Err(e) => return Err(refused(&ctx, &form, AT, &e)),
     };
     let sites = match blocking(&state, move |s| s.call_sites(&filter, limit)).await {
         Ok(s) => s,
-        Err(e) => return filter_failure(&ctx, &form, "/sites", "Call sites", Nav::Sites, &e),
+        Err(e) => return Err(store_failed(&ctx, &form, AT, e)),
     };
     let body = html! {
         (filter_form(&ctx.base, "/sites", &form, viewer, None))
@@ -75,7 +75,7 @@ pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Response {
             p.muted { "A call site is a logger and a source line: the location links to that line's records, the logger to all of its records, in this window." }
         }
     };
-    respond(StatusCode::OK, page(&ctx.frame("Call sites", Nav::Sites), body))
+    Ok(respond(StatusCode::OK, page(&ctx.frame(AT.1, AT.2), body)))
 }
 
 /// The records form narrowed to one call site (its logger exactly, its file

@@ -12,10 +12,10 @@ use log_panel_core::{escape_controls, Timestamp};
 use log_panel_query::{RecordFilter, StoreErrorKind};
 use maud::html;
 
-use crate::error::{respond, RETRY_AFTER_SECS};
+use crate::error::{PageError, RETRY_AFTER_SECS};
 use crate::extract::{blocking, Ctx};
-use crate::filter_form::{filter_failure, filter_form, form_pairs, parse_filter, read_form};
-use crate::html::{page, Nav};
+use crate::filter_form::{filter_form, form_pairs, parse_filter, read_form, refused, store_failed, At};
+use crate::html::{page, respond, Nav};
 use crate::rows::records_table;
 use crate::url::encode;
 use crate::AppState;
@@ -41,20 +41,20 @@ fn tail_links(ctx: &Ctx, filter: &RecordFilter) -> row::RowLinks {
     }
 }
 
-pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Response {
+/// The live tail page: path, title, navigation entry.
+const AT: At = ("/tail", "Live tail", Nav::Tail);
+
+pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Result<Response, PageError> {
     let form = read_form(&ctx.params);
     let viewer = ctx.viewer();
     let filter = match parse_filter(&ctx, &form, Timestamp::now()) {
         Ok(f) => f,
-        Err(e) => {
-            let body = filter_form(&ctx.base, "/tail", &form, viewer, Some(&e));
-            return respond(StatusCode::BAD_REQUEST, page(&ctx.frame("Live tail", Nav::Tail), body));
-        }
+        Err(e) => return Err(refused(&ctx, &form, AT, &e)),
     };
     let links = tail_links(&ctx, &filter);
     let mut lines = match blocking(&state, move |s| s.tail(&filter, None, TAIL_OPENING)).await {
         Ok(l) => l,
-        Err(e) => return filter_failure(&ctx, &form, "/tail", "Live tail", Nav::Tail, &e),
+        Err(e) => return Err(store_failed(&ctx, &form, AT, e)),
     };
     // The newest ids, shown by time (several writers commit out of time
     // order); the stream goes on after the highest id shown.
@@ -74,7 +74,7 @@ pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Response {
             (records_table(&ctx.base, viewer, &lines, false, links.term.as_deref(), &links.keys))
         }
     };
-    respond(StatusCode::OK, page(&ctx.frame("Live tail", Nav::Tail), body))
+    Ok(respond(StatusCode::OK, page(&ctx.frame(AT.1, AT.2), body)))
 }
 
 /// Server-sent events: every record the filter keeps, as it is committed.
