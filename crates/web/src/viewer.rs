@@ -1,6 +1,7 @@
 //! The viewer's offset from UTC, and times shown in it.
 
 use log_panel_core::Timestamp;
+use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::UtcOffset;
 
@@ -57,23 +58,20 @@ impl Viewer {
 
     /// `2026-12-01 10:15:02.123` in the viewer's offset.
     pub(crate) fn format(self, ts: Timestamp) -> String {
-        const FORMAT: &[time::format_description::FormatItem<'static>] =
-            format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]");
-        to_datetime(ts)
-            // Checked: the first and last days a URL can name leave the range in other offsets.
-            .and_then(|t| t.checked_to_offset(self.offset()))
-            .and_then(|t| t.format(FORMAT).ok())
-            .unwrap_or_else(|| ts.to_rfc3339())
+        self.format_as(ts, format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"))
     }
 
     /// `12-01 10:15` (a short label for axes and slots).
     pub(crate) fn format_short(self, ts: Timestamp) -> String {
-        const FORMAT: &[time::format_description::FormatItem<'static>] =
-            format_description!("[month]-[day] [hour]:[minute]");
+        self.format_as(ts, format_description!("[month]-[day] [hour]:[minute]"))
+    }
+
+    /// `ts` in the viewer's offset as `format` says, else RFC 3339 in UTC.
+    fn format_as(self, ts: Timestamp, format: &[FormatItem<'_>]) -> String {
         to_datetime(ts)
             // Checked: the first and last days a URL can name leave the range in other offsets.
             .and_then(|t| t.checked_to_offset(self.offset()))
-            .and_then(|t| t.format(FORMAT).ok())
+            .and_then(|t| t.format(format).ok())
             .unwrap_or_else(|| ts.to_rfc3339())
     }
 }
