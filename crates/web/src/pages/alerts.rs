@@ -2,8 +2,8 @@
 //! crossed each one.
 //!
 //! Fired alerts are not stored: the page recomputes the crossings over the
-//! stored records with the configured thresholds ([`AlertRules`]) and core's
-//! one crossing rule ([`WindowRule`]), the rule the writer's counter fires
+//! stored records with the configured thresholds (`AlertRules`) and core's
+//! one crossing rule (`WindowRule`), the rule the writer's counter fires
 //! by. Per logger and exact level, in `(time, id)` order, a record fires when
 //! the records of its logger and level within `[t − window, t]` number
 //! exactly the threshold. Bounded: at most [`ALERT_ROWS`] records are read
@@ -17,8 +17,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use log_panel_core::alert::WindowRule;
-use log_panel_core::{Level, Timestamp, LEVELS};
+use log_panel_core::{Level, Timestamp};
 use log_panel_query::{PageAt, RecordFilter, Timeline};
 use log_panel_query::{Store, StoreError};
 use maud::{html, Markup};
@@ -26,6 +25,7 @@ use maud::{html, Markup};
 use crate::error::PageError;
 use crate::extract::{blocking, Ctx};
 use crate::html::{count, counted, level_badge, page, preview, respond, time, Nav, Shown, NAME_CHARS};
+use crate::options::AlertRules;
 use crate::url::url_time;
 use crate::AppState;
 
@@ -38,44 +38,6 @@ pub(crate) fn routes() -> axum::Router<AppState> {
 pub(crate) const ALERT_ROWS: usize = 100_000;
 /// Crossings listed at most, the newest.
 const SHOWN: usize = 500;
-
-/// The thresholds the page recomputes crossings with: the configuration's
-/// `[thresholds]` (records of one logger and exactly one level within
-/// `window`), the library's defaults unless told otherwise: ERROR 1, WARN 1,
-/// one hour.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AlertRules {
-    /// Per level, in [`LEVELS`] order; `None` never fires.
-    pub(crate) thresholds: [Option<u32>; 5],
-    /// The sliding window.
-    pub(crate) window: Duration,
-}
-
-impl Default for AlertRules {
-    fn default() -> AlertRules {
-        let mut thresholds = [None; 5];
-        for (l, t) in LEVELS.iter().zip(thresholds.iter_mut()) {
-            if matches!(l, Level::Error | Level::Warn) {
-                *t = Some(1);
-            }
-        }
-        AlertRules { thresholds, window: Duration::from_secs(3600) }
-    }
-}
-
-impl AlertRules {
-    fn window_micros(&self) -> i64 {
-        i64::try_from(self.window.as_micros()).unwrap_or(i64::MAX)
-    }
-
-    /// Each level's rule, when it has one.
-    fn rules(&self) -> impl Iterator<Item = (Level, WindowRule)> + '_ {
-        LEVELS
-            .iter()
-            .zip(&self.thresholds)
-            .filter_map(|(l, t)| Some((*l, WindowRule::new((*t)?, self.window_micros())?)))
-    }
-}
 
 /// One threshold crossing.
 #[derive(Debug, Clone, PartialEq, Eq)]

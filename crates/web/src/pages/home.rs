@@ -12,9 +12,10 @@ use crate::error::PageError;
 use crate::extract::{blocking, Ctx};
 use crate::health::Health;
 use crate::html::{count, counted, page, respond, time, Nav, Shown};
+use crate::options::PanelOptions;
 use crate::url::{encode, number, url_time};
 use crate::viewer::Viewer;
-use crate::{AppState, PanelOptions, Thresholds};
+use crate::{AppState, Thresholds};
 
 /// Cards per home page.
 const CARDS_PER_PAGE: usize = 20;
