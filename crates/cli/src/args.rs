@@ -1,12 +1,11 @@
 //! The command line: subcommands and the filter flags they share.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use log_panel_core::parse_level;
-use log_panel_core::Level;
-use log_panel_query::{FieldMatch, LoggerMatch, RecordFilter, SiteMatch, When};
+use log_panel_query::{parse_pid, FieldMatch, LevelSpec, LoggerMatch, RecordFilter, SiteMatch, Timeline, When};
 
 use crate::error::CliError;
 
@@ -120,12 +119,13 @@ pub(crate) struct FilterArgs {
     /// Exactly this logger; `name::` for the logger and its `::` children.
     #[arg(long, value_name = "NAME")]
     pub logger: Option<LoggerMatch>,
-    /// One level: that level and above (`warn` = warn and error). A list: exactly those (`error,info`).
-    #[arg(long, value_name = "LEVEL[,LEVEL]", value_parser = parse_level_spec)]
+    /// One level: that level and above (`warn` or `warning` = warn and error). A list: exactly
+    /// those (`error,info`).
+    #[arg(long, value_name = "LEVEL[,LEVEL]", value_parser = LevelSpec::from_str)]
     pub level: Option<LevelSpec>,
     /// Messages containing this text (case-insensitive).
     #[arg(long, value_name = "TEXT", value_parser = non_empty)]
-    pub grep: Option<String>,
+    pub text: Option<String>,
     /// A stored field equal to a value; repeat to AND several.
     #[arg(long = "context", value_name = "KEY=VALUE")]
     pub context: Vec<FieldMatch>,
@@ -139,7 +139,7 @@ pub(crate) struct FilterArgs {
     #[arg(long, value_parser = non_empty)]
     pub host: Option<String>,
     /// Records of this process id.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_pid)]
     pub pid: Option<u32>,
     /// Records logged at this call site: `src/db.rs:42`, or `src/db.rs` for any line (with
     /// --logger, one call site as `sites` lists it).
@@ -157,12 +157,10 @@ impl FilterArgs {
     pub(crate) fn to_filter(&self) -> Result<RecordFilter, CliError> {
         let mut f = RecordFilter::default();
         f.logger.clone_from(&self.logger);
-        match &self.level {
-            Some(LevelSpec::AtLeast(l)) => f.min_level = Some(*l),
-            Some(LevelSpec::Exactly(ls)) => f.levels.clone_from(ls),
-            None => {}
+        if let Some(level) = &self.level {
+            level.apply(&mut f);
         }
-        f.text.clone_from(&self.grep);
+        f.text.clone_from(&self.text);
         f.fields.clone_from(&self.context);
         f.fields.extend(self.trace.clone());
         f.app.clone_from(&self.app);
@@ -174,30 +172,6 @@ impl FilterArgs {
         }
         Ok(f)
     }
-}
-
-/// `--level`: one level is a minimum, a comma list is an exact set.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum LevelSpec {
-    AtLeast(Level),
-    Exactly(Vec<Level>),
-}
-
-pub(crate) fn parse_level_spec(s: &str) -> Result<LevelSpec, String> {
-    if !s.contains(',') {
-        return parse_level(s.trim()).map(LevelSpec::AtLeast);
-    }
-    let mut levels = Vec::new();
-    for part in s.split(',').map(str::trim) {
-        if part.is_empty() {
-            return Err(format!("`{s}`: empty level in the list"));
-        }
-        let level = parse_level(part)?;
-        if !levels.contains(&level) {
-            levels.push(level);
-        }
-    }
-    Ok(LevelSpec::Exactly(levels))
 }
 
 /// `--read-timeout`: a whole number of milliseconds, seconds or minutes (`500ms`, `10s`, `2m`), at least 1 ms.
@@ -272,7 +246,7 @@ pub(crate) struct QueryArgs {
     #[command(flatten)]
     pub range: RangeArgs,
     /// The records of one request (field `request_id`), in time order, across threads and apps.
-    #[arg(long, value_name = "ID", conflicts_with_all = ["logger", "level", "grep", "context", "trace", "app", "host", "pid", "site", "since", "until", "query"])]
+    #[arg(long, value_name = "ID", conflicts_with_all = ["logger", "level", "text", "context", "trace", "app", "host", "pid", "site", "since", "until", "query"])]
     pub request: Option<String>,
     /// At most this many records.
     #[arg(long, default_value_t = 100, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -285,8 +259,8 @@ pub(crate) struct QueryArgs {
 #[derive(Debug, Args)]
 pub(crate) struct StatsArgs {
     /// The timeline: `24h` (hourly slots) or `30d` / `90d` (local days); any Nh up to 168 or Nd up to 366.
-    #[arg(long, default_value = "24h", value_parser = parse_range)]
-    pub range: StatsRange,
+    #[arg(long, default_value = "24h", value_parser = Timeline::from_str)]
+    pub range: Timeline,
     /// Only loggers whose name contains this text.
     #[arg(long, value_name = "TEXT")]
     pub name: Option<String>,
@@ -296,24 +270,6 @@ pub(crate) struct StatsArgs {
     /// Only loggers with warnings or errors in the range.
     #[arg(long)]
     pub warnings: bool,
-}
-
-/// The timeline of `stats`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StatsRange {
-    Hours(usize),
-    Days(usize),
-}
-
-pub(crate) fn parse_range(s: &str) -> Result<StatsRange, String> {
-    let bad = || format!("`{s}`: expected hours such as 24h (1 to 168) or days such as 30d (1 to 366)");
-    let (n, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: usize = n.parse().map_err(|_| bad())?;
-    match unit {
-        "h" if (1..=168).contains(&n) => Ok(StatsRange::Hours(n)),
-        "d" if (1..=366).contains(&n) => Ok(StatsRange::Days(n)),
-        _ => Err(bad()),
-    }
 }
 
 #[derive(Debug, Args)]
@@ -370,20 +326,37 @@ pub(crate) struct ExportArgs {
 mod tests {
     use super::*;
 
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        Cli::try_parse_from(["log-panel"].iter().chain(args)).map(|c| c.command)
+    }
+
+    fn level(arg: &str) -> Result<Option<LevelSpec>, clap::Error> {
+        match parse(&["query", "--level", arg])? {
+            Command::Query(q) => Ok(q.filter.level),
+            _ => unreachable!(),
+        }
+    }
+
     #[test]
     fn level_spec_single_is_minimum_list_is_exact() {
-        assert_eq!(parse_level_spec("warn"), Ok(LevelSpec::AtLeast(Level::Warn)));
-        assert_eq!(parse_level_spec("error, info,error"), Ok(LevelSpec::Exactly(vec![Level::Error, Level::Info])));
-        assert!(parse_level_spec("loud").is_err());
-        assert!(parse_level_spec("warn,").is_err());
+        use log_panel_core::Level;
+        assert_eq!(level("warn").unwrap(), Some(LevelSpec::AtLeast(Level::Warn)));
+        assert_eq!(level("warning").unwrap(), Some(LevelSpec::AtLeast(Level::Warn)));
+        assert_eq!(level("error, info,error").unwrap(), Some(LevelSpec::Exactly(vec![Level::Error, Level::Info])));
+        assert!(level("loud").is_err());
+        assert!(level("warn,").is_err());
     }
 
     #[test]
     fn stats_ranges() {
-        assert_eq!(parse_range("24h"), Ok(StatsRange::Hours(24)));
-        assert_eq!(parse_range("90d"), Ok(StatsRange::Days(90)));
+        let range = |r: &str| match parse(&["stats", "--range", r])? {
+            Command::Stats(s) => Ok::<_, clap::Error>(s.range),
+            _ => unreachable!(),
+        };
+        assert_eq!(range("24h").unwrap(), Timeline::Hours(24));
+        assert_eq!(range("90d").unwrap(), Timeline::Days(90));
         for bad in ["", "h", "0d", "400d", "5w", "-1h"] {
-            assert!(parse_range(bad).is_err(), "{bad}");
+            assert!(range(bad).is_err(), "{bad}");
         }
     }
 

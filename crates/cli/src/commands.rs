@@ -11,11 +11,9 @@ use log_panel_query::{
     CardFilter, CardsQuery, CommitWaiter, FieldValue, Follow, LoggerCard, PageAt, RecordFilter, Slots, StoredRecord,
     Wake,
 };
-use log_panel_query::{LevelCounts, Maintenance, Store, StoreErrorKind};
+use log_panel_query::{LevelCounts, Maintenance, Store, StoreErrorKind, Timeline};
 
-use crate::args::{
-    ExportArgs, ExportFormat, Format, PruneArgs, QueryArgs, RangeArgs, SitesArgs, StatsArgs, StatsRange, TailArgs,
-};
+use crate::args::{ExportArgs, ExportFormat, Format, PruneArgs, QueryArgs, RangeArgs, SitesArgs, StatsArgs, TailArgs};
 use crate::error::{out, CliError};
 use crate::local_time::Clock;
 use crate::show::{cell_into, clean, print, width, Paint, RecordWriter, DIM, GREEN, RED, YELLOW};
@@ -405,8 +403,8 @@ fn shorten(s: &str, max: usize) -> String {
 pub(crate) fn stats(ctx: &Ctx, a: &StatsArgs) -> Result<(), CliError> {
     let now = ctx.clock.now();
     let (slots, what) = match a.range {
-        StatsRange::Hours(n) => (Slots::hours_until(now, n)?, format!("{n} hours")),
-        StatsRange::Days(n) => (ctx.clock.day_slots(n)?, format!("{n} days")),
+        Timeline::Hours(n) => (Slots::hours_until(now, n)?, format!("{n} hours")),
+        Timeline::Days(n) => (ctx.clock.day_slots(n)?, format!("{n} days")),
     };
     let mut query = CardsQuery::new(slots.clone(), now);
     query.filter = if a.errors {
@@ -433,7 +431,7 @@ pub(crate) fn stats(ctx: &Ctx, a: &StatsArgs) -> Result<(), CliError> {
         print(&mut w, "no loggers with records\n")?;
         return w.flush().map_err(out);
     }
-    let hourly = matches!(a.range, StatsRange::Hours(_));
+    let hourly = matches!(a.range, Timeline::Hours(_));
     let rows: Vec<[String; 7]> = cards
         .iter()
         .map(|c| {

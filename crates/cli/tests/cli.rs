@@ -190,7 +190,7 @@ fn check_filters(db: &Path) {
     assert_eq!(q(&["--level", "error,info"]), ["evil", "billing", "billing::payments", "app", "old"]);
     assert_eq!(q(&["--logger", "billing::"]), ["billing", "billing::payments", "billing::db"]);
     assert_eq!(q(&["--logger", "billing"]), ["billing"]);
-    assert_eq!(q(&["--grep", "PAYMENT"]), ["billing::payments"]);
+    assert_eq!(q(&["--text", "PAYMENT"]), ["billing::payments"]);
     assert_eq!(q(&["--context", "order_id=1234"]), ["billing::payments"]);
     assert_eq!(q(&["--context", "request_id=r-1", "--app", "web"]), ["billing"]);
     assert_eq!(q(&["--host", "h2"]), ["evil", "billing"]);
@@ -199,7 +199,7 @@ fn check_filters(db: &Path) {
     assert_eq!(q(&["--since", "7d", "--until", "100m"]), ["billing::db", "app"]);
     assert_eq!(q(&["--logger", "billing::", "--level", "warn", "--since", "1d"]), ["billing::payments", "billing::db"]);
     assert_eq!(q(&["--limit", "2"]), ["evil", "billing"]);
-    assert!(q(&["--grep", "nothing like this"]).is_empty());
+    assert!(q(&["--text", "nothing like this"]).is_empty());
     // Call sites: every record is in src/service.rs, at line 10 + minutes ago.
     assert_eq!(q(&["--site", "src/service.rs:130"]), ["billing::db"]);
     assert_eq!(
@@ -232,7 +232,7 @@ fn query_formats() {
     assert_eq!(r["context"]["order_id"], 1234);
     assert_eq!(r["context"]["request_id"], "r-1");
     assert!(r["ts"].as_str().unwrap().ends_with("+00:00"), "the local zone is UTC here: {r}");
-    let empty = ok(&db.path, &["query", "--format", "json", "--grep", "nope"]);
+    let empty = ok(&db.path, &["query", "--format", "json", "--text", "nope"]);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&empty).unwrap(), serde_json::json!([]));
 
     // JSON keeps the stored text exactly, escaped as JSON.
@@ -812,7 +812,7 @@ fn store_errors_are_one_line_with_a_failure_status() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let e = fails(&run(&db.path, &args), 2);
     assert!(e.contains("17 context conditions: a filter holds at most 16"), "{e}");
-    let e = fails(&run(&db.path, &["query", "--grep", &"x".repeat(5_000)]), 2);
+    let e = fails(&run(&db.path, &["query", "--text", &"x".repeat(5_000)]), 2);
     assert!(e.contains("longer than the 4096"), "{e}");
 
     // 200 000 records searched for a 2-letter term (a scan) within 1 ms.
@@ -826,13 +826,13 @@ fn store_errors_are_one_line_with_a_failure_status() {
     }
     drop(sink);
     for args in [
-        &["--read-timeout", "1ms", "query", "--grep", "zz"][..],
-        &["--read-timeout", "1ms", "sites", "--grep", "zz", "--since", "1d"],
+        &["--read-timeout", "1ms", "query", "--text", "zz"][..],
+        &["--read-timeout", "1ms", "sites", "--text", "zz", "--since", "1d"],
     ] {
         let e = fails(&run(&path, args), 1);
         assert!(e.contains("time budget"), "{args:?}: {e}");
     }
-    assert!(ok(&path, &["--read-timeout", "60s", "query", "--grep", "zz"]).is_empty());
+    assert!(ok(&path, &["--read-timeout", "60s", "query", "--text", "zz"]).is_empty());
     fails(&run(&path, &["--read-timeout", "soon", "query"]), 2);
 
     let e = fails(&run(&big.path().join("nope.db"), &["query"]), 1);

@@ -40,6 +40,7 @@ pub mod conformance;
 mod fields;
 mod follow;
 mod language;
+mod params;
 mod range;
 mod split;
 mod wake;
@@ -50,6 +51,7 @@ pub use fields::{
 };
 pub use follow::Follow;
 pub use language::{parse_query, Expr, QueryError, MAX_DEPTH, MAX_QUERY_BYTES, MAX_TERMS};
+pub use params::{parse_pid, FilterError, FilterParams, LevelSpec, Timeline};
 pub use range::{FieldRange, RangeOp};
 pub use split::{split_label, Split, SplitCounter, SplitSeries};
 pub use wake::{CommitWaiter, Sleep, Wake};

@@ -1,4 +1,4 @@
-//! A rarely matching follow (`log-panel tail -f --grep`) on SQLite reads
+//! A rarely matching follow (`log-panel tail -f --text`) on SQLite reads
 //! each row once: its ids are in commit order, so a poll reads only the rows
 //! committed since the last one, counted where the scan tests each row.
 #![allow(clippy::unwrap_used)]

@@ -10,14 +10,18 @@
 //! from the rows up to the store's scan bound, and a count that stopped
 //! there is drawn and labelled as a lower bound.
 
-use log_panel_core::{escape_controls, Timestamp};
+use log_panel_core::Timestamp;
 use log_panel_query::{
-    Cursor, Histogram, LevelCounts, Page, PageAt, RecordFilter, Slots, StoreErrorKind, HOUR, QUARTER_HOUR,
+    Cursor, FilterParams, Histogram, LevelCounts, Page, PageAt, RecordFilter, Slots, StoreErrorKind, StoredRecord, DAY,
+    HOUR, QUARTER_HOUR,
 };
 use log_panel_query::{Store, StoreError};
 use maud::{html, Markup};
 
-use crate::query::Viewer;
+use crate::filter_form::form_pairs;
+use crate::html::{counted, Base, Shown};
+use crate::url::{encode, url_time, EARLIEST, LATEST};
+use crate::viewer::Viewer;
 
 /// A minute, in microseconds.
 const MINUTE: i64 = 60 * SECOND;
@@ -90,7 +94,7 @@ pub(crate) fn read(
         Err(e) => return Err(e),
     };
     let (start, end, until_now) = window(filter, oldest, now);
-    let slots = crate::pages::histogram_slots(start, end, viewer)?;
+    let slots = histogram_slots(start, end, viewer)?;
     let counts = match failed.take() {
         Some(e) => Err(e),
         None => match exact(store, filter, &slots) {
@@ -105,7 +109,7 @@ pub(crate) fn read(
 /// The oldest record `filter` keeps, read from the oldest end of the results
 /// (one keyset page of one row); `None` when nothing matches.
 pub(crate) fn oldest(store: &dyn Store, filter: &RecordFilter) -> Result<Option<Timestamp>, StoreError> {
-    let before_all = Cursor { ts: Timestamp(crate::pages::EARLIEST), id: i64::MIN };
+    let before_all = Cursor { ts: Timestamp(EARLIEST), id: i64::MIN };
     let page = store.records(filter, PageAt::Newer(before_all), 1)?;
     Ok(page.records.last().map(|r| r.ts))
 }
@@ -170,74 +174,194 @@ pub(crate) fn x_of(slots: &Slots, t: Timestamp, bar_w: f64) -> f64 {
     (i as f64 + frac) * bar_w
 }
 
-/// `text` (already cut and with control characters escaped, as rows show
-/// it) with every occurrence of the search `term` in a `<mark>`, matched
-/// case-insensitively per character as the stores search. maud escapes both
-/// the marked and the unmarked parts: a term can never add markup.
-pub(crate) fn highlight(text: &str, term: Option<&str>) -> Markup {
-    html! { @for (part, marked) in marked_runs(text, term) { @if marked { mark { (part) } } @else { (part) } } }
+/// Bars of the histogram at most (one more when the range starts and ends inside a bar).
+pub(crate) const HISTOGRAM_BARS: u64 = 60;
+/// The round bar widths, narrowest first; a wider range gets bars of whole years.
+const BAR_WIDTHS: [i64; 16] = [
+    1_000_000,
+    5_000_000,
+    15_000_000,
+    60_000_000,
+    300_000_000,
+    900_000_000,
+    1_800_000_000,
+    HOUR,
+    3 * HOUR,
+    6 * HOUR,
+    12 * HOUR,
+    DAY,
+    7 * DAY,
+    30 * DAY,
+    91 * DAY,
+    YEAR,
+];
+/// A year of 365 days, the unit of the widest bars.
+const YEAR: i64 = 365 * DAY;
+
+/// Slots for the histogram above the records over `[start, end)` (see
+/// [`crate::histogram::window`]), in at most [`HISTOGRAM_BARS`] (+1) bars of a
+/// round width — whole years for the widest ranges — whatever the range.
+pub(crate) fn histogram_slots(start: Timestamp, end: Timestamp, viewer: Viewer) -> Result<Slots, StoreError> {
+    let clamp = |t: i64| t.clamp(EARLIEST, LATEST);
+    let end = clamp(end.0);
+    let start = clamp(start.0);
+    let end = if end <= start { start.saturating_add(HOUR) } else { end };
+    // Positive: `end` is after `start`.
+    let span = end.saturating_sub(start).unsigned_abs();
+    let bars = |w: i64| span.div_ceil(w.unsigned_abs());
+    let width = BAR_WIDTHS.iter().copied().find(|&w| bars(w) <= HISTOGRAM_BARS).unwrap_or_else(|| {
+        let years = i64::try_from(bars(YEAR).div_ceil(HISTOGRAM_BARS)).unwrap_or(i64::MAX / YEAR);
+        YEAR.saturating_mul(years)
+    });
+    // Wide bars start on the viewer's local boundaries (every offset is a quarter hour).
+    let off = if width >= HOUR { i64::from(viewer.offset_secs) * 1_000_000 } else { 0 };
+    let first = (start + off).div_euclid(width) * width - off;
+    let last = (end + off).saturating_add(width - 1).div_euclid(width) * width - off;
+    let n = ((last - first) / width).max(1);
+    // Bounds stay within the times a URL can name, so every bar's link parses.
+    let mut bounds: Vec<Timestamp> = (0..=n).map(|i| Timestamp(clamp(first.saturating_add(i * width)))).collect();
+    bounds.dedup();
+    Slots::new(bounds)
 }
 
-/// `text` cut into runs, each marked when it matches the search `term`
-/// (what [`highlight`] marks; the live tail's script marks the same runs).
-pub(crate) fn marked_runs<'a>(text: &'a str, term: Option<&str>) -> Vec<(&'a str, bool)> {
-    match term {
-        Some(t) if !t.is_empty() => split_marked(text, &escape_controls(t, false)),
-        _ => vec![(text, false)],
+/// A bar's width for people: `15 min`, `6 h`, `7 days`, `170 years`.
+pub(crate) fn bar_width(slots: &Slots) -> String {
+    let Some((a, b)) = slots.slot(slots.len() / 2) else { return String::new() };
+    let w = b.0 - a.0;
+    match w {
+        w if w >= YEAR && w % YEAR == 0 => counted((w / YEAR) as u64, "year"),
+        w if w >= DAY && w % DAY == 0 => counted((w / DAY) as u64, "day"),
+        w if w >= HOUR && w % HOUR == 0 => format!("{} h", w / HOUR),
+        w if w >= 60_000_000 && w % 60_000_000 == 0 => format!("{} min", w / 60_000_000),
+        w => format!("{} s", w / 1_000_000),
     }
 }
 
-/// `text` cut into runs, each marked when it matches `term`.
-fn split_marked<'a>(text: &'a str, term: &str) -> Vec<(&'a str, bool)> {
-    let mut out = Vec::new();
-    let mut plain = 0;
-    let mut i = 0;
-    while i < text.len() {
-        match match_len(&text[i..], term) {
-            Some(n) => {
-                if plain < i {
-                    out.push((&text[plain..i], false));
+/// Bars of counts per slot over the filter's range, stacked by level, each
+/// a link that narrows the time range to its slot (an SVG: sizes are
+/// attributes, not inline styles, so the CSP can forbid styles in the page).
+/// Under the bars, a band marks the time span of the rows on this page. A
+/// count that stopped at the store's scan bound is drawn as a lower bound:
+/// hatched bars titled "at least", and "≥" before the total. A bar's link
+/// keeps `keep`, the page's parameters beside the filter (`split`, `limit`).
+pub(crate) fn histogram(
+    base: &Base,
+    viewer: Viewer,
+    form: &FilterParams,
+    drawn: &Drawn,
+    rows: &[StoredRecord],
+    path: &str,
+    keep: &[(&'static str, String)],
+) -> Markup {
+    let slots = &drawn.slots;
+    let empty = Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true };
+    let hist = drawn.counts.as_ref().unwrap_or(&empty);
+    let max = hist.slots.iter().map(|c| c.total()).max().unwrap_or(0).max(1);
+    let total: u64 = hist.slots.iter().map(|c| c.total()).sum();
+    let n = hist.slots.len();
+    const H: u64 = 60;
+    // The band marking the page's rows lies under the bars.
+    const BAND_Y: u64 = H + 3;
+    const SVG_H: u64 = H + 8;
+    let bar_w = 10usize;
+    let width = slots.slot(slots.len() / 2).map_or(0, |(a, b)| b.0 - a.0);
+    let label = |t: Timestamp| axis_label(viewer, t, width);
+    let at_least = if hist.complete { "" } else { "at least " };
+    let bar_class = |base: &'static str| if hist.complete { base.to_owned() } else { format!("{base} est") };
+    // The page's rows, newest first: the band runs from the last row to the first.
+    let band = match (rows.last(), rows.first()) {
+        (Some(old), Some(new)) => {
+            let (x0, x1) = (x_of(slots, old.ts, bar_w as f64), x_of(slots, new.ts, bar_w as f64));
+            Some((old.ts, new.ts, x0, (x1 - x0).max(2.0)))
+        }
+        _ => None,
+    };
+    html! {
+        figure.histogram data-start=(drawn.window.0 .0) data-end=(drawn.window.1 .0)
+            data-total=[drawn.counts.as_ref().ok().map(|_| total)] data-exact=(drawn.counts.is_ok() && hist.complete) {
+            svg viewBox={ "0 0 " (n * bar_w) " " (SVG_H) } preserveAspectRatio="none" role="img"
+                aria-label={ "Records over time: " @if drawn.counts.is_ok() { (at_least) (total) " in all" } @else { "count not available" } } {
+                @for (i, counts, start, end, link) in bars(base, viewer, form, slots, hist, path, keep) {
+                    @let t = counts.total();
+                    @let h = |c: u64| if c == 0 { 0 } else { (c * H).div_ceil(max) };
+                    @let (e, w) = (h(counts.error), h(counts.warn));
+                    @let rest = h(t).saturating_sub(e + w);
+                    a href=(link) {
+                        title { (viewer.format_short(start)) " – " (viewer.format_short(end)) ": " (at_least) (counted(t, "record")) ", "
+                            (counted(counts.error, "error")) ", " (counted(counts.warn, "warning")) }
+                        rect.bg x=(i * bar_w) y="0" width=(bar_w) height=(H) {}
+                        @if rest > 0 { rect class=(bar_class("b-other")) x=(i * bar_w + 1) y=(H - rest) width=(bar_w - 2) height=(rest) {} }
+                        @if w > 0 { rect class=(bar_class("b-warn")) x=(i * bar_w + 1) y=(H - rest - w) width=(bar_w - 2) height=(w) {} }
+                        @if e > 0 { rect class=(bar_class("b-error")) x=(i * bar_w + 1) y=(H - rest - w - e) width=(bar_w - 2) height=(e) {} }
+                    }
                 }
-                out.push((&text[i..i + n], true));
-                i += n;
-                plain = i;
+                @if let Some((from, to, x, w)) = band {
+                    rect.page-span x=(format!("{x:.2}")) y=(BAND_Y) width=(format!("{w:.2}")) height="4"
+                        data-from=(from.0) data-to=(to.0) {
+                        title { "This page: " (viewer.format(from)) " – " (viewer.format(to)) }
+                    }
+                }
             }
-            None => i += text[i..].chars().next().map_or(1, char::len_utf8),
+            figcaption {
+                span.axis title=(drawn.window.0.to_rfc3339()) { (label(drawn.window.0)) }
+                span.muted {
+                    @match &drawn.counts {
+                        Ok(h) => { strong.total { (total_label(h)) } }
+                        Err(e) => { strong.total { "Count not available" } ": " (Shown(e)) }
+                    }
+                    @if !hist.complete { " — the count stopped at the store's scan bound; each hatched bar is at least its height" }
+                    " · " (n) " bars of " (bar_width(slots)) ", max " (max) " per bar"
+                    @if band.is_some() { " · the band marks this page" }
+                    " · click a bar to narrow the range"
+                }
+                span.axis title=(drawn.window.1.to_rfc3339()) { @if drawn.until_now { "now" } @else { (label(drawn.window.1)) } }
+            }
         }
     }
-    if plain < text.len() {
-        out.push((&text[plain..], false));
+}
+
+/// The histogram's total for people: "332 records", or "≥ 1 000 001 records"
+/// when the count stopped at the scan bound.
+pub(crate) fn total_label(hist: &Histogram) -> String {
+    let total: u64 = hist.slots.iter().map(|c| c.total()).sum();
+    if hist.complete {
+        counted(total, "record")
+    } else {
+        format!("≥ {}", counted(total, "record"))
+    }
+}
+
+type Bar = (usize, LevelCounts, Timestamp, Timestamp, String);
+
+/// Each slot with its counts and the link narrowing the filter to it.
+fn bars(
+    base: &Base,
+    viewer: Viewer,
+    form: &FilterParams,
+    slots: &Slots,
+    hist: &Histogram,
+    path: &str,
+    keep: &[(&'static str, String)],
+) -> Vec<Bar> {
+    let mut out = Vec::with_capacity(hist.slots.len());
+    for (i, counts) in hist.slots.iter().enumerate() {
+        let Some((start, end)) = slots.slot(i) else { break };
+        let mut narrowed = form.clone();
+        narrowed.since = url_time(start);
+        narrowed.until = url_time(end);
+        let mut pairs = form_pairs(&narrowed);
+        if viewer.in_url {
+            pairs.push(("tz", (viewer.offset_secs / 60).to_string()));
+        }
+        pairs.extend(keep.iter().cloned());
+        out.push((i, *counts, start, end, base.link(path, &encode(pairs))));
     }
     out
-}
-
-/// The length in bytes of the prefix of `hay` that equals `term` with each
-/// character lowercased, if there is one.
-fn match_len(hay: &str, term: &str) -> Option<usize> {
-    let mut h = hay.char_indices();
-    for t in term.chars() {
-        let (_, c) = h.next()?;
-        if !c.to_lowercase().eq(t.to_lowercase()) {
-            return None;
-        }
-    }
-    Some(h.next().map_or(hay.len(), |(i, _)| i))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn marks_every_match_case_insensitively_and_escapes() {
-        let m = highlight("a <B>b</b> É", Some("<b>")).into_string();
-        assert_eq!(m, "a <mark>&lt;B&gt;</mark>b&lt;/b&gt; É");
-        assert_eq!(highlight("Éé", Some("é")).into_string(), "<mark>É</mark><mark>é</mark>");
-        // The text "&amp;" itself: its escaped "&" is never split by a mark.
-        assert_eq!(highlight("x&amp;", Some("amp")).into_string(), "x&amp;<mark>amp</mark>;");
-        assert_eq!(highlight("abc", None).into_string(), "abc");
-        assert_eq!(highlight("abc", Some("")).into_string(), "abc");
-    }
 
     #[test]
     fn ceil_rounds_up_to_the_unit() {

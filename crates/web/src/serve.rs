@@ -13,8 +13,8 @@ use base64::Engine as _;
 use log_panel_query::Store;
 use subtle::ConstantTimeEq;
 
-use crate::pages::cookie;
-use crate::query::{encode, Params};
+use crate::extract::cookie;
+use crate::url::{encode, Params};
 
 mod conns;
 
@@ -38,7 +38,7 @@ pub struct ServeOptions {
     /// A user name and password accepted by HTTP basic authentication.
     pub basic: Option<(String, String)>,
     /// How the pages judge what they show.
-    pub panel: crate::PanelOptions,
+    pub panel: crate::options::PanelOptions,
     /// Connections open at once ([`DEFAULT_MAX_CONNECTIONS`](Self::DEFAULT_MAX_CONNECTIONS)).
     /// At the cap, a new connection closes the one that has been quiet longest
     /// (no request in progress); when every one is answering, the new one gets
@@ -61,7 +61,7 @@ impl Default for ServeOptions {
             bind: None,
             token: None,
             basic: None,
-            panel: crate::PanelOptions::default(),
+            panel: crate::options::PanelOptions::default(),
             max_connections: ServeOptions::DEFAULT_MAX_CONNECTIONS,
             header_timeout: ServeOptions::DEFAULT_HEADER_TIMEOUT,
             idle_timeout: ServeOptions::DEFAULT_IDLE_TIMEOUT,

@@ -9,9 +9,10 @@ use log_panel_core::trace::{SPAN_ID_KEY, TRACE_ID_KEY};
 use log_panel_query::StoredRecord;
 use maud::{html, Markup};
 
-use crate::html::{field_text, Shown};
-use crate::pages::Ctx;
-use crate::query::encode;
+use crate::extract::Ctx;
+use crate::html::Shown;
+use crate::rows::field_text;
+use crate::url::encode;
 
 /// The placeholder of the trace id in a [`TraceUrl`] template.
 pub const TRACE_ID_PLACEHOLDER: &str = "{trace_id}";

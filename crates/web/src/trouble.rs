@@ -16,7 +16,7 @@ use log_panel_query::{Cards, CardsQuery, LoggerCard, HOUR};
 use log_panel_query::{Store, StoreError};
 use std::cmp::Ordering;
 
-use crate::PanelOptions;
+use crate::options::PanelOptions;
 
 /// Cards ordered in memory at most: every logger up to this many; beyond
 /// it the rest keep the stores' raw order (a panel has tens to hundreds).

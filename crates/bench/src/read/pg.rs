@@ -389,13 +389,13 @@ fn cli_tasks(
             "SELECT id FROM log_records ORDER BY ts DESC, id DESC LIMIT 200".into(),
         ),
         (
-            "--grep order --limit 50",
-            vec!["--grep".into(), WORD.into(), "--limit".into(), "50".into()],
+            "--text order --limit 50",
+            vec!["--text".into(), WORD.into(), "--limit".into(), "50".into()],
             format!("SELECT id FROM log_records WHERE message ILIKE '%{WORD}%' ORDER BY ts DESC, id DESC LIMIT 50"),
         ),
         (
-            "--grep quasar --limit 50",
-            vec!["--grep".into(), RARE_TERM.into(), "--limit".into(), "50".into()],
+            "--text quasar --limit 50",
+            vec!["--text".into(), RARE_TERM.into(), "--limit".into(), "50".into()],
             format!(
                 "SELECT id FROM log_records WHERE message ILIKE '%{RARE_TERM}%' ORDER BY ts DESC, id DESC LIMIT 50"
             ),

@@ -10,13 +10,21 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::get;
 use log_panel_query::{Cursor, PageAt, RecordFilter, StoredRecord};
 use maud::html;
 
-use crate::html::{page, problem_page, records_table, Nav, Shown};
-use crate::pages::{blocking, failure, respond, Ctx};
-use crate::query::number;
+use crate::error::PageError;
+use crate::extract::{blocking, Ctx};
+use crate::html::{page, respond, Nav, Shown};
+use crate::rows::records_table;
+use crate::url::number;
 use crate::AppState;
+
+/// `/records/{id}/around`.
+pub(crate) fn routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/records/{id}/around", get(around))
+}
 
 /// Records each side by default.
 const AROUND: usize = 10;
@@ -82,14 +90,14 @@ pub(crate) fn link_from_record(ctx: &Ctx, id: i64) -> String {
 }
 
 /// `GET /records/{id}/around?n=&scope=`.
-pub(crate) async fn around(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+pub(crate) async fn around(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
     let title = "Surrounding records";
     let Ok(id) = id.parse::<i64>() else {
-        let frame = ctx.frame(title, Nav::None);
-        return respond(
-            StatusCode::NOT_FOUND,
-            problem_page(&frame, "No such record", "Record ids are numbers.", false),
-        );
+        return Err(PageError::not_found(ctx.frame(title, Nav::None), "No such record", "Record ids are numbers."));
     };
     let args = number(&ctx.params, "n", AROUND, MAX_AROUND)
         .and_then(|n| Ok((n, Scope::parse(ctx.params.get("scope"))?)))
@@ -97,8 +105,7 @@ pub(crate) async fn around(State(state): State<AppState>, ctx: Ctx, Path(id): Pa
     let (n, scope) = match args {
         Ok(x) => x,
         Err(e) => {
-            let frame = ctx.frame(title, Nav::None);
-            return respond(StatusCode::BAD_REQUEST, problem_page(&frame, "Bad parameters", &e, false));
+            return Err(PageError::bad_parameters(ctx.frame(title, Nav::None), e));
         }
     };
     let read = blocking(&state, move |s| {
@@ -113,11 +120,10 @@ pub(crate) async fn around(State(state): State<AppState>, ctx: Ctx, Path(id): Pa
     let (r, newer, older) = match read {
         Ok(Some(x)) => x,
         Ok(None) => {
-            let frame = ctx.frame(title, Nav::None);
             let msg = format!("There is no record {id}: it may have been pruned.");
-            return respond(StatusCode::NOT_FOUND, problem_page(&frame, "No such record", &msg, false));
+            return Err(PageError::not_found(ctx.frame(title, Nav::None), "No such record", msg));
         }
-        Err(e) => return failure(&ctx, title, Nav::None, &e),
+        Err(e) => return Err(PageError::store(ctx.frame(title, Nav::None), e)),
     };
     let (more_newer, more_older) = (newer.newer.is_some(), older.older.is_some());
     let (n_newer, n_older) = (newer.records.len(), older.records.len());
@@ -151,5 +157,5 @@ pub(crate) async fn around(State(state): State<AppState>, ctx: Ctx, Path(id): Pa
             @if !more_older { p.muted.edge { "Nothing older in this scope." } }
         }
     };
-    respond(StatusCode::OK, page(&ctx.frame(title, Nav::None), body))
+    Ok(respond(StatusCode::OK, page(&ctx.frame(title, Nav::None), body)))
 }

@@ -8,12 +8,12 @@ use log_panel_core::{escape_controls, level_name};
 use log_panel_query::StoredRecord;
 use serde_json::{json, Value};
 
-use crate::histogram::marked_runs;
-use crate::html::{
-    chip_link, count, cut, ordered, preview, value_text, Base, CHIP_CHARS, IN_PLACE_ENTRIES, IN_PLACE_MESSAGE_CHARS,
-    IN_PLACE_VALUE_CHARS, MAX_CHIPS, NAME_CHARS,
+use crate::html::{count, preview, Base, NAME_CHARS};
+use crate::rows::{
+    chip_link, cut, marked_runs, ordered, value_text, CHIP_CHARS, IN_PLACE_ENTRIES, IN_PLACE_MESSAGE_CHARS,
+    IN_PLACE_VALUE_CHARS, MAX_CHIPS,
 };
-use crate::query::encode;
+use crate::url::encode;
 
 /// What a stream's rows link to and mark: the panel's base, the viewer's
 /// offset when it is in the URL, the filter's context keys (their chips come

@@ -13,15 +13,23 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::get;
 use log_panel_core::{level_name, Timestamp};
 use log_panel_query::{Cursor, FieldMatch, FieldValue, Page, PageAt, RecordFilter, StoreErrorKind, StoredRecord};
 use log_panel_query::{Store, StoreError};
 use maud::{html, Markup};
 
-use crate::html::{counted, level_badge, page, preview, time, Nav, Shown, NAME_CHARS};
-use crate::pages::{blocking, failure, respond, Ctx, EARLIEST};
-use crate::query::{encode, number, page_at, Viewer};
+use crate::error::PageError;
+use crate::extract::{blocking, Ctx};
+use crate::html::{counted, level_badge, page, preview, respond, time, Nav, Shown, NAME_CHARS};
+use crate::url::{encode, number, page_at, EARLIEST};
+use crate::viewer::Viewer;
 use crate::AppState;
+
+/// `/related`.
+pub(crate) fn routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/related", get(related))
+}
 
 /// The key whose value names a request: its page is the request view.
 pub(crate) const REQUEST_KEY: &str = "request_id";
@@ -108,7 +116,7 @@ struct Span {
     last: Timestamp,
 }
 
-pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Response {
+pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Result<Response, PageError> {
     let key = ctx.params.get("key").unwrap_or("").to_owned();
     let value = ctx.params.all("value").next().unwrap_or("").to_owned();
     let viewer = ctx.viewer();
@@ -124,15 +132,15 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Response
         }
     };
     let title = story(&key).unwrap_or("Records sharing a value");
-    let bad = |message: &str| respond(StatusCode::BAD_REQUEST, page(&ctx.frame(title, Nav::None), form(Some(message))));
+    let bad = |message: &str| PageError::form(ctx.frame(title, Nav::None), form(Some(message)));
     let ask = match ask(&ctx, &key, &value) {
         Ok(a) => a,
-        Err(e) => return bad(&e),
+        Err(e) => return Err(bad(&e)),
     };
     let mut filter = RecordFilter::default();
     match FieldMatch::new(key.clone(), FieldValue::Text(value.clone())) {
         Ok(m) => filter.fields.push(m),
-        Err(e) => return bad(&e.to_string()),
+        Err(e) => return Err(bad(&e.to_string())),
     }
     let request = story(&key).is_some();
     let (at, limit, order) = (ask.at, ask.limit, ask.order);
@@ -144,8 +152,8 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Response
     .await;
     let (mut page_of, span) = match result {
         Ok(x) => x,
-        Err(e) if e.kind() == StoreErrorKind::BadFilter => return bad(&e.to_string()),
-        Err(e) => return failure(&ctx, title, Nav::None, &e),
+        Err(e) if e.kind() == StoreErrorKind::BadFilter => return Err(bad(&e.to_string())),
+        Err(e) => return Err(PageError::store(ctx.frame(title, Nav::None), e)),
     };
     if order == Order::Oldest {
         page_of.records.reverse();
@@ -174,7 +182,7 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Response
             (pager)
         }
     };
-    respond(StatusCode::OK, page(&ctx.frame(title, Nav::None), body))
+    Ok(respond(StatusCode::OK, page(&ctx.frame(title, Nav::None), body)))
 }
 
 /// The times of a request's first and last records: from the page when it

@@ -15,9 +15,9 @@ use log_panel_query::{
 use log_panel_query::{Store, StoreError};
 use maud::{html, Markup};
 
+use super::split::{short, value_link, SHOWN_CHARS, TITLE_CHARS};
 use crate::html::{count, counted, Base, Shown};
-use crate::query::{encode, Params};
-use crate::split::{short, value_link, SHOWN_CHARS, TITLE_CHARS};
+use crate::url::{encode, Params};
 
 /// Records whose keys are listed: the newest this many matches.
 pub(crate) const KEYS_SAMPLE: usize = 10_000;

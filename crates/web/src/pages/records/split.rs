@@ -9,7 +9,8 @@ use maud::{html, Markup};
 
 use crate::histogram::Drawn;
 use crate::html::{count, counted, Base, Shown};
-use crate::query::{encode, Params, Viewer};
+use crate::url::{encode, Params};
+use crate::viewer::Viewer;
 
 /// Series drawn at most, besides "other": each has a colour class of its own.
 pub(crate) const TOP: usize = 8;

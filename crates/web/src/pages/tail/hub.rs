@@ -38,7 +38,7 @@ use log_panel_query::{Store, StoreError, StoreErrorKind};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::tail_row::{row_json, RowLinks};
+use super::row::{row_json, RowLinks};
 
 /// Lines a stream starts with at most (one page), and the poller reads per poll at most.
 pub(crate) const TAIL_BATCH: usize = 200;

@@ -2,8 +2,8 @@
 //! crossed each one.
 //!
 //! Fired alerts are not stored: the page recomputes the crossings over the
-//! stored records with the configured thresholds ([`AlertRules`]) and core's
-//! one crossing rule ([`WindowRule`]), the rule the writer's counter fires
+//! stored records with the configured thresholds (`AlertRules`) and core's
+//! one crossing rule (`WindowRule`), the rule the writer's counter fires
 //! by. Per logger and exact level, in `(time, id)` order, a record fires when
 //! the records of its logger and level within `[t − window, t]` number
 //! exactly the threshold. Bounded: at most [`ALERT_ROWS`] records are read
@@ -16,59 +16,28 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use log_panel_core::alert::WindowRule;
-use log_panel_core::{Level, Timestamp, LEVELS};
-use log_panel_query::{PageAt, RecordFilter, DAY, HOUR};
+use axum::routing::get;
+use log_panel_core::{Level, Timestamp};
+use log_panel_query::{PageAt, RecordFilter, Timeline};
 use log_panel_query::{Store, StoreError};
 use maud::{html, Markup};
 
-use crate::html::{count, counted, level_badge, page, preview, problem_page, time, Nav, Shown, NAME_CHARS};
-use crate::pages::{blocking, failure, respond, Ctx};
-use crate::query::url_time;
+use crate::error::PageError;
+use crate::extract::{blocking, Ctx};
+use crate::html::{count, counted, level_badge, page, preview, respond, time, Nav, Shown, NAME_CHARS};
+use crate::options::AlertRules;
+use crate::url::url_time;
 use crate::AppState;
+
+/// `/alerts`.
+pub(crate) fn routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/alerts", get(alerts))
+}
 
 /// Records read per level at most: the newest of the range (and the window before it).
 pub(crate) const ALERT_ROWS: usize = 100_000;
 /// Crossings listed at most, the newest.
 const SHOWN: usize = 500;
-
-/// The thresholds the page recomputes crossings with: the configuration's
-/// `[alerts]` (records of one logger and exactly one level within
-/// `window`), the library's defaults unless told otherwise: ERROR 1, WARN 1,
-/// one hour.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AlertRules {
-    /// Per level, in [`LEVELS`] order; `None` never fires.
-    pub(crate) thresholds: [Option<u32>; 5],
-    /// The sliding window.
-    pub(crate) window: Duration,
-}
-
-impl Default for AlertRules {
-    fn default() -> AlertRules {
-        let mut thresholds = [None; 5];
-        for (l, t) in LEVELS.iter().zip(thresholds.iter_mut()) {
-            if matches!(l, Level::Error | Level::Warn) {
-                *t = Some(1);
-            }
-        }
-        AlertRules { thresholds, window: Duration::from_secs(3600) }
-    }
-}
-
-impl AlertRules {
-    fn window_micros(&self) -> i64 {
-        i64::try_from(self.window.as_micros()).unwrap_or(i64::MAX)
-    }
-
-    /// Each level's rule, when it has one.
-    fn rules(&self) -> impl Iterator<Item = (Level, WindowRule)> + '_ {
-        LEVELS
-            .iter()
-            .zip(&self.thresholds)
-            .filter_map(|(l, t)| Some((*l, WindowRule::new((*t)?, self.window_micros())?)))
-    }
-}
 
 /// One threshold crossing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,8 +125,8 @@ pub(crate) fn crossings(
     Ok((found, levels))
 }
 
-/// The ranges offered, as (parameter, span).
-const RANGES: [(&str, i64); 4] = [("1h", HOUR), ("24h", DAY), ("7d", 7 * DAY), ("30d", 30 * DAY)];
+/// The ranges offered; any other the timeline grammar takes ([`Timeline`]) is served too.
+const RANGES: [&str; 4] = ["1h", "24h", "7d", "30d"];
 
 /// The records page with the records that crossed: the logger's records of
 /// the level within the window.
@@ -193,17 +162,17 @@ fn rules_line(rules: &AlertRules) -> Markup {
 }
 
 /// `GET /alerts?range=24h`.
-pub(crate) async fn alerts(State(state): State<AppState>, ctx: Ctx) -> Response {
+pub(crate) async fn alerts(State(state): State<AppState>, ctx: Ctx) -> Result<Response, PageError> {
     let title = "Alerts";
     let range = ctx.params.get("range").unwrap_or("24h").to_owned();
-    let Some(&(range, span)) = RANGES.iter().find(|(r, _)| *r == range) else {
-        let frame = ctx.frame(title, Nav::Alerts);
-        let msg = format!("range `{range}`: expected 1h, 24h, 7d or 30d");
-        return respond(StatusCode::BAD_REQUEST, problem_page(&frame, "Bad parameters", &msg, false));
+    let span = match range.parse::<Timeline>() {
+        Ok(t) => t.span(),
+        Err(e) => {
+            return Err(PageError::bad_parameters(ctx.frame(title, Nav::Alerts), e.to_string()));
+        }
     };
     if let Err(e) = &ctx.viewer {
-        let frame = ctx.frame(title, Nav::Alerts);
-        return respond(StatusCode::BAD_REQUEST, problem_page(&frame, "Bad parameters", e, false));
+        return Err(PageError::bad_parameters(ctx.frame(title, Nav::Alerts), e.clone()));
     }
     let rules = state.options.alerts.clone();
     let now = Timestamp::now();
@@ -212,7 +181,7 @@ pub(crate) async fn alerts(State(state): State<AppState>, ctx: Ctx) -> Response 
     let read_rules = rules.clone();
     let (found, levels) = match blocking(&state, move |s| crossings(s, &read_rules, from, to)).await {
         Ok(x) => x,
-        Err(e) => return failure(&ctx, title, Nav::Alerts, &e),
+        Err(e) => return Err(PageError::store(ctx.frame(title, Nav::Alerts), e)),
     };
     let viewer = ctx.viewer();
     let window = window_label(rules.window);
@@ -220,7 +189,7 @@ pub(crate) async fn alerts(State(state): State<AppState>, ctx: Ctx) -> Response 
         section.alerts data-crossings=(found.len()) {
             h1 { "Alerts" }
             nav.ranges {
-                @for (r, _) in RANGES {
+                @for r in RANGES {
                     @if r == range { strong { "Last " (r) } } @else { a href=(ctx.link("/alerts", vec![("range", r.to_owned())])) { "Last " (r) } }
                     " "
                 }
@@ -266,5 +235,5 @@ pub(crate) async fn alerts(State(state): State<AppState>, ctx: Ctx) -> Response 
             }
         }
     };
-    respond(StatusCode::OK, page(&ctx.frame(title, Nav::Alerts), body))
+    Ok(respond(StatusCode::OK, page(&ctx.frame(title, Nav::Alerts), body)))
 }
