@@ -76,7 +76,7 @@ fn a_program_reads_its_sqlite_logs_through_log_panel_alone() {
 
 #[test]
 fn a_program_reads_its_postgres_logs_through_log_panel_alone() {
-    let Some(url) = log_panel_postgres::testing::TestServer::shared_database() else {
+    let Some(url) = log_panel_testing::postgres::TestServer::shared_database() else {
         return;
     };
     let panel = log_panel::builder().postgres(url.clone()).panic_hook(false).build().unwrap();

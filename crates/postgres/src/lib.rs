@@ -92,8 +92,6 @@ pub mod listen;
 mod query;
 pub mod schema;
 mod store;
-#[cfg(feature = "testing")]
-pub mod testing;
 #[cfg(feature = "tls")]
 mod tls;
 mod upkeep;

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use log_panel_core::{Batch, Sink};
-use log_panel_postgres::testing::{client, fresh_sink};
 use log_panel_postgres::PgStore;
 use log_panel_query::conformance::data_set;
 use log_panel_query::Store;
 use log_panel_query::{split_label, Cursor, LoggerMatch, PageAt, RecordFilter, FIELD_SAMPLE_ROWS};
+use log_panel_testing::postgres::{client, fresh_sink};
 
 /// `(JSON text of a value, records)` rows as the filter's text of each value.
 fn counts(rows: Vec<postgres::Row>) -> BTreeMap<String, u64> {

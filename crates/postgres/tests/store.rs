@@ -8,13 +8,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
-use log_panel_postgres::testing::{client, fresh_sink, index_names, TestServer};
 use log_panel_postgres::{schema, PgSink, PgStore};
 use log_panel_query::{
     CardFilter, CardsQuery, Cursor, FieldMatch, FieldValue, Follow, LevelCounts, LoggerMatch, PageAt, RecordFilter,
     Slots, StoredRecord, DAY, HOUR, QUARTER_HOUR,
 };
 use log_panel_query::{Store, StoreErrorKind};
+use log_panel_testing::postgres::{client, fresh_sink, index_names, TestServer};
 use postgres::{Client, NoTls};
 
 const SEC: i64 = 1_000_000;

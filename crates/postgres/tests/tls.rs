@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink};
-use log_panel_postgres::testing::TestServer;
 use log_panel_postgres::{PgError, PgSink};
+use log_panel_testing::postgres::TestServer;
 use postgres::{Client, NoTls};
 
 #[test]
