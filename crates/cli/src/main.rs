@@ -5,11 +5,11 @@ mod args;
 mod clock;
 mod commands;
 mod error;
-#[cfg(test)]
-mod fake;
 mod language;
 mod show;
 mod trace;
+#[cfg(test)]
+mod walk_tests;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -6,6 +6,7 @@
 //! It depends on the write model and the read side only, never on the
 //! `log-panel` crate, so the writer's unit tests inside that crate can use it.
 
+pub mod checks;
 pub mod records;
 pub mod sink;
 
