@@ -3,9 +3,7 @@
 //! PostgreSQL, with the records it logged through a panel of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::TempDb;
+use crate::common::TempDb;
 use log_panel::read::{FieldMatch, FieldValue, PageAt, PgStore, RecordFilter, SqliteStore, Store, TRACE_ID_KEY};
 use log_panel::{Level, Panel};
 

@@ -5,7 +5,7 @@
 //! rows (ANALYZEd) that the planner's choice means something; the
 //! level-bounded logger paths use the partial indexes of WARN and above.
 //! The rows of the same filters are checked on every store by the
-//! conformance suite (`tests/conformance.rs`).
+//! conformance suite (`conformance.rs` beside this folder).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp};

@@ -7,6 +7,8 @@
 //! not stopped by a lock that conflicts with it (an autovacuum's).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod combinations;
+
 use std::thread;
 use std::time::Duration;
 

@@ -1,6 +1,5 @@
 //! TLS (feature `tls`): `sslmode=require` connects over TLS and verifies the
 //! server's certificate; plain stays plain.
-#![cfg(feature = "tls")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink};
