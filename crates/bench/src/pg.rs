@@ -1,13 +1,13 @@
 //! Writer throughput into PostgreSQL: log-panel (logger, queue, writer,
 //! `PgSink`) against the raw driver's binary COPY over the same rows, on a
-//! throwaway server started by `log_panel_postgres::testing`.
+//! throwaway server started by `log_panel_testing::postgres`.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use log_panel_core::{severity, Level, Timestamp};
 use log_panel_postgres::copy::{COLUMN_TYPES, COPY_SQL};
-use log_panel_postgres::testing::{find_binaries, Jsonb, TestServer, TEST_URL_ENV};
+use log_panel_testing::postgres::{find_binaries, Jsonb, TestServer, TEST_URL_ENV};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::{Client, NoTls};
 

@@ -4,12 +4,12 @@
 mod args;
 mod commands;
 mod error;
-#[cfg(test)]
-mod fake;
 mod language;
 mod local_time;
 mod show;
 mod trace;
+#[cfg(test)]
+mod walk_tests;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

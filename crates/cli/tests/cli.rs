@@ -138,7 +138,7 @@ fn query_filters() {
 /// The same command lines against a throwaway PostgreSQL server filled by PgSink.
 #[test]
 fn postgres_database_by_url() {
-    let Some(url) = log_panel_postgres::testing::TestServer::shared_database() else { return };
+    let Some(url) = log_panel_testing::postgres::TestServer::shared_database() else { return };
     fill_into(&mut log_panel_postgres::PgSink::connect(&url).unwrap());
     let db = Path::new(&url);
     check_filters(db);
@@ -154,7 +154,7 @@ fn postgres_database_by_url() {
 #[cfg(feature = "tls")]
 #[test]
 fn postgres_over_tls() {
-    let Some(server) = log_panel_postgres::testing::TestServer::start_tls() else { return };
+    let Some(server) = log_panel_testing::postgres::TestServer::start_tls() else { return };
     let ca = server.ca_file().unwrap();
     // A role that pg_hba refuses on plain connections.
     let (_, base) = server.create_tls_database();
@@ -173,7 +173,7 @@ fn postgres_over_tls() {
     let e = fails(&run(Path::new(&format!("{base}?sslmode=require")), &["tail"]), 1);
     assert!(e.to_lowercase().contains("certificate"), "{e}");
     // A server without TLS, asked for it.
-    let Some(plain) = log_panel_postgres::testing::TestServer::shared_database() else { return };
+    let Some(plain) = log_panel_testing::postgres::TestServer::shared_database() else { return };
     let e = fails(&run(Path::new(&format!("{plain}?sslmode=require")), &["tail"]), 1);
     assert!(e.to_lowercase().contains("tls"), "{e}");
 }
@@ -881,7 +881,7 @@ fn numbered(lines: &[String], prefix: &str) -> std::collections::BTreeMap<usize,
 /// written before the outage and after it, and is still running.
 #[test]
 fn tail_follow_survives_a_postgresql_restart() {
-    use log_panel_postgres::testing::TestServer;
+    use log_panel_testing::postgres::TestServer;
     let Some(server) = TestServer::start_stoppable("tail_follow_survives_a_postgresql_restart") else { return };
     let url = server.create_database();
     let batch = |from: usize, n: usize| -> Vec<Record> {

@@ -1,5 +1,5 @@
 //! End to end into PostgreSQL: the real logger, queue and writer, and `PgSink`,
-//! against a throwaway server (see `log_panel_postgres::testing`).
+//! against a throwaway server (see `log_panel_testing::postgres`).
 #![cfg(feature = "postgres")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::log_from_threads;
-use log_panel_postgres::testing::TestServer;
+use log_panel_testing::postgres::TestServer;
 use postgres::{Client, NoTls};
 
 fn client(url: &str) -> Client {

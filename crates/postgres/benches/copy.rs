@@ -30,8 +30,8 @@ mod common;
 use common::records;
 use log_panel_core::{severity, Batch, Origin, Record, Sink};
 use log_panel_postgres::copy::{COLUMN_TYPES, COPY_SQL};
-use log_panel_postgres::testing::{Jsonb, TestServer};
 use log_panel_postgres::PgSink;
+use log_panel_testing::postgres::{Jsonb, TestServer};
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::{Client, NoTls};
 

@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
-use log_panel_postgres::testing::TestServer;
 use log_panel_postgres::{PgSink, PgStore};
 use log_panel_query::{FieldValue, PageAt, RecordFilter};
 use log_panel_query::{Maintenance, Store};
+use log_panel_testing::postgres::TestServer;
 use postgres::{Client, NoTls};
 
 const BATCH: usize = 10_000;

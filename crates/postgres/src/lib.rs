@@ -89,8 +89,6 @@ mod sink;
 mod sql;
 #[cfg(feature = "read")]
 mod store;
-#[cfg(feature = "testing")]
-pub mod testing;
 #[cfg(feature = "tls")]
 mod tls;
 mod upkeep;

@@ -977,14 +977,14 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::testing::fresh_sink;
+    use log_panel_testing::postgres::TestServer;
 
     /// A read session refuses to write (every transaction is read-only), and
     /// a maintenance run may write and leaves the session read-only again.
     #[test]
     fn read_sessions_refuse_writes_and_maintenance_runs_may_write() {
-        let Some((url, sink)) = fresh_sink() else { return };
-        drop(sink);
+        let Some(url) = TestServer::shared_database() else { return };
+        drop(crate::PgSink::connect(&url).unwrap());
         let store = PgStore::connect(&url).unwrap();
         let write = "CREATE TABLE written_by_a_reader (id int)";
         let err = store.run("writing", |c| c.batch_execute(write)).unwrap_err();

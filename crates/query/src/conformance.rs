@@ -16,7 +16,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use super::*;
@@ -675,29 +675,75 @@ impl Rng {
     }
 }
 
-/// The reference [`Store`]: every record in memory, every query a scan.
-/// Clones share the records, so one clone can be the sink and another the store.
+/// The reference [`Store`]: every record in memory, every query a scan,
+/// filtered by [`RecordFilter::keeps`]. Clones share the records, so one
+/// clone can be the sink and another the store. For the tests of what reads
+/// through a store, it counts the pages read and fails on demand.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     rows: Arc<Mutex<Vec<StoredRecord>>>,
+    /// `records` calls so far.
+    pages: Arc<Mutex<usize>>,
+    /// Errors the next reads (`records`, `tail`) return, one each.
+    failures: Arc<Mutex<VecDeque<StoreErrorKind>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl MemoryStore {
     fn rows(&self) -> std::sync::MutexGuard<'_, Vec<StoredRecord>> {
-        self.rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.rows)
+    }
+
+    /// How many pages (`records` calls) were read.
+    pub fn pages_read(&self) -> usize {
+        *lock(&self.pages)
+    }
+
+    /// The next reads (`records`, `tail`) fail with these kinds, one each,
+    /// before reads work again.
+    pub fn fail_next(&self, kinds: impl IntoIterator<Item = StoreErrorKind>) {
+        lock(&self.failures).extend(kinds);
+    }
+
+    fn failure(&self) -> Result<(), StoreError> {
+        match lock(&self.failures).pop_front() {
+            Some(kind) => Err(StoreError::new(kind, format!("failing as asked ({kind:?})"))),
+            None => Ok(()),
+        }
     }
 
     /// Every record `filter` keeps, newest first.
     pub fn all(&self, filter: &RecordFilter) -> Vec<StoredRecord> {
-        let mut out: Vec<StoredRecord> = self.rows().iter().filter(|r| keeps(filter, r)).cloned().collect();
+        let mut out: Vec<StoredRecord> = self.rows().iter().filter(|r| filter.keeps(r)).cloned().collect();
         out.sort_by_key(|r| std::cmp::Reverse(Cursor::of(r)));
         out
     }
 }
 
-/// Whether `filter` keeps `r` ([`RecordFilter::keeps`]).
-pub fn keeps(filter: &RecordFilter, r: &StoredRecord) -> bool {
-    filter.keeps(r)
+/// What every store returns for `r`, written by `origin` and given `id`:
+/// the model the store test suites filter with [`RecordFilter::keeps`].
+pub fn stored(id: i64, origin: &Origin, r: &Record) -> Result<StoredRecord, serde_json::Error> {
+    let mut json = String::new();
+    r.write_fields_json(&mut json);
+    Ok(StoredRecord {
+        id,
+        ts: r.timestamp,
+        level: r.level,
+        logger: r.logger.to_string(),
+        message: r.message.to_string(),
+        module: r.module_path.as_ref().map(ToString::to_string),
+        file: r.file.as_ref().map(ToString::to_string),
+        line: r.line,
+        thread: r.thread.to_string(),
+        pid: origin.pid,
+        host: origin.host.clone(),
+        app: origin.app.clone(),
+        context: serde_json::from_str(&json)?,
+        original_size: r.original_size,
+    })
 }
 
 impl Sink for MemoryStore {
@@ -705,25 +751,7 @@ impl Sink for MemoryStore {
         let mut rows = self.rows();
         for r in batch.records {
             let id = rows.last().map_or(1, |last| last.id + 1);
-            let mut json = String::new();
-            r.write_fields_json(&mut json);
-            let context = serde_json::from_str(&json).map_err(|e| SinkError::unavailable("json").with_source(e))?;
-            rows.push(StoredRecord {
-                id,
-                ts: r.timestamp,
-                level: r.level,
-                logger: r.logger.to_string(),
-                message: r.message.to_string(),
-                module: r.module_path.as_ref().map(ToString::to_string),
-                file: r.file.as_ref().map(ToString::to_string),
-                line: r.line,
-                thread: r.thread.to_string(),
-                pid: batch.origin.pid,
-                host: batch.origin.host.clone(),
-                app: batch.origin.app.clone(),
-                context,
-                original_size: r.original_size,
-            });
+            rows.push(stored(id, batch.origin, r).map_err(|e| SinkError::unavailable("json").with_source(e))?);
         }
         Ok(())
     }
@@ -731,6 +759,8 @@ impl Sink for MemoryStore {
 
 impl Store for MemoryStore {
     fn records(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
+        *lock(&self.pages) += 1;
+        self.failure()?;
         Page::check_limit(limit)?;
         filter.check()?;
         let all = self.all(filter);
@@ -757,8 +787,9 @@ impl Store for MemoryStore {
         after_id: Option<i64>,
         limit: usize,
     ) -> Result<Vec<StoredRecord>, StoreError> {
+        self.failure()?;
         filter.check()?;
-        let mut rows: Vec<StoredRecord> = self.rows().iter().filter(|r| keeps(filter, r)).cloned().collect();
+        let mut rows: Vec<StoredRecord> = self.rows().iter().filter(|r| filter.keeps(r)).cloned().collect();
         rows.sort_by_key(|r| r.id);
         Ok(match after_id {
             Some(id) => rows.into_iter().filter(|r| r.id > id).take(limit).collect(),
@@ -829,7 +860,7 @@ impl Store for MemoryStore {
     fn histogram(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
         filter.check()?;
         let mut out = vec![LevelCounts::default(); slots.len()];
-        for r in self.rows().iter().filter(|r| keeps(filter, r)) {
+        for r in self.rows().iter().filter(|r| filter.keeps(r)) {
             if let Some(i) = slots.index_of(r.ts) {
                 out[i].add(r.level);
             }
@@ -840,7 +871,7 @@ impl Store for MemoryStore {
     fn split(&self, filter: &RecordFilter, key: &str, slots: &Slots, top: usize) -> Result<Split, StoreError> {
         let mut counter = SplitCounter::new(slots, top);
         if let Some(narrowed) = split_filter(filter, key, slots, top)? {
-            for r in self.rows().iter().filter(|r| keeps(&narrowed, r)) {
+            for r in self.rows().iter().filter(|r| narrowed.keeps(r)) {
                 counter.add_json(r.ts, r.context.get(key));
             }
         }
@@ -870,7 +901,7 @@ impl Store for MemoryStore {
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
         filter.check()?;
         let mut sites: BTreeMap<SiteKey, (CallSite, Cursor)> = BTreeMap::new();
-        for r in self.rows().iter().filter(|r| keeps(filter, r)) {
+        for r in self.rows().iter().filter(|r| filter.keeps(r)) {
             let key = (r.logger.clone(), r.file.clone(), r.line);
             let (site, newest) = sites.entry(key).or_insert_with(|| {
                 (CallSite::new(r.logger.clone(), r.file.clone(), r.line), Cursor { ts: Timestamp(i64::MIN), id: 0 })

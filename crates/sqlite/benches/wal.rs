@@ -24,9 +24,7 @@ use log_panel_core::{Batch, Origin, Record, Sink};
 use log_panel_sqlite::SqliteSink;
 use rusqlite::Connection;
 
-#[path = "../tests/common/app_batch.rs"]
-mod app_batch;
-use app_batch::{batch, BATCH};
+use log_panel_testing::records::{app_batch as batch, APP_BATCH as BATCH};
 
 fn len(path: &Path, suffix: &str) -> u64 {
     let mut p = path.as_os_str().to_owned();

@@ -1357,7 +1357,7 @@ every_store!(memory, sqlite, postgres);
 /// A real outage: the PostgreSQL server stops under the panel, then comes back.
 #[test]
 fn postgres_down_is_503_and_the_panel_recovers() {
-    let Some(server) = log_panel_postgres::testing::TestServer::start_stoppable("the panel's outage test") else {
+    let Some(server) = log_panel_testing::postgres::TestServer::start_stoppable("the panel's outage test") else {
         return;
     };
     let url = server.create_database();

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use http_body_util::BodyExt;
 use log_panel_core::{Batch, Level, Origin, Record, Sink};
-use log_panel_postgres::testing::{client, fresh_sink};
 use log_panel_postgres::PgStore;
 use log_panel_query::Store;
+use log_panel_testing::postgres::{client, fresh_sink};
 use log_panel_web::PanelOptions;
 use tower::ServiceExt;
 

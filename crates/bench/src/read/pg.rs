@@ -342,7 +342,7 @@ pub fn run(url: &str, n: u64, reps: usize) -> Vec<String> {
 
 /// `psql` of the same installation as the server binaries, if found.
 fn psql() -> Option<std::path::PathBuf> {
-    log_panel_postgres::testing::find_binaries().map(|d| d.join("psql")).filter(|p| p.is_file())
+    log_panel_testing::postgres::find_binaries().map(|d| d.join("psql")).filter(|p| p.is_file())
 }
 
 /// Lines a command printed on stdout (its answer size), failures noted.

@@ -231,7 +231,8 @@ mod tests {
     use log_panel_core::BatchPolicy;
 
     use super::*;
-    use crate::writer::testing::{origin, records, MockSink};
+    use log_panel_testing::records::{numbered as records, origin};
+    use log_panel_testing::sink;
 
     const AFTER: Duration = Duration::from_secs(1);
 
@@ -277,7 +278,7 @@ mod tests {
         assert_eq!(counters.spilled.load(Relaxed), 10);
         assert_eq!(outage.own_spooled(), 10);
 
-        let (sink, log) = MockSink::new();
+        let (sink, log) = sink::mock();
         let mut storing = Storing::new(Box::new(sink), Arc::clone(&counters));
         let mut own = 0;
         while let Replayed::Stored { own: n } = outage.replay_one(&mut storing, 4) {
@@ -285,7 +286,7 @@ mod tests {
         }
         assert_eq!(own, 10);
         let want: Vec<String> = (0..10).map(|i| format!("r{i}")).collect();
-        assert_eq!(log.stored(), want);
+        assert_eq!(log.stored_messages(), want);
         assert!(log.batches().iter().all(|b| b.len() <= 4));
         assert_eq!(counters.replayed.load(Relaxed), 10);
         assert_eq!(outage.own_spooled(), 0);
@@ -314,14 +315,14 @@ mod tests {
         let mut batches = batches_of(6, 6, &clock);
         outage.spill_all(&mut batches, &mut progress, &origin(), "test", false);
 
-        let (sink, log) = MockSink::new();
+        let (sink, log) = sink::mock();
         let mut storing = Storing::new(Box::new(sink), Arc::clone(&counters));
-        log.down();
+        log.set_down(true);
         assert!(matches!(outage.replay_one(&mut storing, 6), Replayed::Failed { own: 0, .. }));
         assert_eq!(outage.own_spooled(), 6);
-        log.up();
+        log.set_down(false);
         assert!(matches!(outage.replay_one(&mut storing, 6), Replayed::Stored { own: 6 }));
-        assert_eq!(log.stored(), ["r0", "r1", "r2", "r3", "r4", "r5"]);
+        assert_eq!(log.stored_messages(), ["r0", "r1", "r2", "r3", "r4", "r5"]);
     }
 
     #[test]

@@ -143,16 +143,17 @@ mod tests {
     use std::sync::atomic::Ordering::Relaxed;
 
     use super::*;
-    use crate::writer::testing::{origin, records, MockSink};
+    use log_panel_testing::records::{numbered as records, origin};
+    use log_panel_testing::sink;
 
     #[test]
     fn a_batch_is_stored_in_one_attempt_and_counted() {
-        let (sink, log) = MockSink::new();
+        let (sink, log) = sink::mock();
         let counters = Arc::new(Counters::default());
         let mut s = Storing::new(Box::new(sink), Arc::clone(&counters));
         s.store(&origin(), &records("r", 5), None).unwrap();
         assert_eq!(log.attempts(), 1);
-        assert_eq!(log.stored(), ["r0", "r1", "r2", "r3", "r4"]);
+        assert_eq!(log.stored_messages(), ["r0", "r1", "r2", "r3", "r4"]);
         assert_eq!(counters.written.load(Relaxed), 5);
     }
 
@@ -160,14 +161,14 @@ mod tests {
     fn bisect_isolates_one_bad_record_into_quarantine_and_stores_the_rest_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let mut spool = Spool::new(dir.path().to_path_buf(), &origin());
-        let (sink, log) = MockSink::new();
+        let (sink, log) = sink::mock();
         let counters = Arc::new(Counters::default());
         let mut s = Storing::new(Box::new(sink), Arc::clone(&counters));
         let mut batch = records("r", 16);
         batch[11].message = "poison".into();
         s.store(&origin(), &batch, Some(&mut spool)).unwrap();
         let want: Vec<String> = (0..16).filter(|i| *i != 11).map(|i| format!("r{i}")).collect();
-        assert_eq!(log.stored(), want, "every other record, in order");
+        assert_eq!(log.stored_messages(), want, "every other record, in order");
         assert_eq!(counters.quarantined.load(Relaxed), 1);
         assert_eq!(counters.written.load(Relaxed), 15);
         assert_eq!(counters.lost.load(Relaxed), 0);
@@ -178,27 +179,27 @@ mod tests {
         assert!(log.attempts() <= 2 * 4 + 2, "{} attempts", log.attempts());
 
         // Without a spool the bad record is counted lost, the rest still stored.
-        let mut s = Storing::new(Box::new(MockSink::new().0), Arc::clone(&counters));
+        let mut s = Storing::new(Box::new(sink::mock().0), Arc::clone(&counters));
         s.store(&origin(), &batch[10..12], None).unwrap();
         assert_eq!(counters.lost.load(Relaxed), 1);
     }
 
     #[test]
     fn a_record_rejected_for_a_nul_is_stored_sanitised() {
-        let (sink, log) = MockSink::new();
+        let (sink, log) = sink::mock();
         let counters = Arc::new(Counters::default());
         let mut s = Storing::new(Box::new(sink), Arc::clone(&counters));
         let mut batch = records("r", 3);
         batch[1].message = "a\0b".into();
         s.store(&origin(), &batch, None).unwrap();
-        assert_eq!(log.stored(), ["r0", "a\u{fffd}b", "r2"]);
+        assert_eq!(log.stored_messages(), ["r0", "a\u{fffd}b", "r2"]);
         assert_eq!(counters.sanitised.load(Relaxed), 1);
         assert_eq!(counters.quarantined.load(Relaxed) + counters.lost.load(Relaxed), 0);
     }
 
     #[test]
     fn storage_failing_midway_through_a_bisect_reports_the_stored_prefix() {
-        let (sink, log) = MockSink::new();
+        let (sink, log) = sink::mock();
         let mut s = Storing::new(Box::new(sink), Arc::new(Counters::default()));
         let mut batch = records("r", 8);
         batch[5].message = "poison".into();
@@ -207,12 +208,12 @@ mod tests {
         let (e, done) = s.store(&origin(), &batch, None).unwrap_err();
         assert_eq!(e.kind(), SinkErrorKind::Unavailable);
         assert_eq!(done, 4, "the first half is stored and must not be stored again");
-        assert_eq!(log.stored(), ["r0", "r1", "r2", "r3"]);
+        assert_eq!(log.stored_messages(), ["r0", "r1", "r2", "r3"]);
     }
 
     #[test]
     fn a_panicking_sink_is_an_error_not_a_crash() {
-        let (sink, log) = MockSink::new();
+        let (sink, log) = sink::mock();
         let counters = Arc::new(Counters::default());
         let mut s = Storing::new(Box::new(sink), Arc::clone(&counters));
         log.panic_next();
@@ -220,6 +221,6 @@ mod tests {
         assert_eq!((e.kind(), done), (SinkErrorKind::Other, 0));
         assert_eq!(counters.written.load(Relaxed), 0);
         s.store(&origin(), &records("r", 2), None).unwrap();
-        assert_eq!(log.stored(), ["r0", "r1"]);
+        assert_eq!(log.stored_messages(), ["r0", "r1"]);
     }
 }

@@ -7,11 +7,12 @@
 
 use crate::common;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use common::{TempDb, QUIET, WAIT};
-use log_panel::{AlertEvent, Batch, Level, Sink, SinkError, SinkErrorKind};
+use log_panel::{AlertEvent, Level};
+use log_panel_testing::Shared;
 
 fn collector() -> (impl FnMut(&AlertEvent) + Send + 'static, mpsc::Receiver<(AlertEvent, String)>) {
     let (tx, rx) = mpsc::channel();
@@ -75,7 +76,7 @@ fn fires_once_at_the_crossing_with_the_triggering_record() {
 
 #[test]
 fn without_callbacks_nothing_is_counted() {
-    let (sink, _batches) = common::recorder();
+    let (sink, _batches) = log_panel_testing::recorder();
     let panel = log_panel::builder().sink(sink).build().unwrap();
     log::error!(logger: panel, "boom");
     panel.flush().unwrap();
@@ -85,41 +86,28 @@ fn without_callbacks_nothing_is_counted() {
     assert_eq!(panel.stats().written, 1);
 }
 
-/// Fails with "storage unavailable" while `failing` is set; logs what it stores.
-struct Flaky {
-    failing: Arc<AtomicBool>,
-    attempts: Arc<AtomicUsize>,
-    journal: Arc<Mutex<Vec<String>>>,
-}
-
-impl Sink for Flaky {
-    fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
-        self.attempts.fetch_add(1, Ordering::SeqCst);
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(SinkError::unavailable("database down"));
-        }
-        let mut journal = self.journal.lock().unwrap();
-        journal.extend(batch.records.iter().map(|r| format!("stored {}", r.message)));
-        Ok(())
-    }
-}
-
 #[test]
 fn a_failing_write_fires_nothing_and_the_retry_that_succeeds_fires_once() {
-    let failing = Arc::new(AtomicBool::new(true));
-    let attempts = Arc::new(AtomicUsize::new(0));
+    // Fails with "storage unavailable" while down; journals what it stores.
+    let flaky = Shared::default();
+    flaky.set_down(true);
     let journal = Arc::new(Mutex::new(Vec::new()));
-    let sink = Flaky { failing: Arc::clone(&failing), attempts: Arc::clone(&attempts), journal: Arc::clone(&journal) };
+    let stored_journal = Arc::clone(&journal);
+    flaky.edit(|s| {
+        s.on_store = Some(Box::new(move |records| {
+            stored_journal.lock().unwrap().extend(records.iter().map(|r| format!("stored {}", r.message)));
+        }))
+    });
     let events_journal = Arc::clone(&journal);
     let panel = log_panel::builder()
-        .sink(sink)
+        .sink(flaky.sink())
         .on_alert(move |e| events_journal.lock().unwrap().push(format!("event {}", e.message)))
         .build()
         .unwrap();
     log::error!(logger: panel, "boom");
     // The writer retries (10 ms, 20 ms, 40 ms, …): wait for several failed attempts.
     let deadline = std::time::Instant::now() + WAIT;
-    while attempts.load(Ordering::SeqCst) < 4 {
+    while flaky.attempts() < 4 {
         assert!(std::time::Instant::now() < deadline, "the writer should keep retrying");
         std::thread::yield_now();
     }
@@ -128,19 +116,10 @@ fn a_failing_write_fires_nothing_and_the_retry_that_succeeds_fires_once() {
     assert!(journal.lock().unwrap().is_empty());
     assert!(panel.stats().failed_attempts >= 4);
 
-    failing.store(false, Ordering::SeqCst);
+    flaky.set_down(false);
     panel.flush().unwrap();
     drop(panel);
     assert_eq!(*journal.lock().unwrap(), ["stored boom", "event boom"], "the event follows the successful write, once");
-}
-
-/// Rejects every record as bad data: nothing is ever stored.
-struct Rejecting;
-
-impl Sink for Rejecting {
-    fn write(&mut self, _: &Batch<'_>) -> Result<(), SinkError> {
-        Err(SinkError::new(SinkErrorKind::BadRecord, "always bad"))
-    }
 }
 
 #[test]
@@ -148,8 +127,11 @@ fn records_that_are_never_stored_fire_nothing() {
     let spool = tempfile::tempdir().unwrap();
     let fired = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&fired);
+    // Rejects every record as bad data: nothing is ever stored.
+    let rejecting = Shared::default();
+    rejecting.reject(|_| true);
     let panel = log_panel::builder()
-        .sink(Rejecting)
+        .sink(rejecting.sink())
         .spool_dir(spool.path())
         .on_alert(move |_| {
             counted.fetch_add(1, Ordering::SeqCst);

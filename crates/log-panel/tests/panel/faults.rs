@@ -6,8 +6,8 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::scripted::Shared;
 use common::TempDb;
+use log_panel_testing::Shared;
 
 fn seqs(shared: &Shared) -> Vec<i64> {
     shared
@@ -58,11 +58,7 @@ fn one_rejected_record_is_quarantined_and_the_rest_stored() {
     let db = TempDb::new();
     let spool = db.dir.path().join("spool");
     let shared = Shared::default();
-    {
-        let mut s = shared.script.lock().unwrap();
-        s.reject = Some("poison".into());
-        s.reject_sanitised = true;
-    }
+    shared.reject(|r| r.message.contains("poison"));
     let panel = log_panel::builder().sink(shared.sink()).spool_dir(&spool).batch_size(64).build().unwrap();
     for seq in 0..64 {
         if seq == 37 {
@@ -85,7 +81,7 @@ fn one_rejected_record_is_quarantined_and_the_rest_stored() {
 #[test]
 fn a_record_with_nul_is_stored_sanitised_and_the_batch_intact() {
     let shared = Shared::default();
-    shared.script.lock().unwrap().reject = Some("\0".into());
+    shared.reject(|r| r.message.contains('\0'));
     let panel = log_panel::builder().sink(shared.sink()).build().unwrap();
     log::info!(logger: panel, "before");
     log::info!(logger: panel, "nul \0 inside");
@@ -560,7 +556,7 @@ fn a_blip_shorter_than_spool_after_writes_no_spool_file_and_a_longer_one_spools_
 /// A sink whose first write waits (at most `common::WAIT`) until the test
 /// opens the gate, so the test knows what is queued before anything is stored.
 struct Gated {
-    inner: common::scripted::ScriptedSink,
+    inner: log_panel_testing::ScriptedSink,
     gate: Option<std::sync::mpsc::Receiver<()>>,
 }
 

@@ -16,6 +16,8 @@ mod fields;
 mod filters;
 mod large_input;
 mod overflow;
+#[cfg(all(feature = "read", feature = "postgres"))]
+mod read_api;
 mod request_context;
 mod retention;
 mod threads;

@@ -2,12 +2,10 @@
 //! and every drop is summarised in a stored WARN record matching `stats()`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use crate::common;
-
 use std::time::{Duration, Instant};
 
-use common::scripted::Shared;
 use log_panel::{Level, Overflow, Value};
+use log_panel_testing::Shared;
 
 /// A write takes this long, so a caller that waited for room would wait about this long.
 const SLOW_WRITE: Duration = Duration::from_millis(600);

@@ -6,8 +6,9 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{recorder, QUIET, WAIT};
+use common::{QUIET, WAIT};
 use log_panel::Level;
+use log_panel_testing::recorder;
 
 const HOUR: Duration = Duration::from_secs(3600);
 

@@ -67,7 +67,7 @@ pub fn sqlite() -> Option<Env> {
 /// A fresh database on the throwaway PostgreSQL server, filled by the library;
 /// `None` (after a loud message) without PostgreSQL binaries, outside CI.
 pub fn postgres() -> Option<Env> {
-    let (url, sink) = log_panel_postgres::testing::fresh_sink()?;
+    let (url, sink) = log_panel_testing::postgres::fresh_sink()?;
     let panel = panel(log_panel::builder().postgres(url.clone()));
     let store = log_panel_postgres::PgStore::connect(&url).unwrap();
     filled("postgres", Arc::new(store), panel, Box::new(sink), tempfile::tempdir().unwrap())

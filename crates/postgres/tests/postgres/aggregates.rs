@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, SinkErrorKind, Timestamp};
-use log_panel_postgres::testing::{client, fresh_sink, TestServer};
 use log_panel_postgres::{aggregates, schema, PgSink};
+use log_panel_testing::postgres::{client, fresh_sink, TestServer};
 use postgres::Client;
 
 const SEC: i64 = 1_000_000;

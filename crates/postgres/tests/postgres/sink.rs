@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use log_panel_core::{Batch, Context, Level, Origin, Record, Sink, SinkErrorKind, Timestamp, Value};
-use log_panel_postgres::testing::{client, fresh_sink, index_names, TestServer};
 use log_panel_postgres::{schema, Error, PgSink};
+use log_panel_testing::postgres::{client, fresh_sink, index_names, TestServer};
 
 fn origin() -> Origin {
     Origin::new("billing", "web-1", 4242)

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use log_panel_core::{Batch, Sink};
 use log_panel_query::conformance::data_set;
 use log_panel_query::Store;
-use log_panel_query::{Cursor, LoggerMatch, PageAt, RecordFilter, FIELD_SAMPLE_ROWS};
+use log_panel_query::{LoggerMatch, RecordFilter, FIELD_SAMPLE_ROWS};
 use log_panel_sqlite::{SqliteSink, SqliteStore};
 use rusqlite::Connection;
 
@@ -71,36 +71,15 @@ fn field_statistics_match_counts_by_hand() {
 #[test]
 fn surrounding_records_match_ids_by_hand() {
     let (_dir, store, conn) = filled();
-    for id in [1, 700, 1499] {
-        let r = store.record(id).unwrap().unwrap();
+    log_panel_testing::checks::surrounding_records(&store, |id, newer| {
         let (ts, host, pid, thread): (String, String, i64, String) = conn
             .query_row("SELECT ts, host, pid, thread FROM log_records WHERE id = ?1", [id], |row| {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
             })
             .unwrap();
-        let ids = |sql: &str| -> Vec<i64> {
-            let mut stmt = conn.prepare(sql).unwrap();
-            let rows = stmt
-                .query_map(rusqlite::params![host, pid, thread, ts, id], |row| row.get(0))
-                .unwrap()
-                .collect::<Result<Vec<i64>, _>>();
-            rows.unwrap()
-        };
-        let older =
-            ids("SELECT id FROM log_records WHERE host = ?1 AND pid = ?2 AND thread = ?3 AND (ts, id) < (?4, ?5)
-             ORDER BY ts DESC, id DESC LIMIT 5");
-        let mut newer =
-            ids("SELECT id FROM log_records WHERE host = ?1 AND pid = ?2 AND thread = ?3 AND (ts, id) > (?4, ?5)
-             ORDER BY ts, id LIMIT 5");
-        newer.reverse();
-        let mut f = RecordFilter::default();
-        f.host = Some(r.host.clone());
-        f.pid = Some(r.pid);
-        f.thread = Some(r.thread.clone());
-        let at = Cursor::of(&r);
-        let page_ids = |at| store.records(&f, at, 5).unwrap().records.iter().map(|r| r.id).collect::<Vec<_>>();
-        assert_eq!(page_ids(PageAt::Older(at)), older, "before record {id}");
-        assert_eq!(page_ids(PageAt::Newer(at)), newer, "after record {id}");
-        assert!(!older.is_empty() || !newer.is_empty(), "record {id} has neighbours in its thread");
-    }
+        let sql = log_panel_testing::checks::neighbours_sql(newer, |i| format!("?{i}"));
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let rows = stmt.query_map(rusqlite::params![host, pid, thread, ts, id], |row| row.get(0)).unwrap();
+        rows.collect::<Result<Vec<i64>, _>>().unwrap()
+    });
 }

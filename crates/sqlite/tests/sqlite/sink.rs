@@ -14,9 +14,7 @@ use log_panel_core::{Batch, Origin, Record, Sink, SinkErrorKind};
 use log_panel_sqlite::SqliteSink;
 use rusqlite::Connection;
 
-#[path = "common/app_batch.rs"]
-mod app_batch;
-use app_batch::{batch, BATCH};
+use log_panel_testing::records::{app_batch as batch, APP_BATCH as BATCH};
 
 /// The bound docs/performance.md promises for the `-wal` file: the restart
 /// threshold (32 MiB) plus the pages of one transaction past it.

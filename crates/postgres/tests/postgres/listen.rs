@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink};
 use log_panel_postgres::listen::{PgCommitWaiter, COMMIT_CHANNEL};
-use log_panel_postgres::testing::{client, fresh_sink};
 use log_panel_postgres::{Options, PgStore};
 use log_panel_query::Store;
 use log_panel_query::{CommitWaiter, Wake};
+use log_panel_testing::postgres::{client, fresh_sink};
 
 /// Far longer than any bounded wait below: a wake before it is a push.
 const LONG: Duration = Duration::from_secs(30);

@@ -1,4 +1,4 @@
-//! Throwaway PostgreSQL servers for tests (feature `testing`).
+//! Throwaway PostgreSQL servers for tests (feature `postgres`).
 //!
 //! [`TestServer::start`] runs `initdb` and `pg_ctl start` from the installed
 //! PostgreSQL binaries into a fresh directory under the temp dir, on a free
@@ -28,7 +28,7 @@
 //! panics, because a missing server must fail CI rather than skip silently.
 //!
 //! ```no_run
-//! use log_panel_postgres::testing::TestServer;
+//! use log_panel_testing::postgres::TestServer;
 //!
 //! let Some(server) = TestServer::shared() else { return };
 //! let url = server.create_database();
@@ -68,9 +68,9 @@ pub fn index_names(db: &mut Client, table: &str) -> Vec<String> {
 /// A fresh database on the shared server and a sink connected to it: the
 /// prologue of most PostgreSQL tests. `None` (after a loud message) where
 /// [`TestServer::shared_database`] skips.
-pub fn fresh_sink() -> Option<(String, crate::PgSink)> {
+pub fn fresh_sink() -> Option<(String, log_panel_postgres::PgSink)> {
     let url = TestServer::shared_database()?;
-    let sink = crate::PgSink::connect(&url).unwrap_or_else(|e| panic!("PgSink::connect({url}): {e:?}"));
+    let sink = log_panel_postgres::PgSink::connect(&url).unwrap_or_else(|e| panic!("PgSink::connect({url}): {e:?}"));
     Some((url, sink))
 }
 
@@ -78,7 +78,7 @@ pub fn fresh_sink() -> Option<(String, crate::PgSink)> {
 /// text), for raw-driver baselines that COPY the rows the sink writes.
 ///
 /// ```
-/// use log_panel_postgres::testing::Jsonb;
+/// use log_panel_testing::postgres::Jsonb;
 /// use postgres::types::{ToSql, Type};
 /// let mut out = bytes::BytesMut::new();
 /// assert!(Jsonb("{}").to_sql(&Type::JSONB, &mut out).is_ok());

@@ -5,54 +5,31 @@
 //! rows (ANALYZEd) that the planner's choice means something; the
 //! level-bounded logger paths use the partial indexes of WARN and above.
 //! The rows of the same filters are checked on every store by the
-//! conformance suite (`tests/conformance.rs`).
+//! conformance suite (`conformance.rs` beside this folder).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
-use log_panel_postgres::testing::{client, fresh_sink};
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp};
 use log_panel_postgres::PgStore;
 use log_panel_query::Store;
 use log_panel_query::{FieldRange, LoggerMatch, PageAt, RangeOp, RecordFilter, HOUR};
+use log_panel_testing::postgres::{client, fresh_sink};
+use log_panel_testing::records::{filter, PlanSet, BASE};
 
-/// 2026-11-20T00:00:00Z.
-const BASE: i64 = 1_795_132_800 * 1_000_000;
 /// Enough rows that a sequential scan costs more than an index's pages.
 const N: u64 = 60_000;
 
-/// A tree `api::` with a DEBUG-only member and one warning in another,
-/// neighbours around it, a request id per 3 records, a few statuses of 500.
-fn record(i: u64) -> Record {
-    let (logger, level) = match i % 10 {
-        0..=3 => ("api::http", [Level::Info, Level::Debug, Level::Info, Level::Trace][(i / 10 % 4) as usize]),
-        4..=5 => ("api::admin", Level::Debug),
-        6 => ("api::audit", if i == 2_006 { Level::Warn } else { Level::Info }),
-        7 => ("api", if i % 700 == 7 { Level::Error } else { Level::Info }),
-        8 => ("apix", if i % 100 == 8 { Level::Warn } else { Level::Debug }),
-        _ => ("billing::payments", if i % 300 == 9 { Level::Error } else { Level::Trace }),
-    };
-    let message = match i % 4 {
-        0 => format!("connection reset by peer while reading request {i}"),
-        1 => format!("payment {i} accepted"),
-        2 if i % 1_000 == 2 => "quasar checksum mismatch".to_owned(),
-        _ => format!("job {i} finished"),
-    };
-    let mut r = Record::new(level, logger, message);
-    r.timestamp = Timestamp(BASE + i as i64 * 100_000);
-    r.file = Some("src/handler.rs".into());
-    r.line = Some(10 + (i % 5) as u32);
-    r.kv = vec![
-        ("request_id".into(), Value::from(format!("req-{}", i / 3))),
-        ("user_id".into(), Value::from((i % 997) as i64)),
-        ("status".into(), Value::from(if i.is_multiple_of(500) { 500_i64 } else { 200 })),
-    ];
-    r
-}
-
-fn filter(edit: impl FnOnce(&mut RecordFilter)) -> RecordFilter {
-    let mut f = RecordFilter::default();
-    edit(&mut f);
-    f
-}
+/// Warnings and errors rare enough (in ANALYZEd statistics) that the
+/// planner prefers the partial indexes of WARN and above.
+const SET: PlanSet = PlanSet {
+    http_levels: [Level::Info, Level::Debug, Level::Info, Level::Trace],
+    api_error_every: 700,
+    apix_warn_every: 100,
+    billing_error_every: 300,
+    quasar_every: 1_000,
+    step: 100_000,
+    users: 997,
+    status_500_every: 500,
+};
 
 /// Each filter with the index names one of which its plan must use.
 fn combinations() -> Vec<(&'static str, RecordFilter, &'static [&'static str])> {
@@ -201,7 +178,7 @@ fn every_combination_is_planned_through_an_index() {
     let Some((url, mut sink)) = fresh_sink() else { return };
     let origins = [Origin::new("api", "h1", 10), Origin::new("worker", "h2", 11)];
     for chunk in 0..N / 2_000 {
-        let batch: Vec<Record> = (chunk * 2_000..(chunk + 1) * 2_000).map(record).collect();
+        let batch: Vec<Record> = (chunk * 2_000..(chunk + 1) * 2_000).map(|i| SET.record(i)).collect();
         sink.write(&Batch::new(&origins[(chunk % 2) as usize], &batch)).unwrap();
     }
     while sink.idle().unwrap() {}

@@ -13,7 +13,7 @@ use log_panel_query::{
     CardFilter, CardsQuery, Cursor, FieldMatch, FieldRange, FieldValue, LoggerMatch, PageAt, RangeOp, RecordFilter,
     Slots, DAY, HOUR, QUARTER_HOUR,
 };
-use log_panel_query::{LevelCounts, Maintenance, Store, StoreErrorKind};
+use log_panel_query::{LevelCounts, Maintenance, Store, StoreErrorKind, StoredRecord};
 use log_panel_sqlite::{Options, SqliteSink, SqliteStore};
 use rusqlite::Connection;
 use serde_json::json;
@@ -37,7 +37,7 @@ const WORDS: [&str; 12] = [
     "ab",
 ];
 
-use log_panel_query::conformance::Rng;
+use log_panel_query::conformance::{self, Rng};
 
 /// A stored row as the model sees it.
 #[derive(Clone, Debug)]
@@ -53,6 +53,8 @@ struct Row {
     host: String,
     pid: u32,
     context: serde_json::Map<String, serde_json::Value>,
+    /// What the store returns for it, for the reference filter (`RecordFilter::keeps`).
+    stored: StoredRecord,
 }
 
 fn origins() -> [Origin; 3] {
@@ -120,6 +122,7 @@ fn fill_from(sink: &mut SqliteSink, rng: &mut Rng, n: usize, first_id: i64, star
                 r.kv.push((k.clone().into(), Value::from_json(v.clone())));
             }
             model.push(Row {
+                stored: conformance::stored(id, o, &r).unwrap(),
                 id,
                 ts: r.timestamp.0,
                 level,
@@ -140,40 +143,9 @@ fn fill_from(sink: &mut SqliteSink, rng: &mut Rng, n: usize, first_id: i64, star
     model
 }
 
-fn fold(s: &str) -> String {
-    s.chars().flat_map(char::to_lowercase).collect()
-}
-
-fn field_matches(stored: Option<&serde_json::Value>, v: &FieldValue) -> bool {
-    let Some(stored) = stored else { return false };
-    match (stored, v) {
-        (serde_json::Value::String(s), FieldValue::Text(t) | FieldValue::Str(t)) => s == t,
-        (serde_json::Value::Number(n), FieldValue::Int(i)) => n.as_i64() == Some(*i),
-        (serde_json::Value::Number(n), FieldValue::Text(t)) => match n.as_i64() {
-            Some(i) => t.parse::<i64>() == Ok(i),
-            None => t.parse::<i64>().is_err() && t.parse::<f64>().ok() == n.as_f64(),
-        },
-        (serde_json::Value::Bool(b), FieldValue::Text(t)) => t == if *b { "true" } else { "false" },
-        _ => false,
-    }
-}
-
-fn keeps(f: &RecordFilter, r: &Row) -> bool {
-    f.logger.as_ref().is_none_or(|m| m.matches(r.logger))
-        && f.keeps_level(r.level)
-        && f.since.is_none_or(|s| r.ts >= s.0)
-        && f.until.is_none_or(|u| r.ts < u.0)
-        && f.app.as_ref().is_none_or(|a| *a == r.app)
-        && f.host.as_ref().is_none_or(|h| *h == r.host)
-        && f.pid.is_none_or(|p| p == r.pid)
-        && f.text.as_ref().is_none_or(|t| fold(&r.message).contains(&fold(t)))
-        && f.fields.iter().all(|m| field_matches(r.context.get(&m.key), &m.value))
-        && f.ranges.iter().all(|m| r.context.get(&m.key).is_some_and(|v| m.matches(v)))
-}
-
 /// The ids `filter` keeps, newest first.
 fn expected(model: &[Row], f: &RecordFilter) -> Vec<i64> {
-    let mut rows: Vec<&Row> = model.iter().filter(|r| keeps(f, r)).collect();
+    let mut rows: Vec<&Row> = model.iter().filter(|r| f.keeps(&r.stored)).collect();
     rows.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
     rows.iter().map(|r| r.id).collect()
 }
@@ -444,14 +416,14 @@ fn related_tail_and_loggers() {
     let mut f = RecordFilter::default();
     f.logger = Some(LoggerMatch::Tree("app".into()));
     let last: Vec<i64> = store.tail(&f, None, 10).unwrap().iter().map(|r| r.id).collect();
-    let mut ids: Vec<i64> = model.iter().filter(|r| keeps(&f, r)).map(|r| r.id).collect();
+    let mut ids: Vec<i64> = model.iter().filter(|r| f.keeps(&r.stored)).map(|r| r.id).collect();
     assert_eq!(last, ids[ids.len() - 10..].to_vec());
     let after = ids[ids.len() - 30];
     let next: Vec<i64> = store.tail(&f, Some(after), 100).unwrap().iter().map(|r| r.id).collect();
     assert_eq!(next, ids.split_off(ids.len() - 29));
     let extra = fill(&mut sink, &mut Rng(3), 100, 1_501, HOUR);
     let newer: Vec<i64> = store.tail(&f, last.last().copied(), 1_000).unwrap().iter().map(|r| r.id).collect();
-    assert_eq!(newer, extra.iter().filter(|r| keeps(&f, r)).map(|r| r.id).collect::<Vec<_>>());
+    assert_eq!(newer, extra.iter().filter(|r| f.keeps(&r.stored)).map(|r| r.id).collect::<Vec<_>>());
     assert_eq!(store.loggers().unwrap(), LOGGERS.to_vec());
 }
 
@@ -537,7 +509,7 @@ fn histograms_from_aggregates_and_from_rows() {
             assert!(h.complete);
             for (i, c) in h.slots.iter().enumerate() {
                 let (a, b) = slots.slot(i).unwrap();
-                assert_eq!(*c, counts(&model, |r| keeps(f, r) && r.ts >= a.0 && r.ts < b.0), "{f:?} slot {i}");
+                assert_eq!(*c, counts(&model, |r| f.keeps(&r.stored) && r.ts >= a.0 && r.ts < b.0), "{f:?} slot {i}");
             }
         }
     }
@@ -555,7 +527,7 @@ fn call_sites_group_by_logger_file_line() {
     assert_eq!(sites.len(), 5);
     type Site<'a> = (&'a str, Option<&'a str>, Option<u32>);
     let mut groups: std::collections::HashMap<Site<'_>, Vec<&Row>> = Default::default();
-    for r in model.iter().filter(|r| keeps(&f, r)) {
+    for r in model.iter().filter(|r| f.keeps(&r.stored)) {
         groups.entry((r.logger, r.file, r.line)).or_default().push(r);
     }
     let mut sizes: Vec<usize> = groups.values().map(Vec::len).collect();

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use log_panel_core::{Batch, Sink};
-use log_panel_postgres::testing::{client, fresh_sink};
 use log_panel_postgres::PgStore;
 use log_panel_query::conformance::data_set;
 use log_panel_query::Store;
-use log_panel_query::{split_label, Cursor, LoggerMatch, PageAt, RecordFilter, FIELD_SAMPLE_ROWS};
+use log_panel_query::{split_label, LoggerMatch, RecordFilter, FIELD_SAMPLE_ROWS};
+use log_panel_testing::postgres::{client, fresh_sink};
 
 /// `(JSON text of a value, records)` rows as the filter's text of each value.
 fn counts(rows: Vec<postgres::Row>) -> BTreeMap<String, u64> {
@@ -67,33 +67,13 @@ fn pg_field_statistics_and_surrounding_records_match_sql_by_hand() {
     assert_eq!(got.values.iter().map(|v| (v.value.clone(), v.count)).collect::<BTreeMap<_, _>>(), hand);
     assert!(got.sampled && got.read == 100);
 
-    for id in [1i64, 700, 1499] {
-        let r = store.record(id).unwrap().unwrap();
+    let db = std::cell::RefCell::new(db);
+    log_panel_testing::checks::surrounding_records(&store, |id, newer| {
+        let mut db = db.borrow_mut();
         let row = db.query_one("SELECT ts, host, pid, thread FROM log_records WHERE id = $1", &[&id]).unwrap();
         let (ts, host, pid, thread): (SystemTime, String, i32, String) =
             (row.get(0), row.get(1), row.get(2), row.get(3));
-        let ids = |db: &mut postgres::Client, sql: &str| -> Vec<i64> {
-            db.query(sql, &[&host, &pid, &thread, &ts, &id]).unwrap().iter().map(|r| r.get(0)).collect()
-        };
-        let older = ids(
-            &mut db,
-            "SELECT id FROM log_records WHERE host = $1 AND pid = $2 AND thread = $3 AND (ts, id) < ($4, $5)
-             ORDER BY ts DESC, id DESC LIMIT 5",
-        );
-        let mut newer = ids(
-            &mut db,
-            "SELECT id FROM log_records WHERE host = $1 AND pid = $2 AND thread = $3 AND (ts, id) > ($4, $5)
-             ORDER BY ts, id LIMIT 5",
-        );
-        newer.reverse();
-        let mut f = RecordFilter::default();
-        f.host = Some(r.host.clone());
-        f.pid = Some(r.pid);
-        f.thread = Some(r.thread.clone());
-        let at = Cursor::of(&r);
-        let page_ids = |at| store.records(&f, at, 5).unwrap().records.iter().map(|r| r.id).collect::<Vec<_>>();
-        assert_eq!(page_ids(PageAt::Older(at)), older, "before record {id}");
-        assert_eq!(page_ids(PageAt::Newer(at)), newer, "after record {id}");
-        assert!(!older.is_empty() || !newer.is_empty(), "record {id} has neighbours in its thread");
-    }
+        let sql = log_panel_testing::checks::neighbours_sql(newer, |i| format!("${i}"));
+        db.query(&sql, &[&host, &pid, &thread, &ts, &id]).unwrap().iter().map(|r| r.get(0)).collect()
+    });
 }

@@ -1,11 +1,10 @@
 //! TLS (feature `tls`): `sslmode=require` connects over TLS and verifies the
 //! server's certificate; plain stays plain.
-#![cfg(feature = "tls")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink};
-use log_panel_postgres::testing::TestServer;
 use log_panel_postgres::{Error, PgSink};
+use log_panel_testing::postgres::TestServer;
 use postgres::{Client, NoTls};
 
 #[test]

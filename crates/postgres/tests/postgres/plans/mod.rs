@@ -7,14 +7,16 @@
 //! not stopped by a lock that conflicts with it (an autovacuum's).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod combinations;
+
 use std::thread;
 use std::time::Duration;
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
-use log_panel_postgres::testing::{client, TestServer};
 use log_panel_postgres::{PgSink, PgStore};
 use log_panel_query::Store;
 use log_panel_query::{Cursor, FieldMatch, FieldValue, LoggerMatch, PageAt, RecordFilter, Slots, DAY};
+use log_panel_testing::postgres::{client, TestServer};
 
 const RECORDS: i64 = 60_000;
 const LOGGERS: [&str; 6] = ["api::http", "api::auth", "billing", "db::pool", "worker", "cache"];

@@ -11,8 +11,8 @@ use std::thread;
 use std::time::Duration;
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, SinkErrorKind, Value};
-use log_panel_postgres::testing::{fresh_sink, TestServer};
 use log_panel_postgres::PgSink;
+use log_panel_testing::postgres::{fresh_sink, TestServer};
 use postgres::{Client, NoTls};
 
 fn origin() -> Origin {

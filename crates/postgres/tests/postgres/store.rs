@@ -8,13 +8,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
-use log_panel_postgres::testing::{client, fresh_sink, index_names, TestServer};
 use log_panel_postgres::{schema, PgSink, PgStore};
 use log_panel_query::{
     CardFilter, CardsQuery, Cursor, FieldMatch, FieldValue, Follow, LevelCounts, LoggerMatch, PageAt, RecordFilter,
     Slots, StoredRecord, DAY, HOUR, QUARTER_HOUR,
 };
 use log_panel_query::{Maintenance, Store, StoreErrorKind};
+use log_panel_testing::postgres::{client, fresh_sink, index_names, TestServer};
 use postgres::{Client, NoTls};
 
 const SEC: i64 = 1_000_000;
@@ -25,7 +25,7 @@ const LOGGERS: [&str; 7] = ["app", "app::db", "app::db::pool", "app:x", "appx", 
 const WORDS: [&str; 6] =
     ["Payment accepted", "cache MISS", "100% done_x", "timeout on upstream", "ünïcode Ärger", "ok"];
 
-use log_panel_query::conformance::Rng;
+use log_panel_query::conformance::{self, Rng};
 
 /// A generated record with what the store must return for it.
 #[derive(Debug, Clone)]
@@ -91,47 +91,9 @@ fn seq_of(r: &StoredRecord) -> u64 {
     r.message.rsplit('#').next().and_then(|s| s.parse().ok()).unwrap()
 }
 
-fn json_of(v: &Value) -> serde_json::Value {
-    match v {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => (*b).into(),
-        Value::I64(i) => (*i).into(),
-        Value::U64(u) => (*u).into(),
-        Value::F64(f) => (*f).into(),
-        Value::Str(s) => s.to_string().into(),
-    }
-}
-
-/// The filter, decided in Rust.
+/// The filter, decided by the reference (`RecordFilter::keeps`) over what the store returns for `g`.
 fn keeps(f: &RecordFilter, g: &Gen) -> bool {
-    let r = &g.record;
-    let o = &origins()[g.origin];
-    let fields_ok = f.fields.iter().all(|m| {
-        let Some((_, v)) = r.kv.iter().rev().find(|(k, _)| k.as_ref() == m.key) else { return false };
-        let stored = json_of(v);
-        match &m.value {
-            FieldValue::Str(s) => stored == serde_json::Value::String(s.clone()),
-            FieldValue::Int(i) => stored.as_i64() == Some(*i) && stored.is_i64(),
-            FieldValue::Text(t) => match &stored {
-                serde_json::Value::String(s) => s == t,
-                serde_json::Value::Number(_) | serde_json::Value::Bool(_) => t.as_str() == stored.to_string().as_str(),
-                _ => false,
-            },
-            _ => unreachable!(),
-        }
-    });
-    f.logger.as_ref().is_none_or(|m| m.matches(&r.logger))
-        && f.keeps_level(r.level)
-        && f.since.is_none_or(|s| r.timestamp >= s)
-        && f.until.is_none_or(|u| r.timestamp < u)
-        && f.app.as_ref().is_none_or(|a| *a == o.app)
-        && f.host.as_ref().is_none_or(|h| *h == o.host)
-        && f.pid.is_none_or(|p| p == o.pid)
-        && f.text.as_ref().is_none_or(|t| r.message.to_lowercase().contains(&t.to_lowercase()))
-        && fields_ok
-        && f.ranges
-            .iter()
-            .all(|m| r.kv.iter().rev().find(|(k, _)| k.as_ref() == m.key).is_some_and(|(_, v)| m.matches(&json_of(v))))
+    f.keeps(&conformance::stored(g.seq as i64, &origins()[g.origin], &g.record).unwrap())
 }
 
 /// The seqs `filter` keeps, newest first (time, then insertion order).
@@ -382,9 +344,7 @@ fn tail_record_and_related() {
     assert_eq!(r.line, g.record.line);
     assert_eq!(r.module.as_deref(), g.record.module_path.as_deref());
     assert_eq!(r.thread, "main");
-    let context: serde_json::Map<String, serde_json::Value> =
-        g.record.kv.iter().map(|(k, v)| (k.to_string(), json_of(v))).collect();
-    assert_eq!(r.context, context);
+    assert_eq!(r.context, conformance::stored(r.id, o, &g.record).unwrap().context);
     assert_eq!(store.record(-1).unwrap(), None);
 
     // A request's records: across origins, oldest first.

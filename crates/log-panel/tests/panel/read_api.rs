@@ -3,9 +3,7 @@
 //! PostgreSQL, with the records it logged through a panel of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::TempDb;
+use crate::common::TempDb;
 use log_panel::read::{FieldMatch, FieldValue, PageAt, PgStore, RecordFilter, SqliteStore, Store, TRACE_ID_KEY};
 use log_panel::{Level, Pipeline};
 
@@ -76,7 +74,7 @@ fn a_program_reads_its_sqlite_logs_through_log_panel_alone() {
 
 #[test]
 fn a_program_reads_its_postgres_logs_through_log_panel_alone() {
-    let Some(url) = log_panel_postgres::testing::TestServer::shared_database() else {
+    let Some(url) = log_panel_testing::postgres::TestServer::shared_database() else {
         return;
     };
     let panel = log_panel::builder().postgres(url.clone()).panic_hook(false).build().unwrap();

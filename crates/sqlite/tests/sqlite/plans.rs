@@ -6,43 +6,26 @@
 //! `RecordFilter::keeps`, over a logger tree with quiet members.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp};
 use log_panel_query::Store;
 use log_panel_query::{FieldRange, LoggerMatch, PageAt, RangeOp, RecordFilter, StoredRecord, HOUR};
 use log_panel_sqlite::{SqliteSink, SqliteStore};
+use log_panel_testing::records::{filter, PlanSet, BASE};
 
-/// 2026-11-20T00:00:00Z.
-const BASE: i64 = 1_795_132_800 * 1_000_000;
 const N: u64 = 4_000;
 
-/// A tree `api::` whose `api::admin` logs only DEBUG and `api::audit` warns
-/// once; other loggers around it, so a tree's range has neighbours.
-fn record(i: u64) -> Record {
-    let (logger, level) = match i % 10 {
-        0..=3 => ("api::http", [Level::Info, Level::Warn, Level::Error, Level::Debug][(i / 10 % 4) as usize]),
-        4..=5 => ("api::admin", Level::Debug),
-        6 => ("api::audit", if i == 2_006 { Level::Warn } else { Level::Info }),
-        7 => ("api", if i % 70 == 7 { Level::Error } else { Level::Info }),
-        8 => ("apix", Level::Warn),
-        _ => ("billing::payments", if i.is_multiple_of(3) { Level::Error } else { Level::Trace }),
-    };
-    let message = match i % 4 {
-        0 => format!("connection reset by peer while reading request {i}"),
-        1 => format!("payment {i} accepted"),
-        2 if i % 400 == 2 => "quasar checksum mismatch".to_owned(),
-        _ => format!("job {i} finished"),
-    };
-    let mut r = Record::new(level, logger, message);
-    r.timestamp = Timestamp(BASE + i as i64 * 1_000_000);
-    r.file = Some("src/handler.rs".into());
-    r.line = Some(10 + (i % 5) as u32);
-    r.kv = vec![
-        ("request_id".into(), Value::from(format!("req-{}", i / 3))),
-        ("user_id".into(), Value::from((i % 97) as i64)),
-        ("status".into(), Value::from(if i.is_multiple_of(50) { 500_i64 } else { 200 })),
-    ];
-    r
-}
+/// Warnings and errors common enough that SQLite's planner, which counts
+/// no rows, is shown a tree with quiet members.
+const SET: PlanSet = PlanSet {
+    http_levels: [Level::Info, Level::Warn, Level::Error, Level::Debug],
+    api_error_every: 70,
+    apix_warn_every: 1,
+    billing_error_every: 3,
+    quasar_every: 400,
+    step: 1_000_000,
+    users: 97,
+    status_500_every: 50,
+};
 
 fn filled() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -50,7 +33,7 @@ fn filled() -> (tempfile::TempDir, SqliteStore) {
     let mut sink = SqliteSink::open(&path).unwrap();
     let origins = [Origin::new("api", "h1", 10), Origin::new("worker", "h2", 11)];
     for chunk in 0..N / 500 {
-        let batch: Vec<Record> = (chunk * 500..(chunk + 1) * 500).map(record).collect();
+        let batch: Vec<Record> = (chunk * 500..(chunk + 1) * 500).map(|i| SET.record(i)).collect();
         sink.write(&Batch::new(&origins[(chunk % 2) as usize], &batch)).unwrap();
     }
     while sink.idle().unwrap() {}
@@ -71,12 +54,6 @@ fn all(store: &SqliteStore, f: &RecordFilter) -> Vec<StoredRecord> {
             None => return out,
         }
     }
-}
-
-fn filter(edit: impl FnOnce(&mut RecordFilter)) -> RecordFilter {
-    let mut f = RecordFilter::default();
-    edit(&mut f);
-    f
 }
 
 #[test]

@@ -2,9 +2,9 @@
 //! against PgStore on a throwaway server, written by PgSink.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use log_panel_postgres::testing::fresh_sink;
 use log_panel_postgres::PgStore;
 use log_panel_query::conformance;
+use log_panel_testing::postgres::fresh_sink;
 
 #[test]
 fn pg_store_passes_the_conformance_suite() {

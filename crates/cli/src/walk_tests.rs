@@ -1,0 +1,112 @@
+//! `walk` and `follow_until` over the reference store: every match once
+//! across pages, the limit, and a follow riding out an outage.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp};
+use log_panel_query::conformance::MemoryStore;
+use log_panel_query::{Follow, RecordFilter, StoreErrorKind};
+
+use crate::commands::{follow_until, walk};
+use crate::error::CliError;
+
+/// Stores one INFO record at `ts` (microseconds); the reference store numbers
+/// records from 1 in the order they are stored.
+fn push(store: &MemoryStore, ts: i64, message: &str) {
+    let mut r = Record::new(Level::Info, "app", message.to_owned());
+    r.timestamp = Timestamp(ts);
+    store.clone().write(&Batch::new(&Origin::new("app", "h", 1), &[r])).unwrap();
+}
+
+#[test]
+fn walk_visits_every_match_once_newest_first_across_pages() {
+    let store = MemoryStore::default();
+    // Equal timestamps force the id tie-break across page boundaries.
+    for i in 0..2500 {
+        push(&store, 1_000 + i / 3, if i % 2 == 0 { "even" } else { "odd" });
+    }
+    let mut filter = RecordFilter::default();
+    filter.text = Some("even".into());
+    let mut ids = Vec::new();
+    let more = walk(&store, &filter, None, |r| {
+        ids.push(r.id);
+        Ok(())
+    })
+    .unwrap();
+    assert!(!more);
+    assert_eq!(ids.len(), 1250);
+    let mut expected: Vec<i64> = (1..=2500).filter(|id| id % 2 == 1).collect();
+    expected.reverse();
+    assert_eq!(ids, expected);
+    assert!(store.pages_read() >= 2, "more than one page was read");
+}
+
+#[test]
+fn walk_stops_at_the_limit_and_says_whether_more_match() {
+    let store = MemoryStore::default();
+    for i in 0..30 {
+        push(&store, i, "x");
+    }
+    let mut n = 0;
+    assert!(walk(&store, &RecordFilter::default(), Some(10), |_| {
+        n += 1;
+        Ok(())
+    })
+    .unwrap());
+    assert_eq!(n, 10);
+    let mut n = 0;
+    assert!(!walk(&store, &RecordFilter::default(), Some(30), |_| {
+        n += 1;
+        Ok(())
+    })
+    .unwrap());
+    assert_eq!(n, 30);
+}
+
+#[test]
+fn follow_waits_out_an_unavailable_store_and_resumes_where_it_was() {
+    let store = MemoryStore::default();
+    push(&store, 1, "before");
+    let start = 1;
+    push(&store, 2, "a");
+    push(&store, 3, "b");
+    let mut follow = Follow::after(RecordFilter::default(), start);
+    let stop = AtomicBool::new(false);
+    let (mut printed, mut warnings) = (Vec::new(), Vec::new());
+    let mut warn = |line: &str| warnings.push(line.to_owned());
+    follow_until(&store, &mut follow, &stop, &mut warn, |new| {
+        printed.extend(new.iter().map(|r| r.message.clone()));
+        if printed.len() == 2 {
+            // Written while the storage fails: a locked file, then a broken read.
+            push(&store, 4, "c");
+            push(&store, 5, "d");
+            store.fail_next([StoreErrorKind::Unavailable, StoreErrorKind::Storage]);
+        }
+        if printed.len() == 4 {
+            stop.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(printed, ["a", "b", "c", "d"], "every record once, none lost to the outage");
+    assert_eq!(
+        warnings,
+        ["storage unavailable: failing as asked (Unavailable); retrying", "storage available again; following"],
+        "one line when it fails (not one per try), one when it is back"
+    );
+}
+
+#[test]
+fn follow_ends_on_an_error_retrying_cannot_mend() {
+    for kind in [StoreErrorKind::BadFilter, StoreErrorKind::NewerSchema] {
+        let store = MemoryStore::default();
+        store.fail_next([kind]);
+        let mut follow = Follow::after(RecordFilter::default(), 0);
+        let mut warnings = Vec::new();
+        let mut warn = |line: &str| warnings.push(line.to_owned());
+        let e = follow_until(&store, &mut follow, &AtomicBool::new(false), &mut warn, |_| Ok(())).unwrap_err();
+        assert!(matches!(&e, CliError::Store(e) if e.kind() == kind), "{e:?}");
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+}

@@ -1,0 +1,15 @@
+//! The integration tests of the PostgreSQL storage, one binary: none
+//! installs a global, and they share one throwaway server
+//! (`TestServer::shared`), each test in a database of its own; the tests
+//! that stop a server or need TLS start one of their own.
+
+mod aggregates;
+mod conformance;
+mod listen;
+mod panels;
+mod plans;
+mod reconnect;
+mod sink;
+mod store;
+#[cfg(feature = "tls")]
+mod tls;
