@@ -59,8 +59,8 @@ pub const HISTOGRAM_ROW_LIMIT: usize = 1_000_000;
 /// time budget ([`SqliteStore::with_read_timeout`]).
 ///
 /// ```
-/// use log_panel_query::{PageAt, RecordFilter};
-/// use log_panel_core::{Batch, Level, Origin, Record, Sink, Store};
+/// use log_panel_query::{PageAt, RecordFilter, Store};
+/// use log_panel_core::{Batch, Level, Origin, Record, Sink};
 /// use log_panel_sqlite::{SqliteSink, SqliteStore};
 ///
 /// let dir = tempfile::tempdir()?;
