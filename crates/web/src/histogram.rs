@@ -10,7 +10,7 @@
 //! from the rows up to the store's scan bound, and a count that stopped
 //! there is drawn and labelled as a lower bound.
 
-use log_panel_core::Timestamp;
+use log_panel_core::{Timestamp, MINUTE};
 use log_panel_query::{
     Cursor, FilterParams, Histogram, LevelCounts, Page, PageAt, RecordFilter, Slots, StoreErrorKind, StoredRecord, DAY,
     HOUR, QUARTER_HOUR,
@@ -23,8 +23,6 @@ use crate::html::{counted, Base, Shown};
 use crate::url::{encode, url_time, EARLIEST, LATEST};
 use crate::viewer::Viewer;
 
-/// A minute, in microseconds.
-const MINUTE: i64 = 60 * SECOND;
 /// A second, in microseconds.
 const SECOND: i64 = 1_000_000;
 /// The span the histogram covers when nothing matches and the filter has no `since`.
@@ -181,10 +179,10 @@ const BAR_WIDTHS: [i64; 16] = [
     1_000_000,
     5_000_000,
     15_000_000,
-    60_000_000,
-    300_000_000,
-    900_000_000,
-    1_800_000_000,
+    MINUTE,
+    5 * MINUTE,
+    QUARTER_HOUR,
+    30 * MINUTE,
     HOUR,
     3 * HOUR,
     6 * HOUR,
