@@ -229,6 +229,14 @@ mod tests {
     }
 
     #[test]
+    fn the_scheme_alone_decides_the_storage() {
+        assert_eq!(parse("postgres://x"), Ok(Database::Postgres("postgres://x".into())));
+        assert_eq!(parse("POSTGRESQL://x"), Ok(Database::Postgres("POSTGRESQL://x".into())));
+        assert_eq!(parse("sqlite://x"), Ok(Database::Sqlite("x".into())));
+        assert_eq!(parse("pg"), Ok(Database::Sqlite("pg".into())));
+    }
+
+    #[test]
     fn unknown_schemes_are_named() {
         assert_eq!(parse("mysql://db/logs"), Err(DatabaseError::UnknownScheme("mysql".into())));
         assert_eq!(parse("clickhouse://db:8123/logs"), Err(DatabaseError::UnknownScheme("clickhouse".into())));

@@ -162,9 +162,7 @@ mod read {
     }
 
     fn not_enabled(database: &Database) -> StoreError {
-        StoreError::new(
-            StoreErrorKind::Unavailable,
-            format!("`{database}` needs a storage backend that is not enabled (check the crate features)"),
-        )
+        let reason = crate::OpenError::NotEnabled { database: database.to_string() };
+        StoreError::new(StoreErrorKind::Unavailable, reason.to_string())
     }
 }

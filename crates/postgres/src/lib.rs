@@ -95,7 +95,7 @@ mod upkeep;
 
 pub use error::{classify, Error};
 pub use log_panel_core::redact::redact_url;
-pub use options::{is_postgres_url, Options, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TCP_USER_TIMEOUT};
+pub use options::{Options, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TCP_USER_TIMEOUT};
 pub use sink::{PgSink, SanitisedCounter, RETENTION_BATCH};
 #[cfg(feature = "read")]
 pub use store::{PgStore, DEFAULT_SCAN_BOUND};

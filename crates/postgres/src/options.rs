@@ -155,17 +155,6 @@ impl FromStr for Options {
     }
 }
 
-/// Whether `database` names a PostgreSQL database (`postgres://` or `postgresql://`).
-///
-/// ```
-/// assert!(log_panel_postgres::is_postgres_url("postgresql://localhost/logs"));
-/// assert!(!log_panel_postgres::is_postgres_url("logs/app.db"));
-/// ```
-pub fn is_postgres_url(database: &str) -> bool {
-    let lower = database.trim_start().get(..13).unwrap_or(database).to_ascii_lowercase();
-    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
-}
-
 /// Takes the TLS parameters the driver does not know out of a URL's query:
 /// `sslrootcert=<file>` is removed and returned; `sslmode=verify-ca` and
 /// `verify-full` become `require` (the `tls` feature always verifies the
@@ -253,13 +242,5 @@ mod tests {
         let shown = format!("{err} {err:?}");
         assert!(!shown.contains("hunter22"), "{shown}");
         assert!(shown.contains("postgres://u:***@h:notaport/db"), "{shown}");
-    }
-
-    #[test]
-    fn url_scheme_detection() {
-        assert!(is_postgres_url("postgres://x"));
-        assert!(is_postgres_url("POSTGRESQL://x"));
-        assert!(!is_postgres_url("sqlite://x"));
-        assert!(!is_postgres_url("pg"));
     }
 }
