@@ -9,8 +9,13 @@
 //!
 //! Merges are eventual, so a table may hold several rows of one key: every
 //! read groups (`sum`, `…Merge`). When a view missed rows (they were
-//! deleted by a mutation, or restored behind the view's back), the store's
-//! rebuild recomputes a day from the records.
+//! deleted by a mutation, or restored behind the view's back),
+//! `rebuild_day` (the read side's rebuild and prune) recomputes a day from the records.
+
+#[cfg(feature = "read")]
+use crate::error::RequestError;
+#[cfg(feature = "read")]
+use crate::http::Http;
 
 /// The totals table over all shards (and `_local`, one shard's).
 pub const STATS: &str = "log_logger_stats";
@@ -71,4 +76,17 @@ pub fn statements() -> Vec<String> {
         ));
     }
     out
+}
+/// Recomputes day `day` (`YYYYMMDD`) of every aggregate table on shard
+/// `shard` from its records: drops the day's partitions, then inserts what
+/// the views would have. Rows inserted meanwhile by a writer into that day
+/// may be counted twice or not at all; run it on days no writer writes to.
+#[cfg(feature = "read")]
+pub(crate) fn rebuild_day(http: &Http, shard: usize, day: u32) -> Result<(), RequestError> {
+    for table in TABLES {
+        http.query(shard, &format!("ALTER TABLE {table}_local DROP PARTITION {day}"), &[])?;
+        let condition = format!("toYYYYMMDD(time) = {day}");
+        http.query(shard, &format!("INSERT INTO {table}_local {}", select(table, &condition)), &[])?;
+    }
+    Ok(())
 }

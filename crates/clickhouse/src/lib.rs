@@ -43,8 +43,14 @@ mod options;
 pub mod rowbinary;
 pub mod schema;
 pub mod sink;
+#[cfg(feature = "read")]
+mod sql;
+#[cfg(feature = "read")]
+mod store;
 
 pub use error::{classify, Error, RequestError};
 pub use http::quote;
 pub use options::{Options, DEFAULT_PORT, DEFAULT_TIMEOUT};
 pub use sink::ChSink;
+#[cfg(feature = "read")]
+pub use store::ChStore;

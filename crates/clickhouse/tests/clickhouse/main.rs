@@ -2,4 +2,6 @@
 //! one throwaway two-shard cluster (`Cluster::shared`), each test in a
 //! database of its own; a test that stops a shard starts a cluster of its own.
 
+mod conformance;
+mod faults;
 mod sink;
