@@ -37,8 +37,8 @@ pub use context::Context;
 pub use controls::{escape_controls, escape_controls_into};
 pub use policy::BatchPolicy;
 pub use record::{
-    level_from_severity, level_index, level_name, parse_level, severity, Level, Origin, Record, Text, Timestamp, DAY,
-    HOUR, LEVELS, MINUTE, QUARTER_HOUR,
+    civil_from_days, level_from_severity, level_index, level_name, parse_level, severity, Level, Origin, Record, Text,
+    Timestamp, DAY, HOUR, LEVELS, MINUTE, QUARTER_HOUR,
 };
 pub use sink::{Batch, Sink, SinkError, SinkErrorKind, IDLE_PERIOD};
 pub use value::{Str, Value};

@@ -146,7 +146,11 @@ fn put_digits(buf: &mut [u8], mut value: i64) {
 
 /// Year, month (1–12) and day (1–31) of a day count since 1970-01-01 in the
 /// proleptic Gregorian calendar (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+///
+/// ```
+/// assert_eq!(log_panel_core::civil_from_days(11_016), (2000, 2, 29));
+/// ```
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

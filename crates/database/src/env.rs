@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(db.ok().flatten(), Some(Database::Sqlite("logs/a.db".into())));
         assert!(matches!(file("[batch]\nsize = 5\n").database(), Ok(None)));
         let e = file("database = \"mysql://x/y\"\n").database().err().map(|e| e.to_string());
-        assert_eq!(e.as_deref(), Some("log_panel.toml, key `database`: unknown scheme `mysql`: use a SQLite file path, a sqlite: URL or a postgres:// URL"));
+        assert_eq!(e.as_deref(), Some("log_panel.toml, key `database`: unknown scheme `mysql`: use a SQLite file path, a sqlite: URL, a postgres:// or a clickhouse:// URL"));
         assert!(matches!(file("database = 3\n").database(), Err(ConfigFileError::Syntax { .. })));
         assert!(matches!(file("database = \n").database(), Err(ConfigFileError::Syntax { .. })));
     }

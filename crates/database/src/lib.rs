@@ -1,7 +1,8 @@
 //! Where log-panel's records live, understood in one place.
 //!
 //! - [`Database`]: a database string parsed once — a SQLite file path, a
-//!   `sqlite:` / `sqlite://` URL, or a `postgres://` / `postgresql://` URL —
+//!   `sqlite:` / `sqlite://` URL, a `postgres://` / `postgresql://` URL, or a
+//!   `clickhouse://` URL naming one or more shards —
 //!   with a clear error for an empty string or a scheme no storage handles.
 //! - [`open_sink`] (features `sqlite`, `postgres`): the one place a writer's
 //!   [`Sink`](log_panel_core::Sink) is opened for a [`Database`].
@@ -57,6 +58,10 @@ pub enum Database {
     Sqlite(PathBuf),
     /// A PostgreSQL server: the whole URL, parameters (`sslmode`, …) included.
     Postgres(String),
+    /// ClickHouse shards: the whole `clickhouse://` URL, whose hosts are the
+    /// shards (`clickhouse://h1:8123,h2:8123/db?cluster=name`; see
+    /// `log_panel_clickhouse::Options`).
+    ClickHouse(String),
 }
 
 /// Why a string names no database.
@@ -67,7 +72,7 @@ pub enum DatabaseError {
     #[error("is empty; use a file path such as `{DEFAULT_DATABASE}`")]
     Empty,
     /// A URL whose scheme no storage handles.
-    #[error("unknown scheme `{0}`: use a SQLite file path, a sqlite: URL or a postgres:// URL")]
+    #[error("unknown scheme `{0}`: use a SQLite file path, a sqlite: URL, a postgres:// or a clickhouse:// URL")]
     UnknownScheme(String),
 }
 
@@ -87,6 +92,7 @@ impl Database {
         };
         match scheme.to_ascii_lowercase().as_str() {
             "postgres" | "postgresql" => Ok(Database::Postgres(text.to_owned())),
+            "clickhouse" => Ok(Database::ClickHouse(text.to_owned())),
             _ => Err(DatabaseError::UnknownScheme(scheme.to_owned())),
         }
     }
@@ -106,7 +112,7 @@ impl Database {
     pub fn location(&self) -> String {
         match self {
             Database::Sqlite(path) => path.display().to_string(),
-            Database::Postgres(url) => redact_url(url),
+            Database::Postgres(url) | Database::ClickHouse(url) => redact_url(url),
         }
     }
 
@@ -114,7 +120,7 @@ impl Database {
     pub fn sqlite_path(&self) -> Option<&Path> {
         match self {
             Database::Sqlite(path) => Some(path),
-            Database::Postgres(_) => None,
+            Database::Postgres(_) | Database::ClickHouse(_) => None,
         }
     }
 }
@@ -156,7 +162,7 @@ impl fmt::Display for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Database::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
-            Database::Postgres(url) => f.write_str(&redact_url(url)),
+            Database::Postgres(url) | Database::ClickHouse(url) => f.write_str(&redact_url(url)),
         }
     }
 }
@@ -167,6 +173,7 @@ impl fmt::Debug for Database {
         match self {
             Database::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
             Database::Postgres(url) => f.debug_tuple("Postgres").field(&redact_url(url)).finish(),
+            Database::ClickHouse(url) => f.debug_tuple("ClickHouse").field(&redact_url(url)).finish(),
         }
     }
 }
@@ -229,6 +236,25 @@ mod tests {
     }
 
     #[test]
+    fn clickhouse_urls_name_their_shards() {
+        for text in [
+            "clickhouse://db:8123/logs",
+            "ClickHouse://ch1:8123,ch2:8123/logs?cluster=fleet",
+            "clickhouse://app:pw@ch1,ch2,ch3/logs?cluster=fleet&timeout_ms=5000",
+        ] {
+            assert_eq!(parse(text), Ok(Database::ClickHouse(text.to_owned())), "{text}");
+        }
+        let db = parse("clickhouse://app:s3cret@ch1:8123,ch2:8123/logs?cluster=fleet").unwrap_or_default();
+        assert!(db.is_server() && db.sqlite_path().is_none());
+        for shown in [db.to_string(), format!("{db:?}"), db.location()] {
+            assert!(
+                !shown.contains("s3cret") && shown.contains("clickhouse://app:***@ch1:8123,ch2:8123/logs"),
+                "{shown}"
+            );
+        }
+    }
+
+    #[test]
     fn the_scheme_alone_decides_the_storage() {
         assert_eq!(parse("postgres://x"), Ok(Database::Postgres("postgres://x".into())));
         assert_eq!(parse("POSTGRESQL://x"), Ok(Database::Postgres("POSTGRESQL://x".into())));
@@ -239,7 +265,6 @@ mod tests {
     #[test]
     fn unknown_schemes_are_named() {
         assert_eq!(parse("mysql://db/logs"), Err(DatabaseError::UnknownScheme("mysql".into())));
-        assert_eq!(parse("clickhouse://db:8123/logs"), Err(DatabaseError::UnknownScheme("clickhouse".into())));
         assert_eq!(parse("Redis://x"), Err(DatabaseError::UnknownScheme("Redis".into())));
         let shown = DatabaseError::UnknownScheme("mysql".into()).to_string();
         assert!(shown.starts_with("unknown scheme `mysql`"), "{shown}");

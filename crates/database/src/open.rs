@@ -53,7 +53,28 @@ pub fn open_sink(database: &Database, options: &SinkOptions) -> Result<Box<dyn S
     match database {
         Database::Sqlite(path) => sqlite_sink(database, path, options),
         Database::Postgres(url) => postgres_sink(database, url, options),
+        Database::ClickHouse(url) => clickhouse_sink(database, url, options),
     }
+}
+
+#[cfg(feature = "clickhouse")]
+fn clickhouse_sink(database: &Database, url: &str, options: &SinkOptions) -> Result<Box<dyn Sink>, OpenError> {
+    // As for PostgreSQL: not required, the shards are reached by the writer, which retries and spools.
+    // Retention is `log-panel prune` (dropping day partitions), not the writer's idle work.
+    let sink = if options.required {
+        log_panel_clickhouse::ChSink::connect(url)
+    } else {
+        log_panel_clickhouse::ChSink::connect_lazy(url)
+    };
+    match sink {
+        Ok(sink) => Ok(Box::new(sink)),
+        Err(e) => Err(OpenError::Storage { database: database.to_string(), source: Box::new(e) }),
+    }
+}
+
+#[cfg(not(feature = "clickhouse"))]
+fn clickhouse_sink(database: &Database, _: &str, _: &SinkOptions) -> Result<Box<dyn Sink>, OpenError> {
+    Err(OpenError::NotEnabled { database: database.to_string() })
 }
 
 #[cfg(feature = "sqlite")]
@@ -110,7 +131,7 @@ mod read {
     /// Opens `database` read-only, each read within `read_timeout`. Never
     /// creates or migrates anything: a database no writer has created yet, or
     /// one of an older schema, is an error that says so.
-    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused_variables))]
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres", feature = "clickhouse")), allow(unused_variables))]
     pub fn open_store(database: &Database, read_timeout: Duration) -> Result<Box<dyn Store>, StoreError> {
         match database {
             #[cfg(feature = "sqlite")]
@@ -121,6 +142,10 @@ mod read {
             Database::Postgres(url) => {
                 Ok(Box::new(log_panel_postgres::PgStore::connect(url)?.with_read_timeout(read_timeout)))
             }
+            #[cfg(feature = "clickhouse")]
+            Database::ClickHouse(url) => {
+                Ok(Box::new(log_panel_clickhouse::ChStore::connect(url)?.with_read_timeout(read_timeout)))
+            }
             #[allow(unreachable_patterns)]
             other => Err(not_enabled(other)),
         }
@@ -130,13 +155,15 @@ mod read {
     /// [`open_store`], without a read budget (a prune takes as long as it
     /// takes). Behind the `maintenance` feature, so that a reader never carries it.
     #[cfg(feature = "maintenance")]
-    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused_variables))]
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres", feature = "clickhouse")), allow(unused_variables))]
     pub fn open_maintenance(database: &Database) -> Result<Box<dyn Maintenance>, StoreError> {
         match database {
             #[cfg(feature = "sqlite")]
             Database::Sqlite(path) => Ok(Box::new(log_panel_sqlite::SqliteStore::open(path)?)),
             #[cfg(feature = "postgres")]
             Database::Postgres(url) => Ok(Box::new(log_panel_postgres::PgStore::connect(url)?)),
+            #[cfg(feature = "clickhouse")]
+            Database::ClickHouse(url) => Ok(Box::new(log_panel_clickhouse::ChStore::connect(url)?)),
             #[allow(unreachable_patterns)]
             other => Err(not_enabled(other)),
         }
@@ -154,6 +181,11 @@ mod read {
             #[cfg(feature = "postgres")]
             Database::Postgres(url) => {
                 let (from, to) = log_panel_postgres::PgStore::migrate(url)?;
+                Ok((i64::from(from), i64::from(to)))
+            }
+            #[cfg(feature = "clickhouse")]
+            Database::ClickHouse(url) => {
+                let (from, to) = log_panel_clickhouse::ChStore::migrate(url)?;
                 Ok((i64::from(from), i64::from(to)))
             }
             #[allow(unreachable_patterns)]

@@ -112,6 +112,9 @@ pub use log_panel_sqlite::SqliteSink;
 #[cfg(feature = "postgres")]
 pub use log_panel_postgres::PgSink;
 
+#[cfg(feature = "clickhouse")]
+pub use log_panel_clickhouse::ChSink;
+
 /// Starts log-panel as the global logger with the configuration found in
 /// `$LOG_PANEL_CONFIG` or `./log_panel.toml` (defaults otherwise: SQLite
 /// file `log_panel.db`, level INFO). Keep the returned guard alive; dropping

@@ -47,6 +47,8 @@
 pub use log_panel_core::trace::{SPAN_ID_KEY, TRACE_ID_KEY};
 pub use log_panel_query::*;
 
+#[cfg(feature = "clickhouse")]
+pub use log_panel_clickhouse::ChStore;
 /// Opens a [`Database`](crate::Database) read-only: the store the `log-panel`
 /// command and the web panel use.
 pub use log_panel_database::open_store;

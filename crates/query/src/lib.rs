@@ -811,6 +811,29 @@ impl CardsQuery {
         (Timestamp(start), Timestamp(end.saturating_mul(QUARTER_HOUR)))
     }
 
+    /// The page of `cards` (every logger's, with their slots and last hour
+    /// counted) this query asks for: those whose name contains
+    /// [`name`](Self::name) (case-insensitive) and that pass
+    /// [`filter`](Self::filter) over the timeline's span, in
+    /// [`sort`](Self::sort) order, [`offset`](Self::offset) and
+    /// [`limit`](Self::limit) applied, with how many matched. For stores that
+    /// count in memory.
+    pub fn select(&self, mut cards: Vec<LoggerCard>) -> Cards {
+        cards.retain(|c| {
+            let mut span = LevelCounts::default();
+            c.slots.iter().for_each(|s| span.merge(s));
+            self.name.as_ref().is_none_or(|n| c.logger.to_lowercase().contains(&n.to_lowercase()))
+                && match self.filter {
+                    CardFilter::All => true,
+                    CardFilter::Errors => span.error > 0,
+                    CardFilter::Warnings => span.error + span.warn > 0,
+                }
+        });
+        self.sort.arrange(&mut cards);
+        let matching = cards.len();
+        Cards { cards: cards.into_iter().skip(self.offset).take(self.limit).collect(), matching }
+    }
+
     /// The one check every store runs before it reads cards: `Ok(false)`
     /// when the [`name`](Self::name) holds NUL (no logger name does, so no
     /// card matches); a name over [`RecordFilter::MAX_VALUE_BYTES`] is

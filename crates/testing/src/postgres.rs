@@ -37,16 +37,16 @@
 //! ```
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use postgres::{Client, NoTls};
+
+use crate::server::{free_port, nanos};
 
 /// Environment variable naming an existing server to test against instead.
 pub const TEST_URL_ENV: &str = "LOG_PANEL_TEST_PG_URL";
@@ -137,17 +137,11 @@ struct Own {
     guardian: Mutex<Option<(Child, ChildStdin)>>,
 }
 
-/// Whether the `CI` environment variable says we run in CI.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
-}
+pub use crate::server::in_ci;
 
-/// Prints a message that cannot be missed in test output: written to the
-/// stderr handle directly, which the test harness does not capture (it
-/// captures only the `print!` family), so it shows for passing tests too.
+/// Prints a message that cannot be missed in test output (see [`crate::server::loud_skip`]).
 pub fn loud_skip(reason: &str) {
-    let banner = "=".repeat(78);
-    let _ = writeln!(std::io::stderr(), "\n{banner}\nSKIPPED (PostgreSQL): {reason}\n{banner}");
+    crate::server::loud_skip("PostgreSQL", reason);
 }
 
 impl TestServer {
@@ -570,18 +564,6 @@ fn check(out: std::process::Output, what: &str) -> Result<(), String> {
 fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
     let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
     check(out, what)
-}
-
-fn nanos() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
-}
-
-/// Asks the kernel for a free loopback port (it may be taken again before use; callers retry).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
 }
 
 /// Whether the effective user is root, from `/proc/self/status` (no libc needed).

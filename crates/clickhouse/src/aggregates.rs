@@ -1,0 +1,92 @@
+//! The per-logger aggregates: materialised views that ClickHouse feeds from
+//! every insert into `log_records_local`, each into an explicit `TO` table.
+//!
+//! - `log_logger_quarter_local`, `log_logger_hourly_local`: records per
+//!   level per logger per UTC quarter hour / hour (`SummingMergeTree`).
+//! - `log_logger_stats_local`: per logger per UTC day, the count, errors,
+//!   warnings and the first and last record's time (`AggregatingMergeTree`).
+//!   Per day, so that dropping a day's partition takes its totals with it.
+//!
+//! Merges are eventual, so a table may hold several rows of one key: every
+//! read groups (`sum`, `…Merge`). When a view missed rows (they were
+//! deleted by a mutation, or restored behind the view's back),
+//! `rebuild_day` (the read side's rebuild and prune) recomputes a day from the records.
+
+#[cfg(feature = "read")]
+use crate::error::RequestError;
+#[cfg(feature = "read")]
+use crate::http::Http;
+
+/// The totals table over all shards (and `_local`, one shard's).
+pub const STATS: &str = "log_logger_stats";
+/// The hourly counts over all shards.
+pub const HOURLY: &str = "log_logger_hourly";
+/// The quarter-hour counts over all shards.
+pub const QUARTER: &str = "log_logger_quarter";
+
+/// Every aggregate table, by its name over all shards.
+pub const TABLES: [&str; 3] = [STATS, HOURLY, QUARTER];
+
+const COUNTS: &str = "countIf(level = 5) AS trace, countIf(level = 10) AS debug, countIf(level = 20) AS info, \
+                      countIf(level = 30) AS warn, countIf(level = 40) AS error";
+
+/// What the view of `table` selects from the records, with `condition` (`1`: all).
+pub(crate) fn select(table: &str, condition: &str) -> String {
+    match table {
+        STATS => format!(
+            "SELECT logger, toDate(time) AS day, countState() AS total, countIfState(level = 40) AS errors, \
+             countIfState(level = 30) AS warnings, minState(ts) AS first_seen, maxState(ts) AS last_seen \
+             FROM log_records_local WHERE {condition} GROUP BY logger, day"
+        ),
+        HOURLY => format!(
+            "SELECT logger, toStartOfHour(time) AS bucket, {COUNTS} FROM log_records_local \
+             WHERE {condition} GROUP BY logger, bucket"
+        ),
+        _ => format!(
+            "SELECT logger, toStartOfFifteenMinutes(time) AS bucket, {COUNTS} FROM log_records_local \
+             WHERE {condition} GROUP BY logger, bucket"
+        ),
+    }
+}
+
+/// The statements that create the aggregate tables and their views on one shard.
+pub fn statements() -> Vec<String> {
+    let counts = "trace UInt64, debug UInt64, info UInt64, warn UInt64, error UInt64";
+    let mut out = vec![
+        format!(
+            "CREATE TABLE IF NOT EXISTS {STATS}_local (logger String, day Date, \
+             total AggregateFunction(count), errors AggregateFunction(countIf, UInt8), \
+             warnings AggregateFunction(countIf, UInt8), first_seen AggregateFunction(min, Int64), \
+             last_seen AggregateFunction(max, Int64)) \
+             ENGINE = AggregatingMergeTree PARTITION BY toYYYYMMDD(day) ORDER BY (logger, day)"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {HOURLY}_local (logger String, bucket DateTime('UTC'), {counts}) \
+             ENGINE = SummingMergeTree PARTITION BY toYYYYMMDD(bucket) ORDER BY (logger, bucket)"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {QUARTER}_local (logger String, bucket DateTime('UTC'), {counts}) \
+             ENGINE = SummingMergeTree PARTITION BY toYYYYMMDD(bucket) ORDER BY (logger, bucket)"
+        ),
+    ];
+    for table in TABLES {
+        out.push(format!(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS {table}_mv TO {table}_local AS {}",
+            select(table, "1")
+        ));
+    }
+    out
+}
+/// Recomputes day `day` (`YYYYMMDD`) of every aggregate table on shard
+/// `shard` from its records: drops the day's partitions, then inserts what
+/// the views would have. Rows inserted meanwhile by a writer into that day
+/// may be counted twice or not at all; run it on days no writer writes to.
+#[cfg(feature = "read")]
+pub(crate) fn rebuild_day(http: &Http, shard: usize, day: u32) -> Result<(), RequestError> {
+    for table in TABLES {
+        http.query(shard, &format!("ALTER TABLE {table}_local DROP PARTITION {day}"), &[])?;
+        let condition = format!("toYYYYMMDD(time) = {day}");
+        http.query(shard, &format!("INSERT INTO {table}_local {}", select(table, &condition)), &[])?;
+    }
+    Ok(())
+}

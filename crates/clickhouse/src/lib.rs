@@ -1,0 +1,56 @@
+//! ClickHouse storage for log-panel, sharded.
+//!
+//! [`ChSink`] is a [`Sink`](log_panel_core::Sink): the writer thread hands
+//! it batches, and it stores each batch with one `INSERT … FORMAT RowBinary`
+//! over HTTP (a blocking client, no async runtime) into one shard's
+//! day-partitioned `MergeTree` table, one insert per UTC day the batch
+//! spans; see [`sink`] for the choice of shard, exactly-once retries and
+//! record ids, [`schema`] for the tables and [`aggregates`] for the
+//! materialised views. Before its first insert into a shard the sink creates
+//! the tables there.
+//!
+//! With the `read` feature, `ChStore` is the read side (the `Store` and
+//! `Maintenance` traits of `log-panel-query`), reading through the
+//! `Distributed` tables; it never creates a table.
+//!
+//! # The URL
+//!
+//! `clickhouse://[user[:password]@]host[:port][,host[:port]…]/database[?cluster=NAME]`:
+//! each host one shard's HTTP interface, in the order of the servers'
+//! `remote_servers` section, which names the cluster; see [`Options`].
+//! The database must exist on every shard.
+//!
+//! # Failures
+//!
+//! - A shard down, restarting, overloaded or out of memory: `write` returns
+//!   [`SinkErrorKind::Unavailable`](log_panel_core::SinkErrorKind) and the
+//!   writer retries; a batch that never reached its shard goes to the next.
+//! - Rows the server cannot parse: `BadRecord`; anything else: `Other`
+//!   (see [`classify`]).
+//! - NUL in text is stored as U+FFFD and counted in [`ChSink::sanitised`].
+//!
+//! Works on Debian's clickhouse-server 18.16 and on current releases: the
+//! tables use nothing either lacks (no `LowCardinality`, `DateTime64`, TTL,
+//! skip indexes, query parameters or `insert_deduplication_token`).
+
+// On docs.rs (see [package.metadata.docs.rs]): show which feature each gated item needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod aggregates;
+mod error;
+mod http;
+mod options;
+pub mod rowbinary;
+pub mod schema;
+pub mod sink;
+#[cfg(feature = "read")]
+mod sql;
+#[cfg(feature = "read")]
+mod store;
+
+pub use error::{classify, Error, RequestError};
+pub use http::quote;
+pub use options::{Options, DEFAULT_PORT, DEFAULT_TIMEOUT};
+pub use sink::ChSink;
+#[cfg(feature = "read")]
+pub use store::ChStore;

@@ -1,0 +1,96 @@
+//! The tables, on every shard: what the sink creates and the store reads.
+//!
+//! Per shard (the `_local` tables):
+//!
+//! - `log_records_local`: one row per record, `MergeTree` partitioned by
+//!   UTC day (`toYYYYMMDD(time)`) and ordered by `(logger, ts, id)`, the order of
+//!   the panel's reads (a logger's records by time). `ts` is the time in
+//!   microseconds (`DateTime64` is missing on 18.16), `time` the same in
+//!   seconds as a `DateTime('UTC')` for the partition and the aggregates.
+//!   Beside the context's JSON text, its top-level keys and values as two
+//!   arrays (`context_keys`, `context_values`), for `key=value` filters
+//!   (18.16 has no JSON functions that read `{"k" : "v"}` right). A value is
+//!   kept typed: `s:` and the string, or `n:` and the JSON number, `b:true` /
+//!   `b:false`, or `j:` and the JSON of anything else. `writer` and `batch`
+//!   identify the insert a row came with (see [`crate::sink`]).
+//! - The aggregates (see [`crate::aggregates`]): materialised views with
+//!   explicit `TO` tables, partitioned by the same day, so retention drops
+//!   the same partitions everywhere.
+//!
+//! Over all shards (what reads use): `log_records`, `log_logger_stats`,
+//! `log_logger_hourly`, `log_logger_quarter` — `Distributed` tables over the
+//! URL's cluster, or, with one server and no cluster, `Merge` tables over
+//! its one local table.
+//!
+//! Only what both 18.16 and current releases accept: no `LowCardinality`,
+//! `DateTime64`, TTL or skip indexes.
+
+use crate::aggregates;
+use crate::error::RequestError;
+use crate::http::Http;
+
+/// The version of the tables this build creates.
+pub const LATEST_VERSION: u32 = 1;
+
+/// The columns an insert sends, in the order of the RowBinary encoding.
+pub const INSERT_COLUMNS: &str = "id, ts, time, level, logger, message, module, file, line, thread, pid, host, app, \
+                                  context, context_keys, context_values, original_size, writer, batch";
+
+/// The local table of the records.
+pub const RECORDS_LOCAL: &str = "log_records_local";
+
+const RECORDS_DDL: &str = "CREATE TABLE IF NOT EXISTS log_records_local (\
+    id Int64, ts Int64, time DateTime('UTC'), level Int16, logger String, message String, \
+    module Nullable(String), file Nullable(String), line Nullable(UInt32), thread String, pid UInt32, \
+    host String, app String, context String, context_keys Array(String), context_values Array(String), \
+    original_size Nullable(UInt64), writer UInt64, batch UInt64\
+    ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(time) ORDER BY (logger, ts, id)";
+
+const VERSION_DDL: &str = "CREATE TABLE IF NOT EXISTS log_panel_schema (version UInt32) ENGINE = TinyLog";
+
+/// Why migrating failed.
+#[derive(Debug)]
+pub enum MigrateError {
+    /// A request failed.
+    Request(RequestError),
+    /// The tables are newer than this build.
+    TooNew(u32),
+}
+
+impl From<RequestError> for MigrateError {
+    fn from(e: RequestError) -> MigrateError {
+        MigrateError::Request(e)
+    }
+}
+
+/// Every statement that creates the tables of one shard, in order.
+pub fn statements(database: &str, cluster: Option<&str>) -> Vec<String> {
+    let mut out = vec![VERSION_DDL.to_owned(), RECORDS_DDL.to_owned()];
+    out.extend(aggregates::statements());
+    for table in ["log_records", aggregates::STATS, aggregates::HOURLY, aggregates::QUARTER] {
+        let engine = match cluster {
+            Some(cluster) => format!("Distributed({cluster}, {database}, {table}_local)"),
+            None => format!("Merge({database}, '^{table}_local$')"),
+        };
+        out.push(format!("CREATE TABLE IF NOT EXISTS {table} AS {table}_local ENGINE = {engine}"));
+    }
+    out
+}
+
+/// Creates the tables on shard `shard` unless they exist; refuses tables of a newer build.
+pub(crate) fn migrate(http: &Http, shard: usize) -> Result<(), MigrateError> {
+    http.query(shard, VERSION_DDL, &[])?;
+    let found = http.query(shard, "SELECT max(version) FROM log_panel_schema", &[])?;
+    let found: u32 = found.trim().parse().unwrap_or(0);
+    if found > LATEST_VERSION {
+        return Err(MigrateError::TooNew(found));
+    }
+    let options = http.options();
+    for sql in statements(options.database(), options.cluster()) {
+        http.query(shard, &sql, &[])?;
+    }
+    if found < LATEST_VERSION {
+        http.query(shard, &format!("INSERT INTO log_panel_schema (version) VALUES ({LATEST_VERSION})"), &[])?;
+    }
+    Ok(())
+}

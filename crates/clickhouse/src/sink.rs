@@ -1,0 +1,428 @@
+//! [`ChSink`]: each batch one `INSERT … FORMAT RowBinary` over HTTP into
+//! one shard's `log_records_local` per UTC day it spans, exactly once also
+//! when an insert's answer is lost.
+//!
+//! # Which shard
+//!
+//! A batch's shard is `hash(writer, batch number) mod shards`: fixed by the
+//! batch, so its retries go where it may already be. Only when a shard
+//! refuses the connection outright (nothing was sent, so nothing can be
+//! stored there) does a batch that was never in doubt move on to the next
+//! shard in URL order: a down shard does not hold back the others. With
+//! every shard down the write is `Unavailable` and the writer retries, then
+//! spools.
+//!
+//! # Exactly once
+//!
+//! An insert of one day-partition under ~1 M rows becomes one part: all or
+//! nothing. Each insert carries a `query_id` and its rows carry the writer id
+//! and the batch number. When an insert fails in a way that leaves it in
+//! doubt (no answer, a timeout, a broken connection, a server error), the
+//! sink remembers the batch (by its length and first and last records), and
+//! when the writer hands the same batch again it first waits until none of
+//! the batch's `query_id`s is in that shard's `system.processes` (a server
+//! can finish an insert after its client gave up), then looks each part up
+//! by its first row's `(logger, ts)` — the table's sort key, so a lookup
+//! reads one granule — and its `(id, writer, batch)`, and sends only the
+//! parts not stored, with the same ids, to the same shard.
+//!
+//! The window that remains: an insert whose request has reached the server
+//! but not yet started (it is not yet in `system.processes`, e.g. still in
+//! a proxy's or the kernel's buffers) when the lookup runs, and that then
+//! commits: its part is stored twice. And a rebuilt or restored table
+//! loses nothing but is not looked up across sink restarts (the memory of
+//! batches in doubt is the sink's own). Where ZooKeeper/Keeper replication
+//! is configured (`ReplicatedMergeTree`), the server also drops a
+//! byte-identical retried insert, which closes the first window too.
+//!
+//! # Record ids
+//!
+//! The read trait wants `i64` ids; ClickHouse has no sequence. The writer
+//! assigns them: `id = unit << 16 | tag`, where `tag` is 16 random bits of
+//! the sink and `unit` a per-sink counter that never runs behind the
+//! clock — each batch's first unit is `max(seconds since 2024-01-01 << 15,
+//! last unit + 1)`, so up to 32 768 records a second per writer keep the ids
+//! in step with time (a faster writer runs ahead by what it wrote over) and
+//! ids sort roughly by when they were written across writers, which a live
+//! tail needs. Ids of two writers collide only if they drew the same tag
+//! (1 in 65 536 per pair of writers running at once) *and* a unit in common;
+//! ids are not in commit order ([`ids_in_commit_order`] stays `false`).
+//!
+//! [`ids_in_commit_order`]: https://docs.rs/log-panel-query
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use log_panel_core::{Batch, Record, Sink, SinkError, SinkErrorKind};
+
+use crate::error::{classify, RequestError};
+use crate::http::{quote, Http};
+use crate::rowbinary::{day_of, Encoder, Insert};
+use crate::schema::{self, MigrateError, INSERT_COLUMNS, RECORDS_LOCAL};
+use crate::{Error, Options};
+
+/// The most rows one insert sends: below the server's `max_insert_block_size`
+/// (1 048 576), so each insert stays one part.
+pub const MAX_INSERT_ROWS: usize = 500_000;
+/// The most batches in doubt the sink remembers (a writer that spooled
+/// several brings them back later).
+const IN_DOUBT_KEPT: usize = 64;
+/// 2024-01-01T00:00:00Z, the epoch of the id units.
+const ID_EPOCH_SECS: u64 = 1_704_067_200;
+
+/// Stores batches in ClickHouse. See the [module documentation](self).
+pub struct ChSink {
+    http: Http,
+    encoder: Encoder,
+    sanitised: Arc<AtomicU64>,
+    writer: u64,
+    tag: u64,
+    next_unit: u64,
+    batch_no: u64,
+    migrated: Vec<bool>,
+    in_doubt: Vec<InDoubt>,
+}
+
+/// A batch whose insert may or may not be stored.
+#[derive(Debug, Clone)]
+struct InDoubt {
+    batch: u64,
+    shard: usize,
+    first_unit: u64,
+    fingerprint: Fingerprint,
+    query_ids: Vec<String>,
+    attempt: u32,
+    dirty: u64,
+}
+
+/// Identifies a batch across retries without keeping it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fingerprint {
+    len: usize,
+    first: Option<(i64, u64)>,
+    last: Option<(i64, u64)>,
+}
+
+impl Fingerprint {
+    fn of(records: &[Record]) -> Fingerprint {
+        let key = |r: &Record| (r.timestamp.as_micros(), fnv(r.message.as_bytes()));
+        Fingerprint { len: records.len(), first: records.first().map(key), last: records.last().map(key) }
+    }
+}
+
+/// FNV-1a: stable across runs and builds, which the shard choice needs.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+fn random_u64() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.finish()
+}
+
+/// Splits `records` where the UTC day changes and every [`MAX_INSERT_ROWS`].
+fn parts(records: &[Record]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=records.len() {
+        let cut = i == records.len()
+            || i - start >= MAX_INSERT_ROWS
+            || day_of(records[i].timestamp.as_micros()) != day_of(records[start].timestamp.as_micros());
+        if cut {
+            out.push(start..i);
+            start = i;
+        }
+    }
+    out
+}
+
+impl std::fmt::Debug for ChSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChSink")
+            .field("url", &self.http.options().redacted())
+            .field("writer", &self.writer)
+            .field("in_doubt", &self.in_doubt.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChSink {
+    /// Parses `url` and creates the tables on every shard (see [`Options`]).
+    pub fn connect(url: &str) -> Result<ChSink, Error> {
+        ChSink::new(Options::parse(url)?)
+    }
+
+    /// Creates the tables on every shard of a parsed configuration.
+    pub fn new(options: Options) -> Result<ChSink, Error> {
+        let mut sink = ChSink::disconnected(options);
+        for shard in 0..sink.migrated.len() {
+            sink.migrate(shard)?;
+        }
+        Ok(sink)
+    }
+
+    /// Parses `url` and returns a sink that has not reached any shard yet: it
+    /// creates the tables on a shard before its first insert there, so an
+    /// application can start while its log servers are down.
+    pub fn connect_lazy(url: &str) -> Result<ChSink, Error> {
+        Ok(ChSink::disconnected(Options::parse(url)?))
+    }
+
+    fn disconnected(options: Options) -> ChSink {
+        let writer = random_u64();
+        ChSink {
+            migrated: vec![false; options.hosts().len()],
+            http: Http::new(&options),
+            encoder: Encoder::new(),
+            sanitised: Arc::default(),
+            writer,
+            tag: random_u64() & 0xffff,
+            next_unit: 0,
+            batch_no: 0,
+            in_doubt: Vec::new(),
+        }
+    }
+
+    /// The configuration (its `Display` is the redacted URL).
+    pub fn options(&self) -> &Options {
+        self.http.options()
+    }
+
+    /// This sink's writer id, stored in every row it inserts (`writer`).
+    pub fn writer_id(&self) -> u64 {
+        self.writer
+    }
+
+    /// Records stored so far with at least one value sanitised.
+    pub fn sanitised(&self) -> u64 {
+        self.sanitised.load(Ordering::Relaxed)
+    }
+
+    fn migrate(&mut self, shard: usize) -> Result<(), Error> {
+        let options = self.http.options();
+        let url = || options.redacted().to_owned();
+        schema::migrate(&self.http, shard).map_err(|e| match e {
+            MigrateError::Request(e @ RequestError::Transport(_)) => {
+                Error::Connect { url: url(), reason: e.to_string() }
+            }
+            MigrateError::Request(e) => Error::Migrate { url: url(), reason: e.to_string() },
+            MigrateError::TooNew(found) => Error::SchemaTooNew { url: url(), found, supported: schema::LATEST_VERSION },
+        })?;
+        self.migrated[shard] = true;
+        Ok(())
+    }
+
+    /// The first id unit of a new batch of `n` records.
+    fn take_units(&mut self, n: usize) -> u64 {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let start = (now.saturating_sub(ID_EPOCH_SECS) << 15).max(self.next_unit);
+        self.next_unit = start + n as u64;
+        start
+    }
+
+    fn id(&self, unit: u64) -> i64 {
+        // A unit stays below 2^47 until the year 2160, so the id is positive.
+        ((unit << 16) | self.tag) as i64
+    }
+
+    /// Waits until the doubtful inserts have left the shard's
+    /// `system.processes`, then says which parts are stored.
+    fn settle(&self, doubt: &InDoubt, records: &[Record], parts: &[Range<usize>]) -> Result<Vec<bool>, RequestError> {
+        let ids: Vec<String> = doubt.query_ids.iter().map(|q| quote(q)).collect();
+        let running = format!("SELECT count() FROM system.processes WHERE query_id IN ({})", ids.join(", "));
+        let deadline = Instant::now() + self.http.options().timeout() * 2;
+        loop {
+            if self.http.query(doubt.shard, &running, &[])?.trim() == "0" {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(RequestError::Transport("an earlier insert of this batch is still running".to_owned()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut stored = Vec::with_capacity(parts.len());
+        for part in parts {
+            let first = &records[part.start];
+            let sql = format!(
+                "SELECT count() FROM {RECORDS_LOCAL} WHERE logger = {} AND ts = {} AND id = {} \
+                 AND writer = {} AND batch = {}",
+                quote(&first.logger),
+                first.timestamp.as_micros(),
+                self.id(doubt.first_unit + part.start as u64),
+                self.writer,
+                doubt.batch
+            );
+            stored.push(self.http.query(doubt.shard, &sql, &[])?.trim() != "0");
+        }
+        Ok(stored)
+    }
+
+    /// Sends the parts not yet stored to `shard`. On failure returns the
+    /// error and whether anything may have reached the server.
+    fn send(
+        &mut self,
+        batch: &Batch<'_>,
+        shard: usize,
+        doubt: &mut InDoubt,
+        parts: &[Range<usize>],
+        stored: &[bool],
+    ) -> Result<(), (RequestError, bool)> {
+        if !self.migrated[shard] {
+            if let Err(e) = schema::migrate(&self.http, shard) {
+                return Err(match e {
+                    // Creating tables stores no record: the next shard may take the batch.
+                    MigrateError::Request(e) => (e, false),
+                    MigrateError::TooNew(found) => (
+                        RequestError::Server {
+                            status: 0,
+                            code: None,
+                            message: format!("the tables are at version {found}, newer than this build"),
+                        },
+                        false,
+                    ),
+                });
+            }
+            self.migrated[shard] = true;
+        }
+        let sql = format!("INSERT INTO {RECORDS_LOCAL} ({INSERT_COLUMNS}) FORMAT RowBinary");
+        let insert = Insert { writer: self.writer, batch: doubt.batch };
+        for (i, part) in parts.iter().enumerate() {
+            if stored.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            self.encoder.clear();
+            let mut dirty = 0;
+            for (offset, r) in batch.records[part.clone()].iter().enumerate() {
+                let id = self.id(doubt.first_unit + (part.start + offset) as u64);
+                dirty += u64::from(self.encoder.record(id, batch.origin, r, insert));
+            }
+            let query_id = format!("log-panel-{:016x}-{}-{i}-{}", self.writer, doubt.batch, doubt.attempt);
+            doubt.dirty += dirty;
+            match self.http.insert(shard, &sql, self.encoder.bytes(), &query_id) {
+                Ok(()) => {}
+                Err(e) => {
+                    let sent = !e.never_sent();
+                    if sent {
+                        doubt.query_ids.push(query_id);
+                    }
+                    let earlier = !doubt.query_ids.is_empty();
+                    return Err((e, sent || earlier));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Sink for ChSink {
+    fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
+        let records = batch.records;
+        if records.is_empty() {
+            return Ok(());
+        }
+        let fingerprint = Fingerprint::of(records);
+        let parts = parts(records);
+        let earlier = self.in_doubt.iter().position(|d| d.fingerprint == fingerprint).map(|i| self.in_doubt.remove(i));
+        let (mut doubt, stored, shards) = match earlier {
+            Some(mut doubt) => {
+                let stored = match self.settle(&doubt, records, &parts) {
+                    Ok(stored) => stored,
+                    Err(e) => {
+                        let kind = classify(&e);
+                        self.in_doubt.push(doubt);
+                        return Err(SinkError::new(kind, format!("settling an earlier insert of this batch: {e}")));
+                    }
+                };
+                doubt.attempt += 1;
+                let shards = vec![doubt.shard];
+                (doubt, stored, shards)
+            }
+            None => {
+                self.batch_no += 1;
+                let batch_no = self.batch_no;
+                let first_unit = self.take_units(records.len());
+                let n = self.migrated.len();
+                let mut key = [0u8; 16];
+                key[..8].copy_from_slice(&self.writer.to_le_bytes());
+                key[8..].copy_from_slice(&batch_no.to_le_bytes());
+                let start = (fnv(&key) % n as u64) as usize;
+                let doubt = InDoubt {
+                    batch: batch_no,
+                    shard: start,
+                    first_unit,
+                    fingerprint,
+                    query_ids: Vec::new(),
+                    attempt: 0,
+                    dirty: 0,
+                };
+                (doubt, Vec::new(), (0..n).map(|i| (start + i) % n).collect())
+            }
+        };
+        let mut last = None;
+        for shard in shards {
+            doubt.shard = shard;
+            doubt.dirty = 0;
+            match self.send(batch, shard, &mut doubt, &parts, &stored) {
+                Ok(()) => {
+                    self.sanitised.fetch_add(doubt.dirty, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err((e, maybe_stored)) => {
+                    if maybe_stored {
+                        let kind = classify(&e);
+                        if self.in_doubt.len() >= IN_DOUBT_KEPT {
+                            self.in_doubt.remove(0);
+                        }
+                        self.in_doubt.push(doubt);
+                        let host = self.http.options().hosts().get(shard).cloned().unwrap_or_default();
+                        return Err(SinkError::new(kind, format!("inserting into {host}: {e}")).with_source(e));
+                    }
+                    // Nothing reached this shard: the next one may take the batch.
+                    last = Some((shard, e));
+                }
+            }
+        }
+        let (kind, message) = match last {
+            Some((shard, e)) => {
+                let host = self.http.options().hosts().get(shard).cloned().unwrap_or_default();
+                (classify(&e), format!("no shard took the batch; the last, {host}: {e}"))
+            }
+            None => (SinkErrorKind::Unavailable, "no shard".to_owned()),
+        };
+        Err(SinkError::new(kind, message))
+    }
+
+    fn describe(&self) -> String {
+        format!("ClickHouse {}", self.http.options().redacted())
+    }
+
+    fn sanitised_count(&self) -> u64 {
+        self.sanitised()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use log_panel_core::{Level, Timestamp};
+
+    fn at(micros: i64) -> Record {
+        let mut r = Record::new(Level::Info, "a", "m");
+        r.timestamp = Timestamp(micros);
+        r
+    }
+
+    #[test]
+    fn a_batch_is_cut_at_midnight() {
+        let day = 86_400_000_000;
+        let records = [at(day - 2), at(day - 1), at(day), at(day + 1), at(3 * day)];
+        assert_eq!(parts(&records), [0..2, 2..4, 4..5]);
+        assert_eq!(parts(&records[..1]).len(), 1);
+    }
+}

@@ -1,0 +1,161 @@
+//! SQL for the read side: a record filter as a `WHERE` clause on
+//! `log_records`.
+//!
+//! The packaged server (18.16) has no query parameters, so every value
+//! enters a statement through [`quote`] (strings) or as a number Rust
+//! formatted; column names are fixed.
+//!
+//! - A logger tree is a range on the sort key's first column (`logger =
+//!   root OR root:: <= logger < root:;`), which the primary index serves;
+//!   `startsWith` would scan.
+//! - Text is `positionCaseInsensitiveUTF8` (`match` with `(?i)` gives wrong
+//!   answers on 18.16).
+//! - A context `key=value` looks in the `context_keys`/`context_values`
+//!   arrays (see [`crate::schema`] for the typed values).
+
+use log_panel_core::{severity, Timestamp};
+use log_panel_query::{FieldRange, FieldValue, LoggerMatch, RecordFilter};
+
+use crate::http::quote;
+
+/// A time bound on `time` (seconds, clamped to `DateTime`'s range), beside
+/// the exact bound on `ts`, so that whole partitions are skipped.
+fn seconds(t: Timestamp) -> i64 {
+    t.0.div_euclid(1_000_000).clamp(0, i64::from(u32::MAX))
+}
+
+/// `toDateTime(…)` of `t`'s second (clamped), as a literal.
+pub(crate) fn datetime(t: Timestamp) -> String {
+    format!("toDateTime({}, 'UTC')", seconds(t))
+}
+
+/// The logger condition.
+pub(crate) fn logger_condition(logger: &LoggerMatch) -> String {
+    match logger {
+        LoggerMatch::Exact(name) => format!("logger = {}", quote(name)),
+        LoggerMatch::Tree(root) => format!(
+            "(logger = {} OR (logger >= {} AND logger < {}))",
+            quote(root),
+            quote(&format!("{root}::")),
+            // `;` follows `:` in byte order: every `root::…` sorts below `root:;`.
+            quote(&format!("{root}:;"))
+        ),
+    }
+}
+
+/// `key = value` on the context arrays, each typed form the value matches.
+pub(crate) fn field_condition(key: &str, value: &FieldValue) -> String {
+    let mut alternatives = Vec::new();
+    if let Some(text) = value.as_text() {
+        alternatives.push(format!("v = {}", quote(&format!("s:{text}"))));
+    }
+    if let Some(i) = value.as_int() {
+        alternatives.push(format!("v = {}", quote(&format!("n:{i}"))));
+    }
+    if let Some(f) = value.as_float() {
+        // A number stored other than as an i64 (a fraction, an exponent, beyond i64) equal to `f`.
+        alternatives.push(format!(
+            "(substring(v, 1, 2) = 'n:' AND toString(toInt64OrZero(substring(v, 3))) != substring(v, 3) \
+             AND toFloat64OrZero(substring(v, 3)) = {f:?})"
+        ));
+    }
+    if let Some(b) = value.as_bool() {
+        alternatives.push(format!("v = 'b:{b}'"));
+    }
+    if alternatives.is_empty() {
+        return "0".to_owned();
+    }
+    format!(
+        "arrayExists((k, v) -> k = {} AND ({}), context_keys, context_values)",
+        quote(key),
+        alternatives.join(" OR ")
+    )
+}
+
+/// `key op bound` on a context number.
+fn range_condition(r: &FieldRange) -> String {
+    format!(
+        "arrayExists((k, v) -> k = {} AND substring(v, 1, 2) = 'n:' AND toFloat64OrZero(substring(v, 3)) {} {:?}, \
+         context_keys, context_values)",
+        quote(&r.key),
+        r.op.symbol(),
+        r.bound
+    )
+}
+
+/// The conditions of `filter`, ANDed (`1` when none).
+pub(crate) fn conditions(filter: &RecordFilter) -> String {
+    let mut parts = Vec::new();
+    if let Some(logger) = &filter.logger {
+        parts.push(logger_condition(logger));
+    }
+    if let Some(min) = filter.min_level {
+        parts.push(format!("level >= {}", severity(min)));
+    }
+    if !filter.levels.is_empty() {
+        let levels: Vec<String> = filter.levels.iter().map(|l| severity(*l).to_string()).collect();
+        parts.push(format!("level IN ({})", levels.join(", ")));
+    }
+    if let Some(since) = filter.since {
+        parts.push(format!("time >= {} AND ts >= {}", datetime(since), since.0));
+    }
+    if let Some(until) = filter.until {
+        parts.push(format!("time <= {} AND ts < {}", datetime(until), until.0));
+    }
+    for (col, value) in [("app", &filter.app), ("host", &filter.host), ("thread", &filter.thread)] {
+        if let Some(value) = value {
+            parts.push(format!("{col} = {}", quote(value)));
+        }
+    }
+    if let Some(pid) = filter.pid {
+        parts.push(format!("pid = {pid}"));
+    }
+    if let Some(text) = &filter.text {
+        parts.push(format!("positionCaseInsensitiveUTF8(message, {}) > 0", quote(text)));
+    }
+    for field in &filter.fields {
+        parts.push(field_condition(&field.key, &field.value));
+    }
+    for range in &filter.ranges {
+        parts.push(range_condition(range));
+    }
+    if let Some(site) = &filter.site {
+        parts.push(format!("file = {}", quote(&site.file)));
+        if let Some(line) = site.line {
+            parts.push(format!("line = {line}"));
+        }
+    }
+    if let Some(q) = &filter.query {
+        parts.push(q.to_sql(&mut |f| conditions(f), "0"));
+    }
+    if parts.is_empty() {
+        "1".to_owned()
+    } else {
+        parts.join(" AND ")
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_enter_quoted() {
+        let mut f = RecordFilter::default();
+        f.logger = Some("a'b::".parse().unwrap());
+        f.text = Some(r"it's \ 100%".into());
+        let sql = conditions(&f);
+        assert!(sql.contains(r"logger = 'a\'b'"), "{sql}");
+        assert!(sql.contains(r"logger >= 'a\'b::' AND logger < 'a\'b:;'"), "{sql}");
+        assert!(sql.contains(r"positionCaseInsensitiveUTF8(message, 'it\'s \\ 100%')"), "{sql}");
+    }
+
+    #[test]
+    fn a_value_matches_each_typed_form() {
+        let sql = field_condition("k", &FieldValue::Text("7".into()));
+        assert!(sql.contains("v = 's:7' OR v = 'n:7'"), "{sql}");
+        assert!(field_condition("k", &FieldValue::Text("true".into())).contains("v = 'b:true'"));
+        assert!(field_condition("k", &FieldValue::Text("2.5".into())).contains("= 2.5)"));
+    }
+}

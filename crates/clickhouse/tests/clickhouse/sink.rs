@@ -1,0 +1,90 @@
+//! The sink on two shards: rows and aggregates land, batches spread over
+//! the shards, a batch across midnight is split, exactly once on retry.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use log_panel_clickhouse::ChSink;
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp};
+use log_panel_testing::clickhouse::Cluster;
+
+const DAY: i64 = 86_400_000_000;
+
+fn records(n: usize, start: i64, step: i64) -> Vec<Record> {
+    (0..n)
+        .map(|i| {
+            let mut r = Record::new(if i % 10 == 0 { Level::Error } else { Level::Info }, "svc::db", format!("m{i}"));
+            r.timestamp = Timestamp(start + i as i64 * step);
+            r
+        })
+        .collect()
+}
+
+fn count(cluster: &Cluster, shard: usize, db: &str, sql: &str) -> u64 {
+    cluster.query(shard, &format!("SELECT count() FROM {db}.{sql}")).trim().parse().unwrap()
+}
+
+fn db_of(url: &str) -> String {
+    url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned()
+}
+
+#[test]
+fn batches_land_on_both_shards_once_each() {
+    let Some(cluster) = Cluster::shared() else { return };
+    let url = cluster.create_database();
+    let db = db_of(&url);
+    let mut sink = ChSink::connect(&url).unwrap();
+    let origin = Origin::new("app", "host", 42);
+    let mut total = 0;
+    for b in 0..20 {
+        let batch = records(50, 1_800_000_000_000_000 + b * 1_000_000_000, 1_000);
+        sink.write(&Batch::new(&origin, &batch)).unwrap();
+        total += batch.len() as u64;
+    }
+    let per_shard: Vec<u64> = (0..2).map(|s| count(cluster, s, &db, "log_records_local")).collect();
+    assert_eq!(per_shard.iter().sum::<u64>(), total, "{per_shard:?}");
+    assert!(per_shard.iter().all(|&n| n > 0), "both shards hold batches: {per_shard:?}");
+    assert_eq!(count(cluster, 0, &db, "log_records"), total, "the Distributed table sees every shard");
+    let ids = cluster.query(0, &format!("SELECT uniqExact(id) FROM {db}.log_records"));
+    assert_eq!(ids.trim().parse::<u64>().unwrap(), total, "ids are unique");
+    let errors = cluster.query(0, &format!("SELECT sum(error), sum(info) FROM {db}.log_logger_quarter"));
+    assert_eq!(errors.trim(), format!("{}\t{}", total / 10, total - total / 10));
+    let stats = cluster.query(0, &format!("SELECT countMerge(total), countIfMerge(errors) FROM {db}.log_logger_stats"));
+    assert_eq!(stats.trim(), format!("{total}\t{}", total / 10));
+}
+
+#[test]
+fn a_batch_across_midnight_is_one_insert_per_day() {
+    let Some(cluster) = Cluster::shared() else { return };
+    let url = cluster.create_database();
+    let db = db_of(&url);
+    let mut sink = ChSink::connect(&url).unwrap();
+    let origin = Origin::new("app", "host", 42);
+    let batch = records(10, 20_000 * DAY - 5, 1);
+    sink.write(&Batch::new(&origin, &batch)).unwrap();
+    // (parts, partitions) summed over the shards.
+    let (parts, days) = (0..2)
+        .map(|shard| {
+            let sql = format!(
+                "SELECT count(), uniqExact(partition) FROM system.parts WHERE database = '{db}' \
+                 AND table = 'log_records_local' AND active"
+            );
+            let row = cluster.query(shard, &sql);
+            let mut n = row.split_whitespace().map(|x| x.parse::<u64>().unwrap());
+            (n.next().unwrap(), n.next().unwrap())
+        })
+        .fold((0, 0), |(p, d), (p2, d2)| (p + p2, d + d2));
+    assert_eq!((parts, days), (2, 2), "one part for each of the two days");
+    assert_eq!(count(cluster, 0, &db, "log_records"), 10);
+}
+
+#[test]
+fn nul_is_stored_as_the_replacement_character() {
+    let Some(cluster) = Cluster::shared() else { return };
+    let url = cluster.create_database();
+    let db = db_of(&url);
+    let mut sink = ChSink::connect(&url).unwrap();
+    let origin = Origin::new("app", "host", 42);
+    let batch = vec![Record::new(Level::Info, "a", "x\0y")];
+    sink.write(&Batch::new(&origin, &batch)).unwrap();
+    assert_eq!(sink.sanitised(), 1);
+    assert_eq!(cluster.query(0, &format!("SELECT message FROM {db}.log_records")).trim(), "x\u{FFFD}y");
+}
