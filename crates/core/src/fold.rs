@@ -1,8 +1,9 @@
 //! A batch folded into the per-logger aggregates every storage keeps in the
 //! batch's transaction (see `docs/aggregates.md`): per logger, its totals
 //! and first/last time; per logger and UTC hour, and per logger and UTC
-//! quarter hour, a count per level. Pure computation: each storage crate
-//! owns the SQL that adds these to its tables.
+//! quarter hour, a count per level; per call site (logger, file, line) and
+//! UTC hour, a count per level and the time of its newest record. Pure
+//! computation: each storage crate owns the SQL that adds these to its tables.
 //!
 //! The same fold, over the rows a prune deletes, gives what to take off the
 //! tables again: [`take_off`] hands each storage's [`AggregateTables`] the
@@ -61,43 +62,87 @@ pub struct BatchAggregates<'a> {
     loggers: BTreeMap<Cow<'a, str>, LoggerTotals>,
     hours: BTreeMap<(Cow<'a, str>, i64), LevelCounts>,
     quarters: BTreeMap<(Cow<'a, str>, i64), LevelCounts>,
+    sites: BTreeMap<SiteHour<'a>, SiteCounts>,
+}
+
+/// A call site's hour: (UTC hour start, logger, file, line). The hour comes
+/// first, as in the storages' keys, so a batch's rows lie side by side.
+type SiteHour<'a> = (i64, Cow<'a, str>, Option<Cow<'a, str>>, Option<u32>);
+
+/// One call site's records in one UTC hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SiteCounts {
+    /// Records per level.
+    pub counts: LevelCounts,
+    /// The time of the newest of them.
+    pub last: Timestamp,
+}
+
+/// A call site's records as the storage keeps them: the logger name, the
+/// source file and the line, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSite<'a> {
+    /// The logger name.
+    pub logger: Cow<'a, str>,
+    /// The source file.
+    pub file: Option<Cow<'a, str>>,
+    /// The source line.
+    pub line: Option<u32>,
 }
 
 impl<'a> BatchAggregates<'a> {
-    /// Folds `records` under their own logger names and times.
+    /// Folds `records` under their own logger names, files, lines and times.
     pub fn of(records: &'a [Record]) -> BatchAggregates<'a> {
-        BatchAggregates::of_stored(records, |r| (Cow::Borrowed(r.logger.as_ref()), r.timestamp))
+        BatchAggregates::of_stored(records, |r| {
+            let site = StoredSite {
+                logger: Cow::Borrowed(r.logger.as_ref()),
+                file: r.file.as_deref().map(Cow::Borrowed),
+                line: r.line,
+            };
+            (site, r.timestamp)
+        })
     }
 
-    /// Folds `records` under the logger name and time `stored` says the
+    /// Folds `records` under the call site and time `stored` says the
     /// storage keeps for each (a sanitised name, a clamped time), so the
     /// counts agree with the stored rows.
     pub fn of_stored(
         records: &'a [Record],
-        stored: impl Fn(&'a Record) -> (Cow<'a, str>, Timestamp),
+        stored: impl Fn(&'a Record) -> (StoredSite<'a>, Timestamp),
     ) -> BatchAggregates<'a> {
         let mut agg = BatchAggregates::default();
         for r in records {
-            let (name, t) = stored(r);
-            agg.add(name, t, r.level, 1);
+            let (site, t) = stored(r);
+            agg.add(site, t, r.level, 1);
         }
         agg
     }
 
-    /// Folds rows already grouped by a storage: `(logger, time, level, n)`
-    /// for `n` rows of that logger and level in the quarter hour holding
+    /// Folds rows already grouped by a storage: `(site, time, level, n)`
+    /// for `n` rows of that call site and level in the quarter hour holding
     /// `time` (the rows a prune deleted, read back). Each logger's first and
-    /// last are the earliest and latest `time` given.
-    pub fn of_counts(rows: impl IntoIterator<Item = (String, Timestamp, Level, u64)>) -> BatchAggregates<'static> {
+    /// last, and each site hour's newest, are the extreme `time`s given.
+    pub fn of_counts(
+        rows: impl IntoIterator<Item = (StoredSite<'static>, Timestamp, Level, u64)>,
+    ) -> BatchAggregates<'static> {
         let mut agg = BatchAggregates::default();
-        for (name, t, level, n) in rows {
-            agg.add(Cow::Owned(name), t, level, n);
+        for (site, t, level, n) in rows {
+            agg.add(site, t, level, n);
         }
         agg
     }
 
-    /// Counts `n` records of `level` logged by `name` at `t`.
-    fn add(&mut self, name: Cow<'a, str>, t: Timestamp, level: Level, n: u64) {
+    /// Counts `n` records of `level` logged at `site` at `t`.
+    fn add(&mut self, site: StoredSite<'a>, t: Timestamp, level: Level, n: u64) {
+        let StoredSite { logger: name, file, line } = site;
+        let hour = t.0.div_euclid(HOUR) * HOUR;
+        let at = self
+            .sites
+            .entry((hour, name.clone(), file, line))
+            .or_insert(SiteCounts { counts: LevelCounts::default(), last: t });
+        at.counts.add_n(level, n);
+        at.last = at.last.max(t);
         let totals = self.loggers.entry(name.clone()).or_insert(LoggerTotals {
             total: 0,
             errors: 0,
@@ -110,7 +155,7 @@ impl<'a> BatchAggregates<'a> {
         totals.warnings += if level == Level::Warn { n } else { 0 };
         totals.first = totals.first.min(t);
         totals.last = totals.last.max(t);
-        self.hours.entry((name.clone(), t.0.div_euclid(HOUR) * HOUR)).or_default().add_n(level, n);
+        self.hours.entry((name.clone(), hour)).or_default().add_n(level, n);
         self.quarters.entry((name, t.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR)).or_default().add_n(level, n);
     }
 
@@ -133,6 +178,14 @@ impl<'a> BatchAggregates<'a> {
     pub fn quarters(&self) -> impl ExactSizeIterator<Item = (&str, Timestamp, &LevelCounts)> {
         buckets(&self.quarters)
     }
+
+    /// Counts per call site and UTC hour, sorted by hour, then logger, file
+    /// and line: (the hour's start, logger, file, line, counts and newest time).
+    pub fn sites(&self) -> impl ExactSizeIterator<Item = SiteRow<'_>> {
+        self.sites
+            .iter()
+            .map(|((hour, name, file, line), c)| (Timestamp(*hour), name.as_ref(), file.as_deref(), *line, c))
+    }
 }
 
 fn buckets<'m>(
@@ -146,6 +199,14 @@ fn buckets<'m>(
 pub fn counts_as_i64(counts: &LevelCounts) -> [i64; 5] {
     [counts.trace, counts.debug, counts.info, counts.warn, counts.error].map(|n| i64::try_from(n).unwrap_or(i64::MAX))
 }
+
+/// A call site's hour as [`BatchAggregates::sites`] gives it: (the hour's
+/// start, logger, file, line, counts and newest time).
+pub type SiteRow<'m> = (Timestamp, &'m str, Option<&'m str>, Option<u32>, &'m SiteCounts);
+
+/// A call site's hour taken off: (the hour's start, logger, file, line,
+/// signed counts TRACE … ERROR).
+pub type SiteDelta<'m> = (Timestamp, &'m str, Option<&'m str>, Option<u32>, [i64; 5]);
 
 /// An aggregate bucket: the coarse one or the fine one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,11 +241,22 @@ pub trait AggregateTables {
     /// loggers left with no records, and reads the others' first and last
     /// seen again from the records that remain.
     fn add_to_loggers(&mut self, rows: &[(&str, [i64; 3])]) -> Result<(), Self::Error>;
+
+    /// Adds `counts` to each call site's hour, rows sorted by key, and
+    /// removes the rows left with no records. A site hour's newest time stays:
+    /// a prune deletes the oldest records first, so a site hour that keeps
+    /// records keeps its newest. Nothing by default, for a storage that
+    /// keeps no per-site aggregates.
+    fn add_to_sites(&mut self, rows: &[SiteDelta<'_>]) -> Result<(), Self::Error> {
+        let _ = rows;
+        Ok(())
+    }
 }
 
 /// Takes the aggregates of deleted rows (folded with
 /// [`BatchAggregates::of_counts`]) off `tables`: the loggers' rows locked
-/// first, then the hour buckets, the quarter buckets and the totals, each
+/// first, then the hour buckets, the quarter buckets, the call sites' hours
+/// and the totals, each
 /// sorted by key, as writers lock them, so a prune and a writer cannot
 /// deadlock.
 pub fn take_off<T: AggregateTables + ?Sized>(tables: &mut T, deleted: &BatchAggregates<'_>) -> Result<(), T::Error> {
@@ -198,6 +270,8 @@ pub fn take_off<T: AggregateTables + ?Sized>(tables: &mut T, deleted: &BatchAggr
     tables.add_to_buckets(Bucket::Hour, &hours)?;
     let quarters: Vec<(&str, Timestamp, [i64; 5])> = deleted.quarters().map(|(n, t, c)| (n, t, negative(c))).collect();
     tables.add_to_buckets(Bucket::Quarter, &quarters)?;
+    let sites: Vec<SiteDelta<'_>> = deleted.sites().map(|(t, n, f, l, c)| (t, n, f, l, negative(&c.counts))).collect();
+    tables.add_to_sites(&sites)?;
     let loggers: Vec<(&str, [i64; 3])> = deleted
         .loggers()
         .map(|(n, t)| (n, [t.total, t.errors, t.warnings].map(|c| -i64::try_from(c).unwrap_or(i64::MAX))))
@@ -330,11 +404,23 @@ mod tests {
                 self.0.push(format!("loggers {rows:?}"));
                 Ok(())
             }
+            fn add_to_sites(&mut self, rows: &[SiteDelta<'_>]) -> Result<(), ()> {
+                self.0.push(format!(
+                    "sites {:?}",
+                    rows.iter().map(|(t, n, _, l, c)| (t.0, *n, *l, *c)).collect::<Vec<_>>()
+                ));
+                Ok(())
+            }
         }
+        let at = |logger: &'static str, line: u32| StoredSite {
+            logger: Cow::Borrowed(logger),
+            file: Some(Cow::Borrowed("src/a.rs")),
+            line: Some(line),
+        };
         let deleted = BatchAggregates::of_counts([
-            ("b".to_owned(), Timestamp(QUARTER_HOUR), Level::Error, 2),
-            ("a".to_owned(), Timestamp(HOUR + QUARTER_HOUR), Level::Warn, 3),
-            ("a".to_owned(), Timestamp(HOUR), Level::Info, 1),
+            (at("b", 7), Timestamp(QUARTER_HOUR), Level::Error, 2),
+            (at("a", 9), Timestamp(HOUR + QUARTER_HOUR), Level::Warn, 3),
+            (at("a", 8), Timestamp(HOUR), Level::Info, 1),
         ]);
         let mut calls = Calls::default();
         assert_eq!(take_off(&mut calls, &deleted), Ok(()));
@@ -348,6 +434,9 @@ mod tests {
                     r#"Quarter [("a", {HOUR}, [0, 0, -1, 0, 0]), ("a", {}, [0, 0, 0, -3, 0]), ("b", {q}, [0, 0, 0, 0, -2])]"#,
                     HOUR + q
                 ),
+                format!(
+                    r#"sites [(0, "b", Some(7), [0, 0, 0, 0, -2]), ({HOUR}, "a", Some(8), [0, 0, -1, 0, 0]), ({HOUR}, "a", Some(9), [0, 0, 0, -3, 0])]"#
+                ),
                 r#"loggers [("a", [-4, 0, -3]), ("b", [-2, -2, 0])]"#.to_owned(),
             ]
         );
@@ -360,10 +449,35 @@ mod tests {
     fn stored_names_and_times_are_what_is_counted() {
         let records = [record(Level::Info, "x\0y", i64::MIN), record(Level::Info, "x\u{FFFD}y", 0)];
         let agg = BatchAggregates::of_stored(&records, |r| {
-            (Cow::Owned(r.logger.replace('\0', "\u{FFFD}")), Timestamp(r.timestamp.0.max(-HOUR)))
+            let site = StoredSite { logger: Cow::Owned(r.logger.replace('\0', "\u{FFFD}")), file: None, line: None };
+            (site, Timestamp(r.timestamp.0.max(-HOUR)))
         });
         let loggers: Vec<(&str, u64, Timestamp)> = agg.loggers().map(|(n, t)| (n, t.total, t.first)).collect();
         assert_eq!(loggers, [("x\u{FFFD}y", 2, Timestamp(-HOUR))]);
         assert_eq!(agg.hours().len(), 2);
+        let sites: Vec<(i64, &str, u64)> = agg.sites().map(|(t, n, _, _, c)| (t.0, n, c.counts.total())).collect();
+        assert_eq!(sites, [(-HOUR, "x\u{FFFD}y", 1), (0, "x\u{FFFD}y", 1)]);
+    }
+
+    #[test]
+    fn a_site_hour_counts_its_levels_and_keeps_its_newest_time() {
+        let mut late = record(Level::Warn, "a", HOUR + 50);
+        late.line = Some(3);
+        let mut early = record(Level::Error, "a", HOUR + 10);
+        early.line = Some(3);
+        let mut other = record(Level::Info, "a", HOUR + 20);
+        other.line = Some(4);
+        let records = [late, early, other, record(Level::Info, "a", 2 * HOUR)];
+        let agg = BatchAggregates::of(&records);
+        let sites: Vec<(i64, Option<u32>, [i64; 5], i64)> =
+            agg.sites().map(|(t, _, _, l, c)| (t.0, l, counts_as_i64(&c.counts), c.last.0)).collect();
+        assert_eq!(
+            sites,
+            [
+                (HOUR, Some(3), [0, 0, 0, 1, 1], HOUR + 50),
+                (HOUR, Some(4), [0, 0, 1, 0, 0], HOUR + 20),
+                (2 * HOUR, None, [0, 0, 1, 0, 0], 2 * HOUR),
+            ]
+        );
     }
 }

@@ -17,7 +17,7 @@
 //! with a NUL character is counted under its sanitised name (U+FFFD), and a
 //! timestamp before PostgreSQL's earliest is counted at that earliest time.
 
-use log_panel_core::fold::{counts_as_i64, BatchAggregates, LoggerTotals};
+use log_panel_core::fold::{counts_as_i64, BatchAggregates, LoggerTotals, StoredSite};
 use log_panel_core::{Record, Timestamp};
 use postgres::{Client, Statement};
 use std::borrow::Cow;
@@ -113,13 +113,14 @@ impl Statements {
 
 /// The logger name and time as the COPY stores them: a NUL character in
 /// the name becomes U+FFFD, a time before PostgreSQL's earliest is clamped.
-fn stored(r: &Record) -> (Cow<'_, str>, Timestamp) {
+/// PostgreSQL keeps no per-call-site aggregates, so the site is the logger alone.
+fn stored(r: &Record) -> (StoredSite<'_>, Timestamp) {
     let name = if r.logger.contains('\0') {
         Cow::Owned(r.logger.replace('\0', "\u{FFFD}"))
     } else {
         Cow::Borrowed(r.logger.as_ref())
     };
-    (name, Timestamp(r.timestamp.as_micros().max(PG_MIN_UNIX_MICROS)))
+    (StoredSite { logger: name, file: None, line: None }, Timestamp(r.timestamp.as_micros().max(PG_MIN_UNIX_MICROS)))
 }
 
 /// A batch's aggregates, folded as the rows are stored.

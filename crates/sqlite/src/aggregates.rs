@@ -6,7 +6,14 @@
 //!
 //! - `log_logger_stats`: per logger — total, errors, warnings, first and last seen;
 //! - `log_logger_hourly`: per logger and UTC hour — a count per level;
-//! - `log_logger_quarter`: per logger and UTC quarter hour — a count per level.
+//! - `log_logger_quarter`: per logger and UTC quarter hour — a count per level;
+//!
+//! and one for call sites (schema version 7):
+//!
+//! - `log_site_hourly`: per UTC hour and call site (logger, file, line) — a
+//!   count per level and the newest record's time. The store's call sites
+//!   read it for every whole hour of their range and the rows only for the
+//!   partial hours at its ends.
 //!
 //! Buckets are named by their UTC start in the same text form as `ts`
 //! (`2026-11-22T08:00:00.000000Z`). A viewer's local day is a sum of whole
@@ -39,11 +46,31 @@ const UPSERT_QUARTER: &str = "INSERT INTO log_logger_quarter (logger, quarter, t
         trace = trace + excluded.trace, debug = debug + excluded.debug, info = info + excluded.info,
         warn = warn + excluded.warn, error = error + excluded.error";
 
+const UPSERT_SITE: &str = "INSERT INTO log_site_hourly
+        (hour, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+    ON CONFLICT (hour, logger, file_key, line_key) DO UPDATE SET
+        trace = trace + excluded.trace, debug = debug + excluded.debug, info = info + excluded.info,
+        warn = warn + excluded.warn, error = error + excluded.error,
+        last_seen = max(last_seen, excluded.last_seen)";
+
+/// A call site's file as `log_site_hourly.file_key` keeps it: a key column
+/// cannot be NULL, so '' stands for no file and every file gets a prefix.
+pub(crate) fn file_key(file: Option<&str>) -> String {
+    file.map_or_else(String::new, |f| format!(">{f}"))
+}
+
+/// A call site's line as `log_site_hourly.line_key` keeps it (-1: none).
+pub(crate) fn line_key(line: Option<u32>) -> i64 {
+    line.map_or(-1, i64::from)
+}
+
 /// What [`rebuild`] runs: the aggregates recomputed from `log_records`.
 /// (Migration 2 backfills with the same statements; that copy is frozen.)
 const REBUILD: &str = "DELETE FROM log_logger_stats;
     DELETE FROM log_logger_hourly;
     DELETE FROM log_logger_quarter;
+    DELETE FROM log_site_hourly;
     INSERT INTO log_logger_stats (logger, total, errors, warnings, first_seen, last_seen)
         SELECT logger, count(*), sum(level = 40), sum(level = 30), min(ts), max(ts)
         FROM log_records GROUP BY logger;
@@ -58,13 +85,19 @@ const REBUILD: &str = "DELETE FROM log_logger_stats;
                                          WHEN substr(ts, 15, 2) < '45' THEN '30'
                                          ELSE '45' END || ':00.000000Z',
                sum(level = 5), sum(level = 10), sum(level = 20), sum(level = 30), sum(level = 40)
-        FROM log_records GROUP BY 1, 2;";
+        FROM log_records GROUP BY 1, 2;
+    INSERT INTO log_site_hourly (hour, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
+        SELECT substr(ts, 1, 13) || ':00:00.000000Z', logger,
+               CASE WHEN file IS NULL THEN '' ELSE '>' || file END, coalesce(line, -1),
+               sum(level = 5), sum(level = 10), sum(level = 20), sum(level = 30), sum(level = 40), max(ts)
+        FROM log_records GROUP BY 1, 2, 3, 4;";
 
 // ---------------------------------------------------------------------------
 // Write side
 
 /// Adds a batch's aggregates (folded by [`BatchAggregates`]) inside the
-/// batch's transaction: one upsert per distinct logger and (logger, bucket).
+/// batch's transaction: one upsert per distinct logger, (logger, bucket) and
+/// (hour, call site).
 pub(crate) fn upsert(tx: &Transaction<'_>, agg: &BatchAggregates<'_>) -> rusqlite::Result<()> {
     let mut stats = tx.prepare_cached(UPSERT_STATS)?;
     for (logger, a) in agg.loggers() {
@@ -80,6 +113,22 @@ pub(crate) fn upsert(tx: &Transaction<'_>, agg: &BatchAggregates<'_>) -> rusqlit
     for (logger, start, counts) in agg.quarters() {
         let [trace, debug, info, warn, error] = counts_as_i64(counts);
         quarterly.execute(params![logger, start.to_rfc3339(), trace, debug, info, warn, error])?;
+    }
+    let mut sites = tx.prepare_cached(UPSERT_SITE)?;
+    for (hour, logger, file, line, c) in agg.sites() {
+        let [trace, debug, info, warn, error] = counts_as_i64(&c.counts);
+        sites.execute(params![
+            hour.to_rfc3339(),
+            logger,
+            file_key(file),
+            line_key(line),
+            trace,
+            debug,
+            info,
+            warn,
+            error,
+            c.last.to_rfc3339()
+        ])?;
     }
     Ok(())
 }

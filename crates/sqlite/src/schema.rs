@@ -129,6 +129,29 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // WARN or above pay for them on the burst path.
     "CREATE INDEX log_records_warn_ts ON log_records (ts) WHERE level >= 30;
      CREATE INDEX log_records_warn_logger_ts ON log_records (logger, ts) WHERE level >= 30;",
+    // Version 7: per call site and UTC hour, a count per level and the newest
+    // record's time (crates/sqlite/src/aggregates.rs), kept by the sink in each
+    // batch's transaction, backfilled here. A key column cannot be NULL, so
+    // `file_key` is '' for a record without a file and '>' || file otherwise,
+    // `line_key` -1 for one without a line.
+    "CREATE TABLE log_site_hourly (
+         hour      TEXT    NOT NULL,
+         logger    TEXT    NOT NULL,
+         file_key  TEXT    NOT NULL,
+         line_key  INTEGER NOT NULL,
+         trace     INTEGER NOT NULL DEFAULT 0,
+         debug     INTEGER NOT NULL DEFAULT 0,
+         info      INTEGER NOT NULL DEFAULT 0,
+         warn      INTEGER NOT NULL DEFAULT 0,
+         error     INTEGER NOT NULL DEFAULT 0,
+         last_seen TEXT    NOT NULL,
+         PRIMARY KEY (hour, logger, file_key, line_key)
+     ) WITHOUT ROWID;
+     INSERT INTO log_site_hourly (hour, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
+         SELECT substr(ts, 1, 13) || ':00:00.000000Z', logger,
+                CASE WHEN file IS NULL THEN '' ELSE '>' || file END, coalesce(line, -1),
+                sum(level = 5), sum(level = 10), sum(level = 20), sum(level = 30), sum(level = 40), max(ts)
+         FROM log_records GROUP BY 1, 2, 3, 4;",
 ];
 
 /// The first version without context-key expression indexes.

@@ -64,6 +64,14 @@ impl Sql {
         (!self.terms.is_empty()).then(|| self.terms.join(" AND "))
     }
 
+    /// The conditions ANDed (`1` when none was added), taken out: the
+    /// parameters stay, so the next conditions of the same statement bind after them.
+    pub(crate) fn take_conditions(&mut self) -> String {
+        let c = self.conditions().unwrap_or_else(|| "1".to_owned());
+        self.terms.clear();
+        c
+    }
+
     /// The conditions of `filter`, its text searched by scan alone when
     /// `scan_text`, its context keys looked up under `key_marks`.
     pub(crate) fn planned(filter: &RecordFilter, scan_text: bool, key_marks: Marks) -> Sql {

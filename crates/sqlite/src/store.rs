@@ -1,6 +1,7 @@
 //! [`SqliteStore`]: the read side ([`Store`]) of a SQLite database written
 //! by [`SqliteSink`](crate::SqliteSink). See `docs/query.md`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use log_panel_query::{
 };
 use log_panel_query::{LevelCounts, Maintenance, Store, StoreError, StoreErrorKind};
 use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
 use crate::aggregates;
 use crate::rows::{self, level_counts, RECORD_COLUMNS};
@@ -440,9 +441,114 @@ impl SqliteStore {
         c: Cursor,
         older: bool,
     ) -> Result<bool, StoreError> {
-        let mut w = Sql::planned(filter, scan_text, key_marks);
+        let mut w = Sql::planned(&beside_cursor(filter, c, older), scan_text, key_marks);
         cursor_condition(&mut w, c, older);
         self.exists(&w)
+    }
+}
+
+impl SqliteStore {
+    /// [`Store::call_sites`] of a filter on logger and time alone: the whole
+    /// UTC hours `hours` of its range from `log_site_hourly`, the partial
+    /// hours at its ends from the rows, summed per call site by one statement
+    /// (one snapshot, so the two agree), then each site's newest message read
+    /// by its time through the `ts` index.
+    fn call_sites_by_hour(
+        &self,
+        filter: &RecordFilter,
+        hours: (Option<Timestamp>, Option<Timestamp>),
+        limit: usize,
+    ) -> Result<Vec<CallSite>, StoreError> {
+        let (a, b) = hours;
+        let mut w = Sql::default();
+        if let Some(a) = a {
+            let p = w.bind(a.to_rfc3339());
+            w.and(format!("hour >= {p}"));
+        }
+        if let Some(b) = b {
+            let p = w.bind(b.to_rfc3339());
+            w.and(format!("hour < {p}"));
+        }
+        if let Some(m) = &filter.logger {
+            w.logger(m);
+        }
+        let mut parts = vec![format!(
+            "SELECT logger, CASE WHEN file_key = '' THEN NULL ELSE substr(file_key, 2) END AS file,
+                    CASE WHEN line_key < 0 THEN NULL ELSE line_key END AS line,
+                    trace, debug, info, warn, error, last_seen AS last
+             FROM log_site_hourly WHERE {}",
+            w.take_conditions()
+        )];
+        // The partial hours: [since, a) and [b, until).
+        for (since, until) in [(filter.since, a), (b, filter.until)] {
+            let (Some(since), Some(until)) = (since, until) else { continue };
+            if since >= until {
+                continue;
+            }
+            let mut edge = filter.clone();
+            edge.since = Some(since);
+            edge.until = Some(until);
+            w.filter(&edge);
+            parts.push(format!(
+                "SELECT logger, file, line, level = 5, level = 10, level = 20, level = 30, level = 40, ts
+                 FROM log_records WHERE {}",
+                w.take_conditions()
+            ));
+        }
+        let sql = format!(
+            "WITH parts AS ({})
+             SELECT logger, file, line, sum(trace), sum(debug), sum(info), sum(warn), sum(error), max(last)
+             FROM parts GROUP BY logger, file, line
+             ORDER BY sum(trace) + sum(debug) + sum(info) + sum(warn) + sum(error) DESC, logger, file, line
+             LIMIT {}",
+            parts.join(" UNION ALL "),
+            usize_param(limit)
+        );
+        let conn = self.conn()?;
+        let tx = conn.unchecked_transaction().map_err(storage)?;
+        let mut out = Vec::new();
+        {
+            let mut stmt = tx.prepare_cached(&sql).map_err(storage)?;
+            let mut rows = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
+            let mut example = tx
+                .prepare_cached(
+                    "SELECT message FROM log_records
+                     WHERE ts = ?1 AND logger = ?2 AND file IS ?3 AND line IS ?4 ORDER BY id DESC LIMIT 1",
+                )
+                .map_err(storage)?;
+            while let Some(row) = rows.next().map_err(storage)? {
+                let (logger, file): (String, Option<String>) =
+                    (row.get(0).map_err(storage)?, row.get(1).map_err(storage)?);
+                let line: Option<i64> = row.get(2).map_err(storage)?;
+                let last: String = row.get(8).map_err(storage)?;
+                let message: Option<String> =
+                    example.query_row(params![last, logger, file, line], |r| r.get(0)).optional().map_err(storage)?;
+                let mut site = CallSite::new(logger, file, line.and_then(|l| u32::try_from(l).ok()));
+                site.counts = rows::counts(row, 3).map_err(storage)?;
+                site.last_seen = rows::timestamp(&last).map_err(storage)?;
+                site.example = message.unwrap_or_default();
+                out.push(site);
+            }
+        }
+        tx.commit().map_err(storage)?;
+        Ok(out)
+    }
+}
+
+/// The whole UTC hours `[a, b)` (`None`: unbounded) of the range of a call
+/// site list that `log_site_hourly` can answer: `filter` keeps every level
+/// (the table's newest time is of all levels) and sets nothing beside the
+/// logger and the time; `None` when it cannot, or when the range holds no
+/// whole hour (the rows are then few).
+fn site_hours(filter: &RecordFilter) -> Option<(Option<Timestamp>, Option<Timestamp>)> {
+    if !filter.is_aggregate_only() || !log_panel_core::LEVELS.iter().all(|l| filter.keeps_level(*l)) {
+        return None;
+    }
+    let a = filter.since.map(|s| Timestamp(ceil_to(s.0, HOUR)));
+    let b = filter.until.map(|u| Timestamp(u.0.div_euclid(HOUR) * HOUR));
+    match (a, b) {
+        (Some(a), Some(b)) if a >= b => None,
+        _ => Some((a, b)),
     }
 }
 
@@ -673,6 +779,28 @@ fn page_condition(w: &mut Sql, at: PageAt) -> &'static str {
     }
 }
 
+/// `filter` without the time bound that the cursor condition of `c` (the
+/// records older, or newer, than `c`) makes redundant. SQLite walks an index
+/// between one lower and one upper bound, chosen when the statement is
+/// prepared, before the parameters are known: of `ts >= since AND ts >= c`
+/// it may take `since`, and a check for a record newer than the first one of
+/// an older page then walked every record of the range (seconds for
+/// `--since 90d` at 10 M records, docs/performance.md).
+fn beside_cursor(filter: &RecordFilter, c: Cursor, older: bool) -> Cow<'_, RecordFilter> {
+    let redundant =
+        if older { filter.until.is_some_and(|u| u > c.ts) } else { filter.since.is_some_and(|s| s <= c.ts) };
+    if !redundant {
+        return Cow::Borrowed(filter);
+    }
+    let mut narrowed = filter.clone();
+    if older {
+        narrowed.until = None;
+    } else {
+        narrowed.since = None;
+    }
+    Cow::Owned(narrowed)
+}
+
 /// `(ts, id)` strictly older (or newer) than `c`; `ts <= …` first so the
 /// time index bounds the scan.
 fn cursor_condition(w: &mut Sql, c: Cursor, older: bool) {
@@ -697,6 +825,53 @@ fn bucket_table(bounds: &[Timestamp]) -> Result<(&'static str, &'static str), St
             "time slots must start on quarter hours of UTC (aggregates are kept per 15 minutes)",
         ))
     }
+}
+
+/// Slots cut to a part of a histogram's range, and the histogram's slot each
+/// of them lies in.
+struct Part {
+    slots: Slots,
+    index: Vec<usize>,
+}
+
+/// `slots` cut to `[lo, hi)` (within them).
+fn part_of(slots: &Slots, lo: Timestamp, hi: Timestamp) -> Option<Part> {
+    let mut bounds = vec![lo];
+    bounds.extend(slots.bounds().iter().copied().filter(|b| *b > lo && *b < hi));
+    bounds.push(hi);
+    let index = bounds[..bounds.len() - 1].iter().map(|b| slots.index_of(*b)).collect::<Option<Vec<_>>>()?;
+    Some(Part { slots: Slots::new(bounds).ok()?, index })
+}
+
+/// How the aggregates count `[from, to)` of `slots`: the whole hours from
+/// the hourly buckets and the quarter hours at the ends from the quarter
+/// buckets (a 90-day range is then ~2 200 hours per logger, not ~8 600
+/// quarters), or everything from the quarter buckets when a bar starts off
+/// the hour (a viewer at UTC+5:30); `None` when a bound is off the quarter
+/// hour, so only the rows can count it.
+fn aggregate_parts(slots: &Slots, from: Timestamp, to: Timestamp) -> Option<Vec<((&'static str, &'static str), Part)>> {
+    let on = |t: Timestamp, unit: i64| t.0.rem_euclid(unit) == 0;
+    let inner = || slots.bounds().iter().copied().filter(|b| *b > from && *b < to);
+    if !on(from, QUARTER_HOUR) || !on(to, QUARTER_HOUR) || !inner().all(|b| on(b, QUARTER_HOUR)) {
+        return None;
+    }
+    let quarter = ("log_logger_quarter", "quarter");
+    let (a, b) = (Timestamp(ceil_to(from.0, HOUR)), Timestamp(to.0.div_euclid(HOUR) * HOUR));
+    if a >= b || !inner().all(|t| on(t, HOUR)) {
+        return Some(vec![(quarter, part_of(slots, from, to)?)]);
+    }
+    let mut parts = vec![(("log_logger_hourly", "hour"), part_of(slots, a, b)?)];
+    for (lo, hi) in [(from, a), (b, to)] {
+        if lo < hi {
+            parts.push((quarter, part_of(slots, lo, hi)?));
+        }
+    }
+    Some(parts)
+}
+
+/// `t` rounded up to a multiple of `unit`.
+fn ceil_to(t: i64, unit: i64) -> i64 {
+    t.div_euclid(unit).saturating_add(i64::from(t.rem_euclid(unit) != 0)).saturating_mul(unit)
 }
 
 /// Calls `f(logger, bucket start, counts)` for every bucket in `[from, to)`
@@ -743,22 +918,30 @@ fn for_each_slot(
     conn: &Connection,
     table: (&str, &str),
     slots: &Slots,
+    logger: Option<&LoggerMatch>,
     mut f: impl FnMut(&str, usize, LevelCounts),
 ) -> Result<(), StoreError> {
     let (name, column) = table;
     let bounds = serde_json::Value::from(slots.bounds().iter().map(|b| b.to_rfc3339()).collect::<Vec<_>>());
+    let mut w = Sql::default();
+    let bounds = w.bind(bounds.to_string());
+    w.and("s.hi IS NOT NULL".to_owned());
+    if let Some(m) = logger {
+        // The loggers' names, unqualified: `s` has no `logger` column.
+        w.logger(m);
+    }
     // `name` and `column` are our constants.
     let sql = format!(
         "WITH s (i, lo, hi) AS MATERIALIZED (
-             SELECT key, value, lead(value) OVER (ORDER BY key) FROM json_each(?1))
+             SELECT key, value, lead(value) OVER (ORDER BY key) FROM json_each({bounds}))
          SELECT st.logger, s.i,
                 (SELECT sum(b.trace) || ',' || sum(b.debug) || ',' || sum(b.info) || ',' || sum(b.warn) || ',' || sum(b.error)
                  FROM {name} b WHERE b.logger = st.logger AND b.{column} >= s.lo AND b.{column} < s.hi)
-         FROM log_logger_stats st CROSS JOIN s
-         WHERE s.hi IS NOT NULL"
+         FROM log_logger_stats st CROSS JOIN s{}",
+        w.sql()
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
-    let mut rows = stmt.query([bounds.to_string()]).map_err(storage)?;
+    let mut rows = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
     while let Some(row) = rows.next().map_err(storage)? {
         let Some(sums) = row.get_ref(2).and_then(|v| Ok(v.as_str_or_null()?)).map_err(storage)? else { continue };
         let counts = level_counts(sums.split(',').map(|x| x.parse::<i64>().unwrap_or(0)));
@@ -775,12 +958,17 @@ impl Store for SqliteStore {
         if !filter.check()? {
             return Ok(Page::default());
         }
-        let mut w = self.plan(filter)?;
+        let narrowed = match at {
+            PageAt::Newest => Cow::Borrowed(filter),
+            PageAt::Older(c) => beside_cursor(filter, c, true),
+            PageAt::Newer(c) => beside_cursor(filter, c, false),
+        };
+        let mut w = self.plan(&narrowed)?;
         let (scan_text, key_marks) = (w.scan_text, w.key_marks.clone());
         let fetch = usize_param(limit.saturating_add(1));
         let order = page_condition(&mut w, at);
         let tail = format!(" ORDER BY ts {order}, id {order} LIMIT {fetch}");
-        let rows = self.select_page(filter, at, &w, &tail)?;
+        let rows = self.select_page(&narrowed, at, &w, &tail)?;
         Page::from_rows(at, limit, rows, |c, older| self.exists_beyond(filter, scan_text, key_marks.clone(), c, older))
     }
 
@@ -844,7 +1032,7 @@ impl Store for SqliteStore {
             card.slots = vec![LevelCounts::default(); slots.len()];
             cards.insert(logger, card);
         }
-        for_each_slot(&conn, table, slots, |logger, i, counts| {
+        for_each_slot(&conn, table, slots, None, |logger, i, counts| {
             if let Some(slot) = cards.get_mut(logger).and_then(|card| card.slots.get_mut(i)) {
                 slot.merge(&counts);
             }
@@ -881,16 +1069,16 @@ impl Store for SqliteStore {
         if from >= to || !filter.check()? {
             return Ok(out);
         }
-        let mut bounds = slots.bounds().to_vec();
-        bounds.extend([from, to]);
         let conn = self.conn()?;
         if filter.is_aggregate_only() {
-            if let Ok(table) = bucket_table(&bounds) {
-                for_each_bucket(&conn, table, filter.logger.as_ref(), from, to, |_, t, counts| {
-                    if let Some(i) = slots.index_of(t) {
-                        out.slots[i].merge(&filter.kept_counts(&counts));
-                    }
-                })?;
+            if let Some(parts) = aggregate_parts(slots, from, to) {
+                for (table, part) in parts {
+                    for_each_slot(&conn, table, &part.slots, filter.logger.as_ref(), |_, j, counts| {
+                        if let Some(i) = part.index.get(j).copied() {
+                            out.slots[i].merge(&filter.kept_counts(&counts));
+                        }
+                    })?;
+                }
                 return Ok(out);
             }
         }
@@ -931,6 +1119,9 @@ impl Store for SqliteStore {
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
         if !filter.check()? {
             return Ok(Vec::new());
+        }
+        if let Some(hours) = site_hours(filter) {
+            return self.call_sites_by_hour(filter, hours, limit);
         }
         let conn = self.conn()?;
         let w = self.plan(filter)?;

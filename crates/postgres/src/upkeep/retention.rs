@@ -7,9 +7,10 @@
 //! zero. It locks aggregate rows in the order writers do (stats, then
 //! hourly, then quarter, each sorted by key), so the two cannot deadlock.
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
-use log_panel_core::fold::{take_off, AggregateTables, BatchAggregates, Bucket};
+use log_panel_core::fold::{take_off, AggregateTables, BatchAggregates, Bucket, StoredSite};
 use log_panel_core::{level_from_severity, Timestamp};
 use postgres::{Client, Transaction};
 
@@ -37,7 +38,8 @@ pub(crate) fn prune_batch(client: &mut Client, before: SystemTime, batch: i64) -
         let n: i64 = row.try_get(3)?;
         deleted += n.unsigned_abs();
         if let Some(level) = level_from_severity(i64::from(level)) {
-            counted.push((row.try_get(0)?, Timestamp(quarter.saturating_mul(1_000_000)), level, n.unsigned_abs()));
+            let site = StoredSite { logger: Cow::Owned(row.try_get(0)?), file: None, line: None };
+            counted.push((site, Timestamp(quarter.saturating_mul(1_000_000)), level, n.unsigned_abs()));
         }
     }
     take_off(&mut Tables(&mut tx), &BatchAggregates::of_counts(counted))?;

@@ -5,17 +5,20 @@
 //! Each batch is one transaction: the rows to delete are chosen by the
 //! `ts` index (oldest first) and folded into the aggregates they counted
 //! for; they are removed from the FTS index and the context-key side table,
-//! then deleted, and core's [`take_off`] takes their counts off the three
+//! then deleted, and core's [`take_off`] takes their counts off the four
 //! aggregate tables through [`Tables`] (empty buckets removed, `first_seen`
 //! / `last_seen` re-read from the `(logger, ts)` index). A batch of 1 000
 //! rows holds the write lock for a few milliseconds.
 
-use log_panel_core::fold::{take_off, AggregateTables, BatchAggregates, Bucket};
+use std::borrow::Cow;
+
+use log_panel_core::fold::{take_off, AggregateTables, BatchAggregates, Bucket, SiteDelta, StoredSite};
 use log_panel_core::{level_from_severity, Timestamp};
 #[cfg(feature = "read")]
 use rusqlite::Connection;
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use crate::aggregates::{file_key, line_key};
 use crate::rows;
 
 /// How many records are older than `before`.
@@ -47,13 +50,19 @@ pub(crate) fn prune_batch(tx: &Transaction<'_>, before: Timestamp, limit: usize)
     let mut counted = Vec::with_capacity(chosen);
     {
         let mut stmt = tx.prepare_cached(
-            "SELECT logger, ts, level FROM log_records WHERE id IN (SELECT id FROM temp.lp_prune_ids)",
+            "SELECT logger, ts, level, file, line FROM log_records WHERE id IN (SELECT id FROM temp.lp_prune_ids)",
         )?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let ts: String = row.get(1)?;
             let Some(level) = level_from_severity(row.get(2)?) else { continue };
-            counted.push((row.get::<_, String>(0)?, rows::timestamp(&ts)?, level, 1));
+            let line: Option<i64> = row.get(4)?;
+            let site = StoredSite {
+                logger: Cow::Owned(row.get(0)?),
+                file: row.get::<_, Option<String>>(3)?.map(Cow::Owned),
+                line: line.and_then(|l| u32::try_from(l).ok()),
+            };
+            counted.push((site, rows::timestamp(&ts)?, level, 1));
         }
     }
     let deleted_aggregates = BatchAggregates::of_counts(counted);
@@ -98,6 +107,24 @@ impl AggregateTables for Tables<'_, '_> {
             let bucket = start.to_rfc3339();
             update.execute(params![logger, bucket, t, d, i, w, e])?;
             drop_empty.execute(params![logger, bucket])?;
+        }
+        Ok(())
+    }
+
+    fn add_to_sites(&mut self, rows: &[SiteDelta<'_>]) -> rusqlite::Result<()> {
+        let mut update = self.0.prepare_cached(
+            "UPDATE log_site_hourly SET trace = trace + ?5, debug = debug + ?6, info = info + ?7,
+                 warn = warn + ?8, error = error + ?9
+             WHERE hour = ?1 AND logger = ?2 AND file_key = ?3 AND line_key = ?4",
+        )?;
+        let mut drop_empty = self.0.prepare_cached(
+            "DELETE FROM log_site_hourly WHERE hour = ?1 AND logger = ?2 AND file_key = ?3 AND line_key = ?4
+                 AND trace <= 0 AND debug <= 0 AND info <= 0 AND warn <= 0 AND error <= 0",
+        )?;
+        for (hour, logger, file, line, [t, d, i, w, e]) in rows {
+            let key = params![hour.to_rfc3339(), logger, file_key(*file), line_key(*line)];
+            update.execute(params![hour.to_rfc3339(), logger, file_key(*file), line_key(*line), t, d, i, w, e])?;
+            drop_empty.execute(key)?;
         }
         Ok(())
     }

@@ -545,6 +545,86 @@ fn call_sites_group_by_logger_file_line() {
     }
 }
 
+/// A call site with its counts and newest time.
+type SiteSummary = (String, Option<String>, Option<u32>, LevelCounts, i64);
+
+/// The call sites `f` keeps, from the model: counts and newest time,
+/// sorted by logger, file, line.
+fn model_sites(model: &[Row], f: &RecordFilter) -> Vec<SiteSummary> {
+    type Site<'a> = (&'a str, Option<&'a str>, Option<u32>);
+    let mut groups: std::collections::BTreeMap<Site<'_>, (LevelCounts, i64)> = Default::default();
+    for r in model.iter().filter(|r| f.keeps(&r.stored)) {
+        let g = groups.entry((r.logger, r.file, r.line)).or_insert((LevelCounts::default(), i64::MIN));
+        g.0.add(r.level);
+        g.1 = g.1.max(r.ts);
+    }
+    groups
+        .into_iter()
+        .map(|((l, file, line), (c, last))| (l.to_owned(), file.map(str::to_owned), line, c, last))
+        .collect()
+}
+
+#[test]
+fn call_sites_over_whole_hours_read_the_site_aggregates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, model) = open_filled(dir.path(), 3_000);
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let mut cases = Vec::new();
+    for (since, until) in [
+        (None, None),
+        (Some(BASE + DAY + 1), None),
+        (Some(BASE + DAY), Some(BASE + 2 * DAY)),
+        (Some(BASE + 7 * 60_000_000), Some(BASE + DAY + 3 * HOUR + 59_999_999)),
+        (None, Some(BASE + DAY + 30 * 60_000_000)),
+        (Some(BASE + HOUR + 1), Some(BASE + 2 * HOUR - 1)),
+    ] {
+        for logger in [None, Some(LoggerMatch::Tree("app::db".into())), Some(LoggerMatch::Exact("app".into()))] {
+            let mut f = RecordFilter::default();
+            f.since = since.map(Timestamp);
+            f.until = until.map(Timestamp);
+            f.logger = logger;
+            cases.push(f);
+        }
+    }
+    for f in &cases {
+        let mut sites: Vec<_> = store.call_sites(f, 1_000).unwrap();
+        assert!(sites.windows(2).all(|w| w[0].counts.total() >= w[1].counts.total()), "{f:?}");
+        for s in &sites {
+            assert!(
+                model.iter().any(|r| f.keeps(&r.stored)
+                    && r.logger == s.logger
+                    && r.file == s.file.as_deref()
+                    && r.line == s.line
+                    && r.ts == s.last_seen.0
+                    && r.message == s.example),
+                "{f:?}: the example is a newest record of {s:?}"
+            );
+        }
+        sites.sort_by(|a, b| (&a.logger, &a.file, a.line).cmp(&(&b.logger, &b.file, b.line)));
+        let got: Vec<_> = sites.into_iter().map(|s| (s.logger, s.file, s.line, s.counts, s.last_seen.0)).collect();
+        assert_eq!(got, model_sites(&model, f), "{f:?}");
+    }
+    // The whole hours come from the aggregates (a site hour counted 1 000
+    // more there shows), the partial ones from the rows.
+    sink.connection()
+        .execute(
+            "UPDATE log_site_hourly SET info = info + 1000
+             WHERE (hour, logger, file_key, line_key) = (
+                 SELECT hour, logger, file_key, line_key FROM log_site_hourly WHERE hour >= ?1 ORDER BY 1, 2, 3, 4 LIMIT 1)",
+            [Timestamp(BASE + DAY).to_rfc3339()],
+        )
+        .unwrap();
+    let total = |since: i64, until: i64| {
+        let mut f = RecordFilter::default();
+        f.since = Some(Timestamp(since));
+        f.until = Some(Timestamp(until));
+        store.call_sites(&f, 1_000).unwrap().iter().map(|s| s.counts.total()).sum::<u64>()
+    };
+    let model_total = |since: i64, until: i64| model.iter().filter(|r| r.ts >= since && r.ts < until).count() as u64;
+    assert_eq!(total(BASE + DAY, BASE + DAY + 3 * HOUR), model_total(BASE + DAY, BASE + DAY + 3 * HOUR) + 1000);
+    assert_eq!(total(BASE + DAY + 1, BASE + DAY + HOUR - 1), model_total(BASE + DAY + 1, BASE + DAY + HOUR - 1));
+}
+
 fn table(conn: &Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
     let mut stmt = conn.prepare(sql).unwrap();
     let n = stmt.column_count();
@@ -556,6 +636,7 @@ fn aggregates(conn: &Connection) -> Vec<Vec<Vec<rusqlite::types::Value>>> {
         "SELECT * FROM log_logger_stats ORDER BY 1",
         "SELECT * FROM log_logger_hourly ORDER BY 1, 2",
         "SELECT * FROM log_logger_quarter ORDER BY 1, 2",
+        "SELECT * FROM log_site_hourly ORDER BY 1, 2, 3, 4",
     ]
     .iter()
     .map(|sql| table(conn, sql))
@@ -863,12 +944,12 @@ fn an_older_schema_is_refused_until_migrated() {
     let path = dir.path().join("v3.db");
     drop(open_filled(dir.path(), 50));
     std::fs::rename(dir.path().join("logs.db"), &path).unwrap();
-    // Version 3: what migrations 4 to 6 add is not there yet.
+    // Version 3: what migrations 4 to 7 add is not there yet.
     Connection::open(&path)
         .unwrap()
         .execute_batch(
             "DROP TABLE log_context_state; DROP TABLE log_context_index; DROP TABLE log_context_all;
-             DROP INDEX log_records_warn_ts; DROP INDEX log_records_warn_logger_ts;
+             DROP INDEX log_records_warn_ts; DROP INDEX log_records_warn_logger_ts; DROP TABLE log_site_hourly;
              PRAGMA user_version = 3",
         )
         .unwrap();
