@@ -868,13 +868,8 @@ impl Store for MemoryStore {
         Ok(Histogram { slots: out, complete: true })
     }
 
-    fn count_split(
-        &self,
-        narrowed: &RecordFilter,
-        key: &str,
-        counter: &mut SplitCounter<'_>,
-    ) -> Result<(), StoreError> {
-        for r in self.rows().iter().filter(|r| narrowed.keeps(r)) {
+    fn count_split(&self, filter: &RecordFilter, key: &str, counter: &mut SplitCounter<'_>) -> Result<(), StoreError> {
+        for r in self.rows().iter().filter(|r| filter.keeps(r)) {
             counter.add_json(r.ts, r.context.get(key));
         }
         Ok(())

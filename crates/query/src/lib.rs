@@ -1093,22 +1093,17 @@ pub trait Store: Send + Sync {
     }
 
     /// The primitive of [`split`](Store::split): feeds `counter` the time and
-    /// the value of `key` of the records `narrowed` keeps (its arguments
-    /// already checked, its time bounds within the counter's slots), and
+    /// the value of `key` of the records `filter` keeps (the arguments
+    /// already checked, the filter's time bounds narrowed to the counter's slots), and
     /// calls [`SplitCounter::stopped`] when it stopped before the last.
     /// Callers use [`split`](Store::split). This default reads the records
     /// through [`Store::records`], at most [`SPLIT_DEFAULT_ROWS`] of them; a
     /// storage counts in one query of its own.
-    fn count_split(
-        &self,
-        narrowed: &RecordFilter,
-        key: &str,
-        counter: &mut SplitCounter<'_>,
-    ) -> Result<(), StoreError> {
+    fn count_split(&self, filter: &RecordFilter, key: &str, counter: &mut SplitCounter<'_>) -> Result<(), StoreError> {
         let mut at = PageAt::Newest;
         let mut read = 0usize;
         loop {
-            let page = self.records(narrowed, at, 1000)?;
+            let page = self.records(filter, at, 1000)?;
             for r in &page.records {
                 counter.add_json(r.ts, r.context.get(key));
             }

@@ -910,13 +910,8 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn count_split(
-        &self,
-        narrowed: &RecordFilter,
-        key: &str,
-        counter: &mut SplitCounter<'_>,
-    ) -> Result<(), StoreError> {
-        split::count_split(self, narrowed, key, counter)
+    fn count_split(&self, filter: &RecordFilter, key: &str, counter: &mut SplitCounter<'_>) -> Result<(), StoreError> {
+        split::count_split(self, filter, key, counter)
     }
 
     fn count_field_keys(&self, filter: &RecordFilter, sample: usize) -> Result<FieldGroups, StoreError> {
