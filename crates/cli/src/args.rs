@@ -113,6 +113,11 @@ pub(crate) fn parse_logger_threshold(s: &str) -> Result<LoggerThreshold, String>
     Ok(LoggerThreshold { logger: logger.to_owned(), errors, warnings })
 }
 
+/// Refuses any `--grep` (see `renamed_flag` in main.rs for the message).
+fn refuse_grep(_: &str) -> Result<String, String> {
+    Err("use --text".to_owned())
+}
+
 /// Filters shared by every subcommand that reads records.
 #[derive(Debug, Clone, Default, Args)]
 pub(crate) struct FilterArgs {
@@ -126,6 +131,11 @@ pub(crate) struct FilterArgs {
     /// Messages containing this text (case-insensitive).
     #[arg(long, value_name = "TEXT", value_parser = non_empty)]
     pub text: Option<String>,
+    /// Not a flag: refused with a hint to use `--text`. Declared (hidden) so
+    /// that the query argument, which takes words starting with `-`, does
+    /// not swallow `--grep` as a search term.
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "", value_parser = refuse_grep)]
+    pub grep: Option<String>,
     /// A stored field equal to a value; repeat to AND several.
     #[arg(long = "context", value_name = "KEY=VALUE")]
     pub context: Vec<FieldMatch>,

@@ -14,7 +14,7 @@ mod walk_tests;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::error::ErrorKind;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::Parser;
 use log_panel_config::Config;
 use log_panel_database::env::{database_from_env, DATABASE_ENV, WEB_TOKEN_ENV};
@@ -51,12 +51,24 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         let _ = e.print();
         return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
     }
+    if let Some(hint) = renamed_flag(e) {
+        eprintln!("log-panel: {hint} (see --help)");
+        return ExitCode::from(2);
+    }
     let text = e.to_string();
     let head: Vec<&str> = text.lines().map(str::trim).take_while(|l| !l.is_empty()).collect();
     let line = head.join(" ");
     let line = line.strip_prefix("error: ").unwrap_or(&line);
     eprintln!("log-panel: {} (see --help)", clean(line));
     ExitCode::from(2)
+}
+
+/// A hint for a flag that other tools spell differently: the text filter is
+/// `--text` here (as `text=` in the web panel's URLs), never `--grep`.
+fn renamed_flag(e: &clap::Error) -> Option<&'static str> {
+    let ContextValue::String(arg) = e.get(ContextKind::InvalidArg)? else { return None };
+    let flag = arg.split(['=', ' ']).next()?;
+    (flag == "--grep").then_some("--grep is not a flag: use --text TEXT")
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {

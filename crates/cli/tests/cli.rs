@@ -425,6 +425,10 @@ fn errors_are_one_line_and_a_failure_status() {
         let e = fails(&run(&db.path, bad), 2);
         assert!(e.contains("see --help"), "{bad:?}: {e}");
     }
+    for grep in [&["query", "--grep", "timeout"][..], &["tail", "--grep=timeout"], &["export", "--grep"]] {
+        let e = fails(&run(&db.path, grep), 2);
+        assert_eq!(e.trim_end(), "log-panel: --grep is not a flag: use --text TEXT (see --help)", "{grep:?}");
+    }
     let e = fails(&run(&db.path, &["query", "--since", "1h", "--until", "2h"]), 2);
     assert!(e.contains("--since must be before --until"), "{e}");
 

@@ -411,7 +411,7 @@ impl Builder {
         let sink = match sink {
             Some(sink) => sink,
             None => open_sink(&config.database, &sink_options(&config)).map_err(|e| match e {
-                OpenError::NotEnabled { database } => Error::UnsupportedDatabase(database),
+                e @ OpenError::NotEnabled { .. } => Error::UnsupportedDatabase(e),
                 OpenError::Storage { database, source } => Error::Storage { storage: database, source },
                 other => Error::Storage { storage: config.database.to_string(), source: Box::new(other) },
             })?,

@@ -28,9 +28,11 @@ pub enum Error {
         #[source]
         source: Box<dyn StdError + Send + Sync + 'static>,
     },
-    /// No storage backend for this database was compiled in.
-    #[error("`{0}` needs a storage backend that is not enabled (check the crate features)")]
-    UnsupportedDatabase(String),
+    /// No storage backend for this database was compiled in: the database
+    /// crate's [`OpenError::NotEnabled`](log_panel_database::OpenError::NotEnabled),
+    /// shown in its own words so the message is written once.
+    #[error(transparent)]
+    UnsupportedDatabase(log_panel_database::OpenError),
     /// Another logger is already installed (or `init` ran twice).
     #[error("a logger is already installed; log-panel can be initialised once per process")]
     AlreadyInitialized,
@@ -85,6 +87,14 @@ mod tests {
     fn a_cause_already_in_the_message_is_not_repeated() {
         let e = Error::Storage { storage: "sqlite:a.db".into(), source: Box::new(RepeatsItsCause(Leaf)) };
         assert_eq!(format!("{e:?}"), "cannot open storage `sqlite:a.db`: cannot open SQLite database: disk on fire");
+    }
+
+    #[test]
+    fn a_storage_not_compiled_in_says_so_in_the_database_crates_words() {
+        let reason = || log_panel_database::OpenError::NotEnabled { database: "postgres://u@localhost/logs".into() };
+        let e = Error::UnsupportedDatabase(reason());
+        assert_eq!(e.to_string(), reason().to_string());
+        assert!(e.to_string().contains("needs a storage backend that is not enabled"), "{e}");
     }
 
     #[test]

@@ -853,34 +853,19 @@ impl Store for MemoryStore {
         Ok(Histogram { slots: out, complete: true })
     }
 
-    fn split(&self, filter: &RecordFilter, key: &str, slots: &Slots, top: usize) -> Result<Split, StoreError> {
-        let mut counter = SplitCounter::new(slots, top);
-        if let Some(narrowed) = split_filter(filter, key, slots, top)? {
-            for r in self.rows().iter().filter(|r| narrowed.keeps(r)) {
-                counter.add_json(r.ts, r.context.get(key));
-            }
+    fn count_split(&self, filter: &RecordFilter, key: &str, counter: &mut SplitCounter<'_>) -> Result<(), StoreError> {
+        for r in self.rows().iter().filter(|r| filter.keeps(r)) {
+            counter.add_json(r.ts, r.context.get(key));
         }
-        Ok(counter.finish())
+        Ok(())
     }
 
-    fn field_keys(&self, filter: &RecordFilter, top: usize, sample: usize) -> Result<FieldKeys, StoreError> {
-        if !check_field_query(filter, None, top, sample)? {
-            return Ok(FieldKeys::default());
-        }
-        Ok(count_keys(self.all(filter).iter().take(sample), top, sample))
+    fn count_field_keys(&self, filter: &RecordFilter, sample: usize) -> Result<FieldGroups, StoreError> {
+        Ok(key_groups(self.all(filter).iter().take(sample)))
     }
 
-    fn field_values(
-        &self,
-        filter: &RecordFilter,
-        key: &str,
-        top: usize,
-        sample: usize,
-    ) -> Result<FieldValues, StoreError> {
-        if !check_field_query(filter, Some(key), top, sample)? {
-            return Ok(FieldValues::default());
-        }
-        Ok(count_values(self.all(filter).iter().take(sample), key, top, sample))
+    fn count_field_values(&self, filter: &RecordFilter, key: &str, sample: usize) -> Result<FieldGroups, StoreError> {
+        Ok(value_groups(self.all(filter).iter().take(sample), key))
     }
 
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {

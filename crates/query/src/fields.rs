@@ -5,9 +5,11 @@
 //! Both are counted over the newest matching records, at most a `sample` of
 //! them ([`FIELD_SAMPLE_ROWS`] at most), so they cost the same on a filter
 //! of ten records and of ten million; the answer says when the sample cut
-//! the count ([`FieldValues::sampled`]). Every store hands the groups it
-//! counted to [`FieldValues::from_groups`] / [`FieldKeys::from_groups`], so
-//! the rule of which values are on top lives here alone.
+//! the count ([`FieldValues::sampled`]). Every store counts groups
+//! ([`Store::count_field_keys`], [`Store::count_field_values`]) and the
+//! trait's methods hand them to [`FieldValues::from_groups`] /
+//! [`FieldKeys::from_groups`], so the rule of which values are on top lives
+//! here alone.
 
 use std::collections::HashMap;
 
@@ -153,25 +155,25 @@ pub(super) fn each_newest(
     Ok(())
 }
 
-/// [`Store::field_values`] over records already read: the value of `key`
-/// in each (for the default method and the reference store).
-pub fn count_values<'a>(
-    records: impl IntoIterator<Item = &'a StoredRecord>,
-    key: &str,
-    top: usize,
-    sample: usize,
-) -> FieldValues {
-    FieldValues::from_groups(records.into_iter().map(|r| (r.context.get(key).and_then(split_label), 1)), top, sample)
+/// Counted groups of keys or values, as [`Store::count_field_keys`] and
+/// [`Store::count_field_values`] answer them: `(key or value, records)`.
+pub type FieldGroups = Vec<(Option<String>, u64)>;
+
+/// The groups of [`Store::count_field_values`] over records already read:
+/// the value of `key` in each (for the default method and the reference store).
+pub fn value_groups<'a>(records: impl IntoIterator<Item = &'a StoredRecord>, key: &str) -> FieldGroups {
+    records.into_iter().map(|r| (r.context.get(key).and_then(split_label), 1)).collect()
 }
 
-/// [`Store::field_keys`] over records already read.
-pub fn count_keys<'a>(records: impl IntoIterator<Item = &'a StoredRecord>, top: usize, sample: usize) -> FieldKeys {
+/// The groups of [`Store::count_field_keys`] over records already read:
+/// `(None, 1)` for each record and `(Some(key), 1)` for each of its keys.
+pub fn key_groups<'a>(records: impl IntoIterator<Item = &'a StoredRecord>) -> FieldGroups {
     let mut groups = Vec::new();
     for r in records {
         groups.push((None, 1));
         groups.extend(r.context.keys().map(|k| (Some(k.clone()), 1)));
     }
-    FieldKeys::from_groups(groups, top, sample)
+    groups
 }
 
 #[cfg(test)]

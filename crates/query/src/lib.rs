@@ -47,7 +47,8 @@ mod wake;
 mod when;
 
 pub use fields::{
-    check_field_query, count_keys, count_values, FieldCount, FieldKeys, FieldValues, FIELD_MAX_TOP, FIELD_SAMPLE_ROWS,
+    check_field_query, key_groups, value_groups, FieldCount, FieldGroups, FieldKeys, FieldValues, FIELD_MAX_TOP,
+    FIELD_SAMPLE_ROWS,
 };
 pub use follow::Follow;
 pub use language::{parse_query, Expr, QueryError, MAX_DEPTH, MAX_QUERY_BYTES, MAX_TERMS};
@@ -866,7 +867,7 @@ pub const SPLIT_DEFAULT_ROWS: usize = 100_000;
 
 /// [`Split::check`]s the arguments of a split and returns `filter` with its
 /// time bounds narrowed to `slots`, or `None` when it can keep no record.
-/// For storage crates, before they count.
+/// The guard of the default [`Store::split`].
 pub fn split_filter(
     filter: &RecordFilter,
     key: &str,
@@ -1102,16 +1103,30 @@ pub trait Store: Send + Sync {
     ///
     /// Bounded: a store counts at most a store-defined number of rows within
     /// its read time budget, and says so with [`Split::complete`] `false`
-    /// when it stopped before the last. This default reads the records
-    /// through [`Store::records`], at most [`SPLIT_DEFAULT_ROWS`] of them;
-    /// the storage crates count in one query of their own.
+    /// when it stopped before the last. A storage supplies the counting,
+    /// [`count_split`](Store::count_split); this method checks the arguments,
+    /// narrows the filter ([`split_filter`]) and chooses the top values, once
+    /// for every storage.
     fn split(&self, filter: &RecordFilter, key: &str, slots: &Slots, top: usize) -> Result<Split, StoreError> {
         let mut counter = SplitCounter::new(slots, top);
-        let Some(narrowed) = split_filter(filter, key, slots, top)? else { return Ok(counter.finish()) };
+        if let Some(narrowed) = split_filter(filter, key, slots, top)? {
+            self.count_split(&narrowed, key, &mut counter)?;
+        }
+        Ok(counter.finish())
+    }
+
+    /// The primitive of [`split`](Store::split): feeds `counter` the time and
+    /// the value of `key` of the records `filter` keeps (the arguments
+    /// already checked, the filter's time bounds narrowed to the counter's slots), and
+    /// calls [`SplitCounter::stopped`] when it stopped before the last.
+    /// Callers use [`split`](Store::split). This default reads the records
+    /// through [`Store::records`], at most [`SPLIT_DEFAULT_ROWS`] of them; a
+    /// storage counts in one query of its own.
+    fn count_split(&self, filter: &RecordFilter, key: &str, counter: &mut SplitCounter<'_>) -> Result<(), StoreError> {
         let mut at = PageAt::Newest;
         let mut read = 0usize;
         loop {
-            let page = self.records(&narrowed, at, 1000)?;
+            let page = self.records(filter, at, 1000)?;
             for r in &page.records {
                 counter.add_json(r.ts, r.context.get(key));
             }
@@ -1120,35 +1135,47 @@ pub trait Store: Send + Sync {
                 Some(c) if read < SPLIT_DEFAULT_ROWS => at = PageAt::Older(c),
                 Some(_) => {
                     counter.stopped();
-                    break;
+                    return Ok(());
                 }
-                None => break,
+                None => return Ok(()),
             }
         }
-        Ok(counter.finish())
     }
 
     /// The context keys of the newest `sample` records `filter` keeps (at
     /// most [`FIELD_SAMPLE_ROWS`]), with how many of those records have each:
     /// the `top` most frequent (at most [`FIELD_MAX_TOP`]). Bad arguments are
-    /// [`StoreErrorKind::BadFilter`] (see [`check_field_query`]). This
-    /// default reads the records through [`Store::records`]; the storage
-    /// crates count in one query of their own, within their read time budget.
+    /// [`StoreErrorKind::BadFilter`] (see [`check_field_query`]). A storage
+    /// supplies the counting, [`count_field_keys`](Store::count_field_keys);
+    /// this method checks the arguments and ranks the groups, once for every
+    /// storage.
     fn field_keys(&self, filter: &RecordFilter, top: usize, sample: usize) -> Result<FieldKeys, StoreError> {
         if !check_field_query(filter, None, top, sample)? {
             return Ok(FieldKeys::default());
         }
-        let mut read = Vec::new();
-        fields::each_newest(self, filter, sample, |r| read.push(r.clone()))?;
-        Ok(count_keys(&read, top, sample))
+        Ok(FieldKeys::from_groups(self.count_field_keys(filter, sample)?, top, sample))
+    }
+
+    /// The primitive of [`field_keys`](Store::field_keys): over the newest
+    /// `sample` records `filter` keeps (the arguments already checked), one
+    /// group `(Some(key), records having it)` per key (a key may come in
+    /// several groups) and `(None, records read)`. Callers use
+    /// [`field_keys`](Store::field_keys). This default reads the records
+    /// through [`Store::records`]; a storage counts in one query of its own,
+    /// within its read time budget.
+    fn count_field_keys(&self, filter: &RecordFilter, sample: usize) -> Result<FieldGroups, StoreError> {
+        let mut groups = Vec::new();
+        fields::each_newest(self, filter, sample, |r| groups.extend(key_groups([r])))?;
+        Ok(groups)
     }
 
     /// The values of context key `key` in the newest `sample` records
     /// `filter` keeps (at most [`FIELD_SAMPLE_ROWS`]): the `top` most
     /// frequent with their counts, a value as a filter matches it
     /// ([`split_label`]). Bad arguments are [`StoreErrorKind::BadFilter`]
-    /// (see [`check_field_query`]). This default reads the records through
-    /// [`Store::records`]; the storage crates count in one query of their own.
+    /// (see [`check_field_query`]). A storage supplies the counting,
+    /// [`count_field_values`](Store::count_field_values); this method checks
+    /// the arguments and ranks the groups, once for every storage.
     fn field_values(
         &self,
         filter: &RecordFilter,
@@ -1159,9 +1186,20 @@ pub trait Store: Send + Sync {
         if !check_field_query(filter, Some(key), top, sample)? {
             return Ok(FieldValues::default());
         }
-        let mut read = Vec::new();
-        fields::each_newest(self, filter, sample, |r| read.push(r.clone()))?;
-        Ok(count_values(&read, key, top, sample))
+        Ok(FieldValues::from_groups(self.count_field_values(filter, key, sample)?, top, sample))
+    }
+
+    /// The primitive of [`field_values`](Store::field_values): over the
+    /// newest `sample` records `filter` keeps (the arguments already
+    /// checked), groups `(value as a filter matches it, records)`, `None` for
+    /// the records without the key or with it `null`; a value may come in
+    /// several groups. Callers use [`field_values`](Store::field_values).
+    /// This default reads the records through [`Store::records`]; a storage
+    /// counts in one query of its own.
+    fn count_field_values(&self, filter: &RecordFilter, key: &str, sample: usize) -> Result<FieldGroups, StoreError> {
+        let mut groups = Vec::new();
+        fields::each_newest(self, filter, sample, |r| groups.extend(value_groups([r], key)))?;
+        Ok(groups)
     }
 
     /// The call sites `filter` keeps, most records first, at most `limit` (0 answers none).

@@ -113,6 +113,11 @@ impl<'a> SplitCounter<'a> {
         }
     }
 
+    /// The slots it counts in (for a store that groups by slot in SQL).
+    pub fn slots(&self) -> &'a Slots {
+        self.slots
+    }
+
     /// Counts one record at `ts` whose key holds `value` (`None`: no key or `null`).
     /// A time outside the slots is ignored.
     pub fn add(&mut self, ts: Timestamp, value: Option<String>) {

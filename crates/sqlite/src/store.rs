@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use log_panel_core::{level_from_severity, Timestamp};
 use log_panel_query::{
-    CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldKeys, FieldMatch, FieldValue, FieldValues, Histogram,
-    LoggerCard, LoggerMatch, Page, PageAt, PruneReport, RecordFilter, Slots, Split, StoredRecord, DEFAULT_READ_TIMEOUT,
+    CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldGroups, FieldMatch, FieldValue, Histogram, LoggerCard,
+    LoggerMatch, Page, PageAt, PruneReport, RecordFilter, Slots, SplitCounter, StoredRecord, DEFAULT_READ_TIMEOUT,
     HOUR, QUARTER_HOUR,
 };
 use log_panel_query::{LevelCounts, Maintenance, Store, StoreError, StoreErrorKind};
@@ -1098,22 +1098,16 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn split(&self, filter: &RecordFilter, key: &str, slots: &Slots, top: usize) -> Result<Split, StoreError> {
-        split::split(self, filter, key, slots, top)
+    fn count_split(&self, filter: &RecordFilter, key: &str, counter: &mut SplitCounter<'_>) -> Result<(), StoreError> {
+        split::count_split(self, filter, key, counter)
     }
 
-    fn field_keys(&self, filter: &RecordFilter, top: usize, sample: usize) -> Result<FieldKeys, StoreError> {
-        fields::field_keys(self, filter, top, sample)
+    fn count_field_keys(&self, filter: &RecordFilter, sample: usize) -> Result<FieldGroups, StoreError> {
+        fields::count_keys(self, filter, sample)
     }
 
-    fn field_values(
-        &self,
-        filter: &RecordFilter,
-        key: &str,
-        top: usize,
-        sample: usize,
-    ) -> Result<FieldValues, StoreError> {
-        fields::field_values(self, filter, key, top, sample)
+    fn count_field_values(&self, filter: &RecordFilter, key: &str, sample: usize) -> Result<FieldGroups, StoreError> {
+        fields::count_values(self, filter, key, sample)
     }
 
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {

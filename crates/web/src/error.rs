@@ -26,6 +26,9 @@ enum Kind {
     BadParameters(String),
     /// No such record or page (404).
     NotFound { heading: &'static str, message: String },
+    /// The panel serves as many of something as it will at once (503, with
+    /// `Retry-After`): the live tail's streams.
+    Busy { heading: &'static str, message: String },
     /// The store could not answer.
     Store(StoreError),
 }
@@ -46,6 +49,11 @@ impl PageError {
         PageError { frame, kind: Kind::NotFound { heading, message: message.into() } }
     }
 
+    /// A 503 with `Retry-After`: the panel is at its limit of `heading`.
+    pub(crate) fn busy(frame: Frame, heading: &'static str, message: impl Into<String>) -> PageError {
+        PageError { frame, kind: Kind::Busy { heading, message: message.into() } }
+    }
+
     /// A store failure: see [`IntoResponse`].
     pub(crate) fn store(frame: Frame, e: StoreError) -> PageError {
         PageError { frame, kind: Kind::Store(e) }
@@ -64,6 +72,7 @@ impl IntoResponse for PageError {
             Kind::Form(body) => return respond(StatusCode::BAD_REQUEST, page(&frame, body)),
             Kind::BadParameters(message) => (StatusCode::BAD_REQUEST, "Bad parameters", message, false),
             Kind::NotFound { heading, message } => (StatusCode::NOT_FOUND, heading, message, false),
+            Kind::Busy { heading, message } => (StatusCode::SERVICE_UNAVAILABLE, heading, message, false),
             Kind::Store(e) => {
                 let (status, heading, retry) = match e.kind() {
                     StoreErrorKind::BadFilter => (StatusCode::BAD_REQUEST, "This filter cannot be run", false),

@@ -554,7 +554,14 @@ async fn bad_filters_are_400_with_the_form(env: &Env) {
     // What was typed is shown back, escaped.
     let (_, _, body) = get(&app, &format!("/records?level={}", urlencode(H_ATTR))).await;
     assert_escaped("bad filter", &body);
-    assert_eq!(get(&app, "/tail/events?level=loud").await.0, StatusCode::BAD_REQUEST);
+    // The stream refuses a bad filter as the pages do: an error page.
+    let (status, headers, body) = get(&app, "/tail/events?level=loud").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"), "{headers:?}");
+    assert!(body.contains("<h1>Bad parameters</h1>") && body.contains("loud"), "{body}");
+    let (status, _, body) = get(&app, "/tail/events?after=soon").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("<h1>Bad parameters</h1>") && body.contains("after: expected a record id"), "{body}");
 }
 
 async fn headers_and_methods(env: &Env) {
@@ -834,6 +841,7 @@ async fn tail_streams_are_capped_and_released(env: &Env) {
     let (status, headers, body) = get(&app, "/tail/events?logger=billing").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(headers["retry-after"], "10");
+    assert!(body.contains("<h1>Too many live tails</h1>"), "{body}");
     assert!(body.contains("3 live-tail streams are open"), "{body}");
     open.pop();
     open.push(Events::open(&app, "/tail/events").await);

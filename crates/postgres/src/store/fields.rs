@@ -1,11 +1,11 @@
-//! [`Store::field_keys`](log_panel_query::Store::field_keys) and
-//! [`Store::field_values`](log_panel_query::Store::field_values) on
+//! The counting of [`Store::field_keys`](log_panel_query::Store::field_keys)
+//! and [`Store::field_values`](log_panel_query::Store::field_values) on
 //! PostgreSQL: the filter's newest matches (one query, [`newest`]) grouped
-//! by context key or by one key's value as JSON text (the key bound), the
-//! groups ranked by core.
+//! by context key or by one key's value as JSON text (the key bound); the
+//! trait checks the arguments and ranks the groups.
 
 use log_panel_query::StoreError;
-use log_panel_query::{check_field_query, split_label, FieldKeys, FieldValues, RecordFilter};
+use log_panel_query::{split_label, FieldGroups, RecordFilter};
 
 use super::{count, store_error, PgStore};
 use crate::sql::{filter_conditions, Sql};
@@ -19,16 +19,8 @@ fn newest(sql: &mut Sql, filter: &RecordFilter, columns: &str, sample: usize) ->
     format!("SELECT {columns} FROM log_records r WHERE {cond} ORDER BY r.ts DESC, r.id DESC LIMIT {limit}")
 }
 
-/// See [`Store::field_keys`](log_panel_query::Store::field_keys).
-pub(super) fn field_keys(
-    store: &PgStore,
-    filter: &RecordFilter,
-    top: usize,
-    sample: usize,
-) -> Result<FieldKeys, StoreError> {
-    if !check_field_query(filter, None, top, sample)? {
-        return Ok(FieldKeys::default());
-    }
+/// See [`Store::count_field_keys`](log_panel_query::Store::count_field_keys).
+pub(super) fn count_keys(store: &PgStore, filter: &RecordFilter, sample: usize) -> Result<FieldGroups, StoreError> {
     let mut sql = store.sql_for(filter)?;
     // The first row (key NULL) is the number of records read.
     sql.text = format!(
@@ -40,22 +32,16 @@ pub(super) fn field_keys(
     let what = "counting context keys";
     let rows = store.run(what, |c| c.query(sql.text.as_str(), &sql.params()))?;
     let bad = |e| store_error(&store.config, what, e);
-    let groups: Result<Vec<(Option<String>, u64)>, StoreError> =
-        rows.iter().map(|row| Ok((row.try_get(0).map_err(bad)?, count(row.try_get(1).map_err(bad)?)))).collect();
-    Ok(FieldKeys::from_groups(groups?, top, sample))
+    rows.iter().map(|row| Ok((row.try_get(0).map_err(bad)?, count(row.try_get(1).map_err(bad)?)))).collect()
 }
 
-/// See [`Store::field_values`](log_panel_query::Store::field_values).
-pub(super) fn field_values(
+/// See [`Store::count_field_values`](log_panel_query::Store::count_field_values).
+pub(super) fn count_values(
     store: &PgStore,
     filter: &RecordFilter,
     key: &str,
-    top: usize,
     sample: usize,
-) -> Result<FieldValues, StoreError> {
-    if !check_field_query(filter, Some(key), top, sample)? {
-        return Ok(FieldValues::default());
-    }
+) -> Result<FieldGroups, StoreError> {
     let mut sql = store.sql_for(filter)?;
     let key_p = sql.bind(key.to_owned());
     let inner = newest(&mut sql, filter, &format!("(r.context -> {key_p}::text)::text AS v"), sample);
@@ -70,5 +56,5 @@ pub(super) fn field_values(
         let value = value.and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok());
         groups.push((value.as_ref().and_then(split_label), n));
     }
-    Ok(FieldValues::from_groups(groups, top, sample))
+    Ok(groups)
 }

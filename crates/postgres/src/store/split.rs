@@ -4,27 +4,24 @@
 //! by core's [`SplitCounter`].
 
 use log_panel_query::StoreError;
-use log_panel_query::{split_filter, RecordFilter, Slots, Split, SplitCounter};
+use log_panel_query::{RecordFilter, SplitCounter};
 
 use super::{count, store_error, PgStore};
 use crate::rows::system_time;
 use crate::sql::filter_conditions;
 
-/// See [`Store::split`](log_panel_query::Store::split): at most the store's
+/// See [`Store::count_split`](log_panel_query::Store::count_split): at most the store's
 /// scan bound of rows, within its read time budget (`statement_timeout`).
-pub(super) fn split(
+pub(super) fn count_split(
     store: &PgStore,
-    filter: &RecordFilter,
+    narrowed: &RecordFilter,
     key: &str,
-    slots: &Slots,
-    top: usize,
-) -> Result<Split, StoreError> {
-    let mut counter = SplitCounter::new(slots, top);
-    let Some(narrowed) = split_filter(filter, key, slots, top)? else { return Ok(counter.finish()) };
-    let mut sql = store.sql_for(&narrowed)?;
-    let cond = filter_conditions(&mut sql, &narrowed);
+    counter: &mut SplitCounter<'_>,
+) -> Result<(), StoreError> {
+    let mut sql = store.sql_for(narrowed)?;
+    let cond = filter_conditions(&mut sql, narrowed);
     let key_p = sql.bind(key.to_owned());
-    let bounds: Vec<std::time::SystemTime> = slots.bounds().iter().map(|b| system_time(*b)).collect();
+    let bounds: Vec<std::time::SystemTime> = counter.slots().bounds().iter().map(|b| system_time(*b)).collect();
     let bounds_p = sql.bind(bounds);
     let limit = sql.bind(i64::try_from(store.scan_bound).unwrap_or(i64::MAX - 1).saturating_add(1));
     sql.text = format!(
@@ -51,5 +48,5 @@ pub(super) fn split(
     if total > store.scan_bound {
         counter.stopped();
     }
-    Ok(counter.finish())
+    Ok(())
 }

@@ -1,10 +1,11 @@
-//! [`Store::field_keys`](log_panel_query::Store::field_keys) and
-//! [`Store::field_values`](log_panel_query::Store::field_values) on SQLite:
-//! the filter's newest matches (one query, [`newest`]) grouped by context
-//! key or by one key's value, the groups ranked by core.
+//! The counting of [`Store::field_keys`](log_panel_query::Store::field_keys)
+//! and [`Store::field_values`](log_panel_query::Store::field_values) on
+//! SQLite: the filter's newest matches (one query, [`newest`]) grouped by
+//! context key or by one key's value; the trait checks the arguments and
+//! ranks the groups.
 
 use log_panel_query::StoreError;
-use log_panel_query::{check_field_query, split_label, FieldKeys, FieldValues, LoggerMatch, RecordFilter};
+use log_panel_query::{split_label, FieldGroups, LoggerMatch, RecordFilter};
 use rusqlite::params_from_iter;
 
 use super::split::value_expr;
@@ -55,16 +56,8 @@ fn newest(
     Ok((format!("SELECT ts, id, {cols} FROM log_records{} {order}", w.sql()), w))
 }
 
-/// See [`Store::field_keys`](log_panel_query::Store::field_keys).
-pub(super) fn field_keys(
-    store: &SqliteStore,
-    filter: &RecordFilter,
-    top: usize,
-    sample: usize,
-) -> Result<FieldKeys, StoreError> {
-    if !check_field_query(filter, None, top, sample)? {
-        return Ok(FieldKeys::default());
-    }
+/// See [`Store::count_field_keys`](log_panel_query::Store::count_field_keys).
+pub(super) fn count_keys(store: &SqliteStore, filter: &RecordFilter, sample: usize) -> Result<FieldGroups, StoreError> {
     let (sample_sql, w) = newest(store, filter, |_| "context".to_owned(), sample)?;
     // The first row (key NULL) is the number of records read.
     let sql = format!(
@@ -79,20 +72,16 @@ pub(super) fn field_keys(
         let n = u64::try_from(row.get::<_, i64>(1).map_err(storage)?).unwrap_or(0);
         groups.push((row.get::<_, Option<String>>(0).map_err(storage)?, n));
     }
-    Ok(FieldKeys::from_groups(groups, top, sample))
+    Ok(groups)
 }
 
-/// See [`Store::field_values`](log_panel_query::Store::field_values).
-pub(super) fn field_values(
+/// See [`Store::count_field_values`](log_panel_query::Store::count_field_values).
+pub(super) fn count_values(
     store: &SqliteStore,
     filter: &RecordFilter,
     key: &str,
-    top: usize,
     sample: usize,
-) -> Result<FieldValues, StoreError> {
-    if !check_field_query(filter, Some(key), top, sample)? {
-        return Ok(FieldValues::default());
-    }
+) -> Result<FieldGroups, StoreError> {
     let columns = |w: &mut Sql| {
         let k = w.bind(key.to_owned());
         format!("{} AS v", value_expr(key, &k))
@@ -110,5 +99,5 @@ pub(super) fn field_values(
         let value = value.map(|v| serde_json::from_str(&v).unwrap_or(serde_json::Value::from(v)));
         groups.push((value.as_ref().and_then(split_label), n));
     }
-    Ok(FieldValues::from_groups(groups, top, sample))
+    Ok(groups)
 }

@@ -3,7 +3,7 @@
 //! core's [`SplitCounter`].
 
 use log_panel_query::StoreError;
-use log_panel_query::{split_filter, RecordFilter, Slots, Split, SplitCounter};
+use log_panel_query::{RecordFilter, SplitCounter};
 
 use super::{for_each_bounded_row, storage, SqliteStore};
 use crate::valid_index_key;
@@ -26,18 +26,15 @@ pub(super) fn value_expr(key: &str, placeholder: &str) -> String {
     }
 }
 
-/// See [`Store::split`](log_panel_query::Store::split): at most
+/// See [`Store::count_split`](log_panel_query::Store::count_split): at most
 /// [`HISTOGRAM_ROW_LIMIT`](super::HISTOGRAM_ROW_LIMIT) rows, within the store's read time budget.
-pub(super) fn split(
+pub(super) fn count_split(
     store: &SqliteStore,
-    filter: &RecordFilter,
+    narrowed: &RecordFilter,
     key: &str,
-    slots: &Slots,
-    top: usize,
-) -> Result<Split, StoreError> {
-    let mut counter = SplitCounter::new(slots, top);
-    let Some(narrowed) = split_filter(filter, key, slots, top)? else { return Ok(counter.finish()) };
-    let mut w = store.plan(&narrowed)?;
+    counter: &mut SplitCounter<'_>,
+) -> Result<(), StoreError> {
+    let mut w = store.plan(narrowed)?;
     let k = w.bind(key.to_owned());
     let columns = format!("ts, {}", value_expr(key, &k));
     let conn = store.conn()?;
@@ -53,5 +50,5 @@ pub(super) fn split(
     if !complete {
         counter.stopped();
     }
-    Ok(counter.finish())
+    Ok(())
 }

@@ -4,15 +4,15 @@ pub(crate) mod hub;
 mod row;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use log_panel_core::{escape_controls, Timestamp};
+use log_panel_core::Timestamp;
 use log_panel_query::{RecordFilter, StoreErrorKind};
 use maud::html;
 
-use crate::error::{PageError, RETRY_AFTER_SECS};
+use crate::error::PageError;
 use crate::extract::{blocking, Ctx};
 use crate::filter_form::{filter_form, form_pairs, parse_filter, read_form, refused, store_failed, At};
 use crate::html::{page, respond, Nav};
@@ -80,41 +80,37 @@ pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Result<Resp
 /// Server-sent events: every record the filter keeps, as it is committed.
 /// Starts after `?after=` (or the `Last-Event-ID` of a reconnecting browser),
 /// at most one page back, else with the latest page; `503` when the most
-/// streams are open.
-pub(crate) async fn tail_events(State(state): State<AppState>, ctx: Ctx, headers: HeaderMap) -> Response {
+/// streams are open. A stream refused before it starts is a [`PageError`],
+/// as a page is.
+pub(crate) async fn tail_events(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let frame = || ctx.frame(AT.1, AT.2);
     let form = read_form(&ctx.params);
-    let filter = match parse_filter(&ctx, &form, Timestamp::now()) {
-        Ok(f) => f,
-        Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
-    };
+    let filter = parse_filter(&ctx, &form, Timestamp::now()).map_err(|e| PageError::bad_parameters(frame(), e))?;
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let after = match resume.as_deref().or(ctx.params.get("after")).map(str::parse::<i64>) {
         None => None,
         Some(Ok(id)) => Some(id),
-        Some(Err(_)) => return (StatusCode::BAD_REQUEST, "after: expected a record id").into_response(),
+        Some(Err(_)) => return Err(PageError::bad_parameters(frame(), "after: expected a record id")),
     };
     let links = tail_links(&ctx, &filter);
     let Some(mut stream) = state.tail.open(filter, after, links) else {
         let message = format!(
-            "503: {} live-tail streams are open, the most this panel serves at once; try again later.\n",
+            "{} live-tail streams are open, the most this panel serves at once; try again later.",
             state.tail.max()
         );
-        let mut response = (StatusCode::SERVICE_UNAVAILABLE, message).into_response();
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
-        return response;
+        return Err(PageError::busy(frame(), "Too many live tails", message));
     };
     // As the pages: a refused filter or query ends here (a browser does not
     // retry a refused stream); an unreachable database is reported on the
     // stream, which goes on once it is back.
     if let Err(e) = stream.start().await {
-        let status = match e.kind() {
-            StoreErrorKind::BadFilter => Some(StatusCode::BAD_REQUEST),
-            StoreErrorKind::Storage | StoreErrorKind::NewerSchema => Some(StatusCode::INTERNAL_SERVER_ERROR),
-            _ => None,
-        };
-        if let Some(status) = status {
-            return (status, escape_controls(&e.to_string(), false).into_owned()).into_response();
+        if matches!(e.kind(), StoreErrorKind::BadFilter | StoreErrorKind::Storage | StoreErrorKind::NewerSchema) {
+            return Err(PageError::store(frame(), e));
         }
     }
-    Sse::new(stream.events()).keep_alive(KeepAlive::default()).into_response()
+    Ok(Sse::new(stream.events()).keep_alive(KeepAlive::default()).into_response())
 }
