@@ -49,13 +49,20 @@ fn a_committed_batch_wakes_the_store_waiter_long_before_its_timeout() {
     assert_eq!(wake, Wake::Committed);
     // Nothing else committed: a short wait times out.
     assert_eq!(w.wait(Duration::from_millis(200)), Wake::TimedOut);
-    // Commits while nobody waited are reported at once, several as one.
+    // Commits while nobody waited are reported at once. The server delivers
+    // each commit's notification on its own, so the second may reach the
+    // socket after the first wake drained what had arrived: at most one more
+    // wake follows (a harmless extra read), never one per wait after that.
     write(&mut sink, "one");
     write(&mut sink, "two");
     let rx = wait_in_thread(w);
     let (wake, mut w) = rx.recv_timeout(BOUND).expect("pending commits reported");
     assert_eq!(wake, Wake::Committed);
-    assert_eq!(w.wait(Duration::from_millis(200)), Wake::TimedOut);
+    let mut extra = 0;
+    while w.wait(Duration::from_millis(500)) == Wake::Committed {
+        extra += 1;
+        assert!(extra <= 1, "two commits woke the waiter {} times", extra + 1);
+    }
 }
 
 #[test]
