@@ -8,9 +8,9 @@
 //! text holds no NUL), and a time outside `DateTime`'s range (1970–2106)
 //! is clamped for the `time` column (the microseconds in `ts` are kept).
 
-use log_panel_core::{severity, Origin, Record};
+use std::borrow::Cow;
 
-const REPLACEMENT: &str = "\u{FFFD}";
+use log_panel_core::{severity, without_nul, Origin, Record};
 
 /// The largest second a `DateTime` holds.
 const MAX_DATETIME: i64 = u32::MAX as i64;
@@ -113,13 +113,8 @@ impl Encoder {
     }
 
     fn text(&mut self, s: &str) {
-        if !s.contains('\0') {
-            self.len(s.len());
-            self.buf.extend_from_slice(s.as_bytes());
-            return;
-        }
-        self.dirty = true;
-        let clean = s.replace('\0', REPLACEMENT);
+        let clean = without_nul(s);
+        self.dirty |= matches!(clean, Cow::Owned(_));
         self.len(clean.len());
         self.buf.extend_from_slice(clean.as_bytes());
     }

@@ -29,6 +29,10 @@ use crate::{Error, Options};
 const RECORD_COLUMNS: &str =
     "id, ts, level, logger, message, module, file, line, thread, pid, host, app, context, original_size";
 
+/// ClickHouse's code for "Unexpected packet … received from client" (see
+/// `ChStore::query_retrying_101`).
+const UNEXPECTED_PACKET_FROM_CLIENT: u32 = 101;
+
 /// Reads the records of a `clickhouse://` URL. See the [module documentation](self).
 pub struct ChStore {
     http: Http,
@@ -184,7 +188,7 @@ impl ChStore {
         let sql = format!("{sql} FORMAT JSONCompact");
         let mut last = None;
         for shard in 0..self.http.options().hosts().len() {
-            match self.http.query(shard, &sql, &settings) {
+            match self.query_retrying_101(shard, &sql, &settings) {
                 Ok(body) => {
                     let answer: Value = serde_json::from_str(&body).map_err(|e| {
                         StoreError::new(StoreErrorKind::Storage, "reading an answer: not JSON").with_source(e)
@@ -198,6 +202,21 @@ impl ChStore {
         }
         Err(last
             .map_or_else(|| StoreError::new(StoreErrorKind::Unavailable, "no shard"), |e| store_error("reading", e)))
+    }
+
+    /// One read on `shard`, sent again (at most twice) when the server
+    /// answers code 101: 18.16 now and then fails a `Distributed` read with
+    /// "Unexpected packet Data received from client" on a pooled connection
+    /// between the shards, and the same read succeeds when sent again. A
+    /// read changes nothing, so sending it again is safe.
+    fn query_retrying_101(&self, shard: usize, sql: &str, settings: &[(&str, &str)]) -> Result<String, RequestError> {
+        let mut tries = 0;
+        loop {
+            match self.http.query(shard, sql, settings) {
+                Err(RequestError::Server { code: Some(UNEXPECTED_PACKET_FROM_CLIENT), .. }) if tries < 2 => tries += 1,
+                answer => return answer,
+            }
+        }
     }
 
     fn records_where(&self, condition: &str, order: &str, limit: u64) -> Result<Vec<StoredRecord>, StoreError> {

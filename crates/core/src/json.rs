@@ -7,7 +7,7 @@
 //! U+FFFD (`�`), because PostgreSQL's `jsonb` cannot hold `\u0000`, and a
 //! record must read back the same from every storage.
 
-use crate::Value;
+use crate::{Value, NUL_REPLACEMENT};
 
 /// Where JSON text is appended: a `String`, or the byte buffer of a binary
 /// protocol (PostgreSQL's `COPY`).
@@ -40,9 +40,6 @@ impl JsonBuf for Vec<u8> {
         self.push(b);
     }
 }
-
-/// U+FFFD, what a NUL character becomes.
-const REPLACEMENT: &str = "\u{FFFD}";
 
 /// Appends `fields` as one JSON object (`{}` when empty). Returns whether a
 /// NUL character was replaced (a sink counts that as sanitised).
@@ -140,7 +137,7 @@ fn write_str<B: JsonBuf + ?Sized>(out: &mut B, s: &str) -> bool {
             0x0c => out.push_str("\\f"),
             0 => {
                 replaced = true;
-                out.push_str(REPLACEMENT);
+                out.push_str(NUL_REPLACEMENT);
             }
             _ => {
                 let code = [b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]];

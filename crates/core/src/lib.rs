@@ -25,6 +25,7 @@ pub mod context;
 mod controls;
 pub mod fold;
 pub mod json;
+mod nul;
 mod policy;
 pub mod record;
 pub mod redact;
@@ -35,6 +36,7 @@ mod value;
 pub use chain::error_chain;
 pub use context::Context;
 pub use controls::{escape_controls, escape_controls_into};
+pub use nul::{without_nul, NUL_REPLACEMENT};
 pub use policy::BatchPolicy;
 pub use record::{
     civil_from_days, level_from_severity, level_index, level_name, parse_level, severity, Level, Origin, Record, Text,

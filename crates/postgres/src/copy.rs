@@ -8,7 +8,9 @@
 //! nothing else needs fixing. Timestamps before PostgreSQL's earliest
 //! (4714-11-24 BC) are clamped to it, which also counts as sanitised.
 
-use log_panel_core::{severity, Origin, Record};
+use std::borrow::Cow;
+
+use log_panel_core::{severity, without_nul, Origin, Record};
 use postgres::types::Type;
 
 /// The columns written, in order (everything but `id`).
@@ -43,8 +45,6 @@ const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
 /// PostgreSQL's earliest timestamp (4714-11-24 00:00 BC), in microseconds since 2000-01-01.
 const PG_MIN_TIMESTAMP: i64 = -211_813_488_000_000_000;
-/// U+FFFD in UTF-8.
-const REPLACEMENT: &[u8] = "\u{FFFD}".as_bytes();
 
 /// Appends binary COPY data to a byte buffer.
 #[derive(Debug, Default)]
@@ -156,19 +156,9 @@ impl Encoder {
     }
 
     fn text(&mut self, s: &str) {
-        if !s.as_bytes().contains(&0) {
-            self.fixed_len_bytes(s.as_bytes());
-            return;
-        }
-        self.dirty = true;
-        let at = self.open();
-        for part in s.as_bytes().split(|&b| b == 0).enumerate() {
-            if part.0 > 0 {
-                self.buf.extend_from_slice(REPLACEMENT);
-            }
-            self.buf.extend_from_slice(part.1);
-        }
-        self.close(at);
+        let clean = without_nul(s);
+        self.dirty |= matches!(clean, Cow::Owned(_));
+        self.fixed_len_bytes(clean.as_bytes());
     }
 
     fn fixed_len_bytes(&mut self, bytes: &[u8]) {
