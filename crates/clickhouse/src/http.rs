@@ -37,14 +37,51 @@ impl Http {
     /// the given settings; returns the answer's body.
     pub(crate) fn query(&self, shard: usize, sql: &str, settings: &[(&str, &str)]) -> Result<String, RequestError> {
         let request = self.request(shard, settings, None)?;
-        self.finish(request.send(sql))
+        let answer = self.finish(request.send(sql));
+        self.log(shard, sql, settings, None, &answer);
+        answer
     }
 
     /// Runs `INSERT … FORMAT RowBinary` (`sql`, in the URL) with `rows` as
     /// the body, under `query_id`.
     pub(crate) fn insert(&self, shard: usize, sql: &str, rows: &[u8], query_id: &str) -> Result<(), RequestError> {
         let request = self.request(shard, &[("query", sql)], Some(query_id))?;
-        self.finish(request.send(rows)).map(drop)
+        let answer = self.finish(request.send(rows));
+        self.log(shard, sql, &[], Some(rows), &answer);
+        answer.map(drop)
+    }
+
+    /// Appends one request to the statement log, when there is one (see
+    /// [`Options::with_statement_log`]). A log that cannot be written is
+    /// skipped: it is a diagnostic, never a reason to fail a request.
+    fn log(
+        &self,
+        shard: usize,
+        sql: &str,
+        settings: &[(&str, &str)],
+        rows: Option<&[u8]>,
+        answer: &Result<String, RequestError>,
+    ) {
+        use std::io::Write as _;
+        let Some(path) = self.options.statement_log() else { return };
+        let settings: serde_json::Map<String, serde_json::Value> =
+            settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect();
+        let (ok, answer) = match answer {
+            Ok(body) => (true, body.clone()),
+            Err(e) => (false, e.to_string()),
+        };
+        let entry = serde_json::json!({
+            "database": self.options.database(),
+            "shard": shard,
+            "sql": sql,
+            "settings": settings,
+            "rows_hex": rows.map(|r| r.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+            "ok": ok,
+            "answer": answer,
+        });
+        if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            let _ = writeln!(file, "{entry}");
+        }
     }
 
     fn request(

@@ -14,6 +14,7 @@
 //! over the one local table.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use log_panel_core::redact::redact_url;
@@ -36,6 +37,7 @@ pub struct Options {
     password: Option<String>,
     timeout: Duration,
     redacted: String,
+    statement_log: Option<PathBuf>,
 }
 
 impl Options {
@@ -96,7 +98,16 @@ impl Options {
         if parsed.len() > 1 && cluster.is_none() {
             return Err(bad("several shards need `?cluster=NAME`, the cluster their remote_servers section names"));
         }
-        Ok(Options { hosts: parsed, database: database.to_owned(), cluster, user, password, timeout, redacted })
+        Ok(Options {
+            hosts: parsed,
+            database: database.to_owned(),
+            cluster,
+            user,
+            password,
+            timeout,
+            redacted,
+            statement_log: None,
+        })
     }
 
     /// Each shard's `host:port`, in the order of the URL.
@@ -131,6 +142,22 @@ impl Options {
     /// The URL with its password replaced by `***`.
     pub fn redacted(&self) -> &str {
         &self.redacted
+    }
+
+    /// The same options, appending every request sent (the statement, its
+    /// settings, an insert's RowBinary body, the shard and the answer) to
+    /// `path` as one JSON object per line. For checking what this crate
+    /// sends against another ClickHouse release (the crate's tests replay
+    /// such a log on a current engine); the password is never written.
+    #[must_use]
+    pub fn with_statement_log(mut self, path: impl Into<PathBuf>) -> Options {
+        self.statement_log = Some(path.into());
+        self
+    }
+
+    /// Where requests are logged (see [`Options::with_statement_log`]).
+    pub fn statement_log(&self) -> Option<&Path> {
+        self.statement_log.as_deref()
     }
 
     /// `text` with the password, if any, replaced by `***`.

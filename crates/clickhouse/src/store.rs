@@ -132,7 +132,11 @@ impl ChStore {
     /// Parses `url` and checks that a shard answers and holds the log-panel
     /// tables of a version this build reads (it creates nothing).
     pub fn connect(url: &str) -> Result<ChStore, StoreError> {
-        let options = Options::parse(url).map_err(|e| StoreError::bad_filter(e.to_string()))?;
+        ChStore::open(Options::parse(url).map_err(|e| StoreError::bad_filter(e.to_string()))?)
+    }
+
+    /// [`ChStore::connect`] with parsed options.
+    pub fn open(options: Options) -> Result<ChStore, StoreError> {
         let store = ChStore { http: Http::new(&options), read_timeout: DEFAULT_READ_TIMEOUT };
         let url = options.redacted();
         let version = store.rows("SELECT max(version) FROM log_panel_schema").map_err(|e| {

@@ -46,6 +46,8 @@ use crate::server::{free_port, in_ci, loud_skip, nanos};
 pub const CLUSTER: &str = "log_panel";
 /// Environment variable naming the `clickhouse-server` binary to run.
 pub const BIN_ENV: &str = "LOG_PANEL_CLICKHOUSE_SERVER";
+/// The environment variable naming a Python with `chdb-core` (see [`current_engine_python`]).
+pub const CHDB_PYTHON_ENV: &str = "LOG_PANEL_CHDB_PYTHON";
 /// How long a server may take to answer its first `SELECT 1`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a server may take to exit after SIGTERM before it gets SIGKILL.
@@ -398,4 +400,32 @@ fn binary_or_skip() -> Option<PathBuf> {
         return None;
     };
     Some(bin)
+}
+
+/// The Python that runs a current ClickHouse engine in-process (`chdb-core`
+/// from PyPI), for checking the crate's statements against a current
+/// release: `$LOG_PANEL_CHDB_PYTHON`, else `python3`. `None` means: skip
+/// (the reason was printed); under `CI` a Python without `chdb` is a
+/// failure (`.ci/run` installs it).
+pub fn current_engine_python() -> Option<PathBuf> {
+    let python = std::env::var_os(CHDB_PYTHON_ENV).filter(|p| !p.is_empty()).unwrap_or_else(|| "python3".into());
+    let works = Command::new(&python)
+        .args(["-c", "import chdb"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if works {
+        return Some(PathBuf::from(python));
+    }
+    let reason = format!(
+        "{} cannot import chdb. Install it (python3 -m pip install chdb-core) or name a Python that has it \
+         in ${CHDB_PYTHON_ENV} to check the statements on a current ClickHouse.",
+        Path::new(&python).display()
+    );
+    if in_ci() {
+        panic!("CI is set, so a missing current engine is a failure: {reason}");
+    }
+    loud_skip("ClickHouse, current release", &reason);
+    None
 }

@@ -3,6 +3,7 @@
 //! database of its own; a test that stops a shard starts a cluster of its own.
 
 mod conformance;
+mod current;
 mod faults;
 mod prune;
 mod sink;
