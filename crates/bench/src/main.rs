@@ -2,7 +2,7 @@
 //! against the raw driver, peak memory during a burst. See `docs/performance.md`.
 //!
 //! ```text
-//! cargo run --release -p log-panel-bench -- [--quick] [--json out.json] [--only caller,writer,postgres,memory,read,load]
+//! cargo run --release -p log-panel-bench -- [--quick] [--json out.json] [--only caller,writer,postgres,clickhouse,memory,read,load]
 //! ```
 //!
 //! `load` drives built binaries (see `read/load.rs`): `--load-side LABEL=BENCH,CLI`
@@ -14,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod caller;
+mod ch;
 mod common;
 mod memory;
 mod pg;
@@ -58,7 +59,7 @@ struct Sizes {
     burst_records: u64,
 }
 
-const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only caller,writer,postgres,memory,read,load]
+const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only caller,writer,postgres,clickhouse,memory,read,load]
        [--backends log-panel,tracing,slog,env_logger] [--calls N per thread] [--records N] [--burst N] [--repeats N] [--read-records N]
        [--read-db FILE (keep the read phase's database there)]
        [--load-side LABEL=BENCH_BINARY,LOG_PANEL_BINARY ...] [--load-records N] [--load-seconds S]
@@ -74,6 +75,7 @@ fn parse() -> Result<Options, String> {
             "caller".into(),
             "writer".into(),
             "postgres".into(),
+            "clickhouse".into(),
             "memory".into(),
             "read".into(),
             "load".into(),
@@ -316,6 +318,26 @@ fn main() -> ExitCode {
         }
     }
 
+    let mut ch_rows = Vec::new();
+    if want("clickhouse") {
+        match ch::cluster() {
+            Ok(cluster) => {
+                let (rows, mut bad) = ch::run(&cluster, n, rounds);
+                failures.append(&mut bad);
+                println!(
+                    "\n2c. ClickHouse (two throwaway 18.16 shards), batches of {}, same records and timing",
+                    ch::BATCH
+                );
+                summary.insert("clickhouse".into(), writer_table(&rows, n, rounds));
+                ch_rows = rows;
+            }
+            Err(why) => {
+                println!("\n2c. log-panel -> ClickHouse vs raw RowBinary insert: {why}");
+                summary.insert("clickhouse".into(), json!(why));
+            }
+        }
+    }
+
     // 3. Memory during a burst.
     let mut mem = None;
     if want("memory") {
@@ -383,7 +405,8 @@ fn main() -> ExitCode {
         }
     }
 
-    let goals = if opts.quick { Vec::new() } else { goals(&caller_rows, &writer_rows, &pg_rows, mem.as_ref()) };
+    let goals =
+        if opts.quick { Vec::new() } else { goals(&caller_rows, &writer_rows, &pg_rows, &ch_rows, mem.as_ref()) };
     if !goals.is_empty() {
         println!("\nGoals (issue 7)");
         for (goal, met) in &goals {
@@ -441,6 +464,7 @@ fn goals(
     caller: &[caller::Row],
     writer: &[throughput::Row],
     pg: &[throughput::Row],
+    ch: &[throughput::Row],
     mem: Option<&memory::Outcome>,
 ) -> Vec<(String, bool)> {
     let mut out = Vec::new();
@@ -489,7 +513,7 @@ fn goals(
             ));
         }
     }
-    for (rows, db) in [(writer, "SQLite"), (pg, "Postgres")] {
+    for (rows, db) in [(writer, "SQLite"), (pg, "Postgres"), (ch, "ClickHouse")] {
         if let Some(raw) = rows.first() {
             for r in rows.iter().skip(1) {
                 let pct = 100.0 * r.per_sec / raw.per_sec;
