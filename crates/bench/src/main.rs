@@ -2,7 +2,7 @@
 //! against the raw driver, peak memory during a burst. See `docs/performance.md`.
 //!
 //! ```text
-//! cargo run --release -p log-panel-bench -- [--quick] [--json out.json] [--only caller,writer,postgres,clickhouse,memory,read,load]
+//! cargo run --release -p log-panel-bench -- [--quick] [--json out.json] [--only caller,writer,postgres,clickhouse,fleet,memory,read,load]
 //! ```
 //!
 //! `load` drives built binaries (see `read/load.rs`): `--load-side LABEL=BENCH,CLI`
@@ -16,6 +16,7 @@
 mod caller;
 mod ch;
 mod common;
+mod fleet;
 mod memory;
 mod pg;
 mod read;
@@ -59,7 +60,7 @@ struct Sizes {
     burst_records: u64,
 }
 
-const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only caller,writer,postgres,clickhouse,memory,read,load]
+const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only caller,writer,postgres,clickhouse,fleet,memory,read,load]
        [--backends log-panel,tracing,slog,env_logger] [--calls N per thread] [--records N] [--burst N] [--repeats N] [--read-records N]
        [--read-db FILE (keep the read phase's database there)]
        [--load-side LABEL=BENCH_BINARY,LOG_PANEL_BINARY ...] [--load-records N] [--load-seconds S]
@@ -76,6 +77,7 @@ fn parse() -> Result<Options, String> {
             "writer".into(),
             "postgres".into(),
             "clickhouse".into(),
+            "fleet".into(),
             "memory".into(),
             "read".into(),
             "load".into(),
@@ -168,6 +170,10 @@ fn main() -> ExitCode {
                 eprintln!("FAILED: {f}");
             }
             return if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        }
+        "--fleet-child" => {
+            fleet::child(&arg(1), num(2));
+            return ExitCode::SUCCESS;
         }
         "--load-writer" => {
             read::load::writer_child(Path::new(&arg(1)), num(2), num(3));
@@ -336,6 +342,59 @@ fn main() -> ExitCode {
                 summary.insert("clickhouse".into(), json!(why));
             }
         }
+    }
+
+    if want("fleet") {
+        let per_process = (n / fleet::PROCESSES as u64).max(1);
+        let mut outcomes = Vec::new();
+        match pg::server() {
+            Ok(server) => {
+                let url = server.create_database();
+                drop(log_panel_postgres::PgSink::connect(&url).expect("create the schema"));
+                outcomes.push(fleet::run("PostgreSQL", &url, per_process, || pg::count(&url)));
+            }
+            Err(why) => println!("\n2d. fleet into PostgreSQL: {why}"),
+        }
+        match ch::cluster() {
+            Ok(cluster) => {
+                let url = cluster.create_database();
+                drop(log_panel_clickhouse::ChSink::connect(&url).expect("create the tables"));
+                outcomes.push(fleet::run("ClickHouse", &url, per_process, || ch::count(&cluster, &url)));
+            }
+            Err(why) => println!("\n2d. fleet into ClickHouse: {why}"),
+        }
+        println!(
+            "\n2d. {} processes at once, {per_process} shape-(b) records each, one logging thread each",
+            fleet::PROCESSES
+        );
+        println!(
+            "{:<12} {:>9} {:>12} {:>28} {:>10}",
+            "storage", "seconds", "total rec/s", "per process rec/s min..max", "stored"
+        );
+        let mut rows = Vec::new();
+        for o in &outcomes {
+            let min = o.rates.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = o.rates.iter().copied().fold(0.0, f64::max);
+            println!(
+                "{:<12} {:>9.2} {:>12.0} {:>17.0} .. {:<8.0} {:>10}",
+                o.storage,
+                o.secs,
+                o.total_rate(),
+                min,
+                max,
+                o.stored
+            );
+            let expected = o.per_process * fleet::PROCESSES as u64;
+            if o.stored != expected {
+                failures.push(format!("fleet {}: {} rows stored, {expected} logged", o.storage, o.stored));
+            }
+            rows.push(json!({
+                "storage": o.storage, "processes": fleet::PROCESSES, "records_per_process": o.per_process,
+                "seconds": o.secs, "records_per_sec": o.total_rate(), "per_process_records_per_sec": o.rates,
+                "stored": o.stored,
+            }));
+        }
+        summary.insert("fleet".into(), json!(rows));
     }
 
     // 3. Memory during a burst.

@@ -17,7 +17,8 @@ use crate::throughput::Row;
 /// Rows per transaction, for both paths (log-panel's batch size is set to it).
 pub const BATCH: usize = 10_000;
 
-fn count(url: &str) -> u64 {
+/// Rows stored in `url`'s `log_records`.
+pub fn count(url: &str) -> u64 {
     Client::connect(url, NoTls)
         .and_then(|mut c| c.query_one("SELECT count(*) FROM log_records", &[]))
         .map_or(0, |row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
