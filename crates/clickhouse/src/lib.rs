@@ -47,6 +47,7 @@ pub mod sink;
 mod sql;
 #[cfg(feature = "read")]
 mod store;
+pub mod writer_tag;
 
 pub use error::{classify, Error, RequestError};
 pub use http::quote;

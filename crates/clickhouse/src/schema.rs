@@ -13,6 +13,8 @@
 //!   kept typed: `s:` and the string, or `n:` and the JSON number, `b:true` /
 //!   `b:false`, or `j:` and the JSON of anything else. `writer` and `batch`
 //!   identify the insert a row came with (see [`crate::sink`]).
+//! - `log_panel_writer_tags`: which writer holds which id tag (see
+//!   [`crate::writer_tag`]; version 2).
 //! - The aggregates (see [`crate::aggregates`]): materialised views with
 //!   explicit `TO` tables, partitioned by the same day, so retention drops
 //!   the same partitions everywhere.
@@ -30,7 +32,7 @@ use crate::error::RequestError;
 use crate::http::Http;
 
 /// The version of the tables this build creates.
-pub const LATEST_VERSION: u32 = 1;
+pub const LATEST_VERSION: u32 = 2;
 
 /// The columns an insert sends, in the order of the RowBinary encoding.
 pub const INSERT_COLUMNS: &str = "id, ts, time, level, logger, message, module, file, line, thread, pid, host, app, \
@@ -65,7 +67,7 @@ impl From<RequestError> for MigrateError {
 
 /// Every statement that creates the tables of one shard, in order.
 pub fn statements(database: &str, cluster: Option<&str>) -> Vec<String> {
-    let mut out = vec![VERSION_DDL.to_owned(), RECORDS_DDL.to_owned()];
+    let mut out = vec![VERSION_DDL.to_owned(), RECORDS_DDL.to_owned(), crate::writer_tag::DDL.to_owned()];
     out.extend(aggregates::statements());
     for table in ["log_records", aggregates::STATS, aggregates::HOURLY, aggregates::QUARTER] {
         let engine = match cluster {

@@ -38,14 +38,16 @@
 //! # Record ids
 //!
 //! The read trait wants `i64` ids; ClickHouse has no sequence. The writer
-//! assigns them: `id = unit << 16 | tag`, where `tag` is 16 random bits of
-//! the sink and `unit` a per-sink counter that never runs behind the
-//! clock — each batch's first unit is `max(seconds since 2024-01-01 << 15,
-//! last unit + 1)`, so up to 32 768 records a second per writer keep the ids
-//! in step with time (a faster writer runs ahead by what it wrote over) and
-//! ids sort roughly by when they were written across writers, which a live
-//! tail needs. Ids of two writers collide only if they drew the same tag
-//! (1 in 65 536 per pair of writers running at once) *and* a unit in common;
+//! assigns them: `id = unit << 16 | tag`, where `tag` is 16 bits held by
+//! this sink alone among the writers running at once (claimed on shard 0,
+//! see [`crate::writer_tag`]) and `unit` a per-sink counter that never runs
+//! behind the clock — each batch's first unit is `max(seconds since
+//! 2024-01-01 << 15, last unit + 1)`, so up to 32 768 records a second per
+//! writer keep the ids in step with time (a faster writer runs ahead by what
+//! it wrote over) and ids sort roughly by when they were written across
+//! writers, which a live tail needs. A retried batch keeps the tag of its
+//! first attempt, so its ids do not change; up to 65 536 writers can hold a
+//! tag at once. The windows that remain are in [`crate::writer_tag`];
 //! ids are not in commit order ([`ids_in_commit_order`] stays `false`).
 //!
 //! [`ids_in_commit_order`]: https://docs.rs/log-panel-query
@@ -63,6 +65,7 @@ use crate::error::{classify, RequestError};
 use crate::http::{quote, Http};
 use crate::rowbinary::{day_of, Encoder, Insert};
 use crate::schema::{self, MigrateError, INSERT_COLUMNS, RECORDS_LOCAL};
+use crate::writer_tag::{self, Held, HEARTBEAT};
 use crate::{Error, Options};
 
 /// The most rows one insert sends: below the server's `max_insert_block_size`
@@ -71,6 +74,8 @@ pub const MAX_INSERT_ROWS: usize = 500_000;
 /// The most batches in doubt the sink remembers (a writer that spooled
 /// several brings them back later).
 const IN_DOUBT_KEPT: usize = 64;
+/// How long after a failed claim of the writer tag the sink tries again.
+const CLAIM_RETRY: Duration = Duration::from_secs(60);
 /// 2024-01-01T00:00:00Z, the epoch of the id units.
 const ID_EPOCH_SECS: u64 = 1_704_067_200;
 
@@ -80,7 +85,11 @@ pub struct ChSink {
     encoder: Encoder,
     sanitised: Arc<AtomicU64>,
     writer: u64,
-    tag: u64,
+    tag: u16,
+    /// The claim on `tag` (see [`crate::writer_tag`]), once one succeeded.
+    held: Option<Held>,
+    /// When the tag was last claimed or a claim last tried.
+    claimed_at: Option<Instant>,
     next_unit: u64,
     batch_no: u64,
     migrated: Vec<bool>,
@@ -91,6 +100,8 @@ pub struct ChSink {
 #[derive(Debug, Clone)]
 struct InDoubt {
     batch: u64,
+    /// The tag of the batch's ids (the sink may have moved to another since).
+    tag: u16,
     shard: usize,
     first_unit: u64,
     fingerprint: Fingerprint,
@@ -119,11 +130,21 @@ fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
+fn random_tag() -> u16 {
+    (random_u64() & 0xffff) as u16
+}
+
 fn random_u64() -> u64 {
     let mut h = RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     h.finish()
+}
+
+/// The id of unit `unit` under `tag`.
+fn id(tag: u16, unit: u64) -> i64 {
+    // A unit stays below 2^47 until the year 2160, so the id is positive.
+    ((unit << 16) | u64::from(tag)) as i64
 }
 
 /// Splits `records` where the UTC day changes and every [`MAX_INSERT_ROWS`].
@@ -164,6 +185,7 @@ impl ChSink {
         for shard in 0..sink.migrated.len() {
             sink.migrate(shard)?;
         }
+        sink.keep_tag();
         Ok(sink)
     }
 
@@ -182,7 +204,9 @@ impl ChSink {
             encoder: Encoder::new(),
             sanitised: Arc::default(),
             writer,
-            tag: random_u64() & 0xffff,
+            tag: random_tag(),
+            held: None,
+            claimed_at: None,
             next_unit: 0,
             batch_no: 0,
             in_doubt: Vec::new(),
@@ -218,17 +242,57 @@ impl ChSink {
         Ok(())
     }
 
+    /// The tag in the low 16 bits of the ids this sink assigns now (see
+    /// [`crate::writer_tag`]).
+    pub fn tag(&self) -> u16 {
+        self.tag
+    }
+
+    /// Whether the sink holds a claim on its tag (false until shard 0 answered).
+    pub fn tag_claimed(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// The sink starting from `tag` instead of a random one; it still
+    /// claims it before its first batch. For tests of the claim.
+    #[doc(hidden)]
+    #[must_use]
+    pub fn with_tag(mut self, tag: u16) -> ChSink {
+        self.tag = tag;
+        self.held = None;
+        self.claimed_at = None;
+        self
+    }
+
+    /// Claims the tag when the sink holds none, or renews the claim every
+    /// [`HEARTBEAT`]. A claim that fails (shard 0 down) is tried again after
+    /// [`CLAIM_RETRY`]; meanwhile the sink writes with the tag it has.
+    fn keep_tag(&mut self) {
+        let wait = if self.held.is_some() { HEARTBEAT } else { CLAIM_RETRY };
+        if self.claimed_at.is_some_and(|at| at.elapsed() < wait) {
+            return;
+        }
+        self.claimed_at = Some(Instant::now());
+        if !self.migrated[0] && self.migrate(0).is_err() {
+            return;
+        }
+        match writer_tag::claim(&self.http, self.writer, self.held, self.tag, random_tag) {
+            Ok(Some(held)) => {
+                self.tag = held.tag;
+                self.held = Some(held);
+            }
+            Ok(None) => self.held = None,
+            // Renewal failed: keep the claim; it holds for HELD_FOR.
+            Err(_) => {}
+        }
+    }
+
     /// The first id unit of a new batch of `n` records.
     fn take_units(&mut self, n: usize) -> u64 {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let start = (now.saturating_sub(ID_EPOCH_SECS) << 15).max(self.next_unit);
         self.next_unit = start + n as u64;
         start
-    }
-
-    fn id(&self, unit: u64) -> i64 {
-        // A unit stays below 2^47 until the year 2160, so the id is positive.
-        ((unit << 16) | self.tag) as i64
     }
 
     /// Waits until the doubtful inserts have left the shard's
@@ -254,7 +318,7 @@ impl ChSink {
                  AND writer = {} AND batch = {}",
                 quote(&first.logger),
                 first.timestamp.as_micros(),
-                self.id(doubt.first_unit + part.start as u64),
+                id(doubt.tag, doubt.first_unit + part.start as u64),
                 self.writer,
                 doubt.batch
             );
@@ -299,7 +363,7 @@ impl ChSink {
             self.encoder.clear();
             let mut dirty = 0;
             for (offset, r) in batch.records[part.clone()].iter().enumerate() {
-                let id = self.id(doubt.first_unit + (part.start + offset) as u64);
+                let id = id(doubt.tag, doubt.first_unit + (part.start + offset) as u64);
                 dirty += u64::from(self.encoder.record(id, batch.origin, r, insert));
             }
             let query_id = format!("log-panel-{:016x}-{}-{i}-{}", self.writer, doubt.batch, doubt.attempt);
@@ -344,6 +408,7 @@ impl Sink for ChSink {
                 (doubt, stored, shards)
             }
             None => {
+                self.keep_tag();
                 self.batch_no += 1;
                 let batch_no = self.batch_no;
                 let first_unit = self.take_units(records.len());
@@ -354,6 +419,7 @@ impl Sink for ChSink {
                 let start = (fnv(&key) % n as u64) as usize;
                 let doubt = InDoubt {
                     batch: batch_no,
+                    tag: self.tag,
                     shard: start,
                     first_unit,
                     fingerprint,

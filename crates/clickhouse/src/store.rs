@@ -23,7 +23,7 @@ use crate::http::{quote, Http};
 use crate::rowbinary::day_of;
 use crate::schema::{self, MigrateError, LATEST_VERSION, RECORDS_LOCAL};
 use crate::sql::{conditions, datetime, field_condition};
-use crate::{Error, Options};
+use crate::{writer_tag, Error, Options};
 
 /// The columns of a [`StoredRecord`], in the order [`record`] reads them.
 const RECORD_COLUMNS: &str =
@@ -249,6 +249,21 @@ impl ChStore {
         Ok(self.on_shard(shard, &sql)?.lines().filter_map(|l| l.trim().trim_matches('\'').parse().ok()).collect())
     }
 
+    /// Drops the writer-tag claims of days before yesterday on every shard:
+    /// a claim counts for `writer_tag::HELD_FOR` (2 h) only, so this keeps
+    /// the table at two days of heartbeats.
+    fn drop_old_claims(&self) -> Result<(), StoreError> {
+        let yesterday = yyyymmdd(day_of(Timestamp::now().0) - 1);
+        for shard in 0..self.http.options().hosts().len() {
+            for day in self.partitions(shard, writer_tag::TABLE)? {
+                if day < yesterday {
+                    self.on_shard(shard, &format!("ALTER TABLE {} DROP PARTITION {day}", writer_tag::TABLE))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Waits until shard `shard` has applied every mutation of the records table.
     fn await_mutations(&self, shard: usize) -> Result<(), StoreError> {
         let sql = format!(
@@ -469,7 +484,11 @@ impl Maintenance for ChStore {
         }
         let deleted = self.count(&format!("SELECT count() FROM log_records WHERE ts < {}", before.0))?;
         let batches = deleted.div_ceil(batch_size as u64);
-        if dry_run || deleted == 0 {
+        if dry_run {
+            return Ok(PruneReport::new(deleted, batches));
+        }
+        self.drop_old_claims()?;
+        if deleted == 0 {
             return Ok(PruneReport::new(deleted, batches));
         }
         let last_day = yyyymmdd(day_of(before.0));

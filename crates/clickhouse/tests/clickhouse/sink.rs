@@ -88,3 +88,77 @@ fn nul_is_stored_as_the_replacement_character() {
     assert_eq!(sink.sanitised(), 1);
     assert_eq!(cluster.query(0, &format!("SELECT message FROM {db}.log_records")).trim(), "x\u{FFFD}y");
 }
+
+/// Ids of all rows in `db`, and how many distinct.
+fn ids(cluster: &Cluster, db: &str) -> (u64, u64) {
+    let rows = |sql: &str| count(cluster, 0, db, sql) + count(cluster, 1, db, sql);
+    let all = rows("log_records_local");
+    let distinct: u64 =
+        cluster.query(0, &format!("SELECT uniqExact(id) FROM {db}.log_records")).trim().parse().unwrap();
+    (all, distinct)
+}
+
+#[test]
+fn a_writer_that_draws_a_held_tag_moves_to_another_and_ids_stay_unique() {
+    let Some(cluster) = Cluster::shared() else { return };
+    let url = cluster.create_database();
+    let db = db_of(&url);
+    let origin = Origin::new("app", "host", 42);
+    // The first writer claims its tag when it connects.
+    let mut first = ChSink::connect(&url).unwrap();
+    assert!(first.tag_claimed());
+    let held = first.tag();
+    // A second writer draws the same tag: before its first batch it finds
+    // the earlier claim and moves; the first keeps its tag.
+    let mut second = ChSink::connect_lazy(&url).unwrap().with_tag(held);
+    assert!(!second.tag_claimed());
+    let start = 1_800_000_000_000_000;
+    for b in 0..5 {
+        // Both write the same seconds: with one tag their ids would be the same.
+        first.write(&Batch::new(&origin, &records(100, start + b * 1_000_000, 1))).unwrap();
+        second.write(&Batch::new(&origin, &records(100, start + b * 1_000_000, 1))).unwrap();
+    }
+    assert!(second.tag_claimed());
+    assert_ne!(second.tag(), held);
+    assert_eq!(first.tag(), held);
+    assert_eq!(ids(cluster, &db), (1000, 1000));
+    // One claim row per writer and tag (no heartbeat is due yet).
+    let claims = cluster.query(
+        0,
+        &format!(
+            "SELECT tag, count() FROM {db}.log_panel_writer_tags GROUP BY tag ORDER BY count() DESC, tag FORMAT TSV"
+        ),
+    );
+    let lines: Vec<&str> = claims.lines().collect();
+    assert_eq!(lines.len(), 2, "{claims}");
+    assert_eq!(lines[0], format!("{held}\t2"), "both claimed the first tag once: {claims}");
+    assert_eq!(lines[1], format!("{}\t1", second.tag()));
+}
+
+#[test]
+fn writers_claiming_one_tag_at_once_end_with_different_tags() {
+    let Some(cluster) = Cluster::shared() else { return };
+    let url = cluster.create_database();
+    let db = db_of(&url);
+    let tag = 4242;
+    let tags: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|w| {
+                let url = url.clone();
+                s.spawn(move || {
+                    let mut sink = ChSink::connect_lazy(&url).unwrap().with_tag(tag);
+                    let origin = Origin::new("app", format!("host-{w}"), 42);
+                    sink.write(&Batch::new(&origin, &records(50, 1_800_000_000_000_000, 1))).unwrap();
+                    assert!(sink.tag_claimed());
+                    sink.tag()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut distinct = tags.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 4, "{tags:?}");
+    assert_eq!(ids(cluster, &db), (200, 200));
+}
