@@ -2,7 +2,7 @@
 //! against the raw driver, peak memory during a burst. See `docs/performance.md`.
 //!
 //! ```text
-//! cargo run --release -p log-panel-bench -- [--quick] [--json out.json] [--only caller,writer,postgres,clickhouse,fleet,memory,read,load]
+//! cargo run --release -p log-panel-bench -- [--quick] [--json out.json] [--only caller,writer,postgres,clickhouse,fleet,retention,memory,read,load]
 //! ```
 //!
 //! `load` drives built binaries (see `read/load.rs`): `--load-side LABEL=BENCH,CLI`
@@ -20,6 +20,7 @@ mod fleet;
 mod memory;
 mod pg;
 mod read;
+mod retention;
 mod throughput;
 
 use std::path::{Path, PathBuf};
@@ -60,7 +61,7 @@ struct Sizes {
     burst_records: u64,
 }
 
-const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only caller,writer,postgres,clickhouse,fleet,memory,read,load]
+const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only caller,writer,postgres,clickhouse,fleet,retention,memory,read,load]
        [--backends log-panel,tracing,slog,env_logger] [--calls N per thread] [--records N] [--burst N] [--repeats N] [--read-records N]
        [--read-db FILE (keep the read phase's database there)]
        [--load-side LABEL=BENCH_BINARY,LOG_PANEL_BINARY ...] [--load-records N] [--load-seconds S]
@@ -78,6 +79,7 @@ fn parse() -> Result<Options, String> {
             "postgres".into(),
             "clickhouse".into(),
             "fleet".into(),
+            "retention".into(),
             "memory".into(),
             "read".into(),
             "load".into(),
@@ -395,6 +397,44 @@ fn main() -> ExitCode {
             }));
         }
         summary.insert("fleet".into(), json!(rows));
+    }
+
+    if want("retention") {
+        let per_day = (n / 2).max(1);
+        let mut outcomes = Vec::new();
+        let sqlite = dir.path().join("retention.db");
+        outcomes.push(retention::run("SQLite", &sqlite.display().to_string(), per_day));
+        let pg_server = pg::server();
+        let ch_cluster = ch::cluster();
+        match &pg_server {
+            Ok(server) => {
+                outcomes.push(retention::run("PostgreSQL", &server.create_database(), per_day));
+            }
+            Err(why) => println!("\n2e. retention on PostgreSQL: {why}"),
+        }
+        match &ch_cluster {
+            Ok(cluster) => outcomes.push(retention::run("ClickHouse", &cluster.create_database(), per_day)),
+            Err(why) => println!("\n2e. retention on ClickHouse: {why}"),
+        }
+        println!("\n2e. Retention: prune one UTC day of {per_day} records (of two), seconds");
+        println!("{:<24} {:>10} {:>9}", "storage", "deleted", "seconds");
+        let mut rows = Vec::new();
+        for o in outcomes {
+            match o {
+                Ok(o) => {
+                    println!("{:<24} {:>10} {:>9.3}", o.storage, o.deleted, o.secs);
+                    if o.deleted != o.per_day {
+                        failures
+                            .push(format!("retention {}: {} deleted, {} expected", o.storage, o.deleted, o.per_day));
+                    }
+                    rows.push(
+                        json!({"storage": o.storage, "per_day": o.per_day, "deleted": o.deleted, "seconds": o.secs}),
+                    );
+                }
+                Err(e) => failures.push(format!("retention: {e}")),
+            }
+        }
+        summary.insert("retention".into(), json!(rows));
     }
 
     // 3. Memory during a burst.
