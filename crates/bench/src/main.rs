@@ -67,7 +67,8 @@ const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only 
        [--load-side LABEL=BENCH_BINARY,LOG_PANEL_BINARY ...] [--load-records N] [--load-seconds S]
        [--load-rate half (default: half of the maximum, measured first) | 0 (as fast as it can) | RECORDS_PER_SEC] [--load-rounds N] [--load-requests N per page and run]
        [--load-keep DIR (keep and reuse the base files there)]
-       log-panel-bench --pg-read POSTGRES_URL RECORDS REPEATS (PostgreSQL read side, see read/pg.rs)";
+       log-panel-bench --pg-read POSTGRES_URL RECORDS REPEATS (PostgreSQL read side, see read/pg.rs)
+       log-panel-bench --ch-read CLICKHOUSE_URL|local RECORDS REPEATS (ClickHouse read side, see read/ch.rs)";
 
 fn parse() -> Result<Options, String> {
     let mut opts = Options {
@@ -176,6 +177,16 @@ fn main() -> ExitCode {
         "--fleet-child" => {
             fleet::child(&arg(1), num(2));
             return ExitCode::SUCCESS;
+        }
+        "--ch-read" => {
+            // `local`: two throwaway shards of this machine's clickhouse-server, for this run only.
+            let local = (arg(1) == "local").then(|| ch::cluster().expect("a local cluster"));
+            let url = local.as_ref().map_or_else(|| arg(1), log_panel_testing::clickhouse::Cluster::create_database);
+            let failures = read::ch::run(&url, num(2), num(3).max(1) as usize);
+            for f in &failures {
+                eprintln!("FAILED: {f}");
+            }
+            return if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
         }
         "--load-writer" => {
             read::load::writer_child(Path::new(&arg(1)), num(2), num(3));

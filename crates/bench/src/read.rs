@@ -7,6 +7,7 @@
 //! and the panel under load while an application writes (`load`, its own
 //! phase, which can measure two builds side by side).
 
+pub mod ch;
 pub(crate) mod cli;
 pub mod hostile;
 mod language;

@@ -100,6 +100,24 @@ fn production_keys(i: u64, r: &mut Record) {
     }
 }
 
+/// Writes the phase's `n` records ending at `now` into `sink`, `batch` a
+/// batch, with the production-shaped context keys: the load of every
+/// storage's read phase.
+pub(super) fn write_production(sink: &mut dyn Sink, n: u64, now: Timestamp, batch: u64) {
+    let gen = Gen::over_90_days(n, now);
+    let origins: Vec<Origin> = APPS.iter().enumerate().map(|(k, a)| Origin::new(*a, "bench", k as u32 + 1)).collect();
+    let mut i = 0;
+    while i < n {
+        let end = (i + batch).min(n);
+        let mut records = gen.batch(i..end);
+        for (j, r) in (i..end).zip(records.iter_mut()) {
+            production_keys(j, r);
+        }
+        sink.write(&Batch::new(&origins[((i / batch) % 3) as usize], &records)).expect("write");
+        i = end;
+    }
+}
+
 /// Loads `n` records unless the database holds them already; returns the
 /// records' time span start (the generator's `now`).
 fn load(url: &str, n: u64) -> Timestamp {
@@ -117,19 +135,8 @@ fn load(url: &str, n: u64) -> Timestamp {
     }
     assert_eq!(have, 0, "the database holds {have} records, not 0 or {n}: give an empty database");
     let now = Timestamp::now();
-    let gen = Gen::over_90_days(n, now);
-    let origins: Vec<Origin> = APPS.iter().enumerate().map(|(k, a)| Origin::new(*a, "bench", k as u32 + 1)).collect();
     let t = Instant::now();
-    let mut i = 0;
-    while i < n {
-        let end = (i + LOAD_BATCH).min(n);
-        let mut records = gen.batch(i..end);
-        for (j, r) in (i..end).zip(records.iter_mut()) {
-            production_keys(j, r);
-        }
-        sink.write(&Batch::new(&origins[((i / LOAD_BATCH) % 3) as usize], &records)).expect("write");
-        i = end;
-    }
+    write_production(&mut sink, n, now, LOAD_BATCH);
     println!("loaded {n} records in {:.1} s", t.elapsed().as_secs_f64());
     drop(sink);
     let t = Instant::now();
