@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use log_panel_core::Timestamp;
 use log_panel_query::{Maintenance, PruneReport, StoreError, StoreErrorKind};
+use rusqlite::{Connection, OpenFlags};
 
 use crate::schema;
-use crate::store::{check_current, identify, newer_schema, open_existing, open_read, storage};
+use crate::store::{check_current, identify, newer_schema, open_read, storage};
 use crate::upkeep::retention;
 use crate::upkeep::steps::StepRows;
+use crate::BUSY_TIMEOUT;
 
 /// The pause after each prune transaction: as long as the transaction took,
 /// within these bounds. The minimum outlasts the first few steps of a
@@ -129,4 +131,17 @@ impl Maintenance for SqliteMaintenance {
         let mut conn = open_existing(&self.path).map_err(storage)?;
         crate::aggregates::rebuild(&mut conn).map_err(storage)
     }
+}
+
+/// A writing connection to a database `identify` accepted (prune,
+/// rebuild, migrate): WAL as the sink keeps it, busy timeout.
+fn open_existing(path: &Path) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // As the sink's connection: in WAL mode a commit then needs no
+    // fsync, so a prune transaction holds the lock for its work only.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
 }

@@ -182,8 +182,8 @@ impl SqliteStore {
     /// Sets how long one read may run before it is stopped with
     /// [`StoreErrorKind::TimedOut`] (default [`DEFAULT_READ_TIMEOUT`], at
     /// least 1 ms). Enforced by a progress handler on the read connections,
-    /// from the moment a read takes its connection; `prune` and `rebuild`
-    /// are not bounded.
+    /// from the moment a read takes its connection; maintenance
+    /// ([`SqliteMaintenance`](crate::SqliteMaintenance)) is not bounded.
     #[must_use]
     pub fn with_read_timeout(mut self, timeout: Duration) -> SqliteStore {
         self.read_timeout = timeout.max(Duration::from_millis(1));
@@ -711,19 +711,6 @@ fn uri_path(path: &Path) -> String {
         }
     }
     out
-}
-
-/// A writing connection to a database [`identify`] accepted (prune,
-/// rebuild, migrate): WAL as the sink keeps it, busy timeout.
-pub(crate) fn open_existing(path: &Path) -> rusqlite::Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    // As the sink's connection: in WAL mode a commit then needs no
-    // fsync, so a prune transaction holds the lock for its work only.
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    Ok(conn)
 }
 
 /// Adds the cursor condition of `at` to `w`; the order its page is read in.
