@@ -242,6 +242,22 @@ mod tests {
         assert_eq!(f.site, Some(SiteMatch { file: "src/a.rs".into(), line: Some(7) }));
     }
 
+    /// The minimum's select and the level boxes send one `level` list: one
+    /// level a minimum, several exactly those; a filter of exactly one level
+    /// is shown in both, so that applying the form again keeps it.
+    #[test]
+    fn the_level_controls_are_one_list() {
+        let read = |q: &str| to_filter(&read_form(&Params::parse(Some(q))), NOW, Viewer::utc()).unwrap();
+        assert_eq!((read("level=warn").min_level, read("level=warn").levels), (Some(Level::Warn), vec![]));
+        assert_eq!(read("level=&level=error&level=info").levels, [Level::Error, Level::Info]);
+        let one = read_form(&Params::parse(Some("level=warn&level=warn")));
+        assert_eq!(form_pairs(&one), [("level", "warn,warn".to_owned())]);
+        let html = filter_form(&Base(String::new()), "/records", &one, Viewer::utc(), None).into_string();
+        assert!(html.contains("<option value=\"warn\" selected>"), "{html}");
+        assert!(html.contains("name=\"level\" value=\"warn\" checked"), "{html}");
+        assert!(!html.contains("name=\"level\" value=\"error\" checked"), "{html}");
+    }
+
     /// The form reads the same level words, time forms and text filter as the command line.
     #[test]
     fn the_grammar_is_the_command_lines() {
