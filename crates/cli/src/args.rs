@@ -5,9 +5,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use log_panel_query::{parse_pid, FieldMatch, LevelSpec, LoggerMatch, RecordFilter, SiteMatch, Timeline, When};
+use log_panel_query::{FieldMatch, FilterParams, RecordFilter, Timeline, When};
 
 use crate::error::CliError;
+use crate::local_time::Clock;
 
 /// Read the logs that log-panel stored.
 #[derive(Debug, Parser)]
@@ -58,6 +59,22 @@ pub(crate) enum Command {
     Migrate,
     /// Serves the web panel over this database.
     Serve(ServeArgs),
+}
+
+impl Command {
+    /// The filter of a subcommand that reads records (`None` for the
+    /// others), read before the database is opened: a bad flag is a usage
+    /// error whatever the database holds.
+    pub(crate) fn filter(&self, clock: &Clock) -> Result<Option<RecordFilter>, CliError> {
+        let (filter, range) = match self {
+            Command::Tail(a) => (&a.filter, RangeArgs::default()),
+            Command::Query(a) => (&a.filter, a.range.clone()),
+            Command::Export(a) => (&a.filter, a.range.clone()),
+            Command::Sites(a) => (&a.filter, RangeArgs { since: Some(a.since.clone()), until: a.until.clone() }),
+            _ => return Ok(None),
+        };
+        filter.to_filter(&range, clock).map(Some)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -118,16 +135,17 @@ fn refuse_grep(_: &str) -> Result<String, String> {
     Err("use --text".to_owned())
 }
 
-/// Filters shared by every subcommand that reads records.
+/// Filters shared by every subcommand that reads records, as typed: read
+/// into a filter by `FilterParams::to_filter`, as the web panel's URL is.
 #[derive(Debug, Clone, Default, Args)]
 pub(crate) struct FilterArgs {
     /// Exactly this logger; `name::` for the logger and its `::` children.
     #[arg(long, value_name = "NAME")]
-    pub logger: Option<LoggerMatch>,
+    pub logger: Option<String>,
     /// One level: that level and above (`warn` or `warning` = warn and error). A list: exactly
     /// those (`error,info`).
-    #[arg(long, value_name = "LEVEL[,LEVEL]", value_parser = LevelSpec::from_str)]
-    pub level: Option<LevelSpec>,
+    #[arg(long, value_name = "LEVEL[,LEVEL]")]
+    pub level: Option<String>,
     /// Messages containing this text (case-insensitive).
     #[arg(long, value_name = "TEXT", value_parser = non_empty)]
     pub text: Option<String>,
@@ -138,7 +156,7 @@ pub(crate) struct FilterArgs {
     pub grep: Option<String>,
     /// A stored field equal to a value; repeat to AND several.
     #[arg(long = "context", value_name = "KEY=VALUE")]
-    pub context: Vec<FieldMatch>,
+    pub context: Vec<String>,
     /// Records of this trace: `--context trace_id=ID`, the id checked (32 hex digits).
     #[arg(long, value_name = "TRACE_ID", value_parser = crate::trace::parse_trace)]
     pub trace: Option<FieldMatch>,
@@ -149,12 +167,12 @@ pub(crate) struct FilterArgs {
     #[arg(long, value_parser = non_empty)]
     pub host: Option<String>,
     /// Records of this process id.
-    #[arg(long, value_parser = parse_pid)]
-    pub pid: Option<u32>,
+    #[arg(long)]
+    pub pid: Option<String>,
     /// Records logged at this call site: `src/db.rs:42`, or `src/db.rs` for any line (with
     /// --logger, one call site as `sites` lists it).
     #[arg(long, value_name = "FILE:LINE")]
-    pub site: Option<SiteMatch>,
+    pub site: Option<String>,
     /// A query (docs/query.md), ANDed with the flags: words, "phrases", key:value, key>=N,
     /// level:warn, logger:api::, -term or NOT, OR, parentheses.
     #[arg(value_name = "QUERY", allow_hyphen_values = true)]
@@ -162,23 +180,30 @@ pub(crate) struct FilterArgs {
 }
 
 impl FilterArgs {
-    /// The store filter these flags and the query describe (time bounds are
-    /// added by the caller); a query that does not parse is a usage error.
-    pub(crate) fn to_filter(&self) -> Result<RecordFilter, CliError> {
-        let mut f = RecordFilter::default();
-        f.logger.clone_from(&self.logger);
-        if let Some(level) = &self.level {
-            level.apply(&mut f);
-        }
-        f.text.clone_from(&self.text);
-        f.fields.clone_from(&self.context);
+    /// The store filter these flags, `range` and the query describe, read
+    /// by [`FilterParams::to_filter`] (the web panel's reader) with
+    /// wall-clock times in `clock`'s zone. Any condition that does not parse
+    /// is a usage error naming every problem; the parts of the query no
+    /// index serves are named on stderr, so a slow answer is not a surprise.
+    pub(crate) fn to_filter(&self, range: &RangeArgs, clock: &Clock) -> Result<RecordFilter, CliError> {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        let mut params = FilterParams::default();
+        params.logger = text(&self.logger);
+        params.level = text(&self.level);
+        params.text = text(&self.text);
+        params.query = text(&self.query);
+        params.since = text(&range.since);
+        params.until = text(&range.until);
+        params.app = text(&self.app);
+        params.host = text(&self.host);
+        params.pid = text(&self.pid);
+        params.site = text(&self.site);
+        params.context.clone_from(&self.context);
+        let mut f = params.to_filter(|w| clock.place(w)).map_err(CliError::Filter)?;
+        // `--trace` is `--context trace_id=ID` with the id checked and lowered by its parser.
         f.fields.extend(self.trace.clone());
-        f.app.clone_from(&self.app);
-        f.host.clone_from(&self.host);
-        f.pid = self.pid;
-        f.site.clone_from(&self.site);
-        if let Some(q) = &self.query {
-            crate::language::and_query(&mut f, q)?;
+        if let Some(note) = crate::language::unindexed_note(&f) {
+            eprintln!("log-panel: {note}");
         }
         Ok(f)
     }
@@ -208,15 +233,15 @@ fn non_empty(s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
-/// `--since` / `--until`.
+/// `--since` / `--until`, as typed (see [`FilterArgs::to_filter`]).
 #[derive(Debug, Clone, Default, Args)]
 pub(crate) struct RangeArgs {
     /// Records at or after: a duration ago (15m, 2h, 7d), now, or a time (RFC 3339, or local `2026-12-01 10:00`).
     #[arg(long, value_name = "WHEN")]
-    pub since: Option<When>,
+    pub since: Option<String>,
     /// Records before: same forms as --since.
     #[arg(long, value_name = "WHEN")]
-    pub until: Option<When>,
+    pub until: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -288,10 +313,10 @@ pub(crate) struct SitesArgs {
     pub filter: FilterArgs,
     /// Window start: a duration ago or a time.
     #[arg(long, default_value = "1h", value_name = "WHEN")]
-    pub since: When,
+    pub since: String,
     /// Window end.
     #[arg(long, value_name = "WHEN")]
-    pub until: Option<When>,
+    pub until: Option<String>,
     /// At most this many call sites.
     #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub limit: u64,
@@ -340,12 +365,21 @@ mod tests {
         Cli::try_parse_from(["log-panel"].iter().chain(args)).map(|c| c.command)
     }
 
-    fn level(arg: &str) -> Result<Option<LevelSpec>, clap::Error> {
-        match parse(&["query", "--level", arg])? {
-            Command::Query(q) => Ok(q.filter.level),
-            _ => unreachable!(),
-        }
+    /// The levels `--level arg` keeps, as the command reads them into its filter.
+    fn level(arg: &str) -> Result<Option<LevelSpec>, CliError> {
+        let Command::Query(q) = parse(&["query", "--level", arg]).map_err(|e| CliError::usage(e.to_string()))? else {
+            unreachable!()
+        };
+        let clock = Clock::new(true);
+        let f = q.filter.to_filter(&q.range, &clock)?;
+        Ok(match (f.min_level, f.levels.is_empty()) {
+            (Some(l), true) => Some(LevelSpec::AtLeast(l)),
+            (None, false) => Some(LevelSpec::Exactly(f.levels)),
+            _ => None,
+        })
     }
+
+    use log_panel_query::LevelSpec;
 
     #[test]
     fn level_spec_single_is_minimum_list_is_exact() {

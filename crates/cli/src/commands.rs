@@ -13,7 +13,7 @@ use log_panel_query::{
 };
 use log_panel_query::{LevelCounts, Maintenance, Store, StoreErrorKind, Timeline};
 
-use crate::args::{ExportArgs, ExportFormat, Format, PruneArgs, QueryArgs, RangeArgs, SitesArgs, StatsArgs, TailArgs};
+use crate::args::{ExportArgs, ExportFormat, Format, PruneArgs, QueryArgs, SitesArgs, StatsArgs, TailArgs};
 use crate::error::{out, CliError};
 use crate::local_time::Clock;
 use crate::show::{cell_into, clean, print, width, Paint, RecordWriter, DIM, GREEN, RED, YELLOW};
@@ -40,17 +40,6 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 
 fn stdout() -> BufWriter<io::StdoutLock<'static>> {
     BufWriter::new(io::stdout().lock())
-}
-
-fn with_range(mut filter: RecordFilter, range: &RangeArgs, clock: &Clock) -> Result<RecordFilter, CliError> {
-    filter.since = range.since.as_ref().map(|s| clock.resolve(s)).transpose()?;
-    filter.until = range.until.as_ref().map(|s| clock.resolve(s)).transpose()?;
-    if let (Some(s), Some(u)) = (filter.since, filter.until) {
-        if s >= u {
-            return Err(CliError::usage("--since must be before --until"));
-        }
-    }
-    Ok(filter)
 }
 
 /// Walks the records `filter` keeps, newest first, page by page with
@@ -82,8 +71,7 @@ pub(crate) fn walk(
     }
 }
 
-pub(crate) fn tail(ctx: &Ctx, a: &TailArgs) -> Result<(), CliError> {
-    let filter = a.filter.to_filter()?;
+pub(crate) fn tail(ctx: &Ctx, a: &TailArgs, filter: RecordFilter) -> Result<(), CliError> {
     // Before anything is printed: Ctrl-C from then on ends the loop cleanly.
     let stop = Arc::new(AtomicBool::new(false));
     if a.follow {
@@ -200,7 +188,7 @@ fn pause(stop: &AtomicBool, length: Duration) {
     }
 }
 
-pub(crate) fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {
+pub(crate) fn query(ctx: &Ctx, a: &QueryArgs, filter: &RecordFilter) -> Result<(), CliError> {
     let w = stdout();
     let mut w = match a.format {
         Format::Table => RecordWriter::table(w, ctx.paint),
@@ -216,8 +204,7 @@ pub(crate) fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {
         }
         return w.finish();
     }
-    let filter = with_range(a.filter.to_filter()?, &a.range, &ctx.clock)?;
-    let more = walk(&*ctx.store, &filter, Some(limit), |r| w.write(r, &ctx.clock))?;
+    let more = walk(&*ctx.store, filter, Some(limit), |r| w.write(r, &ctx.clock))?;
     w.finish()?;
     if more && io::stderr().is_terminal() {
         eprintln!("log-panel: more records match; raise --limit or narrow the filter");
@@ -225,8 +212,7 @@ pub(crate) fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-pub(crate) fn export(ctx: &Ctx, a: &ExportArgs) -> Result<(), CliError> {
-    let filter = with_range(a.filter.to_filter()?, &a.range, &ctx.clock)?;
+pub(crate) fn export(ctx: &Ctx, a: &ExportArgs, filter: &RecordFilter) -> Result<(), CliError> {
     let (sink, neutralise): (Box<dyn Write>, bool) = match &a.output {
         Some(path) => {
             let file = File::create(path)
@@ -241,7 +227,7 @@ pub(crate) fn export(ctx: &Ctx, a: &ExportArgs) -> Result<(), CliError> {
     };
     let progress = if a.output.is_some() { counter("exporting") } else { ProgressBar::hidden() };
     let mut n = 0u64;
-    walk(&*ctx.store, &filter, None, |r| {
+    walk(&*ctx.store, filter, None, |r| {
         n += 1;
         if n.is_multiple_of(1000) {
             progress.set_position(n);
@@ -318,11 +304,9 @@ pub(crate) fn rebuild(ctx: &Ctx, maintenance: &dyn Maintenance) -> Result<(), Cl
     w.flush().map_err(out)
 }
 
-pub(crate) fn sites(ctx: &Ctx, a: &SitesArgs) -> Result<(), CliError> {
-    let range = RangeArgs { since: Some(a.since), until: a.until };
-    let filter = with_range(a.filter.to_filter()?, &range, &ctx.clock)?;
+pub(crate) fn sites(ctx: &Ctx, a: &SitesArgs, filter: &RecordFilter) -> Result<(), CliError> {
     let limit = usize::try_from(a.limit).unwrap_or(usize::MAX);
-    let sites = ctx.store.call_sites(&filter, limit)?;
+    let sites = ctx.store.call_sites(filter, limit)?;
     let mut w = stdout();
     if sites.is_empty() {
         print(&mut w, "no records in this window\n")?;

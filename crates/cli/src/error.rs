@@ -4,12 +4,15 @@ use std::fmt;
 use std::io;
 
 use log_panel_config::ConfigError;
-use log_panel_query::StoreError;
+use log_panel_query::{FilterError, StoreError};
 
 #[derive(Debug)]
 pub(crate) enum CliError {
-    /// A bad argument or filter (exit status 2, as for clap's own errors).
+    /// A bad argument (exit status 2, as for clap's own errors).
     Usage(String),
+    /// Filter flags or a query that do not parse (exit status 2): every
+    /// problem, in the words the web panel shows them.
+    Filter(FilterError),
     /// The configuration file does not parse.
     Config(ConfigError),
     /// The store failed (unreachable, newer schema, query refused).
@@ -27,7 +30,7 @@ impl CliError {
 
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            CliError::Usage(_) => 2,
+            CliError::Usage(_) | CliError::Filter(_) => 2,
             CliError::Store(e) if e.kind() == log_panel_query::StoreErrorKind::BadFilter => 2,
             _ => 1,
         }
@@ -43,6 +46,10 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Usage(m) => f.write_str(m),
+            // A flag's problem points at the help, as clap's own errors do; a
+            // query's carries its column instead.
+            CliError::Filter(e) if e.fields().all(|field| field == "query") => write!(f, "{e}"),
+            CliError::Filter(e) => write!(f, "{e} (see --help)"),
             CliError::Config(e) => write!(f, "{e}"),
             CliError::Store(e) => {
                 write!(f, "{e}")?;

@@ -4,7 +4,7 @@
 use jiff::tz::TimeZone;
 use jiff::ToSpan;
 use log_panel_core::Timestamp;
-use log_panel_query::{Slots, When};
+use log_panel_query::{Slots, StoreError, When};
 
 use crate::error::CliError;
 
@@ -33,7 +33,13 @@ impl Clock {
 
     /// A time typed on the command line; a wall-clock time is in the display zone.
     pub(crate) fn resolve(&self, when: &When) -> Result<Timestamp, CliError> {
-        Ok(when.resolve(self.now(), |t| {
+        Ok(self.place(*when)?)
+    }
+
+    /// [`Clock::resolve`] as a filter's reader places its times
+    /// (`FilterParams::to_filter`).
+    pub(crate) fn place(&self, when: When) -> Result<Timestamp, StoreError> {
+        when.resolve(self.now(), |t| {
             let civil = jiff::civil::DateTime::new(
                 i16::try_from(t.year()).ok()?,
                 i8::try_from(u8::from(t.month())).ok()?,
@@ -45,7 +51,7 @@ impl Clock {
             )
             .ok()?;
             civil.to_zoned(self.tz.clone()).ok().map(|z| Timestamp(z.timestamp().as_microsecond()))
-        })?)
+        })
     }
 
     fn zoned(&self, ts: Timestamp) -> Option<jiff::Zoned> {

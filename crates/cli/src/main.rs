@@ -83,16 +83,17 @@ fn run(cli: Cli) -> Result<(), CliError> {
     if matches!(cli.command, Command::Migrate) {
         return migrate(&database);
     }
+    let filter = cli.command.filter(&clock)?.unwrap_or_default();
     let store = open_store(&database, cli.read_timeout.unwrap_or(DEFAULT_READ_TIMEOUT))?;
     let ctx = Ctx { store, clock, paint: Paint { on: color }, stdout_tty };
     match &cli.command {
-        Command::Tail(a) => commands::tail(&ctx, a),
-        Command::Query(a) => commands::query(&ctx, a),
+        Command::Tail(a) => commands::tail(&ctx, a, filter),
+        Command::Query(a) => commands::query(&ctx, a, &filter),
         Command::Stats(a) => commands::stats(&ctx, a),
-        Command::Sites(a) => commands::sites(&ctx, a),
+        Command::Sites(a) => commands::sites(&ctx, a, &filter),
         Command::Prune(a) => commands::prune(&ctx, open_maintenance(&database)?.as_ref(), a),
         Command::Rebuild => commands::rebuild(&ctx, open_maintenance(&database)?.as_ref()),
-        Command::Export(a) => commands::export(&ctx, a),
+        Command::Export(a) => commands::export(&ctx, a, &filter),
         Command::Serve(a) => serve(ctx.store, a),
         Command::Migrate => Ok(()),
     }

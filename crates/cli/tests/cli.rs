@@ -722,6 +722,23 @@ fn serve_judges_a_logger_by_its_panel_thresholds() {
     assert!(e.contains("line 2, key `panel.loggers.billing.error`"), "{e}");
 }
 
+/// The command reads `filter.directives` with the writer's grammar (without
+/// the writer's `env_filter`): a directive the writer would refuse is a
+/// configuration error naming the key and the line, one the writer takes is
+/// served.
+#[test]
+fn a_bad_filter_directive_in_the_configuration_names_its_key_and_line() {
+    let db = fill();
+    let config = db.path.with_file_name("log_panel.toml");
+    std::fs::write(&config, "[filter]\ndirectives = \"info,billing=loud\"\n").unwrap();
+    let e = fails(&cmd(&db.path).env("LOG_PANEL_CONFIG", &config).args(["serve"]).output().unwrap(), 1);
+    assert!(e.contains("line 2, key `filter.directives`") && e.contains("`loud` is not a level"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+    std::fs::write(&config, "[filter]\ndirectives = \"info,billing=OFF,noisy/payment\"\n").unwrap();
+    let response = serve_home(&db.path, Some(&config));
+    assert!(response.contains("billing::payments"), "{response}");
+}
+
 /// The names in `dir`, sorted.
 fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> =

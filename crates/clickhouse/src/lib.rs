@@ -9,9 +9,10 @@
 //! materialised views. Before its first insert into a shard the sink creates
 //! the tables there.
 //!
-//! With the `read` feature, `ChStore` is the read side (the `Store` and
-//! `Maintenance` traits of `log-panel-query`), reading through the
-//! `Distributed` tables; it never creates a table.
+//! With the `read` feature, `ChStore` is the read side (the `Store` trait of
+//! `log-panel-query`), reading through the `Distributed` tables; it never
+//! creates a table. `ChMaintenance` (its `Maintenance` trait) drops and
+//! recomputes day partitions, apart so that a reader cannot delete.
 //!
 //! # The URL
 //!
@@ -39,6 +40,8 @@
 pub mod aggregates;
 mod error;
 mod http;
+#[cfg(feature = "read")]
+mod maintenance;
 mod options;
 pub mod rowbinary;
 pub mod schema;
@@ -51,6 +54,8 @@ pub mod writer_tag;
 
 pub use error::{classify, Error, RequestError};
 pub use http::quote;
+#[cfg(feature = "read")]
+pub use maintenance::ChMaintenance;
 pub use options::{Options, DEFAULT_PORT, DEFAULT_TIMEOUT};
 pub use sink::ChSink;
 #[cfg(feature = "read")]

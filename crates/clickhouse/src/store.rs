@@ -1,5 +1,5 @@
-//! [`ChStore`]: the read side over the `Distributed` tables, and the
-//! [`Maintenance`] that drops whole day partitions on every shard.
+//! [`ChStore`]: the read side over the `Distributed` tables (pruning is
+//! [`ChMaintenance`](crate::ChMaintenance), apart so that a reader cannot delete).
 //!
 //! A reader never creates or changes a table. Each read goes to the first
 //! shard of the URL that answers (any shard reads the whole cluster through
@@ -12,18 +12,17 @@ use std::time::Duration;
 use log_panel_core::{civil_from_days, level_from_severity, Level, Timestamp};
 use log_panel_query::{
     CallSite, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LevelCounts, LoggerCard, LoggerTotals,
-    Maintenance, Page, PageAt, PruneReport, RecordFilter, Slots, Store, StoreError, StoreErrorKind, StoredRecord,
-    DEFAULT_READ_TIMEOUT, QUARTER_HOUR,
+    Page, PageAt, RecordFilter, Slots, Store, StoreError, StoreErrorKind, StoredRecord, DEFAULT_READ_TIMEOUT,
+    QUARTER_HOUR,
 };
 use serde_json::Value;
 
-use crate::aggregates::{self, rebuild_day, HOURLY, QUARTER, STATS};
+use crate::aggregates::{QUARTER, STATS};
 use crate::error::RequestError;
-use crate::http::{quote, Http};
-use crate::rowbinary::day_of;
-use crate::schema::{self, MigrateError, LATEST_VERSION, RECORDS_LOCAL};
+use crate::http::Http;
+use crate::schema::LATEST_VERSION;
 use crate::sql::{conditions, datetime, field_condition};
-use crate::{writer_tag, Error, Options};
+use crate::{Error, Options};
 
 /// The columns of a [`StoredRecord`], in the order [`record`] reads them.
 const RECORD_COLUMNS: &str =
@@ -46,7 +45,7 @@ impl std::fmt::Debug for ChStore {
 }
 
 /// A failed read as a [`StoreError`].
-fn store_error(what: &str, e: RequestError) -> StoreError {
+pub(crate) fn store_error(what: &str, e: RequestError) -> StoreError {
     let kind = match &e {
         RequestError::Transport(_) => StoreErrorKind::Unavailable,
         // TIMEOUT_EXCEEDED: the read ran past `max_execution_time`.
@@ -132,50 +131,13 @@ impl ChStore {
     /// Parses `url` and checks that a shard answers and holds the log-panel
     /// tables of a version this build reads (it creates nothing).
     pub fn connect(url: &str) -> Result<ChStore, StoreError> {
-        ChStore::open(Options::parse(url).map_err(|e| StoreError::bad_filter(e.to_string()))?)
+        Ok(ChStore { http: checked(url)?, read_timeout: DEFAULT_READ_TIMEOUT })
     }
 
-    /// [`ChStore::connect`] with parsed options.
+    /// [`ChStore::connect`] with parsed options (for example with a
+    /// statement log, [`Options::with_statement_log`]).
     pub fn open(options: Options) -> Result<ChStore, StoreError> {
-        let store = ChStore { http: Http::new(&options), read_timeout: DEFAULT_READ_TIMEOUT };
-        let url = options.redacted();
-        let version = store.rows("SELECT max(version) FROM log_panel_schema").map_err(|e| {
-            StoreError::new(
-                StoreErrorKind::Unavailable,
-                format!("`{url}` is not a log-panel database, or no shard answers: {e}"),
-            )
-        })?;
-        let found = version.first().and_then(|row| row.first()).map(uint).transpose()?.unwrap_or(0);
-        if found > u64::from(LATEST_VERSION) {
-            let found = u32::try_from(found).unwrap_or(u32::MAX);
-            let e = Error::SchemaTooNew { url: url.to_owned(), found, supported: LATEST_VERSION };
-            return Err(StoreError::new(StoreErrorKind::NewerSchema, e.to_string()));
-        }
-        Ok(store)
-    }
-
-    /// Creates the log-panel tables on every shard of `url` where they are
-    /// missing, as a writer does (`log-panel migrate`). Returns the versions
-    /// before (0: none) and after.
-    pub fn migrate(url: &str) -> Result<(u32, u32), StoreError> {
-        let options = Options::parse(url).map_err(|e| StoreError::bad_filter(e.to_string()))?;
-        let http = Http::new(&options);
-        let before = http
-            .query(0, "SELECT max(version) FROM log_panel_schema", &[])
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        for shard in 0..options.hosts().len() {
-            schema::migrate(&http, shard).map_err(|e| match e {
-                MigrateError::Request(e) => store_error("creating the tables", e),
-                MigrateError::TooNew(found) => StoreError::new(
-                    StoreErrorKind::NewerSchema,
-                    Error::SchemaTooNew { url: options.redacted().to_owned(), found, supported: LATEST_VERSION }
-                        .to_string(),
-                ),
-            })?;
-        }
-        Ok((before, LATEST_VERSION))
+        Ok(ChStore { http: checked_options(options)?, read_timeout: DEFAULT_READ_TIMEOUT })
     }
 
     /// The same store with another time budget per read (`max_execution_time`).
@@ -227,54 +189,31 @@ impl ChStore {
         let sql = format!("SELECT {RECORD_COLUMNS} FROM log_records WHERE {condition} ORDER BY {order} LIMIT {limit}");
         self.rows(&sql)?.iter().map(|row| record(row)).collect()
     }
+}
 
-    fn count(&self, sql: &str) -> Result<u64, StoreError> {
-        match self.rows(sql)?.first().and_then(|row| row.first()) {
-            Some(v) => uint(v),
-            None => Ok(0),
-        }
-    }
+/// A client of `url`'s shards, once a shard has answered that it holds the
+/// log-panel tables of a version this build reads (see [`ChStore::connect`]).
+pub(crate) fn checked(url: &str) -> Result<Http, StoreError> {
+    checked_options(Options::parse(url).map_err(|e| StoreError::bad_filter(e.to_string()))?)
+}
 
-    /// Runs `sql` on shard `shard` (maintenance: every shard in turn).
-    fn on_shard(&self, shard: usize, sql: &str) -> Result<String, StoreError> {
-        self.http.query(shard, sql, &[]).map_err(|e| store_error("maintenance", e))
+/// [`checked`] with parsed options.
+pub(crate) fn checked_options(options: Options) -> Result<Http, StoreError> {
+    let store = ChStore { http: Http::new(&options), read_timeout: DEFAULT_READ_TIMEOUT };
+    let url = options.redacted();
+    let version = store.rows("SELECT max(version) FROM log_panel_schema").map_err(|e| {
+        StoreError::new(
+            StoreErrorKind::Unavailable,
+            format!("`{url}` is not a log-panel database, or no shard answers: {e}"),
+        )
+    })?;
+    let found = version.first().and_then(|row| row.first()).map(uint).transpose()?.unwrap_or(0);
+    if found > u64::from(LATEST_VERSION) {
+        let found = u32::try_from(found).unwrap_or(u32::MAX);
+        let e = Error::SchemaTooNew { url: url.to_owned(), found, supported: LATEST_VERSION };
+        return Err(StoreError::new(StoreErrorKind::NewerSchema, e.to_string()));
     }
-
-    /// The day partitions (`YYYYMMDD`) of `table` on shard `shard`.
-    fn partitions(&self, shard: usize, table: &str) -> Result<Vec<u32>, StoreError> {
-        let sql = format!(
-            "SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() AND table = {} AND active",
-            quote(table)
-        );
-        Ok(self.on_shard(shard, &sql)?.lines().filter_map(|l| l.trim().trim_matches('\'').parse().ok()).collect())
-    }
-
-    /// Drops the writer-tag claims of days before yesterday on every shard:
-    /// a claim counts for `writer_tag::HELD_FOR` (2 h) only, so this keeps
-    /// the table at two days of heartbeats.
-    fn drop_old_claims(&self) -> Result<(), StoreError> {
-        let yesterday = yyyymmdd(day_of(Timestamp::now().0) - 1);
-        for shard in 0..self.http.options().hosts().len() {
-            for day in self.partitions(shard, writer_tag::TABLE)? {
-                if day < yesterday {
-                    self.on_shard(shard, &format!("ALTER TABLE {} DROP PARTITION {day}", writer_tag::TABLE))?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Waits until shard `shard` has applied every mutation of the records table.
-    fn await_mutations(&self, shard: usize) -> Result<(), StoreError> {
-        let sql = format!(
-            "SELECT count() FROM system.mutations WHERE database = currentDatabase() AND table = '{RECORDS_LOCAL}' \
-             AND is_done = 0"
-        );
-        while self.on_shard(shard, &sql)?.trim() != "0" {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(())
-    }
+    Ok(store.http)
 }
 
 /// The records strictly older (or newer) than `c` in (time, id) order.
@@ -299,7 +238,7 @@ fn slot_of_ts(slots: &Slots) -> String {
 }
 
 /// `YYYYMMDD` of a UTC day number: a day partition's name.
-fn yyyymmdd(day: i64) -> u32 {
+pub(crate) fn yyyymmdd(day: i64) -> u32 {
     let (y, m, d) = civil_from_days(day);
     u32::try_from(y * 10_000 + m * 100 + d).unwrap_or(0)
 }
@@ -480,66 +419,6 @@ impl Store for ChStore {
 
     fn describe(&self) -> String {
         format!("ClickHouse {}", self.http.options().redacted())
-    }
-}
-
-impl Maintenance for ChStore {
-    /// Drops, on every shard, the day partitions wholly before `before`, of
-    /// the records and the aggregates together; the rows of `before`'s own
-    /// day that are older go by one `ALTER … DELETE` (waited for), and that
-    /// day's aggregates are recomputed. ClickHouse deletes whole partitions,
-    /// not batches: [`PruneReport::batches`] counts what the deleted records
-    /// make in `batch_size` units.
-    fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
-        if batch_size == 0 {
-            return Err(StoreError::bad_filter("prune: the batch size must be at least 1"));
-        }
-        let deleted = self.count(&format!("SELECT count() FROM log_records WHERE ts < {}", before.0))?;
-        let batches = deleted.div_ceil(batch_size as u64);
-        if dry_run {
-            return Ok(PruneReport::new(deleted, batches));
-        }
-        self.drop_old_claims()?;
-        if deleted == 0 {
-            return Ok(PruneReport::new(deleted, batches));
-        }
-        let last_day = yyyymmdd(day_of(before.0));
-        for shard in 0..self.http.options().hosts().len() {
-            for table in ["log_records", STATS, HOURLY, QUARTER] {
-                for day in self.partitions(shard, &format!("{table}_local"))? {
-                    if day < last_day {
-                        self.on_shard(shard, &format!("ALTER TABLE {table}_local DROP PARTITION {day}"))?;
-                    }
-                }
-            }
-            let partial = format!("SELECT count() FROM {RECORDS_LOCAL} WHERE ts < {}", before.0);
-            if self.on_shard(shard, &partial)?.trim() != "0" {
-                self.on_shard(shard, &format!("ALTER TABLE {RECORDS_LOCAL} DELETE WHERE ts < {}", before.0))?;
-                self.await_mutations(shard)?;
-                rebuild_day(&self.http, shard, last_day).map_err(|e| store_error("recomputing the aggregates", e))?;
-            }
-        }
-        Ok(PruneReport::new(deleted, batches))
-    }
-
-    /// Recomputes every day of the aggregates from the records, shard by
-    /// shard, and drops aggregate days with no records. Rows a writer adds
-    /// meanwhile to a day being recomputed may be counted twice or not at all.
-    fn rebuild(&self) -> Result<(), StoreError> {
-        for shard in 0..self.http.options().hosts().len() {
-            let days = self.partitions(shard, RECORDS_LOCAL)?;
-            for table in aggregates::TABLES {
-                for day in self.partitions(shard, &format!("{table}_local"))? {
-                    if !days.contains(&day) {
-                        self.on_shard(shard, &format!("ALTER TABLE {table}_local DROP PARTITION {day}"))?;
-                    }
-                }
-            }
-            for day in days {
-                rebuild_day(&self.http, shard, day).map_err(|e| store_error("recomputing the aggregates", e))?;
-            }
-        }
-        Ok(())
     }
 }
 

@@ -4,9 +4,9 @@
 //!
 //! A crate of its own, without the writer's runtime, so that the `log-panel`
 //! command reads the same file with the same checks as the library
-//! (`log_panel::Config` is this crate's [`Config`]). With feature
-//! `directives`, `filter.directives` is checked as `env_filter` parses it;
-//! without it (the command, which filters nothing) it is taken as written.
+//! (`log_panel::Config` is this crate's [`Config`]). `filter.directives` is
+//! checked by [`validate_directives`], which refuses what the writer's
+//! `env_filter` refuses without depending on it.
 
 // On docs.rs (see [package.metadata.docs.rs]): show which feature each gated item needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -26,7 +26,10 @@ pub use log_panel_database::{Database, DEFAULT_DATABASE};
 use log_panel_database::env::{ConfigFile, ConfigFileError};
 
 mod alert_config;
+mod directives;
 mod webhook_config;
+
+pub use directives::validate_directives;
 
 pub use alert_config::{AlertConfig, DEFAULT_WINDOW};
 pub use webhook_config::{WebhookConfig, WebhookFormat};
@@ -439,18 +442,6 @@ fn directives<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error
     let s = String::deserialize(d)?;
     validate_directives(&s).map_err(serde::de::Error::custom)?;
     Ok(s)
-}
-
-/// Checks RUST_LOG-style directives, returning a readable error.
-#[cfg(feature = "directives")]
-pub fn validate_directives(s: &str) -> Result<(), String> {
-    env_filter::Builder::new().try_parse(s).map(|_| ()).map_err(|e| format!("invalid filter directives `{s}`: {e}"))
-}
-
-/// Without feature `directives`, directives are taken as written.
-#[cfg(not(feature = "directives"))]
-pub fn validate_directives(_: &str) -> Result<(), String> {
-    Ok(())
 }
 
 /// A configuration error: which file, which line, which key, and what is wrong.

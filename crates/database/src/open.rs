@@ -151,19 +151,22 @@ mod read {
         }
     }
 
-    /// What `prune` and `rebuild` delete and rewrite with: the same database as
-    /// [`open_store`], without a read budget (a prune takes as long as it
-    /// takes). Behind the `maintenance` feature, so that a reader never carries it.
+    /// What `prune` and `rebuild` delete and rewrite with: the storage's
+    /// maintenance handle (`SqliteMaintenance`, `PgMaintenance`,
+    /// `ChMaintenance`) for the same database as [`open_store`], refusing
+    /// what it refuses, without a read budget (a prune takes as long as it
+    /// takes). Behind the `maintenance` feature, so that a reader never
+    /// carries it; the stores [`open_store`] returns have no write path.
     #[cfg(feature = "maintenance")]
     #[cfg_attr(not(any(feature = "sqlite", feature = "postgres", feature = "clickhouse")), allow(unused_variables))]
     pub fn open_maintenance(database: &Database) -> Result<Box<dyn Maintenance>, StoreError> {
         match database {
             #[cfg(feature = "sqlite")]
-            Database::Sqlite(path) => Ok(Box::new(log_panel_sqlite::SqliteStore::open(path)?)),
+            Database::Sqlite(path) => Ok(Box::new(log_panel_sqlite::SqliteMaintenance::open(path)?)),
             #[cfg(feature = "postgres")]
-            Database::Postgres(url) => Ok(Box::new(log_panel_postgres::PgStore::connect(url)?)),
+            Database::Postgres(url) => Ok(Box::new(log_panel_postgres::PgMaintenance::connect(url)?)),
             #[cfg(feature = "clickhouse")]
-            Database::ClickHouse(url) => Ok(Box::new(log_panel_clickhouse::ChStore::connect(url)?)),
+            Database::ClickHouse(url) => Ok(Box::new(log_panel_clickhouse::ChMaintenance::connect(url)?)),
             #[allow(unreachable_patterns)]
             other => Err(not_enabled(other)),
         }
@@ -177,15 +180,15 @@ mod read {
     pub fn migrate(database: &Database) -> Result<(i64, i64), StoreError> {
         match database {
             #[cfg(feature = "sqlite")]
-            Database::Sqlite(path) => log_panel_sqlite::SqliteStore::migrate(path),
+            Database::Sqlite(path) => log_panel_sqlite::SqliteMaintenance::migrate(path),
             #[cfg(feature = "postgres")]
             Database::Postgres(url) => {
-                let (from, to) = log_panel_postgres::PgStore::migrate(url)?;
+                let (from, to) = log_panel_postgres::PgMaintenance::migrate(url)?;
                 Ok((i64::from(from), i64::from(to)))
             }
             #[cfg(feature = "clickhouse")]
             Database::ClickHouse(url) => {
-                let (from, to) = log_panel_clickhouse::ChStore::migrate(url)?;
+                let (from, to) = log_panel_clickhouse::ChMaintenance::migrate(url)?;
                 Ok((i64::from(from), i64::from(to)))
             }
             #[allow(unreachable_patterns)]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
-use log_panel_postgres::{PgSink, PgStore};
+use log_panel_postgres::{PgMaintenance, PgSink, PgStore};
 use log_panel_query::{FieldValue, PageAt, RecordFilter};
 use log_panel_query::{Maintenance, Store};
 use log_panel_testing::postgres::TestServer;
@@ -187,7 +187,8 @@ fn main() {
     };
     std::thread::sleep(Duration::from_millis(300));
     let t = Instant::now();
-    let report = store.prune(Timestamp(START + (n as i64 / 2) * STEP), 1_000, false).unwrap();
+    let report =
+        PgMaintenance::connect(&url).unwrap().prune(Timestamp(START + (n as i64 / 2) * STEP), 1_000, false).unwrap();
     let d = t.elapsed();
     stop.store(true, Ordering::SeqCst);
     let (worst, times) = writer.join().unwrap();

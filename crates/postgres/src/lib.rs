@@ -6,9 +6,11 @@
 //! (one upsert per table). At start it connects and creates or migrates its schema
 //! (see [`schema`]); the schema is documented in `docs/schema.md`.
 //!
-//! With the `read` feature, `PgStore` is the read side (the `Store` and
-//! `Maintenance` traits of `log-panel-query`: filtered pages, cards,
-//! histograms, call sites; prune and rebuild), documented in `docs/query.md`. While its writer is idle, the sink brings the message and
+//! With the `read` feature, `PgStore` is the read side (the `Store` trait of
+//! `log-panel-query`: filtered pages, cards, histograms, call sites),
+//! documented in `docs/query.md`, and `PgMaintenance` prunes, rebuilds and
+//! migrates (its `Maintenance` trait), apart so that a reader cannot write.
+//! While its writer is idle, the sink brings the message and
 //! context search index up to date and, with [`PgSink::with_retention`],
 //! deletes expired records ([`Sink::idle`]).
 //!
@@ -80,6 +82,8 @@ pub mod aggregates;
 pub mod copy;
 mod error;
 pub mod listen;
+#[cfg(feature = "read")]
+mod maintenance;
 mod options;
 #[cfg(feature = "read")]
 mod rows;
@@ -95,6 +99,8 @@ mod upkeep;
 
 pub use error::{classify, Error};
 pub use log_panel_core::redact::redact_url;
+#[cfg(feature = "read")]
+pub use maintenance::PgMaintenance;
 pub use options::{Options, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TCP_USER_TIMEOUT};
 pub use sink::{PgSink, SanitisedCounter, RETENTION_BATCH};
 #[cfg(feature = "read")]

@@ -11,17 +11,16 @@ use std::time::Duration;
 use log_panel_core::{level_from_severity, Timestamp};
 use log_panel_query::{
     CallSite, CardFilter, CardSort, Cards, CardsQuery, Cursor, FieldGroups, FieldMatch, FieldValue, Histogram,
-    LevelCounts, LoggerCard, LoggerTotals, Page, PageAt, PruneReport, RecordFilter, Slots, SplitCounter, StoredRecord,
+    LevelCounts, LoggerCard, LoggerTotals, Page, PageAt, RecordFilter, Slots, SplitCounter, StoredRecord,
     DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
-use log_panel_query::{Maintenance, Store, StoreError, StoreErrorKind};
+use log_panel_query::{Store, StoreError, StoreErrorKind};
 use postgres::{Client, Row};
 
 use crate::options::error_chain;
 use crate::rows::{self, system_time, timestamp, RECORD_COLUMNS};
 use crate::sql::{field_check, filter_conditions, like_escape, logger_condition, page_conditions, text_check, Sql};
-use crate::upkeep::{retention, search};
-use crate::{aggregates, schema, Error, Options};
+use crate::{schema, Error, Options};
 
 mod fields;
 mod split;
@@ -76,7 +75,7 @@ impl std::fmt::Debug for PgStore {
 /// A postgres error as a store error: connection-level failures are
 /// `Unavailable`, everything else `Storage`; the message names the database
 /// by its redacted URL and never holds the password.
-fn store_error(config: &Options, what: &str, e: postgres::Error) -> StoreError {
+pub(crate) fn store_error(config: &Options, what: &str, e: postgres::Error) -> StoreError {
     let unavailable = match e.code().map(|c| c.code()) {
         // No SQLSTATE: a broken connection, or a driver-side mistake (which is ours).
         None => e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()),
@@ -95,7 +94,7 @@ fn store_error(config: &Options, what: &str, e: postgres::Error) -> StoreError {
     StoreError::new(kind, format!("PostgreSQL at `{}`: {what}: {detail}", config.redacted())).with_source(e)
 }
 
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -110,12 +109,50 @@ fn millis(d: Duration) -> u64 {
 
 /// The log-panel schema version, `None` when the database has no log-panel
 /// schema. Only reads.
-fn schema_version(client: &mut Client) -> Result<Option<i32>, postgres::Error> {
+pub(crate) fn schema_version(client: &mut Client) -> Result<Option<i32>, postgres::Error> {
     let exists: bool = client.query_one("SELECT to_regclass('log_panel_schema') IS NOT NULL", &[])?.try_get(0)?;
     if !exists {
         return Ok(None);
     }
     client.query_one("SELECT max(version) FROM log_panel_schema", &[])?.try_get(0)
+}
+
+/// A new session to `config`'s database, with the server's defaults.
+pub(crate) fn session(config: &Options) -> Result<Client, StoreError> {
+    config.connect().map_err(|reason| {
+        StoreError::new(
+            StoreErrorKind::Unavailable,
+            format!("cannot connect to PostgreSQL at `{}`: {}", config.redacted(), one_line(&reason)),
+        )
+    })
+}
+
+/// Refuses a database without the log-panel schema, or of another version
+/// than this build's (see [`PgStore::connect`]). Only reads.
+pub(crate) fn check_schema(config: &Options, client: &mut Client) -> Result<(), StoreError> {
+    let version = schema_version(client).map_err(|e| store_error(config, "reading the log-panel schema version", e))?;
+    let url = config.redacted().to_owned();
+    let latest = schema::latest_version();
+    match version {
+        None => Err(StoreError::new(
+            StoreErrorKind::Unavailable,
+            format!(
+                "`{url}` is not a log-panel database (no log_panel_schema table; nothing has been logged there yet?)"
+            ),
+        )),
+        Some(found) if found > latest => Err(StoreError::new(
+            StoreErrorKind::NewerSchema,
+            Error::SchemaTooNew { url, found, supported: latest }.to_string(),
+        )),
+        Some(found) if found < latest => Err(StoreError::new(
+            StoreErrorKind::Unavailable,
+            format!(
+                "`{url}` was written by an older log-panel (schema version {found}, this one reads {latest}); run \
+                 the application (its writer migrates the database) or `log-panel migrate`"
+            ),
+        )),
+        Some(_) => Ok(()),
+    }
 }
 
 /// The `rows=` estimate of the top node of a text-format plan line (0 when absent).
@@ -126,7 +163,7 @@ fn planned_rows(line: &str) -> f64 {
         .map_or(0.0, |n| n.parse::<f64>().unwrap_or(0.0))
 }
 
-fn sql_limit(n: usize) -> i64 {
+pub(crate) fn sql_limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
@@ -154,7 +191,7 @@ fn bucket_table(unit: i64) -> (&'static str, &'static str) {
 impl PgStore {
     /// Parses `url` and connects to read a log-panel database. A reader
     /// never creates or migrates the schema (the sink does, or
-    /// [`PgStore::migrate`]): a database without it is
+    /// [`PgMaintenance::migrate`](crate::PgMaintenance::migrate)): a database without it is
     /// [`StoreErrorKind::Unavailable`] ("not a log-panel database"), one of an
     /// older log-panel too (with what to do), one of a newer log-panel
     /// [`StoreErrorKind::NewerSchema`]. Each read has a budget of
@@ -173,79 +210,16 @@ impl PgStore {
             read_timeout_ms: millis(DEFAULT_READ_TIMEOUT),
         };
         let mut client = store.open()?;
-        let version = schema_version(&mut client)
-            .map_err(|e| store_error(&store.config, "reading the log-panel schema version", e))?;
-        let url = store.config.redacted().to_owned();
-        let latest = schema::latest_version();
-        match version {
-            None => {
-                return Err(StoreError::new(
-                    StoreErrorKind::Unavailable,
-                    format!(
-                        "`{url}` is not a log-panel database (no log_panel_schema table; nothing has been logged \
-                         there yet?)"
-                    ),
-                ))
-            }
-            Some(found) if found > latest => {
-                return Err(StoreError::new(
-                    StoreErrorKind::NewerSchema,
-                    Error::SchemaTooNew { url, found, supported: latest }.to_string(),
-                ))
-            }
-            Some(found) if found < latest => {
-                return Err(StoreError::new(
-                    StoreErrorKind::Unavailable,
-                    format!(
-                        "`{url}` was written by an older log-panel (schema version {found}, this one reads \
-                         {latest}); run the application (its writer migrates the database) or `log-panel migrate`"
-                    ),
-                ))
-            }
-            Some(_) => {}
-        }
+        check_schema(&store.config, &mut client)?;
         store.put_back(client);
         Ok(store)
-    }
-
-    /// Brings the schema of a log-panel database written by an older
-    /// log-panel to this build's, as the sink does when it connects (what
-    /// `log-panel migrate` runs). A database without a log-panel schema is
-    /// refused as [`PgStore::connect`] refuses it; returns the versions before and after.
-    pub fn migrate(url: &str) -> Result<(i32, i32), StoreError> {
-        let config = Options::parse(url).map_err(|e| StoreError::bad_filter(one_line(&e.to_string())))?;
-        let mut client = config.connect().map_err(|reason| {
-            StoreError::new(
-                StoreErrorKind::Unavailable,
-                format!("cannot connect to PostgreSQL at `{}`: {}", config.redacted(), one_line(&reason)),
-            )
-        })?;
-        let url = config.redacted().to_owned();
-        if schema_version(&mut client).map_err(|e| store_error(&config, "reading the schema version", e))?.is_none() {
-            return Err(StoreError::new(
-                StoreErrorKind::Unavailable,
-                format!("`{url}` is not a log-panel database (no log_panel_schema table)"),
-            ));
-        }
-        let outcome = schema::migrate(&mut client).map_err(|e| match e {
-            schema::MigrateError::TooNew(found) => StoreError::new(
-                StoreErrorKind::NewerSchema,
-                Error::SchemaTooNew { url: url.clone(), found, supported: schema::latest_version() }.to_string(),
-            ),
-            schema::MigrateError::Db(e) => store_error(&config, "migrating the schema", e),
-            schema::MigrateError::MissingExtension(name) => StoreError::new(
-                StoreErrorKind::Storage,
-                Error::MissingExtension { url: url.clone(), name: name.to_owned() }.to_string(),
-            ),
-        })?;
-        Ok((outcome.from, outcome.to))
     }
 
     /// Sets how long one read may run before the server stops it and the
     /// read answers [`StoreErrorKind::TimedOut`] (default
     /// [`DEFAULT_READ_TIMEOUT`]; whole milliseconds, at least 1): the
-    /// `statement_timeout` of the store's sessions. `prune`, `rebuild` and
-    /// [`catch_up_search`](PgStore::catch_up_search) run without it.
+    /// `statement_timeout` of the store's sessions. Maintenance
+    /// ([`PgMaintenance`](crate::PgMaintenance)) runs without it.
     #[must_use]
     pub fn with_read_timeout(mut self, timeout: Duration) -> PgStore {
         self.read_timeout_ms = millis(timeout);
@@ -269,31 +243,9 @@ impl PgStore {
         &self.config
     }
 
-    /// Brings the message search index up to date now, as the sink does when
-    /// idle (useful after loading rows by other means). Unlike the sink it
-    /// waits for its lock (behind a batch in flight, or until the server
-    /// cancels an autovacuum of `log_records`), so on return every record
-    /// committed before it started is indexed. Returns the steps run.
-    pub fn catch_up_search(&self) -> Result<u64, StoreError> {
-        let mut steps = 0;
-        loop {
-            steps += 1;
-            if !self.run_unbounded("indexing messages", |c| {
-                search::index_step(c, 10 * search::INDEX_STEP_ROWS, search::LockWait::Wait)
-            })? {
-                return Ok(steps);
-            }
-        }
-    }
-
     /// A new session with the read budget as its `statement_timeout`.
     fn open(&self) -> Result<Client, StoreError> {
-        let mut client = self.config.connect().map_err(|reason| {
-            StoreError::new(
-                StoreErrorKind::Unavailable,
-                format!("cannot connect to PostgreSQL at `{}`: {}", self.config.redacted(), one_line(&reason)),
-            )
-        })?;
+        let mut client = session(&self.config)?;
         client
             .batch_execute(&self.budget_sql())
             .map_err(|e| store_error(&self.config, "setting the read time budget", e))?;
@@ -305,25 +257,6 @@ impl PgStore {
     /// path that tried to write would fail instead of changing the database.
     fn budget_sql(&self) -> String {
         format!("SET statement_timeout = {}; SET default_transaction_read_only = on", self.read_timeout_ms)
-    }
-
-    /// [`run`](PgStore::run) without the read budget and with writes allowed,
-    /// for maintenance.
-    fn run_unbounded<T>(
-        &self,
-        what: &str,
-        mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
-    ) -> Result<T, StoreError> {
-        let budget = self.budget_sql();
-        self.run(what, |c| {
-            c.batch_execute("SET statement_timeout = 0; SET default_transaction_read_only = off")?;
-            let done = f(c);
-            // Put the budget back even when `f` failed; a session that cannot is closed by then.
-            let reset = c.batch_execute(&budget);
-            let v = done?;
-            reset?;
-            Ok(v)
-        })
     }
 
     fn take(&self) -> Result<Client, StoreError> {
@@ -935,37 +868,6 @@ impl Store for PgStore {
     }
 }
 
-impl Maintenance for PgStore {
-    fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
-        if batch_size == 0 {
-            return Err(StoreError::bad_filter("prune: the batch size must be at least 1"));
-        }
-        let before = system_time(before);
-        let batch = sql_limit(batch_size);
-        if dry_run {
-            let n = self.run_unbounded("counting old records", |c| retention::count_older(c, before))?;
-            return Ok(PruneReport::new(n, n.div_ceil(batch_size as u64)));
-        }
-        let (mut deleted, mut batches) = (0u64, 0u64);
-        loop {
-            let n = self.run_unbounded("deleting old records", |c| retention::prune_batch(c, before, batch))?;
-            if n == 0 {
-                break;
-            }
-            deleted += n;
-            batches += 1;
-            if n < batch_size as u64 {
-                break;
-            }
-        }
-        Ok(PruneReport::new(deleted, batches))
-    }
-
-    fn rebuild(&self) -> Result<(), StoreError> {
-        self.run_unbounded("rebuilding the aggregates", aggregates::rebuild)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -983,7 +885,8 @@ mod tests {
         let write = "CREATE TABLE written_by_a_reader (id int)";
         let err = store.run("writing", |c| c.batch_execute(write)).unwrap_err();
         assert!(err.to_string().contains("read-only transaction"), "{err}");
-        store.run_unbounded("writing", |c| c.batch_execute("CREATE TABLE written_by_maintenance (id int)")).unwrap();
+        let maintenance = crate::PgMaintenance::connect(&url).unwrap();
+        maintenance.run("writing", |c| c.batch_execute("CREATE TABLE written_by_maintenance (id int)")).unwrap();
         let err = store.run("writing", |c| c.batch_execute(write)).unwrap_err();
         assert!(err.to_string().contains("read-only transaction"), "{err}");
     }

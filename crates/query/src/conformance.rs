@@ -11,7 +11,7 @@
 //! // The reference store passes its own suite.
 //! let mut store = MemoryStore::default();
 //! let handle = store.clone();
-//! conformance::run(&mut store, &handle);
+//! conformance::run(&mut store, &handle, &handle);
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -38,11 +38,12 @@ pub const SPAN: i64 = 3 * DAY;
 pub const LOGGERS: [&str; 5] = ["billing", "billing::db", "billingx", "web::api", "old::only"];
 
 /// Runs every check: fills `sink` (which must store into the empty database
-/// that `store` reads), then compares each of `store`'s answers with the
-/// reference's. Calls `sink.idle()` between checks, so a search index that
-/// lags behind the rows is exercised as well as one that has caught up.
-pub fn run<S: Store + Maintenance>(sink: &mut dyn Sink, store: &S) {
-    let (store, maintenance): (&dyn Store, &dyn Maintenance) = (store, store);
+/// that `store` reads and `maintenance` prunes), then compares each of
+/// `store`'s answers with the reference's, last after a prune and a rebuild
+/// through `maintenance`. Calls `sink.idle()` between checks, so a search
+/// index that lags behind the rows is exercised as well as one that has
+/// caught up.
+pub fn run(sink: &mut dyn Sink, store: &dyn Store, maintenance: &dyn Maintenance) {
     let reference = MemoryStore::default();
     let mut reference_sink = reference.clone();
     let batches = data_set();
@@ -927,7 +928,7 @@ mod tests {
     fn the_reference_passes_its_own_suite() {
         let mut store = MemoryStore::default();
         let handle = store.clone();
-        run(&mut store, &handle);
+        run(&mut store, &handle, &handle);
     }
 
     /// A store that implements everything but `split`, which it gets from

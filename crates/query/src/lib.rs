@@ -1235,7 +1235,8 @@ pub trait Store: Send + Sync {
 /// Deleting and rewriting stored data: what an operator's tool runs
 /// (`log-panel prune`, `log-panel rebuild`), never a reader. Apart from
 /// [`Store`] so that a read-only face (the web panel) holds a `dyn Store`
-/// that cannot delete; the storage crates implement both on their store.
+/// that cannot delete: each storage crate implements it on a type of its own
+/// (`SqliteMaintenance`, `PgMaintenance`, `ChMaintenance`), never on its store.
 pub trait Maintenance: Send + Sync {
     /// Deletes the records older than `before`, at most `batch_size` a
     /// transaction, and keeps the aggregates right (takes the deleted rows

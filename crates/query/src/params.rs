@@ -54,7 +54,36 @@ impl FromStr for LevelSpec {
     }
 }
 
+/// The spelling [`LevelSpec::from_str`] reads back: `warn` for a minimum,
+/// `error,info` for a set, and `warn,warn` for exactly one level (one level
+/// alone would be a minimum).
+///
+/// ```
+/// use log_panel_core::Level;
+/// use log_panel_query::LevelSpec;
+/// assert_eq!(LevelSpec::Exactly(vec![Level::Warn]).to_string(), "warn,warn");
+/// assert_eq!("warn,warn".parse::<LevelSpec>()?, LevelSpec::Exactly(vec![Level::Warn]));
+/// # Ok::<(), log_panel_query::StoreError>(())
+/// ```
+impl fmt::Display for LevelSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.as_slice() {
+            (true, [l]) => f.write_str(log_panel_core::level_name(*l)),
+            (false, [l]) => write!(f, "{0},{0}", log_panel_core::level_name(*l)),
+            (_, ls) => f.write_str(&ls.iter().map(|l| log_panel_core::level_name(*l)).collect::<Vec<_>>().join(",")),
+        }
+    }
+}
+
 impl LevelSpec {
+    /// Whether this is a minimum, and its levels.
+    fn as_slice(&self) -> (bool, &[Level]) {
+        match self {
+            LevelSpec::AtLeast(l) => (true, std::slice::from_ref(l)),
+            LevelSpec::Exactly(ls) => (false, ls),
+        }
+    }
+
     /// Narrows `filter` to these levels.
     pub fn apply(&self, filter: &mut RecordFilter) {
         match self {
@@ -141,6 +170,10 @@ fn named(field: &str, e: StoreError) -> StoreError {
     StoreError::new(e.kind(), format!("{field}: {e}")).with_source(e)
 }
 
+/// Why a filter whose `since` is not before its `until` is refused, in the
+/// command's words and the panel's alike (its parameters bear the flags' names).
+const EMPTY_RANGE: &str = "--since must be before --until: the time range is empty";
+
 /// A process id as typed.
 pub fn parse_pid(s: &str) -> Result<u32, StoreError> {
     s.trim().parse().map_err(|_| StoreError::bad_filter(format!("pid `{}`: expected a process id", s.escape_debug())))
@@ -153,10 +186,9 @@ pub fn parse_pid(s: &str) -> Result<u32, StoreError> {
 pub struct FilterParams {
     /// The logger ([`LoggerMatch`]: `name`, or `name::` with its children).
     pub logger: String,
-    /// The levels ([`LevelSpec`]).
+    /// The levels ([`LevelSpec`]: one level a minimum, a comma list exactly
+    /// those; the panel joins a repeated `level` parameter with commas).
     pub level: String,
-    /// Levels kept exactly, one each (the panel's check boxes), beside `level`.
-    pub levels: Vec<String>,
     /// Messages containing this text, case-insensitively ([`RecordFilter::text`]).
     pub text: String,
     /// A query in the query language, ANDed with the rest (docs/query.md).
@@ -206,8 +238,7 @@ impl FilterParams {
             &self.pid,
             &self.site,
         ];
-        one.iter().map(|v| v.len()).sum::<usize>()
-            + self.levels.iter().chain(&self.context).map(String::len).sum::<usize>()
+        one.iter().map(|v| v.len()).sum::<usize>() + self.context.iter().map(String::len).sum::<usize>()
     }
 
     /// Whether no condition is set.
@@ -217,7 +248,8 @@ impl FilterParams {
 
     /// The filter, with `since` and `until` placed by `place` (a relative
     /// time from now, a wall-clock time in the caller's zone); or every
-    /// problem found, each naming its condition.
+    /// problem found, each naming its condition. The one check that the
+    /// time range is not empty (`since` before `until`), for every face.
     pub fn to_filter(
         &self,
         place: impl Fn(When) -> Result<Timestamp, StoreError>,
@@ -235,10 +267,6 @@ impl FilterParams {
         if !self.level.is_empty() {
             check("level", self.level.parse::<LevelSpec>().map(|l| l.apply(&mut f)));
         }
-        for l in &self.levels {
-            let one = parse_level(l.trim()).map_err(StoreError::bad_filter);
-            check("levels", one.map(|l| LevelSpec::Exactly(vec![l]).apply(&mut f)));
-        }
         if !self.text.is_empty() {
             f.text = Some(self.text.clone());
         }
@@ -250,7 +278,7 @@ impl FilterParams {
         }
         if let (Some(s), Some(u)) = (f.since, f.until) {
             if s >= u {
-                check("since", Err(StoreError::bad_filter("the time range is empty: `since` must be before `until`")));
+                check("since", Err(StoreError::bad_filter(EMPTY_RANGE)));
             }
         }
         if !self.app.is_empty() {
@@ -351,7 +379,7 @@ mod tests {
     fn text_and_exact_levels() {
         let p = params(|p| {
             p.text = "Payment".into();
-            p.levels = vec!["error".into(), "warning".into(), "error".into()];
+            p.level = "error, warning,error".into();
         });
         let f = p.to_filter(|w| w.at_offset(NOW, 0)).unwrap();
         assert_eq!(f.text.as_deref(), Some("Payment"));

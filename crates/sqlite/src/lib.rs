@@ -31,6 +31,8 @@ mod error;
 mod file;
 #[cfg(all(test, feature = "read"))]
 mod follow_tests;
+#[cfg(feature = "read")]
+mod maintenance;
 mod options;
 mod rows;
 mod schema;
@@ -42,6 +44,8 @@ mod store;
 mod upkeep;
 
 pub use error::Error;
+#[cfg(feature = "read")]
+pub use maintenance::SqliteMaintenance;
 pub use options::Options;
 pub use schema::SCHEMA_VERSION;
 pub use sink::{SqliteSink, BUSY_TIMEOUT, WAL_RESTART_BYTES, WRITE_BUSY_TIMEOUT};

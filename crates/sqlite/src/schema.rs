@@ -236,7 +236,7 @@ mod tests {
     /// Migrates `path` as `log-panel migrate` does (readers never do), checks
     /// the version, and opens a store and a connection on it.
     fn migrated(path: &std::path::Path) -> (SqliteStore, Connection) {
-        SqliteStore::migrate(path).unwrap();
+        crate::SqliteMaintenance::migrate(path).unwrap();
         let store = SqliteStore::open(path).unwrap();
         let conn = Connection::open(path).unwrap();
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();

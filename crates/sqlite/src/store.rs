@@ -12,18 +12,16 @@ use std::time::{Duration, Instant};
 use log_panel_core::{level_from_severity, Timestamp};
 use log_panel_query::{
     CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldGroups, FieldMatch, FieldValue, Histogram, LoggerCard,
-    LoggerMatch, Page, PageAt, PruneReport, RecordFilter, Slots, SplitCounter, StoredRecord, DEFAULT_READ_TIMEOUT,
-    HOUR, QUARTER_HOUR,
+    LoggerMatch, Page, PageAt, RecordFilter, Slots, SplitCounter, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR,
+    QUARTER_HOUR,
 };
-use log_panel_query::{LevelCounts, Maintenance, Store, StoreError, StoreErrorKind};
+use log_panel_query::{LevelCounts, Store, StoreError, StoreErrorKind};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
-use crate::aggregates;
 use crate::rows::{self, level_counts, RECORD_COLUMNS};
 use crate::sql::Sql;
-use crate::upkeep::steps::StepRows;
-use crate::upkeep::{retention, search};
+use crate::upkeep::search;
 use crate::{file, schema, BUSY_TIMEOUT};
 
 mod fields;
@@ -37,21 +35,13 @@ const POOL_SIZE: usize = 4;
 /// few microseconds of work, so a read stops within that of its budget.
 const PROGRESS_STEPS: i32 = 1_000;
 
-/// The pause after each prune transaction: as long as the transaction took,
-/// within these bounds. The minimum outlasts the first few steps of a
-/// writer's busy wait (it sleeps at most 25 ms between tries within its 100 ms), so it gets the lock.
-const PRUNE_PAUSE_MIN: Duration = Duration::from_millis(30);
-const PRUNE_PAUSE_MAX: Duration = Duration::from_millis(250);
-/// How long one prune transaction should hold the write lock: well under a
-/// writer's 100 ms busy timeout (halved past twice this, see `StepRows`).
-const PRUNE_TX_TARGET: Duration = Duration::from_millis(25);
-
 /// The most rows a histogram counts from `log_records` (when the filter
 /// cannot use the aggregates); beyond it the histogram is incomplete.
 pub const HISTOGRAM_ROW_LIMIT: usize = 1_000_000;
 
 /// Reads a log-panel SQLite database: records, requests, cards, histograms,
-/// call sites; prunes and rebuilds aggregates.
+/// call sites. Pruning and rebuilding the aggregates is
+/// [`SqliteMaintenance`](crate::SqliteMaintenance), apart so that a reader cannot write.
 ///
 /// Safe to share between threads (`&self` everywhere): each call takes a
 /// read-only connection (`SQLITE_OPEN_READONLY`) from a small pool. WAL lets
@@ -113,7 +103,7 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-fn storage(e: rusqlite::Error) -> StoreError {
+pub(crate) fn storage(e: rusqlite::Error) -> StoreError {
     let kind = match e.sqlite_error_code() {
         Some(
             rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked,
@@ -140,16 +130,6 @@ fn usize_param(n: usize) -> i64 {
 struct Lease<'a> {
     store: &'a SqliteStore,
     conn: Option<ReadConn>,
-}
-
-impl Lease<'_> {
-    /// Lifts the time budget, for maintenance that reads (a dry-run prune).
-    fn without_budget(self) -> Self {
-        if let Some(c) = &self.conn {
-            c.deadline.store(u64::MAX, Ordering::Relaxed);
-        }
-        self
-    }
 }
 
 impl std::ops::Deref for Lease<'_> {
@@ -180,28 +160,14 @@ impl SqliteStore {
     ///   [`StoreErrorKind::Unavailable`] with a message that says so;
     /// - a database of an older log-panel schema is
     ///   [`StoreErrorKind::Unavailable`] too: its writer (the application) or
-    ///   `log-panel migrate` ([`SqliteStore::migrate`]) brings it up to date;
+    ///   `log-panel migrate` ([`SqliteMaintenance::migrate`](crate::SqliteMaintenance::migrate)) brings it up to date;
     /// - a newer one is [`StoreErrorKind::NewerSchema`].
     ///
     /// Reads have a budget of [`DEFAULT_READ_TIMEOUT`]
     /// ([`SqliteStore::with_read_timeout`]).
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let version = identify(&path)?;
-        if version > schema::SCHEMA_VERSION {
-            return Err(newer_schema(&path, version));
-        }
-        if version < schema::SCHEMA_VERSION {
-            return Err(StoreError::new(
-                StoreErrorKind::Unavailable,
-                format!(
-                    "{} was written by an older log-panel (schema version {version}, this one reads {}); run the \
-                     application (its writer migrates the file) or `log-panel migrate`",
-                    path.display(),
-                    schema::SCHEMA_VERSION
-                ),
-            ));
-        }
+        check_current(&path)?;
         let file = file::Id::at(&path).map_err(|e| unreadable(&path, e))?;
         let store = SqliteStore {
             path,
@@ -213,32 +179,11 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// Brings a log-panel database written by an older log-panel to this
-    /// build's schema, as its writer does when it opens it (what
-    /// `log-panel migrate` runs). Refuses what [`SqliteStore::open`] refuses
-    /// (a missing, empty or foreign file, a newer schema); returns the
-    /// versions before and after.
-    pub fn migrate(path: impl AsRef<Path>) -> Result<(i64, i64), StoreError> {
-        let path = path.as_ref();
-        let version = identify(path)?;
-        if version > schema::SCHEMA_VERSION {
-            return Err(newer_schema(path, version));
-        }
-        if version < schema::SCHEMA_VERSION {
-            let mut conn = open_existing(path).map_err(storage)?;
-            schema::migrate(&mut conn).map_err(|e| match e {
-                crate::Error::NewerSchema { .. } => StoreError::new(StoreErrorKind::NewerSchema, e.to_string()),
-                other => StoreError::new(StoreErrorKind::Storage, other.to_string()).with_source(other),
-            })?;
-        }
-        Ok((version, schema::SCHEMA_VERSION))
-    }
-
     /// Sets how long one read may run before it is stopped with
     /// [`StoreErrorKind::TimedOut`] (default [`DEFAULT_READ_TIMEOUT`], at
     /// least 1 ms). Enforced by a progress handler on the read connections,
-    /// from the moment a read takes its connection; `prune` and `rebuild`
-    /// are not bounded.
+    /// from the moment a read takes its connection; maintenance
+    /// ([`SqliteMaintenance`](crate::SqliteMaintenance)) is not bounded.
     #[must_use]
     pub fn with_read_timeout(mut self, timeout: Duration) -> SqliteStore {
         self.read_timeout = timeout.max(Duration::from_millis(1));
@@ -350,10 +295,6 @@ impl SqliteStore {
         };
         let marks = if keyed { crate::sql::Marks::read(&conn, filter).map_err(storage)? } else { Default::default() };
         Ok(Sql::planned_above(filter, scan, marks, above))
-    }
-
-    fn writer(&self) -> Result<Connection, StoreError> {
-        open_existing(&self.path).map_err(storage)
     }
 
     fn select(&self, w: &Sql, tail: &str) -> Result<Vec<StoredRecord>, StoreError> {
@@ -629,7 +570,28 @@ fn tree_loggers(conn: &Connection, root: &str) -> rusqlite::Result<Vec<String>> 
     names
 }
 
-fn newer_schema(path: &Path, version: i64) -> StoreError {
+/// Refuses what is not a log-panel database of this build's schema (see
+/// [`SqliteStore::open`]), reading only.
+pub(crate) fn check_current(path: &Path) -> Result<(), StoreError> {
+    let version = identify(path)?;
+    if version > schema::SCHEMA_VERSION {
+        return Err(newer_schema(path, version));
+    }
+    if version < schema::SCHEMA_VERSION {
+        return Err(StoreError::new(
+            StoreErrorKind::Unavailable,
+            format!(
+                "{} was written by an older log-panel (schema version {version}, this one reads {}); run the \
+                 application (its writer migrates the file) or `log-panel migrate`",
+                path.display(),
+                schema::SCHEMA_VERSION
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn newer_schema(path: &Path, version: i64) -> StoreError {
     StoreError::new(
         StoreErrorKind::NewerSchema,
         format!(
@@ -658,7 +620,7 @@ const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 /// What the file at `path` is, read without writing anything beside it: its
 /// log-panel schema version. A missing, empty or non-SQLite file, or one
 /// without a `log_records` table and a schema version, is refused (`Unavailable`).
-fn identify(path: &Path) -> Result<i64, StoreError> {
+pub(crate) fn identify(path: &Path) -> Result<i64, StoreError> {
     let refuse = |why: &str| StoreError::new(StoreErrorKind::Unavailable, format!("{} {why}", path.display()));
     let mut header = Vec::with_capacity(100);
     match std::fs::File::open(path) {
@@ -725,7 +687,7 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
 /// holds frames, SQLite keeps the index in memory. With `immutable`, through
 /// the URI parameter `immutable=1`: SQLite reads the main file alone, with no
 /// lock and nothing made beside it (only to recognise a file).
-fn open_read(path: &Path, immutable: bool) -> rusqlite::Result<Connection> {
+pub(crate) fn open_read(path: &Path, immutable: bool) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let conn = if immutable {
         Connection::open_with_flags(format!("file:{}?immutable=1", uri_path(path)), flags)?
@@ -749,19 +711,6 @@ fn uri_path(path: &Path) -> String {
         }
     }
     out
-}
-
-/// A writing connection to a database [`identify`] accepted (prune,
-/// rebuild, migrate): WAL as the sink keeps it, busy timeout.
-fn open_existing(path: &Path) -> rusqlite::Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    // As the sink's connection: in WAL mode a commit then needs no
-    // fsync, so a prune transaction holds the lock for its work only.
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    Ok(conn)
 }
 
 /// Adds the cursor condition of `at` to `w`; the order its page is read in.
@@ -1164,51 +1113,6 @@ impl Store for SqliteStore {
     // inside it: a row readable now has a smaller id than any committed later.
     fn ids_in_commit_order(&self) -> bool {
         true
-    }
-}
-
-impl Maintenance for SqliteStore {
-    fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
-        if batch_size == 0 {
-            return Err(StoreError::bad_filter("prune: the batch size must be at least 1"));
-        }
-        if dry_run {
-            let conn = self.conn()?.without_budget();
-            let n = retention::count_older(&conn, before).map_err(storage)?;
-            let size = u64::try_from(batch_size).unwrap_or(u64::MAX);
-            return Ok(PruneReport::new(n, n.div_ceil(size)));
-        }
-        let mut conn = self.writer()?;
-        let (mut deleted, mut batches) = (0u64, 0u64);
-        // Rows per transaction: at most `batch_size`, fewer while a
-        // transaction holds the lock longer than PRUNE_TX_TARGET (a delete
-        // also updates the search index, the context side table and the
-        // aggregates), so an application's writer never waits long.
-        let mut chunk = StepRows::new(batch_size, 1, batch_size).aiming_at(PRUNE_TX_TARGET);
-        loop {
-            // Timed from holding the lock (`StepRows::run`): counting the
-            // wait for a writer's commit shrank the transactions to one row.
-            let (n, took) =
-                chunk.run(&mut conn, |tx, rows| retention::prune_batch(tx, before, rows)).map_err(storage)?;
-            if n == 0 {
-                break;
-            }
-            deleted += n;
-            batches += 1;
-            // SQLite's write lock has no queue: a prune that begins its next
-            // transaction at once wins it again and again while the writer
-            // sleeps in its busy wait (seconds per batch at 10 M rows, see
-            // docs/performance.md). Leaving the lock free for as long as a
-            // transaction held it lets a waiting writer in, at the price of
-            // at most halving the prune's rate.
-            std::thread::sleep(took.clamp(PRUNE_PAUSE_MIN, PRUNE_PAUSE_MAX));
-        }
-        Ok(PruneReport::new(deleted, batches))
-    }
-
-    fn rebuild(&self) -> Result<(), StoreError> {
-        let mut conn = self.writer()?;
-        aggregates::rebuild(&mut conn).map_err(storage)
     }
 }
 

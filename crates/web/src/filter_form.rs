@@ -2,7 +2,7 @@
 //! parameters as typed, the form that shows them back, and the caret under
 //! a query's mistake.
 
-use log_panel_core::{level_name, parse_level, Level, Timestamp};
+use log_panel_core::{level_name, Level, Timestamp};
 use log_panel_query::{parse_query, FilterParams, LevelSpec, RecordFilter, StoreError, StoreErrorKind};
 use maud::{html, Markup};
 
@@ -52,8 +52,8 @@ pub(crate) const MAX_FILTER_BYTES: usize = 2048;
 type Condition = fn(&FilterParams) -> &String;
 
 /// The URL's name of each condition of a [`FilterParams`], in the order of
-/// a link: the query crate's names, but `q` for the query and `ctx` for a
-/// context condition.
+/// a link: the command's flag names (`--level`, `--context`, …), but `q`
+/// for the query (the command's positional argument).
 const NAMES: [(&str, Condition); 10] = [
     ("logger", |f| &f.logger),
     ("level", |f| &f.level),
@@ -73,8 +73,10 @@ pub(crate) fn read_form(p: &Params) -> FilterParams {
     let text = |k: &str| p.get(k).unwrap_or("").to_owned();
     let mut form = FilterParams::default();
     form.logger = text("logger");
-    form.level = text("level");
-    form.levels = p.all("levels").map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned).collect();
+    // The minimum's select and the level boxes all send `level`: their
+    // values are one comma list, as `--level error,info` (one level alone a
+    // minimum, several exactly those).
+    form.level = p.all("level").map(str::trim).filter(|v| !v.is_empty()).collect::<Vec<_>>().join(",");
     // The query and the text are kept as typed: a leading space may be meant.
     form.query = p.all("q").next().unwrap_or("").to_owned();
     form.text = p.all("text").next().unwrap_or("").to_owned();
@@ -84,9 +86,9 @@ pub(crate) fn read_form(p: &Params) -> FilterParams {
     form.host = text("host");
     form.pid = text("pid");
     form.site = text("site");
-    // A textarea sends several conditions, one per line; links send one per `ctx`.
+    // A textarea sends several conditions, one per line; links send one per `context`.
     form.context =
-        p.all("ctx").flat_map(str::lines).map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+        p.all("context").flat_map(str::lines).map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
     form
 }
 
@@ -96,10 +98,8 @@ pub(crate) fn form_pairs(form: &FilterParams) -> Vec<(&'static str, String)> {
         let v = v(form);
         (!v.is_empty()).then(|| (*k, v.clone()))
     };
-    let mut out: Vec<(&'static str, String)> = NAMES[..2].iter().filter_map(set).collect();
-    out.extend(form.levels.iter().map(|l| ("levels", l.clone())));
-    out.extend(NAMES[2..].iter().filter_map(set));
-    out.extend(form.context.iter().map(|c| ("ctx", c.clone())));
+    let mut out: Vec<(&'static str, String)> = NAMES.iter().filter_map(set).collect();
+    out.extend(form.context.iter().map(|c| ("context", c.clone())));
     out
 }
 
@@ -140,14 +140,18 @@ pub(crate) fn filter_form_keeping(
     keep: &[(&'static str, String)],
 ) -> Markup {
     let levels = [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace];
-    let has = |l: Level| form.levels.iter().any(|x| parse_level(x.trim()) == Ok(l));
-    let minimum = match form.level.parse::<LevelSpec>() {
-        Ok(LevelSpec::AtLeast(l)) => Some(l),
-        _ => None,
+    // A minimum shows in the select, a set in the boxes; exactly one level
+    // in both, so that applying the form again sends `level=warn&level=warn`.
+    let (minimum, exactly) = match form.level.parse::<LevelSpec>() {
+        Ok(LevelSpec::AtLeast(l)) => (Some(l), Vec::new()),
+        Ok(LevelSpec::Exactly(ls)) if ls.len() == 1 => (ls.first().copied(), ls),
+        Ok(LevelSpec::Exactly(ls)) => (None, ls),
+        Err(_) => (None, Vec::new()),
     };
+    let has = |l: Level| exactly.contains(&l);
     let advanced = [&form.app, &form.host, &form.pid, &form.site, &form.text].iter().any(|v| !v.is_empty())
         || !form.context.is_empty()
-        || !form.levels.is_empty();
+        || !exactly.is_empty();
     html! {
         form.filters method="get" action=(base.at(action)) {
             @if let Some(e) = error { p.error role="alert" { strong { "Filter not applied: " } (Shown(e)) } (caret(&form.query)) }
@@ -175,13 +179,13 @@ pub(crate) fn filter_form_keeping(
                         label { "Pid" input name="pid" value=(Shown(&form.pid)) inputmode="numeric"; }
                         label { "Call site" input name="site" value=(Shown(&form.site)) placeholder="src/db.rs:42"; }
                         label.wide { "Context key=value (one per line)"
-                            textarea name="ctx" rows="2" placeholder="request_id=r-42" { (Shown(&form.context.join("\n"))) }
+                            textarea name="context" rows="2" placeholder="request_id=r-42" { (Shown(&form.context.join("\n"))) }
                         }
                     }
                     fieldset.levels {
-                        legend { "Only levels" }
+                        legend { "Only levels (with the minimum: one list)" }
                         @for l in levels {
-                            label.check { input type="checkbox" name="levels" value=(level_name(l)) checked[has(l)]; (l.as_str()) }
+                            label.check { input type="checkbox" name="level" value=(level_name(l)) checked[has(l)]; (l.as_str()) }
                         }
                     }
                 }
@@ -217,7 +221,7 @@ mod tests {
 
     #[test]
     fn a_filter_reports_every_problem() {
-        let p = Params::parse(Some("level=loud&pid=x&since=soon&ctx=nokey&logger=::&site=:3"));
+        let p = Params::parse(Some("level=loud&pid=x&since=soon&context=nokey&logger=::&site=:3"));
         let err = to_filter(&read_form(&p), NOW, Viewer::utc()).unwrap_err();
         for part in ["unknown level `loud`", "pid `x`", "time `soon`", "context filter", "logger", "call site `:3`"] {
             assert!(err.contains(part), "{err}");
@@ -227,7 +231,7 @@ mod tests {
     #[test]
     fn links_carry_the_filter_back() {
         let p =
-            Params::parse(Some("logger=a%26b&levels=error&levels=warn&ctx=k%3Dv%0Aj%3D2&q=%20x&site=src%2Fa.rs%3A7"));
+            Params::parse(Some("logger=a%26b&level=error&level=warn&context=k%3Dv%0Aj%3D2&q=%20x&site=src%2Fa.rs%3A7"));
         let form = read_form(&p);
         assert_eq!(form.context, ["k=v", "j=2"]);
         let again = read_form(&Params::parse(Some(&encode(form_pairs(&form)))));
@@ -238,14 +242,31 @@ mod tests {
         assert_eq!(f.site, Some(SiteMatch { file: "src/a.rs".into(), line: Some(7) }));
     }
 
+    /// The minimum's select and the level boxes send one `level` list: one
+    /// level a minimum, several exactly those; a filter of exactly one level
+    /// is shown in both, so that applying the form again keeps it.
+    #[test]
+    fn the_level_controls_are_one_list() {
+        let read = |q: &str| to_filter(&read_form(&Params::parse(Some(q))), NOW, Viewer::utc()).unwrap();
+        assert_eq!((read("level=warn").min_level, read("level=warn").levels), (Some(Level::Warn), vec![]));
+        assert_eq!(read("level=&level=error&level=info").levels, [Level::Error, Level::Info]);
+        let one = read_form(&Params::parse(Some("level=warn&level=warn")));
+        assert_eq!(form_pairs(&one), [("level", "warn,warn".to_owned())]);
+        let html = filter_form(&Base(String::new()), "/records", &one, Viewer::utc(), None).into_string();
+        assert!(html.contains("<option value=\"warn\" selected>"), "{html}");
+        assert!(html.contains("name=\"level\" value=\"warn\" checked"), "{html}");
+        assert!(!html.contains("name=\"level\" value=\"error\" checked"), "{html}");
+    }
+
     /// The form reads the same level words, time forms and text filter as the command line.
     #[test]
     fn the_grammar_is_the_command_lines() {
-        let p = Params::parse(Some("level=warning&text=Payment&since=90d&levels=WARNING"));
+        let p = Params::parse(Some("level=warning&text=Payment&since=90d"));
         let form = read_form(&p);
         let f = to_filter(&form, NOW, Viewer::utc()).unwrap();
         assert_eq!(f.min_level, Some(Level::Warn));
-        assert_eq!(f.levels, [Level::Warn]);
+        let only = to_filter(&read_form(&Params::parse(Some("level=warning&level=WARNING"))), NOW, Viewer::utc());
+        assert_eq!(only.unwrap().levels, [Level::Warn]);
         assert_eq!(f.text.as_deref(), Some("Payment"));
         assert_eq!(f.since, Some(Timestamp(NOW.0 - 90 * log_panel_query::DAY)));
         assert!(form_pairs(&form).contains(&("text", "Payment".to_owned())));

@@ -118,7 +118,7 @@ pub(crate) fn ordered<'a>(r: &'a StoredRecord, keys: &[String]) -> Vec<(&'a Stri
     out
 }
 
-/// The link a chip filters by: the records page with `ctx=key=value` when
+/// The link a chip filters by: the records page with `context=key=value` when
 /// that condition reads back as this key and value, else the records sharing
 /// the value (`/related`, which takes any key); `None` for a value that is
 /// not a scalar or longer, with its key, than [`CHIP_LINK_BYTES`].
@@ -129,7 +129,7 @@ pub(crate) fn chip_link(base: &Base, tz: &str, key: &str, value: &serde_json::Va
     }
     let plain = !key.contains('=') && key.trim() == key && !key.is_empty();
     let mut query = if plain {
-        encode([("ctx", format!("{key}={text}"))])
+        encode([("context", format!("{key}={text}"))])
     } else {
         encode([("key", key), ("value", text.as_str())])
     };

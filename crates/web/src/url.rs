@@ -6,7 +6,7 @@ use time::format_description::well_known::Rfc3339;
 
 use time::OffsetDateTime;
 
-/// The query string as ordered pairs, so repeated keys (`levels`, `ctx`) keep every value.
+/// The query string as ordered pairs, so repeated keys (`level`, `context`) keep every value.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Params {
     pairs: Vec<(String, String)>,

@@ -243,7 +243,7 @@ async fn dense_records(env: &mut common::Env, client: &Client, base: &str, shots
 
     for width in [1400, 800] {
         client.set_window_size(width, 1000).await.unwrap();
-        client.goto(&format!("{base}/records?ctx=tenant%3Dacme")).await.unwrap();
+        client.goto(&format!("{base}/records?context=tenant%3Dacme")).await.unwrap();
         client.wait().for_element(Locator::Css("table.records details.rec")).await.unwrap();
         let (visible, tallest, wide) = measure_rows(client).await;
         assert_eq!(visible, 8, "{width}: every row of the tenant in view");
@@ -582,7 +582,7 @@ async fn browse(env: &mut common::Env) {
     shot(&client, &shots, "sites").await;
 
     // The hostile record renders as text: no alert, no injected element.
-    client.goto(&format!("{base}/records?levels=warn&levels=error")).await.unwrap();
+    client.goto(&format!("{base}/records?level=warn&level=error")).await.unwrap();
     let injected = client.find_all(Locator::Css("main img, main b, main script")).await.unwrap();
     assert!(injected.is_empty());
     assert!(text_of(&client, "table.records").await.contains(common::H_MSG));

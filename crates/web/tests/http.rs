@@ -98,8 +98,8 @@ async fn records_every_filter(env: &Env) {
         ("logger=billing::".into(), 9),
         ("logger=billing&level=error".into(), 2),
         ("level=warn".into(), 6),
-        ("levels=warn".into(), 3),
-        ("levels=warn&levels=error".into(), 6),
+        ("level=warn&level=warn".into(), 3),
+        ("level=warn&level=error".into(), 6),
         ("q=PAYMENT+FAILED".into(), 1),
         ("q=%3Cscript%3E".into(), 2),
         ("since=1d&logger=billing".into(), 5),
@@ -110,11 +110,11 @@ async fn records_every_filter(env: &Env) {
         ("host=old-host".into(), 3),
         (format!("pid={pid}&logger=billing%3A%3A"), 6),
         ("pid=4242".into(), 1),
-        ("ctx=request_id%3Dr-1".into(), 3),
-        ("ctx=request_id%3Dr-1&ctx=order_id%3D1234".into(), 1),
-        ("ctx=request_id%3Dr-1%0Aorder_id%3D1234".into(), 1),
-        ("ctx=ms%3D1200".into(), 1),
-        ("ctx=order_id%3D99".into(), 0),
+        ("context=request_id%3Dr-1".into(), 3),
+        ("context=request_id%3Dr-1&context=order_id%3D1234".into(), 1),
+        ("context=request_id%3Dr-1%0Aorder_id%3D1234".into(), 1),
+        ("context=ms%3D1200".into(), 1),
+        ("context=order_id%3D99".into(), 0),
         ("logger=nobody".into(), 0),
     ];
     for (query, want) in cases {
@@ -126,9 +126,9 @@ async fn records_every_filter(env: &Env) {
         assert!(body.contains("<form class=\"filters\""));
         assert!(body.contains("<figure class=\"histogram\""));
     }
-    let (_, _, body) = get(&app, "/records?levels=warn&levels=error&logger=billing%3A%3A").await;
+    let (_, _, body) = get(&app, "/records?level=warn&level=error&logger=billing%3A%3A").await;
     assert!(body.contains("value=\"billing::\""));
-    assert!(body.contains("name=\"levels\" value=\"warn\" checked"), "{body}");
+    assert!(body.contains("name=\"level\" value=\"warn\" checked"), "{body}");
 }
 
 /// The search box speaks the query language (docs/query.md): OR, NOT,
@@ -531,11 +531,11 @@ async fn bad_filters_are_400_with_the_form(env: &Env) {
     let app = router(env.store.clone());
     for (query, message) in [
         ("level=loud", "level `loud`"),
-        ("levels=x", "level `x`"),
+        ("level=warn&level=x", "level `x`"),
         ("since=soon", "time `soon`"),
         ("since=now&until=1h", "since"),
         ("pid=-1", "pid `-1`"),
-        ("ctx=nokey", "expected key=value"),
+        ("context=nokey", "expected key=value"),
         ("logger=%3A%3A", "logger"),
         ("older=garbage", "cursor"),
         ("limit=0", "limit `0`"),
@@ -1042,7 +1042,7 @@ async fn every_page_is_bounded_whatever_its_parameters(env: &Env) {
     // The search box takes a query: the same characters, as one quoted phrase.
     let max_q = urlencode(&format!("\"{}\"", "\\\"<&".repeat(2002 / 4)));
     // As many context conditions as a filter may hold (more are a 400).
-    let ctx: String = (0..RecordFilter::MAX_FIELDS).map(|i| format!("&ctx=k{i:02}%3Dv")).collect();
+    let ctx: String = (0..RecordFilter::MAX_FIELDS).map(|i| format!("&context=k{i:02}%3Dv")).collect();
     for uri in [
         format!("/records?limit=500&q={max_q}"),
         format!("/records?limit=500&since=0001-01-01T00:00:00Z&until=9999-12-31T23:59:59Z&q={max_q}"),
@@ -1067,7 +1067,7 @@ async fn every_page_is_bounded_whatever_its_parameters(env: &Env) {
         assert_escaped(&uri, &body);
     }
     let too_long = hostile(2100);
-    let too_many: String = (0..2000).map(|i| format!("&ctx=k{i}%3Dv")).collect();
+    let too_many: String = (0..2000).map(|i| format!("&context=k{i}%3Dv")).collect();
     for uri in [
         format!("/records?q={too_long}"),
         format!("/records?logger={too_long}"),
@@ -1076,7 +1076,7 @@ async fn every_page_is_bounded_whatever_its_parameters(env: &Env) {
         "/records?limit=99999999999999999999999".to_owned(),
         format!("/sites?q={too_long}"),
         "/sites?limit=101".to_owned(),
-        format!("/tail?ctx={too_long}"),
+        format!("/tail?context={too_long}"),
         format!("/tail{}", too_many.replacen('&', "?", 1)),
     ] {
         let (status, _, body) = get(&app, &uri).await;
@@ -1102,7 +1102,7 @@ async fn hostile_filters_are_refused_never_500(env: &Env) {
     let app = router(env.store.clone());
     // Every wrong answer, so one run lists them all.
     let mut wrong: Vec<String> = Vec::new();
-    let many = |n: usize| "&ctx=a%3D1".repeat(n);
+    let many = |n: usize| "&context=a%3D1".repeat(n);
     let nul = [
         "q=%00",
         "q=pay%00ment",
@@ -1110,14 +1110,14 @@ async fn hostile_filters_are_refused_never_500(env: &Env) {
         "logger=billing%3A%3A%00",
         "app=shop%00",
         "host=h%00",
-        "ctx=request_id%3Dr-1%00",
-        "ctx=request_id%3D%00",
+        "context=request_id%3Dr-1%00",
+        "context=request_id%3D%00",
         "site=src%2Fa%00.rs%3A1",
     ];
     // Within the 2 048 bytes a filter may have: the store runs it or refuses it.
     let heavy = format!("level=error{}", many(600));
     let refused = [
-        "ctx=request%00_id%3Dr-1".to_owned(),
+        "context=request%00_id%3Dr-1".to_owned(),
         heavy.clone(),
         format!("level=error{}", many(2000)),
         "limit=-1".to_owned(),
@@ -1661,7 +1661,7 @@ mod histogram_truth {
         for query in [
             "q=payment+failed",
             "q=OLD",
-            "ctx=request_id%3Dr-1",
+            "context=request_id%3Dr-1",
             "logger=billing",
             "host=old-host",
             "since=90d",
@@ -1782,7 +1782,7 @@ mod histogram_truth {
     /// titled "at least") and in the total ("≥").
     pub(super) async fn a_bounded_count_is_marked_in_the_bars(env: &Env) {
         let app = router(Arc::new(Watched::new(env.store.clone(), Mode::Bounded)));
-        let (status, _, body) = get(&app, "/records?ctx=request_id%3Dr-1").await;
+        let (status, _, body) = get(&app, "/records?context=request_id%3Dr-1").await;
         assert_eq!(status, StatusCode::OK);
         let fig = figure(&body);
         assert!(!fig.exact, "{}", fig.html);
@@ -1903,7 +1903,7 @@ mod histogram_truth {
 }
 
 /// The records table: one line per record, its context as `key=value` chips
-/// (the keys of the `ctx` filter first), each a link filtering by its value,
+/// (the keys of the `context` filter first), each a link filtering by its value,
 /// and the whole message and context in place behind a `<details>`.
 mod dense_rows {
     use super::*;
@@ -1928,7 +1928,7 @@ mod dense_rows {
 
     pub(super) async fn rows_are_one_line_with_chips_filtered_keys_first(env: &Env) {
         let app = router(env.store.clone());
-        let (status, _, body) = get(&app, "/records?ctx=request_id%3Dr-1").await;
+        let (status, _, body) = get(&app, "/records?context=request_id%3Dr-1").await;
         assert_eq!(status, StatusCode::OK);
         let rows = rows(&body);
         assert_eq!(rows.len(), 3, "{body}");
@@ -1953,8 +1953,8 @@ mod dense_rows {
         assert!(!row.contains("chip hit"));
 
         // Each chip filters by its value.
-        let chip_links = links(failed, "/records?ctx=");
-        assert_eq!(chip_links, ["/records?ctx=request_id%3Dr-1", "/records?ctx=order_id%3D1234"], "{failed}");
+        let chip_links = links(failed, "/records?context=");
+        assert_eq!(chip_links, ["/records?context=request_id%3Dr-1", "/records?context=order_id%3D1234"], "{failed}");
         let (status, _, one) = get(&app, &chip_links[1]).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(count_rows(&one), 1);
@@ -1973,7 +1973,7 @@ mod dense_rows {
         ];
         sync(|| env.sink.write(&Batch::new(&origin, &[r]))).unwrap();
         let app = router(env.store.clone());
-        let (status, _, body) = get(&app, "/records?pid=6161&ctx=status%3D503").await;
+        let (status, _, body) = get(&app, "/records?pid=6161&context=status%3D503").await;
         assert_eq!(status, StatusCode::OK);
         let rows = rows(&body);
         assert_eq!(rows.len(), 1, "{body}");
@@ -2024,7 +2024,7 @@ mod dense_rows {
 
     pub(super) async fn hostile_keys_and_values_are_escaped_in_chips(env: &Env) {
         let app = router(env.store.clone());
-        let (status, _, body) = get(&app, "/records?levels=warn&levels=error").await;
+        let (status, _, body) = get(&app, "/records?level=warn&level=error").await;
         assert_eq!(status, StatusCode::OK);
         assert_escaped("chips", &body);
         let evil = rows(&body).into_iter().find(|r| r.contains("second &lt;script&gt;")).expect("the hostile row");
@@ -2032,7 +2032,7 @@ mod dense_rows {
             chips(evil),
             ["key&quot;&gt;&lt;img src=x onerror=alert(1)&gt;=&lt;script&gt;alert(1)&lt;/script&gt;"]
         );
-        // A key holding `=` cannot be a `ctx=key=value` condition: its chip
+        // A key holding `=` cannot be a `context=key=value` condition: its chip
         // links the records sharing the exact key and value.
         let link = links(evil, "/related?key=").remove(0);
         let (status, _, found) = get(&app, &link).await;
@@ -2048,7 +2048,7 @@ mod dense_rows {
         let (_, _, body) = get(&app, "/records").await;
         let form = body.split("<form class=\"filters\"").nth(1).unwrap().split("</form>").next().unwrap();
         let more = form.split("<details class=\"more\"").nth(1).expect("advanced fields in a details");
-        for name in ["app", "host", "pid", "site", "ctx", "levels"] {
+        for name in ["app", "host", "pid", "site", "context", "level"] {
             assert!(more.contains(&format!("name=\"{name}\"")), "{name} behind More filters");
         }
         assert!(!form.contains("<details class=\"more\" open"));
@@ -2368,7 +2368,7 @@ async fn field_statistics_count_the_filters_records(env: &mut Env) {
         let wanted = format!("request_id={value}");
         let ctx_of = |l: &str| {
             let query = l.split_once('?').map_or("", |(_, q)| q).to_owned();
-            form_urlencoded::parse(query.as_bytes()).into_owned().find(|(k, _)| k == "ctx").map(|(_, v)| v)
+            form_urlencoded::parse(query.as_bytes()).into_owned().find(|(k, _)| k == "context").map(|(_, v)| v)
         };
         links(body, "/records?field=request_id")
             .into_iter()
@@ -2593,7 +2593,7 @@ mod tail_rows {
         ];
         sync(|| env.sink.write(&Batch::new(&origin, &[r]))).unwrap();
         let app = router(env.store.clone());
-        let filter = format!("q=payment&ctx={}", urlencode(&format!("tenant={H_ATTR}")));
+        let filter = format!("q=payment&context={}", urlencode(&format!("tenant={H_ATTR}")));
         let (status, _, tail) = get(&app, &format!("/tail?{filter}")).await;
         assert_eq!(status, StatusCode::OK, "{tail}");
         assert_escaped("tail", &tail);

@@ -14,7 +14,7 @@
 use std::time::Instant;
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
-use log_panel_postgres::{PgSink, PgStore};
+use log_panel_postgres::{PgMaintenance, PgSink, PgStore};
 use log_panel_query::Store;
 use log_panel_query::{FieldMatch, FieldValue, LoggerMatch, PageAt, RecordFilter, Slots, DAY};
 use postgres::{Client, NoTls};
@@ -140,7 +140,7 @@ fn load(url: &str, n: u64) -> Timestamp {
     println!("loaded {n} records in {:.1} s", t.elapsed().as_secs_f64());
     drop(sink);
     let t = Instant::now();
-    PgStore::connect(url).expect("store").catch_up_search().expect("catch up");
+    PgMaintenance::connect(url).expect("maintenance").catch_up_search().expect("catch up");
     println!("search side table caught up in {:.1} s", t.elapsed().as_secs_f64());
     client.batch_execute("VACUUM ANALYZE").expect("analyze");
     now

@@ -2,7 +2,7 @@
 //! through the real writer while the search index lags (its `Sink::idle`
 //! steps compete with the batches) against the same writer with upkeep off
 //! and with the index caught up; and the commit time of steady batches while
-//! `SqliteStore::prune` deletes the file's oldest records, against the same
+//! `SqliteMaintenance::prune` deletes the file's oldest records, against the same
 //! batches without the prune.
 
 use std::fmt;
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use log_panel_core::{Batch, Origin, Sink, SinkError, Timestamp};
 use log_panel_query::Maintenance;
-use log_panel_sqlite::{SqliteSink, SqliteStore};
+use log_panel_sqlite::{SqliteMaintenance, SqliteSink, SqliteStore};
 use serde_json::json;
 
 use super::Gen;
@@ -198,17 +198,17 @@ fn steady_writer(db: &Path, stop: &AtomicBool, min: usize, max: usize) -> Batche
 }
 
 /// Prunes the `expired` records older than `before` from `db` with
-/// `SqliteStore::prune` (batches of 1 000) while a steady writer stores
+/// `SqliteMaintenance::prune` (batches of 1 000) while a steady writer stores
 /// batches; then the same writer for as many batches without a prune.
 pub fn prune_while_writing(db: &Path, before: Timestamp, expired: u64, failures: &mut Vec<String>) -> PruneOutcome {
-    let store = SqliteStore::open(db).expect("store");
+    let maintenance = SqliteMaintenance::open(db).expect("maintenance");
     let stop = AtomicBool::new(false);
     let (during, deleted, prune_secs) = std::thread::scope(|s| {
         let writer = s.spawn(|| steady_writer(db, &stop, 0, usize::MAX));
         // The writer's first batch is due now: let it start before the prune.
         std::thread::sleep(BATCH_EVERY * 2);
         let t = Instant::now();
-        let report = store.prune(before, 1_000, false).expect("prune");
+        let report = maintenance.prune(before, 1_000, false).expect("prune");
         let secs = t.elapsed().as_secs_f64();
         stop.store(true, Ordering::Relaxed);
         (writer.join().expect("steady writer"), report.deleted, secs)

@@ -2,7 +2,7 @@
 //! against ChStore on the two-shard cluster, written by ChSink.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use log_panel_clickhouse::{ChSink, ChStore};
+use log_panel_clickhouse::{ChMaintenance, ChSink, ChStore};
 use log_panel_query::conformance;
 use log_panel_testing::clickhouse::Cluster;
 
@@ -16,5 +16,6 @@ fn ch_store_passes_the_conformance_suite() {
     let url = cluster.create_database();
     let mut sink = ChSink::connect(&url).unwrap();
     let store = ChStore::connect(&url).unwrap();
-    conformance::run(&mut sink, &store);
+    let maintenance = ChMaintenance::connect(&url).unwrap();
+    conformance::run(&mut sink, &store, &maintenance);
 }

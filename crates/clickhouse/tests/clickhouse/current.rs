@@ -12,7 +12,7 @@
 
 use std::process::Command;
 
-use log_panel_clickhouse::{ChSink, ChStore, Options};
+use log_panel_clickhouse::{ChMaintenance, ChSink, ChStore, Options};
 use log_panel_core::{Batch, Level, Record, Sink, Timestamp, DAY};
 use log_panel_query::conformance::{data_set, filters, BASE, SPAN};
 use log_panel_query::{CardsQuery, FieldValue, Maintenance, PageAt, Slots, Store};
@@ -50,7 +50,8 @@ fn every_statement_runs_on_a_current_release_with_the_same_answers() {
     drop(sink);
 
     // Reads: every method of the read trait, over every filter of the conformance suite.
-    let store = ChStore::open(options).unwrap();
+    let store = ChStore::open(options.clone()).unwrap();
+    let maintenance = ChMaintenance::open(options).unwrap();
     let now = Timestamp(BASE.0 + SPAN);
     let hours = Slots::hours_until(now, 24).unwrap();
     let days = Slots::days_until(now, 0, 4).unwrap();
@@ -80,10 +81,10 @@ fn every_statement_runs_on_a_current_release_with_the_same_answers() {
     store.cards(&CardsQuery::new(days.clone(), now)).unwrap();
     store.loggers().unwrap();
     // Maintenance: a dry run, a prune of the first day, a rebuild, then reads again.
-    store.prune(Timestamp(BASE.0 + DAY), 100, true).unwrap();
-    let pruned = store.prune(Timestamp(BASE.0 + DAY), 100, false).unwrap();
+    maintenance.prune(Timestamp(BASE.0 + DAY), 100, true).unwrap();
+    let pruned = maintenance.prune(Timestamp(BASE.0 + DAY), 100, false).unwrap();
     assert!(pruned.deleted > 0);
-    store.rebuild().unwrap();
+    maintenance.rebuild().unwrap();
     store.cards(&CardsQuery::new(days.clone(), now)).unwrap();
     store.histogram(&Default::default(), &days).unwrap();
     assert!(reads > 10);

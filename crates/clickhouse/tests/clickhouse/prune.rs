@@ -3,7 +3,7 @@
 //! suite takes long on the packaged server).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use log_panel_clickhouse::{ChSink, ChStore};
+use log_panel_clickhouse::{ChMaintenance, ChSink, ChStore};
 use log_panel_core::{Batch, Sink, Timestamp};
 use log_panel_query::conformance::{data_set, MemoryStore, BASE, SPAN};
 use log_panel_query::{CardsQuery, Maintenance, PageAt, RecordFilter, Slots, Store, DAY};
@@ -15,6 +15,7 @@ fn prune_drops_old_days_with_their_aggregates_and_rebuild_agrees() {
     let url = cluster.create_database();
     let mut sink = ChSink::connect(&url).unwrap();
     let store = ChStore::connect(&url).unwrap();
+    let maintenance = ChMaintenance::connect(&url).unwrap();
     let reference = MemoryStore::default();
     let mut reference_sink = reference.clone();
     for (origin, records) in data_set() {
@@ -27,8 +28,8 @@ fn prune_drops_old_days_with_their_aggregates_and_rebuild_agrees() {
     old.until = Some(before);
     let expected = reference.all(&old).len() as u64;
     assert!(expected > 0);
-    assert_eq!(store.prune(before, 100, true).unwrap().deleted, expected, "dry run counts");
-    assert_eq!(store.prune(before, 97, false).unwrap().deleted, expected, "prune deletes");
+    assert_eq!(maintenance.prune(before, 100, true).unwrap().deleted, expected, "dry run counts");
+    assert_eq!(maintenance.prune(before, 97, false).unwrap().deleted, expected, "prune deletes");
     reference.prune(before, 97, false).unwrap();
     let all = RecordFilter::default();
     let left = store.records(&all, PageAt::Newest, 5_000).unwrap().records.len();
@@ -37,7 +38,7 @@ fn prune_drops_old_days_with_their_aggregates_and_rebuild_agrees() {
     let now = Timestamp(BASE.0 + SPAN);
     let query = CardsQuery::new(Slots::hours_until(now, 72).unwrap(), now);
     assert_eq!(store.cards(&query).unwrap(), reference.cards(&query).unwrap(), "cards after prune");
-    store.rebuild().unwrap();
+    maintenance.rebuild().unwrap();
     assert_eq!(store.cards(&query).unwrap(), reference.cards(&query).unwrap(), "cards after rebuild");
-    assert_eq!(store.prune(before, 97, false).unwrap().deleted, 0, "a second prune finds nothing");
+    assert_eq!(maintenance.prune(before, 97, false).unwrap().deleted, 0, "a second prune finds nothing");
 }

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
-use log_panel_postgres::{schema, PgSink, PgStore};
+use log_panel_postgres::{schema, PgMaintenance, PgSink, PgStore};
 use log_panel_query::{
     CardFilter, CardsQuery, Cursor, FieldMatch, FieldValue, Follow, LevelCounts, LoggerMatch, PageAt, RecordFilter,
     Slots, StoredRecord, DAY, HOUR, QUARTER_HOUR,
@@ -593,21 +593,22 @@ fn aggregate_tables(db: &mut Client) -> Vec<Vec<String>> {
 fn prune_keeps_the_aggregates_equal_to_a_rebuild() {
     server_or_skip!();
     let (url, mut sink, store, gens) = setup(2_000);
+    let maintenance = PgMaintenance::connect(&url).unwrap();
     while sink.idle().unwrap() {} // index everything, so the side table is pruned too
     let before = Timestamp(T0 + 20 * HOUR + 7 * 60 * SEC);
     let old = gens.iter().filter(|g| g.record.timestamp < before).count() as u64;
-    let dry = store.prune(before, 150, true).unwrap();
+    let dry = maintenance.prune(before, 150, true).unwrap();
     assert_eq!((dry.deleted, dry.batches), (old, old.div_ceil(150)));
     let mut db = Client::connect(&url, NoTls).unwrap();
     let rows = |db: &mut Client| -> i64 { db.query_one("SELECT count(*) FROM log_records", &[]).unwrap().get(0) };
     assert_eq!(rows(&mut db), gens.len() as i64, "a dry run deletes nothing");
-    let report = store.prune(before, 150, false).unwrap();
+    let report = maintenance.prune(before, 150, false).unwrap();
     assert_eq!(report, dry);
     assert_eq!(rows(&mut db), (gens.len() as u64 - old) as i64);
     let search: i64 = db.query_one("SELECT count(*) FROM log_search", &[]).unwrap().get(0);
     assert_eq!(search, rows(&mut db), "the search side table follows");
     let incremental = aggregate_tables(&mut db);
-    store.rebuild().unwrap();
+    maintenance.rebuild().unwrap();
     assert_eq!(aggregate_tables(&mut db), incremental, "pruned aggregates equal a rebuild");
     assert_eq!(
         walk(&store, &filter(), 500),
@@ -617,12 +618,12 @@ fn prune_keeps_the_aggregates_equal_to_a_rebuild() {
             f
         })
     );
-    assert_eq!(store.prune(before, 150, false).unwrap().deleted, 0);
+    assert_eq!(maintenance.prune(before, 150, false).unwrap().deleted, 0);
     // Everything: loggers disappear.
-    store.prune(Timestamp(T0 + 10 * DAY), 999, false).unwrap();
+    maintenance.prune(Timestamp(T0 + 10 * DAY), 999, false).unwrap();
     assert!(store.loggers().unwrap().is_empty());
     assert_eq!(aggregate_tables(&mut db), vec![Vec::<String>::new(); 3]);
-    assert_eq!(store.prune(before, 0, true).unwrap_err().kind(), StoreErrorKind::BadFilter);
+    assert_eq!(maintenance.prune(before, 0, true).unwrap_err().kind(), StoreErrorKind::BadFilter);
 }
 
 #[test]
@@ -649,7 +650,7 @@ fn sink_retention_deletes_expired_records_while_idle() {
     assert_eq!(got, (10_000..10_300).collect::<Vec<_>>());
     let mut db = Client::connect(&url, NoTls).unwrap();
     let incremental = aggregate_tables(&mut db);
-    store.rebuild().unwrap();
+    PgMaintenance::connect(&url).unwrap().rebuild().unwrap();
     assert_eq!(aggregate_tables(&mut db), incremental);
     // Without retention nothing is deleted.
     let url = TestServer::shared_database().unwrap();
@@ -687,7 +688,7 @@ fn a_version_2_database_with_rows_is_migrated_to_the_latest() {
     assert!(err.to_string().contains("older log-panel") && err.to_string().contains("log-panel migrate"), "{err}");
     let version: i32 = db.query_one("SELECT max(version) FROM log_panel_schema", &[]).unwrap().get(0);
     assert_eq!(version, 2, "the reader left the schema as it was");
-    assert_eq!(PgStore::migrate(&url).unwrap(), (2, schema::latest_version()));
+    assert_eq!(PgMaintenance::migrate(&url).unwrap(), (2, schema::latest_version()));
     let store = PgStore::connect(&url).unwrap();
     let version: i32 = db.query_one("SELECT max(version) FROM log_panel_schema", &[]).unwrap().get(0);
     assert_eq!(version, schema::latest_version());
@@ -797,7 +798,7 @@ fn errors_are_typed_and_one_line() {
 }
 
 /// A reader never creates the schema: an empty database is refused as "not a
-/// log-panel database" and keeps no table; `PgStore::migrate` refuses it too.
+/// log-panel database" and keeps no table; `PgMaintenance::migrate` refuses it too.
 #[test]
 fn a_reader_never_creates_the_schema() {
     server_or_skip!();
@@ -807,7 +808,7 @@ fn a_reader_never_creates_the_schema() {
         db.query_one("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'", &[]).unwrap().get(0)
     };
     db.batch_execute("CREATE TABLE customers (id int PRIMARY KEY)").unwrap();
-    for attempt in [PgStore::connect(&url).map(drop), PgStore::migrate(&url).map(drop)] {
+    for attempt in [PgStore::connect(&url).map(drop), PgMaintenance::migrate(&url).map(drop)] {
         let err = attempt.unwrap_err();
         assert_eq!(err.kind(), StoreErrorKind::Unavailable);
         assert!(err.to_string().contains("is not a log-panel database (no log_panel_schema table"), "{err}");
@@ -840,7 +841,7 @@ fn a_read_past_its_time_budget_times_out() {
     let slots = Slots::ending_at(Timestamp::now(), HOUR, 2).unwrap();
     assert_eq!(store.histogram(&f, &slots).unwrap_err().kind(), StoreErrorKind::TimedOut);
     // Maintenance has no budget.
-    store.rebuild().unwrap();
+    PgMaintenance::connect(&url).unwrap().rebuild().unwrap();
     // The default budget lets the same scan finish.
     let store = PgStore::connect(&url).unwrap();
     assert!(store.records(&f, PageAt::Newest, 10).unwrap().records.is_empty());

@@ -14,7 +14,7 @@ use log_panel_query::{
     Slots, DAY, HOUR, QUARTER_HOUR,
 };
 use log_panel_query::{LevelCounts, Maintenance, Store, StoreErrorKind, StoredRecord};
-use log_panel_sqlite::{Options, SqliteSink, SqliteStore};
+use log_panel_sqlite::{Options, SqliteMaintenance, SqliteSink, SqliteStore};
 use rusqlite::Connection;
 use serde_json::json;
 
@@ -649,19 +649,20 @@ fn prune_keeps_aggregates_and_search_right() {
     let (mut sink, model) = open_filled(dir.path(), 3_000);
     sink.idle().unwrap(); // part of the index built: both sides of the mark are pruned
     let store = SqliteStore::open(sink.path()).unwrap();
+    let maintenance = SqliteMaintenance::open(sink.path()).unwrap();
     let before = Timestamp(BASE + DAY + 3 * HOUR + 11);
     let old = model.iter().filter(|r| r.ts < before.0).count() as u64;
-    let dry = store.prune(before, 100, true).unwrap();
+    let dry = maintenance.prune(before, 100, true).unwrap();
     assert_eq!((dry.deleted, dry.batches), (old, old.div_ceil(100)));
     let n: i64 = sink.connection().query_row("SELECT count(*) FROM log_records", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 3_000, "a dry run deletes nothing");
-    let report = store.prune(before, 100, false).unwrap();
+    let report = maintenance.prune(before, 100, false).unwrap();
     assert_eq!(report.deleted, old);
     // At least one transaction per 100 rows; more when one ran long and the prune shortened them.
     assert!(report.batches >= old.div_ceil(100), "{report:?}");
     let kept: Vec<Row> = model.iter().filter(|r| r.ts >= before.0).cloned().collect();
     let after = aggregates(sink.connection());
-    store.rebuild().unwrap();
+    maintenance.rebuild().unwrap();
     assert_eq!(after, aggregates(sink.connection()), "pruned aggregates equal a rebuild");
     for t in ["payment", "ÉTÉ", "ab", "reset"] {
         let mut f = RecordFilter::default();
@@ -670,10 +671,10 @@ fn prune_keeps_aggregates_and_search_right() {
     }
     catch_up(&mut sink);
     sink.connection().execute("INSERT INTO log_records_fts (log_records_fts) VALUES ('integrity-check')", []).unwrap();
-    assert_eq!(store.prune(before, 100, false).unwrap().deleted, 0);
-    assert_eq!(store.prune(before, 0, true).unwrap_err().kind(), StoreErrorKind::BadFilter);
+    assert_eq!(maintenance.prune(before, 100, false).unwrap().deleted, 0);
+    assert_eq!(maintenance.prune(before, 0, true).unwrap_err().kind(), StoreErrorKind::BadFilter);
     // Pruning everything empties the stats.
-    store.prune(Timestamp(BASE + 10 * DAY), 1_000, false).unwrap();
+    maintenance.prune(Timestamp(BASE + 10 * DAY), 1_000, false).unwrap();
     assert!(store.loggers().unwrap().is_empty());
     assert!(aggregates(sink.connection()).iter().all(Vec::is_empty));
 }
@@ -713,7 +714,7 @@ fn retention_deletes_expired_records_when_idle() {
     assert_eq!(left.len(), 2_500);
     assert!(left.iter().all(|r| r.ts.0 > now - HOUR));
     let after = aggregates(sink.connection());
-    store.rebuild().unwrap();
+    SqliteMaintenance::open(&path).unwrap().rebuild().unwrap();
     assert_eq!(after, aggregates(sink.connection()));
     assert_eq!(store.unindexed().unwrap(), 0);
 }
@@ -774,7 +775,7 @@ fn context_lookups_are_complete_at_every_lag() {
     assert_eq!(side_rows(&sink), carried(&model));
 
     let before = Timestamp(BASE + DAY / 2);
-    store.prune(before, 300, false).unwrap();
+    SqliteMaintenance::open(sink.path()).unwrap().prune(before, 300, false).unwrap();
     let kept: Vec<Row> = model.iter().filter(|r| r.ts >= before.0).cloned().collect();
     assert_eq!(side_rows(&sink), carried(&kept), "pruned records leave the side table");
     check(&store, &kept, 0);
@@ -829,7 +830,8 @@ fn sqlite_store_passes_the_conformance_suite() {
     let path = dir.path().join("conformance.db");
     let mut sink = log_panel_sqlite::SqliteSink::open(&path).unwrap();
     let store = log_panel_sqlite::SqliteStore::open(&path).unwrap();
-    log_panel_query::conformance::run(&mut sink, &store);
+    let maintenance = SqliteMaintenance::open(&path).unwrap();
+    log_panel_query::conformance::run(&mut sink, &store, &maintenance);
 }
 
 /// A logger tree is read one arm per logger, and by one query past
@@ -924,7 +926,7 @@ fn a_reader_refuses_and_never_touches_a_file_that_is_not_a_log_panel_database() 
     for (path, says) in cases {
         assert!(sidecars(path).is_empty(), "{}: {:?}", path.display(), sidecars(path));
         let before = std::fs::read(path).unwrap();
-        for attempt in [SqliteStore::open(path).map(drop), SqliteStore::migrate(path).map(drop)] {
+        for attempt in [SqliteStore::open(path).map(drop), SqliteMaintenance::migrate(path).map(drop)] {
             let e = attempt.unwrap_err();
             assert_eq!(e.kind(), StoreErrorKind::Unavailable, "{e}");
             let text = e.to_string();
@@ -937,7 +939,7 @@ fn a_reader_refuses_and_never_touches_a_file_that_is_not_a_log_panel_database() 
 }
 
 /// A database of an older schema is read by no reader until its writer
-/// (or `SqliteStore::migrate`, `log-panel migrate`) migrates it.
+/// (or `SqliteMaintenance::migrate`, `log-panel migrate`) migrates it.
 #[test]
 fn an_older_schema_is_refused_until_migrated() {
     let dir = tempfile::tempdir().unwrap();
@@ -958,7 +960,7 @@ fn an_older_schema_is_refused_until_migrated() {
     assert_eq!(e.kind(), StoreErrorKind::Unavailable, "{e}");
     assert!(e.to_string().contains("older log-panel") && e.to_string().contains("log-panel migrate"), "{e}");
     assert_eq!(std::fs::read(&path).unwrap(), before);
-    assert_eq!(SqliteStore::migrate(&path).unwrap(), (3, log_panel_sqlite::SCHEMA_VERSION));
+    assert_eq!(SqliteMaintenance::migrate(&path).unwrap(), (3, log_panel_sqlite::SCHEMA_VERSION));
     let store = SqliteStore::open(&path).unwrap();
     assert_eq!(store.records(&RecordFilter::default(), PageAt::Newest, 100).unwrap().records.len(), 50);
 }

@@ -135,7 +135,7 @@ fn records_link(ctx: &Ctx, c: &Crossing) -> String {
         "/records",
         vec![
             ("logger", c.logger.clone()),
-            ("levels", log_panel_core::level_name(c.level).to_owned()),
+            ("level", log_panel_query::LevelSpec::Exactly(vec![c.level]).to_string()),
             ("since", url_time(c.start)),
             ("until", url_time(Timestamp(c.at.0.saturating_add(1)))),
         ],

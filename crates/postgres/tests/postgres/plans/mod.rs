@@ -13,7 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
-use log_panel_postgres::{PgSink, PgStore};
+use log_panel_postgres::{PgMaintenance, PgSink, PgStore};
 use log_panel_query::Store;
 use log_panel_query::{Cursor, FieldMatch, FieldValue, LoggerMatch, PageAt, RecordFilter, Slots, DAY};
 use log_panel_testing::postgres::{client, TestServer};
@@ -82,7 +82,7 @@ fn no_read_scans_log_records_whole() {
         admin.batch_execute(&sql).unwrap();
     }
     let store = PgStore::connect(&url).unwrap();
-    store.catch_up_search().unwrap();
+    PgMaintenance::connect(&url).unwrap().catch_up_search().unwrap();
     admin.batch_execute("VACUUM ANALYZE log_search").unwrap();
 
     let at = |what: &str| {
@@ -210,8 +210,8 @@ fn the_index_catch_up_waits_out_a_conflicting_lock() {
     sink.write(&Batch::new(&origin, &records)).unwrap();
     let mut vacuum = client(&url);
     vacuum.batch_execute("BEGIN; LOCK TABLE log_records IN SHARE UPDATE EXCLUSIVE MODE").unwrap();
-    let store = PgStore::connect(&url).unwrap();
-    let catch_up = thread::spawn(move || store.catch_up_search().unwrap());
+    let maintenance = PgMaintenance::connect(&url).unwrap();
+    let catch_up = thread::spawn(move || maintenance.catch_up_search().unwrap());
     thread::sleep(Duration::from_millis(300));
     vacuum.batch_execute("COMMIT").unwrap();
     catch_up.join().unwrap();

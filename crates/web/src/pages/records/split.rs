@@ -51,7 +51,7 @@ pub(crate) const TITLE_CHARS: usize = 512;
 pub(crate) fn value_link(base: &Base, keep: &[(&'static str, String)], key: &str, value: &str) -> Option<String> {
     (value.len() <= LINKED_BYTES && !value.contains(['\n', '\r']) && !key.contains('=')).then(|| {
         let mut pairs = keep.to_vec();
-        pairs.push(("ctx", format!("{key}={value}")));
+        pairs.push(("context", format!("{key}={value}")));
         base.link("/records", &encode(pairs))
     })
 }

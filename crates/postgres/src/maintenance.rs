@@ -1,0 +1,143 @@
+//! [`PgMaintenance`]: what deletes and rewrites a PostgreSQL database besides
+//! its sink (`log-panel prune`, `rebuild`, `migrate`, the search catch-up),
+//! apart from the read-only [`PgStore`](crate::PgStore) so that a reader
+//! holds no handle that can write.
+
+use log_panel_core::Timestamp;
+use log_panel_query::{Maintenance, PruneReport, StoreError, StoreErrorKind};
+use postgres::Client;
+
+use crate::rows::system_time;
+use crate::store::{check_schema, one_line, schema_version, session, sql_limit, store_error};
+use crate::upkeep::{retention, search};
+use crate::{aggregates, schema, Error, Options};
+
+/// Prunes and rebuilds the aggregates of a log-panel PostgreSQL database
+/// (the [`Maintenance`] trait), with no time budget: each call runs in a
+/// session of its own, with the server's defaults (writes allowed, no
+/// `statement_timeout`).
+///
+/// ```no_run
+/// use log_panel_core::Timestamp;
+/// use log_panel_query::Maintenance;
+/// use log_panel_postgres::PgMaintenance;
+///
+/// let maintenance = PgMaintenance::connect("postgres://app:secret@localhost/logs")?;
+/// let report = maintenance.prune(Timestamp::now(), 1_000, true)?;
+/// println!("{} records older than now", report.deleted);
+/// # Ok::<(), log_panel_query::StoreError>(())
+/// ```
+pub struct PgMaintenance {
+    config: Options,
+}
+
+impl std::fmt::Debug for PgMaintenance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgMaintenance").field("url", &self.config.redacted()).finish_non_exhaustive()
+    }
+}
+
+impl PgMaintenance {
+    /// Parses `url`, connects once and refuses what
+    /// [`PgStore::connect`](crate::PgStore::connect) refuses (no log-panel
+    /// schema, an older or a newer one); creates and migrates nothing.
+    pub fn connect(url: &str) -> Result<PgMaintenance, StoreError> {
+        let config = Options::parse(url).map_err(|e| StoreError::bad_filter(one_line(&e.to_string())))?;
+        check_schema(&config, &mut session(&config)?)?;
+        Ok(PgMaintenance { config })
+    }
+
+    /// Brings the schema of a log-panel database written by an older
+    /// log-panel to this build's, as the sink does when it connects (what
+    /// `log-panel migrate` runs). A database without a log-panel schema is
+    /// refused as [`PgStore::connect`](crate::PgStore::connect) refuses it;
+    /// returns the versions before and after.
+    pub fn migrate(url: &str) -> Result<(i32, i32), StoreError> {
+        let config = Options::parse(url).map_err(|e| StoreError::bad_filter(one_line(&e.to_string())))?;
+        let mut client = session(&config)?;
+        let url = config.redacted().to_owned();
+        if schema_version(&mut client).map_err(|e| store_error(&config, "reading the schema version", e))?.is_none() {
+            return Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                format!("`{url}` is not a log-panel database (no log_panel_schema table)"),
+            ));
+        }
+        let outcome = schema::migrate(&mut client).map_err(|e| match e {
+            schema::MigrateError::TooNew(found) => StoreError::new(
+                StoreErrorKind::NewerSchema,
+                Error::SchemaTooNew { url: url.clone(), found, supported: schema::latest_version() }.to_string(),
+            ),
+            schema::MigrateError::Db(e) => store_error(&config, "migrating the schema", e),
+            schema::MigrateError::MissingExtension(name) => StoreError::new(
+                StoreErrorKind::Storage,
+                Error::MissingExtension { url: url.clone(), name: name.to_owned() }.to_string(),
+            ),
+        })?;
+        Ok((outcome.from, outcome.to))
+    }
+
+    /// Brings the message search index up to date now, as the sink does when
+    /// idle (useful after loading rows by other means). Unlike the sink it
+    /// waits for its lock (behind a batch in flight, or until the server
+    /// cancels an autovacuum of `log_records`), so on return every record
+    /// committed before it started is indexed. Returns the steps run.
+    pub fn catch_up_search(&self) -> Result<u64, StoreError> {
+        self.run("indexing messages", |c| {
+            let mut steps = 0;
+            loop {
+                steps += 1;
+                if !search::index_step(c, 10 * search::INDEX_STEP_ROWS, search::LockWait::Wait)? {
+                    return Ok(steps);
+                }
+            }
+        })
+    }
+
+    /// The configuration (its `Display` is the redacted URL).
+    pub fn config(&self) -> &Options {
+        &self.config
+    }
+
+    /// Runs `f` in a new session of its own.
+    pub(crate) fn run<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let mut client = session(&self.config)?;
+        f(&mut client).map_err(|e| store_error(&self.config, what, e))
+    }
+}
+
+impl Maintenance for PgMaintenance {
+    fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
+        if batch_size == 0 {
+            return Err(StoreError::bad_filter("prune: the batch size must be at least 1"));
+        }
+        let before = system_time(before);
+        let batch = sql_limit(batch_size);
+        if dry_run {
+            let n = self.run("counting old records", |c| retention::count_older(c, before))?;
+            return Ok(PruneReport::new(n, n.div_ceil(batch_size as u64)));
+        }
+        self.run("deleting old records", |c| {
+            let (mut deleted, mut batches) = (0u64, 0u64);
+            loop {
+                let n = retention::prune_batch(c, before, batch)?;
+                if n == 0 {
+                    break;
+                }
+                deleted += n;
+                batches += 1;
+                if n < batch_size as u64 {
+                    break;
+                }
+            }
+            Ok(PruneReport::new(deleted, batches))
+        })
+    }
+
+    fn rebuild(&self) -> Result<(), StoreError> {
+        self.run("rebuilding the aggregates", aggregates::rebuild)
+    }
+}
