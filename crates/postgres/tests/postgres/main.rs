@@ -7,6 +7,7 @@ mod aggregates;
 mod conformance;
 mod listen;
 mod panels;
+mod partitions;
 mod plans;
 mod reconnect;
 mod sink;
