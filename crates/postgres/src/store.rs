@@ -65,6 +65,9 @@ pub struct PgStore {
     scan_bound: u64,
     /// `statement_timeout` of every pooled session, in milliseconds (≥ 1).
     read_timeout_ms: u64,
+    /// Whether the server is a hot standby (`pg_is_in_recovery()` when the
+    /// store connected): it cannot `LISTEN`, so live tails poll.
+    standby: bool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -171,6 +174,7 @@ impl PgStore {
             idle: Mutex::new(Vec::new()),
             scan_bound: DEFAULT_SCAN_BOUND,
             read_timeout_ms: millis(DEFAULT_READ_TIMEOUT),
+            standby: false,
         };
         let mut client = store.open()?;
         let version = schema_version(&mut client)
@@ -204,6 +208,11 @@ impl PgStore {
             }
             Some(_) => {}
         }
+        let standby = client
+            .query_one("SELECT pg_is_in_recovery()", &[])
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| store_error(&store.config, "asking whether the server is a standby", e))?;
+        let store = PgStore { standby, ..store };
         store.put_back(client);
         Ok(store)
     }
@@ -273,6 +282,12 @@ impl PgStore {
     /// The configuration (its `Display` is the redacted URL).
     pub fn config(&self) -> &Options {
         &self.config
+    }
+
+    /// Whether the server was a hot standby (in recovery) when the store
+    /// connected: reads work, live tails poll rather than listen.
+    pub fn is_standby(&self) -> bool {
+        self.standby
     }
 
     /// Brings the message search index up to date now, as the sink does when
@@ -936,7 +951,13 @@ impl Store for PgStore {
         format!("PostgreSQL {}", self.config.redacted())
     }
 
+    /// Listens for the sink's commit notifications; on a hot standby, which
+    /// refuses `LISTEN` (and does not relay the primary's notifications),
+    /// sleeps the poll interval instead.
     fn commit_waiter(&self) -> Box<dyn log_panel_query::CommitWaiter> {
+        if self.standby {
+            return Box::new(log_panel_query::Sleep);
+        }
         Box::new(crate::listen::PgCommitWaiter::new(self.config.clone()))
     }
 }

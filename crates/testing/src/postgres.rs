@@ -266,6 +266,43 @@ impl TestServer {
         (url, tls)
     }
 
+    /// A hot standby of this server: a streaming replica made with
+    /// `pg_basebackup -R` (as the `postgres` user when root), started on a
+    /// loopback port of its own, removed on drop like any own server. It
+    /// holds every database of this one and replays what is written here;
+    /// it refuses writes. `None` (after a loud message) when this server is
+    /// `LOG_PANEL_TEST_PG_URL`'s.
+    pub fn standby(&self) -> Option<TestServer> {
+        let Inner::Own(primary) = &self.inner else {
+            loud_skip("a standby needs an own primary (LOG_PANEL_TEST_PG_URL is set)");
+            return None;
+        };
+        Some(TestServer { inner: Inner::Own(Own::standby_of(primary)) })
+    }
+
+    /// Waits until this standby has replayed everything `primary` had
+    /// written when called (its current WAL position). Panics after a minute.
+    pub fn catch_up_with(&self, primary: &TestServer) {
+        let lsn: String = primary
+            .admin()
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .and_then(|r| r.try_get(0))
+            .unwrap_or_else(|e| panic!("reading the primary's WAL position: {e:?}"));
+        let mut standby = self.admin();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let replayed: Option<bool> = standby
+                .query_one("SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn", &[&lsn])
+                .and_then(|r| r.try_get(0))
+                .unwrap_or_else(|e| panic!("reading the standby's replay position: {e:?}"));
+            if replayed == Some(true) {
+                return;
+            }
+            assert!(std::time::Instant::now() < until, "the standby did not replay up to {lsn} within a minute");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Whether this server can be stopped and started ([`TestServer::stop_server`]):
     /// false for a server given by `LOG_PANEL_TEST_PG_URL`.
     pub fn is_own(&self) -> bool {
@@ -413,6 +450,24 @@ impl Own {
         admin
             .batch_execute(&format!("CREATE ROLE {PASSWORD_GROUP} NOLOGIN; CREATE ROLE {TLS_GROUP} NOLOGIN"))
             .unwrap_or_else(|e| panic!("CREATE ROLE {PASSWORD_GROUP}, {TLS_GROUP}: {e:?}"));
+        own
+    }
+
+    /// A hot standby of `primary`: its data copied by `pg_basebackup -R`
+    /// (which writes `standby.signal` and the `primary_conninfo` to stream
+    /// from), started on a free loopback port.
+    fn standby_of(primary: &Own) -> Own {
+        let mut own = Own::prepare(primary.bin.clone(), false);
+        let port = primary.port.to_string();
+        own.command("pg_basebackup")
+            .arg("-D")
+            .arg(own.data())
+            .args(["-R", "-X", "stream", "-c", "fast", "-h", "127.0.0.1", "-p", &port, "-U", "postgres"])
+            .output()
+            .map_err(|e| e.to_string())
+            .and_then(|out| check(out, "pg_basebackup"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        own.start_on_free_port().unwrap_or_else(|e| panic!("cannot start the standby: {e}"));
         own
     }
 

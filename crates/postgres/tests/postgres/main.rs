@@ -11,6 +11,7 @@ mod partitions;
 mod plans;
 mod reconnect;
 mod sink;
+mod standby;
 mod store;
 #[cfg(feature = "tls")]
 mod tls;
