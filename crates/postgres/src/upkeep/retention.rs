@@ -17,6 +17,7 @@ use std::time::SystemTime;
 
 use log_panel_core::fold::{take_off, AggregateTables, BatchAggregates, Bucket, StoredSite};
 use log_panel_core::{level_from_severity, Timestamp};
+use postgres::error::SqlState;
 use postgres::{Client, Row, Transaction};
 
 /// What one [`prune_step`] did.
@@ -59,7 +60,12 @@ pub(crate) fn drop_oldest_day(client: &mut Client, before: SystemTime) -> Result
     let mut tx = client.transaction()?;
     // Detached first: from here on no batch can add to it, so the counts
     // taken off are exactly its rows.
-    tx.batch_execute(&format!("ALTER TABLE log_records DETACH PARTITION {name}"))?;
+    match tx.batch_execute(&format!("ALTER TABLE log_records DETACH PARTITION {name}")) {
+        // Only the table's owner may detach: a writer role granted DELETE
+        // (docs/schema.md, Permissions) deletes the day's rows instead.
+        Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => return Ok(None),
+        other => other?,
+    }
     let rows = tx.query(
         &format!(
             "WITH s AS (DELETE FROM log_search WHERE id IN (SELECT id FROM {name})),

@@ -221,3 +221,32 @@ fn a_version_5_database_with_rows_over_days_is_partitioned_without_losing_a_row(
     assert_eq!(store.records(&RecordFilter::default(), PageAt::Newest, 10).unwrap().records.len(), 10);
     assert_eq!(snapshot(&mut db).len(), before.len() + 1);
 }
+
+#[test]
+fn a_writer_role_that_may_not_drop_days_deletes_their_rows() {
+    let Some(server) = TestServer::shared_own("a role of its own needs an own server") else { return };
+    let Some((url, sink)) = partitioned_sink() else { return };
+    drop(sink);
+    let dbname = url.rsplit('/').next().unwrap().to_owned();
+    let role = server.create_password_role("Days-0f-Old");
+    client(&url)
+        .batch_execute(&format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let role_url = server.url_with_login(&dbname, &role, "Days-0f-Old");
+    let mut sink = PgSink::connect(&role_url).unwrap();
+    let origin = Origin::new("fleet", "h", 1);
+    // Two days; the role creates both partitions (through the function).
+    let records: Vec<Record> = (0..2 * 48).map(|i| record(i, T0 + i * 1_800 * SEC)).collect();
+    sink.write(&Batch::new(&origin, &records)).unwrap();
+    while sink.idle().unwrap() {}
+    let store = PgStore::connect(&role_url).unwrap();
+    let report = store.prune(Timestamp(T0 + DAY), 1_000, false).unwrap();
+    assert_eq!(report.deleted, 48);
+    let mut db = client(&url);
+    let left: i64 = db.query_one("SELECT count(*) FROM log_records", &[]).unwrap().get(0);
+    assert_eq!(left, 48);
+    assert!(partitions(&mut db).iter().any(|p| p == "log_records_20261120"), "the owner's to drop");
+    let incremental = aggregate_tables(&mut db);
+    store.rebuild().unwrap();
+    assert_eq!(aggregate_tables(&mut db), incremental);
+}
