@@ -250,3 +250,21 @@ fn a_writer_role_that_may_not_drop_days_deletes_their_rows() {
     store.rebuild().unwrap();
     assert_eq!(aggregate_tables(&mut db), incremental);
 }
+
+#[test]
+fn records_far_in_the_past_get_their_own_days() {
+    let Some((url, mut sink)) = partitioned_sink() else { return };
+    // 1999-12-31T23:59:59Z and a time before PostgreSQL's earliest (clamped to 4714-11-24 BC).
+    let records = [record(0, 946_684_799 * SEC), record(1, i64::MIN), record(2, T0)];
+    sink.write(&Batch::new(&Origin::new("fleet", "h", 1), &records)).unwrap();
+    let mut db = client(&url);
+    let days = partitions(&mut db);
+    // Each record's day, and the two after the newest (not after every day).
+    for day in ["log_records_19991231", "log_records_47141124_bc", "log_records_20261120", "log_records_20261122"] {
+        assert!(days.iter().any(|p| p == day), "{day} in {days:?}");
+    }
+    assert!(!days.iter().any(|p| p == "log_records_20000101"), "{days:?}");
+    let stored: i64 = db.query_one("SELECT count(*) FROM log_records", &[]).unwrap().get(0);
+    assert_eq!(stored, 3);
+    assert_eq!(sink.sanitised(), 1, "the clamped time counts as sanitised");
+}
