@@ -14,6 +14,11 @@
 //! context search index up to date and, with [`PgSink::with_retention`],
 //! deletes expired records ([`Sink::idle`]).
 //!
+//! With `partition=day` in the URL, `log_records` is partitioned by UTC day
+//! ([`schema::partition_by_day`]): each batch's transaction creates the days
+//! it needs, and retention drops whole expired days. `PgStore` also reads a
+//! hot standby, where its live tail polls. See `docs/scale.md`.
+//!
 //! # Failures
 //!
 //! - The server is down, restarting, or the network dropped: `write` returns

@@ -51,7 +51,8 @@ impl PgMaintenance {
     /// log-panel to this build's, as the sink does when it connects (what
     /// `log-panel migrate` runs). A database without a log-panel schema is
     /// refused as [`PgStore::connect`](crate::PgStore::connect) refuses it;
-    /// returns the versions before and after.
+    /// returns the versions before and after. With `partition=day` in the
+    /// URL it also partitions `log_records` by day ([`schema::partition_by_day`]).
     pub fn migrate(url: &str) -> Result<(i32, i32), StoreError> {
         let config = Options::parse(url).map_err(|e| StoreError::bad_filter(one_line(&e.to_string())))?;
         let mut client = session(&config)?;
@@ -73,6 +74,10 @@ impl PgMaintenance {
                 Error::MissingExtension { url: url.clone(), name: name.to_owned() }.to_string(),
             ),
         })?;
+        if config.partition_by_day() {
+            schema::partition_by_day(&mut client)
+                .map_err(|e| store_error(&config, "partitioning log_records by day", e))?;
+        }
         Ok((outcome.from, outcome.to))
     }
 
@@ -123,13 +128,13 @@ impl Maintenance for PgMaintenance {
         self.run("deleting old records", |c| {
             let (mut deleted, mut batches) = (0u64, 0u64);
             loop {
-                let n = retention::prune_batch(c, before, batch)?;
-                if n == 0 {
-                    break;
+                // A whole expired day of a partitioned table goes at once; otherwise a batch of rows.
+                let step = retention::prune_step(c, before, batch)?;
+                if step.deleted > 0 {
+                    deleted += step.deleted;
+                    batches += 1;
                 }
-                deleted += n;
-                batches += 1;
-                if n < batch_size as u64 {
+                if !step.more {
                     break;
                 }
             }

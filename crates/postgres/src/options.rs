@@ -44,6 +44,9 @@ pub struct Options {
     secrets: Vec<String>,
     /// `sslrootcert=` from the URL (handled here, unknown to the driver).
     ca_file: Option<PathBuf>,
+    /// `partition=day` in the URL (handled here): the writer partitions
+    /// `log_records` by day when it finds it unpartitioned.
+    partition_by_day: bool,
 }
 
 impl Options {
@@ -52,7 +55,7 @@ impl Options {
     pub fn parse(url: &str) -> Result<Options, Error> {
         let redacted = redact_url(url);
         let mut secrets = Vec::new();
-        let (driver_url, ca_file) = tls_params(url);
+        let (driver_url, ca_file, partition_by_day) = own_params(url);
         let mut inner = match postgres::Config::from_str(&driver_url) {
             Ok(inner) => inner,
             Err(e) => {
@@ -63,6 +66,7 @@ impl Options {
                     redacted: redacted.clone(),
                     secrets: raw_secrets(url),
                     ca_file: None,
+                    partition_by_day: false,
                 };
                 return Err(Error::InvalidUrl { url: redacted, reason: probe.scrub(&error_chain(&e)) });
             }
@@ -86,7 +90,7 @@ impl Options {
         if inner.get_application_name().is_none() {
             inner.application_name("log-panel");
         }
-        let config = Options { inner, redacted, secrets, ca_file };
+        let config = Options { inner, redacted, secrets, ca_file, partition_by_day };
         #[cfg(not(feature = "tls"))]
         if config.wants_tls() {
             return Err(Error::InvalidUrl {
@@ -96,6 +100,13 @@ impl Options {
             });
         }
         Ok(config)
+    }
+
+    /// Whether the URL asks for `log_records` partitioned by UTC day
+    /// (`partition=day`; docs/scale.md): the sink and `PgStore::migrate`
+    /// then convert an unpartitioned table ([`crate::schema::partition_by_day`]).
+    pub fn partition_by_day(&self) -> bool {
+        self.partition_by_day
     }
 
     /// Whether the URL asks for TLS (`sslmode=require`, `verify-ca` or `verify-full`).
@@ -155,25 +166,27 @@ impl FromStr for Options {
     }
 }
 
-/// Takes the TLS parameters the driver does not know out of a URL's query:
-/// `sslrootcert=<file>` is removed and returned; `sslmode=verify-ca` and
-/// `verify-full` become `require` (the `tls` feature always verifies the
-/// chain and the host name).
-fn tls_params(url: &str) -> (String, Option<PathBuf>) {
+/// Takes the parameters the driver does not know out of a URL's query:
+/// `sslrootcert=<file>` and `partition=day` are removed and returned;
+/// `sslmode=verify-ca` and `verify-full` become `require` (the `tls`
+/// feature always verifies the chain and the host name).
+fn own_params(url: &str) -> (String, Option<PathBuf>, bool) {
     let Some((base, query)) = url.split_once('?') else {
-        return (url.to_owned(), None);
+        return (url.to_owned(), None, false);
     };
     let mut ca_file = None;
+    let mut partition_by_day = false;
     let mut kept = Vec::new();
     for param in query.split('&') {
         match param.split_once('=') {
             Some(("sslrootcert", file)) => ca_file = Some(PathBuf::from(file)),
+            Some(("partition", "day")) => partition_by_day = true,
             Some(("sslmode", "verify-ca" | "verify-full")) => kept.push("sslmode=require"),
             _ => kept.push(param),
         }
     }
     let url = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
-    (url, ca_file)
+    (url, ca_file, partition_by_day)
 }
 
 /// Password-looking substrings of the raw URL text (undecoded), to scrub from messages.
@@ -212,6 +225,15 @@ pub(crate) use log_panel_core::error_chain;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partition_day_is_ours_not_the_drivers() {
+        let o = Options::parse("postgres://u@h/d?partition=day&connect_timeout=3").unwrap_or_else(|e| panic!("{e}"));
+        assert!(o.partition_by_day());
+        assert_eq!(o.inner.get_connect_timeout(), Some(&Duration::from_secs(3)));
+        assert!(!Options::parse("postgres://u@h/d").unwrap_or_else(|e| panic!("{e}")).partition_by_day());
+        assert!(Options::parse("postgres://u@h/d?partition=hour").is_err());
+    }
 
     #[test]
     fn redacts_every_form() {

@@ -5,10 +5,17 @@
 //! transaction-scoped advisory lock, so processes starting at the same time
 //! migrate one after the other and the second finds nothing to do.
 
-use postgres::Client;
+use log_panel_core::Record;
+use postgres::{Client, GenericClient};
+
+use crate::aggregates::PG_MIN_UNIX_MICROS;
 
 /// Key of the advisory lock taken while migrating (`"lgpanel\x01"` as an i64).
 pub const MIGRATION_LOCK_KEY: i64 = 0x6c67_7061_6e65_6c01;
+
+/// Key of the advisory lock `log_panel_ensure_days` takes before creating a
+/// day partition (`"lgpanel\x02"` as an i64; the SQL spells it in decimal).
+pub const PARTITION_LOCK_KEY: i64 = 0x6c67_7061_6e65_6c02;
 
 /// One schema version: applied once, in order.
 #[derive(Debug, Clone, Copy)]
@@ -189,11 +196,144 @@ CREATE INDEX log_records_warn_ts_id_idx ON log_records (ts, id) WHERE level >= 3
 CREATE INDEX log_records_warn_logger_c_ts_id_idx ON log_records ((logger COLLATE "C"), ts, id) WHERE level >= 30;
 "#,
     },
+    Migration {
+        version: 6,
+        description: "log_panel_ensure_days: creates the day partitions a batch needs when log_records is partitioned",
+        // Partitioning itself is a choice (`partition=day`, [`partition_by_day`],
+        // docs/scale.md); the function is here for every database so any
+        // writer of this version can fill a partitioned one, and an older
+        // writer (which would not create days) refuses it as too new.
+        sql: r#"
+-- The partitions of the UTC days in `days`, and of the two days after the
+-- last one, unless they exist (nothing when log_records is not partitioned). Writers call it in each batch's transaction:
+-- when every partition exists it only looks names up (no lock). Creating one
+-- takes an advisory lock first, so two writers creating the same day wait
+-- for each other instead of failing on the catalog's unique keys; the second
+-- finds the table. SECURITY DEFINER: a writer role with just INSERT on the
+-- tables can log into a day nobody wrote yet.
+CREATE FUNCTION log_panel_ensure_days(days date[]) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    d date;
+    name text;
+    child text;
+    parent text;
+BEGIN
+    IF (SELECT relkind FROM pg_class WHERE oid = 'log_records'::regclass) <> 'p' THEN
+        RETURN;  -- not partitioned: nothing to create
+    END IF;
+    FOR d IN
+        SELECT x FROM unnest(days) x WHERE x IS NOT NULL
+        UNION SELECT max(x) + k FROM unnest(days) x, generate_series(1, 2) k GROUP BY k HAVING max(x) IS NOT NULL
+    LOOP
+        name := 'log_records_' || to_char(d, 'YYYYMMDD') || CASE WHEN d < date '0001-01-01' THEN '_bc' ELSE '' END;
+        CONTINUE WHEN to_regclass(quote_ident(name)) IS NOT NULL;
+        PERFORM pg_advisory_xact_lock(7811335642463693826);
+        EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF log_records FOR VALUES FROM (%L) TO (%L)',
+                       name, d::timestamp AT TIME ZONE 'UTC', (d + 1)::timestamp AT TIME ZONE 'UTC');
+        -- Each index named after the parent's (log_records_20261205_warn_ts_id_idx),
+        -- not PostgreSQL's column-derived name, so a plan says which one it uses.
+        FOR child, parent IN
+            SELECT c.relname, p.relname FROM pg_index x
+            JOIN pg_class c ON c.oid = x.indexrelid
+            JOIN pg_inherits i ON i.inhrelid = x.indexrelid
+            JOIN pg_class p ON p.oid = i.inhparent
+            WHERE x.indrelid = to_regclass(quote_ident(name))
+        LOOP
+            CONTINUE WHEN child = name || substr(parent, 12);
+            EXECUTE format('ALTER INDEX %I RENAME TO %I', child, name || substr(parent, 12));
+        END LOOP;
+    END LOOP;
+END $$;
+"#,
+    },
 ];
+
+/// Converts an unpartitioned `log_records` into one partitioned by UTC day
+/// (run by [`partition_by_day`] under the migration lock, in one
+/// transaction). A partitioned table's unique keys include the partition
+/// key, so the primary key becomes (ts, id), which also serves the keyset
+/// pages (the former (ts, id) index goes); `record(id)` and the search side
+/// tables look rows up by id, hence an index on id (one per partition).
+/// The rows move with their ids; the identity continues after the highest id
+/// the old sequence, the rows or the search mark have seen, so no id is
+/// reused and nothing new falls below the search mark.
+const PARTITION_SQL: &str = r#"
+LOCK TABLE log_records IN ACCESS EXCLUSIVE MODE;
+CREATE TEMP TABLE log_panel_next_id ON COMMIT DROP AS
+    SELECT greatest((SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM log_records_id_seq),
+                    (SELECT coalesce(max(id), 0) FROM log_records),
+                    (SELECT coalesce(max(last_id), 0) FROM log_search_mark)) AS last_id;
+ALTER TABLE log_records RENAME TO log_records_unpartitioned;
+ALTER TABLE log_records_unpartitioned DROP CONSTRAINT log_records_pkey;
+DROP INDEX log_records_ts_id_idx, log_records_logger_c_ts_id_idx,
+           log_records_warn_ts_id_idx, log_records_warn_logger_c_ts_id_idx;
+ALTER TABLE log_records_unpartitioned ALTER COLUMN id DROP IDENTITY;
+
+-- The same columns in the same order (LIKE), the identity back on id.
+CREATE TABLE log_records (LIKE log_records_unpartitioned INCLUDING DEFAULTS, PRIMARY KEY (ts, id))
+    PARTITION BY RANGE (ts);
+ALTER TABLE log_records ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY;
+CREATE INDEX log_records_id_idx ON log_records (id);
+CREATE INDEX log_records_logger_c_ts_id_idx ON log_records ((logger COLLATE "C"), ts, id);
+CREATE INDEX log_records_warn_ts_id_idx ON log_records (ts, id) WHERE level >= 30;
+CREATE INDEX log_records_warn_logger_c_ts_id_idx ON log_records ((logger COLLATE "C"), ts, id) WHERE level >= 30;
+
+SELECT log_panel_ensure_days(array_agg(DISTINCT (ts AT TIME ZONE 'UTC')::date)) FROM log_records_unpartitioned;
+SELECT log_panel_ensure_days(ARRAY[(now() AT TIME ZONE 'UTC')::date]);
+INSERT INTO log_records (id, ts, level, logger, message, module, file, line, thread, pid, host, app, context,
+                         original_size)
+    OVERRIDING SYSTEM VALUE
+    SELECT id, ts, level, logger, message, module, file, line, thread, pid, host, app, context, original_size
+    FROM log_records_unpartitioned;
+SELECT setval(pg_get_serial_sequence('log_records', 'id'), last_id) FROM log_panel_next_id WHERE last_id > 0;
+DROP TABLE log_records_unpartitioned;
+ANALYZE log_records;
+"#;
 
 /// The latest schema version this build knows.
 pub fn latest_version() -> i32 {
     MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Whether `log_records` is partitioned (by day, [`partition_by_day`]).
+pub fn is_partitioned(client: &mut impl GenericClient) -> Result<bool, postgres::Error> {
+    client.query_one("SELECT relkind = 'p' FROM pg_class WHERE oid = 'log_records'::regclass", &[])?.try_get(0)
+}
+
+/// Partitions `log_records` by UTC day unless it is already (the schema must
+/// be current: run [`migrate`] first). One transaction under the migration's
+/// advisory lock, holding `log_records` exclusively while the rows move, so
+/// processes asking at once convert it once and the others find it done.
+/// Returns whether this call converted it.
+pub fn partition_by_day(client: &mut Client) -> Result<bool, postgres::Error> {
+    if is_partitioned(client)? {
+        return Ok(false);
+    }
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK_KEY])?;
+    if is_partitioned(&mut tx)? {
+        return Ok(false);
+    }
+    tx.batch_execute(PARTITION_SQL)?;
+    tx.commit()?;
+    Ok(true)
+}
+
+/// Microseconds in a day.
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// The statement that makes sure the day partitions `records` go to exist
+/// (`log_panel_ensure_days`, migration 6): their distinct UTC days, of the
+/// timestamps as the COPY stores them (clamped to PostgreSQL's earliest).
+/// Sent with the batch's `BEGIN`, so it costs no round trip of its own.
+pub fn ensure_days_sql(records: &[Record]) -> String {
+    let mut days: Vec<i64> =
+        records.iter().map(|r| r.timestamp.as_micros().max(PG_MIN_UNIX_MICROS).div_euclid(DAY_MICROS)).collect();
+    days.sort_unstable();
+    days.dedup();
+    let list: Vec<String> = days.iter().map(|d| format!("date '1970-01-01' + {d}")).collect();
+    format!("SELECT log_panel_ensure_days(ARRAY[{}]::date[])", list.join(", "))
 }
 
 /// What [`migrate`] found and did.
@@ -284,6 +424,30 @@ mod tests {
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.version, i32::try_from(i + 1).unwrap_or(-1));
         }
-        assert_eq!(latest_version(), 5);
+        assert_eq!(latest_version(), 6);
+    }
+
+    #[test]
+    fn a_batch_asks_for_each_of_its_days_once() {
+        let at = |micros: i64| {
+            let mut r = Record::new(log_panel_core::Level::Info, "l", "m");
+            r.timestamp = log_panel_core::Timestamp(micros);
+            r
+        };
+        let records = [at(DAY_MICROS + 5), at(-1), at(DAY_MICROS), at(0), at(i64::MIN)];
+        let earliest = PG_MIN_UNIX_MICROS.div_euclid(DAY_MICROS);
+        assert_eq!(
+            ensure_days_sql(&records),
+            format!(
+                "SELECT log_panel_ensure_days(ARRAY[date '1970-01-01' + {earliest}, date '1970-01-01' + -1, \
+                 date '1970-01-01' + 0, date '1970-01-01' + 1]::date[])"
+            )
+        );
+    }
+
+    #[test]
+    fn the_partition_function_takes_the_partition_lock() {
+        let sql = MIGRATIONS.iter().map(|m| m.sql).collect::<String>();
+        assert!(sql.contains(&format!("pg_advisory_xact_lock({PARTITION_LOCK_KEY})")));
     }
 }

@@ -159,8 +159,9 @@ impl PgSink {
     }
 
     /// Keeps records for `retention` (none: forever). While the writer is idle,
-    /// [`Sink::idle`] deletes older records, [`RETENTION_BATCH`] at a time,
-    /// fixing the aggregates in the same transaction.
+    /// [`Sink::idle`] drops the day partitions entirely older, one a step,
+    /// and deletes the older records of the partial day [`RETENTION_BATCH`] at
+    /// a time, fixing the aggregates in the same transaction.
     #[must_use]
     pub fn with_retention(mut self, retention: Option<std::time::Duration>) -> PgSink {
         self.retention = retention;
@@ -178,9 +179,9 @@ impl PgSink {
         let mut more_prune = false;
         if let Some(keep) = self.retention {
             let cutoff = std::time::SystemTime::now().checked_sub(keep).unwrap_or(std::time::UNIX_EPOCH);
-            let deleted = retention::prune_batch(&mut conn.client, cutoff, RETENTION_BATCH)
-                .map_err(|e| (e, "deleting expired records"))?;
-            more_prune = deleted >= RETENTION_BATCH.unsigned_abs();
+            more_prune = retention::prune_step(&mut conn.client, cutoff, RETENTION_BATCH)
+                .map_err(|e| (e, "deleting expired records"))?
+                .more;
         }
         Ok(more_index || more_prune)
     }
@@ -213,7 +214,8 @@ impl PgSink {
         })
     }
 
-    /// Connects, checks the encoding, migrates, and prepares the COPY statement.
+    /// Connects, checks the encoding, migrates (and partitions by day when
+    /// the URL says `partition=day`), and prepares the COPY statement.
     fn open(&self) -> Result<Conn, Error> {
         let url = || self.config.redacted().to_owned();
         let mut client = self.config.connect().map_err(|reason| Error::Connect { url: url(), reason })?;
@@ -241,6 +243,9 @@ impl PgSink {
                 Error::MissingExtension { url: url(), name: name.to_owned() }
             }
         })?;
+        if self.config.partition_by_day() {
+            schema::partition_by_day(&mut client).map_err(|e| migrate_err(&e))?;
+        }
         let copy = client.prepare(COPY_SQL).map_err(|e| migrate_err(&e))?;
         let aggregates = aggregates::Statements::prepare(&mut client).map_err(|e| migrate_err(&e))?;
         Ok(Conn { client, copy, aggregates, backend: pid.zip(start) })
@@ -302,10 +307,13 @@ impl PgSink {
         let Some(conn) = self.conn.as_mut() else {
             return Err(WriteFailure::before_commit(Failure::Lost("not connected".to_owned()), "writing the batch"));
         };
+        // The batch's day partitions are made sure of in its own transaction,
+        // so a batch never fails for want of one.
         let begin = format!(
             "BEGIN; INSERT INTO log_panel_writers (writer_id, last_batch) VALUES ({}, {batch_no}) \
-             ON CONFLICT (writer_id) DO UPDATE SET last_batch = EXCLUDED.last_batch, updated_at = now()",
-            self.writer_id
+             ON CONFLICT (writer_id) DO UPDATE SET last_batch = EXCLUDED.last_batch, updated_at = now(); {}",
+            self.writer_id,
+            schema::ensure_days_sql(batch.records)
         );
         let mut dirty = 0u64;
         let copied =

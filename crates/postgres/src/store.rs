@@ -64,6 +64,9 @@ pub struct PgStore {
     scan_bound: u64,
     /// `statement_timeout` of every pooled session, in milliseconds (≥ 1).
     read_timeout_ms: u64,
+    /// Whether the server is a hot standby (`pg_is_in_recovery()` when the
+    /// store connected): it cannot `LISTEN`, so live tails poll.
+    standby: bool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -208,9 +211,15 @@ impl PgStore {
             idle: Mutex::new(Vec::new()),
             scan_bound: DEFAULT_SCAN_BOUND,
             read_timeout_ms: millis(DEFAULT_READ_TIMEOUT),
+            standby: false,
         };
         let mut client = store.open()?;
         check_schema(&store.config, &mut client)?;
+        let standby = client
+            .query_one("SELECT pg_is_in_recovery()", &[])
+            .and_then(|r| r.try_get(0))
+            .map_err(|e| store_error(&store.config, "asking whether the server is a standby", e))?;
+        let store = PgStore { standby, ..store };
         store.put_back(client);
         Ok(store)
     }
@@ -241,6 +250,12 @@ impl PgStore {
     /// The configuration (its `Display` is the redacted URL).
     pub fn config(&self) -> &Options {
         &self.config
+    }
+
+    /// Whether the server was a hot standby (in recovery) when the store
+    /// connected: reads work, live tails poll rather than listen.
+    pub fn is_standby(&self) -> bool {
+        self.standby
     }
 
     /// A new session with the read budget as its `statement_timeout`.
@@ -863,7 +878,13 @@ impl Store for PgStore {
         format!("PostgreSQL {}", self.config.redacted())
     }
 
+    /// Listens for the sink's commit notifications; on a hot standby, which
+    /// refuses `LISTEN` (and does not relay the primary's notifications),
+    /// sleeps the poll interval instead.
     fn commit_waiter(&self) -> Box<dyn log_panel_query::CommitWaiter> {
+        if self.standby {
+            return Box::new(log_panel_query::Sleep);
+        }
         Box::new(crate::listen::PgCommitWaiter::new(self.config.clone()))
     }
 }

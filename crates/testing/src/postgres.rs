@@ -56,6 +56,24 @@ pub fn client(url: &str) -> Client {
     Client::connect(url, NoTls).unwrap_or_else(|e| panic!("cannot connect to {url}: {e:?}"))
 }
 
+/// A connection to the database at `url` after giving it log-panel's schema
+/// as version `version` left it (what an older log-panel wrote), to test
+/// the migrations from there.
+pub fn forge_schema(url: &str, version: i32) -> Client {
+    let mut db = client(url);
+    db.batch_execute(
+        "CREATE TABLE log_panel_schema (version integer PRIMARY KEY, description text NOT NULL,
+                                        applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .unwrap_or_else(|e| panic!("CREATE TABLE log_panel_schema: {e:?}"));
+    for m in log_panel_postgres::schema::MIGRATIONS.iter().filter(|m| m.version <= version) {
+        db.batch_execute(m.sql).unwrap_or_else(|e| panic!("migration {}: {e:?}", m.version));
+        db.execute("INSERT INTO log_panel_schema (version, description) VALUES ($1, 'forged')", &[&m.version])
+            .unwrap_or_else(|e| panic!("recording version {}: {e:?}", m.version));
+    }
+    db
+}
+
 /// The names of `table`'s indexes, sorted (what a migration left behind).
 pub fn index_names(db: &mut Client, table: &str) -> Vec<String> {
     db.query("SELECT indexname::text FROM pg_indexes WHERE tablename = $1 ORDER BY 1", &[&table])
@@ -248,6 +266,43 @@ impl TestServer {
         (url, tls)
     }
 
+    /// A hot standby of this server: a streaming replica made with
+    /// `pg_basebackup -R` (as the `postgres` user when root), started on a
+    /// loopback port of its own, removed on drop like any own server. It
+    /// holds every database of this one and replays what is written here;
+    /// it refuses writes. `None` (after a loud message) when this server is
+    /// `LOG_PANEL_TEST_PG_URL`'s.
+    pub fn standby(&self) -> Option<TestServer> {
+        let Inner::Own(primary) = &self.inner else {
+            loud_skip("a standby needs an own primary (LOG_PANEL_TEST_PG_URL is set)");
+            return None;
+        };
+        Some(TestServer { inner: Inner::Own(Own::standby_of(primary)) })
+    }
+
+    /// Waits until this standby has replayed everything `primary` had
+    /// written when called (its current WAL position). Panics after a minute.
+    pub fn catch_up_with(&self, primary: &TestServer) {
+        let lsn: String = primary
+            .admin()
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .and_then(|r| r.try_get(0))
+            .unwrap_or_else(|e| panic!("reading the primary's WAL position: {e:?}"));
+        let mut standby = self.admin();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let replayed: Option<bool> = standby
+                .query_one("SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn", &[&lsn])
+                .and_then(|r| r.try_get(0))
+                .unwrap_or_else(|e| panic!("reading the standby's replay position: {e:?}"));
+            if replayed == Some(true) {
+                return;
+            }
+            assert!(std::time::Instant::now() < until, "the standby did not replay up to {lsn} within a minute");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Whether this server can be stopped and started ([`TestServer::stop_server`]):
     /// false for a server given by `LOG_PANEL_TEST_PG_URL`.
     pub fn is_own(&self) -> bool {
@@ -339,7 +394,9 @@ impl Drop for TestServer {
 }
 
 impl Own {
-    fn init(bin: PathBuf, tls: bool) -> Own {
+    /// A directory of its own (owned by `postgres` when root) and the
+    /// guardian that removes it; no data directory yet, no port.
+    fn prepare(bin: PathBuf, tls: bool) -> Own {
         let dir = std::env::temp_dir().join(format!("log-panel-pg-{}-{}-{}", std::process::id(), unique(), nanos()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         let run_as_postgres = is_root();
@@ -349,6 +406,25 @@ impl Own {
         }
         let mut own = Own { bin, dir, port: 0, run_as_postgres, tls, guardian: Mutex::new(None) };
         own.spawn_guardian();
+        own
+    }
+
+    /// Starts the server on a free loopback port; ports can be taken between
+    /// choosing and binding, so it tries a few.
+    fn start_on_free_port(&mut self) -> Result<(), String> {
+        let mut last = String::new();
+        for _ in 0..5 {
+            self.port = free_port();
+            match self.start() {
+                Ok(()) => return Ok(()),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    fn init(bin: PathBuf, tls: bool) -> Own {
+        let mut own = Own::prepare(bin, tls);
         let data = own.data();
         own.command("initdb")
             .arg("-D")
@@ -358,34 +434,41 @@ impl Own {
             .map_err(|e| e.to_string())
             .and_then(|out| check(out, "initdb"))
             .unwrap_or_else(|e| panic!("{e}"));
+        // `replication`: a standby's pg_basebackup and WAL stream (`TestServer::standby`).
         let hba = format!(
             "local all all trust\nhostnossl all +{TLS_GROUP} 127.0.0.1/32 reject\n\
-             host all +{PASSWORD_GROUP} 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 trust\n"
+             host all +{PASSWORD_GROUP} 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 trust\n\
+             host replication all 127.0.0.1/32 trust\n"
         );
         if tls {
             own.make_certificates().unwrap_or_else(|e| panic!("{e}"));
         }
         std::fs::write(data.join("pg_hba.conf"), hba).unwrap_or_else(|e| panic!("write pg_hba.conf: {e}"));
-        // Ports can be taken between choosing and binding; try a few.
-        let mut last = String::new();
-        for _ in 0..5 {
-            own.port = free_port();
-            match own.start() {
-                Ok(()) => {
-                    let mut admin =
-                        Client::connect(&format!("postgres://postgres@127.0.0.1:{}/postgres", own.port), NoTls)
-                            .unwrap_or_else(|e| panic!("cannot connect to the new test server: {e:?}"));
-                    admin
-                        .batch_execute(&format!(
-                            "CREATE ROLE {PASSWORD_GROUP} NOLOGIN; CREATE ROLE {TLS_GROUP} NOLOGIN"
-                        ))
-                        .unwrap_or_else(|e| panic!("CREATE ROLE {PASSWORD_GROUP}, {TLS_GROUP}: {e:?}"));
-                    return own;
-                }
-                Err(e) => last = e,
-            }
-        }
-        panic!("cannot start the test PostgreSQL server: {last}");
+        own.start_on_free_port().unwrap_or_else(|e| panic!("cannot start the test PostgreSQL server: {e}"));
+        let mut admin = Client::connect(&format!("postgres://postgres@127.0.0.1:{}/postgres", own.port), NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to the new test server: {e:?}"));
+        admin
+            .batch_execute(&format!("CREATE ROLE {PASSWORD_GROUP} NOLOGIN; CREATE ROLE {TLS_GROUP} NOLOGIN"))
+            .unwrap_or_else(|e| panic!("CREATE ROLE {PASSWORD_GROUP}, {TLS_GROUP}: {e:?}"));
+        own
+    }
+
+    /// A hot standby of `primary`: its data copied by `pg_basebackup -R`
+    /// (which writes `standby.signal` and the `primary_conninfo` to stream
+    /// from), started on a free loopback port.
+    fn standby_of(primary: &Own) -> Own {
+        let mut own = Own::prepare(primary.bin.clone(), false);
+        let port = primary.port.to_string();
+        own.command("pg_basebackup")
+            .arg("-D")
+            .arg(own.data())
+            .args(["-R", "-X", "stream", "-c", "fast", "-h", "127.0.0.1", "-p", &port, "-U", "postgres"])
+            .output()
+            .map_err(|e| e.to_string())
+            .and_then(|out| check(out, "pg_basebackup"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        own.start_on_free_port().unwrap_or_else(|e| panic!("cannot start the standby: {e}"));
+        own
     }
 
     fn data(&self) -> PathBuf {

@@ -1,18 +1,85 @@
 //! Deleting old records while keeping the aggregates right.
 //!
-//! [`prune_batch`] deletes the oldest records before a time, at most a batch,
-//! and in the same transaction core's [`take_off`] takes them off the
+//! [`prune_step`] drops the oldest day partition of `log_records` when the
+//! whole day is before the cutoff ([`drop_oldest_day`]: detach, count, drop;
+//! its time does not grow with the rows deleted one by one), and otherwise
+//! deletes the oldest records of the partial day, at most a batch
+//! ([`prune_batch`]). Either way, in the same transaction, the search side
+//! tables lose the rows' ids and core's [`take_off`] takes them off the
 //! aggregate tables through [`Tables`]: it subtracts their counts, fixes the
 //! touched loggers' first and last seen, and drops rows whose counts reach
 //! zero. It locks aggregate rows in the order writers do (stats, then
-//! hourly, then quarter, each sorted by key), so the two cannot deadlock.
+//! hourly, then quarter, each sorted by key), and `log_records` is locked
+//! before them as a writer's COPY does, so the two cannot deadlock.
 
 use std::borrow::Cow;
 use std::time::SystemTime;
 
 use log_panel_core::fold::{take_off, AggregateTables, BatchAggregates, Bucket, StoredSite};
 use log_panel_core::{level_from_severity, Timestamp};
-use postgres::{Client, Transaction};
+use postgres::error::SqlState;
+use postgres::{Client, Row, Transaction};
+
+/// What one [`prune_step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pruned {
+    /// Records deleted.
+    pub deleted: u64,
+    /// Whether there may be more to delete.
+    pub more: bool,
+}
+
+/// Drops the oldest day partition if it is entirely before `before`, or else
+/// deletes up to `batch` of the oldest records with `ts < before`, fixing the
+/// aggregates in the same transaction.
+pub(crate) fn prune_step(client: &mut Client, before: SystemTime, batch: i64) -> Result<Pruned, postgres::Error> {
+    if let Some(deleted) = drop_oldest_day(client, before)? {
+        return Ok(Pruned { deleted, more: true });
+    }
+    let deleted = prune_batch(client, before, batch)?;
+    Ok(Pruned { deleted, more: deleted >= batch.unsigned_abs() })
+}
+
+/// The oldest partition of `log_records` whose upper bound is at or before
+/// `before`, from the catalog (whatever its name).
+const OLDEST_EXPIRED_DAY: &str = "
+    SELECT p.relid::regclass::text FROM (
+        SELECT c.oid AS relid,
+               substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \\(''([^'']*)''\\)')::timestamptz AS upper
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'log_records'::regclass) p
+    WHERE p.upper <= $1 ORDER BY p.upper LIMIT 1";
+
+/// Detaches and drops the oldest day partition when all of it is before
+/// `before`; `None` when there is none. Returns the records it held.
+pub(crate) fn drop_oldest_day(client: &mut Client, before: SystemTime) -> Result<Option<u64>, postgres::Error> {
+    let Some(row) = client.query_opt(OLDEST_EXPIRED_DAY, &[&before])? else {
+        return Ok(None);
+    };
+    let name: String = row.try_get(0)?;
+    let mut tx = client.transaction()?;
+    // Detached first: from here on no batch can add to it, so the counts
+    // taken off are exactly its rows.
+    match tx.batch_execute(&format!("ALTER TABLE log_records DETACH PARTITION {name}")) {
+        // Only the table's owner may detach: a writer role granted DELETE
+        // (docs/schema.md, Permissions) deletes the day's rows instead.
+        Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => return Ok(None),
+        other => other?,
+    }
+    let rows = tx.query(
+        &format!(
+            "WITH s AS (DELETE FROM log_search WHERE id IN (SELECT id FROM {name})),
+                  n AS (DELETE FROM log_search_num WHERE id IN (SELECT id FROM {name}))
+             SELECT logger, (floor(extract(epoch FROM ts) / 900) * 900)::int8, level, count(*)
+             FROM {name} GROUP BY 1, 2, 3"
+        ),
+        &[],
+    )?;
+    let deleted = take_off_counted(&mut tx, &rows)?;
+    tx.batch_execute(&format!("DROP TABLE {name}"))?;
+    tx.commit()?;
+    Ok(Some(deleted))
+}
 
 /// Deletes up to `batch` of the oldest records with `ts < before` and fixes
 /// the aggregates, in one transaction. Returns how many were deleted.
@@ -21,8 +88,8 @@ pub(crate) fn prune_batch(client: &mut Client, before: SystemTime, batch: i64) -
     // The deleted rows, grouped per logger, UTC quarter hour and level.
     let rows = tx.query(
         "WITH d AS (
-             DELETE FROM log_records WHERE id IN (
-                 SELECT id FROM log_records WHERE ts < $1 ORDER BY ts, id LIMIT $2)
+             DELETE FROM log_records WHERE (ts, id) IN (
+                 SELECT ts, id FROM log_records WHERE ts < $1 ORDER BY ts, id LIMIT $2)
              RETURNING id, logger, level, ts),
          s AS (DELETE FROM log_search WHERE id IN (SELECT id FROM d)),
          n AS (DELETE FROM log_search_num WHERE id IN (SELECT id FROM d))
@@ -30,9 +97,17 @@ pub(crate) fn prune_batch(client: &mut Client, before: SystemTime, batch: i64) -
          FROM d GROUP BY 1, 2, 3",
         &[&before, &batch],
     )?;
+    let deleted = take_off_counted(&mut tx, &rows)?;
+    tx.commit()?;
+    Ok(deleted)
+}
+
+/// Takes rows of (logger, quarter hour start in Unix seconds, level, count)
+/// off the aggregates; returns the records they count.
+fn take_off_counted(tx: &mut Transaction<'_>, rows: &[Row]) -> Result<u64, postgres::Error> {
     let mut deleted = 0u64;
     let mut counted = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         let quarter: i64 = row.try_get(1)?;
         let level: i16 = row.try_get(2)?;
         let n: i64 = row.try_get(3)?;
@@ -42,8 +117,7 @@ pub(crate) fn prune_batch(client: &mut Client, before: SystemTime, batch: i64) -
             counted.push((site, Timestamp(quarter.saturating_mul(1_000_000)), level, n.unsigned_abs()));
         }
     }
-    take_off(&mut Tables(&mut tx), &BatchAggregates::of_counts(counted))?;
-    tx.commit()?;
+    take_off(&mut Tables(tx), &BatchAggregates::of_counts(counted))?;
     Ok(deleted)
 }
 

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, SinkErrorKind, Timestamp};
-use log_panel_postgres::{aggregates, schema, PgSink};
-use log_panel_testing::postgres::{client, fresh_sink, TestServer};
+use log_panel_postgres::{aggregates, PgSink};
+use log_panel_testing::postgres::{client, forge_schema, fresh_sink, TestServer};
 use postgres::Client;
 
 const SEC: i64 = 1_000_000;
@@ -158,14 +158,7 @@ fn buckets_are_utc_hours_whatever_the_session_time_zone() {
 #[test]
 fn a_version_1_database_is_backfilled_on_upgrade() {
     let Some(url) = TestServer::shared_database() else { return };
-    let mut db = client(&url);
-    db.batch_execute(
-        "CREATE TABLE log_panel_schema (version integer PRIMARY KEY, description text NOT NULL,
-                                        applied_at timestamptz NOT NULL DEFAULT now())",
-    )
-    .unwrap();
-    db.batch_execute(schema::MIGRATIONS[0].sql).unwrap();
-    db.execute("INSERT INTO log_panel_schema (version, description) VALUES (1, 'v1')", &[]).unwrap();
+    let mut db = forge_schema(&url, 1);
     db.batch_execute(
         "INSERT INTO log_records (ts, level, logger, message, thread, pid, host, app) VALUES
             ('2026-11-22T08:14:59.999999Z', 40, 'a', 'm', 't', 1, 'h', 'x'),

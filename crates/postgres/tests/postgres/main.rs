@@ -7,9 +7,11 @@ mod aggregates;
 mod conformance;
 mod listen;
 mod panels;
+mod partitions;
 mod plans;
 mod reconnect;
 mod sink;
+mod standby;
 mod store;
 #[cfg(feature = "tls")]
 mod tls;

@@ -14,7 +14,7 @@ use log_panel_query::{
     Slots, StoredRecord, DAY, HOUR, QUARTER_HOUR,
 };
 use log_panel_query::{Maintenance, Store, StoreErrorKind};
-use log_panel_testing::postgres::{client, fresh_sink, index_names, TestServer};
+use log_panel_testing::postgres::{client, forge_schema, fresh_sink, index_names, TestServer};
 use postgres::{Client, NoTls};
 
 const SEC: i64 = 1_000_000;
@@ -576,7 +576,7 @@ fn call_sites_loggers_and_many_threads() {
 }
 
 /// The three aggregate tables as text, to compare.
-fn aggregate_tables(db: &mut Client) -> Vec<Vec<String>> {
+pub(crate) fn aggregate_tables(db: &mut Client) -> Vec<Vec<String>> {
     db.batch_execute("SET TIME ZONE 'UTC'").unwrap();
     [
         "SELECT logger || total || '/' || errors || '/' || warnings || first_seen::text || last_seen::text \
@@ -664,16 +664,7 @@ fn sink_retention_deletes_expired_records_while_idle() {
 fn a_version_2_database_with_rows_is_migrated_to_the_latest() {
     server_or_skip!();
     let url = TestServer::shared_database().unwrap();
-    let mut db = Client::connect(&url, NoTls).unwrap();
-    db.batch_execute(
-        "CREATE TABLE log_panel_schema (version integer PRIMARY KEY, description text NOT NULL,
-                                        applied_at timestamptz NOT NULL DEFAULT now())",
-    )
-    .unwrap();
-    for m in &schema::MIGRATIONS[..2] {
-        db.batch_execute(m.sql).unwrap();
-        db.execute("INSERT INTO log_panel_schema (version, description) VALUES ($1, 'old')", &[&m.version]).unwrap();
-    }
+    let mut db = forge_schema(&url, 2);
     db.batch_execute(
         "INSERT INTO log_records (ts, level, logger, message, thread, pid, host, app, context) VALUES
             ('2026-11-22T08:14:59Z', 40, 'a::b', 'Disk FULL on /var', 't', 1, 'h', 'x', '{\"request_id\": \"r-1\", \"n\": 7}'),

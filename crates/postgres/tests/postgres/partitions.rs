@@ -1,0 +1,270 @@
+//! `log_records` partitioned by UTC day (`partition=day`): concurrent
+//! writers creating the same new days, retention dropping whole days and
+//! deleting in the partial one, the conversion of an unpartitioned table with
+//! rows (from schema 5), and the reads on a partitioned table.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Barrier};
+
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
+use log_panel_postgres::{schema, PgMaintenance, PgSink, PgStore};
+use log_panel_query::{Maintenance, PageAt, RecordFilter, Store, DAY, HOUR};
+use log_panel_testing::postgres::{client, forge_schema, TestServer};
+use postgres::Client;
+
+use super::store::aggregate_tables;
+
+const SEC: i64 = 1_000_000;
+/// 2031-03-05T00:00:00Z: a day no other test writes.
+const MIDNIGHT: i64 = 1_930_435_200 * SEC;
+/// 2026-11-20T00:00:00Z.
+const T0: i64 = 1_795_132_800 * SEC;
+
+/// A fresh database (its URL, without the option) and a sink that
+/// partitioned it by day (`partition=day`).
+fn partitioned_sink() -> Option<(String, PgSink)> {
+    let url = TestServer::shared_database()?;
+    let sink = PgSink::connect(&format!("{url}?partition=day")).unwrap();
+    Some((url, sink))
+}
+
+/// The day partitions of `log_records`, by name, oldest first.
+fn partitions(db: &mut Client) -> Vec<String> {
+    db.query(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'log_records'::regclass ORDER BY 1",
+        &[],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+/// Rows stored in a partition other than their UTC day's.
+fn misplaced(db: &mut Client) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM log_records
+         WHERE tableoid::regclass::text <> 'log_records_' || to_char(ts AT TIME ZONE 'UTC', 'YYYYMMDD')",
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
+fn record(i: i64, at: i64) -> Record {
+    let level = [Level::Debug, Level::Info, Level::Warn, Level::Error][(i % 4) as usize];
+    let mut r = Record::new(level, ["api", "api::db", "worker"][(i % 3) as usize], format!("event {i}"));
+    r.timestamp = Timestamp(at);
+    r.kv.push(("request_id".into(), Value::from(format!("r-{}", i / 5))));
+    r.kv.push(("n".into(), Value::I64(i % 10)));
+    r
+}
+
+#[test]
+fn four_sinks_writing_across_a_day_boundary_lose_nothing() {
+    let Some((url, sink)) = partitioned_sink() else { return };
+    drop(sink);
+    let mut db = client(&url);
+    assert!(!partitions(&mut db).iter().any(|p| p == "log_records_20310305"));
+    let start = Arc::new(Barrier::new(4));
+    let handles: Vec<_> = (0..4i64)
+        .map(|w| {
+            let (url, start) = (url.clone(), Arc::clone(&start));
+            std::thread::spawn(move || {
+                let mut sink = PgSink::connect(&url).unwrap();
+                let origin = Origin::new("fleet", "h", 1 + w as u32);
+                start.wait();
+                // Each batch straddles midnight: both days are new to every sink.
+                for b in 0..10i64 {
+                    let batch: Vec<Record> =
+                        (0..100i64).map(|i| record(i, MIDNIGHT - 30 * SEC + (b * 100 + i) * 60_000 + w)).collect();
+                    sink.write(&Batch::new(&origin, &batch)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let per_day: Vec<(String, i64)> = db
+        .query(
+            "SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD'), count(*) FROM log_records GROUP BY 1 ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    // 30 s before midnight, one a 60 ms: the first 500 of each sink's 1 000 are on the 4th.
+    assert_eq!(per_day, [("2031-03-04".to_owned(), 4 * 500), ("2031-03-05".to_owned(), 4 * 500)]);
+    let ids: i64 = db.query_one("SELECT count(DISTINCT id) FROM log_records", &[]).unwrap().get(0);
+    assert_eq!(ids, 4_000);
+    assert_eq!(misplaced(&mut db), 0);
+    let days = partitions(&mut db);
+    for day in ["log_records_20310304", "log_records_20310305", "log_records_20310306", "log_records_20310307"] {
+        assert!(days.iter().any(|p| p == day), "{day} in {days:?}");
+    }
+}
+
+#[test]
+fn retention_drops_whole_days_and_deletes_in_the_partial_one() {
+    let Some((url, mut sink)) = partitioned_sink() else { return };
+    let origin = Origin::new("fleet", "h", 1);
+    // Five days, a record every 10 minutes.
+    let records: Vec<Record> = (0..5 * 144).map(|i| record(i, T0 + i * 600 * SEC)).collect();
+    for chunk in records.chunks(100) {
+        sink.write(&Batch::new(&origin, chunk)).unwrap();
+    }
+    while sink.idle().unwrap() {} // the search side tables hold every row
+    let mut db = client(&url);
+    let all: Vec<(i64, i64)> = db
+        .query("SELECT id, (extract(epoch FROM ts) * 1000000)::int8 FROM log_records ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(all.len(), records.len());
+    let store = PgMaintenance::connect(&url).unwrap();
+    let cutoff = T0 + 2 * DAY + 5 * HOUR + 5 * 60 * SEC;
+    let report = store.prune(Timestamp(cutoff), 100, false).unwrap();
+    let kept: Vec<i64> = all.iter().filter(|(_, ts)| *ts >= cutoff).map(|(id, _)| *id).collect();
+    assert_eq!(report.deleted, (all.len() - kept.len()) as u64);
+    let ids: Vec<i64> =
+        db.query("SELECT id FROM log_records ORDER BY id", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(ids, kept);
+    // The two whole days went as partitions; the partial day stays, with its later rows.
+    let days = partitions(&mut db);
+    assert!(!days.iter().any(|p| p == "log_records_20261120" || p == "log_records_20261121"), "{days:?}");
+    assert!(days.iter().any(|p| p == "log_records_20261122"), "{days:?}");
+    let (search, numbers): (i64, i64) = {
+        let r = db
+            .query_one(
+                "SELECT (SELECT count(*) FROM log_search s WHERE NOT EXISTS
+                            (SELECT 1 FROM log_records r WHERE r.id = s.id)),
+                        (SELECT count(*) FROM log_search_num s WHERE NOT EXISTS
+                            (SELECT 1 FROM log_records r WHERE r.id = s.id))",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((search, numbers), (0, 0), "the search side tables lose the pruned ids");
+    let indexed: i64 = db.query_one("SELECT count(*) FROM log_search", &[]).unwrap().get(0);
+    assert_eq!(indexed, kept.len() as i64);
+    let incremental = aggregate_tables(&mut db);
+    store.rebuild().unwrap();
+    assert_eq!(aggregate_tables(&mut db), incremental, "pruned aggregates equal a rebuild");
+    assert_eq!(store.prune(Timestamp(cutoff), 100, false).unwrap().deleted, 0);
+    // The sink's idle retention drops days the same way.
+    let mut sink = sink.with_retention(Some(std::time::Duration::from_secs(1)));
+    while sink.idle().unwrap() {}
+    assert_eq!(db.query_one("SELECT count(*) FROM log_records", &[]).unwrap().get::<_, i64>(0), 0);
+    assert!(!partitions(&mut db).iter().any(|p| p.starts_with("log_records_2026112")));
+    store.rebuild().unwrap();
+    assert_eq!(aggregate_tables(&mut db), vec![Vec::<String>::new(); 3]);
+}
+
+/// Every row of `log_records` as text, by id.
+fn snapshot(db: &mut Client) -> Vec<String> {
+    db.batch_execute("SET TIME ZONE 'UTC'").unwrap();
+    db.query("SELECT r::text FROM log_records r ORDER BY id", &[]).unwrap().iter().map(|r| r.get(0)).collect()
+}
+
+#[test]
+fn a_version_5_database_with_rows_over_days_is_partitioned_without_losing_a_row() {
+    let Some(url) = TestServer::shared_database() else { return };
+    let mut db = forge_schema(&url, 5);
+    // 6 000 rows over six days, some sharing a time, with gaps in the ids.
+    db.batch_execute(
+        "INSERT INTO log_records (ts, level, logger, message, module, line, thread, pid, host, app, context)
+         SELECT '2026-11-20T00:00:00Z'::timestamptz + (i / 2) * interval '170 seconds', (1 + i % 4) * 10,
+                'svc::' || i % 7, 'message ' || i, CASE WHEN i % 3 = 0 THEN 'm' END, i % 100, 't', i % 5, 'h',
+                'x', jsonb_build_object('request_id', 'r-' || i / 4, 'n', i % 10)
+         FROM generate_series(1, 6000) i;
+         DELETE FROM log_records WHERE id % 97 = 0;",
+    )
+    .unwrap();
+    log_panel_postgres::aggregates::rebuild(&mut db).unwrap();
+    let before = snapshot(&mut db);
+    let aggregates = aggregate_tables(&mut db);
+    let days: i64 =
+        db.query_one("SELECT count(DISTINCT (ts AT TIME ZONE 'UTC')::date) FROM log_records", &[]).unwrap().get(0);
+    assert_eq!(days, 6);
+    // Three processes migrate and partition at once: one does it, the others find it done.
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PgMaintenance::migrate(&format!("{url}?partition=day")).unwrap())
+        })
+        .collect();
+    let outcomes: Vec<(i32, i32)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let latest = schema::latest_version();
+    assert!(outcomes.iter().all(|&(_, to)| to == latest), "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|&&(from, _)| from == 5).count(), 1, "{outcomes:?}");
+    assert_eq!(snapshot(&mut db), before, "every row, once, with its id and contents");
+    assert_eq!(aggregate_tables(&mut db), aggregates);
+    let kind: i8 =
+        db.query_one("SELECT relkind::\"char\" FROM pg_class WHERE oid = 'log_records'::regclass", &[]).unwrap().get(0);
+    assert_eq!(kind as u8, b'p');
+    assert!(partitions(&mut db).len() >= 6);
+    assert_eq!(misplaced(&mut db), 0);
+    // New rows get new ids, the store reads old and new.
+    let max_old: i64 = db.query_one("SELECT max(id) FROM log_records", &[]).unwrap().get(0);
+    let mut sink = PgSink::connect(&url).unwrap();
+    sink.write(&Batch::new(&Origin::new("x", "h", 1), &[record(1, T0 + 3 * DAY)])).unwrap();
+    let new_id: i64 = db.query_one("SELECT max(id) FROM log_records", &[]).unwrap().get(0);
+    assert!(new_id > max_old);
+    let store = PgStore::connect(&url).unwrap();
+    assert_eq!(store.record(1).unwrap().unwrap().message, "message 1");
+    assert_eq!(store.record(new_id).unwrap().unwrap().message, "event 1");
+    assert_eq!(store.records(&RecordFilter::default(), PageAt::Newest, 10).unwrap().records.len(), 10);
+    assert_eq!(snapshot(&mut db).len(), before.len() + 1);
+}
+
+#[test]
+fn a_writer_role_that_may_not_drop_days_deletes_their_rows() {
+    let Some(server) = TestServer::shared_own("a role of its own needs an own server") else { return };
+    let Some((url, sink)) = partitioned_sink() else { return };
+    drop(sink);
+    let dbname = url.rsplit('/').next().unwrap().to_owned();
+    let role = server.create_password_role("Days-0f-Old");
+    client(&url)
+        .batch_execute(&format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"))
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let role_url = server.url_with_login(&dbname, &role, "Days-0f-Old");
+    let mut sink = PgSink::connect(&role_url).unwrap();
+    let origin = Origin::new("fleet", "h", 1);
+    // Two days; the role creates both partitions (through the function).
+    let records: Vec<Record> = (0..2 * 48).map(|i| record(i, T0 + i * 1_800 * SEC)).collect();
+    sink.write(&Batch::new(&origin, &records)).unwrap();
+    while sink.idle().unwrap() {}
+    let store = PgMaintenance::connect(&role_url).unwrap();
+    let report = store.prune(Timestamp(T0 + DAY), 1_000, false).unwrap();
+    assert_eq!(report.deleted, 48);
+    let mut db = client(&url);
+    let left: i64 = db.query_one("SELECT count(*) FROM log_records", &[]).unwrap().get(0);
+    assert_eq!(left, 48);
+    assert!(partitions(&mut db).iter().any(|p| p == "log_records_20261120"), "the owner's to drop");
+    let incremental = aggregate_tables(&mut db);
+    store.rebuild().unwrap();
+    assert_eq!(aggregate_tables(&mut db), incremental);
+}
+
+#[test]
+fn records_far_in_the_past_get_their_own_days() {
+    let Some((url, mut sink)) = partitioned_sink() else { return };
+    // 1999-12-31T23:59:59Z and a time before PostgreSQL's earliest (clamped to 4714-11-24 BC).
+    let records = [record(0, 946_684_799 * SEC), record(1, i64::MIN), record(2, T0)];
+    sink.write(&Batch::new(&Origin::new("fleet", "h", 1), &records)).unwrap();
+    let mut db = client(&url);
+    let days = partitions(&mut db);
+    // Each record's day, and the two after the newest (not after every day).
+    for day in ["log_records_19991231", "log_records_47141124_bc", "log_records_20261120", "log_records_20261122"] {
+        assert!(days.iter().any(|p| p == day), "{day} in {days:?}");
+    }
+    assert!(!days.iter().any(|p| p == "log_records_20000101"), "{days:?}");
+    let stored: i64 = db.query_one("SELECT count(*) FROM log_records", &[]).unwrap().get(0);
+    assert_eq!(stored, 3);
+    assert_eq!(sink.sanitised(), 1, "the clamped time counts as sanitised");
+}
