@@ -103,7 +103,7 @@ impl Options {
     }
 
     /// Whether the URL asks for `log_records` partitioned by UTC day
-    /// (`partition=day`; docs/scale.md): the sink and `PgStore::migrate`
+    /// (`partition=day`; docs/scale.md): the sink and `PgMaintenance::migrate`
     /// then convert an unpartitioned table ([`crate::schema::partition_by_day`]).
     pub fn partition_by_day(&self) -> bool {
         self.partition_by_day
