@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use log_panel_core::{civil_from_days, level_from_severity, Level, Timestamp};
+use log_panel_core::{civil_from_days, level_from_severity, Level, Timestamp, DAY, HOUR};
 use log_panel_query::{
     CallSite, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LevelCounts, LoggerCard, LoggerTotals,
     Page, PageAt, RecordFilter, Slots, Store, StoreError, StoreErrorKind, StoredRecord, DEFAULT_READ_TIMEOUT,
@@ -185,6 +185,79 @@ impl ChStore {
         }
     }
 
+    /// At most `n` rows of `cond` beyond `from` (or from the newest record)
+    /// in time order, newest first when `older`, read window by window:
+    /// the first hour, then up to a day, a week, 30 days, then the rest,
+    /// each window only its own day partitions (a `time` bound beside the
+    /// `ts` one), stopping once `n` rows are found. A page of recent records
+    /// (the common case: newest first, a busy filter) reads one partition
+    /// instead of every one; a filter that matches nothing recent ends with
+    /// the same full read as one query, each row read once. The windows do
+    /// not overlap and each is read in order, so the rows come out in the
+    /// page's order, ties on `ts` kept in one window.
+    fn records_in_time_order(
+        &self,
+        cond: &str,
+        from: Option<Cursor>,
+        older: bool,
+        n: u64,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let order = if older { "ts DESC, id DESC" } else { "ts, id" };
+        let base = match from {
+            Some(c) => format!("({cond}) AND {}", beyond(c, older)),
+            None => format!("({cond})"),
+        };
+        // Where the walk starts: the cursor, or the newest record's time by
+        // the totals table (small). Without one, one query reads everything.
+        let start = match from {
+            Some(c) => Some(c.ts.0),
+            None => self.newest_ts()?,
+        };
+        let Some(start) = start else { return self.records_where(&base, order, n) };
+        let mut rows: Vec<StoredRecord> = Vec::new();
+        let mut edge: Option<i64> = None;
+        for width in WINDOWS.iter().copied().map(Some).chain([None]) {
+            let mut parts = vec![base.clone()];
+            // The window's far bound (inclusive), then its near one (exclusive: the last window's far bound).
+            if let Some(w) = width {
+                let far = if older { start.saturating_sub(w) } else { start.saturating_add(w) };
+                let far_ts = Timestamp(far);
+                parts.push(if older {
+                    format!("ts >= {far} AND time >= {}", datetime(far_ts))
+                } else {
+                    format!("ts <= {far} AND time <= {}", datetime(far_ts))
+                });
+            }
+            if let Some(near) = edge {
+                let near_ts = Timestamp(near);
+                parts.push(if older {
+                    format!("ts < {near} AND time <= {}", datetime(near_ts))
+                } else {
+                    format!("ts > {near} AND time >= {}", datetime(near_ts))
+                });
+            }
+            let want = n - rows.len() as u64;
+            rows.extend(self.records_where(&parts.join(" AND "), order, want)?);
+            if rows.len() as u64 >= n {
+                break;
+            }
+            match width {
+                Some(w) => edge = Some(if older { start.saturating_sub(w) } else { start.saturating_add(w) }),
+                None => break,
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The newest record's time by the totals table, if it holds any.
+    fn newest_ts(&self) -> Result<Option<i64>, StoreError> {
+        let rows = self.rows(&format!("SELECT maxMerge(last_seen), countMerge(total) FROM {STATS}"))?;
+        match rows.first().map(Vec::as_slice) {
+            Some([last, total]) if uint(total)? > 0 => Ok(Some(int(last)?)),
+            _ => Ok(None),
+        }
+    }
+
     fn records_where(&self, condition: &str, order: &str, limit: u64) -> Result<Vec<StoredRecord>, StoreError> {
         let sql = format!("SELECT {RECORD_COLUMNS} FROM log_records WHERE {condition} ORDER BY {order} LIMIT {limit}");
         self.rows(&sql)?.iter().map(|row| record(row)).collect()
@@ -215,6 +288,10 @@ pub(crate) fn checked_options(options: Options) -> Result<Http, StoreError> {
     }
     Ok(store.http)
 }
+
+/// The windows a page reads in turn (see `ChStore::records_in_time_order`),
+/// each as far from the start as it reaches; the rest comes last.
+const WINDOWS: [i64; 4] = [HOUR, DAY, 7 * DAY, 30 * DAY];
 
 /// The records strictly older (or newer) than `c` in (time, id) order.
 /// Spelled out: 18.16 fails on a tuple comparison through a `Distributed` table.
@@ -252,11 +329,9 @@ impl Store for ChStore {
         let cond = conditions(filter);
         let n = limit_sql(limit, 1);
         let rows = match at {
-            PageAt::Newest => self.records_where(&cond, "ts DESC, id DESC", n)?,
-            PageAt::Older(c) => {
-                self.records_where(&format!("({cond}) AND {}", beyond(c, true)), "ts DESC, id DESC", n)?
-            }
-            PageAt::Newer(c) => self.records_where(&format!("({cond}) AND {}", beyond(c, false)), "ts, id", n)?,
+            PageAt::Newest => self.records_in_time_order(&cond, None, true, n)?,
+            PageAt::Older(c) => self.records_in_time_order(&cond, Some(c), true, n)?,
+            PageAt::Newer(c) => self.records_in_time_order(&cond, Some(c), false, n)?,
         };
         Page::from_rows(at, limit, rows, |c: Cursor, older| {
             // A column, not a constant: 18.16 loses the constants of a query that selects only constants through a `Distributed` table.
