@@ -823,12 +823,13 @@ impl Store for MemoryStore {
         for r in self.rows().iter() {
             let card = cards
                 .entry(r.logger.clone())
-                .or_insert_with(|| LoggerCard::new(r.logger.clone(), &LoggerTotals::new(0, 0, 0, r.ts, r.ts)));
-            card.total += 1;
-            card.errors += u64::from(r.level == Level::Error);
-            card.warnings += u64::from(r.level == Level::Warn);
-            card.first_seen = card.first_seen.min(r.ts);
-            card.last_seen = card.last_seen.max(r.ts);
+                .or_insert_with(|| LoggerCard::new(r.logger.clone(), LoggerTotals::new(0, 0, 0, r.ts, r.ts)));
+            let t = &mut card.totals;
+            t.total += 1;
+            t.errors += u64::from(r.level == Level::Error);
+            t.warnings += u64::from(r.level == Level::Warn);
+            t.first = t.first.min(r.ts);
+            t.last = t.last.max(r.ts);
             if card.slots.is_empty() {
                 card.slots = vec![LevelCounts::default(); query.slots.len()];
             }

@@ -420,11 +420,11 @@ fn cards_equal_counts_from_the_rows() {
         assert_eq!(names, sorted, "by name");
         for card in &cards.cards {
             let mine: Vec<&Gen> = gens.iter().filter(|g| g.record.logger == card.logger).collect();
-            assert_eq!(card.total, mine.len() as u64);
-            assert_eq!(card.errors, mine.iter().filter(|g| g.record.level == Level::Error).count() as u64);
-            assert_eq!(card.warnings, mine.iter().filter(|g| g.record.level == Level::Warn).count() as u64);
-            assert_eq!(card.first_seen, mine.iter().map(|g| g.record.timestamp).min().unwrap());
-            assert_eq!(card.last_seen, mine.iter().map(|g| g.record.timestamp).max().unwrap());
+            assert_eq!(card.totals.total, mine.len() as u64);
+            assert_eq!(card.totals.errors, mine.iter().filter(|g| g.record.level == Level::Error).count() as u64);
+            assert_eq!(card.totals.warnings, mine.iter().filter(|g| g.record.level == Level::Warn).count() as u64);
+            assert_eq!(card.totals.first, mine.iter().map(|g| g.record.timestamp).min().unwrap());
+            assert_eq!(card.totals.last, mine.iter().map(|g| g.record.timestamp).max().unwrap());
             let zero = vec![LevelCounts::default(); slots.len()];
             assert_eq!(&card.slots, counts.get(&card.logger).unwrap_or(&zero), "{}", card.logger);
             // The quarters overlapping [now − 1 h, now): 35:15 to 36:30 (now is 36:20).

@@ -450,11 +450,11 @@ fn cards_equal_counts_from_the_rows() {
         assert_eq!(cards.matching, LOGGERS.len());
         for card in &cards.cards {
             let mine: Vec<&Row> = model.iter().filter(|r| r.logger == card.logger).collect();
-            assert_eq!(card.total, mine.len() as u64);
-            assert_eq!(card.errors, mine.iter().filter(|r| r.level == Level::Error).count() as u64);
-            assert_eq!(card.warnings, mine.iter().filter(|r| r.level == Level::Warn).count() as u64);
-            assert_eq!(card.first_seen.0, mine.iter().map(|r| r.ts).min().unwrap());
-            assert_eq!(card.last_seen.0, mine.iter().map(|r| r.ts).max().unwrap());
+            assert_eq!(card.totals.total, mine.len() as u64);
+            assert_eq!(card.totals.errors, mine.iter().filter(|r| r.level == Level::Error).count() as u64);
+            assert_eq!(card.totals.warnings, mine.iter().filter(|r| r.level == Level::Warn).count() as u64);
+            assert_eq!(card.totals.first.0, mine.iter().map(|r| r.ts).min().unwrap());
+            assert_eq!(card.totals.last.0, mine.iter().map(|r| r.ts).max().unwrap());
             // The quarters overlapping [now − 1 h, now): 04:15 to 05:30 (now is 05:20:00.000017).
             let (from, to) = (BASE + 2 * DAY + 4 * HOUR + QUARTER_HOUR, BASE + 2 * DAY + 5 * HOUR + 2 * QUARTER_HOUR);
             assert_eq!(card.last_hour, counts(&model, |r| r.logger == card.logger && r.ts >= from && r.ts < to));
