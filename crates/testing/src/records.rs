@@ -1,6 +1,9 @@
 //! Records to write in tests, and filters to read them back with.
 
-use log_panel_core::{Context, Level, Origin, Record};
+use std::ops::Range;
+
+use log_panel_core::{Context, Level, Origin, Record, Timestamp, Value, LEVELS};
+use log_panel_query::conformance::Rng;
 use log_panel_query::RecordFilter;
 
 /// 2026-11-20T00:00:00Z, in microseconds.
@@ -14,6 +17,35 @@ pub fn origin() -> Origin {
 /// `n` INFO records of logger `t` with messages `{prefix}0`, `{prefix}1`, ….
 pub fn numbered(prefix: &str, n: usize) -> Vec<Record> {
     (0..n).map(|i| Record::new(Level::Info, "t", format!("{prefix}{i}"))).collect()
+}
+
+/// Records `seqs` of a steady stream from `logger`: record `i` at
+/// `start + i × step`, an ERROR every tenth (else INFO), message
+/// `record {i}`, its number in the context field `seq`.
+pub fn sequence(logger: &'static str, seqs: Range<i64>, start: Timestamp, step: i64) -> Vec<Record> {
+    seqs.map(|i| {
+        let level = if i % 10 == 0 { Level::Error } else { Level::Info };
+        let mut r = Record::new(level, logger, format!("record {i}"));
+        r.timestamp = Timestamp(start.0 + i * step);
+        r.kv.push(("seq".into(), Value::I64(i)));
+        r
+    })
+    .collect()
+}
+
+/// `n` records with message "m" over `span` microseconds from `start`, each
+/// of a level and one of `loggers` drawn from `rng`: every logger and level
+/// mixed, for checking aggregates against the rows.
+pub fn mixed(rng: &mut Rng, loggers: &[&'static str], n: usize, start: i64, span: i64) -> Vec<Record> {
+    (0..n)
+        .map(|_| {
+            let level = LEVELS[rng.below(LEVELS.len() as u64) as usize];
+            let logger = loggers[rng.below(loggers.len() as u64) as usize];
+            let mut r = Record::new(level, logger, "m");
+            r.timestamp = Timestamp(start + rng.below(span as u64) as i64);
+            r
+        })
+        .collect()
 }
 
 /// The default filter changed by `edit`.
