@@ -2,7 +2,7 @@
 //! plan of every filter combination the command and the panel offer reads
 //! through an index, over records shaped the same on every storage.
 
-use log_panel_core::{Level, Record, Timestamp, Value};
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
 use log_panel_query::{FieldRange, LoggerMatch, RangeOp, RecordFilter};
 
 use crate::records::{filter, BASE};
@@ -29,9 +29,57 @@ pub struct PlanSet {
     pub users: u64,
     /// One record in this many has `status` 500 (else 200).
     pub status_500_every: u64,
+    /// Records in the set.
+    pub records: u64,
+    /// Records per batch written.
+    pub batch: u64,
 }
 
 impl PlanSet {
+    /// SQLite's set: warnings and errors common enough that its planner,
+    /// which counts no rows, is shown a tree with quiet members.
+    pub const SQLITE: PlanSet = PlanSet {
+        http_levels: [Level::Info, Level::Warn, Level::Error, Level::Debug],
+        api_error_every: 70,
+        apix_warn_every: 1,
+        billing_error_every: 3,
+        quasar_every: 400,
+        step: 1_000_000,
+        users: 97,
+        status_500_every: 50,
+        records: 4_000,
+        batch: 500,
+    };
+
+    /// PostgreSQL's set: enough rows that a sequential scan costs more than
+    /// an index's pages, and warnings and errors rare enough (in ANALYZEd
+    /// statistics) that the planner prefers the partial indexes of WARN and
+    /// above.
+    pub const POSTGRES: PlanSet = PlanSet {
+        http_levels: [Level::Info, Level::Debug, Level::Info, Level::Trace],
+        api_error_every: 700,
+        apix_warn_every: 100,
+        billing_error_every: 300,
+        quasar_every: 1_000,
+        step: 100_000,
+        users: 997,
+        status_500_every: 500,
+        records: 60_000,
+        batch: 2_000,
+    };
+
+    /// Writes the whole set to `sink`, in batches from two origins in turn
+    /// (apps `api` on `h1` and `worker` on `h2`).
+    pub fn write(&self, sink: &mut dyn Sink) {
+        let origins = [Origin::new("api", "h1", 10), Origin::new("worker", "h2", 11)];
+        for chunk in 0..self.records / self.batch {
+            let batch: Vec<Record> = (chunk * self.batch..(chunk + 1) * self.batch).map(|i| self.record(i)).collect();
+            if let Err(e) = sink.write(&Batch::new(&origins[(chunk % 2) as usize], &batch)) {
+                panic!("writing the plan set: {e}");
+            }
+        }
+    }
+
     /// Record `i` of the set, at `BASE + i × step`: a tree `api::` whose
     /// `api::admin` logs only DEBUG and `api::audit` warns once, other
     /// loggers around it so a tree's range has neighbours, a request id per

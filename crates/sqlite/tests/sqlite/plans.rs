@@ -6,37 +6,20 @@
 //! `RecordFilter::keeps`, over a logger tree with quiet members.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp};
+use log_panel_core::{Level, Sink, Timestamp};
 use log_panel_query::Store;
 use log_panel_query::{LoggerMatch, PageAt, RecordFilter, StoredRecord, HOUR};
 use log_panel_sqlite::{SqliteSink, SqliteStore};
 use log_panel_testing::plans::{self, PlanSet};
 use log_panel_testing::records::{filter, BASE};
 
-const N: u64 = 4_000;
-
-/// Warnings and errors common enough that SQLite's planner, which counts
-/// no rows, is shown a tree with quiet members.
-const SET: PlanSet = PlanSet {
-    http_levels: [Level::Info, Level::Warn, Level::Error, Level::Debug],
-    api_error_every: 70,
-    apix_warn_every: 1,
-    billing_error_every: 3,
-    quasar_every: 400,
-    step: 1_000_000,
-    users: 97,
-    status_500_every: 50,
-};
+const SET: PlanSet = PlanSet::SQLITE;
 
 fn filled() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("logs.db");
     let mut sink = SqliteSink::open(&path).unwrap();
-    let origins = [Origin::new("api", "h1", 10), Origin::new("worker", "h2", 11)];
-    for chunk in 0..N / 500 {
-        let batch: Vec<Record> = (chunk * 500..(chunk + 1) * 500).map(|i| SET.record(i)).collect();
-        sink.write(&Batch::new(&origins[(chunk % 2) as usize], &batch)).unwrap();
-    }
+    SET.write(&mut sink);
     while sink.idle().unwrap() {}
     drop(sink);
     let store = SqliteStore::open(&path).unwrap();
@@ -61,7 +44,7 @@ fn all(store: &SqliteStore, f: &RecordFilter) -> Vec<StoredRecord> {
 fn level_bounded_logger_paths_return_the_reference_rows() {
     let (_dir, store) = filled();
     let everything = all(&store, &RecordFilter::default());
-    assert_eq!(everything.len() as u64, N);
+    assert_eq!(everything.len() as u64, SET.records);
     let until = Timestamp(BASE + 3_000 * 1_000_000);
     let cases = [
         filter(|f| {

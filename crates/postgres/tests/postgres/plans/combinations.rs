@@ -8,7 +8,7 @@
 //! conformance suite (`conformance.rs` beside this folder).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp};
+use log_panel_core::{Sink, Timestamp};
 use log_panel_postgres::PgStore;
 use log_panel_query::Store;
 use log_panel_query::{PageAt, HOUR};
@@ -16,21 +16,7 @@ use log_panel_testing::plans::{self, PlanSet};
 use log_panel_testing::postgres::{client, fresh_sink};
 use log_panel_testing::records::BASE;
 
-/// Enough rows that a sequential scan costs more than an index's pages.
-const N: u64 = 60_000;
-
-/// Warnings and errors rare enough (in ANALYZEd statistics) that the
-/// planner prefers the partial indexes of WARN and above.
-const SET: PlanSet = PlanSet {
-    http_levels: [Level::Info, Level::Debug, Level::Info, Level::Trace],
-    api_error_every: 700,
-    apix_warn_every: 100,
-    billing_error_every: 300,
-    quasar_every: 1_000,
-    step: 100_000,
-    users: 997,
-    status_500_every: 500,
-};
+const SET: PlanSet = PlanSet::POSTGRES;
 
 const WARN: &[&str] = &["log_records_warn_logger_c_ts_id_idx", "log_records_warn_ts_id_idx"];
 const TS: &[&str] = &["log_records_ts_id_idx"];
@@ -80,11 +66,7 @@ fn indexes(name: &str) -> &'static [&'static str] {
 #[test]
 fn every_combination_is_planned_through_an_index() {
     let Some((url, mut sink)) = fresh_sink() else { return };
-    let origins = [Origin::new("api", "h1", 10), Origin::new("worker", "h2", 11)];
-    for chunk in 0..N / 2_000 {
-        let batch: Vec<Record> = (chunk * 2_000..(chunk + 1) * 2_000).map(|i| SET.record(i)).collect();
-        sink.write(&Batch::new(&origins[(chunk % 2) as usize], &batch)).unwrap();
-    }
+    SET.write(&mut sink);
     while sink.idle().unwrap() {}
     client(&url).batch_execute("ANALYZE").unwrap();
     let store = PgStore::connect(&url).unwrap();
