@@ -1387,15 +1387,7 @@ fn sqlite_database_deleted_or_unreadable_is_503() {
     rt.block_on(async {
         let app = router(store.clone());
         assert_eq!(get(&app, "/records").await.0, StatusCode::OK);
-        let remove = |suffix: &str| {
-            let p = dir.path().join(format!("logs.db{suffix}"));
-            if p.exists() {
-                std::fs::remove_file(p).unwrap();
-            }
-        };
-        for suffix in ["", "-wal", "-shm"] {
-            remove(suffix);
-        }
+        log_panel_testing::sqlite::delete(&path);
         for uri in STORE_PAGES {
             let (status, _, body) = get(&app, uri).await;
             assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "deleted: {uri}: {body}");

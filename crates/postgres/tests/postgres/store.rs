@@ -14,7 +14,7 @@ use log_panel_query::{
     Slots, StoredRecord, DAY, HOUR, QUARTER_HOUR,
 };
 use log_panel_query::{Maintenance, Store, StoreErrorKind};
-use log_panel_testing::postgres::{client, fresh_sink, index_names, TestServer};
+use log_panel_testing::postgres::{client, fresh_sink, index_names, TestServer, RECORD_INDEXES};
 use postgres::{Client, NoTls};
 
 const SEC: i64 = 1_000_000;
@@ -678,16 +678,7 @@ fn a_version_2_database_with_rows_is_migrated_to_the_latest() {
     assert_eq!(count_of(FieldValue::Text("7".into())), ["Disk FULL on /var"]);
     assert_eq!(count_of(FieldValue::Text("7.0".into())), ["float"]);
     assert_eq!(store.related("request_id", &FieldValue::Text("r-1".into()), 10).unwrap().len(), 2);
-    assert_eq!(
-        index_names(&mut db, "log_records"),
-        [
-            "log_records_logger_c_ts_id_idx",
-            "log_records_pkey",
-            "log_records_ts_id_idx",
-            "log_records_warn_logger_c_ts_id_idx",
-            "log_records_warn_ts_id_idx"
-        ]
-    );
+    assert_eq!(index_names(&mut db, "log_records"), RECORD_INDEXES);
     // The sink writes into the migrated schema, and the plans use the new indexes.
     let mut sink = PgSink::connect(&url).unwrap();
     write(&mut sink, &generate(&mut Rng(1), 0, 10, T0, HOUR));

@@ -38,7 +38,7 @@ const WORDS: [&str; 12] = [
 ];
 
 use log_panel_query::conformance::{self, Rng};
-use log_panel_testing::records;
+use log_panel_testing::{records, sqlite};
 
 /// A stored row as the model sees it.
 #[derive(Clone, Debug)]
@@ -989,32 +989,21 @@ fn a_database_replaced_at_the_path_is_read_anew_and_a_deleted_one_is_unavailable
     };
     assert_eq!(messages(&store), ["first file"]);
 
-    let remove = |suffix: &str| {
-        let p = dir.path().join(format!("logs.db{suffix}"));
-        if p.exists() {
-            std::fs::remove_file(p).unwrap();
-        }
-    };
-    for suffix in ["", "-wal", "-shm"] {
-        remove(suffix);
-    }
+    sqlite::delete(&path);
     let e = store.records(&RecordFilter::default(), PageAt::Newest, 10).unwrap_err();
     assert_eq!(e.kind(), StoreErrorKind::Unavailable, "{e}");
     assert!(e.to_string().contains("is gone"), "{e}");
 
     let other = dir.path().join("other.db");
     write(&other, "second file");
-    for suffix in ["", "-wal", "-shm"] {
-        let from = dir.path().join(format!("other.db{suffix}"));
+    for (from, to) in sqlite::files(&other).iter().zip(sqlite::files(&path)) {
         if from.exists() {
-            std::fs::rename(from, dir.path().join(format!("logs.db{suffix}"))).unwrap();
+            std::fs::rename(from, to).unwrap();
         }
     }
     assert_eq!(messages(&store), ["second file"]);
 
-    for suffix in ["", "-wal", "-shm"] {
-        remove(suffix);
-    }
+    sqlite::delete(&path);
     std::fs::write(&path, b"not a database").unwrap();
     let e = store.records(&RecordFilter::default(), PageAt::Newest, 10).unwrap_err();
     assert_eq!(e.kind(), StoreErrorKind::Unavailable, "{e}");
