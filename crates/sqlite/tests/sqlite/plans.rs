@@ -8,8 +8,9 @@
 
 use log_panel_core::{Level, Sink, Timestamp};
 use log_panel_query::Store;
-use log_panel_query::{LoggerMatch, PageAt, RecordFilter, StoredRecord, HOUR};
+use log_panel_query::{LoggerMatch, PageAt, RecordFilter, HOUR};
 use log_panel_sqlite::{SqliteSink, SqliteStore};
+use log_panel_testing::checks::every_record as all;
 use log_panel_testing::plans::{self, PlanSet};
 use log_panel_testing::records::{filter, BASE};
 
@@ -24,20 +25,6 @@ fn filled() -> (tempfile::TempDir, SqliteStore) {
     drop(sink);
     let store = SqliteStore::open(&path).unwrap();
     (dir, store)
-}
-
-/// Every record, newest first, read page by page.
-fn all(store: &SqliteStore, f: &RecordFilter) -> Vec<StoredRecord> {
-    let mut out = Vec::new();
-    let mut at = PageAt::Newest;
-    loop {
-        let page = store.records(f, at, 200).unwrap();
-        out.extend(page.records);
-        match page.older {
-            Some(c) => at = PageAt::Older(c),
-            None => return out,
-        }
-    }
 }
 
 #[test]
