@@ -940,26 +940,26 @@ mod tests {
 
     impl Hooks for Paged {}
 
-    fn paged(store: &MemoryStore) -> Wrapped<Paged> {
-        Wrapped::new(Arc::new(store.clone()), Paged)
+    /// The reference filled with the data set, and the same records behind [`Paged`].
+    fn filled() -> (MemoryStore, Wrapped<Paged>) {
+        let mut store = MemoryStore::default();
+        for (o, r) in &data_set() {
+            store.write(&Batch::new(o, r)).unwrap();
+        }
+        let paged = Wrapped::new(Arc::new(store.clone()), Paged);
+        (store, paged)
     }
 
     #[test]
     fn the_default_split_agrees_with_the_reference() {
-        let mut store = MemoryStore::default();
-        for (o, r) in &data_set() {
-            store.write(&Batch::new(o, r)).unwrap();
-        }
-        check_split(&paged(&store), &store, "the trait's default");
+        let (store, paged) = filled();
+        check_split(&paged, &store, "the trait's default");
     }
 
     #[test]
     fn the_default_field_statistics_agree_with_the_reference() {
-        let mut store = MemoryStore::default();
-        for (o, r) in &data_set() {
-            store.write(&Batch::new(o, r)).unwrap();
-        }
-        check_fields(&paged(&store), &store, "the trait's default");
+        let (store, paged) = filled();
+        check_fields(&paged, &store, "the trait's default");
     }
 
     #[test]
