@@ -421,12 +421,12 @@ pub(crate) fn stats(ctx: &Ctx, a: &StatsArgs) -> Result<(), CliError> {
         .map(|c| {
             [
                 clean(&c.logger),
-                c.total.to_string(),
-                c.errors.to_string(),
-                c.warnings.to_string(),
+                c.totals.total.to_string(),
+                c.totals.errors.to_string(),
+                c.totals.warnings.to_string(),
                 c.last_hour.error.to_string(),
                 c.last_hour.warn.to_string(),
-                ctx.clock.minute(c.last_seen),
+                ctx.clock.minute(c.totals.last),
             ]
         })
         .collect();
@@ -457,8 +457,8 @@ pub(crate) fn stats(ctx: &Ctx, a: &StatsArgs) -> Result<(), CliError> {
     for (card, row) in cards.iter().zip(&rows) {
         for (i, value) in row.iter().enumerate() {
             let color = match i {
-                2 if card.errors > 0 => RED,
-                3 if card.warnings > 0 => YELLOW,
+                2 if card.totals.errors > 0 => RED,
+                3 if card.totals.warnings > 0 => YELLOW,
                 4 if card.last_hour.error > 0 => RED,
                 5 if card.last_hour.warn > 0 => YELLOW,
                 _ => "",

@@ -396,7 +396,7 @@ impl Store for ChStore {
                 Timestamp(int(first)?),
                 Timestamp(int(last)?),
             );
-            let mut card = LoggerCard::new(logger.clone(), &t);
+            let mut card = LoggerCard::new(logger.clone(), t);
             card.slots = vec![LevelCounts::default(); query.slots.len()];
             cards.insert(logger, card);
         }

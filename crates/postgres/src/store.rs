@@ -736,7 +736,7 @@ impl Store for PgStore {
                 timestamp(row.try_get(4).map_err(bad)?),
                 timestamp(row.try_get(5).map_err(bad)?),
             );
-            let mut card = LoggerCard::new(row.try_get(0).map_err(bad)?, &totals);
+            let mut card = LoggerCard::new(row.try_get(0).map_err(bad)?, totals);
             card.slots = vec![LevelCounts::default(); slots.len()];
             cards.push(card);
         }

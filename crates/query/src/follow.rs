@@ -223,10 +223,10 @@ impl Follow {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
 
     use super::*;
-    use crate::conformance::MemoryStore;
-    use crate::{CallSite, Cards, CardsQuery, FieldValue, Histogram, Page, PageAt, Slots};
+    use crate::conformance::{Hooks, MemoryStore, Wrapped};
     use log_panel_core::{Batch, Level, Origin, Record, Sink};
 
     const SECOND: i64 = 1_000_000;
@@ -382,44 +382,25 @@ mod tests {
 
     /// Counts the rows each `tail` call reads: those above its starting id.
     struct Counting {
-        inner: MemoryStore,
         examined: AtomicUsize,
         /// What it answers to [`Store::ids_in_commit_order`].
         in_order: bool,
     }
 
-    impl Store for Counting {
-        fn records(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
-            self.inner.records(filter, at, limit)
-        }
-        fn tail(&self, f: &RecordFilter, after: Option<i64>, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+    impl Hooks for Counting {
+        fn tail(
+            &self,
+            inner: &dyn Store,
+            f: &RecordFilter,
+            after: Option<i64>,
+            limit: usize,
+        ) -> Result<Vec<StoredRecord>, StoreError> {
             let read = match after {
-                Some(id) => self.inner.tail(&RecordFilter::default(), Some(id), usize::MAX)?.len(),
+                Some(id) => inner.tail(&RecordFilter::default(), Some(id), usize::MAX)?.len(),
                 None => limit,
             };
             self.examined.fetch_add(read, Ordering::Relaxed);
-            self.inner.tail(f, after, limit)
-        }
-        fn record(&self, id: i64) -> Result<Option<StoredRecord>, StoreError> {
-            self.inner.record(id)
-        }
-        fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
-            self.inner.related(key, value, limit)
-        }
-        fn cards(&self, query: &CardsQuery) -> Result<Cards, StoreError> {
-            self.inner.cards(query)
-        }
-        fn histogram(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
-            self.inner.histogram(filter, slots)
-        }
-        fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
-            self.inner.call_sites(filter, limit)
-        }
-        fn loggers(&self) -> Result<Vec<String>, StoreError> {
-            self.inner.loggers()
-        }
-        fn describe(&self) -> String {
-            Store::describe(&self.inner)
+            inner.tail(f, after, limit)
         }
         fn ids_in_commit_order(&self) -> bool {
             self.in_order
@@ -430,7 +411,7 @@ mod tests {
     /// 100 new rows each time: the most rows one poll reads, and the needle.
     fn rare_follow(in_order: bool) -> (usize, Vec<StoredRecord>) {
         let mut writer = MemoryStore::default();
-        let store = Counting { inner: writer.clone(), examined: AtomicUsize::new(0), in_order };
+        let store = Wrapped::new(Arc::new(writer.clone()), Counting { examined: AtomicUsize::new(0), in_order });
         let filter = RecordFilter { text: Some("needle".into()), ..RecordFilter::default() };
         let mut follow = Follow::after(filter, 0);
         let (t0, per_poll, polls) = (Instant::now(), 100, 300);
@@ -442,10 +423,10 @@ mod tests {
                 batch[7] = "the needle";
             }
             log(&mut writer, &batch);
-            store.examined.store(0, Ordering::Relaxed);
+            store.hooks.examined.store(0, Ordering::Relaxed);
             let now = t0 + Duration::from_millis(200 * tick as u64);
             found.extend(follow.poll_at(&store, 1000, now, late()).unwrap());
-            worst = worst.max(store.examined.load(Ordering::Relaxed));
+            worst = worst.max(store.hooks.examined.load(Ordering::Relaxed));
         }
         (worst, found)
     }

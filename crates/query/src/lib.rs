@@ -757,8 +757,8 @@ impl CardSort {
         match self {
             CardSort::Name => cards.sort_by(|a, b| a.logger.cmp(&b.logger)),
             CardSort::Trouble => cards.sort_by(|a, b| {
-                (b.last_hour.error, b.last_hour.warn, b.last_seen)
-                    .cmp(&(a.last_hour.error, a.last_hour.warn, a.last_seen))
+                (b.last_hour.error, b.last_hour.warn, b.totals.last)
+                    .cmp(&(a.last_hour.error, a.last_hour.warn, a.totals.last))
                     .then_with(|| a.logger.cmp(&b.logger))
             }),
         }
@@ -894,16 +894,8 @@ pub fn split_filter(
 pub struct LoggerCard {
     /// The logger.
     pub logger: String,
-    /// Records stored, all levels.
-    pub total: u64,
-    /// ERROR records stored.
-    pub errors: u64,
-    /// WARN records stored.
-    pub warnings: u64,
-    /// Its oldest record's time.
-    pub first_seen: Timestamp,
-    /// Its newest record's time.
-    pub last_seen: Timestamp,
+    /// Its stored records: the row the storage keeps per logger.
+    pub totals: LoggerTotals,
     /// Counts in the last hour before the query's `now`.
     pub last_hour: LevelCounts,
     /// Counts per slot of the query's timeline.
@@ -911,19 +903,9 @@ pub struct LoggerCard {
 }
 
 impl LoggerCard {
-    /// A card of a logger's totals (the row the storage keeps per logger,
-    /// core's [`LoggerTotals`]) and no counts yet (for storage crates).
-    pub fn new(logger: String, totals: &LoggerTotals) -> LoggerCard {
-        LoggerCard {
-            logger,
-            total: totals.total,
-            errors: totals.errors,
-            warnings: totals.warnings,
-            first_seen: totals.first,
-            last_seen: totals.last,
-            last_hour: LevelCounts::default(),
-            slots: Vec::new(),
-        }
+    /// A card of a logger's totals and no counts yet (for storage crates).
+    pub fn new(logger: String, totals: LoggerTotals) -> LoggerCard {
+        LoggerCard { logger, totals, last_hour: LevelCounts::default(), slots: Vec::new() }
     }
 }
 

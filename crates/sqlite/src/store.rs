@@ -977,7 +977,7 @@ impl Store for SqliteStore {
             if needle.as_deref().is_some_and(|n| !search::contains_folded(&logger, n)) {
                 continue;
             }
-            let mut card = LoggerCard::new(logger.clone(), &t);
+            let mut card = LoggerCard::new(logger.clone(), t);
             card.slots = vec![LevelCounts::default(); slots.len()];
             cards.insert(logger, card);
         }

@@ -1,7 +1,7 @@
 //! Checks shared by the store test suites, each against the storage's own
 //! SQL written by hand.
 
-use log_panel_query::{Cursor, PageAt, RecordFilter, Store};
+use log_panel_query::{Cursor, PageAt, RecordFilter, Store, StoredRecord};
 
 /// The hand-written statement of [`surrounding_records`]: the ids of the
 /// (at most 5) records of the same host, pid and thread just before
@@ -39,5 +39,22 @@ pub fn surrounding_records(store: &dyn Store, by_hand: impl Fn(i64, bool) -> Vec
         assert_eq!(page_ids(PageAt::Older(at)), older, "before record {id}");
         assert_eq!(page_ids(PageAt::Newer(at)), newer, "after record {id}");
         assert!(!older.is_empty() || !newer.is_empty(), "record {id} has neighbours in its thread");
+    }
+}
+
+/// Every record `filter` keeps, newest first, read page by page.
+pub fn every_record(store: &dyn Store, filter: &RecordFilter) -> Vec<StoredRecord> {
+    let mut out = Vec::new();
+    let mut at = PageAt::Newest;
+    loop {
+        let page = match store.records(filter, at, 200) {
+            Ok(page) => page,
+            Err(e) => panic!("a page of {filter:?}: {e}"),
+        };
+        out.extend(page.records);
+        match page.older {
+            Some(c) => at = PageAt::Older(c),
+            None => return out,
+        }
     }
 }

@@ -74,6 +74,16 @@ pub fn forge_schema(url: &str, version: i32) -> Client {
     db
 }
 
+/// The indexes of `log_records` in the latest schema, sorted as
+/// [`index_names`] lists them.
+pub const RECORD_INDEXES: [&str; 5] = [
+    "log_records_logger_c_ts_id_idx",
+    "log_records_pkey",
+    "log_records_ts_id_idx",
+    "log_records_warn_logger_c_ts_id_idx",
+    "log_records_warn_ts_id_idx",
+];
+
 /// The names of `table`'s indexes, sorted (what a migration left behind).
 pub fn index_names(db: &mut Client, table: &str) -> Vec<String> {
     db.query("SELECT indexname::text FROM pg_indexes WHERE tablename = $1 ORDER BY 1", &[&table])

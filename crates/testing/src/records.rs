@@ -1,6 +1,9 @@
 //! Records to write in tests, and filters to read them back with.
 
-use log_panel_core::{Context, Level, Origin, Record, Timestamp, Value};
+use std::ops::Range;
+
+use log_panel_core::{Batch, Context, Level, Origin, Record, Sink, Timestamp, Value, LEVELS};
+use log_panel_query::conformance::Rng;
 use log_panel_query::RecordFilter;
 
 /// 2026-11-20T00:00:00Z, in microseconds.
@@ -16,65 +19,144 @@ pub fn numbered(prefix: &str, n: usize) -> Vec<Record> {
     (0..n).map(|i| Record::new(Level::Info, "t", format!("{prefix}{i}"))).collect()
 }
 
-/// The data set of a plan test: how rare the warnings and errors are and how
-/// far apart the records. A planner chooses an index by how many rows it
-/// expects, so each storage's plan test sizes its set to what its planner
-/// needs to see; the loggers, messages and context keys are the same.
-#[derive(Debug, Clone, Copy)]
-pub struct PlanSet {
-    /// The levels of `api::http`, cycling every ten records.
-    pub http_levels: [Level; 4],
-    /// `api` logs an ERROR on one record in this many (else INFO).
-    pub api_error_every: u64,
-    /// `apix` logs a WARN on one record in this many (else DEBUG).
-    pub apix_warn_every: u64,
-    /// `billing::payments` logs an ERROR on one record in this many (else TRACE).
-    pub billing_error_every: u64,
-    /// One record in this many says "quasar checksum mismatch".
-    pub quasar_every: u64,
-    /// Microseconds between two records.
-    pub step: i64,
-    /// `user_id` is the record's number modulo this.
-    pub users: u64,
-    /// One record in this many has `status` 500 (else 200).
-    pub status_500_every: u64,
+/// Records `seqs` of a steady stream from `logger`: record `i` at
+/// `start + i × step`, an ERROR every tenth (else INFO), message
+/// `record {i}`, its number in the context field `seq`.
+pub fn sequence(logger: &'static str, seqs: Range<i64>, start: Timestamp, step: i64) -> Vec<Record> {
+    seqs.map(|i| {
+        let level = if i % 10 == 0 { Level::Error } else { Level::Info };
+        let mut r = Record::new(level, logger, format!("record {i}"));
+        r.timestamp = Timestamp(start.0 + i * step);
+        r.kv.push(("seq".into(), Value::I64(i)));
+        r
+    })
+    .collect()
 }
 
-impl PlanSet {
-    /// Record `i` of the set, at `BASE + i × step`: a tree `api::` whose
-    /// `api::admin` logs only DEBUG and `api::audit` warns once, other
-    /// loggers around it so a tree's range has neighbours, a request id per
-    /// 3 records.
-    pub fn record(&self, i: u64) -> Record {
-        let (logger, level) = match i % 10 {
-            0..=3 => ("api::http", self.http_levels[(i / 10 % 4) as usize]),
-            4..=5 => ("api::admin", Level::Debug),
-            6 => ("api::audit", if i == 2_006 { Level::Warn } else { Level::Info }),
-            7 => ("api", if i % self.api_error_every == 7 { Level::Error } else { Level::Info }),
-            8 => {
-                ("apix", if i % self.apix_warn_every == 8 % self.apix_warn_every { Level::Warn } else { Level::Debug })
-            }
-            _ => {
-                let error = i % self.billing_error_every == 9 % self.billing_error_every;
-                ("billing::payments", if error { Level::Error } else { Level::Trace })
-            }
+/// `n` records with message "m" over `span` microseconds from `start`, each
+/// of a level and one of `loggers` drawn from `rng`: every logger and level
+/// mixed, for checking aggregates against the rows.
+pub fn mixed(rng: &mut Rng, loggers: &[&'static str], n: usize, start: i64, span: i64) -> Vec<Record> {
+    (0..n)
+        .map(|_| {
+            let level = LEVELS[rng.below(LEVELS.len() as u64) as usize];
+            let logger = loggers[rng.below(loggers.len() as u64) as usize];
+            let mut r = Record::new(level, logger, "m");
+            r.timestamp = Timestamp(start + rng.below(span as u64) as i64);
+            r
+        })
+        .collect()
+}
+
+/// A record of [`generate`]: its number, which of the suite's three
+/// origins writes it, and the record.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// Its number: the message ends in `#{seq}`.
+    pub seq: u64,
+    /// The origin that writes it, 0 to 2.
+    pub origin: usize,
+    /// The record.
+    pub record: Record,
+}
+
+/// `n` records numbered from `first_seq`, over `span` microseconds from
+/// `start`, for the store suites' reference checks: every level, one of
+/// `loggers` and a message `{word} #{seq}` from `words` (one in ten `ab
+/// #{seq}`, a two-letter term), a call site (or none), a request id shared
+/// by three consecutive records (from the three origins in turn), `user_id` as an integer, a string, a
+/// boolean, a float or absent, `code` as the text "7", 7, true or 2.5, a key
+/// with a quote, numbers and long texts that share their indexed prefix.
+/// Every tenth record shares its predecessor's time and origin, so ties
+/// are ordered by id (ids follow seqs within an origin's batch).
+pub fn generate(
+    rng: &mut Rng,
+    loggers: &[&'static str],
+    words: &[&'static str],
+    first_seq: u64,
+    n: usize,
+    start: i64,
+    span: i64,
+) -> Vec<Generated> {
+    let mut out: Vec<Generated> = Vec::with_capacity(n);
+    for i in 0..n as u64 {
+        let seq = first_seq + i;
+        let level = LEVELS[rng.below(LEVELS.len() as u64) as usize];
+        let logger = loggers[rng.below(loggers.len() as u64) as usize];
+        let word = words[rng.below(words.len() as u64) as usize];
+        let word = if rng.below(10) == 0 { "ab" } else { word };
+        let mut r = Record::new(level, logger, format!("{word} #{seq}"));
+        r.timestamp = Timestamp(start + rng.below(span as u64) as i64);
+        let k = rng.below(4);
+        if k > 0 {
+            r.file = Some(["src/a.rs", "src/b.rs", "src/c.rs"][k as usize - 1].into());
+            r.line = Some(10 * k as u32);
+        }
+        r.module_path = Some(logger.into());
+        r.kv.push(("request_id".into(), Value::from(format!("r-{}", seq / 3))));
+        match rng.below(5) {
+            0 => r.kv.push(("user_id".into(), Value::I64(rng.below(5) as i64))),
+            1 => r.kv.push(("user_id".into(), Value::from(rng.below(5).to_string()))),
+            2 => r.kv.push(("user_id".into(), Value::Bool(rng.below(2) == 0))),
+            3 => r.kv.push(("user_id".into(), Value::F64(1.5))),
+            _ => {}
+        }
+        r.kv.push((
+            "code".into(),
+            match rng.below(4) {
+                0 => Value::from("7"),
+                1 => Value::I64(7),
+                2 => Value::Bool(true),
+                _ => Value::F64(2.5),
+            },
+        ));
+        if rng.below(4) == 0 {
+            r.kv.push(("weird key\"".into(), Value::from("x")));
+        }
+        if seq.is_multiple_of(2) {
+            r.kv.push(("ms".into(), Value::I64((seq % 1000) as i64)));
+        }
+        if seq.is_multiple_of(7) {
+            r.kv.push(("note".into(), Value::from(format!("{}{}", "é".repeat(130), seq % 3))));
+        }
+        // The records of a request come from the origins in turn, so it spans apps.
+        let mut origin = match out.last() {
+            Some(before) if !seq.is_multiple_of(3) => (before.origin + 1) % 3,
+            _ => rng.below(3) as usize,
         };
-        let message = match i % 4 {
-            0 => format!("connection reset by peer while reading request {i}"),
-            1 => format!("payment {i} accepted"),
-            2 if i % self.quasar_every == 2 => "quasar checksum mismatch".to_owned(),
-            _ => format!("job {i} finished"),
-        };
-        let mut r = Record::new(level, logger, message);
-        r.timestamp = Timestamp(BASE + i as i64 * self.step);
-        r.file = Some("src/handler.rs".into());
-        r.line = Some(10 + (i % 5) as u32);
-        r.kv = vec![
-            ("request_id".into(), Value::from(format!("req-{}", i / 3))),
-            ("user_id".into(), Value::from((i % self.users) as i64)),
-            ("status".into(), Value::from(if i.is_multiple_of(self.status_500_every) { 500_i64 } else { 200 })),
-        ];
-        r
+        if i >= 10 && i.is_multiple_of(10) {
+            let before = &out[i as usize - 1];
+            r.timestamp = before.record.timestamp;
+            origin = before.origin;
+        }
+        out.push(Generated { seq, origin, record: r });
+    }
+    out
+}
+
+/// The batches [`write`] writes `gens` in: chunks of 250 in sequence
+/// order, each split per origin, origin 0 first. A storage numbers the
+/// records in this order.
+pub fn batches(gens: &[Generated]) -> Vec<(usize, Vec<&Generated>)> {
+    let mut out = Vec::new();
+    for chunk in gens.chunks(250) {
+        for o in 0..3 {
+            let batch: Vec<&Generated> = chunk.iter().filter(|g| g.origin == o).collect();
+            if !batch.is_empty() {
+                out.push((o, batch));
+            }
+        }
+    }
+    out
+}
+
+/// Writes `gens` to `sink` in [`batches`], each from its origin in `origins`.
+pub fn write(sink: &mut dyn Sink, origins: &[Origin; 3], gens: &[Generated]) {
+    for (o, batch) in batches(gens) {
+        let records: Vec<Record> = batch.iter().map(|g| g.record.clone()).collect();
+        if let Err(e) = sink.write(&Batch::new(&origins[o], &records)) {
+            panic!("writing {} generated records: {e}", records.len());
+        }
     }
 }
 

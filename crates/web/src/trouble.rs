@@ -53,7 +53,7 @@ fn compare(options: &PanelOptions, a: &LoggerCard, b: &LoggerCard) -> Ordering {
         .cmp(&tb.judge(&b.last_hour))
         .then_with(|| ratio(a.last_hour.error, ta.errors, b.last_hour.error, tb.errors))
         .then_with(|| ratio(a.last_hour.warn, ta.warnings, b.last_hour.warn, tb.warnings))
-        .then_with(|| a.last_seen.cmp(&b.last_seen))
+        .then_with(|| a.totals.last.cmp(&b.totals.last))
 }
 
 #[cfg(test)]
@@ -66,7 +66,7 @@ mod tests {
     fn card(logger: &str, error: u64, warn: u64, last_seen: i64) -> LoggerCard {
         let mut c = LoggerCard::new(
             logger.into(),
-            &log_panel_query::LoggerTotals::new(error + warn, error, warn, Timestamp(0), Timestamp(last_seen)),
+            log_panel_query::LoggerTotals::new(error + warn, error, warn, Timestamp(0), Timestamp(last_seen)),
         );
         c.last_hour = LevelCounts { error, warn, info: 1, ..LevelCounts::default() };
         c

@@ -11,10 +11,8 @@ use axum::http::StatusCode;
 use common::*;
 use http_body_util::BodyExt;
 use log_panel_core::{Batch, Level, Origin, Record, Timestamp, Value};
-use log_panel_query::{
-    CallSite, Cards, CardsQuery, FieldValue, Histogram, LoggerMatch, Page, PageAt, RecordFilter, Slots, StoreErrorKind,
-    StoredRecord,
-};
+use log_panel_query::conformance::{Hooks, Read, Wrapped};
+use log_panel_query::{Histogram, LoggerMatch, RecordFilter, Slots, StoreErrorKind, StoredRecord};
 use log_panel_query::{Store, StoreError};
 use log_panel_web::{router, PanelOptions, CONTENT_SECURITY_POLICY};
 use tower::ServiceExt;
@@ -609,68 +607,36 @@ async fn nested_links_honour_the_prefix(env: &Env) {
 /// A store that can be switched off, as a database server going down: then
 /// every call fails with `kind`. It counts the live tail's reads.
 struct Switch {
-    inner: Arc<dyn Store>,
     down: AtomicBool,
     kind: StoreErrorKind,
     tails: AtomicUsize,
 }
 
 impl Switch {
-    fn new(inner: Arc<dyn Store>, kind: StoreErrorKind) -> Switch {
-        Switch { inner, down: AtomicBool::new(true), kind, tails: AtomicUsize::new(0) }
+    fn new(inner: Arc<dyn Store>, kind: StoreErrorKind) -> Wrapped<Switch> {
+        Wrapped::new(inner, Switch { down: AtomicBool::new(true), kind, tails: AtomicUsize::new(0) })
     }
 
     /// A working store that counts.
-    fn up(inner: Arc<dyn Store>) -> Switch {
+    fn up(inner: Arc<dyn Store>) -> Wrapped<Switch> {
         let s = Switch::new(inner, StoreErrorKind::Unavailable);
-        s.down.store(false, Ordering::SeqCst);
+        s.hooks.down.store(false, Ordering::SeqCst);
         s
     }
+}
 
-    fn check(&self) -> Result<(), StoreError> {
+impl Hooks for Switch {
+    fn before(&self, read: Read) -> Result<(), StoreError> {
+        if read == Read::Tail {
+            self.tails.fetch_add(1, Ordering::SeqCst);
+        }
         if self.down.load(Ordering::SeqCst) {
             Err(StoreError::new(self.kind, "cannot reach the database at db.example:5432"))
         } else {
             Ok(())
         }
     }
-}
-
-impl Store for Switch {
-    fn records(&self, f: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
-        self.check()?;
-        self.inner.records(f, at, limit)
-    }
-    fn tail(&self, f: &RecordFilter, after: Option<i64>, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
-        self.tails.fetch_add(1, Ordering::SeqCst);
-        self.check()?;
-        self.inner.tail(f, after, limit)
-    }
-    fn record(&self, id: i64) -> Result<Option<StoredRecord>, StoreError> {
-        self.check()?;
-        self.inner.record(id)
-    }
-    fn related(&self, k: &str, v: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
-        self.check()?;
-        self.inner.related(k, v, limit)
-    }
-    fn cards(&self, q: &CardsQuery) -> Result<Cards, StoreError> {
-        self.check()?;
-        self.inner.cards(q)
-    }
-    fn histogram(&self, f: &RecordFilter, s: &Slots) -> Result<Histogram, StoreError> {
-        self.check()?;
-        self.inner.histogram(f, s)
-    }
-    fn call_sites(&self, f: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
-        self.check()?;
-        self.inner.call_sites(f, limit)
-    }
-    fn loggers(&self) -> Result<Vec<String>, StoreError> {
-        self.check()?;
-        self.inner.loggers()
-    }
-    fn describe(&self) -> String {
+    fn describe(&self, _: &dyn Store) -> String {
         "switch".into()
     }
 }
@@ -685,7 +651,7 @@ async fn unavailable_store_is_503_and_recovers(env: &Env) {
         assert!(body.contains("http-equiv=\"refresh\""));
         assert_eq!(headers["retry-after"], "10", "{uri}");
     }
-    switch.down.store(false, Ordering::SeqCst);
+    switch.hooks.down.store(false, Ordering::SeqCst);
     for uri in STORE_PAGES {
         assert_eq!(get(&app, uri).await.0, StatusCode::OK, "{uri} after recovery");
     }
@@ -866,7 +832,7 @@ async fn tail_streams_share_one_poll(env: &Env) {
         let logger = if i % 2 == 0 { "billing" } else { "other" };
         streams.push((logger, Events::open(&app, &format!("/tail/events?logger={logger}&after={after}")).await));
     }
-    let opened = store.tails.load(Ordering::SeqCst);
+    let opened = store.hooks.tails.load(Ordering::SeqCst);
     log::info!(logger: &env.panel, target: "other", "marker for other");
     log::info!(logger: &env.panel, target: "billing", "marker for billing");
     env.panel.flush().unwrap();
@@ -876,15 +842,15 @@ async fn tail_streams_share_one_poll(env: &Env) {
     }
     // Three polls more: one read each, where a read per stream would be 90.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let reads = store.tails.load(Ordering::SeqCst) - opened;
+    let reads = store.hooks.tails.load(Ordering::SeqCst) - opened;
     assert!(reads < STREAMS, "{reads} reads of the store for {STREAMS} streams over about three polls");
     drop(streams);
     // The poller stops once no stream is open: the count stands still.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let before = store.tails.load(Ordering::SeqCst);
+        let before = store.hooks.tails.load(Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(1200)).await;
-        if store.tails.load(Ordering::SeqCst) == before {
+        if store.hooks.tails.load(Ordering::SeqCst) == before {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "the store is still read with no stream open");
@@ -986,13 +952,13 @@ async fn tail_reports_an_outage_and_resumes_with_nothing_missed(env: &Env) {
     log::info!(logger: &env.panel, target: "billing", "before the outage");
     env.panel.flush().unwrap();
     events.until_text("before the outage").await;
-    store.down.store(true, Ordering::SeqCst);
+    store.hooks.down.store(true, Ordering::SeqCst);
     events.until_text("db.example:5432").await;
     for i in 0..5 {
         log::info!(logger: &env.panel, target: "billing", "during the outage {i}");
     }
     env.panel.flush().unwrap();
-    store.down.store(false, Ordering::SeqCst);
+    store.hooks.down.store(false, Ordering::SeqCst);
     log::info!(logger: &env.panel, target: "billing", "after the outage");
     env.panel.flush().unwrap();
     let text = events.until_text("after the outage").await;
@@ -1421,15 +1387,7 @@ fn sqlite_database_deleted_or_unreadable_is_503() {
     rt.block_on(async {
         let app = router(store.clone());
         assert_eq!(get(&app, "/records").await.0, StatusCode::OK);
-        let remove = |suffix: &str| {
-            let p = dir.path().join(format!("logs.db{suffix}"));
-            if p.exists() {
-                std::fs::remove_file(p).unwrap();
-            }
-        };
-        for suffix in ["", "-wal", "-shm"] {
-            remove(suffix);
-        }
+        log_panel_testing::sqlite::delete(&path);
         for uri in STORE_PAGES {
             let (status, _, body) = get(&app, uri).await;
             assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "deleted: {uri}: {body}");
@@ -1803,46 +1761,25 @@ mod histogram_truth {
     }
 
     /// A store that notes every histogram it is asked for, and does [`Mode`] to it.
-    struct Watched(Arc<dyn Store>, std::sync::Mutex<Vec<(RecordFilter, Slots)>>, Mode);
+    struct Watched(std::sync::Mutex<Vec<(RecordFilter, Slots)>>, Mode);
 
     impl Watched {
-        fn new(inner: Arc<dyn Store>, mode: Mode) -> Watched {
-            Watched(inner, Default::default(), mode)
+        fn new(inner: Arc<dyn Store>, mode: Mode) -> Wrapped<Watched> {
+            Wrapped::new(inner, Watched(Default::default(), mode))
         }
     }
 
-    impl Store for Watched {
-        fn records(&self, f: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
-            self.0.records(f, at, limit)
-        }
-        fn tail(&self, f: &RecordFilter, after: Option<i64>, n: usize) -> Result<Vec<StoredRecord>, StoreError> {
-            self.0.tail(f, after, n)
-        }
-        fn record(&self, id: i64) -> Result<Option<StoredRecord>, StoreError> {
-            self.0.record(id)
-        }
-        fn related(&self, k: &str, v: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
-            self.0.related(k, v, limit)
-        }
-        fn cards(&self, q: &CardsQuery) -> Result<Cards, StoreError> {
-            self.0.cards(q)
-        }
-        fn histogram(&self, f: &RecordFilter, s: &Slots) -> Result<Histogram, StoreError> {
-            self.1.lock().unwrap().push((f.clone(), s.clone()));
-            if self.2 == Mode::TimedOut {
+    impl Hooks for Watched {
+        fn histogram(&self, inner: &dyn Store, f: &RecordFilter, s: &Slots) -> Result<Histogram, StoreError> {
+            self.0.lock().unwrap().push((f.clone(), s.clone()));
+            if self.1 == Mode::TimedOut {
                 return Err(StoreError::new(StoreErrorKind::TimedOut, "the read ran past its 10 s budget"));
             }
-            let mut h = self.0.histogram(f, s)?;
-            h.complete &= self.2 != Mode::Bounded;
+            let mut h = inner.histogram(f, s)?;
+            h.complete &= self.1 != Mode::Bounded;
             Ok(h)
         }
-        fn call_sites(&self, f: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
-            self.0.call_sites(f, limit)
-        }
-        fn loggers(&self) -> Result<Vec<String>, StoreError> {
-            self.0.loggers()
-        }
-        fn describe(&self) -> String {
+        fn describe(&self, _: &dyn Store) -> String {
             "watched".into()
         }
     }
@@ -1869,11 +1806,11 @@ mod histogram_truth {
         let watched = Arc::new(Watched::new(env.store.clone(), Mode::Plain));
         let app = router(watched.clone());
         for query in ["since=90d", "since=90d&level=warn", "logger=billing", "since=30d&until=1d", ""] {
-            watched.1.lock().unwrap().clear();
+            watched.hooks.0.lock().unwrap().clear();
             let (status, _, body) = get(&app, &format!("/records?{query}")).await;
             assert_eq!(status, StatusCode::OK, "{query}");
             assert!(figure(&body).exact, "{query}");
-            let calls = watched.1.lock().unwrap().clone();
+            let calls = watched.hooks.0.lock().unwrap().clone();
             assert!(!calls.is_empty(), "{query}");
             for (f, slots) in calls {
                 let lo = f.since.map_or(slots.start(), |s| s.max(slots.start())).0;

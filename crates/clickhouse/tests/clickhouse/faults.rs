@@ -6,18 +6,19 @@
 use std::time::Duration;
 
 use log_panel_clickhouse::ChSink;
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp};
+use log_panel_core::{Batch, Origin, Record, Sink, Timestamp};
 use log_panel_testing::clickhouse::Cluster;
+use log_panel_testing::records::sequence;
 
+/// Records `first..first + n` of a stream, each with 200 bytes more of
+/// message so an insert takes long enough to be killed in.
 fn batch(n: usize, first: usize) -> Vec<Record> {
-    (0..n)
-        .map(|i| {
-            let i = first + i;
-            let mut r = Record::new(Level::Info, "svc::faults", format!("record {i} {}", "x".repeat(200)));
-            r.timestamp = Timestamp(1_800_000_000_000_000 + i as i64 * 1_000);
-            r
-        })
-        .collect()
+    let mut records =
+        sequence("svc::faults", first as i64..(first + n) as i64, Timestamp(1_800_000_000_000_000), 1_000);
+    for r in &mut records {
+        r.message.to_mut().push_str(&"x".repeat(200));
+    }
+    records
 }
 
 fn totals(cluster: &Cluster, db: &str) -> (u64, u64) {

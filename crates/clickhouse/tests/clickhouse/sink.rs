@@ -5,17 +5,13 @@
 use log_panel_clickhouse::ChSink;
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp};
 use log_panel_testing::clickhouse::Cluster;
+use log_panel_testing::records::sequence;
 
 const DAY: i64 = 86_400_000_000;
 
+/// `n` records of `svc::db` from `start`, `step` apart, an ERROR every tenth.
 fn records(n: usize, start: i64, step: i64) -> Vec<Record> {
-    (0..n)
-        .map(|i| {
-            let mut r = Record::new(if i % 10 == 0 { Level::Error } else { Level::Info }, "svc::db", format!("m{i}"));
-            r.timestamp = Timestamp(start + i as i64 * step);
-            r
-        })
-        .collect()
+    sequence("svc::db", 0..n as i64, Timestamp(start), step)
 }
 
 fn count(cluster: &Cluster, shard: usize, db: &str, sql: &str) -> u64 {

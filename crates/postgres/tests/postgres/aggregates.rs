@@ -15,7 +15,6 @@ const SEC: i64 = 1_000_000;
 const DAY: i64 = 86_400 * SEC;
 /// 2026-11-20T00:00:00Z.
 const NOV_20: i64 = 1_795_132_800 * SEC;
-const LEVELS: [Level; 5] = [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error];
 const LOGGERS: [&str; 5] = ["app", "app::db", "billing::payments", "hyper", "worker"];
 
 fn origin(pid: u32) -> Origin {
@@ -23,16 +22,7 @@ fn origin(pid: u32) -> Origin {
 }
 
 use log_panel_query::conformance::Rng;
-
-fn mixed(rng: &mut Rng, n: usize, start: i64, span: i64) -> Vec<Record> {
-    (0..n)
-        .map(|_| {
-            let mut r = Record::new(LEVELS[rng.below(5) as usize], LOGGERS[rng.below(5) as usize], "m");
-            r.timestamp = Timestamp(start + rng.below(span as u64) as i64);
-            r
-        })
-        .collect()
-}
+use log_panel_testing::records::mixed;
 
 fn write(sink: &mut PgSink, pid: u32, records: &[Record]) {
     let o = origin(pid);
@@ -99,7 +89,7 @@ fn aggregates_equal_group_by_after_four_concurrent_writers() {
                 let mut sink = PgSink::connect(&url).unwrap();
                 let mut rng = Rng(0x9e37_79b9 + u64::from(t));
                 for size in [1, 50, 200, 7, 300, 42] {
-                    write(&mut sink, t, &mixed(&mut rng, size, NOV_20, 2 * DAY));
+                    write(&mut sink, t, &mixed(&mut rng, &LOGGERS, size, NOV_20, 2 * DAY));
                 }
             })
         })
@@ -174,7 +164,7 @@ fn a_version_1_database_is_backfilled_on_upgrade() {
         ["a", "3", "1", "1", "2026-11-22 08:14:59.999999+00", "2026-11-22 09:59:00+00"].map(String::from)
     );
     // New batches add to the backfilled counts.
-    write(&mut sink, 1, &mixed(&mut Rng(5), 100, NOV_20, DAY));
+    write(&mut sink, 1, &mixed(&mut Rng(5), &LOGGERS, 100, NOV_20, DAY));
     assert_eq!(assert_aggregates_match_records(&mut db), 104);
 }
 
@@ -183,7 +173,7 @@ fn rebuild_equals_incremental_and_is_safe_under_concurrent_writes() {
     let Some((url, mut sink)) = fresh_sink() else { return };
     let mut rng = Rng(77);
     for _ in 0..5 {
-        write(&mut sink, 1, &mixed(&mut rng, 200, NOV_20, 2 * DAY));
+        write(&mut sink, 1, &mixed(&mut rng, &LOGGERS, 200, NOV_20, 2 * DAY));
     }
     let mut db = client(&url);
     let incremental = (rows(&mut db, STATS), rows(&mut db, HOURLY), rows(&mut db, QUARTER));
@@ -205,7 +195,7 @@ fn rebuild_equals_incremental_and_is_safe_under_concurrent_writes() {
             let mut rng = Rng(99);
             let mut written = 0;
             while written < 30 * 40 || !stop.load(Ordering::SeqCst) {
-                write(&mut sink, 2, &mixed(&mut rng, 40, NOV_20, DAY));
+                write(&mut sink, 2, &mixed(&mut rng, &LOGGERS, 40, NOV_20, DAY));
                 written += 40;
             }
             written

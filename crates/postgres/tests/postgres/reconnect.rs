@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use log_panel_core::{Batch, Level, Origin, Record, Sink, SinkErrorKind, Value};
+use log_panel_core::{Batch, Origin, Record, Sink, SinkErrorKind, Timestamp};
 use log_panel_postgres::PgSink;
 use log_panel_testing::postgres::{fresh_sink, TestServer};
+use log_panel_testing::records::{sequence, BASE};
 use postgres::{Client, NoTls};
 
 fn origin() -> Origin {
@@ -20,13 +21,7 @@ fn origin() -> Origin {
 }
 
 fn batch_of(from: i64, n: i64) -> Vec<Record> {
-    (from..from + n)
-        .map(|seq| {
-            let mut r = Record::new(Level::Info, "seq", format!("record {seq}"));
-            r.kv.push(("seq".into(), Value::I64(seq)));
-            r
-        })
-        .collect()
+    sequence("seq", from..from + n, Timestamp(BASE), 1_000)
 }
 
 /// (count, distinct seq, max seq)

@@ -7,84 +7,37 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
+use log_panel_core::{Level, Origin, Sink, Timestamp};
 use log_panel_postgres::{schema, PgMaintenance, PgSink, PgStore};
 use log_panel_query::{
     CardFilter, CardsQuery, Cursor, FieldMatch, FieldValue, Follow, LevelCounts, LoggerMatch, PageAt, RecordFilter,
     Slots, StoredRecord, DAY, HOUR, QUARTER_HOUR,
 };
 use log_panel_query::{Maintenance, Store, StoreErrorKind};
-use log_panel_testing::postgres::{client, forge_schema, fresh_sink, index_names, TestServer};
+use log_panel_testing::postgres::{client, forge_schema, fresh_sink, index_names, TestServer, RECORD_INDEXES};
 use postgres::{Client, NoTls};
 
 const SEC: i64 = 1_000_000;
 /// 2026-11-20T00:00:00Z.
 const T0: i64 = 1_795_132_800 * SEC;
-const LEVELS: [Level; 5] = [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error];
 const LOGGERS: [&str; 7] = ["app", "app::db", "app::db::pool", "app:x", "appx", "billing", "Billing::API"];
 const WORDS: [&str; 6] =
     ["Payment accepted", "cache MISS", "100% done_x", "timeout on upstream", "ünïcode Ärger", "ok"];
 
 use log_panel_query::conformance::{self, Rng};
-
-/// A generated record with what the store must return for it.
-#[derive(Debug, Clone)]
-struct Gen {
-    seq: u64,
-    origin: usize,
-    record: Record,
-}
+use log_panel_testing::records::{self, Generated as Gen};
 
 fn origins() -> [Origin; 3] {
     [Origin::new("shop", "web-1", 100), Origin::new("shop", "web-2", 200), Origin::new("batch", "web-1", 300)]
 }
 
-/// `n` records spread over two days from `T0`, some sharing a timestamp.
+/// `n` records spread over `span` from `start`, of this suite's loggers and words.
 fn generate(rng: &mut Rng, first_seq: u64, n: usize, start: i64, span: i64) -> Vec<Gen> {
-    (0..n as u64)
-        .map(|i| {
-            let seq = first_seq + i;
-            let level = LEVELS[rng.below(5) as usize];
-            let logger = LOGGERS[rng.below(LOGGERS.len() as u64) as usize];
-            let mut r = Record::new(level, logger, format!("{} #{seq}", WORDS[rng.below(WORDS.len() as u64) as usize]));
-            // Every 10th record shares its predecessor's time (ties are ordered by id).
-            r.timestamp = Timestamp(start + rng.below(span as u64) as i64);
-            r.file = (rng.below(4) != 0).then(|| format!("src/{logger}.rs").into());
-            r.line = r.file.as_ref().map(|_| 10 + rng.below(3) as u32);
-            r.module_path = Some(logger.to_owned().into());
-            r.kv.push(("request_id".into(), Value::from(format!("r-{}", seq / 3))));
-            r.kv.push(("user_id".into(), Value::I64(rng.below(5) as i64)));
-            match rng.below(4) {
-                0 => r.kv.push(("code".into(), Value::from("7"))),
-                1 => r.kv.push(("code".into(), Value::I64(7))),
-                2 => r.kv.push(("code".into(), Value::Bool(true))),
-                _ => r.kv.push(("code".into(), Value::F64(2.5))),
-            }
-            Gen { seq, origin: rng.below(3) as usize, record: r }
-        })
-        .collect()
+    records::generate(rng, &LOGGERS, &WORDS, first_seq, n, start, span)
 }
 
-fn with_ties(mut gens: Vec<Gen>) -> Vec<Gen> {
-    for i in (10..gens.len()).step_by(10) {
-        gens[i].record.timestamp = gens[i - 1].record.timestamp;
-        // Same origin, so the two share a batch (or follow in order) and ids follow seqs.
-        gens[i].origin = gens[i - 1].origin;
-    }
-    gens
-}
-
-/// Writes `gens` in batches per origin, in sequence order within each batch.
 fn write(sink: &mut PgSink, gens: &[Gen]) {
-    let origins = origins();
-    for chunk in gens.chunks(250) {
-        for (o, origin) in origins.iter().enumerate() {
-            let records: Vec<Record> = chunk.iter().filter(|g| g.origin == o).map(|g| g.record.clone()).collect();
-            if !records.is_empty() {
-                sink.write(&Batch::new(origin, &records)).unwrap();
-            }
-        }
-    }
+    records::write(sink, &origins(), gens);
 }
 
 fn seq_of(r: &StoredRecord) -> u64 {
@@ -154,7 +107,7 @@ fn filter() -> RecordFilter {
 
 fn setup(n: usize) -> (String, PgSink, PgStore, Vec<Gen>) {
     let (url, mut sink) = fresh_sink().unwrap();
-    let gens = with_ties(generate(&mut Rng(0x5eed), 0, n, T0, 2 * DAY));
+    let gens = generate(&mut Rng(0x5eed), 0, n, T0, 2 * DAY);
     write(&mut sink, &gens);
     let store = PgStore::connect(&url).unwrap();
     (url, sink, store, gens)
@@ -420,11 +373,11 @@ fn cards_equal_counts_from_the_rows() {
         assert_eq!(names, sorted, "by name");
         for card in &cards.cards {
             let mine: Vec<&Gen> = gens.iter().filter(|g| g.record.logger == card.logger).collect();
-            assert_eq!(card.total, mine.len() as u64);
-            assert_eq!(card.errors, mine.iter().filter(|g| g.record.level == Level::Error).count() as u64);
-            assert_eq!(card.warnings, mine.iter().filter(|g| g.record.level == Level::Warn).count() as u64);
-            assert_eq!(card.first_seen, mine.iter().map(|g| g.record.timestamp).min().unwrap());
-            assert_eq!(card.last_seen, mine.iter().map(|g| g.record.timestamp).max().unwrap());
+            assert_eq!(card.totals.total, mine.len() as u64);
+            assert_eq!(card.totals.errors, mine.iter().filter(|g| g.record.level == Level::Error).count() as u64);
+            assert_eq!(card.totals.warnings, mine.iter().filter(|g| g.record.level == Level::Warn).count() as u64);
+            assert_eq!(card.totals.first, mine.iter().map(|g| g.record.timestamp).min().unwrap());
+            assert_eq!(card.totals.last, mine.iter().map(|g| g.record.timestamp).max().unwrap());
             let zero = vec![LevelCounts::default(); slots.len()];
             assert_eq!(&card.slots, counts.get(&card.logger).unwrap_or(&zero), "{}", card.logger);
             // The quarters overlapping [now − 1 h, now): 35:15 to 36:30 (now is 36:20).
@@ -717,16 +670,7 @@ fn a_version_2_database_with_rows_is_migrated_to_the_latest() {
     assert_eq!(count_of(FieldValue::Text("7".into())), ["Disk FULL on /var"]);
     assert_eq!(count_of(FieldValue::Text("7.0".into())), ["float"]);
     assert_eq!(store.related("request_id", &FieldValue::Text("r-1".into()), 10).unwrap().len(), 2);
-    assert_eq!(
-        index_names(&mut db, "log_records"),
-        [
-            "log_records_logger_c_ts_id_idx",
-            "log_records_pkey",
-            "log_records_ts_id_idx",
-            "log_records_warn_logger_c_ts_id_idx",
-            "log_records_warn_ts_id_idx"
-        ]
-    );
+    assert_eq!(index_names(&mut db, "log_records"), RECORD_INDEXES);
     // The sink writes into the migrated schema, and the plans use the new indexes.
     let mut sink = PgSink::connect(&url).unwrap();
     write(&mut sink, &generate(&mut Rng(1), 0, 10, T0, HOUR));

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, SinkErrorKind, Timestamp};
 use log_panel_query::{
-    CardsQuery, LevelCounts, LoggerCard, LoggerMatch, RecordFilter, Slots, Store, StoreErrorKind, QUARTER_HOUR,
+    CardsQuery, LevelCounts, LoggerCard, LoggerMatch, LoggerTotals, RecordFilter, Slots, Store, StoreErrorKind,
+    QUARTER_HOUR,
 };
 use log_panel_sqlite::{SqliteSink, SqliteStore};
 use rusqlite::types::Value;
@@ -22,7 +23,6 @@ const HOUR: i64 = 3600 * SEC;
 const DAY: i64 = 24 * HOUR;
 /// 2026-11-20T00:00:00Z.
 const NOV_20: i64 = 1_795_132_800 * SEC;
-const LEVELS: [Level; 5] = [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error];
 const LOGGERS: [&str; 4] = ["app", "app::db", "billing::payments", "hyper"];
 
 fn origin() -> Origin {
@@ -36,17 +36,7 @@ fn record(level: Level, logger: &'static str, micros: i64) -> Record {
 }
 
 use log_panel_query::conformance::Rng;
-
-/// `n` records over `span` micros from `start`, all loggers and levels mixed.
-fn mixed(rng: &mut Rng, n: usize, start: i64, span: i64) -> Vec<Record> {
-    (0..n)
-        .map(|_| {
-            let level = LEVELS[rng.below(5) as usize];
-            let logger = LOGGERS[rng.below(4) as usize];
-            record(level, logger, start + rng.below(span as u64) as i64)
-        })
-        .collect()
-}
+use log_panel_testing::records::mixed;
 
 fn rows(conn: &Connection, sql: &str) -> Vec<Vec<Value>> {
     let mut stmt = conn.prepare(sql).unwrap();
@@ -100,9 +90,9 @@ fn cards(sink: &SqliteSink) -> Vec<LoggerCard> {
     store.cards(&query).unwrap().cards
 }
 
-/// `logger`'s card, `None` if it never logged.
-fn card(sink: &SqliteSink, logger: &str) -> Option<LoggerCard> {
-    cards(sink).into_iter().find(|c| c.logger == logger)
+/// `logger`'s totals, `None` if it never logged.
+fn totals(sink: &SqliteSink, logger: &str) -> Option<LoggerTotals> {
+    cards(sink).into_iter().find(|c| c.logger == logger).map(|c| c.totals)
 }
 
 /// A filter of one logger (all loggers for `None`).
@@ -150,13 +140,13 @@ fn aggregates_equal_group_by_after_mixed_batches() {
     let mut written = 0;
     // Batches of varied sizes over three days, some out of time order.
     for size in [1, 7, 100, 1000, 3, 500] {
-        let batch = mixed(&mut rng, size, NOV_20, 3 * DAY);
+        let batch = mixed(&mut rng, &LOGGERS, size, NOV_20, 3 * DAY);
         sink.write(&Batch::new(&o, &batch)).unwrap();
         written += size as i64;
     }
     assert_eq!(assert_aggregates_match_records(sink.connection()), written);
     // Every logger has all five levels somewhere: the mix is really mixed.
-    for s in cards(&sink) {
+    for s in cards(&sink).iter().map(|c| c.totals) {
         assert!(s.errors > 0 && s.warnings > 0 && s.total > s.errors + s.warnings, "{s:?}");
     }
 }
@@ -180,11 +170,11 @@ fn buckets_are_utc_hours_and_quarters_and_stats_track_first_and_last() {
     );
     let quarters = rows(sink.connection(), "SELECT quarter FROM log_logger_quarter ORDER BY quarter");
     assert_eq!(quarters, vec![vec![text("2026-11-22T05:15:00.000000Z")], vec![text("2026-11-22T08:15:00.000000Z")]]);
-    let stats = card(&sink, "svc").unwrap();
+    let stats = totals(&sink, "svc").unwrap();
     assert_eq!((stats.total, stats.errors, stats.warnings), (3, 1, 1));
-    assert_eq!((stats.first_seen, stats.last_seen), (Timestamp(t - 3 * HOUR), Timestamp(t)));
-    assert_eq!(stats.last_seen.to_rfc3339(), "2026-11-22T08:15:02.500000Z");
-    assert!(card(&sink, "nobody").is_none());
+    assert_eq!((stats.first, stats.last), (Timestamp(t - 3 * HOUR), Timestamp(t)));
+    assert_eq!(stats.last.to_rfc3339(), "2026-11-22T08:15:02.500000Z");
+    assert!(totals(&sink, "nobody").is_none());
 
     // Hourly counts: dense slots, per logger and for all loggers.
     let slots = per_hour(&sink, Some("svc"), t - 4 * HOUR, 5);
@@ -206,7 +196,7 @@ fn daily_sums_are_exact_for_utc_plus_5_30_and_minus_8() {
     let dir = tempfile::tempdir().unwrap();
     let mut sink = open(&dir.path().join("logs.db"));
     let mut rng = Rng(42);
-    let mut records = mixed(&mut rng, 3000, NOV_20, 4 * DAY);
+    let mut records = mixed(&mut rng, &LOGGERS, 3000, NOV_20, 4 * DAY);
     // Around local midnight in both zones, to the microsecond:
     // +05:30 midnight is 18:30Z; −08:00 midnight is 08:00Z.
     for day in 0..4 {
@@ -278,7 +268,7 @@ fn rebuild_equals_incremental_and_repairs_after_deletes() {
     let mut sink = open(&dir.path().join("logs.db"));
     let mut rng = Rng(7);
     for _ in 0..5 {
-        let batch = mixed(&mut rng, 400, NOV_20, 2 * DAY);
+        let batch = mixed(&mut rng, &LOGGERS, 400, NOV_20, 2 * DAY);
         sink.write(&Batch::new(&origin(), &batch)).unwrap();
     }
     let snapshot = |c: &Connection| {
@@ -317,7 +307,7 @@ fn rebuild_while_another_connection_writes_neither_double_counts_nor_deadlocks()
             let o = origin();
             // Keep writing until told to stop, and at least 50 batches.
             while written < 50 * 40 || !stop.load(Ordering::SeqCst) {
-                let batch = mixed(&mut rng, 40, NOV_20, DAY);
+                let batch = mixed(&mut rng, &LOGGERS, 40, NOV_20, DAY);
                 // Like log-panel's writer: a busy database is retried, never skipped.
                 loop {
                     match sink.write(&Batch::new(&o, &batch)) {

@@ -6,61 +6,32 @@
 //! `RecordFilter::keeps`, over a logger tree with quiet members.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp};
+use log_panel_core::{Level, Sink, Timestamp};
 use log_panel_query::Store;
-use log_panel_query::{FieldRange, LoggerMatch, PageAt, RangeOp, RecordFilter, StoredRecord, HOUR};
+use log_panel_query::{LoggerMatch, PageAt, RecordFilter, HOUR};
 use log_panel_sqlite::{SqliteSink, SqliteStore};
-use log_panel_testing::records::{filter, PlanSet, BASE};
+use log_panel_testing::checks::every_record as all;
+use log_panel_testing::plans::{self, PlanSet};
+use log_panel_testing::records::{filter, BASE};
 
-const N: u64 = 4_000;
-
-/// Warnings and errors common enough that SQLite's planner, which counts
-/// no rows, is shown a tree with quiet members.
-const SET: PlanSet = PlanSet {
-    http_levels: [Level::Info, Level::Warn, Level::Error, Level::Debug],
-    api_error_every: 70,
-    apix_warn_every: 1,
-    billing_error_every: 3,
-    quasar_every: 400,
-    step: 1_000_000,
-    users: 97,
-    status_500_every: 50,
-};
+const SET: PlanSet = PlanSet::SQLITE;
 
 fn filled() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("logs.db");
     let mut sink = SqliteSink::open(&path).unwrap();
-    let origins = [Origin::new("api", "h1", 10), Origin::new("worker", "h2", 11)];
-    for chunk in 0..N / 500 {
-        let batch: Vec<Record> = (chunk * 500..(chunk + 1) * 500).map(|i| SET.record(i)).collect();
-        sink.write(&Batch::new(&origins[(chunk % 2) as usize], &batch)).unwrap();
-    }
+    SET.write(&mut sink);
     while sink.idle().unwrap() {}
     drop(sink);
     let store = SqliteStore::open(&path).unwrap();
     (dir, store)
 }
 
-/// Every record, newest first, read page by page.
-fn all(store: &SqliteStore, f: &RecordFilter) -> Vec<StoredRecord> {
-    let mut out = Vec::new();
-    let mut at = PageAt::Newest;
-    loop {
-        let page = store.records(f, at, 200).unwrap();
-        out.extend(page.records);
-        match page.older {
-            Some(c) => at = PageAt::Older(c),
-            None => return out,
-        }
-    }
-}
-
 #[test]
 fn level_bounded_logger_paths_return_the_reference_rows() {
     let (_dir, store) = filled();
     let everything = all(&store, &RecordFilter::default());
-    assert_eq!(everything.len() as u64, N);
+    assert_eq!(everything.len() as u64, SET.records);
     let until = Timestamp(BASE + 3_000 * 1_000_000);
     let cases = [
         filter(|f| {
@@ -119,158 +90,34 @@ fn level_bounded_logger_paths_return_the_reference_rows() {
     assert!(all(&store, &admin).is_empty());
 }
 
-/// Every filter the command's flags and the panel's form set, alone and in
-/// combinations of two to four, with the index its plan must search (every
+/// The index the plan of each of the shared filters must search (every
 /// plan must also never scan `log_records` without an index).
-fn combinations() -> Vec<(&'static str, RecordFilter, &'static str)> {
-    let since = Timestamp(BASE + HOUR / 4);
-    let until = Timestamp(BASE + HOUR / 2);
-    let tree = || Some(LoggerMatch::Tree("api".into()));
-    let exact = || Some(LoggerMatch::Exact("api::http".into()));
-    vec![
-        ("newest", filter(|_| {}), "log_records_ts"),
-        ("time range", filter(|f| (f.since, f.until) = (Some(since), Some(until))), "log_records_ts (ts>? AND ts<?)"),
-        ("min level warn", filter(|f| f.min_level = Some(Level::Warn)), "log_records_warn_ts"),
-        ("levels error", filter(|f| f.levels = vec![Level::Error]), "log_records_warn_ts"),
-        ("levels info,debug", filter(|f| f.levels = vec![Level::Info, Level::Debug]), "log_records_ts"),
-        ("logger exact", filter(|f| f.logger = exact()), "log_records_logger_ts (logger=?)"),
-        ("logger tree", filter(|f| f.logger = tree()), "log_records_logger_ts (logger=?)"),
-        ("text word", filter(|f| f.text = Some("quasar".into())), "log_records_fts VIRTUAL TABLE INDEX"),
-        ("text phrase", filter(|f| f.text = Some("checksum mismatch".into())), "log_records_fts VIRTUAL TABLE INDEX"),
+fn index(name: &str) -> &'static str {
+    match name {
+        "newest" | "levels info,debug" | "call site" => "log_records_ts",
+        "time range" => "log_records_ts (ts>? AND ts<?)",
+        "min level warn" | "levels error" => "log_records_warn_ts",
+        "logger exact" | "logger tree" | "exact logger + call site" => "log_records_logger_ts (logger=?)",
+        "text word" | "text phrase" => "log_records_fts VIRTUAL TABLE INDEX",
         // A common term is searched by walking the newest records (it fills a page within a few).
-        (
-            "text common",
-            filter(|f| f.text = Some("reset by peer".into())),
-            "SCAN log_records USING INDEX log_records_ts",
-        ),
-        ("context key", filter(|f| f.fields = vec!["user_id=7".parse().unwrap()]), "log_context_index"),
-        ("request id", filter(|f| f.fields = vec!["request_id=req-9".parse().unwrap()]), "log_context_index"),
-        (
-            "context range",
-            filter(|f| f.ranges = vec![FieldRange::new("status", RangeOp::Ge, 500.0).unwrap()]),
-            "log_context_index USING PRIMARY KEY (key=? AND value>? AND value<?)",
-        ),
-        ("call site", filter(|f| f.site = Some("src/handler.rs:12".parse().unwrap())), "log_records_ts"),
-        (
-            "tree + warn",
-            filter(|f| {
-                f.logger = tree();
-                f.min_level = Some(Level::Warn);
-            }),
-            "log_records_warn_logger_ts (logger=?)",
-        ),
-        (
-            "exact + warn",
-            filter(|f| {
-                f.logger = exact();
-                f.min_level = Some(Level::Warn);
-            }),
-            "log_records_warn_logger_ts (logger=?)",
-        ),
-        (
-            "errors + since",
-            filter(|f| {
-                f.levels = vec![Level::Error];
-                f.since = Some(since);
-            }),
-            "log_records_warn_ts (ts>?)",
-        ),
-        (
-            "tree + time range",
-            filter(|f| {
-                f.logger = tree();
-                (f.since, f.until) = (Some(since), Some(until));
-            }),
-            "log_records_logger_ts (logger=? AND ts>? AND ts<?)",
-        ),
-        (
-            "tree + warn + since",
-            filter(|f| {
-                f.logger = tree();
-                f.min_level = Some(Level::Warn);
-                f.since = Some(since);
-            }),
-            "log_records_warn_logger_ts (logger=? AND ts>?)",
-        ),
-        (
-            "tree + text",
-            filter(|f| {
-                f.logger = tree();
-                f.text = Some("quasar".into());
-            }),
-            "log_records_fts",
-        ),
-        (
-            "exact + context key",
-            filter(|f| {
-                f.logger = exact();
-                f.fields = vec!["user_id=7".parse().unwrap()];
-            }),
-            "log_context_index",
-        ),
-        (
-            "text + context key",
-            filter(|f| {
-                f.text = Some("payment".into());
-                f.fields = vec!["user_id=7".parse().unwrap()];
-            }),
-            "log_context_index",
-        ),
-        (
-            "since + context range",
-            filter(|f| {
-                f.since = Some(since);
-                f.ranges = vec![FieldRange::new("status", RangeOp::Ge, 500.0).unwrap()];
-            }),
-            "log_context_index",
-        ),
-        (
-            "app + host + context key",
-            filter(|f| {
-                f.app = Some("api".into());
-                f.host = Some("h1".into());
-                f.fields = vec!["user_id=7".parse().unwrap()];
-            }),
-            "log_context_index",
-        ),
-        (
-            "tree + warn + since + text",
-            filter(|f| {
-                f.logger = tree();
-                f.min_level = Some(Level::Warn);
-                f.since = Some(since);
-                f.text = Some("quasar".into());
-            }),
-            "log_records_fts",
-        ),
-        (
-            "tree + warn + text + context key",
-            filter(|f| {
-                f.logger = tree();
-                f.min_level = Some(Level::Warn);
-                f.text = Some("reset by peer".into());
-                f.fields = vec!["user_id=7".parse().unwrap()];
-            }),
-            "log_context_index",
-        ),
-        (
-            "exact + since + until + request id",
-            filter(|f| {
-                f.logger = exact();
-                (f.since, f.until) = (Some(since), Some(until));
-                f.fields = vec!["request_id=req-9".parse().unwrap()];
-            }),
-            "log_context_index",
-        ),
-        (
-            "exact logger + call site",
-            filter(|f| {
-                f.logger = exact();
-                f.site = Some("src/handler.rs:12".parse().unwrap());
-            }),
-            "log_records_logger_ts (logger=?)",
-        ),
-    ]
+        "text common" => "SCAN log_records USING INDEX log_records_ts",
+        "context range" => "log_context_index USING PRIMARY KEY (key=? AND value>? AND value<?)",
+        "tree + warn" | "exact + warn" | "quiet exact + warn" => "log_records_warn_logger_ts (logger=?)",
+        "errors + since" => "log_records_warn_ts (ts>?)",
+        "tree + time range" => "log_records_logger_ts (logger=? AND ts>? AND ts<?)",
+        "tree + warn + since" => "log_records_warn_logger_ts (logger=? AND ts>?)",
+        "tree + text" | "tree + warn + since + text" => "log_records_fts",
+        "context key"
+        | "request id"
+        | "exact + context key"
+        | "text + context key"
+        | "rare text + context key"
+        | "since + context range"
+        | "app + host + context key"
+        | "tree + warn + text + context key"
+        | "exact + since + until + request id" => "log_context_index",
+        other => panic!("no index named for the plan of {other}"),
+    }
 }
 
 /// A step of the plan that reads every row of `log_records`: `SCAN
@@ -287,7 +134,8 @@ fn full_scans(plan: &str) -> Vec<&str> {
 #[test]
 fn every_combination_is_planned_through_an_index() {
     let (_dir, store) = filled();
-    for (name, f, index) in combinations() {
+    for (name, f) in plans::filters(Timestamp(BASE + HOUR / 4), Timestamp(BASE + HOUR / 2)) {
+        let index = index(name);
         let plan = store.explain_records(&f).unwrap();
         assert!(full_scans(&plan).is_empty(), "{name}: a full scan: {plan}");
         assert!(plan.contains(index), "{name}: {index} not in {plan}");

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use log_panel_core::{severity, Batch, Level, Origin, Record, Sink, Timestamp, Value};
+use log_panel_core::{severity, Batch, Level, Origin, Record, Sink, Timestamp};
 use log_panel_query::{
     CardFilter, CardsQuery, Cursor, FieldMatch, FieldRange, FieldValue, LoggerMatch, PageAt, RangeOp, RecordFilter,
     Slots, DAY, HOUR, QUARTER_HOUR,
@@ -38,6 +38,7 @@ const WORDS: [&str; 12] = [
 ];
 
 use log_panel_query::conformance::{self, Rng};
+use log_panel_testing::{records, sqlite};
 
 /// A stored row as the model sees it.
 #[derive(Clone, Debug)]
@@ -45,9 +46,9 @@ struct Row {
     id: i64,
     ts: i64,
     level: Level,
-    logger: &'static str,
+    logger: String,
     message: String,
-    file: Option<&'static str>,
+    file: Option<String>,
     line: Option<u32>,
     app: String,
     host: String,
@@ -66,79 +67,34 @@ fn fill(sink: &mut SqliteSink, rng: &mut Rng, n: usize, first_id: i64, span: i64
     fill_from(sink, rng, n, first_id, BASE, span)
 }
 
-/// `n` records over `span` micros from `start`.
+/// `n` records over `span` micros from `start`, numbered from `first_id`
+/// in the order they are written.
 fn fill_from(sink: &mut SqliteSink, rng: &mut Rng, n: usize, first_id: i64, start: i64, span: i64) -> Vec<Row> {
     let origins = origins();
+    let gens = records::generate(rng, &LOGGERS, &WORDS, first_id as u64, n, start, span);
+    records::write(sink, &origins, &gens);
     let mut model = Vec::new();
-    let mut id = first_id;
-    while model.len() < n {
-        let o = &origins[rng.below(3) as usize];
-        let mut batch = Vec::new();
-        for _ in 0..(1 + rng.below(40)).min((n - model.len()) as u64) {
-            let level = LEVELS[rng.below(5) as usize];
-            let logger = LOGGERS[rng.below(6) as usize];
-            let message = format!("{} #{}", WORDS[rng.below(12) as usize], rng.below(50));
-            let message = if rng.below(10) == 0 { "ab".to_owned() } else { message };
-            let mut r = Record::new(level, logger, message.clone());
-            // A few equal timestamps, so (ts, id) order is exercised.
-            r.timestamp = Timestamp(start + (rng.below(span as u64 / 1000) as i64) * 1000);
-            let (file, line) = match rng.below(4) {
-                0 => (None, None),
-                k => (Some(["src/a.rs", "src/b.rs", "src/c.rs"][k as usize - 1]), Some(10 * k as u32)),
-            };
-            r.file = file.map(Into::into);
-            r.line = line;
-            let mut ctx = serde_json::Map::new();
-            if rng.below(3) > 0 {
-                ctx.insert("request_id".into(), json!(format!("r-{}", rng.below(60))));
-            }
-            match rng.below(5) {
-                0 => {
-                    ctx.insert("user_id".into(), json!(rng.below(5)));
-                }
-                1 => {
-                    ctx.insert("user_id".into(), json!(rng.below(5).to_string()));
-                }
-                2 => {
-                    ctx.insert("user_id".into(), json!(rng.below(2) == 0));
-                }
-                3 => {
-                    ctx.insert("user_id".into(), json!(1.5));
-                }
-                _ => {}
-            }
-            if rng.below(4) == 0 {
-                ctx.insert("weird key\"".into(), json!("x"));
-            }
-            // From the id, so the random sequence stays as it was: numbers and
-            // long texts that share their indexed prefix.
-            if id % 2 == 0 {
-                ctx.insert("ms".into(), json!(id % 1000));
-            }
-            if id % 7 == 0 {
-                ctx.insert("note".into(), json!(format!("{}{}", "é".repeat(130), id % 3)));
-            }
-            for (k, v) in &ctx {
-                r.kv.push((k.clone().into(), Value::from_json(v.clone())));
-            }
+    for (o, batch) in records::batches(&gens) {
+        let o = &origins[o];
+        for g in batch {
+            let id = first_id + model.len() as i64;
+            let r = &g.record;
+            let stored = conformance::stored(id, o, r).unwrap();
             model.push(Row {
-                stored: conformance::stored(id, o, &r).unwrap(),
                 id,
                 ts: r.timestamp.0,
-                level,
-                logger,
-                message,
-                file,
-                line,
-                app: o.app.clone(),
-                host: o.host.clone(),
+                level: r.level,
+                logger: r.logger.to_string(),
+                message: r.message.to_string(),
+                file: r.file.as_deref().map(str::to_owned),
+                line: r.line,
+                app: o.app.to_string(),
+                host: o.host.to_string(),
                 pid: o.pid,
-                context: ctx,
+                context: stored.context.clone(),
+                stored,
             });
-            id += 1;
-            batch.push(r);
         }
-        sink.write(&Batch::new(o, &batch)).unwrap();
     }
     model
 }
@@ -297,10 +253,10 @@ fn every_filter_and_combination_pages_exactly_the_matching_rows() {
     // Whole records come back as written.
     let r = store.record(model[41].id).unwrap().unwrap();
     let m = &model[41];
-    assert_eq!((r.ts.0, r.level, r.logger.as_str(), &r.message), (m.ts, m.level, m.logger, &m.message));
+    assert_eq!((r.ts.0, r.level, r.logger.as_str(), &r.message), (m.ts, m.level, m.logger.as_str(), &m.message));
     assert_eq!(
         (r.app.as_str(), r.host.as_str(), r.pid, r.file.as_deref(), r.line),
-        (&*m.app, &*m.host, m.pid, m.file, m.line)
+        (&*m.app, &*m.host, m.pid, m.file.as_deref(), m.line)
     );
     assert_eq!(r.context, m.context);
     assert!(store.record(999_999).unwrap().is_none());
@@ -450,11 +406,11 @@ fn cards_equal_counts_from_the_rows() {
         assert_eq!(cards.matching, LOGGERS.len());
         for card in &cards.cards {
             let mine: Vec<&Row> = model.iter().filter(|r| r.logger == card.logger).collect();
-            assert_eq!(card.total, mine.len() as u64);
-            assert_eq!(card.errors, mine.iter().filter(|r| r.level == Level::Error).count() as u64);
-            assert_eq!(card.warnings, mine.iter().filter(|r| r.level == Level::Warn).count() as u64);
-            assert_eq!(card.first_seen.0, mine.iter().map(|r| r.ts).min().unwrap());
-            assert_eq!(card.last_seen.0, mine.iter().map(|r| r.ts).max().unwrap());
+            assert_eq!(card.totals.total, mine.len() as u64);
+            assert_eq!(card.totals.errors, mine.iter().filter(|r| r.level == Level::Error).count() as u64);
+            assert_eq!(card.totals.warnings, mine.iter().filter(|r| r.level == Level::Warn).count() as u64);
+            assert_eq!(card.totals.first.0, mine.iter().map(|r| r.ts).min().unwrap());
+            assert_eq!(card.totals.last.0, mine.iter().map(|r| r.ts).max().unwrap());
             // The quarters overlapping [now − 1 h, now): 04:15 to 05:30 (now is 05:20:00.000017).
             let (from, to) = (BASE + 2 * DAY + 4 * HOUR + QUARTER_HOUR, BASE + 2 * DAY + 5 * HOUR + 2 * QUARTER_HOUR);
             assert_eq!(card.last_hour, counts(&model, |r| r.logger == card.logger && r.ts >= from && r.ts < to));
@@ -528,7 +484,7 @@ fn call_sites_group_by_logger_file_line() {
     type Site<'a> = (&'a str, Option<&'a str>, Option<u32>);
     let mut groups: std::collections::HashMap<Site<'_>, Vec<&Row>> = Default::default();
     for r in model.iter().filter(|r| f.keeps(&r.stored)) {
-        groups.entry((r.logger, r.file, r.line)).or_default().push(r);
+        groups.entry((&r.logger, r.file.as_deref(), r.line)).or_default().push(r);
     }
     let mut sizes: Vec<usize> = groups.values().map(Vec::len).collect();
     sizes.sort_unstable_by(|a, b| b.cmp(a));
@@ -554,7 +510,7 @@ fn model_sites(model: &[Row], f: &RecordFilter) -> Vec<SiteSummary> {
     type Site<'a> = (&'a str, Option<&'a str>, Option<u32>);
     let mut groups: std::collections::BTreeMap<Site<'_>, (LevelCounts, i64)> = Default::default();
     for r in model.iter().filter(|r| f.keeps(&r.stored)) {
-        let g = groups.entry((r.logger, r.file, r.line)).or_insert((LevelCounts::default(), i64::MIN));
+        let g = groups.entry((&r.logger, r.file.as_deref(), r.line)).or_insert((LevelCounts::default(), i64::MIN));
         g.0.add(r.level);
         g.1 = g.1.max(r.ts);
     }
@@ -593,7 +549,7 @@ fn call_sites_over_whole_hours_read_the_site_aggregates() {
             assert!(
                 model.iter().any(|r| f.keeps(&r.stored)
                     && r.logger == s.logger
-                    && r.file == s.file.as_deref()
+                    && r.file == s.file
                     && r.line == s.line
                     && r.ts == s.last_seen.0
                     && r.message == s.example),
@@ -1035,32 +991,21 @@ fn a_database_replaced_at_the_path_is_read_anew_and_a_deleted_one_is_unavailable
     };
     assert_eq!(messages(&store), ["first file"]);
 
-    let remove = |suffix: &str| {
-        let p = dir.path().join(format!("logs.db{suffix}"));
-        if p.exists() {
-            std::fs::remove_file(p).unwrap();
-        }
-    };
-    for suffix in ["", "-wal", "-shm"] {
-        remove(suffix);
-    }
+    sqlite::delete(&path);
     let e = store.records(&RecordFilter::default(), PageAt::Newest, 10).unwrap_err();
     assert_eq!(e.kind(), StoreErrorKind::Unavailable, "{e}");
     assert!(e.to_string().contains("is gone"), "{e}");
 
     let other = dir.path().join("other.db");
     write(&other, "second file");
-    for suffix in ["", "-wal", "-shm"] {
-        let from = dir.path().join(format!("other.db{suffix}"));
+    for (from, to) in sqlite::files(&other).iter().zip(sqlite::files(&path)) {
         if from.exists() {
-            std::fs::rename(from, dir.path().join(format!("logs.db{suffix}"))).unwrap();
+            std::fs::rename(from, to).unwrap();
         }
     }
     assert_eq!(messages(&store), ["second file"]);
 
-    for suffix in ["", "-wal", "-shm"] {
-        remove(suffix);
-    }
+    sqlite::delete(&path);
     std::fs::write(&path, b"not a database").unwrap();
     let e = store.records(&RecordFilter::default(), PageAt::Newest, 10).unwrap_err();
     assert_eq!(e.kind(), StoreErrorKind::Unavailable, "{e}");

@@ -187,7 +187,7 @@ fn card_badges(card: &LoggerCard, hour: Thresholds, judged: &[Health], own: bool
             span class=(hour_class) title=(hour_title) { (hour_word) }
             @if red > 0 { span.badge.bad title={ "Red slots: " (rule) } { "Errors in " (of(red)) } }
             @if amber > 0 { span.badge.warn title={ "Amber slots: " (rule) } { "Warnings in " (of(amber)) } }
-            @if card.errors == 0 && card.warnings == 0 {
+            @if card.totals.errors == 0 && card.totals.warnings == 0 {
                 span.badge.good title="No error or warning ever stored" { "Clean" }
             }
         }
@@ -226,9 +226,9 @@ fn logger_card(ctx: &Ctx, options: &PanelOptions, card: &LoggerCard, slots: &Slo
                     " · " (count(card.last_hour.total())) " in all"
                 } }
                 div { dt { "Total" } dd {
-                    (count(card.total)) " · " (counted(card.errors, "error")) " · " (counted(card.warnings, "warning"))
+                    (count(card.totals.total)) " · " (counted(card.totals.errors, "error")) " · " (counted(card.totals.warnings, "warning"))
                 } }
-                div { dt { "Last seen" } dd { (time(viewer, card.last_seen)) } }
+                div { dt { "Last seen" } dd { (time(viewer, card.totals.last)) } }
             }
             div.timeline role="list" {
                 @for (i, c) in card.slots.iter().enumerate() {

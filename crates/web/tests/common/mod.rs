@@ -9,7 +9,7 @@ use http_body_util::BodyExt;
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
 use log_panel_query::conformance::MemoryStore;
 use log_panel_query::Store;
-use log_panel_query::{FieldValue, PageAt, RecordFilter, StoredRecord};
+use log_panel_query::{FieldValue, RecordFilter, StoredRecord};
 use tower::ServiceExt;
 
 /// A message that would run a script if it were not escaped.
@@ -173,20 +173,7 @@ pub fn sync<T>(f: impl FnOnce() -> T) -> T {
 
 /// Every record `filter` keeps, newest first, read straight from the store.
 pub fn all(store: &dyn Store, filter: &RecordFilter) -> Vec<StoredRecord> {
-    sync(|| all_blocking(store, filter))
-}
-
-fn all_blocking(store: &dyn Store, filter: &RecordFilter) -> Vec<StoredRecord> {
-    let mut out = Vec::new();
-    let mut at = PageAt::Newest;
-    loop {
-        let page = store.records(filter, at, 100).unwrap();
-        out.extend(page.records);
-        match page.older {
-            Some(c) => at = PageAt::Older(c),
-            None => return out,
-        }
-    }
+    sync(|| log_panel_testing::checks::every_record(store, filter))
 }
 
 /// The records of request `r-1`, oldest first.
