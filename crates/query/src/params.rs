@@ -40,36 +40,39 @@ impl FromStr for LevelSpec {
         if !s.contains(',') {
             return parse_level(s.trim()).map(LevelSpec::AtLeast).map_err(StoreError::bad_filter);
         }
+        // A list, even of one (`warn,`): empty items are skipped, so the
+        // panel's level boxes can each send `warn,` and any number of them
+        // joins to a list.
         let mut levels = Vec::new();
-        for part in s.split(',').map(str::trim) {
-            if part.is_empty() {
-                return Err(StoreError::bad_filter(format!("level `{s}`: empty level in the list")));
-            }
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let level = parse_level(part).map_err(StoreError::bad_filter)?;
             if !levels.contains(&level) {
                 levels.push(level);
             }
+        }
+        if levels.is_empty() {
+            return Err(StoreError::bad_filter(format!("level `{s}`: no level in the list")));
         }
         Ok(LevelSpec::Exactly(levels))
     }
 }
 
 /// The spelling [`LevelSpec::from_str`] reads back: `warn` for a minimum,
-/// `error,info` for a set, and `warn,warn` for exactly one level (one level
+/// `error,info` for a set, and `warn,` for exactly one level (one level
 /// alone would be a minimum).
 ///
 /// ```
 /// use log_panel_core::Level;
 /// use log_panel_query::LevelSpec;
-/// assert_eq!(LevelSpec::Exactly(vec![Level::Warn]).to_string(), "warn,warn");
-/// assert_eq!("warn,warn".parse::<LevelSpec>()?, LevelSpec::Exactly(vec![Level::Warn]));
+/// assert_eq!(LevelSpec::Exactly(vec![Level::Warn]).to_string(), "warn,");
+/// assert_eq!("warn,".parse::<LevelSpec>()?, LevelSpec::Exactly(vec![Level::Warn]));
 /// # Ok::<(), log_panel_query::StoreError>(())
 /// ```
 impl fmt::Display for LevelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.as_slice() {
             (true, [l]) => f.write_str(log_panel_core::level_name(*l)),
-            (false, [l]) => write!(f, "{0},{0}", log_panel_core::level_name(*l)),
+            (false, [l]) => write!(f, "{},", log_panel_core::level_name(*l)),
             (_, ls) => f.write_str(&ls.iter().map(|l| log_panel_core::level_name(*l)).collect::<Vec<_>>().join(",")),
         }
     }
@@ -328,7 +331,9 @@ mod tests {
             LevelSpec::Exactly(vec![Level::Error, Level::Info])
         );
         assert!("loud".parse::<LevelSpec>().is_err());
-        assert!("warn,".parse::<LevelSpec>().is_err());
+        assert_eq!("warn,".parse::<LevelSpec>().unwrap(), LevelSpec::Exactly(vec![Level::Warn]));
+        assert!(",".parse::<LevelSpec>().is_err());
+        assert!("warn,loud".parse::<LevelSpec>().is_err());
         let f = params(|p| p.level = "warning".into()).to_filter(|w| w.at_offset(NOW, 0)).unwrap();
         assert_eq!(f.min_level, Some(Level::Warn));
     }

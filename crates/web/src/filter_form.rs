@@ -140,11 +140,11 @@ pub(crate) fn filter_form_keeping(
     keep: &[(&'static str, String)],
 ) -> Markup {
     let levels = [Level::Error, Level::Warn, Level::Info, Level::Debug, Level::Trace];
-    // A minimum shows in the select, a set in the boxes; exactly one level
-    // in both, so that applying the form again sends `level=warn&level=warn`.
+    // A minimum shows in the select, a set in the boxes. Each box sends its
+    // level as a list of one (`warn,`), so one box alone is exactly that
+    // level, and several join to exactly those.
     let (minimum, exactly) = match form.level.parse::<LevelSpec>() {
         Ok(LevelSpec::AtLeast(l)) => (Some(l), Vec::new()),
-        Ok(LevelSpec::Exactly(ls)) if ls.len() == 1 => (ls.first().copied(), ls),
         Ok(LevelSpec::Exactly(ls)) => (None, ls),
         Err(_) => (None, Vec::new()),
     };
@@ -185,7 +185,7 @@ pub(crate) fn filter_form_keeping(
                     fieldset.levels {
                         legend { "Only levels (with the minimum: one list)" }
                         @for l in levels {
-                            label.check { input type="checkbox" name="level" value=(level_name(l)) checked[has(l)]; (l.as_str()) }
+                            label.check { input type="checkbox" name="level" value=(format!("{},", level_name(l))) checked[has(l)]; (l.as_str()) }
                         }
                     }
                 }
@@ -242,20 +242,28 @@ mod tests {
         assert_eq!(f.site, Some(SiteMatch { file: "src/a.rs".into(), line: Some(7) }));
     }
 
-    /// The minimum's select and the level boxes send one `level` list: one
-    /// level a minimum, several exactly those; a filter of exactly one level
-    /// is shown in both, so that applying the form again keeps it.
+    /// The minimum's select and the level boxes send one `level` list: the
+    /// select a level (a minimum), each box a list of one (`warn,`), so one
+    /// box alone is exactly its level and several exactly those; applying
+    /// the form again keeps what it shows.
     #[test]
     fn the_level_controls_are_one_list() {
         let read = |q: &str| to_filter(&read_form(&Params::parse(Some(q))), NOW, Viewer::utc()).unwrap();
         assert_eq!((read("level=warn").min_level, read("level=warn").levels), (Some(Level::Warn), vec![]));
-        assert_eq!(read("level=&level=error&level=info").levels, [Level::Error, Level::Info]);
-        let one = read_form(&Params::parse(Some("level=warn&level=warn")));
-        assert_eq!(form_pairs(&one), [("level", "warn,warn".to_owned())]);
+        assert_eq!(
+            (read("level=&level=warn,").min_level, read("level=&level=warn,").levels),
+            (None, vec![Level::Warn])
+        );
+        assert_eq!(read("level=&level=error,&level=info,").levels, [Level::Error, Level::Info]);
+        let one = read_form(&Params::parse(Some("level=&level=warn,")));
+        assert_eq!(form_pairs(&one), [("level", "warn,".to_owned())]);
         let html = filter_form(&Base(String::new()), "/records", &one, Viewer::utc(), None).into_string();
-        assert!(html.contains("<option value=\"warn\" selected>"), "{html}");
-        assert!(html.contains("name=\"level\" value=\"warn\" checked"), "{html}");
-        assert!(!html.contains("name=\"level\" value=\"error\" checked"), "{html}");
+        assert!(!html.contains("selected>"), "no minimum: {html}");
+        assert!(html.contains("name=\"level\" value=\"warn,\" checked"), "{html}");
+        assert!(!html.contains("name=\"level\" value=\"error,\" checked"), "{html}");
+        // What the boxes show, sent again, is the same filter.
+        let again = read("level=&level=warn,");
+        assert_eq!((again.min_level, again.levels), (None, vec![Level::Warn]));
     }
 
     /// The form reads the same level words, time forms and text filter as the command line.

@@ -97,6 +97,7 @@ async fn records_every_filter(env: &Env) {
         ("logger=billing&level=error".into(), 2),
         ("level=warn".into(), 6),
         ("level=warn&level=warn".into(), 3),
+        ("level=&level=warn,".into(), 3),
         ("level=warn&level=error".into(), 6),
         ("q=PAYMENT+FAILED".into(), 1),
         ("q=%3Cscript%3E".into(), 2),
@@ -126,7 +127,7 @@ async fn records_every_filter(env: &Env) {
     }
     let (_, _, body) = get(&app, "/records?level=warn&level=error&logger=billing%3A%3A").await;
     assert!(body.contains("value=\"billing::\""));
-    assert!(body.contains("name=\"level\" value=\"warn\" checked"), "{body}");
+    assert!(body.contains("name=\"level\" value=\"warn,\" checked"), "{body}");
 }
 
 /// The search box speaks the query language (docs/query.md): OR, NOT,
