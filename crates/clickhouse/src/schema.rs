@@ -38,6 +38,9 @@ pub const LATEST_VERSION: u32 = 2;
 pub const INSERT_COLUMNS: &str = "id, ts, time, level, logger, message, module, file, line, thread, pid, host, app, \
                                   context, context_keys, context_values, original_size, writer, batch";
 
+/// ClickHouse's code for "Table … already exists".
+const TABLE_ALREADY_EXISTS: u32 = 57;
+
 /// The local table of the records.
 pub const RECORDS_LOCAL: &str = "log_records_local";
 
@@ -81,7 +84,14 @@ pub fn statements(database: &str, cluster: Option<&str>) -> Vec<String> {
 
 /// Creates the tables on shard `shard` unless they exist; refuses tables of a newer build.
 pub(crate) fn migrate(http: &Http, shard: usize) -> Result<(), MigrateError> {
-    http.query(shard, VERSION_DDL, &[])?;
+    // Writers that start together create the same tables at once, and
+    // `IF NOT EXISTS` does not cover the race on 18.16: one of them can be
+    // told the table already exists (code 57). It does: that is success.
+    let create = |sql: &str| match http.query(shard, sql, &[]) {
+        Err(RequestError::Server { code: Some(TABLE_ALREADY_EXISTS), .. }) => Ok(String::new()),
+        answer => answer,
+    };
+    create(VERSION_DDL)?;
     let found = http.query(shard, "SELECT max(version) FROM log_panel_schema", &[])?;
     let found: u32 = found.trim().parse().unwrap_or(0);
     if found > LATEST_VERSION {
@@ -89,7 +99,7 @@ pub(crate) fn migrate(http: &Http, shard: usize) -> Result<(), MigrateError> {
     }
     let options = http.options();
     for sql in statements(options.database(), options.cluster()) {
-        http.query(shard, &sql, &[])?;
+        create(&sql)?;
     }
     if found < LATEST_VERSION {
         http.query(shard, &format!("INSERT INTO log_panel_schema (version) VALUES ({LATEST_VERSION})"), &[])?;
