@@ -43,33 +43,49 @@ pub(crate) fn logger_condition(logger: &LoggerMatch) -> String {
     }
 }
 
-/// `key = value` on the context arrays, each typed form the value matches.
-pub(crate) fn field_condition(key: &str, value: &FieldValue) -> String {
+/// Whether the typed value in column `col` is one of the forms `value` matches
+/// (`None`: it matches none).
+fn value_condition(value: &FieldValue, col: &str) -> Option<String> {
     let mut alternatives = Vec::new();
     if let Some(text) = value.as_text() {
-        alternatives.push(format!("v = {}", quote(&format!("s:{text}"))));
+        alternatives.push(format!("{col} = {}", quote(&format!("s:{text}"))));
     }
     if let Some(i) = value.as_int() {
-        alternatives.push(format!("v = {}", quote(&format!("n:{i}"))));
+        alternatives.push(format!("{col} = {}", quote(&format!("n:{i}"))));
     }
     if let Some(f) = value.as_float() {
         // A number stored other than as an i64 (a fraction, an exponent, beyond i64) equal to `f`.
         alternatives.push(format!(
-            "(substring(v, 1, 2) = 'n:' AND toString(toInt64OrZero(substring(v, 3))) != substring(v, 3) \
-             AND toFloat64OrZero(substring(v, 3)) = {f:?})"
+            "(substring({col}, 1, 2) = 'n:' AND toString(toInt64OrZero(substring({col}, 3))) != substring({col}, 3) \
+             AND toFloat64OrZero(substring({col}, 3)) = {f:?})"
         ));
     }
     if let Some(b) = value.as_bool() {
-        alternatives.push(format!("v = 'b:{b}'"));
+        alternatives.push(format!("{col} = 'b:{b}'"));
     }
-    if alternatives.is_empty() {
-        return "0".to_owned();
+    (!alternatives.is_empty()).then(|| alternatives.join(" OR "))
+}
+
+/// `key = value` on the context arrays, each typed form the value matches.
+/// With `side_table` (the database, when its tables are of version 3 on),
+/// the records are first narrowed to the times the shard's own context side
+/// table lists for the pair (an index range on `(key, value)`); the array
+/// condition keeps it exact. The subquery reads the local table on purpose:
+/// a record and its side rows are on one shard, so each shard narrows its
+/// own records, and the `Distributed` read needs no `GLOBAL IN` (a tuple
+/// `IN` fails there on 18.16, hence `ts` alone). The table is named with its
+/// database: a shard runs a `Distributed` read's subquery in its default one.
+pub(crate) fn field_condition(key: &str, value: &FieldValue, side_table: Option<&str>) -> String {
+    let Some(arrays) = value_condition(value, "v") else { return "0".to_owned() };
+    let exact = format!("arrayExists((k, v) -> k = {} AND ({arrays}), context_keys, context_values)", quote(key));
+    match (side_table, value_condition(value, "value")) {
+        (Some(database), Some(side)) => format!(
+            "(ts IN (SELECT ts FROM {database}.{}_local WHERE key = {} AND ({side})) AND {exact})",
+            crate::aggregates::CONTEXT,
+            quote(key)
+        ),
+        _ => exact,
     }
-    format!(
-        "arrayExists((k, v) -> k = {} AND ({}), context_keys, context_values)",
-        quote(key),
-        alternatives.join(" OR ")
-    )
 }
 
 /// `key op bound` on a context number.
@@ -83,8 +99,9 @@ fn range_condition(r: &FieldRange) -> String {
     )
 }
 
-/// The conditions of `filter`, ANDed (`1` when none).
-pub(crate) fn conditions(filter: &RecordFilter) -> String {
+/// The conditions of `filter`, ANDed (`1` when none); `side_table` as in
+/// [`field_condition`].
+pub(crate) fn conditions(filter: &RecordFilter, side_table: Option<&str>) -> String {
     let mut parts = Vec::new();
     if let Some(logger) = &filter.logger {
         parts.push(logger_condition(logger));
@@ -114,7 +131,7 @@ pub(crate) fn conditions(filter: &RecordFilter) -> String {
         parts.push(format!("positionCaseInsensitiveUTF8(message, {}) > 0", quote(text)));
     }
     for field in &filter.fields {
-        parts.push(field_condition(&field.key, &field.value));
+        parts.push(field_condition(&field.key, &field.value, side_table));
     }
     for range in &filter.ranges {
         parts.push(range_condition(range));
@@ -126,7 +143,7 @@ pub(crate) fn conditions(filter: &RecordFilter) -> String {
         }
     }
     if let Some(q) = &filter.query {
-        parts.push(q.to_sql(&mut |f| conditions(f), "0"));
+        parts.push(q.to_sql(&mut |f| conditions(f, side_table), "0"));
     }
     if parts.is_empty() {
         "1".to_owned()
@@ -145,7 +162,7 @@ mod tests {
         let mut f = RecordFilter::default();
         f.logger = Some("a'b::".parse().unwrap());
         f.text = Some(r"it's \ 100%".into());
-        let sql = conditions(&f);
+        let sql = conditions(&f, Some("db"));
         assert!(sql.contains(r"logger = 'a\'b'"), "{sql}");
         assert!(sql.contains(r"logger >= 'a\'b::' AND logger < 'a\'b:;'"), "{sql}");
         assert!(sql.contains(r"positionCaseInsensitiveUTF8(message, 'it\'s \\ 100%')"), "{sql}");
@@ -153,9 +170,22 @@ mod tests {
 
     #[test]
     fn a_value_matches_each_typed_form() {
-        let sql = field_condition("k", &FieldValue::Text("7".into()));
+        let sql = field_condition("k", &FieldValue::Text("7".into()), None);
         assert!(sql.contains("v = 's:7' OR v = 'n:7'"), "{sql}");
-        assert!(field_condition("k", &FieldValue::Text("true".into())).contains("v = 'b:true'"));
-        assert!(field_condition("k", &FieldValue::Text("2.5".into())).contains("= 2.5)"));
+        assert!(!sql.contains("log_context"), "{sql}");
+        assert!(field_condition("k", &FieldValue::Text("true".into()), None).contains("v = 'b:true'"));
+        assert!(field_condition("k", &FieldValue::Text("2.5".into()), None).contains("= 2.5)"));
+    }
+
+    #[test]
+    fn the_side_table_narrows_by_the_same_forms() {
+        let sql = field_condition("k", &FieldValue::Text("7".into()), Some("db"));
+        assert!(
+            sql.contains(
+                "ts IN (SELECT ts FROM db.log_context_local WHERE key = 'k' AND (value = 's:7' OR value = 'n:7'))"
+            ),
+            "{sql}"
+        );
+        assert!(sql.contains("arrayExists((k, v) -> k = 'k' AND (v = 's:7' OR v = 'n:7')"), "{sql}");
     }
 }

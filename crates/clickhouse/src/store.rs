@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::aggregates::{QUARTER, STATS};
 use crate::error::RequestError;
 use crate::http::Http;
-use crate::schema::LATEST_VERSION;
+use crate::schema::{CONTEXT_VERSION, LATEST_VERSION};
 use crate::sql::{conditions, datetime, field_condition};
 use crate::{Error, Options};
 
@@ -36,6 +36,10 @@ const UNEXPECTED_PACKET_FROM_CLIENT: u32 = 101;
 pub struct ChStore {
     http: Http,
     read_timeout: Duration,
+    /// Whether the tables have the context side table (version 3 on): a
+    /// reader of an older database, which it must not migrate, reads the
+    /// arrays alone.
+    side_table: bool,
 }
 
 impl std::fmt::Debug for ChStore {
@@ -131,13 +135,14 @@ impl ChStore {
     /// Parses `url` and checks that a shard answers and holds the log-panel
     /// tables of a version this build reads (it creates nothing).
     pub fn connect(url: &str) -> Result<ChStore, StoreError> {
-        Ok(ChStore { http: checked(url)?, read_timeout: DEFAULT_READ_TIMEOUT })
+        ChStore::open(Options::parse(url).map_err(|e| StoreError::bad_filter(e.to_string()))?)
     }
 
     /// [`ChStore::connect`] with parsed options (for example with a
     /// statement log, [`Options::with_statement_log`]).
     pub fn open(options: Options) -> Result<ChStore, StoreError> {
-        Ok(ChStore { http: checked_options(options)?, read_timeout: DEFAULT_READ_TIMEOUT })
+        let (http, version) = checked_options(options)?;
+        Ok(ChStore { http, read_timeout: DEFAULT_READ_TIMEOUT, side_table: version >= CONTEXT_VERSION })
     }
 
     /// The same store with another time budget per read (`max_execution_time`).
@@ -145,6 +150,12 @@ impl ChStore {
     pub fn with_read_timeout(mut self, timeout: Duration) -> ChStore {
         self.read_timeout = timeout;
         self
+    }
+
+    /// The database whose context side table narrows `key=value` filters,
+    /// when it has one (see [`field_condition`]).
+    fn side_table(&self) -> Option<&str> {
+        self.side_table.then(|| self.http.options().database())
     }
 
     /// The data rows of a `SELECT`, from the first shard that answers.
@@ -266,13 +277,13 @@ impl ChStore {
 
 /// A client of `url`'s shards, once a shard has answered that it holds the
 /// log-panel tables of a version this build reads (see [`ChStore::connect`]).
-pub(crate) fn checked(url: &str) -> Result<Http, StoreError> {
+pub(crate) fn checked(url: &str) -> Result<(Http, u32), StoreError> {
     checked_options(Options::parse(url).map_err(|e| StoreError::bad_filter(e.to_string()))?)
 }
 
-/// [`checked`] with parsed options.
-pub(crate) fn checked_options(options: Options) -> Result<Http, StoreError> {
-    let store = ChStore { http: Http::new(&options), read_timeout: DEFAULT_READ_TIMEOUT };
+/// [`checked`] with parsed options; also the tables' version.
+pub(crate) fn checked_options(options: Options) -> Result<(Http, u32), StoreError> {
+    let store = ChStore { http: Http::new(&options), read_timeout: DEFAULT_READ_TIMEOUT, side_table: false };
     let url = options.redacted();
     let version = store.rows("SELECT max(version) FROM log_panel_schema").map_err(|e| {
         StoreError::new(
@@ -286,7 +297,7 @@ pub(crate) fn checked_options(options: Options) -> Result<Http, StoreError> {
         let e = Error::SchemaTooNew { url: url.to_owned(), found, supported: LATEST_VERSION };
         return Err(StoreError::new(StoreErrorKind::NewerSchema, e.to_string()));
     }
-    Ok(store.http)
+    Ok((store.http, u32::try_from(found).unwrap_or(0)))
 }
 
 /// The windows a page reads in turn (see `ChStore::records_in_time_order`),
@@ -326,7 +337,7 @@ impl Store for ChStore {
         if !filter.check()? {
             return Ok(Page::default());
         }
-        let cond = conditions(filter);
+        let cond = conditions(filter, self.side_table());
         let n = limit_sql(limit, 1);
         let rows = match at {
             PageAt::Newest => self.records_in_time_order(&cond, None, true, n)?,
@@ -349,7 +360,7 @@ impl Store for ChStore {
         if limit == 0 || !filter.check()? {
             return Ok(Vec::new());
         }
-        let cond = conditions(filter);
+        let cond = conditions(filter, self.side_table());
         let n = limit_sql(limit, 0);
         match after_id {
             Some(id) => self.records_where(&format!("({cond}) AND id > {id}"), "id", n),
@@ -371,7 +382,7 @@ impl Store for ChStore {
         if limit == 0 || !filter.check()? {
             return Ok(Vec::new());
         }
-        self.records_where(&field_condition(key, value), "ts, id", limit_sql(limit, 0))
+        self.records_where(&field_condition(key, value, self.side_table()), "ts, id", limit_sql(limit, 0))
     }
 
     fn cards(&self, query: &CardsQuery) -> Result<Cards, StoreError> {
@@ -440,7 +451,7 @@ impl Store for ChStore {
         let rows = self.rows(&format!(
             "SELECT {} AS slot, level, count() FROM log_records WHERE {} GROUP BY slot, level",
             slot_of_ts(slots),
-            conditions(&narrowed)
+            conditions(&narrowed, self.side_table())
         ))?;
         for row in &rows {
             let [slot, lvl, n] = row.as_slice() else { return Err(bad_data("a histogram row")) };
@@ -460,7 +471,7 @@ impl Store for ChStore {
             "SELECT logger, file, line, countIf(level = 5), countIf(level = 10), countIf(level = 20), \
              countIf(level = 30), countIf(level = 40), max(ts), argMax(message, (ts, id)) FROM log_records \
              WHERE {} GROUP BY logger, file, line",
-            conditions(filter)
+            conditions(filter, self.side_table())
         ))?;
         let mut sites = Vec::with_capacity(rows.len());
         for row in &rows {
