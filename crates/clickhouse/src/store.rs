@@ -21,7 +21,7 @@ use crate::aggregates::{QUARTER, STATS};
 use crate::error::RequestError;
 use crate::http::Http;
 use crate::schema::{CONTEXT_VERSION, LATEST_VERSION};
-use crate::sql::{conditions, datetime, field_condition};
+use crate::sql::{conditions, datetime, SideLookup};
 use crate::{Error, Options};
 
 /// The columns of a [`StoredRecord`], in the order [`record`] reads them.
@@ -224,7 +224,7 @@ impl ChStore {
             Some(c) => Some(c.ts.0),
             None => self.newest_ts()?,
         };
-        let Some(start) = start else { return self.records_where(&base, order, n) };
+        let Some(start) = start else { return self.records_where("", &base, order, n) };
         let mut rows: Vec<StoredRecord> = Vec::new();
         let mut edge: Option<i64> = None;
         for width in WINDOWS.iter().copied().map(Some).chain([None]) {
@@ -248,7 +248,7 @@ impl ChStore {
                 });
             }
             let want = n - rows.len() as u64;
-            rows.extend(self.records_where(&parts.join(" AND "), order, want)?);
+            rows.extend(self.records_where("", &parts.join(" AND "), order, want)?);
             if rows.len() as u64 >= n {
                 break;
             }
@@ -260,6 +260,61 @@ impl ChStore {
         Ok(rows)
     }
 
+    /// [`ChStore::records_in_time_order`] for a filter with `key=value`
+    /// pairs, through the context side table (`None` without one): the
+    /// first pair's next candidate times, in the page's order, from the side
+    /// table (an index range), then the records at those times alone (a
+    /// literal `ts IN`, and the candidates' span bounding `time`, so only
+    /// their partitions and granules), with every condition. A record the
+    /// other conditions reject leaves the page short: the next candidates
+    /// follow, four times as many each round. Rows of the pair scattered
+    /// over months cost their own granules only, where reading every
+    /// match's granule before the `LIMIT` read nearly all of them.
+    fn records_by_side(
+        &self,
+        side: &SideLookup<'_>,
+        cond: &str,
+        from: Option<Cursor>,
+        older: bool,
+        n: u64,
+    ) -> Result<Option<Vec<StoredRecord>>, StoreError> {
+        let order = if older { "ts DESC, id DESC" } else { "ts, id" };
+        let base = match from {
+            Some(c) => format!("({cond}) AND {}", beyond(c, older)),
+            None => format!("({cond})"),
+        };
+        // The next candidates' bound (inclusive): the cursor's time, then past the last round's.
+        let mut edge = from.map(|c| c.ts.0);
+        let mut batch = n.clamp(1, MAX_CANDIDATES);
+        let mut rows: Vec<StoredRecord> = Vec::new();
+        loop {
+            let (lo, hi) = if older { (None, edge) } else { (edge, None) };
+            let Some(sql) = side.candidates(lo, hi, older, batch) else { return Ok(None) };
+            let times = self
+                .rows(&sql)?
+                .iter()
+                .map(|row| row.first().map_or_else(|| Err(bad_data("a time")), int))
+                .collect::<Result<Vec<i64>, _>>()?;
+            let (Some(&first), Some(&last)) = (times.first(), times.last()) else { break };
+            let (min, max) = if older { (last, first) } else { (first, last) };
+            let list: Vec<String> = times.iter().map(i64::to_string).collect();
+            let span = format!(
+                "ts >= {min} AND ts <= {max} AND time >= {} AND time <= {}",
+                datetime(Timestamp(min)),
+                datetime(Timestamp(max))
+            );
+            let want = n - rows.len() as u64;
+            let prewhere = format!("PREWHERE ts IN ({}) ", list.join(", "));
+            rows.extend(self.records_where(&prewhere, &format!("{base} AND {span}"), order, want)?);
+            if rows.len() as u64 >= n || (times.len() as u64) < batch {
+                break;
+            }
+            edge = Some(if older { min - 1 } else { max + 1 });
+            batch = batch.saturating_mul(4).min(MAX_CANDIDATES);
+        }
+        Ok(Some(rows))
+    }
+
     /// The newest record's time by the totals table, if it holds any.
     fn newest_ts(&self) -> Result<Option<i64>, StoreError> {
         let rows = self.rows(&format!("SELECT maxMerge(last_seen), countMerge(total) FROM {STATS}"))?;
@@ -269,8 +324,18 @@ impl ChStore {
         }
     }
 
-    fn records_where(&self, condition: &str, order: &str, limit: u64) -> Result<Vec<StoredRecord>, StoreError> {
-        let sql = format!("SELECT {RECORD_COLUMNS} FROM log_records WHERE {condition} ORDER BY {order} LIMIT {limit}");
+    /// At most `limit` records of `condition` in `order`, `prewhere` (a
+    /// [`SideLookup::prewhere`], or empty) read first.
+    fn records_where(
+        &self,
+        prewhere: &str,
+        condition: &str,
+        order: &str,
+        limit: u64,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM log_records {prewhere}WHERE {condition} ORDER BY {order} LIMIT {limit}"
+        );
         self.rows(&sql)?.iter().map(|row| record(row)).collect()
     }
 }
@@ -299,6 +364,10 @@ pub(crate) fn checked_options(options: Options) -> Result<(Http, u32), StoreErro
     }
     Ok((store.http, u32::try_from(found).unwrap_or(0)))
 }
+
+/// The most candidate times one round of `ChStore::records_by_side` lists
+/// in its `ts IN (…)`: well under the server's 256 KiB `max_query_size`.
+const MAX_CANDIDATES: u64 = 8_192;
 
 /// The windows a page reads in turn (see `ChStore::records_in_time_order`),
 /// each as far from the start as it reaches; the rest comes last.
@@ -338,13 +407,21 @@ impl Store for ChStore {
             return Ok(Page::default());
         }
         let cond = conditions(filter, self.side_table());
+        let side = SideLookup::new(filter, self.side_table());
         let n = limit_sql(limit, 1);
-        let rows = match at {
-            PageAt::Newest => self.records_in_time_order(&cond, None, true, n)?,
-            PageAt::Older(c) => self.records_in_time_order(&cond, Some(c), true, n)?,
-            PageAt::Newer(c) => self.records_in_time_order(&cond, Some(c), false, n)?,
+        let (from, older) = match at {
+            PageAt::Newest => (None, true),
+            PageAt::Older(c) => (Some(c), true),
+            PageAt::Newer(c) => (Some(c), false),
+        };
+        let rows = match self.records_by_side(&side, &cond, from, older, n)? {
+            Some(rows) => rows,
+            None => self.records_in_time_order(&cond, from, older, n)?,
         };
         Page::from_rows(at, limit, rows, |c: Cursor, older| {
+            if let Some(rows) = self.records_by_side(&side, &cond, Some(c), older, 1)? {
+                return Ok(!rows.is_empty());
+            }
             // A column, not a constant: 18.16 loses the constants of a query that selects only constants through a `Distributed` table.
             let sql = format!("SELECT id FROM log_records WHERE ({cond}) AND {} LIMIT 1", beyond(c, older));
             Ok(!self.rows(&sql)?.is_empty())
@@ -361,11 +438,12 @@ impl Store for ChStore {
             return Ok(Vec::new());
         }
         let cond = conditions(filter, self.side_table());
+        let prewhere = SideLookup::new(filter, self.side_table()).prewhere();
         let n = limit_sql(limit, 0);
         match after_id {
-            Some(id) => self.records_where(&format!("({cond}) AND id > {id}"), "id", n),
+            Some(id) => self.records_where(&prewhere, &format!("({cond}) AND id > {id}"), "id", n),
             None => {
-                let mut rows = self.records_where(&cond, "id DESC", n)?;
+                let mut rows = self.records_where(&prewhere, &cond, "id DESC", n)?;
                 rows.reverse();
                 Ok(rows)
             }
@@ -373,7 +451,7 @@ impl Store for ChStore {
     }
 
     fn record(&self, id: i64) -> Result<Option<StoredRecord>, StoreError> {
-        Ok(self.records_where(&format!("id = {id}"), "ts", 1)?.into_iter().next())
+        Ok(self.records_where("", &format!("id = {id}"), "ts", 1)?.into_iter().next())
     }
 
     fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
@@ -382,7 +460,12 @@ impl Store for ChStore {
         if limit == 0 || !filter.check()? {
             return Ok(Vec::new());
         }
-        self.records_where(&field_condition(key, value, self.side_table()), "ts, id", limit_sql(limit, 0))
+        let cond = conditions(&filter, self.side_table());
+        let n = limit_sql(limit, 0);
+        match self.records_by_side(&SideLookup::new(&filter, self.side_table()), &cond, None, false, n)? {
+            Some(rows) => Ok(rows),
+            None => self.records_where("", &cond, "ts, id", n),
+        }
     }
 
     fn cards(&self, query: &CardsQuery) -> Result<Cards, StoreError> {
@@ -449,8 +532,9 @@ impl Store for ChStore {
         narrowed.since = Some(filter.since.map_or(slots.start(), |s| s.max(slots.start())));
         narrowed.until = Some(filter.until.map_or(slots.end(), |u| u.min(slots.end())));
         let rows = self.rows(&format!(
-            "SELECT {} AS slot, level, count() FROM log_records WHERE {} GROUP BY slot, level",
+            "SELECT {} AS slot, level, count() FROM log_records {}WHERE {} GROUP BY slot, level",
             slot_of_ts(slots),
+            SideLookup::new(&narrowed, self.side_table()).prewhere(),
             conditions(&narrowed, self.side_table())
         ))?;
         for row in &rows {
@@ -470,7 +554,8 @@ impl Store for ChStore {
         let rows = self.rows(&format!(
             "SELECT logger, file, line, countIf(level = 5), countIf(level = 10), countIf(level = 20), \
              countIf(level = 30), countIf(level = 40), max(ts), argMax(message, (ts, id)) FROM log_records \
-             WHERE {} GROUP BY logger, file, line",
+             {}WHERE {} GROUP BY logger, file, line",
+            SideLookup::new(filter, self.side_table()).prewhere(),
             conditions(filter, self.side_table())
         ))?;
         let mut sites = Vec::with_capacity(rows.len());

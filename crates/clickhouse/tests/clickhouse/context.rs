@@ -7,7 +7,7 @@
 use log_panel_clickhouse::{ChMaintenance, ChStore};
 use log_panel_core::Timestamp;
 use log_panel_query::conformance::{MemoryStore, BASE};
-use log_panel_query::{FieldMatch, FieldValue, Maintenance, PageAt, RecordFilter, Store, DAY};
+use log_panel_query::{Cursor, FieldMatch, FieldValue, Maintenance, PageAt, RecordFilter, Store, DAY};
 use log_panel_testing::clickhouse::Cluster;
 
 /// Pairs of every typed form: text matching a string or a number, an
@@ -56,6 +56,21 @@ fn check_pairs(cluster: &Cluster, db: &str, store: &ChStore, reference: &MemoryS
         let page: Vec<i64> =
             store.records(&filter, PageAt::Newest, 5_000).unwrap().records.iter().map(|r| r.id).collect();
         assert_eq!(page, want, "{when}: page of {key}={value:?}");
+        // Page by page (each window's and each cursor's lookups bounded), older then back newer.
+        let (mut walked, mut at, mut last) = (Vec::new(), PageAt::Newest, None);
+        loop {
+            let p = store.records(&filter, at, 7).unwrap();
+            walked.extend(p.records.iter().map(|r| r.id));
+            last = p.records.last().map(Cursor::of).or(last);
+            let Some(c) = p.older else { break };
+            at = PageAt::Older(c);
+        }
+        assert_eq!(walked, want, "{when}: pages of 7 of {key}={value:?}");
+        if let Some(oldest) = last {
+            let newer = store.records(&filter, PageAt::Newer(oldest), 5_000).unwrap();
+            let ids: Vec<i64> = newer.records.iter().map(|r| r.id).collect();
+            assert_eq!(ids, want[..want.len() - 1], "{when}: the page newer than the oldest of {key}={value:?}");
+        }
         let reference_page = reference.records(&filter, PageAt::Newest, 5_000).unwrap().records.len();
         assert_eq!(page.len(), reference_page, "{when}: page of {key}={value:?} against the reference");
         let mut related: Vec<i64> = store.related(key, &value, 5_000).unwrap().iter().map(|r| r.id).collect();
