@@ -81,12 +81,11 @@ pub(crate) fn field_condition(key: &str, value: &FieldValue, side_table: Option<
 /// `ts IN (…)`: the times the shard's own context side table lists for
 /// `key = value` (an index range on `(key, value, ts)`), within `[lo, hi]`.
 /// It only narrows: the array condition beside it keeps a read exact (two
-/// records may share a time). The subquery reads the local table on
-/// purpose: a record and its side rows are on one shard, so each shard
-/// narrows its own records, and a `Distributed` read needs no `GLOBAL IN`
-/// (a tuple `IN` fails there on 18.16, hence `ts` alone). The table is named
-/// with its database: a shard runs a `Distributed` read's subquery in its
-/// default one.
+/// records may share a time), so `ts` alone, the sort key's column, does.
+/// The subquery reads the local table on purpose: a record and its side
+/// rows are on one shard, so each shard narrows its own records, and a
+/// `Distributed` read needs no `GLOBAL IN`. The table is named with its
+/// database: a shard runs a `Distributed` read's subquery in its default one.
 fn membership(database: &str, key: &str, value: &FieldValue, lo: Option<i64>, hi: Option<i64>) -> Option<String> {
     let lookup = lookup(key, value, lo, hi)?;
     Some(format!("ts IN (SELECT ts FROM {database}.{}_local WHERE {lookup})", crate::aggregates::CONTEXT))
