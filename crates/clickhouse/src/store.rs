@@ -142,7 +142,8 @@ impl ChStore {
     /// statement log, [`Options::with_statement_log`]).
     pub fn open(options: Options) -> Result<ChStore, StoreError> {
         let (http, version) = checked_options(options)?;
-        Ok(ChStore { http, read_timeout: DEFAULT_READ_TIMEOUT, side_table: version >= CONTEXT_VERSION })
+        let side_table = version >= CONTEXT_VERSION && every_shard_has_the_side_table(&http);
+        Ok(ChStore { http, read_timeout: DEFAULT_READ_TIMEOUT, side_table })
     }
 
     /// The same store with another time budget per read (`max_execution_time`).
@@ -363,6 +364,19 @@ pub(crate) fn checked_options(options: Options) -> Result<(Http, u32), StoreErro
         return Err(StoreError::new(StoreErrorKind::NewerSchema, e.to_string()));
     }
     Ok((store.http, u32::try_from(found).unwrap_or(0)))
+}
+
+/// Whether every shard answers with tables of version 3 on: a lazy sink
+/// migrates a shard only before its first insert there, so a shard may
+/// still be of version 2, without the side table a read would name. A shard
+/// that does not answer counts as without (the arrays alone answer right).
+fn every_shard_has_the_side_table(http: &Http) -> bool {
+    (0..http.options().hosts().len()).all(|shard| {
+        http.query(shard, "SELECT max(version) FROM log_panel_schema", &[])
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .is_some_and(|v| v >= CONTEXT_VERSION)
+    })
 }
 
 /// The most candidate times one round of `ChStore::records_by_side` lists
