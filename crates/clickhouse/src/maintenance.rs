@@ -58,11 +58,7 @@ impl ChMaintenance {
     pub fn migrate(url: &str) -> Result<(u32, u32), StoreError> {
         let options = Options::parse(url).map_err(|e| StoreError::bad_filter(e.to_string()))?;
         let http = Http::new(&options);
-        let before = http
-            .query(0, "SELECT max(version) FROM log_panel_schema", &[])
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
+        let before = schema::version(&http, 0).unwrap_or(0);
         for shard in 0..options.hosts().len() {
             schema::migrate(&http, shard).map_err(|e| match e {
                 MigrateError::Request(e) => store_error("creating the tables", e),

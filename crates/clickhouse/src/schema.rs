@@ -114,26 +114,57 @@ pub(crate) fn migrate(http: &Http, shard: usize) -> Result<(), MigrateError> {
         answer => answer,
     };
     create(VERSION_DDL)?;
-    let found = http.query(shard, "SELECT max(version) FROM log_panel_schema", &[])?;
-    let found: u32 = found.trim().parse().unwrap_or(0);
+    let found = version(http, shard)?;
     if found > LATEST_VERSION {
         return Err(MigrateError::TooNew(found));
     }
-    let had_context = exists(http, shard, &format!("{}_local", aggregates::CONTEXT))?;
+    // The view sees only new inserts: the records stored before it existed go in by day, each
+    // day at once (`DROP PARTITION`, then `INSERT … SELECT`), every day the records have once the
+    // view exists. Only when the records had rows before: on a fresh database, where sinks
+    // migrate and insert at once, no migration refills another's days. A record a writer adds
+    // to a day while it is filled may be there twice (reads stay exact: the side table only
+    // narrows the records' own condition).
+    let backfill = !exists(http, shard, &format!("{}_local", aggregates::CONTEXT))?
+        && !partitions(http, shard, RECORDS_LOCAL)?.is_empty();
     let options = http.options();
     for sql in statements(options.database(), options.cluster()) {
         create(&sql)?;
     }
-    if !had_context {
-        // The view sees only new inserts: the records already there go in by day. A record a
-        // writer adds to a day while it is filled may be there twice (the reads stay exact: the
-        // side table only narrows the records' own condition).
+    if backfill {
         for day in partitions(http, shard, RECORDS_LOCAL)? {
             aggregates::rebuild_table_day(http, shard, aggregates::CONTEXT, day)?;
         }
     }
     if found < LATEST_VERSION {
-        http.query(shard, &format!("INSERT INTO log_panel_schema (version) VALUES ({LATEST_VERSION})"), &[])?;
+        record_version(http, shard)?;
     }
     Ok(())
+}
+
+/// The version of the tables on shard `shard` (0: none recorded).
+pub(crate) fn version(http: &Http, shard: usize) -> Result<u32, RequestError> {
+    Ok(http.query(shard, "SELECT max(version) FROM log_panel_schema", &[])?.trim().parse().unwrap_or(0))
+}
+
+/// Records [`LATEST_VERSION`] on shard `shard`. `TinyLog` takes one writer
+/// at a time: sinks migrating a shard at once fail each other's insert (its
+/// `tmp_sizes.json` renamed away), so one that failed succeeds when another
+/// recorded the version, and otherwise tries again (three times in all).
+fn record_version(http: &Http, shard: usize) -> Result<(), RequestError> {
+    let mut tries = 1;
+    loop {
+        let Err(e) =
+            http.query(shard, &format!("INSERT INTO log_panel_schema (version) VALUES ({LATEST_VERSION})"), &[])
+        else {
+            return Ok(());
+        };
+        if version(http, shard).is_ok_and(|v| v >= LATEST_VERSION) {
+            return Ok(());
+        }
+        if tries == 3 {
+            return Err(e);
+        }
+        tries += 1;
+        std::thread::sleep(std::time::Duration::from_millis(50 * tries));
+    }
 }

@@ -371,12 +371,8 @@ pub(crate) fn checked_options(options: Options) -> Result<(Http, u32), StoreErro
 /// still be of version 2, without the side table a read would name. A shard
 /// that does not answer counts as without (the arrays alone answer right).
 fn every_shard_has_the_side_table(http: &Http) -> bool {
-    (0..http.options().hosts().len()).all(|shard| {
-        http.query(shard, "SELECT max(version) FROM log_panel_schema", &[])
-            .ok()
-            .and_then(|v| v.trim().parse::<u32>().ok())
-            .is_some_and(|v| v >= CONTEXT_VERSION)
-    })
+    (0..http.options().hosts().len())
+        .all(|shard| crate::schema::version(http, shard).is_ok_and(|v| v >= CONTEXT_VERSION))
 }
 
 /// The most candidate times one round of `ChStore::records_by_side` lists
