@@ -270,7 +270,9 @@ impl ChStore {
     /// other conditions reject leaves the page short: the next candidates
     /// follow, four times as many each round. Rows of the pair scattered
     /// over months cost their own granules only, where reading every
-    /// match's granule before the `LIMIT` read nearly all of them.
+    /// match's granule before the `LIMIT` read nearly all of them. After
+    /// [`SIDE_ROUNDS`] rounds still short (a frequent pair beside a rare
+    /// condition) the rest is the windowed read, from past the candidates.
     fn records_by_side(
         &self,
         side: &SideLookup<'_>,
@@ -288,7 +290,7 @@ impl ChStore {
         let mut edge = from.map(|c| c.ts.0);
         let mut batch = n.clamp(1, MAX_CANDIDATES);
         let mut rows: Vec<StoredRecord> = Vec::new();
-        loop {
+        for round in 1.. {
             let (lo, hi) = if older { (None, edge) } else { (edge, None) };
             let Some(sql) = side.candidates(lo, hi, older, batch) else { return Ok(None) };
             let times = self
@@ -308,6 +310,17 @@ impl ChStore {
             let prewhere = format!("PREWHERE ts IN ({}) ", list.join(", "));
             rows.extend(self.records_where(&prewhere, &format!("{base} AND {span}"), order, want)?);
             if rows.len() as u64 >= n || (times.len() as u64) < batch {
+                break;
+            }
+            if round == SIDE_ROUNDS {
+                // Strictly past the candidates: every record at their times was read.
+                let past = if older {
+                    Cursor { ts: Timestamp(min), id: i64::MIN }
+                } else {
+                    Cursor { ts: Timestamp(max), id: i64::MAX }
+                };
+                let want = n - rows.len() as u64;
+                rows.extend(self.records_in_time_order(cond, Some(past), older, want)?);
                 break;
             }
             edge = Some(if older { min - 1 } else { max + 1 });
@@ -374,6 +387,10 @@ fn every_shard_has_the_side_table(http: &Http) -> bool {
     (0..http.options().hosts().len())
         .all(|shard| crate::schema::version(http, shard).is_ok_and(|v| v >= CONTEXT_VERSION))
 }
+
+/// The rounds of candidates `ChStore::records_by_side` reads before it
+/// reads the rest window by window.
+const SIDE_ROUNDS: u32 = 3;
 
 /// The most candidate times one round of `ChStore::records_by_side` lists
 /// in its `ts IN (…)`: well under the server's 256 KiB `max_query_size`.

@@ -136,6 +136,35 @@ fn key_value_pages_and_related_read_the_side_table_and_match_the_arrays() {
     check_pairs(cluster, &db, &store, &reference, "after rebuild");
 }
 
+/// A pair beside a rarer condition: pages of one record each, so that the
+/// candidate rounds run out and the windowed read finishes a page.
+#[test]
+fn a_pair_beside_a_rare_condition_pages_right() {
+    let Some(cluster) = Cluster::shared() else { return };
+    let url = cluster.create_database();
+    let reference = crate::filled(&url);
+    let store = ChStore::connect(&url).unwrap();
+    let mut filter = RecordFilter::default();
+    filter.fields.push(FieldMatch::new("code", FieldValue::Str("0".into())).unwrap());
+    filter.min_level = Some(log_panel_core::Level::Error);
+    // Errors of `code` "0" (every 12th record) whose number starts with 1: #120, #180, #1020,
+    // #1080, … #1440. #180 is 70 candidates older than #1020, more than the three rounds of a
+    // page of one (2 + 8 + 32) reach.
+    filter.text = Some("#1".into());
+    // Messages: the reference numbers its records otherwise.
+    let want: Vec<String> =
+        reference.records(&filter, PageAt::Newest, 5_000).unwrap().records.into_iter().map(|r| r.message).collect();
+    assert_eq!(want.len(), 10, "{want:?}");
+    let (mut walked, mut at) = (Vec::new(), PageAt::Newest);
+    loop {
+        let p = store.records(&filter, at, 1).unwrap();
+        walked.extend(p.records.iter().map(|r| r.message.clone()));
+        let Some(c) = p.older else { break };
+        at = PageAt::Older(c);
+    }
+    assert_eq!(walked, want, "pages of one of code=0, errors, #1");
+}
+
 #[test]
 fn migrating_a_version_2_database_fills_the_side_table() {
     let Some(cluster) = Cluster::shared() else { return };
