@@ -1,20 +1,24 @@
-//! The per-logger aggregates: materialised views that ClickHouse feeds from
-//! every insert into `log_records_local`, each into an explicit `TO` table.
+//! The tables derived from the records: materialised views that ClickHouse
+//! feeds from every insert into `log_records_local`, each into an explicit
+//! `TO` table, all partitioned by the records' UTC day.
 //!
 //! - `log_logger_quarter_local`, `log_logger_hourly_local`: records per
 //!   level per logger per UTC quarter hour / hour (`SummingMergeTree`).
 //! - `log_logger_stats_local`: per logger per UTC day, the count, errors,
 //!   warnings and the first and last record's time (`AggregatingMergeTree`).
 //!   Per day, so that dropping a day's partition takes its totals with it.
+//! - `log_context_local`: one row per top-level context key of a record
+//!   (`key`, its typed `value` as in `context_values`, the record's `ts`,
+//!   `id` and `time`), ordered by `(key, value, ts, id)`: a `key=value`
+//!   filter finds its records' times by the primary index instead of
+//!   reading every record's arrays. A record and its rows are on one shard.
 //!
 //! Merges are eventual, so a table may hold several rows of one key: every
 //! read groups (`sum`, `…Merge`). When a view missed rows (they were
 //! deleted by a mutation, or restored behind the view's back),
 //! `rebuild_day` (the read side's rebuild and prune) recomputes a day from the records.
 
-#[cfg(feature = "read")]
 use crate::error::RequestError;
-#[cfg(feature = "read")]
 use crate::http::Http;
 
 /// The totals table over all shards (and `_local`, one shard's).
@@ -24,8 +28,15 @@ pub const HOURLY: &str = "log_logger_hourly";
 /// The quarter-hour counts over all shards.
 pub const QUARTER: &str = "log_logger_quarter";
 
-/// Every aggregate table, by its name over all shards.
-pub const TABLES: [&str; 3] = [STATS, HOURLY, QUARTER];
+/// The context side table over all shards.
+pub const CONTEXT: &str = "log_context";
+
+/// Every derived table, by its name over all shards.
+pub const TABLES: [&str; 4] = [STATS, HOURLY, QUARTER, CONTEXT];
+
+const CONTEXT_DDL: &str = "CREATE TABLE IF NOT EXISTS log_context_local (key String, value String, ts Int64, \
+                           id Int64, time DateTime('UTC')) ENGINE = MergeTree PARTITION BY toYYYYMMDD(time) \
+                           ORDER BY (key, value, ts, id)";
 
 const COUNTS: &str = "countIf(level = 5) AS trace, countIf(level = 10) AS debug, countIf(level = 20) AS info, \
                       countIf(level = 30) AS warn, countIf(level = 40) AS error";
@@ -42,6 +53,10 @@ pub(crate) fn select(table: &str, condition: &str) -> String {
             "SELECT logger, toStartOfHour(time) AS bucket, {COUNTS} FROM log_records_local \
              WHERE {condition} GROUP BY logger, bucket"
         ),
+        CONTEXT => format!(
+            "SELECT key, value, ts, id, time FROM log_records_local \
+             ARRAY JOIN context_keys AS key, context_values AS value WHERE {condition}"
+        ),
         _ => format!(
             "SELECT logger, toStartOfFifteenMinutes(time) AS bucket, {COUNTS} FROM log_records_local \
              WHERE {condition} GROUP BY logger, bucket"
@@ -49,7 +64,7 @@ pub(crate) fn select(table: &str, condition: &str) -> String {
     }
 }
 
-/// The statements that create the aggregate tables and their views on one shard.
+/// The statements that create the derived tables and their views on one shard.
 pub fn statements() -> Vec<String> {
     let counts = "trace UInt64, debug UInt64, info UInt64, warn UInt64, error UInt64";
     let mut out = vec![
@@ -68,6 +83,7 @@ pub fn statements() -> Vec<String> {
             "CREATE TABLE IF NOT EXISTS {QUARTER}_local (logger String, bucket DateTime('UTC'), {counts}) \
              ENGINE = SummingMergeTree PARTITION BY toYYYYMMDD(bucket) ORDER BY (logger, bucket)"
         ),
+        CONTEXT_DDL.to_owned(),
     ];
     for table in TABLES {
         out.push(format!(
@@ -77,16 +93,23 @@ pub fn statements() -> Vec<String> {
     }
     out
 }
-/// Recomputes day `day` (`YYYYMMDD`) of every aggregate table on shard
-/// `shard` from its records: drops the day's partitions, then inserts what
-/// the views would have. Rows inserted meanwhile by a writer into that day
-/// may be counted twice or not at all; run it on days no writer writes to.
+/// Recomputes day `day` (`YYYYMMDD`) of every derived table on shard
+/// `shard` from its records (see [`rebuild_table_day`]).
 #[cfg(feature = "read")]
 pub(crate) fn rebuild_day(http: &Http, shard: usize, day: u32) -> Result<(), RequestError> {
     for table in TABLES {
-        http.query(shard, &format!("ALTER TABLE {table}_local DROP PARTITION {day}"), &[])?;
-        let condition = format!("toYYYYMMDD(time) = {day}");
-        http.query(shard, &format!("INSERT INTO {table}_local {}", select(table, &condition)), &[])?;
+        rebuild_table_day(http, shard, table, day)?;
     }
+    Ok(())
+}
+
+/// Recomputes day `day` (`YYYYMMDD`) of the derived table `table` on shard
+/// `shard` from its records: drops the day's partition, then inserts what
+/// the view would have. Rows inserted meanwhile by a writer into that day
+/// may be counted twice or not at all; run it on days no writer writes to.
+pub(crate) fn rebuild_table_day(http: &Http, shard: usize, table: &str, day: u32) -> Result<(), RequestError> {
+    http.query(shard, &format!("ALTER TABLE {table}_local DROP PARTITION {day}"), &[])?;
+    let condition = format!("toYYYYMMDD(time) = {day}");
+    http.query(shard, &format!("INSERT INTO {table}_local {}", select(table, &condition)), &[])?;
     Ok(())
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use log_panel_core::Timestamp;
 use log_panel_query::{Maintenance, PruneReport, StoreError, StoreErrorKind};
 
-use crate::aggregates::{self, rebuild_day, HOURLY, QUARTER, STATS};
-use crate::http::{quote, Http};
+use crate::aggregates::{self, rebuild_day};
+use crate::http::Http;
 use crate::rowbinary::day_of;
 use crate::schema::{self, MigrateError, LATEST_VERSION, RECORDS_LOCAL};
 use crate::store::{checked, checked_options, store_error, yyyymmdd};
@@ -43,13 +43,13 @@ impl ChMaintenance {
     /// does, that a shard answers and holds the log-panel tables of a version
     /// this build reads (it creates nothing).
     pub fn connect(url: &str) -> Result<ChMaintenance, StoreError> {
-        Ok(ChMaintenance { http: checked(url)? })
+        Ok(ChMaintenance { http: checked(url)?.0 })
     }
 
     /// [`ChMaintenance::connect`] with parsed options (for example with a
     /// statement log, [`Options::with_statement_log`]).
     pub fn open(options: Options) -> Result<ChMaintenance, StoreError> {
-        Ok(ChMaintenance { http: checked_options(options)? })
+        Ok(ChMaintenance { http: checked_options(options)?.0 })
     }
 
     /// Creates the log-panel tables on every shard of `url` where they are
@@ -58,11 +58,7 @@ impl ChMaintenance {
     pub fn migrate(url: &str) -> Result<(u32, u32), StoreError> {
         let options = Options::parse(url).map_err(|e| StoreError::bad_filter(e.to_string()))?;
         let http = Http::new(&options);
-        let before = http
-            .query(0, "SELECT max(version) FROM log_panel_schema", &[])
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
+        let before = schema::version(&http, 0).unwrap_or(0);
         for shard in 0..options.hosts().len() {
             schema::migrate(&http, shard).map_err(|e| match e {
                 MigrateError::Request(e) => store_error("creating the tables", e),
@@ -86,11 +82,7 @@ impl ChMaintenance {
 
     /// The day partitions (`YYYYMMDD`) of `table` on shard `shard`.
     fn partitions(&self, shard: usize, table: &str) -> Result<Vec<u32>, StoreError> {
-        let sql = format!(
-            "SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() AND table = {} AND active",
-            quote(table)
-        );
-        Ok(self.on_shard(shard, &sql)?.lines().filter_map(|l| l.trim().trim_matches('\'').parse().ok()).collect())
+        schema::partitions(&self.http, shard, table).map_err(|e| store_error("maintenance", e))
     }
 
     /// Drops the writer-tag claims of days before yesterday on every shard:
@@ -123,9 +115,9 @@ impl ChMaintenance {
 
 impl Maintenance for ChMaintenance {
     /// Drops, on every shard, the day partitions wholly before `before`, of
-    /// the records and the aggregates together; the rows of `before`'s own
+    /// the records, the aggregates and the context side table together; the rows of `before`'s own
     /// day that are older go by one `ALTER … DELETE` (waited for), and that
-    /// day's aggregates are recomputed. ClickHouse deletes whole partitions,
+    /// day's aggregates and side table are recomputed. ClickHouse deletes whole partitions,
     /// not batches: [`PruneReport::batches`] counts what the deleted records
     /// make in `batch_size` units.
     fn prune(&self, before: Timestamp, batch_size: usize, dry_run: bool) -> Result<PruneReport, StoreError> {
@@ -152,7 +144,7 @@ impl Maintenance for ChMaintenance {
         }
         let last_day = yyyymmdd(day_of(before.0));
         for shard in self.shards() {
-            for table in ["log_records", STATS, HOURLY, QUARTER] {
+            for table in std::iter::once("log_records").chain(aggregates::TABLES) {
                 for day in self.partitions(shard, &format!("{table}_local"))? {
                     if day < last_day {
                         self.on_shard(shard, &format!("ALTER TABLE {table}_local DROP PARTITION {day}"))?;

@@ -18,9 +18,12 @@
 //! - The aggregates (see [`crate::aggregates`]): materialised views with
 //!   explicit `TO` tables, partitioned by the same day, so retention drops
 //!   the same partitions everywhere.
+//! - The context side table `log_context_local`, fed the same way (see
+//!   [`crate::aggregates`]; version 3). Migrating a database that had none
+//!   fills it from the records already there, day by day.
 //!
 //! Over all shards (what reads use): `log_records`, `log_logger_stats`,
-//! `log_logger_hourly`, `log_logger_quarter` — `Distributed` tables over the
+//! `log_logger_hourly`, `log_logger_quarter`, `log_context` — `Distributed` tables over the
 //! URL's cluster, or, with one server and no cluster, `Merge` tables over
 //! its one local table.
 //!
@@ -29,10 +32,13 @@
 
 use crate::aggregates;
 use crate::error::RequestError;
-use crate::http::Http;
+use crate::http::{quote, Http};
 
 /// The version of the tables this build creates.
-pub const LATEST_VERSION: u32 = 2;
+pub const LATEST_VERSION: u32 = 3;
+
+/// The first version with the context side table (`log_context`).
+pub const CONTEXT_VERSION: u32 = 3;
 
 /// The columns an insert sends, in the order of the RowBinary encoding.
 pub const INSERT_COLUMNS: &str = "id, ts, time, level, logger, message, module, file, line, thread, pid, host, app, \
@@ -72,7 +78,7 @@ impl From<RequestError> for MigrateError {
 pub fn statements(database: &str, cluster: Option<&str>) -> Vec<String> {
     let mut out = vec![VERSION_DDL.to_owned(), RECORDS_DDL.to_owned(), crate::writer_tag::DDL.to_owned()];
     out.extend(aggregates::statements());
-    for table in ["log_records", aggregates::STATS, aggregates::HOURLY, aggregates::QUARTER] {
+    for table in std::iter::once("log_records").chain(aggregates::TABLES) {
         let engine = match cluster {
             Some(cluster) => format!("Distributed({cluster}, {database}, {table}_local)"),
             None => format!("Merge({database}, '^{table}_local$')"),
@@ -80,6 +86,22 @@ pub fn statements(database: &str, cluster: Option<&str>) -> Vec<String> {
         out.push(format!("CREATE TABLE IF NOT EXISTS {table} AS {table}_local ENGINE = {engine}"));
     }
     out
+}
+
+/// The day partitions (`YYYYMMDD`) of `table` on shard `shard`.
+pub(crate) fn partitions(http: &Http, shard: usize, table: &str) -> Result<Vec<u32>, RequestError> {
+    let sql = format!(
+        "SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() AND table = {} AND active",
+        quote(table)
+    );
+    Ok(http.query(shard, &sql, &[])?.lines().filter_map(|l| l.trim().trim_matches('\'').parse().ok()).collect())
+}
+
+/// Whether table `table` exists in the database on shard `shard`.
+fn exists(http: &Http, shard: usize, table: &str) -> Result<bool, RequestError> {
+    let sql =
+        format!("SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = {}", quote(table));
+    Ok(http.query(shard, &sql, &[])?.trim() != "0")
 }
 
 /// Creates the tables on shard `shard` unless they exist; refuses tables of a newer build.
@@ -92,17 +114,57 @@ pub(crate) fn migrate(http: &Http, shard: usize) -> Result<(), MigrateError> {
         answer => answer,
     };
     create(VERSION_DDL)?;
-    let found = http.query(shard, "SELECT max(version) FROM log_panel_schema", &[])?;
-    let found: u32 = found.trim().parse().unwrap_or(0);
+    let found = version(http, shard)?;
     if found > LATEST_VERSION {
         return Err(MigrateError::TooNew(found));
     }
+    // The view sees only new inserts: the records stored before it existed go in by day, each
+    // day at once (`DROP PARTITION`, then `INSERT … SELECT`), every day the records have once the
+    // view exists. Only when the records had rows before: on a fresh database, where sinks
+    // migrate and insert at once, no migration refills another's days. A record a writer adds
+    // to a day while it is filled may be there twice (reads stay exact: the side table only
+    // narrows the records' own condition).
+    let backfill = !exists(http, shard, &format!("{}_local", aggregates::CONTEXT))?
+        && !partitions(http, shard, RECORDS_LOCAL)?.is_empty();
     let options = http.options();
     for sql in statements(options.database(), options.cluster()) {
         create(&sql)?;
     }
+    if backfill {
+        for day in partitions(http, shard, RECORDS_LOCAL)? {
+            aggregates::rebuild_table_day(http, shard, aggregates::CONTEXT, day)?;
+        }
+    }
     if found < LATEST_VERSION {
-        http.query(shard, &format!("INSERT INTO log_panel_schema (version) VALUES ({LATEST_VERSION})"), &[])?;
+        record_version(http, shard)?;
     }
     Ok(())
+}
+
+/// The version of the tables on shard `shard` (0: none recorded).
+pub(crate) fn version(http: &Http, shard: usize) -> Result<u32, RequestError> {
+    Ok(http.query(shard, "SELECT max(version) FROM log_panel_schema", &[])?.trim().parse().unwrap_or(0))
+}
+
+/// Records [`LATEST_VERSION`] on shard `shard`. `TinyLog` takes one writer
+/// at a time: sinks migrating a shard at once fail each other's insert (its
+/// `tmp_sizes.json` renamed away), so one that failed succeeds when another
+/// recorded the version, and otherwise tries again (three times in all).
+fn record_version(http: &Http, shard: usize) -> Result<(), RequestError> {
+    let mut tries = 1;
+    loop {
+        let Err(e) =
+            http.query(shard, &format!("INSERT INTO log_panel_schema (version) VALUES ({LATEST_VERSION})"), &[])
+        else {
+            return Ok(());
+        };
+        if version(http, shard).is_ok_and(|v| v >= LATEST_VERSION) {
+            return Ok(());
+        }
+        if tries == 3 {
+            return Err(e);
+        }
+        tries += 1;
+        std::thread::sleep(std::time::Duration::from_millis(50 * tries));
+    }
 }

@@ -43,33 +43,114 @@ pub(crate) fn logger_condition(logger: &LoggerMatch) -> String {
     }
 }
 
-/// `key = value` on the context arrays, each typed form the value matches.
-pub(crate) fn field_condition(key: &str, value: &FieldValue) -> String {
+/// Whether the typed value in column `col` is one of the forms `value` matches
+/// (`None`: it matches none).
+fn value_condition(value: &FieldValue, col: &str) -> Option<String> {
     let mut alternatives = Vec::new();
     if let Some(text) = value.as_text() {
-        alternatives.push(format!("v = {}", quote(&format!("s:{text}"))));
+        alternatives.push(format!("{col} = {}", quote(&format!("s:{text}"))));
     }
     if let Some(i) = value.as_int() {
-        alternatives.push(format!("v = {}", quote(&format!("n:{i}"))));
+        alternatives.push(format!("{col} = {}", quote(&format!("n:{i}"))));
     }
     if let Some(f) = value.as_float() {
         // A number stored other than as an i64 (a fraction, an exponent, beyond i64) equal to `f`.
         alternatives.push(format!(
-            "(substring(v, 1, 2) = 'n:' AND toString(toInt64OrZero(substring(v, 3))) != substring(v, 3) \
-             AND toFloat64OrZero(substring(v, 3)) = {f:?})"
+            "(substring({col}, 1, 2) = 'n:' AND toString(toInt64OrZero(substring({col}, 3))) != substring({col}, 3) \
+             AND toFloat64OrZero(substring({col}, 3)) = {f:?})"
         ));
     }
     if let Some(b) = value.as_bool() {
-        alternatives.push(format!("v = 'b:{b}'"));
+        alternatives.push(format!("{col} = 'b:{b}'"));
     }
-    if alternatives.is_empty() {
-        return "0".to_owned();
+    (!alternatives.is_empty()).then(|| alternatives.join(" OR "))
+}
+
+/// `key = value` on the context arrays, each typed form the value matches.
+/// With `side_table` (the database, when its tables are of version 3 on),
+/// the records are first narrowed by [`membership`].
+pub(crate) fn field_condition(key: &str, value: &FieldValue, side_table: Option<&str>) -> String {
+    let Some(arrays) = value_condition(value, "v") else { return "0".to_owned() };
+    let exact = format!("arrayExists((k, v) -> k = {} AND ({arrays}), context_keys, context_values)", quote(key));
+    match side_table.and_then(|database| membership(database, key, value, None, None)) {
+        Some(member) => format!("({member} AND {exact})"),
+        None => exact,
     }
-    format!(
-        "arrayExists((k, v) -> k = {} AND ({}), context_keys, context_values)",
-        quote(key),
-        alternatives.join(" OR ")
-    )
+}
+
+/// `ts IN (…)`: the times the shard's own context side table lists for
+/// `key = value` (an index range on `(key, value, ts)`), within `[lo, hi]`.
+/// It only narrows: the array condition beside it keeps a read exact (two
+/// records may share a time), so `ts` alone, the sort key's column, does.
+/// The subquery reads the local table on purpose: a record and its side
+/// rows are on one shard, so each shard narrows its own records, and a
+/// `Distributed` read needs no `GLOBAL IN`. The table is named with its
+/// database: a shard runs a `Distributed` read's subquery in its default one.
+fn membership(database: &str, key: &str, value: &FieldValue, lo: Option<i64>, hi: Option<i64>) -> Option<String> {
+    let lookup = lookup(key, value, lo, hi)?;
+    Some(format!("ts IN (SELECT ts FROM {database}.{}_local WHERE {lookup})", crate::aggregates::CONTEXT))
+}
+
+/// The side table's condition for `key = value` with `ts` in `[lo, hi]`
+/// (`None`: the value matches no stored form).
+fn lookup(key: &str, value: &FieldValue, lo: Option<i64>, hi: Option<i64>) -> Option<String> {
+    let mut parts = vec![format!("key = {}", quote(key)), format!("({})", value_condition(value, "value")?)];
+    parts.extend(lo.map(|lo| format!("ts >= {lo}")));
+    parts.extend(hi.map(|hi| format!("ts <= {hi}")));
+    Some(parts.join(" AND "))
+}
+
+/// A filter's `key=value` pairs through the context side table, for reads
+/// whose [`conditions`] hold the pairs on the arrays alone.
+pub(crate) struct SideLookup<'a> {
+    database: Option<&'a str>,
+    filter: &'a RecordFilter,
+}
+
+impl<'a> SideLookup<'a> {
+    /// The lookups of `filter`'s pairs in `side_table`'s side table (`None`: none).
+    pub(crate) fn new(filter: &'a RecordFilter, side_table: Option<&'a str>) -> SideLookup<'a> {
+        SideLookup { database: side_table, filter }
+    }
+
+    /// `[lo, hi]` within the filter's own time bounds.
+    fn bounds(&self, lo: Option<i64>, hi: Option<i64>) -> (Option<i64>, Option<i64>) {
+        (
+            lo.into_iter().chain(self.filter.since.map(|t| t.0)).max(),
+            hi.into_iter().chain(self.filter.until.map(|t| t.0)).min(),
+        )
+    }
+
+    /// `PREWHERE …` (every pair's [`membership`]) for a read of all the
+    /// matching records (counts, call sites), or nothing when no pair goes
+    /// through the side table: read first, so that a shard reads the other
+    /// columns of the granules holding the pairs' times only.
+    pub(crate) fn prewhere(&self) -> String {
+        let Some(database) = self.database else { return String::new() };
+        let (lo, hi) = self.bounds(None, None);
+        let lookups: Vec<String> =
+            self.filter.fields.iter().filter_map(|f| membership(database, &f.key, &f.value, lo, hi)).collect();
+        if lookups.is_empty() {
+            String::new()
+        } else {
+            format!("PREWHERE {} ", lookups.join(" AND "))
+        }
+    }
+
+    /// The `SELECT` of at most `limit` distinct times, within `[lo, hi]`,
+    /// that the first pair's side rows list over all shards, newest first
+    /// when `older`: the candidates of a page. `None` when no pair goes
+    /// through the side table.
+    pub(crate) fn candidates(&self, lo: Option<i64>, hi: Option<i64>, older: bool, limit: u64) -> Option<String> {
+        self.database?;
+        let (lo, hi) = self.bounds(lo, hi);
+        let lookup = self.filter.fields.iter().find_map(|f| lookup(&f.key, &f.value, lo, hi))?;
+        let order = if older { "DESC" } else { "ASC" };
+        Some(format!(
+            "SELECT DISTINCT ts FROM {} WHERE {lookup} ORDER BY ts {order} LIMIT {limit}",
+            crate::aggregates::CONTEXT
+        ))
+    }
 }
 
 /// `key op bound` on a context number.
@@ -83,8 +164,14 @@ fn range_condition(r: &FieldRange) -> String {
     )
 }
 
-/// The conditions of `filter`, ANDed (`1` when none).
-pub(crate) fn conditions(filter: &RecordFilter) -> String {
+/// The conditions of `filter`, ANDed (`1` when none): its `key=value` pairs
+/// on the arrays alone (their side-table narrowing is [`SideLookup`]'s),
+/// those of its query also through `side_table` (see [`field_condition`]).
+pub(crate) fn conditions(filter: &RecordFilter, side_table: Option<&str>) -> String {
+    conditions_nested(filter, side_table, false)
+}
+
+fn conditions_nested(filter: &RecordFilter, side_table: Option<&str>, nested: bool) -> String {
     let mut parts = Vec::new();
     if let Some(logger) = &filter.logger {
         parts.push(logger_condition(logger));
@@ -114,7 +201,7 @@ pub(crate) fn conditions(filter: &RecordFilter) -> String {
         parts.push(format!("positionCaseInsensitiveUTF8(message, {}) > 0", quote(text)));
     }
     for field in &filter.fields {
-        parts.push(field_condition(&field.key, &field.value));
+        parts.push(field_condition(&field.key, &field.value, side_table.filter(|_| nested)));
     }
     for range in &filter.ranges {
         parts.push(range_condition(range));
@@ -126,7 +213,7 @@ pub(crate) fn conditions(filter: &RecordFilter) -> String {
         }
     }
     if let Some(q) = &filter.query {
-        parts.push(q.to_sql(&mut |f| conditions(f), "0"));
+        parts.push(q.to_sql(&mut |f| conditions_nested(f, side_table, true), "0"));
     }
     if parts.is_empty() {
         "1".to_owned()
@@ -145,7 +232,7 @@ mod tests {
         let mut f = RecordFilter::default();
         f.logger = Some("a'b::".parse().unwrap());
         f.text = Some(r"it's \ 100%".into());
-        let sql = conditions(&f);
+        let sql = conditions(&f, Some("db"));
         assert!(sql.contains(r"logger = 'a\'b'"), "{sql}");
         assert!(sql.contains(r"logger >= 'a\'b::' AND logger < 'a\'b:;'"), "{sql}");
         assert!(sql.contains(r"positionCaseInsensitiveUTF8(message, 'it\'s \\ 100%')"), "{sql}");
@@ -153,9 +240,22 @@ mod tests {
 
     #[test]
     fn a_value_matches_each_typed_form() {
-        let sql = field_condition("k", &FieldValue::Text("7".into()));
+        let sql = field_condition("k", &FieldValue::Text("7".into()), None);
         assert!(sql.contains("v = 's:7' OR v = 'n:7'"), "{sql}");
-        assert!(field_condition("k", &FieldValue::Text("true".into())).contains("v = 'b:true'"));
-        assert!(field_condition("k", &FieldValue::Text("2.5".into())).contains("= 2.5)"));
+        assert!(!sql.contains("log_context"), "{sql}");
+        assert!(field_condition("k", &FieldValue::Text("true".into()), None).contains("v = 'b:true'"));
+        assert!(field_condition("k", &FieldValue::Text("2.5".into()), None).contains("= 2.5)"));
+    }
+
+    #[test]
+    fn the_side_table_narrows_by_the_same_forms() {
+        let sql = field_condition("k", &FieldValue::Text("7".into()), Some("db"));
+        assert!(
+            sql.contains(
+                "ts IN (SELECT ts FROM db.log_context_local WHERE key = 'k' AND (value = 's:7' OR value = 'n:7'))"
+            ),
+            "{sql}"
+        );
+        assert!(sql.contains("arrayExists((k, v) -> k = 'k' AND (v = 's:7' OR v = 'n:7')"), "{sql}");
     }
 }

@@ -20,8 +20,8 @@ use serde_json::Value;
 use crate::aggregates::{HOURLY, QUARTER, STATS};
 use crate::error::RequestError;
 use crate::http::Http;
-use crate::schema::LATEST_VERSION;
-use crate::sql::{conditions, datetime, field_condition, logger_condition};
+use crate::schema::{CONTEXT_VERSION, LATEST_VERSION};
+use crate::sql::{conditions, datetime, logger_condition, SideLookup};
 use crate::{Error, Options};
 
 /// The columns of a [`StoredRecord`], in the order [`record`] reads them.
@@ -36,6 +36,10 @@ const UNEXPECTED_PACKET_FROM_CLIENT: u32 = 101;
 pub struct ChStore {
     http: Http,
     read_timeout: Duration,
+    /// Whether the tables have the context side table (version 3 on): a
+    /// reader of an older database, which it must not migrate, reads the
+    /// arrays alone.
+    side_table: bool,
 }
 
 impl std::fmt::Debug for ChStore {
@@ -131,13 +135,15 @@ impl ChStore {
     /// Parses `url` and checks that a shard answers and holds the log-panel
     /// tables of a version this build reads (it creates nothing).
     pub fn connect(url: &str) -> Result<ChStore, StoreError> {
-        Ok(ChStore { http: checked(url)?, read_timeout: DEFAULT_READ_TIMEOUT })
+        ChStore::open(Options::parse(url).map_err(|e| StoreError::bad_filter(e.to_string()))?)
     }
 
     /// [`ChStore::connect`] with parsed options (for example with a
     /// statement log, [`Options::with_statement_log`]).
     pub fn open(options: Options) -> Result<ChStore, StoreError> {
-        Ok(ChStore { http: checked_options(options)?, read_timeout: DEFAULT_READ_TIMEOUT })
+        let (http, version) = checked_options(options)?;
+        let side_table = version >= CONTEXT_VERSION && every_shard_has_the_side_table(&http);
+        Ok(ChStore { http, read_timeout: DEFAULT_READ_TIMEOUT, side_table })
     }
 
     /// The same store with another time budget per read (`max_execution_time`).
@@ -145,6 +151,12 @@ impl ChStore {
     pub fn with_read_timeout(mut self, timeout: Duration) -> ChStore {
         self.read_timeout = timeout;
         self
+    }
+
+    /// The database whose context side table narrows `key=value` filters,
+    /// when it has one (see [`field_condition`]).
+    fn side_table(&self) -> Option<&str> {
+        self.side_table.then(|| self.http.options().database())
     }
 
     /// The data rows of a `SELECT`, from the first shard that answers.
@@ -213,7 +225,7 @@ impl ChStore {
             Some(c) => Some(c.ts.0),
             None => self.newest_ts()?,
         };
-        let Some(start) = start else { return self.records_where(&base, order, n) };
+        let Some(start) = start else { return self.records_where("", &base, order, n) };
         let mut rows: Vec<StoredRecord> = Vec::new();
         let mut edge: Option<i64> = None;
         for width in WINDOWS.iter().copied().map(Some).chain([None]) {
@@ -237,7 +249,7 @@ impl ChStore {
                 });
             }
             let want = n - rows.len() as u64;
-            rows.extend(self.records_where(&parts.join(" AND "), order, want)?);
+            rows.extend(self.records_where("", &parts.join(" AND "), order, want)?);
             if rows.len() as u64 >= n {
                 break;
             }
@@ -283,6 +295,74 @@ impl ChStore {
         Ok(Histogram { slots: out, complete: true })
     }
 
+    /// [`ChStore::records_in_time_order`] for a filter with `key=value`
+    /// pairs, through the context side table (`None` without one): the
+    /// first pair's next candidate times, in the page's order, from the side
+    /// table (an index range), then the records at those times alone (a
+    /// literal `ts IN`, and the candidates' span bounding `time`, so only
+    /// their partitions and granules), with every condition. A record the
+    /// other conditions reject leaves the page short: the next candidates
+    /// follow, four times as many each round. Rows of the pair scattered
+    /// over months cost their own granules only, where reading every
+    /// match's granule before the `LIMIT` read nearly all of them. After
+    /// [`SIDE_ROUNDS`] rounds still short (a frequent pair beside a rare
+    /// condition) the rest is the windowed read, from past the candidates.
+    fn records_by_side(
+        &self,
+        side: &SideLookup<'_>,
+        cond: &str,
+        from: Option<Cursor>,
+        older: bool,
+        n: u64,
+    ) -> Result<Option<Vec<StoredRecord>>, StoreError> {
+        let order = if older { "ts DESC, id DESC" } else { "ts, id" };
+        let base = match from {
+            Some(c) => format!("({cond}) AND {}", beyond(c, older)),
+            None => format!("({cond})"),
+        };
+        // The next candidates' bound (inclusive): the cursor's time, then past the last round's.
+        let mut edge = from.map(|c| c.ts.0);
+        let mut batch = n.clamp(1, MAX_CANDIDATES);
+        let mut rows: Vec<StoredRecord> = Vec::new();
+        for round in 1.. {
+            let (lo, hi) = if older { (None, edge) } else { (edge, None) };
+            let Some(sql) = side.candidates(lo, hi, older, batch) else { return Ok(None) };
+            let times = self
+                .rows(&sql)?
+                .iter()
+                .map(|row| row.first().map_or_else(|| Err(bad_data("a time")), int))
+                .collect::<Result<Vec<i64>, _>>()?;
+            let (Some(&first), Some(&last)) = (times.first(), times.last()) else { break };
+            let (min, max) = if older { (last, first) } else { (first, last) };
+            let list: Vec<String> = times.iter().map(i64::to_string).collect();
+            let span = format!(
+                "ts >= {min} AND ts <= {max} AND time >= {} AND time <= {}",
+                datetime(Timestamp(min)),
+                datetime(Timestamp(max))
+            );
+            let want = n - rows.len() as u64;
+            let prewhere = format!("PREWHERE ts IN ({}) ", list.join(", "));
+            rows.extend(self.records_where(&prewhere, &format!("{base} AND {span}"), order, want)?);
+            if rows.len() as u64 >= n || (times.len() as u64) < batch {
+                break;
+            }
+            if round == SIDE_ROUNDS {
+                // Strictly past the candidates: every record at their times was read.
+                let past = if older {
+                    Cursor { ts: Timestamp(min), id: i64::MIN }
+                } else {
+                    Cursor { ts: Timestamp(max), id: i64::MAX }
+                };
+                let want = n - rows.len() as u64;
+                rows.extend(self.records_in_time_order(cond, Some(past), older, want)?);
+                break;
+            }
+            edge = Some(if older { min - 1 } else { max + 1 });
+            batch = batch.saturating_mul(4).min(MAX_CANDIDATES);
+        }
+        Ok(Some(rows))
+    }
+
     /// The newest record's time by the totals table, if it holds any.
     fn newest_ts(&self) -> Result<Option<i64>, StoreError> {
         let rows = self.rows(&format!("SELECT maxMerge(last_seen), countMerge(total) FROM {STATS}"))?;
@@ -292,21 +372,31 @@ impl ChStore {
         }
     }
 
-    fn records_where(&self, condition: &str, order: &str, limit: u64) -> Result<Vec<StoredRecord>, StoreError> {
-        let sql = format!("SELECT {RECORD_COLUMNS} FROM log_records WHERE {condition} ORDER BY {order} LIMIT {limit}");
+    /// At most `limit` records of `condition` in `order`, `prewhere` (a
+    /// [`SideLookup::prewhere`], or empty) read first.
+    fn records_where(
+        &self,
+        prewhere: &str,
+        condition: &str,
+        order: &str,
+        limit: u64,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {RECORD_COLUMNS} FROM log_records {prewhere}WHERE {condition} ORDER BY {order} LIMIT {limit}"
+        );
         self.rows(&sql)?.iter().map(|row| record(row)).collect()
     }
 }
 
 /// A client of `url`'s shards, once a shard has answered that it holds the
 /// log-panel tables of a version this build reads (see [`ChStore::connect`]).
-pub(crate) fn checked(url: &str) -> Result<Http, StoreError> {
+pub(crate) fn checked(url: &str) -> Result<(Http, u32), StoreError> {
     checked_options(Options::parse(url).map_err(|e| StoreError::bad_filter(e.to_string()))?)
 }
 
-/// [`checked`] with parsed options.
-pub(crate) fn checked_options(options: Options) -> Result<Http, StoreError> {
-    let store = ChStore { http: Http::new(&options), read_timeout: DEFAULT_READ_TIMEOUT };
+/// [`checked`] with parsed options; also the tables' version.
+pub(crate) fn checked_options(options: Options) -> Result<(Http, u32), StoreError> {
+    let store = ChStore { http: Http::new(&options), read_timeout: DEFAULT_READ_TIMEOUT, side_table: false };
     let url = options.redacted();
     let version = store.rows("SELECT max(version) FROM log_panel_schema").map_err(|e| {
         StoreError::new(
@@ -320,8 +410,25 @@ pub(crate) fn checked_options(options: Options) -> Result<Http, StoreError> {
         let e = Error::SchemaTooNew { url: url.to_owned(), found, supported: LATEST_VERSION };
         return Err(StoreError::new(StoreErrorKind::NewerSchema, e.to_string()));
     }
-    Ok(store.http)
+    Ok((store.http, u32::try_from(found).unwrap_or(0)))
 }
+
+/// Whether every shard answers with tables of version 3 on: a lazy sink
+/// migrates a shard only before its first insert there, so a shard may
+/// still be of version 2, without the side table a read would name. A shard
+/// that does not answer counts as without (the arrays alone answer right).
+fn every_shard_has_the_side_table(http: &Http) -> bool {
+    (0..http.options().hosts().len())
+        .all(|shard| crate::schema::version(http, shard).is_ok_and(|v| v >= CONTEXT_VERSION))
+}
+
+/// The rounds of candidates `ChStore::records_by_side` reads before it
+/// reads the rest window by window.
+const SIDE_ROUNDS: u32 = 3;
+
+/// The most candidate times one round of `ChStore::records_by_side` lists
+/// in its `ts IN (…)`: well under the server's 256 KiB `max_query_size`.
+const MAX_CANDIDATES: u64 = 8_192;
 
 /// The windows a page reads in turn (see `ChStore::records_in_time_order`),
 /// each as far from the start as it reaches; the rest comes last.
@@ -360,14 +467,22 @@ impl Store for ChStore {
         if !filter.check()? {
             return Ok(Page::default());
         }
-        let cond = conditions(filter);
+        let cond = conditions(filter, self.side_table());
+        let side = SideLookup::new(filter, self.side_table());
         let n = limit_sql(limit, 1);
-        let rows = match at {
-            PageAt::Newest => self.records_in_time_order(&cond, None, true, n)?,
-            PageAt::Older(c) => self.records_in_time_order(&cond, Some(c), true, n)?,
-            PageAt::Newer(c) => self.records_in_time_order(&cond, Some(c), false, n)?,
+        let (from, older) = match at {
+            PageAt::Newest => (None, true),
+            PageAt::Older(c) => (Some(c), true),
+            PageAt::Newer(c) => (Some(c), false),
+        };
+        let rows = match self.records_by_side(&side, &cond, from, older, n)? {
+            Some(rows) => rows,
+            None => self.records_in_time_order(&cond, from, older, n)?,
         };
         Page::from_rows(at, limit, rows, |c: Cursor, older| {
+            if let Some(rows) = self.records_by_side(&side, &cond, Some(c), older, 1)? {
+                return Ok(!rows.is_empty());
+            }
             // A column, not a constant: 18.16 loses the constants of a query that selects only constants through a `Distributed` table.
             let sql = format!("SELECT id FROM log_records WHERE ({cond}) AND {} LIMIT 1", beyond(c, older));
             Ok(!self.rows(&sql)?.is_empty())
@@ -383,12 +498,13 @@ impl Store for ChStore {
         if limit == 0 || !filter.check()? {
             return Ok(Vec::new());
         }
-        let cond = conditions(filter);
+        let cond = conditions(filter, self.side_table());
+        let prewhere = SideLookup::new(filter, self.side_table()).prewhere();
         let n = limit_sql(limit, 0);
         match after_id {
-            Some(id) => self.records_where(&format!("({cond}) AND id > {id}"), "id", n),
+            Some(id) => self.records_where(&prewhere, &format!("({cond}) AND id > {id}"), "id", n),
             None => {
-                let mut rows = self.records_where(&cond, "id DESC", n)?;
+                let mut rows = self.records_where(&prewhere, &cond, "id DESC", n)?;
                 rows.reverse();
                 Ok(rows)
             }
@@ -396,7 +512,7 @@ impl Store for ChStore {
     }
 
     fn record(&self, id: i64) -> Result<Option<StoredRecord>, StoreError> {
-        Ok(self.records_where(&format!("id = {id}"), "ts", 1)?.into_iter().next())
+        Ok(self.records_where("", &format!("id = {id}"), "ts", 1)?.into_iter().next())
     }
 
     fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
@@ -405,7 +521,12 @@ impl Store for ChStore {
         if limit == 0 || !filter.check()? {
             return Ok(Vec::new());
         }
-        self.records_where(&field_condition(key, value), "ts, id", limit_sql(limit, 0))
+        let cond = conditions(&filter, self.side_table());
+        let n = limit_sql(limit, 0);
+        match self.records_by_side(&SideLookup::new(&filter, self.side_table()), &cond, None, false, n)? {
+            Some(rows) => Ok(rows),
+            None => self.records_where("", &cond, "ts, id", n),
+        }
     }
 
     fn cards(&self, query: &CardsQuery) -> Result<Cards, StoreError> {
@@ -490,9 +611,10 @@ impl Store for ChStore {
         narrowed.since = Some(lo);
         narrowed.until = Some(hi);
         let rows = self.rows(&format!(
-            "SELECT {} AS slot, level, count() FROM log_records WHERE {} GROUP BY slot, level",
+            "SELECT {} AS slot, level, count() FROM log_records {}WHERE {} GROUP BY slot, level",
             slot_of_ts(slots),
-            conditions(&narrowed)
+            SideLookup::new(&narrowed, self.side_table()).prewhere(),
+            conditions(&narrowed, self.side_table())
         ))?;
         for row in &rows {
             let [slot, lvl, n] = row.as_slice() else { return Err(bad_data("a histogram row")) };
@@ -511,8 +633,9 @@ impl Store for ChStore {
         let rows = self.rows(&format!(
             "SELECT logger, file, line, countIf(level = 5), countIf(level = 10), countIf(level = 20), \
              countIf(level = 30), countIf(level = 40), max(ts), argMax(message, (ts, id)) FROM log_records \
-             WHERE {} GROUP BY logger, file, line",
-            conditions(filter)
+             {}WHERE {} GROUP BY logger, file, line",
+            SideLookup::new(filter, self.side_table()).prewhere(),
+            conditions(filter, self.side_table())
         ))?;
         let mut sites = Vec::with_capacity(rows.len());
         for row in &rows {

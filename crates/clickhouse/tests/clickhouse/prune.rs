@@ -3,9 +3,9 @@
 //! suite takes long on the packaged server).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use log_panel_clickhouse::{ChMaintenance, ChSink, ChStore};
-use log_panel_core::{Batch, Sink, Timestamp};
-use log_panel_query::conformance::{data_set, MemoryStore, BASE, SPAN};
+use log_panel_clickhouse::{ChMaintenance, ChStore};
+use log_panel_core::Timestamp;
+use log_panel_query::conformance::{BASE, SPAN};
 use log_panel_query::{CardsQuery, Maintenance, PageAt, RecordFilter, Slots, Store, DAY};
 use log_panel_testing::clickhouse::Cluster;
 
@@ -13,16 +13,9 @@ use log_panel_testing::clickhouse::Cluster;
 fn prune_drops_old_days_with_their_aggregates_and_rebuild_agrees() {
     let Some(cluster) = Cluster::shared() else { return };
     let url = cluster.create_database();
-    let mut sink = ChSink::connect(&url).unwrap();
+    let reference = crate::filled(&url);
     let store = ChStore::connect(&url).unwrap();
     let maintenance = ChMaintenance::connect(&url).unwrap();
-    let reference = MemoryStore::default();
-    let mut reference_sink = reference.clone();
-    for (origin, records) in data_set() {
-        let batch = Batch::new(&origin, &records);
-        sink.write(&batch).unwrap();
-        reference_sink.write(&batch).unwrap();
-    }
     let before = Timestamp(BASE.0 + DAY + 5);
     let mut old = RecordFilter::default();
     old.until = Some(before);
