@@ -426,7 +426,9 @@ async fn out_of_file_descriptors_the_server_makes_room_and_says_so() {
     // 64 descriptors: far fewer than the default cap of 512 connections, so accept fails (EMFILE).
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg("ulimit -n 64 && exec \"$0\" --exact child_server_with_few_descriptors --nocapture --test-threads 1")
+        .arg(
+            "ulimit -n 64 && exec \"$0\" --exact serve::child_server_with_few_descriptors --nocapture --test-threads 1",
+        )
         .arg(&exe)
         .env(CHILD_ENV, "1")
         .stdout(Stdio::piped())

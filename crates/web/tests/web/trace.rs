@@ -5,7 +5,7 @@
 //! hand with SQL, oldest first, paged by keyset.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
@@ -182,7 +182,7 @@ async fn the_trace_view_lists_exactly_the_traces_records_oldest_first_across_pag
 }
 
 /// Not a check: writes the database behind `docs/img/trace-*.png` to
-/// `$TRACE_SCREENSHOT_DB` (`cargo test -p log-panel-web --test trace -- --ignored`,
+/// `$TRACE_SCREENSHOT_DB` (`cargo test -p log-panel-web --test web -- --ignored`,
 /// then `log-panel serve --db … --trace-url …` and a headless Chromium).
 #[test]
 #[ignore = "writes the screenshot database; run by hand"]

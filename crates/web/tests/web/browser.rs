@@ -7,7 +7,7 @@
 //! `CI=true`, where that is a failure (`.ci/run` installs them).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

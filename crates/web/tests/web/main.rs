@@ -1,0 +1,13 @@
+//! The web panel's integration tests, one binary (no test here installs a
+//! global): the pages over every store (`http`), the server's connection
+//! limits (`serve`), pushed live tails on PostgreSQL (`tail_push`), trace
+//! links (`trace`) and a real headless browser (`browser`), with the stores
+//! and requests they share in `common`.
+
+mod common;
+
+mod browser;
+mod http;
+mod serve;
+mod tail_push;
+mod trace;
