@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use log_panel_core::{civil_from_days, level_from_severity, Level, Timestamp, DAY, HOUR};
 use log_panel_query::{
-    CallSite, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, LevelCounts, LoggerCard, LoggerTotals,
-    Page, PageAt, RecordFilter, Slots, Store, StoreError, StoreErrorKind, StoredRecord, DEFAULT_READ_TIMEOUT,
-    QUARTER_HOUR,
+    CallSite, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, HistogramSpan, LevelCounts, LoggerCard,
+    LoggerTotals, Page, PageAt, RecordFilter, Slots, Store, StoreError, StoreErrorKind, StoredRecord,
+    DEFAULT_READ_TIMEOUT, QUARTER_HOUR,
 };
 use serde_json::Value;
 
@@ -268,17 +268,17 @@ impl ChStore {
         &self,
         filter: &RecordFilter,
         slots: &Slots,
-        (lo, hi): (Timestamp, Timestamp),
+        span: HistogramSpan,
         table: &str,
     ) -> Result<Histogram, StoreError> {
         let logger = filter.logger.as_ref().map_or(String::new(), |m| format!(" AND {}", logger_condition(m)));
         let rows = self.rows(&format!(
             "SELECT toUInt32(bucket), sum(trace), sum(debug), sum(info), sum(warn), sum(error) FROM {table} \
              WHERE bucket >= {} AND bucket < {}{logger} GROUP BY bucket",
-            datetime(lo),
-            datetime(hi)
+            datetime(span.from),
+            datetime(span.to)
         ))?;
-        let mut out = vec![LevelCounts::default(); slots.len()];
+        let mut out = Histogram::zeros(slots);
         for row in &rows {
             let [bucket, counts @ ..] = row.as_slice() else { return Err(bad_data("an aggregate row")) };
             let start = Timestamp(int(bucket)?.saturating_mul(1_000_000));
@@ -288,11 +288,9 @@ impl ChStore {
             {
                 c.add_n(level, uint(n)?);
             }
-            if let Some(i) = slots.index_of(start) {
-                out[i].merge(&filter.kept_counts(&c));
-            }
+            out.add_bucket(slots, filter, start, &c);
         }
-        Ok(Histogram { slots: out, complete: true })
+        Ok(out)
     }
 
     /// [`ChStore::records_in_time_order`] for a filter with `key=value`
@@ -585,31 +583,16 @@ impl Store for ChStore {
     }
 
     fn histogram(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
-        let mut out = vec![LevelCounts::default(); slots.len()];
-        if !filter.check()? || slots.is_empty() {
-            return Ok(Histogram { slots: out, complete: true });
-        }
-        let (lo, hi) = (
-            filter.since.map_or(slots.start(), |s| s.max(slots.start())),
-            filter.until.map_or(slots.end(), |u| u.min(slots.end())),
-        );
-        if lo >= hi {
-            return Ok(Histogram { slots: out, complete: true });
-        }
+        let Some(span) = HistogramSpan::of(filter, slots)? else { return Ok(Histogram::zeros(slots)) };
         // A filter the aggregates can answer (loggers, levels, whole buckets)
         // sums their rows: a few thousand for 90 days, not every record.
-        let on = |unit: i64| slots.aligned_to(unit) && lo.0.rem_euclid(unit) == 0 && hi.0.rem_euclid(unit) == 0;
-        if filter.is_aggregate_only() {
-            if on(HOUR) {
-                return self.histogram_from_aggregates(filter, slots, (lo, hi), HOURLY);
-            }
-            if on(QUARTER_HOUR) {
-                return self.histogram_from_aggregates(filter, slots, (lo, hi), QUARTER);
-            }
+        match span.aggregate_bucket(filter, slots) {
+            Some(HOUR) => return self.histogram_from_aggregates(filter, slots, span, HOURLY),
+            Some(_) => return self.histogram_from_aggregates(filter, slots, span, QUARTER),
+            None => {}
         }
-        let mut narrowed = filter.clone();
-        narrowed.since = Some(lo);
-        narrowed.until = Some(hi);
+        let narrowed = span.narrow(filter);
+        let mut out = Histogram::zeros(slots);
         let rows = self.rows(&format!(
             "SELECT {} AS slot, level, count() FROM log_records {}WHERE {} GROUP BY slot, level",
             slot_of_ts(slots),
@@ -619,11 +602,11 @@ impl Store for ChStore {
         for row in &rows {
             let [slot, lvl, n] = row.as_slice() else { return Err(bad_data("a histogram row")) };
             let slot = usize::try_from(int(slot)? - 1).map_err(|_| bad_data("a slot"))?;
-            if let Some(counts) = out.get_mut(slot) {
+            if let Some(counts) = out.slots.get_mut(slot) {
                 counts.add_n(level(lvl)?, uint(n)?);
             }
         }
-        Ok(Histogram { slots: out, complete: true })
+        Ok(out)
     }
 
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {

@@ -8,11 +8,11 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use log_panel_core::{level_from_severity, Timestamp};
+use log_panel_core::level_from_severity;
 use log_panel_query::{
     CallSite, CardFilter, CardSort, Cards, CardsQuery, Cursor, FieldGroups, FieldMatch, FieldValue, Histogram,
-    LevelCounts, LoggerCard, LoggerTotals, Page, PageAt, RecordFilter, Slots, SplitCounter, StoredRecord,
-    DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
+    HistogramSpan, LevelCounts, LoggerCard, LoggerTotals, Page, PageAt, RecordFilter, Slots, SplitCounter,
+    StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
 use log_panel_query::{Store, StoreError, StoreErrorKind};
 use postgres::{Client, Row};
@@ -529,13 +529,13 @@ impl PgStore {
         &self,
         filter: &RecordFilter,
         slots: &Slots,
-        (lo, hi): (Timestamp, Timestamp),
+        span: HistogramSpan,
         unit: i64,
     ) -> Result<Histogram, StoreError> {
         let (table, column) = bucket_table(unit);
         let mut sql = Sql::default();
-        let lo_p = sql.bind(system_time(lo));
-        let hi_p = sql.bind(system_time(hi));
+        let lo_p = sql.bind(system_time(span.from));
+        let hi_p = sql.bind(system_time(span.to));
         let logger = match &filter.logger {
             Some(m) => format!(" AND {}", logger_condition(&mut sql, "b.logger", m)),
             None => String::new(),
@@ -546,15 +546,13 @@ impl PgStore {
              FROM {table} b WHERE b.{column} >= {lo_p} AND b.{column} < {hi_p}{logger} GROUP BY 1"
         );
         let rows = self.run("reading the aggregates", |c| c.query(sql.text.as_str(), &sql.params()))?;
-        let mut out = vec![LevelCounts::default(); slots.len()];
+        let mut out = Histogram::zeros(slots);
         for row in &rows {
             let start = timestamp(row.try_get(0).map_err(|e| store_error(&self.config, "reading the aggregates", e))?);
             let counts = level_counts(row, 1).map_err(|e| store_error(&self.config, "reading the aggregates", e))?;
-            if let Some(i) = slots.index_of(start) {
-                out[i].merge(&filter.kept_counts(&counts));
-            }
+            out.add_bucket(slots, filter, start, &counts);
         }
-        Ok(Histogram { slots: out, complete: true })
+        Ok(out)
     }
 
     /// The row-path histogram: a GROUP BY over at most `scan_bound + 1` matching rows.
@@ -562,7 +560,7 @@ impl PgStore {
         &self,
         filter: &RecordFilter,
         slots: &Slots,
-        (lo, hi): (Timestamp, Timestamp),
+        HistogramSpan { from: lo, to: hi }: HistogramSpan,
     ) -> Result<Histogram, StoreError> {
         let mut sql = self.sql_for(filter)?;
         let cond = match &filter.text {
@@ -788,21 +786,11 @@ impl Store for PgStore {
     }
 
     fn histogram(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
-        let lo = filter.since.map_or(slots.start(), |s| s.max(slots.start()));
-        let hi = filter.until.map_or(slots.end(), |u| u.min(slots.end()));
-        if lo >= hi || !filter.check()? {
-            return Ok(Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true });
+        let Some(span) = HistogramSpan::of(filter, slots)? else { return Ok(Histogram::zeros(slots)) };
+        match span.aggregate_bucket(filter, slots) {
+            Some(unit) => self.histogram_from_aggregates(filter, slots, span, unit),
+            None => self.histogram_from_rows(filter, slots, span),
         }
-        let on = |unit: i64| slots.aligned_to(unit) && lo.0.rem_euclid(unit) == 0 && hi.0.rem_euclid(unit) == 0;
-        if filter.is_aggregate_only() {
-            if on(HOUR) {
-                return self.histogram_from_aggregates(filter, slots, (lo, hi), HOUR);
-            }
-            if on(QUARTER_HOUR) {
-                return self.histogram_from_aggregates(filter, slots, (lo, hi), QUARTER_HOUR);
-            }
-        }
-        self.histogram_from_rows(filter, slots, (lo, hi))
     }
 
     fn count_split(&self, filter: &RecordFilter, key: &str, counter: &mut SplitCounter<'_>) -> Result<(), StoreError> {

@@ -39,6 +39,7 @@ use log_panel_core::{Level, Timestamp, LEVELS};
 pub mod conformance;
 mod fields;
 mod follow;
+mod histogram;
 mod language;
 mod params;
 mod range;
@@ -51,6 +52,7 @@ pub use fields::{
     FIELD_SAMPLE_ROWS,
 };
 pub use follow::Follow;
+pub use histogram::HistogramSpan;
 pub use language::{parse_query, Expr, QueryError, MAX_DEPTH, MAX_QUERY_BYTES, MAX_TERMS};
 pub use params::{parse_pid, FilterError, FilterParams, LevelSpec, Timeline};
 pub use range::{FieldRange, RangeOp};

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use log_panel_core::{level_from_severity, Timestamp};
 use log_panel_query::{
-    CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldGroups, FieldMatch, FieldValue, Histogram, LoggerCard,
-    LoggerMatch, Page, PageAt, RecordFilter, Slots, SplitCounter, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR,
+    CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldGroups, FieldMatch, FieldValue, Histogram, HistogramSpan,
+    LoggerCard, LoggerMatch, Page, PageAt, RecordFilter, Slots, SplitCounter, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR,
     QUARTER_HOUR,
 };
 use log_panel_query::{LevelCounts, Store, StoreError, StoreErrorKind};
@@ -1012,15 +1012,13 @@ impl Store for SqliteStore {
     }
 
     fn histogram(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
-        let from = filter.since.map_or(slots.start(), |s| s.max(slots.start()));
-        let to = filter.until.map_or(slots.end(), |u| u.min(slots.end()));
-        let mut out = Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true };
-        if from >= to || !filter.check()? {
-            return Ok(out);
-        }
+        let mut out = Histogram::zeros(slots);
+        let Some(span) = HistogramSpan::of(filter, slots)? else { return Ok(out) };
         let conn = self.conn()?;
+        // Unlike the other stores, SQLite also sums whole hours between
+        // unaligned quarter-hour ends (`aggregate_parts`).
         if filter.is_aggregate_only() {
-            if let Some(parts) = aggregate_parts(slots, from, to) {
+            if let Some(parts) = aggregate_parts(slots, span.from, span.to) {
                 for (table, part) in parts {
                     for_each_slot(&conn, table, &part.slots, filter.logger.as_ref(), |_, j, counts| {
                         if let Some(i) = part.index.get(j).copied() {
@@ -1031,9 +1029,7 @@ impl Store for SqliteStore {
                 return Ok(out);
             }
         }
-        let mut narrowed = filter.clone();
-        narrowed.since = Some(from);
-        narrowed.until = Some(to);
+        let narrowed = span.narrow(filter);
         let w = self.plan(&narrowed)?;
         out.complete = for_each_bounded_row(&conn, "ts, level", &w, |row| {
             let ts: String = row.get(0).map_err(storage)?;
