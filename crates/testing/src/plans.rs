@@ -106,15 +106,25 @@ impl PlanSet {
         };
         let mut r = Record::new(level, logger, message);
         r.timestamp = Timestamp(BASE + i as i64 * self.step);
+        r.thread = THREADS[(i % 4) as usize].into();
         r.file = Some("src/handler.rs".into());
         r.line = Some(10 + (i % 5) as u32);
         r.kv = vec![
             ("request_id".into(), Value::from(format!("req-{}", i / 3))),
+            ("trace_id".into(), Value::from(trace_id(i / 3))),
             ("user_id".into(), Value::from((i % self.users) as i64)),
             ("status".into(), Value::from(if i.is_multiple_of(self.status_500_every) { 500_i64 } else { 200 })),
         ];
         r
     }
+}
+
+/// The threads the records are logged on, in turn.
+const THREADS: [&str; 4] = ["main", "worker-1", "worker-2", "tokio-runtime-worker"];
+
+/// The OpenTelemetry trace id (32 hex digits) of request `n`.
+pub fn trace_id(n: u64) -> String {
+    format!("{:032x}", 0x4bf9_2f35_77b3_4da6_u128 << 64 | u128::from(n))
 }
 
 /// Every filter the command's flags and the panel's form set, alone and in
@@ -128,6 +138,7 @@ pub fn filters(since: Timestamp, until: Timestamp) -> Vec<(&'static str, RecordF
     let request = || vec!["request_id=req-9".parse().unwrap_or_else(|e| panic!("a context match: {e}"))];
     let status = || vec![FieldRange::new("status", RangeOp::Ge, 500.0).unwrap_or_else(|e| panic!("a range: {e}"))];
     let site = || Some("src/handler.rs:12".parse().unwrap_or_else(|e| panic!("a call site: {e}")));
+    let trace = || vec![format!("trace_id={}", trace_id(9)).parse().unwrap_or_else(|e| panic!("a context match: {e}"))];
     vec![
         ("newest", filter(|_| {})),
         ("time range", filter(|f| (f.since, f.until) = (Some(since), Some(until)))),
@@ -143,6 +154,17 @@ pub fn filters(since: Timestamp, until: Timestamp) -> Vec<(&'static str, RecordF
         ("request id", filter(|f| f.fields = request())),
         ("context range", filter(|f| f.ranges = status())),
         ("call site", filter(|f| f.site = site())),
+        // `query --trace ID` and the record page's trace link.
+        ("trace id", filter(|f| f.fields = trace())),
+        // The surrounding records of one thread (`/records/{id}/around`):
+        // its host, pid and thread within a time window of the record.
+        (
+            "thread + window",
+            filter(|f| {
+                (f.host, f.pid, f.thread) = (Some("h1".into()), Some(10), Some("worker-1".into()));
+                (f.since, f.until) = (Some(since), Some(until));
+            }),
+        ),
         (
             "tree + warn",
             filter(|f| {

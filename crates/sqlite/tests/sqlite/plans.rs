@@ -95,7 +95,7 @@ fn level_bounded_logger_paths_return_the_reference_rows() {
 fn index(name: &str) -> &'static str {
     match name {
         "newest" | "levels info,debug" | "call site" => "log_records_ts",
-        "time range" => "log_records_ts (ts>? AND ts<?)",
+        "time range" | "thread + window" => "log_records_ts (ts>? AND ts<?)",
         "min level warn" | "levels error" => "log_records_warn_ts",
         "logger exact" | "logger tree" | "exact logger + call site" => "log_records_logger_ts (logger=?)",
         "text word" | "text phrase" => "log_records_fts VIRTUAL TABLE INDEX",
@@ -109,6 +109,7 @@ fn index(name: &str) -> &'static str {
         "tree + text" | "tree + warn + since + text" => "log_records_fts",
         "context key"
         | "request id"
+        | "trace id"
         | "exact + context key"
         | "text + context key"
         | "rare text + context key"

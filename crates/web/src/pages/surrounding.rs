@@ -5,13 +5,17 @@
 //!
 //! Storage-neutral: two keyset pages from the record's own cursor
 //! ([`PageAt::Older`] and [`PageAt::Newer`]), so a deep record costs what a
-//! recent one does.
+//! recent one does. Each page is looked for within an hour of the record,
+//! then within a day (Kibana's context view widens its time range the same
+//! way): without a bound, the newest record of a thread that has since
+//! ended would walk every record logged after it (at 10 M, seconds).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use log_panel_query::{Cursor, PageAt, RecordFilter, StoredRecord};
+use log_panel_core::Timestamp;
+use log_panel_query::{Cursor, Page, PageAt, RecordFilter, Store, StoreError, StoredRecord, DAY, HOUR};
 use maud::html;
 
 use crate::error::PageError;
@@ -30,6 +34,29 @@ pub(crate) fn routes() -> axum::Router<AppState> {
 const AROUND: usize = 10;
 /// Records each side at most.
 const MAX_AROUND: usize = 200;
+
+/// How far from the record each side is looked for, nearest first; the
+/// last is the page's bound, said on the page when a side ends there.
+const WINDOWS: [i64; 2] = [HOUR, DAY];
+
+/// The `n` records on one side (`at`: the record's cursor, newer or older)
+/// of the record at `ts` that `filter` keeps, within the first of
+/// [`WINDOWS`] that fills the page.
+fn side(s: &dyn Store, filter: &RecordFilter, at: PageAt, ts: Timestamp, n: usize) -> Result<Page, StoreError> {
+    let mut page = Page::default();
+    for width in WINDOWS {
+        let mut f = filter.clone();
+        match at {
+            PageAt::Newer(_) => f.until = Some(Timestamp(ts.0.saturating_add(width))),
+            _ => f.since = Some(Timestamp(ts.0.saturating_sub(width))),
+        }
+        page = s.records(&f, at, n)?;
+        if page.records.len() >= n {
+            break;
+        }
+    }
+    Ok(page)
+}
 
 /// Which records count as "around".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,8 +139,8 @@ pub(crate) async fn around(
         let Some(r) = s.record(id)? else { return Ok(None) };
         let filter = scope.filter(&r);
         let at = Cursor::of(&r);
-        let newer = s.records(&filter, PageAt::Newer(at), n)?;
-        let older = s.records(&filter, PageAt::Older(at), n)?;
+        let newer = side(s, &filter, PageAt::Newer(at), r.ts, n)?;
+        let older = side(s, &filter, PageAt::Older(at), r.ts, n)?;
         Ok(Some((r, newer, older)))
     })
     .await;
@@ -152,9 +179,9 @@ pub(crate) async fn around(
                     " · " a href=(around_link(&ctx, id, (n * 2).min(MAX_AROUND), scope)) { "Widen to " ((n * 2).min(MAX_AROUND)) " each side" }
                 }
             }
-            @if !more_newer { p.muted.edge { "Nothing newer in this scope." } }
+            @if !more_newer { p.muted.edge { "Nothing newer in this scope within a day of it." } }
             (records_table(&ctx.base, viewer, &rows, scope != Scope::Thread, None, &[]))
-            @if !more_older { p.muted.edge { "Nothing older in this scope." } }
+            @if !more_older { p.muted.edge { "Nothing older in this scope within a day of it." } }
         }
     };
     Ok(respond(StatusCode::OK, page(&ctx.frame(title, Nav::None), body)))

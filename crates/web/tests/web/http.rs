@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use common::*;
 use http_body_util::BodyExt;
-use log_panel_core::{Batch, Level, Origin, Record, Timestamp, Value};
+use log_panel_core::{Batch, Level, Origin, Record, Timestamp, Value, DAY, MINUTE};
 use log_panel_query::conformance::{Hooks, Read, Wrapped};
 use log_panel_query::{Histogram, LoggerMatch, RecordFilter, Slots, StoreErrorKind, StoredRecord};
 use log_panel_query::{Store, StoreError};
@@ -2366,7 +2366,7 @@ fn table_ids(body: &str) -> Vec<i64> {
     row_ids(&body[body.find("<table").unwrap()..])
 }
 
-async fn surrounding_records_by_thread_process_or_all(env: &Env) {
+async fn surrounding_records_by_thread_process_or_all(env: &mut Env) {
     let app = router(env.store.clone());
     let every = all(env.store.as_ref(), &RecordFilter::default());
     let target = every.iter().find(|r| r.message == "payment failed after 3 attempts").unwrap().clone();
@@ -2381,8 +2381,10 @@ async fn surrounding_records_by_thread_process_or_all(env: &Env) {
             "process" => r.host == target.host && r.pid == target.pid,
             _ => true,
         };
-        // By hand: the scope's records newest first; n each side of the target.
-        let kept: Vec<i64> = every.iter().filter(|r| keep(r)).map(|r| r.id).collect();
+        // By hand: the scope's records within a day of the target, newest
+        // first; n each side of it.
+        let near = |r: &StoredRecord| r.ts.0 >= target.ts.0 - DAY && r.ts.0 < target.ts.0 + DAY;
+        let kept: Vec<i64> = every.iter().filter(|r| keep(r) && near(r)).map(|r| r.id).collect();
         let at = kept.iter().position(|&id| id == target.id).unwrap();
         let expected = kept[at.saturating_sub(n)..(at + n + 1).min(kept.len())].to_vec();
         let (status, _, body) = get(&app, &format!("/records/{}/around?scope={scope}&n={n}", target.id)).await;
@@ -2391,6 +2393,33 @@ async fn surrounding_records_by_thread_process_or_all(env: &Env) {
         assert!(body.contains(&format!("id=\"r{}\"", target.id)), "the record's row is the target");
         assert_escaped("around", &body);
     }
+    // Each side is looked for within an hour, then a day, of the record:
+    // a thread's record two days later is not read (nor walked to).
+    let base = Timestamp(target.ts.0 - 30 * DAY);
+    let far: Vec<Record> = [0, 30 * MINUTE, 5 * HOUR, 2 * DAY]
+        .into_iter()
+        .map(|after| {
+            let mut r = Record::new(Level::Info, "far", format!("far +{after}"));
+            r.timestamp = Timestamp(base.0 + after);
+            r.thread = "far-thread".into();
+            r
+        })
+        .collect();
+    sync(|| env.sink.write(&Batch::new(&Origin::new("far-app", "far-host", 4242), &far))).unwrap();
+    let far_ids: Vec<i64> = all(env.store.as_ref(), &RecordFilter::default())
+        .iter()
+        .filter(|r| r.thread == "far-thread")
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(far_ids.len(), 4, "newest first: +2d, +5h, +30m, +0");
+    let (status, _, body) = get(&app, &format!("/records/{}/around?scope=thread", far_ids[1])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(table_ids(&body), far_ids[1..], "the +5h record, then the two within a day before it");
+    assert!(body.contains("Nothing newer in this scope within a day of it."), "{body}");
+    assert!(body.contains("Nothing older in this scope within a day of it."), "{body}");
+    let (_, _, body) = get(&app, &format!("/records/{}/around?scope=thread&n=1", far_ids[2])).await;
+    assert_eq!(table_ids(&body), far_ids[1..], "n=1: the +5h record found in the day's window, the +0 in the hour's");
+
     // The hostile record's own thread and process: escaped.
     let evil = every.iter().find(|r| r.thread.contains("img")).unwrap();
     let (status, _, body) = get(&app, &format!("/records/{}/around", evil.id)).await;

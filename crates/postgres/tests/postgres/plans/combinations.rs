@@ -32,7 +32,7 @@ const NUM: &[&str] = &["log_search_num_pkey"];
 /// The index names one of which the plan of each of the shared filters must use.
 fn indexes(name: &str) -> &'static [&'static str] {
     match name {
-        "newest" | "time range" | "levels info,debug" | "call site" => TS,
+        "newest" | "time range" | "levels info,debug" | "call site" | "thread + window" => TS,
         "min level warn"
         | "levels error"
         | "tree + warn"
@@ -48,6 +48,7 @@ fn indexes(name: &str) -> &'static [&'static str] {
         "text common" => &["on log_search s"],
         "context key"
         | "request id"
+        | "trace id"
         | "exact + context key"
         | "text + context key"
         | "rare text + context key"
