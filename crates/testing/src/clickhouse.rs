@@ -175,6 +175,17 @@ impl Cluster {
         self.shard(i).kill();
     }
 
+    /// Freezes shard `i` (SIGSTOP): it keeps its sockets open and answers
+    /// nothing, as a server stalled on a full disk or in swap would.
+    pub fn pause_shard(&self, i: usize) {
+        self.shard(i).signal("-STOP");
+    }
+
+    /// Lets shard `i` run again after [`Cluster::pause_shard`] (SIGCONT).
+    pub fn resume_shard(&self, i: usize) {
+        self.shard(i).signal("-CONT");
+    }
+
     /// Starts shard `i` again after [`Cluster::stop_shard`] and waits until it answers.
     pub fn start_shard(&self, i: usize) {
         let Some(bin) = find_binary() else { panic!("the server binary has gone") };
@@ -258,6 +269,13 @@ impl Shard {
         }
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.lock().ok().and_then(|c| c.as_ref().map(std::process::Child::id));
+        let Some(pid) = pid else { panic!("shard {} is not running", self.dir.display()) };
+        let status = Command::new("kill").args([signal, &pid.to_string()]).status();
+        assert!(status.as_ref().is_ok_and(|s| s.success()), "kill {signal} {pid}: {status:?}");
     }
 
     fn kill(&self) {

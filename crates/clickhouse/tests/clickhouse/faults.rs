@@ -1,12 +1,14 @@
 //! Shards failing under the sink: a batch for a down shard goes to the
 //! other, and a shard killed mid-insert and restarted leaves every record
-//! stored exactly once.
+//! stored exactly once. Under the reader: a killed or frozen shard fails
+//! every read as unreachable, and the reads answer as before once it is back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
-use log_panel_clickhouse::ChSink;
+use log_panel_clickhouse::{ChSink, ChStore};
 use log_panel_core::{Batch, Origin, Record, Sink, Timestamp};
+use log_panel_query::{CardsQuery, PageAt, RecordFilter, Slots, Store, StoreError, StoreErrorKind};
 use log_panel_testing::clickhouse::Cluster;
 use log_panel_testing::records::sequence;
 
@@ -73,4 +75,66 @@ fn a_shard_killed_mid_stream_and_restarted_stores_every_record_once() {
         cluster.start_shard(1);
     }
     assert_eq!(totals(&cluster, &db), (written as u64, written as u64), "every record once ({failures} failed writes)");
+}
+
+/// What the panel and the command read, each as a comparable answer.
+fn reads(store: &ChStore, newest: Timestamp, id: i64) -> Vec<(&'static str, Result<String, StoreError>)> {
+    let slots = Slots::hours_until(newest, 48).unwrap();
+    let mut text = RecordFilter::default();
+    text.text = Some("failed".into());
+    vec![
+        ("newest page", store.records(&RecordFilter::default(), PageAt::Newest, 50).map(|p| format!("{p:?}"))),
+        ("search", store.records(&text, PageAt::Newest, 50).map(|p| format!("{p:?}"))),
+        ("histogram", store.histogram(&RecordFilter::default(), &slots).map(|h| format!("{h:?}"))),
+        ("cards", store.cards(&CardsQuery::new(slots.clone(), newest)).map(|c| format!("{c:?}"))),
+        ("call sites", store.call_sites(&RecordFilter::default(), 20).map(|s| format!("{s:?}"))),
+        ("one record", store.record(id).map(|r| format!("{r:?}"))),
+    ]
+}
+
+/// The panel reading while a shard is killed, then frozen (SIGSTOP: its
+/// sockets accept and nothing answers): every read fails as the storage
+/// being unreachable — never a partial answer from the other shard, never
+/// a hang past the URL's `timeout_ms` — and answers as before once the
+/// shard is back.
+#[test]
+fn reads_with_a_shard_killed_or_frozen_fail_as_unavailable_and_recover() {
+    let Some(cluster) = Cluster::start() else { return };
+    let url = cluster.create_database();
+    let reference = crate::filled(&url);
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let store = ChStore::connect(&format!("{url}{sep}timeout_ms=3000")).unwrap();
+    let newest = store.records(&RecordFilter::default(), PageAt::Newest, 1).unwrap().records;
+    let expected = reference.records(&RecordFilter::default(), PageAt::Newest, 1).unwrap().records;
+    assert_eq!(newest[0].message, expected[0].message, "the newest record is the data set's");
+    let (ts, id) = (newest[0].ts, newest[0].id);
+    let healthy: Vec<(&str, String)> = reads(&store, ts, id)
+        .into_iter()
+        .map(|(what, r)| (what, r.unwrap_or_else(|e| panic!("{what}: {e}"))))
+        .collect();
+
+    for (how, down, up) in [
+        ("killed", Cluster::kill_shard as fn(&Cluster, usize), Cluster::start_shard as fn(&Cluster, usize)),
+        ("frozen", Cluster::pause_shard, Cluster::resume_shard),
+    ] {
+        down(&cluster, 1);
+        for (what, r) in reads(&store, ts, id) {
+            let e = r.err().unwrap_or_else(|| panic!("{how}: {what} answered with a shard missing"));
+            assert!(
+                matches!(e.kind(), StoreErrorKind::Unavailable | StoreErrorKind::TimedOut),
+                "{how}: {what}: {:?} {e}",
+                e.kind()
+            );
+        }
+        up(&cluster, 1);
+        let mut tries = 0;
+        // A frozen shard's half-done reads on the other shard finish first.
+        while cluster.try_query(1, "SELECT 1").is_err() && tries < 50 {
+            tries += 1;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for ((what, r), (_, before)) in reads(&store, ts, id).into_iter().zip(&healthy) {
+            assert_eq!(&r.unwrap_or_else(|e| panic!("{how}, back: {what}: {e}")), before, "{how}, back: {what}");
+        }
+    }
 }
