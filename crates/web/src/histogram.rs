@@ -281,9 +281,7 @@ pub(crate) fn histogram(
                 aria-label={ "Records over time: " @if drawn.counts.is_ok() { (at_least) (total) " in all" } @else { "count not available" } } {
                 @for (i, counts, start, end, link) in bars(base, viewer, form, slots, hist, path, keep) {
                     @let t = counts.total();
-                    @let h = |c: u64| if c == 0 { 0 } else { (c * H).div_ceil(max) };
-                    @let (e, w) = (h(counts.error), h(counts.warn));
-                    @let rest = h(t).saturating_sub(e + w);
+                    @let (rest, w, e) = bar_heights(&counts, max, H);
                     a href=(link) {
                         title { (viewer.format_short(start)) " – " (viewer.format_short(end)) ": " (at_least) (counted(t, "record")) ", "
                             (counted(counts.error, "error")) ", " (counted(counts.warn, "warning")) }
@@ -316,6 +314,21 @@ pub(crate) fn histogram(
             }
         }
     }
+}
+
+/// The heights of one bar's parts, bottom up (other levels, warnings,
+/// errors), for a bar `height` tall at the tallest bar's total `max`. A
+/// part that has records is at least one unit tall; rounding up can make
+/// the parts over-tall (3 errors and 4 warnings of `max` 7 round to 26 + 35
+/// of 60), so the warnings then yield to the errors and the rest to both:
+/// the three never exceed `height`.
+fn bar_heights(counts: &LevelCounts, max: u64, height: u64) -> (u64, u64, u64) {
+    let max = max.max(1);
+    let h = |c: u64| if c == 0 { 0 } else { c.saturating_mul(height).div_ceil(max).min(height) };
+    let e = h(counts.error);
+    let w = h(counts.warn).min(height - e);
+    let rest = h(counts.total()).saturating_sub(e + w);
+    (rest, w, e)
 }
 
 /// The histogram's total for people: "332 records", or "≥ 1 000 001 records"
@@ -360,6 +373,27 @@ fn bars(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bars_parts_never_exceed_its_height_and_each_level_present_shows() {
+        for max in 1..=40u64 {
+            for error in 0..=max {
+                for warn in 0..=max - error {
+                    for other in [0, max - error - warn] {
+                        let counts = LevelCounts { error, warn, info: other, ..LevelCounts::default() };
+                        let (rest, w, e) = bar_heights(&counts, max, 60);
+                        assert!(rest + w + e <= 60, "{counts:?} of {max}: {rest} + {w} + {e}");
+                        assert_eq!(e > 0, error > 0, "{counts:?} of {max}");
+                        if error + warn + other == max {
+                            assert_eq!(rest + w + e, 60, "the tallest bar is full: {counts:?}");
+                        }
+                    }
+                }
+            }
+        }
+        let (rest, w, e) = bar_heights(&LevelCounts { error: 3, warn: 4, ..LevelCounts::default() }, 7, 60);
+        assert_eq!((rest, w, e), (0, 34, 26), "the case that overflowed");
+    }
 
     #[test]
     fn ceil_rounds_up_to_the_unit() {
