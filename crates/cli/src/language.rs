@@ -10,6 +10,8 @@ use log_panel_query::RecordFilter;
 pub(crate) fn unindexed_note(filter: &RecordFilter) -> Option<String> {
     let parts = filter.unindexed();
     (!parts.is_empty()).then(|| {
-        format!("query: not indexed, checked on each record the rest of the filter selects: {}", parts.join(", "))
+        // The parts carry the user's text: a control character is shown, not sent to the terminal.
+        let parts = log_panel_core::escape_controls(&parts.join(", "), false).into_owned();
+        format!("query: not indexed, checked on each record the rest of the filter selects: {parts}")
     })
 }

@@ -76,6 +76,20 @@ fn run(db: &Path, args: &[&str]) -> Output {
     cmd(db).args(args).output().unwrap()
 }
 
+/// Standard output of a run that must succeed, telling on stderr that
+/// `unindexed` (query text) is checked on each record, as nothing indexed narrows it.
+fn noted(db: &Path, args: &[&str], unindexed: &str) -> String {
+    let out = run(db, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {:?}\n{stderr}", out.status);
+    assert_eq!(
+        stderr,
+        format!("log-panel: query: not indexed, checked on each record the rest of the filter selects: {unindexed}\n"),
+        "{args:?}"
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Standard output of a run that must succeed with nothing on stderr.
 fn ok(db: &Path, args: &[&str]) -> String {
     let out = run(db, args);
@@ -184,6 +198,12 @@ fn check_filters(db: &Path) {
         all.extend_from_slice(args);
         loggers(&ok(db, &all))
     };
+    // Conditions no index serves, alone: answered, and said on stderr.
+    let walked = |args: &[&str], unindexed: &str| {
+        let mut all = vec!["query", "--format", "ndjson"];
+        all.extend_from_slice(args);
+        loggers(&noted(db, &all, unindexed))
+    };
     // Newest first.
     assert_eq!(q(&[]), ["evil", "billing", "billing::payments", "billing::db", "app", "old"]);
     assert_eq!(q(&["--level", "warn"]), ["billing::payments", "billing::db"]);
@@ -193,26 +213,29 @@ fn check_filters(db: &Path) {
     assert_eq!(q(&["--text", "PAYMENT"]), ["billing::payments"]);
     assert_eq!(q(&["--context", "order_id=1234"]), ["billing::payments"]);
     assert_eq!(q(&["--context", "request_id=r-1", "--app", "web"]), ["billing"]);
-    assert_eq!(q(&["--host", "h2"]), ["evil", "billing"]);
-    assert_eq!(q(&["--pid", "10", "--level", "info"]), ["billing::payments", "billing::db", "app", "old"]);
+    assert_eq!(walked(&["--host", "h2"], "host:h2"), ["evil", "billing"]);
+    assert_eq!(
+        walked(&["--pid", "10", "--level", "info"], "pid:10"),
+        ["billing::payments", "billing::db", "app", "old"]
+    );
     assert_eq!(q(&["--since", "2h"]), ["evil", "billing", "billing::payments"]);
     assert_eq!(q(&["--since", "7d", "--until", "100m"]), ["billing::db", "app"]);
     assert_eq!(q(&["--logger", "billing::", "--level", "warn", "--since", "1d"]), ["billing::payments", "billing::db"]);
     assert_eq!(q(&["--limit", "2"]), ["evil", "billing"]);
     assert!(q(&["--text", "nothing like this"]).is_empty());
     // Call sites: every record is in src/service.rs, at line 10 + minutes ago.
-    assert_eq!(q(&["--site", "src/service.rs:130"]), ["billing::db"]);
+    assert_eq!(walked(&["--site", "src/service.rs:130"], "file:src/service.rs:130"), ["billing::db"]);
     assert_eq!(
         q(&["--site", "src/service.rs", "--logger", "billing::"]),
         ["billing", "billing::payments", "billing::db"]
     );
     assert_eq!(q(&["--site", "src/service.rs:100", "--logger", "billing::payments"]), ["billing::payments"]);
     assert!(q(&["--site", "src/service.rs:100", "--logger", "billing"]).is_empty());
-    assert!(q(&["--site", "src/other.rs"]).is_empty());
-    let tail = ok(db, &["tail", "--site", "src/service.rs:20"]);
+    assert!(walked(&["--site", "src/other.rs"], "file:src/other.rs").is_empty());
+    let tail = noted(db, &["tail", "--site", "src/service.rs:20"], "file:src/service.rs:20");
     assert_eq!(tail.lines().count(), 2, "the record and its message's second line: {tail}");
     assert!(tail.contains("evil: red"), "{tail}");
-    assert_eq!(loggers(&ok(db, &["export", "--site", "src/service.rs:190"])), ["app"]);
+    assert_eq!(loggers(&noted(db, &["export", "--site", "src/service.rs:190"], "file:src/service.rs:190")), ["app"]);
 }
 
 #[test]
@@ -1219,7 +1242,14 @@ fn query_language_on_the_command_line() {
     assert_eq!(q(&["order_id:1234 OR version:1.2.3"]), ["billing::payments", "app"]);
     assert_eq!(q(&["--app", "web", "request_id:r-1"]), ["billing"]);
     assert_eq!(q(&["--logger", "billing::", "(payment OR checkout) host:h1"]), ["billing::payments"]);
-    assert_eq!(q(&["file:src/service.rs:130"]), ["billing::db"]);
+    assert_eq!(
+        loggers(&noted(
+            &db.path,
+            &["query", "--format", "ndjson", "file:src/service.rs:130"],
+            "file:src/service.rs:130"
+        )),
+        ["billing::db"]
+    );
     assert_eq!(loggers(&ok(&db.path, &["export", "logger:app OR logger:old"])).len(), 2);
     let tail = ok(&db.path, &["tail", "payment OR slow"]);
     assert_eq!(messages(&tail), ["slow query ms=250", "payment failed order_id=1234 request_id=r-1"], "{tail}");

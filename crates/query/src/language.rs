@@ -383,11 +383,48 @@ impl RecordFilter {
         true
     }
 
-    /// The parts of [`query`](RecordFilter::query) no index narrows, as query
-    /// text (see [`Expr::unindexed`]); empty when every part is indexed. The
-    /// CLI prints them on stderr, the web panel above the rows.
+    /// The parts of the filter no index narrows, as query text; empty when
+    /// every part is indexed. The CLI prints them on stderr, the web panel
+    /// above the rows. They are the [`query`](RecordFilter::query)'s (see
+    /// [`Expr::unindexed`]) and, when nothing else in the filter is served
+    /// by an index, its app, host, pid, thread and call-site conditions:
+    /// `--app shop` alone is a walk of the newest records until a page
+    /// fills, which the user is told rather than left to wait on.
     pub fn unindexed(&self) -> Vec<String> {
-        self.query.as_ref().map(Expr::unindexed).unwrap_or_default()
+        let mut parts = self.query.as_ref().map(Expr::unindexed).unwrap_or_default();
+        if !self.is_narrowed_by_an_index() {
+            let alone = RecordFilter {
+                app: self.app.clone(),
+                host: self.host.clone(),
+                pid: self.pid,
+                site: self.site.clone(),
+                ..RecordFilter::default()
+            };
+            let text = leaf_text(&alone);
+            if !text.is_empty() {
+                parts.push(text);
+            }
+            if let Some(thread) = &self.thread {
+                parts.push(format!("thread {}", quoted(thread)));
+            }
+        }
+        parts
+    }
+
+    /// Whether an index narrows the records this filter keeps: its logger,
+    /// message text, a context value or range, its time, a level of WARN and
+    /// above (the partial indexes), or an indexed query.
+    fn is_narrowed_by_an_index(&self) -> bool {
+        let warn_and_above = |l: &Level| *l <= Level::Warn;
+        self.logger.is_some()
+            || self.text.is_some()
+            || !self.fields.is_empty()
+            || !self.ranges.is_empty()
+            || self.since.is_some()
+            || self.until.is_some()
+            || self.min_level.as_ref().is_some_and(warn_and_above)
+            || (!self.levels.is_empty() && self.levels.iter().all(warn_and_above))
+            || self.query.as_ref().is_some_and(Expr::is_indexed)
     }
 
     /// The query's caps ([`MAX_DEPTH`], [`MAX_TERMS`]) and each leaf's own

@@ -188,6 +188,20 @@ fn unindexed_parts_are_named() {
     assert_eq!(u("a OR app:shop"), ["a OR app:shop"]);
     assert_eq!(u("(a -b) OR c"), ["-b"]);
     assert_eq!(u("x (a OR -b)"), ["a OR -b"]);
+    // Conditions no index serves, with nothing indexed beside them: named.
+    assert_eq!(u("app:shop"), ["app:shop"]);
+    assert_eq!(u("app:shop host:web-1 pid:42 level:info"), ["app:shop host:web-1 pid:42"]);
+    assert_eq!(u("file:src/db.rs:42"), ["file:src/db.rs:42"]);
+    assert_eq!(u("app:shop -b"), ["-b", "app:shop"]);
+    // An indexed part beside them narrows first: nothing to say.
+    for q in ["app:shop logger:api::", "app:shop level>=warn", "app:shop level:error", "app:shop timeout", "pid:4 k:v"]
+    {
+        assert!(u(q).is_empty(), "{q}");
+    }
+    let mut f = RecordFilter { thread: Some("worker 1".into()), pid: Some(7), ..RecordFilter::default() };
+    assert_eq!(f.unindexed(), ["pid:7", "thread \"worker 1\""]);
+    f.since = Some(log_panel_core::Timestamp(0));
+    assert!(f.unindexed().is_empty(), "the surrounding records' time window");
 }
 
 #[test]

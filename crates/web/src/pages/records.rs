@@ -15,7 +15,7 @@ use crate::error::PageError;
 use crate::extract::{blocking, Ctx};
 use crate::filter_form::{filter_form_keeping, form_pairs, parse_filter, read_form, refused, store_failed, At};
 use crate::histogram::{histogram, total_label};
-use crate::html::{counted, page, respond, Nav};
+use crate::html::{counted, page, respond, Nav, Shown};
 use crate::rows::records_table;
 use crate::url::{encode, number, page_at};
 use crate::AppState;
@@ -133,7 +133,7 @@ pub(crate) fn unindexed_note(filter: &RecordFilter) -> Markup {
                 "Not indexed, checked on each record the rest of the filter selects: "
                 @for (i, part) in parts.iter().enumerate() {
                     @if i > 0 { ", " }
-                    code { (part) }
+                    code { (Shown(part)) }
                 }
             }
         }
