@@ -341,14 +341,23 @@ impl SqliteStore {
     /// that a filter is answered through an index, never a scan of
     /// `log_records`.
     pub fn explain_records(&self, filter: &RecordFilter) -> Result<String, StoreError> {
+        self.explain_page(filter, PageAt::Newest)
+    }
+
+    /// [`SqliteStore::explain_records`] of the page at `at`. A page by cursor
+    /// runs this statement for its rows, and the same shape with one row in
+    /// the other direction for its check of the records beyond it, so the
+    /// plans of `Older(c)` and `Newer(c)` cover every statement of such pages.
+    pub fn explain_page(&self, filter: &RecordFilter, at: PageAt) -> Result<String, StoreError> {
         if !filter.check()? {
             return Ok(String::new());
         }
-        let mut w = self.plan(filter)?;
-        let order = page_condition(&mut w, PageAt::Newest);
+        let narrowed = narrowed_for(filter, at);
+        let mut w = self.plan(&narrowed)?;
+        let order = page_condition(&mut w, at);
         let tail = format!(" ORDER BY ts {order}, id {order} LIMIT 51");
         let conn = self.conn()?;
-        let Some((sql, params)) = page_statement(&conn, filter, PageAt::Newest, &w, &tail).map_err(storage)? else {
+        let Some((sql, params)) = page_statement(&conn, &narrowed, at, &w, &tail).map_err(storage)? else {
             return Ok(String::new());
         };
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).map_err(storage)?;
@@ -360,20 +369,14 @@ impl SqliteStore {
         Ok(details.join("; "))
     }
 
-    fn exists(&self, w: &Sql) -> Result<bool, StoreError> {
-        let conn = self.conn()?;
-        let sql = format!("SELECT EXISTS (SELECT 1 FROM log_records{})", w.sql());
-        let found = conn
-            .prepare_cached(&sql)
-            .map_err(storage)?
-            .query_row(params_from_iter(w.params.iter()), |r| r.get(0))
-            .map_err(storage)?;
-        Ok(found)
-    }
-
     /// Whether a record `filter` keeps lies beyond `c`, planned as the page was
     /// (`scan_text` and `key_marks` from its [`plan`](SqliteStore::plan), so
-    /// the search probe and the marks' read run once a page).
+    /// the search probe and the marks' read run once a page). It is a page of
+    /// one row in that direction, through the page's own statement
+    /// ([`page_statement`]): a bare `EXISTS` over the filter's conditions let
+    /// SQLite pick another index, and a logger tree was then one `OR` over its
+    /// names, walking every record of the tree above the cursor (hundreds of
+    /// milliseconds for `api::` with level ≥ WARN at 10 M, docs/performance.md).
     fn exists_beyond(
         &self,
         filter: &RecordFilter,
@@ -382,9 +385,12 @@ impl SqliteStore {
         c: Cursor,
         older: bool,
     ) -> Result<bool, StoreError> {
-        let mut w = Sql::planned(&beside_cursor(filter, c, older), scan_text, key_marks);
-        cursor_condition(&mut w, c, older);
-        self.exists(&w)
+        let at = if older { PageAt::Older(c) } else { PageAt::Newer(c) };
+        let narrowed = narrowed_for(filter, at);
+        let mut w = Sql::planned(&narrowed, scan_text, key_marks);
+        let order = page_condition(&mut w, at);
+        let found = self.select_page(&narrowed, at, &w, &format!(" ORDER BY ts {order}, id {order} LIMIT 1"))?;
+        Ok(!found.is_empty())
     }
 }
 
@@ -750,6 +756,16 @@ fn beside_cursor(filter: &RecordFilter, c: Cursor, older: bool) -> Cow<'_, Recor
     Cow::Owned(narrowed)
 }
 
+/// `filter` as a page at `at` reads it: without the time bound its cursor
+/// makes redundant ([`beside_cursor`]).
+fn narrowed_for(filter: &RecordFilter, at: PageAt) -> Cow<'_, RecordFilter> {
+    match at {
+        PageAt::Newest => Cow::Borrowed(filter),
+        PageAt::Older(c) => beside_cursor(filter, c, true),
+        PageAt::Newer(c) => beside_cursor(filter, c, false),
+    }
+}
+
 /// `(ts, id)` strictly older (or newer) than `c`; `ts <= …` first so the
 /// time index bounds the scan.
 fn cursor_condition(w: &mut Sql, c: Cursor, older: bool) {
@@ -907,11 +923,7 @@ impl Store for SqliteStore {
         if !filter.check()? {
             return Ok(Page::default());
         }
-        let narrowed = match at {
-            PageAt::Newest => Cow::Borrowed(filter),
-            PageAt::Older(c) => beside_cursor(filter, c, true),
-            PageAt::Newer(c) => beside_cursor(filter, c, false),
-        };
+        let narrowed = narrowed_for(filter, at);
         let mut w = self.plan(&narrowed)?;
         let (scan_text, key_marks) = (w.scan_text, w.key_marks.clone());
         let fetch = usize_param(limit.saturating_add(1));
