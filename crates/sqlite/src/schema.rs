@@ -152,6 +152,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
                 CASE WHEN file IS NULL THEN '' ELSE '>' || file END, coalesce(line, -1),
                 sum(level = 5), sum(level = 10), sum(level = 20), sum(level = 30), sum(level = 40), max(ts)
          FROM log_records GROUP BY 1, 2, 3, 4;",
+    // Version 8: per call site and UTC day, the same columns as the hours
+    // (crates/sqlite/src/aggregates.rs), so a call-site list over days reads
+    // a row per site and day; kept with the hours, backfilled here from them.
+    "CREATE TABLE log_site_daily (
+         day       TEXT    NOT NULL,
+         logger    TEXT    NOT NULL,
+         file_key  TEXT    NOT NULL,
+         line_key  INTEGER NOT NULL,
+         trace     INTEGER NOT NULL DEFAULT 0,
+         debug     INTEGER NOT NULL DEFAULT 0,
+         info      INTEGER NOT NULL DEFAULT 0,
+         warn      INTEGER NOT NULL DEFAULT 0,
+         error     INTEGER NOT NULL DEFAULT 0,
+         last_seen TEXT    NOT NULL,
+         PRIMARY KEY (day, logger, file_key, line_key)
+     ) WITHOUT ROWID;
+     INSERT INTO log_site_daily (day, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
+         SELECT substr(hour, 1, 10) || 'T00:00:00.000000Z', logger, file_key, line_key,
+                sum(trace), sum(debug), sum(info), sum(warn), sum(error), max(last_seen)
+         FROM log_site_hourly GROUP BY 1, 2, 3, 4;",
 ];
 
 /// The first version without context-key expression indexes.

@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 use log_panel_core::{level_from_severity, Timestamp};
 use log_panel_query::{
     CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldGroups, FieldMatch, FieldValue, Histogram, LoggerCard,
-    LoggerMatch, Page, PageAt, RecordFilter, Slots, SplitCounter, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR,
+    LoggerMatch, Page, PageAt, RecordFilter, Slots, SplitCounter, StoredRecord, DAY, DEFAULT_READ_TIMEOUT, HOUR,
     QUARTER_HOUR,
 };
 use log_panel_query::{LevelCounts, Store, StoreError, StoreErrorKind};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
+use crate::aggregates::bucket_of;
 use crate::rows::{self, level_counts, RECORD_COLUMNS};
 use crate::sql::Sql;
 use crate::upkeep::search;
@@ -396,36 +397,58 @@ impl SqliteStore {
 
 impl SqliteStore {
     /// [`Store::call_sites`] of a filter on logger and time alone: the whole
-    /// UTC hours `hours` of its range from `log_site_hourly`, the partial
-    /// hours at its ends from the rows, summed per call site by one statement
-    /// (one snapshot, so the two agree), then each site's newest message read
-    /// by its time through the `ts` index.
-    fn call_sites_by_hour(
+    /// UTC days inside the whole hours `hours` of its range from
+    /// `log_site_daily`, the whole hours at their ends from `log_site_hourly`,
+    /// the partial hours at the range's ends from the rows, summed per call
+    /// site by one statement (one snapshot, so the parts agree), then each
+    /// site's newest message read by its time through the `ts` index. A
+    /// 90-day list reads a row per site and day, not per site and hour.
+    fn call_sites_by_bucket(
         &self,
         filter: &RecordFilter,
         hours: (Option<Timestamp>, Option<Timestamp>),
         limit: usize,
     ) -> Result<Vec<CallSite>, StoreError> {
         let (a, b) = hours;
+        let (da, db) = (a.map(|t| Timestamp(ceil_to(t.0, DAY))), b.map(|t| bucket_of(t, DAY)));
+        let mut spans = Vec::new();
+        match (da, db) {
+            (Some(x), Some(y)) if x >= y => spans.push((("log_site_hourly", "hour"), a, b)),
+            _ => {
+                spans.push((("log_site_daily", "day"), da, db));
+                // The whole hours before the first whole day and after the last.
+                for (lo, hi) in [(a, da), (db, b)] {
+                    if let (Some(lo), Some(hi)) = (lo, hi) {
+                        if lo < hi {
+                            spans.push((("log_site_hourly", "hour"), Some(lo), Some(hi)));
+                        }
+                    }
+                }
+            }
+        }
         let mut w = Sql::default();
-        if let Some(a) = a {
-            let p = w.bind(a.to_rfc3339());
-            w.and(format!("hour >= {p}"));
+        let mut parts = Vec::new();
+        for ((table, column), lo, hi) in spans {
+            if let Some(lo) = lo {
+                let p = w.bind(lo.to_rfc3339());
+                w.and(format!("{column} >= {p}"));
+            }
+            if let Some(hi) = hi {
+                let p = w.bind(hi.to_rfc3339());
+                w.and(format!("{column} < {p}"));
+            }
+            if let Some(m) = &filter.logger {
+                w.logger(m);
+            }
+            // `table` and `column` are our constants.
+            parts.push(format!(
+                "SELECT logger, CASE WHEN file_key = '' THEN NULL ELSE substr(file_key, 2) END AS file,
+                        CASE WHEN line_key < 0 THEN NULL ELSE line_key END AS line,
+                        trace, debug, info, warn, error, last_seen AS last
+                 FROM {table} WHERE {}",
+                w.take_conditions()
+            ));
         }
-        if let Some(b) = b {
-            let p = w.bind(b.to_rfc3339());
-            w.and(format!("hour < {p}"));
-        }
-        if let Some(m) = &filter.logger {
-            w.logger(m);
-        }
-        let mut parts = vec![format!(
-            "SELECT logger, CASE WHEN file_key = '' THEN NULL ELSE substr(file_key, 2) END AS file,
-                    CASE WHEN line_key < 0 THEN NULL ELSE line_key END AS line,
-                    trace, debug, info, warn, error, last_seen AS last
-             FROM log_site_hourly WHERE {}",
-            w.take_conditions()
-        )];
         // The partial hours: [since, a) and [b, until).
         for (since, until) in [(filter.since, a), (b, filter.until)] {
             let (Some(since), Some(until)) = (since, until) else { continue };
@@ -483,7 +506,7 @@ impl SqliteStore {
 }
 
 /// The whole UTC hours `[a, b)` (`None`: unbounded) of the range of a call
-/// site list that `log_site_hourly` can answer: `filter` keeps every level
+/// site list that `log_site_hourly` and `log_site_daily` can answer: `filter` keeps every level
 /// (the table's newest time is of all levels) and sets nothing beside the
 /// logger and the time; `None` when it cannot, or when the range holds no
 /// whole hour (the rows are then few).
@@ -1076,7 +1099,7 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         if let Some(hours) = site_hours(filter) {
-            return self.call_sites_by_hour(filter, hours, limit);
+            return self.call_sites_by_bucket(filter, hours, limit);
         }
         let conn = self.conn()?;
         let w = self.plan(filter)?;
