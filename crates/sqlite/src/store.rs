@@ -375,9 +375,9 @@ impl SqliteStore {
     /// the search probe and the marks' read run once a page). It is a page of
     /// one row in that direction, through the page's own statement
     /// ([`page_statement`]): a bare `EXISTS` over the filter's conditions let
-    /// SQLite pick another index, and a logger tree was then one `OR` over its
-    /// names, walking every record of the tree above the cursor (hundreds of
-    /// milliseconds for `api::` with level ≥ WARN at 10 M, docs/performance.md).
+    /// SQLite choose its own plan, and a logger tree was then one `OR` over
+    /// its names whose range arm walked the children's `(logger, ts)` entries
+    /// with no time bound, whatever the cursor (docs/performance.md).
     fn exists_beyond(
         &self,
         filter: &RecordFilter,
