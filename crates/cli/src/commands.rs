@@ -54,9 +54,9 @@ pub(crate) fn walk(
     let mut at = PageAt::Newest;
     let mut seen = 0usize;
     loop {
-        let want = limit.map_or(PAGE, |l| (l - seen).min(PAGE));
+        let want = limit.map_or(PAGE, |l| l.saturating_sub(seen).min(PAGE));
         if want == 0 {
-            // Enough shown: one record more tells whether the listing goes on.
+            // `--limit 0`: nothing shown; one record tells whether any matches.
             return Ok(!store.records(filter, at, 1)?.records.is_empty());
         }
         let page = store.records(filter, at, want)?;
@@ -65,6 +65,10 @@ pub(crate) fn walk(
         }
         seen += page.records.len();
         match page.older {
+            // The page's `older` cursor already says whether more match: a
+            // further page of one record would cost a second statement and
+            // the store's check for newer records above it.
+            Some(_) if limit.is_some_and(|l| seen >= l) => return Ok(true),
             Some(cursor) if !page.records.is_empty() => at = PageAt::Older(cursor),
             _ => return Ok(false),
         }

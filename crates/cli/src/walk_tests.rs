@@ -55,6 +55,8 @@ fn walk_stops_at_the_limit_and_says_whether_more_match() {
     })
     .unwrap());
     assert_eq!(n, 10);
+    // The page's own `older` cursor answers "more?": one page read, no page of one beyond it.
+    assert_eq!(store.pages_read(), 1);
     let mut n = 0;
     assert!(!walk(&store, &RecordFilter::default(), Some(30), |_| {
         n += 1;
@@ -62,6 +64,14 @@ fn walk_stops_at_the_limit_and_says_whether_more_match() {
     })
     .unwrap());
     assert_eq!(n, 30);
+    assert_eq!(store.pages_read(), 2);
+    let mut n = 0;
+    assert!(!walk(&store, &RecordFilter::default(), Some(40), |_| {
+        n += 1;
+        Ok(())
+    })
+    .unwrap());
+    assert_eq!((n, store.pages_read()), (30, 3));
 }
 
 #[test]

@@ -831,6 +831,7 @@ fn an_older_database_is_refused_until_log_panel_migrate() {
     conn.execute_batch(
         "DROP TABLE log_context_state; DROP TABLE log_context_index; DROP TABLE log_context_all;
          DROP INDEX log_records_warn_ts; DROP INDEX log_records_warn_logger_ts; DROP TABLE log_site_hourly;
+         DROP TABLE log_site_daily;
          PRAGMA user_version = 3",
     )
     .unwrap();
@@ -838,9 +839,9 @@ fn an_older_database_is_refused_until_log_panel_migrate() {
     let e = fails(&run(&db.path, &["query"]), 1);
     assert!(e.contains("older log-panel") && e.contains("log-panel migrate"), "{e}");
     let out = ok(&db.path, &["migrate"]);
-    assert!(out.contains("from schema version 3 to 7"), "{out}");
+    assert!(out.contains("from schema version 3 to 8"), "{out}");
     assert_eq!(loggers(&ok(&db.path, &["query", "--format", "ndjson"])).len(), 6);
-    assert!(ok(&db.path, &["migrate"]).contains("already at schema version 7"));
+    assert!(ok(&db.path, &["migrate"]).contains("already at schema version 8"));
 }
 
 /// A store's errors are one line with a failure status: a filter past its

@@ -13,7 +13,9 @@
 //! - `log_site_hourly`: per UTC hour and call site (logger, file, line) — a
 //!   count per level and the newest record's time. The store's call sites
 //!   read it for every whole hour of their range and the rows only for the
-//!   partial hours at its ends.
+//!   partial hours at its ends;
+//! - `log_site_daily` (schema version 8): the same per UTC day, so a list
+//!   over days reads one row per site and day, the hours only at its ends.
 //!
 //! Buckets are named by their UTC start in the same text form as `ts`
 //! (`2026-11-22T08:00:00.000000Z`). A viewer's local day is a sum of whole
@@ -23,6 +25,7 @@
 //! in every zone, and reading them never touches `log_records`.
 
 use log_panel_core::fold::{counts_as_i64, BatchAggregates};
+use log_panel_core::{Timestamp, DAY, HOUR};
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
 const UPSERT_STATS: &str = "INSERT INTO log_logger_stats (logger, total, errors, warnings, first_seen, last_seen)
@@ -46,13 +49,28 @@ const UPSERT_QUARTER: &str = "INSERT INTO log_logger_quarter (logger, quarter, t
         trace = trace + excluded.trace, debug = debug + excluded.debug, info = info + excluded.info,
         warn = warn + excluded.warn, error = error + excluded.error";
 
-const UPSERT_SITE: &str = "INSERT INTO log_site_hourly
-        (hour, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-    ON CONFLICT (hour, logger, file_key, line_key) DO UPDATE SET
-        trace = trace + excluded.trace, debug = debug + excluded.debug, info = info + excluded.info,
-        warn = warn + excluded.warn, error = error + excluded.error,
-        last_seen = max(last_seen, excluded.last_seen)";
+/// The upsert of a call site's bucket into `table` (`log_site_hourly` by
+/// `hour`, `log_site_daily` by `day`: our constants, see [`SITE_TABLES`]).
+fn upsert_site(table: &str, column: &str) -> String {
+    format!(
+        "INSERT INTO {table} ({column}, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT ({column}, logger, file_key, line_key) DO UPDATE SET
+             trace = trace + excluded.trace, debug = debug + excluded.debug, info = info + excluded.info,
+             warn = warn + excluded.warn, error = error + excluded.error,
+             last_seen = max(last_seen, excluded.last_seen)"
+    )
+}
+
+/// The call sites' tables, their bucket column and the bucket's length:
+/// the hours, and the days summing them.
+pub(crate) const SITE_TABLES: [(&str, &str, i64); 2] =
+    [("log_site_hourly", "hour", HOUR), ("log_site_daily", "day", DAY)];
+
+/// The start of the bucket of `unit` (an hour or a day, UTC) holding `t`.
+pub(crate) fn bucket_of(t: Timestamp, unit: i64) -> Timestamp {
+    Timestamp(t.0.div_euclid(unit) * unit)
+}
 
 /// A call site's file as `log_site_hourly.file_key` keeps it: a key column
 /// cannot be NULL, so '' stands for no file and every file gets a prefix.
@@ -71,6 +89,7 @@ const REBUILD: &str = "DELETE FROM log_logger_stats;
     DELETE FROM log_logger_hourly;
     DELETE FROM log_logger_quarter;
     DELETE FROM log_site_hourly;
+    DELETE FROM log_site_daily;
     INSERT INTO log_logger_stats (logger, total, errors, warnings, first_seen, last_seen)
         SELECT logger, count(*), sum(level = 40), sum(level = 30), min(ts), max(ts)
         FROM log_records GROUP BY logger;
@@ -90,14 +109,18 @@ const REBUILD: &str = "DELETE FROM log_logger_stats;
         SELECT substr(ts, 1, 13) || ':00:00.000000Z', logger,
                CASE WHEN file IS NULL THEN '' ELSE '>' || file END, coalesce(line, -1),
                sum(level = 5), sum(level = 10), sum(level = 20), sum(level = 30), sum(level = 40), max(ts)
-        FROM log_records GROUP BY 1, 2, 3, 4;";
+        FROM log_records GROUP BY 1, 2, 3, 4;
+    INSERT INTO log_site_daily (day, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
+        SELECT substr(hour, 1, 10) || 'T00:00:00.000000Z', logger, file_key, line_key,
+               sum(trace), sum(debug), sum(info), sum(warn), sum(error), max(last_seen)
+        FROM log_site_hourly GROUP BY 1, 2, 3, 4;";
 
 // ---------------------------------------------------------------------------
 // Write side
 
 /// Adds a batch's aggregates (folded by [`BatchAggregates`]) inside the
 /// batch's transaction: one upsert per distinct logger, (logger, bucket) and
-/// (hour, call site).
+/// (hour, call site) and (day, call site).
 pub(crate) fn upsert(tx: &Transaction<'_>, agg: &BatchAggregates<'_>) -> rusqlite::Result<()> {
     let mut stats = tx.prepare_cached(UPSERT_STATS)?;
     for (logger, a) in agg.loggers() {
@@ -114,21 +137,23 @@ pub(crate) fn upsert(tx: &Transaction<'_>, agg: &BatchAggregates<'_>) -> rusqlit
         let [trace, debug, info, warn, error] = counts_as_i64(counts);
         quarterly.execute(params![logger, start.to_rfc3339(), trace, debug, info, warn, error])?;
     }
-    let mut sites = tx.prepare_cached(UPSERT_SITE)?;
-    for (hour, logger, file, line, c) in agg.sites() {
-        let [trace, debug, info, warn, error] = counts_as_i64(&c.counts);
-        sites.execute(params![
-            hour.to_rfc3339(),
-            logger,
-            file_key(file),
-            line_key(line),
-            trace,
-            debug,
-            info,
-            warn,
-            error,
-            c.last.to_rfc3339()
-        ])?;
+    for (table, column, unit) in SITE_TABLES {
+        let mut sites = tx.prepare_cached(&upsert_site(table, column))?;
+        for (hour, logger, file, line, c) in agg.sites() {
+            let [trace, debug, info, warn, error] = counts_as_i64(&c.counts);
+            sites.execute(params![
+                bucket_of(hour, unit).to_rfc3339(),
+                logger,
+                file_key(file),
+                line_key(line),
+                trace,
+                debug,
+                info,
+                warn,
+                error,
+                c.last.to_rfc3339()
+            ])?;
+        }
     }
     Ok(())
 }

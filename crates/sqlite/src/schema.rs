@@ -152,6 +152,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
                 CASE WHEN file IS NULL THEN '' ELSE '>' || file END, coalesce(line, -1),
                 sum(level = 5), sum(level = 10), sum(level = 20), sum(level = 30), sum(level = 40), max(ts)
          FROM log_records GROUP BY 1, 2, 3, 4;",
+    // Version 8: per call site and UTC day, the same columns as the hours
+    // (crates/sqlite/src/aggregates.rs), so a call-site list over days reads
+    // a row per site and day; kept with the hours, backfilled here from them.
+    "CREATE TABLE log_site_daily (
+         day       TEXT    NOT NULL,
+         logger    TEXT    NOT NULL,
+         file_key  TEXT    NOT NULL,
+         line_key  INTEGER NOT NULL,
+         trace     INTEGER NOT NULL DEFAULT 0,
+         debug     INTEGER NOT NULL DEFAULT 0,
+         info      INTEGER NOT NULL DEFAULT 0,
+         warn      INTEGER NOT NULL DEFAULT 0,
+         error     INTEGER NOT NULL DEFAULT 0,
+         last_seen TEXT    NOT NULL,
+         PRIMARY KEY (day, logger, file_key, line_key)
+     ) WITHOUT ROWID;
+     INSERT INTO log_site_daily (day, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
+         SELECT substr(hour, 1, 10) || 'T00:00:00.000000Z', logger, file_key, line_key,
+                sum(trace), sum(debug), sum(info), sum(warn), sum(error), max(last_seen)
+         FROM log_site_hourly GROUP BY 1, 2, 3, 4;",
 ];
 
 /// The first version without context-key expression indexes.
@@ -289,6 +309,47 @@ mod tests {
             store.related("request_id", &log_panel_query::FieldValue::Text("r3".into()), 10_000).unwrap().len(),
             714
         );
+    }
+
+    /// A version-6 database with rows: migration 7 counts them into the call
+    /// sites' hours, migration 8 sums the hours into days, and a call-site
+    /// list over days (read from the days) counts every row once.
+    #[test]
+    fn a_version_6_database_gets_call_site_hours_and_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v6.db");
+        let conn = old_database(&path, 6, "", 30, |_| "{}".to_owned());
+        conn.execute(
+            "INSERT INTO log_records (ts, level, logger, message, thread, pid, host, app, file, line)
+             VALUES ('2026-11-23T17:59:59.999999Z', 40, 'old', 'late', 't', 1, 'h', 'a', 'src/old.rs', 7)",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let (store, conn) = migrated(&path);
+        let days: Vec<(String, String, i64, i64, i64, String)> = conn
+            .prepare("SELECT day, file_key, line_key, info, error, last_seen FROM log_site_daily ORDER BY day")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let day = |d: &str, file: &str, line: i64, info: i64, error: i64, last: &str| {
+            (d.to_owned(), file.to_owned(), line, info, error, last.to_owned())
+        };
+        assert_eq!(
+            days,
+            [
+                day("2026-11-22T00:00:00.000000Z", "", -1, 30, 0, "2026-11-22T08:00:00.000000Z"),
+                day("2026-11-23T00:00:00.000000Z", ">src/old.rs", 7, 0, 1, "2026-11-23T17:59:59.999999Z"),
+            ]
+        );
+        let mut f = RecordFilter::default();
+        f.since = Some(log_panel_core::Timestamp::parse_rfc3339("2026-11-21T00:00:00.000000Z").unwrap());
+        f.until = Some(log_panel_core::Timestamp::parse_rfc3339("2026-11-25T00:00:00.000000Z").unwrap());
+        let sites = store.call_sites(&f, 10).unwrap();
+        let totals: Vec<(Option<u32>, u64)> = sites.iter().map(|s| (s.line, s.counts.total())).collect();
+        assert_eq!(totals, [(None, 30), (Some(7), 1)]);
     }
 
     /// A version-4 database whose registered key is indexed: migration 5

@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 use log_panel_core::{level_from_severity, Timestamp};
 use log_panel_query::{
     CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldGroups, FieldMatch, FieldValue, Histogram, HistogramSpan,
-    LoggerCard, LoggerMatch, Page, PageAt, RecordFilter, Slots, SplitCounter, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR,
-    QUARTER_HOUR,
+    LoggerCard, LoggerMatch, Page, PageAt, RecordFilter, Slots, SplitCounter, StoredRecord, DAY, DEFAULT_READ_TIMEOUT,
+    HOUR, QUARTER_HOUR,
 };
 use log_panel_query::{LevelCounts, Store, StoreError, StoreErrorKind};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
+use crate::aggregates::bucket_of;
 use crate::rows::{self, level_counts, RECORD_COLUMNS};
 use crate::sql::Sql;
 use crate::upkeep::search;
@@ -341,14 +342,23 @@ impl SqliteStore {
     /// that a filter is answered through an index, never a scan of
     /// `log_records`.
     pub fn explain_records(&self, filter: &RecordFilter) -> Result<String, StoreError> {
+        self.explain_page(filter, PageAt::Newest)
+    }
+
+    /// [`SqliteStore::explain_records`] of the page at `at`. A page by cursor
+    /// runs this statement for its rows, and the same shape with one row in
+    /// the other direction for its check of the records beyond it, so the
+    /// plans of `Older(c)` and `Newer(c)` cover every statement of such pages.
+    pub fn explain_page(&self, filter: &RecordFilter, at: PageAt) -> Result<String, StoreError> {
         if !filter.check()? {
             return Ok(String::new());
         }
-        let mut w = self.plan(filter)?;
-        let order = page_condition(&mut w, PageAt::Newest);
+        let narrowed = narrowed_for(filter, at);
+        let mut w = self.plan(&narrowed)?;
+        let order = page_condition(&mut w, at);
         let tail = format!(" ORDER BY ts {order}, id {order} LIMIT 51");
         let conn = self.conn()?;
-        let Some((sql, params)) = page_statement(&conn, filter, PageAt::Newest, &w, &tail).map_err(storage)? else {
+        let Some((sql, params)) = page_statement(&conn, &narrowed, at, &w, &tail).map_err(storage)? else {
             return Ok(String::new());
         };
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).map_err(storage)?;
@@ -360,20 +370,14 @@ impl SqliteStore {
         Ok(details.join("; "))
     }
 
-    fn exists(&self, w: &Sql) -> Result<bool, StoreError> {
-        let conn = self.conn()?;
-        let sql = format!("SELECT EXISTS (SELECT 1 FROM log_records{})", w.sql());
-        let found = conn
-            .prepare_cached(&sql)
-            .map_err(storage)?
-            .query_row(params_from_iter(w.params.iter()), |r| r.get(0))
-            .map_err(storage)?;
-        Ok(found)
-    }
-
     /// Whether a record `filter` keeps lies beyond `c`, planned as the page was
     /// (`scan_text` and `key_marks` from its [`plan`](SqliteStore::plan), so
-    /// the search probe and the marks' read run once a page).
+    /// the search probe and the marks' read run once a page). It is a page of
+    /// one row in that direction, through the page's own statement
+    /// ([`page_statement`]): a bare `EXISTS` over the filter's conditions let
+    /// SQLite choose its own plan, and a logger tree was then one `OR` over
+    /// its names whose range arm walked the children's `(logger, ts)` entries
+    /// with no time bound, whatever the cursor (docs/performance.md).
     fn exists_beyond(
         &self,
         filter: &RecordFilter,
@@ -382,44 +386,69 @@ impl SqliteStore {
         c: Cursor,
         older: bool,
     ) -> Result<bool, StoreError> {
-        let mut w = Sql::planned(&beside_cursor(filter, c, older), scan_text, key_marks);
-        cursor_condition(&mut w, c, older);
-        self.exists(&w)
+        let at = if older { PageAt::Older(c) } else { PageAt::Newer(c) };
+        let narrowed = narrowed_for(filter, at);
+        let mut w = Sql::planned(&narrowed, scan_text, key_marks);
+        let order = page_condition(&mut w, at);
+        let found = self.select_page(&narrowed, at, &w, &format!(" ORDER BY ts {order}, id {order} LIMIT 1"))?;
+        Ok(!found.is_empty())
     }
 }
 
 impl SqliteStore {
     /// [`Store::call_sites`] of a filter on logger and time alone: the whole
-    /// UTC hours `hours` of its range from `log_site_hourly`, the partial
-    /// hours at its ends from the rows, summed per call site by one statement
-    /// (one snapshot, so the two agree), then each site's newest message read
-    /// by its time through the `ts` index.
-    fn call_sites_by_hour(
+    /// UTC days inside the whole hours `hours` of its range from
+    /// `log_site_daily`, the whole hours at their ends from `log_site_hourly`,
+    /// the partial hours at the range's ends from the rows, summed per call
+    /// site by one statement (one snapshot, so the parts agree), then each
+    /// site's newest message read by its time through the `ts` index. A
+    /// 90-day list reads a row per site and day, not per site and hour.
+    fn call_sites_by_bucket(
         &self,
         filter: &RecordFilter,
         hours: (Option<Timestamp>, Option<Timestamp>),
         limit: usize,
     ) -> Result<Vec<CallSite>, StoreError> {
         let (a, b) = hours;
+        let (da, db) = (a.map(|t| Timestamp(ceil_to(t.0, DAY))), b.map(|t| bucket_of(t, DAY)));
+        let mut spans = Vec::new();
+        match (da, db) {
+            (Some(x), Some(y)) if x >= y => spans.push((("log_site_hourly", "hour"), a, b)),
+            _ => {
+                spans.push((("log_site_daily", "day"), da, db));
+                // The whole hours before the first whole day and after the last.
+                for (lo, hi) in [(a, da), (db, b)] {
+                    if let (Some(lo), Some(hi)) = (lo, hi) {
+                        if lo < hi {
+                            spans.push((("log_site_hourly", "hour"), Some(lo), Some(hi)));
+                        }
+                    }
+                }
+            }
+        }
         let mut w = Sql::default();
-        if let Some(a) = a {
-            let p = w.bind(a.to_rfc3339());
-            w.and(format!("hour >= {p}"));
+        let mut parts = Vec::new();
+        for ((table, column), lo, hi) in spans {
+            if let Some(lo) = lo {
+                let p = w.bind(lo.to_rfc3339());
+                w.and(format!("{column} >= {p}"));
+            }
+            if let Some(hi) = hi {
+                let p = w.bind(hi.to_rfc3339());
+                w.and(format!("{column} < {p}"));
+            }
+            if let Some(m) = &filter.logger {
+                w.logger(m);
+            }
+            // `table` and `column` are our constants.
+            parts.push(format!(
+                "SELECT logger, CASE WHEN file_key = '' THEN NULL ELSE substr(file_key, 2) END AS file,
+                        CASE WHEN line_key < 0 THEN NULL ELSE line_key END AS line,
+                        trace, debug, info, warn, error, last_seen AS last
+                 FROM {table} WHERE {}",
+                w.take_conditions()
+            ));
         }
-        if let Some(b) = b {
-            let p = w.bind(b.to_rfc3339());
-            w.and(format!("hour < {p}"));
-        }
-        if let Some(m) = &filter.logger {
-            w.logger(m);
-        }
-        let mut parts = vec![format!(
-            "SELECT logger, CASE WHEN file_key = '' THEN NULL ELSE substr(file_key, 2) END AS file,
-                    CASE WHEN line_key < 0 THEN NULL ELSE line_key END AS line,
-                    trace, debug, info, warn, error, last_seen AS last
-             FROM log_site_hourly WHERE {}",
-            w.take_conditions()
-        )];
         // The partial hours: [since, a) and [b, until).
         for (since, until) in [(filter.since, a), (b, filter.until)] {
             let (Some(since), Some(until)) = (since, until) else { continue };
@@ -477,7 +506,7 @@ impl SqliteStore {
 }
 
 /// The whole UTC hours `[a, b)` (`None`: unbounded) of the range of a call
-/// site list that `log_site_hourly` can answer: `filter` keeps every level
+/// site list that `log_site_hourly` and `log_site_daily` can answer: `filter` keeps every level
 /// (the table's newest time is of all levels) and sets nothing beside the
 /// logger and the time; `None` when it cannot, or when the range holds no
 /// whole hour (the rows are then few).
@@ -750,6 +779,16 @@ fn beside_cursor(filter: &RecordFilter, c: Cursor, older: bool) -> Cow<'_, Recor
     Cow::Owned(narrowed)
 }
 
+/// `filter` as a page at `at` reads it: without the time bound its cursor
+/// makes redundant ([`beside_cursor`]).
+fn narrowed_for(filter: &RecordFilter, at: PageAt) -> Cow<'_, RecordFilter> {
+    match at {
+        PageAt::Newest => Cow::Borrowed(filter),
+        PageAt::Older(c) => beside_cursor(filter, c, true),
+        PageAt::Newer(c) => beside_cursor(filter, c, false),
+    }
+}
+
 /// `(ts, id)` strictly older (or newer) than `c`; `ts <= …` first so the
 /// time index bounds the scan.
 fn cursor_condition(w: &mut Sql, c: Cursor, older: bool) {
@@ -907,11 +946,7 @@ impl Store for SqliteStore {
         if !filter.check()? {
             return Ok(Page::default());
         }
-        let narrowed = match at {
-            PageAt::Newest => Cow::Borrowed(filter),
-            PageAt::Older(c) => beside_cursor(filter, c, true),
-            PageAt::Newer(c) => beside_cursor(filter, c, false),
-        };
+        let narrowed = narrowed_for(filter, at);
         let mut w = self.plan(&narrowed)?;
         let (scan_text, key_marks) = (w.scan_text, w.key_marks.clone());
         let fetch = usize_param(limit.saturating_add(1));
@@ -1060,7 +1095,7 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         if let Some(hours) = site_hours(filter) {
-            return self.call_sites_by_hour(filter, hours, limit);
+            return self.call_sites_by_bucket(filter, hours, limit);
         }
         let conn = self.conn()?;
         let w = self.plan(filter)?;

@@ -5,12 +5,14 @@
 //! Each batch is one transaction: the rows to delete are chosen by the
 //! `ts` index (oldest first) and folded into the aggregates they counted
 //! for; they are removed from the FTS index and the context-key side table,
-//! then deleted, and core's [`take_off`] takes their counts off the four
-//! aggregate tables through [`Tables`] (empty buckets removed, `first_seen`
-//! / `last_seen` re-read from the `(logger, ts)` index). A batch of 1 000
-//! rows holds the write lock for a few milliseconds.
+//! then deleted, and core's [`take_off`] takes their counts off the
+//! aggregate tables through [`Tables`] (the loggers' hours, quarters and
+//! totals, the call sites' hours and days; empty buckets removed,
+//! `first_seen` / `last_seen` re-read from the `(logger, ts)` index). A
+//! batch of 1 000 rows holds the write lock for a few milliseconds.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use log_panel_core::fold::{take_off, AggregateTables, BatchAggregates, Bucket, SiteDelta, StoredSite};
 use log_panel_core::{level_from_severity, Timestamp};
@@ -18,7 +20,7 @@ use log_panel_core::{level_from_severity, Timestamp};
 use rusqlite::Connection;
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use crate::aggregates::{file_key, line_key};
+use crate::aggregates::{bucket_of, file_key, line_key, SITE_TABLES};
 use crate::rows;
 
 /// How many records are older than `before`.
@@ -112,19 +114,28 @@ impl AggregateTables for Tables<'_, '_> {
     }
 
     fn add_to_sites(&mut self, rows: &[SiteDelta<'_>]) -> rusqlite::Result<()> {
-        let mut update = self.0.prepare_cached(
-            "UPDATE log_site_hourly SET trace = trace + ?5, debug = debug + ?6, info = info + ?7,
-                 warn = warn + ?8, error = error + ?9
-             WHERE hour = ?1 AND logger = ?2 AND file_key = ?3 AND line_key = ?4",
-        )?;
-        let mut drop_empty = self.0.prepare_cached(
-            "DELETE FROM log_site_hourly WHERE hour = ?1 AND logger = ?2 AND file_key = ?3 AND line_key = ?4
-                 AND trace <= 0 AND debug <= 0 AND info <= 0 AND warn <= 0 AND error <= 0",
-        )?;
-        for (hour, logger, file, line, [t, d, i, w, e]) in rows {
-            let key = params![hour.to_rfc3339(), logger, file_key(*file), line_key(*line)];
-            update.execute(params![hour.to_rfc3339(), logger, file_key(*file), line_key(*line), t, d, i, w, e])?;
-            drop_empty.execute(key)?;
+        for (table, column, unit) in SITE_TABLES {
+            // The hours' deltas summed per bucket of this table (a day holds up to 24 of them).
+            let mut deltas: BTreeMap<(Timestamp, &str, String, i64), [i64; 5]> = BTreeMap::new();
+            for (hour, logger, file, line, counts) in rows {
+                let sum = deltas.entry((bucket_of(*hour, unit), logger, file_key(*file), line_key(*line))).or_default();
+                sum.iter_mut().zip(counts).for_each(|(s, c)| *s += c);
+            }
+            // Validated identifiers only: both names are our constants.
+            let mut update = self.0.prepare_cached(&format!(
+                "UPDATE {table} SET trace = trace + ?5, debug = debug + ?6, info = info + ?7,
+                     warn = warn + ?8, error = error + ?9
+                 WHERE {column} = ?1 AND logger = ?2 AND file_key = ?3 AND line_key = ?4"
+            ))?;
+            let mut drop_empty = self.0.prepare_cached(&format!(
+                "DELETE FROM {table} WHERE {column} = ?1 AND logger = ?2 AND file_key = ?3 AND line_key = ?4
+                     AND trace <= 0 AND debug <= 0 AND info <= 0 AND warn <= 0 AND error <= 0"
+            ))?;
+            for ((start, logger, file, line), [t, d, i, w, e]) in deltas {
+                let start = start.to_rfc3339();
+                update.execute(params![start, logger, file, line, t, d, i, w, e])?;
+                drop_empty.execute(params![start, logger, file, line])?;
+            }
         }
         Ok(())
     }

@@ -8,7 +8,7 @@
 
 use log_panel_core::{Level, Sink, Timestamp};
 use log_panel_query::Store;
-use log_panel_query::{LoggerMatch, PageAt, RecordFilter, HOUR};
+use log_panel_query::{Cursor, LoggerMatch, PageAt, RecordFilter, HOUR};
 use log_panel_sqlite::{SqliteSink, SqliteStore};
 use log_panel_testing::checks::every_record as all;
 use log_panel_testing::plans::{self, PlanSet};
@@ -143,7 +143,46 @@ fn every_combination_is_planned_through_an_index() {
         // And the rows are the reference's.
         let want: Vec<i64> =
             all(&store, &RecordFilter::default()).iter().filter(|r| f.keeps(r)).map(|r| r.id).collect();
-        let got: Vec<i64> = store.records(&f, PageAt::Newest, 50).unwrap().records.iter().map(|r| r.id).collect();
+        let first = store.records(&f, PageAt::Newest, 50).unwrap();
+        let got: Vec<i64> = first.records.iter().map(|r| r.id).collect();
         assert_eq!(got, want[..want.len().min(50)], "{name}");
+        // The pages by cursor (the next page, a command's walk, the panel's
+        // "newer" and its oldest match) and their check for records beyond
+        // them: the same index, with the cursor's bound.
+        let cursor = first.records.last().map_or(Cursor { ts: Timestamp(BASE + HOUR / 3), id: 100 }, Cursor::of);
+        let same_index = index.split_whitespace().find(|w| w.starts_with("log_") && *w != "log_records").unwrap();
+        for at in [PageAt::Older(cursor), PageAt::Newer(cursor)] {
+            let plan = store.explain_page(&f, at).unwrap();
+            assert!(full_scans(&plan).is_empty(), "{name} {at:?}: a full scan: {plan}");
+            assert!(plan.contains(same_index), "{name} {at:?}: {same_index} not in {plan}");
+        }
     }
+}
+
+/// A page below the newest says whether newer records exist, and a page
+/// above the oldest whether older ones do, for a logger tree with a level
+/// too: the check reads the tree per logger like the page (the bare
+/// condition, an `OR` over the tree's names, walked the tree's records).
+#[test]
+fn pages_by_cursor_of_a_tree_with_a_level_know_what_lies_beyond() {
+    let (_dir, store) = filled();
+    let f = filter(|f| {
+        f.logger = Some(LoggerMatch::Tree("api".into()));
+        f.min_level = Some(Level::Warn);
+    });
+    let want: Vec<i64> = all(&store, &RecordFilter::default()).iter().filter(|r| f.keeps(r)).map(|r| r.id).collect();
+    assert!(want.len() > 4, "{}", want.len());
+    let first = store.records(&f, PageAt::Newest, 2).unwrap();
+    let second = store.records(&f, PageAt::Older(first.older.unwrap()), 2).unwrap();
+    assert_eq!(second.records.iter().map(|r| r.id).collect::<Vec<_>>(), want[2..4]);
+    assert_eq!(second.newer, second.records.first().map(Cursor::of));
+    assert_eq!(second.older, second.records.last().map(Cursor::of));
+    let back = store.records(&f, PageAt::Newer(second.newer.unwrap()), 2).unwrap();
+    assert_eq!(back.records, first.records);
+    assert_eq!((back.newer, back.older), (None, back.records.last().map(Cursor::of)));
+    // The oldest end: nothing older than the oldest match.
+    let oldest =
+        store.records(&f, PageAt::Newer(Cursor { ts: Timestamp(-62_167_219_200_000_000), id: i64::MIN }), 1).unwrap();
+    assert_eq!(oldest.records.iter().map(|r| r.id).collect::<Vec<_>>(), want[want.len() - 1..]);
+    assert_eq!(oldest.older, None);
 }

@@ -581,6 +581,110 @@ fn call_sites_over_whole_hours_read_the_site_aggregates() {
     assert_eq!(total(BASE + DAY + 1, BASE + DAY + HOUR - 1), model_total(BASE + DAY + 1, BASE + DAY + HOUR - 1));
 }
 
+/// The call sites of `[since, until)` by a `GROUP BY` typed over the rows:
+/// logger, file, line, the five counts and the newest time, in that order.
+fn sites_by_hand(conn: &Connection, since: Option<i64>, until: Option<i64>) -> Vec<Vec<rusqlite::types::Value>> {
+    let since = since.map_or_else(|| "0".to_owned(), |t| Timestamp(t).to_rfc3339());
+    let until = until.map_or_else(|| "9".to_owned(), |t| Timestamp(t).to_rfc3339());
+    table(
+        conn,
+        &format!(
+            "SELECT logger, file, line, sum(level = 5), sum(level = 10), sum(level = 20), sum(level = 30),
+                    sum(level = 40), max(ts)
+             FROM log_records WHERE ts >= '{since}' AND ts < '{until}'
+             GROUP BY logger, file, line ORDER BY logger, file, line"
+        ),
+    )
+}
+
+/// [`Store::call_sites`] of `[since, until)` in the shape of [`sites_by_hand`].
+fn sites_read(store: &SqliteStore, since: Option<i64>, until: Option<i64>) -> Vec<Vec<rusqlite::types::Value>> {
+    use rusqlite::types::Value;
+    let mut f = RecordFilter::default();
+    f.since = since.map(Timestamp);
+    f.until = until.map(Timestamp);
+    let mut sites = store.call_sites(&f, 10_000).unwrap();
+    sites.sort_by(|a, b| (&a.logger, &a.file, a.line).cmp(&(&b.logger, &b.file, b.line)));
+    let text = |s: Option<String>| s.map_or(Value::Null, Value::Text);
+    sites
+        .into_iter()
+        .map(|s| {
+            let c = s.counts;
+            let mut row =
+                vec![Value::Text(s.logger), text(s.file), s.line.map_or(Value::Null, |l| Value::Integer(l.into()))];
+            row.extend([c.trace, c.debug, c.info, c.warn, c.error].map(|n| Value::Integer(n as i64)));
+            row.push(Value::Text(s.last_seen.to_rfc3339()));
+            row
+        })
+        .collect()
+}
+
+/// Call sites over several days (whole days from `log_site_daily`, whole
+/// hours at their ends from `log_site_hourly`, the partial hours from the
+/// rows) equal a `GROUP BY` over the rows, for ranges with unaligned ends,
+/// before and after a prune that cuts a day and an hour in two.
+#[test]
+fn call_sites_over_days_equal_a_group_by_over_the_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, _) = open_filled(dir.path(), 4_000);
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let minute = 60_000_000;
+    let ranges = [
+        (None, None),
+        (Some(BASE + 7 * minute + 3), None),
+        (None, Some(BASE + 2 * DAY + 5 * HOUR + 11 * minute)),
+        (Some(BASE + 7 * minute + 3), Some(BASE + 2 * DAY + 5 * HOUR + 11 * minute)),
+        (Some(BASE + 23 * HOUR + 59 * minute), Some(BASE + 2 * DAY + 1)),
+        (Some(BASE + DAY), Some(BASE + 3 * DAY)),
+        (Some(BASE + 5 * HOUR), Some(BASE + DAY + 5 * HOUR)),
+    ];
+    let check = |when: &str| {
+        for (since, until) in ranges {
+            let want = sites_by_hand(sink.connection(), since, until);
+            assert!(!want.is_empty(), "{when}: {since:?}..{until:?} holds records");
+            assert_eq!(sites_read(&store, since, until), want, "{when}: {since:?}..{until:?}");
+        }
+    };
+    check("as written");
+    // The whole days come from the day table: a site day counted 1 000 more there shows.
+    sink.connection()
+        .execute(
+            "UPDATE log_site_daily SET info = info + 1000
+             WHERE (day, logger, file_key, line_key) = (
+                 SELECT day, logger, file_key, line_key FROM log_site_daily WHERE day = ?1 ORDER BY 1, 2, 3, 4 LIMIT 1)",
+            [Timestamp(BASE + DAY).to_rfc3339()],
+        )
+        .unwrap();
+    let total = |since: i64, until: i64| -> i64 {
+        sites_read(&store, Some(since), Some(until))
+            .iter()
+            .map(|r| {
+                r[3..8].iter().map(|v| if let rusqlite::types::Value::Integer(n) = v { *n } else { 0 }).sum::<i64>()
+            })
+            .sum()
+    };
+    let rows = |since: i64, until: i64| -> i64 {
+        sink.connection()
+            .query_row(
+                "SELECT count(*) FROM log_records WHERE ts >= ?1 AND ts < ?2",
+                [Timestamp(since).to_rfc3339(), Timestamp(until).to_rfc3339()],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(total(BASE + HOUR + 1, BASE + 2 * DAY + 1), rows(BASE + HOUR + 1, BASE + 2 * DAY + 1) + 1000);
+    // A range holding no whole day does not read it.
+    assert_eq!(total(BASE + DAY + 1, BASE + 2 * DAY), rows(BASE + DAY + 1, BASE + 2 * DAY));
+    SqliteMaintenance::open(sink.path()).unwrap().rebuild().unwrap();
+    check("rebuilt");
+    let maintenance = SqliteMaintenance::open(sink.path()).unwrap();
+    maintenance.prune(Timestamp(BASE + DAY + 3 * HOUR + 17 * minute + 5), 300, false).unwrap();
+    check("pruned");
+    let pruned = table(sink.connection(), "SELECT * FROM log_site_daily ORDER BY 1, 2, 3, 4");
+    maintenance.rebuild().unwrap();
+    assert_eq!(pruned, table(sink.connection(), "SELECT * FROM log_site_daily ORDER BY 1, 2, 3, 4"));
+}
+
 fn table(conn: &Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
     let mut stmt = conn.prepare(sql).unwrap();
     let n = stmt.column_count();
@@ -593,6 +697,7 @@ fn aggregates(conn: &Connection) -> Vec<Vec<Vec<rusqlite::types::Value>>> {
         "SELECT * FROM log_logger_hourly ORDER BY 1, 2",
         "SELECT * FROM log_logger_quarter ORDER BY 1, 2",
         "SELECT * FROM log_site_hourly ORDER BY 1, 2, 3, 4",
+        "SELECT * FROM log_site_daily ORDER BY 1, 2, 3, 4",
     ]
     .iter()
     .map(|sql| table(conn, sql))
@@ -902,12 +1007,13 @@ fn an_older_schema_is_refused_until_migrated() {
     let path = dir.path().join("v3.db");
     drop(open_filled(dir.path(), 50));
     std::fs::rename(dir.path().join("logs.db"), &path).unwrap();
-    // Version 3: what migrations 4 to 7 add is not there yet.
+    // Version 3: what migrations 4 to 8 add is not there yet.
     Connection::open(&path)
         .unwrap()
         .execute_batch(
             "DROP TABLE log_context_state; DROP TABLE log_context_index; DROP TABLE log_context_all;
              DROP INDEX log_records_warn_ts; DROP INDEX log_records_warn_logger_ts; DROP TABLE log_site_hourly;
+             DROP TABLE log_site_daily;
              PRAGMA user_version = 3",
         )
         .unwrap();
