@@ -12,6 +12,13 @@
 //!   `id` and `time`), ordered by `(key, value, ts, id)`: a `key=value`
 //!   filter finds its records' times by the primary index instead of
 //!   reading every record's arrays. A record and its rows are on one shard.
+//! - `log_site_hourly_local`: per call site (logger, file, line) per UTC hour,
+//!   the count per level, the newest record's time and its message
+//!   (`AggregatingMergeTree`; version 4). Call sites over days read it for
+//!   their whole hours and the records only for the partial hours at the
+//!   ends. The sort key cannot hold `Nullable` columns on 18.16, so the file
+//!   is `file_key` (`''` without one, else `=` and the file) and the line
+//!   `line_key` (-1 without one); see [`site_file`].
 //!
 //! Merges are eventual, so a table may hold several rows of one key: every
 //! read groups (`sum`, `…Merge`). When a view missed rows (they were
@@ -31,8 +38,21 @@ pub const QUARTER: &str = "log_logger_quarter";
 /// The context side table over all shards.
 pub const CONTEXT: &str = "log_context";
 
+/// The call-site counts per hour over all shards.
+pub const SITES: &str = "log_site_hourly";
+
 /// Every derived table, by its name over all shards.
-pub const TABLES: [&str; 4] = [STATS, HOURLY, QUARTER, CONTEXT];
+pub const TABLES: [&str; 5] = [STATS, HOURLY, QUARTER, CONTEXT, SITES];
+
+/// A call site's file as `file_key` keeps it, read back (`None`: the records had none).
+pub fn site_file(file_key: &str) -> Option<&str> {
+    file_key.strip_prefix('=')
+}
+
+/// A call site's line as `line_key` keeps it, read back (`None`: the records had none).
+pub fn site_line(line_key: i64) -> Option<u32> {
+    u32::try_from(line_key).ok()
+}
 
 const CONTEXT_DDL: &str = "CREATE TABLE IF NOT EXISTS log_context_local (key String, value String, ts Int64, \
                            id Int64, time DateTime('UTC')) ENGINE = MergeTree PARTITION BY toYYYYMMDD(time) \
@@ -53,6 +73,14 @@ pub(crate) fn select(table: &str, condition: &str) -> String {
             "SELECT logger, toStartOfHour(time) AS bucket, {COUNTS} FROM log_records_local \
              WHERE {condition} GROUP BY logger, bucket"
         ),
+        SITES => format!(
+            "SELECT logger, if(isNull(file), '', concat('=', ifNull(file, ''))) AS file_key, \
+             ifNull(toInt64(line), -1) AS line_key, toStartOfHour(time) AS bucket, \
+             countIfState(level = 5) AS trace, countIfState(level = 10) AS debug, countIfState(level = 20) AS info, \
+             countIfState(level = 30) AS warn, countIfState(level = 40) AS error, maxState(ts) AS last_seen, \
+             argMaxState(message, (ts, id)) AS example FROM log_records_local WHERE {condition} \
+             GROUP BY logger, file_key, line_key, bucket"
+        ),
         CONTEXT => format!(
             "SELECT key, value, ts, id, time FROM log_records_local \
              ARRAY JOIN context_keys AS key, context_values AS value WHERE {condition}"
@@ -67,6 +95,7 @@ pub(crate) fn select(table: &str, condition: &str) -> String {
 /// The statements that create the derived tables and their views on one shard.
 pub fn statements() -> Vec<String> {
     let counts = "trace UInt64, debug UInt64, info UInt64, warn UInt64, error UInt64";
+    let state = "AggregateFunction(countIf, UInt8)";
     let mut out = vec![
         format!(
             "CREATE TABLE IF NOT EXISTS {STATS}_local (logger String, day Date, \
@@ -84,6 +113,12 @@ pub fn statements() -> Vec<String> {
              ENGINE = SummingMergeTree PARTITION BY toYYYYMMDD(bucket) ORDER BY (logger, bucket)"
         ),
         CONTEXT_DDL.to_owned(),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {SITES}_local (logger String, file_key String, line_key Int64, \
+             bucket DateTime('UTC'), trace {state}, debug {state}, info {state}, warn {state}, error {state}, \
+             last_seen AggregateFunction(max, Int64), example AggregateFunction(argMax, String, Tuple(Int64, Int64))) \
+             ENGINE = AggregatingMergeTree PARTITION BY toYYYYMMDD(bucket) ORDER BY (logger, bucket, file_key, line_key)"
+        ),
     ];
     for table in TABLES {
         out.push(format!(

@@ -21,7 +21,7 @@ pub fn day_of(micros: i64) -> i64 {
 }
 
 /// A record's time in seconds as its `time` column stores it (clamped).
-fn seconds(micros: i64) -> i64 {
+pub(crate) fn seconds(micros: i64) -> i64 {
     micros.div_euclid(1_000_000).clamp(0, MAX_DATETIME)
 }
 

@@ -21,9 +21,11 @@
 //! - The context side table `log_context_local`, fed the same way (see
 //!   [`crate::aggregates`]; version 3). Migrating a database that had none
 //!   fills it from the records already there, day by day.
+//! - The call-site table `log_site_hourly_local` (see [`crate::aggregates`];
+//!   version 4), filled the same way when a database without it is migrated.
 //!
 //! Over all shards (what reads use): `log_records`, `log_logger_stats`,
-//! `log_logger_hourly`, `log_logger_quarter`, `log_context` — `Distributed` tables over the
+//! `log_logger_hourly`, `log_logger_quarter`, `log_context`, `log_site_hourly` — `Distributed` tables over the
 //! URL's cluster, or, with one server and no cluster, `Merge` tables over
 //! its one local table.
 //!
@@ -35,10 +37,13 @@ use crate::error::RequestError;
 use crate::http::{quote, Http};
 
 /// The version of the tables this build creates.
-pub const LATEST_VERSION: u32 = 3;
+pub const LATEST_VERSION: u32 = 4;
 
 /// The first version with the context side table (`log_context`).
 pub const CONTEXT_VERSION: u32 = 3;
+
+/// The first version with the call-site table (`log_site_hourly`).
+pub const SITES_VERSION: u32 = 4;
 
 /// The columns an insert sends, in the order of the RowBinary encoding.
 pub const INSERT_COLUMNS: &str = "id, ts, time, level, logger, message, module, file, line, thread, pid, host, app, \
@@ -118,21 +123,29 @@ pub(crate) fn migrate(http: &Http, shard: usize) -> Result<(), MigrateError> {
     if found > LATEST_VERSION {
         return Err(MigrateError::TooNew(found));
     }
-    // The view sees only new inserts: the records stored before it existed go in by day, each
+    // A view sees only new inserts: the records stored before it existed go in by day, each
     // day at once (`DROP PARTITION`, then `INSERT … SELECT`), every day the records have once the
     // view exists. Only when the records had rows before: on a fresh database, where sinks
     // migrate and insert at once, no migration refills another's days. A record a writer adds
-    // to a day while it is filled may be there twice (reads stay exact: the side table only
-    // narrows the records' own condition).
-    let backfill = !exists(http, shard, &format!("{}_local", aggregates::CONTEXT))?
-        && !partitions(http, shard, RECORDS_LOCAL)?.is_empty();
+    // to a day while it is filled may be counted twice there (reads of the context side table
+    // stay exact: it only narrows the records' own condition).
+    let mut backfill = Vec::new();
+    if !partitions(http, shard, RECORDS_LOCAL)?.is_empty() {
+        for table in aggregates::TABLES {
+            if !exists(http, shard, &format!("{table}_local"))? {
+                backfill.push(table);
+            }
+        }
+    }
     let options = http.options();
     for sql in statements(options.database(), options.cluster()) {
         create(&sql)?;
     }
-    if backfill {
+    if !backfill.is_empty() {
         for day in partitions(http, shard, RECORDS_LOCAL)? {
-            aggregates::rebuild_table_day(http, shard, aggregates::CONTEXT, day)?;
+            for table in &backfill {
+                aggregates::rebuild_table_day(http, shard, table, day)?;
+            }
         }
     }
     if found < LATEST_VERSION {

@@ -26,12 +26,22 @@
 //! reads one granule — and its `(id, writer, batch)`, and sends only the
 //! parts not stored, with the same ids, to the same shard.
 //!
+//! That memory is the sink's own, and a spool replays records in batches
+//! of its own size, not the ones first sent. So a batch whose records were
+//! all logged before this sink started — a spool left by an earlier
+//! process, replayed after a restart — is looked up by its content
+//! instead: once every insert that began before the lookup has left
+//! `system.processes` on every shard, each shard lists the stored rows of
+//! the batch's origin (app, host, pid) in the batch's time span, and only
+//! the records not among them are sent, matched one for one by logger,
+//! time, thread and message (two identical records need two stored rows).
+//!
 //! The window that remains: an insert whose request has reached the server
 //! but not yet started (it is not yet in `system.processes`, e.g. still in
 //! a proxy's or the kernel's buffers) when the lookup runs, and that then
-//! commits: its part is stored twice. And a rebuilt or restored table
-//! loses nothing but is not looked up across sink restarts (the memory of
-//! batches in doubt is the sink's own). Where ZooKeeper/Keeper replication
+//! commits: its part is stored twice. A batch this process spooled and
+//! replays itself in other batches than it first sent is not looked up
+//! (its records are newer than the sink). Where ZooKeeper/Keeper replication
 //! is configured (`ReplicatedMergeTree`), the server also drops a
 //! byte-identical retried insert, which closes the first window too.
 //!
@@ -53,17 +63,18 @@
 //! [`ids_in_commit_order`]: https://docs.rs/log-panel-query
 
 use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use log_panel_core::{Batch, Record, Sink, SinkError, SinkErrorKind};
+use log_panel_core::{without_nul, Batch, Record, Sink, SinkError, SinkErrorKind};
 
 use crate::error::{classify, RequestError};
 use crate::http::{quote, Http};
-use crate::rowbinary::{day_of, Encoder, Insert};
+use crate::rowbinary::{day_of, seconds, Encoder, Insert};
 use crate::schema::{self, MigrateError, INSERT_COLUMNS, RECORDS_LOCAL};
 use crate::writer_tag::{self, Held, HEARTBEAT};
 use crate::{Error, Options};
@@ -94,6 +105,9 @@ pub struct ChSink {
     batch_no: u64,
     migrated: Vec<bool>,
     in_doubt: Vec<InDoubt>,
+    /// When the sink was made (µs since the epoch): a batch of records all
+    /// logged before it may have been stored by an earlier process.
+    started: i64,
 }
 
 /// A batch whose insert may or may not be stored.
@@ -145,6 +159,31 @@ fn random_u64() -> u64 {
 fn id(tag: u16, unit: u64) -> i64 {
     // A unit stays below 2^47 until the year 2160, so the id is positive.
     ((unit << 16) | u64::from(tag)) as i64
+}
+
+/// ClickHouse's code for "Table … doesn't exist".
+const UNKNOWN_TABLE: u32 = 60;
+
+/// The bytes of ClickHouse's `hex()` of a string (`None`: not hex).
+fn unhex(hex: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| (c as char).to_digit(16);
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [a, b] => Some((digit(*a)? * 16 + digit(*b)?) as u8),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One hash of a record's stored logger, thread and message, in that order.
+fn content_key<'a>(texts: impl Iterator<Item = &'a [u8]>) -> u64 {
+    let mut bytes = Vec::new();
+    for t in texts {
+        bytes.extend_from_slice(&(t.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(t);
+    }
+    fnv(&bytes)
 }
 
 /// Splits `records` where the UTC day changes and every [`MAX_INSERT_ROWS`].
@@ -210,6 +249,7 @@ impl ChSink {
             next_unit: 0,
             batch_no: 0,
             in_doubt: Vec::new(),
+            started: log_panel_core::Timestamp::now().as_micros(),
         }
     }
 
@@ -327,6 +367,79 @@ impl ChSink {
         Ok(stored)
     }
 
+    /// Waits until every insert of a log-panel writer that began before
+    /// this call has left `system.processes` on every shard (a server can
+    /// commit an insert after its client gave up, or after its process died).
+    fn await_earlier_inserts(&self) -> Result<(), RequestError> {
+        let began = Instant::now();
+        let deadline = began + self.http.options().timeout() * 2;
+        for shard in 0..self.migrated.len() {
+            loop {
+                let sql = format!(
+                    "SELECT count() FROM system.processes WHERE query_id LIKE 'log-panel-%' AND elapsed > {}",
+                    began.elapsed().as_secs_f64()
+                );
+                if self.http.query(shard, &sql, &[])?.trim() == "0" {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(RequestError::Transport("an earlier insert is still running".to_owned()));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        Ok(())
+    }
+
+    /// The records of `batch` not stored yet, by content (see the module
+    /// documentation): the stored rows of the batch's origin in each part's
+    /// time span, on every shard, each matching one record.
+    fn unstored(&self, batch: &Batch<'_>) -> Result<Vec<Record>, RequestError> {
+        self.await_earlier_inserts()?;
+        let origin = batch.origin;
+        let mut stored: HashMap<(i64, u64), usize> = HashMap::new();
+        for part in parts(batch.records) {
+            let times = batch.records[part].iter().map(|r| r.timestamp.as_micros());
+            let (lo, hi) = times.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+            let sql = format!(
+                "SELECT ts, hex(logger), hex(thread), hex(message) FROM {RECORDS_LOCAL} \
+                 WHERE time >= toDateTime({}, 'UTC') AND time <= toDateTime({}, 'UTC') AND ts >= {lo} AND ts <= {hi} \
+                 AND app = {} AND host = {} AND pid = {} FORMAT TabSeparated",
+                seconds(lo),
+                seconds(hi),
+                quote(&without_nul(&origin.app)),
+                quote(&without_nul(&origin.host)),
+                origin.pid
+            );
+            for shard in 0..self.migrated.len() {
+                let rows = match self.http.query(shard, &sql, &[]) {
+                    Ok(rows) => rows,
+                    // A shard without the table yet holds nothing.
+                    Err(RequestError::Server { code: Some(UNKNOWN_TABLE), .. }) => continue,
+                    Err(e) => return Err(e),
+                };
+                for row in rows.lines() {
+                    let mut cols = row.split('\t');
+                    let ts = cols.next().and_then(|t| t.parse::<i64>().ok());
+                    let texts: Option<Vec<Vec<u8>>> = cols.map(unhex).collect();
+                    if let (Some(ts), Some(texts)) = (ts, texts) {
+                        *stored.entry((ts, content_key(texts.iter().map(Vec::as_slice)))).or_default() += 1;
+                    }
+                }
+            }
+        }
+        let mut rest = Vec::new();
+        for r in batch.records {
+            let texts = [without_nul(&r.logger), without_nul(&r.thread), without_nul(&r.message)];
+            let key = (r.timestamp.as_micros(), content_key(texts.iter().map(|t| t.as_bytes())));
+            match stored.get_mut(&key) {
+                Some(n) if *n > 0 => *n -= 1,
+                _ => rest.push(r.clone()),
+            }
+        }
+        Ok(rest)
+    }
+
     /// Sends the parts not yet stored to `shard`. On failure returns the
     /// error and whether anything may have reached the server.
     fn send(
@@ -386,11 +499,27 @@ impl ChSink {
 
 impl Sink for ChSink {
     fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
-        let records = batch.records;
-        if records.is_empty() {
+        if batch.records.is_empty() {
             return Ok(());
         }
-        let fingerprint = Fingerprint::of(records);
+        let fingerprint = Fingerprint::of(batch.records);
+        let known = self.in_doubt.iter().any(|d| d.fingerprint == fingerprint);
+        let before_us = batch.records.iter().all(|r| r.timestamp.as_micros() < self.started);
+        let rest;
+        let batch = if !known && before_us {
+            rest = self.unstored(batch).map_err(|e| {
+                SinkError::new(classify(&e), format!("looking up a batch logged before this writer started: {e}"))
+                    .with_source(e)
+            })?;
+            if rest.is_empty() {
+                return Ok(());
+            }
+            Batch::new(batch.origin, &rest)
+        } else {
+            *batch
+        };
+        let records = batch.records;
+        let fingerprint = if records.len() == fingerprint.len { fingerprint } else { Fingerprint::of(records) };
         let parts = parts(records);
         let earlier = self.in_doubt.iter().position(|d| d.fingerprint == fingerprint).map(|i| self.in_doubt.remove(i));
         let (mut doubt, stored, shards) = match earlier {
@@ -434,7 +563,7 @@ impl Sink for ChSink {
         for shard in shards {
             doubt.shard = shard;
             doubt.dirty = 0;
-            match self.send(batch, shard, &mut doubt, &parts, &stored) {
+            match self.send(&batch, shard, &mut doubt, &parts, &stored) {
                 Ok(()) => {
                     self.sanitised.fetch_add(doubt.dirty, Ordering::Relaxed);
                     return Ok(());

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use log_panel_core::{civil_from_days, level_from_severity, Level, Timestamp, DAY, HOUR};
+use log_panel_core::{civil_from_days, level_from_severity, Level, Timestamp, DAY, HOUR, LEVELS};
 use log_panel_query::{
     CallSite, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, HistogramSpan, LevelCounts, LoggerCard,
     LoggerTotals, Page, PageAt, RecordFilter, Slots, Store, StoreError, StoreErrorKind, StoredRecord,
@@ -17,10 +17,10 @@ use log_panel_query::{
 };
 use serde_json::Value;
 
-use crate::aggregates::{HOURLY, QUARTER, STATS};
+use crate::aggregates::{site_file, site_line, HOURLY, QUARTER, SITES, STATS};
 use crate::error::RequestError;
 use crate::http::Http;
-use crate::schema::{CONTEXT_VERSION, LATEST_VERSION};
+use crate::schema::{CONTEXT_VERSION, LATEST_VERSION, SITES_VERSION};
 use crate::sql::{conditions, datetime, logger_condition, SideLookup};
 use crate::{Error, Options};
 
@@ -36,10 +36,12 @@ const UNEXPECTED_PACKET_FROM_CLIENT: u32 = 101;
 pub struct ChStore {
     http: Http,
     read_timeout: Duration,
-    /// Whether the tables have the context side table (version 3 on): a
-    /// reader of an older database, which it must not migrate, reads the
-    /// arrays alone.
-    side_table: bool,
+    /// The oldest version of the tables among the shards (0 when one did
+    /// not answer): a reader of an older database, which it must not
+    /// migrate, reads without the tables it lacks — the context arrays
+    /// alone before [`CONTEXT_VERSION`], call sites from the records alone
+    /// before [`SITES_VERSION`].
+    version: u32,
 }
 
 impl std::fmt::Debug for ChStore {
@@ -141,9 +143,9 @@ impl ChStore {
     /// [`ChStore::connect`] with parsed options (for example with a
     /// statement log, [`Options::with_statement_log`]).
     pub fn open(options: Options) -> Result<ChStore, StoreError> {
-        let (http, version) = checked_options(options)?;
-        let side_table = version >= CONTEXT_VERSION && every_shard_has_the_side_table(&http);
-        Ok(ChStore { http, read_timeout: DEFAULT_READ_TIMEOUT, side_table })
+        let (http, _) = checked_options(options)?;
+        let version = oldest_shard_version(&http);
+        Ok(ChStore { http, read_timeout: DEFAULT_READ_TIMEOUT, version })
     }
 
     /// The same store with another time budget per read (`max_execution_time`).
@@ -156,7 +158,7 @@ impl ChStore {
     /// The database whose context side table narrows `key=value` filters,
     /// when it has one (see [`field_condition`]).
     fn side_table(&self) -> Option<&str> {
-        self.side_table.then(|| self.http.options().database())
+        (self.version >= CONTEXT_VERSION).then(|| self.http.options().database())
     }
 
     /// The data rows of a `SELECT`, from the first shard that answers.
@@ -361,6 +363,50 @@ impl ChStore {
         Ok(Some(rows))
     }
 
+    /// Adds the call sites of `filter`'s records, read from the rows.
+    fn call_sites_from_records(&self, filter: &RecordFilter, sites: &mut Sites) -> Result<(), StoreError> {
+        let rows = self.rows(&format!(
+            "SELECT logger, file, line, countIf(level = 5), countIf(level = 10), countIf(level = 20), \
+             countIf(level = 30), countIf(level = 40), max(ts), argMax(message, (ts, id)) FROM log_records \
+             {}WHERE {} GROUP BY logger, file, line",
+            SideLookup::new(filter, self.side_table()).prewhere(),
+            conditions(filter, self.side_table())
+        ))?;
+        for row in &rows {
+            let [logger, file, line, rest @ ..] = row.as_slice() else { return Err(bad_data("a call site")) };
+            let line = if line.is_null() { None } else { u32::try_from(int(line)?).ok() };
+            add_site(sites, (text(logger)?, opt_text(file)?, line), rest)?;
+        }
+        Ok(())
+    }
+
+    /// Adds the call sites of the whole UTC hours `[a, b)` (`None`:
+    /// unbounded) of the loggers `filter` keeps, from the call-site table.
+    /// Merges are eventual: the states merge in a `GROUP BY`.
+    fn call_sites_by_hour(
+        &self,
+        filter: &RecordFilter,
+        (a, b): (Option<Timestamp>, Option<Timestamp>),
+        sites: &mut Sites,
+    ) -> Result<(), StoreError> {
+        let mut parts = vec!["1".to_owned()];
+        parts.extend(a.map(|a| format!("bucket >= {}", datetime(a))));
+        parts.extend(b.map(|b| format!("bucket < {}", datetime(b))));
+        parts.extend(filter.logger.as_ref().map(logger_condition));
+        let rows = self.rows(&format!(
+            "SELECT logger, file_key, line_key, countIfMerge(trace), countIfMerge(debug), countIfMerge(info), \
+             countIfMerge(warn), countIfMerge(error), maxMerge(last_seen), argMaxMerge(example) FROM {SITES} \
+             WHERE {} GROUP BY logger, file_key, line_key",
+            parts.join(" AND ")
+        ))?;
+        for row in &rows {
+            let [logger, file, line, rest @ ..] = row.as_slice() else { return Err(bad_data("a call site")) };
+            let file = text(file)?;
+            add_site(sites, (text(logger)?, site_file(&file).map(str::to_owned), site_line(int(line)?)), rest)?;
+        }
+        Ok(())
+    }
+
     /// The newest record's time by the totals table, if it holds any.
     fn newest_ts(&self) -> Result<Option<i64>, StoreError> {
         let rows = self.rows(&format!("SELECT maxMerge(last_seen), countMerge(total) FROM {STATS}"))?;
@@ -394,7 +440,7 @@ pub(crate) fn checked(url: &str) -> Result<(Http, u32), StoreError> {
 
 /// [`checked`] with parsed options; also the tables' version.
 pub(crate) fn checked_options(options: Options) -> Result<(Http, u32), StoreError> {
-    let store = ChStore { http: Http::new(&options), read_timeout: DEFAULT_READ_TIMEOUT, side_table: false };
+    let store = ChStore { http: Http::new(&options), read_timeout: DEFAULT_READ_TIMEOUT, version: 0 };
     let url = options.redacted();
     let version = store.rows("SELECT max(version) FROM log_panel_schema").map_err(|e| {
         StoreError::new(
@@ -411,13 +457,12 @@ pub(crate) fn checked_options(options: Options) -> Result<(Http, u32), StoreErro
     Ok((store.http, u32::try_from(found).unwrap_or(0)))
 }
 
-/// Whether every shard answers with tables of version 3 on: a lazy sink
-/// migrates a shard only before its first insert there, so a shard may
-/// still be of version 2, without the side table a read would name. A shard
-/// that does not answer counts as without (the arrays alone answer right).
-fn every_shard_has_the_side_table(http: &Http) -> bool {
-    (0..http.options().hosts().len())
-        .all(|shard| crate::schema::version(http, shard).is_ok_and(|v| v >= CONTEXT_VERSION))
+/// The oldest version of the tables among the shards: a lazy sink migrates
+/// a shard only before its first insert there, so a shard may still lack a
+/// table that a read through all of them would name. A shard that does not
+/// answer counts as version 0 (the reads of the oldest tables answer right).
+fn oldest_shard_version(http: &Http) -> u32 {
+    (0..http.options().hosts().len()).map(|shard| crate::schema::version(http, shard).unwrap_or(0)).min().unwrap_or(0)
 }
 
 /// The rounds of candidates `ChStore::records_by_side` reads before it
@@ -432,25 +477,83 @@ const MAX_CANDIDATES: u64 = 8_192;
 /// each as far from the start as it reaches; the rest comes last.
 const WINDOWS: [i64; 4] = [HOUR, DAY, 7 * DAY, 30 * DAY];
 
-/// The records strictly older (or newer) than `c` in (time, id) order.
-/// Spelled out: 18.16 fails on a tuple comparison through a `Distributed` table.
-fn beyond(c: Cursor, older: bool) -> String {
-    let (op, bound) = if older { ("<", "<=") } else { (">", ">=") };
-    format!("ts {bound} {ts} AND (ts {op} {ts} OR id {op} {id})", ts = c.ts.0, id = c.id)
+/// Call sites by (logger, file, line), each with the time of its newest
+/// record counted so far (the example is that record's message).
+type Sites = BTreeMap<(String, Option<String>, Option<u32>), (CallSite, Option<i64>)>;
+
+/// Adds to `sites` one site's `[trace, debug, info, warn, error, newest ts,
+/// its message]` over one part of the range. The parts (whole hours, the
+/// partial ones) do not overlap in time, so the newest record of a site is
+/// the newest of its parts' newest, with no tie between parts.
+fn add_site(
+    sites: &mut Sites,
+    (logger, file, line): (String, Option<String>, Option<u32>),
+    values: &[Value],
+) -> Result<(), StoreError> {
+    let [counts @ .., last, example] = values else { return Err(bad_data("a call site")) };
+    let last = int(last)?;
+    let key = (logger, file, line);
+    let (site, newest) = sites.entry(key.clone()).or_insert_with(|| (CallSite::new(key.0, key.1, key.2), None));
+    for (level, n) in [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error].into_iter().zip(counts) {
+        site.counts.add_n(level, uint(n)?);
+    }
+    if newest.is_none_or(|n| last > n) {
+        *newest = Some(last);
+        site.last_seen = Timestamp(last);
+        site.example = text(example)?;
+    }
+    Ok(())
 }
 
-/// The SQL of a row's slot number, counted from 1 (the rows are already
-/// narrowed to the slots' span). Slots of one width (hours, days at a fixed
-/// offset) are one division; others count the bounds at or before `ts`,
-/// which costs a comparison per bound per row (91 for a quarter's days).
-fn slot_of_ts(slots: &Slots) -> String {
+/// The whole UTC hours `[a, b)` (`None`: unbounded) of a call-site list that
+/// the call-site table can answer: `filter` keeps every level (the table's
+/// newest record is of all levels) and sets nothing beside the logger and
+/// the time. `None` when it cannot, or when the range holds no whole hour
+/// (its rows are then few).
+fn site_hours(filter: &RecordFilter) -> Option<(Option<Timestamp>, Option<Timestamp>)> {
+    if !filter.is_aggregate_only() || !LEVELS.iter().all(|l| filter.keeps_level(*l)) {
+        return None;
+    }
+    let a =
+        filter.since.map(|s| Timestamp(s.0.div_euclid(HOUR) * HOUR + if s.0.rem_euclid(HOUR) > 0 { HOUR } else { 0 }));
+    let b = filter.until.map(|u| Timestamp(u.0.div_euclid(HOUR) * HOUR));
+    match (a, b) {
+        (Some(a), Some(b)) if a >= b => None,
+        _ => Some((a, b)),
+    }
+}
+
+/// The records strictly older (or newer) than `c` in (time, id) order.
+/// Spelled out: 18.16 fails on a tuple comparison through a `Distributed`
+/// table. The bound on `time` beside the one on `ts` skips the day
+/// partitions beyond the cursor: `ts` is the sort key's second column, which
+/// prunes only granules of one logger, so "is there a newer record than the
+/// second page's cursor" read most of every day's `ts` without it.
+fn beyond(c: Cursor, older: bool) -> String {
+    let (op, bound) = if older { ("<", "<=") } else { (">", ">=") };
+    format!(
+        "ts {bound} {ts} AND time {bound} {time} AND (ts {op} {ts} OR id {op} {id})",
+        ts = c.ts.0,
+        time = datetime(c.ts),
+        id = c.id
+    )
+}
+
+/// The SQL of the slot number, counted from 1, of time `ts` (an SQL
+/// expression in microseconds; the rows are already narrowed to the slots'
+/// span, or a number outside `1..=len` says "none"). Slots of one width
+/// (hours, days at a fixed offset) are one division; others count the
+/// bounds at or before `ts`, which costs a comparison per bound per row
+/// (91 for a quarter's days).
+fn slot_of(slots: &Slots, ts: &str) -> String {
     let bounds = slots.bounds();
     let width = bounds.get(1).map_or(0, |b| b.0 - bounds[0].0);
     if width > 0 && bounds.windows(2).all(|w| w[1].0 - w[0].0 == width) {
-        return format!("intDiv(ts - {}, {width}) + 1", bounds[0].0);
+        // `intDiv` rounds toward zero: a time before the first bound would land in slot 1.
+        return format!("if({ts} < {b}, 0, intDiv({ts} - {b}, {width}) + 1)", b = bounds[0].0);
     }
     let list: Vec<String> = bounds.iter().map(|b| b.0.to_string()).collect();
-    format!("arrayCount(b -> b <= ts, [{}])", list.join(", "))
+    format!("arrayCount(b -> b <= {ts}, [{}])", list.join(", "))
 }
 
 /// `YYYYMMDD` of a UTC day number: a day partition's name.
@@ -553,30 +656,39 @@ impl Store for ChStore {
             card.slots = vec![LevelCounts::default(); query.slots.len()];
             cards.insert(logger, card);
         }
+        // The quarter hours summed per slot and last hour on the server: a
+        // few hundred rows, where every (logger, quarter hour) of 90 days was
+        // 70 000 rows of JSON to send and parse (most of the cards' time).
         let (hour_start, hour_end) = query.last_hour();
         let from = query.slots.start().min(hour_start);
         let to = query.slots.end().max(hour_end);
+        let start = "toInt64(toUInt32(bucket)) * 1000000";
         let buckets = self.rows(&format!(
-            "SELECT logger, toUInt32(bucket), sum(trace), sum(debug), sum(info), sum(warn), sum(error) \
-             FROM {QUARTER} WHERE bucket >= {} AND bucket < {} GROUP BY logger, bucket",
+            "SELECT logger, {} AS slot, ({start} >= {} AND {start} < {}) AS last_hour, sum(trace), sum(debug), \
+             sum(info), sum(warn), sum(error) FROM {QUARTER} WHERE bucket >= {} AND bucket < {} \
+             GROUP BY logger, slot, last_hour",
+            slot_of(&query.slots, start),
+            hour_start.0,
+            hour_end.0,
             datetime(from),
             datetime(to)
         ))?;
         for row in &buckets {
-            let [logger, bucket, counts @ ..] = row.as_slice() else { return Err(bad_data("a bucket")) };
+            let [logger, slot, last_hour, counts @ ..] = row.as_slice() else { return Err(bad_data("a bucket")) };
             let Some(card) = cards.get_mut(&text(logger)?) else { continue };
-            let ts = Timestamp(int(bucket)? * 1_000_000);
             let mut c = LevelCounts::default();
             for (level, n) in
                 [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error].into_iter().zip(counts)
             {
                 c.add_n(level, uint(n)?);
             }
-            if ts >= hour_start && ts < hour_end {
+            if int(last_hour)? != 0 {
                 card.last_hour.merge(&c);
             }
-            if let Some(i) = query.slots.index_of(ts) {
-                card.slots[i].merge(&c);
+            if let Some(i) = usize::try_from(int(slot)?).ok().and_then(|s| s.checked_sub(1)) {
+                if let Some(counts) = card.slots.get_mut(i) {
+                    counts.merge(&c);
+                }
             }
         }
         Ok(query.select(cards.into_values().collect()))
@@ -595,7 +707,7 @@ impl Store for ChStore {
         let mut out = Histogram::zeros(slots);
         let rows = self.rows(&format!(
             "SELECT {} AS slot, level, count() FROM log_records {}WHERE {} GROUP BY slot, level",
-            slot_of_ts(slots),
+            slot_of(slots, "ts"),
             SideLookup::new(&narrowed, self.side_table()).prewhere(),
             conditions(&narrowed, self.side_table())
         ))?;
@@ -613,29 +725,24 @@ impl Store for ChStore {
         if limit == 0 || !filter.check()? {
             return Ok(Vec::new());
         }
-        let rows = self.rows(&format!(
-            "SELECT logger, file, line, countIf(level = 5), countIf(level = 10), countIf(level = 20), \
-             countIf(level = 30), countIf(level = 40), max(ts), argMax(message, (ts, id)) FROM log_records \
-             {}WHERE {} GROUP BY logger, file, line",
-            SideLookup::new(filter, self.side_table()).prewhere(),
-            conditions(filter, self.side_table())
-        ))?;
-        let mut sites = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let [logger, file, line, counts @ .., last, example] = row.as_slice() else {
-                return Err(bad_data("a call site"));
-            };
-            let line = if line.is_null() { None } else { u32::try_from(int(line)?).ok() };
-            let mut site = CallSite::new(text(logger)?, opt_text(file)?, line);
-            for (level, n) in
-                [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error].into_iter().zip(counts)
-            {
-                site.counts.add_n(level, uint(n)?);
+        let mut sites = Sites::new();
+        match site_hours(filter).filter(|_| self.version >= SITES_VERSION) {
+            Some((a, b)) => {
+                self.call_sites_by_hour(filter, (a, b), &mut sites)?;
+                // The partial hours at the ends: [since, a) and [b, until).
+                for (since, until) in [(filter.since, a), (b, filter.until)] {
+                    let (Some(since), Some(until)) = (since, until) else { continue };
+                    if since < until {
+                        let mut edge = filter.clone();
+                        edge.since = Some(since);
+                        edge.until = Some(until);
+                        self.call_sites_from_records(&edge, &mut sites)?;
+                    }
+                }
             }
-            site.last_seen = Timestamp(int(last)?);
-            site.example = text(example)?;
-            sites.push(site);
+            None => self.call_sites_from_records(filter, &mut sites)?,
         }
+        let mut sites: Vec<CallSite> = sites.into_values().map(|(site, _)| site).collect();
         // As the reference orders them: by (logger, file, line), then most records first.
         sites.sort_by(|a, b| (&a.logger, &a.file, a.line).cmp(&(&b.logger, &b.file, b.line)));
         sites.sort_by_key(|s| std::cmp::Reverse(s.counts.total()));

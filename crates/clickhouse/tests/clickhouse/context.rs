@@ -4,6 +4,7 @@
 //! database of version 2 fills it from the records already there.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use log_panel_clickhouse::schema::LATEST_VERSION;
 use log_panel_clickhouse::{ChMaintenance, ChStore};
 use log_panel_core::Timestamp;
 use log_panel_query::conformance::{MemoryStore, BASE};
@@ -92,15 +93,11 @@ fn side_rows(cluster: &Cluster, db: &str) -> Vec<(u64, u64)> {
         .collect()
 }
 
-fn database(url: &str) -> String {
-    url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned()
-}
-
 #[test]
 fn key_value_pages_and_related_read_the_side_table_and_match_the_arrays() {
     let Some(cluster) = Cluster::shared() else { return };
     let url = cluster.create_database();
-    let db = database(&url);
+    let db = crate::database(&url);
     let reference = crate::filled(&url);
     let store = ChStore::connect(&url).unwrap();
     for (side, arrays) in side_rows(cluster, &db) {
@@ -169,12 +166,20 @@ fn a_pair_beside_a_rare_condition_pages_right() {
 fn migrating_a_version_2_database_fills_the_side_table() {
     let Some(cluster) = Cluster::shared() else { return };
     let url = cluster.create_database();
-    let db = database(&url);
+    let db = crate::database(&url);
     let reference = crate::filled(&url);
     // Version 2 as an older build left it: no side table, no view; first on the second shard
     // alone (a lazy sink migrates a shard before its first insert there only).
     let forge = |i: usize| {
-        for table in ["log_context_mv", "log_context", "log_context_local", "log_panel_schema"] {
+        for table in [
+            "log_context_mv",
+            "log_context",
+            "log_context_local",
+            "log_site_hourly_mv",
+            "log_site_hourly",
+            "log_site_hourly_local",
+            "log_panel_schema",
+        ] {
             cluster.query(i, &format!("DROP TABLE {db}.{table}"));
         }
         cluster.query(i, &format!("CREATE TABLE {db}.log_panel_schema (version UInt32) ENGINE = TinyLog"));
@@ -191,12 +196,12 @@ fn migrating_a_version_2_database_fills_the_side_table() {
     assert_eq!(page(&ChStore::connect(&url).unwrap()), want, "one shard of version 2: the arrays alone");
     forge(0);
     assert_eq!(page(&ChStore::connect(&url).unwrap()), want, "a reader of version 2 reads the arrays alone");
-    assert_eq!(ChMaintenance::migrate(&url).unwrap(), (2, 3));
+    assert_eq!(ChMaintenance::migrate(&url).unwrap(), (2, LATEST_VERSION));
     for (side, arrays) in side_rows(cluster, &db) {
         assert!(side > 0);
         assert_eq!(side, arrays, "the migration filled the side table from the records");
     }
-    assert_eq!(ChMaintenance::migrate(&url).unwrap(), (3, 3));
+    assert_eq!(ChMaintenance::migrate(&url).unwrap(), (LATEST_VERSION, LATEST_VERSION));
     for (side, arrays) in side_rows(cluster, &db) {
         assert_eq!(side, arrays, "a second migration adds nothing");
     }

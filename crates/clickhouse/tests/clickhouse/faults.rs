@@ -138,3 +138,92 @@ fn reads_with_a_shard_killed_or_frozen_fail_as_unavailable_and_recover() {
         }
     }
 }
+
+/// A proxy to `upstream` on a loopback port of its own that passes every
+/// request and answer, except that the answer to the first RowBinary insert
+/// never reaches the client: the server stores the batch, and the client
+/// sees its connection closed. Returns the port.
+fn losing_the_first_insert_answer(upstream: u16) -> u16 {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let lost = Arc::new(AtomicBool::new(false));
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
+            // Set once this connection carried the insert whose answer is to be lost.
+            let losing = Arc::new(AtomicBool::new(false));
+            let (mut from_client, mut to_server) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (lost_up, losing_up) = (Arc::clone(&lost), Arc::clone(&losing));
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 1 << 16];
+                while let Ok(n @ 1..) = from_client.read(&mut buf) {
+                    if buf[..n].windows(9).any(|w| w == b"RowBinary") && !lost_up.swap(true, Ordering::SeqCst) {
+                        losing_up.store(true, Ordering::SeqCst);
+                    }
+                    if to_server.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+            let (mut from_server, mut to_client) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 1 << 16];
+                while let Ok(n @ 1..) = from_server.read(&mut buf) {
+                    if losing.load(Ordering::SeqCst) {
+                        // The server answered (the insert is stored): the client hears nothing.
+                        let _ = to_client.shutdown(Shutdown::Both);
+                        return;
+                    }
+                    if to_client.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_batch_stored_whose_writer_died_in_doubt_is_stored_once_when_a_new_writer_replays_it() {
+    let Some(cluster) = Cluster::shared() else { return };
+    let url = cluster.create_database();
+    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+    let direct = format!("clickhouse://127.0.0.1:{}/{db}", cluster.http_port(0));
+    drop(ChSink::connect(&direct).unwrap());
+    let origin = Origin::new("app", "host", 4242);
+    // Logged an hour ago, as the records of a spool left by an earlier process are.
+    let an_hour_ago = Timestamp(Timestamp::now().0 - 3_600_000_000);
+    let mut records = sequence("svc::restart", 0..5_000, an_hour_ago, 1_000);
+    // Two records alike in all but the context: both are stored, once each.
+    records[4_000] = records[3_999].clone();
+    records[4_000].kv.clear();
+    let count =
+        || cluster.query(0, &format!("SELECT count() FROM {db}.log_records_local")).trim().parse::<u64>().unwrap();
+
+    // The first process: its insert is stored, but its answer is lost.
+    let proxy = losing_the_first_insert_answer(cluster.http_port(0));
+    let mut first = ChSink::connect_lazy(&format!("clickhouse://127.0.0.1:{proxy}/{db}")).unwrap();
+    let e = first.write(&Batch::new(&origin, &records[..2_000])).expect_err("the answer was lost");
+    assert_eq!(count(), 2_000, "the server stored the batch all the same: {e}");
+    // The process dies with the batch in doubt; the next replays the spool in batches of its own.
+    drop(first);
+    let mut next = ChSink::connect(&direct).unwrap();
+    for chunk in records.chunks(1_500) {
+        next.write(&Batch::new(&origin, chunk)).unwrap();
+    }
+    assert_eq!(count(), 5_000, "every record once");
+    let distinct = cluster.query(0, &format!("SELECT uniqExact(message, ts) FROM {db}.log_records_local"));
+    assert_eq!(distinct.trim(), "4999", "the two alike records both, and no other twice");
+    // The same spool replayed once more (its offset lost) adds nothing.
+    for chunk in records.chunks(700) {
+        next.write(&Batch::new(&origin, chunk)).unwrap();
+    }
+    assert_eq!(count(), 5_000, "a second replay adds nothing");
+}

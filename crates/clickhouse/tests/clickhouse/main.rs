@@ -8,10 +8,12 @@ mod current;
 mod faults;
 mod prune;
 mod sink;
+mod sites;
 
 use log_panel_clickhouse::ChSink;
 use log_panel_core::{Batch, Sink};
 use log_panel_query::conformance::{data_set, MemoryStore};
+use log_panel_query::{CallSite, RecordFilter, Store};
 
 /// Writes the conformance data set to `url` and to a reference store, and
 /// returns the reference.
@@ -26,4 +28,18 @@ fn filled(url: &str) -> MemoryStore {
         reference_sink.write(&batch).unwrap();
     }
     reference
+}
+
+/// Every call site `filter` keeps, in (logger, file, line) order.
+#[allow(clippy::unwrap_used)]
+fn sites(store: &dyn Store, filter: &RecordFilter) -> Vec<CallSite> {
+    let mut sites = store.call_sites(filter, usize::MAX).unwrap();
+    sites.sort_by(|a, b| (&a.logger, &a.file, a.line).cmp(&(&b.logger, &b.file, b.line)));
+    sites
+}
+
+/// The database a test URL names.
+#[allow(clippy::unwrap_used)]
+fn database(url: &str) -> String {
+    url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned()
 }

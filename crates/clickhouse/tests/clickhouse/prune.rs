@@ -31,7 +31,10 @@ fn prune_drops_old_days_with_their_aggregates_and_rebuild_agrees() {
     let now = Timestamp(BASE.0 + SPAN);
     let query = CardsQuery::new(Slots::hours_until(now, 72).unwrap(), now);
     assert_eq!(store.cards(&query).unwrap(), reference.cards(&query).unwrap(), "cards after prune");
+    let sites = |s: &dyn Store| crate::sites(s, &all);
+    assert_eq!(sites(&store), sites(&reference), "call sites (the site table) after prune");
     maintenance.rebuild().unwrap();
     assert_eq!(store.cards(&query).unwrap(), reference.cards(&query).unwrap(), "cards after rebuild");
+    assert_eq!(sites(&store), sites(&reference), "call sites after rebuild");
     assert_eq!(maintenance.prune(before, 97, false).unwrap().deleted, 0, "a second prune finds nothing");
 }
