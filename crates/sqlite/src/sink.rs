@@ -6,22 +6,17 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use log_panel_core::{severity, Batch, Sink, SinkError, SinkErrorKind, Timestamp};
-use rusqlite::{params, Connection, ErrorCode};
+use rusqlite::{params, Connection, ErrorCode, TransactionBehavior};
 
 use crate::file::DbFile;
 use crate::upkeep::checkpoint::{Checkpointer, WalBound};
-use crate::upkeep::steps::StepRows;
+use crate::upkeep::steps::{IndexStep, StepRows, CATCH_UP_ROWS, INDEX_LAG_BOUND};
 use crate::upkeep::{context_index, retention, search};
 use crate::{aggregates, schema, valid_index_key, Error, Options};
 
 /// Records deleted per idle step when `retention` is set: at most, and at
 /// first; fewer while steps hold the lock long (see [`steps`]).
 const RETENTION_STEP_ROWS: usize = 1_000;
-/// Records indexed per idle step: at first, and the bounds (see [`steps`]).
-/// Each step holds the write lock, so a batch arriving meanwhile waits for
-/// it: fixed 2 000-row steps took ≈ 44 ms on a loaded machine, 500-row ones
-/// up to 390 ms on a saturated one (docs/performance.md).
-const INDEX_STEP_ROWS: (usize, usize, usize) = (500, 50, 2_000);
 
 /// The `-wal` file's size past which the sink, between two transactions,
 /// checkpoints everything so that its next commit starts the WAL over (and
@@ -67,7 +62,6 @@ pub struct SqliteSink {
     /// Records committed whose context had a NUL character replaced.
     sanitised: u64,
     retention_rows: StepRows,
-    index_rows: StepRows,
     /// Checkpoints the WAL off the writer's thread (see [`checkpoint`]).
     checkpointer: Option<Checkpointer>,
     wal: WalBound,
@@ -100,7 +94,6 @@ impl SqliteSink {
             retention: options.retention,
             sanitised: 0,
             retention_rows: StepRows::new(RETENTION_STEP_ROWS, 50, RETENTION_STEP_ROWS),
-            index_rows: StepRows::new(INDEX_STEP_ROWS.0, INDEX_STEP_ROWS.1, INDEX_STEP_ROWS.2),
             checkpointer,
             wal: WalBound::default(),
         })
@@ -247,16 +240,20 @@ impl SqliteSink {
         }
     }
 
-    /// One step of indexing: the next `index_rows` records
-    /// above each mark, into the search index and the context-key side
-    /// table. Returns whether unindexed records remain.
+    /// One step of indexing, in one transaction: the next records above
+    /// each mark into the search index and the context-key side table, as
+    /// many as [`IndexStep::for_lag`] says for the records unindexed now.
+    /// Returns whether unindexed records remain.
     fn index_step(&mut self) -> rusqlite::Result<bool> {
-        let (more, _) = self.index_rows.run(&mut self.conn, |tx, rows| {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let lag = unindexed_up_to(&tx, INDEX_LAG_BOUND + CATCH_UP_ROWS)?;
+        let more = IndexStep::for_lag(lag).run(&tx, |tx, rows| {
             let rows = i64::try_from(rows).unwrap_or(i64::MAX);
             let text = search::index_step(tx, rows)?;
             let keys = context_index::index_step(tx, rows)?;
             Ok(text || keys)
         })?;
+        tx.commit()?;
         Ok(more)
     }
 }
@@ -329,6 +326,16 @@ fn connect(file: &mut DbFile, index_keys: &[String]) -> Result<(Connection, Opti
     let opened = conn.path().filter(|p| !p.is_empty()).map(PathBuf::from);
     file.remember(opened.as_deref()).map_err(|source| Error::Path { path, source })?;
     Ok((conn, checkpointer))
+}
+
+/// Records above the lower of the two indexes' marks, counted up to `cap`.
+fn unindexed_up_to(conn: &Connection, cap: usize) -> rusqlite::Result<usize> {
+    let from = search::indexed_mark(conn)?.min(context_index::all_mark(conn)?);
+    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM (SELECT 1 FROM log_records WHERE id > ?1 LIMIT ?2)")?
+        .query_row(params![from, cap], |r| r.get(0))?;
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// The path of the database cannot be checked: a storage error.

@@ -1,6 +1,7 @@
 //! How many rows one idle step (search and context indexing, retention)
 //! takes: a step holds the write lock, and a batch arriving meanwhile waits
-//! for it, so the row count follows how long the last step held the lock.
+//! for it, so the row count follows how long the last step held the lock;
+//! and how far an indexing step goes when the indexes lag far behind.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,70 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 /// How long an idle step should hold the write lock: a batch that arrives
 /// during a step waits at most about this long.
 pub(crate) const STEP_TARGET: Duration = Duration::from_millis(10);
+
+/// Unindexed records (above the lower of the search index's and the
+/// context side table's marks) that indexing steps leave behind at most,
+/// as long as the writer calls [`Sink::idle`](log_panel_core::Sink::idle)
+/// once per batch of up to [`CATCH_UP_ROWS`] records: every search and
+/// every context lookup scans these rows besides the indexes, so the
+/// scan stays this short. Below it a step runs for [`STEP_TARGET`], so a
+/// burst's batches wait little for it; above it a step indexes the excess
+/// (at most [`CATCH_UP_ROWS`]) whatever that takes, then runs on up to
+/// [`CATCH_UP_TARGET`]. The writer only calls `idle` while its queue is
+/// empty, so a writer saturated by its callers still never waits for
+/// indexing; one at a steady rate spends its spare time on it.
+pub const INDEX_LAG_BOUND: usize = 2_000;
+
+/// The most rows one step must index when the lag is past
+/// [`INDEX_LAG_BOUND`] (the largest step the time-sized steps took before).
+pub(crate) const CATCH_UP_ROWS: usize = 2_000;
+
+/// How long a step runs when the lag is past [`INDEX_LAG_BOUND`]: longer
+/// than [`STEP_TARGET`], because one larger transaction indexes more rows a
+/// second than several small ones (one FTS5 segment to merge, not several).
+pub(crate) const CATCH_UP_TARGET: Duration = Duration::from_millis(50);
+
+/// Rows each index takes per statement within a step; the step checks its
+/// time between statements.
+pub(crate) const CHUNK_ROWS: usize = 100;
+
+/// What one indexing step does: chunks of [`CHUNK_ROWS`] until it indexed
+/// at least `at_least` rows and ran for `until`, or nothing is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IndexStep {
+    at_least: usize,
+    until: Duration,
+}
+
+impl IndexStep {
+    /// The step for `lag` unindexed rows (see [`INDEX_LAG_BOUND`]).
+    pub(crate) fn for_lag(lag: usize) -> IndexStep {
+        if lag <= INDEX_LAG_BOUND {
+            IndexStep { at_least: 0, until: STEP_TARGET }
+        } else {
+            IndexStep { at_least: (lag - INDEX_LAG_BOUND).min(CATCH_UP_ROWS), until: CATCH_UP_TARGET }
+        }
+    }
+
+    /// Runs `chunk` (which indexes up to the rows it is given and says
+    /// whether rows remain) in the caller's transaction until this step is
+    /// done. Returns whether rows remain.
+    pub(crate) fn run(
+        self,
+        tx: &Transaction<'_>,
+        mut chunk: impl FnMut(&Transaction<'_>, usize) -> rusqlite::Result<bool>,
+    ) -> rusqlite::Result<bool> {
+        let started = Instant::now();
+        let mut done = 0;
+        loop {
+            let more = chunk(tx, CHUNK_ROWS)?;
+            done += CHUNK_ROWS;
+            if !more || (done >= self.at_least && started.elapsed() >= self.until) {
+                return Ok(more);
+            }
+        }
+    }
+}
 
 /// Rows per step (or per transaction of a prune) within `[min, max]`:
 /// halved after a step over twice the target, doubled after one under half
@@ -71,6 +136,15 @@ impl StepRows {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_past_the_lag_bound_indexes_the_excess_up_to_its_cap() {
+        assert_eq!(IndexStep::for_lag(0), IndexStep { at_least: 0, until: STEP_TARGET });
+        assert_eq!(IndexStep::for_lag(INDEX_LAG_BOUND), IndexStep { at_least: 0, until: STEP_TARGET });
+        let past = IndexStep::for_lag(INDEX_LAG_BOUND + 750);
+        assert_eq!(past, IndexStep { at_least: 750, until: CATCH_UP_TARGET });
+        assert_eq!(IndexStep::for_lag(1_000_000).at_least, CATCH_UP_ROWS);
+    }
 
     #[test]
     fn long_steps_shrink_to_the_minimum_and_short_ones_grow_to_the_maximum() {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log_panel_core::{Batch, Origin, Record, Sink, SinkErrorKind};
-use log_panel_sqlite::SqliteSink;
+use log_panel_sqlite::{SqliteSink, SqliteStore, INDEX_LAG_BOUND};
 use rusqlite::Connection;
 
 use log_panel_testing::records::{app_batch as batch, APP_BATCH as BATCH};
@@ -173,6 +173,40 @@ fn the_wal_stays_bounded_with_overlapping_slow_readers() {
 
 /// Writes `batch` as the writer does: retried while the sink reports the
 /// storage unavailable (bounded), never on another kind of error.
+/// Batches at a steady rate with one idle step after each (what the writer
+/// does when its queue empties between batches): once past the bound, each
+/// step brings the records the indexes have not covered back within
+/// `INDEX_LAG_BOUND`, however long indexing takes on this machine, and no
+/// search or context lookup scans more than that plus one batch.
+#[test]
+fn one_idle_step_per_batch_keeps_the_index_lag_within_its_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("logs.db");
+    let mut sink = SqliteSink::open(&db).unwrap();
+    let store = SqliteStore::open(&db).unwrap();
+    let origin = origin();
+    let bound = INDEX_LAG_BOUND as u64;
+    // A burst first, with no idle step (a saturated writer): past the bound.
+    let burst = INDEX_LAG_BOUND / BATCH + 1;
+    for n in 0..burst {
+        sink.write(&Batch::new(&origin, &batch(n))).unwrap();
+    }
+    assert_eq!(store.unindexed().unwrap(), (burst * BATCH) as u64);
+    sink.idle().unwrap();
+    assert!(store.unindexed().unwrap() <= bound, "one step after the burst");
+    for n in burst..burst + 12 {
+        sink.write(&Batch::new(&origin, &batch(n))).unwrap();
+        let before = store.unindexed().unwrap();
+        assert!(before <= bound + BATCH as u64, "batch {n}: {before} records unindexed after it was written");
+        sink.idle().unwrap();
+        let after = store.unindexed().unwrap();
+        assert!(after <= bound, "batch {n}: {after} records unindexed after one idle step");
+        assert!(after < before, "batch {n}: the step indexed nothing");
+    }
+    while sink.idle().unwrap() {}
+    assert_eq!(store.unindexed().unwrap(), 0);
+}
+
 fn write_retrying(sink: &mut SqliteSink, records: &[Record]) {
     let origin = origin();
     for _ in 0..50 {
