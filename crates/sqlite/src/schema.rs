@@ -298,8 +298,10 @@ mod tests {
         while sink.idle().unwrap() {
             steps += 1;
         }
-        // 50 to 2 000 rows a step, as long as each step takes (crate::upkeep::steps).
-        assert!((5_000 / 2_000..=5_000 / 50).contains(&steps), "{steps} steps");
+        // A step past the lag bound indexes the excess and then runs on for
+        // its time budget, in chunks of 100 rows (crate::upkeep::steps): on
+        // a fast machine one step does it all; never more than one step a chunk.
+        assert!((1..=5_000 / 100).contains(&steps), "{steps} steps");
         assert_eq!(store.unindexed().unwrap(), 0);
         let after: Vec<i64> = store.records(&f, PageAt::Newest, 1_000).unwrap().records.iter().map(|r| r.id).collect();
         assert_eq!(after, before);
