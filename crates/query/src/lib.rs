@@ -996,14 +996,28 @@ pub struct PruneReport {
     /// Records deleted (or that would be).
     pub deleted: u64,
     /// Delete transactions run: one per batch of at most the batch size (SQLite runs
-    /// smaller ones while a transaction holds the write lock longer than ~40 ms).
+    /// smaller ones while a transaction holds the write lock longer than ~40 ms),
+    /// and one per whole partition dropped.
     pub batches: u64,
+    /// Of `deleted`, the records that went with whole partitions dropped at
+    /// once (the expired days of a PostgreSQL table partitioned by day), each
+    /// partition one of `batches` whatever its size; the others were deleted
+    /// in batches. 0 where a storage only deletes rows.
+    pub dropped: u64,
 }
 
 impl PruneReport {
     /// A report (for storage crates).
     pub fn new(deleted: u64, batches: u64) -> PruneReport {
-        PruneReport { deleted, batches }
+        PruneReport { deleted, batches, dropped: 0 }
+    }
+
+    /// This report, saying that `records` of the deleted ones went with
+    /// whole partitions (see [`PruneReport::dropped`]).
+    #[must_use]
+    pub fn with_dropped(mut self, records: u64) -> PruneReport {
+        self.dropped = records;
+        self
     }
 }
 

@@ -29,6 +29,8 @@ pub(crate) struct Pruned {
     pub deleted: u64,
     /// Whether there may be more to delete.
     pub more: bool,
+    /// Whether the records went with a whole day partition, dropped.
+    pub whole_day: bool,
 }
 
 /// Drops the oldest day partition if it is entirely before `before`, or else
@@ -36,10 +38,10 @@ pub(crate) struct Pruned {
 /// aggregates in the same transaction.
 pub(crate) fn prune_step(client: &mut Client, before: SystemTime, batch: i64) -> Result<Pruned, postgres::Error> {
     if let Some(deleted) = drop_oldest_day(client, before)? {
-        return Ok(Pruned { deleted, more: true });
+        return Ok(Pruned { deleted, more: true, whole_day: true });
     }
     let deleted = prune_batch(client, before, batch)?;
-    Ok(Pruned { deleted, more: deleted >= batch.unsigned_abs() })
+    Ok(Pruned { deleted, more: deleted >= batch.unsigned_abs(), whole_day: false })
 }
 
 /// The oldest partition of `log_records` whose upper bound is at or before

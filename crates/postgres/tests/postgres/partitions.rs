@@ -29,7 +29,7 @@ fn partitioned_sink() -> Option<(String, PgSink)> {
 }
 
 /// The day partitions of `log_records`, by name, oldest first.
-fn partitions(db: &mut Client) -> Vec<String> {
+pub(crate) fn partitions(db: &mut Client) -> Vec<String> {
     db.query(
         "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
          WHERE i.inhparent = 'log_records'::regclass ORDER BY 1",
