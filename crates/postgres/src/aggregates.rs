@@ -1,4 +1,4 @@
-//! Per-logger aggregates in PostgreSQL: the same three tables, with the same
+//! Per-logger and per-call-site aggregates in PostgreSQL: the same four tables, with the same
 //! meaning, as in SQLite (see `docs/aggregates.md`), with `timestamptz`
 //! columns for the times and bucket starts.
 //!
