@@ -1,26 +1,28 @@
-//! Per-logger aggregates in PostgreSQL: the same three tables, with the same
+//! Per-logger and per-call-site aggregates in PostgreSQL: the same four tables, with the same
 //! meaning, as in SQLite (see `docs/aggregates.md`), with `timestamptz`
 //! columns for the times and bucket starts.
 //!
 //! - `log_logger_stats`: per logger — total, errors, warnings, first and last seen;
 //! - `log_logger_hourly`: per logger and UTC hour — a count per level;
-//! - `log_logger_quarter`: per logger and UTC quarter hour — a count per level.
+//! - `log_logger_quarter`: per logger and UTC quarter hour — a count per level;
+//! - `log_site_hourly` (schema 7): per UTC hour and call site (logger, file,
+//!   line) — a count per level and the newest record's time.
 //!
 //! [`PgSink`](crate::PgSink) keeps them in each batch's transaction: it sums
 //! the batch in memory and sends one `INSERT … SELECT FROM unnest(…) ON
 //! CONFLICT DO UPDATE` per table, which upserts every distinct key of the batch
-//! at once (three statements per batch, whatever its size). Keys are sent
+//! at once (four statements per batch, whatever its size). Keys are sent
 //! sorted, so concurrent writers (several processes) lock the same rows in
 //! the same order and cannot deadlock each other.
 //!
 //! The counts are computed from exactly what the `COPY` stores: a logger name
-//! with a NUL character is counted under its sanitised name (U+FFFD), and a
-//! timestamp before PostgreSQL's earliest is counted at that earliest time.
+//! or file with a NUL character is counted under its sanitised name (U+FFFD),
+//! a line past `i32::MAX` at `i32::MAX`, and a timestamp before PostgreSQL's
+//! earliest at that earliest time.
 
 use log_panel_core::fold::{counts_as_i64, BatchAggregates, LoggerTotals, StoredSite};
-use log_panel_core::{Record, Timestamp};
+use log_panel_core::{without_nul, Record, Timestamp};
 use postgres::{Client, Statement};
-use std::borrow::Cow;
 
 /// Microseconds from 1970-01-01 to PostgreSQL's earliest timestamp
 /// (4714-11-24 00:00 BC): what the COPY clamps earlier timestamps to.
@@ -73,11 +75,40 @@ const UPSERT_QUARTER: &str = "INSERT INTO log_logger_quarter AS a (logger, quart
          trace = a.trace + EXCLUDED.trace, debug = a.debug + EXCLUDED.debug, info = a.info + EXCLUDED.info,
          warn = a.warn + EXCLUDED.warn, error = a.error + EXCLUDED.error";
 
+const UPSERT_SITES: &str = concat!(
+    "INSERT INTO log_site_hourly AS a (hour, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
+     SELECT 'epoch'::timestamptz + u.secs * interval '1 second', u.logger, u.file_key, u.line_key,
+            u.trace, u.debug, u.info, u.warn, u.error, ",
+    micros_to_timestamptz!("u.last"),
+    "
+     FROM unnest($1::int8[], $2::text[], $3::text[], $4::int4[], $5::int8[], $6::int8[], $7::int8[], $8::int8[],
+                 $9::int8[], $10::int8[])
+          AS u(secs, logger, file_key, line_key, trace, debug, info, warn, error, last)
+     ON CONFLICT (hour, logger, file_key, line_key) DO UPDATE SET
+         trace = a.trace + EXCLUDED.trace, debug = a.debug + EXCLUDED.debug, info = a.info + EXCLUDED.info,
+         warn = a.warn + EXCLUDED.warn, error = a.error + EXCLUDED.error,
+         last_seen = greatest(a.last_seen, EXCLUDED.last_seen)"
+);
+
+/// A call site's file as `log_site_hourly.file_key` keeps it: a key column
+/// cannot be NULL, so '' stands for no file and every file gets a prefix.
+pub(crate) fn file_key(file: Option<&str>) -> String {
+    file.map_or_else(String::new, |f| format!(">{f}"))
+}
+
+/// A call site's line as `log_site_hourly.line_key` keeps it (-1: none).
+pub(crate) fn line_key(line: Option<u32>) -> i32 {
+    line.map_or(-1, |l| i32::try_from(l).unwrap_or(i32::MAX))
+}
+
 /// What [`rebuild`] runs after locking: the aggregates recomputed from
-/// `log_records`. (Migration 2 backfills with the same statements; that copy is frozen.)
-const REBUILD: &str = "DELETE FROM log_logger_stats;
+/// `log_records`. (Migration 2 backfills with the same statements; that copy
+/// is frozen. Migration 7 and this share the call sites' statement.)
+const REBUILD: &str = concat!(
+    "DELETE FROM log_logger_stats;
 DELETE FROM log_logger_hourly;
 DELETE FROM log_logger_quarter;
+DELETE FROM log_site_hourly;
 INSERT INTO log_logger_stats (logger, total, errors, warnings, first_seen, last_seen)
     SELECT logger, count(*), count(*) FILTER (WHERE level = 40), count(*) FILTER (WHERE level = 30), min(ts), max(ts)
     FROM log_records GROUP BY logger;
@@ -92,13 +123,17 @@ INSERT INTO log_logger_quarter (logger, quarter, trace, debug, info, warn, error
                + floor(extract(minute FROM ts AT TIME ZONE 'UTC') / 15) * interval '15 minutes',
            count(*) FILTER (WHERE level = 5), count(*) FILTER (WHERE level = 10), count(*) FILTER (WHERE level = 20),
            count(*) FILTER (WHERE level = 30), count(*) FILTER (WHERE level = 40)
-    FROM log_records GROUP BY 1, 2;";
+    FROM log_records GROUP BY 1, 2;
+",
+    crate::schema::fill_site_hourly!()
+);
 
-/// The three upserts, prepared once per connection.
+/// The four upserts, prepared once per connection.
 pub(crate) struct Statements {
     stats: Statement,
     hourly: Statement,
     quarter: Statement,
+    sites: Statement,
 }
 
 impl Statements {
@@ -107,20 +142,21 @@ impl Statements {
             stats: client.prepare(UPSERT_STATS)?,
             hourly: client.prepare(UPSERT_HOURLY)?,
             quarter: client.prepare(UPSERT_QUARTER)?,
+            sites: client.prepare(UPSERT_SITES)?,
         })
     }
 }
 
-/// The logger name and time as the COPY stores them: a NUL character in
-/// the name becomes U+FFFD, a time before PostgreSQL's earliest is clamped.
-/// PostgreSQL keeps no per-call-site aggregates, so the site is the logger alone.
+/// The call site and time as the COPY stores them: a NUL character in the
+/// logger name or the file becomes U+FFFD, a line past `i32::MAX` is held
+/// there, a time before PostgreSQL's earliest is clamped.
 fn stored(r: &Record) -> (StoredSite<'_>, Timestamp) {
-    let name = if r.logger.contains('\0') {
-        Cow::Owned(r.logger.replace('\0', "\u{FFFD}"))
-    } else {
-        Cow::Borrowed(r.logger.as_ref())
+    let site = StoredSite {
+        logger: without_nul(&r.logger),
+        file: r.file.as_deref().map(without_nul),
+        line: r.line.map(|l| l.min(i32::MAX.unsigned_abs())),
     };
-    (StoredSite { logger: name, file: None, line: None }, Timestamp(r.timestamp.as_micros().max(PG_MIN_UNIX_MICROS)))
+    (site, Timestamp(r.timestamp.as_micros().max(PG_MIN_UNIX_MICROS)))
 }
 
 /// A batch's aggregates, folded as the rows are stored.
@@ -162,6 +198,18 @@ pub(crate) fn upsert(
         let level = |i: usize| -> Vec<i64> { counts.iter().map(|c| c[i]).collect() };
         client.execute(statement, &[&names, &starts, &level(0), &level(1), &level(2), &level(3), &level(4)])?;
     }
+    let sites: Vec<_> = agg.sites().collect();
+    let hours: Vec<i64> = sites.iter().map(|s| s.0.as_micros().div_euclid(1_000_000)).collect();
+    let names: Vec<&str> = sites.iter().map(|s| s.1).collect();
+    let files: Vec<String> = sites.iter().map(|s| file_key(s.2)).collect();
+    let lines: Vec<i32> = sites.iter().map(|s| line_key(s.3)).collect();
+    let counts: Vec<[i64; 5]> = sites.iter().map(|s| counts_as_i64(&s.4.counts)).collect();
+    let level = |i: usize| -> Vec<i64> { counts.iter().map(|c| c[i]).collect() };
+    let last: Vec<i64> = sites.iter().map(|s| s.4.last.as_micros()).collect();
+    client.execute(
+        &statements.sites,
+        &[&hours, &names, &files, &lines, &level(0), &level(1), &level(2), &level(3), &level(4), &last],
+    )?;
     Ok(())
 }
 

@@ -126,7 +126,7 @@ impl Maintenance for PgMaintenance {
             return Ok(PruneReport::new(n, n.div_ceil(batch_size as u64)));
         }
         self.run("deleting old records", |c| {
-            let (mut deleted, mut batches) = (0u64, 0u64);
+            let (mut deleted, mut batches, mut dropped) = (0u64, 0u64, 0u64);
             loop {
                 // A whole expired day of a partitioned table goes at once; otherwise a batch of rows.
                 let step = retention::prune_step(c, before, batch)?;
@@ -134,11 +134,14 @@ impl Maintenance for PgMaintenance {
                     deleted += step.deleted;
                     batches += 1;
                 }
+                if step.whole_day {
+                    dropped += step.deleted;
+                }
                 if !step.more {
                     break;
                 }
             }
-            Ok(PruneReport::new(deleted, batches))
+            Ok(PruneReport::new(deleted, batches).with_dropped(dropped))
         })
     }
 

@@ -28,6 +28,21 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// The statement that fills `log_site_hourly` from `log_records` (its
+/// backfill in migration 7, and [`aggregates::rebuild`](crate::aggregates::rebuild)):
+/// per UTC hour and call site, a count per level and the newest time.
+macro_rules! fill_site_hourly {
+    () => {
+        "INSERT INTO log_site_hourly (hour, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
+    SELECT date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', logger,
+           CASE WHEN file IS NULL THEN '' ELSE '>' || file END, coalesce(line, -1),
+           count(*) FILTER (WHERE level = 5), count(*) FILTER (WHERE level = 10), count(*) FILTER (WHERE level = 20),
+           count(*) FILTER (WHERE level = 30), count(*) FILTER (WHERE level = 40), max(ts)
+    FROM log_records GROUP BY 1, 2, 3, 4"
+    };
+}
+pub(crate) use fill_site_hourly;
+
 /// Every migration, oldest first. Append new versions; never edit old ones.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -247,6 +262,36 @@ BEGIN
 END $$;
 "#,
     },
+    Migration {
+        version: 7,
+        description: "per call site and UTC hour: log_site_hourly (backfilled)",
+        // Kept by the sink in each batch's transaction (crates/postgres/src/aggregates.rs);
+        // the store's call sites read its whole hours. A key column cannot be
+        // NULL: `file_key` is '' without a file and '>' || file otherwise,
+        // `line_key` -1 without a line (as in SQLite). Keys in byte order
+        // (`COLLATE "C"`), the order writers and prunes lock them in.
+        sql: concat!(
+            r#"
+CREATE TABLE log_site_hourly (
+    hour      timestamptz     NOT NULL,
+    logger    text COLLATE "C" NOT NULL,
+    file_key  text COLLATE "C" NOT NULL,
+    line_key  integer         NOT NULL,
+    trace     bigint          NOT NULL DEFAULT 0,
+    debug     bigint          NOT NULL DEFAULT 0,
+    info      bigint          NOT NULL DEFAULT 0,
+    warn      bigint          NOT NULL DEFAULT 0,
+    error     bigint          NOT NULL DEFAULT 0,
+    last_seen timestamptz     NOT NULL,
+    PRIMARY KEY (hour, logger, file_key, line_key)
+);
+LOCK TABLE log_records IN SHARE MODE;
+"#,
+            fill_site_hourly!(),
+            ";
+ANALYZE log_site_hourly;"
+        ),
+    },
 ];
 
 /// Converts an unpartitioned `log_records` into one partitioned by UTC day
@@ -424,7 +469,7 @@ mod tests {
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.version, i32::try_from(i + 1).unwrap_or(-1));
         }
-        assert_eq!(latest_version(), 6);
+        assert_eq!(latest_version(), 7);
     }
 
     #[test]

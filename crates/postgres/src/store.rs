@@ -191,6 +191,54 @@ fn bucket_table(unit: i64) -> (&'static str, &'static str) {
     }
 }
 
+/// The call sites of a `filter` on logger and time alone, for
+/// [`Store::call_sites`]: the whole UTC hours `hours` of its range (see
+/// [`RecordFilter::whole_site_hours`]) from `log_site_hourly`, the partial
+/// hours at its ends from the rows, summed per site in one statement (one
+/// snapshot, so the two agree); the same columns and order as the rows' path.
+fn sites_by_hour(
+    sql: &mut Sql,
+    filter: &RecordFilter,
+    (a, b): (Option<Timestamp>, Option<Timestamp>),
+    lim: &str,
+) -> String {
+    let mut hours = vec!["TRUE".to_owned()];
+    if let Some(a) = a {
+        hours.push(format!("b.hour >= {}", sql.bind(system_time(a))));
+    }
+    if let Some(b) = b {
+        hours.push(format!("b.hour < {}", sql.bind(system_time(b))));
+    }
+    if let Some(m) = &filter.logger {
+        hours.push(logger_condition(sql, "b.logger", m));
+    }
+    // Both parts in byte order (`COLLATE "C"`, the table's), so the union
+    // groups and sorts them as one.
+    let mut parts = vec![format!(
+        "SELECT b.logger, CASE WHEN b.file_key = '' THEN NULL ELSE substr(b.file_key, 2) END AS file,
+                CASE WHEN b.line_key < 0 THEN NULL ELSE b.line_key END AS line,
+                b.trace, b.debug, b.info, b.warn, b.error, b.last_seen AS last
+         FROM log_site_hourly b WHERE {}",
+        hours.join(" AND ")
+    )];
+    for edge in filter.partial_hours((a, b)) {
+        let cond = filter_conditions(sql, &edge);
+        parts.push(format!(
+            "SELECT r.logger COLLATE \"C\", r.file COLLATE \"C\", r.line, (r.level = 5)::int, (r.level = 10)::int,
+                    (r.level = 20)::int, (r.level = 30)::int, (r.level = 40)::int, r.ts
+             FROM log_records r WHERE {cond}"
+        ));
+    }
+    format!(
+        "SELECT logger, file, line, sum(trace)::int8 AS trace, sum(debug)::int8 AS debug, sum(info)::int8 AS info,
+                sum(warn)::int8 AS warn, sum(error)::int8 AS error, max(last) AS last,
+                sum(trace + debug + info + warn + error)::int8 AS n
+         FROM ({}) p GROUP BY 1, 2, 3
+         ORDER BY n DESC, logger, file NULLS FIRST, line NULLS FIRST LIMIT {lim}",
+        parts.join(" UNION ALL ")
+    )
+}
+
 impl PgStore {
     /// Parses `url` and connects to read a log-panel database. A reader
     /// never creates or migrates the schema (the sink does, or
@@ -810,26 +858,38 @@ impl Store for PgStore {
             return Ok(Vec::new());
         }
         let mut sql = self.sql_for(filter)?;
-        let cond = filter_conditions(&mut sql, filter);
         let lim = sql.bind(sql_limit(limit));
+        // The sites: (logger, file, line, counts per level, last, n), the
+        // most records first, at most `lim`.
+        let (sites, example) = match filter.whole_site_hours() {
+            // The example below is read at a site's newest time in the
+            // range, which the filter keeps: it needs no other condition.
+            Some(hours) => (sites_by_hour(&mut sql, filter, hours, &lim), "TRUE".to_owned()),
+            None => {
+                let cond = filter_conditions(&mut sql, filter);
+                let sites = format!(
+                    "SELECT r.logger, r.file, r.line,
+                            count(*) FILTER (WHERE r.level = 5) AS trace, count(*) FILTER (WHERE r.level = 10) AS debug,
+                            count(*) FILTER (WHERE r.level = 20) AS info, count(*) FILTER (WHERE r.level = 30) AS warn,
+                            count(*) FILTER (WHERE r.level = 40) AS error, max(r.ts) AS last, count(*) AS n
+                     FROM log_records r WHERE {cond}
+                     GROUP BY 1, 2, 3
+                     ORDER BY count(*) DESC, r.logger COLLATE \"C\", r.file COLLATE \"C\" NULLS FIRST, r.line NULLS FIRST
+                     LIMIT {lim}"
+                );
+                (sites, cond)
+            }
+        };
         // One statement: the sites, then each one's example (its newest kept
         // record, found by the logger index at the site's last time) in a
         // lateral join, instead of one round trip per site.
         sql.text = format!(
-            "WITH sites AS (
-                 SELECT r.logger, r.file, r.line,
-                        count(*) FILTER (WHERE r.level = 5) AS trace, count(*) FILTER (WHERE r.level = 10) AS debug,
-                        count(*) FILTER (WHERE r.level = 20) AS info, count(*) FILTER (WHERE r.level = 30) AS warn,
-                        count(*) FILTER (WHERE r.level = 40) AS error, max(r.ts) AS last, count(*) AS n
-                 FROM log_records r WHERE {cond}
-                 GROUP BY 1, 2, 3
-                 ORDER BY count(*) DESC, r.logger COLLATE \"C\", r.file COLLATE \"C\" NULLS FIRST, r.line NULLS FIRST
-                 LIMIT {lim})
+            "WITH sites AS ({sites})
              SELECT s.logger, s.file, s.line, s.trace, s.debug, s.info, s.warn, s.error, s.last, e.message
              FROM sites s LEFT JOIN LATERAL (
                  SELECT r.message FROM log_records r
-                 WHERE {cond} AND r.logger COLLATE \"C\" = s.logger AND r.ts = s.last
-                   AND r.file IS NOT DISTINCT FROM s.file AND r.line IS NOT DISTINCT FROM s.line
+                 WHERE {example} AND r.logger COLLATE \"C\" = s.logger AND r.ts = s.last
+                   AND r.file COLLATE \"C\" IS NOT DISTINCT FROM s.file AND r.line IS NOT DISTINCT FROM s.line
                  ORDER BY r.id DESC LIMIT 1) e ON TRUE
              ORDER BY s.n DESC, s.logger COLLATE \"C\", s.file COLLATE \"C\" NULLS FIRST, s.line NULLS FIRST"
         );

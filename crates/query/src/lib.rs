@@ -453,6 +453,42 @@ impl RecordFilter {
             && self.query.is_none()
     }
 
+    /// The whole UTC hours `[a, b)` (`None`: unbounded) of the time range of
+    /// a call-site list that per-hour call-site aggregates can answer, the
+    /// partial hours at the ends being read from the rows: `None` when they
+    /// cannot (the filter drops a level — an aggregate's newest time is of
+    /// all levels — or sets anything beside the logger and the time), or
+    /// when the range holds no whole hour (its rows are then few).
+    pub fn whole_site_hours(&self) -> Option<(Option<Timestamp>, Option<Timestamp>)> {
+        if !self.is_aggregate_only() || !LEVELS.iter().all(|l| self.keeps_level(*l)) {
+            return None;
+        }
+        let ceil = |t: i64| t.div_euclid(HOUR).saturating_add(i64::from(t.rem_euclid(HOUR) != 0)).saturating_mul(HOUR);
+        let a = self.since.map(|s| Timestamp(ceil(s.0)));
+        let b = self.until.map(|u| Timestamp(u.0.div_euclid(HOUR) * HOUR));
+        match (a, b) {
+            (Some(a), Some(b)) if a >= b => None,
+            _ => Some((a, b)),
+        }
+    }
+
+    /// The parts of this filter's range outside the whole hours `[a, b)` of
+    /// [`whole_site_hours`](RecordFilter::whole_site_hours): this filter
+    /// limited to `[since, a)` and to `[b, until)`, those that are not empty.
+    pub fn partial_hours(&self, (a, b): (Option<Timestamp>, Option<Timestamp>)) -> Vec<RecordFilter> {
+        let mut out = Vec::new();
+        for (since, until) in [(self.since, a), (b, self.until)] {
+            let (Some(since), Some(until)) = (since, until) else { continue };
+            if since < until {
+                let mut edge = self.clone();
+                edge.since = Some(since);
+                edge.until = Some(until);
+                out.push(edge);
+            }
+        }
+        out
+    }
+
     /// Whether a record with this level passes the level conditions.
     pub fn keeps_level(&self, level: Level) -> bool {
         self.min_level.is_none_or(|min| level <= min) && (self.levels.is_empty() || self.levels.contains(&level))
@@ -962,14 +998,28 @@ pub struct PruneReport {
     /// Records deleted (or that would be).
     pub deleted: u64,
     /// Delete transactions run: one per batch of at most the batch size (SQLite runs
-    /// smaller ones while a transaction holds the write lock longer than ~40 ms).
+    /// smaller ones while a transaction holds the write lock longer than ~40 ms),
+    /// and one per whole partition dropped.
     pub batches: u64,
+    /// Of `deleted`, the records that went with whole partitions dropped at
+    /// once (the expired days of a PostgreSQL table partitioned by day), each
+    /// partition one of `batches` whatever its size; the others were deleted
+    /// in batches. 0 where a storage only deletes rows.
+    pub dropped: u64,
 }
 
 impl PruneReport {
     /// A report (for storage crates).
     pub fn new(deleted: u64, batches: u64) -> PruneReport {
-        PruneReport { deleted, batches }
+        PruneReport { deleted, batches, dropped: 0 }
+    }
+
+    /// This report, saying that `records` of the deleted ones went with
+    /// whole partitions (see [`PruneReport::dropped`]).
+    #[must_use]
+    pub fn with_dropped(mut self, records: u64) -> PruneReport {
+        self.dropped = records;
+        self
     }
 }
 
@@ -1240,6 +1290,39 @@ mod tests {
 
     fn row(id: i64) -> StoredRecord {
         StoredRecord { id, ts: Timestamp(id * 10), ..StoredRecord::default() }
+    }
+
+    #[test]
+    fn call_sites_split_into_whole_hours_and_the_partial_ends() {
+        let mut f = RecordFilter {
+            since: Some(Timestamp(HOUR + 5)),
+            until: Some(Timestamp(4 * HOUR - 1)),
+            ..RecordFilter::default()
+        };
+        let hours = f.whole_site_hours();
+        assert_eq!(hours, Some((Some(Timestamp(2 * HOUR)), Some(Timestamp(3 * HOUR)))));
+        let edges: Vec<_> = f.partial_hours(hours.unwrap()).iter().map(|e| (e.since, e.until)).collect();
+        assert_eq!(
+            edges,
+            [
+                (Some(Timestamp(HOUR + 5)), Some(Timestamp(2 * HOUR))),
+                (Some(Timestamp(3 * HOUR)), Some(Timestamp(4 * HOUR - 1)))
+            ]
+        );
+        // Aligned ends leave no partial hour; open ends none on their side.
+        f.since = Some(Timestamp(HOUR));
+        f.until = None;
+        assert_eq!(f.whole_site_hours(), Some((Some(Timestamp(HOUR)), None)));
+        assert!(f.partial_hours((Some(Timestamp(HOUR)), None)).is_empty());
+        // No whole hour in the range, a dropped level or another condition: the rows answer.
+        f.until = Some(Timestamp(2 * HOUR - 1));
+        assert_eq!(f.whole_site_hours(), None);
+        f.until = None;
+        f.min_level = Some(Level::Warn);
+        assert_eq!(f.whole_site_hours(), None);
+        f.min_level = None;
+        f.app = Some("shop".into());
+        assert_eq!(f.whole_site_hours(), None);
     }
 
     #[test]

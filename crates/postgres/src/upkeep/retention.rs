@@ -15,10 +15,12 @@
 use std::borrow::Cow;
 use std::time::SystemTime;
 
-use log_panel_core::fold::{take_off, AggregateTables, BatchAggregates, Bucket, StoredSite};
+use log_panel_core::fold::{take_off, AggregateTables, BatchAggregates, Bucket, SiteDelta, StoredSite};
 use log_panel_core::{level_from_severity, Timestamp};
 use postgres::error::SqlState;
 use postgres::{Client, Row, Transaction};
+
+use crate::aggregates::{file_key, line_key};
 
 /// What one [`prune_step`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +29,8 @@ pub(crate) struct Pruned {
     pub deleted: u64,
     /// Whether there may be more to delete.
     pub more: bool,
+    /// Whether the records went with a whole day partition, dropped.
+    pub whole_day: bool,
 }
 
 /// Drops the oldest day partition if it is entirely before `before`, or else
@@ -34,10 +38,10 @@ pub(crate) struct Pruned {
 /// aggregates in the same transaction.
 pub(crate) fn prune_step(client: &mut Client, before: SystemTime, batch: i64) -> Result<Pruned, postgres::Error> {
     if let Some(deleted) = drop_oldest_day(client, before)? {
-        return Ok(Pruned { deleted, more: true });
+        return Ok(Pruned { deleted, more: true, whole_day: true });
     }
     let deleted = prune_batch(client, before, batch)?;
-    Ok(Pruned { deleted, more: deleted >= batch.unsigned_abs() })
+    Ok(Pruned { deleted, more: deleted >= batch.unsigned_abs(), whole_day: false })
 }
 
 /// The oldest partition of `log_records` whose upper bound is at or before
@@ -70,8 +74,7 @@ pub(crate) fn drop_oldest_day(client: &mut Client, before: SystemTime) -> Result
         &format!(
             "WITH s AS (DELETE FROM log_search WHERE id IN (SELECT id FROM {name})),
                   n AS (DELETE FROM log_search_num WHERE id IN (SELECT id FROM {name}))
-             SELECT logger, (floor(extract(epoch FROM ts) / 900) * 900)::int8, level, count(*)
-             FROM {name} GROUP BY 1, 2, 3"
+             SELECT {COUNTED} FROM {name} GROUP BY 1, 2, 3, 4, 5"
         ),
         &[],
     )?;
@@ -85,16 +88,17 @@ pub(crate) fn drop_oldest_day(client: &mut Client, before: SystemTime) -> Result
 /// the aggregates, in one transaction. Returns how many were deleted.
 pub(crate) fn prune_batch(client: &mut Client, before: SystemTime, batch: i64) -> Result<u64, postgres::Error> {
     let mut tx = client.transaction()?;
-    // The deleted rows, grouped per logger, UTC quarter hour and level.
+    // The deleted rows, grouped per call site, UTC quarter hour and level.
     let rows = tx.query(
-        "WITH d AS (
+        &format!(
+            "WITH d AS (
              DELETE FROM log_records WHERE (ts, id) IN (
                  SELECT ts, id FROM log_records WHERE ts < $1 ORDER BY ts, id LIMIT $2)
-             RETURNING id, logger, level, ts),
+             RETURNING id, logger, level, ts, file, line),
          s AS (DELETE FROM log_search WHERE id IN (SELECT id FROM d)),
          n AS (DELETE FROM log_search_num WHERE id IN (SELECT id FROM d))
-         SELECT logger, (floor(extract(epoch FROM ts) / 900) * 900)::int8, level, count(*)
-         FROM d GROUP BY 1, 2, 3",
+         SELECT {COUNTED} FROM d GROUP BY 1, 2, 3, 4, 5"
+        ),
         &[&before, &batch],
     )?;
     let deleted = take_off_counted(&mut tx, &rows)?;
@@ -102,18 +106,28 @@ pub(crate) fn prune_batch(client: &mut Client, before: SystemTime, batch: i64) -
     Ok(deleted)
 }
 
-/// Takes rows of (logger, quarter hour start in Unix seconds, level, count)
-/// off the aggregates; returns the records they count.
+/// The columns of deleted rows grouped for [`take_off_counted`] (`GROUP BY
+/// 1, 2, 3, 4, 5`): logger, file, line, UTC quarter hour start in Unix
+/// seconds, level, and the count.
+const COUNTED: &str = "logger, file, line, (floor(extract(epoch FROM ts) / 900) * 900)::int8, level, count(*)";
+
+/// Takes rows of [`COUNTED`] off the aggregates; returns the records they count.
 fn take_off_counted(tx: &mut Transaction<'_>, rows: &[Row]) -> Result<u64, postgres::Error> {
     let mut deleted = 0u64;
     let mut counted = Vec::with_capacity(rows.len());
     for row in rows {
-        let quarter: i64 = row.try_get(1)?;
-        let level: i16 = row.try_get(2)?;
-        let n: i64 = row.try_get(3)?;
+        let quarter: i64 = row.try_get(3)?;
+        let level: i16 = row.try_get(4)?;
+        let n: i64 = row.try_get(5)?;
         deleted += n.unsigned_abs();
         if let Some(level) = level_from_severity(i64::from(level)) {
-            let site = StoredSite { logger: Cow::Owned(row.try_get(0)?), file: None, line: None };
+            let file: Option<String> = row.try_get(1)?;
+            let line: Option<i32> = row.try_get(2)?;
+            let site = StoredSite {
+                logger: Cow::Owned(row.try_get(0)?),
+                file: file.map(Cow::Owned),
+                line: line.and_then(|l| u32::try_from(l).ok()),
+            };
             counted.push((site, Timestamp(quarter.saturating_mul(1_000_000)), level, n.unsigned_abs()));
         }
     }
@@ -169,6 +183,44 @@ impl AggregateTables for Tables<'_, '_> {
                    AND a.trace + a.debug + a.info + a.warn + a.error <= 0"
             ),
             &[&names, &starts],
+        )?;
+        Ok(())
+    }
+
+    fn add_to_sites(&mut self, rows: &[SiteDelta<'_>]) -> Result<(), postgres::Error> {
+        let hours: Vec<i64> = rows.iter().map(|r| r.0 .0.div_euclid(1_000_000)).collect();
+        let names: Vec<&str> = rows.iter().map(|r| r.1).collect();
+        let files: Vec<String> = rows.iter().map(|r| file_key(r.2)).collect();
+        let lines: Vec<i32> = rows.iter().map(|r| line_key(r.3)).collect();
+        let level = |i: usize| -> Vec<i64> { rows.iter().map(|r| r.4[i]).collect() };
+        let keys = "unnest($1::int8[], $2::text[], $3::text[], $4::int4[]) AS u(secs, logger, file_key, line_key)";
+        let matches = "a.hour = 'epoch'::timestamptz + u.secs * interval '1 second' AND a.logger = u.logger
+                       AND a.file_key = u.file_key AND a.line_key = u.line_key";
+        // In the writers' order: the primary key's, in bytes (its columns are `COLLATE "C"`).
+        self.0.query(
+            &format!(
+                "SELECT 1 FROM log_site_hourly a, {keys} WHERE {matches}
+                 ORDER BY a.hour, a.logger, a.file_key, a.line_key FOR UPDATE OF a"
+            ),
+            &[&hours, &names, &files, &lines],
+        )?;
+        self.0.execute(
+            &format!(
+                "UPDATE log_site_hourly a SET trace = a.trace + u.trace, debug = a.debug + u.debug,
+                     info = a.info + u.info, warn = a.warn + u.warn, error = a.error + u.error
+                 FROM unnest($1::int8[], $2::text[], $3::text[], $4::int4[], $5::int8[], $6::int8[], $7::int8[],
+                             $8::int8[], $9::int8[])
+                      AS u(secs, logger, file_key, line_key, trace, debug, info, warn, error)
+                 WHERE {matches}"
+            ),
+            &[&hours, &names, &files, &lines, &level(0), &level(1), &level(2), &level(3), &level(4)],
+        )?;
+        self.0.execute(
+            &format!(
+                "DELETE FROM log_site_hourly a USING {keys}
+                 WHERE {matches} AND a.trace + a.debug + a.info + a.warn + a.error <= 0"
+            ),
+            &[&hours, &names, &files, &lines],
         )?;
         Ok(())
     }

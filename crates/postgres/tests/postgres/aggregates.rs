@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, SinkErrorKind, Timestamp};
-use log_panel_postgres::{aggregates, PgSink};
+use log_panel_postgres::{aggregates, PgMaintenance, PgSink, PgStore};
+use log_panel_query::{LoggerMatch, Maintenance, RecordFilter, Store};
 use log_panel_testing::postgres::{client, forge_schema, fresh_sink, TestServer};
 use postgres::Client;
 
@@ -50,7 +51,10 @@ const HOURLY: &str = "SELECT logger, hour::text, trace::text, debug::text, info:
 const QUARTER: &str = "SELECT logger, quarter::text, trace::text, debug::text, info::text, warn::text, error::text
     FROM log_logger_quarter ORDER BY 1, 2";
 
-/// Asserts the three tables equal GROUP BYs over `log_records` (computed with
+const SITES: &str = "SELECT hour::text, logger, file_key, line_key::text, trace::text, debug::text, info::text,
+    warn::text, error::text, last_seen::text FROM log_site_hourly";
+
+/// Asserts the four tables equal GROUP BYs over `log_records` (computed with
 /// `date_bin`, unlike the sink), and returns the number of records.
 fn assert_aggregates_match_records(db: &mut Client) -> i64 {
     let expected = rows(
@@ -74,6 +78,19 @@ fn assert_aggregates_match_records(db: &mut Client) -> i64 {
         assert!(!expected.is_empty());
         assert_eq!(rows(db, table), expected, "{width} buckets");
     }
+    let mut expected = rows(
+        db,
+        "SELECT date_bin('1 hour', ts, TIMESTAMPTZ 'epoch')::text, logger,
+                CASE WHEN file IS NULL THEN '' ELSE '>' || file END, coalesce(line, -1)::text,
+                count(*) FILTER (WHERE level = 5)::text, count(*) FILTER (WHERE level = 10)::text,
+                count(*) FILTER (WHERE level = 20)::text, count(*) FILTER (WHERE level = 30)::text,
+                count(*) FILTER (WHERE level = 40)::text, max(ts)::text
+         FROM log_records GROUP BY 1, 2, 3, 4",
+    );
+    expected.sort();
+    let mut sites = rows(db, SITES);
+    sites.sort();
+    assert_eq!(sites, expected, "log_site_hourly");
     db.query_one("SELECT count(*) FROM log_records", &[]).unwrap().get(0)
 }
 
@@ -207,4 +224,129 @@ fn rebuild_equals_incremental_and_is_safe_under_concurrent_writes() {
     stop.store(true, Ordering::SeqCst);
     let written = writer.join().unwrap();
     assert_eq!(assert_aggregates_match_records(&mut db), 1000 - deleted as i64 + written);
+}
+
+/// Records at call sites of several files (one with a NUL character, which
+/// is stored as U+FFFD), lines (none, a line past `i32::MAX`), loggers and
+/// levels over two days from [`NOV_20`], each message distinct.
+fn at_sites(rng: &mut Rng, n: usize, first: usize) -> Vec<Record> {
+    let files = [None, Some("src/a.rs"), Some("src/b\0.rs"), Some("src/b\u{FFFD}.rs")];
+    let lines = [None, Some(1), Some(2), Some(u32::MAX), Some(i32::MAX.unsigned_abs())];
+    let mut records = mixed(rng, &LOGGERS[..3], n, NOV_20, 2 * DAY);
+    for (i, r) in records.iter_mut().enumerate() {
+        r.file = files[rng.below(files.len() as u64) as usize].map(Into::into);
+        r.line = lines[rng.below(lines.len() as u64) as usize];
+        r.message = format!("m{}", first + i).into();
+    }
+    records
+}
+
+/// The call sites of `filter` by a hand `GROUP BY` over `log_records`, as
+/// text rows (logger, file, line, counts, last seen, example), sorted.
+fn sites_by_hand(db: &mut Client, filter: &RecordFilter) -> Vec<Vec<String>> {
+    let since = filter.since.map_or(-10_000_000_000_000_000, |t| t.0);
+    let until = filter.until.map_or(10_000_000_000_000_000, |t| t.0);
+    let logger = match &filter.logger {
+        None => "TRUE".to_owned(),
+        Some(LoggerMatch::Exact(name)) => format!("logger = '{name}'"),
+        Some(LoggerMatch::Tree(root)) => format!("(logger = '{root}' OR logger LIKE '{root}::%')"),
+    };
+    db.batch_execute("SET TIME ZONE 'UTC'").unwrap();
+    let mut out: Vec<Vec<String>> = db
+        .query(
+            &format!(
+                "WITH r AS (SELECT * FROM log_records
+                            WHERE ts >= 'epoch'::timestamptz + $1::int8 * interval '1 microsecond'
+                              AND ts < 'epoch'::timestamptz + $2::int8 * interval '1 microsecond' AND {logger})
+                 SELECT logger, coalesce(file, '-'), coalesce(line::text, '-'),
+                        concat_ws('/', count(*) FILTER (WHERE level = 5), count(*) FILTER (WHERE level = 10),
+                                  count(*) FILTER (WHERE level = 20), count(*) FILTER (WHERE level = 30),
+                                  count(*) FILTER (WHERE level = 40)),
+                        ((extract(epoch FROM max(ts)) * 1000000)::int8)::text,
+                        (array_agg(message ORDER BY ts DESC, id DESC))[1]
+                 FROM r GROUP BY 1, 2, 3"
+            ),
+            &[&since, &until],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (0..r.len()).map(|i| r.get::<_, String>(i)).collect())
+        .collect();
+    out.sort();
+    out
+}
+
+/// [`Store::call_sites`] as the same text rows as [`sites_by_hand`].
+fn sites_read(store: &PgStore, filter: &RecordFilter) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = store
+        .call_sites(filter, 10_000)
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            let c = s.counts;
+            vec![
+                s.logger,
+                s.file.unwrap_or_else(|| "-".into()),
+                s.line.map_or_else(|| "-".into(), |l| l.to_string()),
+                format!("{}/{}/{}/{}/{}", c.trace, c.debug, c.info, c.warn, c.error),
+                s.last_seen.0.to_string(),
+                s.example,
+            ]
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Call sites over ranges that start and end inside hours, whole hours,
+/// open ends and less than an hour, for every logger filter: equal to a
+/// `GROUP BY` by hand, before and after a prune that ends inside an hour,
+/// on a plain table and on one partitioned by day (whose prune drops the
+/// first day whole).
+#[test]
+fn call_sites_equal_a_group_by_on_unaligned_ranges_and_after_prune() {
+    for partitioned in [false, true] {
+        let Some(url) = TestServer::shared_database() else { return };
+        let option = if partitioned { "?partition=day" } else { "" };
+        let mut sink = PgSink::connect(&format!("{url}{option}")).unwrap();
+        let mut rng = Rng(0x5173);
+        for b in 0..8 {
+            write(&mut sink, 1, &at_sites(&mut rng, 250, b * 250));
+        }
+        let mut db = client(&url);
+        assert_eq!(assert_aggregates_match_records(&mut db), 2_000);
+        let store = PgStore::connect(&url).unwrap();
+        let min = 60 * SEC;
+        let ranges = [
+            (None, None),
+            (Some(NOV_20 + 17 * min + 3), Some(NOV_20 + DAY + 5 * 60 * min + 59 * min)),
+            (Some(NOV_20 + 3 * 60 * min), Some(NOV_20 + 9 * 60 * min)),
+            (Some(NOV_20 + DAY - 7), None),
+            (None, Some(NOV_20 + 30 * 60 * min + 1)),
+            (Some(NOV_20 + 5 * 60 * min + min), Some(NOV_20 + 5 * 60 * min + 50 * min)),
+            (Some(NOV_20 + 5 * 60 * min + 50 * min), Some(NOV_20 + 7 * 60 * min + min)),
+        ];
+        let loggers = [None, Some(LoggerMatch::Exact("app".into())), Some(LoggerMatch::Tree("app".into()))];
+        let check = |db: &mut Client, when: &str| {
+            for (since, until) in ranges {
+                for logger in &loggers {
+                    let mut filter = RecordFilter::default();
+                    filter.since = since.map(Timestamp);
+                    filter.until = until.map(Timestamp);
+                    filter.logger = logger.clone();
+                    let expected = sites_by_hand(db, &filter);
+                    assert_eq!(sites_read(&store, &filter), expected, "{when}, partitioned {partitioned}: {filter:?}");
+                }
+            }
+        };
+        check(&mut db, "before prune");
+        let maintenance = PgMaintenance::connect(&url).unwrap();
+        let cutoff = Timestamp(NOV_20 + DAY + 90 * min + 11);
+        let report = maintenance.prune(cutoff, 70, false).unwrap();
+        let left: i64 = db.query_one("SELECT count(*) FROM log_records", &[]).unwrap().get(0);
+        assert_eq!(report.deleted, 2_000 - left.unsigned_abs());
+        assert!(report.deleted > 1_000, "{report:?}");
+        assert_eq!(assert_aggregates_match_records(&mut db), left);
+        check(&mut db, "after prune");
+    }
 }
