@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use log_panel_core::{civil_from_days, level_from_severity, Level, Timestamp, DAY, HOUR, LEVELS};
+use log_panel_core::{civil_from_days, level_from_severity, Level, Timestamp, DAY, HOUR};
 use log_panel_query::{
     CallSite, Cards, CardsQuery, Cursor, FieldMatch, FieldValue, Histogram, HistogramSpan, LevelCounts, LoggerCard,
     LoggerTotals, Page, PageAt, RecordFilter, Slots, Store, StoreError, StoreErrorKind, StoredRecord,
@@ -505,24 +505,6 @@ fn add_site(
     Ok(())
 }
 
-/// The whole UTC hours `[a, b)` (`None`: unbounded) of a call-site list that
-/// the call-site table can answer: `filter` keeps every level (the table's
-/// newest record is of all levels) and sets nothing beside the logger and
-/// the time. `None` when it cannot, or when the range holds no whole hour
-/// (its rows are then few).
-fn site_hours(filter: &RecordFilter) -> Option<(Option<Timestamp>, Option<Timestamp>)> {
-    if !filter.is_aggregate_only() || !LEVELS.iter().all(|l| filter.keeps_level(*l)) {
-        return None;
-    }
-    let a =
-        filter.since.map(|s| Timestamp(s.0.div_euclid(HOUR) * HOUR + if s.0.rem_euclid(HOUR) > 0 { HOUR } else { 0 }));
-    let b = filter.until.map(|u| Timestamp(u.0.div_euclid(HOUR) * HOUR));
-    match (a, b) {
-        (Some(a), Some(b)) if a >= b => None,
-        _ => Some((a, b)),
-    }
-}
-
 /// The records strictly older (or newer) than `c` in (time, id) order.
 /// Spelled out: 18.16 fails on a tuple comparison through a `Distributed`
 /// table. The bound on `time` beside the one on `ts` skips the day
@@ -726,18 +708,11 @@ impl Store for ChStore {
             return Ok(Vec::new());
         }
         let mut sites = Sites::new();
-        match site_hours(filter).filter(|_| self.version >= SITES_VERSION) {
-            Some((a, b)) => {
-                self.call_sites_by_hour(filter, (a, b), &mut sites)?;
-                // The partial hours at the ends: [since, a) and [b, until).
-                for (since, until) in [(filter.since, a), (b, filter.until)] {
-                    let (Some(since), Some(until)) = (since, until) else { continue };
-                    if since < until {
-                        let mut edge = filter.clone();
-                        edge.since = Some(since);
-                        edge.until = Some(until);
-                        self.call_sites_from_records(&edge, &mut sites)?;
-                    }
+        match filter.whole_site_hours().filter(|_| self.version >= SITES_VERSION) {
+            Some(hours) => {
+                self.call_sites_by_hour(filter, hours, &mut sites)?;
+                for edge in filter.partial_hours(hours) {
+                    self.call_sites_from_records(&edge, &mut sites)?;
                 }
             }
             None => self.call_sites_from_records(filter, &mut sites)?,

@@ -224,20 +224,27 @@ impl SqliteSink {
     /// [`Sink::idle`]; a write waits for each transaction. Returns the
     /// transactions run.
     pub fn catch_up_indexes(&mut self, rows: usize) -> Result<u64, SinkError> {
+        let mut steps = 1;
+        while self.index_some(rows)? {
+            steps += 1;
+        }
+        Ok(steps)
+    }
+
+    /// Indexes at most `rows` more records (the search index and the
+    /// context-key side table) in one transaction, whatever the lag; returns
+    /// whether unindexed records remain. [`Sink::idle`]'s steps size
+    /// themselves by time, so a tool or a test that wants a given lag (the
+    /// read side's merge of the index and the scanned tail) takes it here.
+    pub fn index_some(&mut self, rows: usize) -> Result<bool, SinkError> {
         self.ensure_current()?;
         let rows = i64::try_from(rows.max(1)).unwrap_or(i64::MAX);
-        let mut steps = 0;
-        loop {
-            let tx = self.conn.transaction().map_err(classify)?;
-            let text = search::index_step(&tx, rows).map_err(classify)?;
-            let keys = context_index::index_step(&tx, rows).map_err(classify)?;
-            tx.commit().map_err(classify)?;
-            self.after_commit();
-            steps += 1;
-            if !(text || keys) {
-                return Ok(steps);
-            }
-        }
+        let tx = self.conn.transaction().map_err(classify)?;
+        let text = search::index_step(&tx, rows).map_err(classify)?;
+        let keys = context_index::index_step(&tx, rows).map_err(classify)?;
+        tx.commit().map_err(classify)?;
+        self.after_commit();
+        Ok(text || keys)
     }
 
     /// One step of indexing, in one transaction: the next records above

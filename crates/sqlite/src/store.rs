@@ -505,23 +505,6 @@ impl SqliteStore {
     }
 }
 
-/// The whole UTC hours `[a, b)` (`None`: unbounded) of the range of a call
-/// site list that `log_site_hourly` and `log_site_daily` can answer: `filter` keeps every level
-/// (the table's newest time is of all levels) and sets nothing beside the
-/// logger and the time; `None` when it cannot, or when the range holds no
-/// whole hour (the rows are then few).
-fn site_hours(filter: &RecordFilter) -> Option<(Option<Timestamp>, Option<Timestamp>)> {
-    if !filter.is_aggregate_only() || !log_panel_core::LEVELS.iter().all(|l| filter.keeps_level(*l)) {
-        return None;
-    }
-    let a = filter.since.map(|s| Timestamp(ceil_to(s.0, HOUR)));
-    let b = filter.until.map(|u| Timestamp(u.0.div_euclid(HOUR) * HOUR));
-    match (a, b) {
-        (Some(a), Some(b)) if a >= b => None,
-        _ => Some((a, b)),
-    }
-}
-
 /// The most loggers of one tree that [`SqliteStore::records`] reads as one
 /// arm each; a larger tree is read by a single query (and a sort).
 const TREE_ARMS: usize = 64;
@@ -1094,7 +1077,7 @@ impl Store for SqliteStore {
         if !filter.check()? {
             return Ok(Vec::new());
         }
-        if let Some(hours) = site_hours(filter) {
+        if let Some(hours) = filter.whole_site_hours() {
             return self.call_sites_by_bucket(filter, hours, limit);
         }
         let conn = self.conn()?;
