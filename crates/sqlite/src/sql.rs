@@ -295,10 +295,45 @@ impl KeyCondition<'_> {
         }
     }
 
+    /// A text every record matching `m` holds in its context's JSON text,
+    /// or `None` when no value form has one (a float may be written `1.5`,
+    /// `15e-1`, `1.50`). Each accepted value's text as any JSON writer
+    /// leaves it unescaped: an integer's digits (`-0` holds `0` too), a
+    /// boolean's word, and a string's longest run of [`plain`] characters.
+    /// The one shortest of these, if every other form contains it.
+    fn needle(m: &FieldMatch) -> Option<String> {
+        let mut forms = Vec::new();
+        for (v, t) in Self::candidates(m) {
+            forms.push(match (v, t) {
+                (Value::Text(s), _) => longest_plain_run(&s)?,
+                (Value::Integer(_), "true" | "false") => t.to_owned(),
+                (Value::Integer(i), _) => i.to_string(),
+                _ => return None,
+            });
+        }
+        let shortest = forms.iter().min_by_key(|f| f.len())?;
+        forms.iter().all(|f| f.contains(shortest.as_str())).then(|| shortest.clone())
+    }
+
     /// The exact typed condition on a row of `log_records`: with
     /// `json_extract` for a key that can be inlined in a path, through
-    /// `json_each` for any other (spaces, dots, quotes).
+    /// `json_each` for any other (spaces, dots, quotes). A field condition
+    /// first tests its [`needle`](Self::needle) with `instr`, which costs a
+    /// fraction of parsing the JSON on the rows that lack it (most of an
+    /// unindexed tail).
     fn record_check(&self, bind: &mut dyn FnMut(Value) -> String) -> String {
+        let pre = match self {
+            KeyCondition::Field(m) => {
+                Self::needle(m).map(|n| format!("instr(log_records.context, {}) > 0 AND ", bind(Value::Text(n))))
+            }
+            KeyCondition::Range(_) => None,
+        }
+        .unwrap_or_default();
+        format!("{pre}{}", self.typed_check(bind))
+    }
+
+    /// [`record_check`](Self::record_check) without the needle.
+    fn typed_check(&self, bind: &mut dyn FnMut(Value) -> String) -> String {
         let (test, types) = match self {
             KeyCondition::Field(m) => {
                 let candidates = Self::candidates(m);
@@ -322,6 +357,21 @@ impl KeyCondition<'_> {
             )
         }
     }
+}
+
+/// Whether JSON writers leave `c` unescaped in a string: printable ASCII
+/// but for what some of them escape (`"` `\` `/`, and `<` `>` `&` `'` `+`
+/// `` ` ``, which HTML-safe encoders escape by default). Non-ASCII is left
+/// out, as writers with ASCII-only output write it as `\u` escapes. (JSON
+/// allows escaping any character, but no writer escapes these: the sink's
+/// encoder and serde_json escape only quotes, backslashes and controls.)
+fn plain(c: char) -> bool {
+    matches!(c, ' '..='~') && !matches!(c, '"' | '\\' | '/' | '<' | '>' | '&' | '\'' | '+' | '`')
+}
+
+/// A longest run of [`plain`] characters of `s`, or `None` when it has none.
+fn longest_plain_run(s: &str) -> Option<String> {
+    s.split(|c| !plain(c)).max_by_key(|run| run.len()).filter(|run| !run.is_empty()).map(str::to_owned)
 }
 
 impl Sql {
@@ -464,6 +514,53 @@ pub(crate) mod tests {
         f.text = Some("payment".into());
         let p = plan(conn, &f);
         assert!(p.contains("VIRTUAL TABLE INDEX") && p.contains("log_records_fts"), "{p}");
+    }
+
+    #[test]
+    fn needles_are_texts_every_match_holds() {
+        let needle = |v: FieldValue| KeyCondition::needle(&FieldMatch::new("k", v).unwrap());
+        let text = |t: &str| needle(FieldValue::Text(t.into()));
+        assert_eq!(text("r-42").as_deref(), Some("r-42"));
+        assert_eq!(needle(FieldValue::Str("r-42".into())).as_deref(), Some("r-42"));
+        // Escaped, HTML-sensitive and non-ASCII characters split the text.
+        assert_eq!(text("ab\"cde\\f").as_deref(), Some("cde"));
+        assert_eq!(text("path/to/x<y>&'+`z").as_deref(), Some("path"));
+        assert_eq!(text("été chaud").as_deref(), Some(" chaud"));
+        assert_eq!(text("line\nbreak").as_deref(), Some("break"));
+        // Numbers: the integer's digits are in the string's text too.
+        assert_eq!(text("7").as_deref(), Some("7"));
+        assert_eq!(text("007").as_deref(), Some("7"));
+        assert_eq!(text("+7").as_deref(), Some("7"));
+        assert_eq!(text("-0").as_deref(), Some("0"));
+        assert_eq!(needle(FieldValue::Int(-7)).as_deref(), Some("-7"));
+        assert_eq!(text("true").as_deref(), Some("true"));
+        // No text every match holds: a float's forms vary, a text of no plain character.
+        for none in ["1.5", "1e3", "日本", "", "\"/"] {
+            assert_eq!(text(none), None, "{none:?}");
+        }
+    }
+
+    /// The scan of the records above the side table's mark tests the needle
+    /// before `json_extract`; a condition with no needle scans as before.
+    #[test]
+    fn the_unindexed_tail_is_pre_checked() {
+        let tail = |key: &str, value: &str| {
+            let mut f = RecordFilter::default();
+            f.fields.push(FieldMatch::new(key, FieldValue::Text(value.into())).unwrap());
+            let w = Sql::planned(&f, false, Marks::default());
+            let sql = w.sql();
+            let scan = sql.split("UNION ALL").nth(1).unwrap().to_owned();
+            (scan, w.params)
+        };
+        let (scan, params) = tail("request_id", "r-42");
+        let at = scan.find("instr(log_records.context, ?").unwrap();
+        assert!(at < scan.find("json_extract").unwrap(), "{scan}");
+        let p: usize = scan[at + 28..].split(')').next().unwrap().parse().unwrap();
+        assert_eq!(params[p - 1], Value::Text("r-42".into()));
+        let (scan, _) = tail("odd key", "r-42");
+        assert!(scan.find("instr(").unwrap() < scan.find("json_each").unwrap(), "{scan}");
+        let (scan, _) = tail("request_id", "1.5");
+        assert!(!scan.contains("instr(") && scan.contains("json_extract"), "{scan}");
     }
 
     #[test]

@@ -842,6 +842,89 @@ fn context_lookups_are_complete_at_every_lag() {
     check(&store, &kept, 0);
 }
 
+/// The unindexed tail's pre-check (a text every match's JSON holds, tested
+/// before `json_extract`) drops no match: values needing JSON escapes,
+/// non-ASCII, HTML-sensitive characters, numbers as integers, floats and
+/// strings, booleans, under a key a path can name and one it cannot, looked
+/// up in every `FieldValue` form, with nothing indexed and after catching up.
+#[test]
+fn the_tail_pre_check_drops_no_match() {
+    use log_panel_core::{Context, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = SqliteSink::open(dir.path().join("logs.db")).unwrap();
+    let texts = [
+        "r-5",
+        "r-5x",
+        "a\"b\\c",
+        "line\nbreak",
+        "tab\tx",
+        "path/to/x",
+        "<tag>&'+`",
+        "é",
+        "été chaud",
+        "日本",
+        "7",
+        "007",
+        "+7",
+        "-0",
+        "0",
+        "-7",
+        "1500",
+        "true",
+        "false",
+        "1.5",
+        "",
+    ];
+    let mut values: Vec<Value> = texts.iter().map(|&t| Value::from(t)).collect();
+    values.extend([7, -7, 0, 1_500].map(Value::I64));
+    values.extend([1.5, 7.0, -0.0].map(Value::F64));
+    values.extend([Value::Bool(true), Value::Bool(false), Value::U64(u64::MAX)]);
+    let keys = ["k", "odd \"key\"/é"];
+    let origin = Origin::new("api", "h1", 10);
+    let mut records = Vec::new();
+    for key in keys {
+        for v in &values {
+            let mut r = Record::new(Level::Info, "app", "m");
+            r.context = Context::from_pairs([(key, v.clone()), ("other", Value::from("r-5 7 true"))]);
+            records.push(r);
+        }
+    }
+    for (i, r) in records.iter_mut().enumerate() {
+        r.timestamp = Timestamp(BASE + i as i64);
+    }
+    sink.write(&Batch::new(&origin, &records)).unwrap();
+    let model: Vec<(i64, StoredRecord)> =
+        records.iter().zip(1..).map(|(r, id)| (id, conformance::stored(id, &origin, r).unwrap())).collect();
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let mut lookups: Vec<FieldValue> = texts.iter().map(|t| FieldValue::Text((*t).into())).collect();
+    lookups.extend(texts.iter().map(|t| FieldValue::Str((*t).into())));
+    lookups.extend([7, -7, 0, 1_500].map(FieldValue::Int));
+    let check = |stage: &str| {
+        let mut found = 0;
+        for key in keys {
+            for value in &lookups {
+                let mut f = RecordFilter::default();
+                f.fields.push(FieldMatch::new(key, value.clone()).unwrap());
+                let want: Vec<i64> = model.iter().filter(|(_, s)| f.keeps(s)).map(|(id, _)| *id).collect();
+                let related: Vec<i64> = store.related(key, value, 1_000).unwrap().iter().map(|r| r.id).collect();
+                assert_eq!(related, want, "related {key:?}={value:?} {stage}");
+                let mut page: Vec<i64> =
+                    store.records(&f, PageAt::Newest, 1_000).unwrap().records.iter().map(|r| r.id).collect();
+                page.reverse();
+                assert_eq!(page, want, "records {key:?}={value:?} {stage}");
+                found += want.len();
+            }
+        }
+        // Every text, integer and boolean value is found under both keys, some by several forms.
+        assert!(found >= 2 * (texts.len() + 6), "{found} matches {stage}");
+    };
+    assert_eq!(store.unindexed().unwrap(), records.len() as u64);
+    check("with every record unindexed");
+    catch_up(&mut sink);
+    assert_eq!(store.unindexed().unwrap(), 0);
+    check("with every record indexed");
+}
+
 #[test]
 fn context_keys_are_indexed_and_detected() {
     let dir = tempfile::tempdir().unwrap();
