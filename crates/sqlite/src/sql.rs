@@ -297,8 +297,8 @@ impl KeyCondition<'_> {
 
     /// A text every record matching `m` holds in its context's JSON text,
     /// or `None` when no value form has one (a float may be written `1.5`,
-    /// `15e-1`, `1.50`). Each accepted value's text as any JSON writer
-    /// leaves it unescaped: an integer's digits (`-0` holds `0` too), a
+    /// `15e-1`, `1.50`). Each accepted value's text that JSON writers leave
+    /// unescaped: an integer's digits (`-0` holds `0` too), a
     /// boolean's word, and a string's longest run of [`plain`] characters.
     /// The one shortest of these, if every other form contains it.
     fn needle(m: &FieldMatch) -> Option<String> {
@@ -363,8 +363,9 @@ impl KeyCondition<'_> {
 /// but for what some of them escape (`"` `\` `/`, and `<` `>` `&` `'` `+`
 /// `` ` ``, which HTML-safe encoders escape by default). Non-ASCII is left
 /// out, as writers with ASCII-only output write it as `\u` escapes. (JSON
-/// allows escaping any character, but no writer escapes these: the sink's
-/// encoder and serde_json escape only quotes, backslashes and controls.)
+/// allows `\u`-escaping any character and SQLite also reads JSON5, but the
+/// sink's encoder and serde_json escape only quotes, backslashes and
+/// controls, and no usual writer escapes the characters kept here.)
 fn plain(c: char) -> bool {
     matches!(c, ' '..='~') && !matches!(c, '"' | '\\' | '/' | '<' | '>' | '&' | '\'' | '+' | '`')
 }
