@@ -4,6 +4,8 @@
 //! Every value is a bound parameter; only fixed column names are inlined.
 //! Which index serves each condition is documented in `docs/query.md`.
 
+use std::time::SystemTime;
+
 use log_panel_core::severity;
 use log_panel_query::{FieldRange, FieldValue, LoggerMatch, RecordFilter};
 use postgres::types::ToSql;
@@ -21,6 +23,13 @@ pub(crate) struct Sql {
     params: Vec<Box<dyn ToSql + Sync + Send>>,
     /// The search mark read just before (see [`mark_expr`]).
     pub(crate) mark: Option<i64>,
+    /// Whether `log_records` was partitioned by day when the mark was read.
+    pub(crate) partitioned: bool,
+    /// The `(ts, id)` pairs of the first searching condition's candidates,
+    /// read beforehand ([`listing_candidates`]): that condition then names
+    /// them as values, which PostgreSQL prunes day partitions by while
+    /// planning (see [`IdPlan::List`]).
+    pub(crate) listed: Option<(Vec<SystemTime>, Vec<i64>)>,
 }
 
 impl Sql {
@@ -117,6 +126,11 @@ fn mark_expr(sql: &mut Sql) -> String {
     }
 }
 
+/// `json` bound as a jsonb parameter.
+fn bind_object(sql: &mut Sql, json: String) -> String {
+    format!("{}::text::jsonb", sql.bind(json))
+}
+
 /// The bound JSON objects of `key = value` (one per typed form) and the
 /// exact typed check of them on `r.context`; `None` when nothing can match.
 fn field_parts(sql: &mut Sql, key: &str, value: &FieldValue) -> Option<(Vec<String>, String)> {
@@ -128,7 +142,7 @@ fn field_parts(sql: &mut Sql, key: &str, value: &FieldValue) -> Option<(Vec<Stri
     let mut objects = Vec::new();
     let mut exact = Vec::new();
     for (json, form) in alternatives {
-        let object = format!("{}::text::jsonb", sql.bind(json));
+        let object = bind_object(sql, json);
         let contains = format!("r.context @> {object}");
         objects.push(object);
         let op = match form {
@@ -151,17 +165,68 @@ pub(crate) fn field_check(sql: &mut Sql, key: &str, value: &FieldValue) -> Strin
     field_parts(sql, key, value).map_or_else(|| "FALSE".to_owned(), |(_, exact)| exact)
 }
 
-/// The ids a field condition's index lists: the GIN index of the search side
-/// table up to its mark, and a scan above it (not yet indexed).
-fn field_candidates(sql: &mut Sql, objects: &[String]) -> String {
+/// The columns a search's candidates are read with: `id`, or `ts, id`
+/// (the day partition's key with it, [`listing_candidates`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keys {
+    Id,
+    TsId,
+}
+
+impl Keys {
+    /// The columns of table alias `t`.
+    fn of(self, t: &str) -> String {
+        match self {
+            Keys::Id => format!("{t}.id"),
+            Keys::TsId => format!("{t}.ts, {t}.id"),
+        }
+    }
+}
+
+/// The records a field condition's index lists: the GIN index of the search
+/// side table up to its mark, and a scan above it (not yet indexed).
+fn field_candidates(sql: &mut Sql, objects: &[String], keys: Keys) -> String {
     let any_of = |col: &str| objects.iter().map(|o| format!("{col} @> {o}")).collect::<Vec<_>>().join(" OR ");
     let mark = mark_expr(sql);
     format!(
-        "SELECT s.id FROM log_search s WHERE {} \
-         UNION ALL SELECT t.id FROM log_records t WHERE t.id > {mark} AND ({})",
+        "SELECT {} FROM log_search s WHERE {} \
+         UNION ALL SELECT {} FROM log_records t WHERE t.id > {mark} AND ({})",
+        keys.of("s"),
         any_of("s.context"),
+        keys.of("t"),
         any_of("t.context")
     )
+}
+
+/// The records a message condition's index lists: the trigram-indexed side
+/// table up to the mark, and a scan of the rows above it (not yet indexed),
+/// so results are complete however far the index lags.
+fn text_candidates(sql: &mut Sql, text: &str, keys: Keys) -> String {
+    let pattern = sql.bind(format!("%{}%", like_escape(text)));
+    let mark = mark_expr(sql);
+    format!(
+        "SELECT {} FROM log_search s WHERE s.message ILIKE {pattern} \
+         UNION ALL SELECT {} FROM log_records t WHERE t.id > {mark} AND t.message ILIKE {pattern}",
+        keys.of("s"),
+        keys.of("t")
+    )
+}
+
+/// The `(ts, id)` candidates (columns `ts`, `id`) of the searching condition
+/// [`page_conditions`] lists first (the text, else the first field), or
+/// `None` when `filter` has none or its first field can match nothing.
+pub(crate) fn listing_candidates(sql: &mut Sql, filter: &RecordFilter) -> Option<String> {
+    if let Some(text) = &filter.text {
+        return Some(text_candidates(sql, text, Keys::TsId));
+    }
+    let field = filter.fields.first()?;
+    // The objects alone: the typed check's parameters would go unused here.
+    let objects: Vec<String> =
+        field_alternatives(&field.key, &field.value).into_iter().map(|(json, _)| bind_object(sql, json)).collect();
+    if objects.is_empty() {
+        return None;
+    }
+    Some(field_candidates(sql, &objects, Keys::TsId))
 }
 
 /// The condition `key = value` on `r.context`: candidates from the GIN
@@ -171,8 +236,8 @@ pub(crate) fn field_condition(sql: &mut Sql, key: &str, value: &FieldValue, ids:
     let Some((objects, exact)) = field_parts(sql, key, value) else {
         return "FALSE".to_owned();
     };
-    let candidates = field_candidates(sql, &objects);
-    format!("({} AND {exact})", ids.wrap(&candidates))
+    let listed = ids.wrap(sql, |sql| field_candidates(sql, &objects, Keys::Id));
+    format!("({listed} AND {exact})")
 }
 
 /// The message condition tested on the record `r` itself, without an index
@@ -198,16 +263,9 @@ pub(crate) fn range_condition(sql: &mut Sql, r: &FieldRange) -> String {
     )
 }
 
-/// The message condition: the trigram-indexed side table for ids up to the
-/// mark, and a scan of the rows above it (not yet indexed), so results are
-/// complete however far the index lags.
+/// The message condition: the records [`text_candidates`] lists.
 pub(crate) fn text_condition(sql: &mut Sql, text: &str, ids: IdPlan) -> String {
-    let pattern = sql.bind(format!("%{}%", like_escape(text)));
-    let mark = mark_expr(sql);
-    ids.wrap(&format!(
-        "SELECT s.id FROM log_search s WHERE s.message ILIKE {pattern} \
-         UNION ALL SELECT t.id FROM log_records t WHERE t.id > {mark} AND t.message ILIKE {pattern}"
-    ))
+    ids.wrap(sql, |sql| text_candidates(sql, text, Keys::Id))
 }
 
 /// How a searching condition (text, context field) hands its index's ids to the statement.
@@ -220,15 +278,28 @@ pub(crate) enum IdPlan {
     Join,
     /// `r.id = ANY(ARRAY(…))`: the ids listed first, then each row fetched
     /// by its key and the few sorted: for a page whose matches are few
-    /// (what a walk of the nearest rows could not settle).
+    /// (what a walk of the nearest rows could not settle). With the pairs
+    /// already read ([`Sql::listed`]), `r.id = ANY($ids) AND r.ts = ANY($ts)`
+    /// instead: on a table partitioned by day the values prune the days
+    /// while planning, where a list from a subquery probes every day's id
+    /// index (and plans every day).
     List,
 }
 
 impl IdPlan {
-    fn wrap(self, ids: &str) -> String {
+    /// The condition on `r` for the records `candidates` lists (built only
+    /// when the statement reads them: an unused parameter is an error).
+    fn wrap(self, sql: &mut Sql, candidates: impl FnOnce(&mut Sql) -> String) -> String {
         match self {
-            IdPlan::Join => format!("r.id IN ({ids})"),
-            IdPlan::List => format!("r.id = ANY(ARRAY({ids}))"),
+            IdPlan::Join => format!("r.id IN ({})", candidates(sql)),
+            IdPlan::List => match sql.listed.take() {
+                Some((ts, ids)) => {
+                    let ids = sql.bind(ids);
+                    let ts = sql.bind(ts);
+                    format!("(r.id = ANY({ids}::int8[]) AND r.ts = ANY({ts}::timestamptz[]))")
+                }
+                None => format!("r.id = ANY(ARRAY({}))", candidates(sql)),
+            },
         }
     }
 }

@@ -6,7 +6,7 @@
 //! each filter is served by an index is in `docs/query.md`.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use log_panel_core::{level_from_severity, Timestamp};
 use log_panel_query::{
@@ -19,7 +19,9 @@ use postgres::{Client, Row};
 
 use crate::options::error_chain;
 use crate::rows::{self, system_time, timestamp, RECORD_COLUMNS};
-use crate::sql::{field_check, filter_conditions, like_escape, logger_condition, page_conditions, text_check, Sql};
+use crate::sql::{
+    field_check, filter_conditions, like_escape, listing_candidates, logger_condition, page_conditions, text_check, Sql,
+};
 use crate::{schema, Error, Options};
 
 mod fields;
@@ -165,6 +167,13 @@ fn planned_rows(line: &str) -> f64 {
         .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
         .map_or(0.0, |n| n.parse::<f64>().unwrap_or(0.0))
 }
+
+/// The most `(ts, id)` pairs of a search a statement on a partitioned
+/// `log_records` names as values (`PgStore::page_sql_for`).
+const LISTED_PAIRS: i64 = 1000;
+
+/// `EXPLAIN` as executed, without the figures that vary from run to run.
+const EXPLAIN_ANALYZE: &str = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)";
 
 pub(crate) fn sql_limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -372,14 +381,49 @@ impl PgStore {
     }
 
     /// A statement for `filter`, with the search mark read first when the
-    /// filter searches (see `query::mark_expr`).
+    /// filter searches (see `query::mark_expr`), and with it whether
+    /// `log_records` is partitioned (asked each time: a writer may partition
+    /// it while this store is open).
     fn sql_for(&self, filter: &RecordFilter) -> Result<Sql, StoreError> {
         let mut sql = Sql::default();
         if filter.text.is_some() || !filter.fields.is_empty() || !filter.ranges.is_empty() || filter.query.is_some() {
-            let mark: i64 = self.run("reading the search mark", |c| {
-                c.query_one("SELECT coalesce((SELECT last_id FROM log_search_mark), 0)", &[])?.try_get(0)
+            let (mark, partitioned) = self.run("reading the search mark", |c| {
+                let row = c.query_one(
+                    "SELECT coalesce((SELECT last_id FROM log_search_mark), 0),
+                            (SELECT relkind = 'p' FROM pg_class WHERE oid = 'log_records'::regclass)",
+                    &[],
+                )?;
+                Ok((row.try_get::<_, i64>(0)?, row.try_get::<_, Option<bool>>(1)?.unwrap_or(false)))
             })?;
             sql.mark = Some(mark);
+            sql.partitioned = partitioned;
+        }
+        Ok(sql)
+    }
+
+    /// [`sql_for`](PgStore::sql_for) a statement built with [`page_conditions`]:
+    /// when `log_records` is partitioned, the `(ts, id)` pairs of the search
+    /// it lists first are read now, up to [`LISTED_PAIRS`], so the statement
+    /// names them as values and reads only their days (`Sql::listed`). More
+    /// pairs than that, and it lists them by subquery as when unpartitioned
+    /// (a long list would cross the connection twice).
+    fn page_sql_for(&self, filter: &RecordFilter) -> Result<Sql, StoreError> {
+        let mut sql = self.sql_for(filter)?;
+        if !sql.partitioned {
+            return Ok(sql);
+        }
+        let mut first = Sql::default();
+        first.mark = sql.mark;
+        let Some(candidates) = listing_candidates(&mut first, filter) else {
+            return Ok(sql);
+        };
+        let cap = first.bind(LISTED_PAIRS + 1);
+        first.text = format!("SELECT c.ts, c.id FROM ({candidates}) c LIMIT {cap}");
+        let pairs: Vec<(SystemTime, i64)> = self.run("listing a search's records", |c| {
+            c.query(first.text.as_str(), &first.params())?.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        })?;
+        if i64::try_from(pairs.len()).unwrap_or(i64::MAX) <= LISTED_PAIRS {
+            sql.listed = Some(pairs.into_iter().unzip());
         }
         Ok(sql)
     }
@@ -397,7 +441,7 @@ impl PgStore {
         if let Some(found) = self.page_by_walk(filter, side, 0)? {
             return Ok(!found.is_empty());
         }
-        let mut sql = self.sql_for(filter)?;
+        let mut sql = self.page_sql_for(filter)?;
         let cond = page_conditions(&mut sql, filter);
         let ts = sql.bind(system_time(at.ts));
         let id = sql.bind(at.id);
@@ -434,7 +478,7 @@ impl PgStore {
 
     /// The statement of a page of `filter`'s records through the indexes.
     fn page_sql(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Sql, StoreError> {
-        let mut sql = self.sql_for(filter)?;
+        let mut sql = self.page_sql_for(filter)?;
         let cond = page_conditions(&mut sql, filter);
         let (position, order) = PgStore::position(&mut sql, at);
         let lim = sql.bind(sql_limit(limit).saturating_add(1));
@@ -452,13 +496,56 @@ impl PgStore {
     /// filter is answered through an index, never a sequential scan of
     /// `log_records`.
     pub fn explain_records(&self, filter: &RecordFilter) -> Result<String, StoreError> {
-        let mut sql = self.page_sql(filter, PageAt::Newest, 50)?;
-        sql.text = format!("EXPLAIN {}", sql.text);
+        self.explain("EXPLAIN", self.page_sql(filter, PageAt::Newest, 50)?)
+    }
+
+    /// [`explain_records`](PgStore::explain_records) run with `EXPLAIN
+    /// (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)`: the plan as executed,
+    /// where a day partition pruned at run time shows `(never executed)`.
+    /// A test counts with it the partitions a search reads.
+    pub fn explain_analyze_records(&self, filter: &RecordFilter) -> Result<String, StoreError> {
+        self.explain(EXPLAIN_ANALYZE, self.page_sql(filter, PageAt::Newest, 50)?)
+    }
+
+    /// The executed plan (as [`explain_analyze_records`](PgStore::explain_analyze_records))
+    /// of [`Store::related`]`(key, value, limit)`, the request view's lookup;
+    /// `None` when the value can match nothing (no statement runs).
+    pub fn explain_analyze_related(
+        &self,
+        key: &str,
+        value: &FieldValue,
+        limit: usize,
+    ) -> Result<Option<String>, StoreError> {
+        match self.related_sql(key, value, limit)? {
+            Some(sql) => self.explain(EXPLAIN_ANALYZE, sql).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The plan of `sql` by `explain` (`EXPLAIN` and its options), as lines joined by newlines.
+    fn explain(&self, explain: &str, mut sql: Sql) -> Result<String, StoreError> {
+        sql.text = format!("{explain} {}", sql.text);
         let rows = self.run("explaining a page", |c| c.query(sql.text.as_str(), &sql.params()))?;
         let lines: Result<Vec<String>, _> = rows.iter().map(|r| r.try_get::<_, String>(0)).collect();
         lines
             .map(|l| l.join("\n"))
             .map_err(|e| StoreError::new(StoreErrorKind::Storage, format!("explaining a page: {e}")).with_source(e))
+    }
+
+    /// The statement of [`Store::related`]: a request's few records, their
+    /// ids first, never a walk in time order; `None` when nothing can match.
+    fn related_sql(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Option<Sql>, StoreError> {
+        let mut filter = RecordFilter::default();
+        filter.fields.push(FieldMatch::new(key, value.clone())?);
+        if !filter.check()? {
+            return Ok(None);
+        }
+        let mut sql = self.page_sql_for(&filter)?;
+        let cond = page_conditions(&mut sql, &filter);
+        let lim = sql.bind(sql_limit(limit));
+        sql.text =
+            format!("SELECT {RECORD_COLUMNS} FROM log_records r WHERE {cond} ORDER BY r.ts ASC, r.id ASC LIMIT {lim}");
+        Ok(Some(sql))
     }
 
     /// A searching page (text or context fields) read by walking the nearest
@@ -702,18 +789,10 @@ impl Store for PgStore {
     }
 
     fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
-        let mut filter = RecordFilter::default();
-        filter.fields.push(FieldMatch::new(key, value.clone())?);
-        if !filter.check()? {
-            return Ok(Vec::new());
+        match self.related_sql(key, value, limit)? {
+            Some(sql) => self.fetch_records(&sql),
+            None => Ok(Vec::new()),
         }
-        // A request's few records: their ids first, never a walk in time order.
-        let mut sql = self.sql_for(&filter)?;
-        let cond = page_conditions(&mut sql, &filter);
-        let lim = sql.bind(sql_limit(limit));
-        sql.text =
-            format!("SELECT {RECORD_COLUMNS} FROM log_records r WHERE {cond} ORDER BY r.ts ASC, r.id ASC LIMIT {lim}");
-        self.fetch_records(&sql)
     }
 
     fn cards(&self, query: &CardsQuery) -> Result<Cards, StoreError> {

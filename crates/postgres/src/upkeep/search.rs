@@ -2,11 +2,11 @@
 //!
 //! GIN indexes on `log_records` (trigram on `message`, `jsonb_path_ops` on
 //! `context`) cut COPY throughput by half or more (docs/performance.md), so
-//! they live on a side table, `log_search (id, message, context)`, holding every record with `id <=
+//! they live on a side table, `log_search (id, message, context, ts)`, holding every record with `id <=
 //! log_search_mark.last_id`. [`index_step`] copies the next rows above the
 //! mark; searches read the index up to the mark and scan the rows above it,
 //! so they are complete however far the index lags. The same step fills
-//! `log_search_num (key, num, id)` with the numbers among each copied
+//! `log_search_num (key, num, id, ts)` with the numbers among each copied
 //! record's top-level context values, for comparisons (`status >= 500`).
 //!
 //! The mark may only pass an id once no transaction can still commit a row
@@ -69,13 +69,13 @@ pub(crate) fn index_step(client: &mut Client, max_rows: i64, wait: LockWait) -> 
     }
     let row = tx.query_one(
         "WITH copied AS (
-             INSERT INTO log_search (id, message, context)
-             SELECT id, message, context FROM log_records WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3
+             INSERT INTO log_search (id, ts, message, context)
+             SELECT id, ts, message, context FROM log_records WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3
              ON CONFLICT (id) DO NOTHING
-             RETURNING id, context),
+             RETURNING id, ts, context),
          numbers AS (
-             INSERT INTO log_search_num (key, num, id)
-             SELECT e.key, e.value::numeric::float8, c.id FROM copied c,
+             INSERT INTO log_search_num (key, num, id, ts)
+             SELECT e.key, e.value::numeric::float8, c.id, c.ts FROM copied c,
                   jsonb_each(CASE WHEN jsonb_typeof(c.context) = 'object' THEN c.context ELSE '{}' END) e
              WHERE jsonb_typeof(e.value) = 'number'
                AND abs(e.value::numeric) < 1e308

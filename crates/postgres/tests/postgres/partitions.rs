@@ -8,7 +8,7 @@ use std::sync::{Arc, Barrier};
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
 use log_panel_postgres::{schema, PgMaintenance, PgSink, PgStore};
-use log_panel_query::{Maintenance, PageAt, RecordFilter, Store, DAY, HOUR};
+use log_panel_query::{FieldMatch, FieldValue, Maintenance, PageAt, RecordFilter, Store, DAY, HOUR};
 use log_panel_testing::postgres::{client, forge_schema, forge_upgrade, TestServer};
 use postgres::Client;
 
@@ -107,16 +107,24 @@ fn four_sinks_writing_across_a_day_boundary_lose_nothing() {
     }
 }
 
-#[test]
-fn retention_drops_whole_days_and_deletes_in_the_partial_one() {
-    let Some((url, mut sink)) = partitioned_sink() else { return };
+/// A partitioned database holding `count` records from [`T0`], one every
+/// `every_secs` seconds, written in batches of 100, with the search side
+/// tables holding every row; its URL, the sink and the records.
+fn partitioned_and_indexed(count: i64, every_secs: i64) -> Option<(String, PgSink, Vec<Record>)> {
+    let (url, mut sink) = partitioned_sink()?;
     let origin = Origin::new("fleet", "h", 1);
-    // Five days, a record every 10 minutes.
-    let records: Vec<Record> = (0..5 * 144).map(|i| record(i, T0 + i * 600 * SEC)).collect();
+    let records: Vec<Record> = (0..count).map(|i| record(i, T0 + i * every_secs * SEC)).collect();
     for chunk in records.chunks(100) {
         sink.write(&Batch::new(&origin, chunk)).unwrap();
     }
-    while sink.idle().unwrap() {} // the search side tables hold every row
+    while sink.idle().unwrap() {}
+    Some((url, sink, records))
+}
+
+#[test]
+fn retention_drops_whole_days_and_deletes_in_the_partial_one() {
+    // Five days, a record every 10 minutes.
+    let Some((url, sink, records)) = partitioned_and_indexed(5 * 144, 600) else { return };
     let mut db = client(&url);
     let all: Vec<(i64, i64)> = db
         .query("SELECT id, (extract(epoch FROM ts) * 1000000)::int8 FROM log_records ORDER BY id", &[])
@@ -211,6 +219,19 @@ fn a_version_5_database_with_rows_over_days_is_partitioned_without_losing_a_row(
     assert_eq!(kind as u8, b'p');
     assert!(partitions(&mut db).len() >= 6);
     assert_eq!(misplaced(&mut db), 0);
+    // Migration 8 gave every search row its record's time.
+    let (search, numbers, wrong): (i64, i64, i64) = {
+        let r = db
+            .query_one(
+                "SELECT (SELECT count(*) FROM log_search), (SELECT count(*) FROM log_search_num),
+                        (SELECT count(*) FROM log_search s JOIN log_records r USING (id) WHERE s.ts <> r.ts)
+                      + (SELECT count(*) FROM log_search_num n JOIN log_records r USING (id) WHERE n.ts <> r.ts)",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!((search, numbers, wrong), (before.len() as i64, before.len() as i64, 0));
     // New rows get new ids, the store reads old and new.
     let max_old: i64 = db.query_one("SELECT max(id) FROM log_records", &[]).unwrap().get(0);
     let mut sink = PgSink::connect(&url).unwrap();
@@ -269,4 +290,53 @@ fn records_far_in_the_past_get_their_own_days() {
     let stored: i64 = db.query_one("SELECT count(*) FROM log_records", &[]).unwrap().get(0);
     assert_eq!(stored, 3);
     assert_eq!(sink.sanitised(), 1, "the clamped time counts as sanitised");
+}
+
+/// The day partitions of `log_records r` (the statement's records, not the
+/// scan above the search mark) that an executed plan read: those not pruned
+/// at run time (`never executed`) nor at its start (`Subplans Removed`).
+fn days_read(plan: &str) -> Vec<String> {
+    plan.lines()
+        .filter(|l| !l.contains("never executed"))
+        .filter_map(|l| {
+            let table = l.split(" on ").nth(1)?;
+            let mut words = table.split_whitespace();
+            let (name, alias) = (words.next()?, words.next()?);
+            let ours = alias == "r" || alias.strip_prefix("r_").is_some_and(|n| n.parse::<u32>().is_ok());
+            (name.starts_with("log_records_") && ours).then(|| name.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn searches_read_only_the_days_of_their_matches() {
+    // Ten days, a record every 30 minutes; request r-7 is records 35..40, all on the first day.
+    let Some((url, _sink, _)) = partitioned_and_indexed(10 * 48, 1800) else { return };
+    let mut db = client(&url);
+    db.batch_execute("ANALYZE").unwrap();
+    let days = partitions(&mut db);
+    assert!(days.len() >= 10, "{days:?}");
+    let store = PgStore::connect(&url).unwrap();
+
+    // The request view's lookup.
+    let request = FieldValue::Text("r-7".into());
+    let found = store.related("request_id", &request, 100).unwrap();
+    assert_eq!(
+        found.iter().map(|r| r.message.as_str()).collect::<Vec<_>>(),
+        (35..40).map(|i| format!("event {i}")).collect::<Vec<_>>()
+    );
+    let plan = store.explain_analyze_related("request_id", &request, 100).unwrap().unwrap();
+    assert_eq!(days_read(&plan), ["log_records_20261120"], "{plan}");
+
+    // A page of a context value, and of a rare word (record 123, on the third day).
+    let mut by_field = RecordFilter::default();
+    by_field.fields.push(FieldMatch::new("request_id", request).unwrap());
+    let plan = store.explain_analyze_records(&by_field).unwrap();
+    assert_eq!(days_read(&plan), ["log_records_20261120"], "{plan}");
+    let mut word = RecordFilter::default();
+    word.text = Some("event 123".into());
+    let page = store.records(&word, PageAt::Newest, 50).unwrap();
+    assert_eq!(page.records.iter().map(|r| r.message.as_str()).collect::<Vec<_>>(), ["event 123"]);
+    let plan = store.explain_analyze_records(&word).unwrap();
+    assert_eq!(days_read(&plan), ["log_records_20261122"], "{plan}");
 }
