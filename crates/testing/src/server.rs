@@ -2,8 +2,6 @@
 //! (a missing server is then a failure), the loud skip message, free ports.
 
 use std::io::Write;
-use std::net::TcpListener;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Whether the `CI` environment variable says we run in CI.
 pub fn in_ci() -> bool {
@@ -20,13 +18,15 @@ pub fn loud_skip(storage: &str, reason: &str) {
 }
 
 /// Nanoseconds since the epoch, to make directory and database names unique across runs.
+#[cfg(any(feature = "postgres", feature = "clickhouse"))]
 pub(crate) fn nanos() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
 /// Asks the kernel for a free loopback port (it may be taken again before use; callers retry).
+#[cfg(any(feature = "postgres", feature = "clickhouse"))]
 pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+    std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
