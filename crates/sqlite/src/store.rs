@@ -450,14 +450,7 @@ impl SqliteStore {
             ));
         }
         // The partial hours: [since, a) and [b, until).
-        for (since, until) in [(filter.since, a), (b, filter.until)] {
-            let (Some(since), Some(until)) = (since, until) else { continue };
-            if since >= until {
-                continue;
-            }
-            let mut edge = filter.clone();
-            edge.since = Some(since);
-            edge.until = Some(until);
+        for edge in filter.partial_hours(hours) {
             w.filter(&edge);
             parts.push(format!(
                 "SELECT logger, file, line, level = 5, level = 10, level = 20, level = 30, level = 40, ts
