@@ -36,8 +36,8 @@ use std::io::Read as _;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::server::{free_port, in_ci, loud_skip, nanos};
@@ -141,8 +141,7 @@ impl Cluster {
 
     /// The URL of database `db` on every shard, in shard order.
     pub fn url(&self, db: &str) -> String {
-        let hosts: Vec<String> = self.shards.iter().map(|s| format!("127.0.0.1:{}", s.http_port)).collect();
-        format!("clickhouse://{}/{db}?cluster={CLUSTER}", hosts.join(","))
+        url_of(self.shards.iter().map(|s| s.http_port), db)
     }
 
     /// Creates a fresh database on every shard and returns its URL.
@@ -320,6 +319,136 @@ rm -rf "$LP_DIR""#;
             let _ = child.wait();
         }
     }
+}
+
+/// The URL of database `db` on the cluster [`CLUSTER`] whose shards answer
+/// HTTP on `ports`, in shard order.
+fn url_of(ports: impl Iterator<Item = u16>, db: &str) -> String {
+    let hosts: Vec<String> = ports.map(|port| format!("127.0.0.1:{port}")).collect();
+    format!("clickhouse://{}/{db}?cluster={CLUSTER}", hosts.join(","))
+}
+
+/// What a [`LosingProxy`] does once it has lost the answer to an insert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterTheLoss {
+    /// Passes every later request and answer on.
+    PassOn,
+    /// Closes every connection as soon as the client sends on it (nothing
+    /// more reaches the servers: they look down) until [`LosingProxy::restore`].
+    GoDown,
+}
+
+/// Proxies on loopback ports of their own, one per upstream HTTP port, that
+/// pass every request and answer, except that the answer to the first
+/// RowBinary insert through any of them never reaches the client: the
+/// server stores the batch, and the client sees its connection closed
+/// (an insert in doubt). Its threads live as long as the test process.
+#[derive(Debug)]
+pub struct LosingProxy {
+    ports: Vec<u16>,
+    state: Arc<ProxyState>,
+}
+
+#[derive(Debug)]
+struct ProxyState {
+    then: AfterTheLoss,
+    /// Set once an insert has been picked to lose its answer.
+    picked: AtomicBool,
+    /// Set once that insert's answer has come and been dropped.
+    lost: AtomicBool,
+    /// Set with `lost` under [`AfterTheLoss::GoDown`], cleared by `restore`.
+    down: AtomicBool,
+}
+
+impl LosingProxy {
+    /// One proxy per port of `upstreams`, sharing one loss.
+    pub fn start(upstreams: &[u16], then: AfterTheLoss) -> LosingProxy {
+        let state = Arc::new(ProxyState {
+            then,
+            picked: AtomicBool::new(false),
+            lost: AtomicBool::new(false),
+            down: AtomicBool::new(false),
+        });
+        let ports = upstreams.iter().map(|&upstream| proxy(upstream, Arc::clone(&state))).collect();
+        LosingProxy { ports, state }
+    }
+
+    /// The port in front of `upstreams[i]`.
+    pub fn port(&self, i: usize) -> u16 {
+        self.ports[i]
+    }
+
+    /// The URL of database `db` through the proxies, in the order of the
+    /// upstreams, on the cluster [`CLUSTER`].
+    pub fn url(&self, db: &str) -> String {
+        url_of(self.ports.iter().copied(), db)
+    }
+
+    /// Whether an insert's answer has been lost (its server stored it).
+    pub fn answer_lost(&self) -> bool {
+        self.state.lost.load(Ordering::SeqCst)
+    }
+
+    /// Passes requests on again after [`AfterTheLoss::GoDown`].
+    pub fn restore(&self) {
+        self.state.down.store(false, Ordering::SeqCst);
+    }
+}
+
+/// A proxy to `upstream` on a port of its own (returned), run by threads.
+fn proxy(upstream: u16, state: Arc<ProxyState>) -> u16 {
+    use std::io::Write as _;
+    use std::net::{Shutdown, TcpListener, TcpStream};
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("cannot bind a proxy port: {e}"));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| panic!("the proxy's port: {e}"));
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { continue };
+            let (Ok(mut from_client), Ok(mut to_server)) = (client.try_clone(), server.try_clone()) else { continue };
+            // Set once this connection carried the insert whose answer is to be lost.
+            let losing = Arc::new(AtomicBool::new(false));
+            let (state_up, losing_up) = (Arc::clone(&state), Arc::clone(&losing));
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 1 << 16];
+                while let Ok(n @ 1..) = from_client.read(&mut buf) {
+                    if state_up.down.load(Ordering::SeqCst) {
+                        let _ = from_client.shutdown(Shutdown::Both);
+                        let _ = to_server.shutdown(Shutdown::Both);
+                        return;
+                    }
+                    if buf[..n].windows(9).any(|w| w == b"RowBinary") && !state_up.picked.swap(true, Ordering::SeqCst) {
+                        losing_up.store(true, Ordering::SeqCst);
+                    }
+                    if to_server.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+            let state = Arc::clone(&state);
+            let (mut from_server, mut to_client) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 1 << 16];
+                while let Ok(n @ 1..) = from_server.read(&mut buf) {
+                    if losing.load(Ordering::SeqCst) {
+                        // The server answered (the insert is stored): the client hears nothing.
+                        if state.then == AfterTheLoss::GoDown {
+                            state.down.store(true, Ordering::SeqCst);
+                        }
+                        state.lost.store(true, Ordering::SeqCst);
+                        let _ = to_client.shutdown(Shutdown::Both);
+                        return;
+                    }
+                    if state.down.load(Ordering::SeqCst) || to_client.write_all(&buf[..n]).is_err() {
+                        let _ = to_client.shutdown(Shutdown::Both);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
 }
 
 /// `SELECT`s over HTTP: the body and the server's display name, or the error.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use log_panel_clickhouse::{ChSink, ChStore};
 use log_panel_core::{Batch, Origin, Record, Sink, Timestamp};
 use log_panel_query::{CardsQuery, PageAt, RecordFilter, Slots, Store, StoreError, StoreErrorKind};
-use log_panel_testing::clickhouse::Cluster;
+use log_panel_testing::clickhouse::{AfterTheLoss, Cluster, LosingProxy};
 use log_panel_testing::records::sequence;
 
 /// Records `first..first + n` of a stream, each with 200 bytes more of
@@ -139,57 +139,6 @@ fn reads_with_a_shard_killed_or_frozen_fail_as_unavailable_and_recover() {
     }
 }
 
-/// A proxy to `upstream` on a loopback port of its own that passes every
-/// request and answer, except that the answer to the first RowBinary insert
-/// never reaches the client: the server stores the batch, and the client
-/// sees its connection closed. Returns the port.
-fn losing_the_first_insert_answer(upstream: u16) -> u16 {
-    use std::io::{Read, Write};
-    use std::net::{Shutdown, TcpListener, TcpStream};
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
-
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let lost = Arc::new(AtomicBool::new(false));
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { return };
-            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
-            // Set once this connection carried the insert whose answer is to be lost.
-            let losing = Arc::new(AtomicBool::new(false));
-            let (mut from_client, mut to_server) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let (lost_up, losing_up) = (Arc::clone(&lost), Arc::clone(&losing));
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 1 << 16];
-                while let Ok(n @ 1..) = from_client.read(&mut buf) {
-                    if buf[..n].windows(9).any(|w| w == b"RowBinary") && !lost_up.swap(true, Ordering::SeqCst) {
-                        losing_up.store(true, Ordering::SeqCst);
-                    }
-                    if to_server.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-            let (mut from_server, mut to_client) = (server, client);
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 1 << 16];
-                while let Ok(n @ 1..) = from_server.read(&mut buf) {
-                    if losing.load(Ordering::SeqCst) {
-                        // The server answered (the insert is stored): the client hears nothing.
-                        let _ = to_client.shutdown(Shutdown::Both);
-                        return;
-                    }
-                    if to_client.write_all(&buf[..n]).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    port
-}
-
 #[test]
 fn a_batch_stored_whose_writer_died_in_doubt_is_stored_once_when_a_new_writer_replays_it() {
     let Some(cluster) = Cluster::shared() else { return };
@@ -208,8 +157,8 @@ fn a_batch_stored_whose_writer_died_in_doubt_is_stored_once_when_a_new_writer_re
         || cluster.query(0, &format!("SELECT count() FROM {db}.log_records_local")).trim().parse::<u64>().unwrap();
 
     // The first process: its insert is stored, but its answer is lost.
-    let proxy = losing_the_first_insert_answer(cluster.http_port(0));
-    let mut first = ChSink::connect_lazy(&format!("clickhouse://127.0.0.1:{proxy}/{db}")).unwrap();
+    let proxy = LosingProxy::start(&[cluster.http_port(0)], AfterTheLoss::PassOn);
+    let mut first = ChSink::connect_lazy(&format!("clickhouse://127.0.0.1:{}/{db}", proxy.port(0))).unwrap();
     let e = first.write(&Batch::new(&origin, &records[..2_000])).expect_err("the answer was lost");
     assert_eq!(count(), 2_000, "the server stored the batch all the same: {e}");
     // The process dies with the batch in doubt; the next replays the spool in batches of its own.
