@@ -26,23 +26,37 @@
 //! reads one granule — and its `(id, writer, batch)`, and sends only the
 //! parts not stored, with the same ids, to the same shard.
 //!
-//! That memory is the sink's own, and a spool replays records in batches
-//! of its own size, not the ones first sent. So a batch whose records were
-//! all logged before this sink started — a spool left by an earlier
-//! process, replayed after a restart — is looked up by its content
-//! instead: once every insert that began before the lookup has left
+//! A spool replays records in batches of its own size, not the ones first
+//! sent, so two more kinds of batch are looked up by their content instead:
+//! a batch whose records were all logged before this sink started (a spool
+//! left by an earlier process, replayed after a restart), and a batch with
+//! a record of a batch in doubt's origin (app, host, pid) within that
+//! batch's time span (this process's own batch in doubt, spooled after its
+//! retries and replayed across other boundaries). Once every insert that
+//! began before the lookup — the ones in doubt among them — has left
 //! `system.processes` on every shard, each shard lists the stored rows of
-//! the batch's origin (app, host, pid) in the batch's time span, and only
-//! the records not among them are sent, matched one for one by logger,
-//! time, thread and message (two identical records need two stored rows).
+//! the batch's origin in the batch's time span, and only the records not
+//! among them are sent, matched one for one by logger, time, thread and
+//! message (two identical records need two stored rows). A batch in doubt
+//! is forgotten once settled: retried as it was, or looked up inside a
+//! batch that holds it whole (its first record, and its last one `len - 1`
+//! records further on).
 //!
-//! The window that remains: an insert whose request has reached the server
+//! The memory is bounded: up to 64 batches in doubt one by one (their
+//! fingerprint, origin and time span). Past that the oldest is forgotten
+//! but for its time span, merged into one span of every forgotten batch, of
+//! any origin; a batch with a record in it is looked up by content too. So
+//! past the bound the cost is more lookups (every replayed batch of that
+//! time), never a record stored twice.
+//!
+//! The windows that remain: an insert whose request has reached the server
 //! but not yet started (it is not yet in `system.processes`, e.g. still in
 //! a proxy's or the kernel's buffers) when the lookup runs, and that then
-//! commits: its part is stored twice. A batch this process spooled and
-//! replays itself in other batches than it first sent is not looked up
-//! (its records are newer than the sink). Where ZooKeeper/Keeper replication
-//! is configured (`ReplicatedMergeTree`), the server also drops a
+//! commits: its part is stored twice. A batch in doubt of another process
+//! that is still running when this one starts, replayed from a spool shared
+//! with it after it died: its records are newer than this sink, and its
+//! memory of the doubt died with it. Where ZooKeeper/Keeper replication is
+//! configured (`ReplicatedMergeTree`), the server also drops a
 //! byte-identical retried insert, which closes the first window too.
 //!
 //! # Record ids
@@ -70,7 +84,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use log_panel_core::{without_nul, Batch, Record, Sink, SinkError, SinkErrorKind};
+use log_panel_core::{without_nul, Batch, Origin, Record, Sink, SinkError, SinkErrorKind};
 
 use crate::error::{classify, RequestError};
 use crate::http::{quote, Http};
@@ -82,8 +96,8 @@ use crate::{Error, Options};
 /// The most rows one insert sends: below the server's `max_insert_block_size`
 /// (1 048 576), so each insert stays one part.
 pub const MAX_INSERT_ROWS: usize = 500_000;
-/// The most batches in doubt the sink remembers (a writer that spooled
-/// several brings them back later).
+/// The most batches in doubt the sink remembers one by one (a writer that
+/// spooled several brings them back later); past it, see [`Doubts`].
 const IN_DOUBT_KEPT: usize = 64;
 /// How long after a failed claim of the writer tag the sink tries again.
 const CLAIM_RETRY: Duration = Duration::from_secs(60);
@@ -104,7 +118,7 @@ pub struct ChSink {
     next_unit: u64,
     batch_no: u64,
     migrated: Vec<bool>,
-    in_doubt: Vec<InDoubt>,
+    in_doubt: Doubts,
     /// When the sink was made (µs since the epoch): a batch of records all
     /// logged before it may have been stored by an earlier process.
     started: i64,
@@ -119,6 +133,10 @@ struct InDoubt {
     shard: usize,
     first_unit: u64,
     fingerprint: Fingerprint,
+    /// [`origin_key`] of the batch's origin.
+    origin: u64,
+    /// The earliest and latest time of the batch's records (µs).
+    span: (i64, i64),
     query_ids: Vec<String>,
     attempt: u32,
     dirty: u64,
@@ -134,8 +152,84 @@ struct Fingerprint {
 
 impl Fingerprint {
     fn of(records: &[Record]) -> Fingerprint {
-        let key = |r: &Record| (r.timestamp.as_micros(), fnv(r.message.as_bytes()));
-        Fingerprint { len: records.len(), first: records.first().map(key), last: records.last().map(key) }
+        Fingerprint {
+            len: records.len(),
+            first: records.first().map(Fingerprint::key),
+            last: records.last().map(Fingerprint::key),
+        }
+    }
+
+    /// What the fingerprint knows of one record: its time and message.
+    fn key(r: &Record) -> (i64, u64) {
+        (r.timestamp.as_micros(), fnv(r.message.as_bytes()))
+    }
+
+    /// Whether `records` hold the fingerprinted batch as one run: its first
+    /// record, and its last `len - 1` records further on. The writer hands
+    /// a batch's records on in order, and a spool keeps that order, so a
+    /// batch replayed in other batches is such a run of one of them.
+    fn within(&self, records: &[Record]) -> bool {
+        let Some(first) = self.first else { return false };
+        records.iter().enumerate().any(|(i, r)| {
+            Fingerprint::key(r) == first && records.get(i + self.len - 1).map(Fingerprint::key) == self.last
+        })
+    }
+}
+
+/// The batches in doubt: up to [`IN_DOUBT_KEPT`] one by one, and past that
+/// the time span of those forgotten, so memory stays bounded and a batch
+/// with a record in that span is still looked up by content.
+#[derive(Debug, Default)]
+struct Doubts {
+    kept: Vec<InDoubt>,
+    /// The earliest and latest time of the records of the batches
+    /// forgotten past the bound, of any origin.
+    forgotten: Option<(i64, i64)>,
+}
+
+impl Doubts {
+    fn len(&self) -> usize {
+        self.kept.len()
+    }
+
+    /// Whether `fingerprint` is a batch in doubt (the writer retrying it).
+    fn knows(&self, fingerprint: &Fingerprint) -> bool {
+        self.kept.iter().any(|d| &d.fingerprint == fingerprint)
+    }
+
+    /// Takes out the batch in doubt of `fingerprint`, to settle it.
+    fn take(&mut self, fingerprint: &Fingerprint) -> Option<InDoubt> {
+        let i = self.kept.iter().position(|d| &d.fingerprint == fingerprint)?;
+        Some(self.kept.remove(i))
+    }
+
+    /// Remembers a batch in doubt; past the bound the oldest is forgotten,
+    /// its time span kept.
+    fn keep(&mut self, doubt: InDoubt) {
+        if self.kept.len() >= IN_DOUBT_KEPT {
+            let (lo, hi) = self.kept.remove(0).span;
+            self.forgotten = Some(self.forgotten.map_or((lo, hi), |(l, h)| (l.min(lo), h.max(hi))));
+        }
+        self.kept.push(doubt);
+    }
+
+    /// Whether a record of `batch` may belong to a batch in doubt: it has a
+    /// batch in doubt's origin and falls in its time span, or falls in the
+    /// span of those forgotten.
+    fn overlap(&self, batch: &Batch<'_>) -> bool {
+        let within = |(lo, hi): (i64, i64)| batch.records.iter().any(|r| (lo..=hi).contains(&r.timestamp.as_micros()));
+        if self.forgotten.is_some_and(within) {
+            return true;
+        }
+        let origin = origin_key(batch.origin);
+        self.kept.iter().any(|d| d.origin == origin && within(d.span))
+    }
+
+    /// Forgets the batches in doubt that `batch`, just looked up by content,
+    /// holds whole: what of them was missing is now sent with the rest.
+    fn settled_by(&mut self, batch: &Batch<'_>) {
+        let origin = origin_key(batch.origin);
+        self.kept.retain(|d| !(d.origin == origin && d.fingerprint.within(batch.records)));
     }
 }
 
@@ -176,7 +270,8 @@ fn unhex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// One hash of a record's stored logger, thread and message, in that order.
+/// One hash of several byte strings in order (a record's stored logger,
+/// thread and message; an origin's app, host and pid).
 fn content_key<'a>(texts: impl Iterator<Item = &'a [u8]>) -> u64 {
     let mut bytes = Vec::new();
     for t in texts {
@@ -184,6 +279,18 @@ fn content_key<'a>(texts: impl Iterator<Item = &'a [u8]>) -> u64 {
         bytes.extend_from_slice(t);
     }
     fnv(&bytes)
+}
+
+/// Tells origins apart in [`Doubts`] (a collision costs a lookup, never a record).
+fn origin_key(origin: &Origin) -> u64 {
+    let pid = origin.pid.to_le_bytes();
+    content_key([origin.app.as_bytes(), origin.host.as_bytes(), &pid[..]].into_iter())
+}
+
+/// The earliest and latest time of `records` (µs).
+fn span(records: &[Record]) -> (i64, i64) {
+    let times = records.iter().map(|r| r.timestamp.as_micros());
+    times.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)))
 }
 
 /// Splits `records` where the UTC day changes and every [`MAX_INSERT_ROWS`].
@@ -248,7 +355,7 @@ impl ChSink {
             claimed_at: None,
             next_unit: 0,
             batch_no: 0,
-            in_doubt: Vec::new(),
+            in_doubt: Doubts::default(),
             started: log_panel_core::Timestamp::now().as_micros(),
         }
     }
@@ -399,8 +506,7 @@ impl ChSink {
         let origin = batch.origin;
         let mut stored: HashMap<(i64, u64), usize> = HashMap::new();
         for part in parts(batch.records) {
-            let times = batch.records[part].iter().map(|r| r.timestamp.as_micros());
-            let (lo, hi) = times.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+            let (lo, hi) = span(&batch.records[part]);
             let sql = format!(
                 "SELECT ts, hex(logger), hex(thread), hex(message) FROM {RECORDS_LOCAL} \
                  WHERE time >= toDateTime({}, 'UTC') AND time <= toDateTime({}, 'UTC') AND ts >= {lo} AND ts <= {hi} \
@@ -503,14 +609,15 @@ impl Sink for ChSink {
             return Ok(());
         }
         let fingerprint = Fingerprint::of(batch.records);
-        let known = self.in_doubt.iter().any(|d| d.fingerprint == fingerprint);
+        let known = self.in_doubt.knows(&fingerprint);
         let before_us = batch.records.iter().all(|r| r.timestamp.as_micros() < self.started);
         let rest;
-        let batch = if !known && before_us {
-            rest = self.unstored(batch).map_err(|e| {
-                SinkError::new(classify(&e), format!("looking up a batch logged before this writer started: {e}"))
-                    .with_source(e)
-            })?;
+        let batch = if !known && (before_us || self.in_doubt.overlap(batch)) {
+            let why = if before_us { "logged before this writer started" } else { "overlapping a batch in doubt" };
+            rest = self
+                .unstored(batch)
+                .map_err(|e| SinkError::new(classify(&e), format!("looking up a batch {why}: {e}")).with_source(e))?;
+            self.in_doubt.settled_by(batch);
             if rest.is_empty() {
                 return Ok(());
             }
@@ -521,14 +628,14 @@ impl Sink for ChSink {
         let records = batch.records;
         let fingerprint = if records.len() == fingerprint.len { fingerprint } else { Fingerprint::of(records) };
         let parts = parts(records);
-        let earlier = self.in_doubt.iter().position(|d| d.fingerprint == fingerprint).map(|i| self.in_doubt.remove(i));
+        let earlier = self.in_doubt.take(&fingerprint);
         let (mut doubt, stored, shards) = match earlier {
             Some(mut doubt) => {
                 let stored = match self.settle(&doubt, records, &parts) {
                     Ok(stored) => stored,
                     Err(e) => {
                         let kind = classify(&e);
-                        self.in_doubt.push(doubt);
+                        self.in_doubt.keep(doubt);
                         return Err(SinkError::new(kind, format!("settling an earlier insert of this batch: {e}")));
                     }
                 };
@@ -552,6 +659,8 @@ impl Sink for ChSink {
                     shard: start,
                     first_unit,
                     fingerprint,
+                    origin: origin_key(batch.origin),
+                    span: span(records),
                     query_ids: Vec::new(),
                     attempt: 0,
                     dirty: 0,
@@ -571,10 +680,7 @@ impl Sink for ChSink {
                 Err((e, maybe_stored)) => {
                     if maybe_stored {
                         let kind = classify(&e);
-                        if self.in_doubt.len() >= IN_DOUBT_KEPT {
-                            self.in_doubt.remove(0);
-                        }
-                        self.in_doubt.push(doubt);
+                        self.in_doubt.keep(doubt);
                         let host = self.http.options().hosts().get(shard).cloned().unwrap_or_default();
                         return Err(SinkError::new(kind, format!("inserting into {host}: {e}")).with_source(e));
                     }
@@ -611,6 +717,70 @@ mod tests {
         let mut r = Record::new(Level::Info, "a", "m");
         r.timestamp = Timestamp(micros);
         r
+    }
+
+    /// Records at `times` (µs), each with a message of its own.
+    fn run(times: Range<i64>) -> Vec<Record> {
+        times
+            .map(|t| {
+                let mut r = at(t);
+                r.message = format!("m{t}").into();
+                r
+            })
+            .collect()
+    }
+
+    fn doubt(origin: &Origin, records: &[Record]) -> InDoubt {
+        InDoubt {
+            batch: 1,
+            tag: 0,
+            shard: 0,
+            first_unit: 0,
+            fingerprint: Fingerprint::of(records),
+            origin: origin_key(origin),
+            span: span(records),
+            query_ids: Vec::new(),
+            attempt: 0,
+            dirty: 0,
+        }
+    }
+
+    #[test]
+    fn a_batch_overlapping_one_in_doubt_is_looked_up_and_one_holding_it_whole_settles_it() {
+        let (origin, other) = (Origin::new("app", "host", 1), Origin::new("app", "host", 2));
+        let records = run(1_000..2_000);
+        let mut doubts = Doubts::default();
+        doubts.keep(doubt(&origin, &records[..300]));
+        assert!(doubts.knows(&Fingerprint::of(&records[..300])));
+        // Replayed in other batches: each with a record in its span overlaps, others do not.
+        assert!(doubts.overlap(&Batch::new(&origin, &records[..500])));
+        assert!(doubts.overlap(&Batch::new(&origin, &records[299..700])));
+        assert!(!doubts.overlap(&Batch::new(&origin, &records[300..700])));
+        assert!(!doubts.overlap(&Batch::new(&other, &records[..500])), "another process's records");
+        // A batch holding only part of it leaves it in doubt; one holding it whole settles it.
+        doubts.settled_by(&Batch::new(&origin, &records[100..500]));
+        doubts.settled_by(&Batch::new(&origin, &records[..299]));
+        doubts.settled_by(&Batch::new(&other, &records[..500]));
+        assert_eq!(doubts.len(), 1);
+        doubts.settled_by(&Batch::new(&origin, &records[..500]));
+        assert_eq!(doubts.len(), 0);
+        assert!(!doubts.overlap(&Batch::new(&origin, &records[..500])));
+    }
+
+    #[test]
+    fn past_the_bound_the_forgotten_batches_span_still_sends_batches_to_the_lookup() {
+        let origin = Origin::new("app", "host", 1);
+        let records = run(0..(IN_DOUBT_KEPT as i64 + 2) * 10);
+        let mut doubts = Doubts::default();
+        for i in 0..=IN_DOUBT_KEPT {
+            doubts.keep(doubt(&origin, &records[i * 10..i * 10 + 10]));
+        }
+        assert_eq!(doubts.len(), IN_DOUBT_KEPT, "bounded");
+        assert!(!doubts.knows(&Fingerprint::of(&records[..10])), "the oldest is forgotten");
+        // Its records are still looked up by content, whatever the origin.
+        assert!(doubts.overlap(&Batch::new(&Origin::new("other", "host", 9), &records[5..6])));
+        let after = IN_DOUBT_KEPT * 10 + 10;
+        assert!(!doubts.overlap(&Batch::new(&origin, &records[after..])), "newer records are not");
     }
 
     #[test]
