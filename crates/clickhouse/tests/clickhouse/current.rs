@@ -5,29 +5,49 @@
 //! (`chdb-core`, in-process), which must run each one and answer each read
 //! with the same rows (`tests/replay_on_current.py`).
 //!
-//! One server and no cluster: chdb has no `remote_servers`, so the read
-//! tables are `Merge` tables here; the `Distributed` DDL and reads through
-//! it are the same text but are not checked on the current engine.
+//! Twice: on one server without a cluster (the read tables are `Merge`
+//! tables), and on the two shards of the cluster (the read tables are
+//! `Distributed`), replayed on an engine whose configuration names the
+//! cluster with one shard, itself (see the script).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::Path;
 use std::process::Command;
 
 use log_panel_clickhouse::{ChMaintenance, ChSink, ChStore, Options};
 use log_panel_core::{Batch, Level, Record, Sink, Timestamp, DAY};
 use log_panel_query::conformance::{data_set, filters, BASE, SPAN};
 use log_panel_query::{CardsQuery, FieldValue, Maintenance, PageAt, Slots, Store};
-use log_panel_testing::clickhouse::{current_engine_python, Cluster};
+use log_panel_testing::clickhouse::{current_engine_python, Cluster, CLUSTER};
 
 #[test]
 fn every_statement_runs_on_a_current_release_with_the_same_answers() {
     let Some(cluster) = Cluster::shared() else { return };
     let Some(python) = current_engine_python() else { return };
+    let db = crate::database(&cluster.create_database());
+    let single = format!("clickhouse://127.0.0.1:{}/{db}", cluster.http_port(0));
+    replayed_on_current(&python, &single, None);
+}
+
+#[test]
+fn every_statement_through_distributed_tables_runs_on_a_current_release_with_the_same_answers() {
+    let Some(cluster) = Cluster::shared() else { return };
+    let Some(python) = current_engine_python() else { return };
     let url = cluster.create_database();
-    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+    let summary = replayed_on_current(&python, &url, Some(CLUSTER));
+    // Both shards' DDL: the six read tables on each.
+    assert_eq!(summary["distributed_ddl"].as_u64(), Some(12), "{summary:#}");
+    assert!(summary["distributed_reads"].as_u64().unwrap() > 200, "{summary:#}");
+}
+
+/// Writes and reads everything through `url` with a statement log, replays
+/// the log on the current engine (`cluster`: the one the URL names) and
+/// returns the replay's summary once it agreed.
+fn replayed_on_current(python: &Path, url: &str, cluster: Option<&str>) -> serde_json::Value {
+    let db = crate::database(url);
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("statements.jsonl");
-    let single = format!("clickhouse://127.0.0.1:{}/{db}", cluster.http_port(0));
-    let options = Options::parse(&single).unwrap().with_statement_log(&log);
+    let options = Options::parse(url).unwrap().with_statement_log(&log);
 
     // Writes: the conformance data set (three days, five loggers, context of
     // every type), a record with NUL and non-ASCII text, a batch across midnight.
@@ -89,9 +109,10 @@ fn every_statement_runs_on_a_current_release_with_the_same_answers() {
     store.histogram(&Default::default(), &days).unwrap();
     assert!(reads > 10);
 
-    let out = Command::new(&python)
+    let out = Command::new(python)
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/replay_on_current.py"))
         .args([log.as_os_str(), db.as_ref(), dir.path().as_os_str()])
+        .args(cluster)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -104,4 +125,5 @@ fn every_statement_runs_on_a_current_release_with_the_same_answers() {
     assert_eq!(summary["inserted_rows"].as_u64(), Some(written as u64), "{summary:#}");
     assert!(summary["inserts"].as_u64().unwrap() >= 4, "{summary:#}");
     assert!(summary["compared"].as_u64().unwrap() > 200, "{summary:#}");
+    summary
 }
