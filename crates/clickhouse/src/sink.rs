@@ -221,6 +221,9 @@ impl Doubts {
         if self.forgotten.is_some_and(within) {
             return true;
         }
+        if self.kept.is_empty() {
+            return false;
+        }
         let origin = origin_key(batch.origin);
         self.kept.iter().any(|d| d.origin == origin && within(d.span))
     }
