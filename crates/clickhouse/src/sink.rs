@@ -38,9 +38,9 @@
 //! the batch's origin in the batch's time span, and only the records not
 //! among them are sent, matched one for one by logger, time, thread and
 //! message (two identical records need two stored rows). A batch in doubt
-//! is forgotten once settled: retried as it was, or looked up inside a
-//! batch that holds it whole (its first record, and its last one `len - 1`
-//! records further on).
+//! is forgotten once settled: retried as it was, or stored inside a batch
+//! looked up by content that holds it whole (its first record, and its last
+//! one `len - 1` records further on).
 //!
 //! The memory is bounded: up to 64 batches in doubt one by one (their
 //! fingerprint, origin and time span). Past that the oldest is forgotten
@@ -228,8 +228,9 @@ impl Doubts {
         self.kept.iter().any(|d| d.origin == origin && within(d.span))
     }
 
-    /// Forgets the batches in doubt that `batch`, just looked up by content,
-    /// holds whole: what of them was missing is now sent with the rest.
+    /// Forgets the batches in doubt that `batch`, looked up by content and
+    /// now stored, holds whole. Not before it is stored: part of it may be,
+    /// so until then a retry of `batch` must be looked up again.
     fn settled_by(&mut self, batch: &Batch<'_>) {
         let origin = origin_key(batch.origin);
         self.kept.retain(|d| !(d.origin == origin && d.fingerprint.within(batch.records)));
@@ -614,19 +615,21 @@ impl Sink for ChSink {
         let fingerprint = Fingerprint::of(batch.records);
         let known = self.in_doubt.knows(&fingerprint);
         let before_us = batch.records.iter().all(|r| r.timestamp.as_micros() < self.started);
+        let whole = *batch;
+        let by_content = !known && (before_us || self.in_doubt.overlap(&whole));
         let rest;
-        let batch = if !known && (before_us || self.in_doubt.overlap(batch)) {
+        let batch = if by_content {
             let why = if before_us { "logged before this writer started" } else { "overlapping a batch in doubt" };
             rest = self
-                .unstored(batch)
+                .unstored(&whole)
                 .map_err(|e| SinkError::new(classify(&e), format!("looking up a batch {why}: {e}")).with_source(e))?;
-            self.in_doubt.settled_by(batch);
             if rest.is_empty() {
+                self.in_doubt.settled_by(&whole);
                 return Ok(());
             }
-            Batch::new(batch.origin, &rest)
+            Batch::new(whole.origin, &rest)
         } else {
-            *batch
+            whole
         };
         let records = batch.records;
         let fingerprint = if records.len() == fingerprint.len { fingerprint } else { Fingerprint::of(records) };
@@ -678,6 +681,9 @@ impl Sink for ChSink {
             match self.send(&batch, shard, &mut doubt, &parts, &stored) {
                 Ok(()) => {
                     self.sanitised.fetch_add(doubt.dirty, Ordering::Relaxed);
+                    if by_content {
+                        self.in_doubt.settled_by(&whole);
+                    }
                     return Ok(());
                 }
                 Err((e, maybe_stored)) => {
