@@ -176,7 +176,7 @@ fn planned_rows(line: &str) -> f64 {
 /// `log_records` names as values (`PgStore::page_sql_for`).
 const LISTED_PAIRS: i64 = 1000;
 /// The most days whose id ranges hold an id that a lookup by id on a
-/// partitioned `log_records` names (`PgStore::record_sql`); more, and it
+/// partitioned `log_records` names (`PgStore::record_by_day`); more, and it
 /// probes every day, as the ranges say little.
 const CANDIDATE_DAYS: i64 = 8;
 /// Whether the table a row came from is a partition, after
@@ -299,7 +299,9 @@ impl PgStore {
                 &[],
             )
             .and_then(|r| Ok((r.try_get(0)?, r.try_get::<_, Option<bool>>(1)?.unwrap_or(false))))
-            .map_err(|e| store_error(&store.config, "asking whether the server is a standby", e))?;
+            .map_err(|e| {
+                store_error(&store.config, "asking whether the server is a standby, the table partitioned", e)
+            })?;
         let store = PgStore { standby, partitioned: AtomicBool::new(partitioned), ..store };
         store.put_back(client);
         Ok(store)
