@@ -921,9 +921,11 @@ fn numbered(lines: &[String], prefix: &str) -> std::collections::BTreeMap<usize,
     counts
 }
 
-/// `tail -f` on PostgreSQL stopped mid-tail: it says so once on stderr, keeps
-/// trying, and once the server is back prints every record once, those
-/// written before the outage and after it, and is still running.
+/// `tail -f` on PostgreSQL (partitioned by day) stopped mid-tail: it says so
+/// once on stderr, keeps trying, and once the server is back prints every
+/// record once, those written before the outage and after it, and is still
+/// running. Meanwhile the lookups of one request, a context value and a word
+/// fail with one line and status 1.
 #[test]
 fn tail_follow_survives_a_postgresql_restart() {
     use log_panel_testing::postgres::TestServer;
@@ -932,7 +934,7 @@ fn tail_follow_survives_a_postgresql_restart() {
     let batch = |from: usize, n: usize| -> Vec<Record> {
         (from..from + n).map(|i| record(Level::Info, "live", &format!("rec {i}"), 0)).collect()
     };
-    let mut sink = log_panel_postgres::PgSink::connect(&url).unwrap();
+    let mut sink = log_panel_postgres::PgSink::connect(&format!("{url}?partition=day")).unwrap();
     sink.write(&Batch::new(&api(), &[record(Level::Info, "live", "ready", 0)])).unwrap();
     let mut child = cmd(Path::new(&url))
         .args(["tail", "-f", "-n", "1"])
@@ -962,6 +964,12 @@ fn tail_follow_survives_a_postgresql_restart() {
         "{errors:?}"
     );
     assert!(child.try_wait().unwrap().is_none(), "still running while the server is down: {errors:?}");
+    for args in
+        [&["query", "--request", "r-1"][..], &["query", "--context", "request_id=r-1"], &["query", "--text", "rec 5"]]
+    {
+        let e = fails(&run(Path::new(&url), args), 1);
+        assert!(e.contains("cannot connect to PostgreSQL"), "{args:?}: {e}");
+    }
     server.start_server();
 
     let mut sink = log_panel_postgres::PgSink::connect(&url).unwrap();

@@ -219,11 +219,13 @@ pub(crate) fn upsert(
 /// `COPY`/`INSERT`), so nothing is counted twice or missed. Writers lock
 /// `log_records` before the aggregate tables, as this does, so the two cannot
 /// deadlock. Readers are never blocked. Use it after deleting rows
-/// (retention) or restoring a backup.
+/// (retention) or restoring a backup. On a table partitioned by day it also
+/// recomputes each day's id range (`log_day_ids`) from the partitions.
 pub fn rebuild(client: &mut Client) -> Result<(), postgres::Error> {
     let mut tx = client.transaction()?;
     tx.batch_execute("LOCK TABLE log_records IN SHARE MODE")?;
     tx.batch_execute(REBUILD)?;
+    tx.batch_execute("SELECT log_panel_fill_day_ids()")?;
     tx.commit()
 }
 

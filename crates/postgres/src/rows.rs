@@ -13,6 +13,8 @@ use crate::aggregates::PG_MIN_UNIX_MICROS;
 pub(crate) const RECORD_COLUMNS: &str =
     "r.id, r.ts, r.level, r.logger, r.message, r.module, r.file, r.line, r.thread, r.pid, r.host, r.app, \
      r.context::text, r.original_size";
+/// How many columns [`RECORD_COLUMNS`] names.
+pub(crate) const RECORD_COLUMN_COUNT: usize = 14;
 
 /// A timestamp as the driver binds a `timestamptz`, clamped to PostgreSQL's
 /// range (a filter bound beyond it selects the same rows).

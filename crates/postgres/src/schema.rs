@@ -315,6 +315,94 @@ ALTER TABLE log_search_num ALTER COLUMN ts SET NOT NULL;
 ANALYZE log_search, log_search_num;
 "#,
     },
+    Migration {
+        version: 9,
+        description: "per day partition, the range of its record ids (backfilled), so a lookup by id reads one day",
+        // With `log_records` partitioned by day, `record(id)` knows only the
+        // id and probes every day's id index; with each day's (min id, max id)
+        // it reads the days whose range holds the id (docs/scale.md). Writers
+        // widen their days' ranges in each batch's transaction
+        // (`log_panel_note_ids`, after `log_panel_ids_before` in its `BEGIN`);
+        // retention takes a dropped day's row off; `log_panel_fill_day_ids`
+        // recomputes every row from the partitions' own id indexes (here, after
+        // `partition_by_day` and in `aggregates::rebuild`). A range is a
+        // bound, not an inventory: concurrent writers widen each other's days,
+        // and a reader looks in every day when the days named miss the id.
+        sql: r#"
+CREATE TABLE log_day_ids (
+    day    date   PRIMARY KEY,
+    min_id bigint NOT NULL,
+    max_id bigint NOT NULL
+);
+
+-- Every day partition's (min id, max id), two probes of its id index each;
+-- nothing when log_records is not partitioned. The day is the partition's
+-- lower bound, read from the catalog whatever its name.
+CREATE FUNCTION log_panel_fill_day_ids() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    part regclass;
+    d date;
+    lo bigint;
+    hi bigint;
+BEGIN
+    DELETE FROM log_day_ids;
+    IF (SELECT relkind FROM pg_class WHERE oid = 'log_records'::regclass) <> 'p' THEN
+        RETURN;
+    END IF;
+    FOR part, d IN
+        SELECT c.oid::regclass,
+               (substring(pg_get_expr(c.relpartbound, c.oid) FROM 'FROM \(''([^'']*)''\)')::timestamptz
+                   AT TIME ZONE 'UTC')::date
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'log_records'::regclass
+    LOOP
+        EXECUTE format('SELECT min(id), max(id) FROM %s', part) INTO lo, hi;
+        CONTINUE WHEN lo IS NULL;
+        INSERT INTO log_day_ids (day, min_id, max_id) VALUES (d, lo, hi);
+    END LOOP;
+END $$;
+
+-- Before a batch's COPY: the last id drawn so far, for log_panel_note_ids
+-- (a transaction-local setting), and true; false when log_records is not
+-- partitioned (nothing to note). The ids the COPY draws next are all above it.
+CREATE FUNCTION log_panel_ids_before() RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+    IF (SELECT relkind FROM pg_class WHERE oid = 'log_records'::regclass) <> 'p' THEN
+        RETURN false;
+    END IF;
+    PERFORM set_config('log_panel.ids_before',
+        coalesce(pg_sequence_last_value(pg_get_serial_sequence('log_records', 'id')::regclass), 0)::text, true);
+    RETURN true;
+END $$;
+
+-- After a batch's COPY of n rows: its ids rose in row order from above the
+-- mark log_panel_ids_before left to this session's last (currval), so the
+-- rows from position `firsts[k]` to `lasts[k]` (0-based), those of day
+-- `days[k]`, hold ids in [before + 1 + first, last - (n - 1 - last position)]:
+-- exact for a lone writer, wider when others drew ids meanwhile. Each day's
+-- range is widened to cover it, days locked in date order.
+CREATE FUNCTION log_panel_note_ids(days date[], firsts bigint[], lasts bigint[], n bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    before bigint := nullif(current_setting('log_panel.ids_before', true), '')::bigint;
+    last bigint;
+BEGIN
+    IF before IS NULL THEN
+        RETURN;  -- not partitioned: log_panel_ids_before noted nothing
+    END IF;
+    last := currval(pg_get_serial_sequence('log_records', 'id'));
+    INSERT INTO log_day_ids AS o (day, min_id, max_id)
+        SELECT u.d, before + 1 + u.f, last - (n - 1 - u.l) FROM unnest(days, firsts, lasts) AS u(d, f, l) ORDER BY u.d
+    ON CONFLICT (day) DO UPDATE SET min_id = least(o.min_id, EXCLUDED.min_id), max_id = greatest(o.max_id, EXCLUDED.max_id)
+        WHERE o.min_id > EXCLUDED.min_id OR o.max_id < EXCLUDED.max_id;
+END $$;
+
+LOCK TABLE log_records IN SHARE MODE;
+SELECT log_panel_fill_day_ids();
+"#,
+    },
 ];
 
 /// Converts an unpartitioned `log_records` into one partitioned by UTC day
@@ -356,6 +444,7 @@ INSERT INTO log_records (id, ts, level, logger, message, module, file, line, thr
     FROM log_records_unpartitioned;
 SELECT setval(pg_get_serial_sequence('log_records', 'id'), last_id) FROM log_panel_next_id WHERE last_id > 0;
 DROP TABLE log_records_unpartitioned;
+SELECT log_panel_fill_day_ids();
 ANALYZE log_records;
 "#;
 
@@ -396,12 +485,45 @@ const DAY_MICROS: i64 = 86_400_000_000;
 /// timestamps as the COPY stores them (clamped to PostgreSQL's earliest).
 /// Sent with the batch's `BEGIN`, so it costs no round trip of its own.
 pub fn ensure_days_sql(records: &[Record]) -> String {
-    let mut days: Vec<i64> =
-        records.iter().map(|r| r.timestamp.as_micros().max(PG_MIN_UNIX_MICROS).div_euclid(DAY_MICROS)).collect();
+    let mut days: Vec<i64> = records.iter().map(utc_day).collect();
     days.sort_unstable();
     days.dedup();
+    format!("SELECT log_panel_ensure_days({})", date_array(&days))
+}
+
+/// The UTC day (days since 1970-01-01) of `record`'s timestamp as the COPY
+/// stores it (clamped to PostgreSQL's earliest).
+fn utc_day(record: &Record) -> i64 {
+    record.timestamp.as_micros().max(PG_MIN_UNIX_MICROS).div_euclid(DAY_MICROS)
+}
+
+/// `days` (since 1970-01-01) as a SQL `date[]` literal.
+fn date_array(days: &[i64]) -> String {
     let list: Vec<String> = days.iter().map(|d| format!("date '1970-01-01' + {d}")).collect();
-    format!("SELECT log_panel_ensure_days(ARRAY[{}]::date[])", list.join(", "))
+    format!("ARRAY[{}]::date[]", list.join(", "))
+}
+
+/// The statement that widens the id ranges of the days `records` went to
+/// (`log_panel_note_ids`, migration 9), sent after their COPY in the same
+/// transaction: per day, the first and last position of its records in the
+/// batch, which bound its ids (they rise in row order). Does nothing when
+/// `log_records` is not partitioned.
+pub fn note_ids_sql(records: &[Record]) -> String {
+    let mut spans: std::collections::BTreeMap<i64, (usize, usize)> = std::collections::BTreeMap::new();
+    for (i, r) in records.iter().enumerate() {
+        spans.entry(utc_day(r)).and_modify(|s| s.1 = i).or_insert((i, i));
+    }
+    let days: Vec<i64> = spans.keys().copied().collect();
+    let list = |pick: fn(&(usize, usize)) -> usize| -> String {
+        spans.values().map(|s| pick(s).to_string()).collect::<Vec<_>>().join(", ")
+    };
+    format!(
+        "SELECT log_panel_note_ids({}, ARRAY[{}]::int8[], ARRAY[{}]::int8[], {})",
+        date_array(&days),
+        list(|s| s.0),
+        list(|s| s.1),
+        records.len()
+    )
 }
 
 /// What [`migrate`] found and did.
@@ -492,7 +614,7 @@ mod tests {
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.version, i32::try_from(i + 1).unwrap_or(-1));
         }
-        assert_eq!(latest_version(), 8);
+        assert_eq!(latest_version(), 9);
     }
 
     #[test]
@@ -510,6 +632,22 @@ mod tests {
                 "SELECT log_panel_ensure_days(ARRAY[date '1970-01-01' + {earliest}, date '1970-01-01' + -1, \
                  date '1970-01-01' + 0, date '1970-01-01' + 1]::date[])"
             )
+        );
+    }
+
+    #[test]
+    fn a_batch_notes_each_days_first_and_last_position() {
+        let at = |micros: i64| {
+            let mut r = Record::new(log_panel_core::Level::Info, "l", "m");
+            r.timestamp = log_panel_core::Timestamp(micros);
+            r
+        };
+        // Out of time order: day 1 holds positions 0 and 3, day 0 positions 1 and 2.
+        let records = [at(DAY_MICROS + 5), at(-1 + DAY_MICROS), at(0), at(2 * DAY_MICROS - 1)];
+        assert_eq!(
+            note_ids_sql(&records),
+            "SELECT log_panel_note_ids(ARRAY[date '1970-01-01' + 0, date '1970-01-01' + 1]::date[], \
+             ARRAY[1, 0]::int8[], ARRAY[2, 3]::int8[], 4)"
         );
     }
 

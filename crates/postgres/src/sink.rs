@@ -308,16 +308,23 @@ impl PgSink {
             return Err(WriteFailure::before_commit(Failure::Lost("not connected".to_owned()), "writing the batch"));
         };
         // The batch's day partitions are made sure of in its own transaction,
-        // so a batch never fails for want of one.
+        // so a batch never fails for want of one; the last id drawn before
+        // its COPY bounds the ids the days' ranges note after it.
         let begin = format!(
             "BEGIN; INSERT INTO log_panel_writers (writer_id, last_batch) VALUES ({}, {batch_no}) \
-             ON CONFLICT (writer_id) DO UPDATE SET last_batch = EXCLUDED.last_batch, updated_at = now(); {}",
+             ON CONFLICT (writer_id) DO UPDATE SET last_batch = EXCLUDED.last_batch, updated_at = now(); {}; \
+             SELECT log_panel_ids_before()",
             self.writer_id,
             schema::ensure_days_sql(batch.records)
         );
         let mut dirty = 0u64;
-        let copied =
-            conn.client.batch_execute(&begin).map_err(|e| (Failure::Pg(e), "starting a transaction")).and_then(|()| {
+        let copied = conn.client.simple_query(&begin).map_err(|e| (Failure::Pg(e), "starting a transaction")).and_then(
+            |begun| {
+                // The last statement's one row: whether log_records is partitioned.
+                let partitioned = begun.iter().rev().find_map(|m| match m {
+                    SimpleQueryMessage::Row(row) => row.get(0),
+                    _ => None,
+                }) == Some("t");
                 let mut writer = conn.client.copy_in(&conn.copy).map_err(|e| (Failure::Pg(e), "starting COPY"))?;
                 let enc = &mut self.encoder;
                 enc.clear();
@@ -339,8 +346,14 @@ impl PgSink {
                 // Same transaction: the per-logger counts commit (or roll back) with the rows.
                 aggregates::upsert(&mut conn.client, &conn.aggregates, &aggregates::of(batch.records))
                     .map_err(|e| (Failure::Pg(e), "updating the aggregates"))?;
+                if partitioned {
+                    conn.client
+                        .batch_execute(&schema::note_ids_sql(batch.records))
+                        .map_err(|e| (Failure::Pg(e), "noting the days' id ranges"))?;
+                }
                 Ok(())
-            });
+            },
+        );
         if let Err((failure, what)) = copied {
             if !conn.client.is_closed() && conn.client.batch_execute("ROLLBACK").is_err() {
                 self.conn = None;

@@ -5,6 +5,7 @@
 //! it is tried once more on a fresh one. The SQL is in [`crate::query`]; how
 //! each filter is served by an index is in `docs/query.md`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -69,6 +70,9 @@ pub struct PgStore {
     /// Whether the server is a hot standby (`pg_is_in_recovery()` when the
     /// store connected): it cannot `LISTEN`, so live tails poll.
     standby: bool,
+    /// Whether `log_records` was seen partitioned (by day): when the store
+    /// connected, or since (a writer may convert it meanwhile; never back).
+    partitioned: AtomicBool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -171,6 +175,13 @@ fn planned_rows(line: &str) -> f64 {
 /// The most `(ts, id)` pairs of a search a statement on a partitioned
 /// `log_records` names as values (`PgStore::page_sql_for`).
 const LISTED_PAIRS: i64 = 1000;
+/// The most days whose id ranges hold an id that a lookup by id on a
+/// partitioned `log_records` names (`PgStore::record_by_day`); more, and it
+/// probes every day, as the ranges say little.
+const CANDIDATE_DAYS: i64 = 8;
+/// Whether the table a row came from is a partition, after
+/// [`RECORD_COLUMNS`] in the lookup by id that does not name days.
+const FROM_A_PARTITION: &str = "r.tableoid <> 'log_records'::regclass";
 
 /// `EXPLAIN` as executed, without the figures that vary from run to run.
 const EXPLAIN_ANALYZE: &str = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)";
@@ -248,6 +259,15 @@ fn sites_by_hour(
     )
 }
 
+/// The lookup of `id` alone (every day partition's id index, when
+/// partitioned), with whether the row came from a partition after the record's columns.
+fn record_in_every_day(id: i64) -> Sql {
+    let mut sql = Sql::default();
+    let p = sql.bind(id);
+    sql.text = format!("SELECT {RECORD_COLUMNS}, {FROM_A_PARTITION} FROM log_records r WHERE r.id = {p}");
+    sql
+}
+
 impl PgStore {
     /// Parses `url` and connects to read a log-panel database. A reader
     /// never creates or migrates the schema (the sink does, or
@@ -269,14 +289,20 @@ impl PgStore {
             scan_bound: DEFAULT_SCAN_BOUND,
             read_timeout_ms: millis(DEFAULT_READ_TIMEOUT),
             standby: false,
+            partitioned: AtomicBool::new(false),
         };
         let mut client = store.open()?;
         check_schema(&store.config, &mut client)?;
-        let standby = client
-            .query_one("SELECT pg_is_in_recovery()", &[])
-            .and_then(|r| r.try_get(0))
-            .map_err(|e| store_error(&store.config, "asking whether the server is a standby", e))?;
-        let store = PgStore { standby, ..store };
+        let (standby, partitioned) = client
+            .query_one(
+                "SELECT pg_is_in_recovery(), (SELECT relkind = 'p' FROM pg_class WHERE oid = 'log_records'::regclass)",
+                &[],
+            )
+            .and_then(|r| Ok((r.try_get(0)?, r.try_get::<_, Option<bool>>(1)?.unwrap_or(false))))
+            .map_err(|e| {
+                store_error(&store.config, "asking whether the server is a standby, the table partitioned", e)
+            })?;
+        let store = PgStore { standby, partitioned: AtomicBool::new(partitioned), ..store };
         store.put_back(client);
         Ok(store)
     }
@@ -397,8 +423,62 @@ impl PgStore {
             })?;
             sql.mark = Some(mark);
             sql.partitioned = partitioned;
+            if partitioned {
+                self.partitioned.store(true, Ordering::Relaxed);
+            }
         }
         Ok(sql)
+    }
+
+    /// On a partitioned `log_records`, the lookup of `id` in the days whose
+    /// id range (`log_day_ids`) holds it (usually one; several where
+    /// writers' ids interleaved), by `ts` ranges sent as values, which
+    /// PostgreSQL prunes the other days by while planning. `None` when the
+    /// table is not partitioned, or no day (or more than [`CANDIDATE_DAYS`])
+    /// holds the id: then [`record_in_every_day`] looks.
+    fn record_by_day(&self, id: i64) -> Result<Option<Sql>, StoreError> {
+        let mut sql = Sql::default();
+        let p = sql.bind(id);
+        if self.partitioned.load(Ordering::Relaxed) {
+            let days: Vec<(SystemTime, SystemTime)> = self.run("finding the day of a record", |c| {
+                c.query(
+                    "SELECT day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC'
+                     FROM log_day_ids WHERE min_id <= $1 AND max_id >= $1 ORDER BY day LIMIT $2",
+                    &[&id, &(CANDIDATE_DAYS + 1)],
+                )?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect()
+            })?;
+            if !days.is_empty() && sql_limit(days.len()) <= CANDIDATE_DAYS {
+                // Consecutive days as one range.
+                let mut spans: Vec<(SystemTime, SystemTime)> = Vec::new();
+                for (from, to) in days {
+                    match spans.last_mut() {
+                        Some(last) if last.1 == from => last.1 = to,
+                        _ => spans.push((from, to)),
+                    }
+                }
+                let within: Vec<String> = spans
+                    .into_iter()
+                    .map(|(from, to)| format!("(r.ts >= {} AND r.ts < {})", sql.bind(from), sql.bind(to)))
+                    .collect();
+                sql.text = format!(
+                    "SELECT {RECORD_COLUMNS} FROM log_records r WHERE r.id = {p} AND ({})",
+                    within.join(" OR ")
+                );
+                return Ok(Some(sql));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The executed plan (as [`explain_analyze_records`](PgStore::explain_analyze_records))
+    /// of the statement [`Store::record`]`(id)` runs first; a test counts
+    /// with it the day partitions a lookup by id reads.
+    pub fn explain_analyze_record(&self, id: i64) -> Result<String, StoreError> {
+        let sql = self.record_by_day(id)?.unwrap_or_else(|| record_in_every_day(id));
+        self.explain(EXPLAIN_ANALYZE, sql)
     }
 
     /// [`sql_for`](PgStore::sql_for) a statement built with [`page_conditions`]:
@@ -782,10 +862,22 @@ impl Store for PgStore {
     }
 
     fn record(&self, id: i64) -> Result<Option<StoredRecord>, StoreError> {
-        let mut sql = Sql::default();
-        let p = sql.bind(id);
-        sql.text = format!("SELECT {RECORD_COLUMNS} FROM log_records r WHERE r.id = {p}");
-        Ok(self.fetch_records(&sql)?.pop())
+        if let Some(sql) = self.record_by_day(id)? {
+            if let Some(found) = self.fetch_records(&sql)?.pop() {
+                return Ok(Some(found));
+            }
+            // Not in the days its id points to (a row stored other than by a
+            // sink, say): every day, as without the ranges.
+        }
+        let sql = record_in_every_day(id);
+        let rows = self.run("reading records", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let Some(row) = rows.first() else { return Ok(None) };
+        let from_a_partition: bool =
+            row.try_get(rows::RECORD_COLUMN_COUNT).map_err(|e| store_error(&self.config, "reading records", e))?;
+        if from_a_partition {
+            self.partitioned.store(true, Ordering::Relaxed);
+        }
+        rows::record(row).map(Some)
     }
 
     fn related(&self, key: &str, value: &FieldValue, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {

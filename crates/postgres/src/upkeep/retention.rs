@@ -45,10 +45,12 @@ pub(crate) fn prune_step(client: &mut Client, before: SystemTime, batch: i64) ->
 }
 
 /// The oldest partition of `log_records` whose upper bound is at or before
-/// `before`, from the catalog (whatever its name).
+/// `before`, from the catalog (whatever its name), and its UTC day (its
+/// lower bound's, the key of its row in `log_day_ids`) as text.
 const OLDEST_EXPIRED_DAY: &str = "
-    SELECT p.relid::regclass::text FROM (
+    SELECT p.relid::regclass::text, (p.lower AT TIME ZONE 'UTC')::date::text FROM (
         SELECT c.oid AS relid,
+               substring(pg_get_expr(c.relpartbound, c.oid) FROM 'FROM \\(''([^'']*)''\\)')::timestamptz AS lower,
                substring(pg_get_expr(c.relpartbound, c.oid) FROM 'TO \\(''([^'']*)''\\)')::timestamptz AS upper
         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
         WHERE i.inhparent = 'log_records'::regclass) p
@@ -61,6 +63,7 @@ pub(crate) fn drop_oldest_day(client: &mut Client, before: SystemTime) -> Result
         return Ok(None);
     };
     let name: String = row.try_get(0)?;
+    let day: String = row.try_get(1)?;
     let mut tx = client.transaction()?;
     // Detached first: from here on no batch can add to it, so the counts
     // taken off are exactly its rows.
@@ -79,6 +82,7 @@ pub(crate) fn drop_oldest_day(client: &mut Client, before: SystemTime) -> Result
         &[],
     )?;
     let deleted = take_off_counted(&mut tx, &rows)?;
+    tx.execute("DELETE FROM log_day_ids WHERE day = $1::text::date", &[&day])?;
     tx.batch_execute(&format!("DROP TABLE {name}"))?;
     tx.commit()?;
     Ok(Some(deleted))

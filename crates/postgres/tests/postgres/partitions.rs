@@ -100,6 +100,14 @@ fn four_sinks_writing_across_a_day_boundary_lose_nothing() {
     assert_eq!(per_day, [("2031-03-04".to_owned(), 4 * 500), ("2031-03-05".to_owned(), 4 * 500)]);
     let ids: i64 = db.query_one("SELECT count(DISTINCT id) FROM log_records", &[]).unwrap().get(0);
     assert_eq!(ids, 4_000);
+    // The four writers' ids interleave across both days: each day's range
+    // still holds every id of its rows, and every record is found by id.
+    assert_eq!(ids_outside_their_days_range(&mut db), 0);
+    let store = PgStore::connect(&url).unwrap();
+    for row in db.query("SELECT id, message FROM log_records WHERE id % 13 = 0", &[]).unwrap() {
+        let found = store.record(row.get(0)).unwrap().unwrap();
+        assert_eq!(found.message, row.get::<_, String>(1));
+    }
     assert_eq!(misplaced(&mut db), 0);
     let days = partitions(&mut db);
     for day in ["log_records_20310304", "log_records_20310305", "log_records_20310306", "log_records_20310307"] {
@@ -119,6 +127,32 @@ fn partitioned_and_indexed(count: i64, every_secs: i64) -> Option<(String, PgSin
     }
     while sink.idle().unwrap() {}
     Some((url, sink, records))
+}
+
+/// Rows whose id lies outside their day's range in `log_day_ids` (or whose
+/// day has none): a lookup by id would look in the wrong days first.
+fn ids_outside_their_days_range(db: &mut Client) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM log_records r LEFT JOIN log_day_ids d ON d.day = (r.ts AT TIME ZONE 'UTC')::date
+         WHERE d.day IS NULL OR r.id NOT BETWEEN d.min_id AND d.max_id",
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
+/// Per UTC day (as text), the lowest and highest id.
+type DayRanges = Vec<(String, i64, i64)>;
+
+/// `log_day_ids` as (day, min id, max id), and the same computed from the rows.
+fn day_ranges(db: &mut Client) -> (DayRanges, DayRanges) {
+    let read = |db: &mut Client, sql: &str| -> DayRanges {
+        db.query(sql, &[]).unwrap().iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect()
+    };
+    let kept = read(db, "SELECT day::text, min_id, max_id FROM log_day_ids ORDER BY day");
+    let rows =
+        read(db, "SELECT (ts AT TIME ZONE 'UTC')::date::text, min(id), max(id) FROM log_records GROUP BY 1 ORDER BY 1");
+    (kept, rows)
 }
 
 #[test]
@@ -145,6 +179,8 @@ fn retention_drops_whole_days_and_deletes_in_the_partial_one() {
     let days = partitions(&mut db);
     assert!(!days.iter().any(|p| p == "log_records_20261120" || p == "log_records_20261121"), "{days:?}");
     assert!(days.iter().any(|p| p == "log_records_20261122"), "{days:?}");
+    let ranged: Vec<String> = day_ranges(&mut db).0.into_iter().map(|(day, _, _)| day).collect();
+    assert_eq!(ranged, ["2026-11-22", "2026-11-23", "2026-11-24"], "a dropped day's id range goes with it");
     let (search, numbers): (i64, i64) = {
         let r = db
             .query_one(
@@ -219,6 +255,9 @@ fn a_version_5_database_with_rows_over_days_is_partitioned_without_losing_a_row(
     assert_eq!(kind as u8, b'p');
     assert!(partitions(&mut db).len() >= 6);
     assert_eq!(misplaced(&mut db), 0);
+    let (kept, rows) = day_ranges(&mut db);
+    assert_eq!(kept, rows, "the conversion fills each day's id range from its rows");
+    assert_eq!(kept.len(), 6);
     // Migration 8 gave every search row its record's time.
     let (search, numbers, wrong): (i64, i64, i64) = {
         let r = db
@@ -339,4 +378,101 @@ fn searches_read_only_the_days_of_their_matches() {
     assert_eq!(page.records.iter().map(|r| r.message.as_str()).collect::<Vec<_>>(), ["event 123"]);
     let plan = store.explain_analyze_records(&word).unwrap();
     assert_eq!(days_read(&plan), ["log_records_20261122"], "{plan}");
+}
+
+#[test]
+fn a_lookup_by_id_reads_only_its_day() {
+    // Ten days, a record every 30 minutes, one sink: each day's range is exact.
+    let Some((url, mut sink, records)) = partitioned_and_indexed(10 * 48, 1800) else { return };
+    let mut db = client(&url);
+    db.batch_execute("ANALYZE").unwrap();
+    assert!(partitions(&mut db).len() >= 10);
+    let (kept, rows) = day_ranges(&mut db);
+    assert_eq!((kept.len(), &kept), (10, &rows));
+    let store = PgStore::connect(&url).unwrap();
+    let ids: Vec<(i64, String, String)> = db
+        .query(
+            "SELECT id, message, 'log_records_' || to_char(ts AT TIME ZONE 'UTC', 'YYYYMMDD') FROM log_records
+             WHERE id % 47 = 1 ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert!(ids.len() >= 10);
+    for (id, message, day) in &ids {
+        assert_eq!(&store.record(*id).unwrap().unwrap().message, message);
+        let plan = store.explain_analyze_record(*id).unwrap();
+        assert_eq!(days_read(&plan), [day.as_str()], "{plan}");
+    }
+    assert_eq!(store.record(-5).unwrap(), None);
+    assert_eq!(store.record(i64::MAX).unwrap(), None);
+
+    // One batch across midnight: the last record before it and the first
+    // after each read their own day.
+    let across: Vec<Record> = (0..100).map(|i| record(i, MIDNIGHT - 50 * SEC + i * SEC)).collect();
+    sink.write(&Batch::new(&Origin::new("fleet", "h", 1), &across)).unwrap();
+    let (kept, rows) = day_ranges(&mut db);
+    assert_eq!(kept, rows, "a lone writer's ranges are exact, also across midnight");
+    for (message, day) in [("event 49", "log_records_20310304"), ("event 50", "log_records_20310305")] {
+        let id: i64 = db
+            .query_one("SELECT id FROM log_records WHERE message = $1 AND ts > '2031-01-01'", &[&message])
+            .unwrap()
+            .get(0);
+        assert_eq!(store.record(id).unwrap().unwrap().message, message);
+        assert_eq!(days_read(&store.explain_analyze_record(id).unwrap()), [day]);
+    }
+
+    // A row stored by other means than a sink lies outside every range:
+    // found all the same, by looking in every day.
+    let stray: i64 = db
+        .query_one(
+            "INSERT INTO log_records (ts, level, logger, message, thread, pid, host, app)
+             VALUES ('2026-11-21T12:00:00Z', 20, 'by-hand', 'inserted by hand', 't', 1, 'h', 'a') RETURNING id",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(store.record(stray).unwrap().unwrap().message, "inserted by hand");
+
+    // Two days dropped: their records are gone, the others still read one day.
+    let report = PgMaintenance::connect(&url).unwrap().prune(Timestamp(T0 + 2 * DAY), 1_000, false).unwrap();
+    assert_eq!(report.dropped, 2 * 48 + 1);
+    let (first, _, _) = &ids[0];
+    assert_eq!(store.record(*first).unwrap(), None);
+    let later = &records[3 * 48].message;
+    let id: i64 = db.query_one("SELECT id FROM log_records WHERE message = $1", &[later]).unwrap().get(0);
+    assert_eq!(&store.record(id).unwrap().unwrap().message, later);
+    assert_eq!(days_read(&store.explain_analyze_record(id).unwrap()), ["log_records_20261123"]);
+}
+
+#[test]
+fn the_migration_fills_each_days_id_range_from_a_partitioned_database_with_rows() {
+    let Some((url, _sink, _)) = partitioned_and_indexed(4 * 48, 1800) else { return };
+    let mut db = client(&url);
+    // As schema 8 left it: no ranges table, no functions.
+    db.batch_execute(
+        "DROP TABLE log_day_ids; DROP FUNCTION log_panel_fill_day_ids(); DROP FUNCTION log_panel_ids_before();
+         DROP FUNCTION log_panel_note_ids(date[], bigint[], bigint[], bigint);
+         DELETE FROM log_panel_schema WHERE version = 9;
+         DELETE FROM log_records WHERE id % 10 = 0;",
+    )
+    .unwrap();
+    let err = PgStore::connect(&url).unwrap_err();
+    assert!(err.to_string().contains("schema version 8"), "{err}");
+    assert_eq!(PgMaintenance::migrate(&url).unwrap(), (8, schema::latest_version()));
+    let (kept, rows) = day_ranges(&mut db);
+    assert_eq!(kept.len(), 4);
+    assert_eq!(kept, rows, "each day's range from its partition's ids");
+    let store = PgStore::connect(&url).unwrap();
+    let id: i64 = db.query_one("SELECT max(id) FROM log_records", &[]).unwrap().get(0);
+    assert_eq!(days_read(&store.explain_analyze_record(id).unwrap()), ["log_records_20261123"]);
+    // An unpartitioned database keeps no ranges.
+    let (plain, mut sink) = log_panel_testing::postgres::fresh_sink().unwrap();
+    sink.write(&Batch::new(&Origin::new("fleet", "h", 1), &[record(1, T0), record(2, MIDNIGHT)])).unwrap();
+    let mut db = client(&plain);
+    assert_eq!(db.query_one("SELECT count(*) FROM log_day_ids", &[]).unwrap().get::<_, i64>(0), 0);
+    let store = PgStore::connect(&plain).unwrap();
+    assert_eq!(store.record(2).unwrap().unwrap().message, "event 2");
 }

@@ -1,17 +1,19 @@
 //! The server goes away and comes back: `write` reports `Unavailable` while it
 //! is down, reconnects by itself, and no batch is stored twice, also when the
-//! answer to a COMMIT is lost.
+//! answer to a COMMIT is lost; reads beside it fail as `Unavailable`, never
+//! otherwise, and work again once it is back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use log_panel_core::{Batch, Origin, Record, Sink, SinkErrorKind, Timestamp};
-use log_panel_postgres::PgSink;
+use log_panel_core::{Batch, Origin, Record, Sink, SinkErrorKind, Timestamp, Value};
+use log_panel_postgres::{PgSink, PgStore};
+use log_panel_query::{FieldMatch, FieldValue, PageAt, RecordFilter, Store, StoreError, StoreErrorKind};
 use log_panel_testing::postgres::{fresh_sink, TestServer};
 use log_panel_testing::records::{sequence, BASE};
 use postgres::{Client, NoTls};
@@ -168,4 +170,147 @@ fn a_lost_connection_before_commit_rewrites_the_batch_once() {
         assert!(attempts < 5, "no reconnect after {attempts} attempts: {e}");
     }
     assert_eq!(stored(&url), (200, 200, 199));
+}
+
+/// A reader's tally: reads that answered, and reads that failed as the
+/// storage being unavailable (any other failure fails the test at once).
+#[derive(Default)]
+struct Tally {
+    answered: AtomicU64,
+    unavailable: AtomicU64,
+}
+
+impl Tally {
+    /// Counts `result`; panics on a failure other than `Unavailable`, or a
+    /// read that took longer than any budget allows (a hang, not a slow read).
+    fn count<T>(&self, what: &str, started: Instant, result: Result<T, StoreError>) {
+        assert!(started.elapsed() < Duration::from_secs(60), "{what} hung for {:?}", started.elapsed());
+        match result {
+            Ok(_) => self.answered.fetch_add(1, Ordering::SeqCst),
+            Err(e) if e.kind() == StoreErrorKind::Unavailable => {
+                assert!(!e.to_string().contains('\n'), "{what}: one line: {e}");
+                self.unavailable.fetch_add(1, Ordering::SeqCst)
+            }
+            Err(e) => panic!("{what}: {:?}: {e}", e.kind()),
+        };
+    }
+}
+
+/// The server stopped (as in a crash) while a writer stores batches into a
+/// day-partitioned table as fast as it can and readers run the lookups that
+/// read the search's days and ids (the request view, a context value's page,
+/// a rare word's page, a record by id): every read answers or fails as
+/// `Unavailable`, the writer retries each failed batch as the writer thread
+/// does, and after the restart every record is stored exactly once, with
+/// every id inside its day's range.
+#[test]
+fn server_stopped_under_a_writer_at_full_rate_and_partitioned_reads() {
+    let Some(server) = TestServer::start_stoppable("the outage test under load") else { return };
+    let url = server.create_database();
+    const BATCHES: i64 = 80;
+    const BATCH: i64 = 500;
+    // Ten seconds apart: 40 000 records over four and a half days.
+    let batch = |b: i64| -> Vec<Record> {
+        let mut records = sequence("load", b * BATCH..(b + 1) * BATCH, Timestamp(BASE), 10_000_000);
+        for r in &mut records {
+            let seq = r.kv.iter().find_map(|(_, v)| if let Value::I64(n) = v { Some(*n) } else { None });
+            r.kv.push(("request_id".into(), Value::from(format!("r-{}", seq.unwrap_or(0) / 5))));
+        }
+        records
+    };
+    let mut sink = PgSink::connect(&format!("{url}?partition=day")).unwrap();
+    sink.write(&Batch::new(&origin(), &batch(0))).unwrap();
+    while sink.idle().unwrap() {}
+    let store = PgStore::connect(&url).unwrap();
+    let written = AtomicU64::new(1);
+    let failures = AtomicU64::new(0);
+    let writing = AtomicBool::new(true);
+    let readers: [Tally; 2] = Default::default();
+    let after_restart = AtomicBool::new(false);
+    let answered_after: [AtomicU64; 2] = Default::default();
+    thread::scope(|s| {
+        s.spawn(|| {
+            for b in 1..BATCHES {
+                let records = batch(b);
+                while let Err(e) = sink.write(&Batch::new(&origin(), &records)) {
+                    assert_eq!(e.kind(), SinkErrorKind::Unavailable, "{e}");
+                    failures.fetch_add(1, Ordering::SeqCst);
+                    thread::sleep(Duration::from_millis(20));
+                }
+                written.fetch_add(1, Ordering::SeqCst);
+            }
+            writing.store(false, Ordering::SeqCst);
+        });
+        for (r, tally) in readers.iter().enumerate() {
+            let (store, writing, after_restart, answered_after) =
+                (&store, &writing, &after_restart, &answered_after[r]);
+            s.spawn(move || {
+                let mut k = r as i64;
+                let started = Instant::now();
+                // Bounded: reads that never work again end the loop, and the asserts below fail.
+                while (writing.load(Ordering::SeqCst) || answered_after.load(Ordering::SeqCst) == 0)
+                    && started.elapsed() < Duration::from_secs(300)
+                {
+                    k += 7;
+                    let request = FieldValue::Text(format!("r-{}", k % 100));
+                    let mut by_field = RecordFilter::default();
+                    by_field.fields.push(FieldMatch::new("request_id", request.clone()).unwrap());
+                    let mut word = RecordFilter::default();
+                    word.text = Some(format!("record {}", k % 500));
+                    let before = tally.answered.load(Ordering::SeqCst);
+                    let t = Instant::now();
+                    tally.count("the request view", t, store.related("request_id", &request, 100));
+                    let t = Instant::now();
+                    tally.count("a context value's page", t, store.records(&by_field, PageAt::Newest, 50));
+                    let t = Instant::now();
+                    tally.count("a word's page", t, store.records(&word, PageAt::Newest, 50));
+                    let t = Instant::now();
+                    tally.count("a record by id", t, store.record(1 + k % 400));
+                    if after_restart.load(Ordering::SeqCst) && tally.answered.load(Ordering::SeqCst) > before {
+                        answered_after.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+        let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
+            let started = Instant::now();
+            while !cond() {
+                assert!(started.elapsed() < Duration::from_secs(120), "timed out waiting for {what}");
+                thread::sleep(Duration::from_millis(10));
+            }
+        };
+        wait_for("batches before the outage", &|| written.load(Ordering::SeqCst) >= 20);
+        server.stop_server();
+        wait_for("the writer failing", &|| failures.load(Ordering::SeqCst) >= 3);
+        wait_for("reads failing", &|| readers.iter().all(|t| t.unavailable.load(Ordering::SeqCst) >= 1));
+        server.start_server();
+        after_restart.store(true, Ordering::SeqCst);
+    });
+    eprintln!(
+        "outage under load: {} failed writes; reads answered/unavailable {:?}; reconnects {}",
+        failures.load(Ordering::SeqCst),
+        readers
+            .iter()
+            .map(|t| (t.answered.load(Ordering::SeqCst), t.unavailable.load(Ordering::SeqCst)))
+            .collect::<Vec<_>>(),
+        sink.reconnects()
+    );
+    assert_eq!(written.load(Ordering::SeqCst), BATCHES as u64);
+    assert!(answered_after.iter().all(|n| n.load(Ordering::SeqCst) >= 1), "reads work again after the restart");
+    let total = BATCHES * BATCH;
+    assert_eq!(stored(&url), (total, total, total - 1), "every record exactly once");
+    let mut db = Client::connect(&url, NoTls).unwrap();
+    let outside: i64 = db
+        .query_one(
+            "SELECT count(*) FROM log_records r LEFT JOIN log_day_ids d ON d.day = (r.ts AT TIME ZONE 'UTC')::date
+             WHERE d.day IS NULL OR r.id NOT BETWEEN d.min_id AND d.max_id",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(outside, 0, "every id inside its day's range");
+    let days: i64 = db.query_one("SELECT count(*) FROM log_day_ids", &[]).unwrap().get(0);
+    assert_eq!(days, 5);
+    let last: i64 = db.query_one("SELECT max(id) FROM log_records", &[]).unwrap().get(0);
+    assert_eq!(store.record(last).unwrap().unwrap().message, format!("record {}", total - 1));
 }

@@ -1329,16 +1329,20 @@ macro_rules! every_store {
 
 every_store!(memory, sqlite, postgres);
 
-/// A real outage: the PostgreSQL server stops under the panel, then comes back.
+/// A real outage: the PostgreSQL server (its `log_records` partitioned by
+/// day) stops under the panel, then comes back; the lookups that read a
+/// search's or a record's days are 503 meanwhile, like every page.
 #[test]
 fn postgres_down_is_503_and_the_panel_recovers() {
     let Some(server) = log_panel_testing::postgres::TestServer::start_stoppable("the panel's outage test") else {
         return;
     };
     let url = server.create_database();
-    let panel = log_panel::builder().postgres(url.clone()).without_spool().build().unwrap();
-    log::error!(logger: &panel, target: "outage", "before the outage");
+    let panel = log_panel::builder().postgres(format!("{url}?partition=day")).without_spool().build().unwrap();
+    log::error!(logger: &panel, target: "outage", request_id = "r-1"; "before the outage");
     panel.flush().unwrap();
+    let mut db = log_panel_testing::postgres::client(&url);
+    assert!(log_panel_postgres::schema::is_partitioned(&mut db).unwrap());
     let store: Arc<dyn Store> = Arc::new(log_panel_postgres::PgStore::connect(&url).unwrap());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
@@ -1347,7 +1351,17 @@ fn postgres_down_is_503_and_the_panel_recovers() {
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains("before the outage"));
         sync(|| server.stop_server());
-        for uri in ["/", "/records", "/records/1", "/sites", "/tail", "/related?key=a&value=b"] {
+        for uri in [
+            "/",
+            "/records",
+            "/records/1",
+            "/records/1/around",
+            "/records?context=request_id%3Dr-1",
+            "/records?q=outage",
+            "/sites",
+            "/tail",
+            "/related?key=request_id&value=r-1",
+        ] {
             let (status, _, body) = get(&app, uri).await;
             assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{uri}: {body}");
             assert!(body.contains("The log database is unreachable"), "{uri}");
