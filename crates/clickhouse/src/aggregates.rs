@@ -9,10 +9,11 @@
 //!   Per day, so that dropping a day's partition takes its totals with it.
 //! - `log_context_pairs_local`: one row per top-level context key of a
 //!   record (`key`, its `value` as in `context_values` without the type's
-//!   prefix, the record's `ts`, `id` and `time`), ordered by `(key, value,
-//!   ts, id)`: a `key=value` filter finds its records' times by the primary
-//!   index instead of reading every record's arrays (version 5). A record
-//!   and its rows are on one shard. A lookup reads at least one granule
+//!   prefix, the record's `ts`, `id`, `logger` and `time`), ordered by
+//!   `(key, value, ts, id)`: a `key=value` filter finds its records' times
+//!   and loggers by the primary index instead of reading every record's
+//!   arrays (version 5), and then the records by theirs, `(logger, ts)`. A
+//!   record and its rows are on one shard. A lookup reads at least one granule
 //!   per day partition, so the table's granules are small
 //!   ([`CONTEXT_GRANULARITY`] rows); and without the prefix, the text and
 //!   the number a value matches (`s:7`, `n:7`) are one key range, not two.
@@ -88,7 +89,7 @@ pub(crate) fn select(table: &str, condition: &str) -> String {
              GROUP BY logger, file_key, line_key, bucket"
         ),
         CONTEXT => format!(
-            "SELECT key, substring(typed, 3) AS value, ts, id, time FROM log_records_local \
+            "SELECT key, substring(typed, 3) AS value, ts, id, logger, time FROM log_records_local \
              ARRAY JOIN context_keys AS key, context_values AS typed WHERE {condition}"
         ),
         _ => format!(
@@ -120,7 +121,7 @@ pub fn statements() -> Vec<String> {
         ),
         format!(
             "CREATE TABLE IF NOT EXISTS {CONTEXT}_local (key String, value String, ts Int64, id Int64, \
-             time DateTime('UTC')) ENGINE = MergeTree PARTITION BY toYYYYMMDD(time) ORDER BY (key, value, ts, id) \
+             logger String, time DateTime('UTC')) ENGINE = MergeTree PARTITION BY toYYYYMMDD(time) ORDER BY (key, value, ts, id) \
              SETTINGS index_granularity = {CONTEXT_GRANULARITY}"
         ),
         format!(

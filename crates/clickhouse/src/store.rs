@@ -6,7 +6,7 @@
 //! the `Distributed` tables); a read that finds a shard down fails rather
 //! than answer from part of the data.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use log_panel_core::{civil_from_days, level_from_severity, Level, Timestamp, DAY, HOUR};
@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::aggregates::{site_file, site_line, HOURLY, QUARTER, SITES, STATS};
 use crate::error::RequestError;
-use crate::http::Http;
+use crate::http::{quote, Http};
 use crate::schema::{CONTEXT_VERSION, LATEST_VERSION, SITES_VERSION};
 use crate::sql::{conditions, datetime, logger_condition, SideLookup};
 use crate::{Error, Options};
@@ -327,16 +327,25 @@ impl ChStore {
         for round in 1.. {
             let (lo, hi) = if older { (None, edge) } else { (edge, None) };
             let Some(sql) = side.candidates(lo, hi, older, batch) else { return Ok(None) };
-            let times = self
-                .rows(&sql)?
-                .iter()
-                .map(|row| row.first().map_or_else(|| Err(bad_data("a time")), int))
-                .collect::<Result<Vec<i64>, _>>()?;
+            let found = self.rows(&sql)?;
+            let mut times = Vec::with_capacity(found.len());
+            let mut loggers = BTreeSet::new();
+            for row in &found {
+                times.push(row.first().map_or_else(|| Err(bad_data("a time")), int)?);
+                let names = row.get(1).and_then(Value::as_array).ok_or_else(|| bad_data("a time's loggers"))?;
+                for name in names {
+                    loggers.insert(quote(&text(name)?));
+                }
+            }
             let (Some(&first), Some(&last)) = (times.first(), times.last()) else { break };
             let (min, max) = if older { (last, first) } else { (first, last) };
             let list: Vec<String> = times.iter().map(i64::to_string).collect();
+            // The loggers with the times: the records' sort key is (logger, ts, id), so
+            // only the granules of those loggers around those times are read, not the
+            // whole of each day partition the times fall in.
             let span = format!(
-                "ts >= {min} AND ts <= {max} AND time >= {} AND time <= {}",
+                "logger IN ({}) AND ts >= {min} AND ts <= {max} AND time >= {} AND time <= {}",
+                loggers.into_iter().collect::<Vec<_>>().join(", "),
                 datetime(Timestamp(min)),
                 datetime(Timestamp(max))
             );
