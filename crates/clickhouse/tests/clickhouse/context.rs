@@ -203,6 +203,8 @@ fn migrate_forged(
     let before: Vec<String> = (0..cluster.len()).map(tables).collect();
     assert_eq!(page(&ChStore::connect(url).unwrap()), want, "a reader of version {version} reads the arrays alone");
     assert_eq!((0..cluster.len()).map(tables).collect::<Vec<_>>(), before, "a reader changes no table");
+    let refused = ChMaintenance::connect(url).unwrap_err().to_string();
+    assert!(refused.contains(&format!("at version {version}")) && refused.contains("log-panel migrate"), "{refused}");
     assert_eq!(ChMaintenance::migrate(url).unwrap(), (version, LATEST_VERSION));
     for (side, arrays) in side_rows(cluster, &db) {
         assert!(side > 0);
