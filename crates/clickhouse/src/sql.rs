@@ -156,18 +156,19 @@ impl<'a> SideLookup<'a> {
         }
     }
 
-    /// The `SELECT` of at most `limit` distinct times, within `[lo, hi]`,
-    /// that the first pair's side rows list over all shards, newest first
-    /// when `older`, each with the loggers of its records that have the
-    /// pair: the candidates of a page. `None` when no pair goes through the
-    /// side table.
+    /// The `SELECT` of at most `limit` distinct (time, logger) pairs, within
+    /// `[lo, hi]`, that the first pair's side rows list over all shards,
+    /// newest first when `older`: the candidates of a page. `None` when no
+    /// pair goes through the side table. `DISTINCT … LIMIT`, not `GROUP BY`
+    /// a time: each shard then sends `limit` rows, where a `GROUP BY` sends
+    /// every group to be merged (50 000 for a frequent pair at 10 M).
     pub(crate) fn candidates(&self, lo: Option<i64>, hi: Option<i64>, older: bool, limit: u64) -> Option<String> {
         self.database?;
         let (lo, hi) = self.bounds(lo, hi);
         let lookup = self.filter.fields.iter().find_map(|f| lookup(&f.key, &f.value, lo, hi))?;
         let order = if older { "DESC" } else { "ASC" };
         Some(format!(
-            "SELECT ts, groupUniqArray(logger) FROM {} WHERE {lookup} GROUP BY ts ORDER BY ts {order} LIMIT {limit}",
+            "SELECT DISTINCT ts, logger FROM {} WHERE {lookup} ORDER BY ts {order} LIMIT {limit}",
             crate::aggregates::CONTEXT
         ))
     }
