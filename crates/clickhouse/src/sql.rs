@@ -156,19 +156,20 @@ impl<'a> SideLookup<'a> {
         }
     }
 
-    /// The `SELECT` of at most `limit` distinct (time, logger) pairs, within
-    /// `[lo, hi]`, that the first pair's side rows list over all shards,
-    /// newest first when `older`: the candidates of a page. `None` when no
-    /// pair goes through the side table. `DISTINCT … LIMIT`, not `GROUP BY`
-    /// a time: each shard then sends `limit` rows, where a `GROUP BY` sends
-    /// every group to be merged (50 000 for a frequent pair at 10 M).
+    /// The `SELECT` of at most `limit` (time, logger) rows, within `[lo,
+    /// hi]`, that the first pair's side rows list over all shards, newest
+    /// first when `older`: the candidates of a page. `None` when no pair goes
+    /// through the side table. A plain `ORDER BY … LIMIT` (a top-N sort; a
+    /// row twice is harmless): each shard sends `limit` rows, where a `GROUP
+    /// BY` time sends every group to be merged (50 000 for a frequent pair at
+    /// 10 M), and a `DISTINCT` hashes every matching row first.
     pub(crate) fn candidates(&self, lo: Option<i64>, hi: Option<i64>, older: bool, limit: u64) -> Option<String> {
         self.database?;
         let (lo, hi) = self.bounds(lo, hi);
         let lookup = self.filter.fields.iter().find_map(|f| lookup(&f.key, &f.value, lo, hi))?;
         let order = if older { "DESC" } else { "ASC" };
         Some(format!(
-            "SELECT DISTINCT ts, logger FROM {} WHERE {lookup} ORDER BY ts {order} LIMIT {limit}",
+            "SELECT ts, logger FROM {} WHERE {lookup} ORDER BY ts {order} LIMIT {limit}",
             crate::aggregates::CONTEXT
         ))
     }

@@ -326,8 +326,9 @@ impl ChStore {
         let mut rows: Vec<StoredRecord> = Vec::new();
         for round in 1.. {
             let (lo, hi) = if older { (None, edge) } else { (edge, None) };
-            let Some(sql) = side.candidates(lo, hi, older, batch) else { return Ok(None) };
-            let found = Candidates::of(&self.rows(&sql)?, batch)?;
+            // One row more than the batch: its time, likely a new one, is what the limit cuts.
+            let Some(sql) = side.candidates(lo, hi, older, batch + 1) else { return Ok(None) };
+            let found = Candidates::of(&self.rows(&sql)?, batch + 1)?;
             let (Some(&first), Some(&last)) = (found.times.first(), found.times.last()) else { break };
             let (min, max) = if older { (last, first) } else { (first, last) };
             let list: Vec<String> = found.times.iter().map(i64::to_string).collect();
@@ -493,6 +494,7 @@ impl Candidates {
                 Some(cut) => pairs.truncate(cut),
             }
         }
+        // In order, and a time may come with several loggers (or one twice).
         let mut times: Vec<i64> = pairs.iter().map(|(ts, _)| *ts).collect();
         times.dedup();
         let loggers: BTreeSet<String> = pairs.iter().map(|(_, logger)| quote(logger)).collect();
