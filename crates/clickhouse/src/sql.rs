@@ -107,11 +107,14 @@ pub(crate) fn field_condition(key: &str, value: &FieldValue, side_table: Option<
 /// database: a shard runs a `Distributed` read's subquery in its default one.
 fn membership(database: &str, key: &str, value: &FieldValue, lo: Option<i64>, hi: Option<i64>) -> Option<String> {
     let lookup = lookup(key, value, lo, hi)?;
-    Some(format!("ts IN (SELECT ts FROM {database}.{}_local WHERE {lookup})", crate::aggregates::CONTEXT))
+    Some(format!("ts IN (SELECT ts FROM {database}.{}_local PREWHERE {lookup})", crate::aggregates::CONTEXT))
 }
 
 /// The side table's condition for `key = value` with `ts` in `[lo, hi]`
-/// (`None`: the value matches no stored form).
+/// (`None`: the value matches no stored form), read as `PREWHERE`: 18.16
+/// moves only part of it there by itself, and then reads the other columns
+/// of every granule the key range spans (one a day partition), not only of
+/// the matching rows (the request view's lookup at 10 M: 83 ms against 31).
 fn lookup(key: &str, value: &FieldValue, lo: Option<i64>, hi: Option<i64>) -> Option<String> {
     let mut parts = vec![format!("key = {}", quote(key)), format!("({})", side_value_condition(value)?)];
     parts.extend(lo.map(|lo| format!("ts >= {lo}")));
@@ -169,7 +172,7 @@ impl<'a> SideLookup<'a> {
         let lookup = self.filter.fields.iter().find_map(|f| lookup(&f.key, &f.value, lo, hi))?;
         let order = if older { "DESC" } else { "ASC" };
         Some(format!(
-            "SELECT ts, logger FROM {} WHERE {lookup} ORDER BY ts {order} LIMIT {limit}",
+            "SELECT ts, logger FROM {} PREWHERE {lookup} ORDER BY ts {order} LIMIT {limit}",
             crate::aggregates::CONTEXT
         ))
     }
@@ -273,7 +276,7 @@ mod tests {
     fn the_side_table_narrows_by_the_same_forms_as_one_range() {
         let sql = field_condition("k", &FieldValue::Text("7".into()), Some("db"));
         assert!(
-            sql.contains("ts IN (SELECT ts FROM db.log_context_pairs_local WHERE key = 'k' AND (value IN ('7')))"),
+            sql.contains("ts IN (SELECT ts FROM db.log_context_pairs_local PREWHERE key = 'k' AND (value IN ('7')))"),
             "{sql}"
         );
         assert!(sql.contains("arrayExists((k, v) -> k = 'k' AND (v = 's:7' OR v = 'n:7')"), "{sql}");
