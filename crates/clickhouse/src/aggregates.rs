@@ -7,11 +7,18 @@
 //! - `log_logger_stats_local`: per logger per UTC day, the count, errors,
 //!   warnings and the first and last record's time (`AggregatingMergeTree`).
 //!   Per day, so that dropping a day's partition takes its totals with it.
-//! - `log_context_local`: one row per top-level context key of a record
-//!   (`key`, its typed `value` as in `context_values`, the record's `ts`,
-//!   `id` and `time`), ordered by `(key, value, ts, id)`: a `key=value`
-//!   filter finds its records' times by the primary index instead of
-//!   reading every record's arrays. A record and its rows are on one shard.
+//! - `log_context_pairs_local`: one row per top-level context key of a
+//!   record (`key`, its `value` as in `context_values` without the type's
+//!   prefix, the record's `ts`, `id`, `logger` and `time`), ordered by
+//!   `(key, value, ts, id)`: a `key=value` filter finds its records' times
+//!   and loggers by the primary index instead of reading every record's
+//!   arrays (version 5), and then the records by theirs, `(logger, ts)`. A
+//!   record and its rows are on one shard. A lookup reads at least one granule
+//!   per day partition, so the table's granules are small
+//!   ([`CONTEXT_GRANULARITY`] rows); and without the prefix, the text and
+//!   the number a value matches (`s:7`, `n:7`) are one key range, not two.
+//!   The side table only narrows (the arrays keep a read exact), so values
+//!   of different types that read alike may share rows of a lookup.
 //! - `log_site_hourly_local`: per call site (logger, file, line) per UTC hour,
 //!   the count per level, the newest record's time and its message
 //!   (`AggregatingMergeTree`; version 4). Call sites over days read it for
@@ -36,7 +43,11 @@ pub const HOURLY: &str = "log_logger_hourly";
 pub const QUARTER: &str = "log_logger_quarter";
 
 /// The context side table over all shards.
-pub const CONTEXT: &str = "log_context";
+pub const CONTEXT: &str = "log_context_pairs";
+
+/// Rows per granule of the context side table (the default is 8 192): a
+/// `key=value` lookup reads at least one granule per day partition it spans.
+pub const CONTEXT_GRANULARITY: u32 = 1024;
 
 /// The call-site counts per hour over all shards.
 pub const SITES: &str = "log_site_hourly";
@@ -53,10 +64,6 @@ pub fn site_file(file_key: &str) -> Option<&str> {
 pub fn site_line(line_key: i64) -> Option<u32> {
     u32::try_from(line_key).ok()
 }
-
-const CONTEXT_DDL: &str = "CREATE TABLE IF NOT EXISTS log_context_local (key String, value String, ts Int64, \
-                           id Int64, time DateTime('UTC')) ENGINE = MergeTree PARTITION BY toYYYYMMDD(time) \
-                           ORDER BY (key, value, ts, id)";
 
 const COUNTS: &str = "countIf(level = 5) AS trace, countIf(level = 10) AS debug, countIf(level = 20) AS info, \
                       countIf(level = 30) AS warn, countIf(level = 40) AS error";
@@ -82,8 +89,8 @@ pub(crate) fn select(table: &str, condition: &str) -> String {
              GROUP BY logger, file_key, line_key, bucket"
         ),
         CONTEXT => format!(
-            "SELECT key, value, ts, id, time FROM log_records_local \
-             ARRAY JOIN context_keys AS key, context_values AS value WHERE {condition}"
+            "SELECT key, substring(typed, 3) AS value, ts, id, logger, time FROM log_records_local \
+             ARRAY JOIN context_keys AS key, context_values AS typed WHERE {condition}"
         ),
         _ => format!(
             "SELECT logger, toStartOfFifteenMinutes(time) AS bucket, {COUNTS} FROM log_records_local \
@@ -112,7 +119,11 @@ pub fn statements() -> Vec<String> {
             "CREATE TABLE IF NOT EXISTS {QUARTER}_local (logger String, bucket DateTime('UTC'), {counts}) \
              ENGINE = SummingMergeTree PARTITION BY toYYYYMMDD(bucket) ORDER BY (logger, bucket)"
         ),
-        CONTEXT_DDL.to_owned(),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {CONTEXT}_local (key String, value String, ts Int64, id Int64, \
+             logger String, time DateTime('UTC')) ENGINE = MergeTree PARTITION BY toYYYYMMDD(time) ORDER BY (key, value, ts, id) \
+             SETTINGS index_granularity = {CONTEXT_GRANULARITY}"
+        ),
         format!(
             "CREATE TABLE IF NOT EXISTS {SITES}_local (logger String, file_key String, line_key Int64, \
              bucket DateTime('UTC'), trace {state}, debug {state}, info {state}, warn {state}, error {state}, \

@@ -44,6 +44,22 @@ pub enum Error {
         /// The latest version this build knows.
         supported: u32,
     },
+    /// A shard's tables were created by an older log-panel: maintenance
+    /// (prune, rebuild) drops and fills this build's tables, so it needs them.
+    #[error(
+        "the log-panel tables of shard {shard} in `{url}` are at version {found}, older than this build's \
+         ({supported}); run the application (its writer migrates the shards) or `log-panel migrate`"
+    )]
+    SchemaTooOld {
+        /// The redacted URL.
+        url: String,
+        /// The shard (from 1, in the URL's order).
+        shard: usize,
+        /// The version found.
+        found: u32,
+        /// The version this build creates.
+        supported: u32,
+    },
     /// Recomputing the aggregate tables failed.
     #[error("cannot rebuild the log-panel aggregates in `{url}`: {reason}")]
     Rebuild {

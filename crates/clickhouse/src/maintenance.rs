@@ -41,15 +41,29 @@ impl std::fmt::Debug for ChMaintenance {
 impl ChMaintenance {
     /// Parses `url` and checks, as [`ChStore::connect`](crate::ChStore::connect)
     /// does, that a shard answers and holds the log-panel tables of a version
-    /// this build reads (it creates nothing).
+    /// this build reads, and that every shard's are of this build's version
+    /// (prune and rebuild drop and fill its tables); it creates nothing.
     pub fn connect(url: &str) -> Result<ChMaintenance, StoreError> {
-        Ok(ChMaintenance { http: checked(url)?.0 })
+        ChMaintenance::current(checked(url)?.0)
     }
 
     /// [`ChMaintenance::connect`] with parsed options (for example with a
     /// statement log, [`Options::with_statement_log`]).
     pub fn open(options: Options) -> Result<ChMaintenance, StoreError> {
-        Ok(ChMaintenance { http: checked_options(options)?.0 })
+        ChMaintenance::current(checked_options(options)?.0)
+    }
+
+    /// A handle on `http`'s shards once each answered with [`LATEST_VERSION`].
+    fn current(http: Http) -> Result<ChMaintenance, StoreError> {
+        for shard in 0..http.options().hosts().len() {
+            let found = schema::version(&http, shard).map_err(|e| store_error("reading the tables' version", e))?;
+            if found < LATEST_VERSION {
+                let url = http.options().redacted().to_owned();
+                let e = Error::SchemaTooOld { url, shard: shard + 1, found, supported: LATEST_VERSION };
+                return Err(StoreError::new(StoreErrorKind::Unavailable, e.to_string()));
+            }
+        }
+        Ok(ChMaintenance { http })
     }
 
     /// Creates the log-panel tables on every shard of `url` where they are

@@ -18,14 +18,16 @@
 //! - The aggregates (see [`crate::aggregates`]): materialised views with
 //!   explicit `TO` tables, partitioned by the same day, so retention drops
 //!   the same partitions everywhere.
-//! - The context side table `log_context_local`, fed the same way (see
-//!   [`crate::aggregates`]; version 3). Migrating a database that had none
-//!   fills it from the records already there, day by day.
+//! - The context side table `log_context_pairs_local`, fed the same way
+//!   (see [`crate::aggregates`]; version 5). Migrating a database that had
+//!   none fills it from the records already there, day by day, and drops
+//!   the side table of versions 3 and 4 (`log_context_local`: typed values,
+//!   granules of 8 192 rows, which 18.16 cannot change in place).
 //! - The call-site table `log_site_hourly_local` (see [`crate::aggregates`];
 //!   version 4), filled the same way when a database without it is migrated.
 //!
 //! Over all shards (what reads use): `log_records`, `log_logger_stats`,
-//! `log_logger_hourly`, `log_logger_quarter`, `log_context`, `log_site_hourly` — `Distributed` tables over the
+//! `log_logger_hourly`, `log_logger_quarter`, `log_context_pairs`, `log_site_hourly` — `Distributed` tables over the
 //! URL's cluster, or, with one server and no cluster, `Merge` tables over
 //! its one local table.
 //!
@@ -37,10 +39,15 @@ use crate::error::RequestError;
 use crate::http::{quote, Http};
 
 /// The version of the tables this build creates.
-pub const LATEST_VERSION: u32 = 4;
+pub const LATEST_VERSION: u32 = 5;
 
-/// The first version with the context side table (`log_context`).
-pub const CONTEXT_VERSION: u32 = 3;
+/// The first version with the context side table that reads use
+/// (`log_context_pairs`); readers of older tables read the arrays alone.
+pub const CONTEXT_VERSION: u32 = 5;
+
+/// The side table of versions 3 and 4 (`_mv`, over all shards, `_local`),
+/// which migrating to [`CONTEXT_VERSION`] drops once its successor is filled.
+const TYPED_CONTEXT: &str = "log_context";
 
 /// The first version with the call-site table (`log_site_hourly`).
 pub const SITES_VERSION: u32 = 4;
@@ -146,6 +153,12 @@ pub(crate) fn migrate(http: &Http, shard: usize) -> Result<(), MigrateError> {
             for table in &backfill {
                 aggregates::rebuild_table_day(http, shard, table, day)?;
             }
+        }
+    }
+    if found < CONTEXT_VERSION {
+        // The view first, so that no insert feeds the table while it goes.
+        for suffix in ["_mv", "", "_local"] {
+            http.query(shard, &format!("DROP TABLE IF EXISTS {TYPED_CONTEXT}{suffix}"), &[])?;
         }
     }
     if found < LATEST_VERSION {

@@ -6,7 +6,7 @@
 //! the `Distributed` tables); a read that finds a shard down fails rather
 //! than answer from part of the data.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use log_panel_core::{civil_from_days, level_from_severity, Level, Timestamp, DAY, HOUR};
@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::aggregates::{site_file, site_line, HOURLY, QUARTER, SITES, STATS};
 use crate::error::RequestError;
-use crate::http::Http;
+use crate::http::{quote, Http};
 use crate::schema::{CONTEXT_VERSION, LATEST_VERSION, SITES_VERSION};
 use crate::sql::{conditions, datetime, logger_condition, SideLookup};
 use crate::{Error, Options};
@@ -326,24 +326,24 @@ impl ChStore {
         let mut rows: Vec<StoredRecord> = Vec::new();
         for round in 1.. {
             let (lo, hi) = if older { (None, edge) } else { (edge, None) };
-            let Some(sql) = side.candidates(lo, hi, older, batch) else { return Ok(None) };
-            let times = self
-                .rows(&sql)?
-                .iter()
-                .map(|row| row.first().map_or_else(|| Err(bad_data("a time")), int))
-                .collect::<Result<Vec<i64>, _>>()?;
-            let (Some(&first), Some(&last)) = (times.first(), times.last()) else { break };
+            // One row more than the batch: its time, likely a new one, is what the limit cuts.
+            let Some(sql) = side.candidates(lo, hi, older, batch + 1) else { return Ok(None) };
+            let found = Candidates::of(&self.rows(&sql)?, batch + 1)?;
+            let (Some(&first), Some(&last)) = (found.times.first(), found.times.last()) else { break };
             let (min, max) = if older { (last, first) } else { (first, last) };
-            let list: Vec<String> = times.iter().map(i64::to_string).collect();
+            let list: Vec<String> = found.times.iter().map(i64::to_string).collect();
+            // With the loggers, only the granules of those loggers around those times are
+            // read (the records' sort key is (logger, ts, id)), not each whole day partition.
+            let loggers = found.loggers.map(|l| format!("logger IN ({}) AND ", l.join(", "))).unwrap_or_default();
             let span = format!(
-                "ts >= {min} AND ts <= {max} AND time >= {} AND time <= {}",
+                "{loggers}ts >= {min} AND ts <= {max} AND time >= {} AND time <= {}",
                 datetime(Timestamp(min)),
                 datetime(Timestamp(max))
             );
             let want = n - rows.len() as u64;
             let prewhere = format!("PREWHERE ts IN ({}) ", list.join(", "));
             rows.extend(self.records_where(&prewhere, &format!("{base} AND {span}"), order, want)?);
-            if rows.len() as u64 >= n || (times.len() as u64) < batch {
+            if rows.len() as u64 >= n || !found.more {
                 break;
             }
             if round == SIDE_ROUNDS {
@@ -463,6 +463,43 @@ pub(crate) fn checked_options(options: Options) -> Result<(Http, u32), StoreErro
 /// answer counts as version 0 (the reads of the oldest tables answer right).
 fn oldest_shard_version(http: &Http) -> u32 {
     (0..http.options().hosts().len()).map(|shard| crate::schema::version(http, shard).unwrap_or(0)).min().unwrap_or(0)
+}
+
+/// One round's candidates of `ChStore::records_by_side`: the times to read,
+/// in the page's order, and the loggers of their records that have the pair.
+struct Candidates {
+    times: Vec<i64>,
+    /// Quoted; `None`: any logger.
+    loggers: Option<Vec<String>>,
+    /// Whether the side table may list more (the round got its whole limit).
+    more: bool,
+}
+
+impl Candidates {
+    /// The candidates from the (time, logger) rows of [`SideLookup::candidates`]
+    /// with limit `batch`.
+    fn of(found: &[Vec<Value>], batch: u64) -> Result<Candidates, StoreError> {
+        let mut pairs = Vec::with_capacity(found.len());
+        for row in found {
+            let ts = row.first().map_or_else(|| Err(bad_data("a time")), int)?;
+            pairs.push((ts, row.get(1).map_or_else(|| Err(bad_data("a logger")), text)?));
+        }
+        let more = pairs.len() as u64 >= batch;
+        let mut any_logger = false;
+        if let (true, Some(&(last, _))) = (more, pairs.last()) {
+            // The limit may have cut off some of the last time's loggers: that time comes
+            // whole in the next round, unless it is the only one (then read every logger).
+            match pairs.iter().position(|(ts, _)| *ts == last) {
+                Some(0) | None => any_logger = true,
+                Some(cut) => pairs.truncate(cut),
+            }
+        }
+        // In order, and a time may come with several loggers (or one twice).
+        let mut times: Vec<i64> = pairs.iter().map(|(ts, _)| *ts).collect();
+        times.dedup();
+        let loggers: BTreeSet<String> = pairs.iter().map(|(_, logger)| quote(logger)).collect();
+        Ok(Candidates { times, loggers: (!any_logger).then(|| loggers.into_iter().collect()), more })
+    }
 }
 
 /// The rounds of candidates `ChStore::records_by_side` reads before it
@@ -738,6 +775,7 @@ impl Store for ChStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -746,5 +784,20 @@ mod tests {
         assert_eq!(yyyymmdd(0), 19_700_101);
         assert_eq!(yyyymmdd(20_787), 20_261_130);
         assert_eq!(yyyymmdd(11_016), 20_000_229);
+    }
+
+    fn pairs(rows: &[(i64, &str)]) -> Vec<Vec<Value>> {
+        rows.iter().map(|(ts, logger)| vec![Value::from(*ts), Value::from(*logger)]).collect()
+    }
+
+    #[test]
+    fn a_round_cut_by_its_limit_leaves_its_last_time_to_the_next() {
+        let c = Candidates::of(&pairs(&[(9, "a"), (9, "b"), (7, "a"), (5, "c")]), 4).unwrap();
+        assert_eq!((c.times, c.loggers, c.more), (vec![9, 7], Some(vec!["'a'".into(), "'b'".into()]), true));
+        let c = Candidates::of(&pairs(&[(9, "a"), (7, "a"), (5, "c")]), 4).unwrap();
+        assert_eq!((c.times, c.loggers, c.more), (vec![9, 7, 5], Some(vec!["'a'".into(), "'c'".into()]), false));
+        let c = Candidates::of(&pairs(&[(5, "a"), (5, "b")]), 2).unwrap();
+        assert_eq!((c.times, c.loggers, c.more), (vec![5], None, true), "one time cut: every logger");
+        assert!(Candidates::of(&pairs(&[]), 2).unwrap().times.is_empty());
     }
 }

@@ -1,15 +1,19 @@
-//! The context side table (`log_context`): `key=value` pages and `related`
-//! narrowed through it return exactly what the arrays alone return, before
-//! and after a prune; a pruned day leaves it with the records; migrating a
-//! database of version 2 fills it from the records already there.
+//! The context side table (`log_context_pairs`): `key=value` pages and
+//! `related` narrowed through it return exactly what the arrays alone
+//! return, before and after a prune; a pruned day leaves it with the
+//! records; a lookup reads one small granule range; migrating a database of
+//! version 2 fills it from the records already there, and one of version 4
+//! replaces that version's side table (`log_context`) with it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use log_panel_clickhouse::aggregates::CONTEXT_GRANULARITY;
 use log_panel_clickhouse::schema::LATEST_VERSION;
-use log_panel_clickhouse::{ChMaintenance, ChStore};
-use log_panel_core::Timestamp;
+use log_panel_clickhouse::{ChMaintenance, ChSink, ChStore};
+use log_panel_core::{Batch, Sink, Timestamp};
 use log_panel_query::conformance::{MemoryStore, BASE};
 use log_panel_query::{Cursor, FieldMatch, FieldValue, Maintenance, PageAt, RecordFilter, Store, DAY};
-use log_panel_testing::clickhouse::Cluster;
+use log_panel_testing::clickhouse::{Cluster, CLUSTER};
+use log_panel_testing::records::{origin, sequence};
 
 /// Pairs of every typed form: text matching a string or a number, an
 /// integer, a string, a boolean, a fraction, and a pair nothing has.
@@ -86,11 +90,38 @@ fn check_pairs(cluster: &Cluster, db: &str, store: &ChStore, reference: &MemoryS
 fn side_rows(cluster: &Cluster, db: &str) -> Vec<(u64, u64)> {
     (0..cluster.len())
         .map(|i| {
-            let side = cluster.query(i, &format!("SELECT count() FROM {db}.log_context_local"));
+            let side = cluster.query(i, &format!("SELECT count() FROM {db}.log_context_pairs_local"));
             let arrays = cluster.query(i, &format!("SELECT sum(length(context_keys)) FROM {db}.log_records_local"));
             (side.trim().parse().unwrap(), arrays.trim().parse().unwrap())
         })
         .collect()
+}
+
+/// Prunes the first day and a bit on `url` and `reference`, and checks that
+/// the side table lost the same days as the records and keeps one row per
+/// context key left. Returns the maintenance handle.
+fn prune_checked(cluster: &Cluster, db: &str, url: &str, reference: &MemoryStore) -> ChMaintenance {
+    let before = Timestamp(BASE.0 + DAY + 5);
+    let maintenance = ChMaintenance::connect(url).unwrap();
+    assert!(maintenance.prune(before, 100, false).unwrap().deleted > 0);
+    reference.prune(before, 100, false).unwrap();
+    for i in 0..cluster.len() {
+        let old =
+            cluster.query(i, &format!("SELECT count() FROM {db}.log_context_pairs_local WHERE ts < {}", before.0));
+        assert_eq!(old.trim(), "0", "shard {i}: no side row older than the cutoff");
+        let days = |table: &str| {
+            let sql = format!(
+                "SELECT DISTINCT partition FROM system.parts WHERE database = '{db}' AND table = '{table}' \
+                 AND active ORDER BY partition"
+            );
+            cluster.query(i, &sql)
+        };
+        assert_eq!(days("log_context_pairs_local"), days("log_records_local"), "shard {i}: the same days");
+    }
+    for (side, arrays) in side_rows(cluster, db) {
+        assert_eq!(side, arrays, "after prune, one side row per context key left");
+    }
+    maintenance
 }
 
 #[test]
@@ -106,25 +137,7 @@ fn key_value_pages_and_related_read_the_side_table_and_match_the_arrays() {
     }
     check_pairs(cluster, &db, &store, &reference, "before prune");
 
-    let before = Timestamp(BASE.0 + DAY + 5);
-    let maintenance = ChMaintenance::connect(&url).unwrap();
-    assert!(maintenance.prune(before, 100, false).unwrap().deleted > 0);
-    reference.prune(before, 100, false).unwrap();
-    for i in 0..cluster.len() {
-        let old = cluster.query(i, &format!("SELECT count() FROM {db}.log_context_local WHERE ts < {}", before.0));
-        assert_eq!(old.trim(), "0", "shard {i}: no side row older than the cutoff");
-        let days = |table: &str| {
-            let sql = format!(
-                "SELECT DISTINCT partition FROM system.parts WHERE database = '{db}' AND table = '{table}' \
-                 AND active ORDER BY partition"
-            );
-            cluster.query(i, &sql)
-        };
-        assert_eq!(days("log_context_local"), days("log_records_local"), "shard {i}: the same days");
-    }
-    for (side, arrays) in side_rows(cluster, &db) {
-        assert_eq!(side, arrays, "after prune, one side row per context key left");
-    }
+    let maintenance = prune_checked(cluster, &db, &url, &reference);
     check_pairs(cluster, &db, &store, &reference, "after prune");
     maintenance.rebuild().unwrap();
     for (side, arrays) in side_rows(cluster, &db) {
@@ -162,19 +175,62 @@ fn a_pair_beside_a_rare_condition_pages_right() {
     assert_eq!(walked, want, "pages of one of code=0, errors, #1");
 }
 
+/// The tables of `url` forged as version `version` by `forge` (shard by shard): first on the
+/// second shard alone (a lazy sink migrates a shard before its first insert there only), then
+/// on both. A reader of either reads the arrays alone, right, and changes no table; migrating
+/// fills the side table from the records, one row per context key, and a second migration adds
+/// nothing; the pairs read right through it. Returns a reader of the migrated tables.
+fn migrate_forged(
+    cluster: &Cluster,
+    url: &str,
+    reference: &MemoryStore,
+    version: u32,
+    forge: impl Fn(usize),
+) -> ChStore {
+    let db = crate::database(url);
+    let tables =
+        |i: usize| cluster.query(i, &format!("SELECT name FROM system.tables WHERE database = '{db}' ORDER BY name"));
+    let mut filter = RecordFilter::default();
+    filter.fields.push(FieldMatch::new("user_id", FieldValue::Text("3".into())).unwrap());
+    let want = by_arrays(cluster, &db, "user_id", &FieldValue::Text("3".into()));
+    assert!(!want.is_empty());
+    let page = |store: &ChStore| -> Vec<i64> {
+        store.records(&filter, PageAt::Newest, 5_000).unwrap().records.iter().map(|r| r.id).collect()
+    };
+    forge(1);
+    assert_eq!(page(&ChStore::connect(url).unwrap()), want, "one shard of version {version}: the arrays alone");
+    forge(0);
+    let before: Vec<String> = (0..cluster.len()).map(tables).collect();
+    assert_eq!(page(&ChStore::connect(url).unwrap()), want, "a reader of version {version} reads the arrays alone");
+    assert_eq!((0..cluster.len()).map(tables).collect::<Vec<_>>(), before, "a reader changes no table");
+    let refused = ChMaintenance::connect(url).unwrap_err().to_string();
+    assert!(refused.contains(&format!("at version {version}")) && refused.contains("log-panel migrate"), "{refused}");
+    assert_eq!(ChMaintenance::migrate(url).unwrap(), (version, LATEST_VERSION));
+    for (side, arrays) in side_rows(cluster, &db) {
+        assert!(side > 0);
+        assert_eq!(side, arrays, "the migration filled the side table from the records, each row once");
+    }
+    assert_eq!(ChMaintenance::migrate(url).unwrap(), (LATEST_VERSION, LATEST_VERSION));
+    for (side, arrays) in side_rows(cluster, &db) {
+        assert_eq!(side, arrays, "a second migration adds nothing");
+    }
+    let store = ChStore::connect(url).unwrap();
+    check_pairs(cluster, &db, &store, reference, &format!("after migrating from version {version}"));
+    store
+}
+
 #[test]
 fn migrating_a_version_2_database_fills_the_side_table() {
     let Some(cluster) = Cluster::shared() else { return };
     let url = cluster.create_database();
     let db = crate::database(&url);
     let reference = crate::filled(&url);
-    // Version 2 as an older build left it: no side table, no view; first on the second shard
-    // alone (a lazy sink migrates a shard before its first insert there only).
+    // Version 2 as an older build left it: no side table, no view.
     let forge = |i: usize| {
         for table in [
-            "log_context_mv",
-            "log_context",
-            "log_context_local",
+            "log_context_pairs_mv",
+            "log_context_pairs",
+            "log_context_pairs_local",
             "log_site_hourly_mv",
             "log_site_hourly",
             "log_site_hourly_local",
@@ -185,26 +241,103 @@ fn migrating_a_version_2_database_fills_the_side_table() {
         cluster.query(i, &format!("CREATE TABLE {db}.log_panel_schema (version UInt32) ENGINE = TinyLog"));
         cluster.query(i, &format!("INSERT INTO {db}.log_panel_schema (version) VALUES (2)"));
     };
-    let mut filter = RecordFilter::default();
-    filter.fields.push(FieldMatch::new("user_id", FieldValue::Text("3".into())).unwrap());
-    let want = by_arrays(cluster, &db, "user_id", &FieldValue::Text("3".into()));
-    assert!(!want.is_empty());
-    let page = |store: &ChStore| -> Vec<i64> {
-        store.records(&filter, PageAt::Newest, 5_000).unwrap().records.iter().map(|r| r.id).collect()
+    migrate_forged(cluster, &url, &reference, 2, forge);
+}
+
+/// The names of the tables of `db` on shard `i` that start with `log_context`.
+fn context_tables(cluster: &Cluster, db: &str, i: usize) -> Vec<String> {
+    let sql = format!(
+        "SELECT name FROM system.tables WHERE database = '{db}' AND startsWith(name, 'log_context') ORDER BY name"
+    );
+    cluster.query(i, &sql).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn migrating_a_version_4_database_replaces_the_side_table() {
+    let Some(cluster) = Cluster::shared() else { return };
+    let url = cluster.create_database();
+    let db = crate::database(&url);
+    let reference = crate::filled(&url);
+    // Version 4 as an older build left it: the side table `log_context` of typed values in
+    // granules of 8 192 rows, filled by its view, and no `log_context_pairs`.
+    let forge = |i: usize| {
+        for table in ["log_context_pairs_mv", "log_context_pairs", "log_context_pairs_local"] {
+            cluster.query(i, &format!("DROP TABLE {db}.{table}"));
+        }
+        let select = format!(
+            "SELECT key, value, ts, id, time FROM {db}.log_records_local \
+             ARRAY JOIN context_keys AS key, context_values AS value"
+        );
+        for sql in [
+            format!(
+                "CREATE TABLE {db}.log_context_local (key String, value String, ts Int64, id Int64, \
+                 time DateTime('UTC')) ENGINE = MergeTree PARTITION BY toYYYYMMDD(time) ORDER BY (key, value, ts, id)"
+            ),
+            format!("CREATE MATERIALIZED VIEW {db}.log_context_mv TO {db}.log_context_local AS {select}"),
+            format!(
+                "CREATE TABLE {db}.log_context AS {db}.log_context_local \
+                 ENGINE = Distributed({CLUSTER}, {db}, log_context_local)"
+            ),
+            format!("INSERT INTO {db}.log_context_local {select}"),
+            format!("DROP TABLE {db}.log_panel_schema"),
+            format!("CREATE TABLE {db}.log_panel_schema (version UInt32) ENGINE = TinyLog"),
+            format!("INSERT INTO {db}.log_panel_schema (version) VALUES (4)"),
+        ] {
+            cluster.query(i, &sql);
+        }
     };
-    forge(1);
-    assert_eq!(page(&ChStore::connect(&url).unwrap()), want, "one shard of version 2: the arrays alone");
-    forge(0);
-    assert_eq!(page(&ChStore::connect(&url).unwrap()), want, "a reader of version 2 reads the arrays alone");
-    assert_eq!(ChMaintenance::migrate(&url).unwrap(), (2, LATEST_VERSION));
-    for (side, arrays) in side_rows(cluster, &db) {
-        assert!(side > 0);
-        assert_eq!(side, arrays, "the migration filled the side table from the records");
+    let store = migrate_forged(cluster, &url, &reference, 4, forge);
+    let new =
+        vec!["log_context_pairs".to_owned(), "log_context_pairs_local".to_owned(), "log_context_pairs_mv".to_owned()];
+    for i in 0..cluster.len() {
+        assert_eq!(context_tables(cluster, &db, i), new, "shard {i}: the typed side table is gone");
+        let engine = cluster.query(
+            i,
+            &format!(
+                "SELECT engine_full FROM system.tables WHERE database = '{db}' AND name = 'log_context_pairs_local'"
+            ),
+        );
+        assert!(engine.contains(&format!("index_granularity = {CONTEXT_GRANULARITY}")), "shard {i}: {engine}");
     }
-    assert_eq!(ChMaintenance::migrate(&url).unwrap(), (LATEST_VERSION, LATEST_VERSION));
-    for (side, arrays) in side_rows(cluster, &db) {
-        assert_eq!(side, arrays, "a second migration adds nothing");
+    prune_checked(cluster, &db, &url, &reference);
+    check_pairs(cluster, &db, &store, &reference, "after migrating from version 4 and pruning");
+}
+
+/// One pair's lookup in the side table reads one range of small granules:
+/// with 8 192-row granules, or the text and the number of `12345` kept as
+/// two values, it would read more than two granules of 1 024 rows.
+#[test]
+fn a_key_value_lookup_reads_one_range_of_small_granules() {
+    let Some(cluster) = Cluster::shared() else { return };
+    let url = cluster.create_database();
+    let db = crate::database(&url);
+    let mut sink = ChSink::connect(&url).unwrap();
+    // 20 000 records within a minute of one day, `seq` numbered: one day partition per shard.
+    let records = sequence("svc::db", 0..20_000, Timestamp(1_800_000_000_000_000), 3_000);
+    for chunk in records.chunks(2_500) {
+        sink.write(&Batch::new(&origin(), chunk)).unwrap();
     }
+    drop(sink);
+    let limit = 2 * CONTEXT_GRANULARITY;
+    let (mut found, mut side) = (0, 0);
+    for i in 0..cluster.len() {
+        cluster.query(i, &format!("OPTIMIZE TABLE {db}.log_context_pairs_local FINAL"));
+        let rows: u32 =
+            cluster.query(i, &format!("SELECT count() FROM {db}.log_context_pairs_local")).trim().parse().unwrap();
+        side += rows;
+        if rows == 0 {
+            continue;
+        }
+        // Each shard holds whole batches of 2 500: more rows than the limit.
+        let lookup = format!(
+            "SELECT count() FROM {db}.log_context_pairs_local WHERE key = 'seq' AND (value IN ('12345')) \
+             SETTINGS max_rows_to_read = {limit}"
+        );
+        found += cluster.try_query(i, &lookup).unwrap().trim().parse::<u32>().unwrap();
+    }
+    assert_eq!(side, 20_000, "one side row per record");
+    assert_eq!(found, 1, "one record of seq 12345 over the shards");
     let store = ChStore::connect(&url).unwrap();
-    check_pairs(cluster, &db, &store, &reference, "after migrating");
+    let related = store.related("seq", &FieldValue::Text("12345".into()), 10).unwrap();
+    assert_eq!(related.iter().map(|r| r.message.as_str()).collect::<Vec<_>>(), ["record 12345"]);
 }
