@@ -182,11 +182,16 @@ impl Sql {
         let needle = self.bind(search::fold(text));
         let scan = format!("{}(message, {needle})", search::CONTAINS_FN);
         if search::indexable(text) && !self.scan_text {
-            let q = self.bind(search::fts_string(text));
+            let q = self.bind(search::fts_query(text));
             let from = self.scan_from("(SELECT indexed_id FROM log_fts_state)".to_owned());
+            let candidate = format!("{}(c.message, {needle})", search::CONTAINS_FN);
+            // The index gives candidates (its trigrams, not their order):
+            // each is checked on its message as the scanned rows are.
             self.and(format!(
-                "id IN (SELECT rowid FROM log_records_fts WHERE log_records_fts MATCH {q}
-                          AND rowid <= (SELECT indexed_id FROM log_fts_state)
+                "id IN (SELECT log_records_fts.rowid FROM log_records_fts JOIN log_records AS c ON c.id = log_records_fts.rowid
+                        WHERE log_records_fts MATCH {q}
+                          AND log_records_fts.rowid <= (SELECT indexed_id FROM log_fts_state)
+                          AND {candidate}
                         UNION ALL
                         SELECT id FROM log_records WHERE id > {from}
                           AND {scan})"

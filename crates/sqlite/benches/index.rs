@@ -1,0 +1,231 @@
+//! What indexing a record costs: the message search index (FTS5 trigram)
+//! and the context side table, each timed apart, in variants of their
+//! schema and statements, against the sink's own steps.
+//! docs/performance.md, "SQLite: the cost of indexing a record".
+//!
+//! ```text
+//! LOG_PANEL_BENCH_SOURCE=/tmp/hostile.db LOG_PANEL_BENCH_RECORDS=100000 \
+//!   cargo bench -p log-panel-sqlite --bench index
+//! ```
+//!
+//! `LOG_PANEL_BENCH_SOURCE` is a log-panel database whose first
+//! `LOG_PANEL_BENCH_RECORDS` (default 100 000) records are copied, unindexed,
+//! into a fresh file per variant (`LOG_PANEL_BENCH_DIR`, default a temp dir);
+//! without one, records of [`app_batch`] are written. Each variant then
+//! indexes them in transactions of `LOG_PANEL_BENCH_STEP` (default 2 000)
+//! rows; `LOG_PANEL_BENCH_ROUNDS` (default 2) rounds, the variants in
+//! reversed order every other round. `LOG_PANEL_BENCH_ONLY` runs the
+//! variants whose name contains one of its comma-separated words. Prints one
+//! line of JSON per variant and round.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use log_panel_core::{Batch, Origin, Sink};
+use log_panel_sqlite::SqliteSink;
+use log_panel_testing::records::{app_batch, APP_BATCH};
+use rusqlite::{params, Connection};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|n| n.parse().ok()).unwrap_or(default)
+}
+
+/// A variant: how the file is prepared after the copy, and how one step of
+/// `rows` records above `mark` is indexed.
+struct Variant {
+    name: &'static str,
+    prepare: String,
+    step: fn(&Connection, i64, i64) -> rusqlite::Result<()>,
+}
+
+/// The statements that make the search index anew with `options`.
+fn fts_table(options: &str) -> String {
+    format!(
+        "DROP TABLE log_records_fts;
+         CREATE VIRTUAL TABLE log_records_fts USING fts5(message, content='log_records', content_rowid='id',
+             tokenize='trigram case_sensitive 0'{options});"
+    )
+}
+
+fn fts(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO log_records_fts (rowid, message) SELECT id, message FROM log_records WHERE id > ?1 AND id <= ?2",
+    )?
+    .execute(params![mark, last])?;
+    Ok(())
+}
+
+const CTX_ENTRIES: &str = "SELECT j.key,
+        CASE WHEN j.type = 'text' AND length(j.value) > 128 THEN substr(j.value, 1, 128) ELSE j.value END, r.id
+     FROM log_records AS r,
+          json_each(CASE WHEN json_valid(r.context) THEN CASE WHEN json_type(r.context) = 'object' THEN r.context END END) AS j
+     WHERE r.id > ?1 AND r.id <= ?2
+       AND j.type IN ('text', 'integer', 'real', 'true', 'false') AND length(j.key) <= 128";
+
+fn ctx(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(&format!("INSERT OR IGNORE INTO log_context_index (key, value, id) {CTX_ENTRIES}"))?
+        .execute(params![mark, last])?;
+    Ok(())
+}
+
+fn ctx_sorted(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(&format!(
+        "INSERT OR IGNORE INTO log_context_index (key, value, id) SELECT * FROM ({CTX_ENTRIES}) ORDER BY 1, 2, 3"
+    ))?
+    .execute(params![mark, last])?;
+    Ok(())
+}
+
+fn both(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    fts(conn, mark, last)?;
+    ctx(conn, mark, last)
+}
+
+const NONE: &str = ", detail=none, columnsize=0";
+const CACHE: &str = "PRAGMA cache_size = -65536;";
+
+fn variants() -> Vec<Variant> {
+    let v = |name, prepare: String, step| Variant { name, prepare, step };
+    let merge = |setting: &str, value: u32| {
+        format!("INSERT INTO log_records_fts (log_records_fts, rank) VALUES ('{setting}', {value});")
+    };
+    vec![
+        v("both full (now)", fts_table(""), both),
+        v("both full cache 64M", format!("{CACHE}{}", fts_table("")), both),
+        v("both none", fts_table(NONE), both),
+        v("both none cache 64M", format!("{CACHE}{}", fts_table(NONE)), both),
+        v("fts full (now)", fts_table(""), fts),
+        v("fts detail=column", fts_table(", detail=column"), fts),
+        v("fts detail=none", fts_table(", detail=none"), fts),
+        v("fts detail=none columnsize=0", fts_table(NONE), fts),
+        v("fts full columnsize=0", fts_table(", columnsize=0"), fts),
+        v("fts full automerge=16", format!("{}{}", fts_table(""), merge("automerge", 16)), fts),
+        v("fts full crisismerge=64", format!("{}{}", fts_table(""), merge("crisismerge", 64)), fts),
+        v("fts full pgsz=4000", format!("{}{}", fts_table(""), merge("pgsz", 4000)), fts),
+        v("fts full cache 64M", format!("{CACHE}{}", fts_table("")), fts),
+        v("ctx json_each (now)", String::new(), ctx),
+        v("ctx sorted", String::new(), ctx_sorted),
+        v("ctx cache 64M", CACHE.to_owned(), ctx),
+        v("ctx sorted cache 64M", CACHE.to_owned(), ctx_sorted),
+    ]
+}
+
+/// A fresh file at `path` with the current schema and the first `records`
+/// records of `source` (or of [`app_batch`]), none indexed.
+fn fresh(path: &Path, source: Option<&Path>, records: usize) -> Connection {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let mut sink = SqliteSink::open(path).unwrap();
+    match source {
+        Some(src) => {
+            let conn = sink.connection();
+            conn.execute("ATTACH DATABASE ?1 AS src", [src.display().to_string()]).unwrap();
+            conn.execute(
+                "INSERT INTO log_records (id, ts, level, logger, message, module, file, line, thread, pid, host, app,
+                                          context, original_size)
+                 SELECT id, ts, level, logger, message, module, file, line, thread, pid, host, app, context, original_size
+                 FROM src.log_records WHERE id <= ?1",
+                [records as i64],
+            )
+            .unwrap();
+            conn.execute_batch("DETACH DATABASE src").unwrap();
+        }
+        None => {
+            let origin = Origin::new("bench", "h", 1);
+            for n in 0..records.div_ceil(APP_BATCH) {
+                sink.write(&Batch::new(&origin, &app_batch(n))).unwrap();
+            }
+        }
+    }
+    drop(sink);
+    let conn = Connection::open(path).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    // No checkpoint on this thread (the sink's are on a thread of its own):
+    // the WAL's size at the end is what the indexing wrote.
+    conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    conn
+}
+
+/// Indexes every record of `conn` in steps of `step` rows, one transaction
+/// each; returns the time.
+fn run(conn: &Connection, v: &Variant, below: i64, step: i64) -> Duration {
+    conn.execute_batch(&v.prepare).unwrap();
+    let max: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM log_records", [], |r| r.get(0)).unwrap();
+    let mut mark = 0;
+    while mark < below {
+        let last = (mark + 20_000).min(below);
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        (v.step)(conn, mark, last).unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+        mark = last;
+    }
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    let t = Instant::now();
+    while mark < max {
+        let last = (mark + step).min(max);
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        (v.step)(conn, mark, last).unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+        mark = last;
+    }
+    t.elapsed()
+}
+
+/// The sink's own steps: `index_some(step)` until nothing is left.
+fn run_sink(path: &Path, below: usize, step: usize) -> Duration {
+    let mut sink = SqliteSink::open(path).unwrap();
+    if below > 0 {
+        sink.index_some(below).unwrap();
+        sink.connection().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    }
+    let t = Instant::now();
+    while sink.index_some(step).unwrap() {}
+    t.elapsed()
+}
+
+fn main() {
+    let records = env("LOG_PANEL_BENCH_RECORDS", 100_000);
+    let rounds = env("LOG_PANEL_BENCH_ROUNDS", 2);
+    let step = env("LOG_PANEL_BENCH_STEP", 2_000) as i64;
+    let below = env("LOG_PANEL_BENCH_BELOW", 0);
+    let source = std::env::var_os("LOG_PANEL_BENCH_SOURCE").map(PathBuf::from);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("LOG_PANEL_BENCH_DIR").map_or_else(|| tmp.path().to_path_buf(), PathBuf::from);
+    let only: Vec<String> =
+        std::env::var("LOG_PANEL_BENCH_ONLY").map(|s| s.split(',').map(str::to_owned).collect()).unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|w| name.contains(w.as_str()));
+    let mut all = variants();
+    let path = dir.join("index-bench.db");
+    for round in 0..rounds {
+        let mut names: Vec<&'static str> = all.iter().map(|v| v.name).chain(["sink index_some"]).collect();
+        if round % 2 == 1 {
+            names.reverse();
+        }
+        for name in names.into_iter().filter(|n| wanted(n)) {
+            let conn = fresh(&path, source.as_deref(), below + records);
+            let took = if name == "sink index_some" {
+                drop(conn);
+                run_sink(&path, below, step as usize)
+            } else {
+                let v = all.iter_mut().find(|v| v.name == name).unwrap();
+                run(&conn, v, below as i64, step)
+            };
+            let wal = std::fs::metadata(format!("{}-wal", path.display())).map(|m| m.len()).unwrap_or(0);
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "{{\"variant\": \"{name}\", \"round\": {round}, \"below\": {below}, \"records\": {records}, \"step\": {step}, \
+                 \"seconds\": {:.3}, \"records_per_sec\": {:.0}, \"wal_mb\": {:.1}, \"db_mb\": {:.1}}}",
+                took.as_secs_f64(),
+                records as f64 / took.as_secs_f64(),
+                wal as f64 / 1e6,
+                size as f64 / 1e6
+            );
+        }
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
