@@ -48,12 +48,16 @@ fn fts_table(options: &str) -> String {
     )
 }
 
-fn fts(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO log_records_fts (rowid, message) SELECT id, message FROM log_records WHERE id > ?1 AND id <= ?2",
-    )?
-    .execute(params![mark, last])?;
+/// Runs `sql` for the records above `mark` up to `last` (`?1`, `?2`).
+fn exec(conn: &Connection, sql: &str, mark: i64, last: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute(params![mark, last])?;
     Ok(())
+}
+
+fn fts(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    let sql =
+        "INSERT INTO log_records_fts (rowid, message) SELECT id, message FROM log_records WHERE id > ?1 AND id <= ?2";
+    exec(conn, sql, mark, last)
 }
 
 const CTX_ENTRIES: &str = "SELECT j.key,
@@ -64,22 +68,42 @@ const CTX_ENTRIES: &str = "SELECT j.key,
        AND j.type IN ('text', 'integer', 'real', 'true', 'false') AND length(j.key) <= 128";
 
 fn ctx(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached(&format!("INSERT OR IGNORE INTO log_context_index (key, value, id) {CTX_ENTRIES}"))?
-        .execute(params![mark, last])?;
-    Ok(())
+    exec(conn, &format!("INSERT OR IGNORE INTO log_context_index (key, value, id) {CTX_ENTRIES}"), mark, last)
 }
 
 fn ctx_sorted(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached(&format!(
+    let sql = format!(
         "INSERT OR IGNORE INTO log_context_index (key, value, id) SELECT * FROM ({CTX_ENTRIES}) ORDER BY 1, 2, 3"
-    ))?
-    .execute(params![mark, last])?;
-    Ok(())
+    );
+    exec(conn, &sql, mark, last)
+}
+
+/// The side table keyed by (key, value, id), as before schema 9.
+const OLD_CTX: &str = "DROP TABLE log_context_index;
+    CREATE TABLE log_context_index (key TEXT NOT NULL, value NOT NULL, id INTEGER NOT NULL,
+        PRIMARY KEY (key, value, id)) WITHOUT ROWID;";
+
+/// The side table keyed by (key, part, value, id), `part` being the id's
+/// 2^16-record range: a step's entries land in the current part of each key.
+const PARTS: &str = "DROP TABLE log_context_index;
+    CREATE TABLE log_context_index (key TEXT NOT NULL, part INTEGER NOT NULL, value NOT NULL, id INTEGER NOT NULL,
+        PRIMARY KEY (key, part, value, id)) WITHOUT ROWID;";
+
+fn ctx_parts(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    let sql = format!(
+        "INSERT OR IGNORE INTO log_context_index (key, value, id, part) SELECT e.*, e.id >> 16 FROM ({CTX_ENTRIES}) AS e"
+    );
+    exec(conn, &sql, mark, last)
 }
 
 fn both(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
     fts(conn, mark, last)?;
     ctx(conn, mark, last)
+}
+
+fn both_parts(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    fts(conn, mark, last)?;
+    ctx_parts(conn, mark, last)
 }
 
 const NONE: &str = ", detail=none, columnsize=0";
@@ -90,11 +114,13 @@ fn variants() -> Vec<Variant> {
     let merge = |setting: &str, value: u32| {
         format!("INSERT INTO log_records_fts (log_records_fts, rank) VALUES ('{setting}', {value});")
     };
+    let old = |prepare: String| format!("{OLD_CTX}{prepare}");
     vec![
-        v("both full (now)", fts_table(""), both),
-        v("both full cache 64M", format!("{CACHE}{}", fts_table("")), both),
-        v("both none", fts_table(NONE), both),
-        v("both none cache 64M", format!("{CACHE}{}", fts_table(NONE)), both),
+        v("both full (now)", old(fts_table("")), both),
+        v("both full cache 64M", old(format!("{CACHE}{}", fts_table(""))), both),
+        v("both none", old(fts_table(NONE)), both),
+        v("both none cache 64M", old(format!("{CACHE}{}", fts_table(NONE))), both),
+        v("both none parts (schema 9)", format!("{PARTS}{}", fts_table(NONE)), both_parts),
         v("fts full (now)", fts_table(""), fts),
         v("fts detail=column", fts_table(", detail=column"), fts),
         v("fts detail=none", fts_table(", detail=none"), fts),
@@ -104,10 +130,11 @@ fn variants() -> Vec<Variant> {
         v("fts full crisismerge=64", format!("{}{}", fts_table(""), merge("crisismerge", 64)), fts),
         v("fts full pgsz=4000", format!("{}{}", fts_table(""), merge("pgsz", 4000)), fts),
         v("fts full cache 64M", format!("{CACHE}{}", fts_table("")), fts),
-        v("ctx json_each (now)", String::new(), ctx),
-        v("ctx sorted", String::new(), ctx_sorted),
-        v("ctx cache 64M", CACHE.to_owned(), ctx),
-        v("ctx sorted cache 64M", CACHE.to_owned(), ctx_sorted),
+        v("ctx json_each (now)", OLD_CTX.to_owned(), ctx),
+        v("ctx parts", PARTS.to_owned(), ctx_parts),
+        v("ctx sorted", OLD_CTX.to_owned(), ctx_sorted),
+        v("ctx cache 64M", old(CACHE.to_owned()), ctx),
+        v("ctx sorted cache 64M", old(CACHE.to_owned()), ctx_sorted),
     ]
 }
 
@@ -141,12 +168,21 @@ fn fresh(path: &Path, source: Option<&Path>, records: usize) -> Connection {
     }
     drop(sink);
     let conn = Connection::open(path).unwrap();
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    checkpoint(&conn);
     conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
     // No checkpoint on this thread (the sink's are on a thread of its own):
     // the WAL's size at the end is what the indexing wrote.
     conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
     conn
+}
+
+/// Copies the WAL into the file and empties it, waiting out any reader
+/// (a dropped sink's checkpoint thread), so the WAL's size after a run is
+/// what the run wrote.
+fn checkpoint(conn: &Connection) {
+    while conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)).unwrap() != 0 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Indexes every record of `conn` in steps of `step` rows, one transaction
@@ -162,7 +198,7 @@ fn run(conn: &Connection, v: &Variant, below: i64, step: i64) -> Duration {
         conn.execute_batch("COMMIT").unwrap();
         mark = last;
     }
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    checkpoint(conn);
     let t = Instant::now();
     while mark < max {
         let last = (mark + step).min(max);
@@ -179,7 +215,7 @@ fn run_sink(path: &Path, below: usize, step: usize) -> Duration {
     let mut sink = SqliteSink::open(path).unwrap();
     if below > 0 {
         sink.index_some(below).unwrap();
-        sink.connection().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        checkpoint(sink.connection());
     }
     let t = Instant::now();
     while sink.index_some(step).unwrap() {}
