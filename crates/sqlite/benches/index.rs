@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use log_panel_core::{Batch, Origin, Sink};
-use log_panel_sqlite::SqliteSink;
+use log_panel_query::{FieldRange, FieldValue, PageAt, RangeOp, RecordFilter, Store};
+use log_panel_sqlite::{SqliteSink, SqliteStore};
 use log_panel_testing::records::{app_batch, APP_BATCH};
 use rusqlite::{params, Connection};
 
@@ -222,6 +223,61 @@ fn run_sink(path: &Path, below: usize, step: usize) -> Duration {
     t.elapsed()
 }
 
+/// After the sink's run: lookups and searches of the hostile data through
+/// the store, `rounds` times each; prints what each found (the same in
+/// every build) and its median in ms.
+fn reads(path: &Path, rounds: usize) {
+    let store = SqliteStore::open(path).unwrap();
+    let unindexed = store.unindexed().unwrap();
+    let text = |t: &str| {
+        let mut f = RecordFilter::default();
+        f.text = Some(t.into());
+        f
+    };
+    let field = |k: &str, v: &str| {
+        let mut f = RecordFilter::default();
+        f.fields.push(format!("{k}={v}").parse().unwrap());
+        f
+    };
+    let mut range = RecordFilter::default();
+    range.ranges.push(FieldRange::new("latency_ms", RangeOp::Ge, 2_999.0).unwrap());
+    let pages = [
+        ("search quasar (rare)", text("quasar")),
+        ("search 'shard 42' (rare phrase)", text("shard 42")),
+        ("search timeout (common)", text("timeout")),
+        ("search 'in 7ms' (phrase of common trigrams)", text("in 7ms")),
+        ("user_id=10286 (rare)", field("user_id", "10286")),
+        ("user_id=3 (hot)", field("user_id", "3")),
+        ("tenant=t7 (small)", field("tenant", "t7")),
+        ("latency_ms >= 2999 (range)", range),
+    ];
+    let time = |what: &str, run: &dyn Fn() -> Vec<i64>| {
+        let mut ms = Vec::with_capacity(rounds);
+        let mut found = Vec::new();
+        for _ in 0..rounds {
+            let t = Instant::now();
+            found = run();
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        ms.sort_by(f64::total_cmp);
+        let sum: i64 = found.iter().sum();
+        println!(
+            "{{\"read\": \"{what}\", \"unindexed\": {unindexed}, \"found\": {}, \"id_sum\": {sum}, \"median_ms\": {:.2}}}",
+            found.len(),
+            ms[ms.len() / 2]
+        );
+    };
+    for (what, f) in &pages {
+        time(&format!("page of 50: {what}"), &|| {
+            store.records(f, PageAt::Newest, 50).unwrap().records.iter().map(|r| r.id).collect()
+        });
+    }
+    let request = FieldValue::Text("req-1000".into());
+    time("related request_id=req-1000", &|| {
+        store.related("request_id", &request, 1_000).unwrap().iter().map(|r| r.id).collect()
+    });
+}
+
 fn main() {
     let records = env("LOG_PANEL_BENCH_RECORDS", 100_000);
     let rounds = env("LOG_PANEL_BENCH_ROUNDS", 2);
@@ -244,7 +300,11 @@ fn main() {
             let conn = fresh(&path, source.as_deref(), below + records);
             let took = if name == "sink index_some" {
                 drop(conn);
-                run_sink(&path, below, step as usize)
+                let took = run_sink(&path, below, step as usize);
+                if source.is_some() {
+                    reads(&path, 20);
+                }
+                took
             } else {
                 let v = all.iter_mut().find(|v| v.name == name).unwrap();
                 run(&conn, v, below as i64, step)
