@@ -13,8 +13,9 @@
 //! ids above it, so it never misses a record however far the side table lags.
 //!
 //! Version 4 indexed only configured keys, each from its own mark in
-//! `log_context_state`; those rows stay valid, so a key's lookups use the
-//! higher of its own mark and the common one (`Marks::of` in `sql.rs`).
+//! `log_context_state`; a key's lookups use the higher of its own mark and
+//! the common one (`Marks::of` in `sql.rs`). Migration 9 remade the table
+//! and set every mark to 0, so those marks only matter between migrations.
 //!
 //! Since schema version 9 the table is keyed `(key, part, value, id)`,
 //! `part` being the id's range of 2^[`PART_BITS`] records: a step's
