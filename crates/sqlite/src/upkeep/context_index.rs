@@ -56,6 +56,7 @@ pub(crate) const PART_BITS: u32 = 16;
 /// The parts (column `n`) that hold the ids up to `last`, an SQL
 /// expression: a lookup `CROSS JOIN`s the side table to them (so SQLite
 /// keeps them the outer loop) and searches each part by its key.
+#[cfg(feature = "read")]
 pub(crate) fn parts(last: &str) -> String {
     format!(
         "(WITH RECURSIVE p(n) AS (SELECT 0 UNION SELECT n + 1 FROM p WHERE n < ({last}) >> {PART_BITS})
