@@ -172,6 +172,30 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          SELECT substr(hour, 1, 10) || 'T00:00:00.000000Z', logger, file_key, line_key,
                 sum(trace), sum(debug), sum(info), sum(warn), sum(error), max(last_seen)
          FROM log_site_hourly GROUP BY 1, 2, 3, 4;",
+    // Version 9: cheaper indexing (docs/performance.md, "SQLite: the cost of
+    // indexing a record"). The search index without positions or sizes
+    // (crates/sqlite/src/upkeep/search.rs): a search asks it for a term's
+    // trigrams and checks each record it gives. The context side table keyed
+    // by the id's part first (crates/sqlite/src/upkeep/context_index.rs), so
+    // a step writes the newest part of each key, not pages all over it. Both
+    // are refilled from mark 0 by the idle steps; lookups and searches scan
+    // the records above the marks meanwhile, so none is missed.
+    "DROP TABLE log_records_fts;
+     CREATE VIRTUAL TABLE log_records_fts USING fts5(
+         message, content='log_records', content_rowid='id',
+         tokenize='trigram case_sensitive 0', detail=none, columnsize=0
+     );
+     UPDATE log_fts_state SET indexed_id = 0;
+     DROP TABLE log_context_index;
+     CREATE TABLE log_context_index (
+         key   TEXT    NOT NULL,
+         part  INTEGER NOT NULL,
+         value         NOT NULL,
+         id    INTEGER NOT NULL,
+         PRIMARY KEY (key, part, value, id)
+     ) WITHOUT ROWID;
+     UPDATE log_context_all SET indexed_id = 0;
+     UPDATE log_context_state SET indexed_id = 0;",
 ];
 
 /// The first version without context-key expression indexes.

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use log_panel_query::Expr;
 use rusqlite::Connection;
 
-use crate::upkeep::context_index::{all_mark, stored_text, valid_index_key};
+use crate::upkeep::context_index::{self, all_mark, stored_text, valid_index_key};
 use crate::upkeep::search;
 
 /// The value of context key `key` (a [`valid_index_key`]) in SQL.
@@ -182,11 +182,16 @@ impl Sql {
         let needle = self.bind(search::fold(text));
         let scan = format!("{}(message, {needle})", search::CONTAINS_FN);
         if search::indexable(text) && !self.scan_text {
-            let q = self.bind(search::fts_string(text));
+            let q = self.bind(search::fts_query(text));
             let from = self.scan_from("(SELECT indexed_id FROM log_fts_state)".to_owned());
+            let candidate = format!("{}(c.message, {needle})", search::CONTAINS_FN);
+            // The index gives candidates (its trigrams, not their order):
+            // each is checked on its message as the scanned rows are.
             self.and(format!(
-                "id IN (SELECT rowid FROM log_records_fts WHERE log_records_fts MATCH {q}
-                          AND rowid <= (SELECT indexed_id FROM log_fts_state)
+                "id IN (SELECT log_records_fts.rowid FROM log_records_fts JOIN log_records AS c ON c.id = log_records_fts.rowid
+                        WHERE log_records_fts MATCH {q}
+                          AND log_records_fts.rowid <= (SELECT indexed_id FROM log_fts_state)
+                          AND {candidate}
                         UNION ALL
                         SELECT id FROM log_records WHERE id > {from}
                           AND {scan})"
@@ -209,8 +214,11 @@ impl Sql {
             let side = c.side_condition(&mut |v| self.bind(v));
             let (k, mark) = (self.bind(c.key().to_owned()), self.bind(self.key_marks.of(c.key())));
             let from = self.scan_from(mark.clone());
+            let parts = context_index::parts(&mark);
             self.and(format!(
-                "id IN (SELECT id FROM log_context_index WHERE key = {k} AND {side} AND id <= {mark}
+                "id IN (SELECT log_context_index.id FROM {parts} AS p
+                          CROSS JOIN log_context_index ON log_context_index.key = {k} AND log_context_index.part = p.n
+                        WHERE {side} AND log_context_index.id <= {mark}
                         UNION ALL
                         SELECT id FROM log_records WHERE id > {from} AND {check})"
             ));
@@ -458,9 +466,12 @@ pub(crate) fn is_common(conn: &Connection, c: KeyCondition<'_>) -> rusqlite::Res
         params.push(v);
         format!("?{}", params.len())
     });
+    let parts = context_index::parts("SELECT coalesce(max(id), 0) FROM log_records");
     let sql = format!(
         "SELECT count(*) >= {COMMON_MATCHES} FROM
-             (SELECT 1 FROM log_context_index WHERE key = ?1 AND {side} LIMIT {COMMON_MATCHES})"
+             (SELECT 1 FROM {parts} AS p
+                CROSS JOIN log_context_index ON log_context_index.key = ?1 AND log_context_index.part = p.n
+              WHERE {side} LIMIT {COMMON_MATCHES})"
     );
     conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
 }
@@ -498,7 +509,10 @@ pub(crate) mod tests {
             let mut f = RecordFilter::default();
             f.fields.push(FieldMatch::new(key, FieldValue::Text("7".into())).unwrap());
             let p = plan(conn, &f);
-            assert!(p.contains("SEARCH log_context_index USING PRIMARY KEY (key=? AND value=? AND id<?)"), "{p}");
+            assert!(
+                p.contains("SEARCH log_context_index USING PRIMARY KEY (key=? AND part=? AND value=? AND id<?)"),
+                "{p}"
+            );
             assert!(p.contains("SEARCH log_records USING INTEGER PRIMARY KEY"), "{p}");
         }
         let mut f = RecordFilter::default();
@@ -572,10 +586,13 @@ pub(crate) mod tests {
         let mut f = RecordFilter::default();
         f.ranges.push(FieldRange::new("status", RangeOp::Ge, 500.0).unwrap());
         let p = plan(conn, &f);
-        assert!(p.contains("SEARCH log_context_index USING PRIMARY KEY (key=? AND value>? AND value<?)"), "{p}");
+        assert!(
+            p.contains("SEARCH log_context_index USING PRIMARY KEY (key=? AND part=? AND value>? AND value<?)"),
+            "{p}"
+        );
         f.ranges = vec![FieldRange::new("status", RangeOp::Lt, 200.0).unwrap()];
         let p = plan(conn, &f);
-        assert!(p.contains("SEARCH log_context_index USING PRIMARY KEY (key=? AND value<?)"), "{p}");
+        assert!(p.contains("SEARCH log_context_index USING PRIMARY KEY (key=? AND part=? AND value<?)"), "{p}");
     }
 
     #[test]

@@ -13,8 +13,19 @@
 //! ids above it, so it never misses a record however far the side table lags.
 //!
 //! Version 4 indexed only configured keys, each from its own mark in
-//! `log_context_state`; those rows stay valid, so a key's lookups use the
-//! higher of its own mark and the common one (`Marks::of` in `sql.rs`).
+//! `log_context_state`; a key's lookups use the higher of its own mark and
+//! the common one (`Marks::of` in `sql.rs`). Migration 9 remade the table
+//! and set every mark to 0, so those marks only matter between migrations.
+//!
+//! Since schema version 9 the table is keyed `(key, part, value, id)`,
+//! `part` being the id's range of 2^[`PART_BITS`] records: a step's
+//! entries land in the newest part of each key, a few hundred pages
+//! whatever the table's size, where keyed by `(key, value, id)` a key of
+//! scattered values (a user id, a latency) put every entry on a page of its
+//! own at 1 M records and each step rewrote that many pages (six times the
+//! search index's writes; docs/performance.md, "SQLite: the cost of
+//! indexing a record"). A lookup reads each part up to its mark
+//! ([`parts`]): one B-tree search a part, about 150 at 10 M records.
 //!
 //! Values are stored as `json_each` gives them (text, integer, real; a
 //! boolean as 1 / 0) in a column without affinity, so `'7'` and `7` stay
@@ -37,6 +48,20 @@ use super::search;
 /// `[A-Za-z0-9_]{1,64}`.
 pub fn valid_index_key(key: &str) -> bool {
     (1..=64).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// A side-table entry's `part` is its id shifted right by this much.
+pub(crate) const PART_BITS: u32 = 16;
+
+/// The parts (column `n`) that hold the ids up to `last`, an SQL
+/// expression: a lookup `CROSS JOIN`s the side table to them (so SQLite
+/// keeps them the outer loop) and searches each part by its key.
+#[cfg(feature = "read")]
+pub(crate) fn parts(last: &str) -> String {
+    format!(
+        "(WITH RECURSIVE p(n) AS (SELECT 0 UNION SELECT n + 1 FROM p WHERE n < ({last}) >> {PART_BITS})
+          SELECT n FROM p)"
+    )
 }
 
 /// Text values longer than this many characters are indexed by their
@@ -62,7 +87,7 @@ pub(crate) fn all_mark(conn: &Connection) -> rusqlite::Result<i64> {
     conn.prepare_cached("SELECT indexed_id FROM log_context_all")?.query_row([], |r| r.get(0))
 }
 
-/// The side-table rows (`key, value, id`) of the records `records` (a
+/// The side-table rows (`key, value, id, part`) of the records `records` (a
 /// condition on `r.id`) keeps; `?1` is the length above which a text is
 /// cut to it, `?2` the longest key. A context that is not a JSON object is
 /// skipped, not an error that would stop every later step.
@@ -70,7 +95,7 @@ fn entries(records: &str) -> String {
     format!(
         "SELECT j.key,
                 CASE WHEN j.type = 'text' AND length(j.value) > ?1 THEN substr(j.value, 1, ?1) ELSE j.value END,
-                r.id
+                r.id, r.id >> {PART_BITS}
          FROM log_records AS r,
               json_each(CASE WHEN json_valid(r.context) THEN
                             CASE WHEN json_type(r.context) = 'object' THEN r.context END END) AS j
@@ -90,8 +115,10 @@ const _: () = assert!(MAX_KEY_LEN == log_panel_query::FieldMatch::MAX_KEY_LEN as
 pub(crate) fn index_step(tx: &Transaction<'_>, rows: i64) -> rusqlite::Result<bool> {
     let mark = all_mark(tx)?;
     let Some(last) = search::step_end(tx, mark, rows)? else { return Ok(false) };
-    let insert =
-        format!("INSERT OR IGNORE INTO log_context_index (key, value, id) {}", entries("r.id > ?3 AND r.id <= ?4"));
+    let insert = format!(
+        "INSERT OR IGNORE INTO log_context_index (key, value, id, part) {}",
+        entries("r.id > ?3 AND r.id <= ?4")
+    );
     tx.prepare_cached(&insert)?.execute(params![PREFIX_CHARS as i64, MAX_KEY_LEN, mark, last])?;
     tx.prepare_cached("UPDATE log_context_all SET indexed_id = ?1")?.execute([last])?;
     search::exists_above(tx, last)
@@ -106,7 +133,9 @@ pub(crate) fn forget_pruned(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         .prepare_cached(&entries("r.id IN (SELECT id FROM temp.lp_prune_ids)"))?
         .query_map(params![i64::MAX, MAX_KEY_LEN], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
-    let mut delete = tx.prepare_cached("DELETE FROM log_context_index WHERE key = ?1 AND value = ?2 AND id = ?3")?;
+    let mut delete = tx.prepare_cached(&format!(
+        "DELETE FROM log_context_index WHERE key = ?1 AND part = ?3 >> {PART_BITS} AND value = ?2 AND id = ?3"
+    ))?;
     for (key, value, id) in found {
         if let Value::Text(t) = &value {
             if let Some(prefix) = stored_text(t) {

@@ -7,6 +7,16 @@
 //! is `FTS MATCH` over ids at or below the mark, `UNION` a scan of the ids
 //! above it, so a result never misses a row however far the index lags.
 //!
+//! Since schema version 9 the index is `detail=none, columnsize=0`: it
+//! holds which records contain each trigram, not where, which halves the
+//! cost of indexing a record and writes a third of the pages (a record's
+//! trigram positions were most of what a step wrote; docs/performance.md,
+//! "SQLite: the cost of indexing a record"). Without positions FTS5 cannot
+//! match a phrase, so a term is looked up as the AND of its trigrams
+//! ([`fts_query`]), and every record the index gives is then checked with
+//! `lp_contains`, the scan side's test: a record whose message holds the
+//! trigrams apart (`abcd` in `xbcd abc`) is a candidate, never a match.
+//!
 //! Case: the trigram tokenizer (`case_sensitive 0`) folds case per code
 //! point (Unicode simple case folding, `É` = `é`). SQLite's `LIKE` folds
 //! ASCII only, so the scan side does not use it: it calls `lp_contains`, a
@@ -39,7 +49,8 @@ thread_local! {
     pub(crate) static SCANNED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// Whether the index holds at least [`COMMON_MATCHES`] rows with `term`.
+/// Whether the index holds at least [`COMMON_MATCHES`] records whose
+/// message contains `term` (its candidates checked as a search checks them).
 #[cfg(feature = "read")]
 pub(crate) fn is_common(conn: &Connection, term: &str) -> rusqlite::Result<bool> {
     if !indexable(term) {
@@ -47,10 +58,12 @@ pub(crate) fn is_common(conn: &Connection, term: &str) -> rusqlite::Result<bool>
     }
     #[cfg(test)]
     PROBES.with(|p| p.set(p.get() + 1));
-    conn.prepare_cached(
-        "SELECT count(*) >= ?2 FROM (SELECT rowid FROM log_records_fts WHERE log_records_fts MATCH ?1 LIMIT ?2)",
-    )?
-    .query_row(params![fts_string(term), COMMON_MATCHES], |r| r.get(0))
+    let sql = format!(
+        "SELECT count(*) >= ?2 FROM (
+             SELECT 1 FROM log_records_fts JOIN log_records AS r ON r.id = log_records_fts.rowid
+             WHERE log_records_fts MATCH ?1 AND {CONTAINS_FN}(r.message, ?3) LIMIT ?2)"
+    );
+    conn.prepare_cached(&sql)?.query_row(params![fts_query(term), COMMON_MATCHES, fold(term)], |r| r.get(0))
 }
 
 /// The name of the scan-side substring function.
@@ -105,11 +118,18 @@ pub(crate) fn indexable(term: &str) -> bool {
     term.chars().count() >= 3
 }
 
-/// The term as one FTS5 string (a phrase of its trigrams: a substring match).
-/// Double quotes are doubled, so no query syntax survives inside it.
+/// The term as an FTS5 query the `detail=none` index can answer: each
+/// distinct trigram of it as a string of its own (double quotes doubled, so
+/// no query syntax survives inside one), ANDed. Every record containing the
+/// term contains all of them; the converse does not hold, so the records it
+/// finds are candidates to check with `lp_contains`.
 #[cfg(feature = "read")]
-pub(crate) fn fts_string(term: &str) -> String {
-    format!("\"{}\"", term.replace('"', "\"\""))
+pub(crate) fn fts_query(term: &str) -> String {
+    let bounds: Vec<usize> = term.char_indices().map(|(i, _)| i).chain([term.len()]).collect();
+    let mut trigrams: Vec<&str> = bounds.windows(4).map(|w| &term[w[0]..w[3]]).collect();
+    trigrams.sort_unstable();
+    trigrams.dedup();
+    trigrams.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect::<Vec<_>>().join(" AND ")
 }
 
 /// The last indexed id.
@@ -141,4 +161,18 @@ pub(crate) fn step_end(conn: &Connection, mark: i64, rows: i64) -> rusqlite::Res
 /// Whether any record has an id above `id`.
 pub(crate) fn exists_above(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM log_records WHERE id > ?1)")?.query_row([id], |r| r.get(0))
+}
+
+#[cfg(all(test, feature = "read"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_term_is_looked_up_by_each_distinct_trigram_quoted() {
+        assert_eq!(fts_query("abcd"), r#""abc" AND "bcd""#);
+        assert_eq!(fts_query("abc"), r#""abc""#);
+        assert_eq!(fts_query("aaaaa"), r#""aaa""#);
+        assert_eq!(fts_query(r#"a"bc"#), r#""""bc" AND "a""b""#);
+        assert_eq!(fts_query("été!"), r#""té!" AND "été""#);
+    }
 }

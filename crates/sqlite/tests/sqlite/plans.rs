@@ -101,7 +101,7 @@ fn index(name: &str) -> &'static str {
         "text word" | "text phrase" => "log_records_fts VIRTUAL TABLE INDEX",
         // A common term is searched by walking the newest records (it fills a page within a few).
         "text common" => "SCAN log_records USING INDEX log_records_ts",
-        "context range" => "log_context_index USING PRIMARY KEY (key=? AND value>? AND value<?)",
+        "context range" => "log_context_index USING PRIMARY KEY (key=? AND part=? AND value>? AND value<?)",
         "tree + warn" | "exact + warn" | "quiet exact + warn" => "log_records_warn_logger_ts (logger=?)",
         "errors + since" => "log_records_warn_ts (ts>?)",
         "tree + time range" => "log_records_logger_ts (logger=? AND ts>? AND ts<?)",

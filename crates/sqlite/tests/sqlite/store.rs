@@ -315,6 +315,45 @@ fn search_equals_a_full_scan_at_every_lag() {
     check.unwrap();
 }
 
+/// The index holds which records contain a trigram, not where: a message
+/// holding every trigram of a term, but apart, is a candidate the search
+/// drops, in one page and in pages walked both ways.
+#[test]
+fn a_message_holding_a_terms_trigrams_apart_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = SqliteSink::open(dir.path().join("logs.db")).unwrap();
+    let origin = Origin::new("a", "h", 1);
+    // "abcd" has the trigrams "abc" and "bcd"; only the last 400 hold it.
+    let records: Vec<Record> = (0..1_600)
+        .map(|i| {
+            let message = if i < 1_200 { format!("xbcd {i} abc") } else { format!("an ABCD {i}") };
+            Record::new(Level::Info, "t", message)
+        })
+        .collect();
+    sink.write(&Batch::new(&origin, &records)).unwrap();
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let mut f = RecordFilter::default();
+    f.text = Some("abcd".into());
+    let found = |store: &SqliteStore| -> Vec<i64> {
+        store.records(&f, PageAt::Newest, 10_000).unwrap().records.iter().map(|r| r.id).collect()
+    };
+    let want: Vec<i64> = (1_201..=1_600).rev().collect();
+    assert_eq!(found(&store), want, "all unindexed: the scan");
+    catch_up(&mut sink);
+    assert_eq!(store.unindexed().unwrap(), 0);
+    let candidates: i64 = sink
+        .connection()
+        .query_row("SELECT count(*) FROM log_records_fts WHERE log_records_fts MATCH '\"abc\" AND \"bcd\"'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(candidates, 1_600, "the index alone cannot tell them apart");
+    assert_eq!(found(&store), want, "all indexed: the index, each candidate checked");
+    let mut upper = RecordFilter::default();
+    upper.text = Some("ABCD".into());
+    assert_eq!(walk(&store, &upper, 50), want, "pages of 50 both ways");
+}
+
 #[test]
 fn pages_stay_continuous_while_a_writer_inserts() {
     let dir = tempfile::tempdir().unwrap();

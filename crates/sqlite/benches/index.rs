@@ -1,0 +1,327 @@
+//! What indexing a record costs: the message search index (FTS5 trigram)
+//! and the context side table, each timed apart, in variants of their
+//! schema and statements, against the sink's own steps.
+//! docs/performance.md, "SQLite: the cost of indexing a record".
+//!
+//! ```text
+//! LOG_PANEL_BENCH_SOURCE=/tmp/hostile.db LOG_PANEL_BENCH_RECORDS=100000 \
+//!   cargo bench -p log-panel-sqlite --bench index
+//! ```
+//!
+//! `LOG_PANEL_BENCH_SOURCE` is a log-panel database whose first
+//! `LOG_PANEL_BENCH_RECORDS` (default 100 000) records are copied, unindexed,
+//! into a fresh file per variant (`LOG_PANEL_BENCH_DIR`, default a temp dir);
+//! without one, records of [`app_batch`] are written. Each variant then
+//! indexes them in transactions of `LOG_PANEL_BENCH_STEP` (default 2 000)
+//! rows; `LOG_PANEL_BENCH_ROUNDS` (default 2) rounds, the variants in
+//! reversed order every other round. `LOG_PANEL_BENCH_ONLY` runs the
+//! variants whose name contains one of its comma-separated words. Prints one
+//! line of JSON per variant and round.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use log_panel_core::{Batch, Origin, Sink};
+use log_panel_query::{FieldRange, FieldValue, PageAt, RangeOp, RecordFilter, Store};
+use log_panel_sqlite::{SqliteSink, SqliteStore};
+use log_panel_testing::records::{app_batch, APP_BATCH};
+use rusqlite::{params, Connection};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|n| n.parse().ok()).unwrap_or(default)
+}
+
+/// A variant: how the file is prepared after the copy, and how one step of
+/// `rows` records above `mark` is indexed.
+struct Variant {
+    name: &'static str,
+    prepare: String,
+    step: fn(&Connection, i64, i64) -> rusqlite::Result<()>,
+}
+
+/// The statements that make the search index anew with `options`.
+fn fts_table(options: &str) -> String {
+    format!(
+        "DROP TABLE log_records_fts;
+         CREATE VIRTUAL TABLE log_records_fts USING fts5(message, content='log_records', content_rowid='id',
+             tokenize='trigram case_sensitive 0'{options});"
+    )
+}
+
+/// Runs `sql` for the records above `mark` up to `last` (`?1`, `?2`).
+fn exec(conn: &Connection, sql: &str, mark: i64, last: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute(params![mark, last])?;
+    Ok(())
+}
+
+fn fts(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    let sql =
+        "INSERT INTO log_records_fts (rowid, message) SELECT id, message FROM log_records WHERE id > ?1 AND id <= ?2";
+    exec(conn, sql, mark, last)
+}
+
+const CTX_ENTRIES: &str = "SELECT j.key,
+        CASE WHEN j.type = 'text' AND length(j.value) > 128 THEN substr(j.value, 1, 128) ELSE j.value END, r.id
+     FROM log_records AS r,
+          json_each(CASE WHEN json_valid(r.context) THEN CASE WHEN json_type(r.context) = 'object' THEN r.context END END) AS j
+     WHERE r.id > ?1 AND r.id <= ?2
+       AND j.type IN ('text', 'integer', 'real', 'true', 'false') AND length(j.key) <= 128";
+
+fn ctx(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    exec(conn, &format!("INSERT OR IGNORE INTO log_context_index (key, value, id) {CTX_ENTRIES}"), mark, last)
+}
+
+fn ctx_sorted(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    let sql = format!(
+        "INSERT OR IGNORE INTO log_context_index (key, value, id) SELECT * FROM ({CTX_ENTRIES}) ORDER BY 1, 2, 3"
+    );
+    exec(conn, &sql, mark, last)
+}
+
+/// The side table keyed by (key, value, id), as before schema 9.
+const OLD_CTX: &str = "DROP TABLE log_context_index;
+    CREATE TABLE log_context_index (key TEXT NOT NULL, value NOT NULL, id INTEGER NOT NULL,
+        PRIMARY KEY (key, value, id)) WITHOUT ROWID;";
+
+/// The side table keyed by (key, part, value, id), `part` being the id's
+/// 2^16-record range: a step's entries land in the current part of each key.
+const PARTS: &str = "DROP TABLE log_context_index;
+    CREATE TABLE log_context_index (key TEXT NOT NULL, part INTEGER NOT NULL, value NOT NULL, id INTEGER NOT NULL,
+        PRIMARY KEY (key, part, value, id)) WITHOUT ROWID;";
+
+fn ctx_parts(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    let sql = format!(
+        "INSERT OR IGNORE INTO log_context_index (key, value, id, part) SELECT e.*, e.id >> 16 FROM ({CTX_ENTRIES}) AS e"
+    );
+    exec(conn, &sql, mark, last)
+}
+
+fn both(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    fts(conn, mark, last)?;
+    ctx(conn, mark, last)
+}
+
+fn both_parts(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    fts(conn, mark, last)?;
+    ctx_parts(conn, mark, last)
+}
+
+const NONE: &str = ", detail=none, columnsize=0";
+const CACHE: &str = "PRAGMA cache_size = -65536;";
+
+fn variants() -> Vec<Variant> {
+    let v = |name, prepare: String, step| Variant { name, prepare, step };
+    let merge = |setting: &str, value: u32| {
+        format!("INSERT INTO log_records_fts (log_records_fts, rank) VALUES ('{setting}', {value});")
+    };
+    let old = |prepare: String| format!("{OLD_CTX}{prepare}");
+    vec![
+        v("both full (now)", old(fts_table("")), both),
+        v("both full cache 64M", old(format!("{CACHE}{}", fts_table(""))), both),
+        v("both none", old(fts_table(NONE)), both),
+        v("both none cache 64M", old(format!("{CACHE}{}", fts_table(NONE))), both),
+        v("both none parts (schema 9)", format!("{PARTS}{}", fts_table(NONE)), both_parts),
+        v("fts full (now)", fts_table(""), fts),
+        v("fts detail=column", fts_table(", detail=column"), fts),
+        v("fts detail=none", fts_table(", detail=none"), fts),
+        v("fts detail=none columnsize=0", fts_table(NONE), fts),
+        v("fts full columnsize=0", fts_table(", columnsize=0"), fts),
+        v("fts full automerge=16", format!("{}{}", fts_table(""), merge("automerge", 16)), fts),
+        v("fts full crisismerge=64", format!("{}{}", fts_table(""), merge("crisismerge", 64)), fts),
+        v("fts full pgsz=4000", format!("{}{}", fts_table(""), merge("pgsz", 4000)), fts),
+        v("fts full cache 64M", format!("{CACHE}{}", fts_table("")), fts),
+        v("ctx json_each (now)", OLD_CTX.to_owned(), ctx),
+        v("ctx parts", PARTS.to_owned(), ctx_parts),
+        v("ctx sorted", OLD_CTX.to_owned(), ctx_sorted),
+        v("ctx cache 64M", old(CACHE.to_owned()), ctx),
+        v("ctx sorted cache 64M", old(CACHE.to_owned()), ctx_sorted),
+    ]
+}
+
+/// A fresh file at `path` with the current schema and the first `records`
+/// records of `source` (or of [`app_batch`]), none indexed.
+fn fresh(path: &Path, source: Option<&Path>, records: usize) -> Connection {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let mut sink = SqliteSink::open(path).unwrap();
+    match source {
+        Some(src) => {
+            let conn = sink.connection();
+            conn.execute("ATTACH DATABASE ?1 AS src", [src.display().to_string()]).unwrap();
+            conn.execute(
+                "INSERT INTO log_records (id, ts, level, logger, message, module, file, line, thread, pid, host, app,
+                                          context, original_size)
+                 SELECT id, ts, level, logger, message, module, file, line, thread, pid, host, app, context, original_size
+                 FROM src.log_records WHERE id <= ?1",
+                [records as i64],
+            )
+            .unwrap();
+            conn.execute_batch("DETACH DATABASE src").unwrap();
+        }
+        None => {
+            let origin = Origin::new("bench", "h", 1);
+            for n in 0..records.div_ceil(APP_BATCH) {
+                sink.write(&Batch::new(&origin, &app_batch(n))).unwrap();
+            }
+        }
+    }
+    drop(sink);
+    let conn = Connection::open(path).unwrap();
+    checkpoint(&conn);
+    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    // No checkpoint on this thread (the sink's are on a thread of its own):
+    // the WAL's size at the end is what the indexing wrote.
+    conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    conn
+}
+
+/// Copies the WAL into the file and empties it, waiting out any reader
+/// (a dropped sink's checkpoint thread), so the WAL's size after a run is
+/// what the run wrote.
+fn checkpoint(conn: &Connection) {
+    while conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)).unwrap() != 0 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Indexes every record of `conn` in steps of `step` rows, one transaction
+/// each; returns the time.
+fn run(conn: &Connection, v: &Variant, below: i64, step: i64) -> Duration {
+    conn.execute_batch(&v.prepare).unwrap();
+    let max: i64 = conn.query_row("SELECT coalesce(max(id), 0) FROM log_records", [], |r| r.get(0)).unwrap();
+    let mut mark = 0;
+    while mark < below {
+        let last = (mark + 20_000).min(below);
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        (v.step)(conn, mark, last).unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+        mark = last;
+    }
+    checkpoint(conn);
+    let t = Instant::now();
+    while mark < max {
+        let last = (mark + step).min(max);
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        (v.step)(conn, mark, last).unwrap();
+        conn.execute_batch("COMMIT").unwrap();
+        mark = last;
+    }
+    t.elapsed()
+}
+
+/// The sink's own steps: `index_some(step)` until nothing is left.
+fn run_sink(path: &Path, below: usize, step: usize) -> Duration {
+    let mut sink = SqliteSink::open(path).unwrap();
+    if below > 0 {
+        sink.index_some(below).unwrap();
+        checkpoint(sink.connection());
+    }
+    let t = Instant::now();
+    while sink.index_some(step).unwrap() {}
+    t.elapsed()
+}
+
+/// After the sink's run: lookups and searches of the hostile data through
+/// the store, `rounds` times each; prints what each found (the same in
+/// every build) and its median in ms.
+fn reads(path: &Path, rounds: usize) {
+    let store = SqliteStore::open(path).unwrap();
+    let unindexed = store.unindexed().unwrap();
+    let text = |t: &str| {
+        let mut f = RecordFilter::default();
+        f.text = Some(t.into());
+        f
+    };
+    let field = |k: &str, v: &str| {
+        let mut f = RecordFilter::default();
+        f.fields.push(format!("{k}={v}").parse().unwrap());
+        f
+    };
+    let mut range = RecordFilter::default();
+    range.ranges.push(FieldRange::new("latency_ms", RangeOp::Ge, 2_999.0).unwrap());
+    let pages = [
+        ("search quasar (rare)", text("quasar")),
+        ("search 'shard 42' (rare phrase)", text("shard 42")),
+        ("search timeout (common)", text("timeout")),
+        ("search 'in 7ms' (phrase of common trigrams)", text("in 7ms")),
+        ("user_id=10286 (rare)", field("user_id", "10286")),
+        ("user_id=3 (hot)", field("user_id", "3")),
+        ("tenant=t7 (small)", field("tenant", "t7")),
+        ("latency_ms >= 2999 (range)", range),
+    ];
+    let time = |what: &str, run: &dyn Fn() -> Vec<i64>| {
+        let mut ms = Vec::with_capacity(rounds);
+        let mut found = Vec::new();
+        for _ in 0..rounds {
+            let t = Instant::now();
+            found = run();
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        ms.sort_by(f64::total_cmp);
+        let sum: i64 = found.iter().sum();
+        println!(
+            "{{\"read\": \"{what}\", \"unindexed\": {unindexed}, \"found\": {}, \"id_sum\": {sum}, \"median_ms\": {:.2}}}",
+            found.len(),
+            ms[ms.len() / 2]
+        );
+    };
+    for (what, f) in &pages {
+        time(&format!("page of 50: {what}"), &|| {
+            store.records(f, PageAt::Newest, 50).unwrap().records.iter().map(|r| r.id).collect()
+        });
+    }
+    let request = FieldValue::Text("req-1000".into());
+    time("related request_id=req-1000", &|| {
+        store.related("request_id", &request, 1_000).unwrap().iter().map(|r| r.id).collect()
+    });
+}
+
+fn main() {
+    let records = env("LOG_PANEL_BENCH_RECORDS", 100_000);
+    let rounds = env("LOG_PANEL_BENCH_ROUNDS", 2);
+    let step = env("LOG_PANEL_BENCH_STEP", 2_000) as i64;
+    let below = env("LOG_PANEL_BENCH_BELOW", 0);
+    let source = std::env::var_os("LOG_PANEL_BENCH_SOURCE").map(PathBuf::from);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("LOG_PANEL_BENCH_DIR").map_or_else(|| tmp.path().to_path_buf(), PathBuf::from);
+    let only: Vec<String> =
+        std::env::var("LOG_PANEL_BENCH_ONLY").map(|s| s.split(',').map(str::to_owned).collect()).unwrap_or_default();
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|w| name.contains(w.as_str()));
+    let mut all = variants();
+    let path = dir.join("index-bench.db");
+    for round in 0..rounds {
+        let mut names: Vec<&'static str> = all.iter().map(|v| v.name).chain(["sink index_some"]).collect();
+        if round % 2 == 1 {
+            names.reverse();
+        }
+        for name in names.into_iter().filter(|n| wanted(n)) {
+            let conn = fresh(&path, source.as_deref(), below + records);
+            let took = if name == "sink index_some" {
+                drop(conn);
+                let took = run_sink(&path, below, step as usize);
+                if source.is_some() {
+                    reads(&path, 20);
+                }
+                took
+            } else {
+                let v = all.iter_mut().find(|v| v.name == name).unwrap();
+                run(&conn, v, below as i64, step)
+            };
+            let wal = std::fs::metadata(format!("{}-wal", path.display())).map(|m| m.len()).unwrap_or(0);
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "{{\"variant\": \"{name}\", \"round\": {round}, \"below\": {below}, \"records\": {records}, \"step\": {step}, \
+                 \"seconds\": {:.3}, \"records_per_sec\": {:.0}, \"wal_mb\": {:.1}, \"db_mb\": {:.1}}}",
+                took.as_secs_f64(),
+                records as f64 / took.as_secs_f64(),
+                wal as f64 / 1e6,
+                size as f64 / 1e6
+            );
+        }
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
