@@ -298,6 +298,25 @@ impl SqliteStore {
         Ok(Sql::planned_above(filter, scan, marks, above))
     }
 
+    /// [`SqliteStore::plan`] for a read that visits every match (a
+    /// histogram, a split, call sites). A page reads a common term by scan,
+    /// because newest first it meets a page within a few rows; a count
+    /// visits every match either way, so it takes the index whenever the
+    /// term's candidates there are fewer than the rows of the filter's time
+    /// span, which a scan would test one by one (a word in one record of
+    /// a hundred over 90 days: its candidates, not the 90 days' rows).
+    fn plan_counting(&self, filter: &RecordFilter) -> Result<Sql, StoreError> {
+        let w = self.plan(filter)?;
+        let Some(term) = filter.text.as_deref().filter(|_| w.scan_text) else { return Ok(w) };
+        let conn = self.conn()?;
+        let rows = span_rows(&conn, filter.since, filter.until).map_err(storage)?;
+        let cap = rows.min(i64::try_from(HISTOGRAM_ROW_LIMIT).unwrap_or(i64::MAX));
+        if search::candidates(&conn, term, cap).map_err(storage)? < cap {
+            return Ok(Sql::planned(filter, false, w.key_marks.clone()));
+        }
+        Ok(w)
+    }
+
     fn select(&self, w: &Sql, tail: &str) -> Result<Vec<StoredRecord>, StoreError> {
         let conn = self.conn()?;
         let sql = format!("SELECT {RECORD_COLUMNS} FROM log_records{}{tail}", w.sql());
@@ -541,6 +560,30 @@ fn page_statement(
         }
     }
     Ok(Some((format!("SELECT {RECORD_COLUMNS} FROM log_records{}{tail}", w.sql()), w.params.clone())))
+}
+
+/// About how many records lie in `[since, until)`: the ids of its first
+/// and last record by time apart (ids follow commit order, which follows
+/// time closely enough to choose a plan by; never an answer's count).
+fn span_rows(conn: &Connection, since: Option<Timestamp>, until: Option<Timestamp>) -> rusqlite::Result<i64> {
+    let first = match since {
+        Some(t) => conn
+            .prepare_cached("SELECT id FROM log_records WHERE ts >= ?1 ORDER BY ts, id LIMIT 1")?
+            .query_row([t.to_rfc3339()], |r| r.get::<_, i64>(0))
+            .optional()?,
+        None => conn.prepare_cached("SELECT min(id) FROM log_records")?.query_row([], |r| r.get(0))?,
+    };
+    let last = match until {
+        Some(t) => conn
+            .prepare_cached("SELECT id FROM log_records WHERE ts < ?1 ORDER BY ts DESC, id DESC LIMIT 1")?
+            .query_row([t.to_rfc3339()], |r| r.get::<_, i64>(0))
+            .optional()?,
+        None => conn.prepare_cached("SELECT max(id) FROM log_records")?.query_row([], |r| r.get(0))?,
+    };
+    Ok(match (first, last) {
+        (Some(a), Some(b)) => b.saturating_sub(a).saturating_add(1).max(0),
+        _ => 0,
+    })
 }
 
 /// The stored loggers of the tree at `root`: `root` and its `::` children.
@@ -1041,7 +1084,7 @@ impl Store for SqliteStore {
             }
         }
         let narrowed = span.narrow(filter);
-        let w = self.plan(&narrowed)?;
+        let w = self.plan_counting(&narrowed)?;
         out.complete = for_each_bounded_row(&conn, "ts, level", &w, |row| {
             let ts: String = row.get(0).map_err(storage)?;
             let t = rows::timestamp(&ts).map_err(storage)?;
@@ -1074,7 +1117,7 @@ impl Store for SqliteStore {
             return self.call_sites_by_bucket(filter, hours, limit);
         }
         let conn = self.conn()?;
-        let w = self.plan(filter)?;
+        let w = self.plan_counting(filter)?;
         // With max(), SQLite takes the bare `message` from the row holding the maximum.
         // `+logger`: grouping by the bare column let the planner walk the whole
         // `(logger, ts)` index for its order instead of the time range (1.8 s for
@@ -1128,6 +1171,65 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
     use log_panel_core::{Batch, Level, Origin, Record, Sink};
+
+    /// A histogram of a common word reads its candidates from the index when
+    /// they are fewer than the rows of its span, and scans a span with fewer
+    /// rows than candidates; the counts are the same either way.
+    #[test]
+    fn a_common_word_is_counted_from_the_index_unless_its_span_holds_fewer_rows() {
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let origin = Origin::new("a", "h", 1);
+        let t0 = Timestamp::now().0 - 2 * DAY;
+        let thread: Arc<str> = Arc::from("main");
+        // 24 000 records a second apart from t0, every 20th a timeout (1 200:
+        // a common word), ending 2 h 20 min later.
+        let records: Vec<Record> = (0..24_000i64)
+            .map(|i| {
+                let text = if i % 20 == 7 { format!("upstream timeout {i}") } else { format!("request {i} served") };
+                Record::at(Timestamp(t0 + i * 1_000_000), Level::Info, "web".into(), text.into(), thread.clone())
+            })
+            .collect();
+        for chunk in records.chunks(4_000) {
+            sink.write(&Batch::new(&origin, chunk)).unwrap();
+        }
+        while sink.idle().unwrap() {}
+        let store = SqliteStore::open(&path).unwrap();
+        let mut filter = RecordFilter::default();
+        filter.text = Some("timeout".into());
+        // Messages tested besides the probe of whether the word is common
+        // (which checks up to COMMON_MATCHES candidates).
+        let probe = usize::try_from(search::COMMON_MATCHES).unwrap();
+        let tested = |slots: &Slots| {
+            let before = search::SCANNED.with(std::cell::Cell::get);
+            let h = store.histogram(&filter, slots).unwrap();
+            (search::SCANNED.with(std::cell::Cell::get) - before - probe, h)
+        };
+        let total = |h: &Histogram| h.slots.iter().map(|c| c.total()).sum::<u64>();
+        // The whole span: 24 000 rows, 1 200 candidates: the index.
+        let wide = Slots::ending_at(Timestamp(t0 + 24_000 * 1_000_000), 600 * 1_000_000, 40).unwrap();
+        let (n, h) = tested(&wide);
+        assert_eq!(total(&h), 1_200);
+        assert!(h.complete);
+        assert_eq!(n, 1_200, "each candidate is checked once, no other row");
+        // Ten minutes: 600 rows, fewer than the 1 200 candidates: the scan.
+        let narrow = Slots::ending_at(Timestamp(t0 + 1_200 * 1_000_000), 60 * 1_000_000, 10).unwrap();
+        let (n, h) = tested(&narrow);
+        assert_eq!(total(&h), 30);
+        assert!((600..1_200).contains(&n), "the scan tests the span's rows: {n}");
+        // The same counts per slot as a count by hand.
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let by_hand: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM log_records WHERE message LIKE '%timeout%' AND ts >= ?1 AND ts < ?2",
+                params![Timestamp(t0 + 600 * 1_000_000).to_rfc3339(), Timestamp(t0 + 1_200 * 1_000_000).to_rfc3339()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(by_hand, 30);
+    }
 
     #[test]
     fn a_text_page_probes_the_search_index_once() {

@@ -34,7 +34,7 @@ pub(super) fn count_split(
     key: &str,
     counter: &mut SplitCounter<'_>,
 ) -> Result<(), StoreError> {
-    let mut w = store.plan(narrowed)?;
+    let mut w = store.plan_counting(narrowed)?;
     let k = w.bind(key.to_owned());
     let columns = format!("ts, {}", value_expr(key, &k));
     let conn = store.conn()?;

@@ -66,6 +66,16 @@ pub(crate) fn is_common(conn: &Connection, term: &str) -> rusqlite::Result<bool>
     conn.prepare_cached(&sql)?.query_row(params![fts_query(term), COMMON_MATCHES, fold(term)], |r| r.get(0))
 }
 
+/// How many records the index gives as candidates for `term` (its
+/// trigrams; not checked against the messages), counted up to `cap`: an
+/// upper bound of the indexed matches, cheap because the index keeps only
+/// ids.
+#[cfg(feature = "read")]
+pub(crate) fn candidates(conn: &Connection, term: &str, cap: i64) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT count(*) FROM (SELECT 1 FROM log_records_fts WHERE log_records_fts MATCH ?1 LIMIT ?2)")?
+        .query_row(params![fts_query(term), cap], |r| r.get(0))
+}
+
 /// The name of the scan-side substring function.
 #[cfg(feature = "read")]
 pub(crate) const CONTAINS_FN: &str = "lp_contains";
