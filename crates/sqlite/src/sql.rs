@@ -452,6 +452,23 @@ impl Marks {
         Ok(marks)
     }
 
+    /// Takes back "common" from the key conditions of `filter` with fewer
+    /// than `cap` entries in the side table, for a read that visits every
+    /// match (see `SqliteStore::plan_counting`).
+    pub(crate) fn uncommon_below(
+        &mut self,
+        conn: &Connection,
+        filter: &RecordFilter,
+        cap: i64,
+    ) -> rusqlite::Result<()> {
+        for (i, c) in KeyCondition::all(filter).enumerate() {
+            if self.common.contains(&i) && entries(conn, c, cap)? < cap {
+                self.common.remove(&i);
+            }
+        }
+        Ok(())
+    }
+
     /// The last id the side table holds `key` for.
     pub(crate) fn of(&self, key: &str) -> i64 {
         self.keys.get(key).map_or(self.all, |&own| own.max(self.all))
@@ -461,17 +478,22 @@ impl Marks {
 /// Whether the side table holds at least [`COMMON_MATCHES`] entries
 /// answering `c`.
 pub(crate) fn is_common(conn: &Connection, c: KeyCondition<'_>) -> rusqlite::Result<bool> {
-    let mut params: Vec<Value> = vec![Value::Text(c.key().to_owned())];
+    Ok(entries(conn, c, COMMON_MATCHES)? >= COMMON_MATCHES)
+}
+
+/// The side table's entries answering `c`, counted up to `cap`.
+pub(crate) fn entries(conn: &Connection, c: KeyCondition<'_>, cap: i64) -> rusqlite::Result<i64> {
+    let mut params: Vec<Value> = vec![Value::Text(c.key().to_owned()), Value::Integer(cap)];
     let side = c.side_condition(&mut |v| {
         params.push(v);
         format!("?{}", params.len())
     });
     let parts = context_index::parts("SELECT coalesce(max(id), 0) FROM log_records");
     let sql = format!(
-        "SELECT count(*) >= {COMMON_MATCHES} FROM
+        "SELECT count(*) FROM
              (SELECT 1 FROM {parts} AS p
                 CROSS JOIN log_context_index ON log_context_index.key = ?1 AND log_context_index.part = p.n
-              WHERE {side} LIMIT {COMMON_MATCHES})"
+              WHERE {side} LIMIT ?2)"
     );
     conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
 }

@@ -361,7 +361,7 @@ fn tasks(now: i64) -> Vec<Task> {
         Records,
         &|f| f.fields = vec![format!("user_id={RARE_USER}").parse().expect("field")],
         args(&["--context", &user]),
-        Some(&format!("/records?ctx=user_id%3D{RARE_USER}")),
+        Some(&format!("/records?context=user_id%3D{RARE_USER}")),
         format!("{sel} WHERE json_extract(context, '$.user_id') = {RARE_USER}{order}"),
         Some(&format!("\"user_id\":{RARE_USER}[,}}]")),
     );
@@ -370,7 +370,7 @@ fn tasks(now: i64) -> Vec<Task> {
         Records,
         &|f| f.fields = vec!["user_id=3".parse().expect("field")],
         args(&["--context", "user_id=3"]),
-        Some("/records?ctx=user_id%3D3"),
+        Some("/records?context=user_id%3D3"),
         format!("{sel} WHERE json_extract(context, '$.user_id') = 3{order}"),
         None,
     );
@@ -379,7 +379,7 @@ fn tasks(now: i64) -> Vec<Task> {
         Records,
         &|f| f.fields = vec!["tenant=t77".parse().expect("field")],
         args(&["--context", "tenant=t77"]),
-        Some("/records?ctx=tenant%3Dt77"),
+        Some("/records?context=tenant%3Dt77"),
         format!("{sel} WHERE json_extract(context, '$.tenant') = 't77'{order}"),
         None,
     );
@@ -388,7 +388,7 @@ fn tasks(now: i64) -> Vec<Task> {
         Records,
         &|f| f.fields = vec!["order_id=ord-777777".parse().expect("field")],
         args(&["--context", "order_id=ord-777777"]),
-        Some("/records?ctx=order_id%3Dord-777777"),
+        Some("/records?context=order_id%3Dord-777777"),
         format!("{sel} WHERE json_extract(context, '$.order_id') = 'ord-777777'{order}"),
         Some("\"ord-777777\""),
     );
@@ -415,7 +415,7 @@ fn tasks(now: i64) -> Vec<Task> {
         Records,
         &|f| f.fields = vec!["request_id=req-1234567".parse().expect("field")],
         args(&["--context", "request_id=req-1234567"]),
-        Some("/records?ctx=request_id%3Dreq-1234567"),
+        Some("/records?context=request_id%3Dreq-1234567"),
         format!("{sel} WHERE json_extract(context, '$.request_id') = 'req-1234567'{order}"),
         Some("\"req-1234567\""),
     );
@@ -459,7 +459,7 @@ fn tasks(now: i64) -> Vec<Task> {
             "--context",
             "tenant=globex",
         ]),
-        Some("/records?logger=api%3A%3A&level=warn&since=7d&q=timeout&ctx=tenant%3Dglobex"),
+        Some("/records?logger=api%3A%3A&level=warn&since=7d&q=timeout&context=tenant%3Dglobex"),
         format!(
             "{sel} WHERE logger LIKE 'api::%' AND level >= 30 AND ts >= {} \
              AND message LIKE '%timeout%' AND json_extract(context, '$.tenant') = 'globex'{order}",
@@ -476,7 +476,7 @@ fn tasks(now: i64) -> Vec<Task> {
             f.fields = vec![format!("user_id={RARE_USER}").parse().expect("field")];
         },
         args(&["--app", "api", "--host", "host-0", "--context", &user]),
-        Some(&format!("/records?app=api&host=host-0&ctx=user_id%3D{RARE_USER}")),
+        Some(&format!("/records?app=api&host=host-0&context=user_id%3D{RARE_USER}")),
         format!(
             "{sel} WHERE app = 'api' AND host = 'host-0' \
              AND json_extract(context, '$.user_id') = {RARE_USER}{order}"
@@ -493,7 +493,7 @@ fn tasks(now: i64) -> Vec<Task> {
             f.fields = vec!["user_id=3".parse().expect("field")];
         },
         args(&["--logger", "billing::", "--level", "error", "--since", "24h", "--context", "user_id=3"]),
-        Some("/records?logger=billing%3A%3A&level=error&since=24h&ctx=user_id%3D3"),
+        Some("/records?logger=billing%3A%3A&level=error&since=24h&context=user_id%3D3"),
         format!(
             "{sel} WHERE logger LIKE 'billing::%' AND level >= 40 AND ts >= {} \
              AND json_extract(context, '$.user_id') = 3{order}",
@@ -555,6 +555,7 @@ pub fn query(db: &Path, reps: usize, export: Option<&Path>) {
         let mut t = [(); 7].map(|_| Vec::<Duration>::new());
         let (mut got, mut want, mut lines) = (0, 0, 0);
         let mut first = None;
+        let mut panel_rows: Option<usize> = None;
         let mut notes = Vec::new();
         for round in 0..reps {
             // Alternating: each round starts with the next tool.
@@ -590,7 +591,13 @@ pub fn query(db: &Path, reps: usize, export: Option<&Path>) {
                     }
                     3 => {
                         let (Some(addr), Some(path)) = (&addr, &task.web) else { continue };
-                        match super::load::get(addr, path).map(|(ms, _)| ms) {
+                        let got_page = super::load::get(addr, path).map(|(ms, body)| {
+                            // The page's record rows, checked against the store's page below.
+                            let marker = b"<tr class=\"row-";
+                            panel_rows = Some(body.windows(marker.len()).filter(|w| *w == marker).count());
+                            ms
+                        });
+                        match got_page {
                             Ok(ms) if first.is_none() => {
                                 first = Some(ms);
                                 continue;
@@ -620,6 +627,11 @@ pub fn query(db: &Path, reps: usize, export: Option<&Path>) {
                     _ => unreachable!("seven tools"),
                 }
                 t[tool].push(start.elapsed());
+            }
+        }
+        if let (Kind::Records, Some(n)) = (task.kind, panel_rows) {
+            if n != got {
+                notes.push(format!("panel: {n} rows on its page, the store {got}"));
             }
         }
         notes.dedup();
