@@ -11,16 +11,17 @@
 //! [`PgSink`](crate::PgSink) keeps them in each batch's transaction: it sums
 //! the batch in memory and sends one `INSERT … SELECT FROM unnest(…) ON
 //! CONFLICT DO UPDATE` per table, which upserts every distinct key of the batch
-//! at once (four statements per batch, whatever its size). Keys are sent
-//! sorted, so concurrent writers (several processes) lock the same rows in
-//! the same order and cannot deadlock each other.
+//! at once, the four chained in one statement (one round trip per batch,
+//! whatever its size). Keys are sent sorted, so concurrent writers (several
+//! processes) lock the same rows in the same order and cannot deadlock each
+//! other.
 //!
 //! The counts are computed from exactly what the `COPY` stores: a logger name
 //! or file with a NUL character is counted under its sanitised name (U+FFFD),
 //! a line past `i32::MAX` at `i32::MAX`, and a timestamp before PostgreSQL's
 //! earliest at that earliest time.
 
-use log_panel_core::fold::{counts_as_i64, BatchAggregates, LoggerTotals, StoredSite};
+use log_panel_core::fold::{counts_as_i64, BatchAggregates, LevelCounts, LoggerTotals, StoredSite};
 use log_panel_core::{without_nul, Record, Timestamp};
 use postgres::{Client, Statement};
 
@@ -42,8 +43,16 @@ macro_rules! micros_to_timestamptz {
     };
 }
 
-const UPSERT_STATS: &str = concat!(
-    "INSERT INTO log_logger_stats AS a (logger, total, errors, warnings, first_seen, last_seen)
+/// The four upserts as one statement (one round trip a batch): each table's
+/// `INSERT … SELECT FROM unnest(…) ON CONFLICT DO UPDATE`, the first three as
+/// data-modifying CTEs. PostgreSQL runs such sub-statements in no promised
+/// order, so each waits for the one before through a scalar subquery on its
+/// `RETURNING` rows (`WHERE (SELECT count(*) FROM …) >= 0`, always true):
+/// rows are locked table by table — stats, hourly, quarter, sites — the
+/// order retention's `prune_step` locks them in, so the two cannot deadlock.
+const UPSERT: &str = concat!(
+    "WITH stats AS (
+     INSERT INTO log_logger_stats AS a (logger, total, errors, warnings, first_seen, last_seen)
      SELECT u.logger, u.total, u.errors, u.warnings, ",
     micros_to_timestamptz!("u.first"),
     ", ",
@@ -56,34 +65,38 @@ const UPSERT_STATS: &str = concat!(
          errors = a.errors + EXCLUDED.errors,
          warnings = a.warnings + EXCLUDED.warnings,
          first_seen = least(a.first_seen, EXCLUDED.first_seen),
-         last_seen = greatest(a.last_seen, EXCLUDED.last_seen)"
-);
-
-const UPSERT_HOURLY: &str = "INSERT INTO log_logger_hourly AS a (logger, hour, trace, debug, info, warn, error)
+         last_seen = greatest(a.last_seen, EXCLUDED.last_seen)
+     RETURNING 1
+), hourly AS (
+     INSERT INTO log_logger_hourly AS a (logger, hour, trace, debug, info, warn, error)
      SELECT u.logger, 'epoch'::timestamptz + u.secs * interval '1 second', u.trace, u.debug, u.info, u.warn, u.error
-     FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[])
+     FROM unnest($7::text[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int8[])
           AS u(logger, secs, trace, debug, info, warn, error)
+     WHERE (SELECT count(*) FROM stats) >= 0
      ON CONFLICT (logger, hour) DO UPDATE SET
          trace = a.trace + EXCLUDED.trace, debug = a.debug + EXCLUDED.debug, info = a.info + EXCLUDED.info,
-         warn = a.warn + EXCLUDED.warn, error = a.error + EXCLUDED.error";
-
-const UPSERT_QUARTER: &str = "INSERT INTO log_logger_quarter AS a (logger, quarter, trace, debug, info, warn, error)
+         warn = a.warn + EXCLUDED.warn, error = a.error + EXCLUDED.error
+     RETURNING 1
+), quarter AS (
+     INSERT INTO log_logger_quarter AS a (logger, quarter, trace, debug, info, warn, error)
      SELECT u.logger, 'epoch'::timestamptz + u.secs * interval '1 second', u.trace, u.debug, u.info, u.warn, u.error
-     FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], $7::int8[])
+     FROM unnest($14::text[], $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], $20::int8[])
           AS u(logger, secs, trace, debug, info, warn, error)
+     WHERE (SELECT count(*) FROM hourly) >= 0
      ON CONFLICT (logger, quarter) DO UPDATE SET
          trace = a.trace + EXCLUDED.trace, debug = a.debug + EXCLUDED.debug, info = a.info + EXCLUDED.info,
-         warn = a.warn + EXCLUDED.warn, error = a.error + EXCLUDED.error";
-
-const UPSERT_SITES: &str = concat!(
-    "INSERT INTO log_site_hourly AS a (hour, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
+         warn = a.warn + EXCLUDED.warn, error = a.error + EXCLUDED.error
+     RETURNING 1
+)
+INSERT INTO log_site_hourly AS a (hour, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
      SELECT 'epoch'::timestamptz + u.secs * interval '1 second', u.logger, u.file_key, u.line_key,
             u.trace, u.debug, u.info, u.warn, u.error, ",
     micros_to_timestamptz!("u.last"),
     "
-     FROM unnest($1::int8[], $2::text[], $3::text[], $4::int4[], $5::int8[], $6::int8[], $7::int8[], $8::int8[],
-                 $9::int8[], $10::int8[])
+     FROM unnest($21::int8[], $22::text[], $23::text[], $24::int4[], $25::int8[], $26::int8[], $27::int8[],
+                 $28::int8[], $29::int8[], $30::int8[])
           AS u(secs, logger, file_key, line_key, trace, debug, info, warn, error, last)
+     WHERE (SELECT count(*) FROM quarter) >= 0
      ON CONFLICT (hour, logger, file_key, line_key) DO UPDATE SET
          trace = a.trace + EXCLUDED.trace, debug = a.debug + EXCLUDED.debug, info = a.info + EXCLUDED.info,
          warn = a.warn + EXCLUDED.warn, error = a.error + EXCLUDED.error,
@@ -128,22 +141,14 @@ INSERT INTO log_logger_quarter (logger, quarter, trace, debug, info, warn, error
     crate::schema::fill_site_hourly!()
 );
 
-/// The four upserts, prepared once per connection.
+/// The aggregates' upsert, prepared once per connection.
 pub(crate) struct Statements {
-    stats: Statement,
-    hourly: Statement,
-    quarter: Statement,
-    sites: Statement,
+    upsert: Statement,
 }
 
 impl Statements {
     pub(crate) fn prepare(client: &mut Client) -> Result<Statements, postgres::Error> {
-        Ok(Statements {
-            stats: client.prepare(UPSERT_STATS)?,
-            hourly: client.prepare(UPSERT_HOURLY)?,
-            quarter: client.prepare(UPSERT_QUARTER)?,
-            sites: client.prepare(UPSERT_SITES)?,
-        })
+        Ok(Statements { upsert: client.prepare(UPSERT)? })
     }
 }
 
@@ -165,7 +170,8 @@ pub(crate) fn of(records: &[Record]) -> BatchAggregates<'_> {
 }
 
 /// Upserts the batch's aggregates on `client`, inside the batch's transaction:
-/// one statement per table, every key of the batch at once, in sorted order.
+/// one statement for the four tables, every key of the batch at once, in
+/// sorted order.
 pub(crate) fn upsert(
     client: &mut Client,
     statements: &Statements,
@@ -177,40 +183,92 @@ pub(crate) fn upsert(
     let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let names: Vec<&str> = agg.loggers().map(|(name, _)| name).collect();
     let column = |f: &dyn Fn(&LoggerTotals) -> i64| -> Vec<i64> { agg.loggers().map(|(_, t)| f(t)).collect() };
-    client.execute(
-        &statements.stats,
-        &[
-            &names,
-            &column(&|t| int(t.total)),
-            &column(&|t| int(t.errors)),
-            &column(&|t| int(t.warnings)),
-            &column(&|t| t.first.as_micros()),
-            &column(&|t| t.last.as_micros()),
-        ],
-    )?;
-    for (statement, buckets) in [
-        (&statements.hourly, agg.hours().collect::<Vec<_>>()),
-        (&statements.quarter, agg.quarters().collect::<Vec<_>>()),
-    ] {
-        let names: Vec<&str> = buckets.iter().map(|&(name, _, _)| name).collect();
-        let starts: Vec<i64> = buckets.iter().map(|&(_, start, _)| start.as_micros().div_euclid(1_000_000)).collect();
-        let counts: Vec<[i64; 5]> = buckets.iter().map(|&(_, _, c)| counts_as_i64(c)).collect();
-        let level = |i: usize| -> Vec<i64> { counts.iter().map(|c| c[i]).collect() };
-        client.execute(statement, &[&names, &starts, &level(0), &level(1), &level(2), &level(3), &level(4)])?;
-    }
+    let stats = [
+        column(&|t| int(t.total)),
+        column(&|t| int(t.errors)),
+        column(&|t| int(t.warnings)),
+        column(&|t| t.first.as_micros()),
+        column(&|t| t.last.as_micros()),
+    ];
+    let hourly = Buckets::of(agg.hours());
+    let quarter = Buckets::of(agg.quarters());
     let sites: Vec<_> = agg.sites().collect();
     let hours: Vec<i64> = sites.iter().map(|s| s.0.as_micros().div_euclid(1_000_000)).collect();
-    let names: Vec<&str> = sites.iter().map(|s| s.1).collect();
+    let site_names: Vec<&str> = sites.iter().map(|s| s.1).collect();
     let files: Vec<String> = sites.iter().map(|s| file_key(s.2)).collect();
     let lines: Vec<i32> = sites.iter().map(|s| line_key(s.3)).collect();
-    let counts: Vec<[i64; 5]> = sites.iter().map(|s| counts_as_i64(&s.4.counts)).collect();
-    let level = |i: usize| -> Vec<i64> { counts.iter().map(|c| c[i]).collect() };
+    let site_levels = levels(sites.iter().map(|s| &s.4.counts));
     let last: Vec<i64> = sites.iter().map(|s| s.4.last.as_micros()).collect();
+    let [s0, s1, s2, s3, s4] = &stats;
+    let [h0, h1, h2, h3, h4] = &hourly.levels;
+    let [q0, q1, q2, q3, q4] = &quarter.levels;
+    let [l0, l1, l2, l3, l4] = &site_levels;
     client.execute(
-        &statements.sites,
-        &[&hours, &names, &files, &lines, &level(0), &level(1), &level(2), &level(3), &level(4), &last],
+        &statements.upsert,
+        &[
+            &names,
+            s0,
+            s1,
+            s2,
+            s3,
+            s4,
+            &hourly.names,
+            &hourly.starts,
+            h0,
+            h1,
+            h2,
+            h3,
+            h4,
+            &quarter.names,
+            &quarter.starts,
+            q0,
+            q1,
+            q2,
+            q3,
+            q4,
+            &hours,
+            &site_names,
+            &files,
+            &lines,
+            l0,
+            l1,
+            l2,
+            l3,
+            l4,
+            &last,
+        ],
     )?;
     Ok(())
+}
+
+/// One per-logger bucket table's parameters: names, bucket starts (Unix
+/// seconds) and a column per level.
+struct Buckets<'a> {
+    names: Vec<&'a str>,
+    starts: Vec<i64>,
+    levels: [Vec<i64>; 5],
+}
+
+impl<'a> Buckets<'a> {
+    fn of(buckets: impl Iterator<Item = (&'a str, Timestamp, &'a LevelCounts)>) -> Buckets<'a> {
+        let buckets: Vec<_> = buckets.collect();
+        Buckets {
+            names: buckets.iter().map(|&(name, _, _)| name).collect(),
+            starts: buckets.iter().map(|&(_, start, _)| start.as_micros().div_euclid(1_000_000)).collect(),
+            levels: levels(buckets.iter().map(|&(_, _, c)| c)),
+        }
+    }
+}
+
+/// A column per level (trace, debug, info, warn, error) of `counts`.
+fn levels<'c>(counts: impl Iterator<Item = &'c LevelCounts>) -> [Vec<i64>; 5] {
+    let mut columns: [Vec<i64>; 5] = Default::default();
+    for c in counts {
+        for (column, n) in columns.iter_mut().zip(counts_as_i64(c)) {
+            column.push(n);
+        }
+    }
+    columns
 }
 
 /// Recomputes every aggregate from `log_records`, in one transaction that

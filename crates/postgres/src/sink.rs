@@ -342,9 +342,12 @@ impl PgSink {
                 let sent = writer.write_all(enc.bytes()).map_err(|e| (from_io(e), "sending rows"));
                 enc.clear();
                 sent?;
+                // Folded here, while the server still parses the rows just sent: after
+                // `finish` the server would sit idle while it runs.
+                let agg = aggregates::of(batch.records);
                 writer.finish().map_err(|e| (Failure::Pg(e), "finishing COPY"))?;
                 // Same transaction: the per-logger counts commit (or roll back) with the rows.
-                aggregates::upsert(&mut conn.client, &conn.aggregates, &aggregates::of(batch.records))
+                aggregates::upsert(&mut conn.client, &conn.aggregates, &agg)
                     .map_err(|e| (Failure::Pg(e), "updating the aggregates"))?;
                 if partitioned {
                     conn.client
