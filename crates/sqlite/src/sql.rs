@@ -206,7 +206,7 @@ impl Sql {
     /// top-level key, see [`context_index`](crate::upkeep::context_index)) up to the
     /// key's mark and scanned above it, so complete at any lag; then the
     /// exact typed condition is checked on the record. A common condition
-    /// (see [`is_common`]) is checked on the records alone,
+    /// (see [`Marks::read`]) is checked on the records alone,
     /// which the time or logger order meets within a few rows.
     fn key_condition(&mut self, c: KeyCondition<'_>) {
         let check = c.record_check(&mut |v| self.bind(v));
@@ -441,44 +441,22 @@ pub(crate) struct Marks {
 }
 
 impl Marks {
-    /// Reads the marks, and probes which of `filter`'s key conditions are common.
-    pub(crate) fn read(conn: &Connection, filter: &RecordFilter) -> rusqlite::Result<Marks> {
+    /// Reads the marks, and probes which of `filter`'s key conditions are
+    /// common: with at least `common_at` entries in the side table.
+    pub(crate) fn read(conn: &Connection, filter: &RecordFilter, common_at: i64) -> rusqlite::Result<Marks> {
         let mut marks = Marks { all: all_mark(conn)?, keys: marks(conn)?, common: BTreeSet::new() };
         for (i, c) in KeyCondition::all(filter).enumerate() {
-            if is_common(conn, c)? {
+            if entries(conn, c, common_at)? >= common_at {
                 marks.common.insert(i);
             }
         }
         Ok(marks)
     }
 
-    /// Takes back "common" from the key conditions of `filter` with fewer
-    /// than `cap` entries in the side table, for a read that visits every
-    /// match (see `SqliteStore::plan_counting`).
-    pub(crate) fn uncommon_below(
-        &mut self,
-        conn: &Connection,
-        filter: &RecordFilter,
-        cap: i64,
-    ) -> rusqlite::Result<()> {
-        for (i, c) in KeyCondition::all(filter).enumerate() {
-            if self.common.contains(&i) && entries(conn, c, cap)? < cap {
-                self.common.remove(&i);
-            }
-        }
-        Ok(())
-    }
-
     /// The last id the side table holds `key` for.
     pub(crate) fn of(&self, key: &str) -> i64 {
         self.keys.get(key).map_or(self.all, |&own| own.max(self.all))
     }
-}
-
-/// Whether the side table holds at least [`COMMON_MATCHES`] entries
-/// answering `c`.
-pub(crate) fn is_common(conn: &Connection, c: KeyCondition<'_>) -> rusqlite::Result<bool> {
-    Ok(entries(conn, c, COMMON_MATCHES)? >= COMMON_MATCHES)
 }
 
 /// The side table's entries answering `c`, counted up to `cap`.
@@ -507,7 +485,7 @@ pub(crate) mod tests {
 
     /// The `EXPLAIN QUERY PLAN` of a first page of `f`, its details joined by `; `.
     pub(crate) fn plan(conn: &rusqlite::Connection, f: &RecordFilter) -> String {
-        let w = Sql::planned(f, false, Marks::read(conn, f).unwrap());
+        let w = Sql::planned(f, false, Marks::read(conn, f, COMMON_MATCHES).unwrap());
         let sql =
             format!("EXPLAIN QUERY PLAN SELECT id FROM log_records{} ORDER BY ts DESC, id DESC LIMIT 50", w.sql());
         let mut stmt = conn.prepare(&sql).unwrap();
