@@ -68,6 +68,9 @@ impl PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let PageError { frame, kind } = self;
+        // A page that stopped at an error did not get to read the rest of the
+        // URL; naming those parameters as unknown would be wrong.
+        frame.params.ask_all();
         let (status, heading, message, retry) = match kind {
             Kind::Form(body) => return respond(StatusCode::BAD_REQUEST, page(&frame, body)),
             Kind::BadParameters(message) => (StatusCode::BAD_REQUEST, "Bad parameters", message, false),

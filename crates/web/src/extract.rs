@@ -46,7 +46,13 @@ impl Ctx {
     }
 
     pub(crate) fn frame(&self, title: &str, nav: Nav) -> Frame {
-        Frame { base: self.base.clone(), viewer: self.viewer(), title: title.to_owned(), nav }
+        Frame {
+            base: self.base.clone(),
+            viewer: self.viewer(),
+            title: title.to_owned(),
+            nav,
+            params: self.params.clone(),
+        }
     }
 
     /// A link to `path` with `pairs` and the viewer's offset when it came from the URL.

@@ -9,7 +9,7 @@ use log_panel_core::{escape_controls, level_name, Level, Timestamp};
 use maud::{html, Markup, Render, DOCTYPE};
 
 use crate::assets::{SCRIPT, STYLESHEET};
-use crate::url::{encode, href};
+use crate::url::{encode, href, Params};
 use crate::viewer::Viewer;
 
 /// A stored string (or anything else the viewer did not write into the page
@@ -59,10 +59,15 @@ pub(crate) struct Frame {
     pub(crate) viewer: Viewer,
     pub(crate) title: String,
     pub(crate) nav: Nav,
+    /// The request's parameters, to name those the page ignored.
+    pub(crate) params: Params,
 }
 
+/// The page around `body`, which must be built first: the frame names the
+/// URL's parameters that building it did not read.
 pub(crate) fn page(frame: &Frame, body: Markup) -> Markup {
-    let Frame { base, viewer, title, nav } = frame;
+    let Frame { base, viewer, title, nav, params } = frame;
+    let ignored = params.ignored();
     let tz = if viewer.in_url { encode([("tz", (viewer.offset_secs / 60).to_string())]) } else { String::new() };
     let item = |target: Nav, path: &str, label: &str| {
         html! { a class=@if *nav == target { "on" } href=(base.link(path, &tz)) { (label) } }
@@ -90,7 +95,21 @@ pub(crate) fn page(frame: &Frame, body: Markup) -> Markup {
                     }
                     span.tz title="Times are shown in this offset" { (viewer.label()) }
                 }
-                main { (body) }
+                main {
+                    @if !ignored.is_empty() {
+                        p.warn-note.ignored {
+                            "This page does not read the URL's "
+                            @if ignored.len() == 1 { "parameter " } @else { "parameters " }
+                            @for (i, k) in ignored.iter().enumerate() {
+                                @if i > 0 { ", " }
+                                code { (Shown(k)) }
+                            }
+                            ": the page is shown without "
+                            @if ignored.len() == 1 { "it." } @else { "them." }
+                        }
+                    }
+                    (body)
+                }
             }
         }
     }

@@ -1,5 +1,8 @@
 //! The URL as the whole state of a view: the query string in, links out.
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use log_panel_core::Timestamp;
 use log_panel_query::{Cursor, PageAt};
 use time::format_description::well_known::Rfc3339;
@@ -7,25 +10,60 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// The query string as ordered pairs, so repeated keys (`level`, `context`) keep every value.
+///
+/// It notes the keys a page asks for, so the page can say which of the
+/// URL's parameters it ignored ([`Params::ignored`]): a misspelt `ctx=`
+/// would otherwise give an unfiltered page without a word. Clones share the
+/// notes, so the frame drawn after the body sees what the body read.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Params {
     pairs: Vec<(String, String)>,
+    asked: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Params {
     pub(crate) fn parse(query: Option<&str>) -> Params {
         let pairs = form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect();
-        Params { pairs }
+        Params { pairs, asked: Arc::default() }
     }
 
     /// The first value of `key`, trimmed, when not empty.
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
+        self.ask(key);
         self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
     }
 
     /// Every value of `key`.
     pub(crate) fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.ask(key);
         self.pairs.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// The URL's keys no one asked for so far, once each, in the URL's order.
+    pub(crate) fn ignored(&self) -> Vec<String> {
+        let asked = self.asked.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<String> = Vec::new();
+        for (k, _) in &self.pairs {
+            if !asked.contains(k) && !out.contains(k) {
+                out.push(k.clone());
+            }
+        }
+        out
+    }
+
+    /// Counts every key of the URL as asked for, for a page that stopped
+    /// before reading them all (an error page).
+    pub(crate) fn ask_all(&self) {
+        for (k, _) in &self.pairs {
+            self.ask(k);
+        }
+    }
+
+    fn ask(&self, key: &str) {
+        let mut asked = self.asked.lock().unwrap_or_else(PoisonError::into_inner);
+        if !asked.contains(key) {
+            asked.insert(key.to_owned());
+        }
     }
 }
 

@@ -128,6 +128,31 @@ async fn records_every_filter(env: &Env) {
     let (_, _, body) = get(&app, "/records?level=warn&level=error&logger=billing%3A%3A").await;
     assert!(body.contains("value=\"billing::\""));
     assert!(body.contains("name=\"level\" value=\"warn,\" checked"), "{body}");
+
+    // A parameter the page does not read is named, escaped, above an
+    // unfiltered page: `ctx=` for `context=` must not pass for a filter.
+    let (status, _, body) =
+        get_any(&app, "/records?limit=500&ctx=request_id%3Dr-1&%3Cscript%3Ealert=1&ctx=again&logger=").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(count_rows(&body), total, "{}", env.name);
+    let note = body.split("<p class=\"warn-note ignored\">").nth(1).expect("the note").split("</p>").next().unwrap();
+    assert_eq!(
+        note,
+        "This page does not read the URL's parameters <code>ctx</code>, <code>&lt;script&gt;alert</code>: \
+         the page is shown without them."
+    );
+    assert_escaped("ignored", &body);
+    // The same with `context=` filters, and names nothing.
+    let (_, _, body) = get(&app, "/records?limit=500&context=request_id%3Dr-1").await;
+    assert_eq!(count_rows(&body), 3);
+    // One key alone is named in the singular, on other pages too.
+    for page in ["/", "/sites", "/tail", "/alerts"] {
+        let (_, _, body) = get_any(&app, &format!("{page}?sice=1h")).await;
+        assert!(
+            body.contains("does not read the URL's parameter <code>sice</code>: the page is shown without it."),
+            "{page}: {body}"
+        );
+    }
 }
 
 /// The search box speaks the query language (docs/query.md): OR, NOT,
@@ -541,8 +566,12 @@ async fn bad_filters_are_400_with_the_form(env: &Env) {
         ("tz=1000", "tz `1000`"),
     ] {
         for page in ["/records", "/sites", "/tail"] {
-            let (status, _, body) = get(&app, &format!("{page}?{query}")).await;
+            let (status, _, body) = get_any(&app, &format!("{page}?{query}")).await;
             if page != "/records" && (query.starts_with("older") || query.starts_with("limit")) {
+                // No cursor on these pages: the parameter is named as ignored.
+                if query.starts_with("older") {
+                    assert!(body.contains("parameter <code>older</code>"), "{page}?{query}: {body}");
+                }
                 continue;
             }
             assert_eq!(status, StatusCode::BAD_REQUEST, "{page}?{query}: {body}");
@@ -1107,7 +1136,7 @@ async fn hostile_filters_are_refused_never_500(env: &Env) {
         for query in nul.iter().map(|q| (*q).to_owned()).chain(refused.iter().cloned()) {
             let uri = format!("{page}?{query}");
             let short = &uri[..uri.len().min(80)];
-            let (status, _, body) = get(&app, &uri).await;
+            let (status, _, body) = get_any(&app, &uri).await;
             let is_nul = nul.contains(&query.as_str());
             let right = match status {
                 StatusCode::BAD_REQUEST => body.contains("Filter not applied"),

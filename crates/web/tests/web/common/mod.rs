@@ -181,8 +181,16 @@ pub fn request(store: &dyn Store) -> Vec<StoredRecord> {
     sync(|| store.related("request_id", &FieldValue::Text("r-1".into()), 100)).unwrap()
 }
 
-/// A GET answered by `app` in process.
+/// A GET answered by `app` in process. Every URL the tests follow is one
+/// the panel makes or documents, so no page may say it ignored a parameter.
 pub async fn get(app: &axum::Router, uri: &str) -> (StatusCode, HeaderMap, String) {
+    let got = get_any(app, uri).await;
+    assert!(!got.2.contains("class=\"warn-note ignored\""), "{} ignored a parameter", &uri[..uri.len().min(200)]);
+    got
+}
+
+/// A GET answered by `app` in process, whatever the page says.
+pub async fn get_any(app: &axum::Router, uri: &str) -> (StatusCode, HeaderMap, String) {
     let response = app.clone().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
