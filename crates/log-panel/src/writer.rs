@@ -58,7 +58,7 @@ use drops::DropReports;
 use health::Health;
 use outage::Outage;
 use progress::Progress;
-use storing::Storing;
+use storing::{Storing, Upkeep};
 
 /// How often the writer looks again while its memory is full and it leaves
 /// records in the queue.
@@ -115,6 +115,8 @@ pub(crate) struct Writer {
     wall: WallClock,
     /// When [`Sink::idle`] is next due (now, after a stored batch).
     idle_at: Instant,
+    /// The delays between failed upkeep steps.
+    idle_backoff: Backoff,
 }
 
 impl Writer {
@@ -151,6 +153,7 @@ impl Writer {
             state: State::Running,
             wall: WallClock::new(),
             idle_at: clock.now(),
+            idle_backoff: Backoff::new(),
             clock,
         }
     }
@@ -277,8 +280,17 @@ impl Writer {
         if busy || now < self.idle_at || self.draining() {
             return;
         }
-        let more = self.storing.idle();
-        self.idle_at = if more { now } else { now + log_panel_core::IDLE_PERIOD };
+        let done = self.storing.idle();
+        if done != Upkeep::Failed {
+            self.idle_backoff.reset();
+        }
+        self.idle_at = match done {
+            Upkeep::More => now,
+            Upkeep::Done => now + log_panel_core::IDLE_PERIOD,
+            // Soon, not a period later: after a full disk or a lock held
+            // elsewhere, the index would otherwise lag for a minute.
+            Upkeep::Failed => now + self.idle_backoff.next_delay(),
+        };
     }
 
     fn handle(&mut self, msg: Msg) {

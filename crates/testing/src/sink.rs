@@ -18,7 +18,7 @@
 //! assert_eq!(shared.attempts(), 2);
 //! ```
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -48,6 +48,10 @@ pub struct Script {
     pub on_store: Option<StoredFn>,
     /// What [`Sink::describe`] says (`custom sink`, the trait's default, when unset).
     pub name: Option<String>,
+    /// The answers of the next [`Sink::idle`] calls, in order: `Some(more)`
+    /// is `Ok(more)`, `None` a failed step (Unavailable). `Ok(false)` once
+    /// they run out.
+    pub idle: VecDeque<Option<bool>>,
 }
 
 /// The test's handle on the sink(s) made by [`Shared::sink`]: the script and what was stored.
@@ -61,6 +65,8 @@ pub struct Shared {
     pub calls: Arc<Mutex<usize>>,
     /// The length of each committed batch, in commit order.
     batch_lens: Arc<Mutex<Vec<usize>>>,
+    /// [`Sink::idle`] calls so far, failed ones included.
+    idle_calls: Arc<Mutex<usize>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -100,6 +106,11 @@ impl Shared {
     /// Write calls so far, failed ones included.
     pub fn attempts(&self) -> usize {
         *lock(&self.calls)
+    }
+
+    /// [`Sink::idle`] calls so far, failed ones included.
+    pub fn idle_calls(&self) -> usize {
+        *lock(&self.idle_calls)
     }
 
     /// Storage goes down (every write fails Unavailable) or comes back up.
@@ -172,6 +183,19 @@ impl Sink for ScriptedSink {
 
     fn describe(&self) -> String {
         lock(&self.0.script).name.clone().unwrap_or_else(|| String::from("custom sink"))
+    }
+
+    fn idle(&mut self) -> Result<bool, SinkError> {
+        let call = {
+            let mut c = lock(&self.0.idle_calls);
+            *c += 1;
+            *c
+        };
+        match lock(&self.0.script).idle.pop_front() {
+            Some(Some(more)) => Ok(more),
+            Some(None) => Err(SinkError::unavailable(format!("scripted upkeep failure on idle call {call}"))),
+            None => Ok(false),
+        }
     }
 }
 

@@ -122,19 +122,31 @@ impl Storing {
         result
     }
 
-    /// One step of the sink's background upkeep; true when it has more to do.
-    /// An error or a panic is reported and ends the step.
-    pub(crate) fn idle(&mut self) -> bool {
+    /// One step of the sink's background upkeep. An error is reported and
+    /// ends the step; so does a panic, as if the step had finished (a sink
+    /// that panics would panic again at once).
+    pub(crate) fn idle(&mut self) -> Upkeep {
         let sink = &mut self.sink;
         match catch_unwind(AssertUnwindSafe(|| sink.idle())) {
-            Ok(Ok(more)) => more,
+            Ok(Ok(true)) => Upkeep::More,
+            Ok(Ok(false)) | Err(_) => Upkeep::Done,
             Ok(Err(e)) => {
                 self.counters.set_last_error(format!("{}: background upkeep: {e}", self.sink.describe()));
-                false
+                Upkeep::Failed
             }
-            Err(_) => false,
         }
     }
+}
+
+/// What one step of the sink's upkeep did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upkeep {
+    /// It has more to do: the next step is due at once.
+    More,
+    /// Nothing left until new rows arrive (or the next period).
+    Done,
+    /// It failed (a full disk, a lock held elsewhere): retried after a backoff.
+    Failed,
 }
 
 #[cfg(test)]

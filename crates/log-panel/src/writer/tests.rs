@@ -293,3 +293,23 @@ fn shutdown_with_storage_down_spills_at_the_deadline_and_acknowledges() {
     assert!(acked.try_recv().is_ok());
     assert_eq!(h.counters.written.load(Relaxed), 0);
 }
+
+#[test]
+fn a_failed_upkeep_step_is_retried_within_the_backoff_cap_and_a_finished_one_a_period_later() {
+    let mut h = harness(3, None);
+    h.sink.script.lock().unwrap().idle = [None, None, Some(true), Some(false)].into_iter().collect();
+    h.turn();
+    assert_eq!(h.sink.idle_calls(), 1, "the first step is due at once");
+    assert!(h.stats().last_error.is_some_and(|(e, _)| e.contains("background upkeep")));
+    // Before: a failed step waited IDLE_PERIOD (a minute), and the index lagged as long.
+    h.later(backoff::CAP);
+    assert_eq!(h.sink.idle_calls(), 2, "retried within the backoff's cap");
+    h.later(backoff::CAP);
+    assert_eq!(h.sink.idle_calls(), 3);
+    h.turn();
+    assert_eq!(h.sink.idle_calls(), 4, "more to do: the next step at once");
+    h.later(log_panel_core::IDLE_PERIOD - Duration::from_millis(1));
+    assert_eq!(h.sink.idle_calls(), 4, "done: nothing until the period");
+    h.later(Duration::from_millis(1));
+    assert_eq!(h.sink.idle_calls(), 5);
+}

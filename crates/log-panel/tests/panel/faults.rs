@@ -689,3 +689,122 @@ fn with_storage_and_the_spool_failing_flush_timeout_and_shutdown_end_and_count_e
     assert_eq!(stats.lost, N, "every record counted lost: {stats:?}");
     assert!(shared.stored.lock().unwrap().is_empty());
 }
+
+/// The database itself on a full disk (a 1 MiB tmpfs, grown to 64 MiB later):
+/// the writer's batches and the idle steps that index them all meet
+/// "database or disk is full". Nothing is lost or stored twice (the batches
+/// wait in memory and in the spool, on another disk), the file stays sound,
+/// and once space returns the search index and the context side table catch
+/// up to the last record and answer as the rows do.
+#[test]
+fn sqlite_on_a_full_disk_loses_nothing_and_its_indexes_catch_up_when_space_returns() {
+    use log_panel::read::{FieldMatch, FieldValue, RecordFilter, Slots, SqliteStore, Store};
+
+    let disk = SmallDisk::new(1024);
+    if !disk.mounted {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(!ci, "CI=true: this test needs to mount a tmpfs (run as root)");
+        eprintln!("\n*** SKIPPED: the database on a full disk — cannot mount a tmpfs here ***\n");
+        return;
+    }
+    let spool = tempfile::tempdir().unwrap();
+    let path = disk.dir.path().join("logs.db");
+    let mut config = log_panel::Config::default();
+    config.spool.dir = Some(spool.path().to_owned());
+    config.spool.after_ms = 10;
+    let panel = log_panel::Builder::from_config(config).database(&path).batch_size(200).build().unwrap();
+    const N: i64 = 6000;
+    for seq in 0..N {
+        log::info!(logger: panel, seq = seq, user_id = seq % 7, tenant = "t-full"; "{BIG} order {seq} quokka");
+    }
+    wait_for(&panel, "the full disk to refuse a batch", |s| s.failed_attempts > 0);
+    // The disk stays full long enough for batches to go to the spool.
+    wait_for(&panel, "a batch in the spool", |s| s.spilled > 0);
+    std::thread::sleep(Duration::from_millis(500));
+    let stats = panel.stats();
+    assert!(stats.written < N as u64 && stats.lost == 0, "{stats:?}");
+    let grown = std::process::Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(disk.dir.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(grown, "remount the tmpfs larger");
+    panel.flush().unwrap();
+    let stats = panel.stats();
+    assert_eq!((stats.written, stats.lost, stats.in_spool), (N as u64, 0, 0), "{stats:?}");
+    assert_eq!(panel.stats().lost, 0);
+
+    // More records, then the disk fills again while the idle steps index
+    // them (a filler file takes every free block for a second).
+    const M: i64 = 20_000;
+    for seq in N..N + M {
+        log::info!(logger: panel, seq = seq, user_id = seq % 7, tenant = "t-full"; "{BIG} order {seq} quokka");
+    }
+    panel.flush().unwrap();
+    let filler = disk.dir.path().join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    std::fs::remove_file(&filler).unwrap();
+    const ALL: i64 = N + M;
+
+    // The idle steps index what the full disk held back.
+    let db = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let marks = || -> (i64, i64, i64) {
+        db.query_row(
+            "SELECT (SELECT max(id) FROM log_records), (SELECT indexed_id FROM log_fts_state),
+                    (SELECT indexed_id FROM log_context_all)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    };
+    let start = std::time::Instant::now();
+    while {
+        let (last, fts, ctx) = marks();
+        fts < last || ctx < last
+    } {
+        assert!(start.elapsed() < common::WAIT, "the indexes did not catch up: {:?} {:?}", marks(), panel.stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stats = panel.stats();
+    assert_eq!((stats.written, stats.lost, stats.in_spool), (ALL as u64, 0, 0), "{stats:?}");
+    drop(panel);
+
+    let count = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert_eq!(count("SELECT count(*) FROM log_records"), ALL);
+    assert_eq!(count("SELECT count(DISTINCT json_extract(context, '$.seq')) FROM log_records"), ALL);
+    let ok: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(ok, "ok");
+    drop(db);
+    // FTS5's own check of the search index against the rows.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("INSERT INTO log_records_fts(log_records_fts) VALUES ('integrity-check')")
+        .unwrap();
+
+    // Through the indexes, the same counts as the rows.
+    let store = SqliteStore::open(&path).unwrap();
+    let slots = Slots::ending_at(log_panel::Timestamp::now(), 3_600_000_000, 2).unwrap();
+    let counted = |filter: &RecordFilter| {
+        let h = store.histogram(filter, &slots).unwrap();
+        assert!(h.complete);
+        h.slots.iter().map(|c| c.total()).sum::<u64>()
+    };
+    let mut word = RecordFilter::default();
+    word.text = Some("QUOKKA".to_owned());
+    assert_eq!(counted(&word), ALL as u64);
+    let mut user = RecordFilter::default();
+    user.fields.push(FieldMatch::new("user_id", FieldValue::Int(3)).unwrap());
+    assert_eq!(counted(&user), (0..ALL).filter(|s| s % 7 == 3).count() as u64);
+    let mut order = RecordFilter::default();
+    for seq in [4321, N + 12_345] {
+        order.text = Some(format!("order {seq} "));
+        assert_eq!(counted(&order), 1, "{seq}");
+    }
+}
