@@ -3,7 +3,7 @@
 //! context key matching `[A-Za-z0-9_]{1,64}`) are inlined, so the text of
 //! a condition can equal the expression of an index on it.
 
-use log_panel_core::severity;
+use log_panel_core::{severity, Timestamp};
 use log_panel_query::{FieldMatch, FieldRange, FieldValue, LoggerMatch, RangeOp, RecordFilter};
 use rusqlite::types::Value;
 
@@ -214,7 +214,14 @@ impl Sql {
             let side = c.side_condition(&mut |v| self.bind(v));
             let (k, mark) = (self.bind(c.key().to_owned()), self.bind(self.key_marks.of(c.key())));
             let from = self.scan_from(mark.clone());
-            let parts = context_index::parts(&mark);
+            let parts = if self.key_marks.in_span.contains(&self.key_conditions) {
+                let (since, until) = self.key_marks.span;
+                let since = since.map(|t| self.bind(t.to_rfc3339()));
+                let until = until.map(|t| self.bind(t.to_rfc3339()));
+                context_index::span_parts(since.as_deref(), until.as_deref())
+            } else {
+                context_index::parts(&mark)
+            };
             self.and(format!(
                 "id IN (SELECT log_context_index.id FROM {parts} AS p
                           CROSS JOIN log_context_index ON log_context_index.key = {k} AND log_context_index.part = p.n
@@ -438,15 +445,37 @@ pub(crate) struct Marks {
     /// The key conditions of the filter (their index in
     /// [`KeyCondition::all`]) that are common.
     pub(crate) common: BTreeSet<usize>,
+    /// The key conditions common in the whole table but not within the
+    /// filter's time span `span`: looked up in the side table's parts that
+    /// hold the span's records only.
+    pub(crate) in_span: BTreeSet<usize>,
+    /// The filter's time span (`since`, `until`).
+    pub(crate) span: (Option<Timestamp>, Option<Timestamp>),
 }
 
 impl Marks {
     /// Reads the marks, and probes which of `filter`'s key conditions are
-    /// common: with at least `common_at` entries in the side table.
-    pub(crate) fn read(conn: &Connection, filter: &RecordFilter, common_at: i64) -> rusqlite::Result<Marks> {
-        let mut marks = Marks { all: all_mark(conn)?, keys: marks(conn)?, common: BTreeSet::new() };
+    /// common: with at least `common_at` entries in the side table. With
+    /// `within_span` (a read that visits every match) and a time bound, a
+    /// condition common in the whole table is probed again in the parts that
+    /// hold the span's records, and looked up there when it is not common
+    /// in them: a hot user's matches of one day, among half a million.
+    pub(crate) fn read(
+        conn: &Connection,
+        filter: &RecordFilter,
+        common_at: i64,
+        within_span: bool,
+    ) -> rusqlite::Result<Marks> {
+        let span = (filter.since, filter.until);
+        let mut marks = Marks { all: all_mark(conn)?, keys: marks(conn)?, span, ..Marks::default() };
+        let bounded = within_span && (span.0.is_some() || span.1.is_some());
         for (i, c) in KeyCondition::all(filter).enumerate() {
-            if entries(conn, c, common_at)? >= common_at {
+            if entries(conn, c, common_at, None)? < common_at {
+                continue;
+            }
+            if bounded && entries(conn, c, common_at, Some(span))? < common_at {
+                marks.in_span.insert(i);
+            } else {
                 marks.common.insert(i);
             }
         }
@@ -459,14 +488,28 @@ impl Marks {
     }
 }
 
-/// The side table's entries answering `c`, counted up to `cap`.
-pub(crate) fn entries(conn: &Connection, c: KeyCondition<'_>, cap: i64) -> rusqlite::Result<i64> {
+/// The side table's entries answering `c`, counted up to `cap`: in every
+/// part, or in the parts holding the records of the time span `span`.
+pub(crate) fn entries(
+    conn: &Connection,
+    c: KeyCondition<'_>,
+    cap: i64,
+    span: Option<(Option<Timestamp>, Option<Timestamp>)>,
+) -> rusqlite::Result<i64> {
     let mut params: Vec<Value> = vec![Value::Text(c.key().to_owned()), Value::Integer(cap)];
-    let side = c.side_condition(&mut |v| {
+    let mut bind = |v: Value| {
         params.push(v);
         format!("?{}", params.len())
-    });
-    let parts = context_index::parts("SELECT coalesce(max(id), 0) FROM log_records");
+    };
+    let side = c.side_condition(&mut bind);
+    let parts = match span {
+        None => context_index::parts("SELECT coalesce(max(id), 0) FROM log_records"),
+        Some((since, until)) => {
+            let since = since.map(|t| bind(Value::Text(t.to_rfc3339())));
+            let until = until.map(|t| bind(Value::Text(t.to_rfc3339())));
+            context_index::span_parts(since.as_deref(), until.as_deref())
+        }
+    };
     let sql = format!(
         "SELECT count(*) FROM
              (SELECT 1 FROM {parts} AS p
@@ -485,7 +528,12 @@ pub(crate) mod tests {
 
     /// The `EXPLAIN QUERY PLAN` of a first page of `f`, its details joined by `; `.
     pub(crate) fn plan(conn: &rusqlite::Connection, f: &RecordFilter) -> String {
-        let w = Sql::planned(f, false, Marks::read(conn, f, COMMON_MATCHES).unwrap());
+        plan_at(conn, f, COMMON_MATCHES)
+    }
+
+    /// [`plan`] with a context condition common from `common_at` entries.
+    pub(crate) fn plan_at(conn: &rusqlite::Connection, f: &RecordFilter, common_at: i64) -> String {
+        let w = Sql::planned(f, false, Marks::read(conn, f, common_at, false).unwrap());
         let sql =
             format!("EXPLAIN QUERY PLAN SELECT id FROM log_records{} ORDER BY ts DESC, id DESC LIMIT 50", w.sql());
         let mut stmt = conn.prepare(&sql).unwrap();

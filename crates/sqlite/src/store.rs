@@ -289,9 +289,11 @@ impl SqliteStore {
     }
 
     /// The plan of `filter` above `above`, with a term or context condition
-    /// read by scan when it is common: with `counting: None` (a page), found
-    /// at least `COMMON_MATCHES` times; with `Some(cap)` (a read that visits
-    /// every match), with at least `cap` candidates in its index.
+    /// read by scan when it is common: with `counting: None` (a page), a
+    /// term found at least `COMMON_MATCHES` times, a context condition with
+    /// at least [`page_common_at`] entries for the rows of its span; with
+    /// `Some(cap)` (a read that visits every match), with at least `cap`
+    /// candidates in its index.
     fn plan_with(&self, filter: &RecordFilter, above: Option<i64>, counting: Option<i64>) -> Result<Sql, StoreError> {
         let keyed = !filter.fields.is_empty() || !filter.ranges.is_empty() || filter.query.is_some();
         if filter.text.is_none() && !keyed {
@@ -303,9 +305,15 @@ impl SqliteStore {
             (Some(t), Some(cap)) if search::indexable(t) => search::candidates(&conn, t, cap).map_err(storage)? >= cap,
             _ => false,
         };
-        let common_at = counting.unwrap_or(crate::sql::COMMON_MATCHES);
+        let common_at = match counting {
+            Some(cap) => cap,
+            None if !filter.fields.is_empty() || !filter.ranges.is_empty() => {
+                page_common_at(span_rows(&conn, filter.since, filter.until).map_err(storage)?)
+            }
+            None => crate::sql::COMMON_MATCHES,
+        };
         let marks = if keyed {
-            crate::sql::Marks::read(&conn, filter, common_at).map_err(storage)?
+            crate::sql::Marks::read(&conn, filter, common_at, counting.is_some()).map_err(storage)?
         } else {
             Default::default()
         };
@@ -579,6 +587,23 @@ fn page_statement(
 /// order (measured at 10 M: a common word's 93 000 candidates took 334 ms
 /// through the search index, a scan of a day's 110 000 rows 22 ms).
 const INDEX_ROW_COST: i64 = 16;
+
+/// The rows a page reads, the panel's 50 and the one that tells whether
+/// there are more.
+const PAGE_ROWS: i64 = 51;
+
+/// How many side-table entries make a context condition common for a page
+/// over a span of `rows` records, so that it is read by walking the
+/// records in time order and testing each. Spread over the span, a walk
+/// meets a page after about `PAGE_ROWS * rows / matches` rows, while the
+/// side table reads every match by id at [`INDEX_ROW_COST`] rows each: the
+/// two cost the same at `sqrt(PAGE_ROWS * rows / INDEX_ROW_COST)` matches,
+/// about 5 600 at 10 M records (a small tenant's 2 000 records are read by
+/// id: a walk tested 250 000 records for their page; a hot user's 500 000
+/// by the walk), never fewer than `COMMON_MATCHES`.
+fn page_common_at(rows: i64) -> i64 {
+    (PAGE_ROWS.saturating_mul(rows.max(0)) / INDEX_ROW_COST).isqrt().max(crate::sql::COMMON_MATCHES)
+}
 
 /// About how many records lie in `[since, until)`: the ids of its first
 /// and last record by time apart (ids follow commit order, which follows
@@ -1244,6 +1269,103 @@ mod tests {
             )
             .unwrap();
         assert_eq!(u64::try_from(by_hand).unwrap(), total(&h));
+    }
+
+    /// A page reads a context value from the side table unless a walk of
+    /// its span in time order meets a page of it sooner: at 10 M records a
+    /// value held by 1 200 records is read by id, in 100 000 by the walk.
+    #[test]
+    fn a_context_value_is_common_for_a_page_by_the_rows_of_its_span() {
+        assert_eq!(page_common_at(10_000_000), 5_645);
+        assert_eq!(page_common_at(100_000), crate::sql::COMMON_MATCHES);
+        assert_eq!(page_common_at(-1), crate::sql::COMMON_MATCHES);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let origin = Origin::new("a", "h", 1);
+        let records: Vec<Record> = (0..2_400)
+            .map(|i| {
+                let mut r = Record::new(Level::Info, "web", format!("request {i}"));
+                let tenant = if i % 2 == 0 { "t7" } else { "acme" };
+                r.kv.push(("tenant".into(), log_panel_core::Value::from(tenant)));
+                r
+            })
+            .collect();
+        sink.write(&Batch::new(&origin, &records)).unwrap();
+        while sink.idle().unwrap() {}
+        let conn = sink.connection();
+        let mut f = RecordFilter::default();
+        f.fields.push("tenant=t7".parse().unwrap());
+        let by_id = crate::sql::tests::plan_at(conn, &f, page_common_at(10_000_000));
+        assert!(by_id.contains("SEARCH log_context_index USING PRIMARY KEY"), "{by_id}");
+        let walked = crate::sql::tests::plan_at(conn, &f, page_common_at(100_000));
+        assert!(walked.starts_with("SCAN log_records USING INDEX log_records_ts"), "{walked}");
+        assert!(!walked.contains("log_context_index"), "{walked}");
+    }
+
+    /// A count of a context value common in the whole table but rare in
+    /// its time span reads the side table's parts that hold the span's
+    /// records, not every record of the span; the count is the same.
+    #[test]
+    fn a_value_common_in_the_table_but_rare_in_its_span_is_counted_from_the_span_parts() {
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let origin = Origin::new("a", "h", 1);
+        let t0 = Timestamp::now().0 - 2 * DAY;
+        let thread: Arc<str> = Arc::from("main");
+        let at = |i: i64, every: i64| {
+            let mut r =
+                Record::at(Timestamp(t0 + i * 1_000_000), Level::Info, "web".into(), "served".into(), thread.clone());
+            let tenant = if i % every == 0 { "t7" } else { "acme" };
+            r.kv.push(("tenant".into(), log_panel_core::Value::from(tenant)));
+            r
+        };
+        // 20 000 records a second apart, every other one of tenant t7 ...
+        let old: Vec<Record> = (0..20_000).map(|i| at(i, 2)).collect();
+        for chunk in old.chunks(4_000) {
+            sink.write(&Batch::new(&origin, chunk)).unwrap();
+        }
+        // ... then, from the next part on (a record forged at the id
+        // before them), ten minutes of which one record in twenty is t7.
+        let gap = 1 << crate::upkeep::context_index::PART_BITS;
+        sink.connection()
+            .execute(
+                "INSERT INTO log_records (id, ts, level, logger, message, thread, pid, host, app)
+                 VALUES (?1, ?2, 20, 'gap', 'gap', 'main', 1, 'h', 'a')",
+                params![gap, Timestamp(t0).to_rfc3339()],
+            )
+            .unwrap();
+        let recent: Vec<Record> = (20_000..20_600).map(|i| at(i, 20)).collect();
+        sink.write(&Batch::new(&origin, &recent)).unwrap();
+        while sink.idle().unwrap() {}
+        let store = SqliteStore::open(&path).unwrap();
+        let mut filter = RecordFilter::default();
+        filter.fields.push("tenant=t7".parse().unwrap());
+        let explain = |f: &RecordFilter| {
+            let w = store.plan_counting(f).unwrap();
+            let conn = store.conn().unwrap();
+            let mut stmt =
+                conn.prepare(&format!("EXPLAIN QUERY PLAN SELECT ts, level FROM log_records{}", w.sql())).unwrap();
+            let rows = stmt.query_map(params_from_iter(w.params.iter()), |r| r.get::<_, String>(3)).unwrap();
+            rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+        };
+        let total = |h: &Histogram| h.slots.iter().map(|c| c.total()).sum::<u64>();
+        // The last ten minutes: 600 rows, 30 of t7, in the last part only.
+        let narrow = Slots::ending_at(Timestamp(t0 + 20_600 * 1_000_000), 60 * 1_000_000, 10).unwrap();
+        let mut span = filter.clone();
+        (span.since, span.until) = (Some(Timestamp(t0 + 20_000 * 1_000_000)), Some(Timestamp(t0 + 20_600 * 1_000_000)));
+        let p = explain(&span);
+        assert!(p.contains("SEARCH log_context_index USING PRIMARY KEY"), "{p}");
+        assert_eq!(total(&store.histogram(&filter, &narrow).unwrap()), 30);
+        // Two hours before the gap and the ten minutes after it: t7 is
+        // common in the span's parts, so the span is scanned.
+        let wide = Slots::ending_at(Timestamp(t0 + 20_600 * 1_000_000), 600 * 1_000_000, 13).unwrap();
+        (span.since, span.until) = (Some(Timestamp(t0 + 12_800 * 1_000_000)), Some(Timestamp(t0 + 20_600 * 1_000_000)));
+        let p = explain(&span);
+        assert!(!p.contains("log_context_index"), "{p}");
+        assert_eq!(total(&store.histogram(&filter, &wide).unwrap()), 3_600 + 30);
     }
 
     #[test]
