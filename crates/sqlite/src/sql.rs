@@ -3,7 +3,7 @@
 //! context key matching `[A-Za-z0-9_]{1,64}`) are inlined, so the text of
 //! a condition can equal the expression of an index on it.
 
-use log_panel_core::{severity, Timestamp};
+use log_panel_core::severity;
 use log_panel_query::{FieldMatch, FieldRange, FieldValue, LoggerMatch, RangeOp, RecordFilter};
 use rusqlite::types::Value;
 
@@ -215,10 +215,8 @@ impl Sql {
             let (k, mark) = (self.bind(c.key().to_owned()), self.bind(self.key_marks.of(c.key())));
             let from = self.scan_from(mark.clone());
             let parts = if self.key_marks.in_span.contains(&self.key_conditions) {
-                let (since, until) = self.key_marks.span;
-                let since = since.map(|t| self.bind(t.to_rfc3339()));
-                let until = until.map(|t| self.bind(t.to_rfc3339()));
-                context_index::span_parts(since.as_deref(), until.as_deref())
+                let listed = self.bind(self.key_marks.span_parts.clone());
+                context_index::listed_parts(&listed)
             } else {
                 context_index::parts(&mark)
             };
@@ -446,11 +444,12 @@ pub(crate) struct Marks {
     /// [`KeyCondition::all`]) that are common.
     pub(crate) common: BTreeSet<usize>,
     /// The key conditions common in the whole table but not within the
-    /// filter's time span `span`: looked up in the side table's parts that
-    /// hold the span's records only.
+    /// filter's time span: looked up in the side table's parts that hold
+    /// the span's records only, `span_parts`.
     pub(crate) in_span: BTreeSet<usize>,
-    /// The filter's time span (`since`, `until`).
-    pub(crate) span: (Option<Timestamp>, Option<Timestamp>),
+    /// The parts holding a record of the filter's time span, as a JSON
+    /// array (read once when a condition is probed in them).
+    pub(crate) span_parts: String,
 }
 
 impl Marks {
@@ -466,19 +465,26 @@ impl Marks {
         common_at: i64,
         within_span: bool,
     ) -> rusqlite::Result<Marks> {
-        let span = (filter.since, filter.until);
-        let mut marks = Marks { all: all_mark(conn)?, keys: marks(conn)?, span, ..Marks::default() };
-        let bounded = within_span && (span.0.is_some() || span.1.is_some());
+        let mut marks = Marks { all: all_mark(conn)?, keys: marks(conn)?, ..Marks::default() };
+        let bounded = within_span && (filter.since.is_some() || filter.until.is_some());
+        let mut span_parts = None;
         for (i, c) in KeyCondition::all(filter).enumerate() {
             if entries(conn, c, common_at, None)? < common_at {
                 continue;
             }
-            if bounded && entries(conn, c, common_at, Some(span))? < common_at {
-                marks.in_span.insert(i);
-            } else {
-                marks.common.insert(i);
+            if bounded {
+                let listed = match &span_parts {
+                    Some(listed) => listed,
+                    None => span_parts.insert(context_index::span_parts(conn, filter.since, filter.until)?),
+                };
+                if entries(conn, c, common_at, Some(listed))? < common_at {
+                    marks.in_span.insert(i);
+                    continue;
+                }
             }
+            marks.common.insert(i);
         }
+        marks.span_parts = span_parts.unwrap_or_default();
         Ok(marks)
     }
 
@@ -489,26 +495,17 @@ impl Marks {
 }
 
 /// The side table's entries answering `c`, counted up to `cap`: in every
-/// part, or in the parts holding the records of the time span `span`.
-pub(crate) fn entries(
-    conn: &Connection,
-    c: KeyCondition<'_>,
-    cap: i64,
-    span: Option<(Option<Timestamp>, Option<Timestamp>)>,
-) -> rusqlite::Result<i64> {
+/// part, or in the parts `listed` (a JSON array).
+pub(crate) fn entries(conn: &Connection, c: KeyCondition<'_>, cap: i64, listed: Option<&str>) -> rusqlite::Result<i64> {
     let mut params: Vec<Value> = vec![Value::Text(c.key().to_owned()), Value::Integer(cap)];
     let mut bind = |v: Value| {
         params.push(v);
         format!("?{}", params.len())
     };
     let side = c.side_condition(&mut bind);
-    let parts = match span {
+    let parts = match listed {
         None => context_index::parts("SELECT coalesce(max(id), 0) FROM log_records"),
-        Some((since, until)) => {
-            let since = since.map(|t| bind(Value::Text(t.to_rfc3339())));
-            let until = until.map(|t| bind(Value::Text(t.to_rfc3339())));
-            context_index::span_parts(since.as_deref(), until.as_deref())
-        }
+        Some(listed) => context_index::listed_parts(&bind(Value::Text(listed.to_owned()))),
     };
     let sql = format!(
         "SELECT count(*) FROM
