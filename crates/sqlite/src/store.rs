@@ -674,7 +674,7 @@ fn scans_its_span(filter: &RecordFilter) -> bool {
 /// What reading one context match by its id costs, in rows of a scan in
 /// time order that tests the condition on each row's JSON: less than a
 /// search term's [`INDEX_ROW_COST`], as the scan parses every row's
-/// context (measured at 10 M with the `sqlite3` shell: the 9 800 entries
+/// context (measured at 10 M with the `sqlite3` shell: the 8 500 entries
 /// of a hot user in the parts of one day, read by id, 30 ms; the day's
 /// 111 000 rows tested by scan, 82 ms).
 const KEY_ROW_COST: i64 = 4;
