@@ -214,7 +214,12 @@ impl Sql {
             let side = c.side_condition(&mut |v| self.bind(v));
             let (k, mark) = (self.bind(c.key().to_owned()), self.bind(self.key_marks.of(c.key())));
             let from = self.scan_from(mark.clone());
-            let parts = context_index::parts(&mark);
+            let parts = if self.key_marks.in_span.contains(&self.key_conditions) {
+                let listed = self.bind(self.key_marks.span_parts.clone());
+                context_index::listed_parts(&listed)
+            } else {
+                context_index::parts(&mark)
+            };
             self.and(format!(
                 "id IN (SELECT log_context_index.id FROM {parts} AS p
                           CROSS JOIN log_context_index ON log_context_index.key = {k} AND log_context_index.part = p.n
@@ -438,18 +443,48 @@ pub(crate) struct Marks {
     /// The key conditions of the filter (their index in
     /// [`KeyCondition::all`]) that are common.
     pub(crate) common: BTreeSet<usize>,
+    /// The key conditions common in the whole table but not within the
+    /// filter's time span: looked up in the side table's parts that hold
+    /// the span's records only, `span_parts`.
+    pub(crate) in_span: BTreeSet<usize>,
+    /// The parts holding a record of the filter's time span, as a JSON
+    /// array (read once when a condition is probed in them).
+    pub(crate) span_parts: String,
 }
 
 impl Marks {
     /// Reads the marks, and probes which of `filter`'s key conditions are
-    /// common: with at least `common_at` entries in the side table.
-    pub(crate) fn read(conn: &Connection, filter: &RecordFilter, common_at: i64) -> rusqlite::Result<Marks> {
-        let mut marks = Marks { all: all_mark(conn)?, keys: marks(conn)?, common: BTreeSet::new() };
+    /// common: with at least `common_at` entries in the side table. With
+    /// `within_span` (a read that visits every match) and a time bound, a
+    /// condition common in the whole table is probed again in the parts that
+    /// hold the span's records, and looked up there when it is not common
+    /// in them: a hot user's matches of one day, among half a million.
+    pub(crate) fn read(
+        conn: &Connection,
+        filter: &RecordFilter,
+        common_at: i64,
+        within_span: bool,
+    ) -> rusqlite::Result<Marks> {
+        let mut marks = Marks { all: all_mark(conn)?, keys: marks(conn)?, ..Marks::default() };
+        let bounded = within_span && (filter.since.is_some() || filter.until.is_some());
+        let mut span_parts = None;
         for (i, c) in KeyCondition::all(filter).enumerate() {
-            if entries(conn, c, common_at)? >= common_at {
-                marks.common.insert(i);
+            if entries(conn, c, common_at, None)? < common_at {
+                continue;
             }
+            if bounded {
+                let listed = match &span_parts {
+                    Some(listed) => listed,
+                    None => span_parts.insert(context_index::span_parts(conn, filter.since, filter.until)?),
+                };
+                if entries(conn, c, common_at, Some(listed))? < common_at {
+                    marks.in_span.insert(i);
+                    continue;
+                }
+            }
+            marks.common.insert(i);
         }
+        marks.span_parts = span_parts.unwrap_or_default();
         Ok(marks)
     }
 
@@ -459,14 +494,19 @@ impl Marks {
     }
 }
 
-/// The side table's entries answering `c`, counted up to `cap`.
-pub(crate) fn entries(conn: &Connection, c: KeyCondition<'_>, cap: i64) -> rusqlite::Result<i64> {
+/// The side table's entries answering `c`, counted up to `cap`: in every
+/// part, or in the parts `listed` (a JSON array).
+pub(crate) fn entries(conn: &Connection, c: KeyCondition<'_>, cap: i64, listed: Option<&str>) -> rusqlite::Result<i64> {
     let mut params: Vec<Value> = vec![Value::Text(c.key().to_owned()), Value::Integer(cap)];
-    let side = c.side_condition(&mut |v| {
+    let mut bind = |v: Value| {
         params.push(v);
         format!("?{}", params.len())
-    });
-    let parts = context_index::parts("SELECT coalesce(max(id), 0) FROM log_records");
+    };
+    let side = c.side_condition(&mut bind);
+    let parts = match listed {
+        None => context_index::parts("SELECT coalesce(max(id), 0) FROM log_records"),
+        Some(listed) => context_index::listed_parts(&bind(Value::Text(listed.to_owned()))),
+    };
     let sql = format!(
         "SELECT count(*) FROM
              (SELECT 1 FROM {parts} AS p
@@ -485,7 +525,12 @@ pub(crate) mod tests {
 
     /// The `EXPLAIN QUERY PLAN` of a first page of `f`, its details joined by `; `.
     pub(crate) fn plan(conn: &rusqlite::Connection, f: &RecordFilter) -> String {
-        let w = Sql::planned(f, false, Marks::read(conn, f, COMMON_MATCHES).unwrap());
+        plan_at(conn, f, COMMON_MATCHES)
+    }
+
+    /// [`plan`] with a context condition common from `common_at` entries.
+    pub(crate) fn plan_at(conn: &rusqlite::Connection, f: &RecordFilter, common_at: i64) -> String {
+        let w = Sql::planned(f, false, Marks::read(conn, f, common_at, false).unwrap());
         let sql =
             format!("EXPLAIN QUERY PLAN SELECT id FROM log_records{} ORDER BY ts DESC, id DESC LIMIT 50", w.sql());
         let mut stmt = conn.prepare(&sql).unwrap();

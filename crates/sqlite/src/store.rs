@@ -2,7 +2,7 @@
 //! by [`SqliteSink`](crate::SqliteSink). See `docs/query.md`.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -289,23 +289,38 @@ impl SqliteStore {
     }
 
     /// The plan of `filter` above `above`, with a term or context condition
-    /// read by scan when it is common: with `counting: None` (a page), found
-    /// at least `COMMON_MATCHES` times; with `Some(cap)` (a read that visits
-    /// every match), with at least `cap` candidates in its index.
+    /// read by scan when it is common: with `counting: None` (a page), a
+    /// term found at least `COMMON_MATCHES` times, a context condition with
+    /// at least [`page_common_at`] entries for the rows of its span; with
+    /// `Some(rows)` (a read that visits every match of a span of `rows`
+    /// records), with more candidates in its index than the span's rows
+    /// divided by what reading one by id costs ([`INDEX_ROW_COST`],
+    /// [`KEY_ROW_COST`]).
     fn plan_with(&self, filter: &RecordFilter, above: Option<i64>, counting: Option<i64>) -> Result<Sql, StoreError> {
         let keyed = !filter.fields.is_empty() || !filter.ranges.is_empty() || filter.query.is_some();
         if filter.text.is_none() && !keyed {
             return Ok(Sql::planned_above(filter, false, Default::default(), above));
         }
         let conn = self.conn()?;
+        let cap = |rows: i64, cost: i64| (rows / cost).min(i64::try_from(HISTOGRAM_ROW_LIMIT).unwrap_or(i64::MAX));
         let scan = match (&filter.text, counting) {
             (Some(t), None) => search::is_common(&conn, t).map_err(storage)?,
-            (Some(t), Some(cap)) if search::indexable(t) => search::candidates(&conn, t, cap).map_err(storage)? >= cap,
+            (Some(t), Some(rows)) if search::indexable(t) => {
+                let cap = cap(rows, INDEX_ROW_COST);
+                search::candidates(&conn, t, cap).map_err(storage)? >= cap
+            }
             _ => false,
         };
-        let common_at = counting.unwrap_or(crate::sql::COMMON_MATCHES);
+        let common_at = match counting {
+            Some(rows) => cap(rows, KEY_ROW_COST),
+            None if !filter.fields.is_empty() || !filter.ranges.is_empty() => {
+                page_common_at(span_rows(&conn, filter.since, filter.until).map_err(storage)?)
+            }
+            None => crate::sql::COMMON_MATCHES,
+        };
         let marks = if keyed {
-            crate::sql::Marks::read(&conn, filter, common_at).map_err(storage)?
+            let within_span = counting.is_some() && scans_its_span(filter);
+            crate::sql::Marks::read(&conn, filter, common_at, within_span).map_err(storage)?
         } else {
             Default::default()
         };
@@ -320,14 +335,14 @@ impl SqliteStore {
     /// from the side table, when they cost less than testing every row of
     /// the filter's time span: a match found by id costs about
     /// [`INDEX_ROW_COST`] rows read in order (a word in one record of a
-    /// hundred over 90 days: its candidates; over one busy hour: the scan).
+    /// hundred over 90 days: its candidates; over one busy hour: the scan),
+    /// a context match [`KEY_ROW_COST`].
     fn plan_counting(&self, filter: &RecordFilter) -> Result<Sql, StoreError> {
         let rows = {
             let conn = self.conn()?;
             span_rows(&conn, filter.since, filter.until).map_err(storage)?
         };
-        let cap = (rows / INDEX_ROW_COST).min(i64::try_from(HISTOGRAM_ROW_LIMIT).unwrap_or(i64::MAX));
-        self.plan_with(filter, None, Some(cap))
+        self.plan_with(filter, None, Some(rows))
     }
 
     fn select(&self, w: &Sql, tail: &str) -> Result<Vec<StoredRecord>, StoreError> {
@@ -490,37 +505,34 @@ impl SqliteStore {
                 w.take_conditions()
             ));
         }
-        let sql = format!(
-            "WITH parts AS ({})
-             SELECT logger, file, line, sum(trace), sum(debug), sum(info), sum(warn), sum(error), max(last)
-             FROM parts GROUP BY logger, file, line
-             ORDER BY sum(trace) + sum(debug) + sum(info) + sum(warn) + sum(error) DESC, logger, file, line
-             LIMIT {}",
-            parts.join(" UNION ALL "),
-            usize_param(limit)
-        );
+        let sql = parts.join(" UNION ALL ");
         let conn = self.conn()?;
         let tx = conn.unchecked_transaction().map_err(storage)?;
         let mut out = Vec::new();
         {
             let mut stmt = tx.prepare_cached(&sql).map_err(storage)?;
-            let mut rows = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
+            let rows = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
+            let mut sites = sum_sites(rows).map_err(storage)?;
+            // The busiest first; ties by logger, file, line (no file or
+            // line first, as SQLite orders NULL).
+            sites.sort_by(|a, b| {
+                b.total().cmp(&a.total()).then_with(|| (&a.logger, &a.file, a.line).cmp(&(&b.logger, &b.file, b.line)))
+            });
+            sites.truncate(limit);
             let mut example = tx
                 .prepare_cached(
                     "SELECT message FROM log_records
                      WHERE ts = ?1 AND logger = ?2 AND file IS ?3 AND line IS ?4 ORDER BY id DESC LIMIT 1",
                 )
                 .map_err(storage)?;
-            while let Some(row) = rows.next().map_err(storage)? {
-                let (logger, file): (String, Option<String>) =
-                    (row.get(0).map_err(storage)?, row.get(1).map_err(storage)?);
-                let line: Option<i64> = row.get(2).map_err(storage)?;
-                let last: String = row.get(8).map_err(storage)?;
-                let message: Option<String> =
-                    example.query_row(params![last, logger, file, line], |r| r.get(0)).optional().map_err(storage)?;
-                let mut site = CallSite::new(logger, file, line.and_then(|l| u32::try_from(l).ok()));
-                site.counts = rows::counts(row, 3).map_err(storage)?;
-                site.last_seen = rows::timestamp(&last).map_err(storage)?;
+            for s in sites {
+                let message: Option<String> = example
+                    .query_row(params![s.last, s.logger, s.file, s.line], |r| r.get(0))
+                    .optional()
+                    .map_err(storage)?;
+                let mut site = CallSite::new(s.logger, s.file, s.line.and_then(|l| u32::try_from(l).ok()));
+                site.counts = rows::level_counts(s.counts);
+                site.last_seen = rows::timestamp(&s.last).map_err(storage)?;
                 site.example = message.unwrap_or_default();
                 out.push(site);
             }
@@ -528,6 +540,77 @@ impl SqliteStore {
         tx.commit().map_err(storage)?;
         Ok(out)
     }
+}
+
+/// One call site's counts summed over the aggregate rows of a list.
+struct SiteSums {
+    logger: String,
+    file: Option<String>,
+    line: Option<i64>,
+    /// Trace, debug, info, warn, error, as the aggregate tables order them.
+    counts: [i64; 5],
+    /// The newest `last_seen` (RFC 3339 text: its order is the times').
+    last: String,
+}
+
+impl SiteSums {
+    fn total(&self) -> i64 {
+        self.counts.iter().fold(0, |a, &n| a.saturating_add(n))
+    }
+}
+
+/// Sums `rows` (logger, file, line, the five level counts, last seen) per
+/// call site. Done here rather than by SQLite's `GROUP BY`, which sorted
+/// every row first: 90 days are 86 000 daily rows, grouped by SQLite in
+/// 54–70 ms, read in 14–19 ms (docs/performance.md).
+fn sum_sites(mut rows: rusqlite::Rows<'_>) -> rusqlite::Result<Vec<SiteSums>> {
+    let mut at: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut sites: Vec<SiteSums> = Vec::new();
+    let mut key = Vec::new();
+    while let Some(row) = rows.next()? {
+        let logger = row.get_ref(0)?.as_str()?;
+        let file = row.get_ref(1)?.as_str_or_null()?;
+        let line: Option<i64> = row.get(2)?;
+        // Each part length-prefixed, so no name can run into the next.
+        key.clear();
+        for part in [Some(logger), file] {
+            match part {
+                Some(text) => {
+                    key.extend_from_slice(&(text.len() as u64 + 1).to_le_bytes());
+                    key.extend_from_slice(text.as_bytes());
+                }
+                None => key.extend_from_slice(&0u64.to_le_bytes()),
+            }
+        }
+        key.extend_from_slice(&line.map_or([0; 9], |l| {
+            let mut b = [1; 9];
+            b[1..].copy_from_slice(&l.to_le_bytes());
+            b
+        }));
+        let last = row.get_ref(8)?.as_str()?;
+        let i = match at.get(key.as_slice()) {
+            Some(&i) => i,
+            None => {
+                at.insert(key.clone(), sites.len());
+                sites.push(SiteSums {
+                    logger: logger.to_owned(),
+                    file: file.map(str::to_owned),
+                    line,
+                    counts: [0; 5],
+                    last: last.to_owned(),
+                });
+                sites.len() - 1
+            }
+        };
+        let site = &mut sites[i];
+        for (n, sum) in site.counts.iter_mut().enumerate() {
+            *sum = sum.saturating_add(row.get::<_, Option<i64>>(3 + n)?.unwrap_or(0));
+        }
+        if last > site.last.as_str() {
+            last.clone_into(&mut site.last);
+        }
+    }
+    Ok(sites)
 }
 
 /// The most loggers of one tree that [`SqliteStore::records`] reads as one
@@ -579,6 +662,39 @@ fn page_statement(
 /// order (measured at 10 M: a common word's 93 000 candidates took 334 ms
 /// through the search index, a scan of a day's 110 000 rows 22 ms).
 const INDEX_ROW_COST: i64 = 16;
+
+/// Whether a scan of `filter` walks every record of its time span: with a
+/// logger, a search term or warnings only it walks a narrower index (a
+/// tree's errors of a day: a few hundred rows), cheaper than a hot value's
+/// entries in the span's parts, so only a bare span is worth probing there.
+fn scans_its_span(filter: &RecordFilter) -> bool {
+    filter.logger.is_none() && filter.text.is_none() && !filter.keeps_warnings_only()
+}
+
+/// What reading one context match by its id costs, in rows of a scan in
+/// time order that tests the condition on each row's JSON: less than a
+/// search term's [`INDEX_ROW_COST`], as the scan parses every row's
+/// context (measured at 10 M with the `sqlite3` shell: the 8 500 entries
+/// of a hot user in the parts of one day, read by id, 30 ms; the day's
+/// 111 000 rows tested by scan, 82 ms).
+const KEY_ROW_COST: i64 = 4;
+
+/// The rows a page reads, the panel's 50 and the one that tells whether
+/// there are more.
+const PAGE_ROWS: i64 = 51;
+
+/// How many side-table entries make a context condition common for a page
+/// over a span of `rows` records, so that it is read by walking the
+/// records in time order and testing each. Spread over the span, a walk
+/// meets a page after about `PAGE_ROWS * rows / matches` rows, while the
+/// side table reads every match by id at [`KEY_ROW_COST`] rows each: the
+/// two cost the same at `sqrt(PAGE_ROWS * rows / KEY_ROW_COST)` matches,
+/// about 11 000 at 10 M records (a small tenant's 2 000 records are read by
+/// id: a walk tested 250 000 records for their page; a hot user's 500 000
+/// by the walk), never fewer than `COMMON_MATCHES`.
+fn page_common_at(rows: i64) -> i64 {
+    (PAGE_ROWS.saturating_mul(rows.max(0)) / KEY_ROW_COST).isqrt().max(crate::sql::COMMON_MATCHES)
+}
 
 /// About how many records lie in `[since, until)`: the ids of its first
 /// and last record by time apart (ids follow commit order, which follows
@@ -1244,6 +1360,109 @@ mod tests {
             )
             .unwrap();
         assert_eq!(u64::try_from(by_hand).unwrap(), total(&h));
+    }
+
+    /// A page reads a context value from the side table unless a walk of
+    /// its span in time order meets a page of it sooner: at 10 M records a
+    /// value held by 1 200 records is read by id, in 100 000 by the walk.
+    #[test]
+    fn a_context_value_is_common_for_a_page_by_the_rows_of_its_span() {
+        assert_eq!(page_common_at(10_000_000), 11_291);
+        assert_eq!(page_common_at(10_000), crate::sql::COMMON_MATCHES);
+        assert_eq!(page_common_at(-1), crate::sql::COMMON_MATCHES);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let origin = Origin::new("a", "h", 1);
+        let records: Vec<Record> = (0..2_400)
+            .map(|i| {
+                let mut r = Record::new(Level::Info, "web", format!("request {i}"));
+                let tenant = if i % 2 == 0 { "t7" } else { "acme" };
+                r.kv.push(("tenant".into(), log_panel_core::Value::from(tenant)));
+                r
+            })
+            .collect();
+        sink.write(&Batch::new(&origin, &records)).unwrap();
+        while sink.idle().unwrap() {}
+        let conn = sink.connection();
+        let mut f = RecordFilter::default();
+        f.fields.push("tenant=t7".parse().unwrap());
+        let by_id = crate::sql::tests::plan_at(conn, &f, page_common_at(10_000_000));
+        assert!(by_id.contains("SEARCH log_context_index USING PRIMARY KEY"), "{by_id}");
+        let walked = crate::sql::tests::plan_at(conn, &f, page_common_at(10_000));
+        assert!(walked.starts_with("SCAN log_records USING INDEX log_records_ts"), "{walked}");
+        assert!(!walked.contains("log_context_index"), "{walked}");
+    }
+
+    /// A count of a context value common in the whole table but rare in
+    /// its time span reads the side table's parts that hold the span's
+    /// records, not every record of the span; the count is the same.
+    #[test]
+    fn a_value_common_in_the_table_but_rare_in_its_span_is_counted_from_the_span_parts() {
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let origin = Origin::new("a", "h", 1);
+        let t0 = Timestamp::now().0 - 2 * DAY;
+        let thread: Arc<str> = Arc::from("main");
+        let at = |i: i64, every: i64| {
+            let mut r =
+                Record::at(Timestamp(t0 + i * 1_000_000), Level::Info, "web".into(), "served".into(), thread.clone());
+            let tenant = if i % every == 0 { "t7" } else { "acme" };
+            r.kv.push(("tenant".into(), log_panel_core::Value::from(tenant)));
+            r
+        };
+        // 20 000 records a second apart, of tenant t7 ...
+        let old: Vec<Record> = (0..20_000).map(|i| at(i, 1)).collect();
+        for chunk in old.chunks(4_000) {
+            sink.write(&Batch::new(&origin, chunk)).unwrap();
+        }
+        // ... then, from the next part on (a record forged at the id
+        // before them), ten minutes of which one record in twenty is t7.
+        let gap = 1 << crate::upkeep::context_index::PART_BITS;
+        sink.connection()
+            .execute(
+                "INSERT INTO log_records (id, ts, level, logger, message, thread, pid, host, app)
+                 VALUES (?1, ?2, 20, 'gap', 'gap', 'main', 1, 'h', 'a')",
+                params![gap, Timestamp(t0).to_rfc3339()],
+            )
+            .unwrap();
+        let recent: Vec<Record> = (20_000..20_600).map(|i| at(i, 20)).collect();
+        sink.write(&Batch::new(&origin, &recent)).unwrap();
+        while sink.idle().unwrap() {}
+        let store = SqliteStore::open(&path).unwrap();
+        let mut filter = RecordFilter::default();
+        filter.fields.push("tenant=t7".parse().unwrap());
+        let explain = |f: &RecordFilter| {
+            let w = store.plan_counting(f).unwrap();
+            let conn = store.conn().unwrap();
+            let mut stmt =
+                conn.prepare(&format!("EXPLAIN QUERY PLAN SELECT ts, level FROM log_records{}", w.sql())).unwrap();
+            let rows = stmt.query_map(params_from_iter(w.params.iter()), |r| r.get::<_, String>(3)).unwrap();
+            rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+        };
+        let total = |h: &Histogram| h.slots.iter().map(|c| c.total()).sum::<u64>();
+        // The last ten minutes: 600 rows, 30 of t7, in the last part only.
+        let narrow = Slots::ending_at(Timestamp(t0 + 20_600 * 1_000_000), 60 * 1_000_000, 10).unwrap();
+        let mut span = filter.clone();
+        (span.since, span.until) = (Some(Timestamp(t0 + 20_000 * 1_000_000)), Some(Timestamp(t0 + 20_600 * 1_000_000)));
+        let p = explain(&span);
+        assert!(p.contains("SEARCH log_context_index USING PRIMARY KEY"), "{p}");
+        assert_eq!(total(&store.histogram(&filter, &narrow).unwrap()), 30);
+        // With a logger, a scan walks that logger's index, not the span:
+        // the span's parts are not probed, and t7, common, is scanned for.
+        let mut by_logger = span.clone();
+        by_logger.logger = Some(LoggerMatch::Exact("web".into()));
+        let p = explain(&by_logger);
+        assert!(!p.contains("log_context_index"), "{p}");
+        // Two hours before the gap and the ten minutes after it: t7 is
+        // common in the span's parts, so the span is scanned.
+        let wide = Slots::ending_at(Timestamp(t0 + 20_600 * 1_000_000), 600 * 1_000_000, 13).unwrap();
+        (span.since, span.until) = (Some(Timestamp(t0 + 12_800 * 1_000_000)), Some(Timestamp(t0 + 20_600 * 1_000_000)));
+        let p = explain(&span);
+        assert!(!p.contains("log_context_index"), "{p}");
+        assert_eq!(total(&store.histogram(&filter, &wide).unwrap()), 7_200 + 30);
     }
 
     #[test]

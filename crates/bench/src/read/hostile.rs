@@ -355,6 +355,15 @@ fn tasks(now: i64) -> Vec<Task> {
         sites(7),
         None,
     );
+    add(
+        "call sites of 90 days",
+        Sites,
+        &|f| f.since = Some(since(90)),
+        args(&["--since", "90d"]),
+        Some("/sites?since=90d"),
+        sites(90),
+        None,
+    );
     let user = format!("user_id={RARE_USER}");
     add(
         "context user_id=10286 (rare)",
