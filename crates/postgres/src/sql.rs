@@ -30,6 +30,8 @@ pub(crate) struct Sql {
     /// them as values, which PostgreSQL prunes day partitions by while
     /// planning (see [`IdPlan::List`]).
     pub(crate) listed: Option<(Vec<SystemTime>, Vec<i64>)>,
+    /// The statement that read [`listed`](Sql::listed), kept for `EXPLAIN`.
+    pub(crate) listed_by: Option<Box<Sql>>,
 }
 
 impl Sql {

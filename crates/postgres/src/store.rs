@@ -259,6 +259,20 @@ fn sites_by_hour(
     )
 }
 
+/// Whether `filter` sets nothing beside the search a page lists first
+/// ([`listing_candidates`]: the text, else the first field) and a time
+/// range: then that search's candidates nearest a position, ordered by time,
+/// are the page (the field's exact check aside).
+fn searches_only(filter: &RecordFilter) -> bool {
+    let mut rest = filter.clone();
+    if rest.text.take().is_none() && !rest.fields.is_empty() {
+        rest.fields.remove(0);
+    }
+    rest.since = None;
+    rest.until = None;
+    rest == RecordFilter::default()
+}
+
 /// The lookup of `id` alone (every day partition's id index, when
 /// partitioned), with whether the row came from a partition after the record's columns.
 fn record_in_every_day(id: i64) -> Sql {
@@ -315,9 +329,12 @@ impl PgStore {
     #[must_use]
     pub fn with_read_timeout(mut self, timeout: Duration) -> PgStore {
         self.read_timeout_ms = millis(timeout);
-        // Sessions already open keep the old budget: close them.
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.clear();
+        // Sessions already open take the new budget (a round trip, where
+        // closing them cost the next read a new connection: ~5 ms for every
+        // `log-panel` command); one that cannot is closed.
+        let budget = self.budget_sql();
+        if let Ok(idle) = self.idle.get_mut() {
+            idle.retain_mut(|c| c.batch_execute(&budget).is_ok());
         }
         self
     }
@@ -481,31 +498,66 @@ impl PgStore {
         self.explain(EXPLAIN_ANALYZE, sql)
     }
 
-    /// [`sql_for`](PgStore::sql_for) a statement built with [`page_conditions`]:
-    /// when `log_records` is partitioned, the `(ts, id)` pairs of the search
-    /// it lists first are read now, up to [`LISTED_PAIRS`], so the statement
-    /// names them as values and reads only their days (`Sql::listed`). More
-    /// pairs than that, and it lists them by subquery as when unpartitioned
-    /// (a long list would cross the connection twice).
-    fn page_sql_for(&self, filter: &RecordFilter) -> Result<Sql, StoreError> {
+    /// [`sql_for`](PgStore::sql_for) a statement built with [`page_conditions`],
+    /// with the `(ts, id)` pairs of the search it lists first read now and
+    /// named as values (`Sql::listed`) when that pays:
+    ///
+    /// - `nearest` (a page's position and the rows it wants), when the
+    ///   filter has no condition beyond that search and a time range: only
+    ///   the candidates nearest the position, ordered by the side table's
+    ///   `ts`, so the page fetches `want` records instead of every match
+    ///   (`user_id=1286`: 51 rows, not 2 000). The second value is then
+    ///   whether more candidates lay beyond them (see [`page_query`](PgStore::page_query)).
+    /// - otherwise, when `log_records` is partitioned: up to [`LISTED_PAIRS`],
+    ///   so the statement reads only their days. More pairs than that, and
+    ///   it lists them by subquery as when unpartitioned (a long list would
+    ///   cross the connection twice).
+    fn page_sql_for(&self, filter: &RecordFilter, nearest: Option<(PageAt, i64)>) -> Result<(Sql, bool), StoreError> {
         let mut sql = self.sql_for(filter)?;
-        if !sql.partitioned {
-            return Ok(sql);
+        let nearest = nearest.filter(|(_, want)| *want < LISTED_PAIRS && searches_only(filter));
+        if !sql.partitioned && nearest.is_none() {
+            return Ok((sql, false));
         }
         let mut first = Sql::default();
         first.mark = sql.mark;
         let Some(candidates) = listing_candidates(&mut first, filter) else {
-            return Ok(sql);
+            return Ok((sql, false));
         };
-        let cap = first.bind(LISTED_PAIRS + 1);
-        first.text = format!("SELECT c.ts, c.id FROM ({candidates}) c LIMIT {cap}");
-        let pairs: Vec<(SystemTime, i64)> = self.run("listing a search's records", |c| {
+        let (cap, mut bounds, order) = match nearest {
+            Some((at, want)) => {
+                let (position, order) = PgStore::position(&mut first, at, "c");
+                (want + 1, vec![position], order)
+            }
+            None => (LISTED_PAIRS + 1, Vec::new(), "ASC"),
+        };
+        if nearest.is_some() {
+            // The range too, so candidates outside it take no place in the list.
+            if let Some(since) = filter.since {
+                bounds.push(format!("c.ts >= {}", first.bind(system_time(since))));
+            }
+            if let Some(until) = filter.until {
+                bounds.push(format!("c.ts < {}", first.bind(system_time(until))));
+            }
+        }
+        let cap_p = first.bind(cap);
+        first.text = match nearest {
+            Some(_) => format!(
+                "SELECT c.ts, c.id FROM ({candidates}) c WHERE {} ORDER BY c.ts {order}, c.id {order} LIMIT {cap_p}",
+                bounds.join(" AND ")
+            ),
+            None => format!("SELECT c.ts, c.id FROM ({candidates}) c LIMIT {cap_p}"),
+        };
+        let mut pairs: Vec<(SystemTime, i64)> = self.run("listing a search's records", |c| {
             c.query(first.text.as_str(), &first.params())?.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
         })?;
-        if i64::try_from(pairs.len()).unwrap_or(i64::MAX) <= LISTED_PAIRS {
-            sql.listed = Some(pairs.into_iter().unzip());
+        let beyond = sql_limit(pairs.len()) >= cap;
+        if beyond && nearest.is_none() {
+            return Ok((sql, false));
         }
-        Ok(sql)
+        pairs.truncate(usize::try_from(cap - 1).unwrap_or(usize::MAX));
+        sql.listed = Some(pairs.into_iter().unzip());
+        sql.listed_by = Some(Box::new(first));
+        Ok((sql, beyond))
     }
 
     /// Runs `sql` and reads every row as a record.
@@ -521,52 +573,65 @@ impl PgStore {
         if let Some(found) = self.page_by_walk(filter, side, 0)? {
             return Ok(!found.is_empty());
         }
-        let mut sql = self.page_sql_for(filter)?;
-        let cond = page_conditions(&mut sql, filter);
-        let ts = sql.bind(system_time(at.ts));
-        let id = sql.bind(at.id);
-        // The nearest row, ordered from the cursor outwards, rather than
-        // EXISTS: the planner drops an ORDER BY inside EXISTS and may answer
-        // it with a sequential scan, which reads every row on the other side
-        // of the cursor before the first one on this side (217 ms at 2 M rows).
-        let order = if op == "<" { "DESC" } else { "ASC" };
-        sql.text = format!(
-            "SELECT 1 FROM log_records r WHERE {cond} AND (r.ts, r.id) {op} ({ts}, {id})
-             ORDER BY r.ts {order}, r.id {order} LIMIT 1"
-        );
-        self.run("reading records", |c| Ok(c.query_opt(sql.text.as_str(), &sql.params())?.is_some()))
+        // The nearest row, as a page of none (its statement orders from the
+        // cursor outwards; an EXISTS would not: the planner drops an ORDER BY
+        // inside EXISTS and may scan every row on the other side of the
+        // cursor first, 217 ms at 2 M rows).
+        Ok(!self.page_query(filter, side, 0)?.is_empty())
     }
 
-    /// The keyset position and order of a page: `(condition, "ASC"/"DESC")`.
-    fn position(sql: &mut Sql, at: PageAt) -> (String, &'static str) {
+    /// The keyset position and order of a page on the rows of table alias
+    /// `t`: `(condition, "ASC"/"DESC")`.
+    fn position(sql: &mut Sql, at: PageAt, t: &str) -> (String, &'static str) {
         match at {
             PageAt::Newest => ("TRUE".to_owned(), "DESC"),
             PageAt::Older(c) | PageAt::Newer(c) => {
                 let op = if matches!(at, PageAt::Older(_)) { "<" } else { ">" };
                 let ts = sql.bind(system_time(c.ts));
                 let id = sql.bind(c.id);
-                (format!("(r.ts, r.id) {op} ({ts}, {id})"), if op == "<" { "DESC" } else { "ASC" })
+                (format!("({t}.ts, {t}.id) {op} ({ts}, {id})"), if op == "<" { "DESC" } else { "ASC" })
             }
         }
     }
 
     /// Up to `limit + 1` records of a page, in the page's reading order.
     fn page_query(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
-        let sql = self.page_sql(filter, at, limit)?;
-        self.fetch_records(&sql)
+        let want = sql_limit(limit).saturating_add(1);
+        let (sql, beyond) = self.page_sql(filter, at, limit, Some((at, want)))?;
+        let records = self.fetch_records(&sql)?;
+        if !beyond || sql_limit(records.len()) >= want {
+            return Ok(records);
+        }
+        // Some of the nearest candidates failed the exact check (a number
+        // stored as 1286.0 for `user_id=1286`): every candidate, then.
+        self.fetch_records(&self.page_sql(filter, at, limit, None)?.0)
     }
 
-    /// The statement of a page of `filter`'s records through the indexes.
-    fn page_sql(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Sql, StoreError> {
-        let mut sql = self.page_sql_for(filter)?;
+    /// The statement of a page of `filter`'s records through the indexes,
+    /// listing first the candidates `nearest` a position when it applies
+    /// (and whether more lay beyond them: see [`page_sql_for`](PgStore::page_sql_for)).
+    fn page_sql(
+        &self,
+        filter: &RecordFilter,
+        at: PageAt,
+        limit: usize,
+        nearest: Option<(PageAt, i64)>,
+    ) -> Result<(Sql, bool), StoreError> {
+        let (mut sql, beyond) = self.page_sql_for(filter, nearest)?;
         let cond = page_conditions(&mut sql, filter);
-        let (position, order) = PgStore::position(&mut sql, at);
+        let (position, order) = PgStore::position(&mut sql, at, "r");
         let lim = sql.bind(sql_limit(limit).saturating_add(1));
         sql.text = format!(
             "SELECT {RECORD_COLUMNS} FROM log_records r WHERE {cond} AND {position}
              ORDER BY r.ts {order}, r.id {order} LIMIT {lim}"
         );
-        Ok(sql)
+        Ok((sql, beyond))
+    }
+
+    /// The first statement of the newest page of 50 of `filter`'s records
+    /// through the indexes (see [`page_query`](PgStore::page_query)).
+    fn first_page_sql(&self, filter: &RecordFilter) -> Result<Sql, StoreError> {
+        Ok(self.page_sql(filter, PageAt::Newest, 50, Some((PageAt::Newest, 51)))?.0)
     }
 
     /// The query plan of the newest page of 50 of `filter`'s records through
@@ -576,7 +641,7 @@ impl PgStore {
     /// filter is answered through an index, never a sequential scan of
     /// `log_records`.
     pub fn explain_records(&self, filter: &RecordFilter) -> Result<String, StoreError> {
-        self.explain("EXPLAIN", self.page_sql(filter, PageAt::Newest, 50)?)
+        self.explain("EXPLAIN", self.first_page_sql(filter)?)
     }
 
     /// [`explain_records`](PgStore::explain_records) run with `EXPLAIN
@@ -584,7 +649,7 @@ impl PgStore {
     /// where a day partition pruned at run time shows `(never executed)`.
     /// A test counts with it the partitions a search reads.
     pub fn explain_analyze_records(&self, filter: &RecordFilter) -> Result<String, StoreError> {
-        self.explain(EXPLAIN_ANALYZE, self.page_sql(filter, PageAt::Newest, 50)?)
+        self.explain(EXPLAIN_ANALYZE, self.first_page_sql(filter)?)
     }
 
     /// The executed plan (as [`explain_analyze_records`](PgStore::explain_analyze_records))
@@ -602,14 +667,22 @@ impl PgStore {
         }
     }
 
-    /// The plan of `sql` by `explain` (`EXPLAIN` and its options), as lines joined by newlines.
+    /// The plan of `sql` by `explain` (`EXPLAIN` and its options), as lines
+    /// joined by newlines; after the plan of the statement that listed its
+    /// candidates first, if one did.
     fn explain(&self, explain: &str, mut sql: Sql) -> Result<String, StoreError> {
+        let mut lines = match sql.listed_by.take() {
+            Some(first) => vec![self.explain(explain, *first)?],
+            None => Vec::new(),
+        };
         sql.text = format!("{explain} {}", sql.text);
         let rows = self.run("explaining a page", |c| c.query(sql.text.as_str(), &sql.params()))?;
-        let lines: Result<Vec<String>, _> = rows.iter().map(|r| r.try_get::<_, String>(0)).collect();
-        lines
-            .map(|l| l.join("\n"))
-            .map_err(|e| StoreError::new(StoreErrorKind::Storage, format!("explaining a page: {e}")).with_source(e))
+        for row in &rows {
+            lines.push(row.try_get::<_, String>(0).map_err(|e| {
+                StoreError::new(StoreErrorKind::Storage, format!("explaining a page: {e}")).with_source(e)
+            })?);
+        }
+        Ok(lines.join("\n"))
     }
 
     /// The statement of [`Store::related`]: a request's few records, their
@@ -620,7 +693,7 @@ impl PgStore {
         if !filter.check()? {
             return Ok(None);
         }
-        let mut sql = self.page_sql_for(&filter)?;
+        let (mut sql, _) = self.page_sql_for(&filter, None)?;
         let cond = page_conditions(&mut sql, &filter);
         let lim = sql.bind(sql_limit(limit));
         sql.text =
@@ -685,7 +758,7 @@ impl PgStore {
         rest.fields.clear();
         let mut sql = self.sql_for(&rest)?;
         let cond = filter_conditions(&mut sql, &rest);
-        let (position, order) = PgStore::position(&mut sql, at);
+        let (position, order) = PgStore::position(&mut sql, at, "r");
         let walk = sql.bind(rows);
         let mut checks = Vec::new();
         if let Some(text) = &filter.text {
@@ -712,7 +785,7 @@ impl PgStore {
         // Fewer matches than wanted: did the walk see every candidate?
         let mut sql = self.sql_for(&rest)?;
         let cond = filter_conditions(&mut sql, &rest);
-        let (position, _) = PgStore::position(&mut sql, at);
+        let (position, _) = PgStore::position(&mut sql, at, "r");
         let walk = sql.bind(rows);
         sql.text =
             format!("SELECT count(*) FROM (SELECT 1 FROM log_records r WHERE {cond} AND {position} LIMIT {walk}) x");

@@ -284,8 +284,8 @@ pub fn run(url: &str, n: u64, reps: usize) -> Vec<String> {
     check("tree page by cursor", got, want);
     table.push(("logger tree + warn by cursor".into(), ours, naive));
 
-    // Call sites of the last 24 h and 7 days.
-    for (name, span) in [("call sites 24 h", DAY), ("call sites 7 d", 7 * DAY)] {
+    // Call sites of the last 24 h, 7 days, and the whole 90 days.
+    for (name, span) in [("call sites 24 h", DAY), ("call sites 7 d", 7 * DAY), ("call sites 90 d", 90 * DAY)] {
         let mut cf = RecordFilter::default();
         cf.since = Some(Timestamp(now.0 - span));
         let since = log_panel_postgres_time(cf.since.unwrap_or(now));

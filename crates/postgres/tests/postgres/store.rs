@@ -782,3 +782,71 @@ fn a_read_past_its_time_budget_times_out() {
     let store = PgStore::connect(&url).unwrap();
     assert!(store.records(&f, PageAt::Newest, 10).unwrap().records.is_empty());
 }
+
+/// A sparse context value is paged from the side table's nearest
+/// candidates: newest first, by cursor, within a time range, equal to the
+/// SQL typed by hand; and when the nearest candidates fail the exact check
+/// (`1286.0` is contained in `{"user_id": 1286}` but is not the integer),
+/// the page still fills from the candidates beyond them.
+#[test]
+fn a_sparse_value_pages_from_its_nearest_candidates() {
+    let Some((url, mut sink)) = fresh_sink() else { return };
+    // More rows than a page's first walk reads (5 000), so the index
+    // answers: 8 000 records a second apart, user 1286 on every 25th of the
+    // oldest 2 000 (80) as an integer, and on 3 of the newest as a float.
+    let records: Vec<log_panel_core::Record> = (0..8_000i64)
+        .map(|i| {
+            let mut r = log_panel_core::Record::new(Level::Info, "app", format!("event {i}"));
+            r.timestamp = Timestamp(T0 + i * SEC);
+            let user = if i < 2_000 && i % 25 == 0 {
+                serde_json::json!(1286)
+            } else if [4_500, 5_000, 5_500].contains(&i) {
+                serde_json::json!(1286.0)
+            } else {
+                serde_json::json!(i % 1000 + 2000)
+            };
+            r.kv.push(("user_id".into(), log_panel_core::Value::from_json(user)));
+            r
+        })
+        .collect();
+    for chunk in records.chunks(1_000) {
+        sink.write(&log_panel_core::Batch::new(&origins()[0], chunk)).unwrap();
+    }
+    PgMaintenance::connect(&url).unwrap().catch_up_search().unwrap();
+    let store = PgStore::connect(&url).unwrap();
+    let mut db = client(&url);
+    let by_hand = |db: &mut Client, cond: &str| -> Vec<String> {
+        db.query(
+            &format!(
+                "SELECT message FROM log_records WHERE context->'user_id' = '1286'::jsonb
+                   AND jsonb_typeof(context->'user_id') = 'number' AND (context->>'user_id') !~ '[.eE]' AND {cond}
+                 ORDER BY ts DESC, id DESC LIMIT 50"
+            ),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    let messages = |page: &log_panel_query::Page| page.records.iter().map(|r| r.message.clone()).collect::<Vec<_>>();
+    let mut f = RecordFilter::default();
+    f.fields.push(FieldMatch::new("user_id", FieldValue::Text("1286".into())).unwrap());
+
+    let newest = store.records(&f, PageAt::Newest, 50).unwrap();
+    assert_eq!(messages(&newest), by_hand(&mut db, "TRUE"));
+    assert_eq!(newest.records.first().map(|r| r.message.as_str()), Some("event 1975"));
+    let cursor = newest.older.expect("80 match: a second page");
+    let second = store.records(&f, PageAt::Older(cursor), 50).unwrap();
+    assert_eq!(second.records.len(), 30);
+    assert_eq!(second.records.last().map(|r| r.message.as_str()), Some("event 0"));
+    assert!(second.older.is_none() && second.newer.is_some());
+
+    f.since = Some(Timestamp(T0 + 1_000 * SEC));
+    f.until = Some(Timestamp(T0 + 1_500 * SEC));
+    let ranged = store.records(&f, PageAt::Newest, 50).unwrap();
+    let since = "ts >= TIMESTAMPTZ '2026-11-20T00:16:40Z' AND ts < TIMESTAMPTZ '2026-11-20T00:25:00Z'";
+    assert_eq!(messages(&ranged), by_hand(&mut db, since));
+    assert_eq!(ranged.records.len(), 20);
+    assert!(ranged.older.is_none());
+}
