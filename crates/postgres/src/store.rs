@@ -816,7 +816,7 @@ impl PgStore {
                 out[i].add_n(level, n);
             }
         }
-        Ok(Histogram { slots: out, complete: total <= self.scan_bound })
+        Ok(Histogram { slots: out, complete: total <= self.scan_bound, sample: None })
     }
 }
 

@@ -124,7 +124,7 @@ pub(crate) fn exact(store: &dyn Store, filter: &RecordFilter, slots: &Slots) -> 
     if !filter.is_aggregate_only() || !slots.aligned_to(QUARTER_HOUR) || inner.0 >= inner.1 {
         return store.histogram(filter, slots);
     }
-    let mut out = Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true };
+    let mut out = Histogram::zeros(slots);
     for (since, until) in [(lo, inner.0), inner, (inner.1, hi)] {
         if since >= until {
             continue;
@@ -252,7 +252,7 @@ pub(crate) fn histogram(
     keep: &[(&'static str, String)],
 ) -> Markup {
     let slots = &drawn.slots;
-    let empty = Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true };
+    let empty = Histogram::zeros(slots);
     let hist = drawn.counts.as_ref().unwrap_or(&empty);
     let max = hist.slots.iter().map(|c| c.total()).max().unwrap_or(0).max(1);
     let total: u64 = hist.slots.iter().map(|c| c.total()).sum();
