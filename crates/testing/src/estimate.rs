@@ -1,9 +1,10 @@
 //! The estimated histograms' data set and check, the same on every storage
 //! ([`Store::histogram_estimate`](log_panel_query::Store::histogram_estimate)):
-//! [`RECORDS`] records a second apart, a common word and a common context
+//! [`RECORDS`] records 0.9 s apart, a common word and a common context
 //! value each in about a fifth of them, spread evenly but not periodically
 //! (a hash of the record's number, so no block of a sample lines up with
-//! them), a rare word in one record of two hundred.
+//! them), a rare word in one record of two hundred. Large enough that a
+//! storage's default sizes estimate its whole span (more than 200 000 rows).
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
 use log_panel_query::{FieldMatch, FieldValue, Histogram, RecordFilter, Slots};
@@ -11,9 +12,11 @@ use log_panel_query::{FieldMatch, FieldValue, Histogram, RecordFilter, Slots};
 use crate::records::{filter, BASE};
 
 /// Records in the set.
-pub const RECORDS: u64 = 200_000;
-/// Microseconds between two records.
-pub const STEP: i64 = 1_000_000;
+pub const RECORDS: u64 = 240_000;
+/// Microseconds between two records: the set spans 60 hours, so [`slots`]
+/// are whole hours, as a panel's bars are (a store may then size each bar
+/// from its aggregates).
+pub const STEP: i64 = 900_000;
 /// Bars of [`slots`].
 pub const BARS: usize = 20;
 /// The common word, in about 20 % of the messages.

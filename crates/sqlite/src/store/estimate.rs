@@ -37,11 +37,12 @@ pub(super) struct Sizes {
 
 impl Sizes {
     /// Measured at 10 M records (docs/performance.md, "Estimated histograms
-    /// of common values"): a scan tests about 5 000 rows a millisecond, so
-    /// 200 000 rows exactly and a sample of 60 000 rows both stay well within
-    /// a page's 50 ms; 240 blocks of 250 put a few blocks in each bar of a
-    /// 60-bar histogram.
-    pub(super) const DEFAULT: Sizes = Sizes { exact_rows: 200_000, sample_rows: 60_000, block: 250 };
+    /// of common values"): 60 000 consecutive rows take 10 ms to read and
+    /// 25 ms with a context value checked on each, so 100 000 rows counted
+    /// exactly and a sample of 40 000 stay within a page's 50 ms beside the
+    /// page itself; 200 blocks of 200 put two or more blocks in each bar of
+    /// a 91-bar histogram.
+    pub(super) const DEFAULT: Sizes = Sizes { exact_rows: 100_000, sample_rows: 40_000, block: 200 };
 }
 
 /// See the module documentation.
@@ -122,7 +123,7 @@ mod tests {
 
     use super::*;
 
-    /// The estimate set of 200 000 records, with sizes scaled to it: exact
+    /// The estimate set of 240 000 records, with sizes scaled to it: exact
     /// up to 20 000 rows (a condition of fewer than 1 250 candidates), a
     /// sample of 200 blocks of 100.
     fn store(dir: &tempfile::TempDir) -> SqliteStore {
@@ -143,10 +144,11 @@ mod tests {
         for (what, f) in [("common word", set::common_word()), ("common user", set::common_user())] {
             let exact = store.histogram(&f, &slots).unwrap();
             let total: u64 = exact.slots.iter().map(LevelCounts::total).sum();
-            assert!((38_000..42_000).contains(&total), "{what}: about a fifth of the records: {total}");
+            let fifth = set::RECORDS / 5;
+            assert!((fifth * 95 / 100..fifth * 105 / 100).contains(&total), "{what}: about a fifth: {total}");
             let estimate = store.histogram_estimate(&f, &slots).unwrap();
             assert_eq!(estimate.sample, Some(Sample { read: 20_000, of: set::RECORDS }), "{what}");
-            // A bar's 10 000 rows give 1 000 to the sample, about 200 matches:
+            // A bar's 12 000 rows give 1 000 to the sample, about 200 matches:
             // ±6 % is one standard deviation, 25 % four.
             set::assert_close(what, &exact, &estimate, 0.25, 0.03);
         }
@@ -159,12 +161,14 @@ mod tests {
         let slots = set::slots();
         let rare = set::rare_word();
         let exact = store.histogram(&rare, &slots).unwrap();
-        assert_eq!(exact.slots.iter().map(LevelCounts::total).sum::<u64>(), set::RECORDS / set::RARE_EVERY);
-        // 1 000 candidates: below a cap of 1 001 the index counts them exactly …
-        store.estimate.exact_rows = 1_001 * INDEX_ROW_COST;
+        let candidates = set::RECORDS / set::RARE_EVERY;
+        assert_eq!(exact.slots.iter().map(LevelCounts::total).sum::<u64>(), candidates);
+        let candidates = i64::try_from(candidates).unwrap();
+        // 1 200 candidates: below a cap of 1 201 the index counts them exactly …
+        store.estimate.exact_rows = (candidates + 1) * INDEX_ROW_COST;
         assert_eq!(store.histogram_estimate(&rare, &slots).unwrap(), exact);
-        // … at a cap of 1 000 they are common: sampled.
-        store.estimate.exact_rows = 1_000 * INDEX_ROW_COST;
+        // … at a cap of 1 200 they are common: sampled.
+        store.estimate.exact_rows = candidates * INDEX_ROW_COST;
         assert!(store.histogram_estimate(&rare, &slots).unwrap().sample.is_some());
 
         store.estimate.exact_rows = 20_000;
