@@ -63,14 +63,28 @@ impl Histogram {
     /// rows of `sample`: each level of each slot scaled to the whole span,
     /// `sample` kept to say so.
     pub fn estimated(counted: Vec<LevelCounts>, sample: Sample) -> Histogram {
+        let per_slot = vec![sample; counted.len()];
+        Histogram::estimated_per_slot(counted, &per_slot, sample)
+    }
+
+    /// [`Histogram::estimated`] with each slot scaled by a sample of its
+    /// own, `per_slot[i]` (the rows read in slot `i` of the rows it holds):
+    /// where the part of each slot read varies (a sample of whole pages),
+    /// scaling each by its own part keeps that variation out of the bars.
+    /// A slot without a sample of its own counts none.
+    pub fn estimated_per_slot(counted: Vec<LevelCounts>, per_slot: &[Sample], sample: Sample) -> Histogram {
         let slots = counted
             .into_iter()
-            .map(|c| LevelCounts {
-                trace: sample.scale(c.trace),
-                debug: sample.scale(c.debug),
-                info: sample.scale(c.info),
-                warn: sample.scale(c.warn),
-                error: sample.scale(c.error),
+            .enumerate()
+            .map(|(i, c)| {
+                let s = per_slot.get(i).copied().unwrap_or(Sample { read: 0, of: 0 });
+                LevelCounts {
+                    trace: s.scale(c.trace),
+                    debug: s.scale(c.debug),
+                    info: s.scale(c.info),
+                    warn: s.scale(c.warn),
+                    error: s.scale(c.error),
+                }
             })
             .collect();
         Histogram { slots, complete: true, sample: Some(sample) }
@@ -177,5 +191,9 @@ mod tests {
         assert_eq!(Sample { read: 3, of: 10 }.scale(1), 3, "rounded to the nearest");
         assert_eq!(Sample { read: 0, of: 10 }.scale(5), 0, "nothing read counts nothing");
         assert_eq!(Sample { read: 0, of: 0 }.percent(), 0.0);
+        let per_slot = [Sample { read: 10, of: 100 }, Sample { read: 40, of: 100 }];
+        let counted = vec![LevelCounts { warn: 2, ..LevelCounts::default() }; 2];
+        let h = Histogram::estimated_per_slot(counted, &per_slot, sample);
+        assert_eq!((h.slots[0].warn, h.slots[1].warn), (20, 5), "each slot by the part of it read");
     }
 }
