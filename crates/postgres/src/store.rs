@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use log_panel_core::{level_from_severity, Timestamp};
 use log_panel_query::{
     CallSite, CardFilter, CardSort, Cards, CardsQuery, Cursor, FieldGroups, FieldMatch, FieldValue, Histogram,
-    HistogramSpan, LevelCounts, LoggerCard, LoggerTotals, Page, PageAt, RecordFilter, Slots, SplitCounter,
+    HistogramSpan, LevelCounts, LoggerCard, LoggerTotals, Page, PageAt, RecordFilter, Sample, Slots, SplitCounter,
     StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
 use log_panel_query::{Store, StoreError, StoreErrorKind};
@@ -40,6 +40,16 @@ const MIN_DENSITY_MATCHES: i64 = 4;
 /// The share of records above which a term counts as common for a histogram
 /// (see `PgStore::text_is_common`): where the scan and the index lookups cost about the same.
 const COMMON_SHARE: f64 = 0.03;
+/// A histogram over a span the planner expects to hold at most this many
+/// records is counted exactly even for a common term: a scan of its rows
+/// stays within a page's budget.
+const EXACT_SPAN_ROWS: f64 = 100_000.0;
+/// About how many of the span's records an estimated histogram reads (see
+/// `PgStore::histogram_from_sample`).
+const SAMPLE_ROWS: f64 = 40_000.0;
+/// The seed of the sample's `REPEATABLE`: the same pages each time, so an
+/// estimate drawn twice is the same.
+const SAMPLE_SEED: i32 = 24;
 /// Idle connections kept for reuse.
 const POOL_IDLE: usize = 4;
 /// Rows a histogram counts at most when it cannot use the aggregates.
@@ -162,6 +172,22 @@ pub(crate) fn check_schema(config: &Options, client: &mut Client) -> Result<(), 
         )),
         Some(_) => Ok(()),
     }
+}
+
+/// What [`PgStore::count_buckets`] read: rows of `(slot, level, count, …, last)`.
+struct Buckets {
+    /// The third column's counts per slot and level.
+    counts: Vec<LevelCounts>,
+    /// The last column summed per slot (every level).
+    last: Vec<u64>,
+    /// The third column summed over every row, in a slot or not.
+    total: u64,
+}
+
+/// The slot of a `width_bucket` over the slots' bounds (1 for the first; 0
+/// and `len + 1` lie outside).
+fn slot_of(bucket: i32, slots: &Slots) -> Option<usize> {
+    usize::try_from(bucket).ok().and_then(|b| b.checked_sub(1)).filter(|&i| i < slots.len())
 }
 
 /// The `rows=` estimate of the top node of a text-format plan line (0 when absent).
@@ -843,19 +869,99 @@ impl PgStore {
         Ok(out)
     }
 
-    /// The row-path histogram: a GROUP BY over at most `scan_bound + 1` matching rows.
+    /// Whether `filter` searches for a common term ([`PgStore::text_is_common`]).
+    fn searches_common_text(&self, filter: &RecordFilter) -> Result<bool, StoreError> {
+        filter.text.as_deref().map_or(Ok(false), |t| self.text_is_common(t))
+    }
+
+    /// The part of the table, in percent, that an estimate of a histogram
+    /// over `span` samples: [`SAMPLE_ROWS`] of the records the planner
+    /// expects in the span (one planning, no rows read); `None` when the
+    /// span holds few enough to count ([`EXACT_SPAN_ROWS`]).
+    fn sample_percent(&self, span: HistogramSpan) -> Result<Option<f64>, StoreError> {
+        let (lo, hi) = (system_time(span.from), system_time(span.to));
+        let rows = self.run("estimating a span", |c| {
+            let plan = c.query("EXPLAIN SELECT 1 FROM log_records r WHERE r.ts >= $1 AND r.ts < $2", &[&lo, &hi])?;
+            let first: String = plan.first().map(|r| r.try_get(0)).transpose()?.unwrap_or_default();
+            Ok(planned_rows(&first))
+        })?;
+        Ok((rows > EXACT_SPAN_ROWS).then(|| (100.0 * SAMPLE_ROWS / rows).min(100.0)))
+    }
+
+    /// The estimated histogram: `TABLESAMPLE SYSTEM` reads `percent` of the
+    /// table's pages (of each day's partition the span keeps, on a
+    /// partitioned table), the same pages each time (`REPEATABLE`); its rows
+    /// in the span are tested against the whole filter directly (an index
+    /// cannot serve a sample), and each slot's counts scaled by the part read.
+    /// A page holds rows written together, so the pages sampled spread over
+    /// the span as the records do.
+    fn histogram_from_sample(
+        &self,
+        filter: &RecordFilter,
+        slots: &Slots,
+        HistogramSpan { from: lo, to: hi }: HistogramSpan,
+        percent: f64,
+    ) -> Result<Histogram, StoreError> {
+        let mut rest = filter.clone();
+        rest.text = None;
+        rest.fields.clear();
+        let mut sql = self.sql_for(&rest)?;
+        let mut checks = vec![filter_conditions(&mut sql, &rest)];
+        if let Some(text) = &filter.text {
+            checks.push(text_check(&mut sql, text));
+        }
+        for f in &filter.fields {
+            checks.push(field_check(&mut sql, &f.key, &f.value));
+        }
+        let cond = checks.join(" AND ");
+        let lo_p = sql.bind(system_time(lo));
+        let hi_p = sql.bind(system_time(hi));
+        let bounds: Vec<SystemTime> = slots.bounds().iter().map(|b| system_time(*b)).collect();
+        let bounds_p = sql.bind(bounds);
+        // `percent` and the seed are numbers of ours, written as literals.
+        sql.text = format!(
+            "SELECT width_bucket(r.ts, {bounds_p}::timestamptz[]), r.level, count(*) FILTER (WHERE {cond}), count(*)
+             FROM log_records r TABLESAMPLE SYSTEM ({percent:.6}) REPEATABLE ({SAMPLE_SEED})
+             WHERE r.ts >= {lo_p} AND r.ts < {hi_p}
+             GROUP BY 1, 2"
+        );
+        let sampled = self.count_buckets(&sql, "estimating counts", slots)?;
+        let read: u64 = sampled.last.iter().sum();
+        // The part of each slot's rows the sample holds varies with how many
+        // of its pages were drawn: scaled by the slot's own part, from its
+        // exact size in the aggregates, where they answer the span.
+        let mut everything = RecordFilter::default();
+        everything.since = Some(lo);
+        everything.until = Some(hi);
+        let span = HistogramSpan { from: lo, to: hi };
+        if let Some(unit) = span.aggregate_bucket(&everything, slots) {
+            let sizes = self.histogram_from_aggregates(&everything, slots, span, unit)?;
+            let per_slot: Vec<Sample> =
+                sizes.slots.iter().zip(&sampled.last).map(|(s, &read)| Sample { read, of: s.total() }).collect();
+            let of = sizes.slots.iter().map(LevelCounts::total).sum();
+            return Ok(Histogram::estimated_per_slot(sampled.counts, &per_slot, Sample { read, of }));
+        }
+        // Each page read stands for 100 / percent pages.
+        let of = (read as f64 * 100.0 / percent).round() as u64;
+        Ok(Histogram::estimated(sampled.counts, Sample { read, of }))
+    }
+
+    /// The row-path histogram: a GROUP BY over at most `scan_bound + 1`
+    /// matching rows; `common`: the filter's term is common
+    /// ([`PgStore::searches_common_text`]).
     fn histogram_from_rows(
         &self,
         filter: &RecordFilter,
         slots: &Slots,
         HistogramSpan { from: lo, to: hi }: HistogramSpan,
+        common: bool,
     ) -> Result<Histogram, StoreError> {
         let mut sql = self.sql_for(filter)?;
         let cond = match &filter.text {
             // Counting a common term's matches through the trigram index
             // fetches each match's row by id (about 12 µs each): beyond a few
             // per cent of the table, a (parallel) scan testing every message is faster.
-            Some(text) if self.text_is_common(text)? => {
+            Some(text) if common => {
                 let mut rest = filter.clone();
                 rest.text = None;
                 let cond = filter_conditions(&mut sql, &rest);
@@ -866,7 +972,7 @@ impl PgStore {
         };
         let lo_p = sql.bind(system_time(lo));
         let hi_p = sql.bind(system_time(hi));
-        let bounds: Vec<std::time::SystemTime> = slots.bounds().iter().map(|b| system_time(*b)).collect();
+        let bounds: Vec<SystemTime> = slots.bounds().iter().map(|b| system_time(*b)).collect();
         let bounds_p = sql.bind(bounds);
         let limit = sql.bind(i64::try_from(self.scan_bound).unwrap_or(i64::MAX - 1).saturating_add(1));
         sql.text = format!(
@@ -875,21 +981,30 @@ impl PgStore {
                    WHERE {cond} AND r.ts >= {lo_p} AND r.ts < {hi_p} LIMIT {limit}) m
              GROUP BY 1, 2"
         );
-        let rows = self.run("counting records", |c| c.query(sql.text.as_str(), &sql.params()))?;
-        let mut out = vec![LevelCounts::default(); slots.len()];
-        let mut total = 0u64;
-        let bad = |e| store_error(&self.config, "counting records", e);
+        let counted = self.count_buckets(&sql, "counting records", slots)?;
+        Ok(Histogram { slots: counted.counts, complete: counted.total <= self.scan_bound, sample: None })
+    }
+
+    /// Runs `sql`, whose rows are `(width_bucket over the bounds of slots,
+    /// level, count, …, last)`: see [`Buckets`].
+    fn count_buckets(&self, sql: &Sql, what: &'static str, slots: &Slots) -> Result<Buckets, StoreError> {
+        let rows = self.run(what, |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let mut out =
+            Buckets { counts: vec![LevelCounts::default(); slots.len()], last: vec![0; slots.len()], total: 0 };
+        let bad = |e| store_error(&self.config, what, e);
         for row in &rows {
-            let bucket: i32 = row.try_get(0).map_err(bad)?;
             let level: i16 = row.try_get(1).map_err(bad)?;
             let n = count(row.try_get(2).map_err(bad)?);
-            total += n;
-            let slot = usize::try_from(bucket).ok().and_then(|b| b.checked_sub(1)).filter(|&i| i < slots.len());
-            if let (Some(i), Some(level)) = (slot, level_from_severity(i64::from(level))) {
-                out[i].add_n(level, n);
+            out.total += n;
+            let last = count(row.try_get(row.len() - 1).map_err(bad)?);
+            if let Some(i) = slot_of(row.try_get(0).map_err(bad)?, slots) {
+                out.last[i] += last;
+                if let Some(level) = level_from_severity(i64::from(level)) {
+                    out.counts[i].add_n(level, n);
+                }
             }
         }
-        Ok(Histogram { slots: out, complete: total <= self.scan_bound })
+        Ok(out)
     }
 }
 
@@ -1081,8 +1196,27 @@ impl Store for PgStore {
         let Some(span) = HistogramSpan::of(filter, slots)? else { return Ok(Histogram::zeros(slots)) };
         match span.aggregate_bucket(filter, slots) {
             Some(unit) => self.histogram_from_aggregates(filter, slots, span, unit),
-            None => self.histogram_from_rows(filter, slots, span),
+            None => self.histogram_from_rows(filter, slots, span, self.searches_common_text(filter)?),
         }
+    }
+
+    /// An estimate from a sample ([`PgStore::histogram_from_sample`]) when
+    /// the filter searches for a common term ([`PgStore::text_is_common`],
+    /// the planner's estimate from the search side table) over a span of more
+    /// than [`EXACT_SPAN_ROWS`]; otherwise [`Store::histogram`]'s count (a rare
+    /// term's candidates through the trigram index).
+    fn histogram_estimate(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
+        let Some(span) = HistogramSpan::of(filter, slots)? else { return Ok(Histogram::zeros(slots)) };
+        if let Some(unit) = span.aggregate_bucket(filter, slots) {
+            return self.histogram_from_aggregates(filter, slots, span, unit);
+        }
+        let common = self.searches_common_text(filter)?;
+        if common {
+            if let Some(percent) = self.sample_percent(span)? {
+                return self.histogram_from_sample(filter, slots, span, percent);
+            }
+        }
+        self.histogram_from_rows(filter, slots, span, common)
     }
 
     fn count_split(&self, filter: &RecordFilter, key: &str, counter: &mut SplitCounter<'_>) -> Result<(), StoreError> {

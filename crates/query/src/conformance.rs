@@ -861,7 +861,7 @@ impl Store for MemoryStore {
                 out[i].add(r.level);
             }
         }
-        Ok(Histogram { slots: out, complete: true })
+        Ok(Histogram { slots: out, complete: true, sample: None })
     }
 
     fn count_split(&self, filter: &RecordFilter, key: &str, counter: &mut SplitCounter<'_>) -> Result<(), StoreError> {

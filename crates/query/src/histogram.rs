@@ -5,7 +5,7 @@
 
 use log_panel_core::{Timestamp, HOUR, QUARTER_HOUR};
 
-use crate::{Histogram, LevelCounts, RecordFilter, Slots, StoreError};
+use crate::{Histogram, LevelCounts, RecordFilter, Sample, Slots, StoreError};
 
 /// The part of a histogram's slots that a filter can match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +56,38 @@ impl HistogramSpan {
 impl Histogram {
     /// A complete histogram of zeros, one count per slot.
     pub fn zeros(slots: &Slots) -> Histogram {
-        Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true }
+        Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true, sample: None }
+    }
+
+    /// The estimate from `counted`, the matches per slot found among the
+    /// rows of `sample`: each level of each slot scaled to the whole span,
+    /// `sample` kept to say so.
+    pub fn estimated(counted: Vec<LevelCounts>, sample: Sample) -> Histogram {
+        let per_slot = vec![sample; counted.len()];
+        Histogram::estimated_per_slot(counted, &per_slot, sample)
+    }
+
+    /// [`Histogram::estimated`] with each slot scaled by a sample of its
+    /// own, `per_slot[i]` (the rows read in slot `i` of the rows it holds):
+    /// where the part of each slot read varies (a sample of whole pages),
+    /// scaling each by its own part keeps that variation out of the bars.
+    /// A slot without a sample of its own counts none.
+    pub fn estimated_per_slot(counted: Vec<LevelCounts>, per_slot: &[Sample], sample: Sample) -> Histogram {
+        let slots = counted
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let s = per_slot.get(i).copied().unwrap_or(Sample { read: 0, of: 0 });
+                LevelCounts {
+                    trace: s.scale(c.trace),
+                    debug: s.scale(c.debug),
+                    info: s.scale(c.info),
+                    warn: s.scale(c.warn),
+                    error: s.scale(c.error),
+                }
+            })
+            .collect();
+        Histogram { slots, complete: true, sample: Some(sample) }
     }
 
     /// Adds one aggregate bucket's counts, the bucket starting at `start`,
@@ -146,5 +177,23 @@ mod tests {
         assert_eq!(h.slots[1].get(Level::Error), 2);
         assert_eq!(h.slots[1].get(Level::Info), 0);
         assert!(h.complete);
+    }
+
+    #[test]
+    fn an_estimate_scales_each_level_by_the_part_read() {
+        let sample = Sample { read: 1_000, of: 40_000 };
+        assert_eq!(sample.percent(), 2.5);
+        let counted = vec![LevelCounts { info: 3, error: 1, ..LevelCounts::default() }, LevelCounts::default()];
+        let h = Histogram::estimated(counted, sample);
+        assert_eq!(h.slots[0], LevelCounts { info: 120, error: 40, ..LevelCounts::default() });
+        assert_eq!(h.slots[1].total(), 0);
+        assert_eq!(h.sample, Some(sample));
+        assert_eq!(Sample { read: 3, of: 10 }.scale(1), 3, "rounded to the nearest");
+        assert_eq!(Sample { read: 0, of: 10 }.scale(5), 0, "nothing read counts nothing");
+        assert_eq!(Sample { read: 0, of: 0 }.percent(), 0.0);
+        let per_slot = [Sample { read: 10, of: 100 }, Sample { read: 40, of: 100 }];
+        let counted = vec![LevelCounts { warn: 2, ..LevelCounts::default() }; 2];
+        let h = Histogram::estimated_per_slot(counted, &per_slot, sample);
+        assert_eq!((h.slots[0].warn, h.slots[1].warn), (20, 5), "each slot by the part of it read");
     }
 }

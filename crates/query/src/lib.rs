@@ -964,6 +964,41 @@ pub struct Histogram {
     /// False when the count stopped at the store's bound on rows scanned, so
     /// the counts are a lower bound.
     pub complete: bool,
+    /// `Some` when the counts are an estimate from a sample of the rows
+    /// ([`Store::histogram_estimate`]): each counted record stands for
+    /// [`Sample::of`] / [`Sample::read`] records. `None`: the counts are
+    /// counted (exact, or a lower bound when not [`complete`](Self::complete)).
+    pub sample: Option<Sample>,
+}
+
+/// The sample an estimated [`Histogram`] was counted from: `read` of the
+/// `of` rows in the histogram's time span were tested against the filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// Rows tested against the filter.
+    pub read: u64,
+    /// Rows in the span the sample was drawn from (an estimate too where a
+    /// store counts them by their ids' extent).
+    pub of: u64,
+}
+
+impl Sample {
+    /// The part of the span's rows that was read, in percent (0 for an empty span).
+    pub fn percent(&self) -> f64 {
+        if self.of == 0 {
+            return 0.0;
+        }
+        self.read as f64 * 100.0 / self.of as f64
+    }
+
+    /// `n` records counted in the sample, scaled to the whole span (rounded to the nearest).
+    pub fn scale(&self, n: u64) -> u64 {
+        if self.read == 0 {
+            return 0;
+        }
+        let scaled = (u128::from(n) * u128::from(self.of) + u128::from(self.read) / 2) / u128::from(self.read);
+        u64::try_from(scaled).unwrap_or(u64::MAX)
+    }
 }
 
 /// A call site (logger, file, line): the natural fingerprint of a log line.
@@ -1127,6 +1162,17 @@ pub trait Store: Send + Sync {
     /// and the slots are on quarter hours; otherwise from the rows, scanning
     /// at most a store-defined number of them.
     fn histogram(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError>;
+
+    /// Counts per slot like [`histogram`](Store::histogram), but where the
+    /// exact count would be expensive (a common word or context value over a
+    /// wide span) an estimate from a sample of the span's rows, marked by
+    /// [`Histogram::sample`]. Where the exact count is cheap the answer is
+    /// [`histogram`](Store::histogram)'s, `sample` `None`. For a chart that a
+    /// person reads; a caller that needs the counts calls `histogram`. This
+    /// default is always exact; a storage that can sample overrides it.
+    fn histogram_estimate(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
+        self.histogram(filter, slots)
+    }
 
     /// The records `filter` keeps within `slots` (its time bounds narrowed
     /// to them), counted per value of the context key `key`: the `top` values

@@ -40,6 +40,10 @@ pub(crate) struct Sql {
     /// side of an index lookup starts there, not at the index's mark, so a
     /// tail polled while the index lags tests only its new rows.
     above: Option<i64>,
+    /// A condition is looked up in an index of its own (the search index or
+    /// the context side table), so a count visits its matches, not every
+    /// row of the time span.
+    pub(crate) indexed: bool,
 }
 
 impl Sql {
@@ -182,6 +186,7 @@ impl Sql {
         let needle = self.bind(search::fold(text));
         let scan = format!("{}(message, {needle})", search::CONTAINS_FN);
         if search::indexable(text) && !self.scan_text {
+            self.indexed = true;
             let q = self.bind(search::fts_query(text));
             let from = self.scan_from("(SELECT indexed_id FROM log_fts_state)".to_owned());
             let candidate = format!("{}(c.message, {needle})", search::CONTAINS_FN);
@@ -211,6 +216,7 @@ impl Sql {
     fn key_condition(&mut self, c: KeyCondition<'_>) {
         let check = c.record_check(&mut |v| self.bind(v));
         if !self.key_marks.common.contains(&self.key_conditions) {
+            self.indexed = true;
             let side = c.side_condition(&mut |v| self.bind(v));
             let (k, mark) = (self.bind(c.key().to_owned()), self.bind(self.key_marks.of(c.key())));
             let from = self.scan_from(mark.clone());

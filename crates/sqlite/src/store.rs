@@ -25,6 +25,7 @@ use crate::sql::Sql;
 use crate::upkeep::search;
 use crate::{file, schema, BUSY_TIMEOUT};
 
+mod estimate;
 mod fields;
 mod split;
 
@@ -75,6 +76,8 @@ pub struct SqliteStore {
     read_timeout: Duration,
     /// The origin of the deadlines kept in [`ReadConn::deadline`].
     epoch: Instant,
+    /// When a histogram is estimated, and from how many rows.
+    estimate: estimate::Sizes,
 }
 
 /// Idle read connections, and the identity of the file they read.
@@ -175,6 +178,7 @@ impl SqliteStore {
             pool: Mutex::new(Pool { conns: Vec::new(), file }),
             read_timeout: DEFAULT_READ_TIMEOUT,
             epoch: Instant::now(),
+            estimate: estimate::Sizes::DEFAULT,
         };
         drop(store.conn()?);
         Ok(store)
@@ -342,7 +346,21 @@ impl SqliteStore {
             let conn = self.conn()?;
             span_rows(&conn, filter.since, filter.until).map_err(storage)?
         };
+        self.plan_counting_rows(filter, rows)
+    }
+
+    /// [`SqliteStore::plan_counting`] for a span of about `rows` rows.
+    fn plan_counting_rows(&self, filter: &RecordFilter, rows: i64) -> Result<Sql, StoreError> {
         self.plan_with(filter, None, Some(rows))
+    }
+
+    /// The histogram of the rows `w` selects, counted one by one (at most
+    /// [`HISTOGRAM_ROW_LIMIT`] of them: beyond, the counts are a lower bound).
+    fn count_rows(&self, w: &Sql, slots: &Slots) -> Result<Histogram, StoreError> {
+        let mut out = Histogram::zeros(slots);
+        let conn = self.conn()?;
+        out.complete = for_each_bounded_row(&conn, "ts, level", w, |row| count_row(row, slots, &mut out.slots))?;
+        Ok(out)
     }
 
     fn select(&self, w: &Sql, tail: &str) -> Result<Vec<StoredRecord>, StoreError> {
@@ -700,6 +718,16 @@ fn page_common_at(rows: i64) -> i64 {
 /// and last record by time apart (ids follow commit order, which follows
 /// time closely enough to choose a plan by; never an answer's count).
 fn span_rows(conn: &Connection, since: Option<Timestamp>, until: Option<Timestamp>) -> rusqlite::Result<i64> {
+    Ok(span_ids(conn, since, until)?.map_or(0, |(a, b)| b.saturating_sub(a).saturating_add(1).max(0)))
+}
+
+/// The ids of the first and of the last record by time in `[since, until)`
+/// (`None`: no record there). See [`span_rows`].
+fn span_ids(
+    conn: &Connection,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+) -> rusqlite::Result<Option<(i64, i64)>> {
     let first = match since {
         Some(t) => conn
             .prepare_cached("SELECT id FROM log_records WHERE ts >= ?1 ORDER BY ts, id LIMIT 1")?
@@ -714,13 +742,9 @@ fn span_rows(conn: &Connection, since: Option<Timestamp>, until: Option<Timestam
             .optional()?,
         None => conn.prepare_cached("SELECT max(id) FROM log_records")?.query_row([], |r| r.get(0))?,
     };
-    Ok(match (first, last) {
-        (Some(a), Some(b)) => b.saturating_sub(a).saturating_add(1).max(0),
-        _ => 0,
-    })
+    Ok(first.zip(last))
 }
 
-/// The stored loggers of the tree at `root`: `root` and its `::` children.
 /// Reads `columns` of the records `w` selects, at most
 /// [`HISTOGRAM_ROW_LIMIT`] of them, giving each to `each`: `false` when the
 /// bound cut the read short (the counts are then a lower bound).
@@ -744,6 +768,18 @@ fn for_each_bounded_row(
     Ok(true)
 }
 
+/// Adds a row of `ts, level` to the counts of its slot (none outside the slots).
+fn count_row(row: &Row<'_>, slots: &Slots, counts: &mut [LevelCounts]) -> Result<(), StoreError> {
+    let ts: String = row.get(0).map_err(storage)?;
+    let t = rows::timestamp(&ts).map_err(storage)?;
+    let level = level_from_severity(row.get(1).map_err(storage)?);
+    if let (Some(c), Some(level)) = (slots.index_of(t).and_then(|i| counts.get_mut(i)), level) {
+        c.add(level);
+    }
+    Ok(())
+}
+
+/// The stored loggers of the tree at `root`: `root` and its `::` children.
 fn tree_loggers(conn: &Connection, root: &str) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare_cached(
         "SELECT logger FROM log_logger_stats WHERE logger = ?1 OR (logger >= ?1 || '::' AND logger < ?1 || ':;')",
@@ -1217,18 +1253,13 @@ impl Store for SqliteStore {
                 return Ok(out);
             }
         }
-        let narrowed = span.narrow(filter);
-        let w = self.plan_counting(&narrowed)?;
-        out.complete = for_each_bounded_row(&conn, "ts, level", &w, |row| {
-            let ts: String = row.get(0).map_err(storage)?;
-            let t = rows::timestamp(&ts).map_err(storage)?;
-            let level = level_from_severity(row.get(1).map_err(storage)?);
-            if let (Some(i), Some(level)) = (slots.index_of(t), level) {
-                out.slots[i].add(level);
-            }
-            Ok(())
-        })?;
-        Ok(out)
+        drop(conn);
+        let w = self.plan_counting(&span.narrow(filter))?;
+        self.count_rows(&w, slots)
+    }
+
+    fn histogram_estimate(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
+        estimate::histogram(self, filter, slots)
     }
 
     fn count_split(&self, filter: &RecordFilter, key: &str, counter: &mut SplitCounter<'_>) -> Result<(), StoreError> {

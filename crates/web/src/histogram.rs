@@ -8,7 +8,11 @@
 //! hour when the filter allows it (levels, logger, time), and from the rows
 //! only for the partial quarter hours at its ends; other filters are counted
 //! from the rows up to the store's scan bound, and a count that stopped
-//! there is drawn and labelled as a lower bound.
+//! there is drawn and labelled as a lower bound. Where counting every match
+//! would be expensive (a common word or context value over a wide range,
+//! see [`Store::histogram_estimate`]) the bars are an estimate from a sample
+//! of the rows, drawn and labelled as one, with a link that counts exactly
+//! (the page's `exact=1`).
 
 use log_panel_core::{Timestamp, MINUTE};
 use log_panel_query::{
@@ -66,9 +70,18 @@ pub(crate) struct Drawn {
     pub(crate) counts: Result<Histogram, String>,
 }
 
+/// How a histogram's bars are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counting {
+    /// Exactly, however long it takes (within the read budget).
+    Exact,
+    /// Exactly where that is cheap, else estimated from a sample.
+    Estimate,
+}
+
 /// Reads the histogram of `filter` for a results page: the window (with the
-/// oldest match read only when the page does not show it), then [`exact`]
-/// counts. A read past the time budget leaves the page and says so in the
+/// oldest match read only when the page does not show it), then the
+/// [`counts`]. A read past the time budget leaves the page and says so in the
 /// histogram; any other failure is the page's.
 pub(crate) fn read(
     store: &dyn Store,
@@ -77,6 +90,7 @@ pub(crate) fn read(
     newest: bool,
     now: Timestamp,
     viewer: Viewer,
+    counting: Counting,
 ) -> Result<Drawn, StoreError> {
     let on_page = page.records.last().map(|r| r.ts);
     let found = if filter.since.is_some() {
@@ -95,7 +109,7 @@ pub(crate) fn read(
     let slots = histogram_slots(start, end, viewer)?;
     let counts = match failed.take() {
         Some(e) => Err(e),
-        None => match exact(store, filter, &slots) {
+        None => match counts(store, filter, &slots, counting) {
             Ok(h) => Ok(h),
             Err(e) if e.kind() == StoreErrorKind::TimedOut => Err(e.to_string()),
             Err(e) => return Err(e),
@@ -116,15 +130,24 @@ pub(crate) fn oldest(store: &dyn Store, filter: &RecordFilter) -> Result<Option<
 /// with a filter on levels, logger and time only and slots on quarter hours,
 /// the whole quarter hours are read from the aggregates and only the partial
 /// ones at the ends (at most 15 minutes each) from the rows. Anything else is
-/// [`Store::histogram`] as it is (rows, up to the store's scan bound).
-pub(crate) fn exact(store: &dyn Store, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
+/// [`Store::histogram`] as it is (rows, up to the store's scan bound), or
+/// with [`Counting::Estimate`] [`Store::histogram_estimate`].
+pub(crate) fn counts(
+    store: &dyn Store,
+    filter: &RecordFilter,
+    slots: &Slots,
+    counting: Counting,
+) -> Result<Histogram, StoreError> {
     let lo = filter.since.map_or(slots.start(), |s| s.max(slots.start()));
     let hi = filter.until.map_or(slots.end(), |u| u.min(slots.end()));
     let inner = (Timestamp(ceil_to(lo.0, QUARTER_HOUR)), Timestamp(hi.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR));
     if !filter.is_aggregate_only() || !slots.aligned_to(QUARTER_HOUR) || inner.0 >= inner.1 {
-        return store.histogram(filter, slots);
+        return match counting {
+            Counting::Exact => store.histogram(filter, slots),
+            Counting::Estimate => store.histogram_estimate(filter, slots),
+        };
     }
-    let mut out = Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true };
+    let mut out = Histogram::zeros(slots);
     for (since, until) in [(lo, inner.0), inner, (inner.1, hi)] {
         if since >= until {
             continue;
@@ -240,8 +263,12 @@ pub(crate) fn bar_width(slots: &Slots) -> String {
 /// attributes, not inline styles, so the CSP can forbid styles in the page).
 /// Under the bars, a band marks the time span of the rows on this page. A
 /// count that stopped at the store's scan bound is drawn as a lower bound:
-/// hatched bars titled "at least", and "≥" before the total. A bar's link
-/// keeps `keep`, the page's parameters beside the filter (`split`, `limit`).
+/// hatched bars titled "at least", and "≥" before the total; an estimate
+/// from a sample as bars of their own style titled "about", "≈" before the
+/// total, and a caption saying how much was read with the link
+/// `count_exactly` (this page counted exactly). A bar's link keeps `keep`,
+/// the page's parameters beside the filter (`split`, `limit`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn histogram(
     base: &Base,
     viewer: Viewer,
@@ -250,9 +277,10 @@ pub(crate) fn histogram(
     rows: &[StoredRecord],
     path: &str,
     keep: &[(&'static str, String)],
+    count_exactly: &str,
 ) -> Markup {
     let slots = &drawn.slots;
-    let empty = Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true };
+    let empty = Histogram::zeros(slots);
     let hist = drawn.counts.as_ref().unwrap_or(&empty);
     let max = hist.slots.iter().map(|c| c.total()).max().unwrap_or(0).max(1);
     let total: u64 = hist.slots.iter().map(|c| c.total()).sum();
@@ -264,8 +292,16 @@ pub(crate) fn histogram(
     let bar_w = 10usize;
     let width = slots.slot(slots.len() / 2).map_or(0, |(a, b)| b.0 - a.0);
     let label = |t: Timestamp| axis_label(viewer, t, width);
-    let at_least = if hist.complete { "" } else { "at least " };
-    let bar_class = |base: &'static str| if hist.complete { base.to_owned() } else { format!("{base} est") };
+    let at_least = match (hist.complete, hist.sample) {
+        (false, _) => "at least ",
+        (true, Some(_)) => "about ",
+        (true, None) => "",
+    };
+    let bar_class = |base: &'static str| match (hist.complete, hist.sample) {
+        (false, _) => format!("{base} est"),
+        (true, Some(_)) => format!("{base} approx"),
+        (true, None) => base.to_owned(),
+    };
     // The page's rows, newest first: the band runs from the last row to the first.
     let band = match (rows.last(), rows.first()) {
         (Some(old), Some(new)) => {
@@ -276,7 +312,9 @@ pub(crate) fn histogram(
     };
     html! {
         figure.histogram data-start=(drawn.window.0 .0) data-end=(drawn.window.1 .0)
-            data-total=[drawn.counts.as_ref().ok().map(|_| total)] data-exact=(drawn.counts.is_ok() && hist.complete) {
+            data-total=[drawn.counts.as_ref().ok().map(|_| total)]
+            data-exact=(drawn.counts.is_ok() && hist.complete && hist.sample.is_none())
+            data-sampled=[hist.sample.map(|s| s.read)] {
             svg viewBox={ "0 0 " (n * bar_w) " " (SVG_H) } preserveAspectRatio="none" role="img"
                 aria-label={ "Records over time: " @if drawn.counts.is_ok() { (at_least) (total) " in all" } @else { "count not available" } } {
                 @for (i, counts, start, end, link) in bars(base, viewer, form, slots, hist, path, keep) {
@@ -306,6 +344,10 @@ pub(crate) fn histogram(
                         Err(e) => { strong.total { "Count not available" } ": " (Shown(e)) }
                     }
                     @if !hist.complete { " — the count stopped at the store's scan bound; each hatched bar is at least its height" }
+                    @if let Some(sample) = hist.sample {
+                        " — estimated from " (sample_percent(sample.percent())) " of the records — "
+                        a.count-exactly href=(count_exactly) { "count exactly" }
+                    }
                     " · " (n) " bars of " (bar_width(slots)) ", max " (max) " per bar"
                     @if band.is_some() { " · the band marks this page" }
                     " · click a bar to narrow the range"
@@ -331,14 +373,26 @@ fn bar_heights(counts: &LevelCounts, max: u64, height: u64) -> (u64, u64, u64) {
     (rest, w, e)
 }
 
-/// The histogram's total for people: "332 records", or "≥ 1 000 001 records"
-/// when the count stopped at the scan bound.
+/// The histogram's total for people: "332 records", "≥ 1 000 001 records"
+/// when the count stopped at the scan bound, "≈ 93 000 records" when
+/// estimated from a sample.
 pub(crate) fn total_label(hist: &Histogram) -> String {
     let total: u64 = hist.slots.iter().map(|c| c.total()).sum();
-    if hist.complete {
-        counted(total, "record")
+    match (hist.complete, hist.sample) {
+        (false, _) => format!("≥ {}", counted(total, "record")),
+        (true, Some(_)) => format!("≈ {}", counted(total, "record")),
+        (true, None) => counted(total, "record"),
+    }
+}
+
+/// A sample's share of the records for people: `0.6 %`, `12 %`, never `0 %`.
+fn sample_percent(p: f64) -> String {
+    if p >= 10.0 {
+        format!("{p:.0} %")
+    } else if p >= 0.1 {
+        format!("{p:.1} %")
     } else {
-        format!("≥ {}", counted(total, "record"))
+        "under 0.1 %".to_owned()
     }
 }
 

@@ -666,4 +666,41 @@ pub fn query(db: &Path, reps: usize, export: Option<&Path>) {
         let _ = child.kill();
         let _ = child.wait();
     }
+    if std::env::var_os("HOSTILE_ESTIMATE").is_some() {
+        estimates(&store, &tasks(now), now, &only);
+    }
+}
+
+/// `HOSTILE_ESTIMATE=1`: for each records task, the 91-day daily histogram
+/// the panel draws (`histogram_estimate`) beside the exact one: how long the
+/// estimate took, its total against the exact total, and how far its bars
+/// are from the exact bars (the bars with at least 100 exact matches).
+fn estimates(store: &SqliteStore, tasks: &[Task], now: i64, only: &[String]) {
+    let slots = Slots::days_until(Timestamp(now), 0, 91).expect("slots");
+    println!("\n| task (91 days, 91 bars) | estimate ms | read | estimated / exact | bars ≥ 100: median / max off |");
+    println!("|---|---:|---:|---:|---:|");
+    for task in tasks.iter().filter(|t| t.kind == Kind::Records) {
+        if !only.is_empty() && !only.iter().any(|o| task.name.contains(o.as_str())) {
+            continue;
+        }
+        let exact = store.histogram(&task.filter, &slots).expect("histogram");
+        let start = Instant::now();
+        let estimate = store.histogram_estimate(&task.filter, &slots).expect("estimate");
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        let total = |h: &log_panel_query::Histogram| h.slots.iter().map(|c| c.total()).sum::<u64>();
+        let mut off: Vec<f64> = exact
+            .slots
+            .iter()
+            .zip(&estimate.slots)
+            .filter(|(x, _)| x.total() >= 100)
+            .map(|(x, e)| (e.total() as f64 - x.total() as f64).abs() / x.total() as f64 * 100.0)
+            .collect();
+        off.sort_by(f64::total_cmp);
+        let read = estimate.sample.map_or_else(|| "exact".to_owned(), |s| format!("{:.2} %", s.percent()));
+        let bars = match (off.get(off.len() / 2), off.last()) {
+            (Some(m), Some(x)) => format!("{m:.0} % / {x:.0} % ({} bars)", off.len()),
+            _ => "–".to_owned(),
+        };
+        println!("| {} | {ms:.1} | {read} | {} / {} | {bars} |", task.name, total(&estimate), total(&exact));
+    }
 }

@@ -850,3 +850,45 @@ fn a_sparse_value_pages_from_its_nearest_candidates() {
     assert_eq!(ranged.records.len(), 20);
     assert!(ranged.older.is_none());
 }
+
+/// A common word's histogram over a wide span is estimated from a sample
+/// (`TABLESAMPLE`): each bar within a quarter of its exact count, the total
+/// within 3 %; the exact `histogram` stays exact, and a rare word's estimate
+/// is its exact count (the trigram index's candidates).
+#[test]
+fn a_common_words_histogram_is_estimated_and_a_rare_ones_counted() {
+    use log_panel_testing::estimate as set;
+    server_or_skip!();
+    let (url, mut sink) = fresh_sink().unwrap();
+    set::write(&mut sink, 5_000);
+    while sink.idle().unwrap() {}
+    // The planner's estimates of the term and of the span come from the statistics.
+    client(&url).batch_execute("ANALYZE").unwrap();
+    let store = PgStore::connect(&url).unwrap();
+    let slots = set::slots();
+    let common = set::common_word();
+    let exact = store.histogram(&common, &slots).unwrap();
+    let total: u64 = exact.slots.iter().map(|c| c.total()).sum();
+    let fifth = set::RECORDS / 5;
+    assert!((fifth * 95 / 100..fifth * 105 / 100).contains(&total), "about a fifth: {total}");
+    let estimate = store.histogram_estimate(&common, &slots).unwrap();
+    let sample = estimate.sample.expect("a sample");
+    // 40 000 of the 240 000 rows, in whole pages.
+    assert!((10.0..25.0).contains(&sample.percent()), "{sample:?}");
+    // A bar's 12 000 rows give about 2 000 to the sample, 400 matches (±5 %
+    // is one standard deviation), in pages of rows written together.
+    set::assert_close("common word", &exact, &estimate, 0.25, 0.03);
+    assert_eq!(store.histogram_estimate(&common, &slots).unwrap(), estimate, "the same pages each time");
+
+    let rare = set::rare_word();
+    let exact = store.histogram(&rare, &slots).unwrap();
+    assert_eq!(exact.slots.iter().map(|c| c.total()).sum::<u64>(), set::RECORDS / set::RARE_EVERY);
+    assert_eq!(store.histogram_estimate(&rare, &slots).unwrap(), exact);
+    // A common word over a short span (15 000 rows) is counted.
+    let mut narrow = set::common_word();
+    narrow.since = Some(Timestamp(records::BASE + 100_000 * set::STEP));
+    narrow.until = Some(Timestamp(records::BASE + 115_000 * set::STEP));
+    let h = store.histogram_estimate(&narrow, &slots).unwrap();
+    assert!(h.sample.is_none());
+    assert_eq!(h, store.histogram(&narrow, &slots).unwrap());
+}

@@ -18,7 +18,7 @@ pub enum Read {
     Related,
     /// [`Store::cards`].
     Cards,
-    /// [`Store::histogram`].
+    /// [`Store::histogram`] and [`Store::histogram_estimate`].
     Histogram,
     /// [`Store::call_sites`].
     CallSites,
@@ -49,6 +49,16 @@ pub trait Hooks: Send + Sync {
     /// The answer to [`Store::histogram`].
     fn histogram(&self, inner: &dyn Store, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
         inner.histogram(filter, slots)
+    }
+
+    /// The answer to [`Store::histogram_estimate`].
+    fn histogram_estimate(
+        &self,
+        inner: &dyn Store,
+        filter: &RecordFilter,
+        slots: &Slots,
+    ) -> Result<Histogram, StoreError> {
+        inner.histogram_estimate(filter, slots)
     }
 
     /// The answer to [`Store::describe`].
@@ -109,6 +119,10 @@ impl<H: Hooks> Store for Wrapped<H> {
     fn histogram(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
         self.hooks.before(Read::Histogram)?;
         self.hooks.histogram(self.inner.as_ref(), filter, slots)
+    }
+    fn histogram_estimate(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
+        self.hooks.before(Read::Histogram)?;
+        self.hooks.histogram_estimate(self.inner.as_ref(), filter, slots)
     }
     fn call_sites(&self, filter: &RecordFilter, limit: usize) -> Result<Vec<CallSite>, StoreError> {
         self.hooks.before(Read::CallSites)?;

@@ -14,7 +14,7 @@ use maud::{html, Markup};
 use crate::error::PageError;
 use crate::extract::{blocking, Ctx};
 use crate::filter_form::{filter_form_keeping, form_pairs, parse_filter, read_form, refused, store_failed, At};
-use crate::histogram::{histogram, total_label};
+use crate::histogram::{histogram, total_label, Counting};
 use crate::html::{counted, page, respond, Nav, Shown};
 use crate::rows::records_table;
 use crate::url::{encode, number, page_at};
@@ -49,11 +49,14 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Result<R
     let unindexed = unindexed_note(&filter);
     let keys: Vec<String> = filter.fields.iter().map(|f| f.key.clone()).collect();
     let newest = at == PageAt::Newest;
+    // `exact=1`: the histogram counts every match, where it would otherwise be estimated.
+    let exact = ctx.params.get("exact") == Some("1");
+    let counting = if exact { Counting::Exact } else { Counting::Estimate };
     let split_key_read = split_key.clone();
     let ask_read = ask.clone();
     let result = blocking(&state, move |s| {
         let page = s.records(&filter, at, limit)?;
-        let drawn = crate::histogram::read(s, &filter, &page, newest, now, viewer)?;
+        let drawn = crate::histogram::read(s, &filter, &page, newest, now, viewer, counting)?;
         let split = match split_key_read.as_deref() {
             Some(key) => Some(split::read(s, &filter, key, &drawn.slots)?),
             None => None,
@@ -82,6 +85,16 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Result<R
     // split, the page size, the open field statistics; never the page position).
     let beside: Vec<(&'static str, String)> =
         keep.iter().filter(|(k, _)| matches!(*k, "split" | "limit" | "fields" | "field")).cloned().collect();
+    // This page, at its position, counted exactly; the pager keeps an exact count.
+    let mut exact_pairs = keep.clone();
+    for key in ["older", "newer"] {
+        exact_pairs.extend(ctx.params.get(key).map(|v| (key, v.to_owned())));
+    }
+    exact_pairs.push(("exact", "1".to_owned()));
+    let count_exactly = ctx.base.link("/records", &encode(exact_pairs));
+    if exact {
+        keep.push(("exact", "1".to_owned()));
+    }
     let pager_link = |key: &'static str, cursor: String| {
         let mut pairs = keep.clone();
         pairs.push((key, cursor));
@@ -99,7 +112,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Result<R
     let body = html! {
         (filter_form_keeping(&ctx.base, "/records", &form, viewer, None, &beside))
         (unindexed)
-        (histogram(&ctx.base, viewer, &form, &drawn, &page_of.records, "/records", &beside))
+        (histogram(&ctx.base, viewer, &form, &drawn, &page_of.records, "/records", &beside, &count_exactly))
         @if let (Some(key), Some(split)) = (&split_key, &split) {
             (split::chart(&ctx.base, viewer, &keep, key, &drawn, split))
         }

@@ -12,7 +12,7 @@ use common::*;
 use http_body_util::BodyExt;
 use log_panel_core::{Batch, Level, Origin, Record, Timestamp, Value, DAY, MINUTE};
 use log_panel_query::conformance::{Hooks, Read, Wrapped};
-use log_panel_query::{Histogram, LoggerMatch, RecordFilter, Slots, StoreErrorKind, StoredRecord};
+use log_panel_query::{Histogram, LoggerMatch, RecordFilter, Sample, Slots, StoreErrorKind, StoredRecord};
 use log_panel_query::{Store, StoreError};
 use log_panel_web::{router, PanelOptions, CONTENT_SECURITY_POLICY};
 use tower::ServiceExt;
@@ -1633,7 +1633,7 @@ mod histogram_truth {
             .map(|b| (attr(b, "data-from").unwrap().parse().unwrap(), attr(b, "data-to").unwrap().parse().unwrap()));
         // The total as the SVG's label says it (the figure's attribute holds it too).
         let said = attr(&html, "aria-label").and_then(|l| {
-            let n = l.strip_prefix("Records over time: ")?.trim_start_matches("at least ");
+            let n = l.strip_prefix("Records over time: ")?.trim_start_matches("at least ").trim_start_matches("about ");
             n.split(' ').next()?.parse().ok()
         });
         if let Some(total) = attr(head, "data-total") {
@@ -1802,6 +1802,9 @@ mod histogram_truth {
         Bounded,
         /// Fails each as past the read time budget.
         TimedOut,
+        /// Answers each estimate as one from a sample of 0.6 % of 10 M rows
+        /// (the counts exact, so a page can be checked); exact histograms as they are.
+        Sampled,
     }
 
     /// A store that notes every histogram it is asked for, and does [`Mode`] to it.
@@ -1823,9 +1826,61 @@ mod histogram_truth {
             h.complete &= self.1 != Mode::Bounded;
             Ok(h)
         }
+        fn histogram_estimate(&self, inner: &dyn Store, f: &RecordFilter, s: &Slots) -> Result<Histogram, StoreError> {
+            let mut h = self.histogram(inner, f, s)?;
+            if self.1 == Mode::Sampled {
+                h.sample = Some(Sample { read: 60_000, of: 10_000_000 });
+            }
+            Ok(h)
+        }
         fn describe(&self, _: &dyn Store) -> String {
             "watched".into()
         }
+    }
+
+    /// An estimated histogram says so: "≈" before the totals, bars of their
+    /// own style titled "about", the part of the records read, and a link to
+    /// this page counted exactly (`exact=1`, the filter kept and escaped),
+    /// whose histogram is exact.
+    pub(super) async fn an_estimate_is_labelled_with_a_link_that_counts_exactly(env: &Env) {
+        let watched = Arc::new(Watched::new(env.store.clone(), Mode::Sampled));
+        let app = router(watched.clone());
+        let (status, _, body) = get(&app, "/records?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E%22").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_escaped("a hostile term", &body);
+        let fig = figure(&body);
+        let link = fig.html.split("<a class=\"count-exactly\" href=\"").nth(1).expect("a count-exactly link");
+        let link = &link[..link.find('"').unwrap()];
+        assert!(link.starts_with("/records?q=%3Cscript%3Ealert") && link.ends_with("&amp;exact=1"), "{link}");
+        let (status, _, body) = get(&app, "/records?q=payment").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let fig = figure(&body);
+        assert!(!fig.exact, "{}", fig.html);
+        assert!(fig.html.contains("≈ 4 records"), "{}", fig.html);
+        assert!(
+            fig.html.contains("approx\"") && fig.html.contains(": about ") && !fig.html.contains(" est\""),
+            "{}",
+            fig.html
+        );
+        assert!(fig.html.contains("data-sampled=\"60000\""), "{}", fig.html);
+        assert!(fig.html.contains("estimated from 0.6 % of the records"), "{}", fig.html);
+        assert!(body.contains(" of ≈ 4 records matching"), "{body}");
+        let link = fig.html.split("<a class=\"count-exactly\" href=\"").nth(1).expect("a count-exactly link");
+        let link = link[..link.find('"').unwrap()].replace("&amp;", "&");
+        assert_eq!(link, "/records?q=payment&exact=1", "{}", fig.html);
+        let (status, _, body) = get(&app, &link).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let fig = figure(&body);
+        assert!(fig.exact && fig.total == Some(4), "{}", fig.html);
+        assert!(
+            !fig.html.contains('≈') && !fig.html.contains("approx") && !fig.html.contains("count exactly"),
+            "{}",
+            fig.html
+        );
+        assert!(body.contains(" of 4 records matching"), "{body}");
+        // A filter of logger, level and time is counted from the aggregates either way.
+        let (_, _, body) = get(&app, "/records?since=90d").await;
+        assert!(figure(&body).exact, "{body}");
     }
 
     /// Counts past the read time budget leave the rows: the page is a 200 with
@@ -1874,6 +1929,7 @@ mod histogram_truth {
                 histogram_labels_have_no_milliseconds,
                 search_term_is_marked_and_escaped,
                 a_bounded_count_is_marked_in_the_bars,
+                an_estimate_is_labelled_with_a_link_that_counts_exactly,
                 a_count_past_the_time_budget_leaves_the_rows,
                 long_ranges_are_counted_from_the_aggregates,
             );

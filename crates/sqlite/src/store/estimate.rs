@@ -1,0 +1,194 @@
+//! [`Store::histogram_estimate`](log_panel_query::Store::histogram_estimate)
+//! on SQLite: the exact count where it is cheap, else an estimate from
+//! evenly spaced blocks of consecutive ids over the span.
+//!
+//! A count costs what the plan visits: every row of the span when a
+//! condition is read by scan, or each match through its index, at
+//! [`INDEX_ROW_COST`] rows a match. Both are cheap below
+//! [`Sizes::exact_rows`]; above, the plan of the exact count is drawn
+//! with that budget's cap ([`SqliteStore::plan_with`] probes each term and
+//! context condition once), and when it reads some condition from its index
+//! (one with fewer candidates than the cap) that plan is the count.
+//! Otherwise every condition is common at the budget, no index bounds the
+//! count, and the rows are sampled: ids follow time closely, and the rows of
+//! a block of consecutive ids lie together in the rowid B-tree, so a block
+//! is one short range read. Each block's rows are tested against the whole
+//! filter, and each slot's counts scaled by the part of the span's ids read.
+
+use log_panel_query::{Histogram, HistogramSpan, LevelCounts, RecordFilter, Sample, Slots, Store, StoreError};
+use rusqlite::params_from_iter;
+use rusqlite::types::Value;
+
+use super::{count_row, span_ids, storage, SqliteStore, INDEX_ROW_COST};
+use crate::sql::{KeyCondition, Marks, Sql};
+
+/// When a histogram is estimated, and from how many rows.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Sizes {
+    /// A span of at most this many rows is counted exactly, and so is a
+    /// filter with a condition of fewer than this many rows'
+    /// worth of index candidates (`exact_rows / INDEX_ROW_COST` matches).
+    pub(super) exact_rows: i64,
+    /// About how many rows an estimate reads.
+    pub(super) sample_rows: i64,
+    /// Consecutive ids in one block of the sample.
+    pub(super) block: i64,
+}
+
+impl Sizes {
+    /// Measured at 10 M records (docs/performance.md, "Estimated histograms
+    /// of common values"): 60 000 consecutive rows take 10 ms to read and
+    /// 25 ms with a context value checked on each, so 100 000 rows counted
+    /// exactly and a sample of 40 000 stay within a page's 50 ms beside the
+    /// page itself; 200 blocks of 200 put two or more blocks in each bar of
+    /// a 91-bar histogram.
+    pub(super) const DEFAULT: Sizes = Sizes { exact_rows: 100_000, sample_rows: 40_000, block: 200 };
+}
+
+/// See the module documentation.
+pub(super) fn histogram(store: &SqliteStore, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
+    let Some(span) = HistogramSpan::of(filter, slots)? else { return Ok(Histogram::zeros(slots)) };
+    // Logger, level and time alone are counted from the aggregates; a query
+    // expression's terms look up their indexes inside it, once per statement,
+    // which a sample would repeat for every block.
+    if filter.is_aggregate_only() || filter.query.is_some() {
+        return store.histogram(filter, slots);
+    }
+    let narrowed = span.narrow(filter);
+    let ids = {
+        let conn = store.conn()?;
+        span_ids(&conn, narrowed.since, narrowed.until).map_err(storage)?
+    };
+    let Some((first, last)) = ids else { return Ok(Histogram::zeros(slots)) };
+    let rows = last.saturating_sub(first).saturating_add(1).max(0);
+    let sizes = store.estimate;
+    if rows <= sizes.exact_rows.max(sizes.sample_rows) {
+        return store.count_rows(&store.plan_counting_rows(&narrowed, rows)?, slots);
+    }
+    let w = store.plan_with(&narrowed, None, Some(sizes.exact_rows / INDEX_ROW_COST))?;
+    if w.indexed {
+        return store.count_rows(&w, slots);
+    }
+    sample(store, &narrowed, slots, (first, last), sizes)
+}
+
+/// The estimate from blocks of `sizes.block` consecutive ids, evenly spaced
+/// over `[first, last]` (one in the middle of each equal share of the ids),
+/// their rows tested against every condition of `narrowed`.
+fn sample(
+    store: &SqliteStore,
+    narrowed: &RecordFilter,
+    slots: &Slots,
+    (first, last): (i64, i64),
+    sizes: Sizes,
+) -> Result<Histogram, StoreError> {
+    let extent = last - first + 1;
+    let block = sizes.block.clamp(1, extent);
+    let blocks = (sizes.sample_rows / block).clamp(1, extent / block);
+    let share = extent / blocks;
+    // Every condition is checked on the row itself: an index lookup would
+    // read all of its matches for each block.
+    let every = Marks { common: (0..KeyCondition::all(narrowed).count()).collect(), ..Marks::default() };
+    let mut w = Sql::planned(narrowed, true, every);
+    let from = w.bind(first);
+    let to = w.bind(first);
+    w.and(format!("id >= {from} AND id < {to}"));
+    let (from, to) = (w.params.len() - 2, w.params.len() - 1);
+    // `NOT INDEXED`: the rowid range is the only access path, never the
+    // time or logger index over the whole span.
+    let sql = format!("SELECT ts, level FROM log_records NOT INDEXED{}", w.sql());
+    let conn = store.conn()?;
+    let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+    let mut counted = vec![LevelCounts::default(); slots.len()];
+    let mut read = 0i64;
+    for k in 0..blocks {
+        let start = first + k * share + (share - block) / 2;
+        w.params[from] = Value::Integer(start);
+        w.params[to] = Value::Integer(start + block);
+        read += block;
+        let mut found = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
+        while let Some(row) = found.next().map_err(storage)? {
+            count_row(row, slots, &mut counted)?;
+        }
+    }
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    Ok(Histogram::estimated(counted, Sample { read: count(read), of: count(extent) }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use log_panel_core::Sink;
+    use log_panel_testing::estimate as set;
+
+    use super::*;
+
+    /// The estimate set of 240 000 records, with sizes scaled to it: exact
+    /// up to 20 000 rows (a condition of fewer than 1 250 candidates), a
+    /// sample of 200 blocks of 100.
+    fn store(dir: &tempfile::TempDir) -> SqliteStore {
+        let path = dir.path().join("logs.db");
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        set::write(&mut sink, 5_000);
+        while sink.idle().unwrap() {}
+        let mut store = SqliteStore::open(&path).unwrap();
+        store.estimate = Sizes { exact_rows: 20_000, sample_rows: 20_000, block: 100 };
+        store
+    }
+
+    #[test]
+    fn a_common_word_or_value_over_a_wide_span_is_estimated_within_a_quarter_per_bar() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let slots = set::slots();
+        for (what, f) in [("common word", set::common_word()), ("common user", set::common_user())] {
+            let exact = store.histogram(&f, &slots).unwrap();
+            let total: u64 = exact.slots.iter().map(LevelCounts::total).sum();
+            let fifth = set::RECORDS / 5;
+            assert!((fifth * 95 / 100..fifth * 105 / 100).contains(&total), "{what}: about a fifth: {total}");
+            let estimate = store.histogram_estimate(&f, &slots).unwrap();
+            assert_eq!(estimate.sample, Some(Sample { read: 20_000, of: set::RECORDS }), "{what}");
+            // A bar's 12 000 rows give 1 000 to the sample, about 200 matches:
+            // ±6 % is one standard deviation, 25 % four.
+            set::assert_close(what, &exact, &estimate, 0.25, 0.03);
+        }
+    }
+
+    #[test]
+    fn the_estimate_is_chosen_only_above_the_cap_and_is_exact_below_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store(&dir);
+        let slots = set::slots();
+        let rare = set::rare_word();
+        let exact = store.histogram(&rare, &slots).unwrap();
+        let candidates = set::RECORDS / set::RARE_EVERY;
+        assert_eq!(exact.slots.iter().map(LevelCounts::total).sum::<u64>(), candidates);
+        let candidates = i64::try_from(candidates).unwrap();
+        // 1 200 candidates: below a cap of 1 201 the index counts them exactly …
+        store.estimate.exact_rows = (candidates + 1) * INDEX_ROW_COST;
+        assert_eq!(store.histogram_estimate(&rare, &slots).unwrap(), exact);
+        // … at a cap of 1 200 they are common: sampled.
+        store.estimate.exact_rows = candidates * INDEX_ROW_COST;
+        assert!(store.histogram_estimate(&rare, &slots).unwrap().sample.is_some());
+
+        store.estimate.exact_rows = 20_000;
+        // A common word beside a rare condition is read through the rare one's index: exact.
+        let mut both = set::user(1_234);
+        both.text = Some(set::COMMON_WORD.into());
+        let h = store.histogram_estimate(&both, &slots).unwrap();
+        assert_eq!(h, store.histogram(&both, &slots).unwrap());
+        assert!(h.sample.is_none());
+        // A span of 15 000 rows holds fewer than the exact budget: exact.
+        let mut narrow = set::common_word();
+        narrow.since = Some(log_panel_core::Timestamp(log_panel_testing::records::BASE + 100_000 * set::STEP));
+        narrow.until = Some(log_panel_core::Timestamp(log_panel_testing::records::BASE + 115_000 * set::STEP));
+        let h = store.histogram_estimate(&narrow, &slots).unwrap();
+        assert_eq!(h, store.histogram(&narrow, &slots).unwrap());
+        assert!(h.sample.is_none());
+        // Logger and level alone: the aggregates, exact.
+        let errors = log_panel_testing::records::filter(|f| f.min_level = Some(log_panel_core::Level::Error));
+        let h = store.histogram_estimate(&errors, &slots).unwrap();
+        assert_eq!(h.slots.iter().map(LevelCounts::total).sum::<u64>(), set::RECORDS / 10);
+        assert!(h.sample.is_none());
+    }
+}
