@@ -4,7 +4,7 @@
 //!
 //! A count costs what the plan visits: every row of the span when a
 //! condition is read by scan, or each match through its index, at
-//! [`INDEX_ROW_COST`] rows a match. Both are cheap below
+//! [`INDEX_ROW_COST`](super::INDEX_ROW_COST) rows a match. Both are cheap below
 //! [`Sizes::exact_rows`]; above, the plan of the exact count is drawn
 //! with that budget's cap ([`SqliteStore::plan_with`] probes each term and
 //! context condition once), and when it reads some condition from its index
@@ -19,7 +19,7 @@ use log_panel_query::{Histogram, HistogramSpan, LevelCounts, RecordFilter, Sampl
 use rusqlite::params_from_iter;
 use rusqlite::types::Value;
 
-use super::{count_row, span_ids, storage, SqliteStore, INDEX_ROW_COST};
+use super::{count_row, span_ids, storage, SqliteStore};
 use crate::sql::{KeyCondition, Marks, Sql};
 
 /// When a histogram is estimated, and from how many rows.
@@ -27,7 +27,8 @@ use crate::sql::{KeyCondition, Marks, Sql};
 pub(super) struct Sizes {
     /// A span of at most this many rows is counted exactly, and so is a
     /// filter with a condition of fewer than this many rows'
-    /// worth of index candidates (`exact_rows / INDEX_ROW_COST` matches).
+    /// worth of index candidates (`exact_rows / INDEX_ROW_COST` matches, or
+    /// `/ KEY_ROW_COST` for a context condition).
     pub(super) exact_rows: i64,
     /// About how many rows an estimate reads.
     pub(super) sample_rows: i64,
@@ -65,7 +66,7 @@ pub(super) fn histogram(store: &SqliteStore, filter: &RecordFilter, slots: &Slot
     if rows <= sizes.exact_rows.max(sizes.sample_rows) {
         return store.count_rows(&store.plan_counting_rows(&narrowed, rows)?, slots);
     }
-    let w = store.plan_with(&narrowed, None, Some(sizes.exact_rows / INDEX_ROW_COST))?;
+    let w = store.plan_with(&narrowed, None, Some(sizes.exact_rows))?;
     if w.indexed {
         return store.count_rows(&w, slots);
     }
@@ -121,6 +122,7 @@ mod tests {
     use log_panel_core::Sink;
     use log_panel_testing::estimate as set;
 
+    use super::super::INDEX_ROW_COST;
     use super::*;
 
     /// The estimate set of 240 000 records, with sizes scaled to it: exact
