@@ -37,6 +37,13 @@ const EVERY: Duration = Duration::from_millis(250);
 /// such a reader costs the writer at most one busy timeout in this time.
 const RESTART_RETRY: Duration = Duration::from_millis(250);
 
+/// How much the WAL may grow after a `RESTART` that could not finish before
+/// the writer tries again, however soon: at full rate the writer adds 40–50
+/// MB a second, so a retry by time alone let one reader descheduled in its
+/// read transaction (a loaded machine) carry the WAL from 32 to 53 MiB. One
+/// busy timeout per 4 MiB written is what such a reader can cost the writer.
+const RESTART_RETRY_GROWTH: u64 = crate::WAL_RESTART_BYTES / 8;
+
 /// How long the writer waits for readers of old frames once the WAL is past
 /// twice [`WAL_RESTART_BYTES`](crate::WAL_RESTART_BYTES): longer than a
 /// panel's reads take under load (p99 0.2–0.5 s), well under its read budget.
@@ -123,8 +130,9 @@ impl Drop for Checkpointer {
 /// module's documentation).
 #[derive(Debug, Default)]
 pub(crate) struct WalBound {
-    /// After a `RESTART` that could not finish: not before then.
-    retry_at: Option<Instant>,
+    /// After a `RESTART` that could not finish: when to try again, and the
+    /// WAL's length that makes it due sooner.
+    retry: Option<(Instant, u64)>,
 }
 
 impl WalBound {
@@ -150,7 +158,7 @@ impl WalBound {
         // meanwhile) instead of a WAL without bound. New readers do not make
         // it wait: once every frame is copied they read the database file.
         let long = wal_len > 2 * crate::WAL_RESTART_BYTES;
-        if !long && self.retry_at.is_some_and(|t| Instant::now() < t) {
+        if !long && !self.due(wal_len, Instant::now()) {
             return;
         }
         let _turn = thread.map(Checkpointer::turn);
@@ -163,9 +171,33 @@ impl WalBound {
         if long {
             let _ = conn.busy_timeout(crate::WRITE_BUSY_TIMEOUT);
         }
-        self.retry_at = match busy {
+        self.retry = match busy {
             Ok(0) => None,
-            _ => Some(Instant::now() + RESTART_RETRY),
+            _ => Some((Instant::now() + RESTART_RETRY, wal_len.saturating_add(RESTART_RETRY_GROWTH))),
         };
+    }
+
+    /// Whether a `RESTART` is due at `now` with the WAL at `wal_len` (past
+    /// the threshold): at once unless the last one could not finish, then
+    /// after [`RESTART_RETRY`] or [`RESTART_RETRY_GROWTH`], whichever is first.
+    fn due(&self, wal_len: u64, now: Instant) -> bool {
+        self.retry.is_none_or(|(at, past)| now >= at || wal_len >= past)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_that_could_not_finish_is_tried_again_after_a_while_or_four_mib() {
+        let start = Instant::now();
+        let at = crate::WAL_RESTART_BYTES + (1 << 20);
+        let mut bound = WalBound::default();
+        assert!(bound.due(at, start), "the first restart is due at once");
+        bound.retry = Some((start + RESTART_RETRY, at + RESTART_RETRY_GROWTH));
+        assert!(!bound.due(at + (1 << 20), start + Duration::from_millis(10)), "not again after 1 MiB and 10 ms");
+        assert!(bound.due(at + (4 << 20), start + Duration::from_millis(10)), "again after 4 MiB, however soon");
+        assert!(bound.due(at + (1 << 20), start + RESTART_RETRY), "again after a while, however little was written");
     }
 }
