@@ -1734,6 +1734,32 @@ mod tests {
             assert_eq!(got, want[50..want.len().min(100)], "{root}");
             assert_eq!(second.newer, second.records.first().map(Cursor::of), "{root}");
         }
+        // A count reads each stored name's entries within the time bounds,
+        // never the children's whole range of names (SQLite's plan of the OR).
+        let mut f = RecordFilter::default();
+        f.logger = Some(LoggerMatch::Tree("app".into()));
+        f.min_level = Some(Level::Warn);
+        f.since = Some(Timestamp(t0 + 3_000 * 1_000_000));
+        let w = store.plan_counting(&f).unwrap();
+        let conn = store.conn().unwrap();
+        let mut stmt =
+            conn.prepare(&format!("EXPLAIN QUERY PLAN SELECT ts, level FROM log_records{}", w.sql())).unwrap();
+        let plan = stmt
+            .query_map(params_from_iter(w.params.iter()), |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join("; ");
+        assert!(plan.contains("log_records_warn_logger_ts (logger=? AND ts>?)"), "{plan}");
+        assert!(!plan.contains("log_records_warn_logger_ts (logger>?"), "{plan}");
+        let slots = Slots::ending_at(Timestamp(t0 + 4_000 * 1_000_000), 100 * 1_000_000, 10).unwrap();
+        let counted: u64 = store.histogram(&f, &slots).unwrap().slots.iter().map(LevelCounts::total).sum();
+        let by_hand = records
+            .iter()
+            .filter(|r| f.since.is_some_and(|s| r.timestamp >= s))
+            .filter(|r| matches!(r.level, Level::Warn | Level::Error) && r.logger.starts_with("app::"))
+            .count();
+        assert_eq!(counted, u64::try_from(by_hand).unwrap());
     }
 
     #[test]
