@@ -282,7 +282,7 @@ impl SqliteStore {
     }
 
     /// The SQL conditions of `filter`, a common search term by scan (see
-    /// `search::COMMON_MATCHES`), context keys with their side-table marks.
+    /// [`page_term_common_at`]), context keys with their side-table marks.
     fn plan(&self, filter: &RecordFilter) -> Result<Sql, StoreError> {
         self.plan_above(filter, None)
     }
@@ -294,23 +294,33 @@ impl SqliteStore {
 
     /// The plan of `filter` above `above`, with a term or context condition
     /// read by scan when it is common: with `counting: None` (a page), a
-    /// term found at least `COMMON_MATCHES` times, a context condition with
-    /// at least [`page_common_at`] entries for the rows of its span; with
+    /// term with at least [`page_term_common_at`] candidates in the search
+    /// index for the rows of its span and of the table, a context condition
+    /// with at least [`page_common_at`] entries for the rows of its span; with
     /// `Some(rows)` (a read that visits every match of a span of `rows`
     /// records), with more candidates in its index than the span's rows
     /// divided by what reading one by id costs ([`INDEX_ROW_COST`],
     /// [`KEY_ROW_COST`]).
     fn plan_with(&self, filter: &RecordFilter, above: Option<i64>, counting: Option<i64>) -> Result<Sql, StoreError> {
+        let planned = |scan: bool, marks: crate::sql::Marks| match counting {
+            Some(_) => Sql::planned_counting(filter, scan, marks),
+            None => Sql::planned_above(filter, scan, marks, above),
+        };
         let keyed = !filter.fields.is_empty() || !filter.ranges.is_empty() || filter.query.is_some();
         if filter.text.is_none() && !keyed {
-            return Ok(Sql::planned_above(filter, false, Default::default(), above));
+            return Ok(planned(false, Default::default()));
         }
         let conn = self.conn()?;
         let cap = |rows: i64, cost: i64| (rows / cost).min(i64::try_from(HISTOGRAM_ROW_LIMIT).unwrap_or(i64::MAX));
         let scan = match (&filter.text, counting) {
-            (Some(t), None) => search::is_common(&conn, t).map_err(storage)?,
-            (Some(t), Some(rows)) if search::indexable(t) => {
-                let cap = cap(rows, INDEX_ROW_COST);
+            (Some(t), _) if search::indexable(t) => {
+                let cap = match counting {
+                    Some(rows) => cap(rows, INDEX_ROW_COST),
+                    None => page_term_common_at(
+                        span_rows(&conn, filter.since, filter.until).map_err(storage)?,
+                        span_rows(&conn, None, None).map_err(storage)?,
+                    ),
+                };
                 search::candidates(&conn, t, cap).map_err(storage)? >= cap
             }
             _ => false,
@@ -334,7 +344,7 @@ impl SqliteStore {
         } else {
             Default::default()
         };
-        Ok(Sql::planned_above(filter, scan, marks, above))
+        Ok(planned(scan, marks))
     }
 
     /// [`SqliteStore::plan`] for a read that visits every match (a
@@ -389,12 +399,12 @@ impl SqliteStore {
         filter: &RecordFilter,
         at: PageAt,
         w: &Sql,
-        tail: &str,
+        fetch: i64,
     ) -> Result<Vec<StoredRecord>, StoreError> {
         let conn = self.conn()?;
         let tx = conn.unchecked_transaction().map_err(storage)?;
         let mut out = Vec::new();
-        if let Some((sql, params)) = page_statement(&tx, filter, at, w, tail).map_err(storage)? {
+        if let Some((sql, params)) = page_statement(&tx, filter, at, w, fetch).map_err(storage)? {
             let mut stmt = tx.prepare_cached(&sql).map_err(storage)?;
             let rows = stmt.query_map(params_from_iter(params.iter()), rows::record).map_err(storage)?;
             for row in rows {
@@ -426,10 +436,9 @@ impl SqliteStore {
         }
         let narrowed = narrowed_for(filter, at);
         let mut w = self.plan(&narrowed)?;
-        let order = page_condition(&mut w, at);
-        let tail = format!(" ORDER BY ts {order}, id {order} LIMIT 51");
+        page_condition(&mut w, at);
         let conn = self.conn()?;
-        let Some((sql, params)) = page_statement(&conn, &narrowed, at, &w, &tail).map_err(storage)? else {
+        let Some((sql, params)) = page_statement(&conn, &narrowed, at, &w, PAGE_ROWS).map_err(storage)? else {
             return Ok(String::new());
         };
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).map_err(storage)?;
@@ -460,8 +469,8 @@ impl SqliteStore {
         let at = if older { PageAt::Older(c) } else { PageAt::Newer(c) };
         let narrowed = narrowed_for(filter, at);
         let mut w = Sql::planned(&narrowed, scan_text, key_marks);
-        let order = page_condition(&mut w, at);
-        let found = self.select_page(&narrowed, at, &w, &format!(" ORDER BY ts {order}, id {order} LIMIT 1"))?;
+        page_condition(&mut w, at);
+        let found = self.select_page(&narrowed, at, &w, 1)?;
         Ok(!found.is_empty())
     }
 }
@@ -641,28 +650,45 @@ fn sum_sites(mut rows: rusqlite::Rows<'_>) -> rusqlite::Result<Vec<SiteSums>> {
 /// arm each; a larger tree is read by a single query (and a sort).
 const TREE_ARMS: usize = 64;
 
-/// The statement (SQL and parameters) of a page of `filter`'s records under
-/// the conditions `w`, ordered and limited by `tail`; `None` when it keeps
-/// nothing (a tree with no stored logger).
+/// The statement (SQL and parameters) of a page of `filter`'s records at
+/// `at` under the conditions `w`, its `fetch` rows in the page's order;
+/// `None` when it keeps nothing (a tree with no stored logger).
 ///
 /// A logger tree of at most [`TREE_ARMS`] stored loggers is one arm per
 /// logger, each walking its logger's `(logger, ts)` index in order (the
 /// partial one of WARN and above when the levels allow, so a quiet logger
-/// costs nothing) and stopping at the limit, then merged. The single query
-/// `w` (an OR of the name and its children's range) would read every record
-/// of the tree to sort them: seconds at 10 M.
+/// costs nothing) and stopping at the limit, then merged — unless
+/// [`walk_beats_arms`]: then the time index (of WARN and above, when the
+/// levels allow) is walked over every logger, testing the tree's names, as
+/// the naive SQL is. The single query `w` left to SQLite (an OR of the name
+/// and its children's range) would read every record of the tree to sort
+/// them: seconds at 10 M.
 fn page_statement(
     conn: &Connection,
     filter: &RecordFilter,
     at: PageAt,
     w: &Sql,
-    tail: &str,
+    fetch: i64,
 ) -> rusqlite::Result<Option<(String, Vec<Value>)>> {
+    let order = page_order(at);
+    let tail = format!(" ORDER BY ts {order}, id {order} LIMIT {fetch}");
     if let Some(LoggerMatch::Tree(root)) = &filter.logger {
         let names = tree_loggers(conn, root)?;
         if names.len() <= TREE_ARMS {
             if names.is_empty() {
                 return Ok(None);
+            }
+            // A condition looked up in its own index (a rare word, a rare
+            // context value) bounds either plan to its matches; the arms
+            // keep them in time order per logger.
+            if !w.indexed && walk_beats_arms(conn, filter, at, &names, fetch)? {
+                // `level >= 30` is in `w` when the levels keep warnings
+                // only (`Sql::filter`), so the partial index applies.
+                let index = if filter.keeps_warnings_only() { "log_records_warn_ts" } else { "log_records_ts" };
+                return Ok(Some((
+                    format!("SELECT {RECORD_COLUMNS} FROM log_records INDEXED BY {index}{}{tail}", w.sql()),
+                    w.params.clone(),
+                )));
             }
             let mut rest = filter.clone();
             rest.logger = None;
@@ -680,6 +706,82 @@ fn page_statement(
         }
     }
     Ok(Some((format!("SELECT {RECORD_COLUMNS} FROM log_records{}{tail}", w.sql()), w.params.clone())))
+}
+
+/// Whether `fetch` rows of a page of a logger tree at `at` (its stored
+/// loggers `names`) are found sooner by one walk of the time index over
+/// every logger than by one arm per logger, as the loggers' counts in the
+/// day the walk starts in predict (`log_logger_hourly`: all records, or
+/// warnings and errors when the levels keep only those; the day before the
+/// page's newest end, or after its oldest for a page read upwards — a tree
+/// busy once and quiet now is not walked for). Each arm reads until it has
+/// `fetch` rows or its logger's rows run out (and costs one seek); the walk
+/// meets the tree's rows in proportion to their share of the walked index,
+/// so it reads about `fetch / share` rows. The other conditions are taken
+/// as dense (either plan meets a page within a few of its logger's rows):
+/// when they are sparse both read their whole span, and the walk costs
+/// `1 / share` times the arms, less than the busy arms it was chosen over
+/// (docs/performance.md: `api::` with WARN and above, 7 days, a common
+/// word and a common tenant, read 4 884 rows through five busy arms, 2 018
+/// by the walk).
+fn walk_beats_arms(
+    conn: &Connection,
+    filter: &RecordFilter,
+    at: PageAt,
+    names: &[String],
+    fetch: i64,
+) -> rusqlite::Result<bool> {
+    let window = match at {
+        PageAt::Newer(c) => {
+            let from = filter.since.map_or(c.ts, |s| s.max(c.ts));
+            (from, Timestamp(from.0.saturating_add(DAY)))
+        }
+        PageAt::Older(c) => {
+            let to = filter.until.map_or(c.ts, |u| u.min(c.ts));
+            (Timestamp(to.0.saturating_sub(DAY)), to)
+        }
+        PageAt::Newest => {
+            let to = match filter.until {
+                Some(u) => u,
+                None => {
+                    let newest: Option<String> =
+                        conn.prepare_cached("SELECT max(hour) FROM log_logger_hourly")?.query_row([], |r| r.get(0))?;
+                    match newest {
+                        Some(h) => Timestamp(rows::timestamp(&h)?.0.saturating_add(HOUR)),
+                        None => return Ok(false),
+                    }
+                }
+            };
+            (Timestamp(to.0.saturating_sub(DAY)), to)
+        }
+    };
+    // The hours that overlap the window.
+    let (from, to) = (bucket_of(window.0, HOUR), window.1);
+    let levels = if filter.keeps_warnings_only() { "warn + error" } else { "trace + debug + info + warn + error" };
+    // `levels` is one of our two constants.
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT logger, sum({levels}) FROM log_logger_hourly WHERE hour >= ?1 AND hour < ?2 GROUP BY logger"
+    ))?;
+    let mut rows = stmt.query(params![from.to_rfc3339(), to.to_rfc3339()])?;
+    let (mut all, mut tree) = (0.0_f64, Vec::with_capacity(names.len()));
+    while let Some(row) = rows.next()? {
+        let n = row.get::<_, i64>(1)?.max(0) as f64;
+        all += n;
+        let logger = row.get_ref(0)?.as_str()?;
+        if names.iter().any(|name| name == logger) {
+            tree.push(n);
+        }
+    }
+    let tree_rows: f64 = tree.iter().sum();
+    if tree_rows <= 0.0 {
+        return Ok(false);
+    }
+    let fetch = fetch.max(1) as f64;
+    // A logger with no row in the window still costs its arm a seek.
+    let quiet = names.len().saturating_sub(tree.len()) as f64;
+    let arms: f64 = tree.iter().map(|&n| n.min(fetch) + 1.0).sum::<f64>() + quiet;
+    let walk = all.min(fetch * all / tree_rows);
+    Ok(walk < arms)
 }
 
 /// What reading one match by its id costs, in rows of a scan in time
@@ -732,6 +834,24 @@ const PAGE_ROWS: i64 = 51;
 /// by the walk), never fewer than `COMMON_MATCHES`.
 fn page_common_at(rows: i64) -> i64 {
     (PAGE_ROWS.saturating_mul(rows.max(0)) / KEY_ROW_COST).isqrt().max(crate::sql::COMMON_MATCHES)
+}
+
+/// How many candidates in the search index make a term common for a page
+/// over a span of `rows` records in a table of `all`, so that it is read by
+/// walking the span in time order and testing each message. Reading the
+/// candidates costs about [`INDEX_ROW_COST`] rows each whatever the span
+/// (the index has no time), while the walk stops at a page: spread over
+/// the table, the matches meet a page after about `PAGE_ROWS * all /
+/// candidates` rows, and never more than the span's rows. The walk is
+/// cheaper from `min(rows, sqrt(PAGE_ROWS * all / INDEX_ROW_COST))`
+/// candidates — at 10 M records 5 645 for a wide span, 287 for an hour
+/// (measured with terms of 242 to 93 164 candidates over an hour, a day, 7
+/// days and 90 days: docs/performance.md). A fixed 1 000 read a rare word's
+/// 500 candidates for an hour of 4 600 rows (9 ms against 2 ms by the
+/// walk), and walked 8.7 M rows for a 2 500-candidate term whose matches
+/// were all old (7.8 s against 21 ms through the index).
+fn page_term_common_at(rows: i64, all: i64) -> i64 {
+    (rows.max(0) / INDEX_ROW_COST).min((PAGE_ROWS.saturating_mul(all.max(0)) / INDEX_ROW_COST).isqrt())
 }
 
 /// About how many records lie in `[since, until)`: the ids of its first
@@ -951,18 +1071,21 @@ fn uri_path(path: &Path) -> String {
     out
 }
 
-/// Adds the cursor condition of `at` to `w`; the order its page is read in.
-fn page_condition(w: &mut Sql, at: PageAt) -> &'static str {
+/// Adds the cursor condition of `at` to `w` (read in [`page_order`]).
+fn page_condition(w: &mut Sql, at: PageAt) {
     match at {
-        PageAt::Newest => "DESC",
-        PageAt::Older(c) => {
-            cursor_condition(w, c, true);
-            "DESC"
-        }
-        PageAt::Newer(c) => {
-            cursor_condition(w, c, false);
-            "ASC"
-        }
+        PageAt::Newest => {}
+        PageAt::Older(c) => cursor_condition(w, c, true),
+        PageAt::Newer(c) => cursor_condition(w, c, false),
+    }
+}
+
+/// The order a page at `at` is read in: newest first, but for the records
+/// newer than a cursor.
+fn page_order(at: PageAt) -> &'static str {
+    match at {
+        PageAt::Newer(_) => "ASC",
+        PageAt::Newest | PageAt::Older(_) => "DESC",
     }
 }
 
@@ -1159,9 +1282,8 @@ impl Store for SqliteStore {
         let mut w = self.plan(&narrowed)?;
         let (scan_text, key_marks) = (w.scan_text, w.key_marks.clone());
         let fetch = usize_param(limit.saturating_add(1));
-        let order = page_condition(&mut w, at);
-        let tail = format!(" ORDER BY ts {order}, id {order} LIMIT {fetch}");
-        let rows = self.select_page(&narrowed, at, &w, &tail)?;
+        page_condition(&mut w, at);
+        let rows = self.select_page(&narrowed, at, &w, fetch)?;
         Page::from_rows(at, limit, rows, |c, older| self.exists_beyond(filter, scan_text, key_marks.clone(), c, older))
     }
 
@@ -1514,6 +1636,130 @@ mod tests {
         let p = explain(&span);
         assert!(!p.contains("log_context_index"), "{p}");
         assert_eq!(total(&store.histogram(&filter, &wide).unwrap()), 7_200 + 30);
+    }
+
+    /// A page reads a search term's candidates from the index unless a
+    /// walk of its span in time order costs less: 200 candidates among
+    /// 24 000 records are read through the index for the whole span, and by
+    /// the walk for its last ten minutes (600 rows), where a fixed threshold
+    /// of 1 000 read them through the index for any span.
+    #[test]
+    fn a_term_is_common_for_a_page_by_the_rows_of_its_span() {
+        use std::sync::Arc;
+        assert_eq!(page_term_common_at(10_000_000, 10_000_000), 5_645);
+        assert_eq!(page_term_common_at(4_600, 10_000_000), 287);
+        assert_eq!(page_term_common_at(-1, 10_000_000), 0);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let origin = Origin::new("a", "h", 1);
+        let t0 = Timestamp::now().0 - 2 * DAY;
+        let thread: Arc<str> = Arc::from("main");
+        let records: Vec<Record> = (0..24_000i64)
+            .map(|i| {
+                let text = if i % 120 == 7 { format!("zephyr drift {i}") } else { format!("request {i} served") };
+                Record::at(Timestamp(t0 + i * 1_000_000), Level::Info, "web".into(), text.into(), thread.clone())
+            })
+            .collect();
+        for chunk in records.chunks(4_000) {
+            sink.write(&Batch::new(&origin, chunk)).unwrap();
+        }
+        while sink.idle().unwrap() {}
+        let store = SqliteStore::open(&path).unwrap();
+        let mut filter = RecordFilter::default();
+        filter.text = Some("zephyr".into());
+        // The whole span: 200 candidates, under min(1 500, 276): the index.
+        let plan = store.explain_records(&filter).unwrap();
+        assert!(plan.contains("log_records_fts"), "{plan}");
+        assert_eq!(store.records(&filter, PageAt::Newest, 50).unwrap().records.len(), 50);
+        // The last ten minutes: 600 rows, 200 candidates over 37: the walk.
+        filter.since = Some(Timestamp(t0 + 23_400 * 1_000_000));
+        let plan = store.explain_records(&filter).unwrap();
+        assert!(!plan.contains("log_records_fts"), "{plan}");
+        assert!(plan.contains("log_records_ts"), "{plan}");
+        let page = store.records(&filter, PageAt::Newest, 50).unwrap();
+        let want: Vec<String> =
+            (23_400..24_000).rev().filter(|i| i % 120 == 7).map(|i| format!("zephyr drift {i}")).collect();
+        assert_eq!(page.records.iter().map(|r| r.message.clone()).collect::<Vec<_>>(), want);
+    }
+
+    /// A page of a logger tree walks the time index (of WARN and above)
+    /// over every logger when the tree holds most of its rows in busy
+    /// loggers, and reads one arm per logger when the tree is a small part
+    /// of them; the rows are the same either way.
+    #[test]
+    fn a_tree_page_walks_the_time_index_when_the_tree_holds_most_of_it() {
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let origin = Origin::new("a", "h", 1);
+        let t0 = Timestamp::now().0 - 2 * DAY;
+        let thread: Arc<str> = Arc::from("main");
+        // Per ten records: eight of four busy `app::` loggers (every other
+        // one a WARN), one of `rare::a` (a WARN once in 40), one of `rare::b`.
+        let record = |i: i64| {
+            let (logger, level) = match i % 10 {
+                0..=7 => (
+                    ["app::a", "app::b", "app::c", "app::d"][(i % 4) as usize],
+                    if i % 2 == 0 { Level::Warn } else { Level::Info },
+                ),
+                8 => ("rare::a", if i % 40 == 8 { Level::Warn } else { Level::Info }),
+                _ => ("rare::b", Level::Info),
+            };
+            Record::at(Timestamp(t0 + i * 1_000_000), level, logger.into(), format!("event {i}").into(), thread.clone())
+        };
+        let records: Vec<Record> = (0..4_000i64).map(record).collect();
+        sink.write(&Batch::new(&origin, &records)).unwrap();
+        drop(sink);
+        let store = SqliteStore::open(&path).unwrap();
+        for (root, walks) in [("app", true), ("rare", false)] {
+            let mut filter = RecordFilter::default();
+            filter.logger = Some(LoggerMatch::Tree(root.into()));
+            filter.min_level = Some(Level::Warn);
+            let plan = store.explain_records(&filter).unwrap();
+            assert_eq!(plan.contains("USING INDEX log_records_warn_ts"), walks, "{root}: {plan}");
+            assert_eq!(plan.contains("log_records_warn_logger_ts"), !walks, "{root}: {plan}");
+            let want: Vec<String> = records
+                .iter()
+                .rev()
+                .filter(|r| matches!(r.level, Level::Warn | Level::Error) && r.logger.starts_with(&format!("{root}::")))
+                .map(|r| r.message.to_string())
+                .collect();
+            let first = store.records(&filter, PageAt::Newest, 50).unwrap();
+            let got: Vec<String> = first.records.iter().map(|r| r.message.clone()).collect();
+            assert_eq!(got, want[..want.len().min(50)], "{root}");
+            let second = store.records(&filter, PageAt::Older(first.older.unwrap()), 50).unwrap();
+            let got: Vec<String> = second.records.iter().map(|r| r.message.clone()).collect();
+            assert_eq!(got, want[50..want.len().min(100)], "{root}");
+            assert_eq!(second.newer, second.records.first().map(Cursor::of), "{root}");
+        }
+        // A count reads each stored name's entries within the time bounds,
+        // never the children's whole range of names (SQLite's plan of the OR).
+        let mut f = RecordFilter::default();
+        f.logger = Some(LoggerMatch::Tree("app".into()));
+        f.min_level = Some(Level::Warn);
+        f.since = Some(Timestamp(t0 + 3_000 * 1_000_000));
+        let w = store.plan_counting(&f).unwrap();
+        let conn = store.conn().unwrap();
+        let mut stmt =
+            conn.prepare(&format!("EXPLAIN QUERY PLAN SELECT ts, level FROM log_records{}", w.sql())).unwrap();
+        let plan = stmt
+            .query_map(params_from_iter(w.params.iter()), |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join("; ");
+        assert!(plan.contains("log_records_warn_logger_ts (logger=? AND ts>?)"), "{plan}");
+        assert!(!plan.contains("log_records_warn_logger_ts (logger>?"), "{plan}");
+        let slots = Slots::ending_at(Timestamp(t0 + 4_000 * 1_000_000), 100 * 1_000_000, 10).unwrap();
+        let counted: u64 = store.histogram(&f, &slots).unwrap().slots.iter().map(LevelCounts::total).sum();
+        let by_hand = records
+            .iter()
+            .filter(|r| f.since.is_some_and(|s| r.timestamp >= s))
+            .filter(|r| matches!(r.level, Level::Warn | Level::Error) && r.logger.starts_with("app::"))
+            .count();
+        assert_eq!(counted, u64::try_from(by_hand).unwrap());
     }
 
     #[test]

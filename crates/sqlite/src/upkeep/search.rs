@@ -34,13 +34,6 @@
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{params, Connection, Transaction};
 
-/// A term the index finds at least this often is searched by scan alone: in
-/// newest-first order a scan meets a page of a common term within a few
-/// rows, while reading its every match out of the index would cost
-/// O(matches). The results are the same either way.
-#[cfg(feature = "read")]
-pub(crate) const COMMON_MATCHES: i64 = 1_000;
-
 #[cfg(test)]
 thread_local! {
     /// Probes run on this thread (tests count them per store call).
@@ -49,29 +42,14 @@ thread_local! {
     pub(crate) static SCANNED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// Whether the index holds at least [`COMMON_MATCHES`] records whose
-/// message contains `term` (its candidates checked as a search checks them).
-#[cfg(feature = "read")]
-pub(crate) fn is_common(conn: &Connection, term: &str) -> rusqlite::Result<bool> {
-    if !indexable(term) {
-        return Ok(false);
-    }
-    #[cfg(test)]
-    PROBES.with(|p| p.set(p.get() + 1));
-    let sql = format!(
-        "SELECT count(*) >= ?2 FROM (
-             SELECT 1 FROM log_records_fts JOIN log_records AS r ON r.id = log_records_fts.rowid
-             WHERE log_records_fts MATCH ?1 AND {CONTAINS_FN}(r.message, ?3) LIMIT ?2)"
-    );
-    conn.prepare_cached(&sql)?.query_row(params![fts_query(term), COMMON_MATCHES, fold(term)], |r| r.get(0))
-}
-
 /// How many records the index gives as candidates for `term` (its
 /// trigrams; not checked against the messages), counted up to `cap`: an
 /// upper bound of the indexed matches, cheap because the index keeps only
 /// ids.
 #[cfg(feature = "read")]
 pub(crate) fn candidates(conn: &Connection, term: &str, cap: i64) -> rusqlite::Result<i64> {
+    #[cfg(test)]
+    PROBES.with(|p| p.set(p.get() + 1));
     conn.prepare_cached("SELECT count(*) FROM (SELECT 1 FROM log_records_fts WHERE log_records_fts MATCH ?1 LIMIT ?2)")?
         .query_row(params![fts_query(term), cap], |r| r.get(0))
 }

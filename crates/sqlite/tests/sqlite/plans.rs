@@ -97,15 +97,20 @@ fn index(name: &str) -> &'static str {
         "newest" | "levels info,debug" | "call site" => "log_records_ts",
         "time range" | "thread + window" => "log_records_ts (ts>? AND ts<?)",
         "min level warn" | "levels error" => "log_records_warn_ts",
-        "logger exact" | "logger tree" | "exact logger + call site" => "log_records_logger_ts (logger=?)",
+        "logger exact" | "exact logger + call site" => "log_records_logger_ts (logger=?)",
+        // `api::` holds four records in five, in busy loggers: a walk of the
+        // time index meets a page sooner than one arm per logger.
+        "logger tree" => "SCAN log_records USING INDEX log_records_ts",
         "text word" | "text phrase" => "log_records_fts VIRTUAL TABLE INDEX",
         // A common term is searched by walking the newest records (it fills a page within a few).
         "text common" => "SCAN log_records USING INDEX log_records_ts",
         "context range" => "log_context_index USING PRIMARY KEY (key=? AND part=? AND value>? AND value<?)",
-        "tree + warn" | "exact + warn" | "quiet exact + warn" => "log_records_warn_logger_ts (logger=?)",
+        // Of its WARN and above too (858 of 1 391, in `api::http` and `api`).
+        "tree + warn" => "SCAN log_records USING INDEX log_records_warn_ts",
+        "exact + warn" | "quiet exact + warn" => "log_records_warn_logger_ts (logger=?)",
         "errors + since" => "log_records_warn_ts (ts>?)",
-        "tree + time range" => "log_records_logger_ts (logger=? AND ts>? AND ts<?)",
-        "tree + warn + since" => "log_records_warn_logger_ts (logger=? AND ts>?)",
+        "tree + time range" => "log_records_ts (ts>? AND ts<?)",
+        "tree + warn + since" => "log_records_warn_ts (ts>?)",
         "tree + text" | "tree + warn + since + text" => "log_records_fts",
         "context key"
         | "request id"
@@ -151,10 +156,20 @@ fn every_combination_is_planned_through_an_index() {
         // them: the same index, with the cursor's bound.
         let cursor = first.records.last().map_or(Cursor { ts: Timestamp(BASE + HOUR / 3), id: 100 }, Cursor::of);
         let same_index = index.split_whitespace().find(|w| w.starts_with("log_") && *w != "log_records").unwrap();
+        // A tree's page by cursor weighs the walk against the arms again, by
+        // the loggers' counts in the day beyond the cursor.
+        let per_logger = match same_index {
+            "log_records_ts" if name.contains("tree") => Some("log_records_logger_ts"),
+            "log_records_warn_ts" if name.contains("tree") => Some("log_records_warn_logger_ts"),
+            _ => None,
+        };
         for at in [PageAt::Older(cursor), PageAt::Newer(cursor)] {
             let plan = store.explain_page(&f, at).unwrap();
             assert!(full_scans(&plan).is_empty(), "{name} {at:?}: a full scan: {plan}");
-            assert!(plan.contains(same_index), "{name} {at:?}: {same_index} not in {plan}");
+            assert!(
+                plan.contains(same_index) || per_logger.is_some_and(|i| plan.contains(i)),
+                "{name} {at:?}: {same_index} not in {plan}"
+            );
         }
     }
 }
