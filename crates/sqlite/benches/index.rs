@@ -17,6 +17,16 @@
 //! reversed order every other round. `LOG_PANEL_BENCH_ONLY` runs the
 //! variants whose name contains one of its comma-separated words. Prints one
 //! line of JSON per variant and round.
+//!
+//! The `idle …` variants time the sink's own idle steps (`Sink::idle` until
+//! it says nothing is left, the steps the writer runs between batches) on a
+//! copy of one base file whose first `LOG_PANEL_BENCH_BELOW`
+//! records are indexed: *cold* is the first tenth of the timed records on a
+//! sink just opened (an empty page cache), *warm* the rest, on the same
+//! connection. Each variant sets its setting on the sink's connection (a
+//! pragma, an FTS5 option) before the timed part, so every variant runs the
+//! same build. `read rows` reads what a step reads (messages, `json_each` of
+//! the contexts) and writes nothing: the part of a step that is not inserts.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -97,6 +107,28 @@ fn ctx_parts(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
     exec(conn, &sql, mark, last)
 }
 
+/// What a step reads and writes nothing with: the messages the search
+/// index takes and the context entries the side table takes.
+fn read_rows(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    let n: i64 = conn
+        .prepare_cached("SELECT sum(length(message)) FROM log_records WHERE id > ?1 AND id <= ?2")?
+        .query_row(params![mark, last], |r| r.get::<_, Option<i64>>(0))?
+        .unwrap_or(0);
+    let m: i64 = conn
+        .prepare_cached(&format!("SELECT count(*) FROM ({CTX_ENTRIES})"))?
+        .query_row(params![mark, last], |r| r.get(0))?;
+    std::hint::black_box((n, m));
+    Ok(())
+}
+
+/// The side table with parts of 2^12 records (16 times smaller than schema 9's).
+fn ctx_parts_12(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    let sql = format!(
+        "INSERT OR IGNORE INTO log_context_index (key, value, id, part) SELECT e.*, e.id >> 12 FROM ({CTX_ENTRIES}) AS e"
+    );
+    exec(conn, &sql, mark, last)
+}
+
 fn both(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
     fts(conn, mark, last)?;
     ctx(conn, mark, last)
@@ -131,6 +163,11 @@ fn variants() -> Vec<Variant> {
         v("fts full crisismerge=64", format!("{}{}", fts_table(""), merge("crisismerge", 64)), fts),
         v("fts full pgsz=4000", format!("{}{}", fts_table(""), merge("pgsz", 4000)), fts),
         v("fts full cache 64M", format!("{CACHE}{}", fts_table("")), fts),
+        v("read rows (schema 9)", String::new(), read_rows),
+        v("fts (schema 9)", String::new(), fts),
+        v("ctx (schema 9)", String::new(), ctx_parts),
+        v("both (schema 9)", String::new(), both_parts),
+        v("ctx parts of 2^12", PARTS.to_owned(), ctx_parts_12),
         v("ctx json_each (now)", OLD_CTX.to_owned(), ctx),
         v("ctx parts", PARTS.to_owned(), ctx_parts),
         v("ctx sorted", OLD_CTX.to_owned(), ctx_sorted),
@@ -223,6 +260,92 @@ fn run_sink(path: &Path, below: usize, step: usize) -> Duration {
     t.elapsed()
 }
 
+/// A variant of the sink's idle steps: what is set on its connection first.
+struct Idle {
+    name: &'static str,
+    setup: String,
+    /// `index_some(rows)` transactions instead of idle steps: what the
+    /// step's size alone does.
+    rows: Option<usize>,
+}
+
+fn idle_variants() -> Vec<Idle> {
+    let fts = |setting: &str, value: u32| {
+        format!("INSERT INTO log_records_fts (log_records_fts, rank) VALUES ('{setting}', {value});")
+    };
+    let v = |name, setup: String| Idle { name, setup, rows: None };
+    let some = |name, rows| Idle { name, setup: String::new(), rows: Some(rows) };
+    vec![
+        v("idle (now)", String::new()),
+        v("idle cache 16M", "PRAGMA cache_size = -16384;".into()),
+        v("idle cache 64M", "PRAGMA cache_size = -65536;".into()),
+        v("idle mmap 1G", "PRAGMA mmap_size = 1073741824;".into()),
+        v("idle cache 64M mmap 1G", "PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824;".into()),
+        v("idle automerge 8", fts("automerge", 8)),
+        v("idle automerge 16", fts("automerge", 16)),
+        v("idle crisismerge 64", fts("crisismerge", 64)),
+        v("idle usermerge 16", fts("usermerge", 16)),
+        v("idle pgsz 4000", fts("pgsz", 4000)),
+        v("idle cache 64M automerge 16", format!("PRAGMA cache_size = -65536; {}", fts("automerge", 16))),
+        some("idle tx 2000 (index_some)", 2_000),
+        some("idle tx 5000 (index_some)", 5_000),
+        some("idle tx 10000 (index_some)", 10_000),
+        some("idle tx 20000 (index_some)", 20_000),
+    ]
+}
+
+/// The base of the idle variants: `fresh`'s file with its first `below`
+/// records indexed by the sink, the WAL folded in.
+fn idle_base(path: &Path, source: Option<&Path>, records: usize, below: usize) {
+    drop(fresh(path, source, records));
+    let mut sink = SqliteSink::open(path).unwrap();
+    let mut done = 0;
+    while done < below {
+        let rows = 20_000.min(below - done);
+        sink.index_some(rows).unwrap();
+        done += rows;
+    }
+    drop(sink);
+    checkpoint(&Connection::open(path).unwrap());
+}
+
+/// The sink's idle steps on a copy of `base` with `setup` run on its
+/// connection first, until nothing is left: the time of the first
+/// `cold_rows` records indexed and of the rest, and the steps taken.
+fn run_idle(base: &Path, path: &Path, v: &Idle, cold_rows: i64) -> (Duration, Duration, u64, i64) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    std::fs::copy(base, path).unwrap();
+    let mut sink = SqliteSink::open(path).unwrap();
+    sink.connection().execute_batch(&v.setup).unwrap();
+    let mark = |sink: &SqliteSink| -> i64 {
+        sink.connection()
+            .query_row(
+                "SELECT min(s.indexed_id, a.indexed_id) FROM log_fts_state AS s, log_context_all AS a",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let start = mark(&sink);
+    let (mut cold, mut steps) = (None, 0);
+    let t = Instant::now();
+    let step = |sink: &mut SqliteSink| match v.rows {
+        Some(rows) => sink.index_some(rows).unwrap(),
+        None => sink.idle().unwrap(),
+    };
+    while step(&mut sink) {
+        steps += 1;
+        if cold.is_none() && mark(&sink) - start >= cold_rows {
+            cold = Some((t.elapsed(), mark(&sink) - start));
+        }
+    }
+    let total = t.elapsed();
+    let (cold, cold_done) = cold.unwrap_or((total, mark(&sink) - start));
+    (cold, total - cold, steps, cold_done)
+}
+
 /// After the sink's run: lookups and searches of the hostile data through
 /// the store, `rounds` times each; prints what each found (the same in
 /// every build) and its median in ms.
@@ -291,12 +414,39 @@ fn main() {
     let wanted = |name: &str| only.is_empty() || only.iter().any(|w| name.contains(w.as_str()));
     let mut all = variants();
     let path = dir.join("index-bench.db");
+    let base = dir.join("index-bench-base.db");
+    let idle = idle_variants();
+    if idle.iter().any(|v| wanted(v.name)) {
+        idle_base(&base, source.as_deref(), below + records, below);
+    }
     for round in 0..rounds {
+        let mut idles: Vec<&Idle> = idle.iter().filter(|v| wanted(v.name)).collect();
+        if round % 2 == 1 {
+            idles.reverse();
+        }
+        for v in idles {
+            let cold_rows = (records / 10) as i64;
+            let (cold, warm, steps, cold_done) = run_idle(&base, &path, v, cold_rows);
+            let warm_done = records as i64 - cold_done;
+            let wal = std::fs::metadata(format!("{}-wal", path.display())).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "{{\"variant\": \"{}\", \"round\": {round}, \"below\": {below}, \"records\": {records}, \"steps\": {steps}, \
+                 \"cold_records_per_sec\": {:.0}, \"warm_records_per_sec\": {:.0}, \"records_per_sec\": {:.0}, \
+                 \"seconds\": {:.3}, \"wal_mb\": {:.1}, \"load\": \"{}\"}}",
+                v.name,
+                cold_done as f64 / cold.as_secs_f64(),
+                warm_done as f64 / warm.as_secs_f64().max(1e-9),
+                records as f64 / (cold + warm).as_secs_f64(),
+                (cold + warm).as_secs_f64(),
+                wal as f64 / 1e6,
+                loadavg()
+            );
+        }
         let mut names: Vec<&'static str> = all.iter().map(|v| v.name).chain(["sink index_some"]).collect();
         if round % 2 == 1 {
             names.reverse();
         }
-        for name in names.into_iter().filter(|n| wanted(n)) {
+        for name in names.into_iter().filter(|n| wanted(n) && !n.starts_with("idle")) {
             let conn = fresh(&path, source.as_deref(), below + records);
             let took = if name == "sink index_some" {
                 drop(conn);
@@ -313,15 +463,26 @@ fn main() {
             let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             println!(
                 "{{\"variant\": \"{name}\", \"round\": {round}, \"below\": {below}, \"records\": {records}, \"step\": {step}, \
-                 \"seconds\": {:.3}, \"records_per_sec\": {:.0}, \"wal_mb\": {:.1}, \"db_mb\": {:.1}}}",
+                 \"seconds\": {:.3}, \"records_per_sec\": {:.0}, \"wal_mb\": {:.1}, \"db_mb\": {:.1}, \"load\": \"{}\"}}",
                 took.as_secs_f64(),
                 records as f64 / took.as_secs_f64(),
                 wal as f64 / 1e6,
-                size as f64 / 1e6
+                size as f64 / 1e6,
+                loadavg()
             );
         }
     }
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    for p in [&path, &base] {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+        }
     }
+}
+
+/// The 1-minute load average, beside every figure.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split(' ').next().map(str::to_owned))
+        .unwrap_or_default()
 }

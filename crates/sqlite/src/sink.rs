@@ -3,14 +3,14 @@
 //! WAL's bound).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log_panel_core::{severity, Batch, Sink, SinkError, SinkErrorKind, Timestamp};
 use rusqlite::{params, Connection, ErrorCode, TransactionBehavior};
 
 use crate::file::DbFile;
 use crate::upkeep::checkpoint::{Checkpointer, WalBound};
-use crate::upkeep::steps::{IndexStep, StepRows, CATCH_UP_ROWS, INDEX_LAG_BOUND};
+use crate::upkeep::steps::{IndexPace, IndexStep, StepRows, CATCH_UP_ROWS, INDEX_LAG_BOUND};
 use crate::upkeep::{context_index, retention, search};
 use crate::{aggregates, schema, valid_index_key, Error, Options};
 
@@ -62,6 +62,8 @@ pub struct SqliteSink {
     /// Records committed whose context had a NUL character replaced.
     sanitised: u64,
     retention_rows: StepRows,
+    /// Rows a second the idle indexing steps took lately (sizes the next).
+    index_pace: IndexPace,
     /// Checkpoints the WAL off the writer's thread (see [`checkpoint`]).
     checkpointer: Option<Checkpointer>,
     wal: WalBound,
@@ -94,6 +96,7 @@ impl SqliteSink {
             retention: options.retention,
             sanitised: 0,
             retention_rows: StepRows::new(RETENTION_STEP_ROWS, 50, RETENTION_STEP_ROWS),
+            index_pace: IndexPace::default(),
             checkpointer,
             wal: WalBound::default(),
         })
@@ -240,27 +243,28 @@ impl SqliteSink {
         self.ensure_current()?;
         let rows = i64::try_from(rows.max(1)).unwrap_or(i64::MAX);
         let tx = self.conn.transaction().map_err(classify)?;
-        let text = search::index_step(&tx, rows).map_err(classify)?;
-        let keys = context_index::index_step(&tx, rows).map_err(classify)?;
+        let more = index_both(&tx, rows).map_err(classify)?;
         tx.commit().map_err(classify)?;
         self.after_commit();
-        Ok(text || keys)
+        Ok(more)
     }
 
     /// One step of indexing, in one transaction: the next records above
     /// each mark into the search index and the context-key side table, as
-    /// many as [`IndexStep::for_lag`] says for the records unindexed now.
-    /// Returns whether unindexed records remain.
+    /// many as [`IndexStep::rows`] says for the records unindexed now and
+    /// the pace of the last steps. Returns whether unindexed records remain.
     fn index_step(&mut self) -> rusqlite::Result<bool> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let started = Instant::now();
         let lag = unindexed_up_to(&tx, INDEX_LAG_BOUND + CATCH_UP_ROWS)?;
-        let more = IndexStep::for_lag(lag).run(&tx, |tx, rows| {
-            let rows = i64::try_from(rows).unwrap_or(i64::MAX);
-            let text = search::index_step(tx, rows)?;
-            let keys = context_index::index_step(tx, rows)?;
-            Ok(text || keys)
-        })?;
+        let rows = IndexStep::for_lag(lag).rows(self.index_pace);
+        let more = index_both(&tx, i64::try_from(rows).unwrap_or(i64::MAX))?;
         tx.commit()?;
+        // Only a step that had its rows to index measures the pace: one that
+        // ran out of rows took less time than its size says.
+        if more {
+            self.index_pace.record(rows, started.elapsed());
+        }
         Ok(more)
     }
 }
@@ -333,6 +337,15 @@ fn connect(file: &mut DbFile, index_keys: &[String]) -> Result<(Connection, Opti
     let opened = conn.path().filter(|p| !p.is_empty()).map(PathBuf::from);
     file.remember(opened.as_deref()).map_err(|source| Error::Path { path, source })?;
     Ok((conn, checkpointer))
+}
+
+/// Indexes up to `rows` records above each mark into the search index and
+/// the context-key side table, one statement each (see [`IndexStep`]), in
+/// the caller's transaction. Returns whether unindexed records remain.
+fn index_both(tx: &rusqlite::Transaction<'_>, rows: i64) -> rusqlite::Result<bool> {
+    let text = search::index_step(tx, rows)?;
+    let keys = context_index::index_step(tx, rows)?;
+    Ok(text || keys)
 }
 
 /// Records above the lower of the two indexes' marks, counted up to `cap`.

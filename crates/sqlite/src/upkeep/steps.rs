@@ -16,29 +16,41 @@ pub(crate) const STEP_TARGET: Duration = Duration::from_millis(10);
 /// as long as the writer calls [`Sink::idle`](log_panel_core::Sink::idle)
 /// once per batch of up to [`CATCH_UP_ROWS`] records: every search and
 /// every context lookup scans these rows besides the indexes, so the
-/// scan stays this short. Below it a step runs for [`STEP_TARGET`], so a
-/// burst's batches wait little for it; above it a step indexes the excess
-/// (at most [`CATCH_UP_ROWS`]) whatever that takes, then runs on up to
-/// [`CATCH_UP_TARGET`]. The writer only calls `idle` while its queue is
-/// empty, so a writer saturated by its callers still never waits for
-/// indexing; one at a steady rate spends its spare time on it.
+/// scan stays this short. Below it a step is sized to run for about
+/// [`STEP_TARGET`], so a burst's batches wait little for it; above it a
+/// step indexes the excess (at most [`CATCH_UP_ROWS`]) whatever that takes,
+/// or more if [`CATCH_UP_TARGET`] allows. The writer only calls `idle` while
+/// its queue is empty, so a writer saturated by its callers still never
+/// waits for indexing; one at a steady rate spends its spare time on it.
 pub const INDEX_LAG_BOUND: usize = 2_000;
 
 /// The most rows one step must index when the lag is past
 /// [`INDEX_LAG_BOUND`] (the largest step the time-sized steps took before).
 pub(crate) const CATCH_UP_ROWS: usize = 2_000;
 
-/// How long a step runs when the lag is past [`INDEX_LAG_BOUND`]: longer
-/// than [`STEP_TARGET`], because one larger transaction indexes more rows a
-/// second than several small ones (one FTS5 segment to merge, not several).
+/// How long a step is sized to run when the lag is past
+/// [`INDEX_LAG_BOUND`]: longer than [`STEP_TARGET`], because one larger
+/// transaction indexes more rows a second than several small ones (one FTS5
+/// segment to merge, not several).
 pub(crate) const CATCH_UP_TARGET: Duration = Duration::from_millis(50);
 
-/// Rows each index takes per statement within a step; the step checks its
-/// time between statements.
-pub(crate) const CHUNK_ROWS: usize = 100;
+/// The fewest rows a step indexes (when there are that many).
+pub(crate) const MIN_STEP_ROWS: usize = 100;
 
-/// What one indexing step does: chunks of [`CHUNK_ROWS`] until it indexed
-/// at least `at_least` rows and ran for `until`, or nothing is left.
+/// The most rows a step indexes however fast the last steps were: bounds
+/// a step's time and FTS5's in-memory segment (a few MB) when the pace
+/// was measured on a quiet moment.
+pub(crate) const MAX_STEP_ROWS: usize = 20_000;
+
+/// What one indexing step does: at least `at_least` rows, and as many more
+/// as the recent [`IndexPace`] says fit in `until`, **in one statement per
+/// index**. FTS5 writes its pending entries out as a new segment at the end
+/// of every statement that changes it (a statement is a savepoint), not
+/// only at the commit: indexing a step in chunks of 100 rows, one statement
+/// each with the clock read between them, wrote 20 segments a step to be
+/// merged, and the idle steps indexed 19–20 k records/s where the same rows
+/// in one statement a transaction took 31–37 k (docs/performance.md,
+/// "SQLite: one statement an indexing step").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct IndexStep {
     at_least: usize,
@@ -55,22 +67,38 @@ impl IndexStep {
         }
     }
 
-    /// Runs `chunk` (which indexes up to the rows it is given and says
-    /// whether rows remain) in the caller's transaction until this step is
-    /// done. Returns whether rows remain.
-    pub(crate) fn run(
-        self,
-        tx: &Transaction<'_>,
-        mut chunk: impl FnMut(&Transaction<'_>, usize) -> rusqlite::Result<bool>,
-    ) -> rusqlite::Result<bool> {
-        let started = Instant::now();
-        let mut done = 0;
-        loop {
-            let more = chunk(tx, CHUNK_ROWS)?;
-            done += CHUNK_ROWS;
-            if !more || (done >= self.at_least && started.elapsed() >= self.until) {
-                return Ok(more);
-            }
+    /// The rows this step indexes at `pace`: what fits in its time, within
+    /// [`MIN_STEP_ROWS`] and [`MAX_STEP_ROWS`], and never fewer than it must.
+    pub(crate) fn rows(self, pace: IndexPace) -> usize {
+        // Saturating float-to-int conversion: a huge pace gives the maximum.
+        let by_time = (pace.per_sec * self.until.as_secs_f64()) as usize;
+        by_time.clamp(MIN_STEP_ROWS, MAX_STEP_ROWS).max(self.at_least)
+    }
+}
+
+/// Rows a second the last indexing steps took (transaction and commit
+/// included), which sizes the next step by time without reading the clock
+/// within it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct IndexPace {
+    per_sec: f64,
+}
+
+impl Default for IndexPace {
+    /// [`MIN_STEP_ROWS`] in [`STEP_TARGET`]: the first step is small.
+    fn default() -> IndexPace {
+        IndexPace { per_sec: MIN_STEP_ROWS as f64 / STEP_TARGET.as_secs_f64() }
+    }
+}
+
+impl IndexPace {
+    /// Takes in a step that indexed `rows` rows in `took`: the mean of the
+    /// pace so far and this step's, so one step slowed by the machine moves
+    /// the next step's size by half.
+    pub(crate) fn record(&mut self, rows: usize, took: Duration) {
+        let secs = took.as_secs_f64();
+        if secs > 0.0 && rows > 0 {
+            self.per_sec = (self.per_sec + rows as f64 / secs) / 2.0;
         }
     }
 }
@@ -144,6 +172,26 @@ mod tests {
         let past = IndexStep::for_lag(INDEX_LAG_BOUND + 750);
         assert_eq!(past, IndexStep { at_least: 750, until: CATCH_UP_TARGET });
         assert_eq!(IndexStep::for_lag(1_000_000).at_least, CATCH_UP_ROWS);
+    }
+
+    #[test]
+    fn a_step_takes_what_fits_in_its_time_at_the_recent_pace() {
+        let pace = IndexPace::default();
+        assert_eq!(IndexStep::for_lag(0).rows(pace), MIN_STEP_ROWS, "the first step is small");
+        assert_eq!(IndexStep::for_lag(1_000_000).rows(pace), CATCH_UP_ROWS, "it must index the excess");
+        // 40 000 rows a second: 400 rows in 10 ms, 2 000 in 50 ms.
+        let fast = IndexPace { per_sec: 40_000.0 };
+        assert_eq!(IndexStep::for_lag(500).rows(fast), 400);
+        assert_eq!(IndexStep::for_lag(INDEX_LAG_BOUND + 10).rows(fast), 2_000);
+        let faster = IndexPace { per_sec: 100_000.0 };
+        assert_eq!(IndexStep::for_lag(1_000_000).rows(faster), 5_000, "more than the excess when time allows");
+        assert_eq!(IndexStep::for_lag(0).rows(IndexPace { per_sec: f64::INFINITY }), MAX_STEP_ROWS);
+        assert_eq!(IndexStep::for_lag(0).rows(IndexPace { per_sec: 0.0 }), MIN_STEP_ROWS);
+        let mut p = IndexPace { per_sec: 10_000.0 };
+        p.record(3_000, Duration::from_millis(125));
+        assert_eq!(p, IndexPace { per_sec: 17_000.0 }, "the mean of the pace and the step's");
+        p.record(0, Duration::ZERO);
+        assert_eq!(p, IndexPace { per_sec: 17_000.0 }, "an empty step says nothing");
     }
 
     #[test]

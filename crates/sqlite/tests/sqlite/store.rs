@@ -150,9 +150,9 @@ fn open_filled(dir: &Path, n: usize) -> (SqliteSink, Vec<Row>) {
 }
 
 /// Runs idle steps until the indexes caught up, calling `check(lag)` at
-/// the first lag and then every ~450 rows of lag (a step indexes rows in
-/// chunks of 100 for about 10 ms, more past `INDEX_LAG_BOUND`); returns the
-/// lags checked.
+/// the first lag and then every ~450 rows of lag (an idle step's size
+/// follows the machine's pace, so the steps here are `index_some`'s);
+/// returns the lags checked.
 fn at_lags(store: &SqliteStore, sink: &mut SqliteSink, check: impl Fn(u64)) -> Vec<u64> {
     let mut lags: Vec<u64> = Vec::new();
     loop {
