@@ -1,4 +1,4 @@
-//! Per-logger and per-call-site aggregates in PostgreSQL: the same four tables, with the same
+//! Per-logger and per-call-site aggregates in PostgreSQL: the same five tables, with the same
 //! meaning, as in SQLite (see `docs/aggregates.md`), with `timestamptz`
 //! columns for the times and bucket starts.
 //!
@@ -146,6 +146,10 @@ pub(crate) const SITE_TABLES: [(&str, &str, i64); 2] =
 /// microseconds).
 pub(crate) type SiteBucket<'a> = (Timestamp, &'a str, Option<&'a str>, Option<u32>, [i64; 5], i64);
 
+/// A call-site row's primary key as sent: (bucket start in microseconds,
+/// logger, file key, line key); its order is the key's byte order.
+type SiteKey<'a> = (i64, &'a str, String, i32);
+
 /// One call-site table's rows as the columns an `unnest(…)` binds: one row
 /// per distinct (bucket, logger, file key, line key), sorted as the primary
 /// key orders them in bytes (`COLLATE "C"`), the order every writer and
@@ -168,7 +172,7 @@ impl<'a> SiteColumns<'a> {
     /// `log_site_daily`. Summed here because one `INSERT … ON CONFLICT`
     /// cannot touch a row twice, and a day holds up to 24 of the hours.
     pub(crate) fn of(rows: impl Iterator<Item = SiteBucket<'a>>, unit: i64) -> SiteColumns<'a> {
-        let mut sums: BTreeMap<(i64, &'a str, String, i32), ([i64; 5], i64)> = BTreeMap::new();
+        let mut sums: BTreeMap<SiteKey<'a>, ([i64; 5], i64)> = BTreeMap::new();
         for (t, logger, file, line, counts, last) in rows {
             let start = t.as_micros().div_euclid(unit) * unit;
             let sum = sums.entry((start, logger, file_key(file), line_key(line))).or_insert(([0; 5], last));
