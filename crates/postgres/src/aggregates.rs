@@ -1,4 +1,4 @@
-//! Per-logger and per-call-site aggregates in PostgreSQL: the same four tables, with the same
+//! Per-logger and per-call-site aggregates in PostgreSQL: the same five tables, with the same
 //! meaning, as in SQLite (see `docs/aggregates.md`), with `timestamptz`
 //! columns for the times and bucket starts.
 //!
@@ -6,15 +6,19 @@
 //! - `log_logger_hourly`: per logger and UTC hour — a count per level;
 //! - `log_logger_quarter`: per logger and UTC quarter hour — a count per level;
 //! - `log_site_hourly` (schema 7): per UTC hour and call site (logger, file,
-//!   line) — a count per level and the newest record's time.
+//!   line) — a count per level and the newest record's time;
+//! - `log_site_daily` (schema 10): the same per UTC day, so a call-site list
+//!   over days sums one row per site and day, the hours only at its ends.
 //!
 //! [`PgSink`](crate::PgSink) keeps them in each batch's transaction: it sums
 //! the batch in memory and sends one `INSERT … SELECT FROM unnest(…) ON
 //! CONFLICT DO UPDATE` per table, which upserts every distinct key of the batch
-//! at once, the four chained in one statement (one round trip per batch,
+//! at once, the five chained in one statement (one round trip per batch,
 //! whatever its size). Keys are sent sorted, so concurrent writers (several
 //! processes) lock the same rows in the same order and cannot deadlock each
-//! other.
+//! other. Every path that changes them locks the tables in one order —
+//! stats, hourly, quarter, site hours, site days — the writer here,
+//! retention's `prune_step` and [`rebuild`].
 //!
 //! The counts are computed from exactly what the `COPY` stores: a logger name
 //! or file with a NUL character is counted under its sanitised name (U+FFFD),
@@ -22,7 +26,9 @@
 //! earliest at that earliest time.
 
 use log_panel_core::fold::{counts_as_i64, BatchAggregates, LevelCounts, LoggerTotals, StoredSite};
-use log_panel_core::{without_nul, Record, Timestamp};
+use std::collections::BTreeMap;
+
+use log_panel_core::{without_nul, Record, Timestamp, DAY, HOUR};
 use postgres::{Client, Statement};
 
 /// Microseconds from 1970-01-01 to PostgreSQL's earliest timestamp
@@ -43,13 +49,14 @@ macro_rules! micros_to_timestamptz {
     };
 }
 
-/// The four upserts as one statement (one round trip a batch): each table's
-/// `INSERT … SELECT FROM unnest(…) ON CONFLICT DO UPDATE`, the first three as
+/// The five upserts as one statement (one round trip a batch): each table's
+/// `INSERT … SELECT FROM unnest(…) ON CONFLICT DO UPDATE`, the first four as
 /// data-modifying CTEs. PostgreSQL runs such sub-statements in no promised
 /// order, so each waits for the one before through a scalar subquery on its
 /// `RETURNING` rows (`WHERE (SELECT count(*) FROM …) >= 0`, always true):
-/// rows are locked table by table — stats, hourly, quarter, sites — the
-/// order retention's `prune_step` locks them in, so the two cannot deadlock.
+/// rows are locked table by table — stats, hourly, quarter, site hours, site
+/// days — the order retention's `prune_step` locks them in, so the two
+/// cannot deadlock.
 const UPSERT: &str = concat!(
     "WITH stats AS (
      INSERT INTO log_logger_stats AS a (logger, total, errors, warnings, first_seen, last_seen)
@@ -87,8 +94,8 @@ const UPSERT: &str = concat!(
          trace = a.trace + EXCLUDED.trace, debug = a.debug + EXCLUDED.debug, info = a.info + EXCLUDED.info,
          warn = a.warn + EXCLUDED.warn, error = a.error + EXCLUDED.error
      RETURNING 1
-)
-INSERT INTO log_site_hourly AS a (hour, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
+), sites AS (
+     INSERT INTO log_site_hourly AS a (hour, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
      SELECT 'epoch'::timestamptz + u.secs * interval '1 second', u.logger, u.file_key, u.line_key,
             u.trace, u.debug, u.info, u.warn, u.error, ",
     micros_to_timestamptz!("u.last"),
@@ -98,6 +105,21 @@ INSERT INTO log_site_hourly AS a (hour, logger, file_key, line_key, trace, debug
           AS u(secs, logger, file_key, line_key, trace, debug, info, warn, error, last)
      WHERE (SELECT count(*) FROM quarter) >= 0
      ON CONFLICT (hour, logger, file_key, line_key) DO UPDATE SET
+         trace = a.trace + EXCLUDED.trace, debug = a.debug + EXCLUDED.debug, info = a.info + EXCLUDED.info,
+         warn = a.warn + EXCLUDED.warn, error = a.error + EXCLUDED.error,
+         last_seen = greatest(a.last_seen, EXCLUDED.last_seen)
+     RETURNING 1
+)
+INSERT INTO log_site_daily AS a (day, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
+     SELECT 'epoch'::timestamptz + u.secs * interval '1 second', u.logger, u.file_key, u.line_key,
+            u.trace, u.debug, u.info, u.warn, u.error, ",
+    micros_to_timestamptz!("u.last"),
+    "
+     FROM unnest($31::int8[], $32::text[], $33::text[], $34::int4[], $35::int8[], $36::int8[], $37::int8[],
+                 $38::int8[], $39::int8[], $40::int8[])
+          AS u(secs, logger, file_key, line_key, trace, debug, info, warn, error, last)
+     WHERE (SELECT count(*) FROM sites) >= 0
+     ON CONFLICT (day, logger, file_key, line_key) DO UPDATE SET
          trace = a.trace + EXCLUDED.trace, debug = a.debug + EXCLUDED.debug, info = a.info + EXCLUDED.info,
          warn = a.warn + EXCLUDED.warn, error = a.error + EXCLUDED.error,
          last_seen = greatest(a.last_seen, EXCLUDED.last_seen)"
@@ -114,14 +136,79 @@ pub(crate) fn line_key(line: Option<u32>) -> i32 {
     line.map_or(-1, |l| i32::try_from(l).unwrap_or(i32::MAX))
 }
 
+/// The call sites' tables, their bucket column and the bucket's length, in
+/// the order every path locks them: the hours, then the days summing them.
+pub(crate) const SITE_TABLES: [(&str, &str, i64); 2] =
+    [("log_site_hourly", "hour", HOUR), ("log_site_daily", "day", DAY)];
+
+/// A call site's bucket as [`SiteColumns::of`] takes it: (a time inside the
+/// bucket, logger, file, line, signed counts TRACE … ERROR, newest time in
+/// microseconds).
+pub(crate) type SiteBucket<'a> = (Timestamp, &'a str, Option<&'a str>, Option<u32>, [i64; 5], i64);
+
+/// A call-site row's primary key as sent: (bucket start in microseconds,
+/// logger, file key, line key); its order is the key's byte order.
+type SiteKey<'a> = (i64, &'a str, String, i32);
+
+/// One call-site table's rows as the columns an `unnest(…)` binds: one row
+/// per distinct (bucket, logger, file key, line key), sorted as the primary
+/// key orders them in bytes (`COLLATE "C"`), the order every writer and
+/// prune locks them in.
+pub(crate) struct SiteColumns<'a> {
+    /// Each bucket's start, in Unix seconds.
+    pub(crate) starts: Vec<i64>,
+    pub(crate) names: Vec<&'a str>,
+    pub(crate) files: Vec<String>,
+    pub(crate) lines: Vec<i32>,
+    /// A column per level, the rows' counts summed.
+    pub(crate) levels: [Vec<i64>; 5],
+    /// The newest of the rows' times, in microseconds.
+    pub(crate) last: Vec<i64>,
+}
+
+impl<'a> SiteColumns<'a> {
+    /// `rows` summed per bucket of `unit` (an hour or a day, UTC): a batch's
+    /// (or a prune's) site hours as the rows of `log_site_hourly` or of
+    /// `log_site_daily`. Summed here because one `INSERT … ON CONFLICT`
+    /// cannot touch a row twice, and a day holds up to 24 of the hours.
+    pub(crate) fn of(rows: impl Iterator<Item = SiteBucket<'a>>, unit: i64) -> SiteColumns<'a> {
+        let mut sums: BTreeMap<SiteKey<'a>, ([i64; 5], i64)> = BTreeMap::new();
+        for (t, logger, file, line, counts, last) in rows {
+            let start = t.as_micros().div_euclid(unit) * unit;
+            let sum = sums.entry((start, logger, file_key(file), line_key(line))).or_insert(([0; 5], last));
+            sum.0.iter_mut().zip(counts).for_each(|(s, c)| *s = s.saturating_add(c));
+            sum.1 = sum.1.max(last);
+        }
+        let mut columns = SiteColumns {
+            starts: Vec::with_capacity(sums.len()),
+            names: Vec::with_capacity(sums.len()),
+            files: Vec::with_capacity(sums.len()),
+            lines: Vec::with_capacity(sums.len()),
+            levels: Default::default(),
+            last: Vec::with_capacity(sums.len()),
+        };
+        for ((start, logger, file, line), (counts, last)) in sums {
+            columns.starts.push(start.div_euclid(1_000_000));
+            columns.names.push(logger);
+            columns.files.push(file);
+            columns.lines.push(line);
+            columns.levels.iter_mut().zip(counts).for_each(|(column, n)| column.push(n));
+            columns.last.push(last);
+        }
+        columns
+    }
+}
+
 /// What [`rebuild`] runs after locking: the aggregates recomputed from
-/// `log_records`. (Migration 2 backfills with the same statements; that copy
-/// is frozen. Migration 7 and this share the call sites' statement.)
+/// `log_records`, the site days from the site hours. (Migration 2 backfills
+/// with the same statements; that copy is frozen. Migrations 7 and 10 and
+/// this share the call sites' statements.)
 const REBUILD: &str = concat!(
     "DELETE FROM log_logger_stats;
 DELETE FROM log_logger_hourly;
 DELETE FROM log_logger_quarter;
 DELETE FROM log_site_hourly;
+DELETE FROM log_site_daily;
 INSERT INTO log_logger_stats (logger, total, errors, warnings, first_seen, last_seen)
     SELECT logger, count(*), count(*) FILTER (WHERE level = 40), count(*) FILTER (WHERE level = 30), min(ts), max(ts)
     FROM log_records GROUP BY logger;
@@ -138,7 +225,10 @@ INSERT INTO log_logger_quarter (logger, quarter, trace, debug, info, warn, error
            count(*) FILTER (WHERE level = 30), count(*) FILTER (WHERE level = 40)
     FROM log_records GROUP BY 1, 2;
 ",
-    crate::schema::fill_site_hourly!()
+    crate::schema::fill_site_hourly!(),
+    ";
+",
+    crate::schema::fill_site_daily!()
 );
 
 /// The aggregates' upsert, prepared once per connection.
@@ -170,7 +260,7 @@ pub(crate) fn of(records: &[Record]) -> BatchAggregates<'_> {
 }
 
 /// Upserts the batch's aggregates on `client`, inside the batch's transaction:
-/// one statement for the four tables, every key of the batch at once, in
+/// one statement for the five tables, every key of the batch at once, in
 /// sorted order.
 pub(crate) fn upsert(
     client: &mut Client,
@@ -192,17 +282,13 @@ pub(crate) fn upsert(
     ];
     let hourly = Buckets::of(agg.hours());
     let quarter = Buckets::of(agg.quarters());
-    let sites: Vec<_> = agg.sites().collect();
-    let hours: Vec<i64> = sites.iter().map(|s| s.0.as_micros().div_euclid(1_000_000)).collect();
-    let site_names: Vec<&str> = sites.iter().map(|s| s.1).collect();
-    let files: Vec<String> = sites.iter().map(|s| file_key(s.2)).collect();
-    let lines: Vec<i32> = sites.iter().map(|s| line_key(s.3)).collect();
-    let site_levels = levels(sites.iter().map(|s| &s.4.counts));
-    let last: Vec<i64> = sites.iter().map(|s| s.4.last.as_micros()).collect();
+    let site_rows = || agg.sites().map(|(t, n, f, l, c)| (t, n, f, l, counts_as_i64(&c.counts), c.last.as_micros()));
+    let [hours, days] = SITE_TABLES.map(|(_, _, unit)| SiteColumns::of(site_rows(), unit));
     let [s0, s1, s2, s3, s4] = &stats;
     let [h0, h1, h2, h3, h4] = &hourly.levels;
     let [q0, q1, q2, q3, q4] = &quarter.levels;
-    let [l0, l1, l2, l3, l4] = &site_levels;
+    let [l0, l1, l2, l3, l4] = &hours.levels;
+    let [d0, d1, d2, d3, d4] = &days.levels;
     client.execute(
         &statements.upsert,
         &[
@@ -226,16 +312,26 @@ pub(crate) fn upsert(
             q2,
             q3,
             q4,
-            &hours,
-            &site_names,
-            &files,
-            &lines,
+            &hours.starts,
+            &hours.names,
+            &hours.files,
+            &hours.lines,
             l0,
             l1,
             l2,
             l3,
             l4,
-            &last,
+            &hours.last,
+            &days.starts,
+            &days.names,
+            &days.files,
+            &days.lines,
+            d0,
+            d1,
+            d2,
+            d3,
+            d4,
+            &days.last,
         ],
     )?;
     Ok(())

@@ -43,6 +43,21 @@ macro_rules! fill_site_hourly {
 }
 pub(crate) use fill_site_hourly;
 
+/// The statement that fills `log_site_daily` from `log_site_hourly` (its
+/// backfill in migration 10, and [`aggregates::rebuild`](crate::aggregates::rebuild)
+/// after the hours): per UTC day and call site, the sums of the day's hours
+/// and their newest time. From the hours, not the records: 24 times fewer
+/// rows to group, and the two tables agree by construction.
+macro_rules! fill_site_daily {
+    () => {
+        "INSERT INTO log_site_daily (day, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
+    SELECT date_trunc('day', hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', logger, file_key, line_key,
+           sum(trace), sum(debug), sum(info), sum(warn), sum(error), max(last_seen)
+    FROM log_site_hourly GROUP BY 1, 2, 3, 4"
+    };
+}
+pub(crate) use fill_site_daily;
+
 /// Every migration, oldest first. Append new versions; never edit old ones.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -403,6 +418,38 @@ LOCK TABLE log_records IN SHARE MODE;
 SELECT log_panel_fill_day_ids();
 "#,
     },
+    Migration {
+        version: 10,
+        description: "per call site and UTC day: log_site_daily (backfilled from log_site_hourly)",
+        // Kept by the sink in each batch's transaction right after
+        // `log_site_hourly` (crates/postgres/src/aggregates.rs), and by
+        // retention in the same order; the store's call sites read its whole
+        // days, the hours only at the ends: a 90-day list sums ~90 rows per
+        // site instead of ~2 160. Same keys as the hours' (docs/schema.md).
+        // `SHARE` on `log_records` first: no batch is between its COPY and
+        // its upserts while the hours are summed.
+        sql: concat!(
+            r#"
+CREATE TABLE log_site_daily (
+    day       timestamptz     NOT NULL,
+    logger    text COLLATE "C" NOT NULL,
+    file_key  text COLLATE "C" NOT NULL,
+    line_key  integer         NOT NULL,
+    trace     bigint          NOT NULL DEFAULT 0,
+    debug     bigint          NOT NULL DEFAULT 0,
+    info      bigint          NOT NULL DEFAULT 0,
+    warn      bigint          NOT NULL DEFAULT 0,
+    error     bigint          NOT NULL DEFAULT 0,
+    last_seen timestamptz     NOT NULL,
+    PRIMARY KEY (day, logger, file_key, line_key)
+);
+LOCK TABLE log_records IN SHARE MODE;
+"#,
+            fill_site_daily!(),
+            ";
+ANALYZE log_site_daily;"
+        ),
+    },
 ];
 
 /// Converts an unpartitioned `log_records` into one partitioned by UTC day
@@ -614,7 +661,7 @@ mod tests {
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.version, i32::try_from(i + 1).unwrap_or(-1));
         }
-        assert_eq!(latest_version(), 9);
+        assert_eq!(latest_version(), 10);
     }
 
     #[test]

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 use log_panel_core::{level_from_severity, Timestamp};
 use log_panel_query::{
     CallSite, CardFilter, CardSort, Cards, CardsQuery, Cursor, FieldGroups, FieldMatch, FieldValue, Histogram,
-    HistogramSpan, LevelCounts, LoggerCard, LoggerTotals, Page, PageAt, RecordFilter, Sample, Slots, SplitCounter,
-    StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
+    HistogramSpan, LevelCounts, LoggerCard, LoggerTotals, Page, PageAt, RecordFilter, Sample, SiteSpan, SiteUnit,
+    Slots, SplitCounter, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
 use log_panel_query::{Store, StoreError, StoreErrorKind};
 use postgres::{Client, Row};
@@ -238,35 +238,45 @@ fn bucket_table(unit: i64) -> (&'static str, &'static str) {
 }
 
 /// The call sites of a `filter` on logger and time alone, for
-/// [`Store::call_sites`]: the whole UTC hours `hours` of its range (see
-/// [`RecordFilter::whole_site_hours`]) from `log_site_hourly`, the partial
-/// hours at its ends from the rows, summed per site in one statement (one
-/// snapshot, so the two agree); the same columns and order as the rows' path.
-fn sites_by_hour(
+/// [`Store::call_sites`]: the whole UTC days inside the whole hours `hours`
+/// of its range (see [`RecordFilter::whole_site_hours`] and
+/// [`RecordFilter::site_spans`]) from `log_site_daily`, the whole hours at
+/// their ends from `log_site_hourly`, the partial hours at the range's ends
+/// from the rows, summed per site in one statement (one snapshot, so the
+/// parts agree); the same columns and order as the rows' path. A 90-day list
+/// sums a row per site and day, not per site and hour.
+fn sites_by_bucket(
     sql: &mut Sql,
     filter: &RecordFilter,
     (a, b): (Option<Timestamp>, Option<Timestamp>),
     lim: &str,
 ) -> String {
-    let mut hours = vec!["TRUE".to_owned()];
-    if let Some(a) = a {
-        hours.push(format!("b.hour >= {}", sql.bind(system_time(a))));
+    let mut parts = Vec::new();
+    for SiteSpan { unit, since, until } in RecordFilter::site_spans((a, b)) {
+        let (table, column) = match unit {
+            SiteUnit::Hour => ("log_site_hourly", "hour"),
+            SiteUnit::Day => ("log_site_daily", "day"),
+        };
+        let mut conditions = vec!["TRUE".to_owned()];
+        if let Some(since) = since {
+            conditions.push(format!("b.{column} >= {}", sql.bind(system_time(since))));
+        }
+        if let Some(until) = until {
+            conditions.push(format!("b.{column} < {}", sql.bind(system_time(until))));
+        }
+        if let Some(m) = &filter.logger {
+            conditions.push(logger_condition(sql, "b.logger", m));
+        }
+        // Every part in byte order (`COLLATE "C"`, the tables'), so the union
+        // groups and sorts them as one. `table` and `column` are our constants.
+        parts.push(format!(
+            "SELECT b.logger, CASE WHEN b.file_key = '' THEN NULL ELSE substr(b.file_key, 2) END AS file,
+                    CASE WHEN b.line_key < 0 THEN NULL ELSE b.line_key END AS line,
+                    b.trace, b.debug, b.info, b.warn, b.error, b.last_seen AS last
+             FROM {table} b WHERE {}",
+            conditions.join(" AND ")
+        ));
     }
-    if let Some(b) = b {
-        hours.push(format!("b.hour < {}", sql.bind(system_time(b))));
-    }
-    if let Some(m) = &filter.logger {
-        hours.push(logger_condition(sql, "b.logger", m));
-    }
-    // Both parts in byte order (`COLLATE "C"`, the table's), so the union
-    // groups and sorts them as one.
-    let mut parts = vec![format!(
-        "SELECT b.logger, CASE WHEN b.file_key = '' THEN NULL ELSE substr(b.file_key, 2) END AS file,
-                CASE WHEN b.line_key < 0 THEN NULL ELSE b.line_key END AS line,
-                b.trace, b.debug, b.info, b.warn, b.error, b.last_seen AS last
-         FROM log_site_hourly b WHERE {}",
-        hours.join(" AND ")
-    )];
     for edge in filter.partial_hours((a, b)) {
         let cond = filter_conditions(sql, &edge);
         parts.push(format!(
@@ -1242,7 +1252,7 @@ impl Store for PgStore {
         let (sites, example) = match filter.whole_site_hours() {
             // The example below is read at a site's newest time in the
             // range, which the filter keeps: it needs no other condition.
-            Some(hours) => (sites_by_hour(&mut sql, filter, hours, &lim), "TRUE".to_owned()),
+            Some(hours) => (sites_by_bucket(&mut sql, filter, hours, &lim), "TRUE".to_owned()),
             None => {
                 let cond = filter_conditions(&mut sql, filter);
                 let sites = format!(

@@ -489,6 +489,33 @@ impl RecordFilter {
         out
     }
 
+    /// How the call-site aggregates cover the whole hours `[a, b)` of
+    /// [`whole_site_hours`](RecordFilter::whole_site_hours): the whole UTC
+    /// days inside them from the per-day rows, the whole hours before the
+    /// first of those days and after the last from the per-hour rows (all of
+    /// them from the hours when no whole day fits). A list over 90 days then
+    /// reads a row per site and day and at most 46 per site and hour. The one
+    /// split of every storage that keeps both tables.
+    pub fn site_spans((a, b): (Option<Timestamp>, Option<Timestamp>)) -> Vec<SiteSpan> {
+        let ceil = |t: i64| t.div_euclid(DAY).saturating_add(i64::from(t.rem_euclid(DAY) != 0)).saturating_mul(DAY);
+        let da = a.map(|t| Timestamp(ceil(t.0)));
+        let db = b.map(|t| Timestamp(t.0.div_euclid(DAY) * DAY));
+        if let (Some(x), Some(y)) = (da, db) {
+            if x >= y {
+                return vec![SiteSpan { unit: SiteUnit::Hour, since: a, until: b }];
+            }
+        }
+        let mut spans = vec![SiteSpan { unit: SiteUnit::Day, since: da, until: db }];
+        for (since, until) in [(a, da), (db, b)] {
+            if let (Some(since), Some(until)) = (since, until) {
+                if since < until {
+                    spans.push(SiteSpan { unit: SiteUnit::Hour, since: Some(since), until: Some(until) });
+                }
+            }
+        }
+        spans
+    }
+
     /// Whether a record with this level passes the level conditions.
     pub fn keeps_level(&self, level: Level) -> bool {
         self.min_level.is_none_or(|min| level <= min) && (self.levels.is_empty() || self.levels.contains(&level))
@@ -1329,6 +1356,28 @@ pub trait Maintenance: Send + Sync {
     fn rebuild(&self) -> Result<(), StoreError>;
 }
 
+/// The bucket of a call-site aggregate row: a UTC hour or a UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteUnit {
+    /// Per call site and UTC hour (`log_site_hourly`).
+    Hour,
+    /// Per call site and UTC day (`log_site_daily`).
+    Day,
+}
+
+/// A part of a call-site list read from one aggregate table: the buckets of
+/// `unit` in `[since, until)` (`None`: unbounded), from
+/// [`RecordFilter::site_spans`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SiteSpan {
+    /// Which table's buckets.
+    pub unit: SiteUnit,
+    /// The first bucket's start.
+    pub since: Option<Timestamp>,
+    /// The end of the last bucket.
+    pub until: Option<Timestamp>,
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
@@ -1369,6 +1418,46 @@ mod tests {
         f.min_level = None;
         f.app = Some("shop".into());
         assert_eq!(f.whole_site_hours(), None);
+    }
+
+    #[test]
+    fn call_sites_over_days_read_whole_days_and_the_hours_at_their_ends() {
+        let span = |unit, since: Option<i64>, until: Option<i64>| SiteSpan {
+            unit,
+            since: since.map(Timestamp),
+            until: until.map(Timestamp),
+        };
+        // Hours 3 of day 1 to 5 of day 4: days 2 and 3 whole, 21 hours before, 5 after.
+        let spans = RecordFilter::site_spans((Some(Timestamp(DAY + 3 * HOUR)), Some(Timestamp(4 * DAY + 5 * HOUR))));
+        assert_eq!(
+            spans,
+            [
+                span(SiteUnit::Day, Some(2 * DAY), Some(4 * DAY)),
+                span(SiteUnit::Hour, Some(DAY + 3 * HOUR), Some(2 * DAY)),
+                span(SiteUnit::Hour, Some(4 * DAY), Some(4 * DAY + 5 * HOUR)),
+            ]
+        );
+        // Days aligned at both ends: the days alone; open ends: the days to that side.
+        assert_eq!(
+            RecordFilter::site_spans((Some(Timestamp(-DAY)), Some(Timestamp(DAY)))),
+            [span(SiteUnit::Day, Some(-DAY), Some(DAY))]
+        );
+        assert_eq!(
+            RecordFilter::site_spans((None, Some(Timestamp(DAY + HOUR)))),
+            [span(SiteUnit::Day, None, Some(DAY)), span(SiteUnit::Hour, Some(DAY), Some(DAY + HOUR)),]
+        );
+        assert_eq!(
+            RecordFilter::site_spans((Some(Timestamp(-HOUR)), None)),
+            [span(SiteUnit::Day, Some(0), None), span(SiteUnit::Hour, Some(-HOUR), Some(0)),]
+        );
+        assert_eq!(RecordFilter::site_spans((None, None)), [span(SiteUnit::Day, None, None)]);
+        // No whole day inside (one midnight or none): the hours only.
+        for (a, b) in [(DAY - HOUR, DAY + HOUR), (HOUR, 5 * HOUR), (DAY - HOUR, 2 * DAY - HOUR)] {
+            assert_eq!(
+                RecordFilter::site_spans((Some(Timestamp(a)), Some(Timestamp(b)))),
+                [span(SiteUnit::Hour, Some(a), Some(b))]
+            );
+        }
     }
 
     #[test]

@@ -12,14 +12,13 @@ use std::time::{Duration, Instant};
 use log_panel_core::{level_from_severity, Timestamp};
 use log_panel_query::{
     CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldGroups, FieldMatch, FieldValue, Histogram, HistogramSpan,
-    LoggerCard, LoggerMatch, Page, PageAt, RecordFilter, Slots, SplitCounter, StoredRecord, DAY, DEFAULT_READ_TIMEOUT,
-    HOUR, QUARTER_HOUR,
+    LoggerCard, LoggerMatch, Page, PageAt, RecordFilter, SiteSpan, SiteUnit, Slots, SplitCounter, StoredRecord,
+    DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
 use log_panel_query::{LevelCounts, Store, StoreError, StoreErrorKind};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
-use crate::aggregates::bucket_of;
 use crate::rows::{self, level_counts, RECORD_COLUMNS};
 use crate::sql::Sql;
 use crate::upkeep::search;
@@ -489,26 +488,13 @@ impl SqliteStore {
         hours: (Option<Timestamp>, Option<Timestamp>),
         limit: usize,
     ) -> Result<Vec<CallSite>, StoreError> {
-        let (a, b) = hours;
-        let (da, db) = (a.map(|t| Timestamp(ceil_to(t.0, DAY))), b.map(|t| bucket_of(t, DAY)));
-        let mut spans = Vec::new();
-        match (da, db) {
-            (Some(x), Some(y)) if x >= y => spans.push((("log_site_hourly", "hour"), a, b)),
-            _ => {
-                spans.push((("log_site_daily", "day"), da, db));
-                // The whole hours before the first whole day and after the last.
-                for (lo, hi) in [(a, da), (db, b)] {
-                    if let (Some(lo), Some(hi)) = (lo, hi) {
-                        if lo < hi {
-                            spans.push((("log_site_hourly", "hour"), Some(lo), Some(hi)));
-                        }
-                    }
-                }
-            }
-        }
         let mut w = Sql::default();
         let mut parts = Vec::new();
-        for ((table, column), lo, hi) in spans {
+        for SiteSpan { unit, since: lo, until: hi } in RecordFilter::site_spans(hours) {
+            let (table, column) = match unit {
+                SiteUnit::Hour => ("log_site_hourly", "hour"),
+                SiteUnit::Day => ("log_site_daily", "day"),
+            };
             if let Some(lo) = lo {
                 let p = w.bind(lo.to_rfc3339());
                 w.and(format!("{column} >= {p}"));
@@ -1477,7 +1463,7 @@ impl Store for SqliteStore {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use log_panel_core::{Batch, Level, Origin, Record, Sink};
+    use log_panel_core::{Batch, Level, Origin, Record, Sink, DAY};
 
     /// A histogram of a common word reads its candidates from the index when
     /// they are fewer than the rows of its span, and scans a span with fewer

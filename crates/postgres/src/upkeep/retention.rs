@@ -9,7 +9,7 @@
 //! aggregate tables through [`Tables`]: it subtracts their counts, fixes the
 //! touched loggers' first and last seen, and drops rows whose counts reach
 //! zero. It locks aggregate rows in the order writers do (stats, then
-//! hourly, then quarter, each sorted by key), and `log_records` is locked
+//! hourly, quarter, site hours and site days, each sorted by key), and `log_records` is locked
 //! before them as a writer's COPY does, so the two cannot deadlock.
 
 use std::borrow::Cow;
@@ -20,7 +20,7 @@ use log_panel_core::{level_from_severity, Timestamp};
 use postgres::error::SqlState;
 use postgres::{Client, Row, Transaction};
 
-use crate::aggregates::{file_key, line_key};
+use crate::aggregates::{SiteColumns, SITE_TABLES};
 
 /// What one [`prune_step`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,40 +192,46 @@ impl AggregateTables for Tables<'_, '_> {
     }
 
     fn add_to_sites(&mut self, rows: &[SiteDelta<'_>]) -> Result<(), postgres::Error> {
-        let hours: Vec<i64> = rows.iter().map(|r| r.0 .0.div_euclid(1_000_000)).collect();
-        let names: Vec<&str> = rows.iter().map(|r| r.1).collect();
-        let files: Vec<String> = rows.iter().map(|r| file_key(r.2)).collect();
-        let lines: Vec<i32> = rows.iter().map(|r| line_key(r.3)).collect();
-        let level = |i: usize| -> Vec<i64> { rows.iter().map(|r| r.4[i]).collect() };
-        let keys = "unnest($1::int8[], $2::text[], $3::text[], $4::int4[]) AS u(secs, logger, file_key, line_key)";
-        let matches = "a.hour = 'epoch'::timestamptz + u.secs * interval '1 second' AND a.logger = u.logger
-                       AND a.file_key = u.file_key AND a.line_key = u.line_key";
-        // In the writers' order: the primary key's, in bytes (its columns are `COLLATE "C"`).
-        self.0.query(
-            &format!(
-                "SELECT 1 FROM log_site_hourly a, {keys} WHERE {matches}
-                 ORDER BY a.hour, a.logger, a.file_key, a.line_key FOR UPDATE OF a"
-            ),
-            &[&hours, &names, &files, &lines],
-        )?;
-        self.0.execute(
-            &format!(
-                "UPDATE log_site_hourly a SET trace = a.trace + u.trace, debug = a.debug + u.debug,
-                     info = a.info + u.info, warn = a.warn + u.warn, error = a.error + u.error
-                 FROM unnest($1::int8[], $2::text[], $3::text[], $4::int4[], $5::int8[], $6::int8[], $7::int8[],
-                             $8::int8[], $9::int8[])
-                      AS u(secs, logger, file_key, line_key, trace, debug, info, warn, error)
-                 WHERE {matches}"
-            ),
-            &[&hours, &names, &files, &lines, &level(0), &level(1), &level(2), &level(3), &level(4)],
-        )?;
-        self.0.execute(
-            &format!(
-                "DELETE FROM log_site_hourly a USING {keys}
-                 WHERE {matches} AND a.trace + a.debug + a.info + a.warn + a.error <= 0"
-            ),
-            &[&hours, &names, &files, &lines],
-        )?;
+        // The hours, then the days summing them: the writers' table order.
+        // A prune leaves a bucket's newest time as it is (core's `take_off`),
+        // so the rows' `last` is not read.
+        for (table, column, unit) in SITE_TABLES {
+            let c = SiteColumns::of(rows.iter().map(|&(t, n, f, l, counts)| (t, n, f, l, counts, i64::MIN)), unit);
+            let (starts, names, files, lines) = (&c.starts, &c.names, &c.files, &c.lines);
+            let keys = "unnest($1::int8[], $2::text[], $3::text[], $4::int4[]) AS u(secs, logger, file_key, line_key)";
+            let matches = format!(
+                "a.{column} = 'epoch'::timestamptz + u.secs * interval '1 second' AND a.logger = u.logger
+                 AND a.file_key = u.file_key AND a.line_key = u.line_key"
+            );
+            // In the writers' order: the primary key's, in bytes (its columns are `COLLATE "C"`).
+            // `table` and `column` are our constants.
+            self.0.query(
+                &format!(
+                    "SELECT 1 FROM {table} a, {keys} WHERE {matches}
+                     ORDER BY a.{column}, a.logger, a.file_key, a.line_key FOR UPDATE OF a"
+                ),
+                &[starts, names, files, lines],
+            )?;
+            let [l0, l1, l2, l3, l4] = &c.levels;
+            self.0.execute(
+                &format!(
+                    "UPDATE {table} a SET trace = a.trace + u.trace, debug = a.debug + u.debug,
+                         info = a.info + u.info, warn = a.warn + u.warn, error = a.error + u.error
+                     FROM unnest($1::int8[], $2::text[], $3::text[], $4::int4[], $5::int8[], $6::int8[], $7::int8[],
+                                 $8::int8[], $9::int8[])
+                          AS u(secs, logger, file_key, line_key, trace, debug, info, warn, error)
+                     WHERE {matches}"
+                ),
+                &[starts, names, files, lines, l0, l1, l2, l3, l4],
+            )?;
+            self.0.execute(
+                &format!(
+                    "DELETE FROM {table} a USING {keys}
+                     WHERE {matches} AND a.trace + a.debug + a.info + a.warn + a.error <= 0"
+                ),
+                &[starts, names, files, lines],
+            )?;
+        }
         Ok(())
     }
 

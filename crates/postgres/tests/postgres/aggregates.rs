@@ -1,7 +1,8 @@
-//! The per-logger aggregates in PostgreSQL: equal to GROUP BYs over
-//! `log_records` after four concurrent writers, UTC buckets whatever the
-//! session time zone, backfill on upgrade, rebuild (also under writes), and
-//! a prune beside a writer (no deadlock, no count lost).
+//! The per-logger and per-call-site aggregates in PostgreSQL: equal to
+//! GROUP BYs over `log_records` after four concurrent writers, UTC buckets
+//! whatever the session time zone, backfill on upgrade, rebuild (also under
+//! writes), a prune beside a writer (no deadlock, no count lost), and call
+//! sites read from them equal to a GROUP BY.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,8 +55,36 @@ const QUARTER: &str = "SELECT logger, quarter::text, trace::text, debug::text, i
 
 const SITES: &str = "SELECT hour::text, logger, file_key, line_key::text, trace::text, debug::text, info::text,
     warn::text, error::text, last_seen::text FROM log_site_hourly";
+const SITE_DAYS: &str = "SELECT day::text, logger, file_key, line_key::text, trace::text, debug::text, info::text,
+    warn::text, error::text, last_seen::text FROM log_site_daily";
 
-/// Asserts the four tables equal GROUP BYs over `log_records` (computed with
+/// The call sites' rows per `width` bucket (`1 hour`, `1 day`) by a GROUP BY
+/// over `log_records` (with `date_bin`, unlike the sink and the migrations),
+/// as text rows like [`SITES`] and [`SITE_DAYS`], sorted.
+fn site_buckets_by_hand(db: &mut Client, width: &str) -> Vec<Vec<String>> {
+    let mut expected = rows(
+        db,
+        &format!(
+            "SELECT date_bin('{width}', ts, TIMESTAMPTZ 'epoch')::text, logger,
+                    CASE WHEN file IS NULL THEN '' ELSE '>' || file END, coalesce(line, -1)::text,
+                    count(*) FILTER (WHERE level = 5)::text, count(*) FILTER (WHERE level = 10)::text,
+                    count(*) FILTER (WHERE level = 20)::text, count(*) FILTER (WHERE level = 30)::text,
+                    count(*) FILTER (WHERE level = 40)::text, max(ts)::text
+             FROM log_records GROUP BY 1, 2, 3, 4"
+        ),
+    );
+    expected.sort();
+    expected
+}
+
+/// The rows of `sql` sorted.
+fn sorted_rows(db: &mut Client, sql: &str) -> Vec<Vec<String>> {
+    let mut out = rows(db, sql);
+    out.sort();
+    out
+}
+
+/// Asserts the five tables equal GROUP BYs over `log_records` (computed with
 /// `date_bin`, unlike the sink), and returns the number of records.
 fn assert_aggregates_match_records(db: &mut Client) -> i64 {
     let expected = rows(
@@ -79,19 +108,8 @@ fn assert_aggregates_match_records(db: &mut Client) -> i64 {
         assert!(!expected.is_empty());
         assert_eq!(rows(db, table), expected, "{width} buckets");
     }
-    let mut expected = rows(
-        db,
-        "SELECT date_bin('1 hour', ts, TIMESTAMPTZ 'epoch')::text, logger,
-                CASE WHEN file IS NULL THEN '' ELSE '>' || file END, coalesce(line, -1)::text,
-                count(*) FILTER (WHERE level = 5)::text, count(*) FILTER (WHERE level = 10)::text,
-                count(*) FILTER (WHERE level = 20)::text, count(*) FILTER (WHERE level = 30)::text,
-                count(*) FILTER (WHERE level = 40)::text, max(ts)::text
-         FROM log_records GROUP BY 1, 2, 3, 4",
-    );
-    expected.sort();
-    let mut sites = rows(db, SITES);
-    sites.sort();
-    assert_eq!(sites, expected, "log_site_hourly");
+    assert_eq!(sorted_rows(db, SITES), site_buckets_by_hand(db, "1 hour"), "log_site_hourly");
+    assert_eq!(sorted_rows(db, SITE_DAYS), site_buckets_by_hand(db, "1 day"), "log_site_daily");
     db.query_one("SELECT count(*) FROM log_records", &[]).unwrap().get(0)
 }
 
@@ -299,6 +317,22 @@ fn sites_read(store: &PgStore, filter: &RecordFilter) -> Vec<Vec<String>> {
     out
 }
 
+/// Asserts [`Store::call_sites`] equals [`sites_by_hand`] over each of
+/// `ranges` (microseconds; `None`: open) for no logger filter, the logger
+/// `app` and the tree `app`.
+fn assert_sites_equal_by_hand(store: &PgStore, db: &mut Client, ranges: &[(Option<i64>, Option<i64>)], when: &str) {
+    for &(since, until) in ranges {
+        for logger in [None, Some(LoggerMatch::Exact("app".into())), Some(LoggerMatch::Tree("app".into()))] {
+            let mut filter = RecordFilter::default();
+            filter.since = since.map(Timestamp);
+            filter.until = until.map(Timestamp);
+            filter.logger = logger;
+            let expected = sites_by_hand(db, &filter);
+            assert_eq!(sites_read(store, &filter), expected, "{when}: {filter:?}");
+        }
+    }
+}
+
 /// Call sites over ranges that start and end inside hours, whole hours,
 /// open ends and less than an hour, for every logger filter: equal to a
 /// `GROUP BY` by hand, before and after a prune that ends inside an hour,
@@ -327,18 +361,8 @@ fn call_sites_equal_a_group_by_on_unaligned_ranges_and_after_prune() {
             (Some(NOV_20 + 5 * 60 * min + min), Some(NOV_20 + 5 * 60 * min + 50 * min)),
             (Some(NOV_20 + 5 * 60 * min + 50 * min), Some(NOV_20 + 7 * 60 * min + min)),
         ];
-        let loggers = [None, Some(LoggerMatch::Exact("app".into())), Some(LoggerMatch::Tree("app".into()))];
         let check = |db: &mut Client, when: &str| {
-            for (since, until) in ranges {
-                for logger in &loggers {
-                    let mut filter = RecordFilter::default();
-                    filter.since = since.map(Timestamp);
-                    filter.until = until.map(Timestamp);
-                    filter.logger = logger.clone();
-                    let expected = sites_by_hand(db, &filter);
-                    assert_eq!(sites_read(&store, &filter), expected, "{when}, partitioned {partitioned}: {filter:?}");
-                }
-            }
+            assert_sites_equal_by_hand(&store, db, &ranges, &format!("{when}, partitioned {partitioned}"));
         };
         check(&mut db, "before prune");
         let maintenance = PgMaintenance::connect(&url).unwrap();
@@ -400,4 +424,124 @@ fn a_prune_beside_a_writer_never_deadlocks_nor_loses_counts() {
     let mut db = client(&url);
     let left = assert_aggregates_match_records(&mut db);
     assert_eq!(left, (1_000 + BATCHES * SIZE) as i64 - deleted as i64);
+}
+
+/// Call sites over many days, from ranges that start and end inside hours
+/// (whole days from `log_site_daily`, whole hours at their ends from
+/// `log_site_hourly`, partial hours from the rows), for every logger filter:
+/// equal to a `GROUP BY` by hand. Then the site hours of the whole days are
+/// taken away by hand and the lists stay the same: those days are read from
+/// the day rows (a store summing the hours would lose them). A rebuild
+/// brings both tables back equal to the rows.
+#[test]
+fn call_sites_over_days_read_whole_days_from_the_day_rows() {
+    let Some((url, mut sink)) = fresh_sink() else { return };
+    let mut rng = Rng(0xda75);
+    for b in 0..6 {
+        let mut records = at_sites(&mut rng, 300, b * 300);
+        // Spread over 12 days from NOV_20, on the same sites.
+        for r in &mut records {
+            r.timestamp = Timestamp(NOV_20 + rng.below(12 * DAY as u64) as i64);
+        }
+        write(&mut sink, 1, &records);
+    }
+    let mut db = client(&url);
+    assert_eq!(assert_aggregates_match_records(&mut db), 1_800);
+    let days: i64 = db.query_one("SELECT count(DISTINCT day) FROM log_site_daily", &[]).unwrap().get(0);
+    assert_eq!(days, 12);
+    let store = PgStore::connect(&url).unwrap();
+    let min = 60 * SEC;
+    let ranges = [
+        // Partial hours at both ends, whole hours before and after the whole days.
+        (Some(NOV_20 + 5 * 60 * min + 17 * min + 3), Some(NOV_20 + 9 * DAY + 13 * 60 * min + 41 * min)),
+        // Whole days only, and whole days with an open end.
+        (Some(NOV_20 + DAY), Some(NOV_20 + 10 * DAY)),
+        (Some(NOV_20 + 2 * DAY - 7), None),
+        (None, Some(NOV_20 + 11 * DAY + 30 * min)),
+        (None, None),
+        // Less than two days: one midnight, hours only.
+        (Some(NOV_20 + 3 * DAY - 5 * 60 * min - 1), Some(NOV_20 + 4 * DAY + 3 * 60 * min + 1)),
+    ];
+    assert_sites_equal_by_hand(&store, &mut db, &ranges, "written");
+    // Days 1 to 9 whole, read only from the day rows by the first range.
+    let mut first = RecordFilter::default();
+    first.since = ranges[0].0.map(Timestamp);
+    first.until = ranges[0].1.map(Timestamp);
+    let before = sites_read(&store, &first);
+    assert!(before.len() > 20, "{before:?}");
+    let gone = db
+        .execute(
+            "DELETE FROM log_site_hourly WHERE hour >= TIMESTAMPTZ '2026-11-21Z' AND hour < TIMESTAMPTZ '2026-11-29Z'",
+            &[],
+        )
+        .unwrap();
+    assert!(gone > 100, "{gone}");
+    assert_eq!(sites_read(&store, &first), before, "whole days read from log_site_daily");
+    aggregates::rebuild(&mut db).unwrap();
+    assert_eq!(assert_aggregates_match_records(&mut db), 1_800);
+    assert_sites_equal_by_hand(&store, &mut db, &ranges, "rebuilt");
+}
+
+/// A database of schema 9 (site hours, no site days) holding records is
+/// migrated by a writer: `log_site_daily` is backfilled from the hours equal
+/// to a GROUP BY over the rows, a reader of this build refused the old
+/// schema, and the writer's next batches add to the backfilled days.
+#[test]
+fn a_version_9_database_gets_its_site_days_backfilled() {
+    let Some(url) = TestServer::shared_database() else { return };
+    let mut db = forge_schema(&url, 9);
+    db.batch_execute(
+        "INSERT INTO log_records (ts, level, logger, message, file, line, thread, pid, host, app) VALUES
+            ('2026-11-22T23:59:59.999999Z', 40, 'a', 'm', 'src/a.rs', 7, 't', 1, 'h', 'x'),
+            ('2026-11-22T08:15:00Z', 30, 'a', 'm', 'src/a.rs', 7, 't', 1, 'h', 'x'),
+            ('2026-11-23T00:00:00Z', 20, 'a', 'm', 'src/a.rs', 7, 't', 1, 'h', 'x'),
+            ('2026-11-21T23:00:00Z', 5, 'b', 'm', NULL, NULL, 't', 1, 'h', 'x')",
+    )
+    .unwrap();
+    // The hours as schema 9's writer would have kept them.
+    aggregates_of_schema_9(&mut db);
+    let Err(err) = PgStore::connect(&url) else { panic!("a reader refuses schema 9") };
+    assert!(err.to_string().contains("schema version 9"), "{err}");
+    let mut sink = PgSink::connect(&url).unwrap(); // migrates to the latest version
+    assert_eq!(assert_aggregates_match_records(&mut db), 4);
+    assert_eq!(
+        sorted_rows(&mut db, SITE_DAYS),
+        [
+            ["2026-11-21 00:00:00+00", "b", "", "-1", "1", "0", "0", "0", "0", "2026-11-21 23:00:00+00"],
+            ["2026-11-22 00:00:00+00", "a", ">src/a.rs", "7", "0", "0", "0", "1", "1", "2026-11-22 23:59:59.999999+00"],
+            ["2026-11-23 00:00:00+00", "a", ">src/a.rs", "7", "0", "0", "1", "0", "0", "2026-11-23 00:00:00+00"],
+        ]
+        .map(|r| r.map(String::from).to_vec())
+    );
+    write(&mut sink, 1, &at_sites(&mut Rng(9), 200, 0));
+    assert_eq!(assert_aggregates_match_records(&mut db), 204);
+}
+
+/// Fills the aggregate tables of a forged schema-9 database from its rows,
+/// by hand, as that schema's writer kept them (no `log_site_daily`).
+fn aggregates_of_schema_9(db: &mut Client) {
+    db.batch_execute(
+        "INSERT INTO log_logger_stats (logger, total, errors, warnings, first_seen, last_seen)
+             SELECT logger, count(*), count(*) FILTER (WHERE level = 40), count(*) FILTER (WHERE level = 30),
+                    min(ts), max(ts)
+             FROM log_records GROUP BY logger;
+         INSERT INTO log_logger_hourly (logger, hour, trace, debug, info, warn, error)
+             SELECT logger, date_bin('1 hour', ts, TIMESTAMPTZ 'epoch'), count(*) FILTER (WHERE level = 5),
+                    count(*) FILTER (WHERE level = 10), count(*) FILTER (WHERE level = 20),
+                    count(*) FILTER (WHERE level = 30), count(*) FILTER (WHERE level = 40)
+             FROM log_records GROUP BY 1, 2;
+         INSERT INTO log_logger_quarter (logger, quarter, trace, debug, info, warn, error)
+             SELECT logger, date_bin('15 minutes', ts, TIMESTAMPTZ 'epoch'), count(*) FILTER (WHERE level = 5),
+                    count(*) FILTER (WHERE level = 10), count(*) FILTER (WHERE level = 20),
+                    count(*) FILTER (WHERE level = 30), count(*) FILTER (WHERE level = 40)
+             FROM log_records GROUP BY 1, 2;
+         INSERT INTO log_site_hourly (hour, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
+             SELECT date_bin('1 hour', ts, TIMESTAMPTZ 'epoch'), logger,
+                    CASE WHEN file IS NULL THEN '' ELSE '>' || file END, coalesce(line, -1),
+                    count(*) FILTER (WHERE level = 5), count(*) FILTER (WHERE level = 10),
+                    count(*) FILTER (WHERE level = 20), count(*) FILTER (WHERE level = 30),
+                    count(*) FILTER (WHERE level = 40), max(ts)
+             FROM log_records GROUP BY 1, 2, 3, 4;",
+    )
+    .unwrap();
 }

@@ -243,7 +243,8 @@ fn wrong_password_is_a_clear_error_without_the_password() {
     client(&url)
         .batch_execute(&format!(
             "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO {role};
-             GRANT UPDATE ON log_panel_writers, log_logger_stats, log_logger_hourly, log_logger_quarter, log_site_hourly TO {role}"
+             GRANT UPDATE ON log_panel_writers, log_logger_stats, log_logger_hourly, log_logger_quarter, log_site_hourly,
+                              log_site_daily TO {role}"
         ))
         .unwrap();
     // The right password works (so the failure below is about the password).

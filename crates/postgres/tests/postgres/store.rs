@@ -530,7 +530,7 @@ fn call_sites_loggers_and_many_threads() {
     }
 }
 
-/// The three aggregate tables as text, to compare.
+/// The aggregate tables as text, to compare.
 pub(crate) fn aggregate_tables(db: &mut Client) -> Vec<Vec<String>> {
     db.batch_execute("SET TIME ZONE 'UTC'").unwrap();
     [
@@ -540,6 +540,8 @@ pub(crate) fn aggregate_tables(db: &mut Client) -> Vec<Vec<String>> {
         "SELECT logger || quarter::text || trace || debug || info || warn || error FROM log_logger_quarter ORDER BY 1",
         "SELECT hour::text || logger || file_key || line_key || '/' || trace || debug || info || warn || error \
          || last_seen::text FROM log_site_hourly ORDER BY 1",
+        "SELECT day::text || logger || file_key || line_key || '/' || trace || debug || info || warn || error \
+         || last_seen::text FROM log_site_daily ORDER BY 1",
     ]
     .iter()
     .map(|sql| db.query(*sql, &[]).unwrap().iter().map(|r| r.get(0)).collect())
@@ -579,7 +581,7 @@ fn prune_keeps_the_aggregates_equal_to_a_rebuild() {
     // Everything: loggers disappear.
     maintenance.prune(Timestamp(T0 + 10 * DAY), 999, false).unwrap();
     assert!(store.loggers().unwrap().is_empty());
-    assert_eq!(aggregate_tables(&mut db), vec![Vec::<String>::new(); 4]);
+    assert_eq!(aggregate_tables(&mut db), vec![Vec::<String>::new(); 5]);
     assert_eq!(maintenance.prune(before, 0, true).unwrap_err().kind(), StoreErrorKind::BadFilter);
 }
 

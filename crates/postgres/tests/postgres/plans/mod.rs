@@ -78,10 +78,10 @@ fn no_read_scans_log_records_whole() {
         format!("ALTER DATABASE {db} SET auto_explain.log_min_duration = 0"),
         format!("ALTER DATABASE {db} SET auto_explain.log_analyze = on"),
         "VACUUM ANALYZE log_records".to_owned(),
-        // Call sites read its whole hours: with no statistics yet, the planner
+        // Call sites read their whole hours and days: with no statistics yet, the planner
         // guesses a third of it for an hour range (autovacuum analyzes it
         // after its first few thousand rows).
-        "VACUUM ANALYZE log_site_hourly".to_owned(),
+        "VACUUM ANALYZE log_site_hourly, log_site_daily".to_owned(),
     ] {
         admin.batch_execute(&sql).unwrap();
     }
