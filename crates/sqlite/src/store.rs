@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 use log_panel_core::{level_from_severity, Timestamp};
 use log_panel_query::{
     CallSite, CardFilter, Cards, CardsQuery, Cursor, FieldGroups, FieldMatch, FieldValue, Histogram, HistogramSpan,
-    LoggerCard, LoggerMatch, Page, PageAt, RecordFilter, SiteSpan, SiteUnit, Slots, SplitCounter, StoredRecord,
+    LoggerCard, LoggerMatch, Page, PageAt, RecordFilter, SiteSpan, SiteUnit, Slots, SplitCounter, StoredRecord, DAY,
     DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
 use log_panel_query::{LevelCounts, Store, StoreError, StoreErrorKind};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
+use crate::aggregates::bucket_of;
 use crate::rows::{self, level_counts, RECORD_COLUMNS};
 use crate::sql::Sql;
 use crate::upkeep::search;
