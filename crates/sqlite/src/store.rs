@@ -1466,30 +1466,39 @@ mod tests {
     use super::*;
     use log_panel_core::{Batch, Level, Origin, Record, Sink, DAY};
 
-    /// A histogram of a common word reads its candidates from the index when
-    /// they are fewer than the rows of its span, and scans a span with fewer
-    /// rows than candidates; the counts are the same either way.
-    #[test]
-    fn a_common_word_is_counted_from_the_index_unless_its_span_holds_fewer_rows() {
-        use std::sync::Arc;
+    /// 24 000 records of logger `web` a second apart from two days ago,
+    /// record `i`'s message `text(i)`, written and indexed in a new file:
+    /// its directory (kept alive by the caller), its path and the first
+    /// record's time.
+    fn seconds_apart(text: impl Fn(i64) -> String) -> (tempfile::TempDir, std::path::PathBuf, i64) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("logs.db");
         let mut sink = crate::SqliteSink::open(&path).unwrap();
         let origin = Origin::new("a", "h", 1);
         let t0 = Timestamp::now().0 - 2 * DAY;
-        let thread: Arc<str> = Arc::from("main");
-        // 24 000 records a second apart from t0, every 20th a timeout (1 200:
-        // a common word), ending 2 h 20 min later.
+        let thread: std::sync::Arc<str> = std::sync::Arc::from("main");
         let records: Vec<Record> = (0..24_000i64)
             .map(|i| {
-                let text = if i % 20 == 7 { format!("upstream timeout {i}") } else { format!("request {i} served") };
-                Record::at(Timestamp(t0 + i * 1_000_000), Level::Info, "web".into(), text.into(), thread.clone())
+                Record::at(Timestamp(t0 + i * 1_000_000), Level::Info, "web".into(), text(i).into(), thread.clone())
             })
             .collect();
         for chunk in records.chunks(4_000) {
             sink.write(&Batch::new(&origin, chunk)).unwrap();
         }
         while sink.idle().unwrap() {}
+        (dir, path, t0)
+    }
+
+    /// A histogram of a common word reads its candidates from the index when
+    /// they are fewer than the rows of its span, and scans a span with fewer
+    /// rows than candidates; the counts are the same either way.
+    #[test]
+    fn a_common_word_is_counted_from_the_index_unless_its_span_holds_fewer_rows() {
+        // Every 20th a timeout (1 200: a common word), ending 2 h 20 min later.
+        let (_dir, path, t0) =
+            seconds_apart(
+                |i| if i % 20 == 7 { format!("upstream timeout {i}") } else { format!("request {i} served") },
+            );
         let store = SqliteStore::open(&path).unwrap();
         let mut filter = RecordFilter::default();
         filter.text = Some("timeout".into());
@@ -1632,26 +1641,11 @@ mod tests {
     /// of 1 000 read them through the index for any span.
     #[test]
     fn a_term_is_common_for_a_page_by_the_rows_of_its_span() {
-        use std::sync::Arc;
         assert_eq!(page_term_common_at(10_000_000, 10_000_000), 5_645);
         assert_eq!(page_term_common_at(4_600, 10_000_000), 287);
         assert_eq!(page_term_common_at(-1, 10_000_000), 0);
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("logs.db");
-        let mut sink = crate::SqliteSink::open(&path).unwrap();
-        let origin = Origin::new("a", "h", 1);
-        let t0 = Timestamp::now().0 - 2 * DAY;
-        let thread: Arc<str> = Arc::from("main");
-        let records: Vec<Record> = (0..24_000i64)
-            .map(|i| {
-                let text = if i % 120 == 7 { format!("zephyr drift {i}") } else { format!("request {i} served") };
-                Record::at(Timestamp(t0 + i * 1_000_000), Level::Info, "web".into(), text.into(), thread.clone())
-            })
-            .collect();
-        for chunk in records.chunks(4_000) {
-            sink.write(&Batch::new(&origin, chunk)).unwrap();
-        }
-        while sink.idle().unwrap() {}
+        let (_dir, path, t0) =
+            seconds_apart(|i| if i % 120 == 7 { format!("zephyr drift {i}") } else { format!("request {i} served") });
         let store = SqliteStore::open(&path).unwrap();
         let mut filter = RecordFilter::default();
         filter.text = Some("zephyr".into());
