@@ -282,7 +282,7 @@ impl SqliteStore {
     }
 
     /// The SQL conditions of `filter`, a common search term by scan (see
-    /// [`page_term_common_at`]), context keys with their side-table marks.
+    /// [`page_term_walks`]), context keys with their side-table marks.
     fn plan(&self, filter: &RecordFilter) -> Result<Sql, StoreError> {
         self.plan_above(filter, None)
     }
@@ -294,8 +294,8 @@ impl SqliteStore {
 
     /// The plan of `filter` above `above`, with a term or context condition
     /// read by scan when it is common: with `counting: None` (a page), a
-    /// term with at least [`page_term_common_at`] candidates in the search
-    /// index for the rows of its span and of the table, a context condition
+    /// term whose candidates in the search index, within its span and in
+    /// the table, make the walk cheaper ([`page_term_walks`]), a context condition
     /// with at least [`page_common_at`] entries for the rows of its span; with
     /// `Some(rows)` (a read that visits every match of a span of `rows`
     /// records), with more candidates in its index than the span's rows
@@ -314,14 +314,15 @@ impl SqliteStore {
         let cap = |rows: i64, cost: i64| (rows / cost).min(i64::try_from(HISTOGRAM_ROW_LIMIT).unwrap_or(i64::MAX));
         let scan = match (&filter.text, counting) {
             (Some(t), _) if search::indexable(t) => {
-                let cap = match counting {
-                    Some(rows) => cap(rows, INDEX_ROW_COST),
-                    None => page_term_common_at(
-                        span_rows(&conn, filter.since, filter.until).map_err(storage)?,
-                        span_rows(&conn, None, None).map_err(storage)?,
-                    ),
-                };
-                search::candidates(&conn, t, cap).map_err(storage)? >= cap
+                #[cfg(test)]
+                search::PROBES.with(|p| p.set(p.get() + 1));
+                match counting {
+                    Some(rows) => {
+                        let cap = cap(rows, INDEX_ROW_COST);
+                        search::candidates(&conn, t, cap, None).map_err(storage)? >= cap
+                    }
+                    None => page_term_walks(&conn, filter, t).map_err(storage)?,
+                }
             }
             _ => false,
         };
@@ -823,22 +824,62 @@ fn page_common_at(rows: i64) -> i64 {
     (PAGE_ROWS.saturating_mul(rows.max(0)) / KEY_ROW_COST).isqrt().max(crate::sql::COMMON_MATCHES)
 }
 
-/// How many candidates in the search index make a term common for a page
-/// over a span of `rows` records in a table of `all`, so that it is read by
-/// walking the span in time order and testing each message. Reading the
-/// candidates costs about [`INDEX_ROW_COST`] rows each whatever the span
-/// (the index has no time), while the walk stops at a page: spread over
-/// the table, the matches meet a page after about `PAGE_ROWS * all /
-/// candidates` rows, and never more than the span's rows. The walk is
-/// cheaper from `min(rows, sqrt(PAGE_ROWS * all / INDEX_ROW_COST))`
-/// candidates — at 10 M records 5 645 for a wide span, 287 for an hour
-/// (measured with terms of 242 to 93 164 candidates over an hour, a day, 7
-/// days and 90 days: docs/performance.md). A fixed 1 000 read a rare word's
-/// 500 candidates for an hour of 4 600 rows (9 ms against 2 ms by the
-/// walk), and walked 8.7 M rows for a 2 500-candidate term whose matches
-/// were all old (7.8 s against 21 ms through the index).
-fn page_term_common_at(rows: i64, all: i64) -> i64 {
-    (rows.max(0) / INDEX_ROW_COST).min((PAGE_ROWS.saturating_mul(all.max(0)) / INDEX_ROW_COST).isqrt())
+/// Whether a page of `filter` reads its search term `term` by walking the
+/// span in time order and testing each message, rather than reading the
+/// term's candidates from the search index.
+///
+/// The index reads every candidate, about [`INDEX_ROW_COST`] rows each
+/// whatever the span (the index has no time). The walk stops at a page:
+/// newest first it meets one after about `PAGE_ROWS * rows / in_span` rows,
+/// `in_span` being the candidates among the span's ids ([`span_ids`]), and
+/// never more than the span's `rows`. The span's own candidates, not the
+/// table's: a term whose candidates are all older than the span (the
+/// hostile file's `job 12`, 24 393 candidates, none in the last 90 days)
+/// made the walk read the whole span, 5.2 s over 90 days against 90 ms
+/// through the index, when the rule assumed them spread over the table.
+///
+/// Two capped counts decide it: the span's candidates up to
+/// [`page_term_span_cap`] (from there the walk wins whatever the table
+/// holds), then, unless the span is the whole table, the table's up to
+/// [`page_term_common_at`] of the span's count.
+fn page_term_walks(conn: &Connection, filter: &RecordFilter, term: &str) -> rusqlite::Result<bool> {
+    let Some((first, last)) = span_ids(conn, filter.since, filter.until)? else {
+        // No record in the span: nothing to walk.
+        return Ok(true);
+    };
+    let rows = last.saturating_sub(first).saturating_add(1).max(0);
+    let in_span = search::candidates(conn, term, page_term_span_cap(rows), Some((first, last)))?;
+    let common_at = page_term_common_at(rows, in_span);
+    if in_span >= common_at {
+        // The table holds at least the span's candidates.
+        return Ok(true);
+    }
+    if filter.since.is_none() && filter.until.is_none() {
+        // The span is the table: its count, under the cap, is the table's.
+        return Ok(false);
+    }
+    Ok(search::candidates(conn, term, common_at, None)? >= common_at)
+}
+
+/// How many of a page's candidates within its span of `rows` records make
+/// the walk cheaper whatever the rest of the table holds: from
+/// `sqrt(PAGE_ROWS * rows / INDEX_ROW_COST)` the walk's page costs less than
+/// those candidates read through the index (see [`page_term_common_at`]),
+/// 5 646 at 10 M records, 122 for an hour of 4 600.
+fn page_term_span_cap(rows: i64) -> i64 {
+    (PAGE_ROWS.saturating_mul(rows.max(0)) / INDEX_ROW_COST).isqrt().saturating_add(1)
+}
+
+/// How many candidates in the whole search index make a term common for a
+/// page over a span of `rows` records holding `in_span` of them, so that
+/// it is read by the walk: the walk reads `PAGE_ROWS * rows /
+/// max(in_span, PAGE_ROWS)` rows (all of them when the span holds under a
+/// page of candidates), the index [`INDEX_ROW_COST`] rows a candidate. With
+/// none in the span, at 10 M records: 287 candidates for an hour of 4 600
+/// rows, 6 937 for a day of 111 000; with 5 000 of a term's candidates in a
+/// 10 M span, 6 375.
+fn page_term_common_at(rows: i64, in_span: i64) -> i64 {
+    PAGE_ROWS.saturating_mul(rows.max(0)) / in_span.max(PAGE_ROWS).saturating_mul(INDEX_ROW_COST)
 }
 
 /// About how many records lie in `[since, until)`: the ids of its first
@@ -1641,9 +1682,18 @@ mod tests {
     /// of 1 000 read them through the index for any span.
     #[test]
     fn a_term_is_common_for_a_page_by_the_rows_of_its_span() {
-        assert_eq!(page_term_common_at(10_000_000, 10_000_000), 5_645);
-        assert_eq!(page_term_common_at(4_600, 10_000_000), 287);
-        assert_eq!(page_term_common_at(-1, 10_000_000), 0);
+        assert_eq!(page_term_common_at(4_600, 0), 287);
+        assert_eq!(page_term_common_at(111_000, 0), 6_937);
+        assert_eq!(page_term_common_at(10_000_000, 5_000), 6_375);
+        assert_eq!(page_term_common_at(-1, 0), 0);
+        assert_eq!(page_term_span_cap(10_000_000), 5_646);
+        assert_eq!(page_term_span_cap(4_600), 122);
+        // From the span's cap on, the span's candidates alone decide: the
+        // table holds at least as many.
+        for rows in [0, 1, 50, 816, 817, 4_600, 111_000, 10_000_000] {
+            let cap = page_term_span_cap(rows);
+            assert!(cap >= page_term_common_at(rows, cap), "{rows}");
+        }
         let (_dir, path, t0) =
             seconds_apart(|i| if i % 120 == 7 { format!("zephyr drift {i}") } else { format!("request {i} served") });
         let store = SqliteStore::open(&path).unwrap();
@@ -1662,6 +1712,48 @@ mod tests {
         let want: Vec<String> =
             (23_400..24_000).rev().filter(|i| i % 120 == 7).map(|i| format!("zephyr drift {i}")).collect();
         assert_eq!(page.records.iter().map(|r| r.message.clone()).collect::<Vec<_>>(), want);
+    }
+
+    /// A page reads a term from the index when its candidates are many in
+    /// the table but few in the page's span: 600 candidates in the oldest
+    /// 3 000 of 24 000 records and 70 in the last 20 000 would be met after
+    /// about 14 500 rows of that span by the walk (the rule that took the
+    /// candidates as spread over the table walked from 276), against 670
+    /// candidates read through the index. Both pages by cursor are the
+    /// naive SQL's rows.
+    #[test]
+    fn a_term_whose_candidates_are_old_is_read_from_the_index() {
+        let matches = |i: i64| (i < 3_000 && i % 5 == 0) || (i >= 4_000 && i % 286 == 0);
+        let (_dir, path, t0) =
+            seconds_apart(|i| if matches(i) { format!("orbit decay {i}") } else { format!("request {i} served") });
+        let store = SqliteStore::open(&path).unwrap();
+        let mut filter = RecordFilter::default();
+        filter.text = Some("orbit".into());
+        filter.since = Some(Timestamp(t0 + 4_000 * 1_000_000));
+        let plan = store.explain_records(&filter).unwrap();
+        assert!(plan.contains("log_records_fts"), "{plan}");
+        let tested = |at: PageAt| {
+            let before = search::SCANNED.with(std::cell::Cell::get);
+            let page = store.records(&filter, at, 50).unwrap();
+            (search::SCANNED.with(std::cell::Cell::get) - before, page)
+        };
+        let (n, first) = tested(PageAt::Newest);
+        assert!(n <= 2 * 670, "the candidates' messages only, not the span's 20 000 rows: {n}");
+        let (_, second) = tested(PageAt::Older(first.older.unwrap()));
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let naive: Vec<String> = conn
+            .prepare(
+                "SELECT message FROM log_records WHERE message LIKE '%orbit%' AND ts >= ?1 ORDER BY ts DESC, id DESC",
+            )
+            .unwrap()
+            .query_map([Timestamp(t0 + 4_000 * 1_000_000).to_rfc3339()], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(naive.len(), 70);
+        let got: Vec<String> = first.records.iter().chain(&second.records).map(|r| r.message.clone()).collect();
+        assert_eq!(got, naive);
+        assert!(second.older.is_none());
     }
 
     /// A page of a logger tree walks the time index (of WARN and above)

@@ -446,6 +446,40 @@ fn tasks(now: i64) -> Vec<Task> {
         format!("{sel} WHERE message LIKE '%timeout%'{order}"),
         None,
     );
+    // Search terms over spans, the page's choice between the index and the
+    // walk (docs/performance.md, "Search terms: the page through the index
+    // against the walk"): `job 12`'s 24 393 candidates are all older than 90
+    // days, `upstream 17` is a near tie over a day. The command is given the
+    // span's start as a time, the data's newest record being `now`.
+    for (name, term, hours) in [
+        ("word job 12, 1 h", "job 12", Some(1)),
+        ("word job 12, 24 h", "job 12", Some(24)),
+        ("word job 12, 7 days", "job 12", Some(7 * 24)),
+        ("word job 12, 90 days", "job 12", Some(90 * 24)),
+        ("word upstream 17, 24 h", "upstream 17", Some(24)),
+        ("word job 123", "job 123", None),
+        ("word client.rs:123)", "client.rs:123)", None),
+    ] {
+        let from = hours.map(|h: i64| Timestamp(now - h * DAY / 24));
+        let mut flags = vec!["--text", term];
+        let at = from.map(|t| t.to_rfc3339());
+        if let Some(at) = &at {
+            flags.extend(["--since", at.as_str()]);
+        }
+        let bound = from.map_or_else(String::new, |t| format!(" AND ts >= {}", lit(t)));
+        add(
+            name,
+            Records,
+            &|f| {
+                f.text = Some(term.into());
+                f.since = from;
+            },
+            args(&flags),
+            None,
+            format!("{sel} WHERE message LIKE '%{term}%'{bound}{order}"),
+            None,
+        );
+    }
     add(
         "tree + warn + 7 days + text + tenant",
         Records,

@@ -36,22 +36,29 @@ use rusqlite::{params, Connection, Transaction};
 
 #[cfg(test)]
 thread_local! {
-    /// Probes run on this thread (tests count them per store call).
+    /// Plans that probed the search index on this thread (tests count them
+    /// per store call; a page's plan may run two counts, see
+    /// `SqliteStore::plan_with`).
     pub(crate) static PROBES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// Rows the scan side tested on this thread (tests count rows read per call).
     pub(crate) static SCANNED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// How many records the index gives as candidates for `term` (its
-/// trigrams; not checked against the messages), counted up to `cap`: an
-/// upper bound of the indexed matches, cheap because the index keeps only
-/// ids.
+/// trigrams; not checked against the messages), counted up to `cap`, among
+/// the ids `within` (inclusive bounds) when given: an upper bound of the
+/// indexed matches, cheap because the index keeps only ids. FTS5 takes the
+/// rowid bounds into its doclist reads (it seeks to the first id, stops
+/// past the last), so a count within a recent span does not read the
+/// term's older candidates one by one.
 #[cfg(feature = "read")]
-pub(crate) fn candidates(conn: &Connection, term: &str, cap: i64) -> rusqlite::Result<i64> {
-    #[cfg(test)]
-    PROBES.with(|p| p.set(p.get() + 1));
-    conn.prepare_cached("SELECT count(*) FROM (SELECT 1 FROM log_records_fts WHERE log_records_fts MATCH ?1 LIMIT ?2)")?
-        .query_row(params![fts_query(term), cap], |r| r.get(0))
+pub(crate) fn candidates(conn: &Connection, term: &str, cap: i64, within: Option<(i64, i64)>) -> rusqlite::Result<i64> {
+    let (first, last) = within.unwrap_or((i64::MIN, i64::MAX));
+    conn.prepare_cached(
+        "SELECT count(*) FROM (SELECT 1 FROM log_records_fts
+                                WHERE log_records_fts MATCH ?1 AND rowid BETWEEN ?2 AND ?3 LIMIT ?4)",
+    )?
+    .query_row(params![fts_query(term), first, last, cap], |r| r.get(0))
 }
 
 /// The name of the scan-side substring function.
