@@ -319,7 +319,7 @@ impl SqliteStore {
                 match counting {
                     Some(rows) => {
                         let cap = cap(rows, INDEX_ROW_COST);
-                        search::candidates(&conn, t, cap, None).map_err(storage)? >= cap
+                        search::candidates(&conn, t, cap).map_err(storage)? >= cap
                     }
                     None => page_term_walks(&conn, filter, t).map_err(storage)?,
                 }
@@ -829,57 +829,36 @@ fn page_common_at(rows: i64) -> i64 {
 /// term's candidates from the search index.
 ///
 /// The index reads every candidate, about [`INDEX_ROW_COST`] rows each
-/// whatever the span (the index has no time). The walk stops at a page:
-/// newest first it meets one after about `PAGE_ROWS * rows / in_span` rows,
-/// `in_span` being the candidates among the span's ids ([`span_ids`]), and
-/// never more than the span's `rows`. The span's own candidates, not the
-/// table's: a term whose candidates are all older than the span (the
-/// hostile file's `job 12`, 24 393 candidates, none in the last 90 days)
-/// made the walk read the whole span, 5.2 s over 90 days against 90 ms
-/// through the index, when the rule assumed them spread over the table.
-///
-/// Two capped counts decide it: the span's candidates up to
-/// [`page_term_span_cap`] (from there the walk wins whatever the table
-/// holds), then, unless the span is the whole table, the table's up to
-/// [`page_term_common_at`] of the span's count.
+/// whatever the span (the index has no time). The walk reads the span
+/// newest first until its page: about the ids from the span's last down to
+/// its [`PAGE_ROWS`]th newest candidate ([`search::nth_newest_candidate`]),
+/// or the whole span when it holds fewer. Where the candidates lie, not how
+/// many the table holds: a term whose matches are all old (the hostile
+/// file's `job 12`, 24 393 candidates in its first 2 M ids) made the walk
+/// read 777 000 rows over 7 days and 8 M over 90 (464 ms, 5.2 s, against
+/// 59-90 ms through the index) when the rule took them as spread over the
+/// table.
 fn page_term_walks(conn: &Connection, filter: &RecordFilter, term: &str) -> rusqlite::Result<bool> {
     let Some((first, last)) = span_ids(conn, filter.since, filter.until)? else {
         // No record in the span: nothing to walk.
         return Ok(true);
     };
-    let rows = last.saturating_sub(first).saturating_add(1).max(0);
-    let in_span = search::candidates(conn, term, page_term_span_cap(rows), Some((first, last)))?;
-    let common_at = page_term_common_at(rows, in_span);
-    if in_span >= common_at {
-        // The table holds at least the span's candidates.
-        return Ok(true);
+    let walked = match search::nth_newest_candidate(conn, term, (first, last), PAGE_ROWS)? {
+        Some(id) => last.saturating_sub(id),
+        None => last.saturating_sub(first),
     }
-    if filter.since.is_none() && filter.until.is_none() {
-        // The span is the table: its count, under the cap, is the table's.
-        return Ok(false);
-    }
-    Ok(search::candidates(conn, term, common_at, None)? >= common_at)
+    .saturating_add(1);
+    let common_at = page_term_common_at(walked);
+    Ok(search::candidates(conn, term, common_at)? >= common_at)
 }
 
-/// How many of a page's candidates within its span of `rows` records make
-/// the walk cheaper whatever the rest of the table holds: from
-/// `sqrt(PAGE_ROWS * rows / INDEX_ROW_COST)` the walk's page costs less than
-/// those candidates read through the index (see [`page_term_common_at`]),
-/// 5 646 at 10 M records, 122 for an hour of 4 600.
-fn page_term_span_cap(rows: i64) -> i64 {
-    (PAGE_ROWS.saturating_mul(rows.max(0)) / INDEX_ROW_COST).isqrt().saturating_add(1)
-}
-
-/// How many candidates in the whole search index make a term common for a
-/// page over a span of `rows` records holding `in_span` of them, so that
-/// it is read by the walk: the walk reads `PAGE_ROWS * rows /
-/// max(in_span, PAGE_ROWS)` rows (all of them when the span holds under a
-/// page of candidates), the index [`INDEX_ROW_COST`] rows a candidate. With
-/// none in the span, at 10 M records: 287 candidates for an hour of 4 600
-/// rows, 6 937 for a day of 111 000; with 5 000 of a term's candidates in a
-/// 10 M span, 6 375.
-fn page_term_common_at(rows: i64, in_span: i64) -> i64 {
-    PAGE_ROWS.saturating_mul(rows.max(0)) / in_span.max(PAGE_ROWS).saturating_mul(INDEX_ROW_COST)
+/// How many candidates in the search index make a term common for a page
+/// whose walk would read `walked` rows, so that it is read by the walk:
+/// from `walked / INDEX_ROW_COST`, reading them through the index costs
+/// more. At 10 M records a span of an hour (4 600 rows) with no candidate
+/// in it: 287; a day's (111 000): 6 937.
+fn page_term_common_at(walked: i64) -> i64 {
+    walked.max(0) / INDEX_ROW_COST
 }
 
 /// About how many records lie in `[since, until)`: the ids of its first
@@ -1682,28 +1661,21 @@ mod tests {
     /// of 1 000 read them through the index for any span.
     #[test]
     fn a_term_is_common_for_a_page_by_the_rows_of_its_span() {
-        assert_eq!(page_term_common_at(4_600, 0), 287);
-        assert_eq!(page_term_common_at(111_000, 0), 6_937);
-        assert_eq!(page_term_common_at(10_000_000, 5_000), 6_375);
-        assert_eq!(page_term_common_at(-1, 0), 0);
-        assert_eq!(page_term_span_cap(10_000_000), 5_646);
-        assert_eq!(page_term_span_cap(4_600), 122);
-        // From the span's cap on, the span's candidates alone decide: the
-        // table holds at least as many.
-        for rows in [0, 1, 50, 816, 817, 4_600, 111_000, 10_000_000] {
-            let cap = page_term_span_cap(rows);
-            assert!(cap >= page_term_common_at(rows, cap), "{rows}");
-        }
+        assert_eq!(page_term_common_at(4_600), 287);
+        assert_eq!(page_term_common_at(111_000), 6_937);
+        assert_eq!(page_term_common_at(-1), 0);
         let (_dir, path, t0) =
             seconds_apart(|i| if i % 120 == 7 { format!("zephyr drift {i}") } else { format!("request {i} served") });
         let store = SqliteStore::open(&path).unwrap();
         let mut filter = RecordFilter::default();
         filter.text = Some("zephyr".into());
-        // The whole span: 200 candidates, under min(1 500, 276): the index.
+        // The whole span: its 51st newest of 200 candidates 6 000 rows back,
+        // fewer than 6 000 / 16: the index.
         let plan = store.explain_records(&filter).unwrap();
         assert!(plan.contains("log_records_fts"), "{plan}");
         assert_eq!(store.records(&filter, PageAt::Newest, 50).unwrap().records.len(), 50);
-        // The last ten minutes: 600 rows, 200 candidates over 37: the walk.
+        // The last ten minutes: 5 candidates, so the walk reads its 600
+        // rows; 200 candidates over 600 / 16: the walk.
         filter.since = Some(Timestamp(t0 + 23_400 * 1_000_000));
         let plan = store.explain_records(&filter).unwrap();
         assert!(!plan.contains("log_records_fts"), "{plan}");
@@ -1714,46 +1686,52 @@ mod tests {
         assert_eq!(page.records.iter().map(|r| r.message.clone()).collect::<Vec<_>>(), want);
     }
 
-    /// A page reads a term from the index when its candidates are many in
-    /// the table but few in the page's span: 600 candidates in the oldest
-    /// 3 000 of 24 000 records and 70 in the last 20 000 would be met after
-    /// about 14 500 rows of that span by the walk (the rule that took the
-    /// candidates as spread over the table walked from 276), against 670
-    /// candidates read through the index. Both pages by cursor are the
-    /// naive SQL's rows.
+    /// A page reads a term from the index when the walk would read far back
+    /// for its page. In 24 000 records a second apart, `orbit` is in 600 of
+    /// the oldest 3 000 and 70 of the last 20 000: over those 20 000 the
+    /// walk meets its page after about 14 500 rows, against 670 candidates
+    /// read through the index. `drift` is in the same 600 old records only:
+    /// over the whole table, its walk reads the 21 000 newer records before
+    /// its page. The rule that took the candidates as spread over the table
+    /// walked both (from 276 candidates). Both pages by cursor are the naive
+    /// SQL's rows.
     #[test]
     fn a_term_whose_candidates_are_old_is_read_from_the_index() {
-        let matches = |i: i64| (i < 3_000 && i % 5 == 0) || (i >= 4_000 && i % 286 == 0);
-        let (_dir, path, t0) =
-            seconds_apart(|i| if matches(i) { format!("orbit decay {i}") } else { format!("request {i} served") });
+        let (_dir, path, t0) = seconds_apart(|i| match i {
+            ..3_000 if i % 5 == 0 => format!("orbit drift {i}"),
+            4_000.. if i % 286 == 0 => format!("orbit decay {i}"),
+            _ => format!("request {i} served"),
+        });
         let store = SqliteStore::open(&path).unwrap();
-        let mut filter = RecordFilter::default();
-        filter.text = Some("orbit".into());
-        filter.since = Some(Timestamp(t0 + 4_000 * 1_000_000));
-        let plan = store.explain_records(&filter).unwrap();
-        assert!(plan.contains("log_records_fts"), "{plan}");
-        let tested = |at: PageAt| {
-            let before = search::SCANNED.with(std::cell::Cell::get);
-            let page = store.records(&filter, at, 50).unwrap();
-            (search::SCANNED.with(std::cell::Cell::get) - before, page)
-        };
-        let (n, first) = tested(PageAt::Newest);
-        assert!(n <= 2 * 670, "the candidates' messages only, not the span's 20 000 rows: {n}");
-        let (_, second) = tested(PageAt::Older(first.older.unwrap()));
         let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-        let naive: Vec<String> = conn
-            .prepare(
-                "SELECT message FROM log_records WHERE message LIKE '%orbit%' AND ts >= ?1 ORDER BY ts DESC, id DESC",
-            )
-            .unwrap()
-            .query_map([Timestamp(t0 + 4_000 * 1_000_000).to_rfc3339()], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        assert_eq!(naive.len(), 70);
-        let got: Vec<String> = first.records.iter().chain(&second.records).map(|r| r.message.clone()).collect();
-        assert_eq!(got, naive);
-        assert!(second.older.is_none());
+        for (term, from, candidates, matches) in [("orbit", 4_000, 670, 70), ("drift", 0, 600, 600)] {
+            let mut filter = RecordFilter::default();
+            filter.text = Some(term.into());
+            filter.since = Some(Timestamp(t0 + from * 1_000_000));
+            let plan = store.explain_records(&filter).unwrap();
+            assert!(plan.contains("log_records_fts"), "{term}: {plan}");
+            let tested = |at: PageAt| {
+                let before = search::SCANNED.with(std::cell::Cell::get);
+                let page = store.records(&filter, at, 50).unwrap();
+                (search::SCANNED.with(std::cell::Cell::get) - before, page)
+            };
+            let (n, first) = tested(PageAt::Newest);
+            assert!(n <= 2 * candidates, "{term}: the candidates' messages only, not the span's rows: {n}");
+            let (_, second) = tested(PageAt::Older(first.older.unwrap()));
+            let naive: Vec<String> = conn
+                .prepare(
+                    "SELECT message FROM log_records WHERE message LIKE '%' || ?1 || '%' AND ts >= ?2
+                     ORDER BY ts DESC, id DESC LIMIT 100",
+                )
+                .unwrap()
+                .query_map(params![term, filter.since.unwrap().to_rfc3339()], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert_eq!(naive.len(), matches.min(100), "{term}");
+            let got: Vec<String> = first.records.iter().chain(&second.records).map(|r| r.message.clone()).collect();
+            assert_eq!(got, naive, "{term}");
+        }
     }
 
     /// A page of a logger tree walks the time index (of WARN and above)

@@ -32,7 +32,7 @@
 
 #[cfg(feature = "read")]
 use rusqlite::functions::FunctionFlags;
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 #[cfg(test)]
 thread_local! {
@@ -45,20 +45,34 @@ thread_local! {
 }
 
 /// How many records the index gives as candidates for `term` (its
-/// trigrams; not checked against the messages), counted up to `cap`, among
-/// the ids `within` (inclusive bounds) when given: an upper bound of the
-/// indexed matches, cheap because the index keeps only ids. FTS5 takes the
-/// rowid bounds into its doclist reads (it seeks to the first id, stops
-/// past the last), so a count within a recent span does not read the
-/// term's older candidates one by one.
+/// trigrams; not checked against the messages), counted up to `cap`: an
+/// upper bound of the indexed matches, cheap because the index keeps only
+/// ids.
 #[cfg(feature = "read")]
-pub(crate) fn candidates(conn: &Connection, term: &str, cap: i64, within: Option<(i64, i64)>) -> rusqlite::Result<i64> {
-    let (first, last) = within.unwrap_or((i64::MIN, i64::MAX));
+pub(crate) fn candidates(conn: &Connection, term: &str, cap: i64) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT count(*) FROM (SELECT 1 FROM log_records_fts WHERE log_records_fts MATCH ?1 LIMIT ?2)")?
+        .query_row(params![fts_query(term), cap], |r| r.get(0))
+}
+
+/// The id of the `n`th newest candidate for `term` among the ids `within`
+/// (inclusive bounds), `None` when they hold fewer: where a walk of those
+/// ids newest first, testing each message, would find its `n`th match if
+/// every candidate were one. FTS5 reads its doclists from the upper bound
+/// down (`ORDER BY rowid DESC` and the bounds are its own), so this reads
+/// about `n` candidates, not the term's older ones.
+#[cfg(feature = "read")]
+pub(crate) fn nth_newest_candidate(
+    conn: &Connection,
+    term: &str,
+    within: (i64, i64),
+    n: i64,
+) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached(
-        "SELECT count(*) FROM (SELECT 1 FROM log_records_fts
-                                WHERE log_records_fts MATCH ?1 AND rowid BETWEEN ?2 AND ?3 LIMIT ?4)",
+        "SELECT rowid FROM log_records_fts WHERE log_records_fts MATCH ?1 AND rowid BETWEEN ?2 AND ?3
+         ORDER BY rowid DESC LIMIT 1 OFFSET ?4",
     )?
-    .query_row(params![fts_query(term), first, last, cap], |r| r.get(0))
+    .query_row(params![fts_query(term), within.0, within.1, n.saturating_sub(1).max(0)], |r| r.get(0))
+    .optional()
 }
 
 /// The name of the scan-side substring function.
