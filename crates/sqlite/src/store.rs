@@ -838,11 +838,21 @@ fn page_common_at(rows: i64) -> i64 {
 /// read 777 000 rows over 7 days and 8 M over 90 (464 ms, 5.2 s, against
 /// 59-90 ms through the index) when the rule took them as spread over the
 /// table.
+///
+/// Over a short span the walk of the whole span may cost less than the
+/// candidates, wherever they lie: up to [`PAGE_TERM_COUNT_FIRST`] of them
+/// are counted first, as a count reads forward through the index, cheaper
+/// than finding the newest candidates backward (an hour of `job 12`: 2.3 ms
+/// for the page with the count alone, 5-8 ms with both).
 fn page_term_walks(conn: &Connection, filter: &RecordFilter, term: &str) -> rusqlite::Result<bool> {
     let Some((first, last)) = span_ids(conn, filter.since, filter.until)? else {
         // No record in the span: nothing to walk.
         return Ok(true);
     };
+    let whole = page_term_common_at(last.saturating_sub(first).saturating_add(1));
+    if whole <= PAGE_TERM_COUNT_FIRST && search::candidates(conn, term, whole)? >= whole {
+        return Ok(true);
+    }
     let walked = match search::nth_newest_candidate(conn, term, (first, last), PAGE_ROWS)? {
         Some(id) => last.saturating_sub(id),
         None => last.saturating_sub(first),
@@ -851,6 +861,11 @@ fn page_term_walks(conn: &Connection, filter: &RecordFilter, term: &str) -> rusq
     let common_at = page_term_common_at(walked);
     Ok(search::candidates(conn, term, common_at)? >= common_at)
 }
+
+/// The most candidates a page counts before it looks for where they lie
+/// ([`page_term_walks`]): a span of up to 16 000 rows, about three hours at
+/// 10 M records.
+const PAGE_TERM_COUNT_FIRST: i64 = 1_000;
 
 /// How many candidates in the search index make a term common for a page
 /// whose walk would read `walked` rows, so that it is read by the walk:
