@@ -99,7 +99,16 @@ pub(crate) struct ServeArgs {
     /// `http://localhost:16686/trace/{trace_id}`; over `panel.trace_url`.
     #[arg(long, value_name = "TEMPLATE", value_parser = crate::trace::parse_trace_url)]
     pub trace_url: Option<log_panel_web::TraceUrl>,
+    /// Lower the panel's scheduling priority by N, as `nice -n N` would
+    /// (0–19; 0 keeps it): beside an application writing its logs on the
+    /// same host, the panel then takes the CPU the application leaves, so
+    /// opening it during an incident does not slow the application's writer.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_NICE, value_parser = clap::value_parser!(u8).range(0..=19))]
+    pub nice: u8,
 }
+
+/// `serve --nice`'s default (docs/performance.md, "The panel's priority").
+pub(crate) const DEFAULT_NICE: u8 = 10;
 
 /// One `--logger-threshold`.
 #[derive(Debug, Clone, PartialEq, Eq)]
