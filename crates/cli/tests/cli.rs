@@ -694,6 +694,50 @@ fn serve_runs_the_web_panel_over_the_database() {
     assert!(e.contains("without authentication"), "{e}");
 }
 
+/// The niceness of every thread of process `pid` (Linux's /proc), from
+/// field 19 of each `task/*/stat` (after the parenthesised name).
+#[cfg(target_os = "linux")]
+fn niceness_of_threads(pid: u32) -> Vec<i64> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|task| {
+            let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+            let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+            after_name.split(' ').nth(16).unwrap().parse().unwrap()
+        })
+        .collect()
+}
+
+/// `serve` runs every thread 10 nicer than it was started (`--nice`), so
+/// beside an application on the same host the panel takes the CPU its
+/// writer leaves; `--nice 0` keeps the priority; 20 is refused.
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_lowers_its_own_priority() {
+    let db = fill();
+    let started_at = niceness_of_threads(std::process::id())[0];
+    for (args, want) in [(&[][..], (started_at + 10).min(19)), (&["--nice", "0"][..], started_at)] {
+        let mut child = cmd(&db.path)
+            .env_remove("LOG_PANEL_CONFIG")
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Serving: the store, the runtime and its workers have started.
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        assert!(first.contains("serving the panel"), "{first}");
+        let nice = niceness_of_threads(child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(nice.len() > 1, "the runtime's threads too: {nice:?}");
+        assert!(nice.iter().all(|&n| n == want), "{args:?}: every thread at {want}: {nice:?}");
+    }
+    let e = fails(&run(&db.path, &["serve", "--nice", "20"]), 2);
+    assert!(e.contains("--nice"), "{e}");
+}
+
 #[test]
 fn serve_colours_slots_by_the_configured_thresholds() {
     let db = fill();
