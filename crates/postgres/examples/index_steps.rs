@@ -93,10 +93,10 @@ fn main() {
                  UPDATE log_search_mark SET last_id = (SELECT max(id) FROM log_records) - {n};
                  DELETE FROM log_search WHERE id > (SELECT last_id FROM log_search_mark);
                  DELETE FROM log_search_num WHERE id > (SELECT last_id FROM log_search_mark);
-                 COMMIT;
-                 VACUUM log_search, log_search_num;"
+                 COMMIT;"
             ))
             .unwrap();
+            db.batch_execute("VACUUM log_search, log_search_num").unwrap();
             let mut steps = Vec::new();
             let started = Instant::now();
             loop {
