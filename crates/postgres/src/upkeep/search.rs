@@ -46,15 +46,16 @@ const LOCK_NOT_AVAILABLE: &str = "55P03";
 /// `max(id)` is taken in: the highest id visible, the transactions
 /// (`virtualtransaction`, unique while the server runs) holding a lock on
 /// `log_records`' id sequence in this database, and how many ids the
-/// sequence caches per session (the bound holds for 1 only).
+/// sequence caches per session (the bound holds for 1 only). The sequence
+/// is looked up in sub-selects, once each, not once per lock listed.
 const BOUND_SQL: &str = "
 SELECT (SELECT coalesce(max(id), 0) FROM log_records),
        ARRAY(SELECT l.virtualtransaction FROM pg_locks l
              WHERE l.locktype = 'relation'
                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-               AND l.relation = pg_get_serial_sequence('log_records', 'id')::regclass),
+               AND l.relation = (SELECT pg_get_serial_sequence('log_records', 'id')::regclass)),
        (SELECT s.seqcache FROM pg_sequence s
-        WHERE s.seqrelid = pg_get_serial_sequence('log_records', 'id')::regclass)";
+        WHERE s.seqrelid = (SELECT pg_get_serial_sequence('log_records', 'id')::regclass))";
 
 /// What the search mark may move to, learnt over the steps of one sink (or
 /// one catch-up): a bound seen at an earlier step, waiting for the
