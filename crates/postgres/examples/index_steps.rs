@@ -11,7 +11,9 @@
 //! 500 idle steps with nothing to index (the bound alone: how the step learns
 //! which ids are final), then moves the search mark back by the given number
 //! of rows (deleting their search rows, then `VACUUM`) and times every idle
-//! step until the index has caught up again. Built from two versions of the
+//! step until the index has caught up again (or a step says it has nothing
+//! more it may do); with `INDEX_STEPS_VACUUM=1` another connection holds
+//! `VACUUM`'s lock on `log_records` meanwhile. Built from two versions of the
 //! crate, the two binaries can be run alternately on one database.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -97,6 +99,13 @@ fn main() {
             ))
             .unwrap();
             db.batch_execute("VACUUM log_search, log_search_num").unwrap();
+            // With INDEX_STEPS_VACUUM=1, another connection holds what VACUUM holds on
+            // log_records (SHARE UPDATE EXCLUSIVE) while the steps run.
+            let mut vacuum = Client::connect(url, NoTls).unwrap();
+            if std::env::var("INDEX_STEPS_VACUUM").is_ok_and(|v| v == "1") {
+                vacuum.batch_execute("BEGIN; LOCK TABLE log_records IN SHARE UPDATE EXCLUSIVE MODE").unwrap();
+                println!("beside a vacuum's lock");
+            }
             let mut steps = Vec::new();
             let started = Instant::now();
             loop {
@@ -108,8 +117,17 @@ fn main() {
                 }
             }
             let total = started.elapsed();
+            vacuum.batch_execute("ROLLBACK").unwrap();
             summary(&format!("indexing {n} rows"), steps);
-            println!("catch-up: {:.0} records/s", n as f64 / total.as_secs_f64());
+            let (mark, max): (i64, i64) = db
+                .query_one("SELECT (SELECT last_id FROM log_search_mark), (SELECT max(id) FROM log_records)", &[])
+                .map(|r| (r.get(0), r.get(1)))
+                .unwrap();
+            println!(
+                "indexed {} of {n} rows, {:.0} records/s",
+                n as i64 - (max - mark),
+                (n as i64 - (max - mark)) as f64 / total.as_secs_f64()
+            );
             println!("load after: {}", load());
         }
         other => panic!("unknown mode {other}: fill or steps"),
