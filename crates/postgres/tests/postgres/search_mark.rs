@@ -5,7 +5,7 @@
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink};
 use log_panel_postgres::PgMaintenance;
-use log_panel_testing::postgres::{client, fresh_sink};
+use log_panel_testing::postgres::{client, fresh_sink, TestServer};
 use postgres::Client;
 
 fn records(from: usize, n: usize) -> Vec<Record> {
@@ -152,4 +152,39 @@ fn the_catch_up_runs_beside_a_vacuum_and_waits_for_an_open_lower_id() {
     other.batch_execute("COMMIT").unwrap();
     catch_up.join().unwrap();
     assert_eq!(state(&mut db), (3_501, 3_501, 3_501, 3_501));
+}
+
+/// A writer role with just the grants docs/schema.md lists indexes while
+/// idle: the step's `ACCESS SHARE` needs `SELECT` (the old `SHARE` needed
+/// `UPDATE` on `log_records`), and it fills `log_search_num` too.
+#[test]
+fn a_writer_role_with_the_documented_grants_indexes_while_idle() {
+    let Some(server) = TestServer::shared_own("the writer role test needs an own server (pg_hba.conf)") else {
+        return;
+    };
+    let url = server.create_database();
+    let dbname = url.rsplit('/').next().unwrap().to_owned();
+    drop(log_panel_postgres::PgSink::connect(&url).unwrap()); // the owner migrates
+    let role = server.create_password_role("Wr1ter-Only");
+    client(&url)
+        .batch_execute(&format!(
+            "GRANT SELECT, INSERT ON log_records, log_levels, log_panel_schema TO {role};
+             GRANT SELECT, INSERT, UPDATE ON log_panel_writers TO {role};
+             GRANT SELECT, INSERT, UPDATE ON log_logger_stats, log_logger_hourly, log_logger_quarter, log_site_hourly,
+                                             log_site_daily TO {role};
+             GRANT SELECT, INSERT ON log_search, log_search_num TO {role};
+             GRANT SELECT, UPDATE ON log_search_mark TO {role};"
+        ))
+        .unwrap();
+    let mut sink = log_panel_postgres::PgSink::connect(&server.url_with_login(&dbname, &role, "Wr1ter-Only")).unwrap();
+    let mut batch = records(0, 300);
+    for r in &mut batch {
+        r.kv.push(("status".into(), log_panel_core::Value::I64(200)));
+    }
+    sink.write(&Batch::new(&Origin::new("mark", "h", 1), &batch)).unwrap();
+    while sink.idle().unwrap() {}
+    let mut db = client(&url);
+    assert_eq!(state(&mut db), (300, 300, 300, 300));
+    let numbers: i64 = db.query_one("SELECT count(*) FROM log_search_num", &[]).unwrap().get(0);
+    assert_eq!(numbers, 300);
 }
