@@ -12,6 +12,11 @@ use crate::store::{check_schema, one_line, schema_version, session, sql_limit, s
 use crate::upkeep::{retention, search};
 use crate::{aggregates, schema, Error, Options};
 
+/// How long [`PgMaintenance::catch_up_search`] waits before looking again
+/// when the rows left wait for another session's transaction (a batch in
+/// flight: milliseconds) or `log_records` is held exclusively.
+const CATCH_UP_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Prunes and rebuilds the aggregates of a log-panel PostgreSQL database
 /// (the [`Maintenance`] trait), with no time budget: each call runs in a
 /// session of its own, with the server's defaults (writes allowed, no
@@ -82,18 +87,34 @@ impl PgMaintenance {
     }
 
     /// Brings the message search index up to date now, as the sink does when
-    /// idle (useful after loading rows by other means). Unlike the sink it
-    /// waits for its lock (behind a batch in flight, or until the server
-    /// cancels an autovacuum of `log_records`), so on return every record
-    /// committed before it started is indexed. Returns the steps run.
+    /// idle (useful after loading rows by other means), in steps of
+    /// 10 × the sink's. Unlike the sink it does not stop while the newest
+    /// rows wait for transactions of other sessions (a batch in flight), or
+    /// while `log_records` is held exclusively: it looks again every
+    /// 10 ms, so on return every record committed before it
+    /// started is indexed. A running `VACUUM` does not stop it. Returns the
+    /// steps run. Returns early, with the index behind, only when the id
+    /// sequence of `log_records` caches ids (`ALTER SEQUENCE … CACHE`), which
+    /// leaves no id known final (docs/schema.md).
     pub fn catch_up_search(&self) -> Result<u64, StoreError> {
         self.run("indexing messages", |c| {
+            let mut watermark = search::Watermark::default();
+            let mut target = None;
             let mut steps = 0;
             loop {
                 steps += 1;
-                if !search::index_step(c, 10 * search::INDEX_STEP_ROWS, search::LockWait::Wait)? {
-                    return Ok(steps);
+                let step = search::index_step(c, &mut watermark, 10 * search::INDEX_STEP_ROWS)?;
+                if let Some(step) = step {
+                    // Every record committed before the first step has an id it saw.
+                    let target = *target.get_or_insert(step.seen);
+                    if step.mark >= target || !(step.more || watermark.waiting()) {
+                        return Ok(steps);
+                    }
+                    if step.more {
+                        continue;
+                    }
                 }
+                std::thread::sleep(CATCH_UP_POLL);
             }
         })
     }

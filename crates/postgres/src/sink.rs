@@ -42,6 +42,9 @@ pub struct PgSink {
     reconnects: u64,
     /// Records older than this are deleted while idle.
     retention: Option<std::time::Duration>,
+    /// What the search mark may move to (kept across reconnects: a bound
+    /// waits for transactions of other sessions, whatever this one's connection).
+    watermark: search::Watermark,
 }
 
 struct Conn {
@@ -145,6 +148,7 @@ impl PgSink {
             in_doubt: None,
             reconnects: 0,
             retention: None,
+            watermark: search::Watermark::default(),
         }
     }
 
@@ -174,8 +178,12 @@ impl PgSink {
         let Some(conn) = self.conn.as_mut() else {
             return Ok(false); // the next write reconnects; upkeep waits for it
         };
-        let more_index = search::index_step(&mut conn.client, search::INDEX_STEP_ROWS, search::LockWait::NoWait)
-            .map_err(|e| (e, "indexing messages"))?;
+        // Skipped (`None`) while `log_records` is held exclusively, and no
+        // more now while the newest rows wait for other sessions' transactions:
+        // the next stored batch (or period) tries again.
+        let more_index = search::index_step(&mut conn.client, &mut self.watermark, search::INDEX_STEP_ROWS)
+            .map_err(|e| (e, "indexing messages"))?
+            .is_some_and(|step| step.more);
         let mut more_prune = false;
         if let Some(keep) = self.retention {
             let cutoff = std::time::SystemTime::now().checked_sub(keep).unwrap_or(std::time::UNIX_EPOCH);

@@ -113,20 +113,6 @@ pub fn fresh_sink() -> Option<(String, log_panel_postgres::PgSink)> {
     Some((url, sink))
 }
 
-/// Runs `sink`'s idle steps until it has none left, then indexes whatever
-/// they left unindexed: a sink's step gives up at once when
-/// `log_records` is locked (an autovacuum, which a loaded machine starts
-/// at any moment), and a test that reads plans or estimates from the
-/// search side table needs every record in it. Every record committed
-/// before the call is indexed on return.
-pub fn idle_until_indexed(sink: &mut log_panel_postgres::PgSink, url: &str) {
-    use log_panel_core::Sink;
-    while sink.idle().unwrap_or_else(|e| panic!("an idle step failed: {e}")) {}
-    log_panel_postgres::PgMaintenance::connect(url)
-        .and_then(|m| m.catch_up_search())
-        .unwrap_or_else(|e| panic!("catching up the search index of {url}: {e}"));
-}
-
 /// A `jsonb` parameter in the binary format (version byte 1, then the JSON
 /// text), for raw-driver baselines that COPY the rows the sink writes.
 ///

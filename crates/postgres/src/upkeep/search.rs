@@ -11,12 +11,27 @@
 //!
 //! The mark may only pass an id once no transaction can still commit a row
 //! below it (concurrent writers commit out of id order). [`index_step`]
-//! learns that bound by taking `SHARE` lock on `log_records` with `NOWAIT`
-//! for the instant of a `max(id)`: the lock is granted only when no write is
-//! in flight, and once it is, every id drawn so far belongs to a finished
-//! transaction. When another process is writing, the step is skipped and
-//! tried again later; nothing waits.
+//! learns that bound without a lock that writers or `VACUUM` would notice
+//! ([`Watermark`]): in one statement it reads the highest id its snapshot
+//! sees, `B`, and then, from `pg_locks`, the transactions holding a lock on
+//! the id sequence of `log_records`. `nextval` takes that lock
+//! (`RowExclusiveLock`) and keeps it until its transaction ends, and the
+//! sequence hands out ids in increasing order (it caches none: `CACHE 1`,
+//! the identity's default), so a row with an id below `B` that the snapshot
+//! does not see was drawn before `B` by a transaction that had not committed
+//! when the snapshot was taken: it was still holding the lock when the locks
+//! were read after it, or it has ended since. Once every transaction in that
+//! list has ended (at once when it is empty, else at a later step), every id
+//! up to `B` is final and the mark may move there. A transaction that aborts
+//! leaves a gap the mark then passes. The lock list is of this database's
+//! sequence only, so long transactions elsewhere on the server do not hold
+//! the mark back; `VACUUM` takes no lock on the sequence.
 //!
+//! The step takes only `ACCESS SHARE` on `log_records` (what any read
+//! takes), with `NOWAIT`: it conflicts with `ACCESS EXCLUSIVE` alone (a day
+//! partition created or dropped, the conversion to partitions, `VACUUM`'s
+//! truncation of empty pages at the end), and then the step is skipped and
+//! tried again later. A batch never waits behind it; nothing waits.
 
 use postgres::Client;
 
@@ -27,46 +42,105 @@ pub(crate) const INDEX_STEP_ROWS: i64 = 250;
 /// SQLSTATE `lock_not_available`: `NOWAIT` found the lock taken.
 const LOCK_NOT_AVAILABLE: &str = "55P03";
 
-/// How [`index_step`] takes its lock on `log_records`.
+/// In one statement, so the lock table is read after the snapshot the
+/// `max(id)` is taken in: the highest id visible, the transactions
+/// (`virtualtransaction`, unique while the server runs) holding a lock on
+/// `log_records`' id sequence in this database, and how many ids the
+/// sequence caches per session (the bound holds for 1 only). The sequence
+/// is looked up in sub-selects, once each, not once per lock listed.
+const BOUND_SQL: &str = "
+SELECT (SELECT coalesce(max(id), 0) FROM log_records),
+       ARRAY(SELECT l.virtualtransaction FROM pg_locks l
+             WHERE l.locktype = 'relation'
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND l.relation = (SELECT pg_get_serial_sequence('log_records', 'id')::regclass)),
+       (SELECT s.seqcache FROM pg_sequence s
+        WHERE s.seqrelid = (SELECT pg_get_serial_sequence('log_records', 'id')::regclass))";
+
+/// What the search mark may move to, learnt over the steps of one sink (or
+/// one catch-up): a bound seen at an earlier step, waiting for the
+/// transactions that held the id sequence then. Each bound is safe on its
+/// own, so several sinks on one database, each with its own, index one
+/// after the other under the mark's row lock.
+#[derive(Debug, Default)]
+pub(crate) struct Watermark {
+    pending: Option<Candidate>,
+}
+
+/// A highest visible id and the transactions that could still commit ids below it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Candidate {
+    max_id: i64,
+    drawers: Vec<String>,
+}
+
+impl Watermark {
+    /// Takes one step's reading (`seen`, the highest id its snapshot saw;
+    /// `drawers`, the transactions holding the id sequence after it) and
+    /// returns the highest bound now known final, if any. A bound waiting
+    /// for its transactions is kept until they have all ended, not replaced
+    /// by each newer reading: under writers that never pause, every reading
+    /// has some, and a replaced bound would never become final.
+    fn advance(&mut self, seen: i64, drawers: Vec<String>) -> Option<i64> {
+        let mut safe = None;
+        if let Some(p) = &self.pending {
+            if p.drawers.iter().all(|d| !drawers.contains(d)) {
+                safe = Some(p.max_id);
+                self.pending = None;
+            }
+        }
+        if drawers.is_empty() {
+            safe = Some(safe.map_or(seen, |s: i64| s.max(seen)));
+        } else if self.pending.is_none() {
+            self.pending = Some(Candidate { max_id: seen, drawers });
+        }
+        safe
+    }
+
+    /// Whether a bound waits for transactions still running at the last step.
+    pub(crate) fn waiting(&self) -> bool {
+        self.pending.is_some()
+    }
+}
+
+/// What one [`index_step`] found and did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(not(feature = "read"), allow(dead_code))]
-pub(crate) enum LockWait {
-    /// Give up at once when the lock is taken (the sink: a batch must never
-    /// wait behind indexing, and the next idle moment tries again).
-    NoWait,
-    /// Wait for it (an explicit catch-up): a batch in flight finishes first,
-    /// and an autovacuum of `log_records`, whose lock conflicts with this
-    /// one, is cancelled by the server after `deadlock_timeout` instead of
-    /// stopping the catch-up for as long as it runs.
-    Wait,
+pub(crate) struct Step {
+    /// Rows known final remain to index (call again at once).
+    pub more: bool,
+    /// The highest id the step's snapshot saw.
+    pub seen: i64,
+    /// The mark after the step.
+    pub mark: i64,
 }
 
 /// Copies up to `max_rows` records above the mark into the search table and
-/// moves the mark. Returns whether rows remain to index (`false` also when,
-/// with [`LockWait::NoWait`], a write in flight or a vacuum kept the step from running).
-pub(crate) fn index_step(client: &mut Client, max_rows: i64, wait: LockWait) -> Result<bool, postgres::Error> {
-    let lock = match wait {
-        LockWait::NoWait => "LOCK TABLE log_records IN SHARE MODE NOWAIT",
-        LockWait::Wait => "LOCK TABLE log_records IN SHARE MODE",
-    };
-    let safe_max = {
-        let mut tx = client.transaction()?;
-        match tx.batch_execute(lock) {
-            Ok(()) => {}
-            Err(e) if e.code().is_some_and(|c| c.code() == LOCK_NOT_AVAILABLE) => return Ok(false),
-            Err(e) => return Err(e),
-        }
-        let max: i64 = tx.query_one("SELECT coalesce(max(id), 0) FROM log_records", &[])?.try_get(0)?;
-        tx.commit()?;
-        max
-    };
+/// moves the mark, up to the bound `watermark` knows final. `None` when the
+/// step was skipped: `log_records` was held in `ACCESS EXCLUSIVE` mode.
+pub(crate) fn index_step(
+    client: &mut Client,
+    watermark: &mut Watermark,
+    max_rows: i64,
+) -> Result<Option<Step>, postgres::Error> {
     let mut tx = client.transaction()?;
+    match tx.batch_execute("LOCK TABLE log_records IN ACCESS SHARE MODE NOWAIT") {
+        Ok(()) => {}
+        Err(e) if e.code().is_some_and(|c| c.code() == LOCK_NOT_AVAILABLE) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let row = tx.query_one(BOUND_SQL, &[])?;
+    let seen: i64 = row.try_get(0)?;
+    let drawers: Vec<String> = row.try_get(1)?;
+    let cache: Option<i64> = row.try_get(2)?;
+    // A sequence caching ids hands a session's cached ids out later, below
+    // ids others have committed since: nothing would say when an id is final.
+    let safe = if cache == Some(1) { watermark.advance(seen, drawers) } else { None };
     // FOR UPDATE: several sinks on one database index one after the other.
     let mark: i64 = tx.query_one("SELECT last_id FROM log_search_mark FOR UPDATE", &[])?.try_get(0)?;
-    if mark >= safe_max {
+    let Some(safe_max) = safe.filter(|s| *s > mark) else {
         tx.commit()?;
-        return Ok(false);
-    }
+        return Ok(Some(Step { more: false, seen, mark }));
+    };
     let row = tx.query_one(
         "WITH copied AS (
              INSERT INTO log_search (id, ts, message, context)
@@ -90,5 +164,35 @@ pub(crate) fn index_step(client: &mut Client, max_rows: i64, wait: LockWait) -> 
     let new_mark = if full { last.unwrap_or(safe_max) } else { safe_max };
     tx.execute("UPDATE log_search_mark SET last_id = $1", &[&new_mark])?;
     tx.commit()?;
-    Ok(full || new_mark < safe_max)
+    Ok(Some(Step { more: full, seen, mark: new_mark }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tx(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_bound_is_final_at_once_when_no_transaction_holds_the_sequence() {
+        let mut w = Watermark::default();
+        assert_eq!(w.advance(100, tx(&[])), Some(100));
+        assert!(!w.waiting());
+    }
+
+    #[test]
+    fn a_bound_waits_for_the_transactions_that_held_the_sequence_then() {
+        let mut w = Watermark::default();
+        assert_eq!(w.advance(100, tx(&["3/7", "4/2"])), None);
+        // 3/7 still runs; 5/1 started since (its ids are above 100 but it holds
+        // the newer reading back): the first bound waits, and is not replaced.
+        assert_eq!(w.advance(150, tx(&["3/7", "5/1"])), None);
+        assert_eq!(w.advance(180, tx(&["5/1"])), Some(100), "3/7 and 4/2 ended");
+        assert!(w.waiting(), "180 waits for 5/1");
+        assert_eq!(w.advance(200, tx(&["6/9"])), Some(180));
+        assert_eq!(w.advance(210, tx(&[])), Some(210), "nothing running: the newest bound");
+        assert!(!w.waiting());
+    }
 }

@@ -10,6 +10,7 @@ mod panels;
 mod partitions;
 mod plans;
 mod reconnect;
+mod search_mark;
 mod sink;
 mod standby;
 mod store;

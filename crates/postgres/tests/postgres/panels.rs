@@ -10,7 +10,7 @@ use log_panel_postgres::PgStore;
 use log_panel_query::conformance::data_set;
 use log_panel_query::Store;
 use log_panel_query::{split_label, LoggerMatch, RecordFilter, FIELD_SAMPLE_ROWS};
-use log_panel_testing::postgres::{client, fresh_sink, idle_until_indexed};
+use log_panel_testing::postgres::{client, fresh_sink};
 
 /// `(JSON text of a value, records)` rows as the filter's text of each value.
 fn counts(rows: Vec<postgres::Row>) -> BTreeMap<String, u64> {
@@ -29,7 +29,7 @@ fn pg_field_statistics_and_surrounding_records_match_sql_by_hand() {
     for (origin, records) in data_set() {
         sink.write(&Batch::new(&origin, &records)).unwrap();
     }
-    idle_until_indexed(&mut sink, &url);
+    while sink.idle().unwrap() {}
     let store = PgStore::connect(&url).unwrap();
     let mut db = client(&url);
 

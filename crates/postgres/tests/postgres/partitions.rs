@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier};
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
 use log_panel_postgres::{schema, PgMaintenance, PgSink, PgStore};
 use log_panel_query::{FieldMatch, FieldValue, Maintenance, PageAt, RecordFilter, Store, DAY, HOUR};
-use log_panel_testing::postgres::{client, forge_schema, forge_upgrade, idle_until_indexed, TestServer};
+use log_panel_testing::postgres::{client, forge_schema, forge_upgrade, TestServer};
 use postgres::Client;
 
 use super::store::aggregate_tables;
@@ -125,7 +125,7 @@ fn partitioned_and_indexed(count: i64, every_secs: i64) -> Option<(String, PgSin
     for chunk in records.chunks(100) {
         sink.write(&Batch::new(&origin, chunk)).unwrap();
     }
-    idle_until_indexed(&mut sink, &url);
+    while sink.idle().unwrap() {}
     Some((url, sink, records))
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use log_panel_core::{Batch, Origin, Record, Sink, SinkErrorKind, Timestamp, Value};
 use log_panel_postgres::{PgSink, PgStore};
 use log_panel_query::{FieldMatch, FieldValue, PageAt, RecordFilter, Store, StoreError, StoreErrorKind};
-use log_panel_testing::postgres::{fresh_sink, idle_until_indexed, TestServer};
+use log_panel_testing::postgres::{fresh_sink, TestServer};
 use log_panel_testing::records::{sequence, BASE};
 use postgres::{Client, NoTls};
 
@@ -220,7 +220,7 @@ fn server_stopped_under_a_writer_at_full_rate_and_partitioned_reads() {
     };
     let mut sink = PgSink::connect(&format!("{url}?partition=day")).unwrap();
     sink.write(&Batch::new(&origin(), &batch(0))).unwrap();
-    idle_until_indexed(&mut sink, &url);
+    while sink.idle().unwrap() {}
     let store = PgStore::connect(&url).unwrap();
     let written = AtomicU64::new(1);
     let failures = AtomicU64::new(0);

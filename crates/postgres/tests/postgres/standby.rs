@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp};
 use log_panel_postgres::{PgSink, PgStore};
 use log_panel_query::{CardsQuery, PageAt, RecordFilter, Slots, Store, Wake};
-use log_panel_testing::postgres::{idle_until_indexed, TestServer};
+use log_panel_testing::postgres::TestServer;
 
 /// How long the tail may take to see a record written to the primary.
 const BOUND: Duration = Duration::from_secs(30);
@@ -37,7 +37,7 @@ fn a_store_on_a_standby_reads_what_the_primary_writes() {
     // Partitioned by day: the standby replays the partitions the writer creates.
     let mut sink = PgSink::connect(&format!("{url}?partition=day")).unwrap();
     sink.write(&Batch::new(&origin, &batch(0, 500, now))).unwrap();
-    idle_until_indexed(&mut sink, &url); // search indexed on the primary
+    while sink.idle().unwrap() {} // search indexed on the primary
     standby.catch_up_with(&primary);
 
     // A writer cannot use the standby; the reader can.

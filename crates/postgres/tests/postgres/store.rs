@@ -15,7 +15,7 @@ use log_panel_query::{
 };
 use log_panel_query::{Maintenance, Store, StoreErrorKind};
 use log_panel_testing::postgres::{
-    client, forge_schema, forge_upgrade, fresh_sink, idle_until_indexed, index_names, TestServer, RECORD_INDEXES,
+    client, forge_schema, forge_upgrade, fresh_sink, index_names, TestServer, RECORD_INDEXES,
 };
 use postgres::{Client, NoTls};
 
@@ -206,7 +206,7 @@ fn search_is_complete_while_the_index_lags_and_after_it_catches_up() {
     for term in ["payment", "MISS", "#12", "_x", "zzz-not-there", "ü"] {
         assert_eq!(walk(&store, &search(term), 50), expected(&gens, &search(term)), "lagging: {term}");
     }
-    idle_until_indexed(&mut sink, &url);
+    while sink.idle().unwrap() {}
     let mark: i64 = db.query_one("SELECT last_id FROM log_search_mark", &[]).unwrap().get(0);
     let indexed: i64 = db.query_one("SELECT count(*) FROM log_search", &[]).unwrap().get(0);
     assert_eq!((mark, indexed), (max, gens.len() as i64));
@@ -553,7 +553,7 @@ fn prune_keeps_the_aggregates_equal_to_a_rebuild() {
     server_or_skip!();
     let (url, mut sink, store, gens) = setup(2_000);
     let maintenance = PgMaintenance::connect(&url).unwrap();
-    idle_until_indexed(&mut sink, &url); // index everything, so the side table is pruned too
+    while sink.idle().unwrap() {} // index everything, so the side table is pruned too
     let before = Timestamp(T0 + 20 * HOUR + 7 * 60 * SEC);
     let old = gens.iter().filter(|g| g.record.timestamp < before).count() as u64;
     let dry = maintenance.prune(before, 150, true).unwrap();
@@ -863,7 +863,7 @@ fn a_common_words_histogram_is_estimated_and_a_rare_ones_counted() {
     server_or_skip!();
     let (url, mut sink) = fresh_sink().unwrap();
     set::write(&mut sink, 5_000);
-    idle_until_indexed(&mut sink, &url);
+    while sink.idle().unwrap() {}
     // The planner's estimates of the term and of the span come from the statistics.
     client(&url).batch_execute("ANALYZE").unwrap();
     let store = PgStore::connect(&url).unwrap();

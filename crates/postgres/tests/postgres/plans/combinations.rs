@@ -8,12 +8,12 @@
 //! conformance suite (`conformance.rs` beside this folder).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use log_panel_core::Timestamp;
+use log_panel_core::{Sink, Timestamp};
 use log_panel_postgres::PgStore;
 use log_panel_query::Store;
 use log_panel_query::{PageAt, HOUR};
 use log_panel_testing::plans::{self, PlanSet};
-use log_panel_testing::postgres::{client, fresh_sink, idle_until_indexed};
+use log_panel_testing::postgres::{client, fresh_sink};
 use log_panel_testing::records::BASE;
 
 const SET: PlanSet = PlanSet::POSTGRES;
@@ -68,7 +68,7 @@ fn indexes(name: &str) -> &'static [&'static str] {
 fn every_combination_is_planned_through_an_index() {
     let Some((url, mut sink)) = fresh_sink() else { return };
     SET.write(&mut sink);
-    idle_until_indexed(&mut sink, &url);
+    while sink.idle().unwrap() {}
     client(&url).batch_execute("ANALYZE").unwrap();
     let store = PgStore::connect(&url).unwrap();
     let mut failures = Vec::new();

@@ -3,8 +3,8 @@
 //! logged with its plan, and none of those reads scans `log_records` whole
 //! (`Seq Scan on log_records`) — the rare word, the request view, a context
 //! key, a page by cursor, a logger tree with a level by cursor, call sites
-//! of a day, a rare word's histogram. Also: an explicit index catch-up is
-//! not stopped by a lock that conflicts with it (an autovacuum's).
+//! of a day, a rare word's histogram. (The index catch-up beside a vacuum:
+//! `search_mark.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod combinations;
@@ -199,29 +199,4 @@ fn removed_by_filter(plan: &str) -> i64 {
         .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
         .max()
         .unwrap_or(0)
-}
-
-/// A lock that conflicts with the index step's (an autovacuum's `SHARE
-/// UPDATE EXCLUSIVE`) makes the catch-up wait, not stop: on return every
-/// record is indexed.
-#[test]
-fn the_index_catch_up_waits_out_a_conflicting_lock() {
-    let Some(server) = TestServer::shared() else { return };
-    let url = server.create_database();
-    let mut sink = PgSink::connect(&url).unwrap();
-    let origin = Origin::new("plans", "h", 1);
-    let records: Vec<Record> = (0..500).map(|i| Record::new(Level::Info, "x", format!("m{i}"))).collect();
-    sink.write(&Batch::new(&origin, &records)).unwrap();
-    let mut vacuum = client(&url);
-    vacuum.batch_execute("BEGIN; LOCK TABLE log_records IN SHARE UPDATE EXCLUSIVE MODE").unwrap();
-    let maintenance = PgMaintenance::connect(&url).unwrap();
-    let catch_up = thread::spawn(move || maintenance.catch_up_search().unwrap());
-    thread::sleep(Duration::from_millis(300));
-    vacuum.batch_execute("COMMIT").unwrap();
-    catch_up.join().unwrap();
-    let row = client(&url)
-        .query_one("SELECT (SELECT last_id FROM log_search_mark), (SELECT max(id) FROM log_records)", &[])
-        .unwrap();
-    let (mark, max): (i64, i64) = (row.get(0), row.get(1));
-    assert_eq!(mark, max, "every record indexed");
 }

@@ -1,0 +1,190 @@
+//! The search mark's bound (`upkeep::search`, docs/schema.md "Search"): the
+//! sink's idle steps index beside a `VACUUM` of `log_records`, and the mark
+//! never passes an id whose transaction may still commit.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use log_panel_core::{Batch, Level, Origin, Record, Sink};
+use log_panel_postgres::PgMaintenance;
+use log_panel_testing::postgres::{client, fresh_sink, TestServer};
+use postgres::Client;
+
+fn records(from: usize, n: usize) -> Vec<Record> {
+    (from..from + n).map(|i| Record::new(Level::Info, "mark", format!("record {i}"))).collect()
+}
+
+/// What `VACUUM` (and so an autovacuum) holds on `log_records` while it
+/// runs, in an open transaction of its own connection.
+fn vacuum_lock(url: &str) -> Client {
+    let mut vacuum = client(url);
+    vacuum.batch_execute("BEGIN; LOCK TABLE log_records IN SHARE UPDATE EXCLUSIVE MODE").unwrap();
+    vacuum
+}
+
+/// (mark, search rows, records, max id).
+fn state(db: &mut Client) -> (i64, i64, i64, i64) {
+    let row = db
+        .query_one(
+            "SELECT (SELECT last_id FROM log_search_mark), (SELECT count(*) FROM log_search),
+                    (SELECT count(*) FROM log_records), (SELECT coalesce(max(id), 0) FROM log_records)",
+            &[],
+        )
+        .unwrap();
+    (row.get(0), row.get(1), row.get(2), row.get(3))
+}
+
+/// Another session's record, in a transaction left open: it draws its id
+/// from the sequence now and holds it until the caller ends the transaction.
+fn open_insert(db: &mut Client, message: &str) -> i64 {
+    db.batch_execute("BEGIN").unwrap();
+    db.query_one(
+        "INSERT INTO log_records (ts, level, logger, message, thread, pid, host, app)
+         VALUES (now(), 20, 'other', $1, 't', 1, 'h', 'other') RETURNING id",
+        &[&message],
+    )
+    .unwrap()
+    .get(0)
+}
+
+#[test]
+fn idle_steps_index_every_record_while_a_vacuum_holds_the_table() {
+    let Some((url, mut sink)) = fresh_sink() else { return };
+    let origin = Origin::new("mark", "h", 1);
+    let vacuum = vacuum_lock(&url);
+    // Batches are stored beside the vacuum (COPY's lock does not conflict
+    // with it); so must the index be, in more than one step.
+    for from in [0, 400, 800] {
+        sink.write(&Batch::new(&origin, &records(from, 400))).unwrap();
+    }
+    let mut steps = 0;
+    while sink.idle().unwrap() {
+        steps += 1;
+    }
+    let mut db = client(&url);
+    let (mark, indexed, count, max) = state(&mut db);
+    assert_eq!((indexed, mark), (count, max), "every committed record indexed beside the vacuum");
+    assert_eq!(count, 1_200);
+    assert!(steps >= 4, "{steps} steps of at most 250 rows");
+    drop(vacuum);
+}
+
+#[test]
+fn the_mark_stays_below_an_open_transactions_id_until_it_commits_or_aborts() {
+    let Some((url, mut sink)) = fresh_sink() else { return };
+    let origin = Origin::new("mark", "h", 1);
+    let mut db = client(&url);
+    // A vacuum runs throughout, as one may at any moment.
+    let _vacuum = vacuum_lock(&url);
+    sink.write(&Batch::new(&origin, &records(0, 100))).unwrap();
+    while sink.idle().unwrap() {}
+    assert_eq!(state(&mut db), (100, 100, 100, 100));
+
+    // Another session draws id 101 and has not committed; the sink stores
+    // 102..=201 after it, committed.
+    let mut other = client(&url);
+    let late = open_insert(&mut other, "late writer");
+    assert_eq!(late, 101);
+    sink.write(&Batch::new(&origin, &records(100, 100))).unwrap();
+    while sink.idle().unwrap() {}
+    let (mark, indexed, _, max) = state(&mut db);
+    assert_eq!((mark, indexed, max), (100, 100, 201), "the mark stays below the open transaction's id");
+
+    // Once it commits, its row and those after it are indexed.
+    other.batch_execute("COMMIT").unwrap();
+    while sink.idle().unwrap() {}
+    assert_eq!(state(&mut db), (201, 201, 201, 201));
+    let found: i64 = db
+        .query_one("SELECT count(*) FROM log_search WHERE id = $1 AND message = 'late writer'", &[&late])
+        .unwrap()
+        .get(0);
+    assert_eq!(found, 1, "the late record is in the index");
+
+    // A transaction that aborts leaves a gap the mark passes.
+    let gap = open_insert(&mut other, "never stored");
+    sink.write(&Batch::new(&origin, &records(200, 100))).unwrap();
+    while sink.idle().unwrap() {}
+    assert_eq!(state(&mut db).0, 201, "below the open id {gap}");
+    other.batch_execute("ROLLBACK").unwrap();
+    while sink.idle().unwrap() {}
+    let (mark, indexed, count, max) = state(&mut db);
+    // 100 + the late record + 100 + 100: the aborted one is not there.
+    assert_eq!((mark, indexed, count), (max, 301, 301), "the mark passed the gap at {gap}");
+    assert!(mark > gap);
+}
+
+/// The explicit catch-up indexes beside a vacuum too, and waits (without a
+/// lock) for a transaction that holds a lower id: on return every record
+/// committed before it started is indexed, also the one committed meanwhile.
+#[test]
+fn the_catch_up_runs_beside_a_vacuum_and_waits_for_an_open_lower_id() {
+    let Some((url, mut sink)) = fresh_sink() else { return };
+    let origin = Origin::new("mark", "h", 1);
+    // The old catch-up waited for a lock the vacuum holds: fail instead of hanging.
+    client(&url)
+        .batch_execute(&format!("ALTER DATABASE {} SET lock_timeout = '5s'", url.rsplit('/').next().unwrap()))
+        .unwrap();
+    let _vacuum = vacuum_lock(&url);
+    sink.write(&Batch::new(&origin, &records(0, 500))).unwrap();
+    PgMaintenance::connect(&url).unwrap().catch_up_search().unwrap();
+    let mut db = client(&url);
+    assert_eq!(state(&mut db), (500, 500, 500, 500));
+
+    let mut other = client(&url);
+    let late = open_insert(&mut other, "late writer");
+    sink.write(&Batch::new(&origin, &records(500, 3_000))).unwrap();
+    let maintenance = PgMaintenance::connect(&format!("{url}?application_name=lp-catch-up")).unwrap();
+    let catch_up = std::thread::spawn(move || maintenance.catch_up_search().unwrap());
+    // Once the catch-up has looked at the bound (and found id `late` open), end that transaction.
+    loop {
+        let looked: i64 = db
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE application_name = 'lp-catch-up' AND query LIKE '%log_search_mark FOR UPDATE%'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if looked > 0 {
+            break;
+        }
+        std::thread::yield_now();
+    }
+    assert_eq!(state(&mut db).0, 500, "the mark waits below {late}");
+    other.batch_execute("COMMIT").unwrap();
+    catch_up.join().unwrap();
+    assert_eq!(state(&mut db), (3_501, 3_501, 3_501, 3_501));
+}
+
+/// A writer role with just the grants docs/schema.md lists indexes while
+/// idle: the step's `ACCESS SHARE` needs `SELECT` (the old `SHARE` needed
+/// `UPDATE` on `log_records`), and it fills `log_search_num` too.
+#[test]
+fn a_writer_role_with_the_documented_grants_indexes_while_idle() {
+    let Some(server) = TestServer::shared_own("the writer role test needs an own server (pg_hba.conf)") else {
+        return;
+    };
+    let url = server.create_database();
+    let dbname = url.rsplit('/').next().unwrap().to_owned();
+    drop(log_panel_postgres::PgSink::connect(&url).unwrap()); // the owner migrates
+    let role = server.create_password_role("Wr1ter-Only");
+    client(&url)
+        .batch_execute(&format!(
+            "GRANT SELECT, INSERT ON log_records, log_levels, log_panel_schema TO {role};
+             GRANT SELECT, INSERT, UPDATE ON log_panel_writers TO {role};
+             GRANT SELECT, INSERT, UPDATE ON log_logger_stats, log_logger_hourly, log_logger_quarter, log_site_hourly,
+                                             log_site_daily TO {role};
+             GRANT SELECT, INSERT ON log_search, log_search_num TO {role};
+             GRANT SELECT, UPDATE ON log_search_mark TO {role};"
+        ))
+        .unwrap();
+    let mut sink = log_panel_postgres::PgSink::connect(&server.url_with_login(&dbname, &role, "Wr1ter-Only")).unwrap();
+    let mut batch = records(0, 300);
+    for r in &mut batch {
+        r.kv.push(("status".into(), log_panel_core::Value::I64(200)));
+    }
+    sink.write(&Batch::new(&Origin::new("mark", "h", 1), &batch)).unwrap();
+    while sink.idle().unwrap() {}
+    let mut db = client(&url);
+    assert_eq!(state(&mut db), (300, 300, 300, 300));
+    let numbers: i64 = db.query_one("SELECT count(*) FROM log_search_num", &[]).unwrap().get(0);
+    assert_eq!(numbers, 300);
+}
