@@ -319,15 +319,7 @@ impl KeyCondition<'_> {
     pub(crate) fn side_condition(&self, bind: &mut dyn FnMut(Value) -> String) -> String {
         match self {
             KeyCondition::Field(m) => {
-                let mut values = Vec::new();
-                for (v, _) in Self::candidates(m) {
-                    if let Value::Text(t) = &v {
-                        if let Some(prefix) = stored_text(t) {
-                            values.push(bind(Value::Text(prefix)));
-                        }
-                    }
-                    values.push(bind(v));
-                }
+                let values: Vec<String> = Self::side_values(m).into_iter().map(bind).collect();
                 format!("value IN ({})", values.join(", "))
             }
             KeyCondition::Range(r) => {
@@ -338,6 +330,22 @@ impl KeyCondition<'_> {
                 }
             }
         }
+    }
+
+    /// The side table's `value`s a field condition accepts: each accepted
+    /// value, a long text also as its stored prefix (before it, as version
+    /// 4 stored it whole).
+    fn side_values(m: &FieldMatch) -> Vec<Value> {
+        let mut values = Vec::new();
+        for (v, _) in Self::candidates(m) {
+            if let Value::Text(t) = &v {
+                if let Some(prefix) = stored_text(t) {
+                    values.push(Value::Text(prefix));
+                }
+            }
+            values.push(v);
+        }
+        values
     }
 
     /// A text every record matching `m` holds in its context's JSON text,
@@ -486,7 +494,7 @@ pub(crate) struct Marks {
 
 impl Marks {
     /// Reads the marks, and probes which of `filter`'s key conditions are
-    /// common: with at least `common_at` entries in the side table. With
+    /// common: with at least `common_at(condition)` entries in the side table. With
     /// `within_span` (a read that visits every match) and a time bound, a
     /// condition common in the whole table is probed again in the parts that
     /// hold the span's records, and looked up there when it is not common
@@ -494,13 +502,14 @@ impl Marks {
     pub(crate) fn read(
         conn: &Connection,
         filter: &RecordFilter,
-        common_at: i64,
+        common_at: &mut dyn FnMut(KeyCondition<'_>) -> rusqlite::Result<i64>,
         within_span: bool,
     ) -> rusqlite::Result<Marks> {
         let mut marks = Marks { all: all_mark(conn)?, keys: marks(conn)?, ..Marks::default() };
         let bounded = within_span && (filter.since.is_some() || filter.until.is_some());
         let mut span_parts = None;
         for (i, c) in KeyCondition::all(filter).enumerate() {
+            let common_at = common_at(c)?;
             if entries(conn, c, common_at, None)? < common_at {
                 continue;
             }
@@ -548,6 +557,50 @@ pub(crate) fn entries(conn: &Connection, c: KeyCondition<'_>, cap: i64, listed: 
     conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
 }
 
+/// The id of the `n`th newest side-table entry answering `m` among the
+/// ids `within` (inclusive bounds), `None` when they hold fewer: where a
+/// walk of those ids newest first, testing each record, would find its
+/// `n`th match (the side table lags, so at or below its mark). The
+/// entries of a part are keyed by value, then id: each accepted value is
+/// read newest first in the span's parts from its newest down (one B-tree
+/// search per part and value, at most `n` entries each), so a value whose
+/// entries are all old costs a probe per part of the span, not its entries.
+pub(crate) fn nth_newest_entry(
+    conn: &Connection,
+    m: &FieldMatch,
+    within: (i64, i64),
+    n: i64,
+) -> rusqlite::Result<Option<i64>> {
+    let values = KeyCondition::side_values(m);
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM log_context_index
+         WHERE key = ?1 AND part = ?2 AND value = ?3 AND id BETWEEN ?4 AND ?5
+         ORDER BY id DESC LIMIT ?6",
+    )?;
+    let (first, last) = within;
+    let mut left = n.max(1);
+    let mut part = last >> context_index::PART_BITS;
+    while part >= first >> context_index::PART_BITS {
+        let mut ids = Vec::new();
+        for v in &values {
+            let found = stmt.query_map(rusqlite::params![m.key, part, v, first, last, left], |r| r.get::<_, i64>(0))?;
+            for id in found {
+                ids.push(id?);
+            }
+        }
+        // A long text's record may hold its entry whole and as its prefix.
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.dedup();
+        let found = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+        if found >= left {
+            return Ok(usize::try_from(left - 1).ok().and_then(|i| ids.get(i)).copied());
+        }
+        left -= found;
+        part -= 1;
+    }
+    Ok(None)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 pub(crate) mod tests {
@@ -562,7 +615,7 @@ pub(crate) mod tests {
 
     /// [`plan`] with a context condition common from `common_at` entries.
     pub(crate) fn plan_at(conn: &rusqlite::Connection, f: &RecordFilter, common_at: i64) -> String {
-        let w = Sql::planned(f, false, Marks::read(conn, f, common_at, false).unwrap());
+        let w = Sql::planned(f, false, Marks::read(conn, f, &mut |_| Ok(common_at), false).unwrap());
         let sql =
             format!("EXPLAIN QUERY PLAN SELECT id FROM log_records{} ORDER BY ts DESC, id DESC LIMIT 50", w.sql());
         let mut stmt = conn.prepare(&sql).unwrap();

@@ -296,7 +296,8 @@ impl SqliteStore {
     /// read by scan when it is common: with `counting: None` (a page), a
     /// term whose candidates in the search index, within its span and in
     /// the table, make the walk cheaper ([`page_term_walks`]), a context condition
-    /// with at least [`page_common_at`] entries for the rows of its span; with
+    /// whose entries in the side table, within its span and in the table,
+    /// make the walk cheaper ([`page_key_common_at`]); with
     /// `Some(rows)` (a read that visits every match of a span of `rows`
     /// records), with more candidates in its index than the span's rows
     /// divided by what reading one by id costs ([`INDEX_ROW_COST`],
@@ -326,12 +327,17 @@ impl SqliteStore {
             }
             _ => false,
         };
-        let common_at = match counting {
-            Some(rows) => cap(rows, KEY_ROW_COST),
-            None if !filter.fields.is_empty() || !filter.ranges.is_empty() => {
-                page_common_at(span_rows(&conn, filter.since, filter.until).map_err(storage)?)
+        // A page's span, read once for all its conditions.
+        let mut span = None;
+        let mut common_at = |c: crate::sql::KeyCondition<'_>| match counting {
+            Some(rows) => Ok(cap(rows, KEY_ROW_COST)),
+            None => {
+                let span = match span {
+                    Some(span) => span,
+                    None => *span.insert(span_ids(&conn, filter.since, filter.until)?),
+                };
+                page_key_common_at(&conn, c, span)
             }
-            None => crate::sql::COMMON_MATCHES,
         };
         let marks = if keyed {
             let within_span = match counting {
@@ -341,7 +347,7 @@ impl SqliteStore {
                 }
                 _ => false,
             };
-            crate::sql::Marks::read(&conn, filter, common_at, within_span).map_err(storage)?
+            crate::sql::Marks::read(&conn, filter, &mut common_at, within_span).map_err(storage)?
         } else {
             Default::default()
         };
@@ -822,6 +828,42 @@ const PAGE_ROWS: i64 = 51;
 /// by the walk), never fewer than `COMMON_MATCHES`.
 fn page_common_at(rows: i64) -> i64 {
     (PAGE_ROWS.saturating_mul(rows.max(0)) / KEY_ROW_COST).isqrt().max(crate::sql::COMMON_MATCHES)
+}
+
+/// How many side-table entries make the context condition `c` common for
+/// a page over the ids `span` (its first and last record by time; `None`:
+/// no record), so that it is read by walking the span in time order and
+/// testing each record rather than reading its entries by id.
+///
+/// The side table reads every entry of the condition, [`KEY_ROW_COST`]
+/// rows each, whatever the span. The walk reads the span newest first until
+/// its page: about the ids from the span's last down to its [`PAGE_ROWS`]th
+/// newest entry ([`crate::sql::nth_newest_entry`]), or the whole span when
+/// it holds fewer. Where the entries lie, as for a search term
+/// ([`page_term_walks`]): [`page_common_at`] took them as spread over the
+/// span, and a value whose entries are all old made the walk read the whole
+/// span before its page. Never fewer than `COMMON_MATCHES`, as before.
+///
+/// A range (`status >= 500`) keeps [`page_common_at`]: its entries in a
+/// part are keyed by value, so finding its newest would read and sort every
+/// entry of each part it reads.
+fn page_key_common_at(
+    conn: &Connection,
+    c: crate::sql::KeyCondition<'_>,
+    span: Option<(i64, i64)>,
+) -> rusqlite::Result<i64> {
+    let Some((first, last)) = span else {
+        return Ok(crate::sql::COMMON_MATCHES);
+    };
+    let crate::sql::KeyCondition::Field(m) = c else {
+        return Ok(page_common_at(last.saturating_sub(first).saturating_add(1)));
+    };
+    let walked = match crate::sql::nth_newest_entry(conn, m, (first, last), PAGE_ROWS)? {
+        Some(id) => last.saturating_sub(id),
+        None => last.saturating_sub(first),
+    }
+    .saturating_add(1);
+    Ok((walked.max(0) / KEY_ROW_COST).max(crate::sql::COMMON_MATCHES))
 }
 
 /// Whether a page of `filter` reads its search term `term` by walking the
@@ -1506,6 +1548,14 @@ mod tests {
     /// its directory (kept alive by the caller), its path and the first
     /// record's time.
     fn seconds_apart(text: impl Fn(i64) -> String) -> (tempfile::TempDir, std::path::PathBuf, i64) {
+        seconds_apart_with(text, |_| None)
+    }
+
+    /// [`seconds_apart`], the `i`th record with the context key of `context(i)`.
+    fn seconds_apart_with(
+        text: impl Fn(i64) -> String,
+        context: impl Fn(i64) -> Option<(&'static str, String)>,
+    ) -> (tempfile::TempDir, std::path::PathBuf, i64) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("logs.db");
         let mut sink = crate::SqliteSink::open(&path).unwrap();
@@ -1514,7 +1564,17 @@ mod tests {
         let thread: std::sync::Arc<str> = std::sync::Arc::from("main");
         let records: Vec<Record> = (0..24_000i64)
             .map(|i| {
-                Record::at(Timestamp(t0 + i * 1_000_000), Level::Info, "web".into(), text(i).into(), thread.clone())
+                let mut r = Record::at(
+                    Timestamp(t0 + i * 1_000_000),
+                    Level::Info,
+                    "web".into(),
+                    text(i).into(),
+                    thread.clone(),
+                );
+                if let Some((key, value)) = context(i) {
+                    r.kv.push((key.into(), log_panel_core::Value::from(value)));
+                }
+                r
             })
             .collect();
         for chunk in records.chunks(4_000) {
@@ -1746,6 +1806,100 @@ mod tests {
             assert_eq!(naive.len(), matches.min(100), "{term}");
             let got: Vec<String> = first.records.iter().chain(&second.records).map(|r| r.message.clone()).collect();
             assert_eq!(got, naive, "{term}");
+        }
+    }
+
+    /// A page reads a context value from the side table when a walk of its
+    /// span would read more rows before its page than its entries cost, by
+    /// where its entries lie. In 24 000 records a second apart, `job=j12`
+    /// is in 1 500 of the oldest 3 000 and 70 of the last 20 000: over those
+    /// 20 000 the walk meets its page after about 14 500 rows, against 1 570
+    /// entries. `job=j13` is in 1 500 other old records only: over the whole
+    /// table its walk reads the 21 000 newer records before its page.
+    /// `job=busy`, in the rest, is met within a few rows by the walk. The
+    /// rule that took the entries as spread over the span walked all three
+    /// (from 1 000 entries). The rows tested are counted by `instr`, the
+    /// needle every record check tests first; both pages by cursor are the
+    /// naive `json_extract` query's rows.
+    #[test]
+    fn a_context_value_whose_entries_are_old_is_read_from_the_side_table() {
+        let (_dir, path, t0) = seconds_apart_with(
+            |i| format!("request {i}"),
+            |i| {
+                let job = match i {
+                    ..3_000 if i % 2 == 0 => "j12",
+                    ..3_000 => "j13",
+                    4_000.. if i % 286 == 0 => "j12",
+                    _ => "busy",
+                };
+                Some(("job", job.to_owned()))
+            },
+        );
+        let store = SqliteStore::open(&path).unwrap();
+        let naive_conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let tested = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for (job, from, entries, matches) in
+            [("j12", 4_000, 1_570, 70), ("j13", 0, 1_500, 1_500), ("busy", 0, 20_930, 20_930)]
+        {
+            let mut filter = RecordFilter::default();
+            filter.fields.push(format!("job={job}").parse().unwrap());
+            filter.since = Some(Timestamp(t0 + from * 1_000_000));
+            let plan = store.explain_records(&filter).unwrap();
+            let walks = job == "busy";
+            assert_eq!(plan.contains("log_context_index"), !walks, "{job}: {plan}");
+            assert_eq!(plan.starts_with("SEARCH log_records USING INDEX log_records_ts"), walks, "{job}: {plan}");
+            // The page's own statement, on a connection whose `instr` counts its calls.
+            let newest: Vec<String> = {
+                let conn = store.conn().unwrap();
+                let count = tested.clone();
+                conn.create_scalar_function(
+                    "instr",
+                    2,
+                    rusqlite::functions::FunctionFlags::SQLITE_UTF8
+                        | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+                    move |ctx| {
+                        count.fetch_add(1, Ordering::Relaxed);
+                        let (hay, needle) = (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?);
+                        Ok(hay.zip(needle).map(|(h, n)| h.find(&n).map_or(0, |at| h[..at].chars().count() as i64 + 1)))
+                    },
+                )
+                .unwrap();
+                let w = store.plan(&filter).unwrap();
+                let (sql, params) = page_statement(&conn, &filter, PageAt::Newest, &w, PAGE_ROWS).unwrap().unwrap();
+                tested.store(0, Ordering::Relaxed);
+                let rows = conn
+                    .prepare(&sql)
+                    .unwrap()
+                    .query_map(params_from_iter(params.iter()), |r| r.get::<_, String>("message"))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                rows
+            };
+            if walks {
+                assert!(tested.load(Ordering::Relaxed) < 200, "{job}: a few rows: {tested:?}");
+            } else {
+                assert!(
+                    tested.load(Ordering::Relaxed) <= 2 * entries,
+                    "{job}: its entries' records, not the span's: {tested:?}"
+                );
+            }
+            let first = store.records(&filter, PageAt::Newest, 50).unwrap();
+            let second = store.records(&filter, PageAt::Older(first.older.unwrap()), 50).unwrap();
+            let naive: Vec<String> = naive_conn
+                .prepare(
+                    "SELECT message FROM log_records WHERE json_extract(context, '$.job') = ?1 AND ts >= ?2
+                     ORDER BY ts DESC, id DESC LIMIT 100",
+                )
+                .unwrap()
+                .query_map(params![job, filter.since.unwrap().to_rfc3339()], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert_eq!(naive.len(), matches.min(100), "{job}");
+            assert_eq!(newest, naive[..51], "{job}");
+            let got: Vec<String> = first.records.iter().chain(&second.records).map(|r| r.message.clone()).collect();
+            assert_eq!(got, naive, "{job}");
         }
     }
 
