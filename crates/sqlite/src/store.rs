@@ -1761,6 +1761,19 @@ mod tests {
         assert_eq!(page.records.iter().map(|r| r.message.clone()).collect::<Vec<_>>(), want);
     }
 
+    /// The messages of the newest 100 records at or after `since` where
+    /// `condition` (the naive SQL a user would write, `?1` its value) holds.
+    fn newest_100(conn: &Connection, condition: &str, value: &str, since: Timestamp) -> Vec<String> {
+        conn.prepare(&format!(
+            "SELECT message FROM log_records WHERE {condition} AND ts >= ?2 ORDER BY ts DESC, id DESC LIMIT 100"
+        ))
+        .unwrap()
+        .query_map(params![value, since.to_rfc3339()], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
+
     /// A page reads a term from the index when the walk would read far back
     /// for its page. In 24 000 records a second apart, `orbit` is in 600 of
     /// the oldest 3 000 and 70 of the last 20 000: over those 20 000 the
@@ -1793,16 +1806,7 @@ mod tests {
             let (n, first) = tested(PageAt::Newest);
             assert!(n <= 2 * candidates, "{term}: the candidates' messages only, not the span's rows: {n}");
             let (_, second) = tested(PageAt::Older(first.older.unwrap()));
-            let naive: Vec<String> = conn
-                .prepare(
-                    "SELECT message FROM log_records WHERE message LIKE '%' || ?1 || '%' AND ts >= ?2
-                     ORDER BY ts DESC, id DESC LIMIT 100",
-                )
-                .unwrap()
-                .query_map(params![term, filter.since.unwrap().to_rfc3339()], |r| r.get(0))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
+            let naive = newest_100(&conn, "message LIKE '%' || ?1 || '%'", term, filter.since.unwrap());
             assert_eq!(naive.len(), matches.min(100), "{term}");
             let got: Vec<String> = first.records.iter().chain(&second.records).map(|r| r.message.clone()).collect();
             assert_eq!(got, naive, "{term}");
@@ -1886,16 +1890,7 @@ mod tests {
             }
             let first = store.records(&filter, PageAt::Newest, 50).unwrap();
             let second = store.records(&filter, PageAt::Older(first.older.unwrap()), 50).unwrap();
-            let naive: Vec<String> = naive_conn
-                .prepare(
-                    "SELECT message FROM log_records WHERE json_extract(context, '$.job') = ?1 AND ts >= ?2
-                     ORDER BY ts DESC, id DESC LIMIT 100",
-                )
-                .unwrap()
-                .query_map(params![job, filter.since.unwrap().to_rfc3339()], |r| r.get(0))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
+            let naive = newest_100(&naive_conn, "json_extract(context, '$.job') = ?1", job, filter.since.unwrap());
             assert_eq!(naive.len(), matches.min(100), "{job}");
             assert_eq!(newest, naive[..51], "{job}");
             let got: Vec<String> = first.records.iter().chain(&second.records).map(|r| r.message.clone()).collect();
