@@ -313,6 +313,15 @@ impl SqliteStore {
         }
         let conn = self.conn()?;
         let cap = |rows: i64, cost: i64| (rows / cost).min(i64::try_from(HISTOGRAM_ROW_LIMIT).unwrap_or(i64::MAX));
+        // A page's span (the ids of its first and last record by time), read
+        // once for its term and all its context conditions.
+        let mut span = None;
+        let mut span_of_page = |conn: &Connection| -> rusqlite::Result<Option<(i64, i64)>> {
+            match span {
+                Some(span) => Ok(span),
+                None => Ok(*span.insert(span_ids(conn, filter.since, filter.until)?)),
+            }
+        };
         let scan = match (&filter.text, counting) {
             (Some(t), _) if search::indexable(t) => {
                 #[cfg(test)]
@@ -322,22 +331,14 @@ impl SqliteStore {
                         let cap = cap(rows, INDEX_ROW_COST);
                         search::candidates(&conn, t, cap).map_err(storage)? >= cap
                     }
-                    None => page_term_walks(&conn, filter, t).map_err(storage)?,
+                    None => page_term_walks(&conn, span_of_page(&conn).map_err(storage)?, t).map_err(storage)?,
                 }
             }
             _ => false,
         };
-        // A page's span, read once for all its conditions.
-        let mut span = None;
         let mut common_at = |c: crate::sql::KeyCondition<'_>| match counting {
             Some(rows) => Ok(cap(rows, KEY_ROW_COST)),
-            None => {
-                let span = match span {
-                    Some(span) => span,
-                    None => *span.insert(span_ids(&conn, filter.since, filter.until)?),
-                };
-                page_key_common_at(&conn, c, span)
-            }
+            None => page_key_common_at(&conn, c, span_of_page(&conn)?),
         };
         let marks = if keyed {
             let within_span = match counting {
@@ -858,11 +859,7 @@ fn page_key_common_at(
     let crate::sql::KeyCondition::Field(m) = c else {
         return Ok(page_common_at(last.saturating_sub(first).saturating_add(1)));
     };
-    let walked = match crate::sql::nth_newest_entry(conn, m, (first, last), PAGE_ROWS)? {
-        Some(id) => last.saturating_sub(id),
-        None => last.saturating_sub(first),
-    }
-    .saturating_add(1);
+    let walked = walked_to((first, last), crate::sql::nth_newest_entry(conn, m, (first, last), PAGE_ROWS)?);
     Ok((walked.max(0) / KEY_ROW_COST).max(crate::sql::COMMON_MATCHES))
 }
 
@@ -886,8 +883,8 @@ fn page_key_common_at(
 /// are counted first, as a count reads forward through the index, cheaper
 /// than finding the newest candidates backward (an hour of `job 12`: 2.3 ms
 /// for the page with the count alone, 5-8 ms with both).
-fn page_term_walks(conn: &Connection, filter: &RecordFilter, term: &str) -> rusqlite::Result<bool> {
-    let Some((first, last)) = span_ids(conn, filter.since, filter.until)? else {
+fn page_term_walks(conn: &Connection, span: Option<(i64, i64)>, term: &str) -> rusqlite::Result<bool> {
+    let Some((first, last)) = span else {
         // No record in the span: nothing to walk.
         return Ok(true);
     };
@@ -895,13 +892,16 @@ fn page_term_walks(conn: &Connection, filter: &RecordFilter, term: &str) -> rusq
     if whole <= PAGE_TERM_COUNT_FIRST && search::candidates(conn, term, whole)? >= whole {
         return Ok(true);
     }
-    let walked = match search::nth_newest_candidate(conn, term, (first, last), PAGE_ROWS)? {
-        Some(id) => last.saturating_sub(id),
-        None => last.saturating_sub(first),
-    }
-    .saturating_add(1);
+    let walked = walked_to((first, last), search::nth_newest_candidate(conn, term, (first, last), PAGE_ROWS)?);
     let common_at = page_term_common_at(walked);
     Ok(search::candidates(conn, term, common_at)? >= common_at)
+}
+
+/// The ids a page's walk of the ids `span` reads, newest first, down to its
+/// [`PAGE_ROWS`]th match at id `nth` (`None`: the span holds fewer, and the
+/// walk reads it whole).
+fn walked_to((first, last): (i64, i64), nth: Option<i64>) -> i64 {
+    last.saturating_sub(nth.unwrap_or(first)).saturating_add(1)
 }
 
 /// The most candidates a page counts before it looks for where they lie
