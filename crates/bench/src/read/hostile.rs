@@ -448,8 +448,8 @@ fn tasks(now: i64) -> Vec<Task> {
     );
     // Search terms over spans, the page's choice between the index and the
     // walk (docs/performance.md, "Search terms: the page through the index
-    // against the walk"): `job 12`'s 24 393 candidates are all older than 90
-    // days, `upstream 17` is a near tie over a day. The command is given the
+    // against the walk"): `job 12`'s 24 393 candidates are all in the
+    // file's oldest 2 M ids, `upstream 17` is a near tie over a day. The command is given the
     // span's start as a time, the data's newest record being `now`.
     for (name, term, hours) in [
         ("word job 12, 1 h", "job 12", Some(1)),
