@@ -22,7 +22,8 @@ use crate::BUSY_TIMEOUT;
 const PRUNE_PAUSE_MIN: Duration = Duration::from_millis(30);
 const PRUNE_PAUSE_MAX: Duration = Duration::from_millis(250);
 /// How long one prune transaction should hold the write lock: well under a
-/// writer's 100 ms busy timeout (halved past twice this, see `StepRows`).
+/// writer's 100 ms busy timeout (the transactions are sized to it by their
+/// pace, see `StepRows`).
 const PRUNE_TX_TARGET: Duration = Duration::from_millis(25);
 
 /// Prunes and rebuilds the aggregates of a log-panel SQLite database (the
@@ -105,7 +106,7 @@ impl Maintenance for SqliteMaintenance {
         // transaction holds the lock longer than PRUNE_TX_TARGET (a delete
         // also updates the search index, the context side table and the
         // aggregates), so an application's writer never waits long.
-        let mut chunk = StepRows::new(batch_size, 1, batch_size).aiming_at(PRUNE_TX_TARGET);
+        let mut chunk = StepRows::new(batch_size, 1, batch_size, PRUNE_TX_TARGET);
         loop {
             // Timed from holding the lock (`StepRows::run`): counting the
             // wait for a writer's commit shrank the transactions to one row.

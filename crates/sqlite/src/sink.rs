@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, ErrorCode, TransactionBehavior};
 
 use crate::file::DbFile;
 use crate::upkeep::checkpoint::{Checkpointer, WalBound};
-use crate::upkeep::steps::{IndexPace, IndexStep, StepRows, CATCH_UP_ROWS, INDEX_LAG_BOUND};
+use crate::upkeep::steps::{IndexStep, Pace, StepRows, CATCH_UP_ROWS, INDEX_LAG_BOUND, STEP_TARGET};
 use crate::upkeep::{context_index, retention, search};
 use crate::{aggregates, schema, valid_index_key, Error, Options};
 
@@ -63,7 +63,7 @@ pub struct SqliteSink {
     sanitised: u64,
     retention_rows: StepRows,
     /// Rows a second the idle indexing steps took lately (sizes the next).
-    index_pace: IndexPace,
+    index_pace: Pace,
     /// Checkpoints the WAL off the writer's thread (see [`checkpoint`]).
     checkpointer: Option<Checkpointer>,
     wal: WalBound,
@@ -95,8 +95,8 @@ impl SqliteSink {
             ts: String::with_capacity(32),
             retention: options.retention,
             sanitised: 0,
-            retention_rows: StepRows::new(RETENTION_STEP_ROWS, 50, RETENTION_STEP_ROWS),
-            index_pace: IndexPace::default(),
+            retention_rows: StepRows::new(RETENTION_STEP_ROWS, 50, RETENTION_STEP_ROWS, STEP_TARGET),
+            index_pace: IndexStep::first_pace(),
             checkpointer,
             wal: WalBound::default(),
         })

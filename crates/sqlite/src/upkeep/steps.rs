@@ -43,7 +43,7 @@ pub(crate) const MIN_STEP_ROWS: usize = 100;
 pub(crate) const MAX_STEP_ROWS: usize = 20_000;
 
 /// What one indexing step does: at least `at_least` rows, and as many more
-/// as the recent [`IndexPace`] says fit in `until`, **in one statement per
+/// as the recent [`Pace`] says fit in `until`, **in one statement per
 /// index**. FTS5 writes its pending entries out as a new segment at the end
 /// of every statement that changes it (a statement is a savepoint), not
 /// only at the commit: indexing a step in chunks of 100 rows, one statement
@@ -58,6 +58,12 @@ pub(crate) struct IndexStep {
 }
 
 impl IndexStep {
+    /// The pace before any step was measured: [`MIN_STEP_ROWS`] in
+    /// [`STEP_TARGET`], so the first step is small.
+    pub(crate) fn first_pace() -> Pace {
+        Pace::of(MIN_STEP_ROWS, STEP_TARGET)
+    }
+
     /// The step for `lag` unindexed rows (see [`INDEX_LAG_BOUND`]).
     pub(crate) fn for_lag(lag: usize) -> IndexStep {
         if lag <= INDEX_LAG_BOUND {
@@ -69,68 +75,68 @@ impl IndexStep {
 
     /// The rows this step indexes at `pace`: what fits in its time, within
     /// [`MIN_STEP_ROWS`] and [`MAX_STEP_ROWS`], and never fewer than it must.
-    pub(crate) fn rows(self, pace: IndexPace) -> usize {
-        // Saturating float-to-int conversion: a huge pace gives the maximum.
-        let by_time = (pace.per_sec * self.until.as_secs_f64()) as usize;
-        by_time.clamp(MIN_STEP_ROWS, MAX_STEP_ROWS).max(self.at_least)
+    pub(crate) fn rows(self, pace: Pace) -> usize {
+        pace.rows_in(self.until, MIN_STEP_ROWS, MAX_STEP_ROWS).max(self.at_least)
     }
 }
 
-/// Rows a second the last indexing steps took (transaction and commit
-/// included), which sizes the next step by time without reading the clock
-/// within it.
+/// Rows a second the last steps took (an indexing step, a retention step,
+/// a prune transaction: the time it held the write lock), which sizes the
+/// next step by time without reading the clock within it. The one rule
+/// every step that holds the write lock is sized by.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct IndexPace {
+pub(crate) struct Pace {
     per_sec: f64,
 }
 
-impl Default for IndexPace {
-    /// [`MIN_STEP_ROWS`] in [`STEP_TARGET`]: the first step is small.
-    fn default() -> IndexPace {
-        IndexPace { per_sec: MIN_STEP_ROWS as f64 / STEP_TARGET.as_secs_f64() }
+impl Pace {
+    /// `rows` in `time`: the pace a first step is sized by.
+    pub(crate) fn of(rows: usize, time: Duration) -> Pace {
+        Pace { per_sec: rows as f64 / time.as_secs_f64().max(f64::MIN_POSITIVE) }
     }
-}
 
-impl IndexPace {
-    /// Takes in a step that indexed `rows` rows in `took`: the mean of the
-    /// pace so far and this step's, so one step slowed by the machine moves
-    /// the next step's size by half.
+    /// Takes in a step that did `rows` rows in `took`: the mean of the pace
+    /// so far and this step's, so one step slowed by the machine moves the
+    /// next step's size by half, and a run of slow (or fast) steps shrinks
+    /// (or grows) the steps by about half (or double) a step.
     pub(crate) fn record(&mut self, rows: usize, took: Duration) {
         let secs = took.as_secs_f64();
         if secs > 0.0 && rows > 0 {
             self.per_sec = (self.per_sec + rows as f64 / secs) / 2.0;
         }
     }
+
+    /// The rows that fit in `time` at this pace, within `[min, max]`.
+    pub(crate) fn rows_in(self, time: Duration, min: usize, max: usize) -> usize {
+        // Saturating float-to-int conversion: a huge pace gives the maximum.
+        let by_time = (self.per_sec * time.as_secs_f64()).round() as usize;
+        by_time.clamp(min, max.max(min))
+    }
 }
 
-/// Rows per step (or per transaction of a prune) within `[min, max]`:
-/// halved after a step over twice the target, doubled after one under half
-/// of it.
+/// Rows per step of retention (or per transaction of a prune): what fits in
+/// its target time at the recent [`Pace`], within `[min, max]`; each step runs
+/// in one `BEGIN IMMEDIATE` transaction.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StepRows {
-    rows: usize,
+    pace: Pace,
     min: usize,
     max: usize,
     target: Duration,
 }
 
 impl StepRows {
-    /// Starts at `start` (clamped into `[min, max]`), aiming at [`STEP_TARGET`].
-    pub(crate) fn new(start: usize, min: usize, max: usize) -> StepRows {
+    /// Starts at `start` rows (clamped into `[min, max]`), sized to hold the
+    /// lock about `target`.
+    pub(crate) fn new(start: usize, min: usize, max: usize, target: Duration) -> StepRows {
         let min = min.max(1);
         let max = max.max(min);
-        StepRows { rows: start.clamp(min, max), min, max, target: STEP_TARGET }
-    }
-
-    /// The same, aiming at `target` instead.
-    #[cfg(feature = "read")]
-    pub(crate) fn aiming_at(self, target: Duration) -> StepRows {
-        StepRows { target, ..self }
+        StepRows { pace: Pace::of(start.clamp(min, max), target), min, max, target }
     }
 
     /// Rows for the next step.
     pub(crate) fn rows(&self) -> usize {
-        self.rows
+        self.pace.rows_in(self.target, self.min, self.max)
     }
 
     /// Runs `work` with this step's row count in one `BEGIN IMMEDIATE`
@@ -142,22 +148,14 @@ impl StepRows {
         conn: &mut Connection,
         work: impl FnOnce(&Transaction<'_>, usize) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<(T, Duration)> {
+        let rows = self.rows();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let started = Instant::now();
-        let out = work(&tx, self.rows)?;
+        let out = work(&tx, rows)?;
         tx.commit()?;
         let held = started.elapsed();
-        self.record(held);
+        self.pace.record(rows, held);
         Ok((out, held))
-    }
-
-    /// Adapts to a step of [`rows`](StepRows::rows) that held the lock `held`.
-    pub(crate) fn record(&mut self, held: Duration) {
-        if held > self.target * 2 {
-            self.rows = (self.rows / 2).max(self.min);
-        } else if held < self.target / 2 {
-            self.rows = self.rows.saturating_mul(2).min(self.max);
-        }
     }
 }
 
@@ -176,45 +174,44 @@ mod tests {
 
     #[test]
     fn a_step_takes_what_fits_in_its_time_at_the_recent_pace() {
-        let pace = IndexPace::default();
+        let pace = IndexStep::first_pace();
         assert_eq!(IndexStep::for_lag(0).rows(pace), MIN_STEP_ROWS, "the first step is small");
         assert_eq!(IndexStep::for_lag(1_000_000).rows(pace), CATCH_UP_ROWS, "it must index the excess");
         // 40 000 rows a second: 400 rows in 10 ms, 2 000 in 50 ms.
-        let fast = IndexPace { per_sec: 40_000.0 };
+        let fast = Pace { per_sec: 40_000.0 };
         assert_eq!(IndexStep::for_lag(500).rows(fast), 400);
         assert_eq!(IndexStep::for_lag(INDEX_LAG_BOUND + 10).rows(fast), 2_000);
-        let faster = IndexPace { per_sec: 100_000.0 };
+        let faster = Pace { per_sec: 100_000.0 };
         assert_eq!(IndexStep::for_lag(1_000_000).rows(faster), 5_000, "more than the excess when time allows");
-        assert_eq!(IndexStep::for_lag(0).rows(IndexPace { per_sec: f64::INFINITY }), MAX_STEP_ROWS);
-        assert_eq!(IndexStep::for_lag(0).rows(IndexPace { per_sec: 0.0 }), MIN_STEP_ROWS);
-        let mut p = IndexPace { per_sec: 10_000.0 };
+        assert_eq!(IndexStep::for_lag(0).rows(Pace { per_sec: f64::INFINITY }), MAX_STEP_ROWS);
+        assert_eq!(IndexStep::for_lag(0).rows(Pace { per_sec: 0.0 }), MIN_STEP_ROWS);
+        let mut p = Pace { per_sec: 10_000.0 };
         p.record(3_000, Duration::from_millis(125));
-        assert_eq!(p, IndexPace { per_sec: 17_000.0 }, "the mean of the pace and the step's");
+        assert_eq!(p, Pace { per_sec: 17_000.0 }, "the mean of the pace and the step's");
         p.record(0, Duration::ZERO);
-        assert_eq!(p, IndexPace { per_sec: 17_000.0 }, "an empty step says nothing");
+        assert_eq!(p, Pace { per_sec: 17_000.0 }, "an empty step says nothing");
     }
 
     #[test]
-    fn long_steps_shrink_to_the_minimum_and_short_ones_grow_to_the_maximum() {
-        let mut s = StepRows::new(500, 50, 2_000);
-        s.record(Duration::from_millis(25));
-        assert_eq!(s.rows(), 250);
-        for _ in 0..10 {
-            s.record(Duration::from_millis(300));
+    fn steps_follow_the_pace_within_their_bounds() {
+        let mut s = StepRows::new(500, 50, 2_000, STEP_TARGET);
+        assert_eq!(s.rows(), 500, "the first step is the start");
+        s.pace.record(500, Duration::from_millis(25));
+        assert_eq!(s.rows(), 350, "the mean of 50 000 and 20 000 rows a second, for 10 ms");
+        for _ in 0..20 {
+            let rows = s.rows();
+            s.pace.record(rows, Duration::from_millis(300));
         }
-        assert_eq!(s.rows(), 50);
-        s.record(STEP_TARGET);
-        assert_eq!(s.rows(), 50, "a step near the target keeps its size");
-        for _ in 0..10 {
-            s.record(Duration::from_millis(1));
+        assert_eq!(s.rows(), 50, "steps that run long shrink to the minimum");
+        for _ in 0..20 {
+            let rows = s.rows();
+            s.pace.record(rows, Duration::from_millis(1));
         }
-        assert_eq!(s.rows(), 2_000);
-        assert_eq!(StepRows::new(9_999, 50, 2_000).rows(), 2_000);
-        assert_eq!(StepRows::new(0, 0, 0).rows(), 1);
-        let mut prune = StepRows::new(1_000, 1, 1_000).aiming_at(Duration::from_millis(40));
-        prune.record(Duration::from_millis(60));
-        assert_eq!(prune.rows(), 1_000, "under twice its own target");
-        prune.record(Duration::from_millis(81));
-        assert_eq!(prune.rows(), 500);
+        assert_eq!(s.rows(), 2_000, "and short ones grow to the maximum");
+        assert_eq!(StepRows::new(9_999, 50, 2_000, STEP_TARGET).rows(), 2_000);
+        assert_eq!(StepRows::new(0, 0, 0, STEP_TARGET).rows(), 1);
+        let mut prune = StepRows::new(1_000, 1, 1_000, Duration::from_millis(40));
+        prune.pace.record(1_000, Duration::from_millis(80));
+        assert_eq!(prune.rows(), 750, "a step twice its own target: the mean of 1 000 and 500 a step");
     }
 }
