@@ -21,7 +21,7 @@ use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtensio
 
 use crate::aggregates::bucket_of;
 use crate::rows::{self, level_counts, RECORD_COLUMNS};
-use crate::sql::Sql;
+use crate::sql::{Sql, TextPlan};
 use crate::upkeep::search;
 use crate::{file, schema, BUSY_TIMEOUT};
 
@@ -282,7 +282,7 @@ impl SqliteStore {
     }
 
     /// The SQL conditions of `filter`, a common search term by scan (see
-    /// [`page_term_walks`]), context keys with their side-table marks.
+    /// [`page_term_plan`]), context keys with their side-table marks.
     fn plan(&self, filter: &RecordFilter) -> Result<Sql, StoreError> {
         self.plan_above(filter, None)
     }
@@ -295,7 +295,7 @@ impl SqliteStore {
     /// The plan of `filter` above `above`, with a term or context condition
     /// read by scan when it is common: with `counting: None` (a page), a
     /// term whose candidates in the search index, within its span and in
-    /// the table, make the walk cheaper ([`page_term_walks`]), a context condition
+    /// the table, make the walk cheaper ([`page_term_plan`]), a context condition
     /// whose entries in the side table, within its span and in the table,
     /// make the walk cheaper ([`page_key_common_at`]); with
     /// `Some(rows)` (a read that visits every match of a span of `rows`
@@ -303,13 +303,13 @@ impl SqliteStore {
     /// divided by what reading one by id costs ([`INDEX_ROW_COST`],
     /// [`KEY_ROW_COST`]).
     fn plan_with(&self, filter: &RecordFilter, above: Option<i64>, counting: Option<i64>) -> Result<Sql, StoreError> {
-        let planned = |scan: bool, marks: crate::sql::Marks| match counting {
-            Some(_) => Sql::planned_counting(filter, scan, marks),
-            None => Sql::planned_above(filter, scan, marks, above),
+        let planned = |text: TextPlan, marks: crate::sql::Marks| match counting {
+            Some(_) => Sql::planned_counting(filter, text, marks),
+            None => Sql::planned_above(filter, text, marks, above),
         };
         let keyed = !filter.fields.is_empty() || !filter.ranges.is_empty() || filter.query.is_some();
         if filter.text.is_none() && !keyed {
-            return Ok(planned(false, Default::default()));
+            return Ok(planned(TextPlan::default(), Default::default()));
         }
         let conn = self.conn()?;
         let cap = |rows: i64, cost: i64| (rows / cost).min(i64::try_from(HISTOGRAM_ROW_LIMIT).unwrap_or(i64::MAX));
@@ -322,19 +322,24 @@ impl SqliteStore {
                 None => Ok(*span.insert(span_ids(conn, filter.since, filter.until)?)),
             }
         };
-        let scan = match (&filter.text, counting) {
+        let text = match (&filter.text, counting) {
             (Some(t), _) if search::indexable(t) => {
                 #[cfg(test)]
                 search::PROBES.with(|p| p.set(p.get() + 1));
+                let query = search::lookup_query(&conn, t).map_err(storage)?;
                 match counting {
                     Some(rows) => {
                         let cap = cap(rows, INDEX_ROW_COST);
-                        search::candidates(&conn, t, cap).map_err(storage)? >= cap
+                        let scan = search::candidates(&conn, &query, None, cap).map_err(storage)? >= cap;
+                        TextPlan { scan, query: Some(query), floor: None }
                     }
-                    None => page_term_walks(&conn, span_of_page(&conn).map_err(storage)?, t).map_err(storage)?,
+                    None => {
+                        let span = span_of_page(&conn).map_err(storage)?;
+                        page_term_plan(&conn, span, filter.since.is_some(), query).map_err(storage)?
+                    }
                 }
             }
-            _ => false,
+            _ => TextPlan::default(),
         };
         let mut common_at = |c: crate::sql::KeyCondition<'_>| match counting {
             Some(rows) => Ok(cap(rows, KEY_ROW_COST)),
@@ -352,7 +357,7 @@ impl SqliteStore {
         } else {
             Default::default()
         };
-        Ok(planned(scan, marks))
+        Ok(planned(text, marks))
     }
 
     /// [`SqliteStore::plan`] for a read that visits every match (a
@@ -459,7 +464,7 @@ impl SqliteStore {
     }
 
     /// Whether a record `filter` keeps lies beyond `c`, planned as the page was
-    /// (`scan_text` and `key_marks` from its [`plan`](SqliteStore::plan), so
+    /// (`text_plan` and `key_marks` from its [`plan`](SqliteStore::plan), so
     /// the search probe and the marks' read run once a page). It is a page of
     /// one row in that direction, through the page's own statement
     /// ([`page_statement`]): a bare `EXISTS` over the filter's conditions let
@@ -469,14 +474,14 @@ impl SqliteStore {
     fn exists_beyond(
         &self,
         filter: &RecordFilter,
-        scan_text: bool,
+        text_plan: TextPlan,
         key_marks: crate::sql::Marks,
         c: Cursor,
         older: bool,
     ) -> Result<bool, StoreError> {
         let at = if older { PageAt::Older(c) } else { PageAt::Newer(c) };
         let narrowed = narrowed_for(filter, at);
-        let mut w = Sql::planned(&narrowed, scan_text, key_marks);
+        let mut w = Sql::planned(&narrowed, text_plan, key_marks);
         page_condition(&mut w, at);
         let found = self.select_page(&narrowed, at, &w, 1)?;
         Ok(!found.is_empty())
@@ -687,7 +692,7 @@ fn page_statement(
             }
             let mut rest = filter.clone();
             rest.logger = None;
-            let mut arms_where = Sql::planned(&rest, w.scan_text, w.key_marks.clone());
+            let mut arms_where = Sql::planned(&rest, w.text_plan.clone(), w.key_marks.clone());
             page_condition(&mut arms_where, at);
             let shared = arms_where.conditions().map_or_else(String::new, |c| format!(" AND {c}"));
             let arms: Vec<String> = names
@@ -841,7 +846,7 @@ fn page_common_at(rows: i64) -> i64 {
 /// its page: about the ids from the span's last down to its [`PAGE_ROWS`]th
 /// newest entry ([`crate::sql::nth_newest_entry`]), or the whole span when
 /// it holds fewer. Where the entries lie, as for a search term
-/// ([`page_term_walks`]): [`page_common_at`] took them as spread over the
+/// ([`page_term_plan`]): [`page_common_at`] took them as spread over the
 /// span, and a value whose entries are all old made the walk read the whole
 /// span before its page. Never fewer than `COMMON_MATCHES`, as before.
 ///
@@ -863,9 +868,14 @@ fn page_key_common_at(
     Ok((walked.max(0) / KEY_ROW_COST).max(crate::sql::COMMON_MATCHES))
 }
 
-/// Whether a page of `filter` reads its search term `term` by walking the
-/// span in time order and testing each message, rather than reading the
-/// term's candidates from the search index.
+/// How a page reads its search term, by the index query `query`
+/// ([`search::lookup_query`]) over the ids `span` (its first and last record
+/// by time; `None`: no record) of a filter with a start (`since`) or none:
+/// by walking the span in time order and testing each message, or through
+/// the search index, reading all its candidates or, with a floor at the
+/// span's first id, those from there on and the span's time-index entries
+/// below it ([`TextPlan::floor`]). The cheapest of the three, in rows of the
+/// walk.
 ///
 /// The index reads every candidate, about [`INDEX_ROW_COST`] rows each
 /// whatever the span (the index has no time). The walk reads the span
@@ -878,24 +888,55 @@ fn page_key_common_at(
 /// 59-90 ms through the index) when the rule took them as spread over the
 /// table.
 ///
+/// The floor reads the candidates from the span's first id on (as ids
+/// follow time closely, about those of the span) and walks the span's
+/// entries of the time index, one [`TIME_INDEX_ENTRIES_PER_ROW`]th of a row
+/// each, for the records below it: `job 12`'s 24 393 old candidates read
+/// one by one took 76-82 ms over 7 days, its span's 777 000 entries 25 ms.
+///
 /// Over a short span the walk of the whole span may cost less than the
 /// candidates, wherever they lie: up to [`PAGE_TERM_COUNT_FIRST`] of them
 /// are counted first, as a count reads forward through the index, cheaper
 /// than finding the newest candidates backward (an hour of `job 12`: 2.3 ms
 /// for the page with the count alone, 5-8 ms with both).
-fn page_term_walks(conn: &Connection, span: Option<(i64, i64)>, term: &str) -> rusqlite::Result<bool> {
+fn page_term_plan(
+    conn: &Connection,
+    span: Option<(i64, i64)>,
+    since: bool,
+    query: String,
+) -> rusqlite::Result<TextPlan> {
     let Some((first, last)) = span else {
         // No record in the span: nothing to walk.
-        return Ok(true);
+        return Ok(TextPlan::scan());
     };
-    let whole = page_term_common_at(last.saturating_sub(first).saturating_add(1));
-    if whole <= PAGE_TERM_COUNT_FIRST && search::candidates(conn, term, whole)? >= whole {
-        return Ok(true);
+    let rows = last.saturating_sub(first).saturating_add(1).max(0);
+    let whole = page_term_common_at(rows);
+    if whole <= PAGE_TERM_COUNT_FIRST && search::candidates(conn, &query, None, whole)? >= whole {
+        return Ok(TextPlan::scan());
     }
-    let walked = walked_to((first, last), search::nth_newest_candidate(conn, term, (first, last), PAGE_ROWS)?);
+    let walked = walked_to((first, last), search::nth_newest_candidate(conn, &query, (first, last), PAGE_ROWS)?);
     let common_at = page_term_common_at(walked);
-    Ok(search::candidates(conn, term, common_at)? >= common_at)
+    // Counted up to what makes the walk cheaper: a capped count costs at
+    // least the walk, so the walk wins then.
+    let index = search::candidates(conn, &query, None, common_at)?.saturating_mul(INDEX_ROW_COST);
+    let floored = if since {
+        let from = search::candidates(conn, &query, Some(first), common_at)?;
+        from.saturating_mul(INDEX_ROW_COST).saturating_add(rows / TIME_INDEX_ENTRIES_PER_ROW)
+    } else {
+        i64::MAX
+    };
+    if walked <= index.min(floored) {
+        return Ok(TextPlan::scan());
+    }
+    let floor = (floored < index).then_some(first);
+    Ok(TextPlan { scan: false, query: Some(query), floor })
 }
+
+/// How many entries of the time index (`log_records_ts`) a walk reads for
+/// the cost of one row tested in time order: an entry holds the time and
+/// the id only (measured at 10 M: 777 000 entries with a test of the id,
+/// 25 ms; a row tested by the walk, 0.45-0.75 µs).
+const TIME_INDEX_ENTRIES_PER_ROW: i64 = 16;
 
 /// The ids a page's walk of the ids `span` reads, newest first, down to its
 /// [`PAGE_ROWS`]th match at id `nth` (`None`: the span holds fewer, and the
@@ -905,7 +946,7 @@ fn walked_to((first, last): (i64, i64), nth: Option<i64>) -> i64 {
 }
 
 /// The most candidates a page counts before it looks for where they lie
-/// ([`page_term_walks`]): a span of up to 16 000 rows, about three hours at
+/// ([`page_term_plan`]): a span of up to 16 000 rows, about three hours at
 /// 10 M records.
 const PAGE_TERM_COUNT_FIRST: i64 = 1_000;
 
@@ -1344,11 +1385,11 @@ impl Store for SqliteStore {
         }
         let narrowed = narrowed_for(filter, at);
         let mut w = self.plan(&narrowed)?;
-        let (scan_text, key_marks) = (w.scan_text, w.key_marks.clone());
+        let (text_plan, key_marks) = (w.text_plan.clone(), w.key_marks.clone());
         let fetch = usize_param(limit.saturating_add(1));
         page_condition(&mut w, at);
         let rows = self.select_page(&narrowed, at, &w, fetch)?;
-        Page::from_rows(at, limit, rows, |c, older| self.exists_beyond(filter, scan_text, key_marks.clone(), c, older))
+        Page::from_rows(at, limit, rows, |c, older| self.exists_beyond(filter, text_plan.clone(), key_marks.clone(), c, older))
     }
 
     fn tail(
