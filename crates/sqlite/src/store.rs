@@ -916,12 +916,15 @@ fn page_term_plan(
     }
     let walked = walked_to((first, last), search::nth_newest_candidate(conn, &query, (first, last), PAGE_ROWS)?);
     let common_at = page_term_common_at(walked);
-    // Counted up to what makes the walk cheaper: a capped count costs at
-    // least the walk, so the walk wins then.
-    let index = search::candidates(conn, &query, None, common_at)?.saturating_mul(INDEX_ROW_COST);
+    // Counted up to what makes the walk cheaper: at the cap the walk wins.
+    let cost = |candidates: i64| match candidates {
+        n if n >= common_at => i64::MAX,
+        n => n.saturating_mul(INDEX_ROW_COST),
+    };
+    let index = cost(search::candidates(conn, &query, None, common_at)?);
     let floored = if since {
-        let from = search::candidates(conn, &query, Some(first), common_at)?;
-        from.saturating_mul(INDEX_ROW_COST).saturating_add(rows / TIME_INDEX_ENTRIES_PER_ROW)
+        cost(search::candidates(conn, &query, Some(first), common_at)?)
+            .saturating_add(rows / TIME_INDEX_ENTRIES_PER_ROW)
     } else {
         i64::MAX
     };
@@ -1389,7 +1392,9 @@ impl Store for SqliteStore {
         let fetch = usize_param(limit.saturating_add(1));
         page_condition(&mut w, at);
         let rows = self.select_page(&narrowed, at, &w, fetch)?;
-        Page::from_rows(at, limit, rows, |c, older| self.exists_beyond(filter, text_plan.clone(), key_marks.clone(), c, older))
+        Page::from_rows(at, limit, rows, |c, older| {
+            self.exists_beyond(filter, text_plan.clone(), key_marks.clone(), c, older)
+        })
     }
 
     fn tail(
@@ -1599,8 +1604,6 @@ mod tests {
     ) -> (tempfile::TempDir, std::path::PathBuf, i64) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("logs.db");
-        let mut sink = crate::SqliteSink::open(&path).unwrap();
-        let origin = Origin::new("a", "h", 1);
         let t0 = Timestamp::now().0 - 2 * DAY;
         let thread: std::sync::Arc<str> = std::sync::Arc::from("main");
         let records: Vec<Record> = (0..24_000i64)
@@ -1618,11 +1621,19 @@ mod tests {
                 r
             })
             .collect();
+        write_indexed(&path, &records);
+        (dir, path, t0)
+    }
+
+    /// Writes `records` to the file at `path` in batches of 4 000, in their
+    /// order (their ids), then indexes them.
+    fn write_indexed(path: &std::path::Path, records: &[Record]) {
+        let mut sink = crate::SqliteSink::open(path).unwrap();
+        let origin = Origin::new("a", "h", 1);
         for chunk in records.chunks(4_000) {
             sink.write(&Batch::new(&origin, chunk)).unwrap();
         }
         while sink.idle().unwrap() {}
-        (dir, path, t0)
     }
 
     /// A histogram of a common word reads its candidates from the index when
@@ -1866,6 +1877,93 @@ mod tests {
     /// (from 1 000 entries). The rows tested are counted by `instr`, the
     /// needle every record check tests first; both pages by cursor are the
     /// naive `json_extract` query's rows.
+    /// A term is looked up by its rarest trigrams only: `request 123
+    /// served` in 24 000 `request {i} served` records ANDs `123` (in a few
+    /// hundred) and two more of its rarest, not the trigrams every record
+    /// holds (`req`, `ser`: reading their doclists was most of a lookup), and
+    /// its page is the naive `LIKE` query's rows.
+    #[test]
+    fn a_term_is_looked_up_by_its_rarest_trigrams() {
+        let (_dir, path, _) = seconds_apart(|i| format!("request {i} served"));
+        let store = SqliteStore::open(&path).unwrap();
+        let conn = store.conn().unwrap();
+        let term = "request 123 served";
+        let query = search::lookup_query(&conn, term).unwrap();
+        assert_eq!(query.matches(" AND ").count() + 1, search::LOOKUP_TRIGRAMS, "{query}");
+        assert!(query.contains("\"123\""), "{query}");
+        for common in ["req", "ser", "st "] {
+            assert!(!query.contains(&format!("\"{common}\"")), "{query}");
+        }
+        let full = search::candidates(&conn, &search::fts_query(term), None, i64::MAX).unwrap();
+        assert_eq!(search::candidates(&conn, &query, None, i64::MAX).unwrap(), full);
+        drop(conn);
+        let mut filter = RecordFilter::default();
+        filter.text = Some(term.into());
+        let page = store.records(&filter, PageAt::Newest, 50).unwrap();
+        let plain = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let naive = newest_100(&plain, "message LIKE '%' || ?1 || '%'", term, Timestamp(0));
+        assert_eq!(page.records.iter().map(|r| r.message.clone()).collect::<Vec<_>>(), naive);
+    }
+
+    /// `comet` in the oldest 3 000 of 24 000 records a second apart and in
+    /// 60 of the newest 12 000, read over the newest 20 000: the walk would
+    /// read some 10 000 rows to the span's 51st newest candidate, the index
+    /// its 3 066 candidates, the floor the 65 from the
+    /// span's first id on and the span's time-index entries below it. Ids
+    /// out of time order: record 100 is stamped inside the span (an id
+    /// below the floor), and a spooled batch written last (ids above every
+    /// other) carries times inside the span and before it.
+    #[test]
+    fn a_term_whose_candidates_are_older_than_its_span_is_read_from_the_span_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let t0 = Timestamp::now().0 - 2 * DAY;
+        let thread: std::sync::Arc<str> = std::sync::Arc::from("main");
+        let at = |micros: i64, message: String| {
+            Record::at(Timestamp(t0 + micros), Level::Info, "web".into(), message.into(), thread.clone())
+        };
+        let mut records: Vec<Record> = (0..24_000i64)
+            .map(|i| {
+                let message = match i {
+                    100 => "comet early, stamped late".to_owned(),
+                    ..3_000 => format!("comet tail {i}"),
+                    12_000.. if i % 200 == 0 => format!("comet head {i}"),
+                    _ => format!("request {i} served"),
+                };
+                let micros = if i == 100 { 23_990_500_000 } else { i * 1_000_000 };
+                at(micros, message)
+            })
+            .collect();
+        records.extend((0..5).map(|k| at(10_000_500_000 + k * 1_000_000, format!("comet spooled {k}"))));
+        records.push(at(1_500_000, "comet spooled before the span".to_owned()));
+        write_indexed(&path, &records);
+        let store = SqliteStore::open(&path).unwrap();
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let mut filter = RecordFilter::default();
+        filter.text = Some("comet".into());
+        filter.since = Some(Timestamp(t0 + 4_000 * 1_000_000));
+        let plan = store.explain_records(&filter).unwrap();
+        assert!(plan.contains("log_records_fts") && plan.contains("log_records_ts"), "{plan}");
+        let tested = |at: PageAt| {
+            let before = search::SCANNED.with(std::cell::Cell::get);
+            let page = store.records(&filter, at, 50).unwrap();
+            (search::SCANNED.with(std::cell::Cell::get) - before, page)
+        };
+        let (n, first) = tested(PageAt::Newest);
+        // The 66 candidates from the floor on and record 100, not the
+        // walk's 10 000 rows nor the index's 3 066 candidates.
+        assert!(n <= 2 * 66, "the span's candidates only: {n}");
+        let (_, second) = tested(PageAt::Older(first.older.unwrap()));
+        let naive = newest_100(&conn, "message LIKE '%' || ?1 || '%'", "comet", filter.since.unwrap());
+        assert_eq!(naive.len(), 60 + 1 + 5);
+        assert_eq!(naive[0], "comet early, stamped late");
+        let got: Vec<String> = first.records.iter().chain(&second.records).map(|r| r.message.clone()).collect();
+        assert_eq!(got, naive);
+        // Back up from the second page: the first page again.
+        let (_, up) = tested(PageAt::Newer(second.newer.unwrap()));
+        assert_eq!(up.records, first.records);
+    }
+
     #[test]
     fn a_context_value_whose_entries_are_old_is_read_from_the_side_table() {
         let (_dir, path, t0) = seconds_apart_with(

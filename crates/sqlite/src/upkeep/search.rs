@@ -112,8 +112,7 @@ pub(crate) fn lookup_query(conn: &Connection, term: &str) -> rusqlite::Result<St
     )?;
     let mut ranked = Vec::with_capacity(all.len());
     for t in all {
-        let nth: Option<i64> =
-            stmt.query_row(params![and_of(&[t]), RARITY_PROBE - 1], |r| r.get(0)).optional()?;
+        let nth: Option<i64> = stmt.query_row(params![and_of(&[t]), RARITY_PROBE - 1], |r| r.get(0)).optional()?;
         ranked.push((nth.unwrap_or(i64::MIN), t));
     }
     ranked.sort_unstable();
