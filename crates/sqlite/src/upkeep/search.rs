@@ -57,6 +57,16 @@ pub(crate) fn candidates(conn: &Connection, query: &str, from: Option<i64>, cap:
     .query_row(params![query, from.unwrap_or(i64::MIN), cap], |r| r.get(0))
 }
 
+/// How many candidates for the index query `query` have an id below
+/// `below`, counted up to `cap` ([`candidates`] from the other side).
+#[cfg(feature = "read")]
+pub(crate) fn below(conn: &Connection, query: &str, below: i64, cap: i64) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT count(*) FROM (SELECT 1 FROM log_records_fts WHERE log_records_fts MATCH ?1 AND rowid < ?2 LIMIT ?3)",
+    )?
+    .query_row(params![query, below, cap], |r| r.get(0))
+}
+
 /// The id of the `n`th newest candidate for the index query `query` among
 /// the ids `within`
 /// (inclusive bounds), `None` when they hold fewer: where a walk of those
