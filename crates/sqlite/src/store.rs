@@ -907,7 +907,7 @@ fn page_key_common_at(
 /// follow time closely, about those of the span) and walks the span's
 /// entries of the time index, one [`TIME_INDEX_ENTRIES_PER_ROW`]th of a row
 /// each, for the records below it: `job 12`'s 24 393 old candidates read
-/// one by one took 76-82 ms over 7 days, its span's 777 000 entries 25 ms.
+/// one by one took 76-82 ms over 7 days, its span's 777 000 entries 23 ms.
 ///
 /// Over a short span the walk of the whole span may cost less than the
 /// candidates, wherever they lie: up to [`PAGE_TERM_COUNT_FIRST`] of them
@@ -958,11 +958,15 @@ fn page_term_plan(
     Ok(TextPlan { scan: false, query: Some(query), floor })
 }
 
-/// How many entries of the time index (`log_records_ts`) a walk reads for
-/// the cost of one row tested in time order: an entry holds the time and
-/// the id only (measured at 10 M: 777 000 entries with a test of the id,
-/// 25 ms; a row tested by the walk, 0.45-0.75 µs).
-const TIME_INDEX_ENTRIES_PER_ROW: i64 = 16;
+/// How many entries of the time index (`log_records_ts`) cost what one row
+/// of a walk does in the units of [`INDEX_ROW_COST`]: an entry holds the
+/// time and the id only. Set against a candidate, the cost it displaces
+/// (measured at 10 M, quiet: 777 000 entries with a test of the id, 23 ms;
+/// `job 12`'s 24 393 candidates read, tested and sorted, about 40 ms): an
+/// entry costs a 66th of a candidate, a quarter of a row at 16 rows a
+/// candidate. So the floor wins for `job 12` over 7 days (777 000 entries,
+/// 36 ms against 47 through every candidate) and loses from about 14 days.
+const TIME_INDEX_ENTRIES_PER_ROW: i64 = 4;
 
 /// The ids a page's walk of the ids `span` reads, newest first, down to its
 /// [`PAGE_ROWS`]th match at id `nth` (`None`: the span holds fewer, and the
