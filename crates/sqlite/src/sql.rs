@@ -3,7 +3,7 @@
 //! context key matching `[A-Za-z0-9_]{1,64}`) are inlined, so the text of
 //! a condition can equal the expression of an index on it.
 
-use log_panel_core::severity;
+use log_panel_core::{severity, Timestamp};
 use log_panel_query::{FieldMatch, FieldRange, FieldValue, LoggerMatch, RangeOp, RecordFilter};
 use rusqlite::types::Value;
 
@@ -24,13 +24,36 @@ fn context_expr(key: &str) -> String {
 /// `log_records_warn_logger_ts` hold the records at or above it.
 pub(crate) const WARN: i64 = 30;
 
+/// How a filter's search term is read, as `SqliteStore::plan_with` chose.
+#[derive(Clone, Default, Debug)]
+pub(crate) struct TextPlan {
+    /// By scan only (a common term).
+    pub(crate) scan: bool,
+    /// The search index query ([`search::lookup_query`]: the term's rarest
+    /// trigrams); `None`: all of them ([`search::fts_query`]).
+    pub(crate) query: Option<String>,
+    /// The index's candidates are read from this id on only; the records of
+    /// the filter's time span below it are walked through the time index,
+    /// whose entries hold the id, so only those below it are read and
+    /// tested (a page whose term's candidates are older than its span).
+    /// Ignored without a `since`: the walk would have no start.
+    pub(crate) floor: Option<i64>,
+}
+
+impl TextPlan {
+    /// The search term read by scan only.
+    pub(crate) fn scan() -> TextPlan {
+        TextPlan { scan: true, ..TextPlan::default() }
+    }
+}
+
 /// A `WHERE` clause under construction.
 #[derive(Default)]
 pub(crate) struct Sql {
     terms: Vec<String>,
     pub(crate) params: Vec<Value>,
-    /// Search the message by scan only (a common term, see `SqliteStore::plan_with`).
-    pub(crate) scan_text: bool,
+    /// How the message search is read (see `SqliteStore::plan_with`).
+    pub(crate) text_plan: TextPlan,
     /// The side table's marks and which key conditions are common (see
     /// [`context_index`](crate::upkeep::context_index)).
     pub(crate) key_marks: Marks,
@@ -79,24 +102,29 @@ impl Sql {
         c
     }
 
-    /// The conditions of `filter`, its text searched by scan alone when
-    /// `scan_text`, its context keys looked up under `key_marks`.
-    pub(crate) fn planned(filter: &RecordFilter, scan_text: bool, key_marks: Marks) -> Sql {
-        Sql::planned_above(filter, scan_text, key_marks, None)
+    /// The conditions of `filter`, its text searched as `text_plan` says,
+    /// its context keys looked up under `key_marks`.
+    pub(crate) fn planned(filter: &RecordFilter, text_plan: TextPlan, key_marks: Marks) -> Sql {
+        Sql::planned_above(filter, text_plan, key_marks, None)
     }
 
     /// [`Sql::planned`] for the rows with an id above `above` only (the
     /// caller adds `id > above` itself).
-    pub(crate) fn planned_above(filter: &RecordFilter, scan_text: bool, key_marks: Marks, above: Option<i64>) -> Sql {
-        let mut w = Sql { scan_text, key_marks, above, ..Sql::default() };
+    pub(crate) fn planned_above(
+        filter: &RecordFilter,
+        text_plan: TextPlan,
+        key_marks: Marks,
+        above: Option<i64>,
+    ) -> Sql {
+        let mut w = Sql { text_plan, key_marks, above, ..Sql::default() };
         w.filter(filter);
         w
     }
 
     /// [`Sql::planned`] for a read that visits every match (a count): a
     /// logger tree is the names stored under it ([`Sql::logger`]).
-    pub(crate) fn planned_counting(filter: &RecordFilter, scan_text: bool, key_marks: Marks) -> Sql {
-        let mut w = Sql { scan_text, key_marks, tree_names: true, ..Sql::default() };
+    pub(crate) fn planned_counting(filter: &RecordFilter, text_plan: TextPlan, key_marks: Marks) -> Sql {
+        let mut w = Sql { text_plan, key_marks, tree_names: true, ..Sql::default() };
         w.filter(filter);
         w
     }
@@ -156,7 +184,7 @@ impl Sql {
             self.and(format!("thread = {p}"));
         }
         if let Some(text) = &f.text {
-            self.text(text);
+            self.text(text, f.since, f.until);
         }
         for c in KeyCondition::all(f) {
             self.key_condition(c);
@@ -207,24 +235,51 @@ impl Sql {
         }
     }
 
-    /// Message search (see [`search`]): the index below its mark, a scan above it.
-    fn text(&mut self, text: &str) {
+    /// Message search (see [`search`]): the index below its mark, a scan
+    /// above it; with a floor ([`TextPlan::floor`]) and a start `since`, the
+    /// index from the floor on and the time index of `[since, until)` below it.
+    fn text(&mut self, text: &str, since: Option<Timestamp>, until: Option<Timestamp>) {
         let needle = self.bind(search::fold(text));
         let scan = format!("{}(message, {needle})", search::CONTAINS_FN);
-        if search::indexable(text) && !self.scan_text {
+        if search::indexable(text) && !self.text_plan.scan {
             self.indexed = true;
-            let q = self.bind(search::fts_query(text));
+            let query = self.text_plan.query.clone().unwrap_or_else(|| search::fts_query(text));
+            let q = self.bind(query);
             let from = self.scan_from("(SELECT indexed_id FROM log_fts_state)".to_owned());
             let candidate = format!("{}(c.message, {needle})", search::CONTAINS_FN);
+            // Below the floor, the span's records by time: every id below
+            // it is there, whatever the order of ids and times (a spooled
+            // batch's old times under new ids), so the rows are the same
+            // for any floor; the time index gives each entry's id, so only
+            // the few below the floor are read to test.
+            let (above_floor, below_floor) = match (self.text_plan.floor, since) {
+                (Some(floor), Some(since)) => {
+                    let floor = self.bind(floor);
+                    let since = self.bind(since.to_rfc3339());
+                    let until = until.map_or_else(String::new, |u| {
+                        let u = self.bind(u.to_rfc3339());
+                        format!(" AND ts < {u}")
+                    });
+                    (
+                        format!(" AND log_records_fts.rowid >= {floor}"),
+                        format!(
+                            "SELECT id FROM log_records INDEXED BY log_records_ts
+                             WHERE ts >= {since}{until} AND id < {floor} AND {scan}
+                             UNION ALL\n"
+                        ),
+                    )
+                }
+                _ => (String::new(), String::new()),
+            };
             // The index gives candidates (its trigrams, not their order):
             // each is checked on its message as the scanned rows are.
             self.and(format!(
                 "id IN (SELECT log_records_fts.rowid FROM log_records_fts JOIN log_records AS c ON c.id = log_records_fts.rowid
                         WHERE log_records_fts MATCH {q}
-                          AND log_records_fts.rowid <= (SELECT indexed_id FROM log_fts_state)
+                          AND log_records_fts.rowid <= (SELECT indexed_id FROM log_fts_state){above_floor}
                           AND {candidate}
                         UNION ALL
-                        SELECT id FROM log_records WHERE id > {from}
+                        {below_floor}SELECT id FROM log_records WHERE id > {from}
                           AND {scan})"
             ));
         } else {
@@ -615,7 +670,7 @@ pub(crate) mod tests {
 
     /// [`plan`] with a context condition common from `common_at` entries.
     pub(crate) fn plan_at(conn: &rusqlite::Connection, f: &RecordFilter, common_at: i64) -> String {
-        let w = Sql::planned(f, false, Marks::read(conn, f, &mut |_| Ok(common_at), false).unwrap());
+        let w = Sql::planned(f, TextPlan::default(), Marks::read(conn, f, &mut |_| Ok(common_at), false).unwrap());
         let sql =
             format!("EXPLAIN QUERY PLAN SELECT id FROM log_records{} ORDER BY ts DESC, id DESC LIMIT 50", w.sql());
         let mut stmt = conn.prepare(&sql).unwrap();
@@ -692,7 +747,7 @@ pub(crate) mod tests {
         let tail = |key: &str, value: &str| {
             let mut f = RecordFilter::default();
             f.fields.push(FieldMatch::new(key, FieldValue::Text(value.into())).unwrap());
-            let w = Sql::planned(&f, false, Marks::default());
+            let w = Sql::planned(&f, TextPlan::default(), Marks::default());
             let sql = w.sql();
             let scan = sql.split("UNION ALL").nth(1).unwrap().to_owned();
             (scan, w.params)

@@ -21,7 +21,7 @@ use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtensio
 
 use crate::aggregates::bucket_of;
 use crate::rows::{self, level_counts, RECORD_COLUMNS};
-use crate::sql::Sql;
+use crate::sql::{Sql, TextPlan};
 use crate::upkeep::search;
 use crate::{file, schema, BUSY_TIMEOUT};
 
@@ -282,7 +282,7 @@ impl SqliteStore {
     }
 
     /// The SQL conditions of `filter`, a common search term by scan (see
-    /// [`page_term_walks`]), context keys with their side-table marks.
+    /// [`page_term_plan`]), context keys with their side-table marks.
     fn plan(&self, filter: &RecordFilter) -> Result<Sql, StoreError> {
         self.plan_above(filter, None)
     }
@@ -295,7 +295,7 @@ impl SqliteStore {
     /// The plan of `filter` above `above`, with a term or context condition
     /// read by scan when it is common: with `counting: None` (a page), a
     /// term whose candidates in the search index, within its span and in
-    /// the table, make the walk cheaper ([`page_term_walks`]), a context condition
+    /// the table, make the walk cheaper ([`page_term_plan`]), a context condition
     /// whose entries in the side table, within its span and in the table,
     /// make the walk cheaper ([`page_key_common_at`]); with
     /// `Some(rows)` (a read that visits every match of a span of `rows`
@@ -303,13 +303,13 @@ impl SqliteStore {
     /// divided by what reading one by id costs ([`INDEX_ROW_COST`],
     /// [`KEY_ROW_COST`]).
     fn plan_with(&self, filter: &RecordFilter, above: Option<i64>, counting: Option<i64>) -> Result<Sql, StoreError> {
-        let planned = |scan: bool, marks: crate::sql::Marks| match counting {
-            Some(_) => Sql::planned_counting(filter, scan, marks),
-            None => Sql::planned_above(filter, scan, marks, above),
+        let planned = |text: TextPlan, marks: crate::sql::Marks| match counting {
+            Some(_) => Sql::planned_counting(filter, text, marks),
+            None => Sql::planned_above(filter, text, marks, above),
         };
         let keyed = !filter.fields.is_empty() || !filter.ranges.is_empty() || filter.query.is_some();
         if filter.text.is_none() && !keyed {
-            return Ok(planned(false, Default::default()));
+            return Ok(planned(TextPlan::default(), Default::default()));
         }
         let conn = self.conn()?;
         let cap = |rows: i64, cost: i64| (rows / cost).min(i64::try_from(HISTOGRAM_ROW_LIMIT).unwrap_or(i64::MAX));
@@ -322,19 +322,24 @@ impl SqliteStore {
                 None => Ok(*span.insert(span_ids(conn, filter.since, filter.until)?)),
             }
         };
-        let scan = match (&filter.text, counting) {
+        let text = match (&filter.text, counting) {
             (Some(t), _) if search::indexable(t) => {
                 #[cfg(test)]
                 search::PROBES.with(|p| p.set(p.get() + 1));
+                let query = search::lookup_query(&conn, t).map_err(storage)?;
                 match counting {
                     Some(rows) => {
                         let cap = cap(rows, INDEX_ROW_COST);
-                        search::candidates(&conn, t, cap).map_err(storage)? >= cap
+                        let scan = search::candidates(&conn, &query, None, cap).map_err(storage)? >= cap;
+                        TextPlan { scan, query: Some(query), floor: None }
                     }
-                    None => page_term_walks(&conn, span_of_page(&conn).map_err(storage)?, t).map_err(storage)?,
+                    None => {
+                        let span = span_of_page(&conn).map_err(storage)?;
+                        page_term_plan(&conn, span, filter.since.is_some(), query).map_err(storage)?
+                    }
                 }
             }
-            _ => false,
+            _ => TextPlan::default(),
         };
         let mut common_at = |c: crate::sql::KeyCondition<'_>| match counting {
             Some(rows) => Ok(cap(rows, KEY_ROW_COST)),
@@ -352,7 +357,7 @@ impl SqliteStore {
         } else {
             Default::default()
         };
-        Ok(planned(scan, marks))
+        Ok(planned(text, marks))
     }
 
     /// [`SqliteStore::plan`] for a read that visits every match (a
@@ -459,7 +464,7 @@ impl SqliteStore {
     }
 
     /// Whether a record `filter` keeps lies beyond `c`, planned as the page was
-    /// (`scan_text` and `key_marks` from its [`plan`](SqliteStore::plan), so
+    /// (`text_plan` and `key_marks` from its [`plan`](SqliteStore::plan), so
     /// the search probe and the marks' read run once a page). It is a page of
     /// one row in that direction, through the page's own statement
     /// ([`page_statement`]): a bare `EXISTS` over the filter's conditions let
@@ -469,14 +474,14 @@ impl SqliteStore {
     fn exists_beyond(
         &self,
         filter: &RecordFilter,
-        scan_text: bool,
+        text_plan: TextPlan,
         key_marks: crate::sql::Marks,
         c: Cursor,
         older: bool,
     ) -> Result<bool, StoreError> {
         let at = if older { PageAt::Older(c) } else { PageAt::Newer(c) };
         let narrowed = narrowed_for(filter, at);
-        let mut w = Sql::planned(&narrowed, scan_text, key_marks);
+        let mut w = Sql::planned(&narrowed, text_plan, key_marks);
         page_condition(&mut w, at);
         let found = self.select_page(&narrowed, at, &w, 1)?;
         Ok(!found.is_empty())
@@ -687,7 +692,7 @@ fn page_statement(
             }
             let mut rest = filter.clone();
             rest.logger = None;
-            let mut arms_where = Sql::planned(&rest, w.scan_text, w.key_marks.clone());
+            let mut arms_where = Sql::planned(&rest, w.text_plan.clone(), w.key_marks.clone());
             page_condition(&mut arms_where, at);
             let shared = arms_where.conditions().map_or_else(String::new, |c| format!(" AND {c}"));
             let arms: Vec<String> = names
@@ -699,6 +704,21 @@ fn page_statement(
                 .collect();
             return Ok(Some((format!("SELECT * FROM ({}){tail}", arms.join(" UNION ALL ")), arms_where.params)));
         }
+    }
+    if filter.text.is_some() && w.indexed && !w.text_plan.scan {
+        // The term's matches come from a list of ids, every one read and
+        // sorted: sorting their `(ts, id)` alone, then reading the page's
+        // rows by id, spares the sorter every column of each match (the
+        // hostile file's `job 12` over 90 days, 22 203 matches: 52 -> 37
+        // ms, docs/performance.md, session 36).
+        return Ok(Some((
+            format!(
+                "SELECT {RECORD_COLUMNS} FROM log_records WHERE id IN (SELECT id FROM log_records{}{tail}) \
+                 ORDER BY ts {order}, id {order}",
+                w.sql()
+            ),
+            w.params.clone(),
+        )));
     }
     Ok(Some((format!("SELECT {RECORD_COLUMNS} FROM log_records{}{tail}", w.sql()), w.params.clone())))
 }
@@ -841,7 +861,7 @@ fn page_common_at(rows: i64) -> i64 {
 /// its page: about the ids from the span's last down to its [`PAGE_ROWS`]th
 /// newest entry ([`crate::sql::nth_newest_entry`]), or the whole span when
 /// it holds fewer. Where the entries lie, as for a search term
-/// ([`page_term_walks`]): [`page_common_at`] took them as spread over the
+/// ([`page_term_plan`]): [`page_common_at`] took them as spread over the
 /// span, and a value whose entries are all old made the walk read the whole
 /// span before its page. Never fewer than `COMMON_MATCHES`, as before.
 ///
@@ -863,9 +883,14 @@ fn page_key_common_at(
     Ok((walked.max(0) / KEY_ROW_COST).max(crate::sql::COMMON_MATCHES))
 }
 
-/// Whether a page of `filter` reads its search term `term` by walking the
-/// span in time order and testing each message, rather than reading the
-/// term's candidates from the search index.
+/// How a page reads its search term, by the index query `query`
+/// ([`search::lookup_query`]) over the ids `span` (its first and last record
+/// by time; `None`: no record) of a filter with a start (`since`) or none:
+/// by walking the span in time order and testing each message, or through
+/// the search index, reading all its candidates or, with a floor at the
+/// span's first id, those from there on and the span's time-index entries
+/// below it ([`TextPlan::floor`]). The cheapest of the three, in rows of the
+/// walk.
 ///
 /// The index reads every candidate, about [`INDEX_ROW_COST`] rows each
 /// whatever the span (the index has no time). The walk reads the span
@@ -878,24 +903,70 @@ fn page_key_common_at(
 /// 59-90 ms through the index) when the rule took them as spread over the
 /// table.
 ///
+/// The floor reads the candidates from the span's first id on (as ids
+/// follow time closely, about those of the span) and walks the span's
+/// entries of the time index, one [`TIME_INDEX_ENTRIES_PER_ROW`]th of a row
+/// each, for the records below it: `job 12`'s 24 393 old candidates read
+/// one by one took 76-82 ms over 7 days, its span's 777 000 entries 23 ms.
+///
 /// Over a short span the walk of the whole span may cost less than the
 /// candidates, wherever they lie: up to [`PAGE_TERM_COUNT_FIRST`] of them
 /// are counted first, as a count reads forward through the index, cheaper
 /// than finding the newest candidates backward (an hour of `job 12`: 2.3 ms
 /// for the page with the count alone, 5-8 ms with both).
-fn page_term_walks(conn: &Connection, span: Option<(i64, i64)>, term: &str) -> rusqlite::Result<bool> {
+fn page_term_plan(
+    conn: &Connection,
+    span: Option<(i64, i64)>,
+    since: bool,
+    query: String,
+) -> rusqlite::Result<TextPlan> {
     let Some((first, last)) = span else {
         // No record in the span: nothing to walk.
-        return Ok(true);
+        return Ok(TextPlan::scan());
     };
-    let whole = page_term_common_at(last.saturating_sub(first).saturating_add(1));
-    if whole <= PAGE_TERM_COUNT_FIRST && search::candidates(conn, term, whole)? >= whole {
-        return Ok(true);
+    let rows = last.saturating_sub(first).saturating_add(1).max(0);
+    let whole = page_term_common_at(rows);
+    if whole <= PAGE_TERM_COUNT_FIRST && search::candidates(conn, &query, None, whole)? >= whole {
+        return Ok(TextPlan::scan());
     }
-    let walked = walked_to((first, last), search::nth_newest_candidate(conn, term, (first, last), PAGE_ROWS)?);
+    let walked = walked_to((first, last), search::nth_newest_candidate(conn, &query, (first, last), PAGE_ROWS)?);
     let common_at = page_term_common_at(walked);
-    Ok(search::candidates(conn, term, common_at)? >= common_at)
+    // Counted up to what makes the walk cheaper: at the cap the walk wins.
+    let cost = |candidates: i64| match candidates {
+        n if n >= common_at => i64::MAX,
+        n => n.saturating_mul(INDEX_ROW_COST),
+    };
+    if !since {
+        if walked <= cost(search::candidates(conn, &query, None, common_at)?) {
+            return Ok(TextPlan::scan());
+        }
+        return Ok(TextPlan { scan: false, query: Some(query), floor: None });
+    }
+    // The floor reads the candidates from `first` on and the span's entries
+    // in place of those below it: cheaper when these are more than the
+    // entries cost, so they are counted up to that (a few thousand at
+    // most), not every candidate of the table again.
+    let from = search::candidates(conn, &query, Some(first), common_at)?;
+    let entries = rows / TIME_INDEX_ENTRIES_PER_ROW;
+    let below_at = entries / INDEX_ROW_COST + 1;
+    let below = search::below(conn, &query, first, below_at)?;
+    let (index, floored) = (cost(from.saturating_add(below)), cost(from).saturating_add(entries));
+    if walked <= index.min(floored) {
+        return Ok(TextPlan::scan());
+    }
+    let floor = (below >= below_at && floored < index).then_some(first);
+    Ok(TextPlan { scan: false, query: Some(query), floor })
 }
+
+/// How many entries of the time index (`log_records_ts`) cost what one row
+/// of a walk does in the units of [`INDEX_ROW_COST`]: an entry holds the
+/// time and the id only. Set against a candidate, the cost it displaces
+/// (measured at 10 M, quiet: 777 000 entries with a test of the id, 23 ms;
+/// `job 12`'s 24 393 candidates read, tested and sorted, about 40 ms): an
+/// entry costs a 66th of a candidate, a quarter of a row at 16 rows a
+/// candidate. So the floor wins for `job 12` over 7 days (777 000 entries,
+/// 36 ms against 47 through every candidate) and loses from about 14 days.
+const TIME_INDEX_ENTRIES_PER_ROW: i64 = 4;
 
 /// The ids a page's walk of the ids `span` reads, newest first, down to its
 /// [`PAGE_ROWS`]th match at id `nth` (`None`: the span holds fewer, and the
@@ -905,7 +976,7 @@ fn walked_to((first, last): (i64, i64), nth: Option<i64>) -> i64 {
 }
 
 /// The most candidates a page counts before it looks for where they lie
-/// ([`page_term_walks`]): a span of up to 16 000 rows, about three hours at
+/// ([`page_term_plan`]): a span of up to 16 000 rows, about three hours at
 /// 10 M records.
 const PAGE_TERM_COUNT_FIRST: i64 = 1_000;
 
@@ -1344,11 +1415,13 @@ impl Store for SqliteStore {
         }
         let narrowed = narrowed_for(filter, at);
         let mut w = self.plan(&narrowed)?;
-        let (scan_text, key_marks) = (w.scan_text, w.key_marks.clone());
+        let (text_plan, key_marks) = (w.text_plan.clone(), w.key_marks.clone());
         let fetch = usize_param(limit.saturating_add(1));
         page_condition(&mut w, at);
         let rows = self.select_page(&narrowed, at, &w, fetch)?;
-        Page::from_rows(at, limit, rows, |c, older| self.exists_beyond(filter, scan_text, key_marks.clone(), c, older))
+        Page::from_rows(at, limit, rows, |c, older| {
+            self.exists_beyond(filter, text_plan.clone(), key_marks.clone(), c, older)
+        })
     }
 
     fn tail(
@@ -1558,8 +1631,6 @@ mod tests {
     ) -> (tempfile::TempDir, std::path::PathBuf, i64) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("logs.db");
-        let mut sink = crate::SqliteSink::open(&path).unwrap();
-        let origin = Origin::new("a", "h", 1);
         let t0 = Timestamp::now().0 - 2 * DAY;
         let thread: std::sync::Arc<str> = std::sync::Arc::from("main");
         let records: Vec<Record> = (0..24_000i64)
@@ -1577,11 +1648,19 @@ mod tests {
                 r
             })
             .collect();
+        write_indexed(&path, &records);
+        (dir, path, t0)
+    }
+
+    /// Writes `records` to the file at `path` in batches of 4 000, in their
+    /// order (their ids), then indexes them.
+    fn write_indexed(path: &std::path::Path, records: &[Record]) {
+        let mut sink = crate::SqliteSink::open(path).unwrap();
+        let origin = Origin::new("a", "h", 1);
         for chunk in records.chunks(4_000) {
             sink.write(&Batch::new(&origin, chunk)).unwrap();
         }
         while sink.idle().unwrap() {}
-        (dir, path, t0)
     }
 
     /// A histogram of a common word reads its candidates from the index when
@@ -1825,6 +1904,103 @@ mod tests {
     /// (from 1 000 entries). The rows tested are counted by `instr`, the
     /// needle every record check tests first; both pages by cursor are the
     /// naive `json_extract` query's rows.
+    /// A term is looked up by its rarest trigrams only: `request 123
+    /// served` in 24 000 `request {i} served` records ANDs `123` (in a few
+    /// hundred) and two more of its rarest, not the trigrams every record
+    /// holds (`req`, `ser`: reading their doclists was most of a lookup);
+    /// its page sorts the matches' ids before reading their rows, and is
+    /// the naive `LIKE` query's rows.
+    #[test]
+    fn a_term_is_looked_up_by_its_rarest_trigrams() {
+        let (_dir, path, _) = seconds_apart(|i| format!("request {i} served"));
+        let store = SqliteStore::open(&path).unwrap();
+        let conn = store.conn().unwrap();
+        let term = "request 123 served";
+        let query = search::lookup_query(&conn, term).unwrap();
+        assert_eq!(query.matches(" AND ").count() + 1, search::LOOKUP_TRIGRAMS, "{query}");
+        assert!(query.contains("\"123\""), "{query}");
+        for common in ["req", "ser", "st "] {
+            assert!(!query.contains(&format!("\"{common}\"")), "{query}");
+        }
+        let full = search::candidates(&conn, &search::fts_query(term), None, i64::MAX).unwrap();
+        assert_eq!(search::candidates(&conn, &query, None, i64::MAX).unwrap(), full);
+        drop(conn);
+        let mut filter = RecordFilter::default();
+        filter.text = Some(term.into());
+        // The candidates' `(ts, id)` sorted in a list of the page's ids,
+        // whose rows are then read and sorted: two sorts, the inner one
+        // without the records' other columns.
+        let plan = store.explain_records(&filter).unwrap();
+        assert!(plan.starts_with("SEARCH log_records USING INTEGER PRIMARY KEY (rowid=?); LIST SUBQUERY"), "{plan}");
+        assert_eq!(plan.matches("USE TEMP B-TREE FOR ORDER BY").count(), 2, "{plan}");
+        let page = store.records(&filter, PageAt::Newest, 50).unwrap();
+        let plain = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let naive = newest_100(&plain, "message LIKE '%' || ?1 || '%'", term, Timestamp(0));
+        assert_eq!(page.records.iter().map(|r| r.message.clone()).collect::<Vec<_>>(), naive);
+    }
+
+    /// `comet` in the oldest 3 000 of 24 000 records a second apart and in
+    /// 60 of the newest 12 000, read over the newest 20 000: the walk would
+    /// read some 10 000 rows to the span's 51st newest candidate, the index
+    /// its 3 066 candidates, the floor the 65 from the
+    /// span's first id on and the span's time-index entries below it. Ids
+    /// out of time order: record 100 is stamped inside the span (an id
+    /// below the floor), and a spooled batch written last (ids above every
+    /// other) carries times inside the span and before it.
+    #[test]
+    fn a_term_whose_candidates_are_older_than_its_span_is_read_from_the_span_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let t0 = Timestamp::now().0 - 2 * DAY;
+        let thread: std::sync::Arc<str> = std::sync::Arc::from("main");
+        let at = |micros: i64, message: String| {
+            Record::at(Timestamp(t0 + micros), Level::Info, "web".into(), message.into(), thread.clone())
+        };
+        let mut records: Vec<Record> = (0..24_000i64)
+            .map(|i| {
+                let message = match i {
+                    100 => "comet early, stamped late".to_owned(),
+                    ..3_000 => format!("comet tail {i}"),
+                    12_000.. if i % 200 == 0 => format!("comet head {i}"),
+                    _ => format!("request {i} served"),
+                };
+                let micros = if i == 100 { 23_990_500_000 } else { i * 1_000_000 };
+                at(micros, message)
+            })
+            .collect();
+        records.extend((0..5).map(|k| at(10_000_500_000 + k * 1_000_000, format!("comet spooled {k}"))));
+        records.push(at(1_500_000, "comet spooled before the span".to_owned()));
+        write_indexed(&path, &records);
+        let store = SqliteStore::open(&path).unwrap();
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let mut filter = RecordFilter::default();
+        filter.text = Some("comet".into());
+        filter.since = Some(Timestamp(t0 + 4_000 * 1_000_000));
+        let plan = store.explain_records(&filter).unwrap();
+        // The page's rows by id from the list of the index's candidates from
+        // the floor on and the time index's entries below it.
+        assert!(plan.starts_with("SEARCH log_records USING INTEGER PRIMARY KEY (rowid=?)"), "{plan}");
+        assert!(plan.contains("log_records_fts") && plan.contains("USING INDEX log_records_ts (ts>?)"), "{plan}");
+        let tested = |at: PageAt| {
+            let before = search::SCANNED.with(std::cell::Cell::get);
+            let page = store.records(&filter, at, 50).unwrap();
+            (search::SCANNED.with(std::cell::Cell::get) - before, page)
+        };
+        let (n, first) = tested(PageAt::Newest);
+        // The 66 candidates from the floor on and record 100, not the
+        // walk's 10 000 rows nor the index's 3 066 candidates.
+        assert!(n <= 2 * 66, "the span's candidates only: {n}");
+        let (_, second) = tested(PageAt::Older(first.older.unwrap()));
+        let naive = newest_100(&conn, "message LIKE '%' || ?1 || '%'", "comet", filter.since.unwrap());
+        assert_eq!(naive.len(), 60 + 1 + 5);
+        assert_eq!(naive[0], "comet early, stamped late");
+        let got: Vec<String> = first.records.iter().chain(&second.records).map(|r| r.message.clone()).collect();
+        assert_eq!(got, naive);
+        // Back up from the second page: the first page again.
+        let (_, up) = tested(PageAt::Newer(second.newer.unwrap()));
+        assert_eq!(up.records, first.records);
+    }
+
     #[test]
     fn a_context_value_whose_entries_are_old_is_read_from_the_side_table() {
         let (_dir, path, t0) = seconds_apart_with(

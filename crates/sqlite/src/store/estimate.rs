@@ -21,7 +21,7 @@ use rusqlite::params_from_iter;
 use rusqlite::types::Value;
 
 use super::{count_row, span_ids, storage, SqliteStore};
-use crate::sql::{KeyCondition, Marks, Sql};
+use crate::sql::{KeyCondition, Marks, Sql, TextPlan};
 
 /// When a histogram is estimated, and from how many rows.
 #[derive(Debug, Clone, Copy)]
@@ -117,7 +117,7 @@ fn sample(
     // Every condition is checked on the row itself: an index lookup would
     // read all of its matches for each block.
     let every = Marks { common: (0..KeyCondition::all(narrowed).count()).collect(), ..Marks::default() };
-    let mut w = Sql::planned(narrowed, true, every);
+    let mut w = Sql::planned(narrowed, TextPlan::scan(), every);
     let from = w.bind(first);
     let to = w.bind(first);
     w.and(format!("id >= {from} AND id < {to}"));

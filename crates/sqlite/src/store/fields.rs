@@ -33,7 +33,7 @@ fn newest(
         if names.len() <= TREE_ARMS {
             let mut rest = filter.clone();
             rest.logger = None;
-            let mut w = Sql::planned(&rest, planned.scan_text, planned.key_marks);
+            let mut w = Sql::planned(&rest, planned.text_plan, planned.key_marks);
             let cols = columns(&mut w);
             let shared = w.conditions().map_or_else(String::new, |c| format!(" AND {c}"));
             let arms: Vec<String> = names

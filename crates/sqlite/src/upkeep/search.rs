@@ -44,17 +44,31 @@ thread_local! {
     pub(crate) static SCANNED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// How many records the index gives as candidates for `term` (its
-/// trigrams; not checked against the messages), counted up to `cap`: an
-/// upper bound of the indexed matches, cheap because the index keeps only
-/// ids.
+/// How many records the index gives as candidates for the index query
+/// `query` ([`lookup_query`], [`fts_query`]; not checked against the
+/// messages), with an id of at least `from` when given, counted up to
+/// `cap`: an upper bound of the indexed matches, cheap because the index
+/// keeps only ids (FTS5 takes the bound into its doclist reads).
 #[cfg(feature = "read")]
-pub(crate) fn candidates(conn: &Connection, term: &str, cap: i64) -> rusqlite::Result<i64> {
-    conn.prepare_cached("SELECT count(*) FROM (SELECT 1 FROM log_records_fts WHERE log_records_fts MATCH ?1 LIMIT ?2)")?
-        .query_row(params![fts_query(term), cap], |r| r.get(0))
+pub(crate) fn candidates(conn: &Connection, query: &str, from: Option<i64>, cap: i64) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT count(*) FROM (SELECT 1 FROM log_records_fts WHERE log_records_fts MATCH ?1 AND rowid >= ?2 LIMIT ?3)",
+    )?
+    .query_row(params![query, from.unwrap_or(i64::MIN), cap], |r| r.get(0))
 }
 
-/// The id of the `n`th newest candidate for `term` among the ids `within`
+/// How many candidates for the index query `query` have an id below
+/// `below`, counted up to `cap` ([`candidates`] from the other side).
+#[cfg(feature = "read")]
+pub(crate) fn below(conn: &Connection, query: &str, below: i64, cap: i64) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT count(*) FROM (SELECT 1 FROM log_records_fts WHERE log_records_fts MATCH ?1 AND rowid < ?2 LIMIT ?3)",
+    )?
+    .query_row(params![query, below, cap], |r| r.get(0))
+}
+
+/// The id of the `n`th newest candidate for the index query `query` among
+/// the ids `within`
 /// (inclusive bounds), `None` when they hold fewer: where a walk of those
 /// ids newest first, testing each message, would find its `n`th match if
 /// every candidate were one. FTS5 reads its doclists from the upper bound
@@ -63,7 +77,7 @@ pub(crate) fn candidates(conn: &Connection, term: &str, cap: i64) -> rusqlite::R
 #[cfg(feature = "read")]
 pub(crate) fn nth_newest_candidate(
     conn: &Connection,
-    term: &str,
+    query: &str,
     within: (i64, i64),
     n: i64,
 ) -> rusqlite::Result<Option<i64>> {
@@ -71,8 +85,50 @@ pub(crate) fn nth_newest_candidate(
         "SELECT rowid FROM log_records_fts WHERE log_records_fts MATCH ?1 AND rowid BETWEEN ?2 AND ?3
          ORDER BY rowid DESC LIMIT 1 OFFSET ?4",
     )?
-    .query_row(params![fts_query(term), within.0, within.1, n.saturating_sub(1).max(0)], |r| r.get(0))
+    .query_row(params![query, within.0, within.1, n.saturating_sub(1).max(0)], |r| r.get(0))
     .optional()
+}
+
+/// How many of a term's trigrams its index query ANDs ([`lookup_query`]).
+#[cfg(feature = "read")]
+pub(crate) const LOOKUP_TRIGRAMS: usize = 3;
+
+/// How many of a trigram's newest entries [`lookup_query`] reads to rank
+/// it: the lower the id of its 64th newest, the rarer it is near the
+/// table's newest end (a trigram with fewer is rarest).
+#[cfg(feature = "read")]
+const RARITY_PROBE: i64 = 64;
+
+/// The index query of `term`: its [`LOOKUP_TRIGRAMS`] rarest distinct
+/// trigrams ANDed, or all of them when it has no more. A record containing
+/// the term contains every one, so the query finds every match, and each
+/// candidate is checked on its message anyway ([`fts_query`]); the AND of
+/// every trigram read each one's doclist, the long ones too: in the hostile
+/// 10 M file `client.rs:123)`'s twelve trigrams, one of them (`ent`) in
+/// 2 M records, took 31 ms to give 242 candidates, its two rarest (1 032
+/// and 2 480 records) 0.2 ms to give the same 242; `upstream 17` 56 → 3
+/// ms and `job 12` 15 → 4 ms, the same candidates (docs/performance.md,
+/// session 36). Rarity is ranked by where each trigram's
+/// [`RARITY_PROBE`]th newest entry lies, read newest first by FTS5 (a few
+/// pages a trigram): cheaper than a count, which reads the whole doclist.
+#[cfg(feature = "read")]
+pub(crate) fn lookup_query(conn: &Connection, term: &str) -> rusqlite::Result<String> {
+    let all = trigrams(term);
+    if all.len() <= LOOKUP_TRIGRAMS {
+        return Ok(and_of(&all));
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT rowid FROM log_records_fts WHERE log_records_fts MATCH ?1 ORDER BY rowid DESC LIMIT 1 OFFSET ?2",
+    )?;
+    let mut ranked = Vec::with_capacity(all.len());
+    for t in all {
+        let nth: Option<i64> = stmt.query_row(params![and_of(&[t]), RARITY_PROBE - 1], |r| r.get(0)).optional()?;
+        ranked.push((nth.unwrap_or(i64::MIN), t));
+    }
+    ranked.sort_unstable();
+    let mut rarest: Vec<&str> = ranked.into_iter().take(LOOKUP_TRIGRAMS).map(|(_, t)| t).collect();
+    rarest.sort_unstable();
+    Ok(and_of(&rarest))
 }
 
 /// The name of the scan-side substring function.
@@ -134,10 +190,22 @@ pub(crate) fn indexable(term: &str) -> bool {
 /// finds are candidates to check with `lp_contains`.
 #[cfg(feature = "read")]
 pub(crate) fn fts_query(term: &str) -> String {
+    and_of(&trigrams(term))
+}
+
+/// The distinct trigrams of `term`, sorted.
+#[cfg(feature = "read")]
+fn trigrams(term: &str) -> Vec<&str> {
     let bounds: Vec<usize> = term.char_indices().map(|(i, _)| i).chain([term.len()]).collect();
     let mut trigrams: Vec<&str> = bounds.windows(4).map(|w| &term[w[0]..w[3]]).collect();
     trigrams.sort_unstable();
     trigrams.dedup();
+    trigrams
+}
+
+/// `trigrams` as FTS5 strings ANDed.
+#[cfg(feature = "read")]
+fn and_of(trigrams: &[&str]) -> String {
     trigrams.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect::<Vec<_>>().join(" AND ")
 }
 
