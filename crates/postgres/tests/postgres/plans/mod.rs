@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod combinations;
+mod walks;
 
 use std::thread;
 use std::time::Duration;
