@@ -7,16 +7,13 @@
 //! from the side table. Both pages hold the rows the naive SQL finds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::thread;
-use std::time::Duration;
-
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
 use log_panel_postgres::{PgMaintenance, PgSink, PgStore};
 use log_panel_query::Store;
 use log_panel_query::{FieldMatch, FieldValue, PageAt, RecordFilter, DAY};
-use log_panel_testing::postgres::{client, TestServer};
+use log_panel_testing::postgres::client;
 
-use super::plans_since;
+use super::{explained_database, plans_of};
 
 const RECORDS: i64 = 60_000;
 
@@ -70,43 +67,14 @@ fn rows_read(plan: &str) -> i64 {
     read
 }
 
-/// The plans the server logged for what `read` sent.
-fn plans_of(log: &std::path::Path, read: impl FnOnce()) -> Vec<String> {
-    let from = std::fs::metadata(log).unwrap().len();
-    read();
-    // The server writes its log lines asynchronously to the read's answer.
-    let mut plans = Vec::new();
-    for _ in 0..50 {
-        plans = plans_since(log, from);
-        if !plans.is_empty() {
-            break;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    plans
-}
-
 #[test]
 fn a_dense_value_is_walked_on_and_a_rare_one_listed() {
-    let Some(server) = TestServer::shared() else { return };
-    let Some(log) = server.log_file() else {
-        eprintln!("skipped: plans are read from an own server's log");
-        return;
-    };
-    let url = server.create_database();
-    fill(&url, Timestamp::now());
-    PgMaintenance::connect(&url).unwrap().catch_up_search().unwrap();
-    let db = url.rsplit('/').next().unwrap().to_owned();
-    let mut admin = client(&url);
-    for sql in [
-        format!("ALTER DATABASE {db} SET session_preload_libraries = 'auto_explain'"),
-        format!("ALTER DATABASE {db} SET auto_explain.log_min_duration = 0"),
-        format!("ALTER DATABASE {db} SET auto_explain.log_analyze = on"),
-        format!("ALTER DATABASE {db} SET auto_explain.log_timing = off"),
-        "VACUUM ANALYZE log_records, log_search".to_owned(),
-    ] {
-        admin.batch_execute(&sql).unwrap();
-    }
+    let explained = explained_database(|url| {
+        fill(url, Timestamp::now());
+        PgMaintenance::connect(url).unwrap().catch_up_search().unwrap();
+    });
+    let Some((url, log)) = explained else { return };
+    client(&url).batch_execute("VACUUM ANALYZE log_records, log_search").unwrap();
     let store = PgStore::connect(&url).unwrap();
     // A page of 50 and whether there is more, as the store reads it.
     let naive = "SELECT id FROM log_records WHERE context->>$1 = $2 ORDER BY ts DESC, id DESC LIMIT 51";
