@@ -849,7 +849,7 @@ impl PgStore {
         let checks = checks.join(" AND ");
         let lim = sql.bind(want);
         let last = sql.bind(rows - 1);
-        let blanks = vec!["NULL"; RECORD_COLUMN_COUNT - 2].join(", ");
+        let blanks = ["NULL"; RECORD_COLUMN_COUNT - 2].join(", ");
         // The matches; when fewer than `want`, the second part runs too (a
         // `UNION ALL` reads its parts in order and the `LIMIT` stops it
         // early): the `(ts, id)` of the walk's last row, from the index
