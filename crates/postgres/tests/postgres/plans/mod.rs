@@ -183,8 +183,8 @@ fn no_read_scans_log_records_whole() {
             // Bounded plans: no step reads half the table to throw it away
             // (an index walk in time order filtered by a condition few rows
             // meet is no seq scan, and as slow as one). A walk of the nearest
-            // rows reads 5 000, a second one as many as the first one's
-            // density predicts for a page (here about 25 000 for `t-1`).
+            // rows reads 5 000, a second one at most what listing the
+            // candidates would cost (`t-1` here: listed, 120 candidates).
             assert!(removed_by_filter(plan) <= RECORDS / 2, "{name} filters out too many rows:\n{plan}");
         }
     }
