@@ -19,7 +19,7 @@ use log_panel_query::{Store, StoreError, StoreErrorKind};
 use postgres::{Client, Row};
 
 use crate::options::error_chain;
-use crate::rows::{self, system_time, timestamp, RECORD_COLUMNS};
+use crate::rows::{self, system_time, timestamp, RECORD_COLUMNS, RECORD_COLUMN_COUNT};
 use crate::sql::{
     field_check, filter_conditions, like_escape, listing_candidates, logger_condition, page_conditions, text_check, Sql,
 };
@@ -32,11 +32,18 @@ mod split;
 /// asks the indexes (see `PgStore::page_by_walk`).
 const WALK_ROWS: i64 = 5_000;
 /// Rows a second walk reads at most, when the first one's matches predict a
-/// page within them.
+/// page within them and the filter has conditions beyond one search (then
+/// the indexes' cost is not known from the walk; see [`further_walk`]).
 const MAX_WALK_ROWS: i64 = 50_000;
 /// Matches a first walk must find for a second one: fewer say little about
 /// how far a page lies.
 const MIN_DENSITY_MATCHES: i64 = 4;
+/// What listing one candidate of a search costs, in rows a walk reads for the
+/// same time (see [`further_walk`]): the side table's `ts` and id of each
+/// candidate are read from its heap one by one after the GIN lookup, and all
+/// of them sorted, where a walk reads the `(ts, id)` index and its rows in
+/// order (measured at 10 M records, docs/performance.md, session 36).
+const LIST_ROW_COST: f64 = 3.0;
 /// The share of records above which a term counts as common for a histogram
 /// (see `PgStore::text_is_common`): where the scan and the index lookups cost about the same.
 const COMMON_SHARE: f64 = 0.03;
@@ -293,6 +300,43 @@ fn sites_by_bucket(
          ORDER BY n DESC, logger, file NULLS FIRST, line NULLS FIRST LIMIT {lim}",
         parts.join(" UNION ALL ")
     )
+}
+
+/// What one walk of the nearest rows found ([`PgStore::walk`]).
+struct Walked {
+    /// Up to the matches wanted, in page order.
+    records: Vec<StoredRecord>,
+    /// The last row walked, when the walk read every row it was given
+    /// without finding the matches wanted: a further walk goes on after it.
+    /// `None` when they were found, or the walk saw every row the other
+    /// conditions keep on that side.
+    stopped_at: Option<Cursor>,
+    /// The rows of the search side table (its `reltuples`), which the
+    /// indexes' candidates are a part of.
+    indexed: f64,
+}
+
+/// How many rows a second walk of a page may read after a first one found
+/// `found` of the `want` matches in `walked` rows, or `None` when the indexes
+/// should answer instead. At the density found, the rest of the page lies
+/// about `(want - found) × walked / found` rows further on. With `indexed`
+/// (the filter is one search and a time range, whose indexes list every
+/// candidate, about `indexed × found / walked` of them at that density, each
+/// costing [`LIST_ROW_COST`] rows), the walk goes on when half as much again
+/// costs less than listing them, and reads at most what listing costs: were
+/// the matches sparser further on, the page costs at most twice the cheaper
+/// way. Without it, the page must lie within [`MAX_WALK_ROWS`] in all.
+fn further_walk(found: i64, want: i64, walked: i64, indexed: Option<f64>) -> Option<i64> {
+    // Too few matches to tell a density from (a rare word's one hit).
+    if found < MIN_DENSITY_MATCHES || walked <= 0 {
+        return None;
+    }
+    let needed = want.saturating_sub(found).saturating_mul(walked) / found;
+    let budget = match indexed {
+        Some(rows) => (rows * found as f64 / walked as f64 * LIST_ROW_COST) as i64,
+        None => MAX_WALK_ROWS - walked,
+    };
+    (needed.saturating_mul(3) / 2 <= budget).then_some(budget)
 }
 
 /// Whether `filter` sets nothing beside the search a page lists first
@@ -745,9 +789,10 @@ impl PgStore {
     /// `tenant=acme`) fills a page from the nearest rows long before an
     /// index has listed its matches. The first walk reads [`WALK_ROWS`]; when
     /// it found some matches but not a page, their density says how far a
-    /// page lies, and a second walk goes that far if it is within
-    /// [`MAX_WALK_ROWS`] (a value in 1 % of the records, `status=failed`,
-    /// is 20 000 index hits at 2 M records but a page in ~5 000 rows).
+    /// page lies, and a second walk goes on from where the first one stopped
+    /// when [`further_walk`] finds that cheaper than the indexes (a value in
+    /// 0.24 % of 10 M records, `tenant=t-7`, is 24 000 candidates to list
+    /// but a page in ~21 000 rows).
     fn page_by_walk(
         &self,
         filter: &RecordFilter,
@@ -758,37 +803,35 @@ impl PgStore {
             return Ok(None);
         }
         let want = sql_limit(limit).saturating_add(1);
-        let mut rows = WALK_ROWS;
-        loop {
-            let (records, walked_all) = self.walk(filter, at, want, rows)?;
-            if records.len() > limit || walked_all {
-                return Ok(Some(records));
-            }
-            let found = sql_limit(records.len());
-            // Too few matches to tell a density from (a rare word's one hit).
-            if rows > WALK_ROWS || found < MIN_DENSITY_MATCHES {
-                return Ok(None);
-            }
-            // Half as much again as the density found predicts, so a page
-            // slightly sparser further on still fills.
-            let needed = want.saturating_mul(rows) / found * 3 / 2;
-            if needed > MAX_WALK_ROWS {
-                return Ok(None);
-            }
-            rows = needed.max(rows + 1);
+        let first = self.walk(filter, at, want, WALK_ROWS)?;
+        let mut records = first.records;
+        let Some(end) = first.stopped_at else {
+            return Ok(Some(records));
+        };
+        let found = sql_limit(records.len());
+        let indexed = searches_only(filter).then_some(first.indexed);
+        let Some(rows) = further_walk(found, want, WALK_ROWS, indexed) else {
+            return Ok(None);
+        };
+        let from = match at {
+            PageAt::Newer(_) => PageAt::Newer(end),
+            PageAt::Newest | PageAt::Older(_) => PageAt::Older(end),
+        };
+        let rest = self.walk(filter, from, want - found, rows)?;
+        if rest.stopped_at.is_some() {
+            // Sparser further on than the first walk said: the indexes answer.
+            return Ok(None);
         }
+        records.extend(rest.records);
+        Ok(Some(records))
     }
 
-    /// One walk of [`page_by_walk`](PgStore::page_by_walk) over `rows` rows:
-    /// up to `want` matches in page order, and whether the walk saw every
-    /// row the other conditions keep on that side.
-    fn walk(
-        &self,
-        filter: &RecordFilter,
-        at: PageAt,
-        want: i64,
-        rows: i64,
-    ) -> Result<(Vec<StoredRecord>, bool), StoreError> {
+    /// One walk of [`page_by_walk`](PgStore::page_by_walk) over at most
+    /// `rows` rows from `at`: up to `want` matches in page order, and where it
+    /// stopped when it read all `rows` without finding them. One statement:
+    /// the last row walked comes back after fewer matches, so no second
+    /// statement counts what the walk saw.
+    fn walk(&self, filter: &RecordFilter, at: PageAt, want: i64, rows: i64) -> Result<Walked, StoreError> {
         let mut rest = filter.clone();
         rest.text = None;
         rest.fields.clear();
@@ -805,28 +848,43 @@ impl PgStore {
         }
         let checks = checks.join(" AND ");
         let lim = sql.bind(want);
-        // The walked rows keep the alias `r`, so the direct checks and the
-        // record columns read them as they read `log_records r`.
+        let last = sql.bind(rows - 1);
+        let blanks = ["NULL"; RECORD_COLUMN_COUNT - 2].join(", ");
+        // The matches; when fewer than `want`, the second part runs too (a
+        // `UNION ALL` reads its parts in order and the `LIMIT` stops it
+        // early): the `(ts, id)` of the walk's last row, from the index
+        // alone, with the side table's size. The walked rows keep the alias
+        // `r`, so the direct checks and the record columns read them as they
+        // read `log_records r`. (Numbering the walked rows by a window instead
+        // copied every one of them: 9.4 ms against 4.3 for 17 000 rows at 10 M.)
         sql.text = format!(
-            "SELECT {RECORD_COLUMNS} FROM (
-                 SELECT r.* FROM log_records r WHERE {cond} AND {position}
-                 ORDER BY r.ts {order}, r.id {order} LIMIT {walk}) r
-             WHERE {checks} ORDER BY r.ts {order}, r.id {order} LIMIT {lim}"
+            "(SELECT {RECORD_COLUMNS}, TRUE, NULL::float8 FROM (
+                  SELECT r.* FROM log_records r WHERE {cond} AND {position}
+                  ORDER BY r.ts {order}, r.id {order} LIMIT {walk}) r
+              WHERE {checks} ORDER BY r.ts {order}, r.id {order} LIMIT {lim})
+             UNION ALL
+             (SELECT r.id, r.ts, {blanks}, FALSE,
+                     (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'log_search'::regclass)
+              FROM log_records r WHERE {cond} AND {position}
+              ORDER BY r.ts {order}, r.id {order} OFFSET {last} LIMIT 1)
+             LIMIT {lim}"
         );
         let found = self.run("reading records", |c| c.query(sql.text.as_str(), &sql.params()))?;
-        let records = found.iter().map(rows::record).collect::<Result<Vec<_>, _>>()?;
-        if sql_limit(records.len()) >= want {
-            return Ok((records, false));
+        let bad = |e| store_error(&self.config, "reading records", e);
+        let mut walked = Walked { records: Vec::new(), stopped_at: None, indexed: 0.0 };
+        for row in &found {
+            if row.try_get(RECORD_COLUMN_COUNT).map_err(bad)? {
+                walked.records.push(rows::record(row)?);
+            } else {
+                let ts: SystemTime = row.try_get(1).map_err(bad)?;
+                walked.stopped_at = Some(Cursor { ts: timestamp(ts), id: row.try_get(0).map_err(bad)? });
+                walked.indexed = row.try_get(RECORD_COLUMN_COUNT + 1).map_err(bad)?;
+            }
         }
-        // Fewer matches than wanted: did the walk see every candidate?
-        let mut sql = self.sql_for(&rest)?;
-        let cond = filter_conditions(&mut sql, &rest);
-        let (position, _) = PgStore::position(&mut sql, at, "r");
-        let walk = sql.bind(rows);
-        sql.text =
-            format!("SELECT count(*) FROM (SELECT 1 FROM log_records r WHERE {cond} AND {position} LIMIT {walk}) x");
-        let seen: i64 = self.run("reading records", |c| c.query_one(sql.text.as_str(), &sql.params())?.try_get(0))?;
-        Ok((records, seen < rows))
+        if sql_limit(walked.records.len()) >= want {
+            walked.stopped_at = None;
+        }
+        Ok(walked)
     }
 
     /// Whether the planner expects `text` in more than [`COMMON_SHARE`] of

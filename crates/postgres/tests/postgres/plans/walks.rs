@@ -1,0 +1,116 @@
+//! Which way a `key=value` page is read (issue 24, session 36), by the plans
+//! `auto_explain` logs for it: a value in 1 % of the records (`shard=s-3`,
+//! like `tenant=t-7` at 10 M, whose candidates cost more to list than the
+//! rows to its page cost to walk) is walked, one walk going on where the
+//! first one stopped, reading no more of `log_records` than the naive SQL
+//! reads for the same page; a rare value (`user=u-7`, 30 records) is listed
+//! from the side table. Both pages hold the rows the naive SQL finds.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
+use log_panel_postgres::{PgMaintenance, PgSink, PgStore};
+use log_panel_query::Store;
+use log_panel_query::{FieldMatch, FieldValue, PageAt, RecordFilter, DAY};
+use log_panel_testing::postgres::client;
+
+use super::{explained_database, plans_of};
+
+const RECORDS: i64 = 60_000;
+
+/// `RECORDS` records over 90 days: a `shard` in 100 (`s-3` is every 100th
+/// record) and a `user` in 2 000 (`u-7`: 30 records).
+fn fill(url: &str, now: Timestamp) {
+    let mut sink = PgSink::connect(url).unwrap();
+    let origin = Origin::new("walks", "h", 1);
+    let step = 90 * DAY / RECORDS;
+    let mut batch = Vec::new();
+    for i in 0..RECORDS {
+        let mut r = Record::new(Level::Info, "api::http", format!("GET /orders/{i}"));
+        r.timestamp = Timestamp(now.0 - 90 * DAY + i * step);
+        r.kv.push(("shard".into(), Value::from(format!("s-{}", i % 100))));
+        r.kv.push(("user".into(), Value::from(format!("u-{}", i % 2_000))));
+        batch.push(r);
+        if batch.len() == 5_000 {
+            sink.write(&Batch::new(&origin, &batch)).unwrap();
+            batch.clear();
+        }
+    }
+}
+
+/// The rows the plan's scans of `log_records` read from the table: what each
+/// `… on log_records …` node returned (`actual rows=`, times its loops) and
+/// what its filter removed. An index-only scan reads no row (where the walk
+/// ended is read so, from the `(ts, id)` index).
+fn rows_read(plan: &str) -> i64 {
+    let mut read = 0;
+    let mut in_scan = false;
+    for line in plan.lines() {
+        if line.trim_start().starts_with("->") || line.contains("(actual ") {
+            in_scan = line.contains(" on log_records") && !line.contains("Index Only Scan");
+            if in_scan {
+                let actual = line.split("actual ").nth(1).unwrap_or_default();
+                let number = |key: &str| -> i64 {
+                    actual
+                        .split(key)
+                        .nth(1)
+                        .and_then(|r| r.split([' ', ')']).next())
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0)
+                };
+                read += number("rows=") * number("loops=");
+            }
+        } else if in_scan {
+            if let Some(n) = line.split("Rows Removed by Filter: ").nth(1) {
+                read += n.trim().parse::<i64>().unwrap_or(0);
+            }
+        }
+    }
+    read
+}
+
+#[test]
+fn a_dense_value_is_walked_on_and_a_rare_one_listed() {
+    let explained = explained_database(|url| {
+        fill(url, Timestamp::now());
+        PgMaintenance::connect(url).unwrap().catch_up_search().unwrap();
+    });
+    let Some((url, log)) = explained else { return };
+    client(&url).batch_execute("VACUUM ANALYZE log_records, log_search").unwrap();
+    let store = PgStore::connect(&url).unwrap();
+    // A page of 50 and whether there is more, as the store reads it.
+    let naive = "SELECT id FROM log_records WHERE context->>$1 = $2 ORDER BY ts DESC, id DESC LIMIT 51";
+    // What the naive SQL reads of `log_records` for the same page.
+    let naive_rows = |key: &str, value: &str| {
+        let mut c = client(&url);
+        let plans = plans_of(&log, || {
+            c.query(naive, &[&key, &value]).unwrap();
+        });
+        plans.iter().map(|p| rows_read(p)).sum::<i64>()
+    };
+    for (key, value, walked) in [("shard", "s-3", true), ("user", "u-7", false)] {
+        let mut f = RecordFilter::default();
+        f.fields.push(FieldMatch::new(key, FieldValue::Text(value.into())).unwrap());
+        let mut got = Vec::new();
+        let plans = plans_of(&log, || {
+            got = store.records(&f, PageAt::Newest, 50).unwrap().records.iter().map(|r| r.id).collect();
+        });
+        assert!(!plans.is_empty(), "{key}={value}: no plan logged");
+        let mut want: Vec<i64> = client(&url).query(naive, &[&key, &value]).unwrap().iter().map(|r| r.get(0)).collect();
+        want.truncate(50);
+        assert_eq!(got, want, "{key}={value}: the naive SQL's rows");
+        let listed = plans.iter().any(|p| p.contains(" on log_search"));
+        assert_eq!(listed, !walked, "{key}={value}: listed from the side table:\n{}", plans.join("\n"));
+        if walked {
+            // The walks read the rows to the page once: not the first walk's
+            // rows again, nor a count of them.
+            let read: i64 = plans.iter().map(|p| rows_read(p)).sum();
+            let by_hand = naive_rows(key, value);
+            assert!(by_hand > 5_000, "the naive SQL walks past the first walk's rows: {by_hand}");
+            assert!(
+                read <= by_hand + 100,
+                "{key}={value}: the page read {read} rows of log_records, the naive SQL {by_hand}:\n{}",
+                plans.join("\n")
+            );
+        }
+    }
+}
