@@ -128,7 +128,10 @@ impl Storing {
     pub(crate) fn idle(&mut self) -> Upkeep {
         let sink = &mut self.sink;
         // The sink is asked how soon it expects more only when it has none now.
-        let step = || sink.idle().map(|more| if more { Upkeep::More } else { sink.idle_soon().map_or(Upkeep::Done, Upkeep::Soon) });
+        let step = || {
+            sink.idle()
+                .map(|more| if more { Upkeep::More } else { sink.idle_soon().map_or(Upkeep::Done, Upkeep::Soon) })
+        };
         match catch_unwind(AssertUnwindSafe(step)) {
             Ok(Ok(Upkeep::Soon(delay))) => Upkeep::Soon(delay.min(log_panel_core::IDLE_PERIOD)),
             Ok(Ok(done)) => done,
