@@ -30,8 +30,8 @@
 //! `pg_locks` copies the server's whole lock table (all of it, under the lock
 //! manager's partition locks), which costs ~5 ms on a server holding 10 000
 //! locks. The statement reads it only when some other session of this
-//! database is inside a transaction (or cannot be seen, or a prepared
-//! transaction of it exists): a transaction that drew an id is inside one
+//! database is inside a transaction (or its status is hidden or not
+//! tracked, or a prepared transaction of it exists): a transaction that drew an id is inside one
 //! until after it has ended for every later snapshot (`pg_stat_activity`'s
 //! `xact_start` is cleared after the commit and the lock release), so when
 //! none is, the list is empty. The backends' status costs what the number of
@@ -83,9 +83,11 @@ const RECHECK_CAP: Duration = Duration::from_secs(1);
 /// `max(id)` is taken in: the highest id visible; the transactions
 /// (`virtualtransaction`, unique while the server runs) holding a lock on
 /// `log_records`' id sequence in this database, read only when another
-/// session of this database is in a transaction, or hidden from this role
-/// (no `backend_start`), or a transaction of it is prepared (else none can
-/// hold it; see the module documentation); how many ids the sequence caches
+/// session of this database is in a transaction, or shows no statement
+/// start (hidden from this role, or with `track_activities` off, which stops
+/// it reporting its transactions; or connected and silent so far), or a
+/// transaction of it is prepared (else none can hold it; see the module
+/// documentation); how many ids the sequence caches
 /// per session (the bound holds for 1 only), and its name. The `pg_locks`
 /// sub-select is an init plan, run only when the `CASE` needs it; the
 /// sequence is looked up in sub-selects, once each, not once per lock.
@@ -94,7 +96,7 @@ SELECT (SELECT coalesce(max(id), 0) FROM log_records),
        CASE WHEN EXISTS (SELECT 1 FROM pg_stat_get_backend_idset() b
                          WHERE pg_stat_get_backend_dbid(b) = (SELECT oid FROM pg_database WHERE datname = current_database())
                            AND pg_stat_get_backend_pid(b) <> pg_backend_pid()
-                           AND (pg_stat_get_backend_xact_start(b) IS NOT NULL OR pg_stat_get_backend_start(b) IS NULL))
+                           AND (pg_stat_get_backend_xact_start(b) IS NOT NULL OR pg_stat_get_backend_activity_start(b) IS NULL))
               OR EXISTS (SELECT 1 FROM pg_prepared_xacts p WHERE p.database = current_database())
        THEN ARRAY(SELECT l.virtualtransaction FROM pg_locks l
                   WHERE l.locktype = 'relation'
@@ -292,6 +294,7 @@ mod tests {
         drop(crate::PgSink::connect(&url).unwrap());
         let mut db = client(&url);
         let mut other = client(&url);
+        other.batch_execute("SELECT 1").unwrap(); // a session that has not run a statement yet counts as busy
         let not_read = "Function Scan on pg_lock_status l (never executed)";
         // An autovacuum worker of this fresh database (its catalogs) counts as
         // a session in a transaction for as long as it runs: look until none does.
@@ -304,9 +307,16 @@ mod tests {
             plan = bound_plan(&mut db);
         }
         assert!(plan.contains(not_read), "no other session in a transaction: {plan}");
+        let read = "Function Scan on pg_lock_status l (actual rows=";
         other.batch_execute("BEGIN; SELECT 1").unwrap();
         let plan = bound_plan(&mut db);
-        assert!(plan.contains("Function Scan on pg_lock_status l (actual rows="), "another in a transaction: {plan}");
+        assert!(plan.contains(read), "another in a transaction: {plan}");
+        other.batch_execute("COMMIT").unwrap();
+        // A session that does not report its activity does not report its
+        // transactions either: it counts as one that may be in a transaction.
+        other.batch_execute("SET track_activities = off; BEGIN; SELECT 1").unwrap();
+        let plan = bound_plan(&mut db);
+        assert!(plan.contains(read), "a session with track_activities off: {plan}");
         other.batch_execute("COMMIT").unwrap();
     }
 
