@@ -31,11 +31,12 @@
 //! manager's partition locks), which costs ~5 ms on a server holding 10 000
 //! locks. The statement reads it only when some other session of this
 //! database is inside a transaction (or its status is hidden or not
-//! tracked, or a prepared transaction of it exists): a transaction that drew an id is inside one
-//! until after it has ended for every later snapshot (`pg_stat_activity`'s
-//! `xact_start` is cleared after the commit and the lock release), so when
-//! none is, the list is empty. The backends' status costs what the number of
-//! connections costs, not the number of locks.
+//! tracked, or a prepared transaction of it exists): a transaction that
+//! drew an id is inside one until after it has ended for every later
+//! snapshot (`pg_stat_activity`'s `xact_start` is set before its first
+//! statement and cleared after the commit and the lock release), so when
+//! none is, the list is empty. The backends' status costs what the number
+//! of connections costs, not the number of locks.
 //!
 //! A sequence that caches ids (`ALTER SEQUENCE … CACHE n`, n > 1) breaks the
 //! order: a session hands its cached ids out later, in transactions that
@@ -87,8 +88,8 @@ const RECHECK_CAP: Duration = Duration::from_secs(1);
 /// start (hidden from this role, or with `track_activities` off, which stops
 /// it reporting its transactions; or connected and silent so far), or a
 /// transaction of it is prepared (else none can hold it; see the module
-/// documentation); how many ids the sequence caches
-/// per session (the bound holds for 1 only), and its name. The `pg_locks`
+/// documentation); how many ids the sequence caches per session (the
+/// bound holds for 1 only), and its name. The `pg_locks`
 /// sub-select is an init plan, run only when the `CASE` needs it; the
 /// sequence is looked up in sub-selects, once each, not once per lock.
 const BOUND_SQL: &str = "
