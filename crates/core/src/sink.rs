@@ -72,6 +72,16 @@ pub trait Sink: Send {
     fn idle(&mut self) -> Result<bool, SinkError> {
         Ok(false)
     }
+
+    /// Asked after an [`idle`](Sink::idle) step that returned `false`:
+    /// whether work is expected soon that no batch of this writer will bring
+    /// (a search index waiting for another process's transaction to end),
+    /// and then how soon to call `idle` again. `None` (the default): at the
+    /// next stored batch, or [`IDLE_PERIOD`] later. Delays longer than
+    /// `IDLE_PERIOD` count as `IDLE_PERIOD`.
+    fn idle_soon(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// How often the writer calls [`Sink::idle`] when nothing else asked for it.
@@ -89,6 +99,9 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn idle(&mut self) -> Result<bool, SinkError> {
         (**self).idle()
+    }
+    fn idle_soon(&self) -> Option<std::time::Duration> {
+        (**self).idle_soon()
     }
 }
 

@@ -60,6 +60,10 @@ impl Sink for Console {
     fn idle(&mut self) -> Result<bool, SinkError> {
         self.inner.idle()
     }
+
+    fn idle_soon(&self) -> Option<std::time::Duration> {
+        self.inner.idle_soon()
+    }
 }
 
 /// Appends `s` with control characters escaped (`\n`, `\u{1b}`): a logged

@@ -287,6 +287,7 @@ impl Writer {
         self.idle_at = match done {
             Upkeep::More => now,
             Upkeep::Done => now + log_panel_core::IDLE_PERIOD,
+            Upkeep::Soon(delay) => now + delay,
             // Soon, not a period later: after a full disk or a lock held
             // elsewhere, the index would otherwise lag for a minute.
             Upkeep::Failed => now + self.idle_backoff.next_delay(),

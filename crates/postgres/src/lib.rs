@@ -28,6 +28,11 @@
 //!   [`SinkErrorKind::BadRecord`]; everything else to [`SinkErrorKind::Other`].
 //! - Text PostgreSQL cannot store (NUL characters) is replaced by U+FFFD and
 //!   the record is counted in [`PgSink::sanitised`]; it never fails a batch.
+//! - The id sequence of `log_records` caches ids (`ALTER SEQUENCE … CACHE n`,
+//!   n > 1): no id is known final for the search index, which then stays
+//!   where it is; each idle step fails ([`SinkErrorKind::Other`], the
+//!   writer's last error) naming the sequence and the fix, `ALTER SEQUENCE …
+//!   CACHE 1`. Searches stay complete, scanning the rows above the index.
 //!
 //! # Exactly once, also when the COMMIT's answer is lost
 //!

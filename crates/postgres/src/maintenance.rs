@@ -93,11 +93,12 @@ impl PgMaintenance {
     /// while `log_records` is held exclusively: it looks again every
     /// 10 ms, so on return every record committed before it
     /// started is indexed. A running `VACUUM` does not stop it. Returns the
-    /// steps run. Returns early, with the index behind, only when the id
-    /// sequence of `log_records` caches ids (`ALTER SEQUENCE … CACHE`), which
-    /// leaves no id known final (docs/schema.md).
+    /// steps run. Fails, with the index where it stands, when the id
+    /// sequence of `log_records` caches ids (`ALTER SEQUENCE … CACHE n`,
+    /// n > 1), which leaves no id known final: the error names the sequence
+    /// and the fix (docs/schema.md).
     pub fn catch_up_search(&self) -> Result<u64, StoreError> {
-        self.run("indexing messages", |c| {
+        let caught_up = self.run("indexing messages", |c| {
             let mut watermark = search::Watermark::default();
             let mut target = None;
             let mut steps = 0;
@@ -105,10 +106,13 @@ impl PgMaintenance {
                 steps += 1;
                 let step = search::index_step(c, &mut watermark, 10 * search::INDEX_STEP_ROWS)?;
                 if let Some(step) = step {
+                    if let Some(stop) = step.stop {
+                        return Ok(Err(stop));
+                    }
                     // Every record committed before the first step has an id it saw.
                     let target = *target.get_or_insert(step.seen);
                     if step.mark >= target || !(step.more || watermark.waiting()) {
-                        return Ok(steps);
+                        return Ok(Ok(steps));
                     }
                     if step.more {
                         continue;
@@ -116,6 +120,12 @@ impl PgMaintenance {
                 }
                 std::thread::sleep(CATCH_UP_POLL);
             }
+        })?;
+        caught_up.map_err(|stop| {
+            StoreError::new(
+                StoreErrorKind::Storage,
+                format!("PostgreSQL at `{}`: indexing messages: {stop}", self.config.redacted()),
+            )
         })
     }
 

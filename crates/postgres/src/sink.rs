@@ -173,17 +173,19 @@ impl PgSink {
     }
 
     /// One idle step: index the next messages for search, then delete one
-    /// batch of expired records. Returns whether either has more to do.
-    fn upkeep(&mut self) -> Result<bool, (postgres::Error, &'static str)> {
+    /// batch of expired records. Returns whether either has more to do, and
+    /// why the search index could not move if its id sequence stops it
+    /// (retention still runs then).
+    fn upkeep(&mut self) -> Result<(bool, Option<search::Stop>), (postgres::Error, &'static str)> {
         let Some(conn) = self.conn.as_mut() else {
-            return Ok(false); // the next write reconnects; upkeep waits for it
+            return Ok((false, None)); // the next write reconnects; upkeep waits for it
         };
         // Skipped (`None`) while `log_records` is held exclusively, and no
         // more now while the newest rows wait for other sessions' transactions:
-        // the next stored batch (or period) tries again.
-        let more_index = search::index_step(&mut conn.client, &mut self.watermark, search::INDEX_STEP_ROWS)
-            .map_err(|e| (e, "indexing messages"))?
-            .is_some_and(|step| step.more);
+        // the writer looks again soon (`Sink::idle_soon`).
+        let step = search::index_step(&mut conn.client, &mut self.watermark, search::INDEX_STEP_ROWS)
+            .map_err(|e| (e, "indexing messages"))?;
+        let (more_index, stop) = step.map_or((false, None), |step| (step.more, step.stop));
         let mut more_prune = false;
         if let Some(keep) = self.retention {
             let cutoff = std::time::SystemTime::now().checked_sub(keep).unwrap_or(std::time::UNIX_EPOCH);
@@ -191,7 +193,7 @@ impl PgSink {
                 .map_err(|e| (e, "deleting expired records"))?
                 .more;
         }
-        Ok(more_index || more_prune)
+        Ok((more_index || more_prune, stop))
     }
 
     /// Records stored so far with at least one value sanitised (NUL characters
@@ -494,11 +496,22 @@ impl Sink for PgSink {
         self.sanitised()
     }
 
+    /// While a bound of the search index waits for other sessions'
+    /// transactions (another process's batch in flight, which no batch of
+    /// this writer ends): 20 ms, doubling while it still waits, at most 1 s.
+    fn idle_soon(&self) -> Option<std::time::Duration> {
+        self.watermark.recheck_in()
+    }
+
     /// Brings the message search index up to date from its mark, and deletes
     /// expired records (see [`PgSink::with_retention`]), a small step at a time.
+    /// When the id sequence keeps the index from moving (it caches ids),
+    /// the step fails with the reason and the fix (`search::Stop`): the
+    /// writer shows it as its last error and tries again within a second.
     fn idle(&mut self) -> Result<bool, SinkError> {
         match self.upkeep() {
-            Ok(more) => Ok(more),
+            Ok((more, None)) => Ok(more),
+            Ok((_, Some(stop))) => Err(error::sink_error(SinkErrorKind::Other, "indexing messages", stop.to_string())),
             Err((e, what)) => {
                 let kind = classify(&e);
                 let detail = self.config.scrub(&error_chain(&e));

@@ -52,6 +52,8 @@ pub struct Script {
     /// is `Ok(more)`, `None` a failed step (Unavailable). `Ok(false)` once
     /// they run out.
     pub idle: VecDeque<Option<bool>>,
+    /// What [`Sink::idle_soon`] answers (after an idle step with nothing more to do).
+    pub idle_soon: Option<Duration>,
 }
 
 /// The test's handle on the sink(s) made by [`Shared::sink`]: the script and what was stored.
@@ -196,6 +198,10 @@ impl Sink for ScriptedSink {
             Some(None) => Err(SinkError::unavailable(format!("scripted upkeep failure on idle call {call}"))),
             None => Ok(false),
         }
+    }
+
+    fn idle_soon(&self) -> Option<Duration> {
+        lock(&self.0.script).idle_soon
     }
 }
 

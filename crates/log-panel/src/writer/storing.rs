@@ -127,9 +127,15 @@ impl Storing {
     /// that panics would panic again at once).
     pub(crate) fn idle(&mut self) -> Upkeep {
         let sink = &mut self.sink;
-        match catch_unwind(AssertUnwindSafe(|| sink.idle())) {
-            Ok(Ok(true)) => Upkeep::More,
-            Ok(Ok(false)) | Err(_) => Upkeep::Done,
+        // The sink is asked how soon it expects more only when it has none now.
+        let step = || {
+            sink.idle()
+                .map(|more| if more { Upkeep::More } else { sink.idle_soon().map_or(Upkeep::Done, Upkeep::Soon) })
+        };
+        match catch_unwind(AssertUnwindSafe(step)) {
+            Ok(Ok(Upkeep::Soon(delay))) => Upkeep::Soon(delay.min(log_panel_core::IDLE_PERIOD)),
+            Ok(Ok(done)) => done,
+            Err(_) => Upkeep::Done,
             Ok(Err(e)) => {
                 self.counters.set_last_error(format!("{}: background upkeep: {e}", self.sink.describe()));
                 Upkeep::Failed
@@ -145,6 +151,10 @@ pub(crate) enum Upkeep {
     More,
     /// Nothing left until new rows arrive (or the next period).
     Done,
+    /// Nothing to do now, but soon without a batch of this writer (the
+    /// sink's [`idle_soon`](log_panel_core::Sink::idle_soon)): the next step
+    /// after this delay (at most the period).
+    Soon(std::time::Duration),
     /// It failed (a full disk, a lock held elsewhere): retried after a backoff.
     Failed,
 }

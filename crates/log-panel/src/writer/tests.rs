@@ -294,6 +294,34 @@ fn shutdown_with_storage_down_spills_at_the_deadline_and_acknowledges() {
     assert_eq!(h.counters.written.load(Relaxed), 0);
 }
 
+/// A sink whose step waits for another process's transaction (the
+/// PostgreSQL search bound) is asked again after the delay it names, not a
+/// period later: before, a search scanned the unindexed rows for up to a
+/// minute after the other process's batch committed.
+#[test]
+fn an_upkeep_step_that_expects_work_soon_is_called_again_after_its_delay() {
+    let mut h = harness(3, None);
+    h.sink.script.lock().unwrap().idle_soon = Some(Duration::from_millis(40));
+    h.turn();
+    assert_eq!(h.sink.idle_calls(), 1, "the first step is due at once");
+    h.later(Duration::from_millis(39));
+    assert_eq!(h.sink.idle_calls(), 1, "not before its delay");
+    h.later(Duration::from_millis(1));
+    assert_eq!(h.sink.idle_calls(), 2, "called again after 40 ms, not IDLE_PERIOD");
+    // A delay longer than the period counts as the period.
+    h.sink.script.lock().unwrap().idle_soon = Some(log_panel_core::IDLE_PERIOD * 10);
+    h.later(Duration::from_millis(40));
+    assert_eq!(h.sink.idle_calls(), 3);
+    h.later(log_panel_core::IDLE_PERIOD);
+    assert_eq!(h.sink.idle_calls(), 4);
+    // Expecting nothing: the period again.
+    h.sink.script.lock().unwrap().idle_soon = None;
+    h.later(log_panel_core::IDLE_PERIOD);
+    assert_eq!(h.sink.idle_calls(), 5);
+    h.later(log_panel_core::IDLE_PERIOD - Duration::from_millis(1));
+    assert_eq!(h.sink.idle_calls(), 5, "done: nothing until the period");
+}
+
 #[test]
 fn a_failed_upkeep_step_is_retried_within_the_backoff_cap_and_a_finished_one_a_period_later() {
     let mut h = harness(3, None);

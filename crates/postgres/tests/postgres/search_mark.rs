@@ -188,3 +188,113 @@ fn a_writer_role_with_the_documented_grants_indexes_while_idle() {
     let numbers: i64 = db.query_one("SELECT count(*) FROM log_search_num", &[]).unwrap().get(0);
     assert_eq!(numbers, 300);
 }
+
+/// The name of `log_records`' id sequence, as `ALTER SEQUENCE` takes it.
+fn id_sequence(db: &mut Client) -> String {
+    db.query_one("SELECT pg_get_serial_sequence('log_records', 'id')", &[]).unwrap().get(0)
+}
+
+/// The messages of the records a search for `text` finds through the store.
+fn search(url: &str, text: &str) -> Vec<String> {
+    use log_panel_query::{PageAt, RecordFilter, Store};
+    let store = log_panel_postgres::PgStore::connect(url).unwrap();
+    let mut filter = RecordFilter::default();
+    filter.text = Some(text.to_owned());
+    let mut found: Vec<String> =
+        store.records(&filter, PageAt::Newest, 1_000).unwrap().records.into_iter().map(|r| r.message).collect();
+    found.sort();
+    found
+}
+
+/// Records of one writer, named so a search tells them apart.
+fn named(who: &str, from: usize, n: usize) -> Vec<Record> {
+    (from..from + n).map(|i| Record::new(Level::Info, "mark", format!("{who} {i}"))).collect()
+}
+
+/// A sequence that caches ids (`CACHE 20`) with two writers: each session
+/// hands out ids from its own block of 20, so a row commits below ids
+/// another session committed earlier, in a transaction that began after
+/// them. The step must not move the mark then, and must say so (before:
+/// `idle` returned `Ok(false)`, the catch-up `Ok`, and the index stood
+/// still unsaid). After `ALTER SEQUENCE … CACHE 1` every session drops its
+/// cached ids, and the index moves on.
+#[test]
+fn a_sequence_that_caches_ids_stops_the_index_with_an_error_naming_the_fix() {
+    let Some((url, mut a)) = fresh_sink() else { return };
+    let origin = Origin::new("mark", "h", 1);
+    let mut b = log_panel_postgres::PgSink::connect(&url).unwrap();
+    let mut db = client(&url);
+    let seq = id_sequence(&mut db);
+    a.write(&Batch::new(&origin, &named("first", 0, 10))).unwrap();
+    while a.idle().unwrap() {}
+    assert_eq!(state(&mut db), (10, 10, 10, 10));
+
+    db.batch_execute(&format!("ALTER SEQUENCE {seq} CACHE 20")).unwrap();
+    a.write(&Batch::new(&origin, &named("cached a", 0, 5))).unwrap(); // ids 11..=15; a holds 16..=30
+    b.write(&Batch::new(&origin, &named("cached b", 0, 5))).unwrap(); // ids 31..=35; b holds 36..=50
+    let err = a.idle().expect_err("a caching sequence stops the index, and says so").to_string();
+    assert!(err.contains(&seq) && err.contains("caches 20 ids"), "{err}");
+    assert!(err.contains(&format!("ALTER SEQUENCE {seq} CACHE 1")), "the fix: {err}");
+    assert!(err.contains("stays at id 10"), "{err}");
+    let catch_up = PgMaintenance::connect(&url).unwrap().catch_up_search().expect_err("the catch-up says so too");
+    assert!(catch_up.to_string().contains(&format!("ALTER SEQUENCE {seq} CACHE 1")), "{catch_up}");
+
+    // No transaction is open now, and 35 is the highest id: the lock bound
+    // alone would move the mark there. But a still holds 16..=30.
+    a.write(&Batch::new(&origin, &named("cached a", 5, 5))).unwrap();
+    let ids = |db: &mut Client, like: &str| -> Vec<i64> {
+        db.query("SELECT id FROM log_records WHERE message LIKE $1 ORDER BY id", &[&like])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    assert_eq!(ids(&mut db, "cached a%"), [11, 12, 13, 14, 15, 16, 17, 18, 19, 20], "below b's 31..=35");
+    assert!(a.idle().is_err());
+    assert_eq!(state(&mut db).0, 10, "the mark stays");
+    assert_eq!(search(&url, "cached").len(), 15, "searches stay complete: they scan the rows above the mark");
+
+    // The fix: every session drops the ids it cached at its next draw.
+    db.batch_execute(&format!("ALTER SEQUENCE {seq} CACHE 1")).unwrap();
+    b.write(&Batch::new(&origin, &named("after b", 0, 5))).unwrap();
+    a.write(&Batch::new(&origin, &named("after a", 0, 5))).unwrap();
+    assert_eq!(ids(&mut db, "after b%"), [51, 52, 53, 54, 55], "b's cached 36..=50 are gone");
+    assert_eq!(ids(&mut db, "after a%"), [56, 57, 58, 59, 60]);
+    while a.idle().unwrap() {}
+    assert_eq!(state(&mut db), (60, 35, 35, 60), "every record indexed");
+    assert_eq!(search(&url, "cached").len(), 15);
+}
+
+/// While a bound waits for another session's transaction (another
+/// process's batch in flight), the idle step asks to be called again soon
+/// (before: at the next batch of its own, or a minute later), and backs off
+/// while it still waits; once the transaction has ended, the next step
+/// indexes up to it and asks for nothing.
+#[test]
+fn a_bound_waiting_for_another_sessions_batch_asks_for_an_early_recheck() {
+    use std::time::Duration;
+    let Some((url, mut sink)) = fresh_sink() else { return };
+    let origin = Origin::new("mark", "h", 1);
+    sink.write(&Batch::new(&origin, &records(0, 100))).unwrap();
+    while sink.idle().unwrap() {}
+    assert_eq!(sink.idle_soon(), None, "nothing waits");
+
+    let mut other = client(&url);
+    open_insert(&mut other, "other process");
+    sink.write(&Batch::new(&origin, &records(100, 100))).unwrap();
+    assert!(!sink.idle().unwrap());
+    assert_eq!(sink.idle_soon(), Some(Duration::from_millis(20)), "look again soon");
+    assert!(!sink.idle().unwrap());
+    assert_eq!(sink.idle_soon(), Some(Duration::from_millis(40)), "doubling while it waits");
+    for _ in 0..10 {
+        assert!(!sink.idle().unwrap());
+    }
+    assert_eq!(sink.idle_soon(), Some(Duration::from_secs(1)), "at most a second apart");
+    let mut db = client(&url);
+    assert_eq!(state(&mut db).0, 100);
+
+    other.batch_execute("COMMIT").unwrap();
+    while sink.idle().unwrap() {}
+    assert_eq!(state(&mut db), (201, 201, 201, 201));
+    assert_eq!(sink.idle_soon(), None);
+}
