@@ -201,6 +201,15 @@ pub(crate) fn query(ctx: &Ctx, a: &QueryArgs, filter: &RecordFilter) -> Result<(
         Format::Csv => RecordWriter::csv(w, ctx.stdout_tty)?,
     };
     let limit = usize::try_from(a.limit).unwrap_or(usize::MAX);
+    // Before the records, so a user waiting on the scan knows why; on
+    // stderr, so pipes and JSON output stay clean.
+    let lag = match &a.request {
+        Some(_) => ctx.store.index_lag()?.note_for_context(),
+        None => log_panel_query::index_note(&*ctx.store, filter)?,
+    };
+    if let Some(line) = lag {
+        eprintln!("log-panel: {line}");
+    }
     if let Some(id) = &a.request {
         let records = ctx.store.related("request_id", &FieldValue::Text(id.clone()), limit)?;
         for r in &records {
@@ -484,6 +493,10 @@ pub(crate) fn stats(ctx: &Ctx, a: &StatsArgs) -> Result<(), CliError> {
     } else {
         "cells: E errors, W warnings, + other records, . none\n"
     });
+    if let Some(line) = ctx.store.index_lag()?.summary() {
+        text.push_str(&line);
+        text.push('\n');
+    }
     print(&mut w, &text)?;
     w.flush().map_err(out)
 }

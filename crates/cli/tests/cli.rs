@@ -41,7 +41,11 @@ fn web() -> Origin {
 fn fill() -> Db {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("logs.db");
-    fill_into(&mut SqliteSink::open(&path).unwrap());
+    let mut sink = SqliteSink::open(&path).unwrap();
+    fill_into(&mut sink);
+    // As a writer's idle steps leave it: searches read no lagging index
+    // (its note is `a_search_over_a_lagging_index_says_so_on_stderr_only`'s).
+    sink.catch_up_indexes(10_000).unwrap();
     Db { _dir: dir, path }
 }
 
@@ -64,6 +68,48 @@ fn fill_into(sink: &mut dyn Sink) {
 fn write(db: &Path, origin: &Origin, records: &[Record]) {
     let mut sink = SqliteSink::open(db).unwrap();
     sink.write(&Batch::new(origin, records)).unwrap();
+    sink.catch_up_indexes(10_000).unwrap();
+}
+
+#[test]
+fn a_search_over_a_lagging_index_says_so_on_stderr_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    let mut sink = SqliteSink::open(&path).unwrap();
+    fill_into(&mut sink);
+    sink.index_some(2).unwrap();
+    let search = ["query", "--text", "payment", "--format", "json"];
+    let lagging = run(&path, &search);
+    assert_eq!(lagging.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(lagging.stderr).unwrap(),
+        "log-panel: search index 4 records behind: the newest 4 records are scanned (results stay complete)\n"
+    );
+    let by_key = run(&path, &["query", "--context", "order_id=1234"]);
+    assert_eq!(by_key.status.code(), Some(0));
+    let stderr = String::from_utf8(by_key.stderr).unwrap();
+    assert!(
+        stderr.starts_with("log-panel: context-key index 4 records behind:") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    let request = run(&path, &["query", "--request", "r-1"]);
+    assert!(String::from_utf8(request.stderr).unwrap().starts_with("log-panel: context-key index 4 records behind:"));
+    // A page that reads no index says nothing; stats show the lag.
+    ok(&path, &["query", "--level", "error"]);
+    let stats = ok(&path, &["stats"]);
+    assert!(
+        stats.ends_with(
+            "search and context-key index 4 records behind: the newest 4 records are scanned (results stay complete)\n"
+        ),
+        "{stats}"
+    );
+
+    sink.catch_up_indexes(10_000).unwrap();
+    let indexed = ok(&path, &search);
+    assert_eq!(indexed.as_bytes(), lagging.stdout, "stdout is the same whatever the lag");
+    assert!(indexed.contains("payment failed"), "{indexed}");
+    ok(&path, &["query", "--context", "order_id=1234"]);
+    assert!(!ok(&path, &["stats"]).contains("index"));
 }
 
 fn cmd(db: &Path) -> Command {

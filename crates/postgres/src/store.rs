@@ -10,12 +10,12 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use log_panel_core::{level_from_severity, Timestamp};
+use log_panel_query::{Behind, IndexLag, Store, StoreError, StoreErrorKind};
 use log_panel_query::{
     CallSite, CardFilter, CardSort, Cards, CardsQuery, Cursor, FieldGroups, FieldMatch, FieldValue, Histogram,
     HistogramSpan, LevelCounts, LoggerCard, LoggerTotals, Page, PageAt, RecordFilter, Sample, SiteSpan, SiteUnit,
     Slots, SplitCounter, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
-use log_panel_query::{Store, StoreError, StoreErrorKind};
 use postgres::{Client, Row};
 
 use crate::options::error_chain;
@@ -1077,6 +1077,34 @@ impl PgStore {
 }
 
 impl Store for PgStore {
+    /// The search side table's mark (`log_search_mark`, which serves text
+    /// and context-key filters alike) against the newest id; when behind, at
+    /// most [`Behind::COUNTED_UP_TO`] ids above the mark counted, by the mark
+    /// bound as a value (a mark read by a subquery there looks like a third
+    /// of the table to the planner, see `sql::mark_expr`). The span of ids is
+    /// only an upper bound here: aborted transactions and cached sequence
+    /// values leave gaps.
+    fn index_lag(&self) -> Result<IndexLag, StoreError> {
+        let behind = self.run("reading the search mark", |c| {
+            let row = c.query_one(
+                "SELECT coalesce((SELECT last_id FROM log_search_mark), 0), (SELECT max(id) FROM log_records)",
+                &[],
+            )?;
+            let mark: i64 = row.try_get(0)?;
+            Behind::measure(mark, row.try_get(1)?, |cap| {
+                let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+                let n: i64 = c
+                    .query_one(
+                        "SELECT count(*) FROM (SELECT 1 FROM log_records WHERE id > $1 ORDER BY id LIMIT $2) AS t",
+                        &[&mark, &cap],
+                    )?
+                    .try_get(0)?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            })
+        })?;
+        Ok(IndexLag::new(behind, behind))
+    }
+
     fn records(&self, filter: &RecordFilter, at: PageAt, limit: usize) -> Result<Page, StoreError> {
         Page::check_limit(limit)?;
         if !filter.check()? {

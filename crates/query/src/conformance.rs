@@ -55,9 +55,11 @@ pub fn run(sink: &mut dyn Sink, store: &dyn Store, maintenance: &dyn Maintenance
     }
     while sink.idle().expect("idle") {}
     // The last third is stored but not yet indexed: searches must still see it.
+    assert_eq!(store.index_lag().expect("index_lag"), IndexLag::default(), "index lag after idle work");
     for (origin, records) in second {
         write(sink, &mut reference_sink, origin, records);
     }
+    check_lag(store, second.iter().map(|(_, r)| r.len() as u64).sum());
     check_hostile(store);
     check_reads(store, &reference, "before idle work");
     queries::check_queries(store, &reference, "before idle work");
@@ -66,10 +68,28 @@ pub fn run(sink: &mut dyn Sink, store: &dyn Store, maintenance: &dyn Maintenance
         steps += 1;
         assert!(steps < 100_000, "Sink::idle never reports that it is done");
     }
+    assert_eq!(store.index_lag().expect("index_lag"), IndexLag::default(), "index lag after idle work");
     check_reads(store, &reference, "after idle work");
     queries::check_queries(store, &reference, "after idle work");
     check_limits(store, &reference);
     check_prune(store, maintenance, &reference);
+}
+
+/// With `unindexed` records written since the indexes caught up, each index
+/// is that far behind, counted, or not behind at all (a storage whose
+/// indexes are filled as rows are written); and a search's note says so.
+fn check_lag(store: &dyn Store, unindexed: u64) {
+    assert!(unindexed > 0 && unindexed < Behind::COUNTED_UP_TO, "the data set's last third: {unindexed}");
+    let lag = store.index_lag().expect("index_lag");
+    for (index, behind) in [("search", lag.search), ("context", lag.context)] {
+        assert!(
+            behind == Behind::default() || behind == Behind::counted(unindexed),
+            "{index} index lag {behind:?}, expected none or {unindexed} records counted"
+        );
+    }
+    let mut search = RecordFilter::default();
+    search.text = Some("a".into());
+    assert_eq!(lag.note(&search).is_some(), lag.search.is_behind(), "{lag:?}");
 }
 
 fn write(sink: &mut dyn Sink, reference: &mut MemoryStore, origin: &Origin, records: &[Record]) {

@@ -40,6 +40,7 @@ pub mod conformance;
 mod fields;
 mod follow;
 mod histogram;
+mod lag;
 mod language;
 mod params;
 mod range;
@@ -53,6 +54,7 @@ pub use fields::{
 };
 pub use follow::Follow;
 pub use histogram::HistogramSpan;
+pub use lag::{grouped, index_note, Behind, IndexLag};
 pub use language::{parse_query, Expr, QueryError, MAX_DEPTH, MAX_QUERY_BYTES, MAX_TERMS};
 pub use params::{parse_pid, FilterError, FilterParams, LevelSpec, Timeline};
 pub use range::{FieldRange, RangeOp};
@@ -1336,6 +1338,27 @@ pub trait Store: Send + Sync {
     /// a storage knows better.
     fn ids_in_commit_order(&self) -> bool {
         false
+    }
+
+    /// How far the indexes that text and context-key filters read are
+    /// behind the stored records: the records above each index's mark,
+    /// which such a read scans (its answer stays complete, only slower). A
+    /// face says so beside the answer ([`IndexLag::note`]), so no user waits
+    /// on a silent scan. Bounded at any lag (see [`Behind::measure`]): a
+    /// search page asks it on every request. This default, nothing behind,
+    /// is a storage without an index that lags.
+    ///
+    /// ```
+    /// use log_panel_query::{RecordFilter, Store, StoreError};
+    /// fn warn_if_scanned(store: &dyn Store, filter: &RecordFilter) -> Result<(), StoreError> {
+    ///     if let Some(line) = store.index_lag()?.note(filter) {
+    ///         eprintln!("log-panel: {line}");
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    fn index_lag(&self) -> Result<IndexLag, StoreError> {
+        Ok(IndexLag::default())
     }
 }
 

@@ -351,11 +351,8 @@ fn index_both(tx: &rusqlite::Transaction<'_>, rows: i64) -> rusqlite::Result<boo
 /// Records above the lower of the two indexes' marks, counted up to `cap`.
 fn unindexed_up_to(conn: &Connection, cap: usize) -> rusqlite::Result<usize> {
     let from = search::indexed_mark(conn)?.min(context_index::all_mark(conn)?);
-    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
-    let n: i64 = conn
-        .prepare_cached("SELECT count(*) FROM (SELECT 1 FROM log_records WHERE id > ?1 LIMIT ?2)")?
-        .query_row(params![from, cap], |r| r.get(0))?;
-    Ok(usize::try_from(n).unwrap_or(0))
+    let n = search::count_above(conn, from, u64::try_from(cap).unwrap_or(u64::MAX))?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// The path of the database cannot be checked: a storage error.

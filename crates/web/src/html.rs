@@ -153,13 +153,5 @@ pub(crate) fn counted(n: u64, noun: &str) -> String {
 
 /// Thousands separated by thin spaces, so large totals read at a glance.
 pub(crate) fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('\u{202f}');
-        }
-        out.push(c);
-    }
-    out
+    log_panel_query::grouped(n)
 }

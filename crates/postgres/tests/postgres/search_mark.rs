@@ -298,3 +298,40 @@ fn a_bound_waiting_for_another_sessions_batch_asks_for_an_early_recheck() {
     assert_eq!(state(&mut db), (201, 201, 201, 201));
     assert_eq!(sink.idle_soon(), None);
 }
+
+/// `Store::index_lag`: the records above the search mark, counted up to the
+/// cap and beyond it the span of ids; one mark serves text and context-key
+/// filters alike, and the note of a search says how far it is behind.
+#[test]
+fn the_store_says_how_far_the_search_mark_is_behind() {
+    use log_panel_query::{index_note, Behind, IndexLag, RecordFilter, Store};
+    let Some((url, mut sink)) = fresh_sink() else { return };
+    let store = log_panel_postgres::PgStore::connect(&url).unwrap();
+    let origin = Origin::new("mark", "h", 1);
+    assert_eq!(store.index_lag().unwrap(), IndexLag::default(), "an empty database");
+    sink.write(&Batch::new(&origin, &records(0, 1_500))).unwrap();
+    // One step indexes 250 rows: 1 250 above the mark, past the count's cap.
+    assert!(sink.idle().unwrap());
+    let mut db = client(&url);
+    let (mark, _, _, max) = state(&mut db);
+    assert_eq!((mark, max), (250, 1_500));
+    let lag = store.index_lag().unwrap();
+    assert_eq!((lag.search.records, lag.search.exact), (1_250, false));
+    assert_eq!(lag.context, lag.search);
+    // Two more steps: 750 above it, counted.
+    assert!(sink.idle().unwrap() && sink.idle().unwrap());
+    let lag = store.index_lag().unwrap();
+    assert_eq!(lag, IndexLag::new(Behind::counted(750), Behind::counted(750)));
+    let mut search = RecordFilter::default();
+    search.text = Some("record".into());
+    assert_eq!(
+        index_note(&store, &search).unwrap().as_deref(),
+        Some(
+            "search and context-key index 750 records behind: the newest 750 records are scanned \
+             (results stay complete)"
+        )
+    );
+    while sink.idle().unwrap() {}
+    assert_eq!(store.index_lag().unwrap(), IndexLag::default(), "caught up");
+    assert_eq!(index_note(&store, &search).unwrap(), None);
+}

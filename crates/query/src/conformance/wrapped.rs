@@ -138,4 +138,7 @@ impl<H: Hooks> Store for Wrapped<H> {
     fn ids_in_commit_order(&self) -> bool {
         self.hooks.ids_in_commit_order()
     }
+    fn index_lag(&self) -> Result<IndexLag, StoreError> {
+        self.inner.index_lag()
+    }
 }

@@ -235,6 +235,17 @@ pub(crate) fn step_end(conn: &Connection, mark: i64, rows: i64) -> rusqlite::Res
         .query_row(params![mark, rows], |r| r.get(0))
 }
 
+/// The records above `mark`, counted up to `cap`: a walk of at most `cap`
+/// rowids, whatever the lag (the writer's step size, the read side's
+/// `Store::index_lag`).
+pub(crate) fn count_above(conn: &Connection, mark: i64, cap: u64) -> rusqlite::Result<u64> {
+    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM (SELECT 1 FROM log_records WHERE id > ?1 LIMIT ?2)")?
+        .query_row(params![mark, cap], |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// Whether any record has an id above `id`.
 pub(crate) fn exists_above(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
     conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM log_records WHERE id > ?1)")?.query_row([id], |r| r.get(0))

@@ -3,6 +3,7 @@
 //! link and run in parallel.
 
 mod aggregates;
+mod lag;
 mod panels;
 mod plans;
 mod sink;

@@ -55,6 +55,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Result<R
     let split_key_read = split_key.clone();
     let ask_read = ask.clone();
     let result = blocking(&state, move |s| {
+        let lag = log_panel_query::index_note(s, &filter)?;
         let page = s.records(&filter, at, limit)?;
         let drawn = crate::histogram::read(s, &filter, &page, newest, now, viewer, counting)?;
         let split = match split_key_read.as_deref() {
@@ -62,10 +63,10 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Result<R
             None => None,
         };
         let fields = fields::read(s, &filter, &ask_read)?;
-        Ok((page, drawn, split, fields))
+        Ok((page, drawn, split, fields, lag))
     })
     .await;
-    let (page_of, drawn, split, fields) = match result {
+    let (page_of, drawn, split, fields, lag) = match result {
         Ok(x) => x,
         Err(e) => return Err(store_failed(&ctx, &form, AT, e)),
     };
@@ -112,6 +113,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Result<R
     let body = html! {
         (filter_form_keeping(&ctx.base, "/records", &form, viewer, None, &beside))
         (unindexed)
+        (lag_note(lag.as_deref()))
         (histogram(&ctx.base, viewer, &form, &drawn, &page_of.records, "/records", &beside, &count_exactly))
         @if let (Some(key), Some(split)) = (&split_key, &split) {
             (split::chart(&ctx.base, viewer, &keep, key, &drawn, split))
@@ -135,6 +137,16 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Result<R
         }
     };
     Ok(respond(StatusCode::OK, page(&ctx.frame(AT.1, AT.2), body)))
+}
+
+/// The note above the rows saying how far an index the filter reads is
+/// behind ([`log_panel_query::index_note`]); nothing when none is.
+pub(crate) fn lag_note(line: Option<&str>) -> Markup {
+    html! {
+        @if let Some(line) = line {
+            p.scan-note.lag-note role="note" { (Shown(line)) }
+        }
+    }
 }
 
 /// The note above the rows naming what no index serves; nothing when every part is indexed.

@@ -8,6 +8,7 @@ mod common;
 
 mod browser;
 mod http;
+mod lag;
 mod serve;
 mod tail_push;
 mod trace;

@@ -1,0 +1,268 @@
+//! How far a store's lookup indexes are behind its records
+//! ([`Store::index_lag`](crate::Store::index_lag)), and the one-line note a
+//! face shows when a filter reads an index that lags.
+//!
+//! SQLite and PostgreSQL fill their message search index and context-key
+//! side table off the burst path (the writer's idle steps), each up to a
+//! mark; a read uses the index up to the mark and scans the records above
+//! it, so answers stay complete at any lag, but the scan is what a user
+//! waits on. Issue 24: "a user must never meet a silent scan".
+
+use std::fmt;
+
+use crate::{RecordFilter, Store, StoreError};
+
+/// How many records one index has not covered yet (the records above its
+/// mark, which a read scans).
+///
+/// ```
+/// use log_panel_query::Behind;
+/// // 12 records above the mark: counted exactly.
+/// let small = Behind::measure(88, Some(100), |_cap| Ok::<_, ()>(12)).unwrap();
+/// assert_eq!((small.records, small.exact), (12, true));
+/// assert_eq!(small.to_string(), "12 records");
+/// // A lag past the count's cap is the span of ids above the mark, an upper bound.
+/// let large = Behind::measure(0, Some(10_000_000), |cap| Ok::<_, ()>(cap)).unwrap();
+/// assert_eq!((large.records, large.exact), (10_000_000, false));
+/// assert_eq!(large.to_string(), "about 10\u{202f}000\u{202f}000 records");
+/// assert!(!Behind::default().is_behind());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Behind {
+    /// Records above the index's mark: counted when [`exact`](Self::exact),
+    /// otherwise the newest id minus the mark (an upper bound: it also counts
+    /// ids that were never committed or were deleted).
+    pub records: u64,
+    /// Whether [`records`](Self::records) was counted.
+    pub exact: bool,
+}
+
+impl Behind {
+    /// The most records [`measure`](Self::measure) counts one by one. A
+    /// count walks the id index: 1 000 entries cost ~0.1 ms warm on the
+    /// 10 M-record SQLite file where 10 000 cost ~0.9 ms, the whole budget
+    /// of the note on a search page (docs/performance.md, "Index lag").
+    pub const COUNTED_UP_TO: u64 = 1_000;
+
+    /// An index `records` records behind, counted.
+    pub fn counted(records: u64) -> Behind {
+        Behind { records, exact: true }
+    }
+
+    /// How far an index whose mark is `mark` is behind records whose newest
+    /// id is `newest` (`None`: no record). Bounded whatever the lag: nothing
+    /// is counted when the mark is at or past the newest id (the usual
+    /// case); otherwise `count_above(cap)` counts the records above the mark,
+    /// at most `cap` ([`COUNTED_UP_TO`](Self::COUNTED_UP_TO)), and when it
+    /// reaches the cap the answer is the ids' span instead, marked not
+    /// exact. Ids are unique integers, so the span is never below the count.
+    pub fn measure<E>(
+        mark: i64,
+        newest: Option<i64>,
+        count_above: impl FnOnce(u64) -> Result<u64, E>,
+    ) -> Result<Behind, E> {
+        let span = newest.map_or(0, |n| u64::try_from(n.saturating_sub(mark)).unwrap_or(0));
+        if span == 0 {
+            return Ok(Behind::default());
+        }
+        let counted = count_above(Self::COUNTED_UP_TO)?;
+        Ok(if counted < Self::COUNTED_UP_TO {
+            Behind::counted(counted)
+        } else {
+            Behind { records: span, exact: false }
+        })
+    }
+
+    /// Whether any record is above the mark.
+    pub fn is_behind(&self) -> bool {
+        self.records > 0
+    }
+}
+
+/// `12 records`, `1 record`, `about 10 000 000 records` (digits grouped by a
+/// narrow no-break space, as [`grouped`] writes them).
+impl fmt::Display for Behind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let about = if self.exact { "" } else { "about " };
+        let noun = if self.records == 1 { "record" } else { "records" };
+        write!(f, "{about}{} {noun}", grouped(self.records))
+    }
+}
+
+/// How far each lookup index of a store is behind its records; the default,
+/// nothing behind, is a store without an index that lags (ClickHouse fills
+/// its context side table by materialised views as rows are inserted).
+///
+/// ```
+/// use log_panel_query::{Behind, IndexLag, RecordFilter};
+/// let lag = IndexLag::new(Behind::counted(12), Behind::default());
+/// let mut search = RecordFilter::default();
+/// search.text = Some("timeout".into());
+/// assert_eq!(
+///     lag.note(&search).as_deref(),
+///     Some("search index 12 records behind: the newest 12 records are scanned (results stay complete)")
+/// );
+/// // The context-key index is not behind, and an unfiltered page reads neither.
+/// let mut by_user = RecordFilter::default();
+/// by_user.fields.push("user_id=7".parse()?);
+/// assert_eq!(lag.note(&by_user), None);
+/// assert_eq!(lag.note(&RecordFilter::default()), None);
+/// # Ok::<(), log_panel_query::StoreError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct IndexLag {
+    /// The message search index (text filters).
+    pub search: Behind,
+    /// The context-key side table (`key=value` and `key>=n` filters, a
+    /// request's records). The same as `search` where one side table serves
+    /// both (PostgreSQL's `log_search`).
+    pub context: Behind,
+}
+
+impl IndexLag {
+    /// The lag of each index.
+    pub fn new(search: Behind, context: Behind) -> IndexLag {
+        IndexLag { search, context }
+    }
+
+    /// Whether either index is behind.
+    pub fn is_behind(&self) -> bool {
+        self.search.is_behind() || self.context.is_behind()
+    }
+
+    /// The one line a face shows beside the answer to `filter` when an index
+    /// it reads is behind: how far, and that those records are scanned.
+    /// `None` when the filter reads no index that lags.
+    pub fn note(&self, filter: &RecordFilter) -> Option<String> {
+        let (text, keys) = filter.reads_indexes();
+        self.line(text, keys)
+    }
+
+    /// The line for a request's records (`key=value` alone, through the
+    /// context-key index), `None` when that index is not behind.
+    pub fn note_for_context(&self) -> Option<String> {
+        self.line(false, true)
+    }
+
+    /// The line for every index that lags, whatever reads it (a health or
+    /// stats view), `None` when none does.
+    pub fn summary(&self) -> Option<String> {
+        self.line(true, true)
+    }
+
+    fn line(&self, text: bool, keys: bool) -> Option<String> {
+        let search = text && self.search.is_behind();
+        let context = keys && self.context.is_behind();
+        let scanned = |b: &Behind| {
+            if b.exact {
+                format!("the newest {b} are scanned")
+            } else {
+                format!("the newest records above it, {b}, are scanned")
+            }
+        };
+        let line = match (search, context) {
+            (false, false) => return None,
+            (true, false) => format!("search index {} behind: {}", self.search, scanned(&self.search)),
+            (false, true) => format!("context-key index {} behind: {}", self.context, scanned(&self.context)),
+            (true, true) if self.search == self.context => {
+                format!("search and context-key index {} behind: {}", self.search, scanned(&self.search))
+            }
+            (true, true) => {
+                let larger = if self.search.records >= self.context.records { &self.search } else { &self.context };
+                format!(
+                    "search index {} and context-key index {} behind: {}",
+                    self.search,
+                    self.context,
+                    scanned(larger)
+                )
+            }
+        };
+        Some(format!("{line} (results stay complete)"))
+    }
+}
+
+/// The note for `filter` on `store` ([`IndexLag::note`]), asking the store
+/// only when the filter reads an index: an unfiltered page pays nothing.
+pub fn index_note(store: &dyn Store, filter: &RecordFilter) -> Result<Option<String>, StoreError> {
+    let (text, keys) = filter.reads_indexes();
+    if !text && !keys {
+        return Ok(None);
+    }
+    Ok(store.index_lag()?.line(text, keys))
+}
+
+impl RecordFilter {
+    /// Which lookup indexes this filter reads: (the message search index,
+    /// the context-key index), its query's leaves included.
+    fn reads_indexes(&self) -> (bool, bool) {
+        let own = (self.text.is_some(), !self.fields.is_empty() || !self.ranges.is_empty());
+        self.query.iter().flat_map(|q| q.leaves()).fold(own, |(text, keys), leaf| {
+            let (t, k) = leaf.reads_indexes();
+            (text || t, keys || k)
+        })
+    }
+}
+
+/// `n` with its digits grouped by three, separated by a narrow no-break
+/// space (U+202F): `10 000 000`.
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('\u{202f}');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse_query;
+
+    #[test]
+    fn nothing_is_counted_when_the_mark_is_at_the_newest_id() {
+        let never = |_cap: u64| -> Result<u64, ()> { panic!("counted") };
+        assert_eq!(Behind::measure(10, Some(10), never), Ok(Behind::default()));
+        assert_eq!(Behind::measure(10, Some(7), never), Ok(Behind::default()));
+        assert_eq!(Behind::measure(0, None, never), Ok(Behind::default()));
+    }
+
+    #[test]
+    fn a_count_at_the_cap_answers_the_span_of_ids() {
+        let counted = Behind::measure(0, Some(5_000), |cap| Ok::<_, ()>(cap - 1)).unwrap();
+        assert_eq!(counted, Behind::counted(Behind::COUNTED_UP_TO - 1));
+        let capped = Behind::measure(0, Some(5_000), |cap| Ok::<_, ()>(cap)).unwrap();
+        assert_eq!(capped, Behind { records: 5_000, exact: false });
+        assert_eq!(Behind::counted(1).to_string(), "1 record");
+    }
+
+    #[test]
+    fn the_note_names_only_the_indexes_the_filter_reads() {
+        let lag = IndexLag::new(Behind::counted(3), Behind { records: 2_000_000, exact: false });
+        let q = parse_query("timeout OR user_id:7").unwrap();
+        assert_eq!(
+            lag.note(&q).as_deref(),
+            Some(
+                "search index 3 records and context-key index about 2\u{202f}000\u{202f}000 records behind: \
+                 the newest records above it, about 2\u{202f}000\u{202f}000 records, are scanned (results stay complete)"
+            )
+        );
+        let range = parse_query("status>=500").unwrap();
+        assert!(!range.ranges.is_empty(), "{range:?}");
+        assert!(lag.note(&range).unwrap().starts_with("context-key index about"));
+        let mut logger = RecordFilter::default();
+        logger.logger = Some("api::".parse().unwrap());
+        assert_eq!(lag.note(&logger), None);
+        let same = IndexLag::new(Behind::counted(4), Behind::counted(4));
+        assert_eq!(
+            same.summary().as_deref(),
+            Some("search and context-key index 4 records behind: the newest 4 records are scanned (results stay complete)")
+        );
+        assert_eq!(IndexLag::default().summary(), None);
+    }
+}
