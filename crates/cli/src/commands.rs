@@ -201,24 +201,30 @@ pub(crate) fn query(ctx: &Ctx, a: &QueryArgs, filter: &RecordFilter) -> Result<(
         Format::Csv => RecordWriter::csv(w, ctx.stdout_tty)?,
     };
     let limit = usize::try_from(a.limit).unwrap_or(usize::MAX);
-    // Before the records, so a user waiting on the scan knows why; on
-    // stderr, so pipes and JSON output stay clean.
+    // Read before the records (the lag the read met, not a later one), said
+    // after them, on stderr: pipes and JSON output stay clean, and a read
+    // that fails says only its error.
     let lag = match &a.request {
         Some(_) => ctx.store.index_lag()?.note_for_context(),
         None => log_panel_query::index_note(&*ctx.store, filter)?,
     };
-    if let Some(line) = lag {
-        eprintln!("log-panel: {line}");
-    }
+    let say_lag = || {
+        if let Some(line) = &lag {
+            eprintln!("log-panel: {line}");
+        }
+    };
     if let Some(id) = &a.request {
         let records = ctx.store.related("request_id", &FieldValue::Text(id.clone()), limit)?;
         for r in &records {
             w.write(r, &ctx.clock)?;
         }
-        return w.finish();
+        w.finish()?;
+        say_lag();
+        return Ok(());
     }
     let more = walk(&*ctx.store, filter, Some(limit), |r| w.write(r, &ctx.clock))?;
     w.finish()?;
+    say_lag();
     if more && io::stderr().is_terminal() {
         eprintln!("log-panel: more records match; raise --limit or narrow the filter");
     }

@@ -326,6 +326,10 @@ fn the_store_says_how_far_the_search_mark_is_behind() {
     search.text = Some("record".into());
     assert_eq!(
         index_note(&store, &search).unwrap().as_deref(),
+        Some("search index 750 records behind: the newest 750 records are scanned (results stay complete)")
+    );
+    assert_eq!(
+        lag.summary().as_deref(),
         Some(
             "search and context-key index 750 records behind: the newest 750 records are scanned \
              (results stay complete)"

@@ -144,7 +144,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Result<R
 pub(crate) fn lag_note(line: Option<&str>) -> Markup {
     html! {
         @if let Some(line) = line {
-            p.scan-note.lag-note role="note" { (Shown(line)) }
+            p.lag-note role="note" { (Shown(line)) }
         }
     }
 }

@@ -230,6 +230,9 @@ async fn dense_records(env: &mut common::Env, client: &Client, base: &str, shots
         })
         .collect();
     tokio::task::block_in_place(|| env.sink.write(&Batch::new(&origin, &batch))).unwrap();
+    // Indexed, as the writer's idle steps leave it: the rows fill the view
+    // without the note of an index behind (`lag_note` shows that).
+    tokio::task::block_in_place(|| while env.sink.idle().unwrap() {});
 
     // Every record, with the form and the histogram above: at least 15 rows in 1000 px.
     client.set_window_size(1400, 1000).await.unwrap();
@@ -405,6 +408,34 @@ async fn tail_rows(client: &Client) -> Vec<String> {
 /// The live tail receives hostile records: each row the script builds is
 /// the row the server renders for the same record (after a reload), nothing
 /// is injected, one line a row, no sideways scrolling; at 1400 and 800 px.
+/// A search while the index is behind: the note above the rows says how far
+/// (the records it scans), beside hostile records; gone once indexed.
+async fn lag_note(env: &mut common::Env, client: &Client, base: &str, shots: &Path) {
+    use log_panel_core::{Batch, Level, Origin, Record, Value};
+    tokio::task::block_in_place(|| while env.sink.idle().unwrap() {});
+    let origin = Origin::new(format!("app{}", common::H_ATTR), "db-1", 4400);
+    let batch: Vec<Record> = (0..3i64)
+        .map(|i| {
+            let mut r =
+                Record::new(Level::Error, common::H_LOGGER, format!("overdraft {} on account {i}", common::H_MSG));
+            r.kv = vec![("note".into(), Value::from(common::H_ATTR)), ("account".into(), Value::from(i))];
+            r
+        })
+        .collect();
+    tokio::task::block_in_place(|| env.sink.write(&Batch::new(&origin, &batch))).unwrap();
+    client.set_window_size(1400, 900).await.unwrap();
+    client.goto(&format!("{base}/records?q=overdraft")).await.unwrap();
+    client.wait().for_element(Locator::Css("table.records details.rec")).await.unwrap();
+    let note = text_of(client, "p.lag-note").await;
+    assert!(note.starts_with("search index ") && note.contains(" records behind: the newest "), "{note}");
+    assert!(text_of(client, "table.records").await.contains(common::H_MSG));
+    shot(client, shots, "records-lag-note-1400").await;
+    tokio::task::block_in_place(|| while env.sink.idle().unwrap() {});
+    client.refresh().await.unwrap();
+    client.wait().for_element(Locator::Css("table.records details.rec")).await.unwrap();
+    assert!(client.find(Locator::Css("p.lag-note")).await.is_err(), "no note once indexed");
+}
+
 async fn live_tail_rows(env: &mut common::Env, client: &Client, base: &str, shots: &Path) {
     use log_panel_core::{Batch, Origin};
     let origin = Origin::new("shop", "web-eu-west-1a.prod.internal", 4400);
@@ -622,6 +653,7 @@ async fn browse(env: &mut common::Env) {
     split_chart(env, &client, &base, &shots).await;
     new_panels(env, &client, &base, &shots).await;
     live_tail_rows(env, &client, &base, &shots).await;
+    lag_note(env, &client, &base, &shots).await;
     every_page_at_both_widths(&client, &base, &shots).await;
 
     client.close().await.unwrap();

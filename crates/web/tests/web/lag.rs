@@ -13,7 +13,7 @@ use log_panel_web::router;
 
 use crate::common::{assert_escaped, get, H_ATTR, H_MSG};
 
-const NOTE: &str = "class=\"scan-note lag-note\"";
+const NOTE: &str = "class=\"lag-note\"";
 
 #[test]
 fn a_search_page_notes_the_records_its_index_has_not_covered() {
