@@ -87,8 +87,7 @@ fn check_lag(store: &dyn Store, unindexed: u64) {
             "{index} index lag {behind:?}, expected none or {unindexed} records counted"
         );
     }
-    let mut search = RecordFilter::default();
-    search.text = Some("a".into());
+    let search = RecordFilter { text: Some("a".into()), ..RecordFilter::default() };
     assert_eq!(lag.note(&search).is_some(), lag.search.is_behind(), "{lag:?}");
 }
 

@@ -220,6 +220,7 @@ pub fn grouped(n: u64) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::parse_query;
@@ -236,7 +237,7 @@ mod tests {
     fn a_count_at_the_cap_answers_the_span_of_ids() {
         let counted = Behind::measure(0, Some(5_000), |cap| Ok::<_, ()>(cap - 1)).unwrap();
         assert_eq!(counted, Behind::counted(Behind::COUNTED_UP_TO - 1));
-        let capped = Behind::measure(0, Some(5_000), |cap| Ok::<_, ()>(cap)).unwrap();
+        let capped = Behind::measure(0, Some(5_000), Ok::<_, ()>).unwrap();
         assert_eq!(capped, Behind { records: 5_000, exact: false });
         assert_eq!(Behind::counted(1).to_string(), "1 record");
     }
@@ -255,8 +256,7 @@ mod tests {
         let range = parse_query("status>=500").unwrap();
         assert!(!range.ranges.is_empty(), "{range:?}");
         assert!(lag.note(&range).unwrap().starts_with("context-key index about"));
-        let mut logger = RecordFilter::default();
-        logger.logger = Some("api::".parse().unwrap());
+        let logger = RecordFilter { logger: Some("api::".parse().unwrap()), ..RecordFilter::default() };
         assert_eq!(lag.note(&logger), None);
         let same = IndexLag::new(Behind::counted(4), Behind::counted(4));
         assert_eq!(
