@@ -27,7 +27,7 @@ use crate::{RecordFilter, Store, StoreError};
 /// assert_eq!(large.to_string(), "about 10\u{202f}000\u{202f}000 records");
 /// assert!(!Behind::default().is_behind());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Behind {
     /// Records above the index's mark: counted when [`exact`](Self::exact),
@@ -36,6 +36,13 @@ pub struct Behind {
     pub records: u64,
     /// Whether [`records`](Self::records) was counted.
     pub exact: bool,
+}
+
+/// Nothing behind (counted: none).
+impl Default for Behind {
+    fn default() -> Behind {
+        Behind::counted(0)
+    }
 }
 
 impl Behind {
