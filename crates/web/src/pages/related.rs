@@ -145,12 +145,13 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Result<R
     let request = story(&key).is_some();
     let (at, limit, order) = (ask.at, ask.limit, ask.order);
     let result = blocking(&state, move |s| {
+        let lag = log_panel_query::index_note(s, &filter)?;
         let page = s.records(&filter, at, limit)?;
         let span = if request { request_span(s, &filter, &page)? } else { None };
-        Ok((page, span))
+        Ok((page, span, lag))
     })
     .await;
-    let (mut page_of, span) = match result {
+    let (mut page_of, span, lag) = match result {
         Ok(x) => x,
         Err(e) if e.kind() == StoreErrorKind::BadFilter => return Err(bad(&e.to_string())),
         Err(e) => return Err(PageError::store(ctx.frame(title, Nav::None), e)),
@@ -168,6 +169,7 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Result<R
     let body = html! {
         h1 { @if request { (title) " " } @else { "Records with " } code { (Shown(&key)) } " = " code { (Shown(&value)) } }
         (form(None))
+        (crate::pages::records::lag_note(lag.as_deref()))
         @if records.is_empty() && at == order.start() { p.empty { "No record has this value." } } @else {
             div.bar {
                 span.muted {

@@ -1,6 +1,6 @@
-//! A search page says how far the index it reads is behind (the records
-//! it scans), and the home page says so for every index; nothing once the
-//! indexes caught up.
+//! A search page (and the view of the records sharing a value) says how
+//! far the index it reads is behind (the records it scans), and the home
+//! page says so for every index; nothing once the indexes caught up.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -50,6 +50,11 @@ fn a_search_page_notes_the_records_its_index_has_not_covered() {
             by_user.contains(">context-key index 300 records behind: the newest 300 records are scanned"),
             "{by_user}"
         );
+        let (_, _, shared) = get(&app, "/related?key=user_id&value=7").await;
+        assert!(
+            shared.contains(">context-key index 300 records behind: the newest 300 records are scanned"),
+            "{shared}"
+        );
         let (_, _, unfiltered) = get(&app, "/records").await;
         assert!(!unfiltered.contains(NOTE), "a page that reads no index: {unfiltered}");
         let (_, _, home) = get(&app, "/").await;
@@ -57,7 +62,7 @@ fn a_search_page_notes_the_records_its_index_has_not_covered() {
         assert!(home.contains(">search and context-key index 300 records behind:"), "{home}");
 
         tokio::task::block_in_place(|| sink.catch_up_indexes(10_000).unwrap());
-        for uri in ["/records?text=payment", "/records?q=user_id%3A7", "/"] {
+        for uri in ["/records?text=payment", "/records?q=user_id%3A7", "/related?key=user_id&value=7", "/"] {
             let (status, _, body) = get(&app, uri).await;
             assert_eq!(status, StatusCode::OK);
             assert!(!body.contains(NOTE), "{uri} once indexed: {body}");
