@@ -201,17 +201,9 @@ pub(crate) fn query(ctx: &Ctx, a: &QueryArgs, filter: &RecordFilter) -> Result<(
         Format::Csv => RecordWriter::csv(w, ctx.stdout_tty)?,
     };
     let limit = usize::try_from(a.limit).unwrap_or(usize::MAX);
-    // Read before the records (the lag the read met, not a later one), said
-    // after them, on stderr: pipes and JSON output stay clean, and a read
-    // that fails says only its error.
     let lag = match &a.request {
         Some(_) => ctx.store.index_lag()?.note_for_context(),
         None => log_panel_query::index_note(&*ctx.store, filter)?,
-    };
-    let say_lag = || {
-        if let Some(line) = &lag {
-            eprintln!("log-panel: {line}");
-        }
     };
     if let Some(id) = &a.request {
         let records = ctx.store.related("request_id", &FieldValue::Text(id.clone()), limit)?;
@@ -219,12 +211,12 @@ pub(crate) fn query(ctx: &Ctx, a: &QueryArgs, filter: &RecordFilter) -> Result<(
             w.write(r, &ctx.clock)?;
         }
         w.finish()?;
-        say_lag();
+        say(lag.as_deref());
         return Ok(());
     }
     let more = walk(&*ctx.store, filter, Some(limit), |r| w.write(r, &ctx.clock))?;
     w.finish()?;
-    say_lag();
+    say(lag.as_deref());
     if more && io::stderr().is_terminal() {
         eprintln!("log-panel: more records match; raise --limit or narrow the filter");
     }
@@ -244,6 +236,7 @@ pub(crate) fn export(ctx: &Ctx, a: &ExportArgs, filter: &RecordFilter) -> Result
         ExportFormat::Ndjson => RecordWriter::ndjson(sink),
         ExportFormat::Csv => RecordWriter::csv(sink, neutralise)?,
     };
+    let lag = log_panel_query::index_note(&*ctx.store, filter)?;
     let progress = if a.output.is_some() { counter("exporting") } else { ProgressBar::hidden() };
     let mut n = 0u64;
     walk(&*ctx.store, filter, None, |r| {
@@ -255,10 +248,20 @@ pub(crate) fn export(ctx: &Ctx, a: &ExportArgs, filter: &RecordFilter) -> Result
     })?;
     w.finish()?;
     progress.finish_and_clear();
+    say(lag.as_deref());
     if let Some(path) = &a.output {
         eprintln!("log-panel: exported {n} records to {}", clean(&path.display().to_string()));
     }
     Ok(())
+}
+
+/// The line of an index that lags (`Store::index_lag`), read before the
+/// records (the lag the read met), said after them on stderr: stdout stays
+/// clean for pipes and JSON, and a read that fails says only its error.
+fn say(lag: Option<&str>) {
+    if let Some(line) = lag {
+        eprintln!("log-panel: {line}");
+    }
 }
 
 /// A spinner on stderr, only when stderr is a terminal.

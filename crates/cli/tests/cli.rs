@@ -92,6 +92,9 @@ fn a_search_over_a_lagging_index_says_so_on_stderr_only() {
         stderr.starts_with("log-panel: context-key index 4 records behind:") && stderr.lines().count() == 1,
         "{stderr}"
     );
+    let export = run(&path, &["export", "--text", "payment"]);
+    assert!(export.status.success() && !export.stdout.is_empty());
+    assert!(String::from_utf8(export.stderr).unwrap().starts_with("log-panel: search index 4 records behind:"));
     let request = run(&path, &["query", "--request", "r-1"]);
     assert!(String::from_utf8(request.stderr).unwrap().starts_with("log-panel: context-key index 4 records behind:"));
     // A page that reads no index says nothing; stats show the lag.
