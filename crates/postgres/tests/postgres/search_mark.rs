@@ -253,6 +253,10 @@ fn a_sequence_that_caches_ids_stops_the_index_with_an_error_naming_the_fix() {
     assert!(a.idle().is_err());
     assert_eq!(state(&mut db).0, 10, "the mark stays");
     assert_eq!(search(&url, "cached").len(), 15, "searches stay complete: they scan the rows above the mark");
+    // Only the writer sees the error; a reader sees the stuck mark as a lag
+    // (ids 11..=20 and 31..=35 counted, not the 25 ids of the span).
+    let lag = log_panel_query::Store::index_lag(&log_panel_postgres::PgStore::connect(&url).unwrap()).unwrap();
+    assert_eq!(lag.search, log_panel_query::Behind::counted(15));
 
     // The fix: every session drops the ids it cached at its next draw.
     db.batch_execute(&format!("ALTER SEQUENCE {seq} CACHE 1")).unwrap();
