@@ -91,27 +91,30 @@ pub(crate) enum NumberForm {
 }
 
 /// The JSON objects a stored `context` must contain one of for `key = value`
-/// (a GIN `jsonb_path_ops` index on the search side table serves `context @> …`).
-pub(crate) fn field_alternatives(key: &str, value: &FieldValue) -> Vec<(String, NumberForm)> {
+/// (a GIN `jsonb_path_ops` index on the search side table serves `context @> …`),
+/// each with the form a number must have and what `->>` answers for the
+/// value (its text as jsonb prints it; `None` for a float, which is stored
+/// as written: `7.50` equals `7.5`).
+pub(crate) fn field_alternatives(key: &str, value: &FieldValue) -> Vec<(String, NumberForm, Option<String>)> {
     let mut values = Vec::new();
     if let Some(text) = value.as_text() {
-        values.push((serde_json::Value::String(text.to_owned()), NumberForm::Any));
+        values.push((serde_json::Value::String(text.to_owned()), NumberForm::Any, Some(text.to_owned())));
     }
     if let Some(i) = value.as_int() {
-        values.push((serde_json::Value::from(i), NumberForm::Integer));
+        values.push((serde_json::Value::from(i), NumberForm::Integer, Some(i.to_string())));
     }
     if let Some(f) = value.as_float() {
-        values.push((serde_json::Value::from(f), NumberForm::Float));
+        values.push((serde_json::Value::from(f), NumberForm::Float, None));
     }
     if let Some(b) = value.as_bool() {
-        values.push((serde_json::Value::Bool(b), NumberForm::Any));
+        values.push((serde_json::Value::Bool(b), NumberForm::Any, Some(b.to_string())));
     }
     values
         .into_iter()
-        .map(|(v, form)| {
+        .map(|(v, form, printed)| {
             let mut object = serde_json::Map::new();
             object.insert(key.to_owned(), v);
-            (serde_json::Value::Object(object).to_string(), form)
+            (serde_json::Value::Object(object).to_string(), form, printed)
         })
         .collect()
 }
@@ -135,28 +138,53 @@ fn bind_object(sql: &mut Sql, json: String) -> String {
 
 /// The bound JSON objects of `key = value` (one per typed form) and the
 /// exact typed check of them on `r.context`; `None` when nothing can match.
+///
+/// Every form but a float is checked behind `r.context ->> key IN (…)` (a
+/// column that is never NULL, so FALSE for a missing key, as `@>`), the
+/// value's text as jsonb prints it: a walk tests thousands of rows, and
+/// `->>` with a text comparison costs about half of `@>` a row (a walk for a
+/// 1 % tenant: 4.3–4.9 ms with `@>` alone, 2.6–2.7 ms with `->>` first, at
+/// 10 M). The containment after it keeps the typed rules (a string never
+/// matches the number of the same text). A float is not: `7.50` is stored
+/// as written and equals `7.5`.
 fn field_parts(sql: &mut Sql, key: &str, value: &FieldValue) -> Option<(Vec<String>, String)> {
     let alternatives = field_alternatives(key, value);
     if alternatives.is_empty() {
         return None;
     }
-    let mut key_param = None;
+    let key_param = sql.bind(key.to_owned());
     let mut objects = Vec::new();
-    let mut exact = Vec::new();
-    for (json, form) in alternatives {
+    // Checked behind `->>` (their printed texts), and floats.
+    let (mut texts, mut behind_text, mut floats) = (Vec::new(), Vec::new(), Vec::new());
+    for (json, form, printed) in alternatives {
         let object = bind_object(sql, json);
         let contains = format!("r.context @> {object}");
         objects.push(object);
-        let op = match form {
-            NumberForm::Any => {
-                exact.push(contains);
-                continue;
-            }
-            NumberForm::Integer => "!~",
-            NumberForm::Float => "~",
+        let exact = match form {
+            NumberForm::Any => contains,
+            NumberForm::Integer => format!("({contains} AND (r.context -> {key_param}::text)::text !~ '[.eE]')"),
+            NumberForm::Float => format!("({contains} AND (r.context -> {key_param}::text)::text ~ '[.eE]')"),
         };
-        let k = key_param.get_or_insert_with(|| sql.bind(key.to_owned())).clone();
-        exact.push(format!("({contains} AND (r.context -> {k}::text)::text {op} '[.eE]')"));
+        match printed {
+            Some(text) => {
+                if !texts.contains(&text) {
+                    texts.push(text);
+                }
+                behind_text.push(exact);
+            }
+            None => floats.push(exact),
+        }
+    }
+    let mut exact = floats;
+    if !behind_text.is_empty() {
+        let texts: Vec<String> = texts.into_iter().map(|t| sql.bind(t)).collect();
+        // A CASE, not an AND: the planner orders an AND's operands by its
+        // own costs, and it puts `@>` first.
+        exact.push(format!(
+            "CASE WHEN r.context ->> {key_param}::text IN ({}) THEN {} ELSE FALSE END",
+            texts.join(", "),
+            behind_text.join(" OR ")
+        ));
     }
     Some((objects, format!("({})", exact.join(" OR "))))
 }
@@ -224,7 +252,7 @@ pub(crate) fn listing_candidates(sql: &mut Sql, filter: &RecordFilter) -> Option
     let field = filter.fields.first()?;
     // The objects alone: the typed check's parameters would go unused here.
     let objects: Vec<String> =
-        field_alternatives(&field.key, &field.value).into_iter().map(|(json, _)| bind_object(sql, json)).collect();
+        field_alternatives(&field.key, &field.value).into_iter().map(|(json, ..)| bind_object(sql, json)).collect();
     if objects.is_empty() {
         return None;
     }

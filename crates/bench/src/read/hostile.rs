@@ -244,6 +244,50 @@ struct Task {
     grep: Option<String>,
 }
 
+/// A span typed as `24h` or `7d`, as the time it starts before `now`, the
+/// data's newest record: the command and the panel are given the time the
+/// store's filter has, not a span before the clock (a file written hours
+/// ago would hold fewer hours of a day than the store's day).
+fn absolute(span: &str, now: i64) -> Option<String> {
+    let (n, unit) = span.split_at(span.len().checked_sub(1)?);
+    let n: i64 = n.parse().ok()?;
+    let unit = match unit {
+        "h" => DAY / 24,
+        "d" => DAY,
+        _ => return None,
+    };
+    Some(Timestamp(now - n * unit).to_rfc3339())
+}
+
+/// The command's flags with each `--since SPAN` given as a time ([`absolute`]).
+fn absolute_flags(mut flags: Vec<String>, now: i64) -> Vec<String> {
+    for i in 1..flags.len() {
+        if flags[i - 1] == "--since" {
+            if let Some(at) = absolute(&flags[i], now) {
+                flags[i] = at;
+            }
+        }
+    }
+    flags
+}
+
+/// The panel's query string with `since=SPAN` given as a time ([`absolute`]).
+fn absolute_query(query: &str, now: i64) -> String {
+    let (path, params) = query.split_once('?').unwrap_or((query, ""));
+    let params: Vec<String> = params
+        .split('&')
+        .map(|p| match p.strip_prefix("since=").and_then(|span| absolute(span, now)) {
+            Some(at) => format!("since={}", at.replace(':', "%3A").replace('+', "%2B")),
+            None => p.to_owned(),
+        })
+        .collect();
+    if params.iter().all(String::is_empty) {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", params.join("&"))
+    }
+}
+
 fn tasks(now: i64) -> Vec<Task> {
     let since = |days: i64| Timestamp(now - days * DAY);
     let lit = |t: Timestamp| format!("'{}'", t.to_rfc3339());
@@ -261,13 +305,15 @@ fn tasks(now: i64) -> Vec<Task> {
     let mut add = |name,
                    kind,
                    edit: &dyn Fn(&mut RecordFilter),
-                   cli,
+                   cli: Option<Vec<String>>,
                    web: Option<&str>,
                    naive: String,
                    grep: Option<&str>| {
         let mut filter = RecordFilter::default();
         edit(&mut filter);
-        out.push(Task { name, kind, filter, cli, web: web.map(str::to_owned), naive, grep: grep.map(str::to_owned) });
+        let cli = cli.map(|flags: Vec<String>| absolute_flags(flags, now));
+        let web = web.map(|q| absolute_query(q, now));
+        out.push(Task { name, kind, filter, cli, web, naive, grep: grep.map(str::to_owned) });
     };
     use Kind::{Records, Sites};
     add("newest 50", Records, &|_| {}, args(&[]), Some("/records"), format!("{sel}{order}"), None);
@@ -762,5 +808,27 @@ fn estimates(store: &SqliteStore, tasks: &[Task], now: i64, only: &[String]) {
             _ => "–".to_owned(),
         };
         println!("| {} | {ms:.1} | {read} | {} / {} | {bars} |", task.name, total(&estimate), total(&exact));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_become_the_times_the_store_is_given() {
+        let now = 1_795_132_800_000_000; // 2026-11-19T00:00:00Z
+        let day_before = Timestamp(now - DAY).to_rfc3339();
+        assert_eq!(
+            absolute_flags(vec!["--level".into(), "error".into(), "--since".into(), "24h".into()], now),
+            ["--level", "error", "--since", day_before.as_str()]
+        );
+        let at = Timestamp(now - 7 * DAY).to_rfc3339().replace(':', "%3A").replace('+', "%2B");
+        assert_eq!(
+            absolute_query("/records?level=warn&since=7d&q=x", now),
+            format!("/records?level=warn&since={at}&q=x")
+        );
+        assert_eq!(absolute_query("/sites?since=soon", now), "/sites?since=soon");
+        assert_eq!(absolute_query("/records", now), "/records");
     }
 }

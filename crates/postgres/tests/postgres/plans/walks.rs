@@ -4,7 +4,8 @@
 //! rows to its page cost to walk) is walked, one walk going on where the
 //! first one stopped, reading no more of `log_records` than the naive SQL
 //! reads for the same page; a rare value (`user=u-7`, 30 records) is listed
-//! from the side table. Both pages hold the rows the naive SQL finds.
+//! from the side table. Both pages hold the rows the naive SQL finds. A
+//! walked row is tested by `->>` before `@>`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
@@ -101,6 +102,15 @@ fn a_dense_value_is_walked_on_and_a_rare_one_listed() {
         let listed = plans.iter().any(|p| p.contains(" on log_search"));
         assert_eq!(listed, !walked, "{key}={value}: listed from the side table:\n{}", plans.join("\n"));
         if walked {
+            // Each walked row is tested by `->>` first, half the cost of
+            // `@>` a row, which runs only on the rows `->>` lets through.
+            let walk_filters: Vec<&str> =
+                plans.iter().flat_map(|p| p.lines()).filter(|l| l.contains("Filter:") && l.contains("@>")).collect();
+            assert!(!walk_filters.is_empty(), "{key}={value}: no row filter:\n{}", plans.join("\n"));
+            for line in &walk_filters {
+                let (text, contains) = (line.find("->>"), line.find("@>"));
+                assert!(text.is_some() && text < contains, "{key}={value}: `->>` is not checked first: {line}");
+            }
             // The walks read the rows to the page once: not the first walk's
             // rows again, nor a count of them.
             let read: i64 = plans.iter().map(|p| rows_read(p)).sum();
