@@ -29,6 +29,7 @@
 
 use log_panel_core::fold::SiteUnit;
 use log_panel_core::fold::{counts_as_i64, BatchAggregates};
+use log_panel_core::Timestamp;
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
 const UPSERT_STATS: &str = "INSERT INTO log_logger_stats (logger, total, errors, warnings, first_seen, last_seen)
@@ -69,10 +70,6 @@ fn upsert_site(table: &str, column: &str) -> String {
 /// The call sites' tables by their unit ([`SiteUnit::table`]): the hours,
 /// the days summing them and the weeks summing the days.
 pub(crate) const SITE_UNITS: [SiteUnit; 3] = [SiteUnit::Hour, SiteUnit::Day, SiteUnit::Week];
-
-/// The units above the hours a call-site list reads, coarsest first
-/// ([`RecordFilter::site_spans_in`](log_panel_query::RecordFilter::site_spans_in)).
-pub(crate) const SITE_SPAN_UNITS: [SiteUnit; 2] = [SiteUnit::Week, SiteUnit::Day];
 
 /// A call site's file as `log_site_hourly.file_key` keeps it: a key column
 /// cannot be NULL, so '' stands for no file and every file gets a prefix.
@@ -144,23 +141,25 @@ pub(crate) fn upsert(tx: &Transaction<'_>, agg: &BatchAggregates<'_>) -> rusqlit
         let [trace, debug, info, warn, error] = counts_as_i64(counts);
         quarterly.execute(params![logger, start.to_rfc3339(), trace, debug, info, warn, error])?;
     }
+    // Each site hour's key and newest time as text once, for the three tables.
+    let sites: Vec<_> = agg
+        .sites()
+        .map(|(hour, logger, file, line, c)| {
+            (hour, logger, file_key(file), line_key(line), counts_as_i64(&c.counts), c.last.to_rfc3339())
+        })
+        .collect();
     for unit in SITE_UNITS {
         let (table, column) = unit.table();
-        let mut sites = tx.prepare_cached(&upsert_site(table, column))?;
-        for (hour, logger, file, line, c) in agg.sites() {
-            let [trace, debug, info, warn, error] = counts_as_i64(&c.counts);
-            sites.execute(params![
-                unit.floor(hour).to_rfc3339(),
-                logger,
-                file_key(file),
-                line_key(line),
-                trace,
-                debug,
-                info,
-                warn,
-                error,
-                c.last.to_rfc3339()
-            ])?;
+        let mut upsert = tx.prepare_cached(&upsert_site(table, column))?;
+        // The rows come by hour: a bucket's name is formatted once.
+        let mut bucket: Option<(Timestamp, String)> = None;
+        for (hour, logger, file, line, [trace, debug, info, warn, error], last) in &sites {
+            let start = unit.floor(*hour);
+            let name = match &bucket {
+                Some((at, name)) if *at == start => name,
+                _ => &bucket.insert((start, start.to_rfc3339())).1,
+            };
+            upsert.execute(params![name, logger, file, line, trace, debug, info, warn, error, last])?;
         }
     }
     Ok(())

@@ -19,7 +19,6 @@ use log_panel_query::{LevelCounts, Store, StoreError, StoreErrorKind};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
-use crate::aggregates::SITE_SPAN_UNITS;
 use crate::rows::{self, level_counts, RECORD_COLUMNS};
 use crate::sql::{Sql, TextPlan};
 use crate::upkeep::search;
@@ -559,6 +558,10 @@ impl SqliteStore {
         Ok(out)
     }
 }
+
+/// The units above the hours a call-site list reads, coarsest first
+/// ([`RecordFilter::site_spans_in`]): the tables the sink keeps beside the hours.
+const SITE_SPAN_UNITS: [SiteUnit; 2] = [SiteUnit::Week, SiteUnit::Day];
 
 /// The statement of [`SqliteStore::call_sites_by_bucket`] and its
 /// parameters: one `UNION ALL` part per span of
