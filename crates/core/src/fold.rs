@@ -13,7 +13,59 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use crate::{Level, Record, Timestamp, HOUR, LEVELS, QUARTER_HOUR};
+use crate::{Level, Record, Timestamp, DAY, HOUR, LEVELS, QUARTER_HOUR};
+
+/// The bucket of a call-site aggregate row: a UTC hour, a UTC day or an
+/// ISO week (Monday 00:00 UTC to the next).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteUnit {
+    /// Per call site and UTC hour (`log_site_hourly`).
+    Hour,
+    /// Per call site and UTC day (`log_site_daily`).
+    Day,
+    /// Per call site and ISO week, from Monday 00:00 UTC (`log_site_weekly`,
+    /// SQLite only).
+    Week,
+}
+
+impl SiteUnit {
+    /// The aggregate table of this unit and its bucket column, as the SQL
+    /// storages name them.
+    pub fn table(self) -> (&'static str, &'static str) {
+        match self {
+            SiteUnit::Hour => ("log_site_hourly", "hour"),
+            SiteUnit::Day => ("log_site_daily", "day"),
+            SiteUnit::Week => ("log_site_weekly", "week"),
+        }
+    }
+
+    /// A bucket's length and the start of one bucket (every other starts a
+    /// whole number of lengths from it): weeks start on Mondays, and
+    /// 1970-01-01 was a Thursday, so the first Monday is 4 days in.
+    fn grid(self) -> (i64, i64) {
+        match self {
+            SiteUnit::Hour => (HOUR, 0),
+            SiteUnit::Day => (DAY, 0),
+            SiteUnit::Week => (7 * DAY, 4 * DAY),
+        }
+    }
+
+    /// The start of the bucket holding `t`.
+    pub fn floor(self, t: Timestamp) -> Timestamp {
+        let (len, origin) = self.grid();
+        Timestamp(t.0.saturating_sub(origin).div_euclid(len).saturating_mul(len).saturating_add(origin))
+    }
+
+    /// The first bucket start at or after `t`.
+    pub fn ceil(self, t: Timestamp) -> Timestamp {
+        let start = self.floor(t);
+        if start == t {
+            start
+        } else {
+            Timestamp(start.0.saturating_add(self.grid().0))
+        }
+    }
+}
 
 /// One logger's part of a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

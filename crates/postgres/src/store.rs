@@ -13,8 +13,8 @@ use log_panel_core::{level_from_severity, Timestamp};
 use log_panel_query::{Behind, IndexLag, Store, StoreError, StoreErrorKind};
 use log_panel_query::{
     CallSite, CardFilter, CardSort, Cards, CardsQuery, Cursor, FieldGroups, FieldMatch, FieldValue, Histogram,
-    HistogramSpan, LevelCounts, LoggerCard, LoggerTotals, Page, PageAt, RecordFilter, Sample, SiteSpan, SiteUnit,
-    Slots, SplitCounter, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
+    HistogramSpan, LevelCounts, LoggerCard, LoggerTotals, Page, PageAt, RecordFilter, Sample, SiteSpan, Slots,
+    SplitCounter, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
 use postgres::{Client, Row};
 
@@ -260,10 +260,7 @@ fn sites_by_bucket(
 ) -> String {
     let mut parts = Vec::new();
     for SiteSpan { unit, since, until } in RecordFilter::site_spans((a, b)) {
-        let (table, column) = match unit {
-            SiteUnit::Hour => ("log_site_hourly", "hour"),
-            SiteUnit::Day => ("log_site_daily", "day"),
-        };
+        let (table, column) = unit.table();
         let mut conditions = vec!["TRUE".to_owned()];
         if let Some(since) = since {
             conditions.push(format!("b.{column} >= {}", sql.bind(system_time(since))));

@@ -32,7 +32,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use log_panel_core::fold::{LevelCounts, LoggerTotals};
+pub use log_panel_core::fold::{LevelCounts, LoggerTotals, SiteUnit};
 use log_panel_core::{Level, Timestamp, LEVELS};
 
 #[cfg(feature = "conformance")]
@@ -491,27 +491,41 @@ impl RecordFilter {
         out
     }
 
-    /// How the call-site aggregates cover the whole hours `[a, b)` of
-    /// [`whole_site_hours`](RecordFilter::whole_site_hours): the whole UTC
-    /// days inside them from the per-day rows, the whole hours before the
-    /// first of those days and after the last from the per-hour rows (all of
-    /// them from the hours when no whole day fits). A list over 90 days then
-    /// reads a row per site and day and at most 46 per site and hour. The one
-    /// split of every storage that keeps both tables.
-    pub fn site_spans((a, b): (Option<Timestamp>, Option<Timestamp>)) -> Vec<SiteSpan> {
-        let ceil = |t: i64| t.div_euclid(DAY).saturating_add(i64::from(t.rem_euclid(DAY) != 0)).saturating_mul(DAY);
-        let da = a.map(|t| Timestamp(ceil(t.0)));
-        let db = b.map(|t| Timestamp(t.0.div_euclid(DAY) * DAY));
+    /// How the call-site aggregates of days and hours cover the whole hours
+    /// `[a, b)` of [`whole_site_hours`](RecordFilter::whole_site_hours): the
+    /// whole UTC days inside them from the per-day rows, the whole hours
+    /// before the first of those days and after the last from the per-hour
+    /// rows (all of them from the hours when no whole day fits). A list over
+    /// 90 days then reads a row per site and day and at most 46 per site and
+    /// hour. [`site_spans_in`](RecordFilter::site_spans_in) with days alone.
+    pub fn site_spans(hours: (Option<Timestamp>, Option<Timestamp>)) -> Vec<SiteSpan> {
+        Self::site_spans_in(hours, &[SiteUnit::Day])
+    }
+
+    /// How call-site aggregates of `coarser` units (coarsest first, each a
+    /// whole number of the next: weeks, days) and of hours cover the whole
+    /// hours `[a, b)` of [`whole_site_hours`](RecordFilter::whole_site_hours):
+    /// the whole buckets of the first unit inside them, and the parts before
+    /// the first of those buckets and after the last covered the same way by
+    /// the next units, down to hours (all of `[a, b)` by the next units when
+    /// no whole bucket fits). Every hour of `[a, b)` is in exactly one span.
+    /// The one split of every storage that keeps these tables.
+    pub fn site_spans_in((a, b): (Option<Timestamp>, Option<Timestamp>), coarser: &[SiteUnit]) -> Vec<SiteSpan> {
+        let Some((&unit, finer)) = coarser.split_first() else {
+            return vec![SiteSpan { unit: SiteUnit::Hour, since: a, until: b }];
+        };
+        let da = a.map(|t| unit.ceil(t));
+        let db = b.map(|t| unit.floor(t));
         if let (Some(x), Some(y)) = (da, db) {
             if x >= y {
-                return vec![SiteSpan { unit: SiteUnit::Hour, since: a, until: b }];
+                return Self::site_spans_in((a, b), finer);
             }
         }
-        let mut spans = vec![SiteSpan { unit: SiteUnit::Day, since: da, until: db }];
+        let mut spans = vec![SiteSpan { unit, since: da, until: db }];
         for (since, until) in [(a, da), (db, b)] {
             if let (Some(since), Some(until)) = (since, until) {
                 if since < until {
-                    spans.push(SiteSpan { unit: SiteUnit::Hour, since: Some(since), until: Some(until) });
+                    spans.extend(Self::site_spans_in((Some(since), Some(until)), finer));
                 }
             }
         }
@@ -1379,15 +1393,6 @@ pub trait Maintenance: Send + Sync {
     fn rebuild(&self) -> Result<(), StoreError>;
 }
 
-/// The bucket of a call-site aggregate row: a UTC hour or a UTC day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SiteUnit {
-    /// Per call site and UTC hour (`log_site_hourly`).
-    Hour,
-    /// Per call site and UTC day (`log_site_daily`).
-    Day,
-}
-
 /// A part of a call-site list read from one aggregate table: the buckets of
 /// `unit` in `[since, until)` (`None`: unbounded), from
 /// [`RecordFilter::site_spans`].
@@ -1481,6 +1486,54 @@ mod tests {
                 [span(SiteUnit::Hour, Some(a), Some(b))]
             );
         }
+    }
+
+    #[test]
+    fn call_sites_over_weeks_read_whole_weeks_then_days_then_hours() {
+        let span = |unit, since: i64, until: i64| SiteSpan {
+            unit,
+            since: Some(Timestamp(since)),
+            until: Some(Timestamp(until)),
+        };
+        let units = [SiteUnit::Week, SiteUnit::Day];
+        // 1970-01-05 (day 4) was a Monday: weeks start at 4 + 7k days.
+        let monday = 4 * DAY;
+        assert_eq!(SiteUnit::Week.floor(Timestamp(monday - 1)), Timestamp(monday - 7 * DAY));
+        assert_eq!(SiteUnit::Week.floor(Timestamp(monday + 7 * DAY - 1)), Timestamp(monday));
+        assert_eq!(SiteUnit::Week.ceil(Timestamp(monday)), Timestamp(monday));
+        assert_eq!(SiteUnit::Week.ceil(Timestamp(monday + 1)), Timestamp(monday + 7 * DAY));
+        // Thursday 3 h of week 0 to Wednesday 5 h of week 3: weeks 1 and 2
+        // whole, then the days and hours at each end.
+        let (a, b) = (monday + 3 * DAY + 3 * HOUR, monday + 23 * DAY + 5 * HOUR);
+        assert_eq!(
+            RecordFilter::site_spans_in((Some(Timestamp(a)), Some(Timestamp(b))), &units),
+            [
+                span(SiteUnit::Week, monday + 7 * DAY, monday + 21 * DAY),
+                span(SiteUnit::Day, monday + 4 * DAY, monday + 7 * DAY),
+                span(SiteUnit::Hour, a, monday + 4 * DAY),
+                span(SiteUnit::Day, monday + 21 * DAY, monday + 23 * DAY),
+                span(SiteUnit::Hour, monday + 23 * DAY, b),
+            ]
+        );
+        // No whole week inside: the days and hours, as without weeks.
+        for (a, b) in
+            [(monday + HOUR, monday + 6 * DAY), (monday + 5 * DAY, monday + 12 * DAY - HOUR), (HOUR, 5 * HOUR)]
+        {
+            let hours = (Some(Timestamp(a)), Some(Timestamp(b)));
+            assert_eq!(RecordFilter::site_spans_in(hours, &units), RecordFilter::site_spans(hours));
+        }
+        // Open ends: the weeks to that side.
+        assert_eq!(
+            RecordFilter::site_spans_in((None, Some(Timestamp(monday + DAY))), &units),
+            [
+                SiteSpan { unit: SiteUnit::Week, since: None, until: Some(Timestamp(monday)) },
+                span(SiteUnit::Day, monday, monday + DAY),
+            ]
+        );
+        assert_eq!(
+            RecordFilter::site_spans_in((None, None), &units),
+            [SiteSpan { unit: SiteUnit::Week, since: None, until: None }]
+        );
     }
 
     #[test]

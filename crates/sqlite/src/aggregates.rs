@@ -15,7 +15,10 @@
 //!   read it for every whole hour of their range and the rows only for the
 //!   partial hours at its ends;
 //! - `log_site_daily` (schema version 8): the same per UTC day, so a list
-//!   over days reads one row per site and day, the hours only at its ends.
+//!   over days reads one row per site and day, the hours only at its ends;
+//! - `log_site_weekly` (schema version 10): the same per ISO week (from
+//!   Monday 00:00 UTC), so a list over months reads one row per site and
+//!   week, the days and hours only at its ends.
 //!
 //! Buckets are named by their UTC start in the same text form as `ts`
 //! (`2026-11-22T08:00:00.000000Z`). A viewer's local day is a sum of whole
@@ -24,8 +27,9 @@
 //! offset in use today is a multiple of 15 minutes, so day totals are exact
 //! in every zone, and reading them never touches `log_records`.
 
+use log_panel_core::fold::SiteUnit;
 use log_panel_core::fold::{counts_as_i64, BatchAggregates};
-use log_panel_core::{Timestamp, DAY, HOUR};
+use log_panel_core::Timestamp;
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
 const UPSERT_STATS: &str = "INSERT INTO log_logger_stats (logger, total, errors, warnings, first_seen, last_seen)
@@ -50,7 +54,8 @@ const UPSERT_QUARTER: &str = "INSERT INTO log_logger_quarter (logger, quarter, t
         warn = warn + excluded.warn, error = error + excluded.error";
 
 /// The upsert of a call site's bucket into `table` (`log_site_hourly` by
-/// `hour`, `log_site_daily` by `day`: our constants, see [`SITE_TABLES`]).
+/// `hour`, `log_site_daily` by `day`, `log_site_weekly` by `week`: our
+/// constants, see [`SITE_UNITS`]).
 fn upsert_site(table: &str, column: &str) -> String {
     format!(
         "INSERT INTO {table} ({column}, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
@@ -62,15 +67,9 @@ fn upsert_site(table: &str, column: &str) -> String {
     )
 }
 
-/// The call sites' tables, their bucket column and the bucket's length:
-/// the hours, and the days summing them.
-pub(crate) const SITE_TABLES: [(&str, &str, i64); 2] =
-    [("log_site_hourly", "hour", HOUR), ("log_site_daily", "day", DAY)];
-
-/// The start of the bucket of `unit` (an hour or a day, UTC) holding `t`.
-pub(crate) fn bucket_of(t: Timestamp, unit: i64) -> Timestamp {
-    Timestamp(t.0.div_euclid(unit) * unit)
-}
+/// The call sites' tables by their unit ([`SiteUnit::table`]): the hours,
+/// the days summing them and the weeks summing the days.
+pub(crate) const SITE_UNITS: [SiteUnit; 3] = [SiteUnit::Hour, SiteUnit::Day, SiteUnit::Week];
 
 /// A call site's file as `log_site_hourly.file_key` keeps it: a key column
 /// cannot be NULL, so '' stands for no file and every file gets a prefix.
@@ -90,6 +89,7 @@ const REBUILD: &str = "DELETE FROM log_logger_stats;
     DELETE FROM log_logger_quarter;
     DELETE FROM log_site_hourly;
     DELETE FROM log_site_daily;
+    DELETE FROM log_site_weekly;
     INSERT INTO log_logger_stats (logger, total, errors, warnings, first_seen, last_seen)
         SELECT logger, count(*), sum(level = 40), sum(level = 30), min(ts), max(ts)
         FROM log_records GROUP BY logger;
@@ -113,14 +113,18 @@ const REBUILD: &str = "DELETE FROM log_logger_stats;
     INSERT INTO log_site_daily (day, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
         SELECT substr(hour, 1, 10) || 'T00:00:00.000000Z', logger, file_key, line_key,
                sum(trace), sum(debug), sum(info), sum(warn), sum(error), max(last_seen)
-        FROM log_site_hourly GROUP BY 1, 2, 3, 4;";
+        FROM log_site_hourly GROUP BY 1, 2, 3, 4;
+    INSERT INTO log_site_weekly (week, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
+        SELECT date(day, '-6 days', 'weekday 1') || 'T00:00:00.000000Z', logger, file_key, line_key,
+               sum(trace), sum(debug), sum(info), sum(warn), sum(error), max(last_seen)
+        FROM log_site_daily GROUP BY 1, 2, 3, 4;";
 
 // ---------------------------------------------------------------------------
 // Write side
 
 /// Adds a batch's aggregates (folded by [`BatchAggregates`]) inside the
 /// batch's transaction: one upsert per distinct logger, (logger, bucket) and
-/// (hour, call site) and (day, call site).
+/// (hour, call site), (day, call site) and (week, call site).
 pub(crate) fn upsert(tx: &Transaction<'_>, agg: &BatchAggregates<'_>) -> rusqlite::Result<()> {
     let mut stats = tx.prepare_cached(UPSERT_STATS)?;
     for (logger, a) in agg.loggers() {
@@ -137,22 +141,25 @@ pub(crate) fn upsert(tx: &Transaction<'_>, agg: &BatchAggregates<'_>) -> rusqlit
         let [trace, debug, info, warn, error] = counts_as_i64(counts);
         quarterly.execute(params![logger, start.to_rfc3339(), trace, debug, info, warn, error])?;
     }
-    for (table, column, unit) in SITE_TABLES {
-        let mut sites = tx.prepare_cached(&upsert_site(table, column))?;
-        for (hour, logger, file, line, c) in agg.sites() {
-            let [trace, debug, info, warn, error] = counts_as_i64(&c.counts);
-            sites.execute(params![
-                bucket_of(hour, unit).to_rfc3339(),
-                logger,
-                file_key(file),
-                line_key(line),
-                trace,
-                debug,
-                info,
-                warn,
-                error,
-                c.last.to_rfc3339()
-            ])?;
+    // Each site hour's key and newest time as text once, for the three tables.
+    let sites: Vec<_> = agg
+        .sites()
+        .map(|(hour, logger, file, line, c)| {
+            (hour, logger, file_key(file), line_key(line), counts_as_i64(&c.counts), c.last.to_rfc3339())
+        })
+        .collect();
+    for unit in SITE_UNITS {
+        let (table, column) = unit.table();
+        let mut upsert = tx.prepare_cached(&upsert_site(table, column))?;
+        // The rows come by hour: a bucket's name is formatted once.
+        let mut bucket: Option<(Timestamp, String)> = None;
+        for (hour, logger, file, line, [trace, debug, info, warn, error], last) in &sites {
+            let start = unit.floor(*hour);
+            let name = match &bucket {
+                Some((at, name)) if *at == start => name,
+                _ => &bucket.insert((start, start.to_rfc3339())).1,
+            };
+            upsert.execute(params![name, logger, file, line, trace, debug, info, warn, error, last])?;
         }
     }
     Ok(())

@@ -196,6 +196,28 @@ pub(crate) const MIGRATIONS: &[&str] = &[
      ) WITHOUT ROWID;
      UPDATE log_context_all SET indexed_id = 0;
      UPDATE log_context_state SET indexed_id = 0;",
+    // Version 10: per call site and ISO week (from Monday 00:00 UTC), the
+    // same columns as the days, so a call-site list over months reads a row
+    // per site and week (docs/performance.md); kept with the hours and days,
+    // backfilled here from the days. `date(day, '-6 days', 'weekday 1')` is
+    // the Monday on or before `day`.
+    "CREATE TABLE log_site_weekly (
+         week      TEXT    NOT NULL,
+         logger    TEXT    NOT NULL,
+         file_key  TEXT    NOT NULL,
+         line_key  INTEGER NOT NULL,
+         trace     INTEGER NOT NULL DEFAULT 0,
+         debug     INTEGER NOT NULL DEFAULT 0,
+         info      INTEGER NOT NULL DEFAULT 0,
+         warn      INTEGER NOT NULL DEFAULT 0,
+         error     INTEGER NOT NULL DEFAULT 0,
+         last_seen TEXT    NOT NULL,
+         PRIMARY KEY (week, logger, file_key, line_key)
+     ) WITHOUT ROWID;
+     INSERT INTO log_site_weekly (week, logger, file_key, line_key, trace, debug, info, warn, error, last_seen)
+         SELECT date(day, '-6 days', 'weekday 1') || 'T00:00:00.000000Z', logger, file_key, line_key,
+                sum(trace), sum(debug), sum(info), sum(warn), sum(error), max(last_seen)
+         FROM log_site_daily GROUP BY 1, 2, 3, 4;",
 ];
 
 /// The first version without context-key expression indexes.
@@ -376,6 +398,78 @@ mod tests {
         let sites = store.call_sites(&f, 10).unwrap();
         let totals: Vec<(Option<u32>, u64)> = sites.iter().map(|s| (s.line, s.counts.total())).collect();
         assert_eq!(totals, [(None, 30), (Some(7), 1)]);
+    }
+
+    /// A version-9 database with rows over weeks (its hours and days
+    /// backfilled by migrations 7 and 8): migration 10 sums the days into ISO
+    /// weeks from Monday 00:00 UTC, each site's week once, and those are the
+    /// rows the sink's upserts write for the same records.
+    #[test]
+    fn a_version_9_database_gets_call_site_weeks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v9.db");
+        // (time, level, line): 2026-11-22 is a Sunday, 2027-01-01 a Friday
+        // (its ISO week starts on Monday 2026-12-28).
+        let rows = [
+            ("2026-11-22T23:59:59.999999Z", 40, Some(7)),
+            ("2026-11-23T00:00:00.000000Z", 20, Some(7)),
+            ("2026-11-25T10:00:00.000000Z", 30, Some(7)),
+            ("2026-11-29T23:00:00.000000Z", 20, None),
+            ("2026-11-30T00:30:00.000000Z", 20, None),
+            ("2027-01-03T12:00:00.000000Z", 10, Some(7)),
+        ];
+        let conn = old_database(&path, 6, "", 0, |_| String::new());
+        for (ts, level, line) in rows {
+            conn.execute(
+                "INSERT INTO log_records (ts, level, logger, message, thread, pid, host, app, file, line)
+                 VALUES (?1, ?2, 'old', 'm', 't', 1, 'h', 'a', 'src/old.rs', ?3)",
+                rusqlite::params![ts, level, line],
+            )
+            .unwrap();
+        }
+        for sql in &MIGRATIONS[6..9] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch("PRAGMA user_version = 9").unwrap();
+        drop(conn);
+        let (_, conn) = migrated(&path);
+        let weeks = |conn: &Connection| -> Vec<(String, i64, i64, i64, i64, i64, String)> {
+            conn.prepare(
+                "SELECT week, line_key, debug, info, warn, error, last_seen FROM log_site_weekly ORDER BY week, line_key",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+        };
+        let week = |w: &str, line: i64, [d, i, wa, e]: [i64; 4], last: &str| {
+            (format!("{w}T00:00:00.000000Z"), line, d, i, wa, e, last.to_owned())
+        };
+        let want = [
+            week("2026-11-16", 7, [0, 0, 0, 1], "2026-11-22T23:59:59.999999Z"),
+            week("2026-11-23", -1, [0, 1, 0, 0], "2026-11-29T23:00:00.000000Z"),
+            week("2026-11-23", 7, [0, 1, 1, 0], "2026-11-25T10:00:00.000000Z"),
+            week("2026-11-30", -1, [0, 1, 0, 0], "2026-11-30T00:30:00.000000Z"),
+            week("2026-12-28", 7, [1, 0, 0, 0], "2027-01-03T12:00:00.000000Z"),
+        ];
+        assert_eq!(weeks(&conn), want);
+        // The same records through a sink: its upserts bucket them alike.
+        let mut sink = crate::SqliteSink::open(dir.path().join("new.db")).unwrap();
+        let origin = log_panel_core::Origin::new("a", "h", 1);
+        let records: Vec<log_panel_core::Record> = rows
+            .iter()
+            .map(|&(ts, level, line)| {
+                let level = log_panel_core::level_from_severity(level).unwrap();
+                let mut r = log_panel_core::Record::new(level, "old", "m");
+                r.timestamp = log_panel_core::Timestamp::parse_rfc3339(ts).unwrap();
+                r.file = Some("src/old.rs".into());
+                r.line = line;
+                r
+            })
+            .collect();
+        sink.write(&log_panel_core::Batch::new(&origin, &records)).unwrap();
+        assert_eq!(weeks(sink.connection()), want);
     }
 
     /// A version-4 database whose registered key is indexed: migration 5

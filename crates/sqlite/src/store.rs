@@ -19,7 +19,6 @@ use log_panel_query::{
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension, Row};
 
-use crate::aggregates::bucket_of;
 use crate::rows::{self, level_counts, RECORD_COLUMNS};
 use crate::sql::{Sql, TextPlan};
 use crate::upkeep::search;
@@ -465,6 +464,25 @@ impl SqliteStore {
         Ok(details.join("; "))
     }
 
+    /// The query plan of the statement summing `filter`'s call sites when
+    /// the call-site aggregates answer it ([`RecordFilter::whole_site_hours`]),
+    /// as SQLite's `EXPLAIN QUERY PLAN` details joined by `"; "`; `None` when
+    /// the rows answer. The statement is the one [`Store::call_sites`] runs,
+    /// so a test can assert which aggregate tables a span reads, and by
+    /// which index.
+    pub fn explain_call_sites(&self, filter: &RecordFilter) -> Result<Option<String>, StoreError> {
+        let Some(hours) = filter.whole_site_hours() else { return Ok(None) };
+        let (sql, w) = sites_by_bucket_statement(filter, hours);
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).map_err(storage)?;
+        let rows = stmt.query_map(params_from_iter(w.params.iter()), |r| r.get::<_, String>(3)).map_err(storage)?;
+        let mut details = Vec::new();
+        for row in rows {
+            details.push(row.map_err(storage)?);
+        }
+        Ok(Some(details.join("; ")))
+    }
+
     /// Whether a record `filter` keeps lies beyond `c`, planned as the page was
     /// (`text_plan` and `key_marks` from its [`plan`](SqliteStore::plan), so
     /// the search probe and the marks' read run once a page). It is a page of
@@ -492,55 +510,21 @@ impl SqliteStore {
 
 impl SqliteStore {
     /// [`Store::call_sites`] of a filter on logger and time alone: the whole
-    /// UTC days inside the whole hours `hours` of its range from
-    /// `log_site_daily`, the whole hours at their ends from `log_site_hourly`,
-    /// the partial hours at the range's ends from the rows, summed per call
-    /// site by one statement (one snapshot, so the parts agree), then each
-    /// site's newest message read by its time through the `ts` index. A
-    /// 90-day list reads a row per site and day, not per site and hour.
+    /// ISO weeks inside the whole hours `hours` of its range from
+    /// `log_site_weekly`, the whole UTC days at their ends from
+    /// `log_site_daily`, the whole hours at theirs from `log_site_hourly`
+    /// ([`RecordFilter::site_spans_in`]), the partial hours at the range's
+    /// ends from the rows, summed per call site by one statement (one
+    /// snapshot, so the parts agree), then each site's newest message read by
+    /// its time through the `ts` index. A 90-day list reads a row per site
+    /// and week, and at most 12 per site and day.
     fn call_sites_by_bucket(
         &self,
         filter: &RecordFilter,
         hours: (Option<Timestamp>, Option<Timestamp>),
         limit: usize,
     ) -> Result<Vec<CallSite>, StoreError> {
-        let mut w = Sql::default();
-        let mut parts = Vec::new();
-        for SiteSpan { unit, since: lo, until: hi } in RecordFilter::site_spans(hours) {
-            let (table, column) = match unit {
-                SiteUnit::Hour => ("log_site_hourly", "hour"),
-                SiteUnit::Day => ("log_site_daily", "day"),
-            };
-            if let Some(lo) = lo {
-                let p = w.bind(lo.to_rfc3339());
-                w.and(format!("{column} >= {p}"));
-            }
-            if let Some(hi) = hi {
-                let p = w.bind(hi.to_rfc3339());
-                w.and(format!("{column} < {p}"));
-            }
-            if let Some(m) = &filter.logger {
-                w.logger(m);
-            }
-            // `table` and `column` are our constants.
-            parts.push(format!(
-                "SELECT logger, CASE WHEN file_key = '' THEN NULL ELSE substr(file_key, 2) END AS file,
-                        CASE WHEN line_key < 0 THEN NULL ELSE line_key END AS line,
-                        trace, debug, info, warn, error, last_seen AS last
-                 FROM {table} WHERE {}",
-                w.take_conditions()
-            ));
-        }
-        // The partial hours: [since, a) and [b, until).
-        for edge in filter.partial_hours(hours) {
-            w.filter(&edge);
-            parts.push(format!(
-                "SELECT logger, file, line, level = 5, level = 10, level = 20, level = 30, level = 40, ts
-                 FROM log_records WHERE {}",
-                w.take_conditions()
-            ));
-        }
-        let sql = parts.join(" UNION ALL ");
+        let (sql, w) = sites_by_bucket_statement(filter, hours);
         let conn = self.conn()?;
         let tx = conn.unchecked_transaction().map_err(storage)?;
         let mut out = Vec::new();
@@ -575,6 +559,52 @@ impl SqliteStore {
         tx.commit().map_err(storage)?;
         Ok(out)
     }
+}
+
+/// The units above the hours a call-site list reads, coarsest first
+/// ([`RecordFilter::site_spans_in`]): the tables the sink keeps beside the hours.
+const SITE_SPAN_UNITS: [SiteUnit; 2] = [SiteUnit::Week, SiteUnit::Day];
+
+/// The statement of [`SqliteStore::call_sites_by_bucket`] and its
+/// parameters: one `UNION ALL` part per span of
+/// [`RecordFilter::site_spans_in`] (weeks, days, hours) from its aggregate
+/// table, and one per partial hour at the range's ends from the rows, each
+/// row the logger, file, line, five level counts and newest time.
+fn sites_by_bucket_statement(filter: &RecordFilter, hours: (Option<Timestamp>, Option<Timestamp>)) -> (String, Sql) {
+    let mut w = Sql::default();
+    let mut parts = Vec::new();
+    for SiteSpan { unit, since: lo, until: hi } in RecordFilter::site_spans_in(hours, &SITE_SPAN_UNITS) {
+        let (table, column) = unit.table();
+        if let Some(lo) = lo {
+            let p = w.bind(lo.to_rfc3339());
+            w.and(format!("{column} >= {p}"));
+        }
+        if let Some(hi) = hi {
+            let p = w.bind(hi.to_rfc3339());
+            w.and(format!("{column} < {p}"));
+        }
+        if let Some(m) = &filter.logger {
+            w.logger(m);
+        }
+        // `table` and `column` are our constants.
+        parts.push(format!(
+            "SELECT logger, CASE WHEN file_key = '' THEN NULL ELSE substr(file_key, 2) END AS file,
+                    CASE WHEN line_key < 0 THEN NULL ELSE line_key END AS line,
+                    trace, debug, info, warn, error, last_seen AS last
+             FROM {table} WHERE {}",
+            w.take_conditions()
+        ));
+    }
+    // The partial hours: [since, a) and [b, until).
+    for edge in filter.partial_hours(hours) {
+        w.filter(&edge);
+        parts.push(format!(
+            "SELECT logger, file, line, level = 5, level = 10, level = 20, level = 30, level = 40, ts
+             FROM log_records WHERE {}",
+            w.take_conditions()
+        ));
+    }
+    (parts.join(" UNION ALL "), w)
 }
 
 /// One call site's counts summed over the aggregate rows of a list.
@@ -773,7 +803,7 @@ fn walk_beats_arms(
         }
     };
     // The hours that overlap the window.
-    let (from, to) = (bucket_of(window.0, HOUR), window.1);
+    let (from, to) = (SiteUnit::Hour.floor(window.0), window.1);
     let levels = if filter.keeps_warnings_only() { "warn + error" } else { "trace + debug + info + warn + error" };
     // `levels` is one of our two constants.
     let mut stmt = conn.prepare_cached(&format!(

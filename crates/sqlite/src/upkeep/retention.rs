@@ -20,7 +20,7 @@ use log_panel_core::{level_from_severity, Timestamp};
 use rusqlite::Connection;
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use crate::aggregates::{bucket_of, file_key, line_key, SITE_TABLES};
+use crate::aggregates::{file_key, line_key, SITE_UNITS};
 use crate::rows;
 
 /// How many records are older than `before`.
@@ -114,11 +114,12 @@ impl AggregateTables for Tables<'_, '_> {
     }
 
     fn add_to_sites(&mut self, rows: &[SiteDelta<'_>]) -> rusqlite::Result<()> {
-        for (table, column, unit) in SITE_TABLES {
-            // The hours' deltas summed per bucket of this table (a day holds up to 24 of them).
+        for unit in SITE_UNITS {
+            let (table, column) = unit.table();
+            // The hours' deltas summed per bucket of this table (a day holds up to 24 of them, a week 168).
             let mut deltas: BTreeMap<(Timestamp, &str, String, i64), [i64; 5]> = BTreeMap::new();
             for (hour, logger, file, line, counts) in rows {
-                let sum = deltas.entry((bucket_of(*hour, unit), logger, file_key(*file), line_key(*line))).or_default();
+                let sum = deltas.entry((unit.floor(*hour), logger, file_key(*file), line_key(*line))).or_default();
                 sum.iter_mut().zip(counts).for_each(|(s, c)| *s += c);
             }
             // Validated identifiers only: both names are our constants.

@@ -724,6 +724,108 @@ fn call_sites_over_days_equal_a_group_by_over_the_rows() {
     assert_eq!(pruned, table(sink.connection(), "SELECT * FROM log_site_daily ORDER BY 1, 2, 3, 4"));
 }
 
+/// Call sites over weeks (whole ISO weeks from `log_site_weekly`, whole
+/// days at their ends from `log_site_daily`, whole hours at theirs from
+/// `log_site_hourly`, the partial hours from the rows) equal a `GROUP BY`
+/// over the rows, for random spans over 40 days (partial weeks, days and
+/// hours at both ends), before and after a prune that cuts a week, a day and
+/// an hour in two; the pruned weekly rows are the rebuilt ones.
+#[test]
+fn call_sites_over_weeks_equal_a_group_by_over_the_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = SqliteSink::open(dir.path().join("logs.db")).unwrap();
+    // BASE is a Friday: 40 days hold five Mondays.
+    fill(&mut sink, &mut Rng(0x3eec), 5_000, 1, 40 * DAY);
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let mut rng = Rng(0x5a17);
+    let mut ranges: Vec<(Option<i64>, Option<i64>)> = vec![(None, None)];
+    for _ in 0..24 {
+        let a = BASE + rng.below(20 * DAY as u64) as i64;
+        let b = a + rng.below(20 * DAY as u64) as i64 + HOUR;
+        ranges.push((Some(a), Some(b)));
+    }
+    ranges.extend([(Some(BASE + 5 * DAY + 17), None), (None, Some(BASE + 24 * DAY + 3 * HOUR + 5))]);
+    let check = |when: &str| {
+        for &(since, until) in &ranges {
+            let want = sites_by_hand(sink.connection(), since, until);
+            assert_eq!(sites_read(&store, since, until), want, "{when}: {since:?}..{until:?}");
+        }
+    };
+    check("as written");
+    // The whole weeks come from the week table: a site week counted 1 000
+    // more there shows in a span holding that week, not in one inside it.
+    let monday = BASE + 3 * DAY; // 2026-11-23
+    sink.connection()
+        .execute(
+            "UPDATE log_site_weekly SET info = info + 1000
+             WHERE (week, logger, file_key, line_key) = (
+                 SELECT week, logger, file_key, line_key FROM log_site_weekly WHERE week = ?1 ORDER BY 1, 2, 3, 4 LIMIT 1)",
+            [Timestamp(monday).to_rfc3339()],
+        )
+        .unwrap();
+    let total = |since: i64, until: i64| -> i64 {
+        sites_read(&store, Some(since), Some(until))
+            .iter()
+            .map(|r| {
+                r[3..8].iter().map(|v| if let rusqlite::types::Value::Integer(n) = v { *n } else { 0 }).sum::<i64>()
+            })
+            .sum()
+    };
+    let rows = |since: i64, until: i64| -> i64 {
+        sink.connection()
+            .query_row(
+                "SELECT count(*) FROM log_records WHERE ts >= ?1 AND ts < ?2",
+                [Timestamp(since).to_rfc3339(), Timestamp(until).to_rfc3339()],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let (a, b) = (monday - DAY - 7, monday + 8 * DAY + 5 * HOUR + 1);
+    assert_eq!(total(a, b), rows(a, b) + 1000);
+    let (a, b) = (monday + 1, monday + 7 * DAY);
+    assert_eq!(total(a, b), rows(a, b));
+    let maintenance = SqliteMaintenance::open(sink.path()).unwrap();
+    maintenance.rebuild().unwrap();
+    check("rebuilt");
+    // Wednesday 3:17 of the second week.
+    maintenance.prune(Timestamp(monday + 9 * DAY + 3 * HOUR + 17 * 60_000_000 + 5), 300, false).unwrap();
+    check("pruned");
+    let pruned = table(sink.connection(), "SELECT * FROM log_site_weekly ORDER BY 1, 2, 3, 4");
+    maintenance.rebuild().unwrap();
+    assert_eq!(pruned, table(sink.connection(), "SELECT * FROM log_site_weekly ORDER BY 1, 2, 3, 4"));
+}
+
+/// A call-site list over weeks reads `log_site_weekly` by its key's range
+/// (week first), the days and hours at its ends by theirs, and the rows of
+/// the partial hours by the `ts` index: no part scans a table.
+#[test]
+fn call_sites_over_weeks_read_the_week_table_by_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, _) = open_filled(dir.path(), 200);
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let mut f = RecordFilter::default();
+    // Saturday 2026-11-21 5:00:07 to Wednesday 2026-12-16 9:30: weeks of 11-23 to 12-14.
+    f.since = Some(Timestamp(BASE + DAY + 5 * HOUR + 7));
+    f.until = Some(Timestamp(BASE + 26 * DAY + 9 * HOUR + 30 * 60_000_000));
+    let plan = store.explain_call_sites(&f).unwrap().unwrap();
+    for part in [
+        "SEARCH log_site_weekly USING PRIMARY KEY (week>? AND week<?)",
+        "SEARCH log_site_daily USING PRIMARY KEY (day>? AND day<?)",
+        "SEARCH log_site_hourly USING PRIMARY KEY (hour>? AND hour<?)",
+        "SEARCH log_records USING INDEX log_records_ts (ts>? AND ts<?)",
+    ] {
+        assert!(plan.contains(part), "{part}: {plan}");
+    }
+    assert!(!plan.contains("SCAN"), "{plan}");
+    // Within one week: no week table.
+    f.until = Some(Timestamp(BASE + 6 * DAY));
+    let plan = store.explain_call_sites(&f).unwrap().unwrap();
+    assert!(!plan.contains("log_site_weekly"), "{plan}");
+    // Not answered by the aggregates (a level dropped): no plan of theirs.
+    f.min_level = Some(Level::Warn);
+    assert_eq!(store.explain_call_sites(&f).unwrap(), None);
+}
+
 fn table(conn: &Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
     let mut stmt = conn.prepare(sql).unwrap();
     let n = stmt.column_count();
@@ -737,6 +839,7 @@ fn aggregates(conn: &Connection) -> Vec<Vec<Vec<rusqlite::types::Value>>> {
         "SELECT * FROM log_logger_quarter ORDER BY 1, 2",
         "SELECT * FROM log_site_hourly ORDER BY 1, 2, 3, 4",
         "SELECT * FROM log_site_daily ORDER BY 1, 2, 3, 4",
+        "SELECT * FROM log_site_weekly ORDER BY 1, 2, 3, 4",
     ]
     .iter()
     .map(|sql| table(conn, sql))
@@ -1129,13 +1232,13 @@ fn an_older_schema_is_refused_until_migrated() {
     let path = dir.path().join("v3.db");
     drop(open_filled(dir.path(), 50));
     std::fs::rename(dir.path().join("logs.db"), &path).unwrap();
-    // Version 3: what migrations 4 to 8 add is not there yet.
+    // Version 3: what migrations 4 to 10 add is not there yet.
     Connection::open(&path)
         .unwrap()
         .execute_batch(
             "DROP TABLE log_context_state; DROP TABLE log_context_index; DROP TABLE log_context_all;
              DROP INDEX log_records_warn_ts; DROP INDEX log_records_warn_logger_ts; DROP TABLE log_site_hourly;
-             DROP TABLE log_site_daily;
+             DROP TABLE log_site_daily; DROP TABLE log_site_weekly;
              PRAGMA user_version = 3",
         )
         .unwrap();
