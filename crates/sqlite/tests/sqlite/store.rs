@@ -637,6 +637,24 @@ fn sites_by_hand(conn: &Connection, since: Option<i64>, until: Option<i64>) -> V
 }
 
 /// [`Store::call_sites`] of `[since, until)` in the shape of [`sites_by_hand`].
+/// The records the call sites of `since..until` count, summed over every site.
+fn sites_total(store: &SqliteStore, since: i64, until: i64) -> i64 {
+    sites_read(store, Some(since), Some(until))
+        .iter()
+        .map(|r| r[3..8].iter().map(|v| if let rusqlite::types::Value::Integer(n) = v { *n } else { 0 }).sum::<i64>())
+        .sum()
+}
+
+/// The records stored in `since..until`, counted by hand.
+fn records_between(conn: &Connection, since: i64, until: i64) -> i64 {
+    conn.query_row(
+        "SELECT count(*) FROM log_records WHERE ts >= ?1 AND ts < ?2",
+        [Timestamp(since).to_rfc3339(), Timestamp(until).to_rfc3339()],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
 fn sites_read(store: &SqliteStore, since: Option<i64>, until: Option<i64>) -> Vec<Vec<rusqlite::types::Value>> {
     use rusqlite::types::Value;
     let mut f = RecordFilter::default();
@@ -694,23 +712,8 @@ fn call_sites_over_days_equal_a_group_by_over_the_rows() {
             [Timestamp(BASE + DAY).to_rfc3339()],
         )
         .unwrap();
-    let total = |since: i64, until: i64| -> i64 {
-        sites_read(&store, Some(since), Some(until))
-            .iter()
-            .map(|r| {
-                r[3..8].iter().map(|v| if let rusqlite::types::Value::Integer(n) = v { *n } else { 0 }).sum::<i64>()
-            })
-            .sum()
-    };
-    let rows = |since: i64, until: i64| -> i64 {
-        sink.connection()
-            .query_row(
-                "SELECT count(*) FROM log_records WHERE ts >= ?1 AND ts < ?2",
-                [Timestamp(since).to_rfc3339(), Timestamp(until).to_rfc3339()],
-                |r| r.get(0),
-            )
-            .unwrap()
-    };
+    let total = |since: i64, until: i64| sites_total(&store, since, until);
+    let rows = |since: i64, until: i64| records_between(sink.connection(), since, until);
     assert_eq!(total(BASE + HOUR + 1, BASE + 2 * DAY + 1), rows(BASE + HOUR + 1, BASE + 2 * DAY + 1) + 1000);
     // A range holding no whole day does not read it.
     assert_eq!(total(BASE + DAY + 1, BASE + 2 * DAY), rows(BASE + DAY + 1, BASE + 2 * DAY));
@@ -763,23 +766,8 @@ fn call_sites_over_weeks_equal_a_group_by_over_the_rows() {
             [Timestamp(monday).to_rfc3339()],
         )
         .unwrap();
-    let total = |since: i64, until: i64| -> i64 {
-        sites_read(&store, Some(since), Some(until))
-            .iter()
-            .map(|r| {
-                r[3..8].iter().map(|v| if let rusqlite::types::Value::Integer(n) = v { *n } else { 0 }).sum::<i64>()
-            })
-            .sum()
-    };
-    let rows = |since: i64, until: i64| -> i64 {
-        sink.connection()
-            .query_row(
-                "SELECT count(*) FROM log_records WHERE ts >= ?1 AND ts < ?2",
-                [Timestamp(since).to_rfc3339(), Timestamp(until).to_rfc3339()],
-                |r| r.get(0),
-            )
-            .unwrap()
-    };
+    let total = |since: i64, until: i64| sites_total(&store, since, until);
+    let rows = |since: i64, until: i64| records_between(sink.connection(), since, until);
     let (a, b) = (monday - DAY - 7, monday + 8 * DAY + 5 * HOUR + 1);
     assert_eq!(total(a, b), rows(a, b) + 1000);
     let (a, b) = (monday + 1, monday + 7 * DAY);
