@@ -11,6 +11,7 @@ mod combinations;
 mod walks;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -79,10 +80,17 @@ fn plans_of(log: &Path, read: impl FnOnce()) -> Vec<String> {
     plans
 }
 
+/// Held by a test while its database logs plans: the server's log is one
+/// file for every database, so two such tests at once would read each
+/// other's plans ([`plans_since`] cannot tell them apart).
+static EXPLAINING: Mutex<()> = Mutex::new(());
+
 /// A database of the shared server filled by `fill`, whose sessions from now
-/// on log every statement's executed plan (`auto_explain`), and the server's
-/// log; `None` (the test skipped) without a server or its log.
-fn explained_database(fill: impl FnOnce(&str)) -> Option<(String, PathBuf)> {
+/// on log every statement's executed plan (`auto_explain`), the server's
+/// log, and the turn to read it ([`EXPLAINING`], held until dropped);
+/// `None` (the test skipped) without a server or its log.
+fn explained_database(fill: impl FnOnce(&str)) -> Option<(String, PathBuf, MutexGuard<'static, ()>)> {
+    let turn = EXPLAINING.lock().unwrap_or_else(PoisonError::into_inner);
     let server = TestServer::shared()?;
     let Some(log) = server.log_file() else {
         eprintln!("skipped: plans are read from an own server's log");
@@ -99,13 +107,13 @@ fn explained_database(fill: impl FnOnce(&str)) -> Option<(String, PathBuf)> {
     ] {
         admin.batch_execute(&format!("ALTER DATABASE {db} SET {setting}")).unwrap();
     }
-    Some((url, log))
+    Some((url, log, turn))
 }
 
 #[test]
 fn no_read_scans_log_records_whole() {
     let now = Timestamp::now();
-    let Some((url, log)) = explained_database(|url| fill(url, now)) else { return };
+    let Some((url, log, _turn)) = explained_database(|url| fill(url, now)) else { return };
     let mut admin = client(&url);
     for sql in [
         "VACUUM ANALYZE log_records".to_owned(),

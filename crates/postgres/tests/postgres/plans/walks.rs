@@ -75,7 +75,7 @@ fn a_dense_value_is_walked_on_and_a_rare_one_listed() {
         fill(url, Timestamp::now());
         PgMaintenance::connect(url).unwrap().catch_up_search().unwrap();
     });
-    let Some((url, log)) = explained else { return };
+    let Some((url, log, _turn)) = explained else { return };
     client(&url).batch_execute("VACUUM ANALYZE log_records, log_search").unwrap();
     let store = PgStore::connect(&url).unwrap();
     // A page of 50 and whether there is more, as the store reads it.
