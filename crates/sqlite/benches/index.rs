@@ -1,7 +1,9 @@
 //! What indexing a record costs: the message search index (FTS5 trigram)
 //! and the context side table, each timed apart, in variants of their
 //! schema and statements, against the sink's own steps.
-//! docs/performance.md, "SQLite: the cost of indexing a record".
+//! docs/performance.md, "SQLite: the cost of indexing a record"; where a
+//! step's time goes, profiled with `perf_steps.py` beside this file: "Where
+//! an index step's time goes" (session 38).
 //!
 //! ```text
 //! LOG_PANEL_BENCH_SOURCE=/tmp/hostile.db LOG_PANEL_BENCH_RECORDS=100000 \
@@ -25,8 +27,13 @@
 //! sink just opened (an empty page cache), *warm* the rest, on the same
 //! connection. Each variant sets its setting on the sink's connection (a
 //! pragma, an FTS5 option) before the timed part, so every variant runs the
-//! same build. `read rows` reads what a step reads (messages, `json_each` of
-//! the contexts) and writes nothing: the part of a step that is not inserts.
+//! same build. `LOG_PANEL_BENCH_KEEP=1` keeps their base file in
+//! `LOG_PANEL_BENCH_DIR` and reuses it in the next run (so a profile of that
+//! run is mostly the timed steps). `read rows` reads what a step reads (messages, `json_each` of
+//! the contexts) and writes nothing: the part of a step that is not inserts;
+//! the `json …` variants read the context entries with the JSON parsed
+//! three times (schema 9's `json_valid`, `json_type`, `json_each`), twice,
+//! once, or not at all.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -121,6 +128,74 @@ fn read_rows(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Counts the rows `entries` gives for the records above `mark` up to
+/// `last` and writes nothing: what reading a step's context entries costs
+/// with a given way of parsing the JSON.
+fn count_entries(conn: &Connection, entries: &str, mark: i64, last: i64) -> rusqlite::Result<()> {
+    let n: i64 = conn
+        .prepare_cached(&format!("SELECT count(*) FROM ({entries})"))?
+        .query_row(params![mark, last], |r| r.get(0))?;
+    std::hint::black_box(n);
+    Ok(())
+}
+
+/// Schema 9's entries with the JSON parsed twice, not three times:
+/// `json_valid` guards `json_each`, and a top-level object is told from an
+/// array or a scalar by its entries' keys (text for an object's members,
+/// an integer index for an array's, NULL for a scalar) instead of by
+/// `json_type`, which parses the text once more.
+const CTX_ENTRIES_2: &str = "SELECT j.key,
+        CASE WHEN j.type = 'text' AND length(j.value) > 128 THEN substr(j.value, 1, 128) ELSE j.value END, r.id
+     FROM log_records AS r, json_each(CASE WHEN json_valid(r.context) THEN r.context END) AS j
+     WHERE r.id > ?1 AND r.id <= ?2 AND typeof(j.key) = 'text'
+       AND j.type IN ('text', 'integer', 'real', 'true', 'false') AND length(j.key) <= 128";
+
+/// The entries with one parse, unguarded: `json_each` alone (an error on a
+/// context that is not JSON, so only for measuring what a parse costs).
+const CTX_ENTRIES_1: &str = "SELECT j.key,
+        CASE WHEN j.type = 'text' AND length(j.value) > 128 THEN substr(j.value, 1, 128) ELSE j.value END, r.id
+     FROM log_records AS r, json_each(r.context) AS j
+     WHERE r.id > ?1 AND r.id <= ?2 AND typeof(j.key) = 'text'
+       AND j.type IN ('text', 'integer', 'real', 'true', 'false') AND length(j.key) <= 128";
+
+fn json_3(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    count_entries(conn, CTX_ENTRIES, mark, last)
+}
+
+fn json_2(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    count_entries(conn, CTX_ENTRIES_2, mark, last)
+}
+
+fn json_1(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    count_entries(conn, CTX_ENTRIES_1, mark, last)
+}
+
+/// `json_valid` of each context alone: one parse a record.
+fn json_valid_only(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    count_entries(conn, "SELECT 1 FROM log_records WHERE id > ?1 AND id <= ?2 AND json_valid(context)", mark, last)
+}
+
+/// The records' contexts read and nothing parsed.
+fn json_none(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    count_entries(conn, "SELECT 1 FROM log_records WHERE id > ?1 AND id <= ?2 AND length(context) > 0", mark, last)
+}
+
+fn ctx_parts_2(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    let sql = format!(
+        "INSERT OR IGNORE INTO log_context_index (key, value, id, part) SELECT e.*, e.id >> 16 FROM ({CTX_ENTRIES_2}) AS e"
+    );
+    exec(conn, &sql, mark, last)
+}
+
+/// Schema 9's insert without `OR IGNORE` (a duplicate key in a context
+/// would fail it: only for measuring what the conflict check costs).
+fn ctx_parts_plain(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
+    let sql = format!(
+        "INSERT INTO log_context_index (key, value, id, part) SELECT e.*, e.id >> 16 FROM ({CTX_ENTRIES}) AS e"
+    );
+    exec(conn, &sql, mark, last)
+}
+
 /// The side table with parts of 2^12 records (16 times smaller than schema 9's).
 fn ctx_parts_12(conn: &Connection, mark: i64, last: i64) -> rusqlite::Result<()> {
     let sql = format!(
@@ -168,6 +243,13 @@ fn variants() -> Vec<Variant> {
         v("ctx (schema 9)", String::new(), ctx_parts),
         v("both (schema 9)", String::new(), both_parts),
         v("ctx parts of 2^12", PARTS.to_owned(), ctx_parts_12),
+        v("json none (read contexts)", String::new(), json_none),
+        v("json valid only", String::new(), json_valid_only),
+        v("json rows 3 parses (schema 9)", String::new(), json_3),
+        v("json rows 2 parses", String::new(), json_2),
+        v("json rows 1 parse", String::new(), json_1),
+        v("ctx 2 parses", String::new(), ctx_parts_2),
+        v("ctx plain insert", String::new(), ctx_parts_plain),
         v("ctx json_each (now)", OLD_CTX.to_owned(), ctx),
         v("ctx parts", PARTS.to_owned(), ctx_parts),
         v("ctx sorted", OLD_CTX.to_owned(), ctx_sorted),
@@ -416,7 +498,11 @@ fn main() {
     let path = dir.join("index-bench.db");
     let base = dir.join("index-bench-base.db");
     let idle = idle_variants();
-    if idle.iter().any(|v| wanted(v.name)) {
+    // `LOG_PANEL_BENCH_KEEP=1` keeps the idle variants' base file at the
+    // end and reuses one left by an earlier run (same source and counts):
+    // a profile of the timed steps then holds little else.
+    let keep = std::env::var_os("LOG_PANEL_BENCH_KEEP").is_some();
+    if idle.iter().any(|v| wanted(v.name)) && !(keep && base.exists()) {
         idle_base(&base, source.as_deref(), below + records, below);
     }
     for round in 0..rounds {
@@ -473,6 +559,9 @@ fn main() {
         }
     }
     for p in [&path, &base] {
+        if keep && p == &base {
+            continue;
+        }
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
         }
