@@ -5,7 +5,6 @@
 //! never fails the page.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,9 +20,17 @@ use crate::http::Events;
 
 const NOTE: &str = "class=\"lag-note\"";
 
-/// 1 200 hostile records at `path`, the newest 300 not indexed (search and context keys).
-fn lagging(path: &Path) -> SqliteSink {
-    let mut sink = SqliteSink::open(path).unwrap();
+/// The pages whose filter reads an index (and the home page, every index).
+const NOTED: [&str; 5] =
+    ["/records?text=payment", "/records?q=user_id%3A7", "/related?key=user_id&value=7", "/", "/sites?text=payment"];
+
+/// 1 200 hostile records in a new file, the newest 300 not indexed (search
+/// and context keys): the file's directory, its writer, its store, and a
+/// runtime for the panel.
+fn lagging() -> (tempfile::TempDir, SqliteSink, Arc<dyn Store>, tokio::runtime::Runtime) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logs.db");
+    let mut sink = SqliteSink::open(&path).unwrap();
     let origin = Origin::new("shop", "h1", 7);
     let records: Vec<Record> = (0..1_200i64)
         .map(|i| {
@@ -35,16 +42,14 @@ fn lagging(path: &Path) -> SqliteSink {
         .collect();
     sink.write(&Batch::new(&origin, &records)).unwrap();
     sink.index_some(900).unwrap();
-    sink
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    (dir, sink, store, rt)
 }
 
 #[test]
 fn a_search_page_notes_the_records_its_index_has_not_covered() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("logs.db");
-    let mut sink = lagging(&path);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (_dir, mut sink, store, rt) = lagging();
     rt.block_on(async {
         let app = router(store.clone());
         let (status, _, body) = get(&app, "/records?text=payment").await;
@@ -81,13 +86,7 @@ fn a_search_page_notes_the_records_its_index_has_not_covered() {
         assert!(home.contains(">search and context-key index 300 records behind:"), "{home}");
 
         tokio::task::block_in_place(|| sink.catch_up_indexes(10_000).unwrap());
-        for uri in [
-            "/records?text=payment",
-            "/records?q=user_id%3A7",
-            "/related?key=user_id&value=7",
-            "/",
-            "/sites?text=payment",
-        ] {
+        for uri in NOTED {
             let (status, _, body) = get(&app, uri).await;
             assert_eq!(status, StatusCode::OK);
             assert!(!body.contains(NOTE), "{uri} once indexed: {body}");
@@ -107,22 +106,12 @@ impl Hooks for LagFails {
 
 #[test]
 fn a_failed_lag_read_leaves_every_page_and_says_so_in_the_notes_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("logs.db");
-    let _sink = lagging(&path);
-    let inner: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    let (_dir, _sink, inner, rt) = lagging();
     let store: Arc<dyn Store> = Arc::new(Wrapped::new(inner, LagFails));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let app = router_with(store, PanelOptions::default().tail_poll(Duration::from_millis(10)));
         let line = "index lag unknown: permission denied for table &lt;log_search_mark&gt; &amp; co</p>";
-        for uri in [
-            "/records?text=payment",
-            "/records?q=user_id%3A7",
-            "/related?key=user_id&value=7",
-            "/",
-            "/sites?text=payment",
-        ] {
+        for uri in NOTED {
             let (status, _, body) = get(&app, uri).await;
             assert_eq!(status, StatusCode::OK, "{uri}: {body}");
             assert_escaped(uri, &body);
@@ -145,11 +134,7 @@ fn a_failed_lag_read_leaves_every_page_and_says_so_in_the_notes_place() {
 
 #[test]
 fn the_live_tail_notes_a_lagging_index_and_says_each_change_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("logs.db");
-    let mut sink = lagging(&path);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (_dir, mut sink, store, rt) = lagging();
     rt.block_on(async {
         let app = router_with(store, PanelOptions::default().tail_poll(Duration::from_millis(10)));
         let behind = "search index 300 records behind: the newest 300 records are scanned (results stay complete)";
