@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
 use log_panel_query::{
-    CardFilter, CardsQuery, CommitWaiter, FieldValue, Follow, LoggerCard, PageAt, RecordFilter, Slots, StoredRecord,
-    Wake,
+    CardFilter, CardsQuery, CommitWaiter, FieldValue, Follow, IndexNote, LoggerCard, PageAt, RecordFilter, Slots,
+    StoredRecord, Wake,
 };
 use log_panel_query::{LevelCounts, Maintenance, Store, StoreErrorKind, Timeline};
 
@@ -88,13 +88,19 @@ pub(crate) fn tail(ctx: &Ctx, a: &TailArgs, filter: RecordFilter) -> Result<(), 
     // The newest id of all, read first: following starts after it, so no
     // record committed from now on is missed, matching or not.
     let start = if a.follow { ctx.store.tail(&RecordFilter::default(), None, 1)?.last().map(|r| r.id) } else { None };
+    let lag = LagWatch::read(&*ctx.store, &filter);
     let latest = latest_by_time(&*ctx.store, &filter, a.lines)?;
     if !a.follow {
         for r in &latest {
             w.write(r, &ctx.clock)?;
         }
-        return w.flush();
+        w.flush()?;
+        say(&lag.said);
+        return Ok(());
     }
+    say(&lag.said);
+    let mut lag = lag;
+    let watched = filter.clone();
     // The latest lines go through the follow too: those younger than the
     // reorder window come out in time order with the records committed
     // after them (see `Follow`), each once.
@@ -105,8 +111,50 @@ pub(crate) fn tail(ctx: &Ctx, a: &TailArgs, filter: RecordFilter) -> Result<(), 
         for r in new {
             w.write(r, &ctx.clock)?;
         }
-        w.flush()
+        w.flush()?;
+        lag.check(&*ctx.store, &watched);
+        Ok(())
     })
+}
+
+/// How often `tail -f` reads the index lag again while its filter reads an
+/// index (a filter that reads none never asks the store).
+const LAG_EVERY: Duration = Duration::from_secs(1);
+
+/// What `tail -f` last said on stderr about the indexes its filter reads.
+/// It says it again only when that changes — an index falls behind, catches
+/// up (one line, [`CAUGHT_UP`]), or its lag cannot be read — never as the
+/// count of a lagging index moves with the writer, which would be a line
+/// per poll.
+struct LagWatch {
+    said: IndexNote,
+    read_at: Instant,
+}
+
+/// What `tail -f` says when the indexes its filter reads caught up.
+const CAUGHT_UP: &str = "the index caught up: no records above it are scanned";
+
+impl LagWatch {
+    /// The note of `filter` now, read before the records it goes with.
+    fn read(store: &dyn Store, filter: &RecordFilter) -> LagWatch {
+        LagWatch { said: log_panel_query::index_note(store, filter), read_at: Instant::now() }
+    }
+
+    /// Reads the note again (at most every [`LAG_EVERY`]) and says it when
+    /// its state changed.
+    fn check(&mut self, store: &dyn Store, filter: &RecordFilter) {
+        if self.read_at.elapsed() < LAG_EVERY {
+            return;
+        }
+        let now = LagWatch::read(store, filter);
+        if std::mem::discriminant(&now.said) != std::mem::discriminant(&self.said) {
+            match now.said {
+                IndexNote::Current => eprintln!("log-panel: {CAUGHT_UP}"),
+                _ => say(&now.said),
+            }
+        }
+        *self = now;
+    }
 }
 
 /// The newest `n` records `filter` keeps by time (then id), oldest first:
@@ -202,8 +250,8 @@ pub(crate) fn query(ctx: &Ctx, a: &QueryArgs, filter: &RecordFilter) -> Result<(
     };
     let limit = usize::try_from(a.limit).unwrap_or(usize::MAX);
     let lag = match &a.request {
-        Some(_) => ctx.store.index_lag()?.note_for_context(),
-        None => log_panel_query::index_note(&*ctx.store, filter)?,
+        Some(_) => log_panel_query::context_note(&*ctx.store),
+        None => log_panel_query::index_note(&*ctx.store, filter),
     };
     if let Some(id) = &a.request {
         let records = ctx.store.related("request_id", &FieldValue::Text(id.clone()), limit)?;
@@ -211,12 +259,12 @@ pub(crate) fn query(ctx: &Ctx, a: &QueryArgs, filter: &RecordFilter) -> Result<(
             w.write(r, &ctx.clock)?;
         }
         w.finish()?;
-        say(lag.as_deref());
+        say(&lag);
         return Ok(());
     }
     let more = walk(&*ctx.store, filter, Some(limit), |r| w.write(r, &ctx.clock))?;
     w.finish()?;
-    say(lag.as_deref());
+    say(&lag);
     if more && io::stderr().is_terminal() {
         eprintln!("log-panel: more records match; raise --limit or narrow the filter");
     }
@@ -236,7 +284,7 @@ pub(crate) fn export(ctx: &Ctx, a: &ExportArgs, filter: &RecordFilter) -> Result
         ExportFormat::Ndjson => RecordWriter::ndjson(sink),
         ExportFormat::Csv => RecordWriter::csv(sink, neutralise)?,
     };
-    let lag = log_panel_query::index_note(&*ctx.store, filter)?;
+    let lag = log_panel_query::index_note(&*ctx.store, filter);
     let progress = if a.output.is_some() { counter("exporting") } else { ProgressBar::hidden() };
     let mut n = 0u64;
     walk(&*ctx.store, filter, None, |r| {
@@ -248,7 +296,7 @@ pub(crate) fn export(ctx: &Ctx, a: &ExportArgs, filter: &RecordFilter) -> Result
     })?;
     w.finish()?;
     progress.finish_and_clear();
-    say(lag.as_deref());
+    say(&lag);
     if let Some(path) = &a.output {
         eprintln!("log-panel: exported {n} records to {}", clean(&path.display().to_string()));
     }
@@ -257,10 +305,12 @@ pub(crate) fn export(ctx: &Ctx, a: &ExportArgs, filter: &RecordFilter) -> Result
 
 /// The line of an index that lags (`Store::index_lag`), read before the
 /// records (the lag the read met), said after them on stderr: stdout stays
-/// clean for pipes and JSON, and a read that fails says only its error.
-fn say(lag: Option<&str>) {
-    if let Some(line) = lag {
-        eprintln!("log-panel: {line}");
+/// clean for pipes and JSON, and a read of the records that fails says only
+/// its error. A read of the lag that failed says so here
+/// (`index lag unknown: …`) and leaves the records and the exit status alone.
+fn say(lag: &IndexNote) {
+    if let Some(line) = lag.line() {
+        eprintln!("log-panel: {}", clean(line));
     }
 }
 
@@ -328,11 +378,16 @@ pub(crate) fn rebuild(ctx: &Ctx, maintenance: &dyn Maintenance) -> Result<(), Cl
 
 pub(crate) fn sites(ctx: &Ctx, a: &SitesArgs, filter: &RecordFilter) -> Result<(), CliError> {
     let limit = usize::try_from(a.limit).unwrap_or(usize::MAX);
+    // A text or context filter counts the rows through its index (without
+    // one, the site aggregates are summed and no index is read).
+    let lag = log_panel_query::index_note(&*ctx.store, filter);
     let sites = ctx.store.call_sites(filter, limit)?;
     let mut w = stdout();
     if sites.is_empty() {
         print(&mut w, "no records in this window\n")?;
-        return w.flush().map_err(out);
+        w.flush().map_err(out)?;
+        say(&lag);
+        return Ok(());
     }
     let rows: Vec<[String; 6]> = sites
         .iter()
@@ -383,7 +438,9 @@ pub(crate) fn sites(ctx: &Ctx, a: &SitesArgs, filter: &RecordFilter) -> Result<(
         text.push('\n');
     }
     print(&mut w, &text)?;
-    w.flush().map_err(out)
+    w.flush().map_err(out)?;
+    say(&lag);
+    Ok(())
 }
 
 /// The width of each column: its widest cell, header included.
@@ -502,8 +559,8 @@ pub(crate) fn stats(ctx: &Ctx, a: &StatsArgs) -> Result<(), CliError> {
     } else {
         "cells: E errors, W warnings, + other records, . none\n"
     });
-    if let Some(line) = ctx.store.index_lag()?.summary() {
-        text.push_str(&line);
+    if let Some(line) = log_panel_query::summary_note(&*ctx.store).line() {
+        text.push_str(&clean(line));
         text.push('\n');
     }
     print(&mut w, &text)?;

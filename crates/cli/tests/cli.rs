@@ -71,13 +71,21 @@ fn write(db: &Path, origin: &Origin, records: &[Record]) {
     sink.catch_up_indexes(10_000).unwrap();
 }
 
-#[test]
-fn a_search_over_a_lagging_index_says_so_on_stderr_only() {
+/// The six records of [`fill`], the newest 4 not indexed (search and context
+/// keys), and the writer that can index them.
+fn lagging() -> (Db, SqliteSink) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("logs.db");
     let mut sink = SqliteSink::open(&path).unwrap();
     fill_into(&mut sink);
     sink.index_some(2).unwrap();
+    (Db { _dir: dir, path }, sink)
+}
+
+#[test]
+fn a_search_over_a_lagging_index_says_so_on_stderr_only() {
+    let (db, mut sink) = lagging();
+    let path = db.path.clone();
     let search = ["query", "--text", "payment", "--format", "json"];
     let lagging = run(&path, &search);
     assert_eq!(lagging.status.code(), Some(0));
@@ -97,6 +105,11 @@ fn a_search_over_a_lagging_index_says_so_on_stderr_only() {
     assert!(String::from_utf8(export.stderr).unwrap().starts_with("log-panel: search index 4 records behind:"));
     let request = run(&path, &["query", "--request", "r-1"]);
     assert!(String::from_utf8(request.stderr).unwrap().starts_with("log-panel: context-key index 4 records behind:"));
+    // Call sites of a text filter count its rows through the search index.
+    let sites = run(&path, &["sites", "--since", "1d", "--text", "payment"]);
+    assert!(String::from_utf8(sites.stdout).unwrap().contains("billing::payments"));
+    assert!(String::from_utf8(sites.stderr).unwrap().starts_with("log-panel: search index 4 records behind:"));
+    ok(&path, &["sites", "--since", "1d"]);
     // A page that reads no index says nothing; stats show the lag.
     ok(&path, &["query", "--level", "error"]);
     let stats = ok(&path, &["stats"]);
@@ -113,6 +126,85 @@ fn a_search_over_a_lagging_index_says_so_on_stderr_only() {
     assert!(indexed.contains("payment failed"), "{indexed}");
     ok(&path, &["query", "--context", "order_id=1234"]);
     assert!(!ok(&path, &["stats"]).contains("index"));
+}
+
+/// The lag is advice, the records are the answer: a read of the lag that
+/// fails (here the context index's mark table dropped on a copy, which a
+/// text search does not read) leaves stdout and the exit status as they
+/// were and says so on stderr in the note's place.
+#[test]
+fn a_failed_lag_read_leaves_the_records_and_the_exit_status() {
+    let db = fill();
+    let search = ["query", "--text", "payment", "--format", "json"];
+    let before = ok(&db.path, &search);
+    let tail = ["tail", "-n", "5", "--text", "payment"];
+    let tail_before = ok(&db.path, &tail);
+    let stats_before = ok(&db.path, &["stats"]);
+    rusqlite::Connection::open(&db.path).unwrap().execute_batch("DROP TABLE log_context_all").unwrap();
+    let unknown = "log-panel: index lag unknown: SQLite: no such table: log_context_all\n";
+    for (args, stdout) in [(&search[..], &before), (&tail[..], &tail_before)] {
+        let out = run(&db.path, args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), *stdout, "{args:?}: the same records");
+        assert_eq!(String::from_utf8(out.stderr).unwrap(), unknown, "{args:?}");
+    }
+    assert!(before.contains("payment failed"), "{before}");
+    let export = run(&db.path, &["export", "--text", "payment"]);
+    assert_eq!(export.status.code(), Some(0));
+    assert!(String::from_utf8(export.stdout).unwrap().contains("payment failed"));
+    assert_eq!(String::from_utf8(export.stderr).unwrap(), unknown);
+    // `stats` ends with the line, on stdout as the lag's own line would be.
+    let stats = run(&db.path, &["stats"]);
+    assert_eq!(stats.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(stats.stdout).unwrap(),
+        format!("{stats_before}index lag unknown: SQLite: no such table: log_context_all\n")
+    );
+    // A filter that reads no index never asks.
+    ok(&db.path, &["query", "--level", "error"]);
+}
+
+/// `tail -f` says once that the index its filter reads is behind, not
+/// again while only its count moves, and once when it caught up.
+#[cfg(unix)]
+#[test]
+fn tail_follow_says_a_lagging_index_once_and_when_it_caught_up() {
+    let (db, mut sink) = lagging();
+    let path = db.path.clone();
+    let mut child = cmd(&path)
+        .args(["tail", "-f", "-n", "1", "--text", "payment"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let wait = Duration::from_secs(10);
+    let first = rx.recv_timeout(wait).expect("the note");
+    assert_eq!(
+        first,
+        "log-panel: search index 4 records behind: the newest 4 records are scanned (results stay complete)"
+    );
+    // The writer goes on (the lag grows: 5 records behind) for longer than the
+    // note's re-read; only the count moved, so nothing more is said.
+    sink.write(&Batch::new(&api(), &[record(Level::Info, "live", "payment retried", 0)])).unwrap();
+    assert!(rx.recv_timeout(Duration::from_millis(2_500)).is_err(), "said once");
+    sink.catch_up_indexes(10_000).unwrap();
+    assert_eq!(
+        rx.recv_timeout(wait).expect("caught up"),
+        "log-panel: the index caught up: no records above it are scanned"
+    );
+    assert!(rx.recv_timeout(Duration::from_millis(1_500)).is_err(), "said once");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
 fn cmd(db: &Path) -> Command {
@@ -213,6 +305,77 @@ fn postgres_database_by_url() {
     let tail = ok(db, &["tail", "-n", "1"]);
     assert!(tail.contains("evil: red\\e[31mALERT") && !tail.contains('\x1b'), "{tail:?}");
     assert!(ok(db, &["stats"]).starts_with("6 loggers;"));
+}
+
+/// PostgreSQL end to end, in two processes beside this test: a writer (this
+/// test binary again, with [`WRITER_URL`] set, driving the real `PgSink`)
+/// commits records and holds back its idle steps, so the search mark lags;
+/// `log-panel query` (the built binary) says so on stderr with the same
+/// stdout, and says nothing once the writer's idle steps caught up.
+#[test]
+fn postgres_a_lagging_search_mark_is_said_by_another_process_until_the_writer_caught_up() {
+    if let Ok(url) = std::env::var(WRITER_URL) {
+        return writer_process(&url);
+    }
+    let Some(url) = log_panel_testing::postgres::TestServer::shared_database() else { return };
+    let mut writer = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "postgres_a_lagging_search_mark_is_said_by_another_process_until_the_writer_caught_up"])
+        .args(["--nocapture", "--test-threads", "1"])
+        .env(WRITER_URL, &url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = BufReader::new(writer.stdout.take().unwrap());
+    let mut told = writer.stdin.take().unwrap();
+    let mut until = |word: &str| {
+        let mut line = String::new();
+        // Not `starts_with`: the harness's `test … ... ` precedes the first line.
+        while !line.contains(word) {
+            line.clear();
+            assert!(said.read_line(&mut line).unwrap() > 0, "the writer ended before `{word}`");
+        }
+    };
+    until("written");
+    let db = Path::new(&url);
+    let search = ["query", "--text", "payment", "--format", "ndjson", "--limit", "1000"];
+    let lagging = run(db, &search);
+    assert_eq!(lagging.status.code(), Some(0), "{}", String::from_utf8_lossy(&lagging.stderr));
+    assert_eq!(
+        String::from_utf8(lagging.stderr).unwrap(),
+        "log-panel: search index 600 records behind: the newest 600 records are scanned (results stay complete)\n"
+    );
+    assert_eq!(lagging.stdout.iter().filter(|b| **b == b'\n').count(), 600, "every record, read by the scan");
+    let stats = ok(db, &["stats"]);
+    assert!(stats.ends_with("search and context-key index 600 records behind: the newest 600 records are scanned (results stay complete)\n"), "{stats}");
+    std::io::Write::write_all(&mut told, b"catch up\n").unwrap();
+    until("caught up");
+    assert!(writer.wait().unwrap().success());
+    let caught_up = ok(db, &search);
+    assert_eq!(caught_up.as_bytes(), lagging.stdout, "stdout is the same whatever the lag");
+    assert!(!ok(db, &["stats"]).contains("index"));
+}
+
+/// The variable that makes [`postgres_a_lagging_search_mark_is_said_by_another_process_until_the_writer_caught_up`]
+/// the writer process, on the database it names.
+const WRITER_URL: &str = "LOG_PANEL_TEST_WRITER_URL";
+
+/// The writer: 600 records in three batches without an idle step (as a
+/// writer at capacity leaves its index), `written`; then, told `catch up`
+/// on stdin, its idle steps until nothing is left, `caught up`.
+fn writer_process(url: &str) {
+    let mut sink = log_panel_postgres::PgSink::connect(url).unwrap();
+    for batch in 0..3 {
+        let records: Vec<Record> =
+            (0..200).map(|i| record(Level::Info, "shop", &format!("payment {batch}-{i} taken"), 1)).collect();
+        sink.write(&Batch::new(&api(), &records)).unwrap();
+    }
+    println!("written");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "catch up");
+    while sink.idle().unwrap() {}
+    println!("caught up");
 }
 
 /// `sslmode=require` URLs: the command speaks TLS (feature `tls`, on by default),

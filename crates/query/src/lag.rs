@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use crate::{RecordFilter, Store, StoreError};
+use crate::{RecordFilter, Store};
 
 /// How many records one index has not covered yet (the records above its
 /// mark, which a read scans).
@@ -190,14 +190,88 @@ impl IndexLag {
     }
 }
 
-/// The note for `filter` on `store` ([`IndexLag::note`]), asking the store
-/// only when the filter reads an index: an unfiltered page pays nothing.
-pub fn index_note(store: &dyn Store, filter: &RecordFilter) -> Result<Option<String>, StoreError> {
-    let (text, keys) = filter.reads_indexes();
-    if !text && !keys {
-        return Ok(None);
+/// What a face says beside an answer about the lookup indexes it read.
+///
+/// The lag is advice and the records are the answer: a read of the lag that
+/// fails never fails the answer, it takes the note's place
+/// ([`IndexNote::Unknown`]), so a page still draws its rows and a command
+/// still prints them and exits 0.
+///
+/// ```
+/// use log_panel_query::{Behind, IndexLag, IndexNote, RecordFilter};
+/// let mut search = RecordFilter::default();
+/// search.text = Some("timeout".into());
+/// let lag = IndexLag::new(Behind::counted(2), Behind::default());
+/// assert!(matches!(IndexNote::from_read(Ok::<_, String>(&lag), &search), IndexNote::Behind(_)));
+/// let failed = IndexNote::from_read(Err::<&IndexLag, _>("no such table: log_fts_state"), &search);
+/// assert_eq!(failed.line(), Some("index lag unknown: no such table: log_fts_state"));
+/// // A filter that reads no index has nothing to say, whatever the read.
+/// assert_eq!(IndexNote::from_read(Err::<&IndexLag, _>("down"), &RecordFilter::default()), IndexNote::Current);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IndexNote {
+    /// No index the answer reads is behind (or it reads none): nothing to say.
+    Current,
+    /// An index the answer reads is behind: the line saying how far
+    /// ([`IndexLag::note`]).
+    Behind(String),
+    /// The lag could not be read: `index lag unknown: <error>`.
+    Unknown(String),
+}
+
+impl IndexNote {
+    /// The line to show, `None` when there is nothing to say.
+    pub fn line(&self) -> Option<&str> {
+        match self {
+            IndexNote::Current => None,
+            IndexNote::Behind(line) | IndexNote::Unknown(line) => Some(line),
+        }
     }
-    Ok(store.index_lag()?.line(text, keys))
+
+    /// The note for an answer to `filter` from a read of the lag (what
+    /// [`Store::index_lag`] answered, or its error): for a face that reads
+    /// the lag once for several filters (the live tail's streams).
+    pub fn from_read<E: fmt::Display>(read: Result<&IndexLag, E>, filter: &RecordFilter) -> IndexNote {
+        let (text, keys) = filter.reads_indexes();
+        IndexNote::of(|| read, text, keys)
+    }
+
+    /// The note for an answer reading the search index when `text` and the
+    /// context-key index when `keys`; `read` is called only when it reads one.
+    fn of<L: std::borrow::Borrow<IndexLag>, E: fmt::Display>(
+        read: impl FnOnce() -> Result<L, E>,
+        text: bool,
+        keys: bool,
+    ) -> IndexNote {
+        if !text && !keys {
+            return IndexNote::Current;
+        }
+        match read() {
+            Ok(lag) => lag.borrow().line(text, keys).map_or(IndexNote::Current, IndexNote::Behind),
+            Err(e) => IndexNote::Unknown(format!("index lag unknown: {e}")),
+        }
+    }
+}
+
+/// The note for `filter` on `store` ([`IndexLag::note`]), asking the store
+/// only when the filter reads an index: an unfiltered page pays nothing. A
+/// failed read is [`IndexNote::Unknown`], never an error of the answer.
+pub fn index_note(store: &dyn Store, filter: &RecordFilter) -> IndexNote {
+    let (text, keys) = filter.reads_indexes();
+    IndexNote::of(|| store.index_lag(), text, keys)
+}
+
+/// The note for a request's records (`key=value` alone, through the
+/// context-key index, [`IndexLag::note_for_context`]) on `store`.
+pub fn context_note(store: &dyn Store) -> IndexNote {
+    IndexNote::of(|| store.index_lag(), false, true)
+}
+
+/// The note for every index of `store` that lags, whatever reads it (a
+/// health or stats view, [`IndexLag::summary`]).
+pub fn summary_note(store: &dyn Store) -> IndexNote {
+    IndexNote::of(|| store.index_lag(), true, true)
 }
 
 impl RecordFilter {

@@ -54,7 +54,7 @@ pub use fields::{
 };
 pub use follow::Follow;
 pub use histogram::HistogramSpan;
-pub use lag::{grouped, index_note, Behind, IndexLag};
+pub use lag::{context_note, grouped, index_note, summary_note, Behind, IndexLag, IndexNote};
 pub use language::{parse_query, Expr, QueryError, MAX_DEPTH, MAX_QUERY_BYTES, MAX_TERMS};
 pub use params::{parse_pid, FilterError, FilterParams, LevelSpec, Timeline};
 pub use range::{FieldRange, RangeOp};
@@ -1363,12 +1363,13 @@ pub trait Store: Send + Sync {
     /// is a storage without an index that lags.
     ///
     /// ```
-    /// use log_panel_query::{RecordFilter, Store, StoreError};
-    /// fn warn_if_scanned(store: &dyn Store, filter: &RecordFilter) -> Result<(), StoreError> {
-    ///     if let Some(line) = store.index_lag()?.note(filter) {
+    /// use log_panel_query::{index_note, RecordFilter, Store};
+    /// fn warn_if_scanned(store: &dyn Store, filter: &RecordFilter) {
+    ///     // A failed read of the lag is a line too ("index lag unknown: …"),
+    ///     // never the answer's error: the lag is advice.
+    ///     if let Some(line) = index_note(store, filter).line() {
     ///         eprintln!("log-panel: {line}");
     ///     }
-    ///     Ok(())
     /// }
     /// ```
     fn index_lag(&self) -> Result<IndexLag, StoreError> {

@@ -53,7 +53,7 @@ fn main() {
             alone.push(timed(|| store.records(&search, PageAt::Newest, 50).unwrap()).1);
             noted.push(
                 timed(|| {
-                    let note = index_note(&store, &search).unwrap();
+                    let note = index_note(&store, &search);
                     (store.records(&search, PageAt::Newest, 50).unwrap(), note)
                 })
                 .1,

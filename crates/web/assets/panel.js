@@ -165,6 +165,16 @@
   source.addEventListener("status", function (ev) {
     say(ev.data === "ok" ? "Live" : "Database unreachable, retrying: " + ev.data);
   });
+  // How far an index the filter reads is behind (a JSON string), replaced in
+  // place when it changes; an empty note hides it (the indexes caught up).
+  var lagNote = document.getElementById("tail-lag");
+  source.addEventListener("lag", function (ev) {
+    var text;
+    try { text = JSON.parse(ev.data); } catch (e) { return; }
+    if (!lagNote || typeof text !== "string") { return; }
+    lagNote.textContent = text;
+    lagNote.hidden = !text;
+  });
   // The server starts a stream at most one page back; it says when it skipped lines.
   source.addEventListener("gap", function (ev) {
     var row = gap(ev.data);

@@ -329,7 +329,7 @@ fn the_store_says_how_far_the_search_mark_is_behind() {
     let mut search = RecordFilter::default();
     search.text = Some("record".into());
     assert_eq!(
-        index_note(&store, &search).unwrap().as_deref(),
+        index_note(&store, &search).line(),
         Some("search index 750 records behind: the newest 750 records are scanned (results stay complete)")
     );
     assert_eq!(
@@ -341,5 +341,43 @@ fn the_store_says_how_far_the_search_mark_is_behind() {
     );
     while sink.idle().unwrap() {}
     assert_eq!(store.index_lag().unwrap(), IndexLag::default(), "caught up");
-    assert_eq!(index_note(&store, &search).unwrap(), None);
+    assert_eq!(index_note(&store, &search).line(), None);
+}
+
+/// What a reader sees while another session of the database has connected
+/// and run no statement (its statement start is unknown, so the bound reads
+/// `pg_locks`), and while one sits in a transaction that drew no id (a
+/// reader's query, an autovacuum worker): the note of a search says how far
+/// the mark is behind until the idle steps ran, and nothing after. Such
+/// sessions make the bound read the lock table; they do not hold the mark.
+#[test]
+fn a_silent_session_or_a_transaction_without_an_id_does_not_keep_the_readers_note() {
+    use log_panel_query::{index_note, RecordFilter};
+    let Some((url, mut sink)) = fresh_sink() else { return };
+    let store = log_panel_postgres::PgStore::connect(&url).unwrap();
+    let silent = client(&url);
+    let mut reading = client(&url);
+    reading.batch_execute("BEGIN; SELECT count(*) FROM log_records").unwrap();
+    let mut db = client(&url);
+    let no_statement: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND backend_type = 'client backend' AND query_start IS NULL",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(no_statement >= 1, "a session that ran no statement");
+    sink.write(&Batch::new(&Origin::new("mark", "h", 1), &records(0, 600))).unwrap();
+    let mut search = RecordFilter::default();
+    search.text = Some("record".into());
+    assert_eq!(
+        index_note(&store, &search).line(),
+        Some("search index 600 records behind: the newest 600 records are scanned (results stay complete)")
+    );
+    while sink.idle().unwrap() {}
+    assert_eq!(state(&mut db).0, 600, "the mark moved past both sessions");
+    assert_eq!(index_note(&store, &search).line(), None, "nothing is said once the steps ran");
+    reading.batch_execute("COMMIT").unwrap();
+    drop(silent);
 }

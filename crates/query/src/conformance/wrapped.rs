@@ -66,6 +66,13 @@ pub trait Hooks: Send + Sync {
         inner.describe()
     }
 
+    /// The answer to [`Store::index_lag`] (not a record read: [`Hooks::before`]
+    /// does not see it, so a store that goes down for its reads still
+    /// answers its lag unless a double says otherwise).
+    fn index_lag(&self, inner: &dyn Store) -> Result<IndexLag, StoreError> {
+        inner.index_lag()
+    }
+
     /// The answer to [`Store::ids_in_commit_order`]: the trait's default,
     /// like the other provided methods, unless a double says otherwise.
     fn ids_in_commit_order(&self) -> bool {
@@ -139,6 +146,6 @@ impl<H: Hooks> Store for Wrapped<H> {
         self.hooks.ids_in_commit_order()
     }
     fn index_lag(&self) -> Result<IndexLag, StoreError> {
-        self.inner.index_lag()
+        self.hooks.index_lag(self.inner.as_ref())
     }
 }

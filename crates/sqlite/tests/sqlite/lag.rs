@@ -44,10 +44,10 @@ fn each_index_says_how_far_it_is_behind() {
     let lag = store.index_lag().unwrap();
     assert_eq!(lag, IndexLag::new(Behind::counted(500), Behind::counted(500)));
     assert_eq!(
-        index_note(&store, &text("served")).unwrap().as_deref(),
+        index_note(&store, &text("served")).line(),
         Some("search index 500 records behind: the newest 500 records are scanned (results stay complete)")
     );
-    assert_eq!(index_note(&store, &RecordFilter::default()).unwrap(), None, "a page that reads no index");
+    assert_eq!(index_note(&store, &RecordFilter::default()).line(), None, "a page that reads no index");
 
     // The side table's mark set back (as a migration that recreates it
     // does): past the count's cap, the span of ids, and only a context-key
@@ -57,9 +57,9 @@ fn each_index_says_how_far_it_is_behind() {
     let lag = store.index_lag().unwrap();
     assert_eq!(lag.search, Behind::default());
     assert_eq!((lag.context.records, lag.context.exact), (1_500, false));
-    assert_eq!(index_note(&store, &text("served")).unwrap(), None);
+    assert_eq!(index_note(&store, &text("served")).line(), None);
     assert_eq!(
-        index_note(&store, &user(7)).unwrap().as_deref(),
+        index_note(&store, &user(7)).line(),
         Some(
             "context-key index about 1\u{202f}500 records behind: the newest records above it, \
              about 1\u{202f}500 records, are scanned (results stay complete)"

@@ -95,7 +95,8 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Result<Resp
     query.offset = (page_no - 1) * CARDS_PER_PAGE;
     query.limit = CARDS_PER_PAGE;
     let options = state.options.clone();
-    let read = blocking(&state, move |s| Ok((crate::trouble::cards(s, &query, &options)?, s.index_lag()?.summary())));
+    let read =
+        blocking(&state, move |s| Ok((crate::trouble::cards(s, &query, &options)?, log_panel_query::summary_note(s))));
     let (cards, lag) = match read.await {
         Ok(c) => c,
         Err(e) => return Err(PageError::store(ctx.frame("Loggers", Nav::Home), e)),
@@ -115,7 +116,7 @@ pub(crate) async fn home(State(state): State<AppState>, ctx: Ctx) -> Result<Resp
     };
     let body = html! {
         (form)
-        (crate::pages::records::lag_note(lag.as_deref()))
+        (crate::pages::records::lag_note(lag.line()))
         @if cards.cards.is_empty() {
             p.empty { @if cards.matching == 0 && name.is_none() && filter == CardFilter::All {
                 "No records stored yet." } @else { "No logger matches." } }

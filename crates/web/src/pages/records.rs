@@ -55,7 +55,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Result<R
     let split_key_read = split_key.clone();
     let ask_read = ask.clone();
     let result = blocking(&state, move |s| {
-        let lag = log_panel_query::index_note(s, &filter)?;
+        let lag = log_panel_query::index_note(s, &filter);
         let page = s.records(&filter, at, limit)?;
         let drawn = crate::histogram::read(s, &filter, &page, newest, now, viewer, counting)?;
         let split = match split_key_read.as_deref() {
@@ -113,7 +113,7 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Result<R
     let body = html! {
         (filter_form_keeping(&ctx.base, "/records", &form, viewer, None, &beside))
         (unindexed)
-        (lag_note(lag.as_deref()))
+        (lag_note(lag.line()))
         (histogram(&ctx.base, viewer, &form, &drawn, &page_of.records, "/records", &beside, &count_exactly))
         @if let (Some(key), Some(split)) = (&split_key, &split) {
             (split::chart(&ctx.base, viewer, &keep, key, &drawn, split))
@@ -140,7 +140,8 @@ pub(crate) async fn records(State(state): State<AppState>, ctx: Ctx) -> Result<R
 }
 
 /// The note above the rows saying how far an index the filter reads is
-/// behind ([`log_panel_query::index_note`]); nothing when none is.
+/// behind, or that its lag could not be read
+/// ([`log_panel_query::index_note`]); nothing when no index it reads lags.
 pub(crate) fn lag_note(line: Option<&str>) -> Markup {
     html! {
         @if let Some(line) = line {

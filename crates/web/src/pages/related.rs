@@ -145,7 +145,7 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Result<R
     let request = story(&key).is_some();
     let (at, limit, order) = (ask.at, ask.limit, ask.order);
     let result = blocking(&state, move |s| {
-        let lag = log_panel_query::index_note(s, &filter)?;
+        let lag = log_panel_query::index_note(s, &filter);
         let page = s.records(&filter, at, limit)?;
         let span = if request { request_span(s, &filter, &page)? } else { None };
         Ok((page, span, lag))
@@ -169,7 +169,7 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Result<R
     let body = html! {
         h1 { @if request { (title) " " } @else { "Records with " } code { (Shown(&key)) } " = " code { (Shown(&value)) } }
         (form(None))
-        (crate::pages::records::lag_note(lag.as_deref()))
+        (crate::pages::records::lag_note(lag.line()))
         @if records.is_empty() && at == order.start() { p.empty { "No record has this value." } } @else {
             div.bar {
                 span.muted {

@@ -38,12 +38,17 @@ pub(crate) async fn sites(State(state): State<AppState>, ctx: Ctx) -> Result<Res
         Ok(x) => x,
         Err(e) => return Err(refused(&ctx, &form, AT, &e)),
     };
-    let sites = match blocking(&state, move |s| s.call_sites(&filter, limit)).await {
+    // Without a text or context filter the sites are summed from the site
+    // aggregates and read no lookup index (no note); with one, the rows are
+    // counted through the index, as on the records page, which lags alike.
+    let read = blocking(&state, move |s| Ok((log_panel_query::index_note(s, &filter), s.call_sites(&filter, limit)?)));
+    let (lag, sites) = match read.await {
         Ok(s) => s,
         Err(e) => return Err(store_failed(&ctx, &form, AT, e)),
     };
     let body = html! {
         (filter_form(&ctx.base, "/sites", &form, viewer, None))
+        (crate::pages::records::lag_note(lag.line()))
         @if sites.is_empty() { p.empty { "No record in this window." } } @else {
             table.sites {
                 thead { tr {

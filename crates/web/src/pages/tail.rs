@@ -15,7 +15,7 @@ use maud::html;
 use crate::error::PageError;
 use crate::extract::{blocking, Ctx};
 use crate::filter_form::{filter_form, form_pairs, parse_filter, read_form, refused, store_failed, At};
-use crate::html::{page, respond, Nav};
+use crate::html::{page, respond, Nav, Shown};
 use crate::rows::records_table;
 use crate::url::encode;
 use crate::AppState;
@@ -52,7 +52,9 @@ pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Result<Resp
         Err(e) => return Err(refused(&ctx, &form, AT, &e)),
     };
     let links = tail_links(&ctx, &filter);
-    let mut lines = match blocking(&state, move |s| s.tail(&filter, None, TAIL_OPENING)).await {
+    let read =
+        blocking(&state, move |s| Ok((log_panel_query::index_note(s, &filter), s.tail(&filter, None, TAIL_OPENING)?)));
+    let (lag, mut lines) = match read.await {
         Ok(l) => l,
         Err(e) => return Err(store_failed(&ctx, &form, AT, e)),
     };
@@ -66,6 +68,12 @@ pub(crate) async fn tail(State(state): State<AppState>, ctx: Ctx) -> Result<Resp
     src.extend(ctx.tz_pairs());
     let body = html! {
         (filter_form(&ctx.base, "/tail", &form, viewer, None))
+        // The stream's `lag` events update this note in place (hidden while
+        // no index the filter reads lags), once per change.
+        @match lag.line() {
+            Some(line) => p.lag-note id="tail-lag" role="note" { (Shown(line)) },
+            None => p.lag-note id="tail-lag" role="note" hidden {},
+        }
         div.tailbar {
             button id="tail-toggle" type="button" disabled { "Pause" }
             span.muted id="tail-status" { "Live updates need JavaScript; without it, reload for new lines." }

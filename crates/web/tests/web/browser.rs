@@ -436,6 +436,32 @@ async fn lag_note(env: &mut common::Env, client: &Client, base: &str, shots: &Pa
     assert!(client.find(Locator::Css("p.lag-note")).await.is_err(), "no note once indexed");
 }
 
+/// The live tail while the index is behind: the note above its lines, which
+/// the stream's `lag` event hides in place once the writer's idle steps
+/// caught up (no reload).
+async fn tail_lag_note(env: &mut common::Env, client: &Client, base: &str, shots: &Path) {
+    use log_panel_core::{Batch, Level, Origin, Record};
+    tokio::task::block_in_place(|| while env.sink.idle().unwrap() {});
+    let origin = Origin::new("bank", "db-1", 4401);
+    let batch: Vec<Record> = (0..3i64)
+        .map(|i| Record::new(Level::Warn, "bank::ledger", format!("overdraft review {} of account {i}", common::H_MSG)))
+        .collect();
+    tokio::task::block_in_place(|| env.sink.write(&Batch::new(&origin, &batch))).unwrap();
+    client.set_window_size(1400, 900).await.unwrap();
+    client.goto(&format!("{base}/tail?q=overdraft")).await.unwrap();
+    client.wait().for_element(Locator::Css("#tail table.records")).await.unwrap();
+    let note = text_of(client, "#tail-lag").await;
+    assert!(note.starts_with("search index 3 records behind: the newest 3 records are scanned"), "{note}");
+    wait_until("the stream live", || async { text_of(client, "#tail-status").await == "Live" }).await;
+    shot(client, shots, "tail-lag-note-1400").await;
+    tokio::task::block_in_place(|| while env.sink.idle().unwrap() {});
+    let hidden = || async {
+        let v = client.execute("return document.getElementById('tail-lag').hidden;", vec![]).await.unwrap();
+        v.as_bool().unwrap()
+    };
+    wait_until("the note hidden once indexed", hidden).await;
+}
+
 async fn live_tail_rows(env: &mut common::Env, client: &Client, base: &str, shots: &Path) {
     use log_panel_core::{Batch, Origin};
     let origin = Origin::new("shop", "web-eu-west-1a.prod.internal", 4400);
@@ -654,6 +680,7 @@ async fn browse(env: &mut common::Env) {
     new_panels(env, &client, &base, &shots).await;
     live_tail_rows(env, &client, &base, &shots).await;
     lag_note(env, &client, &base, &shots).await;
+    tail_lag_note(env, &client, &base, &shots).await;
     every_page_at_both_widths(&client, &base, &shots).await;
 
     client.close().await.unwrap();

@@ -722,13 +722,13 @@ fn raw_control(text: &str) -> Option<char> {
 }
 
 /// A live-tail stream opened in process.
-struct Events {
+pub(crate) struct Events {
     body: axum::body::Body,
     text: String,
 }
 
 impl Events {
-    async fn open(app: &axum::Router, uri: &str) -> Events {
+    pub(crate) async fn open(app: &axum::Router, uri: &str) -> Events {
         let response =
             app.clone().oneshot(axum::http::Request::get(uri).body(axum::body::Body::empty()).unwrap()).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{uri}");
@@ -737,7 +737,7 @@ impl Events {
     }
 
     /// Reads until `done` holds for what was read (10 s at most), and returns it all.
-    async fn until(&mut self, what: &str, done: impl Fn(&str) -> bool) -> &str {
+    pub(crate) async fn until(&mut self, what: &str, done: impl Fn(&str) -> bool) -> &str {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while !done(&self.text) {
             let frame = tokio::time::timeout_at(deadline, self.body.frame())
@@ -750,8 +750,24 @@ impl Events {
         &self.text
     }
 
-    async fn until_text(&mut self, needle: &str) -> &str {
+    pub(crate) async fn until_text(&mut self, needle: &str) -> &str {
         self.until(needle, |t| t.contains(needle)).await
+    }
+
+    /// Reads whatever comes for `length`, and returns all that was read.
+    pub(crate) async fn read_for(&mut self, length: Duration) -> &str {
+        let deadline = tokio::time::Instant::now() + length;
+        while let Ok(frame) = tokio::time::timeout_at(deadline, self.body.frame()).await {
+            match frame.map(|f| f.unwrap()) {
+                Some(frame) => {
+                    if let Some(data) = frame.data_ref() {
+                        self.text.push_str(std::str::from_utf8(data).unwrap());
+                    }
+                }
+                None => break,
+            }
+        }
+        &self.text
     }
 }
 

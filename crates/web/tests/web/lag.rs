@@ -1,22 +1,33 @@
-//! A search page (and the view of the records sharing a value) says how
-//! far the index it reads is behind (the records it scans), and the home
-//! page says so for every index; nothing once the indexes caught up.
+//! A search page (and the view of the records sharing a value, and the live
+//! tail) says how far the index it reads is behind (the records it scans),
+//! and the home page says so for every index; nothing once the indexes
+//! caught up. A read of the lag that fails says so in the note's place and
+//! never fails the page.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use log_panel_core::{Batch, Level, Origin, Record, Sink};
-use log_panel_query::Store;
+use log_panel_query::conformance::{Hooks, Wrapped};
+use log_panel_query::{IndexLag, Store, StoreError, StoreErrorKind};
 use log_panel_sqlite::{SqliteSink, SqliteStore};
-use log_panel_web::router;
+use log_panel_web::{router, router_with, PanelOptions};
 
 use crate::common::{assert_escaped, get, H_ATTR, H_MSG};
+use crate::http::Events;
 
 const NOTE: &str = "class=\"lag-note\"";
 
-#[test]
-fn a_search_page_notes_the_records_its_index_has_not_covered() {
+/// The pages whose filter reads an index (and the home page, every index).
+const NOTED: [&str; 5] =
+    ["/records?text=payment", "/records?q=user_id%3A7", "/related?key=user_id&value=7", "/", "/sites?text=payment"];
+
+/// 1 200 hostile records in a new file, the newest 300 not indexed (search
+/// and context keys): the file's directory, its writer, its store, and a
+/// runtime for the panel.
+fn lagging() -> (tempfile::TempDir, SqliteSink, Arc<dyn Store>, tokio::runtime::Runtime) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("logs.db");
     let mut sink = SqliteSink::open(&path).unwrap();
@@ -33,6 +44,12 @@ fn a_search_page_notes_the_records_its_index_has_not_covered() {
     sink.index_some(900).unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    (dir, sink, store, rt)
+}
+
+#[test]
+fn a_search_page_notes_the_records_its_index_has_not_covered() {
+    let (_dir, mut sink, store, rt) = lagging();
     rt.block_on(async {
         let app = router(store.clone());
         let (status, _, body) = get(&app, "/records?text=payment").await;
@@ -57,15 +74,88 @@ fn a_search_page_notes_the_records_its_index_has_not_covered() {
         );
         let (_, _, unfiltered) = get(&app, "/records").await;
         assert!(!unfiltered.contains(NOTE), "a page that reads no index: {unfiltered}");
+        // Call sites: a text filter counts the rows through the search index;
+        // without one they are summed from the site aggregates.
+        let (_, _, sites) = get(&app, "/sites?text=payment").await;
+        assert!(sites.contains(">search index 300 records behind: the newest 300 records are scanned"), "{sites}");
+        assert!(sites.contains("<strong>1\u{202f}200</strong>"), "every record counted: {sites}");
+        let (_, _, all_sites) = get(&app, "/sites").await;
+        assert!(!all_sites.contains(NOTE), "{all_sites}");
         let (_, _, home) = get(&app, "/").await;
         assert_escaped("home", &home);
         assert!(home.contains(">search and context-key index 300 records behind:"), "{home}");
 
         tokio::task::block_in_place(|| sink.catch_up_indexes(10_000).unwrap());
-        for uri in ["/records?text=payment", "/records?q=user_id%3A7", "/related?key=user_id&value=7", "/"] {
+        for uri in NOTED {
             let (status, _, body) = get(&app, uri).await;
             assert_eq!(status, StatusCode::OK);
             assert!(!body.contains(NOTE), "{uri} once indexed: {body}");
         }
+    });
+}
+
+/// A store whose read of the lag fails (as a role without the right to read
+/// the search mark would), over a real one whose records read well.
+struct LagFails;
+
+impl Hooks for LagFails {
+    fn index_lag(&self, _inner: &dyn Store) -> Result<IndexLag, StoreError> {
+        Err(StoreError::new(StoreErrorKind::Storage, "permission denied for table <log_search_mark> & co"))
+    }
+}
+
+#[test]
+fn a_failed_lag_read_leaves_every_page_and_says_so_in_the_notes_place() {
+    let (_dir, _sink, inner, rt) = lagging();
+    let store: Arc<dyn Store> = Arc::new(Wrapped::new(inner, LagFails));
+    rt.block_on(async {
+        let app = router_with(store, PanelOptions::default().tail_poll(Duration::from_millis(10)));
+        let line = "index lag unknown: permission denied for table &lt;log_search_mark&gt; &amp; co</p>";
+        for uri in NOTED {
+            let (status, _, body) = get(&app, uri).await;
+            assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+            assert_escaped(uri, &body);
+            assert!(body.contains(&format!("<p {NOTE} role=\"note\">{line}")), "{uri}: {body}");
+        }
+        let (_, _, records) = get(&app, "/records?text=payment").await;
+        assert!(records.contains("failed 1199") && records.contains("50 records on this page"), "{records}");
+        let (status, _, tail) = get(&app, "/tail?text=payment").await;
+        assert_eq!(status, StatusCode::OK, "{tail}");
+        assert!(tail.contains(&format!("<p {NOTE} id=\"tail-lag\" role=\"note\">{line}")), "{tail}");
+        assert!(tail.contains("failed 1199"), "{tail}");
+        let (_, _, unfiltered) = get(&app, "/records").await;
+        assert!(!unfiltered.contains(NOTE), "a page that reads no index never asks: {unfiltered}");
+        let mut events = Events::open(&app, "/tail/events?text=payment").await;
+        events
+            .until_text("event: lag\ndata: \"index lag unknown: permission denied for table <log_search_mark> & co\"\n")
+            .await;
+    });
+}
+
+#[test]
+fn the_live_tail_notes_a_lagging_index_and_says_each_change_once() {
+    let (_dir, mut sink, store, rt) = lagging();
+    rt.block_on(async {
+        let app = router_with(store, PanelOptions::default().tail_poll(Duration::from_millis(10)));
+        let behind = "search index 300 records behind: the newest 300 records are scanned (results stay complete)";
+        let (status, _, page) = get(&app, "/tail?text=payment").await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_escaped("tail", &page);
+        assert!(page.contains(&format!("<p {NOTE} id=\"tail-lag\" role=\"note\">{behind}</p>")), "{page}");
+        // A filter that reads no index: the note's place, hidden.
+        let (_, _, by_logger) = get(&app, "/tail?logger=billing").await;
+        assert!(by_logger.contains(&format!("<p {NOTE} id=\"tail-lag\" role=\"note\" hidden></p>")), "{by_logger}");
+
+        let mut events = Events::open(&app, "/tail/events?text=payment").await;
+        events.until_text(&format!("event: lag\ndata: \"{behind}\"\n")).await;
+        // The poller reads the lag again (every second) while nothing changed: said once.
+        let text = events.read_for(Duration::from_millis(2_500)).await;
+        assert_eq!(text.matches("event: lag").count(), 1, "{text}");
+        tokio::task::block_in_place(|| sink.catch_up_indexes(10_000).unwrap());
+        let text = events.until("the note cleared", |t| t.matches("event: lag").count() == 2).await.to_owned();
+        let cleared = &text[text.rfind("event: lag").unwrap()..];
+        assert!(cleared.starts_with("event: lag\ndata: \"\"\n"), "{cleared}");
+        let text = events.read_for(Duration::from_millis(2_500)).await;
+        assert_eq!(text.matches("event: lag").count(), 2, "nothing more once caught up: {text}");
     });
 }

@@ -19,6 +19,14 @@
 //! sorted by time too; a record older than that page's newest line that
 //! commits after it was read follows it (the seam is at most the window).
 //!
+//! The poller also reads the indexes' lag ([`Store::index_lag`]), at most
+//! every [`LAG_EVERY`], and tells the streams when it changed; each stream
+//! sends its page a `lag` event when the note of its own filter changed
+//! (an index it reads fell behind, moved, caught up, or its lag could not be
+//! read), which the page shows in place of the note it opened with. The
+//! stream's own reads (its first page, a resync) read those indexes; the
+//! poller's reads take every record and read none.
+//!
 //! A stream starts at most one page back: it reads the newest
 //! [`TAIL_BATCH`] records of its filter once (after the page's last line, or
 //! the browser's `Last-Event-ID`), says so when more were missed, then takes
@@ -33,7 +41,7 @@ use std::time::Duration;
 use axum::response::sse::Event;
 use futures_util::Stream;
 use log_panel_core::escape_controls;
-use log_panel_query::{CommitWaiter, Follow, RecordFilter, StoredRecord};
+use log_panel_query::{CommitWaiter, Follow, IndexLag, IndexNote, RecordFilter, StoredRecord};
 use log_panel_query::{Store, StoreError, StoreErrorKind};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -49,6 +57,12 @@ const MIN_GAP: Duration = Duration::from_millis(100);
 const TICKS_BUFFERED: usize = 8;
 /// How long opening a stream waits for the poller's first read.
 const OPEN_WAIT: Duration = Duration::from_secs(5);
+/// How often the poller reads the indexes' lag at most: a stream's note
+/// changes at most this often, whatever the rate of commits.
+const LAG_EVERY: Duration = Duration::from_secs(1);
+
+/// A read of the indexes' lag, as the streams share it (the error as text).
+type LagRead = Result<IndexLag, String>;
 
 /// What the poller tells every stream.
 #[derive(Debug)]
@@ -62,6 +76,8 @@ enum Tick {
     Failed(String),
     /// Reads work again after a failure.
     Recovered,
+    /// The indexes' lag changed (or its read failed, or works again).
+    Lag(LagRead),
 }
 
 /// The live tail's shared state: the stream cap and the poller's channel.
@@ -79,6 +95,8 @@ struct Shared {
     tx: Option<broadcast::Sender<Arc<Tick>>>,
     /// Whether it has read where the records end.
     positioned: bool,
+    /// The poller's last read of the indexes' lag, which a new stream starts from.
+    lag: Option<LagRead>,
 }
 
 impl TailHub {
@@ -118,9 +136,11 @@ impl TailHub {
                 rx
             }
         };
-        Some(TailStream {
+        let (positioned, lag) = (shared.positioned, shared.lag.clone());
+        drop(shared);
+        let mut stream = TailStream {
             rx,
-            positioned: shared.positioned,
+            positioned,
             _permit: permit,
             store: self.store.clone(),
             filter,
@@ -131,7 +151,12 @@ impl TailHub {
             resynced: BTreeSet::new(),
             failing: false,
             pending: VecDeque::new(),
-        })
+            lag: None,
+        };
+        if let Some(read) = &lag {
+            stream.say_lag(read);
+        }
+        Some(stream)
     }
 }
 
@@ -159,6 +184,7 @@ async fn poll(hub: Arc<TailHub>, tx: broadcast::Sender<Arc<Tick>>) {
     let mut follow: Option<Follow> = None;
     let mut failing = false;
     let mut waiter = OffRuntime(None);
+    let mut lag_read_at: Option<tokio::time::Instant> = None;
     loop {
         {
             let mut shared = hub.lock();
@@ -170,13 +196,30 @@ async fn poll(hub: Arc<TailHub>, tx: broadcast::Sender<Arc<Tick>>) {
         let read_at = tokio::time::Instant::now();
         let (store, position) = (hub.store.clone(), follow.take());
         let was_positioned = position.is_some();
-        let (position, read) = match tokio::task::spawn_blocking(move || read_new(store.as_ref(), position)).await {
+        let lag_due = lag_read_at.is_none_or(|at| read_at.duration_since(at) >= LAG_EVERY);
+        let read = tokio::task::spawn_blocking(move || {
+            let (position, read) = read_new(store.as_ref(), position);
+            // Not while the records cannot be read: the streams say that already.
+            let lag = (lag_due && read.is_ok()).then(|| store.index_lag().map_err(|e| e.to_string()));
+            (position, read, lag)
+        });
+        let (position, read, lag) = match read.await {
             Ok(x) => x,
-            Err(e) => {
-                (None, Err(StoreError::new(StoreErrorKind::Storage, "the live tail's read failed").with_source(e)))
-            }
+            Err(e) => (
+                None,
+                Err(StoreError::new(StoreErrorKind::Storage, "the live tail's read failed").with_source(e)),
+                None,
+            ),
         };
         follow = position;
+        if let Some(lag) = lag {
+            lag_read_at = Some(read_at);
+            let mut shared = hub.lock();
+            if shared.lag.as_ref() != Some(&lag) {
+                shared.lag = Some(lag.clone());
+                let _ = tx.send(Arc::new(Tick::Lag(lag)));
+            }
+        }
         let mut full = false;
         match read {
             Ok(records) => {
@@ -271,6 +314,8 @@ pub(crate) struct TailStream {
     resynced: BTreeSet<i64>,
     failing: bool,
     pending: VecDeque<Event>,
+    /// The note of this stream's filter last sent (`None`: none yet).
+    lag: Option<IndexNote>,
 }
 
 impl TailStream {
@@ -325,6 +370,10 @@ impl TailStream {
 
     async fn on_tick(&mut self, tick: &Tick) -> Result<(), StoreError> {
         match tick {
+            Tick::Lag(read) => {
+                self.say_lag(read);
+                return Ok(());
+            }
             Tick::Failed(message) => {
                 self.failing = true;
                 self.pending.push_back(status(message));
@@ -399,6 +448,20 @@ impl TailStream {
         }
         self.needs_resync = false;
         Ok(())
+    }
+
+    /// Sends the note of this stream's filter for the lag `read` when it is
+    /// not the one last sent: the first, then once per change. The data is
+    /// the line as a JSON string, `""` when nothing is behind (which hides
+    /// the page's note): a browser drops an event whose data is empty.
+    fn say_lag(&mut self, read: &LagRead) {
+        let note = IndexNote::from_read(read.as_ref(), &self.filter);
+        if self.lag.as_ref() != Some(&note) {
+            let line = escape_controls(note.line().unwrap_or(""), false);
+            let data = serde_json::Value::from(line.as_ref()).to_string();
+            self.pending.push_back(Event::default().event("lag").data(data));
+            self.lag = Some(note);
+        }
     }
 
     fn send(&mut self, r: &StoredRecord) {
