@@ -1,0 +1,140 @@
+//! Whether there is more beyond a walked page (issue 24, session 38), by the
+//! plans `auto_explain` logs: a page of 1 of a rare word or value whose one
+//! match the walk of the nearest rows found (a rare word's oldest match, the
+//! panel's histogram window) learns whether one more lies beyond the walk
+//! from one candidate of the side table's index, not by sorting every
+//! candidate for the nearest ones; the page (its record and both cursors) is
+//! the one the naive SQL gives.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
+use log_panel_postgres::{PgMaintenance, PgSink, PgStore};
+use log_panel_query::Store;
+use log_panel_query::{Cursor, FieldMatch, FieldValue, Page, PageAt, RecordFilter, DAY};
+use log_panel_testing::postgres::client;
+
+use super::{explained_database, plans_of};
+
+/// So that a walk of the 5 000 newest rows and one of the 5 000 oldest each
+/// meet one record of `quasar`.
+const RECORDS: i64 = 24_500;
+/// A record in `SPACING` holds the rare word and value: more than a walk of
+/// the nearest rows (5 000) apart.
+const SPACING: i64 = 6_000;
+
+/// `RECORDS` records over 90 days: `quasar` in the message and `batch=b-1`
+/// in the context of every `SPACING`th record from the 8th (5 of them), and
+/// `pulsar`, `batch=b-2` in the 9th alone.
+fn fill(url: &str, now: Timestamp) {
+    let mut sink = PgSink::connect(url).unwrap();
+    let origin = Origin::new("probes", "h", 1);
+    let step = 90 * DAY / RECORDS;
+    let mut batch = Vec::new();
+    for i in 0..RECORDS {
+        let (message, value) = match i {
+            8 => ("pulsar drift".to_owned(), "b-2"),
+            _ if i % SPACING == 7 => (format!("quasar drift {i}"), "b-1"),
+            _ => (format!("GET /orders/{i}"), "b-0"),
+        };
+        let mut r = Record::new(Level::Info, "api::http", message);
+        r.timestamp = Timestamp(now.0 - 90 * DAY + i * step);
+        r.kv.push(("batch".into(), Value::from(value.to_owned())));
+        batch.push(r);
+        if batch.len() == 5_000 || i == RECORDS - 1 {
+            sink.write(&Batch::new(&origin, &batch)).unwrap();
+            batch.clear();
+        }
+    }
+}
+
+/// The rows the side table's heap gave the plans' bitmap scans of it
+/// (`actual rows=` of each `Bitmap Heap Scan on log_search`, and what its
+/// filter removed): every candidate when they are sorted for the nearest.
+fn side_rows_read(plans: &[String]) -> i64 {
+    let mut read = 0;
+    let mut in_scan = false;
+    for line in plans.iter().flat_map(|p| p.lines()) {
+        if line.trim_start().starts_with("->") || line.contains("(actual ") {
+            in_scan = line.contains("Bitmap Heap Scan on log_search ");
+            if in_scan {
+                let actual = line.split("(actual ").nth(1).unwrap_or_default();
+                let rows = actual.split("rows=").nth(1).and_then(|r| r.split(' ').next());
+                read += rows.and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+            }
+        } else if in_scan {
+            if let Some(n) = line.split("Rows Removed by Filter: ").nth(1) {
+                read += n.trim().parse::<i64>().unwrap_or(0);
+            }
+        }
+    }
+    read
+}
+
+#[test]
+fn a_page_of_one_asks_the_index_for_one_more_candidate_only() {
+    let now = Timestamp::now();
+    let explained = explained_database(|url| {
+        fill(url, now);
+        PgMaintenance::connect(url).unwrap().catch_up_search().unwrap();
+    });
+    let Some((url, log, _turn)) = explained else { return };
+    client(&url).batch_execute("VACUUM ANALYZE log_records, log_search").unwrap();
+    let store = PgStore::connect(&url).unwrap();
+    let mut sql = client(&url);
+    // The naive SQL's page of 1: its record, and whether one more lies in
+    // the reading direction.
+    let mut naive = |condition: &str, value: &str, oldest: bool| -> (Vec<i64>, bool) {
+        let order = if oldest { "ASC" } else { "DESC" };
+        let mut ids: Vec<i64> = sql
+            .query(
+                &format!("SELECT id FROM log_records WHERE {condition} ORDER BY ts {order}, id {order} LIMIT 2"),
+                &[&value],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let more = ids.len() > 1;
+        ids.truncate(1);
+        (ids, more)
+    };
+    let before_all = Cursor { ts: Timestamp(0), id: 0 };
+    let text = "message ILIKE '%' || $1 || '%'";
+    let field = "context->>'batch' = $1";
+    // The oldest match, and the newest page of 1; `pulsar` and `b-2` have no
+    // more (the walk of the 5 000 newest rows finds none of them: the
+    // indexes list them, as before).
+    for (what, condition, value, newest_too) in [
+        ("quasar", text, "quasar", true),
+        ("pulsar", text, "pulsar", false),
+        ("batch=b-1", field, "b-1", true),
+        ("batch=b-2", field, "b-2", false),
+    ] {
+        let mut f = RecordFilter::default();
+        if condition.starts_with("message") {
+            f.text = Some(value.into());
+        } else {
+            f.fields.push(FieldMatch::new("batch", FieldValue::Text(value.into())).unwrap());
+        }
+        let pages = [(PageAt::Newer(before_all), true), (PageAt::Newest, false)];
+        for (at, oldest) in pages.into_iter().take(if newest_too { 2 } else { 1 }) {
+            let mut page = Page::default();
+            let plans = plans_of(&log, || page = store.records(&f, at, 1).unwrap());
+            assert!(!plans.is_empty(), "{what} at {at:?}: no plan logged");
+            let (ids, more) = naive(condition, value, oldest);
+            let got: Vec<i64> = page.records.iter().map(|r| r.id).collect();
+            assert_eq!(got, ids, "{what} at {at:?}: the naive SQL's record");
+            let (ahead, back) = if oldest { (page.newer, page.older) } else { (page.older, page.newer) };
+            let one = Cursor::of(&page.records[0]);
+            assert_eq!(ahead, more.then_some(one), "{what} at {at:?}: more in the reading direction");
+            // Nothing is older than the oldest match; a newest page has no newer.
+            assert_eq!(back, None, "{what} at {at:?}: more behind");
+            // The walk found the page's record, and its one more lies
+            // beyond the walk (or nowhere): read from the index one
+            // candidate at a time (listing the nearest reads all 5).
+            let all = plans.join("\n");
+            let read = side_rows_read(&plans);
+            assert!(read <= 2, "{what} at {at:?}: {read} candidates read from the side table:\n{all}");
+        }
+    }
+}
