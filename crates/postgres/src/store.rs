@@ -702,6 +702,47 @@ impl PgStore {
         self.fetch_records(&self.page_sql(filter, at, limit, None)?.0)
     }
 
+    /// A page of `filter`'s records from cursor `c` (`at`, [`PageAt::Older`]
+    /// or [`PageAt::Newer`]) through the indexes, as [`page_query`](PgStore::page_query)
+    /// reads it for a filter that does not search, and in the same statement
+    /// the nearest two records `filter` keeps at or behind the cursor: the
+    /// page's other cursor (whether a record lies behind its nearest one)
+    /// needs no statement of its own, where the naive SQL of a page is one.
+    fn page_and_behind(
+        &self,
+        filter: &RecordFilter,
+        at: PageAt,
+        c: Cursor,
+        limit: usize,
+    ) -> Result<(Vec<StoredRecord>, Vec<Cursor>), StoreError> {
+        let (mut sql, _) = self.page_sql_for(filter, None)?;
+        let cond = page_conditions(&mut sql, filter);
+        let (position, order) = PgStore::position(&mut sql, at, "r");
+        let lim = sql.bind(sql_limit(limit).saturating_add(1));
+        let (back, back_order) = if order == "DESC" { (">=", "ASC") } else { ("<=", "DESC") };
+        let (ts, id) = (sql.bind(system_time(c.ts)), sql.bind(c.id));
+        let blanks = ["NULL"; RECORD_COLUMN_COUNT - 2].join(", ");
+        sql.text = format!(
+            "(SELECT {RECORD_COLUMNS}, TRUE FROM log_records r WHERE {cond} AND {position}
+              ORDER BY r.ts {order}, r.id {order} LIMIT {lim})
+             UNION ALL
+             (SELECT r.id, r.ts, {blanks}, FALSE FROM log_records r WHERE {cond} AND (r.ts, r.id) {back} ({ts}, {id})
+              ORDER BY r.ts {back_order}, r.id {back_order} LIMIT 2)"
+        );
+        let rows = self.run("reading records", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let bad = |e| store_error(&self.config, "reading records", e);
+        let (mut records, mut behind) = (Vec::new(), Vec::new());
+        for row in &rows {
+            if row.try_get(RECORD_COLUMN_COUNT).map_err(bad)? {
+                records.push(rows::record(row)?);
+            } else {
+                let ts: SystemTime = row.try_get(1).map_err(bad)?;
+                behind.push(Cursor { ts: timestamp(ts), id: row.try_get(0).map_err(bad)? });
+            }
+        }
+        Ok((records, behind))
+    }
+
     /// The statement of a page of `filter`'s records through the indexes,
     /// listing first the candidates `nearest` a position when it applies
     /// (and whether more lay beyond them: see [`page_sql_for`](PgStore::page_sql_for)).
@@ -1190,13 +1231,26 @@ impl Store for PgStore {
         if !filter.check()? {
             return Ok(Page::default());
         }
+        let exists_beyond = |c, older| self.exists_beyond(filter, if older { "<" } else { ">" }, c);
         // A common term or value fills a page from the nearest rows long
         // before an index has listed its matches: walk first, index second.
-        let records = match self.page_by_walk(filter, at, limit)? {
-            Some(records) => records,
-            None => self.page_query(filter, at, limit)?,
-        };
-        Page::from_rows(at, limit, records, |c, older| self.exists_beyond(filter, if older { "<" } else { ">" }, c))
+        if let Some(records) = self.page_by_walk(filter, at, limit)? {
+            return Page::from_rows(at, limit, records, exists_beyond);
+        }
+        if let (PageAt::Older(c) | PageAt::Newer(c), true) = (at, filter.text.is_none() && filter.fields.is_empty()) {
+            let (records, behind) = self.page_and_behind(filter, at, c, limit)?;
+            let behind_is_older = matches!(at, PageAt::Newer(_));
+            return Page::from_rows(at, limit, records, |from, older| {
+                if older != behind_is_older {
+                    return exists_beyond(from, older);
+                }
+                // `from` is the page's record nearest the cursor, or the
+                // cursor: no match lies between them, so those at or
+                // behind the cursor are all beyond it but `from` itself.
+                Ok(behind.iter().any(|b| *b != from))
+            });
+        }
+        Page::from_rows(at, limit, self.page_query(filter, at, limit)?, exists_beyond)
     }
 
     fn tail(

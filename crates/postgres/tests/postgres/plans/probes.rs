@@ -138,3 +138,50 @@ fn a_page_of_one_asks_the_index_for_one_more_candidate_only() {
         }
     }
 }
+
+/// A page by cursor of a filter that does not search is one statement, as
+/// the naive SQL's page is: whether a record lies behind it (its other
+/// cursor) comes with the page. Its records and both cursors are the naive
+/// SQL's, at a cursor amid the records and at the oldest one (an empty page
+/// older than it).
+#[test]
+fn a_page_by_cursor_is_one_statement() {
+    let now = Timestamp::now();
+    let Some((url, log, _turn)) = explained_database(|url| fill(url, now)) else { return };
+    client(&url).batch_execute("VACUUM ANALYZE log_records").unwrap();
+    let store = PgStore::connect(&url).unwrap();
+    let mut sql = client(&url);
+    let ids: Vec<(i64, std::time::SystemTime)> = sql
+        .query("SELECT id, ts FROM log_records ORDER BY ts, id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let cursor_of = |i: usize| {
+        let micros = ids[i].1.duration_since(std::time::UNIX_EPOCH).unwrap().as_micros();
+        Cursor { ts: Timestamp(i64::try_from(micros).unwrap()), id: ids[i].0 }
+    };
+    let mut tree = RecordFilter::default();
+    tree.logger = Some(log_panel_query::LoggerMatch::Tree("api".into()));
+    for (what, f) in [("every record", RecordFilter::default()), ("logger tree", tree)] {
+        for (at, page_ids, older, newer) in [
+            // 50 older than the middle record: newer ones lie behind.
+            (PageAt::Older(cursor_of(1_000)), (950..1_000).rev().collect::<Vec<usize>>(), Some(950), Some(999)),
+            // 50 newer than it: older ones lie behind.
+            (PageAt::Newer(cursor_of(1_000)), (1_001..1_051).rev().collect(), Some(1_001), Some(1_050)),
+            // Nothing older than the oldest; newer than it, the rest.
+            (PageAt::Older(cursor_of(0)), Vec::new(), None, Some(0)),
+            // Nothing newer than the newest; older, the rest.
+            (PageAt::Newer(cursor_of(ids.len() - 1)), Vec::new(), Some(ids.len() - 1), None),
+        ] {
+            let mut page = Page::default();
+            let plans = plans_of(&log, || page = store.records(&f, at, 50).unwrap());
+            let got: Vec<i64> = page.records.iter().map(|r| r.id).collect();
+            let want: Vec<i64> = page_ids.iter().map(|&i| ids[i].0).collect();
+            assert_eq!(got, want, "{what} at {at:?}: records");
+            assert_eq!(page.older, older.map(cursor_of), "{what} at {at:?}: older");
+            assert_eq!(page.newer, newer.map(cursor_of), "{what} at {at:?}: newer");
+            assert_eq!(plans.len(), 1, "{what} at {at:?}: statements:\n{}", plans.join("\n"));
+        }
+    }
+}
