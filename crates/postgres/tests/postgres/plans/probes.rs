@@ -7,6 +7,8 @@
 //! the one the naive SQL gives.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::time::Duration;
+
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
 use log_panel_postgres::{PgMaintenance, PgSink, PgStore};
 use log_panel_query::Store;
@@ -181,6 +183,92 @@ fn a_page_by_cursor_is_one_statement() {
             assert_eq!(got, want, "{what} at {at:?}: records");
             assert_eq!(page.older, older.map(cursor_of), "{what} at {at:?}: older");
             assert_eq!(page.newer, newer.map(cursor_of), "{what} at {at:?}: newer");
+            assert_eq!(plans.len(), 1, "{what} at {at:?}: statements:\n{}", plans.join("\n"));
+        }
+    }
+}
+
+/// A page by cursor settled by a walk of the nearest rows (a common word or
+/// value), and a common word's oldest match, is one statement too: the walk
+/// goes the other way from the cursor in the same statement for the page's
+/// other cursor. Its records and both cursors are the naive SQL's.
+#[test]
+fn a_walked_page_by_cursor_is_one_statement() {
+    let now = Timestamp::now();
+    let explained = explained_database(|url| {
+        fill(url, now);
+        PgMaintenance::connect(url).unwrap().catch_up_search().unwrap();
+    });
+    let Some((url, log, _turn)) = explained else { return };
+    client(&url).batch_execute("VACUUM ANALYZE log_records, log_search").unwrap();
+    let store = PgStore::connect(&url).unwrap();
+    let mut sql = client(&url);
+    let middle: (i64, std::time::SystemTime) = {
+        let row = sql.query_one("SELECT id, ts FROM log_records ORDER BY ts, id OFFSET 12000 LIMIT 1", &[]).unwrap();
+        (row.get(0), row.get(1))
+    };
+    let micros =
+        |t: std::time::SystemTime| i64::try_from(t.duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()).unwrap();
+    let mid = Cursor { ts: Timestamp(micros(middle.1)), id: middle.0 };
+    let before_all = Cursor { ts: Timestamp(0), id: 0 };
+    let text = "message ILIKE '%' || $1 || '%'";
+    let field = "context->>'batch' = $1";
+    for (what, condition, value) in [("GET", text, "GET"), ("batch=b-0", field, "b-0")] {
+        let mut f = RecordFilter::default();
+        if condition == text {
+            f.text = Some(value.into());
+        } else {
+            f.fields.push(FieldMatch::new("batch", FieldValue::Text(value.into())).unwrap());
+        }
+        for (at, limit) in [(PageAt::Older(mid), 50), (PageAt::Newer(mid), 50), (PageAt::Newer(before_all), 1)] {
+            let mut page = Page::default();
+            let plans = plans_of(&log, || page = store.records(&f, at, limit).unwrap());
+            // The naive SQL: the page in reading order, newest first.
+            let (c, older) = match at {
+                PageAt::Older(c) => (c, true),
+                PageAt::Newer(c) => (c, false),
+                PageAt::Newest => unreachable!(),
+            };
+            let (op, order) = if older { ("<", "DESC") } else { (">", "ASC") };
+            let ts = std::time::UNIX_EPOCH + Duration::from_micros(u64::try_from(c.ts.0).unwrap());
+            let mut want: Vec<(i64, std::time::SystemTime)> = sql
+                .query(
+                    &format!(
+                        "SELECT id, ts FROM log_records WHERE {condition} AND (ts, id) {op} ($2, $3)
+                         ORDER BY ts {order}, id {order} LIMIT $4"
+                    ),
+                    &[&value, &ts, &c.id, &i64::try_from(limit + 1).unwrap()],
+                )
+                .unwrap()
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            let more = want.len() > limit;
+            want.truncate(limit);
+            if !older {
+                want.reverse();
+            }
+            let got: Vec<i64> = page.records.iter().map(|r| r.id).collect();
+            let ids: Vec<i64> = want.iter().map(|w| w.0).collect();
+            assert_eq!(got, ids, "{what} at {at:?}: records");
+            let cursor = |w: &(i64, std::time::SystemTime)| Cursor { ts: Timestamp(micros(w.1)), id: w.0 };
+            let (ahead, behind) = if older { (page.older, page.newer) } else { (page.newer, page.older) };
+            let (far, near) = if older { (want.last(), want.first()) } else { (want.first(), want.last()) };
+            assert_eq!(ahead, if more { far.map(cursor) } else { None }, "{what} at {at:?}: more ahead");
+            // Behind the page's nearest record: the cursor's side.
+            let near = near.map_or(c, cursor);
+            let (back_op, near_ts) = (
+                if older { ">" } else { "<" },
+                std::time::UNIX_EPOCH + Duration::from_micros(u64::try_from(near.ts.0).unwrap()),
+            );
+            let exists = !sql
+                .query(
+                    &format!("SELECT 1 FROM log_records WHERE {condition} AND (ts, id) {back_op} ($2, $3) LIMIT 1"),
+                    &[&value, &near_ts, &near.id],
+                )
+                .unwrap()
+                .is_empty();
+            assert_eq!(behind, exists.then_some(near), "{what} at {at:?}: behind");
             assert_eq!(plans.len(), 1, "{what} at {at:?}: statements:\n{}", plans.join("\n"));
         }
     }
