@@ -7,6 +7,8 @@
 //! the one the naive SQL gives.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::PathBuf;
+use std::sync::MutexGuard;
 use std::time::Duration;
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
@@ -14,6 +16,7 @@ use log_panel_postgres::{PgMaintenance, PgSink, PgStore};
 use log_panel_query::Store;
 use log_panel_query::{Cursor, FieldMatch, FieldValue, Page, PageAt, RecordFilter, DAY};
 use log_panel_testing::postgres::client;
+use postgres::Client;
 
 use super::{explained_database, plans_of};
 
@@ -72,17 +75,24 @@ fn side_rows_read(plans: &[String]) -> i64 {
     read
 }
 
-#[test]
-fn a_page_of_one_asks_the_index_for_one_more_candidate_only() {
+/// A database filled by [`fill`], its search index caught up and its
+/// statistics fresh, whose plans are logged ([`explained_database`]: the
+/// server's log and the turn to read it), with a store and a client on it;
+/// `None` (the test skipped) without a server.
+fn searched_database() -> Option<(PathBuf, MutexGuard<'static, ()>, PgStore, Client)> {
     let now = Timestamp::now();
     let explained = explained_database(|url| {
         fill(url, now);
         PgMaintenance::connect(url).unwrap().catch_up_search().unwrap();
     });
-    let Some((url, log, _turn)) = explained else { return };
+    let (url, log, turn) = explained?;
     client(&url).batch_execute("VACUUM ANALYZE log_records, log_search").unwrap();
-    let store = PgStore::connect(&url).unwrap();
-    let mut sql = client(&url);
+    Some((log, turn, PgStore::connect(&url).unwrap(), client(&url)))
+}
+
+#[test]
+fn a_page_of_one_asks_the_index_for_one_more_candidate_only() {
+    let Some((log, _turn, store, mut sql)) = searched_database() else { return };
     // The naive SQL's page of 1: its record, and whether one more lies in
     // the reading direction.
     let mut naive = |condition: &str, value: &str, oldest: bool| -> (Vec<i64>, bool) {
@@ -194,15 +204,7 @@ fn a_page_by_cursor_is_one_statement() {
 /// other cursor. Its records and both cursors are the naive SQL's.
 #[test]
 fn a_walked_page_by_cursor_is_one_statement() {
-    let now = Timestamp::now();
-    let explained = explained_database(|url| {
-        fill(url, now);
-        PgMaintenance::connect(url).unwrap().catch_up_search().unwrap();
-    });
-    let Some((url, log, _turn)) = explained else { return };
-    client(&url).batch_execute("VACUUM ANALYZE log_records, log_search").unwrap();
-    let store = PgStore::connect(&url).unwrap();
-    let mut sql = client(&url);
+    let Some((log, _turn, store, mut sql)) = searched_database() else { return };
     let middle: (i64, std::time::SystemTime) = {
         let row = sql.query_one("SELECT id, ts FROM log_records ORDER BY ts, id OFFSET 12000 LIMIT 1", &[]).unwrap();
         (row.get(0), row.get(1))
