@@ -145,6 +145,8 @@ fn a_page_of_one_asks_the_index_for_one_more_candidate_only() {
             // beyond the walk (or nowhere): read from the index one
             // candidate at a time (listing the nearest reads all 5).
             let all = plans.join("\n");
+            // The walk (the other way too, for the oldest match) and the probe.
+            assert_eq!(plans.len(), 2, "{what} at {at:?}: statements:\n{all}");
             let read = side_rows_read(&plans);
             assert!(read <= 2, "{what} at {at:?}: {read} candidates read from the side table:\n{all}");
         }
