@@ -15,6 +15,11 @@ pub(crate) const RECORD_COLUMNS: &str =
      r.context::text, r.original_size";
 /// How many columns [`RECORD_COLUMNS`] names.
 pub(crate) const RECORD_COLUMN_COUNT: usize = 14;
+/// [`RECORD_COLUMNS`] after `id, ts` as typed `NULL`s: a row that names only
+/// a record's place (`r.id, r.ts, RECORD_BLANKS`) beside records in a
+/// `UNION ALL` (an untyped `NULL` is text in a union of such rows alone).
+pub(crate) const RECORD_BLANKS: &str = "NULL::int2, NULL::text, NULL::text, NULL::text, NULL::text, NULL::int4, \
+     NULL::text, NULL::int4, NULL::text, NULL::text, NULL::text, NULL::int8";
 
 /// A timestamp as the driver binds a `timestamptz`, clamped to PostgreSQL's
 /// range (a filter bound beyond it selects the same rows).

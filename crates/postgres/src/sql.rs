@@ -196,11 +196,17 @@ pub(crate) fn field_check(sql: &mut Sql, key: &str, value: &FieldValue) -> Strin
 }
 
 /// The columns a search's candidates are read with: `id`, or `ts, id`
-/// (the day partition's key with it, [`listing_candidates`]).
+/// (the day partition's key with it, [`listing_candidates`]), or these and
+/// the `context` (the side table's is a copy of the record's), which a
+/// field's exact check reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Keys {
+pub(crate) enum Keys {
+    /// `id`.
     Id,
+    /// `ts, id`.
     TsId,
+    /// `ts, id, context`.
+    TsIdContext,
 }
 
 impl Keys {
@@ -209,6 +215,7 @@ impl Keys {
         match self {
             Keys::Id => format!("{t}.id"),
             Keys::TsId => format!("{t}.ts, {t}.id"),
+            Keys::TsIdContext => format!("{t}.ts, {t}.id, {t}.context"),
         }
     }
 }
@@ -242,12 +249,13 @@ fn text_candidates(sql: &mut Sql, text: &str, keys: Keys) -> String {
     )
 }
 
-/// The `(ts, id)` candidates (columns `ts`, `id`) of the searching condition
-/// [`page_conditions`] lists first (the text, else the first field), or
-/// `None` when `filter` has none or its first field can match nothing.
-pub(crate) fn listing_candidates(sql: &mut Sql, filter: &RecordFilter) -> Option<String> {
+/// The candidates (columns `keys`, [`Keys::TsId`] or [`Keys::TsIdContext`])
+/// of the searching condition [`page_conditions`] lists first (the text,
+/// else the first field), or `None` when `filter` has none or its first
+/// field can match nothing.
+pub(crate) fn listing_candidates(sql: &mut Sql, filter: &RecordFilter, keys: Keys) -> Option<String> {
     if let Some(text) = &filter.text {
-        return Some(text_candidates(sql, text, Keys::TsId));
+        return Some(text_candidates(sql, text, keys));
     }
     let field = filter.fields.first()?;
     // The objects alone: the typed check's parameters would go unused here.
@@ -256,7 +264,7 @@ pub(crate) fn listing_candidates(sql: &mut Sql, filter: &RecordFilter) -> Option
     if objects.is_empty() {
         return None;
     }
-    Some(field_candidates(sql, &objects, Keys::TsId))
+    Some(field_candidates(sql, &objects, keys))
 }
 
 /// The condition `key = value` on `r.context`: candidates from the GIN

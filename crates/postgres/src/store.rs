@@ -19,9 +19,10 @@ use log_panel_query::{
 use postgres::{Client, Row};
 
 use crate::options::error_chain;
-use crate::rows::{self, system_time, timestamp, RECORD_COLUMNS, RECORD_COLUMN_COUNT};
+use crate::rows::{self, system_time, timestamp, RECORD_BLANKS, RECORD_COLUMNS, RECORD_COLUMN_COUNT};
 use crate::sql::{
-    field_check, filter_conditions, like_escape, listing_candidates, logger_condition, page_conditions, text_check, Sql,
+    field_check, filter_conditions, like_escape, listing_candidates, logger_condition, page_conditions, text_check,
+    Keys, Sql,
 };
 use crate::{schema, Error, Options};
 
@@ -57,6 +58,13 @@ const SAMPLE_ROWS: f64 = 40_000.0;
 /// The seed of the sample's `REPEATABLE`: the same pages each time, so an
 /// estimate drawn twice is the same.
 const SAMPLE_SEED: i32 = 24;
+/// The kinds of row a walk's statement returns (see `PgStore::walk`): a
+/// match, where the walk stopped, the nearest match behind the cursor, where
+/// the walk behind the cursor stopped.
+const MATCH: i32 = 0;
+const WALK_END: i32 = 1;
+const BEHIND: i32 = 2;
+const BEHIND_END: i32 = 3;
 /// Idle connections kept for reuse.
 const POOL_IDLE: usize = 4;
 /// Rows a histogram counts at most when it cannot use the aggregates.
@@ -122,6 +130,12 @@ pub(crate) fn store_error(config: &Options, what: &str, e: postgres::Error) -> S
 
 pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The cursor of a row whose first columns are a record's `id, ts`.
+fn row_cursor(row: &Row) -> Result<Cursor, postgres::Error> {
+    let ts: SystemTime = row.try_get(1)?;
+    Ok(Cursor { ts: timestamp(ts), id: row.try_get(0)? })
 }
 
 fn count(n: i64) -> u64 {
@@ -311,6 +325,40 @@ struct Walked {
     /// The rows of the search side table (its `reltuples`), which the
     /// indexes' candidates are a part of.
     indexed: f64,
+    /// The search mark, read with where the walk stopped (so a probe after
+    /// it needs no statement of its own to read it; see `query::mark_expr`).
+    mark: i64,
+    /// What lies on the other side of the walk's cursor, when asked.
+    behind: OtherSide,
+}
+
+/// What a page's statement read on the other side of the page's cursor (the
+/// side `Page::from_rows` asks about for the page's other cursor), so that
+/// no statement of its own asks (see `PgStore::records`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OtherSide {
+    /// Not read, or not settled (a bounded walk found no record there but
+    /// did not reach the last row).
+    Unknown,
+    /// The record the filter keeps nearest the cursor at or behind it.
+    Nearest(Cursor),
+    /// No record the filter keeps lies at or behind the cursor.
+    Nothing,
+}
+
+impl OtherSide {
+    /// Whether a record the filter keeps lies behind `from`, the page's
+    /// record nearest its cursor (or the cursor itself, for an empty page):
+    /// no such record lies between `from` and the cursor, so any at or
+    /// behind the cursor but `from` itself is one. `None` when that is not
+    /// known.
+    fn beyond(self, from: Cursor) -> Option<bool> {
+        match self {
+            OtherSide::Nothing => Some(false),
+            OtherSide::Nearest(c) if c != from => Some(true),
+            OtherSide::Nearest(_) | OtherSide::Unknown => None,
+        }
+    }
 }
 
 /// How many rows a second walk of a page may read after a first one found
@@ -348,6 +396,25 @@ fn searches_only(filter: &RecordFilter) -> bool {
     rest.since = None;
     rest.until = None;
     rest == RecordFilter::default()
+}
+
+/// `filter`'s time range as conditions on the `ts` of table alias `t` (none
+/// when it has no bound).
+fn range_bounds(sql: &mut Sql, filter: &RecordFilter, t: &str) -> Vec<String> {
+    let mut bounds = Vec::new();
+    if let Some(since) = filter.since {
+        bounds.push(format!("{t}.ts >= {}", sql.bind(system_time(since))));
+    }
+    if let Some(until) = filter.until {
+        bounds.push(format!("{t}.ts < {}", sql.bind(system_time(until))));
+    }
+    bounds
+}
+
+/// The exact check of each of `filter`'s fields on the `context` of table
+/// alias `r` (see [`field_check`]).
+fn field_checks(sql: &mut Sql, filter: &RecordFilter) -> Vec<String> {
+    filter.fields.iter().map(|f| field_check(sql, &f.key, &f.value)).collect()
 }
 
 /// The lookup of `id` alone (every day partition's id index, when
@@ -597,7 +664,7 @@ impl PgStore {
         }
         let mut first = Sql::default();
         first.mark = sql.mark;
-        let Some(candidates) = listing_candidates(&mut first, filter) else {
+        let Some(candidates) = listing_candidates(&mut first, filter, Keys::TsId) else {
             return Ok((sql, false));
         };
         let (cap, mut bounds, order) = match nearest {
@@ -609,12 +676,7 @@ impl PgStore {
         };
         if nearest.is_some() {
             // The range too, so candidates outside it take no place in the list.
-            if let Some(since) = filter.since {
-                bounds.push(format!("c.ts >= {}", first.bind(system_time(since))));
-            }
-            if let Some(until) = filter.until {
-                bounds.push(format!("c.ts < {}", first.bind(system_time(until))));
-            }
+            bounds.extend(range_bounds(&mut first, filter, "c"));
         }
         let cap_p = first.bind(cap);
         first.text = match nearest {
@@ -647,7 +709,7 @@ impl PgStore {
     fn exists_beyond(&self, filter: &RecordFilter, op: &str, at: Cursor) -> Result<bool, StoreError> {
         // As for pages: a common term or value is found among the nearest rows at once.
         let side = if op == "<" { PageAt::Older(at) } else { PageAt::Newer(at) };
-        if let Some(found) = self.page_by_walk(filter, side, 0)? {
+        if let (Some(found), _) = self.page_by_walk(filter, side, 0, false)? {
             return Ok(!found.is_empty());
         }
         // The nearest row, as a page of none (its statement orders from the
@@ -682,6 +744,50 @@ impl PgStore {
         // Some of the nearest candidates failed the exact check (a number
         // stored as 1286.0 for `user_id=1286`): every candidate, then.
         self.fetch_records(&self.page_sql(filter, at, limit, None)?.0)
+    }
+
+    /// A page of `filter`'s records from cursor `c` (`at`, [`PageAt::Older`]
+    /// or [`PageAt::Newer`]) through the indexes, as [`page_query`](PgStore::page_query)
+    /// reads it for a filter that does not search, and in the same statement
+    /// the two records `filter` keeps nearest the cursor at or behind it: the
+    /// page's other cursor ([`OtherSide::beyond`]) needs no statement of its
+    /// own, where the naive SQL of a page is one.
+    fn page_and_behind(
+        &self,
+        filter: &RecordFilter,
+        at: PageAt,
+        c: Cursor,
+        limit: usize,
+    ) -> Result<(Vec<StoredRecord>, OtherSide), StoreError> {
+        let (mut sql, _) = self.page_sql_for(filter, None)?;
+        let cond = page_conditions(&mut sql, filter);
+        let (position, order) = PgStore::position(&mut sql, at, "r");
+        let lim = sql.bind(sql_limit(limit).saturating_add(1));
+        let (back, back_order) = if order == "DESC" { (">=", "ASC") } else { ("<=", "DESC") };
+        let (ts, id) = (sql.bind(system_time(c.ts)), sql.bind(c.id));
+        sql.text = format!(
+            "(SELECT {RECORD_COLUMNS}, TRUE FROM log_records r WHERE {cond} AND {position}
+              ORDER BY r.ts {order}, r.id {order} LIMIT {lim})
+             UNION ALL
+             (SELECT r.id, r.ts, {RECORD_BLANKS}, FALSE FROM log_records r WHERE {cond} AND (r.ts, r.id) {back} ({ts}, {id})
+              ORDER BY r.ts {back_order}, r.id {back_order} LIMIT 2)"
+        );
+        let rows = self.run("reading records", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let bad = |e| store_error(&self.config, "reading records", e);
+        let (mut records, mut behind) = (Vec::new(), Vec::new());
+        for row in &rows {
+            if row.try_get(RECORD_COLUMN_COUNT).map_err(bad)? {
+                records.push(rows::record(row)?);
+            } else {
+                behind.push(row_cursor(row).map_err(bad)?);
+            }
+        }
+        // An empty page is asked about what lies behind the cursor itself
+        // (the second record is for it): the cursor's own row does not count.
+        if records.is_empty() {
+            behind.retain(|b| *b != c);
+        }
+        Ok((records, behind.first().map_or(OtherSide::Nothing, |b| OtherSide::Nearest(*b))))
     }
 
     /// The statement of a page of `filter`'s records through the indexes,
@@ -781,7 +887,9 @@ impl PgStore {
     /// A searching page (text or context fields) read by walking the nearest
     /// rows the other conditions keep, newest first from the page's
     /// position, and testing each one's message and context directly: `Some`
-    /// when that settles the page (it filled, or the walk reached the end),
+    /// when that settles the page (it filled, the walk reached the end, or
+    /// it found the page's own rows and one candidate of the index beyond
+    /// the walk says whether there is more: [`one_beyond`](PgStore::one_beyond)),
     /// `None` when the indexes must answer. A common term or value (`order`,
     /// `tenant=acme`) fills a page from the nearest rows long before an
     /// index has listed its matches. The first walk reads [`WALK_ROWS`]; when
@@ -789,46 +897,111 @@ impl PgStore {
     /// page lies, and a second walk goes on from where the first one stopped
     /// when [`further_walk`] finds that cheaper than the indexes (a value in
     /// 0.24 % of 10 M records, `tenant=t-7`, is 24 000 candidates to list
-    /// but a page in ~21 000 rows).
+    /// but a page in ~21 000 rows). With `behind`, the first walk also walks
+    /// the other way from the page's cursor, for the page's other cursor
+    /// ([`OtherSide`]), which comes back with the page (and when the
+    /// indexes must answer the page: that side does not depend on how).
     fn page_by_walk(
         &self,
         filter: &RecordFilter,
         at: PageAt,
         limit: usize,
-    ) -> Result<Option<Vec<StoredRecord>>, StoreError> {
+        behind: bool,
+    ) -> Result<(Option<Vec<StoredRecord>>, OtherSide), StoreError> {
         if filter.text.is_none() && filter.fields.is_empty() {
-            return Ok(None);
+            return Ok((None, OtherSide::Unknown));
         }
         let want = sql_limit(limit).saturating_add(1);
-        let first = self.walk(filter, at, want, WALK_ROWS)?;
+        let first = self.walk(filter, at, want, WALK_ROWS, behind)?;
+        let side = first.behind;
         let mut records = first.records;
         let Some(end) = first.stopped_at else {
-            return Ok(Some(records));
+            return Ok((Some(records), side));
         };
         let found = sql_limit(records.len());
         let indexed = searches_only(filter).then_some(first.indexed);
-        let Some(rows) = further_walk(found, want, WALK_ROWS, indexed) else {
-            return Ok(None);
-        };
         let from = match at {
             PageAt::Newer(_) => PageAt::Newer(end),
             PageAt::Newest | PageAt::Older(_) => PageAt::Older(end),
         };
-        let rest = self.walk(filter, from, want - found, rows)?;
+        let Some(rows) = further_walk(found, want, WALK_ROWS, indexed) else {
+            // The page's own rows are all found, only whether one more lies
+            // beyond the walk is not: one candidate beyond it says so, where
+            // the nearest ones would be sorted from every candidate (a rare
+            // word's oldest match: 1 of 500 at 10 M).
+            if found == want - 1 && indexed.is_some() {
+                records.extend(self.one_beyond(filter, from, first.mark)?);
+                return Ok((Some(records), side));
+            }
+            return Ok((None, side));
+        };
+        let rest = self.walk(filter, from, want - found, rows, false)?;
         if rest.stopped_at.is_some() {
             // Sparser further on than the first walk said: the indexes answer.
-            return Ok(None);
+            return Ok((None, side));
         }
         records.extend(rest.records);
-        Ok(Some(records))
+        Ok((Some(records), side))
+    }
+
+    /// The probe of [`page_by_walk`](PgStore::page_by_walk) when a walk found
+    /// every row of its page but the one that says whether there is more:
+    /// some record of `filter` (one search and a time range, [`searches_only`])
+    /// on `from`'s side of its cursor, from the search's candidates up to
+    /// `mark` and the rows above it, as a page listing them would keep them;
+    /// `None` when there is none. Not the nearest one: that order sorts
+    /// every candidate (0.9–1.6 ms for a rare word's 500 at 10 M, the probe
+    /// 0.2–0.3 ms), and the row only says there is more.
+    fn one_beyond(&self, filter: &RecordFilter, from: PageAt, mark: i64) -> Result<Option<StoredRecord>, StoreError> {
+        let mut sql = Sql::default();
+        sql.mark = Some(mark);
+        let Some(candidates) = listing_candidates(&mut sql, filter, Keys::TsIdContext) else {
+            // The search can match nothing.
+            return Ok(None);
+        };
+        let (position, _) = PgStore::position(&mut sql, from, "r");
+        let mut conditions = vec![position];
+        conditions.extend(range_bounds(&mut sql, filter, "r"));
+        // A text's candidates are its matches (the side table's message is
+        // the record's, as a page listing them reads them); a field's pass
+        // the exact typed check, on the side table's copy of the context.
+        conditions.extend(field_checks(&mut sql, filter));
+        // The candidates in a materialized CTE: planned for all of them, as
+        // the listing is (through the side table's index, unless the
+        // planner expects so many that a scan costs less), and read only
+        // until one passes. Planned for the `LIMIT 1` alone, a search the
+        // planner expects in 1 % of the records is read by a scan in the
+        // heap's order, which passes every row before the cursor when the
+        // matches there are few (2.2 s for `order` at 10 M). The record is
+        // joined after the `LIMIT`: joined before it, the planner expected
+        // one row of the join in all and started a parallel worker (10 ms).
+        sql.text = format!(
+            "WITH r AS MATERIALIZED ({candidates})
+             SELECT {RECORD_COLUMNS} FROM (SELECT r.ts, r.id FROM r WHERE {} LIMIT 1) c
+             JOIN log_records r ON r.ts = c.ts AND r.id = c.id",
+            conditions.join(" AND ")
+        );
+        Ok(self.fetch_records(&sql)?.pop())
     }
 
     /// One walk of [`page_by_walk`](PgStore::page_by_walk) over at most
     /// `rows` rows from `at`: up to `want` matches in page order, and where it
     /// stopped when it read all `rows` without finding them. One statement:
     /// the last row walked comes back after fewer matches, so no second
-    /// statement counts what the walk saw.
-    fn walk(&self, filter: &RecordFilter, at: PageAt, want: i64, rows: i64) -> Result<Walked, StoreError> {
+    /// statement counts what the walk saw. With `behind` and a cursor, the
+    /// statement also walks up to `rows` rows the other way from the cursor
+    /// (the cursor's row included) for the nearest match there
+    /// ([`Walked::behind`]): usually the cursor's own row, the last of the
+    /// page before, or none at all (a rare word's oldest match: nothing
+    /// before the first record).
+    fn walk(
+        &self,
+        filter: &RecordFilter,
+        at: PageAt,
+        want: i64,
+        rows: i64,
+        behind: bool,
+    ) -> Result<Walked, StoreError> {
         let mut rest = filter.clone();
         rest.text = None;
         rest.fields.clear();
@@ -836,21 +1009,15 @@ impl PgStore {
         let cond = filter_conditions(&mut sql, &rest);
         let (position, order) = PgStore::position(&mut sql, at, "r");
         let walk = sql.bind(rows);
-        let mut checks = Vec::new();
-        if let Some(text) = &filter.text {
-            checks.push(text_check(&mut sql, text));
-        }
-        for f in &filter.fields {
-            checks.push(field_check(&mut sql, &f.key, &f.value));
-        }
+        let mut checks: Vec<String> = filter.text.iter().map(|text| text_check(&mut sql, text)).collect();
+        checks.extend(field_checks(&mut sql, filter));
         let checks = checks.join(" AND ");
         let lim = sql.bind(want);
         let last = sql.bind(rows - 1);
-        let blanks = ["NULL"; RECORD_COLUMN_COUNT - 2].join(", ");
         // The matches; when fewer than `want`, the second part runs too (a
         // `UNION ALL` reads its parts in order and the `LIMIT` stops it
         // early): the `(ts, id)` of the walk's last row, from the index
-        // alone, with the side table's size. The walked rows keep the alias
+        // alone, with the side table's size and the search mark. The walked rows keep the alias
         // `r`, so the direct checks read them as they read `log_records r`.
         // They carry only what the checks read: every walked row is copied
         // into the subquery, and the whole row cost 0.5 ms more a 17 000-row
@@ -858,29 +1025,64 @@ impl PgStore {
         // by key. (Numbering the walked rows by a window instead copied every
         // one of them: 9.4 ms against 4.3 for 17 000 rows at 10 M.)
         sql.text = format!(
-            "(SELECT {RECORD_COLUMNS}, TRUE, NULL::float8 FROM log_records r JOIN (
+            "((SELECT {RECORD_COLUMNS}, {MATCH}, NULL::float8, NULL::int8 FROM log_records r JOIN (
                   SELECT r.ts, r.id FROM (
                       SELECT r.ts, r.id, r.message, r.context FROM log_records r WHERE {cond} AND {position}
                       ORDER BY r.ts {order}, r.id {order} LIMIT {walk}) r
                   WHERE {checks} ORDER BY r.ts {order}, r.id {order} LIMIT {lim}) m
               ON r.ts = m.ts AND r.id = m.id ORDER BY r.ts {order}, r.id {order})
              UNION ALL
-             (SELECT r.id, r.ts, {blanks}, FALSE,
-                     (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'log_search'::regclass)
+             (SELECT r.id, r.ts, {RECORD_BLANKS}, {WALK_END},
+                     (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'log_search'::regclass),
+                     coalesce((SELECT m.last_id FROM log_search_mark m), 0)
               FROM log_records r WHERE {cond} AND {position}
               ORDER BY r.ts {order}, r.id {order} OFFSET {last} LIMIT 1)
-             LIMIT {lim}"
+             LIMIT {lim})"
         );
+        let cursor = match at {
+            PageAt::Older(c) | PageAt::Newer(c) if behind => Some(c),
+            _ => None,
+        };
+        if let Some(c) = cursor {
+            // The same walk the other way, from the cursor's row on: its
+            // nearest match, else (a `LIMIT` over both parts again) where
+            // it stopped, and nothing when it saw every row there.
+            let (back, back_order) = if order == "DESC" { (">=", "ASC") } else { ("<=", "DESC") };
+            let back = format!("(r.ts, r.id) {back} ({}, {})", sql.bind(system_time(c.ts)), sql.bind(c.id));
+            sql.text = format!(
+                "{}
+                 UNION ALL
+                 ((SELECT r.id, r.ts, {RECORD_BLANKS}, {BEHIND}, NULL::float8, NULL::int8 FROM (
+                       SELECT r.ts, r.id, r.message, r.context FROM log_records r WHERE {cond} AND {back}
+                       ORDER BY r.ts {back_order}, r.id {back_order} LIMIT {walk}) r
+                   WHERE {checks} ORDER BY r.ts {back_order}, r.id {back_order} LIMIT 1)
+                  UNION ALL
+                  (SELECT r.id, r.ts, {RECORD_BLANKS}, {BEHIND_END}, NULL::float8, NULL::int8
+                   FROM log_records r WHERE {cond} AND {back}
+                   ORDER BY r.ts {back_order}, r.id {back_order} OFFSET {last} LIMIT 1)
+                  LIMIT 1)",
+                sql.text
+            );
+        }
         let found = self.run("reading records", |c| c.query(sql.text.as_str(), &sql.params()))?;
         let bad = |e| store_error(&self.config, "reading records", e);
-        let mut walked = Walked { records: Vec::new(), stopped_at: None, indexed: 0.0 };
+        let mut walked = Walked {
+            records: Vec::new(),
+            stopped_at: None,
+            indexed: 0.0,
+            mark: 0,
+            behind: if cursor.is_some() { OtherSide::Nothing } else { OtherSide::Unknown },
+        };
         for row in &found {
-            if row.try_get(RECORD_COLUMN_COUNT).map_err(bad)? {
-                walked.records.push(rows::record(row)?);
-            } else {
-                let ts: SystemTime = row.try_get(1).map_err(bad)?;
-                walked.stopped_at = Some(Cursor { ts: timestamp(ts), id: row.try_get(0).map_err(bad)? });
-                walked.indexed = row.try_get(RECORD_COLUMN_COUNT + 1).map_err(bad)?;
+            match row.try_get::<_, i32>(RECORD_COLUMN_COUNT).map_err(bad)? {
+                MATCH => walked.records.push(rows::record(row)?),
+                WALK_END => {
+                    walked.stopped_at = Some(row_cursor(row).map_err(bad)?);
+                    walked.indexed = row.try_get(RECORD_COLUMN_COUNT + 1).map_err(bad)?;
+                    walked.mark = row.try_get(RECORD_COLUMN_COUNT + 2).map_err(bad)?;
+                }
+                BEHIND => walked.behind = OtherSide::Nearest(row_cursor(row).map_err(bad)?),
+                _ => walked.behind = OtherSide::Unknown,
             }
         }
         if sql_limit(walked.records.len()) >= want {
@@ -1112,13 +1314,26 @@ impl Store for PgStore {
         if !filter.check()? {
             return Ok(Page::default());
         }
+        // The page's other cursor, from what its statement read behind the
+        // cursor when it could; else asked apart.
+        let behind_is_older = matches!(at, PageAt::Newer(_));
+        let other_cursor = |side: OtherSide| {
+            move |from: Cursor, older: bool| match side.beyond(from).filter(|_| older == behind_is_older) {
+                Some(known) => Ok(known),
+                None => self.exists_beyond(filter, if older { "<" } else { ">" }, from),
+            }
+        };
         // A common term or value fills a page from the nearest rows long
         // before an index has listed its matches: walk first, index second.
-        let records = match self.page_by_walk(filter, at, limit)? {
-            Some(records) => records,
-            None => self.page_query(filter, at, limit)?,
-        };
-        Page::from_rows(at, limit, records, |c, older| self.exists_beyond(filter, if older { "<" } else { ">" }, c))
+        let (walked, side) = self.page_by_walk(filter, at, limit, true)?;
+        if let Some(records) = walked {
+            return Page::from_rows(at, limit, records, other_cursor(side));
+        }
+        if let (PageAt::Older(c) | PageAt::Newer(c), true) = (at, filter.text.is_none() && filter.fields.is_empty()) {
+            let (records, side) = self.page_and_behind(filter, at, c, limit)?;
+            return Page::from_rows(at, limit, records, other_cursor(side));
+        }
+        Page::from_rows(at, limit, self.page_query(filter, at, limit)?, other_cursor(side))
     }
 
     fn tail(

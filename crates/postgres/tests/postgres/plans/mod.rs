@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod combinations;
+mod probes;
 mod walks;
 
 use std::path::{Path, PathBuf};
