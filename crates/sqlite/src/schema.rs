@@ -218,6 +218,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          SELECT date(day, '-6 days', 'weekday 1') || 'T00:00:00.000000Z', logger, file_key, line_key,
                 sum(trace), sum(debug), sum(info), sum(warn), sum(error), max(last_seen)
          FROM log_site_daily GROUP BY 1, 2, 3, 4;",
+    // Version 11: the zone map (crates/sqlite/src/zone_map.rs): per range of
+    // 2^16 ids (the side table's parts), the oldest and newest time of its
+    // records, so a read of a term's candidates by id knows when no unread
+    // id can hold a time its page wants (docs/performance.md, session 38).
+    // Widened by the sink in each batch's transaction, filled here.
+    "CREATE TABLE log_id_times (
+         part   INTEGER PRIMARY KEY,
+         min_ts TEXT    NOT NULL,
+         max_ts TEXT    NOT NULL
+     );
+     INSERT INTO log_id_times (part, min_ts, max_ts)
+         SELECT id >> 16, min(ts), max(ts) FROM log_records GROUP BY id >> 16;",
 ];
 
 /// The first version without context-key expression indexes.

@@ -24,6 +24,7 @@ use crate::sql::{Sql, TextPlan};
 use crate::upkeep::search;
 use crate::{file, schema, BUSY_TIMEOUT};
 
+mod by_id;
 mod estimate;
 mod fields;
 mod split;
@@ -417,6 +418,10 @@ impl SqliteStore {
     ) -> Result<Vec<StoredRecord>, StoreError> {
         let conn = self.conn()?;
         let tx = conn.unchecked_transaction().map_err(storage)?;
+        if let Some(rows) = by_id::page(&tx, filter, at, w, fetch).map_err(storage)? {
+            tx.commit().map_err(storage)?;
+            return Ok(rows);
+        }
         let mut out = Vec::new();
         if let Some((sql, params)) = page_statement(&tx, filter, at, w, fetch).map_err(storage)? {
             let mut stmt = tx.prepare_cached(&sql).map_err(storage)?;
