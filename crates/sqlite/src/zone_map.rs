@@ -24,7 +24,7 @@ use log_panel_core::Timestamp;
 use crate::upkeep::context_index::PART_BITS;
 
 /// Widens a part's bounds to hold `(min, max)`, or adds the part.
-const UPSERT: &str = "INSERT INTO log_id_times (part, min_ts, max_ts) VALUES (?1, ?2, ?3)
+pub(crate) const UPSERT: &str = "INSERT INTO log_id_times (part, min_ts, max_ts) VALUES (?1, ?2, ?3)
     ON CONFLICT (part) DO UPDATE SET
         min_ts = min(min_ts, excluded.min_ts), max_ts = max(max_ts, excluded.max_ts)";
 

@@ -258,3 +258,196 @@ impl Read<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, DAY};
+    use log_panel_query::{Cursor, Maintenance, PageAt, RecordFilter, Store};
+    use rusqlite::{params, Connection, OpenFlags};
+
+    use crate::upkeep::search;
+    use crate::{SqliteMaintenance, SqliteSink, SqliteStore};
+
+    /// Writes records through `sink`, each `(seconds after t0, message)`,
+    /// in one batch.
+    fn write(sink: &mut SqliteSink, t0: i64, records: &[(i64, String)]) {
+        let thread: std::sync::Arc<str> = std::sync::Arc::from("main");
+        let records: Vec<Record> = records
+            .iter()
+            .map(|(s, m)| {
+                Record::at(Timestamp(t0 + s * 1_000_000), Level::Info, "web".into(), m.clone().into(), thread.clone())
+            })
+            .collect();
+        sink.write(&Batch::new(&Origin::new("a", "h", 1), &records)).unwrap();
+    }
+
+    /// Makes the sink's next record's id `part << 16` + 1: a record of id
+    /// `part << 16` at `t0`, its part noted in the map by the sink's upsert,
+    /// so a test spreads a few records over parts of 65 536 ids.
+    fn jump_to_part(sink: &SqliteSink, part: i64, t0: i64) {
+        let ts = Timestamp(t0).to_rfc3339();
+        sink.connection()
+            .execute(
+                "INSERT INTO log_records (id, ts, level, logger, message, thread, pid, host, app)
+                 VALUES (?1, ?2, 20, 'web', 'filler', 'main', 1, 'h', 'a')",
+                params![part << 16, ts],
+            )
+            .unwrap();
+        sink.connection().execute(crate::zone_map::UPSERT, params![part, ts, ts]).unwrap();
+    }
+
+    /// The ids of the naive SQL's rows for `term` within `[since, until)`,
+    /// newest first.
+    fn naive(path: &std::path::Path, term: &str, since: Option<Timestamp>, until: Option<Timestamp>) -> Vec<i64> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let at = |t: Option<Timestamp>, or: &str| t.map_or_else(|| or.to_owned(), |t| t.to_rfc3339());
+        let mut stmt = conn
+            .prepare(
+                "SELECT id FROM log_records WHERE message LIKE '%' || ?1 || '%' AND ts >= ?2 AND ts < ?3
+                 ORDER BY ts DESC, id DESC",
+            )
+            .unwrap();
+        let ids = stmt.query_map(params![term, at(since, ""), at(until, "~")], |r| r.get(0)).unwrap();
+        ids.map(Result::unwrap).collect()
+    }
+
+    /// Every page of `filter`, `limit` rows each: newest first down by
+    /// cursor, then from the oldest row back up by cursor. Returns the ids
+    /// read down, and those read up (newest first, the oldest row excluded).
+    fn both_ways(store: &SqliteStore, filter: &RecordFilter, limit: usize) -> (Vec<i64>, Vec<i64>) {
+        let mut down = Vec::new();
+        let mut at = PageAt::Newest;
+        loop {
+            let page = store.records(filter, at, limit).unwrap();
+            down.extend(page.records.iter().map(|r| r.id));
+            match page.older {
+                Some(c) => at = PageAt::Older(c),
+                None => break,
+            }
+        }
+        let mut up = Vec::new();
+        let Some(oldest) = down.last().and_then(|&id| store.record(id).unwrap()) else { return (down, up) };
+        let mut at = PageAt::Newer(Cursor::of(&oldest));
+        loop {
+            let page = store.records(filter, at, limit).unwrap();
+            // Shown newest first: prepended page by page.
+            up.splice(0..0, page.records.iter().map(|r| r.id));
+            match page.newer {
+                Some(c) => at = PageAt::Newer(c),
+                None => break,
+            }
+        }
+        (down, up)
+    }
+
+    /// Ten parts of 65 536 ids with 200 records each, one in two a
+    /// `comet`, times rising with the ids, then a part without one: the newest page of `comet`
+    /// tests the newest part's 100 candidates (and the next chunk's), and
+    /// stops there, as the map proves the nine older parts hold no newer
+    /// time; through the index it tested all 1 000. Every page by cursor,
+    /// both ways, is the naive `LIKE` query's rows.
+    #[test]
+    fn an_old_term_s_page_reads_about_its_page_of_candidates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let t0 = Timestamp::now().0 - 2 * DAY;
+        let mut sink = SqliteSink::open(&path).unwrap();
+        for part in (0..10i64).chain([15]) {
+            if part > 0 {
+                jump_to_part(&sink, part, t0);
+            }
+            // The newest part's records are no `comet`: a walk newest
+            // first would read its ids down to the older parts' (a span
+            // of 360 000 ids with the fillers' gaps, against 1 000
+            // candidates), so the page is read through the index.
+            let records: Vec<(i64, String)> = (0..200i64)
+                .map(|i| {
+                    let s = part * 1_000 + i + 1;
+                    (s, if i % 2 == 0 && part < 10 { format!("comet {part}-{i}") } else { format!("request {i}") })
+                })
+                .collect();
+            write(&mut sink, t0, &records);
+        }
+        while sink.idle().unwrap() {}
+        let store = SqliteStore::open(&path).unwrap();
+        let mut filter = RecordFilter::default();
+        filter.text = Some("comet".into());
+        filter.since = Some(Timestamp(t0 - DAY));
+        let before = search::SCANNED.with(std::cell::Cell::get);
+        let page = store.records(&filter, PageAt::Newest, 50).unwrap();
+        let tested = search::SCANNED.with(std::cell::Cell::get) - before;
+        assert_eq!(page.records.len(), 50);
+        assert!(tested <= 200, "about the newest part's 100 candidates, not all 1 000: {tested}");
+        let all = naive(&path, "comet", filter.since, None);
+        assert_eq!(all.len(), 1_000);
+        assert_eq!(page.records.iter().map(|r| r.id).collect::<Vec<_>>(), all[..50]);
+        let (down, up) = both_ways(&store, &filter, 50);
+        assert_eq!(down, all);
+        assert_eq!(up, all[..all.len() - 1]);
+    }
+
+    /// Ids out of time order: the oldest part's `comet`s carry the newest
+    /// times, the next part's older ones, and the newest part holds a
+    /// spooled batch's late-written `comet`s with times among the oldest
+    /// part's (some equal to theirs: ordered by id) and before them; above
+    /// the search index's mark, more, unindexed. A read newest id first
+    /// fills its page from the newer parts, and the map sends it on to the
+    /// oldest part, whose times are newer. Every page by cursor, both ways
+    /// and over spans, is the naive `LIKE` query's rows; with the oldest
+    /// part's bound made wrong by hand, the newest page misses its rows
+    /// (the read relies on the map), and a rebuild makes it right again.
+    #[test]
+    fn the_zone_map_sends_the_read_to_older_ids_with_newer_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let t0 = Timestamp::now().0 - 2 * DAY;
+        let mut sink = SqliteSink::open(&path).unwrap();
+        let comets = |from: i64, n: i64, name: &str| -> Vec<(i64, String)> {
+            (0..n).map(|i| (from + i, format!("comet {name} {i}"))).collect()
+        };
+        write(&mut sink, t0, &comets(5_000, 100, "newest"));
+        jump_to_part(&sink, 1, t0);
+        write(&mut sink, t0, &comets(1_000, 100, "older"));
+        jump_to_part(&sink, 2, t0);
+        let noise: Vec<(i64, String)> = (0..100).map(|i| (3_000 + i, format!("request {i}"))).collect();
+        write(&mut sink, t0, &noise);
+        let mut spooled = comets(5_050, 10, "spooled among the newest");
+        spooled.extend(comets(2_000, 10, "spooled before them"));
+        write(&mut sink, t0, &spooled);
+        while sink.idle().unwrap() {}
+        let mut tail = comets(5_020, 5, "unindexed among the newest");
+        tail.extend(comets(10, 5, "unindexed, old"));
+        write(&mut sink, t0, &tail);
+        let store = SqliteStore::open(&path).unwrap();
+        assert!(store.unindexed().unwrap() >= 10);
+        let s = |seconds: i64| Some(Timestamp(t0 + seconds * 1_000_000));
+        for (since, until) in [(None, None), (s(1_000), None), (s(1_050), s(5_060)), (None, s(5_020))] {
+            let mut filter = RecordFilter::default();
+            filter.text = Some("comet".into());
+            filter.since = since;
+            filter.until = until;
+            let all = naive(&path, "comet", since, until);
+            for limit in [1, 7, 50] {
+                let (down, up) = both_ways(&store, &filter, limit);
+                assert_eq!(down, all, "{since:?}..{until:?} by {limit}");
+                assert_eq!(up, all[..all.len().saturating_sub(1)], "{since:?}..{until:?} by {limit}");
+            }
+        }
+        let mut filter = RecordFilter::default();
+        filter.text = Some("comet".into());
+        let all = naive(&path, "comet", None, None);
+        let newest = |store: &SqliteStore| -> Vec<i64> {
+            store.records(&filter, PageAt::Newest, 50).unwrap().records.iter().map(|r| r.id).collect()
+        };
+        assert_eq!(newest(&store), all[..50]);
+        drop(sink);
+        let writer = Connection::open(&path).unwrap();
+        // The oldest part's bound moved to before every time: a lie.
+        writer.execute("UPDATE log_id_times SET min_ts = '1970', max_ts = '1970' WHERE part = 0", []).unwrap();
+        let wrong = newest(&store);
+        assert!(wrong.iter().all(|&id| id >= 1 << 16), "the oldest part ruled out: {wrong:?}");
+        SqliteMaintenance::open(&path).unwrap().rebuild().unwrap();
+        assert_eq!(newest(&store), all[..50]);
+    }
+}
