@@ -219,8 +219,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
                 sum(trace), sum(debug), sum(info), sum(warn), sum(error), max(last_seen)
          FROM log_site_daily GROUP BY 1, 2, 3, 4;",
     // Version 11: the zone map (crates/sqlite/src/zone_map.rs): per range of
-    // 2^16 ids (the side table's parts), the oldest and newest time of its
-    // records, so a read of a term's candidates by id knows when no unread
+    // 2^12 ids (a zone, `part`), the oldest and newest time of its records, so a read of a term's candidates by id knows when no unread
     // id can hold a time its page wants (docs/performance.md, session 38).
     // Widened by the sink in each batch's transaction, filled here.
     "CREATE TABLE log_id_times (
@@ -229,7 +228,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          max_ts TEXT    NOT NULL
      );
      INSERT INTO log_id_times (part, min_ts, max_ts)
-         SELECT id >> 16, min(ts), max(ts) FROM log_records GROUP BY id >> 16;",
+         SELECT id >> 12, min(ts), max(ts) FROM log_records GROUP BY id >> 12;",
 ];
 
 /// The first version without context-key expression indexes.
@@ -484,7 +483,7 @@ mod tests {
         assert_eq!(weeks(sink.connection()), want);
     }
 
-    /// A version-10 database with rows over three parts of 65 536 ids,
+    /// A version-10 database with rows over three zones of 4 096 ids,
     /// times out of id order (a spooled record's old time under a new id):
     /// migration 11 fills the zone map with each part's oldest and newest
     /// time, the rows the sink's upserts wrote for the same records, and a
@@ -504,7 +503,13 @@ mod tests {
                 .iter()
                 .map(|ts| {
                     let ts = log_panel_core::Timestamp::parse_rfc3339(ts).unwrap();
-                    log_panel_core::Record::at(ts, log_panel_core::Level::Info, "old".into(), "m".into(), thread.clone())
+                    log_panel_core::Record::at(
+                        ts,
+                        log_panel_core::Level::Info,
+                        "old".into(),
+                        "m".into(),
+                        thread.clone(),
+                    )
                 })
                 .collect()
         };
@@ -515,7 +520,7 @@ mod tests {
                 rusqlite::params![id, ts],
             )
             .unwrap();
-            conn.execute(crate::zone_map::UPSERT, rusqlite::params![id >> 16, ts, ts]).unwrap();
+            conn.execute(crate::zone_map::UPSERT, rusqlite::params![id >> crate::zone_map::ZONE_BITS, ts, ts]).unwrap();
         };
         let write = |sink: &mut crate::SqliteSink, times: &[&str]| {
             sink.write(&log_panel_core::Batch::new(&origin, &batch(times))).unwrap();
@@ -529,8 +534,8 @@ mod tests {
         let map = |conn: &Connection| -> Vec<(i64, String, String)> { crate::zone_map::read(conn).unwrap() };
         let want = [
             (0, "2026-11-22T07:00:00.000000Z", "2026-11-22T09:00:00.000000Z"),
-            (1, "2026-11-21T23:00:00.000000Z", "2026-11-22T10:00:00.000000Z"),
-            (5, "2026-11-23T00:00:00.000000Z", "2026-11-23T01:00:00.000000Z"),
+            (16, "2026-11-21T23:00:00.000000Z", "2026-11-22T10:00:00.000000Z"),
+            (80, "2026-11-23T00:00:00.000000Z", "2026-11-23T01:00:00.000000Z"),
         ]
         .map(|(p, a, b)| (p, a.to_owned(), b.to_owned()));
         assert_eq!(map(sink.connection()), want);
@@ -553,7 +558,7 @@ mod tests {
         assert_eq!(maintenance.prune(before, 100, false).unwrap().deleted, 5);
         assert_eq!(map(&conn), want[1..]);
         maintenance.rebuild().unwrap();
-        let exact = (1, "2026-11-22T10:00:00.000000Z".to_owned(), "2026-11-22T10:00:00.000000Z".to_owned());
+        let exact = (16, "2026-11-22T10:00:00.000000Z".to_owned(), "2026-11-22T10:00:00.000000Z".to_owned());
         assert_eq!(map(&conn), [exact, want[2].clone()]);
     }
 
