@@ -360,9 +360,9 @@ impl Read<'_> {
             self.best.push(row?);
         }
         if self.desc {
-            self.best.sort_by(|a, b| (b.ts, b.id).cmp(&(a.ts, a.id)));
+            self.best.sort_by_key(|r| std::cmp::Reverse((r.ts, r.id)));
         } else {
-            self.best.sort_by(|a, b| (a.ts, a.id).cmp(&(b.ts, b.id)));
+            self.best.sort_by_key(|r| (r.ts, r.id));
         }
         self.best.truncate(usize::try_from(self.fetch).unwrap_or(usize::MAX));
         Ok(())
