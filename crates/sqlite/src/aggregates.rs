@@ -173,6 +173,8 @@ pub(crate) fn upsert(tx: &Transaction<'_>, agg: &BatchAggregates<'_>) -> rusqlit
 pub(crate) fn rebuild(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(REBUILD)?;
+    // The zone map is rebuilt with them: exact again after prunes widened it.
+    tx.execute_batch(crate::zone_map::REBUILD)?;
     tx.commit()
 }
 

@@ -42,6 +42,7 @@ mod sql;
 #[cfg(feature = "read")]
 mod store;
 mod upkeep;
+mod zone_map;
 
 pub use error::Error;
 #[cfg(feature = "read")]

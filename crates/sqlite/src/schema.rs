@@ -218,6 +218,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
          SELECT date(day, '-6 days', 'weekday 1') || 'T00:00:00.000000Z', logger, file_key, line_key,
                 sum(trace), sum(debug), sum(info), sum(warn), sum(error), max(last_seen)
          FROM log_site_daily GROUP BY 1, 2, 3, 4;",
+    // Version 11: the zone map (crates/sqlite/src/zone_map.rs): per range of
+    // 2^12 ids (a zone, `part`), the oldest and newest time of its records, so a read of a term's candidates by id knows when no unread
+    // id can hold a time its page wants (docs/performance.md, session 38).
+    // Widened by the sink in each batch's transaction, filled here.
+    "CREATE TABLE log_id_times (
+         part   INTEGER PRIMARY KEY,
+         min_ts TEXT    NOT NULL,
+         max_ts TEXT    NOT NULL
+     );
+     INSERT INTO log_id_times (part, min_ts, max_ts)
+         SELECT id >> 12, min(ts), max(ts) FROM log_records GROUP BY id >> 12;",
 ];
 
 /// The first version without context-key expression indexes.
@@ -470,6 +481,85 @@ mod tests {
             .collect();
         sink.write(&log_panel_core::Batch::new(&origin, &records)).unwrap();
         assert_eq!(weeks(sink.connection()), want);
+    }
+
+    /// A version-10 database with rows over three zones of 4 096 ids,
+    /// times out of id order (a spooled record's old time under a new id):
+    /// migration 11 fills the zone map with each part's oldest and newest
+    /// time, the rows the sink's upserts wrote for the same records, and a
+    /// reader refuses the file until it is migrated. A prune and a rebuild
+    /// keep it a bound.
+    #[test]
+    fn a_version_10_database_gets_its_zone_map() {
+        let dir = tempfile::tempdir().unwrap();
+        // The records through a sink, its next id moved to a part's start
+        // twice by a record of that id (its part noted by the sink's upsert).
+        let written = dir.path().join("new.db");
+        let mut sink = crate::SqliteSink::open(&written).unwrap();
+        let origin = log_panel_core::Origin::new("a", "h", 1);
+        let thread: std::sync::Arc<str> = std::sync::Arc::from("t");
+        let batch = |times: &[&str]| -> Vec<log_panel_core::Record> {
+            times
+                .iter()
+                .map(|ts| {
+                    let ts = log_panel_core::Timestamp::parse_rfc3339(ts).unwrap();
+                    log_panel_core::Record::at(
+                        ts,
+                        log_panel_core::Level::Info,
+                        "old".into(),
+                        "m".into(),
+                        thread.clone(),
+                    )
+                })
+                .collect()
+        };
+        let jump = |conn: &Connection, id: i64, ts: &str| {
+            conn.execute(
+                "INSERT INTO log_records (id, ts, level, logger, message, thread, pid, host, app)
+                 VALUES (?1, ?2, 20, 'old', 'm', 't', 1, 'h', 'a')",
+                rusqlite::params![id, ts],
+            )
+            .unwrap();
+            conn.execute(crate::zone_map::UPSERT, rusqlite::params![id >> crate::zone_map::ZONE_BITS, ts, ts]).unwrap();
+        };
+        let write = |sink: &mut crate::SqliteSink, times: &[&str]| {
+            sink.write(&log_panel_core::Batch::new(&origin, &batch(times))).unwrap();
+        };
+        write(&mut sink, &["2026-11-22T08:00:00.000000Z", "2026-11-22T07:00:00.000000Z"]);
+        write(&mut sink, &["2026-11-22T09:00:00.000000Z"]);
+        jump(sink.connection(), 1 << 16, "2026-11-22T09:30:00.000000Z");
+        write(&mut sink, &["2026-11-22T10:00:00.000000Z", "2026-11-21T23:00:00.000000Z"]);
+        jump(sink.connection(), 5 << 16, "2026-11-23T00:00:00.000000Z");
+        write(&mut sink, &["2026-11-23T01:00:00.000000Z"]);
+        let map = |conn: &Connection| -> Vec<(i64, String, String)> { crate::zone_map::read(conn).unwrap() };
+        let want = [
+            (0, "2026-11-22T07:00:00.000000Z", "2026-11-22T09:00:00.000000Z"),
+            (16, "2026-11-21T23:00:00.000000Z", "2026-11-22T10:00:00.000000Z"),
+            (80, "2026-11-23T00:00:00.000000Z", "2026-11-23T01:00:00.000000Z"),
+        ]
+        .map(|(p, a, b)| (p, a.to_owned(), b.to_owned()));
+        assert_eq!(map(sink.connection()), want);
+        // The same records, ids and all, in a version-10 file.
+        let path = dir.path().join("v10.db");
+        let conn = old_database(&path, 10, "", 0, |_| String::new());
+        conn.execute("ATTACH ?1 AS written", [written.to_str().unwrap()]).unwrap();
+        conn.execute_batch("INSERT INTO log_records SELECT * FROM written.log_records; DETACH written;").unwrap();
+        drop(conn);
+        let refused = SqliteStore::open(&path).unwrap_err();
+        assert!(refused.to_string().contains("schema version 10"), "{refused}");
+        let (_, conn) = migrated(&path);
+        assert_eq!(map(&conn), want);
+        // A prune drops the parts below the oldest id left and leaves the
+        // others' bounds wider than their records (still bounds); a
+        // rebuild makes them exact.
+        use log_panel_query::Maintenance;
+        let maintenance = crate::SqliteMaintenance::open(&path).unwrap();
+        let before = log_panel_core::Timestamp::parse_rfc3339("2026-11-22T09:45:00.000000Z").unwrap();
+        assert_eq!(maintenance.prune(before, 100, false).unwrap().deleted, 5);
+        assert_eq!(map(&conn), want[1..]);
+        maintenance.rebuild().unwrap();
+        let exact = (16, "2026-11-22T10:00:00.000000Z".to_owned(), "2026-11-22T10:00:00.000000Z".to_owned());
+        assert_eq!(map(&conn), [exact, want[2].clone()]);
     }
 
     /// A version-4 database whose registered key is indexed: migration 5

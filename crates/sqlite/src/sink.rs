@@ -159,6 +159,7 @@ impl SqliteSink {
         let origin = batch.origin;
         let tx = self.conn.transaction()?;
         let mut sanitised = 0;
+        let mut zones = crate::zone_map::Zones::default();
         {
             let mut insert = tx.prepare_cached(INSERT)?;
             for r in batch.records {
@@ -183,8 +184,10 @@ impl SqliteSink {
                     self.json,
                     r.original_size.and_then(|s| i64::try_from(s).ok()),
                 ])?;
+                zones.note(tx.last_insert_rowid(), r.timestamp);
             }
         }
+        zones.upsert(&tx)?;
         // Same transaction: the counts commit (or roll back) with the rows.
         aggregates::upsert(&tx, &log_panel_core::fold::BatchAggregates::of(batch.records))?;
         tx.commit()?;

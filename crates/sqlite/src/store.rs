@@ -24,6 +24,7 @@ use crate::sql::{Sql, TextPlan};
 use crate::upkeep::search;
 use crate::{file, schema, BUSY_TIMEOUT};
 
+mod by_id;
 mod estimate;
 mod fields;
 mod split;
@@ -417,6 +418,10 @@ impl SqliteStore {
     ) -> Result<Vec<StoredRecord>, StoreError> {
         let conn = self.conn()?;
         let tx = conn.unchecked_transaction().map_err(storage)?;
+        if let Some(rows) = by_id::page(&tx, filter, at, w, fetch).map_err(storage)? {
+            tx.commit().map_err(storage)?;
+            return Ok(rows);
+        }
         let mut out = Vec::new();
         if let Some((sql, params)) = page_statement(&tx, filter, at, w, fetch).map_err(storage)? {
             let mut stmt = tx.prepare_cached(&sql).map_err(storage)?;
@@ -452,14 +457,21 @@ impl SqliteStore {
         let mut w = self.plan(&narrowed)?;
         page_condition(&mut w, at);
         let conn = self.conn()?;
-        let Some((sql, params)) = page_statement(&conn, &narrowed, at, &w, PAGE_ROWS).map_err(storage)? else {
-            return Ok(String::new());
+        // A page read by id runs its statements in turn: each one's plan.
+        let statements = match by_id::statements(&narrowed, at, &w, PAGE_ROWS) {
+            Some(statements) => statements,
+            None => match page_statement(&conn, &narrowed, at, &w, PAGE_ROWS).map_err(storage)? {
+                Some(statement) => vec![statement],
+                None => return Ok(String::new()),
+            },
         };
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).map_err(storage)?;
-        let rows = stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3)).map_err(storage)?;
         let mut details = Vec::new();
-        for row in rows {
-            details.push(row.map_err(storage)?);
+        for (sql, params) in statements {
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).map_err(storage)?;
+            let rows = stmt.query_map(params_from_iter(params.iter()), |r| r.get::<_, String>(3)).map_err(storage)?;
+            for row in rows {
+                details.push(row.map_err(storage)?);
+            }
         }
         Ok(details.join("; "))
     }
@@ -1961,8 +1973,7 @@ mod tests {
     /// served` in 24 000 `request {i} served` records ANDs `123` (in a few
     /// hundred) and two more of its rarest, not the trigrams every record
     /// holds (`req`, `ser`: reading their doclists was most of a lookup);
-    /// its page sorts the matches' ids before reading their rows, and is
-    /// the naive `LIKE` query's rows.
+    /// its page is read by id (`by_id`) and is the naive `LIKE` query's rows.
     #[test]
     fn a_term_is_looked_up_by_its_rarest_trigrams() {
         let (_dir, path, _) = seconds_apart(|i| format!("request {i} served"));
@@ -1980,12 +1991,12 @@ mod tests {
         drop(conn);
         let mut filter = RecordFilter::default();
         filter.text = Some(term.into());
-        // The candidates' `(ts, id)` sorted in a list of the page's ids,
-        // whose rows are then read and sorted: two sorts, the inner one
-        // without the records' other columns.
+        // Read by id (`by_id`): the index's candidates, a part's rows by
+        // id from their list, sorted, and the rows above the index's mark.
         let plan = store.explain_records(&filter).unwrap();
-        assert!(plan.starts_with("SEARCH log_records USING INTEGER PRIMARY KEY (rowid=?); LIST SUBQUERY"), "{plan}");
-        assert_eq!(plan.matches("USE TEMP B-TREE FOR ORDER BY").count(), 2, "{plan}");
+        assert!(plan.starts_with("SCAN log_records_fts VIRTUAL TABLE"), "{plan}");
+        assert!(plan.contains("SEARCH log_records USING INTEGER PRIMARY KEY (rowid=?); LIST SUBQUERY"), "{plan}");
+        assert!(plan.contains("SEARCH log_records USING INTEGER PRIMARY KEY (rowid>?)"), "{plan}");
         let page = store.records(&filter, PageAt::Newest, 50).unwrap();
         let plain = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
         let naive = newest_100(&plain, "message LIKE '%' || ?1 || '%'", term, Timestamp(0));
@@ -2007,9 +2018,9 @@ mod tests {
         filter.since = Some(Timestamp(Timestamp::now().0 - 3 * DAY));
         let plan = store.explain_records(&filter).unwrap();
         assert!(plan.contains("log_records_fts VIRTUAL TABLE"), "{plan}");
-        // The page's rows by id, and the candidates' rows by id for the
-        // list of the page's ids; none inside the list of candidates.
-        assert_eq!(plan.matches("USING INTEGER PRIMARY KEY (rowid=?)").count(), 2, "{plan}");
+        // Read by id (`by_id`): the candidates' rows by id, once; none
+        // inside the list of candidates.
+        assert_eq!(plan.matches("USING INTEGER PRIMARY KEY (rowid=?)").count(), 1, "{plan}");
         assert!(!plan.contains("SEARCH c "), "{plan}");
         let before = search::SCANNED.with(std::cell::Cell::get);
         let page = store.records(&filter, PageAt::Newest, 50).unwrap();

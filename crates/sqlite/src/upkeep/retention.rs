@@ -81,6 +81,7 @@ pub(crate) fn prune_batch(tx: &Transaction<'_>, before: Timestamp, limit: usize)
     let deleted =
         tx.prepare_cached("DELETE FROM log_records WHERE id IN (SELECT id FROM temp.lp_prune_ids)")?.execute([])?;
     take_off(&mut Tables(tx), &deleted_aggregates)?;
+    crate::zone_map::forget_pruned(tx)?;
     Ok(u64::try_from(deleted).unwrap_or(0))
 }
 

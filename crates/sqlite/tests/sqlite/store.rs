@@ -1220,13 +1220,13 @@ fn an_older_schema_is_refused_until_migrated() {
     let path = dir.path().join("v3.db");
     drop(open_filled(dir.path(), 50));
     std::fs::rename(dir.path().join("logs.db"), &path).unwrap();
-    // Version 3: what migrations 4 to 10 add is not there yet.
+    // Version 3: what migrations 4 to 11 add is not there yet.
     Connection::open(&path)
         .unwrap()
         .execute_batch(
             "DROP TABLE log_context_state; DROP TABLE log_context_index; DROP TABLE log_context_all;
              DROP INDEX log_records_warn_ts; DROP INDEX log_records_warn_logger_ts; DROP TABLE log_site_hourly;
-             DROP TABLE log_site_daily; DROP TABLE log_site_weekly;
+             DROP TABLE log_site_daily; DROP TABLE log_site_weekly; DROP TABLE log_id_times;
              PRAGMA user_version = 3",
         )
         .unwrap();
