@@ -56,7 +56,13 @@ impl HistogramSpan {
 impl Histogram {
     /// A complete histogram of zeros, one count per slot.
     pub fn zeros(slots: &Slots) -> Histogram {
-        Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true, sample: None }
+        Histogram::counted(vec![LevelCounts::default(); slots.len()], true)
+    }
+
+    /// The counts `slots`, counted (not estimated); `complete` false when
+    /// the count stopped at the store's scan bound.
+    pub fn counted(slots: Vec<LevelCounts>, complete: bool) -> Histogram {
+        Histogram { slots, complete, sample: None, margins: Vec::new() }
     }
 
     /// The estimate from `counted`, the matches per slot found among the
@@ -72,12 +78,22 @@ impl Histogram {
     /// where the part of each slot read varies (a sample of whole pages),
     /// scaling each by its own part keeps that variation out of the bars.
     /// A slot without a sample of its own counts none.
+    ///
+    /// Each slot's [margin](Histogram::margins) is that of `k` matches
+    /// found at random among its sampled rows (Poisson): `2√k + 3` matches,
+    /// scaled like the counts — about a 95 % range, `k ± 2√k` where `k` is
+    /// large and the Poisson bound's `+3` where none was found; 0 for a
+    /// slot read whole. A store whose sample is clustered (blocks of
+    /// consecutive rows) widens it with what its blocks show
+    /// ([`Histogram::widen_margin`]).
     pub fn estimated_per_slot(counted: Vec<LevelCounts>, per_slot: &[Sample], sample: Sample) -> Histogram {
+        let mut margins = Vec::with_capacity(counted.len());
         let slots = counted
             .into_iter()
             .enumerate()
             .map(|(i, c)| {
                 let s = per_slot.get(i).copied().unwrap_or(Sample { read: 0, of: 0 });
+                margins.push(s.poisson_margin(c.total()));
                 LevelCounts {
                     trace: s.scale(c.trace),
                     debug: s.scale(c.debug),
@@ -87,7 +103,37 @@ impl Histogram {
                 }
             })
             .collect();
-        Histogram { slots, complete: true, sample: Some(sample) }
+        Histogram { slots, complete: true, sample: Some(sample), margins }
+    }
+
+    /// Raises slot `i`'s margin to at least `margin` (a store's own
+    /// measure of how far its sample can be off there).
+    pub fn widen_margin(&mut self, i: usize, margin: u64) {
+        if let Some(m) = self.margins.get_mut(i) {
+            *m = (*m).max(margin);
+        }
+    }
+
+    /// The range slot `i`'s exact total lies in, about 95 % of the time,
+    /// for an estimate: its estimated total ± its margin. `None` for
+    /// counted bars (and a slot out of range).
+    pub fn range(&self, i: usize) -> Option<(u64, u64)> {
+        self.sample?;
+        let total = self.slots.get(i)?.total();
+        let margin = self.margins.get(i).copied().unwrap_or(0);
+        Some((total.saturating_sub(margin), total.saturating_add(margin)))
+    }
+
+    /// Whether slot `i` is an estimate too loose to read as a height: its
+    /// [range](Histogram::range) reaches past half or one and a half times
+    /// its estimated total (a bar resting on fewer than about 30 sampled
+    /// matches, or on blocks that disagree, as a burst one block hits).
+    /// A chart draws such a bar as uncertain. Never for counted bars.
+    pub fn is_uncertain(&self, i: usize) -> bool {
+        match (self.range(i), self.slots.get(i)) {
+            (Some((low, high)), Some(c)) => high > low && low.saturating_mul(2) < c.total().max(1),
+            _ => false,
+        }
     }
 
     /// Adds one aggregate bucket's counts, the bucket starting at `start`,
