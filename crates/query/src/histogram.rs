@@ -114,6 +114,32 @@ impl Histogram {
         }
     }
 
+    /// Sets slot `i`'s total to `total`, counted (from an index) where its
+    /// levels were estimated: each level keeps its estimated share, scaled
+    /// to `total` (the remainder of the rounding to the largest), all of it
+    /// to `info` where the sample found none; its margin becomes 0.
+    pub fn set_total(&mut self, i: usize, total: u64) {
+        let Some(c) = self.slots.get_mut(i) else { return };
+        let estimated = c.total();
+        let mut levels = [c.trace, c.debug, c.info, c.warn, c.error];
+        if estimated == 0 {
+            levels = [0, 0, total, 0, 0];
+        } else {
+            for l in &mut levels {
+                *l = u64::try_from(u128::from(*l) * u128::from(total) / u128::from(estimated)).unwrap_or(u64::MAX);
+            }
+            let short = total.saturating_sub(levels.iter().sum());
+            if let Some(largest) = (0..levels.len()).max_by_key(|&k| levels[k]) {
+                levels[largest] += short;
+            }
+        }
+        let [trace, debug, info, warn, error] = levels;
+        *c = LevelCounts { trace, debug, info, warn, error };
+        if let Some(m) = self.margins.get_mut(i) {
+            *m = 0;
+        }
+    }
+
     /// The range slot `i`'s exact total lies in, about 95 % of the time,
     /// for an estimate: its estimated total ± its margin. `None` for
     /// counted bars (and a slot out of range).
