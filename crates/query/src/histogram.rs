@@ -203,6 +203,41 @@ mod tests {
     }
 
     #[test]
+    fn an_estimates_bars_have_ranges_and_the_loose_ones_are_uncertain() {
+        let c = |info: u64, error: u64| LevelCounts { info, error, ..LevelCounts::default() };
+        // Bar 0: 100 of 1 000 sampled matches; bar 1: 4; bar 2: none; bar 3: read whole.
+        let per_slot = [
+            Sample { read: 1_000, of: 10_000 },
+            Sample { read: 1_000, of: 10_000 },
+            Sample { read: 1_000, of: 10_000 },
+            Sample { read: 500, of: 500 },
+        ];
+        let mut h = Histogram::estimated_per_slot(
+            vec![c(90, 10), c(4, 0), c(0, 0), c(7, 0)],
+            &per_slot,
+            Sample { read: 3_500, of: 30_500 },
+        );
+        // 1 000 ± (2·10 + 3)·10; 40 ± (2·2 + 3)·10; 0 + 3·10; exact.
+        assert_eq!(h.margins, vec![230, 70, 30, 0]);
+        assert_eq!(h.range(0), Some((770, 1_230)));
+        assert_eq!(h.range(2), Some((0, 30)));
+        assert_eq!(h.range(3), Some((7, 7)));
+        let uncertain: Vec<bool> = (0..4).map(|i| h.is_uncertain(i)).collect();
+        assert_eq!(uncertain, [false, true, true, false]);
+        h.widen_margin(0, 600);
+        assert!(h.is_uncertain(0), "blocks that disagree widen it");
+        // A total counted from an index: levels keep their shares, no margin.
+        h.set_total(0, 1_234);
+        assert_eq!(h.slots[0], c(1_111, 123));
+        assert!(!h.is_uncertain(0) && h.range(0) == Some((1_234, 1_234)));
+        h.set_total(2, 5);
+        assert_eq!(h.slots[2], c(5, 0), "no level sampled: all as info");
+        // Counted histograms have no ranges.
+        let counted = Histogram::counted(vec![c(3, 1)], true);
+        assert_eq!((counted.range(0), counted.is_uncertain(0)), (None, false));
+    }
+
+    #[test]
     fn a_bad_filter_is_an_error_even_outside_the_slots() {
         let mut f = RecordFilter::default();
         f.since = Some(Timestamp(100 * HOUR));

@@ -68,7 +68,7 @@ pub const BURST: std::ops::Range<u64> = 89_000..91_000;
 /// record of [`BURST`] — what an incident does to a word like `timeout`.
 pub fn bursty_record(i: u64) -> Record {
     let mut r = record(i);
-    r.message = if BURST.contains(&i) || mix(i ^ 0x5555) % 100 == 0 {
+    r.message = if BURST.contains(&i) || mix(i ^ 0x5555).is_multiple_of(100) {
         format!("upstream {COMMON_WORD} after 30 s, request {i}")
     } else {
         format!("request {i} served")
