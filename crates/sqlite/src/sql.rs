@@ -622,33 +622,38 @@ pub(crate) fn entries(conn: &Connection, c: KeyCondition<'_>, cap: i64, listed: 
     conn.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
 }
 
-/// The one typed value whose side-table entries are exactly the records a
-/// field condition `m` matches — an integer (`user_id=3`), or a text short
-/// enough to be stored whole — with its SQLite type (a stored real `3.0`
-/// equals `3` in SQL, so the count also asks the type). `None` for any
-/// other condition (a float, a boolean, a text also read as a number, a
-/// long text's prefix): its entries are only candidates.
-pub(crate) fn exact_entry(m: &FieldMatch) -> Option<(Value, &'static str)> {
-    let mut candidates = KeyCondition::candidates(m);
-    if candidates.len() != 1 {
+/// The typed values whose side-table entries are exactly the records a
+/// field condition `m` matches, each with its SQLite type: `user_id=3`
+/// from a URL is the integer 3, the real 3.0 or the text "3", a record
+/// holds one of them, and a stored real `3.0` equals `3` in SQL, so the
+/// count asks each value's type. `None` when some accepted form has no
+/// type of its own (a boolean is stored as 1 or 0, like an integer) or is
+/// a long text's prefix: its entries are then only candidates.
+pub(crate) fn exact_entries(m: &FieldMatch) -> Option<Vec<(Value, &'static str)>> {
+    let candidates = KeyCondition::candidates(m);
+    if candidates.is_empty() {
         return None;
     }
-    match candidates.pop()? {
-        (v @ Value::Integer(_), "integer") => Some((v, "integer")),
-        (Value::Text(t), "text") if stored_text(&t).is_none() => Some((Value::Text(t), "text")),
-        _ => None,
-    }
+    candidates
+        .into_iter()
+        .map(|(v, t)| match (v, t) {
+            (v @ Value::Integer(_), "integer") => Some((v, "integer")),
+            (v @ Value::Real(_), "real") => Some((v, "real")),
+            (Value::Text(t), "text") if stored_text(&t).is_none() => Some((Value::Text(t), "text")),
+            _ => None,
+        })
+        .collect()
 }
 
-/// The side table's entries of `key` = `value` (of SQLite type `ty`, see
-/// [`exact_entry`]) among the ids `within` (inclusive), counted part by
-/// part: one B-tree search a part and every entry stepped over (about
-/// 20 ms for 500 000 at 10 M records, docs/performance.md). Complete only
-/// up to the key's mark ([`key_mark`]).
+/// The side table's entries of `key` holding one of `values` (each of
+/// its SQLite type, see [`exact_entries`]) among the ids `within`
+/// (inclusive), counted part by part: one B-tree search a part and value,
+/// and every entry stepped over (about 20 ms for 500 000 at 10 M records,
+/// docs/performance.md). Complete only up to the key's mark ([`key_mark`]).
 pub(crate) fn entries_within(
     conn: &Connection,
     key: &str,
-    (value, ty): &(Value, &'static str),
+    values: &[(Value, &'static str)],
     (first, last): (i64, i64),
 ) -> rusqlite::Result<i64> {
     let mut stmt = conn.prepare_cached(
@@ -657,7 +662,9 @@ pub(crate) fn entries_within(
     )?;
     let mut n = 0i64;
     for part in first >> context_index::PART_BITS..=last >> context_index::PART_BITS {
-        n += stmt.query_row(rusqlite::params![key, part, value, first, last, ty], |r| r.get::<_, i64>(0))?;
+        for (value, ty) in values {
+            n += stmt.query_row(rusqlite::params![key, part, value, first, last, ty], |r| r.get::<_, i64>(0))?;
+        }
     }
     Ok(n)
 }

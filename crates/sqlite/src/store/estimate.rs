@@ -96,19 +96,19 @@ pub(super) fn histogram(store: &SqliteStore, filter: &RecordFilter, slots: &Slot
     Ok(h)
 }
 
-/// A context value and its SQLite type ([`exact_entry`](crate::sql::exact_entry)).
-type TypedValue = (Value, &'static str);
+/// A context value's forms, each with its SQLite type ([`exact_entries`](crate::sql::exact_entries)).
+type TypedValues = Vec<(Value, &'static str)>;
 
 /// The key and typed value of a filter that is one context `key=value`
 /// and time bounds alone, whose matches are exactly the side table's
-/// entries of that value ([`exact_entry`](crate::sql::exact_entry)) and
+/// entries of that value ([`exact_entries`](crate::sql::exact_entries)) and
 /// whose span's ids, up to `last`, the side table holds: each bar is then
 /// counted from the entries (`None`: sample the rows).
 fn indexed_field<'f>(
     conn: &rusqlite::Connection,
     narrowed: &'f RecordFilter,
     last: i64,
-) -> Result<Option<(&'f str, TypedValue)>, StoreError> {
+) -> Result<Option<(&'f str, TypedValues)>, StoreError> {
     let [m] = narrowed.fields.as_slice() else { return Ok(None) };
     let mut rest = narrowed.clone();
     rest.fields.clear();
@@ -116,7 +116,7 @@ fn indexed_field<'f>(
     if rest != RecordFilter::default() {
         return Ok(None);
     }
-    let Some(entry) = crate::sql::exact_entry(m) else { return Ok(None) };
+    let Some(entry) = crate::sql::exact_entries(m) else { return Ok(None) };
     if crate::sql::key_mark(conn, &m.key).map_err(storage)? < last {
         return Ok(None);
     }
@@ -191,23 +191,9 @@ fn sample(
     sizes: Sizes,
 ) -> Result<Histogram, StoreError> {
     let all: i64 = extents.iter().flatten().map(|(lo, hi)| hi - lo + 1).sum();
-    // Every condition is checked on the row itself: an index lookup would
-    // read all of its matches for each block.
-    let every = Marks { common: (0..KeyCondition::all(narrowed).count()).collect(), ..Marks::default() };
-    let mut w = Sql::planned(narrowed, TextPlan::scan(), every);
-    let from = w.bind(0);
-    let to = w.bind(0);
-    w.and(format!("id >= {from} AND id < {to}"));
-    let (from, to) = (w.params.len() - 2, w.params.len() - 1);
-    // `NOT INDEXED`: the rowid range is the only access path, never the
-    // time or logger index over the whole span.
-    let sql = format!("SELECT ts, level FROM log_records NOT INDEXED{}", w.sql());
-    let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
-    let mut counted = vec![LevelCounts::default(); slots.len()];
+    // The blocks, `[start, end)` with their slot, slot by slot.
+    let mut blocks: Vec<(i64, i64, usize)> = Vec::new();
     let mut per_slot = vec![Sample { read: 0, of: 0 }; slots.len()];
-    let mut margins = vec![0u64; slots.len()];
-    let mut read_all = 0i64;
-    let mut in_block = vec![LevelCounts::default(); slots.len()];
     for (i, extent) in extents.iter().enumerate() {
         let Some((lo, hi)) = *extent else { continue };
         let rows = hi - lo + 1;
@@ -215,35 +201,59 @@ fn sample(
         let share_rows = i64::try_from(i128::from(sizes.sample_rows) * i128::from(rows) / i128::from(all.max(1)))
             .unwrap_or(i64::MAX);
         let block = sizes.block.clamp(1, rows);
-        let blocks = (share_rows / block).max(MIN_BLOCKS);
-        let (block, blocks) = if blocks.saturating_mul(block) >= rows { (rows, 1) } else { (block, blocks) };
-        let share = rows / blocks;
-        let mut found = Vec::with_capacity(usize::try_from(blocks).unwrap_or(0));
-        for k in 0..blocks {
+        let n = (share_rows / block).max(MIN_BLOCKS);
+        let (block, n) = if n.saturating_mul(block) >= rows { (rows, 1) } else { (block, n) };
+        let share = rows / n;
+        for k in 0..n {
             let start = lo + k * share + (share - block) / 2;
-            w.params[from] = Value::Integer(start);
-            w.params[to] = Value::Integer(start + block);
-            in_block.fill(LevelCounts::default());
-            let mut rows_found = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
-            while let Some(row) = rows_found.next().map_err(storage)? {
-                count_row(row, slots, &mut in_block)?;
-            }
-            // Only the rows of this slot: a record out of time order
-            // belongs to the slot it was sampled for alone.
-            let here = in_block.get(i).copied().unwrap_or_default();
-            found.push(here.total());
-            if let Some(c) = counted.get_mut(i) {
-                c.merge(&here);
-            }
+            blocks.push((start, start + block, i));
         }
-        let read = block * blocks;
-        read_all += read;
-        per_slot[i] = Sample { read: count(read), of: count(rows) };
-        margins[i] = cluster_margin(&found, block, rows);
+        per_slot[i] = Sample { read: count(block * n), of: count(rows) };
     }
-    let mut h = Histogram::estimated_per_slot(counted, &per_slot, Sample { read: count(read_all), of: count(all) });
-    for (i, m) in margins.into_iter().enumerate() {
-        h.widen_margin(i, m);
+    // Every condition is checked on the row itself: an index lookup would
+    // read all of its matches for each block.
+    let every = Marks { common: (0..KeyCondition::all(narrowed).count()).collect(), ..Marks::default() };
+    let mut w = Sql::planned(narrowed, TextPlan::scan(), every);
+    let listed: Vec<String> = blocks.iter().map(|(a, b, _)| format!("[{a},{b}]")).collect();
+    let listed = w.bind(format!("[{}]", listed.join(",")));
+    w.and("log_records.id >= b.start AND log_records.id < b.stop".to_owned());
+    // One statement for every block (a range read of the rowid B-tree
+    // each, `CROSS JOIN` keeping the blocks the outer loop): executing one
+    // per block cost ~10 µs each, 20 ms for 2 000 blocks at 10 M.
+    // `NOT INDEXED`: the rowid range is the only access path, never the
+    // time or logger index over the whole span.
+    let sql = format!(
+        "WITH b(n, start, stop) AS (SELECT key, value ->> 0, value ->> 1 FROM json_each({listed}))
+         SELECT ts, level, b.n FROM b CROSS JOIN log_records NOT INDEXED{}",
+        w.sql()
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+    let mut found = vec![0u64; blocks.len()];
+    let mut counted = vec![LevelCounts::default(); slots.len()];
+    let mut one = vec![LevelCounts::default(); slots.len()];
+    let mut rows = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
+    while let Some(row) = rows.next().map_err(storage)? {
+        let n: i64 = row.get(2).map_err(storage)?;
+        let Some((n, &(_, _, i))) = usize::try_from(n).ok().and_then(|n| Some((n, blocks.get(n)?))) else { continue };
+        one.fill(LevelCounts::default());
+        count_row(row, slots, &mut one)?;
+        // Only the rows of this block's slot: a record out of time order
+        // belongs to the slot it was sampled for alone.
+        let here = one.get(i).copied().unwrap_or_default();
+        if here.total() > 0 {
+            found[n] += 1;
+            counted[i].merge(&here);
+        }
+    }
+    let read = per_slot.iter().map(|s| s.read).sum();
+    let mut h = Histogram::estimated_per_slot(counted, &per_slot, Sample { read, of: count(all) });
+    // The blocks are listed slot by slot: each slot's margin from its own.
+    let mut k = 0;
+    while let Some(&(a, b, i)) = blocks.get(k) {
+        let n = blocks[k..].iter().take_while(|(_, _, s)| *s == i).count();
+        let rows = extents.get(i).copied().flatten().map_or(0, |(lo, hi)| hi - lo + 1);
+        h.widen_margin(i, cluster_margin(&found[k..k + n], b - a, rows));
+        k += n;
     }
     Ok(h)
 }
@@ -368,6 +378,9 @@ mod tests {
         let slots = set::slots();
         let user = set::common_user();
         let estimate = store.histogram_estimate(&user, &slots).unwrap();
+        // As a URL gives it, `3` is the integer, the real or the text: the same bars.
+        let untyped = log_panel_testing::records::filter(|f| f.fields = vec!["user_id=3".parse().unwrap()]);
+        assert_eq!(store.histogram_estimate(&untyped, &slots).unwrap().margins, vec![0; slots.len()]);
         let conn = store.conn().unwrap();
         let mut stmt = conn
             .prepare(
