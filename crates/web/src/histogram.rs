@@ -335,7 +335,8 @@ pub(crate) fn histogram(
                         // An uncertain bar's range, as a line from its low to its high end.
                         @if let (Some((low, high)), true) = (range, hist.is_uncertain(i)) {
                             @let (y_low, y_high) = (range_height(low, max, H), range_height(high, max, H));
-                            rect.range x=(i * bar_w + bar_w / 2) y=(H - y_high) width="1" height=((y_high - y_low).max(1))
+                            rect.range x=(format!("{:.1}", (i * bar_w) as f64 + bar_w as f64 / 2.0 - 0.2)) y=(H - y_high) width="0.4"
+                                height=((y_high - y_low).max(1))
                                 data-low=(low) data-high=(high) {}
                         }
                     }
