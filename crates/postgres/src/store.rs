@@ -1254,7 +1254,7 @@ impl PgStore {
              GROUP BY 1, 2"
         );
         let counted = self.count_buckets(&sql, "counting records", slots)?;
-        Ok(Histogram { slots: counted.counts, complete: counted.total <= self.scan_bound, sample: None })
+        Ok(Histogram::counted(counted.counts, counted.total <= self.scan_bound))
     }
 
     /// Runs `sql`, whose rows are `(width_bucket over the bounds of slots,

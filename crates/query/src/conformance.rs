@@ -880,7 +880,7 @@ impl Store for MemoryStore {
                 out[i].add(r.level);
             }
         }
-        Ok(Histogram { slots: out, complete: true, sample: None })
+        Ok(Histogram::counted(out, true))
     }
 
     fn count_split(&self, filter: &RecordFilter, key: &str, counter: &mut SplitCounter<'_>) -> Result<(), StoreError> {

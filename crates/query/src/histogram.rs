@@ -56,7 +56,13 @@ impl HistogramSpan {
 impl Histogram {
     /// A complete histogram of zeros, one count per slot.
     pub fn zeros(slots: &Slots) -> Histogram {
-        Histogram { slots: vec![LevelCounts::default(); slots.len()], complete: true, sample: None }
+        Histogram::counted(vec![LevelCounts::default(); slots.len()], true)
+    }
+
+    /// The counts `slots`, counted (not estimated); `complete` false when
+    /// the count stopped at the store's scan bound.
+    pub fn counted(slots: Vec<LevelCounts>, complete: bool) -> Histogram {
+        Histogram { slots, complete, sample: None, margins: Vec::new() }
     }
 
     /// The estimate from `counted`, the matches per slot found among the
@@ -72,12 +78,22 @@ impl Histogram {
     /// where the part of each slot read varies (a sample of whole pages),
     /// scaling each by its own part keeps that variation out of the bars.
     /// A slot without a sample of its own counts none.
+    ///
+    /// Each slot's [margin](Histogram::margins) is that of `k` matches
+    /// found at random among its sampled rows (Poisson): `2√k + 3` matches,
+    /// scaled like the counts — about a 95 % range, `k ± 2√k` where `k` is
+    /// large and the Poisson bound's `+3` where none was found; 0 for a
+    /// slot read whole. A store whose sample is clustered (blocks of
+    /// consecutive rows) widens it with what its blocks show
+    /// ([`Histogram::widen_margin`]).
     pub fn estimated_per_slot(counted: Vec<LevelCounts>, per_slot: &[Sample], sample: Sample) -> Histogram {
+        let mut margins = Vec::with_capacity(counted.len());
         let slots = counted
             .into_iter()
             .enumerate()
             .map(|(i, c)| {
                 let s = per_slot.get(i).copied().unwrap_or(Sample { read: 0, of: 0 });
+                margins.push(s.poisson_margin(c.total()));
                 LevelCounts {
                     trace: s.scale(c.trace),
                     debug: s.scale(c.debug),
@@ -87,7 +103,63 @@ impl Histogram {
                 }
             })
             .collect();
-        Histogram { slots, complete: true, sample: Some(sample) }
+        Histogram { slots, complete: true, sample: Some(sample), margins }
+    }
+
+    /// Raises slot `i`'s margin to at least `margin` (a store's own
+    /// measure of how far its sample can be off there).
+    pub fn widen_margin(&mut self, i: usize, margin: u64) {
+        if let Some(m) = self.margins.get_mut(i) {
+            *m = (*m).max(margin);
+        }
+    }
+
+    /// Sets slot `i`'s total to `total`, counted (from an index) where its
+    /// levels were estimated: each level keeps its estimated share, scaled
+    /// to `total` (the remainder of the rounding to the largest), all of it
+    /// to `info` where the sample found none; its margin becomes 0.
+    pub fn set_total(&mut self, i: usize, total: u64) {
+        let Some(c) = self.slots.get_mut(i) else { return };
+        let estimated = c.total();
+        let mut levels = [c.trace, c.debug, c.info, c.warn, c.error];
+        if estimated == 0 {
+            levels = [0, 0, total, 0, 0];
+        } else {
+            for l in &mut levels {
+                *l = u64::try_from(u128::from(*l) * u128::from(total) / u128::from(estimated)).unwrap_or(u64::MAX);
+            }
+            let short = total.saturating_sub(levels.iter().sum());
+            if let Some(largest) = (0..levels.len()).max_by_key(|&k| levels[k]) {
+                levels[largest] += short;
+            }
+        }
+        let [trace, debug, info, warn, error] = levels;
+        *c = LevelCounts { trace, debug, info, warn, error };
+        if let Some(m) = self.margins.get_mut(i) {
+            *m = 0;
+        }
+    }
+
+    /// The range slot `i`'s exact total lies in, about 95 % of the time,
+    /// for an estimate: its estimated total ± its margin. `None` for
+    /// counted bars (and a slot out of range).
+    pub fn range(&self, i: usize) -> Option<(u64, u64)> {
+        self.sample?;
+        let total = self.slots.get(i)?.total();
+        let margin = self.margins.get(i).copied().unwrap_or(0);
+        Some((total.saturating_sub(margin), total.saturating_add(margin)))
+    }
+
+    /// Whether slot `i` is an estimate too loose to read as a height: its
+    /// [range](Histogram::range) reaches past half or one and a half times
+    /// its estimated total (a bar resting on fewer than about 30 sampled
+    /// matches, or on blocks that disagree, as a burst one block hits).
+    /// A chart draws such a bar as uncertain. Never for counted bars.
+    pub fn is_uncertain(&self, i: usize) -> bool {
+        match (self.range(i), self.slots.get(i)) {
+            (Some((low, high)), Some(c)) => high > low && low.saturating_mul(2) < c.total().max(1),
+            _ => false,
+        }
     }
 
     /// Adds one aggregate bucket's counts, the bucket starting at `start`,
@@ -128,6 +200,41 @@ mod tests {
         );
         f.since = Some(Timestamp(4 * HOUR));
         assert_eq!(HistogramSpan::of(&f, &slots).unwrap(), None, "a filter starting after the last slot");
+    }
+
+    #[test]
+    fn an_estimates_bars_have_ranges_and_the_loose_ones_are_uncertain() {
+        let c = |info: u64, error: u64| LevelCounts { info, error, ..LevelCounts::default() };
+        // Bar 0: 100 of 1 000 sampled matches; bar 1: 4; bar 2: none; bar 3: read whole.
+        let per_slot = [
+            Sample { read: 1_000, of: 10_000 },
+            Sample { read: 1_000, of: 10_000 },
+            Sample { read: 1_000, of: 10_000 },
+            Sample { read: 500, of: 500 },
+        ];
+        let mut h = Histogram::estimated_per_slot(
+            vec![c(90, 10), c(4, 0), c(0, 0), c(7, 0)],
+            &per_slot,
+            Sample { read: 3_500, of: 30_500 },
+        );
+        // 1 000 ± (2·10 + 3)·10; 40 ± (2·2 + 3)·10; 0 + 3·10; exact.
+        assert_eq!(h.margins, vec![230, 70, 30, 0]);
+        assert_eq!(h.range(0), Some((770, 1_230)));
+        assert_eq!(h.range(2), Some((0, 30)));
+        assert_eq!(h.range(3), Some((7, 7)));
+        let uncertain: Vec<bool> = (0..4).map(|i| h.is_uncertain(i)).collect();
+        assert_eq!(uncertain, [false, true, true, false]);
+        h.widen_margin(0, 600);
+        assert!(h.is_uncertain(0), "blocks that disagree widen it");
+        // A total counted from an index: levels keep their shares, no margin.
+        h.set_total(0, 1_234);
+        assert_eq!(h.slots[0], c(1_111, 123));
+        assert!(!h.is_uncertain(0) && h.range(0) == Some((1_234, 1_234)));
+        h.set_total(2, 5);
+        assert_eq!(h.slots[2], c(5, 0), "no level sampled: all as info");
+        // Counted histograms have no ranges.
+        let counted = Histogram::counted(vec![c(3, 1)], true);
+        assert_eq!((counted.range(0), counted.is_uncertain(0)), (None, false));
     }
 
     #[test]

@@ -1001,6 +1001,7 @@ pub struct Cards {
 
 /// Counts per slot for a filter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Histogram {
     /// One count per slot.
     pub slots: Vec<LevelCounts>,
@@ -1012,6 +1013,11 @@ pub struct Histogram {
     /// [`Sample::of`] / [`Sample::read`] records. `None`: the counts are
     /// counted (exact, or a lower bound when not [`complete`](Self::complete)).
     pub sample: Option<Sample>,
+    /// For an estimate, one margin per slot: the bar's exact total lies
+    /// within its estimated total ± this (about 95 % of the time, see
+    /// [`Histogram::range`]); 0 for a bar that was counted whole. Empty
+    /// when the counts are counted ([`sample`](Self::sample) `None`).
+    pub margins: Vec<u64>,
 }
 
 /// The sample an estimated [`Histogram`] was counted from: `read` of the
@@ -1032,6 +1038,20 @@ impl Sample {
             return 0.0;
         }
         self.read as f64 * 100.0 / self.of as f64
+    }
+
+    /// The margin of `k` matches found at random among the rows read,
+    /// scaled to the whole span: `(2√k + 3) · of / read`, rounded up; 0
+    /// when every row was read (see [`Histogram::estimated_per_slot`]).
+    pub fn poisson_margin(&self, k: u64) -> u64 {
+        if self.read >= self.of {
+            return 0;
+        }
+        if self.read == 0 {
+            return self.of;
+        }
+        let m = (2.0 * (k as f64).sqrt() + 3.0) * self.of as f64 / self.read as f64;
+        m.ceil() as u64
     }
 
     /// `n` records counted in the sample, scaled to the whole span (rounded to the nearest).

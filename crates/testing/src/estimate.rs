@@ -58,8 +58,36 @@ pub fn record(i: u64) -> Record {
     r
 }
 
+/// The records of the bursty set ([`write_bursty`]) that all hold
+/// [`COMMON_WORD`]: an incident of 2 000 consecutive records in the middle
+/// of bar 7 of [`slots`] (records 84 000 to 96 000).
+pub const BURST: std::ops::Range<u64> = 89_000..91_000;
+
+/// Record `i` of the bursty set: [`record`]'s time, level and user, and
+/// [`COMMON_WORD`] in about 1 % of the messages (a hash) and in every
+/// record of [`BURST`] — what an incident does to a word like `timeout`.
+pub fn bursty_record(i: u64) -> Record {
+    let mut r = record(i);
+    r.message = if BURST.contains(&i) || mix(i ^ 0x5555).is_multiple_of(100) {
+        format!("upstream {COMMON_WORD} after 30 s, request {i}")
+    } else {
+        format!("request {i} served")
+    }
+    .into();
+    r
+}
+
 /// Writes the set to `sink` in batches of `batch`.
 pub fn write(sink: &mut dyn Sink, batch: u64) {
+    write_with(sink, batch, record);
+}
+
+/// Writes the bursty set ([`bursty_record`]) to `sink` in batches of `batch`.
+pub fn write_bursty(sink: &mut dyn Sink, batch: u64) {
+    write_with(sink, batch, bursty_record);
+}
+
+fn write_with(sink: &mut dyn Sink, batch: u64, record: fn(u64) -> Record) {
     let origin = Origin::new("api", "h1", 10);
     for chunk in 0..RECORDS.div_ceil(batch) {
         let records: Vec<Record> = (chunk * batch..((chunk + 1) * batch).min(RECORDS)).map(record).collect();
@@ -108,6 +136,7 @@ pub fn assert_close(what: &str, exact: &Histogram, estimate: &Histogram, bar: f6
     assert!(exact.sample.is_none() && exact.complete, "{what}: the reference is exact");
     assert!(estimate.sample.is_some(), "{what}: an estimate says so");
     assert_eq!(exact.slots.len(), estimate.slots.len(), "{what}");
+    assert_eq!(estimate.margins.len(), estimate.slots.len(), "{what}: a margin per bar");
     let off = |e: u64, x: u64| (e as f64 - x as f64).abs() / (x.max(1) as f64);
     for (i, (x, e)) in exact.slots.iter().zip(&estimate.slots).enumerate() {
         let d = off(e.total(), x.total());

@@ -297,11 +297,13 @@ pub(crate) fn histogram(
         (true, Some(_)) => "about ",
         (true, None) => "",
     };
-    let bar_class = |base: &'static str| match (hist.complete, hist.sample) {
+    let bar_class = |base: &'static str, i: usize| match (hist.complete, hist.sample) {
         (false, _) => format!("{base} est"),
+        (true, Some(_)) if hist.is_uncertain(i) => format!("{base} approx uncertain"),
         (true, Some(_)) => format!("{base} approx"),
         (true, None) => base.to_owned(),
     };
+    let uncertain = (0..n).filter(|&i| hist.is_uncertain(i)).count();
     // The page's rows, newest first: the band runs from the last row to the first.
     let band = match (rows.last(), rows.first()) {
         (Some(old), Some(new)) => {
@@ -314,19 +316,29 @@ pub(crate) fn histogram(
         figure.histogram data-start=(drawn.window.0 .0) data-end=(drawn.window.1 .0)
             data-total=[drawn.counts.as_ref().ok().map(|_| total)]
             data-exact=(drawn.counts.is_ok() && hist.complete && hist.sample.is_none())
-            data-sampled=[hist.sample.map(|s| s.read)] {
+            data-sampled=[hist.sample.map(|s| s.read)]
+            data-uncertain=[hist.sample.map(|_| uncertain)] {
             svg viewBox={ "0 0 " (n * bar_w) " " (SVG_H) } preserveAspectRatio="none" role="img"
                 aria-label={ "Records over time: " @if drawn.counts.is_ok() { (at_least) (total) " in all" } @else { "count not available" } } {
                 @for (i, counts, start, end, link) in bars(base, viewer, form, slots, hist, path, keep) {
                     @let t = counts.total();
                     @let (rest, w, e) = bar_heights(&counts, max, H);
+                    @let range = hist.range(i);
                     a href=(link) {
-                        title { (viewer.format_short(start)) " – " (viewer.format_short(end)) ": " (at_least) (counted(t, "record")) ", "
-                            (counted(counts.error, "error")) ", " (counted(counts.warn, "warning")) }
+                        title { (viewer.format_short(start)) " – " (viewer.format_short(end)) ": " (at_least) (counted(t, "record"))
+                            @if let Some((low, high)) = range { (range_label(low, high, hist.is_uncertain(i))) }
+                            ", " (counted(counts.error, "error")) ", " (counted(counts.warn, "warning")) }
                         rect.bg x=(i * bar_w) y="0" width=(bar_w) height=(H) {}
-                        @if rest > 0 { rect class=(bar_class("b-other")) x=(i * bar_w + 1) y=(H - rest) width=(bar_w - 2) height=(rest) {} }
-                        @if w > 0 { rect class=(bar_class("b-warn")) x=(i * bar_w + 1) y=(H - rest - w) width=(bar_w - 2) height=(w) {} }
-                        @if e > 0 { rect class=(bar_class("b-error")) x=(i * bar_w + 1) y=(H - rest - w - e) width=(bar_w - 2) height=(e) {} }
+                        @if rest > 0 { rect class=(bar_class("b-other", i)) x=(i * bar_w + 1) y=(H - rest) width=(bar_w - 2) height=(rest) {} }
+                        @if w > 0 { rect class=(bar_class("b-warn", i)) x=(i * bar_w + 1) y=(H - rest - w) width=(bar_w - 2) height=(w) {} }
+                        @if e > 0 { rect class=(bar_class("b-error", i)) x=(i * bar_w + 1) y=(H - rest - w - e) width=(bar_w - 2) height=(e) {} }
+                        // An uncertain bar's range, as a line from its low to its high end.
+                        @if let (Some((low, high)), true) = (range, hist.is_uncertain(i)) {
+                            @let (y_low, y_high) = (range_height(low, max, H), range_height(high, max, H));
+                            rect.range x=(format!("{:.1}", (i * bar_w) as f64 + bar_w as f64 / 2.0 - 0.2)) y=(H - y_high) width="0.4"
+                                height=((y_high - y_low).max(1))
+                                data-low=(low) data-high=(high) {}
+                        }
                     }
                 }
                 @if let Some((from, to, x, w)) = band {
@@ -347,6 +359,9 @@ pub(crate) fn histogram(
                     @if let Some(sample) = hist.sample {
                         " — estimated from " (sample_percent(sample.percent())) " of the records — "
                         a.count-exactly href=(count_exactly) { "count exactly" }
+                        @if uncertain > 0 {
+                            " · " (counted(uncertain as u64, "bar")) " uncertain (drawn with the range the count likely lies in)"
+                        }
                     }
                     " · " (n) " bars of " (bar_width(slots)) ", max " (max) " per bar"
                     @if band.is_some() { " · the band marks this page" }
@@ -371,6 +386,24 @@ fn bar_heights(counts: &LevelCounts, max: u64, height: u64) -> (u64, u64, u64) {
     let w = h(counts.warn).min(height - e);
     let rest = h(counts.total()).saturating_sub(e + w);
     (rest, w, e)
+}
+
+/// An estimated bar's range for its title: " (likely 1 200–1 900)", or
+/// " — uncertain: likely 0–3 400" when the range is too wide to read the
+/// bar's height ([`Histogram::is_uncertain`]).
+fn range_label(low: u64, high: u64, uncertain: bool) -> String {
+    let (low, high) = (crate::html::count(low), crate::html::count(high));
+    if uncertain {
+        format!(" — uncertain: likely {low}–{high}")
+    } else {
+        format!(" (likely {low}–{high})")
+    }
+}
+
+/// The height of `n` records in a bar `height` tall at the tallest bar's
+/// total `max` (a range's end above the tallest bar stops at the top).
+fn range_height(n: u64, max: u64, height: u64) -> u64 {
+    n.saturating_mul(height).div_ceil(max.max(1)).min(height)
 }
 
 /// The histogram's total for people: "332 records", "≥ 1 000 001 records"

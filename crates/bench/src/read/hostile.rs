@@ -783,8 +783,10 @@ pub fn query(db: &Path, reps: usize, export: Option<&Path>) {
 /// are from the exact bars (the bars with at least 100 exact matches).
 fn estimates(store: &SqliteStore, tasks: &[Task], now: i64, only: &[String]) {
     let slots = Slots::days_until(Timestamp(now), 0, 91).expect("slots");
-    println!("\n| task (91 days, 91 bars) | estimate ms | read | estimated / exact | bars ≥ 100: median / max off |");
-    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "\n| task (91 days, 91 bars) | estimate ms | read | estimated / exact | bars ≥ 100: median / max off | uncertain bars | exact outside its range |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for task in tasks.iter().filter(|t| t.kind == Kind::Records) {
         if !only.is_empty() && !only.iter().any(|o| task.name.contains(o.as_str())) {
             continue;
@@ -807,7 +809,21 @@ fn estimates(store: &SqliteStore, tasks: &[Task], now: i64, only: &[String]) {
             (Some(m), Some(x)) => format!("{m:.0} % / {x:.0} % ({} bars)", off.len()),
             _ => "–".to_owned(),
         };
-        println!("| {} | {ms:.1} | {read} | {} / {} | {bars} |", task.name, total(&estimate), total(&exact));
+        // How honest the bars are: how many the panel draws as uncertain, and
+        // how many exact totals fall outside their bar's range.
+        let uncertain = (0..estimate.slots.len()).filter(|&i| estimate.is_uncertain(i)).count();
+        let outside = exact
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(i, x)| estimate.range(*i).is_some_and(|(low, high)| !(low..=high).contains(&x.total())))
+            .count();
+        println!(
+            "| {} | {ms:.1} | {read} | {} / {} | {bars} | {uncertain} | {outside} |",
+            task.name,
+            total(&estimate),
+            total(&exact)
+        );
     }
 }
 

@@ -1821,6 +1821,9 @@ mod histogram_truth {
         /// Answers each estimate as one from a sample of 0.6 % of 10 M rows
         /// (the counts exact, so a page can be checked); exact histograms as they are.
         Sampled,
+        /// As [`Mode::Sampled`], each bar's margin its own count: every
+        /// bar with records ranges from 0 to twice its height, uncertain.
+        Uncertain,
     }
 
     /// A store that notes every histogram it is asked for, and does [`Mode`] to it.
@@ -1844,8 +1847,12 @@ mod histogram_truth {
         }
         fn histogram_estimate(&self, inner: &dyn Store, f: &RecordFilter, s: &Slots) -> Result<Histogram, StoreError> {
             let mut h = self.histogram(inner, f, s)?;
-            if self.1 == Mode::Sampled {
+            if matches!(self.1, Mode::Sampled | Mode::Uncertain) {
                 h.sample = Some(Sample { read: 60_000, of: 10_000_000 });
+                h.margins = vec![0; h.slots.len()];
+            }
+            if self.1 == Mode::Uncertain {
+                h.margins = h.slots.iter().map(|c| c.total()).collect();
             }
             Ok(h)
         }
@@ -1899,6 +1906,38 @@ mod histogram_truth {
         assert!(figure(&body).exact, "{body}");
     }
 
+    /// An estimated bar whose range is too wide to read its height
+    /// (`Histogram::is_uncertain`) is drawn as uncertain: pale, with its
+    /// range as a line, "uncertain: likely low–high" in its title, and the
+    /// caption counts them; a bar known within its margin is not.
+    pub(super) async fn uncertain_bars_are_drawn_as_such(env: &Env) {
+        let app = router(Arc::new(Watched::new(env.store.clone(), Mode::Uncertain)));
+        let (status, _, body) = get(&app, "/records?q=payment").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let fig = figure(&body);
+        let bars: Vec<&str> = fig.html.split("<a href=").skip(1).filter(|b| b.contains("class=\"b-")).collect();
+        assert!(!bars.is_empty(), "{}", fig.html);
+        let uncertain = attr(&fig.html[..fig.html.find('>').unwrap()], "data-uncertain").unwrap();
+        assert_eq!(uncertain.parse::<usize>().unwrap(), bars.len(), "{}", fig.html);
+        for bar in &bars {
+            assert!(bar.contains("approx uncertain\""), "{bar}");
+            let range = bar.split("<rect class=\"range\"").nth(1).expect("the bar's range");
+            let high: u64 = attr(range, "data-high").unwrap().parse().unwrap();
+            assert_eq!(attr(range, "data-low"), Some("0"), "{bar}");
+            assert!(bar.contains(&format!(" — uncertain: likely 0–{high}")), "{bar}");
+        }
+        let n = bars.len();
+        let said = if n == 1 { "1 bar uncertain".to_owned() } else { format!("{n} bars uncertain") };
+        assert!(fig.html.contains(&said), "{}", fig.html);
+        // The same estimate with margins of 0: bars of the estimate's style, none uncertain.
+        let app = router(Arc::new(Watched::new(env.store.clone(), Mode::Sampled)));
+        let (_, _, body) = get(&app, "/records?q=payment").await;
+        let fig = figure(&body);
+        assert!(fig.html.contains("approx\"") && fig.html.contains("data-uncertain=\"0\""), "{}", fig.html);
+        assert!(!fig.html.contains("uncertain\"") && !fig.html.contains("class=\"range\""), "{}", fig.html);
+        assert!(fig.html.contains(" (likely "), "{}", fig.html);
+    }
+
     /// Counts past the read time budget leave the rows: the page is a 200 with
     /// its table, and the histogram says its count is not available and why.
     pub(super) async fn a_count_past_the_time_budget_leaves_the_rows(env: &Env) {
@@ -1946,6 +1985,7 @@ mod histogram_truth {
                 search_term_is_marked_and_escaped,
                 a_bounded_count_is_marked_in_the_bars,
                 an_estimate_is_labelled_with_a_link_that_counts_exactly,
+                uncertain_bars_are_drawn_as_such,
                 a_count_past_the_time_budget_leaves_the_rows,
                 long_ranges_are_counted_from_the_aggregates,
             );
