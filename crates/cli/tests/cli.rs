@@ -1090,7 +1090,7 @@ fn an_older_database_is_refused_until_log_panel_migrate() {
     conn.execute_batch(
         "DROP TABLE log_context_state; DROP TABLE log_context_index; DROP TABLE log_context_all;
          DROP INDEX log_records_warn_ts; DROP INDEX log_records_warn_logger_ts; DROP TABLE log_site_hourly;
-         DROP TABLE log_site_daily; DROP TABLE log_site_weekly;
+         DROP TABLE log_site_daily; DROP TABLE log_site_weekly; DROP TABLE log_id_times;
          PRAGMA user_version = 3",
     )
     .unwrap();
