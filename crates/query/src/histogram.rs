@@ -162,6 +162,14 @@ impl Histogram {
         }
     }
 
+    /// Raises slot `i`'s margin to what its sample's clusters show
+    /// ([`cluster_margin`]): `clusters` holds the matches and the rows read
+    /// of each cluster of consecutive rows sampled in the slot, of `rows`
+    /// rows in it.
+    pub fn widen_by_clusters(&mut self, i: usize, clusters: &[(u64, u64)], rows: u64) {
+        self.widen_margin(i, cluster_margin(clusters, rows));
+    }
+
     /// Adds one aggregate bucket's counts, the bucket starting at `start`,
     /// to the slot holding it, keeping only the levels `filter` keeps. A
     /// bucket outside the slots is ignored.
@@ -170,6 +178,31 @@ impl Histogram {
             slot.merge(&filter.kept_counts(counts));
         }
     }
+}
+
+/// About a 95 % margin (two standard errors) of a total estimated from a
+/// sample of clusters of consecutive rows (a store's blocks of ids, a
+/// database's pages): `clusters` holds each cluster's `(matches, rows
+/// read)`, of `rows` rows in all. Rows written together match together (a
+/// burst), so the error is the clusters' spread, not Poisson's: the ratio
+/// estimator's `rows / x̄ · √((1 − f) · s² / n)`, with `n` clusters of mean
+/// size `x̄`, `f` the part of the rows read and `s²` the variance of each
+/// cluster's matches less its share of the ratio (for clusters of one
+/// size, simply the variance of their counts). 0 when fewer than two
+/// clusters were read or every row was.
+pub fn cluster_margin(clusters: &[(u64, u64)], rows: u64) -> u64 {
+    let n = clusters.len() as f64;
+    let read: u64 = clusters.iter().map(|&(_, x)| x).sum();
+    if clusters.len() < 2 || read == 0 || read >= rows {
+        return 0;
+    }
+    let found: u64 = clusters.iter().map(|&(y, _)| y).sum();
+    let ratio = found as f64 / read as f64;
+    let s2 = clusters.iter().map(|&(y, x)| (y as f64 - ratio * x as f64).powi(2)).sum::<f64>() / (n - 1.0);
+    let mean_size = read as f64 / n;
+    let f = read as f64 / rows as f64;
+    let se = rows as f64 / mean_size * ((1.0 - f) * s2 / n).sqrt();
+    (2.0 * se).ceil() as u64
 }
 
 #[cfg(test)]
@@ -235,6 +268,29 @@ mod tests {
         // Counted histograms have no ranges.
         let counted = Histogram::counted(vec![c(3, 1)], true);
         assert_eq!((counted.range(0), counted.is_uncertain(0)), (None, false));
+    }
+
+    /// A bar read whole is counted: no margin. Clusters that agree give
+    /// none beyond Poisson's; two that disagree (a burst in one) a wide one;
+    /// clusters of unequal sizes are judged by their ratio, not their count.
+    #[test]
+    fn a_bars_cluster_margin_is_what_its_clusters_show() {
+        assert_eq!(cluster_margin(&[(3, 20), (4, 20)], 40), 0, "read whole");
+        assert_eq!(cluster_margin(&[(5, 20)], 1_000), 0, "one cluster shows no spread");
+        assert_eq!(cluster_margin(&[(5, 20), (5, 20), (5, 20)], 1_000), 0, "clusters that agree");
+        // 20 and 0 of 20: s² = 200, 1 000 / 20 · √((1 − 40 / 1 000) · 200 / 2) = 489.9.
+        assert_eq!(cluster_margin(&[(20, 20), (0, 20)], 1_000), 980);
+        // A quarter of the rows matching in each cluster, whatever its size: no spread.
+        assert_eq!(cluster_margin(&[(10, 40), (5, 20), (20, 80)], 10_000), 0);
+        // Half of one cluster matching, none of the other, sizes 40 and 80:
+        // ratio 20 / 120, d = 20 − 6.67 and 0 − 13.33, s² = 355.6,
+        // 10 000 / 60 · √((1 − 0.012) · 355.6 / 2) = 2 208.8.
+        assert_eq!(cluster_margin(&[(20, 40), (0, 80)], 10_000), 4_418);
+        let mut h =
+            Histogram::estimated(vec![LevelCounts { info: 10, ..Default::default() }], Sample { read: 40, of: 1_000 });
+        let poisson = h.margins[0];
+        h.widen_by_clusters(0, &[(10, 20), (0, 20)], 1_000);
+        assert!(h.margins[0] > poisson && h.is_uncertain(0), "{:?}", h.margins);
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub use fields::{
     FIELD_SAMPLE_ROWS,
 };
 pub use follow::Follow;
-pub use histogram::HistogramSpan;
+pub use histogram::{cluster_margin, HistogramSpan};
 pub use lag::{context_note, grouped, index_note, summary_note, Behind, IndexLag, IndexNote};
 pub use language::{parse_query, Expr, QueryError, MAX_DEPTH, MAX_QUERY_BYTES, MAX_TERMS};
 pub use params::{parse_pid, FilterError, FilterParams, LevelSpec, Timeline};

@@ -67,8 +67,14 @@ pub const BURST: std::ops::Range<u64> = 89_000..91_000;
 /// [`COMMON_WORD`] in about 1 % of the messages (a hash) and in every
 /// record of [`BURST`] — what an incident does to a word like `timeout`.
 pub fn bursty_record(i: u64) -> Record {
+    bursty_record_at(i, 1)
+}
+
+/// [`bursty_record`] with [`COMMON_WORD`] in about `percent` % of the
+/// messages outside the burst.
+pub fn bursty_record_at(i: u64, percent: u64) -> Record {
     let mut r = record(i);
-    r.message = if BURST.contains(&i) || mix(i ^ 0x5555).is_multiple_of(100) {
+    r.message = if BURST.contains(&i) || mix(i ^ 0x5555) % 100 < percent {
         format!("upstream {COMMON_WORD} after 30 s, request {i}")
     } else {
         format!("request {i} served")
@@ -85,6 +91,13 @@ pub fn write(sink: &mut dyn Sink, batch: u64) {
 /// Writes the bursty set ([`bursty_record`]) to `sink` in batches of `batch`.
 pub fn write_bursty(sink: &mut dyn Sink, batch: u64) {
     write_with(sink, batch, bursty_record);
+}
+
+/// Writes the bursty set with [`COMMON_WORD`] in about 5 % of the
+/// messages outside the burst ([`bursty_record_at`]): common enough for a
+/// store that samples only common terms.
+pub fn write_bursty_common(sink: &mut dyn Sink, batch: u64) {
+    write_with(sink, batch, |i| bursty_record_at(i, 5));
 }
 
 fn write_with(sink: &mut dyn Sink, batch: u64, record: fn(u64) -> Record) {

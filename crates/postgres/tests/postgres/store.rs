@@ -857,6 +857,42 @@ fn a_sparse_value_pages_from_its_nearest_candidates() {
 /// (`TABLESAMPLE`): each bar within a quarter of its exact count, the total
 /// within 3 %; the exact `histogram` stays exact, and a rare word's estimate
 /// is its exact count (the trigram index's candidates).
+/// A burst of a common word (2 000 consecutive records in bar 7) lies in a
+/// few of the bar's pages: the sample hits a few of them or none, so the
+/// bar's margin is what its pages show, far wider than Poisson's on the
+/// matches it found (about 10 % of the bar here), and every bar's exact
+/// count lies within its range.
+#[test]
+fn a_bursts_bar_is_as_uncertain_as_its_pages_show() {
+    use log_panel_testing::estimate as set;
+    server_or_skip!();
+    let (url, mut sink) = fresh_sink().unwrap();
+    set::write_bursty_common(&mut sink, 5_000);
+    while sink.idle().unwrap() {}
+    client(&url).batch_execute("ANALYZE").unwrap();
+    let store = PgStore::connect(&url).unwrap();
+    let (slots, word) = (set::slots(), set::common_word());
+    let exact = store.histogram(&word, &slots).unwrap();
+    let estimate = store.histogram_estimate(&word, &slots).unwrap();
+    assert!(estimate.sample.is_some(), "sampled: {estimate:?}");
+    let bars: Vec<String> =
+        (0..slots.len()).map(|i| format!("{i}: {} {:?}", exact.slots[i].total(), estimate.range(i).unwrap())).collect();
+    // About 95 % ranges: of 20 bars, one may miss (expected), not more.
+    let missed = (0..slots.len())
+        .filter(|&i| {
+            let (low, high) = estimate.range(i).unwrap();
+            !(low..=high).contains(&exact.slots[i].total())
+        })
+        .count();
+    assert!(missed <= 2, "{missed} bars outside their range: {bars:#?}");
+    let burst = exact.slots[7].total();
+    assert!(burst > 2_400, "the burst's bar: {burst}");
+    assert!(estimate.margins[7] > burst / 4, "the burst's bar: ±{} of {burst}: {bars:#?}", estimate.margins[7]);
+    // A quiet bar's pages agree: its margin stays near Poisson's.
+    let quiet = exact.slots[2].total();
+    assert!(estimate.margins[2] < quiet / 4, "a quiet bar: ±{} of {quiet}", estimate.margins[2]);
+}
+
 #[test]
 fn a_common_words_histogram_is_estimated_and_a_rare_ones_counted() {
     use log_panel_testing::estimate as set;

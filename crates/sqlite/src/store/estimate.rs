@@ -180,7 +180,7 @@ fn walked_rows(store: &SqliteStore, narrowed: &RecordFilter) -> Result<Option<i6
 /// of each equal share), their rows tested against every condition of
 /// `narrowed`; a slot with fewer ids than its share is read whole (exact).
 /// Each slot is scaled by its own part read, and its margin is the wider
-/// of the Poisson one and what its blocks show ([`cluster_margin`]): a
+/// of the Poisson one and what its blocks show ([`Histogram::widen_by_clusters`]): a
 /// burst one block hits and its neighbours miss widens the bar's range
 /// instead of passing for a certain height.
 fn sample(
@@ -252,7 +252,8 @@ fn sample(
     while let Some(&(a, b, i)) = blocks.get(k) {
         let n = blocks[k..].iter().take_while(|(_, _, s)| *s == i).count();
         let rows = extents.get(i).copied().flatten().map_or(0, |(lo, hi)| hi - lo + 1);
-        h.widen_margin(i, cluster_margin(&found[k..k + n], b - a, rows));
+        let clusters: Vec<(u64, u64)> = found[k..k + n].iter().map(|&f| (f, count(b - a))).collect();
+        h.widen_by_clusters(i, &clusters, count(rows));
         k += n;
     }
     Ok(h)
@@ -264,23 +265,6 @@ const MIN_BLOCKS: i64 = 2;
 /// `n` as a count (0 when negative).
 fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
-}
-
-/// About a 95 % margin (two standard errors) of a slot's total estimated
-/// from `found` matches in each of its blocks of `block` rows out of its
-/// `rows` rows: the blocks are clusters, so the error is their spread,
-/// `rows / block · √((1 − read / rows) · s² / blocks)` with `s²` the
-/// variance of the blocks' counts. 0 when the slot was read whole.
-fn cluster_margin(found: &[u64], block: i64, rows: i64) -> u64 {
-    let m = found.len() as f64;
-    let read = block as f64 * m;
-    if found.len() < 2 || read >= rows as f64 {
-        return 0;
-    }
-    let mean = found.iter().sum::<u64>() as f64 / m;
-    let s2 = found.iter().map(|&c| (c as f64 - mean).powi(2)).sum::<f64>() / (m - 1.0);
-    let se = rows as f64 / block as f64 * ((1.0 - read / rows as f64) * s2 / m).sqrt();
-    (2.0 * se).ceil() as u64
 }
 
 #[cfg(test)]
@@ -416,18 +400,6 @@ mod tests {
         conn.execute("UPDATE log_context_all SET indexed_id = indexed_id - 1", []).unwrap();
         drop(conn);
         assert_eq!(store.histogram_estimate(&user, &slots).unwrap().sample.map(|s| s.read), Some(20_000));
-    }
-
-    /// A bar read whole (a slot of fewer rows than its share) is counted:
-    /// no margin. Two blocks that agree give none beyond Poisson's; two that
-    /// disagree (a burst in one) a wide one.
-    #[test]
-    fn a_slots_margin_is_what_its_blocks_show() {
-        assert_eq!(cluster_margin(&[3, 4], 20, 40), 0, "read whole");
-        assert_eq!(cluster_margin(&[5], 20, 1_000), 0, "one block shows no spread");
-        assert_eq!(cluster_margin(&[5, 5, 5], 20, 1_000), 0, "blocks that agree");
-        // 20 and 0 of 20: s² = 200, 1 000 / 20 · √((1 − 40 / 1 000) · 200 / 2) = 489.9.
-        assert_eq!(cluster_margin(&[20, 0], 20, 1_000), 980);
     }
 
     #[test]
