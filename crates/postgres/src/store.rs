@@ -362,6 +362,17 @@ enum OtherSide {
 }
 
 impl OtherSide {
+    /// What the nearest two records at or behind cursor `c` (`nearest`,
+    /// nearest first) say of that side for a page from `c`: an empty page
+    /// is asked about what lies behind the cursor itself (the second record
+    /// is for it), where the cursor's own row does not count.
+    fn of_nearest(page_is_empty: bool, c: Cursor, mut nearest: Vec<Cursor>) -> OtherSide {
+        if page_is_empty {
+            nearest.retain(|b| *b != c);
+        }
+        nearest.first().map_or(OtherSide::Nothing, |b| OtherSide::Nearest(*b))
+    }
+
     /// Whether a record the filter keeps lies behind `from`, the page's
     /// record nearest its cursor (or the cursor itself, for an empty page):
     /// no such record lies between `from` and the cursor, so any at or
@@ -821,12 +832,8 @@ impl PgStore {
                 behind.push(row_cursor(row).map_err(bad)?);
             }
         }
-        // An empty page is asked about what lies behind the cursor itself
-        // (the second record is for it): the cursor's own row does not count.
-        if records.is_empty() {
-            behind.retain(|b| *b != c);
-        }
-        Ok((records, behind.first().map_or(OtherSide::Nothing, |b| OtherSide::Nearest(*b))))
+        let side = OtherSide::of_nearest(records.is_empty(), c, behind);
+        Ok((records, side))
     }
 
     /// The statement of a page of `filter`'s records through the indexes,
@@ -1089,17 +1096,7 @@ impl PgStore {
         if let Some(row) = rows.first() {
             self.note_candidates(filter, row.try_get(RECORD_COLUMN_COUNT + 1).map_err(bad)?);
         }
-        let side = match cursor {
-            None => OtherSide::Unknown,
-            Some(c) => {
-                // An empty page is asked about what lies behind the cursor
-                // itself: the cursor's own row does not count.
-                if records.is_empty() {
-                    nearest.retain(|b| *b != c);
-                }
-                nearest.first().map_or(OtherSide::Nothing, |b| OtherSide::Nearest(*b))
-            }
-        };
+        let side = cursor.map_or(OtherSide::Unknown, |c| OtherSide::of_nearest(records.is_empty(), c, nearest));
         Ok((records, side))
     }
 
