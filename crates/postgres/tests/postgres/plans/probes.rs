@@ -373,3 +373,53 @@ fn a_rare_search_once_listed_reads_its_candidates_directly() {
         }
     }
 }
+
+/// A rare search's page read after the indexer moved the search mark on
+/// since the search was counted: its candidates above the mark of the count
+/// are read from the side table and again from the table, and each record
+/// is on the page once, as the naive SQL has it (twice without the
+/// `DISTINCT`s).
+#[test]
+fn a_rare_search_read_after_the_mark_moved_has_each_record_once() {
+    let now = Timestamp::now();
+    let Some((url, _log, _turn)) = explained_database(|url| {
+        fill(url, now);
+        PgMaintenance::connect(url).unwrap().catch_up_search().unwrap();
+    }) else {
+        return;
+    };
+    let mut sql = client(&url);
+    sql.batch_execute("VACUUM ANALYZE log_records, log_search").unwrap();
+    let store = PgStore::connect(&url).unwrap();
+    let mut f = RecordFilter::default();
+    f.text = Some("quasar".into());
+    let naive = |sql: &mut Client| -> Vec<i64> {
+        sql.query("SELECT id FROM log_records WHERE message ILIKE '%quasar%' ORDER BY ts DESC, id DESC", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    // Counted (5 candidates): rare from now on.
+    let first = store.records(&f, PageAt::Newest, 50).unwrap();
+    assert_eq!(first.records.iter().map(|r| r.id).collect::<Vec<_>>(), naive(&mut sql));
+    // Two more, indexed: the mark moves past them.
+    let mut sink = PgSink::connect(&url).unwrap();
+    let origin = Origin::new("probes", "h", 1);
+    let batch: Vec<Record> =
+        (0..2).map(|i| Record::new(Level::Info, "api::http", format!("quasar late {i}"))).collect();
+    sink.write(&Batch::new(&origin, &batch)).unwrap();
+    drop(sink);
+    PgMaintenance::connect(&url).unwrap().catch_up_search().unwrap();
+    let want = naive(&mut sql);
+    assert_eq!(want.len(), 7);
+    for (at, limit) in [(PageAt::Newest, 50), (PageAt::Newest, 1), (PageAt::Older(Cursor::of(&first.records[0])), 50)] {
+        let page = store.records(&f, at, limit).unwrap();
+        let got: Vec<i64> = page.records.iter().map(|r| r.id).collect();
+        let expected: Vec<i64> = match at {
+            PageAt::Older(_) => want.iter().skip(3).take(limit).copied().collect(),
+            _ => want.iter().take(limit).copied().collect(),
+        };
+        assert_eq!(got, expected, "at {at:?} ({limit})");
+    }
+}
