@@ -277,3 +277,149 @@ fn a_walked_page_by_cursor_is_one_statement() {
         }
     }
 }
+
+/// A rare word's or value's pages after its newest page listed every
+/// candidate (and counted them: 5 of 24 500 records) read those candidates
+/// directly, in one statement each with no walk of the nearest rows: the
+/// oldest match (the panel's histogram window), pages by cursor both ways,
+/// the newest page again. Their records and both cursors are the naive
+/// SQL's. Without the count, a page of 1 is 2 statements (the walk, the
+/// probe) and a page by cursor 2 or 3 (the walk, the listing, its records).
+#[test]
+fn a_rare_search_once_listed_reads_its_candidates_directly() {
+    let Some((log, _turn, store, mut sql)) = searched_database() else { return };
+    let micros =
+        |t: std::time::SystemTime| i64::try_from(t.duration_since(std::time::UNIX_EPOCH).unwrap().as_micros()).unwrap();
+    let before_all = Cursor { ts: Timestamp(0), id: 0 };
+    let text = "message ILIKE '%' || $1 || '%'";
+    let field = "context->>'batch' = $1";
+    for (what, condition, value) in [("quasar", text, "quasar"), ("batch=b-1", field, "b-1")] {
+        let mut f = RecordFilter::default();
+        if condition == text {
+            f.text = Some(value.into());
+        } else {
+            f.fields.push(FieldMatch::new("batch", FieldValue::Text(value.into())).unwrap());
+        }
+        let matches: Vec<Cursor> = sql
+            .query(&format!("SELECT id, ts FROM log_records WHERE {condition} ORDER BY ts, id"), &[&value])
+            .unwrap()
+            .iter()
+            .map(|r| Cursor { ts: Timestamp(micros(r.get(1))), id: r.get(0) })
+            .collect();
+        assert_eq!(matches.len(), 5, "{what}: the fill");
+        // The newest page: the walk finds one, the indexes list all five (and count them).
+        let newest = store.records(&f, PageAt::Newest, 50).unwrap();
+        let ids: Vec<i64> = matches.iter().rev().map(|c| c.id).collect();
+        assert_eq!(newest.records.iter().map(|r| r.id).collect::<Vec<_>>(), ids, "{what}: newest page");
+        // A record amid the matches that is none of them.
+        let amid: Cursor = {
+            let row =
+                sql.query_one("SELECT id, ts FROM log_records ORDER BY ts, id OFFSET 12000 LIMIT 1", &[]).unwrap();
+            Cursor { ts: Timestamp(micros(row.get(1))), id: row.get(0) }
+        };
+        for (at, limit) in [
+            (PageAt::Newer(before_all), 1),
+            (PageAt::Newest, 1),
+            (PageAt::Newest, 50),
+            (PageAt::Older(matches[2]), 1),
+            (PageAt::Newer(matches[2]), 1),
+            (PageAt::Older(amid), 50),
+            (PageAt::Newer(amid), 2),
+            (PageAt::Older(matches[0]), 50),
+            (PageAt::Newer(matches[4]), 50),
+        ] {
+            let mut page = Page::default();
+            let plans = plans_of(&log, || page = store.records(&f, at, limit).unwrap());
+            // The naive SQL: the matches on the page's side in reading order.
+            let (older, side): (bool, Vec<Cursor>) = match at {
+                PageAt::Newest => (true, matches.iter().rev().copied().collect()),
+                PageAt::Older(c) => {
+                    (true, matches.iter().rev().filter(|m| (m.ts, m.id) < (c.ts, c.id)).copied().collect())
+                }
+                PageAt::Newer(c) => (false, matches.iter().filter(|m| (m.ts, m.id) > (c.ts, c.id)).copied().collect()),
+            };
+            let mut want: Vec<Cursor> = side.iter().take(limit).copied().collect();
+            let more = side.len() > limit;
+            let (far, near) = (want.last().copied(), want.first().copied());
+            if !older {
+                want.reverse();
+            }
+            let got: Vec<i64> = page.records.iter().map(|r| r.id).collect();
+            assert_eq!(got, want.iter().map(|c| c.id).collect::<Vec<_>>(), "{what} at {at:?} ({limit}): records");
+            let (ahead, behind) = if older { (page.older, page.newer) } else { (page.newer, page.older) };
+            assert_eq!(ahead, if more { far } else { None }, "{what} at {at:?} ({limit}): more ahead");
+            // Behind the page's nearest record (or its cursor): a match there?
+            let near = match (near, at) {
+                (Some(n), _) => Some(n),
+                (None, PageAt::Older(c) | PageAt::Newer(c)) => Some(c),
+                (None, PageAt::Newest) => None,
+            };
+            if let Some(near) = near {
+                let exists = matches.iter().any(|m| {
+                    if older {
+                        (m.ts, m.id) > (near.ts, near.id)
+                    } else {
+                        (m.ts, m.id) < (near.ts, near.id)
+                    }
+                });
+                assert_eq!(behind, exists.then_some(near), "{what} at {at:?} ({limit}): behind");
+            } else {
+                assert_eq!(behind, None, "{what} at {at:?} ({limit}): behind the newest");
+            }
+            let all = plans.join("\n");
+            assert_eq!(plans.len(), 1, "{what} at {at:?} ({limit}): statements:\n{all}");
+            // No walk of the nearest rows: only the candidates' records are read from `log_records`.
+            assert!(!all.contains("Subquery Scan"), "{what} at {at:?} ({limit}): a walk:\n{all}");
+        }
+    }
+}
+
+/// A rare search's page read after the indexer moved the search mark on
+/// since the search was counted: its candidates above the mark of the count
+/// are read from the side table and again from the table, and each record
+/// is on the page once, as the naive SQL has it (twice without the
+/// `DISTINCT`s).
+#[test]
+fn a_rare_search_read_after_the_mark_moved_has_each_record_once() {
+    let now = Timestamp::now();
+    let Some((url, _log, _turn)) = explained_database(|url| {
+        fill(url, now);
+        PgMaintenance::connect(url).unwrap().catch_up_search().unwrap();
+    }) else {
+        return;
+    };
+    let mut sql = client(&url);
+    sql.batch_execute("VACUUM ANALYZE log_records, log_search").unwrap();
+    let store = PgStore::connect(&url).unwrap();
+    let mut f = RecordFilter::default();
+    f.text = Some("quasar".into());
+    let naive = |sql: &mut Client| -> Vec<i64> {
+        sql.query("SELECT id FROM log_records WHERE message ILIKE '%quasar%' ORDER BY ts DESC, id DESC", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    // Counted (5 candidates): rare from now on.
+    let first = store.records(&f, PageAt::Newest, 50).unwrap();
+    assert_eq!(first.records.iter().map(|r| r.id).collect::<Vec<_>>(), naive(&mut sql));
+    // Two more, indexed: the mark moves past them.
+    let mut sink = PgSink::connect(&url).unwrap();
+    let origin = Origin::new("probes", "h", 1);
+    let batch: Vec<Record> =
+        (0..2).map(|i| Record::new(Level::Info, "api::http", format!("quasar late {i}"))).collect();
+    sink.write(&Batch::new(&origin, &batch)).unwrap();
+    drop(sink);
+    PgMaintenance::connect(&url).unwrap().catch_up_search().unwrap();
+    let want = naive(&mut sql);
+    assert_eq!(want.len(), 7);
+    for (at, limit) in [(PageAt::Newest, 50), (PageAt::Newest, 1), (PageAt::Older(Cursor::of(&first.records[0])), 50)] {
+        let page = store.records(&f, at, limit).unwrap();
+        let got: Vec<i64> = page.records.iter().map(|r| r.id).collect();
+        let expected: Vec<i64> = match at {
+            PageAt::Older(_) => want.iter().skip(3).take(limit).copied().collect(),
+            _ => want.iter().take(limit).copied().collect(),
+        };
+        assert_eq!(got, expected, "at {at:?} ({limit})");
+    }
+}
