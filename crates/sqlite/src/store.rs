@@ -144,6 +144,14 @@ impl std::ops::Deref for Lease<'_> {
     }
 }
 
+/// Tests trace a pooled connection's statements (`trace_v2` needs it mutable).
+#[cfg(test)]
+impl std::ops::DerefMut for Lease<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn.as_mut().unwrap_or_else(|| unreachable!("a lease holds its connection until dropped")).conn
+    }
+}
+
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
         if let (Some(conn), Ok(mut pool)) = (self.conn.take(), self.store.pool.lock()) {

@@ -17,8 +17,9 @@
 //! is one short range read. Each block's rows are tested against the whole
 //! filter, and each slot's counts scaled by the part of its ids read
 //! ([`sample`]). A lone context value's entries are not a sample: each
-//! slot's are counted from its id range ([`indexed_field`]), about 20 ms for
-//! 500 000 entries, where reading their rows took 0.9 s.
+//! slot's are counted from its id range ([`indexed_field`]), every slot by
+//! one statement ([`entries_per_bar`](crate::sql::entries_per_bar)), where
+//! reading their rows took 0.9 s.
 
 use log_panel_core::{Timestamp, QUARTER_HOUR};
 use log_panel_query::{Histogram, HistogramSpan, LevelCounts, RecordFilter, Sample, Slots, Store, StoreError};
@@ -87,11 +88,11 @@ pub(super) fn histogram(store: &SqliteStore, filter: &RecordFilter, slots: &Slot
     // a quarter of the usual, only splits it by level.
     let levels = Sizes { sample_rows: sizes.sample_rows / 4, ..sizes };
     let mut h = sample(&conn, &narrowed, slots, &extents, levels)?;
-    for (i, extent) in extents.iter().enumerate() {
-        if let Some(ids) = *extent {
-            let n = crate::sql::entries_within(&conn, key, &entry, ids).map_err(storage)?;
-            h.set_total(i, count(n));
-        }
+    let bars: Vec<(usize, (i64, i64))> = extents.iter().enumerate().filter_map(|(i, e)| Some((i, (*e)?))).collect();
+    let ranges: Vec<(i64, i64)> = bars.iter().map(|&(_, ids)| ids).collect();
+    let totals = crate::sql::entries_per_bar(&conn, key, &entry, &ranges).map_err(storage)?;
+    for (&(i, _), n) in bars.iter().zip(totals) {
+        h.set_total(i, count(n));
     }
     Ok(h)
 }
@@ -400,6 +401,42 @@ mod tests {
         conn.execute("UPDATE log_context_all SET indexed_id = indexed_id - 1", []).unwrap();
         drop(conn);
         assert_eq!(store.histogram_estimate(&user, &slots).unwrap().sample.map(|s| s.read), Some(20_000));
+    }
+
+    /// A lone context value's bars are counted by one statement over the
+    /// side table, however many bars and parts: session 38 ran one per bar,
+    /// part and accepted form (here 46 for the 24 bars of `user_id=3`, the
+    /// integer and the text). The other statement that reads the side table
+    /// is the planner's probe of how common the value is.
+    #[test]
+    fn a_lone_context_values_bars_are_counted_by_one_statement() {
+        use rusqlite::trace::{TraceEvent, TraceEventCodes};
+        use std::sync::{Arc, Mutex};
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let slots = set::slots();
+        let untyped = log_panel_testing::records::filter(|f| f.fields = vec!["user_id=3".parse().unwrap()]);
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        {
+            // The store's one pooled connection, traced: every statement it starts.
+            let mut conn = store.conn().unwrap();
+            let log = Arc::clone(&seen);
+            conn.trace_v2(
+                TraceEventCodes::SQLITE_TRACE_STMT,
+                Some(move |e: TraceEvent<'_>| {
+                    if let TraceEvent::Stmt(_, sql) = e {
+                        log.lock().unwrap().push(sql.to_owned());
+                    }
+                }),
+            )
+            .unwrap();
+        }
+        let h = store.histogram_estimate(&untyped, &slots).unwrap();
+        assert_eq!(h.margins, vec![0; slots.len()], "counted, not sampled");
+        let seen = seen.lock().unwrap();
+        let side: Vec<&String> = seen.iter().filter(|s| s.contains("log_context_index")).collect();
+        assert_eq!(side.len(), 2, "{side:#?}");
+        assert_eq!(side.iter().filter(|s| s.contains("json_each")).count(), 1, "{side:#?}");
     }
 
     #[test]
