@@ -1003,19 +1003,22 @@ fn page_term_plan(
         n => n.saturating_mul(INDEX_ROW_COST),
     };
     // Read by id within a span, the page tests only the candidates of the
-    // zones whose times meet it (`by_id`): counted there, not in the table.
-    let zoned = match zoned {
-        Some((from, until)) if from.is_some() || until.is_some() => {
-            let mut counted = 0i64;
-            for run in by_id::span_runs(conn, from, until)? {
-                if counted >= common_at {
-                    break;
-                }
-                counted = counted.saturating_add(search::candidates_within(conn, &query, run, common_at - counted)?);
-            }
-            Some(counted)
-        }
+    // zones whose times meet it (`by_id`): counted there, not in the table,
+    // those of ids from `at` on excepted (`None`: the count reached `cap`).
+    let runs = match zoned {
+        Some((from, until)) if from.is_some() || until.is_some() => Some(by_id::span_runs(conn, from, until)?),
         _ => None,
+    };
+    let zoned_below = |at: i64, cap: i64| -> rusqlite::Result<Option<i64>> {
+        let mut counted = 0i64;
+        for &(lo, hi) in runs.iter().flatten().filter(|&&(lo, _)| lo < at) {
+            if counted >= cap {
+                break;
+            }
+            let within = (lo, if hi >= at { at.saturating_sub(1) } else { hi });
+            counted = counted.saturating_add(search::candidates_within(conn, &query, within, cap - counted)?);
+        }
+        Ok((counted < cap).then_some(counted))
     };
     let index_plan = |index: i64| {
         if walked <= index {
@@ -1025,25 +1028,32 @@ fn page_term_plan(
         }
     };
     if !since {
-        let index = match zoned {
-            Some(n) => n,
+        let index = match runs {
+            Some(_) => zoned_below(i64::MAX, common_at)?.unwrap_or(common_at),
             None => search::candidates(conn, &query, None, common_at)?,
         };
         return Ok(index_plan(cost(index)));
-    }
-    let entries = rows / TIME_INDEX_ENTRIES_PER_ROW;
-    // The floor walks the span's entries at least: a read by id that costs
-    // no more decides without counting the candidates from and below the
-    // span's first id (`job 12` over 7 days on the hostile 10 M file:
-    // none in its zones, 12 000 counted below the floor).
-    if let Some(n) = zoned.filter(|&n| cost(n) <= entries) {
-        return Ok(index_plan(cost(n)));
     }
     // The floor reads the candidates from `first` on and the span's entries
     // in place of those below it: cheaper when these are more than the
     // entries cost, so they are counted up to that (a few thousand at
     // most), not every candidate of the table again.
     let from = search::candidates(conn, &query, Some(first), common_at)?;
+    let entries = rows / TIME_INDEX_ENTRIES_PER_ROW;
+    // Read by id: those from `first` on (a cover of the span's zones
+    // there) and those of the span's zones below it. A common term's
+    // count stops at `from` (the walk wins, as before).
+    let zoned = match runs {
+        Some(_) if from < common_at => Some(zoned_below(first, common_at - from)?.map_or(common_at, |n| from + n)),
+        _ => None,
+    };
+    // The floor walks the span's entries at least: a read by id that costs
+    // no more decides without counting the candidates below the span's
+    // first id (`job 12` over 7 days on the hostile 10 M file: none in its
+    // zones, where the floor counted 12 000 below it).
+    if let Some(n) = zoned.filter(|&n| cost(n) <= entries) {
+        return Ok(index_plan(cost(n)));
+    }
     let below_at = entries / INDEX_ROW_COST + 1;
     let below = search::below(conn, &query, first, below_at)?;
     let index = match zoned {

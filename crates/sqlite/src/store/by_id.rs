@@ -260,7 +260,8 @@ const MAX_SPAN_RUNS: usize = 32;
 
 /// The ids (inclusive ranges, newest first) of the runs of zones whose
 /// times meet `[since, until)` in the zone map: every record of the span
-/// has its id in one, whatever the order of ids and times. At most
+/// has its id in one, whatever the order of ids and times (the newest
+/// run, when it reaches the map's newest zone, open above). At most
 /// [`MAX_SPAN_RUNS`] of them, neighbours merged beyond: a cover, for a
 /// count of candidates that decides a plan.
 pub(super) fn span_runs(
@@ -273,9 +274,14 @@ pub(super) fn span_runs(
         Window { desc: true, from: since.map(|t| t.to_rfc3339()), until: until.map(|t| t.to_rfc3339()), to: None };
     let mut runs = Vec::new();
     let mut at_id = i64::MAX;
+    let top = zones.last().map(|z| z.part);
     while let Some((first, last)) = next_run(&zones, &window, None, at_id, true) {
         at_id = first << ZONE_BITS;
-        runs.push((at_id, ((last + 1) << ZONE_BITS).saturating_sub(1)));
+        // Up to the newest zone: no upper bound, which FTS5 would read
+        // the doclists up to (a count of `timeout`'s 337 newest
+        // candidates, 1.4 ms from a lower bound alone, 2.5 with both).
+        let end = if Some(last) == top { i64::MAX } else { ((last + 1) << ZONE_BITS).saturating_sub(1) };
+        runs.push((at_id, end));
     }
     let per = runs.len().div_ceil(MAX_SPAN_RUNS).max(1);
     Ok(runs.chunks(per).filter_map(|c| Some((c.last()?.0, c.first()?.1))).collect())
