@@ -1005,13 +1005,12 @@ fn page_term_plan(
     // Read by id within a span, the page tests only the candidates of the
     // zones whose times meet it (`by_id`): counted there, not in the table,
     // those of ids from `at` on excepted (`None`: the count reached `cap`).
-    let runs = match zoned {
-        Some((from, until)) if from.is_some() || until.is_some() => Some(by_id::span_runs(conn, from, until)?),
-        _ => None,
-    };
+    // The map is read only when counted there: not for a common term.
+    let spanned = zoned.filter(|(from, until)| from.is_some() || until.is_some());
     let zoned_below = |at: i64, cap: i64| -> rusqlite::Result<Option<i64>> {
+        let Some((from, until)) = spanned else { return Ok(None) };
         let mut counted = 0i64;
-        for &(lo, hi) in runs.iter().flatten().filter(|&&(lo, _)| lo < at) {
+        for (lo, hi) in by_id::span_runs(conn, from, until)?.into_iter().filter(|&(lo, _)| lo < at) {
             if counted >= cap {
                 break;
             }
@@ -1028,7 +1027,7 @@ fn page_term_plan(
         }
     };
     if !since {
-        let index = match runs {
+        let index = match spanned {
             Some(_) => zoned_below(i64::MAX, common_at)?.unwrap_or(common_at),
             None => search::candidates(conn, &query, None, common_at)?,
         };
@@ -1043,7 +1042,7 @@ fn page_term_plan(
     // Read by id: those from `first` on (a cover of the span's zones
     // there) and those of the span's zones below it. A common term's
     // count stops at `from` (the walk wins, as before).
-    let zoned = match runs {
+    let zoned = match spanned {
         Some(_) if from < common_at => Some(zoned_below(first, common_at - from)?.map_or(common_at, |n| from + n)),
         _ => None,
     };
