@@ -294,12 +294,13 @@ impl SqliteStore {
     /// The SQL conditions of `filter`, a common search term by scan (see
     /// [`page_term_plan`]), context keys with their side-table marks.
     fn plan(&self, filter: &RecordFilter) -> Result<Sql, StoreError> {
-        self.plan_above(filter, None)
+        self.plan_with(filter, None, None, true)
     }
 
-    /// [`SqliteStore::plan`] for the rows with an id above `above` only.
+    /// [`SqliteStore::plan`] for a tail's rows with an id above `above`
+    /// only (read by its own statement, never by id).
     fn plan_above(&self, filter: &RecordFilter, above: Option<i64>) -> Result<Sql, StoreError> {
-        self.plan_with(filter, above, None)
+        self.plan_with(filter, above, None, false)
     }
 
     /// The plan of `filter` above `above`, with a term or context condition
@@ -311,8 +312,16 @@ impl SqliteStore {
     /// `Some(rows)` (a read that visits every match of a span of `rows`
     /// records), with more candidates in its index than the span's rows
     /// divided by what reading one by id costs ([`INDEX_ROW_COST`],
-    /// [`KEY_ROW_COST`]).
-    fn plan_with(&self, filter: &RecordFilter, above: Option<i64>, counting: Option<i64>) -> Result<Sql, StoreError> {
+    /// [`KEY_ROW_COST`]). `page`: a page's plan, whose rows may be read by
+    /// id (`by_id`), so that a term's cost within a span is that of its
+    /// candidates in the zones the span meets.
+    fn plan_with(
+        &self,
+        filter: &RecordFilter,
+        above: Option<i64>,
+        counting: Option<i64>,
+        page: bool,
+    ) -> Result<Sql, StoreError> {
         let planned = |text: TextPlan, marks: crate::sql::Marks| match counting {
             Some(_) => Sql::planned_counting(filter, text, marks),
             None => Sql::planned_above(filter, text, marks, above),
@@ -332,25 +341,8 @@ impl SqliteStore {
                 None => Ok(*span.insert(span_ids(conn, filter.since, filter.until)?)),
             }
         };
-        let text = match (&filter.text, counting) {
-            (Some(t), _) if search::indexable(t) => {
-                #[cfg(test)]
-                search::PROBES.with(|p| p.set(p.get() + 1));
-                let query = search::lookup_query(&conn, t).map_err(storage)?;
-                match counting {
-                    Some(rows) => {
-                        let cap = cap(rows, INDEX_ROW_COST);
-                        let scan = search::candidates(&conn, &query, None, cap).map_err(storage)? >= cap;
-                        TextPlan { scan, query: Some(query), floor: None }
-                    }
-                    None => {
-                        let span = span_of_page(&conn).map_err(storage)?;
-                        page_term_plan(&conn, span, filter.since.is_some(), query).map_err(storage)?
-                    }
-                }
-            }
-            _ => TextPlan::default(),
-        };
+        // The context conditions first: whether the page is read by id
+        // (`by_id`) depends on them, and the term's plan on that.
         let mut common_at = |c: crate::sql::KeyCondition<'_>| match counting {
             Some(rows) => Ok(cap(rows, KEY_ROW_COST)),
             None => page_key_common_at(&conn, c, span_of_page(&conn)?),
@@ -366,6 +358,26 @@ impl SqliteStore {
             crate::sql::Marks::read(&conn, filter, &mut common_at, within_span).map_err(storage)?
         } else {
             Default::default()
+        };
+        let text = match (&filter.text, counting) {
+            (Some(t), _) if search::indexable(t) => {
+                #[cfg(test)]
+                search::PROBES.with(|p| p.set(p.get() + 1));
+                let query = search::lookup_query(&conn, t).map_err(storage)?;
+                match counting {
+                    Some(rows) => {
+                        let cap = cap(rows, INDEX_ROW_COST);
+                        let scan = search::candidates(&conn, &query, None, cap).map_err(storage)? >= cap;
+                        TextPlan { scan, query: Some(query), floor: None }
+                    }
+                    None => {
+                        let span = span_of_page(&conn).map_err(storage)?;
+                        let zoned = (page && by_id::reads(filter, &marks)).then_some((filter.since, filter.until));
+                        page_term_plan(&conn, span, filter.since.is_some(), zoned, query).map_err(storage)?
+                    }
+                }
+            }
+            _ => TextPlan::default(),
         };
         Ok(planned(text, marks))
     }
@@ -390,7 +402,7 @@ impl SqliteStore {
 
     /// [`SqliteStore::plan_counting`] for a span of about `rows` rows.
     fn plan_counting_rows(&self, filter: &RecordFilter, rows: i64) -> Result<Sql, StoreError> {
-        self.plan_with(filter, None, Some(rows))
+        self.plan_with(filter, None, Some(rows), false)
     }
 
     /// The histogram of the rows `w` selects, counted one by one (at most
@@ -961,6 +973,15 @@ fn page_key_common_at(
 /// each, for the records below it: `job 12`'s 24 393 old candidates read
 /// one by one took 76-82 ms over 7 days, its span's 777 000 entries 23 ms.
 ///
+/// A page read by id (`zoned`: the filter's `(since, until)`, when its
+/// other conditions let it be, `by_id::reads`) tests only the candidates of
+/// the zones whose times meet its span (`by_id::span_runs`): the index's
+/// cost is then theirs, counted there first; when it is at most the
+/// floor's entries the floor cannot win and the candidates from and below
+/// the span's first id are not counted (`job 12` over 7 days: none in its
+/// zones, where the floor counted 12 000 below it and walked 777 000
+/// entries).
+///
 /// Over a short span the walk of the whole span may cost less than the
 /// candidates, wherever they lie: up to [`PAGE_TERM_COUNT_FIRST`] of them
 /// are counted first, as a count reads forward through the index, cheaper
@@ -970,6 +991,7 @@ fn page_term_plan(
     conn: &Connection,
     span: Option<(i64, i64)>,
     since: bool,
+    zoned: Option<(Option<Timestamp>, Option<Timestamp>)>,
     query: String,
 ) -> rusqlite::Result<TextPlan> {
     let Some((first, last)) = span else {
@@ -988,11 +1010,36 @@ fn page_term_plan(
         n if n >= common_at => i64::MAX,
         n => n.saturating_mul(INDEX_ROW_COST),
     };
-    if !since {
-        if walked <= cost(search::candidates(conn, &query, None, common_at)?) {
-            return Ok(TextPlan::scan());
+    // Read by id within a span, the page tests only the candidates of the
+    // zones whose times meet it (`by_id`): counted there, not in the table,
+    // those of ids from `at` on excepted (`None`: the count reached `cap`).
+    // The map is read only when counted there: not for a common term.
+    let spanned = zoned.filter(|(from, until)| from.is_some() || until.is_some());
+    let zoned_below = |at: i64, cap: i64| -> rusqlite::Result<Option<i64>> {
+        let Some((from, until)) = spanned else { return Ok(None) };
+        let mut counted = 0i64;
+        for (lo, hi) in by_id::span_runs(conn, from, until)?.into_iter().filter(|&(lo, _)| lo < at) {
+            if counted >= cap {
+                break;
+            }
+            let within = (lo, if hi >= at { at.saturating_sub(1) } else { hi });
+            counted = counted.saturating_add(search::candidates_within(conn, &query, within, cap - counted)?);
         }
-        return Ok(TextPlan { scan: false, query: Some(query), floor: None });
+        Ok((counted < cap).then_some(counted))
+    };
+    let index_plan = |index: i64| {
+        if walked <= index {
+            TextPlan::scan()
+        } else {
+            TextPlan { scan: false, query: Some(query.clone()), floor: None }
+        }
+    };
+    if !since {
+        let index = match spanned {
+            Some(_) => zoned_below(i64::MAX, common_at)?.unwrap_or(common_at),
+            None => search::candidates(conn, &query, None, common_at)?,
+        };
+        return Ok(index_plan(cost(index)));
     }
     // The floor reads the candidates from `first` on and the span's entries
     // in place of those below it: cheaper when these are more than the
@@ -1000,9 +1047,27 @@ fn page_term_plan(
     // most), not every candidate of the table again.
     let from = search::candidates(conn, &query, Some(first), common_at)?;
     let entries = rows / TIME_INDEX_ENTRIES_PER_ROW;
+    // Read by id: those from `first` on (a cover of the span's zones
+    // there) and those of the span's zones below it. A common term's
+    // count stops at `from` (the walk wins, as before).
+    let zoned = match spanned {
+        Some(_) if from < common_at => Some(zoned_below(first, common_at - from)?.map_or(common_at, |n| from + n)),
+        _ => None,
+    };
+    // The floor walks the span's entries at least: a read by id that costs
+    // no more decides without counting the candidates below the span's
+    // first id (`job 12` over 7 days on the hostile 10 M file: none in its
+    // zones, where the floor counted 12 000 below it).
+    if let Some(n) = zoned.filter(|&n| cost(n) <= entries) {
+        return Ok(index_plan(cost(n)));
+    }
     let below_at = entries / INDEX_ROW_COST + 1;
     let below = search::below(conn, &query, first, below_at)?;
-    let (index, floored) = (cost(from.saturating_add(below)), cost(from).saturating_add(entries));
+    let index = match zoned {
+        Some(n) => cost(n),
+        None => cost(from.saturating_add(below)),
+    };
+    let floored = cost(from).saturating_add(entries);
     if walked <= index.min(floored) {
         return Ok(TextPlan::scan());
     }

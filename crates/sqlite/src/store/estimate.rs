@@ -75,7 +75,7 @@ pub(super) fn histogram(store: &SqliteStore, filter: &RecordFilter, slots: &Slot
     if rows <= sizes.exact_rows.max(sizes.sample_rows) {
         return store.count_rows(&store.plan_counting_rows(&narrowed, rows)?, slots);
     }
-    let w = store.plan_with(&narrowed, None, Some(sizes.exact_rows))?;
+    let w = store.plan_with(&narrowed, None, Some(sizes.exact_rows), false)?;
     if w.indexed {
         return store.count_rows(&w, slots);
     }

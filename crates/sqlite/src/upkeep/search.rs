@@ -42,6 +42,17 @@ thread_local! {
     pub(crate) static PROBES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     /// Rows the scan side tested on this thread (tests count rows read per call).
     pub(crate) static SCANNED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// Candidates the plans' counts ([`candidates_within`], [`below`])
+    /// read on this thread.
+    pub(crate) static COUNTED: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// Notes `n` candidates counted (tests read [`COUNTED`]).
+#[cfg(feature = "read")]
+fn counted(n: i64) -> i64 {
+    #[cfg(test)]
+    COUNTED.with(|c| c.set(c.get() + n));
+    n
 }
 
 /// How many records the index gives as candidates for the index query
@@ -51,10 +62,19 @@ thread_local! {
 /// keeps only ids (FTS5 takes the bound into its doclist reads).
 #[cfg(feature = "read")]
 pub(crate) fn candidates(conn: &Connection, query: &str, from: Option<i64>, cap: i64) -> rusqlite::Result<i64> {
+    candidates_within(conn, query, (from.unwrap_or(i64::MIN), i64::MAX), cap)
+}
+
+/// [`candidates`] among the ids `within` (inclusive bounds): FTS5 takes
+/// both bounds into its doclist reads, so ids outside cost nothing.
+#[cfg(feature = "read")]
+pub(crate) fn candidates_within(conn: &Connection, query: &str, within: (i64, i64), cap: i64) -> rusqlite::Result<i64> {
     conn.prepare_cached(
-        "SELECT count(*) FROM (SELECT 1 FROM log_records_fts WHERE log_records_fts MATCH ?1 AND rowid >= ?2 LIMIT ?3)",
+        "SELECT count(*) FROM (SELECT 1 FROM log_records_fts
+                               WHERE log_records_fts MATCH ?1 AND rowid >= ?2 AND rowid <= ?3 LIMIT ?4)",
     )?
-    .query_row(params![query, from.unwrap_or(i64::MIN), cap], |r| r.get(0))
+    .query_row(params![query, within.0, within.1, cap], |r| r.get(0))
+    .map(counted)
 }
 
 /// How many candidates for the index query `query` have an id below
@@ -65,6 +85,7 @@ pub(crate) fn below(conn: &Connection, query: &str, below: i64, cap: i64) -> rus
         "SELECT count(*) FROM (SELECT 1 FROM log_records_fts WHERE log_records_fts MATCH ?1 AND rowid < ?2 LIMIT ?3)",
     )?
     .query_row(params![query, below, cap], |r| r.get(0))
+    .map(counted)
 }
 
 /// The id of the `n`th newest candidate for the index query `query` among
