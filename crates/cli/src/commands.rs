@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
+use log_panel_query::{Behind, IndexLag, LevelCounts, Maintenance, Store, StoreErrorKind, Timeline};
 use log_panel_query::{
     CardFilter, CardsQuery, CommitWaiter, FieldValue, Follow, IndexNote, LoggerCard, PageAt, RecordFilter, Slots,
     StoredRecord, Wake,
 };
-use log_panel_query::{LevelCounts, Maintenance, Store, StoreErrorKind, Timeline};
 
 use crate::args::{ExportArgs, ExportFormat, Format, PruneArgs, QueryArgs, SitesArgs, StatsArgs, TailArgs};
 use crate::error::{out, CliError};
@@ -122,12 +122,16 @@ pub(crate) fn tail(ctx: &Ctx, a: &TailArgs, filter: RecordFilter) -> Result<(), 
 const LAG_EVERY: Duration = Duration::from_secs(1);
 
 /// What `tail -f` last said on stderr about the indexes its filter reads.
-/// It says it again only when that changes — an index falls behind, catches
-/// up (one line, [`CAUGHT_UP`]), or its lag cannot be read — never as the
-/// count of a lagging index moves with the writer, which would be a line
-/// per poll.
+/// It says it again when the note's text changes other than by a count —
+/// an index falls behind, another becomes the one behind, one catches up
+/// (one line, [`CAUGHT_UP`] when none is left), or its lag cannot be read,
+/// or fails otherwise — never as the count of a lagging index moves with the
+/// writer, which would be a line per poll.
 struct LagWatch {
     said: IndexNote,
+    /// The note with its counts left out: which indexes the filter reads are
+    /// behind, or why the lag could not be read. A change of it is said.
+    which: IndexNote,
     read_at: Instant,
 }
 
@@ -135,19 +139,30 @@ struct LagWatch {
 const CAUGHT_UP: &str = "the index caught up: no records above it are scanned";
 
 impl LagWatch {
-    /// The note of `filter` now, read before the records it goes with.
+    /// The note of `filter` now, read before the records it goes with (a
+    /// filter that reads no index never asks the store).
     fn read(store: &dyn Store, filter: &RecordFilter) -> LagWatch {
-        LagWatch { said: log_panel_query::index_note(store, filter), read_at: Instant::now() }
+        let read_at = Instant::now();
+        if !filter.reads_an_index() {
+            return LagWatch { said: IndexNote::Current, which: IndexNote::Current, read_at };
+        }
+        let read = store.index_lag();
+        let uncounted = read.as_ref().map(uncounted);
+        LagWatch {
+            said: IndexNote::from_read(read.as_ref(), filter),
+            which: IndexNote::from_read(uncounted.as_ref(), filter),
+            read_at,
+        }
     }
 
     /// Reads the note again (at most every [`LAG_EVERY`]) and says it when
-    /// its state changed.
+    /// it changed other than by a count.
     fn check(&mut self, store: &dyn Store, filter: &RecordFilter) {
         if self.read_at.elapsed() < LAG_EVERY {
             return;
         }
         let now = LagWatch::read(store, filter);
-        if std::mem::discriminant(&now.said) != std::mem::discriminant(&self.said) {
+        if now.which != self.which {
             match now.said {
                 IndexNote::Current => eprintln!("log-panel: {CAUGHT_UP}"),
                 _ => say(&now.said),
@@ -155,6 +170,13 @@ impl LagWatch {
         }
         *self = now;
     }
+}
+
+/// `lag` with every index that is behind one record behind: its note says
+/// which indexes are behind and not how far.
+fn uncounted(lag: &IndexLag) -> IndexLag {
+    let one = |b: Behind| if b.is_behind() { Behind::counted(1) } else { Behind::default() };
+    IndexLag::new(one(lag.search), one(lag.context))
 }
 
 /// The newest `n` records `filter` keeps by time (then id), oldest first:

@@ -207,6 +207,47 @@ fn tail_follow_says_a_lagging_index_once_and_when_it_caught_up() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
+/// `tail -f` over a filter that reads both indexes says the note again when
+/// another index becomes the one behind (its text changed, not only a count).
+#[cfg(unix)]
+#[test]
+fn tail_follow_says_the_note_again_when_another_index_is_the_one_behind() {
+    let (db, _sink) = lagging();
+    let path = db.path.clone();
+    let mut child = cmd(&path)
+        .args(["tail", "-f", "-n", "1", "--text", "payment", "--context", "order_id=1234"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let wait = Duration::from_secs(10);
+    assert_eq!(
+        rx.recv_timeout(wait).expect("the note"),
+        "log-panel: search and context-key index 4 records behind: the newest 4 records are scanned (results stay \
+         complete)"
+    );
+    // The context-key index catches up (its mark moved to the newest
+    // record, as its writer's step would), the search index stays behind.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE log_context_all SET indexed_id = (SELECT max(id) FROM log_records)", []).unwrap();
+    assert_eq!(
+        rx.recv_timeout(wait).expect("the new note"),
+        "log-panel: search index 4 records behind: the newest 4 records are scanned (results stay complete)"
+    );
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
 fn cmd(db: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_log-panel"));
     c.arg("--db").arg(db).env("TZ", "UTC").env_remove("NO_COLOR").env_remove("LOG_PANEL_DATABASE_URL");

@@ -275,6 +275,22 @@ pub fn summary_note(store: &dyn Store) -> IndexNote {
 }
 
 impl RecordFilter {
+    /// Whether this filter reads a lookup index (the message search index
+    /// or the context-key index), its query's leaves included: whether
+    /// [`Store::index_lag`] can change what a face says beside its answer.
+    ///
+    /// ```
+    /// use log_panel_query::RecordFilter;
+    /// let mut filter = RecordFilter::default();
+    /// assert!(!filter.reads_an_index());
+    /// filter.text = Some("timeout".into());
+    /// assert!(filter.reads_an_index());
+    /// ```
+    pub fn reads_an_index(&self) -> bool {
+        let (text, keys) = self.reads_indexes();
+        text || keys
+    }
+
     /// Which lookup indexes this filter reads: (the message search index,
     /// the context-key index), its query's leaves included.
     fn reads_indexes(&self) -> (bool, bool) {

@@ -186,10 +186,32 @@ impl Shared {
         later(since, timeout)
     }
 
-    fn note(&self, event: Event) {
-        let line = self.report.lock().unwrap_or_else(PoisonError::into_inner).note(Instant::now(), event);
-        if let Some(line) = line {
+    fn note(self: &Arc<Self>, event: Event) {
+        let mut report = self.report.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(line) = report.note(Instant::now(), event) {
             eprintln!("log-panel: {line}");
+            return;
+        }
+        // The rest of a burst is said when its ten seconds are up, also when
+        // nothing follows it (else a flood's count waits for the next event,
+        // maybe for hours, after a first line saying 1).
+        if let Some(mut due) = report.schedule() {
+            let shared = Arc::clone(self);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
+                    let mut report = shared.report.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Some(line) = report.due_line(Instant::now()) {
+                        eprintln!("log-panel: {line}");
+                        return;
+                    }
+                    // A later event's line said them first; what came after it waits its turn.
+                    match report.schedule() {
+                        Some(next) => due = next,
+                        None => return,
+                    }
+                }
+            });
         }
     }
 }
@@ -225,10 +247,12 @@ enum Event {
 }
 
 /// Counts events and says them at most once every [`REPORT_EVERY`]: the first
-/// of a burst at once, the rest of it with the next line.
+/// of a burst at once, the rest of it when its ten seconds are up.
 #[derive(Debug, Default)]
 struct Report {
     last: Option<Instant>,
+    /// Whether a line for the counts held back is due (a task waits for it).
+    scheduled: bool,
     shed: u64,
     refused: u64,
     accept_failed: u64,
@@ -250,6 +274,34 @@ impl Report {
         if self.last.is_some_and(|last| now.duration_since(last) < REPORT_EVERY) {
             return None;
         }
+        Some(self.line(now))
+    }
+
+    fn pending(&self) -> bool {
+        self.shed + self.refused + self.accept_failed > 0
+    }
+
+    /// When the counts held back are due to be said, once while they wait:
+    /// `None` when nothing waits or a task already waits for them.
+    fn schedule(&mut self) -> Option<Instant> {
+        let last = self.last?;
+        if self.scheduled || !self.pending() {
+            return None;
+        }
+        self.scheduled = true;
+        Some(last + REPORT_EVERY)
+    }
+
+    /// The line of the counts held back, when they are due and not said
+    /// meanwhile (by the line of a later event).
+    fn due_line(&mut self, now: Instant) -> Option<String> {
+        self.scheduled = false;
+        let due = self.last.is_none_or(|last| now.duration_since(last) >= REPORT_EVERY);
+        (due && self.pending()).then(|| self.line(now))
+    }
+
+    /// Says every count since the last line, and starts counting again.
+    fn line(&mut self, now: Instant) -> String {
         let since = match self.last {
             Some(last) => format!("in the last {} s", now.duration_since(last).as_secs()),
             None => "so far".to_owned(),
@@ -275,7 +327,7 @@ impl Report {
         }
         self.last = Some(now);
         (self.shed, self.refused, self.accept_failed) = (0, 0, 0);
-        Some(format!("web panel (cap {} connections): {} {since}", self.max_connections, parts.join("; ")))
+        format!("web panel (cap {} connections): {} {since}", self.max_connections, parts.join("; "))
     }
 }
 
@@ -423,5 +475,32 @@ mod tests {
         assert!(second.contains("failed 1 time(s) (Too many open files (os error 24))"), "{second}");
         assert!(second.ends_with("in the last 11 s"), "{second}");
         assert_eq!(report.note(t0 + Duration::from_secs(12), Event::Refused), None);
+    }
+
+    /// A flood of 700 connections at a cap of 512: the first shed is said at
+    /// once, the other 187 when the ten seconds are up, though nothing follows.
+    #[test]
+    fn the_rest_of_a_burst_is_said_when_its_ten_seconds_are_up_without_a_later_event() {
+        let mut report = Report { max_connections: 512, ..Report::default() };
+        let t0 = Instant::now();
+        assert_eq!(report.schedule(), None, "nothing said, nothing held back");
+        assert!(report.note(t0, Event::Shed).is_some());
+        assert_eq!(report.schedule(), None, "nothing held back");
+        for i in 1..188 {
+            assert_eq!(report.note(t0 + Duration::from_millis(i), Event::Shed), None);
+        }
+        assert_eq!(report.schedule(), Some(t0 + REPORT_EVERY));
+        assert_eq!(report.schedule(), None, "one task waits");
+        assert_eq!(
+            report.due_line(t0 + REPORT_EVERY).as_deref(),
+            Some("web panel (cap 512 connections): closed 187 quiet connection(s) to make room in the last 10 s")
+        );
+        assert_eq!(report.due_line(t0 + REPORT_EVERY * 2), None, "said once");
+        // Said by a later event's line before the task woke: not again.
+        assert!(report.note(t0 + Duration::from_secs(21), Event::Refused).is_some());
+        assert_eq!(report.note(t0 + Duration::from_secs(22), Event::Refused), None);
+        assert!(report.schedule().is_some());
+        assert!(report.note(t0 + Duration::from_secs(32), Event::Refused).is_some());
+        assert_eq!(report.due_line(t0 + Duration::from_secs(32)), None);
     }
 }

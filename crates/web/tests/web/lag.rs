@@ -5,13 +5,14 @@
 //! never fails the page.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use log_panel_core::{Batch, Level, Origin, Record, Sink};
-use log_panel_query::conformance::{Hooks, Wrapped};
-use log_panel_query::{IndexLag, Store, StoreError, StoreErrorKind};
+use log_panel_query::conformance::{Hooks, Read, Wrapped};
+use log_panel_query::{Behind, IndexLag, Store, StoreError, StoreErrorKind};
 use log_panel_sqlite::{SqliteSink, SqliteStore};
 use log_panel_web::{router, router_with, PanelOptions};
 
@@ -157,5 +158,137 @@ fn the_live_tail_notes_a_lagging_index_and_says_each_change_once() {
         assert!(cleared.starts_with("event: lag\ndata: \"\"\n"), "{cleared}");
         let text = events.read_for(Duration::from_millis(2_500)).await;
         assert_eq!(text.matches("event: lag").count(), 2, "nothing more once caught up: {text}");
+    });
+}
+
+/// The lag a [`Scripted`] store answers, set by the test, and its reads counted.
+#[derive(Default)]
+struct Script {
+    lag: std::sync::Mutex<IndexLag>,
+    lag_reads: AtomicUsize,
+    tails: AtomicUsize,
+}
+
+/// A store whose lag is the [`Script`]'s (over a real one for the records).
+struct Scripted(Arc<Script>);
+
+impl Hooks for Scripted {
+    fn before(&self, read: Read) -> Result<(), StoreError> {
+        if read == Read::Tail {
+            self.0.tails.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    fn index_lag(&self, _inner: &dyn Store) -> Result<IndexLag, StoreError> {
+        self.0.lag_reads.fetch_add(1, Ordering::SeqCst);
+        Ok(*self.0.lag.lock().unwrap())
+    }
+}
+
+/// A runtime shut down without waiting for its blocking threads when it
+/// drops (also when an assertion fails): the poller's commit waiter of a
+/// test that polls hourly would hold its drop for the hour.
+struct Unwaited(Option<tokio::runtime::Runtime>);
+
+impl Drop for Unwaited {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl std::ops::Deref for Unwaited {
+    type Target = tokio::runtime::Runtime;
+    fn deref(&self) -> &tokio::runtime::Runtime {
+        self.0.as_ref().unwrap()
+    }
+}
+
+fn scripted(inner: Arc<dyn Store>) -> (Arc<Script>, Arc<dyn Store>) {
+    let script = Arc::new(Script::default());
+    (script.clone(), Arc::new(Wrapped::new(inner, Scripted(script))))
+}
+
+fn search_behind(records: u64) -> IndexLag {
+    IndexLag::new(Behind::counted(records), Behind::default())
+}
+
+/// The data of the first `lag` event of a stream.
+async fn first_lag(events: &mut Events) -> String {
+    let text = events.until_text("event: lag\ndata: ").await;
+    let at = text.find("event: lag\ndata: ").unwrap() + "event: lag\ndata: ".len();
+    text[at..].lines().next().unwrap().to_owned()
+}
+
+/// The lag changes between the page and its stream, while the poller's last
+/// read (for another stream) is older than the page's: the stream starts
+/// from a read of the lag made after it opened, so its first note is the
+/// page's, never the poller's older one.
+#[test]
+fn a_new_stream_starts_from_a_lag_read_after_its_page_not_the_pollers_older_one() {
+    let (_dir, _sink, inner, rt) = lagging();
+    let rt = Unwaited(Some(rt));
+    let (script, store) = scripted(inner);
+    *script.lag.lock().unwrap() = search_behind(300);
+    rt.block_on(async {
+        // The poller reads once, then not for an hour (no commit wakes it).
+        let app = router_with(store, PanelOptions::default().tail_poll(Duration::from_secs(3600)));
+        let old = "search index 300 records behind: the newest 300 records are scanned (results stay complete)";
+        let new = "search index 7 records behind: the newest 7 records are scanned (results stay complete)";
+        let mut first = Events::open(&app, "/tail/events?text=payment").await;
+        assert_eq!(first_lag(&mut first).await, format!("\"{old}\""));
+        *script.lag.lock().unwrap() = search_behind(7);
+        let (status, _, page) = get(&app, "/tail?text=payment").await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains(&format!("<p {NOTE} id=\"tail-lag\" role=\"note\">{new}</p>")), "{page}");
+        let mut second = Events::open(&app, "/tail/events?text=payment").await;
+        assert_eq!(first_lag(&mut second).await, format!("\"{new}\""), "the page's note, not the poller's last");
+        // The first stream hears of the newer read too.
+        first.until_text(&format!("event: lag\ndata: \"{new}\"\n")).await;
+    });
+}
+
+/// Streams whose filters read no index never make the poller read the lag
+/// (nothing they show can change); one that reads an index does.
+#[test]
+fn the_poller_reads_the_lag_only_while_a_streams_filter_reads_an_index() {
+    let (_dir, _sink, inner, rt) = lagging();
+    let (script, store) = scripted(inner);
+    *script.lag.lock().unwrap() = search_behind(300);
+    rt.block_on(async {
+        let app = router_with(store, PanelOptions::default().tail_poll(Duration::from_millis(10)));
+        let _by_logger = Events::open(&app, "/tail/events?logger=billing").await;
+        // The stream's first page, then the poller's reads (at least 100 ms
+        // apart): a dozen reads span more than the poller's lag interval.
+        while script.tails.load(Ordering::SeqCst) < 14 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(script.lag_reads.load(Ordering::SeqCst), 0, "no open filter reads an index");
+        let mut search = Events::open(&app, "/tail/events?text=payment").await;
+        search.until_text("event: lag\ndata: \"search index 300 records behind").await;
+        let reads = script.lag_reads.load(Ordering::SeqCst);
+        while script.lag_reads.load(Ordering::SeqCst) == reads {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+}
+
+/// Many streams opening at once share their reads of the lag.
+#[test]
+fn streams_opening_together_share_a_read_of_the_lag() {
+    let (_dir, _sink, inner, rt) = lagging();
+    let rt = Unwaited(Some(rt));
+    let (script, store) = scripted(inner);
+    *script.lag.lock().unwrap() = search_behind(300);
+    rt.block_on(async {
+        let app = router_with(store, PanelOptions::default().tail_poll(Duration::from_secs(3600)).tail_streams(64));
+        let opened =
+            futures_util::future::join_all((0..30).map(|_| Events::open(&app, "/tail/events?text=payment"))).await;
+        assert_eq!(opened.len(), 30);
+        let reads = script.lag_reads.load(Ordering::SeqCst);
+        // One for the first stream, one for those opened while it read, one of the poller's.
+        assert!(reads <= 4, "30 streams, {reads} reads of the lag");
     });
 }

@@ -20,12 +20,21 @@
 //! commits after it was read follows it (the seam is at most the window).
 //!
 //! The poller also reads the indexes' lag ([`Store::index_lag`]), at most
-//! every [`LAG_EVERY`], and tells the streams when it changed; each stream
-//! sends its page a `lag` event when the note of its own filter changed
-//! (an index it reads fell behind, moved, caught up, or its lag could not be
-//! read), which the page shows in place of the note it opened with. The
-//! stream's own reads (its first page, a resync) read those indexes; the
+//! every [`LAG_EVERY`] and only while an open stream's filter reads an index
+//! (no other note can change), and tells the streams when it changed; each
+//! stream sends its page a `lag` event when the note of its own filter
+//! changed (an index it reads fell behind, moved, caught up, or its lag could
+//! not be read), which the page shows in place of the note it opened with.
+//! The stream's own reads (its first page, a resync) read those indexes; the
 //! poller's reads take every record and read none.
+//!
+//! A stream starts from a read of the lag begun after it opened, so after
+//! its page read its note: the poller's last read may be up to
+//! [`LAG_EVERY`] older than the page's, and would replace the page's right
+//! note with a stale one until the next read. Streams opening together share
+//! one such read ([`TailHub::fresh_lag`]), and of two reads the one begun
+//! later wins, wherever it comes from, so a slow older read never undoes a
+//! newer one.
 //!
 //! A stream starts at most one page back: it reads the newest
 //! [`TAIL_BATCH`] records of its filter once (after the page's last line, or
@@ -35,6 +44,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -45,6 +55,7 @@ use log_panel_query::{CommitWaiter, Follow, IndexLag, IndexNote, RecordFilter, S
 use log_panel_query::{Store, StoreError, StoreErrorKind};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use super::row::{row_json, RowLinks};
 
@@ -64,6 +75,14 @@ const LAG_EVERY: Duration = Duration::from_secs(1);
 /// A read of the indexes' lag, as the streams share it (the error as text).
 type LagRead = Result<IndexLag, String>;
 
+/// A read of the lag and when it began: of two reads, the one begun later
+/// is the fresher, whichever ends first.
+#[derive(Debug, Clone)]
+struct LagAt {
+    read: LagRead,
+    at: Instant,
+}
+
 /// What the poller tells every stream.
 #[derive(Debug)]
 enum Tick {
@@ -77,7 +96,7 @@ enum Tick {
     /// Reads work again after a failure.
     Recovered,
     /// The indexes' lag changed (or its read failed, or works again).
-    Lag(LagRead),
+    Lag(LagAt),
 }
 
 /// The live tail's shared state: the stream cap and the poller's channel.
@@ -87,6 +106,12 @@ pub(crate) struct TailHub {
     max: usize,
     poll: Duration,
     shared: Mutex<Shared>,
+    /// Open streams whose filter reads an index: the poller reads the lag
+    /// only while there is one.
+    index_streams: AtomicUsize,
+    /// Held by the one stream reading the lag for those opening now
+    /// ([`TailHub::fresh_lag`]): the others wait and take its read.
+    lag_gate: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -95,15 +120,23 @@ struct Shared {
     tx: Option<broadcast::Sender<Arc<Tick>>>,
     /// Whether it has read where the records end.
     positioned: bool,
-    /// The poller's last read of the indexes' lag, which a new stream starts from.
-    lag: Option<LagRead>,
+    /// The freshest read of the indexes' lag (the poller's or a new stream's).
+    lag: Option<LagAt>,
 }
 
 impl TailHub {
     /// A hub over `store` that accepts at most `max` streams at once and
     /// reads at least every `poll`.
     pub(crate) fn new(store: Arc<dyn Store>, max: usize, poll: Duration) -> TailHub {
-        TailHub { store, permits: Arc::new(Semaphore::new(max)), max, poll, shared: Mutex::new(Shared::default()) }
+        TailHub {
+            store,
+            permits: Arc::new(Semaphore::new(max)),
+            max,
+            poll,
+            shared: Mutex::new(Shared::default()),
+            index_streams: AtomicUsize::new(0),
+            lag_gate: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// The most streams open at once.
@@ -125,6 +158,12 @@ impl TailHub {
         links: RowLinks,
     ) -> Option<TailStream> {
         let permit = self.permits.clone().try_acquire_owned().ok()?;
+        let opened = Instant::now();
+        let reads_index = filter.reads_an_index();
+        if reads_index {
+            // Before the poller may start: its first read then reads the lag too.
+            self.index_streams.fetch_add(1, Ordering::SeqCst);
+        }
         let mut shared = self.lock();
         let rx = match &shared.tx {
             Some(tx) => tx.subscribe(),
@@ -136,13 +175,15 @@ impl TailHub {
                 rx
             }
         };
-        let (positioned, lag) = (shared.positioned, shared.lag.clone());
+        let positioned = shared.positioned;
         drop(shared);
-        let mut stream = TailStream {
+        Some(TailStream {
             rx,
             positioned,
             _permit: permit,
-            store: self.store.clone(),
+            hub: self.clone(),
+            opened,
+            reads_index,
             filter,
             links,
             floor: after,
@@ -151,12 +192,47 @@ impl TailHub {
             resynced: BTreeSet::new(),
             failing: false,
             pending: VecDeque::new(),
-            lag: None,
-        };
-        if let Some(read) = &lag {
-            stream.say_lag(read);
+            // A filter that reads no index has nothing to say, as its page said.
+            lag: (!reads_index).then_some(IndexNote::Current),
+            lag_at: None,
+        })
+    }
+
+    /// A read of the lag begun at or after `since`: the freshest one known
+    /// if it is, else a new one. Streams asking at once share a read: each
+    /// waits for the one under way, which (begun after they asked) serves
+    /// them all, so a burst of streams costs a read or two, not one each.
+    async fn fresh_lag(&self, since: Instant) -> LagAt {
+        let _gate = self.lag_gate.lock().await;
+        if let Some(lag) = self.lock().lag.clone().filter(|l| l.at >= since) {
+            return lag;
         }
-        Some(stream)
+        let store = self.store.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let at = Instant::now();
+            LagAt { read: store.index_lag().map_err(|e| e.to_string()), at }
+        })
+        .await
+        .unwrap_or_else(|e| LagAt { read: Err(format!("the live tail's read of the lag failed: {e}")), at: since });
+        self.publish_lag(read)
+    }
+
+    /// Keeps `lag` when it is fresher than the read kept and tells the
+    /// streams when the lag changed; returns the freshest read.
+    fn publish_lag(&self, lag: LagAt) -> LagAt {
+        let mut shared = self.lock();
+        let kept = match &shared.lag {
+            Some(kept) if kept.at >= lag.at => return kept.clone(),
+            Some(kept) => Some(kept.read.clone()),
+            None => None,
+        };
+        if kept.as_ref() != Some(&lag.read) {
+            if let Some(tx) = &shared.tx {
+                let _ = tx.send(Arc::new(Tick::Lag(lag.clone())));
+            }
+        }
+        shared.lag = Some(lag.clone());
+        lag
     }
 }
 
@@ -184,7 +260,7 @@ async fn poll(hub: Arc<TailHub>, tx: broadcast::Sender<Arc<Tick>>) {
     let mut follow: Option<Follow> = None;
     let mut failing = false;
     let mut waiter = OffRuntime(None);
-    let mut lag_read_at: Option<tokio::time::Instant> = None;
+    let mut lag_read_at: Option<Instant> = None;
     loop {
         {
             let mut shared = hub.lock();
@@ -193,14 +269,19 @@ async fn poll(hub: Arc<TailHub>, tx: broadcast::Sender<Arc<Tick>>) {
                 return;
             }
         }
-        let read_at = tokio::time::Instant::now();
+        let read_at = Instant::now();
         let (store, position) = (hub.store.clone(), follow.take());
         let was_positioned = position.is_some();
-        let lag_due = lag_read_at.is_none_or(|at| read_at.duration_since(at) >= LAG_EVERY);
+        // Only while a stream's filter reads an index: no other note can change.
+        let lag_due = hub.index_streams.load(Ordering::SeqCst) > 0
+            && lag_read_at.is_none_or(|at| read_at.duration_since(at) >= LAG_EVERY);
         let read = tokio::task::spawn_blocking(move || {
             let (position, read) = read_new(store.as_ref(), position);
             // Not while the records cannot be read: the streams say that already.
-            let lag = (lag_due && read.is_ok()).then(|| store.index_lag().map_err(|e| e.to_string()));
+            let lag = (lag_due && read.is_ok()).then(|| {
+                let at = Instant::now();
+                LagAt { read: store.index_lag().map_err(|e| e.to_string()), at }
+            });
             (position, read, lag)
         });
         let (position, read, lag) = match read.await {
@@ -214,11 +295,7 @@ async fn poll(hub: Arc<TailHub>, tx: broadcast::Sender<Arc<Tick>>) {
         follow = position;
         if let Some(lag) = lag {
             lag_read_at = Some(read_at);
-            let mut shared = hub.lock();
-            if shared.lag.as_ref() != Some(&lag) {
-                shared.lag = Some(lag.clone());
-                let _ = tx.send(Arc::new(Tick::Lag(lag)));
-            }
+            hub.publish_lag(lag);
         }
         let mut full = false;
         match read {
@@ -300,7 +377,11 @@ pub(crate) struct TailStream {
     rx: broadcast::Receiver<Arc<Tick>>,
     positioned: bool,
     _permit: OwnedSemaphorePermit,
-    store: Arc<dyn Store>,
+    hub: Arc<TailHub>,
+    /// When the stream opened (after its page read its note).
+    opened: Instant,
+    /// Whether its filter reads an index (counted in `TailHub::index_streams`).
+    reads_index: bool,
     filter: RecordFilter,
     links: RowLinks,
     /// Nothing at or below this id is sent: the page's last line, or the
@@ -316,6 +397,17 @@ pub(crate) struct TailStream {
     pending: VecDeque<Event>,
     /// The note of this stream's filter last sent (`None`: none yet).
     lag: Option<IndexNote>,
+    /// When the read of the lag that note came from began: an older read
+    /// that reaches the stream later is not said.
+    lag_at: Option<Instant>,
+}
+
+impl Drop for TailStream {
+    fn drop(&mut self) {
+        if self.reads_index {
+            self.hub.index_streams.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 impl TailStream {
@@ -323,6 +415,10 @@ impl TailStream {
     /// reads the stream's first page. A filter the store refuses is an error;
     /// any other failure is reported on the stream, which retries.
     pub(crate) async fn start(&mut self) -> Result<(), StoreError> {
+        if self.reads_index {
+            let lag = self.hub.fresh_lag(self.opened).await;
+            self.take_lag(&lag);
+        }
         if self.positioned {
             return self.resync().await;
         }
@@ -370,8 +466,8 @@ impl TailStream {
 
     async fn on_tick(&mut self, tick: &Tick) -> Result<(), StoreError> {
         match tick {
-            Tick::Lag(read) => {
-                self.say_lag(read);
+            Tick::Lag(lag) => {
+                self.take_lag(lag);
                 return Ok(());
             }
             Tick::Failed(message) => {
@@ -408,7 +504,7 @@ impl TailStream {
     /// Reads the newest page of the stream's filter and sends what is above
     /// its last line, saying so when more than a page was missed.
     async fn resync(&mut self) -> Result<(), StoreError> {
-        let (store, filter) = (self.store.clone(), self.filter.clone());
+        let (store, filter) = (self.hub.store.clone(), self.filter.clone());
         let read = match tokio::task::spawn_blocking(move || store.tail(&filter, None, TAIL_BATCH + 1)).await {
             Ok(r) => r,
             Err(e) => Err(StoreError::new(StoreErrorKind::Storage, "the live tail's read failed").with_source(e)),
@@ -448,6 +544,16 @@ impl TailStream {
         }
         self.needs_resync = false;
         Ok(())
+    }
+
+    /// Says the note of `lag` unless the stream said one from a read begun
+    /// later (a tick of an older read can arrive after its own fresh read).
+    fn take_lag(&mut self, lag: &LagAt) {
+        if self.lag_at.is_some_and(|said| said > lag.at) {
+            return;
+        }
+        self.lag_at = Some(lag.at);
+        self.say_lag(&lag.read);
     }
 
     /// Sends the note of this stream's filter for the lag `read` when it is

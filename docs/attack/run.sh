@@ -1,0 +1,16 @@
+#!/bin/bash
+# run.sh BIN_DIR PART WRITER_SECONDS: a copy of the 1 M base, the bench's writer at full rate beside the panel.
+set -u
+BIN=$1; PART=$2; SECS=$3; D=/work/wt/e/attack
+cp $D/base.db $D/run.db
+BASE=$(sqlite3 -readonly $D/run.db 'select count(*) from log_records')
+uptime
+$BIN/log-panel-bench --load-writer $D/run.db $SECS 0 > $D/writer-$PART.json 2> $D/writer-$PART.err &
+W=$!
+sleep 1
+python3 $D/attack.py $BIN/log-panel $D/run.db $PART
+wait $W; echo "writer exit $?: $(cat $D/writer-$PART.json)"
+ROWS=$(sqlite3 -readonly $D/run.db 'select count(*) from log_records')
+echo "rows $ROWS = base $BASE + $((ROWS-BASE)) written"
+uptime
+rm -rf $D/run.db $D/run.db-wal $D/run.db-shm $D/run.db.spool
