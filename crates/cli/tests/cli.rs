@@ -164,15 +164,12 @@ fn a_failed_lag_read_leaves_the_records_and_the_exit_status() {
     ok(&db.path, &["query", "--level", "error"]);
 }
 
-/// `tail -f` says once that the index its filter reads is behind, not
-/// again while only its count moves, and once when it caught up.
+/// `log-panel tail -f -n 1 ARGS` on `path`, and its stderr line by line.
 #[cfg(unix)]
-#[test]
-fn tail_follow_says_a_lagging_index_once_and_when_it_caught_up() {
-    let (db, mut sink) = lagging();
-    let path = db.path.clone();
-    let mut child = cmd(&path)
-        .args(["tail", "-f", "-n", "1", "--text", "payment"])
+fn follow_stderr(path: &Path, args: &[&str]) -> (std::process::Child, mpsc::Receiver<String>) {
+    let mut child = cmd(path)
+        .args(["tail", "-f", "-n", "1"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -186,6 +183,17 @@ fn tail_follow_says_a_lagging_index_once_and_when_it_caught_up() {
             }
         }
     });
+    (child, rx)
+}
+
+/// `tail -f` says once that the index its filter reads is behind, not
+/// again while only its count moves, and once when it caught up.
+#[cfg(unix)]
+#[test]
+fn tail_follow_says_a_lagging_index_once_and_when_it_caught_up() {
+    let (db, mut sink) = lagging();
+    let path = db.path.clone();
+    let (mut child, rx) = follow_stderr(&path, &["--text", "payment"]);
     let wait = Duration::from_secs(10);
     let first = rx.recv_timeout(wait).expect("the note");
     assert_eq!(
@@ -214,21 +222,7 @@ fn tail_follow_says_a_lagging_index_once_and_when_it_caught_up() {
 fn tail_follow_says_the_note_again_when_another_index_is_the_one_behind() {
     let (db, _sink) = lagging();
     let path = db.path.clone();
-    let mut child = cmd(&path)
-        .args(["tail", "-f", "-n", "1", "--text", "payment", "--context", "order_id=1234"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            if tx.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = follow_stderr(&path, &["--text", "payment", "--context", "order_id=1234"]);
     let wait = Duration::from_secs(10);
     assert_eq!(
         rx.recv_timeout(wait).expect("the note"),
