@@ -217,6 +217,14 @@ pub(crate) fn check_schema(config: &Options, client: &mut Client) -> Result<(), 
     }
 }
 
+/// The condition on `r` of the rows at or behind cursor `c` for a page read
+/// in `order` (`"DESC"`: newest first), and the order that reads them
+/// nearest the cursor first: where a page's other cursor is found.
+fn behind_cursor(sql: &mut Sql, order: &str, c: Cursor) -> (String, &'static str) {
+    let (op, back_order) = if order == "DESC" { (">=", "ASC") } else { ("<=", "DESC") };
+    (format!("(r.ts, r.id) {op} ({}, {})", sql.bind(system_time(c.ts)), sql.bind(c.id)), back_order)
+}
+
 /// Widens each of `h`'s bars to what its sample's `clusters` show, of
 /// `rows(i)` rows in bar `i` ([`Histogram::widen_by_clusters`]).
 fn widen_by_clusters(h: &mut Histogram, clusters: &[HashMap<i64, (u64, u64)>], rows: impl Fn(usize) -> u64) {
@@ -833,13 +841,12 @@ impl PgStore {
         let cond = page_conditions(&mut sql, filter);
         let (position, order) = PgStore::position(&mut sql, at, "r");
         let lim = sql.bind(sql_limit(limit).saturating_add(1));
-        let (back, back_order) = if order == "DESC" { (">=", "ASC") } else { ("<=", "DESC") };
-        let (ts, id) = (sql.bind(system_time(c.ts)), sql.bind(c.id));
+        let (back, back_order) = behind_cursor(&mut sql, order, c);
         sql.text = format!(
             "(SELECT {RECORD_COLUMNS}, TRUE FROM log_records r WHERE {cond} AND {position}
               ORDER BY r.ts {order}, r.id {order} LIMIT {lim})
              UNION ALL
-             (SELECT r.id, r.ts, {RECORD_BLANKS}, FALSE FROM log_records r WHERE {cond} AND (r.ts, r.id) {back} ({ts}, {id})
+             (SELECT r.id, r.ts, {RECORD_BLANKS}, FALSE FROM log_records r WHERE {cond} AND {back}
               ORDER BY r.ts {back_order}, r.id {back_order} LIMIT 2)"
         );
         let rows = self.run("reading records", |c| c.query(sql.text.as_str(), &sql.params()))?;
@@ -1103,8 +1110,7 @@ impl PgStore {
             _ => None,
         };
         if let Some(c) = cursor {
-            let (back, back_order) = if order == "DESC" { (">=", "ASC") } else { ("<=", "DESC") };
-            let back = format!("(r.ts, r.id) {back} ({}, {})", sql.bind(system_time(c.ts)), sql.bind(c.id));
+            let (back, back_order) = behind_cursor(&mut sql, order, c);
             let back = [vec![back], kept].concat().join(" AND ");
             sql.text = format!(
                 "{}
@@ -1236,8 +1242,7 @@ impl PgStore {
             // The same walk the other way, from the cursor's row on: its
             // nearest match, else (a `LIMIT` over both parts again) where
             // it stopped, and nothing when it saw every row there.
-            let (back, back_order) = if order == "DESC" { (">=", "ASC") } else { ("<=", "DESC") };
-            let back = format!("(r.ts, r.id) {back} ({}, {})", sql.bind(system_time(c.ts)), sql.bind(c.id));
+            let (back, back_order) = behind_cursor(&mut sql, order, c);
             sql.text = format!(
                 "{}
                  UNION ALL
