@@ -81,7 +81,7 @@ pub(super) fn histogram(store: &SqliteStore, filter: &RecordFilter, slots: &Slot
         return store.count_rows(&w, slots);
     }
     let conn = store.conn()?;
-    if term_misses_span(&conn, &narrowed, first)? {
+    if term_misses_span(&conn, w.text_plan.query.as_deref(), &narrowed, first)? {
         return Ok(Histogram::zeros(slots));
     }
     let extents = slot_ids(&conn, &narrowed, slots, (first, last))?;
@@ -109,21 +109,26 @@ pub(super) fn histogram(store: &SqliteStore, filter: &RecordFilter, slots: &Slot
 /// bars over an empty page (`job 12` over 7 days at 10 M: 8 such bars
 /// beside 0 rows). A record above the search mark would need a scan of the
 /// tail: then this is not decided here (the sample runs, as before).
-/// `first`: the id of the span's first record.
-fn term_misses_span(conn: &rusqlite::Connection, narrowed: &RecordFilter, first: i64) -> Result<bool, StoreError> {
-    let Some(text) = narrowed.text.as_deref().filter(|t| search::indexable(t)) else { return Ok(false) };
+/// `query`: the term's search index query, as the count's plan looked it
+/// up (`None`: no indexable term); `first`: the id of the span's first record.
+fn term_misses_span(
+    conn: &rusqlite::Connection,
+    query: Option<&str>,
+    narrowed: &RecordFilter,
+    first: i64,
+) -> Result<bool, StoreError> {
+    let Some(query) = query else { return Ok(false) };
     let mark = search::indexed_mark(conn).map_err(storage)?;
     if search::exists_above(conn, mark).map_err(storage)? {
         return Ok(false);
     }
-    let query = search::lookup_query(conn, text).map_err(storage)?;
     // A candidate from the span's first id on (a common term has one near
     // the top of its doclist): sampled, without reading the zone map.
-    if search::candidates_within(conn, &query, (first, i64::MAX), 1).map_err(storage)? > 0 {
+    if search::candidates_within(conn, query, (first, i64::MAX), 1).map_err(storage)? > 0 {
         return Ok(false);
     }
     for run in super::by_id::span_runs(conn, narrowed.since, narrowed.until).map_err(storage)? {
-        if search::candidates_within(conn, &query, run, 1).map_err(storage)? > 0 {
+        if search::candidates_within(conn, query, run, 1).map_err(storage)? > 0 {
             return Ok(false);
         }
     }
