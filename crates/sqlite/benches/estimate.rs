@@ -13,24 +13,13 @@
 //! read with its answer, median, p95 and maximum in ms.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Instant;
+mod common;
 
+use common::{ms, timed};
 use log_panel_core::Timestamp;
 use log_panel_query::{LevelCounts, PageAt, RecordFilter, Slots, Store};
 use log_panel_sqlite::SqliteStore;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
-
-fn ms(mut times: Vec<f64>) -> (f64, f64, f64) {
-    times.sort_by(f64::total_cmp);
-    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.95), at(1.0))
-}
-
-fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
-    let started = Instant::now();
-    let v = f();
-    (v, started.elapsed().as_secs_f64() * 1e3)
-}
 
 /// A slot's first and last id by time: the two time-index lookups the
 /// estimate makes per bar.

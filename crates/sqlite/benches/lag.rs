@@ -11,22 +11,11 @@
 //! JSON per read with the answer, the median, the p95 and the maximum in ms.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Instant;
+mod common;
 
+use common::{ms, timed};
 use log_panel_query::{index_note, PageAt, RecordFilter, Store};
 use log_panel_sqlite::SqliteStore;
-
-fn ms(mut times: Vec<f64>) -> (f64, f64, f64) {
-    times.sort_by(f64::total_cmp);
-    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.95), at(1.0))
-}
-
-fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
-    let started = Instant::now();
-    let v = f();
-    (v, started.elapsed().as_secs_f64() * 1e3)
-}
 
 fn main() {
     let rounds: usize = std::env::var("LOG_PANEL_BENCH_ROUNDS").ok().and_then(|n| n.parse().ok()).unwrap_or(200);
