@@ -1722,6 +1722,9 @@ impl Store for PgStore {
 
     fn histogram(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
         let Some(span) = HistogramSpan::of(filter, slots)? else { return Ok(Histogram::zeros(slots)) };
+        if let Some(h) = span.count_by_edges(filter, slots, |part| self.histogram(part, slots))? {
+            return Ok(h);
+        }
         match span.aggregate_bucket(filter, slots) {
             Some(unit) => self.histogram_from_aggregates(filter, slots, span, unit),
             None => self.histogram_from_rows(filter, slots, span, self.searches_common_text(filter)?),
@@ -1737,6 +1740,9 @@ impl Store for PgStore {
         let Some(span) = HistogramSpan::of(filter, slots)? else { return Ok(Histogram::zeros(slots)) };
         if let Some(unit) = span.aggregate_bucket(filter, slots) {
             return self.histogram_from_aggregates(filter, slots, span, unit);
+        }
+        if let Some(h) = span.count_by_edges(filter, slots, |part| self.histogram(part, slots))? {
+            return Ok(h);
         }
         let common = self.searches_common_text(filter)?;
         if common {

@@ -44,6 +44,54 @@ impl HistogramSpan {
         })
     }
 
+    /// A histogram the aggregates answer but for its span's ends, summed
+    /// from three counts: the whole quarter hours inside the span from the
+    /// aggregates, and each end's partial quarter hour (at most 15 minutes)
+    /// from the rows. `count` is the store's own histogram of a part (the
+    /// parts are aligned, or too short to split again). `None` when this
+    /// split does not apply: a filter on more than loggers, levels and
+    /// time, slots off the quarter hours, both ends on them already, or no
+    /// whole quarter hour inside.
+    ///
+    /// Without it, `since=90d` (a bound of "now" minus 90 days, almost never
+    /// on a quarter hour) counted all 10 M rows of the span in SQLite up to
+    /// its scan bound: 199 ms and a lower bound of 1 000 000 records, where
+    /// the panel, which split its spans itself, drew 9 997 179 exactly.
+    pub fn count_by_edges(
+        &self,
+        filter: &RecordFilter,
+        slots: &Slots,
+        mut count: impl FnMut(&RecordFilter) -> Result<Histogram, StoreError>,
+    ) -> Result<Option<Histogram>, StoreError> {
+        let on = |t: Timestamp| t.0.rem_euclid(QUARTER_HOUR) == 0;
+        let inner = (
+            Timestamp(self.from.0.div_euclid(QUARTER_HOUR).saturating_add(i64::from(!on(self.from))) * QUARTER_HOUR),
+            Timestamp(self.to.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR),
+        );
+        if !filter.is_aggregate_only()
+            || !slots.aligned_to(QUARTER_HOUR)
+            || (on(self.from) && on(self.to))
+            || inner.0 >= inner.1
+        {
+            return Ok(None);
+        }
+        let mut out = Histogram::zeros(slots);
+        for (since, until) in [(self.from, inner.0), inner, (inner.1, self.to)] {
+            if since >= until {
+                continue;
+            }
+            let mut part = filter.clone();
+            part.since = Some(since);
+            part.until = Some(until);
+            let h = count(&part)?;
+            out.complete &= h.complete;
+            for (o, c) in out.slots.iter_mut().zip(&h.slots) {
+                o.merge(c);
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// `filter` with its time bounds narrowed to this span, for the row count.
     pub fn narrow(&self, filter: &RecordFilter) -> RecordFilter {
         let mut narrowed = filter.clone();

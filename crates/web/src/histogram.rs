@@ -126,42 +126,20 @@ pub(crate) fn oldest(store: &dyn Store, filter: &RecordFilter) -> Result<Option<
     Ok(page.records.last().map(|r| r.ts))
 }
 
-/// `filter`'s counts per slot, exact wherever the aggregates can answer:
-/// with a filter on levels, logger and time only and slots on quarter hours,
-/// the whole quarter hours are read from the aggregates and only the partial
-/// ones at the ends (at most 15 minutes each) from the rows. Anything else is
-/// [`Store::histogram`] as it is (rows, up to the store's scan bound), or
-/// with [`Counting::Estimate`] [`Store::histogram_estimate`].
+/// `filter`'s counts per slot: [`Store::histogram`], or with
+/// [`Counting::Estimate`] [`Store::histogram_estimate`]. Every store counts
+/// a span whose ends fall inside quarter hours from the aggregates but for
+/// those ends ([`HistogramSpan::count_by_edges`](log_panel_query::HistogramSpan::count_by_edges)).
 pub(crate) fn counts(
     store: &dyn Store,
     filter: &RecordFilter,
     slots: &Slots,
     counting: Counting,
 ) -> Result<Histogram, StoreError> {
-    let lo = filter.since.map_or(slots.start(), |s| s.max(slots.start()));
-    let hi = filter.until.map_or(slots.end(), |u| u.min(slots.end()));
-    let inner = (Timestamp(ceil_to(lo.0, QUARTER_HOUR)), Timestamp(hi.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR));
-    if !filter.is_aggregate_only() || !slots.aligned_to(QUARTER_HOUR) || inner.0 >= inner.1 {
-        return match counting {
-            Counting::Exact => store.histogram(filter, slots),
-            Counting::Estimate => store.histogram_estimate(filter, slots),
-        };
+    match counting {
+        Counting::Exact => store.histogram(filter, slots),
+        Counting::Estimate => store.histogram_estimate(filter, slots),
     }
-    let mut out = Histogram::zeros(slots);
-    for (since, until) in [(lo, inner.0), inner, (inner.1, hi)] {
-        if since >= until {
-            continue;
-        }
-        let mut part = filter.clone();
-        part.since = Some(since);
-        part.until = Some(until);
-        let h = store.histogram(&part, slots)?;
-        out.complete &= h.complete;
-        for (o, c) in out.slots.iter_mut().zip(&h.slots) {
-            o.merge(c);
-        }
-    }
-    Ok(out)
 }
 
 fn ceil_to(t: i64, unit: i64) -> i64 {
