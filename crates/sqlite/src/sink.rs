@@ -328,7 +328,6 @@ fn connect(file: &mut DbFile, index_keys: &[String]) -> Result<(Connection, Opti
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     WalBound::configure(&conn)?;
     schema::migrate(&mut conn)?;
-    search::keep_merge_settings(&mut conn)?;
     for key in index_keys {
         context_index::add_key(&conn, key)?;
     }
@@ -400,74 +399,6 @@ mod tests {
         assert_eq!(mode, "wal");
         let levels: i64 = sink.connection().query_row("SELECT count(*) FROM log_levels", [], |r| r.get(0)).unwrap();
         assert_eq!(levels, 5);
-    }
-
-    /// FTS5's merge settings in the search index's config table: (key, value).
-    fn merge_settings(conn: &Connection) -> Vec<(String, i64)> {
-        conn.prepare("SELECT k, v FROM log_records_fts_config WHERE k IN ('automerge', 'crisismerge') ORDER BY k")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    }
-
-    /// The writer keeps `automerge` 16 and `crisismerge` 64 on a new file and
-    /// on a schema-11 file an older build wrote (which holds FTS5's defaults),
-    /// and reopening writes nothing more; a reader and `log-panel rebuild`
-    /// leave the config table as they found it.
-    #[test]
-    fn the_writer_keeps_fts5_merge_settings_and_a_reader_does_not_set_them() {
-        use log_panel_query::{Maintenance, PageAt, RecordFilter, Store};
-        let want = vec![("automerge".to_owned(), 16), ("crisismerge".to_owned(), 64)];
-        let dir = tempfile::tempdir().unwrap();
-        let new = dir.path().join("new.db");
-        drop(SqliteSink::open(&new).unwrap());
-        assert_eq!(merge_settings(&Connection::open(&new).unwrap()), want);
-        // Reopening finds them set and changes no row; a file without them
-        // gets both rows.
-        let mut conn = Connection::open(&new).unwrap();
-        search::keep_merge_settings(&mut conn).unwrap();
-        assert_eq!(conn.total_changes(), 0, "set again on a file that holds them");
-        conn.execute("DELETE FROM log_records_fts_config WHERE k = 'crisismerge'", []).unwrap();
-        search::keep_merge_settings(&mut conn).unwrap();
-        assert_eq!(merge_settings(&conn), want);
-
-        // A schema-11 file as an older build left it, with records.
-        let old = dir.path().join("v11.db");
-        let conn = Connection::open(&old).unwrap();
-        for sql in schema::MIGRATIONS {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.execute_batch(&format!("PRAGMA user_version = {}", schema::SCHEMA_VERSION)).unwrap();
-        conn.execute_batch("PRAGMA journal_mode = WAL").unwrap();
-        assert_eq!(schema::SCHEMA_VERSION, 11, "no schema bump: a file of this version is an older build's");
-        for i in 0..50 {
-            conn.execute(
-                "INSERT INTO log_records (ts, level, logger, message, thread, pid, host, app)
-                 VALUES ('2026-12-06T08:00:00.000000Z', 20, 'old', ?1, 't', 1, 'h', 'a')",
-                [format!("request timeout {i}")],
-            )
-            .unwrap();
-        }
-        // Its zone map, as the older build's batches kept it.
-        conn.execute_batch(crate::zone_map::REBUILD).unwrap();
-        assert_eq!(merge_settings(&conn), []);
-        // A reader (and its searches) leaves the file's settings alone.
-        let store = crate::SqliteStore::open(&old).unwrap();
-        let mut f = RecordFilter::default();
-        f.text = Some("timeout".into());
-        assert_eq!(store.records(&f, PageAt::Newest, 100).unwrap().records.len(), 50);
-        assert_eq!(merge_settings(&conn), []);
-        // The writer sets them, and the index it then fills answers alike.
-        let mut sink = SqliteSink::open(&old).unwrap();
-        assert_eq!(merge_settings(&conn), want);
-        while sink.idle().unwrap() {}
-        assert_eq!(store.unindexed().unwrap(), 0);
-        assert_eq!(store.records(&f, PageAt::Newest, 100).unwrap().records.len(), 50);
-        // `log-panel rebuild` keeps them.
-        crate::SqliteMaintenance::open(&old).unwrap().rebuild().unwrap();
-        assert_eq!(merge_settings(&conn), want);
     }
 
     #[test]

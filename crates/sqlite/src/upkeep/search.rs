@@ -32,7 +32,7 @@
 
 #[cfg(feature = "read")]
 use rusqlite::functions::FunctionFlags;
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 #[cfg(test)]
 thread_local! {
@@ -228,43 +228,6 @@ fn trigrams(term: &str) -> Vec<&str> {
 #[cfg(feature = "read")]
 fn and_of(trigrams: &[&str]) -> String {
     trigrams.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect::<Vec<_>>().join(" AND ")
-}
-
-/// FTS5's `automerge` the writer keeps on the search index (FTS5's default
-/// is 4): a level's segments are merged incrementally once it holds this
-/// many, so an index step merges a quarter as often. 16 with the default
-/// `crisismerge` (16) would merge a whole level in the step that makes its
-/// 16th segment (1.7 s of write lock at 1.67 M records); with
-/// [`CRISISMERGE`] the merges stay incremental (docs/schema.md, "FTS5's
-/// merge settings").
-pub(crate) const AUTOMERGE: i64 = 16;
-
-/// FTS5's `crisismerge` kept with [`AUTOMERGE`]: the segments a level may
-/// hold before a step merges it whole.
-pub(crate) const CRISISMERGE: i64 = 64;
-
-/// Sets [`AUTOMERGE`] and [`CRISISMERGE`] in the search index's config
-/// table (`log_records_fts_config`, where FTS5 keeps them per file) unless
-/// it holds them already: the writer's call when it opens a file, so a
-/// file written by an older build gets them too. A read of two rows when
-/// they are set; a write transaction only when they are not.
-pub(crate) fn keep_merge_settings(conn: &mut Connection) -> rusqlite::Result<()> {
-    let held = |conn: &Connection| -> rusqlite::Result<bool> {
-        conn.query_row(
-            "SELECT count(*) = 2 FROM log_records_fts_config
-             WHERE (k = 'automerge' AND v = ?1) OR (k = 'crisismerge' AND v = ?2)",
-            params![AUTOMERGE, CRISISMERGE],
-            |r| r.get(0),
-        )
-    };
-    if held(conn)? {
-        return Ok(());
-    }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let set = "INSERT INTO log_records_fts (log_records_fts, rank) VALUES (?1, ?2)";
-    tx.execute(set, params!["automerge", AUTOMERGE])?;
-    tx.execute(set, params!["crisismerge", CRISISMERGE])?;
-    tx.commit()
 }
 
 /// The last indexed id.
