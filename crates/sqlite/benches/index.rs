@@ -366,8 +366,8 @@ fn idle_variants() -> Vec<Idle> {
         v("idle mmap 1G", "PRAGMA mmap_size = 1073741824;".into()),
         v("idle cache 64M mmap 1G", "PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824;".into()),
         // The pair session 39 proposed and session 40 measured at 10 M
-        // (docs/performance.md): steps as short as FTS5's defaults', more
-        // records a second, searches slower by up to 10 ms at 10 M.
+        // (docs/performance.md): steps as short as FTS5's defaults', a
+        // quarter more records a second, searches at 10 M 2-27 ms slower.
         v("idle automerge 16 crisismerge 64", format!("{}{}", fts("automerge", 16), fts("crisismerge", 64))),
         v("idle automerge 8", fts("automerge", 8)),
         v("idle automerge 16", fts("automerge", 16)),
