@@ -27,7 +27,9 @@
 //! sink just opened (an empty page cache), *warm* the rest, on the same
 //! connection. Each variant sets its setting on the sink's connection (a
 //! pragma, an FTS5 option) before the timed part, so every variant runs the
-//! same build. `LOG_PANEL_BENCH_KEEP=1` keeps their base file in
+//! same build; each step's time is timed too (its p50, p99 and maximum: a
+//! step is one write transaction, so a batch may wait that long behind it).
+//! `LOG_PANEL_BENCH_KEEP=1` keeps their base file in
 //! `LOG_PANEL_BENCH_DIR` and reuses it in the next run (so a profile of that
 //! run is mostly the timed steps). `read rows` reads what a step reads (messages, `json_each` of
 //! the contexts) and writes nothing: the part of a step that is not inserts;
@@ -363,6 +365,10 @@ fn idle_variants() -> Vec<Idle> {
         v("idle cache 64M", "PRAGMA cache_size = -65536;".into()),
         v("idle mmap 1G", "PRAGMA mmap_size = 1073741824;".into()),
         v("idle cache 64M mmap 1G", "PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824;".into()),
+        // The pair session 39 proposed and session 40 measured at 10 M
+        // (docs/performance.md): steps as short as FTS5's defaults', a
+        // quarter more records a second, searches at 10 M 2-27 ms slower.
+        v("idle automerge 16 crisismerge 64", format!("{}{}", fts("automerge", 16), fts("crisismerge", 64))),
         v("idle automerge 8", fts("automerge", 8)),
         v("idle automerge 16", fts("automerge", 16)),
         v("idle crisismerge 64", fts("crisismerge", 64)),
@@ -393,8 +399,9 @@ fn idle_base(path: &Path, source: Option<&Path>, records: usize, below: usize) {
 
 /// The sink's idle steps on a copy of `base` with `setup` run on its
 /// connection first, until nothing is left: the time of the first
-/// `cold_rows` records indexed and of the rest, and the steps taken.
-fn run_idle(base: &Path, path: &Path, v: &Idle, cold_rows: i64) -> (Duration, Duration, u64, i64) {
+/// `cold_rows` records indexed and of the rest, and each step's time (one
+/// write transaction: how long a batch may wait behind it).
+fn run_idle(base: &Path, path: &Path, v: &Idle, cold_rows: i64) -> (Duration, Duration, Vec<Duration>, i64) {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
@@ -411,14 +418,18 @@ fn run_idle(base: &Path, path: &Path, v: &Idle, cold_rows: i64) -> (Duration, Du
             .unwrap()
     };
     let start = mark(&sink);
-    let (mut cold, mut steps) = (None, 0);
+    let (mut cold, mut steps) = (None, Vec::new());
     let t = Instant::now();
-    let step = |sink: &mut SqliteSink| match v.rows {
-        Some(rows) => sink.index_some(rows).unwrap(),
-        None => sink.idle().unwrap(),
+    let mut step = |sink: &mut SqliteSink| {
+        let started = Instant::now();
+        let more = match v.rows {
+            Some(rows) => sink.index_some(rows).unwrap(),
+            None => sink.idle().unwrap(),
+        };
+        steps.push(started.elapsed());
+        more
     };
     while step(&mut sink) {
-        steps += 1;
         if cold.is_none() && mark(&sink) - start >= cold_rows {
             cold = Some((t.elapsed(), mark(&sink) - start));
         }
@@ -512,14 +523,20 @@ fn main() {
         }
         for v in idles {
             let cold_rows = (records / 10) as i64;
-            let (cold, warm, steps, cold_done) = run_idle(&base, &path, v, cold_rows);
+            let (cold, warm, mut steps, cold_done) = run_idle(&base, &path, v, cold_rows);
             let warm_done = records as i64 - cold_done;
+            steps.sort();
+            let at = |q: f64| steps[((steps.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
             let wal = std::fs::metadata(format!("{}-wal", path.display())).map(|m| m.len()).unwrap_or(0);
             println!(
-                "{{\"variant\": \"{}\", \"round\": {round}, \"below\": {below}, \"records\": {records}, \"steps\": {steps}, \
-                 \"cold_records_per_sec\": {:.0}, \"warm_records_per_sec\": {:.0}, \"records_per_sec\": {:.0}, \
+                "{{\"variant\": \"{}\", \"round\": {round}, \"below\": {below}, \"records\": {records}, \"steps\": {}, \
+                 \"step_ms_p50\": {:.1}, \"step_ms_p99\": {:.1}, \"step_ms_max\": {:.1}, \"cold_records_per_sec\": {:.0}, \"warm_records_per_sec\": {:.0}, \"records_per_sec\": {:.0}, \
                  \"seconds\": {:.3}, \"wal_mb\": {:.1}, \"load\": \"{}\"}}",
                 v.name,
+                steps.len(),
+                at(0.5),
+                at(0.99),
+                at(1.0),
                 cold_done as f64 / cold.as_secs_f64(),
                 warm_done as f64 / warm.as_secs_f64().max(1e-9),
                 records as f64 / (cold + warm).as_secs_f64(),
