@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Session 39 attack on the release panel, 127.0.0.1 only, bounded in count and time.
-usage: attack.py PANEL_BIN DB PART   (PART: idle | hostile | kill)
+usage: attack.py PANEL_BIN DB PART   (PART: idle | hostile | kill | streams); the panel's stderr goes to $ATTACK_DIR
 The panel is started and stopped here; a writer, if any, runs beside (started by the caller)."""
 import os, socket, subprocess, sys, time, threading, urllib.parse, statistics, signal, json
 
@@ -9,7 +9,7 @@ PORT = int(os.environ.get("PORT", "18939"))
 
 def start_panel():
     p = subprocess.Popen([PANEL, "--db", DB, "serve", "--bind", f"127.0.0.1:{PORT}"],
-                         stdout=subprocess.DEVNULL, stderr=open(f"/work/wt/e/attack/panel-{PART}.err", "a"))
+                         stdout=subprocess.DEVNULL, stderr=open(os.path.join(os.environ.get("ATTACK_DIR", "."), f"panel-{PART}.err"), "a"))
     for _ in range(200):
         try:
             socket.create_connection(("127.0.0.1", PORT), 0.2).close(); return p
