@@ -178,7 +178,9 @@ if PART == "streams":
     for i in range(64):
         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.connect(("127.0.0.1", PORT))
-        s.sendall(f"GET /tail/events?{'text=quasar' if i % 2 else 'level=info'} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        # STREAMS=level or STREAMS=search: every stream of one kind (default: half each).
+        kind = {"level": "level=info", "search": "text=quasar"}.get(os.environ.get("STREAMS", ""))
+        s.sendall(f"GET /tail/events?{kind or ('text=quasar' if i % 2 else 'level=info')} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         streams.append(s)
     stop, samples = threading.Event(), []
     th = threading.Thread(target=prober, args=(stop, samples)); th.start()
