@@ -175,7 +175,7 @@ if PART == "streams":
         for l in open(f"/proc/{panel.pid}/status"):
             if l.startswith("VmRSS"): return int(l.split()[1]) // 1024
     streams = []
-    for i in range(64):
+    for i in range(int(os.environ.get("NSTREAMS", "64"))):
         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.connect(("127.0.0.1", PORT))
         # STREAMS=level or STREAMS=search: every stream of one kind (default: half each).
@@ -184,11 +184,21 @@ if PART == "streams":
         streams.append(s)
     stop, samples = threading.Event(), []
     th = threading.Thread(target=prober, args=(stop, samples)); th.start()
+    if os.environ.get("DRAIN"):
+        # DRAIN=1: every stream is read as fast as it comes (a browser that keeps up), for comparison.
+        def drain(s):
+            s.settimeout(1)
+            while not stop.is_set():
+                try:
+                    if not s.recv(65536): break
+                except socket.timeout: pass
+                except OSError: break
+        for s in streams[1:]: threading.Thread(target=drain, args=(s,), daemon=True).start()
     seen = []
     for t in range(8):
         time.sleep(5); seen.append((rss(), fds(panel)))
     stop.set(); th.join()
-    print(f"64 unread streams, every 5 s (RSS MiB, fds): {seen}")
+    print(f"{len(streams)} streams, every 5 s (RSS MiB, fds): {seen}")
     print("normal client:", summary(samples))
     one = streams[0]; one.settimeout(5)
     got = one.recv(65536)
