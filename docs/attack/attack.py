@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Session 39 attack on the release panel, 127.0.0.1 only, bounded in count and time.
-usage: attack.py PANEL_BIN DB PART   (PART: idle | hostile | kill)
+usage: attack.py PANEL_BIN DB PART   (PART: idle | hostile | kill | streams); the panel's stderr goes to $ATTACK_DIR
 The panel is started and stopped here; a writer, if any, runs beside (started by the caller)."""
 import os, socket, subprocess, sys, time, threading, urllib.parse, statistics, signal, json
 
@@ -9,7 +9,7 @@ PORT = int(os.environ.get("PORT", "18939"))
 
 def start_panel():
     p = subprocess.Popen([PANEL, "--db", DB, "serve", "--bind", f"127.0.0.1:{PORT}"],
-                         stdout=subprocess.DEVNULL, stderr=open(f"/work/wt/e/attack/panel-{PART}.err", "a"))
+                         stdout=subprocess.DEVNULL, stderr=open(os.path.join(os.environ.get("ATTACK_DIR", "."), f"panel-{PART}.err"), "a"))
     for _ in range(200):
         try:
             socket.create_connection(("127.0.0.1", PORT), 0.2).close(); return p
@@ -175,18 +175,30 @@ if PART == "streams":
         for l in open(f"/proc/{panel.pid}/status"):
             if l.startswith("VmRSS"): return int(l.split()[1]) // 1024
     streams = []
-    for i in range(64):
+    for i in range(int(os.environ.get("NSTREAMS", "64"))):
         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.connect(("127.0.0.1", PORT))
-        s.sendall(f"GET /tail/events?{'text=quasar' if i % 2 else 'level=info'} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        # STREAMS=level or STREAMS=search: every stream of one kind (default: half each).
+        kind = {"level": "level=info", "search": "text=quasar"}.get(os.environ.get("STREAMS", ""))
+        s.sendall(f"GET /tail/events?{kind or ('text=quasar' if i % 2 else 'level=info')} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         streams.append(s)
     stop, samples = threading.Event(), []
     th = threading.Thread(target=prober, args=(stop, samples)); th.start()
+    if os.environ.get("DRAIN"):
+        # DRAIN=1: every stream is read as fast as it comes (a browser that keeps up), for comparison.
+        def drain(s):
+            s.settimeout(1)
+            while not stop.is_set():
+                try:
+                    if not s.recv(65536): break
+                except socket.timeout: pass
+                except OSError: break
+        for s in streams[1:]: threading.Thread(target=drain, args=(s,), daemon=True).start()
     seen = []
     for t in range(8):
         time.sleep(5); seen.append((rss(), fds(panel)))
     stop.set(); th.join()
-    print(f"64 unread streams, every 5 s (RSS MiB, fds): {seen}")
+    print(f"{len(streams)} streams, every 5 s (RSS MiB, fds): {seen}")
     print("normal client:", summary(samples))
     one = streams[0]; one.settimeout(5)
     got = one.recv(65536)

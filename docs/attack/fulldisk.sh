@@ -2,16 +2,16 @@
 # fulldisk.sh BIN_DIR: the database and its spool on a 440 MiB tmpfs holding the 379 MiB base;
 # the writer at full rate for 40 s, the panel answering a client every 0.5 s; after 20 s the tmpfs grows to 1.5 GiB.
 set -u
-BIN=$1; D=/work/wt/e/attack; M=$D/fd
+BIN=$1; D=${ATTACK_DIR:?a directory holding base.db, the load bench 1 M base (log-panel-bench --load-fill base.db 1000000)}; M=$D/fd
 mkdir -p $M; mount -t tmpfs -o size=440m tmpfs $M || exit 1
 cp $D/base.db $M/run.db
 BASE=$(sqlite3 -readonly $M/run.db 'select count(*) from log_records')
 uptime; df -m $M | tail -1
 $BIN/log-panel-bench --load-writer $M/run.db 40 0 > $D/writer-fd.json 2> $D/writer-fd.err &
 W=$!
-PORT=18940 python3 - "$BIN/log-panel" "$M/run.db" <<'PY' &
+PORT=18940 ATTACK_DIR=$D python3 - "$BIN/log-panel" "$M/run.db" <<'PY' &
 import subprocess, sys, time, socket, os
-panel = subprocess.Popen([sys.argv[1], "--db", sys.argv[2], "serve", "--bind", "127.0.0.1:18940"], stdout=subprocess.DEVNULL, stderr=open("/work/wt/e/attack/panel-fd.err", "w"))
+panel = subprocess.Popen([sys.argv[1], "--db", sys.argv[2], "serve", "--bind", "127.0.0.1:18940"], stdout=subprocess.DEVNULL, stderr=open(os.environ["ATTACK_DIR"] + "/panel-fd.err", "w"))
 time.sleep(1.5)
 res = {}
 t0 = time.monotonic()

@@ -1,3 +1,3 @@
 #!/bin/bash
 set -u
-/work/wt/e/attack/run.sh $1 kill 30
+$(dirname $0)/run.sh $1 kill 30

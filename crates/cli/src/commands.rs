@@ -282,15 +282,30 @@ pub(crate) fn query(ctx: &Ctx, a: &QueryArgs, filter: &RecordFilter) -> Result<(
         }
         w.finish()?;
         say(&lag);
+        say_none(ctx, records.is_empty());
         return Ok(());
     }
-    let more = walk(&*ctx.store, filter, Some(limit), |r| w.write(r, &ctx.clock))?;
+    let mut shown = 0u64;
+    let more = walk(&*ctx.store, filter, Some(limit), |r| {
+        shown += 1;
+        w.write(r, &ctx.clock)
+    })?;
     w.finish()?;
     say(&lag);
+    say_none(ctx, shown == 0);
     if more && io::stderr().is_terminal() {
         eprintln!("log-panel: more records match; raise --limit or narrow the filter");
     }
     Ok(())
+}
+
+/// A query that printed nothing to a terminal says why on stderr: an empty
+/// screen reads as a command that hung or failed. Piped, stdout stays empty
+/// and stderr silent (scripts test for no output).
+fn say_none(ctx: &Ctx, none: bool) {
+    if none && ctx.stdout_tty {
+        eprintln!("log-panel: no records match");
+    }
 }
 
 pub(crate) fn export(ctx: &Ctx, a: &ExportArgs, filter: &RecordFilter) -> Result<(), CliError> {

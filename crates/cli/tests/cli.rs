@@ -549,6 +549,58 @@ fn times_are_shown_in_the_local_zone_unless_utc() {
     assert!(v["ts"].as_str().unwrap().ends_with('Z'), "{v}");
 }
 
+/// `log-panel ARGS` on `db` with its stdout on a terminal (a pseudo-terminal
+/// opened here; stderr piped): the exit status, stderr, and what reached the
+/// terminal (its line ends as the terminal made them, `\r\n`).
+#[cfg(unix)]
+fn on_terminal(db: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    use std::io::Read;
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let terminal = std::fs::OpenOptions::new().read(true).write(true).open(name.to_str().unwrap()).unwrap();
+    let out = cmd(db).args(args).stdout(Stdio::from(terminal)).stderr(Stdio::piped()).output().unwrap();
+    // Every end of the terminal is closed now: the master reads what the
+    // command wrote, then fails (EIO) instead of waiting for more.
+    let mut shown = Vec::new();
+    let mut master = std::fs::File::from(master);
+    let mut chunk = [0u8; 4096];
+    while let Ok(n @ 1..) = master.read(&mut chunk) {
+        shown.extend_from_slice(&chunk[..n]);
+    }
+    (out.status.code(), String::from_utf8(out.stderr).unwrap(), String::from_utf8(shown).unwrap())
+}
+
+/// `query` with nothing to show says so on stderr when its output is a
+/// terminal (an empty screen looks like a command that failed); piped, it
+/// prints nothing at all, as before. Exit 0 either way.
+#[cfg(unix)]
+#[test]
+fn query_on_a_terminal_says_when_no_record_matches() {
+    let db = fill();
+    let none = "log-panel: no records match\n";
+    for args in [
+        &["query", "--text", "nothing like this"][..],
+        &["query", "--format", "json", "--level", "error", "--logger", "app"],
+        &["query", "--request", "r-unknown"],
+    ] {
+        let (code, stderr, shown) = on_terminal(&db.path, args);
+        assert_eq!((code, stderr.as_str()), (Some(0), none), "{args:?}");
+        assert!(!shown.contains("billing"), "{args:?}: {shown:?}");
+        // Piped: nothing on stderr (`ok` asserts it), the same stdout.
+        let piped = ok(&db.path, args);
+        assert_eq!(shown.replace("\r\n", "\n"), piped, "{args:?}");
+    }
+    // Records shown: no such line.
+    let (code, stderr, shown) = on_terminal(&db.path, &["query", "--logger", "billing::"]);
+    assert_eq!((code, stderr.as_str()), (Some(0), ""));
+    assert_eq!(shown.lines().count(), 3, "{shown:?}");
+    let (code, stderr, shown) = on_terminal(&db.path, &["query", "--request", "r-1"]);
+    assert_eq!((code, stderr.as_str(), shown.lines().count()), (Some(0), "", 2), "{shown:?}");
+}
+
 #[test]
 fn request_view_is_in_time_order_across_apps() {
     let db = fill();

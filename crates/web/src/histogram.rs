@@ -23,7 +23,7 @@ use log_panel_query::{Store, StoreError};
 use maud::{html, Markup};
 
 use crate::filter_form::form_pairs;
-use crate::html::{counted, Base, Shown};
+use crate::html::{count, counted, Base, Shown};
 use crate::url::{encode, url_time, EARLIEST, LATEST};
 use crate::viewer::Viewer;
 
@@ -260,7 +260,10 @@ pub(crate) fn histogram(
     let slots = &drawn.slots;
     let empty = Histogram::zeros(slots);
     let hist = drawn.counts.as_ref().unwrap_or(&empty);
-    let max = hist.slots.iter().map(|c| c.total()).max().unwrap_or(0).max(1);
+    // The tallest bar, as the caption says it (0 when nothing matched); the
+    // bars' scale is at least 1 so an empty chart divides by something.
+    let tallest = hist.slots.iter().map(|c| c.total()).max().unwrap_or(0);
+    let max = tallest.max(1);
     let total: u64 = hist.slots.iter().map(|c| c.total()).sum();
     let n = hist.slots.len();
     const H: u64 = 60;
@@ -341,7 +344,7 @@ pub(crate) fn histogram(
                             " · " (counted(uncertain as u64, "bar")) " uncertain (drawn with the range the count likely lies in)"
                         }
                     }
-                    " · " (n) " bars of " (bar_width(slots)) ", max " (max) " per bar"
+                    " · " (n) " bars of " (bar_width(slots)) ", max " (count(tallest)) " per bar"
                     @if band.is_some() { " · the band marks this page" }
                     " · click a bar to narrow the range"
                 }

@@ -1709,6 +1709,40 @@ mod histogram_truth {
         }
     }
 
+    /// The tallest bar's count in the caption ("max N per bar") is the
+    /// largest bar's title; a filter nothing matches draws no bar and says
+    /// "max 0" (it said "max 1" beside "0 records": the scale's floor).
+    pub(super) async fn the_caption_names_the_tallest_bar(env: &Env) {
+        let app = router(env.store.clone());
+        let number = |s: &str| -> u64 { s.chars().filter(char::is_ascii_digit).collect::<String>().parse().unwrap() };
+        for (query, tallest) in [
+            ("q=payment+failed", None),
+            ("since=90d", None),
+            ("q=nothing+matches+this", Some(0)),
+            ("since=1m&until=now&level=error&logger=none", Some(0)),
+        ] {
+            let (status, _, body) = get(&app, &format!("/records?{query}")).await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body}");
+            let fig = figure(&body);
+            // Each bar's title: "<start> – <end>: N records, …".
+            let bars: Vec<u64> = fig
+                .html
+                .split("<title>")
+                .skip(1)
+                .filter_map(|t| {
+                    t.split("</title>").next()?.split(": ").nth(1)?.split_once(" record").map(|(n, _)| number(n))
+                })
+                .collect();
+            assert!(!bars.is_empty(), "{query}");
+            let max = bars.iter().copied().max().unwrap();
+            if let Some(tallest) = tallest {
+                assert_eq!(max, tallest, "{query}");
+            }
+            let said = fig.html.split(", max ").nth(1).and_then(|c| c.split(" per bar").next()).map(number);
+            assert_eq!(said, Some(max), "{}: {query}\n{}", env.name, fig.html);
+        }
+    }
+
     /// A deep page (the last of 2-row pages of `billing`): its rows lie in the
     /// histogram's window, the band marks them, and the total is still all
     /// of the results.
@@ -1979,6 +2013,7 @@ mod histogram_truth {
         ($($store:ident),*) => { $(
             per_store!($store:
                 histogram_total_is_the_result_count,
+                the_caption_names_the_tallest_bar,
                 deep_page_lies_in_the_histogram,
                 histogram_labels_have_no_milliseconds,
                 search_term_is_marked_and_escaped,
@@ -2282,6 +2317,11 @@ mod split_chart {
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_escaped("split by a hostile key", &body);
         assert_eq!(legend(&body).iter().map(|(l, n, _)| (l.clone(), *n)).collect::<Vec<_>>(), [(escaped(H_MSG), 1)]);
+        // A key no record has: no bar, and the caption says so (not the scale's floor, "max 1").
+        let (status, _, body) = get(&app, "/records?since=2h&split=no_record_has_it").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let caption = body.split("<figure class=\"split\"").nth(1).unwrap().split("</figure>").next().unwrap();
+        assert!(caption.contains("0 records with the key") && caption.contains("max 0 per bar"), "{caption}");
     }
 
     /// However many distinct and long values, the chart holds 8 series and

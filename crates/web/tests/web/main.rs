@@ -7,6 +7,7 @@
 mod common;
 
 mod browser;
+mod estimate_shots;
 mod http;
 mod lag;
 mod serve;

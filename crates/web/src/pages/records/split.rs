@@ -118,7 +118,10 @@ pub(crate) fn chart(
         series.push(("s-other".to_owned(), "other".to_owned(), split.other.as_slice(), split.other_total, None));
     }
     let per_slot: Vec<u64> = (0..n).map(|i| series.iter().map(|s| s.2.get(i).copied().unwrap_or(0)).sum()).collect();
-    let max = per_slot.iter().copied().max().unwrap_or(0).max(1);
+    // The tallest bar as the caption says it (0 when no record has the key);
+    // the scale is at least 1.
+    let tallest = per_slot.iter().copied().max().unwrap_or(0);
+    let max = tallest.max(1);
     const H: u64 = 60;
     let bar_w = 10usize;
     let at_least = if split.complete { "" } else { "at least " };
@@ -157,7 +160,7 @@ pub(crate) fn chart(
                     " with the key, " (count(split.distinct as u64)) " distinct values"
                     @if split.without_key > 0 { ", " (counted(split.without_key, "record")) " without it" }
                     @if !split.complete { " — the count stopped at the store's bound; the counts are lower bounds" }
-                    " · max " (max) " per bar"
+                    " · max " (count(tallest)) " per bar"
                 }
             }
             ul.legend {

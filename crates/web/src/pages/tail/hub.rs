@@ -310,8 +310,14 @@ async fn poll(hub: Arc<TailHub>, tx: broadcast::Sender<Arc<Tick>>) {
                     let _ = tx.send(Arc::new(Tick::Positioned));
                 }
                 full = follow.as_ref().is_some_and(|f| !f.caught_up());
-                if !records.is_empty() {
-                    let _ = tx.send(Arc::new(Tick::Records(records)));
+                // A read takes at most a page of new records, but the held
+                // records that come of age together (after a stall: thousands)
+                // are released at once; each stream turns every record of a
+                // tick it keeps into an event before sending one, so a tick is
+                // at most a page (the session 40 attack: 64 streams of a level
+                // filter grew the panel to 1 GiB on a busy machine).
+                for page in records.chunks(TAIL_BATCH) {
+                    let _ = tx.send(Arc::new(Tick::Records(page.to_vec())));
                 }
             }
             Err(e) => {
@@ -584,4 +590,50 @@ fn status(text: &str) -> Event {
 /// pieces); the script inserts it as text.
 fn event_of(links: &RowLinks, r: &StoredRecord) -> Event {
     Event::default().event("record").id(r.id.to_string()).data(row_json(links, r).to_string())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::html::Base;
+    use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp};
+    use log_panel_query::conformance::MemoryStore;
+
+    /// Records read young are held for time order and come of age
+    /// together: the poller hands them on in ticks of at most a page, so a
+    /// stream never holds more than a page of events from one tick.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn records_released_together_go_out_in_ticks_of_at_most_a_page() {
+        let mut store = MemoryStore::default();
+        let hub = Arc::new(TailHub::new(Arc::new(store.clone()), 4, Duration::from_millis(20)));
+        let links = RowLinks { base: Base(String::new()), tz: None, keys: Vec::new(), term: None };
+        let mut stream = hub.open(RecordFilter::default(), None, links).unwrap();
+        while !matches!(*stream.rx.recv().await.unwrap(), Tick::Positioned) {}
+        // Five pages stamped now, committed in pieces the poller reads one by
+        // one: all held for the reorder window, then due at once.
+        let now = Timestamp::now().0;
+        let origin = Origin::new("a", "h", 1);
+        for part in 0..10i64 {
+            let records: Vec<Record> = (0..100i64)
+                .map(|i| {
+                    let mut r = Record::new(Level::Info, "t", format!("line {}", part * 100 + i));
+                    r.timestamp = Timestamp(now + part * 100 + i);
+                    r
+                })
+                .collect();
+            store.write(&Batch::new(&origin, &records)).unwrap();
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        let mut sizes = Vec::new();
+        while sizes.iter().sum::<usize>() < 1_000 {
+            let tick = tokio::time::timeout(Duration::from_secs(10), stream.rx.recv()).await.unwrap().unwrap();
+            if let Tick::Records(records) = &*tick {
+                sizes.push(records.len());
+            }
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), 1_000, "{sizes:?}");
+        assert!(sizes.iter().all(|n| *n <= TAIL_BATCH), "{sizes:?}");
+        assert!(sizes.len() >= 5, "{sizes:?}");
+    }
 }
