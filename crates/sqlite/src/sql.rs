@@ -713,25 +713,26 @@ pub(crate) fn entries_per_bar(
     bars: &[(i64, i64)],
 ) -> rusqlite::Result<Vec<i64>> {
     let read = if conn.is_autocommit() { Some(conn.unchecked_transaction()?) } else { None };
-    // (the `key` form, the values looked up under it, the `typeof`s kept).
-    let lookups: Vec<(Value, Vec<Value>, Option<Vec<&str>>)> = if context_index::reals_apart(conn)? {
-        let (reals, others): (Vec<&(Value, &str)>, Vec<&(Value, &str)>) =
-            values.iter().partition(|(v, _)| matches!(v, Value::Real(_)));
+    let lookups = if context_index::reals_apart(conn)? {
+        let (mut reals, mut others) = (Vec::new(), Vec::new());
+        for (v, _) in values {
+            if matches!(v, Value::Real(_)) { &mut reals } else { &mut others }.push(v.clone());
+        }
         [(Value::Text(key.to_owned()), others), (context_index::real_key(key), reals)]
             .into_iter()
             .filter(|(_, vs)| !vs.is_empty())
-            .map(|(k, vs)| (k, vs.into_iter().map(|(v, _)| v.clone()).collect(), None))
+            .map(|(key, values)| BarLookup { key, values, types: None })
             .collect()
     } else {
-        let (probed, types) = probes(values);
-        vec![(Value::Text(key.to_owned()), probed, types)]
+        let (values, types) = probes(values);
+        vec![BarLookup { key: Value::Text(key.to_owned()), values, types }]
     };
     let mut params: Vec<Value> = Vec::new();
     let listed: Vec<String> = bars.iter().enumerate().map(|(i, (lo, hi))| format!("[{i},{lo},{hi}]")).collect();
     params.push(Value::Text(format!("[{}]", listed.join(","))));
     let mut counts_of_part = Vec::with_capacity(lookups.len());
-    for (k, probed, types) in lookups {
-        params.push(k);
+    for BarLookup { key, values: probed, types } in lookups {
+        params.push(key);
         let k = format!("?{}", params.len());
         let mut holders = Vec::with_capacity(probed.len());
         for v in probed {
@@ -779,6 +780,16 @@ pub(crate) fn entries_per_bar(
         read.commit()?;
     }
     Ok(counts)
+}
+
+/// One lookup of [`entries_per_bar`] in each (bar, part).
+struct BarLookup {
+    /// The side table's `key` form it reads (the key, or a real's).
+    key: Value,
+    /// The values it reads under it.
+    values: Vec<Value>,
+    /// The `typeof`s kept (`None`: every entry it meets is one accepted).
+    types: Option<Vec<&'static str>>,
 }
 
 /// The values [`entries_per_bar`] looks up for `values` (typed forms of one

@@ -627,7 +627,6 @@ mod tests {
     /// build's sink writes and the same answers.
     #[test]
     fn a_schema_11_file_reads_the_same_before_and_after_its_migration() {
-        use log_panel_query::Maintenance;
         let dir = tempfile::tempdir().unwrap();
         let path = typed_threes(&dir);
         let old = dir.path().join("v11.db");
