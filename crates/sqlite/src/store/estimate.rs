@@ -448,30 +448,14 @@ mod tests {
     /// is the planner's probe of how common the value is.
     #[test]
     fn a_lone_context_values_bars_are_counted_by_one_statement() {
-        use rusqlite::trace::{TraceEvent, TraceEventCodes};
-        use std::sync::{Arc, Mutex};
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
         let slots = set::slots();
         let untyped = log_panel_testing::records::filter(|f| f.fields = vec!["user_id=3".parse().unwrap()]);
-        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-        {
-            // The store's one pooled connection, traced: every statement it starts.
-            let mut conn = store.conn().unwrap();
-            let log = Arc::clone(&seen);
-            conn.trace_v2(
-                TraceEventCodes::SQLITE_TRACE_STMT,
-                Some(move |e: TraceEvent<'_>| {
-                    if let TraceEvent::Stmt(_, sql) = e {
-                        log.lock().unwrap().push(sql.to_owned());
-                    }
-                }),
-            )
-            .unwrap();
-        }
-        let h = store.histogram_estimate(&untyped, &slots).unwrap();
-        assert_eq!(h.margins, vec![0; slots.len()], "counted, not sampled");
-        let seen = seen.lock().unwrap();
+        let seen = statements(&store, || {
+            let h = store.histogram_estimate(&untyped, &slots).unwrap();
+            assert_eq!(h.margins, vec![0; slots.len()], "counted, not sampled");
+        });
         let side: Vec<&String> = seen.iter().filter(|s| s.contains("log_context_index")).collect();
         assert_eq!(side.len(), 2, "{side:#?}");
         assert_eq!(side.iter().filter(|s| s.contains("json_each")).count(), 1, "{side:#?}");
@@ -511,7 +495,8 @@ mod tests {
         store
     }
 
-    /// Every statement `read` runs on the store's one pooled connection.
+    /// Every statement `read` runs on the store's one pooled connection
+    /// (traced while it runs).
     fn statements(store: &SqliteStore, read: impl FnOnce()) -> Vec<String> {
         use rusqlite::trace::{TraceEvent, TraceEventCodes};
         use std::sync::{Arc, Mutex};
