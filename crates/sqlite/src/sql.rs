@@ -663,10 +663,13 @@ pub(crate) fn entries(conn: &Connection, c: KeyCondition<'_>, cap: i64, listed: 
 /// The typed values whose side-table entries are exactly the records a
 /// field condition `m` matches, each with its SQLite type: `user_id=3`
 /// from a URL is the integer 3, the real 3.0 or the text "3", a record
-/// holds one of them, and a stored real `3.0` equals `3` in SQL, so the
-/// count asks each value's type. `None` when some accepted form has no
-/// type of its own (a boolean is stored as 1 or 0, like an integer) or is
-/// a long text's prefix: its entries are then only candidates.
+/// holds one of them, and a stored real `3.0` equals `3` in SQL (a real is
+/// keyed apart since schema 12; [`entries_per_bar`]). `None` when some
+/// accepted form has no entries of its own or is a long text's prefix: its
+/// entries are then only candidates. A boolean is stored as 1 or 0 under
+/// the key, beside the integers 1 and 0, with the same `typeof`: so is
+/// neither a boolean nor the integer 1 or 0 (`flag=1` counted a record's
+/// `true` as well; session 40).
 pub(crate) fn exact_entries(m: &FieldMatch) -> Option<Vec<(Value, &'static str)>> {
     let candidates = KeyCondition::candidates(m);
     if candidates.is_empty() {
@@ -675,6 +678,7 @@ pub(crate) fn exact_entries(m: &FieldMatch) -> Option<Vec<(Value, &'static str)>
     candidates
         .into_iter()
         .map(|(v, t)| match (v, t) {
+            (Value::Integer(0 | 1), _) => None,
             (v @ Value::Integer(_), "integer") => Some((v, "integer")),
             (v @ Value::Real(_), "real") => Some((v, "real")),
             (Value::Text(t), "text") if stored_text(&t).is_none() => Some((Value::Text(t), "text")),

@@ -657,6 +657,43 @@ mod tests {
         drop(crate::SqliteMaintenance::open(&old).unwrap());
     }
 
+    /// A boolean is stored as 1 / 0 in the side table, like the integers 1
+    /// and 0: the bars of `flag=1` over a key holding both `1` and `true`
+    /// are not counted from the side table's entries (which counted the
+    /// `true`s too: 4 000 for 2 000 matches), but sampled, every exact bar
+    /// within its range.
+    #[test]
+    fn the_integer_1_beside_true_is_not_counted_from_the_side_table() {
+        use log_panel_core::{Batch, Level, Origin, Record, Value as V};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flags.db");
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let records: Vec<Record> = (0..4_000i64)
+            .map(|i| {
+                let mut r = Record::new(Level::Info, "web::api", format!("request {i}"));
+                r.timestamp = Timestamp(log_panel_testing::records::BASE + i * 1_000_000);
+                r.kv = vec![("flag".into(), if i % 2 == 0 { V::I64(1) } else { V::Bool(true) })];
+                r
+            })
+            .collect();
+        sink.write(&Batch::new(&Origin::new("api", "h1", 10), &records)).unwrap();
+        while sink.idle().unwrap() {}
+        let store = small_store(&path);
+        let slots =
+            Slots::ending_at(Timestamp(log_panel_testing::records::BASE + 4_000_000_000), 400_000_000, 10).unwrap();
+        let total = |h: &Histogram| h.slots.iter().map(LevelCounts::total).sum::<u64>();
+        for (value, want) in [("1", 2_000), ("true", 2_000)] {
+            let f = log_panel_testing::records::filter(|f| f.fields = vec![format!("flag={value}").parse().unwrap()]);
+            let exact = store.histogram(&f, &slots).unwrap();
+            assert_eq!(total(&exact), want, "flag={value}");
+            let estimate = store.histogram_estimate(&f, &slots).unwrap();
+            for (i, x) in exact.slots.iter().enumerate() {
+                let (low, high) = estimate.range(i).unwrap();
+                assert!((low..=high).contains(&x.total()), "flag={value}, bar {i}: {} in {low}..={high}", x.total());
+            }
+        }
+    }
+
     /// A term whose candidates all lie in zones the span does not meet (a
     /// word of the oldest records, a span of the newest) matches nothing
     /// there: its bars are exact zeros, not a sample's uncertain ones; over
