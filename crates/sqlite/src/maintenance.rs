@@ -54,10 +54,11 @@ pub struct SqliteMaintenance {
 impl SqliteMaintenance {
     /// Checks that `path` is a log-panel database of this build's schema,
     /// refusing what [`SqliteStore::open`](crate::SqliteStore::open) refuses
-    /// (it creates and migrates nothing).
+    /// and an older schema it reads (a prune writes the side table as this
+    /// schema keeps it; `migrate` first). It creates and migrates nothing.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteMaintenance, StoreError> {
         let path = path.as_ref().to_path_buf();
-        check_current(&path)?;
+        check_current(&path, schema::SCHEMA_VERSION)?;
         Ok(SqliteMaintenance { path })
     }
 

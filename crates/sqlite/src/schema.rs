@@ -229,6 +229,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
      );
      INSERT INTO log_id_times (part, min_ts, max_ts)
          SELECT id >> 12, min(ts), max(ts) FROM log_records GROUP BY id >> 12;",
+    // Version 12: reals apart in the context side table
+    // (crates/sqlite/src/upkeep/context_index.rs): a real's entries keyed by
+    // the key as a BLOB, so a lookup of an integer or a text never meets a
+    // real equal to it in SQL and an exact count checks no `typeof`
+    // (docs/performance.md, session 40). A reader also reads version 11.
+    "UPDATE log_context_index SET key = CAST(key AS BLOB)
+     WHERE typeof(value) = 'real' AND typeof(key) = 'text';",
 ];
 
 /// The first version without context-key expression indexes.
@@ -236,6 +243,13 @@ const SIDE_TABLE_VERSION: usize = 4;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The oldest schema version a reader ([`SqliteStore`](crate::SqliteStore))
+/// reads: version 12 only moved reals within the side table, and a reader's
+/// lookups find them in either place (`context_index::reals_apart`).
+/// Everything that writes (the sink, [`SqliteMaintenance`](crate::SqliteMaintenance))
+/// works on [`SCHEMA_VERSION`] only.
+pub(crate) const OLDEST_READ: i64 = 11;
 
 /// Brings the database to [`SCHEMA_VERSION`], refusing a newer one.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Error> {

@@ -172,14 +172,15 @@ impl SqliteStore {
     ///   [`StoreErrorKind::Unavailable`] with a message that says so;
     /// - a database of an older log-panel schema is
     ///   [`StoreErrorKind::Unavailable`] too: its writer (the application) or
-    ///   `log-panel migrate` ([`SqliteMaintenance::migrate`](crate::SqliteMaintenance::migrate)) brings it up to date;
+    ///   `log-panel migrate` ([`SqliteMaintenance::migrate`](crate::SqliteMaintenance::migrate)) brings it up to date
+    ///   (schema 11 is read as it is: 12 only moved reals in the context side table);
     /// - a newer one is [`StoreErrorKind::NewerSchema`].
     ///
     /// Reads have a budget of [`DEFAULT_READ_TIMEOUT`]
     /// ([`SqliteStore::with_read_timeout`]).
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
-        check_current(&path)?;
+        check_current(&path, schema::OLDEST_READ)?;
         let file = file::Id::at(&path).map_err(|e| unreadable(&path, e))?;
         let store = SqliteStore {
             path,
@@ -248,7 +249,7 @@ impl SqliteStore {
             return Ok(now);
         }
         let version = identify(&self.path)?;
-        if version != schema::SCHEMA_VERSION {
+        if !(schema::OLDEST_READ..=schema::SCHEMA_VERSION).contains(&version) {
             return Err(if version > schema::SCHEMA_VERSION {
                 newer_schema(&self.path, version)
             } else {
@@ -1180,19 +1181,19 @@ fn tree_loggers(conn: &Connection, root: &str) -> rusqlite::Result<Vec<String>> 
     names
 }
 
-/// Refuses what is not a log-panel database of this build's schema (see
-/// [`SqliteStore::open`]), reading only.
-pub(crate) fn check_current(path: &Path) -> Result<(), StoreError> {
+/// Refuses what is not a log-panel database of a schema from `oldest` to
+/// this build's (see [`SqliteStore::open`]), reading only.
+pub(crate) fn check_current(path: &Path, oldest: i64) -> Result<(), StoreError> {
     let version = identify(path)?;
     if version > schema::SCHEMA_VERSION {
         return Err(newer_schema(path, version));
     }
-    if version < schema::SCHEMA_VERSION {
+    if version < oldest {
         return Err(StoreError::new(
             StoreErrorKind::Unavailable,
             format!(
-                "{} was written by an older log-panel (schema version {version}, this one reads {}); run the \
-                 application (its writer migrates the file) or `log-panel migrate`",
+                "{} was written by an older log-panel (schema version {version}, this one reads {oldest} to {}); \
+                 run the application (its writer migrates the file) or `log-panel migrate`",
                 path.display(),
                 schema::SCHEMA_VERSION
             ),

@@ -476,15 +476,60 @@ mod tests {
     /// is the planner's probe of how common the value is.
     #[test]
     fn a_lone_context_values_bars_are_counted_by_one_statement() {
-        use rusqlite::trace::{TraceEvent, TraceEventCodes};
-        use std::sync::{Arc, Mutex};
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
         let slots = set::slots();
         let untyped = log_panel_testing::records::filter(|f| f.fields = vec!["user_id=3".parse().unwrap()]);
+        let seen = statements(&store, || {
+            let h = store.histogram_estimate(&untyped, &slots).unwrap();
+            assert_eq!(h.margins, vec![0; slots.len()], "counted, not sampled");
+        });
+        let side: Vec<&String> = seen.iter().filter(|s| s.contains("log_context_index")).collect();
+        assert_eq!(side.len(), 2, "{side:#?}");
+        assert_eq!(side.iter().filter(|s| s.contains("json_each")).count(), 1, "{side:#?}");
+    }
+
+    /// Records holding 3 as each type writes it, the integer, the real 3.0
+    /// and the text "3", beside the integer 4 and the real 2.5 (`user_id`,
+    /// 800 of each over 4 000 records a second apart), and a `score` that is
+    /// a real on even records, an integer on odd ones: written by a sink of
+    /// this build (schema 12) and indexed. Returns its path.
+    fn typed_threes(dir: &tempfile::TempDir) -> std::path::PathBuf {
+        use log_panel_core::{Batch, Level, Origin, Record, Value as V};
+        let path = dir.path().join("threes.db");
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let origin = Origin::new("api", "h1", 10);
+        let records: Vec<Record> = (0..4_000i64)
+            .map(|i| {
+                let mut r = Record::new(Level::Info, "web::api", format!("request {i}"));
+                r.timestamp = Timestamp(log_panel_testing::records::BASE + i * 1_000_000);
+                let user = [V::I64(3), V::F64(3.0), V::Str("3".into()), V::I64(4), V::F64(2.5)];
+                #[allow(clippy::cast_precision_loss)]
+                let score = if i % 2 == 0 { V::F64(i as f64) } else { V::I64(i) };
+                r.kv = vec![("user_id".into(), user[usize::try_from(i % 5).unwrap()].clone()), ("score".into(), score)];
+                r
+            })
+            .collect();
+        sink.write(&Batch::new(&origin, &records)).unwrap();
+        while sink.idle().unwrap() {}
+        path
+    }
+
+    /// The store of `path` with sizes that count a lone common value's bars
+    /// from the side table ([`entries_per_bar`](crate::sql::entries_per_bar)).
+    fn small_store(path: &std::path::Path) -> SqliteStore {
+        let mut store = SqliteStore::open(path).unwrap();
+        store.estimate = Sizes { exact_rows: 100, sample_rows: 100, block: 10 };
+        store
+    }
+
+    /// Every statement `read` runs on the store's one pooled connection
+    /// (traced while it runs).
+    fn statements(store: &SqliteStore, read: impl FnOnce()) -> Vec<String> {
+        use rusqlite::trace::{TraceEvent, TraceEventCodes};
+        use std::sync::{Arc, Mutex};
         let seen = Arc::new(Mutex::new(Vec::<String>::new()));
         {
-            // The store's one pooled connection, traced: every statement it starts.
             let mut conn = store.conn().unwrap();
             let log = Arc::clone(&seen);
             conn.trace_v2(
@@ -497,12 +542,184 @@ mod tests {
             )
             .unwrap();
         }
-        let h = store.histogram_estimate(&untyped, &slots).unwrap();
-        assert_eq!(h.margins, vec![0; slots.len()], "counted, not sampled");
-        let seen = seen.lock().unwrap();
-        let side: Vec<&String> = seen.iter().filter(|s| s.contains("log_context_index")).collect();
-        assert_eq!(side.len(), 2, "{side:#?}");
-        assert_eq!(side.iter().filter(|s| s.contains("json_each")).count(), 1, "{side:#?}");
+        read();
+        let mut conn = store.conn().unwrap();
+        conn.trace_v2(TraceEventCodes::empty(), None::<fn(TraceEvent<'_>)>).unwrap();
+        let seen = seen.lock().unwrap().clone();
+        seen
+    }
+
+    /// What each filter on [`typed_threes`] matches, as the records' own JSON
+    /// types say: (filter, matches). `user_id=3` as a URL gives it is the
+    /// integer or the text, never the real 3.0 (equal to 3 in SQL);
+    /// `user_id=3.0` the real alone; a range every number of either type.
+    fn threes_filters() -> Vec<(&'static str, RecordFilter, usize)> {
+        use log_panel_query::{FieldMatch, FieldRange, FieldValue, RangeOp};
+        let field = |m: FieldMatch| log_panel_testing::records::filter(|f| f.fields = vec![m]);
+        let range = |key: &str, op: RangeOp, bound: f64| {
+            let r = FieldRange::new(key, op, bound).unwrap();
+            log_panel_testing::records::filter(|f| f.ranges = vec![r])
+        };
+        vec![
+            ("user_id=3", field("user_id=3".parse().unwrap()), 1_600),
+            ("the integer 3", field(FieldMatch::new("user_id", FieldValue::Int(3)).unwrap()), 800),
+            ("the text 3", field(FieldMatch::new("user_id", FieldValue::Str("3".into())).unwrap()), 800),
+            ("user_id=3.0", field("user_id=3.0".parse().unwrap()), 800),
+            ("user_id=2.5", field("user_id=2.5".parse().unwrap()), 800),
+            ("user_id=4", field("user_id=4".parse().unwrap()), 800),
+            ("user_id >= 3", range("user_id", RangeOp::Ge, 3.0), 2_400),
+            ("user_id < 3", range("user_id", RangeOp::Lt, 3.0), 800),
+            ("score >= 3000", range("score", RangeOp::Ge, 3_000.0), 1_000),
+            ("score < 10.5", range("score", RangeOp::Lt, 10.5), 11),
+        ]
+    }
+
+    /// Each filter's matches on `store` by every read that uses the side
+    /// table: a page (up to 10 000 rows), the exact histogram and the
+    /// estimated one (a lone value's bars counted from its entries).
+    fn threes_counts(store: &SqliteStore) -> Vec<(&'static str, usize, u64, u64)> {
+        let slots =
+            Slots::ending_at(Timestamp(log_panel_testing::records::BASE + 4_000_000_000), 400_000_000, 10).unwrap();
+        threes_filters()
+            .into_iter()
+            .map(|(what, f, _)| {
+                let page = store.records(&f, log_panel_query::PageAt::Newest, 10_000).unwrap().records.len();
+                let total = |h: Histogram| h.slots.iter().map(LevelCounts::total).sum::<u64>();
+                let exact = total(store.histogram(&f, &slots).unwrap());
+                let estimate = store.histogram_estimate(&f, &slots).unwrap();
+                let estimated = if estimate.sample.is_none() || f.fields.len() == 1 { total(estimate) } else { exact };
+                (what, page, exact, estimated)
+            })
+            .collect()
+    }
+
+    /// Schema 12 keys a real's side-table entries by the key's BLOB form:
+    /// `user_id=3`'s bars are counted without a `typeof` per entry, and
+    /// every lookup answers as the records' JSON types say, a real 3.0
+    /// matching `user_id=3.0` and a range, not `user_id=3`.
+    #[test]
+    fn reals_are_kept_apart_so_the_hot_values_count_checks_no_typeof() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = typed_threes(&dir);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let forms: Vec<(String, String, i64)> = conn
+            .prepare(
+                "SELECT typeof(key), typeof(value), count(*) FROM log_context_index
+                 WHERE CAST(key AS TEXT) = 'user_id' GROUP BY 1, 2 ORDER BY 1, 2",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let form = |k: &str, v: &str, n| (k.to_owned(), v.to_owned(), n);
+        assert_eq!(forms, [form("blob", "real", 1_600), form("text", "integer", 1_600), form("text", "text", 800)]);
+        let store = small_store(&path);
+        for ((what, page, exact, estimated), (_, _, want)) in threes_counts(&store).into_iter().zip(threes_filters()) {
+            assert_eq!((page, exact, estimated), (want, want as u64, want as u64), "{what}");
+        }
+        let slots =
+            Slots::ending_at(Timestamp(log_panel_testing::records::BASE + 4_000_000_000), 400_000_000, 10).unwrap();
+        let untyped = log_panel_testing::records::filter(|f| f.fields = vec!["user_id=3".parse().unwrap()]);
+        let seen = statements(&store, || {
+            let h = store.histogram_estimate(&untyped, &slots).unwrap();
+            assert!(h.sample.is_some_and(|s| s.read > 0), "the bars' levels are sampled, their totals counted");
+        });
+        let counts: Vec<&String> = seen.iter().filter(|s| s.contains("json_each(?1)")).collect();
+        assert_eq!(counts.len(), 1, "{seen:#?}");
+        assert!(!counts[0].contains("typeof"), "{}", counts[0]);
+        // A real's lookup reads the key's BLOB form: the request view finds 3.0.
+        let related = store.related("user_id", &log_panel_query::FieldValue::Text("3.0".into()), 10_000).unwrap();
+        assert_eq!(related.len(), 800);
+    }
+
+    /// The same records in a file of schema 11 (as main wrote it: every
+    /// entry under its key): this build's reader opens it as it is, reads
+    /// the same answers (its exact bars with `typeof`, as before), and the
+    /// writer's migration 12 re-encodes the reals, leaving the entries this
+    /// build's sink writes and the same answers.
+    #[test]
+    fn a_schema_11_file_reads_the_same_before_and_after_its_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = typed_threes(&dir);
+        let old = dir.path().join("v11.db");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("VACUUM INTO ?1", [old.to_str().unwrap()]).unwrap();
+        let entries = |conn: &rusqlite::Connection| -> Vec<(Value, i64, Value, i64)> {
+            conn.prepare("SELECT key, part, value, id FROM log_context_index ORDER BY key, part, value, id")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let written = entries(&conn);
+        let v11 = rusqlite::Connection::open(&old).unwrap();
+        v11.execute_batch(
+            "UPDATE log_context_index SET key = CAST(key AS TEXT) WHERE typeof(key) = 'blob';
+             PRAGMA user_version = 11;",
+        )
+        .unwrap();
+        let blobs = "SELECT count(*) FROM log_context_index WHERE typeof(key) = 'blob'";
+        assert_eq!(v11.query_row(blobs, [], |r| r.get::<_, i64>(0)).unwrap(), 0);
+        let want = threes_counts(&small_store(&path));
+        let before = small_store(&old);
+        assert_eq!(threes_counts(&before), want);
+        let slots =
+            Slots::ending_at(Timestamp(log_panel_testing::records::BASE + 4_000_000_000), 400_000_000, 10).unwrap();
+        let untyped = log_panel_testing::records::filter(|f| f.fields = vec!["user_id=3".parse().unwrap()]);
+        let seen = statements(&before, || drop(before.histogram_estimate(&untyped, &slots).unwrap()));
+        let count = seen.iter().find(|s| s.contains("json_each(?1)")).unwrap();
+        assert!(count.contains("typeof(value) IN ('integer', 'text')"), "{count}");
+        // Maintenance writes the side table as schema 12 keeps it: it asks for the migration first.
+        assert!(crate::SqliteMaintenance::open(&old).unwrap_err().to_string().contains("schema version 11"));
+        assert_eq!(crate::SqliteMaintenance::migrate(&old).unwrap(), (11, crate::SCHEMA_VERSION));
+        // 1 600 reals of `user_id` (3.0 and 2.5) and 2 000 of `score`.
+        assert_eq!(v11.query_row(blobs, [], |r| r.get::<_, i64>(0)).unwrap(), 3_600);
+        assert_eq!(entries(&v11), written);
+        assert_eq!(threes_counts(&before), want);
+        assert_eq!(threes_counts(&small_store(&old)), want);
+        let seen = statements(&before, || drop(before.histogram_estimate(&untyped, &slots).unwrap()));
+        let count = seen.iter().find(|s| s.contains("json_each(?1)")).unwrap();
+        assert!(!count.contains("typeof"), "{count}");
+        drop(crate::SqliteMaintenance::open(&old).unwrap());
+    }
+
+    /// A boolean is stored as 1 / 0 in the side table, like the integers 1
+    /// and 0: the bars of `flag=1` over a key holding both `1` and `true`
+    /// are not counted from the side table's entries (which counted the
+    /// `true`s too: 4 000 for 2 000 matches), but sampled, every exact bar
+    /// within its range.
+    #[test]
+    fn the_integer_1_beside_true_is_not_counted_from_the_side_table() {
+        use log_panel_core::{Batch, Level, Origin, Record, Value as V};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flags.db");
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let records: Vec<Record> = (0..4_000i64)
+            .map(|i| {
+                let mut r = Record::new(Level::Info, "web::api", format!("request {i}"));
+                r.timestamp = Timestamp(log_panel_testing::records::BASE + i * 1_000_000);
+                r.kv = vec![("flag".into(), if i % 2 == 0 { V::I64(1) } else { V::Bool(true) })];
+                r
+            })
+            .collect();
+        sink.write(&Batch::new(&Origin::new("api", "h1", 10), &records)).unwrap();
+        while sink.idle().unwrap() {}
+        let store = small_store(&path);
+        let slots =
+            Slots::ending_at(Timestamp(log_panel_testing::records::BASE + 4_000_000_000), 400_000_000, 10).unwrap();
+        let total = |h: &Histogram| h.slots.iter().map(LevelCounts::total).sum::<u64>();
+        for (value, want) in [("1", 2_000), ("true", 2_000)] {
+            let f = log_panel_testing::records::filter(|f| f.fields = vec![format!("flag={value}").parse().unwrap()]);
+            let exact = store.histogram(&f, &slots).unwrap();
+            assert_eq!(total(&exact), want, "flag={value}");
+            let estimate = store.histogram_estimate(&f, &slots).unwrap();
+            for (i, x) in exact.slots.iter().enumerate() {
+                let (low, high) = estimate.range(i).unwrap();
+                assert!((low..=high).contains(&x.total()), "flag={value}, bar {i}: {} in {low}..={high}", x.total());
+            }
+        }
     }
 
     /// A term whose candidates all lie in zones the span does not meet (a

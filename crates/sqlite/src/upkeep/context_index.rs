@@ -29,8 +29,19 @@
 //!
 //! Values are stored as `json_each` gives them (text, integer, real; a
 //! boolean as 1 / 0) in a column without affinity, so `'7'` and `7` stay
-//! distinct; the store checks the exact JSON type on the record itself. What
-//! is not stored, and why no accepted filter meets a scan for it:
+//! distinct; the store checks the exact JSON type on the record itself.
+//!
+//! Since schema version 12 a real's entries are keyed by the key's BLOB form
+//! ([`real_key`]), not the key: SQL compares `3` and `3.0` as equal, so
+//! under one key the integer 3 and the real 3.0 sort as one value,
+//! interleaved by id, and an exact count of `user_id=3` had to check
+//! `typeof` on each of its entries (15 ms of the hot user's 48 ms bars at
+//! 10 M records; docs/performance.md, session 40). A BLOB never equals a
+//! text, so lookups of the key never meet a real, and a lookup that accepts
+//! a real (a range, `x=2.5`) reads both forms, which also finds the reals a
+//! version-11 file keeps under the key: a reader reads both versions.
+//!
+//! What is not stored, and why no accepted filter meets a scan for it:
 //! - a text longer than [`PREFIX_CHARS`] characters is stored as its first
 //!   [`PREFIX_CHARS`] (a lookup asks for that prefix and checks the whole
 //!   value on the record), so a long value costs no more than a short one;
@@ -97,6 +108,26 @@ pub(crate) fn listed_parts(listed: &str) -> String {
     format!("(SELECT value AS n FROM json_each({listed}))")
 }
 
+/// The first schema version whose side table keys reals by [`real_key`].
+pub(crate) const REALS_APART_VERSION: i64 = 12;
+
+/// The side table's `key` of a real's entries (since
+/// [`REALS_APART_VERSION`]): the key's UTF-8 bytes as a BLOB, what
+/// `CAST(key AS BLOB)` gives in SQL.
+#[cfg(feature = "read")]
+pub(crate) fn real_key(key: &str) -> Value {
+    Value::Blob(key.as_bytes().to_vec())
+}
+
+/// Whether the file `conn` reads keys reals apart ([`real_key`]). A writer
+/// may migrate the file between two statements of a read: a caller whose
+/// answer depends on it reads this and the entries in one transaction.
+#[cfg(feature = "read")]
+pub(crate) fn reals_apart(conn: &Connection) -> rusqlite::Result<bool> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    Ok(version >= REALS_APART_VERSION)
+}
+
 /// Text values longer than this many characters are indexed by their
 /// first `PREFIX_CHARS` characters.
 pub(crate) const PREFIX_CHARS: usize = 128;
@@ -122,11 +153,13 @@ pub(crate) fn all_mark(conn: &Connection) -> rusqlite::Result<i64> {
 
 /// The side-table rows (`key, value, id, part`) of the records `records` (a
 /// condition on `r.id`) keeps; `?1` is the length above which a text is
-/// cut to it, `?2` the longest key. A context that is not a JSON object is
-/// skipped, not an error that would stop every later step.
+/// cut to it, `?2` the longest key. A real's `key` is the key as a BLOB
+/// ([`real_key`]): any value SQLite holds as a real, as migration 12 tells
+/// them by `typeof`. A context that is not a JSON object is skipped, not an
+/// error that would stop every later step.
 fn entries(records: &str) -> String {
     format!(
-        "SELECT j.key,
+        "SELECT CASE WHEN typeof(j.value) = 'real' THEN CAST(j.key AS BLOB) ELSE j.key END,
                 CASE WHEN j.type = 'text' AND length(j.value) > ?1 THEN substr(j.value, 1, ?1) ELSE j.value END,
                 r.id, r.id >> {PART_BITS}
          FROM log_records AS r,
@@ -162,7 +195,7 @@ pub(crate) fn index_step(tx: &Transaction<'_>, rows: i64) -> rusqlite::Result<bo
 /// record's own values (as the common step stored them, and whole, as a
 /// registered key's own step did).
 pub(crate) fn forget_pruned(tx: &Transaction<'_>) -> rusqlite::Result<()> {
-    let found: Vec<(String, Value, i64)> = tx
+    let found: Vec<(Value, Value, i64)> = tx
         .prepare_cached(&entries("r.id IN (SELECT id FROM temp.lp_prune_ids)"))?
         .query_map(params![i64::MAX, MAX_KEY_LEN], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
