@@ -26,7 +26,7 @@ use log_panel_query::{Histogram, HistogramSpan, LevelCounts, RecordFilter, Sampl
 use rusqlite::params_from_iter;
 use rusqlite::types::Value;
 
-use super::{count_row, span_ids, storage, SqliteStore};
+use super::{count_row, span_ids, storage, Counting, SqliteStore};
 use crate::sql::{KeyCondition, Marks, Sql, TextPlan};
 use crate::upkeep::search;
 
@@ -70,13 +70,20 @@ pub(super) fn histogram(store: &SqliteStore, filter: &RecordFilter, slots: &Slot
         span_ids(&conn, narrowed.since, narrowed.until).map_err(storage)?
     };
     let Some((first, last)) = ids else { return Ok(Histogram::zeros(slots)) };
-    let rows = last.saturating_sub(first).saturating_add(1).max(0);
-    let rows = walked_rows(store, &narrowed)?.map_or(rows, |walked| walked.min(rows));
+    let span_rows = last.saturating_sub(first).saturating_add(1).max(0);
+    let walked = walked_rows(store, &narrowed)?.filter(|&walked| walked < span_rows);
+    let rows = walked.unwrap_or(span_rows);
     let sizes = store.estimate;
     if rows <= sizes.exact_rows.max(sizes.sample_rows) {
-        return store.count_rows(&store.plan_counting_rows(&narrowed, rows)?, slots);
+        // A walk through a logger's or the warnings' index reads its rows
+        // by id: a search term's candidates in the span, read by id too,
+        // are cheaper when fewer (the `api::` tree's 20 702 warnings of 7
+        // days against `timeout`'s 7 537 candidates there, every row
+        // tested either way: 37 → 11-14 ms at 10 M).
+        let counting = Counting { rows, by_id: walked.is_some() };
+        return store.count_rows(&store.plan_with(&narrowed, None, Some(counting), false)?, slots);
     }
-    let w = store.plan_with(&narrowed, None, Some(sizes.exact_rows), false)?;
+    let w = store.plan_with(&narrowed, None, Some(Counting { rows: sizes.exact_rows, by_id: false }), false)?;
     if w.indexed {
         return store.count_rows(&w, slots);
     }
