@@ -28,7 +28,6 @@ use rusqlite::types::Value;
 
 use super::{count_row, span_ids, storage, Counting, SqliteStore};
 use crate::sql::{KeyCondition, Marks, Sql, TextPlan};
-use crate::upkeep::search;
 
 /// When a histogram is estimated, and from how many rows.
 #[derive(Debug, Clone, Copy)]
@@ -88,9 +87,6 @@ pub(super) fn histogram(store: &SqliteStore, filter: &RecordFilter, slots: &Slot
         return store.count_rows(&w, slots);
     }
     let conn = store.conn()?;
-    if term_misses_span(&conn, w.text_plan.query.as_deref(), &narrowed, first)? {
-        return Ok(Histogram::zeros(slots));
-    }
     let extents = slot_ids(&conn, &narrowed, slots, (first, last))?;
     let Some((key, entry)) = indexed_field(&conn, &narrowed, last)? else {
         return sample(&conn, &narrowed, slots, &extents, sizes);
@@ -106,40 +102,6 @@ pub(super) fn histogram(store: &SqliteStore, filter: &RecordFilter, slots: &Slot
         h.set_total(i, count(n));
     }
     Ok(h)
-}
-
-/// Whether `narrowed`'s search term has no candidate in the zones of the
-/// zone map its span meets, with the search index caught up to the newest
-/// record: then no record of the span can match (a term's candidates hold
-/// its every match; every record of the span has its id in those zones),
-/// and the histogram is exact zeros, where a sample would draw uncertain
-/// bars over an empty page (`job 12` over 7 days at 10 M: 8 such bars
-/// beside 0 rows). A record above the search mark would need a scan of the
-/// tail: then this is not decided here (the sample runs, as before).
-/// `query`: the term's search index query, as the count's plan looked it
-/// up (`None`: no indexable term); `first`: the id of the span's first record.
-fn term_misses_span(
-    conn: &rusqlite::Connection,
-    query: Option<&str>,
-    narrowed: &RecordFilter,
-    first: i64,
-) -> Result<bool, StoreError> {
-    let Some(query) = query else { return Ok(false) };
-    let mark = search::indexed_mark(conn).map_err(storage)?;
-    if search::exists_above(conn, mark).map_err(storage)? {
-        return Ok(false);
-    }
-    // A candidate from the span's first id on (a common term has one near
-    // the top of its doclist): sampled, without reading the zone map.
-    if search::candidates_within(conn, query, (first, i64::MAX), 1).map_err(storage)? > 0 {
-        return Ok(false);
-    }
-    for run in super::by_id::span_runs(conn, narrowed.since, narrowed.until).map_err(storage)? {
-        if search::candidates_within(conn, query, run, 1).map_err(storage)? > 0 {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 /// A context value's forms, each with its SQLite type ([`exact_entries`](crate::sql::exact_entries)).
@@ -486,9 +448,11 @@ mod tests {
 
     /// A term whose candidates all lie in zones the span does not meet (a
     /// word of the oldest records, a span of the newest) matches nothing
-    /// there: its bars are exact zeros, not a sample's uncertain ones; over
-    /// a span that meets them, or with records above the search mark, the
-    /// rows are sampled as before.
+    /// there: its bars are exact zeros, not a sample's uncertain ones (the
+    /// plan counts the span's candidates, none, so the count reads them and
+    /// the records above the search mark); over a span that meets them the
+    /// rows are sampled as before. A match above the search mark is counted:
+    /// session 39 sampled the span then, and drew it before as 0 ± a margin.
     #[test]
     fn a_term_without_candidates_in_the_spans_zones_draws_exact_zeros() {
         use log_panel_core::{Batch, Level, Origin, Record};
@@ -520,9 +484,111 @@ mod tests {
         assert_eq!(h, store.histogram(&comet, &late).unwrap());
         // Over every record: the comets are there, sampled (10 000 candidates over the cap).
         assert!(store.histogram_estimate(&comet, &slots(0)).unwrap().sample.is_some());
-        // A record above the search mark: the tail is not scanned here, so sampled.
-        sink.write(&Batch::new(&origin, &[record(60_000)])).unwrap();
-        assert!(store.histogram_estimate(&comet, &late).unwrap().sample.is_some());
+        // A comet above the search mark, in the last bar: counted, exactly.
+        let mut tail = record(0);
+        tail.timestamp = Timestamp(base + 59_999 * 1_000_000);
+        sink.write(&Batch::new(&origin, &[tail])).unwrap();
+        let h = store.histogram_estimate(&comet, &late).unwrap();
+        assert!(h.sample.is_none());
+        assert_eq!(h.slots.iter().map(LevelCounts::total).collect::<Vec<_>>()[19], 1);
+        assert_eq!(h, store.histogram(&comet, &late).unwrap());
+    }
+
+    /// The five-condition combination in small (session 40): a tree's
+    /// warnings with a word common in the table but rarer in the span, and
+    /// a common context value. The tree's warnings of the span (1 750) are
+    /// within the exact budget, so the bars are counted; the count reads
+    /// the word's candidates of the span (700), by id like the warnings'
+    /// rows, not every warning of the tree tested on its row: the count's
+    /// statement looks the word up in the search index, bounded to the
+    /// span's ids. Before, it scanned (the table's 5 700 candidates against
+    /// a cap of 1 750 / 16), and this test fails. The bars equal a `GROUP
+    /// BY` of the rows by hand.
+    #[test]
+    fn a_narrow_walks_count_reads_the_spans_candidates_when_fewer() {
+        use log_panel_core::{Batch, Level, Origin, Record, Value as KvValue};
+        use rusqlite::trace::{TraceEvent, TraceEventCodes};
+        use std::sync::{Arc, Mutex};
+        const DAY: i64 = 86_400_000_000;
+        const STEP: i64 = DAY / 1_000;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let origin = Origin::new("api", "h1", 10);
+        let base = log_panel_testing::records::BASE;
+        // 20 days of 1 000 records: `timeout` in every other record of the
+        // first 10 days, in one of 20 after.
+        let record = |i: i64| {
+            let logger = ["api::a", "api::b", "web", "db"][usize::try_from(i % 4).unwrap()];
+            let level = if (i / 4) % 2 == 0 { Level::Warn } else { Level::Info };
+            let word = if i < 10_000 { i % 2 == 0 } else { i % 20 == 0 || i % 20 == 5 };
+            let message = if word { format!("upstream timeout {i}") } else { format!("request {i} served") };
+            let mut r = Record::new(level, logger, message);
+            r.timestamp = Timestamp(base + i * STEP);
+            let tenant = if i % 3 == 0 { "globex" } else { "acme" };
+            r.kv = vec![("tenant".into(), KvValue::from(tenant))];
+            r
+        };
+        for chunk in 0..20 {
+            let records: Vec<Record> = (chunk * 1_000..(chunk + 1) * 1_000).map(record).collect();
+            sink.write(&Batch::new(&origin, &records)).unwrap();
+        }
+        while sink.idle().unwrap() {}
+        let mut store = SqliteStore::open(&path).unwrap();
+        store.estimate = Sizes { exact_rows: 2_000, sample_rows: 1_000, block: 20 };
+        let end = base + 20 * DAY;
+        let slots = Slots::ending_at(Timestamp(end), 3 * 3_600_000_000, 56).unwrap();
+        let mut five = log_panel_testing::records::filter(|f| {
+            f.logger = Some(log_panel_query::LoggerMatch::Tree("api".into()));
+            f.min_level = Some(Level::Warn);
+            f.since = Some(Timestamp(end - 7 * DAY));
+            f.text = Some("timeout".into());
+        });
+        five.fields = vec!["tenant=globex".parse().unwrap()];
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        {
+            let mut conn = store.conn().unwrap();
+            let log = Arc::clone(&seen);
+            conn.trace_v2(
+                TraceEventCodes::SQLITE_TRACE_STMT,
+                Some(move |e: TraceEvent<'_>| {
+                    if let TraceEvent::Stmt(_, sql) = e {
+                        log.lock().unwrap().push(sql.to_owned());
+                    }
+                }),
+            )
+            .unwrap();
+        }
+        let h = store.histogram_estimate(&five, &slots).unwrap();
+        assert!(h.sample.is_none() && h.complete, "counted");
+        let counts: Vec<String> = seen.lock().unwrap().iter().filter(|s| s.contains("SELECT ts, level")).cloned().collect();
+        assert_eq!(counts.len(), 1, "{counts:#?}");
+        assert!(counts[0].contains("log_records_fts MATCH") && counts[0].contains("rowid BETWEEN"), "{}", counts[0]);
+
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut grouped = vec![0u64; slots.len()];
+        let mut stmt = conn
+            .prepare(
+                "SELECT (CAST(strftime('%s', substr(ts, 1, 19)) AS INTEGER) - ?1) / 10800, count(*) FROM log_records
+                 WHERE logger LIKE 'api::%' AND level >= 30 AND ts >= ?2 AND message LIKE '%timeout%'
+                   AND json_extract(context, '$.tenant') = 'globex'
+                 GROUP BY 1",
+            )
+            .unwrap();
+        let start = slots.start().0 / 1_000_000;
+        let rows = stmt
+            .query_map(rusqlite::params![start, Timestamp(end - 7 * DAY).to_rfc3339()], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .unwrap();
+        for row in rows {
+            let (bar, n) = row.unwrap();
+            grouped[usize::try_from(bar).unwrap()] = u64::try_from(n).unwrap();
+        }
+        let totals: Vec<u64> = h.slots.iter().map(LevelCounts::total).collect();
+        assert_eq!(totals, grouped);
+        assert!(grouped.iter().sum::<u64>() > 0);
+        assert_eq!(h, store.histogram(&five, &slots).unwrap());
     }
 
     #[test]
