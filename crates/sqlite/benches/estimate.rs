@@ -349,7 +349,8 @@ fn five(store: &SqliteStore, conn: &Connection, now: i64, rounds: usize) {
         (
             "the zone map read whole",
             Box::new(|| {
-                let mut stmt = conn.prepare_cached("SELECT part, min_ts, max_ts FROM log_id_times ORDER BY part").unwrap();
+                let mut stmt =
+                    conn.prepare_cached("SELECT part, min_ts, max_ts FROM log_id_times ORDER BY part").unwrap();
                 let rows = stmt
                     .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
                     .unwrap();

@@ -6,7 +6,9 @@
 //!
 //! A count costs what the plan visits: every row of the span when a
 //! condition is read by scan, or each match through its index, at
-//! [`INDEX_ROW_COST`](super::INDEX_ROW_COST) rows a match. Both are cheap below
+//! [`INDEX_ROW_COST`](super::INDEX_ROW_COST) rows a match. A logger's or
+//! the warnings' walk reads its rows by id, so there a search term's
+//! candidates in the span cost one walked row each ([`Counting`]). Both are cheap below
 //! [`Sizes::exact_rows`]; above, the plan of the exact count is drawn
 //! with that budget's cap ([`SqliteStore::plan_with`] probes each term and
 //! context condition once), and when it reads some condition from its index
@@ -78,7 +80,7 @@ pub(super) fn histogram(store: &SqliteStore, filter: &RecordFilter, slots: &Slot
         // by id: a search term's candidates in the span, read by id too,
         // are cheaper when fewer (the `api::` tree's 20 702 warnings of 7
         // days against `timeout`'s 7 537 candidates there, every row
-        // tested either way: 37 → 11-14 ms at 10 M).
+        // tested either way; docs/performance.md, session 40).
         let counting = Counting { rows, by_id: walked.is_some() };
         return store.count_rows(&store.plan_with(&narrowed, None, Some(counting), false)?, slots);
     }
@@ -561,7 +563,8 @@ mod tests {
         }
         let h = store.histogram_estimate(&five, &slots).unwrap();
         assert!(h.sample.is_none() && h.complete, "counted");
-        let counts: Vec<String> = seen.lock().unwrap().iter().filter(|s| s.contains("SELECT ts, level")).cloned().collect();
+        let counts: Vec<String> =
+            seen.lock().unwrap().iter().filter(|s| s.contains("SELECT ts, level")).cloned().collect();
         assert_eq!(counts.len(), 1, "{counts:#?}");
         assert!(counts[0].contains("log_records_fts MATCH") && counts[0].contains("rowid BETWEEN"), "{}", counts[0]);
 
