@@ -92,17 +92,7 @@ fn field(store: &SqliteStore, conn: &Connection, now: i64, rounds: usize) {
                 (0..slots.len()).filter_map(|i| slot_ids(conn, &bounds[i], &bounds[i + 1])).count().to_string()
             }),
         ),
-        (
-            "zone map read whole",
-            Box::new(|| {
-                let mut stmt =
-                    conn.prepare_cached("SELECT part, min_ts, max_ts FROM log_id_times ORDER BY part").unwrap();
-                let rows = stmt
-                    .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
-                    .unwrap();
-                rows.count().to_string()
-            }),
-        ),
+        ("zone map read whole", Box::new(|| zone_map_read(conn))),
         (
             "counts: a statement per bar, part and form, typeof checked (main)",
             Box::new(|| {
@@ -346,17 +336,7 @@ fn five(store: &SqliteStore, conn: &Connection, now: i64, rounds: usize) {
                 store.histogram(&walk, &quarters).unwrap().slots.iter().map(LevelCounts::total).sum::<u64>().to_string()
             }),
         ),
-        (
-            "the zone map read whole",
-            Box::new(|| {
-                let mut stmt =
-                    conn.prepare_cached("SELECT part, min_ts, max_ts FROM log_id_times ORDER BY part").unwrap();
-                let rows = stmt
-                    .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
-                    .unwrap();
-                rows.count().to_string()
-            }),
-        ),
+        ("the zone map read whole", Box::new(|| zone_map_read(conn))),
     ];
     for (name, sql) in &statements {
         let params = &params;
@@ -381,4 +361,12 @@ fn five(store: &SqliteStore, conn: &Connection, now: i64, rounds: usize) {
 /// How many parameters `sql` takes (its highest `?N`).
 fn stmt_params(conn: &Connection, sql: &str) -> usize {
     conn.prepare_cached(sql).unwrap().parameter_count()
+}
+
+/// The zone map read whole, as the estimate and a plan read it: its rows.
+fn zone_map_read(conn: &Connection) -> String {
+    let mut stmt = conn.prepare_cached("SELECT part, min_ts, max_ts FROM log_id_times ORDER BY part").unwrap();
+    let rows =
+        stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))).unwrap();
+    rows.count().to_string()
 }

@@ -417,29 +417,49 @@ mod tests {
     /// part and accepted form (here 46 for the 24 bars of `user_id=3`, the
     /// integer and the text). The other statement that reads the side table
     /// is the planner's probe of how common the value is.
+    /// A file in `dir` of the records `record(0..n)`, written in batches
+    /// of 5 000 and indexed whole: its path and its sink.
+    fn indexed(
+        dir: &tempfile::TempDir,
+        n: i64,
+        record: impl Fn(i64) -> log_panel_core::Record,
+    ) -> (std::path::PathBuf, crate::SqliteSink) {
+        let path = dir.path().join("logs.db");
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let origin = log_panel_core::Origin::new("api", "h1", 10);
+        for chunk in (0..n).step_by(5_000) {
+            let records: Vec<_> = (chunk..(chunk + 5_000).min(n)).map(&record).collect();
+            sink.write(&log_panel_core::Batch::new(&origin, &records)).unwrap();
+        }
+        while sink.idle().unwrap() {}
+        (path, sink)
+    }
+
+    /// The statements the store's one pooled connection starts from now on.
+    fn traced(store: &SqliteStore) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+        use rusqlite::trace::{TraceEvent, TraceEventCodes};
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let mut conn = store.conn().unwrap();
+        let log = std::sync::Arc::clone(&seen);
+        conn.trace_v2(
+            TraceEventCodes::SQLITE_TRACE_STMT,
+            Some(move |e: TraceEvent<'_>| {
+                if let TraceEvent::Stmt(_, sql) = e {
+                    log.lock().unwrap().push(sql.to_owned());
+                }
+            }),
+        )
+        .unwrap();
+        seen
+    }
+
     #[test]
     fn a_lone_context_values_bars_are_counted_by_one_statement() {
-        use rusqlite::trace::{TraceEvent, TraceEventCodes};
-        use std::sync::{Arc, Mutex};
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir);
         let slots = set::slots();
         let untyped = log_panel_testing::records::filter(|f| f.fields = vec!["user_id=3".parse().unwrap()]);
-        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-        {
-            // The store's one pooled connection, traced: every statement it starts.
-            let mut conn = store.conn().unwrap();
-            let log = Arc::clone(&seen);
-            conn.trace_v2(
-                TraceEventCodes::SQLITE_TRACE_STMT,
-                Some(move |e: TraceEvent<'_>| {
-                    if let TraceEvent::Stmt(_, sql) = e {
-                        log.lock().unwrap().push(sql.to_owned());
-                    }
-                }),
-            )
-            .unwrap();
-        }
+        let seen = traced(&store);
         let h = store.histogram_estimate(&untyped, &slots).unwrap();
         assert_eq!(h.margins, vec![0; slots.len()], "counted, not sampled");
         let seen = seen.lock().unwrap();
@@ -459,9 +479,6 @@ mod tests {
     fn a_term_without_candidates_in_the_spans_zones_draws_exact_zeros() {
         use log_panel_core::{Batch, Level, Origin, Record};
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("logs.db");
-        let mut sink = crate::SqliteSink::open(&path).unwrap();
-        let origin = Origin::new("api", "h1", 10);
         let base = log_panel_testing::records::BASE;
         let record = |i: i64| {
             let message = if i < 10_000 { format!("comet {i} seen") } else { format!("request {i} served") };
@@ -469,11 +486,8 @@ mod tests {
             r.timestamp = Timestamp(base + i * 1_000_000);
             r
         };
-        for chunk in 0..12 {
-            let records: Vec<Record> = (chunk * 5_000..(chunk + 1) * 5_000).map(record).collect();
-            sink.write(&Batch::new(&origin, &records)).unwrap();
-        }
-        while sink.idle().unwrap() {}
+        let (path, mut sink) = indexed(&dir, 60_000, record);
+        let origin = Origin::new("api", "h1", 10);
         let mut store = SqliteStore::open(&path).unwrap();
         store.estimate = Sizes { exact_rows: 1_000, sample_rows: 2_000, block: 20 };
         let slots =
@@ -508,15 +522,10 @@ mod tests {
     /// BY` of the rows by hand.
     #[test]
     fn a_narrow_walks_count_reads_the_spans_candidates_when_fewer() {
-        use log_panel_core::{Batch, Level, Origin, Record, Value as KvValue};
-        use rusqlite::trace::{TraceEvent, TraceEventCodes};
-        use std::sync::{Arc, Mutex};
+        use log_panel_core::{Level, Record, Value as KvValue};
         const DAY: i64 = 86_400_000_000;
         const STEP: i64 = DAY / 1_000;
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("logs.db");
-        let mut sink = crate::SqliteSink::open(&path).unwrap();
-        let origin = Origin::new("api", "h1", 10);
         let base = log_panel_testing::records::BASE;
         // 20 days of 1 000 records: `timeout` in every other record of the
         // first 10 days, in one of 20 after.
@@ -531,11 +540,7 @@ mod tests {
             r.kv = vec![("tenant".into(), KvValue::from(tenant))];
             r
         };
-        for chunk in 0..20 {
-            let records: Vec<Record> = (chunk * 1_000..(chunk + 1) * 1_000).map(record).collect();
-            sink.write(&Batch::new(&origin, &records)).unwrap();
-        }
-        while sink.idle().unwrap() {}
+        let (path, _sink) = indexed(&dir, 20_000, record);
         let mut store = SqliteStore::open(&path).unwrap();
         store.estimate = Sizes { exact_rows: 2_000, sample_rows: 1_000, block: 20 };
         let end = base + 20 * DAY;
@@ -547,20 +552,7 @@ mod tests {
             f.text = Some("timeout".into());
         });
         five.fields = vec!["tenant=globex".parse().unwrap()];
-        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-        {
-            let mut conn = store.conn().unwrap();
-            let log = Arc::clone(&seen);
-            conn.trace_v2(
-                TraceEventCodes::SQLITE_TRACE_STMT,
-                Some(move |e: TraceEvent<'_>| {
-                    if let TraceEvent::Stmt(_, sql) = e {
-                        log.lock().unwrap().push(sql.to_owned());
-                    }
-                }),
-            )
-            .unwrap();
-        }
+        let seen = traced(&store);
         let h = store.histogram_estimate(&five, &slots).unwrap();
         assert!(h.sample.is_none() && h.complete, "counted");
         let counts: Vec<String> =
