@@ -322,6 +322,12 @@ fn five(store: &SqliteStore, conn: &Connection, now: i64, rounds: usize) {
             }),
         ),
         (
+            "histogram, exact (the panel's count-exactly link)",
+            Box::new(|| {
+                store.histogram(&filter, &slots).unwrap().slots.iter().map(LevelCounts::total).sum::<u64>().to_string()
+            }),
+        ),
+        (
             "records page (50 newest)",
             Box::new(|| store.records(&filter, PageAt::Newest, 50).unwrap().records.len().to_string()),
         ),
