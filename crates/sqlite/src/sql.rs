@@ -38,6 +38,11 @@ pub(crate) struct TextPlan {
     /// tested (a page whose term's candidates are older than its span).
     /// Ignored without a `since`: the walk would have no start.
     pub(crate) floor: Option<i64>,
+    /// The index's candidates are read among these ids only (inclusive
+    /// bounds): a cover of the ids of the filter's time span (the zones the
+    /// span meets, `by_id::span_runs`), so a count reads the span's
+    /// candidates, not the table's. `None`: all of them.
+    pub(crate) within: Option<(i64, i64)>,
 }
 
 impl TextPlan {
@@ -271,6 +276,10 @@ impl Sql {
                 }
                 _ => (String::new(), String::new(), String::new()),
             };
+            let within = self.text_plan.within.map_or_else(String::new, |(lo, hi)| {
+                let (lo, hi) = (self.bind(lo), self.bind(hi));
+                format!(" AND log_records_fts.rowid BETWEEN {lo} AND {hi}")
+            });
             // The index gives candidates (its trigrams, not their order):
             // each is checked on its message by the query that reads its
             // row for the other conditions, so a candidate's row is read
@@ -283,7 +292,7 @@ impl Sql {
             self.and(format!(
                 "id IN (SELECT log_records_fts.rowid FROM log_records_fts
                         WHERE log_records_fts MATCH {q}
-                          AND log_records_fts.rowid <= (SELECT indexed_id FROM log_fts_state){above_floor}
+                          AND log_records_fts.rowid <= (SELECT indexed_id FROM log_fts_state){above_floor}{within}
                         UNION ALL
                         {below_floor}SELECT id FROM log_records WHERE id > {from}
                           AND {scan})"

@@ -6,7 +6,9 @@
 //!
 //! A count costs what the plan visits: every row of the span when a
 //! condition is read by scan, or each match through its index, at
-//! [`INDEX_ROW_COST`](super::INDEX_ROW_COST) rows a match. Both are cheap below
+//! [`INDEX_ROW_COST`](super::INDEX_ROW_COST) rows a match. A logger's or
+//! the warnings' walk reads its rows by id, so there a search term's
+//! candidates in the span cost one walked row each ([`Counting`]). Both are cheap below
 //! [`Sizes::exact_rows`]; above, the plan of the exact count is drawn
 //! with that budget's cap ([`SqliteStore::plan_with`] probes each term and
 //! context condition once), and when it reads some condition from its index
@@ -26,9 +28,8 @@ use log_panel_query::{Histogram, HistogramSpan, LevelCounts, RecordFilter, Sampl
 use rusqlite::params_from_iter;
 use rusqlite::types::Value;
 
-use super::{count_row, span_ids, storage, SqliteStore};
+use super::{count_row, span_ids, storage, Counting, SqliteStore};
 use crate::sql::{KeyCondition, Marks, Sql, TextPlan};
-use crate::upkeep::search;
 
 /// When a histogram is estimated, and from how many rows.
 #[derive(Debug, Clone, Copy)]
@@ -70,20 +71,24 @@ pub(super) fn histogram(store: &SqliteStore, filter: &RecordFilter, slots: &Slot
         span_ids(&conn, narrowed.since, narrowed.until).map_err(storage)?
     };
     let Some((first, last)) = ids else { return Ok(Histogram::zeros(slots)) };
-    let rows = last.saturating_sub(first).saturating_add(1).max(0);
-    let rows = walked_rows(store, &narrowed)?.map_or(rows, |walked| walked.min(rows));
+    let span_rows = last.saturating_sub(first).saturating_add(1).max(0);
+    let walked = walked_rows(store, &narrowed)?.filter(|&walked| walked < span_rows);
+    let rows = walked.unwrap_or(span_rows);
     let sizes = store.estimate;
     if rows <= sizes.exact_rows.max(sizes.sample_rows) {
-        return store.count_rows(&store.plan_counting_rows(&narrowed, rows)?, slots);
+        // A walk through a logger's or the warnings' index reads its rows
+        // by id: a search term's candidates in the span, read by id too,
+        // are cheaper when fewer (the `api::` tree's 20 702 warnings of 7
+        // days against `timeout`'s 7 537 candidates there, every row
+        // tested either way; docs/performance.md, session 40).
+        let counting = Counting { rows, by_id: walked.is_some() };
+        return store.count_rows(&store.plan_with(&narrowed, None, Some(counting), false)?, slots);
     }
-    let w = store.plan_with(&narrowed, None, Some(sizes.exact_rows), false)?;
+    let w = store.plan_with(&narrowed, None, Some(Counting { rows: sizes.exact_rows, by_id: false }), false)?;
     if w.indexed {
         return store.count_rows(&w, slots);
     }
     let conn = store.conn()?;
-    if term_misses_span(&conn, w.text_plan.query.as_deref(), &narrowed, first)? {
-        return Ok(Histogram::zeros(slots));
-    }
     let extents = slot_ids(&conn, &narrowed, slots, (first, last))?;
     let Some((key, entry)) = indexed_field(&conn, &narrowed, last)? else {
         return sample(&conn, &narrowed, slots, &extents, sizes);
@@ -99,68 +104,6 @@ pub(super) fn histogram(store: &SqliteStore, filter: &RecordFilter, slots: &Slot
         h.set_total(i, count(n));
     }
     Ok(h)
-}
-
-/// Whether `narrowed`'s search term has no candidate in the zones of the
-/// zone map its span meets, with the search index caught up to the newest
-/// record: then no record of the span can match (a term's candidates hold
-/// its every match; every record of the span has its id in those zones),
-/// and the histogram is exact zeros, where a sample would draw uncertain
-/// bars over an empty page (`job 12` over 7 days at 10 M: 8 such bars
-/// beside 0 rows). The records above the search mark are in no candidate
-/// list: a tail of at most [`TAIL_TESTED`] ids is tested row by row against
-/// the whole filter (one range read); a longer one is not decided here (the
-/// sample runs, as before). So a writer a step ahead of the index, the
-/// state the panel is opened in during an incident, still gets exact zeros.
-/// `query`: the term's search index query, as the count's plan looked it
-/// up (`None`: no indexable term); `first`: the id of the span's first record.
-fn term_misses_span(
-    conn: &rusqlite::Connection,
-    query: Option<&str>,
-    narrowed: &RecordFilter,
-    first: i64,
-) -> Result<bool, StoreError> {
-    let Some(query) = query else { return Ok(false) };
-    let mark = search::indexed_mark(conn).map_err(storage)?;
-    let newest: Option<i64> = conn.query_row("SELECT max(id) FROM log_records", [], |r| r.get(0)).map_err(storage)?;
-    if let Some(newest) = newest.filter(|&n| n > mark) {
-        if newest - mark > TAIL_TESTED || tail_matches(conn, narrowed, mark)? {
-            return Ok(false);
-        }
-    }
-    // A candidate from the span's first id on (a common term has one near
-    // the top of its doclist): sampled, without reading the zone map.
-    if search::candidates_within(conn, query, (first, i64::MAX), 1).map_err(storage)? > 0 {
-        return Ok(false);
-    }
-    for run in super::by_id::span_runs(conn, narrowed.since, narrowed.until).map_err(storage)? {
-        if search::candidates_within(conn, query, run, 1).map_err(storage)? > 0 {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
-/// The most records above the search mark [`term_misses_span`] tests row
-/// by row: the writer's index steps keep the lag within
-/// [`INDEX_LAG_BOUND`](crate::INDEX_LAG_BOUND) plus a batch (2 000 each),
-/// and the newest 4 000 rows of the 10 M file, read by id with a search
-/// term and a context value checked, took 0.3–0.5 ms warm (`sqlite3`,
-/// session 40).
-const TAIL_TESTED: i64 = 4_000;
-
-/// Whether a record above `mark` answers `narrowed` (its time bounds
-/// included), every condition checked on the row: the rows of the tail
-/// are read by id alone, never through an index over the span.
-fn tail_matches(conn: &rusqlite::Connection, narrowed: &RecordFilter, mark: i64) -> Result<bool, StoreError> {
-    let every = Marks { common: (0..KeyCondition::all(narrowed).count()).collect(), ..Marks::default() };
-    let mut w = Sql::planned(narrowed, TextPlan::scan(), every);
-    let above = w.bind(mark);
-    w.and(format!("log_records.id > {above}"));
-    let sql = format!("SELECT EXISTS (SELECT 1 FROM log_records NOT INDEXED{})", w.sql());
-    conn.prepare_cached(&sql)
-        .and_then(|mut stmt| stmt.query_row(params_from_iter(w.params.iter()), |r| r.get(0)))
-        .map_err(storage)
 }
 
 /// A context value's forms, each with its SQLite type ([`exact_entries`](crate::sql::exact_entries)).
@@ -340,6 +283,7 @@ mod tests {
     use log_panel_core::Sink;
     use log_panel_testing::estimate as set;
 
+    use super::super::tests::statements;
     use super::super::INDEX_ROW_COST;
     use super::*;
 
@@ -474,6 +418,24 @@ mod tests {
     /// part and accepted form (here 46 for the 24 bars of `user_id=3`, the
     /// integer and the text). The other statement that reads the side table
     /// is the planner's probe of how common the value is.
+    /// A file in `dir` of the records `record(0..n)`, written in batches
+    /// of 5 000 and indexed whole: its path and its sink.
+    fn indexed(
+        dir: &tempfile::TempDir,
+        n: i64,
+        record: impl Fn(i64) -> log_panel_core::Record,
+    ) -> (std::path::PathBuf, crate::SqliteSink) {
+        let path = dir.path().join("logs.db");
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let origin = log_panel_core::Origin::new("api", "h1", 10);
+        for chunk in (0..n).step_by(5_000) {
+            let records: Vec<_> = (chunk..(chunk + 5_000).min(n)).map(&record).collect();
+            sink.write(&log_panel_core::Batch::new(&origin, &records)).unwrap();
+        }
+        while sink.idle().unwrap() {}
+        (path, sink)
+    }
+
     #[test]
     fn a_lone_context_values_bars_are_counted_by_one_statement() {
         let dir = tempfile::tempdir().unwrap();
@@ -521,32 +483,6 @@ mod tests {
         let mut store = SqliteStore::open(path).unwrap();
         store.estimate = Sizes { exact_rows: 100, sample_rows: 100, block: 10 };
         store
-    }
-
-    /// Every statement `read` runs on the store's one pooled connection
-    /// (traced while it runs).
-    fn statements(store: &SqliteStore, read: impl FnOnce()) -> Vec<String> {
-        use rusqlite::trace::{TraceEvent, TraceEventCodes};
-        use std::sync::{Arc, Mutex};
-        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-        {
-            let mut conn = store.conn().unwrap();
-            let log = Arc::clone(&seen);
-            conn.trace_v2(
-                TraceEventCodes::SQLITE_TRACE_STMT,
-                Some(move |e: TraceEvent<'_>| {
-                    if let TraceEvent::Stmt(_, sql) = e {
-                        log.lock().unwrap().push(sql.to_owned());
-                    }
-                }),
-            )
-            .unwrap();
-        }
-        read();
-        let mut conn = store.conn().unwrap();
-        conn.trace_v2(TraceEventCodes::empty(), None::<fn(TraceEvent<'_>)>).unwrap();
-        let seen = seen.lock().unwrap().clone();
-        seen
     }
 
     /// What each filter on [`typed_threes`] matches, as the records' own JSON
@@ -724,16 +660,15 @@ mod tests {
 
     /// A term whose candidates all lie in zones the span does not meet (a
     /// word of the oldest records, a span of the newest) matches nothing
-    /// there: its bars are exact zeros, not a sample's uncertain ones; over
-    /// a span that meets them, or with records above the search mark, the
-    /// rows are sampled as before.
+    /// there: its bars are exact zeros, not a sample's uncertain ones (the
+    /// plan counts the span's candidates, none, so the count reads them and
+    /// the records above the search mark); over a span that meets them the
+    /// rows are sampled as before. A match above the search mark is counted:
+    /// session 39 sampled the span then, and drew it before as 0 ± a margin.
     #[test]
     fn a_term_without_candidates_in_the_spans_zones_draws_exact_zeros() {
         use log_panel_core::{Batch, Level, Origin, Record};
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("logs.db");
-        let mut sink = crate::SqliteSink::open(&path).unwrap();
-        let origin = Origin::new("api", "h1", 10);
         let base = log_panel_testing::records::BASE;
         let record = |i: i64| {
             let message = if i < 10_000 { format!("comet {i} seen") } else { format!("request {i} served") };
@@ -741,11 +676,8 @@ mod tests {
             r.timestamp = Timestamp(base + i * 1_000_000);
             r
         };
-        for chunk in 0..12 {
-            let records: Vec<Record> = (chunk * 5_000..(chunk + 1) * 5_000).map(record).collect();
-            sink.write(&Batch::new(&origin, &records)).unwrap();
-        }
-        while sink.idle().unwrap() {}
+        let (path, mut sink) = indexed(&dir, 60_000, record);
+        let origin = Origin::new("api", "h1", 10);
         let mut store = SqliteStore::open(&path).unwrap();
         store.estimate = Sizes { exact_rows: 1_000, sample_rows: 2_000, block: 20 };
         let slots =
@@ -758,32 +690,90 @@ mod tests {
         assert_eq!(h, store.histogram(&comet, &late).unwrap());
         // Over every record: the comets are there, sampled (10 000 candidates over the cap).
         assert!(store.histogram_estimate(&comet, &slots(0)).unwrap().sample.is_some());
-        // Records above the search mark without a comet (in the span and
-        // beyond it): the tail is tested row by row, still exact zeros.
-        let tail: Vec<Record> = (59_990..60_010).map(record).collect();
-        sink.write(&Batch::new(&origin, &tail)).unwrap();
+        // A comet above the search mark, in the last bar: counted, exactly.
+        let mut tail = record(0);
+        tail.timestamp = Timestamp(base + 59_999 * 1_000_000);
+        sink.write(&Batch::new(&origin, &[tail])).unwrap();
         let h = store.histogram_estimate(&comet, &late).unwrap();
-        assert_eq!(h, Histogram::zeros(&late), "a short unindexed tail without the term");
-        // A longer tail than is tested row by row, without a comet: not
-        // decided, sampled; the index caught up, exact zeros again.
-        let more: Vec<Record> = (0..=TAIL_TESTED)
-            .map(|i| {
-                let mut r = record(45_000);
-                r.timestamp = Timestamp(base + 45_000 * 1_000_000 + i);
-                r
+        assert!(h.sample.is_none());
+        assert_eq!(h.slots.iter().map(LevelCounts::total).collect::<Vec<_>>()[19], 1);
+        assert_eq!(h, store.histogram(&comet, &late).unwrap());
+    }
+
+    /// The five-condition combination in small (session 40): a tree's
+    /// warnings with a word common in the table but rarer in the span, and
+    /// a common context value. The tree's warnings of the span (1 750) are
+    /// within the exact budget, so the bars are counted; the count reads
+    /// the word's candidates of the span (700), by id like the warnings'
+    /// rows, not every warning of the tree tested on its row: the count's
+    /// statement looks the word up in the search index, bounded to the
+    /// span's ids. Before, it scanned (the table's 5 700 candidates against
+    /// a cap of 1 750 / 16), and this test fails. The bars equal a `GROUP
+    /// BY` of the rows by hand.
+    #[test]
+    fn a_narrow_walks_count_reads_the_spans_candidates_when_fewer() {
+        use log_panel_core::{Level, Record, Value as KvValue};
+        const DAY: i64 = 86_400_000_000;
+        const STEP: i64 = DAY / 1_000;
+        let dir = tempfile::tempdir().unwrap();
+        let base = log_panel_testing::records::BASE;
+        // 20 days of 1 000 records: `timeout` in every other record of the
+        // first 10 days, in one of 20 after.
+        let record = |i: i64| {
+            let logger = ["api::a", "api::b", "web", "db"][usize::try_from(i % 4).unwrap()];
+            let level = if (i / 4) % 2 == 0 { Level::Warn } else { Level::Info };
+            let word = if i < 10_000 { i % 2 == 0 } else { i % 20 == 0 || i % 20 == 5 };
+            let message = if word { format!("upstream timeout {i}") } else { format!("request {i} served") };
+            let mut r = Record::new(level, logger, message);
+            r.timestamp = Timestamp(base + i * STEP);
+            let tenant = if i % 3 == 0 { "globex" } else { "acme" };
+            r.kv = vec![("tenant".into(), KvValue::from(tenant))];
+            r
+        };
+        let (path, _sink) = indexed(&dir, 20_000, record);
+        let mut store = SqliteStore::open(&path).unwrap();
+        store.estimate = Sizes { exact_rows: 2_000, sample_rows: 1_000, block: 20 };
+        let end = base + 20 * DAY;
+        let slots = Slots::ending_at(Timestamp(end), 3 * 3_600_000_000, 56).unwrap();
+        let mut five = log_panel_testing::records::filter(|f| {
+            f.logger = Some(log_panel_query::LoggerMatch::Tree("api".into()));
+            f.min_level = Some(Level::Warn);
+            f.since = Some(Timestamp(end - 7 * DAY));
+            f.text = Some("timeout".into());
+        });
+        five.fields = vec!["tenant=globex".parse().unwrap()];
+        let mut drawn = None;
+        let seen = statements(&store, || drawn = Some(store.histogram_estimate(&five, &slots).unwrap()));
+        let h = drawn.unwrap();
+        assert!(h.sample.is_none() && h.complete, "counted");
+        let counts: Vec<&String> = seen.iter().filter(|s| s.contains("SELECT ts, level")).collect();
+        assert_eq!(counts.len(), 1, "{counts:#?}");
+        assert!(counts[0].contains("log_records_fts MATCH") && counts[0].contains("rowid BETWEEN"), "{}", counts[0]);
+
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut grouped = vec![0u64; slots.len()];
+        let mut stmt = conn
+            .prepare(
+                "SELECT (CAST(strftime('%s', substr(ts, 1, 19)) AS INTEGER) - ?1) / 10800, count(*) FROM log_records
+                 WHERE logger LIKE 'api::%' AND level >= 30 AND ts >= ?2 AND message LIKE '%timeout%'
+                   AND json_extract(context, '$.tenant') = 'globex'
+                 GROUP BY 1",
+            )
+            .unwrap();
+        let start = slots.start().0 / 1_000_000;
+        let rows = stmt
+            .query_map(rusqlite::params![start, Timestamp(end - 7 * DAY).to_rfc3339()], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
             })
-            .collect();
-        sink.write(&Batch::new(&origin, &more)).unwrap();
-        assert!(store.histogram_estimate(&comet, &late).unwrap().sample.is_some(), "a tail over the bound");
-        while sink.idle().unwrap() {}
-        assert_eq!(store.histogram_estimate(&comet, &late).unwrap(), Histogram::zeros(&late), "caught up");
-        // A comet above the mark, in the span: no zeros (sampled, as
-        // before); the exact count finds it.
-        let mut lone = Record::new(Level::Info, "web::api", "comet late".to_owned());
-        lone.timestamp = Timestamp(base + 59_000 * 1_000_000);
-        sink.write(&Batch::new(&origin, &[lone])).unwrap();
-        assert!(store.histogram_estimate(&comet, &late).unwrap().sample.is_some());
-        assert_eq!(store.histogram(&comet, &late).unwrap().slots.iter().map(LevelCounts::total).sum::<u64>(), 1);
+            .unwrap();
+        for row in rows {
+            let (bar, n) = row.unwrap();
+            grouped[usize::try_from(bar).unwrap()] = u64::try_from(n).unwrap();
+        }
+        let totals: Vec<u64> = h.slots.iter().map(LevelCounts::total).collect();
+        assert_eq!(totals, grouped);
+        assert!(grouped.iter().sum::<u64>() > 0);
+        assert_eq!(h, store.histogram(&five, &slots).unwrap());
     }
 
     #[test]
