@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use log_panel_query::{Behind, IndexLag, LevelCounts, Maintenance, Store, StoreErrorKind, Timeline};
 use log_panel_query::{
     CardFilter, CardsQuery, CommitWaiter, FieldValue, Follow, IndexNote, LoggerCard, PageAt, RecordFilter, Slots,
     StoredRecord, Wake,
 };
+use log_panel_query::{IndexLag, LevelCounts, Maintenance, NoteChange, SettledNote, Store, StoreErrorKind, Timeline};
 
 use crate::args::{ExportArgs, ExportFormat, Format, PruneArgs, QueryArgs, SitesArgs, StatsArgs, TailArgs};
 use crate::error::{out, CliError};
@@ -95,10 +95,10 @@ pub(crate) fn tail(ctx: &Ctx, a: &TailArgs, filter: RecordFilter) -> Result<(), 
             w.write(r, &ctx.clock)?;
         }
         w.flush()?;
-        say(&lag.said);
+        say(lag.said());
         return Ok(());
     }
-    say(&lag.said);
+    say(lag.said());
     let mut lag = lag;
     let watched = filter.clone();
     // The latest lines go through the follow too: those younger than the
@@ -121,17 +121,14 @@ pub(crate) fn tail(ctx: &Ctx, a: &TailArgs, filter: RecordFilter) -> Result<(), 
 /// index (a filter that reads none never asks the store).
 const LAG_EVERY: Duration = Duration::from_secs(1);
 
-/// What `tail -f` last said on stderr about the indexes its filter reads.
-/// It says it again when the note's text changes other than by a count —
-/// an index falls behind, another becomes the one behind, one catches up
-/// (one line, [`CAUGHT_UP`] when none is left), or its lag cannot be read,
-/// or fails otherwise — never as the count of a lagging index moves with the
-/// writer, which would be a line per poll.
+/// What `tail -f` said on stderr about the indexes its filter reads: the
+/// note of its opening lines, then each change of the note that settled
+/// ([`SettledNote`]: a lag that lasts, one past the writer's bound, the
+/// indexes caught up after a lag was said, a read of the lag that failed) —
+/// never a lag that comes and goes with each of a writer's batches, nor a
+/// count moving with the writer, either of which would be a line per poll.
 struct LagWatch {
-    said: IndexNote,
-    /// The note with its counts left out: which indexes the filter reads are
-    /// behind, or why the lag could not be read. A change of it is said.
-    which: IndexNote,
+    note: SettledNote,
     read_at: Instant,
 }
 
@@ -143,40 +140,30 @@ impl LagWatch {
     /// filter that reads no index never asks the store).
     fn read(store: &dyn Store, filter: &RecordFilter) -> LagWatch {
         let read_at = Instant::now();
-        if !filter.reads_an_index() {
-            return LagWatch { said: IndexNote::Current, which: IndexNote::Current, read_at };
-        }
-        let read = store.index_lag();
-        let uncounted = read.as_ref().map(uncounted);
-        LagWatch {
-            said: IndexNote::from_read(read.as_ref(), filter),
-            which: IndexNote::from_read(uncounted.as_ref(), filter),
-            read_at,
-        }
+        let read = if filter.reads_an_index() { store.index_lag() } else { Ok(IndexLag::default()) };
+        LagWatch { note: SettledNote::opened(filter, read.as_ref(), read_at), read_at }
     }
 
-    /// Reads the note again (at most every [`LAG_EVERY`]) and says it when
-    /// it changed other than by a count.
+    /// The note said with the opening lines.
+    fn said(&self) -> &IndexNote {
+        self.note.shown()
+    }
+
+    /// Reads the lag again (at most every [`LAG_EVERY`], and only when the
+    /// filter reads an index) and says the note when it changed other than
+    /// by a count.
     fn check(&mut self, store: &dyn Store, filter: &RecordFilter) {
-        if self.read_at.elapsed() < LAG_EVERY {
+        if !filter.reads_an_index() || self.read_at.elapsed() < LAG_EVERY {
             return;
         }
-        let now = LagWatch::read(store, filter);
-        if now.which != self.which {
-            match now.said {
+        self.read_at = Instant::now();
+        if self.note.read(store.index_lag().as_ref(), self.read_at) == NoteChange::Said {
+            match self.note.shown() {
                 IndexNote::Current => eprintln!("log-panel: {CAUGHT_UP}"),
-                _ => say(&now.said),
+                shown => say(shown),
             }
         }
-        *self = now;
     }
-}
-
-/// `lag` with every index that is behind one record behind: its note says
-/// which indexes are behind and not how far.
-fn uncounted(lag: &IndexLag) -> IndexLag {
-    let one = |b: Behind| if b.is_behind() { Behind::counted(1) } else { Behind::default() };
-    IndexLag::new(one(lag.search), one(lag.context))
 }
 
 /// The newest `n` records `filter` keeps by time (then id), oldest first:

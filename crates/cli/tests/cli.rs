@@ -215,6 +215,41 @@ fn tail_follow_says_a_lagging_index_once_and_when_it_caught_up() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
+/// `tail -f` beside a writer whose idle steps index each batch soon after
+/// it: the lag comes and goes with every batch and is never said (it was,
+/// once per batch read behind); a lag that lasts is said, once, after
+/// `LAG_SETTLES_AFTER` (3 s) of reads behind.
+#[cfg(unix)]
+#[test]
+fn tail_follow_says_nothing_of_a_lag_that_comes_and_goes_and_says_one_that_lasts() {
+    let (db, mut sink) = lagging();
+    sink.catch_up_indexes(10_000).unwrap();
+    let (mut child, rx) = follow_stderr(&db.path, &["--text", "payment"]);
+    // The opening line is printed after the opening read of the lag (none).
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("payment failed"), "{first}");
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    // Behind for 600 ms after each batch (the lag is read again every
+    // second: most batches are read behind), then caught up for longer
+    // than the time between two reads (1 s and a poll of 200 ms).
+    for batch in 0..5 {
+        sink.write(&Batch::new(&api(), &[record(Level::Info, "live", "payment retried", 0)])).unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+        sink.catch_up_indexes(10_000).unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_millis(1_600)).ok(), None, "batch {batch}");
+    }
+    sink.write(&Batch::new(&api(), &[record(Level::Info, "live", "payment retried", 0)])).unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_millis(2_500)).ok(), None, "not said before it lasted");
+    let said = rx.recv_timeout(Duration::from_secs(10)).expect("the lag that lasts");
+    assert!(said.starts_with("log-panel: search index 1 record behind:"), "{said}");
+    assert_eq!(rx.recv_timeout(Duration::from_millis(1_500)).ok(), None, "said once");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
 /// `tail -f` over a filter that reads both indexes says the note again when
 /// another index becomes the one behind (its text changed, not only a count).
 #[cfg(unix)]

@@ -68,6 +68,17 @@ const FULL_POLL: Duration = Duration::from_millis(20);
 /// most a few hundred records late, large enough that the look is rare.
 const DRAIN_BURST: usize = 256;
 
+/// The longest the writer spends on the sink's upkeep at shutdown, once
+/// everything is stored ([`Writer::upkeep_at_exit`]). SQLite's idle steps
+/// index about 30 000 records a second (docs/performance.md, "SQLite: one
+/// statement an indexing step"), so 250 ms index about 7 500, several times
+/// the 2 000 records a writer leaves unindexed at most
+/// (`log_panel_sqlite::INDEX_LAG_BOUND`): a writer within its bound catches
+/// up (91 records take one step of a few milliseconds), while a process's
+/// exit never waits longer than a user notices for what the next writer
+/// would index anyway.
+const EXIT_UPKEEP: Duration = Duration::from_millis(250);
+
 /// Settings the writer needs beyond the batch policy.
 pub(crate) struct WriterSettings {
     pub(crate) policy: BatchPolicy,
@@ -389,9 +400,28 @@ impl Writer {
                 self.spill_all("shutdown");
             }
         }
+        if !self.batches.has_backlog() && self.health.is_ok() {
+            self.upkeep_at_exit(deadline);
+        }
         self.publish_gauges();
         self.progress.answer_all();
         true
+    }
+
+    /// The sink's upkeep steps after the last batch, until it has nothing
+    /// more to do, for at most [`EXIT_UPKEEP`] and never past the shutdown's
+    /// `deadline`: while draining, `idle_work` takes no step, so without this
+    /// the last batches stay unindexed (and a lag note stays on) until the
+    /// next writer runs. A crash leaves them to that writer as before.
+    fn upkeep_at_exit(&mut self, deadline: Instant) {
+        // Real time, not the writer's clock: this bounds how long the
+        // process's exit waits, and a test's manual clock never moves here.
+        let until = Instant::now() + EXIT_UPKEEP;
+        while Instant::now() < until && self.clock.now() < deadline {
+            if self.storing.idle() != Upkeep::More {
+                break;
+            }
+        }
     }
 
     fn report_drops(&mut self) {

@@ -134,6 +134,13 @@ impl IndexLag {
         IndexLag { search, context }
     }
 
+    /// This lag with every index that is behind one record behind: its
+    /// note says which indexes are behind and not how far.
+    fn uncounted(&self) -> IndexLag {
+        let one = |b: Behind| if b.is_behind() { Behind::counted(1) } else { Behind::default() };
+        IndexLag::new(one(self.search), one(self.context))
+    }
+
     /// Whether either index is behind.
     pub fn is_behind(&self) -> bool {
         self.search.is_behind() || self.context.is_behind()
@@ -274,6 +281,143 @@ pub fn summary_note(store: &dyn Store) -> IndexNote {
     IndexNote::of(|| store.index_lag(), true, true)
 }
 
+/// How long the indexes a live view's filter reads must stay behind, read
+/// after read, before the view says so ([`SettledNote`]): a writer at a
+/// steady rate leaves each batch unindexed until its next idle step, within
+/// a second, so a note said at the first read behind flips on and off with
+/// every batch (8 notes in 30 s beside 200 records/s). Three reads a second
+/// apart: a lag that outlives them is one a user should know of.
+pub const LAG_SETTLES_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A lag said at the first read that meets it ([`SettledNote`]): more
+/// records behind than a writer's idle steps leave unindexed at most
+/// (`log_panel_sqlite::INDEX_LAG_BOUND`), so not one batch waiting for its
+/// step but a writer that fell behind (a burst, a bulk load, no writer).
+pub const LAG_SAID_AT_ONCE: u64 = 2_000;
+
+/// What a live view (`log-panel tail -f`, the web live tail) shows about the
+/// indexes its filter reads, from reads of the lag one after another: the
+/// note that settled, not every read's. An index falling behind is said once
+/// it has been behind for [`LAG_SETTLES_AFTER`] in every read, or at once
+/// when it is more than [`LAG_SAID_AT_ONCE`] records behind; "caught up"
+/// only after a lag was shown. A read of the lag that fails is shown at
+/// once (it is not a writer's batch). The answer stays complete whatever is
+/// shown: records above a mark are scanned.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use log_panel_query::{Behind, IndexLag, NoteChange, RecordFilter, SettledNote};
+/// let mut filter = RecordFilter::default();
+/// filter.text = Some("timeout".into());
+/// let t0 = Instant::now();
+/// let mut note = SettledNote::opened(&filter, Ok::<_, String>(&IndexLag::default()), t0);
+/// let behind = IndexLag::new(Behind::counted(90), Behind::default());
+/// // Behind for one read, caught up the next: nothing said.
+/// assert_eq!(note.read(Ok::<_, String>(&behind), t0 + Duration::from_secs(1)), NoteChange::None);
+/// assert_eq!(note.read(Ok::<_, String>(&IndexLag::default()), t0 + Duration::from_secs(2)), NoteChange::None);
+/// // Behind in every read for three seconds: said.
+/// for s in 3..6 {
+///     assert_eq!(note.read(Ok::<_, String>(&behind), t0 + Duration::from_secs(s)), NoteChange::None);
+/// }
+/// assert_eq!(note.read(Ok::<_, String>(&behind), t0 + Duration::from_secs(6)), NoteChange::Said);
+/// assert!(note.shown().line().is_some_and(|l| l.starts_with("search index 90 records behind")));
+/// ```
+#[derive(Debug, Clone)]
+pub struct SettledNote {
+    filter: RecordFilter,
+    /// The note the view shows now.
+    shown: IndexNote,
+    /// [`shown`](Self::shown) with its counts left out: which indexes are
+    /// behind, or why the lag could not be read. A change of it is said.
+    which: IndexNote,
+    /// Since when every read found an index the filter reads behind, while
+    /// that is not shown yet.
+    behind_since: Option<std::time::Instant>,
+}
+
+/// What a read of the lag changed in what a [`SettledNote`] shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NoteChange {
+    /// Nothing: say nothing.
+    None,
+    /// The same indexes are behind, by another count: a view that shows the
+    /// note in place may refresh it; one that prints lines stays quiet.
+    Counted,
+    /// Another note: an index fell behind (and stayed), another is the one
+    /// behind, the indexes caught up ([`IndexNote::Current`]), or the lag
+    /// could not be read (or can again). Say [`SettledNote::shown`].
+    Said,
+}
+
+impl SettledNote {
+    /// The note of a view that opened at `now` (the note of its first
+    /// answer, said at once: it goes with the records read, see
+    /// [`shown`](Self::shown)).
+    /// `opening` is the read that note came from (its counts left out,
+    /// what a later read is compared with).
+    pub fn opened<E: fmt::Display>(
+        filter: &RecordFilter,
+        opening: Result<&IndexLag, E>,
+        now: std::time::Instant,
+    ) -> SettledNote {
+        let (shown, which, _) = settled_notes(filter, opening);
+        let behind_since = matches!(shown, IndexNote::Behind(_)).then_some(now);
+        SettledNote { filter: filter.clone(), shown, which, behind_since }
+    }
+
+    /// The note shown now.
+    pub fn shown(&self) -> &IndexNote {
+        &self.shown
+    }
+
+    /// Takes a read of the lag made at `now` (what [`Store::index_lag`]
+    /// answered, or its error) and says what changed in the note shown.
+    pub fn read<E: fmt::Display>(&mut self, read: Result<&IndexLag, E>, now: std::time::Instant) -> NoteChange {
+        let (note, which, far) = settled_notes(&self.filter, read);
+        if let IndexNote::Behind(_) = note {
+            let since = *self.behind_since.get_or_insert(now);
+            let settled = far || now.saturating_duration_since(since) >= LAG_SETTLES_AFTER;
+            // Only a note not shown yet waits: one shown follows its counts.
+            if !settled && self.shown == IndexNote::Current {
+                return NoteChange::None;
+            }
+        } else {
+            self.behind_since = None;
+        }
+        let change = if note == self.shown {
+            NoteChange::None
+        } else if which == self.which {
+            NoteChange::Counted
+        } else {
+            NoteChange::Said
+        };
+        self.shown = note;
+        self.which = which;
+        change
+    }
+}
+
+/// The note of `filter` for `read`, the same with its counts left out, and
+/// whether an index it reads is more than [`LAG_SAID_AT_ONCE`] behind.
+fn settled_notes<E: fmt::Display>(filter: &RecordFilter, read: Result<&IndexLag, E>) -> (IndexNote, IndexNote, bool) {
+    let (text, keys) = filter.reads_indexes();
+    match read {
+        Ok(lag) => {
+            let far = |b: Behind| b.records > LAG_SAID_AT_ONCE;
+            (
+                IndexNote::of(|| Ok::<_, E>(lag), text, keys),
+                IndexNote::of(|| Ok::<_, E>(lag.uncounted()), text, keys),
+                (text && far(lag.search)) || (keys && far(lag.context)),
+            )
+        }
+        Err(e) => {
+            let note = IndexNote::of(|| Err::<IndexLag, E>(e), text, keys);
+            (note.clone(), note, false)
+        }
+    }
+}
+
 impl RecordFilter {
     /// Whether this filter reads a lookup index (the message search index
     /// or the context-key index), its query's leaves included: whether
@@ -361,5 +505,77 @@ mod tests {
             Some("search and context-key index 4 records behind: the newest 4 records are scanned (results stay complete)")
         );
         assert_eq!(IndexLag::default().summary(), None);
+    }
+
+    /// `reads` (a lag of the search index each, `None`: a failed read) one
+    /// second apart through a [`SettledNote`] opened on nothing behind: the
+    /// changes said, with the note then shown.
+    fn said(reads: &[Option<u64>]) -> Vec<(NoteChange, Option<String>)> {
+        let filter = RecordFilter { text: Some("timeout".into()), ..RecordFilter::default() };
+        let t0 = std::time::Instant::now();
+        let mut note = SettledNote::opened(&filter, Ok::<_, String>(&IndexLag::default()), t0);
+        let mut out = Vec::new();
+        for (s, read) in (1..).zip(reads) {
+            let lag = read.map(|n| IndexLag::new(Behind::counted(n), Behind::default()));
+            let change = note.read(lag.as_ref().ok_or("down"), t0 + std::time::Duration::from_secs(s));
+            if change != NoteChange::None {
+                out.push((change, note.shown().line().map(str::to_owned)));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_lag_that_flips_every_read_is_never_said() {
+        // A writer at a steady rate: each read finds the last batch
+        // unindexed or its idle step done, for 30 s.
+        let flips: Vec<Option<u64>> = (0..30).map(|i| Some(if i % 2 == 0 { 91 } else { 0 })).collect();
+        assert_eq!(said(&flips), []);
+        // Behind for two reads in three: never for LAG_SETTLES_AFTER.
+        let twos: Vec<Option<u64>> = (0..30).map(|i| Some(if i % 3 == 2 { 0 } else { 180 })).collect();
+        assert_eq!(said(&twos), []);
+    }
+
+    #[test]
+    fn a_lag_that_lasts_is_said_once_then_its_catching_up() {
+        let mut reads = vec![Some(90), Some(300), Some(500), Some(800), Some(700)];
+        reads.extend([Some(0), Some(0)]);
+        let line = |n: u64| {
+            Some(format!("search index {n} records behind: the newest {n} records are scanned (results stay complete)"))
+        };
+        // Said at the fourth read (three seconds after the first behind), the
+        // count then refreshed in place, caught up once.
+        assert_eq!(
+            said(&reads),
+            [(NoteChange::Said, line(800)), (NoteChange::Counted, line(700)), (NoteChange::Said, None)]
+        );
+    }
+
+    #[test]
+    fn a_lag_past_the_writers_bound_or_a_failed_read_is_said_at_once() {
+        let far = LAG_SAID_AT_ONCE + 1;
+        let said = said(&[Some(far), Some(0), None, Some(5)]);
+        assert_eq!(said.len(), 4, "{said:?}");
+        assert_eq!(said[0].0, NoteChange::Said);
+        assert!(said[0].1.as_deref().is_some_and(|l| l.starts_with("search index 2\u{202f}001 records behind")));
+        assert_eq!(said[1], (NoteChange::Said, None));
+        assert_eq!(said[2], (NoteChange::Said, Some("index lag unknown: down".to_owned())));
+        // After the failed read, the lag read again replaces its line.
+        assert_eq!(said[3].0, NoteChange::Said);
+    }
+
+    #[test]
+    fn a_view_opened_behind_says_when_it_caught_up() {
+        let filter = RecordFilter { text: Some("timeout".into()), ..RecordFilter::default() };
+        let t0 = std::time::Instant::now();
+        let lag = IndexLag::new(Behind::counted(40), Behind::default());
+        let mut note = SettledNote::opened(&filter, Ok::<_, String>(&lag), t0);
+        assert!(note.shown().line().is_some());
+        assert_eq!(note.read(Ok::<_, String>(&lag), t0), NoteChange::None);
+        assert_eq!(note.read(Ok::<_, String>(&IndexLag::default()), t0), NoteChange::Said);
+        assert_eq!(note.shown(), &IndexNote::Current);
+        // A filter that reads no index: nothing, whatever the lag.
+        let mut none = SettledNote::opened(&RecordFilter::default(), Ok::<_, String>(&lag), t0);
+        assert_eq!(none.read(Err("down"), t0 + LAG_SETTLES_AFTER), NoteChange::None);
     }
 }

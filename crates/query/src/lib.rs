@@ -54,7 +54,10 @@ pub use fields::{
 };
 pub use follow::Follow;
 pub use histogram::{cluster_margin, HistogramSpan};
-pub use lag::{context_note, grouped, index_note, summary_note, Behind, IndexLag, IndexNote};
+pub use lag::{
+    context_note, grouped, index_note, summary_note, Behind, IndexLag, IndexNote, NoteChange, SettledNote,
+    LAG_SAID_AT_ONCE, LAG_SETTLES_AFTER,
+};
 pub use language::{parse_query, Expr, QueryError, MAX_DEPTH, MAX_QUERY_BYTES, MAX_TERMS};
 pub use params::{parse_pid, FilterError, FilterParams, LevelSpec, Timeline};
 pub use range::{FieldRange, RangeOp};

@@ -292,3 +292,34 @@ fn streams_opening_together_share_a_read_of_the_lag() {
         assert!(reads <= 4, "30 streams, {reads} reads of the lag");
     });
 }
+
+/// The live tail beside a writer whose idle steps index each batch within a
+/// second: the lag comes and goes with every batch and no note is sent (one
+/// was, at each read that found a batch unindexed); a lag that lasts is
+/// sent once it lasted (`LAG_SETTLES_AFTER`, 3 s).
+#[test]
+fn the_live_tail_sends_no_note_of_a_lag_that_comes_and_goes_and_sends_one_that_lasts() {
+    let (_dir, _sink, inner, rt) = lagging();
+    let rt = Unwaited(Some(rt));
+    let (script, store) = scripted(inner);
+    rt.block_on(async {
+        let app = router_with(store, PanelOptions::default().tail_poll(Duration::from_millis(10)));
+        let mut events = Events::open(&app, "/tail/events?text=payment").await;
+        assert_eq!(first_lag(&mut events).await, "\"\"", "nothing behind at the start");
+        // Behind for 600 ms of every 2.2 s: the poller reads the lag every
+        // second, so most batches are read behind, and every caught-up spell
+        // is read too.
+        for _ in 0..5 {
+            *script.lag.lock().unwrap() = search_behind(90);
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            *script.lag.lock().unwrap() = IndexLag::default();
+            tokio::time::sleep(Duration::from_millis(1_600)).await;
+        }
+        let text = events.read_for(Duration::from_millis(10)).await;
+        assert_eq!(text.matches("event: lag").count(), 1, "{text}");
+        *script.lag.lock().unwrap() = search_behind(90);
+        let text = events.read_for(Duration::from_millis(2_500)).await;
+        assert_eq!(text.matches("event: lag").count(), 1, "not before it lasted: {text}");
+        events.until_text("event: lag\ndata: \"search index 90 records behind").await;
+    });
+}

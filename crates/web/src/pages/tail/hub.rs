@@ -21,10 +21,12 @@
 //!
 //! The poller also reads the indexes' lag ([`Store::index_lag`]), at most
 //! every [`LAG_EVERY`] and only while an open stream's filter reads an index
-//! (no other note can change), and tells the streams when it changed; each
-//! stream sends its page a `lag` event when the note of its own filter
-//! changed (an index it reads fell behind, moved, caught up, or its lag could
-//! not be read), which the page shows in place of the note it opened with.
+//! (no other note can change), and tells the streams when it changed or is
+//! behind; each stream sends its page a `lag` event when the note of its own
+//! filter that settled changed ([`SettledNote`]: an index it reads stayed
+//! behind for a few seconds or is far behind, moved, caught up, or its lag
+//! could not be read; not a lag that comes and goes with a writer's
+//! batches), which the page shows in place of the note it opened with.
 //! The stream's own reads (its first page, a resync) read those indexes; the
 //! poller's reads take every record and read none.
 //!
@@ -51,7 +53,7 @@ use std::time::Duration;
 use axum::response::sse::Event;
 use futures_util::Stream;
 use log_panel_core::escape_controls;
-use log_panel_query::{CommitWaiter, Follow, IndexLag, IndexNote, RecordFilter, StoredRecord};
+use log_panel_query::{CommitWaiter, Follow, IndexLag, NoteChange, RecordFilter, SettledNote, StoredRecord};
 use log_panel_query::{Store, StoreError, StoreErrorKind};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -177,6 +179,9 @@ impl TailHub {
         };
         let positioned = shared.positioned;
         drop(shared);
+        // A filter that reads no index has nothing to say, as its page said.
+        let lag = (!reads_index)
+            .then(|| SettledNote::opened(&filter, Ok::<_, String>(&IndexLag::default()), opened.into_std()));
         Some(TailStream {
             rx,
             positioned,
@@ -192,8 +197,7 @@ impl TailHub {
             resynced: BTreeSet::new(),
             failing: false,
             pending: VecDeque::new(),
-            // A filter that reads no index has nothing to say, as its page said.
-            lag: (!reads_index).then_some(IndexNote::Current),
+            lag,
             lag_at: None,
         })
     }
@@ -218,7 +222,7 @@ impl TailHub {
     }
 
     /// Keeps `lag` when it is fresher than the read kept and tells the
-    /// streams when the lag changed; returns the freshest read.
+    /// streams when the lag changed or is behind; returns the freshest read.
     fn publish_lag(&self, lag: LagAt) -> LagAt {
         let mut shared = self.lock();
         let kept = match &shared.lag {
@@ -226,7 +230,10 @@ impl TailHub {
             Some(kept) => Some(kept.read.clone()),
             None => None,
         };
-        if kept.as_ref() != Some(&lag.read) {
+        // A lag read again unchanged is told too: a stream shows a lag once
+        // it lasted ([`SettledNote`]), which only later reads can say.
+        let behind = lag.read.as_ref().is_ok_and(IndexLag::is_behind);
+        if behind || kept.as_ref() != Some(&lag.read) {
             if let Some(tx) = &shared.tx {
                 let _ = tx.send(Arc::new(Tick::Lag(lag.clone())));
             }
@@ -401,8 +408,9 @@ pub(crate) struct TailStream {
     resynced: BTreeSet<i64>,
     failing: bool,
     pending: VecDeque<Event>,
-    /// The note of this stream's filter last sent (`None`: none yet).
-    lag: Option<IndexNote>,
+    /// The note of this stream's filter, from the reads of the lag so far
+    /// (`None`: none yet): what settled is sent ([`SettledNote`]).
+    lag: Option<SettledNote>,
     /// When the read of the lag that note came from began: an older read
     /// that reaches the stream later is not said.
     lag_at: Option<Instant>,
@@ -559,20 +567,28 @@ impl TailStream {
             return;
         }
         self.lag_at = Some(lag.at);
-        self.say_lag(&lag.read);
+        self.say_lag(&lag.read, lag.at);
     }
 
-    /// Sends the note of this stream's filter for the lag `read` when it is
-    /// not the one last sent: the first, then once per change. The data is
-    /// the line as a JSON string, `""` when nothing is behind (which hides
-    /// the page's note): a browser drops an event whose data is empty.
-    fn say_lag(&mut self, read: &LagRead) {
-        let note = IndexNote::from_read(read.as_ref(), &self.filter);
-        if self.lag.as_ref() != Some(&note) {
-            let line = escape_controls(note.line().unwrap_or(""), false);
+    /// Sends the note of this stream's filter for the lag `read`, begun at
+    /// `at`: the first read's at once (it replaces the page's), then the
+    /// note that settled ([`SettledNote`]) when it changed — a lag that
+    /// lasted or is far behind, its count moving, its catching up, a failed
+    /// read — never a lag that comes and goes with a writer's batches. The
+    /// data is the line as a JSON string, `""` when nothing is behind (which
+    /// hides the page's note): a browser drops an event whose data is empty.
+    fn say_lag(&mut self, read: &LagRead, at: Instant) {
+        let change = match &mut self.lag {
+            None => {
+                self.lag = Some(SettledNote::opened(&self.filter, read.as_ref(), at.into_std()));
+                NoteChange::Said
+            }
+            Some(note) => note.read(read.as_ref(), at.into_std()),
+        };
+        if let (NoteChange::Said | NoteChange::Counted, Some(note)) = (change, &self.lag) {
+            let line = escape_controls(note.shown().line().unwrap_or(""), false);
             let data = serde_json::Value::from(line.as_ref()).to_string();
             self.pending.push_back(Event::default().event("lag").data(data));
-            self.lag = Some(note);
         }
     }
 
