@@ -170,7 +170,9 @@ impl IndexLag {
         let search = text && self.search.is_behind();
         let context = keys && self.context.is_behind();
         let scanned = |b: &Behind| {
-            if b.exact {
+            if b.exact && b.records == 1 {
+                "the newest record is scanned".to_owned()
+            } else if b.exact {
                 format!("the newest {b} are scanned")
             } else {
                 format!("the newest records above it, {b}, are scanned")
@@ -505,6 +507,11 @@ mod tests {
             Some("search and context-key index 4 records behind: the newest 4 records are scanned (results stay complete)")
         );
         assert_eq!(IndexLag::default().summary(), None);
+        let one = IndexLag::new(Behind::counted(1), Behind::default());
+        assert_eq!(
+            one.summary().as_deref(),
+            Some("search index 1 record behind: the newest record is scanned (results stay complete)")
+        );
     }
 
     /// `reads` (a lag of the search index each, `None`: a failed read) one
