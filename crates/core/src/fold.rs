@@ -188,7 +188,7 @@ impl<'a> BatchAggregates<'a> {
     /// Counts `n` records of `level` logged at `site` at `t`.
     fn add(&mut self, site: StoredSite<'a>, t: Timestamp, level: Level, n: u64) {
         let StoredSite { logger: name, file, line } = site;
-        let hour = t.0.div_euclid(HOUR) * HOUR;
+        let hour = t.hour_floor().0;
         let at = self
             .sites
             .entry((hour, name.clone(), file, line))
@@ -208,7 +208,7 @@ impl<'a> BatchAggregates<'a> {
         totals.first = totals.first.min(t);
         totals.last = totals.last.max(t);
         self.hours.entry((name.clone(), hour)).or_default().add_n(level, n);
-        self.quarters.entry((name, t.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR)).or_default().add_n(level, n);
+        self.quarters.entry((name, t.floor_to(QUARTER_HOUR).0)).or_default().add_n(level, n);
     }
 
     /// Whether the batch had no records.

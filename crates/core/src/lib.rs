@@ -42,5 +42,5 @@ pub use record::{
     civil_from_days, level_from_severity, level_index, level_name, parse_level, severity, Level, Origin, Record, Text,
     Timestamp, DAY, HOUR, LEVELS, MINUTE, QUARTER_HOUR,
 };
-pub use sink::{Batch, Sink, SinkError, SinkErrorKind, IDLE_PERIOD};
+pub use sink::{Batch, Sink, SinkError, SinkErrorKind, IDLE_PERIOD, INDEX_LAG_BOUND};
 pub use value::{Str, Value};

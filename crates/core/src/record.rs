@@ -43,7 +43,33 @@ impl Timestamp {
 
     /// The start of this timestamp's UTC hour, in microseconds.
     pub fn hour_floor(self) -> Timestamp {
-        Timestamp(self.0.div_euclid(HOUR) * HOUR)
+        self.floor_to(HOUR)
+    }
+
+    /// This time rounded down to a multiple of `unit` microseconds (a
+    /// quarter hour, a bar's width); `unit` must be positive.
+    ///
+    /// ```
+    /// use log_panel_core::Timestamp;
+    /// assert_eq!(Timestamp(29).floor_to(15), Timestamp(15));
+    /// assert_eq!(Timestamp(-1).floor_to(15), Timestamp(-15));
+    /// ```
+    pub fn floor_to(self, unit: i64) -> Timestamp {
+        Timestamp(self.0.div_euclid(unit).saturating_mul(unit))
+    }
+
+    /// This time rounded up to a multiple of `unit` microseconds, saturating
+    /// at the largest one; `unit` must be positive.
+    ///
+    /// ```
+    /// use log_panel_core::Timestamp;
+    /// assert_eq!(Timestamp(16).ceil_to(15), Timestamp(30));
+    /// assert_eq!(Timestamp(15).ceil_to(15), Timestamp(15));
+    /// assert_eq!(Timestamp(-1).ceil_to(15), Timestamp(0));
+    /// ```
+    pub fn ceil_to(self, unit: i64) -> Timestamp {
+        let up = i64::from(self.0.rem_euclid(unit) != 0);
+        Timestamp(self.0.div_euclid(unit).saturating_add(up).saturating_mul(unit))
     }
 
     /// RFC 3339 in UTC with exactly six fractional digits, e.g.
@@ -396,6 +422,16 @@ mod tests {
         let t = Timestamp(1_763_800_000_123_456);
         assert_eq!(t.to_rfc3339(), "2025-11-22T08:26:40.123456Z");
         assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn rounding_to_a_unit_saturates_at_the_ends() {
+        let unit = 15 * 60 * SECOND;
+        assert_eq!(Timestamp(i64::MAX).ceil_to(unit), Timestamp(i64::MAX));
+        assert_eq!(Timestamp(i64::MIN).floor_to(unit), Timestamp(i64::MIN));
+        assert_eq!(Timestamp(i64::MAX).floor_to(unit).0 % unit, 0);
+        assert_eq!(Timestamp(7 * unit + 1).ceil_to(unit), Timestamp(8 * unit));
+        assert_eq!(Timestamp(7 * unit - 1).floor_to(unit), Timestamp(6 * unit));
     }
 
     #[test]

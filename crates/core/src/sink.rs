@@ -87,6 +87,13 @@ pub trait Sink: Send {
 /// How often the writer calls [`Sink::idle`] when nothing else asked for it.
 pub const IDLE_PERIOD: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The most records a sink's [`idle`](Sink::idle) steps leave behind its
+/// indexes while its writer keeps up (the SQLite sink sizes its steps to
+/// it; reads scan the rows above an index's mark). A live view takes a lag
+/// past it for a writer that fell behind, not a batch waiting for its step,
+/// and says it at once.
+pub const INDEX_LAG_BOUND: usize = 2_000;
+
 impl<S: Sink + ?Sized> Sink for Box<S> {
     fn write(&mut self, batch: &Batch<'_>) -> Result<(), SinkError> {
         (**self).write(batch)

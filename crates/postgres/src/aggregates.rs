@@ -174,7 +174,7 @@ impl<'a> SiteColumns<'a> {
     pub(crate) fn of(rows: impl Iterator<Item = SiteBucket<'a>>, unit: i64) -> SiteColumns<'a> {
         let mut sums: BTreeMap<SiteKey<'a>, ([i64; 5], i64)> = BTreeMap::new();
         for (t, logger, file, line, counts, last) in rows {
-            let start = t.as_micros().div_euclid(unit) * unit;
+            let start = t.floor_to(unit).as_micros();
             let sum = sums.entry((start, logger, file_key(file), line_key(line))).or_insert(([0; 5], last));
             sum.0.iter_mut().zip(counts).for_each(|(s, c)| *s = s.saturating_add(c));
             sum.1 = sum.1.max(last);

@@ -64,10 +64,7 @@ impl HistogramSpan {
         mut count: impl FnMut(&RecordFilter) -> Result<Histogram, StoreError>,
     ) -> Result<Option<Histogram>, StoreError> {
         let on = |t: Timestamp| t.0.rem_euclid(QUARTER_HOUR) == 0;
-        let inner = (
-            Timestamp(self.from.0.div_euclid(QUARTER_HOUR).saturating_add(i64::from(!on(self.from))) * QUARTER_HOUR),
-            Timestamp(self.to.0.div_euclid(QUARTER_HOUR) * QUARTER_HOUR),
-        );
+        let inner = (self.from.ceil_to(QUARTER_HOUR), self.to.floor_to(QUARTER_HOUR));
         if !filter.is_aggregate_only()
             || !slots.aligned_to(QUARTER_HOUR)
             || (on(self.from) && on(self.to))

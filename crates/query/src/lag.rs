@@ -293,9 +293,9 @@ pub const LAG_SETTLES_AFTER: std::time::Duration = std::time::Duration::from_sec
 
 /// A lag said at the first read that meets it ([`SettledNote`]): more
 /// records behind than a writer's idle steps leave unindexed at most
-/// (`log_panel_sqlite::INDEX_LAG_BOUND`), so not one batch waiting for its
+/// ([`log_panel_core::INDEX_LAG_BOUND`]), so not one batch waiting for its
 /// step but a writer that fell behind (a burst, a bulk load, no writer).
-pub const LAG_SAID_AT_ONCE: u64 = 2_000;
+pub const LAG_SAID_AT_ONCE: u64 = log_panel_core::INDEX_LAG_BOUND as u64;
 
 /// What a live view (`log-panel tail -f`, the web live tail) shows about the
 /// indexes its filter reads, from reads of the lag one after another: the

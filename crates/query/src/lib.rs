@@ -468,9 +468,8 @@ impl RecordFilter {
         if !self.is_aggregate_only() || !LEVELS.iter().all(|l| self.keeps_level(*l)) {
             return None;
         }
-        let ceil = |t: i64| t.div_euclid(HOUR).saturating_add(i64::from(t.rem_euclid(HOUR) != 0)).saturating_mul(HOUR);
-        let a = self.since.map(|s| Timestamp(ceil(s.0)));
-        let b = self.until.map(|u| Timestamp(u.0.div_euclid(HOUR) * HOUR));
+        let a = self.since.map(|s| s.ceil_to(HOUR));
+        let b = self.until.map(|u| u.floor_to(HOUR));
         match (a, b) {
             (Some(a), Some(b)) if a >= b => None,
             _ => Some((a, b)),

@@ -251,8 +251,13 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// works on [`SCHEMA_VERSION`] only.
 pub(crate) const OLDEST_READ: i64 = 11;
 
-/// Brings the database to [`SCHEMA_VERSION`], refusing a newer one.
+/// Brings the database to [`SCHEMA_VERSION`], refusing a newer one. A
+/// current database is only read: opening a writer then neither waits for
+/// the write lock nor commits anything.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Error> {
+    if conn.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))? == SCHEMA_VERSION {
+        return Ok(());
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if version > SCHEMA_VERSION {

@@ -401,6 +401,30 @@ mod tests {
         assert_eq!(levels, 5);
     }
 
+    /// Opening a current database only reads it: a second writer (another
+    /// process, a restart beside a slow shutdown) opens while the first holds
+    /// the write lock, where a version written on every open waited for it
+    /// for `BUSY_TIMEOUT` and failed.
+    #[test]
+    fn opening_a_current_database_does_not_take_the_write_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let mut options = Options::default();
+        options.index_keys.push("tenant".into());
+        drop(SqliteSink::open_with(&path, options.clone()).unwrap());
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE; INSERT INTO log_levels VALUES (99, 'LOCK')").unwrap();
+        let started = std::time::Instant::now();
+        let sink = SqliteSink::open_with(&path, options).unwrap();
+        assert!(started.elapsed() < BUSY_TIMEOUT / 2, "waited {:?} for the lock", started.elapsed());
+        other.execute_batch("ROLLBACK").unwrap();
+        let keys: i64 = sink
+            .connection()
+            .query_row("SELECT count(*) FROM log_context_state WHERE key = 'tenant'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(keys, 1);
+    }
+
     #[test]
     fn newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();

@@ -387,40 +387,45 @@ impl KeyCondition<'_> {
         candidates
     }
 
-    /// Whether the condition accepts a stored real: a range, or a field
-    /// condition with a real among its values (`x=2.5`).
-    fn accepts_reals(&self) -> bool {
-        match self {
-            KeyCondition::Field(m) => Self::candidates(m).iter().any(|(v, _)| matches!(v, Value::Real(_))),
-            KeyCondition::Range(_) => true,
-        }
+    /// The side table's keys a value of `key` is looked up under: a real
+    /// under the key's BLOB form, where schema 12 keeps reals
+    /// ([`context_index::real_key`]), and under the key, where schema 11
+    /// kept them; any other value under the key alone. So a lookup that
+    /// accepts no real never meets one.
+    fn lookup_keys(key: &str, v: &Value) -> impl Iterator<Item = Value> {
+        let real = matches!(v, Value::Real(_)).then(|| context_index::real_key(key));
+        std::iter::once(Value::Text(key.to_owned())).chain(real)
     }
 
-    /// The condition on the side table's `key`: the key, and when the
-    /// condition accepts a real its BLOB form too, where schema 12 keeps
-    /// reals ([`context_index::real_key`]; a file of schema 11 keeps them
-    /// under the key). So a lookup that accepts no real never meets one.
+    /// The condition on the side table's `key`: the key, and every other
+    /// key [`lookup_keys`](Self::lookup_keys) gives the accepted values (a
+    /// range accepts reals).
     pub(crate) fn side_keys(&self, bind: &mut dyn FnMut(Value) -> String) -> String {
-        let k = bind(Value::Text(self.key().to_owned()));
-        if self.accepts_reals() {
-            format!("IN ({k}, {})", bind(context_index::real_key(self.key())))
-        } else {
-            format!("= {k}")
+        let values = match self {
+            KeyCondition::Field(m) => Self::side_values(m),
+            KeyCondition::Range(r) => vec![Value::Real(r.bound)],
+        };
+        let mut keys = vec![Value::Text(self.key().to_owned())];
+        for k in values.iter().flat_map(|v| Self::lookup_keys(self.key(), v)) {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+        let keys: Vec<String> = keys.into_iter().map(bind).collect();
+        match keys.as_slice() {
+            [k] => format!("= {k}"),
+            _ => format!("IN ({})", keys.join(", ")),
         }
     }
 
     /// The side table's (`key`, `value`) pairs a field condition looks up:
-    /// each of [`side_values`](Self::side_values) under the key, and a real
-    /// under the key's BLOB form too (see [`side_keys`](Self::side_keys)).
+    /// each of [`side_values`](Self::side_values) under each of its
+    /// [`lookup_keys`](Self::lookup_keys).
     fn side_lookups(m: &FieldMatch) -> Vec<(Value, Value)> {
-        let mut lookups = Vec::new();
-        for v in Self::side_values(m) {
-            if matches!(v, Value::Real(_)) {
-                lookups.push((context_index::real_key(&m.key), v.clone()));
-            }
-            lookups.push((Value::Text(m.key.clone()), v));
-        }
-        lookups
+        Self::side_values(m)
+            .into_iter()
+            .flat_map(|v| Self::lookup_keys(&m.key, &v).map(move |k| (k, v.clone())).collect::<Vec<_>>())
+            .collect()
     }
 
     /// The condition on the side table's `value`: the accepted values (a

@@ -1461,7 +1461,7 @@ fn aggregate_parts(slots: &Slots, from: Timestamp, to: Timestamp) -> Option<Vec<
         return None;
     }
     let quarter = ("log_logger_quarter", "quarter");
-    let (a, b) = (Timestamp(ceil_to(from.0, HOUR)), Timestamp(to.0.div_euclid(HOUR) * HOUR));
+    let (a, b) = (from.ceil_to(HOUR), to.floor_to(HOUR));
     if a >= b || !inner().all(|t| on(t, HOUR)) {
         return Some(vec![(quarter, part_of(slots, from, to)?)]);
     }
@@ -1472,11 +1472,6 @@ fn aggregate_parts(slots: &Slots, from: Timestamp, to: Timestamp) -> Option<Vec<
         }
     }
     Some(parts)
-}
-
-/// `t` rounded up to a multiple of `unit`.
-fn ceil_to(t: i64, unit: i64) -> i64 {
-    t.div_euclid(unit).saturating_add(i64::from(t.rem_euclid(unit) != 0)).saturating_mul(unit)
 }
 
 /// Calls `f(logger, bucket start, counts)` for every bucket in `[from, to)`

@@ -53,7 +53,7 @@ pub(crate) fn window(filter: &RecordFilter, oldest: Option<Timestamp>, now: Time
         return (start, end, false);
     }
     let unit = if end.0.saturating_sub(start.0) >= HOUR { MINUTE } else { SECOND };
-    (start, Timestamp(ceil_to(end.0, unit)), true)
+    (start, end.ceil_to(unit), true)
 }
 
 /// What the histogram draws: its slots over the window, and the counts, or
@@ -140,10 +140,6 @@ pub(crate) fn counts(
         Counting::Exact => store.histogram(filter, slots),
         Counting::Estimate => store.histogram_estimate(filter, slots),
     }
-}
-
-fn ceil_to(t: i64, unit: i64) -> i64 {
-    t.div_euclid(unit).saturating_add(i64::from(t.rem_euclid(unit) != 0)).saturating_mul(unit)
 }
 
 /// A time on the histogram's axis, as precise as its bars: the day for bars
@@ -461,13 +457,5 @@ mod tests {
         }
         let (rest, w, e) = bar_heights(&LevelCounts { error: 3, warn: 4, ..LevelCounts::default() }, 7, 60);
         assert_eq!((rest, w, e), (0, 34, 26), "the case that overflowed");
-    }
-
-    #[test]
-    fn ceil_rounds_up_to_the_unit() {
-        assert_eq!(ceil_to(0, 15), 0);
-        assert_eq!(ceil_to(1, 15), 15);
-        assert_eq!(ceil_to(-1, 15), 0);
-        assert_eq!(ceil_to(15, 15), 15);
     }
 }

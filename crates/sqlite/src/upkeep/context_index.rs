@@ -141,6 +141,10 @@ pub(crate) fn stored_text(text: &str) -> Option<String> {
 /// indexed from the common mark whether registered or not; a registered
 /// key's rows written before version 5 stay usable up to its own mark.
 pub(crate) fn add_key(conn: &Connection, key: &str) -> rusqlite::Result<()> {
+    // Read first: an `INSERT` that finds the key still takes the write lock.
+    if conn.prepare_cached("SELECT 1 FROM log_context_state WHERE key = ?1")?.exists([key])? {
+        return Ok(());
+    }
     conn.prepare_cached("INSERT INTO log_context_state (key, indexed_id) VALUES (?1, 0) ON CONFLICT (key) DO NOTHING")?
         .execute([key])?;
     Ok(())

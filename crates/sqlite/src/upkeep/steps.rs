@@ -22,7 +22,7 @@ pub(crate) const STEP_TARGET: Duration = Duration::from_millis(10);
 /// or more if [`CATCH_UP_TARGET`] allows. The writer only calls `idle` while
 /// its queue is empty, so a writer saturated by its callers still never
 /// waits for indexing; one at a steady rate spends its spare time on it.
-pub const INDEX_LAG_BOUND: usize = 2_000;
+pub use log_panel_core::INDEX_LAG_BOUND;
 
 /// The most rows one step must index when the lag is past
 /// [`INDEX_LAG_BOUND`] (the largest step the time-sized steps took before).

@@ -206,9 +206,22 @@ impl std::ops::Deref for Unwaited {
     }
 }
 
-fn scripted(inner: Arc<dyn Store>) -> (Arc<Script>, Arc<dyn Store>) {
-    let script = Arc::new(Script::default());
-    (script.clone(), Arc::new(Wrapped::new(inner, Scripted(script))))
+/// [`lagging`]'s file behind a [`Scripted`] store whose lag starts at
+/// `lag`: what the panel's streams read the lag from, and the runtime.
+/// Bind every field: the file and its writer must outlive the test.
+struct ScriptedPanel {
+    _dir: tempfile::TempDir,
+    _sink: SqliteSink,
+    script: Arc<Script>,
+    store: Arc<dyn Store>,
+    rt: Unwaited,
+}
+
+fn scripted(lag: IndexLag) -> ScriptedPanel {
+    let (_dir, _sink, inner, rt) = lagging();
+    let script = Arc::new(Script { lag: std::sync::Mutex::new(lag), ..Script::default() });
+    let store: Arc<dyn Store> = Arc::new(Wrapped::new(inner, Scripted(script.clone())));
+    ScriptedPanel { _dir, _sink, script, store, rt: Unwaited(Some(rt)) }
 }
 
 fn search_behind(records: u64) -> IndexLag {
@@ -228,10 +241,7 @@ async fn first_lag(events: &mut Events) -> String {
 /// page's, never the poller's older one.
 #[test]
 fn a_new_stream_starts_from_a_lag_read_after_its_page_not_the_pollers_older_one() {
-    let (_dir, _sink, inner, rt) = lagging();
-    let rt = Unwaited(Some(rt));
-    let (script, store) = scripted(inner);
-    *script.lag.lock().unwrap() = search_behind(300);
+    let ScriptedPanel { _dir, _sink, script, store, rt } = scripted(search_behind(300));
     rt.block_on(async {
         // The poller reads once, then not for an hour (no commit wakes it).
         let app = router_with(store, PanelOptions::default().tail_poll(Duration::from_secs(3600)));
@@ -254,9 +264,7 @@ fn a_new_stream_starts_from_a_lag_read_after_its_page_not_the_pollers_older_one(
 /// (nothing they show can change); one that reads an index does.
 #[test]
 fn the_poller_reads_the_lag_only_while_a_streams_filter_reads_an_index() {
-    let (_dir, _sink, inner, rt) = lagging();
-    let (script, store) = scripted(inner);
-    *script.lag.lock().unwrap() = search_behind(300);
+    let ScriptedPanel { _dir, _sink, script, store, rt } = scripted(search_behind(300));
     rt.block_on(async {
         let app = router_with(store, PanelOptions::default().tail_poll(Duration::from_millis(10)));
         let _by_logger = Events::open(&app, "/tail/events?logger=billing").await;
@@ -278,10 +286,7 @@ fn the_poller_reads_the_lag_only_while_a_streams_filter_reads_an_index() {
 /// Many streams opening at once share their reads of the lag.
 #[test]
 fn streams_opening_together_share_a_read_of_the_lag() {
-    let (_dir, _sink, inner, rt) = lagging();
-    let rt = Unwaited(Some(rt));
-    let (script, store) = scripted(inner);
-    *script.lag.lock().unwrap() = search_behind(300);
+    let ScriptedPanel { _dir, _sink, script, store, rt } = scripted(search_behind(300));
     rt.block_on(async {
         let app = router_with(store, PanelOptions::default().tail_poll(Duration::from_secs(3600)).tail_streams(64));
         let opened =
@@ -299,9 +304,7 @@ fn streams_opening_together_share_a_read_of_the_lag() {
 /// sent once it lasted (`LAG_SETTLES_AFTER`, 3 s).
 #[test]
 fn the_live_tail_sends_no_note_of_a_lag_that_comes_and_goes_and_sends_one_that_lasts() {
-    let (_dir, _sink, inner, rt) = lagging();
-    let rt = Unwaited(Some(rt));
-    let (script, store) = scripted(inner);
+    let ScriptedPanel { _dir, _sink, script, store, rt } = scripted(IndexLag::default());
     rt.block_on(async {
         let app = router_with(store, PanelOptions::default().tail_poll(Duration::from_millis(10)));
         let mut events = Events::open(&app, "/tail/events?text=payment").await;
