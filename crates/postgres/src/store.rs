@@ -17,6 +17,7 @@ use log_panel_query::{
     HistogramSpan, LevelCounts, LoggerCard, LoggerTotals, Page, PageAt, RecordFilter, Sample, SiteSpan, Slots,
     SplitCounter, StoredRecord, DEFAULT_READ_TIMEOUT, HOUR, QUARTER_HOUR,
 };
+use postgres::types::Type;
 use postgres::{Client, Row};
 
 use crate::options::error_chain;
@@ -638,7 +639,7 @@ impl PgStore {
         let mut sql = Sql::default();
         if filter.text.is_some() || !filter.fields.is_empty() || !filter.ranges.is_empty() || filter.query.is_some() {
             let (mark, partitioned) = self.run("reading the search mark", |c| {
-                let row = c.query_one(
+                let row = c.query_typed_one(
                     "SELECT coalesce((SELECT last_id FROM log_search_mark), 0),
                             (SELECT relkind = 'p' FROM pg_class WHERE oid = 'log_records'::regclass)",
                     &[],
@@ -754,10 +755,7 @@ impl PgStore {
             None => format!("SELECT c.ts, c.id, NULL::int8 FROM ({candidates}) c LIMIT {cap_p}"),
         };
         let listed: Vec<(SystemTime, i64, Option<i64>)> = self.run("listing a search's records", |c| {
-            c.query(first.text.as_str(), &first.params())?
-                .iter()
-                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-                .collect()
+            first.query(c)?.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
         })?;
         // Every candidate was counted only for the newest page of the whole range.
         if let Some((PageAt::Newest, _)) = nearest {
@@ -779,7 +777,7 @@ impl PgStore {
 
     /// Runs `sql` and reads every row as a record.
     fn fetch_records(&self, sql: &Sql) -> Result<Vec<StoredRecord>, StoreError> {
-        let rows = self.run("reading records", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let rows = self.run("reading records", |c| sql.query(c))?;
         rows.iter().map(rows::record).collect()
     }
 
@@ -849,7 +847,7 @@ impl PgStore {
              (SELECT r.id, r.ts, {RECORD_BLANKS}, FALSE FROM log_records r WHERE {cond} AND {back}
               ORDER BY r.ts {back_order}, r.id {back_order} LIMIT 2)"
         );
-        let rows = self.run("reading records", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let rows = self.run("reading records", |c| sql.query(c))?;
         let bad = |e| store_error(&self.config, "reading records", e);
         let (mut records, mut behind) = (Vec::new(), Vec::new());
         for row in &rows {
@@ -932,7 +930,7 @@ impl PgStore {
             None => Vec::new(),
         };
         sql.text = format!("{explain} {}", sql.text);
-        let rows = self.run("explaining a page", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let rows = self.run("explaining a page", |c| sql.query(c))?;
         for row in &rows {
             lines.push(row.try_get::<_, String>(0).map_err(|e| {
                 StoreError::new(StoreErrorKind::Storage, format!("explaining a page: {e}")).with_source(e)
@@ -1121,7 +1119,7 @@ impl PgStore {
                 sql.text
             );
         }
-        let rows = self.run("reading records", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let rows = self.run("reading records", |c| sql.query(c))?;
         let bad = |e| store_error(&self.config, "reading records", e);
         let (mut records, mut nearest) = (Vec::new(), Vec::new());
         for row in &rows {
@@ -1258,7 +1256,7 @@ impl PgStore {
                 sql.text
             );
         }
-        let found = self.run("reading records", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let found = self.run("reading records", |c| sql.query(c))?;
         let bad = |e| store_error(&self.config, "reading records", e);
         let mut walked = Walked {
             records: Vec::new(),
@@ -1291,10 +1289,13 @@ impl PgStore {
     fn text_is_common(&self, text: &str) -> Result<bool, StoreError> {
         let pattern = format!("%{}%", like_escape(text));
         let (matches, total) = self.run("estimating a search", |c| {
-            let plan = c.query("EXPLAIN SELECT 1 FROM log_search s WHERE s.message ILIKE $1", &[&pattern])?;
+            let plan = c.query_typed(
+                "EXPLAIN SELECT 1 FROM log_search s WHERE s.message ILIKE $1",
+                &[(&pattern, Type::TEXT)],
+            )?;
             let first: String = plan.first().map(|r| r.try_get(0)).transpose()?.unwrap_or_default();
             let total: f32 = c
-                .query_one(
+                .query_typed_one(
                     "SELECT greatest(reltuples, 0)::float4 FROM pg_class WHERE oid = 'log_search'::regclass",
                     &[],
                 )?
@@ -1325,7 +1326,7 @@ impl PgStore {
                     sum(b.error)::int8
              FROM {table} b WHERE b.{column} >= {lo_p} AND b.{column} < {hi_p}{logger} GROUP BY 1"
         );
-        let rows = self.run("reading the aggregates", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let rows = self.run("reading the aggregates", |c| sql.query(c))?;
         let mut out = Histogram::zeros(slots);
         for row in &rows {
             let start = timestamp(row.try_get(0).map_err(|e| store_error(&self.config, "reading the aggregates", e))?);
@@ -1347,7 +1348,10 @@ impl PgStore {
     fn sample_percent(&self, span: HistogramSpan) -> Result<Option<f64>, StoreError> {
         let (lo, hi) = (system_time(span.from), system_time(span.to));
         let rows = self.run("estimating a span", |c| {
-            let plan = c.query("EXPLAIN SELECT 1 FROM log_records r WHERE r.ts >= $1 AND r.ts < $2", &[&lo, &hi])?;
+            let plan = c.query_typed(
+                "EXPLAIN SELECT 1 FROM log_records r WHERE r.ts >= $1 AND r.ts < $2",
+                &[(&lo, Type::TIMESTAMPTZ), (&hi, Type::TIMESTAMPTZ)],
+            )?;
             let first: String = plan.first().map(|r| r.try_get(0)).transpose()?.unwrap_or_default();
             Ok(planned_rows(&first))
         })?;
@@ -1467,7 +1471,7 @@ impl PgStore {
     /// Runs `sql`, whose rows are `(width_bucket over the bounds of slots,
     /// level, count, …, last)`: see [`Buckets`].
     fn count_buckets(&self, sql: &Sql, what: &'static str, slots: &Slots) -> Result<Buckets, StoreError> {
-        let rows = self.run(what, |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let rows = self.run(what, |c| sql.query(c))?;
         let mut out = Buckets {
             counts: vec![LevelCounts::default(); slots.len()],
             last: vec![0; slots.len()],
@@ -1505,7 +1509,7 @@ impl Store for PgStore {
     /// values leave gaps.
     fn index_lag(&self) -> Result<IndexLag, StoreError> {
         let behind = self.run("reading the search mark", |c| {
-            let row = c.query_one(
+            let row = c.query_typed_one(
                 "SELECT coalesce((SELECT last_id FROM log_search_mark), 0), (SELECT max(id) FROM log_records)",
                 &[],
             )?;
@@ -1586,7 +1590,7 @@ impl Store for PgStore {
             // sink, say): every day, as without the ranges.
         }
         let sql = record_in_every_day(id);
-        let rows = self.run("reading records", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let rows = self.run("reading records", |c| sql.query(c))?;
         let Some(row) = rows.first() else { return Ok(None) };
         let from_a_partition: bool =
             row.try_get(rows::RECORD_COLUMN_COUNT).map_err(|e| store_error(&self.config, "reading records", e))?;
@@ -1658,7 +1662,7 @@ impl Store for PgStore {
                AND {which}
              ORDER BY {order}"
         );
-        let rows = self.run("reading the aggregates", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let rows = self.run("reading the aggregates", |c| sql.query(c))?;
         let matching = rows.len();
         let mut cards = Vec::new();
         for row in rows.iter().skip(query.offset).take(query.limit) {
@@ -1805,7 +1809,7 @@ impl Store for PgStore {
                  ORDER BY r.id DESC LIMIT 1) e ON TRUE
              ORDER BY s.n DESC, s.logger COLLATE \"C\", s.file COLLATE \"C\" NULLS FIRST, s.line NULLS FIRST"
         );
-        let rows = self.run("reading call sites", |c| c.query(sql.text.as_str(), &sql.params()))?;
+        let rows = self.run("reading call sites", |c| sql.query(c))?;
         let bad = |e| store_error(&self.config, "reading call sites", e);
         let mut sites = Vec::with_capacity(rows.len());
         for row in &rows {

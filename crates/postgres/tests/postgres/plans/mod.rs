@@ -9,6 +9,7 @@
 
 mod combinations;
 mod probes;
+mod round_trips;
 mod walks;
 
 use std::path::{Path, PathBuf};
