@@ -58,7 +58,8 @@ impl SqliteMaintenance {
     /// schema keeps it; `migrate` first). It creates and migrates nothing.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteMaintenance, StoreError> {
         let path = path.as_ref().to_path_buf();
-        check_current(&path, schema::SCHEMA_VERSION)?;
+        // Maintenance opens its own writable connections.
+        drop(check_current(&path, schema::SCHEMA_VERSION)?);
         Ok(SqliteMaintenance { path })
     }
 
@@ -75,7 +76,7 @@ impl SqliteMaintenance {
     /// and after.
     pub fn migrate(path: impl AsRef<Path>) -> Result<(i64, i64), StoreError> {
         let path = path.as_ref();
-        let version = identify(path)?;
+        let (version, _) = identify(path)?;
         if version > schema::SCHEMA_VERSION {
             return Err(newer_schema(path, version));
         }

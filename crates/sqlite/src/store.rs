@@ -180,8 +180,12 @@ impl SqliteStore {
     /// ([`SqliteStore::with_read_timeout`]).
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
-        check_current(&path, schema::OLDEST_READ)?;
-        let file = file::Id::at(&path).map_err(|e| unreadable(&path, e))?;
+        // The identity before the check's connection: a file replaced
+        // between them is then one the pool does not know, re-identified
+        // at the first read ([`SqliteStore::current_file`]).
+        let file = file::Id::at(&path);
+        let checked = check_current(&path, schema::OLDEST_READ)?;
+        let file = file.map_err(|e| unreadable(&path, e))?;
         let store = SqliteStore {
             path,
             pool: Mutex::new(Pool { conns: Vec::new(), file }),
@@ -189,7 +193,16 @@ impl SqliteStore {
             epoch: Instant::now(),
             estimate: estimate::Sizes::DEFAULT,
         };
-        drop(store.conn()?);
+        match checked {
+            // The check read the schema through a read connection: the
+            // first read takes it instead of opening and parsing again
+            // (~0.3 ms of a one-shot command's few, docs/performance.md).
+            Some(conn) => {
+                let read = store.read_conn(conn, file)?;
+                store.pool.lock().map_err(|_| poisoned())?.conns.push(read);
+            }
+            None => drop(store.conn()?),
+        }
         Ok(store)
     }
 
@@ -248,7 +261,7 @@ impl SqliteStore {
         if known == now {
             return Ok(now);
         }
-        let version = identify(&self.path)?;
+        let (version, _) = identify(&self.path)?;
         if !(schema::OLDEST_READ..=schema::SCHEMA_VERSION).contains(&version) {
             return Err(if version > schema::SCHEMA_VERSION {
                 newer_schema(&self.path, version)
@@ -273,23 +286,23 @@ impl SqliteStore {
         let pooled = self.pool.lock().ok().and_then(|mut p| p.conns.pop());
         let read = match pooled {
             Some(c) => c,
-            None => {
-                let mut conn = open_read(&self.path, false).map_err(storage)?;
-                search::register(&conn).map_err(storage)?;
-                let deadline = Arc::new(AtomicU64::new(u64::MAX));
-                let (watched, epoch) = (Arc::clone(&deadline), self.epoch);
-                conn.progress_handler(
-                    PROGRESS_STEPS,
-                    Some(move || nanos_since(epoch) >= watched.load(Ordering::Relaxed)),
-                )
-                .map_err(storage)?;
-                ReadConn { conn, file, deadline }
-            }
+            None => self.read_conn(open_read(&self.path, false).map_err(storage)?, file)?,
         };
         let until =
             nanos_since(self.epoch).saturating_add(u64::try_from(self.read_timeout.as_nanos()).unwrap_or(u64::MAX));
         read.deadline.store(until, Ordering::Relaxed);
         Ok(Lease { store: self, conn: Some(read) })
+    }
+
+    /// `conn` (a read connection of the file `file`) made a pooled one: the
+    /// search functions registered, reads stopped at their deadline.
+    fn read_conn(&self, mut conn: Connection, file: Option<file::Id>) -> Result<ReadConn, StoreError> {
+        search::register(&conn).map_err(storage)?;
+        let deadline = Arc::new(AtomicU64::new(u64::MAX));
+        let (watched, epoch) = (Arc::clone(&deadline), self.epoch);
+        conn.progress_handler(PROGRESS_STEPS, Some(move || nanos_since(epoch) >= watched.load(Ordering::Relaxed)))
+            .map_err(storage)?;
+        Ok(ReadConn { conn, file, deadline })
     }
 
     /// The SQL conditions of `filter`, a common search term by scan (see
@@ -1214,9 +1227,10 @@ fn tree_loggers(conn: &Connection, root: &str) -> rusqlite::Result<Vec<String>> 
 }
 
 /// Refuses what is not a log-panel database of a schema from `oldest` to
-/// this build's (see [`SqliteStore::open`]), reading only.
-pub(crate) fn check_current(path: &Path, oldest: i64) -> Result<(), StoreError> {
-    let version = identify(path)?;
+/// this build's (see [`SqliteStore::open`]), reading only. Returns the read
+/// connection the check used when it was an ordinary one ([`identify`]).
+pub(crate) fn check_current(path: &Path, oldest: i64) -> Result<Option<Connection>, StoreError> {
+    let (version, conn) = identify(path)?;
     if version > schema::SCHEMA_VERSION {
         return Err(newer_schema(path, version));
     }
@@ -1231,7 +1245,7 @@ pub(crate) fn check_current(path: &Path, oldest: i64) -> Result<(), StoreError> 
             ),
         ));
     }
-    Ok(())
+    Ok(conn)
 }
 
 pub(crate) fn newer_schema(path: &Path, version: i64) -> StoreError {
@@ -1260,10 +1274,12 @@ fn poisoned() -> StoreError {
 /// The first bytes of every SQLite database file.
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
-/// What the file at `path` is, read without writing anything beside it: its
-/// log-panel schema version. A missing, empty or non-SQLite file, or one
-/// without a `log_records` table and a schema version, is refused (`Unavailable`).
-pub(crate) fn identify(path: &Path) -> Result<i64, StoreError> {
+/// What the file at `path` is, read without making anything beside it: its
+/// log-panel schema version, and the read connection ([`open_read`]) it was
+/// read through, unless that had to be an `immutable` one. A missing, empty
+/// or non-SQLite file, or one without a `log_records` table and a schema
+/// version, is refused (`Unavailable`).
+pub(crate) fn identify(path: &Path) -> Result<(i64, Option<Connection>), StoreError> {
     let refuse = |why: &str| StoreError::new(StoreErrorKind::Unavailable, format!("{} {why}", path.display()));
     let mut header = Vec::with_capacity(100);
     match std::fs::File::open(path) {
@@ -1296,25 +1312,28 @@ pub(crate) fn identify(path: &Path) -> Result<i64, StoreError> {
     // Header byte 18 is 2 in WAL mode. A WAL database without a `-wal` file
     // holding frames is complete in its main file: reading it `immutable`
     // makes no `-wal` or `-shm`, so a foreign WAL-mode file is refused with
-    // nothing left beside it.
+    // nothing left beside it. When both are there already (a log-panel
+    // file a writer or reader has opened), an ordinary read connection
+    // makes nothing either, and a reader keeps it for its reads.
     let is_wal = header.get(18) == Some(&2);
-    let immutable_check = is_wal && !wal_holds_data;
+    let sidecars = || wal_holds_data || (std::fs::metadata(&wal).is_ok() && sidecar(path, "-shm").exists());
+    let immutable_check = is_wal && !sidecars();
     let conn = open_read(path, immutable_check).map_err(storage)?;
-    let has_records: bool = conn
+    let (has_records, version): (bool, i64) = conn
         .query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'log_records')",
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'log_records'),
+                    (SELECT user_version FROM pragma_user_version)",
             [],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(storage)?;
     if !has_records {
         return Err(refuse("is not a log-panel database (no log_records table)"));
     }
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(storage)?;
     if version <= 0 {
         return Err(refuse("is not a log-panel database (a log_records table, but no log-panel schema version)"));
     }
-    Ok(version)
+    Ok((version, (!immutable_check).then_some(conn)))
 }
 
 /// `path` with `suffix` appended (`-wal`, `-shm`, `-journal`).
@@ -1331,6 +1350,8 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
 /// the URI parameter `immutable=1`: SQLite reads the main file alone, with no
 /// lock and nothing made beside it (only to recognise a file).
 pub(crate) fn open_read(path: &Path, immutable: bool) -> rusqlite::Result<Connection> {
+    #[cfg(test)]
+    tests::OPENED.with(|n| n.set(n.get() + 1));
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let conn = if immutable {
         Connection::open_with_flags(format!("file:{}?immutable=1", uri_path(path)), flags)?
@@ -1791,6 +1812,41 @@ mod tests {
     /// record's time.
     fn seconds_apart(text: impl Fn(i64) -> String) -> (tempfile::TempDir, std::path::PathBuf, i64) {
         seconds_apart_with(text, |_| None)
+    }
+
+    thread_local! {
+        /// Read connections opened on this thread ([`open_read`]).
+        pub(super) static OPENED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// A reader of a file a writer has open (its `-wal` and `-shm` there)
+    /// reads its pages through the connection that checked the file: one
+    /// connection opened, one schema parsed, where two were. Without them
+    /// the check reads the file `immutable`, making nothing beside it, and
+    /// the reads open their own.
+    #[test]
+    fn a_reader_beside_a_writer_reads_through_the_connection_that_checked_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let records: Vec<Record> = (0..5).map(|i| Record::new(Level::Info, "web", format!("served {i}"))).collect();
+        sink.write(&Batch::new(&Origin::new("a", "h", 1), &records)).unwrap();
+        assert!(sidecar(&path, "-wal").exists() && sidecar(&path, "-shm").exists());
+        let opened = || OPENED.with(std::cell::Cell::get);
+        let before = opened();
+        let store = SqliteStore::open(&path).unwrap();
+        let page = store.records(&RecordFilter::default(), PageAt::Newest, 10).unwrap();
+        assert_eq!(page.records.len(), 5);
+        assert_eq!(opened() - before, 1, "one read connection for the check and the page");
+        drop(store);
+        drop(sink);
+        // The last connection closed: SQLite checkpointed the WAL and deleted both.
+        assert!(!sidecar(&path, "-wal").exists() && !sidecar(&path, "-shm").exists());
+        let before = opened();
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(opened() - before, 2, "an immutable check, then the reads' own connection");
+        assert_eq!(store.records(&RecordFilter::default(), PageAt::Newest, 10).unwrap().records.len(), 5);
+        assert_eq!(opened() - before, 2);
     }
 
     /// Every statement `read` runs on the store's one pooled connection
