@@ -104,7 +104,7 @@ pub fn writer(db: &str, seconds: u64) {
             buckets[bucket] += 1;
             if us >= 1_000 {
                 slowest.push((us, seq, start.elapsed().as_secs_f64()));
-                slowest.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+                slowest.sort_unstable_by_key(|s| std::cmp::Reverse(s.0));
                 slowest.truncate(10);
             }
             seq += 1;
