@@ -13,6 +13,7 @@
 //! printed but never judged. The exit status is non-zero when any count is off.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod attack;
 mod caller;
 mod ch;
 mod common;
@@ -187,6 +188,14 @@ fn main() -> ExitCode {
                 eprintln!("FAILED: {f}");
             }
             return if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        }
+        "--attack-writer" => {
+            attack::writer(&arg(1), num(2));
+            return ExitCode::SUCCESS;
+        }
+        "--exit-catchup" => {
+            attack::exit_catchup(Path::new(&arg(1)), num(2), arg(3) == "logged");
+            return ExitCode::SUCCESS;
         }
         "--load-writer" => {
             read::load::writer_child(Path::new(&arg(1)), num(2), num(3));

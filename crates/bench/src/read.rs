@@ -27,7 +27,7 @@ use serde_json::json;
 
 use crate::common::remove_db;
 
-const LOGGERS: [&str; 8] =
+pub(crate) const LOGGERS: [&str; 8] =
     ["api::http", "api::auth", "billing::payments", "billing::invoices", "db::pool", "worker::jobs", "cache", "mailer"];
 const APPS: [&str; 3] = ["api", "worker", "billing"];
 /// One record in RARE_EVERY carries the rare term.
@@ -51,7 +51,7 @@ struct ResultRow {
     rg: Option<(f64, f64)>,
 }
 
-fn message(i: u64) -> String {
+pub(crate) fn message(i: u64) -> String {
     if i % RARE_EVERY == 7 {
         return format!("quasar checksum mismatch on shard {}", i % 97);
     }
@@ -75,7 +75,7 @@ fn level(i: u64) -> Level {
     }
 }
 
-struct Gen {
+pub(crate) struct Gen {
     n: u64,
     start: i64,
     step: i64,
@@ -97,13 +97,13 @@ impl Gen {
     }
 
     /// Records spread over the 90 days before `now`.
-    fn over_90_days(n: u64, now: Timestamp) -> Gen {
+    pub(crate) fn over_90_days(n: u64, now: Timestamp) -> Gen {
         let span = 90 * DAY;
         Gen { n, start: now.0 - span, step: (span / n.max(1) as i64).max(1) }
     }
 
     /// Writes all records, 1 000 per batch, app by app; returns records/s.
-    fn write(&self, sink: &mut SqliteSink) -> f64 {
+    pub(crate) fn write(&self, sink: &mut SqliteSink) -> f64 {
         let origins: Vec<Origin> =
             APPS.iter().enumerate().map(|(k, a)| Origin::new(*a, "bench", k as u32 + 1)).collect();
         let t = Instant::now();

@@ -185,7 +185,8 @@ fn latest_by_time(store: &dyn Store, filter: &RecordFilter, n: usize) -> Result<
 /// it says so once through `warn`, tries again with a growing pause (up to
 /// [`RETRY_MAX`]), and resumes from the last record printed: `Follow` keeps
 /// its position across a failed poll, so nothing is missed or repeated.
-/// Only an error retrying cannot mend (a bad filter, a newer schema) ends it.
+/// A read past its time budget is retried the same way. Only an error
+/// retrying cannot mend (a bad filter, a newer schema) ends it.
 pub(crate) fn follow_until(
     store: &dyn Store,
     follow: &mut Follow,
@@ -209,10 +210,22 @@ pub(crate) fn follow_until(
                     pause(stop, MIN_GAP.saturating_sub(read_at.elapsed()));
                 }
             }
-            Err(e) if matches!(e.kind(), StoreErrorKind::Unavailable | StoreErrorKind::Storage) => {
+            // A read past its time budget is retried too: on a PostgreSQL
+            // whose search index lags far behind a writer at full rate, a
+            // search's poll scanned that tail past the budget and ended
+            // `tail -f` (session 41 attack), though the next poll after the
+            // index catches up answers.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    StoreErrorKind::Unavailable | StoreErrorKind::Storage | StoreErrorKind::TimedOut
+                ) =>
+            {
                 let wait = match retry {
                     None => {
-                        warn(&format!("storage unavailable: {}; retrying", CliError::Store(e)));
+                        let what =
+                            if e.kind() == StoreErrorKind::TimedOut { "read stopped" } else { "storage unavailable" };
+                        warn(&format!("{what}: {}; retrying", CliError::Store(e)));
                         POLL
                     }
                     Some(last) => (last * 2).min(RETRY_MAX),

@@ -107,6 +107,36 @@ fn follow_waits_out_an_unavailable_store_and_resumes_where_it_was() {
     );
 }
 
+/// A poll past its read budget (a search scanning a far-lagging index's
+/// tail) ended `tail -f` with status 1 before; it is retried like an outage.
+#[test]
+fn follow_retries_a_read_past_its_time_budget_and_resumes() {
+    let store = MemoryStore::default();
+    push(&store, 1, "a");
+    let mut follow = Follow::after(RecordFilter::default(), 0);
+    let stop = AtomicBool::new(false);
+    let (mut printed, mut warnings) = (Vec::new(), Vec::new());
+    let mut warn = |line: &str| warnings.push(line.to_owned());
+    follow_until(&store, &mut follow, &stop, &mut warn, |new| {
+        printed.extend(new.iter().map(|r| r.message.clone()));
+        if printed.len() == 1 {
+            push(&store, 2, "b");
+            store.fail_next([StoreErrorKind::TimedOut, StoreErrorKind::TimedOut]);
+        }
+        if printed.len() == 2 {
+            stop.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(printed, ["a", "b"]);
+    assert_eq!(
+        warnings,
+        ["read stopped: failing as asked (TimedOut); retrying", "storage available again; following"],
+        "one line when it fails, one when it answers again"
+    );
+}
+
 #[test]
 fn follow_ends_on_an_error_retrying_cannot_mend() {
     for kind in [StoreErrorKind::BadFilter, StoreErrorKind::NewerSchema] {

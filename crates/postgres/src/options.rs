@@ -114,8 +114,41 @@ impl Options {
         self.inner.get_ssl_mode() == postgres::config::SslMode::Require
     }
 
-    /// Opens a connection: TLS when [`wants_tls`](Options::wants_tls), plain otherwise.
+    /// Opens a connection: TLS when [`wants_tls`](Options::wants_tls), plain
+    /// otherwise, giving up after the connect timeout however far it got.
+    ///
+    /// The driver's `connect_timeout` bounds only the TCP connect: a server
+    /// whose postmaster is frozen (SIGSTOP, a stuck host) accepts the
+    /// connection in the kernel and never answers the startup message, so
+    /// without this bound a `log-panel query` waited past a minute there
+    /// with `--read-timeout 5s`, and so would the panel's and the writer's
+    /// reconnects. The attempt runs on a thread of its own: on a timeout it
+    /// is left behind and ends when the server answers or the connection
+    /// fails (the listen backlog bounds how many can wait; once it is full
+    /// a new TCP connect times out instead).
     pub(crate) fn connect(&self) -> Result<postgres::Client, String> {
+        let limit = self.inner.get_connect_timeout().copied().unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let options = self.clone();
+        std::thread::Builder::new()
+            .name("log-panel-pg-connect".to_owned())
+            .spawn(move || {
+                let _ = tx.send(options.connect_now());
+            })
+            .map_err(|e| format!("cannot start a thread to connect: {e}"))?;
+        match rx.recv_timeout(limit) {
+            Ok(connected) => connected,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(format!(
+                "the server did not complete the connection within {} ms (connect_timeout)",
+                limit.as_millis()
+            )),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err("the connecting thread ended without an answer".to_owned())
+            }
+        }
+    }
+
+    fn connect_now(&self) -> Result<postgres::Client, String> {
         #[cfg(feature = "tls")]
         if self.wants_tls() {
             let tls = crate::tls::connector(self.ca_file.as_deref())?;
@@ -233,6 +266,31 @@ mod tests {
         assert_eq!(o.inner.get_connect_timeout(), Some(&Duration::from_secs(3)));
         assert!(!Options::parse("postgres://u@h/d").unwrap_or_else(|e| panic!("{e}")).partition_by_day());
         assert!(Options::parse("postgres://u@h/d?partition=hour").is_err());
+    }
+
+    /// A frozen postmaster as a client sees it: the kernel accepts the TCP
+    /// connection, nothing ever answers the startup message. Without the
+    /// bound around the whole connect, `connect` waited until the listener
+    /// went away (past the 10 s this test allows).
+    #[test]
+    fn a_server_that_accepts_and_never_answers_times_out_within_the_connect_timeout() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+        let cfg = Options::parse(&format!("postgres://u@127.0.0.1:{port}/d?connect_timeout=1&sslmode=disable"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let result = cfg.connect().map(|_| ());
+            let _ = tx.send((result, started.elapsed()));
+        });
+        let (result, took) = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| {
+            panic!("connect to a server that never answers did not return within 10 s (connect_timeout=1)")
+        });
+        let error = result.err().unwrap_or_else(|| panic!("connected to a server that never answered"));
+        assert!(error.contains("did not complete the connection within 1000 ms"), "{error}");
+        assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "{took:?}");
+        drop(listener);
     }
 
     #[test]
