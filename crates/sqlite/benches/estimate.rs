@@ -75,6 +75,17 @@ fn field(store: &SqliteStore, conn: &Connection, now: i64, rounds: usize) {
     let extents: Vec<(i64, i64)> =
         (0..slots.len()).filter_map(|i| slot_ids(conn, &bounds[i], &bounds[i + 1])).collect();
     let part = |id: i64| id >> 16;
+    // The levels' sample of the estimate: 500 blocks of 20 ids evenly over
+    // the span (the store spreads them per bar, in proportion).
+    let level_blocks = {
+        let (first, last) = (extents[0].0, extents[extents.len() - 1].1);
+        let share = (last - first + 1) / 500;
+        let listed: Vec<String> = (0..500)
+            .map(|k| first + k * share + (share - 20) / 2)
+            .map(|start| format!("[{start},{}]", start + 20))
+            .collect();
+        format!("[{}]", listed.join(","))
+    };
 
     let reads: Vec<(&str, Read<'_>)> = vec![
         (
@@ -189,6 +200,38 @@ fn field(store: &SqliteStore, conn: &Connection, now: i64, rounds: usize) {
                     }
                 }
                 bar.iter().sum::<u32>().to_string()
+            }),
+        ),
+        (
+            "levels: 500 blocks of 20 ids, every row's context checked (session 40)",
+            Box::new(|| {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "WITH b(n, start, stop) AS (SELECT key, value ->> 0, value ->> 1 FROM json_each(?1))
+                         SELECT count(*), sum(level) FROM b CROSS JOIN log_records NOT INDEXED
+                         WHERE log_records.id >= b.start AND log_records.id < b.stop
+                           AND json_extract(context, '$.{key}') IN (?2, ?3)"
+                    ))
+                    .unwrap();
+                stmt.query_row(rusqlite::params![level_blocks, int, value], |r| r.get::<_, i64>(0)).unwrap().to_string()
+            }),
+        ),
+        (
+            "levels: the same blocks' side-table entries, each match's record by id (session 41)",
+            Box::new(|| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "WITH t(n, start, stop) AS (SELECT key, value ->> 0, value ->> 1 FROM json_each(?1))
+                         SELECT count(*), sum(r.level) FROM t
+                           CROSS JOIN log_context_index AS e
+                             ON e.key = ?2 AND e.part IN (t.start >> 16, (t.stop - 1) >> 16)
+                                AND e.value IN (?3, ?4) AND e.id >= t.start AND e.id < t.stop
+                           CROSS JOIN log_records AS r ON r.id = e.id",
+                    )
+                    .unwrap();
+                stmt.query_row(rusqlite::params![level_blocks, key, int, value], |r| r.get::<_, i64>(0))
+                    .unwrap()
+                    .to_string()
             }),
         ),
     ];

@@ -731,39 +731,13 @@ pub(crate) fn entries_per_bar(
     bars: &[(i64, i64)],
 ) -> rusqlite::Result<Vec<i64>> {
     let read = if conn.is_autocommit() { Some(conn.unchecked_transaction()?) } else { None };
-    let lookups = if context_index::reals_apart(conn)? {
-        let (mut reals, mut others) = (Vec::new(), Vec::new());
-        for (v, _) in values {
-            if matches!(v, Value::Real(_)) { &mut reals } else { &mut others }.push(v.clone());
-        }
-        [(Value::Text(key.to_owned()), others), (context_index::real_key(key), reals)]
-            .into_iter()
-            .filter(|(_, vs)| !vs.is_empty())
-            .map(|(key, values)| BarLookup { key, values, types: None })
-            .collect()
-    } else {
-        let (values, types) = probes(values);
-        vec![BarLookup { key: Value::Text(key.to_owned()), values, types }]
-    };
+    let lookups = BarLookup::of(conn, key, values)?;
     let mut params: Vec<Value> = Vec::new();
     let listed: Vec<String> = bars.iter().enumerate().map(|(i, (lo, hi))| format!("[{i},{lo},{hi}]")).collect();
     params.push(Value::Text(format!("[{}]", listed.join(","))));
     let mut counts_of_part = Vec::with_capacity(lookups.len());
-    for BarLookup { key, values: probed, types } in lookups {
-        params.push(key);
-        let k = format!("?{}", params.len());
-        let mut holders = Vec::with_capacity(probed.len());
-        for v in probed {
-            params.push(v);
-            holders.push(format!("?{}", params.len()));
-        }
-        let typed = match types {
-            Some(types) => format!(
-                " AND typeof(value) IN ({})",
-                types.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ")
-            ),
-            None => String::new(),
-        };
+    for lookup in lookups {
+        let (k, holders, typed) = lookup.bind(&mut params);
         counts_of_part.push(format!(
             "(SELECT count(*) FROM log_context_index
               WHERE key = {k} AND part = p.n AND value IN ({}) AND id BETWEEN p.lo AND p.hi{typed})",
@@ -800,7 +774,71 @@ pub(crate) fn entries_per_bar(
     Ok(counts)
 }
 
-/// One lookup of [`entries_per_bar`] in each (bar, part).
+/// The records of `key`'s entries holding one of `values` (as for
+/// [`entries_per_bar`]) in each block `[start, stop)` of ids of `blocks`,
+/// by **one** statement: `(block, ts, level)` for each, in no particular
+/// order. Each block is one B-tree range read per looked-up value in each
+/// part it meets, and each match one read of a record by id.
+///
+/// Why (docs/performance.md, session 41): the levels of a hot value's
+/// bars, whose totals [`entries_per_bar`] counts, were split by reading
+/// the same blocks' rows whole, every row's context parsed to find the
+/// value's ~5 % among them (10 000 rows for ~500 matches of `user_id=3`
+/// at 10 M records); here only the matches are read. Every match of a
+/// block is read, as the rows were: taking one match at each of evenly
+/// spaced ids instead (the first at or after it) favours a match after a
+/// long gap, and reads skewed levels where levels follow one another.
+pub(crate) fn entries_in_blocks(
+    conn: &Connection,
+    key: &str,
+    values: &[(Value, &'static str)],
+    blocks: &[(i64, i64)],
+) -> rusqlite::Result<Vec<(usize, String, i64)>> {
+    let read = if conn.is_autocommit() { Some(conn.unchecked_transaction()?) } else { None };
+    let lookups = BarLookup::of(conn, key, values)?;
+    let mut params: Vec<Value> = Vec::new();
+    let listed: Vec<String> = blocks.iter().map(|(start, stop)| format!("[{start},{stop}]")).collect();
+    params.push(Value::Text(format!("[{}]", listed.join(","))));
+    let bits = context_index::PART_BITS;
+    let mut selects = Vec::with_capacity(lookups.len());
+    for lookup in lookups {
+        let (k, holders, typed) = lookup.bind(&mut params);
+        // A block meets one part or two; `IN` lists the part once if one.
+        selects.push(format!(
+            "SELECT t.n, r.ts, r.level FROM t
+               CROSS JOIN log_context_index AS e
+                 ON e.key = {k} AND e.part IN (t.start >> {bits}, (t.stop - 1) >> {bits})
+                    AND e.value IN ({}) AND e.id >= t.start AND e.id < t.stop{typed}
+               CROSS JOIN log_records AS r ON r.id = e.id",
+            holders.join(", ")
+        ));
+    }
+    if selects.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "WITH t(n, start, stop) AS (SELECT key, value ->> 0, value ->> 1 FROM json_each(?1)) {}",
+        selects.join(" UNION ALL ")
+    );
+    let mut found = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+        while let Some(row) = rows.next()? {
+            let n: i64 = row.get(0)?;
+            if let Ok(n) = usize::try_from(n) {
+                found.push((n, row.get(1)?, row.get(2)?));
+            }
+        }
+    }
+    if let Some(read) = read {
+        read.commit()?;
+    }
+    Ok(found)
+}
+
+/// One lookup of [`entries_per_bar`] in each (bar, part), or of
+/// [`entries_in_blocks`] in each block.
 struct BarLookup {
     /// The side table's `key` form it reads (the key, or a real's).
     key: Value,
@@ -808,6 +846,48 @@ struct BarLookup {
     values: Vec<Value>,
     /// The `typeof`s kept (`None`: every entry it meets is one accepted).
     types: Option<Vec<&'static str>>,
+}
+
+impl BarLookup {
+    /// The lookups of `key`'s entries holding one of `values`, as the
+    /// file `conn` reads keys them ([`context_index::reals_apart`]).
+    fn of(conn: &Connection, key: &str, values: &[(Value, &'static str)]) -> rusqlite::Result<Vec<BarLookup>> {
+        if context_index::reals_apart(conn)? {
+            let (mut reals, mut others) = (Vec::new(), Vec::new());
+            for (v, _) in values {
+                if matches!(v, Value::Real(_)) { &mut reals } else { &mut others }.push(v.clone());
+            }
+            Ok([(Value::Text(key.to_owned()), others), (context_index::real_key(key), reals)]
+                .into_iter()
+                .filter(|(_, vs)| !vs.is_empty())
+                .map(|(key, values)| BarLookup { key, values, types: None })
+                .collect())
+        } else {
+            let (values, types) = probes(values);
+            Ok(vec![BarLookup { key: Value::Text(key.to_owned()), values, types }])
+        }
+    }
+
+    /// Binds the lookup's key and values as numbered parameters after
+    /// `params`: the key's placeholder, each value's, and the `typeof`
+    /// condition to add (empty when none).
+    fn bind(self, params: &mut Vec<Value>) -> (String, Vec<String>, String) {
+        params.push(self.key);
+        let k = format!("?{}", params.len());
+        let mut holders = Vec::with_capacity(self.values.len());
+        for v in self.values {
+            params.push(v);
+            holders.push(format!("?{}", params.len()));
+        }
+        let typed = match self.types {
+            Some(types) => format!(
+                " AND typeof(value) IN ({})",
+                types.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ")
+            ),
+            None => String::new(),
+        };
+        (k, holders, typed)
+    }
 }
 
 /// The values [`entries_per_bar`] looks up for `values` (typed forms of one

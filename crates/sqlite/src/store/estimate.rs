@@ -93,10 +93,10 @@ pub(super) fn histogram(store: &SqliteStore, filter: &RecordFilter, slots: &Slot
     let Some((key, entry)) = indexed_field(&conn, &narrowed, last)? else {
         return sample(&conn, &narrowed, slots, &extents, sizes);
     };
-    // Each bar's total is its entries in the side table (exact); the sample,
-    // a quarter of the usual, only splits it by level.
+    // Each bar's total is its entries in the side table (exact); its
+    // matches in a quarter of the usual sample's blocks split it by level.
     let levels = Sizes { sample_rows: sizes.sample_rows / 4, ..sizes };
-    let mut h = sample(&conn, &narrowed, slots, &extents, levels)?;
+    let mut h = levels_from_entries(&conn, (key, &entry), slots, &extents, levels)?;
     let bars: Vec<(usize, (i64, i64))> = extents.iter().enumerate().filter_map(|(i, e)| Some((i, (*e)?))).collect();
     let ranges: Vec<(i64, i64)> = bars.iter().map(|&(_, ids)| ids).collect();
     let totals = crate::sql::entries_per_bar(&conn, key, &entry, &ranges).map_err(storage)?;
@@ -200,26 +200,7 @@ fn sample(
     extents: &[Option<(i64, i64)>],
     sizes: Sizes,
 ) -> Result<Histogram, StoreError> {
-    let all: i64 = extents.iter().flatten().map(|(lo, hi)| hi - lo + 1).sum();
-    // The blocks, `[start, end)` with their slot, slot by slot.
-    let mut blocks: Vec<(i64, i64, usize)> = Vec::new();
-    let mut per_slot = vec![Sample { read: 0, of: 0 }; slots.len()];
-    for (i, extent) in extents.iter().enumerate() {
-        let Some((lo, hi)) = *extent else { continue };
-        let rows = hi - lo + 1;
-        // This slot's share of the sample, in whole blocks.
-        let share_rows = i64::try_from(i128::from(sizes.sample_rows) * i128::from(rows) / i128::from(all.max(1)))
-            .unwrap_or(i64::MAX);
-        let block = sizes.block.clamp(1, rows);
-        let n = (share_rows / block).max(MIN_BLOCKS);
-        let (block, n) = if n.saturating_mul(block) >= rows { (rows, 1) } else { (block, n) };
-        let share = rows / n;
-        for k in 0..n {
-            let start = lo + k * share + (share - block) / 2;
-            blocks.push((start, start + block, i));
-        }
-        per_slot[i] = Sample { read: count(block * n), of: count(rows) };
-    }
+    let (blocks, per_slot, all) = blocks(extents, slots.len(), sizes);
     // Every condition is checked on the row itself: an index lookup would
     // read all of its matches for each block.
     let every = Marks { common: (0..KeyCondition::all(narrowed).count()).collect(), ..Marks::default() };
@@ -269,6 +250,67 @@ fn sample(
     Ok(h)
 }
 
+/// The levels of a lone context value's bars (whose totals the caller
+/// sets, counted), from its matches in the blocks [`sample`] would read
+/// (`sizes`), found through the side table
+/// ([`entries_in_blocks`](crate::sql::entries_in_blocks)): the same
+/// matches as reading the blocks' rows, without parsing the others
+/// (~20 rows a match of the hot `user_id=3`; docs/performance.md,
+/// session 41).
+fn levels_from_entries(
+    conn: &rusqlite::Connection,
+    (key, entry): (&str, &TypedValues),
+    slots: &Slots,
+    extents: &[Option<(i64, i64)>],
+    sizes: Sizes,
+) -> Result<Histogram, StoreError> {
+    let (blocks, per_slot, all) = blocks(extents, slots.len(), sizes);
+    let bounds: Vec<(i64, i64)> = blocks.iter().map(|&(start, stop, _)| (start, stop)).collect();
+    let found = crate::sql::entries_in_blocks(conn, key, entry, &bounds).map_err(storage)?;
+    let mut counted = vec![LevelCounts::default(); slots.len()];
+    for (n, ts, severity) in found {
+        let Some(&(_, _, i)) = blocks.get(n) else { continue };
+        let t = crate::rows::timestamp(&ts).map_err(storage)?;
+        // A record out of time order counts for the slot it was sampled
+        // for alone, as in [`sample`].
+        if slots.index_of(t) != Some(i) {
+            continue;
+        }
+        if let (Some(c), Some(level)) = (counted.get_mut(i), log_panel_core::level_from_severity(severity)) {
+            c.add(level);
+        }
+    }
+    let read = per_slot.iter().map(|s| s.read).sum();
+    Ok(Histogram::estimated_per_slot(counted, &per_slot, Sample { read, of: count(all) }))
+}
+
+/// The blocks of [`sample`], `[start, end)` with their slot, slot by slot;
+/// each slot's part read; and the rows of every slot.
+fn blocks(extents: &[Option<(i64, i64)>], slots: usize, sizes: Sizes) -> (Vec<(i64, i64, usize)>, Vec<Sample>, i64) {
+    let all: i64 = extents.iter().flatten().map(|(lo, hi)| hi - lo + 1).sum();
+    let mut blocks: Vec<(i64, i64, usize)> = Vec::new();
+    let mut per_slot = vec![Sample { read: 0, of: 0 }; slots];
+    for (i, extent) in extents.iter().enumerate() {
+        let Some((lo, hi)) = *extent else { continue };
+        let rows = hi - lo + 1;
+        // This slot's share of the sample, in whole blocks.
+        let share_rows = i64::try_from(i128::from(sizes.sample_rows) * i128::from(rows) / i128::from(all.max(1)))
+            .unwrap_or(i64::MAX);
+        let block = sizes.block.clamp(1, rows);
+        let n = (share_rows / block).max(MIN_BLOCKS);
+        let (block, n) = if n.saturating_mul(block) >= rows { (rows, 1) } else { (block, n) };
+        let share = rows / n;
+        for k in 0..n {
+            let start = lo + k * share + (share - block) / 2;
+            blocks.push((start, start + block, i));
+        }
+        if let Some(s) = per_slot.get_mut(i) {
+            *s = Sample { read: count(block * n), of: count(rows) };
+        }
+    }
+    (blocks, per_slot, all)
+}
+
 /// A slot gets at least this many blocks, so its blocks can disagree.
 const MIN_BLOCKS: i64 = 2;
 
@@ -306,7 +348,8 @@ mod tests {
         let store = store(&dir);
         let slots = set::slots();
         // The common user's bars are counted from the side table; only their
-        // levels come from a quarter of the sample (about 400 errors: ±5 %).
+        // levels come from its matches in a quarter of the sample's blocks
+        // (about 400 errors: ±5 %).
         for (what, f, read, whole) in [
             ("common word", set::common_word(), 20_000, 0.03),
             ("common user (levels only)", set::common_user(), 4_000, 0.06),
@@ -413,11 +456,6 @@ mod tests {
         assert_eq!(store.histogram_estimate(&user, &slots).unwrap().sample.map(|s| s.read), Some(20_000));
     }
 
-    /// A lone context value's bars are counted by one statement over the
-    /// side table, however many bars and parts: session 38 ran one per bar,
-    /// part and accepted form (here 46 for the 24 bars of `user_id=3`, the
-    /// integer and the text). The other statement that reads the side table
-    /// is the planner's probe of how common the value is.
     /// A file in `dir` of the records `record(0..n)`, written in batches
     /// of 5 000 and indexed whole: its path and its sink.
     fn indexed(
@@ -436,6 +474,13 @@ mod tests {
         (path, sink)
     }
 
+    /// A lone context value's bars are counted by one statement over the
+    /// side table, however many bars and parts: session 38 ran one per bar,
+    /// part and accepted form (here 46 for the 24 bars of `user_id=3`, the
+    /// integer and the text), and split by level by one more, reading the
+    /// side table's matches in the levels' blocks (session 41; the blocks'
+    /// rows before). The other statement that reads the side table is the
+    /// planner's probe of how common the value is.
     #[test]
     fn a_lone_context_values_bars_are_counted_by_one_statement() {
         let dir = tempfile::tempdir().unwrap();
@@ -447,8 +492,14 @@ mod tests {
             assert_eq!(h.margins, vec![0; slots.len()], "counted, not sampled");
         });
         let side: Vec<&String> = seen.iter().filter(|s| s.contains("log_context_index")).collect();
-        assert_eq!(side.len(), 2, "{side:#?}");
-        assert_eq!(side.iter().filter(|s| s.contains("json_each")).count(), 1, "{side:#?}");
+        assert_eq!(side.len(), 3, "{side:#?}");
+        assert_eq!(side.iter().filter(|s| s.contains("json_each") && s.contains("count(*)")).count(), 1, "{side:#?}");
+        // The levels from the side table's entries in the blocks, each
+        // match's record by id, not from the blocks' rows (session 40 read
+        // 4 000 rows here, `NOT INDEXED`, each one's context parsed).
+        let levels: Vec<&&String> = side.iter().filter(|s| s.contains("ON r.id = e.id")).collect();
+        assert_eq!(levels.len(), 1, "{side:#?}");
+        assert!(!seen.iter().any(|s| s.contains("NOT INDEXED") || s.contains("json_extract")), "{seen:#?}");
     }
 
     /// Records holding 3 as each type writes it, the integer, the real 3.0
@@ -561,9 +612,10 @@ mod tests {
             let h = store.histogram_estimate(&untyped, &slots).unwrap();
             assert!(h.sample.is_some_and(|s| s.read > 0), "the bars' levels are sampled, their totals counted");
         });
-        let counts: Vec<&String> = seen.iter().filter(|s| s.contains("json_each(?1)")).collect();
-        assert_eq!(counts.len(), 1, "{seen:#?}");
-        assert!(!counts[0].contains("typeof"), "{}", counts[0]);
+        let side: Vec<&String> = seen.iter().filter(|s| s.contains("json_each(?1)")).collect();
+        // The count and the levels' lookups.
+        assert_eq!(side.len(), 2, "{seen:#?}");
+        assert!(side.iter().all(|s| !s.contains("typeof")), "{side:#?}");
         // A real's lookup reads the key's BLOB form: the request view finds 3.0.
         let related = store.related("user_id", &log_panel_query::FieldValue::Text("3.0".into()), 10_000).unwrap();
         assert_eq!(related.len(), 800);
