@@ -2,12 +2,14 @@
 //! transaction, exactly once also when a COMMIT's answer is lost (see the
 //! crate documentation), and the upkeep of idle moments.
 
-use std::hash::{BuildHasher, Hasher};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use log_panel_core::{Batch, Record, Sink, SinkError, SinkErrorKind};
+use postgres::error::Severity;
 use postgres::{Client, SimpleQueryMessage, Statement};
 
 use crate::copy::{Encoder, COPY_SQL};
@@ -39,6 +41,11 @@ pub struct PgSink {
     batch_no: i64,
     /// A batch whose COMMIT was sent but not acknowledged.
     in_doubt: Option<InDoubt>,
+    /// The records of a batch found committed after its COMMIT went
+    /// unacknowledged, when the writer had meanwhile passed the batch on (to
+    /// its spool, which replays it in batches of its own): skipped when they
+    /// come again, each once ([`Committed`]).
+    committed: Committed,
     reconnects: u64,
     /// Records older than this are deleted while idle.
     retention: Option<std::time::Duration>,
@@ -59,8 +66,69 @@ struct Conn {
 struct InDoubt {
     batch_no: i64,
     batch: Fingerprint,
+    /// Each record's [`record_key`], for [`Committed`].
+    records: Vec<RecordKey>,
     sanitised: u64,
     backend: Option<(i32, String)>,
+}
+
+/// What tells a record apart from another: its time (microseconds) and a
+/// hash of its level, logger, message, call site and thread.
+type RecordKey = (i64, u64);
+
+fn record_key(r: &Record) -> RecordKey {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (r.level as u8, &*r.logger, &*r.message, r.file.as_deref(), r.line, &*r.thread).hash(&mut h);
+    (r.timestamp.as_micros(), h.finish())
+}
+
+/// The records of a committed batch the writer will write again (from its
+/// spool, in batches of its own), each skipped once. Bounded by one batch
+/// (a newer doubt replaces it); a record outside the batch's time span is
+/// passed without hashing, so live records cost one comparison.
+#[derive(Debug, Default)]
+struct Committed {
+    keys: HashMap<RecordKey, u32>,
+    span: (i64, i64),
+}
+
+impl Committed {
+    fn remember(&mut self, keys: &[RecordKey]) {
+        self.keys.clear();
+        self.span = (i64::MAX, i64::MIN);
+        for k in keys {
+            *self.keys.entry(*k).or_default() += 1;
+            self.span = (self.span.0.min(k.0), self.span.1.max(k.0));
+        }
+    }
+
+    /// `records` less those already committed (each taken once), or `None`
+    /// when none of them was.
+    fn strip(&mut self, records: &[Record]) -> Option<Vec<Record>> {
+        if self.keys.is_empty() {
+            return None;
+        }
+        let (from, to) = self.span;
+        let seen = |r: &&Record| (from..=to).contains(&r.timestamp.as_micros());
+        records.iter().find(seen)?;
+        let mut kept = Vec::with_capacity(records.len());
+        let mut stripped = false;
+        for r in records {
+            let key = seen(&r).then(|| record_key(r));
+            match key.as_ref().and_then(|k| self.keys.get_mut(k).map(|n| (k, n))) {
+                Some((k, n)) => {
+                    *n -= 1;
+                    if *n == 0 {
+                        let k = *k;
+                        self.keys.remove(&k);
+                    }
+                    stripped = true;
+                }
+                None => kept.push(r.clone()),
+            }
+        }
+        stripped.then_some(kept)
+    }
 }
 
 /// Identifies a batch across retries without keeping it.
@@ -146,6 +214,7 @@ impl PgSink {
             writer_id: random_writer_id(),
             batch_no: 0,
             in_doubt: None,
+            committed: Committed::default(),
             reconnects: 0,
             retention: None,
             watermark: search::Watermark::default(),
@@ -303,8 +372,13 @@ impl PgSink {
         };
         self.in_doubt = None;
         let same = doubt.batch == Fingerprint::of(records);
-        if committed && same && doubt.sanitised > 0 {
+        if committed && doubt.sanitised > 0 {
             self.sanitised.fetch_add(doubt.sanitised, Ordering::Relaxed);
+        }
+        if committed && !same {
+            // The writer retries a failed batch only so long before it spools
+            // it: the spool's replay brings these records again.
+            self.committed.remember(&doubt.records);
         }
         Ok(committed && same)
     }
@@ -377,11 +451,15 @@ impl PgSink {
         let commit =
             if batch.records.is_empty() { "COMMIT".to_owned() } else { format!("{}; COMMIT", listen::NOTIFY_SQL) };
         if let Err(e) = conn.client.batch_execute(&commit) {
-            // No SQLSTATE: the connection broke with the COMMIT in flight.
-            let in_doubt = e.code().is_none().then(|| {
+            // Only an ERROR answering the COMMIT rolled the transaction back.
+            // No answer (the connection broke with the COMMIT in flight) or a
+            // FATAL (57P01 when a fast shutdown ends the session) may come
+            // after the transaction committed.
+            let in_doubt = (!rolled_back(&e)).then(|| {
                 Box::new(InDoubt {
                     batch_no,
                     batch: Fingerprint::of(batch.records),
+                    records: batch.records.iter().map(record_key).collect(),
                     sanitised: dirty,
                     backend: conn.backend.clone(),
                 })
@@ -390,6 +468,15 @@ impl PgSink {
         }
         Ok(dirty)
     }
+}
+
+/// Whether the server answered with an ERROR, which ends the transaction
+/// but not the session: a failed COMMIT then rolled back.
+fn rolled_back(e: &postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|d| match d.parsed_severity() {
+        Some(severity) => matches!(severity, Severity::Error),
+        None => d.severity() == "ERROR",
+    })
 }
 
 /// Whether the writer row says batch `doubt.batch_no` committed. First ends
@@ -462,6 +549,12 @@ impl Sink for PgSink {
         if self.ready(batch.records)? {
             return Ok(()); // stored by the transaction whose COMMIT answer was lost
         }
+        let stripped = self.committed.strip(batch.records);
+        let batch = match &stripped {
+            Some(rest) if rest.is_empty() => return Ok(()),
+            Some(rest) => &Batch::new(batch.origin, rest),
+            None => batch,
+        };
         match self.write_batch(batch) {
             Ok(dirty) => {
                 if dirty > 0 {

@@ -65,11 +65,14 @@ fn server_stopped_and_started_again() {
 
 /// A TCP proxy in front of the server that, once armed, swallows the server's
 /// answer to the next COMMIT and cuts the connection: the COMMIT happened, but
-/// the client cannot know.
+/// the client cannot know. With `fatal` set it answers instead as a fast
+/// shutdown does when it lands between the commit and its answer: a FATAL
+/// `57P01` (an error with a SQLSTATE, yet the batch committed).
 struct CommitEater {
     port: u16,
     armed: Arc<AtomicBool>,
     eaten: Arc<AtomicBool>,
+    fatal: Arc<AtomicBool>,
 }
 
 impl CommitEater {
@@ -78,7 +81,8 @@ impl CommitEater {
         let port = listener.local_addr().unwrap().port();
         let armed = Arc::new(AtomicBool::new(false));
         let eaten = Arc::new(AtomicBool::new(false));
-        let (armed2, eaten2) = (Arc::clone(&armed), Arc::clone(&eaten));
+        let fatal = Arc::new(AtomicBool::new(false));
+        let (armed2, eaten2, fatal2) = (Arc::clone(&armed), Arc::clone(&eaten), Arc::clone(&fatal));
         thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
@@ -87,26 +91,60 @@ impl CommitEater {
                 // client -> server: plain copy
                 thread::spawn(move || pump(c2, s2, None));
                 // server -> client: watch for the COMMIT's CommandComplete
-                let (armed, eaten) = (Arc::clone(&armed2), Arc::clone(&eaten2));
-                thread::spawn(move || pump(server, client, Some((armed, eaten))));
+                let watch =
+                    Watch { armed: Arc::clone(&armed2), eaten: Arc::clone(&eaten2), fatal: Arc::clone(&fatal2) };
+                thread::spawn(move || pump(server, client, Some(watch)));
             }
         });
-        CommitEater { port, armed, eaten }
+        CommitEater { port, armed, eaten, fatal }
     }
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream, watch: Option<(Arc<AtomicBool>, Arc<AtomicBool>)>) {
+/// What the server-to-client pump of a [`CommitEater`] watches for.
+struct Watch {
+    armed: Arc<AtomicBool>,
+    eaten: Arc<AtomicBool>,
+    fatal: Arc<AtomicBool>,
+}
+
+/// The ErrorResponse a server sends when `pg_ctl stop -m fast` ends a session.
+fn admin_shutdown() -> Vec<u8> {
+    let mut fields = Vec::new();
+    for (code, text) in [
+        (b'S', "FATAL"),
+        (b'V', "FATAL"),
+        (b'C', "57P01"),
+        (b'M', "terminating connection due to administrator command"),
+    ] {
+        fields.push(code);
+        fields.extend_from_slice(text.as_bytes());
+        fields.push(0);
+    }
+    fields.push(0);
+    let mut message = vec![b'E'];
+    message.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+    message.extend_from_slice(&fields);
+    message
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream, watch: Option<Watch>) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if let Some((armed, eaten)) = &watch {
+        if let Some(w) = &watch {
             // CommandComplete 'C' with tag "COMMIT\0".
             let hit = buf[..n].windows(7).any(|w| w == b"COMMIT\0");
-            if hit && armed.swap(false, Ordering::SeqCst) {
-                eaten.store(true, Ordering::SeqCst);
+            if hit && w.armed.swap(false, Ordering::SeqCst) {
+                w.eaten.store(true, Ordering::SeqCst);
+                if w.fatal.load(Ordering::SeqCst) {
+                    let _ = to.write_all(&admin_shutdown());
+                    let _ = to.flush();
+                    // Read together with the close, the driver reports only the close.
+                    thread::sleep(Duration::from_millis(200));
+                }
                 break;
             }
         }
@@ -145,6 +183,51 @@ fn a_lost_commit_answer_is_settled_without_writing_twice() {
     assert_eq!(stored(&direct), (1000, 1000, 999), "no duplicate");
     sink.write(&Batch::new(&origin(), &batch_of(1000, 500))).unwrap();
     assert_eq!(stored(&direct), (1500, 1500, 1499));
+}
+
+/// A fast shutdown between the commit and its answer: the COMMIT fails with
+/// a FATAL, which has a SQLSTATE, yet the batch is stored. Retried as the
+/// writer does, the batch is settled, not stored again; and when the writer
+/// has meanwhile spooled it (a live batch comes first, then the spool's
+/// replay in batches of its own), its records are skipped, each once.
+#[test]
+fn a_commit_answered_by_a_fatal_shutdown_is_settled_without_writing_twice() {
+    let Some(server) =
+        TestServer::shared_own("the FATAL-at-COMMIT test proxies the server's port (LOG_PANEL_TEST_PG_URL is set)")
+    else {
+        return;
+    };
+    let direct = server.create_database();
+    let dbname = direct.rsplit('/').next().unwrap().to_owned();
+    let proxy = CommitEater::start(server.port());
+    proxy.fatal.store(true, Ordering::SeqCst);
+    let url = format!("postgres://postgres@127.0.0.1:{}/{dbname}", proxy.port);
+    let mut sink = PgSink::connect(&url).unwrap();
+    sink.write(&Batch::new(&origin(), &batch_of(0, 500))).unwrap();
+
+    // Retried, as the writer retries a failed batch.
+    let second = batch_of(500, 500);
+    proxy.armed.store(true, Ordering::SeqCst);
+    let err = sink.write(&Batch::new(&origin(), &second)).unwrap_err();
+    assert!(proxy.eaten.load(Ordering::SeqCst), "the proxy did not see the COMMIT");
+    assert!(err.to_string().contains("administrator command"), "{err}");
+    assert_eq!(stored(&direct), (1000, 1000, 999), "the second batch did commit");
+    sink.write(&Batch::new(&origin(), &second)).unwrap();
+    assert_eq!(stored(&direct), (1000, 1000, 999), "no duplicate");
+
+    // Spooled: a live batch first, then the records again in other batches.
+    let third = batch_of(1000, 500);
+    proxy.eaten.store(false, Ordering::SeqCst);
+    proxy.armed.store(true, Ordering::SeqCst);
+    sink.write(&Batch::new(&origin(), &third)).unwrap_err();
+    assert!(proxy.eaten.load(Ordering::SeqCst), "the proxy did not see the COMMIT");
+    assert_eq!(stored(&direct), (1500, 1500, 1499), "the third batch did commit");
+    sink.write(&Batch::new(&origin(), &batch_of(1500, 100))).unwrap();
+    let mut replayed = batch_of(1000, 300);
+    replayed.extend(batch_of(2000, 50)); // spooled after it: new
+    sink.write(&Batch::new(&origin(), &replayed)).unwrap();
+    sink.write(&Batch::new(&origin(), &batch_of(1300, 200))).unwrap();
+    assert_eq!(stored(&direct), (1650, 1650, 2049), "every record once");
 }
 
 #[test]
