@@ -11,6 +11,7 @@ use log_panel_core::redact::{redact_password_params, redact_url};
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::Error;
@@ -18,6 +19,13 @@ use crate::Error;
 /// Connection timeout used when the URL sets none, so a reconnect attempt
 /// against an unreachable host returns (as `Unavailable`) instead of hanging.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most connection attempts of a process that may still be waiting for
+/// a server past their timeout ([`Options::connect`]'s threads).
+const WAITING_CONNECTS: usize = 16;
+
+/// Connection attempts of this process under way, timed out or not.
+static CONNECTING: AtomicUsize = AtomicUsize::new(0);
 
 /// How long sent data may stay unacknowledged before the connection is
 /// declared dead (Linux `TCP_USER_TIMEOUT`), used when the URL sets none: a
@@ -124,18 +132,34 @@ impl Options {
     /// with `--read-timeout 5s`, and so would the panel's and the writer's
     /// reconnects. The attempt runs on a thread of its own: on a timeout it
     /// is left behind and ends when the server answers or the connection
-    /// fails (the listen backlog bounds how many can wait; once it is full
-    /// a new TCP connect times out instead).
+    /// fails. At most [`WAITING_CONNECTS`] such threads wait at once in a
+    /// process; past that a connect fails at once, so a frozen server
+    /// under a busy panel does not pile up threads.
     pub(crate) fn connect(&self) -> Result<postgres::Client, String> {
+        self.connect_counted(&CONNECTING)
+    }
+
+    fn connect_counted(&self, connecting: &'static AtomicUsize) -> Result<postgres::Client, String> {
         let limit = self.inner.get_connect_timeout().copied().unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        if connecting.fetch_add(1, Ordering::SeqCst) >= WAITING_CONNECTS {
+            connecting.fetch_sub(1, Ordering::SeqCst);
+            return Err(format!(
+                "{WAITING_CONNECTS} connection attempts are still waiting for the server; not starting another"
+            ));
+        }
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let options = self.clone();
         std::thread::Builder::new()
             .name("log-panel-pg-connect".to_owned())
             .spawn(move || {
-                let _ = tx.send(options.connect_now());
+                let connected = options.connect_now();
+                connecting.fetch_sub(1, Ordering::SeqCst);
+                let _ = tx.send(connected);
             })
-            .map_err(|e| format!("cannot start a thread to connect: {e}"))?;
+            .map_err(|e| {
+                connecting.fetch_sub(1, Ordering::SeqCst);
+                format!("cannot start a thread to connect: {e}")
+            })?;
         match rx.recv_timeout(limit) {
             Ok(connected) => connected,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(format!(
@@ -291,6 +315,46 @@ mod tests {
         assert!(error.contains("did not complete the connection within 1000 ms"), "{error}");
         assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "{took:?}");
         drop(listener);
+    }
+
+    /// Attempts left waiting on a server that never answers are capped: the
+    /// next one fails at once instead of leaving one more thread behind,
+    /// and attempts are made again once the waiting ones ended.
+    #[test]
+    fn connection_attempts_left_waiting_are_capped() {
+        static CONNECTING: AtomicUsize = AtomicUsize::new(0);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let port = listener.local_addr().unwrap_or_else(|e| panic!("{e}")).port();
+        let cfg = Options::parse(&format!("postgres://u@127.0.0.1:{port}/d?connect_timeout=1&sslmode=disable"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let waiting: Vec<_> = (0..WAITING_CONNECTS)
+            .map(|_| {
+                let cfg = cfg.clone();
+                std::thread::spawn(move || cfg.connect_counted(&CONNECTING).map(|_| ()))
+            })
+            .collect();
+        for attempt in waiting {
+            let error = attempt.join().unwrap_or_else(|_| panic!("panicked")).err().unwrap_or_default();
+            assert!(error.contains("within 1000 ms"), "{error}");
+        }
+        assert_eq!(CONNECTING.load(Ordering::SeqCst), WAITING_CONNECTS, "each timed-out attempt still waits");
+        let started = std::time::Instant::now();
+        let error = cfg.connect_counted(&CONNECTING).err().unwrap_or_default();
+        assert!(error.contains("16 connection attempts are still waiting"), "{error}");
+        assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+        // The server goes away: the waiting attempts end, and new ones start again.
+        drop(listener);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while CONNECTING.load(Ordering::SeqCst) > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} attempts still waiting",
+                CONNECTING.load(Ordering::SeqCst)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let error = cfg.connect_counted(&CONNECTING).err().unwrap_or_default();
+        assert!(!error.contains("still waiting"), "{error}");
     }
 
     #[test]
