@@ -2,7 +2,7 @@
 //! transaction, exactly once also when a COMMIT's answer is lost (see the
 //! crate documentation), and the upkeep of idle moments.
 
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -109,25 +109,27 @@ impl Committed {
             return None;
         }
         let (from, to) = self.span;
-        let seen = |r: &&Record| (from..=to).contains(&r.timestamp.as_micros());
-        records.iter().find(seen)?;
+        let seen = |r: &Record| (from..=to).contains(&r.timestamp.as_micros());
+        if !records.iter().any(seen) {
+            return None;
+        }
         let mut kept = Vec::with_capacity(records.len());
-        let mut stripped = false;
         for r in records {
-            let key = seen(&r).then(|| record_key(r));
-            match key.as_ref().and_then(|k| self.keys.get_mut(k).map(|n| (k, n))) {
-                Some((k, n)) => {
-                    *n -= 1;
-                    if *n == 0 {
-                        let k = *k;
-                        self.keys.remove(&k);
-                    }
-                    stripped = true;
-                }
-                None => kept.push(r.clone()),
+            if !(seen(r) && self.take(record_key(r))) {
+                kept.push(r.clone());
             }
         }
-        stripped.then_some(kept)
+        (kept.len() < records.len()).then_some(kept)
+    }
+
+    /// Takes one record of key `key` off the committed ones: whether there was one.
+    fn take(&mut self, key: RecordKey) -> bool {
+        let Entry::Occupied(mut left) = self.keys.entry(key) else { return false };
+        *left.get_mut() -= 1;
+        if *left.get() == 0 {
+            left.remove();
+        }
+        true
     }
 }
 
@@ -135,20 +137,14 @@ impl Committed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Fingerprint {
     len: usize,
-    first: Option<(i64, u64)>,
-    last: Option<(i64, u64)>,
+    first: Option<RecordKey>,
+    last: Option<RecordKey>,
 }
 
 impl Fingerprint {
     fn of(records: &[Record]) -> Fingerprint {
-        let key = |r: &Record| (r.timestamp.as_micros(), hash(&r.message));
-        Fingerprint { len: records.len(), first: records.first().map(key), last: records.last().map(key) }
+        Fingerprint { len: records.len(), first: records.first().map(record_key), last: records.last().map(record_key) }
     }
-}
-
-fn hash(s: &str) -> u64 {
-    // FNV-1a: stable, dependency-free, good enough to tell batches apart.
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// A random 63-bit id: std's `RandomState` is seeded from the OS per process;

@@ -156,19 +156,24 @@ fn pump(mut from: TcpStream, mut to: TcpStream, watch: Option<Watch>) {
     let _ = to.shutdown(Shutdown::Both);
 }
 
-#[test]
-fn a_lost_commit_answer_is_settled_without_writing_twice() {
-    let Some(server) =
-        TestServer::shared_own("the lost-COMMIT test proxies the server's port (LOG_PANEL_TEST_PG_URL is set)")
-    else {
-        return;
-    };
+/// A new database, a [`CommitEater`] in front of the server (answering a
+/// swallowed COMMIT with a FATAL when `fatal`) and a sink through it that
+/// stored records 0..500: the database's direct URL, the proxy, the sink.
+fn through_commit_eater(fatal: bool) -> Option<(String, CommitEater, PgSink)> {
+    let server = TestServer::shared_own("the COMMIT tests proxy the server's port (LOG_PANEL_TEST_PG_URL is set)")?;
     let direct = server.create_database();
     let dbname = direct.rsplit('/').next().unwrap().to_owned();
     let proxy = CommitEater::start(server.port());
+    proxy.fatal.store(fatal, Ordering::SeqCst);
     let url = format!("postgres://postgres@127.0.0.1:{}/{dbname}", proxy.port);
     let mut sink = PgSink::connect(&url).unwrap();
     sink.write(&Batch::new(&origin(), &batch_of(0, 500))).unwrap();
+    Some((direct, proxy, sink))
+}
+
+#[test]
+fn a_lost_commit_answer_is_settled_without_writing_twice() {
+    let Some((direct, proxy, mut sink)) = through_commit_eater(false) else { return };
 
     // The COMMIT succeeds on the server, but its answer never arrives.
     let second = batch_of(500, 500);
@@ -192,18 +197,7 @@ fn a_lost_commit_answer_is_settled_without_writing_twice() {
 /// replay in batches of its own), its records are skipped, each once.
 #[test]
 fn a_commit_answered_by_a_fatal_shutdown_is_settled_without_writing_twice() {
-    let Some(server) =
-        TestServer::shared_own("the FATAL-at-COMMIT test proxies the server's port (LOG_PANEL_TEST_PG_URL is set)")
-    else {
-        return;
-    };
-    let direct = server.create_database();
-    let dbname = direct.rsplit('/').next().unwrap().to_owned();
-    let proxy = CommitEater::start(server.port());
-    proxy.fatal.store(true, Ordering::SeqCst);
-    let url = format!("postgres://postgres@127.0.0.1:{}/{dbname}", proxy.port);
-    let mut sink = PgSink::connect(&url).unwrap();
-    sink.write(&Batch::new(&origin(), &batch_of(0, 500))).unwrap();
+    let Some((direct, proxy, mut sink)) = through_commit_eater(true) else { return };
 
     // Retried, as the writer retries a failed batch.
     let second = batch_of(500, 500);
