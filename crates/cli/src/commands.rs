@@ -194,15 +194,17 @@ pub(crate) fn follow_until(
     warn: &mut dyn FnMut(&str),
     mut print: impl FnMut(&[StoredRecord]) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
-    // The pause before the next try while the storage is failing.
-    let mut retry: Option<Duration> = None;
+    // While polls fail: the pause before the next try, and the line that
+    // says the failure is over — it answers the line that said it began
+    // (a read past its budget is not an outage of the storage).
+    let mut failing: Option<(Duration, &str)> = None;
     let mut waiter = store.commit_waiter();
     while !stop.load(Ordering::Relaxed) {
         let read_at = Instant::now();
         match follow.poll(store, PAGE) {
             Ok(new) => {
-                if retry.take().is_some() {
-                    warn("storage available again; following");
+                if let Some((_, back)) = failing.take() {
+                    warn(back);
                 }
                 print(&new)?;
                 if follow.caught_up() {
@@ -221,16 +223,19 @@ pub(crate) fn follow_until(
                     StoreErrorKind::Unavailable | StoreErrorKind::Storage | StoreErrorKind::TimedOut
                 ) =>
             {
-                let wait = match retry {
+                let (wait, back) = match failing {
                     None => {
-                        let what =
-                            if e.kind() == StoreErrorKind::TimedOut { "read stopped" } else { "storage unavailable" };
+                        let (what, back) = if e.kind() == StoreErrorKind::TimedOut {
+                            ("read stopped", "reads answer again; following")
+                        } else {
+                            ("storage unavailable", "storage available again; following")
+                        };
                         warn(&format!("{what}: {}; retrying", CliError::Store(e)));
-                        POLL
+                        (POLL, back)
                     }
-                    Some(last) => (last * 2).min(RETRY_MAX),
+                    Some((last, back)) => ((last * 2).min(RETRY_MAX), back),
                 };
-                retry = Some(wait);
+                failing = Some((wait, back));
                 pause(stop, wait);
             }
             Err(e) => return Err(e.into()),

@@ -132,8 +132,8 @@ fn follow_retries_a_read_past_its_time_budget_and_resumes() {
     assert_eq!(printed, ["a", "b"]);
     assert_eq!(
         warnings,
-        ["read stopped: failing as asked (TimedOut); retrying", "storage available again; following"],
-        "one line when it fails, one when it answers again"
+        ["read stopped: failing as asked (TimedOut); retrying", "reads answer again; following"],
+        "one line when it fails, one when it answers again, neither calling a slow read an outage"
     );
 }
 
