@@ -124,7 +124,7 @@ pub struct PgStore {
     /// Each with the search mark read with its count: the next page of it
     /// binds that mark (see `PgStore::page_of_rare`).
     rare: Recent<i64>,
-    /// The filters (their `Debug` text) whose last page needed a second
+    /// The filters (their `Debug` text without `since`) whose last page needed a second
     /// walk, with how densely the first one found their matches: their next
     /// pages walk that far at once (see `PgStore::first_walk_rows`).
     dense: Recent<Density>,
@@ -1005,7 +1005,11 @@ impl PgStore {
             let (records, side) = self.page_of_rare(filter, at, want, behind, mark)?;
             return Ok((Some(records), side));
         }
-        let dense_key = format!("{filter:?}");
+        // Without its lower time bound: the panel's ranges are relative
+        // ("the last hour"), a new `since` each page, about the same density.
+        let mut keyed = filter.clone();
+        keyed.since = None;
+        let dense_key = format!("{keyed:?}");
         let walked = self.first_walk_rows(&dense_key, want);
         let first = self.walk(filter, at, want, walked, behind)?;
         let side = first.behind;
