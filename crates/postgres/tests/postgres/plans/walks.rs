@@ -13,6 +13,9 @@ use log_panel_postgres::{PgMaintenance, PgSink, PgStore};
 use log_panel_query::Store;
 use log_panel_query::{FieldMatch, FieldValue, PageAt, RecordFilter, DAY};
 use log_panel_testing::postgres::client;
+use postgres::types::ToSql;
+use std::path::{Path, PathBuf};
+use std::sync::MutexGuard;
 
 use super::{explained_database, plans_of};
 
@@ -69,25 +72,35 @@ fn rows_read(plan: &str) -> i64 {
     read
 }
 
-#[test]
-fn a_dense_value_is_walked_on_and_a_rare_one_listed() {
-    let explained = explained_database(|url| {
+/// A database `fill`ed, indexed and analysed, logging every statement's plan
+/// ([`explained_database`]: its URL, the server's log, the turn to read it),
+/// and a store on it; `None` (the test skipped) without a server.
+fn filled() -> Option<(String, PathBuf, MutexGuard<'static, ()>, PgStore)> {
+    let (url, log, turn) = explained_database(|url| {
         fill(url, Timestamp::now());
         PgMaintenance::connect(url).unwrap().catch_up_search().unwrap();
-    });
-    let Some((url, log, _turn)) = explained else { return };
+    })?;
     client(&url).batch_execute("VACUUM ANALYZE log_records, log_search").unwrap();
     let store = PgStore::connect(&url).unwrap();
+    Some((url, log, turn, store))
+}
+
+/// What `sql` reads of `log_records` ([`rows_read`] of its plans).
+fn rows_read_by(url: &str, log: &Path, sql: &str, params: &[&(dyn ToSql + Sync)]) -> i64 {
+    let mut c = client(url);
+    plans_of(log, || {
+        c.query(sql, params).unwrap();
+    })
+    .iter()
+    .map(|p| rows_read(p))
+    .sum()
+}
+
+#[test]
+fn a_dense_value_is_walked_on_and_a_rare_one_listed() {
+    let Some((url, log, _turn, store)) = filled() else { return };
     // A page of 50 and whether there is more, as the store reads it.
     let naive = "SELECT id FROM log_records WHERE context->>$1 = $2 ORDER BY ts DESC, id DESC LIMIT 51";
-    // What the naive SQL reads of `log_records` for the same page.
-    let naive_rows = |key: &str, value: &str| {
-        let mut c = client(&url);
-        let plans = plans_of(&log, || {
-            c.query(naive, &[&key, &value]).unwrap();
-        });
-        plans.iter().map(|p| rows_read(p)).sum::<i64>()
-    };
     for (key, value, walked) in [("shard", "s-3", true), ("user", "u-7", false)] {
         let mut f = RecordFilter::default();
         f.fields.push(FieldMatch::new(key, FieldValue::Text(value.into())).unwrap());
@@ -115,7 +128,8 @@ fn a_dense_value_is_walked_on_and_a_rare_one_listed() {
             // The walks read the rows to the page once: not the first walk's
             // rows again, nor a count of them.
             let read: i64 = plans.iter().map(|p| rows_read(p)).sum();
-            let by_hand = naive_rows(key, value);
+            // What the naive SQL reads of `log_records` for the same page.
+            let by_hand = rows_read_by(&url, &log, naive, &[&key, &value]);
             assert!(by_hand > 5_000, "the naive SQL walks past the first walk's rows: {by_hand}");
             assert!(
                 read <= by_hand + 100,
@@ -134,13 +148,7 @@ fn a_dense_value_is_walked_on_and_a_rare_one_listed() {
 /// started again).
 #[test]
 fn a_dense_value_walked_twice_is_walked_once_on_its_next_page() {
-    let explained = explained_database(|url| {
-        fill(url, Timestamp::now());
-        PgMaintenance::connect(url).unwrap().catch_up_search().unwrap();
-    });
-    let Some((url, log, _turn)) = explained else { return };
-    client(&url).batch_execute("VACUUM ANALYZE log_records, log_search").unwrap();
-    let store = PgStore::connect(&url).unwrap();
+    let Some((url, log, _turn, store)) = filled() else { return };
     let mut f = RecordFilter::default();
     f.fields.push(FieldMatch::new("shard", FieldValue::Text("s-3".into())).unwrap());
     // A page of 50 and whether there is more, as the store reads it.
@@ -163,13 +171,7 @@ fn a_dense_value_walked_twice_is_walked_once_on_its_next_page() {
     assert_eq!(next.len(), 1, "the next page walks once:\n{}", next.join("\n"));
     // What the naive SQL reads of `log_records` for the same page: the next
     // page's one walk reads no more (as the two walks did).
-    let mut c = client(&url);
-    let by_hand: i64 = plans_of(&log, || {
-        c.query(naive, &[]).unwrap();
-    })
-    .iter()
-    .map(|p| rows_read(p))
-    .sum();
+    let by_hand = rows_read_by(&url, &log, naive, &[]);
     let read = rows_read(&next[0]);
     assert!(by_hand > 5_000, "the naive SQL walks past a first walk's rows: {by_hand}");
     assert!(
