@@ -13,6 +13,9 @@ use log_panel_postgres::{PgMaintenance, PgSink, PgStore};
 use log_panel_query::Store;
 use log_panel_query::{FieldMatch, FieldValue, PageAt, RecordFilter, DAY};
 use log_panel_testing::postgres::client;
+use postgres::types::ToSql;
+use std::path::{Path, PathBuf};
+use std::sync::MutexGuard;
 
 use super::{explained_database, plans_of};
 
@@ -69,25 +72,35 @@ fn rows_read(plan: &str) -> i64 {
     read
 }
 
-#[test]
-fn a_dense_value_is_walked_on_and_a_rare_one_listed() {
-    let explained = explained_database(|url| {
+/// A database `fill`ed, indexed and analysed, logging every statement's plan
+/// ([`explained_database`]: its URL, the server's log, the turn to read it),
+/// and a store on it; `None` (the test skipped) without a server.
+fn filled() -> Option<(String, PathBuf, MutexGuard<'static, ()>, PgStore)> {
+    let (url, log, turn) = explained_database(|url| {
         fill(url, Timestamp::now());
         PgMaintenance::connect(url).unwrap().catch_up_search().unwrap();
-    });
-    let Some((url, log, _turn)) = explained else { return };
+    })?;
     client(&url).batch_execute("VACUUM ANALYZE log_records, log_search").unwrap();
     let store = PgStore::connect(&url).unwrap();
+    Some((url, log, turn, store))
+}
+
+/// What `sql` reads of `log_records` ([`rows_read`] of its plans).
+fn rows_read_by(url: &str, log: &Path, sql: &str, params: &[&(dyn ToSql + Sync)]) -> i64 {
+    let mut c = client(url);
+    plans_of(log, || {
+        c.query(sql, params).unwrap();
+    })
+    .iter()
+    .map(|p| rows_read(p))
+    .sum()
+}
+
+#[test]
+fn a_dense_value_is_walked_on_and_a_rare_one_listed() {
+    let Some((url, log, _turn, store)) = filled() else { return };
     // A page of 50 and whether there is more, as the store reads it.
     let naive = "SELECT id FROM log_records WHERE context->>$1 = $2 ORDER BY ts DESC, id DESC LIMIT 51";
-    // What the naive SQL reads of `log_records` for the same page.
-    let naive_rows = |key: &str, value: &str| {
-        let mut c = client(&url);
-        let plans = plans_of(&log, || {
-            c.query(naive, &[&key, &value]).unwrap();
-        });
-        plans.iter().map(|p| rows_read(p)).sum::<i64>()
-    };
     for (key, value, walked) in [("shard", "s-3", true), ("user", "u-7", false)] {
         let mut f = RecordFilter::default();
         f.fields.push(FieldMatch::new(key, FieldValue::Text(value.into())).unwrap());
@@ -115,7 +128,8 @@ fn a_dense_value_is_walked_on_and_a_rare_one_listed() {
             // The walks read the rows to the page once: not the first walk's
             // rows again, nor a count of them.
             let read: i64 = plans.iter().map(|p| rows_read(p)).sum();
-            let by_hand = naive_rows(key, value);
+            // What the naive SQL reads of `log_records` for the same page.
+            let by_hand = rows_read_by(&url, &log, naive, &[&key, &value]);
             assert!(by_hand > 5_000, "the naive SQL walks past the first walk's rows: {by_hand}");
             assert!(
                 read <= by_hand + 100,
@@ -124,4 +138,64 @@ fn a_dense_value_is_walked_on_and_a_rare_one_listed() {
             );
         }
     }
+}
+
+/// A page a first walk does not settle is walked on by a second one; the
+/// next page of the same filter walks as far as that density says at once:
+/// one statement reading the rows to the page once (`shard=s-3`: 50 of the
+/// 51 matches in the newest 5 000 rows), where it was two (the first one
+/// planned, its end read again from the index, its rows' walk stopped and
+/// started again).
+#[test]
+fn a_dense_value_walked_twice_is_walked_once_on_its_next_page() {
+    let Some((url, log, _turn, store)) = filled() else { return };
+    let mut f = RecordFilter::default();
+    f.fields.push(FieldMatch::new("shard", FieldValue::Text("s-3".into())).unwrap());
+    // A page of 50 and whether there is more, as the store reads it.
+    let naive = "SELECT id FROM log_records WHERE context->>'shard' = 's-3' ORDER BY ts DESC, id DESC LIMIT 51";
+    let mut want: Vec<i64> = client(&url).query(naive, &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    want.truncate(50);
+    let page = |what: &str| {
+        let mut got = Vec::new();
+        let plans = plans_of(&log, || {
+            let page = store.records(&f, PageAt::Newest, 50).unwrap();
+            assert!(page.older.is_some(), "{what}: more records");
+            got = page.records.iter().map(|r| r.id).collect();
+        });
+        assert_eq!(got, want, "{what}: the naive SQL's rows");
+        plans
+    };
+    let first = page("first page");
+    assert_eq!(first.len(), 2, "the first page walks twice:\n{}", first.join("\n"));
+    let next = page("next page");
+    assert_eq!(next.len(), 1, "the next page walks once:\n{}", next.join("\n"));
+    // What the naive SQL reads of `log_records` for the same page: the next
+    // page's one walk reads no more (as the two walks did).
+    let by_hand = rows_read_by(&url, &log, naive, &[]);
+    let read = rows_read(&next[0]);
+    assert!(by_hand > 5_000, "the naive SQL walks past a first walk's rows: {by_hand}");
+    assert!(
+        read <= by_hand + 100,
+        "the next page read {read} rows of log_records, the naive SQL {by_hand}:\n{}",
+        next[0]
+    );
+    // A page by cursor of the same filter is walked once too, and holds the naive SQL's rows.
+    let last = store.records(&f, PageAt::Newest, 50).unwrap().older.unwrap();
+    let mut got = Vec::new();
+    let plans = plans_of(&log, || {
+        got = store.records(&f, PageAt::Older(last), 50).unwrap().records.iter().map(|r| r.id).collect();
+    });
+    let ts = std::time::UNIX_EPOCH + std::time::Duration::from_micros(u64::try_from(last.ts.0).unwrap());
+    let by_hand: Vec<i64> = client(&url)
+        .query(
+            "SELECT id FROM log_records WHERE context->>'shard' = 's-3' AND (ts, id) < ($1, $2)
+             ORDER BY ts DESC, id DESC LIMIT 50",
+            &[&ts, &last.id],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(got, by_hand, "the page by cursor");
+    assert_eq!(plans.len(), 1, "the page by cursor walks once:\n{}", plans.join("\n"));
 }
