@@ -398,7 +398,8 @@ impl SqliteStore {
                     None => {
                         let span = span_of_page(&conn).map_err(storage)?;
                         let zoned = (page && by_id::reads(filter, &marks)).then_some((filter.since, filter.until));
-                        page_term_plan(&conn, span, filter.since.is_some(), zoned, query).map_err(storage)?
+                        let ends = (filter.since.is_some(), filter.until.is_none());
+                        page_term_plan(&conn, span, ends, zoned, query).map_err(storage)?
                     }
                 }
             }
@@ -995,7 +996,8 @@ fn page_key_common_at(
 
 /// How a page reads its search term, by the index query `query`
 /// ([`search::lookup_query`]) over the ids `span` (its first and last record
-/// by time; `None`: no record) of a filter with a start (`since`) or none:
+/// by time; `None`: no record) of a filter with a start (`since`) or none,
+/// and up to the newest record (`to_newest`: no `until`) or not:
 /// by walking the span in time order and testing each message, or through
 /// the search index, reading all its candidates or, with a floor at the
 /// span's first id, those from there on and the span's time-index entries
@@ -1036,7 +1038,7 @@ fn page_key_common_at(
 fn page_term_plan(
     conn: &Connection,
     span: Option<(i64, i64)>,
-    since: bool,
+    (since, to_newest): (bool, bool),
     zoned: Option<(Option<Timestamp>, Option<Timestamp>)>,
     query: String,
 ) -> rusqlite::Result<TextPlan> {
@@ -1049,7 +1051,19 @@ fn page_term_plan(
     if whole <= PAGE_TERM_COUNT_FIRST && search::candidates(conn, &query, None, whole)? >= whole {
         return Ok(TextPlan::scan());
     }
-    let walked = walked_to((first, last), search::nth_newest_candidate(conn, &query, (first, last), PAGE_ROWS)?);
+    let spanned = zoned.filter(|(from, until)| from.is_some() || until.is_some());
+    // Up to the newest record, the span's ids from `first` on are every id
+    // from `first` on: the count of those candidates (with a start, or the
+    // table's when not read by zones) is read on from the `PAGE_ROWS`th
+    // newest, by the same statement.
+    let (nth, counted) = if to_newest && (since || spanned.is_none()) {
+        let cap = |nth| page_term_common_at(walked_to((first, last), nth));
+        let (nth, n) = search::newest_candidates(conn, &query, (first, last), PAGE_ROWS, cap)?;
+        (nth, Some(n))
+    } else {
+        (search::nth_newest_candidate(conn, &query, (first, last), PAGE_ROWS)?, None)
+    };
+    let walked = walked_to((first, last), nth);
     let common_at = page_term_common_at(walked);
     // Counted up to what makes the walk cheaper: at the cap the walk wins.
     let cost = |candidates: i64| match candidates {
@@ -1060,7 +1074,6 @@ fn page_term_plan(
     // zones whose times meet it (`by_id`): counted there, not in the table,
     // those of ids from `at` on excepted (`None`: the count reached `cap`).
     // The map is read only when counted there: not for a common term.
-    let spanned = zoned.filter(|(from, until)| from.is_some() || until.is_some());
     let zoned_below = |at: i64, cap: i64| -> rusqlite::Result<Option<i64>> {
         let Some((from, until)) = spanned else { return Ok(None) };
         let mut counted = 0i64;
@@ -1083,7 +1096,10 @@ fn page_term_plan(
     if !since {
         let index = match spanned {
             Some(_) => zoned_below(i64::MAX, common_at)?.unwrap_or(common_at),
-            None => search::candidates(conn, &query, None, common_at)?,
+            None => match counted {
+                Some(n) => n,
+                None => search::candidates(conn, &query, None, common_at)?,
+            },
         };
         return Ok(index_plan(cost(index)));
     }
@@ -1091,7 +1107,10 @@ fn page_term_plan(
     // in place of those below it: cheaper when these are more than the
     // entries cost, so they are counted up to that (a few thousand at
     // most), not every candidate of the table again.
-    let from = search::candidates(conn, &query, Some(first), common_at)?;
+    let from = match counted {
+        Some(n) => n,
+        None => search::candidates(conn, &query, Some(first), common_at)?,
+    };
     if from >= common_at {
         // Every other way reads at least these candidates, which already
         // cost more than the walk: the candidates below the span cannot
@@ -1929,6 +1948,33 @@ mod tests {
         let want: Vec<String> = (23_950..24_000).rev().map(|i| format!("served {i}")).collect();
         assert_eq!(messages, want);
         assert!(!seen.iter().any(|s| s.contains("rowid < ?2")), "{seen:#?}");
+    }
+
+    /// A common term's page up to the newest record, with a start or none,
+    /// reads where its `PAGE_ROWS`th newest candidate lies and how many
+    /// candidates it has by one statement over the search index, not one for
+    /// each (the count read again, from the oldest end, candidates the first
+    /// had read); with an end before the newest record, two, as the count
+    /// then reaches past the span's last id. The rows are the newest 50.
+    #[test]
+    fn a_common_terms_page_up_to_the_newest_record_reads_its_candidates_once() {
+        let (_dir, path, t0) = seconds_apart(|i| format!("served {i}"));
+        let store = SqliteStore::open(&path).unwrap();
+        for (since, until) in [(Some(100), None), (None, None), (Some(100), Some(23_990))] {
+            let mut f = RecordFilter::default();
+            f.text = Some("served".into());
+            f.since = since.map(|s: i64| Timestamp(t0 + s * 1_000_000));
+            f.until = until.map(|u: i64| Timestamp(t0 + u * 1_000_000));
+            let mut page = None;
+            let seen = statements(&store, || page = Some(store.records(&f, PageAt::Newest, 50).unwrap()));
+            let reads: Vec<&String> =
+                seen.iter().filter(|s| s.contains("log_records_fts MATCH ?1 AND rowid")).collect();
+            assert_eq!(reads.len(), if until.is_some() { 2 } else { 1 }, "{since:?} {until:?}: {reads:#?}");
+            let newest = until.unwrap_or(24_000);
+            let messages: Vec<String> = page.unwrap().records.iter().map(|r| r.message.to_string()).collect();
+            let want: Vec<String> = (newest - 50..newest).rev().map(|i| format!("served {i}")).collect();
+            assert_eq!(messages, want, "{since:?} {until:?}");
+        }
     }
 
     /// [`seconds_apart`], the `i`th record with the context key of `context(i)`.

@@ -110,6 +110,44 @@ pub(crate) fn nth_newest_candidate(
     .optional()
 }
 
+/// [`nth_newest_candidate`] and [`candidates_within`] over the same ids
+/// `within` in one read, newest first: the id of the `n`th candidate
+/// (`None` when they hold fewer), then how many candidates they hold,
+/// counted up to `cap(nth)`, a cap that depends on where the `n`th lies.
+/// The two statements each sought every segment of the index for every
+/// trigram of `query`, and the count read again from the other end the
+/// candidates the first had just read (the hostile 10 M file's `timeout`
+/// over 7 days: ~0.9 ms of the five-condition page, docs/performance.md,
+/// session 42).
+#[cfg(feature = "read")]
+pub(crate) fn newest_candidates(
+    conn: &Connection,
+    query: &str,
+    within: (i64, i64),
+    n: i64,
+    cap: impl FnOnce(Option<i64>) -> i64,
+) -> rusqlite::Result<(Option<i64>, i64)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT rowid FROM log_records_fts WHERE log_records_fts MATCH ?1 AND rowid BETWEEN ?2 AND ?3
+         ORDER BY rowid DESC",
+    )?;
+    let mut rows = stmt.query(params![query, within.0, within.1])?;
+    let n = n.max(1);
+    let (mut seen, mut nth) = (0i64, None);
+    while seen < n {
+        let Some(row) = rows.next()? else { break };
+        seen += 1;
+        if seen == n {
+            nth = Some(row.get(0)?);
+        }
+    }
+    let cap = cap(nth);
+    while seen < cap && rows.next()?.is_some() {
+        seen += 1;
+    }
+    Ok((nth, counted(seen.min(cap))))
+}
+
 /// How many of a term's trigrams its index query ANDs ([`lookup_query`]).
 #[cfg(feature = "read")]
 pub(crate) const LOOKUP_TRIGRAMS: usize = 3;
