@@ -111,7 +111,7 @@ pub use error::{classify, Error};
 pub use log_panel_core::redact::redact_url;
 #[cfg(feature = "read")]
 pub use maintenance::PgMaintenance;
-pub use options::{Options, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TCP_USER_TIMEOUT};
+pub use options::{Options, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TCP_USER_TIMEOUT, DEFAULT_WRITE_TIMEOUT};
 pub use sink::{PgSink, SanitisedCounter, RETENTION_BATCH};
 #[cfg(feature = "read")]
 pub use store::{PgStore, DEFAULT_SCAN_BOUND};
