@@ -21,12 +21,19 @@ use crate::{aggregates, listen, schema, Error, Options};
 
 mod link;
 
-use link::{Alive, Link};
+use link::{Alive, Link, Stall};
 
 /// Bytes of encoded rows handed to the driver at a time: small enough that the
 /// server parses one chunk while the next is encoded, large enough to keep the
 /// per-message overhead negligible.
 const CHUNK: usize = 32 * 1024;
+/// How long a write waits for a connection attempt once the server has gone
+/// silent (a call given up, an attempt unanswered), until one answers: the
+/// writer drains its queue and spools between retries, so it should not
+/// wait here for a frozen server (a whole write timeout, after the one the
+/// given-up batch waited, kept callers at full rate waiting 4 s of their
+/// 5 s in the attack). An attempt that answers later is taken by the next retry.
+const SILENT_CONNECT_WAIT: Duration = Duration::from_millis(50);
 /// How long the in-doubt check waits for a transaction that is still finishing.
 const IN_DOUBT_LOCK_TIMEOUT: &str = "10s";
 /// Records one idle step of retention deletes at most: about 8 ms of work at
@@ -55,6 +62,9 @@ pub struct PgSink {
     /// come again, each once ([`Committed`]).
     committed: Committed,
     reconnects: u64,
+    /// The server went silent (a call given up, a connection attempt not
+    /// answered in time) and has not answered a connection attempt since.
+    silent: bool,
     /// Records older than this are deleted while idle.
     retention: Option<std::time::Duration>,
     /// What the search mark may move to (kept across reconnects: a bound
@@ -262,6 +272,7 @@ impl PgSink {
             in_doubt: None,
             committed: Committed::default(),
             reconnects: 0,
+            silent: false,
             retention: None,
             watermark: search::Watermark::default(),
         }
@@ -306,6 +317,7 @@ impl PgSink {
             Err(stall) => {
                 // The watermark stays with the given-up step: start afresh.
                 self.conn = None;
+                self.silent = matches!(stall, Stall::Silent(_));
                 return Err(error::sink_error(SinkErrorKind::Unavailable, "the idle step", stall.to_string()));
             }
         };
@@ -389,6 +401,7 @@ impl PgSink {
             }
             Err(stall) => {
                 self.conn = None;
+                self.silent = matches!(stall, Stall::Silent(_));
                 return Err(error::sink_error(SinkErrorKind::Unavailable, what, stall.to_string()));
             }
         };
@@ -406,7 +419,8 @@ impl PgSink {
     }
 
     /// The connection of a new attempt, or of the one under way. A writer
-    /// call waits for an attempt at most the write timeout from its start
+    /// call waits for an attempt at most the write timeout from its start,
+    /// [`SILENT_CONNECT_WAIT`] once the server has gone silent
     /// (a frozen server completes the TCP connect and answers nothing, and
     /// the connect timeout, 10 s by default, is longer than callers may
     /// wait on a full queue); later calls only look, until the attempt
@@ -416,14 +430,19 @@ impl PgSink {
             Some(opening) => opening,
             None => Opening::start(&self.config)?,
         };
-        let left = (opening.started + self.config.write_timeout()).saturating_duration_since(Instant::now());
+        let wait = if self.silent { SILENT_CONNECT_WAIT } else { self.config.write_timeout() };
+        let left = (opening.started + wait).saturating_duration_since(Instant::now());
         match opening.opened.recv_timeout(left) {
-            Ok(Ok(backend)) => Ok(Open { link: opening.link, backend }),
+            Ok(Ok(backend)) => {
+                self.silent = false;
+                Ok(Open { link: opening.link, backend })
+            }
             Ok(Err(e)) => {
                 let kind = if e.is_transient() { SinkErrorKind::Unavailable } else { SinkErrorKind::Other };
                 Err(SinkError::new(kind, e.to_string()))
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
+                self.silent = true;
                 let waited = opening.started.elapsed();
                 let connect = self.config.driver_config().get_connect_timeout().copied().unwrap_or_default();
                 if waited < connect + self.config.write_timeout() {
@@ -474,6 +493,7 @@ impl PgSink {
                 Err(failure)
             }
             Err(stall) => {
+                self.silent = matches!(stall, Stall::Silent(_));
                 // Whether the thread got to send the COMMIT before this gave up.
                 let in_flight = gate.compare_exchange(OPEN, ABANDONED, Ordering::SeqCst, Ordering::SeqCst).is_err();
                 self.conn = None;
