@@ -12,32 +12,11 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use log_panel_core::{Batch, Origin, Record, Sink, SinkError, SinkErrorKind, Timestamp};
+use log_panel_core::{Batch, Record, Sink, SinkError, SinkErrorKind};
 use log_panel_postgres::PgSink;
 use log_panel_testing::postgres::TestServer;
-use log_panel_testing::records::{sequence, BASE};
-use postgres::{Client, NoTls};
 
-fn origin() -> Origin {
-    Origin::new("frozen", "h", 7)
-}
-
-fn batch_of(from: i64, n: i64) -> Vec<Record> {
-    sequence("seq", from..from + n, Timestamp(BASE), 1_000)
-}
-
-/// (count, distinct seq, max seq)
-fn stored(url: &str) -> (i64, i64, i64) {
-    let row = Client::connect(url, NoTls)
-        .unwrap()
-        .query_one(
-            "SELECT count(*), count(DISTINCT (context->>'seq')::bigint), coalesce(max((context->>'seq')::bigint), -1) \
-             FROM log_records",
-            &[],
-        )
-        .unwrap();
-    (row.get(0), row.get(1), row.get(2))
-}
+use crate::reconnect::{batch_of, origin, stored};
 
 /// A TCP proxy in front of the server that, once armed, freezes when the
 /// client sends `trigger`: from then on nothing goes either way on any
