@@ -24,6 +24,16 @@
 //! - The server is down, restarting, or the network dropped: `write` returns
 //!   [`SinkErrorKind::Unavailable`]; the writer retries the same batch after a
 //!   backoff and the sink reconnects lazily on that call.
+//! - The server is frozen (SIGSTOP, a stuck host: its kernel keeps the
+//!   connection open and nothing answers): the sink's connection lives on a
+//!   thread of its own, and a write gives up once the server has given no
+//!   sign of life for [`Options::write_timeout`] (`write_timeout=<seconds>`
+//!   in the URL, 2 s by default): `Unavailable`, the batch surely rolled back
+//!   when its COMMIT had not been sent (the given-up thread never sends it),
+//!   in doubt when it had (below). The connection is given up and reopened
+//!   lazily; once the server has gone silent, a write waits for a new
+//!   connection attempt only 50 ms, so the writer keeps draining its queue
+//!   into the spool.
 //! - Data PostgreSQL refuses (SQLSTATE classes 22, 23, 54) maps to
 //!   [`SinkErrorKind::BadRecord`]; everything else to [`SinkErrorKind::Other`].
 //! - Text PostgreSQL cannot store (NUL characters) is replaced by U+FFFD and
@@ -111,7 +121,7 @@ pub use error::{classify, Error};
 pub use log_panel_core::redact::redact_url;
 #[cfg(feature = "read")]
 pub use maintenance::PgMaintenance;
-pub use options::{Options, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TCP_USER_TIMEOUT};
+pub use options::{Options, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TCP_USER_TIMEOUT, DEFAULT_WRITE_TIMEOUT};
 pub use sink::{PgSink, SanitisedCounter, RETENTION_BATCH};
 #[cfg(feature = "read")]
 pub use store::{PgStore, DEFAULT_SCAN_BOUND};

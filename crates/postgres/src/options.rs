@@ -27,6 +27,13 @@ const WAITING_CONNECTS: usize = 16;
 /// Connection attempts of this process under way, timed out or not.
 static CONNECTING: AtomicUsize = AtomicUsize::new(0);
 
+/// How long the sink waits for a sign of life from the server while it
+/// writes a batch (each statement's answer, each chunk of rows taken) or
+/// runs an idle step, used when the URL sets no `write_timeout=`: past it
+/// the batch counts as failed and the connection is given up
+/// ([`Options::write_timeout`]).
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How long sent data may stay unacknowledged before the connection is
 /// declared dead (Linux `TCP_USER_TIMEOUT`), used when the URL sets none: a
 /// network blip then surfaces as `Unavailable` within this time instead of
@@ -55,6 +62,8 @@ pub struct Options {
     /// `partition=day` in the URL (handled here): the writer partitions
     /// `log_records` by day when it finds it unpartitioned.
     partition_by_day: bool,
+    /// `write_timeout=<seconds>` in the URL (handled here).
+    write_timeout: Duration,
 }
 
 impl Options {
@@ -63,7 +72,10 @@ impl Options {
     pub fn parse(url: &str) -> Result<Options, Error> {
         let redacted = redact_url(url);
         let mut secrets = Vec::new();
-        let (driver_url, ca_file, partition_by_day) = own_params(url);
+        let Own { driver_url, ca_file, partition_by_day, write_timeout } = match own_params(url) {
+            Ok(own) => own,
+            Err(reason) => return Err(Error::InvalidUrl { url: redacted, reason }),
+        };
         let mut inner = match postgres::Config::from_str(&driver_url) {
             Ok(inner) => inner,
             Err(e) => {
@@ -75,6 +87,7 @@ impl Options {
                     secrets: raw_secrets(url),
                     ca_file: None,
                     partition_by_day: false,
+                    write_timeout: DEFAULT_WRITE_TIMEOUT,
                 };
                 return Err(Error::InvalidUrl { url: redacted, reason: probe.scrub(&error_chain(&e)) });
             }
@@ -98,7 +111,7 @@ impl Options {
         if inner.get_application_name().is_none() {
             inner.application_name("log-panel");
         }
-        let config = Options { inner, redacted, secrets, ca_file, partition_by_day };
+        let config = Options { inner, redacted, secrets, ca_file, partition_by_day, write_timeout };
         #[cfg(not(feature = "tls"))]
         if config.wants_tls() {
             return Err(Error::InvalidUrl {
@@ -115,6 +128,21 @@ impl Options {
     /// then convert an unpartitioned table ([`crate::schema::partition_by_day`]).
     pub fn partition_by_day(&self) -> bool {
         self.partition_by_day
+    }
+
+    /// How long the sink waits for a sign of life from the server while it
+    /// writes a batch or runs an idle step (`write_timeout=<seconds>` in the
+    /// URL, decimals allowed; default [`DEFAULT_WRITE_TIMEOUT`]). The bound
+    /// is on silence, not on the batch: every statement answered and every
+    /// 32 KiB of rows the server takes starts it again, so a large batch on
+    /// a busy server does not reach it. Past it the batch fails as
+    /// `Unavailable` (in doubt when its COMMIT was sent) and the connection
+    /// is given up, so a frozen server costs what a stopped one does: the
+    /// writer retries and spools. Keep it below the queue's
+    /// `block_timeout_ms` (5 s), which callers wait at most while the writer
+    /// waits here.
+    pub fn write_timeout(&self) -> Duration {
+        self.write_timeout
     }
 
     /// Whether the URL asks for TLS (`sslmode=require`, `verify-ca` or `verify-full`).
@@ -223,27 +251,49 @@ impl FromStr for Options {
     }
 }
 
+/// A URL's parameters that the driver does not know, and the URL without them.
+struct Own {
+    driver_url: String,
+    ca_file: Option<PathBuf>,
+    partition_by_day: bool,
+    write_timeout: Duration,
+}
+
 /// Takes the parameters the driver does not know out of a URL's query:
-/// `sslrootcert=<file>` and `partition=day` are removed and returned;
-/// `sslmode=verify-ca` and `verify-full` become `require` (the `tls`
-/// feature always verifies the chain and the host name).
-fn own_params(url: &str) -> (String, Option<PathBuf>, bool) {
-    let Some((base, query)) = url.split_once('?') else {
-        return (url.to_owned(), None, false);
+/// `sslrootcert=<file>`, `partition=day` and `write_timeout=<seconds>` are
+/// removed and returned; `sslmode=verify-ca` and `verify-full` become
+/// `require` (the `tls` feature always verifies the chain and the host name).
+fn own_params(url: &str) -> Result<Own, String> {
+    let mut own = Own {
+        driver_url: url.to_owned(),
+        ca_file: None,
+        partition_by_day: false,
+        write_timeout: DEFAULT_WRITE_TIMEOUT,
     };
-    let mut ca_file = None;
-    let mut partition_by_day = false;
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok(own);
+    };
     let mut kept = Vec::new();
     for param in query.split('&') {
         match param.split_once('=') {
-            Some(("sslrootcert", file)) => ca_file = Some(PathBuf::from(file)),
-            Some(("partition", "day")) => partition_by_day = true,
+            Some(("sslrootcert", file)) => own.ca_file = Some(PathBuf::from(file)),
+            Some(("partition", "day")) => own.partition_by_day = true,
+            Some(("write_timeout", secs)) => {
+                own.write_timeout = secs
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s >= 0.001 && *s <= 86_400.0)
+                    .map(Duration::from_secs_f64)
+                    .ok_or_else(|| {
+                        format!("write_timeout must be a number of seconds from 0.001 to 86400, not `{secs}`")
+                    })?;
+            }
             Some(("sslmode", "verify-ca" | "verify-full")) => kept.push("sslmode=require"),
             _ => kept.push(param),
         }
     }
-    let url = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
-    (url, ca_file, partition_by_day)
+    own.driver_url = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
+    Ok(own)
 }
 
 /// Password-looking substrings of the raw URL text (undecoded), to scrub from messages.
@@ -290,6 +340,21 @@ mod tests {
         assert_eq!(o.inner.get_connect_timeout(), Some(&Duration::from_secs(3)));
         assert!(!Options::parse("postgres://u@h/d").unwrap_or_else(|e| panic!("{e}")).partition_by_day());
         assert!(Options::parse("postgres://u@h/d?partition=hour").is_err());
+    }
+
+    #[test]
+    fn write_timeout_is_ours_in_seconds() {
+        let parse = |url: &str| Options::parse(url).map(|o| o.write_timeout());
+        assert_eq!(parse("postgres://u@h/d").ok(), Some(DEFAULT_WRITE_TIMEOUT));
+        assert_eq!(
+            parse("postgres://u@h/d?write_timeout=0.5&connect_timeout=3").ok(),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(parse("postgres://u@h/d?write_timeout=30").ok(), Some(Duration::from_secs(30)));
+        for bad in ["0", "-1", "soon", "NaN", "1e9"] {
+            let err = parse(&format!("postgres://u@h/d?write_timeout={bad}")).err().map(|e| e.to_string());
+            assert!(err.as_deref().is_some_and(|e| e.contains("write_timeout must be")), "{bad}: {err:?}");
+        }
     }
 
     /// A frozen postmaster as a client sees it: the kernel accepts the TCP

@@ -5,10 +5,11 @@
 use std::collections::hash_map::{Entry, HashMap};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
-use log_panel_core::{Batch, Record, Sink, SinkError, SinkErrorKind};
+use log_panel_core::{Batch, Origin, Record, Sink, SinkError, SinkErrorKind};
 use postgres::error::Severity;
 use postgres::{Client, SimpleQueryMessage, Statement};
 
@@ -18,10 +19,21 @@ use crate::options::error_chain;
 use crate::upkeep::{retention, search};
 use crate::{aggregates, listen, schema, Error, Options};
 
+mod link;
+
+use link::{Alive, Link, Stall};
+
 /// Bytes of encoded rows handed to the driver at a time: small enough that the
 /// server parses one chunk while the next is encoded, large enough to keep the
 /// per-message overhead negligible.
 const CHUNK: usize = 32 * 1024;
+/// How long a write waits for a connection attempt once the server has gone
+/// silent (a call given up, an attempt unanswered), until one answers: the
+/// writer drains its queue and spools between retries, so it should not
+/// wait here for a frozen server (a whole write timeout, after the one the
+/// given-up batch waited, kept callers at full rate waiting 4 s of their
+/// 5 s in the attack). An attempt that answers later is taken by the next retry.
+const SILENT_CONNECT_WAIT: Duration = Duration::from_millis(50);
 /// How long the in-doubt check waits for a transaction that is still finishing.
 const IN_DOUBT_LOCK_TIMEOUT: &str = "10s";
 /// Records one idle step of retention deletes at most: about 8 ms of work at
@@ -32,8 +44,11 @@ pub const RETENTION_BATCH: i64 = 250;
 /// Stores batches in PostgreSQL. See the [crate documentation](crate).
 pub struct PgSink {
     config: Options,
-    conn: Option<Conn>,
-    encoder: Encoder,
+    /// The open connection, on its thread ([`Link`]).
+    conn: Option<Open>,
+    /// A connection attempt not finished yet (waited for at most the write
+    /// timeout from its start, then looked at on each call).
+    opening: Option<Opening>,
     sanitised: Arc<AtomicU64>,
     /// Random per sink; keys this sink's row in `log_panel_writers`.
     writer_id: i64,
@@ -47,6 +62,9 @@ pub struct PgSink {
     /// come again, each once ([`Committed`]).
     committed: Committed,
     reconnects: u64,
+    /// The server went silent (a call given up, a connection attempt not
+    /// answered in time) and has not answered a connection attempt since.
+    silent: bool,
     /// Records older than this are deleted while idle.
     retention: Option<std::time::Duration>,
     /// What the search mark may move to (kept across reconnects: a bound
@@ -54,13 +72,47 @@ pub struct PgSink {
     watermark: search::Watermark,
 }
 
+/// What lives on the connection's thread.
 struct Conn {
     client: Client,
     copy: Statement,
     aggregates: aggregates::Statements,
-    /// The server process serving this connection: pid and start time (as text).
-    backend: Option<(i32, String)>,
+    encoder: Encoder,
 }
+
+/// The server process serving a connection: pid and start time (as text).
+type Backend = Option<(i32, String)>;
+
+/// An open connection.
+struct Open {
+    link: Link<Conn>,
+    backend: Backend,
+}
+
+/// A connection being opened on its thread.
+struct Opening {
+    link: Link<Conn>,
+    opened: mpsc::Receiver<Result<Backend, Error>>,
+    started: Instant,
+}
+
+impl Opening {
+    /// Starts connecting (and checking the schema) on a thread of its own.
+    fn start(config: &Options) -> Result<Opening, SinkError> {
+        let config = config.clone();
+        let (link, opened) = Link::spawn(move || open(&config), |c: &Conn| c.client.is_closed())
+            .map_err(|e| SinkError::unavailable(format!("cannot start the connection's thread: {e}")))?;
+        Ok(Opening { link, opened, started: Instant::now() })
+    }
+}
+
+/// The COMMIT gate of a batch on the connection's thread: the thread may
+/// send the COMMIT only once it moved the gate from `OPEN` to `COMMITTING`;
+/// a caller that gives the batch up moves it from `OPEN` to `ABANDONED`.
+/// Whichever comes first decides whether the batch is in doubt.
+const OPEN: u8 = 0;
+const COMMITTING: u8 = 1;
+const ABANDONED: u8 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct InDoubt {
@@ -188,7 +240,15 @@ impl PgSink {
     /// Connects with a parsed configuration and creates or migrates the schema.
     pub fn new(config: Options) -> Result<PgSink, Error> {
         let mut sink = PgSink::disconnected(config);
-        sink.conn = Some(sink.open()?);
+        let config = sink.config.clone();
+        let (link, opened) = Link::spawn(move || open(&config), |c: &Conn| c.client.is_closed()).map_err(|e| {
+            Error::Connect { url: sink.config.redacted().to_owned(), reason: format!("cannot start a thread: {e}") }
+        })?;
+        let backend = opened.recv().map_err(|_| Error::Connect {
+            url: sink.config.redacted().to_owned(),
+            reason: "the connecting thread ended without an answer".to_owned(),
+        })??;
+        sink.conn = Some(Open { link, backend });
         Ok(sink)
     }
 
@@ -205,13 +265,14 @@ impl PgSink {
         PgSink {
             config,
             conn: None,
-            encoder: Encoder::new(),
+            opening: None,
             sanitised: Arc::default(),
             writer_id: random_writer_id(),
             batch_no: 0,
             in_doubt: None,
             committed: Committed::default(),
             reconnects: 0,
+            silent: false,
             retention: None,
             watermark: search::Watermark::default(),
         }
@@ -219,7 +280,7 @@ impl PgSink {
 
     /// Whether the sink holds a connection now.
     pub fn is_connected(&self) -> bool {
-        self.conn.as_ref().is_some_and(|c| !c.client.is_closed())
+        self.conn.as_ref().is_some_and(|c| !c.link.is_closed())
     }
 
     /// The configuration (its `Display` is the redacted URL).
@@ -241,24 +302,33 @@ impl PgSink {
     /// batch of expired records. Returns whether either has more to do, and
     /// why the search index could not move if its id sequence stops it
     /// (retention still runs then).
-    fn upkeep(&mut self) -> Result<(bool, Option<search::Stop>), (postgres::Error, &'static str)> {
+    fn upkeep(&mut self) -> Result<(bool, Option<search::Stop>), SinkError> {
         let Some(conn) = self.conn.as_mut() else {
             return Ok((false, None)); // the next write reconnects; upkeep waits for it
         };
-        // Skipped (`None`) while `log_records` is held exclusively, and no
-        // more now while the newest rows wait for other sessions' transactions:
-        // the writer looks again soon (`Sink::idle_soon`).
-        let step = search::index_step(&mut conn.client, &mut self.watermark, search::INDEX_STEP_ROWS)
-            .map_err(|e| (e, "indexing messages"))?;
-        let (more_index, stop) = step.map_or((false, None), |step| (step.more, step.stop));
-        let mut more_prune = false;
-        if let Some(keep) = self.retention {
-            let cutoff = std::time::SystemTime::now().checked_sub(keep).unwrap_or(std::time::UNIX_EPOCH);
-            more_prune = retention::prune_step(&mut conn.client, cutoff, RETENTION_BATCH)
-                .map_err(|e| (e, "deleting expired records"))?
-                .more;
-        }
-        Ok((more_index || more_prune, stop))
+        let mut watermark = std::mem::take(&mut self.watermark);
+        let retention = self.retention;
+        let step = conn.link.run(self.config.write_timeout(), move |c, _| {
+            let step = upkeep_step(&mut c.client, &mut watermark, retention);
+            (step, watermark, c.client.is_closed())
+        });
+        let (step, watermark, closed) = match step {
+            Ok(answer) => answer,
+            Err(stall) => {
+                // The watermark stays with the given-up step: start afresh.
+                self.conn = None;
+                self.silent = matches!(stall, Stall::Silent(_));
+                return Err(error::sink_error(SinkErrorKind::Unavailable, "the idle step", stall.to_string()));
+            }
+        };
+        self.watermark = watermark;
+        step.map_err(|(e, what)| {
+            let kind = classify(&e);
+            if kind == SinkErrorKind::Unavailable || closed {
+                self.conn = None;
+            }
+            error::sink_error(kind, what, self.config.scrub(&error_chain(&e)))
+        })
     }
 
     /// Records stored so far with at least one value sanitised (NUL characters
@@ -282,62 +352,22 @@ impl PgSink {
     /// connection of its own (after deleting old rows, or restoring a backup).
     /// Safe while writers are storing batches: see [`aggregates::rebuild`].
     pub fn rebuild_aggregates(&self) -> Result<(), Error> {
-        let mut conn = self.open()?;
+        let (mut conn, _) = open(&self.config)?;
         aggregates::rebuild(&mut conn.client).map_err(|e| Error::Rebuild {
             url: self.config.redacted().to_owned(),
             reason: self.config.scrub(&error_chain(&e)),
         })
     }
 
-    /// Connects, checks the encoding, migrates (and partitions by day when
-    /// the URL says `partition=day`), and prepares the COPY statement.
-    fn open(&self) -> Result<Conn, Error> {
-        let url = || self.config.redacted().to_owned();
-        let mut client = self.config.connect().map_err(|reason| Error::Connect { url: url(), reason })?;
-        let migrate_err =
-            |e: &postgres::Error| Error::Migrate { url: url(), reason: self.config.scrub(&error_chain(e)) };
-        let row = client
-            .query_one(
-                "SELECT current_setting('server_encoding'), pg_backend_pid(), \
-                 (SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid())",
-                &[],
-            )
-            .map_err(|e| migrate_err(&e))?;
-        let encoding: String = row.try_get(0).map_err(|e| migrate_err(&e))?;
-        let pid: Option<i32> = row.try_get(1).map_err(|e| migrate_err(&e))?;
-        let start: Option<String> = row.try_get(2).map_err(|e| migrate_err(&e))?;
-        if !encoding.eq_ignore_ascii_case("UTF8") {
-            return Err(Error::Encoding { url: url(), encoding });
-        }
-        schema::migrate(&mut client).map_err(|e| match e {
-            schema::MigrateError::Db(e) => migrate_err(&e),
-            schema::MigrateError::TooNew(found) => {
-                Error::SchemaTooNew { url: url(), found, supported: schema::latest_version() }
-            }
-            schema::MigrateError::MissingExtension(name) => {
-                Error::MissingExtension { url: url(), name: name.to_owned() }
-            }
-        })?;
-        if self.config.partition_by_day() {
-            schema::partition_by_day(&mut client).map_err(|e| migrate_err(&e))?;
-        }
-        let copy = client.prepare(COPY_SQL).map_err(|e| migrate_err(&e))?;
-        let aggregates = aggregates::Statements::prepare(&mut client).map_err(|e| migrate_err(&e))?;
-        Ok(Conn { client, copy, aggregates, backend: pid.zip(start) })
-    }
-
     /// Reconnects when needed, then settles a batch left in doubt. Returns
     /// `true` when `records` is that batch and it is already committed.
     /// Every failure here is `Unavailable`: none is the batch's fault.
     fn ready(&mut self, records: &[Record]) -> Result<bool, SinkError> {
-        if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+        if self.conn.as_ref().is_some_and(|c| c.link.is_closed()) {
             self.conn = None;
         }
         if self.conn.is_none() {
-            let conn = self.open().map_err(|e| {
-                let kind = if e.is_transient() { SinkErrorKind::Unavailable } else { SinkErrorKind::Other };
-                SinkError::new(kind, e.to_string())
-            })?;
+            let conn = self.connected()?;
             if self.batch_no > 0 {
                 self.reconnects += 1;
             }
@@ -349,21 +379,30 @@ impl PgSink {
         let Some(conn) = self.conn.as_mut() else {
             return Err(SinkError::unavailable("not connected"));
         };
-        let committed = match settle(&mut conn.client, self.writer_id, &doubt) {
-            Ok(committed) => committed,
-            Err(e) => {
-                if !conn.client.is_closed() {
-                    let _ = conn.client.batch_execute("ROLLBACK");
-                }
-                if conn.client.is_closed() || e.code().is_none() {
+        let writer_id = self.writer_id;
+        let asked = doubt.clone();
+        let settled = conn.link.run(self.config.write_timeout(), move |c, _| {
+            let settled = settle(&mut c.client, writer_id, &asked);
+            if settled.is_err() && !c.client.is_closed() {
+                let _ = c.client.batch_execute("ROLLBACK");
+            }
+            let give_up = c.client.is_closed() || settled.as_ref().is_err_and(|e| e.code().is_none());
+            (settled, give_up)
+        });
+        let what = "checking whether the previous batch committed";
+        let committed = match settled {
+            Ok((Ok(committed), _)) => committed,
+            Ok((Err(e), give_up)) => {
+                if give_up {
                     self.conn = None;
                 }
                 let detail = self.config.scrub(&error_chain(&e));
-                return Err(error::sink_error(
-                    SinkErrorKind::Unavailable,
-                    "checking whether the previous batch committed",
-                    detail,
-                ));
+                return Err(error::sink_error(SinkErrorKind::Unavailable, what, detail));
+            }
+            Err(stall) => {
+                self.conn = None;
+                self.silent = matches!(stall, Stall::Silent(_));
+                return Err(error::sink_error(SinkErrorKind::Unavailable, what, stall.to_string()));
             }
         };
         self.in_doubt = None;
@@ -379,14 +418,185 @@ impl PgSink {
         Ok(committed && same)
     }
 
-    /// BEGIN (+ writer row), COPY, COMMIT. On failure, says whether the
-    /// COMMIT was in flight.
+    /// The connection of a new attempt, or of the one under way. A writer
+    /// call waits for an attempt at most the write timeout from its start,
+    /// [`SILENT_CONNECT_WAIT`] once the server has gone silent
+    /// (a frozen server completes the TCP connect and answers nothing, and
+    /// the connect timeout, 10 s by default, is longer than callers may
+    /// wait on a full queue); later calls only look, until the attempt
+    /// answers or passes the connect timeout and the write timeout together.
+    fn connected(&mut self) -> Result<Open, SinkError> {
+        let opening = match self.opening.take() {
+            Some(opening) => opening,
+            None => Opening::start(&self.config)?,
+        };
+        let wait = if self.silent { SILENT_CONNECT_WAIT } else { self.config.write_timeout() };
+        let left = (opening.started + wait).saturating_duration_since(Instant::now());
+        match opening.opened.recv_timeout(left) {
+            Ok(Ok(backend)) => {
+                self.silent = false;
+                Ok(Open { link: opening.link, backend })
+            }
+            Ok(Err(e)) => {
+                let kind = if e.is_transient() { SinkErrorKind::Unavailable } else { SinkErrorKind::Other };
+                Err(SinkError::new(kind, e.to_string()))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                self.silent = true;
+                let waited = opening.started.elapsed();
+                let connect = self.config.driver_config().get_connect_timeout().copied().unwrap_or_default();
+                if waited < connect + self.config.write_timeout() {
+                    self.opening = Some(opening);
+                }
+                Err(SinkError::unavailable(format!(
+                    "cannot connect to PostgreSQL at `{}`: the server has not completed the connection in {} ms",
+                    self.config.redacted(),
+                    waited.as_millis()
+                )))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(SinkError::unavailable("the connecting thread ended without an answer"))
+            }
+        }
+    }
+
+    /// BEGIN (+ writer row), COPY, COMMIT, on the connection's thread, with
+    /// no more than the write timeout between two signs of life from the
+    /// server. On failure, says whether the COMMIT was in flight: given up
+    /// before the thread sent it, the batch is surely rolled back (the COMMIT
+    /// gate keeps the thread from sending it later, and the connection ends
+    /// with the thread).
     fn write_batch(&mut self, batch: &Batch<'_>) -> Result<u64, WriteFailure> {
         self.batch_no += 1;
         let batch_no = self.batch_no;
         let Some(conn) = self.conn.as_mut() else {
             return Err(WriteFailure::before_commit(Failure::Lost("not connected".to_owned()), "writing the batch"));
         };
+        let backend = conn.backend.clone();
+        let gate = Arc::new(AtomicU8::new(OPEN));
+        let job = Job {
+            origin: batch.origin.clone(),
+            records: batch.records.to_vec(),
+            writer_id: self.writer_id,
+            batch_no,
+            gate: Arc::clone(&gate),
+        };
+        match conn.link.run(self.config.write_timeout(), move |c, alive| job.write(c, alive)) {
+            Ok((Ok(dirty), _)) => Ok(dirty),
+            Ok((Err(mut failure), closed)) => {
+                if closed {
+                    self.conn = None;
+                }
+                if let Some(doubt) = &mut failure.in_doubt {
+                    doubt.backend = backend;
+                }
+                Err(failure)
+            }
+            Err(stall) => {
+                self.silent = matches!(stall, Stall::Silent(_));
+                // Whether the thread got to send the COMMIT before this gave up.
+                let in_flight = gate.compare_exchange(OPEN, ABANDONED, Ordering::SeqCst, Ordering::SeqCst).is_err();
+                self.conn = None;
+                let in_doubt = in_flight.then(|| {
+                    Box::new(InDoubt {
+                        batch_no,
+                        batch: Fingerprint::of(batch.records),
+                        records: batch.records.iter().map(record_key).collect(),
+                        sanitised: dirty_of(batch),
+                        backend,
+                    })
+                });
+                let what = if in_flight { "committing the batch" } else { "writing the batch" };
+                Err(WriteFailure { failure: Failure::Lost(stall.to_string()), what, in_doubt })
+            }
+        }
+    }
+}
+
+/// Records of `batch` the COPY stores with a value sanitised (for a batch
+/// in doubt whose thread was given up: counted if it turns out committed).
+fn dirty_of(batch: &Batch<'_>) -> u64 {
+    let mut encoder = Encoder::new();
+    batch.records.iter().filter(|r| encoder.record(batch.origin, r)).count() as u64
+}
+
+/// Connects, checks the encoding, migrates (and partitions by day when
+/// the URL says `partition=day`), and prepares the COPY statement.
+fn open(config: &Options) -> Result<(Conn, Backend), Error> {
+    let url = || config.redacted().to_owned();
+    let mut client = config.connect().map_err(|reason| Error::Connect { url: url(), reason })?;
+    let migrate_err = |e: &postgres::Error| Error::Migrate { url: url(), reason: config.scrub(&error_chain(e)) };
+    let row = client
+        .query_one(
+            "SELECT current_setting('server_encoding'), pg_backend_pid(), \
+             (SELECT backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid())",
+            &[],
+        )
+        .map_err(|e| migrate_err(&e))?;
+    let encoding: String = row.try_get(0).map_err(|e| migrate_err(&e))?;
+    let pid: Option<i32> = row.try_get(1).map_err(|e| migrate_err(&e))?;
+    let start: Option<String> = row.try_get(2).map_err(|e| migrate_err(&e))?;
+    if !encoding.eq_ignore_ascii_case("UTF8") {
+        return Err(Error::Encoding { url: url(), encoding });
+    }
+    schema::migrate(&mut client).map_err(|e| match e {
+        schema::MigrateError::Db(e) => migrate_err(&e),
+        schema::MigrateError::TooNew(found) => {
+            Error::SchemaTooNew { url: url(), found, supported: schema::latest_version() }
+        }
+        schema::MigrateError::MissingExtension(name) => Error::MissingExtension { url: url(), name: name.to_owned() },
+    })?;
+    if config.partition_by_day() {
+        schema::partition_by_day(&mut client).map_err(|e| migrate_err(&e))?;
+    }
+    let copy = client.prepare(COPY_SQL).map_err(|e| migrate_err(&e))?;
+    let aggregates = aggregates::Statements::prepare(&mut client).map_err(|e| migrate_err(&e))?;
+    Ok((Conn { client, copy, aggregates, encoder: Encoder::new() }, pid.zip(start)))
+}
+
+/// One idle step on `client`: index the next messages for search, then
+/// delete one batch of records older than `retention`.
+fn upkeep_step(
+    client: &mut Client,
+    watermark: &mut search::Watermark,
+    retention: Option<Duration>,
+) -> Result<(bool, Option<search::Stop>), (postgres::Error, &'static str)> {
+    // Skipped (`None`) while `log_records` is held exclusively, and no
+    // more now while the newest rows wait for other sessions' transactions:
+    // the writer looks again soon (`Sink::idle_soon`).
+    let step = search::index_step(client, watermark, search::INDEX_STEP_ROWS).map_err(|e| (e, "indexing messages"))?;
+    let (more_index, stop) = step.map_or((false, None), |step| (step.more, step.stop));
+    let mut more_prune = false;
+    if let Some(keep) = retention {
+        let cutoff = std::time::SystemTime::now().checked_sub(keep).unwrap_or(std::time::UNIX_EPOCH);
+        more_prune =
+            retention::prune_step(client, cutoff, RETENTION_BATCH).map_err(|e| (e, "deleting expired records"))?.more;
+    }
+    Ok((more_index || more_prune, stop))
+}
+
+/// A batch to write on the connection's thread (its records copied there:
+/// a batch given up may still be in the thread's hands when the server wakes).
+struct Job {
+    origin: Origin,
+    records: Vec<Record>,
+    writer_id: i64,
+    batch_no: i64,
+    gate: Arc<AtomicU8>,
+}
+
+impl Job {
+    /// BEGIN (+ writer row), COPY, COMMIT; a sign of life after each step.
+    /// Also says whether the connection is unusable now.
+    fn write(self, conn: &mut Conn, alive: &Alive) -> (Result<u64, WriteFailure>, bool) {
+        let written = self.write_on(conn, alive);
+        let unusable = conn.client.is_closed() || (written.is_err() && conn.client.batch_execute("ROLLBACK").is_err());
+        (written, unusable)
+    }
+
+    fn write_on(self, conn: &mut Conn, alive: &Alive) -> Result<u64, WriteFailure> {
+        let batch = Batch::new(&self.origin, &self.records);
+        let batch_no = self.batch_no;
         // The batch's day partitions are made sure of in its own transaction,
         // so a batch never fails for want of one; the last id drawn before
         // its COPY bounds the ids the days' ranges note after it.
@@ -400,13 +610,14 @@ impl PgSink {
         let mut dirty = 0u64;
         let copied = conn.client.simple_query(&begin).map_err(|e| (Failure::Pg(e), "starting a transaction")).and_then(
             |begun| {
+                alive.touch();
                 // The last statement's one row: whether log_records is partitioned.
                 let partitioned = begun.iter().rev().find_map(|m| match m {
                     SimpleQueryMessage::Row(row) => row.get(0),
                     _ => None,
                 }) == Some("t");
                 let mut writer = conn.client.copy_in(&conn.copy).map_err(|e| (Failure::Pg(e), "starting COPY"))?;
-                let enc = &mut self.encoder;
+                let enc = &mut conn.encoder;
                 enc.clear();
                 enc.header();
                 for r in batch.records {
@@ -416,6 +627,7 @@ impl PgSink {
                     if enc.len() >= CHUNK {
                         writer.write_all(enc.bytes()).map_err(|e| (from_io(e), "sending rows"))?;
                         enc.clear();
+                        alive.touch();
                     }
                 }
                 enc.trailer();
@@ -426,22 +638,27 @@ impl PgSink {
                 // `finish` the server would sit idle while it runs.
                 let agg = aggregates::of(batch.records);
                 writer.finish().map_err(|e| (Failure::Pg(e), "finishing COPY"))?;
+                alive.touch();
                 // Same transaction: the per-logger counts commit (or roll back) with the rows.
                 aggregates::upsert(&mut conn.client, &conn.aggregates, &agg)
                     .map_err(|e| (Failure::Pg(e), "updating the aggregates"))?;
+                alive.touch();
                 if partitioned {
                     conn.client
                         .batch_execute(&schema::note_ids_sql(batch.records))
                         .map_err(|e| (Failure::Pg(e), "noting the days' id ranges"))?;
+                    alive.touch();
                 }
                 Ok(())
             },
         );
         if let Err((failure, what)) = copied {
-            if !conn.client.is_closed() && conn.client.batch_execute("ROLLBACK").is_err() {
-                self.conn = None;
-            }
             return Err(WriteFailure::before_commit(failure, what));
+        }
+        if self.gate.compare_exchange(OPEN, COMMITTING, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+            // Given up by the sink while the server was silent: no COMMIT
+            // now, ever; the connection ends with this thread, rolling back.
+            return Err(WriteFailure::before_commit(Failure::Lost("given up".to_owned()), "writing the batch"));
         }
         // The notification goes out when, and only if, the batch commits (live tails wake on it).
         let commit =
@@ -457,7 +674,7 @@ impl PgSink {
                     batch: Fingerprint::of(batch.records),
                     records: batch.records.iter().map(record_key).collect(),
                     sanitised: dirty,
-                    backend: conn.backend.clone(),
+                    backend: None,
                 })
             });
             return Err(WriteFailure { failure: Failure::Pg(e), what: "committing the batch", in_doubt });
@@ -568,7 +785,7 @@ impl Sink for PgSink {
                     Failure::Lost(msg) => self.config.scrub(msg),
                 };
                 // After a connection-level failure, start afresh on the next call.
-                if kind == SinkErrorKind::Unavailable || self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+                if kind == SinkErrorKind::Unavailable || self.conn.as_ref().is_some_and(|c| c.link.is_closed()) {
                     self.conn = None;
                 }
                 Err(error::sink_error(kind, what, detail))
@@ -601,14 +818,7 @@ impl Sink for PgSink {
         match self.upkeep() {
             Ok((more, None)) => Ok(more),
             Ok((_, Some(stop))) => Err(error::sink_error(SinkErrorKind::Other, "indexing messages", stop.to_string())),
-            Err((e, what)) => {
-                let kind = classify(&e);
-                let detail = self.config.scrub(&error_chain(&e));
-                if kind == SinkErrorKind::Unavailable || self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
-                    self.conn = None;
-                }
-                Err(error::sink_error(kind, what, detail))
-            }
+            Err(e) => Err(e),
         }
     }
 }

@@ -5,6 +5,7 @@
 
 mod aggregates;
 mod conformance;
+mod frozen;
 mod listen;
 mod panels;
 mod partitions;

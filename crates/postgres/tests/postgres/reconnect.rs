@@ -18,16 +18,16 @@ use log_panel_testing::postgres::{fresh_sink, TestServer};
 use log_panel_testing::records::{sequence, BASE};
 use postgres::{Client, NoTls};
 
-fn origin() -> Origin {
+pub(crate) fn origin() -> Origin {
     Origin::new("reconnect", "h", 7)
 }
 
-fn batch_of(from: i64, n: i64) -> Vec<Record> {
+pub(crate) fn batch_of(from: i64, n: i64) -> Vec<Record> {
     sequence("seq", from..from + n, Timestamp(BASE), 1_000)
 }
 
 /// (count, distinct seq, max seq)
-fn stored(url: &str) -> (i64, i64, i64) {
+pub(crate) fn stored(url: &str) -> (i64, i64, i64) {
     let row = Client::connect(url, NoTls)
         .unwrap()
         .query_one(
