@@ -22,8 +22,9 @@ const RETENTION_STEP_ROWS: usize = 1_000;
 /// checkpoints everything so that its next commit starts the WAL over (and
 /// truncates the file back to this size). The file then stays within this
 /// plus the pages of one transaction (about 2 KiB per record of a batch)
-/// while readers keep their read transactions under [`WRITE_BUSY_TIMEOUT`];
-/// past twice this size the writer waits up to a second for readers of old
+/// while readers keep their read transactions under [`WRITE_BUSY_TIMEOUT`]
+/// (once a read outlasted that wait, the writer's retries wait only 20 ms
+/// for old frames); past twice this size the writer waits up to a second for readers of old
 /// frames at every batch, so overlapping reads (a panel under load) cannot
 /// hold it much longer. A reader holding one read transaction open for
 /// longer still keeps the WAL from restarting for that long. docs/performance.md
@@ -148,7 +149,7 @@ impl SqliteSink {
 
     /// After a transaction: the WAL's bound (see [`checkpoint`]).
     fn after_commit(&mut self) {
-        self.wal.after_commit(&self.conn, self.file.wal_len(), self.checkpointer.as_ref());
+        self.wal.after_commit(&mut self.conn, self.file.wal_len(), self.checkpointer.as_ref());
     }
 
     fn write_batch(&mut self, batch: &Batch<'_>) -> rusqlite::Result<()> {

@@ -49,6 +49,41 @@ const RESTART_RETRY_GROWTH: u64 = crate::WAL_RESTART_BYTES / 8;
 /// panel's reads take under load (p99 0.2–0.5 s), well under its read budget.
 const READER_WAIT: Duration = Duration::from_secs(1);
 
+/// How long the writer's `RESTART` retries wait for readers of old frames
+/// while the WAL is between the threshold and twice it, once a `RESTART`
+/// could not finish: long enough for a short read transaction in flight (a
+/// page's rows, a reader in a loop) to end. A read that outlasted the first
+/// wait (a search scanning an unindexed tail under load) is not waited for
+/// again at every retry: beside a loaded panel at half rate the writer slept
+/// 30–45 % of its time in those waits, which mostly failed
+/// (docs/performance.md, session 42); past twice the threshold it waits for
+/// such reads anyway.
+const RETRY_READER_WAIT: Duration = Duration::from_millis(20);
+
+/// How often the writer looks again whether the readers it waits for are
+/// done: SQLite's own busy handler sleeps up to 100 ms between looks, so the
+/// writer slept on up to that long after the last reader let go.
+const READER_POLL: Duration = Duration::from_millis(1);
+
+#[cfg(test)]
+thread_local! {
+    /// Sleeps of this thread's writer waiting for readers (tests count them).
+    pub(crate) static READER_SLEEPS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// SQLite's busy handler for a `RESTART` waiting for readers: polls every
+/// [`READER_POLL`] until `wait` has passed.
+fn wait_for_readers(tries: i32, wait: Duration) -> bool {
+    let polls = wait.as_millis() / READER_POLL.as_millis().max(1);
+    if u128::try_from(tries).unwrap_or(u128::MAX) >= polls {
+        return false;
+    }
+    #[cfg(test)]
+    READER_SLEEPS.with(|n| n.set(n.get() + 1));
+    std::thread::sleep(READER_POLL);
+    true
+}
+
 /// The checkpointing thread of one sink; stops and joins when dropped.
 pub(crate) struct Checkpointer {
     stop: Arc<(Mutex<bool>, Condvar)>,
@@ -147,8 +182,11 @@ impl WalBound {
     /// length: past the threshold, checkpoints everything so that the next
     /// commit restarts the WAL. Its errors are not the batch's (which has
     /// committed): a checkpoint that fails is tried again later.
-    pub(crate) fn after_commit(&mut self, conn: &Connection, wal_len: u64, thread: Option<&Checkpointer>) {
+    pub(crate) fn after_commit(&mut self, conn: &mut Connection, wal_len: u64, thread: Option<&Checkpointer>) {
         if wal_len <= crate::WAL_RESTART_BYTES {
+            // Restarted (by a commit that found no reader of old frames):
+            // the next `RESTART` is a first one again.
+            self.retry = None;
             return;
         }
         // Readers that overlap back to back (a panel under load) can keep old
@@ -162,15 +200,16 @@ impl WalBound {
             return;
         }
         let _turn = thread.map(Checkpointer::turn);
-        if long {
-            let _ = conn.busy_timeout(READER_WAIT);
-        }
+        let wait = match (long, self.retry) {
+            (true, _) => READER_WAIT,
+            (false, None) => crate::WRITE_BUSY_TIMEOUT,
+            (false, Some(_)) => RETRY_READER_WAIT,
+        };
+        let _ = conn.busy_handler(Some(move |tries| wait_for_readers(tries, wait)));
         // One row: busy (1 when readers or another checkpoint kept it from
         // finishing), frames in the WAL, frames copied.
         let busy = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
-        if long {
-            let _ = conn.busy_timeout(crate::WRITE_BUSY_TIMEOUT);
-        }
+        let _ = conn.busy_timeout(crate::WRITE_BUSY_TIMEOUT);
         self.retry = match busy {
             Ok(0) => None,
             _ => Some((Instant::now() + RESTART_RETRY, wal_len.saturating_add(RESTART_RETRY_GROWTH))),
@@ -186,6 +225,7 @@ impl WalBound {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -199,5 +239,52 @@ mod tests {
         assert!(!bound.due(at + (1 << 20), start + Duration::from_millis(10)), "not again after 1 MiB and 10 ms");
         assert!(bound.due(at + (4 << 20), start + Duration::from_millis(10)), "again after 4 MiB, however soon");
         assert!(bound.due(at + (1 << 20), start + RESTART_RETRY), "again after a while, however little was written");
+    }
+
+    fn sleeps_of(f: impl FnOnce()) -> u32 {
+        let before = READER_SLEEPS.with(std::cell::Cell::get);
+        f();
+        READER_SLEEPS.with(std::cell::Cell::get) - before
+    }
+
+    /// A reader holding old frames past the writer's first wait (a search
+    /// scanning an unindexed tail under load) is waited for at length once,
+    /// then only briefly at each retry until the WAL is past twice the
+    /// threshold, where the writer waits for it at length again.
+    #[test]
+    fn a_reader_that_outlasted_the_first_wait_is_waited_for_briefly_until_twice_the_threshold() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("wal.db");
+        let mut writer = Connection::open(&db).unwrap();
+        writer.pragma_update(None, "journal_mode", "WAL").unwrap();
+        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        writer.execute_batch("CREATE TABLE t (b BLOB); INSERT INTO t VALUES (1)").unwrap();
+        let reader = Connection::open(&db).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        // Frames the reader's snapshot does not hold: it keeps the WAL from restarting.
+        let mib = i64::try_from(crate::WAL_RESTART_BYTES >> 20).unwrap() + 2;
+        writer.execute("INSERT INTO t VALUES (zeroblob(?1 << 20))", [mib]).unwrap();
+        let past = crate::WAL_RESTART_BYTES + (2 << 20);
+        let polls = |wait: Duration| u32::try_from(wait.as_millis() / READER_POLL.as_millis()).unwrap();
+
+        let mut bound = WalBound::default();
+        let first = sleeps_of(|| bound.after_commit(&mut writer, past, None));
+        assert_eq!(first, polls(crate::WRITE_BUSY_TIMEOUT), "the first RESTART waits the batches' busy timeout");
+        assert!(bound.retry.is_some(), "the reader kept it from finishing");
+        let grown = past + RESTART_RETRY_GROWTH;
+        let retry = sleeps_of(|| bound.after_commit(&mut writer, grown, None));
+        assert_eq!(retry, polls(RETRY_READER_WAIT), "a retry waits briefly");
+        let twice = 2 * crate::WAL_RESTART_BYTES + 1;
+        let long = sleeps_of(|| bound.after_commit(&mut writer, twice, None));
+        assert_eq!(long, polls(READER_WAIT), "past twice the threshold the writer waits at length");
+
+        reader.execute_batch("COMMIT").unwrap();
+        let done = sleeps_of(|| bound.after_commit(&mut writer, twice + RESTART_RETRY_GROWTH, None));
+        assert_eq!((done, bound.retry), (0, None), "with the reader gone it restarts at once");
+        // Below the threshold again: the next RESTART is a first one.
+        bound.retry = Some((Instant::now(), 0));
+        bound.after_commit(&mut writer, crate::WAL_RESTART_BYTES, None);
+        assert!(bound.retry.is_none());
     }
 }
