@@ -32,6 +32,7 @@ pub mod redact;
 mod sink;
 pub mod trace;
 mod value;
+pub mod writer_thread;
 
 pub use chain::error_chain;
 pub use context::Context;

@@ -1,26 +1,17 @@
 //! Which thread a record comes from: the thread's name, given to its
 //! records, and whether it is the writer thread, whose records must never be
-//! queued. Shared by the logger, the tracing layer, the writer and the alert
+//! queued (the mark is log_panel_core's, which sinks pass on to their own
+//! threads). Shared by the logger, the tracing layer, the writer and the alert
 //! thread, so none of them imports another for it.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::OnceCell;
 use std::sync::Arc;
 
+pub(crate) use log_panel_core::writer_thread::{mark_writer_thread, on_writer_thread};
+
 thread_local! {
-    /// True on a writer thread. Records logged there (by a sink or its database
-    /// driver) must never enter the queue: the writer would wait on itself.
-    static ON_WRITER: Cell<bool> = const { Cell::new(false) };
     /// The thread's name (or id), computed once per thread.
     static THREAD_NAME: OnceCell<Arc<str>> = const { OnceCell::new() };
-}
-
-pub(crate) fn mark_writer_thread() {
-    ON_WRITER.with(|w| w.set(true));
-}
-
-#[inline]
-pub(crate) fn on_writer_thread() -> bool {
-    ON_WRITER.with(Cell::get)
 }
 
 /// Names the current thread's records `name` from now on (when nothing has

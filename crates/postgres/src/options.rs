@@ -177,17 +177,19 @@ impl Options {
         }
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let options = self.clone();
-        std::thread::Builder::new()
-            .name("log-panel-pg-connect".to_owned())
-            .spawn(move || {
+        // A writer's thread when a writer connects (see `spawn_beside`).
+        log_panel_core::writer_thread::spawn_beside(
+            std::thread::Builder::new().name("log-panel-pg-connect".to_owned()),
+            move || {
                 let connected = options.connect_now();
                 connecting.fetch_sub(1, Ordering::SeqCst);
                 let _ = tx.send(connected);
-            })
-            .map_err(|e| {
-                connecting.fetch_sub(1, Ordering::SeqCst);
-                format!("cannot start a thread to connect: {e}")
-            })?;
+            },
+        )
+        .map_err(|e| {
+            connecting.fetch_sub(1, Ordering::SeqCst);
+            format!("cannot start a thread to connect: {e}")
+        })?;
         match rx.recv_timeout(limit) {
             Ok(connected) => connected,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(format!(

@@ -105,7 +105,11 @@ impl<C: 'static> Link<C> {
         let alive = Alive::new();
         let closed = Arc::new(AtomicBool::new(false));
         let (thread_alive, thread_closed) = (alive.clone(), Arc::clone(&closed));
-        std::thread::Builder::new().name("log-panel-pg-sink".to_owned()).spawn(move || {
+        // A writer's thread when the writer starts it: the driver's notices
+        // logged here (a migration's "already exists, skipping") stay out of
+        // the queue, as on the writer thread.
+        let builder = std::thread::Builder::new().name("log-panel-pg-sink".to_owned());
+        log_panel_core::writer_thread::spawn_beside(builder, move || {
             // Dropped last, also when a job panics: the link sees the thread gone.
             let _ended = (ended_tx, ClosedOnExit(thread_closed));
             let mut conn = match open() {

@@ -106,10 +106,12 @@ impl Checkpointer {
         let turn = Arc::new(Mutex::new(()));
         let thread = {
             let (stop, failed, turn) = (Arc::clone(&stop), Arc::clone(&failed), Arc::clone(&turn));
-            std::thread::Builder::new()
-                .name("log-panel-checkpoint".into())
-                .spawn(move || run(&conn, &stop, &failed, &turn))
-                .ok()?
+            // A writer's thread, as the writer that starts it (see `spawn_beside`).
+            log_panel_core::writer_thread::spawn_beside(
+                std::thread::Builder::new().name("log-panel-checkpoint".into()),
+                move || run(&conn, &stop, &failed, &turn),
+            )
+            .ok()?
         };
         Some(Checkpointer { stop, failed, turn, thread: Some(thread) })
     }
