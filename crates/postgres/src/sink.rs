@@ -124,6 +124,20 @@ struct InDoubt {
     backend: Option<(i32, String)>,
 }
 
+impl InDoubt {
+    /// Batch `batch_no` of `records` (`sanitised` of them with a value
+    /// sanitised), in doubt on the connection of `backend`.
+    fn of(batch_no: i64, records: &[Record], sanitised: u64, backend: Option<(i32, String)>) -> Box<InDoubt> {
+        Box::new(InDoubt {
+            batch_no,
+            batch: Fingerprint::of(records),
+            records: records.iter().map(record_key).collect(),
+            sanitised,
+            backend,
+        })
+    }
+}
+
 /// What tells a record apart from another: its time (microseconds) and a
 /// hash of its level, logger, message, call site and thread.
 type RecordKey = (i64, u64);
@@ -497,15 +511,7 @@ impl PgSink {
                 // Whether the thread got to send the COMMIT before this gave up.
                 let in_flight = gate.compare_exchange(OPEN, ABANDONED, Ordering::SeqCst, Ordering::SeqCst).is_err();
                 self.conn = None;
-                let in_doubt = in_flight.then(|| {
-                    Box::new(InDoubt {
-                        batch_no,
-                        batch: Fingerprint::of(batch.records),
-                        records: batch.records.iter().map(record_key).collect(),
-                        sanitised: dirty_of(batch),
-                        backend,
-                    })
-                });
+                let in_doubt = in_flight.then(|| InDoubt::of(batch_no, batch.records, dirty_of(batch), backend));
                 let what = if in_flight { "committing the batch" } else { "writing the batch" };
                 Err(WriteFailure { failure: Failure::Lost(stall.to_string()), what, in_doubt })
             }
@@ -668,15 +674,7 @@ impl Job {
             // No answer (the connection broke with the COMMIT in flight) or a
             // FATAL (57P01 when a fast shutdown ends the session) may come
             // after the transaction committed.
-            let in_doubt = (!rolled_back(&e)).then(|| {
-                Box::new(InDoubt {
-                    batch_no,
-                    batch: Fingerprint::of(batch.records),
-                    records: batch.records.iter().map(record_key).collect(),
-                    sanitised: dirty,
-                    backend: None,
-                })
-            });
+            let in_doubt = (!rolled_back(&e)).then(|| InDoubt::of(batch_no, batch.records, dirty, None));
             return Err(WriteFailure { failure: Failure::Pg(e), what: "committing the batch", in_doubt });
         }
         Ok(dirty)
