@@ -82,16 +82,6 @@ pub trait Sink: Send {
     fn idle_soon(&self) -> Option<std::time::Duration> {
         None
     }
-
-    /// Whether the upkeep is overdue: its readers pay for the wait (an
-    /// index so far behind its records that every search scans a long
-    /// tail). The writer then takes one [`idle`](Sink::idle) step after each
-    /// batch it stores, even while records wait in its queue, so a writer
-    /// that never finds its queue empty (a busy machine, a steady rate)
-    /// still bounds the lag; `false` (the default): upkeep only while idle.
-    fn upkeep_overdue(&self) -> bool {
-        false
-    }
 }
 
 /// How often the writer calls [`Sink::idle`] when nothing else asked for it.
@@ -119,9 +109,6 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     }
     fn idle_soon(&self) -> Option<std::time::Duration> {
         (**self).idle_soon()
-    }
-    fn upkeep_overdue(&self) -> bool {
-        (**self).upkeep_overdue()
     }
 }
 

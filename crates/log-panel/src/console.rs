@@ -64,10 +64,6 @@ impl Sink for Console {
     fn idle_soon(&self) -> Option<std::time::Duration> {
         self.inner.idle_soon()
     }
-
-    fn upkeep_overdue(&self) -> bool {
-        self.inner.upkeep_overdue()
-    }
 }
 
 /// Appends `s` with control characters escaped (`\n`, `\u{1b}`): a logged

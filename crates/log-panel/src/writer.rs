@@ -128,9 +128,6 @@ pub(crate) struct Writer {
     idle_at: Instant,
     /// The delays between failed upkeep steps.
     idle_backoff: Backoff,
-    /// Records written when the writer last asked whether upkeep is
-    /// overdue ([`Writer::overdue_upkeep`]): once per stored batch.
-    written_at_overdue: u64,
 }
 
 impl Writer {
@@ -168,7 +165,6 @@ impl Writer {
             wall: WallClock::new(),
             idle_at: clock.now(),
             idle_backoff: Backoff::new(),
-            written_at_overdue: 0,
             clock,
         }
     }
@@ -309,27 +305,6 @@ impl Writer {
         };
     }
 
-    /// One upkeep step after a stored batch, queue or not, while the sink
-    /// says its upkeep is overdue ([`Sink::upkeep_overdue`]): `idle_work`
-    /// runs only on an empty queue, which a writer on a busy machine or at a
-    /// steady rate may rarely see while its index falls ever further behind
-    /// (and every search scans what it left: docs/performance.md, "Reads
-    /// beside a writer at half rate beside a busy CPU"). At most one step a
-    /// batch: the writer's rate is shared, not given up.
-    fn overdue_upkeep(&mut self) {
-        let written = self.counters.written.load(std::sync::atomic::Ordering::Relaxed);
-        if written == self.written_at_overdue {
-            return;
-        }
-        self.written_at_overdue = written;
-        if !self.health.is_ok() || self.draining() || self.outage.replaying() || !self.storing.upkeep_overdue() {
-            return;
-        }
-        if self.storing.idle() == Upkeep::Failed {
-            self.idle_at = self.clock.now() + self.idle_backoff.next_delay();
-        }
-    }
-
     fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Record(mut record, tick) => {
@@ -385,7 +360,6 @@ impl Writer {
             self.seal();
         }
         self.drive(now);
-        self.overdue_upkeep();
         // Once there is room in the queue again, a summary of the drops.
         if self.drops.due() && self.rx.len() <= self.capacity / 2 {
             self.report_drops();

@@ -53,4 +53,4 @@ pub use sink::{SqliteSink, BUSY_TIMEOUT, WAL_RESTART_BYTES, WRITE_BUSY_TIMEOUT};
 #[cfg(feature = "read")]
 pub use store::{SqliteStore, HISTOGRAM_ROW_LIMIT};
 pub use upkeep::context_index::valid_index_key;
-pub use upkeep::steps::{INDEX_LAG_BOUND, OVERDUE_LAG};
+pub use upkeep::steps::INDEX_LAG_BOUND;

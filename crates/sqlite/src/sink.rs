@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, ErrorCode, TransactionBehavior};
 
 use crate::file::DbFile;
 use crate::upkeep::checkpoint::{Checkpointer, WalBound};
-use crate::upkeep::steps::{IndexStep, Pace, StepRows, CATCH_UP_ROWS, INDEX_LAG_BOUND, OVERDUE_LAG, STEP_TARGET};
+use crate::upkeep::steps::{IndexStep, Pace, StepRows, CATCH_UP_ROWS, INDEX_LAG_BOUND, STEP_TARGET};
 use crate::upkeep::{context_index, retention, search};
 use crate::{aggregates, schema, valid_index_key, Error, Options};
 
@@ -68,13 +68,6 @@ pub struct SqliteSink {
     /// Checkpoints the WAL off the writer's thread (see [`checkpoint`]).
     checkpointer: Option<Checkpointer>,
     wal: WalBound,
-    /// The newest id this sink wrote, and the lower of the two indexes'
-    /// marks when it last read them (opening, each indexing step): their
-    /// difference is the lag [`Sink::upkeep_overdue`] answers by, without
-    /// a read per batch. Another process's indexing only makes it answer
-    /// late by one step.
-    newest_id: i64,
-    indexed_low: i64,
 }
 
 impl SqliteSink {
@@ -94,7 +87,6 @@ impl SqliteSink {
         let path = path.as_ref().to_path_buf();
         let mut file = DbFile::new(&path).map_err(|source| Error::Path { path: path.clone(), source })?;
         let (conn, checkpointer) = connect(&mut file, &options.index_keys)?;
-        let (newest_id, indexed_low) = lag_ends(&conn)?;
         Ok(SqliteSink {
             conn,
             path,
@@ -108,8 +100,6 @@ impl SqliteSink {
             index_pace: IndexStep::first_pace(),
             checkpointer,
             wal: WalBound::default(),
-            newest_id,
-            indexed_low,
         })
     }
 
@@ -135,7 +125,6 @@ impl SqliteSink {
         let (conn, checkpointer) = connect(&mut self.file, &self.index_keys).map_err(|e| {
             SinkError::unavailable(format!("cannot open {} again: {e}", self.path.display())).with_source(e)
         })?;
-        (self.newest_id, self.indexed_low) = lag_ends(&conn).map_err(classify)?;
         self.conn = conn;
         self.checkpointer = checkpointer;
         self.wal = WalBound::default();
@@ -199,14 +188,12 @@ impl SqliteSink {
                 zones.note(tx.last_insert_rowid(), r.timestamp);
             }
         }
-        let newest = tx.last_insert_rowid();
         zones.upsert(&tx)?;
         // Same transaction: the counts commit (or roll back) with the rows.
         aggregates::upsert(&tx, &log_panel_core::fold::BatchAggregates::of(batch.records))?;
         tx.commit()?;
         // Counted once committed: a failed batch is retried and would count twice.
         self.sanitised += sanitised;
-        self.newest_id = self.newest_id.max(newest);
         Ok(())
     }
 
@@ -261,9 +248,7 @@ impl SqliteSink {
         let rows = i64::try_from(rows.max(1)).unwrap_or(i64::MAX);
         let tx = self.conn.transaction().map_err(classify)?;
         let more = index_both(&tx, rows).map_err(classify)?;
-        let ends = lag_ends(&tx).map_err(classify)?;
         tx.commit().map_err(classify)?;
-        (self.newest_id, self.indexed_low) = ends;
         self.after_commit();
         Ok(more)
     }
@@ -278,9 +263,7 @@ impl SqliteSink {
         let lag = unindexed_up_to(&tx, INDEX_LAG_BOUND + CATCH_UP_ROWS)?;
         let rows = IndexStep::for_lag(lag).rows(self.index_pace);
         let more = index_both(&tx, i64::try_from(rows).unwrap_or(i64::MAX))?;
-        let ends = lag_ends(&tx)?;
         tx.commit()?;
-        (self.newest_id, self.indexed_low) = ends;
         // Only a step that had its rows to index measures the pace: one that
         // ran out of rows took less time than its size says.
         if more {
@@ -317,22 +300,12 @@ impl Sink for SqliteSink {
 
     /// Deletes a batch of expired records when there are some (retention),
     /// else indexes the next records for search and context lookups: one
-    /// short transaction. An overdue index goes first: every read pays for
-    /// its lag, expired records cost no read.
+    /// short transaction.
     fn idle(&mut self) -> Result<bool, SinkError> {
         self.ensure_current()?;
-        let more = if !self.upkeep_overdue() && self.retention_step().map_err(classify)? {
-            true
-        } else {
-            self.index_step().map_err(classify)?
-        };
+        let more = if self.retention_step().map_err(classify)? { true } else { self.index_step().map_err(classify)? };
         self.after_commit();
         Ok(more)
-    }
-
-    /// Past [`OVERDUE_LAG`] records above the lower index mark.
-    fn upkeep_overdue(&self) -> bool {
-        self.newest_id.saturating_sub(self.indexed_low) > OVERDUE_LAG as i64
     }
 
     fn sanitised_count(&self) -> u64 {
@@ -377,13 +350,6 @@ fn index_both(tx: &rusqlite::Transaction<'_>, rows: i64) -> rusqlite::Result<boo
     let text = search::index_step(tx, rows)?;
     let keys = context_index::index_step(tx, rows)?;
     Ok(text || keys)
-}
-
-/// The newest record's id and the lower of the two indexes' marks.
-fn lag_ends(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
-    let newest: Option<i64> = conn.prepare_cached("SELECT max(rowid) FROM log_records")?.query_row([], |r| r.get(0))?;
-    let low = search::indexed_mark(conn)?.min(context_index::all_mark(conn)?);
-    Ok((newest.unwrap_or(0), low))
 }
 
 /// Records above the lower of the two indexes' marks, counted up to `cap`.

@@ -54,8 +54,6 @@ pub struct Script {
     pub idle: VecDeque<Option<bool>>,
     /// What [`Sink::idle_soon`] answers (after an idle step with nothing more to do).
     pub idle_soon: Option<Duration>,
-    /// What [`Sink::upkeep_overdue`] answers.
-    pub upkeep_overdue: bool,
 }
 
 /// The test's handle on the sink(s) made by [`Shared::sink`]: the script and what was stored.
@@ -204,10 +202,6 @@ impl Sink for ScriptedSink {
 
     fn idle_soon(&self) -> Option<Duration> {
         lock(&self.0.script).idle_soon
-    }
-
-    fn upkeep_overdue(&self) -> bool {
-        lock(&self.0.script).upkeep_overdue
     }
 }
 

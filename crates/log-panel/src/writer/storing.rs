@@ -144,14 +144,6 @@ impl Storing {
     }
 }
 
-impl Storing {
-    /// Whether the sink's upkeep is overdue ([`Sink::upkeep_overdue`]); a
-    /// panic in it counts as not.
-    pub(crate) fn upkeep_overdue(&self) -> bool {
-        catch_unwind(AssertUnwindSafe(|| self.sink.upkeep_overdue())).unwrap_or(false)
-    }
-}
-
 /// What one step of the sink's upkeep did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Upkeep {

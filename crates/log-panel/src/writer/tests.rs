@@ -322,39 +322,6 @@ fn an_upkeep_step_that_expects_work_soon_is_called_again_after_its_delay() {
     assert_eq!(h.sink.idle_calls(), 5, "done: nothing until the period");
 }
 
-/// While the sink says its upkeep is overdue, a turn that stores a batch
-/// takes one upkeep step even though it took records from the queue (where
-/// the idle steps wait for an empty queue): beside a busy CPU the writer
-/// found its queue empty too rarely, and the SQLite index lagged 150–240 k
-/// records (docs/performance.md, session 43). No batch stored, no step.
-#[test]
-fn an_overdue_upkeep_takes_a_step_after_each_stored_batch_queue_or_not() {
-    let mut h = harness(3, None);
-    h.turn();
-    assert_eq!(h.sink.idle_calls(), 1, "the first step is due at once, on an empty queue");
-    h.log(&["a", "b", "c"]);
-    h.turn();
-    assert_eq!(h.stats().written, 3);
-    assert_eq!(h.sink.idle_calls(), 1, "not overdue: no step on a turn that took records");
-    h.sink.script.lock().unwrap().upkeep_overdue = true;
-    h.log(&["d", "e", "f"]);
-    h.turn();
-    assert_eq!(h.stats().written, 6);
-    assert_eq!(h.sink.idle_calls(), 2, "overdue: a step after the stored batch");
-    h.log(&["g"]);
-    h.turn();
-    assert_eq!(h.sink.idle_calls(), 2, "no batch stored, no step");
-    h.log(&["h", "i", "j", "k"]);
-    h.turn();
-    assert_eq!(h.stats().written, 9);
-    assert_eq!(h.sink.idle_calls(), 3);
-    h.sink.script.lock().unwrap().upkeep_overdue = false;
-    h.log(&["l", "m"]);
-    h.turn();
-    assert_eq!(h.stats().written, 12);
-    assert_eq!(h.sink.idle_calls(), 3, "no longer overdue");
-}
-
 #[test]
 fn a_failed_upkeep_step_is_retried_within_the_backoff_cap_and_a_finished_one_a_period_later() {
     let mut h = harness(3, None);

@@ -24,16 +24,6 @@ pub(crate) const STEP_TARGET: Duration = Duration::from_millis(10);
 /// waits for indexing; one at a steady rate spends its spare time on it.
 pub use log_panel_core::INDEX_LAG_BOUND;
 
-/// Unindexed records past which the sink's upkeep is overdue
-/// ([`Sink::upkeep_overdue`](log_panel_core::Sink::upkeep_overdue)): the
-/// writer then takes an indexing step after every batch, queue or not. Ten
-/// times [`INDEX_LAG_BOUND`], so a writer that finds its queue empty now
-/// and then (a quiet machine: at most 15 500 behind at half its rate) is
-/// left to its idle steps; a search scans this many rows in a few
-/// milliseconds, where a lag of 150–240 k cost each search 200–300 ms
-/// beside a busy CPU (docs/performance.md, session 43).
-pub const OVERDUE_LAG: usize = 10 * INDEX_LAG_BOUND;
-
 /// The most rows one step must index when the lag is past
 /// [`INDEX_LAG_BOUND`] (the largest step the time-sized steps took before).
 pub(crate) const CATCH_UP_ROWS: usize = 2_000;

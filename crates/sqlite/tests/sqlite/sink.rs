@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log_panel_core::{Batch, Origin, Record, Sink, SinkErrorKind};
-use log_panel_sqlite::{SqliteSink, SqliteStore, INDEX_LAG_BOUND, OVERDUE_LAG};
+use log_panel_sqlite::{SqliteSink, SqliteStore, INDEX_LAG_BOUND};
 use rusqlite::Connection;
 
 use log_panel_testing::records::{app_batch as batch, APP_BATCH as BATCH};
@@ -205,45 +205,6 @@ fn one_idle_step_per_batch_keeps_the_index_lag_within_its_bound() {
     }
     while sink.idle().unwrap() {}
     assert_eq!(store.unindexed().unwrap(), 0);
-}
-
-/// Past `OVERDUE_LAG` unindexed records the sink says its upkeep is overdue
-/// (the writer then takes a step after every batch, queue or not), and an
-/// overdue index goes before retention; one step that indexes past the
-/// bound ends it. Before, the writer knew no lag: beside a busy CPU it found
-/// its queue empty too rarely, and the lag reached 150–240 k records, each
-/// search scanning them (docs/performance.md, session 43).
-#[test]
-fn upkeep_is_overdue_past_its_lag_until_a_step_indexes_below_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("logs.db");
-    // Retention of a day: the batches below are a week old, all expired.
-    let mut options = log_panel_sqlite::Options::default();
-    options.retention = Some(Duration::from_secs(86_400));
-    let mut sink = SqliteSink::open_with(&db, options).unwrap();
-    let store = SqliteStore::open(&db).unwrap();
-    let origin = origin();
-    let old = |n: usize| {
-        let mut records = batch(n);
-        for r in &mut records {
-            r.timestamp = log_panel_core::Timestamp(r.timestamp.0 - 7 * 86_400 * 1_000_000);
-        }
-        records
-    };
-    let batches = OVERDUE_LAG / BATCH;
-    for n in 0..batches {
-        sink.write(&Batch::new(&origin, &old(n))).unwrap();
-    }
-    assert_eq!(store.unindexed().unwrap(), OVERDUE_LAG as u64);
-    assert!(!sink.upkeep_overdue(), "at the bound, not past it");
-    sink.write(&Batch::new(&origin, &old(batches))).unwrap();
-    assert!(sink.upkeep_overdue(), "one batch past the bound");
-    sink.idle().unwrap();
-    assert_eq!(count(&db), ((batches + 1) * BATCH) as i64, "the overdue index went first: nothing deleted");
-    assert!(store.unindexed().unwrap() <= (OVERDUE_LAG - INDEX_LAG_BOUND + BATCH) as u64, "the step indexed");
-    assert!(!sink.upkeep_overdue(), "below the bound after one step");
-    sink.idle().unwrap();
-    assert!(count(&db) < ((batches + 1) * BATCH) as i64, "not overdue: retention's turn");
 }
 
 /// An idle step indexes its rows in one statement per index: FTS5 writes a
