@@ -54,6 +54,10 @@ struct Options {
     load_requests: Option<usize>,
     /// Where the load phase keeps (and reuses) its base files.
     load_keep: Option<PathBuf>,
+    /// Busy-loop processes beside the whole load phase (`--load-busy K`).
+    load_busy: usize,
+    /// Skip the load phase's *panel on a copy* variant (`--load-no-copy`).
+    load_no_copy: bool,
 }
 
 struct Sizes {
@@ -68,6 +72,8 @@ const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only 
        [--load-side LABEL=BENCH_BINARY,LOG_PANEL_BINARY ...] [--load-records N] [--load-seconds S]
        [--load-rate half (default: half of the maximum, measured first) | 0 (as fast as it can) | RECORDS_PER_SEC] [--load-rounds N] [--load-requests N per page and run]
        [--load-keep DIR (keep and reuse the base files there)]
+       [--load-busy K (K busy-loop processes at nice 0 beside the whole load phase: a CPU the application shares)]
+       [--load-no-copy (no *panel on a copy* variant)]
        log-panel-bench --pg-read POSTGRES_URL RECORDS REPEATS (PostgreSQL read side, see read/pg.rs)
        log-panel-bench --ch-read CLICKHOUSE_URL|local RECORDS REPEATS (ClickHouse read side, see read/ch.rs)";
 
@@ -100,6 +106,8 @@ fn parse() -> Result<Options, String> {
         load_rounds: None,
         load_requests: None,
         load_keep: None,
+        load_busy: 0,
+        load_no_copy: false,
     };
     let num = |v: Option<String>, what: &str| -> Result<u64, String> {
         v.and_then(|n| n.replace('_', "").parse().ok()).ok_or_else(|| format!("{what} needs a number"))
@@ -130,6 +138,8 @@ fn parse() -> Result<Options, String> {
             "--load-rounds" => opts.load_rounds = Some(num(it.next(), "--load-rounds")? as usize),
             "--load-requests" => opts.load_requests = Some(num(it.next(), "--load-requests")? as usize),
             "--load-keep" => opts.load_keep = Some(it.next().ok_or("--load-keep needs a directory")?.into()),
+            "--load-busy" => opts.load_busy = num(it.next(), "--load-busy")? as usize,
+            "--load-no-copy" => opts.load_no_copy = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -199,6 +209,10 @@ fn main() -> ExitCode {
         }
         "--load-writer" => {
             read::load::writer_child(Path::new(&arg(1)), num(2), num(3));
+            return ExitCode::SUCCESS;
+        }
+        "--busy-loop" => {
+            read::load::busy_child();
             return ExitCode::SUCCESS;
         }
         _ => {}
@@ -517,7 +531,8 @@ fn main() -> ExitCode {
             // At most one request per page every 5 ms (full runs).
             requests: opts.load_requests.unwrap_or(if opts.quick { 50 } else { 2_000 }),
             keep: opts.load_keep.clone(),
-            elsewhere: !opts.quick,
+            elsewhere: !opts.quick && !opts.load_no_copy,
+            busy: opts.load_busy,
         };
         if let Some(outcome) = read::load::run(&setup, &mut failures) {
             summary.insert("load".into(), outcome.json());

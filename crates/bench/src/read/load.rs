@@ -20,6 +20,13 @@
 //! log-panel-bench --only load --load-side old=OLD/log-panel-bench,OLD/log-panel \
 //!                             --load-side new=NEW/log-panel-bench,NEW/log-panel
 //! ```
+//!
+//! A machine shared with other work (the application's own CPU busy, other
+//! processes) is made reproducible by `--load-busy K`: K processes that
+//! spin at nice 0 for the whole phase (the probes of the maximum included,
+//! so the half rate is half of what the writer manages beside them). The
+//! JSON summary holds each run's index lag over time and every request's
+//! start and milliseconds, to set a slow search beside the tail it scanned.
 
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -115,6 +122,8 @@ pub struct Setup {
     /// Also run the panel on a copy of the base file beside the application
     /// (the panel's CPU cost without sharing the file).
     pub elsewhere: bool,
+    /// Busy-loop processes beside the whole phase (see the module's text).
+    pub busy: usize,
 }
 
 /// The pages requested while the application writes: the records page
@@ -177,9 +186,13 @@ struct Run {
     wal_max: u64,
     /// The most records the search index lagged behind (sampled every 200 ms).
     lag_max: u64,
+    /// The search index's lag over the run: (seconds since the clients' start, records).
+    lags: Vec<(f64, u64)>,
     db_bytes: u64,
     /// Milliseconds per request, per page of `pages()`.
     pages: Vec<Vec<f64>>,
+    /// Per page, each request's start (seconds since the clients' start), in the order of `pages`.
+    starts: Vec<Vec<f64>>,
 }
 
 /// The application's own account of a run (the `--load-writer` child's JSON line).
@@ -260,6 +273,53 @@ pub fn writer_child(db: &Path, seconds: u64, rate: u64) {
     let seconds = start.elapsed().as_secs_f64();
     let stats = log_panel::stats();
     println!("{}", json!({"logged": i, "written": stats.written, "seconds": seconds, "flush_seconds": flush_seconds}));
+}
+
+/// The `--busy-loop` child: spins on one core until its parent is gone
+/// (the load phase kills it; a bench that died leaves none behind).
+pub fn busy_child() {
+    let parent = std::os::unix::process::parent_id();
+    let mut x = 0u64;
+    loop {
+        for _ in 0..10_000_000u32 {
+            x = std::hint::black_box(x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+        }
+        if std::os::unix::process::parent_id() != parent {
+            return;
+        }
+    }
+}
+
+/// `--load-busy K`'s processes, killed when dropped.
+struct Busy(Vec<Child>);
+
+impl Busy {
+    fn start(k: usize, failures: &mut Vec<String>) -> Busy {
+        let mut children = Vec::new();
+        let Ok(me) = std::env::current_exe() else {
+            failures.push("load: --load-busy: no path of this binary".to_owned());
+            return Busy(children);
+        };
+        for _ in 0..k {
+            match Command::new(&me).arg("--busy-loop").stdin(Stdio::null()).stdout(Stdio::null()).spawn() {
+                Ok(c) => children.push(c),
+                Err(e) => failures.push(format!("load: --load-busy: {e}")),
+            }
+        }
+        if k > 0 {
+            println!("  {} busy-loop processes beside the whole phase (nice 0)", children.len());
+        }
+        Busy(children)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
 
 /// Runs a child to its end and parses its last stdout line as JSON.
@@ -431,18 +491,26 @@ fn run_one(
     let wal_max = AtomicU64::new(0);
     let lag_max = AtomicU64::new(0);
     let mut timings: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
+    let mut starts: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
     let mut errors: Vec<String> = Vec::new();
+    let began = Instant::now();
+    let mut lags = Vec::new();
     let writer = std::thread::scope(|s| {
-        s.spawn(|| {
+        let sampler = s.spawn(|| {
             let mut samples = 0u64;
+            let mut lags = Vec::new();
             while !done.load(Ordering::Relaxed) {
                 wal_max.fetch_max(wal_size(&db), Ordering::Relaxed);
                 if samples.is_multiple_of(10) {
-                    lag_max.fetch_max(index_lag(&db), Ordering::Relaxed);
+                    let at = began.elapsed().as_secs_f64();
+                    let lag = index_lag(&db);
+                    lag_max.fetch_max(lag, Ordering::Relaxed);
+                    lags.push((at, lag));
                 }
                 samples += 1;
                 std::thread::sleep(Duration::from_millis(20));
             }
+            lags
         });
         let clients: Vec<_> = match &server {
             Some((_, addr)) => paths
@@ -450,19 +518,23 @@ fn run_one(
                 .map(|(_, path)| {
                     let (done, addr) = (&done, addr.as_str());
                     s.spawn(move || {
-                        let (mut ms, mut errs) = (Vec::new(), Vec::new());
+                        let (mut ms, mut at, mut errs) = (Vec::new(), Vec::new(), Vec::new());
                         // Back to back, but spread so that the bounded count lasts the run.
                         let every = Duration::from_secs(setup.seconds) / setup.requests.max(1) as u32;
                         let start = Instant::now();
                         while !done.load(Ordering::Relaxed) && ms.len() + errs.len() < setup.requests {
                             let due = start + every * (ms.len() + errs.len()) as u32;
                             std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                            let sent = began.elapsed().as_secs_f64();
                             match get(addr, path) {
-                                Ok((t, _)) => ms.push(t),
+                                Ok((t, _)) => {
+                                    ms.push(t);
+                                    at.push(sent);
+                                }
                                 Err(e) => errs.push(format!("{path}: {e}")),
                             }
                         }
-                        (ms, errs)
+                        (ms, at, errs)
                     })
                 })
                 .collect(),
@@ -473,10 +545,12 @@ fn run_one(
         let report = json_of(app, "the application");
         done.store(true, Ordering::Relaxed);
         for (k, c) in clients.into_iter().enumerate() {
-            let (ms, errs) = c.join().expect("client thread");
+            let (ms, at, errs) = c.join().expect("client thread");
             timings[k] = ms;
+            starts[k] = at;
             errors.extend(errs);
         }
+        lags = sampler.join().expect("sampler thread");
         report
     });
     wal_max.fetch_max(wal_size(&db), Ordering::Relaxed);
@@ -517,8 +591,10 @@ fn run_one(
         writer,
         wal_max: wal_max.load(Ordering::Relaxed),
         lag_max: lag_max.load(Ordering::Relaxed),
+        lags,
         db_bytes,
         pages: timings,
+        starts,
     })
 }
 
@@ -617,6 +693,12 @@ impl Outcome {
                         "flush_seconds": r.writer.flush_seconds, "wal_max_bytes": r.wal_max, "db_bytes": r.db_bytes,
                         "index_lag_max_records": r.lag_max,
                         "load_average_at_start": r.load,
+                        "index_lag_over_time": r.lags,
+                        "requests": self.paths.iter().enumerate().map(|(p, (name, _))| json!({
+                            "page": name,
+                            "p99_ms": pick(&r.pages[p], 0.99),
+                            "start_s_and_ms": r.starts[p].iter().zip(&r.pages[p]).map(|(s, ms)| (*s, *ms)).collect::<Vec<_>>(),
+                        })).collect::<Vec<_>>(),
                     })
                 };
                 let variant = |variant: Variant| {
@@ -744,8 +826,11 @@ fn order(sides: usize, round: usize) -> Vec<usize> {
 }
 
 fn report(round: usize, side: &Side, what: &str, run: &Run, t: Instant) {
+    // This run's own p99 per page (the goal's is pooled over the rounds).
+    let p99: Vec<String> =
+        run.pages.iter().filter(|ms| !ms.is_empty()).map(|ms| format!("{:.0}", pick(ms, 0.99))).collect();
     println!(
-        "  round {} {:<14} {:<20} {:>8.0} records/s  WAL max {:>8.1} MiB  index lag max {:>7}  load {:>4.1}  ({:.0} s)",
+        "  round {} {:<14} {:<20} {:>8.0} records/s  WAL max {:>8.1} MiB  index lag max {:>7}  load {:>4.1}  ({:.0} s){}",
         round + 1,
         side.label,
         what,
@@ -753,7 +838,8 @@ fn report(round: usize, side: &Side, what: &str, run: &Run, t: Instant) {
         run.wal_max as f64 / MIB,
         run.lag_max,
         run.load,
-        t.elapsed().as_secs_f64()
+        t.elapsed().as_secs_f64(),
+        if p99.is_empty() { String::new() } else { format!("  p99 ms {}", p99.join(" / ")) }
     );
 }
 
@@ -774,6 +860,9 @@ pub fn run(setup: &Setup, failures: &mut Vec<String>) -> Option<Outcome> {
     for side in &setup.sides {
         bases.push(base_file(setup, side, failures)?);
     }
+    // After the fills (not measured), before the probes: the half rate is
+    // half of what the writer manages beside them.
+    let _busy = Busy::start(setup.busy, failures);
     let mut runs = Vec::new();
     let rate = match setup.rate {
         Rate::Max => 0,
@@ -835,13 +924,14 @@ pub fn run(setup: &Setup, failures: &mut Vec<String>) -> Option<Outcome> {
     let setup_line = format!(
         "Load: an application logging {how} for {} s (log_panel::init, SQLite, 1 thread) into a file of {} records; \
          with the panel, `log-panel serve` answers {} (1 client each, back to back, at most {} requests per run \
-         spread over it){}; \
+         spread over it){}{}; \
          {} rounds, sides alternating",
         setup.seconds,
         setup.records,
         paths.iter().map(|(n, p)| format!("{n} {p}")).collect::<Vec<_>>().join(", "),
         setup.requests,
         if setup.elsewhere { "; *panel on a copy*: the same panel and clients on a copy nobody writes" } else { "" },
+        if setup.busy > 0 { format!("; {} busy-loop processes beside it all", setup.busy) } else { String::new() },
         setup.rounds
     );
     let outcome =
