@@ -37,11 +37,11 @@ use recent::Recent;
 /// Rows a searching page (text, context fields) tests directly before it
 /// asks the indexes (see `PgStore::page_by_walk`).
 const WALK_ROWS: i64 = 5_000;
-/// Rows a walk reads at most in all, when its first rows' matches predict a
+/// Rows a second walk reads at most, when the first one's matches predict a
 /// page within them and the filter has conditions beyond one search (then
 /// the indexes' cost is not known from the walk; see [`further_walk`]).
 const MAX_WALK_ROWS: i64 = 50_000;
-/// Matches a walk's first rows must hold for it to go on: fewer say little about
+/// Matches a first walk must find for a second one: fewer say little about
 /// how far a page lies.
 const MIN_DENSITY_MATCHES: i64 = 4;
 /// What listing one candidate of a search costs, in rows a walk reads for the
@@ -73,10 +73,6 @@ const MATCH: i32 = 0;
 const WALK_END: i32 = 1;
 const BEHIND: i32 = 2;
 const BEHIND_END: i32 = 3;
-/// A match the walk found after its first rows, and where that further walk
-/// stopped without the page (see `PgStore::walk`).
-const FURTHER: i32 = 4;
-const FURTHER_END: i32 = 5;
 /// Idle connections kept for reuse.
 const POOL_IDLE: usize = 4;
 /// The current search mark, as a column (see `PgStore::page_of_rare`).
@@ -128,19 +124,19 @@ pub struct PgStore {
     /// Each with the search mark read with its count: the next page of it
     /// binds that mark (see `PgStore::page_of_rare`).
     rare: Recent<i64>,
-    /// The filters (their `Debug` text without `since`) whose last page's walk
-    /// went on after its first rows, with how densely those held their matches: their next
+    /// The filters (their `Debug` text without `since`) whose last page needed a second
+    /// walk, with how densely the first one found their matches: their next
     /// pages walk that far at once (see `PgStore::first_walk_rows`).
     dense: Recent<Density>,
 }
 
 /// How densely a filter's matches lay in the rows a page's first walk read,
-/// noted when the page's walk went on after them (see `PgStore::first_walk_rows`).
+/// noted when the page needed a second walk (see `PgStore::first_walk_rows`).
 #[derive(Debug, Clone, Copy)]
 struct Density {
     /// Rows the first walk read for each match it found.
     rows_per_match: f64,
-    /// The most the walk could have read in all: a later one's first rows are no more.
+    /// The most both walks could have read: a later first walk reads no more.
     cap: i64,
 }
 
@@ -394,23 +390,6 @@ struct Walked {
     mark: i64,
     /// What lies on the other side of the walk's cursor, when asked.
     behind: OtherSide,
-    /// Whether the walk went on after its first rows ([`further_walk`]).
-    further: Further,
-}
-
-/// Whether a walk went on after its first rows, and how that went (see
-/// `PgStore::walk`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Further {
-    /// It did not: its first rows held the page, reached the last row, or
-    /// held too few matches to tell how far the page lies.
-    No,
-    /// It did, after `found` matches in the first rows, for at most `rows`
-    /// rows more, and found the page or the last row within them.
-    Went { found: i64, rows: i64 },
-    /// It did, and read all its rows without the page: the matches lie
-    /// sparser further on than the first rows said.
-    Stopped,
 }
 
 /// What a page's statement read on the other side of the page's cursor (the
@@ -453,30 +432,27 @@ impl OtherSide {
     }
 }
 
-/// How many rows a page's walk goes on for after its first `walk` rows
-/// (a bound parameter) found `found` (a column) of the `want` matches, as an
-/// SQL expression; 0 when the indexes should answer instead. At the density
-/// found, the rest of the page lies about `(want - found) × walk / found`
-/// rows further on. With `indexed` (a column: the filter is one search and a
-/// time range, whose indexes list every candidate, about `indexed × found /
-/// walk` of them at that density, each costing [`LIST_ROW_COST`] rows), the
-/// walk goes on when half as much again costs less than listing them, and
-/// reads at most what listing costs: were the matches sparser further on,
-/// the page costs at most twice the cheaper way. Without it, the page must
-/// lie within [`MAX_WALK_ROWS`] in all. Decided in the walk's own statement
-/// (`PgStore::walk`), so a page the first rows do not fill goes on in the
-/// same scan's statement instead of a second one.
-fn further_walk(sql: &mut Sql, found: &str, want: &str, walk: &str, indexed: Option<&str>) -> String {
+/// How many rows a second walk of a page may read after a first one found
+/// `found` of the `want` matches in `walked` rows, or `None` when the indexes
+/// should answer instead. At the density found, the rest of the page lies
+/// about `(want - found) × walked / found` rows further on. With `indexed`
+/// (the filter is one search and a time range, whose indexes list every
+/// candidate, about `indexed × found / walked` of them at that density, each
+/// costing [`LIST_ROW_COST`] rows), the walk goes on when half as much again
+/// costs less than listing them, and reads at most what listing costs: were
+/// the matches sparser further on, the page costs at most twice the cheaper
+/// way. Without it, the page must lie within [`MAX_WALK_ROWS`] in all.
+fn further_walk(found: i64, want: i64, walked: i64, indexed: Option<f64>) -> Option<i64> {
+    // Too few matches to tell a density from (a rare word's one hit).
+    if found < MIN_DENSITY_MATCHES || walked <= 0 {
+        return None;
+    }
+    let needed = want.saturating_sub(found).saturating_mul(walked) / found;
     let budget = match indexed {
-        Some(rows) => format!("trunc({rows} * {found} / {walk} * {})::int8", sql.bind(LIST_ROW_COST)),
-        None => format!("({} - {walk})", sql.bind(MAX_WALK_ROWS)),
+        Some(rows) => (rows * found as f64 / walked as f64 * LIST_ROW_COST) as i64,
+        None => MAX_WALK_ROWS - walked,
     };
-    // Too few matches tell no density (a rare word's one hit).
-    format!(
-        "CASE WHEN {found} >= {} AND {walk} > 0 AND ({want} - {found}) * {walk} / greatest({found}, 1) * 3 / 2 <= {budget} \
-         THEN greatest({budget}, 0) ELSE 0 END",
-        sql.bind(MIN_DENSITY_MATCHES)
-    )
+    (needed.saturating_mul(3) / 2 <= budget).then_some(budget)
 }
 
 /// Whether `filter` sets nothing beside the search a page lists first
@@ -1005,12 +981,12 @@ impl PgStore {
     /// the walk says whether there is more: [`one_beyond`](PgStore::one_beyond)),
     /// `None` when the indexes must answer. A common term or value (`order`,
     /// `tenant=acme`) fills a page from the nearest rows long before an
-    /// index has listed its matches. The walk's first rows are [`WALK_ROWS`];
-    /// when they held some matches but not a page, their density says how
-    /// far a page lies, and the walk goes on in the same statement from where
-    /// they ended when [`further_walk`] finds that cheaper than the indexes (a value in
+    /// index has listed its matches. The first walk reads [`WALK_ROWS`]; when
+    /// it found some matches but not a page, their density says how far a
+    /// page lies, and a second walk goes on from where the first one stopped
+    /// when [`further_walk`] finds that cheaper than the indexes (a value in
     /// 0.24 % of 10 M records, `tenant=t-7`, is 24 000 candidates to list
-    /// but a page in ~21 000 rows). With `behind`, the walk also walks
+    /// but a page in ~21 000 rows). With `behind`, the first walk also walks
     /// the other way from the page's cursor, for the page's other cursor
     /// ([`OtherSide`]), which comes back with the page (and when the
     /// indexes must answer the page: that side does not depend on how).
@@ -1035,51 +1011,51 @@ impl PgStore {
         keyed.since = None;
         let dense_key = format!("{keyed:?}");
         let walked = self.first_walk_rows(&dense_key, want);
-        let indexed = searches_only(filter);
-        let first = self.walk(filter, at, want, walked, behind, indexed)?;
+        let first = self.walk(filter, at, want, walked, behind)?;
         let side = first.behind;
-        match first.further {
-            Further::No => {}
-            Further::Stopped => {
-                // Sparser further on than the first rows said: the indexes answer.
-                self.dense.forget(&dense_key);
-                return Ok((None, side));
-            }
-            Further::Went { found, rows } => {
-                // `further_walk` goes on only after `MIN_DENSITY_MATCHES` or more.
-                let density =
-                    Density { rows_per_match: walked as f64 / found.max(1) as f64, cap: walked.saturating_add(rows) };
-                self.dense.note(dense_key, density);
-                return Ok((Some(first.records), side));
-            }
-        }
         let mut records = first.records;
         let Some(end) = first.stopped_at else {
             return Ok((Some(records), side));
         };
-        // The page's own rows are all found, only whether one more lies
-        // beyond the walk is not: one candidate beyond it says so, where the
-        // nearest ones would be sorted from every candidate (a rare word's
-        // oldest match: 1 of 500 at 10 M).
-        if sql_limit(records.len()) == want - 1 && indexed {
-            let from = match at {
-                PageAt::Newer(_) => PageAt::Newer(end),
-                PageAt::Newest | PageAt::Older(_) => PageAt::Older(end),
-            };
-            records.extend(self.one_beyond(filter, from, first.mark)?);
-            return Ok((Some(records), side));
+        let found = sql_limit(records.len());
+        let indexed = searches_only(filter).then_some(first.indexed);
+        let from = match at {
+            PageAt::Newer(_) => PageAt::Newer(end),
+            PageAt::Newest | PageAt::Older(_) => PageAt::Older(end),
+        };
+        let Some(rows) = further_walk(found, want, walked, indexed) else {
+            // The page's own rows are all found, only whether one more lies
+            // beyond the walk is not: one candidate beyond it says so, where
+            // the nearest ones would be sorted from every candidate (a rare
+            // word's oldest match: 1 of 500 at 10 M).
+            if found == want - 1 && indexed.is_some() {
+                records.extend(self.one_beyond(filter, from, first.mark)?);
+                return Ok((Some(records), side));
+            }
+            return Ok((None, side));
+        };
+        let rest = self.walk(filter, from, want - found, rows, false)?;
+        if rest.stopped_at.is_some() {
+            // Sparser further on than the first walk said: the indexes answer.
+            self.dense.forget(&dense_key);
+            return Ok((None, side));
         }
-        Ok((None, side))
+        // `further_walk` went on only after `MIN_DENSITY_MATCHES` or more.
+        let density = Density { rows_per_match: walked as f64 / found.max(1) as f64, cap: walked.saturating_add(rows) };
+        self.dense.note(dense_key, density);
+        records.extend(rest.records);
+        Ok((Some(records), side))
     }
 
     /// Rows the first walk of a page of `want` matches reads for the filter
-    /// whose `Debug` text is `key`: [`WALK_ROWS`], or when its last page's
-    /// walk went on after its first rows within [`RARE_FOR`], half as many
-    /// again as the page needs at the density those rows held, up to what
-    /// that walk could have read in all. Such a page (`tenant=t-7`, 51
-    /// matches in 17 132 rows at 10 M; `status=failed`, in 5 001) then finds
-    /// its matches within its first rows, without reading again from the
-    /// index where they ended (0.3 ms) to go on from there.
+    /// whose `Debug` text is `key`: [`WALK_ROWS`], or when its last page
+    /// needed a second walk within [`RARE_FOR`], half as many again as the
+    /// page needs at the density that page's first walk found, up to what
+    /// its two walks could have read. Such a page (`tenant=t-7`, 51 matches
+    /// in 17 132 rows at 10 M; `status=failed`, in 5 001) is then one walk
+    /// where it was two statements, each planned (0.3 ms), the first one's
+    /// end read again from the index (0.3 ms), as the naive SQL's one
+    /// ordered scan reads the rows once.
     fn first_walk_rows(&self, key: &str, want: i64) -> i64 {
         self.dense.get(key).map_or(WALK_ROWS, |d| {
             let needed = (want as f64 * d.rows_per_match * 1.5).min(i64::MAX as f64) as i64;
@@ -1237,23 +1213,16 @@ impl PgStore {
         Ok(self.fetch_records(&sql)?.pop())
     }
 
-    /// The walk of [`page_by_walk`](PgStore::page_by_walk): over at most
-    /// `rows` rows from `at`, up to `want` matches in page order, and where
-    /// it stopped when it read all `rows` without finding them. When those
-    /// rows held some matches but not the page, their density says how far
-    /// the page lies, and the same statement walks on from where the first
-    /// rows ended when [`further_walk`] finds that cheaper than the indexes
-    /// (with `indexed`: the filter is one search and a time range). One
-    /// statement: the last row walked comes back after fewer matches, so no
-    /// second statement counts what the walk saw, and a page its first rows
-    /// do not fill (`tenant=t-7`: 16 matches in the first 5 000 rows at 10 M,
-    /// 51 in 17 132) is one statement reading the rows the naive SQL's one
-    /// ordered scan reads, where it was two, each planned (0.3 ms). With
-    /// `behind` and a cursor, the statement also walks up to `rows` rows the
-    /// other way from the cursor (the cursor's row included) for the nearest
-    /// match there ([`Walked::behind`]): usually the cursor's own row, the
-    /// last of the page before, or none at all (a rare word's oldest match:
-    /// nothing before the first record).
+    /// One walk of [`page_by_walk`](PgStore::page_by_walk) over at most
+    /// `rows` rows from `at`: up to `want` matches in page order, and where it
+    /// stopped when it read all `rows` without finding them. One statement:
+    /// the last row walked comes back after fewer matches, so no second
+    /// statement counts what the walk saw. With `behind` and a cursor, the
+    /// statement also walks up to `rows` rows the other way from the cursor
+    /// (the cursor's row included) for the nearest match there
+    /// ([`Walked::behind`]): usually the cursor's own row, the last of the
+    /// page before, or none at all (a rare word's oldest match: nothing
+    /// before the first record).
     fn walk(
         &self,
         filter: &RecordFilter,
@@ -1261,7 +1230,6 @@ impl PgStore {
         want: i64,
         rows: i64,
         behind: bool,
-        indexed: bool,
     ) -> Result<Walked, StoreError> {
         let mut rest = filter.clone();
         rest.text = None;
@@ -1269,60 +1237,36 @@ impl PgStore {
         let mut sql = self.sql_for(&rest)?;
         let cond = filter_conditions(&mut sql, &rest);
         let (position, order) = PgStore::position(&mut sql, at, "r");
-        let op = if order == "DESC" { "<" } else { ">" };
         let walk = sql.bind(rows);
         let mut checks: Vec<String> = filter.text.iter().map(|text| text_check(&mut sql, text)).collect();
         checks.extend(field_checks(&mut sql, filter));
         let checks = checks.join(" AND ");
         let lim = sql.bind(want);
         let last = sql.bind(rows - 1);
-        let further = further_walk(&mut sql, "e.found", &lim, &walk, indexed.then_some("e.indexed"));
-        // `w`, the first rows' matches; when fewer than `want`, the parts
-        // after run too (a `UNION ALL` reads its parts in order and the
-        // `LIMIT` stops it early): `f`, the `(ts, id)` of the first rows'
-        // last one, from the index alone, with the side table's size, the
-        // search mark, the matches found and the rows to go on for; the
-        // matches after it within those rows (`f`'s columns read
-        // laterally: one planned subquery, where each `(SELECT … FROM f)`
-        // is one more); `f` itself; and where that walk stopped when it read
-        // all its rows without the page. The walked rows keep the alias `r`,
-        // so the direct checks read them as they read `log_records r`. They
-        // are whole rows (`*`: the scan's own tuple, not copied into a
-        // projection of some columns) and a match's record is taken from
-        // them: joining the matches back to `log_records` by key doubled
-        // the statement's planning (0.12 of 0.25 ms at 10 M).
-        let walked_from = |from: &str, walk: &str, matches: &str| {
-            format!(
-                "SELECT {RECORD_COLUMNS} FROM (
-                     SELECT * FROM log_records r WHERE {cond} AND {from}
-                     ORDER BY r.ts {order}, r.id {order} LIMIT {walk}) r
-                 WHERE {checks} ORDER BY r.ts {order}, r.id {order} LIMIT {matches}"
-            )
-        };
-        let beyond_end = format!("(r.ts, r.id) {op} (f.ts, f.id)");
-        let first = walked_from(&position, &walk, &lim);
-        let then = walked_from(&beyond_end, "f.further", &format!("greatest({lim} - f.found, 0)"));
+        // The matches; when fewer than `want`, the second part runs too (a
+        // `UNION ALL` reads its parts in order and the `LIMIT` stops it
+        // early): the `(ts, id)` of the walk's last row, from the index
+        // alone, with the side table's size and the search mark. The walked rows keep the alias
+        // `r`, so the direct checks read them as they read `log_records r`.
+        // They carry only what the checks read: every walked row is copied
+        // into the subquery, and the whole row cost 0.5 ms more a 17 000-row
+        // walk at 10 M (3.8 against 3.3 ms); the page's rows are read again
+        // by key. (Numbering the walked rows by a window instead copied every
+        // one of them: 9.4 ms against 4.3 for 17 000 rows at 10 M.)
         sql.text = format!(
-            "WITH w AS MATERIALIZED ({first}),
-             f AS MATERIALIZED (SELECT e.*, {further} AS further FROM (
-                 SELECT r.ts, r.id,
-                        (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'log_search'::regclass) AS indexed,
-                        coalesce((SELECT m.last_id FROM log_search_mark m), 0) AS mark,
-                        (SELECT count(*) FROM w) AS found
-                 FROM log_records r WHERE {cond} AND {position}
-                 ORDER BY r.ts {order}, r.id {order} OFFSET {last} LIMIT 1) e)
-             ((SELECT w.*, {MATCH}, NULL::float8, NULL::int8, NULL::int8 FROM w ORDER BY w.ts {order}, w.id {order})
-              UNION ALL
-              (SELECT x.*, {FURTHER}, NULL::float8, NULL::int8, f.further FROM f CROSS JOIN LATERAL ({then}) x)
-              UNION ALL
-              (SELECT f.id, f.ts, {RECORD_BLANKS}, {WALK_END}, f.indexed, f.mark, f.further FROM f)
-              UNION ALL
-              (SELECT x.id, x.ts, {RECORD_BLANKS}, {FURTHER_END}, NULL::float8, NULL::int8, NULL::int8
-               FROM f CROSS JOIN LATERAL (
-                   SELECT r.id, r.ts FROM log_records r WHERE {cond} AND {beyond_end}
-                   ORDER BY r.ts {order}, r.id {order} OFFSET greatest(f.further - 1, 0) LIMIT 1) x
-               WHERE f.further > 0)
-              LIMIT {lim})"
+            "((SELECT {RECORD_COLUMNS}, {MATCH}, NULL::float8, NULL::int8 FROM log_records r JOIN (
+                  SELECT r.ts, r.id FROM (
+                      SELECT r.ts, r.id, r.message, r.context FROM log_records r WHERE {cond} AND {position}
+                      ORDER BY r.ts {order}, r.id {order} LIMIT {walk}) r
+                  WHERE {checks} ORDER BY r.ts {order}, r.id {order} LIMIT {lim}) m
+              ON r.ts = m.ts AND r.id = m.id ORDER BY r.ts {order}, r.id {order})
+             UNION ALL
+             (SELECT r.id, r.ts, {RECORD_BLANKS}, {WALK_END},
+                     (SELECT greatest(reltuples, 0)::float8 FROM pg_class WHERE oid = 'log_search'::regclass),
+                     coalesce((SELECT m.last_id FROM log_search_mark m), 0)
+              FROM log_records r WHERE {cond} AND {position}
+              ORDER BY r.ts {order}, r.id {order} OFFSET {last} LIMIT 1)
+             LIMIT {lim})"
         );
         let cursor = match at {
             PageAt::Older(c) | PageAt::Newer(c) if behind => Some(c),
@@ -1336,12 +1280,12 @@ impl PgStore {
             sql.text = format!(
                 "{}
                  UNION ALL
-                 ((SELECT r.id, r.ts, {RECORD_BLANKS}, {BEHIND}, NULL::float8, NULL::int8, NULL::int8 FROM (
+                 ((SELECT r.id, r.ts, {RECORD_BLANKS}, {BEHIND}, NULL::float8, NULL::int8 FROM (
                        SELECT r.ts, r.id, r.message, r.context FROM log_records r WHERE {cond} AND {back}
                        ORDER BY r.ts {back_order}, r.id {back_order} LIMIT {walk}) r
                    WHERE {checks} ORDER BY r.ts {back_order}, r.id {back_order} LIMIT 1)
                   UNION ALL
-                  (SELECT r.id, r.ts, {RECORD_BLANKS}, {BEHIND_END}, NULL::float8, NULL::int8, NULL::int8
+                  (SELECT r.id, r.ts, {RECORD_BLANKS}, {BEHIND_END}, NULL::float8, NULL::int8
                    FROM log_records r WHERE {cond} AND {back}
                    ORDER BY r.ts {back_order}, r.id {back_order} OFFSET {last} LIMIT 1)
                   LIMIT 1)",
@@ -1356,33 +1300,18 @@ impl PgStore {
             indexed: 0.0,
             mark: 0,
             behind: if cursor.is_some() { OtherSide::Nothing } else { OtherSide::Unknown },
-            further: Further::No,
         };
-        let (mut found_first, mut further, mut further_stopped) = (0, 0, false);
         for row in &found {
             match row.try_get::<_, i32>(RECORD_COLUMN_COUNT).map_err(bad)? {
-                MATCH => {
-                    walked.records.push(rows::record(row)?);
-                    found_first += 1;
-                }
-                FURTHER => {
-                    walked.records.push(rows::record(row)?);
-                    further = row.try_get(RECORD_COLUMN_COUNT + 3).map_err(bad)?;
-                }
+                MATCH => walked.records.push(rows::record(row)?),
                 WALK_END => {
                     walked.stopped_at = Some(row_cursor(row).map_err(bad)?);
                     walked.indexed = row.try_get(RECORD_COLUMN_COUNT + 1).map_err(bad)?;
                     walked.mark = row.try_get(RECORD_COLUMN_COUNT + 2).map_err(bad)?;
-                    further = row.try_get(RECORD_COLUMN_COUNT + 3).map_err(bad)?;
                 }
-                FURTHER_END => further_stopped = true,
                 BEHIND => walked.behind = OtherSide::Nearest(row_cursor(row).map_err(bad)?),
                 _ => walked.behind = OtherSide::Unknown,
             }
-        }
-        if further > 0 {
-            walked.further =
-                if further_stopped { Further::Stopped } else { Further::Went { found: found_first, rows: further } };
         }
         if sql_limit(walked.records.len()) >= want {
             walked.stopped_at = None;
