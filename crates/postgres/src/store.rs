@@ -82,6 +82,11 @@ const POOL_IDLE: usize = 4;
 /// a frozen one (SIGSTOP, a stuck host) answers nothing, and without this
 /// bound a page or command waited as long as the freeze lasted.
 pub const READ_GRACE: Duration = Duration::from_secs(1);
+/// How long a new connection may take while the server gave no answer to
+/// the last attempt (see `PgStore::silent`): a live server, even a distant
+/// one behind TLS, answers well within it; a frozen one does not, and each
+/// further read of a page then costs this instead of its whole bound.
+const SILENT_CONNECT: Duration = Duration::from_secs(1);
 /// How long past its own limit a new connection's thread is waited for,
 /// so that its own reason for failing is the one shown.
 const OPEN_SLACK: Duration = Duration::from_millis(100);
@@ -124,6 +129,12 @@ pub struct PgStore {
     scan_bound: u64,
     /// `statement_timeout` of every pooled session, in milliseconds (≥ 1).
     read_timeout_ms: u64,
+    /// Whether the server gave no answer to the last read or connection
+    /// attempt (given up at its bound): new connections then wait at most
+    /// [`SILENT_CONNECT`], so that a page of several reads on a frozen
+    /// server waits about one read's bound, not one per read. Cleared by
+    /// any answer.
+    silent: AtomicBool,
     /// Whether the server is a hot standby (`pg_is_in_recovery()` when the
     /// store connected): it cannot `LISTEN`, so live tails poll.
     standby: bool,
@@ -554,6 +565,7 @@ impl PgStore {
             idle: Mutex::new(Vec::new()),
             scan_bound: DEFAULT_SCAN_BOUND,
             read_timeout_ms: millis(read_timeout),
+            silent: AtomicBool::new(false),
             standby: false,
             partitioned: AtomicBool::new(false),
             rare: Recent::new(RARE_KEPT, RARE_FOR),
@@ -633,11 +645,16 @@ impl PgStore {
     fn open(&self, deadline: Instant) -> Result<Link<Client>, StoreError> {
         let config = self.config.clone();
         let budget = self.budget_sql();
-        let limit = deadline.saturating_duration_since(Instant::now());
+        let mut limit = deadline.saturating_duration_since(Instant::now());
+        let mut why = "the read budget";
+        if self.silent.load(Ordering::SeqCst) && limit > SILENT_CONNECT {
+            (limit, why) = (SILENT_CONNECT, "the server gave no answer to this store's last attempt");
+        }
+        let started = Instant::now();
         let (mut link, opened) = Link::spawn(
             "log-panel-pg-read",
             move || {
-                let mut client = config.connect_within(limit).map_err(|reason| connect_error(&config, &reason))?;
+                let mut client = config.connect_within(limit, why).map_err(|reason| connect_error(&config, &reason))?;
                 client.batch_execute(&budget).map_err(|e| store_error(&config, "setting the read time budget", e))?;
                 Ok((client, ()))
             },
@@ -646,7 +663,15 @@ impl PgStore {
         .map_err(|e| connect_error(&self.config, &format!("cannot start a thread for the connection: {e}")))?;
         // The attempt gives up by itself at `limit`: wait a little longer for
         // its own word on why, rather than a bare "no answer".
-        match opened.recv_timeout(limit + OPEN_SLACK) {
+        let answer = opened.recv_timeout(limit + OPEN_SLACK);
+        // Opened: the server answers. Unanswered for the whole limit (not
+        // refused, nor turned down for the attempts already waiting): silent.
+        if matches!(answer, Ok(Ok(()))) {
+            self.silent.store(false, Ordering::SeqCst);
+        } else if started.elapsed() >= limit {
+            self.silent.store(true, Ordering::SeqCst);
+        }
+        match answer {
             Ok(Ok(())) => Ok(link),
             Ok(Err(e)) => Err(e),
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -703,7 +728,9 @@ impl PgStore {
         job: impl FnOnce(&mut Client) -> R + Send + 'static,
     ) -> Result<R, StoreError> {
         let left = deadline.saturating_duration_since(Instant::now());
-        link.run(left, move |client, _| job(client)).map_err(|stall| {
+        let answer = link.run(left, move |client, _| job(client));
+        self.silent.store(matches!(answer, Err(Stall::Silent(_))), Ordering::SeqCst);
+        answer.map_err(|stall| {
             let (kind, why) = match stall {
                 Stall::Silent(_) => (
                     StoreErrorKind::Unavailable,
