@@ -195,6 +195,18 @@ pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// `f` as a job that also says whether it left the connection closed (its
+/// thread marks the link closed only after the answer is sent).
+fn and_closed<T, F>(mut f: F) -> impl FnOnce(&mut Client) -> (Result<T, postgres::Error>, bool) + Send + 'static
+where
+    F: FnMut(&mut Client) -> Result<T, postgres::Error> + Send + 'static,
+{
+    move |client| {
+        let result = f(client);
+        (result, client.is_closed())
+    }
+}
+
 /// The cursor of a row whose first columns are a record's `id, ts`.
 fn row_cursor(row: &Row) -> Result<Cursor, postgres::Error> {
     let ts: SystemTime = row.try_get(1)?;
@@ -756,14 +768,8 @@ impl PgStore {
         f: impl FnMut(&mut Client) -> Result<T, postgres::Error> + Clone + Send + 'static,
     ) -> Result<T, StoreError> {
         let deadline = Instant::now() + self.read_bound();
-        let once = |mut f: Box<dyn FnMut(&mut Client) -> Result<T, postgres::Error> + Send>| {
-            move |client: &mut Client| {
-                let result = f(client);
-                (result, client.is_closed())
-            }
-        };
         let mut link = self.take(deadline)?;
-        match self.on(&mut link, what, deadline, once(Box::new(f.clone())))? {
+        match self.on(&mut link, what, deadline, and_closed(f.clone()))? {
             (Ok(v), _) => {
                 self.put_back(link);
                 Ok(v)
@@ -771,7 +777,7 @@ impl PgStore {
             (Err(_), true) => {
                 drop(link);
                 let mut link = self.open(deadline)?;
-                let (result, _) = self.on(&mut link, what, deadline, once(Box::new(f)))?;
+                let (result, _) = self.on(&mut link, what, deadline, and_closed(f))?;
                 self.put_back(link);
                 result.map_err(|e| store_error(&self.config, what, e))
             }
@@ -935,7 +941,7 @@ impl PgStore {
 
     /// Runs `sql` and reads every row as a record.
     fn fetch_records(&self, sql: &Sql) -> Result<Vec<StoredRecord>, StoreError> {
-        let rows = self.rows("reading records", &sql)?;
+        let rows = self.rows("reading records", sql)?;
         rows.iter().map(rows::record).collect()
     }
 
