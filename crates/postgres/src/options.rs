@@ -180,7 +180,7 @@ impl Options {
     }
 
     /// `connect_timeout=` from the URL, else [`DEFAULT_CONNECT_TIMEOUT`].
-    fn connect_timeout(&self) -> Duration {
+    pub(crate) fn connect_timeout(&self) -> Duration {
         self.inner.get_connect_timeout().copied().unwrap_or(DEFAULT_CONNECT_TIMEOUT)
     }
 

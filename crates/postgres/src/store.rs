@@ -657,7 +657,9 @@ impl PgStore {
     fn open(&self, deadline: Instant) -> Result<Link<Client>, StoreError> {
         let config = self.config.clone();
         let budget = self.budget_sql();
-        let mut limit = deadline.saturating_duration_since(Instant::now());
+        // The connect timeout may be the shorter bound (the panel's budget of
+        // 10 s gives an 11 s bound, the default connect timeout is 10 s).
+        let mut limit = deadline.saturating_duration_since(Instant::now()).min(self.config.connect_timeout());
         let mut why = "the read budget";
         if self.silent.load(Ordering::SeqCst) && limit > SILENT_CONNECT {
             (limit, why) = (SILENT_CONNECT, "the server gave no answer to this store's last attempt");

@@ -153,3 +153,32 @@ fn opening_a_store_on_a_frozen_server_answers_within_the_read_budget() {
     assert!(err.to_string().contains("the read budget"), "{err}");
     assert!(took >= BUDGET && took < BUDGET + READ_GRACE + Duration::from_millis(1500), "{took:?}: {err}");
 }
+
+/// A connection given up at `connect_timeout` (shorter than the read's
+/// bound, as the panel's 10 s default is beside its 11 s bound) marks the
+/// server silent too: the next connection waits 1 s, not `connect_timeout`
+/// again (seen on the panel: searching pages, two reads each, answered at
+/// 20 s on a frozen server).
+#[test]
+fn a_connection_given_up_at_its_connect_timeout_marks_the_server_silent() {
+    let Some((_direct, proxy, url)) = through_freezer() else { return };
+    let url = url.replace("connect_timeout=10", "connect_timeout=2");
+    let store = Arc::new(PgStore::connect_with_read_timeout(&url, Duration::from_secs(3)).unwrap());
+    proxy.freeze();
+    // One read takes the pooled connection (and waits its 4 s bound); the
+    // other opens one, given up at the 2 s connect timeout.
+    let pooled = {
+        let store = Arc::clone(&store);
+        thread::spawn(move || store.records(&RecordFilter::default(), PageAt::Newest, 50).map(|p| p.records.len()))
+    };
+    thread::sleep(Duration::from_millis(200));
+    let (answer, took) = read(&proxy, &store);
+    let err = answer.expect_err("read from a frozen server");
+    assert!(err.to_string().contains("within 2000 ms (connect_timeout)"), "{took:?}: {err}");
+    let (answer, took) = read(&proxy, &store);
+    let err = answer.expect_err("read from a frozen server");
+    assert!(err.to_string().contains("gave no answer to this store's last attempt"), "{took:?}: {err}");
+    assert!(took < Duration::from_millis(1_600), "{took:?}: {err}");
+    assert!(pooled.join().unwrap().is_err(), "the pooled read answered from a frozen server");
+    proxy.thaw();
+}
