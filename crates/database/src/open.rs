@@ -140,7 +140,7 @@ mod read {
             }
             #[cfg(feature = "postgres")]
             Database::Postgres(url) => {
-                Ok(Box::new(log_panel_postgres::PgStore::connect(url)?.with_read_timeout(read_timeout)))
+                Ok(Box::new(log_panel_postgres::PgStore::connect_with_read_timeout(url, read_timeout)?))
             }
             #[cfg(feature = "clickhouse")]
             Database::ClickHouse(url) => {

@@ -101,6 +101,7 @@
 pub mod aggregates;
 pub mod copy;
 mod error;
+mod link;
 pub mod listen;
 #[cfg(feature = "read")]
 mod maintenance;
@@ -124,4 +125,4 @@ pub use maintenance::PgMaintenance;
 pub use options::{Options, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TCP_USER_TIMEOUT, DEFAULT_WRITE_TIMEOUT};
 pub use sink::{PgSink, SanitisedCounter, RETENTION_BATCH};
 #[cfg(feature = "read")]
-pub use store::{PgStore, DEFAULT_SCAN_BOUND};
+pub use store::{PgStore, DEFAULT_SCAN_BOUND, READ_GRACE};

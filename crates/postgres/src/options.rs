@@ -164,11 +164,32 @@ impl Options {
     /// process; past that a connect fails at once, so a frozen server
     /// under a busy panel does not pile up threads.
     pub(crate) fn connect(&self) -> Result<postgres::Client, String> {
-        self.connect_counted(&CONNECTING)
+        self.connect_counted(&CONNECTING, self.connect_timeout(), "connect_timeout")
     }
 
-    fn connect_counted(&self, connecting: &'static AtomicUsize) -> Result<postgres::Client, String> {
-        let limit = self.inner.get_connect_timeout().copied().unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    /// [`connect`](Options::connect), giving up after `limit` when that is
+    /// shorter than the connect timeout (`why` says what set it, for the
+    /// error): a reader's connection is part of a read and so within its
+    /// budget.
+    pub(crate) fn connect_within(&self, limit: Duration, why: &str) -> Result<postgres::Client, String> {
+        if limit < self.connect_timeout() {
+            self.connect_counted(&CONNECTING, limit, why)
+        } else {
+            self.connect()
+        }
+    }
+
+    /// `connect_timeout=` from the URL, else [`DEFAULT_CONNECT_TIMEOUT`].
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.inner.get_connect_timeout().copied().unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+    }
+
+    fn connect_counted(
+        &self,
+        connecting: &'static AtomicUsize,
+        limit: Duration,
+        why: &str,
+    ) -> Result<postgres::Client, String> {
         if connecting.fetch_add(1, Ordering::SeqCst) >= WAITING_CONNECTS {
             connecting.fetch_sub(1, Ordering::SeqCst);
             return Err(format!(
@@ -192,10 +213,9 @@ impl Options {
         })?;
         match rx.recv_timeout(limit) {
             Ok(connected) => connected,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(format!(
-                "the server did not complete the connection within {} ms (connect_timeout)",
-                limit.as_millis()
-            )),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                Err(format!("the server did not complete the connection within {} ms ({why})", limit.as_millis()))
+            }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                 Err("the connecting thread ended without an answer".to_owned())
             }
@@ -397,7 +417,9 @@ mod tests {
         let waiting: Vec<_> = (0..WAITING_CONNECTS)
             .map(|_| {
                 let cfg = cfg.clone();
-                std::thread::spawn(move || cfg.connect_counted(&CONNECTING).map(|_| ()))
+                std::thread::spawn(move || {
+                    cfg.connect_counted(&CONNECTING, Duration::from_secs(1), "connect_timeout").map(|_| ())
+                })
             })
             .collect();
         for attempt in waiting {
@@ -406,7 +428,8 @@ mod tests {
         }
         assert_eq!(CONNECTING.load(Ordering::SeqCst), WAITING_CONNECTS, "each timed-out attempt still waits");
         let started = std::time::Instant::now();
-        let error = cfg.connect_counted(&CONNECTING).err().unwrap_or_default();
+        let error =
+            cfg.connect_counted(&CONNECTING, Duration::from_secs(1), "connect_timeout").err().unwrap_or_default();
         assert!(error.contains("16 connection attempts are still waiting"), "{error}");
         assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
         // The server goes away: the waiting attempts end, and new ones start again.
@@ -420,7 +443,8 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        let error = cfg.connect_counted(&CONNECTING).err().unwrap_or_default();
+        let error =
+            cfg.connect_counted(&CONNECTING, Duration::from_secs(1), "connect_timeout").err().unwrap_or_default();
         assert!(!error.contains("still waiting"), "{error}");
     }
 

@@ -19,9 +19,7 @@ use crate::options::error_chain;
 use crate::upkeep::{retention, search};
 use crate::{aggregates, listen, schema, Error, Options};
 
-mod link;
-
-use link::{Alive, Link, Stall};
+use crate::link::{Alive, Link, Stall};
 
 /// Bytes of encoded rows handed to the driver at a time: small enough that the
 /// server parses one chunk while the next is encoded, large enough to keep the
@@ -100,8 +98,9 @@ impl Opening {
     /// Starts connecting (and checking the schema) on a thread of its own.
     fn start(config: &Options) -> Result<Opening, SinkError> {
         let config = config.clone();
-        let (link, opened) = Link::spawn(move || open(&config), |c: &Conn| c.client.is_closed())
-            .map_err(|e| SinkError::unavailable(format!("cannot start the connection's thread: {e}")))?;
+        let (link, opened) =
+            Link::spawn("log-panel-pg-sink", move || open(&config), |c: &Conn| c.client.is_closed())
+                .map_err(|e| SinkError::unavailable(format!("cannot start the connection's thread: {e}")))?;
         Ok(Opening { link, opened, started: Instant::now() })
     }
 }
@@ -255,9 +254,10 @@ impl PgSink {
     pub fn new(config: Options) -> Result<PgSink, Error> {
         let mut sink = PgSink::disconnected(config);
         let config = sink.config.clone();
-        let (link, opened) = Link::spawn(move || open(&config), |c: &Conn| c.client.is_closed()).map_err(|e| {
-            Error::Connect { url: sink.config.redacted().to_owned(), reason: format!("cannot start a thread: {e}") }
-        })?;
+        let (link, opened) =
+            Link::spawn("log-panel-pg-sink", move || open(&config), |c: &Conn| c.client.is_closed()).map_err(|e| {
+                Error::Connect { url: sink.config.redacted().to_owned(), reason: format!("cannot start a thread: {e}") }
+            })?;
         let backend = opened.recv().map_err(|_| Error::Connect {
             url: sink.config.redacted().to_owned(),
             reason: "the connecting thread ended without an answer".to_owned(),

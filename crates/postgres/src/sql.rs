@@ -57,10 +57,12 @@ impl<T: Param> Param for Option<T> {
 }
 
 /// A statement under construction: its text and its bound parameters.
-#[derive(Default)]
+/// A clone is cheap (the parameters are shared): a read sends its own to
+/// the connection's thread (`PgStore::rows`).
+#[derive(Default, Clone)]
 pub(crate) struct Sql {
     pub(crate) text: String,
-    params: Vec<(Box<dyn ToSql + Sync + Send>, Type)>,
+    params: Vec<(std::sync::Arc<dyn ToSql + Sync + Send>, Type)>,
     /// The search mark read just before (see [`mark_expr`]).
     pub(crate) mark: Option<i64>,
     /// Whether `log_records` was partitioned by day when the mark was read.
@@ -77,7 +79,7 @@ pub(crate) struct Sql {
 impl Sql {
     /// Binds `value` and returns its placeholder (`$n`).
     pub(crate) fn bind<T: Param>(&mut self, value: T) -> String {
-        self.params.push((Box::new(value), T::pg_type()));
+        self.params.push((std::sync::Arc::new(value), T::pg_type()));
         format!("${}", self.params.len())
     }
 

@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use log_panel_core::{level_from_severity, Timestamp};
 use log_panel_query::{Behind, IndexLag, Store, StoreError, StoreErrorKind};
@@ -20,6 +20,7 @@ use log_panel_query::{
 use postgres::types::Type;
 use postgres::{Client, Row};
 
+use crate::link::{Link, Stall};
 use crate::options::error_chain;
 use crate::rows::{self, system_time, timestamp, RECORD_BLANKS, RECORD_COLUMNS, RECORD_COLUMN_COUNT};
 use crate::sql::{
@@ -75,6 +76,20 @@ const BEHIND: i32 = 2;
 const BEHIND_END: i32 = 3;
 /// Idle connections kept for reuse.
 const POOL_IDLE: usize = 4;
+/// How long past its budget a read waits for the server's answer before it
+/// takes the server for frozen and gives the connection up: a live server
+/// stops the read at the budget (`statement_timeout`) and answers at once,
+/// a frozen one (SIGSTOP, a stuck host) answers nothing, and without this
+/// bound a page or command waited as long as the freeze lasted.
+pub const READ_GRACE: Duration = Duration::from_secs(1);
+/// How long a new connection may take while the server gave no answer to
+/// the last attempt (see `PgStore::silent`): a live server, even a distant
+/// one behind TLS, answers well within it; a frozen one does not, and each
+/// further read of a page then costs this instead of its whole bound.
+const SILENT_CONNECT: Duration = Duration::from_secs(1);
+/// How long past its own limit a new connection's thread is waited for,
+/// so that its own reason for failing is the one shown.
+const OPEN_SLACK: Duration = Duration::from_millis(100);
 /// The current search mark, as a column (see `PgStore::page_of_rare`).
 const MARK: &str = "coalesce((SELECT m.last_id FROM log_search_mark m), 0)";
 /// A search with at most this many candidates is rare: listing all of them
@@ -108,10 +123,18 @@ pub const DEFAULT_SCAN_BOUND: u64 = 1_000_000;
 /// ```
 pub struct PgStore {
     config: Options,
-    idle: Mutex<Vec<Client>>,
+    /// Idle connections, each on its thread ([`Link`]) so that a read has a
+    /// client-side bound ([`PgStore::on`]).
+    idle: Mutex<Vec<Link<Client>>>,
     scan_bound: u64,
     /// `statement_timeout` of every pooled session, in milliseconds (≥ 1).
     read_timeout_ms: u64,
+    /// Whether the server gave no answer to the last read or connection
+    /// attempt (given up at its bound): new connections then wait at most
+    /// [`SILENT_CONNECT`], so that a page of several reads on a frozen
+    /// server waits about one read's bound, not one per read. Cleared by
+    /// any answer.
+    silent: AtomicBool,
     /// Whether the server is a hot standby (`pg_is_in_recovery()` when the
     /// store connected): it cannot `LISTEN`, so live tails poll.
     standby: bool,
@@ -172,6 +195,18 @@ pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// `f` as a job that also says whether it left the connection closed (its
+/// thread marks the link closed only after the answer is sent).
+fn and_closed<T, F>(mut f: F) -> impl FnOnce(&mut Client) -> (Result<T, postgres::Error>, bool) + Send + 'static
+where
+    F: FnMut(&mut Client) -> Result<T, postgres::Error> + Send + 'static,
+{
+    move |client| {
+        let result = f(client);
+        (result, client.is_closed())
+    }
+}
+
 /// The cursor of a row whose first columns are a record's `id, ts`.
 fn row_cursor(row: &Row) -> Result<Cursor, postgres::Error> {
     let ts: SystemTime = row.try_get(1)?;
@@ -199,12 +234,15 @@ pub(crate) fn schema_version(client: &mut Client) -> Result<Option<i32>, postgre
 
 /// A new session to `config`'s database, with the server's defaults.
 pub(crate) fn session(config: &Options) -> Result<Client, StoreError> {
-    config.connect().map_err(|reason| {
-        StoreError::new(
-            StoreErrorKind::Unavailable,
-            format!("cannot connect to PostgreSQL at `{}`: {}", config.redacted(), one_line(&reason)),
-        )
-    })
+    config.connect().map_err(|reason| connect_error(config, &reason))
+}
+
+/// A connection attempt's failure, as `Unavailable`.
+fn connect_error(config: &Options, reason: &str) -> StoreError {
+    StoreError::new(
+        StoreErrorKind::Unavailable,
+        format!("cannot connect to PostgreSQL at `{}`: {}", config.redacted(), one_line(reason)),
+    )
 }
 
 /// Refuses a database without the log-panel schema, or of another version
@@ -521,36 +559,55 @@ impl PgStore {
 
     /// Connects with a parsed configuration (see [`PgStore::connect`]).
     pub fn with_config(config: Options) -> Result<PgStore, StoreError> {
+        PgStore::with_config_within(config, DEFAULT_READ_TIMEOUT)
+    }
+
+    /// [`PgStore::connect`] with a read budget of `read_timeout` from the
+    /// start ([`PgStore::with_read_timeout`]): the connection and the checks
+    /// it makes are bounded by it too, so a command given `--read-timeout
+    /// 5s` answers within about 5 s even when the server never does.
+    pub fn connect_with_read_timeout(url: &str, read_timeout: Duration) -> Result<PgStore, StoreError> {
+        let config = Options::parse(url).map_err(|e| StoreError::bad_filter(one_line(&e.to_string())))?;
+        PgStore::with_config_within(config, read_timeout)
+    }
+
+    fn with_config_within(config: Options, read_timeout: Duration) -> Result<PgStore, StoreError> {
         let store = PgStore {
             config,
             idle: Mutex::new(Vec::new()),
             scan_bound: DEFAULT_SCAN_BOUND,
-            read_timeout_ms: millis(DEFAULT_READ_TIMEOUT),
+            read_timeout_ms: millis(read_timeout),
+            silent: AtomicBool::new(false),
             standby: false,
             partitioned: AtomicBool::new(false),
             rare: Recent::new(RARE_KEPT, RARE_FOR),
             dense: Recent::new(RARE_KEPT, RARE_FOR),
         };
-        let mut client = store.open()?;
-        check_schema(&store.config, &mut client)?;
-        let (standby, partitioned) = client
-            .query_one(
-                "SELECT pg_is_in_recovery(), (SELECT relkind = 'p' FROM pg_class WHERE oid = 'log_records'::regclass)",
-                &[],
-            )
-            .and_then(|r| Ok((r.try_get(0)?, r.try_get::<_, Option<bool>>(1)?.unwrap_or(false))))
-            .map_err(|e| {
-                store_error(&store.config, "asking whether the server is a standby, the table partitioned", e)
-            })?;
+        let deadline = Instant::now() + store.read_bound();
+        let mut link = store.open(deadline)?;
+        let config = store.config.clone();
+        let (standby, partitioned) = store.on(&mut link, "checking the log-panel schema", deadline, move |client| {
+            check_schema(&config, client)?;
+            client
+                .query_one(
+                    "SELECT pg_is_in_recovery(), (SELECT relkind = 'p' FROM pg_class WHERE oid = 'log_records'::regclass)",
+                    &[],
+                )
+                .and_then(|r| Ok((r.try_get(0)?, r.try_get::<_, Option<bool>>(1)?.unwrap_or(false))))
+                .map_err(|e| store_error(&config, "asking whether the server is a standby, the table partitioned", e))
+        })??;
         let store = PgStore { standby, partitioned: AtomicBool::new(partitioned), ..store };
-        store.put_back(client);
+        store.put_back(link);
         Ok(store)
     }
 
     /// Sets how long one read may run before the server stops it and the
     /// read answers [`StoreErrorKind::TimedOut`] (default
     /// [`DEFAULT_READ_TIMEOUT`]; whole milliseconds, at least 1): the
-    /// `statement_timeout` of the store's sessions. Maintenance
+    /// `statement_timeout` of the store's sessions. A server that does not
+    /// answer at all (frozen: `statement_timeout` is the server's own) is
+    /// given up [`READ_GRACE`] later, as [`StoreErrorKind::Unavailable`];
+    /// a new connection is bounded by the budget too. Maintenance
     /// ([`PgMaintenance`](crate::PgMaintenance)) runs without it.
     #[must_use]
     pub fn with_read_timeout(mut self, timeout: Duration) -> PgStore {
@@ -559,8 +616,12 @@ impl PgStore {
         // closing them cost the next read a new connection: ~5 ms for every
         // `log-panel` command); one that cannot is closed.
         let budget = self.budget_sql();
+        let bound = self.read_bound();
         if let Ok(idle) = self.idle.get_mut() {
-            idle.retain_mut(|c| c.batch_execute(&budget).is_ok());
+            idle.retain_mut(|link| {
+                let budget = budget.clone();
+                link.run(bound, move |c, _| c.batch_execute(&budget).is_ok() && !c.is_closed()) == Ok(true)
+            });
         }
         self
     }
@@ -584,13 +645,60 @@ impl PgStore {
         self.standby
     }
 
-    /// A new session with the read budget as its `statement_timeout`.
-    fn open(&self) -> Result<Client, StoreError> {
-        let mut client = session(&self.config)?;
-        client
-            .batch_execute(&self.budget_sql())
-            .map_err(|e| store_error(&self.config, "setting the read time budget", e))?;
-        Ok(client)
+    /// How long a read waits for the server at most: its budget (the
+    /// server's `statement_timeout`) and [`READ_GRACE`] for the answer that
+    /// the server's cancel sends.
+    fn read_bound(&self) -> Duration {
+        Duration::from_millis(self.read_timeout_ms) + READ_GRACE
+    }
+
+    /// A new session with the read budget as its `statement_timeout`, on a
+    /// thread of its own ([`Link`]), opened by `deadline` or given up.
+    fn open(&self, deadline: Instant) -> Result<Link<Client>, StoreError> {
+        let config = self.config.clone();
+        let budget = self.budget_sql();
+        // The connect timeout may be the shorter bound (the panel's budget of
+        // 10 s gives an 11 s bound, the default connect timeout is 10 s).
+        let mut limit = deadline.saturating_duration_since(Instant::now()).min(self.config.connect_timeout());
+        let mut why = "the read budget";
+        if self.silent.load(Ordering::SeqCst) && limit > SILENT_CONNECT {
+            (limit, why) = (SILENT_CONNECT, "the server gave no answer to this store's last attempt");
+        }
+        let started = Instant::now();
+        let (mut link, opened) = Link::spawn(
+            "log-panel-pg-read",
+            move || {
+                let mut client = config.connect_within(limit, why).map_err(|reason| connect_error(&config, &reason))?;
+                client.batch_execute(&budget).map_err(|e| store_error(&config, "setting the read time budget", e))?;
+                Ok((client, ()))
+            },
+            Client::is_closed,
+        )
+        .map_err(|e| connect_error(&self.config, &format!("cannot start a thread for the connection: {e}")))?;
+        // The attempt gives up by itself at `limit`: wait a little longer for
+        // its own word on why, rather than a bare "no answer".
+        let answer = opened.recv_timeout(limit + OPEN_SLACK);
+        // Opened: the server answers. Unanswered for the whole limit (not
+        // refused, nor turned down for the attempts already waiting): silent.
+        if matches!(answer, Ok(Ok(()))) {
+            self.silent.store(false, Ordering::SeqCst);
+        } else if started.elapsed() >= limit {
+            self.silent.store(true, Ordering::SeqCst);
+        }
+        match answer {
+            Ok(Ok(())) => Ok(link),
+            Ok(Err(e)) => Err(e),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                link.abandon();
+                Err(connect_error(
+                    &self.config,
+                    &format!("the server did not answer within {} ms (the read budget)", limit.as_millis()),
+                ))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(connect_error(&self.config, "the connecting thread ended without an answer"))
+            }
+        }
     }
 
     /// `SET statement_timeout` to the read budget (a number of ours, inlined:
@@ -600,53 +708,92 @@ impl PgStore {
         format!("SET statement_timeout = {}; SET default_transaction_read_only = on", self.read_timeout_ms)
     }
 
-    fn take(&self) -> Result<Client, StoreError> {
+    fn take(&self, deadline: Instant) -> Result<Link<Client>, StoreError> {
         loop {
             let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
             match pooled {
-                Some(client) if client.is_closed() => continue,
-                Some(client) => return Ok(client),
-                None => return self.open(),
+                Some(link) if link.is_closed() => continue,
+                Some(link) => return Ok(link),
+                None => return self.open(deadline),
             }
         }
     }
 
-    fn put_back(&self, client: Client) {
-        if client.is_closed() {
+    fn put_back(&self, link: Link<Client>) {
+        if link.is_closed() {
             return;
         }
         if let Ok(mut idle) = self.idle.lock() {
             if idle.len() < POOL_IDLE {
-                idle.push(client);
+                idle.push(link);
             }
         }
     }
 
+    /// Runs `job` on `link`'s connection and waits for its answer until
+    /// `deadline`. Past it the server is taken for frozen (its own
+    /// `statement_timeout` would have answered): the link is given up, its
+    /// thread left to end when the server answers or the connection fails.
+    fn on<R: Send + 'static>(
+        &self,
+        link: &mut Link<Client>,
+        what: &str,
+        deadline: Instant,
+        job: impl FnOnce(&mut Client) -> R + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let answer = link.run(left, move |client, _| job(client));
+        self.silent.store(matches!(answer, Err(Stall::Silent(_))), Ordering::SeqCst);
+        answer.map_err(|stall| {
+            let (kind, why) = match stall {
+                Stall::Silent(_) => (
+                    StoreErrorKind::Unavailable,
+                    format!(
+                        "the server gave no answer within {} ms (the read budget and {} ms more); the connection \
+                         is given up",
+                        self.read_bound().as_millis(),
+                        READ_GRACE.as_millis()
+                    ),
+                ),
+                Stall::Gone => (StoreErrorKind::Storage, "the connection's thread ended without an answer".to_owned()),
+            };
+            StoreError::new(kind, format!("PostgreSQL at `{}`: {what}: {why}", self.config.redacted()))
+        })
+    }
+
     /// Runs `f` on a pooled connection; when the connection turns out to be
-    /// broken (no SQLSTATE), once more on a fresh one.
-    fn run<T>(
+    /// broken (no SQLSTATE), once more on a fresh one. All of it within the
+    /// read bound ([`PgStore::on`]).
+    fn run<T: Send + 'static>(
         &self,
         what: &str,
-        mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
+        f: impl FnMut(&mut Client) -> Result<T, postgres::Error> + Clone + Send + 'static,
     ) -> Result<T, StoreError> {
-        let mut client = self.take()?;
-        match f(&mut client) {
-            Ok(v) => {
-                self.put_back(client);
+        let deadline = Instant::now() + self.read_bound();
+        let mut link = self.take(deadline)?;
+        match self.on(&mut link, what, deadline, and_closed(f.clone()))? {
+            (Ok(v), _) => {
+                self.put_back(link);
                 Ok(v)
             }
-            Err(_) if client.is_closed() => {
-                drop(client);
-                let mut client = self.open()?;
-                let result = f(&mut client);
-                self.put_back(client);
+            (Err(_), true) => {
+                drop(link);
+                let mut link = self.open(deadline)?;
+                let (result, _) = self.on(&mut link, what, deadline, and_closed(f))?;
+                self.put_back(link);
                 result.map_err(|e| store_error(&self.config, what, e))
             }
-            Err(e) => {
-                self.put_back(client);
+            (Err(e), false) => {
+                self.put_back(link);
                 Err(store_error(&self.config, what, e))
             }
         }
+    }
+
+    /// Runs `sql` ([`PgStore::run`]) and returns its rows.
+    pub(crate) fn rows(&self, what: &str, sql: &Sql) -> Result<Vec<Row>, StoreError> {
+        let sql = sql.clone();
+        self.run(what, move |c| sql.query(c))
     }
 
     /// A statement for `filter`, with the search mark read first when the
@@ -683,7 +830,7 @@ impl PgStore {
         let mut sql = Sql::default();
         let p = sql.bind(id);
         if self.partitioned.load(Ordering::Relaxed) {
-            let days: Vec<(SystemTime, SystemTime)> = self.run("finding the day of a record", |c| {
+            let days: Vec<(SystemTime, SystemTime)> = self.run("finding the day of a record", move |c| {
                 c.query(
                     "SELECT day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC'
                      FROM log_day_ids WHERE min_id <= $1 AND max_id >= $1 ORDER BY day LIMIT $2",
@@ -772,8 +919,9 @@ impl PgStore {
             ),
             None => format!("SELECT c.ts, c.id, NULL::int8 FROM ({candidates}) c LIMIT {cap_p}"),
         };
-        let listed: Vec<(SystemTime, i64, Option<i64>)> = self.run("listing a search's records", |c| {
-            first.query(c)?.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
+        let sent = first.clone();
+        let listed: Vec<(SystemTime, i64, Option<i64>)> = self.run("listing a search's records", move |c| {
+            sent.query(c)?.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
         })?;
         // Every candidate was counted only for the newest page of the whole range.
         if let Some((PageAt::Newest, _)) = nearest {
@@ -795,7 +943,7 @@ impl PgStore {
 
     /// Runs `sql` and reads every row as a record.
     fn fetch_records(&self, sql: &Sql) -> Result<Vec<StoredRecord>, StoreError> {
-        let rows = self.run("reading records", |c| sql.query(c))?;
+        let rows = self.rows("reading records", sql)?;
         rows.iter().map(rows::record).collect()
     }
 
@@ -865,7 +1013,7 @@ impl PgStore {
              (SELECT r.id, r.ts, {RECORD_BLANKS}, FALSE FROM log_records r WHERE {cond} AND {back}
               ORDER BY r.ts {back_order}, r.id {back_order} LIMIT 2)"
         );
-        let rows = self.run("reading records", |c| sql.query(c))?;
+        let rows = self.rows("reading records", &sql)?;
         let bad = |e| store_error(&self.config, "reading records", e);
         let (mut records, mut behind) = (Vec::new(), Vec::new());
         for row in &rows {
@@ -948,7 +1096,7 @@ impl PgStore {
             None => Vec::new(),
         };
         sql.text = format!("{explain} {}", sql.text);
-        let rows = self.run("explaining a page", |c| sql.query(c))?;
+        let rows = self.rows("explaining a page", &sql)?;
         for row in &rows {
             lines.push(row.try_get::<_, String>(0).map_err(|e| {
                 StoreError::new(StoreErrorKind::Storage, format!("explaining a page: {e}")).with_source(e)
@@ -1155,7 +1303,7 @@ impl PgStore {
                 sql.text
             );
         }
-        let rows = self.run("reading records", |c| sql.query(c))?;
+        let rows = self.rows("reading records", &sql)?;
         let bad = |e| store_error(&self.config, "reading records", e);
         let (mut records, mut nearest) = (Vec::new(), Vec::new());
         for row in &rows {
@@ -1292,7 +1440,7 @@ impl PgStore {
                 sql.text
             );
         }
-        let found = self.run("reading records", |c| sql.query(c))?;
+        let found = self.rows("reading records", &sql)?;
         let bad = |e| store_error(&self.config, "reading records", e);
         let mut walked = Walked {
             records: Vec::new(),
@@ -1324,7 +1472,7 @@ impl PgStore {
     /// plannings, no rows read).
     fn text_is_common(&self, text: &str) -> Result<bool, StoreError> {
         let pattern = format!("%{}%", like_escape(text));
-        let (matches, total) = self.run("estimating a search", |c| {
+        let (matches, total) = self.run("estimating a search", move |c| {
             let plan = c.query_typed(
                 "EXPLAIN SELECT 1 FROM log_search s WHERE s.message ILIKE $1",
                 &[(&pattern, Type::TEXT)],
@@ -1362,7 +1510,7 @@ impl PgStore {
                     sum(b.error)::int8
              FROM {table} b WHERE b.{column} >= {lo_p} AND b.{column} < {hi_p}{logger} GROUP BY 1"
         );
-        let rows = self.run("reading the aggregates", |c| sql.query(c))?;
+        let rows = self.rows("reading the aggregates", &sql)?;
         let mut out = Histogram::zeros(slots);
         for row in &rows {
             let start = timestamp(row.try_get(0).map_err(|e| store_error(&self.config, "reading the aggregates", e))?);
@@ -1383,7 +1531,7 @@ impl PgStore {
     /// span holds few enough to count ([`EXACT_SPAN_ROWS`]).
     fn sample_percent(&self, span: HistogramSpan) -> Result<Option<f64>, StoreError> {
         let (lo, hi) = (system_time(span.from), system_time(span.to));
-        let rows = self.run("estimating a span", |c| {
+        let rows = self.run("estimating a span", move |c| {
             let plan = c.query_typed(
                 "EXPLAIN SELECT 1 FROM log_records r WHERE r.ts >= $1 AND r.ts < $2",
                 &[(&lo, Type::TIMESTAMPTZ), (&hi, Type::TIMESTAMPTZ)],
@@ -1507,7 +1655,7 @@ impl PgStore {
     /// Runs `sql`, whose rows are `(width_bucket over the bounds of slots,
     /// level, count, …, last)`: see [`Buckets`].
     fn count_buckets(&self, sql: &Sql, what: &'static str, slots: &Slots) -> Result<Buckets, StoreError> {
-        let rows = self.run(what, |c| sql.query(c))?;
+        let rows = self.rows(what, sql)?;
         let mut out = Buckets {
             counts: vec![LevelCounts::default(); slots.len()],
             last: vec![0; slots.len()],
@@ -1626,7 +1774,7 @@ impl Store for PgStore {
             // sink, say): every day, as without the ranges.
         }
         let sql = record_in_every_day(id);
-        let rows = self.run("reading records", |c| sql.query(c))?;
+        let rows = self.rows("reading records", &sql)?;
         let Some(row) = rows.first() else { return Ok(None) };
         let from_a_partition: bool =
             row.try_get(rows::RECORD_COLUMN_COUNT).map_err(|e| store_error(&self.config, "reading records", e))?;
@@ -1698,7 +1846,7 @@ impl Store for PgStore {
                AND {which}
              ORDER BY {order}"
         );
-        let rows = self.run("reading the aggregates", |c| sql.query(c))?;
+        let rows = self.rows("reading the aggregates", &sql)?;
         let matching = rows.len();
         let mut cards = Vec::new();
         for row in rows.iter().skip(query.offset).take(query.limit) {
@@ -1723,7 +1871,9 @@ impl Store for PgStore {
         let bounds: Vec<std::time::SystemTime> = slots.bounds().iter().map(|b| system_time(*b)).collect();
         // Summed per slot by the server: a 91-day card over hourly buckets is
         // loggers × 2 184 rows, handed back as loggers × 91.
-        let rows = self.run("reading the aggregates", |c| {
+        let (sent_names, sent_bounds) = (names.clone(), bounds.clone());
+        let rows = self.run("reading the aggregates", move |c| {
+            let (names, bounds) = (&sent_names, &sent_bounds);
             c.query(
                 &format!(
                     "SELECT logger, width_bucket({column}, $4::timestamptz[]), sum(trace)::int8, sum(debug)::int8,
@@ -1744,7 +1894,7 @@ impl Store for PgStore {
         }
         let (hour_start, hour_end) = query.last_hour();
         let (hour_start, hour_end) = (system_time(hour_start), system_time(hour_end));
-        let rows = self.run("reading the aggregates", |c| {
+        let rows = self.run("reading the aggregates", move |c| {
             c.query(
                 "SELECT logger, sum(trace)::int8, sum(debug)::int8, sum(info)::int8, sum(warn)::int8, sum(error)::int8
                  FROM log_logger_quarter WHERE logger = ANY($1) AND quarter >= $2 AND quarter < $3 GROUP BY logger",
@@ -1845,7 +1995,7 @@ impl Store for PgStore {
                  ORDER BY r.id DESC LIMIT 1) e ON TRUE
              ORDER BY s.n DESC, s.logger COLLATE \"C\", s.file COLLATE \"C\" NULLS FIRST, s.line NULLS FIRST"
         );
-        let rows = self.run("reading call sites", |c| sql.query(c))?;
+        let rows = self.rows("reading call sites", &sql)?;
         let bad = |e| store_error(&self.config, "reading call sites", e);
         let mut sites = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -1868,7 +2018,7 @@ impl Store for PgStore {
     }
 
     fn loggers(&self) -> Result<Vec<String>, StoreError> {
-        let rows = self.run("reading loggers", |c| {
+        let rows = self.run("reading loggers", move |c| {
             c.query("SELECT logger FROM log_logger_stats WHERE total > 0 ORDER BY logger COLLATE \"C\"", &[])
         })?;
         rows.iter().map(|r| r.try_get(0).map_err(|e| store_error(&self.config, "reading loggers", e))).collect()
@@ -1904,11 +2054,11 @@ mod tests {
         drop(crate::PgSink::connect(&url).unwrap());
         let store = PgStore::connect(&url).unwrap();
         let write = "CREATE TABLE written_by_a_reader (id int)";
-        let err = store.run("writing", |c| c.batch_execute(write)).unwrap_err();
+        let err = store.run("writing", move |c| c.batch_execute(write)).unwrap_err();
         assert!(err.to_string().contains("read-only transaction"), "{err}");
         let maintenance = crate::PgMaintenance::connect(&url).unwrap();
         maintenance.run("writing", |c| c.batch_execute("CREATE TABLE written_by_maintenance (id int)")).unwrap();
-        let err = store.run("writing", |c| c.batch_execute(write)).unwrap_err();
+        let err = store.run("writing", move |c| c.batch_execute(write)).unwrap_err();
         assert!(err.to_string().contains("read-only transaction"), "{err}");
     }
 }

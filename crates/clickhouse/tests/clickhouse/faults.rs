@@ -176,3 +176,56 @@ fn a_batch_stored_whose_writer_died_in_doubt_is_stored_once_when_a_new_writer_re
     }
     assert_eq!(count(), 5_000, "a second replay adds nothing");
 }
+
+/// Both shards frozen (SIGSTOP) with a batch on its way: the kernel takes
+/// the request and nothing answers. The write fails within its request
+/// timeout (`timeout_ms`, 2 s here) as in doubt, rather than hanging for
+/// the freeze; retries into the freeze fail within a bound too; after the
+/// thaw the retried batch is stored exactly once, beside later ones.
+#[test]
+fn a_batch_into_frozen_shards_fails_within_the_timeout_and_is_stored_once_after_the_thaw() {
+    let Some(cluster) = Cluster::start() else { return };
+    let url = cluster.create_database();
+    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let mut sink = ChSink::connect(&format!("{url}{sep}timeout_ms=2000")).unwrap();
+    let origin = Origin::new("app", "host", 7);
+    sink.write(&Batch::new(&origin, &batch(500, 0))).unwrap();
+
+    cluster.pause_shard(0);
+    cluster.pause_shard(1);
+    let frozen = batch(1_000, 500);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (records, sent_origin) = (frozen.clone(), origin.clone());
+    std::thread::spawn(move || {
+        let origin = sent_origin;
+        let started = std::time::Instant::now();
+        let written = sink.write(&Batch::new(&origin, &records));
+        let _ = tx.send((sink, written, started.elapsed()));
+    });
+    let Ok((mut sink, written, took)) = rx.recv_timeout(Duration::from_secs(60)) else {
+        cluster.resume_shard(0);
+        cluster.resume_shard(1);
+        panic!("a write into frozen shards did not return within 60 s (timeout_ms=2000)");
+    };
+    let err = written.expect_err("written into frozen shards");
+    assert!(took >= Duration::from_millis(1_900) && took < Duration::from_secs(7), "{took:?}: {err}");
+    eprintln!("into the freeze: {took:?}: {err}");
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        let err = sink.write(&Batch::new(&origin, &frozen)).expect_err("written into frozen shards");
+        eprintln!("retry into the freeze: {:?}: {err}", started.elapsed());
+        assert!(started.elapsed() < Duration::from_secs(10), "{:?}: {err}", started.elapsed());
+    }
+    cluster.resume_shard(0);
+    cluster.resume_shard(1);
+    let started = std::time::Instant::now();
+    while let Err(e) = sink.write(&Batch::new(&origin, &frozen)) {
+        assert!(started.elapsed() < Duration::from_secs(60), "no write after the thaw: {e}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    sink.write(&Batch::new(&origin, &batch(500, 1_500))).unwrap();
+    assert_eq!(totals(&cluster, &db), (2_000, 2_000), "every record once");
+    let messages = cluster.query(0, &format!("SELECT uniqExact(message) FROM {db}.log_records"));
+    assert_eq!(messages.trim(), "2000", "no record lost, none twice");
+}

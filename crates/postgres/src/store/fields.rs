@@ -30,7 +30,7 @@ pub(super) fn count_keys(store: &PgStore, filter: &RecordFilter, sample: usize) 
         newest(&mut sql, filter, "r.context", sample)
     );
     let what = "counting context keys";
-    let rows = store.run(what, |c| sql.query(c))?;
+    let rows = store.rows(what, &sql)?;
     let bad = |e| store_error(&store.config, what, e);
     rows.iter().map(|row| Ok((row.try_get(0).map_err(bad)?, count(row.try_get(1).map_err(bad)?)))).collect()
 }
@@ -47,7 +47,7 @@ pub(super) fn count_values(
     let inner = newest(&mut sql, filter, &format!("(r.context -> {key_p}::text)::text AS v"), sample);
     sql.text = format!("SELECT m.v, count(*) FROM ({inner}) m GROUP BY 1");
     let what = "counting values";
-    let rows = store.run(what, |c| sql.query(c))?;
+    let rows = store.rows(what, &sql)?;
     let bad = |e| store_error(&store.config, what, e);
     let mut groups = Vec::new();
     for row in &rows {

@@ -31,7 +31,7 @@ pub(super) fn count_split(
          GROUP BY 1, 2"
     );
     let what = "counting values";
-    let rows = store.run(what, |c| sql.query(c))?;
+    let rows = store.rows(what, &sql)?;
     let bad = |e| store_error(&store.config, what, e);
     let mut total = 0u64;
     for row in &rows {

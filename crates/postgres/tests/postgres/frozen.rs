@@ -24,15 +24,15 @@ use crate::reconnect::{batch_of, origin, stored};
 /// accepts them, and left unanswered), until `thaw`; what was held then
 /// goes on in order. The chunk carrying `trigger` is held too: the
 /// server has not read it.
-struct Freezer {
-    port: u16,
+pub(crate) struct Freezer {
+    pub(crate) port: u16,
     trigger: &'static [u8],
     armed: Arc<AtomicBool>,
     frozen: Arc<AtomicBool>,
 }
 
 impl Freezer {
-    fn start(upstream: u16, trigger: &'static [u8]) -> Freezer {
+    pub(crate) fn start(upstream: u16, trigger: &'static [u8]) -> Freezer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let armed = Arc::new(AtomicBool::new(false));
@@ -52,8 +52,13 @@ impl Freezer {
         Freezer { port, trigger, armed, frozen }
     }
 
-    fn thaw(&self) {
+    pub(crate) fn thaw(&self) {
         self.frozen.store(false, Ordering::SeqCst);
+    }
+
+    /// Freezes now, whatever is sent.
+    pub(crate) fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
     }
 }
 
@@ -172,4 +177,74 @@ fn a_server_frozen_with_the_commit_in_flight_leaves_the_batch_in_doubt_and_store
     sink.write(&Batch::new(&origin(), &replayed)).unwrap();
     sink.write(&Batch::new(&origin(), &batch_of(800, 200))).unwrap();
     assert_eq!(stored(&direct), (1150, 1150, 1149), "every record once");
+}
+
+/// The search index as the database holds it: rows in `log_search`, distinct
+/// ids there, whether the mark is at the newest record (1) or not (0), rows
+/// in `log_search_num` (one `seq` number a record) and records not indexed
+/// below the mark.
+fn indexed(url: &str) -> (i64, i64, i64, i64, i64) {
+    let row = postgres::Client::connect(url, postgres::NoTls)
+        .unwrap()
+        .query_one(
+            "SELECT (SELECT count(*) FROM log_search), (SELECT count(DISTINCT id) FROM log_search),
+                    (SELECT (last_id = (SELECT coalesce(max(id), 0) FROM log_records))::int::int8 FROM log_search_mark),
+                    (SELECT count(*) FROM log_search_num WHERE key = 'seq'),
+                    (SELECT count(*) FROM log_records r WHERE r.id <= (SELECT last_id FROM log_search_mark)
+                       AND NOT EXISTS (SELECT 1 FROM log_search s WHERE s.id = r.id))",
+            &[],
+        )
+        .unwrap();
+    (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4))
+}
+
+/// An idle step (indexing messages for search) frozen with its COMMIT in
+/// flight is given up after the write timeout; it has no COMMIT gate, so
+/// the held COMMIT lands when the server wakes, after the sink has
+/// reconnected and started its next steps. Those re-read the mark under
+/// its row lock (they wait for the late transaction, then start where it
+/// ended): every record is indexed once, none lost, and the numbers once.
+#[test]
+fn an_idle_step_given_up_and_committed_late_indexes_every_record_once() {
+    let Some((direct, proxy, mut sink)) = through_freezer(b"COMMIT") else { return };
+    assert_eq!(indexed(&direct), (0, 0, 0, 0, 0), "nothing indexed before the first idle step");
+    proxy.armed.store(true, Ordering::SeqCst);
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let started = Instant::now();
+        let step = sink.idle();
+        let _ = tx.send((sink, step, started.elapsed()));
+    });
+    let Ok((mut sink, step, took)) = rx.recv_timeout(Duration::from_secs(20)) else {
+        proxy.thaw();
+        panic!("an idle step on a frozen server did not return within 20 s (write_timeout=1)");
+    };
+    assert!(proxy.frozen.load(Ordering::SeqCst), "the idle step sent no COMMIT");
+    let err = step.expect_err("an idle step on a frozen server succeeded");
+    assert_eq!(err.kind(), SinkErrorKind::Unavailable, "{err}");
+    assert!(err.to_string().contains("gave no answer for"), "{err}");
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "{took:?}");
+    // The late step's transaction is still open on the server, its COMMIT held.
+    assert_eq!(indexed(&direct).0, 0, "the held step committed before the thaw");
+    // New records while frozen: the writer keeps them and writes them after.
+    retry_through_the_thaw(&proxy, &mut sink, &batch_of(500, 200));
+    // The given-up step's COMMIT, held until the thaw, lands: its 250 rows.
+    let started = Instant::now();
+    while indexed(&direct).0 == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the late step never committed");
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(indexed(&direct).0, 250, "the late step's rows, one step's worth");
+    let started = Instant::now();
+    loop {
+        match sink.idle() {
+            Ok(false) if indexed(&direct).2 == 1 => break,
+            Ok(_) => {}
+            Err(e) => assert_eq!(e.kind(), SinkErrorKind::Unavailable, "{e}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the index did not catch up: {:?}", indexed(&direct));
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(stored(&direct), (700, 700, 699), "every record once");
+    assert_eq!(indexed(&direct), (700, 700, 1, 700, 0), "every record indexed once, the mark at the newest");
 }

@@ -6,6 +6,7 @@
 mod aggregates;
 mod conformance;
 mod frozen;
+mod frozen_read;
 mod listen;
 mod panels;
 mod partitions;

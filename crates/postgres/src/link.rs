@@ -1,5 +1,5 @@
-//! The sink's connection on a thread of its own, so that every call on it
-//! has a client-side bound.
+//! A connection on a thread of its own, so that every call on it has a
+//! client-side bound: the sink's, and each of a reader's ([`crate::PgStore`]).
 //!
 //! A server frozen whole (SIGSTOP, a stuck host or VM) keeps its sockets
 //! open in the kernel: the driver's calls then wait with no error, for as
@@ -92,6 +92,7 @@ impl<C: 'static> Link<C> {
     /// comes on the returned channel. `is_closed` tells after each job
     /// whether the connection is still usable.
     pub(crate) fn spawn<T, E>(
+        name: &str,
         open: impl FnOnce() -> Result<(C, T), E> + Send + 'static,
         is_closed: fn(&C) -> bool,
     ) -> std::io::Result<(Link<C>, Opened<T, E>)>
@@ -108,7 +109,7 @@ impl<C: 'static> Link<C> {
         // A writer's thread when the writer starts it: the driver's notices
         // logged here (a migration's "already exists, skipping") stay out of
         // the queue, as on the writer thread.
-        let builder = std::thread::Builder::new().name("log-panel-pg-sink".to_owned());
+        let builder = std::thread::Builder::new().name(name.to_owned());
         log_panel_core::writer_thread::spawn_beside(builder, move || {
             // Dropped last, also when a job panics: the link sees the thread gone.
             let _ended = (ended_tx, ClosedOnExit(thread_closed));
@@ -130,6 +131,13 @@ impl<C: 'static> Link<C> {
             }
         })?;
         Ok((Link { jobs: Some(jobs), alive, closed, ended, abandoned: false }, opened))
+    }
+
+    /// Gives the link up without waiting for its thread: dropping it then
+    /// does not wait for a connection attempt or a job the server never
+    /// answers (its thread ends, and closes the connection, when it does).
+    pub(crate) fn abandon(&mut self) {
+        self.abandoned = true;
     }
 
     /// Whether the connection was found closed (or the thread ended).
@@ -203,7 +211,7 @@ mod tests {
     use super::*;
 
     fn ready(conn: u32) -> (Link<u32>, mpsc::Receiver<Result<(), String>>) {
-        Link::spawn(move || Ok::<_, String>((conn, ())), |_| false).unwrap_or_else(|e| panic!("{e}"))
+        Link::spawn("test", move || Ok::<_, String>((conn, ())), |_| false).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -236,7 +244,7 @@ mod tests {
 
     #[test]
     fn a_failed_open_and_a_panicking_job_are_reported() {
-        let (link, opened) = Link::<u32>::spawn(|| Err::<(u32, ()), _>("refused".to_owned()), |_| false)
+        let (link, opened) = Link::<u32>::spawn("test", || Err::<(u32, ()), _>("refused".to_owned()), |_| false)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(opened.recv().ok(), Some(Err("refused".to_owned())));
         let deadline = Instant::now() + Duration::from_secs(5);
