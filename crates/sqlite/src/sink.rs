@@ -10,7 +10,9 @@ use rusqlite::{params, Connection, ErrorCode, TransactionBehavior};
 
 use crate::file::DbFile;
 use crate::upkeep::checkpoint::{Checkpointer, WalBound};
-use crate::upkeep::steps::{IndexStep, MergeStep, Pace, StepRows, CATCH_UP_ROWS, INDEX_LAG_BOUND, STEP_TARGET};
+use crate::upkeep::steps::{
+    IndexStep, MergeStep, Pace, StepRows, CATCH_UP_ROWS, INDEX_LAG_BOUND, MERGE_QUIET, STEP_TARGET,
+};
 use crate::upkeep::{context_index, retention, search};
 use crate::{aggregates, schema, valid_index_key, Error, Options};
 
@@ -67,6 +69,14 @@ pub struct SqliteSink {
     index_pace: Pace,
     /// Pages a second the idle merge steps of the search index took lately.
     merge_pace: Pace,
+    /// When the last batch was stored (`None`: none since opening).
+    last_write: Option<Instant>,
+    /// How long no batch must have been stored before idle steps merge
+    /// ([`MERGE_QUIET`]; tests shorten it).
+    merge_quiet: Duration,
+    /// A merge the index calls for, waiting for the writer to be quiet:
+    /// how soon to look again ([`Sink::idle_soon`]).
+    merge_soon: Option<Duration>,
     /// Checkpoints the WAL off the writer's thread (see [`checkpoint`]).
     checkpointer: Option<Checkpointer>,
     wal: WalBound,
@@ -101,6 +111,9 @@ impl SqliteSink {
             retention_rows: StepRows::new(RETENTION_STEP_ROWS, 50, RETENTION_STEP_ROWS, STEP_TARGET),
             index_pace: IndexStep::first_pace(),
             merge_pace: MergeStep::first_pace(),
+            last_write: None,
+            merge_quiet: MERGE_QUIET,
+            merge_soon: None,
             checkpointer,
             wal: WalBound::default(),
         })
@@ -261,15 +274,25 @@ impl SqliteSink {
     /// many as [`IndexStep::rows`] says for the records unindexed now and
     /// the pace of the last steps. With nothing to index, one step of
     /// merging the search index's segments instead, when [`MergeStep`]
-    /// calls for one. Returns whether work remains (unindexed records, or
-    /// a merge the index calls for: the writer then calls again while it
-    /// has nothing to store, so a file that went quiet is merged down).
+    /// calls for one and no batch was stored for [`MERGE_QUIET`]. Returns
+    /// whether work remains (unindexed records, or a merge the index calls
+    /// for once quiet: the writer then calls again while it has nothing to
+    /// store, so a file that went quiet is merged down; before it is quiet,
+    /// [`Sink::idle_soon`] says when to look again).
     fn index_step(&mut self) -> rusqlite::Result<bool> {
+        // Until the writer is quiet, how long it has yet to be.
+        let quiet_for = self.last_write.map_or(Duration::MAX, |t| t.elapsed());
+        let wait = self.merge_quiet.checked_sub(quiet_for).filter(|d| !d.is_zero());
+        self.merge_soon = None;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let started = Instant::now();
         let lag = unindexed_up_to(&tx, INDEX_LAG_BOUND + CATCH_UP_ROWS)?;
         if lag == 0 {
             let Some(step) = search::index_shape(&tx)?.and_then(MergeStep::for_shape) else { return Ok(false) };
+            if wait.is_some() {
+                self.merge_soon = wait;
+                return Ok(false);
+            }
             let pages = MergeStep::pages(self.merge_pace);
             let worked = search::merge_step(&tx, step.merge, i64::try_from(pages).unwrap_or(i64::MAX))?;
             let more = worked && search::index_shape(&tx)?.and_then(MergeStep::for_shape).is_some();
@@ -287,6 +310,10 @@ impl SqliteSink {
         // ran out of rows took less time than its size says.
         if more {
             self.index_pace.record(rows, started.elapsed());
+        }
+        if merge && wait.is_some() {
+            self.merge_soon = wait;
+            return Ok(false);
         }
         Ok(more || merge)
     }
@@ -310,6 +337,7 @@ impl Sink for SqliteSink {
             )));
         }
         self.after_commit();
+        self.last_write = Some(Instant::now());
         Ok(())
     }
 
@@ -320,7 +348,8 @@ impl Sink for SqliteSink {
     /// Deletes a batch of expired records when there are some (retention),
     /// else indexes the next records for search and context lookups, else
     /// merges the search index's segments a bounded step when they call for
-    /// it ([`MergeStep`]): one short transaction.
+    /// it ([`MergeStep`]) and no batch was stored for [`MERGE_QUIET`]: one
+    /// short transaction.
     fn idle(&mut self) -> Result<bool, SinkError> {
         self.ensure_current()?;
         let more = if self.retention_step().map_err(classify)? { true } else { self.index_step().map_err(classify)? };
@@ -330,6 +359,12 @@ impl Sink for SqliteSink {
 
     fn sanitised_count(&self) -> u64 {
         self.sanitised
+    }
+
+    /// When a merge of the search index's segments waits for the writer to
+    /// be quiet ([`MERGE_QUIET`] without a batch): the rest of that time.
+    fn idle_soon(&self) -> Option<Duration> {
+        self.merge_soon
     }
 }
 
@@ -562,6 +597,7 @@ mod tests {
     fn idle_steps_merge_a_quiet_search_index_down_and_searches_find_the_same_records() {
         let dir = tempfile::tempdir().unwrap();
         let mut sink = SqliteSink::open(dir.path().join("logs.db")).unwrap();
+        sink.merge_quiet = Duration::ZERO;
         write_indexed(&mut sink, 0, 3_000, 100);
         let before = shape(&sink);
         assert!(before.segments >= MERGE_SEGMENTS, "{before:?}");
@@ -577,9 +613,29 @@ mod tests {
     }
 
     #[test]
+    fn a_writer_storing_batches_leaves_the_merging_until_it_is_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = SqliteSink::open(dir.path().join("logs.db")).unwrap();
+        sink.merge_quiet = Duration::from_millis(300);
+        write_indexed(&mut sink, 0, 3_000, 100);
+        let before = shape(&sink);
+        assert!(MergeStep::for_shape(before).is_some(), "{before:?}");
+        assert!(!sink.idle().unwrap(), "a batch was stored just now: no merge yet");
+        assert_eq!(shape(&sink), before);
+        let soon = sink.idle_soon().expect("the merge waits for the writer to be quiet");
+        assert!(soon <= Duration::from_millis(300), "{soon:?}");
+        std::thread::sleep(soon);
+        assert!(sink.idle().unwrap(), "quiet: a merge step, and more to do");
+        assert_eq!(sink.idle_soon(), None);
+        idle_until_done(&mut sink);
+        assert_eq!(shape(&sink).segments, 1);
+    }
+
+    #[test]
     fn a_merge_step_writes_about_the_pages_it_asks_for() {
         let dir = tempfile::tempdir().unwrap();
         let mut sink = SqliteSink::open(dir.path().join("logs.db")).unwrap();
+        sink.merge_quiet = Duration::ZERO;
         write_indexed(&mut sink, 0, 6_000, 500);
         let total = shape(&sink).pages;
         for (merge, pages) in [(search::Merge::Start, 8), (search::Merge::Continue, 5), (search::Merge::Continue, 20)] {
@@ -601,6 +657,7 @@ mod tests {
     fn a_trickle_of_records_does_not_rewrite_the_merged_index() {
         let dir = tempfile::tempdir().unwrap();
         let mut sink = SqliteSink::open(dir.path().join("logs.db")).unwrap();
+        sink.merge_quiet = Duration::ZERO;
         write_indexed(&mut sink, 0, 12_000, 1_000);
         idle_until_done(&mut sink);
         assert_eq!(shape(&sink).segments, 1);

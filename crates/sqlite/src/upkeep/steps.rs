@@ -100,6 +100,16 @@ pub(crate) const MERGE_SEGMENTS: usize = 4;
 /// went quiet is merged down to one segment.
 pub(crate) const MERGE_GROWTH: u64 = 8;
 
+/// How long the writer must have stored no batch before its idle steps
+/// merge the search index's segments: a writer taking a steady stream of
+/// batches (the half-rate load bench: one every few milliseconds) leaves
+/// the merging to FTS5's own merges during its writes, as before, since a
+/// merge step between its batches held the lock while the records waited
+/// (index lag up to 1.7x, WAL up to 1.8x in that bench, docs/performance.md,
+/// session 43); a file that went quiet, or is quiet between bursts, is
+/// merged down in the gap.
+pub(crate) const MERGE_QUIET: Duration = Duration::from_secs(1);
+
 /// The fewest leaf pages a merge step asks FTS5 for.
 pub(crate) const MIN_MERGE_PAGES: usize = 16;
 
