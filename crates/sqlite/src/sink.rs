@@ -622,8 +622,8 @@ mod tests {
         assert!(MergeStep::for_shape(before).is_some(), "{before:?}");
         assert!(!sink.idle().unwrap(), "a batch was stored just now: no merge yet");
         assert_eq!(shape(&sink), before);
-        let soon = sink.idle_soon().expect("the merge waits for the writer to be quiet");
-        assert!(soon <= Duration::from_millis(300), "{soon:?}");
+        let soon = sink.idle_soon().unwrap();
+        assert!(soon <= Duration::from_millis(300), "the merge waits the rest of the quiet time: {soon:?}");
         std::thread::sleep(soon);
         assert!(sink.idle().unwrap(), "quiet: a merge step, and more to do");
         assert_eq!(sink.idle_soon(), None);
