@@ -539,6 +539,14 @@ mod tests {
         assert_eq!(n, 20_000);
     }
 
+    /// A sink in `dir` whose idle steps merge as soon as the index calls
+    /// for it (no quiet time to wait).
+    fn merging_sink(dir: &tempfile::TempDir) -> SqliteSink {
+        let mut sink = SqliteSink::open(dir.path().join("logs.db")).unwrap();
+        sink.merge_quiet = Duration::ZERO;
+        sink
+    }
+
     /// Writes `n` records numbered from `from`, `batch` a batch, each batch
     /// indexed in its own transaction (one new FTS5 segment each, as the
     /// idle steps of a burst write them).
@@ -596,8 +604,7 @@ mod tests {
     #[test]
     fn idle_steps_merge_a_quiet_search_index_down_and_searches_find_the_same_records() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = SqliteSink::open(dir.path().join("logs.db")).unwrap();
-        sink.merge_quiet = Duration::ZERO;
+        let mut sink = merging_sink(&dir);
         write_indexed(&mut sink, 0, 3_000, 100);
         let before = shape(&sink);
         assert!(before.segments >= MERGE_SEGMENTS, "{before:?}");
@@ -615,7 +622,7 @@ mod tests {
     #[test]
     fn a_writer_storing_batches_leaves_the_merging_until_it_is_quiet() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = SqliteSink::open(dir.path().join("logs.db")).unwrap();
+        let mut sink = merging_sink(&dir);
         sink.merge_quiet = Duration::from_millis(300);
         write_indexed(&mut sink, 0, 3_000, 100);
         let before = shape(&sink);
@@ -634,8 +641,7 @@ mod tests {
     #[test]
     fn a_merge_step_writes_about_the_pages_it_asks_for() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = SqliteSink::open(dir.path().join("logs.db")).unwrap();
-        sink.merge_quiet = Duration::ZERO;
+        let mut sink = merging_sink(&dir);
         write_indexed(&mut sink, 0, 6_000, 500);
         let total = shape(&sink).pages;
         for (merge, pages) in [(search::Merge::Start, 8), (search::Merge::Continue, 5), (search::Merge::Continue, 20)] {
@@ -656,8 +662,7 @@ mod tests {
     #[test]
     fn a_trickle_of_records_does_not_rewrite_the_merged_index() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = SqliteSink::open(dir.path().join("logs.db")).unwrap();
-        sink.merge_quiet = Duration::ZERO;
+        let mut sink = merging_sink(&dir);
         write_indexed(&mut sink, 0, 12_000, 1_000);
         idle_until_done(&mut sink);
         assert_eq!(shape(&sink).segments, 1);

@@ -105,7 +105,7 @@ pub(crate) const MERGE_GROWTH: u64 = 8;
 /// batches (the half-rate load bench: one every few milliseconds) leaves
 /// the merging to FTS5's own merges during its writes, as before, since a
 /// merge step between its batches held the lock while the records waited
-/// (index lag up to 1.7x, WAL up to 1.8x in that bench, docs/performance.md,
+/// (index lag up to 1.7x, WAL max up to 1.4x in that bench, docs/performance.md,
 /// session 43); a file that went quiet, or is quiet between bursts, is
 /// merged down in the gap.
 pub(crate) const MERGE_QUIET: Duration = Duration::from_secs(1);
