@@ -173,6 +173,10 @@ fn main() -> ExitCode {
             read::hostile::catch_up(Path::new(&arg(1)));
             return ExitCode::SUCCESS;
         }
+        "--hostile-merge" => {
+            read::hostile::merge_idle(Path::new(&arg(1)));
+            return ExitCode::SUCCESS;
+        }
         "--hostile-query" => {
             let export = raw.get(3).map(PathBuf::from);
             read::hostile::query(Path::new(&arg(1)), num(2).max(1) as usize, export.as_deref());

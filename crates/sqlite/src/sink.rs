@@ -10,7 +10,9 @@ use rusqlite::{params, Connection, ErrorCode, TransactionBehavior};
 
 use crate::file::DbFile;
 use crate::upkeep::checkpoint::{Checkpointer, WalBound};
-use crate::upkeep::steps::{IndexStep, Pace, StepRows, CATCH_UP_ROWS, INDEX_LAG_BOUND, STEP_TARGET};
+use crate::upkeep::steps::{
+    IndexStep, MergeStep, Pace, StepRows, CATCH_UP_ROWS, INDEX_LAG_BOUND, MERGE_QUIET, STEP_TARGET,
+};
 use crate::upkeep::{context_index, retention, search};
 use crate::{aggregates, schema, valid_index_key, Error, Options};
 
@@ -65,6 +67,16 @@ pub struct SqliteSink {
     retention_rows: StepRows,
     /// Rows a second the idle indexing steps took lately (sizes the next).
     index_pace: Pace,
+    /// Pages a second the idle merge steps of the search index took lately.
+    merge_pace: Pace,
+    /// When the last batch was stored (`None`: none since opening).
+    last_write: Option<Instant>,
+    /// How long no batch must have been stored before idle steps merge
+    /// ([`MERGE_QUIET`]; tests shorten it).
+    merge_quiet: Duration,
+    /// A merge the index calls for, waiting for the writer to be quiet:
+    /// how soon to look again ([`Sink::idle_soon`]).
+    merge_soon: Option<Duration>,
     /// Checkpoints the WAL off the writer's thread (see [`checkpoint`]).
     checkpointer: Option<Checkpointer>,
     wal: WalBound,
@@ -98,6 +110,10 @@ impl SqliteSink {
             sanitised: 0,
             retention_rows: StepRows::new(RETENTION_STEP_ROWS, 50, RETENTION_STEP_ROWS, STEP_TARGET),
             index_pace: IndexStep::first_pace(),
+            merge_pace: MergeStep::first_pace(),
+            last_write: None,
+            merge_quiet: MERGE_QUIET,
+            merge_soon: None,
             checkpointer,
             wal: WalBound::default(),
         })
@@ -256,20 +272,50 @@ impl SqliteSink {
     /// One step of indexing, in one transaction: the next records above
     /// each mark into the search index and the context-key side table, as
     /// many as [`IndexStep::rows`] says for the records unindexed now and
-    /// the pace of the last steps. Returns whether unindexed records remain.
+    /// the pace of the last steps. With nothing to index, one step of
+    /// merging the search index's segments instead, when [`MergeStep`]
+    /// calls for one and no batch was stored for [`MERGE_QUIET`]. Returns
+    /// whether work remains (unindexed records, or a merge the index calls
+    /// for once quiet: the writer then calls again while it has nothing to
+    /// store, so a file that went quiet is merged down; before it is quiet,
+    /// [`Sink::idle_soon`] says when to look again).
     fn index_step(&mut self) -> rusqlite::Result<bool> {
+        // Until the writer is quiet, how long it has yet to be.
+        let quiet_for = self.last_write.map_or(Duration::MAX, |t| t.elapsed());
+        let wait = self.merge_quiet.checked_sub(quiet_for).filter(|d| !d.is_zero());
+        self.merge_soon = None;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let started = Instant::now();
         let lag = unindexed_up_to(&tx, INDEX_LAG_BOUND + CATCH_UP_ROWS)?;
+        if lag == 0 {
+            let Some(step) = search::index_shape(&tx)?.and_then(MergeStep::for_shape) else { return Ok(false) };
+            if wait.is_some() {
+                self.merge_soon = wait;
+                return Ok(false);
+            }
+            let pages = MergeStep::pages(self.merge_pace);
+            let worked = search::merge_step(&tx, step.merge, i64::try_from(pages).unwrap_or(i64::MAX))?;
+            let more = worked && search::index_shape(&tx)?.and_then(MergeStep::for_shape).is_some();
+            tx.commit()?;
+            if worked {
+                self.merge_pace.record(pages, started.elapsed());
+            }
+            return Ok(more);
+        }
         let rows = IndexStep::for_lag(lag).rows(self.index_pace);
         let more = index_both(&tx, i64::try_from(rows).unwrap_or(i64::MAX))?;
+        let merge = !more && search::index_shape(&tx)?.and_then(MergeStep::for_shape).is_some();
         tx.commit()?;
         // Only a step that had its rows to index measures the pace: one that
         // ran out of rows took less time than its size says.
         if more {
             self.index_pace.record(rows, started.elapsed());
         }
-        Ok(more)
+        if merge && wait.is_some() {
+            self.merge_soon = wait;
+            return Ok(false);
+        }
+        Ok(more || merge)
     }
 }
 
@@ -291,6 +337,7 @@ impl Sink for SqliteSink {
             )));
         }
         self.after_commit();
+        self.last_write = Some(Instant::now());
         Ok(())
     }
 
@@ -299,7 +346,9 @@ impl Sink for SqliteSink {
     }
 
     /// Deletes a batch of expired records when there are some (retention),
-    /// else indexes the next records for search and context lookups: one
+    /// else indexes the next records for search and context lookups, else
+    /// merges the search index's segments a bounded step when they call for
+    /// it ([`MergeStep`]) and no batch was stored for [`MERGE_QUIET`]: one
     /// short transaction.
     fn idle(&mut self) -> Result<bool, SinkError> {
         self.ensure_current()?;
@@ -310,6 +359,12 @@ impl Sink for SqliteSink {
 
     fn sanitised_count(&self) -> u64 {
         self.sanitised
+    }
+
+    /// When a merge of the search index's segments waits for the writer to
+    /// be quiet ([`MERGE_QUIET`] without a batch): the rest of that time.
+    fn idle_soon(&self) -> Option<Duration> {
+        self.merge_soon
     }
 }
 
@@ -386,6 +441,7 @@ fn classify(e: rusqlite::Error) -> SinkError {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::upkeep::steps::{MERGE_GROWTH, MERGE_SEGMENTS};
     use log_panel_core::{Level, Origin, Record};
 
     #[test]
@@ -481,5 +537,153 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         let n: i64 = conn.query_row("SELECT count(*) FROM log_records", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 20_000);
+    }
+
+    /// A sink in `dir` whose idle steps merge as soon as the index calls
+    /// for it (no quiet time to wait).
+    fn merging_sink(dir: &tempfile::TempDir) -> SqliteSink {
+        let mut sink = SqliteSink::open(dir.path().join("logs.db")).unwrap();
+        sink.merge_quiet = Duration::ZERO;
+        sink
+    }
+
+    /// Writes `n` records numbered from `from`, `batch` a batch, each batch
+    /// indexed in its own transaction (one new FTS5 segment each, as the
+    /// idle steps of a burst write them).
+    fn write_indexed(sink: &mut SqliteSink, from: usize, n: usize, batch: usize) {
+        let origin = Origin::new("t", "h", 1);
+        const WORDS: [&str; 6] = ["alpha", "timeout", "upstream", "quasar", "client.rs", "job"];
+        for start in (from..from + n).step_by(batch) {
+            let records: Vec<Record> = (start..(start + batch).min(from + n))
+                .map(|i| {
+                    let msg = format!("req {i} user u{} {} /api/v{}/x{:x}", i % 97, WORDS[i % 6], i % 7, i * 7919);
+                    Record::new(Level::Info, "t", msg)
+                })
+                .collect();
+            sink.write(&Batch::new(&origin, &records)).unwrap();
+            sink.index_some(batch).unwrap();
+        }
+    }
+
+    fn shape(sink: &SqliteSink) -> search::IndexShape {
+        search::index_shape(&sink.conn).unwrap().unwrap()
+    }
+
+    /// The ids the search index gives for each query, as every search reads them.
+    fn answers(sink: &SqliteSink) -> Vec<Vec<i64>> {
+        let queries =
+            [r#""alp""#, r#""tim" AND "out""#, r#""u12""#, r#""/v3" AND "/x1""#, r#""qua" AND "sar""#, r#""job""#];
+        let mut stmt = sink
+            .conn
+            .prepare("SELECT rowid FROM log_records_fts WHERE log_records_fts MATCH ?1 ORDER BY rowid")
+            .unwrap();
+        queries.iter().map(|q| stmt.query_map([q], |r| r.get(0)).unwrap().map(Result::unwrap).collect()).collect()
+    }
+
+    /// The index's leaf pages (`log_records_fts_data` rowids of height 0
+    /// outside the doclist indexes, FTS5's `FTS5_SEGMENT_ROWID`).
+    fn leaves(sink: &SqliteSink) -> std::collections::BTreeSet<i64> {
+        let mut stmt = sink.conn.prepare("SELECT id FROM log_records_fts_data WHERE id >= ?1 AND id < ?2").unwrap();
+        stmt.query_map([1i64 << 37, 1i64 << 53], |r| r.get::<_, i64>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .filter(|id| (id >> 31) & 0x3f == 0)
+            .collect()
+    }
+
+    /// Calls `idle` until it says no work remains; returns the calls.
+    fn idle_until_done(sink: &mut SqliteSink) -> usize {
+        for calls in 1..=100_000 {
+            if !sink.idle().unwrap() {
+                return calls;
+            }
+        }
+        panic!("idle still had work after 100 000 steps");
+    }
+
+    #[test]
+    fn idle_steps_merge_a_quiet_search_index_down_and_searches_find_the_same_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = merging_sink(&dir);
+        write_indexed(&mut sink, 0, 3_000, 100);
+        let before = shape(&sink);
+        assert!(before.segments >= MERGE_SEGMENTS, "{before:?}");
+        let found = answers(&sink);
+        assert!(found.iter().all(|ids| !ids.is_empty()), "every query finds records");
+        idle_until_done(&mut sink);
+        let after = shape(&sink);
+        assert_eq!((after.segments, after.merging), (1, false), "{before:?} -> {after:?}");
+        assert_eq!(answers(&sink), found);
+        let stored: i64 = sink.conn.query_row("SELECT count(*) FROM log_records", [], |r| r.get(0)).unwrap();
+        assert_eq!(stored, 3_000);
+        assert!(!sink.idle().unwrap(), "one segment: nothing more to do");
+    }
+
+    #[test]
+    fn a_writer_storing_batches_leaves_the_merging_until_it_is_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = merging_sink(&dir);
+        sink.merge_quiet = Duration::from_millis(300);
+        write_indexed(&mut sink, 0, 3_000, 100);
+        let before = shape(&sink);
+        assert!(MergeStep::for_shape(before).is_some(), "{before:?}");
+        assert!(!sink.idle().unwrap(), "a batch was stored just now: no merge yet");
+        assert_eq!(shape(&sink), before);
+        let soon = sink.idle_soon().unwrap();
+        assert!(soon <= Duration::from_millis(300), "the merge waits the rest of the quiet time: {soon:?}");
+        std::thread::sleep(soon);
+        assert!(sink.idle().unwrap(), "quiet: a merge step, and more to do");
+        assert_eq!(sink.idle_soon(), None);
+        idle_until_done(&mut sink);
+        assert_eq!(shape(&sink).segments, 1);
+    }
+
+    #[test]
+    fn a_merge_step_writes_about_the_pages_it_asks_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = merging_sink(&dir);
+        write_indexed(&mut sink, 0, 6_000, 500);
+        let total = shape(&sink).pages;
+        for (merge, pages) in [(search::Merge::Start, 8), (search::Merge::Continue, 5), (search::Merge::Continue, 20)] {
+            let old = leaves(&sink);
+            let tx = sink.conn.transaction().unwrap();
+            assert!(search::merge_step(&tx, merge, pages).unwrap(), "{merge:?} did work");
+            tx.commit().unwrap();
+            let written = leaves(&sink).difference(&old).count() as i64;
+            // FTS5 looks for a term boundary once it has written more leaves
+            // than asked for, so a step writes the rest of the term it is in
+            // (here at most ~3 leaves: a few trigrams are in every record)
+            // and the leaf it has begun.
+            assert!(pages < written && written <= pages + 4, "{merge:?} {pages}: wrote {written} leaves");
+            assert!(shape(&sink).merging, "the merge of {total} pages goes on");
+        }
+    }
+
+    #[test]
+    fn a_trickle_of_records_does_not_rewrite_the_merged_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = merging_sink(&dir);
+        write_indexed(&mut sink, 0, 12_000, 1_000);
+        idle_until_done(&mut sink);
+        assert_eq!(shape(&sink).segments, 1);
+        let merged = leaves(&sink);
+        let mut most = 0;
+        for round in 0..16 {
+            write_indexed(&mut sink, 12_000 + round * 10, 10, 10);
+            most = most.max(shape(&sink).segments);
+            idle_until_done(&mut sink);
+            let now = shape(&sink);
+            eprintln!("{now:?}");
+            assert!(now.fullest_level < MERGE_SEGMENTS, "the small segments were merged: {now:?}");
+        }
+        let now = shape(&sink);
+        assert!(most >= MERGE_SEGMENTS, "the trickle made {most} segments at most");
+        assert!(merged.is_subset(&leaves(&sink)), "the merged segment was rewritten: {now:?}");
+        assert!((now.pages - now.largest_pages) * MERGE_GROWTH < now.largest_pages, "{now:?}");
+        // Had a step merged every segment, its pages would be gone.
+        let tx = sink.conn.transaction().unwrap();
+        assert!(search::merge_step(&tx, search::Merge::Start, 1_000_000).unwrap());
+        tx.commit().unwrap();
+        assert!(merged.is_disjoint(&leaves(&sink)));
     }
 }

@@ -212,6 +212,38 @@ pub fn catch_up(db: &Path) {
     println!("{}", json!({"steps": steps, "seconds": t.elapsed().as_secs_f64()}));
 }
 
+/// `--hostile-merge DB`: the writer's idle steps on a file with nothing to
+/// index and no batch arriving (a file that went quiet): calls
+/// `Sink::idle` until it says no work remains, timing each step (the time
+/// a batch arriving meanwhile would wait), then checkpoints.
+pub fn merge_idle(db: &Path) {
+    let mut sink = SqliteSink::open(db).expect("open");
+    let t = Instant::now();
+    let mut steps = Vec::new();
+    loop {
+        let s = Instant::now();
+        let more = sink.idle().expect("idle step");
+        steps.push(s.elapsed());
+        if !more {
+            break;
+        }
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    drop(sink);
+    let conn = Connection::open(db).expect("open for the checkpoint");
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).expect("checkpoint");
+    let n = steps.len();
+    steps.sort();
+    let ms = |q: f64| steps[((n - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
+    println!(
+        "{}",
+        json!({"steps": n, "seconds": seconds, "step_ms_p50": ms(0.5), "step_ms_p99": ms(0.99),
+               "step_ms_p999": ms(0.999), "step_ms_max": ms(1.0),
+               "steps_over_10ms": steps.iter().filter(|d| d.as_millis() > 10).count(),
+               "steps_over_50ms": steps.iter().filter(|d| d.as_millis() > 50).count()})
+    );
+}
+
 /// p50 and p95 of `samples`, in ms (`-` when there are none).
 fn quantiles(samples: &mut [Duration]) -> String {
     if samples.is_empty() {

@@ -310,6 +310,127 @@ pub(crate) fn exists_above(conn: &Connection, id: i64) -> rusqlite::Result<bool>
     conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM log_records WHERE id > ?1)")?.query_row([id], |r| r.get(0))
 }
 
+/// The rowid of the index's structure record in `log_records_fts_data`
+/// (FTS5's `FTS5_STRUCTURE_ROWID`): which segments the index holds, on
+/// which levels, and which are inputs to a merge under way.
+const STRUCTURE_ROWID: i64 = 10;
+
+/// What the writer's merge rule needs of the search index's FTS5 segments
+/// (see [`MergeStep`](super::steps::MergeStep)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct IndexShape {
+    /// Segments in the index: every index read of a search seeks each
+    /// trigram in every one of them.
+    pub(crate) segments: usize,
+    /// Leaf pages of all segments.
+    pub(crate) pages: u64,
+    /// Leaf pages of the largest segment (what a merge of every segment
+    /// rewrites besides the others).
+    pub(crate) largest_pages: u64,
+    /// Segments on the level holding most (FTS5 merges a level's segments
+    /// together: levels stand for how often a segment's entries were merged).
+    pub(crate) fullest_level: usize,
+    /// Whether a merge is under way (a level's segments are inputs to an
+    /// output segment FTS5 has not finished): the next `'merge'` command
+    /// with a positive page count goes on with it.
+    pub(crate) merging: bool,
+}
+
+/// The search index's segments, decoded from its structure record; `None`
+/// for an empty index or a record this decoder does not know (the merge
+/// rule then leaves the index as FTS5's own merges keep it).
+pub(crate) fn index_shape(conn: &Connection) -> rusqlite::Result<Option<IndexShape>> {
+    let record: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT block FROM log_records_fts_data WHERE id = ?1")?
+        .query_row([STRUCTURE_ROWID], |r| r.get(0))
+        .optional()?;
+    Ok(record.as_deref().and_then(decode_shape))
+}
+
+/// Decodes FTS5's structure record (`fts5StructureDecode` in SQLite's
+/// `fts5_index.c`): a 4-byte cookie, an optional 4-byte version 2 marker,
+/// then varints — levels, segments, the write counter, and per level the
+/// count of its segments in a merge, its segment count and per segment its
+/// id, first and last leaf page (version 2 adds five varints a segment).
+fn decode_shape(record: &[u8]) -> Option<IndexShape> {
+    const V2: [u8; 4] = [0xff, 0x00, 0x00, 0x01];
+    let mut at = 4;
+    let v2 = record.get(4..8) == Some(&V2[..]);
+    if v2 {
+        at = 8;
+    }
+    let mut next = || {
+        let (v, len) = varint(record.get(at..)?)?;
+        at += len;
+        Some(v)
+    };
+    let levels = next()?;
+    let _segments = next()?;
+    let _write_counter = next()?;
+    let mut shape = IndexShape::default();
+    for _ in 0..levels {
+        let in_merge = next()?;
+        let segments = next()?;
+        shape.merging |= in_merge > 0;
+        shape.fullest_level = shape.fullest_level.max(usize::try_from(segments).ok()?);
+        for _ in 0..segments {
+            let (_id, first, last) = (next()?, next()?, next()?);
+            if v2 {
+                for _ in 0..5 {
+                    next()?;
+                }
+            }
+            let pages = (last + 1).saturating_sub(first);
+            shape.segments += 1;
+            shape.pages += pages;
+            shape.largest_pages = shape.largest_pages.max(pages);
+        }
+    }
+    Some(shape)
+}
+
+/// SQLite's varint (big-endian 7 bits a byte, the ninth byte whole) and
+/// its length.
+fn varint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &b) in bytes.iter().enumerate().take(8) {
+        v = (v << 7) | u64::from(b & 0x7f);
+        if b < 0x80 {
+            return Some((v, i + 1));
+        }
+    }
+    let last = *bytes.get(8)?;
+    Some(((v << 8) | u64::from(last), 9))
+}
+
+/// How one merge step asks FTS5 for its pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Merge {
+    /// `'merge'` with a positive page count: goes on with the merge under
+    /// way (or merges a level holding `usermerge`, 4, segments).
+    Continue,
+    /// `'merge'` with a negative page count: starts a merge of every
+    /// segment into one. Never while a merge is under way: FTS5 would then
+    /// restart it with the partly written output as one more input.
+    Start,
+}
+
+/// One step of merging the search index's segments, writing about `pages`
+/// leaf pages (FTS5 stops at the first term boundary past them, so a term
+/// whose doclist spans more pages is written whole), in the caller's
+/// transaction. Returns whether it did any work (FTS5's documented test:
+/// `total_changes()` grew by 2 or more).
+pub(crate) fn merge_step(tx: &Transaction<'_>, merge: Merge, pages: i64) -> rusqlite::Result<bool> {
+    let pages = pages.clamp(1, i64::from(i32::MAX));
+    let n = match merge {
+        Merge::Continue => pages,
+        Merge::Start => -pages,
+    };
+    let before = tx.total_changes();
+    tx.prepare_cached("INSERT INTO log_records_fts (log_records_fts, rank) VALUES ('merge', ?1)")?.execute([n])?;
+    Ok(tx.total_changes().saturating_sub(before) >= 2)
+}
+
 #[cfg(all(test, feature = "read"))]
 mod tests {
     use super::*;

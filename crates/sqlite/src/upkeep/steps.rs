@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use super::search::{IndexShape, Merge};
+
 /// How long an idle step should hold the write lock: a batch that arrives
 /// during a step waits at most about this long.
 pub(crate) const STEP_TARGET: Duration = Duration::from_millis(10);
@@ -77,6 +79,88 @@ impl IndexStep {
     /// [`MIN_STEP_ROWS`] and [`MAX_STEP_ROWS`], and never fewer than it must.
     pub(crate) fn rows(self, pace: Pace) -> usize {
         pace.rows_in(self.until, MIN_STEP_ROWS, MAX_STEP_ROWS).max(self.at_least)
+    }
+}
+
+/// Segments on one level of the search index that a merge step merges
+/// together (FTS5's `usermerge` and `automerge`, 4: its positive `'merge'`
+/// takes the level holding most segments once that is at least this many;
+/// it goes on with a merge under way first unless a lower level holds more
+/// segments than that merge's inputs). FTS5's own merges do the same
+/// during later writes, only after enough pages were written (64 a level),
+/// so small segments of a trickle pile up on level 0 meanwhile.
+pub(crate) const MERGE_SEGMENTS: usize = 4;
+
+/// A merge of all segments starts only once the pages outside the largest
+/// segment reach 1 / `MERGE_GROWTH` of its pages: such a merge rewrites
+/// the largest segment, so under a steady trickle of new records it is
+/// rewritten once per eighth the index grows, not at every step (each new
+/// page is then written about 9 times by these merges, besides FTS5's own
+/// merges of the small segments), and a file that grew by a burst and
+/// went quiet is merged down to one segment.
+pub(crate) const MERGE_GROWTH: u64 = 8;
+
+/// How long the writer must have stored no batch before its idle steps
+/// merge the search index's segments: a writer taking a steady stream of
+/// batches (the half-rate load bench: one every few milliseconds) leaves
+/// the merging to FTS5's own merges during its writes, as before, since a
+/// merge step between its batches held the lock while the records waited
+/// (index lag up to 1.7x, WAL max up to 1.4x in that bench, docs/performance.md,
+/// session 43); a file that went quiet, or is quiet between bursts, is
+/// merged down in the gap.
+pub(crate) const MERGE_QUIET: Duration = Duration::from_secs(1);
+
+/// The fewest leaf pages a merge step asks FTS5 for.
+pub(crate) const MIN_MERGE_PAGES: usize = 16;
+
+/// The most leaf pages a merge step asks FTS5 for however fast the last
+/// steps were.
+pub(crate) const MAX_MERGE_PAGES: usize = 4_000;
+
+/// What one idle step does to merge the search index's segments, once the
+/// index has caught up (indexing comes first): a bounded `'merge'` sized
+/// by [`Pace`] to hold the write lock about [`STEP_TARGET`] (FTS5 ends a
+/// step at a term boundary, so a term whose entries span more pages than
+/// the step asks for is written whole: the step then runs longer, and the
+/// pace shrinks the next). Fewer segments make every index read of a
+/// search cheaper: each seeks its trigrams in every segment
+/// (docs/performance.md, "One FTS5 segment at 10 M").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MergeStep {
+    /// How the step asks FTS5.
+    pub(crate) merge: Merge,
+}
+
+impl MergeStep {
+    /// The pace before any merge step was measured: [`MIN_MERGE_PAGES`]
+    /// in [`STEP_TARGET`].
+    pub(crate) fn first_pace() -> Pace {
+        Pace::of(MIN_MERGE_PAGES, STEP_TARGET)
+    }
+
+    /// The step the index's segments call for, `None` when none does: a
+    /// merge under way goes on (FTS5's own merges' too), and so does a
+    /// level holding [`MERGE_SEGMENTS`] segments (what FTS5's own merges
+    /// would do during later writes); else a merge of every segment starts
+    /// when the pages outside the largest are at least 1 / [`MERGE_GROWTH`]
+    /// of its. (A merge of every segment has as many inputs as there were
+    /// segments; with fewer than [`MERGE_SEGMENTS`], FTS5 holds it back
+    /// while a lower level holds as many segments as its inputs, until that
+    /// level holds [`MERGE_SEGMENTS`] and is merged first: new records let
+    /// it go on, and a file that went quiet before then keeps those few
+    /// segments.)
+    pub(crate) fn for_shape(shape: IndexShape) -> Option<MergeStep> {
+        if shape.merging || shape.fullest_level >= MERGE_SEGMENTS {
+            return Some(MergeStep { merge: Merge::Continue });
+        }
+        let others = shape.pages.saturating_sub(shape.largest_pages);
+        (shape.segments >= 2 && others.saturating_mul(MERGE_GROWTH) >= shape.largest_pages)
+            .then_some(MergeStep { merge: Merge::Start })
+    }
+
+    /// The pages this step asks for at `pace`.
+    pub(crate) fn pages(pace: Pace) -> usize {
+        pace.rows_in(STEP_TARGET, MIN_MERGE_PAGES, MAX_MERGE_PAGES)
     }
 }
 
@@ -190,6 +274,31 @@ mod tests {
         assert_eq!(p, Pace { per_sec: 17_000.0 }, "the mean of the pace and the step's");
         p.record(0, Duration::ZERO);
         assert_eq!(p, Pace { per_sec: 17_000.0 }, "an empty step says nothing");
+    }
+
+    #[test]
+    fn a_merge_goes_on_merges_a_full_level_or_starts_once_the_small_segments_have_grown() {
+        let shape = |segments, pages, largest_pages, fullest_level, merging| IndexShape {
+            segments,
+            pages,
+            largest_pages,
+            fullest_level,
+            merging,
+        };
+        let step = |s| MergeStep::for_shape(s).map(|m| m.merge);
+        assert_eq!(step(shape(2, 900, 800, 1, true)), Some(Merge::Continue), "a merge under way goes on");
+        assert_eq!(step(shape(5, 804, 800, 4, false)), Some(Merge::Continue), "a level of 4 small ones");
+        // The 10 M file of session 42: 16 segments, 84 922 pages, the
+        // largest 65 837, 5 on level 0, 4 of level 3 in a merge.
+        assert_eq!(step(shape(16, 84_922, 65_837, 5, true)), Some(Merge::Continue));
+        assert_eq!(step(shape(12, 84_922, 65_837, 3, false)), Some(Merge::Start), "then all at once");
+        assert_eq!(step(shape(2, 900, 800, 1, false)), Some(Merge::Start), "an eighth of the largest");
+        assert_eq!(step(shape(7, 899, 800, 3, false)), None, "less than an eighth: a trickle waits");
+        assert_eq!(step(shape(1, 800, 800, 1, false)), None, "one segment");
+        assert_eq!(step(shape(0, 0, 0, 0, false)), None, "an empty index");
+        assert_eq!(MergeStep::pages(MergeStep::first_pace()), MIN_MERGE_PAGES);
+        assert_eq!(MergeStep::pages(Pace { per_sec: 5_000.0 }), 50, "5 000 pages a second: 50 in 10 ms");
+        assert_eq!(MergeStep::pages(Pace { per_sec: f64::INFINITY }), MAX_MERGE_PAGES);
     }
 
     #[test]
