@@ -65,8 +65,9 @@ pub trait Sink: Send {
 
     /// One small step of background upkeep (bringing a search index up to
     /// date, deleting expired records), called by the writer only while it
-    /// has nothing to store. A step must be short (a few milliseconds): a
-    /// batch that arrives meanwhile waits for it. Returns whether more work
+    /// has nothing to store. A step must be short (SQLite's are sized to
+    /// about 10 ms, 50 ms when far behind): a batch that arrives meanwhile
+    /// waits for it. Returns whether more work
     /// remains; the writer calls again after each stored batch and every
     /// [`IDLE_PERIOD`] even when it returned `false`.
     fn idle(&mut self) -> Result<bool, SinkError> {
