@@ -97,19 +97,21 @@ impl TailMemo {
         if newest <= mark || newest.saturating_sub(mark) > MAX_TAIL_ROWS {
             return Ok(None);
         }
-        let Ok(mut entries) = self.entries.lock() else { return Ok(None) };
         let now = Instant::now();
-        entries.retain(|e| now.duration_since(e.used) < KEPT_FOR);
-        // A memory from a higher mark (an index rebuilt since) or past the
-        // newest row (rows deleted at the top, whose ids the next rows take)
-        // is not the tail's: read anew.
-        let known =
-            entries.iter().position(|e| e.file == file && e.needle == needle && e.from <= mark && e.upto <= newest);
+        // Taken out while its rows are read (the lock is not held over a
+        // scan: another term's page does not wait for it), put back after.
+        let known = {
+            let Ok(mut entries) = self.entries.lock() else { return Ok(None) };
+            entries.retain(|e| now.duration_since(e.used) < KEPT_FOR);
+            // A memory from a higher mark (an index rebuilt since) or past the
+            // newest row (rows deleted at the top, whose ids the next rows take)
+            // is not the tail's: read anew.
+            let at =
+                entries.iter().position(|e| e.file == file && e.needle == needle && e.from <= mark && e.upto <= newest);
+            at.map(|i| entries.swap_remove(i))
+        };
         let (from, lo, mut ids) = match known {
-            Some(i) => {
-                let e = entries.swap_remove(i);
-                (e.from, e.upto, e.ids)
-            }
+            Some(e) => (e.from, e.upto, e.ids),
             None => (mark, mark, Vec::new()),
         };
         if newest > lo {
@@ -130,16 +132,20 @@ impl TailMemo {
             ids.extend(more);
         }
         let upto = newest.max(lo);
-        let above: Vec<i64> = ids.iter().copied().filter(|&id| id > mark).collect();
         // The ids the index now holds are read from it: the memory keeps the tail's.
-        ids = above.clone();
+        ids.retain(|&id| id > mark);
+        let found = TailMatches { ids: ids.clone(), mark, upto };
+        let Ok(mut entries) = self.entries.lock() else { return Ok(Some(found)) };
+        // The same term's memory put back meanwhile by a page beside is
+        // replaced: either holds every match of its range.
+        entries.retain(|e| !(e.file == file && e.needle == needle));
         if entries.len() >= MAX_TERMS {
             if let Some(oldest) = entries.iter().enumerate().min_by_key(|(_, e)| e.used).map(|(i, _)| i) {
                 entries.swap_remove(oldest);
             }
         }
         entries.push(Entry { file, needle: needle.to_owned(), from: from.max(mark), upto, ids, used: now });
-        Ok(Some(TailMatches { ids: above, mark, upto }))
+        Ok(Some(found))
     }
 }
 
