@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use log_panel_query::Expr;
 use rusqlite::Connection;
 
+use crate::store::TailMatches;
 use crate::upkeep::context_index::{self, all_mark, stored_text, valid_index_key};
 use crate::upkeep::search;
 
@@ -43,6 +44,10 @@ pub(crate) struct TextPlan {
     /// span meets, `by_id::span_runs`), so a count reads the span's
     /// candidates, not the table's. `None`: all of them.
     pub(crate) within: Option<(i64, i64)>,
+    /// The unindexed tail's matches as the store remembers them
+    /// ([`TailMatches`]): tested by id, and only the rows above them
+    /// scanned. `None`: the whole tail is scanned.
+    pub(crate) tail: Option<TailMatches>,
 }
 
 impl TextPlan {
@@ -276,6 +281,23 @@ impl Sql {
                 }
                 _ => (String::new(), String::new(), String::new()),
             };
+            // The tail's remembered matches, tested by id; then the rows
+            // the memory does not cover: those below its mark (only when
+            // this statement's mark is lower, an index rebuilt since) and
+            // those written after it.
+            let tail = match self.text_plan.tail.clone() {
+                Some(t) => {
+                    let (list, mark, upto) = (self.bind(t.list()), self.bind(t.mark), self.bind(t.upto));
+                    format!(
+                        "SELECT id FROM log_records WHERE id IN (SELECT value FROM json_each({list})) AND {scan}
+                         UNION ALL
+                         SELECT id FROM log_records WHERE id > {from} AND id <= {mark} AND {scan}
+                         UNION ALL
+                         SELECT id FROM log_records WHERE id > max({from}, {upto}) AND {scan}"
+                    )
+                }
+                None => format!("SELECT id FROM log_records WHERE id > {from} AND {scan}"),
+            };
             let within = self.text_plan.within.map_or_else(String::new, |(lo, hi)| {
                 let (lo, hi) = (self.bind(lo), self.bind(hi));
                 format!(" AND log_records_fts.rowid BETWEEN {lo} AND {hi}")
@@ -294,8 +316,7 @@ impl Sql {
                         WHERE log_records_fts MATCH {q}
                           AND log_records_fts.rowid <= (SELECT indexed_id FROM log_fts_state){above_floor}{within}
                         UNION ALL
-                        {below_floor}SELECT id FROM log_records WHERE id > {from}
-                          AND {scan})"
+                        {below_floor}{tail})"
             ));
             // A `CASE`, not an `OR`: SQLite orders an `OR`'s operands by
             // its own cost estimate and ran the function before the

@@ -28,6 +28,9 @@ mod by_id;
 mod estimate;
 mod fields;
 mod split;
+mod tail_memo;
+
+pub(crate) use tail_memo::TailMatches;
 
 /// Read connections kept open for reuse; more are opened under load and
 /// closed when returned to a full pool.
@@ -78,6 +81,9 @@ pub struct SqliteStore {
     epoch: Instant,
     /// When a histogram is estimated, and from how many rows.
     estimate: estimate::Sizes,
+    /// The unindexed tail's matches of recent terms, read once for a
+    /// page's parts ([`tail_memo`]).
+    tail_memo: tail_memo::TailMemo,
 }
 
 /// Idle read connections, and the identity of the file they read.
@@ -136,6 +142,13 @@ struct Lease<'a> {
     conn: Option<ReadConn>,
 }
 
+impl Lease<'_> {
+    /// The identity of the file the connection reads.
+    fn file(&self) -> Option<file::Id> {
+        self.conn.as_ref().and_then(|c| c.file)
+    }
+}
+
 impl std::ops::Deref for Lease<'_> {
     type Target = Connection;
     fn deref(&self) -> &Connection {
@@ -192,6 +205,7 @@ impl SqliteStore {
             read_timeout: DEFAULT_READ_TIMEOUT,
             epoch: Instant::now(),
             estimate: estimate::Sizes::DEFAULT,
+            tail_memo: tail_memo::TailMemo::default(),
         };
         match checked {
             // The check read the schema through a read connection: the
@@ -393,7 +407,13 @@ impl SqliteStore {
                             Some(within) => search::candidates_within(&conn, &query, within, cap),
                             None => search::candidates(&conn, &query, None, cap),
                         };
-                        TextPlan { scan: found.map_err(storage)? >= cap, query: Some(query), floor: None, within }
+                        TextPlan {
+                            scan: found.map_err(storage)? >= cap,
+                            query: Some(query),
+                            floor: None,
+                            within,
+                            tail: None,
+                        }
                     }
                     None => {
                         let span = span_of_page(&conn).map_err(storage)?;
@@ -405,7 +425,22 @@ impl SqliteStore {
             }
             _ => TextPlan::default(),
         };
+        // The tail's matches, shared by the page's parts (its rows, the
+        // check beyond them, its histogram, its field statistics).
+        let mut text = text;
+        if let Some(t) = filter.text.as_deref().filter(|t| search::indexable(t)) {
+            if !text.scan && above.is_none() {
+                let mark = search::indexed_mark(&conn).map_err(storage)?;
+                text.tail = self.tail_matches(&conn, t, mark).map_err(storage)?;
+            }
+        }
         Ok(planned(text, marks))
+    }
+
+    /// The matches of the search term `text` above the search index's
+    /// `mark`, as remembered ([`tail_memo`]); `None` past its bounds.
+    fn tail_matches(&self, conn: &Lease<'_>, text: &str, mark: i64) -> rusqlite::Result<Option<TailMatches>> {
+        self.tail_memo.matches(conn, conn.file(), &search::fold(text), mark)
     }
 
     /// [`SqliteStore::plan`] for a read that visits every match (a
@@ -459,7 +494,9 @@ impl SqliteStore {
     ) -> Result<Vec<StoredRecord>, StoreError> {
         let conn = self.conn()?;
         let tx = conn.unchecked_transaction().map_err(storage)?;
-        if let Some(rows) = by_id::page(&tx, filter, at, w, fetch).map_err(storage)? {
+        let text = filter.text.as_deref().unwrap_or_default();
+        let tail = |mark: i64| self.tail_matches(&conn, text, mark);
+        if let Some(rows) = by_id::page(&tx, filter, at, w, fetch, &tail).map_err(storage)? {
             tx.commit().map_err(storage)?;
             return Ok(rows);
         }
@@ -1090,7 +1127,7 @@ fn page_term_plan(
         if walked <= index {
             TextPlan::scan()
         } else {
-            TextPlan { scan: false, query: Some(query.clone()), floor: None, within: None }
+            TextPlan { scan: false, query: Some(query.clone()), floor: None, within: None, tail: None }
         }
     };
     if !since {
@@ -1144,7 +1181,7 @@ fn page_term_plan(
         return Ok(TextPlan::scan());
     }
     let floor = (below >= below_at && floored < index).then_some(first);
-    Ok(TextPlan { scan: false, query: Some(query), floor, within: None })
+    Ok(TextPlan { scan: false, query: Some(query), floor, within: None, tail: None })
 }
 
 /// How many entries of the time index (`log_records_ts`) cost what one row

@@ -33,6 +33,7 @@ use log_panel_query::{PageAt, RecordFilter, StoredRecord};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection};
 
+use super::TailMatches;
 use crate::rows::{self, RECORD_COLUMNS};
 use crate::sql::{Marks, Sql, TextPlan};
 use crate::upkeep::search;
@@ -102,6 +103,7 @@ pub(super) fn page(
     at: PageAt,
     planned: &Sql,
     fetch: i64,
+    tail_matches: &dyn Fn(i64) -> rusqlite::Result<Option<TailMatches>>,
 ) -> rusqlite::Result<Option<Vec<StoredRecord>>> {
     let Some((w, query)) = conditions(filter, at, planned) else { return Ok(None) };
     let desc = !matches!(at, PageAt::Newer(_));
@@ -127,7 +129,7 @@ pub(super) fn page(
         zones.iter().any(|z| z.part >= mark >> ZONE_BITS && window.may_hold(z, worst.as_deref()))
     };
     if desc && tail_may_hold(&read) {
-        read.tail(mark)?;
+        read.tail(mark, tail_matches(mark)?)?;
     }
     let mut forward = conn.prepare_cached(&candidates_sql(false))?;
     let mut candidates = |after: i64, to: i64, n: i64| -> rusqlite::Result<Vec<i64>> {
@@ -208,7 +210,7 @@ pub(super) fn page(
         }
     }
     if !desc && tail_may_hold(&read) {
-        read.tail(mark)?;
+        read.tail(mark, tail_matches(mark)?)?;
     }
     Ok(Some(read.best))
 }
@@ -378,9 +380,20 @@ impl Read<'_> {
         self.select(&sql, params)
     }
 
-    /// Tests the records above `mark` (not yet in the search index).
-    fn tail(&mut self, mark: i64) -> rusqlite::Result<()> {
-        let (sql, params) = self.above(mark);
+    /// Tests the records above `mark` (not yet in the search index): those
+    /// of the term's remembered matches by id and the rows written after
+    /// them, or all of them ([`TailMatches`] from a lower mark: an index
+    /// rebuilt since).
+    fn tail(&mut self, mark: i64, matches: Option<TailMatches>) -> rusqlite::Result<()> {
+        let above = match matches {
+            Some(t) if t.mark <= mark => {
+                let ids: Vec<i64> = t.ids.into_iter().filter(|&id| id > mark).collect();
+                self.test(&ids)?;
+                mark.max(t.upto)
+            }
+            _ => mark,
+        };
+        let (sql, params) = self.above(above);
         self.select(&sql, params)
     }
 
