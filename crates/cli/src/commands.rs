@@ -11,7 +11,9 @@ use log_panel_query::{
     CardFilter, CardsQuery, CommitWaiter, FieldValue, Follow, IndexNote, LoggerCard, PageAt, RecordFilter, Slots,
     StoredRecord, Wake,
 };
-use log_panel_query::{IndexLag, LevelCounts, Maintenance, NoteChange, SettledNote, Store, StoreErrorKind, Timeline};
+use log_panel_query::{
+    IndexLag, LevelCounts, Maintenance, NoteChange, SettledNote, Store, StoreError, StoreErrorKind, Timeline,
+};
 
 use crate::args::{ExportArgs, ExportFormat, Format, PruneArgs, QueryArgs, SitesArgs, StatsArgs, TailArgs};
 use crate::error::{out, CliError};
@@ -185,10 +187,24 @@ fn latest_by_time(store: &dyn Store, filter: &RecordFilter, n: usize) -> Result<
 /// it says so once through `warn`, tries again with a growing pause (up to
 /// [`RETRY_MAX`]), and resumes from the last record printed: `Follow` keeps
 /// its position across a failed poll, so nothing is missed or repeated.
-/// A read past its time budget is retried the same way. Only an error
-/// retrying cannot mend (a bad filter, a newer schema) ends it.
+/// A read past its time budget, and a wait whose server went silent
+/// (PostgreSQL frozen: the live tail's listener found it), are retried the
+/// same way. Only an error retrying cannot mend (a bad filter, a newer
+/// schema) ends it.
 pub(crate) fn follow_until(
     store: &dyn Store,
+    follow: &mut Follow,
+    stop: &AtomicBool,
+    warn: &mut dyn FnMut(&str),
+    mut print: impl FnMut(&[StoredRecord]) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    follow_waiting(store, &mut *store.commit_waiter(), follow, stop, warn, print)
+}
+
+/// [`follow_until`] with the waiter between two reads given.
+pub(crate) fn follow_waiting(
+    store: &dyn Store,
+    waiter: &mut dyn CommitWaiter,
     follow: &mut Follow,
     stop: &AtomicBool,
     warn: &mut dyn FnMut(&str),
@@ -198,48 +214,51 @@ pub(crate) fn follow_until(
     // says the failure is over — it answers the line that said it began
     // (a read past its budget is not an outage of the storage).
     let mut failing: Option<(Duration, &str)> = None;
-    let mut waiter = store.commit_waiter();
     while !stop.load(Ordering::Relaxed) {
         let read_at = Instant::now();
-        match follow.poll(store, PAGE) {
+        let failed = match follow.poll(store, PAGE) {
             Ok(new) => {
                 if let Some((_, back)) = failing.take() {
                     warn(back);
                 }
                 print(&new)?;
-                if follow.caught_up() {
-                    wait_for_commit(&mut *waiter, stop, follow.due_in());
-                    pause(stop, MIN_GAP.saturating_sub(read_at.elapsed()));
+                if !follow.caught_up() {
+                    continue;
+                }
+                // The wait's error (the listener's server went silent) is
+                // told as a failed read is; the read after the pause says
+                // whether the store answers again.
+                match wait_for_commit(waiter, stop, follow.due_in()) {
+                    Ok(()) => {
+                        pause(stop, MIN_GAP.saturating_sub(read_at.elapsed()));
+                        continue;
+                    }
+                    Err(e) => e,
                 }
             }
-            // A read past its time budget is retried too: on a PostgreSQL
-            // whose search index lags far behind a writer at full rate, a
-            // search's poll scanned that tail past the budget and ended
-            // `tail -f` (session 41 attack), though the next poll after the
-            // index catches up answers.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    StoreErrorKind::Unavailable | StoreErrorKind::Storage | StoreErrorKind::TimedOut
-                ) =>
-            {
-                let (wait, back) = match failing {
-                    None => {
-                        let (what, back) = if e.kind() == StoreErrorKind::TimedOut {
-                            ("read stopped", "reads answer again; following")
-                        } else {
-                            ("storage unavailable", "storage available again; following")
-                        };
-                        warn(&format!("{what}: {}; retrying", CliError::Store(e)));
-                        (POLL, back)
-                    }
-                    Some((last, back)) => ((last * 2).min(RETRY_MAX), back),
-                };
-                failing = Some((wait, back));
-                pause(stop, wait);
-            }
-            Err(e) => return Err(e.into()),
+            Err(e) => e,
+        };
+        // A read past its time budget is retried too: on a PostgreSQL whose
+        // search index lags far behind a writer at full rate, a search's poll
+        // scanned that tail past the budget and ended `tail -f` (session 41
+        // attack), though the next poll after the index catches up answers.
+        if !matches!(failed.kind(), StoreErrorKind::Unavailable | StoreErrorKind::Storage | StoreErrorKind::TimedOut) {
+            return Err(failed.into());
         }
+        let (wait, back) = match failing {
+            None => {
+                let (what, back) = if failed.kind() == StoreErrorKind::TimedOut {
+                    ("read stopped", "reads answer again; following")
+                } else {
+                    ("storage unavailable", "storage available again; following")
+                };
+                warn(&format!("{what}: {}; retrying", CliError::Store(failed)));
+                (POLL, back)
+            }
+            Some((last, back)) => ((last * 2).min(RETRY_MAX), back),
+        };
+        failing = Some((wait, back));
+        pause(stop, wait);
     }
     Ok(())
 }
@@ -248,15 +267,20 @@ pub(crate) fn follow_until(
 /// interval passed ([`POLL`]; [`PUSHED_POLL`] when commits are pushed), a
 /// record held for time order is `due`, or `stop` is set, in slices short
 /// enough for Ctrl-C.
-fn wait_for_commit(waiter: &mut dyn CommitWaiter, stop: &AtomicBool, due: Option<Duration>) {
+fn wait_for_commit(
+    waiter: &mut dyn CommitWaiter,
+    stop: &AtomicBool,
+    due: Option<Duration>,
+) -> Result<(), StoreError> {
     let (fallback, slice) = if waiter.pushed() { (PUSHED_POLL, POLL) } else { (POLL, Duration::from_millis(20)) };
     let until = Instant::now() + due.map_or(fallback, |d| d.min(fallback));
     while !stop.load(Ordering::Relaxed) {
         let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() || waiter.wait(left.min(slice)) == Wake::Committed {
-            return;
+        if left.is_zero() || waiter.wait(left.min(slice))? == Wake::Committed {
+            return Ok(());
         }
     }
+    Ok(())
 }
 
 /// Sleeps for `length`, or until `stop` is set (Ctrl-C ends a pause at once).
@@ -651,13 +675,13 @@ mod wait_tests {
     }
 
     impl CommitWaiter for Scripted {
-        fn wait(&mut self, timeout: Duration) -> Wake {
+        fn wait(&mut self, timeout: Duration) -> Result<Wake, StoreError> {
             self.asked.push(timeout);
             let wake = if self.wakes.is_empty() { Wake::TimedOut } else { self.wakes.remove(0) };
             if wake == Wake::TimedOut {
                 std::thread::sleep(timeout);
             }
-            wake
+            Ok(wake)
         }
 
         fn pushed(&self) -> bool {
@@ -668,7 +692,7 @@ mod wait_tests {
     #[test]
     fn a_pushed_commit_ends_the_wait_at_once() {
         let mut w = Scripted { wakes: vec![Wake::Committed], asked: Vec::new(), pushed: true };
-        wait_for_commit(&mut w, &AtomicBool::new(false), None);
+        wait_for_commit(&mut w, &AtomicBool::new(false), None).unwrap_or_else(|e| panic!("{e}"));
         // One slice asked (never the whole fallback at once: Ctrl-C stays prompt).
         assert_eq!(w.asked, [POLL]);
     }
@@ -676,14 +700,14 @@ mod wait_tests {
     #[test]
     fn a_held_record_due_sooner_shortens_the_wait_and_stop_ends_it() {
         let mut w = Scripted { wakes: Vec::new(), asked: Vec::new(), pushed: true };
-        wait_for_commit(&mut w, &AtomicBool::new(false), Some(Duration::from_millis(50)));
+        wait_for_commit(&mut w, &AtomicBool::new(false), Some(Duration::from_millis(50))).unwrap_or_else(|e| panic!("{e}"));
         assert!(!w.asked.is_empty() && w.asked.iter().all(|d| *d <= Duration::from_millis(50)), "{:?}", w.asked);
         let mut w = Scripted { wakes: Vec::new(), asked: Vec::new(), pushed: true };
-        wait_for_commit(&mut w, &AtomicBool::new(true), None);
+        wait_for_commit(&mut w, &AtomicBool::new(true), None).unwrap_or_else(|e| panic!("{e}"));
         assert!(w.asked.is_empty());
         // Without pushes the wait is the poll interval, in short slices.
         let mut w = Scripted { wakes: Vec::new(), asked: Vec::new(), pushed: false };
-        wait_for_commit(&mut w, &AtomicBool::new(false), None);
+        wait_for_commit(&mut w, &AtomicBool::new(false), None).unwrap_or_else(|e| panic!("{e}"));
         assert!(w.asked.len() > 1 && w.asked.iter().all(|d| *d <= Duration::from_millis(20)), "{:?}", w.asked);
     }
 }

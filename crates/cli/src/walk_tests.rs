@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp};
 use log_panel_query::conformance::MemoryStore;
-use log_panel_query::{Follow, RecordFilter, StoreErrorKind};
+use log_panel_query::{CommitWaiter, Follow, RecordFilter, StoreError, StoreErrorKind, Wake};
 
-use crate::commands::{follow_until, walk};
+use crate::commands::{follow_until, follow_waiting, walk};
 use crate::error::CliError;
 
 /// Stores one INFO record at `ts` (microseconds); the reference store numbers
@@ -149,4 +149,62 @@ fn follow_ends_on_an_error_retrying_cannot_mend() {
         assert!(matches!(&e, CliError::Store(e) if e.kind() == kind), "{e:?}");
         assert!(warnings.is_empty(), "{warnings:?}");
     }
+}
+
+/// A waiter whose first `.0` waits fail as a listener on a frozen server does.
+struct SilentServer(u32);
+
+impl CommitWaiter for SilentServer {
+    fn wait(&mut self, timeout: std::time::Duration) -> Result<Wake, StoreError> {
+        if self.0 > 0 {
+            self.0 -= 1;
+            return Err(StoreError::new(StoreErrorKind::Unavailable, "the listener's server gave no answer"));
+        }
+        std::thread::sleep(timeout.min(std::time::Duration::from_millis(10)));
+        Ok(Wake::TimedOut)
+    }
+
+    fn pushed(&self) -> bool {
+        true
+    }
+}
+
+/// The waiter's error (PostgreSQL's listener found its server silent) is
+/// said once, as an outage, and the follow goes on from its last record:
+/// what was written meanwhile shows once.
+#[test]
+fn follow_says_a_waiter_error_once_and_resumes_where_it_was() {
+    let store = MemoryStore::default();
+    push(&store, 1, "a");
+    let mut follow = Follow::after(RecordFilter::default(), 0);
+    let stop = AtomicBool::new(false);
+    let (mut printed, mut warnings) = (Vec::new(), Vec::new());
+    let mut warn = |line: &str| warnings.push(line.to_owned());
+    let mut waiter = SilentServer(2);
+    follow_waiting(&store, &mut waiter, &mut follow, &stop, &mut warn, |new| {
+        printed.extend(new.iter().map(|r| r.message.clone()));
+        if printed.len() == 1 {
+            push(&store, 2, "b");
+        }
+        if printed.len() == 2 {
+            push(&store, 3, "c");
+        }
+        if printed.len() == 3 {
+            stop.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(printed, ["a", "b", "c"], "every record once");
+    assert_eq!(waiter.0, 0, "both failing waits were made");
+    assert_eq!(
+        warnings,
+        [
+            "storage unavailable: the listener's server gave no answer; retrying",
+            "storage available again; following",
+            "storage unavailable: the listener's server gave no answer; retrying",
+            "storage available again; following",
+        ],
+        "each failed wait said, and the read after it"
+    );
 }

@@ -3,10 +3,12 @@
 //! when, and only if, the batch commits; its payload is the newest id),
 //! and `PgCommitWaiter` (feature `read`) listens on one connection of its own.
 //!
-//! The waiter never fails: when it cannot listen (server down, connection
-//! dropped) it sleeps like a poller and tries to listen again on its next
-//! wait, and after (re)connecting it returns at once so the tail reads
-//! whatever committed while nobody listened.
+//! When it cannot listen (server down, connection dropped) the waiter
+//! sleeps like a poller and tries to listen again on its next wait, and
+//! after (re)connecting it returns at once so the tail reads whatever
+//! committed while nobody listened. Its one error is a listener connection
+//! whose server stopped answering (frozen, or behind a network black hole),
+//! found within seconds by asking the server when it has been quiet.
 
 #[cfg(feature = "read")]
 mod waiter;

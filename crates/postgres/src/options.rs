@@ -222,7 +222,12 @@ impl Options {
         }
     }
 
-    fn connect_now(&self) -> Result<postgres::Client, String> {
+    /// Opens a connection on the calling thread, waiting as long as the
+    /// server takes past the TCP connect (a frozen postmaster: until it
+    /// wakes). Only for a thread of its own whose caller bounds its wait and
+    /// keeps at most one such attempt under way (the live tail's listener,
+    /// [`crate::listen`]); anything else connects through [`Options::connect`].
+    pub(crate) fn connect_now(&self) -> Result<postgres::Client, String> {
         #[cfg(feature = "tls")]
         if self.wants_tls() {
             let tls = crate::tls::connector(self.ca_file.as_deref())?;

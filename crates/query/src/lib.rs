@@ -1360,8 +1360,8 @@ pub trait Store: Send + Sync {
     /// What a live tail waits on between two reads: a waiter that returns
     /// when the store says a batch committed (PostgreSQL `LISTEN/NOTIFY`),
     /// or [`Sleep`] (the default), which waits the whole poll interval.
-    /// Never fails: a store that cannot listen now hands out a waiter that
-    /// sleeps and tries to listen again.
+    /// Handing one out never fails: a store that cannot listen now hands out
+    /// a waiter that sleeps and tries to listen again.
     fn commit_waiter(&self) -> Box<dyn CommitWaiter> {
         Box::new(Sleep)
     }

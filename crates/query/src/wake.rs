@@ -6,8 +6,15 @@
 //! [`Sleep`], which waits the whole poll interval. Either way the caller
 //! reads after each wait, so a waiter that misses a commit (a dropped
 //! listener connection) only makes the tail as slow as polling.
+//!
+//! A waiter that finds its server silent (frozen, or gone behind a network
+//! black hole) says so with an error, so that a tail reports the outage
+//! rather than wait on a connection that will never be woken; it listens
+//! again by itself on a later wait.
 
 use std::time::Duration;
+
+use crate::StoreError;
 
 /// Why [`CommitWaiter::wait`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,10 +28,19 @@ pub enum Wake {
 /// Blocks a live tail until new records may have been committed.
 pub trait CommitWaiter: Send {
     /// Waits until a batch committed since the last call returned, or
-    /// `timeout` passed; never longer than `timeout`. Commits that happened
-    /// while nobody waited are reported at once (they are not lost between
-    /// two calls); several commits may be reported by one return.
-    fn wait(&mut self, timeout: Duration) -> Wake;
+    /// `timeout` passed. Commits that happened while nobody waited are
+    /// reported at once (they are not lost between two calls); several
+    /// commits may be reported by one return.
+    ///
+    /// Returns no later than `timeout`, except to report an error: a waiter
+    /// that checks its server may wait a bounded time past `timeout` for the
+    /// answer (PostgreSQL: [`StoreErrorKind::Unavailable`] after a few seconds
+    /// of silence). After an error the caller reads as after a timeout (the
+    /// read says whether the store answers) and may wait again: the waiter
+    /// listens again by itself.
+    ///
+    /// [`StoreErrorKind::Unavailable`]: crate::StoreErrorKind::Unavailable
+    fn wait(&mut self, timeout: Duration) -> Result<Wake, StoreError>;
 
     /// Whether commits are pushed (`false` for [`Sleep`]): a tail may then
     /// use a long poll interval as its fallback.
@@ -38,9 +54,9 @@ pub trait CommitWaiter: Send {
 pub struct Sleep;
 
 impl CommitWaiter for Sleep {
-    fn wait(&mut self, timeout: Duration) -> Wake {
+    fn wait(&mut self, timeout: Duration) -> Result<Wake, StoreError> {
         std::thread::sleep(timeout);
-        Wake::TimedOut
+        Ok(Wake::TimedOut)
     }
 }
 
@@ -52,7 +68,7 @@ mod tests {
     fn sleep_waits_and_reports_a_timeout() {
         let start = std::time::Instant::now();
         let mut s = Sleep;
-        assert_eq!(s.wait(Duration::from_millis(20)), Wake::TimedOut);
+        assert_eq!(s.wait(Duration::from_millis(20)).ok(), Some(Wake::TimedOut));
         assert!(start.elapsed() >= Duration::from_millis(20));
         assert!(!s.pushed());
     }

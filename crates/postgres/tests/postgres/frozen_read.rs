@@ -24,7 +24,7 @@ const BUDGET: Duration = Duration::from_secs(1);
 /// A database with 300 records, a [`Freezer`] in front of the server that
 /// never freezes by itself, and the direct URL and the proxied one (whose
 /// `connect_timeout` of 10 s is far past the read budget of 1 s).
-fn through_freezer() -> Option<(String, Freezer, String)> {
+pub(crate) fn through_freezer() -> Option<(String, Freezer, String)> {
     let server = TestServer::shared_own("the freeze tests proxy the server's port (LOG_PANEL_TEST_PG_URL is set)")?;
     let direct = server.create_database();
     let dbname = direct.rsplit('/').next().unwrap().to_owned();

@@ -29,7 +29,7 @@ fn write(sink: &mut impl Sink, message: &str) {
 fn wait_in_thread(mut w: Box<dyn CommitWaiter>) -> mpsc::Receiver<(Wake, Box<dyn CommitWaiter>)> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        let wake = w.wait(LONG);
+        let wake = w.wait(LONG).expect("the server answers");
         let _ = tx.send((wake, w));
     });
     rx
@@ -42,13 +42,13 @@ fn a_committed_batch_wakes_the_store_waiter_long_before_its_timeout() {
     let mut w = store.commit_waiter();
     assert!(w.pushed());
     // The first wait connects and returns at once: what committed before is read now.
-    assert_eq!(w.wait(LONG), Wake::TimedOut);
+    assert_eq!(w.wait(LONG).unwrap(), Wake::TimedOut);
     let rx = wait_in_thread(w);
     write(&mut sink, "pushed");
     let (wake, mut w) = rx.recv_timeout(BOUND).expect("the waiter woke on the commit");
     assert_eq!(wake, Wake::Committed);
     // Nothing else committed: a short wait times out.
-    assert_eq!(w.wait(Duration::from_millis(200)), Wake::TimedOut);
+    assert_eq!(w.wait(Duration::from_millis(200)).unwrap(), Wake::TimedOut);
     // Commits while nobody waited are reported at once. The server delivers
     // each commit's notification on its own, so the second may reach the
     // socket after the first wake drained what had arrived: at most one more
@@ -59,7 +59,7 @@ fn a_committed_batch_wakes_the_store_waiter_long_before_its_timeout() {
     let (wake, mut w) = rx.recv_timeout(BOUND).expect("pending commits reported");
     assert_eq!(wake, Wake::Committed);
     let mut extra = 0;
-    while w.wait(Duration::from_millis(500)) == Wake::Committed {
+    while w.wait(Duration::from_millis(500)).unwrap() == Wake::Committed {
         extra += 1;
         assert!(extra <= 1, "two commits woke the waiter {} times", extra + 1);
     }
@@ -99,7 +99,7 @@ fn the_notification_carries_the_batch_last_id_and_only_commits_send_one() {
 fn a_dropped_listener_connection_is_opened_again() {
     let Some((url, mut sink)) = fresh_sink() else { return };
     let mut w = PgCommitWaiter::new(Options::parse(&url).unwrap());
-    assert_eq!(w.wait(LONG), Wake::TimedOut);
+    assert_eq!(w.wait(LONG).unwrap(), Wake::TimedOut);
     assert_eq!(w.connects(), 1);
     let pid = w.backend_pid().expect("listening");
     let mut admin = client(&url);
@@ -111,11 +111,11 @@ fn a_dropped_listener_connection_is_opened_again() {
     assert_eq!(wake, Wake::TimedOut);
     // And pushes work on the new connection.
     let mut w = PgCommitWaiter::new(Options::parse(&url).unwrap());
-    assert_eq!(w.wait(LONG), Wake::TimedOut);
+    assert_eq!(w.wait(LONG).unwrap(), Wake::TimedOut);
     let pid = w.backend_pid().expect("listening");
     admin.query_one("SELECT pg_terminate_backend($1)", &[&pid]).unwrap();
     for _ in 0..50 {
-        if w.wait(Duration::from_millis(100)) == Wake::TimedOut && w.connects() == 2 {
+        if w.wait(Duration::from_millis(100)).unwrap() == Wake::TimedOut && w.connects() == 2 {
             break;
         }
     }

@@ -7,6 +7,7 @@ mod aggregates;
 mod conformance;
 mod frozen;
 mod frozen_read;
+mod frozen_tail;
 mod listen;
 mod panels;
 mod partitions;

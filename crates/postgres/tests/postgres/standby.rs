@@ -76,7 +76,7 @@ fn a_store_on_a_standby_reads_what_the_primary_writes() {
     let mut seen = Vec::new();
     while seen.len() < 20 {
         assert!(start.elapsed() < BOUND, "the standby's tail saw {} of 20 records", seen.len());
-        assert_eq!(waiter.wait(Duration::from_millis(200)), Wake::TimedOut);
+        assert_eq!(waiter.wait(Duration::from_millis(200)).unwrap(), Wake::TimedOut);
         let after = seen.last().map_or(last, |r: &log_panel_query::StoredRecord| r.id);
         seen.extend(store.tail(&all, Some(after), 100).unwrap());
     }

@@ -339,13 +339,19 @@ async fn poll(hub: Arc<TailHub>, tx: broadcast::Sender<Arc<Tick>>) {
             // Records held for time order are due before the next poll maybe.
             let wait = follow.as_ref().and_then(Follow::due_in).map_or(hub.poll, |due| due.min(hub.poll));
             let mut w = waiter.0.take().unwrap_or_else(|| hub.store.commit_waiter());
-            if let Ok(w) = tokio::task::spawn_blocking(move || {
-                w.wait(wait);
-                w
+            if let Ok((w, woke)) = tokio::task::spawn_blocking(move || {
+                let woke = w.wait(wait);
+                (w, woke)
             })
             .await
             {
                 waiter.0 = Some(w);
+                // A listener whose server went silent (PostgreSQL frozen) is
+                // told as a failed read is; the next read that answers ends it.
+                if let Err(e) = woke {
+                    failing = true;
+                    let _ = tx.send(Arc::new(Tick::Failed(e.to_string())));
+                }
             }
             tokio::time::sleep_until(read_at + MIN_GAP).await;
         }
