@@ -42,9 +42,10 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 
 /// The longest silence of the connection's thread the wait accepts: the
 /// thread waits for notifications at most [`CHECK_EVERY`] between two signs
-/// of life, and the server answers a check within [`ANSWER_WITHIN`]; a
-/// little more for a loaded machine's timers.
-const SILENCE_BOUND: Duration = Duration::from_millis(5_500);
+/// of life (no longer than [`ANSWER_WITHIN`]), and the server answers a
+/// check within [`ANSWER_WITHIN`]; a little more for a loaded machine's timers.
+const SILENCE_BOUND: Duration = ANSWER_WITHIN.saturating_add(Duration::from_millis(500));
+const _: () = assert!(CHECK_EVERY.as_millis() <= ANSWER_WITHIN.as_millis());
 
 /// What one wait on the listener connection heard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +182,8 @@ fn listen_for(client: &mut Client, alive: &Alive, timeout: Duration, mut heard_a
         let check_at = heard_at + CHECK_EVERY;
         let slice = until.min(check_at).saturating_duration_since(Instant::now());
         let mut notifications = client.notifications();
-        match notifications.timeout_iter(slice).next() {
+        let heard = notifications.timeout_iter(slice).next();
+        match heard {
             Ok(Some(_)) => {
                 // Several batches may have committed: one read sees them all.
                 let mut pending = notifications.iter();

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use log_panel_core::{Batch, Sink};
 use log_panel_postgres::listen::PgCommitWaiter;
 use log_panel_postgres::{Options, PgSink, PgStore};
-use log_panel_query::{CommitWaiter, Follow, RecordFilter, StoreError, StoreErrorKind, Wake};
+use log_panel_query::{CommitWaiter, Follow, RecordFilter, Store, StoreError, StoreErrorKind, Wake};
 use postgres::{Client, NoTls};
 
 use crate::frozen::Freezer;
@@ -91,6 +91,7 @@ fn a_listener_on_a_frozen_server_says_so_within_the_bound_and_listens_again_afte
     let (mut w, err, took) = wait_until_it_fails(&proxy, w);
     assert_silent_server(&err);
     assert!(took < REPORTED_WITHIN, "{took:?}");
+    println!("the wait failed {} ms after the freeze: {err}", took.as_millis());
     for _ in 0..10 {
         let started = Instant::now();
         assert_eq!(w.wait(SLICE).unwrap(), Wake::TimedOut);

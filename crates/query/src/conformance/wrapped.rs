@@ -78,11 +78,18 @@ pub trait Hooks: Send + Sync {
     fn ids_in_commit_order(&self) -> bool {
         false
     }
+
+    /// The answer to [`Store::commit_waiter`]: the trait's default
+    /// ([`Sleep`]), unless a double says otherwise (one whose waits fail).
+    fn commit_waiter(&self) -> Box<dyn CommitWaiter> {
+        Box::new(Sleep)
+    }
 }
 
 /// Forwards to an inner store through `hooks`. The trait's provided methods
-/// (splits, field statistics, the commit waiter, the commit order) keep
-/// their defaults, built on the forwarded reads, so the hooks see those too.
+/// (splits, field statistics) keep their defaults, built on the forwarded
+/// reads, so the hooks see those too; the commit waiter and the commit
+/// order are the hooks' (the trait's defaults unless a double changes them).
 pub struct Wrapped<H> {
     /// The store that answers.
     pub inner: Arc<dyn Store>,
@@ -147,5 +154,8 @@ impl<H: Hooks> Store for Wrapped<H> {
     }
     fn index_lag(&self) -> Result<IndexLag, StoreError> {
         self.hooks.index_lag(self.inner.as_ref())
+    }
+    fn commit_waiter(&self) -> Box<dyn CommitWaiter> {
+        self.hooks.commit_waiter()
     }
 }

@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use log_panel_core::{Batch, Level, Origin, Record, Timestamp, Value, DAY, MINUTE};
 use log_panel_query::conformance::{Hooks, Read, Wrapped};
 use log_panel_query::{Histogram, LoggerMatch, RecordFilter, Sample, Slots, StoreErrorKind, StoredRecord};
-use log_panel_query::{Store, StoreError};
+use log_panel_query::{CommitWaiter, Store, StoreError, Wake};
 use log_panel_web::{router, PanelOptions, CONTENT_SECURITY_POLICY};
 use tower::ServiceExt;
 
@@ -1015,6 +1015,51 @@ async fn tail_reports_an_outage_and_resumes_with_nothing_missed(env: &Env) {
     assert_eq!(text.matches("event: record").count(), 7, "{text}");
 }
 
+/// A store whose commit waiter fails its next wait once `fail` is set, as
+/// PostgreSQL's listener does when its server goes silent (frozen).
+struct SilentListener(Arc<AtomicBool>);
+
+impl Hooks for SilentListener {
+    fn commit_waiter(&self) -> Box<dyn CommitWaiter> {
+        Box::new(SilentListener(Arc::clone(&self.0)))
+    }
+}
+
+impl CommitWaiter for SilentListener {
+    fn wait(&mut self, timeout: Duration) -> Result<Wake, StoreError> {
+        if self.0.swap(false, Ordering::SeqCst) {
+            return Err(StoreError::new(
+                StoreErrorKind::Unavailable,
+                "the live tail's listener at db.example:5432 got no answer",
+            ));
+        }
+        std::thread::sleep(timeout);
+        Ok(Wake::TimedOut)
+    }
+}
+
+/// A wait that fails (the listener found its server silent) is said on the
+/// stream as a failed read is, and the next read that answers says the
+/// store is back and goes on: every record once.
+async fn tail_reports_a_silent_listener_and_goes_on(env: &Env) {
+    let fail = Arc::new(AtomicBool::new(false));
+    let app = router(Arc::new(Wrapped::new(env.store.clone(), SilentListener(Arc::clone(&fail)))));
+    let after = newest_id(env.store.as_ref());
+    let mut events = Events::open(&app, &format!("/tail/events?logger=listening&after={after}")).await;
+    log::info!(logger: &env.panel, target: "listening", "before the silence");
+    env.panel.flush().unwrap();
+    events.until_text("before the silence").await;
+    fail.store(true, Ordering::SeqCst);
+    events.until_text("got no answer").await;
+    assert!(!fail.load(Ordering::SeqCst), "the poller waited on the failing waiter");
+    log::info!(logger: &env.panel, target: "listening", "after the silence");
+    env.panel.flush().unwrap();
+    let text = events.until_text("after the silence").await;
+    let (said, back) = (text.find("got no answer").unwrap(), text.rfind("event: status\ndata: ok").unwrap_or(0));
+    assert!(back > said, "the stream said the store answers again: {text}");
+    assert_eq!(text.matches("event: record").count(), 2, "{text}");
+}
+
 /// The bound on any page's size that the tests check, whatever the URL (with
 /// the test data: the worst cases, computed in docs/panel.md, need stored
 /// strings made to be large).
@@ -1361,6 +1406,7 @@ macro_rules! every_store {
             tail_streams_share_one_poll,
             tail_starts_at_most_a_page_back,
             tail_reports_an_outage_and_resumes_with_nothing_missed,
+            tail_reports_a_silent_listener_and_goes_on,
             tail_shows_two_writers_in_time_order_each_once,
             widest_histogram_is_bounded,
             every_page_is_bounded_whatever_its_parameters,
