@@ -196,7 +196,7 @@ pub(crate) fn follow_until(
     follow: &mut Follow,
     stop: &AtomicBool,
     warn: &mut dyn FnMut(&str),
-    mut print: impl FnMut(&[StoredRecord]) -> Result<(), CliError>,
+    print: impl FnMut(&[StoredRecord]) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
     follow_waiting(store, &mut *store.commit_waiter(), follow, stop, warn, print)
 }
