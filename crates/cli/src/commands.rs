@@ -267,11 +267,7 @@ pub(crate) fn follow_waiting(
 /// interval passed ([`POLL`]; [`PUSHED_POLL`] when commits are pushed), a
 /// record held for time order is `due`, or `stop` is set, in slices short
 /// enough for Ctrl-C.
-fn wait_for_commit(
-    waiter: &mut dyn CommitWaiter,
-    stop: &AtomicBool,
-    due: Option<Duration>,
-) -> Result<(), StoreError> {
+fn wait_for_commit(waiter: &mut dyn CommitWaiter, stop: &AtomicBool, due: Option<Duration>) -> Result<(), StoreError> {
     let (fallback, slice) = if waiter.pushed() { (PUSHED_POLL, POLL) } else { (POLL, Duration::from_millis(20)) };
     let until = Instant::now() + due.map_or(fallback, |d| d.min(fallback));
     while !stop.load(Ordering::Relaxed) {
@@ -700,7 +696,8 @@ mod wait_tests {
     #[test]
     fn a_held_record_due_sooner_shortens_the_wait_and_stop_ends_it() {
         let mut w = Scripted { wakes: Vec::new(), asked: Vec::new(), pushed: true };
-        wait_for_commit(&mut w, &AtomicBool::new(false), Some(Duration::from_millis(50))).unwrap_or_else(|e| panic!("{e}"));
+        wait_for_commit(&mut w, &AtomicBool::new(false), Some(Duration::from_millis(50)))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert!(!w.asked.is_empty() && w.asked.iter().all(|d| *d <= Duration::from_millis(50)), "{:?}", w.asked);
         let mut w = Scripted { wakes: Vec::new(), asked: Vec::new(), pushed: true };
         wait_for_commit(&mut w, &AtomicBool::new(true), None).unwrap_or_else(|e| panic!("{e}"));

@@ -12,8 +12,8 @@ use common::*;
 use http_body_util::BodyExt;
 use log_panel_core::{Batch, Level, Origin, Record, Timestamp, Value, DAY, MINUTE};
 use log_panel_query::conformance::{Hooks, Read, Wrapped};
-use log_panel_query::{Histogram, LoggerMatch, RecordFilter, Sample, Slots, StoreErrorKind, StoredRecord};
 use log_panel_query::{CommitWaiter, Store, StoreError, Wake};
+use log_panel_query::{Histogram, LoggerMatch, RecordFilter, Sample, Slots, StoreErrorKind, StoredRecord};
 use log_panel_web::{router, PanelOptions, CONTENT_SECURITY_POLICY};
 use tower::ServiceExt;
 
