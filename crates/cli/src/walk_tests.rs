@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp};
 use log_panel_query::conformance::MemoryStore;
-use log_panel_query::{CommitWaiter, Follow, RecordFilter, StoreError, StoreErrorKind, Wake};
+use log_panel_query::{CommitWaiter, Follow, RecordFilter, Store, StoreError, StoreErrorKind, Wake};
 
 use crate::commands::{follow_until, follow_waiting, walk};
 use crate::error::CliError;
@@ -107,28 +107,42 @@ fn follow_waits_out_an_unavailable_store_and_resumes_where_it_was() {
     );
 }
 
+/// Follows `store` from its first record, waiting on `waiter` between
+/// reads, until `step` (told how many records were printed) says to stop:
+/// the messages printed and the lines warned.
+fn follow_from_start(
+    store: &MemoryStore,
+    waiter: &mut dyn CommitWaiter,
+    mut step: impl FnMut(usize) -> bool,
+) -> (Vec<String>, Vec<String>) {
+    let mut follow = Follow::after(RecordFilter::default(), 0);
+    let stop = AtomicBool::new(false);
+    let (mut printed, mut warnings) = (Vec::new(), Vec::new());
+    let mut warn = |line: &str| warnings.push(line.to_owned());
+    follow_waiting(store, waiter, &mut follow, &stop, &mut warn, |new| {
+        printed.extend(new.iter().map(|r| r.message.clone()));
+        if step(printed.len()) {
+            stop.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    })
+    .unwrap();
+    (printed, warnings)
+}
+
 /// A poll past its read budget (a search scanning a far-lagging index's
 /// tail) ended `tail -f` with status 1 before; it is retried like an outage.
 #[test]
 fn follow_retries_a_read_past_its_time_budget_and_resumes() {
     let store = MemoryStore::default();
     push(&store, 1, "a");
-    let mut follow = Follow::after(RecordFilter::default(), 0);
-    let stop = AtomicBool::new(false);
-    let (mut printed, mut warnings) = (Vec::new(), Vec::new());
-    let mut warn = |line: &str| warnings.push(line.to_owned());
-    follow_until(&store, &mut follow, &stop, &mut warn, |new| {
-        printed.extend(new.iter().map(|r| r.message.clone()));
-        if printed.len() == 1 {
+    let (printed, warnings) = follow_from_start(&store, &mut *store.commit_waiter(), |printed| {
+        if printed == 1 {
             push(&store, 2, "b");
             store.fail_next([StoreErrorKind::TimedOut, StoreErrorKind::TimedOut]);
         }
-        if printed.len() == 2 {
-            stop.store(true, Ordering::Relaxed);
-        }
-        Ok(())
-    })
-    .unwrap();
+        printed == 2
+    });
     assert_eq!(printed, ["a", "b"]);
     assert_eq!(
         warnings,
@@ -176,25 +190,15 @@ impl CommitWaiter for SilentServer {
 fn follow_says_a_waiter_error_once_and_resumes_where_it_was() {
     let store = MemoryStore::default();
     push(&store, 1, "a");
-    let mut follow = Follow::after(RecordFilter::default(), 0);
-    let stop = AtomicBool::new(false);
-    let (mut printed, mut warnings) = (Vec::new(), Vec::new());
-    let mut warn = |line: &str| warnings.push(line.to_owned());
     let mut waiter = SilentServer(2);
-    follow_waiting(&store, &mut waiter, &mut follow, &stop, &mut warn, |new| {
-        printed.extend(new.iter().map(|r| r.message.clone()));
-        if printed.len() == 1 {
-            push(&store, 2, "b");
+    let (printed, warnings) = follow_from_start(&store, &mut waiter, |printed| {
+        match printed {
+            1 => push(&store, 2, "b"),
+            2 => push(&store, 3, "c"),
+            _ => {}
         }
-        if printed.len() == 2 {
-            push(&store, 3, "c");
-        }
-        if printed.len() == 3 {
-            stop.store(true, Ordering::Relaxed);
-        }
-        Ok(())
-    })
-    .unwrap();
+        printed == 3
+    });
     assert_eq!(printed, ["a", "b", "c"], "every record once");
     assert_eq!(waiter.0, 0, "both failing waits were made");
     assert_eq!(
