@@ -8,7 +8,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,8 @@ pub(crate) struct Freezer {
     trigger: &'static [u8],
     armed: Arc<AtomicBool>,
     frozen: Arc<AtomicBool>,
+    /// Each connection's own freeze ([`Freezer::black_hole_open_connections`]).
+    each: Arc<Mutex<Vec<Arc<AtomicBool>>>>,
 }
 
 impl Freezer {
@@ -37,19 +39,31 @@ impl Freezer {
         let port = listener.local_addr().unwrap().port();
         let armed = Arc::new(AtomicBool::new(false));
         let frozen = Arc::new(AtomicBool::new(false));
-        let (armed2, frozen2) = (Arc::clone(&armed), Arc::clone(&frozen));
+        let each = Arc::new(Mutex::new(Vec::new()));
+        let (armed2, frozen2, each2) = (Arc::clone(&armed), Arc::clone(&frozen), Arc::clone(&each));
         thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let up = (Some((trigger, Arc::clone(&armed2))), Arc::clone(&frozen2));
+                let own = Arc::new(AtomicBool::new(false));
+                each2.lock().unwrap().push(Arc::clone(&own));
+                let up = (Some((trigger, Arc::clone(&armed2))), Arc::clone(&frozen2), Arc::clone(&own));
                 thread::spawn(move || pump(c2, s2, up));
-                let down = (None, Arc::clone(&frozen2));
+                let down = (None, Arc::clone(&frozen2), own);
                 thread::spawn(move || pump(server, client, down));
             }
         });
-        Freezer { port, trigger, armed, frozen }
+        Freezer { port, trigger, armed, frozen, each }
+    }
+
+    /// From now on nothing goes either way on the connections open now, for
+    /// good (a network black hole that lost them: a NAT or firewall that
+    /// forgot their state); new connections pass.
+    pub(crate) fn black_hole_open_connections(&self) {
+        for own in self.each.lock().unwrap().iter() {
+            own.store(true, Ordering::SeqCst);
+        }
     }
 
     pub(crate) fn thaw(&self) {
@@ -62,9 +76,9 @@ impl Freezer {
     }
 }
 
-type Watch = (Option<(&'static [u8], Arc<AtomicBool>)>, Arc<AtomicBool>);
+type Watch = (Option<(&'static [u8], Arc<AtomicBool>)>, Arc<AtomicBool>, Arc<AtomicBool>);
 
-fn pump(mut from: TcpStream, mut to: TcpStream, (trigger, frozen): Watch) {
+fn pump(mut from: TcpStream, mut to: TcpStream, (trigger, frozen, own): Watch) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match from.read(&mut buf) {
@@ -76,7 +90,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, (trigger, frozen): Watch) {
                 frozen.store(true, Ordering::SeqCst);
             }
         }
-        while frozen.load(Ordering::SeqCst) {
+        while frozen.load(Ordering::SeqCst) || own.load(Ordering::SeqCst) {
             thread::sleep(Duration::from_millis(5));
         }
         if to.write_all(&buf[..n]).is_err() {

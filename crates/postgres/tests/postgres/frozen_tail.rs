@@ -39,11 +39,16 @@ fn listening(url: &str) -> PgCommitWaiter {
     w
 }
 
-/// Waits in slices on a thread, the server frozen, until a wait fails: the
-/// waiter, the error and how long after the freeze it came. No error within
-/// [`REPORTED_WITHIN`] fails the test.
-fn wait_until_it_fails(proxy: &Freezer, mut w: PgCommitWaiter) -> (PgCommitWaiter, StoreError, Duration) {
-    proxy.freeze();
+/// Waits in slices on a thread, after `cut` cut the waiter off the server
+/// (the server frozen), until a wait fails: the waiter, the error and how
+/// long after the cut it came. No error within [`REPORTED_WITHIN`] fails
+/// the test.
+fn wait_until_it_fails(
+    proxy: &Freezer,
+    mut w: PgCommitWaiter,
+    cut: fn(&Freezer),
+) -> (PgCommitWaiter, StoreError, Duration) {
+    cut(proxy);
     let frozen_at = Instant::now();
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
@@ -88,7 +93,7 @@ fn until_listening_again(w: &mut PgCommitWaiter, connects: u64) {
 fn a_listener_on_a_frozen_server_says_so_within_the_bound_and_listens_again_after_the_thaw() {
     let Some((direct, proxy, url)) = through_freezer() else { return };
     let w = listening(&url);
-    let (mut w, err, took) = wait_until_it_fails(&proxy, w);
+    let (mut w, err, took) = wait_until_it_fails(&proxy, w, Freezer::freeze);
     assert_silent_server(&err);
     assert!(took < REPORTED_WITHIN, "{took:?}");
     println!("the wait failed {} ms after the freeze: {err}", took.as_millis());
@@ -102,14 +107,37 @@ fn a_listener_on_a_frozen_server_says_so_within_the_bound_and_listens_again_afte
 
     proxy.thaw();
     until_listening_again(&mut w, 2);
+    assert_a_commit_wakes(w, &direct);
+}
+
+/// A commit (written straight to the server) wakes `w` long before its timeout.
+fn assert_a_commit_wakes(mut w: PgCommitWaiter, direct: &str) {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let _ = tx.send(w.wait(Duration::from_secs(30)).map_err(|e| e.to_string()));
     });
-    let mut sink = PgSink::connect(&direct).unwrap();
+    let mut sink = PgSink::connect(direct).unwrap();
     sink.write(&Batch::new(&origin(), &batch_of(300, 1))).unwrap();
-    let woke = rx.recv_timeout(Duration::from_secs(10)).expect("a commit after the thaw woke the waiter");
+    let woke = rx.recv_timeout(Duration::from_secs(10)).expect("a commit woke the waiter");
     assert_eq!(woke, Ok(Wake::Committed));
+}
+
+/// The listener's connection lost in a network black hole (a NAT or
+/// firewall that forgot it) while the server and new connections are fine:
+/// the server's notifications never reach it, and nothing tells the client.
+/// Before the listener checked its server it waited on that connection for
+/// good (the tail fell back to polling and was never pushed again); now a
+/// wait says so within the bound, the listener listens on a new connection
+/// at once, and commits wake it again.
+#[test]
+fn a_listener_connection_lost_in_a_black_hole_is_given_up_and_listening_resumes() {
+    let Some((direct, proxy, url)) = through_freezer() else { return };
+    let w = listening(&url);
+    let (mut w, err, took) = wait_until_it_fails(&proxy, w, Freezer::black_hole_open_connections);
+    assert_silent_server(&err);
+    assert!(took < REPORTED_WITHIN, "{took:?}");
+    until_listening_again(&mut w, 2);
+    assert_a_commit_wakes(w, &direct);
 }
 
 /// (2) The tail's reads and waits through the freeze: records written while
@@ -123,7 +151,7 @@ fn after_the_thaw_the_tail_shows_every_record_once() {
     let mut follow = Follow::after(RecordFilter::default(), last_before);
     assert!(follow.poll(&store, 100).unwrap().is_empty());
     let w = listening(&url);
-    let (mut w, err, _) = wait_until_it_fails(&proxy, w);
+    let (mut w, err, _) = wait_until_it_fails(&proxy, w, Freezer::freeze);
     assert_silent_server(&err);
     // Out of reach for the tail, not for the writer (a network black hole).
     let mut sink = PgSink::connect(&direct).unwrap();
