@@ -65,7 +65,7 @@ fn wait_until_it_fails(
     });
     rx.recv_timeout(REPORTED_WITHIN).unwrap_or_else(|_| {
         proxy.thaw();
-        panic!("waits on a frozen server reported nothing within {REPORTED_WITHIN:?}")
+        panic!("waits cut off from the server reported nothing within {REPORTED_WITHIN:?}")
     })
 }
 
