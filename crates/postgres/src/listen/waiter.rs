@@ -6,7 +6,7 @@
 //! only waits for notifications would wait on it for as long as that lasts,
 //! and one whose server dropped it unseen would never be woken again. So
 //! when the server said nothing for [`CHECK_EVERY`] the wait asks it
-//! something (an empty query) and gives the connection up when the answer
+//! something (`LISTEN` again) and gives the connection up when the answer
 //! does not come within [`ANSWER_WITHIN`]: the wait then returns an error
 //! (the tail says the store is unavailable) and a later wait listens again.
 //!
@@ -23,7 +23,7 @@ use log_panel_query::{CommitWaiter, StoreError, StoreErrorKind, Wake};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::Client;
 
-use super::COMMIT_CHANNEL;
+use super::LISTEN_SQL;
 use crate::link::{Alive, Link, Opened, Stall};
 use crate::options::error_chain;
 use crate::Options;
@@ -37,7 +37,7 @@ const RETRY: Duration = Duration::from_secs(1);
 const CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// How long the server has to answer that check: an idle backend answers
-/// an empty query at once, so past this it is taken for frozen or gone.
+/// it at once, so past this it is taken for frozen or gone.
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 
 /// The longest silence of the connection's thread the wait accepts: the
@@ -147,10 +147,11 @@ impl PgCommitWaiter {
             "log-panel-pg-listen",
             move || {
                 let mut client = config.connect_now()?;
+                // `LISTEN` last: what `pg_stat_activity` shows of the session.
                 let listen = client
-                    .batch_execute(&format!("LISTEN {COMMIT_CHANNEL}"))
-                    .and_then(|()| client.query_one("SELECT pg_backend_pid()", &[]))
-                    .and_then(|row| row.try_get::<_, i32>(0));
+                    .query_one("SELECT pg_backend_pid()", &[])
+                    .and_then(|row| row.try_get::<_, i32>(0))
+                    .and_then(|pid| client.batch_execute(LISTEN_SQL).map(|()| pid));
                 match listen {
                     Ok(pid) => Ok((client, pid)),
                     Err(e) => Err(config.scrub(&error_chain(&e))),
@@ -201,7 +202,7 @@ fn listen_for(client: &mut Client, alive: &Alive, timeout: Duration, mut heard_a
         if Instant::now() >= check_at {
             // The bound on the answer counts from the question.
             alive.touch();
-            if client.batch_execute("").is_err() {
+            if client.batch_execute(LISTEN_SQL).is_err() {
                 return (Heard::Closed, heard_at);
             }
             alive.touch();
