@@ -27,10 +27,8 @@ def get(port, path, out, timeout=30):
 def conns():
     o = subprocess.run(["ss", "-tnpH", "state", "established", f"( dport = :{PGPORT} )"], capture_output=True, text=True).stdout
     return len(o.splitlines())
-shutil.rmtree(W, ignore_errors=True); os.makedirs(W); shutil.chown(W, "postgres")
-as_pg(f"{PG}/initdb", "-D", DATA, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C")
-as_pg(f"{PG}/pg_ctl", "-D", DATA, "-l", os.path.join(W, "log"), "-w", "-o", f"-p {PGPORT} -k {W} -c listen_addresses=127.0.0.1", "start")
-as_pg(f"{PG}/psql", "-h", "127.0.0.1", "-p", str(PGPORT), "-d", "postgres", "-c", "CREATE DATABASE attack")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__))); import throwaway_pg
+throwaway_pg.fresh(W, PGPORT)
 subprocess.run([BENCH, "--attack-writer", URL, "2"], cwd=W, capture_output=True)
 try:
     for k, panel in enumerate(PANELS):

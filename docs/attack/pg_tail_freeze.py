@@ -4,12 +4,13 @@ usage: [ATTACK_DIR=DIR] [FREEZE=30] pg_tail_freeze.py BENCH CLI [CLI...]   (root
 Per CLI build: a throwaway server with the schema (BENCH --attack-writer 1 s), `tail -f -n 0 --reorder-ms 0`,
 50 rows inserted (with the sink's NOTIFY), every server process SIGSTOPped for FREEZE s, SIGCONT, 50 rows more;
 reports stderr lines with their time after the freeze, the tail's threads while frozen, and rows printed vs inserted."""
-import os, shutil, signal, subprocess, sys, threading, time
+import os, signal, subprocess, sys, threading, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__))); import throwaway_pg
 BENCH, CLIS = os.path.abspath(sys.argv[1]), [os.path.abspath(p) for p in sys.argv[2:]]
 FREEZE = float(os.environ.get("FREEZE", "30"))
-PG = "/usr/lib/postgresql/15/bin"; PORT = 15455
+PG = throwaway_pg.PG; PORT = 15455
 W = os.path.join(os.environ.get("ATTACK_DIR", "/tmp"), "pgtail"); DATA = os.path.join(W, "data"); URL = f"postgres://postgres@127.0.0.1:{PORT}/attack"
-def as_pg(*a): return subprocess.run(["runuser", "-u", "postgres", "--", *a], capture_output=True, text=True)
+as_pg = throwaway_pg.as_pg
 def psql(sql): return as_pg(f"{PG}/psql", "-h", "127.0.0.1", "-p", str(PORT), "-d", "attack", "-Atc", sql).stdout.strip()
 def pids():
     pm = int(open(os.path.join(DATA, "postmaster.pid")).readline())
@@ -19,10 +20,7 @@ def insert(tag, n=50):
          f"SELECT now(), 20, 'freeze', '{tag} ' || i, 't', 1, 'h', 'a' FROM generate_series(1, {n}) i; "
          f"SELECT pg_notify('log_panel_commit', '0'); COMMIT")
 for cli in CLIS:
-    shutil.rmtree(W, ignore_errors=True); os.makedirs(W); shutil.chown(W, "postgres")
-    as_pg(f"{PG}/initdb", "-D", DATA, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C")
-    as_pg(f"{PG}/pg_ctl", "-D", DATA, "-l", os.path.join(W, "log"), "-w", "-o", f"-p {PORT} -k {W} -c listen_addresses=127.0.0.1", "start")
-    as_pg(f"{PG}/psql", "-h", "127.0.0.1", "-p", str(PORT), "-d", "postgres", "-c", "CREATE DATABASE attack")
+    throwaway_pg.fresh(W, PORT)
     subprocess.run([BENCH, "--attack-writer", URL, "1"], cwd=W, capture_output=True)
     try:
         out = open(os.path.join(W, "tail.out"), "w")

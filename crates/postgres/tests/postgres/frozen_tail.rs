@@ -76,6 +76,18 @@ fn assert_silent_server(err: &StoreError) {
     assert!(!text.contains('\n'), "one line: {text}");
 }
 
+/// A waiter listening through the proxy, then cut off from the server by
+/// `cut` until a wait failed as on a silent server, within the bound: the
+/// direct URL, the proxy and the waiter.
+fn cut_off(cut: fn(&Freezer)) -> Option<(String, Freezer, PgCommitWaiter)> {
+    let (direct, proxy, url) = through_freezer()?;
+    let (w, err, took) = wait_until_it_fails(&proxy, listening(&url), cut);
+    assert_silent_server(&err);
+    assert!(took < REPORTED_WITHIN, "{took:?}");
+    println!("the wait failed {} ms after the cut: {err}", took.as_millis());
+    Some((direct, proxy, w))
+}
+
 /// Waits until the waiter listens on a new connection after the thaw.
 fn until_listening_again(w: &mut PgCommitWaiter, connects: u64) {
     let started = Instant::now();
@@ -91,12 +103,7 @@ fn until_listening_again(w: &mut PgCommitWaiter, connects: u64) {
 /// thaw the waiter listens again and a commit wakes it.
 #[test]
 fn a_listener_on_a_frozen_server_says_so_within_the_bound_and_listens_again_after_the_thaw() {
-    let Some((direct, proxy, url)) = through_freezer() else { return };
-    let w = listening(&url);
-    let (mut w, err, took) = wait_until_it_fails(&proxy, w, Freezer::freeze);
-    assert_silent_server(&err);
-    assert!(took < REPORTED_WITHIN, "{took:?}");
-    println!("the wait failed {} ms after the freeze: {err}", took.as_millis());
+    let Some((direct, proxy, mut w)) = cut_off(Freezer::freeze) else { return };
     for _ in 0..10 {
         let started = Instant::now();
         assert_eq!(w.wait(SLICE).unwrap(), Wake::TimedOut);
@@ -131,11 +138,7 @@ fn assert_a_commit_wakes(mut w: PgCommitWaiter, direct: &str) {
 /// at once, and commits wake it again.
 #[test]
 fn a_listener_connection_lost_in_a_black_hole_is_given_up_and_listening_resumes() {
-    let Some((direct, proxy, url)) = through_freezer() else { return };
-    let w = listening(&url);
-    let (mut w, err, took) = wait_until_it_fails(&proxy, w, Freezer::black_hole_open_connections);
-    assert_silent_server(&err);
-    assert!(took < REPORTED_WITHIN, "{took:?}");
+    let Some((direct, _proxy, mut w)) = cut_off(Freezer::black_hole_open_connections) else { return };
     until_listening_again(&mut w, 2);
     assert_a_commit_wakes(w, &direct);
 }
