@@ -381,12 +381,13 @@ mod tests {
         let ids = by_hand(&path, "req-7");
         assert_eq!(ids.len(), 20);
         assert_eq!(got, expect(ids));
-        // The tail's 3 000 rows once (three scans of it before), plus the listed rows tested again.
-        assert!((3_000..3_000 + 100).contains(&n), "tested {n} rows");
+        // The tail's 3 000 rows once (three scans of it before: 9 000), plus
+        // each statement's candidates tested again (20 matches, 5 statements).
+        assert!((3_000..3_000 + 150).contains(&n), "tested {n} rows");
         // Again within the memory's time, nothing written: the listed rows only.
         let (n, got) = view(&tested);
         assert_eq!(got, expect(by_hand(&path, "req-7")));
-        assert!(n < 100, "tested {n} rows");
+        assert!(n < 150, "tested {n} rows");
 
         // Rows written since: only they are scanned, and they are found.
         sink.write(&Batch::new(&origin, &requests(t0, 5_000..5_500))).unwrap();
@@ -394,7 +395,7 @@ mod tests {
         let ids = by_hand(&path, "req-7");
         assert_eq!((ids.len(), ids.last()), (22, Some(&5_258)));
         assert_eq!(got, expect(ids));
-        assert!((500..500 + 100).contains(&n), "tested {n} rows");
+        assert!((500..500 + 150).contains(&n), "tested {n} rows");
 
         // Matches deleted in the tail (the oldest one there, and the newest):
         // listed, tested again, no match.
