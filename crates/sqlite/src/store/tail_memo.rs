@@ -152,8 +152,9 @@ impl TailMemo {
             // A memory from a higher mark (an index rebuilt since) or past the
             // newest row (rows deleted at the top, whose ids the next rows take)
             // is not the tail's: read anew.
-            let at =
-                entries.iter().position(|e| e.file == file && e.condition == *condition && e.from <= mark && e.upto <= newest);
+            let at = entries
+                .iter()
+                .position(|e| e.file == file && e.condition == *condition && e.from <= mark && e.upto <= newest);
             at.map(|i| entries.swap_remove(i))
         };
         // Nor is one whose newest row is gone or another's: the top deleted
@@ -318,11 +319,16 @@ mod tests {
         let count = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&count);
         let conn = store.conn().unwrap();
-        conn.create_scalar_function("instr", 2, FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC, move |ctx| {
-            counted.fetch_add(1, Ordering::Relaxed);
-            let (hay, needle) = (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?);
-            Ok(hay.zip(needle).map(|(h, n)| h.find(&n).map_or(0, |at| h[..at].chars().count() as i64 + 1)))
-        })
+        conn.create_scalar_function(
+            "instr",
+            2,
+            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+            move |ctx| {
+                counted.fetch_add(1, Ordering::Relaxed);
+                let (hay, needle) = (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?);
+                Ok(hay.zip(needle).map(|(h, n)| h.find(&n).map_or(0, |at| h[..at].chars().count() as i64 + 1)))
+            },
+        )
         .unwrap();
         count
     }
