@@ -236,6 +236,22 @@ mod tests {
             .collect()
     }
 
+    /// A file (`logs.db` in the directory) of `records(t0, 0..5_000)`, the
+    /// first 2 000 indexed, the 3 000 above them the unindexed tail (no idle
+    /// step after their write); its sink, to write more.
+    fn indexed_then_tail(
+        records: fn(i64, std::ops::Range<i64>) -> Vec<Record>,
+    ) -> (tempfile::TempDir, i64, crate::SqliteSink, Origin) {
+        let dir = tempfile::tempdir().unwrap();
+        let t0 = Timestamp::now().0 - 30 * DAY;
+        let mut sink = crate::SqliteSink::open(dir.path().join("logs.db")).unwrap();
+        let origin = Origin::new("a", "h", 1);
+        sink.write(&Batch::new(&origin, &records(t0, 0..2_000))).unwrap();
+        while sink.idle().unwrap() {}
+        sink.write(&Batch::new(&origin, &records(t0, 2_000..5_000))).unwrap();
+        (dir, t0, sink, origin)
+    }
+
     /// Rows the scan side tested while `read` ran.
     fn scanned<T>(read: impl FnOnce() -> T) -> (usize, T) {
         let before = search::SCANNED.with(std::cell::Cell::get);
@@ -261,15 +277,8 @@ mod tests {
     /// rows written after, once more; every answer is the one the rows give.
     #[test]
     fn a_search_page_s_parts_scan_the_unindexed_tail_once() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, t0, mut sink, origin) = indexed_then_tail(records);
         let path = dir.path().join("logs.db");
-        let t0 = Timestamp::now().0 - 30 * DAY;
-        let mut sink = crate::SqliteSink::open(&path).unwrap();
-        let origin = Origin::new("a", "h", 1);
-        sink.write(&Batch::new(&origin, &records(t0, 0..2_000))).unwrap();
-        while sink.idle().unwrap() {}
-        // The tail: written, not indexed (no idle step).
-        sink.write(&Batch::new(&origin, &records(t0, 2_000..5_000))).unwrap();
         let store = SqliteStore::open(&path).unwrap();
         let mark = search::indexed_mark(&store.conn().unwrap()).unwrap();
         assert_eq!(mark, 2_000, "the tail is 3 000 rows above the mark");
@@ -361,15 +370,8 @@ mod tests {
     /// one the rows give.
     #[test]
     fn a_context_condition_s_reads_scan_the_unindexed_tail_once() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, t0, mut sink, origin) = indexed_then_tail(requests);
         let path = dir.path().join("logs.db");
-        let t0 = Timestamp::now().0 - 30 * DAY;
-        let mut sink = crate::SqliteSink::open(&path).unwrap();
-        let origin = Origin::new("a", "h", 1);
-        sink.write(&Batch::new(&origin, &requests(t0, 0..2_000))).unwrap();
-        while sink.idle().unwrap() {}
-        // The tail: written, not indexed (no idle step).
-        sink.write(&Batch::new(&origin, &requests(t0, 2_000..5_000))).unwrap();
         let store = SqliteStore::open(&path).unwrap();
         let mark = crate::sql::key_mark(&store.conn().unwrap(), "request_id").unwrap();
         assert_eq!(mark, 2_000, "the tail is 3 000 rows above the side table's mark");
