@@ -281,10 +281,7 @@ impl Sql {
                 }
                 _ => (String::new(), String::new(), String::new()),
             };
-            // The tail's remembered matches, tested by id; then the rows
-            // the memory does not cover: those below its mark (only when
-            // this statement's mark is lower, an index rebuilt since) and
-            // those written after it.
+            // The tail: its remembered matches by id and the rows the memory does not cover.
             let tail = self.tail_arms(&from, &scan, self.text_plan.tail.clone());
             let within = self.text_plan.within.map_or_else(String::new, |(lo, hi)| {
                 let (lo, hi) = (self.bind(lo), self.bind(hi));

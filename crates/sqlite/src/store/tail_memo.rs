@@ -8,9 +8,9 @@
 //! 20 000-row tail tested 40 000 messages for its rows and histogram, 80 000
 //! with the field keys open; docs/performance.md, session 43). A context
 //! condition (`request_id = …`, the request view) reads the rows above the
-//! context side table's mark the same way, each request again: beside a
-//! writer whose index lags 200 000 records, every request view tested
-//! 200 000 contexts (docs/performance.md, session 45). The store keeps, for
+//! context side table's mark the same way: a request view's three reads
+//! each tested every context of the tail, 600 000 beside a writer whose
+//! index lagged 200 000 records (docs/performance.md, session 45). The store keeps, for
 //! a few seconds, the ids of the tail's rows that pass a condition (the tail
 //! up to the newest id it read), and each part reads those rows by id and
 //! tests only the rows written since. The ids are candidates only: every
