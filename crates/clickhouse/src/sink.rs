@@ -383,7 +383,7 @@ impl ChSink {
         let options = self.http.options();
         let url = || options.redacted().to_owned();
         schema::migrate(&self.http, shard).map_err(|e| match e {
-            MigrateError::Request(e @ RequestError::Transport(_)) => {
+            MigrateError::Request(e @ (RequestError::Transport(_) | RequestError::Silent { .. })) => {
                 Error::Connect { url: url(), reason: e.to_string() }
             }
             MigrateError::Request(e) => Error::Migrate { url: url(), reason: e.to_string() },
