@@ -143,13 +143,21 @@ pub fn freeze(rounds: usize) {
             cluster.pause_shard(1);
             let mut n = 0u64;
             let (write, err) = loop {
-                let records: Vec<Record> = (0..1_000).map(|_| { n += 1; Record::new(Level::Info, "bench::freeze", format!("record {n}")) }).collect();
+                let records: Vec<Record> = (0..1_000)
+                    .map(|_| {
+                        n += 1;
+                        Record::new(Level::Info, "bench::freeze", format!("record {n}"))
+                    })
+                    .collect();
                 let started = Instant::now();
                 if let Err(e) = sink.write(&Batch::new(&origin, &records)) {
                     break (started.elapsed(), e.to_string());
                 }
             };
-            println!("round {round}, {side}: a batch into the frozen shard failed after {:.2} s: {err}", write.as_secs_f64());
+            println!(
+                "round {round}, {side}: a batch into the frozen shard failed after {:.2} s: {err}",
+                write.as_secs_f64()
+            );
             let started = Instant::now();
             let read = store.records(&RecordFilter::default(), PageAt::Newest, 10).err().map(|e| e.to_string());
             println!(

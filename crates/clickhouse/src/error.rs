@@ -177,6 +177,9 @@ mod tests {
         let silent = RequestError::Silent { shard: 2, host: "ch2:8123".into(), silence: Duration::from_millis(2_000) };
         assert_eq!(classify(&silent), SinkErrorKind::Unavailable);
         assert!(!silent.never_sent(), "a silent request may have reached the shard: in doubt");
-        assert_eq!(silent.to_string(), "shard 2 (ch2:8123) was silent for 2000 ms: no byte sent or received (silence_ms)");
+        assert_eq!(
+            silent.to_string(),
+            "shard 2 (ch2:8123) was silent for 2000 ms: no byte sent or received (silence_ms)"
+        );
     }
 }

@@ -69,7 +69,8 @@ impl Http {
     pub(crate) fn query(&self, shard: usize, sql: &str, settings: &[(&str, &str)]) -> Result<String, RequestError> {
         let select = sql.trim_start().get(..6).is_some_and(|w| w.eq_ignore_ascii_case("select"));
         // Only a read may be sent twice; it needs an id for the second to replace the first.
-        let id = select.then(|| format!("lp-select-{}-{}", std::process::id(), STATEMENTS.fetch_add(1, Ordering::Relaxed)));
+        let id =
+            select.then(|| format!("lp-select-{}-{}", std::process::id(), STATEMENTS.fetch_add(1, Ordering::Relaxed)));
         let request = self.request(&self.agent, shard, settings, id.as_deref())?;
         let mut answer = self.finish(shard, request.send(sql));
         if let (Err(RequestError::Silent { .. }), Some(id)) = (&answer, &id) {
@@ -96,7 +97,13 @@ impl Http {
 
     /// A `SELECT` fell silent on `shard`: the frozen shard, when `/ping`
     /// finds one, else the answer of the same statement sent again.
-    fn after_silence(&self, shard: usize, sql: &str, settings: &[(&str, &str)], id: &str) -> Result<String, RequestError> {
+    fn after_silence(
+        &self,
+        shard: usize,
+        sql: &str,
+        settings: &[(&str, &str)],
+        id: &str,
+    ) -> Result<String, RequestError> {
         let others = (0..self.options.hosts().len()).filter(|&s| s != shard);
         for probed in std::iter::once(shard).chain(others) {
             self.ping(probed)?;
@@ -116,7 +123,11 @@ impl Http {
         if answer.trim() == "Ok." {
             Ok(())
         } else {
-            Err(RequestError::Transport(format!("shard {} ({host}) answered /ping with `{}`", shard + 1, answer.trim())))
+            Err(RequestError::Transport(format!(
+                "shard {} ({host}) answered /ping with `{}`",
+                shard + 1,
+                answer.trim()
+            )))
         }
     }
 
@@ -306,7 +317,10 @@ mod tests {
     fn http(ports: &[u16]) -> Http {
         let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let cluster = if ports.len() > 1 { "&cluster=c" } else { "" };
-        Http::new(&Options::parse(&format!("clickhouse://{}/db?silence_ms=300&timeout_ms=20000{cluster}", hosts.join(","))).unwrap())
+        Http::new(
+            &Options::parse(&format!("clickhouse://{}/db?silence_ms=300&timeout_ms=20000{cluster}", hosts.join(",")))
+                .unwrap(),
+        )
     }
 
     #[test]

@@ -642,7 +642,8 @@ impl Sink for ChSink {
                     Err(e) => {
                         let kind = classify(&e);
                         self.in_doubt.keep(doubt);
-                        return Err(SinkError::new(kind, format!("settling an earlier insert of this batch: {e}")));
+                        return Err(SinkError::new(kind, format!("settling an earlier insert of this batch: {e}"))
+                            .with_source(e));
                     }
                 };
                 doubt.attempt += 1;

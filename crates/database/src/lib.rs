@@ -142,7 +142,9 @@ fn clickhouse(text: &str) -> Result<Database, DatabaseError> {
     #[cfg(feature = "clickhouse")]
     if let Err(e) = log_panel_clickhouse::Options::parse(text) {
         return Err(match e {
-            log_panel_clickhouse::Error::InvalidUrl { url, reason } => DatabaseError::InvalidClickHouseUrl { url, reason },
+            log_panel_clickhouse::Error::InvalidUrl { url, reason } => {
+                DatabaseError::InvalidClickHouseUrl { url, reason }
+            }
             other => DatabaseError::InvalidClickHouseUrl { url: redact_url(text), reason: other.to_string() },
         });
     }
