@@ -340,6 +340,22 @@ mod tests {
         silent(http(&[alive]).query(0, "INSERT INTO t SELECT 1", &[]).unwrap_err(), alive, 1);
     }
 
+    /// A real server computing longer than `silence_ms` before its answer's
+    /// first byte: the read is sent again (the first one replaced) and
+    /// answers, rather than failing as a frozen shard.
+    #[test]
+    fn a_select_computing_past_the_silence_bound_on_a_real_server_answers() {
+        let Some(cluster) = log_panel_testing::clickhouse::Cluster::start() else { return };
+        let url = cluster.create_database();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let http = Http::new(&Options::parse(&format!("{url}{sep}silence_ms=100")).unwrap());
+        let sql = "SELECT count() FROM numbers(200000000) WHERE sipHash64(number) % 7 = 0";
+        let expected = cluster.query(0, sql);
+        assert_eq!(http.query(0, sql, &[]).unwrap(), expected);
+        let running = cluster.query(0, "SELECT count() FROM system.processes WHERE query_id LIKE 'lp-select-%'");
+        assert_eq!(running.trim(), "0", "the first, silent, run was replaced, not left running");
+    }
+
     #[test]
     fn a_select_silent_on_live_shards_is_sent_again_and_answered() {
         let ports = [shard(true), shard(true)];
