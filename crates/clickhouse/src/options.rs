@@ -19,10 +19,10 @@
 //! connection, nothing answers) — fails the request as
 //! [`RequestError::Silent`](crate::RequestError::Silent) within that bound.
 //! A large insert or read that keeps bytes moving, however slowly, is not
-//! cut by it; a statement that computes for longer than `silence_ms`
-//! before its answer's first byte is, so raise it for reads that aggregate
-//! for long. `timeout_ms` (default 30 000) is the backstop: the most one
-//! request may take, bytes moving or not.
+//! cut by it; a `SELECT` silent because the server computes before its
+//! answer's first byte is sent again once every shard answers `/ping` (see
+//! the `http` module). `timeout_ms` (default 30 000) is the backstop: the
+//! most one request may take, bytes moving or not.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
