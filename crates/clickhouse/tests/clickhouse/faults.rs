@@ -245,7 +245,7 @@ fn request_error(e: &SinkError) -> Option<&RequestError> {
 fn a_frozen_shard_fails_a_write_and_a_read_within_the_silence_bound_and_loses_nothing() {
     let Some(cluster) = Cluster::start() else { return };
     let url = cluster.create_database();
-    let db = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+    let db = crate::database(&url);
     let mut sink = ChSink::connect(&url).unwrap();
     assert_eq!((sink.options().silence(), sink.options().timeout()), (DEFAULT_SILENCE, DEFAULT_TIMEOUT));
     let store = ChStore::connect(&url).unwrap();
