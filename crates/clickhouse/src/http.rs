@@ -26,6 +26,7 @@
 
 use std::io::Read as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::error::{RequestError, NOT_CONNECTED};
@@ -43,6 +44,10 @@ pub(crate) struct Http {
 
 /// Numbers the statements this process may send twice (see the module documentation).
 static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+/// Tells this process's statement ids from those of other processes on the
+/// same servers (`replace_running_query` cancels a running statement of the
+/// same id, whoever sent it).
+static PROCESS: OnceLock<u64> = OnceLock::new();
 
 impl Http {
     pub(crate) fn new(options: &Options) -> Http {
@@ -69,8 +74,10 @@ impl Http {
     pub(crate) fn query(&self, shard: usize, sql: &str, settings: &[(&str, &str)]) -> Result<String, RequestError> {
         let select = sql.trim_start().get(..6).is_some_and(|w| w.eq_ignore_ascii_case("select"));
         // Only a read may be sent twice; it needs an id for the second to replace the first.
-        let id =
-            select.then(|| format!("lp-select-{}-{}", std::process::id(), STATEMENTS.fetch_add(1, Ordering::Relaxed)));
+        let id = select.then(|| {
+            let process = PROCESS.get_or_init(crate::sink::random_u64);
+            format!("lp-select-{process:016x}-{}", STATEMENTS.fetch_add(1, Ordering::Relaxed))
+        });
         let request = self.request(&self.agent, shard, settings, id.as_deref())?;
         let mut answer = self.finish(shard, request.send(sql));
         if let (Err(RequestError::Silent { .. }), Some(id)) = (&answer, &id) {

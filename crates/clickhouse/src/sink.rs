@@ -254,7 +254,8 @@ fn random_tag() -> u16 {
     (random_u64() & 0xffff) as u16
 }
 
-fn random_u64() -> u64 {
+/// A number of this process and moment: writer ids, and the statement ids of [`Http`].
+pub(crate) fn random_u64() -> u64 {
     let mut h = RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
