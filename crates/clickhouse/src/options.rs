@@ -158,7 +158,8 @@ impl Options {
     }
 
     /// How long one HTTP request may go without a byte sent or received
-    /// (see the [module documentation](self)).
+    /// (the URL's `silence_ms`, else [`DEFAULT_SILENCE`]) before it fails as
+    /// [`RequestError::Silent`](crate::RequestError::Silent).
     pub fn silence(&self) -> Duration {
         self.silence
     }
