@@ -113,3 +113,59 @@ pub fn run(cluster: &Cluster, records: u64, rounds: usize) -> (Vec<Row>, Vec<Str
         [raw(cluster, records), log_panel(cluster, records, 1), log_panel(cluster, records, 4)]
     })
 }
+
+/// `--ch-freeze ROUNDS`: how long a write and a read take to fail with one
+/// shard of a fresh two-shard cluster frozen (SIGSTOP), under the URL's
+/// defaults (`silence_ms` 2 000, `timeout_ms` 30 000) and with the silence
+/// bound out of reach (`silence_ms=60000`: the whole-request 30 s alone, as
+/// before it existed), the two alternating, each round on a cluster of its
+/// own. One line per measurement on stdout.
+pub fn freeze(rounds: usize) {
+    use log_panel_clickhouse::{ChSink, ChStore};
+    use log_panel_core::{Batch, Sink};
+    use log_panel_query::{PageAt, RecordFilter, Store};
+
+    let origin = Origin::new("bench", "freeze", 1);
+    for round in 0..rounds {
+        let sides: [(&str, &str); 2] = [("silence_ms=2000 (default)", ""), ("silence_ms=60000", "&silence_ms=60000")];
+        let order: Vec<_> = if round % 2 == 0 { sides.to_vec() } else { sides.iter().rev().copied().collect() };
+        for (side, extra) in order {
+            let cluster = match cluster() {
+                Ok(c) => c,
+                Err(e) => return println!("{e}"),
+            };
+            let url = cluster.create_database();
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let url = format!("{url}{sep}{}", extra.trim_start_matches('&'));
+            let url = url.trim_end_matches(['?', '&']).to_owned();
+            let mut sink = ChSink::connect(&url).expect("a sink");
+            let store = ChStore::connect(&url).expect("a store");
+            cluster.pause_shard(1);
+            let mut n = 0u64;
+            let (write, err) = loop {
+                let records: Vec<Record> = (0..1_000)
+                    .map(|_| {
+                        n += 1;
+                        Record::new(Level::Info, "bench::freeze", format!("record {n}"))
+                    })
+                    .collect();
+                let started = Instant::now();
+                if let Err(e) = sink.write(&Batch::new(&origin, &records)) {
+                    break (started.elapsed(), e.to_string());
+                }
+            };
+            println!(
+                "round {round}, {side}: a batch into the frozen shard failed after {:.2} s: {err}",
+                write.as_secs_f64()
+            );
+            let started = Instant::now();
+            let read = store.records(&RecordFilter::default(), PageAt::Newest, 10).err().map(|e| e.to_string());
+            println!(
+                "round {round}, {side}: a read failed after {:.2} s: {}",
+                started.elapsed().as_secs_f64(),
+                read.unwrap_or_else(|| "it answered".into())
+            );
+            cluster.resume_shard(1);
+        }
+    }
+}

@@ -75,7 +75,8 @@ const USAGE: &str = "usage: log-panel-bench [--quick] [--json out.json] [--only 
        [--load-busy K (K busy-loop processes at nice 0 beside the whole load phase: a CPU the application shares)]
        [--load-no-copy (no *panel on a copy* variant)]
        log-panel-bench --pg-read POSTGRES_URL RECORDS REPEATS (PostgreSQL read side, see read/pg.rs)
-       log-panel-bench --ch-read CLICKHOUSE_URL|local RECORDS REPEATS (ClickHouse read side, see read/ch.rs)";
+       log-panel-bench --ch-read CLICKHOUSE_URL|local RECORDS REPEATS (ClickHouse read side, see read/ch.rs)
+       log-panel-bench --ch-freeze ROUNDS (time to fail with a ClickHouse shard frozen, see ch.rs)";
 
 fn parse() -> Result<Options, String> {
     let mut opts = Options {
@@ -202,6 +203,10 @@ fn main() -> ExitCode {
                 eprintln!("FAILED: {f}");
             }
             return if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+        }
+        "--ch-freeze" => {
+            ch::freeze(num(1).max(1) as usize);
+            return ExitCode::SUCCESS;
         }
         "--attack-writer" => {
             attack::writer(&arg(1), num(2));

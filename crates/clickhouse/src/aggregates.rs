@@ -154,8 +154,8 @@ pub(crate) fn rebuild_day(http: &Http, shard: usize, day: u32) -> Result<(), Req
 /// the view would have. Rows inserted meanwhile by a writer into that day
 /// may be counted twice or not at all; run it on days no writer writes to.
 pub(crate) fn rebuild_table_day(http: &Http, shard: usize, table: &str, day: u32) -> Result<(), RequestError> {
-    http.query(shard, &format!("ALTER TABLE {table}_local DROP PARTITION {day}"), &[])?;
+    http.query_patient(shard, &format!("ALTER TABLE {table}_local DROP PARTITION {day}"), &[])?;
     let condition = format!("toYYYYMMDD(time) = {day}");
-    http.query(shard, &format!("INSERT INTO {table}_local {}", select(table, &condition)), &[])?;
+    http.query_patient(shard, &format!("INSERT INTO {table}_local {}", select(table, &condition)), &[])?;
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! Errors at start, and what kind of [`SinkError`] a failed request is.
 
+use std::time::Duration;
+
 use log_panel_core::SinkErrorKind;
 
 /// An error while configuring, reaching or migrating the servers. Every
@@ -85,6 +87,17 @@ pub enum RequestError {
     /// No answer: the connection failed, broke, or timed out.
     #[error("{0}")]
     Transport(String),
+    /// No byte moved either way for the URL's `silence_ms`: the shard is
+    /// frozen or cut off. What the request sent may have reached it.
+    #[error("shard {shard} ({host}) was silent for {} ms: no byte sent or received (silence_ms)", silence.as_millis())]
+    Silent {
+        /// The shard (from 1, in the URL's order).
+        shard: usize,
+        /// Its `host:port`.
+        host: String,
+        /// The bound that ran out (`silence_ms`).
+        silence: Duration,
+    },
     /// The server answered with an error.
     #[error("HTTP {status}: {message}")]
     Server {
@@ -108,7 +121,7 @@ impl RequestError {
     pub fn code(&self) -> Option<u32> {
         match self {
             RequestError::Server { code, .. } => *code,
-            RequestError::Transport(_) => None,
+            RequestError::Transport(_) | RequestError::Silent { .. } => None,
         }
     }
 }
@@ -118,7 +131,7 @@ pub(crate) const NOT_CONNECTED: &str = "cannot connect";
 
 /// Which [`SinkErrorKind`] a failed insert maps to.
 ///
-/// - no answer (connection refused, broken, timed out), HTTP 5xx without a
+/// - no answer (connection refused, broken, timed out, silent), HTTP 5xx without a
 ///   code, and the codes of a server that is overloaded, short of memory or
 ///   disk, shutting down or still starting: [`Unavailable`](SinkErrorKind::Unavailable);
 /// - the codes of data the server cannot parse or store (the batch's rows):
@@ -126,7 +139,7 @@ pub(crate) const NOT_CONNECTED: &str = "cannot connect";
 /// - anything else (a missing table, a refused login): [`Other`](SinkErrorKind::Other).
 pub fn classify(e: &RequestError) -> SinkErrorKind {
     match e {
-        RequestError::Transport(_) => SinkErrorKind::Unavailable,
+        RequestError::Transport(_) | RequestError::Silent { .. } => SinkErrorKind::Unavailable,
         RequestError::Server { code: None, status, .. } if *status >= 500 => SinkErrorKind::Unavailable,
         RequestError::Server { code: Some(code), .. } => match code {
             // Cannot parse or read the rows; a value too large; bad UTF-8 or a bad number.
@@ -161,5 +174,12 @@ mod tests {
         assert_eq!(classify(&no_code), SinkErrorKind::Unavailable);
         assert!(RequestError::Transport(format!("{NOT_CONNECTED}: refused")).never_sent());
         assert!(!RequestError::Transport("timed out".into()).never_sent());
+        let silent = RequestError::Silent { shard: 2, host: "ch2:8123".into(), silence: Duration::from_millis(2_000) };
+        assert_eq!(classify(&silent), SinkErrorKind::Unavailable);
+        assert!(!silent.never_sent(), "a silent request may have reached the shard: in doubt");
+        assert_eq!(
+            silent.to_string(),
+            "shard 2 (ch2:8123) was silent for 2000 ms: no byte sent or received (silence_ms)"
+        );
     }
 }

@@ -4,8 +4,29 @@
 //! No async runtime: the sink runs on the writer thread and the read side
 //! is blocking by contract. The user and password travel as the `user` and
 //! `password` parameters, which every ClickHouse release accepts.
+//!
+//! Each request is bounded twice (see [`crate::options`]): by the URL's
+//! `silence_ms`, as the client's limit on every socket read and write —
+//! each restarts once a byte has moved, so a frozen shard fails a request
+//! in that time while a slow one that keeps sending is left alone — and by
+//! `timeout_ms`, the whole request's backstop.
+//!
+//! A statement also falls silent while the server computes before the
+//! first byte of its answer (an aggregate over much data), which a frozen
+//! shard cannot be told apart from on the socket. So a silent statement is
+//! followed by `/ping` to every shard (the shard asked first; a `SELECT`
+//! through a `Distributed` table waits on all of them), under the same
+//! bound: a shard that does not answer is the frozen one, named in the
+//! error. When all answer, a `SELECT` is sent again under the same
+//! `query_id` with `replace_running_query=1` (the server cancels the first)
+//! and bounded by `timeout_ms` alone; any other statement may have changed
+//! something, so it fails as silent and its caller decides. Statements
+//! that compute for long by nature (rebuilding aggregates, maintenance)
+//! use [`Http::query_patient`], bounded by `timeout_ms` alone.
 
 use std::io::Read as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::error::{RequestError, NOT_CONNECTED};
@@ -14,19 +35,33 @@ use crate::Options;
 /// A client for the shards of one URL.
 #[derive(Clone)]
 pub(crate) struct Http {
+    /// Bounded by `silence_ms` per socket read and write, and `timeout_ms`.
     agent: ureq::Agent,
+    /// Bounded by `timeout_ms` alone.
+    patient: ureq::Agent,
     options: Options,
 }
 
+/// Numbers the statements this process may send twice (see the module documentation).
+static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+/// Tells this process's statement ids from those of other processes on the
+/// same servers (`replace_running_query` cancels a running statement of the
+/// same id, whoever sent it).
+static PROCESS: OnceLock<u64> = OnceLock::new();
+
 impl Http {
     pub(crate) fn new(options: &Options) -> Http {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(options.timeout()))
-            .timeout_connect(Some(options.timeout().min(Duration::from_secs(5))))
-            .build()
-            .into();
-        Http { agent, options: options.clone() }
+        let agent = |silence: Option<Duration>| -> ureq::Agent {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(options.timeout()))
+                .timeout_per_read(silence)
+                .timeout_per_write(silence)
+                .timeout_connect(Some(options.timeout().min(Duration::from_secs(5))))
+                .build()
+                .into()
+        };
+        Http { agent: agent(Some(options.silence())), patient: agent(None), options: options.clone() }
     }
 
     pub(crate) fn options(&self) -> &Options {
@@ -34,19 +69,80 @@ impl Http {
     }
 
     /// Runs `sql` (the whole statement in the body) on shard `shard` with
-    /// the given settings; returns the answer's body.
+    /// the given settings; returns the answer's body. Silent, see the
+    /// [module documentation](self).
     pub(crate) fn query(&self, shard: usize, sql: &str, settings: &[(&str, &str)]) -> Result<String, RequestError> {
-        let request = self.request(shard, settings, None)?;
-        let answer = self.finish(request.send(sql));
+        let select = sql.trim_start().get(..6).is_some_and(|w| w.eq_ignore_ascii_case("select"));
+        // Only a read may be sent twice; it needs an id for the second to replace the first.
+        let id = select.then(|| {
+            let process = PROCESS.get_or_init(crate::sink::random_u64);
+            format!("lp-select-{process:016x}-{}", STATEMENTS.fetch_add(1, Ordering::Relaxed))
+        });
+        let request = self.request(&self.agent, shard, settings, id.as_deref())?;
+        let mut answer = self.finish(shard, request.send(sql));
+        if let (Err(RequestError::Silent { .. }), Some(id)) = (&answer, &id) {
+            answer = self.after_silence(shard, sql, settings, id);
+        }
         self.log(shard, sql, settings, None, &answer);
         answer
+    }
+
+    /// [`Http::query`] bounded by `timeout_ms` alone, for a statement that
+    /// computes for long before it answers by nature (rebuilding a day of
+    /// aggregates, maintenance).
+    pub(crate) fn query_patient(
+        &self,
+        shard: usize,
+        sql: &str,
+        settings: &[(&str, &str)],
+    ) -> Result<String, RequestError> {
+        let request = self.request(&self.patient, shard, settings, None)?;
+        let answer = self.finish(shard, request.send(sql));
+        self.log(shard, sql, settings, None, &answer);
+        answer
+    }
+
+    /// A `SELECT` fell silent on `shard`: the frozen shard, when `/ping`
+    /// finds one, else the answer of the same statement sent again.
+    fn after_silence(
+        &self,
+        shard: usize,
+        sql: &str,
+        settings: &[(&str, &str)],
+        id: &str,
+    ) -> Result<String, RequestError> {
+        let others = (0..self.options.hosts().len()).filter(|&s| s != shard);
+        for probed in std::iter::once(shard).chain(others) {
+            self.ping(probed)?;
+        }
+        let mut again = settings.to_vec();
+        again.push(("replace_running_query", "1"));
+        let request = self.request(&self.patient, shard, &again, Some(id))?;
+        self.finish(shard, request.send(sql))
+    }
+
+    /// Whether `shard` answers `/ping` (ClickHouse's `Ok.`) within `silence_ms`.
+    fn ping(&self, shard: usize) -> Result<(), RequestError> {
+        let Some(host) = self.options.hosts().get(shard) else {
+            return Err(RequestError::Transport(format!("{NOT_CONNECTED}: no shard {shard}")));
+        };
+        let answer = self.finish(shard, self.agent.get(&format!("http://{host}/ping")).call())?;
+        if answer.trim() == "Ok." {
+            Ok(())
+        } else {
+            Err(RequestError::Transport(format!(
+                "shard {} ({host}) answered /ping with `{}`",
+                shard + 1,
+                answer.trim()
+            )))
+        }
     }
 
     /// Runs `INSERT … FORMAT RowBinary` (`sql`, in the URL) with `rows` as
     /// the body, under `query_id`.
     pub(crate) fn insert(&self, shard: usize, sql: &str, rows: &[u8], query_id: &str) -> Result<(), RequestError> {
-        let request = self.request(shard, &[("query", sql)], Some(query_id))?;
-        let answer = self.finish(request.send(rows));
+        let request = self.request(&self.agent, shard, &[("query", sql)], Some(query_id))?;
+        let answer = self.finish(shard, request.send(rows));
         self.log(shard, sql, &[], Some(rows), &answer);
         answer.map(drop)
     }
@@ -86,6 +182,7 @@ impl Http {
 
     fn request(
         &self,
+        agent: &ureq::Agent,
         shard: usize,
         settings: &[(&str, &str)],
         query_id: Option<&str>,
@@ -93,7 +190,7 @@ impl Http {
         let Some(host) = self.options.hosts().get(shard) else {
             return Err(RequestError::Transport(format!("{NOT_CONNECTED}: no shard {shard}")));
         };
-        let mut request = self.agent.post(&format!("http://{host}/")).query("database", self.options.database());
+        let mut request = agent.post(&format!("http://{host}/")).query("database", self.options.database());
         if let Some(user) = self.options.user() {
             request = request.query("user", user);
         }
@@ -109,15 +206,21 @@ impl Http {
         Ok(request)
     }
 
-    fn finish(&self, sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<String, RequestError> {
-        let mut response = sent.map_err(|e| self.transport(e))?;
+    fn finish(
+        &self,
+        shard: usize,
+        sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<String, RequestError> {
+        let mut response = sent.map_err(|e| self.transport(shard, e))?;
         let status = response.status().as_u16();
         let mut body = String::new();
-        response
-            .body_mut()
-            .as_reader()
-            .read_to_string(&mut body)
-            .map_err(|e| RequestError::Transport(self.options.scrub(&format!("reading the answer: {e}"))))?;
+        response.body_mut().as_reader().read_to_string(&mut body).map_err(|e| {
+            // The body's reader wraps the client's own errors (a timeout among them) in an `io::Error`.
+            match self.transport(shard, ureq::Error::from(e)) {
+                RequestError::Transport(shown) => RequestError::Transport(format!("reading the answer: {shown}")),
+                silent => silent,
+            }
+        })?;
         if (200..300).contains(&status) {
             return Ok(body);
         }
@@ -125,7 +228,11 @@ impl Http {
         Err(RequestError::Server { status, code: error_code(&message), message })
     }
 
-    fn transport(&self, e: ureq::Error) -> RequestError {
+    fn transport(&self, shard: usize, e: ureq::Error) -> RequestError {
+        if let ureq::Error::Timeout(ureq::Timeout::PerRead | ureq::Timeout::PerWrite) = e {
+            let host = self.options.hosts().get(shard).cloned().unwrap_or_default();
+            return RequestError::Silent { shard: shard + 1, host, silence: self.options.silence() };
+        }
         let refused = match &e {
             ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
             ureq::Error::Io(io) => {
@@ -168,8 +275,99 @@ pub fn quote(text: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use std::io::Write as _;
+    use std::net::TcpListener;
+
+    /// A shard on loopback that answers `/ping` with `Ok.` and a statement
+    /// sent with `replace_running_query=1` with `42`, and keeps every other
+    /// request unanswered (a server computing, or frozen) until the client
+    /// goes. `ping` false: it answers nothing at all. Returns its port.
+    fn shard(ping: bool) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                std::thread::spawn(move || {
+                    let mut head = [0u8; 4096];
+                    let n = stream.read(&mut head).unwrap_or(0);
+                    let head = String::from_utf8_lossy(&head[..n]).into_owned();
+                    let body = if !ping {
+                        None
+                    } else if head.starts_with("GET /ping") {
+                        Some("Ok.\n")
+                    } else if head.contains("replace_running_query=1") {
+                        Some("42\n")
+                    } else {
+                        None
+                    };
+                    match body {
+                        Some(body) => {
+                            let answer = format!(
+                                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            let _ = stream.write_all(answer.as_bytes());
+                        }
+                        // Silent until the client hangs up.
+                        None => while stream.read(&mut [0u8; 4096]).is_ok_and(|n| n > 0) {},
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    fn http(ports: &[u16]) -> Http {
+        let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let cluster = if ports.len() > 1 { "&cluster=c" } else { "" };
+        Http::new(
+            &Options::parse(&format!("clickhouse://{}/db?silence_ms=300&timeout_ms=20000{cluster}", hosts.join(",")))
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_frozen_shard_is_named_silent() {
+        let (alive, frozen) = (shard(true), shard(false));
+        let silent = |e: RequestError, port: u16, n: usize| match e {
+            RequestError::Silent { shard, host, silence } => {
+                assert_eq!((shard, host, silence), (n, format!("127.0.0.1:{port}"), Duration::from_millis(300)));
+            }
+            other => panic!("not silent: {other:?}"),
+        };
+        // A statement on the frozen shard, and one on a live shard that waits on it.
+        silent(http(&[frozen]).query(0, "SELECT 1", &[]).unwrap_err(), frozen, 1);
+        silent(http(&[alive, frozen]).query(0, "SELECT 1", &[]).unwrap_err(), frozen, 2);
+        // An insert, or another statement that may have changed something, is not sent again.
+        silent(http(&[alive]).insert(0, "INSERT INTO t FORMAT RowBinary", b"rows", "q").unwrap_err(), alive, 1);
+        silent(http(&[alive]).query(0, "INSERT INTO t SELECT 1", &[]).unwrap_err(), alive, 1);
+    }
+
+    /// A real server computing longer than `silence_ms` before its answer's
+    /// first byte: the read is sent again (the first one replaced) and
+    /// answers, rather than failing as a frozen shard.
+    #[test]
+    fn a_select_computing_past_the_silence_bound_on_a_real_server_answers() {
+        let Some(cluster) = log_panel_testing::clickhouse::Cluster::start() else { return };
+        let url = cluster.create_database();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let http = Http::new(&Options::parse(&format!("{url}{sep}silence_ms=100")).unwrap());
+        let sql = "SELECT count() FROM numbers(200000000) WHERE sipHash64(number) % 7 = 0";
+        let expected = cluster.query(0, sql);
+        assert_eq!(http.query(0, sql, &[]).unwrap(), expected);
+        let running = cluster.query(0, "SELECT count() FROM system.processes WHERE query_id LIKE 'lp-select-%'");
+        assert_eq!(running.trim(), "0", "the first, silent, run was replaced, not left running");
+    }
+
+    #[test]
+    fn a_select_silent_on_live_shards_is_sent_again_and_answered() {
+        let ports = [shard(true), shard(true)];
+        assert_eq!(http(&ports).query(1, "  select 42", &[]).unwrap(), "42\n");
+    }
 
     #[test]
     fn codes_and_literals() {

@@ -16,16 +16,21 @@
 //!
 //! # The URL
 //!
-//! `clickhouse://[user[:password]@]host[:port][,host[:port]…]/database[?cluster=NAME]`:
+//! `clickhouse://[user[:password]@]host[:port][,host[:port]…]/database[?cluster=NAME&timeout_ms=N&silence_ms=N]`:
 //! each host one shard's HTTP interface, in the order of the servers'
 //! `remote_servers` section, which names the cluster; see [`Options`].
-//! The database must exist on every shard.
+//! The database must exist on every shard. `silence_ms` (default 2 000)
+//! fails a request once no byte has moved either way for that long;
+//! `timeout_ms` (default 30 000) bounds a whole request.
 //!
 //! # Failures
 //!
 //! - A shard down, restarting, overloaded or out of memory: `write` returns
 //!   [`SinkErrorKind::Unavailable`](log_panel_core::SinkErrorKind) and the
 //!   writer retries; a batch that never reached its shard goes to the next.
+//! - A shard frozen (its process stopped, a network black hole): the request
+//!   fails after `silence_ms` as [`RequestError::Silent`], naming the shard;
+//!   an insert so cut is in doubt, settled when the writer retries it.
 //! - Rows the server cannot parse: `BadRecord`; anything else: `Other`
 //!   (see [`classify`]).
 //! - NUL in text is stored as U+FFFD and counted in [`ChSink::sanitised`].
@@ -56,7 +61,7 @@ pub use error::{classify, Error, RequestError};
 pub use http::quote;
 #[cfg(feature = "read")]
 pub use maintenance::ChMaintenance;
-pub use options::{Options, DEFAULT_PORT, DEFAULT_TIMEOUT};
+pub use options::{Options, DEFAULT_PORT, DEFAULT_SILENCE, DEFAULT_TIMEOUT};
 pub use sink::ChSink;
 #[cfg(feature = "read")]
 pub use store::ChStore;

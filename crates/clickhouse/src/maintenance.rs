@@ -91,7 +91,7 @@ impl ChMaintenance {
     }
     /// Runs `sql` on shard `shard` (maintenance: every shard in turn).
     fn on_shard(&self, shard: usize, sql: &str) -> Result<String, StoreError> {
-        self.http.query(shard, sql, &[]).map_err(|e| store_error("maintenance", e))
+        self.http.query_patient(shard, sql, &[]).map_err(|e| store_error("maintenance", e))
     }
 
     /// The day partitions (`YYYYMMDD`) of `table` on shard `shard`.

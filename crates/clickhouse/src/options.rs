@@ -1,7 +1,7 @@
 //! The `clickhouse://` URL: the shards, the database, the cluster.
 //!
 //! ```text
-//! clickhouse://[user[:password]@]host[:port][,host[:port]…]/database[?cluster=NAME&timeout_ms=N]
+//! clickhouse://[user[:password]@]host[:port][,host[:port]…]/database[?cluster=NAME&timeout_ms=N&silence_ms=N]
 //! ```
 //!
 //! Each `host:port` is one shard's HTTP interface (port 8123 when left
@@ -12,6 +12,17 @@
 //! `remote_servers` names, so with more than one host `cluster` is
 //! required. With one host and no cluster the read table is a `Merge` table
 //! over the one local table.
+//!
+//! Two bounds end a request to a shard. `silence_ms` (default 2 000): no
+//! byte sent or received for that long — a frozen shard (its process
+//! stopped, or a network black hole: the kernel still accepts the
+//! connection, nothing answers) — fails the request as
+//! [`RequestError::Silent`](crate::RequestError::Silent) within that bound.
+//! A large insert or read that keeps bytes moving, however slowly, is not
+//! cut by it; a `SELECT` silent because the server computes before its
+//! answer's first byte is sent again once every shard answers `/ping` (see
+//! the `http` module). `timeout_ms` (default 30 000) is the backstop: the
+//! most one request may take, bytes moving or not.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -25,6 +36,9 @@ use crate::Error;
 pub const DEFAULT_PORT: u16 = 8123;
 /// How long one HTTP request may take unless the URL says `timeout_ms`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request may go without a byte sent or received unless the
+/// URL says `silence_ms`.
+pub const DEFAULT_SILENCE: Duration = Duration::from_secs(2);
 
 /// A parsed `clickhouse://` URL. Its `Display` is the URL with the password
 /// replaced by `***`.
@@ -36,6 +50,7 @@ pub struct Options {
     user: Option<String>,
     password: Option<String>,
     timeout: Duration,
+    silence: Duration,
     redacted: String,
     statement_log: Option<PathBuf>,
 }
@@ -80,19 +95,21 @@ impl Options {
         }
         let mut cluster = None;
         let mut timeout = DEFAULT_TIMEOUT;
+        let mut silence = DEFAULT_SILENCE;
+        let millis = |key: &str, ms: &str| {
+            ms.parse::<u64>()
+                .ok()
+                .filter(|&ms| ms > 0)
+                .map(Duration::from_millis)
+                .ok_or_else(|| bad(&format!("{key} must be a positive number of milliseconds, not `{ms}`")))
+        };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some(("cluster", name)) if is_identifier(name) => cluster = Some(name.to_owned()),
                 Some(("cluster", _)) => return Err(bad("the cluster name must be letters, digits and `_`")),
-                Some(("timeout_ms", ms)) => {
-                    let ms = ms
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|&ms| ms > 0)
-                        .ok_or_else(|| bad("timeout_ms must be a positive number"))?;
-                    timeout = Duration::from_millis(ms);
-                }
-                _ => return Err(bad(&format!("unknown parameter `{pair}` (known: cluster, timeout_ms)"))),
+                Some(("timeout_ms", ms)) => timeout = millis("timeout_ms", ms)?,
+                Some(("silence_ms", ms)) => silence = millis("silence_ms", ms)?,
+                _ => return Err(bad(&format!("unknown parameter `{pair}` (known: cluster, timeout_ms, silence_ms)"))),
             }
         }
         if parsed.len() > 1 && cluster.is_none() {
@@ -105,6 +122,7 @@ impl Options {
             user,
             password,
             timeout,
+            silence,
             redacted,
             statement_log: None,
         })
@@ -137,6 +155,13 @@ impl Options {
     /// How long one HTTP request may take.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// How long one HTTP request may go without a byte sent or received
+    /// (the URL's `silence_ms`, else [`DEFAULT_SILENCE`]) before it fails as
+    /// [`RequestError::Silent`](crate::RequestError::Silent).
+    pub fn silence(&self) -> Duration {
+        self.silence
     }
 
     /// The URL with its password replaced by `***`.
@@ -204,6 +229,23 @@ mod tests {
         assert!(!format!("{o:?}").contains("s3cret"));
         let one = Options::parse("CLICKHOUSE://localhost/logs?timeout_ms=500").unwrap();
         assert_eq!((one.hosts().len(), one.cluster(), one.timeout()), (1, None, Duration::from_millis(500)));
+        assert_eq!(one.silence(), DEFAULT_SILENCE);
+    }
+
+    #[test]
+    fn silence_ms_beside_timeout_ms() {
+        let o = Options::parse("clickhouse://u:pw@ch1,ch2/logs?silence_ms=750&cluster=fleet&timeout_ms=9000").unwrap();
+        assert_eq!((o.silence(), o.timeout()), (Duration::from_millis(750), Duration::from_millis(9_000)));
+        assert_eq!(o.to_string(), "clickhouse://u:***@ch1,ch2/logs?silence_ms=750&cluster=fleet&timeout_ms=9000");
+        let plain = Options::parse("clickhouse://ch1/logs").unwrap();
+        assert_eq!((plain.silence(), plain.timeout()), (Duration::from_secs(2), Duration::from_secs(30)));
+        for bad in ["0", "-5", "2s", "", "1.5"] {
+            let e = Options::parse(&format!("clickhouse://u:pw@ch1/logs?silence_ms={bad}")).unwrap_err().to_string();
+            assert!(e.contains(&format!("silence_ms must be a positive number of milliseconds, not `{bad}`")), "{e}");
+            assert!(e.contains("clickhouse://u:***@ch1/logs") && !e.contains("pw"), "{e}");
+        }
+        let e = Options::parse("clickhouse://ch1/logs?silence=5").unwrap_err().to_string();
+        assert!(e.contains("unknown parameter `silence=5`") && e.contains("silence_ms"), "{e}");
     }
 
     #[test]

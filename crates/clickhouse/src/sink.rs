@@ -52,7 +52,12 @@
 //! The windows that remain: an insert whose request has reached the server
 //! but not yet started (it is not yet in `system.processes`, e.g. still in
 //! a proxy's or the kernel's buffers) when the lookup runs, and that then
-//! commits: its part is stored twice. A batch in doubt of another process
+//! commits: its part is stored twice. The retry of a batch in doubt narrows
+//! it: its `query_id`s must be absent from `system.processes` twice, a
+//! second apart, so a request that waited in a frozen shard's kernel and
+//! is taken in after the thaw, together with the lookup's own, has started
+//! (or is stored) by the second look; one that waits longer still is not
+//! covered. A batch in doubt of another process
 //! that is still running when this one starts, replayed from a spool shared
 //! with it after it died: its records are newer than this sink, and its
 //! memory of the doubt died with it. Where ZooKeeper/Keeper replication is
@@ -101,6 +106,9 @@ pub const MAX_INSERT_ROWS: usize = 500_000;
 const IN_DOUBT_KEPT: usize = 64;
 /// How long after a failed claim of the writer tag the sink tries again.
 const CLAIM_RETRY: Duration = Duration::from_secs(60);
+/// How long the server may take from taking in an insert's request to
+/// listing it in `system.processes` (see [`ChSink::settle`]).
+const STARTING: Duration = Duration::from_secs(1);
 /// 2024-01-01T00:00:00Z, the epoch of the id units.
 const ID_EPOCH_SECS: u64 = 1_704_067_200;
 
@@ -246,7 +254,8 @@ fn random_tag() -> u16 {
     (random_u64() & 0xffff) as u16
 }
 
-fn random_u64() -> u64 {
+/// A number of this process and moment: writer ids, and the statement ids of [`Http`].
+pub(crate) fn random_u64() -> u64 {
     let mut h = RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
@@ -383,7 +392,7 @@ impl ChSink {
         let options = self.http.options();
         let url = || options.redacted().to_owned();
         schema::migrate(&self.http, shard).map_err(|e| match e {
-            MigrateError::Request(e @ RequestError::Transport(_)) => {
+            MigrateError::Request(e @ (RequestError::Transport(_) | RequestError::Silent { .. })) => {
                 Error::Connect { url: url(), reason: e.to_string() }
             }
             MigrateError::Request(e) => Error::Migrate { url: url(), reason: e.to_string() },
@@ -452,10 +461,20 @@ impl ChSink {
         let ids: Vec<String> = doubt.query_ids.iter().map(|q| quote(q)).collect();
         let running = format!("SELECT count() FROM system.processes WHERE query_id IN ({})", ids.join(", "));
         let deadline = Instant::now() + self.http.options().timeout() * 2;
+        // Absent twice, `STARTING` apart: an insert the server took in before
+        // this query (a thawed shard takes in every connection that waited
+        // in its kernel at once) shows by the second look, or is stored.
+        let mut absent = 0;
         loop {
             if self.http.query(doubt.shard, &running, &[])?.trim() == "0" {
-                break;
+                absent += 1;
+                if absent == 2 {
+                    break;
+                }
+                std::thread::sleep(STARTING);
+                continue;
             }
+            absent = 0;
             if Instant::now() >= deadline {
                 return Err(RequestError::Transport("an earlier insert of this batch is still running".to_owned()));
             }
@@ -642,7 +661,8 @@ impl Sink for ChSink {
                     Err(e) => {
                         let kind = classify(&e);
                         self.in_doubt.keep(doubt);
-                        return Err(SinkError::new(kind, format!("settling an earlier insert of this batch: {e}")));
+                        return Err(SinkError::new(kind, format!("settling an earlier insert of this batch: {e}"))
+                            .with_source(e));
                     }
                 };
                 doubt.attempt += 1;

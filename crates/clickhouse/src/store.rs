@@ -53,7 +53,7 @@ impl std::fmt::Debug for ChStore {
 /// A failed read as a [`StoreError`].
 pub(crate) fn store_error(what: &str, e: RequestError) -> StoreError {
     let kind = match &e {
-        RequestError::Transport(_) => StoreErrorKind::Unavailable,
+        RequestError::Transport(_) | RequestError::Silent { .. } => StoreErrorKind::Unavailable,
         // TIMEOUT_EXCEEDED: the read ran past `max_execution_time`.
         RequestError::Server { code: Some(159), .. } => StoreErrorKind::TimedOut,
         // ALL_CONNECTION_TRIES_FAILED: a shard is down.

@@ -760,6 +760,15 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_clickhouse_url_parameter_names_the_database_key_and_line() {
+        let e = error("\n\ndatabase = \"clickhouse://ch1,ch2/logs?cluster=c&silence_ms=2s\"\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("database"), Some(3)), "{e}");
+        assert!(e.message.contains("silence_ms must be a positive number of milliseconds, not `2s`"), "{e}");
+        let ok = Config::from_toml_str("database = \"clickhouse://ch1/logs?silence_ms=500&timeout_ms=9000\"\n", None);
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
     fn bad_webhooks_name_key_and_line() {
         let e = error("[[alerts.webhooks]]\nurl = \"http://ok/\"\n[[alerts.webhooks]]\n\nurl = \"ftp://x/y\"\n");
         assert_eq!((e.key.as_deref(), e.line), (Some("alerts.webhooks[1].url"), Some(5)), "{e}");

@@ -74,6 +74,16 @@ pub enum DatabaseError {
     /// A URL whose scheme no storage handles.
     #[error("unknown scheme `{0}`: use a SQLite file path, a sqlite: URL, a postgres:// or a clickhouse:// URL")]
     UnknownScheme(String),
+    /// A `clickhouse://` URL its storage cannot use (a bad port, parameter
+    /// or value: `timeout_ms`, `silence_ms`, …), checked when the storage is
+    /// built in (feature `clickhouse`).
+    #[error("invalid ClickHouse URL `{url}`: {reason}")]
+    InvalidClickHouseUrl {
+        /// The URL, its password replaced by `***`.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl Database {
@@ -92,7 +102,7 @@ impl Database {
         };
         match scheme.to_ascii_lowercase().as_str() {
             "postgres" | "postgresql" => Ok(Database::Postgres(text.to_owned())),
-            "clickhouse" => Ok(Database::ClickHouse(text.to_owned())),
+            "clickhouse" => clickhouse(text),
             _ => Err(DatabaseError::UnknownScheme(scheme.to_owned())),
         }
     }
@@ -123,6 +133,22 @@ impl Database {
             Database::Postgres(_) | Database::ClickHouse(_) => None,
         }
     }
+}
+
+/// A `clickhouse://` URL, checked by its storage's own parser when built in,
+/// so a bad parameter is an error where the URL is read (the configuration
+/// file's `database` key and line) rather than when the writer starts.
+fn clickhouse(text: &str) -> Result<Database, DatabaseError> {
+    #[cfg(feature = "clickhouse")]
+    if let Err(e) = log_panel_clickhouse::Options::parse(text) {
+        return Err(match e {
+            log_panel_clickhouse::Error::InvalidUrl { url, reason } => {
+                DatabaseError::InvalidClickHouseUrl { url, reason }
+            }
+            other => DatabaseError::InvalidClickHouseUrl { url: redact_url(text), reason: other.to_string() },
+        });
+    }
+    Ok(Database::ClickHouse(text.to_owned()))
 }
 
 fn sqlite(path: &str) -> Result<Database, DatabaseError> {
@@ -252,6 +278,22 @@ mod tests {
                 "{shown}"
             );
         }
+    }
+
+    #[cfg(feature = "clickhouse")]
+    #[test]
+    fn a_clickhouse_url_with_a_bad_parameter_is_refused_where_it_is_read() {
+        for (text, why) in [
+            ("clickhouse://app:s3cret@ch1/logs?silence_ms=soon", "silence_ms must be a positive number"),
+            ("clickhouse://app:s3cret@ch1/logs?timeout_ms=0", "timeout_ms must be a positive number"),
+            ("clickhouse://app:s3cret@ch1/logs?silence=5", "unknown parameter `silence=5`"),
+        ] {
+            let Err(e) = parse(text) else { panic!("{text} was accepted") };
+            let shown = e.to_string();
+            assert!(matches!(e, DatabaseError::InvalidClickHouseUrl { .. }), "{shown}");
+            assert!(shown.contains(why) && shown.contains("app:***@ch1") && !shown.contains("s3cret"), "{shown}");
+        }
+        assert!(parse("clickhouse://ch1/logs?silence_ms=500&timeout_ms=5000").is_ok());
     }
 
     #[test]

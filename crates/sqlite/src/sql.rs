@@ -281,23 +281,8 @@ impl Sql {
                 }
                 _ => (String::new(), String::new(), String::new()),
             };
-            // The tail's remembered matches, tested by id; then the rows
-            // the memory does not cover: those below its mark (only when
-            // this statement's mark is lower, an index rebuilt since) and
-            // those written after it.
-            let tail = match self.text_plan.tail.clone() {
-                Some(t) => {
-                    let (list, mark, upto) = (self.bind(t.list()), self.bind(t.mark), self.bind(t.upto));
-                    format!(
-                        "SELECT id FROM log_records WHERE id IN (SELECT value FROM json_each({list})) AND {scan}
-                         UNION ALL
-                         SELECT id FROM log_records WHERE id > {from} AND id <= {mark} AND {scan}
-                         UNION ALL
-                         SELECT id FROM log_records WHERE id > max({from}, {upto}) AND {scan}"
-                    )
-                }
-                None => format!("SELECT id FROM log_records WHERE id > {from} AND {scan}"),
-            };
+            // The tail: its remembered matches by id and the rows the memory does not cover.
+            let tail = self.tail_arms(&from, &scan, self.text_plan.tail.clone());
             let within = self.text_plan.within.map_or_else(String::new, |(lo, hi)| {
                 let (lo, hi) = (self.bind(lo), self.bind(hi));
                 format!(" AND log_records_fts.rowid BETWEEN {lo} AND {hi}")
@@ -327,6 +312,27 @@ impl Sql {
         }
     }
 
+    /// The ids above an index's mark (`from`) that pass `test`, as arms of
+    /// a `UNION ALL`: with the tail's remembered matches, those tested by
+    /// id, then the rows the memory does not cover: those below its mark
+    /// (only when this statement's mark is lower, an index rebuilt since)
+    /// and those written after it; without, every row above `from`.
+    fn tail_arms(&mut self, from: &str, test: &str, tail: Option<TailMatches>) -> String {
+        match tail {
+            Some(t) => {
+                let (list, mark, upto) = (self.bind(t.list()), self.bind(t.mark), self.bind(t.upto));
+                format!(
+                    "SELECT id FROM log_records WHERE id IN (SELECT value FROM json_each({list})) AND {test}
+                     UNION ALL
+                     SELECT id FROM log_records WHERE id > {from} AND id <= {mark} AND {test}
+                     UNION ALL
+                     SELECT id FROM log_records WHERE id > max({from}, {upto}) AND {test}"
+                )
+            }
+            None => format!("SELECT id FROM log_records WHERE id > {from} AND {test}"),
+        }
+    }
+
     /// `key = value` ([`KeyCondition::Field`]) or `key op number`
     /// ([`KeyCondition::Range`]): looked up in the side table (every
     /// top-level key, see [`context_index`](crate::upkeep::context_index)) up to the
@@ -348,12 +354,13 @@ impl Sql {
             } else {
                 context_index::parts(&mark)
             };
+            let tail = self.tail_arms(&from, &check, self.key_marks.tails.get(&self.key_conditions).cloned());
             self.and(format!(
                 "id IN (SELECT log_context_index.id FROM {parts} AS p
                           CROSS JOIN log_context_index ON log_context_index.key {keys} AND log_context_index.part = p.n
                         WHERE {side} AND log_context_index.id <= {mark}
                         UNION ALL
-                        SELECT id FROM log_records WHERE id > {from} AND {check})"
+                        {tail})"
             ));
         }
         self.key_conditions += 1;
@@ -511,7 +518,7 @@ impl KeyCondition<'_> {
     /// first tests its [`needle`](Self::needle) with `instr`, which costs a
     /// fraction of parsing the JSON on the rows that lack it (most of an
     /// unindexed tail).
-    fn record_check(&self, bind: &mut dyn FnMut(Value) -> String) -> String {
+    pub(crate) fn record_check(&self, bind: &mut dyn FnMut(Value) -> String) -> String {
         let pre = match self {
             KeyCondition::Field(m) => {
                 Self::needle(m).map(|n| format!("instr(log_records.context, {}) > 0 AND ", bind(Value::Text(n))))
@@ -575,9 +582,11 @@ impl Sql {
     fn expression(&mut self, e: &Expr) -> String {
         e.to_sql(
             &mut |f| {
+                // A leaf's key conditions count from 0 again: the filter's
+                // remembered tails are not theirs.
                 let mut sub = Sql {
                     params: std::mem::take(&mut self.params),
-                    key_marks: self.key_marks.clone(),
+                    key_marks: Marks { tails: BTreeMap::new(), ..self.key_marks.clone() },
                     ..Sql::default()
                 };
                 sub.filter(f);
@@ -627,6 +636,10 @@ pub(crate) struct Marks {
     /// The parts holding a record of the filter's time span, as a JSON
     /// array (read once when a condition is probed in them).
     pub(crate) span_parts: String,
+    /// The unindexed tail's matches of the key conditions looked up in the
+    /// side table (their index in [`KeyCondition::all`]), as the store
+    /// remembers them ([`TailMatches`]); a condition not here scans the tail.
+    pub(crate) tails: BTreeMap<usize, TailMatches>,
 }
 
 impl Marks {

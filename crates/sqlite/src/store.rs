@@ -383,7 +383,22 @@ impl SqliteStore {
                 }
                 _ => false,
             };
-            crate::sql::Marks::read(&conn, filter, &mut common_at, within_span).map_err(storage)?
+            let mut marks = crate::sql::Marks::read(&conn, filter, &mut common_at, within_span).map_err(storage)?;
+            // The tail's matches of each condition looked up in the side
+            // table, shared by the page's parts as a term's are (below).
+            if above.is_none() {
+                for (i, c) in crate::sql::KeyCondition::all(filter).enumerate() {
+                    if marks.common.contains(&i) {
+                        continue;
+                    }
+                    let condition = tail_memo::Condition::key(c);
+                    let found = self.tail_memo.matches(&conn, conn.file(), &condition, marks.of(c.key()));
+                    if let Some(t) = found.map_err(storage)? {
+                        marks.tails.insert(i, t);
+                    }
+                }
+            }
+            marks
         } else {
             Default::default()
         };
@@ -440,7 +455,7 @@ impl SqliteStore {
     /// The matches of the search term `text` above the search index's
     /// `mark`, as remembered ([`tail_memo`]); `None` past its bounds.
     fn tail_matches(&self, conn: &Lease<'_>, text: &str, mark: i64) -> rusqlite::Result<Option<TailMatches>> {
-        self.tail_memo.matches(conn, conn.file(), &search::fold(text), mark)
+        self.tail_memo.matches(conn, conn.file(), &tail_memo::Condition::term(&search::fold(text)), mark)
     }
 
     /// [`SqliteStore::plan`] for a read that visits every match (a

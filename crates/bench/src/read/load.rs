@@ -186,8 +186,9 @@ struct Run {
     wal_max: u64,
     /// The most records the search index lagged behind (sampled every 200 ms).
     lag_max: u64,
-    /// The search index's lag over the run: (seconds since the clients' start, records).
-    lags: Vec<(f64, u64)>,
+    /// The indexes' lag over the run: (seconds since the clients' start,
+    /// records above the search index's mark, above the context side table's).
+    lags: Vec<(f64, u64, u64)>,
     db_bytes: u64,
     /// Milliseconds per request, per page of `pages()`.
     pages: Vec<Vec<f64>>,
@@ -410,19 +411,20 @@ pub(crate) fn serve(cli: &Path, db: &Path) -> Result<(Child, String), String> {
     }
 }
 
-/// Records above the search index's mark: what every search (and, through
-/// the context index's own mark, every request view) scans besides the
-/// index. A short read of its own on a read-only connection; 0 when it
-/// cannot be read.
-fn index_lag(db: &Path) -> u64 {
+/// Records above the search index's mark and above the context side
+/// table's common mark: what every search, and every request view, scans
+/// besides its index. A short read of its own on a read-only connection;
+/// 0 when it cannot be read.
+fn index_lag(db: &Path) -> (u64, u64) {
     let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let Ok(conn) = rusqlite::Connection::open_with_flags(db, flags) else { return 0 };
+    let Ok(conn) = rusqlite::Connection::open_with_flags(db, flags) else { return (0, 0) };
     conn.query_row(
-        "SELECT coalesce((SELECT max(id) FROM log_records), 0) - (SELECT indexed_id FROM log_fts_state)",
+        "SELECT coalesce((SELECT max(id) FROM log_records), 0) - (SELECT indexed_id FROM log_fts_state),
+                coalesce((SELECT max(id) FROM log_records), 0) - (SELECT indexed_id FROM log_context_all)",
         [],
-        |r| r.get::<_, i64>(0),
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
     )
-    .map_or(0, |lag| lag.max(0).unsigned_abs())
+    .map_or((0, 0), |(text, keys)| (text.max(0).unsigned_abs(), keys.max(0).unsigned_abs()))
 }
 
 fn wal_size(db: &Path) -> u64 {
@@ -503,9 +505,9 @@ fn run_one(
                 wal_max.fetch_max(wal_size(&db), Ordering::Relaxed);
                 if samples.is_multiple_of(10) {
                     let at = began.elapsed().as_secs_f64();
-                    let lag = index_lag(&db);
+                    let (lag, keys_lag) = index_lag(&db);
                     lag_max.fetch_max(lag, Ordering::Relaxed);
-                    lags.push((at, lag));
+                    lags.push((at, lag, keys_lag));
                 }
                 samples += 1;
                 std::thread::sleep(Duration::from_millis(20));
@@ -693,7 +695,8 @@ impl Outcome {
                         "flush_seconds": r.writer.flush_seconds, "wal_max_bytes": r.wal_max, "db_bytes": r.db_bytes,
                         "index_lag_max_records": r.lag_max,
                         "load_average_at_start": r.load,
-                        "index_lag_over_time": r.lags,
+                        "index_lag_over_time": r.lags.iter().map(|&(at, text, _)| (at, text)).collect::<Vec<_>>(),
+                        "context_index_lag_over_time": r.lags.iter().map(|&(at, _, keys)| (at, keys)).collect::<Vec<_>>(),
                         "requests": self.paths.iter().enumerate().map(|(p, (name, _))| json!({
                             "page": name,
                             "p99_ms": pick(&r.pages[p], 0.99),

@@ -4,10 +4,10 @@
 //! every read as unreachable, and the reads answer as before once it is back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use log_panel_clickhouse::{ChSink, ChStore};
-use log_panel_core::{Batch, Origin, Record, Sink, Timestamp};
+use log_panel_clickhouse::{ChSink, ChStore, RequestError, DEFAULT_SILENCE, DEFAULT_TIMEOUT};
+use log_panel_core::{Batch, Origin, Record, Sink, SinkError, SinkErrorKind, Timestamp};
 use log_panel_query::{CardsQuery, PageAt, RecordFilter, Slots, Store, StoreError, StoreErrorKind};
 use log_panel_testing::clickhouse::{AfterTheLoss, Cluster, LosingProxy};
 use log_panel_testing::records::sequence;
@@ -228,4 +228,84 @@ fn a_batch_into_frozen_shards_fails_within_the_timeout_and_is_stored_once_after_
     assert_eq!(totals(&cluster, &db), (2_000, 2_000), "every record once");
     let messages = cluster.query(0, &format!("SELECT uniqExact(message) FROM {db}.log_records"));
     assert_eq!(messages.trim(), "2000", "no record lost, none twice");
+}
+
+/// The [`RequestError`] under a sink's error.
+fn request_error(e: &SinkError) -> Option<&RequestError> {
+    std::error::Error::source(e).and_then(|s| s.downcast_ref::<RequestError>())
+}
+
+/// One shard frozen (SIGSTOP) under the URL's default bounds (`silence_ms`
+/// 2 s, `timeout_ms` 30 s): a batch bound for it fails within seconds as
+/// that shard being silent — not at the 30 s backstop — and stays in
+/// doubt: a retry into the freeze fails the same way, a read fails as the
+/// storage unavailable, and after the thaw the batch is stored exactly
+/// once beside those the other shard took meanwhile.
+#[test]
+fn a_frozen_shard_fails_a_write_and_a_read_within_the_silence_bound_and_loses_nothing() {
+    let Some(cluster) = Cluster::start() else { return };
+    let url = cluster.create_database();
+    let db = crate::database(&url);
+    let mut sink = ChSink::connect(&url).unwrap();
+    assert_eq!((sink.options().silence(), sink.options().timeout()), (DEFAULT_SILENCE, DEFAULT_TIMEOUT));
+    let store = ChStore::connect(&url).unwrap();
+    let origin = Origin::new("app", "host", 45);
+    sink.write(&Batch::new(&origin, &batch(500, 0))).unwrap();
+    let mut written = 500;
+
+    cluster.pause_shard(1);
+    let frozen_host = format!("127.0.0.1:{}", cluster.http_port(1));
+    // A batch's shard follows from its number: the other shard takes some
+    // at once; write until one is bound for the frozen shard.
+    let (frozen, err, took) = loop {
+        let records = batch(1_000, written);
+        let started = Instant::now();
+        match sink.write(&Batch::new(&origin, &records)) {
+            Ok(()) => written += records.len(),
+            Err(e) => break (records, e, started.elapsed()),
+        }
+        assert!(written < 40_000, "no batch was bound for the frozen shard");
+    };
+    eprintln!("a batch into the frozen shard failed after {took:?}: {err}");
+    assert_eq!(err.kind(), SinkErrorKind::Unavailable, "{err}");
+    assert!(
+        matches!(request_error(&err), Some(RequestError::Silent { shard: 2, host, silence })
+            if *host == frozen_host && *silence == DEFAULT_SILENCE),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(&format!("shard 2 ({frozen_host}) was silent for 2000 ms")), "{err}");
+    assert!(took < Duration::from_secs(15), "{took:?}, well under the 30 s backstop: {err}");
+
+    // Retried into the freeze: settling the doubt asks the frozen shard, and fails as fast.
+    let started = Instant::now();
+    let again = sink.write(&Batch::new(&origin, &frozen)).expect_err("written into a frozen shard");
+    eprintln!("its retry into the freeze failed after {:?}: {again}", started.elapsed());
+    assert!(matches!(request_error(&again), Some(RequestError::Silent { shard: 2, .. })), "{again:?}");
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}: {again}", started.elapsed());
+
+    // A read through the Distributed table needs the frozen shard: silent too.
+    let started = Instant::now();
+    let read = store.records(&RecordFilter::default(), PageAt::Newest, 10).expect_err("read with a shard frozen");
+    eprintln!("a read failed after {:?}: {read}", started.elapsed());
+    assert_eq!(read.kind(), StoreErrorKind::Unavailable, "{read}");
+    assert!(read.to_string().contains("was silent for 2000 ms"), "{read}");
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}: {read}", started.elapsed());
+
+    cluster.resume_shard(1);
+    let started = Instant::now();
+    while let Err(e) = sink.write(&Batch::new(&origin, &frozen)) {
+        assert!(started.elapsed() < Duration::from_secs(60), "no write after the thaw: {e}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    written += frozen.len();
+    for _ in 0..4 {
+        let records = batch(1_000, written);
+        sink.write(&Batch::new(&origin, &records)).unwrap();
+        written += records.len();
+    }
+    assert_eq!(totals(&cluster, &db), (written as u64, written as u64), "every record once");
+    let messages = cluster.query(0, &format!("SELECT uniqExact(message) FROM {db}.log_records"));
+    assert_eq!(messages.trim(), written.to_string(), "no record lost, none twice");
+    let newest = store.records(&RecordFilter::default(), PageAt::Newest, 1).unwrap().records;
+    assert_eq!(newest.len(), 1, "reads answer again after the thaw");
 }
