@@ -1,28 +1,4 @@
-//! The `clickhouse://` URL: the shards, the database, the cluster.
-//!
-//! ```text
-//! clickhouse://[user[:password]@]host[:port][,host[:port]…]/database[?cluster=NAME&timeout_ms=N&silence_ms=N]
-//! ```
-//!
-//! Each `host:port` is one shard's HTTP interface (port 8123 when left
-//! out), listed in the order of the `remote_servers` section of the
-//! servers' configuration; one user and password for all. The sink writes
-//! each batch to one of them directly (see [`crate::sink`]); reads go
-//! through the `Distributed` table, which needs the `cluster` that
-//! `remote_servers` names, so with more than one host `cluster` is
-//! required. With one host and no cluster the read table is a `Merge` table
-//! over the one local table.
-//!
-//! Two bounds end a request to a shard. `silence_ms` (default 2 000): no
-//! byte sent or received for that long — a frozen shard (its process
-//! stopped, or a network black hole: the kernel still accepts the
-//! connection, nothing answers) — fails the request as
-//! [`RequestError::Silent`](crate::RequestError::Silent) within that bound.
-//! A large insert or read that keeps bytes moving, however slowly, is not
-//! cut by it; a `SELECT` silent because the server computes before its
-//! answer's first byte is sent again once every shard answers `/ping` (see
-//! the `http` module). `timeout_ms` (default 30 000) is the backstop: the
-//! most one request may take, bytes moving or not.
+//! The `clickhouse://` URL, parsed: [`Options`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -40,8 +16,33 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// URL says `silence_ms`.
 pub const DEFAULT_SILENCE: Duration = Duration::from_secs(2);
 
-/// A parsed `clickhouse://` URL. Its `Display` is the URL with the password
-/// replaced by `***`.
+/// The `clickhouse://` URL: the shards, the database, the cluster.
+///
+/// ```text
+/// clickhouse://[user[:password]@]host[:port][,host[:port]…]/database[?cluster=NAME&timeout_ms=N&silence_ms=N]
+/// ```
+///
+/// Each `host:port` is one shard's HTTP interface (port 8123 when left
+/// out), listed in the order of the `remote_servers` section of the
+/// servers' configuration; one user and password for all. The sink writes
+/// each batch to one of them directly (see [`crate::sink`]); reads go
+/// through the `Distributed` table, which needs the `cluster` that
+/// `remote_servers` names, so with more than one host `cluster` is
+/// required. With one host and no cluster the read table is a `Merge` table
+/// over the one local table.
+///
+/// Two bounds end a request to a shard. `silence_ms` (default 2 000): no
+/// byte sent or received for that long — a frozen shard (its process
+/// stopped, or a network black hole: the kernel still accepts the
+/// connection, nothing answers) — fails the request as
+/// [`RequestError::Silent`](crate::RequestError::Silent) within that bound.
+/// A large insert or read that keeps bytes moving, however slowly, is not
+/// cut by it; a `SELECT` silent because the server computes before its
+/// answer's first byte is sent again once every shard answers `/ping` (see
+/// the `http` module). `timeout_ms` (default 30 000) is the backstop: the
+/// most one request may take, bytes moving or not.
+///
+/// Its `Display` is the URL with the password replaced by `***`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Options {
     hosts: Vec<String>,
@@ -56,7 +57,7 @@ pub struct Options {
 }
 
 impl Options {
-    /// Parses `url`; see the [module documentation](self).
+    /// Parses `url`; its form is in the [type's documentation](Options).
     pub fn parse(url: &str) -> Result<Options, Error> {
         let redacted = redact_url(url.trim());
         let bad = |reason: &str| Error::InvalidUrl { url: redacted.clone(), reason: reason.to_owned() };

@@ -32,7 +32,7 @@ const RECORD_COLUMNS: &str =
 /// `ChStore::query_retrying_101`).
 const UNEXPECTED_PACKET_FROM_CLIENT: u32 = 101;
 
-/// Reads the records of a `clickhouse://` URL. See the [module documentation](self).
+/// Reads the records of a `clickhouse://` URL. [`Options`](crate::Options) describes the URL.
 pub struct ChStore {
     http: Http,
     read_timeout: Duration,

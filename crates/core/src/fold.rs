@@ -247,7 +247,7 @@ fn buckets<'m>(
 }
 
 /// `counts` as the five signed integers a database binds (TRACE … ERROR,
-/// the order of [`LEVELS`](crate::LEVELS)); a count past `i64::MAX` is held there.
+/// the order of [`LEVELS`]); a count past `i64::MAX` is held there.
 pub fn counts_as_i64(counts: &LevelCounts) -> [i64; 5] {
     [counts.trace, counts.debug, counts.info, counts.warn, counts.error].map(|n| i64::try_from(n).unwrap_or(i64::MAX))
 }

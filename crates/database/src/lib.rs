@@ -9,7 +9,7 @@
 //! - `open_store` (feature `read`): the one place a read-only `Store` is
 //!   opened; `migrate` and `open_maintenance` (feature `maintenance`): a database's schema
 //!   brought up to date, and the handle `prune` and `rebuild` delete and rewrite with.
-//! - [`env`]: the environment variable names and where the configuration
+//! - [`env`](mod@env): the environment variable names and where the configuration
 //!   file is found, for the library and the `log-panel` command alike.
 //!
 //! A storage is one more [`Database`] arm, one more arm in each opener and

@@ -55,7 +55,7 @@
 //! logged while an OpenTelemetry context is attached, is stored with the
 //! context keys `trace_id` and `span_id` (W3C lowercase hex), over any
 //! value bound under those keys (such as the `traceparent` ids of the
-//! [`tower`](crate::tower) layer: the span's own ids are more precise).
+//! `tower` layer: the span's own ids are more precise).
 //!
 //! See `docs/tracing.md` for the whole mapping and what is not supported.
 

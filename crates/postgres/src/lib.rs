@@ -1,6 +1,6 @@
 //! PostgreSQL storage for log-panel.
 //!
-//! [`PgSink`] is a [`Sink`]: the writer thread hands it batches, and it stores
+//! [`PgSink`] is a [`Sink`](log_panel_core::Sink): the writer thread hands it batches, and it stores
 //! each batch with one binary `COPY log_records … FROM STDIN (FORMAT binary)`
 //! in one transaction, together with the batch's per-logger [`aggregates`]
 //! (one upsert per table). At start it connects and creates or migrates its schema
@@ -12,7 +12,7 @@
 //! migrates (its `Maintenance` trait), apart so that a reader cannot write.
 //! While its writer is idle, the sink brings the message and
 //! context search index up to date and, with [`PgSink::with_retention`],
-//! deletes expired records ([`Sink::idle`]).
+//! deletes expired records ([`Sink::idle`](log_panel_core::Sink::idle)).
 //!
 //! With `partition=day` in the URL, `log_records` is partitioned by UTC day
 //! ([`schema::partition_by_day`]): each batch's transaction creates the days
@@ -22,7 +22,7 @@
 //! # Failures
 //!
 //! - The server is down, restarting, or the network dropped: `write` returns
-//!   [`SinkErrorKind::Unavailable`]; the writer retries the same batch after a
+//!   [`SinkErrorKind::Unavailable`](log_panel_core::SinkErrorKind::Unavailable); the writer retries the same batch after a
 //!   backoff and the sink reconnects lazily on that call.
 //! - The server is frozen (SIGSTOP, a stuck host: its kernel keeps the
 //!   connection open and nothing answers): the sink's connection lives on a
@@ -35,12 +35,12 @@
 //!   connection attempt only 50 ms, so the writer keeps draining its queue
 //!   into the spool.
 //! - Data PostgreSQL refuses (SQLSTATE classes 22, 23, 54) maps to
-//!   [`SinkErrorKind::BadRecord`]; everything else to [`SinkErrorKind::Other`].
+//!   [`SinkErrorKind::BadRecord`](log_panel_core::SinkErrorKind::BadRecord); everything else to [`SinkErrorKind::Other`](log_panel_core::SinkErrorKind::Other).
 //! - Text PostgreSQL cannot store (NUL characters) is replaced by U+FFFD and
 //!   the record is counted in [`PgSink::sanitised`]; it never fails a batch.
 //! - The id sequence of `log_records` caches ids (`ALTER SEQUENCE … CACHE n`,
 //!   n > 1): no id is known final for the search index, which then stays
-//!   where it is; each idle step fails ([`SinkErrorKind::Other`], the
+//!   where it is; each idle step fails ([`SinkErrorKind::Other`](log_panel_core::SinkErrorKind::Other), the
 //!   writer's last error) naming the sequence and the fix, `ALTER SEQUENCE …
 //!   CACHE 1`. Searches stay complete, scanning the rows above the index.
 //!
@@ -78,7 +78,7 @@
 //!
 //! # Passwords
 //!
-//! Errors, `Debug` output and [`Sink::describe`] show the URL as
+//! Errors, `Debug` output and [`Sink::describe`](log_panel_core::Sink::describe) show the URL as
 //! `postgres://user:***@host/db`; see [`Options`] and [`redact_url`].
 //!
 //! # Example

@@ -1921,10 +1921,10 @@ impl Store for PgStore {
         }
     }
 
-    /// An estimate from a sample ([`PgStore::histogram_from_sample`]) when
-    /// the filter searches for a common term ([`PgStore::text_is_common`],
+    /// An estimate from a sample (`PgStore::histogram_from_sample`) when
+    /// the filter searches for a common term (`PgStore::text_is_common`,
     /// the planner's estimate from the search side table) over a span of more
-    /// than [`EXACT_SPAN_ROWS`]; otherwise [`Store::histogram`]'s count (a rare
+    /// than `EXACT_SPAN_ROWS`; otherwise [`Store::histogram`]'s count (a rare
     /// term's candidates through the trigram index).
     fn histogram_estimate(&self, filter: &RecordFilter, slots: &Slots) -> Result<Histogram, StoreError> {
         let Some(span) = HistogramSpan::of(filter, slots)? else { return Ok(Histogram::zeros(slots)) };

@@ -1,4 +1,4 @@
-//! The SQLite [`Sink`] of log-panel.
+//! The SQLite [`Sink`](log_panel_core::Sink) of log-panel.
 //!
 //! [`SqliteSink`] opens (or creates) a database file, switches it to WAL with
 //! a busy timeout, creates or migrates the schema (see `docs/schema.md`), and

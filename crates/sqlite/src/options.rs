@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-/// How a [`SqliteSink`] keeps the database, beyond storing batches.
+/// How a [`SqliteSink`](crate::SqliteSink) keeps the database, beyond storing batches.
 ///
 /// ```
 /// use std::time::Duration;

@@ -72,7 +72,7 @@ pub struct SqliteSink {
     /// When the last batch was stored (`None`: none since opening).
     last_write: Option<Instant>,
     /// How long no batch must have been stored before idle steps merge
-    /// ([`MERGE_QUIET`]; tests shorten it).
+    /// (`MERGE_QUIET`; tests shorten it).
     merge_quiet: Duration,
     /// A merge the index calls for, waiting for the writer to be quiet:
     /// how soon to look again ([`Sink::idle_soon`]).
@@ -273,8 +273,8 @@ impl SqliteSink {
     /// each mark into the search index and the context-key side table, as
     /// many as [`IndexStep::rows`] says for the records unindexed now and
     /// the pace of the last steps. With nothing to index, one step of
-    /// merging the search index's segments instead, when [`MergeStep`]
-    /// calls for one and no batch was stored for [`MERGE_QUIET`]. Returns
+    /// merging the search index's segments instead, when `MergeStep`
+    /// calls for one and no batch was stored for `MERGE_QUIET`. Returns
     /// whether work remains (unindexed records, or a merge the index calls
     /// for once quiet: the writer then calls again while it has nothing to
     /// store, so a file that went quiet is merged down; before it is quiet,
@@ -348,7 +348,7 @@ impl Sink for SqliteSink {
     /// Deletes a batch of expired records when there are some (retention),
     /// else indexes the next records for search and context lookups, else
     /// merges the search index's segments a bounded step when they call for
-    /// it ([`MergeStep`]) and no batch was stored for [`MERGE_QUIET`]: one
+    /// it (`MergeStep`) and no batch was stored for `MERGE_QUIET`: one
     /// short transaction.
     fn idle(&mut self) -> Result<bool, SinkError> {
         self.ensure_current()?;
@@ -362,7 +362,7 @@ impl Sink for SqliteSink {
     }
 
     /// When a merge of the search index's segments waits for the writer to
-    /// be quiet ([`MERGE_QUIET`] without a batch): the rest of that time.
+    /// be quiet (`MERGE_QUIET` without a batch): the rest of that time.
     fn idle_soon(&self) -> Option<Duration> {
         self.merge_soon
     }

@@ -134,7 +134,7 @@ pub fn generate(
     out
 }
 
-/// The batches [`write`] writes `gens` in: chunks of 250 in sequence
+/// The batches [`write()`] writes `gens` in: chunks of 250 in sequence
 /// order, each split per origin, origin 0 first. A storage numbers the
 /// records in this order.
 pub fn batches(gens: &[Generated]) -> Vec<(usize, Vec<&Generated>)> {

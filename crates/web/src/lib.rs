@@ -1,7 +1,7 @@
 //! The web panel of log-panel: a dashboard of logger health cards, a
 //! searchable records table with a histogram, one record in full, the
 //! request view, call sites and a live tail, over any
-//! [`Store`](log_panel_query::Store).
+//! [`Store`].
 //!
 //! Two ways to run it:
 //!

@@ -1,5 +1,5 @@
 //! Alerts, the running part: the writer counts committed records
-//! with a [`AlertTrigger`] and hands each [`AlertEvent`] to a
+//! with a `AlertTrigger` and hands each [`AlertEvent`] to a
 //! dedicated alert thread, which runs the callbacks registered with
 //! [`Builder::on_alert`](crate::Builder::on_alert). See `docs/alerts.md`.
 //!

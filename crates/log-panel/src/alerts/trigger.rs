@@ -1,5 +1,5 @@
 //! Alerts, the pure part: the [`AlertEvent`] handed to callbacks, and the
-//! [`AlertTrigger`] that decides, by the `[alerts]` configuration
+//! `AlertTrigger` that decides, by the `[alerts]` configuration
 //! ([`AlertConfig`]), when one fires. No threads and no clock: the counter is driven by
 //! the records' own timestamps, so it can be tested with chosen times.
 //!
@@ -33,11 +33,11 @@ pub struct AlertEvent {
     pub count: u32,
     /// Start of the window (`window_end − window`), inclusive.
     pub window_start: Timestamp,
-    /// End of the window: the triggering record's time (see [`AlertTrigger`]
+    /// End of the window: the triggering record's time (see `AlertTrigger`
     /// for records that arrive out of order), inclusive.
     pub window_end: Timestamp,
     /// The time of the first of the `count` records in the window (as
-    /// counted: see [`AlertTrigger`] for records that arrive out of order).
+    /// counted: see `AlertTrigger` for records that arrive out of order).
     pub first_timestamp: Timestamp,
     /// When the triggering record was logged.
     pub timestamp: Timestamp,

@@ -16,12 +16,12 @@ pub(crate) const STEP_TARGET: Duration = Duration::from_millis(10);
 /// Unindexed records (above the lower of the search index's and the
 /// context side table's marks) that indexing steps leave behind at most,
 /// as long as the writer calls [`Sink::idle`](log_panel_core::Sink::idle)
-/// once per batch of up to [`CATCH_UP_ROWS`] records: every search and
+/// once per batch of up to `CATCH_UP_ROWS` records: every search and
 /// every context lookup scans these rows besides the indexes, so the
 /// scan stays this short. Below it a step is sized to run for about
-/// [`STEP_TARGET`], so a burst's batches wait little for it; above it a
-/// step indexes the excess (at most [`CATCH_UP_ROWS`]) whatever that takes,
-/// or more if [`CATCH_UP_TARGET`] allows. The writer only calls `idle` while
+/// `STEP_TARGET`, so a burst's batches wait little for it; above it a
+/// step indexes the excess (at most `CATCH_UP_ROWS`) whatever that takes,
+/// or more if `CATCH_UP_TARGET` allows. The writer only calls `idle` while
 /// its queue is empty, so a writer saturated by its callers still never
 /// waits for indexing; one at a steady rate spends its spare time on it.
 pub use log_panel_core::INDEX_LAG_BOUND;
@@ -31,7 +31,7 @@ pub use log_panel_core::INDEX_LAG_BOUND;
 pub(crate) const CATCH_UP_ROWS: usize = 2_000;
 
 /// How long a step is sized to run when the lag is past
-/// [`INDEX_LAG_BOUND`]: longer than [`STEP_TARGET`], because one larger
+/// [`INDEX_LAG_BOUND`]: longer than `STEP_TARGET`, because one larger
 /// transaction indexes more rows a second than several small ones (one FTS5
 /// segment to merge, not several).
 pub(crate) const CATCH_UP_TARGET: Duration = Duration::from_millis(50);
@@ -61,7 +61,7 @@ pub(crate) struct IndexStep {
 
 impl IndexStep {
     /// The pace before any step was measured: [`MIN_STEP_ROWS`] in
-    /// [`STEP_TARGET`], so the first step is small.
+    /// `STEP_TARGET`, so the first step is small.
     pub(crate) fn first_pace() -> Pace {
         Pace::of(MIN_STEP_ROWS, STEP_TARGET)
     }
@@ -119,7 +119,7 @@ pub(crate) const MAX_MERGE_PAGES: usize = 4_000;
 
 /// What one idle step does to merge the search index's segments, once the
 /// index has caught up (indexing comes first): a bounded `'merge'` sized
-/// by [`Pace`] to hold the write lock about [`STEP_TARGET`] (FTS5 ends a
+/// by [`Pace`] to hold the write lock about `STEP_TARGET` (FTS5 ends a
 /// step at a term boundary, so a term whose entries span more pages than
 /// the step asks for is written whole: the step then runs longer, and the
 /// pace shrinks the next). Fewer segments make every index read of a
@@ -133,7 +133,7 @@ pub(crate) struct MergeStep {
 
 impl MergeStep {
     /// The pace before any merge step was measured: [`MIN_MERGE_PAGES`]
-    /// in [`STEP_TARGET`].
+    /// in `STEP_TARGET`.
     pub(crate) fn first_pace() -> Pace {
         Pace::of(MIN_MERGE_PAGES, STEP_TARGET)
     }
