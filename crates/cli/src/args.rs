@@ -107,11 +107,8 @@ pub(crate) struct ServeArgs {
     pub nice: u8,
 }
 
-/// `serve --nice`'s default: at 10 the panel beside a busy loop and the
-/// application missed search's p99 goal while waiting for a core; at 0 it
-/// took the writer down to 79 % of its rate; 5 met both (docs/performance.md,
-/// "The panel's priority beside a busy CPU").
-pub(crate) const DEFAULT_NICE: u8 = 5;
+/// `serve --nice`'s default (docs/performance.md, "The panel's priority").
+pub(crate) const DEFAULT_NICE: u8 = 10;
 
 /// One `--logger-threshold`.
 #[derive(Debug, Clone, PartialEq, Eq)]

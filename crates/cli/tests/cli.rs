@@ -1045,7 +1045,7 @@ fn niceness_of_threads(pid: u32) -> Vec<i64> {
         .collect()
 }
 
-/// `serve` runs every thread 5 nicer than it was started (`--nice`), so
+/// `serve` runs every thread 10 nicer than it was started (`--nice`), so
 /// beside an application on the same host the panel takes the CPU its
 /// writer leaves; `--nice 0` keeps the priority; 20 is refused.
 #[cfg(target_os = "linux")]
@@ -1053,7 +1053,7 @@ fn niceness_of_threads(pid: u32) -> Vec<i64> {
 fn serve_lowers_its_own_priority() {
     let db = fill();
     let started_at = niceness_of_threads(std::process::id())[0];
-    for (args, want) in [(&[][..], (started_at + 5).min(19)), (&["--nice", "0"][..], started_at)] {
+    for (args, want) in [(&[][..], (started_at + 10).min(19)), (&["--nice", "0"][..], started_at)] {
         let mut child = cmd(&db.path)
             .env_remove("LOG_PANEL_CONFIG")
             .args(["serve", "--bind", "127.0.0.1:0"])
