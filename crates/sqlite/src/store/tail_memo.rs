@@ -177,18 +177,22 @@ impl TailMemo {
         };
         if newest > lo {
             let room = MAX_MATCHES.saturating_sub(ids.len());
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT id FROM log_records WHERE id > ?1 AND id <= ?2 AND {} ORDER BY id LIMIT ?3",
-                condition.test
-            ))?;
-            let range = [lo, newest, i64::try_from(room).unwrap_or(i64::MAX).saturating_add(1)].map(Value::Integer);
-            let more = stmt
-                .query_map(params_from_iter(range.iter().chain(&condition.params)), |r| r.get::<_, i64>(0))?
-                .collect::<rusqlite::Result<Vec<i64>>>()?;
-            if more.len() > room {
+            match scan_in_chunks(conn, condition, lo, newest, room)? {
+                Some(more) => ids.extend(more),
+                None => return Ok(None),
+            }
+            // The chunks ran in snapshots of their own, after the one that
+            // read `newest`: had its row been deleted and its id drawn again
+            // meanwhile (only rows at the top are), a chunk could have read
+            // a newer row under an id the list then took for the older one's.
+            // Checked in a snapshot after the last chunk.
+            let ts: Option<String> = conn
+                .prepare_cached("SELECT ts FROM log_records WHERE id = ?1")?
+                .query_row([newest], |r| r.get(0))
+                .optional()?;
+            if ts.as_deref() != Some(newest_ts.as_str()) {
                 return Ok(None);
             }
-            ids.extend(more);
         }
         // `newest > lo` unless the memory already reached it (`lo_ts` then its time).
         let (upto, upto_ts) = match lo_ts {
@@ -212,11 +216,70 @@ impl TailMemo {
     }
 }
 
+/// Rows of the tail one statement of [`scan_in_chunks`] tests: a few
+/// milliseconds of a core (a condition's test costs 0.2–0.3 µs a row, session
+/// 45), so that on a connection outside a transaction each statement's read
+/// transaction ends well within the 100 ms a writer's `RESTART` checkpoint
+/// first waits for readers (upkeep/checkpoint.rs), even at a tenth of a core.
+pub(crate) const CHUNK_ROWS: i64 = 8_192;
+
+/// The ids in `(lo, hi]` whose row passes `condition`, ascending; `None` when
+/// there are more than `room`.
+///
+/// Read by id in chunks of at most [`CHUNK_ROWS`] rows, one statement each.
+/// On a connection outside a transaction each statement is its own read
+/// transaction, so a long tail never holds one snapshot (and the WAL frames
+/// it reads) for the whole scan: a writer's checkpoint waiting for readers
+/// meets the end of a chunk instead (issue 24; docs/performance.md,
+/// session 46). Inside a transaction the chunks share its snapshot.
+///
+/// Why chunks in several snapshots still give the matches of one: the
+/// caller read `hi` (the newest row) first, and every chunk's snapshot is
+/// later than that read. A row's id is drawn in its write transaction as the
+/// largest plus one, so every row with an id up to `hi` that any later
+/// snapshot holds was committed before `hi` was read, and each chunk sees
+/// it — unless it was deleted since, and a snapshot later still (the
+/// page's statements') holds no such row either. A chunk may list a row the
+/// page's snapshot no longer holds (deleted after that chunk): the list is
+/// of candidates, each tested again by the page's statements, so it is no
+/// match. An id drawn again (the top deleted, then written) is told by
+/// `hi`'s time, which the caller checks after the last chunk.
+fn scan_in_chunks(
+    conn: &Connection,
+    condition: &Condition,
+    lo: i64,
+    hi: i64,
+    room: usize,
+) -> rusqlite::Result<Option<Vec<i64>>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT id FROM log_records WHERE id > ?1 AND id <= ?2 AND {} ORDER BY id LIMIT ?3",
+        condition.test
+    ))?;
+    let mut found = Vec::new();
+    let mut from = lo;
+    while from < hi {
+        let to = from.saturating_add(CHUNK_ROWS).min(hi);
+        let left = room.saturating_sub(found.len());
+        let range = [from, to, i64::try_from(left).unwrap_or(i64::MAX).saturating_add(1)].map(Value::Integer);
+        // Collected, so the statement is reset (its read transaction ended)
+        // before the next chunk's.
+        let more = stmt
+            .query_map(params_from_iter(range.iter().chain(&condition.params)), |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        if more.len() > left {
+            return Ok(None);
+        }
+        found.extend(more);
+        from = to;
+    }
+    Ok(Some(found))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
+    use std::sync::{Arc, Mutex};
 
     use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, DAY, HOUR};
     use log_panel_query::{Cursor, PageAt, RecordFilter, Slots, Store};
@@ -425,5 +488,128 @@ mod tests {
         let ids = by_hand(&path, "req-7");
         assert_eq!((ids.len(), ids.last()), (120, Some(&5_500)));
         assert_eq!(got, expect(ids));
+    }
+
+    /// What the writer beside a long tail scan did, from inside the scan.
+    struct Beside {
+        sink: crate::SqliteSink,
+        origin: Origin,
+        t0: i64,
+        /// Another connection, checkpointing with no busy timeout.
+        checkpointer: rusqlite::Connection,
+        calls: usize,
+        restarts: Vec<bool>,
+    }
+
+    /// A context condition's tail of 28 000 rows (several chunks) is read
+    /// in short read transactions: from inside the scan (the condition's
+    /// test of a row) a writer's `wal_checkpoint(RESTART)` with no busy
+    /// timeout succeeds, where one statement's read of the whole tail keeps
+    /// its snapshot, and so its WAL frames, to the end. Rows written and
+    /// rows deleted while the chunks are read: the view's answers are the
+    /// ones the rows give, and asked again, the memory answers.
+    #[test]
+    fn a_long_tail_is_read_in_short_read_transactions() {
+        let second = HOUR / 3_600;
+        // Records `range` a second apart from `t0`, of request `req-{i % 250}`.
+        let requests = move |t0: i64, range: std::ops::Range<i64>, every: Option<&str>| -> Vec<Record> {
+            let thread: std::sync::Arc<str> = std::sync::Arc::from("main");
+            range
+                .map(|i| {
+                    let (at, text) = (Timestamp(t0 + i * second), format!("step {i}"));
+                    let mut r = Record::at(at, Level::Info, "web".into(), text.into(), thread.clone());
+                    let id = every.map_or_else(|| format!("req-{}", i % 250), str::to_owned);
+                    r.kv.push(("request_id".into(), log_panel_core::Value::from(id)));
+                    r
+                })
+                .collect()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let t0 = Timestamp::now().0 - 2 * DAY;
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let origin = Origin::new("a", "h", 1);
+        sink.write(&Batch::new(&origin, &requests(t0, 0..2_000, None))).unwrap();
+        while sink.idle().unwrap() {}
+        sink.write(&Batch::new(&origin, &requests(t0, 2_000..29_000, None))).unwrap();
+        let checkpointer = rusqlite::Connection::open(&path).unwrap();
+        checkpointer.busy_timeout(std::time::Duration::ZERO).unwrap();
+        // An empty WAL, then frames in it that a reader's snapshot holds.
+        checkpointer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        sink.write(&Batch::new(&origin, &requests(t0, 29_000..30_000, None))).unwrap();
+
+        let store = SqliteStore::open(&path).unwrap();
+        let mark = crate::sql::key_mark(&store.conn().unwrap(), "request_id").unwrap();
+        assert_eq!(mark, 2_000);
+        assert!(30_000 - mark > 3 * super::CHUNK_ROWS, "the tail spans four chunks");
+        let beside = Arc::new(Mutex::new(Beside { sink, origin, t0, checkpointer, calls: 0, restarts: Vec::new() }));
+        let scanning = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (b, on) = (Arc::clone(&beside), Arc::clone(&scanning));
+        store
+            .conn()
+            .unwrap()
+            .create_scalar_function(
+                "instr",
+                2,
+                FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+                move |ctx| {
+                    if on.load(Ordering::Relaxed) {
+                        let mut guard = b.lock().unwrap();
+                        let b = &mut *guard;
+                        b.calls += 1;
+                        match b.calls {
+                            // Rows written while the chunks are read (above the
+                            // newest row the scan reads up to), all of req-7.
+                            1 => {
+                                let rows = requests(b.t0, 30_000..30_100, Some("req-7"));
+                                b.sink.write(&Batch::new(&b.origin, &rows)).unwrap();
+                            }
+                            // Deleted: a match the first chunk has listed, one a
+                            // later chunk has not read yet.
+                            4_000 => {
+                                let gone = "DELETE FROM log_records WHERE id IN (2258, 25258)";
+                                assert_eq!(b.sink.connection().execute(gone, []).unwrap(), 2);
+                            }
+                            n if n % 1_000 == 0 => {
+                                // What the scan's snapshot lets a checkpoint do.
+                                let busy = |mode: &str| -> i64 {
+                                    let sql = format!("PRAGMA wal_checkpoint({mode})");
+                                    b.checkpointer.query_row(&sql, [], |r| r.get(0)).unwrap()
+                                };
+                                busy("PASSIVE");
+                                b.restarts.push(busy("RESTART") == 0);
+                            }
+                            _ => {}
+                        }
+                    }
+                    let (hay, needle) = (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?);
+                    Ok(hay.zip(needle).map(|(h, n)| h.find(&n).map_or(0, |at| h[..at].chars().count() as i64 + 1)))
+                },
+            )
+            .unwrap();
+
+        let mut filter = RecordFilter::default();
+        filter.fields.push("request_id=req-7".parse().unwrap());
+        let got = request_view(&store, &filter);
+        scanning.store(false, Ordering::Relaxed);
+        let calls = beside.lock().unwrap().calls;
+        let restarts = std::mem::take(&mut beside.lock().unwrap().restarts);
+        let ids = by_hand(&path, "req-7");
+        // 120 in the table, two deleted, 100 written during the scan.
+        assert_eq!((ids.len(), ids.first(), ids.last()), (218, Some(&8), Some(&30_100)));
+        assert!(!ids.contains(&2_258) && !ids.contains(&25_258));
+        assert_eq!(got, (ids[..5].to_vec(), ids.last().copied()));
+        // The tail once, plus the statements' tests of the listed rows.
+        assert!((28_000..28_000 + 2_000).contains(&calls), "tested {calls} rows");
+        // A checkpoint restarted the WAL while the tail was being read.
+        assert!(restarts.len() >= 20, "{restarts:?}");
+        assert!(restarts.iter().filter(|&&ok| ok).count() >= 5, "RESTART succeeded: {restarts:?}");
+
+        // Asked again, nothing written: the memory's rows only.
+        let tested = counting_instr(&store);
+        let got = request_view(&store, &filter);
+        assert_eq!(got, (ids[..5].to_vec(), ids.last().copied()));
+        let n = tested.load(Ordering::Relaxed);
+        assert!(n < 2_000, "tested {n} rows");
     }
 }
