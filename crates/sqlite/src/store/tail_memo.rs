@@ -223,6 +223,21 @@ impl TailMemo {
 /// first waits for readers (upkeep/checkpoint.rs), even at a tenth of a core.
 pub(crate) const CHUNK_ROWS: i64 = 8_192;
 
+/// The pause between two chunks while the WAL is past the writer's
+/// threshold: the writer's `RESTART` then waits for readers, looking every
+/// [`READER_POLL`](crate::upkeep::checkpoint::READER_POLL), and a chunk's statement begun
+/// again at once (microseconds after the last one ended) would hold a read
+/// lock at nearly every look.
+const CHUNK_GAP: Duration = Duration::from_millis(2);
+
+/// Whether the `-wal` file of `conn`'s database is past
+/// [`WAL_RESTART_BYTES`](crate::WAL_RESTART_BYTES), where the writer
+/// restarts it (and truncates it back to that size).
+fn wal_past_restart(conn: &Connection) -> bool {
+    let Some(db) = conn.path().filter(|p| !p.is_empty()) else { return false };
+    std::fs::metadata(format!("{db}-wal")).is_ok_and(|m| m.len() > crate::WAL_RESTART_BYTES)
+}
+
 /// The ids in `(lo, hi]` whose row passes `condition`, ascending; `None` when
 /// there are more than `room`.
 ///
@@ -230,7 +245,8 @@ pub(crate) const CHUNK_ROWS: i64 = 8_192;
 /// On a connection outside a transaction each statement is its own read
 /// transaction, so a long tail never holds one snapshot (and the WAL frames
 /// it reads) for the whole scan: a writer's checkpoint waiting for readers
-/// meets the end of a chunk instead (issue 24; docs/performance.md,
+/// meets the end of a chunk instead, and the pause after it while the WAL is
+/// past the writer's threshold ([`CHUNK_GAP`]) (issue 24; docs/performance.md,
 /// session 46). Inside a transaction the chunks share its snapshot.
 ///
 /// Why chunks in several snapshots still give the matches of one: the
@@ -271,6 +287,9 @@ fn scan_in_chunks(
         }
         found.extend(more);
         from = to;
+        if from < hi && wal_past_restart(conn) {
+            std::thread::sleep(CHUNK_GAP);
+        }
     }
     Ok(Some(found))
 }
@@ -501,6 +520,42 @@ mod tests {
         restarts: Vec<bool>,
     }
 
+    /// Records `range` a second apart from `t0`, of request `req-{i % 250}`
+    /// (or all of `every`).
+    fn seconds_apart(t0: i64, range: std::ops::Range<i64>, every: Option<&str>) -> Vec<Record> {
+        let thread: std::sync::Arc<str> = std::sync::Arc::from("main");
+        range
+            .map(|i| {
+                let (at, text) = (Timestamp(t0 + i * (HOUR / 3_600)), format!("step {i}"));
+                let mut r = Record::at(at, Level::Info, "web".into(), text.into(), thread.clone());
+                let id = every.map_or_else(|| format!("req-{}", i % 250), str::to_owned);
+                r.kv.push(("request_id".into(), log_panel_core::Value::from(id)));
+                r
+            })
+            .collect()
+    }
+
+    /// A file of `seconds_apart(t0, 0..30_000)`, the first 2 000 indexed, the
+    /// 28 000 above them the context side table's tail (four chunks); its
+    /// sink; the WAL checkpointed before its last 1 000 rows.
+    fn long_tail() -> (tempfile::TempDir, std::path::PathBuf, i64, crate::SqliteSink, Origin) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let t0 = Timestamp::now().0 - 2 * DAY;
+        let mut sink = crate::SqliteSink::open(&path).unwrap();
+        let origin = Origin::new("a", "h", 1);
+        sink.write(&Batch::new(&origin, &seconds_apart(t0, 0..2_000, None))).unwrap();
+        while sink.idle().unwrap() {}
+        sink.write(&Batch::new(&origin, &seconds_apart(t0, 2_000..29_000, None))).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        sink.write(&Batch::new(&origin, &seconds_apart(t0, 29_000..30_000, None))).unwrap();
+        let mark = crate::sql::key_mark(&conn, "request_id").unwrap();
+        assert_eq!(mark, 2_000);
+        assert!(30_000 - mark > 3 * super::CHUNK_ROWS, "the tail spans four chunks");
+        (dir, path, t0, sink, origin)
+    }
+
     /// A context condition's tail of 28 000 rows (several chunks) is read
     /// in short read transactions: from inside the scan (the condition's
     /// test of a row) a writer's `wal_checkpoint(RESTART)` with no busy
@@ -510,38 +565,10 @@ mod tests {
     /// ones the rows give, and asked again, the memory answers.
     #[test]
     fn a_long_tail_is_read_in_short_read_transactions() {
-        let second = HOUR / 3_600;
-        // Records `range` a second apart from `t0`, of request `req-{i % 250}`.
-        let requests = move |t0: i64, range: std::ops::Range<i64>, every: Option<&str>| -> Vec<Record> {
-            let thread: std::sync::Arc<str> = std::sync::Arc::from("main");
-            range
-                .map(|i| {
-                    let (at, text) = (Timestamp(t0 + i * second), format!("step {i}"));
-                    let mut r = Record::at(at, Level::Info, "web".into(), text.into(), thread.clone());
-                    let id = every.map_or_else(|| format!("req-{}", i % 250), str::to_owned);
-                    r.kv.push(("request_id".into(), log_panel_core::Value::from(id)));
-                    r
-                })
-                .collect()
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("logs.db");
-        let t0 = Timestamp::now().0 - 2 * DAY;
-        let mut sink = crate::SqliteSink::open(&path).unwrap();
-        let origin = Origin::new("a", "h", 1);
-        sink.write(&Batch::new(&origin, &requests(t0, 0..2_000, None))).unwrap();
-        while sink.idle().unwrap() {}
-        sink.write(&Batch::new(&origin, &requests(t0, 2_000..29_000, None))).unwrap();
+        let (_dir, path, t0, sink, origin) = long_tail();
         let checkpointer = rusqlite::Connection::open(&path).unwrap();
         checkpointer.busy_timeout(std::time::Duration::ZERO).unwrap();
-        // An empty WAL, then frames in it that a reader's snapshot holds.
-        checkpointer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
-        sink.write(&Batch::new(&origin, &requests(t0, 29_000..30_000, None))).unwrap();
-
         let store = SqliteStore::open(&path).unwrap();
-        let mark = crate::sql::key_mark(&store.conn().unwrap(), "request_id").unwrap();
-        assert_eq!(mark, 2_000);
-        assert!(30_000 - mark > 3 * super::CHUNK_ROWS, "the tail spans four chunks");
         let beside = Arc::new(Mutex::new(Beside { sink, origin, t0, checkpointer, calls: 0, restarts: Vec::new() }));
         let scanning = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let (b, on) = (Arc::clone(&beside), Arc::clone(&scanning));
@@ -561,7 +588,7 @@ mod tests {
                             // Rows written while the chunks are read (above the
                             // newest row the scan reads up to), all of req-7.
                             1 => {
-                                let rows = requests(b.t0, 30_000..30_100, Some("req-7"));
+                                let rows = seconds_apart(b.t0, 30_000..30_100, Some("req-7"));
                                 b.sink.write(&Batch::new(&b.origin, &rows)).unwrap();
                             }
                             // Deleted: a match the first chunk has listed, one a
@@ -611,5 +638,76 @@ mod tests {
         assert_eq!(got, (ids[..5].to_vec(), ids.last().copied()));
         let n = tested.load(Ordering::Relaxed);
         assert!(n < 2_000, "tested {n} rows");
+    }
+
+    /// The writer's own `RESTART` (its busy handler, its first wait), begun
+    /// while a long tail is being read with the WAL past the threshold,
+    /// finishes before the scan does: the chunks end, and pause, within its
+    /// wait. One statement's read of the tail kept it from finishing.
+    #[test]
+    fn the_writer_s_restart_meets_the_end_of_a_chunk() {
+        let (_dir, path, t0, sink, origin) = long_tail();
+        drop(sink);
+        // A WAL file past the threshold (a checkpointed padding), then a few
+        // frames of rows, which the scan's first snapshot holds.
+        let mut writer = rusqlite::Connection::open(&path).unwrap();
+        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        let mib = i64::try_from(crate::WAL_RESTART_BYTES >> 20).unwrap() + 2;
+        writer.execute_batch("CREATE TABLE pad (b BLOB)").unwrap();
+        writer.execute("INSERT INTO pad VALUES (zeroblob(?1 << 20))", [mib]).unwrap();
+        writer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).unwrap();
+        writer.execute("INSERT INTO pad VALUES (1)", []).unwrap();
+        let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+        assert!(std::fs::metadata(&wal).unwrap().len() > crate::WAL_RESTART_BYTES);
+        drop((t0, origin));
+
+        let store = SqliteStore::open(&path).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let writer = Mutex::new(Some((writer, tx)));
+        let restart = Arc::new(Mutex::new(None::<std::thread::JoinHandle<bool>>));
+        let (calls, started) = (Arc::new(AtomicUsize::new(0)), Arc::clone(&restart));
+        let counted = Arc::clone(&calls);
+        let rx = Mutex::new(rx);
+        store
+            .conn()
+            .unwrap()
+            .create_scalar_function(
+                "instr",
+                2,
+                FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+                move |ctx| {
+                    // Within the first chunk: a commit (frames the scan's
+                    // snapshot does not hold), then the writer's RESTART.
+                    let n = counted.fetch_add(1, Ordering::Relaxed);
+                    // The last chunk slow (the scan outlasts the writer's
+                    // first wait), the first three not.
+                    if n > 3 * 8_192 + 100 && n % 20 == 0 {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    if n == 100 {
+                        let (mut w, tx) = writer.lock().unwrap().take().unwrap();
+                        let len = std::fs::metadata(format!("{}-wal", w.path().unwrap())).unwrap().len();
+                        *started.lock().unwrap() = Some(std::thread::spawn(move || {
+                            w.execute("INSERT INTO pad VALUES (2)", []).unwrap();
+                            tx.send(()).unwrap();
+                            let mut bound = crate::upkeep::checkpoint::WalBound::default();
+                            bound.after_commit(&mut w, len, None);
+                            bound.restarted()
+                        }));
+                        rx.lock().unwrap().recv().unwrap();
+                    }
+                    let (hay, needle) = (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?);
+                    Ok(hay.zip(needle).map(|(h, n)| h.find(&n).map_or(0, |at| h[..at].chars().count() as i64 + 1)))
+                },
+            )
+            .unwrap();
+        let mut filter = RecordFilter::default();
+        filter.fields.push("request_id=req-7".parse().unwrap());
+        let got = request_view(&store, &filter);
+        let ids = by_hand(&path, "req-7");
+        assert_eq!(got, (ids[..5].to_vec(), ids.last().copied()));
+        let restart = restart.lock().unwrap().take().expect("the writer's RESTART began within the scan");
+        assert!(restart.join().unwrap(), "the writer's RESTART finished within its first wait");
+        assert!(calls.load(Ordering::Relaxed) >= 28_000);
     }
 }
