@@ -650,7 +650,7 @@ mod tests {
         drop(sink);
         // A WAL file past the threshold (a checkpointed padding), then a few
         // frames of rows, which the scan's first snapshot holds.
-        let mut writer = rusqlite::Connection::open(&path).unwrap();
+        let writer = rusqlite::Connection::open(&path).unwrap();
         writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
         let mib = i64::try_from(crate::WAL_RESTART_BYTES >> 20).unwrap() + 2;
         writer.execute_batch("CREATE TABLE pad (b BLOB)").unwrap();
@@ -706,7 +706,7 @@ mod tests {
         let got = request_view(&store, &filter);
         let ids = by_hand(&path, "req-7");
         assert_eq!(got, (ids[..5].to_vec(), ids.last().copied()));
-        let restart = restart.lock().unwrap().take().expect("the writer's RESTART began within the scan");
+        let restart = restart.lock().unwrap().take().unwrap();
         assert!(restart.join().unwrap(), "the writer's RESTART finished within its first wait");
         assert!(calls.load(Ordering::Relaxed) >= 28_000);
     }
