@@ -403,24 +403,27 @@ mod tests {
             .collect()
     }
 
-    /// Counts the calls of `instr` (the context conditions' test of each
-    /// tail row, before its JSON is parsed) on the store's pooled
-    /// connection, which its reads one after another lease.
+    /// Replaces `instr` (the context conditions' test of each tail row,
+    /// before its JSON is parsed) on the store's pooled connection, which its
+    /// reads one after another lease, by one that calls `each` first.
+    fn instr_calling(store: &SqliteStore, each: impl Fn() + Send + std::panic::UnwindSafe + 'static) {
+        let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+        let conn = store.conn().unwrap();
+        conn.create_scalar_function("instr", 2, flags, move |ctx| {
+            each();
+            let (hay, needle) = (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?);
+            Ok(hay.zip(needle).map(|(h, n)| h.find(&n).map_or(0, |at| h[..at].chars().count() as i64 + 1)))
+        })
+        .unwrap();
+    }
+
+    /// Counts the calls of `instr` on the store's pooled connection.
     fn counting_instr(store: &SqliteStore) -> Arc<AtomicUsize> {
         let count = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&count);
-        let conn = store.conn().unwrap();
-        conn.create_scalar_function(
-            "instr",
-            2,
-            FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-            move |ctx| {
-                counted.fetch_add(1, Ordering::Relaxed);
-                let (hay, needle) = (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?);
-                Ok(hay.zip(needle).map(|(h, n)| h.find(&n).map_or(0, |at| h[..at].chars().count() as i64 + 1)))
-            },
-        )
-        .unwrap();
+        instr_calling(store, move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+        });
         count
     }
 
@@ -572,48 +575,37 @@ mod tests {
         let beside = Arc::new(Mutex::new(Beside { sink, origin, t0, checkpointer, calls: 0, restarts: Vec::new() }));
         let scanning = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let (b, on) = (Arc::clone(&beside), Arc::clone(&scanning));
-        store
-            .conn()
-            .unwrap()
-            .create_scalar_function(
-                "instr",
-                2,
-                FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-                move |ctx| {
-                    if on.load(Ordering::Relaxed) {
-                        let mut guard = b.lock().unwrap();
-                        let b = &mut *guard;
-                        b.calls += 1;
-                        match b.calls {
-                            // Rows written while the chunks are read (above the
-                            // newest row the scan reads up to), all of req-7.
-                            1 => {
-                                let rows = seconds_apart(b.t0, 30_000..30_100, Some("req-7"));
-                                b.sink.write(&Batch::new(&b.origin, &rows)).unwrap();
-                            }
-                            // Deleted: a match the first chunk has listed, one a
-                            // later chunk has not read yet.
-                            4_000 => {
-                                let gone = "DELETE FROM log_records WHERE id IN (2258, 25258)";
-                                assert_eq!(b.sink.connection().execute(gone, []).unwrap(), 2);
-                            }
-                            n if n % 1_000 == 0 => {
-                                // What the scan's snapshot lets a checkpoint do.
-                                let busy = |mode: &str| -> i64 {
-                                    let sql = format!("PRAGMA wal_checkpoint({mode})");
-                                    b.checkpointer.query_row(&sql, [], |r| r.get(0)).unwrap()
-                                };
-                                busy("PASSIVE");
-                                b.restarts.push(busy("RESTART") == 0);
-                            }
-                            _ => {}
-                        }
+        instr_calling(&store, move || {
+            if on.load(Ordering::Relaxed) {
+                let mut guard = b.lock().unwrap();
+                let b = &mut *guard;
+                b.calls += 1;
+                match b.calls {
+                    // Rows written while the chunks are read (above the
+                    // newest row the scan reads up to), all of req-7.
+                    1 => {
+                        let rows = seconds_apart(b.t0, 30_000..30_100, Some("req-7"));
+                        b.sink.write(&Batch::new(&b.origin, &rows)).unwrap();
                     }
-                    let (hay, needle) = (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?);
-                    Ok(hay.zip(needle).map(|(h, n)| h.find(&n).map_or(0, |at| h[..at].chars().count() as i64 + 1)))
-                },
-            )
-            .unwrap();
+                    // Deleted: a match the first chunk has listed, one a
+                    // later chunk has not read yet.
+                    4_000 => {
+                        let gone = "DELETE FROM log_records WHERE id IN (2258, 25258)";
+                        assert_eq!(b.sink.connection().execute(gone, []).unwrap(), 2);
+                    }
+                    n if n % 1_000 == 0 => {
+                        // What the scan's snapshot lets a checkpoint do.
+                        let busy = |mode: &str| -> i64 {
+                            let sql = format!("PRAGMA wal_checkpoint({mode})");
+                            b.checkpointer.query_row(&sql, [], |r| r.get(0)).unwrap()
+                        };
+                        busy("PASSIVE");
+                        b.restarts.push(busy("RESTART") == 0);
+                    }
+                    _ => {}
+                }
+            }
+        });
 
         let mut filter = RecordFilter::default();
         filter.fields.push("request_id=req-7".parse().unwrap());
@@ -668,39 +660,28 @@ mod tests {
         let (calls, started) = (Arc::new(AtomicUsize::new(0)), Arc::clone(&restart));
         let counted = Arc::clone(&calls);
         let rx = Mutex::new(rx);
-        store
-            .conn()
-            .unwrap()
-            .create_scalar_function(
-                "instr",
-                2,
-                FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-                move |ctx| {
-                    // Within the first chunk: a commit (frames the scan's
-                    // snapshot does not hold), then the writer's RESTART.
-                    let n = counted.fetch_add(1, Ordering::Relaxed);
-                    // The last chunk slow (the scan outlasts the writer's
-                    // first wait), the first three not.
-                    if n > 3 * 8_192 + 100 && n % 20 == 0 {
-                        std::thread::sleep(std::time::Duration::from_millis(1));
-                    }
-                    if n == 100 {
-                        let (mut w, tx) = writer.lock().unwrap().take().unwrap();
-                        let len = std::fs::metadata(format!("{}-wal", w.path().unwrap())).unwrap().len();
-                        *started.lock().unwrap() = Some(std::thread::spawn(move || {
-                            w.execute("INSERT INTO pad VALUES (2)", []).unwrap();
-                            tx.send(()).unwrap();
-                            let mut bound = crate::upkeep::checkpoint::WalBound::default();
-                            bound.after_commit(&mut w, len, None);
-                            bound.restarted()
-                        }));
-                        rx.lock().unwrap().recv().unwrap();
-                    }
-                    let (hay, needle) = (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?);
-                    Ok(hay.zip(needle).map(|(h, n)| h.find(&n).map_or(0, |at| h[..at].chars().count() as i64 + 1)))
-                },
-            )
-            .unwrap();
+        instr_calling(&store, move || {
+            // Within the first chunk: a commit (frames the scan's
+            // snapshot does not hold), then the writer's RESTART.
+            let n = counted.fetch_add(1, Ordering::Relaxed);
+            // The last chunk slow (the scan outlasts the writer's
+            // first wait), the first three not.
+            if n > 3 * 8_192 + 100 && n % 20 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            if n == 100 {
+                let (mut w, tx) = writer.lock().unwrap().take().unwrap();
+                let len = std::fs::metadata(format!("{}-wal", w.path().unwrap())).unwrap().len();
+                *started.lock().unwrap() = Some(std::thread::spawn(move || {
+                    w.execute("INSERT INTO pad VALUES (2)", []).unwrap();
+                    tx.send(()).unwrap();
+                    let mut bound = crate::upkeep::checkpoint::WalBound::default();
+                    bound.after_commit(&mut w, len, None);
+                    bound.restarted()
+                }));
+                rx.lock().unwrap().recv().unwrap();
+            }
+        });
         let mut filter = RecordFilter::default();
         filter.fields.push("request_id=req-7".parse().unwrap());
         let got = request_view(&store, &filter);
