@@ -287,7 +287,8 @@ fn scan_in_chunks(
         }
         found.extend(more);
         from = to;
-        if from < hi && wal_past_restart(conn) {
+        // Inside a transaction the snapshot is held through the pause: none.
+        if from < hi && conn.is_autocommit() && wal_past_restart(conn) {
             std::thread::sleep(CHUNK_GAP);
         }
     }
