@@ -24,7 +24,10 @@
 //! Bounded: only a tail of at most [`MAX_TAIL_ROWS`] rows, only a condition
 //! with at most [`MAX_MATCHES`] matches in it (beyond, each part scans as
 //! before), at most [`MAX_CONDITIONS`] conditions, each kept [`KEPT_FOR`]
-//! after its last use. A reader's memory only: nothing is written.
+//! after its last use. A reader's memory only: nothing is written. The tail
+//! is read in chunks of [`CHUNK_ROWS`], each its own read transaction, so that
+//! a long tail does not keep a writer's `RESTART` checkpoint waiting for the
+//! whole scan ([`scan_in_chunks`]).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
