@@ -24,10 +24,7 @@
 //! Bounded: only a tail of at most [`MAX_TAIL_ROWS`] rows, only a condition
 //! with at most [`MAX_MATCHES`] matches in it (beyond, each part scans as
 //! before), at most [`MAX_CONDITIONS`] conditions, each kept [`KEPT_FOR`]
-//! after its last use. A reader's memory only: nothing is written. The tail
-//! is read in chunks of [`CHUNK_ROWS`], each its own read transaction, so that
-//! a long tail does not keep a writer's `RESTART` checkpoint waiting for the
-//! whole scan ([`scan_in_chunks`]).
+//! after its last use. A reader's memory only: nothing is written.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -180,22 +177,18 @@ impl TailMemo {
         };
         if newest > lo {
             let room = MAX_MATCHES.saturating_sub(ids.len());
-            match scan_in_chunks(conn, condition, lo, newest, room)? {
-                Some(more) => ids.extend(more),
-                None => return Ok(None),
-            }
-            // The chunks ran in snapshots of their own, after the one that
-            // read `newest`: had its row been deleted and its id drawn again
-            // meanwhile (only rows at the top are), a chunk could have read
-            // a newer row under an id the list then took for the older one's.
-            // Checked in a snapshot after the last chunk.
-            let ts: Option<String> = conn
-                .prepare_cached("SELECT ts FROM log_records WHERE id = ?1")?
-                .query_row([newest], |r| r.get(0))
-                .optional()?;
-            if ts.as_deref() != Some(newest_ts.as_str()) {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT id FROM log_records WHERE id > ?1 AND id <= ?2 AND {} ORDER BY id LIMIT ?3",
+                condition.test
+            ))?;
+            let range = [lo, newest, i64::try_from(room).unwrap_or(i64::MAX).saturating_add(1)].map(Value::Integer);
+            let more = stmt
+                .query_map(params_from_iter(range.iter().chain(&condition.params)), |r| r.get::<_, i64>(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()?;
+            if more.len() > room {
                 return Ok(None);
             }
+            ids.extend(more);
         }
         // `newest > lo` unless the memory already reached it (`lo_ts` then its time).
         let (upto, upto_ts) = match lo_ts {
@@ -217,85 +210,6 @@ impl TailMemo {
         entries.push(Entry { file, condition: condition.clone(), from: from.max(mark), upto, upto_ts, ids, used: now });
         Ok(Some(found))
     }
-}
-
-/// Rows of the tail one statement of [`scan_in_chunks`] tests: a few
-/// milliseconds of a core (a condition's test costs 0.2–0.3 µs a row, session
-/// 45), so that on a connection outside a transaction each statement's read
-/// transaction ends well within the 100 ms a writer's `RESTART` checkpoint
-/// first waits for readers (upkeep/checkpoint.rs), even at a tenth of a core.
-pub(crate) const CHUNK_ROWS: i64 = 8_192;
-
-/// The pause between two chunks while the WAL is past the writer's
-/// threshold: the writer's `RESTART` then waits for readers, looking every
-/// [`READER_POLL`](crate::upkeep::checkpoint::READER_POLL), and a chunk's statement begun
-/// again at once (microseconds after the last one ended) would hold a read
-/// lock at nearly every look.
-const CHUNK_GAP: Duration = Duration::from_millis(2);
-
-/// Whether the `-wal` file of `conn`'s database is past
-/// [`WAL_RESTART_BYTES`](crate::WAL_RESTART_BYTES), where the writer
-/// restarts it (and truncates it back to that size).
-fn wal_past_restart(conn: &Connection) -> bool {
-    let Some(db) = conn.path().filter(|p| !p.is_empty()) else { return false };
-    std::fs::metadata(format!("{db}-wal")).is_ok_and(|m| m.len() > crate::WAL_RESTART_BYTES)
-}
-
-/// The ids in `(lo, hi]` whose row passes `condition`, ascending; `None` when
-/// there are more than `room`.
-///
-/// Read by id in chunks of at most [`CHUNK_ROWS`] rows, one statement each.
-/// On a connection outside a transaction each statement is its own read
-/// transaction, so a long tail never holds one snapshot (and the WAL frames
-/// it reads) for the whole scan: a writer's checkpoint waiting for readers
-/// meets the end of a chunk instead, and the pause after it while the WAL is
-/// past the writer's threshold ([`CHUNK_GAP`]) (issue 24; docs/performance.md,
-/// session 46). Inside a transaction the chunks share its snapshot.
-///
-/// Why chunks in several snapshots still give the matches of one: the
-/// caller read `hi` (the newest row) first, and every chunk's snapshot is
-/// later than that read. A row's id is drawn in its write transaction as the
-/// largest plus one, so every row with an id up to `hi` that any later
-/// snapshot holds was committed before `hi` was read, and each chunk sees
-/// it — unless it was deleted since, and a snapshot later still (the
-/// page's statements') holds no such row either. A chunk may list a row the
-/// page's snapshot no longer holds (deleted after that chunk): the list is
-/// of candidates, each tested again by the page's statements, so it is no
-/// match. An id drawn again (the top deleted, then written) is told by
-/// `hi`'s time, which the caller checks after the last chunk.
-fn scan_in_chunks(
-    conn: &Connection,
-    condition: &Condition,
-    lo: i64,
-    hi: i64,
-    room: usize,
-) -> rusqlite::Result<Option<Vec<i64>>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id FROM log_records WHERE id > ?1 AND id <= ?2 AND {} ORDER BY id LIMIT ?3",
-        condition.test
-    ))?;
-    let mut found = Vec::new();
-    let mut from = lo;
-    while from < hi {
-        let to = from.saturating_add(CHUNK_ROWS).min(hi);
-        let left = room.saturating_sub(found.len());
-        let range = [from, to, i64::try_from(left).unwrap_or(i64::MAX).saturating_add(1)].map(Value::Integer);
-        // Collected, so the statement is reset (its read transaction ended)
-        // before the next chunk's.
-        let more = stmt
-            .query_map(params_from_iter(range.iter().chain(&condition.params)), |r| r.get::<_, i64>(0))?
-            .collect::<rusqlite::Result<Vec<i64>>>()?;
-        if more.len() > left {
-            return Ok(None);
-        }
-        found.extend(more);
-        from = to;
-        // Inside a transaction the snapshot is held through the pause: none.
-        if from < hi && conn.is_autocommit() && wal_past_restart(conn) {
-            std::thread::sleep(CHUNK_GAP);
-        }
-    }
-    Ok(Some(found))
 }
 
 #[cfg(test)]
@@ -516,15 +430,12 @@ mod tests {
         assert_eq!(got, expect(ids));
     }
 
-    /// What the writer beside a long tail scan did, from inside the scan.
+    /// The writer beside a long tail scan, called from inside the scan.
     struct Beside {
         sink: crate::SqliteSink,
         origin: Origin,
         t0: i64,
-        /// Another connection, checkpointing with no busy timeout.
-        checkpointer: rusqlite::Connection,
         calls: usize,
-        restarts: Vec<bool>,
     }
 
     /// Records `range` a second apart from `t0`, of request `req-{i % 250}`
@@ -543,8 +454,7 @@ mod tests {
     }
 
     /// A file of `seconds_apart(t0, 0..30_000)`, the first 2 000 indexed, the
-    /// 28 000 above them the context side table's tail (four chunks); its
-    /// sink; the WAL checkpointed before its last 1 000 rows.
+    /// 28 000 above them the context side table's tail; its sink.
     fn long_tail() -> (tempfile::TempDir, std::path::PathBuf, i64, crate::SqliteSink, Origin) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("logs.db");
@@ -553,30 +463,21 @@ mod tests {
         let origin = Origin::new("a", "h", 1);
         sink.write(&Batch::new(&origin, &seconds_apart(t0, 0..2_000, None))).unwrap();
         while sink.idle().unwrap() {}
-        sink.write(&Batch::new(&origin, &seconds_apart(t0, 2_000..29_000, None))).unwrap();
+        sink.write(&Batch::new(&origin, &seconds_apart(t0, 2_000..30_000, None))).unwrap();
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
-        sink.write(&Batch::new(&origin, &seconds_apart(t0, 29_000..30_000, None))).unwrap();
-        let mark = crate::sql::key_mark(&conn, "request_id").unwrap();
-        assert_eq!(mark, 2_000);
-        assert!(30_000 - mark > 3 * super::CHUNK_ROWS, "the tail spans four chunks");
+        assert_eq!(crate::sql::key_mark(&conn, "request_id").unwrap(), 2_000);
         (dir, path, t0, sink, origin)
     }
 
-    /// A context condition's tail of 28 000 rows (several chunks) is read
-    /// in short read transactions: from inside the scan (the condition's
-    /// test of a row) a writer's `wal_checkpoint(RESTART)` with no busy
-    /// timeout succeeds, where one statement's read of the whole tail keeps
-    /// its snapshot, and so its WAL frames, to the end. Rows written and
-    /// rows deleted while the chunks are read: the view's answers are the
-    /// ones the rows give, and asked again, the memory answers.
+    /// Rows written and rows deleted while a context condition's tail of
+    /// 28 000 rows is being read (from inside the scan: the condition's test
+    /// of a row): the view's answers are the ones the rows give, the tail is
+    /// tested once, and asked again, the memory answers.
     #[test]
-    fn a_long_tail_is_read_in_short_read_transactions() {
+    fn rows_written_and_deleted_while_a_long_tail_is_read_are_answered() {
         let (_dir, path, t0, sink, origin) = long_tail();
-        let checkpointer = rusqlite::Connection::open(&path).unwrap();
-        checkpointer.busy_timeout(std::time::Duration::ZERO).unwrap();
         let store = SqliteStore::open(&path).unwrap();
-        let beside = Arc::new(Mutex::new(Beside { sink, origin, t0, checkpointer, calls: 0, restarts: Vec::new() }));
+        let beside = Arc::new(Mutex::new(Beside { sink, origin, t0, calls: 0 }));
         let scanning = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let (b, on) = (Arc::clone(&beside), Arc::clone(&scanning));
         instr_calling(&store, move || {
@@ -585,26 +486,17 @@ mod tests {
                 let b = &mut *guard;
                 b.calls += 1;
                 match b.calls {
-                    // Rows written while the chunks are read (above the
-                    // newest row the scan reads up to), all of req-7.
+                    // Rows written while the tail is read (above the newest
+                    // row the memory reads up to), all of req-7.
                     1 => {
                         let rows = seconds_apart(b.t0, 30_000..30_100, Some("req-7"));
                         b.sink.write(&Batch::new(&b.origin, &rows)).unwrap();
                     }
-                    // Deleted: a match the first chunk has listed, one a
-                    // later chunk has not read yet.
+                    // Deleted: a match the scan has listed, one it has
+                    // not reached yet.
                     4_000 => {
                         let gone = "DELETE FROM log_records WHERE id IN (2258, 25258)";
                         assert_eq!(b.sink.connection().execute(gone, []).unwrap(), 2);
-                    }
-                    n if n % 1_000 == 0 => {
-                        // What the scan's snapshot lets a checkpoint do.
-                        let busy = |mode: &str| -> i64 {
-                            let sql = format!("PRAGMA wal_checkpoint({mode})");
-                            b.checkpointer.query_row(&sql, [], |r| r.get(0)).unwrap()
-                        };
-                        busy("PASSIVE");
-                        b.restarts.push(busy("RESTART") == 0);
                     }
                     _ => {}
                 }
@@ -616,7 +508,6 @@ mod tests {
         let got = request_view(&store, &filter);
         scanning.store(false, Ordering::Relaxed);
         let calls = beside.lock().unwrap().calls;
-        let restarts = std::mem::take(&mut beside.lock().unwrap().restarts);
         let ids = by_hand(&path, "req-7");
         // 120 in the table, two deleted, 100 written during the scan.
         assert_eq!((ids.len(), ids.first(), ids.last()), (218, Some(&8), Some(&30_100)));
@@ -624,9 +515,6 @@ mod tests {
         assert_eq!(got, (ids[..5].to_vec(), ids.last().copied()));
         // The tail once, plus the statements' tests of the listed rows.
         assert!((28_000..28_000 + 2_000).contains(&calls), "tested {calls} rows");
-        // A checkpoint restarted the WAL while the tail was being read.
-        assert!(restarts.len() >= 20, "{restarts:?}");
-        assert!(restarts.iter().filter(|&&ok| ok).count() >= 5, "RESTART succeeded: {restarts:?}");
 
         // Asked again, nothing written: the memory's rows only.
         let tested = counting_instr(&store);
@@ -634,65 +522,5 @@ mod tests {
         assert_eq!(got, (ids[..5].to_vec(), ids.last().copied()));
         let n = tested.load(Ordering::Relaxed);
         assert!(n < 2_000, "tested {n} rows");
-    }
-
-    /// The writer's own `RESTART` (its busy handler, its first wait), begun
-    /// while a long tail is being read with the WAL past the threshold,
-    /// finishes before the scan does: the chunks end, and pause, within its
-    /// wait. One statement's read of the tail kept it from finishing.
-    #[test]
-    fn the_writer_s_restart_meets_the_end_of_a_chunk() {
-        let (_dir, path, t0, sink, origin) = long_tail();
-        drop(sink);
-        // A WAL file past the threshold (a checkpointed padding), then a few
-        // frames of rows, which the scan's first snapshot holds.
-        let writer = rusqlite::Connection::open(&path).unwrap();
-        writer.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
-        let mib = i64::try_from(crate::WAL_RESTART_BYTES >> 20).unwrap() + 2;
-        writer.execute_batch("CREATE TABLE pad (b BLOB)").unwrap();
-        writer.execute("INSERT INTO pad VALUES (zeroblob(?1 << 20))", [mib]).unwrap();
-        writer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).unwrap();
-        writer.execute("INSERT INTO pad VALUES (1)", []).unwrap();
-        let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
-        assert!(std::fs::metadata(&wal).unwrap().len() > crate::WAL_RESTART_BYTES);
-        drop((t0, origin));
-
-        let store = SqliteStore::open(&path).unwrap();
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let writer = Mutex::new(Some((writer, tx)));
-        let restart = Arc::new(Mutex::new(None::<std::thread::JoinHandle<bool>>));
-        let (calls, started) = (Arc::new(AtomicUsize::new(0)), Arc::clone(&restart));
-        let counted = Arc::clone(&calls);
-        let rx = Mutex::new(rx);
-        instr_calling(&store, move || {
-            // Within the first chunk: a commit (frames the scan's
-            // snapshot does not hold), then the writer's RESTART.
-            let n = counted.fetch_add(1, Ordering::Relaxed);
-            // The last chunk slow (the scan outlasts the writer's
-            // first wait), the first three not.
-            if n > 3 * 8_192 + 100 && n % 20 == 0 {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            if n == 100 {
-                let (mut w, tx) = writer.lock().unwrap().take().unwrap();
-                let len = std::fs::metadata(format!("{}-wal", w.path().unwrap())).unwrap().len();
-                *started.lock().unwrap() = Some(std::thread::spawn(move || {
-                    w.execute("INSERT INTO pad VALUES (2)", []).unwrap();
-                    tx.send(()).unwrap();
-                    let mut bound = crate::upkeep::checkpoint::WalBound::default();
-                    bound.after_commit(&mut w, len, None);
-                    bound.restarted()
-                }));
-                rx.lock().unwrap().recv().unwrap();
-            }
-        });
-        let mut filter = RecordFilter::default();
-        filter.fields.push("request_id=req-7".parse().unwrap());
-        let got = request_view(&store, &filter);
-        let ids = by_hand(&path, "req-7");
-        assert_eq!(got, (ids[..5].to_vec(), ids.last().copied()));
-        let restart = restart.lock().unwrap().take().unwrap();
-        assert!(restart.join().unwrap(), "the writer's RESTART finished within its first wait");
-        assert!(calls.load(Ordering::Relaxed) >= 28_000);
     }
 }

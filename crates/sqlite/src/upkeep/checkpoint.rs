@@ -63,7 +63,7 @@ const RETRY_READER_WAIT: Duration = Duration::from_millis(20);
 /// How often the writer looks again whether the readers it waits for are
 /// done: SQLite's own busy handler sleeps up to 100 ms between looks, so the
 /// writer slept on up to that long after the last reader let go.
-pub(crate) const READER_POLL: Duration = Duration::from_millis(1);
+const READER_POLL: Duration = Duration::from_millis(1);
 
 #[cfg(test)]
 thread_local! {
@@ -216,12 +216,6 @@ impl WalBound {
             Ok(0) => None,
             _ => Some((Instant::now() + RESTART_RETRY, wal_len.saturating_add(RESTART_RETRY_GROWTH))),
         };
-    }
-
-    /// Whether the last `RESTART` finished (tests).
-    #[cfg(test)]
-    pub(crate) fn restarted(&self) -> bool {
-        self.retry.is_none()
     }
 
     /// Whether a `RESTART` is due at `now` with the WAL at `wal_len` (past
