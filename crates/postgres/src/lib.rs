@@ -114,6 +114,7 @@ mod sink;
 mod sql;
 #[cfg(feature = "read")]
 mod store;
+mod time;
 #[cfg(feature = "tls")]
 mod tls;
 mod upkeep;
