@@ -68,11 +68,14 @@ fn server_stopped_and_started_again() {
 /// the client cannot know. With `fatal` set it answers instead as a fast
 /// shutdown does when it lands between the commit and its answer: a FATAL
 /// `57P01` (an error with a SQLSTATE, yet the batch committed).
+/// With `cut` set instead, it never forwards the next COMMIT and cuts the
+/// connection: the client cannot know either, but the server rolls back.
 struct CommitEater {
     port: u16,
     armed: Arc<AtomicBool>,
     eaten: Arc<AtomicBool>,
     fatal: Arc<AtomicBool>,
+    cut: Arc<AtomicBool>,
 }
 
 impl CommitEater {
@@ -82,22 +85,46 @@ impl CommitEater {
         let armed = Arc::new(AtomicBool::new(false));
         let eaten = Arc::new(AtomicBool::new(false));
         let fatal = Arc::new(AtomicBool::new(false));
+        let cut = Arc::new(AtomicBool::new(false));
         let (armed2, eaten2, fatal2) = (Arc::clone(&armed), Arc::clone(&eaten), Arc::clone(&fatal));
+        let (cut2, eaten3) = (Arc::clone(&cut), Arc::clone(&eaten));
         thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
                 let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                // client -> server: plain copy
-                thread::spawn(move || pump(c2, s2, None));
+                // client -> server: a plain copy, or cut at the COMMIT
+                let cutter = (Arc::clone(&cut2), Arc::clone(&eaten3));
+                thread::spawn(move || pump_cutting(c2, s2, cutter));
                 // server -> client: watch for the COMMIT's CommandComplete
                 let watch =
                     Watch { armed: Arc::clone(&armed2), eaten: Arc::clone(&eaten2), fatal: Arc::clone(&fatal2) };
                 thread::spawn(move || pump(server, client, Some(watch)));
             }
         });
-        CommitEater { port, armed, eaten, fatal }
+        CommitEater { port, armed, eaten, fatal, cut }
     }
+}
+
+/// Copies client to server until `cut` is set and a COMMIT comes: that is
+/// swallowed (`eaten` set) and both sides cut off.
+fn pump_cutting(mut from: TcpStream, mut to: TcpStream, (cut, eaten): (Arc<AtomicBool>, Arc<AtomicBool>)) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if buf[..n].windows(6).any(|w| w == b"COMMIT") && cut.swap(false, Ordering::SeqCst) {
+            eaten.store(true, Ordering::SeqCst);
+            break;
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
 }
 
 /// What the server-to-client pump of a [`CommitEater`] watches for.
@@ -160,12 +187,17 @@ fn pump(mut from: TcpStream, mut to: TcpStream, watch: Option<Watch>) {
 /// swallowed COMMIT with a FATAL when `fatal`) and a sink through it that
 /// stored records 0..500: the database's direct URL, the proxy, the sink.
 fn through_commit_eater(fatal: bool) -> Option<(String, CommitEater, PgSink)> {
+    through_commit_eater_with(fatal, "")
+}
+
+/// [`through_commit_eater`] with `query` after the sink's URL (`?partition=day`).
+fn through_commit_eater_with(fatal: bool, query: &str) -> Option<(String, CommitEater, PgSink)> {
     let server = TestServer::shared_own("the COMMIT tests proxy the server's port (LOG_PANEL_TEST_PG_URL is set)")?;
     let direct = server.create_database();
     let dbname = direct.rsplit('/').next().unwrap().to_owned();
     let proxy = CommitEater::start(server.port());
     proxy.fatal.store(fatal, Ordering::SeqCst);
-    let url = format!("postgres://postgres@127.0.0.1:{}/{dbname}", proxy.port);
+    let url = format!("postgres://postgres@127.0.0.1:{}/{dbname}{query}", proxy.port);
     let mut sink = PgSink::connect(&url).unwrap();
     sink.write(&Batch::new(&origin(), &batch_of(0, 500))).unwrap();
     Some((direct, proxy, sink))
@@ -222,6 +254,78 @@ fn a_commit_answered_by_a_fatal_shutdown_is_settled_without_writing_twice() {
     sink.write(&Batch::new(&origin(), &replayed)).unwrap();
     sink.write(&Batch::new(&origin(), &batch_of(1300, 200))).unwrap();
     assert_eq!(stored(&direct), (1650, 1650, 2049), "every record once");
+}
+
+/// How many rows hold `message`.
+fn rows_of(url: &str, message: &str) -> i64 {
+    Client::connect(url, NoTls).unwrap().query_one("SELECT count(*) FROM log_records WHERE message = $1", &[&message]).unwrap().get(0)
+}
+
+/// A writer (a process) whose batch is in doubt when it stops, the batch
+/// spooled: the next writer, a new sink started after the records were
+/// logged, replays the spool in batches of its own size. Each record is
+/// stored once, whether the batch had committed (`committed`) or not.
+fn a_batch_in_doubt_outlives_its_writer(committed: bool, query: &str) {
+    let Some((direct, proxy, mut first)) = through_commit_eater_with(committed, query) else { return };
+    // Two identical records in the batch, and a third one logged after it.
+    let mut second = batch_of(500, 500);
+    let twin = second[499].clone();
+    second.push(twin.clone());
+    if committed {
+        proxy.armed.store(true, Ordering::SeqCst);
+    } else {
+        proxy.cut.store(true, Ordering::SeqCst);
+    }
+    let err = first.write(&Batch::new(&origin(), &second)).unwrap_err();
+    assert!(proxy.eaten.load(Ordering::SeqCst), "the proxy did not see the COMMIT");
+    assert_eq!(err.kind(), SinkErrorKind::Unavailable, "{err}");
+    let stored_first = if committed { 1001 } else { 500 };
+    assert_eq!(stored(&direct).0, stored_first, "committed: {committed}");
+    // The writer stops with the batch spooled; its memory of the doubt goes with it.
+    drop(first);
+
+    let mut spool = second.clone();
+    spool.push(twin.clone());
+    spool.extend(batch_of(1000, 300));
+    let mut next = PgSink::connect(&format!("{direct}{query}")).unwrap();
+    for replayed in spool.chunks(170) {
+        next.write(&Batch::new(&origin(), replayed)).unwrap();
+    }
+    assert_eq!(stored(&direct), (1302, 1300, 1299), "every record once; committed: {committed}");
+    assert_eq!(rows_of(&direct, &twin.message), 3, "three identical records, three rows");
+}
+
+#[test]
+fn a_committed_batch_in_doubt_that_outlives_its_writer_is_stored_once() {
+    a_batch_in_doubt_outlives_its_writer(true, "");
+}
+
+#[test]
+fn a_rolled_back_batch_in_doubt_that_outlives_its_writer_is_stored_once() {
+    a_batch_in_doubt_outlives_its_writer(false, "");
+}
+
+#[test]
+fn a_committed_batch_in_doubt_that_outlives_its_writer_is_stored_once_in_day_partitions() {
+    a_batch_in_doubt_outlives_its_writer(true, "?partition=day");
+}
+
+/// Records logged before the sink started but never stored (an ordinary
+/// spool left by an earlier process) are stored, each once, also identical
+/// ones in separate batches: the look-up matches only rows stored before
+/// the sink's first batch, not the sink's own.
+#[test]
+fn a_replayed_spool_without_doubt_is_stored_whole() {
+    let Some((url, mut sink)) = fresh_sink() else { return };
+    let records = batch_of(0, 1000);
+    for replayed in records.chunks(300) {
+        sink.write(&Batch::new(&origin(), replayed)).unwrap();
+    }
+    let twin = &records[..1];
+    sink.write(&Batch::new(&origin(), twin)).unwrap();
+    sink.write(&Batch::new(&origin(), twin)).unwrap();
+    assert_eq!(stored(&url), (1002, 1000, 999));
+    assert_eq!(rows_of(&url, &twin[0].message), 3);
 }
 
 #[test]
