@@ -258,7 +258,11 @@ fn a_commit_answered_by_a_fatal_shutdown_is_settled_without_writing_twice() {
 
 /// How many rows hold `message`.
 fn rows_of(url: &str, message: &str) -> i64 {
-    Client::connect(url, NoTls).unwrap().query_one("SELECT count(*) FROM log_records WHERE message = $1", &[&message]).unwrap().get(0)
+    Client::connect(url, NoTls)
+        .unwrap()
+        .query_one("SELECT count(*) FROM log_records WHERE message = $1", &[&message])
+        .unwrap()
+        .get(0)
 }
 
 /// A writer (a process) whose batch is in doubt when it stops, the batch
