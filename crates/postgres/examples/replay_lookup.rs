@@ -18,27 +18,14 @@
 
 use std::time::{Duration, Instant};
 
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
+use log_panel_core::{Batch, Origin, Record, Sink, Timestamp};
 use log_panel_postgres::PgSink;
+use log_panel_testing::records::{load_average, requests};
 use postgres::{Client, NoTls};
 
 const BATCH: usize = 1_000;
 /// 2025-11-22: records logged long before any sink of this run started.
 const PAST: i64 = 1_763_800_000_000_000;
-
-fn records(start: i64, n: usize) -> Vec<Record> {
-    let loggers = ["billing::api", "billing::db", "web::http", "worker::queue", "auth"];
-    (0..n)
-        .map(|i| {
-            let message = format!("request {i} served in {} ms for user {}", i % 97, i % 1000);
-            let mut r = Record::new(Level::Info, loggers[i % loggers.len()], message);
-            r.timestamp = Timestamp(start + i as i64 * 350);
-            r.kv.push(("request_id".into(), Value::from(format!("req-{}", i / 3))));
-            r.kv.push(("user_id".into(), Value::I64(i as i64 % 1000)));
-            r
-        })
-        .collect()
-}
 
 /// Stores `records` in batches through a new sink; the time taken.
 fn store(url: &str, records: &[Record]) -> Duration {
@@ -55,18 +42,9 @@ fn count(url: &str) -> i64 {
     Client::connect(url, NoTls).unwrap().query_one("SELECT count(*) FROM log_records", &[]).unwrap().get(0)
 }
 
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn report(side: &str, round: usize, n: usize, took: Duration) {
     let secs = took.as_secs_f64();
-    println!("round {round} {side:>7}: {secs:8.2} s, {:9.0} records/s (load {})", n as f64 / secs, load());
+    println!("round {round} {side:>7}: {secs:8.2} s, {:9.0} records/s (load {})", n as f64 / secs, load_average());
 }
 
 fn main() {
@@ -81,14 +59,14 @@ fn main() {
         client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}")).unwrap();
         format!("{base}/{name}")
     };
-    let past = records(PAST, n);
+    let past = requests(0, n, PAST, 350);
     for round in 0..rounds {
         let order = if round % 2 == 0 { ["live", "replay"] } else { ["replay", "live"] };
         for side in order {
             let url = fresh(&format!("replay_lookup_{side}"));
             if side == "live" {
                 // Logged after the sink starts: a moment from now on.
-                let live = records(Timestamp::now().as_micros() + 60_000_000, n);
+                let live = requests(0, n, Timestamp::now().as_micros() + 60_000_000, 350);
                 report(side, round, n, store(&url, &live));
                 assert_eq!(count(&url), n as i64);
             } else {
