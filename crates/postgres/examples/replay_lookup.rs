@@ -56,7 +56,8 @@ fn main() {
     let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
     let mut client = Client::connect(&admin, NoTls).unwrap();
     let mut fresh = |name: &str| {
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}")).unwrap();
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+        client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
         format!("{base}/{name}")
     };
     let past = requests(0, n, PAST, 350);
