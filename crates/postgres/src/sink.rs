@@ -818,7 +818,7 @@ fn stored_before(
         let ts: SystemTime = row.try_get(0)?;
         unstored.stored(timestamp(ts).as_micros(), row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
         read += 1;
-        if read % LOOKUP_ALIVE_ROWS == 0 {
+        if read.is_multiple_of(LOOKUP_ALIVE_ROWS) {
             alive.touch();
         }
     }
