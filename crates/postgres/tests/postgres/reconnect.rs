@@ -4,16 +4,14 @@
 //! otherwise, and work again once it is back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use log_panel_core::{Batch, Origin, Record, Sink, SinkErrorKind, Timestamp, Value};
 use log_panel_postgres::{PgSink, PgStore};
 use log_panel_query::{FieldMatch, FieldValue, PageAt, RecordFilter, Store, StoreError, StoreErrorKind};
+use log_panel_testing::commit_eater::CommitEater;
 use log_panel_testing::postgres::{fresh_sink, TestServer};
 use log_panel_testing::records::{sequence, BASE};
 use postgres::{Client, NoTls};
@@ -61,126 +59,6 @@ fn server_stopped_and_started_again() {
     let third = batch_of(2000, 1000);
     sink.write(&Batch::new(&origin(), &third)).unwrap();
     assert_eq!(stored(&url), (3000, 3000, 2999));
-}
-
-/// A TCP proxy in front of the server that, once armed, swallows the server's
-/// answer to the next COMMIT and cuts the connection: the COMMIT happened, but
-/// the client cannot know. With `fatal` set it answers instead as a fast
-/// shutdown does when it lands between the commit and its answer: a FATAL
-/// `57P01` (an error with a SQLSTATE, yet the batch committed).
-/// With `cut` set instead, it never forwards the next COMMIT and cuts the
-/// connection: the client cannot know either, but the server rolls back.
-struct CommitEater {
-    port: u16,
-    armed: Arc<AtomicBool>,
-    eaten: Arc<AtomicBool>,
-    fatal: Arc<AtomicBool>,
-    cut: Arc<AtomicBool>,
-}
-
-impl CommitEater {
-    fn start(upstream: u16) -> CommitEater {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let armed = Arc::new(AtomicBool::new(false));
-        let eaten = Arc::new(AtomicBool::new(false));
-        let fatal = Arc::new(AtomicBool::new(false));
-        let cut = Arc::new(AtomicBool::new(false));
-        let (armed2, eaten2, fatal2) = (Arc::clone(&armed), Arc::clone(&eaten), Arc::clone(&fatal));
-        let (cut2, eaten3) = (Arc::clone(&cut), Arc::clone(&eaten));
-        thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { return };
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
-                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                // client -> server: a plain copy, or cut at the COMMIT
-                let cutter = (Arc::clone(&cut2), Arc::clone(&eaten3));
-                thread::spawn(move || pump_cutting(c2, s2, cutter));
-                // server -> client: watch for the COMMIT's CommandComplete
-                let watch =
-                    Watch { armed: Arc::clone(&armed2), eaten: Arc::clone(&eaten2), fatal: Arc::clone(&fatal2) };
-                thread::spawn(move || pump(server, client, Some(watch)));
-            }
-        });
-        CommitEater { port, armed, eaten, fatal, cut }
-    }
-}
-
-/// Copies client to server until `cut` is set and a COMMIT comes: that is
-/// swallowed (`eaten` set) and both sides cut off.
-fn pump_cutting(mut from: TcpStream, mut to: TcpStream, (cut, eaten): (Arc<AtomicBool>, Arc<AtomicBool>)) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        if buf[..n].windows(6).any(|w| w == b"COMMIT") && cut.swap(false, Ordering::SeqCst) {
-            eaten.store(true, Ordering::SeqCst);
-            break;
-        }
-        if to.write_all(&buf[..n]).is_err() {
-            break;
-        }
-    }
-    let _ = from.shutdown(Shutdown::Both);
-    let _ = to.shutdown(Shutdown::Both);
-}
-
-/// What the server-to-client pump of a [`CommitEater`] watches for.
-struct Watch {
-    armed: Arc<AtomicBool>,
-    eaten: Arc<AtomicBool>,
-    fatal: Arc<AtomicBool>,
-}
-
-/// The ErrorResponse a server sends when `pg_ctl stop -m fast` ends a session.
-fn admin_shutdown() -> Vec<u8> {
-    let mut fields = Vec::new();
-    for (code, text) in [
-        (b'S', "FATAL"),
-        (b'V', "FATAL"),
-        (b'C', "57P01"),
-        (b'M', "terminating connection due to administrator command"),
-    ] {
-        fields.push(code);
-        fields.extend_from_slice(text.as_bytes());
-        fields.push(0);
-    }
-    fields.push(0);
-    let mut message = vec![b'E'];
-    message.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
-    message.extend_from_slice(&fields);
-    message
-}
-
-fn pump(mut from: TcpStream, mut to: TcpStream, watch: Option<Watch>) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        if let Some(w) = &watch {
-            // CommandComplete 'C' with tag "COMMIT\0".
-            let hit = buf[..n].windows(7).any(|w| w == b"COMMIT\0");
-            if hit && w.armed.swap(false, Ordering::SeqCst) {
-                w.eaten.store(true, Ordering::SeqCst);
-                if w.fatal.load(Ordering::SeqCst) {
-                    let _ = to.write_all(&admin_shutdown());
-                    let _ = to.flush();
-                    // Read together with the close, the driver reports only the close.
-                    thread::sleep(Duration::from_millis(200));
-                }
-                break;
-            }
-        }
-        if to.write_all(&buf[..n]).is_err() {
-            break;
-        }
-    }
-    let _ = from.shutdown(Shutdown::Both);
-    let _ = to.shutdown(Shutdown::Both);
 }
 
 /// A new database, a [`CommitEater`] in front of the server (answering a
