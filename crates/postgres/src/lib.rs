@@ -74,9 +74,9 @@
 //! That memory dies with the process: an application restarted (a deploy
 //! during a database restart) with such a batch in its spool would replay
 //! it and, had it committed, store it twice. So a sink looks up by content
-//! every batch whose records were all logged before the sink was made (a
-//! spool an earlier process left is the only way such a batch reaches a new
-//! sink), as ClickHouse's sink does: the rows of the batch's origin (app,
+//! every batch whose records were all logged before the sink was made (as
+//! a spool an earlier process left brings them; otherwise only records
+//! written with old times, an import, are), as ClickHouse's sink does: the rows of the batch's origin (app,
 //! host, pid) in its time span (the `ts` index, and only the day
 //! partitions of that span), stored before this sink's first batch, are
 //! matched to its records one for one by time, logger, thread and message
