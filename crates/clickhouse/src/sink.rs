@@ -82,13 +82,13 @@
 //! [`ids_in_commit_order`]: https://docs.rs/log-panel-query
 
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use log_panel_core::stored::{content_key, fnv, Unstored};
 use log_panel_core::{without_nul, Batch, Origin, Record, Sink, SinkError, SinkErrorKind};
 
 use crate::error::{classify, RequestError};
@@ -245,11 +245,6 @@ impl Doubts {
     }
 }
 
-/// FNV-1a: stable across runs and builds, which the shard choice needs.
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
 fn random_tag() -> u16 {
     (random_u64() & 0xffff) as u16
 }
@@ -283,21 +278,10 @@ fn unhex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// One hash of several byte strings in order (a record's stored logger,
-/// thread and message; an origin's app, host and pid).
-fn content_key<'a>(texts: impl Iterator<Item = &'a [u8]>) -> u64 {
-    let mut bytes = Vec::new();
-    for t in texts {
-        bytes.extend_from_slice(&(t.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(t);
-    }
-    fnv(&bytes)
-}
-
 /// Tells origins apart in [`Doubts`] (a collision costs a lookup, never a record).
 fn origin_key(origin: &Origin) -> u64 {
     let pid = origin.pid.to_le_bytes();
-    content_key([origin.app.as_bytes(), origin.host.as_bytes(), &pid[..]].into_iter())
+    content_key([origin.app.as_bytes(), origin.host.as_bytes(), &pid[..]])
 }
 
 /// The earliest and latest time of `records` (µs).
@@ -527,7 +511,7 @@ impl ChSink {
     fn unstored(&self, batch: &Batch<'_>) -> Result<Vec<Record>, RequestError> {
         self.await_earlier_inserts()?;
         let origin = batch.origin;
-        let mut stored: HashMap<(i64, u64), usize> = HashMap::new();
+        let mut unstored = Unstored::of(batch.records, |r| r.timestamp.as_micros());
         for part in parts(batch.records) {
             let (lo, hi) = span(&batch.records[part]);
             let sql = format!(
@@ -551,22 +535,13 @@ impl ChSink {
                     let mut cols = row.split('\t');
                     let ts = cols.next().and_then(|t| t.parse::<i64>().ok());
                     let texts: Option<Vec<Vec<u8>>> = cols.map(unhex).collect();
-                    if let (Some(ts), Some(texts)) = (ts, texts) {
-                        *stored.entry((ts, content_key(texts.iter().map(Vec::as_slice)))).or_default() += 1;
+                    if let (Some(ts), Some([logger, thread, message])) = (ts, texts.as_deref()) {
+                        unstored.stored_bytes(ts, logger, thread, message);
                     }
                 }
             }
         }
-        let mut rest = Vec::new();
-        for r in batch.records {
-            let texts = [without_nul(&r.logger), without_nul(&r.thread), without_nul(&r.message)];
-            let key = (r.timestamp.as_micros(), content_key(texts.iter().map(|t| t.as_bytes())));
-            match stored.get_mut(&key) {
-                Some(n) if *n > 0 => *n -= 1,
-                _ => rest.push(r.clone()),
-            }
-        }
-        Ok(rest)
+        Ok(unstored.rest(batch.records))
     }
 
     /// Sends the parts not yet stored to `shard`. On failure returns the

@@ -30,6 +30,7 @@ mod policy;
 pub mod record;
 pub mod redact;
 mod sink;
+pub mod stored;
 pub mod trace;
 mod value;
 pub mod writer_thread;

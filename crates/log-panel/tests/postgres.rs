@@ -350,3 +350,66 @@ fn postgres_down_at_init_then_started_stores_everything_once() {
     assert_eq!(count(&url, "SELECT count(*) FROM log_records"), 1000, "sent 1000, stored 1000");
     assert_eq!(count(&url, "SELECT count(DISTINCT context->'seq') FROM log_records"), 1000, "duplicated 0");
 }
+
+/// A batch whose COMMIT answer was lost (a `FATAL` from a fast shutdown,
+/// after the commit) while the server then stays out of reach: the writer
+/// spools it, and the application stops with it in the spool, its memory
+/// of the doubt gone. The next run, with the same spool directory, replays
+/// it: every record once.
+#[test]
+fn a_committed_batch_in_doubt_spooled_at_exit_is_stored_once_by_the_next_run() {
+    use log_panel_testing::commit_eater::CommitEater;
+    let Some(server) = TestServer::shared_own("the COMMIT proxy needs the server's port") else { return };
+    let direct = server.create_database();
+    let dbname = direct.rsplit('/').next().unwrap().to_owned();
+    let proxy = CommitEater::start(server.port());
+    proxy.fatal.store(true, Ordering::SeqCst);
+    proxy.down_after.store(true, Ordering::SeqCst);
+    proxy.batches_only.store(true, Ordering::SeqCst);
+    let spool = tempfile::tempdir().unwrap();
+    let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        while !cond() {
+            assert!(started.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let build = |url: &str| {
+        log_panel::builder()
+            .database(url)
+            .app("doubt")
+            .spool_dir(spool.path())
+            .batch_size(100)
+            .flush_interval(Duration::from_millis(50))
+            .build()
+            .unwrap()
+    };
+    let first = build(&format!("postgres://postgres@127.0.0.1:{}/{dbname}", proxy.port));
+    for seq in 0..100 {
+        log::info!(logger: first, seq = seq; "doubt record {}", seq);
+    }
+    wait_for("the first batch", &|| first.stats().written >= 100);
+    proxy.armed.store(true, Ordering::SeqCst);
+    for seq in 100..200 {
+        log::info!(logger: first, seq = seq; "doubt record {}", seq);
+    }
+    wait_for("the COMMIT eaten", &|| proxy.eaten.load(Ordering::SeqCst));
+    wait_for("the batch in doubt spooled", &|| first.stats().in_spool >= 100);
+    first.shutdown();
+    let counts = || {
+        let row = client(&direct)
+            .query_one(
+                "SELECT count(*), count(DISTINCT (context->>'seq')::bigint) FROM log_records WHERE app = 'doubt'",
+                &[],
+            )
+            .unwrap();
+        (row.get::<_, i64>(0), row.get::<_, i64>(1))
+    };
+    assert_eq!(counts(), (200, 200), "the batch in doubt did commit");
+
+    let next = build(&direct);
+    wait_for("the replay", &|| next.stats().replayed >= 100);
+    next.shutdown();
+    assert_eq!(next.stats().in_spool, 0, "{:?}", next.stats());
+    assert_eq!(counts(), (200, 200), "every record once");
+}

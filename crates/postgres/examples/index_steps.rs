@@ -19,35 +19,13 @@
 
 use std::time::{Duration, Instant};
 
-use log_panel_core::{Batch, Level, Origin, Record, Sink, Timestamp, Value};
+use log_panel_core::{Batch, Origin, Sink};
 use log_panel_postgres::PgSink;
+use log_panel_testing::records::{load_average, requests};
 use postgres::{Client, NoTls};
 
 const BATCH: usize = 10_000;
 const START: i64 = 1_763_800_000_000_000;
-
-fn records(from: usize, n: usize) -> Vec<Record> {
-    let loggers = ["billing::api", "billing::db", "web::http", "worker::queue", "auth"];
-    (from..from + n)
-        .map(|i| {
-            let message = format!("request {i} served in {} ms for user {}", i % 97, i % 1000);
-            let mut r = Record::new(Level::Info, loggers[i % loggers.len()], message);
-            r.timestamp = Timestamp(START + i as i64 * 350_000);
-            r.kv.push(("request_id".into(), Value::from(format!("req-{}", i / 3))));
-            r.kv.push(("user_id".into(), Value::I64(i as i64 % 1000)));
-            r
-        })
-        .collect()
-}
-
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 fn summary(what: &str, mut times: Vec<Duration>) {
     times.sort();
@@ -75,12 +53,12 @@ fn main() {
         "fill" => {
             let origin = Origin::new("bench", "h", 1);
             for from in (0..n).step_by(BATCH) {
-                sink.write(&Batch::new(&origin, &records(from, BATCH.min(n - from)))).unwrap();
+                sink.write(&Batch::new(&origin, &requests(from, BATCH.min(n - from), START, 350_000))).unwrap();
             }
             while sink.idle().unwrap() {}
         }
         "steps" => {
-            println!("load before: {}", load());
+            println!("load before: {}", load_average());
             let mut db = Client::connect(url, NoTls).unwrap();
             // A session that has run no statement yet counts as one that may be
             // inside a transaction (its status shows no statement start), and
@@ -132,7 +110,7 @@ fn main() {
                 n as i64 - (max - mark),
                 (n as i64 - (max - mark)) as f64 / total.as_secs_f64()
             );
-            println!("load after: {}", load());
+            println!("load after: {}", load_average());
         }
         other => panic!("unknown mode {other}: fill or steps"),
     }

@@ -64,6 +64,56 @@
 //! transaction's id is handed out again, so it can report another
 //! transaction's commit as ours.)
 //!
+//! When the writer has meanwhile passed the batch to its spool (the server
+//! stayed down past the retries), the spool replays its records in batches
+//! of its own; the sink remembers a batch it found committed and skips its
+//! records, each once, when they come again.
+//!
+//! # A batch in doubt that outlives its process
+//!
+//! That memory dies with the process: an application restarted (a deploy
+//! during a database restart) with such a batch in its spool would replay
+//! it and, had it committed, store it twice. So a sink looks up by content
+//! every batch whose records were all logged before the sink was made (as
+//! a spool an earlier process left brings them; otherwise only records
+//! written with old times, an import, are), as ClickHouse's sink does: the rows of the batch's origin (app,
+//! host, pid) in its time span (the `ts` index, and only the day
+//! partitions of that span), stored before this sink's first batch, are
+//! matched to its records one for one by time, logger, thread and message
+//! ([`log_panel_core::stored`]; two identical records need two rows), and
+//! only the records left are written. "Stored before this sink's first
+//! batch" is an id mark: on its first connection the sink waits (up to the
+//! write timeout) until the writers' transactions begun before it have
+//! ended — another session holding its lock on `log_panel_writers` (every
+//! batch takes it first) that runs a statement or finished one within the
+//! last second — then reads the highest id. Every row the sink stores gets
+//! a higher id, so a replay whose identical records fall into two batches
+//! stores both, and only rows of an earlier process can match.
+//!
+//! Why not keep the doubt's identity (writer id, batch number) with the
+//! spooled records instead: the look-up needs no change to the spool's
+//! format, covers whatever ended the process, and also closes the spool's
+//! own window (a crash after a replayed batch committed, before its offset
+//! reached the disk: that batch is found stored). Its cost falls on a
+//! replay after a restart — a live writer's records are newer than its sink
+//! (but for any logged while the sink was being made, one look-up) — at one
+//! index range scan per replayed batch (figures in `docs/reliability.md`,
+//! "Session 46").
+//!
+//! What it does not cover: an earlier process's transaction still committing
+//! once the wait has passed its bound; a batch in doubt of another process
+//! that was still running when this sink started (its records are newer
+//! than the sink), replayed from a spool shared with it after it died; and,
+//! as wrongly matched, an identical record (same microsecond, logger, thread
+//! and message) that a process of the same app, host and pid stored in that
+//! span (a container restarted as pid 1 under its host name), or a 64-bit
+//! hash collision within one microsecond. `pg_stat_activity` shows the state
+//! of another role's sessions only to members of `pg_read_all_stats`: a
+//! writer role does not wait for writers of other roles. One consequence is
+//! visible: a new sink handed records logged before it started that are
+//! already stored (a batch sent again by hand, an import run twice)
+//! acknowledges them without storing them again.
+//!
 //! Durability is the server's: with `synchronous_commit = off` on the server,
 //! a crash can lose batches it had acknowledged.
 //!
@@ -114,6 +164,7 @@ mod sink;
 mod sql;
 #[cfg(feature = "read")]
 mod store;
+mod time;
 #[cfg(feature = "tls")]
 mod tls;
 mod upkeep;

@@ -7,8 +7,8 @@ use log_panel_core::Timestamp;
 use log_panel_query::{Maintenance, PruneReport, StoreError, StoreErrorKind};
 use postgres::Client;
 
-use crate::rows::system_time;
 use crate::store::{check_schema, one_line, schema_version, session, sql_limit, store_error};
+use crate::time::system_time;
 use crate::upkeep::{retention, search};
 use crate::{aggregates, schema, Error, Options};
 

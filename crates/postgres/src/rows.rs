@@ -1,13 +1,10 @@
-//! Rows → values: a stored record, and times between the driver's
-//! `SystemTime` and [`Timestamp`].
+//! Rows → values: a stored record (times through [`crate::time`]).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use log_panel_core::{level_from_severity, Timestamp};
+use log_panel_core::level_from_severity;
 use log_panel_query::{StoreError, StoreErrorKind, StoredRecord};
 use postgres::Row;
 
-use crate::aggregates::PG_MIN_UNIX_MICROS;
+use crate::time::timestamp;
 
 /// The columns of a [`StoredRecord`], in the order [`record`] reads them.
 pub(crate) const RECORD_COLUMNS: &str =
@@ -20,25 +17,6 @@ pub(crate) const RECORD_COLUMN_COUNT: usize = 14;
 /// `UNION ALL` (an untyped `NULL` is text in a union of such rows alone).
 pub(crate) const RECORD_BLANKS: &str = "NULL::int2, NULL::text, NULL::text, NULL::text, NULL::text, NULL::int4, \
      NULL::text, NULL::int4, NULL::text, NULL::text, NULL::text, NULL::int8";
-
-/// A timestamp as the driver binds a `timestamptz`, clamped to PostgreSQL's
-/// range (a filter bound beyond it selects the same rows).
-pub(crate) fn system_time(t: Timestamp) -> SystemTime {
-    let micros = t.0.max(PG_MIN_UNIX_MICROS);
-    if micros >= 0 {
-        UNIX_EPOCH + Duration::from_micros(micros.unsigned_abs())
-    } else {
-        UNIX_EPOCH - Duration::from_micros(micros.unsigned_abs())
-    }
-}
-
-/// The inverse of [`system_time`].
-pub(crate) fn timestamp(t: SystemTime) -> Timestamp {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => Timestamp(i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
-        Err(e) => Timestamp(i64::try_from(e.duration().as_micros()).map_or(i64::MIN, |m| -m)),
-    }
-}
 
 fn storage(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::new(StoreErrorKind::Storage, format!("reading a record: {what}: {e}")).with_source(e)
@@ -76,18 +54,4 @@ pub(crate) fn record(row: &Row) -> Result<StoredRecord, StoreError> {
     record.context = context;
     record.original_size = original_size.and_then(|s| u64::try_from(s).ok());
     Ok(record)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_round_trip_and_clamp() {
-        for t in [0, 1, -1, 1_795_132_800_123_456, -62_000_000_000_000_000] {
-            assert_eq!(timestamp(system_time(Timestamp(t))), Timestamp(t));
-        }
-        assert_eq!(timestamp(system_time(Timestamp(i64::MIN))), Timestamp(PG_MIN_UNIX_MICROS));
-        assert_eq!(timestamp(system_time(Timestamp(i64::MAX))), Timestamp(i64::MAX));
-    }
 }

@@ -7,12 +7,16 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use log_panel_core::{Batch, Origin, Record, Sink, SinkError, SinkErrorKind};
+use log_panel_core::stored::Unstored;
+use log_panel_core::{without_nul, Batch, Origin, Record, Sink, SinkError, SinkErrorKind, Timestamp};
 use postgres::error::Severity;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::ToSql;
 use postgres::{Client, SimpleQueryMessage, Statement};
 
+use crate::aggregates::PG_MIN_UNIX_MICROS;
 use crate::copy::{Encoder, COPY_SQL};
 use crate::error::{self, classify};
 use crate::options::error_chain;
@@ -20,6 +24,7 @@ use crate::upkeep::{retention, search};
 use crate::{aggregates, listen, schema, Error, Options};
 
 use crate::link::{Alive, Link, Stall};
+use crate::time::{system_time, timestamp};
 
 /// Bytes of encoded rows handed to the driver at a time: small enough that the
 /// server parses one chunk while the next is encoded, large enough to keep the
@@ -34,6 +39,22 @@ const CHUNK: usize = 32 * 1024;
 const SILENT_CONNECT_WAIT: Duration = Duration::from_millis(50);
 /// How long the in-doubt check waits for a transaction that is still finishing.
 const IN_DOUBT_LOCK_TIMEOUT: &str = "10s";
+/// Writers' transactions begun before this sink's first batch that may
+/// still commit: another session's, holding its lock on `log_panel_writers`
+/// (every batch's transaction takes it first), running a statement or
+/// having finished one within the last second (a COMMIT may be on its way).
+/// A session idle in its transaction for longer waits for a client that is
+/// gone or stuck: it commits nothing unless that client comes back.
+const EARLIER_WRITERS_SQL: &str = "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+     WHERE l.relation = 'log_panel_writers'::regclass AND l.database = \
+     (SELECT oid FROM pg_database WHERE datname = current_database()) AND l.pid <> pg_backend_pid() \
+     AND a.xact_start < $1 AND (a.state = 'active' OR a.state_change > now() - interval '1 second')";
+/// A batch's stored rows written before this sink's first batch: those of
+/// its origin in its time span, at or below the id mark.
+const STORED_BEFORE_SQL: &str = "SELECT ts, logger, thread, message FROM log_records \
+     WHERE ts >= $1 AND ts <= $2 AND id <= $3 AND app = $4 AND host = $5 AND pid = $6";
+/// Rows of [`STORED_BEFORE_SQL`] read between two signs of life.
+const LOOKUP_ALIVE_ROWS: usize = 4096;
 /// Records one idle step of retention deletes at most: about 8 ms of work at
 /// the measured prune rate (docs/performance.md), so a batch arriving
 /// meanwhile barely waits.
@@ -68,6 +89,13 @@ pub struct PgSink {
     /// What the search mark may move to (kept across reconnects: a bound
     /// waits for transactions of other sessions, whatever this one's connection).
     watermark: search::Watermark,
+    /// When the sink was made (µs since the epoch): a batch of records all
+    /// logged before it may have been stored by an earlier process (see the
+    /// crate documentation, "A batch in doubt that outlives its process").
+    started: i64,
+    /// The highest id stored before this sink's first batch, once read (on
+    /// the first connection): the rows a look-up by content may match.
+    id_mark: Option<i64>,
 }
 
 /// What lives on the connection's thread.
@@ -289,6 +317,8 @@ impl PgSink {
             silent: false,
             retention: None,
             watermark: search::Watermark::default(),
+            started: Timestamp::now().as_micros(),
+            id_mark: None,
         }
     }
 
@@ -387,38 +417,21 @@ impl PgSink {
             }
             self.conn = Some(conn);
         }
+        if self.id_mark.is_none() {
+            let wait = self.config.write_timeout();
+            let mark = self.check("waiting for earlier writers' transactions", move |client, alive| {
+                earlier_rows_mark(client, alive, wait)
+            })?;
+            self.id_mark = Some(mark);
+        }
         let Some(doubt) = self.in_doubt.clone() else {
             return Ok(false);
         };
-        let Some(conn) = self.conn.as_mut() else {
-            return Err(SinkError::unavailable("not connected"));
-        };
         let writer_id = self.writer_id;
         let asked = doubt.clone();
-        let settled = conn.link.run(self.config.write_timeout(), move |c, _| {
-            let settled = settle(&mut c.client, writer_id, &asked);
-            if settled.is_err() && !c.client.is_closed() {
-                let _ = c.client.batch_execute("ROLLBACK");
-            }
-            let give_up = c.client.is_closed() || settled.as_ref().is_err_and(|e| e.code().is_none());
-            (settled, give_up)
-        });
-        let what = "checking whether the previous batch committed";
-        let committed = match settled {
-            Ok((Ok(committed), _)) => committed,
-            Ok((Err(e), give_up)) => {
-                if give_up {
-                    self.conn = None;
-                }
-                let detail = self.config.scrub(&error_chain(&e));
-                return Err(error::sink_error(SinkErrorKind::Unavailable, what, detail));
-            }
-            Err(stall) => {
-                self.conn = None;
-                self.silent = matches!(stall, Stall::Silent(_));
-                return Err(error::sink_error(SinkErrorKind::Unavailable, what, stall.to_string()));
-            }
-        };
+        let committed = self.check("checking whether the previous batch committed", move |client, _| {
+            settle(client, writer_id, &asked)
+        })?;
         self.in_doubt = None;
         let same = doubt.batch == Fingerprint::of(records);
         if committed && doubt.sanitised > 0 {
@@ -430,6 +443,55 @@ impl PgSink {
             self.committed.remember(&doubt.records);
         }
         Ok(committed && same)
+    }
+
+    /// Runs `job` on the open connection, a check before a batch. Every
+    /// failure is `Unavailable`: none is the batch's fault, and the writer
+    /// keeps the batch (retries it, then spools it).
+    fn check<R: Send + 'static>(
+        &mut self,
+        what: &'static str,
+        job: impl FnOnce(&mut Client, &Alive) -> Result<R, postgres::Error> + Send + 'static,
+    ) -> Result<R, SinkError> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(SinkError::unavailable("not connected"));
+        };
+        let answer = conn.link.run(self.config.write_timeout(), move |c, alive| {
+            let answer = job(&mut c.client, alive);
+            if answer.is_err() && !c.client.is_closed() {
+                let _ = c.client.batch_execute("ROLLBACK");
+            }
+            let give_up = c.client.is_closed() || answer.as_ref().is_err_and(|e| e.code().is_none());
+            (answer, give_up)
+        });
+        match answer {
+            Ok((Ok(answer), _)) => Ok(answer),
+            Ok((Err(e), give_up)) => {
+                if give_up {
+                    self.conn = None;
+                }
+                let detail = self.config.scrub(&error_chain(&e));
+                Err(error::sink_error(SinkErrorKind::Unavailable, what, detail))
+            }
+            Err(stall) => {
+                self.conn = None;
+                self.silent = matches!(stall, Stall::Silent(_));
+                Err(error::sink_error(SinkErrorKind::Unavailable, what, stall.to_string()))
+            }
+        }
+    }
+
+    /// The records of `batch`, all logged before this sink started, that no
+    /// row stored before its first batch holds (see the crate
+    /// documentation): its origin's rows in its time span, matched one for one.
+    fn unstored(&mut self, batch: &Batch<'_>) -> Result<Vec<Record>, SinkError> {
+        let Some(mark) = self.id_mark else {
+            return Err(SinkError::unavailable("not connected"));
+        };
+        let (origin, records) = (batch.origin.clone(), batch.records.to_vec());
+        self.check("looking up a batch logged before this writer started", move |client, alive| {
+            stored_before(client, alive, &origin, &records, mark)
+        })
     }
 
     /// The connection of a new attempt, or of the one under way. A writer
@@ -712,6 +774,57 @@ fn settle(client: &mut Client, writer_id: i64, doubt: &InDoubt) -> Result<bool, 
     Ok(last == Some(doubt.batch_no))
 }
 
+/// The highest id stored once the writers' transactions begun before this
+/// call have ended ([`EARLIER_WRITERS_SQL`]; waited for at most `wait`):
+/// the rows at or below it were stored before this sink's first batch,
+/// and every row this sink stores has a higher id (drawn later).
+fn earlier_rows_mark(client: &mut Client, alive: &Alive, wait: Duration) -> Result<i64, postgres::Error> {
+    let began: SystemTime = client.query_one("SELECT now()", &[])?.try_get(0)?;
+    let waiting = Instant::now();
+    loop {
+        let running: i64 = client.query_one(EARLIER_WRITERS_SQL, &[&began])?.try_get(0)?;
+        alive.touch();
+        if running == 0 || waiting.elapsed() >= wait {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    client.query_one("SELECT coalesce(max(id), 0) FROM log_records", &[])?.try_get(0)
+}
+
+/// A record's time as `log_records` keeps it (clamped as the COPY clamps it).
+fn stored_micros(r: &Record) -> i64 {
+    r.timestamp.as_micros().max(PG_MIN_UNIX_MICROS)
+}
+
+/// The records no row of `origin` at or below id `mark` in their time span
+/// holds, matched one for one by time, logger, thread and message.
+fn stored_before(
+    client: &mut Client,
+    alive: &Alive,
+    origin: &Origin,
+    records: &[Record],
+    mark: i64,
+) -> Result<Vec<Record>, postgres::Error> {
+    let (lo, hi) = records.iter().map(stored_micros).fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+    let (from, to) = (system_time(Timestamp(lo)), system_time(Timestamp(hi)));
+    let (app, host) = (without_nul(&origin.app), without_nul(&origin.host));
+    let (app, host, pid) = (&*app, &*host, i32::try_from(origin.pid).unwrap_or(i32::MAX));
+    let params: [&(dyn ToSql + Sync); 6] = [&from, &to, &mark, &app, &host, &pid];
+    let mut unstored = Unstored::of(records, stored_micros);
+    let mut rows = client.query_raw(STORED_BEFORE_SQL, params)?;
+    let mut read = 0usize;
+    while let Some(row) = rows.next()? {
+        let ts: SystemTime = row.try_get(0)?;
+        unstored.stored(timestamp(ts).as_micros(), row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+        read += 1;
+        if read.is_multiple_of(LOOKUP_ALIVE_ROWS) {
+            alive.touch();
+        }
+    }
+    Ok(unstored.rest(records))
+}
+
 /// A failed `write_batch`.
 struct WriteFailure {
     failure: Failure,
@@ -765,6 +878,14 @@ impl Sink for PgSink {
             Some(rest) if rest.is_empty() => return Ok(()),
             Some(rest) => &Batch::new(batch.origin, rest),
             None => batch,
+        };
+        let started = self.started;
+        let before_start = batch.records.iter().all(|r| r.timestamp.as_micros() < started);
+        let looked_up = if before_start { Some(self.unstored(batch)?) } else { None };
+        let batch = match &looked_up {
+            Some(rest) if rest.is_empty() => return Ok(()),
+            Some(rest) if rest.len() < batch.records.len() => &Batch::new(batch.origin, rest),
+            _ => batch,
         };
         match self.write_batch(batch) {
             Ok(dirty) => {

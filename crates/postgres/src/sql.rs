@@ -11,7 +11,7 @@ use log_panel_query::{FieldRange, FieldValue, LoggerMatch, RecordFilter};
 use postgres::types::{ToSql, Type};
 use postgres::{Client, Row};
 
-use crate::rows::system_time;
+use crate::time::system_time;
 
 /// The severity of `WARN`: the partial indexes of schema version 5 hold
 /// the records at or above it.

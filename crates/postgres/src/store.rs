@@ -22,11 +22,12 @@ use postgres::{Client, Row};
 
 use crate::link::{Link, Stall};
 use crate::options::error_chain;
-use crate::rows::{self, system_time, timestamp, RECORD_BLANKS, RECORD_COLUMNS, RECORD_COLUMN_COUNT};
+use crate::rows::{self, RECORD_BLANKS, RECORD_COLUMNS, RECORD_COLUMN_COUNT};
 use crate::sql::{
     field_check, filter_conditions, like_escape, listing_candidates, logger_condition, page_conditions, text_check,
     Keys, Sql,
 };
+use crate::time::{system_time, timestamp};
 use crate::{schema, Error, Options};
 
 mod fields;

@@ -20,6 +20,8 @@ pub mod sqlite;
 pub mod clickhouse;
 
 #[cfg(feature = "postgres")]
+pub mod commit_eater;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 
 pub use sink::{recorder, ScriptedSink, Shared};

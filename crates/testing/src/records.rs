@@ -19,6 +19,34 @@ pub fn numbered(prefix: &str, n: usize) -> Vec<Record> {
     (0..n).map(|i| Record::new(Level::Info, "t", format!("{prefix}{i}"))).collect()
 }
 
+/// Records `from..from + n` of a web service's requests: five loggers in
+/// turn, record `i` at `start + i × step`, message `request {i} served in
+/// … ms for user …`, context `request_id` (three records each) and `user_id`.
+pub fn requests(from: usize, n: usize, start: i64, step: i64) -> Vec<Record> {
+    let loggers = ["billing::api", "billing::db", "web::http", "worker::queue", "auth"];
+    (from..from + n)
+        .map(|i| {
+            let message = format!("request {i} served in {} ms for user {}", i % 97, i % 1000);
+            let mut r = Record::new(Level::Info, loggers[i % loggers.len()], message);
+            r.timestamp = Timestamp(start + i as i64 * step);
+            r.kv.push(("request_id".into(), Value::from(format!("req-{}", i / 3))));
+            r.kv.push(("user_id".into(), Value::I64(i as i64 % 1000)));
+            r
+        })
+        .collect()
+}
+
+/// The load average (1, 5, 15 minutes) as `/proc/loadavg` has it, for
+/// measurements to print beside their figures; empty where there is none.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Records `seqs` of a steady stream from `logger`: record `i` at
 /// `start + i × step`, an ERROR every tenth (else INFO), message
 /// `record {i}`, its number in the context field `seq`.

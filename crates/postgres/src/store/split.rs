@@ -7,8 +7,8 @@ use log_panel_query::StoreError;
 use log_panel_query::{RecordFilter, SplitCounter};
 
 use super::{count, store_error, PgStore};
-use crate::rows::system_time;
 use crate::sql::filter_conditions;
+use crate::time::system_time;
 
 /// See [`Store::count_split`](log_panel_query::Store::count_split): at most the store's
 /// scan bound of rows, within its read time budget (`statement_timeout`).

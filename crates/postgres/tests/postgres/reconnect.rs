@@ -4,16 +4,14 @@
 //! otherwise, and work again once it is back.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use log_panel_core::{Batch, Origin, Record, Sink, SinkErrorKind, Timestamp, Value};
 use log_panel_postgres::{PgSink, PgStore};
 use log_panel_query::{FieldMatch, FieldValue, PageAt, RecordFilter, Store, StoreError, StoreErrorKind};
+use log_panel_testing::commit_eater::CommitEater;
 use log_panel_testing::postgres::{fresh_sink, TestServer};
 use log_panel_testing::records::{sequence, BASE};
 use postgres::{Client, NoTls};
@@ -63,109 +61,21 @@ fn server_stopped_and_started_again() {
     assert_eq!(stored(&url), (3000, 3000, 2999));
 }
 
-/// A TCP proxy in front of the server that, once armed, swallows the server's
-/// answer to the next COMMIT and cuts the connection: the COMMIT happened, but
-/// the client cannot know. With `fatal` set it answers instead as a fast
-/// shutdown does when it lands between the commit and its answer: a FATAL
-/// `57P01` (an error with a SQLSTATE, yet the batch committed).
-struct CommitEater {
-    port: u16,
-    armed: Arc<AtomicBool>,
-    eaten: Arc<AtomicBool>,
-    fatal: Arc<AtomicBool>,
-}
-
-impl CommitEater {
-    fn start(upstream: u16) -> CommitEater {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let armed = Arc::new(AtomicBool::new(false));
-        let eaten = Arc::new(AtomicBool::new(false));
-        let fatal = Arc::new(AtomicBool::new(false));
-        let (armed2, eaten2, fatal2) = (Arc::clone(&armed), Arc::clone(&eaten), Arc::clone(&fatal));
-        thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { return };
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
-                let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                // client -> server: plain copy
-                thread::spawn(move || pump(c2, s2, None));
-                // server -> client: watch for the COMMIT's CommandComplete
-                let watch =
-                    Watch { armed: Arc::clone(&armed2), eaten: Arc::clone(&eaten2), fatal: Arc::clone(&fatal2) };
-                thread::spawn(move || pump(server, client, Some(watch)));
-            }
-        });
-        CommitEater { port, armed, eaten, fatal }
-    }
-}
-
-/// What the server-to-client pump of a [`CommitEater`] watches for.
-struct Watch {
-    armed: Arc<AtomicBool>,
-    eaten: Arc<AtomicBool>,
-    fatal: Arc<AtomicBool>,
-}
-
-/// The ErrorResponse a server sends when `pg_ctl stop -m fast` ends a session.
-fn admin_shutdown() -> Vec<u8> {
-    let mut fields = Vec::new();
-    for (code, text) in [
-        (b'S', "FATAL"),
-        (b'V', "FATAL"),
-        (b'C', "57P01"),
-        (b'M', "terminating connection due to administrator command"),
-    ] {
-        fields.push(code);
-        fields.extend_from_slice(text.as_bytes());
-        fields.push(0);
-    }
-    fields.push(0);
-    let mut message = vec![b'E'];
-    message.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
-    message.extend_from_slice(&fields);
-    message
-}
-
-fn pump(mut from: TcpStream, mut to: TcpStream, watch: Option<Watch>) {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        if let Some(w) = &watch {
-            // CommandComplete 'C' with tag "COMMIT\0".
-            let hit = buf[..n].windows(7).any(|w| w == b"COMMIT\0");
-            if hit && w.armed.swap(false, Ordering::SeqCst) {
-                w.eaten.store(true, Ordering::SeqCst);
-                if w.fatal.load(Ordering::SeqCst) {
-                    let _ = to.write_all(&admin_shutdown());
-                    let _ = to.flush();
-                    // Read together with the close, the driver reports only the close.
-                    thread::sleep(Duration::from_millis(200));
-                }
-                break;
-            }
-        }
-        if to.write_all(&buf[..n]).is_err() {
-            break;
-        }
-    }
-    let _ = from.shutdown(Shutdown::Both);
-    let _ = to.shutdown(Shutdown::Both);
-}
-
 /// A new database, a [`CommitEater`] in front of the server (answering a
 /// swallowed COMMIT with a FATAL when `fatal`) and a sink through it that
 /// stored records 0..500: the database's direct URL, the proxy, the sink.
 fn through_commit_eater(fatal: bool) -> Option<(String, CommitEater, PgSink)> {
+    through_commit_eater_with(fatal, "")
+}
+
+/// [`through_commit_eater`] with `query` after the sink's URL (`?partition=day`).
+fn through_commit_eater_with(fatal: bool, query: &str) -> Option<(String, CommitEater, PgSink)> {
     let server = TestServer::shared_own("the COMMIT tests proxy the server's port (LOG_PANEL_TEST_PG_URL is set)")?;
     let direct = server.create_database();
     let dbname = direct.rsplit('/').next().unwrap().to_owned();
     let proxy = CommitEater::start(server.port());
     proxy.fatal.store(fatal, Ordering::SeqCst);
-    let url = format!("postgres://postgres@127.0.0.1:{}/{dbname}", proxy.port);
+    let url = format!("postgres://postgres@127.0.0.1:{}/{dbname}{query}", proxy.port);
     let mut sink = PgSink::connect(&url).unwrap();
     sink.write(&Batch::new(&origin(), &batch_of(0, 500))).unwrap();
     Some((direct, proxy, sink))
@@ -222,6 +132,82 @@ fn a_commit_answered_by_a_fatal_shutdown_is_settled_without_writing_twice() {
     sink.write(&Batch::new(&origin(), &replayed)).unwrap();
     sink.write(&Batch::new(&origin(), &batch_of(1300, 200))).unwrap();
     assert_eq!(stored(&direct), (1650, 1650, 2049), "every record once");
+}
+
+/// How many rows hold `message`.
+fn rows_of(url: &str, message: &str) -> i64 {
+    Client::connect(url, NoTls)
+        .unwrap()
+        .query_one("SELECT count(*) FROM log_records WHERE message = $1", &[&message])
+        .unwrap()
+        .get(0)
+}
+
+/// A writer (a process) whose batch is in doubt when it stops, the batch
+/// spooled: the next writer, a new sink started after the records were
+/// logged, replays the spool in batches of its own size. Each record is
+/// stored once, whether the batch had committed (`committed`) or not.
+fn a_batch_in_doubt_outlives_its_writer(committed: bool, query: &str) {
+    let Some((direct, proxy, mut first)) = through_commit_eater_with(committed, query) else { return };
+    // Two identical records in the batch, and a third one logged after it.
+    let mut second = batch_of(500, 500);
+    let twin = second[499].clone();
+    second.push(twin.clone());
+    if committed {
+        proxy.armed.store(true, Ordering::SeqCst);
+    } else {
+        proxy.cut.store(true, Ordering::SeqCst);
+    }
+    let err = first.write(&Batch::new(&origin(), &second)).unwrap_err();
+    assert!(proxy.eaten.load(Ordering::SeqCst), "the proxy did not see the COMMIT");
+    assert_eq!(err.kind(), SinkErrorKind::Unavailable, "{err}");
+    let stored_first = if committed { 1001 } else { 500 };
+    assert_eq!(stored(&direct).0, stored_first, "committed: {committed}");
+    // The writer stops with the batch spooled; its memory of the doubt goes with it.
+    drop(first);
+
+    let mut spool = second.clone();
+    spool.push(twin.clone());
+    spool.extend(batch_of(1000, 300));
+    let mut next = PgSink::connect(&format!("{direct}{query}")).unwrap();
+    for replayed in spool.chunks(170) {
+        next.write(&Batch::new(&origin(), replayed)).unwrap();
+    }
+    assert_eq!(stored(&direct), (1302, 1300, 1299), "every record once; committed: {committed}");
+    assert_eq!(rows_of(&direct, &twin.message), 3, "three identical records, three rows");
+}
+
+#[test]
+fn a_committed_batch_in_doubt_that_outlives_its_writer_is_stored_once() {
+    a_batch_in_doubt_outlives_its_writer(true, "");
+}
+
+#[test]
+fn a_rolled_back_batch_in_doubt_that_outlives_its_writer_is_stored_once() {
+    a_batch_in_doubt_outlives_its_writer(false, "");
+}
+
+#[test]
+fn a_committed_batch_in_doubt_that_outlives_its_writer_is_stored_once_in_day_partitions() {
+    a_batch_in_doubt_outlives_its_writer(true, "?partition=day");
+}
+
+/// Records logged before the sink started but never stored (an ordinary
+/// spool left by an earlier process) are stored, each once, also identical
+/// ones in separate batches: the look-up matches only rows stored before
+/// the sink's first batch, not the sink's own.
+#[test]
+fn a_replayed_spool_without_doubt_is_stored_whole() {
+    let Some((url, mut sink)) = fresh_sink() else { return };
+    let records = batch_of(0, 1000);
+    for replayed in records.chunks(300) {
+        sink.write(&Batch::new(&origin(), replayed)).unwrap();
+    }
+    let twin = &records[..1];
+    sink.write(&Batch::new(&origin(), twin)).unwrap();
+    sink.write(&Batch::new(&origin(), twin)).unwrap();
+    assert_eq!(stored(&url), (1002, 1000, 999));
+    assert_eq!(rows_of(&url, &twin[0].message), 3);
 }
 
 #[test]
