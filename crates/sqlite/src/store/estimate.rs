@@ -624,6 +624,24 @@ mod tests {
         assert_eq!(related.len(), 800);
     }
 
+    /// The side table's entries of the file `conn` reads, in key order.
+    fn side_entries(conn: &rusqlite::Connection) -> Vec<(Value, i64, Value, i64)> {
+        conn.prepare("SELECT key, part, value, id FROM log_context_index ORDER BY key, part, value, id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// A copy of the file `path` at `copy` (`VACUUM INTO`), and the side
+    /// table's entries the file's sink wrote.
+    fn copy_of(path: &std::path::Path, copy: &std::path::Path) -> (std::path::PathBuf, Vec<(Value, i64, Value, i64)>) {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute("VACUUM INTO ?1", [copy.to_str().unwrap()]).unwrap();
+        (copy.to_owned(), side_entries(&conn))
+    }
+
     /// The same records in a file of schema 11 (as main wrote it: every
     /// entry under its key): this build's reader opens it as it is, reads
     /// the same answers (its exact bars with `typeof`, as before), and the
@@ -633,18 +651,7 @@ mod tests {
     fn a_schema_11_file_reads_the_same_before_and_after_its_migration() {
         let dir = tempfile::tempdir().unwrap();
         let path = typed_threes(&dir);
-        let old = dir.path().join("v11.db");
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute("VACUUM INTO ?1", [old.to_str().unwrap()]).unwrap();
-        let entries = |conn: &rusqlite::Connection| -> Vec<(Value, i64, Value, i64)> {
-            conn.prepare("SELECT key, part, value, id FROM log_context_index ORDER BY key, part, value, id")
-                .unwrap()
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect()
-        };
-        let written = entries(&conn);
+        let (old, written) = copy_of(&path, &dir.path().join("v11.db"));
         let v11 = rusqlite::Connection::open(&old).unwrap();
         v11.execute_batch(
             "UPDATE log_context_index SET key = CAST(key AS TEXT) WHERE typeof(key) = 'blob';
@@ -667,7 +674,7 @@ mod tests {
         assert_eq!(crate::SqliteMaintenance::migrate(&old).unwrap(), (11, crate::SCHEMA_VERSION));
         // 1 600 reals of `user_id` (3.0 and 2.5) and 2 000 of `score`.
         assert_eq!(v11.query_row(blobs, [], |r| r.get::<_, i64>(0)).unwrap(), 3_600);
-        assert_eq!(entries(&v11), written);
+        assert_eq!(side_entries(&v11), written);
         assert_eq!(threes_counts(&before), want);
         assert_eq!(threes_counts(&small_store(&old)), want);
         let seen = statements(&before, || drop(before.histogram_estimate(&untyped, &slots).unwrap()));
@@ -862,18 +869,7 @@ mod tests {
     fn a_schema_12_file_reads_the_same_before_and_after_its_migration() {
         let dir = tempfile::tempdir().unwrap();
         let path = flags(&dir);
-        let old = dir.path().join("v12.db");
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute("VACUUM INTO ?1", [old.to_str().unwrap()]).unwrap();
-        let entries = |conn: &rusqlite::Connection| -> Vec<(Value, i64, Value, i64)> {
-            conn.prepare("SELECT key, part, value, id FROM log_context_index ORDER BY key, part, value, id")
-                .unwrap()
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect()
-        };
-        let written = entries(&conn);
+        let (old, written) = copy_of(&path, &dir.path().join("v12.db"));
         let v12 = rusqlite::Connection::open(&old).unwrap();
         v12.execute_batch(
             "INSERT OR IGNORE INTO log_context_index (key, part, value, id)
@@ -912,7 +908,7 @@ mod tests {
         let refused = crate::SqliteMaintenance::open(&old).unwrap_err().to_string();
         assert!(refused.contains("schema version 12"), "{refused}");
         assert_eq!(crate::SqliteMaintenance::migrate(&old).unwrap(), (12, crate::SCHEMA_VERSION));
-        assert_eq!(entries(&v12), written);
+        assert_eq!(side_entries(&v12), written);
         assert_eq!(count(&v12, dups), 80, "the integer 1 and true of each record");
         assert_eq!(flag_answers(&before), fresh);
         assert_eq!(flag_answers(&small_store(&old)), fresh);
