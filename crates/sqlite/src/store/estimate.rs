@@ -758,10 +758,22 @@ mod tests {
             .collect()
     }
 
-    /// Each filter of [`flag_filters`] on `store`: its page's length, its
-    /// exact bars, its estimated bars' totals, and whether these were
-    /// counted (no margin) rather than sampled.
-    fn flag_answers(store: &SqliteStore) -> Vec<(&'static str, usize, Vec<u64>, Vec<u64>, bool)> {
+    /// What a store answers a filter of [`flag_filters`].
+    #[derive(Debug, PartialEq)]
+    struct FlagAnswer {
+        what: &'static str,
+        /// The page's length.
+        page: usize,
+        /// The exact bars.
+        exact: Vec<u64>,
+        /// The estimated bars' totals.
+        totals: Vec<u64>,
+        /// Whether those were counted (no margin), not sampled.
+        counted: bool,
+    }
+
+    /// Each filter of [`flag_filters`] on `store`.
+    fn flag_answers(store: &SqliteStore) -> Vec<FlagAnswer> {
         let slots = flag_slots();
         flag_filters()
             .into_iter()
@@ -771,7 +783,7 @@ mod tests {
                     store.histogram(&f, &slots).unwrap().slots.iter().map(LevelCounts::total).collect();
                 let estimate = store.histogram_estimate(&f, &slots).unwrap();
                 let totals: Vec<u64> = estimate.slots.iter().map(LevelCounts::total).collect();
-                (what, page, exact, totals, estimate.margins.iter().all(|&m| m == 0))
+                FlagAnswer { what, page, exact, totals, counted: estimate.margins.iter().all(|&m| m == 0) }
             })
             .collect()
     }
@@ -830,7 +842,8 @@ mod tests {
             ]
         );
         let store = small_store(&path);
-        for ((what, page, exact, totals, counted), (_, _, test)) in flag_answers(&store).into_iter().zip(flag_filters())
+        for (FlagAnswer { what, page, exact, totals, counted }, (_, _, test)) in
+            flag_answers(&store).into_iter().zip(flag_filters())
         {
             let want = flag_bars_by_hand(&path, test);
             assert_eq!(page as u64, want.iter().sum::<u64>(), "{what}");
@@ -889,11 +902,11 @@ mod tests {
         let before = small_store(&old);
         let sampled = flag_answers(&before);
         for (f, s) in fresh.iter().zip(&sampled) {
-            assert_eq!((f.0, f.1, &f.2), (s.0, s.1, &s.2), "the same page and exact bars");
-            assert!(!s.4, "{}: sampled on schema 12", s.0);
+            assert_eq!((f.what, f.page, &f.exact), (s.what, s.page, &s.exact), "the same page and exact bars");
+            assert!(!s.counted, "{}: sampled on schema 12", s.what);
         }
         let ranges = before.histogram_estimate(&flag_filters()[3].1, &flag_slots()).unwrap();
-        for (i, want) in fresh[3].2.iter().enumerate() {
+        for (i, want) in fresh[3].exact.iter().enumerate() {
             let (low, high) = ranges.range(i).unwrap();
             assert!((low..=high).contains(want), "flag=true, bar {i}: {want} in {low}..={high}");
         }
