@@ -236,6 +236,31 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // (docs/performance.md, session 40). A reader also reads version 11.
     "UPDATE log_context_index SET key = CAST(key AS BLOB)
      WHERE typeof(value) = 'real' AND typeof(key) = 'text';",
+    // Version 13: booleans apart in the context side table
+    // (crates/sqlite/src/upkeep/context_index.rs): a boolean's entry holds
+    // x'01' / x'00', not the 1 / 0 the integers hold, so `x=1`, `x=0` and
+    // `flag=true` are counted from their entries (issue 24). `typeof` cannot
+    // tell them apart: each entry 1 or 0 under a text key is checked against
+    // its record's members of that key (one read by id and one parse per
+    // such entry, after one scan of the table), its boolean form added when
+    // the record holds that boolean, the integer removed when it holds no
+    // such integer (a key written twice may hold both). A reader also reads
+    // versions 11 and 12.
+    "CREATE TEMP TABLE lp_zero_one AS
+         SELECT e.key AS key, e.part AS part, e.value AS value, e.id AS id,
+                max(j.type = CASE e.value WHEN 1 THEN 'true' ELSE 'false' END) AS boolean,
+                max(j.type = 'integer' AND j.value = e.value) AS integer
+         FROM log_context_index AS e
+              CROSS JOIN log_records AS r ON r.id = e.id
+              CROSS JOIN json_each(CASE WHEN json_valid(r.context) THEN
+                                       CASE WHEN json_type(r.context) = 'object' THEN r.context END END) AS j
+         WHERE typeof(e.key) = 'text' AND typeof(e.value) = 'integer' AND e.value IN (0, 1) AND j.key = e.key
+         GROUP BY e.key, e.part, e.value, e.id;
+     INSERT OR IGNORE INTO log_context_index (key, part, value, id)
+         SELECT key, part, CASE value WHEN 1 THEN x'01' ELSE x'00' END, id FROM temp.lp_zero_one WHERE boolean;
+     DELETE FROM log_context_index
+         WHERE (key, part, value, id) IN (SELECT key, part, value, id FROM temp.lp_zero_one WHERE NOT integer);
+     DROP TABLE temp.lp_zero_one;",
 ];
 
 /// The first version without context-key expression indexes.
@@ -245,8 +270,9 @@ const SIDE_TABLE_VERSION: usize = 4;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The oldest schema version a reader ([`SqliteStore`](crate::SqliteStore))
-/// reads: version 12 only moved reals within the side table, and a reader's
-/// lookups find them in either place (`context_index::reals_apart`).
+/// reads: versions 12 and 13 only moved reals and booleans within the side
+/// table, and a reader's lookups find them in either place
+/// (`context_index::reals_apart`, `context_index::booleans_apart`).
 /// Everything that writes (the sink, [`SqliteMaintenance`](crate::SqliteMaintenance))
 /// works on [`SCHEMA_VERSION`] only.
 pub(crate) const OLDEST_READ: i64 = 11;

@@ -344,7 +344,8 @@ impl Sql {
         let check = c.record_check(&mut |v| self.bind(v));
         if !self.key_marks.common.contains(&self.key_conditions) {
             self.indexed = true;
-            let side = c.side_condition(&mut |v| self.bind(v));
+            let apart = self.key_marks.booleans_apart;
+            let side = c.side_condition(apart, &mut |v| self.bind(v));
             let keys = c.side_keys(&mut |v| self.bind(v));
             let mark = self.bind(self.key_marks.of(c.key()));
             let from = self.scan_from(mark.clone());
@@ -430,7 +431,8 @@ impl KeyCondition<'_> {
     /// range accepts reals).
     pub(crate) fn side_keys(&self, bind: &mut dyn FnMut(Value) -> String) -> String {
         let values = match self {
-            KeyCondition::Field(m) => Self::side_values(m),
+            // Only a real's key form differs, whatever a boolean is stored as.
+            KeyCondition::Field(m) => Self::side_values(m, true),
             KeyCondition::Range(r) => vec![Value::Real(r.bound)],
         };
         let mut keys = vec![Value::Text(self.key().to_owned())];
@@ -449,8 +451,8 @@ impl KeyCondition<'_> {
     /// The side table's (`key`, `value`) pairs a field condition looks up:
     /// each of [`side_values`](Self::side_values) under each of its
     /// [`lookup_keys`](Self::lookup_keys).
-    fn side_lookups(m: &FieldMatch) -> Vec<(Value, Value)> {
-        Self::side_values(m)
+    fn side_lookups(m: &FieldMatch, booleans_apart: bool) -> Vec<(Value, Value)> {
+        Self::side_values(m, booleans_apart)
             .into_iter()
             .flat_map(|v| Self::lookup_keys(&m.key, &v).map(move |k| (k, v.clone())).collect::<Vec<_>>())
             .collect()
@@ -459,11 +461,13 @@ impl KeyCondition<'_> {
     /// The condition on the side table's `value`: the accepted values (a
     /// long text as its stored prefix, and whole, as version 4 stored it),
     /// or the range. Every number sorts before every text in SQLite, so
-    /// `value < ''` keeps a lower bound off the texts.
-    pub(crate) fn side_condition(&self, bind: &mut dyn FnMut(Value) -> String) -> String {
+    /// `value < ''` keeps a lower bound off the texts (and off the booleans'
+    /// BLOBs, after every text). `booleans_apart` as for
+    /// [`side_values`](Self::side_values).
+    pub(crate) fn side_condition(&self, booleans_apart: bool, bind: &mut dyn FnMut(Value) -> String) -> String {
         match self {
             KeyCondition::Field(m) => {
-                let values: Vec<String> = Self::side_values(m).into_iter().map(bind).collect();
+                let values: Vec<String> = Self::side_values(m, booleans_apart).into_iter().map(bind).collect();
                 format!("value IN ({})", values.join(", "))
             }
             KeyCondition::Range(r) => {
@@ -478,16 +482,29 @@ impl KeyCondition<'_> {
 
     /// The side table's `value`s a field condition accepts: each accepted
     /// value, a long text also as its stored prefix (before it, as version
-    /// 4 stored it whole).
-    fn side_values(m: &FieldMatch) -> Vec<Value> {
+    /// 4 stored it whole), a boolean as schema 13 stores it
+    /// ([`context_index::bool_value`]) and, unless the file is known to
+    /// (`booleans_apart`), as 1 / 0 too, as earlier versions did.
+    fn side_values(m: &FieldMatch, booleans_apart: bool) -> Vec<Value> {
         let mut values = Vec::new();
-        for (v, _) in Self::candidates(m) {
-            if let Value::Text(t) = &v {
-                if let Some(prefix) = stored_text(t) {
-                    values.push(Value::Text(prefix));
+        for (v, t) in Self::candidates(m) {
+            match (&v, t) {
+                (Value::Text(text), _) => {
+                    if let Some(prefix) = stored_text(text) {
+                        values.push(Value::Text(prefix));
+                    }
                 }
+                (Value::Integer(_), "true" | "false") => {
+                    values.push(context_index::bool_value(t == "true"));
+                    if booleans_apart {
+                        continue;
+                    }
+                }
+                _ => {}
             }
-            values.push(v);
+            if !values.contains(&v) {
+                values.push(v);
+            }
         }
         values
     }
@@ -640,6 +657,10 @@ pub(crate) struct Marks {
     /// side table (their index in [`KeyCondition::all`]), as the store
     /// remembers them ([`TailMatches`]); a condition not here scans the tail.
     pub(crate) tails: BTreeMap<usize, TailMatches>,
+    /// Whether the file holds booleans apart (schema 13,
+    /// [`context_index::booleans_apart`]), read before the marks: if not
+    /// (or not known), lookups also read a boolean as 1 / 0.
+    pub(crate) booleans_apart: bool,
 }
 
 impl Marks {
@@ -655,12 +676,13 @@ impl Marks {
         common_at: &mut dyn FnMut(KeyCondition<'_>) -> rusqlite::Result<i64>,
         within_span: bool,
     ) -> rusqlite::Result<Marks> {
-        let mut marks = Marks { all: all_mark(conn)?, keys: marks(conn)?, ..Marks::default() };
+        let booleans_apart = context_index::booleans_apart(conn)?;
+        let mut marks = Marks { all: all_mark(conn)?, keys: marks(conn)?, booleans_apart, ..Marks::default() };
         let bounded = within_span && (filter.since.is_some() || filter.until.is_some());
         let mut span_parts = None;
         for (i, c) in KeyCondition::all(filter).enumerate() {
             let common_at = common_at(c)?;
-            if entries(conn, c, common_at, None)? < common_at {
+            if entries(conn, c, common_at, None, booleans_apart)? < common_at {
                 continue;
             }
             if bounded {
@@ -668,7 +690,7 @@ impl Marks {
                     Some(listed) => listed,
                     None => span_parts.insert(context_index::span_parts(conn, filter.since, filter.until)?),
                 };
-                if entries(conn, c, common_at, Some(listed))? < common_at {
+                if entries(conn, c, common_at, Some(listed), booleans_apart)? < common_at {
                     marks.in_span.insert(i);
                     continue;
                 }
@@ -686,15 +708,22 @@ impl Marks {
 }
 
 /// The side table's entries answering `c`, counted up to `cap`: in every
-/// part, or in the parts `listed` (a JSON array).
-pub(crate) fn entries(conn: &Connection, c: KeyCondition<'_>, cap: i64, listed: Option<&str>) -> rusqlite::Result<i64> {
+/// part, or in the parts `listed` (a JSON array); `booleans_apart` as for
+/// [`Marks::booleans_apart`].
+pub(crate) fn entries(
+    conn: &Connection,
+    c: KeyCondition<'_>,
+    cap: i64,
+    listed: Option<&str>,
+    booleans_apart: bool,
+) -> rusqlite::Result<i64> {
     let mut params: Vec<Value> = vec![Value::Integer(cap)];
     let mut bind = |v: Value| {
         params.push(v);
         format!("?{}", params.len())
     };
     let keys = c.side_keys(&mut bind);
-    let side = c.side_condition(&mut bind);
+    let side = c.side_condition(booleans_apart, &mut bind);
     let parts = match listed {
         None => context_index::parts("SELECT coalesce(max(id), 0) FROM log_records"),
         Some(listed) => context_index::listed_parts(&bind(Value::Text(listed.to_owned()))),
@@ -714,11 +743,13 @@ pub(crate) fn entries(conn: &Connection, c: KeyCondition<'_>, cap: i64, listed: 
 /// holds one of them, and a stored real `3.0` equals `3` in SQL (a real is
 /// keyed apart since schema 12; [`entries_per_bar`]). `None` when some
 /// accepted form has no entries of its own or is a long text's prefix: its
-/// entries are then only candidates. A boolean is stored as 1 or 0 under
-/// the key, beside the integers 1 and 0, with the same `typeof`: so is
-/// neither a boolean nor the integer 1 or 0 (`flag=1` counted a record's
-/// `true` as well; session 40).
-pub(crate) fn exact_entries(m: &FieldMatch) -> Option<Vec<(Value, &'static str)>> {
+/// entries are then only candidates. Before schema 13 a boolean was stored
+/// as 1 or 0 under the key, beside the integers 1 and 0, with the same
+/// `typeof`: so without `booleans_apart` (the file's
+/// [`context_index::booleans_apart`]) neither a boolean nor the integer 1
+/// or 0 is (`flag=1` counted a record's `true` as well; session 40); with
+/// it a boolean is its BLOB ([`context_index::bool_value`]).
+pub(crate) fn exact_entries(m: &FieldMatch, booleans_apart: bool) -> Option<Vec<(Value, &'static str)>> {
     let candidates = KeyCondition::candidates(m);
     if candidates.is_empty() {
         return None;
@@ -726,7 +757,10 @@ pub(crate) fn exact_entries(m: &FieldMatch) -> Option<Vec<(Value, &'static str)>
     candidates
         .into_iter()
         .map(|(v, t)| match (v, t) {
-            (Value::Integer(0 | 1), _) => None,
+            (Value::Integer(_), "true" | "false") if booleans_apart => {
+                Some((context_index::bool_value(t == "true"), t))
+            }
+            (Value::Integer(0 | 1), _) if !booleans_apart => None,
             (v @ Value::Integer(_), "integer") => Some((v, "integer")),
             (v @ Value::Real(_), "real") => Some((v, "real")),
             (Value::Text(t), "text") if stored_text(&t).is_none() => Some((Value::Text(t), "text")),
@@ -974,7 +1008,7 @@ pub(crate) fn nth_newest_entry(
     within: (i64, i64),
     n: i64,
 ) -> rusqlite::Result<Option<i64>> {
-    let lookups = KeyCondition::side_lookups(m);
+    let lookups = KeyCondition::side_lookups(m, context_index::booleans_apart(conn)?);
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM log_context_index
          WHERE key = ?1 AND part = ?2 AND value = ?3 AND id BETWEEN ?4 AND ?5
@@ -1067,7 +1101,7 @@ pub(crate) mod tests {
             ("untyped", &untyped, vec![2, 2, 1, 0], vec!["integer", "text"]),
             ("typed", &typed, vec![2, 1, 0, 0], vec!["integer"]),
         ] {
-            let values = exact_entries(m).unwrap();
+            let values = exact_entries(m, false).unwrap();
             let counts = entries_per_bar(&conn, "user_id", &values, &bars).unwrap();
             assert_eq!(counts, want, "{what}");
             assert_eq!(counts, grouped(&types), "{what}");
@@ -1085,12 +1119,12 @@ pub(crate) mod tests {
             ("typed", &typed, vec![2, 1, 0, 0]),
             ("real", &real, vec![0, 1, 1, 0]),
         ] {
-            let values = exact_entries(m).unwrap();
+            let values = exact_entries(m, false).unwrap();
             assert_eq!(entries_per_bar(&conn, "user_id", &values, &bars).unwrap(), want, "{what}, reals apart");
         }
-        let (probed, types) = probes(&exact_entries(&untyped).unwrap());
+        let (probed, types) = probes(&exact_entries(&untyped, false).unwrap());
         assert_eq!((probed.len(), types), (2, Some(vec!["integer", "text"])), "the real 3.0 is not `3`");
-        assert_eq!(probes(&exact_entries(&typed).unwrap()).1, Some(vec!["integer"]));
+        assert_eq!(probes(&exact_entries(&typed, false).unwrap()).1, Some(vec!["integer"]));
         let both = [(Value::Integer(3), "integer"), (Value::Real(3.0), "real")];
         assert_eq!(probes(&both), (vec![Value::Integer(3)], None), "3 and 3.0 accepted: looked up once, no typeof");
         let (probed, types) = probes(&[(Value::Real(3.5), "real")]);

@@ -186,7 +186,8 @@ impl SqliteStore {
     /// - a database of an older log-panel schema is
     ///   [`StoreErrorKind::Unavailable`] too: its writer (the application) or
     ///   `log-panel migrate` ([`SqliteMaintenance::migrate`](crate::SqliteMaintenance::migrate)) brings it up to date
-    ///   (schema 11 is read as it is: 12 only moved reals in the context side table);
+    ///   (schemas 11 and 12 are read as they are: 12 and 13 only moved reals
+    ///   and booleans in the context side table);
     /// - a newer one is [`StoreErrorKind::NewerSchema`].
     ///
     /// Reads have a budget of [`DEFAULT_READ_TIMEOUT`]

@@ -126,7 +126,10 @@ fn indexed_field<'f>(
     if rest != RecordFilter::default() {
         return Ok(None);
     }
-    let Some(entry) = crate::sql::exact_entries(m) else { return Ok(None) };
+    // A file migrated after this read still holds booleans apart: the
+    // version only moves forward.
+    let apart = crate::upkeep::context_index::booleans_apart(conn).map_err(storage)?;
+    let Some(entry) = crate::sql::exact_entries(m, apart) else { return Ok(None) };
     if crate::sql::key_mark(conn, &m.key).map_err(storage)? < last {
         return Ok(None);
     }
@@ -621,6 +624,24 @@ mod tests {
         assert_eq!(related.len(), 800);
     }
 
+    /// The side table's entries of the file `conn` reads, in key order.
+    fn side_entries(conn: &rusqlite::Connection) -> Vec<(Value, i64, Value, i64)> {
+        conn.prepare("SELECT key, part, value, id FROM log_context_index ORDER BY key, part, value, id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// A copy of the file `path` at `copy` (`VACUUM INTO`), and the side
+    /// table's entries the file's sink wrote.
+    fn copy_of(path: &std::path::Path, copy: &std::path::Path) -> (std::path::PathBuf, Vec<(Value, i64, Value, i64)>) {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute("VACUUM INTO ?1", [copy.to_str().unwrap()]).unwrap();
+        (copy.to_owned(), side_entries(&conn))
+    }
+
     /// The same records in a file of schema 11 (as main wrote it: every
     /// entry under its key): this build's reader opens it as it is, reads
     /// the same answers (its exact bars with `typeof`, as before), and the
@@ -630,18 +651,7 @@ mod tests {
     fn a_schema_11_file_reads_the_same_before_and_after_its_migration() {
         let dir = tempfile::tempdir().unwrap();
         let path = typed_threes(&dir);
-        let old = dir.path().join("v11.db");
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute("VACUUM INTO ?1", [old.to_str().unwrap()]).unwrap();
-        let entries = |conn: &rusqlite::Connection| -> Vec<(Value, i64, Value, i64)> {
-            conn.prepare("SELECT key, part, value, id FROM log_context_index ORDER BY key, part, value, id")
-                .unwrap()
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect()
-        };
-        let written = entries(&conn);
+        let (old, written) = copy_of(&path, &dir.path().join("v11.db"));
         let v11 = rusqlite::Connection::open(&old).unwrap();
         v11.execute_batch(
             "UPDATE log_context_index SET key = CAST(key AS TEXT) WHERE typeof(key) = 'blob';
@@ -664,7 +674,7 @@ mod tests {
         assert_eq!(crate::SqliteMaintenance::migrate(&old).unwrap(), (11, crate::SCHEMA_VERSION));
         // 1 600 reals of `user_id` (3.0 and 2.5) and 2 000 of `score`.
         assert_eq!(v11.query_row(blobs, [], |r| r.get::<_, i64>(0)).unwrap(), 3_600);
-        assert_eq!(entries(&v11), written);
+        assert_eq!(side_entries(&v11), written);
         assert_eq!(threes_counts(&before), want);
         assert_eq!(threes_counts(&small_store(&old)), want);
         let seen = statements(&before, || drop(before.histogram_estimate(&untyped, &slots).unwrap()));
@@ -673,41 +683,256 @@ mod tests {
         drop(crate::SqliteMaintenance::open(&old).unwrap());
     }
 
-    /// A boolean is stored as 1 / 0 in the side table, like the integers 1
-    /// and 0: the bars of `flag=1` over a key holding both `1` and `true`
-    /// are not counted from the side table's entries (which counted the
-    /// `true`s too: 4 000 for 2 000 matches), but sampled, every exact bar
-    /// within its range.
-    #[test]
-    fn the_integer_1_beside_true_is_not_counted_from_the_side_table() {
+    /// Records whose `flag` is the integer 1 or 0, the boolean true or
+    /// false, or the text "1" (4 000, a millisecond apart, a burst of trues
+    /// in the third bar), and a `dup` written twice on every 100th (the
+    /// integer 1, then true), written by a sink of this build and indexed.
+    /// Returns its path.
+    fn flags(dir: &tempfile::TempDir) -> std::path::PathBuf {
         use log_panel_core::{Batch, Level, Origin, Record, Value as V};
-        let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("flags.db");
         let mut sink = crate::SqliteSink::open(&path).unwrap();
         let records: Vec<Record> = (0..4_000i64)
             .map(|i| {
                 let mut r = Record::new(Level::Info, "web::api", format!("request {i}"));
                 r.timestamp = Timestamp(log_panel_testing::records::BASE + i * 1_000_000);
-                r.kv = vec![("flag".into(), if i % 2 == 0 { V::I64(1) } else { V::Bool(true) })];
+                let flag = match i % 8 {
+                    _ if (900..1_100).contains(&i) => V::Bool(true),
+                    0..=2 => V::I64(1),
+                    3 => V::Bool(true),
+                    4 => V::I64(0),
+                    5 | 6 => V::Bool(false),
+                    _ => V::Str("1".into()),
+                };
+                r.kv = vec![("flag".into(), flag)];
+                if i % 100 == 0 {
+                    r.kv.extend([("dup".into(), V::I64(1)), ("dup".into(), V::Bool(true))]);
+                }
                 r
             })
             .collect();
         sink.write(&Batch::new(&Origin::new("api", "h1", 10), &records)).unwrap();
         while sink.idle().unwrap() {}
-        let store = small_store(&path);
-        let slots =
-            Slots::ending_at(Timestamp(log_panel_testing::records::BASE + 4_000_000_000), 400_000_000, 10).unwrap();
-        let total = |h: &Histogram| h.slots.iter().map(LevelCounts::total).sum::<u64>();
-        for (value, want) in [("1", 2_000), ("true", 2_000)] {
-            let f = log_panel_testing::records::filter(|f| f.fields = vec![format!("flag={value}").parse().unwrap()]);
-            let exact = store.histogram(&f, &slots).unwrap();
-            assert_eq!(total(&exact), want, "flag={value}");
-            let estimate = store.histogram_estimate(&f, &slots).unwrap();
-            for (i, x) in exact.slots.iter().enumerate() {
-                let (low, high) = estimate.range(i).unwrap();
-                assert!((low..=high).contains(&x.total()), "flag={value}, bar {i}: {} in {low}..={high}", x.total());
-            }
+        path
+    }
+
+    /// The ten bars of [`flags`].
+    fn flag_slots() -> Slots {
+        Slots::ending_at(Timestamp(log_panel_testing::records::BASE + 4_000_000_000), 400_000_000, 10).unwrap()
+    }
+
+    /// The filters on [`flags`] with the JSON types and value each matches,
+    /// as `json_type` / `json_extract` tell them by hand.
+    fn flag_filters() -> Vec<(&'static str, RecordFilter, &'static str)> {
+        use log_panel_query::{FieldMatch, FieldValue};
+        let field = |m: FieldMatch| log_panel_testing::records::filter(|f| f.fields = vec![m]);
+        vec![
+            ("flag=1", field("flag=1".parse().unwrap()), "(t = 'integer' AND v = 1) OR (t = 'text' AND v = '1')"),
+            ("the integer 1", field(FieldMatch::new("flag", FieldValue::Int(1)).unwrap()), "t = 'integer' AND v = 1"),
+            ("flag=0", field("flag=0".parse().unwrap()), "t = 'integer' AND v = 0"),
+            ("flag=true", field("flag=true".parse().unwrap()), "t = 'true'"),
+            ("flag=false", field("flag=false".parse().unwrap()), "t = 'false'"),
+        ]
+    }
+
+    /// Each bar's records of `flags` whose `flag` passes `test` (on its
+    /// JSON type `t` and value `v`), counted by hand with `json_type`.
+    fn flag_bars_by_hand(path: &std::path::Path, test: &str) -> Vec<u64> {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let slots = flag_slots();
+        (0..slots.len())
+            .map(|i| {
+                let (a, b) = slots.slot(i).unwrap();
+                conn.query_row(
+                    &format!(
+                        "SELECT count(*) FROM (SELECT json_type(context, '$.flag') AS t, json_extract(context, '$.flag') AS v
+                                               FROM log_records WHERE ts >= ?1 AND ts < ?2)
+                         WHERE {test}"
+                    ),
+                    [a.to_rfc3339(), b.to_rfc3339()],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(count)
+                .unwrap()
+            })
+            .collect()
+    }
+
+    /// What a store answers a filter of [`flag_filters`].
+    #[derive(Debug, PartialEq)]
+    struct FlagAnswer {
+        what: &'static str,
+        /// The page's length.
+        page: usize,
+        /// The exact bars.
+        exact: Vec<u64>,
+        /// The estimated bars' totals.
+        totals: Vec<u64>,
+        /// Whether those were counted (no margin), not sampled.
+        counted: bool,
+    }
+
+    /// Each filter of [`flag_filters`] on `store`.
+    fn flag_answers(store: &SqliteStore) -> Vec<FlagAnswer> {
+        let slots = flag_slots();
+        flag_filters()
+            .into_iter()
+            .map(|(what, f, _)| {
+                let page = store.records(&f, log_panel_query::PageAt::Newest, 10_000).unwrap().records.len();
+                let exact: Vec<u64> =
+                    store.histogram(&f, &slots).unwrap().slots.iter().map(LevelCounts::total).collect();
+                let estimate = store.histogram_estimate(&f, &slots).unwrap();
+                let totals: Vec<u64> = estimate.slots.iter().map(LevelCounts::total).collect();
+                FlagAnswer { what, page, exact, totals, counted: estimate.margins.iter().all(|&m| m == 0) }
+            })
+            .collect()
+    }
+
+    /// `flag`'s values in field statistics: (label, records).
+    fn flag_values(store: &SqliteStore) -> std::collections::BTreeMap<Option<String>, u64> {
+        let mut values = std::collections::BTreeMap::new();
+        for (label, n) in store.count_field_values(&RecordFilter::default(), "flag", 10_000).unwrap() {
+            *values.entry(label).or_default() += n;
         }
+        values
+    }
+
+    /// Schema 13 keeps a boolean's side-table entry apart from the integers
+    /// 1 and 0 (the BLOB x'01' / x'00'): the bars of `flag=1`, `flag=0`,
+    /// `flag=true` and `flag=false` over a key holding each are counted
+    /// from the entries, each bar as `json_type` counts it by hand (the
+    /// integer 1 beside `true` was sampled before: its entries counted the
+    /// `true`s too), a lookup of `flag=true` meets the booleans' entries
+    /// alone, and field statistics tell `true` from `1`.
+    #[test]
+    fn booleans_are_kept_apart_so_their_bars_and_0_and_1_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = flags(&dir);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let forms: Vec<(String, Value, i64)> = conn
+            .prepare(
+                "SELECT typeof(value), value, count(*) FROM log_context_index
+                 WHERE key = 'flag' GROUP BY 1, 2 ORDER BY 1, 2",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let by_hand = |test: &str| -> i64 {
+            conn.query_row(
+                &format!(
+                    "SELECT count(*) FROM (SELECT json_type(context, '$.flag') AS t, json_extract(context, '$.flag') AS v
+                                           FROM log_records) WHERE {test}"
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        let form = |t: &str, v: Value, test: &str| (t.to_owned(), v, by_hand(test));
+        assert_eq!(
+            forms,
+            [
+                form("blob", Value::Blob(vec![0]), "t = 'false'"),
+                form("blob", Value::Blob(vec![1]), "t = 'true'"),
+                form("integer", Value::Integer(0), "t = 'integer' AND v = 0"),
+                form("integer", Value::Integer(1), "t = 'integer' AND v = 1"),
+                form("text", Value::Text("1".into()), "t = 'text'"),
+            ]
+        );
+        let store = small_store(&path);
+        for (FlagAnswer { what, page, exact, totals, counted }, (_, _, test)) in
+            flag_answers(&store).into_iter().zip(flag_filters())
+        {
+            let want = flag_bars_by_hand(&path, test);
+            assert_eq!(page as u64, want.iter().sum::<u64>(), "{what}");
+            assert_eq!(exact, want, "{what}");
+            assert_eq!((totals, counted), (want, true), "{what}: counted from the side table");
+        }
+        // A lookup of `flag=true` reads the booleans' entries, not the integer 1's.
+        let lookup = |m: &str, apart: bool| {
+            let m: log_panel_query::FieldMatch = m.parse().unwrap();
+            crate::sql::entries(&conn, KeyCondition::Field(&m), i64::MAX, None, apart).unwrap()
+        };
+        assert_eq!(lookup("flag=true", true), by_hand("t = 'true'"));
+        assert_eq!(lookup("flag=false", true), by_hand("t = 'false'"));
+        assert_eq!(lookup("flag=1", true), by_hand("(t = 'integer' AND v = 1) OR (t = 'text' AND v = '1')"));
+        // Field statistics tell `true` from `1` (and `"1"`).
+        let values = flag_values(&store);
+        let label = |l: &str| Some(l.to_owned());
+        #[allow(clippy::cast_sign_loss)]
+        let want = std::collections::BTreeMap::from([
+            (label("0"), by_hand("t = 'integer' AND v = 0") as u64),
+            (label("1"), by_hand("(t = 'integer' AND v = 1) OR t = 'text'") as u64),
+            (label("false"), by_hand("t = 'false'") as u64),
+            (label("true"), by_hand("t = 'true'") as u64),
+        ]);
+        assert_eq!(values, want);
+    }
+
+    /// The [`flags`] file as schema 12 kept it (booleans as 1 / 0 beside
+    /// the integers, a key written twice as one entry): this build's reader
+    /// opens it as it is and gives the same answers, its bars of `flag=1`,
+    /// `flag=true`… sampled, not counted, and its lookups reading a boolean
+    /// as 1 / 0 too; maintenance (prune, rebuild) asks for the migration
+    /// first; `migrate` leaves exactly the entries this build's sink
+    /// writes, and the bars are counted.
+    #[test]
+    fn a_schema_12_file_reads_the_same_before_and_after_its_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = flags(&dir);
+        let (old, written) = copy_of(&path, &dir.path().join("v12.db"));
+        let v12 = rusqlite::Connection::open(&old).unwrap();
+        v12.execute_batch(
+            "INSERT OR IGNORE INTO log_context_index (key, part, value, id)
+                 SELECT key, part, CASE value WHEN x'01' THEN 1 ELSE 0 END, id FROM log_context_index
+                 WHERE typeof(value) = 'blob';
+             DELETE FROM log_context_index WHERE typeof(value) = 'blob';
+             PRAGMA user_version = 12;",
+        )
+        .unwrap();
+        let (dups, blobs) = (
+            "SELECT count(*) FROM log_context_index WHERE key = 'dup'",
+            "SELECT count(*) FROM log_context_index WHERE typeof(value) = 'blob'",
+        );
+        let count = |conn: &rusqlite::Connection, sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!((count(&v12, dups), count(&v12, blobs)), (40, 0));
+        let fresh = flag_answers(&small_store(&path));
+        let before = small_store(&old);
+        let sampled = flag_answers(&before);
+        for (f, s) in fresh.iter().zip(&sampled) {
+            assert_eq!((f.what, f.page, &f.exact), (s.what, s.page, &s.exact), "the same page and exact bars");
+            assert!(!s.counted, "{}: sampled on schema 12", s.what);
+        }
+        let ranges = before.histogram_estimate(&flag_filters()[3].1, &flag_slots()).unwrap();
+        for (i, want) in fresh[3].exact.iter().enumerate() {
+            let (low, high) = ranges.range(i).unwrap();
+            assert!((low..=high).contains(want), "flag=true, bar {i}: {want} in {low}..={high}");
+        }
+        assert_eq!(flag_values(&before), flag_values(&small_store(&path)));
+        // The lookup of `flag=true` reads 1 too, where schema 12 kept trues.
+        let m: log_panel_query::FieldMatch = "flag=true".parse().unwrap();
+        let apart = crate::upkeep::context_index::booleans_apart(&v12).unwrap();
+        assert!(!apart);
+        let seen = crate::sql::entries(&v12, KeyCondition::Field(&m), i64::MAX, None, apart).unwrap();
+        assert_eq!(seen, count(&v12, "SELECT count(*) FROM log_context_index WHERE key = 'flag' AND value = 1"));
+        // Prune and rebuild write the side table as schema 13 keeps it.
+        let refused = crate::SqliteMaintenance::open(&old).unwrap_err().to_string();
+        assert!(refused.contains("schema version 12"), "{refused}");
+        assert_eq!(crate::SqliteMaintenance::migrate(&old).unwrap(), (12, crate::SCHEMA_VERSION));
+        assert_eq!(side_entries(&v12), written);
+        assert_eq!(count(&v12, dups), 80, "the integer 1 and true of each record");
+        assert_eq!(flag_answers(&before), fresh);
+        assert_eq!(flag_answers(&small_store(&old)), fresh);
+        // A prune removes the booleans' entries with their records.
+        use log_panel_query::Maintenance;
+        let maintenance = crate::SqliteMaintenance::open(&old).unwrap();
+        let until = Timestamp(log_panel_testing::records::BASE + 2_000_000_000);
+        assert_eq!(maintenance.prune(until, 500, false).unwrap().deleted, 2_000);
+        let left = "SELECT count(*) FROM log_context_index WHERE id NOT IN (SELECT id FROM log_records)";
+        assert_eq!(count(&v12, left), 0);
+        assert!(count(&v12, blobs) > 0);
     }
 
     /// A term whose candidates all lie in zones the span does not meet (a

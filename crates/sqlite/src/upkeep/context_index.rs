@@ -28,7 +28,7 @@
 //! ([`parts`]): one B-tree search a part, about 150 at 10 M records.
 //!
 //! Values are stored as `json_each` gives them (text, integer, real; a
-//! boolean as 1 / 0) in a column without affinity, so `'7'` and `7` stay
+//! boolean as a BLOB since version 13, below) in a column without affinity, so `'7'` and `7` stay
 //! distinct; the store checks the exact JSON type on the record itself.
 //!
 //! Since schema version 12 a real's entries are keyed by the key's BLOB form
@@ -40,6 +40,18 @@
 //! text, so lookups of the key never meet a real, and a lookup that accepts
 //! a real (a range, `x=2.5`) reads both forms, which also finds the reals a
 //! version-11 file keeps under the key: a reader reads both versions.
+//!
+//! Since schema version 13 a boolean's entry holds the BLOB `x'01'` (true)
+//! or `x'00'` (false) ([`bool_value`]) under the key, not the integer 1 or
+//! 0 it is in SQL: the integers 1 and 0 and the booleans were one value
+//! with one `typeof`, so the exact bars declined `x=1`, `x=0` and `flag=true`
+//! and a lookup of `flag=true` met every entry of the integer 1. No JSON
+//! value `json_each` gives is a BLOB, so these never equal another entry;
+//! BLOBs sort after every number and text, so a range's bounds (`value <
+//! ''` above, a number below) never meet them, and a key's entries stay in
+//! one run of its parts (no third key form, no more B-tree searches). A
+//! reader of a version-11 or -12 file also looks a boolean up as 1 / 0
+//! ([`booleans_apart`]).
 //!
 //! What is not stored, and why no accepted filter meets a scan for it:
 //! - a text longer than [`PREFIX_CHARS`] characters is stored as its first
@@ -124,8 +136,33 @@ pub(crate) fn real_key(key: &str) -> Value {
 /// answer depends on it reads this and the entries in one transaction.
 #[cfg(feature = "read")]
 pub(crate) fn reals_apart(conn: &Connection) -> rusqlite::Result<bool> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    Ok(version >= REALS_APART_VERSION)
+    Ok(schema_version(conn)? >= REALS_APART_VERSION)
+}
+
+/// The schema version of the file `conn` reads.
+#[cfg(feature = "read")]
+fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// The first schema version whose side table holds booleans as
+/// [`bool_value`].
+#[cfg(feature = "read")]
+pub(crate) const BOOLEANS_APART_VERSION: i64 = 13;
+
+/// The side table's `value` of a boolean (since
+/// [`BOOLEANS_APART_VERSION`]): a one-byte BLOB, 1 for true, 0 for false.
+#[cfg(feature = "read")]
+pub(crate) fn bool_value(b: bool) -> Value {
+    Value::Blob(vec![u8::from(b)])
+}
+
+/// Whether the file `conn` reads holds booleans as [`bool_value`]. A
+/// writer only migrates forward: a read planned on an answer of `false`
+/// also looks booleans up as 1 / 0, which finds them in either version.
+#[cfg(feature = "read")]
+pub(crate) fn booleans_apart(conn: &Connection) -> rusqlite::Result<bool> {
+    Ok(schema_version(conn)? >= BOOLEANS_APART_VERSION)
 }
 
 /// Text values longer than this many characters are indexed by their
@@ -159,12 +196,15 @@ pub(crate) fn all_mark(conn: &Connection) -> rusqlite::Result<i64> {
 /// condition on `r.id`) keeps; `?1` is the length above which a text is
 /// cut to it, `?2` the longest key. A real's `key` is the key as a BLOB
 /// ([`real_key`]): any value SQLite holds as a real, as migration 12 tells
-/// them by `typeof`. A context that is not a JSON object is skipped, not an
+/// them by `typeof`; a boolean's `value` the BLOB `x'01'` or `x'00'`
+/// (`bool_value`), as migration 13 tells them by the record's JSON type. A context that is not a JSON object is skipped, not an
 /// error that would stop every later step.
 fn entries(records: &str) -> String {
     format!(
         "SELECT CASE WHEN typeof(j.value) = 'real' THEN CAST(j.key AS BLOB) ELSE j.key END,
-                CASE WHEN j.type = 'text' AND length(j.value) > ?1 THEN substr(j.value, 1, ?1) ELSE j.value END,
+                CASE j.type WHEN 'true' THEN x'01' WHEN 'false' THEN x'00'
+                            WHEN 'text' THEN CASE WHEN length(j.value) > ?1 THEN substr(j.value, 1, ?1) ELSE j.value END
+                            ELSE j.value END,
                 r.id, r.id >> {PART_BITS}
          FROM log_records AS r,
               json_each(CASE WHEN json_valid(r.context) THEN
