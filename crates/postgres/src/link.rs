@@ -136,6 +136,7 @@ impl<C: 'static> Link<C> {
     /// Gives the link up without waiting for its thread: dropping it then
     /// does not wait for a connection attempt or a job the server never
     /// answers (its thread ends, and closes the connection, when it does).
+    #[cfg(feature = "read")]
     pub(crate) fn abandon(&mut self) {
         self.abandoned = true;
     }

@@ -171,6 +171,7 @@ impl Options {
     /// shorter than the connect timeout (`why` says what set it, for the
     /// error): a reader's connection is part of a read and so within its
     /// budget.
+    #[cfg(feature = "read")]
     pub(crate) fn connect_within(&self, limit: Duration, why: &str) -> Result<postgres::Client, String> {
         if limit < self.connect_timeout() {
             self.connect_counted(&CONNECTING, limit, why)

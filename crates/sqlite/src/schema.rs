@@ -275,6 +275,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// (`context_index::reals_apart`, `context_index::booleans_apart`).
 /// Everything that writes (the sink, [`SqliteMaintenance`](crate::SqliteMaintenance))
 /// works on [`SCHEMA_VERSION`] only.
+#[cfg(feature = "read")]
 pub(crate) const OLDEST_READ: i64 = 11;
 
 /// Brings the database to [`SCHEMA_VERSION`], refusing a newer one. A

@@ -121,6 +121,7 @@ pub(crate) fn listed_parts(listed: &str) -> String {
 }
 
 /// The first schema version whose side table keys reals by [`real_key`].
+#[cfg(feature = "read")]
 pub(crate) const REALS_APART_VERSION: i64 = 12;
 
 /// The side table's `key` of a real's entries (since
