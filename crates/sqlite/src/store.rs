@@ -1743,7 +1743,7 @@ impl Store for SqliteStore {
         let needle = query.name.as_deref().map(search::fold);
         let mut cards: BTreeMap<String, LoggerCard> = BTreeMap::new();
         for (logger, t) in rows::logger_totals(&conn).map_err(storage)? {
-            if needle.as_deref().is_some_and(|n| !search::contains_folded(&logger, n)) {
+            if needle.as_deref().is_some_and(|n| !search::contains_folded(logger.as_bytes(), n)) {
                 continue;
             }
             let mut card = LoggerCard::new(logger.clone(), t);

@@ -32,6 +32,8 @@
 
 #[cfg(feature = "read")]
 use rusqlite::functions::FunctionFlags;
+#[cfg(feature = "read")]
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 #[cfg(test)]
@@ -213,9 +215,9 @@ pub(crate) fn register(conn: &Connection) -> rusqlite::Result<()> {
         |ctx| {
             #[cfg(test)]
             SCANNED.with(|n| n.set(n.get() + 1));
-            let hay = ctx.get_raw(0);
-            let needle = ctx.get_raw(1);
-            let (Ok(hay), Ok(needle)) = (hay.as_str(), needle.as_str()) else {
+            // The message's bytes as stored: `contains_folded` checks them
+            // for UTF-8 only where a match depends on it.
+            let (ValueRef::Text(hay), Ok(needle)) = (ctx.get_raw(0), ctx.get_raw(1).as_str()) else {
                 return Ok(false);
             };
             Ok(contains_folded(hay, needle))
@@ -223,17 +225,57 @@ pub(crate) fn register(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
-/// Whether `hay`, folded, contains `needle` (already folded).
+/// Whether `hay` (UTF-8 bytes), folded by [`fold`], contains `needle`
+/// (already folded). Bytes that are not UTF-8 contain nothing.
+///
+/// An ASCII needle is looked for in the bytes themselves, ASCII case
+/// ignored, without folding or copying `hay`: every ASCII character folds
+/// to one ASCII character and every other one to non-ASCII characters,
+/// except `İ` (U+0130, to `i` and a combining dot) and the Kelvin sign
+/// (U+212A, to `k`) — so a needle found in the bytes is in the fold, and
+/// one not found is not, unless `hay` holds one of those two (then it is
+/// folded). This is the walk's per-row test (a page's scan, the unindexed
+/// tail), so it costs about what SQLite's `LIKE` costs (docs/performance.md,
+/// session 46).
 #[cfg(feature = "read")]
-pub(crate) fn contains_folded(hay: &str, needle: &str) -> bool {
-    if hay.is_ascii() {
-        let (h, n) = (hay.as_bytes(), needle.as_bytes());
-        if n.is_empty() {
+pub(crate) fn contains_folded(hay: &[u8], needle: &str) -> bool {
+    let folded = |hay: &[u8]| std::str::from_utf8(hay).is_ok_and(|h| fold(h).contains(needle));
+    if !needle.is_ascii() {
+        // The fold of ASCII text is ASCII: it cannot hold this needle.
+        return !hay.is_ascii() && folded(hay);
+    }
+    if find_ascii_nocase(hay, needle.as_bytes()) {
+        return hay.is_ascii() || std::str::from_utf8(hay).is_ok();
+    }
+    !hay.is_ascii() && folds_to_ascii(hay) && folded(hay)
+}
+
+/// Whether `hay` holds `needle` (ASCII), ASCII case ignored.
+#[cfg(feature = "read")]
+fn find_ascii_nocase(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let Some(last_start) = hay.len().checked_sub(needle.len()) else {
+        return false;
+    };
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    let mut from = 0;
+    while let Some(i) = hay.get(from..=last_start).and_then(|h| memchr::memchr2(lower, upper, h)) {
+        let at = from + i;
+        if hay.get(at + 1..at + needle.len()).is_some_and(|h| h.eq_ignore_ascii_case(rest)) {
             return true;
         }
-        return h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+        from = at + 1;
     }
-    fold(hay).contains(needle)
+    false
+}
+
+/// Whether `hay` holds one of the two non-ASCII characters whose lowercase
+/// holds an ASCII one: `İ` (U+0130) and the Kelvin sign (U+212A).
+#[cfg(feature = "read")]
+fn folds_to_ascii(hay: &[u8]) -> bool {
+    memchr::memmem::find(hay, "İ".as_bytes()).is_some() || memchr::memmem::find(hay, "\u{212A}".as_bytes()).is_some()
 }
 
 /// Whether the term can be looked up in the trigram index (3 characters or more).
@@ -442,5 +484,96 @@ mod tests {
         assert_eq!(fts_query("aaaaa"), r#""aaa""#);
         assert_eq!(fts_query(r#"a"bc"#), r#""""bc" AND "a""b""#);
         assert_eq!(fts_query("été!"), r#""té!" AND "été""#);
+    }
+
+    /// The walk's test against its definition, the fold of the whole
+    /// message then a substring search, on hostile text: `LIKE`'s and
+    /// escapes' characters, case across scripts, the two letters whose
+    /// lowercase is ASCII, matches at either end, a first byte that
+    /// repeats.
+    #[test]
+    fn a_message_holds_a_folded_needle_exactly_when_its_fold_does() {
+        let hays = [
+            "",
+            "a",
+            "Job 12 done",
+            "job 1",
+            "xJOB 12",
+            "ends with JOB 12",
+            "jjob 12",
+            "aaab",
+            "AAAB",
+            "100% done_ok \\ path",
+            "50%_off",
+            "back\\slash",
+            "Éclair ÉTÉ été",
+            "ΣΊΣΥΦΟΣ σίσυφος",
+            "ПРИВЕТ мир",
+            "İstanbul",
+            "\u{212A}elvin",
+            "KELVIN \u{212A}",
+            "straße STRASSE",
+            "emoji 🎉 Timeout",
+            "nul\u{1}ctl\ttab",
+            "mixed İ and timeout",
+            "timeou",
+            "TIMEOUT",
+        ];
+        let needles = [
+            "",
+            "job 12",
+            "12",
+            "aab",
+            "%",
+            "_",
+            "\\",
+            "% done",
+            "_off",
+            "\\slash",
+            "été",
+            "éclair",
+            "σίσυφος",
+            "ςσ",
+            "привет",
+            "istanbul",
+            "i\u{307}stanbul",
+            "i",
+            "kelvin",
+            "k",
+            "strasse",
+            "straße",
+            "🎉 timeout",
+            "timeout",
+            "\u{1}ctl",
+            "\t",
+        ];
+        for hay in hays {
+            for needle in needles {
+                let needle = fold(needle);
+                let expected = fold(hay).contains(&needle);
+                assert_eq!(contains_folded(hay.as_bytes(), &needle), expected, "{hay:?} holds {needle:?}");
+            }
+        }
+        // The letters whose lowercase is ASCII: found through the fold only.
+        assert!(contains_folded("\u{212A}ELVIN".as_bytes(), "kelvin"));
+        assert!(contains_folded("İstanbul".as_bytes(), "i\u{307}stanbul"));
+        assert!(contains_folded("İstanbul".as_bytes(), "i"));
+        assert!(!contains_folded("İstanbul".as_bytes(), "istanbul"));
+        // `%`, `_` and `\` are characters, not patterns.
+        assert!(!contains_folded(b"50 off", "%"));
+        assert!(!contains_folded(b"ab", "_"));
+        assert!(contains_folded(b"a_b", "_"));
+    }
+
+    /// Bytes that are not UTF-8 hold nothing, whether the needle's bytes
+    /// are among them or not (the function's caller gave `false` for such
+    /// text before it looked at bytes).
+    #[test]
+    fn bytes_that_are_not_utf8_hold_no_needle() {
+        assert!(!contains_folded(b"timeout \xff", "timeout"));
+        assert!(!contains_folded(b"\xc4 timeout", "timeout"));
+        assert!(!contains_folded(b"\xe2\x84 kelvin", "kelvin"));
+        assert!(!contains_folded(b"caf\xc3", "caf\u{e9}"));
+        assert!(contains_folded(b"timeout \xc3\xa9", "timeout"));
     }
 }
