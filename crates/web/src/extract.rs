@@ -81,11 +81,11 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Runs a store call on a blocking thread (store calls do I/O), once one of
 /// the [`PanelOptions::store_calls`](crate::PanelOptions::store_calls) turns
-/// is free: more scans at once than cores only makes each wait for a core
-/// longer while holding its snapshot (and a client firing hundreds of
-/// searches would get hundreds of scans). A request that does not get its
-/// turn within [`PanelOptions::store_wait`](crate::PanelOptions::store_wait)
-/// fails with [`Busy`] as the source, which the error page shows as busy.
+/// is free: without a bound, a client firing hundreds of searches at once
+/// would get hundreds of scans (and threads, and connections). A request
+/// that does not get its turn within
+/// [`PanelOptions::store_wait`](crate::PanelOptions::store_wait) fails with
+/// [`Busy`] as the source, which the error page shows as busy.
 pub(crate) async fn blocking<T, F>(state: &AppState, f: F) -> Result<T, StoreError>
 where
     T: Send + 'static,

@@ -78,7 +78,8 @@ pub fn router_with(store: Arc<dyn Store>, options: PanelOptions) -> axum::Router
     let (errors, warnings, streams, poll, calls) =
         (options.slot_errors, options.slot_warnings, options.tail_streams, options.tail_poll, options.store_calls);
     let options = options.slot_thresholds(errors, warnings).tail_streams(streams).tail_poll(poll).store_calls(calls);
-    let store_turns = Arc::new(tokio::sync::Semaphore::new(options.store_calls.min(tokio::sync::Semaphore::MAX_PERMITS)));
+    let store_turns =
+        Arc::new(tokio::sync::Semaphore::new(options.store_calls.min(tokio::sync::Semaphore::MAX_PERMITS)));
     let tail = Arc::new(pages::tail::hub::TailHub::new(store.clone(), options.tail_streams, options.tail_poll));
     axum::Router::new()
         .merge(pages::home::routes())
