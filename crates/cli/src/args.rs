@@ -105,6 +105,11 @@ pub(crate) struct ServeArgs {
     /// opening it during an incident does not slow the application's writer.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_NICE, value_parser = clap::value_parser!(u8).range(0..=19))]
     pub nice: u8,
+    /// Run at most N of the pages' store reads at once (default: twice the
+    /// cores this process may use, at least 4); a request beyond them waits its
+    /// turn, up to 10 s, then gets a 503 "The panel is busy".
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub store_calls: Option<u64>,
 }
 
 /// `serve --nice`'s default (docs/performance.md, "The panel's priority").

@@ -144,6 +144,9 @@ fn serve(store: Box<dyn Store>, a: &args::ServeArgs) -> Result<(), CliError> {
     if let Some(url) = &a.trace_url {
         options.panel = options.panel.clone().trace_url(url.clone());
     }
+    if let Some(n) = a.store_calls.and_then(|n| usize::try_from(n).ok()) {
+        options.panel = options.panel.clone().store_calls(n);
+    }
     for t in &a.logger_thresholds {
         let warnings = t.warnings.unwrap_or(options.panel.slot_warnings);
         options.panel = options.panel.clone().logger_thresholds(t.logger.clone(), t.errors, warnings);

@@ -1075,6 +1075,15 @@ fn serve_lowers_its_own_priority() {
     assert!(e.contains("--nice"), "{e}");
 }
 
+/// `serve --store-calls N` bounds the panel's store reads at once; 0 (no
+/// read could ever run) is refused with a usage error naming the flag.
+#[test]
+fn serve_refuses_zero_store_calls() {
+    let db = fill();
+    let e = fails(&run(&db.path, &["serve", "--bind", "127.0.0.1:0", "--store-calls", "0"]), 2);
+    assert!(e.contains("--store-calls"), "{e}");
+}
+
 #[test]
 fn serve_colours_slots_by_the_configured_thresholds() {
     let db = fill();

@@ -27,7 +27,7 @@ enum Kind {
     /// No such record or page (404).
     NotFound { heading: &'static str, message: String },
     /// The panel serves as many of something as it will at once (503, with
-    /// `Retry-After`): the live tail's streams.
+    /// `Retry-After`): the live tail's streams, the store calls of the pages.
     Busy { heading: &'static str, message: String },
     /// The store could not answer.
     Store(StoreError),
@@ -54,8 +54,12 @@ impl PageError {
         PageError { frame, kind: Kind::Busy { heading, message: message.into() } }
     }
 
-    /// A store failure: see [`IntoResponse`].
+    /// A store failure: see [`IntoResponse`]; a request that did not get its
+    /// turn to call the store is a 503 "The panel is busy".
     pub(crate) fn store(frame: Frame, e: StoreError) -> PageError {
+        if crate::extract::Busy::caused(&e) {
+            return PageError::busy(frame, "The panel is busy", e.to_string());
+        }
         PageError { frame, kind: Kind::Store(e) }
     }
 }

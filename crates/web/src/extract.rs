@@ -79,15 +79,58 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     })
 }
 
-/// Runs a store call on a blocking thread: store calls do I/O.
+/// Runs a store call on a blocking thread (store calls do I/O), once one of
+/// the [`PanelOptions::store_calls`](crate::PanelOptions::store_calls) turns
+/// is free: without a bound, a client firing hundreds of searches at once
+/// would get hundreds of scans (and threads, and connections). A request
+/// that does not get its turn within
+/// [`PanelOptions::store_wait`](crate::PanelOptions::store_wait) fails with
+/// [`Busy`] as the source, which the error page shows as busy.
 pub(crate) async fn blocking<T, F>(state: &AppState, f: F) -> Result<T, StoreError>
 where
     T: Send + 'static,
     F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
 {
+    let wait = state.options.store_wait;
+    let turn = match tokio::time::timeout(wait, state.store_turns.clone().acquire_owned()).await {
+        Ok(Ok(turn)) => turn,
+        Ok(Err(closed)) => {
+            return Err(StoreError::new(StoreErrorKind::Storage, "the panel stopped reading").with_source(closed))
+        }
+        Err(_) => {
+            let busy = Busy { calls: state.options.store_calls, waited: wait };
+            return Err(StoreError::new(StoreErrorKind::TimedOut, busy.to_string()).with_source(busy));
+        }
+    };
     let store = state.store.clone();
-    match tokio::task::spawn_blocking(move || f(store.as_ref())).await {
+    // The turn goes with the call, not the request: a client that gives up
+    // does not stop the scan, so its turn is free only when the scan ends.
+    let call = move || {
+        let _turn = turn;
+        f(store.as_ref())
+    };
+    match tokio::task::spawn_blocking(call).await {
         Ok(r) => r,
         Err(e) => Err(StoreError::new(StoreErrorKind::Storage, "the query failed unexpectedly").with_source(e)),
+    }
+}
+
+/// A request did not get its turn to call the store in time: the panel runs
+/// `calls` store calls at once and every one stayed busy for `waited`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the panel is already running as many reads as it allows at once ({calls}); this one waited {} s for its turn; \
+     try again in a moment",
+    waited.as_secs_f64()
+)]
+pub(crate) struct Busy {
+    calls: usize,
+    waited: std::time::Duration,
+}
+
+impl Busy {
+    /// Whether `e` is a request that did not get its turn (see [`blocking`]).
+    pub(crate) fn caused(e: &StoreError) -> bool {
+        std::error::Error::source(e).is_some_and(<dyn std::error::Error>::is::<Busy>)
     }
 }

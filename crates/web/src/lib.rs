@@ -61,6 +61,9 @@ pub(crate) struct AppState {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) options: PanelOptions,
     pub(crate) tail: Arc<pages::tail::hub::TailHub>,
+    /// The turns of the pages' store calls ([`PanelOptions::store_calls`]);
+    /// tokio's semaphore hands them out in order of arrival.
+    pub(crate) store_turns: Arc<tokio::sync::Semaphore>,
 }
 
 /// The panel's pages over `store`, with links relative to wherever the
@@ -72,9 +75,11 @@ pub fn router(store: Arc<dyn Store>) -> axum::Router {
 
 /// [`router`] with options.
 pub fn router_with(store: Arc<dyn Store>, options: PanelOptions) -> axum::Router {
-    let (errors, warnings, streams, poll) =
-        (options.slot_errors, options.slot_warnings, options.tail_streams, options.tail_poll);
-    let options = options.slot_thresholds(errors, warnings).tail_streams(streams).tail_poll(poll);
+    let (errors, warnings, streams, poll, calls) =
+        (options.slot_errors, options.slot_warnings, options.tail_streams, options.tail_poll, options.store_calls);
+    let options = options.slot_thresholds(errors, warnings).tail_streams(streams).tail_poll(poll).store_calls(calls);
+    let store_turns =
+        Arc::new(tokio::sync::Semaphore::new(options.store_calls.min(tokio::sync::Semaphore::MAX_PERMITS)));
     let tail = Arc::new(pages::tail::hub::TailHub::new(store.clone(), options.tail_streams, options.tail_poll));
     axum::Router::new()
         .merge(pages::home::routes())
@@ -89,7 +94,7 @@ pub fn router_with(store: Arc<dyn Store>, options: PanelOptions) -> axum::Router
         .fallback(error::not_found)
         .layer(axum::middleware::map_response(security_headers))
         .layer(compression())
-        .with_state(AppState { store, options, tail })
+        .with_state(AppState { store, options, tail, store_turns })
 }
 
 /// gzip for a client that accepts it, on every answer but those too small to

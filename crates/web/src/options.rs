@@ -41,6 +41,14 @@ pub struct PanelOptions {
     /// batch committed ([`PanelOptions::DEFAULT_TAIL_POLL`]); with a store
     /// that pushes commits (PostgreSQL) it is the fallback. At least 10 ms.
     pub tail_poll: Duration,
+    /// Store calls of the pages run at once ([`PanelOptions::default_store_calls`]
+    /// by default); a request beyond them waits its turn, in order of
+    /// arrival. The live tail's reads are not counted. At least 1.
+    pub store_calls: usize,
+    /// How long a request waits for its turn among [`PanelOptions::store_calls`]
+    /// ([`PanelOptions::DEFAULT_STORE_WAIT`] by default); past it the page is
+    /// `503` "The panel is busy" with `Retry-After`.
+    pub store_wait: Duration,
 }
 
 impl Default for PanelOptions {
@@ -53,6 +61,8 @@ impl Default for PanelOptions {
             trace_url: None,
             alerts: AlertRules::default(),
             tail_poll: PanelOptions::DEFAULT_TAIL_POLL,
+            store_calls: PanelOptions::default_store_calls(),
+            store_wait: PanelOptions::DEFAULT_STORE_WAIT,
         }
     }
 }
@@ -60,6 +70,35 @@ impl Default for PanelOptions {
 impl PanelOptions {
     /// The default cap on live-tail streams open at once.
     pub const DEFAULT_TAIL_STREAMS: usize = 64;
+
+    /// The default [`PanelOptions::store_wait`]: a store's default read time
+    /// budget ([`log_panel_query::DEFAULT_READ_TIMEOUT`]), so a request waits
+    /// for its turn no longer than a read may run once it has it.
+    pub const DEFAULT_STORE_WAIT: Duration = log_panel_query::DEFAULT_READ_TIMEOUT;
+
+    /// The default [`PanelOptions::store_calls`]: twice the cores this
+    /// process may use, at least 4. A bound for a flood of requests, not a
+    /// scheduler: at the cores (2) the cheap request view queued behind
+    /// searches in arrival order and its p99 rose by a third, where the
+    /// kernel's time-slicing lets short reads through (docs/performance.md,
+    /// "The panel's reads admitted a few at a time").
+    pub fn default_store_calls() -> usize {
+        std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get).saturating_mul(2).max(4)
+    }
+
+    /// Runs at most `n` store calls of the pages at once (0 is taken as 1).
+    #[must_use]
+    pub fn store_calls(mut self, n: usize) -> PanelOptions {
+        self.store_calls = n.max(1);
+        self
+    }
+
+    /// A request waits at most `wait` for its turn to call the store.
+    #[must_use]
+    pub fn store_wait(mut self, wait: Duration) -> PanelOptions {
+        self.store_wait = wait;
+        self
+    }
 
     /// Links each record's `trace_id` to a trace viewer through `url`.
     #[must_use]

@@ -1,7 +1,7 @@
 //! The web panel's integration tests, one binary (no test here installs a
 //! global): the pages over every store (`http`), the server's connection
 //! limits (`serve`), pushed live tails on PostgreSQL (`tail_push`), trace
-//! links (`trace`) and a real headless browser (`browser`), with the stores
+//! links (`trace`), the store reads run a few at a time (`turns`) and a real headless browser (`browser`), with the stores
 //! and requests they share in `common`.
 
 mod common;
@@ -13,3 +13,4 @@ mod lag;
 mod serve;
 mod tail_push;
 mod trace;
+mod turns;
