@@ -13,7 +13,9 @@
 //!
 //! A statement also falls silent while the server computes before the
 //! first byte of its answer (an aggregate over much data), which a frozen
-//! shard cannot be told apart from on the socket. So a silent statement is
+//! shard cannot be told apart from on the socket: asking for progress
+//! headers (`send_progress_in_http_headers`) does not help, as Debian's
+//! 18.16 never sends them (docs/reliability.md, session 47). So a silent statement is
 //! followed by `/ping` to every shard (the shard asked first; a `SELECT`
 //! through a `Distributed` table waits on all of them), under the same
 //! bound: a shard that does not answer is the frozen one, named in the
