@@ -495,6 +495,33 @@ mod tests {
         assert_eq!(running.trim(), "0", "the first, silent, run was replaced, not left running");
     }
 
+    /// The writer-tag claim's shape (`INSERT … SELECT`) on a real server
+    /// computing past `silence_ms`: sent again under the same id it
+    /// answers, and once the first run has gone the table holds the row once
+    /// or twice (the first cancelled or finished), never anything else.
+    #[test]
+    fn an_insert_select_computing_past_the_silence_bound_on_a_real_server_is_sent_again() {
+        let Some(cluster) = log_panel_testing::clickhouse::Cluster::start() else { return };
+        let url = cluster.create_database();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let http = Http::new(&Options::parse(&format!("{url}{sep}silence_ms=100")).unwrap());
+        let create = "CREATE TABLE IF NOT EXISTS t (n UInt64) ENGINE = MergeTree ORDER BY n";
+        http.query(0, Resend::Safe, create, &[]).unwrap();
+        let count = "SELECT count() FROM numbers(200000000) WHERE sipHash64(number) % 7 = 0";
+        let expected = cluster.query(0, count);
+        assert_eq!(http.query(0, Resend::Safe, &format!("INSERT INTO t {count}"), &[]).unwrap(), "");
+        let running = "SELECT count() FROM system.processes WHERE query_id LIKE 'lp-again-%'";
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while cluster.query(0, running).trim() != "0" {
+            assert!(std::time::Instant::now() < deadline, "the first run is still going");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let rows = http.query(0, Resend::Safe, "SELECT n FROM t FORMAT TSV", &[]).unwrap();
+        let rows: Vec<&str> = rows.lines().collect();
+        assert!((1..=2).contains(&rows.len()), "{rows:?}");
+        assert!(rows.iter().all(|n| *n == expected.trim()), "{rows:?}, expected {expected}");
+    }
+
     #[test]
     fn a_select_silent_on_live_shards_is_sent_again_and_answered() {
         let shards = [Fake::start(true, forty_two), Fake::start(true, forty_two)];
