@@ -435,7 +435,7 @@ mod tests {
     /// Each statement taken in twice in a row, the first time silent, the
     /// second under the same `query_id` with `replace_running_query=1`.
     fn assert_each_sent_twice(posts: &[Taken]) {
-        assert!(!posts.is_empty() && posts.len() % 2 == 0, "{posts:?}");
+        assert!(!posts.is_empty() && posts.len().is_multiple_of(2), "{posts:?}");
         for pair in posts.chunks(2) {
             let (first, second) = (&pair[0], &pair[1]);
             assert!(!first.again() && second.again(), "{pair:?}");
@@ -545,7 +545,7 @@ mod tests {
     /// What a shard with this build's tables answers to the statements of
     /// migrating and of the writer-tag claim.
     fn migrated_shard(sql: &str) -> String {
-        let answer = if sql.starts_with("SELECT max(version)") {
+        if sql.starts_with("SELECT max(version)") {
             format!("{}\n", crate::schema::LATEST_VERSION)
         } else if sql.starts_with("SELECT count() FROM system.tables") {
             "1\n".to_owned()
@@ -554,8 +554,7 @@ mod tests {
         } else {
             // `CREATE`, the claim's insert, the list of partitions (none).
             String::new()
-        };
-        answer
+        }
     }
 
     /// Migrating a shard that computes before every answer: each statement
