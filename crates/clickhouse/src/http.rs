@@ -479,18 +479,27 @@ mod tests {
         assert_eq!(alive.pings(), 0);
     }
 
+    /// A read that computes a few seconds on 18.16 here before its first byte.
+    const COMPUTING: &str = "SELECT count() FROM numbers(200000000) WHERE sipHash64(number) % 7 = 0";
+
+    /// Two real 18.16 shards, a fresh database and a client of it with
+    /// `silence_ms=100`; `None`: skip (no server here).
+    fn real_shards() -> Option<(log_panel_testing::clickhouse::Cluster, Http)> {
+        let cluster = log_panel_testing::clickhouse::Cluster::start()?;
+        let url = cluster.create_database();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let http = Http::new(&Options::parse(&format!("{url}{sep}silence_ms=100")).unwrap());
+        Some((cluster, http))
+    }
+
     /// A real server computing longer than `silence_ms` before its answer's
     /// first byte: the read is sent again (the first one replaced) and
     /// answers, rather than failing as a frozen shard.
     #[test]
     fn a_select_computing_past_the_silence_bound_on_a_real_server_answers() {
-        let Some(cluster) = log_panel_testing::clickhouse::Cluster::start() else { return };
-        let url = cluster.create_database();
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let http = Http::new(&Options::parse(&format!("{url}{sep}silence_ms=100")).unwrap());
-        let sql = "SELECT count() FROM numbers(200000000) WHERE sipHash64(number) % 7 = 0";
-        let expected = cluster.query(0, sql);
-        assert_eq!(http.query(0, Resend::Safe, sql, &[]).unwrap(), expected);
+        let Some((cluster, http)) = real_shards() else { return };
+        let expected = cluster.query(0, COMPUTING);
+        assert_eq!(http.query(0, Resend::Safe, COMPUTING, &[]).unwrap(), expected);
         let running = cluster.query(0, "SELECT count() FROM system.processes WHERE query_id LIKE 'lp-again-%'");
         assert_eq!(running.trim(), "0", "the first, silent, run was replaced, not left running");
     }
@@ -501,15 +510,11 @@ mod tests {
     /// or twice (the first cancelled or finished), never anything else.
     #[test]
     fn an_insert_select_computing_past_the_silence_bound_on_a_real_server_is_sent_again() {
-        let Some(cluster) = log_panel_testing::clickhouse::Cluster::start() else { return };
-        let url = cluster.create_database();
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let http = Http::new(&Options::parse(&format!("{url}{sep}silence_ms=100")).unwrap());
+        let Some((cluster, http)) = real_shards() else { return };
         let create = "CREATE TABLE IF NOT EXISTS t (n UInt64) ENGINE = MergeTree ORDER BY n";
         http.query(0, Resend::Safe, create, &[]).unwrap();
-        let count = "SELECT count() FROM numbers(200000000) WHERE sipHash64(number) % 7 = 0";
-        let expected = cluster.query(0, count);
-        assert_eq!(http.query(0, Resend::Safe, &format!("INSERT INTO t {count}"), &[]).unwrap(), "");
+        let expected = cluster.query(0, COMPUTING);
+        assert_eq!(http.query(0, Resend::Safe, &format!("INSERT INTO t {COMPUTING}"), &[]).unwrap(), "");
         let running = "SELECT count() FROM system.processes WHERE query_id LIKE 'lp-again-%'";
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while cluster.query(0, running).trim() != "0" {
