@@ -31,6 +31,10 @@
 //! - A shard frozen (its process stopped, a network black hole): the request
 //!   fails after `silence_ms` as [`RequestError::Silent`], naming the shard;
 //!   an insert so cut is in doubt, settled when the writer retries it.
+//! - A shard computing before its answer's first byte (as silent as a
+//!   frozen one on 18.16): once every shard answers `/ping`, a read, the
+//!   tables' creation (`IF NOT EXISTS`) and the writer-tag claim are sent
+//!   again, bounded by `timeout_ms`; a batch's insert is not (it is in doubt).
 //! - Rows the server cannot parse: `BadRecord`; anything else: `Other`
 //!   (see [`classify`]).
 //! - NUL in text is stored as U+FFFD and counted in [`ChSink::sanitised`].

@@ -37,9 +37,10 @@ pub const DEFAULT_SILENCE: Duration = Duration::from_secs(2);
 /// connection, nothing answers) — fails the request as
 /// [`RequestError::Silent`](crate::RequestError::Silent) within that bound.
 /// A large insert or read that keeps bytes moving, however slowly, is not
-/// cut by it; a `SELECT` silent because the server computes before its
-/// answer's first byte is sent again once every shard answers `/ping` (see
-/// the `http` module). `timeout_ms` (default 30 000) is the backstop: the
+/// cut by it; a read, a `CREATE … IF NOT EXISTS` or a writer-tag claim
+/// silent because the server computes before its answer's first byte is
+/// sent again once every shard answers `/ping` (see the `http` module); a
+/// batch's insert is not (it is in doubt, see [`crate::sink`]). `timeout_ms` (default 30 000) is the backstop: the
 /// most one request may take, bytes moving or not.
 ///
 /// Its `Display` is the URL with the password replaced by `***`.

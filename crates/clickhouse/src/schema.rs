@@ -36,7 +36,7 @@
 
 use crate::aggregates;
 use crate::error::RequestError;
-use crate::http::{quote, Http};
+use crate::http::{quote, Http, Resend};
 
 /// The version of the tables this build creates.
 pub const LATEST_VERSION: u32 = 5;
@@ -106,22 +106,32 @@ pub(crate) fn partitions(http: &Http, shard: usize, table: &str) -> Result<Vec<u
         "SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() AND table = {} AND active",
         quote(table)
     );
-    Ok(http.query(shard, &sql, &[])?.lines().filter_map(|l| l.trim().trim_matches('\'').parse().ok()).collect())
+    Ok(http
+        .query(shard, Resend::Safe, &sql, &[])?
+        .lines()
+        .filter_map(|l| l.trim().trim_matches('\'').parse().ok())
+        .collect())
 }
 
 /// Whether table `table` exists in the database on shard `shard`.
 fn exists(http: &Http, shard: usize, table: &str) -> Result<bool, RequestError> {
     let sql =
         format!("SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = {}", quote(table));
-    Ok(http.query(shard, &sql, &[])?.trim() != "0")
+    Ok(http.query(shard, Resend::Safe, &sql, &[])?.trim() != "0")
 }
 
 /// Creates the tables on shard `shard` unless they exist; refuses tables of a newer build.
 pub(crate) fn migrate(http: &Http, shard: usize) -> Result<(), MigrateError> {
+    // Every statement here but the version's row leaves the same when sent
+    // twice (`IF NOT EXISTS`, `IF EXISTS`, reads), so a silence the shards
+    // answer `/ping` to sends it again (`Resend::Safe`; a second `CREATE`
+    // racing its first is told code 57, as below). Filling the aggregates
+    // (`DROP PARTITION`, `INSERT … SELECT`) is bounded by `timeout_ms` alone
+    // and never sent again.
     // Writers that start together create the same tables at once, and
     // `IF NOT EXISTS` does not cover the race on 18.16: one of them can be
     // told the table already exists (code 57). It does: that is success.
-    let create = |sql: &str| match http.query(shard, sql, &[]) {
+    let create = |sql: &str| match http.query(shard, Resend::Safe, sql, &[]) {
         Err(RequestError::Server { code: Some(TABLE_ALREADY_EXISTS), .. }) => Ok(String::new()),
         answer => answer,
     };
@@ -158,7 +168,7 @@ pub(crate) fn migrate(http: &Http, shard: usize) -> Result<(), MigrateError> {
     if found < CONTEXT_VERSION {
         // The view first, so that no insert feeds the table while it goes.
         for suffix in ["_mv", "", "_local"] {
-            http.query(shard, &format!("DROP TABLE IF EXISTS {TYPED_CONTEXT}{suffix}"), &[])?;
+            http.query(shard, Resend::Safe, &format!("DROP TABLE IF EXISTS {TYPED_CONTEXT}{suffix}"), &[])?;
         }
     }
     if found < LATEST_VERSION {
@@ -169,19 +179,27 @@ pub(crate) fn migrate(http: &Http, shard: usize) -> Result<(), MigrateError> {
 
 /// The version of the tables on shard `shard` (0: none recorded).
 pub(crate) fn version(http: &Http, shard: usize) -> Result<u32, RequestError> {
-    Ok(http.query(shard, "SELECT max(version) FROM log_panel_schema", &[])?.trim().parse().unwrap_or(0))
+    Ok(http.query(shard, Resend::Safe, "SELECT max(version) FROM log_panel_schema", &[])?.trim().parse().unwrap_or(0))
 }
 
 /// Records [`LATEST_VERSION`] on shard `shard`. `TinyLog` takes one writer
 /// at a time: sinks migrating a shard at once fail each other's insert (its
 /// `tmp_sizes.json` renamed away), so one that failed succeeds when another
 /// recorded the version, and otherwise tries again (three times in all).
+/// A silent insert is handled the same way rather than sent again at once
+/// (`Resend::Never`): a second writer while the first may still write is
+/// what fails on `TinyLog`, and reading the version first tells whether the
+/// silent one landed (a second row of the same version would change nothing:
+/// readers take the greatest).
 fn record_version(http: &Http, shard: usize) -> Result<(), RequestError> {
     let mut tries = 1;
     loop {
-        let Err(e) =
-            http.query(shard, &format!("INSERT INTO log_panel_schema (version) VALUES ({LATEST_VERSION})"), &[])
-        else {
+        let Err(e) = http.query(
+            shard,
+            Resend::Never,
+            &format!("INSERT INTO log_panel_schema (version) VALUES ({LATEST_VERSION})"),
+            &[],
+        ) else {
             return Ok(());
         };
         if version(http, shard).is_ok_and(|v| v >= LATEST_VERSION) {

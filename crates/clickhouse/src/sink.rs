@@ -92,7 +92,7 @@ use log_panel_core::stored::{content_key, fnv, Unstored};
 use log_panel_core::{without_nul, Batch, Origin, Record, Sink, SinkError, SinkErrorKind};
 
 use crate::error::{classify, RequestError};
-use crate::http::{quote, Http};
+use crate::http::{quote, Http, Resend};
 use crate::rowbinary::{day_of, seconds, Encoder, Insert};
 use crate::schema::{self, MigrateError, INSERT_COLUMNS, RECORDS_LOCAL};
 use crate::writer_tag::{self, Held, HEARTBEAT};
@@ -450,7 +450,7 @@ impl ChSink {
         // in its kernel at once) shows by the second look, or is stored.
         let mut absent = 0;
         loop {
-            if self.http.query(doubt.shard, &running, &[])?.trim() == "0" {
+            if self.http.query(doubt.shard, Resend::Safe, &running, &[])?.trim() == "0" {
                 absent += 1;
                 if absent == 2 {
                     break;
@@ -476,7 +476,7 @@ impl ChSink {
                 self.writer,
                 doubt.batch
             );
-            stored.push(self.http.query(doubt.shard, &sql, &[])?.trim() != "0");
+            stored.push(self.http.query(doubt.shard, Resend::Safe, &sql, &[])?.trim() != "0");
         }
         Ok(stored)
     }
@@ -493,7 +493,7 @@ impl ChSink {
                     "SELECT count() FROM system.processes WHERE query_id LIKE 'log-panel-%' AND elapsed > {}",
                     began.elapsed().as_secs_f64()
                 );
-                if self.http.query(shard, &sql, &[])?.trim() == "0" {
+                if self.http.query(shard, Resend::Safe, &sql, &[])?.trim() == "0" {
                     break;
                 }
                 if Instant::now() >= deadline {
@@ -525,7 +525,7 @@ impl ChSink {
                 origin.pid
             );
             for shard in 0..self.migrated.len() {
-                let rows = match self.http.query(shard, &sql, &[]) {
+                let rows = match self.http.query(shard, Resend::Safe, &sql, &[]) {
                     Ok(rows) => rows,
                     // A shard without the table yet holds nothing.
                     Err(RequestError::Server { code: Some(UNKNOWN_TABLE), .. }) => continue,

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::aggregates::{site_file, site_line, HOURLY, QUARTER, SITES, STATS};
 use crate::error::RequestError;
-use crate::http::{quote, Http};
+use crate::http::{quote, Http, Resend};
 use crate::schema::{CONTEXT_VERSION, LATEST_VERSION, SITES_VERSION};
 use crate::sql::{conditions, datetime, logger_condition, SideLookup};
 use crate::{Error, Options};
@@ -192,7 +192,7 @@ impl ChStore {
     fn query_retrying_101(&self, shard: usize, sql: &str, settings: &[(&str, &str)]) -> Result<String, RequestError> {
         let mut tries = 0;
         loop {
-            match self.http.query(shard, sql, settings) {
+            match self.http.query(shard, Resend::Safe, sql, settings) {
                 Err(RequestError::Server { code: Some(UNEXPECTED_PACKET_FROM_CLIENT), .. }) if tries < 2 => tries += 1,
                 answer => return answer,
             }

@@ -22,11 +22,20 @@
 //! tag and claims when shard 0 answers), and a writer cut off from shard 0
 //! for longer than [`HELD_FOR`] whose tag a newcomer took meanwhile (the
 //! newcomer yields at its next heartbeat).
+//!
+//! Both statements are sent again after a silence the shard answers `/ping`
+//! to (`Resend::Safe` in the `http` module). A claim row sent twice is our
+//! row twice, `since` the server's time when each copy ran (the first may
+//! land or not). The read takes each writer's earliest `since`, so our own
+//! read decides as for one claim made when the first copy ran (if it is
+//! visible) or the second; another writer that also sees a later copy of
+//! ours can only yield where it would not have, never take a tag. So a
+//! claim sent twice gives no outcome the rule cannot give a claim sent once.
 
 use std::time::Duration;
 
 use crate::error::RequestError;
-use crate::http::Http;
+use crate::http::{Http, Resend};
 
 /// The claims table, on every shard (only shard 0's is used).
 pub const TABLE: &str = "log_panel_writer_tags";
@@ -69,11 +78,13 @@ pub(crate) fn claim(
         let since_sql = since.map_or_else(|| "now()".to_owned(), |s| format!("toDateTime({s}, 'UTC')"));
         http.query(
             0,
+            Resend::Safe,
             &format!("INSERT INTO {TABLE} (tag, writer, since, seen) SELECT {tag}, {writer}, {since_sql}, now()"),
             &[],
         )?;
         let rows = http.query(
             0,
+            Resend::Safe,
             &format!(
                 "SELECT writer, toUInt32(min(since)) FROM {TABLE} WHERE tag = {tag} \
                  AND seen > now() - {} GROUP BY writer FORMAT TSV",
