@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use log_panel_query::Expr;
 use rusqlite::Connection;
 
-use crate::store::TailMatches;
+use crate::store::{tail_parts, TailMatches, TailPart};
 use crate::upkeep::context_index::{self, all_mark, stored_text, valid_index_key};
 use crate::upkeep::search;
 
@@ -318,19 +318,26 @@ impl Sql {
     /// (only when this statement's mark is lower, an index rebuilt since)
     /// and those written after it; without, every row above `from`.
     fn tail_arms(&mut self, from: &str, test: &str, tail: Option<TailMatches>) -> String {
-        match tail {
-            Some(t) => {
-                let (list, mark, upto) = (self.bind(t.list()), self.bind(t.mark), self.bind(t.upto));
-                format!(
-                    "SELECT id FROM log_records WHERE id IN (SELECT value FROM json_each({list})) AND {test}
-                     UNION ALL
-                     SELECT id FROM log_records WHERE id > {from} AND id <= {mark} AND {test}
-                     UNION ALL
-                     SELECT id FROM log_records WHERE id > max({from}, {upto}) AND {test}"
-                )
-            }
-            None => format!("SELECT id FROM log_records WHERE id > {from} AND {test}"),
-        }
+        let arms: Vec<String> = tail_parts(tail.as_ref())
+            .into_iter()
+            .map(|part| match part {
+                // Ids at or below `from` are the index's too: `IN` takes each once.
+                TailPart::Listed(t) => {
+                    let list = self.bind(t.list());
+                    format!("SELECT id FROM log_records WHERE id IN (SELECT value FROM json_each({list})) AND {test}")
+                }
+                TailPart::UpTo(mark) => {
+                    let mark = self.bind(mark);
+                    format!("SELECT id FROM log_records WHERE id > {from} AND id <= {mark} AND {test}")
+                }
+                TailPart::Above(Some(upto)) => {
+                    let upto = self.bind(upto);
+                    format!("SELECT id FROM log_records WHERE id > max({from}, {upto}) AND {test}")
+                }
+                TailPart::Above(None) => format!("SELECT id FROM log_records WHERE id > {from} AND {test}"),
+            })
+            .collect();
+        arms.join("\n                     UNION ALL\n                     ")
     }
 
     /// `key = value` ([`KeyCondition::Field`]) or `key op number`

@@ -30,7 +30,7 @@ mod fields;
 mod split;
 mod tail_memo;
 
-pub(crate) use tail_memo::TailMatches;
+pub(crate) use tail_memo::{tail_parts, TailMatches, TailPart};
 
 /// Read connections kept open for reuse; more are opened under load and
 /// closed when returned to a full pool.

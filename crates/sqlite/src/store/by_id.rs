@@ -33,7 +33,7 @@ use log_panel_query::{PageAt, RecordFilter, StoredRecord};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection};
 
-use super::TailMatches;
+use super::{tail_parts, TailMatches, TailPart};
 use crate::rows::{self, RECORD_COLUMNS};
 use crate::sql::{Marks, Sql, TextPlan};
 use crate::upkeep::search;
@@ -380,21 +380,28 @@ impl Read<'_> {
         self.select(&sql, params)
     }
 
-    /// Tests the records above `mark` (not yet in the search index): those
-    /// of the term's remembered matches by id and the rows written after
-    /// them, or all of them ([`TailMatches`] from a lower mark: an index
-    /// rebuilt since).
+    /// Tests the records above `mark` (not yet in the search index), with
+    /// the term's remembered matches as [`tail_parts`] says.
     fn tail(&mut self, mark: i64, matches: Option<TailMatches>) -> rusqlite::Result<()> {
-        let above = match matches {
-            Some(t) if t.mark <= mark => {
-                let ids: Vec<i64> = t.ids.into_iter().filter(|&id| id > mark).collect();
-                self.test(&ids)?;
-                mark.max(t.upto)
+        for part in tail_parts(matches.as_ref()) {
+            match part {
+                // Each row once: the candidates hold those at or below the mark.
+                TailPart::Listed(t) => {
+                    let ids: Vec<i64> = t.ids.iter().copied().filter(|&id| id > mark).collect();
+                    self.test(&ids)?;
+                }
+                TailPart::UpTo(to) if to > mark => {
+                    let (sql, params) = self.between(mark, to);
+                    self.select(&sql, params)?;
+                }
+                TailPart::UpTo(_) => {}
+                TailPart::Above(upto) => {
+                    let (sql, params) = self.above(upto.map_or(mark, |u| u.max(mark)));
+                    self.select(&sql, params)?;
+                }
             }
-            _ => mark,
-        };
-        let (sql, params) = self.above(above);
-        self.select(&sql, params)
+        }
+        Ok(())
     }
 
     /// The statement testing the records of ids `ids`.
@@ -402,20 +409,29 @@ impl Read<'_> {
         let list = format!("[{}]", ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
         // NOT INDEXED: the list's rowids, never a walk of the time index
         // that the order and the span's bounds could tempt SQLite into.
-        self.statement("id IN (SELECT value FROM json_each(?{p}))", Value::Text(list))
+        self.statement("id IN (SELECT value FROM json_each(?{0}))", vec![Value::Text(list)])
     }
 
     /// The statement testing the records above `mark`.
     fn above(&self, mark: i64) -> (String, Vec<Value>) {
-        self.statement("id > ?{p}", Value::Integer(mark))
+        self.statement("id > ?{0}", vec![Value::Integer(mark)])
+    }
+
+    /// The statement testing the records above `mark` up to `to`.
+    fn between(&self, mark: i64, to: i64) -> (String, Vec<Value>) {
+        self.statement("id > ?{0} AND id <= ?{1}", vec![Value::Integer(mark), Value::Integer(to)])
     }
 
     /// The page's statement over the records of `ids` (a condition on the
-    /// id, `?{p}` its parameter `value`), in the page's order, `fetch` rows.
-    fn statement(&self, ids: &str, value: Value) -> (String, Vec<Value>) {
+    /// id, `?{0}`, `?{1}` its parameters `values`), in the page's order,
+    /// `fetch` rows.
+    fn statement(&self, ids: &str, values: Vec<Value>) -> (String, Vec<Value>) {
         let mut params = self.w.params.clone();
-        params.push(value);
-        let ids = ids.replace("{p}", &params.len().to_string());
+        let mut ids = ids.to_owned();
+        for (i, value) in values.into_iter().enumerate() {
+            params.push(value);
+            ids = ids.replace(&format!("{{{i}}}"), &params.len().to_string());
+        }
         let order = if self.desc { "DESC" } else { "ASC" };
         let conditions = self.w.conditions().unwrap_or_else(|| "1".to_owned());
         let sql = format!(
