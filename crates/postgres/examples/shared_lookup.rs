@@ -3,12 +3,12 @@
 //! process", "Cost in a shared database").
 //!
 //! ```sh
-//! cargo run --release -p log-panel-postgres --example shared_lookup -- 1000000 5
+//! cargo run --release -p log-panel-postgres --example shared_lookup -- 1000000 5 /work/data/measure.lock
 //! ```
 //!
 //! On a throwaway server (`TestServer::start`, or `LOG_PANEL_TEST_PG_URL`),
 //! two databases each hold another application's OTHER rows (first argument)
-//! spread over ten minutes (and as many on each of the three days before,
+//! spread over ten minutes (and as many on each of the two days before,
 //! so that the span is a part of the table, as in a database kept for
 //! days), and this
 //! application's 1 000 records (the
@@ -20,7 +20,9 @@
 //! app, host, pid) and this session's (the batch's loggers too), as the sink
 //! binds them, and replays the batch through a new sink (found stored,
 //! nothing written; the connection excluded). Prints each time and the rows
-//! each statement read, and each statement's plan once.
+//! each statement read, and each statement's plan once. With a third
+//! argument, the timed part holds an exclusive lock on that file (filled
+//! first, untimed).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -71,7 +73,7 @@ fn fill(server: &TestServer, other: usize, alike: bool, ours: &[Record]) -> Stri
     let n = i64::try_from(other).unwrap();
     // The days before first (lower ids, as written earlier), then the span.
     let day = 86_400_000_000i64;
-    let before = (1..=3).rev().map(|d| (PAST - d * day, (day - SPAN_MICROS) / n));
+    let before = (1..=2).rev().map(|d| (PAST - d * day, (day - SPAN_MICROS) / n));
     for (start, step) in before.chain([(PAST, SPAN_MICROS / n)]) {
         db.batch_execute(&format!(
             "INSERT INTO log_records (ts, level, logger, message, thread, pid, host, app)
@@ -124,16 +126,29 @@ fn count(db: &mut Client) -> i64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (other, rounds) = match &args[1..] {
-        [other, rounds] => (other.parse::<usize>().unwrap(), rounds.parse::<usize>().unwrap()),
-        _ => panic!("usage: shared_lookup <other rows> <rounds>"),
+    let (other, rounds, lock) = match &args[1..] {
+        [other, rounds, rest @ ..] if rest.len() <= 1 => {
+            (other.parse::<usize>().unwrap(), rounds.parse::<usize>().unwrap(), rest.first())
+        }
+        _ => panic!("usage: shared_lookup <other rows> <rounds> [lock file]"),
     };
     let server = TestServer::start().expect("a PostgreSQL server (binaries or LOG_PANEL_TEST_PG_URL)");
     let step = SPAN_MICROS / i64::try_from(OURS).unwrap();
     let ours = requests(0, OURS, PAST + step / 2, step);
-    for (case, alike) in [("apart", false), ("alike", true)] {
-        let url = fill(&server, other, alike, &ours);
-        let mut db = Client::connect(&url, NoTls).unwrap();
+    // Both filled first, untimed; the timed part holds the lock (another
+    // process timing meanwhile would skew both).
+    let cases: Vec<(&str, String)> = [("apart", false), ("alike", true)]
+        .into_iter()
+        .map(|(case, alike)| (case, fill(&server, other, alike, &ours)))
+        .collect();
+    let lock = lock.map(|path| {
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).unwrap();
+        println!("waiting for the lock {path}");
+        file.lock().unwrap();
+        file
+    });
+    for (case, url) in &cases {
+        let mut db = Client::connect(url, NoTls).unwrap();
         let stored = count(&mut db);
         let mark: i64 = db.query_one("SELECT max(id) FROM log_records", &[]).unwrap().get(0);
         println!("== {case}: {other} rows of another application, {OURS} of this one, in the same ten minutes");
@@ -151,7 +166,7 @@ fn main() {
                 let ms = took.as_secs_f64() * 1e3;
                 println!("round {round} {case} {name:>8}: {ms:8.1} ms, {} rows (load {})", rows.len(), load_average());
             }
-            let took = replay(&url, &ours);
+            let took = replay(url, &ours);
             println!(
                 "round {round} {case}   replay: {:8.1} ms through a new sink (load {})",
                 took.as_secs_f64() * 1e3,
@@ -159,9 +174,11 @@ fn main() {
             );
             assert_eq!(count(&mut db), stored, "a replay of stored records wrote some again");
         }
-        drop(db);
+    }
+    drop(lock);
+    let mut admin = Client::connect(&server.url("postgres"), NoTls).unwrap();
+    for (_, url) in &cases {
         let name = url.rsplit('/').next().unwrap();
-        let mut admin = Client::connect(&server.url("postgres"), NoTls).unwrap();
         admin.batch_execute(&format!("DROP DATABASE \"{name}\" WITH (FORCE)")).unwrap();
     }
 }
