@@ -469,6 +469,7 @@ mod tests {
 
     use crate::upkeep::search;
     use crate::zone_map::ZONE_BITS;
+    use super::{Read, TailMatches};
     use crate::{SqliteMaintenance, SqliteSink, SqliteStore};
 
     /// Writes records through `sink`, each `(seconds after t0, message)`,
@@ -541,6 +542,41 @@ mod tests {
             }
         }
         (down, up)
+    }
+
+    /// The tail read with a memory of its matches ([`super::tail_parts`]):
+    /// from the read's own mark, from a higher one (an index rebuilt since:
+    /// the rows between are scanned) and from a lower one (its ids at or
+    /// below the read's mark are the index's), each row above the read's
+    /// mark once, as without a memory: 60 records, one in two a `comet`,
+    /// the read's mark at 10.
+    #[test]
+    fn a_tail_memory_from_any_mark_gives_each_row_above_the_read_s_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let mut sink = SqliteSink::open(&path).unwrap();
+        let t0 = Timestamp::now().0 - DAY;
+        let records: Vec<(i64, String)> =
+            (1..=60i64).map(|i| (i, if i % 2 == 0 { format!("comet {i}") } else { format!("request {i}") })).collect();
+        write(&mut sink, t0, &records);
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        search::register(&conn).unwrap();
+        let mut filter = RecordFilter::default();
+        filter.text = Some("comet".into());
+        let mark = 10;
+        let tail = |memo: Option<TailMatches>| -> Vec<i64> {
+            let w = crate::sql::Sql::planned(&filter, crate::sql::TextPlan::scan(), Default::default());
+            let mut read = Read { conn: Some(&conn), w, desc: true, fetch: 1_000, best: Vec::new() };
+            read.tail(mark, memo).unwrap();
+            read.best.iter().map(|r| r.id).collect()
+        };
+        let comets = |above: i64, upto: i64| (above + 1..=upto).filter(|i| i % 2 == 0).collect::<Vec<i64>>();
+        let want: Vec<i64> = comets(mark, 60).into_iter().rev().collect();
+        assert_eq!(tail(None), want);
+        for memo_mark in [mark, 30, 4] {
+            let memo = TailMatches { ids: comets(memo_mark, 45), mark: memo_mark, upto: 45 };
+            assert_eq!(tail(Some(memo)), want, "a memory from mark {memo_mark}");
+        }
     }
 
     /// Ten parts of 65 536 ids with 200 records each, one in two a
