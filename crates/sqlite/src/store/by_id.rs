@@ -467,9 +467,9 @@ mod tests {
     use log_panel_query::{Cursor, Maintenance, PageAt, RecordFilter, Store};
     use rusqlite::{params, Connection, OpenFlags};
 
+    use super::{Read, TailMatches};
     use crate::upkeep::search;
     use crate::zone_map::ZONE_BITS;
-    use super::{Read, TailMatches};
     use crate::{SqliteMaintenance, SqliteSink, SqliteStore};
 
     /// Writes records through `sink`, each `(seconds after t0, message)`,
