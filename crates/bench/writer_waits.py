@@ -14,8 +14,11 @@ handler waits for readers in a `RESTART`, `fsync` in a checkpoint, `futex` on
 the queue), its CPU and run-queue time (`schedstat`) and the size of the
 `-wal` file. When the child ends it appends to the file named by its argument
 the shares of the samples by WAL size (under the threshold, up to twice it,
-past it) and one line per second. It costs a few % of one core (session 42,
-docs/performance.md: "Reads beside a writer at half rate (issue 24, session 42)").
+past it) and one line per second. Each child's account names the build it
+measured: the side's label of the bench that started it (its `--load-side
+LABEL=BENCH,CLI` whose BENCH is the child's binary) and that binary's path.
+It costs a few % of one core (session 42, docs/performance.md: "Reads beside
+a writer at half rate (issue 24, session 42)").
 """
 import os, sys, time, collections
 
@@ -39,7 +42,32 @@ def find_children():
             tracked[int(p)] = {'db': db, 'tid': None, 'start': time.time(), 'n': 0,
                                'zones': collections.defaultdict(collections.Counter),
                                'sched0': None, 'sched': None, 'secs': collections.defaultdict(collections.Counter),
-                               'rate': int(cmd[cmd.index(b'--load-writer') + 3])}
+                               'rate': int(cmd[cmd.index(b'--load-writer') + 3]), 'side': side_of(p)}
+
+
+def side_of(pid):
+    """The build a `--load-writer` child belongs to: `LABEL (BINARY)`, the
+    label of the parent bench's `--load-side` naming the child's binary, or
+    `side ? (BINARY)` when no side names it (a child started by hand)."""
+    try:
+        exe = os.readlink(f'/proc/{pid}/exe')
+    except OSError:
+        return 'side ? (binary unknown)'
+    exe = exe.removesuffix(' (deleted)')
+    try:
+        ppid = open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[1]
+        cwd = os.readlink(f'/proc/{ppid}/cwd')
+        cmd = [a.decode() for a in open(f'/proc/{ppid}/cmdline', 'rb').read().split(b'\0')]
+    except (OSError, IndexError, UnicodeDecodeError):
+        return f'side ? ({exe})'
+    for flag, value in zip(cmd, cmd[1:]):
+        if flag != '--load-side' or '=' not in value:
+            continue
+        label, bins = value.split('=', 1)
+        bench = bins.split(',', 1)[0]
+        if os.path.realpath(os.path.join(cwd, bench)) == os.path.realpath(exe):
+            return f'{label} ({exe})'
+    return f'side ? ({exe})'
 
 
 def zone(wal):
@@ -49,7 +77,7 @@ def zone(wal):
 def finish(pid, t):
     wall = time.time() - t['start']
     s0, s1 = t['sched0'], t['sched']
-    print(f"== pid {pid} rate {t['rate']} at {time.strftime('%H:%M:%S', time.localtime(t['start']))} "
+    print(f"== {t['side']}: pid {pid} rate {t['rate']} at {time.strftime('%H:%M:%S', time.localtime(t['start']))} "
           f"wall {wall:.1f} s samples {t['n']}", file=out)
     if s0 and s1:
         print(f"   writer thread: cpu {(s1[0]-s0[0])/1e9:.2f} s, runnable waiting for a cpu {(s1[1]-s0[1])/1e9:.2f} s", file=out)

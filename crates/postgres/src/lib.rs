@@ -77,8 +77,10 @@
 //! every batch whose records were all logged before the sink was made (as
 //! a spool an earlier process left brings them; otherwise only records
 //! written with old times, an import, are), as ClickHouse's sink does: the rows of the batch's origin (app,
-//! host, pid) in its time span (the `ts` index, and only the day
-//! partitions of that span), stored before this sink's first batch, are
+//! host, pid) and loggers in its time span (the `(logger, ts, id)` index:
+//! no index has the origin, so other applications' rows of the span are
+//! not read unless they share a logger; only the day partitions of that
+//! span), stored before this sink's first batch, are
 //! matched to its records one for one by time, logger, thread and message
 //! ([`log_panel_core::stored`]; two identical records need two rows), and
 //! only the records left are written. "Stored before this sink's first
@@ -97,8 +99,8 @@
 //! reached the disk: that batch is found stored). Its cost falls on a
 //! replay after a restart — a live writer's records are newer than its sink
 //! (but for any logged while the sink was being made, one look-up) — at one
-//! index range scan per replayed batch (figures in `docs/reliability.md`,
-//! "Session 46").
+//! index range scan per logger of a replayed batch (figures in
+//! `docs/reliability.md`, "Session 46", "Cost in a shared database").
 //!
 //! What it does not cover: an earlier process's transaction still committing
 //! once the wait has passed its bound; a batch in doubt of another process

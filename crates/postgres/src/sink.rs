@@ -50,9 +50,15 @@ const EARLIER_WRITERS_SQL: &str = "SELECT count(*) FROM pg_locks l JOIN pg_stat_
      (SELECT oid FROM pg_database WHERE datname = current_database()) AND l.pid <> pg_backend_pid() \
      AND a.xact_start < $1 AND (a.state = 'active' OR a.state_change > now() - interval '1 second')";
 /// A batch's stored rows written before this sink's first batch: those of
-/// its origin in its time span, at or below the id mark.
+/// its origin in its time span, at or below the id mark, of its loggers
+/// (`$7`; a row of another logger matches none of its records). The loggers
+/// let the `(logger COLLATE "C", ts, id)` index read the span's rows of
+/// these loggers only: no index has the origin, and by the `ts` index alone
+/// the look-up read every application's rows of the span (docs/reliability.md,
+/// "Cost in a shared database").
 const STORED_BEFORE_SQL: &str = "SELECT ts, logger, thread, message FROM log_records \
-     WHERE ts >= $1 AND ts <= $2 AND id <= $3 AND app = $4 AND host = $5 AND pid = $6";
+     WHERE ts >= $1 AND ts <= $2 AND id <= $3 AND app = $4 AND host = $5 AND pid = $6 \
+     AND (logger COLLATE \"C\") = ANY($7::text[])";
 /// Rows of [`STORED_BEFORE_SQL`] read between two signs of life.
 const LOOKUP_ALIVE_ROWS: usize = 4096;
 /// Records one idle step of retention deletes at most: about 8 ms of work at
@@ -810,7 +816,10 @@ fn stored_before(
     let (from, to) = (system_time(Timestamp(lo)), system_time(Timestamp(hi)));
     let (app, host) = (without_nul(&origin.app), without_nul(&origin.host));
     let (app, host, pid) = (&*app, &*host, i32::try_from(origin.pid).unwrap_or(i32::MAX));
-    let params: [&(dyn ToSql + Sync); 6] = [&from, &to, &mark, &app, &host, &pid];
+    let mut loggers: Vec<String> = records.iter().map(|r| without_nul(&r.logger).into_owned()).collect();
+    loggers.sort_unstable();
+    loggers.dedup();
+    let params: [&(dyn ToSql + Sync); 7] = [&from, &to, &mark, &app, &host, &pid, &loggers];
     let mut unstored = Unstored::of(records, stored_micros);
     let mut rows = client.query_raw(STORED_BEFORE_SQL, params)?;
     let mut read = 0usize;

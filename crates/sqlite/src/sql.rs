@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use log_panel_query::Expr;
 use rusqlite::Connection;
 
-use crate::store::TailMatches;
+use crate::store::{tail_parts, TailMatches, TailPart};
 use crate::upkeep::context_index::{self, all_mark, stored_text, valid_index_key};
 use crate::upkeep::search;
 
@@ -318,19 +318,26 @@ impl Sql {
     /// (only when this statement's mark is lower, an index rebuilt since)
     /// and those written after it; without, every row above `from`.
     fn tail_arms(&mut self, from: &str, test: &str, tail: Option<TailMatches>) -> String {
-        match tail {
-            Some(t) => {
-                let (list, mark, upto) = (self.bind(t.list()), self.bind(t.mark), self.bind(t.upto));
-                format!(
-                    "SELECT id FROM log_records WHERE id IN (SELECT value FROM json_each({list})) AND {test}
-                     UNION ALL
-                     SELECT id FROM log_records WHERE id > {from} AND id <= {mark} AND {test}
-                     UNION ALL
-                     SELECT id FROM log_records WHERE id > max({from}, {upto}) AND {test}"
-                )
-            }
-            None => format!("SELECT id FROM log_records WHERE id > {from} AND {test}"),
-        }
+        let arms: Vec<String> = tail_parts(tail.as_ref())
+            .into_iter()
+            .map(|part| match part {
+                // Ids at or below `from` are the index's too: `IN` takes each once.
+                TailPart::Listed(t) => {
+                    let list = self.bind(t.list());
+                    format!("SELECT id FROM log_records WHERE id IN (SELECT value FROM json_each({list})) AND {test}")
+                }
+                TailPart::UpTo(mark) => {
+                    let mark = self.bind(mark);
+                    format!("SELECT id FROM log_records WHERE id > {from} AND id <= {mark} AND {test}")
+                }
+                TailPart::Above(Some(upto)) => {
+                    let upto = self.bind(upto);
+                    format!("SELECT id FROM log_records WHERE id > max({from}, {upto}) AND {test}")
+                }
+                TailPart::Above(None) => format!("SELECT id FROM log_records WHERE id > {from} AND {test}"),
+            })
+            .collect();
+        arms.join("\n                     UNION ALL\n                     ")
     }
 
     /// `key = value` ([`KeyCondition::Field`]) or `key op number`
@@ -665,7 +672,8 @@ pub(crate) struct Marks {
 
 impl Marks {
     /// Reads the marks, and probes which of `filter`'s key conditions are
-    /// common: with at least `common_at(condition)` entries in the side table. With
+    /// common: with at least `common_at(condition, booleans_apart)` entries
+    /// in the side table ([`Marks::booleans_apart`], read here once). With
     /// `within_span` (a read that visits every match) and a time bound, a
     /// condition common in the whole table is probed again in the parts that
     /// hold the span's records, and looked up there when it is not common
@@ -673,7 +681,7 @@ impl Marks {
     pub(crate) fn read(
         conn: &Connection,
         filter: &RecordFilter,
-        common_at: &mut dyn FnMut(KeyCondition<'_>) -> rusqlite::Result<i64>,
+        common_at: &mut dyn FnMut(KeyCondition<'_>, bool) -> rusqlite::Result<i64>,
         within_span: bool,
     ) -> rusqlite::Result<Marks> {
         let booleans_apart = context_index::booleans_apart(conn)?;
@@ -681,7 +689,7 @@ impl Marks {
         let bounded = within_span && (filter.since.is_some() || filter.until.is_some());
         let mut span_parts = None;
         for (i, c) in KeyCondition::all(filter).enumerate() {
-            let common_at = common_at(c)?;
+            let common_at = common_at(c, booleans_apart)?;
             if entries(conn, c, common_at, None, booleans_apart)? < common_at {
                 continue;
             }
@@ -1002,13 +1010,15 @@ pub(crate) fn key_mark(conn: &Connection, key: &str) -> rusqlite::Result<i64> {
 /// read newest first in the span's parts from its newest down (one B-tree
 /// search per part and value, at most `n` entries each), so a value whose
 /// entries are all old costs a probe per part of the span, not its entries.
+/// `booleans_apart` as for [`Marks::booleans_apart`].
 pub(crate) fn nth_newest_entry(
     conn: &Connection,
     m: &FieldMatch,
     within: (i64, i64),
     n: i64,
+    booleans_apart: bool,
 ) -> rusqlite::Result<Option<i64>> {
-    let lookups = KeyCondition::side_lookups(m, context_index::booleans_apart(conn)?);
+    let lookups = KeyCondition::side_lookups(m, booleans_apart);
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM log_context_index
          WHERE key = ?1 AND part = ?2 AND value = ?3 AND id BETWEEN ?4 AND ?5
@@ -1138,7 +1148,7 @@ pub(crate) mod tests {
 
     /// [`plan`] with a context condition common from `common_at` entries.
     pub(crate) fn plan_at(conn: &rusqlite::Connection, f: &RecordFilter, common_at: i64) -> String {
-        let w = Sql::planned(f, TextPlan::default(), Marks::read(conn, f, &mut |_| Ok(common_at), false).unwrap());
+        let w = Sql::planned(f, TextPlan::default(), Marks::read(conn, f, &mut |_, _| Ok(common_at), false).unwrap());
         let sql =
             format!("EXPLAIN QUERY PLAN SELECT id FROM log_records{} ORDER BY ts DESC, id DESC LIMIT 50", w.sql());
         let mut stmt = conn.prepare(&sql).unwrap();

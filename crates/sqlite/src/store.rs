@@ -30,7 +30,7 @@ mod fields;
 mod split;
 mod tail_memo;
 
-pub(crate) use tail_memo::TailMatches;
+pub(crate) use tail_memo::{tail_parts, TailMatches, TailPart};
 
 /// Read connections kept open for reuse; more are opened under load and
 /// closed when returned to a full pool.
@@ -372,9 +372,9 @@ impl SqliteStore {
         };
         // The context conditions first: whether the page is read by id
         // (`by_id`) depends on them, and the term's plan on that.
-        let mut common_at = |c: crate::sql::KeyCondition<'_>| match counting {
+        let mut common_at = |c: crate::sql::KeyCondition<'_>, booleans_apart: bool| match counting {
             Some(Counting { rows, .. }) => Ok(cap(rows, KEY_ROW_COST)),
-            None => page_key_common_at(&conn, c, span_of_page(&conn)?),
+            None => page_key_common_at(&conn, c, span_of_page(&conn)?, booleans_apart),
         };
         let marks = if keyed {
             let within_span = match counting {
@@ -1031,11 +1031,13 @@ fn page_common_at(rows: i64) -> i64 {
 ///
 /// A range (`status >= 500`) keeps [`page_common_at`]: its entries in a
 /// part are keyed by value, so finding its newest would read and sort every
-/// entry of each part it reads.
+/// entry of each part it reads. `booleans_apart` as for
+/// [`crate::sql::Marks::booleans_apart`].
 fn page_key_common_at(
     conn: &Connection,
     c: crate::sql::KeyCondition<'_>,
     span: Option<(i64, i64)>,
+    booleans_apart: bool,
 ) -> rusqlite::Result<i64> {
     let Some((first, last)) = span else {
         return Ok(crate::sql::COMMON_MATCHES);
@@ -1043,7 +1045,8 @@ fn page_key_common_at(
     let crate::sql::KeyCondition::Field(m) = c else {
         return Ok(page_common_at(last.saturating_sub(first).saturating_add(1)));
     };
-    let walked = walked_to((first, last), crate::sql::nth_newest_entry(conn, m, (first, last), PAGE_ROWS)?);
+    let walked =
+        walked_to((first, last), crate::sql::nth_newest_entry(conn, m, (first, last), PAGE_ROWS, booleans_apart)?);
     Ok((walked.max(0) / KEY_ROW_COST).max(crate::sql::COMMON_MATCHES))
 }
 

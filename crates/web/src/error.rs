@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use log_panel_query::{StoreError, StoreErrorKind};
 use maud::{html, Markup};
 
-use crate::extract::Ctx;
+use crate::extract::{CallError, Ctx};
 use crate::html::{page, respond, Frame, Nav, Shown};
 
 /// What a 503 asks the client to wait before trying again, in seconds.
@@ -56,11 +56,11 @@ impl PageError {
 
     /// A store failure: see [`IntoResponse`]; a request that did not get its
     /// turn to call the store is a 503 "The panel is busy".
-    pub(crate) fn store(frame: Frame, e: StoreError) -> PageError {
-        if crate::extract::Busy::caused(&e) {
-            return PageError::busy(frame, "The panel is busy", e.to_string());
+    pub(crate) fn store(frame: Frame, e: impl Into<CallError>) -> PageError {
+        match e.into() {
+            CallError::Store(e) => PageError { frame, kind: Kind::Store(e) },
+            CallError::Busy(busy) => PageError::busy(frame, "The panel is busy", busy.to_string()),
         }
-        PageError { frame, kind: Kind::Store(e) }
     }
 }
 

@@ -85,8 +85,8 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// would get hundreds of scans (and threads, and connections). A request
 /// that does not get its turn within
 /// [`PanelOptions::store_wait`](crate::PanelOptions::store_wait) fails with
-/// [`Busy`] as the source, which the error page shows as busy.
-pub(crate) async fn blocking<T, F>(state: &AppState, f: F) -> Result<T, StoreError>
+/// [`CallError::Busy`], which the error page shows as busy.
+pub(crate) async fn blocking<T, F>(state: &AppState, f: F) -> Result<T, CallError>
 where
     T: Send + 'static,
     F: FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
@@ -95,12 +95,10 @@ where
     let turn = match tokio::time::timeout(wait, state.store_turns.clone().acquire_owned()).await {
         Ok(Ok(turn)) => turn,
         Ok(Err(closed)) => {
-            return Err(StoreError::new(StoreErrorKind::Storage, "the panel stopped reading").with_source(closed))
+            let e = StoreError::new(StoreErrorKind::Storage, "the panel stopped reading").with_source(closed);
+            return Err(CallError::Store(e));
         }
-        Err(_) => {
-            let busy = Busy { calls: state.options.store_calls, waited: wait };
-            return Err(StoreError::new(StoreErrorKind::TimedOut, busy.to_string()).with_source(busy));
-        }
+        Err(_) => return Err(CallError::Busy(Busy { calls: state.options.store_calls, waited: wait })),
     };
     let store = state.store.clone();
     // The turn goes with the call, not the request: a client that gives up
@@ -110,8 +108,23 @@ where
         f(store.as_ref())
     };
     match tokio::task::spawn_blocking(call).await {
-        Ok(r) => r,
-        Err(e) => Err(StoreError::new(StoreErrorKind::Storage, "the query failed unexpectedly").with_source(e)),
+        Ok(r) => Ok(r?),
+        Err(e) => Err(StoreError::new(StoreErrorKind::Storage, "the query failed unexpectedly").with_source(e).into()),
+    }
+}
+
+/// Why a [`blocking`] store call gave no answer.
+#[derive(Debug)]
+pub(crate) enum CallError {
+    /// The store was called and failed (or the call could not run).
+    Store(StoreError),
+    /// The request did not get its turn to call the store in time.
+    Busy(Busy),
+}
+
+impl From<StoreError> for CallError {
+    fn from(e: StoreError) -> CallError {
+        CallError::Store(e)
     }
 }
 
@@ -126,11 +139,4 @@ where
 pub(crate) struct Busy {
     calls: usize,
     waited: std::time::Duration,
-}
-
-impl Busy {
-    /// Whether `e` is a request that did not get its turn (see [`blocking`]).
-    pub(crate) fn caused(e: &StoreError) -> bool {
-        std::error::Error::source(e).is_some_and(<dyn std::error::Error>::is::<Busy>)
-    }
 }

@@ -3,11 +3,11 @@
 //! a query's mistake.
 
 use log_panel_core::{level_name, Level, Timestamp};
-use log_panel_query::{parse_query, FilterParams, LevelSpec, RecordFilter, StoreError, StoreErrorKind};
+use log_panel_query::{parse_query, FilterParams, LevelSpec, RecordFilter, StoreErrorKind};
 use maud::{html, Markup};
 
 use crate::error::PageError;
-use crate::extract::Ctx;
+use crate::extract::{CallError, Ctx};
 use crate::html::{Base, Nav, Shown};
 use crate::url::Params;
 use crate::viewer::Viewer;
@@ -20,11 +20,11 @@ pub(crate) fn refused(ctx: &Ctx, form: &FilterParams, (action, title, nav): At, 
 
 /// A store failure on a page with the filter form: a refused filter is
 /// [`refused`] with the store's reason, anything else the store's error page.
-pub(crate) fn store_failed(ctx: &Ctx, form: &FilterParams, at: At, e: StoreError) -> PageError {
-    if e.kind() == StoreErrorKind::BadFilter {
-        return refused(ctx, form, at, &e.to_string());
+pub(crate) fn store_failed(ctx: &Ctx, form: &FilterParams, at: At, e: CallError) -> PageError {
+    match e {
+        CallError::Store(e) if e.kind() == StoreErrorKind::BadFilter => refused(ctx, form, at, &e.to_string()),
+        e => PageError::store(ctx.frame(at.1, at.2), e),
     }
-    PageError::store(ctx.frame(at.1, at.2), e)
 }
 
 /// A page with the filter form: its path, title and navigation entry.

@@ -33,7 +33,7 @@ use log_panel_query::{PageAt, RecordFilter, StoredRecord};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection};
 
-use super::TailMatches;
+use super::{tail_parts, TailMatches, TailPart};
 use crate::rows::{self, RECORD_COLUMNS};
 use crate::sql::{Marks, Sql, TextPlan};
 use crate::upkeep::search;
@@ -380,21 +380,28 @@ impl Read<'_> {
         self.select(&sql, params)
     }
 
-    /// Tests the records above `mark` (not yet in the search index): those
-    /// of the term's remembered matches by id and the rows written after
-    /// them, or all of them ([`TailMatches`] from a lower mark: an index
-    /// rebuilt since).
+    /// Tests the records above `mark` (not yet in the search index), with
+    /// the term's remembered matches as [`tail_parts`] says.
     fn tail(&mut self, mark: i64, matches: Option<TailMatches>) -> rusqlite::Result<()> {
-        let above = match matches {
-            Some(t) if t.mark <= mark => {
-                let ids: Vec<i64> = t.ids.into_iter().filter(|&id| id > mark).collect();
-                self.test(&ids)?;
-                mark.max(t.upto)
+        for part in tail_parts(matches.as_ref()) {
+            match part {
+                // Each row once: the candidates hold those at or below the mark.
+                TailPart::Listed(t) => {
+                    let ids: Vec<i64> = t.ids.iter().copied().filter(|&id| id > mark).collect();
+                    self.test(&ids)?;
+                }
+                TailPart::UpTo(to) if to > mark => {
+                    let (sql, params) = self.between(mark, to);
+                    self.select(&sql, params)?;
+                }
+                TailPart::UpTo(_) => {}
+                TailPart::Above(upto) => {
+                    let (sql, params) = self.above(upto.map_or(mark, |u| u.max(mark)));
+                    self.select(&sql, params)?;
+                }
             }
-            _ => mark,
-        };
-        let (sql, params) = self.above(above);
-        self.select(&sql, params)
+        }
+        Ok(())
     }
 
     /// The statement testing the records of ids `ids`.
@@ -402,20 +409,29 @@ impl Read<'_> {
         let list = format!("[{}]", ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
         // NOT INDEXED: the list's rowids, never a walk of the time index
         // that the order and the span's bounds could tempt SQLite into.
-        self.statement("id IN (SELECT value FROM json_each(?{p}))", Value::Text(list))
+        self.statement("id IN (SELECT value FROM json_each(?{0}))", vec![Value::Text(list)])
     }
 
     /// The statement testing the records above `mark`.
     fn above(&self, mark: i64) -> (String, Vec<Value>) {
-        self.statement("id > ?{p}", Value::Integer(mark))
+        self.statement("id > ?{0}", vec![Value::Integer(mark)])
+    }
+
+    /// The statement testing the records above `mark` up to `to`.
+    fn between(&self, mark: i64, to: i64) -> (String, Vec<Value>) {
+        self.statement("id > ?{0} AND id <= ?{1}", vec![Value::Integer(mark), Value::Integer(to)])
     }
 
     /// The page's statement over the records of `ids` (a condition on the
-    /// id, `?{p}` its parameter `value`), in the page's order, `fetch` rows.
-    fn statement(&self, ids: &str, value: Value) -> (String, Vec<Value>) {
+    /// id, `?{0}`, `?{1}` its parameters `values`), in the page's order,
+    /// `fetch` rows.
+    fn statement(&self, ids: &str, values: Vec<Value>) -> (String, Vec<Value>) {
         let mut params = self.w.params.clone();
-        params.push(value);
-        let ids = ids.replace("{p}", &params.len().to_string());
+        let mut ids = ids.to_owned();
+        for (i, value) in values.into_iter().enumerate() {
+            params.push(value);
+            ids = ids.replace(&format!("{{{i}}}"), &params.len().to_string());
+        }
         let order = if self.desc { "DESC" } else { "ASC" };
         let conditions = self.w.conditions().unwrap_or_else(|| "1".to_owned());
         let sql = format!(
@@ -451,6 +467,7 @@ mod tests {
     use log_panel_query::{Cursor, Maintenance, PageAt, RecordFilter, Store};
     use rusqlite::{params, Connection, OpenFlags};
 
+    use super::{Read, TailMatches};
     use crate::upkeep::search;
     use crate::zone_map::ZONE_BITS;
     use crate::{SqliteMaintenance, SqliteSink, SqliteStore};
@@ -525,6 +542,41 @@ mod tests {
             }
         }
         (down, up)
+    }
+
+    /// The tail read with a memory of its matches ([`super::tail_parts`]):
+    /// from the read's own mark, from a higher one (an index rebuilt since:
+    /// the rows between are scanned) and from a lower one (its ids at or
+    /// below the read's mark are the index's), each row above the read's
+    /// mark once, as without a memory: 60 records, one in two a `comet`,
+    /// the read's mark at 10.
+    #[test]
+    fn a_tail_memory_from_any_mark_gives_each_row_above_the_read_s_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.db");
+        let mut sink = SqliteSink::open(&path).unwrap();
+        let t0 = Timestamp::now().0 - DAY;
+        let records: Vec<(i64, String)> =
+            (1..=60i64).map(|i| (i, if i % 2 == 0 { format!("comet {i}") } else { format!("request {i}") })).collect();
+        write(&mut sink, t0, &records);
+        let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        search::register(&conn).unwrap();
+        let mut filter = RecordFilter::default();
+        filter.text = Some("comet".into());
+        let mark = 10;
+        let tail = |memo: Option<TailMatches>| -> Vec<i64> {
+            let w = crate::sql::Sql::planned(&filter, crate::sql::TextPlan::scan(), Default::default());
+            let mut read = Read { conn: Some(&conn), w, desc: true, fetch: 1_000, best: Vec::new() };
+            read.tail(mark, memo).unwrap();
+            read.best.iter().map(|r| r.id).collect()
+        };
+        let comets = |above: i64, upto: i64| (above + 1..=upto).filter(|i| i % 2 == 0).collect::<Vec<i64>>();
+        let want: Vec<i64> = comets(mark, 60).into_iter().rev().collect();
+        assert_eq!(tail(None), want);
+        for memo_mark in [mark, 30, 4] {
+            let memo = TailMatches { ids: comets(memo_mark, 45), mark: memo_mark, upto: 45 };
+            assert_eq!(tail(Some(memo)), want, "a memory from mark {memo_mark}");
+        }
     }
 
     /// Ten parts of 65 536 ids with 200 records each, one in two a

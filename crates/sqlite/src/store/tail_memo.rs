@@ -67,6 +67,34 @@ impl TailMatches {
     }
 }
 
+/// One part of a read of the rows above its index's mark (the read's mark,
+/// known to the caller as a value or read by its statement), from
+/// [`tail_parts`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TailPart<'a> {
+    /// The remembered matches, tested by id: those above the read's mark
+    /// (the read's index holds the others).
+    Listed(&'a TailMatches),
+    /// The rows above the read's mark up to this id, tested: none unless
+    /// the read's mark is lower than the memory's (an index rebuilt since).
+    UpTo(i64),
+    /// The rows above the read's mark and above this id (the newest the
+    /// memory covers; `None`: every row above the mark), tested.
+    Above(Option<i64>),
+}
+
+/// How a read takes the tail above its index's mark with `memo`, the
+/// condition's remembered matches: without, every row above the mark is
+/// tested; with, the matches by id, the rows between the read's mark and
+/// the memory's when the read's is lower, and the rows written since the
+/// memory. Each row above the read's mark is in exactly one part.
+pub(crate) fn tail_parts(memo: Option<&TailMatches>) -> Vec<TailPart<'_>> {
+    match memo {
+        Some(t) => vec![TailPart::Listed(t), TailPart::UpTo(t.mark), TailPart::Above(Some(t.upto))],
+        None => vec![TailPart::Above(None)],
+    }
+}
+
 /// A condition on a row of `log_records` whose tail matches are
 /// remembered: its SQL test, its values bound from `?4` on (the memory's
 /// statement binds the range and the limit first). Two conditions with the

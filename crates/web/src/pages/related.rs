@@ -20,7 +20,7 @@ use log_panel_query::{Store, StoreError};
 use maud::{html, Markup};
 
 use crate::error::PageError;
-use crate::extract::{blocking, Ctx};
+use crate::extract::{blocking, CallError, Ctx};
 use crate::html::{counted, level_badge, page, preview, respond, time, Nav, Shown, NAME_CHARS};
 use crate::url::{encode, number, page_at, EARLIEST};
 use crate::viewer::Viewer;
@@ -153,7 +153,7 @@ pub(crate) async fn related(State(state): State<AppState>, ctx: Ctx) -> Result<R
     .await;
     let (mut page_of, span, lag) = match result {
         Ok(x) => x,
-        Err(e) if e.kind() == StoreErrorKind::BadFilter => return Err(bad(&e.to_string())),
+        Err(CallError::Store(e)) if e.kind() == StoreErrorKind::BadFilter => return Err(bad(&e.to_string())),
         Err(e) => return Err(PageError::store(ctx.frame(title, Nav::None), e)),
     };
     if order == Order::Oldest {

@@ -9,6 +9,7 @@
 
 mod combinations;
 mod probes;
+mod replay;
 mod round_trips;
 mod walks;
 
