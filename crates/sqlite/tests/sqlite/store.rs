@@ -814,6 +814,45 @@ fn call_sites_over_weeks_read_the_week_table_by_its_key() {
     assert_eq!(store.explain_call_sites(&f).unwrap(), None);
 }
 
+/// A list starting in the first half of an hour reads that hour as its
+/// site rows in `log_site_hourly` less the rows before the start (the
+/// fewer); starting in the second half, as the rows after the start. Both
+/// equal a `GROUP BY` over the rows, with an end or none, and the hour's
+/// site rows are read only in the first case (a site hour counted 1 000
+/// more there shows in it alone).
+#[test]
+fn call_sites_read_a_start_early_in_its_hour_as_the_hour_less_the_rows_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, _) = open_filled(dir.path(), 4_000);
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let minute = 60_000_000;
+    let hour = BASE + DAY + 5 * HOUR;
+    let end = hour + 3 * HOUR + 11 * minute;
+    let starts = [1, 7 * minute, 30 * minute - 1, 30 * minute, 30 * minute + 1, 59 * minute].map(|m| hour + m);
+    for since in starts {
+        for until in [None, Some(end), Some(hour + HOUR + 1)] {
+            let want = sites_by_hand(sink.connection(), Some(since), until);
+            assert!(!want.is_empty(), "{since}..{until:?} holds records");
+            assert_eq!(sites_read(&store, Some(since), until), want, "{since}..{until:?}");
+        }
+    }
+    let rows = |since: i64| records_between(sink.connection(), since, end);
+    assert!(rows(hour + 7 * minute) > rows(hour + 31 * minute), "records in the hour after its start");
+    sink.connection()
+        .execute(
+            "UPDATE log_site_hourly SET info = info + 1000
+             WHERE (hour, logger, file_key, line_key) = (
+                 SELECT hour, logger, file_key, line_key FROM log_site_hourly WHERE hour = ?1 ORDER BY 1, 2, 3, 4 LIMIT 1)",
+            [Timestamp(hour).to_rfc3339()],
+        )
+        .unwrap();
+    let total = |since: i64| sites_total(&store, since, end);
+    assert_eq!(total(hour + 7 * minute), rows(hour + 7 * minute) + 1000);
+    assert_eq!(total(hour + 30 * minute - 1), rows(hour + 30 * minute - 1) + 1000);
+    assert_eq!(total(hour + 30 * minute), rows(hour + 30 * minute));
+    assert_eq!(total(hour + 31 * minute), rows(hour + 31 * minute));
+}
+
 fn table(conn: &Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
     let mut stmt = conn.prepare(sql).unwrap();
     let n = stmt.column_count();
