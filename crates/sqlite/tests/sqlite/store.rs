@@ -704,14 +704,7 @@ fn call_sites_over_days_equal_a_group_by_over_the_rows() {
     };
     check("as written");
     // The whole days come from the day table: a site day counted 1 000 more there shows.
-    sink.connection()
-        .execute(
-            "UPDATE log_site_daily SET info = info + 1000
-             WHERE (day, logger, file_key, line_key) = (
-                 SELECT day, logger, file_key, line_key FROM log_site_daily WHERE day = ?1 ORDER BY 1, 2, 3, 4 LIMIT 1)",
-            [Timestamp(BASE + DAY).to_rfc3339()],
-        )
-        .unwrap();
+    count_1000_more(sink.connection(), "log_site_daily", "day", BASE + DAY);
     let total = |since: i64, until: i64| sites_total(&store, since, until);
     let rows = |since: i64, until: i64| records_between(sink.connection(), since, until);
     assert_eq!(total(BASE + HOUR + 1, BASE + 2 * DAY + 1), rows(BASE + HOUR + 1, BASE + 2 * DAY + 1) + 1000);
@@ -758,14 +751,7 @@ fn call_sites_over_weeks_equal_a_group_by_over_the_rows() {
     // The whole weeks come from the week table: a site week counted 1 000
     // more there shows in a span holding that week, not in one inside it.
     let monday = BASE + 3 * DAY; // 2026-11-23
-    sink.connection()
-        .execute(
-            "UPDATE log_site_weekly SET info = info + 1000
-             WHERE (week, logger, file_key, line_key) = (
-                 SELECT week, logger, file_key, line_key FROM log_site_weekly WHERE week = ?1 ORDER BY 1, 2, 3, 4 LIMIT 1)",
-            [Timestamp(monday).to_rfc3339()],
-        )
-        .unwrap();
+    count_1000_more(sink.connection(), "log_site_weekly", "week", monday);
     let total = |since: i64, until: i64| sites_total(&store, since, until);
     let rows = |since: i64, until: i64| records_between(sink.connection(), since, until);
     let (a, b) = (monday - DAY - 7, monday + 8 * DAY + 5 * HOUR + 1);
@@ -838,19 +824,24 @@ fn call_sites_read_a_start_early_in_its_hour_as_the_hour_less_the_rows_before() 
     }
     let rows = |since: i64| records_between(sink.connection(), since, end);
     assert!(rows(hour + 7 * minute) > rows(hour + 31 * minute), "records in the hour after its start");
-    sink.connection()
-        .execute(
-            "UPDATE log_site_hourly SET info = info + 1000
-             WHERE (hour, logger, file_key, line_key) = (
-                 SELECT hour, logger, file_key, line_key FROM log_site_hourly WHERE hour = ?1 ORDER BY 1, 2, 3, 4 LIMIT 1)",
-            [Timestamp(hour).to_rfc3339()],
-        )
-        .unwrap();
+    count_1000_more(sink.connection(), "log_site_hourly", "hour", hour);
     let total = |since: i64| sites_total(&store, since, end);
     assert_eq!(total(hour + 7 * minute), rows(hour + 7 * minute) + 1000);
     assert_eq!(total(hour + 30 * minute - 1), rows(hour + 30 * minute - 1) + 1000);
     assert_eq!(total(hour + 30 * minute), rows(hour + 30 * minute));
     assert_eq!(total(hour + 31 * minute), rows(hour + 31 * minute));
+}
+
+/// Counts 1 000 more INFO records in the first site row of the bucket
+/// starting at `bucket` in the call-site table `table` (keyed by `column`):
+/// a list that reads that row shows them.
+fn count_1000_more(conn: &Connection, table: &str, column: &str, bucket: i64) {
+    let sql = format!(
+        "UPDATE {table} SET info = info + 1000
+         WHERE ({column}, logger, file_key, line_key) = (
+             SELECT {column}, logger, file_key, line_key FROM {table} WHERE {column} = ?1 ORDER BY 1, 2, 3, 4 LIMIT 1)"
+    );
+    assert_eq!(conn.execute(&sql, [Timestamp(bucket).to_rfc3339()]).unwrap(), 1, "{table} holds {bucket}");
 }
 
 fn table(conn: &Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
