@@ -639,9 +639,11 @@ impl SqliteStore {
             let rows = stmt.query(params_from_iter(w.params.iter())).map_err(storage)?;
             let mut sites = sum_sites(rows).map_err(storage)?;
             // The busiest first; ties by logger, file, line (no file or
-            // line first, as SQLite orders NULL).
+            // line first, as SQLite orders NULL: their keys are '' and -1).
             sites.sort_by(|a, b| {
-                b.total().cmp(&a.total()).then_with(|| (&a.logger, &a.file, a.line).cmp(&(&b.logger, &b.file, b.line)))
+                b.total()
+                    .cmp(&a.total())
+                    .then_with(|| (&a.logger, &a.file_key, a.line_key).cmp(&(&b.logger, &b.file_key, b.line_key)))
             });
             sites.truncate(limit);
             let mut example = tx
@@ -651,13 +653,19 @@ impl SqliteStore {
                 )
                 .map_err(storage)?;
             for s in sites {
-                let message: Option<String> = example
-                    .query_row(params![s.last, s.logger, s.file, s.line], |r| r.get(0))
-                    .optional()
-                    .map_err(storage)?;
-                let mut site = CallSite::new(s.logger, s.file, s.line.and_then(|l| u32::try_from(l).ok()));
+                let file = match s.file_key.split_first() {
+                    Some((_, file)) => {
+                        Some(String::from_utf8(file.to_vec()).map_err(|e| storage(e.utf8_error().into()))?)
+                    }
+                    None => None,
+                };
+                let line = (s.line_key >= 0).then_some(s.line_key);
+                let last = std::str::from_utf8(&s.last).map_err(|e| storage(e.into()))?;
+                let message: Option<String> =
+                    example.query_row(params![last, s.logger, file, line], |r| r.get(0)).optional().map_err(storage)?;
+                let mut site = CallSite::new(s.logger, file, line.and_then(|l| u32::try_from(l).ok()));
                 site.counts = rows::level_counts(s.counts);
-                site.last_seen = rows::timestamp(&s.last).map_err(storage)?;
+                site.last_seen = rows::timestamp(last).map_err(storage)?;
                 site.example = message.unwrap_or_default();
                 out.push(site);
             }
@@ -675,11 +683,23 @@ const SITE_SPAN_UNITS: [SiteUnit; 2] = [SiteUnit::Week, SiteUnit::Day];
 /// parameters: one `UNION ALL` part per span of
 /// [`RecordFilter::site_spans_in`] (weeks, days, hours) from its aggregate
 /// table, and one per partial hour at the range's ends from the rows, each
-/// row the logger, file, line, five level counts and newest time.
+/// row the logger, file key, line key (as the aggregate tables keep them:
+/// [`crate::aggregates::file_key`], [`crate::aggregates::line_key`]), five
+/// level counts and newest time.
+///
+/// The partial hour at the start, `[since, a)`, is read as its whole hour
+/// from `log_site_hourly` less the rows of `[a - 1 h, since)` (counted
+/// negative, no time) when `since` lies in the first half of its hour:
+/// those rows are then the fewer, and an hour's site rows are at most its
+/// records (at 10 M, 752 site rows against ~4 600 records an hour). The
+/// hour's newest time per site is the part's: a site with a record in
+/// `[since, a)` has its newest of the hour there, and one with none sums to
+/// zero and is dropped ([`sum_sites`]). Not at the end: the hour's newest
+/// time may lie past `until`.
 fn sites_by_bucket_statement(filter: &RecordFilter, hours: (Option<Timestamp>, Option<Timestamp>)) -> (String, Sql) {
     let mut w = Sql::default();
     let mut parts = Vec::new();
-    for SiteSpan { unit, since: lo, until: hi } in RecordFilter::site_spans_in(hours, &SITE_SPAN_UNITS) {
+    let aggregate = |w: &mut Sql, unit: SiteUnit, lo: Option<Timestamp>, hi: Option<Timestamp>| {
         let (table, column) = unit.table();
         if let Some(lo) = lo {
             let p = w.bind(lo.to_rfc3339());
@@ -693,35 +713,62 @@ fn sites_by_bucket_statement(filter: &RecordFilter, hours: (Option<Timestamp>, O
             w.logger(m);
         }
         // `table` and `column` are our constants.
-        parts.push(format!(
-            "SELECT logger, CASE WHEN file_key = '' THEN NULL ELSE substr(file_key, 2) END AS file,
-                    CASE WHEN line_key < 0 THEN NULL ELSE line_key END AS line,
-                    trace, debug, info, warn, error, last_seen AS last
+        format!(
+            "SELECT logger, file_key, line_key, trace, debug, info, warn, error, last_seen
              FROM {table} WHERE {}",
             w.take_conditions()
-        ));
+        )
+    };
+    for SiteSpan { unit, since: lo, until: hi } in RecordFilter::site_spans_in(hours, &SITE_SPAN_UNITS) {
+        parts.push(aggregate(&mut w, unit, lo, hi));
     }
-    // The partial hours: [since, a) and [b, until).
-    for edge in filter.partial_hours(hours) {
-        w.filter(&edge);
-        parts.push(format!(
-            "SELECT logger, file, line, level = 5, level = 10, level = 20, level = 30, level = 40, ts
+    let rows = |sign: &str, last: &str, w: &mut Sql| {
+        format!(
+            "SELECT logger, CASE WHEN file IS NULL THEN '' ELSE '>' || file END, coalesce(line, -1),
+                    {sign}(level = 5), {sign}(level = 10), {sign}(level = 20), {sign}(level = 30), {sign}(level = 40),
+                    {last}
              FROM log_records WHERE {}",
             w.take_conditions()
-        ));
+        )
+    };
+    // The partial hours: [since, a) and [b, until).
+    for edge in filter.partial_hours(hours) {
+        let hour = edge.until.filter(|&a| edge.since == filter.since && Some(a) == hours.0).and_then(|a| {
+            let start = Timestamp(a.0 - HOUR);
+            let since = edge.since?;
+            (since.0 - start.0 < a.0 - since.0).then_some((start, since, a))
+        });
+        match hour {
+            Some((start, since, a)) => {
+                parts.push(aggregate(&mut w, SiteUnit::Hour, Some(start), Some(a)));
+                let mut before = edge.clone();
+                before.since = Some(start);
+                before.until = Some(since);
+                w.filter(&before);
+                parts.push(rows("-", "NULL", &mut w));
+            }
+            None => {
+                w.filter(&edge);
+                parts.push(rows("", "ts", &mut w));
+            }
+        }
     }
     (parts.join(" UNION ALL "), w)
 }
 
-/// One call site's counts summed over the aggregate rows of a list.
+/// One call site's counts summed over the aggregate rows of a list, its
+/// key as the aggregate tables keep it.
 struct SiteSums {
     logger: String,
-    file: Option<String>,
-    line: Option<i64>,
+    /// '' for no file, '>' and the file otherwise.
+    file_key: Vec<u8>,
+    /// -1 for no line.
+    line_key: i64,
     /// Trace, debug, info, warn, error, as the aggregate tables order them.
     counts: [i64; 5],
-    /// The newest `last_seen` (RFC 3339 text: its order is the times').
-    last: String,
+    /// The newest `last_seen` (RFC 3339 text: its order is the times');
+    /// empty before a part with a time.
+    last: Vec<u8>,
 }
 
 impl SiteSums {
@@ -730,57 +777,70 @@ impl SiteSums {
     }
 }
 
-/// Sums `rows` (logger, file, line, the five level counts, last seen) per
-/// call site. Done here rather than by SQLite's `GROUP BY`, which sorted
-/// every row first: 90 days are 86 000 daily rows, grouped by SQLite in
-/// 54–70 ms, read in 14–19 ms (docs/performance.md).
+/// Sums `rows` (logger, file key, line key, the five level counts, last
+/// seen or NULL) per call site, and drops the sites left with no record.
+/// Done here rather than by SQLite's `GROUP BY`, which sorted every row
+/// first: 90 days are 86 000 daily rows, grouped by SQLite in 54–70 ms,
+/// read in 14–19 ms (docs/performance.md). Each bucket of an aggregate
+/// table lists its sites in the table's key order, so the site after the
+/// previous row's is remembered and compared first: most rows find their
+/// site without hashing its key (docs/performance.md, session 47).
 fn sum_sites(mut rows: rusqlite::Rows<'_>) -> rusqlite::Result<Vec<SiteSums>> {
+    const NONE: usize = usize::MAX;
     let mut at: HashMap<Vec<u8>, usize> = HashMap::new();
     let mut sites: Vec<SiteSums> = Vec::new();
+    // The site that followed each site the last time it was read.
+    let mut next: Vec<usize> = Vec::new();
+    let mut previous = NONE;
     let mut key = Vec::new();
     while let Some(row) = rows.next()? {
-        let logger = row.get_ref(0)?.as_str()?;
-        let file = row.get_ref(1)?.as_str_or_null()?;
-        let line: Option<i64> = row.get(2)?;
-        // Each part length-prefixed, so no name can run into the next.
-        key.clear();
-        for part in [Some(logger), file] {
-            match part {
-                Some(text) => {
-                    key.extend_from_slice(&(text.len() as u64 + 1).to_le_bytes());
-                    key.extend_from_slice(text.as_bytes());
+        let logger = row.get_ref(0)?;
+        let logger_bytes = logger.as_bytes()?;
+        let file_key = row.get_ref(1)?.as_bytes()?;
+        let line_key = row.get_ref(2)?.as_i64()?;
+        let guess = next.get(previous).copied().unwrap_or(NONE);
+        let i = match sites.get(guess) {
+            Some(s) if s.line_key == line_key && s.file_key == file_key && s.logger.as_bytes() == logger_bytes => guess,
+            _ => {
+                // Length-prefixed logger, so no name can run into the file.
+                key.clear();
+                key.extend_from_slice(&(logger_bytes.len() as u64).to_le_bytes());
+                key.extend_from_slice(logger_bytes);
+                key.extend_from_slice(&line_key.to_le_bytes());
+                key.extend_from_slice(file_key);
+                match at.get(key.as_slice()) {
+                    Some(&i) => i,
+                    None => {
+                        at.insert(key.clone(), sites.len());
+                        sites.push(SiteSums {
+                            logger: logger.as_str()?.to_owned(),
+                            file_key: file_key.to_vec(),
+                            line_key,
+                            counts: [0; 5],
+                            last: Vec::new(),
+                        });
+                        next.push(NONE);
+                        sites.len() - 1
+                    }
                 }
-                None => key.extend_from_slice(&0u64.to_le_bytes()),
-            }
-        }
-        key.extend_from_slice(&line.map_or([0; 9], |l| {
-            let mut b = [1; 9];
-            b[1..].copy_from_slice(&l.to_le_bytes());
-            b
-        }));
-        let last = row.get_ref(8)?.as_str()?;
-        let i = match at.get(key.as_slice()) {
-            Some(&i) => i,
-            None => {
-                at.insert(key.clone(), sites.len());
-                sites.push(SiteSums {
-                    logger: logger.to_owned(),
-                    file: file.map(str::to_owned),
-                    line,
-                    counts: [0; 5],
-                    last: last.to_owned(),
-                });
-                sites.len() - 1
             }
         };
+        if let Some(n) = next.get_mut(previous) {
+            *n = i;
+        }
+        previous = i;
         let site = &mut sites[i];
         for (n, sum) in site.counts.iter_mut().enumerate() {
-            *sum = sum.saturating_add(row.get::<_, Option<i64>>(3 + n)?.unwrap_or(0));
+            *sum = sum.saturating_add(row.get_ref(3 + n)?.as_i64_or_null()?.unwrap_or(0));
         }
-        if last > site.last.as_str() {
-            last.clone_into(&mut site.last);
+        if let Some(last) = row.get_ref(8)?.as_bytes_or_null()? {
+            if last > site.last.as_slice() {
+                site.last.clear();
+                site.last.extend_from_slice(last);
+            }
         }
     }
+    sites.retain(|s| s.counts.iter().any(|&n| n > 0));
     Ok(sites)
 }
 

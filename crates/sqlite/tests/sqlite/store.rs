@@ -704,14 +704,7 @@ fn call_sites_over_days_equal_a_group_by_over_the_rows() {
     };
     check("as written");
     // The whole days come from the day table: a site day counted 1 000 more there shows.
-    sink.connection()
-        .execute(
-            "UPDATE log_site_daily SET info = info + 1000
-             WHERE (day, logger, file_key, line_key) = (
-                 SELECT day, logger, file_key, line_key FROM log_site_daily WHERE day = ?1 ORDER BY 1, 2, 3, 4 LIMIT 1)",
-            [Timestamp(BASE + DAY).to_rfc3339()],
-        )
-        .unwrap();
+    count_1000_more(sink.connection(), "log_site_daily", "day", BASE + DAY);
     let total = |since: i64, until: i64| sites_total(&store, since, until);
     let rows = |since: i64, until: i64| records_between(sink.connection(), since, until);
     assert_eq!(total(BASE + HOUR + 1, BASE + 2 * DAY + 1), rows(BASE + HOUR + 1, BASE + 2 * DAY + 1) + 1000);
@@ -758,14 +751,7 @@ fn call_sites_over_weeks_equal_a_group_by_over_the_rows() {
     // The whole weeks come from the week table: a site week counted 1 000
     // more there shows in a span holding that week, not in one inside it.
     let monday = BASE + 3 * DAY; // 2026-11-23
-    sink.connection()
-        .execute(
-            "UPDATE log_site_weekly SET info = info + 1000
-             WHERE (week, logger, file_key, line_key) = (
-                 SELECT week, logger, file_key, line_key FROM log_site_weekly WHERE week = ?1 ORDER BY 1, 2, 3, 4 LIMIT 1)",
-            [Timestamp(monday).to_rfc3339()],
-        )
-        .unwrap();
+    count_1000_more(sink.connection(), "log_site_weekly", "week", monday);
     let total = |since: i64, until: i64| sites_total(&store, since, until);
     let rows = |since: i64, until: i64| records_between(sink.connection(), since, until);
     let (a, b) = (monday - DAY - 7, monday + 8 * DAY + 5 * HOUR + 1);
@@ -812,6 +798,50 @@ fn call_sites_over_weeks_read_the_week_table_by_its_key() {
     // Not answered by the aggregates (a level dropped): no plan of theirs.
     f.min_level = Some(Level::Warn);
     assert_eq!(store.explain_call_sites(&f).unwrap(), None);
+}
+
+/// A list starting in the first half of an hour reads that hour as its
+/// site rows in `log_site_hourly` less the rows before the start (the
+/// fewer); starting in the second half, as the rows after the start. Both
+/// equal a `GROUP BY` over the rows, with an end or none, and the hour's
+/// site rows are read only in the first case (a site hour counted 1 000
+/// more there shows in it alone).
+#[test]
+fn call_sites_read_a_start_early_in_its_hour_as_the_hour_less_the_rows_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, _) = open_filled(dir.path(), 4_000);
+    let store = SqliteStore::open(sink.path()).unwrap();
+    let minute = 60_000_000;
+    let hour = BASE + DAY + 5 * HOUR;
+    let end = hour + 3 * HOUR + 11 * minute;
+    let starts = [1, 7 * minute, 30 * minute - 1, 30 * minute, 30 * minute + 1, 59 * minute].map(|m| hour + m);
+    for since in starts {
+        for until in [None, Some(end), Some(hour + HOUR + 1)] {
+            let want = sites_by_hand(sink.connection(), Some(since), until);
+            assert!(!want.is_empty(), "{since}..{until:?} holds records");
+            assert_eq!(sites_read(&store, Some(since), until), want, "{since}..{until:?}");
+        }
+    }
+    let rows = |since: i64| records_between(sink.connection(), since, end);
+    assert!(rows(hour + 7 * minute) > rows(hour + 31 * minute), "records in the hour after its start");
+    count_1000_more(sink.connection(), "log_site_hourly", "hour", hour);
+    let total = |since: i64| sites_total(&store, since, end);
+    assert_eq!(total(hour + 7 * minute), rows(hour + 7 * minute) + 1000);
+    assert_eq!(total(hour + 30 * minute - 1), rows(hour + 30 * minute - 1) + 1000);
+    assert_eq!(total(hour + 30 * minute), rows(hour + 30 * minute));
+    assert_eq!(total(hour + 31 * minute), rows(hour + 31 * minute));
+}
+
+/// Counts 1 000 more INFO records in the first site row of the bucket
+/// starting at `bucket` in the call-site table `table` (keyed by `column`):
+/// a list that reads that row shows them.
+fn count_1000_more(conn: &Connection, table: &str, column: &str, bucket: i64) {
+    let sql = format!(
+        "UPDATE {table} SET info = info + 1000
+         WHERE ({column}, logger, file_key, line_key) = (
+             SELECT {column}, logger, file_key, line_key FROM {table} WHERE {column} = ?1 ORDER BY 1, 2, 3, 4 LIMIT 1)"
+    );
+    assert_eq!(conn.execute(&sql, [Timestamp(bucket).to_rfc3339()]).unwrap(), 1, "{table} holds {bucket}");
 }
 
 fn table(conn: &Connection, sql: &str) -> Vec<Vec<rusqlite::types::Value>> {
