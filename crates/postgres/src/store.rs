@@ -1402,7 +1402,7 @@ impl PgStore {
         // to plan (0.42 against 0.19 ms p50 at 10 M) and one index probe a
         // match, more than copying the walked rows (`tenant=acme`'s page
         // 0.78–1.05 against 0.44–0.53 ms, `tenant=t-7`'s 17 132-row walk
-        // 5.8–9.3 against 4.9–8.2 ms, `pgbench`, session 47). (Numbering the
+        // 5.8–9.3 against 4.9–8.2 ms through `pgbench`). (Numbering the
         // walked rows by a window instead copied every one of them: 9.4 ms
         // against 4.3 for 17 000 rows at 10 M.)
         sql.text = format!(
