@@ -140,6 +140,18 @@ fn a_dense_value_is_walked_on_and_a_rare_one_listed() {
     }
 }
 
+/// A page of 50 and whether there is more, as the store reads it: the naive SQL of `shard=s-3`.
+const SHARD_S3: &str = "SELECT id FROM log_records WHERE context->>'shard' = 's-3' ORDER BY ts DESC, id DESC LIMIT 51";
+
+/// The filter `shard=s-3` and its newest page's ids by the naive SQL ([`SHARD_S3`]).
+fn shard_s3(url: &str) -> (RecordFilter, Vec<i64>) {
+    let mut f = RecordFilter::default();
+    f.fields.push(FieldMatch::new("shard", FieldValue::Text("s-3".into())).unwrap());
+    let mut want: Vec<i64> = client(url).query(SHARD_S3, &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    want.truncate(50);
+    (f, want)
+}
+
 /// A page a first walk does not settle is walked on by a second one; the
 /// next page of the same filter walks as far as that density says at once:
 /// one statement reading the rows to the page once (`shard=s-3`: 50 of the
@@ -149,12 +161,7 @@ fn a_dense_value_is_walked_on_and_a_rare_one_listed() {
 #[test]
 fn a_dense_value_walked_twice_is_walked_once_on_its_next_page() {
     let Some((url, log, _turn, store)) = filled() else { return };
-    let mut f = RecordFilter::default();
-    f.fields.push(FieldMatch::new("shard", FieldValue::Text("s-3".into())).unwrap());
-    // A page of 50 and whether there is more, as the store reads it.
-    let naive = "SELECT id FROM log_records WHERE context->>'shard' = 's-3' ORDER BY ts DESC, id DESC LIMIT 51";
-    let mut want: Vec<i64> = client(&url).query(naive, &[]).unwrap().iter().map(|r| r.get(0)).collect();
-    want.truncate(50);
+    let (f, want) = shard_s3(&url);
     let page = |what: &str| {
         let mut got = Vec::new();
         let plans = plans_of(&log, || {
@@ -171,7 +178,7 @@ fn a_dense_value_walked_twice_is_walked_once_on_its_next_page() {
     assert_eq!(next.len(), 1, "the next page walks once:\n{}", next.join("\n"));
     // What the naive SQL reads of `log_records` for the same page: the next
     // page's one walk reads no more (as the two walks did).
-    let by_hand = rows_read_by(&url, &log, naive, &[]);
+    let by_hand = rows_read_by(&url, &log, SHARD_S3, &[]);
     let read = rows_read(&next[0]);
     assert!(by_hand > 5_000, "the naive SQL walks past a first walk's rows: {by_hand}");
     assert!(
@@ -198,4 +205,28 @@ fn a_dense_value_walked_twice_is_walked_once_on_its_next_page() {
         .collect();
     assert_eq!(got, by_hand, "the page by cursor");
     assert_eq!(plans.len(), 1, "the page by cursor walks once:\n{}", plans.join("\n"));
+}
+
+/// A walked page reads each of its rows once: the walk carries whole rows,
+/// so its matches are not read again from `log_records` by key (a second
+/// scan of the table to plan, one index probe a match). `shard=s-3`'s next
+/// page, one walk: no more rows of `log_records` than the naive SQL reads
+/// for the same page, and no index probe per match.
+#[test]
+fn a_walked_page_reads_its_rows_once() {
+    let Some((url, log, _turn, store)) = filled() else { return };
+    let (f, want) = shard_s3(&url);
+    // The first page walks twice and notes the density; the next one walks once.
+    store.records(&f, PageAt::Newest, 50).unwrap();
+    let mut got = Vec::new();
+    let plans = plans_of(&log, || {
+        got = store.records(&f, PageAt::Newest, 50).unwrap().records.iter().map(|r| r.id).collect();
+    });
+    assert_eq!(got, want, "the naive SQL's rows");
+    assert_eq!(plans.len(), 1, "one walk:\n{}", plans.join("\n"));
+    let probes = plans[0].lines().filter(|l| l.contains("loops=") && !l.contains("loops=1)")).count();
+    assert_eq!(probes, 0, "a scan run once per match:\n{}", plans[0]);
+    let by_hand = rows_read_by(&url, &log, SHARD_S3, &[]);
+    let read = rows_read(&plans[0]);
+    assert!(read <= by_hand, "the page read {read} rows of log_records, the naive SQL {by_hand}:\n{}", plans[0]);
 }
