@@ -374,7 +374,7 @@ impl SqliteStore {
         // (`by_id`) depends on them, and the term's plan on that.
         let mut common_at = |c: crate::sql::KeyCondition<'_>, booleans_apart: bool| match counting {
             Some(Counting { rows, .. }) => Ok(crate::sql::CommonAt::at(cap(rows, KEY_ROW_COST))),
-            None => page_key_common_at(&conn, c, &mut span_of_page, booleans_apart),
+            None => page_key_common_at(&conn, c, span_of_page(&conn)?, booleans_apart),
         };
         let marks = if keyed {
             let within_span = match counting {
@@ -1102,7 +1102,7 @@ fn page_common_at(rows: i64) -> i64 {
 /// A range (`status >= 500`) keeps [`page_common_at`]: its entries in a
 /// part are keyed by value, so finding its newest would read and sort every
 /// entry of each part it reads. `booleans_apart` as for
-/// [`crate::sql::Marks::booleans_apart`]; `span` reads the page's span.
+/// [`crate::sql::Marks::booleans_apart`].
 ///
 /// A value with fewer than `COMMON_MATCHES` entries in the whole table is
 /// never common, wherever they lie: they are counted first (one statement,
@@ -1113,11 +1113,11 @@ fn page_common_at(rows: i64) -> i64 {
 fn page_key_common_at(
     conn: &Connection,
     c: crate::sql::KeyCondition<'_>,
-    span: &mut dyn FnMut(&Connection) -> rusqlite::Result<Option<(i64, i64)>>,
+    span: Option<(i64, i64)>,
     booleans_apart: bool,
 ) -> rusqlite::Result<crate::sql::CommonAt> {
     use crate::sql::{CommonAt, COMMON_MATCHES};
-    let Some((first, last)) = span(conn)? else {
+    let Some((first, last)) = span else {
         return Ok(CommonAt::at(COMMON_MATCHES));
     };
     let crate::sql::KeyCondition::Field(m) = c else {
@@ -2609,12 +2609,17 @@ mod tests {
         let (_dir, path, t0) = seconds_apart_with(
             |i| format!("request {i}"),
             |i| {
-                let job = match i {
-                    _ if i % 200 == 7 => "rare",
-                    _ if i % 12 == 0 => "some",
-                    _ => "busy",
-                };
-                Some(("job", job.to_owned()))
+                Some((
+                    "job",
+                    if i % 200 == 7 {
+                        "rare"
+                    } else if i % 12 == 0 {
+                        "some"
+                    } else {
+                        "busy"
+                    }
+                    .to_owned(),
+                ))
             },
         );
         let store = SqliteStore::open(&path).unwrap();
