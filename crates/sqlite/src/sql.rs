@@ -681,7 +681,7 @@ impl Marks {
     pub(crate) fn read(
         conn: &Connection,
         filter: &RecordFilter,
-        common_at: &mut dyn FnMut(KeyCondition<'_>, bool) -> rusqlite::Result<i64>,
+        common_at: &mut dyn FnMut(KeyCondition<'_>, bool) -> rusqlite::Result<CommonAt>,
         within_span: bool,
     ) -> rusqlite::Result<Marks> {
         let booleans_apart = context_index::booleans_apart(conn)?;
@@ -689,8 +689,12 @@ impl Marks {
         let bounded = within_span && (filter.since.is_some() || filter.until.is_some());
         let mut span_parts = None;
         for (i, c) in KeyCondition::all(filter).enumerate() {
-            let common_at = common_at(c, booleans_apart)?;
-            if entries(conn, c, common_at, None, booleans_apart)? < common_at {
+            let CommonAt { at: common_at, counted } = common_at(c, booleans_apart)?;
+            let counted = match counted {
+                Some(counted) => counted,
+                None => entries(conn, c, common_at, None, booleans_apart)?,
+            };
+            if counted < common_at {
                 continue;
             }
             if bounded {
@@ -712,6 +716,25 @@ impl Marks {
     /// The last id the side table holds `key` for.
     pub(crate) fn of(&self, key: &str) -> i64 {
         self.keys.get(key).map_or(self.all, |&own| own.max(self.all))
+    }
+}
+
+/// How many side-table entries make a context condition common
+/// ([`Marks::read`]), and its entries in the whole table if the caller
+/// already counted them up to at least that many or found them fewer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CommonAt {
+    /// The entries from which the condition is common.
+    pub(crate) at: i64,
+    /// Its entries in every part ([`entries`]) when already counted: the
+    /// count itself, fewer than `at`, or at least `at` when it reached it.
+    pub(crate) counted: Option<i64>,
+}
+
+impl CommonAt {
+    /// Common from `at` entries, not yet counted.
+    pub(crate) fn at(at: i64) -> CommonAt {
+        CommonAt { at, counted: None }
     }
 }
 
@@ -1148,7 +1171,11 @@ pub(crate) mod tests {
 
     /// [`plan`] with a context condition common from `common_at` entries.
     pub(crate) fn plan_at(conn: &rusqlite::Connection, f: &RecordFilter, common_at: i64) -> String {
-        let w = Sql::planned(f, TextPlan::default(), Marks::read(conn, f, &mut |_, _| Ok(common_at), false).unwrap());
+        let w = Sql::planned(
+            f,
+            TextPlan::default(),
+            Marks::read(conn, f, &mut |_, _| Ok(CommonAt::at(common_at)), false).unwrap(),
+        );
         let sql =
             format!("EXPLAIN QUERY PLAN SELECT id FROM log_records{} ORDER BY ts DESC, id DESC LIMIT 50", w.sql());
         let mut stmt = conn.prepare(&sql).unwrap();

@@ -373,7 +373,7 @@ impl SqliteStore {
         // The context conditions first: whether the page is read by id
         // (`by_id`) depends on them, and the term's plan on that.
         let mut common_at = |c: crate::sql::KeyCondition<'_>, booleans_apart: bool| match counting {
-            Some(Counting { rows, .. }) => Ok(cap(rows, KEY_ROW_COST)),
+            Some(Counting { rows, .. }) => Ok(crate::sql::CommonAt::at(cap(rows, KEY_ROW_COST))),
             None => page_key_common_at(&conn, c, span_of_page(&conn)?, booleans_apart),
         };
         let marks = if keyed {
@@ -1103,21 +1103,33 @@ fn page_common_at(rows: i64) -> i64 {
 /// part are keyed by value, so finding its newest would read and sort every
 /// entry of each part it reads. `booleans_apart` as for
 /// [`crate::sql::Marks::booleans_apart`].
+///
+/// A value with fewer than `COMMON_MATCHES` entries in the whole table is
+/// never common, wherever they lie: they are counted first (one statement,
+/// one B-tree search per part and form) and that count is handed on, so a
+/// rare value is not also looked for newest first (a statement per part
+/// and form: 306 for `user_id=10286` at 10 M) and counted again
+/// (docs/performance.md, issue 24).
 fn page_key_common_at(
     conn: &Connection,
     c: crate::sql::KeyCondition<'_>,
     span: Option<(i64, i64)>,
     booleans_apart: bool,
-) -> rusqlite::Result<i64> {
+) -> rusqlite::Result<crate::sql::CommonAt> {
+    use crate::sql::{CommonAt, COMMON_MATCHES};
     let Some((first, last)) = span else {
-        return Ok(crate::sql::COMMON_MATCHES);
+        return Ok(CommonAt::at(COMMON_MATCHES));
     };
     let crate::sql::KeyCondition::Field(m) = c else {
-        return Ok(page_common_at(last.saturating_sub(first).saturating_add(1)));
+        return Ok(CommonAt::at(page_common_at(last.saturating_sub(first).saturating_add(1))));
     };
+    let counted = crate::sql::entries(conn, c, COMMON_MATCHES, None, booleans_apart)?;
+    if counted < COMMON_MATCHES {
+        return Ok(CommonAt { at: COMMON_MATCHES, counted: Some(counted) });
+    }
     let walked =
         walked_to((first, last), crate::sql::nth_newest_entry(conn, m, (first, last), PAGE_ROWS, booleans_apart)?);
-    Ok((walked.max(0) / KEY_ROW_COST).max(crate::sql::COMMON_MATCHES))
+    Ok(CommonAt::at((walked.max(0) / KEY_ROW_COST).max(COMMON_MATCHES)))
 }
 
 /// How a page reads its search term, by the index query `query`
@@ -2582,6 +2594,51 @@ mod tests {
             let naive = newest_100(&naive_conn, "json_extract(context, '$.job') = ?1", job, filter.since.unwrap());
             assert_eq!(naive.len(), matches.min(100), "{job}");
             assert_eq!(newest, naive[..51], "{job}");
+            let got: Vec<String> = first.records.iter().chain(&second.records).map(|r| r.message.clone()).collect();
+            assert_eq!(got, naive, "{job}");
+        }
+    }
+
+    /// A page of a value with fewer than `COMMON_MATCHES` entries in the
+    /// table reads them by id without looking for its newest entries part
+    /// by part (a statement per part and form) and counts them once; a
+    /// value with more still looks (whether the walk is cheaper depends on
+    /// where they lie). The pages are the matches, newest first.
+    #[test]
+    fn a_rare_context_value_is_counted_once_and_not_looked_for_part_by_part() {
+        let (_dir, path, t0) = seconds_apart_with(
+            |i| format!("request {i}"),
+            |i| {
+                Some((
+                    "job",
+                    if i % 200 == 7 {
+                        "rare"
+                    } else if i % 12 == 0 {
+                        "some"
+                    } else {
+                        "busy"
+                    }
+                    .to_owned(),
+                ))
+            },
+        );
+        let store = SqliteStore::open(&path).unwrap();
+        let naive_conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        for (job, matches, looks) in [("rare", 120, false), ("some", 2_000, true)] {
+            let mut filter = RecordFilter::default();
+            filter.fields.push(format!("job={job}").parse().unwrap());
+            filter.since = Some(Timestamp(t0));
+            let mut page = None;
+            let read = statements(&store, || page = Some(store.records(&filter, PageAt::Newest, 50).unwrap()));
+            let newest_first =
+                read.iter().filter(|s| s.contains("log_context_index") && s.contains("ORDER BY id DESC")).count();
+            assert_eq!(newest_first > 0, looks, "{job}: {read:?}");
+            let counts = read.iter().filter(|s| s.contains("SELECT count(*) FROM") && s.contains("LIMIT ?1")).count();
+            assert_eq!(counts, if looks { 2 } else { 1 }, "{job}: {read:?}");
+            let first = page.unwrap();
+            let second = store.records(&filter, PageAt::Older(first.older.unwrap()), 50).unwrap();
+            let naive = newest_100(&naive_conn, "json_extract(context, '$.job') = ?1", job, filter.since.unwrap());
+            assert_eq!(naive.len(), matches.min(100), "{job}");
             let got: Vec<String> = first.records.iter().chain(&second.records).map(|r| r.message.clone()).collect();
             assert_eq!(got, naive, "{job}");
         }
