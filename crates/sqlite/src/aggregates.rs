@@ -82,6 +82,18 @@ pub(crate) fn line_key(line: Option<u32>) -> i64 {
     line.map_or(-1, i64::from)
 }
 
+/// The file a [`file_key`] stands for, as stored bytes (`None`: no file).
+#[cfg(feature = "read")]
+pub(crate) fn file_of_key(key: &[u8]) -> Option<&[u8]> {
+    key.split_first().map(|(_, file)| file)
+}
+
+/// The line a [`line_key`] stands for (`None`: no line).
+#[cfg(feature = "read")]
+pub(crate) fn line_of_key(key: i64) -> Option<i64> {
+    (key >= 0).then_some(key)
+}
+
 /// What [`rebuild`] runs: the aggregates recomputed from `log_records`.
 /// (Migration 2 backfills with the same statements; that copy is frozen.)
 const REBUILD: &str = "DELETE FROM log_logger_stats;

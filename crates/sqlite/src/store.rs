@@ -653,13 +653,11 @@ impl SqliteStore {
                 )
                 .map_err(storage)?;
             for s in sites {
-                let file = match s.file_key.split_first() {
-                    Some((_, file)) => {
-                        Some(String::from_utf8(file.to_vec()).map_err(|e| storage(e.utf8_error().into()))?)
-                    }
+                let file = match crate::aggregates::file_of_key(&s.file_key) {
+                    Some(file) => Some(String::from_utf8(file.to_vec()).map_err(|e| storage(e.utf8_error().into()))?),
                     None => None,
                 };
-                let line = (s.line_key >= 0).then_some(s.line_key);
+                let line = crate::aggregates::line_of_key(s.line_key);
                 let last = std::str::from_utf8(&s.last).map_err(|e| storage(e.into()))?;
                 let message: Option<String> =
                     example.query_row(params![last, s.logger, file, line], |r| r.get(0)).optional().map_err(storage)?;
